@@ -1,0 +1,57 @@
+# Postroom: two commands set everything up.
+#   make run   - create .venv with postroom installed, start the server on the embedded default
+#   make test  - install everything the suite needs, then run the whole suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEB_TEST_PACKAGES := isync swaks fetchmail
+RUN_ARGS ?=
+
+.PHONY: run test venv test-deps lint typecheck clean help
+
+help:
+	@echo "make run    start Postroom on the embedded default (data in ./var)"
+	@echo "make test   install test dependencies and run the whole suite"
+	@echo "make lint   ruff + mypy only"
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && \
+	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+	  else echo "error: '$(PYTHON) -m venv' failed; install python3-venv" >&2; exit 1; fi; }
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the end-to-end tests drive (real third-party clients); installed only when
+# missing and only when we are root, otherwise the tests that need them skip with a reason.
+test-deps: venv
+	@missing=""; for p in $(DEB_TEST_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: not root, Debian packages missing:$$missing (tests needing them will skip)"; fi; \
+	fi
+
+run: venv
+	$(BIN)/postroom serve $(RUN_ARGS)
+
+lint: venv
+	$(BIN)/ruff check postroom tests
+	$(BIN)/mypy
+
+test: test-deps
+	$(BIN)/ruff check postroom tests
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -ra
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+"""Postroom: an all-in-one mail server."""
+
+__version__ = "0.1.0"

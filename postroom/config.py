@@ -1,0 +1,278 @@
+"""Typed configuration loaded from TOML; the defaults are the embedded, zero-config mode.
+
+Every key is a msgspec field with a description, so one definition gives validation
+(``postroom config check``), the commented example (``postroom config example``) and the
+``--set KEY=VALUE`` overrides. Unknown keys are errors: a misspelt key silently ignored is how
+an administrator ends up with an open relay.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+
+def _d(text: str) -> Meta:
+    return Meta(description=text)
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    data_dir: Annotated[str, _d("Where the database, blobs, TLS certificate and queue live. "
+                                "Also settable with --data-dir or POSTROOM_HOME.")] = "./var"
+    hostname: Annotated[str, _d("Name used in greetings and Received headers; "
+                                "empty = this machine's host name.")] = ""
+    domain: Annotated[str, _d("Primary mail domain created on first run; empty = the host "
+                              "name. Also settable with --domain.")] = ""
+    listen: Annotated[list[str], _d("Addresses every listener binds to. The default is "
+                                    "loopback only, so a first run exposes nothing; use "
+                                    "[\"0.0.0.0\", \"::\"] in production.")] = msgspec.field(
+        default_factory=lambda: ["127.0.0.1"])
+    port_offset: Annotated[int, _d("Added to every port, for unprivileged or side-by-side "
+                                   "runs (e.g. 10000 makes IMAP 10143)."),
+                           Meta(ge=0, le=60000)] = 0
+    plaintext_auth_networks: Annotated[list[str], _d(
+        "Networks (CIDR) from which passwords may be sent without TLS. Default: none.")] = (
+        msgspec.field(default_factory=list))
+    proxy_protocol_networks: Annotated[list[str], _d(
+        "Networks (CIDR) of load balancers that must send a PROXY v1/v2 header; "
+        "connections from them are attributed to the address in that header.")] = (
+        msgspec.field(default_factory=list))
+    shutdown_grace: Annotated[float, _d("Seconds in-flight commands get to finish on SIGTERM."),
+                              Meta(ge=0, le=300)] = 3.0
+
+
+class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    backend: Annotated[Literal["sqlite", "postgresql"], _d(
+        "Metadata store: the embedded SQLite database, or PostgreSQL.")] = "sqlite"
+    dsn: Annotated[str, _d("PostgreSQL connection string, e.g. "
+                           "'postgresql://postroom@127.0.0.1/postroom'.")] = ""
+    group_commit_max: Annotated[int, _d("Most transactions the SQLite writer commits with one "
+                                        "fsync."), Meta(ge=1, le=10000)] = 256
+    pool_size: Annotated[int, _d("Database connections for readers (SQLite) or for all work "
+                                 "(PostgreSQL)."), Meta(ge=1, le=256)] = 8
+
+
+class TlsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    cert: Annotated[str, _d("PEM certificate chain; empty = a self-signed certificate "
+                            "generated once into <data_dir>/tls/.")] = ""
+    key: Annotated[str, _d("PEM private key matching 'cert'.")] = ""
+    min_version: Annotated[Literal["1.2", "1.3"], _d("Lowest TLS version accepted.")] = "1.2"
+    handshake_timeout: Annotated[float, _d("Seconds a TLS handshake may take."),
+                                 Meta(gt=0, le=300)] = 30.0
+
+
+class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    connections_per_ip: Annotated[int, _d("Concurrent connections one client address may hold "
+                                          "on one listener."), Meta(ge=1)] = 50
+    max_connections: Annotated[int, _d("Concurrent connections per listener."),
+                               Meta(ge=1)] = 20000
+    idle_timeout: Annotated[float, _d("Seconds a connection may stay silent (IMAP IDLE uses "
+                                      "its own 30-minute minimum per RFC 9051 §5.4)."),
+                            Meta(gt=0)] = 300.0
+    max_line_length: Annotated[int, _d("Longest command line accepted, in octets."),
+                               Meta(ge=512, le=1048576)] = 65536
+    max_message_size: Annotated[int, _d("Largest message accepted, in octets."),
+                                Meta(ge=1024)] = 50 * 1024 * 1024
+    auth_failures_per_ip: Annotated[int, _d("Failed logins one address may make per "
+                                            "'auth_failure_window' before being delayed."),
+                                    Meta(ge=1)] = 10
+    auth_failure_window: Annotated[float, _d("Window for counting failed logins, seconds."),
+                                   Meta(gt=0)] = 300.0
+
+
+class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enabled: Annotated[bool, _d("Start this listener.")] = True
+    port: Annotated[int, _d("TCP port (before port_offset)."), Meta(ge=0, le=65535)] = 0
+
+
+class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    mx: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=25))
+    submission: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=587))
+    submissions: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=465))
+    trusted_networks: Annotated[list[str], _d(
+        "Networks allowed to relay without authentication. Default: none, not even "
+        "loopback.")] = msgspec.field(default_factory=list)
+
+
+class ImapConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    imap: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=143))
+    imaps: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=993))
+
+
+class Pop3Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pop3: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=110))
+    pop3s: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=995))
+
+
+class OdmrConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enabled: Annotated[bool, _d("Start the ODMR (ATRN) listener.")] = True
+    port: Annotated[int, _d("TCP port (before port_offset)."), Meta(ge=0, le=65535)] = 366
+
+
+class MingerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    enabled: Annotated[bool, _d("Answer Minger address-verification queries (UDP).")] = False
+    port: Annotated[int, _d("UDP port (before port_offset)."), Meta(ge=0, le=65535)] = 4069
+    secret: Annotated[str, _d("Shared secret queries must carry; empty = none.")] = ""
+    allow_anonymous: Annotated[bool, _d("Answer queries that carry no secret.")] = False
+    allowed_networks: Annotated[list[str], _d("Source networks allowed to query; empty = "
+                                              "loopback only.")] = msgspec.field(
+        default_factory=list)
+    rate_limit: Annotated[int, _d("Queries per minute answered per source address."),
+                          Meta(ge=1)] = 120
+
+
+class LogConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    level: Annotated[Literal["debug", "info", "warning", "error"], _d("Log level.")] = "info"
+    format: Annotated[Literal["text", "json"], _d("'text' (key=value) or one JSON object per "
+                                                  "line.")] = "text"
+    file: Annotated[str, _d("Log file; empty = standard error.")] = ""
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    smtp: SmtpConfig = msgspec.field(default_factory=SmtpConfig)
+    imap: ImapConfig = msgspec.field(default_factory=ImapConfig)
+    pop3: Pop3Config = msgspec.field(default_factory=Pop3Config)
+    odmr: OdmrConfig = msgspec.field(default_factory=OdmrConfig)
+    minger: MingerConfig = msgspec.field(default_factory=MingerConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir)
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the administrator (names the key)."""
+
+
+def _format_msgspec_error(exc: msgspec.ValidationError) -> str:
+    """Reword msgspec's message so that it starts with the dotted key, as admins write it."""
+    text = str(exc)
+    msg, _, path = text.partition(" - at `$")
+    path = path.rstrip("`").lstrip(".")
+    if msg.startswith("Object contains unknown field"):
+        key = msg.split("`")[1]
+        return f"{path + '.' if path else ''}{key}: unknown key"
+    if msg.startswith("Object missing required field"):
+        key = msg.split("`")[1]
+        return f"{path + '.' if path else ''}{key}: required key missing"
+    return f"{path or '(top level)'}: {msg[0].lower() + msg[1:]}"
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """Turn ``KEY=VALUE`` overrides into a nested dict; VALUE is read as TOML, else as a string."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. minger.enabled=true")
+        try:
+            parsed: Any = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: '{part}' is not a section")
+        node[parts[-1]] = parsed
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load(path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None,
+         ) -> Config:
+    """Load a config file (or the defaults) and apply ``--set`` overrides; raise ConfigError."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if overrides:
+        data = _merge(data, parse_set(overrides))
+    try:
+        return msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        where = f"{path}: " if path else ""
+        raise ConfigError(where + _format_msgspec_error(exc)) from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def example() -> str:
+    """A commented TOML file with every key at its default."""
+    lines = ["# Postroom configuration. Every key is shown with its default value.",
+             "# Check a file with: postroom config check FILE", ""]
+
+    def walk(struct: msgspec.Struct, prefix: str) -> None:
+        info = msgspec.inspect.type_info(type(struct))
+        assert isinstance(info, msgspec.inspect.StructType)
+        scalars = [f for f in info.fields
+                   if not isinstance(getattr(struct, f.name), msgspec.Struct)]
+        nested = [f for f in info.fields if isinstance(getattr(struct, f.name), msgspec.Struct)]
+        if scalars and prefix:
+            lines.append(f"[{prefix}]")
+        for f in scalars:
+            desc = _description(f.type)
+            if desc:
+                lines.extend(f"# {line}" for line in _wrap(desc))
+            lines.append(f"{f.name} = {_toml_value(getattr(struct, f.name))}")
+        if scalars:
+            lines.append("")
+        for f in nested:
+            walk(getattr(struct, f.name), f"{prefix}.{f.name}" if prefix else f.name)
+
+    walk(Config(), "")
+    return "\n".join(lines)
+
+
+def _description(t: msgspec.inspect.Type) -> str:
+    if isinstance(t, msgspec.inspect.Metadata):
+        schema = t.extra_json_schema or {}
+        return str(schema.get("description", "")) or _description(t.type)
+    return ""
+
+
+def _wrap(text: str, width: int = 96) -> list[str]:
+    out, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            out.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    if line:
+        out.append(line)
+    return out

@@ -1,0 +1,148 @@
+"""PostgreSQL engine: psycopg 3 connections on a thread pool, one connection per thread.
+
+The same synchronous repository functions as on SQLite run here inside ``conn.transaction()``;
+``?`` placeholders are rewritten to psycopg's ``%s`` once per statement text. PostgreSQL does its
+own group commit of concurrent transactions in the WAL writer, so there is no batching here.
+Serialisation failures and deadlocks are retried a few times, which UID allocation can hit
+when many sessions append to one mailbox at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from postroom.core.changes import Change
+from postroom.store.engine import CommitListener, CommitStats, Params, Row, T, TxFn
+
+log = logging.getLogger("postroom.store.postgres")
+
+_SQL_CACHE: dict[str, str] = {}
+
+
+def _pg(sql: str) -> str:
+    out = _SQL_CACHE.get(sql)
+    if out is None:
+        out = sql.replace("%", "%%").replace("?", "%s")
+        _SQL_CACHE[sql] = out
+    return out
+
+
+class PgTx:
+    dialect = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self.events: list[Change] = []
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        cur = self.conn.execute(_pg(sql), tuple(params))  # type: ignore[arg-type]
+        return cur.rowcount
+
+    def one(self, sql: str, params: Params = ()) -> Row | None:
+        row: Row | None = self.conn.execute(_pg(sql), tuple(params)).fetchone()  # type: ignore[arg-type]
+        return row
+
+    def all(self, sql: str, params: Params = ()) -> list[Row]:
+        return self.conn.execute(_pg(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
+
+    def many(self, sql: str, rows: Sequence[Params]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(_pg(sql), [tuple(r) for r in rows])  # type: ignore[arg-type]
+
+
+_RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+
+
+class PostgresEngine:
+    dialect = "postgresql"
+
+    def __init__(self, dsn: str, *, pool_size: int = 8) -> None:
+        self.dsn = dsn
+        self.stats = CommitStats()
+        self._listeners: list[CommitListener] = []
+        self._local = threading.local()
+        self._conns: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="pg")
+        self._closed = False
+        # Fail early, with the server's own words, when the DSN is wrong.
+        psycopg.connect(dsn, connect_timeout=10).close()
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def _run(self, fn: TxFn[T], write: bool) -> tuple[T, list[Change]]:
+        for attempt in range(8):
+            conn = self._conn()
+            tx = PgTx(conn)
+            try:
+                with conn.transaction():
+                    result = fn(tx)
+                if write:
+                    with self._lock:
+                        self.stats.record(1)
+                return result, tx.events
+            except _RETRYABLE:
+                if attempt == 7:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+            except psycopg.OperationalError:
+                if conn.closed and attempt < 2:
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    async def write(self, fn: TxFn[T]) -> T:
+        loop = asyncio.get_running_loop()
+        result, events = await loop.run_in_executor(self._pool, self._run, fn, True)
+        self._publish(events)
+        return result
+
+    async def read(self, fn: TxFn[T]) -> T:
+        loop = asyncio.get_running_loop()
+        result, _ = await loop.run_in_executor(self._pool, self._run, fn, False)
+        return result
+
+    def run_sync(self, fn: TxFn[T]) -> T:
+        result, events = self._run(fn, True)
+        self._publish(events)
+        return result
+
+    def _publish(self, events: list[Change]) -> None:
+        if not events:
+            return
+        for listener in self._listeners:
+            try:
+                listener(events)
+            except Exception:
+                log.exception("change listener failed")
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.close_sync)
+
+    def close_sync(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            for conn in self._conns:
+                conn.close()

@@ -1,0 +1,1 @@
+"""Typed repository methods over an Engine; the only place SQL is written."""

@@ -1,0 +1,215 @@
+"""Folders, their ACL entries and subscriptions.
+
+``name`` is the full path inside the owner's namespace with ``/`` as the delimiter (Product
+decision 4); public folders have ``owner_key = 0``. Renaming rewrites the names of every
+descendant in the same transaction, so a crash never leaves a half-moved subtree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from postroom.core.changes import AclChanged, MailboxCreated, MailboxDeleted, MailboxRenamed
+from postroom.core.errors import Kind, MailError, not_found
+from postroom.store.api import PUBLIC_OWNER, AclEntry, MailboxRec
+from postroom.store.engine import Engine, Row, Tx
+
+_COLS = ("id, owner_id, domain_id, name, parent_id, kind, special_use, address, uidvalidity, "
+         "uidnext, highestmodseq, message_count, total_size")
+
+
+def _mb(row: Row) -> MailboxRec:
+    return MailboxRec(*row)
+
+
+def _next_uidvalidity(tx: Tx) -> int:
+    """Strictly increasing across the server's life (RFC 9051 §2.3.1.1), even for a name
+    deleted and recreated within the same second."""
+    row = tx.one("SELECT value FROM settings WHERE key = 'uidvalidity'")
+    last = int(row[0]) if row else 0
+    value = max(int(time.time()), last + 1) % 4294967295 or 1
+    tx.execute("INSERT INTO settings (key, value) VALUES ('uidvalidity', ?) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(value),))
+    return value
+
+
+def release_blobs_of(tx: Tx, where: str, params: Sequence[object]) -> None:
+    """Drop one blob reference per message row matched by ``where`` (on alias ``m``)."""
+    rows = tx.all(f"SELECT m.blob, count(*) FROM messages m WHERE {where} GROUP BY m.blob",
+                  params)
+    now = int(time.time())
+    tx.many("UPDATE blobs SET refcount = refcount - ?, zero_since = CASE WHEN refcount - ? <= 0 "
+            "THEN ? ELSE zero_since END WHERE sha256 = ?",
+            [(n, n, now, sha) for sha, n in rows])
+
+
+class MailboxRepo:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def create(self, *, owner_id: int | None, domain_id: int | None, name: str,
+                     parent_id: int | None, kind: str = "mail", special_use: str = "",
+                     address: str | None = None, acl: Sequence[AclEntry] = ()) -> MailboxRec:
+        def fn(tx: Tx) -> MailboxRec:
+            return self.create_in(tx, owner_id=owner_id, domain_id=domain_id, name=name,
+                                  parent_id=parent_id, kind=kind, special_use=special_use,
+                                  address=address, acl=acl)
+        return await self.engine.write(fn)
+
+    @staticmethod
+    def create_in(tx: Tx, *, owner_id: int | None, domain_id: int | None, name: str,
+                  parent_id: int | None, kind: str = "mail", special_use: str = "",
+                  address: str | None = None, acl: Sequence[AclEntry] = ()) -> MailboxRec:
+        key = owner_id if owner_id is not None else PUBLIC_OWNER
+        if tx.one("SELECT 1 FROM mailboxes WHERE owner_key = ? AND name = ?", (key, name)):
+            raise MailError(Kind.EXISTS, f"mailbox {name} already exists")
+        row = tx.one(
+            "INSERT INTO mailboxes (owner_id, owner_key, domain_id, name, parent_id, kind, "
+            "special_use, address, uidvalidity, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            f"RETURNING {_COLS}",
+            (owner_id, key, domain_id, name, parent_id, kind, special_use, address,
+             _next_uidvalidity(tx), int(time.time())))
+        assert row is not None
+        rec = _mb(row)
+        tx.many("INSERT INTO acl (mailbox_id, identifier, rights) VALUES (?, ?, ?)",
+                [(rec.id, e.identifier, e.rights) for e in acl])
+        tx.events.append(MailboxCreated(rec.id))
+        return rec
+
+    async def get(self, mailbox_id: int) -> MailboxRec | None:
+        def fn(tx: Tx) -> MailboxRec | None:
+            row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE id = ?", (mailbox_id,))
+            return _mb(row) if row else None
+        return await self.engine.read(fn)
+
+    async def by_name(self, owner_id: int | None, name: str) -> MailboxRec | None:
+        key = owner_id if owner_id is not None else PUBLIC_OWNER
+
+        def fn(tx: Tx) -> MailboxRec | None:
+            row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE owner_key = ? AND name = ?",
+                         (key, name))
+            return _mb(row) if row else None
+        return await self.engine.read(fn)
+
+    async def by_address(self, address: str) -> MailboxRec | None:
+        def fn(tx: Tx) -> MailboxRec | None:
+            row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE address = ?", (address,))
+            return _mb(row) if row else None
+        return await self.engine.read(fn)
+
+    async def list_owned(self, owner_id: int | None) -> list[MailboxRec]:
+        key = owner_id if owner_id is not None else PUBLIC_OWNER
+
+        def fn(tx: Tx) -> list[MailboxRec]:
+            return [_mb(r) for r in tx.all(
+                f"SELECT {_COLS} FROM mailboxes WHERE owner_key = ? ORDER BY name", (key,))]
+        return await self.engine.read(fn)
+
+    async def shared_candidates(self, identifiers: Sequence[str]) -> list[MailboxRec]:
+        """Other people's and public mailboxes with an ACL entry naming one of ``identifiers``.
+
+        The access gate still decides; this only narrows the search."""
+        def fn(tx: Tx) -> list[MailboxRec]:
+            marks = ", ".join("?" for _ in identifiers)
+            return [_mb(r) for r in tx.all(
+                f"SELECT {_COLS} FROM mailboxes WHERE id IN (SELECT mailbox_id FROM acl "
+                f"WHERE identifier IN ({marks})) ORDER BY owner_key, name", tuple(identifiers))]
+        return await self.engine.read(fn)
+
+    async def descendants(self, owner_id: int | None, name: str) -> list[MailboxRec]:
+        key = owner_id if owner_id is not None else PUBLIC_OWNER
+        prefix = name + "/"
+
+        def fn(tx: Tx) -> list[MailboxRec]:
+            return [_mb(r) for r in tx.all(
+                f"SELECT {_COLS} FROM mailboxes WHERE owner_key = ? AND "
+                "substr(name, 1, ?) = ? ORDER BY name", (key, len(prefix), prefix))]
+        return await self.engine.read(fn)
+
+    async def rename(self, mailbox_id: int, new_name: str, new_parent_id: int | None) -> None:
+        def fn(tx: Tx) -> None:
+            row = tx.one("SELECT owner_key, name FROM mailboxes WHERE id = ?", (mailbox_id,))
+            if row is None:
+                raise not_found("mailbox vanished")
+            key, old = int(row[0]), str(row[1])
+            if tx.one("SELECT 1 FROM mailboxes WHERE owner_key = ? AND name = ?",
+                      (key, new_name)):
+                raise MailError(Kind.EXISTS, f"mailbox {new_name} already exists")
+            tx.execute("UPDATE mailboxes SET name = ?, parent_id = ? WHERE id = ?",
+                       (new_name, new_parent_id, mailbox_id))
+            prefix = old + "/"
+            kids = tx.all("SELECT id, name FROM mailboxes WHERE owner_key = ? AND "
+                          "substr(name, 1, ?) = ?", (key, len(prefix), prefix))
+            for kid_id, kid_name in kids:
+                renamed = new_name + "/" + kid_name[len(prefix):]
+                tx.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (renamed, kid_id))
+                tx.events.append(MailboxRenamed(int(kid_id), kid_name, renamed))
+            tx.execute("UPDATE subscriptions SET name = ? WHERE name = ? AND account_id = ?",
+                       (new_name, old, key))
+            tx.events.append(MailboxRenamed(mailbox_id, old, new_name))
+        await self.engine.write(fn)
+
+    async def delete(self, mailbox_ids: Sequence[int]) -> None:
+        def fn(tx: Tx) -> None:
+            for mid in mailbox_ids:
+                row = tx.one("SELECT owner_id, total_size FROM mailboxes WHERE id = ?", (mid,))
+                if row is None:
+                    continue
+                release_blobs_of(tx, "m.mailbox_id = ?", (mid,))
+                if row[0] is not None:
+                    tx.execute("UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?",
+                               (row[1], row[0]))
+                tx.execute("DELETE FROM mailboxes WHERE id = ?", (mid,))
+                tx.events.append(MailboxDeleted(mid))
+        await self.engine.write(fn)
+
+    # -- ACL ---------------------------------------------------------------------------------
+    async def get_acl(self, mailbox_id: int) -> list[AclEntry]:
+        def fn(tx: Tx) -> list[AclEntry]:
+            return [AclEntry(r[0], r[1]) for r in tx.all(
+                "SELECT identifier, rights FROM acl WHERE mailbox_id = ? ORDER BY identifier",
+                (mailbox_id,))]
+        return await self.engine.read(fn)
+
+    async def set_acl(self, mailbox_id: int, identifier: str, rights: str | None) -> None:
+        """Set (or with ``rights=None`` delete) one entry."""
+        def fn(tx: Tx) -> None:
+            if rights is None:
+                tx.execute("DELETE FROM acl WHERE mailbox_id = ? AND identifier = ?",
+                           (mailbox_id, identifier))
+            else:
+                tx.execute("INSERT INTO acl (mailbox_id, identifier, rights) VALUES (?, ?, ?) "
+                           "ON CONFLICT (mailbox_id, identifier) DO UPDATE SET "
+                           "rights = excluded.rights", (mailbox_id, identifier, rights))
+            tx.events.append(AclChanged(mailbox_id))
+        await self.engine.write(fn)
+
+    async def replace_acl(self, mailbox_ids: Sequence[int], entries: Sequence[AclEntry],
+                          ) -> None:
+        """Give every mailbox in ``mailbox_ids`` exactly ``entries`` (apply to subfolders)."""
+        def fn(tx: Tx) -> None:
+            for mid in mailbox_ids:
+                tx.execute("DELETE FROM acl WHERE mailbox_id = ?", (mid,))
+                tx.many("INSERT INTO acl (mailbox_id, identifier, rights) VALUES (?, ?, ?)",
+                        [(mid, e.identifier, e.rights) for e in entries])
+                tx.events.append(AclChanged(mid))
+        await self.engine.write(fn)
+
+    # -- subscriptions -----------------------------------------------------------------------
+    async def subscribe(self, account_id: int, name: str, on: bool) -> None:
+        def fn(tx: Tx) -> None:
+            if on:
+                tx.execute("INSERT INTO subscriptions (account_id, name) VALUES (?, ?) "
+                           "ON CONFLICT DO NOTHING", (account_id, name))
+            else:
+                tx.execute("DELETE FROM subscriptions WHERE account_id = ? AND name = ?",
+                           (account_id, name))
+        await self.engine.write(fn)
+
+    async def subscriptions(self, account_id: int) -> list[str]:
+        def fn(tx: Tx) -> list[str]:
+            return [str(r[0]) for r in tx.all(
+                "SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name",
+                (account_id,))]
+        return await self.engine.read(fn)

@@ -1,0 +1,320 @@
+"""Messages: append, copy, move, flag changes, expunge, per-user ``\\Seen``.
+
+Invariants kept inside each transaction:
+- UIDs come from ``mailboxes.uidnext`` and MODSEQs from ``highestmodseq``, bumped by the same
+  UPDATE that reads them, so concurrent writers (and PostgreSQL's row lock) can never hand out
+  one twice (RFC 9051 §2.3.1.1, RFC 7162 §3.1).
+- ``blobs.refcount`` counts message and queue rows naming the blob.
+- The owner's ``used_bytes`` moves with every append/copy/expunge; going over ``quota_bytes``
+  raises OVER_QUOTA and the whole transaction is rolled back.
+- Where ``seen_account`` is given, ``\\Seen`` lives in the ``seen`` table for that reader
+  (Product decision 6) and the shared flag bit is left alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from postroom.core import flags as F
+from postroom.core.changes import FlagsChanged, MessageAdded, MessagesExpunged
+from postroom.core.errors import Kind, MailError, not_found
+from postroom.store.api import MessageRec, NewMessage
+from postroom.store.engine import Engine, Tx
+from postroom.store.repo.mailboxes import release_blobs_of
+
+_COLS = "mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, meta"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRow:
+    uid: int
+    modseq: int
+    flags: int
+    keywords: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlagUpdate:
+    """A STORE request already reduced to what the caller may change."""
+
+    mode: str  # "set" | "add" | "remove"
+    mask: int
+    keywords: tuple[str, ...]
+    settable_mask: int  # system flags the caller may change
+    keywords_allowed: bool
+    unchanged_since: int | None = None  # RFC 7162 §3.1.3
+
+
+def _charge(tx: Tx, mailbox_id: int, count: int, size: int) -> tuple[int, int, int | None]:
+    """Reserve ``count`` UIDs and one MODSEQ; return (first uid, modseq, owner id)."""
+    row = tx.one("UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + 1, "
+                 "message_count = message_count + ?, total_size = total_size + ? WHERE id = ? "
+                 "RETURNING uidnext, highestmodseq, owner_id", (count, count, size, mailbox_id))
+    if row is None:
+        raise not_found("mailbox no longer exists")
+    first_uid = int(row[0]) - count
+    owner = int(row[2]) if row[2] is not None else None
+    if owner is not None and size:
+        q = tx.one("UPDATE accounts SET used_bytes = used_bytes + ? WHERE id = ? "
+                   "RETURNING used_bytes, quota_bytes", (size, owner))
+        if q and q[1] is not None and size > 0 and int(q[0]) > int(q[1]):
+            raise MailError(Kind.OVER_QUOTA, "quota exceeded")
+    return first_uid, int(row[1]), owner
+
+
+def _ref_blobs(tx: Tx, blobs: Sequence[tuple[str, int]]) -> None:
+    tx.many("INSERT INTO blobs (sha256, size, refcount) VALUES (?, ?, 1) ON CONFLICT (sha256) "
+            "DO UPDATE SET refcount = blobs.refcount + 1, zero_since = NULL", blobs)
+
+
+def _bump_modseq(tx: Tx, mailbox_id: int) -> int:
+    row = tx.one("UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
+                 "RETURNING highestmodseq", (mailbox_id,))
+    if row is None:
+        raise not_found("mailbox no longer exists")
+    return int(row[0])
+
+
+def _uid_chunks(uids: Sequence[int], size: int = 500) -> list[Sequence[int]]:
+    return [uids[i:i + size] for i in range(0, len(uids), size)]
+
+
+class MessageRepo:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def append(self, mailbox_id: int, messages: Sequence[NewMessage],
+                     seen_account: int | None = None) -> list[tuple[int, int]]:
+        """Insert messages atomically (MULTIAPPEND is all-or-nothing); return (uid, modseq)s."""
+        def fn(tx: Tx) -> list[tuple[int, int]]:
+            return self.append_in(tx, mailbox_id, messages, seen_account)
+        return await self.engine.write(fn)
+
+    @staticmethod
+    def append_in(tx: Tx, mailbox_id: int, messages: Sequence[NewMessage],
+                  seen_account: int | None = None) -> list[tuple[int, int]]:
+        total = sum(m.size for m in messages)
+        first, modseq, _owner = _charge(tx, mailbox_id, len(messages), total)
+        rows = []
+        seen_rows = []
+        for i, m in enumerate(messages):
+            flags = m.flags
+            if seen_account is not None and flags & F.SEEN:
+                flags &= ~F.SEEN
+                seen_rows.append((mailbox_id, seen_account, first + i))
+            rows.append((mailbox_id, first + i, modseq, flags, m.keywords, m.internal_date,
+                         m.size, m.blob.sha256, m.prefix, m.meta))
+        tx.many(f"INSERT INTO messages ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        tx.many("INSERT INTO seen (mailbox_id, account_id, uid) VALUES (?, ?, ?)", seen_rows)
+        _ref_blobs(tx, [(m.blob.sha256, m.blob.size) for m in messages])
+        tx.events.extend(MessageAdded(mailbox_id, first + i, modseq)
+                         for i in range(len(messages)))
+        return [(first + i, modseq) for i in range(len(messages))]
+
+    async def flag_rows(self, mailbox_id: int, seen_account: int | None = None,
+                        ) -> list[FlagRow]:
+        """Every message's UID, MODSEQ and flags, in UID order (a session's view)."""
+        def fn(tx: Tx) -> list[FlagRow]:
+            rows = tx.all("SELECT uid, modseq, flags, keywords FROM messages "
+                          "WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))
+            if seen_account is None:
+                return [FlagRow(int(r[0]), int(r[1]), int(r[2]), r[3]) for r in rows]
+            seen = {int(r[0]) for r in tx.all(
+                "SELECT uid FROM seen WHERE mailbox_id = ? AND account_id = ?",
+                (mailbox_id, seen_account))}
+            return [FlagRow(int(r[0]), int(r[1]),
+                            (int(r[2]) & ~F.SEEN) | (F.SEEN if int(r[0]) in seen else 0), r[3])
+                    for r in rows]
+        return await self.engine.read(fn)
+
+    async def get(self, mailbox_id: int, uid: int) -> MessageRec | None:
+        def fn(tx: Tx) -> MessageRec | None:
+            row = tx.one(f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? AND uid = ?",
+                         (mailbox_id, uid))
+            return MessageRec(*row) if row else None
+        return await self.engine.read(fn)
+
+    async def get_many(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageRec]:
+        def fn(tx: Tx) -> list[MessageRec]:
+            out: list[MessageRec] = []
+            for chunk in _uid_chunks(list(uids)):
+                marks = ", ".join("?" for _ in chunk)
+                out.extend(MessageRec(*r) for r in tx.all(
+                    f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? AND uid IN ({marks}) "
+                    "ORDER BY uid", (mailbox_id, *chunk)))
+            return out
+        return await self.engine.read(fn)
+
+    async def store(self, mailbox_id: int, uids: Sequence[int], update: FlagUpdate,
+                    seen_account: int | None = None) -> tuple[list[FlagRow], list[int]]:
+        """Apply a flag change; return (rows that changed, uids failing UNCHANGEDSINCE)."""
+        def fn(tx: Tx) -> tuple[list[FlagRow], list[int]]:
+            changed: list[tuple[int, int, str]] = []
+            failed: list[int] = []
+            new_kw = set(update.keywords)
+            for chunk in _uid_chunks(list(uids)):
+                marks = ", ".join("?" for _ in chunk)
+                rows = tx.all(f"SELECT uid, modseq, flags, keywords FROM messages WHERE "
+                              f"mailbox_id = ? AND uid IN ({marks})", (mailbox_id, *chunk))
+                seen: set[int] = set()
+                if seen_account is not None:
+                    seen = {int(r[0]) for r in tx.all(
+                        f"SELECT uid FROM seen WHERE mailbox_id = ? AND account_id = ? AND "
+                        f"uid IN ({marks})", (mailbox_id, seen_account, *chunk))}
+                for uid, modseq, flags, kw_text in rows:
+                    if update.unchanged_since is not None and modseq > update.unchanged_since:
+                        failed.append(int(uid))
+                        continue
+                    cur = int(flags)
+                    if seen_account is not None:
+                        cur = (cur & ~F.SEEN) | (F.SEEN if uid in seen else 0)
+                    kws = set(F.keywords_from_text(kw_text))
+                    allowed = update.settable_mask
+                    if update.mode == "set":
+                        new = (cur & ~allowed) | (update.mask & allowed)
+                        nk = new_kw if update.keywords_allowed else kws
+                    elif update.mode == "add":
+                        new = cur | (update.mask & allowed)
+                        nk = kws | new_kw if update.keywords_allowed else kws
+                    else:
+                        new = cur & ~(update.mask & allowed)
+                        nk = kws - new_kw if update.keywords_allowed else kws
+                    if new != cur or nk != kws:
+                        changed.append((int(uid), new, F.keywords_to_text(nk)))
+            if not changed:
+                return [], failed
+            modseq = _bump_modseq(tx, mailbox_id)
+            out = []
+            for uid, new, kw in changed:
+                stored = new
+                if seen_account is not None:
+                    if new & F.SEEN:
+                        tx.execute("INSERT INTO seen (mailbox_id, account_id, uid) VALUES "
+                                   "(?, ?, ?) ON CONFLICT DO NOTHING",
+                                   (mailbox_id, seen_account, uid))
+                    else:
+                        tx.execute("DELETE FROM seen WHERE mailbox_id = ? AND account_id = ? "
+                                   "AND uid = ?", (mailbox_id, seen_account, uid))
+                    stored = new & ~F.SEEN
+                    tx.execute("UPDATE messages SET flags = (flags & ?) | ?, keywords = ?, "
+                               "modseq = ? WHERE mailbox_id = ? AND uid = ?",
+                               (F.SEEN, stored, kw, modseq, mailbox_id, uid))
+                else:
+                    tx.execute("UPDATE messages SET flags = ?, keywords = ?, modseq = ? "
+                               "WHERE mailbox_id = ? AND uid = ?",
+                               (stored, kw, modseq, mailbox_id, uid))
+                out.append(FlagRow(uid, modseq, new, kw))
+            tx.events.append(FlagsChanged(mailbox_id, tuple(u for u, _, _ in changed), modseq))
+            return out, failed
+        return await self.engine.write(fn)
+
+    async def expunge(self, mailbox_id: int, uids: Sequence[int] | None = None) -> list[int]:
+        """Remove messages flagged ``\\Deleted`` (restricted to ``uids`` when given)."""
+        def fn(tx: Tx) -> list[int]:
+            return self.expunge_in(tx, mailbox_id, uids, only_deleted=True)
+        return await self.engine.write(fn)
+
+    @staticmethod
+    def expunge_in(tx: Tx, mailbox_id: int, uids: Sequence[int] | None,
+                   only_deleted: bool) -> list[int]:
+        cond = "m.mailbox_id = ?" + (" AND (m.flags & 8) = 8" if only_deleted else "")
+        params: list[object] = [mailbox_id]
+        targets: list[int] = []
+        if uids is None:
+            targets = [int(r[0]) for r in tx.all(f"SELECT m.uid FROM messages m WHERE {cond}",
+                                                 params)]
+        else:
+            for chunk in _uid_chunks(list(uids)):
+                marks = ", ".join("?" for _ in chunk)
+                targets.extend(int(r[0]) for r in tx.all(
+                    f"SELECT m.uid FROM messages m WHERE {cond} AND m.uid IN ({marks})",
+                    (*params, *chunk)))
+        if not targets:
+            return []
+        targets.sort()
+        modseq = _bump_modseq(tx, mailbox_id)
+        freed = 0
+        count = 0
+        for chunk in _uid_chunks(targets):
+            marks = ", ".join("?" for _ in chunk)
+            where = f"m.mailbox_id = ? AND m.uid IN ({marks})"
+            row = tx.one(f"SELECT coalesce(sum(m.size), 0), count(*) FROM messages m "
+                         f"WHERE {where}", (mailbox_id, *chunk))
+            freed += int(row[0]) if row else 0
+            count += int(row[1]) if row else 0
+            release_blobs_of(tx, where, (mailbox_id, *chunk))
+            tx.execute(f"DELETE FROM messages WHERE mailbox_id = ? AND uid IN ({marks})",
+                       (mailbox_id, *chunk))
+            tx.execute(f"DELETE FROM seen WHERE mailbox_id = ? AND uid IN ({marks})",
+                       (mailbox_id, *chunk))
+        tx.many("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING", [(mailbox_id, u, modseq) for u in targets])
+        row = tx.one("UPDATE mailboxes SET message_count = message_count - ?, "
+                     "total_size = total_size - ? WHERE id = ? RETURNING owner_id",
+                     (count, freed, mailbox_id))
+        if row and row[0] is not None:
+            tx.execute("UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?",
+                       (freed, row[0]))
+        tx.events.append(MessagesExpunged(mailbox_id, tuple(targets), modseq))
+        return targets
+
+    async def copy(self, src_id: int, uids: Sequence[int], dst_id: int, *, keep_mask: int,
+                   keep_keywords: bool, src_seen_account: int | None = None,
+                   dst_seen_account: int | None = None, move: bool = False,
+                   ) -> list[tuple[int, int]]:
+        """Copy (or move) messages; return (source uid, new uid) pairs (RFC 4315 COPYUID)."""
+        def fn(tx: Tx) -> list[tuple[int, int]]:
+            sources = []
+            for chunk in _uid_chunks(list(uids)):
+                marks = ", ".join("?" for _ in chunk)
+                sources.extend(tx.all(f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? "
+                                      f"AND uid IN ({marks}) ORDER BY uid", (src_id, *chunk)))
+            if not sources:
+                return []
+            seen: set[int] = set()
+            if src_seen_account is not None:
+                seen = {int(r[0]) for r in tx.all(
+                    "SELECT uid FROM seen WHERE mailbox_id = ? AND account_id = ?",
+                    (src_id, src_seen_account))}
+            new = []
+            for r in sources:
+                rec = MessageRec(*r)
+                flags = rec.flags
+                if src_seen_account is not None:
+                    flags = (flags & ~F.SEEN) | (F.SEEN if rec.uid in seen else 0)
+                flags &= keep_mask
+                new.append((rec, flags, rec.keywords if keep_keywords else ""))
+            total = sum(rec.size for rec, _, _ in new)
+            first, modseq, _ = _charge(tx, dst_id, len(new), total)
+            rows, seen_rows = [], []
+            for i, (rec, flags, kw) in enumerate(new):
+                if dst_seen_account is not None and flags & F.SEEN:
+                    seen_rows.append((dst_id, dst_seen_account, first + i))
+                    flags &= ~F.SEEN
+                rows.append((dst_id, first + i, modseq, flags, kw, rec.internal_date, rec.size,
+                             rec.blob, rec.prefix, rec.meta))
+            tx.many(f"INSERT INTO messages ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows)
+            tx.many("INSERT INTO seen (mailbox_id, account_id, uid) VALUES (?, ?, ?)",
+                    seen_rows)
+            _ref_blobs(tx, [(rec.blob, rec.size - len(rec.prefix)) for rec, _, _ in new])
+            tx.events.extend(MessageAdded(dst_id, first + i, modseq) for i in range(len(new)))
+            pairs = [(rec.uid, first + i) for i, (rec, _, _) in enumerate(new)]
+            if move:
+                MessageRepo.expunge_in(tx, src_id, [p[0] for p in pairs], only_deleted=False)
+            return pairs
+        return await self.engine.write(fn)
+
+    async def expunged_since(self, mailbox_id: int, modseq: int) -> list[int]:
+        """UIDs expunged after ``modseq`` (RFC 7162 §3.2.5.2 VANISHED)."""
+        def fn(tx: Tx) -> list[int]:
+            return [int(r[0]) for r in tx.all(
+                "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+                (mailbox_id, modseq))]
+        return await self.engine.read(fn)
+
+
+def now() -> int:
+    return int(time.time())

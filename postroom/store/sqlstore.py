@@ -1,0 +1,101 @@
+"""The store facade: one engine, the repositories over it, the blob files, garbage collection.
+
+``open_store`` is called by ``postroom.app`` (the composition root) and by tests; it is the only
+place that chooses a concrete engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from postroom.store.blobs import FileBlobStore
+from postroom.store.engine import CommitListener, CommitStats, Engine, Tx
+from postroom.store.migrations import migrate
+from postroom.store.postgres.engine import PostgresEngine
+from postroom.store.repo.directory import DirectoryRepo
+from postroom.store.repo.mailboxes import MailboxRepo
+from postroom.store.repo.messages import MessageRepo
+from postroom.store.repo.queue import QueueRepo
+from postroom.store.sqlite.engine import SqliteEngine
+
+log = logging.getLogger("postroom.store")
+
+BLOB_GRACE_SECONDS = 3600.0
+
+
+class SqlStore:
+    def __init__(self, engine: Engine, blobs: FileBlobStore) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.directory = DirectoryRepo(engine)
+        self.mailboxes = MailboxRepo(engine)
+        self.messages = MessageRepo(engine)
+        self.queue = QueueRepo(engine)
+
+    @property
+    def stats(self) -> CommitStats:
+        return self.engine.stats
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        self.engine.add_commit_listener(listener)
+
+    async def get_setting(self, key: str) -> str | None:
+        def fn(tx: Tx) -> str | None:
+            row = tx.one("SELECT value FROM settings WHERE key = ?", (key,))
+            return str(row[0]) if row else None
+        return await self.engine.read(fn)
+
+    async def set_setting(self, key: str, value: str) -> None:
+        def fn(tx: Tx) -> None:
+            tx.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                       "DO UPDATE SET value = excluded.value", (key, value))
+        await self.engine.write(fn)
+
+    async def collect_garbage(self, grace: float = BLOB_GRACE_SECONDS) -> int:
+        """Remove blob files no row has needed for ``grace`` seconds; return how many."""
+        cutoff = int(time.time() - grace)
+
+        def fn(tx: Tx) -> list[str]:
+            rows = [str(r[0]) for r in tx.all(
+                "SELECT sha256 FROM blobs WHERE refcount <= 0 AND zero_since < ?", (cutoff,))]
+            for sha in rows:
+                tx.execute("DELETE FROM blobs WHERE sha256 = ? AND refcount <= 0", (sha,))
+            return rows
+
+        def known(tx: Tx) -> set[str]:
+            return {str(r[0]) for r in tx.all("SELECT sha256 FROM blobs")}
+
+        removed = 0
+        for sha in await self.engine.write(fn):
+            removed += self.blobs.remove_if_old(sha, grace)
+        referenced = await self.engine.read(known)
+        for name in list(self.blobs.all_names()):
+            if name not in referenced and self.blobs.remove_if_old(name, grace):
+                removed += 1
+        self.blobs.clean_tmp(grace)
+        return removed
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+
+def open_store(backend: str, data_dir: Path, *, dsn: str = "", group_commit_max: int = 256,
+               pool_size: int = 8, migrate_to: int | None = None) -> SqlStore:
+    """Open (creating and migrating as needed) the store named by the configuration."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine: Engine
+    if backend == "sqlite":
+        engine = SqliteEngine(data_dir / "postroom.db", group_commit_max=group_commit_max,
+                              readers=pool_size)
+    elif backend == "postgresql":
+        if not dsn:
+            raise ValueError("store.dsn is required when store.backend = \"postgresql\"")
+        engine = PostgresEngine(dsn, pool_size=pool_size)
+    else:
+        raise ValueError(f"unknown store backend {backend!r}")
+    applied = migrate(engine, migrate_to)
+    if applied:
+        log.info("schema migrated", extra={"versions": applied})
+    return SqlStore(engine, FileBlobStore(data_dir / "blobs"))
