@@ -1,8 +1,8 @@
 """Protocol-neutral error kinds.
 
-Services raise ``MailError(kind, text)``; every protocol front-end (and the CLI) maps the kind to its
-own reply in one small table, so the decision "what went wrong" is made once, in the service, and
-"how to say it" once per protocol (Dovecot's ``enum mail_error`` is the model).
+Services raise ``MailError(kind, text)``; every protocol front-end (and the CLI) maps the kind
+to its own reply in one small table, so the decision "what went wrong" is made once, in the
+service, and "how to say it" once per protocol (Dovecot's ``enum mail_error`` is the model).
 """
 
 from __future__ import annotations

@@ -1,24 +1,19 @@
 """The store facade: one engine, the repositories over it, the blob files, garbage collection.
 
-``open_store`` is called by ``postroom.app`` (the composition root) and by tests; it is the only
-place that chooses a concrete engine.
+The concrete engine is chosen by ``postroom.app.open_store`` (the composition root), never here.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import CommitListener, CommitStats, Engine, Tx
-from postroom.store.migrations import migrate
-from postroom.store.postgres.engine import PostgresEngine
 from postroom.store.repo.directory import DirectoryRepo
 from postroom.store.repo.mailboxes import MailboxRepo
 from postroom.store.repo.messages import MessageRepo
 from postroom.store.repo.queue import QueueRepo
-from postroom.store.sqlite.engine import SqliteEngine
 
 log = logging.getLogger("postroom.store")
 
@@ -79,23 +74,3 @@ class SqlStore:
 
     async def close(self) -> None:
         await self.engine.close()
-
-
-def open_store(backend: str, data_dir: Path, *, dsn: str = "", group_commit_max: int = 256,
-               pool_size: int = 8, migrate_to: int | None = None) -> SqlStore:
-    """Open (creating and migrating as needed) the store named by the configuration."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    engine: Engine
-    if backend == "sqlite":
-        engine = SqliteEngine(data_dir / "postroom.db", group_commit_max=group_commit_max,
-                              readers=pool_size)
-    elif backend == "postgresql":
-        if not dsn:
-            raise ValueError("store.dsn is required when store.backend = \"postgresql\"")
-        engine = PostgresEngine(dsn, pool_size=pool_size)
-    else:
-        raise ValueError(f"unknown store backend {backend!r}")
-    applied = migrate(engine, migrate_to)
-    if applied:
-        log.info("schema migrated", extra={"versions": applied})
-    return SqlStore(engine, FileBlobStore(data_dir / "blobs"))

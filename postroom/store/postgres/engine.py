@@ -44,19 +44,19 @@ class PgTx:
         self.events: list[Change] = []
 
     def execute(self, sql: str, params: Params = ()) -> int:
-        cur = self.conn.execute(_pg(sql), tuple(params))  # type: ignore[arg-type]
+        cur = self.conn.execute(_pg(sql), tuple(params))
         return cur.rowcount
 
     def one(self, sql: str, params: Params = ()) -> Row | None:
-        row: Row | None = self.conn.execute(_pg(sql), tuple(params)).fetchone()  # type: ignore[arg-type]
+        row: Row | None = self.conn.execute(_pg(sql), tuple(params)).fetchone()
         return row
 
     def all(self, sql: str, params: Params = ()) -> list[Row]:
-        return self.conn.execute(_pg(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
+        return self.conn.execute(_pg(sql), tuple(params)).fetchall()
 
     def many(self, sql: str, rows: Sequence[Params]) -> None:
         with self.conn.cursor() as cur:
-            cur.executemany(_pg(sql), [tuple(r) for r in rows])  # type: ignore[arg-type]
+            cur.executemany(_pg(sql), [tuple(r) for r in rows])
 
 
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)

@@ -13,6 +13,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -166,10 +167,8 @@ class SqliteEngine:
             self.stats.record(len(batch))
         except sqlite3.Error as exc:
             log.error("group commit of %d transactions failed: %s", len(batch), exc)
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
             for job in batch:
                 if job.error is None:
                     job.error = exc
@@ -185,10 +184,8 @@ class SqliteEngine:
             else:
                 by_loop.setdefault(job.loop, []).append(job)
         for loop, jobs in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
                 loop.call_soon_threadsafe(self._resolve, jobs)
-            except RuntimeError:  # loop closed during shutdown
-                pass
 
     def _resolve(self, jobs: list[_Job]) -> None:
         for job in jobs:

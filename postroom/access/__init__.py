@@ -1,0 +1,1 @@
+"""The access gate: every mailbox operation from every protocol is decided here."""

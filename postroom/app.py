@@ -1,0 +1,237 @@
+"""Composition root: config → store → directory → access gate → services → listeners.
+
+The only module that names concrete backends (checked by tests/unit/test_import_rules.py).
+Everything is built through constructors, so a test can build a whole server on port 0 with a
+temporary data directory and no globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from postroom.access.gate import AccessGate
+from postroom.config import Config, ConfigError
+from postroom.core.address import normalize_domain
+from postroom.directory.service import Directory
+from postroom.net.listener import ListenerSpec, TcpListener, UdpListener, parse_networks
+from postroom.net.tls import ensure_self_signed, server_context
+from postroom.protocols.unavailable import UnavailableService
+from postroom.services.acl import AclService
+from postroom.services.mailboxes import MailboxService
+from postroom.services.messages import MessageService
+from postroom.services.notify import ChangeFeed
+from postroom.store.blobs import FileBlobStore
+from postroom.store.engine import Engine
+from postroom.store.migrations import migrate
+from postroom.store.postgres.engine import PostgresEngine
+from postroom.store.sqlite.engine import SqliteEngine
+from postroom.store.sqlstore import SqlStore
+
+log = logging.getLogger("postroom.app")
+
+ADMIN_PASSWORD_FILE = "initial-admin-password"
+GC_INTERVAL = 3600.0
+
+
+def open_store(cfg: Config, migrate_to: int | None = None) -> SqlStore:
+    """Open (creating and migrating as needed) the store the configuration names."""
+    data_dir = cfg.data_path
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine: Engine
+    if cfg.store.backend == "postgresql":
+        if not cfg.store.dsn:
+            raise ConfigError('store.dsn: required when store.backend = "postgresql"')
+        engine = PostgresEngine(cfg.store.dsn, pool_size=cfg.store.pool_size)
+    else:
+        engine = SqliteEngine(data_dir / "postroom.db",
+                              group_commit_max=cfg.store.group_commit_max,
+                              readers=cfg.store.pool_size)
+    migrate(engine, migrate_to)
+    return SqlStore(engine, FileBlobStore(data_dir / "blobs"))
+
+
+@dataclass
+class Services:
+    cfg: Config
+    store: SqlStore
+    feed: ChangeFeed
+    directory: Directory
+    gate: AccessGate
+    mailboxes: MailboxService
+    messages: MessageService
+    acl: AclService
+
+    async def close(self) -> None:
+        self.messages.close()
+        self.directory.close()
+        await self.store.close()
+
+
+def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
+    store = store or open_store(cfg)
+    feed = ChangeFeed()
+    store.add_commit_listener(feed.publish)
+    directory = Directory(store)
+    gate = AccessGate(store)
+    mailboxes = MailboxService(store, gate)
+    messages = MessageService(store, mailboxes, max_message_size=cfg.limits.max_message_size)
+    return Services(cfg, store, feed, directory, gate, mailboxes, messages,
+                    AclService(store, mailboxes))
+
+
+def default_hostname() -> str:
+    name = socket.getfqdn() or socket.gethostname() or "localhost"
+    return name.lower()
+
+
+def primary_domain(cfg: Config, hostname: str) -> str:
+    candidate = cfg.server.domain or hostname
+    if "." not in candidate.strip("."):
+        candidate = f"{candidate}.localdomain"
+        log.warning("host name has no domain part; using %s (set --domain)", candidate)
+    return normalize_domain(candidate)
+
+
+async def bootstrap(services: Services, domain: str) -> str | None:
+    """First run only (no domain yet): create the domain and a global admin ``postmaster``.
+
+    Returns the generated password (shown once) or None when the store was already set up."""
+    if await services.store.directory.list_domains():
+        return None
+    await services.directory.add_domain(domain)
+    password = secrets.token_urlsafe(18)
+    account = await services.directory.add_account(f"postmaster@{domain}", password,
+                                                   display_name="Postmaster")
+    await services.mailboxes.ensure_defaults(account.id, account.domain_id)
+    await services.store.directory.set_admin(account.address, None, True)
+    path = services.cfg.data_path / ADMIN_PASSWORD_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"postmaster@{domain} {password}\n")
+    return password
+
+
+@dataclass
+class ListenerRow:
+    service: str
+    address: str
+    port: int
+    tls: str
+    note: str
+
+
+@dataclass
+class Server:
+    cfg: Config
+    services: Services
+    hostname: str
+    tcp: list[TcpListener] = field(default_factory=list)
+    udp: list[UdpListener] = field(default_factory=list)
+
+    def _specs(self) -> list[tuple[str, str, int, str, str]]:
+        """(label, kind, port, tls mode, note) for every enabled TCP service."""
+        c = self.cfg
+        rows: list[tuple[str, str, int, str, str, bool]] = [
+            ("smtp", "smtp", c.smtp.mx.port, "starttls", "MX", c.smtp.mx.enabled),
+            ("submission", "smtp", c.smtp.submission.port, "starttls", "",
+             c.smtp.submission.enabled),
+            ("submissions", "smtp", c.smtp.submissions.port, "implicit", "",
+             c.smtp.submissions.enabled),
+            ("imap", "imap", c.imap.imap.port, "starttls", "", c.imap.imap.enabled),
+            ("imaps", "imap", c.imap.imaps.port, "implicit", "", c.imap.imaps.enabled),
+            ("pop3", "pop3", c.pop3.pop3.port, "starttls", "", c.pop3.pop3.enabled),
+            ("pop3s", "pop3", c.pop3.pop3s.port, "implicit", "", c.pop3.pop3s.enabled),
+            ("odmr", "smtp", c.odmr.port, "starttls", "", c.odmr.enabled),
+        ]
+        return [(label, kind, self._port(port), tls, note)
+                for label, kind, port, tls, note, on in rows if on]
+
+    def _port(self, port: int) -> int:
+        return port + self.cfg.server.port_offset if port else 0
+
+    async def start(self) -> None:
+        c = self.cfg
+        if c.tls.cert and c.tls.key:
+            cert, key = Path(c.tls.cert), Path(c.tls.key)
+        else:
+            cert, key = ensure_self_signed(c.data_path / "tls", self.hostname)
+        ctx = server_context(cert, key, c.tls.min_version)
+        proxies = parse_networks(c.server.proxy_protocol_networks)
+        for host in c.server.listen:
+            for label, kind, port, tls, note in self._specs():
+                service = UnavailableService(label, kind, self.hostname)
+                spec = ListenerSpec(service, label, host, port, tls, ctx,
+                                    connections_per_ip=c.limits.connections_per_ip,
+                                    max_connections=c.limits.max_connections,
+                                    proxy_networks=proxies,
+                                    handshake_timeout=c.tls.handshake_timeout,
+                                    note=note or "not implemented yet: answers 'unavailable'")
+                listener = TcpListener(spec)
+                await listener.start()
+                self.tcp.append(listener)
+            if c.minger.enabled:
+                udp = UdpListener("minger", host, self._port(c.minger.port), _no_reply,
+                                  note="not implemented yet: no replies")
+                await udp.start()
+                self.udp.append(udp)
+
+    def table(self) -> list[ListenerRow]:
+        rows = [ListenerRow(t.spec.label, t.spec.host, t.port, t.spec.tls, t.spec.note)
+                for t in self.tcp]
+        rows += [ListenerRow(u.label, u.host, u.port, "none (udp)", u.note) for u in self.udp]
+        return rows
+
+    async def stop(self) -> None:
+        grace = self.cfg.server.shutdown_grace
+        await asyncio.gather(*(t.stop(grace) for t in self.tcp),
+                             *(u.stop(grace) for u in self.udp))
+        await self.services.close()
+
+
+async def _no_reply(data: bytes, addr: tuple[str, int]) -> bytes | None:
+    return None
+
+
+async def run_server(cfg: Config, *, on_ready: Callable[[Server, str | None], None],
+                     stop: asyncio.Event | None = None) -> int:
+    """Start everything, call ``on_ready`` (prints the table), run until SIGTERM/SIGINT."""
+    hostname = cfg.server.hostname or default_hostname()
+    services = build_services(cfg)
+    password = await bootstrap(services, primary_domain(cfg, hostname))
+    server = Server(cfg, services, hostname)
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop()
+        raise
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    on_ready(server, password)
+
+    async def gc_loop() -> None:
+        while True:
+            await asyncio.sleep(GC_INTERVAL)
+            try:
+                removed = await services.store.collect_garbage()
+                if removed:
+                    log.info("blob garbage collected", extra={"removed": removed})
+            except Exception:
+                log.exception("blob garbage collection failed")
+
+    gc_task = loop.create_task(gc_loop())
+    await stop.wait()
+    log.info("shutting down")
+    gc_task.cancel()
+    await server.stop()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,1 @@
+"""Domains, accounts, aliases, groups, admin roles; password hashing; recipient resolution."""

@@ -1,0 +1,241 @@
+"""The directory: who exists, who may log in, where an address goes.
+
+Recipient resolution order (first match wins): account, alias, group, public-folder address;
+then the same without a ``+tag`` (plus-addressing); then the domain's catch-all alias
+(``@domain``). A catch-all never shadows a real address, and plus-addressing never shadows an
+address that really contains ``+``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from postroom.core.address import Address, normalize_domain
+from postroom.core.errors import Kind, MailError, invalid, not_found
+from postroom.core.principal import Principal
+from postroom.directory import passwords
+from postroom.store.api import AccountRec, AliasRec, GroupRec
+from postroom.store.sqlstore import SqlStore
+
+ACCOUNT_STATES = ("active", "disabled", "frozen")
+
+
+@dataclass(frozen=True, slots=True)
+class ToAccount:
+    account: AccountRec
+    tag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToAlias:
+    alias: AliasRec
+
+
+@dataclass(frozen=True, slots=True)
+class ToGroup:
+    group: GroupRec
+
+
+@dataclass(frozen=True, slots=True)
+class ToPublicFolder:
+    mailbox_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    local_domain: bool
+
+
+Resolution = ToAccount | ToAlias | ToGroup | ToPublicFolder | Unknown
+
+
+def catch_all_address(domain: str) -> str:
+    return "@" + domain
+
+
+def parse_alias_address(text: str) -> str:
+    """``user@d``, or ``@d`` / ``*@d`` for the domain's catch-all."""
+    text = text.strip()
+    if text.startswith("@") or text.startswith("*@"):
+        return catch_all_address(normalize_domain(text.split("@", 1)[1]))
+    return str(Address.parse(text))
+
+
+class Directory:
+    def __init__(self, store: SqlStore, hash_workers: int = 4) -> None:
+        self.store = store
+        self.repo = store.directory
+        self._hash_pool = ThreadPoolExecutor(max_workers=hash_workers,
+                                             thread_name_prefix="argon2")
+
+    # -- domains -----------------------------------------------------------------------------
+    async def add_domain(self, name: str) -> str:
+        domain = normalize_domain(name)
+        await self.repo.add_domain(domain)
+        return domain
+
+    async def is_local_domain(self, domain: str) -> bool:
+        return await self.repo.get_domain(domain) is not None
+
+    # -- accounts ----------------------------------------------------------------------------
+    async def credentials(self, password: str) -> dict[str, str]:
+        """Hash off the event loop: argon2id costs ~50 ms of CPU by design."""
+        passwords.check_password_text(password)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._hash_pool, passwords.make_credentials, password)
+
+    async def add_account(self, address: str, password: str, *, display_name: str = "",
+                          quota_bytes: int | None = None) -> AccountRec:
+        addr = Address.parse(address)
+        if not await self.is_local_domain(addr.domain):
+            raise not_found(f"unknown domain {addr.domain} "
+                            f"(add it with: postroom domain add {addr.domain})")
+        creds = await self.credentials(password)
+        [rec] = await self.repo.add_accounts([{
+            "address": str(addr), "display_name": display_name, "quota_bytes": quota_bytes,
+            **creds}])
+        return rec
+
+    async def set_password(self, address: str, password: str) -> AccountRec:
+        creds = await self.credentials(password)
+        return await self.repo.update_account(str(Address.parse(address)), **creds)
+
+    async def set_state(self, address: str, state: str) -> AccountRec:
+        if state not in ACCOUNT_STATES:
+            raise invalid(f"state must be one of {', '.join(ACCOUNT_STATES)}")
+        return await self.repo.update_account(str(Address.parse(address)), state=state)
+
+    async def require_account(self, address: str) -> AccountRec:
+        rec = await self.repo.get_account(str(Address.parse(address)))
+        if rec is None:
+            raise not_found(f"no account {address}")
+        return rec
+
+    async def authenticate(self, username: str, password: str) -> Principal | None:
+        """Check a login; None for any failure (the caller must not say which part failed)."""
+        try:
+            addr = Address.parse(username)
+        except MailError:
+            return None
+        rec = await self.repo.get_account(str(addr))
+        loop = asyncio.get_running_loop()
+        stored = rec.password_hash if rec else _DUMMY_HASH  # same cost for unknown users
+        ok = await loop.run_in_executor(self._hash_pool, passwords.verify_password, stored,
+                                        password)
+        if not ok or rec is None:
+            return None
+        if rec.state != "active":
+            raise MailError(Kind.DISABLED, "account is disabled")
+        return await self.principal_for(rec)
+
+    async def principal_for(self, rec: AccountRec) -> Principal:
+        is_global, domains = await self.repo.admin_scopes(rec.id)
+        domain_ids = []
+        for name in domains:
+            d = await self.repo.get_domain(name)
+            if d:
+                domain_ids.append(d.id)
+        return Principal(rec.id, rec.address, rec.domain_id, global_admin=is_global,
+                         admin_domain_ids=frozenset(domain_ids),
+                         groups=frozenset("$" + g for g in await self.groups_of(rec.address)))
+
+    # -- groups ------------------------------------------------------------------------------
+    async def groups_of(self, address: str) -> set[str]:
+        """Every group containing ``address`` directly or through nested groups (loop-safe)."""
+        members = await self.repo.group_memberships()
+        containing: dict[str, set[str]] = {}
+        for group, items in members.items():
+            for m in items:
+                containing.setdefault(m, set()).add(group)
+        found: set[str] = set()
+        todo = [address]
+        while todo:
+            for group in containing.get(todo.pop(), ()):
+                if group not in found:
+                    found.add(group)
+                    todo.append(group)
+        return found
+
+    async def expand(self, address: str, limit: int = 10000) -> list[str]:
+        """Final recipient addresses behind an alias or group, loop-safe and bounded."""
+        out: list[str] = []
+        seen: set[str] = set()
+        todo = [address]
+        while todo and len(out) < limit:
+            current = todo.pop(0)
+            if current in seen:
+                continue
+            seen.add(current)
+            res = await self.resolve_recipient(current)
+            if isinstance(res, ToAlias):
+                todo.extend(res.alias.targets)
+            elif isinstance(res, ToGroup):
+                todo.extend(res.group.members)
+            else:
+                out.append(current)
+        return out
+
+    # -- resolution --------------------------------------------------------------------------
+    async def resolve_recipient(self, address: str) -> Resolution:
+        try:
+            addr = Address.parse(address)
+        except MailError:
+            return Unknown(local_domain=False)
+        if not await self.is_local_domain(addr.domain):
+            return Unknown(local_domain=False)
+        hit = await self._exact(str(addr))
+        if hit is not None:
+            return hit
+        base = addr.without_tag()
+        if base is not None:
+            hit = await self._exact(str(base))
+            if hit is not None:
+                if isinstance(hit, ToAccount):
+                    return ToAccount(hit.account, tag=addr.local.partition("+")[2])
+                return hit
+        catch_all = await self.repo.get_alias(catch_all_address(addr.domain))
+        if catch_all is not None:
+            return ToAlias(catch_all)
+        return Unknown(local_domain=True)
+
+    async def _exact(self, address: str) -> Resolution | None:
+        account = await self.repo.get_account(address)
+        if account is not None:
+            return ToAccount(account)
+        alias = await self.repo.get_alias(address)
+        if alias is not None:
+            return ToAlias(alias)
+        group = await self.repo.get_group(address)
+        if group is not None:
+            return ToGroup(group)
+        mailbox = await self.store.mailboxes.by_address(address)
+        if mailbox is not None:
+            return ToPublicFolder(mailbox.id)
+        return None
+
+    # -- aliases and groups with validation --------------------------------------------------
+    async def add_alias(self, alias: str, targets: Sequence[str]) -> AliasRec:
+        address = parse_alias_address(alias)
+        if not targets:
+            raise invalid("an alias needs at least one target address")
+        clean = [str(Address.parse(t)) for t in targets]
+        if address in clean:
+            raise invalid(f"alias {address} cannot point to itself")
+        return await self.repo.add_alias(address, clean)
+
+    async def add_group(self, address: str, members: Sequence[str], display_name: str = "",
+                        ) -> GroupRec:
+        addr = str(Address.parse(address))
+        clean = [str(Address.parse(m)) for m in members]
+        if addr in clean:
+            raise invalid(f"group {addr} cannot contain itself")
+        return await self.repo.add_group(addr, display_name, clean)
+
+    def close(self) -> None:
+        self._hash_pool.shutdown(wait=False)
+
+
+_DUMMY_HASH = passwords.hash_password("postroom-timing-equaliser")

@@ -1,0 +1,1 @@
+"""MIME scanning: structure and byte offsets of a message, computed once at delivery."""

@@ -1,0 +1,1 @@
+"""Networking: listeners, TLS, STARTTLS, PROXY protocol, per-IP limits."""

@@ -1,0 +1,220 @@
+"""One client connection: a buffered asyncio.Protocol with awaitable line/literal reads.
+
+Why not asyncio streams: STARTTLS must discard every byte received before the TLS handshake
+(specs.md §0, CVE-2011-0411 class), and StreamReader keeps its buffer private. Here the buffer
+is ours: ``start_tls`` clears it, then upgrades the transport in place.
+
+Reads take a timeout (idle limit) and a length limit; when the listener drains for shutdown, a
+read that would wait on an empty buffer raises ``ShuttingDown`` so the protocol can say goodbye
+between commands, never in the middle of one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from typing import Any
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class LineTooLong(Exception):
+    pass
+
+
+class IdleTimeout(Exception):
+    pass
+
+
+class ShuttingDown(Exception):
+    pass
+
+
+HIGH_WATER = 256 * 1024
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, conn_id: str, draining: asyncio.Event) -> None:
+        self.id = conn_id
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] = ("", 0)
+        self.local: tuple[str, int] = ("", 0)
+        self.tls = False
+        self.tls_object: ssl.SSLObject | None = None
+        self._buf = bytearray()
+        self._eof = False
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused_reading = False
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._draining = draining
+        self.started = time.monotonic()
+        self.made = asyncio.Event()
+
+    # -- asyncio.Protocol callbacks -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        if peer:
+            self.peer = (str(peer[0]), int(peer[1]))
+        if local:
+            self.local = (str(local[0]), int(local[1]))
+        obj = transport.get_extra_info("ssl_object")
+        if obj is not None:
+            self.tls = True
+            self.tls_object = obj
+        self.made.set()
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        if len(self._buf) > HIGH_WATER and self.transport and not self._paused_reading:
+            self.transport.pause_reading()
+            self._paused_reading = True
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._eof = True
+        self._wake()
+        if self._drain_waiter and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain_waiter and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def _wake(self) -> None:
+        if self._waiter and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def wake_for_shutdown(self) -> None:
+        self._wake()
+
+    # -- reading ------------------------------------------------------------------------------
+    async def _wait(self, timeout: float | None) -> None:
+        if self._eof:
+            raise ConnectionClosed()
+        if self._draining.is_set() and not self._buf:
+            raise ShuttingDown()
+        if self._paused_reading and self.transport:
+            self._paused_reading = False
+            self.transport.resume_reading()
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(self._waiter, timeout)
+        except TimeoutError:
+            raise IdleTimeout() from None
+        finally:
+            self._waiter = None
+
+    async def readline(self, limit: int, timeout: float | None = None) -> bytes:
+        """A line including its LF; LineTooLong when no LF comes within ``limit`` octets."""
+        start = 0
+        while True:
+            idx = self._buf.find(b"\n", start)
+            if idx >= 0:
+                if idx + 1 > limit:
+                    raise LineTooLong()
+                line = bytes(self._buf[: idx + 1])
+                del self._buf[: idx + 1]
+                return line
+            if len(self._buf) > limit:
+                raise LineTooLong()
+            start = len(self._buf)
+            await self._wait(timeout)
+
+    async def skip_line(self, limit: int, timeout: float | None = None) -> None:
+        """Discard through the next LF (after LineTooLong), bounded by ``limit`` octets more."""
+        dropped = 0
+        while True:
+            idx = self._buf.find(b"\n")
+            if idx >= 0:
+                del self._buf[: idx + 1]
+                return
+            dropped += len(self._buf)
+            self._buf.clear()
+            if dropped > limit:
+                raise LineTooLong()
+            await self._wait(timeout)
+
+    async def readexactly(self, n: int, timeout: float | None = None) -> bytes:
+        while len(self._buf) < n:
+            await self._wait(timeout)
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    async def read_some(self, limit: int, timeout: float | None = None) -> bytes:
+        while not self._buf:
+            await self._wait(timeout)
+        data = bytes(self._buf[:limit])
+        del self._buf[:limit]
+        return data
+
+    async def wait_data(self, timeout: float | None = None) -> None:
+        """Wait until more bytes arrive (whatever is already buffered)."""
+        await self._wait(timeout)
+
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def peek(self) -> bytes:
+        return bytes(self._buf)
+
+    def consume(self, n: int) -> None:
+        del self._buf[:n]
+
+    # -- writing ------------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self._closed:
+            raise ConnectionClosed()
+        if self._write_paused:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+            await self._drain_waiter
+
+    async def send(self, data: bytes) -> None:
+        self.write(data)
+        await self.drain()
+
+    # -- TLS ----------------------------------------------------------------------------------
+    async def start_tls(self, context: ssl.SSLContext, timeout: float = 30.0) -> None:
+        """Upgrade in place. Every byte buffered before this call is discarded: a client that
+        pipelined commands after STARTTLS must not have them run as if encrypted."""
+        assert self.transport is not None
+        self._buf.clear()
+        loop = asyncio.get_running_loop()
+        new = await loop.start_tls(self.transport, self, context, server_side=True,
+                                   ssl_handshake_timeout=timeout)
+        if new is None:
+            raise ConnectionClosed()
+        self.transport = new
+        self.tls = True
+        obj: Any = new.get_extra_info("ssl_object")
+        self.tls_object = obj
+
+    def close(self) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed

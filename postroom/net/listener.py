@@ -1,0 +1,237 @@
+"""TCP and UDP listeners: accept, attribute (PROXY), limit, hand over, drain on shutdown.
+
+A ``Service`` is what a protocol front-end gives the listener: ``serve(conn)`` runs one session;
+``refuse(reason)`` is the one-line reply sent before closing a connection the listener will not
+serve (too many from one address, listener full), in that protocol's own words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import logging
+import os
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from postroom.net import proxy
+from postroom.net.connection import Connection, ConnectionClosed, IdleTimeout
+from postroom.obs.log import conn_id
+
+log = logging.getLogger("postroom.net")
+
+_ids = itertools.count(1)
+_PREFIX = os.urandom(2).hex()
+
+
+def new_conn_id() -> str:
+    return f"{_PREFIX}{next(_ids):06x}"
+
+
+class Service(Protocol):
+    name: str
+
+    async def serve(self, conn: Connection) -> None: ...
+
+    def refuse(self, reason: str) -> bytes: ...
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(items: Sequence[str]) -> list[Network]:
+    return [ipaddress.ip_network(item, strict=False) for item in items]
+
+
+def in_networks(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in networks)
+
+
+@dataclass(slots=True)
+class ListenerSpec:
+    service: Service
+    label: str  # e.g. "imap", "imaps"
+    host: str
+    port: int
+    tls: str  # "none" | "starttls" | "implicit"
+    ssl_context: ssl.SSLContext | None = None
+    connections_per_ip: int = 50
+    max_connections: int = 20000
+    proxy_networks: list[Network] = field(default_factory=list)
+    handshake_timeout: float = 30.0
+    note: str = ""
+
+
+class TcpListener:
+    def __init__(self, spec: ListenerSpec) -> None:
+        self.spec = spec
+        self.server: asyncio.Server | None = None
+        self.per_ip: dict[str, int] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.conns: set[Connection] = set()
+        self.draining = asyncio.Event()
+
+    @property
+    def port(self) -> int:
+        if self.server and self.server.sockets:
+            return int(self.server.sockets[0].getsockname()[1])
+        return self.spec.port
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        ctx = self.spec.ssl_context if self.spec.tls == "implicit" else None
+        self.server = await loop.create_server(
+            self._factory, self.spec.host, self.spec.port, ssl=ctx, reuse_address=True,
+            ssl_handshake_timeout=self.spec.handshake_timeout if ctx else None, backlog=1024)
+
+    def _factory(self) -> Connection:
+        conn = Connection(new_conn_id(), self.draining)
+        task = asyncio.get_running_loop().create_task(self._run(conn))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return conn
+
+    async def _run(self, conn: Connection) -> None:
+        conn_id.set(conn.id)
+        try:
+            await asyncio.wait_for(conn.made.wait(), self.spec.handshake_timeout + 5)
+        except TimeoutError:
+            conn.close()
+            return
+        if (self.spec.proxy_networks and in_networks(conn.peer[0], self.spec.proxy_networks)
+                and not await self._read_proxy(conn)):
+            conn.close()
+            return
+        ip = conn.peer[0]
+        if len(self.conns) >= self.spec.max_connections:
+            await self._refuse(conn, "listener is at its connection limit")
+            return
+        if self.per_ip.get(ip, 0) >= self.spec.connections_per_ip:
+            log.warning("refused: too many connections", extra={"ip": ip,
+                                                                 "service": self.spec.label})
+            await self._refuse(conn, "too many connections from your address")
+            return
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        self.conns.add(conn)
+        log.debug("connect", extra={"ip": ip, "service": self.spec.label, "tls": conn.tls})
+        try:
+            await self.spec.service.serve(conn)
+        except (ConnectionClosed, ConnectionError, IdleTimeout, ssl.SSLError):
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("session failed", extra={"service": self.spec.label})
+        finally:
+            conn.close()
+            self.conns.discard(conn)
+            left = self.per_ip.get(ip, 1) - 1
+            if left:
+                self.per_ip[ip] = left
+            else:
+                self.per_ip.pop(ip, None)
+
+    async def _read_proxy(self, conn: Connection) -> bool:
+        while True:
+            try:
+                result = proxy.parse(conn.peek())
+            except proxy.ProxyError as exc:
+                log.warning("bad PROXY header", extra={"ip": conn.peer[0], "error": str(exc)})
+                return False
+            if isinstance(result, proxy.ProxyInfo):
+                conn.consume(result.consumed)
+                if result.source is not None:
+                    conn.peer = result.source
+                return True
+            try:
+                await conn.wait_data(timeout=10)
+            except (ConnectionClosed, IdleTimeout):
+                return False
+
+    async def _refuse(self, conn: Connection, reason: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await conn.send(self.spec.service.refuse(reason))
+        conn.close()
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting, let sessions finish their current command, then cut the rest."""
+        if self.server is not None:
+            self.server.close()
+        self.draining.set()
+        for conn in list(self.conns):
+            conn.wake_for_shutdown()
+        if self.tasks:
+            _done, pending = await asyncio.wait(list(self.tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+
+
+DatagramHandler = Callable[[bytes, tuple[str, int]], Awaitable[bytes | None]]
+
+
+class _Datagram(asyncio.DatagramProtocol):
+    def __init__(self, handler: DatagramHandler) -> None:
+        self.handler = handler
+        self.transport: asyncio.DatagramTransport | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        task = asyncio.get_running_loop().create_task(self._answer(data, (str(addr[0]),
+                                                                          int(addr[1]))))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
+        conn_id.set(new_conn_id())
+        try:
+            reply = await self.handler(data, addr)
+        except Exception:
+            log.exception("datagram handler failed", extra={"ip": addr[0]})
+            return
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+
+class UdpListener:
+    def __init__(self, label: str, host: str, port: int, handler: DatagramHandler,
+                 note: str = "") -> None:
+        self.label, self.host, self.requested_port = label, host, port
+        self.handler = handler
+        self.note = note
+        self.transport: asyncio.DatagramTransport | None = None
+        self.protocol: _Datagram | None = None
+
+    @property
+    def port(self) -> int:
+        if self.transport is not None:
+            return int(self.transport.get_extra_info("sockname")[1])
+        return self.requested_port
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(
+            lambda: _Datagram(self.handler), local_addr=(self.host, self.requested_port))
+        self.transport = transport
+        self.protocol = protocol
+
+    async def stop(self, grace: float) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        if self.protocol and self.protocol.tasks:
+            await asyncio.wait(list(self.protocol.tasks), timeout=grace)

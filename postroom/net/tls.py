@@ -1,0 +1,53 @@
+"""TLS contexts and the self-signed certificate made on first run.
+
+The generated certificate is a convenience so that STARTTLS and implicit TLS work at once; an
+administrator replaces it with ``tls.cert``/``tls.key``. Minimum TLS 1.2 (RFC 8314 §4.1).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+def ensure_self_signed(folder: Path, hostname: str) -> tuple[Path, Path]:
+    """Create ``cert.pem``/``key.pem`` in ``folder`` once; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.UTC)
+    alt: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost"),
+                                   x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .sign(key, hashes.SHA256()))
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.private_bytes(serialization.Encoding.PEM,
+                                   serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def server_context(cert: Path, key: Path, min_version: str = "1.2") -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = (ssl.TLSVersion.TLSv1_3 if min_version == "1.3"
+                           else ssl.TLSVersion.TLSv1_2)
+    ctx.load_cert_chain(str(cert), str(key))
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    return ctx

@@ -1,0 +1,1 @@
+"""Observability: structured logs carrying the connection id."""

@@ -1,0 +1,1 @@
+"""Protocol front-ends: bytes in, typed commands, service calls, bytes out."""

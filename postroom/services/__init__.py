@@ -1,0 +1,1 @@
+"""Services: where decisions are made, between the protocols and the store."""

@@ -1,0 +1,230 @@
+"""Folders: create, rename, delete, list, subscribe, and the default set for new accounts.
+
+Every operation resolves the user-visible name (services.names), then asks the access gate;
+nothing here tests a right letter directly. Creation copies the ACL of the nearest existing
+parent (specs.md §2.7 rule 4), so later edits of the parent do not reach existing children.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from postroom.access.gate import AccessGate, MailboxHandle, mailbox_missing
+from postroom.access.ops import Op
+from postroom.access.rights_eval import GROUPWARE_KINDS, candidate_identifiers
+from postroom.core.errors import Kind, MailError, invalid
+from postroom.core.principal import Principal
+from postroom.core.rights import Rights
+from postroom.services import names
+from postroom.store.api import MailboxRec
+from postroom.store.sqlstore import SqlStore
+
+FOLDER_KINDS = ("mail", *sorted(GROUPWARE_KINDS))
+DEFAULT_FOLDERS: tuple[tuple[str, str], ...] = (
+    ("INBOX", ""), ("Drafts", "\\Drafts"), ("Sent", "\\Sent"), ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"), ("Archive", "\\Archive"))  # RFC 6154 §2
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A resolved name: who owns the namespace, and the mailbox if it exists."""
+
+    ref: names.NameRef
+    owner_id: int | None
+    domain_id: int | None
+    mailbox: MailboxRec | None
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListedMailbox:
+    name: str
+    mailbox: MailboxRec
+    rights: Rights
+
+
+class MailboxService:
+    def __init__(self, store: SqlStore, gate: AccessGate) -> None:
+        self.store = store
+        self.gate = gate
+        self._owner_names: dict[int, str] = {}
+
+    async def locate(self, principal: Principal, name: str) -> Located:
+        ref = names.parse_name(name)
+        if ref.namespace == "personal":
+            if principal.account_id is None:
+                raise mailbox_missing(name)
+            owner_id, domain_id = principal.account_id, principal.domain_id
+        elif ref.namespace == "other":
+            account = await self.store.directory.get_account(ref.owner_address or "")
+            if account is None or not ref.path:
+                raise mailbox_missing(name)
+            if account.id == principal.account_id:  # one's own folders by the long name
+                ref = names.NameRef("personal", "", ref.path)
+            owner_id, domain_id = account.id, account.domain_id
+        else:
+            owner_id, domain_id = None, None
+        if not ref.path:
+            raise mailbox_missing(name)
+        mailbox = await self.store.mailboxes.by_name(owner_id, ref.path)
+        if mailbox is not None:
+            domain_id = mailbox.domain_id
+        return Located(ref, owner_id, domain_id, mailbox, name)
+
+    async def open(self, principal: Principal, name: str, op: Op | None = None,
+                   ) -> MailboxHandle:
+        """The one entry for using a mailbox by name: NOT_FOUND if invisible or missing."""
+        loc = await self.locate(principal, name)
+        return await self.gate.handle(principal, loc.mailbox, name, op)
+
+    async def open_id(self, principal: Principal, mailbox_id: int, name: str,
+                      op: Op | None = None) -> MailboxHandle:
+        return await self.gate.handle(principal, await self.store.mailboxes.get(mailbox_id),
+                                      name, op)
+
+    async def display(self, principal: Principal, mailbox: MailboxRec) -> str:
+        if mailbox.owner_id is None:
+            return names.display_name("public", None, mailbox.name)
+        if mailbox.owner_id == principal.account_id:
+            return mailbox.name
+        owner = self._owner_names.get(mailbox.owner_id)
+        if owner is None:
+            account = await self.store.directory.account_by_id(mailbox.owner_id)
+            owner = account.address if account else f"#{mailbox.owner_id}"
+            self._owner_names[mailbox.owner_id] = owner
+        return names.display_name("other", owner, mailbox.name)
+
+    # -- creation ----------------------------------------------------------------------------
+    async def ensure_defaults(self, account_id: int, domain_id: int) -> list[MailboxRec]:
+        out = []
+        for path, special_use in DEFAULT_FOLDERS:
+            existing = await self.store.mailboxes.by_name(account_id, path)
+            if existing is None:
+                try:
+                    existing = await self.store.mailboxes.create(
+                        owner_id=account_id, domain_id=domain_id, name=path, parent_id=None,
+                        special_use=special_use)
+                except MailError as exc:  # created concurrently
+                    if exc.kind is not Kind.EXISTS:
+                        raise
+                    existing = await self.store.mailboxes.by_name(account_id, path)
+            assert existing is not None
+            out.append(existing)
+        return out
+
+    async def create(self, principal: Principal, name: str, *, kind: str = "mail",
+                     special_use: str = "", address: str | None = None) -> MailboxRec:
+        if kind not in FOLDER_KINDS:
+            raise invalid(f"folder type must be one of {', '.join(FOLDER_KINDS)}")
+        loc = await self.locate(principal, name)
+        path = names.validate_path(loc.ref.path)
+        if loc.ref.namespace == "personal" and path.split("/")[0] in (names.OTHER_USERS,
+                                                                     names.PUBLIC):
+            raise invalid(f"'{path.split('/')[0]}' is reserved for a namespace")
+        if loc.mailbox is not None:
+            await self.gate.handle(principal, loc.mailbox, name)  # invisible → "doesn't exist"
+            raise MailError(Kind.EXISTS, f"Mailbox already exists: {name}")
+        # Nearest existing ancestor decides (RFC 4314 §4: k on the parent).
+        parent: MailboxRec | None = None
+        for anc in reversed(names.ancestors(path)):
+            parent = await self.store.mailboxes.by_name(loc.owner_id, anc)
+            if parent is not None:
+                break
+        is_owner = loc.owner_id is not None and loc.owner_id == principal.account_id
+        if parent is not None:
+            await self.gate.handle(principal, parent, name, Op.CREATE_CHILD)
+        elif not (is_owner or principal.system or principal.administers(loc.domain_id)):
+            raise MailError(Kind.NO_PERM, "Permission denied (creating top-level folders here "
+                            "is for the owner and administrators)")
+        acl = await self.store.mailboxes.get_acl(parent.id) if parent else []
+        # Create missing intermediate levels (RFC 9051 §6.3.4), each inheriting the same ACL.
+        created: MailboxRec | None = None
+        parent_id = parent.id if parent else None
+        start = len(parent.name.split("/")) if parent else 0
+        levels = path.split("/")
+        for depth in range(start + 1, len(levels) + 1):
+            level_path = "/".join(levels[:depth])
+            last = depth == len(levels)
+            created = await self.store.mailboxes.create(
+                owner_id=loc.owner_id, domain_id=loc.domain_id, name=level_path,
+                parent_id=parent_id, kind=kind if last else (parent.kind if parent else "mail"),
+                special_use=special_use if last else "", address=address if last else None,
+                acl=acl)
+            parent_id = created.id
+        assert created is not None
+        return created
+
+    # -- deletion and renaming ---------------------------------------------------------------
+    async def delete(self, principal: Principal, name: str) -> None:
+        loc = await self.locate(principal, name)
+        handle = await self.gate.handle(principal, loc.mailbox, name, Op.DELETE)
+        mailbox = handle.mailbox
+        if mailbox.owner_id is not None and mailbox.name == "INBOX":
+            raise MailError(Kind.NO_PERM, "INBOX cannot be deleted")  # RFC 9051 §6.3.4
+        if await self.store.mailboxes.descendants(mailbox.owner_id, mailbox.name):
+            raise MailError(Kind.IN_USE, f"Mailbox has children, delete them first: {name}")
+        await self.store.mailboxes.delete([mailbox.id])
+
+    async def rename(self, principal: Principal, old: str, new: str) -> MailboxRec:
+        src = await self.locate(principal, old)
+        handle = await self.gate.handle(principal, src.mailbox, old, Op.RENAME_FROM)
+        dst = await self.locate(principal, new)
+        if dst.owner_id != src.owner_id:
+            raise MailError(Kind.NO_PERM, "folders can only be renamed within one namespace")
+        new_path = names.validate_path(dst.ref.path)
+        if dst.mailbox is not None:
+            raise MailError(Kind.EXISTS, f"Mailbox already exists: {new}")
+        if new_path.startswith(handle.mailbox.name + "/"):
+            raise invalid("a folder cannot be moved inside itself")
+        parent_path = names.parent_path(new_path)
+        parent = None
+        if parent_path is not None:
+            parent = await self.store.mailboxes.by_name(src.owner_id, parent_path)
+            if parent is None:
+                created = await self.create(principal, names.display_name(
+                    src.ref.namespace, src.ref.owner_address, parent_path))
+                parent = created
+            await self.gate.handle(principal, parent, new, Op.CREATE_CHILD)
+        elif not (src.owner_id == principal.account_id or principal.system
+                  or principal.administers(src.domain_id)):
+            raise MailError(Kind.NO_PERM, "Permission denied (top-level folder)")
+        if handle.mailbox.name == "INBOX" and handle.mailbox.owner_id is not None:
+            # RFC 9051 §6.3.6: renaming INBOX moves its messages to the new name and leaves
+            # an empty INBOX behind.
+            target = await self.create(principal, new)
+            uids = [r.uid for r in await self.store.messages.flag_rows(handle.mailbox.id)]
+            if uids:
+                await self.store.messages.copy(handle.mailbox.id, uids, target.id,
+                                               keep_mask=0xFF, keep_keywords=True, move=True)
+            return target
+        await self.store.mailboxes.rename(handle.mailbox.id, new_path,
+                                          parent.id if parent else None)
+        renamed = await self.store.mailboxes.get(handle.mailbox.id)
+        assert renamed is not None
+        return renamed
+
+    # -- listing -----------------------------------------------------------------------------
+    async def list(self, principal: Principal, *, shared: bool = True) -> list[ListedMailbox]:
+        """Every mailbox the principal may see in LIST (right ``l``), own folders first."""
+        out: list[ListedMailbox] = []
+        if principal.account_id is not None:
+            for mb in await self.store.mailboxes.list_owned(principal.account_id):
+                out.append(ListedMailbox(mb.name, mb, await self.gate.rights(principal, mb)))
+        if shared:
+            seen = {item.mailbox.id for item in out}
+            for mb in await self.store.mailboxes.shared_candidates(
+                    candidate_identifiers(principal)):
+                if mb.id in seen:
+                    continue
+                rights = await self.gate.rights(principal, mb)
+                if "l" in rights:
+                    out.append(ListedMailbox(await self.display(principal, mb), mb, rights))
+        return out
+
+    async def subscribe(self, principal: Principal, name: str, on: bool) -> None:
+        if principal.account_id is None:
+            raise MailError(Kind.NO_PERM, "only accounts have subscriptions")
+        if on:
+            await self.open(principal, name, Op.SUBSCRIBE)
+        await self.store.mailboxes.subscribe(principal.account_id,
+                                             names.canonical_inbox(name), on)

@@ -1,0 +1,159 @@
+"""Messages: append, copy, move, flags, expunge, content, all behind the access gate.
+
+Flag rules on shared folders (RFC 4314 §4, specs.md §2.5): APPEND/COPY/MOVE keep only the flags
+the caller may set (``s`` for \\Seen, ``t`` for \\Deleted, ``w`` for the rest) and never fail for
+lacking them; STORE changes what it may and still succeeds.
+
+Durability: ``prepare`` writes and fsyncs the blob before the metadata transaction, and the
+transaction's commit is fsynced (group commit) before ``append`` returns, so an APPEND that
+returned is on disk (DESIGN.md rule 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from postroom.access.gate import MailboxHandle
+from postroom.access.ops import Op
+from postroom.core import flags as F
+from postroom.core.errors import Kind, MailError
+from postroom.core.principal import Principal
+from postroom.mime.scanner import scan
+from postroom.services.mailboxes import MailboxService
+from postroom.store.api import MailboxRec, MessageRec, NewMessage
+from postroom.store.repo.messages import FlagRow, FlagUpdate
+from postroom.store.sqlstore import SqlStore
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    mailbox: MailboxRec
+    uids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    uidvalidity: int
+    pairs: tuple[tuple[int, int], ...]
+
+
+def settable(handle: MailboxHandle) -> tuple[int, bool]:
+    """(system flags the caller may set, whether keywords may be set)."""
+    mask = 0
+    if handle.allows(Op.SET_SEEN):
+        mask |= F.SEEN
+    if handle.allows(Op.SET_DELETED):
+        mask |= F.DELETED
+    other = handle.allows(Op.SET_OTHER_FLAGS)
+    if other:
+        mask |= F.ANSWERED | F.FLAGGED | F.DRAFT
+    return mask, other
+
+
+def seen_account(principal: Principal, mailbox: MailboxRec) -> int | None:
+    """Whose private \\Seen applies: the reader's, except in their own folders (PD 6)."""
+    if principal.account_id is None or mailbox.owner_id == principal.account_id:
+        return None
+    return principal.account_id
+
+
+def build_message(data: bytes, flags: int, keywords: tuple[str, ...], internal_date: int,
+                  prefix: bytes, store: SqlStore) -> NewMessage:
+    """Scan and store one message durably. Blocking: runs in a worker thread."""
+    info = scan(data)
+    blob = store.blobs.put_bytes(data)
+    return NewMessage(blob, prefix, info.to_json(), flags, F.keywords_to_text(keywords),
+                      internal_date)
+
+
+class MessageService:
+    def __init__(self, store: SqlStore, mailboxes: MailboxService, workers: int = 4,
+                 max_message_size: int = 50 * 1024 * 1024) -> None:
+        self.store = store
+        self.mailboxes = mailboxes
+        self.max_message_size = max_message_size
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob")
+
+    async def prepare(self, data: bytes, flag_names: Sequence[str] = (),
+                      internal_date: int | None = None, prefix: bytes = b"") -> NewMessage:
+        if len(data) + len(prefix) > self.max_message_size:
+            raise MailError(Kind.LIMIT, f"message larger than {self.max_message_size} octets")
+        mask, keywords = F.parse_flags(list(flag_names))
+        when = int(time.time()) if internal_date is None else internal_date
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, build_message, data, mask, keywords,
+                                          when, prefix, self.store)
+
+    async def append(self, principal: Principal, name: str,
+                     items: Sequence[tuple[bytes, Sequence[str], int | None]],
+                     ) -> AppendResult:
+        """Append one or more messages atomically (MULTIAPPEND, RFC 3502)."""
+        handle = await self.mailboxes.open(principal, name, Op.APPEND)
+        prepared = await asyncio.gather(*(self.prepare(d, f, t) for d, f, t in items))
+        return await self.append_prepared(principal, handle, prepared)
+
+    async def append_prepared(self, principal: Principal, handle: MailboxHandle,
+                              prepared: Sequence[NewMessage]) -> AppendResult:
+        handle.require(Op.APPEND)
+        mask, keywords_ok = settable(handle)
+        filtered = [NewMessage(m.blob, m.prefix, m.meta, m.flags & mask,
+                               m.keywords if keywords_ok else "", m.internal_date)
+                    for m in prepared]
+        result = await self.store.messages.append(handle.mailbox.id, filtered,
+                                                  seen_account(principal, handle.mailbox))
+        return AppendResult(handle.mailbox, tuple(uid for uid, _ in result))
+
+    async def view(self, principal: Principal, handle: MailboxHandle) -> list[FlagRow]:
+        handle.require(Op.READ)
+        return await self.store.messages.flag_rows(handle.mailbox.id,
+                                                   seen_account(principal, handle.mailbox))
+
+    async def content(self, handle: MailboxHandle, uid: int) -> bytes:
+        """The whole message as stored: per-delivery prefix, then the blob."""
+        handle.require(Op.READ)
+        rec = await self.store.messages.get(handle.mailbox.id, uid)
+        if rec is None:
+            raise MailError(Kind.NOT_FOUND, f"no message with UID {uid}")
+        return await self.read_record(rec)
+
+    async def read_record(self, rec: MessageRec) -> bytes:
+        loop = asyncio.get_running_loop()
+        body = await loop.run_in_executor(self._pool, self.store.blobs.read, rec.blob)
+        return bytes(rec.prefix) + body
+
+    async def store_flags(self, principal: Principal, handle: MailboxHandle,
+                          uids: Sequence[int], mode: str, flag_names: Sequence[str],
+                          unchanged_since: int | None = None,
+                          ) -> tuple[list[FlagRow], list[int]]:
+        """STORE: change what the rights allow, silently keep the rest (RFC 4314 §4)."""
+        handle.require(Op.READ)
+        if mode not in ("set", "add", "remove"):
+            raise ValueError(mode)
+        mask, keywords = F.parse_flags(list(flag_names))
+        allowed, keywords_ok = settable(handle)
+        update = FlagUpdate(mode, mask, keywords, allowed, keywords_ok, unchanged_since)
+        return await self.store.messages.store(handle.mailbox.id, uids, update,
+                                               seen_account(principal, handle.mailbox))
+
+    async def expunge(self, handle: MailboxHandle, uids: Sequence[int] | None = None,
+                      ) -> list[int]:
+        handle.require(Op.EXPUNGE)
+        return await self.store.messages.expunge(handle.mailbox.id, uids)
+
+    async def copy(self, principal: Principal, source: MailboxHandle, uids: Sequence[int],
+                   target_name: str, *, move: bool = False) -> CopyResult:
+        source.require(Op.MOVE_FROM if move else Op.COPY_FROM)
+        target = await self.mailboxes.open(principal, target_name, Op.APPEND)
+        mask, keywords_ok = settable(target)
+        pairs = await self.store.messages.copy(
+            source.mailbox.id, uids, target.mailbox.id, keep_mask=mask,
+            keep_keywords=keywords_ok, src_seen_account=seen_account(principal, source.mailbox),
+            dst_seen_account=seen_account(principal, target.mailbox), move=move)
+        return CopyResult(target.mailbox.uidvalidity, tuple(pairs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
