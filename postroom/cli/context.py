@@ -1,0 +1,100 @@
+"""Shared CLI plumbing: resolve the configuration, open the services, print results.
+
+Precedence for every setting: command-line flag > environment (``POSTROOM_HOME``,
+``POSTROOM_CONFIG``) > config file > built-in default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from postroom import config as config_mod
+from postroom.app import Services, build_services
+from postroom.config import Config
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit status 2)."""
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("common options")
+    group.add_argument("--config", metavar="FILE",
+                       help="TOML config file (default: $POSTROOM_CONFIG, else built-in "
+                            "defaults)")
+    group.add_argument("--data-dir", metavar="DIR",
+                       help="data directory (default: $POSTROOM_HOME, else server.data_dir, "
+                            "else ./var)")
+    group.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                       help="override a config key, e.g. --set store.backend=postgresql "
+                            "(repeatable)")
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    path = args.config or os.environ.get("POSTROOM_CONFIG") or None
+    cfg = config_mod.load(path, args.set)
+    if args.data_dir:
+        cfg.server.data_dir = args.data_dir
+    elif os.environ.get("POSTROOM_HOME"):
+        cfg.server.data_dir = os.environ["POSTROOM_HOME"]
+    if getattr(args, "port_offset", None) is not None:
+        cfg.server.port_offset = args.port_offset
+    if getattr(args, "domain", None):
+        cfg.server.domain = args.domain
+    return cfg
+
+
+def open_services(args: argparse.Namespace) -> Services:
+    return build_services(load_config(args))
+
+
+_console = Console(highlight=False, soft_wrap=True)
+
+
+def emit(args: argparse.Namespace, rows: Sequence[dict[str, Any]], columns: Sequence[str],
+         title: str | None = None) -> None:
+    """Print ``rows`` as JSON (``--json``) or as a table with ``columns``."""
+    if getattr(args, "json", False):
+        print(json.dumps(list(rows), indent=2, default=str))
+        return
+    if not rows:
+        print("(none)")
+        return
+    table = Table(title=title, show_edge=False, header_style="bold")
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    _console.print(table)
+
+
+def emit_one(args: argparse.Namespace, row: dict[str, Any]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(row, indent=2, default=str))
+        return
+    width = max(len(k) for k in row)
+    for key, value in row.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        print(f"{key.ljust(width)}  {'' if shown is None else shown}")
+
+
+def say(text: str) -> None:
+    print(text)
+
+
+def read_password(args: argparse.Namespace, required: bool = True) -> str | None:
+    if getattr(args, "password_stdin", False):
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    pw: str | None = getattr(args, "password", None)
+    if pw is None and required:
+        raise UsageError("give a password with --password PW or --password-stdin")
+    return pw

@@ -1,0 +1,285 @@
+"""Entry point: ``postroom <command> …``.
+
+Errors a user can act on print one line, ``error: …``, and exit non-zero (1 for a refused
+operation, 2 for bad usage or configuration); a Python traceback never reaches the terminal
+(unexpected failures print their type and message, and ``POSTROOM_DEBUG=1`` shows the rest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from postroom import __version__
+from postroom.cli import directory_cmds as dc
+from postroom.cli import folder_cmds as fc
+from postroom.cli import transfer as tc
+from postroom.cli.context import UsageError, add_common, open_services
+from postroom.config import ConfigError
+
+T = TypeVar("T")
+Handler = Callable[[Any, argparse.Namespace], Awaitable[int]]
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    result: T = uvloop.run(coro)
+    return result
+
+
+def _with_services(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        async def go() -> int:
+            services = open_services(args)
+            try:
+                return await handler(services, args)
+            finally:
+                await services.close()
+        return run_async(go())
+    return run
+
+
+def _config_cmd(args: argparse.Namespace) -> int:
+    from postroom import config as config_mod
+    if args.action == "example":
+        print(config_mod.example())
+        return 0
+    config_mod.load(args.file)
+    print(f"{args.file}: OK")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="postroom", description="Postroom: an all-in-one mail server (SMTP, "
+                "IMAP, POP3, ODMR, Minger) on one store and one permission model.",
+                epilog="Run 'postroom COMMAND --help' for a command's options.")
+    p.add_argument("--version", action="version", version=f"postroom {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def cmd(name: str, help_text: str, **kw: Any) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help_text, description=help_text, **kw)
+        return parser
+
+    def actions(parser: argparse.ArgumentParser) -> Any:
+        return parser.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                     parser_class=_Parser)
+
+    def leaf(group: Any, name: str, help_text: str, json_flag: bool = False,
+             ) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = group.add_parser(name, help=help_text,
+                                                           description=help_text)
+        add_common(parser)
+        if json_flag:
+            parser.add_argument("--json", action="store_true", help="print JSON")
+        return parser
+
+    # serve
+    s = cmd("serve", "Start the server (first run: creates the data directory, a TLS "
+            "certificate, the primary domain and a postmaster administrator).")
+    add_common(s)
+    s.add_argument("--domain", help="primary mail domain on first run (default: host name)")
+    s.add_argument("--port-offset", type=int, metavar="N",
+                   help="add N to every port (e.g. 10000: IMAP on 10143)")
+    s.set_defaults(func=lambda a: __import__("postroom.cli.serve", fromlist=["x"]).serve_cmd(a))
+
+    # config
+    c = actions(cmd("config", "Check a config file or print a commented example."))
+    ck = c.add_parser("check", help="validate FILE; errors name the key")
+    ck.add_argument("file")
+    c.add_parser("example", help="print every key with its default and meaning")
+    for parser in (ck, c.choices["example"]):
+        parser.set_defaults(func=_config_cmd)
+
+    # domain
+    d = actions(cmd("domain", "Manage mail domains."))
+    for name, text in (("add", "add a domain"), ("show", "show a domain"),
+                       ("remove", "remove an empty domain")):
+        leaf(d, name, text, json_flag=name == "show").add_argument("domain")
+    leaf(d, "list", "list domains", json_flag=True)
+    for parser in d.choices.values():
+        parser.set_defaults(func=_with_services(dc.domain_cmd))
+
+    # user
+    u = actions(cmd("user", "Manage accounts."))
+    add = leaf(u, "add", "add an account (creates INBOX, Drafts, Sent, Trash, Junk, Archive)")
+    add.add_argument("address")
+    for parser in (add, leaf(u, "passwd", "change a password")):
+        pw = parser.add_mutually_exclusive_group()
+        pw.add_argument("--password", metavar="PW", help="the password (visible in ps; "
+                        "prefer --password-stdin)")
+        pw.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of standard input")
+    u.choices["passwd"].add_argument("address")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--quota", metavar="SIZE", help="e.g. 500M, 2G (default: unlimited)")
+    leaf(u, "list", "list accounts", json_flag=True).add_argument("--domain")
+    leaf(u, "show", "show one account", json_flag=True).add_argument("address")
+    st = leaf(u, "set", "change name, quota or state")
+    st.add_argument("address")
+    st.add_argument("--name")
+    st.add_argument("--quota", metavar="SIZE", help="e.g. 1G, or 'unlimited'")
+    st.add_argument("--state", choices=("active", "disabled", "frozen"))
+    for name, text in (("disable", "refuse logins and delivery"), ("enable", "undo disable"),
+                       ("remove", "delete the account with all its mail")):
+        leaf(u, name, text).add_argument("address")
+    imp = leaf(u, "import", "create accounts from CSV: address,password[,name,quota]",
+               json_flag=True)
+    imp.add_argument("file")
+    imp.add_argument("--batch", type=int, default=500, help="accounts per transaction")
+    for parser in u.choices.values():
+        parser.set_defaults(func=_with_services(dc.user_cmd))
+
+    # alias
+    a = actions(cmd("alias", "Manage aliases (use @domain for a catch-all)."))
+    aa = leaf(a, "add", "add ALIAS delivering to TARGET...")
+    aa.add_argument("alias", help="user@domain, or @domain for the catch-all")
+    aa.add_argument("targets", nargs="+", metavar="TARGET")
+    leaf(a, "list", "list aliases", json_flag=True).add_argument("--domain")
+    leaf(a, "remove", "remove an alias").add_argument("alias")
+    for parser in a.choices.values():
+        parser.set_defaults(func=_with_services(dc.alias_cmd))
+
+    # group
+    g = actions(cmd("group", "Manage groups (distribution addresses and ACL identifiers "
+                             "$group@domain)."))
+    ga = leaf(g, "add", "add a group")
+    ga.add_argument("group")
+    ga.add_argument("--member", action="append", default=[], metavar="ADDRESS")
+    ga.add_argument("--name", help="display name")
+    gm = leaf(g, "member", "add or remove a member")
+    gm.add_argument("op", choices=("add", "remove"))
+    gm.add_argument("group")
+    gm.add_argument("address")
+    leaf(g, "list", "list groups", json_flag=True).add_argument("--domain")
+    leaf(g, "show", "show a group and its members", json_flag=True).add_argument("group")
+    leaf(g, "remove", "remove a group").add_argument("group")
+    for parser in g.choices.values():
+        parser.set_defaults(func=_with_services(dc.group_cmd))
+
+    # admin
+    ad = actions(cmd("admin", "Grant or revoke administrator roles."))
+    for name in ("grant", "revoke"):
+        parser = leaf(ad, name, f"{name} a role")
+        parser.add_argument("address")
+        scope = parser.add_mutually_exclusive_group()
+        scope.add_argument("--global", dest="global_", action="store_true",
+                           help="global administrator")
+        scope.add_argument("--domain", help="administrator of this domain")
+    leaf(ad, "list", "list administrators", json_flag=True)
+    for parser in ad.choices.values():
+        parser.set_defaults(func=_with_services(dc.admin_cmd))
+
+    # folder
+    f = actions(cmd("folder", "Manage a user's folders, or public folders (--public)."))
+    for name, text, usage in (
+            ("list", "list folders", "(ADDRESS | --public)"),
+            ("create", "create a folder", "(ADDRESS | --public) NAME"),
+            ("rename", "rename a folder (subfolders move along)",
+             "(ADDRESS | --public) OLD NEW"),
+            ("delete", "delete a folder and its messages", "(ADDRESS | --public) NAME")):
+        parser = leaf(f, name, text, json_flag=name == "list")
+        parser.usage = f"postroom folder {name} {usage} [options]"
+        parser.add_argument("words", nargs="*", metavar="ARG",
+                            help="the account (omit with --public), then the folder name(s), "
+                                 "e.g. Projects/2026")
+        parser.add_argument("--public", action="store_true", help="public folders")
+        if name == "create":
+            parser.add_argument("--type", default="mail",
+                                choices=("mail", "calendar", "contacts", "tasks", "notes",
+                                         "journal"))
+            parser.add_argument("--folder-address", metavar="ADDRESS",
+                                help="public folders: an address that delivers into it")
+        parser.set_defaults(func=_with_services(fc.folder_cmd))
+
+    # acl
+    acl = actions(cmd("acl", "Read and change folder ACLs (RFC 4314 rights lrswipkxtea)."))
+    for name, text, usage in (
+            ("get", "show a folder's ACL", "(ADDRESS | --public) FOLDER"),
+            ("set", "set IDENTIFIER's rights (+r adds, -r removes, lr replaces)",
+             "(ADDRESS | --public) FOLDER IDENTIFIER RIGHTS"),
+            ("delete", "remove an entry", "(ADDRESS | --public) FOLDER IDENTIFIER")):
+        parser = leaf(acl, name, text, json_flag=name == "get")
+        parser.usage = f"postroom acl {name} {usage} [--apply-to-subfolders] [options]"
+        parser.add_argument("words", nargs="*", metavar="ARG",
+                            help="the account (omit with --public), the folder, then for set/"
+                                 "delete the identifier (user@domain, $group@domain, anyone, "
+                                 "authenticated; -id for a negative entry) and the rights")
+        parser.add_argument("--public", action="store_true", help="a public folder")
+        parser.add_argument("--apply-to-subfolders", action="store_true",
+                            help="then copy this folder's whole ACL onto every subfolder")
+        parser.set_defaults(func=_with_services(fc.acl_cmd))
+
+    # import / export
+    im = actions(cmd("import", "Import mail from an mbox file or a Maildir."))
+    for fmt in ("mbox", "maildir"):
+        parser = leaf(im, fmt, f"import a {fmt}", json_flag=True)
+        parser.add_argument("address")
+        parser.add_argument("path")
+        parser.add_argument("--folder", help="target folder (default INBOX)")
+        parser.set_defaults(func=_with_services(tc.import_cmd), format=fmt)
+    ex = cmd("export", "Export an account's mail as mbox files or a Maildir.")
+    add_common(ex)
+    ex.add_argument("address")
+    ex.add_argument("path")
+    ex.add_argument("--format", choices=("mbox", "maildir"), default="mbox")
+    ex.add_argument("--folder", help="only this folder (mbox: PATH is then one file)")
+    ex.set_defaults(func=_with_services(tc.export_cmd), json=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from postroom.core.errors import MailError
+    try:
+        return int(args.func(args))
+    except MailError as exc:
+        print(f"error: {exc.text}", file=sys.stderr)
+        return 1
+    except (UsageError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}",
+              file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if os.environ.get("POSTROOM_DEBUG"):
+            traceback.print_exc()
+        name = type(exc).__name__
+        print(f"error: {_describe(exc) or name + ': ' + str(exc)}", file=sys.stderr)
+        return 1
+
+
+def _describe(exc: Exception) -> str | None:
+    """Known third-party failures in words an administrator can act on."""
+    module = type(exc).__module__
+    if module.startswith("psycopg"):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"PostgreSQL: {first}"
+    if module.startswith("sqlite3") or type(exc).__name__ in ("OperationalError",
+                                                               "DatabaseError"):
+        return f"database: {exc}"
+    return None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""``postroom serve``: start the server and say where it listens."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from postroom import __version__
+from postroom.app import ADMIN_PASSWORD_FILE, Server, run_server
+from postroom.cli.context import load_config
+from postroom.obs import log as obs_log
+
+
+def serve_cmd(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    obs_log.setup(cfg.log.level, cfg.log.format, cfg.log.file)
+    console = Console(highlight=False)
+
+    def ready(server: Server, password: str | None) -> None:
+        table = Table(title=f"Postroom {__version__} listening", show_edge=False,
+                      header_style="bold")
+        for col in ("service", "address", "port", "TLS", "note"):
+            table.add_column(col)
+        for row in server.table():
+            table.add_row(row.service, row.address, str(row.port), row.tls, row.note)
+        console.print(table)
+        console.print(f"data directory: {cfg.data_path.resolve()}   store: {cfg.store.backend}")
+        if password is not None:
+            console.print(f"\nFirst run: created global administrator postmaster@"
+                          f"{server.services.cfg.server.domain or '(primary domain)'}")
+            console.print(f"  password: {password}")
+            console.print(f"  (shown once; also saved to {cfg.data_path / ADMIN_PASSWORD_FILE}"
+                          ", mode 0600)")
+        console.print("Stop with Ctrl-C or SIGTERM.")
+        sys.stdout.flush()
+
+    from postroom.cli.main import run_async
+    return run_async(run_server(cfg, on_ready=ready))
