@@ -100,12 +100,13 @@ def primary_domain(cfg: Config, hostname: str) -> str:
     return normalize_domain(candidate)
 
 
-async def bootstrap(services: Services, domain: str) -> str | None:
+async def bootstrap(services: Services, hostname: str) -> str | None:
     """First run only (no domain yet): create the domain and a global admin ``postmaster``.
 
     Returns the generated password (shown once) or None when the store was already set up."""
     if await services.store.directory.list_domains():
         return None
+    domain = primary_domain(services.cfg, hostname)
     await services.directory.add_domain(domain)
     password = secrets.token_urlsafe(18)
     account = await services.directory.add_account(f"postmaster@{domain}", password,
@@ -173,13 +174,13 @@ class Server:
                                     max_connections=c.limits.max_connections,
                                     proxy_networks=proxies,
                                     handshake_timeout=c.tls.handshake_timeout,
-                                    note=note or "not implemented yet: answers 'unavailable'")
+                                    note=f"{note + ', ' if note else ''}stub: not implemented yet")
                 listener = TcpListener(spec)
                 await listener.start()
                 self.tcp.append(listener)
             if c.minger.enabled:
                 udp = UdpListener("minger", host, self._port(c.minger.port), _no_reply,
-                                  note="not implemented yet: no replies")
+                                  note="stub: not implemented yet")
                 await udp.start()
                 self.udp.append(udp)
 
@@ -205,7 +206,7 @@ async def run_server(cfg: Config, *, on_ready: Callable[[Server, str | None], No
     """Start everything, call ``on_ready`` (prints the table), run until SIGTERM/SIGINT."""
     hostname = cfg.server.hostname or default_hostname()
     services = build_services(cfg)
-    password = await bootstrap(services, primary_domain(cfg, hostname))
+    password = await bootstrap(services, hostname)
     server = Server(cfg, services, hostname)
     try:
         await server.start()

@@ -28,9 +28,13 @@ def serve_cmd(args: argparse.Namespace) -> int:
             table.add_row(row.service, row.address, str(row.port), row.tls, row.note)
         console.print(table)
         console.print(f"data directory: {cfg.data_path.resolve()}   store: {cfg.store.backend}")
+        if all(h.startswith("127.") or h in ("::1", "localhost") for h in cfg.server.listen):
+            console.print("Listening on loopback only (the default); set server.listen, e.g. "
+                          "--set 'server.listen=[\"0.0.0.0\", \"::\"]', to accept mail from "
+                          "other hosts.")
         if password is not None:
-            console.print(f"\nFirst run: created global administrator postmaster@"
-                          f"{server.services.cfg.server.domain or '(primary domain)'}")
+            admin = (cfg.data_path / ADMIN_PASSWORD_FILE).read_text().split()[0]
+            console.print(f"\nFirst run: created global administrator {admin}")
             console.print(f"  password: {password}")
             console.print(f"  (shown once; also saved to {cfg.data_path / ADMIN_PASSWORD_FILE}"
                           ", mode 0600)")

@@ -39,7 +39,8 @@ HIGH_WATER = 256 * 1024
 class Connection(asyncio.Protocol):
     def __init__(self, conn_id: str, draining: asyncio.Event) -> None:
         self.id = conn_id
-        self.transport: asyncio.Transport | None = None
+        # uvloop's transports implement asyncio.Transport without subclassing it: typed as Any.
+        self.transport: Any = None
         self.peer: tuple[str, int] = ("", 0)
         self.local: tuple[str, int] = ("", 0)
         self.tls = False
@@ -57,7 +58,6 @@ class Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol callbacks -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")

@@ -103,9 +103,13 @@ class TcpListener:
 
     async def _run(self, conn: Connection) -> None:
         conn_id.set(conn.id)
-        try:
-            await asyncio.wait_for(conn.made.wait(), self.spec.handshake_timeout + 5)
-        except TimeoutError:
+        made = asyncio.ensure_future(conn.made.wait())
+        stopping = asyncio.ensure_future(self.draining.wait())
+        await asyncio.wait([made, stopping], timeout=self.spec.handshake_timeout + 5,
+                           return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        made.cancel()
+        if not conn.made.is_set() or self.draining.is_set():
             conn.close()
             return
         if (self.spec.proxy_networks and in_networks(conn.peer[0], self.spec.proxy_networks)

@@ -54,7 +54,7 @@ class SqlStore:
 
         def fn(tx: Tx) -> list[str]:
             rows = [str(r[0]) for r in tx.all(
-                "SELECT sha256 FROM blobs WHERE refcount <= 0 AND zero_since < ?", (cutoff,))]
+                "SELECT sha256 FROM blobs WHERE refcount <= 0 AND zero_since <= ?", (cutoff,))]
             for sha in rows:
                 tx.execute("DELETE FROM blobs WHERE sha256 = ? AND refcount <= 0", (sha,))
             return rows
