@@ -22,7 +22,6 @@ from postroom.mime.addresses import parse_address_list
 MAX_DEPTH = 32
 MAX_PARTS = 2000
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
 
 
 @dataclass(slots=True)
@@ -76,8 +75,8 @@ class MessageInfo:
 def split_header(data: bytes, start: int = 0, end: int | None = None) -> int:
     """Offset where the body starts (after the blank line), or ``end`` if there is none."""
     end = len(data) if end is None else end
-    if data.startswith(b"\r\n", start) or data.startswith(b"\n", start):
-        return start + (2 if data.startswith(b"\r\n", start) else 1)
+    if data.startswith(b"\r\n", start) or data.startswith(b"\n", start):  # no header at all
+        return min(end, start + (2 if data.startswith(b"\r\n", start) else 1))
     m = _HEADER_END.search(data, start, end)
     return m.end() if m else end
 
@@ -203,7 +202,9 @@ class _Scanner:
     def multipart(self, p: Part, depth: int) -> None:
         data = self.data
         delim = b"--" + p.params["boundary"].encode("utf-8", "replace")
-        pattern = re.compile(rb"(?:^|\r?\n)" + re.escape(delim) + rb"(--)?[ \t]*(?:\r?\n|$)")
+        # MULTILINE: a delimiter right after the header's blank line starts a line too.
+        pattern = re.compile(rb"(?:^|\r?\n)" + re.escape(delim) + rb"(--)?[ \t]*(?:\r?\n|$)",
+                             re.MULTILINE)
         child_default = ("message", "rfc822") if p.subtype == "digest" else ("text", "plain")
         pos = p.body_start
         starts: list[tuple[int, int, bool]] = []  # (match start, match end, is close)

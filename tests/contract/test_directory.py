@@ -6,8 +6,8 @@ import pytest
 
 from postroom.app import Services
 from postroom.core.errors import Kind, MailError
-from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder, Unknown
 from postroom.core.principal import Principal
+from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder, Unknown
 from tests.support.factory import account
 
 

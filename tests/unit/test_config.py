@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from postroom import config
+from postroom.config import ConfigError
+
+
+def test_defaults_are_the_embedded_mode() -> None:
+    cfg = config.load()
+    assert cfg.store.backend == "sqlite" and cfg.server.data_dir == "./var"
+    assert cfg.smtp.trusted_networks == [] and cfg.server.plaintext_auth_networks == []
+    assert (cfg.smtp.mx.port, cfg.imap.imaps.port, cfg.minger.port) == (25, 993, 4069)
+    assert not cfg.minger.enabled
+
+
+def test_example_lists_every_key_and_loads_back(tmp_path: Path) -> None:
+    text = config.example()
+    path = tmp_path / "example.toml"
+    path.write_text(text)
+    assert config.load(path) == config.load()
+    data = tomllib.loads(text)
+    assert set(data) == {"server", "store", "tls", "limits", "smtp", "imap", "pop3", "odmr",
+                         "minger", "log"}
+    assert "# Start this listener." in text
+
+
+def test_set_overrides() -> None:
+    cfg = config.load(None, ["minger.enabled=true", "server.port_offset=10000",
+                             "server.listen=[\"::1\"]", "log.level=debug", "smtp.mx.port=2525",
+                             "server.hostname=mx.example.com"])
+    assert cfg.minger.enabled and cfg.server.port_offset == 10000
+    assert cfg.server.listen == ["::1"] and cfg.smtp.mx.port == 2525
+    assert cfg.server.hostname == "mx.example.com"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("server.bogus=1", "server.bogus: unknown key"),
+    ("server.port_offset=abc", "server.port_offset: expected `int`"),
+    ("limits.connections_per_ip=0", "limits.connections_per_ip: expected `int` >= 1"),
+    ("store.backend=mysql", "store.backend: invalid enum value 'mysql'"),
+    ("nonsense", "expected KEY=VALUE")])
+def test_errors_name_the_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        config.load(None, [override])
+    assert message in str(exc.value)
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file"):
+        config.load(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load(bad)
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[imap.imap]\nportt = 1\n")
+    with pytest.raises(ConfigError, match=r"imap\.imap\.portt: unknown key"):
+        config.load(typo)
