@@ -16,7 +16,7 @@ import os
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from postroom.net import proxy
 from postroom.net.connection import Connection, ConnectionClosed, IdleTimeout
@@ -188,11 +188,10 @@ DatagramHandler = Callable[[bytes, tuple[str, int]], Awaitable[bytes | None]]
 class _Datagram(asyncio.DatagramProtocol):
     def __init__(self, handler: DatagramHandler) -> None:
         self.handler = handler
-        self.transport: asyncio.DatagramTransport | None = None
+        self.transport: Any = None  # event-loop transports need not subclass the ABCs
         self.tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
