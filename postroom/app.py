@@ -38,6 +38,19 @@ from postroom.store.sqlstore import SqlStore
 log = logging.getLogger("postroom.app")
 
 ADMIN_PASSWORD_FILE = "initial-admin-password"
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why and what to do."""
+
+
+def _bind_error(label: str, host: str, port: int, exc: OSError) -> StartupError:
+    reason = (exc.strerror or str(exc)).lower()
+    hint = "another server may be using it; change the port, use --port-offset N, or disable " \
+           "the service in the config"
+    if isinstance(exc, PermissionError) or "permission" in reason:
+        hint = "ports below 1024 need root; run as root or use --port-offset 10000"
+    return StartupError(f"cannot listen for {label} on {host}:{port}: {reason} ({hint})")
 GC_INTERVAL = 3600.0
 
 
@@ -176,12 +189,18 @@ class Server:
                                     handshake_timeout=c.tls.handshake_timeout,
                                     note=f"{note + ', ' if note else ''}stub: not implemented yet")
                 listener = TcpListener(spec)
-                await listener.start()
+                try:
+                    await listener.start()
+                except OSError as exc:
+                    raise _bind_error(label, host, port, exc) from None
                 self.tcp.append(listener)
             if c.minger.enabled:
                 udp = UdpListener("minger", host, self._port(c.minger.port), _no_reply,
                                   note="stub: not implemented yet")
-                await udp.start()
+                try:
+                    await udp.start()
+                except OSError as exc:
+                    raise _bind_error("minger", host, udp.requested_port, exc) from None
                 self.udp.append(udp)
 
     def table(self) -> list[ListenerRow]:

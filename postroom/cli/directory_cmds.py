@@ -159,8 +159,7 @@ async def import_users(s: Services, args: argparse.Namespace) -> int:
                 loop.run_in_executor(s.directory._hash_pool, _hash_row, *item)
                 for item in chunk))
             recs = await s.store.directory.add_accounts(rows)
-            for rec in recs:
-                await s.mailboxes.ensure_defaults(rec.id, rec.domain_id)
+            await s.mailboxes.ensure_defaults_many([(r.id, r.domain_id) for r in recs])
             created += len(recs)
             progress.update(task, advance=len(chunk))
     say(f"{created} accounts imported from {path}")

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from postroom import __version__
+from postroom.app import StartupError
 from postroom.cli import directory_cmds as dc
 from postroom.cli import folder_cmds as fc
 from postroom.cli import transfer as tc
@@ -251,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except MailError as exc:
         print(f"error: {exc.text}", file=sys.stderr)
+        return 1
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -95,22 +95,12 @@ class MailboxService:
         return names.display_name("other", owner, mailbox.name)
 
     # -- creation ----------------------------------------------------------------------------
-    async def ensure_defaults(self, account_id: int, domain_id: int) -> list[MailboxRec]:
-        out = []
-        for path, special_use in DEFAULT_FOLDERS:
-            existing = await self.store.mailboxes.by_name(account_id, path)
-            if existing is None:
-                try:
-                    existing = await self.store.mailboxes.create(
-                        owner_id=account_id, domain_id=domain_id, name=path, parent_id=None,
-                        special_use=special_use)
-                except MailError as exc:  # created concurrently
-                    if exc.kind is not Kind.EXISTS:
-                        raise
-                    existing = await self.store.mailboxes.by_name(account_id, path)
-            assert existing is not None
-            out.append(existing)
-        return out
+    async def ensure_defaults(self, account_id: int, domain_id: int) -> None:
+        """INBOX, Drafts, Sent, Trash, Junk, Archive with their RFC 6154 roles."""
+        await self.store.mailboxes.create_defaults([(account_id, domain_id)], DEFAULT_FOLDERS)
+
+    async def ensure_defaults_many(self, accounts: list[tuple[int, int]]) -> None:
+        await self.store.mailboxes.create_defaults(accounts, DEFAULT_FOLDERS)
 
     async def create(self, principal: Principal, name: str, *, kind: str = "mail",
                      special_use: str = "", address: str | None = None) -> MailboxRec:

@@ -148,7 +148,7 @@ async def test_connections_per_ip_limit() -> None:
         conns = [await _open(listener.port) for _ in range(2)]
         for r, _ in conns:
             assert await r.readline() == b"HELLO\r\n"
-        r3, w3 = await _open(listener.port)
+        r3, _w3 = await _open(listener.port)
         assert await r3.readline() == b"NO too many connections from your address\r\n"
         assert await r3.read() == b""
         conns[0][1].close()

@@ -77,6 +77,19 @@ class MailboxRepo:
         tx.events.append(MailboxCreated(rec.id))
         return rec
 
+    async def create_defaults(self, accounts: Sequence[tuple[int, int]],
+                              folders: Sequence[tuple[str, str]]) -> None:
+        """Create missing default folders for many (account id, domain id) pairs in one
+        transaction (account creation and bulk import: one fsync, not one per folder)."""
+        def fn(tx: Tx) -> None:
+            for account_id, domain_id in accounts:
+                for name, special_use in folders:
+                    if not tx.one("SELECT 1 FROM mailboxes WHERE owner_key = ? AND name = ?",
+                                  (account_id, name)):
+                        self.create_in(tx, owner_id=account_id, domain_id=domain_id, name=name,
+                                       parent_id=None, special_use=special_use)
+        await self.engine.write(fn)
+
     async def get(self, mailbox_id: int) -> MailboxRec | None:
         def fn(tx: Tx) -> MailboxRec | None:
             row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE id = ?", (mailbox_id,))

@@ -1,0 +1,104 @@
+"""The CLI as an administrator meets it: clear one-line errors, JSON, bulk import."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    data = tmp_path / "var"
+    assert run(data, "domain", "add", "example.com").returncode == 0
+    assert run(data, "user", "add", "alice@example.com", "--password", "s3cret-pw",
+               "--name", "Alice").returncode == 0
+    return data
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["domain", "add", "bad_domain"], "not a valid domain name"),
+    (["domain", "add", "example.com"], "already exists"),
+    (["domain", "remove", "example.com"], "still has 1 accounts"),
+    (["domain", "show", "nowhere.example"], "unknown domain"),
+    (["user", "add", "alice@example.com", "--password", "x"], "already exists as an account"),
+    (["user", "add", "bob@unknown.example", "--password", "x"], "unknown domain"),
+    (["user", "add", "bad address@example.com", "--password", "x"], "not a valid local part"),
+    (["user", "add", "no-at-sign", "--password", "x"], "user@domain"),
+    (["user", "add", "bob@example.com", "--password", ""], "password is empty"),
+    (["user", "add", "bob@example.com"], "give a password"),
+    (["user", "add", "bob@example.com", "--password", "x", "--quota", "lots"], "not a size"),
+    (["user", "show", "ghost@example.com"], "no account ghost@example.com"),
+    (["user", "add", "x@exa mple.com", "--password", "x"], "not a valid domain"),
+    (["user", "add", "x@xn--zz.example", "--password", "x"], "not a valid domain"),
+    (["alias", "add", "a@example.com", "a@example.com"], "cannot point to itself"),
+    (["alias", "add", "alice@example.com", "b@example.com"], "already exists as an account"),
+    (["group", "member", "add", "g@example.com", "alice@example.com"], "no group"),
+    (["admin", "grant", "alice@example.com"], "--global or --domain"),
+    (["acl", "set", "alice@example.com", "INBOX", "bob", "lrQ"], "invalid ACL right 'Q'"),
+    (["acl", "get", "alice@example.com", "Nope"], "Mailbox doesn't exist: Nope"),
+    (["acl", "get", "alice@example.com"], "acl get takes ADDRESS FOLDER"),
+    (["folder", "create", "alice@example.com", "a//b"], "empty level"),
+    (["folder", "create", "--public"], "folder create takes --public NAME"),
+    (["import", "mbox", "alice@example.com", "/nonexistent/file"], "no such file"),
+    (["config", "check", "/nonexistent.toml"], "no such config file"),
+    (["--set", "x"], "error:"),
+    (["serve", "--set", "server.bogus=1"], "server.bogus: unknown key"),
+])
+def test_bad_input_one_line_error(home: Path, args: list[str], needle: str) -> None:
+    result = run(home, *args)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    err_lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(err_lines) == 1, result.stderr
+    assert needle in result.stderr, result.stderr
+
+
+def test_json_and_show(home: Path) -> None:
+    out = run(home, "user", "list", "--json")
+    assert out.returncode == 0
+    [row] = json.loads(out.stdout)
+    assert row["address"] == "alice@example.com" and row["name"] == "Alice"
+    out = run(home, "domain", "list", "--json")
+    assert json.loads(out.stdout)[0]["domain"] == "example.com"
+    assert run(home, "user", "passwd", "alice@example.com", "--password-stdin",
+               stdin="new password\n").returncode == 0
+    out = run(home, "folder", "list", "alice@example.com", "--json")
+    assert {r["folder"] for r in json.loads(out.stdout)} >= {"INBOX", "Sent", "Trash"}
+    assert run(home, "--help").returncode == 0
+    assert "ADDRESS" in run(home, "acl", "set", "--help").stdout
+
+
+def test_config_commands(tmp_path: Path) -> None:
+    example = run(tmp_path, "config", "example")
+    assert example.returncode == 0 and "[minger]" in example.stdout
+    path = tmp_path / "p.toml"
+    path.write_text(example.stdout)
+    assert run(tmp_path, "config", "check", str(path)).stdout.strip().endswith("OK")
+    path.write_text("[minger]\nenabled = \"maybe\"\n")
+    bad = run(tmp_path, "config", "check", str(path))
+    assert bad.returncode == 2 and "minger.enabled: expected `bool`" in bad.stderr
+
+
+def test_user_import_csv_thousand_accounts(home: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "users.csv"
+    lines = ["address,password,name,quota"]
+    lines += [f"user{i:04d}@example.com,pw-{i:08d},User {i},1G" for i in range(1000)]
+    csv.write_text("\n".join(lines) + "\n")
+    t0 = time.monotonic()
+    result = run(home, "user", "import", str(csv), timeout=300)
+    elapsed = time.monotonic() - t0
+    assert result.returncode == 0, result.stderr
+    assert "1000 accounts imported" in result.stdout
+    print(f"\n1000 accounts imported in {elapsed:.1f}s")
+    users = json.loads(run(home, "user", "list", "--json").stdout)
+    assert len(users) == 1001 and users[1]["quota"] == "1G"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ok@example.com,pw\nbroken line\n")
+    result = run(home, "user", "import", str(bad))
+    assert result.returncode == 1 and "bad.csv:2" in result.stderr
+    assert len(json.loads(run(home, "user", "list", "--json").stdout)) == 1001  # all or nothing
