@@ -29,10 +29,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the end-to-end tests drive (real third-party clients); installed only when
-# missing and only when we are root, otherwise the tests that need them skip with a reason.
+# Debian packages the end-to-end tests drive (real third-party clients), and PostgreSQL's server
+# binaries when no server answers on 127.0.0.1:5432 (the suite then runs a private cluster).
+# Installed only when missing and only as root; otherwise the run says what is missing.
 test-deps: venv
-	@missing=""; for p in $(DEB_TEST_PACKAGES); do \
+	@missing=""; \
+	if ! $(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/postgres', connect_timeout=3).close()" 2>/dev/null \
+	   && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="postgresql"; fi; \
+	for p in $(DEB_TEST_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

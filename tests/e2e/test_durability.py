@@ -28,8 +28,9 @@ SUBJECT = re.compile(rb"^Subject: crash-(\d+\.\d+-\d+)\r$", re.MULTILINE)
 def _run_and_kill(data: Path, backend: str, dsn: str, acks_wanted: int, rnd: int,
                    ) -> dict[str, int]:
     proc = subprocess.Popen([sys.executable, "-m", "tests.support.append_worker", str(data),
-                             backend, dsn, "20", "3000", str(rnd)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ})
+                             backend, dsn, "20", "3000", str(rnd)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ})
     acked: dict[str, int] = {}
     assert proc.stdout is not None
     deadline = time.monotonic() + 120

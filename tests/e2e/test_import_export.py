@@ -1,4 +1,5 @@
-"""mbox/Maildir import of a 10,000-message mailbox through the real CLI; byte-identical read-back."""
+"""mbox/Maildir import of a 10,000-message mailbox through the real CLI, read back
+byte-identical."""
 
 from __future__ import annotations
 
