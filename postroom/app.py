@@ -95,7 +95,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     directory = Directory(store)
     gate = AccessGate(store)
     mailboxes = MailboxService(store, gate)
-    messages = MessageService(store, mailboxes, max_message_size=cfg.limits.max_message_size)
+    messages = MessageService(store, mailboxes, workers=cfg.store.io_workers,
+                              max_message_size=cfg.limits.max_message_size)
     return Services(cfg, store, feed, directory, gate, mailboxes, messages,
                     AclService(store, mailboxes))
 

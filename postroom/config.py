@@ -55,6 +55,9 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                                         "fsync."), Meta(ge=1, le=10000)] = 256
     pool_size: Annotated[int, _d("Database connections for readers (SQLite) or for all work "
                                  "(PostgreSQL)."), Meta(ge=1, le=256)] = 8
+    io_workers: Annotated[int, _d("Threads that scan and fsync message files. Mostly waiting "
+                                  "on the disk, so many more than cores help concurrent "
+                                  "deliveries share group commits."), Meta(ge=1, le=512)] = 32
 
 
 class TlsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
