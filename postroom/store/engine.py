@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -31,6 +32,19 @@ class Tx(Protocol):
 
 TxFn = Callable[[Tx], T]
 CommitListener = Callable[[list[Change]], None]
+
+_log = logging.getLogger("postroom.store")
+
+
+def publish(listeners: list[CommitListener], events: list[Change]) -> None:
+    """Hand committed events to every listener; one failing listener does not stop the rest."""
+    if not events:
+        return
+    for listener in listeners:
+        try:
+            listener(events)
+        except Exception:
+            _log.exception("change listener failed")
 
 
 @dataclass(slots=True)

@@ -10,7 +10,6 @@ when many sessions append to one mailbox at once.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -21,9 +20,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from postroom.core.changes import Change
-from postroom.store.engine import CommitListener, CommitStats, Params, Row, T, TxFn
-
-log = logging.getLogger("postroom.store.postgres")
+from postroom.store.engine import CommitListener, CommitStats, Params, Row, T, TxFn, publish
 
 _SQL_CACHE: dict[str, str] = {}
 
@@ -127,13 +124,7 @@ class PostgresEngine:
         return result
 
     def _publish(self, events: list[Change]) -> None:
-        if not events:
-            return
-        for listener in self._listeners:
-            try:
-                listener(events)
-            except Exception:
-                log.exception("change listener failed")
+        publish(self._listeners, events)
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.close_sync)

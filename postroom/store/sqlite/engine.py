@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from postroom.core.changes import Change
-from postroom.store.engine import CommitListener, CommitStats, Params, Row, T, TxFn
+from postroom.store.engine import CommitListener, CommitStats, Params, Row, T, TxFn, publish
 
 log = logging.getLogger("postroom.store.sqlite")
 
@@ -199,13 +199,7 @@ class SqliteEngine:
                 job.future.set_result(job.result)
 
     def _publish(self, events: list[Change]) -> None:
-        if not events:
-            return
-        for listener in self._listeners:
-            try:
-                listener(events)
-            except Exception:
-                log.exception("change listener failed")
+        publish(self._listeners, events)
 
     # -- reads ------------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
@@ -230,15 +224,7 @@ class SqliteEngine:
         return await loop.run_in_executor(self._readers, self._run_read, fn)
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._jobs.put(_STOP)
-        await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
-        self._readers.shutdown(wait=True)
-        with self._reader_lock:
-            for conn in self._reader_conns:
-                conn.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.close_sync)
 
     def close_sync(self) -> None:
         if self._closed:
