@@ -47,6 +47,24 @@ class AccessGate:
     def __init__(self, store: SqlStore) -> None:
         self.store = store
 
+    @staticmethod
+    def require_namespace_root(principal: Principal, owner_id: int | None,
+                               domain_id: int | None) -> None:
+        """Creating (or renaming into) a top-level folder, where no parent ACL can decide:
+        the namespace's owner, the operator and administrators in scope only."""
+        if owner_id is not None and owner_id == principal.account_id:
+            return
+        if principal.system or principal.administers(domain_id):
+            return
+        raise MailError(Kind.NO_PERM, "Permission denied (top-level folders here are for the "
+                        "owner and administrators)")
+
+    @staticmethod
+    def require_administrator(principal: Principal, domain_id: int | None, action: str) -> None:
+        """Administrator-only actions (Product decision 7: apply to subfolders)."""
+        if not (principal.system or principal.administers(domain_id)):
+            raise MailError(Kind.NO_PERM, f"{action} is an administrator action")
+
     async def rights(self, principal: Principal, mailbox: MailboxRec) -> Rights:
         acl = () if principal.system else await self.store.mailboxes.get_acl(mailbox.id)
         return effective_rights(principal, mailbox, acl)

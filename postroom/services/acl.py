@@ -10,7 +10,7 @@ from __future__ import annotations
 from postroom.access.gate import MailboxHandle
 from postroom.access.ops import Op
 from postroom.core.address import Address
-from postroom.core.errors import Kind, MailError, invalid
+from postroom.core.errors import MailError, invalid
 from postroom.core.principal import Principal
 from postroom.core.rights import ANYONE, AUTHENTICATED, Rights
 from postroom.services.mailboxes import MailboxService
@@ -88,8 +88,8 @@ class AclService:
         An administrator action: needs ``a`` on the folder *and* on each descendant (which
         administrators hold everywhere in scope)."""
         handle = await self._admin_handle(principal, name)
-        if not (principal.system or principal.administers(handle.mailbox.domain_id)):
-            raise MailError(Kind.NO_PERM, "apply to subfolders is an administrator action")
+        self.mailboxes.gate.require_administrator(principal, handle.mailbox.domain_id,
+                                                  "apply to subfolders")
         entries = await self.store.mailboxes.get_acl(handle.mailbox.id)
         kids = await self.store.mailboxes.descendants(handle.mailbox.owner_id,
                                                       handle.mailbox.name)

@@ -120,12 +120,10 @@ class MailboxService:
             parent = await self.store.mailboxes.by_name(loc.owner_id, anc)
             if parent is not None:
                 break
-        is_owner = loc.owner_id is not None and loc.owner_id == principal.account_id
         if parent is not None:
             await self.gate.handle(principal, parent, name, Op.CREATE_CHILD)
-        elif not (is_owner or principal.system or principal.administers(loc.domain_id)):
-            raise MailError(Kind.NO_PERM, "Permission denied (creating top-level folders here "
-                            "is for the owner and administrators)")
+        else:
+            self.gate.require_namespace_root(principal, loc.owner_id, loc.domain_id)
         acl = await self.store.mailboxes.get_acl(parent.id) if parent else []
         # Create missing intermediate levels (RFC 9051 §6.3.4), each inheriting the same ACL.
         created: MailboxRec | None = None
@@ -175,9 +173,8 @@ class MailboxService:
                     src.ref.namespace, src.ref.owner_address, parent_path))
                 parent = created
             await self.gate.handle(principal, parent, new, Op.CREATE_CHILD)
-        elif not (src.owner_id == principal.account_id or principal.system
-                  or principal.administers(src.domain_id)):
-            raise MailError(Kind.NO_PERM, "Permission denied (top-level folder)")
+        else:
+            self.gate.require_namespace_root(principal, src.owner_id, src.domain_id)
         if handle.mailbox.name == "INBOX" and handle.mailbox.owner_id is not None:
             # RFC 9051 §6.3.6: renaming INBOX moves its messages to the new name and leaves
             # an empty INBOX behind.
