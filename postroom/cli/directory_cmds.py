@@ -84,7 +84,7 @@ async def user_cmd(s: Services, args: argparse.Namespace) -> int:
         if action == "show":
             row = _account_row(rec)
             is_global, domains = await d.admin_scopes(rec.id)
-            row["admin"] = "global" if is_global else ", ".join(domains) or None
+            row["admin"] = "global" if is_global else ", ".join(n for _, n in domains) or None
             row["groups"] = sorted(await s.directory.groups_of(address))
             emit_one(args, row)
         elif action == "set":

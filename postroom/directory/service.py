@@ -133,30 +133,20 @@ class Directory:
 
     async def principal_for(self, rec: AccountRec) -> Principal:
         is_global, domains = await self.repo.admin_scopes(rec.id)
-        domain_ids = []
-        for name in domains:
-            d = await self.repo.get_domain(name)
-            if d:
-                domain_ids.append(d.id)
         return Principal(rec.id, rec.address, rec.domain_id, global_admin=is_global,
-                         admin_domain_ids=frozenset(domain_ids),
+                         admin_domain_ids=frozenset(did for did, _ in domains),
                          groups=frozenset("$" + g for g in await self.groups_of(rec.address)))
 
     # -- groups ------------------------------------------------------------------------------
     async def groups_of(self, address: str) -> set[str]:
-        """Every group containing ``address`` directly or through nested groups (loop-safe)."""
-        members = await self.repo.group_memberships()
-        containing: dict[str, set[str]] = {}
-        for group, items in members.items():
-            for m in items:
-                containing.setdefault(m, set()).add(group)
+        """Every group containing ``address`` directly or through nested groups (loop-safe).
+
+        One indexed query per nesting level, touching only the groups involved."""
         found: set[str] = set()
-        todo = [address]
-        while todo:
-            for group in containing.get(todo.pop(), ()):
-                if group not in found:
-                    found.add(group)
-                    todo.append(group)
+        level = [address]
+        while level:
+            level = [g for g in await self.repo.groups_containing(level) if g not in found]
+            found.update(level)
         return found
 
     async def expand(self, address: str, limit: int = 10000) -> list[str]:

@@ -195,15 +195,16 @@ class MailboxService:
         """Every mailbox the principal may see in LIST (right ``l``), own folders first."""
         out: list[ListedMailbox] = []
         if principal.account_id is not None:
-            for mb in await self.store.mailboxes.list_owned(principal.account_id):
-                out.append(ListedMailbox(mb.name, mb, await self.gate.rights(principal, mb)))
+            own = await self.store.mailboxes.list_owned(principal.account_id)
+            for mb, rights in zip(own, await self.gate.rights_many(principal, own),
+                                  strict=True):
+                out.append(ListedMailbox(mb.name, mb, rights))
         if shared:
             seen = {item.mailbox.id for item in out}
-            for mb in await self.store.mailboxes.shared_candidates(
-                    candidate_identifiers(principal)):
-                if mb.id in seen:
-                    continue
-                rights = await self.gate.rights(principal, mb)
+            others = [mb for mb in await self.store.mailboxes.shared_candidates(
+                candidate_identifiers(principal)) if mb.id not in seen]
+            for mb, rights in zip(others, await self.gate.rights_many(principal, others),
+                                  strict=True):
                 if "l" in rights:
                     out.append(ListedMailbox(await self.display(principal, mb), mb, rights))
         return out

@@ -290,15 +290,13 @@ class DirectoryRepo:
                        ("$" + address, "-$" + address))
         await self.engine.write(fn)
 
-    async def group_memberships(self) -> dict[str, tuple[str, ...]]:
-        """Every group's direct members; the directory expands them transitively."""
-        def fn(tx: Tx) -> dict[str, tuple[str, ...]]:
-            out: dict[str, list[str]] = {}
-            for address, member in tx.all(
-                    "SELECT g.address, m.member FROM mail_groups g JOIN group_members m "
-                    "ON m.group_id = g.id"):
-                out.setdefault(address, []).append(member)
-            return {k: tuple(v) for k, v in out.items()}
+    async def groups_containing(self, members: Sequence[str]) -> list[str]:
+        """Groups that list any of ``members`` directly (one level; the directory walks up)."""
+        def fn(tx: Tx) -> list[str]:
+            marks = ", ".join("?" for _ in members)
+            return [str(r[0]) for r in tx.all(
+                f"SELECT DISTINCT g.address FROM mail_groups g JOIN group_members m "
+                f"ON m.group_id = g.id WHERE m.member IN ({marks})", tuple(members))]
         return await self.engine.read(fn)
 
     # -- admin roles -------------------------------------------------------------------------
@@ -323,13 +321,15 @@ class DirectoryRepo:
                            (row[0], scope))
         await self.engine.write(fn)
 
-    async def admin_scopes(self, account_id: int) -> tuple[bool, tuple[str, ...]]:
-        """(is global admin, names of domains administered)."""
-        def fn(tx: Tx) -> tuple[bool, tuple[str, ...]]:
+    async def admin_scopes(self, account_id: int,
+                           ) -> tuple[bool, tuple[tuple[int, str], ...]]:
+        """(is global admin, (id, name) of each domain administered)."""
+        def fn(tx: Tx) -> tuple[bool, tuple[tuple[int, str], ...]]:
             rows = tx.all("SELECT r.domain_id, d.name FROM admin_roles r LEFT JOIN domains d "
                           "ON d.id = r.domain_id WHERE r.account_id = ?", (account_id,))
             is_global = any(int(r[0]) == GLOBAL_SCOPE for r in rows)
-            return is_global, tuple(sorted(r[1] for r in rows if r[1] is not None))
+            return is_global, tuple(sorted((int(r[0]), str(r[1])) for r in rows
+                                           if r[1] is not None))
         return await self.engine.read(fn)
 
     async def list_admins(self) -> list[tuple[str, str]]:

@@ -185,6 +185,21 @@ class MailboxRepo:
                 (mailbox_id,))]
         return await self.engine.read(fn)
 
+    async def get_acls(self, mailbox_ids: Sequence[int]) -> dict[int, list[AclEntry]]:
+        """ACL entries of many mailboxes in one query (LIST over shared folders)."""
+        def fn(tx: Tx) -> dict[int, list[AclEntry]]:
+            out: dict[int, list[AclEntry]] = {mid: [] for mid in mailbox_ids}
+            ids = list(mailbox_ids)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                for mid, ident, rights in tx.all(
+                        f"SELECT mailbox_id, identifier, rights FROM acl WHERE mailbox_id IN "
+                        f"({marks}) ORDER BY identifier", tuple(chunk)):
+                    out[int(mid)].append(AclEntry(ident, rights))
+            return out
+        return await self.engine.read(fn)
+
     async def set_acl(self, mailbox_id: int, identifier: str, rights: str | None) -> None:
         """Set (or with ``rights=None`` delete) one entry."""
         def fn(tx: Tx) -> None:

@@ -186,26 +186,24 @@ class MessageRepo:
             if not changed:
                 return [], failed
             modseq = _bump_modseq(tx, mailbox_id)
-            out = []
-            for uid, new, kw in changed:
-                stored = new
-                if seen_account is not None:
-                    if new & F.SEEN:
-                        tx.execute("INSERT INTO seen (mailbox_id, account_id, uid) VALUES "
-                                   "(?, ?, ?) ON CONFLICT DO NOTHING",
-                                   (mailbox_id, seen_account, uid))
-                    else:
-                        tx.execute("DELETE FROM seen WHERE mailbox_id = ? AND account_id = ? "
-                                   "AND uid = ?", (mailbox_id, seen_account, uid))
-                    stored = new & ~F.SEEN
-                    tx.execute("UPDATE messages SET flags = (flags & ?) | ?, keywords = ?, "
-                               "modseq = ? WHERE mailbox_id = ? AND uid = ?",
-                               (F.SEEN, stored, kw, modseq, mailbox_id, uid))
-                else:
-                    tx.execute("UPDATE messages SET flags = ?, keywords = ?, modseq = ? "
-                               "WHERE mailbox_id = ? AND uid = ?",
-                               (stored, kw, modseq, mailbox_id, uid))
-                out.append(FlagRow(uid, modseq, new, kw))
+            if seen_account is None:
+                tx.many("UPDATE messages SET flags = ?, keywords = ?, modseq = ? "
+                        "WHERE mailbox_id = ? AND uid = ?",
+                        [(new, kw, modseq, mailbox_id, uid) for uid, new, kw in changed])
+            else:
+                # \Seen goes to the reader's own rows; the shared bit keeps the owner's value.
+                tx.many("UPDATE messages SET flags = (flags & ?) | ?, keywords = ?, modseq = ? "
+                        "WHERE mailbox_id = ? AND uid = ?",
+                        [(F.SEEN, new & ~F.SEEN, kw, modseq, mailbox_id, uid)
+                         for uid, new, kw in changed])
+                tx.many("INSERT INTO seen (mailbox_id, account_id, uid) VALUES (?, ?, ?) "
+                        "ON CONFLICT DO NOTHING",
+                        [(mailbox_id, seen_account, uid) for uid, new, _ in changed
+                         if new & F.SEEN])
+                tx.many("DELETE FROM seen WHERE mailbox_id = ? AND account_id = ? AND uid = ?",
+                        [(mailbox_id, seen_account, uid) for uid, new, _ in changed
+                         if not new & F.SEEN])
+            out = [FlagRow(uid, modseq, new, kw) for uid, new, kw in changed]
             tx.events.append(FlagsChanged(mailbox_id, tuple(u for u, _, _ in changed), modseq))
             return out, failed
         return await self.engine.write(fn)
