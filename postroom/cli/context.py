@@ -7,11 +7,12 @@ Precedence for every setting: command-line flag > environment (``POSTROOM_HOME``
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +20,17 @@ from rich.table import Table
 from postroom import config as config_mod
 from postroom.app import Services, build_services
 from postroom.config import Config
+
+T = TypeVar("T")
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    result: T = uvloop.run(coro)
+    return result
 
 
 class UsageError(Exception):

@@ -18,6 +18,7 @@ from postroom.core.address import Address, display_domain, normalize_domain
 from postroom.core.errors import MailError, invalid, not_found
 from postroom.directory import passwords
 from postroom.directory.quota import format_size, parse_size
+from postroom.directory.service import parse_alias_address
 from postroom.store.api import AccountRec
 
 
@@ -114,11 +115,6 @@ async def user_cmd(s: Services, args: argparse.Namespace) -> int:
     return 0
 
 
-def _hash_row(address: str, password: str, name: str, quota: int | None) -> dict[str, Any]:
-    return {"address": address, "display_name": name, "quota_bytes": quota,
-            **passwords.make_credentials(password)}
-
-
 async def import_users(s: Services, args: argparse.Namespace) -> int:
     """CSV ``address,password[,name,quota]``: validate all, hash in parallel, insert per batch."""
     path = Path(args.file)
@@ -147,7 +143,6 @@ async def import_users(s: Services, args: argparse.Namespace) -> int:
         if not await s.directory.is_local_domain(address.rsplit("@", 1)[1]):
             raise not_found(f"unknown domain in {address} (add it with: postroom domain add "
                             f"{address.rsplit('@', 1)[1]})")
-    loop = asyncio.get_running_loop()
     batch = max(1, args.batch)
     created = 0
     with Progress(TextColumn("importing accounts"), BarColumn(), MofNCompleteColumn(),
@@ -155,9 +150,9 @@ async def import_users(s: Services, args: argparse.Namespace) -> int:
         task = progress.add_task("", total=len(items))
         for start in range(0, len(items), batch):
             chunk = items[start:start + batch]
-            rows = await asyncio.gather(*(
-                loop.run_in_executor(s.directory._hash_pool, _hash_row, *item)
-                for item in chunk))
+            creds = await asyncio.gather(*(s.directory.credentials(pw) for _, pw, _, _ in chunk))
+            rows = [{"address": address, "display_name": name, "quota_bytes": quota, **cred}
+                    for (address, _, name, quota), cred in zip(chunk, creds, strict=True)]
             recs = await s.store.directory.add_accounts(rows)
             await s.mailboxes.ensure_defaults_many([(r.id, r.domain_id) for r in recs])
             created += len(recs)
@@ -177,7 +172,6 @@ async def alias_cmd(s: Services, args: argparse.Namespace) -> int:
         emit(args, [{"alias": r.address, "targets": ", ".join(r.targets)}
                     for r in await d.list_aliases(domain)], ["alias", "targets"])
     else:
-        from postroom.directory.service import parse_alias_address
         address = parse_alias_address(args.alias)
         await d.remove_alias(address)
         say(f"alias {address} removed")

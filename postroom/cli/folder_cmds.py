@@ -46,8 +46,7 @@ async def acting_as(s: Services, args: argparse.Namespace) -> tuple[Principal, s
     if address is None:
         return Principal.operator(), names.PUBLIC + names.DELIMITER, words
     rec = await s.directory.require_account(str(Address.parse(address)))
-    return (Principal(rec.id, rec.address, rec.domain_id, global_admin=True, system=True), "",
-            words)
+    return Principal.operator_as(rec.id, rec.address, rec.domain_id), "", words
 
 
 async def folder_cmd(s: Services, args: argparse.Namespace) -> int:

@@ -8,32 +8,22 @@ operation, 2 for bad usage or configuration); a Python traceback never reaches t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from postroom import __version__
 from postroom.app import StartupError
 from postroom.cli import directory_cmds as dc
 from postroom.cli import folder_cmds as fc
 from postroom.cli import transfer as tc
-from postroom.cli.context import UsageError, add_common, open_services
+from postroom.cli.context import UsageError, add_common, open_services, run_async
+from postroom.cli.serve import serve_cmd
 from postroom.config import ConfigError
 
-T = TypeVar("T")
 Handler = Callable[[Any, argparse.Namespace], Awaitable[int]]
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    result: T = uvloop.run(coro)
-    return result
 
 
 def _with_services(handler: Handler) -> Callable[[argparse.Namespace], int]:
@@ -97,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--domain", help="primary mail domain on first run (default: host name)")
     s.add_argument("--port-offset", type=int, metavar="N",
                    help="add N to every port (e.g. 10000: IMAP on 10143)")
-    s.set_defaults(func=lambda a: __import__("postroom.cli.serve", fromlist=["x"]).serve_cmd(a))
+    s.set_defaults(func=serve_cmd)
 
     # config
     c = actions(cmd("config", "Check a config file or print a commented example."))

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from postroom import __version__
 from postroom.app import ADMIN_PASSWORD_FILE, Server, run_server
-from postroom.cli.context import load_config
+from postroom.cli.context import load_config, run_async
 from postroom.obs import log as obs_log
 
 
@@ -41,5 +41,4 @@ def serve_cmd(args: argparse.Namespace) -> int:
         console.print("Stop with Ctrl-C or SIGTERM.")
         sys.stdout.flush()
 
-    from postroom.cli.main import run_async
     return run_async(run_server(cfg, on_ready=ready))

@@ -115,7 +115,7 @@ def read_maildir(root: Path) -> Iterator[tuple[str, bytes, list[str], int]]:
 async def _principal(s: Services, address: str) -> Principal:
     rec = await s.directory.require_account(str(Address.parse(address)))
     await s.mailboxes.ensure_defaults(rec.id, rec.domain_id)
-    return Principal(rec.id, rec.address, rec.domain_id, global_admin=True, system=True)
+    return Principal.operator_as(rec.id, rec.address, rec.domain_id)
 
 
 async def _ensure_folder(s: Services, principal: Principal, name: str) -> None:

@@ -33,6 +33,12 @@ class Principal:
     def operator(cls) -> Principal:
         return cls(None, None, None, global_admin=True, system=True)
 
+    @classmethod
+    def operator_as(cls, account_id: int, address: str, domain_id: int) -> Principal:
+        """The operator's CLI working in an account's namespace: the account's names
+        (``INBOX/...``), every right."""
+        return cls(account_id, address, domain_id, global_admin=True, system=True)
+
     def administers(self, domain_id: int | None) -> bool:
         if self.global_admin:
             return True

@@ -6,10 +6,8 @@ Records are frozen values: a service never changes a record, it asks the store t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
-from postroom.store.blobs import BlobRef, FileBlobStore
-from postroom.store.engine import CommitListener, CommitStats
+from postroom.store.blobs import BlobRef
 
 GLOBAL_SCOPE = 0  # admin_roles.domain_id for a global administrator
 PUBLIC_OWNER = 0  # mailboxes.owner_key for public folders
@@ -123,16 +121,3 @@ class QueueRec:
     next_attempt: int
     last_error: str
     created_at: int
-
-
-class MetaStoreLike(Protocol):
-    """The part of the store every service sees; see postroom.store.sqlstore.SqlStore."""
-
-    blobs: FileBlobStore
-
-    @property
-    def stats(self) -> CommitStats: ...
-
-    def add_commit_listener(self, listener: CommitListener) -> None: ...
-
-    async def close(self) -> None: ...

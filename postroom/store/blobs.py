@@ -53,10 +53,8 @@ class FileBlobStore:
         """Store ``data`` durably; return its reference. Blocking: call from a worker thread."""
         sha = hashlib.sha256(data).hexdigest()
         final = self.path(sha)
-        with self._lock:
-            if final.exists():
-                os.utime(final)
-                return BlobRef(sha, len(data))
+        if self._reuse(final):
+            return BlobRef(sha, len(data))
         tmp = self.tmp / f"{sha}.{secrets.token_hex(6)}"
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -80,16 +78,22 @@ class FileBlobStore:
                 os.fsync(fh.fileno())
             sha = digest.hexdigest()
             final = self.path(sha)
-            with self._lock:
-                if final.exists():
-                    os.utime(final)
-                    tmp.unlink()
-                    return BlobRef(sha, size)
+            if self._reuse(final):
+                tmp.unlink()
+                return BlobRef(sha, size)
             self._install(tmp, final)
             return BlobRef(sha, size)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    def _reuse(self, final: Path) -> bool:
+        """Same content already stored: refresh its mtime so ``collect`` spares it."""
+        with self._lock:
+            if not final.exists():
+                return False
+            os.utime(final)
+            return True
 
     def _install(self, tmp: Path, final: Path) -> None:
         folder = final.parent

@@ -45,6 +45,13 @@ def _require_free(tx: Tx, address: str) -> None:
         raise MailError(Kind.EXISTS, f"{address} already exists as {used}")
 
 
+def _in_domain(tx: Tx, domain: str | None) -> tuple[str, tuple[int, ...]]:
+    """``WHERE`` clause and parameters restricting a listing to one domain (or none)."""
+    if domain is None:
+        return "", ()
+    return "WHERE domain_id = ?", (_domain_id(tx, domain),)
+
+
 def _domain_id(tx: Tx, domain: str) -> int:
     row = tx.one("SELECT id FROM domains WHERE name = ?", (domain,))
     if row is None:
@@ -147,12 +154,9 @@ class DirectoryRepo:
 
     async def list_accounts(self, domain: str | None = None) -> list[AccountRec]:
         def fn(tx: Tx) -> list[AccountRec]:
-            if domain is None:
-                rows = tx.all(f"SELECT {_ACCOUNT_COLS} FROM accounts ORDER BY address")
-            else:
-                rows = tx.all(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE domain_id = ? "
-                              "ORDER BY address", (_domain_id(tx, domain),))
-            return [_account(r) for r in rows]
+            where, params = _in_domain(tx, domain)
+            return [_account(r) for r in tx.all(
+                f"SELECT {_ACCOUNT_COLS} FROM accounts {where} ORDER BY address", params)]
         return await self.engine.read(fn)
 
     async def update_account(self, address: str, **fields: Any) -> AccountRec:
@@ -211,11 +215,9 @@ class DirectoryRepo:
 
     async def list_aliases(self, domain: str | None = None) -> list[AliasRec]:
         def fn(tx: Tx) -> list[AliasRec]:
-            if domain is None:
-                rows = tx.all("SELECT id, address, targets FROM aliases ORDER BY address")
-            else:
-                rows = tx.all("SELECT id, address, targets FROM aliases WHERE domain_id = ? "
-                              "ORDER BY address", (_domain_id(tx, domain),))
+            where, params = _in_domain(tx, domain)
+            rows = tx.all(f"SELECT id, address, targets FROM aliases {where} ORDER BY address",
+                          params)
             return [AliasRec(int(r[0]), r[1], tuple(r[2].split("\n"))) for r in rows]
         return await self.engine.read(fn)
 
@@ -255,12 +257,9 @@ class DirectoryRepo:
 
     async def list_groups(self, domain: str | None = None) -> list[GroupRec]:
         def fn(tx: Tx) -> list[GroupRec]:
-            if domain is None:
-                rows = tx.all("SELECT id, address, display_name FROM mail_groups "
-                              "ORDER BY address")
-            else:
-                rows = tx.all("SELECT id, address, display_name FROM mail_groups WHERE "
-                              "domain_id = ? ORDER BY address", (_domain_id(tx, domain),))
+            where, params = _in_domain(tx, domain)
+            rows = tx.all(f"SELECT id, address, display_name FROM mail_groups {where} "
+                          "ORDER BY address", params)
             return [self._group(tx, r) for r in rows]
         return await self.engine.read(fn)
 
