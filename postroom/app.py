@@ -20,9 +20,19 @@ from pathlib import Path
 from postroom.access.gate import AccessGate
 from postroom.config import Config, ConfigError
 from postroom.core.address import normalize_domain
+from postroom.directory.sasl import server_end_point
 from postroom.directory.service import Directory
-from postroom.net.listener import ListenerSpec, TcpListener, UdpListener, parse_networks
+from postroom.directory.throttle import AuthThrottle
+from postroom.net.listener import (
+    ListenerSpec,
+    Service,
+    TcpListener,
+    UdpListener,
+    parse_networks,
+)
 from postroom.net.tls import ensure_self_signed, server_context
+from postroom.protocols.imap.server import ImapService
+from postroom.protocols.imap.session import ImapSettings
 from postroom.protocols.unavailable import UnavailableService
 from postroom.services.acl import AclService
 from postroom.services.mailboxes import MailboxService
@@ -81,6 +91,7 @@ class Services:
     mailboxes: MailboxService
     messages: MessageService
     acl: AclService
+    throttle: AuthThrottle
 
     async def close(self) -> None:
         self.messages.close()
@@ -98,7 +109,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     messages = MessageService(store, mailboxes, workers=cfg.store.io_workers,
                               max_message_size=cfg.limits.max_message_size)
     return Services(cfg, store, feed, directory, gate, mailboxes, messages,
-                    AclService(store, mailboxes))
+                    AclService(store, mailboxes),
+                    AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window))
 
 
 def default_hostname() -> str:
@@ -180,15 +192,26 @@ class Server:
             cert, key = ensure_self_signed(c.data_path / "tls", self.hostname)
         ctx = server_context(cert, key, c.tls.min_version)
         proxies = parse_networks(c.server.proxy_protocol_networks)
+        imap_settings = ImapSettings(
+            self.hostname, max_line=c.limits.max_line_length,
+            max_literal=c.limits.max_message_size, idle_timeout=c.limits.idle_timeout,
+            plaintext_networks=parse_networks(c.server.plaintext_auth_networks),
+            tls_context=ctx, channel_binding=_end_point(cert))
         for host in c.server.listen:
             for label, kind, port, tls, note in self._specs():
-                service = UnavailableService(label, kind, self.hostname)
+                service: Service
+                if kind == "imap":
+                    service = ImapService(label, self.services, imap_settings,
+                                          self.services.throttle)
+                else:
+                    service = UnavailableService(label, kind, self.hostname)
+                    note = f"{note + ', ' if note else ''}stub: not implemented yet"
                 spec = ListenerSpec(service, label, host, port, tls, ctx,
                                     connections_per_ip=c.limits.connections_per_ip,
                                     max_connections=c.limits.max_connections,
                                     proxy_networks=proxies,
                                     handshake_timeout=c.tls.handshake_timeout,
-                                    note=f"{note + ', ' if note else ''}stub: not implemented yet")
+                                    note=note)
                 listener = TcpListener(spec)
                 try:
                     await listener.start()
@@ -215,6 +238,19 @@ class Server:
         await asyncio.gather(*(t.stop(grace) for t in self.tcp),
                              *(u.stop(grace) for u in self.udp))
         await self.services.close()
+
+
+def _end_point(cert: Path) -> bytes | None:
+    """tls-server-end-point channel-binding data of our certificate (RFC 5929 §4)."""
+    import ssl as _ssl
+    try:
+        pem = cert.read_text()
+        first = pem[pem.index("-----BEGIN CERTIFICATE-----"):]
+        first = first[:first.index("-----END CERTIFICATE-----") + 25]
+        return server_end_point(_ssl.PEM_cert_to_DER_cert(first))
+    except (OSError, ValueError):
+        log.warning("no channel binding: cannot read %s", cert)
+        return None
 
 
 async def _no_reply(data: bytes, addr: tuple[str, int]) -> bytes | None:

@@ -137,6 +137,41 @@ class Directory:
                          admin_domain_ids=frozenset(did for did, _ in domains),
                          groups=frozenset("$" + g for g in await self.groups_of(rec.address)))
 
+    async def quota_of(self, account_id: int) -> tuple[int, int | None]:
+        """(used octets, limit or None) of an account (RFC 9208 STORAGE)."""
+        rec = await self.repo.account_by_id(account_id)
+        if rec is None:
+            return 0, None
+        return rec.used_bytes, rec.quota_bytes
+
+    async def authorize(self, principal: Principal, authzid: str) -> Principal | None:
+        """SASL authorisation identity (RFC 4616 §2): acting as another account is for
+        administrators of that account's domain only."""
+        try:
+            rec = await self.repo.get_account(str(Address.parse(authzid)))
+        except MailError:
+            return None
+        if rec is None or rec.state != "active" or not principal.administers(rec.domain_id):
+            return None
+        return await self.principal_for(rec)
+
+    async def scram_lookup(self, username: str) -> tuple[passwords.ScramSecret | None, str]:
+        """The stored SCRAM keys of an active account (None for anyone else)."""
+        try:
+            rec = await self.repo.get_account(str(Address.parse(username)))
+        except MailError:
+            return None, username
+        if rec is None or rec.state != "active":
+            return None, username
+        return passwords.ScramSecret.decode(rec.scram), rec.address
+
+    async def scram_login(self, username: str) -> Principal | None:
+        """Finish a SCRAM login whose proof checked out."""
+        rec = await self.repo.get_account(str(Address.parse(username)))
+        if rec is None or rec.state != "active":
+            return None
+        return await self.principal_for(rec)
+
     # -- groups ------------------------------------------------------------------------------
     async def groups_of(self, address: str) -> set[str]:
         """Every group containing ``address`` directly or through nested groups (loop-safe).

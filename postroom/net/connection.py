@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import zlib
 from typing import Any
 
 
@@ -34,6 +35,7 @@ class ShuttingDown(Exception):
 
 
 HIGH_WATER = 256 * 1024
+MAX_INFLATED = 256 * 1024 * 1024
 
 
 class Connection(asyncio.Protocol):
@@ -55,6 +57,8 @@ class Connection(asyncio.Protocol):
         self._draining = draining
         self.started = time.monotonic()
         self.made = asyncio.Event()
+        self._inflate: Any = None
+        self._deflate: Any = None
 
     # -- asyncio.Protocol callbacks -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -72,6 +76,15 @@ class Connection(asyncio.Protocol):
         self.made.set()
 
     def data_received(self, data: bytes) -> None:
+        if self._inflate is not None:
+            try:
+                data = self._inflate.decompress(data)
+            except zlib.error:
+                self.close()
+                return
+            if len(self._buf) + len(data) > MAX_INFLATED:  # a decompression bomb
+                self.close()
+                return
         self._buf += data
         if len(self._buf) > HIGH_WATER and self.transport and not self._paused_reading:
             self.transport.pause_reading()
@@ -182,7 +195,14 @@ class Connection(asyncio.Protocol):
     # -- writing ------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self._closed:
+            if self._deflate is not None:
+                data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
             self.transport.write(data)
+
+    def start_compression(self) -> None:
+        """Raw DEFLATE both ways from now on (IMAP COMPRESS, RFC 4978 §3)."""
+        self._inflate = zlib.decompressobj(-15)
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
 
     async def drain(self) -> None:
         if self._closed:

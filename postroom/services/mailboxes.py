@@ -190,6 +190,11 @@ class MailboxService:
         assert renamed is not None
         return renamed
 
+    async def subscriptions(self, principal: Principal) -> list[str]:
+        if principal.account_id is None:
+            return []
+        return await self.store.mailboxes.subscriptions(principal.account_id)
+
     # -- listing -----------------------------------------------------------------------------
     async def list(self, principal: Principal, *, shared: bool = True) -> list[ListedMailbox]:
         """Every mailbox the principal may see in LIST (right ``l``), own folders first."""

@@ -23,9 +23,13 @@ from postroom.core import flags as F
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
 from postroom.mime.scanner import scan
+from postroom.mime.text import searchable
 from postroom.services.mailboxes import MailboxService
 from postroom.store.api import MailboxRec, MessageRec, NewMessage
-from postroom.store.repo.messages import FlagRow, FlagUpdate
+from postroom.store.repo.messages import FlagRow, FlagUpdate, MailboxCounts, SearchRow
+
+__all__ = ["AppendResult", "CopyResult", "FlagRow", "MailboxCounts", "MessageRec",
+           "MessageService", "SearchRow"]
 from postroom.store.sqlstore import SqlStore
 
 
@@ -67,7 +71,7 @@ def build_message(data: bytes, flags: int, keywords: tuple[str, ...], internal_d
     info = scan(data)
     blob = store.blobs.put_bytes(data)
     return NewMessage(blob, prefix, info.to_json(), flags, F.keywords_to_text(keywords),
-                      internal_date)
+                      internal_date, searchable(data, info))
 
 
 class MessageService:
@@ -101,7 +105,7 @@ class MessageService:
         handle.require(Op.APPEND)
         mask, keywords_ok = settable(handle)
         filtered = [NewMessage(m.blob, m.prefix, m.meta, m.flags & mask,
-                               m.keywords if keywords_ok else "", m.internal_date)
+                               m.keywords if keywords_ok else "", m.internal_date, m.text)
                     for m in prepared]
         result = await self.store.messages.append(handle.mailbox.id, filtered,
                                                   seen_account(principal, handle.mailbox))
@@ -154,6 +158,70 @@ class MessageService:
             keep_keywords=keywords_ok, src_seen_account=seen_account(principal, source.mailbox),
             dst_seen_account=seen_account(principal, target.mailbox), move=move)
         return CopyResult(target.mailbox.uidvalidity, tuple(pairs))
+
+    # -- read side for a selected mailbox (IMAP); the handle was checked at SELECT -----------
+    async def uids(self, handle: MailboxHandle, after: int = 0) -> list[int]:
+        handle.require(Op.READ)
+        return await self.store.queries.uids(handle.mailbox.id, after)
+
+    async def flags(self, principal: Principal, handle: MailboxHandle, lo: int, hi: int,
+                    since_modseq: int = 0) -> list[FlagRow]:
+        return await self.store.queries.flags(handle.mailbox.id, lo, hi,
+                                              seen_account(principal, handle.mailbox),
+                                              since_modseq)
+
+    async def records(self, principal: Principal, handle: MailboxHandle, lo: int, hi: int,
+                      ) -> list[MessageRec]:
+        handle.require(Op.READ)
+        return await self.store.queries.records(handle.mailbox.id, lo, hi,
+                                                seen_account(principal, handle.mailbox))
+
+    async def search_rows(self, principal: Principal, handle: MailboxHandle,
+                          ) -> list[SearchRow]:
+        return await self.store.queries.search_rows(handle.mailbox.id,
+                                                    seen_account(principal, handle.mailbox))
+
+    async def unseen_uids(self, principal: Principal, handle: MailboxHandle) -> list[int]:
+        return await self.store.queries.unseen_uids(handle.mailbox.id,
+                                                     seen_account(principal, handle.mailbox))
+
+    async def counts(self, principal: Principal, handle: MailboxHandle) -> MailboxCounts:
+        return await self.store.queries.counts(handle.mailbox.id,
+                                               seen_account(principal, handle.mailbox))
+
+    async def text_search(self, handle: MailboxHandle, columns: Sequence[str], term: str,
+                          ) -> set[int]:
+        handle.require(Op.READ)
+        return await self.store.queries.text_search(handle.mailbox.id, columns, term)
+
+    async def header_text(self, handle: MailboxHandle, uids: Sequence[int]) -> dict[int, str]:
+        return await self.store.queries.header_text(handle.mailbox.id, uids)
+
+    async def expunged_since(self, handle: MailboxHandle, modseq: int) -> list[int]:
+        return await self.store.messages.expunged_since(handle.mailbox.id, modseq)
+
+    async def refresh(self, handle: MailboxHandle) -> MailboxRec:
+        """The mailbox record as it is now (UIDNEXT, HIGHESTMODSEQ, counts)."""
+        rec = await self.store.mailboxes.get(handle.mailbox.id)
+        if rec is None:
+            raise MailError(Kind.NOT_FOUND, f"Mailbox doesn't exist: {handle.name}")
+        return rec
+
+    async def read_slice(self, rec: MessageRec, start: int, end: int) -> bytes:
+        """Octets ``start:end`` of the stored message (prefix, then blob), read in a worker."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._slice, rec.prefix, rec.blob,
+                                          start, end)
+
+    def _slice(self, prefix: bytes, sha: str, start: int, end: int) -> bytes:
+        plen = len(prefix)
+        out = bytes(prefix[start:end]) if start < plen else b""
+        b_start, b_end = max(start - plen, 0), end - plen
+        if b_end > b_start:
+            with self.store.blobs.open(sha) as fh:
+                fh.seek(b_start)
+                out += fh.read(b_end - b_start)
+        return out
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

@@ -101,6 +101,7 @@ class NewMessage:
     flags: int
     keywords: str
     internal_date: int
+    text: tuple[str, str] | None = None  # (headers, body) for the search index
 
     @property
     def size(self) -> int:

@@ -10,9 +10,10 @@ import time
 
 from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import CommitListener, CommitStats, Engine, Tx
+from postroom.store.repo import text
 from postroom.store.repo.directory import DirectoryRepo
 from postroom.store.repo.mailboxes import MailboxRepo
-from postroom.store.repo.messages import MessageRepo
+from postroom.store.repo.messages import MessageQueries, MessageRepo
 from postroom.store.repo.queue import QueueRepo
 
 log = logging.getLogger("postroom.store")
@@ -27,6 +28,7 @@ class SqlStore:
         self.directory = DirectoryRepo(engine)
         self.mailboxes = MailboxRepo(engine)
         self.messages = MessageRepo(engine)
+        self.queries = MessageQueries(engine)
         self.queue = QueueRepo(engine)
 
     @property
@@ -57,6 +59,7 @@ class SqlStore:
                 "SELECT sha256 FROM blobs WHERE refcount <= 0 AND zero_since <= ?", (cutoff,))]
             for sha in rows:
                 tx.execute("DELETE FROM blobs WHERE sha256 = ? AND refcount <= 0", (sha,))
+            text.drop_in(tx, rows)
             return rows
 
         def known(tx: Tx) -> set[str]:

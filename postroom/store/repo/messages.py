@@ -22,6 +22,7 @@ from postroom.core.changes import FlagsChanged, MessageAdded, MessagesExpunged
 from postroom.core.errors import Kind, MailError, not_found
 from postroom.store.api import MessageRec, NewMessage
 from postroom.store.engine import Engine, Tx
+from postroom.store.repo import text
 from postroom.store.repo.mailboxes import release_blobs_of
 
 _COLS = "mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, meta"
@@ -33,6 +34,25 @@ class FlagRow:
     modseq: int
     flags: int
     keywords: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRow:
+    """What non-text SEARCH keys look at, for one message."""
+
+    uid: int
+    modseq: int
+    flags: int
+    keywords: str
+    internal_date: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxCounts:
+    unseen: int
+    deleted: int
+    first_unseen_uid: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +129,7 @@ class MessageRepo:
         tx.many(f"INSERT INTO messages ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         tx.many("INSERT INTO seen (mailbox_id, account_id, uid) VALUES (?, ?, ?)", seen_rows)
         _ref_blobs(tx, [(m.blob.sha256, m.blob.size) for m in messages])
+        text.index_in(tx, [(m.blob.sha256, *m.text) for m in messages if m.text is not None])
         tx.events.extend(MessageAdded(mailbox_id, first + i, modseq)
                          for i in range(len(messages)))
         return [(first + i, modseq) for i in range(len(messages))]
@@ -311,6 +332,118 @@ class MessageRepo:
             return [int(r[0]) for r in tx.all(
                 "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
                 (mailbox_id, modseq))]
+        return await self.engine.read(fn)
+
+
+def _seen_set(tx: Tx, mailbox_id: int, account: int, lo: int, hi: int) -> set[int]:
+    return {int(r[0]) for r in tx.all(
+        "SELECT uid FROM seen WHERE mailbox_id = ? AND account_id = ? AND uid BETWEEN ? AND ?",
+        (mailbox_id, account, lo, hi))}
+
+
+def _apply_seen(flags: int, uid: int, seen: set[int] | None) -> int:
+    if seen is None:
+        return flags
+    return (flags & ~F.SEEN) | (F.SEEN if uid in seen else 0)
+
+
+class MessageQueries:
+    """Read-side queries for a selected mailbox (IMAP views, FETCH, SEARCH, STATUS).
+
+    Ranges are fetched with ``uid BETWEEN lo AND hi`` on the primary key and filtered in
+    Python: one index range scan instead of thousands of ``IN`` parameters."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def uids(self, mailbox_id: int, after: int = 0) -> list[int]:
+        def fn(tx: Tx) -> list[int]:
+            return [int(r[0]) for r in tx.all(
+                "SELECT uid FROM messages WHERE mailbox_id = ? AND uid > ? ORDER BY uid",
+                (mailbox_id, after))]
+        return await self.engine.read(fn)
+
+    async def flags(self, mailbox_id: int, lo: int, hi: int, seen_account: int | None,
+                    since_modseq: int = 0) -> list[FlagRow]:
+        def fn(tx: Tx) -> list[FlagRow]:
+            rows = tx.all("SELECT uid, modseq, flags, keywords FROM messages WHERE "
+                          "mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid",
+                          (mailbox_id, lo, hi, since_modseq))
+            seen = _seen_set(tx, mailbox_id, seen_account, lo, hi) \
+                if seen_account is not None else None
+            return [FlagRow(int(u), int(m), _apply_seen(int(f), int(u), seen), k)
+                    for u, m, f, k in rows]
+        return await self.engine.read(fn)
+
+    async def records(self, mailbox_id: int, lo: int, hi: int, seen_account: int | None,
+                      ) -> list[MessageRec]:
+        def fn(tx: Tx) -> list[MessageRec]:
+            rows = tx.all(f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? AND uid "
+                          "BETWEEN ? AND ? ORDER BY uid", (mailbox_id, lo, hi))
+            seen = _seen_set(tx, mailbox_id, seen_account, lo, hi) \
+                if seen_account is not None else None
+            out = []
+            for r in rows:
+                rec = MessageRec(*r)
+                if seen is not None:
+                    rec = MessageRec(rec.mailbox_id, rec.uid, rec.modseq,
+                                     _apply_seen(rec.flags, rec.uid, seen), rec.keywords,
+                                     rec.internal_date, rec.size, rec.blob, rec.prefix,
+                                     rec.meta)
+                out.append(rec)
+            return out
+        return await self.engine.read(fn)
+
+    async def search_rows(self, mailbox_id: int, seen_account: int | None) -> list[SearchRow]:
+        def fn(tx: Tx) -> list[SearchRow]:
+            rows = tx.all("SELECT uid, modseq, flags, keywords, internal_date, size FROM "
+                          "messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))
+            seen = _seen_set(tx, mailbox_id, seen_account, 0, 2**32) \
+                if seen_account is not None else None
+            return [SearchRow(int(u), int(m), _apply_seen(int(f), int(u), seen), k, int(d),
+                              int(z)) for u, m, f, k, d, z in rows]
+        return await self.engine.read(fn)
+
+    async def unseen_uids(self, mailbox_id: int, seen_account: int | None) -> list[int]:
+        """UIDs without \\Seen, by an indexed-range query (UID SEARCH UNSEEN fast path)."""
+        def fn(tx: Tx) -> list[int]:
+            if seen_account is None:
+                return [int(r[0]) for r in tx.all(
+                    "SELECT uid FROM messages WHERE mailbox_id = ? AND (flags & 1) = 0 "
+                    "ORDER BY uid", (mailbox_id,))]
+            return [int(r[0]) for r in tx.all(
+                "SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND NOT EXISTS (SELECT 1 "
+                "FROM seen s WHERE s.mailbox_id = m.mailbox_id AND s.account_id = ? AND "
+                "s.uid = m.uid) ORDER BY m.uid", (mailbox_id, seen_account))]
+        return await self.engine.read(fn)
+
+    async def counts(self, mailbox_id: int, seen_account: int | None) -> MailboxCounts:
+        def fn(tx: Tx) -> MailboxCounts:
+            row = tx.one("SELECT count(*), min(uid) FROM messages WHERE mailbox_id = ? AND "
+                         "(flags & 8) = 8", (mailbox_id,))
+            deleted = int(row[0]) if row else 0
+            if seen_account is None:
+                u = tx.one("SELECT count(*), min(uid) FROM messages WHERE mailbox_id = ? AND "
+                           "(flags & 1) = 0", (mailbox_id,))
+            else:
+                u = tx.one("SELECT count(*), min(m.uid) FROM messages m WHERE m.mailbox_id = ? "
+                           "AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.mailbox_id = "
+                           "m.mailbox_id AND s.account_id = ? AND s.uid = m.uid)",
+                           (mailbox_id, seen_account))
+            unseen = int(u[0]) if u else 0
+            first = int(u[1]) if u and u[1] is not None else None
+            return MailboxCounts(unseen, deleted, first)
+        return await self.engine.read(fn)
+
+    async def text_search(self, mailbox_id: int, columns: Sequence[str], term: str,
+                          ) -> set[int]:
+        def fn(tx: Tx) -> set[int]:
+            return text.search_in(tx, mailbox_id, columns, term)
+        return await self.engine.read(fn)
+
+    async def header_text(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, str]:
+        def fn(tx: Tx) -> dict[int, str]:
+            return text.headers_in(tx, mailbox_id, uids)
         return await self.engine.read(fn)
 
 

@@ -1,0 +1,56 @@
+"""Authentication throttling, per client address and per account (specs.md §7: "Throttle").
+
+Failures are counted in a sliding window. Below the threshold nothing happens; above it each
+further attempt from that address, or against that account, waits before its answer, doubling
+up to ``MAX_DELAY`` (Dovecot's auth penalty works the same way). Waiting rather than locking
+out keeps a password-guessing bot slow without letting it lock a real user out of their own
+account. Memory is bounded: entries older than the window are dropped as new ones arrive.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+MAX_DELAY = 15.0
+MAX_KEYS = 100_000
+
+
+class AuthThrottle:
+    def __init__(self, threshold: int, window: float) -> None:
+        self.threshold = threshold
+        self.window = window
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> int:
+        q = self._failures.get(key)
+        if q is None:
+            return 0
+        while q and q[0] < now - self.window:
+            q.popleft()
+        if not q:
+            del self._failures[key]
+            return 0
+        return len(q)
+
+    def delay(self, ip: str, account: str | None = None) -> float:
+        """Seconds to wait before answering this attempt."""
+        now = time.monotonic()
+        over = max(self._recent("ip:" + ip, now),
+                   self._recent("acct:" + account.lower(), now) if account else 0)
+        over -= self.threshold
+        if over < 0:
+            return 0.0
+        return float(min(MAX_DELAY, 0.5 * (2 ** min(over, 8))))
+
+    def failure(self, ip: str, account: str | None = None) -> None:
+        now = time.monotonic()
+        if len(self._failures) > MAX_KEYS:
+            for key in list(self._failures)[: MAX_KEYS // 10]:
+                self._recent(key, now)
+        keys = ["ip:" + ip] + (["acct:" + account.lower()] if account else [])
+        for key in keys:
+            self._failures.setdefault(key, deque(maxlen=1024)).append(now)
+
+    def success(self, ip: str) -> None:
+        self._failures.pop("ip:" + ip, None)

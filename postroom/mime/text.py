@@ -1,0 +1,77 @@
+"""Searchable text of a message, extracted once at delivery for the search index.
+
+IMAP SEARCH matches case-insensitive substrings of *decoded* text (RFC 9051 §6.4.4: "the
+server SHOULD decode ... MIME encodings"), so the index holds header values with RFC 2047
+encoded words decoded, and the bodies of text parts with their transfer encoding and charset
+undone (HTML reduced to its text). Attachments that are not text are not indexed. The body text
+is capped so one huge message cannot bloat the index.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import quopri
+import re
+from email.header import decode_header, make_header
+
+from postroom.mime.scanner import MessageInfo, Part, parse_headers
+
+MAX_BODY_TEXT = 1024 * 1024
+_TAGS = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words → text; malformed input comes back as it was."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError, binascii.Error):
+        return value
+
+
+def decode_body(raw: bytes, encoding: str) -> bytes:
+    enc = encoding.upper()
+    try:
+        if enc == "BASE64":
+            return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", raw) + b"===")
+        if enc == "QUOTED-PRINTABLE":
+            return quopri.decodestring(raw)
+    except (ValueError, binascii.Error):
+        return raw
+    return raw
+
+
+def to_text(raw: bytes, charset: str) -> str:
+    try:
+        return raw.decode(charset or "us-ascii", "replace")
+    except LookupError:
+        return raw.decode("utf-8", "replace")
+
+
+def _leaves(part: Part) -> list[Part]:
+    if part.children:
+        return [leaf for child in part.children for leaf in _leaves(child)]
+    if part.message is not None:
+        return _leaves(part.message)
+    return [part]
+
+
+def searchable(data: bytes, info: MessageInfo) -> tuple[str, str]:
+    """(header text as "name: value" lines, body text) for the index."""
+    header = "\n".join(f"{name}: {decode_words(value)}"
+                       for name, value in parse_headers(data[:info.root.body_start]))
+    chunks: list[str] = []
+    size = 0
+    for leaf in _leaves(info.root):
+        if leaf.mtype != "text" or size >= MAX_BODY_TEXT:
+            continue
+        raw = decode_body(data[leaf.body_start:leaf.body_end], leaf.encoding)
+        text = to_text(raw, leaf.params.get("charset", "us-ascii"))
+        if leaf.subtype == "html":
+            text = html.unescape(_TAGS.sub(" ", text))
+        chunks.append(text[:MAX_BODY_TEXT - size])
+        size += len(chunks[-1])
+    return header, "\n".join(chunks)

@@ -1,0 +1,244 @@
+"""FETCH and UID FETCH (RFC 9051 §6.4.5, RFC 3516 BINARY, RFC 7162 CHANGEDSINCE/VANISHED).
+
+Messages are processed in batches: one store query per batch (flags only when only UID, FLAGS
+and MODSEQ are asked for; records with the stored MIME scan otherwise), and the output of each
+batch is written before the next is read, so ``UID FETCH 1:* (FLAGS)`` on 100,000 messages
+needs neither 100,000 rows nor the whole reply in memory at once. Body sections larger than
+``STREAM_CHUNK`` are copied from the blob file to the socket in chunks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from postroom.access.ops import Op
+from postroom.core import flags as F
+from postroom.core.errors import Kind, MailError
+from postroom.mime.text import decode_body
+from postroom.protocols.imap import structure
+from postroom.protocols.imap.fetch import FetchAtt, FetchRequest, internal_date, parse_fetch
+from postroom.protocols.imap.session import SELECTED, Reply, Session, command, no, ok
+from postroom.protocols.imap.view import Selected
+from postroom.protocols.imap.wire import Command, ParseError, format_seqset, parse_seqset
+from postroom.services.messages import MessageRec
+
+BATCH = 200
+LIGHT_BATCH = 5000
+STREAM_CHUNK = 1024 * 1024
+KNOWN_CTE = {"7BIT", "8BIT", "BINARY", "BASE64", "QUOTED-PRINTABLE"}
+
+Piece = bytes | tuple[MessageRec, int, int]
+
+
+class UnknownCte(Exception):
+    """BINARY of a part whose transfer encoding we cannot undo (RFC 3516 §4.3)."""
+
+
+def _flag_names(s: Session, sel: Selected, uid: int, flags: int, keywords: str) -> bytes:
+    names = F.format_flags(flags, F.keywords_from_text(keywords))
+    if uid in sel.recent and not s.rev2:
+        names.append("\\Recent")
+    return b"FLAGS (" + " ".join(names).encode() + b")"
+
+
+def _literal(data: bytes, binary: bool) -> bytes:
+    if binary and b"\x00" in data:
+        return b"~{%d}\r\n" % len(data) + data  # RFC 3516 §4.2 literal8
+    return b"{%d}\r\n" % len(data) + data
+
+
+def _partial(data: bytes, att: FetchAtt) -> bytes:
+    if att.partial is None:
+        return data
+    origin, count = att.partial
+    return data[origin:origin + count] if count is not None else data[origin:]
+
+
+async def _section(s: Session, rec: MessageRec, meta: dict[str, Any], att: FetchAtt,
+                   ) -> list[Piece]:
+    assert att.section is not None
+    root = meta["body"]
+    plen = len(rec.prefix)
+    label = att.label.encode() + b" "
+    if att.binary:
+        part = structure.find_part(root, att.section.path) if att.section.path else root
+        if part is None:
+            return [label + b"NIL"]
+        if part["e"].upper() not in KNOWN_CTE:
+            raise UnknownCte(part["e"])
+        _hs, bs, be = part["o"]
+        start = bs + plen
+        raw = await s.services.messages.read_slice(rec, start, be + plen)
+        decoded = decode_body(raw, part["e"])
+        if att.kind == "BINARY.SIZE":
+            return [label + str(len(decoded)).encode()]
+        return [label + _literal(_partial(decoded, att), True)]
+    rng = structure.section_range(root, att.section, plen, rec.size)
+    if rng is None:
+        return [label + b'""']
+    if rng.filter_fields is not None:
+        raw = await s.services.messages.read_slice(rec, rng.start, rng.end)
+        data = structure.filter_header(raw, rng.filter_fields, rng.exclude)
+        return [label + _literal(_partial(data, att), False)]
+    start, end = rng.start, rng.end
+    if att.partial is not None:
+        origin, count = att.partial
+        start = min(start + origin, end)
+        end = min(start + count, end) if count is not None else end
+    if end - start > STREAM_CHUNK:
+        return [label + b"{%d}\r\n" % (end - start), (rec, start, end)]
+    data = await s.services.messages.read_slice(rec, start, end)
+    return [label + _literal(data, False)]
+
+
+async def _render(s: Session, sel: Selected, seq: int, rec: MessageRec, req: FetchRequest,
+                  force_flags: bool) -> list[Piece]:
+    meta: dict[str, Any] | None = None
+    pieces: list[Piece] = [b"* %d FETCH (" % seq]
+    first = True
+    atts = list(req.atts)
+    if force_flags and not any(a.kind == "FLAGS" for a in atts):
+        atts.append(FetchAtt("FLAGS"))
+    for att in atts:
+        out: list[Piece]
+        kind = att.kind
+        if kind == "UID":
+            out = [b"UID %d" % rec.uid]
+        elif kind == "FLAGS":
+            out = [_flag_names(s, sel, rec.uid, rec.flags, rec.keywords)]
+        elif kind == "MODSEQ":
+            out = [b"MODSEQ (%d)" % rec.modseq]
+        elif kind == "INTERNALDATE":
+            out = [b"INTERNALDATE " + internal_date(rec.internal_date)]
+        elif kind == "RFC822.SIZE":
+            out = [b"RFC822.SIZE %d" % rec.size]
+        else:
+            if meta is None:
+                meta = msgspec.json.decode(rec.meta)
+            assert meta is not None
+            if kind == "ENVELOPE":
+                out = [b"ENVELOPE " + structure.envelope(meta["env"])]
+            elif kind == "BODYSTRUCTURE":
+                out = [b"BODYSTRUCTURE " + structure.body_structure(meta["body"], True)]
+            elif kind == "BODY":
+                out = [b"BODY " + structure.body_structure(meta["body"], False)]
+            else:
+                out = await _section(s, rec, meta, att)
+        if not first:
+            pieces.append(b" ")
+        first = False
+        pieces.extend(out)
+    pieces.append(b")\r\n")
+    return pieces
+
+
+async def _write(s: Session, pieces: list[Piece]) -> None:
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            s.out.append(piece)
+            continue
+        await s.flush()
+        rec, start, end = piece
+        pos = start
+        while pos < end:
+            chunk = await s.services.messages.read_slice(rec, pos, min(pos + STREAM_CHUNK, end))
+            if not chunk:
+                raise MailError(Kind.TEMPORARY, "message file is shorter than recorded")
+            await s.conn.send(chunk)
+            pos += len(chunk)
+
+
+def _runs(uids: list[int], size: int) -> list[list[int]]:
+    """Batches of at most ``size`` UIDs, split at large gaps so range queries stay tight."""
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for uid in uids:
+        if cur and (len(cur) >= size or uid - cur[-1] > 4 * size):
+            out.append(cur)
+            cur = []
+        cur.append(uid)
+    if cur:
+        out.append(cur)
+    return out
+
+
+async def fetch(s: Session, cmd: Command, uid: bool) -> Reply:
+    try:
+        return await _fetch(s, cmd, uid)
+    except UnknownCte as exc:
+        return no(f"Unknown Content-Transfer-Encoding {str(exc)[:40]}", "UNKNOWN-CTE")
+
+
+async def _fetch(s: Session, cmd: Command, uid: bool) -> Reply:
+    sel = s.selected
+    assert sel is not None and s.principal is not None
+    if len(cmd.args) < 2:
+        raise ParseError("FETCH needs a sequence set and attributes")
+    seqset = parse_seqset(cmd.args[0])
+    req = parse_fetch(cmd.args[1:], uid)
+    if req.vanished and not s.qresync:
+        raise ParseError("VANISHED needs ENABLE QRESYNC")  # RFC 7162 §3.2.6
+    if req.changed_since is not None or any(a.kind == "MODSEQ" for a in req.atts):
+        s.condstore = True
+    uids = sel.resolve(seqset, uid)
+    msgs = s.services.messages
+    if req.vanished and req.changed_since is not None:
+        gone = await msgs.expunged_since(sel.handle, req.changed_since)
+        lo_hi = [(lo, hi) for lo, hi in seqset.ranges]
+        last = sel.last_uid()
+        keep = [u for u in gone if any(min(a or last, b or last) <= u <= max(a or last, b or last)
+                                       for a, b in lo_hi)]
+        if keep:
+            s.send(b"* VANISHED (EARLIER) " + format_seqset(keep).encode())
+    mark_seen = req.sets_seen and not sel.readonly and sel.handle.allows(Op.SET_SEEN)
+    missing = False
+    since = req.changed_since or 0
+    for batch in _runs(uids, LIGHT_BATCH if req.light else BATCH):
+        lo, hi = batch[0], batch[-1]
+        if req.light:
+            rows = await msgs.flags(s.principal, sel.handle, lo, hi, since)
+            found: dict[int, MessageRec] = {
+                r.uid: MessageRec(0, r.uid, r.modseq, r.flags, r.keywords, 0, 0, "", b"", "")
+                for r in rows}
+        else:
+            found = {r.uid: r for r in await msgs.records(s.principal, sel.handle, lo, hi)
+                     if r.modseq > since}
+        forced: set[int] = set()
+        if mark_seen:
+            unseen = [u for u in batch if u in found and not found[u].flags & F.SEEN]
+            if unseen:
+                changed, _ = await msgs.store_flags(s.principal, sel.handle, unseen, "add",
+                                                    ["\\Seen"])
+                for row in changed:
+                    sel.own_modseqs.add(row.modseq)
+                    r = found[row.uid]
+                    found[row.uid] = MessageRec(r.mailbox_id, r.uid, row.modseq, row.flags,
+                                                row.keywords, r.internal_date, r.size, r.blob,
+                                                r.prefix, r.meta)
+                    forced.add(row.uid)
+        for u in batch:
+            rec = found.get(u)
+            if rec is None:
+                if req.changed_since is None:
+                    missing = True
+                continue
+            seq = sel.seq_of(u)
+            if seq is None:
+                continue
+            await _write(s, await _render(s, sel, seq, rec, req, u in forced))
+        await s.flush()
+    if missing:
+        return no("Some of the requested messages no longer exist", "EXPUNGEISSUED")
+    return ok("FETCH completed")
+
+
+@command("FETCH", SELECTED, expunge_ok=False)
+async def fetch_cmd(s: Session, cmd: Command) -> Reply:
+    return await fetch(s, cmd, uid=False)
+
+
+@command("UID FETCH", SELECTED)
+async def uid_fetch_cmd(s: Session, cmd: Command) -> Reply:
+    return await fetch(s, cmd, uid=True)

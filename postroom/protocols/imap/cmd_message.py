@@ -1,0 +1,321 @@
+"""APPEND STORE SEARCH COPY MOVE EXPUNGE and their UID forms (RFC 9051 §6.3.12, §6.4.3–9;
+RFC 3502 MULTIAPPEND; RFC 4315 UIDPLUS; RFC 6851 MOVE; RFC 4731 ESEARCH; RFC 5182 SEARCHRES;
+RFC 7162 CONDSTORE; RFC 6855 UTF8 APPEND).
+
+Rights are the services' business: a STORE the user may only partly make is made partly and
+still answered OK; COPY/MOVE/APPEND keep only the flags the user may set (RFC 4314 §4).
+"""
+
+from __future__ import annotations
+
+from postroom.access.ops import Op
+from postroom.core.errors import Kind, MailError
+from postroom.protocols.imap import search as S
+from postroom.protocols.imap.fetch import parse_date_time
+from postroom.protocols.imap.session import AUTHED, SELECTED, Reply, Session, command, no, ok
+from postroom.protocols.imap.view import Selected
+from postroom.protocols.imap.wire import (
+    Command,
+    Literal8,
+    ParseError,
+    SeqSet,
+    Token,
+    atom_of,
+    format_seqset,
+    list_of,
+    number_of,
+    parse_seqset,
+    quote,
+)
+from postroom.services.messages import SearchRow
+
+
+# -- APPEND --------------------------------------------------------------------------------------
+def parse_append(args: list[Token]) -> list[tuple[bytes, list[str], int | None]]:
+    items: list[tuple[bytes, list[str], int | None]] = []
+    i = 1
+    while i < len(args):
+        flags: list[str] = []
+        when: int | None = None
+        if isinstance(args[i], list):
+            flags = [atom_of(f, "flag") for f in list_of(args[i])]
+            i += 1
+        if i + 1 < len(args) and isinstance(args[i], bytes) and \
+                not isinstance(args[i], Literal8):
+            nxt = args[i + 1]
+            if isinstance(nxt, bytes) or (isinstance(nxt, str) and nxt.upper() == "UTF8"):
+                raw = args[i]
+                assert isinstance(raw, bytes)
+                when = parse_date_time(raw.decode("ascii", "replace"))
+                i += 1
+        if i >= len(args):
+            raise ParseError("APPEND needs a message literal")
+        tok = args[i]
+        if isinstance(tok, str) and tok.upper() == "UTF8":  # RFC 6855 §4
+            if i + 1 >= len(args):
+                raise ParseError("UTF8 needs (~{n} literal)")
+            inner = list_of(args[i + 1], "UTF8 data")
+            if len(inner) != 1 or not isinstance(inner[0], bytes):
+                raise ParseError("UTF8 needs (~{n} literal)")
+            data = bytes(inner[0])
+            i += 2
+        elif isinstance(tok, bytes):
+            data = bytes(tok)
+            i += 1
+        else:
+            raise ParseError("APPEND needs a message literal")
+        items.append((data, flags, when))
+    if not items:
+        raise ParseError("APPEND needs a message")
+    return items
+
+
+@command("APPEND", AUTHED)
+async def append(s: Session, cmd: Command) -> Reply:
+    if len(cmd.args) < 2:
+        raise ParseError("APPEND needs a mailbox and a message")
+    name = s.mailbox_in(cmd.args[0])
+    items = parse_append(cmd.args)
+    if any(not data for data, _, _ in items):
+        return no("Empty messages are not stored", "CANNOT")
+    assert s.principal is not None
+    try:
+        result = await s.services.messages.append(s.principal, name, items)
+    except MailError as exc:
+        if exc.kind is Kind.NOT_FOUND:
+            return no(exc.text, "TRYCREATE")  # RFC 9051 §6.3.12: never auto-create
+        if exc.kind is Kind.LIMIT:
+            return no(exc.text, "TOOBIG")  # RFC 7889 §4
+        raise
+    code = f"APPENDUID {result.mailbox.uidvalidity} {format_seqset(list(result.uids))}"
+    return ok("APPEND completed", code)
+
+
+# -- STORE ---------------------------------------------------------------------------------------
+def _require_writable(sel: Selected) -> None:
+    if sel.readonly:
+        raise MailError(Kind.NO_PERM, "Mailbox is read-only")
+
+
+async def store(s: Session, cmd: Command, uid: bool) -> Reply:
+    sel = s.selected
+    assert sel is not None and s.principal is not None
+    args = cmd.args
+    if len(args) < 3:
+        raise ParseError("STORE needs a set, an item and flags")
+    seqset = parse_seqset(args[0])
+    i = 1
+    unchanged: int | None = None
+    if isinstance(args[1], list):  # RFC 7162 §3.1.3
+        mods = args[1]
+        if len(mods) != 2 or atom_of(mods[0], "modifier").upper() != "UNCHANGEDSINCE":
+            raise ParseError("unknown STORE modifier")
+        unchanged = number_of(mods[1], "UNCHANGEDSINCE")
+        s.condstore = True
+        i = 2
+    item = atom_of(args[i], "STORE item").upper()
+    silent = item.endswith(".SILENT")
+    base = item.removesuffix(".SILENT")
+    modes = {"FLAGS": "set", "+FLAGS": "add", "-FLAGS": "remove"}
+    if base not in modes:
+        raise ParseError(f"unknown STORE item {item}")
+    rest = args[i + 1:]
+    if len(rest) == 1 and isinstance(rest[0], list):
+        names = [atom_of(f, "flag") for f in rest[0]]
+    else:
+        names = [atom_of(f, "flag") for f in rest]
+    if not rest:
+        raise ParseError("STORE needs flags")
+    _require_writable(sel)
+    uids = sel.resolve(seqset, uid)
+    live = [u for u in uids if u not in sel.pending_expunge]
+    failed: list[int] = []
+    if live:
+        changed, failed = await s.services.messages.store_flags(
+            s.principal, sel.handle, live, modes[base], names, unchanged)
+        for row in changed:
+            sel.own_modseqs.add(row.modseq)
+        if not silent:
+            rows = await s.services.messages.flags(s.principal, sel.handle, live[0], live[-1])
+            wanted = set(live) - set(failed)
+            for row in rows:
+                seq = sel.seq_of(row.uid)
+                if row.uid in wanted and seq is not None:
+                    s.send(s.flags_fetch(seq, row.uid, row.flags, row.keywords, row.modseq))
+    if failed:
+        numbers = failed if uid else [q for u in failed if (q := sel.seq_of(u)) is not None]
+        return ok("Conditional STORE failed", f"MODIFIED {format_seqset(sorted(numbers))}")
+    return ok("STORE completed")
+
+
+@command("STORE", SELECTED, expunge_ok=False)
+async def store_cmd(s: Session, cmd: Command) -> Reply:
+    return await store(s, cmd, uid=False)
+
+
+@command("UID STORE", SELECTED)
+async def uid_store_cmd(s: Session, cmd: Command) -> Reply:
+    return await store(s, cmd, uid=True)
+
+
+# -- SEARCH --------------------------------------------------------------------------------------
+class _Context:
+    """The selected mailbox as ``search.SearchContext`` sees it."""
+
+    def __init__(self, s: Session, sel: Selected) -> None:
+        self.s = s
+        self.sel = sel
+        self.view = sel.uids
+        self.saved = sel.saved
+        self.recent = sel.recent
+
+    async def rows(self) -> list[SearchRow]:
+        assert self.s.principal is not None
+        return await self.s.services.messages.search_rows(self.s.principal, self.sel.handle)
+
+    async def text(self, columns: tuple[str, ...], term: str) -> set[int]:
+        return await self.s.services.messages.text_search(self.sel.handle, columns, term)
+
+    async def headers(self, uids: list[int]) -> dict[int, str]:
+        return await self.s.services.messages.header_text(self.sel.handle, uids)
+
+    def resolve(self, seqset: SeqSet, uid: bool) -> list[int]:
+        return self.sel.resolve(seqset, uid)
+
+
+async def search(s: Session, cmd: Command, uid: bool) -> Reply:
+    sel = s.selected
+    assert sel is not None and s.principal is not None
+    prog = S.parse_search(cmd.args, utf8_enabled=s.utf8, esearch_ok=True)
+    if prog.uses_modseq:
+        s.condstore = True
+    if S.is_unseen_only(prog):
+        view = set(sel.uids)
+        found = [u for u in await s.services.messages.unseen_uids(s.principal, sel.handle)
+                 if u in view]
+    else:
+        found = await S.evaluate(prog, _Context(s, sel))
+    returns = prog.returns
+    if returns is None and s.rev2:
+        returns = ("ALL",)  # RFC 9051 §6.4.4.1: rev2 always answers with ESEARCH
+    if returns is not None and "SAVE" in returns:
+        sel.saved = list(found)  # RFC 5182 §2.1
+    numbers = found if uid else [q for u in found if (q := sel.seq_of(u)) is not None]
+    modseq = b""
+    if prog.uses_modseq and found:
+        rows = await s.services.messages.flags(s.principal, sel.handle, found[0], found[-1])
+        chosen = set(found)
+        top = max((r.modseq for r in rows if r.uid in chosen), default=0)
+        modseq = b" (MODSEQ %d)" % top
+    if returns is None:
+        s.send(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + modseq)
+        return ok("SEARCH completed")
+    if returns == ("SAVE",):
+        return ok("SEARCH completed")  # RFC 5182 §2.1: SAVE alone sends no ESEARCH
+    parts = [b"* ESEARCH (TAG " + quote(cmd.tag) + b")"]
+    if uid:
+        parts.append(b"UID")
+    if "MIN" in returns and numbers:
+        parts.append(b"MIN %d" % min(numbers))
+    if "MAX" in returns and numbers:
+        parts.append(b"MAX %d" % max(numbers))
+    if "COUNT" in returns:
+        parts.append(b"COUNT %d" % len(numbers))
+    if "ALL" in returns and numbers:
+        parts.append(b"ALL " + format_seqset(sorted(numbers)).encode())
+    if modseq and numbers:
+        parts.append(b"MODSEQ" + modseq[len(b" (MODSEQ"):-1])
+    s.send(b" ".join(parts))
+    return ok("SEARCH completed")
+
+
+@command("SEARCH", SELECTED, expunge_ok=False)
+async def search_cmd(s: Session, cmd: Command) -> Reply:
+    return await search(s, cmd, uid=False)
+
+
+@command("UID SEARCH", SELECTED)
+async def uid_search_cmd(s: Session, cmd: Command) -> Reply:
+    return await search(s, cmd, uid=True)
+
+
+# -- COPY / MOVE / EXPUNGE -----------------------------------------------------------------------
+async def copy(s: Session, cmd: Command, uid: bool, move: bool) -> Reply:
+    sel = s.selected
+    assert sel is not None and s.principal is not None
+    if len(cmd.args) != 2:
+        raise ParseError("expected a sequence set and a mailbox")
+    uids = sel.resolve(parse_seqset(cmd.args[0]), uid)
+    target = s.mailbox_in(cmd.args[1])
+    verb = "MOVE" if move else "COPY"
+    if move:
+        _require_writable(sel)
+    live = [u for u in uids if u not in sel.pending_expunge]
+    if not live:
+        if uids:
+            return no("Some of the messages no longer exist", "EXPUNGEISSUED")
+        await s.services.mailboxes.open(s.principal, target, Op.APPEND)
+        return ok(f"{verb} completed (nothing to do)")
+    try:
+        result = await s.services.messages.copy(s.principal, sel.handle, live, target,
+                                                move=move)
+    except MailError as exc:
+        if exc.kind is Kind.NOT_FOUND and exc.text.endswith(target):
+            return no(exc.text, "TRYCREATE")
+        raise
+    if not result.pairs:
+        return no("Some of the messages no longer exist", "EXPUNGEISSUED")
+    src = format_seqset([a for a, _ in result.pairs])
+    dst = format_seqset([b for _, b in result.pairs])
+    code = f"COPYUID {result.uidvalidity} {src} {dst}"
+    if move:
+        s.send(f"* OK [{code}] Moved".encode())  # RFC 6851 §4.3: before the expunges
+        s.send_expunged([a for a, _ in result.pairs])
+        return ok("MOVE completed")
+    return ok("COPY completed", code)
+
+
+@command("COPY", SELECTED)
+async def copy_cmd(s: Session, cmd: Command) -> Reply:
+    return await copy(s, cmd, uid=False, move=False)
+
+
+@command("UID COPY", SELECTED)
+async def uid_copy_cmd(s: Session, cmd: Command) -> Reply:
+    return await copy(s, cmd, uid=True, move=False)
+
+
+@command("MOVE", SELECTED)
+async def move_cmd(s: Session, cmd: Command) -> Reply:
+    return await copy(s, cmd, uid=False, move=True)
+
+
+@command("UID MOVE", SELECTED)
+async def uid_move_cmd(s: Session, cmd: Command) -> Reply:
+    return await copy(s, cmd, uid=True, move=True)
+
+
+async def expunge(s: Session, cmd: Command, uid_set: Token | None) -> Reply:
+    sel = s.selected
+    assert sel is not None
+    _require_writable(sel)
+    uids = sel.resolve(parse_seqset(uid_set), True) if uid_set is not None else None
+    if uids is not None and not uids:
+        return ok("EXPUNGE completed")
+    gone = await s.services.messages.expunge(sel.handle, uids)
+    s.send_expunged(gone)
+    return ok("EXPUNGE completed")
+
+
+@command("EXPUNGE", SELECTED)
+async def expunge_cmd(s: Session, cmd: Command) -> Reply:
+    if cmd.args:
+        raise ParseError("EXPUNGE takes no arguments")
+    return await expunge(s, cmd, None)
+
+
+@command("UID EXPUNGE", SELECTED)
+async def uid_expunge_cmd(s: Session, cmd: Command) -> Reply:
+    if len(cmd.args) != 1:
+        raise ParseError("UID EXPUNGE needs a UID set")  # RFC 4315 §2.1
+    return await expunge(s, cmd, cmd.args[0])

@@ -1,0 +1,470 @@
+"""The IMAP session: framing, the command loop, the dispatch table, replies and errors.
+
+Shape (DESIGN.md §4.6): ``read_command`` frames one command (lines plus literals, with every
+limit enforced before the octets are buffered); ``wire.parse_command`` tokenises it; the
+dispatch table maps the name to a handler and the states it is valid in (RFC 9051 §6: a
+command in the wrong state gets BAD); handlers call services and return a ``Reply``; errors
+are mapped to replies in one table, ``ERRORS``. Three failure classes: syntax → BAD, user →
+NO with a response code, server → logged with the connection id, ``NO [SERVERBUG]``.
+
+Pending changes from other sessions are announced just before each tagged reply, with
+expunges held back after FETCH, STORE and SEARCH (RFC 9051 §7.5.1); see ``view.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from postroom.core.errors import Kind, MailError
+from postroom.core.principal import Principal
+from postroom.net.connection import (
+    Connection,
+    ConnectionClosed,
+    IdleTimeout,
+    LineTooLong,
+    ShuttingDown,
+)
+from postroom.net.listener import Network, in_networks
+from postroom.protocols.imap.search import BadCharset
+from postroom.protocols.imap.view import Selected
+from postroom.protocols.imap.wire import (
+    Command,
+    ParseError,
+    Token,
+    literal_at_end,
+    mutf7_decode,
+    mutf7_encode,
+    parse_command,
+    quote,
+    split_tag,
+    text_of,
+)
+
+if TYPE_CHECKING:
+    from postroom.app import Services
+    from postroom.directory.throttle import AuthThrottle
+
+log = logging.getLogger("postroom.imap")
+
+PREAUTH_LITERAL = 4096  # LITERAL- before authentication (RFC 7888 §5, RFC 9051 App. E)
+AUTOLOGOUT = 1800.0  # RFC 9051 §5.4: at least 30 minutes once authenticated
+IDLE_KEEPALIVE = 120.0  # "* OK Still here" during IDLE
+
+
+class State(enum.Enum):
+    NOT_AUTH = "not authenticated"
+    AUTH = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+ANY = frozenset({State.NOT_AUTH, State.AUTH, State.SELECTED})
+NOT_AUTH = frozenset({State.NOT_AUTH})
+AUTHED = frozenset({State.AUTH, State.SELECTED})
+AUTH_ONLY = frozenset({State.AUTH})
+SELECTED = frozenset({State.SELECTED})
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: str  # OK | NO | BAD
+    text: str
+    code: str | None = None
+
+
+def ok(text: str, code: str | None = None) -> Reply:
+    return Reply("OK", text, code)
+
+
+def no(text: str, code: str | None = None) -> Reply:
+    return Reply("NO", text, code)
+
+
+# One table: service error kind → IMAP response code (RFC 9051 §7.1, RFC 5530).
+ERRORS: dict[Kind, str] = {
+    Kind.NOT_FOUND: "NONEXISTENT",
+    Kind.NO_PERM: "NOPERM",
+    Kind.EXISTS: "ALREADYEXISTS",
+    Kind.INVALID: "CANNOT",
+    Kind.OVER_QUOTA: "OVERQUOTA",
+    Kind.LIMIT: "LIMIT",
+    Kind.IN_USE: "INUSE",
+    Kind.AUTH_FAILED: "AUTHENTICATIONFAILED",
+    Kind.DISABLED: "CONTACTADMIN",
+    Kind.TEMPORARY: "UNAVAILABLE",
+}
+
+
+class AlreadyReplied(Exception):
+    """The handler sent its own tagged reply (STARTTLS, COMPRESS: the stream changes after)."""
+
+
+class Bye(Exception):
+    """End the connection after sending ``* BYE text``."""
+
+
+Handler = Callable[["Session", Command], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    handler: Handler
+    states: frozenset[State]
+    expunge_ok: bool = True  # may pending expunges be announced after it (RFC 9051 §7.5.1)
+
+
+@dataclass
+class ImapSettings:
+    hostname: str
+    max_line: int = 65536
+    max_literal: int = 50 * 1024 * 1024
+    idle_timeout: float = 300.0
+    max_bad_commands: int = 20
+    max_auth_failures: int = 3
+    plaintext_networks: list[Network] = field(default_factory=list)
+    tls_context: ssl.SSLContext | None = None
+    channel_binding: bytes | None = None  # tls-server-end-point data (RFC 5929 §4)
+
+
+class Session:
+    """One connection's IMAP state. ``COMMANDS`` is filled in by the command modules."""
+
+    COMMANDS: ClassVar[dict[str, Spec]] = {}
+
+    def __init__(self, services: Services, settings: ImapSettings, conn: Connection,
+                 throttle: AuthThrottle) -> None:
+        self.services = services
+        self.settings = settings
+        self.conn = conn
+        self.throttle = throttle
+        self.state = State.NOT_AUTH
+        self.principal: Principal | None = None
+        self.selected: Selected | None = None
+        self.enabled: set[str] = set()
+        self.condstore = False
+        self.bad_commands = 0
+        self.auth_failures = 0
+        self.out: list[bytes] = []
+        self.tag = "*"
+        self.compressed = False
+
+    # -- capabilities ---------------------------------------------------------------------------
+    @property
+    def utf8(self) -> bool:
+        return "UTF8=ACCEPT" in self.enabled or "IMAP4REV2" in self.enabled
+
+    @property
+    def rev2(self) -> bool:
+        return "IMAP4REV2" in self.enabled
+
+    @property
+    def qresync(self) -> bool:
+        return "QRESYNC" in self.enabled
+
+    def plaintext_ok(self) -> bool:
+        return self.conn.tls or in_networks(self.conn.peer[0], self.settings.plaintext_networks)
+
+    def capabilities(self) -> list[str]:
+        from postroom.directory.sasl import mechanism_names
+        caps = ["IMAP4rev1", "IMAP4rev2"]
+        if self.state is State.NOT_AUTH:
+            caps += ["SASL-IR", "LITERAL-", "ID", "ENABLE", "IDLE"]
+            if not self.conn.tls and self.settings.tls_context is not None:
+                caps.append("STARTTLS")
+            if not self.plaintext_ok():
+                caps.append("LOGINDISABLED")
+            plus = self.settings.channel_binding is not None
+            caps += [f"AUTH={m}" for m in mechanism_names(self.conn.tls, self.plaintext_ok(),
+                                                          plus)]
+            return caps
+        caps += ["LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE",
+                 "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
+                 "CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "WITHIN", "CONDSTORE",
+                 "QRESYNC", "QUOTA", "QUOTA=RES-STORAGE",
+                 f"APPENDLIMIT={self.services.messages.max_message_size}", "UTF8=ACCEPT",
+                 "STATUS=SIZE", "BINARY", "MULTIAPPEND", "SASL-IR"]
+        if not self.compressed:
+            caps.append("COMPRESS=DEFLATE")
+        return caps
+
+    # -- output -----------------------------------------------------------------------------
+    def send(self, line: bytes) -> None:
+        """Queue an untagged/continuation line (CRLF added)."""
+        self.out.append(line + b"\r\n")
+
+    async def flush(self) -> None:
+        if self.out:
+            data = b"".join(self.out)
+            self.out.clear()
+            await self.conn.send(data)
+
+    def mailbox_out(self, name: str) -> bytes:
+        """A mailbox name on the wire: UTF-8 once enabled, modified UTF-7 before (RFC 9051
+        App. A: no UTF-8 to a client that did not ask)."""
+        return quote(name if self.utf8 else mutf7_encode(name))
+
+    def mailbox_in(self, token: Token) -> str:
+        name = text_of(token, "mailbox name")
+        if not self.utf8:
+            if any(ord(c) > 127 for c in name):
+                return name  # lenient: raw UTF-8 from clients that did not ENABLE it
+            name = mutf7_decode(name)
+        return name
+
+    def reply_bytes(self, tag: str, reply: Reply) -> bytes:
+        code = f"[{reply.code}] " if reply.code else ""
+        return f"{tag} {reply.status} {code}{reply.text}\r\n".encode()
+
+    # -- reading --------------------------------------------------------------------------------
+    def _timeout(self) -> float:
+        if self.state is State.NOT_AUTH:
+            return self.settings.idle_timeout
+        return max(self.settings.idle_timeout, AUTOLOGOUT)
+
+    def literal_limit(self) -> int:
+        return PREAUTH_LITERAL if self.state is State.NOT_AUTH else self.settings.max_literal
+
+    async def read_command(self) -> bytes | None:
+        """One whole command, literals included; None when it was refused while framing."""
+        conn, limit = self.conn, self.settings.max_line
+        timeout = self._timeout()
+        parts: list[bytes] = []
+        total = 0
+        line = await conn.readline(limit, timeout)
+        while True:
+            parts.append(line)
+            total += len(line)
+            mark = literal_at_end(line)
+            if mark is None:
+                return b"".join(parts)
+            tag = split_tag(parts[0]) or "*"
+            if mark.size > self.literal_limit() or total + mark.size > \
+                    self.settings.max_literal + limit * 4:
+                toobig = f"Literal too big (at most {self.literal_limit()} octets here)"
+                if mark.sync:
+                    # RFC 9051 §4.3: refusing instead of "+" means the client sends nothing.
+                    await conn.send(f"{tag} NO [TOOBIG] {toobig}\r\n".encode())
+                    return None
+                if mark.size > self.settings.max_literal * 2:
+                    raise Bye(f"[TOOBIG] {toobig}")  # RFC 7888 §4: or read and discard
+                await conn.readexactly(mark.size, timeout)
+                await conn.skip_line(limit, timeout)
+                await conn.send(f"{tag} BAD [TOOBIG] {toobig}\r\n".encode())
+                return None
+            if mark.sync:
+                await conn.send(b"+ Ready for literal data\r\n")
+            parts.append(await conn.readexactly(mark.size, timeout))
+            total += mark.size
+            line = await conn.readline(limit, timeout)
+
+    # -- the loop -------------------------------------------------------------------------------
+    async def run(self, preauth: Principal | None = None) -> None:
+        caps = " ".join(self.capabilities())
+        await self.conn.send(f"* OK [CAPABILITY {caps}] {self.settings.hostname} Postroom "
+                             f"IMAP ready\r\n".encode())
+        try:
+            while self.state is not State.LOGOUT:
+                try:
+                    raw = await self.read_command()
+                except LineTooLong:
+                    await self.conn.send(b"* BAD [TOOBIG] Command line too long\r\n")
+                    await self.conn.skip_line(self.settings.max_line * 16, self._timeout())
+                    await self._count_bad()
+                    continue
+                if raw is None:
+                    continue
+                await self.execute(raw)
+        except Bye as exc:
+            await self._bye(str(exc))
+        except IdleTimeout:
+            await self._bye("Autologout; idle for too long")
+        except ShuttingDown:
+            await self._bye("[UNAVAILABLE] Server shutting down")
+        except (ConnectionClosed, ConnectionError):
+            pass
+        finally:
+            self.deselect()
+
+    async def _bye(self, text: str) -> None:
+        try:
+            self.out.clear()
+            await self.conn.send(f"* BYE {text}\r\n".encode())
+        except (ConnectionClosed, ConnectionError):
+            pass
+        self.state = State.LOGOUT
+
+    async def _count_bad(self) -> None:
+        self.bad_commands += 1
+        if self.bad_commands >= self.settings.max_bad_commands:
+            raise Bye("Too many invalid commands")
+
+    async def execute(self, raw: bytes) -> None:
+        try:
+            cmd = parse_command(raw, self.utf8)
+        except ParseError as exc:
+            tag = split_tag(raw) or "*"
+            await self.conn.send(f"{tag} BAD {exc}\r\n".encode())
+            await self._count_bad()
+            return
+        self.tag = cmd.tag
+        spec = self.COMMANDS.get(cmd.name)
+        if spec is None:
+            await self.conn.send(f"{cmd.tag} BAD Unknown command {cmd.name[:40]}\r\n".encode())
+            await self._count_bad()
+            return
+        if self.state not in spec.states:
+            await self.conn.send(f"{cmd.tag} BAD {cmd.name} is not valid in the "
+                                 f"{self.state.value} state\r\n".encode())
+            return
+        try:
+            reply = await self._run_handler(spec, cmd)
+        except AlreadyReplied:
+            return
+        if reply.status == "BAD":
+            await self._count_bad()
+        with contextlib.suppress(MailError):
+            await self.announce_if_selected(spec.expunge_ok)
+        self.out.append(self.reply_bytes(cmd.tag, reply))
+        await self.flush()
+
+    async def _run_handler(self, spec: Spec, cmd: Command) -> Reply:
+        try:
+            return await spec.handler(self, cmd)
+        except ParseError as exc:
+            return Reply("BAD", str(exc))
+        except BadCharset:
+            return no("Unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
+        except MailError as exc:
+            return no(exc.text, ERRORS.get(exc.kind))
+        except (Bye, AlreadyReplied, ConnectionClosed, ConnectionError, IdleTimeout,
+                ShuttingDown):
+            raise
+        except Exception:
+            log.exception("IMAP %s failed", cmd.name)
+            return no(f"Internal error, logged as {self.conn.id}", "SERVERBUG")
+
+    # -- selected-state notifications ---------------------------------------------------------
+    def deselect(self) -> None:
+        if self.selected is not None:
+            self.selected.sub.close()
+            self.selected = None
+        if self.state is State.SELECTED:
+            self.state = State.AUTH
+
+    async def announce_if_selected(self, expunge_ok: bool = True) -> None:
+        if self.state is State.SELECTED and self.selected is not None:
+            await self.announce(expunge_ok)
+
+    async def announce(self, expunge_ok: bool) -> None:
+        """Tell the client what changed since it last heard (RFC 9051 §7.5.1, §7.4.1)."""
+        sel = self.selected
+        assert sel is not None and self.principal is not None
+        sel.drain()
+        if sel.deleted:
+            raise Bye("Selected mailbox was deleted")
+        if sel.acl_changed:
+            sel.acl_changed = False
+            try:
+                handle = await self.services.mailboxes.open_id(
+                    self.principal, sel.handle.mailbox.id, sel.handle.name)
+            except MailError:
+                raise Bye("[NOPERM] Access to the selected mailbox was revoked") from None
+            if "r" not in handle.rights:
+                raise Bye("[NOPERM] Access to the selected mailbox was revoked")
+            sel.handle = handle
+        if expunge_ok and sel.pending_expunge:
+            self.send_expunged(sorted(sel.pending_expunge))
+        if sel.added:
+            sel.added = False
+            new = await self.services.messages.uids(sel.handle, sel.last_uid())
+            if sel.add_uids(new):
+                self.send(b"* %d EXISTS" % sel.exists)
+                if not self.rev2:
+                    self.send(b"* %d RECENT" % len(sel.recent))
+        if sel.pending_flags:
+            uids = sorted(sel.pending_flags)
+            sel.pending_flags.clear()
+            rows = await self.services.messages.flags(self.principal, sel.handle, uids[0],
+                                                      uids[-1])
+            wanted = set(uids)
+            for row in rows:
+                seq = sel.seq_of(row.uid)
+                if row.uid in wanted and seq is not None:
+                    self.send(self.flags_fetch(seq, row.uid, row.flags, row.keywords,
+                                               row.modseq))
+
+    def send_expunged(self, uids: list[int]) -> None:
+        sel = self.selected
+        assert sel is not None
+        if self.qresync:
+            from postroom.protocols.imap.wire import format_seqset
+            present = [u for u in uids if sel.seq_of(u) is not None]
+            sel.remove(set(uids))
+            if present:
+                self.send(b"* VANISHED " + format_seqset(present).encode())  # RFC 7162 §3.2.10
+            return
+        for seq in sel.remove(set(uids)):
+            self.send(b"* %d EXPUNGE" % seq)
+
+    def flags_fetch(self, seq: int, uid: int, flags: int, keywords: str, modseq: int) -> bytes:
+        from postroom.core import flags as F
+        names = F.format_flags(flags, F.keywords_from_text(keywords))
+        sel = self.selected
+        if sel is not None and uid in sel.recent and not self.rev2:
+            names.append("\\Recent")
+        out = b"* %d FETCH (UID %d FLAGS (%s)" % (seq, uid, " ".join(names).encode())
+        if self.condstore:
+            out += b" MODSEQ (%d)" % modseq
+        return out + b")"
+
+
+def command(name: str, states: frozenset[State], expunge_ok: bool = True,
+            ) -> Callable[[Handler], Handler]:
+    """Register a handler in the dispatch table."""
+    def wrap(fn: Handler) -> Handler:
+        Session.COMMANDS[name] = Spec(fn, states, expunge_ok)
+        return fn
+    return wrap
+
+
+async def idle_wait(session: Session) -> Reply:
+    """RFC 2177: ``+ idling``, then changes as they happen, until DONE."""
+    await session.conn.send(b"+ idling\r\n")
+    conn = session.conn
+    line_task = asyncio.ensure_future(conn.readline(session.settings.max_line, AUTOLOGOUT))
+    try:
+        while True:
+            waiters: set[asyncio.Future[Any]] = {line_task}
+            sel = session.selected
+            sub_task: asyncio.Future[Any] | None = None
+            if sel is not None:
+                sub_task = asyncio.ensure_future(sel.sub.next(IDLE_KEEPALIVE))
+                waiters.add(sub_task)
+            done, _ = await asyncio.wait(waiters, timeout=IDLE_KEEPALIVE,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if sub_task is not None and not sub_task.done():
+                sub_task.cancel()
+            if line_task in done:
+                line = line_task.result()
+                if line.strip().upper() == b"DONE":
+                    return ok("IDLE terminated")
+                return Reply("BAD", "Expected DONE")
+            if sub_task is not None and sub_task in done:
+                change = sub_task.result()
+                if change is not None and sel is not None:
+                    sel.apply(change)
+                    await session.announce(expunge_ok=True)
+                    await session.flush()
+                    continue
+            if not done:
+                await conn.send(b"* OK Still here\r\n")
+    finally:
+        if not line_task.done():
+            line_task.cancel()
