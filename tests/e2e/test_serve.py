@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import imaplib
 import os
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -62,11 +64,13 @@ def test_first_run_table_password_and_sigterm(tmp_path: Path) -> None:
     address, password = password_file.read_text().split()
     assert address == "postmaster@example.org" and password in out
     assert (data / "tls" / "cert.pem").exists() and (data / "postroom.db").exists()
-    # The IMAP port in the table answers (with the stub's BYE until IMAP lands).
-    imap_line = next(ln for ln in out.splitlines() if " imap " in ln)
+    # The IMAPS port in the table answers, and the printed password logs in.
+    imap_line = next(ln for ln in out.splitlines() if " imaps " in ln)
     port = int(next(c for c in imap_line.replace("│", " ").split() if c.isdigit()))
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        assert sock.recv(100).startswith(b"* BYE")
+    imap = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ssl._create_unverified_context())
+    assert imap.login(address, password)[0] == "OK"
+    assert imap.select("INBOX")[0] == "OK"
+    imap.logout()
     assert stop(proc) < 5.0
 
     # Second run: no new password, same data.

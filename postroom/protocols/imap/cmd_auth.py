@@ -136,7 +136,8 @@ async def _finish_login(s: Session, principal: Principal | None, user: str,
         await asyncio.sleep(max(delay, 0.2))
         log.info("login failed", extra={"user": user[:100], "ip": ip})
         if s.auth_failures >= s.settings.max_auth_failures:
-            s.send(f"{s.tag} NO [AUTHENTICATIONFAILED] Authentication failed".encode())
+            await s.conn.send(f"{s.tag} NO [AUTHENTICATIONFAILED] Authentication failed\r\n"
+                              .encode())
             raise Bye("Too many failed logins")
         return no("Authentication failed", "AUTHENTICATIONFAILED")
     s.throttle.success(ip)

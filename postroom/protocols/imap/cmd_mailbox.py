@@ -289,14 +289,18 @@ async def lsub(s: Session, cmd: Command) -> Reply:
     subs: set[str] = set(await s.services.mailboxes.subscriptions(s.principal))
     visible = {item.name for item in await s.services.mailboxes.list(s.principal)}
     regex = pattern_regex(_full_pattern(ref, pattern))
-    shown: dict[str, bool] = {}
+    shown: dict[str, bool] = {}  # name → \Noselect
     for sub in subs:
+        if regex.match(sub):
+            shown[sub] = shown.get(sub, True) and sub not in visible
+            continue
         parts = sub.split(DELIM)
-        for depth in range(1, len(parts) + 1):
+        for depth in range(len(parts) - 1, 0, -1):  # RFC 3501 §6.3.9: the level % stops at
             name = DELIM.join(parts[:depth])
             if regex.match(name):
-                noselect = name not in subs or name not in visible
-                shown[name] = shown.get(name, True) and noselect
+                shown[name] = shown.get(name, True) and (name not in subs
+                                                         or name not in visible)
+                break
     for name in _ordered(list(shown)):
         attrs = "\\Noselect" if shown[name] else ""
         s.send(b"* LSUB (" + attrs.encode() + b') "/" ' + s.mailbox_out(name))

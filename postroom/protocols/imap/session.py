@@ -211,11 +211,13 @@ class Session:
         return quote(name if self.utf8 else mutf7_encode(name))
 
     def mailbox_in(self, token: Token) -> str:
+        """A mailbox name from the wire, decoded, with ``INBOX`` in its canonical case."""
         name = text_of(token, "mailbox name")
-        if not self.utf8:
-            if any(ord(c) > 127 for c in name):
-                return name  # lenient: raw UTF-8 from clients that did not ENABLE it
+        if not self.utf8 and all(ord(c) < 128 for c in name):
+            # (non-ASCII from a client that did not ENABLE UTF-8 is taken as UTF-8: lenient)
             name = mutf7_decode(name)
+        if name[:5].upper() == "INBOX" and (len(name) == 5 or name[5] == "/"):
+            name = "INBOX" + name[5:]
         return name
 
     def reply_bytes(self, tag: str, reply: Reply) -> bytes:

@@ -306,7 +306,8 @@ def parse_seqset(token: Token) -> SeqSet:
             raise ParseError(f"invalid sequence set {token!r}")
         lo = STAR if m.group(1) == "*" else int(m.group(1))
         hi = lo if m.group(2) is None else (STAR if m.group(2) == "*" else int(m.group(2)))
-        if (lo != STAR and lo == 0) or (hi != STAR and hi == 0) or max(lo, hi) > 2**32 - 1:
+        if any(g is not None and g != "*" and int(g) == 0 for g in m.groups()) \
+                or max(lo, hi) > 2**32 - 1:
             raise ParseError("sequence numbers and UIDs start at 1")
         out.append((lo, hi))
     return SeqSet(tuple(out))
