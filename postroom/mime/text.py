@@ -45,8 +45,16 @@ def decode_body(raw: bytes, encoding: str) -> bytes:
 
 
 def to_text(raw: bytes, charset: str) -> str:
+    """Decode with the declared charset; undeclared 8-bit text is taken as UTF-8 when it is
+    valid UTF-8 (what senders mean far more often than the RFC 2045 US-ASCII default)."""
+    charset = (charset or "us-ascii").lower()
+    if charset in ("us-ascii", "ascii"):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            charset = "latin-1"
     try:
-        return raw.decode(charset or "us-ascii", "replace")
+        return raw.decode(charset, "replace")
     except LookupError:
         return raw.decode("utf-8", "replace")
 

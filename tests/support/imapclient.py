@@ -6,6 +6,7 @@ imaplib hides literals, continuation requests and untagged ordering; these tests
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import socket
 import ssl
@@ -29,7 +30,7 @@ class RawImap:
         while b"\r\n" not in self.buf:
             chunk = self.sock.recv(65536)
             if not chunk:
-                raise ConnectionError("closed by server; buffered: %r" % self.buf[:200])
+                raise ConnectionError(f"closed by server; buffered: {self.buf[:200]!r}")
             self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\r\n")
         return line
@@ -86,10 +87,8 @@ class RawImap:
         self.sock = _client_ctx().wrap_socket(self.sock, server_hostname="mail.example.test")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
 def _client_ctx() -> ssl.SSLContext:

@@ -96,7 +96,7 @@ def test_throttle_delays_after_threshold(tmp_path: Path) -> None:
     srv = RunningServer(server_config(tmp_path, extra=[
         'server.plaintext_auth_networks=["127.0.0.1/32"]', "limits.auth_failures_per_ip=2"]))
     try:
-        user, password = srv.add_user()
+        user, _password = srv.add_user()
         timings = []
         for _ in range(4):
             c = RawImap(srv.port("imap"))

@@ -76,7 +76,8 @@ def test_sections(selected: RawImap) -> None:
     out = fetch1(selected, 2, "BODY.PEEK[1]")
     assert out == b"* 2 FETCH (BODY[1] {5}\r\nHello)"
     mime = fetch1(selected, 2, "BODY.PEEK[1.MIME]")
-    assert mime == b"* 2 FETCH (BODY[1.MIME] {43}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n)"
+    assert mime == (b"* 2 FETCH (BODY[1.MIME] {43}\r\n"
+                    b"Content-Type: text/plain; charset=utf-8\r\n\r\n)")
     hdr = fetch1(selected, 2, "BODY.PEEK[HEADER.FIELDS (subject FROM)]")
     assert hdr == (b"* 2 FETCH (BODY[HEADER.FIELDS (SUBJECT FROM)] {39}\r\n"
                    b"From: a@example.org\r\nSubject: mixed\r\n\r\n)")

@@ -25,7 +25,7 @@ def test_select_rev1(client: RawImap) -> None:
 
 def test_select_rev2(client: RawImap) -> None:
     assert client.ok("ENABLE IMAP4rev2") == [b"* ENABLED IMAP4rev2"]
-    untagged, tagged = client.cmd("SELECT inbox")
+    untagged, _tagged = client.cmd("SELECT inbox")
     assert b'* LIST () "/" "INBOX"' in untagged  # RFC 9051 §6.3.2: required
     assert not any(b"RECENT" in u or b"UNSEEN" in u for u in untagged)
     untagged, _ = client.cmd("SELECT Sent")
