@@ -13,7 +13,7 @@ def test_append_variants(client: RawImap) -> None:
     tagged = client.append("Drafts", message("d1"), "\\Draft $Todo")
     assert re.match(rb"T\d+ OK \[APPENDUID \d+ 1\] APPEND completed", tagged)
     m = message("dated")
-    untagged, tagged = client.cmd(
+    _untagged, tagged = client.cmd(
         b'APPEND Drafts () "14-Jul-2020 02:44:25 -0700" {%d+}\r\n' % len(m) + m)
     assert b"OK [APPENDUID" in tagged
     client.ok("EXAMINE Drafts")
