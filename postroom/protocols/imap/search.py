@@ -288,6 +288,11 @@ def _compile(node: Node, ctx: SearchContext, texts: dict[int, set[int]],
 async def evaluate(prog: SearchProgram, ctx: SearchContext) -> list[int]:
     """The UIDs in the view that match, in view order."""
     texts = await _text_sets(prog, ctx)
+    keys = prog.keys[1]
+    if keys and all(k[0] in ("TEXT", "HEADER") for k in keys):
+        # Only text keys: the index answers alone, no need to read every row's flags.
+        hits = set.intersection(*(texts[id(k)] for k in keys))
+        return sorted(hits.intersection(ctx.view))  # UID order is view order
     sent = await _sent_dates(ctx) if prog.needs_dates else {}
     rows = await ctx.rows()
     in_view = set(ctx.view)
