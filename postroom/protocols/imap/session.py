@@ -22,8 +22,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from postroom.core import flags as F
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
+from postroom.directory.sasl import mechanism_names
 from postroom.net.connection import (
     Connection,
     ConnectionClosed,
@@ -38,6 +40,7 @@ from postroom.protocols.imap.wire import (
     Command,
     ParseError,
     Token,
+    format_seqset,
     literal_at_end,
     mutf7_decode,
     mutf7_encode,
@@ -172,7 +175,6 @@ class Session:
         return self.conn.tls or in_networks(self.conn.peer[0], self.settings.plaintext_networks)
 
     def capabilities(self) -> list[str]:
-        from postroom.directory.sasl import mechanism_names
         caps = ["IMAP4rev1", "IMAP4rev2"]
         if self.state is State.NOT_AUTH:
             caps += ["SASL-IR", "LITERAL-", "ID", "ENABLE", "IDLE"]
@@ -406,7 +408,6 @@ class Session:
         sel = self.selected
         assert sel is not None
         if self.qresync:
-            from postroom.protocols.imap.wire import format_seqset
             present = [u for u in uids if sel.seq_of(u) is not None]
             sel.remove(set(uids))
             if present:
@@ -416,7 +417,6 @@ class Session:
             self.send(b"* %d EXPUNGE" % seq)
 
     def flags_fetch(self, seq: int, uid: int, flags: int, keywords: str, modseq: int) -> bytes:
-        from postroom.core import flags as F
         names = F.format_flags(flags, F.keywords_from_text(keywords))
         sel = self.selected
         if sel is not None and uid in sel.recent and not self.rev2:
