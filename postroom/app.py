@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,12 +243,11 @@ class Server:
 
 def _end_point(cert: Path) -> bytes | None:
     """tls-server-end-point channel-binding data of our certificate (RFC 5929 §4)."""
-    import ssl as _ssl
     try:
         pem = cert.read_text()
         first = pem[pem.index("-----BEGIN CERTIFICATE-----"):]
         first = first[:first.index("-----END CERTIFICATE-----") + 25]
-        return server_end_point(_ssl.PEM_cert_to_DER_cert(first))
+        return server_end_point(ssl.PEM_cert_to_DER_cert(first))
     except (OSError, ValueError):
         log.warning("no channel binding: cannot read %s", cert)
         return None

@@ -44,7 +44,7 @@ class Authenticator(Protocol):
 
     async def authorize(self, principal: Principal, authzid: str) -> Principal | None: ...
 
-    async def scram_lookup(self, username: str) -> tuple[ScramSecret | None, str]: ...
+    async def scram_lookup(self, username: str) -> ScramSecret | None: ...
 
     async def scram_login(self, username: str) -> Principal | None: ...
 
@@ -177,7 +177,7 @@ class Scram:
         self.user = _unescape_name(attrs["n"])
         self.gs2 = self.gs2 or f"{flag},{authzid},"
         self.client_first_bare = bare
-        self.secret, _ = await self.auth.scram_lookup(self.user)
+        self.secret = await self.auth.scram_lookup(self.user)
         salt, iterations = (self.secret.salt, self.secret.iterations) if self.secret else (
             hashlib.sha256(b"postroom-unknown:" + self.user.encode()).digest()[:16], 4096)
         self.nonce = attrs["r"] + base64.b64encode(os.urandom(18)).decode()

@@ -155,15 +155,15 @@ class Directory:
             return None
         return await self.principal_for(rec)
 
-    async def scram_lookup(self, username: str) -> tuple[passwords.ScramSecret | None, str]:
+    async def scram_lookup(self, username: str) -> passwords.ScramSecret | None:
         """The stored SCRAM keys of an active account (None for anyone else)."""
         try:
             rec = await self.repo.get_account(str(Address.parse(username)))
         except MailError:
-            return None, username
+            return None
         if rec is None or rec.state != "active":
-            return None, username
-        return passwords.ScramSecret.decode(rec.scram), rec.address
+            return None
+        return passwords.ScramSecret.decode(rec.scram)
 
     async def scram_login(self, username: str) -> Principal | None:
         """Finish a SCRAM login whose proof checked out."""

@@ -26,22 +26,17 @@ from postroom.protocols.imap.wire import (
     quote,
     text_of,
 )
+from postroom.services import names
 
 SPECIAL_USES = ("\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash")  # storable ones
-DELIM = "/"
-
-
-def _canonical(name: str) -> str:
-    if name[:5].upper() == "INBOX" and (len(name) == 5 or name[5] == DELIM):
-        return "INBOX" + name[5:]
-    return name
+DELIM = names.DELIMITER
 
 
 def _name_arg(s: Session, token: Token) -> str:
     name = s.mailbox_in(token)
     if name.endswith(DELIM) and len(name) > 1:
         name = name.rstrip(DELIM)  # RFC 9051 §6.3.4: a trailing delimiter is allowed
-    return _canonical(name)
+    return names.canonical_inbox(name)
 
 
 @command("CREATE", AUTHED)
@@ -111,7 +106,9 @@ async def unsubscribe(s: Session, cmd: Command) -> Reply:
 @command("NAMESPACE", AUTHED)
 async def namespace(s: Session, cmd: Command) -> Reply:
     expect_count(cmd.args, 0)  # Product decision 4; RFC 2342 §5
-    s.send(b'* NAMESPACE (("" "/")) (("Other Users/" "/")) (("Public Folders/" "/"))')
+    d = DELIM.encode()
+    s.send(b'* NAMESPACE (("" "%s")) (("%s%s" "%s")) (("%s%s" "%s"))' % (
+        d, names.OTHER_USERS.encode(), d, d, names.PUBLIC.encode(), d, d))
     return ok("NAMESPACE completed")
 
 
@@ -129,7 +126,7 @@ class Entry:
 def pattern_regex(pattern: str) -> re.Pattern[str]:
     """``*`` matches anything, ``%`` anything but the delimiter (RFC 9051 §6.3.9)."""
     out = []
-    for ch in _canonical(pattern):
+    for ch in names.canonical_inbox(pattern):
         out.append(".*" if ch == "*" else "[^/]*" if ch == "%" else re.escape(ch))
     return re.compile("^" + "".join(out) + "$", re.S)
 
@@ -233,10 +230,10 @@ async def list_(s: Session, cmd: Command) -> Reply:
     subs: set[str] = set(await s.services.mailboxes.subscriptions(s.principal))
     entries = await _entries(s, subs)
     regexes = [pattern_regex(_full_pattern(req.ref, p)) for p in req.patterns]
-    names = list(entries)
+    candidates = list(entries)
     if req.subscribed_only:  # subscribed names that do not exist are still listed
-        names += [n for n in subs if n not in entries]
-    for name in _ordered(names):
+        candidates += [n for n in subs if n not in entries]
+    for name in _ordered(candidates):
         entry = entries.get(name) or Entry(name, False)
         matched = any(r.match(name) for r in regexes)
         attrs: list[str] = []
@@ -269,14 +266,14 @@ async def list_(s: Session, cmd: Command) -> Reply:
     return ok("LIST completed")
 
 
-def _ordered(names: list[str]) -> list[str]:
+def _ordered(items: list[str]) -> list[str]:
     def key(name: str) -> tuple[int, str]:
         if name == "INBOX" or name.startswith("INBOX/"):
             return (0, name)
-        if name.startswith(("Other Users", "Public Folders")):
+        if name.startswith((names.OTHER_USERS, names.PUBLIC)):
             return (2, name)
         return (1, name)
-    return sorted(set(names), key=key)
+    return sorted(set(items), key=key)
 
 
 @command("LSUB", AUTHED)

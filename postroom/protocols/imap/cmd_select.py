@@ -198,7 +198,7 @@ async def status_items(s: Session, name: str, items: list[str]) -> bytes:
     assert s.principal is not None
     svc = s.services
     handle = await svc.mailboxes.open(s.principal, name, Op.SELECT)
-    rec = await svc.messages.refresh(handle)
+    rec = handle.mailbox  # read by open() just now
     counts = None
     if {"UNSEEN", "DELETED"} & set(items):
         counts = await svc.messages.counts(s.principal, handle)

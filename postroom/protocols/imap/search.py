@@ -9,7 +9,6 @@ are confirmed on the indexed header text so ``FROM x`` does not match an ``x`` i
 
 from __future__ import annotations
 
-import calendar
 import email.utils
 import time
 from collections.abc import Callable
@@ -227,20 +226,19 @@ async def _sent_dates(ctx: SearchContext) -> dict[int, tuple[int, int, int]]:
 
 
 def _compile(node: Node, ctx: SearchContext, texts: dict[int, set[int]],
-             sent: dict[int, tuple[int, int, int]], rows_by_uid: dict[int, SearchRow],
-             ) -> Callable[[SearchRow], bool]:
+             sent: dict[int, tuple[int, int, int]]) -> Callable[[SearchRow], bool]:
     kind = node[0]
     if kind == "ALL":
         return lambda r: True
     if kind == "AND":
-        parts = [_compile(n, ctx, texts, sent, rows_by_uid) for n in node[1]]
+        parts = [_compile(n, ctx, texts, sent) for n in node[1]]
         return lambda r: all(p(r) for p in parts)
     if kind == "OR":
-        a = _compile(node[1], ctx, texts, sent, rows_by_uid)
-        b = _compile(node[2], ctx, texts, sent, rows_by_uid)
+        a = _compile(node[1], ctx, texts, sent)
+        b = _compile(node[2], ctx, texts, sent)
         return lambda r: a(r) or b(r)
     if kind == "NOT":
-        inner = _compile(node[1], ctx, texts, sent, rows_by_uid)
+        inner = _compile(node[1], ctx, texts, sent)
         return lambda r: not inner(r)
     if kind == "FLAG":
         bit, want = node[1], node[2]
@@ -296,8 +294,7 @@ async def evaluate(prog: SearchProgram, ctx: SearchContext) -> list[int]:
     sent = await _sent_dates(ctx) if prog.needs_dates else {}
     rows = await ctx.rows()
     in_view = set(ctx.view)
-    by_uid = {r.uid: r for r in rows}
-    test = _compile(prog.keys, ctx, texts, sent, by_uid)
+    test = _compile(prog.keys, ctx, texts, sent)
     return [r.uid for r in rows if r.uid in in_view and test(r)]
 
 
@@ -305,6 +302,3 @@ def is_unseen_only(prog: SearchProgram) -> bool:
     """``UNSEEN`` alone: answered by one indexed query (the common client poll)."""
     return prog.keys == ("AND", [("FLAG", F.SEEN, False)])
 
-
-def day_epoch(day: tuple[int, int, int]) -> int:
-    return calendar.timegm((day[0], day[1], day[2], 0, 0, 0, 0, 0, 0))

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from postroom.access.ops import Op
 from postroom.core import flags as F
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
@@ -49,6 +50,7 @@ from postroom.protocols.imap.wire import (
     split_tag,
     text_of,
 )
+from postroom.services import names
 
 if TYPE_CHECKING:
     from postroom.app import Services
@@ -218,9 +220,7 @@ class Session:
         if not self.utf8 and all(ord(c) < 128 for c in name):
             # (non-ASCII from a client that did not ENABLE UTF-8 is taken as UTF-8: lenient)
             name = mutf7_decode(name)
-        if name[:5].upper() == "INBOX" and (len(name) == 5 or name[5] == "/"):
-            name = "INBOX" + name[5:]
-        return name
+        return names.canonical_inbox(name)
 
     def reply_bytes(self, tag: str, reply: Reply) -> bytes:
         code = f"[{reply.code}] " if reply.code else ""
@@ -380,7 +380,7 @@ class Session:
                     self.principal, sel.handle.mailbox.id, sel.handle.name)
             except MailError:
                 raise Bye("[NOPERM] Access to the selected mailbox was revoked") from None
-            if "r" not in handle.rights:
+            if not handle.allows(Op.READ):
                 raise Bye("[NOPERM] Access to the selected mailbox was revoked")
             sel.handle = handle
         if expunge_ok and sel.pending_expunge:

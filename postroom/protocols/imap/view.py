@@ -49,10 +49,6 @@ class Selected:
     gone_recently: set[int] = field(default_factory=set)
 
     @property
-    def name(self) -> str:
-        return self.handle.name
-
-    @property
     def exists(self) -> int:
         return len(self.uids)
 

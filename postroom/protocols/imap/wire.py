@@ -16,6 +16,7 @@ validates what it expects and raises ``ParseError`` for a BAD reply (RFC 9051 §
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 
@@ -333,15 +334,14 @@ def format_seqset(numbers: list[int] | tuple[int, ...]) -> str:
 _SAFE_QUOTED = re.compile(rb'^[\x20\x21\x23-\x5b\x5d-\x7e]*$')
 
 
-def quote(value: str | bytes | None, utf8: bool = True) -> bytes:
+def quote(value: str | bytes | None) -> bytes:
     """A string as a quoted string when it can be one, else as a literal; None as NIL."""
     if value is None:
         return b"NIL"
     raw = value.encode("utf-8") if isinstance(value, str) else value
     if len(raw) < 1024 and _SAFE_QUOTED.match(raw):
         return b'"' + raw + b'"'
-    if (len(raw) < 1024 and b"\r" not in raw and b"\n" not in raw and b"\x00" not in raw
-            and utf8):
+    if len(raw) < 1024 and b"\r" not in raw and b"\n" not in raw and b"\x00" not in raw:
         try:
             raw.decode("utf-8")
             return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
@@ -365,7 +365,6 @@ def mutf7_encode(name: str) -> str:
     def flush() -> None:
         if buf:
             raw = "".join(buf).encode("utf-16-be")
-            import base64
             out.append("&" + base64.b64encode(raw).decode().rstrip("=").replace("/", ",") + "-")
             buf.clear()
 
@@ -380,7 +379,6 @@ def mutf7_encode(name: str) -> str:
 
 
 def mutf7_decode(name: str) -> str:
-    import base64
     out: list[str] = []
     i = 0
     while i < len(name):
