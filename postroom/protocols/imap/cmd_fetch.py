@@ -19,7 +19,7 @@ from postroom.core.errors import Kind, MailError
 from postroom.mime.text import decode_body
 from postroom.protocols.imap import structure
 from postroom.protocols.imap.fetch import FetchAtt, FetchRequest, internal_date, parse_fetch
-from postroom.protocols.imap.session import SELECTED, Reply, Session, command, no, ok
+from postroom.protocols.imap.session import Reply, Session, no, ok, uid_command
 from postroom.protocols.imap.view import Selected
 from postroom.protocols.imap.wire import Command, ParseError, format_seqset, parse_seqset
 from postroom.services.messages import MessageRec
@@ -34,13 +34,6 @@ Piece = bytes | tuple[MessageRec, int, int]
 
 class UnknownCte(Exception):
     """BINARY of a part whose transfer encoding we cannot undo (RFC 3516 §4.3)."""
-
-
-def _flag_names(s: Session, sel: Selected, uid: int, flags: int, keywords: str) -> bytes:
-    names = F.format_flags(flags, F.keywords_from_text(keywords))
-    if uid in sel.recent and not s.rev2:
-        names.append("\\Recent")
-    return b"FLAGS (" + " ".join(names).encode() + b")"
 
 
 def _literal(data: bytes, binary: bool) -> bytes:
@@ -107,7 +100,7 @@ async def _render(s: Session, sel: Selected, seq: int, rec: MessageRec, req: Fet
         if kind == "UID":
             out = [b"UID %d" % rec.uid]
         elif kind == "FLAGS":
-            out = [_flag_names(s, sel, rec.uid, rec.flags, rec.keywords)]
+            out = [s.flag_list(rec.uid, rec.flags, rec.keywords)]
         elif kind == "MODSEQ":
             out = [b"MODSEQ (%d)" % rec.modseq]
         elif kind == "INTERNALDATE":
@@ -164,6 +157,7 @@ def _runs(uids: list[int], size: int) -> list[list[int]]:
     return out
 
 
+@uid_command("FETCH", expunge_ok=False)
 async def fetch(s: Session, cmd: Command, uid: bool) -> Reply:
     try:
         return await _fetch(s, cmd, uid)
@@ -233,12 +227,3 @@ async def _fetch(s: Session, cmd: Command, uid: bool) -> Reply:
         return no("Some of the requested messages no longer exist", "EXPUNGEISSUED")
     return ok("FETCH completed")
 
-
-@command("FETCH", SELECTED, expunge_ok=False)
-async def fetch_cmd(s: Session, cmd: Command) -> Reply:
-    return await fetch(s, cmd, uid=False)
-
-
-@command("UID FETCH", SELECTED)
-async def uid_fetch_cmd(s: Session, cmd: Command) -> Reply:
-    return await fetch(s, cmd, uid=True)

@@ -88,19 +88,13 @@ async def rename(s: Session, cmd: Command) -> Reply:
 
 
 @command("SUBSCRIBE", AUTHED)
+@command("UNSUBSCRIBE", AUTHED)
 async def subscribe(s: Session, cmd: Command) -> Reply:
     expect_count(cmd.args, 1)
     assert s.principal is not None
-    await s.services.mailboxes.subscribe(s.principal, _name_arg(s, cmd.args[0]), True)
-    return ok("SUBSCRIBE completed")
-
-
-@command("UNSUBSCRIBE", AUTHED)
-async def unsubscribe(s: Session, cmd: Command) -> Reply:
-    expect_count(cmd.args, 1)
-    assert s.principal is not None
-    await s.services.mailboxes.subscribe(s.principal, _name_arg(s, cmd.args[0]), False)
-    return ok("UNSUBSCRIBE completed")
+    on = cmd.name == "SUBSCRIBE"
+    await s.services.mailboxes.subscribe(s.principal, _name_arg(s, cmd.args[0]), on)
+    return ok(f"{cmd.name} completed")
 
 
 @command("NAMESPACE", AUTHED)

@@ -12,7 +12,7 @@ from postroom.access.ops import Op
 from postroom.core.errors import Kind, MailError
 from postroom.protocols.imap import search as S
 from postroom.protocols.imap.fetch import parse_date_time
-from postroom.protocols.imap.session import AUTHED, SELECTED, Reply, Session, command, no, ok
+from postroom.protocols.imap.session import AUTHED, Reply, Session, command, no, ok, uid_command
 from postroom.protocols.imap.view import Selected
 from postroom.protocols.imap.wire import (
     Command,
@@ -97,6 +97,7 @@ def _require_writable(sel: Selected) -> None:
         raise MailError(Kind.NO_PERM, "Mailbox is read-only")
 
 
+@uid_command("STORE", expunge_ok=False)
 async def store(s: Session, cmd: Command, uid: bool) -> Reply:
     sel = s.selected
     assert sel is not None and s.principal is not None
@@ -148,15 +149,6 @@ async def store(s: Session, cmd: Command, uid: bool) -> Reply:
     return ok("STORE completed")
 
 
-@command("STORE", SELECTED, expunge_ok=False)
-async def store_cmd(s: Session, cmd: Command) -> Reply:
-    return await store(s, cmd, uid=False)
-
-
-@command("UID STORE", SELECTED)
-async def uid_store_cmd(s: Session, cmd: Command) -> Reply:
-    return await store(s, cmd, uid=True)
-
 
 # -- SEARCH --------------------------------------------------------------------------------------
 class _Context:
@@ -183,6 +175,7 @@ class _Context:
         return self.sel.resolve(seqset, uid)
 
 
+@uid_command("SEARCH", expunge_ok=False)
 async def search(s: Session, cmd: Command, uid: bool) -> Reply:
     sel = s.selected
     assert sel is not None and s.principal is not None
@@ -229,15 +222,6 @@ async def search(s: Session, cmd: Command, uid: bool) -> Reply:
     return ok("SEARCH completed")
 
 
-@command("SEARCH", SELECTED, expunge_ok=False)
-async def search_cmd(s: Session, cmd: Command) -> Reply:
-    return await search(s, cmd, uid=False)
-
-
-@command("UID SEARCH", SELECTED)
-async def uid_search_cmd(s: Session, cmd: Command) -> Reply:
-    return await search(s, cmd, uid=True)
-
 
 # -- COPY / MOVE / EXPUNGE -----------------------------------------------------------------------
 async def copy(s: Session, cmd: Command, uid: bool, move: bool) -> Reply:
@@ -275,47 +259,30 @@ async def copy(s: Session, cmd: Command, uid: bool, move: bool) -> Reply:
     return ok("COPY completed", code)
 
 
-@command("COPY", SELECTED)
-async def copy_cmd(s: Session, cmd: Command) -> Reply:
-    return await copy(s, cmd, uid=False, move=False)
+
+@uid_command("COPY")
+async def copy_cmd(s: Session, cmd: Command, uid: bool) -> Reply:
+    return await copy(s, cmd, uid, move=False)
 
 
-@command("UID COPY", SELECTED)
-async def uid_copy_cmd(s: Session, cmd: Command) -> Reply:
-    return await copy(s, cmd, uid=True, move=False)
+@uid_command("MOVE")
+async def move_cmd(s: Session, cmd: Command, uid: bool) -> Reply:
+    return await copy(s, cmd, uid, move=True)
 
 
-@command("MOVE", SELECTED)
-async def move_cmd(s: Session, cmd: Command) -> Reply:
-    return await copy(s, cmd, uid=False, move=True)
-
-
-@command("UID MOVE", SELECTED)
-async def uid_move_cmd(s: Session, cmd: Command) -> Reply:
-    return await copy(s, cmd, uid=True, move=True)
-
-
-async def expunge(s: Session, cmd: Command, uid_set: Token | None) -> Reply:
+@uid_command("EXPUNGE")
+async def expunge(s: Session, cmd: Command, uid: bool) -> Reply:
+    """EXPUNGE, or ``UID EXPUNGE set``: only the \\Deleted messages in the set (RFC 4315
+    §2.1)."""
+    if len(cmd.args) != (1 if uid else 0):
+        raise ParseError("UID EXPUNGE needs a UID set" if uid else "EXPUNGE takes no arguments")
     sel = s.selected
     assert sel is not None
     _require_writable(sel)
-    uids = sel.resolve(parse_seqset(uid_set), True) if uid_set is not None else None
+    uids = sel.resolve(parse_seqset(cmd.args[0]), True) if uid else None
     if uids is not None and not uids:
         return ok("EXPUNGE completed")
     gone = await s.services.messages.expunge(sel.handle, uids)
     s.send_expunged(gone)
     return ok("EXPUNGE completed")
 
-
-@command("EXPUNGE", SELECTED)
-async def expunge_cmd(s: Session, cmd: Command) -> Reply:
-    if cmd.args:
-        raise ParseError("EXPUNGE takes no arguments")
-    return await expunge(s, cmd, None)
-
-
-@command("UID EXPUNGE", SELECTED)
-async def uid_expunge_cmd(s: Session, cmd: Command) -> Reply:
-    if len(cmd.args) != 1:
-        raise ParseError("UID EXPUNGE needs a UID set")  # RFC 4315 §2.1
-    return await expunge(s, cmd, cmd.args[0])

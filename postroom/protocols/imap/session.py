@@ -116,6 +116,7 @@ class Bye(Exception):
 
 
 Handler = Callable[["Session", Command], Awaitable[Reply]]
+UidHandler = Callable[["Session", Command, bool], Awaitable[Reply]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,12 +417,16 @@ class Session:
         for seq in sel.remove(set(uids)):
             self.send(b"* %d EXPUNGE" % seq)
 
-    def flags_fetch(self, seq: int, uid: int, flags: int, keywords: str, modseq: int) -> bytes:
+    def flag_list(self, uid: int, flags: int, keywords: str) -> bytes:
+        """``FLAGS (...)`` as this session sees them (``\\Recent`` is per session, rev1)."""
         names = F.format_flags(flags, F.keywords_from_text(keywords))
         sel = self.selected
         if sel is not None and uid in sel.recent and not self.rev2:
             names.append("\\Recent")
-        out = b"* %d FETCH (UID %d FLAGS (%s)" % (seq, uid, " ".join(names).encode())
+        return b"FLAGS (" + " ".join(names).encode() + b")"
+
+    def flags_fetch(self, seq: int, uid: int, flags: int, keywords: str, modseq: int) -> bytes:
+        out = b"* %d FETCH (UID %d " % (seq, uid) + self.flag_list(uid, flags, keywords)
         if self.condstore:
             out += b" MODSEQ (%d)" % modseq
         return out + b")"
@@ -432,6 +437,22 @@ def command(name: str, states: frozenset[State], expunge_ok: bool = True,
     """Register a handler in the dispatch table."""
     def wrap(fn: Handler) -> Handler:
         Session.COMMANDS[name] = Spec(fn, states, expunge_ok)
+        return fn
+    return wrap
+
+
+def uid_command(name: str, expunge_ok: bool = True) -> Callable[[UidHandler], UidHandler]:
+    """Register a selected-state command and its ``UID`` form with one handler taking
+    ``uid``. The UID form may always announce expunges (RFC 9051 §7.5.1); the plain form
+    only if ``expunge_ok`` (not FETCH, STORE, SEARCH)."""
+    def wrap(fn: UidHandler) -> UidHandler:
+        async def plain(s: Session, cmd: Command) -> Reply:
+            return await fn(s, cmd, False)
+
+        async def with_uid(s: Session, cmd: Command) -> Reply:
+            return await fn(s, cmd, True)
+        Session.COMMANDS[name] = Spec(plain, SELECTED, expunge_ok)
+        Session.COMMANDS[f"UID {name}"] = Spec(with_uid, SELECTED, True)
         return fn
     return wrap
 
