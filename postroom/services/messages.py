@@ -164,16 +164,18 @@ class MessageService:
         handle.require(Op.READ)
         return await self.store.queries.uids(handle.mailbox.id, after)
 
-    async def flags(self, principal: Principal, handle: MailboxHandle, lo: int, hi: int,
+    async def flags(self, principal: Principal, handle: MailboxHandle, uids: Sequence[int],
                     since_modseq: int = 0) -> list[FlagRow]:
-        return await self.store.queries.flags(handle.mailbox.id, lo, hi,
+        """Flags of ascending ``uids`` as this principal sees them (own ``\\Seen`` in shared
+        folders)."""
+        return await self.store.queries.flags(handle.mailbox.id, uids,
                                               seen_account(principal, handle.mailbox),
                                               since_modseq)
 
-    async def records(self, principal: Principal, handle: MailboxHandle, lo: int, hi: int,
+    async def records(self, principal: Principal, handle: MailboxHandle, uids: Sequence[int],
                       ) -> list[MessageRec]:
         handle.require(Op.READ)
-        return await self.store.queries.records(handle.mailbox.id, lo, hi,
+        return await self.store.queries.records(handle.mailbox.id, uids,
                                                 seen_account(principal, handle.mailbox))
 
     async def search_rows(self, principal: Principal, handle: MailboxHandle,

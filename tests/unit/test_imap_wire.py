@@ -127,3 +127,15 @@ def test_fuzz_structured(parts: list[str]) -> None:
         parse_search(cmd.args, utf8_enabled=False, esearch_ok=True)
     with contextlib.suppress(ParseError):
         parse_fetch(cmd.args[1:] or ["FLAGS"], uid=True)
+
+
+def test_seqset_contains() -> None:
+    s = wire.parse_seqset("3:5,9:*")
+    assert [n for n in range(1, 13) if s.contains(n, star=10)] == [3, 4, 5, 9, 10]
+    assert wire.parse_seqset("*:4").contains(7, star=8)
+
+
+def test_uid_runs_split_large_gaps() -> None:
+    from postroom.store.repo.messages import uid_runs
+    assert uid_runs([1, 2, 3, 100, 100_000]) == [(1, 100), (100_000, 100_000)]
+    assert uid_runs([]) == []

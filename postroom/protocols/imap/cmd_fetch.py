@@ -9,6 +9,7 @@ needs neither 100,000 rows nor the whole reply in memory at once. Body sections 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -20,9 +21,8 @@ from postroom.mime.text import decode_body
 from postroom.protocols.imap import structure
 from postroom.protocols.imap.fetch import FetchAtt, FetchRequest, internal_date, parse_fetch
 from postroom.protocols.imap.session import Reply, Session, no, ok, uid_command
-from postroom.protocols.imap.view import Selected
 from postroom.protocols.imap.wire import Command, ParseError, format_seqset, parse_seqset
-from postroom.services.messages import MessageRec
+from postroom.services.messages import FlagRow, MessageRec
 
 BATCH = 200
 LIGHT_BATCH = 5000
@@ -30,6 +30,7 @@ STREAM_CHUNK = 1024 * 1024
 KNOWN_CTE = {"7BIT", "8BIT", "BINARY", "BASE64", "QUOTED-PRINTABLE"}
 
 Piece = bytes | tuple[MessageRec, int, int]
+Row = MessageRec | FlagRow  # FlagRow when only UID, FLAGS and MODSEQ were asked for
 
 
 class UnknownCte(Exception):
@@ -86,8 +87,8 @@ async def _section(s: Session, rec: MessageRec, meta: dict[str, Any], att: Fetch
     return [label + _literal(data, False)]
 
 
-async def _render(s: Session, sel: Selected, seq: int, rec: MessageRec, req: FetchRequest,
-                  force_flags: bool) -> list[Piece]:
+async def _render(s: Session, seq: int, rec: Row, req: FetchRequest, force_flags: bool,
+                  ) -> list[Piece]:
     meta: dict[str, Any] | None = None
     pieces: list[Piece] = [b"* %d FETCH (" % seq]
     first = True
@@ -103,6 +104,8 @@ async def _render(s: Session, sel: Selected, seq: int, rec: MessageRec, req: Fet
             out = [s.flag_list(rec.uid, rec.flags, rec.keywords)]
         elif kind == "MODSEQ":
             out = [b"MODSEQ (%d)" % rec.modseq]
+        elif not isinstance(rec, MessageRec):
+            raise AssertionError("a light FETCH asked for more than UID/FLAGS/MODSEQ")
         elif kind == "INTERNALDATE":
             out = [b"INTERNALDATE " + internal_date(rec.internal_date)]
         elif kind == "RFC822.SIZE":
@@ -143,20 +146,6 @@ async def _write(s: Session, pieces: list[Piece]) -> None:
             pos += len(chunk)
 
 
-def _runs(uids: list[int], size: int) -> list[list[int]]:
-    """Batches of at most ``size`` UIDs, split at large gaps so range queries stay tight."""
-    out: list[list[int]] = []
-    cur: list[int] = []
-    for uid in uids:
-        if cur and (len(cur) >= size or uid - cur[-1] > 4 * size):
-            out.append(cur)
-            cur = []
-        cur.append(uid)
-    if cur:
-        out.append(cur)
-    return out
-
-
 @uid_command("FETCH", expunge_ok=False)
 async def fetch(s: Session, cmd: Command, uid: bool) -> Reply:
     try:
@@ -180,24 +169,19 @@ async def _fetch(s: Session, cmd: Command, uid: bool) -> Reply:
     msgs = s.services.messages
     if req.vanished and req.changed_since is not None:
         gone = await msgs.expunged_since(sel.handle, req.changed_since)
-        lo_hi = [(lo, hi) for lo, hi in seqset.ranges]
-        last = sel.last_uid()
-        keep = [u for u in gone if any(min(a or last, b or last) <= u <= max(a or last, b or last)
-                                       for a, b in lo_hi)]
+        keep = [u for u in gone if seqset.contains(u, sel.last_uid())]
         if keep:
             s.send(b"* VANISHED (EARLIER) " + format_seqset(keep).encode())
     mark_seen = req.sets_seen and not sel.readonly and sel.handle.allows(Op.SET_SEEN)
     missing = False
     since = req.changed_since or 0
-    for batch in _runs(uids, LIGHT_BATCH if req.light else BATCH):
-        lo, hi = batch[0], batch[-1]
+    size = LIGHT_BATCH if req.light else BATCH
+    for batch in (uids[i:i + size] for i in range(0, len(uids), size)):
+        found: dict[int, Row]
         if req.light:
-            rows = await msgs.flags(s.principal, sel.handle, lo, hi, since)
-            found: dict[int, MessageRec] = {
-                r.uid: MessageRec(0, r.uid, r.modseq, r.flags, r.keywords, 0, 0, "", b"", "")
-                for r in rows}
+            found = {r.uid: r for r in await msgs.flags(s.principal, sel.handle, batch, since)}
         else:
-            found = {r.uid: r for r in await msgs.records(s.principal, sel.handle, lo, hi)
+            found = {r.uid: r for r in await msgs.records(s.principal, sel.handle, batch)
                      if r.modseq > since}
         forced: set[int] = set()
         if mark_seen:
@@ -207,10 +191,8 @@ async def _fetch(s: Session, cmd: Command, uid: bool) -> Reply:
                                                     ["\\Seen"])
                 for row in changed:
                     sel.own_modseqs.add(row.modseq)
-                    r = found[row.uid]
-                    found[row.uid] = MessageRec(r.mailbox_id, r.uid, row.modseq, row.flags,
-                                                row.keywords, r.internal_date, r.size, r.blob,
-                                                r.prefix, r.meta)
+                    found[row.uid] = replace(found[row.uid], modseq=row.modseq,
+                                             flags=row.flags, keywords=row.keywords)
                     forced.add(row.uid)
         for u in batch:
             rec = found.get(u)
@@ -221,7 +203,7 @@ async def _fetch(s: Session, cmd: Command, uid: bool) -> Reply:
             seq = sel.seq_of(u)
             if seq is None:
                 continue
-            await _write(s, await _render(s, sel, seq, rec, req, u in forced))
+            await _write(s, await _render(s, seq, rec, req, u in forced))
         await s.flush()
     if missing:
         return no("Some of the requested messages no longer exist", "EXPUNGEISSUED")

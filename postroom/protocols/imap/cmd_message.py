@@ -137,11 +137,10 @@ async def store(s: Session, cmd: Command, uid: bool) -> Reply:
         for row in changed:
             sel.own_modseqs.add(row.modseq)
         if not silent:
-            rows = await s.services.messages.flags(s.principal, sel.handle, live[0], live[-1])
-            wanted = set(live) - set(failed)
-            for row in rows:
+            refused = set(failed)
+            for row in await s.services.messages.flags(s.principal, sel.handle, live):
                 seq = sel.seq_of(row.uid)
-                if row.uid in wanted and seq is not None:
+                if row.uid not in refused and seq is not None:
                     s.send(s.flags_fetch(seq, row.uid, row.flags, row.keywords, row.modseq))
     if failed:
         numbers = failed if uid else [q for u in failed if (q := sel.seq_of(u)) is not None]
@@ -196,9 +195,8 @@ async def search(s: Session, cmd: Command, uid: bool) -> Reply:
     numbers = found if uid else [q for u in found if (q := sel.seq_of(u)) is not None]
     modseq = b""
     if prog.uses_modseq and found:
-        rows = await s.services.messages.flags(s.principal, sel.handle, found[0], found[-1])
-        chosen = set(found)
-        top = max((r.modseq for r in rows if r.uid in chosen), default=0)
+        rows = await s.services.messages.flags(s.principal, sel.handle, found)
+        top = max((r.modseq for r in rows), default=0)
         modseq = b" (MODSEQ %d)" % top
     if returns is None:
         s.send(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + modseq)

@@ -130,27 +130,17 @@ async def _resync(s: Session, sel: Selected, modseq: int, known: str | None) -> 
     assert s.principal is not None
     gone = await s.services.messages.expunged_since(sel.handle, modseq)
     if known is not None:
-        allowed = set(_expand(known))
-        gone = [u for u in gone if u in allowed]
+        known_set = parse_seqset(known)
+        gone = [u for u in gone if known_set.contains(u, sel.last_uid())]
     if gone:
         s.send(b"* VANISHED (EARLIER) " + format_seqset(gone).encode())
     if sel.uids:
-        rows = await s.services.messages.flags(s.principal, sel.handle, sel.uids[0],
-                                               sel.uids[-1], since_modseq=modseq)
+        rows = await s.services.messages.flags(s.principal, sel.handle, sel.uids,
+                                               since_modseq=modseq)
         for row in rows:
             seq = sel.seq_of(row.uid)
             if seq is not None:
                 s.send(s.flags_fetch(seq, row.uid, row.flags, row.keywords, row.modseq))
-
-
-def _expand(text: str, cap: int = 1_000_000) -> list[int]:
-    out: list[int] = []
-    for lo, hi in parse_seqset(text).ranges:
-        if lo == 0 or hi == 0:
-            continue
-        a, b = min(lo, hi), max(lo, hi)
-        out.extend(range(a, min(b, a + cap) + 1))
-    return out
 
 
 @command("SELECT", AUTHED)

@@ -396,12 +396,9 @@ class Session:
         if sel.pending_flags:
             uids = sorted(sel.pending_flags)
             sel.pending_flags.clear()
-            rows = await self.services.messages.flags(self.principal, sel.handle, uids[0],
-                                                      uids[-1])
-            wanted = set(uids)
-            for row in rows:
+            for row in await self.services.messages.flags(self.principal, sel.handle, uids):
                 seq = sel.seq_of(row.uid)
-                if row.uid in wanted and seq is not None:
+                if seq is not None:
                     self.send(self.flags_fetch(seq, row.uid, row.flags, row.keywords,
                                                row.modseq))
 

@@ -291,6 +291,14 @@ class SeqSet:
     ranges: tuple[tuple[int, int], ...]  # (lo, hi) with STAR for '*'; unordered as sent
     saved: bool = False  # "$" (RFC 5182)
 
+    def contains(self, n: int, star: int) -> bool:
+        """Whether ``n`` is in the set, ``*`` standing for ``star`` (RFC 9051 §9)."""
+        for lo, hi in self.ranges:
+            lo, hi = (star if lo == STAR else lo), (star if hi == STAR else hi)
+            if min(lo, hi) <= n <= max(lo, hi):
+                return True
+        return False
+
 
 _SEQ = re.compile(r"^(\d+|\*)(?::(\d+|\*))?$")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from postroom.core import flags as F
 from postroom.core.changes import FlagsChanged, MessageAdded, MessagesExpunged
@@ -335,6 +335,19 @@ class MessageRepo:
         return await self.engine.read(fn)
 
 
+def uid_runs(uids: Sequence[int], gap: int = 256) -> list[tuple[int, int]]:
+    """(lo, hi) ranges covering ascending ``uids``, split wherever more than ``gap`` UIDs are
+    skipped: a range scan on the primary key then never reads many rows nobody asked for
+    (``1,100000`` is two tiny scans, not one of 100,000 rows)."""
+    out: list[tuple[int, int]] = []
+    for uid in uids:
+        if out and uid - out[-1][1] <= gap:
+            out[-1] = (out[-1][0], uid)
+        else:
+            out.append((uid, uid))
+    return out
+
+
 def _seen_set(tx: Tx, mailbox_id: int, account: int, lo: int, hi: int) -> set[int]:
     return {int(r[0]) for r in tx.all(
         "SELECT uid FROM seen WHERE mailbox_id = ? AND account_id = ? AND uid BETWEEN ? AND ?",
@@ -363,34 +376,41 @@ class MessageQueries:
                 (mailbox_id, after))]
         return await self.engine.read(fn)
 
-    async def flags(self, mailbox_id: int, lo: int, hi: int, seen_account: int | None,
+    async def flags(self, mailbox_id: int, uids: Sequence[int], seen_account: int | None,
                     since_modseq: int = 0) -> list[FlagRow]:
+        """Flags of the given UIDs (ascending), only those changed after ``since_modseq``."""
         def fn(tx: Tx) -> list[FlagRow]:
-            rows = tx.all("SELECT uid, modseq, flags, keywords FROM messages WHERE "
-                          "mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid",
-                          (mailbox_id, lo, hi, since_modseq))
-            seen = _seen_set(tx, mailbox_id, seen_account, lo, hi) \
-                if seen_account is not None else None
-            return [FlagRow(int(u), int(m), _apply_seen(int(f), int(u), seen), k)
-                    for u, m, f, k in rows]
+            out: list[FlagRow] = []
+            wanted = set(uids)
+            for lo, hi in uid_runs(uids):
+                rows = tx.all("SELECT uid, modseq, flags, keywords FROM messages WHERE "
+                              "mailbox_id = ? AND uid BETWEEN ? AND ? AND modseq > ? "
+                              "ORDER BY uid", (mailbox_id, lo, hi, since_modseq))
+                seen = _seen_set(tx, mailbox_id, seen_account, lo, hi) \
+                    if seen_account is not None else None
+                out.extend(FlagRow(int(u), int(m), _apply_seen(int(f), int(u), seen), k)
+                           for u, m, f, k in rows if u in wanted)
+            return out
         return await self.engine.read(fn)
 
-    async def records(self, mailbox_id: int, lo: int, hi: int, seen_account: int | None,
+    async def records(self, mailbox_id: int, uids: Sequence[int], seen_account: int | None,
                       ) -> list[MessageRec]:
+        """Whole records (with the stored MIME scan) of the given UIDs, ascending."""
         def fn(tx: Tx) -> list[MessageRec]:
-            rows = tx.all(f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? AND uid "
-                          "BETWEEN ? AND ? ORDER BY uid", (mailbox_id, lo, hi))
-            seen = _seen_set(tx, mailbox_id, seen_account, lo, hi) \
-                if seen_account is not None else None
-            out = []
-            for r in rows:
-                rec = MessageRec(*r)
-                if seen is not None:
-                    rec = MessageRec(rec.mailbox_id, rec.uid, rec.modseq,
-                                     _apply_seen(rec.flags, rec.uid, seen), rec.keywords,
-                                     rec.internal_date, rec.size, rec.blob, rec.prefix,
-                                     rec.meta)
-                out.append(rec)
+            out: list[MessageRec] = []
+            wanted = set(uids)
+            for lo, hi in uid_runs(uids):
+                rows = tx.all(f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? AND uid "
+                              "BETWEEN ? AND ? ORDER BY uid", (mailbox_id, lo, hi))
+                seen = _seen_set(tx, mailbox_id, seen_account, lo, hi) \
+                    if seen_account is not None else None
+                for r in rows:
+                    rec = MessageRec(*r)
+                    if rec.uid not in wanted:
+                        continue
+                    if seen is not None:
+                        rec = replace(rec, flags=_apply_seen(rec.flags, rec.uid, seen))
+                    out.append(rec)
             return out
         return await self.engine.read(fn)
 
