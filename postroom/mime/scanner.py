@@ -67,9 +67,13 @@ class MessageInfo:
     envelope: list[Any]
     root: Part
     date: str | None
+    references: str | None = None  # for THREAD=REFERENCES (RFC 5256 §4), not in ENVELOPE
 
     def to_json(self) -> str:
-        return msgspec.json.encode({"env": self.envelope, "body": self.root.to_json()}).decode()
+        out: dict[str, Any] = {"env": self.envelope, "body": self.root.to_json()}
+        if self.references:
+            out["refs"] = self.references
+        return msgspec.json.encode(out).decode()
 
 
 def split_header(data: bytes, start: int = 0, end: int | None = None) -> int:
@@ -233,4 +237,4 @@ def scan(data: bytes) -> MessageInfo:
     root = scanner.part(0, len(data), 0, ("text", "plain"))
     headers = parse_headers(data[:root.body_start])
     env = envelope(headers)
-    return MessageInfo(env, root, env[0])
+    return MessageInfo(env, root, env[0], _first(headers, "references"))

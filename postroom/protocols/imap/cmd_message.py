@@ -174,19 +174,25 @@ class _Context:
         return self.sel.resolve(seqset, uid)
 
 
+async def matching(s: Session, sel: Selected, prog: S.SearchProgram) -> list[int]:
+    """UIDs (ascending) of the selected messages a search program matches; shared by SEARCH,
+    SORT and THREAD."""
+    assert s.principal is not None
+    if prog.uses_modseq:
+        s.condstore = True
+    if S.is_unseen_only(prog):
+        view = set(sel.uids)
+        return [u for u in await s.services.messages.unseen_uids(s.principal, sel.handle)
+                if u in view]
+    return await S.evaluate(prog, _Context(s, sel))
+
+
 @uid_command("SEARCH", expunge_ok=False)
 async def search(s: Session, cmd: Command, uid: bool) -> Reply:
     sel = s.selected
     assert sel is not None and s.principal is not None
     prog = S.parse_search(cmd.args, utf8_enabled=s.utf8, esearch_ok=True)
-    if prog.uses_modseq:
-        s.condstore = True
-    if S.is_unseen_only(prog):
-        view = set(sel.uids)
-        found = [u for u in await s.services.messages.unseen_uids(s.principal, sel.handle)
-                 if u in view]
-    else:
-        found = await S.evaluate(prog, _Context(s, sel))
+    found = await matching(s, sel, prog)
     returns = prog.returns
     if returns is None and s.rev2:
         returns = ("ALL",)  # RFC 9051 §6.4.4.1: rev2 always answers with ESEARCH

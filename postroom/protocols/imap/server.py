@@ -16,6 +16,7 @@ from postroom.protocols.imap import (  # noqa: F401  (registration by import)
     cmd_mailbox,
     cmd_message,
     cmd_select,
+    cmd_sort,
 )
 from postroom.protocols.imap.session import ImapSettings, Session
 

@@ -191,7 +191,8 @@ class Session:
             return caps
         caps += ["LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE",
                  "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
-                 "CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "WITHIN", "CONDSTORE",
+                 "CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY",
+                 "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "WITHIN", "CONDSTORE",
                  "QRESYNC", "QUOTA", "QUOTA=RES-STORAGE",
                  f"APPENDLIMIT={self.services.messages.max_message_size}", "UTF8=ACCEPT",
                  "STATUS=SIZE", "BINARY", "MULTIAPPEND", "SASL-IR"]

@@ -1,0 +1,370 @@
+"""SORT and THREAD (RFC 5256) and SORT=DISPLAY (RFC 5957), sans I/O.
+
+Everything here works on ``Item``s built from what the delivery-time MIME scan stored (the
+ENVELOPE and the References header), so sorting or threading a mailbox never opens a message
+file. The algorithms follow RFC 5256 step by step; the step numbers are cited where they are
+implemented so a reader can check each against the RFC.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import itertools
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from postroom.mime.text import decode_words
+from postroom.protocols.imap.wire import ParseError, Token, atom_of, list_of
+
+SORT_KEYS = ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM",
+             "DISPLAYTO")
+THREAD_ALGORITHMS = ("ORDEREDSUBJECT", "REFERENCES")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass(slots=True)
+class Item:
+    """One message as SORT and THREAD see it."""
+
+    seq: int  # position in the session's view: the tie-breaker everywhere (RFC 5256 §3)
+    number: int  # what the response shows: the sequence number or the UID
+    internal_date: int
+    size: int
+    env: list[Any]  # the stored ENVELOPE (structure.envelope's input)
+    references: str | None = None
+
+    _date: float | None = field(default=None, repr=False)
+    _subject: tuple[str, bool] | None = field(default=None, repr=False)
+
+    @property
+    def sent(self) -> float:
+        """RFC 5256 §2.2: the Date: header in UTC, else the INTERNALDATE."""
+        if self._date is None:
+            self._date = sent_date(self.env[0], self.internal_date)
+        return self._date
+
+    @property
+    def subject(self) -> tuple[str, bool]:
+        """(base subject, whether the subject said it is a reply or forward)."""
+        if self._subject is None:
+            self._subject = base_subject(self.env[1] or "")
+        return self._subject
+
+
+def sent_date(header: str | None, internal_date: int) -> float:
+    if header:
+        try:
+            parsed = email.utils.parsedate_tz(header)
+        except (TypeError, ValueError, IndexError):
+            parsed = None
+        if parsed is not None:
+            try:
+                return float(email.utils.mktime_tz(parsed))
+            except (OverflowError, ValueError):
+                pass
+    return float(internal_date)
+
+
+def casemap(text: str) -> str:
+    """The i;ascii-casemap comparator (RFC 4790 §9.2): only ASCII letters fold."""
+    return text.translate(_ASCII_UPPER)
+
+
+# -- base subject (RFC 5256 §2.1) ----------------------------------------------------------------
+_WSP = re.compile(r"[ \t\r\n]+")
+_TRAILER = re.compile(r"(?:\s|\(fwd\))$", re.I)
+_BLOB = r"\[[^\[\]]*\]\s*"
+_LEADER = re.compile(rf"^(?:(?:{_BLOB})*(?:re|fwd?)\s*(?:{_BLOB})?:|\s+)", re.I)
+_LEADING_BLOB = re.compile(rf"^{_BLOB}")
+_FWD_WRAP = re.compile(r"^\[fwd:(.*)\]$", re.I | re.S)
+
+
+def base_subject(raw: str) -> tuple[str, bool]:
+    """The base subject and whether it was a reply or forward (for REFERENCES step 6)."""
+    # Step 1: decode encoded words, turn every run of white space into one space.
+    subject = _WSP.sub(" ", decode_words(raw))
+    reply = False
+    while True:
+        # Step 2: remove trailing "(fwd)" and white space, repeatedly.
+        while (m := _TRAILER.search(subject)) is not None:
+            if m.group(0) != " ":
+                reply = True
+            subject = subject[:m.start()]
+        # Steps 3-5: leading "Re:", "Fwd:", "[blob]" and white space, until nothing changes.
+        while True:
+            before = subject
+            while (m := _LEADER.match(subject)) is not None and m.end() > 0:
+                if not m.group(0).isspace():
+                    reply = True
+                subject = subject[m.end():]
+            m = _LEADING_BLOB.match(subject)
+            if m is not None and subject[m.end():]:  # step 4: only if something is left
+                subject = subject[m.end():]
+            if subject == before:
+                break
+        # Step 6: "[fwd: subject]" is a forward of subject; unwrap and start over.
+        m = _FWD_WRAP.match(subject)
+        if m is None:
+            return subject, reply
+        subject, reply = m.group(1), True
+
+
+# -- SORT (RFC 5256 §3, RFC 5957) ----------------------------------------------------------------
+def parse_criteria(token: Token) -> list[tuple[str, bool]]:
+    """``(REVERSE DATE SUBJECT)`` → [("DATE", True), ("SUBJECT", False)]."""
+    names = [atom_of(t, "sort key").upper() for t in list_of(token, "sort criteria")]
+    if not names:
+        raise ParseError("SORT needs at least one sort key")
+    out: list[tuple[str, bool]] = []
+    reverse = False
+    for name in names:
+        if name == "REVERSE":
+            if reverse:
+                raise ParseError("REVERSE REVERSE is not a sort key")
+            reverse = True
+            continue
+        if name not in SORT_KEYS:
+            raise ParseError(f"unknown sort key {name}")
+        out.append((name, reverse))
+        reverse = False
+    if reverse:
+        raise ParseError("REVERSE must be followed by a sort key")
+    return out
+
+
+def _first_mailbox(addrs: list[list[str | None]] | None) -> str:
+    """addr-mailbox of the first address (RFC 5256 §3: FROM, TO, CC)."""
+    for addr in addrs or []:
+        if addr[2] is not None and addr[3] is not None:  # skip group syntax markers
+            return casemap(decode_words(addr[2]))
+    return ""
+
+
+def _display(addrs: list[list[str | None]] | None) -> str:
+    """RFC 5957 §3: the decoded display name of the first address, else its addr-spec."""
+    for addr in addrs or []:
+        if addr[3] is None:
+            continue
+        if addr[0]:
+            return decode_words(addr[0]).casefold()
+        return f"{addr[2] or ''}@{addr[3]}".casefold()
+    return ""
+
+
+_KEY: dict[str, Callable[[Item], Any]] = {
+    "ARRIVAL": lambda it: it.internal_date,
+    "CC": lambda it: _first_mailbox(it.env[6]),
+    "DATE": lambda it: it.sent,
+    "FROM": lambda it: _first_mailbox(it.env[2]),
+    "SIZE": lambda it: it.size,
+    "SUBJECT": lambda it: casemap(it.subject[0]),
+    "TO": lambda it: _first_mailbox(it.env[5]),
+    "DISPLAYFROM": lambda it: _display(it.env[2]),
+    "DISPLAYTO": lambda it: _display(it.env[5]),
+}
+
+
+def sort_items(items: Iterable[Item], criteria: list[tuple[str, bool]]) -> list[Item]:
+    """Stable sorts from the last key to the first; ties fall back to sequence order."""
+    out = sorted(items, key=lambda it: it.seq)
+    for name, reverse in reversed(criteria):
+        out.sort(key=_KEY[name], reverse=reverse)
+    return out
+
+
+# -- THREAD (RFC 5256 §4) ------------------------------------------------------------------------
+@dataclass(eq=False, slots=True)
+class Node:
+    item: Item | None = None  # None: a dummy (a message referred to but not in the set)
+    parent: Node | None = None
+    children: list[Node] = field(default_factory=list)
+
+    def first(self) -> Item | None:
+        """The message that stands for this node when sorting: itself or its first child."""
+        if self.item is not None:
+            return self.item
+        return self.children[0].first() if self.children else None
+
+    def adopt(self, child: Node) -> None:
+        if child.parent is not None:
+            child.parent.children.remove(child)
+        child.parent = self
+        self.children.append(child)
+
+    def descends_from(self, other: Node) -> bool:
+        node: Node | None = self
+        while node is not None:
+            if node is other:
+                return True
+            node = node.parent
+        return False
+
+
+def _date_key(node: Node) -> tuple[float, int]:
+    item = node.first()
+    return (item.sent, item.seq) if item is not None else (0.0, 0)
+
+
+def _render(node: Node) -> str:
+    """thread-members / thread-nested (RFC 5256 §5): single children chain with spaces,
+    several children each get parentheses."""
+    parts: list[str] = []
+    while True:
+        if node.item is not None:
+            parts.append(str(node.item.number))
+        if len(node.children) == 1:
+            node = node.children[0]
+            continue
+        if node.children:
+            parts.append("".join(f"({_render(c)})" for c in node.children))
+        return " ".join(parts)
+
+
+def render(roots: list[Node]) -> bytes:
+    return "".join(f"({_render(r)})" for r in roots).encode()
+
+
+def thread_orderedsubject(items: Iterable[Item]) -> list[Node]:
+    """RFC 5256 §4 ORDEREDSUBJECT: sort by (base subject, sent date), cut at each subject
+    change; the first message is the parent of all others; threads by their first date."""
+    ordered = sorted(items, key=lambda it: (casemap(it.subject[0]), it.sent, it.seq))
+    roots: list[Node] = []
+    last: str | None = None
+    for item in ordered:
+        subject = casemap(item.subject[0])
+        if roots and subject == last:
+            roots[-1].adopt(Node(item))
+        else:
+            roots.append(Node(item))
+            last = subject
+    roots.sort(key=_date_key)
+    return roots
+
+
+def _message_ids(text: str | None) -> list[str]:
+    return _MSGID.findall(text or "")
+
+
+def _link(parent: Node, child: Node, replace: bool) -> None:
+    """Make ``child`` a child of ``parent`` unless that makes a loop (steps 1A and 1B)."""
+    if child.parent is parent or parent.descends_from(child):
+        return
+    if child.parent is not None and not replace:
+        return
+    parent.adopt(child)
+
+
+def thread_references(items: Iterable[Item]) -> list[Node]:
+    """RFC 5256 §4 REFERENCES (the Zawinski algorithm as the RFC specifies it)."""
+    items = list(items)
+    table: dict[str, Node] = {}
+    nodes: list[Node] = []
+    # Step 1: one container per Message-ID; a missing or duplicate ID gets a unique one.
+    for item in items:
+        ids = _message_ids(item.env[9])
+        node = table.get(ids[0]) if ids else None
+        if node is None or node.item is not None:
+            node = Node(item)
+            if ids and ids[0] not in table:
+                table[ids[0]] = node
+        else:
+            node.item = item  # a dummy created by an earlier message's references
+        nodes.append(node)
+        refs = _message_ids(item.references) or _message_ids(item.env[8])[:1]
+        chain = [table.setdefault(r, Node()) for r in refs]
+        for parent, child in itertools.pairwise(chain):  # step 1A
+            if parent is not child:
+                _link(parent, child, replace=False)
+        if chain and chain[-1] is not node:  # step 1B: the last reference is the parent
+            _link(chain[-1], node, replace=True)
+        elif not chain and node.parent is not None:
+            node.parent.children.remove(node)
+            node.parent = None
+    # Step 2: the root set; step 3: the table is no longer needed.
+    seen: set[int] = set()
+    roots: list[Node] = []
+    for node in [*table.values(), *nodes]:
+        if node.parent is None and id(node) not in seen:
+            seen.add(id(node))
+            roots.append(node)
+    # Step 4: prune dummies.
+    roots = _prune(roots, top=True)
+    # Step 5: sort the top level by sent date (a dummy by its first child after sorting).
+    for root in roots:
+        if root.item is None:
+            root.children.sort(key=_date_key)
+    roots.sort(key=_date_key)
+    # Step 6: gather threads whose base subjects match.
+    roots = _group_by_subject(roots)
+    # Step 7: sort every set of siblings by sent date, deepest first.
+    _sort_tree(roots)
+    roots.sort(key=_date_key)
+    return roots
+
+
+def _prune(level: list[Node], top: bool) -> list[Node]:
+    out: list[Node] = []
+    for node in level:
+        node.children = _prune(node.children, top=False)
+        for child in node.children:
+            child.parent = node
+        if node.item is not None:
+            out.append(node)
+        elif not node.children:
+            continue  # 4A: a dummy without children goes
+        elif top and len(node.children) > 1:
+            out.append(node)  # 4B: kept at the top level when it holds several messages
+        else:
+            for child in node.children:  # 4B: otherwise its children move up
+                child.parent = node.parent
+            out.extend(node.children)
+    return out
+
+
+def _group_by_subject(roots: list[Node]) -> list[Node]:
+    """Step 6: threads whose top messages share a base subject become one thread."""
+    def subject_of(node: Node) -> str:
+        item = node.first()
+        return casemap(item.subject[0]) if item is not None else ""
+
+    def is_reply(node: Node) -> bool:
+        return node.item is not None and node.item.subject[1]
+
+    table: dict[str, Node] = {}
+    for node in roots:  # 6B-6C: a dummy beats a message, an original beats a reply
+        subject = subject_of(node)
+        if not subject:
+            continue
+        held = table.get(subject)
+        if held is None or (node.item is None and held.item is not None) or (
+                held.item is not None and node.item is not None
+                and is_reply(held) and not is_reply(node)):
+            table[subject] = node
+    out: list[Node] = []
+    for node in roots:  # 6D
+        subject = subject_of(node)
+        held = table.get(subject) if subject else None
+        if held is None or held is node or node.parent is not None:
+            out.append(node)
+        elif held.item is None and node.item is None:
+            for child in list(node.children):
+                held.adopt(child)
+        elif held.item is None or (is_reply(node) and not is_reply(held)):
+            held.adopt(node)
+        else:
+            dummy = Node()
+            dummy.adopt(held)
+            dummy.adopt(node)
+            table[subject] = dummy
+            out.append(dummy)
+    # A root that became a child of a later dummy leaves the top level here.
+    return [n for n in dict.fromkeys(out) if n.parent is None and (n.item or n.children)]
+
+
+def _sort_tree(level: list[Node]) -> None:
+    for node in level:
+        _sort_tree(node.children)
+        node.children.sort(key=_date_key)
