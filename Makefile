@@ -49,11 +49,11 @@ run: venv
 	$(BIN)/postroom serve $(RUN_ARGS)
 
 lint: venv
-	$(BIN)/ruff check postroom tests
+	$(BIN)/ruff check postroom tests bench
 	$(BIN)/mypy
 
 test: test-deps
-	$(BIN)/ruff check postroom tests
+	$(BIN)/ruff check postroom tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -ra
 

@@ -27,6 +27,11 @@ from postroom.services.messages import FlagRow, MessageRec
 BATCH = 200
 LIGHT_BATCH = 5000
 STREAM_CHUNK = 1024 * 1024
+# Messages up to PREFETCH_ONE octets are read whole, a batch at a time in one worker job (at
+# most PREFETCH_BATCH octets), when the request needs their content: one thread hop per batch
+# instead of one per section. Bigger messages are read section by section.
+PREFETCH_ONE = 64 * 1024
+PREFETCH_BATCH = 4 * 1024 * 1024
 KNOWN_CTE = {"7BIT", "8BIT", "BINARY", "BASE64", "QUOTED-PRINTABLE"}
 
 Piece = bytes | tuple[MessageRec, int, int]
@@ -50,8 +55,16 @@ def _partial(data: bytes, att: FetchAtt) -> bytes:
     return data[origin:origin + count] if count is not None else data[origin:]
 
 
+async def _read(s: Session, rec: MessageRec, start: int, end: int,
+                whole: dict[int, bytes]) -> bytes:
+    data = whole.get(rec.uid)
+    if data is not None:
+        return data[start:end]
+    return await s.services.messages.read_slice(rec, start, end)
+
+
 async def _section(s: Session, rec: MessageRec, meta: dict[str, Any], att: FetchAtt,
-                   ) -> list[Piece]:
+                   whole: dict[int, bytes]) -> list[Piece]:
     assert att.section is not None
     root = meta["body"]
     plen = len(rec.prefix)
@@ -64,7 +77,7 @@ async def _section(s: Session, rec: MessageRec, meta: dict[str, Any], att: Fetch
             raise UnknownCte(part["e"])
         _hs, bs, be = part["o"]
         start = bs + plen
-        raw = await s.services.messages.read_slice(rec, start, be + plen)
+        raw = await _read(s, rec, start, be + plen, whole)
         decoded = decode_body(raw, part["e"])
         if att.kind == "BINARY.SIZE":
             return [label + str(len(decoded)).encode()]
@@ -73,7 +86,7 @@ async def _section(s: Session, rec: MessageRec, meta: dict[str, Any], att: Fetch
     if rng is None:
         return [label + b'""']
     if rng.filter_fields is not None:
-        raw = await s.services.messages.read_slice(rec, rng.start, rng.end)
+        raw = await _read(s, rec, rng.start, rng.end, whole)
         data = structure.filter_header(raw, rng.filter_fields, rng.exclude)
         return [label + _literal(_partial(data, att), False)]
     start, end = rng.start, rng.end
@@ -83,12 +96,12 @@ async def _section(s: Session, rec: MessageRec, meta: dict[str, Any], att: Fetch
         end = min(start + count, end) if count is not None else end
     if end - start > STREAM_CHUNK:
         return [label + b"{%d}\r\n" % (end - start), (rec, start, end)]
-    data = await s.services.messages.read_slice(rec, start, end)
+    data = await _read(s, rec, start, end, whole)
     return [label + _literal(data, False)]
 
 
 async def _render(s: Session, seq: int, rec: Row, req: FetchRequest, force_flags: bool,
-                  ) -> list[Piece]:
+                  whole: dict[int, bytes]) -> list[Piece]:
     meta: dict[str, Any] | None = None
     pieces: list[Piece] = [b"* %d FETCH (" % seq]
     first = True
@@ -121,7 +134,7 @@ async def _render(s: Session, seq: int, rec: Row, req: FetchRequest, force_flags
             elif kind == "BODY":
                 out = [b"BODY " + structure.body_structure(meta["body"], False)]
             else:
-                out = await _section(s, rec, meta, att)
+                out = await _section(s, rec, meta, att, whole)
         if not first:
             pieces.append(b" ")
         first = False
@@ -176,6 +189,7 @@ async def _fetch(s: Session, cmd: Command, uid: bool) -> Reply:
     missing = False
     since = req.changed_since or 0
     size = LIGHT_BATCH if req.light else BATCH
+    reads_content = any(a.kind in ("SECTION", "BINARY.SIZE") for a in req.atts)
     for batch in (uids[i:i + size] for i in range(0, len(uids), size)):
         found: dict[int, Row]
         if req.light:
@@ -194,6 +208,18 @@ async def _fetch(s: Session, cmd: Command, uid: bool) -> Reply:
                     found[row.uid] = replace(found[row.uid], modseq=row.modseq,
                                              flags=row.flags, keywords=row.keywords)
                     forced.add(row.uid)
+        whole: dict[int, bytes] = {}
+        if reads_content:
+            small: list[MessageRec] = []
+            budget = PREFETCH_BATCH
+            for candidate in found.values():
+                if isinstance(candidate, MessageRec) and \
+                        candidate.size <= min(PREFETCH_ONE, budget):
+                    small.append(candidate)
+                    budget -= candidate.size
+            if small:
+                whole = dict(zip((r.uid for r in small), await msgs.read_whole(small),
+                                 strict=True))
         for u in batch:
             rec = found.get(u)
             if rec is None:
@@ -203,7 +229,7 @@ async def _fetch(s: Session, cmd: Command, uid: bool) -> Reply:
             seq = sel.seq_of(u)
             if seq is None:
                 continue
-            await _write(s, await _render(s, seq, rec, req, u in forced))
+            await _write(s, await _render(s, seq, rec, req, u in forced, whole))
         await s.flush()
     if missing:
         return no("Some of the requested messages no longer exist", "EXPUNGEISSUED")

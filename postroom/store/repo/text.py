@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from postroom.store.engine import Tx
 
 COLUMNS = ("hdr", "body")
+SCAN_LIMIT = 2000  # messages; below this a mailbox's own rows are read instead of the index
 
 
 def index_in(tx: Tx, items: Sequence[tuple[str, str, str]]) -> None:
@@ -45,31 +46,43 @@ def _like(term: str) -> str:
     return "%" + term + "%"
 
 
+def _small(tx: Tx, mailbox_id: int) -> bool:
+    row = tx.one("SELECT message_count FROM mailboxes WHERE id = ?", (mailbox_id,))
+    return row is not None and int(row[0]) <= SCAN_LIMIT
+
+
 def search_in(tx: Tx, mailbox_id: int, columns: Sequence[str], term: str) -> set[int]:
-    """UIDs in the mailbox whose indexed text contains ``term`` (case-insensitive)."""
+    """UIDs in the mailbox whose indexed text contains ``term`` (case-insensitive).
+
+    SQLite: the FTS index covers every mailbox on the server, so for a mailbox of up to
+    ``SCAN_LIMIT`` messages reading its own rows is cheaper than walking the index's posting
+    lists (a common word's trigrams list most of the server's mail); bigger mailboxes, and
+    terms of three characters or more, go through the index. Terms that SQLite's LIKE cannot
+    fold (non-ASCII) or that hold LIKE wildcards are confirmed with ``str.casefold``.
+    """
     if not term:
         return {int(r[0]) for r in tx.all("SELECT uid FROM messages WHERE mailbox_id = ?",
                                           (mailbox_id,))}
     out: set[int] = set()
-    exact = "%" in term or "_" in term
+    exact = "%" in term or "_" in term or not term.isascii()
     folded = term.casefold()
+    scan = tx.dialect == "sqlite" and (len(term) < 3 or _small(tx, mailbox_id))
     for column in columns:
         if column not in COLUMNS:
             raise ValueError(column)
-        if tx.dialect == "sqlite":
-            sql = (f"SELECT m.uid, t.{column} FROM messages m JOIN blob_text t "
-                   f"ON t.sha256 = m.blob WHERE m.mailbox_id = ? AND t.id IN "
-                   f"(SELECT rowid FROM blob_fts WHERE {column} LIKE ?)")
-            if len(term) < 3:  # below the trigram length the index cannot help anyway
-                sql = (f"SELECT m.uid, t.{column} FROM messages m JOIN blob_text t "
-                       f"ON t.sha256 = m.blob WHERE m.mailbox_id = ? AND t.{column} LIKE ?")
-        else:
-            sql = (f"SELECT m.uid, t.{column} FROM messages m JOIN blob_text t "
-                   f"ON t.sha256 = m.blob WHERE m.mailbox_id = ? AND t.{column} ILIKE ?")
-        if not exact:
-            sql = sql.replace(f"m.uid, t.{column}", "m.uid, ''")
-        for uid, text in tx.all(sql, (mailbox_id, _like(term))):
-            if not exact or folded in str(text).casefold():
+        base = (f"SELECT m.uid, {f't.{column}' if exact else repr('')} FROM messages m "
+                f"JOIN blob_text t ON t.sha256 = m.blob WHERE m.mailbox_id = ?")
+        params: tuple[object, ...] = (mailbox_id, _like(term))
+        if tx.dialect != "sqlite":
+            sql = f"{base} AND t.{column} ILIKE ?"
+        elif not scan:
+            sql = f"{base} AND t.id IN (SELECT rowid FROM blob_fts WHERE {column} LIKE ?)"
+        elif term.isascii():
+            sql = f"{base} AND t.{column} LIKE ?"
+        else:  # SQLite's LIKE folds ASCII only: read the mailbox's rows, fold in Python
+            sql, params = base, (mailbox_id,)
+        for uid, found in tx.all(sql, params):
+            if not exact or folded in str(found).casefold():
                 out.add(int(uid))
     return out
 

@@ -145,3 +145,20 @@ def test_large_body_is_streamed(client: RawImap) -> None:
     client.ok("SELECT INBOX")
     out = client.ok("FETCH 1 BODY.PEEK[]")
     assert out[0] == b"* 1 FETCH (BODY[] {%d}\r\n" % len(big) + big + b")"
+
+
+def test_batch_mixes_prefetched_and_sectioned_reads(client: RawImap) -> None:
+    """Small messages are read whole a batch at a time, big ones section by section: one
+    FETCH over both answers exactly as one FETCH per message does."""
+    client.ok("CREATE Mixed")
+    sizes = [1, 120, 2, 70, 3]  # KB; 120 and 70 are above the whole-message read limit
+    for n, kb in enumerate(sizes):
+        client.append("Mixed", message(f"m{n}", body=("z" * 1022 + "\r\n") * kb))
+    client.ok("SELECT Mixed")
+    items = "(BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[TEXT]<1000.30> BINARY.SIZE[1] " \
+        "RFC822.SIZE BODY.PEEK[])"
+    together = client.ok(f"FETCH 1:{len(sizes)} {items}")
+    one_by_one = [line for n in range(1, len(sizes) + 1)
+                  for line in client.ok(f"FETCH {n} {items}")]
+    assert together == one_by_one
+    assert b"BODY[HEADER.FIELDS (SUBJECT)] {15}\r\nSubject: m1\r\n\r\n" in together[1]

@@ -66,6 +66,11 @@ def test_search_keys(box: RawImap) -> None:
     assert search(box, 'SEARCH CHARSET UTF-8 BODY "café"') == b"* SEARCH 1"
     assert search(box, b"SEARCH CHARSET UTF-8 BODY {5+}\r\nCAF\xc3\xa9".decode()) == \
         b"* SEARCH 1"
+    # Unicode case folding on the scan path too (SQLite's LIKE folds ASCII only).
+    assert search(box, b"SEARCH CHARSET UTF-8 BODY {5+}\r\nCAF\xc3\x89".decode()) == \
+        b"* SEARCH 1"
+    assert search(box, b"SEARCH CHARSET UTF-8 BODY {2+}\r\n\xc3\x89".decode()) == \
+        b"* SEARCH 1"
     assert search(box, "SEARCH LARGER 4000") == b"* SEARCH 3"
     assert search(box, "SEARCH SMALLER 4000") == b"* SEARCH 1 2"
     assert search(box, "SEARCH OR SEEN FLAGGED") == b"* SEARCH 2 3"

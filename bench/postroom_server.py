@@ -1,0 +1,75 @@
+"""Postroom as the bench runs it: ``postroom serve`` in its own process on loopback high ports,
+the embedded default store (SQLite + files) in a throwaway data directory.
+
+Accounts and mail are put in before the server starts, through the same services the CLI
+uses (``populate``), so filling 100,000 messages takes seconds, not an APPEND marathon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bench.reference import _tree_rss, free_port, wait_port
+from postroom import config
+from postroom.app import Services, build_services
+
+
+class Postroom:
+    name = "postroom"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.imap_port = free_port()
+        self.pop3_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def overrides(self) -> list[str]:
+        return ["smtp.mx.enabled=false", "smtp.submission.enabled=false",
+                "smtp.submissions.enabled=false", "odmr.enabled=false",
+                "imap.imaps.enabled=false", "pop3.pop3s.enabled=false",
+                f"imap.imap.port={self.imap_port}", f"pop3.pop3.port={self.pop3_port}",
+                "server.domain=bench.test", "server.hostname=mail.bench.test",
+                'server.plaintext_auth_networks=["127.0.0.1/32"]',
+                "limits.connections_per_ip=20000", "log.level=warning"]
+
+    def populate(self, fill: Callable[[Services], Awaitable[None]]) -> None:
+        cfg = config.load(None, self.overrides())
+        cfg.server.data_dir = str(self.root / "data")
+
+        async def run() -> None:
+            services = build_services(cfg)
+            try:
+                await fill(services)
+            finally:
+                await services.close()
+        asyncio.run(run())
+
+    def start(self) -> None:
+        args = [str(Path(sys.executable).parent / "postroom"), "serve",
+                "--data-dir", str(self.root / "data")]
+        for item in self.overrides():
+            args += ["--set", item]
+        log = (self.root / "serve.log").open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log,
+                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        wait_port(self.imap_port, timeout=60)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def rss_kib(self) -> int:
+        return _tree_rss(self.proc.pid) if self.proc is not None else 0

@@ -1,0 +1,185 @@
+"""The reference servers, started privately: Debian's Dovecot on loopback high ports.
+
+Never the system services: packages are installed with service start-up denied (a temporary
+``policy-rc.d`` when the machine has none), and each instance runs from its own directory with
+its own config, base_dir and log, listening on 127.0.0.1 only. ``stop()`` stops it; the
+directory is the caller's to delete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from postroom.directory.passwords import hash_password
+
+POLICY = Path("/usr/sbin/policy-rc.d")
+
+
+def ensure_packages(packages: list[str]) -> None:
+    """Install missing Debian packages (root only) without letting them start services."""
+    missing = [p for p in packages
+               if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise SystemExit(f"bench: Debian packages missing and not root: {' '.join(missing)}")
+    print(f"bench: installing {' '.join(missing)} (services are not started)", flush=True)
+    own_policy = not POLICY.exists()
+    if own_policy:
+        POLICY.write_text("#!/bin/sh\n# written by Postroom's bench for one install\nexit 101\n")
+        POLICY.chmod(0o755)
+    try:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+    finally:
+        if own_policy:
+            POLICY.unlink()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+class Dovecot:
+    """A private Dovecot: IMAP (and POP3) on loopback, Maildir under ``root/mail``, accounts in
+    a passwd-file. Mail processes run as ``nobody`` (Dovecot refuses root)."""
+
+    name = "dovecot"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.imap_port = free_port()
+        self.pop3_port = free_port()
+        self.users: dict[str, str] = {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "dovecot.conf"
+
+    def maildir(self, address: str) -> Path:
+        local, _, domain = address.partition("@")
+        return self.root / "mail" / domain / local
+
+    def add_user(self, address: str, password: str) -> None:
+        """Stored as an argon2id hash with Postroom's parameters, so a LOGIN costs both
+        servers the same hashing work (Dovecot verifies it through libsodium)."""
+        self.users[address] = password
+        with (self.root / "users").open("a") as fh:
+            fh.write(f"{address}:{{ARGON2ID}}{hash_password(password)}\n")
+
+    def write_config(self) -> None:
+        r = self.root
+        for sub in ("run", "state", "mail"):
+            (r / sub).mkdir(parents=True, exist_ok=True)
+        (r / "users").touch()
+        self.conf.write_text(f"""# Private Dovecot for Postroom's bench (loopback only).
+base_dir = {r}/run
+state_dir = {r}/state
+log_path = {r}/dovecot.log
+instance_name = postroom-bench-{self.imap_port}
+protocols = imap pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{r}/mail/%d/%n
+mail_uid = nobody
+mail_gid = nogroup
+first_valid_uid = 1
+mail_max_userip_connections = 1000
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {r}/users
+}}
+userdb {{
+  driver = static
+  args = home={r}/mail/%d/%n
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {self.pop3_port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+""")
+
+    def start(self) -> None:
+        subprocess.run(["chown", "-R", "nobody:nogroup", str(self.root / "mail")], check=True)
+        self.proc = subprocess.Popen(["dovecot", "-F", "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.imap_port)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        subprocess.run(["doveadm", "-c", str(self.conf), "stop"], capture_output=True)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def rss_kib(self) -> int:
+        """Resident memory of every process of this instance (master and children)."""
+        if self.proc is None:
+            return 0
+        return _tree_rss(self.proc.pid)
+
+
+def _tree_rss(pid: int) -> int:
+    total = 0
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total

@@ -1,0 +1,186 @@
+"""``make bench``: Postroom and the reference servers side by side, in alternation.
+
+Both servers get the same accounts and the same mail (``bench.data``), run on this machine on
+loopback high ports, and face the same workloads with the same seeds, round after round
+(A B, B A, A B …). The table shows medians over the rounds and the ratio Postroom/reference
+oriented so that above 1 means Postroom did better. Results go to
+``bench/results/<UTC time>.json``.
+
+Workloads so far (issue 3): IMAP on a 100,000-message mailbox and the mixed IMAP workload
+(LOGIN SELECT FETCH STORE SEARCH APPEND EXPUNGE LOGOUT) with 20 and 50 clients over 100
+accounts. Reference: Debian's Dovecot with its default settings (Maildir, no FTS plugin).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import data, imap_load
+from bench.postroom_server import Postroom
+from bench.reference import Dovecot, ensure_packages
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    p.add_argument("--seconds", type=float, default=15.0,
+                   help="duration of each mixed-workload cell (default 15)")
+    p.add_argument("--clients", default="20,50", help="concurrent clients per cell")
+    p.add_argument("--accounts", type=int, default=100)
+    p.add_argument("--per-account", type=int, default=100, help="messages per account")
+    p.add_argument("--big", type=int, default=100_000,
+                   help="messages in the large mailbox (0 skips it)")
+    p.add_argument("--keep", action="store_true", help="keep the servers' directories")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 1 round, 3 s cells, 10 accounts, 5,000-message mailbox")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.rounds, args.seconds, args.accounts, args.big = 1, 3.0, 10, 5000
+    return args
+
+
+def setup(root: Path, args: argparse.Namespace) -> tuple[Postroom, Dovecot]:
+    started = time.monotonic()
+    pr = Postroom(root / "postroom")
+    pr.populate(lambda services: data.fill_postroom(services, args.accounts,
+                                                    args.per_account, args.big))
+    print(f"bench: Postroom filled in {time.monotonic() - started:.1f} s", flush=True)
+    started = time.monotonic()
+    dv = Dovecot(root / "dovecot")
+    dv.write_config()
+    for i in range(args.accounts):
+        address = data.account(i)
+        dv.add_user(address, data.password(address))
+        data.fill_maildir(dv.maildir(address), data.account_mail(i, args.per_account))
+    if args.big:
+        dv.add_user(data.BIG, data.password(data.BIG))
+        data.fill_maildir(dv.maildir(data.BIG), data.big_mail(args.big))
+    print(f"bench: Dovecot filled in {time.monotonic() - started:.1f} s", flush=True)
+    return pr, dv
+
+
+async def warm(server: Postroom | Dovecot, args: argparse.Namespace) -> float:
+    started = time.monotonic()
+    addresses = [data.account(i) for i in range(args.accounts)]
+    if args.big:
+        addresses.append(data.BIG)
+    await imap_load.warm(server.imap_port, addresses)
+    return time.monotonic() - started
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    ensure_packages(["dovecot-imapd", "dovecot-pop3d"])
+    root = Path(tempfile.mkdtemp(prefix="postroom-bench-"))
+    root.chmod(0o755)  # Dovecot's unprivileged auth and mail processes must reach their files
+    clients = [int(c) for c in args.clients.split(",") if c]
+    rounds: list[dict[str, Any]] = []
+    result: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                              "machine": _machine(), "args": vars(args), "rounds": rounds}
+    pr, dv = setup(root, args)
+    try:
+        pr.start()
+        dv.start()
+        result["warm_s"] = {s.name: asyncio.run(warm(s, args)) for s in (pr, dv)}
+        for r in range(args.rounds):
+            order = (pr, dv) if r % 2 == 0 else (dv, pr)
+            this: dict[str, Any] = {}
+            for server in order:
+                cell: dict[str, Any] = {}
+                if args.big:
+                    cell["big"] = asyncio.run(imap_load.big_mailbox(server.imap_port, args.big))
+                for n in clients:
+                    cell[f"mixed{n}"] = asyncio.run(imap_load.mixed(
+                        server.imap_port, n, args.seconds, args.accounts, args.per_account,
+                        seed=r + 1))
+                cell["rss_kib"] = server.rss_kib()
+                this[server.name] = cell
+                print(f"bench: round {r + 1} {server.name} done", flush=True)
+            rounds.append(this)
+    finally:
+        pr.stop()
+        dv.stop()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    result["summary"] = summarise(rounds, clients, bool(args.big))
+    return result
+
+
+def _median(rounds: list[dict[str, Any]], server: str, *path: str) -> float:
+    values = []
+    for r in rounds:
+        v: Any = r[server]
+        for key in path:
+            v = v[key]
+        values.append(float(v))
+    return statistics.median(values)
+
+
+def summarise(rounds: list[dict[str, Any]], clients: list[int], big: bool,
+              ) -> list[dict[str, Any]]:
+    """Rows of (workload, measure, postroom, dovecot, ratio); ratio > 1 = Postroom better."""
+    rows: list[dict[str, Any]] = []
+
+    def row(workload: str, measure: str, path: tuple[str, ...], higher_better: bool) -> None:
+        p = _median(rounds, "postroom", *path)
+        d = _median(rounds, "dovecot", *path)
+        ratio = (p / d if higher_better else d / p) if p and d else 0.0
+        rows.append({"workload": workload, "measure": measure, "postroom": p,
+                     "dovecot": d, "ratio": ratio})
+    if big:
+        for op in rounds[0]["postroom"]["big"]:
+            row("100k mailbox", f"{op} (ms)", ("big", op), False)
+    for n in clients:
+        key = f"mixed{n}"
+        row(f"mixed, {n} clients", "operations/s", (key, "ops_per_s"), True)
+        for cmd in rounds[0]["postroom"][key]["commands"]:
+            if cmd in rounds[0]["dovecot"][key]["commands"]:
+                row(f"mixed, {n} clients", f"{cmd} p50 (ms)",
+                    (key, "commands", cmd, "p50_ms"), False)
+                row(f"mixed, {n} clients", f"{cmd} p99 (ms)",
+                    (key, "commands", cmd, "p99_ms"), False)
+        row(f"mixed, {n} clients", "errors", (key, "errors"), False)
+    row("memory", "server RSS after the round (KiB)", ("rss_kib",), False)
+    return rows
+
+
+def _machine() -> dict[str, Any]:
+    import os
+    import subprocess
+    version = subprocess.run(["dovecot", "--version"], capture_output=True, text=True)
+    return {"python": platform.python_version(), "cpus": os.cpu_count(),
+            "kernel": platform.release(), "dovecot": version.stdout.strip()}
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(f"\n{'workload':<20} {'measure':<34} {'postroom':>10} {'dovecot':>10} {'ratio':>7}")
+    for r in rows:
+        print(f"{r['workload']:<20} {r['measure']:<34} {r['postroom']:>10.1f} "
+              f"{r['dovecot']:>10.1f} {r['ratio']:>7.2f}")
+    print("ratio: Postroom relative to Dovecot, above 1 = Postroom better "
+          "(throughput P/D, times D/P)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = run(args)
+    print_table(result["summary"])
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + ".json")
+    out.write_text(json.dumps(result, indent=1))
+    print(f"\nwritten: {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
