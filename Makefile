@@ -7,13 +7,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEB_TEST_PACKAGES := isync swaks fetchmail
 RUN_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: run test venv test-deps lint typecheck clean help
+.PHONY: run test bench venv test-deps lint typecheck clean help
 
 help:
 	@echo "make run    start Postroom on the embedded default (data in ./var)"
 	@echo "make test   install test dependencies and run the whole suite"
 	@echo "make lint   ruff + mypy only"
+	@echo "make bench  Postroom next to a private Dovecot on loopback (BENCH_ARGS=--quick for a smoke run)"
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -56,6 +58,11 @@ test: test-deps
 	$(BIN)/ruff check postroom tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -ra
+
+# Side-by-side benchmarks (bench/run.py): installs Dovecot from Debian's packages when missing
+# (services not started), runs private instances on loopback high ports, stops them after.
+bench: venv
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         dv.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    result["summary"] = summarise(rounds, clients, bool(args.big))
+    result["summary"] = summarise(rounds, clients, args.big)
     return result
 
 
@@ -126,7 +126,7 @@ def _median(rounds: list[dict[str, Any]], server: str, *path: str) -> float:
     return statistics.median(values)
 
 
-def summarise(rounds: list[dict[str, Any]], clients: list[int], big: bool,
+def summarise(rounds: list[dict[str, Any]], clients: list[int], big: int,
               ) -> list[dict[str, Any]]:
     """Rows of (workload, measure, postroom, dovecot, ratio); ratio > 1 = Postroom better."""
     rows: list[dict[str, Any]] = []
@@ -139,7 +139,7 @@ def summarise(rounds: list[dict[str, Any]], clients: list[int], big: bool,
                      "dovecot": d, "ratio": ratio})
     if big:
         for op in rounds[0]["postroom"]["big"]:
-            row("100k mailbox", f"{op} (ms)", ("big", op), False)
+            row(f"{big:,}-msg mailbox", f"{op} (ms)", ("big", op), False)
     for n in clients:
         key = f"mixed{n}"
         row(f"mixed, {n} clients", "operations/s", (key, "ops_per_s"), True)
@@ -163,9 +163,9 @@ def _machine() -> dict[str, Any]:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"\n{'workload':<20} {'measure':<34} {'postroom':>10} {'dovecot':>10} {'ratio':>7}")
+    print(f"\n{'workload':<22} {'measure':<34} {'postroom':>10} {'dovecot':>10} {'ratio':>7}")
     for r in rows:
-        print(f"{r['workload']:<20} {r['measure']:<34} {r['postroom']:>10.1f} "
+        print(f"{r['workload']:<22} {r['measure']:<34} {r['postroom']:>10.1f} "
               f"{r['dovecot']:>10.1f} {r['ratio']:>7.2f}")
     print("ratio: Postroom relative to Dovecot, above 1 = Postroom better "
           "(throughput P/D, times D/P)")

@@ -187,6 +187,10 @@ class MessageService:
         return await self.store.queries.unseen_uids(handle.mailbox.id,
                                                      seen_account(principal, handle.mailbox))
 
+    async def first_unseen(self, principal: Principal, handle: MailboxHandle) -> int | None:
+        return await self.store.queries.first_unseen(handle.mailbox.id,
+                                                      seen_account(principal, handle.mailbox))
+
     async def counts(self, principal: Principal, handle: MailboxHandle) -> MailboxCounts:
         return await self.store.queries.counts(handle.mailbox.id,
                                                seen_account(principal, handle.mailbox))

@@ -4,6 +4,8 @@ RFC 3501 §6.3.1; RFC 7162 CONDSTORE/QRESYNC; RFC 3691 UNSELECT; RFC 2177 IDLE).
 
 from __future__ import annotations
 
+import asyncio
+
 from postroom.access.gate import MailboxHandle
 from postroom.access.ops import Op
 from postroom.core.errors import MailError
@@ -81,6 +83,10 @@ def _qresync_params(s: Session, cmd: Command) -> tuple[int, int, str | None] | N
     return result
 
 
+async def _none() -> None:
+    return None
+
+
 async def _select(s: Session, cmd: Command, examine: bool) -> Reply:
     expect_count(cmd.args, 1, 2)
     name = s.mailbox_in(cmd.args[0])
@@ -94,9 +100,12 @@ async def _select(s: Session, cmd: Command, examine: bool) -> Reply:
     handle = await svc.mailboxes.open(s.principal, name, Op.SELECT)
     sub = svc.feed.subscribe([handle.mailbox.id])  # before reading: miss nothing
     try:
-        uids = await svc.messages.uids(handle)
-        rec = await svc.messages.refresh(handle)
-        counts = None if s.rev2 else await svc.messages.counts(s.principal, handle)
+        # Three independent reads, run side by side on the read pool. rev2 has no [UNSEEN].
+        uids, rec, first_unseen = await asyncio.gather(
+            svc.messages.uids(handle), svc.messages.refresh(handle),
+            _none() if s.rev2 else svc.messages.first_unseen(s.principal, handle))
+        if uids and uids[-1] >= rec.uidnext:  # a delivery landed between the two reads
+            rec = await svc.messages.refresh(handle)
     except BaseException:
         sub.close()
         raise
@@ -108,8 +117,8 @@ async def _select(s: Session, cmd: Command, examine: bool) -> Reply:
     s.send(b"* %d EXISTS" % len(uids))
     if not s.rev2:
         s.send(b"* 0 RECENT")
-        if counts is not None and counts.first_unseen_uid is not None:
-            seq = sel.seq_of(counts.first_unseen_uid)
+        if first_unseen is not None:
+            seq = sel.seq_of(first_unseen)
             if seq is not None:
                 s.send(b"* OK [UNSEEN %d] First unseen" % seq)
     perm = "" if ro else permanent_flags(handle)
