@@ -155,6 +155,7 @@ class Session:
         self.selected: Selected | None = None
         self.enabled: set[str] = set()
         self.condstore = False
+        self._flag_text: dict[tuple[int, str], bytes] = {}  # (flags, keywords) → FLAGS (...)
         self.bad_commands = 0
         self.auth_failures = 0
         self.out: list[bytes] = []
@@ -417,11 +418,20 @@ class Session:
 
     def flag_list(self, uid: int, flags: int, keywords: str) -> bytes:
         """``FLAGS (...)`` as this session sees them (``\\Recent`` is per session, rev1)."""
-        names = F.format_flags(flags, F.keywords_from_text(keywords))
         sel = self.selected
-        if sel is not None and uid in sel.recent and not self.rev2:
+        if sel is not None and not self.rev2 and uid in sel.recent:
+            names = F.format_flags(flags, F.keywords_from_text(keywords))
             names.append("\\Recent")
-        return b"FLAGS (" + " ".join(names).encode() + b")"
+            return b"FLAGS (" + " ".join(names).encode() + b")"
+        # A mailbox has few distinct flag combinations: format each once (FETCH 1:* FLAGS).
+        key = (flags, keywords)
+        text = self._flag_text.get(key)
+        if text is None:
+            names = F.format_flags(flags, F.keywords_from_text(keywords))
+            text = b"FLAGS (" + " ".join(names).encode() + b")"
+            if len(self._flag_text) < 4096:
+                self._flag_text[key] = text
+        return text
 
     def flags_fetch(self, seq: int, uid: int, flags: int, keywords: str, modseq: int) -> bytes:
         out = b"* %d FETCH (UID %d " % (seq, uid) + self.flag_list(uid, flags, keywords)
