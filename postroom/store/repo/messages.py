@@ -387,14 +387,7 @@ class MessageQueries:
     async def first_unseen(self, mailbox_id: int, seen_account: int | None) -> int | None:
         """The lowest UID without \\Seen (SELECT's ``[UNSEEN n]``), stopping at the first."""
         def fn(tx: Tx) -> int | None:
-            if seen_account is None:
-                row = tx.one("SELECT uid FROM messages WHERE mailbox_id = ? AND (flags & 1) = 0 "
-                             "ORDER BY uid LIMIT 1", (mailbox_id,))
-            else:
-                row = tx.one("SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND NOT EXISTS "
-                             "(SELECT 1 FROM seen s WHERE s.mailbox_id = m.mailbox_id AND "
-                             "s.account_id = ? AND s.uid = m.uid) ORDER BY m.uid LIMIT 1",
-                             (mailbox_id, seen_account))
+            row = tx.one(*_unseen("m.uid", mailbox_id, seen_account, " ORDER BY m.uid LIMIT 1"))
             return int(row[0]) if row is not None else None
         return await self.engine.read(fn)
 
@@ -449,14 +442,8 @@ class MessageQueries:
     async def unseen_uids(self, mailbox_id: int, seen_account: int | None) -> list[int]:
         """UIDs without \\Seen, by an indexed-range query (UID SEARCH UNSEEN fast path)."""
         def fn(tx: Tx) -> list[int]:
-            if seen_account is None:
-                return [int(r[0]) for r in tx.all(
-                    "SELECT uid FROM messages WHERE mailbox_id = ? AND (flags & 1) = 0 "
-                    "ORDER BY uid", (mailbox_id,))]
-            return [int(r[0]) for r in tx.all(
-                "SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND NOT EXISTS (SELECT 1 "
-                "FROM seen s WHERE s.mailbox_id = m.mailbox_id AND s.account_id = ? AND "
-                "s.uid = m.uid) ORDER BY m.uid", (mailbox_id, seen_account))]
+            return [int(r[0]) for r in tx.all(*_unseen("m.uid", mailbox_id, seen_account,
+                                                       " ORDER BY m.uid"))]
         return await self.engine.read(fn)
 
     async def counts(self, mailbox_id: int, seen_account: int | None) -> MailboxCounts:
@@ -464,14 +451,7 @@ class MessageQueries:
             row = tx.one("SELECT count(*), min(uid) FROM messages WHERE mailbox_id = ? AND "
                          "(flags & 8) = 8", (mailbox_id,))
             deleted = int(row[0]) if row else 0
-            if seen_account is None:
-                u = tx.one("SELECT count(*), min(uid) FROM messages WHERE mailbox_id = ? AND "
-                           "(flags & 1) = 0", (mailbox_id,))
-            else:
-                u = tx.one("SELECT count(*), min(m.uid) FROM messages m WHERE m.mailbox_id = ? "
-                           "AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.mailbox_id = "
-                           "m.mailbox_id AND s.account_id = ? AND s.uid = m.uid)",
-                           (mailbox_id, seen_account))
+            u = tx.one(*_unseen("count(*), min(m.uid)", mailbox_id, seen_account))
             unseen = int(u[0]) if u else 0
             first = int(u[1]) if u and u[1] is not None else None
             return MailboxCounts(unseen, deleted, first)
@@ -487,6 +467,18 @@ class MessageQueries:
         def fn(tx: Tx) -> dict[int, str]:
             return text.headers_in(tx, mailbox_id, uids)
         return await self.engine.read(fn)
+
+
+def _unseen(columns: str, mailbox_id: int, seen_account: int | None, tail: str = "",
+            ) -> tuple[str, tuple[int, ...]]:
+    """A query over the messages without \\Seen: the flag bit, or for a shared mailbox with
+    per-user \\Seen the absence of the reader's row in ``seen``."""
+    if seen_account is None:
+        return (f"SELECT {columns} FROM messages m WHERE m.mailbox_id = ? AND (m.flags & 1) = 0"
+                f"{tail}", (mailbox_id,))
+    return (f"SELECT {columns} FROM messages m WHERE m.mailbox_id = ? AND NOT EXISTS "
+            f"(SELECT 1 FROM seen s WHERE s.mailbox_id = m.mailbox_id AND s.account_id = ? AND "
+            f"s.uid = m.uid){tail}", (mailbox_id, seen_account))
 
 
 def now() -> int:
