@@ -100,23 +100,36 @@ async def _section(s: Session, rec: MessageRec, meta: dict[str, Any], att: Fetch
     return [label + _literal(data, False)]
 
 
+def _atts(req: FetchRequest, force_flags: bool) -> list[FetchAtt]:
+    """The items to answer: the request's, plus FLAGS when \\Seen was just set (RFC 9051
+    §6.4.5: the server sends the changed flags with the data)."""
+    if force_flags and not any(a.kind == "FLAGS" for a in req.atts):
+        return [*req.atts, FetchAtt("FLAGS")]
+    return list(req.atts)
+
+
+def _row_item(s: Session, rec: Row, kind: str) -> bytes | None:
+    """UID, FLAGS and MODSEQ, which a flags row can answer; None for anything else."""
+    if kind == "UID":
+        return b"UID %d" % rec.uid
+    if kind == "FLAGS":
+        return s.flag_list(rec.uid, rec.flags, rec.keywords)
+    if kind == "MODSEQ":
+        return b"MODSEQ (%d)" % rec.modseq
+    return None
+
+
 async def _render(s: Session, seq: int, rec: Row, req: FetchRequest, force_flags: bool,
                   whole: dict[int, bytes]) -> list[Piece]:
     meta: dict[str, Any] | None = None
     pieces: list[Piece] = [b"* %d FETCH (" % seq]
     first = True
-    atts = list(req.atts)
-    if force_flags and not any(a.kind == "FLAGS" for a in atts):
-        atts.append(FetchAtt("FLAGS"))
-    for att in atts:
+    for att in _atts(req, force_flags):
         out: list[Piece]
         kind = att.kind
-        if kind == "UID":
-            out = [b"UID %d" % rec.uid]
-        elif kind == "FLAGS":
-            out = [s.flag_list(rec.uid, rec.flags, rec.keywords)]
-        elif kind == "MODSEQ":
-            out = [b"MODSEQ (%d)" % rec.modseq]
+        item = _row_item(s, rec, kind)
+        if item is not None:
+            out = [item]
         elif not isinstance(rec, MessageRec):
             raise AssertionError("a light FETCH asked for more than UID/FLAGS/MODSEQ")
         elif kind == "INTERNALDATE":
@@ -147,19 +160,8 @@ def _render_light(s: Session, seq: int, rec: Row, req: FetchRequest, force_flags
                   ) -> bytes:
     """UID / FLAGS / MODSEQ only: formatted without a coroutine per message, so
     ``UID FETCH 1:* (FLAGS)`` on a large mailbox costs string formatting and little else."""
-    parts = []
-    has_flags = False
-    for att in req.atts:
-        if att.kind == "UID":
-            parts.append(b"UID %d" % rec.uid)
-        elif att.kind == "FLAGS":
-            parts.append(s.flag_list(rec.uid, rec.flags, rec.keywords))
-            has_flags = True
-        else:
-            parts.append(b"MODSEQ (%d)" % rec.modseq)
-    if force_flags and not has_flags:
-        parts.append(s.flag_list(rec.uid, rec.flags, rec.keywords))
-    return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
+    parts = [_row_item(s, rec, att.kind) for att in _atts(req, force_flags)]
+    return b"* %d FETCH (" % seq + b" ".join(p for p in parts if p is not None) + b")\r\n"
 
 
 async def _write(s: Session, pieces: list[Piece]) -> None:

@@ -31,14 +31,17 @@ class _SortMeta(msgspec.Struct):
 _DECODE = msgspec.json.Decoder(_SortMeta)
 
 
-def _charset_and_keys(args: list[Token], what: str) -> S.SearchProgram:
-    """RFC 5256 §3: the charset is mandatory (no CHARSET keyword) and then search keys."""
-    if not args:
-        raise ParseError(f"{what} needs a charset and search keys")
-    charset = text_of(args[0], "charset").upper()
+def _request(cmd: Command, what: str) -> tuple[Token, S.SearchProgram]:
+    """RFC 5256 §3: ``SORT criteria charset keys`` / ``THREAD algorithm charset keys``. The
+    charset is mandatory (no CHARSET keyword); the keys are SEARCH's."""
+    if len(cmd.args) < 2:
+        raise ParseError(f"{what} needs {'sort criteria' if what == 'SORT' else 'an algorithm'}"
+                         ", a charset and search keys")
+    charset = text_of(cmd.args[1], "charset").upper()
     if charset not in S.CHARSETS:
         raise S.BadCharset(charset)
-    return S.parse_search(list(args[1:]), utf8_enabled=False, esearch_ok=False)
+    return cmd.args[0], S.parse_search(list(cmd.args[2:]), utf8_enabled=False,
+                                       esearch_ok=False)
 
 
 async def _items(s: Session, sel: Selected, uids: list[int], uid: bool,
@@ -70,10 +73,8 @@ async def _items(s: Session, sel: Selected, uids: list[int], uid: bool,
 async def sort(s: Session, cmd: Command, uid: bool) -> Reply:
     sel = s.selected
     assert sel is not None
-    if not cmd.args:
-        raise ParseError("SORT needs sort criteria, a charset and search keys")
-    criteria = T.parse_criteria(cmd.args[0])
-    prog = _charset_and_keys(list(cmd.args[1:]), "SORT")
+    first, prog = _request(cmd, "SORT")
+    criteria = T.parse_criteria(first)
     found = await matching(s, sel, prog)
     envelopes = any(name not in ("ARRIVAL", "SIZE") for name, _ in criteria)
     items = T.sort_items(await _items(s, sel, found, uid, envelopes), criteria)
@@ -86,12 +87,10 @@ async def sort(s: Session, cmd: Command, uid: bool) -> Reply:
 async def thread(s: Session, cmd: Command, uid: bool) -> Reply:
     sel = s.selected
     assert sel is not None
-    if not cmd.args:
-        raise ParseError("THREAD needs an algorithm, a charset and search keys")
-    algorithm = atom_of(cmd.args[0], "threading algorithm").upper()
+    first, prog = _request(cmd, "THREAD")
+    algorithm = atom_of(first, "threading algorithm").upper()
     if algorithm not in T.THREAD_ALGORITHMS:
         raise ParseError(f"unknown threading algorithm {algorithm}")
-    prog = _charset_and_keys(list(cmd.args[1:]), "THREAD")
     items = await _items(s, sel, await matching(s, sel, prog), uid)
     if algorithm == "REFERENCES":
         roots = T.thread_references(items)
