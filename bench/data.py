@@ -16,6 +16,7 @@ from pathlib import Path
 from postroom.app import Services
 from postroom.core import flags as F
 from postroom.core.principal import Principal
+from postroom.store.api import NewMessage
 
 DOMAIN = "bench.test"
 WORDS = ("budget", "meeting", "invoice", "release", "travel", "lunch", "report", "hiring",
@@ -95,7 +96,7 @@ async def _fill_account(services: Services, address: str, mails: Iterator[Mail])
     await services.mailboxes.ensure_defaults(rec.id, rec.domain_id)
     who = Principal.operator_as(rec.id, rec.address, rec.domain_id)
     handle = await services.mailboxes.open(who, "INBOX")
-    prepared: dict[bytes, object] = {}
+    prepared: dict[bytes, NewMessage] = {}  # the big mailbox repeats its distinct bodies
     chunk = []
     for mail in mails:
         m = prepared.get(mail.data)
@@ -103,8 +104,8 @@ async def _fill_account(services: Services, address: str, mails: Iterator[Mail])
             m = await services.messages.prepare(mail.data, internal_date=mail.when)
             if len(prepared) < BIG_DISTINCT:
                 prepared[mail.data] = m
-        base = m  # a NewMessage: same content, this message's flags and date
-        chunk.append(dataclasses.replace(base, flags=F.SEEN if mail.seen else 0,  # type: ignore[type-var]
+        # Same content, this message's flags and date.
+        chunk.append(dataclasses.replace(m, flags=F.SEEN if mail.seen else 0,
                                          internal_date=mail.when))
         if len(chunk) == 5000:
             await services.messages.append_prepared(who, handle, chunk)

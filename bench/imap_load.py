@@ -223,7 +223,7 @@ async def _untagged(c: Client, text: str) -> bytes:
     c.n += 1
     tag = b"t%d" % c.n
     c.writer.write(tag + b" " + text.encode() + b"\r\n")
-    lines = []
+    lines: list[bytes] = []
     while True:
         line = await c.reader.readline()
         if not line or line.startswith(tag + b" "):
