@@ -28,6 +28,9 @@ class FlagsChanged:
     mailbox_id: int
     uids: tuple[int, ...]
     modseq: int
+    # Set when only one reader's private \Seen changed (Product decision 6): the change is
+    # that account's alone, and other sessions are not told of it.
+    private_to: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

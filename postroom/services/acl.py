@@ -78,6 +78,15 @@ class AclService:
         ident = await self.canonical_identifier(principal, identifier)
         await self.store.mailboxes.set_acl(handle.mailbox.id, ident, None)
 
+    async def owner_address(self, principal: Principal, name: str) -> str | None:
+        """LISTRIGHTS (needs ``a``): the owner's address, None for a public folder."""
+        handle = await self._admin_handle(principal, name)
+        owner_id = handle.mailbox.owner_id
+        if owner_id is None:
+            return None
+        account = await self.store.directory.account_by_id(owner_id)
+        return account.address if account else None
+
     async def myrights(self, principal: Principal, name: str) -> Rights:
         handle = await self.mailboxes.open(principal, name, Op.MYRIGHTS)
         return handle.rights

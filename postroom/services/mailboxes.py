@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from postroom.access.gate import AccessGate, MailboxHandle, mailbox_missing
+from postroom.access.gate import AccessGate, MailboxHandle, mailbox_missing, permission_denied
 from postroom.access.ops import Op
 from postroom.access.rights_eval import GROUPWARE_KINDS, candidate_identifiers
 from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.principal import Principal
-from postroom.core.rights import Rights
+from postroom.core.rights import VISIBLE_RIGHTS, Rights
 from postroom.services import names
 from postroom.store.api import MailboxRec
 from postroom.store.sqlstore import SqlStore
@@ -111,19 +111,7 @@ class MailboxService:
         if loc.ref.namespace == "personal" and path.split("/")[0] in (names.OTHER_USERS,
                                                                      names.PUBLIC):
             raise invalid(f"'{path.split('/')[0]}' is reserved for a namespace")
-        if loc.mailbox is not None:
-            await self.gate.handle(principal, loc.mailbox, name)  # invisible → "doesn't exist"
-            raise MailError(Kind.EXISTS, f"Mailbox already exists: {name}")
-        # Nearest existing ancestor decides (RFC 4314 §4: k on the parent).
-        parent: MailboxRec | None = None
-        for anc in reversed(names.ancestors(path)):
-            parent = await self.store.mailboxes.by_name(loc.owner_id, anc)
-            if parent is not None:
-                break
-        if parent is not None:
-            await self.gate.handle(principal, parent, name, Op.CREATE_CHILD)
-        else:
-            self.gate.require_namespace_root(principal, loc.owner_id, loc.domain_id)
+        parent = await self._creatable(principal, loc, path)
         acl = await self.store.mailboxes.get_acl(parent.id) if parent else []
         # Create missing intermediate levels (RFC 9051 §6.3.4), each inheriting the same ACL.
         created: MailboxRec | None = None
@@ -141,6 +129,40 @@ class MailboxService:
             parent_id = created.id
         assert created is not None
         return created
+
+    async def _creatable(self, principal: Principal, loc: Located, path: str,
+                         ) -> MailboxRec | None:
+        """Check that ``path`` may be created; return its nearest existing ancestor.
+
+        RFC 4314 §4: ``k`` on the nearest existing parent; at the top of a namespace, only
+        its owner and administrators. A folder the caller cannot see (Product decision 8) is
+        treated as missing all the way through: the decision is made at the nearest *visible*
+        ancestor, exactly as if the invisible ones did not exist, so the refusal a caller gets
+        is the one a missing name would get. When that check passes but an invisible folder
+        is in the way (the name itself, or a level above it), the answer is a plain
+        permission refusal, never "already exists"."""
+        blocked = False
+        if loc.mailbox is not None:
+            if (await self.gate.rights(principal, loc.mailbox)).has_any(VISIBLE_RIGHTS):
+                raise MailError(Kind.EXISTS, f"Mailbox already exists: {loc.name}")
+            blocked = True
+        parent: MailboxRec | None = None
+        for anc in reversed(names.ancestors(path)):
+            found = await self.store.mailboxes.by_name(loc.owner_id, anc)
+            if found is None:
+                continue
+            if not (await self.gate.rights(principal, found)).has_any(VISIBLE_RIGHTS):
+                blocked = True
+                continue
+            parent = found
+            break
+        if parent is not None:
+            await self.gate.handle(principal, parent, loc.name, Op.CREATE_CHILD)
+        else:
+            self.gate.require_namespace_root(principal, loc.owner_id, loc.domain_id)
+        if blocked:
+            raise permission_denied(Op.CREATE_CHILD)
+        return parent
 
     # -- deletion and renaming ---------------------------------------------------------------
     async def delete(self, principal: Principal, name: str) -> None:
@@ -160,21 +182,15 @@ class MailboxService:
         if dst.owner_id != src.owner_id:
             raise MailError(Kind.NO_PERM, "folders can only be renamed within one namespace")
         new_path = names.validate_path(dst.ref.path)
-        if dst.mailbox is not None:
-            raise MailError(Kind.EXISTS, f"Mailbox already exists: {new}")
         if new_path.startswith(handle.mailbox.name + "/"):
             raise invalid("a folder cannot be moved inside itself")
+        # The new name must be creatable (k on its parent, RFC 4314 §4), judged as CREATE
+        # judges it, invisible folders included; missing levels above it are then created.
+        parent = await self._creatable(principal, dst, new_path)
         parent_path = names.parent_path(new_path)
-        parent = None
-        if parent_path is not None:
-            parent = await self.store.mailboxes.by_name(src.owner_id, parent_path)
-            if parent is None:
-                created = await self.create(principal, names.display_name(
-                    src.ref.namespace, src.ref.owner_address, parent_path))
-                parent = created
-            await self.gate.handle(principal, parent, new, Op.CREATE_CHILD)
-        else:
-            self.gate.require_namespace_root(principal, src.owner_id, src.domain_id)
+        if parent_path is not None and (parent is None or parent.name != parent_path):
+            parent = await self.create(principal, names.display_name(
+                src.ref.namespace, src.ref.owner_address, parent_path))
         if handle.mailbox.name == "INBOX" and handle.mailbox.owner_id is not None:
             # RFC 9051 §6.3.6: renaming INBOX moves its messages to the new name and leaves
             # an empty INBOX behind.

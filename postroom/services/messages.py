@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from postroom.access.gate import MailboxHandle
 from postroom.access.ops import Op
 from postroom.core import flags as F
+from postroom.core.address import Address
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
 from postroom.mime.scanner import scan
@@ -109,6 +110,23 @@ class MessageService:
                     for m in prepared]
         result = await self.store.messages.append(handle.mailbox.id, filtered,
                                                   seen_account(principal, handle.mailbox))
+        return AppendResult(handle.mailbox, tuple(uid for uid, _ in result))
+
+    async def post(self, sender: Principal, address: str, data: bytes, prefix: bytes = b"",
+                   ) -> AppendResult:
+        """Deliver to a public folder by its address: the ``p`` right (RFC 4314 §2.1).
+
+        ``sender`` is the authenticated submitter, or ``Principal.anonymous()`` for mail from
+        outside, which then needs ``p`` for ``anyone``. Posting is not APPEND: it needs ``p``,
+        not ``i``, and the message arrives with no flags. The folder's address is public, so a
+        refusal (NO_PERM) reveals nothing the address did not (access/gate.py); an address
+        that names no folder is NOT_FOUND. The SMTP front-end maps both to its own replies."""
+        mailbox = await self.store.mailboxes.by_address(str(Address.parse(address)))
+        if mailbox is None:
+            raise MailError(Kind.NOT_FOUND, f"no folder has the address {address}")
+        handle = await self.mailboxes.gate.handle(sender, mailbox, address, Op.POST)
+        prepared = await self.prepare(data, (), None, prefix)
+        result = await self.store.messages.append(handle.mailbox.id, [prepared], None)
         return AppendResult(handle.mailbox, tuple(uid for uid, _ in result))
 
     async def view(self, principal: Principal, handle: MailboxHandle) -> list[FlagRow]:

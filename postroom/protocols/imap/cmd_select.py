@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-from postroom.access.gate import MailboxHandle
 from postroom.access.ops import Op
 from postroom.core.errors import MailError
 from postroom.protocols.imap.session import (
@@ -19,7 +18,13 @@ from postroom.protocols.imap.session import (
     idle_wait,
     ok,
 )
-from postroom.protocols.imap.view import Selected
+from postroom.protocols.imap.view import (
+    KNOWN_KEYWORDS,
+    SYSTEM_FLAGS,
+    Selected,
+    permanent_flags,
+    read_only,
+)
 from postroom.protocols.imap.wire import (
     Command,
     ParseError,
@@ -30,28 +35,6 @@ from postroom.protocols.imap.wire import (
     number_of,
     parse_seqset,
 )
-
-SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
-KNOWN_KEYWORDS = "$Forwarded $MDNSent $Junk $NotJunk $Phishing"  # RFC 9051 §2.3.2
-
-
-def read_only(handle: MailboxHandle) -> bool:
-    """A mailbox the user can change nothing in opens READ-ONLY (RFC 4314 §5.1.1)."""
-    return not any(handle.allows(op) for op in (Op.SET_SEEN, Op.SET_DELETED,
-                                                Op.SET_OTHER_FLAGS, Op.APPEND, Op.EXPUNGE))
-
-
-def permanent_flags(handle: MailboxHandle) -> str:
-    names = []
-    if handle.allows(Op.SET_OTHER_FLAGS):
-        names += ["\\Answered", "\\Flagged", "\\Draft"]
-    if handle.allows(Op.SET_DELETED):
-        names.append("\\Deleted")
-    if handle.allows(Op.SET_SEEN):
-        names.append("\\Seen")
-    if handle.allows(Op.SET_OTHER_FLAGS):
-        names += [*KNOWN_KEYWORDS.split(), "\\*"]
-    return " ".join(names)
 
 
 def _qresync_params(s: Session, cmd: Command) -> tuple[int, int, str | None] | None:
@@ -110,7 +93,8 @@ async def _select(s: Session, cmd: Command, examine: bool) -> Reply:
         sub.close()
         raise
     ro = examine or read_only(handle)
-    sel = Selected(handle, ro, uids, sub, rec.uidvalidity, rec.highestmodseq)
+    sel = Selected(handle, ro, uids, sub, rec.uidvalidity, rec.highestmodseq,
+                   examined=examine, viewer=s.principal.account_id)
     s.selected = sel
     s.state = State.SELECTED
     s.send(f"* FLAGS ({SYSTEM_FLAGS} {KNOWN_KEYWORDS})".encode())

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from postroom.directory.throttle import AuthThrottle
 from postroom.net.connection import Connection
 from postroom.protocols.imap import (  # noqa: F401  (registration by import)
+    cmd_acl,
     cmd_auth,
     cmd_fetch,
     cmd_mailbox,

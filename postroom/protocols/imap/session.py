@@ -36,7 +36,7 @@ from postroom.net.connection import (
 )
 from postroom.net.listener import Network, in_networks
 from postroom.protocols.imap.search import BadCharset
-from postroom.protocols.imap.view import Selected
+from postroom.protocols.imap.view import Selected, permanent_flags, read_only
 from postroom.protocols.imap.wire import (
     Command,
     ParseError,
@@ -190,7 +190,8 @@ class Session:
             caps += [f"AUTH={m}" for m in mechanism_names(self.conn.tls, self.plaintext_ok(),
                                                           plus)]
             return caps
-        caps += ["LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE",
+        caps += ["ACL", "RIGHTS=texk", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE",
+                 "UNSELECT", "UIDPLUS", "MOVE",
                  "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
                  "CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY",
                  "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "WITHIN", "CONDSTORE",
@@ -330,6 +331,9 @@ class Session:
             await self.conn.send(f"{cmd.tag} BAD {cmd.name} is not valid in the "
                                  f"{self.state.value} state\r\n".encode())
             return
+        if self.state is State.SELECTED and self.selected is not None:
+            with contextlib.suppress(MailError):
+                await self.refresh_rights()
         try:
             reply = await self._run_handler(spec, cmd)
         except AlreadyReplied:
@@ -373,19 +377,7 @@ class Session:
         """Tell the client what changed since it last heard (RFC 9051 §7.5.1, §7.4.1)."""
         sel = self.selected
         assert sel is not None and self.principal is not None
-        sel.drain()
-        if sel.deleted:
-            raise Bye("Selected mailbox was deleted")
-        if sel.acl_changed:
-            sel.acl_changed = False
-            try:
-                handle = await self.services.mailboxes.open_id(
-                    self.principal, sel.handle.mailbox.id, sel.handle.name)
-            except MailError:
-                raise Bye("[NOPERM] Access to the selected mailbox was revoked") from None
-            if not handle.allows(Op.READ):
-                raise Bye("[NOPERM] Access to the selected mailbox was revoked")
-            sel.handle = handle
+        await self.refresh_rights()
         if expunge_ok and sel.pending_expunge:
             self.send_expunged(sorted(sel.pending_expunge))
         if sel.added:
@@ -403,6 +395,42 @@ class Session:
                 if seq is not None:
                     self.send(self.flags_fetch(seq, row.uid, row.flags, row.keywords,
                                                row.modseq))
+
+    async def refresh_rights(self) -> None:
+        """Take in ACL changes on the selected mailbox before the next command runs.
+
+        RFC 4314 §4 lets a server cache rights at SELECT only if it tells the client when they
+        change: losing ``r`` ends the session with ``* BYE`` (the mailbox may now not even
+        exist for this user, Product decision 8); other changes are announced with
+        ``PERMANENTFLAGS`` and, when writability flips, ``READ-ONLY`` / ``READ-WRITE``
+        (RFC 9051 §7.1). Called before every selected-state command, so no command ever runs
+        on rights that were already revoked."""
+        sel = self.selected
+        assert sel is not None and self.principal is not None
+        sel.drain()
+        if sel.deleted:
+            raise Bye("Selected mailbox was deleted")
+        if not sel.acl_changed:
+            return
+        sel.acl_changed = False
+        try:
+            handle = await self.services.mailboxes.open_id(
+                self.principal, sel.handle.mailbox.id, sel.handle.name)
+        except MailError:
+            raise Bye("[NOPERM] Access to the selected mailbox was revoked") from None
+        if not handle.allows(Op.READ):
+            raise Bye("[NOPERM] Access to the selected mailbox was revoked")
+        before = ("" if sel.readonly else permanent_flags(sel.handle)), sel.readonly
+        sel.handle = handle
+        if sel.examined:
+            return
+        sel.readonly = read_only(handle)
+        perm = "" if sel.readonly else permanent_flags(handle)
+        if (perm, sel.readonly) != before:
+            self.send(f"* OK [PERMANENTFLAGS ({perm})] Rights changed".encode())
+        if sel.readonly != before[1]:
+            self.send(b"* OK [READ-ONLY] Rights changed" if sel.readonly
+                      else b"* OK [READ-WRITE] Rights changed")
 
     def send_expunged(self, uids: list[int]) -> None:
         sel = self.selected

@@ -18,6 +18,7 @@ import bisect
 from dataclasses import dataclass, field
 
 from postroom.access.gate import MailboxHandle
+from postroom.access.ops import Op
 from postroom.core.changes import (
     AclChanged,
     Change,
@@ -28,6 +29,28 @@ from postroom.core.changes import (
 )
 from postroom.protocols.imap.wire import STAR, ParseError, SeqSet
 from postroom.services.notify import Subscription
+
+SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+KNOWN_KEYWORDS = "$Forwarded $MDNSent $Junk $NotJunk $Phishing"  # RFC 9051 §2.3.2
+
+
+def read_only(handle: MailboxHandle) -> bool:
+    """A mailbox the user can change nothing in opens READ-ONLY (RFC 4314 §5.1.1)."""
+    return not any(handle.allows(op) for op in (Op.SET_SEEN, Op.SET_DELETED,
+                                                Op.SET_OTHER_FLAGS, Op.APPEND, Op.EXPUNGE))
+
+
+def permanent_flags(handle: MailboxHandle) -> str:
+    names = []
+    if handle.allows(Op.SET_OTHER_FLAGS):
+        names += ["\\Answered", "\\Flagged", "\\Draft"]
+    if handle.allows(Op.SET_DELETED):
+        names.append("\\Deleted")
+    if handle.allows(Op.SET_SEEN):
+        names.append("\\Seen")
+    if handle.allows(Op.SET_OTHER_FLAGS):
+        names += [*KNOWN_KEYWORDS.split(), "\\*"]
+    return " ".join(names)
 
 
 @dataclass
@@ -44,6 +67,8 @@ class Selected:
     pending_flags: set[int] = field(default_factory=set)
     added: bool = False
     acl_changed: bool = False
+    examined: bool = False  # EXAMINE: read-only whatever the rights
+    viewer: int | None = None  # the session's account (whose private \Seen changes matter)
     deleted: bool = False
     own_modseqs: set[int] = field(default_factory=set)
     gone_recently: set[int] = field(default_factory=set)
@@ -79,6 +104,9 @@ class Selected:
                     self.gone_recently.add(uid)
                 self.pending_flags.discard(uid)
         elif isinstance(change, FlagsChanged):
+            if change.private_to is not None and change.private_to != self.viewer:
+                self.highestmodseq = max(self.highestmodseq, change.modseq)
+                return
             if change.modseq not in self.own_modseqs:
                 self.pending_flags.update(change.uids)
             self.highestmodseq = max(self.highestmodseq, change.modseq)

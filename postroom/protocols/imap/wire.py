@@ -360,7 +360,7 @@ def quote(value: str | bytes | None) -> bytes:
 
 def astring(value: str) -> bytes:
     """Atom when safe (readable replies: ``INBOX``), quoted otherwise."""
-    if value and re.match(r"^[A-Za-z0-9_.\-/+&!#$']+$", value) and value.upper() != "NIL":
+    if value and re.match(r"^[A-Za-z0-9_.\-/+&!#$'@]+$", value) and value.upper() != "NIL":
         return value.encode()
     return quote(value)
 

@@ -174,6 +174,7 @@ class MessageRepo:
         def fn(tx: Tx) -> tuple[list[FlagRow], list[int]]:
             changed: list[tuple[int, int, str]] = []
             failed: list[int] = []
+            shared_change = seen_account is None
             new_kw = set(update.keywords)
             for chunk in _uid_chunks(list(uids)):
                 marks = ", ".join("?" for _ in chunk)
@@ -204,6 +205,8 @@ class MessageRepo:
                         nk = kws - new_kw if update.keywords_allowed else kws
                     if new != cur or nk != kws:
                         changed.append((int(uid), new, F.keywords_to_text(nk)))
+                        if (new ^ cur) & ~F.SEEN or nk != kws:
+                            shared_change = True
             if not changed:
                 return [], failed
             modseq = _bump_modseq(tx, mailbox_id)
@@ -225,7 +228,8 @@ class MessageRepo:
                         [(mailbox_id, seen_account, uid) for uid, new, _ in changed
                          if not new & F.SEEN])
             out = [FlagRow(uid, modseq, new, kw) for uid, new, kw in changed]
-            tx.events.append(FlagsChanged(mailbox_id, tuple(u for u, _, _ in changed), modseq))
+            tx.events.append(FlagsChanged(mailbox_id, tuple(u for u, _, _ in changed), modseq,
+                                          None if shared_change else seen_account))
             return out, failed
         return await self.engine.write(fn)
 
