@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEB_TEST_PACKAGES := isync swaks fetchmail
+DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
@@ -31,7 +31,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the end-to-end tests drive (real third-party clients), and PostgreSQL's server
+# Debian packages the end-to-end tests drive (real third-party clients, and Dovecot as the
+# reference the sharing tests compare against), and PostgreSQL's server
 # binaries when no server answers on 127.0.0.1:5432 (the suite then runs a private cluster).
 # Installed only when missing and only as root; otherwise the run says what is missing.
 test-deps: venv
@@ -42,8 +43,11 @@ test-deps: venv
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian packages:$$missing"; \
+	    echo "installing Debian packages:$$missing (their services are not started)"; \
+	    own_policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then own_policy=1; \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; fi; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    status=$$?; [ -n "$$own_policy" ] && rm -f /usr/sbin/policy-rc.d; [ $$status = 0 ] || exit $$status; \
 	  else echo "note: not root, Debian packages missing:$$missing (tests needing them will skip)"; fi; \
 	fi
 

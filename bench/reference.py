@@ -72,6 +72,7 @@ class Dovecot:
         self.pop3_port = free_port()
         self.users: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra_config = ""  # appended to dovecot.conf (the sharing tests add ACL plugins)
 
     @property
     def conf(self) -> Path:
@@ -88,6 +89,11 @@ class Dovecot:
         with (self.root / "users").open("a") as fh:
             fh.write(f"{address}:{{ARGON2ID}}{hash_password(password)}\n")
 
+    @property
+    def protocols(self) -> str:
+        """imap, and pop3 when dovecot-pop3d is installed (Dovecot refuses a missing one)."""
+        return "imap pop3" if Path("/usr/lib/dovecot/pop3").exists() else "imap"
+
     def write_config(self) -> None:
         r = self.root
         for sub in ("run", "state", "mail"):
@@ -98,7 +104,7 @@ base_dir = {r}/run
 state_dir = {r}/state
 log_path = {r}/dovecot.log
 instance_name = postroom-bench-{self.imap_port}
-protocols = imap pop3
+protocols = {self.protocols}
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -134,7 +140,7 @@ service pop3-login {{
     port = 0
   }}
 }}
-""")
+""" + self.extra_config)
 
     def start(self) -> None:
         subprocess.run(["chown", "-R", "nobody:nogroup", str(self.root / "mail")], check=True)
