@@ -152,3 +152,45 @@ async def test_rename_moves_children_and_inbox_rename(services: Services) -> Non
     assert err.kind is Kind.NO_PERM
     err = await _error(services.mailboxes.delete(alice, "Z"))
     assert err.kind is Kind.IN_USE
+
+
+async def test_posting_to_a_public_folder_address(services: Services) -> None:
+    """``p`` lets mail reach a public folder's address (RFC 4314 §2.1); anonymous senders
+    need ``p`` for ``anyone``; posting needs neither ``i`` nor visibility, and adds no flags."""
+    bob = await account(services, "bob@example.com")
+    op = Principal.operator()
+    await services.mailboxes.create(op, "Public Folders/Sales", address="sales@example.com")
+    anon = Principal.anonymous()
+    for sender in (anon, bob):
+        err = await _error(services.messages.post(sender, "sales@example.com", message("x")))
+        assert err.kind is Kind.NO_PERM
+    await services.acl.set(op, "Public Folders/Sales", "bob@example.com", "p")
+    err = await _error(services.messages.post(anon, "Sales@Example.com", message("x")))
+    assert err.kind is Kind.NO_PERM  # bob's p is bob's; outside senders need anyone
+    res = await services.messages.post(bob, "Sales@Example.com", message("from bob"))
+    assert res.uids == (1,)
+    await services.acl.set(op, "Public Folders/Sales", "anyone", "p")
+    await services.messages.post(anon, "sales@example.com", message("from outside"))
+    h = await services.mailboxes.open(op, "Public Folders/Sales", Op.READ)
+    assert [r.flags for r in await services.messages.view(op, h)] == [0, 0]
+    err = await _error(services.messages.post(bob, "nobody@example.com", message("x")))
+    assert err.kind is Kind.NOT_FOUND
+    # Bob holds p alone: the folder stays invisible to him everywhere else.
+    assert "Public Folders/Sales" not in [m.name for m in await services.mailboxes.list(bob)]
+
+
+async def test_groupware_folders_ignore_s_w_p(services: Services) -> None:
+    """Product decision 3: on calendars and the like, s w p are stored but mean nothing, and
+    editing an item needs i plus the delete rights."""
+    alice = await account(services, "alice@example.com")
+    bob = await account(services, "bob@example.com")
+    await services.mailboxes.create(alice, "Calendar", kind="calendar")
+    await services.acl.set(alice, "Calendar", "bob", "lrswpi")
+    assert [e.rights for e in await services.acl.get(alice, "Calendar")] == ["lrswip"]
+    shared = "Other Users/alice@example.com/Calendar"
+    assert (await services.acl.myrights(bob, shared)).storage() == "lri"
+    h = await services.mailboxes.open(bob, shared)
+    assert h.allows(Op.ITEM_CREATE) and not h.allows(Op.ITEM_EDIT)
+    await services.acl.set(alice, "Calendar", "bob", "+te")
+    h = await services.mailboxes.open(bob, shared)
+    assert h.allows(Op.ITEM_EDIT)

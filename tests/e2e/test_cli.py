@@ -102,3 +102,29 @@ def test_user_import_csv_thousand_accounts(home: Path, tmp_path: Path) -> None:
     result = run(home, "user", "import", str(bad))
     assert result.returncode == 1 and "bad.csv:2" in result.stderr
     assert len(json.loads(run(home, "user", "list", "--json").stdout)) == 1001  # all or nothing
+
+
+def test_public_folders_and_apply_to_subfolders(home: Path) -> None:
+    """``folder create --public`` with an address; inheritance is a copy at creation; the
+    administrator's ``--apply-to-subfolders`` copies a folder's ACL onto every descendant."""
+    def ok(*args: str) -> str:
+        result = run(home, *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    ok("folder", "create", "--public", "News", "--folder-address", "news@example.com")
+    ok("folder", "create", "--public", "News/Archive")
+    ok("acl", "set", "--public", "News", "anyone", "lrp")
+    assert json.loads(ok("acl", "get", "--public", "News/Archive", "--json")) == []
+    out = ok("acl", "set", "--public", "News", "anyone", "lrp", "--apply-to-subfolders")
+    assert "copied onto 1 subfolders" in out
+    assert json.loads(ok("acl", "get", "--public", "News/Archive", "--json")) == [
+        {"identifier": "anyone", "rights": "lrp"}]
+    rows = json.loads(ok("folder", "list", "--public", "--json"))
+    assert {r["folder"]: r["address"] for r in rows} == {"News": "news@example.com",
+                                                         "News/Archive": None}
+    # Alice's own folders: the same commands, in her namespace.
+    ok("folder", "create", "alice@example.com", "Projects/Alpha")
+    ok("acl", "set", "alice@example.com", "Projects", "bob", "lr", "--apply-to-subfolders")
+    assert json.loads(ok("acl", "get", "alice@example.com", "Projects/Alpha", "--json")) == [
+        {"identifier": "bob@example.com", "rights": "lr"}]

@@ -251,3 +251,38 @@ def test_invisible_parent_does_not_leak_through_create(
             _, tagged = bob.cmd(cmd)
             out.append(re.sub(rb"^\S+ ", b"", tagged).replace(b"Nothing", b"Hidden"))
     assert out[:3] == out[3:]
+
+
+def test_admin_of_another_domain_sees_nothing(imap_server: RunningServer,
+                                              pair: tuple[RawImap, str, RawImap, str]) -> None:
+    alice, a, _, _ = pair
+    alice.ok("CREATE Private")
+    svc = imap_server.services
+    if not imap_server.call(svc.directory.is_local_domain("elsewhere.test")):
+        imap_server.call(svc.directory.add_domain("elsewhere.test"))
+    admin = f"admin-{a.split('@')[0]}@elsewhere.test"
+    imap_server.call(svc.directory.add_account(admin, "pw-elsewhere-1"))
+    imap_server.call(svc.store.directory.set_admin(admin, "elsewhere.test", True))
+    c = RawImap(imap_server.port("imap"))
+    c.login(admin, "pw-elsewhere-1")
+    for cmd in ("GETACL", "MYRIGHTS"):
+        _, tagged = c.cmd(f"{cmd} {shared(a, 'Private')}")
+        assert b"NO [NONEXISTENT]" in tagged
+    c.close()
+
+
+def test_public_folder_seen_is_per_user(imap_server: RunningServer,
+                                        pair: tuple[RawImap, str, RawImap, str]) -> None:
+    alice, a, bob, _ = pair
+    op = Principal.operator()
+    pub = f"Public Folders/Board{a.split('@')[0]}"
+    svc = imap_server.services
+    imap_server.call(svc.mailboxes.create(op, pub))
+    imap_server.call(svc.acl.set(op, pub, "authenticated", "lrsi"))
+    alice.append(pub, message("notice"))
+    alice.ok(f'SELECT "{pub}"')
+    bob.ok(f'SELECT "{pub}"')
+    alice.ok("FETCH 1 BODY[]")  # sets Alice's \Seen only
+    assert alice.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Seen))"]
+    assert bob.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ())"]
+    assert bob.ok(f'STATUS "{pub}" (UNSEEN)') == [f'* STATUS "{pub}" (UNSEEN 1)'.encode()]
