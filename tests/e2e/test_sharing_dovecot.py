@@ -149,3 +149,17 @@ def test_scenario_against_dovecot(dovecot: Dovecot) -> None:
     stale = {"flag without w": "OK", "select after w": "OK [READ-ONLY]", "flag with w": "OK",
              "alice sees flag": False}
     assert got == {**EXPECTED, **stale}
+
+
+def test_identifier_rules_against_dovecot(dovecot: Dovecot) -> None:
+    """The identifier rows of docs/sharing.md: ``anyone``/``authenticated`` from IMAP, and an
+    ACL entry naming the owner (Product decision 2: ours never reduces the owner)."""
+    target = _target(dovecot)
+    user = target.add_user("owner")
+    c = target.login(user)
+    c.ok("CREATE P")
+    for ident in ("anyone", "authenticated"):
+        assert c.cmd(f"SETACL P {ident} lr")[1].split()[1] == b"BAD"
+    c.ok(f"SETACL P {user[0]} lr")
+    assert c.ok("MYRIGHTS P") == [b"* MYRIGHTS P lra"]  # reduced, except a
+    c.close()
