@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -123,6 +124,8 @@ def _target(dc: Dovecot) -> Target:
         address = f"{name}{next(counter)}-{secrets.token_hex(3)}@example.test"
         password = secrets.token_urlsafe(12)
         dc.add_user(address, password)
+        # Dovecot re-reads its passwd-file at most once a second: let a new second start.
+        time.sleep(1.05)
         return address, password
     return Target("dovecot", dc.imap_port, add_user)
 
