@@ -1,0 +1,250 @@
+"""SMTP without I/O: command lines, paths and ESMTP parameters, and the DATA decoder.
+
+The DATA decoder is where SMTP smuggling is stopped (specs.md §0; RFC 5321 §4.1.1.4, §2.3.8):
+only ``CRLF . CRLF`` ends the data. A bare LF or bare CR anywhere in the data does not end it
+and marks the message as unacceptable; the session reads on to the real end and then refuses
+it with ``550 5.5.2``, so nothing smuggled after ``<LF>.<LF>`` or ``<LF>.<CR><LF>`` is ever
+taken as commands, and nothing is delivered that another MTA might split differently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MAX_COMMAND_LINE = 4096  # RFC 5321 §4.5.3.1.4 says 512; extensions (AUTH ir, DSN) need more
+MAX_PATH = 256  # RFC 5321 §4.5.3.1.3
+MAX_LOCAL = 64  # §4.5.3.1.1
+MAX_DOMAIN = 255  # §4.5.3.1.2
+
+
+class SmtpSyntaxError(Exception):
+    """A malformed command or argument: 501 (or 500 for an unreadable line)."""
+
+    def __init__(self, text: str, code: int = 501, enhanced: str = "5.5.2") -> None:
+        super().__init__(text)
+        self.code = code
+        self.enhanced = enhanced
+        self.text = text
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    verb: str  # upper case
+    arg: str  # the rest of the line, as sent (not stripped of inner spaces)
+
+
+def parse_command(line: bytes) -> Command:
+    """One command line without its CRLF. Non-ASCII is allowed only in arguments
+    (SMTPUTF8 addresses); control characters never."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SmtpSyntaxError("Command is not valid UTF-8", 500) from None
+    if any(ord(c) < 32 and c != "\t" for c in text) or "\x7f" in text:
+        raise SmtpSyntaxError("Control characters in command", 500)
+    verb, _, arg = text.partition(" ")
+    if not verb or not verb.isascii() or not verb.isalpha():
+        raise SmtpSyntaxError("Syntax error, command unrecognised", 500, "5.5.1")
+    return Command(verb.upper(), arg)
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """A reverse- or forward-path; ``address`` is '' for the null path ``<>``."""
+
+    address: str
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def null(self) -> bool:
+        return not self.address
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2] if "@" in self.address else ""
+
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_STRING = re.compile(rf"^{_ATOM}(\.{_ATOM})*$")
+_QUOTED = re.compile(r'^"([\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e]|[^\x00-\x7f])*"$')
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+_LITERAL = re.compile(r"^\[(IPv6:[0-9A-Fa-f:.]+|\d{1,3}(\.\d{1,3}){3})\]$")
+_PARAM_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+
+
+def _check_domain(domain: str, utf8: bool) -> None:
+    if _LITERAL.match(domain):
+        return
+    if len(domain) > MAX_DOMAIN:
+        raise SmtpSyntaxError("Domain name too long", 501, "5.1.3")
+    ascii_form = domain
+    if not domain.isascii():
+        if not utf8:
+            raise SmtpSyntaxError("UTF-8 address needs SMTPUTF8", 553, "5.6.7")
+        try:
+            ascii_form = domain.encode("idna").decode()
+        except UnicodeError:
+            raise SmtpSyntaxError("Invalid domain name", 501, "5.1.3") from None
+    if not _DOMAIN.match(ascii_form.rstrip(".") if ascii_form.endswith(".") else ascii_form):
+        raise SmtpSyntaxError("Invalid domain name", 501, "5.1.3")
+
+
+def parse_mailbox(text: str, utf8: bool) -> str:
+    """``local@domain`` (RFC 5321 §4.1.2), local part as sent; raises SmtpSyntaxError."""
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain:
+        raise SmtpSyntaxError("Address must be local-part@domain", 501, "5.1.3")
+    if len(local.encode()) > MAX_LOCAL:
+        raise SmtpSyntaxError("Local part too long", 501, "5.1.3")
+    if not local.isascii() and not utf8:
+        raise SmtpSyntaxError("UTF-8 address needs SMTPUTF8", 553, "5.6.7")
+    ok_local = _DOT_STRING.match(local) or _QUOTED.match(local) or (
+        utf8 and not local.isascii() and "@" not in local and " " not in local)
+    if not ok_local:
+        raise SmtpSyntaxError("Invalid local part", 501, "5.1.3")
+    _check_domain(domain, utf8)
+    return f"{local}@{domain}"
+
+
+def parse_path(arg: str, keyword: str, utf8: bool = False, allow_null: bool = False,
+               ) -> Path:
+    """``FROM:<path> params`` / ``TO:<path> params`` (RFC 5321 §4.1.1.2–3, §4.1.2).
+
+    Lenient where real clients are: a space after the colon is accepted. Source routes
+    (``<@a,@b:u@c>``) are accepted and ignored (§4.1.1.3, App. C); ``<Postmaster>`` without a
+    domain is kept for the caller to qualify (§4.5.1)."""
+    head, colon, rest = arg.partition(":")
+    if not colon or head.strip().upper() != keyword:
+        raise SmtpSyntaxError(f"Syntax: {'MAIL FROM' if keyword == 'FROM' else 'RCPT TO'}:"
+                              "<address>", 501, "5.5.4")
+    rest = rest.lstrip(" ")
+    if not rest.startswith("<"):
+        raise SmtpSyntaxError("Address must be in angle brackets", 501, "5.5.4")
+    end = _closing_bracket(rest)
+    inner, tail = rest[1:end], rest[end + 1:]
+    if len(inner) > MAX_PATH:
+        raise SmtpSyntaxError("Path too long", 501, "5.1.3")
+    if tail and not tail.startswith(" "):
+        raise SmtpSyntaxError("Junk after address", 501, "5.5.4")
+    params = parse_params(tail.strip())
+    if not inner:
+        if not allow_null:
+            raise SmtpSyntaxError("Null address not allowed here", 501, "5.1.3")
+        return Path("", params)
+    if inner.startswith("@"):  # source route: drop everything up to the last colon
+        _route, sep, inner = inner.rpartition(":")
+        if not sep:
+            raise SmtpSyntaxError("Invalid source route", 501, "5.1.3")
+    if keyword == "TO" and inner.lower() == "postmaster":
+        return Path("postmaster", params)
+    return Path(parse_mailbox(inner, utf8), params)
+
+
+def _closing_bracket(text: str) -> int:
+    """Index of the '>' ending the path, honouring quoted local parts."""
+    quoted = escaped = False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == ">" and not quoted:
+            return i
+    raise SmtpSyntaxError("Missing closing angle bracket", 501, "5.5.4")
+
+
+def parse_params(text: str) -> dict[str, str | None]:
+    """ESMTP parameters ``KEY[=VALUE]`` separated by spaces (RFC 5321 §4.1.2)."""
+    out: dict[str, str | None] = {}
+    for word in text.split():
+        key, eq, value = word.partition("=")
+        if not _PARAM_KEY.match(key) or (eq and not value):
+            raise SmtpSyntaxError(f"Invalid parameter {word[:40]}", 501, "5.5.4")
+        if key.upper() in out:
+            raise SmtpSyntaxError(f"Parameter {key.upper()} given twice", 501, "5.5.4")
+        out[key.upper()] = value if eq else None
+    return out
+
+
+def xtext_decode(value: str) -> str:
+    """RFC 3461 §4: ``+XX`` is the byte XX; everything else is itself."""
+    out = bytearray()
+    i = 0
+    raw = value.encode()
+    while i < len(raw):
+        if raw[i] == 0x2B:  # '+'
+            try:
+                out.append(int(raw[i + 1:i + 3], 16))
+            except ValueError:
+                raise SmtpSyntaxError("Invalid xtext", 501, "5.5.4") from None
+            i += 3
+        else:
+            out.append(raw[i])
+            i += 1
+    return out.decode("utf-8", errors="replace")
+
+
+class DataDecoder:
+    """The body of DATA: dot-unstuffing, the one true terminator, size and bare-newline checks.
+
+    ``feed(data)`` returns how many bytes of ``data`` belong to the message (through the
+    terminator, once found); bytes after it are the next pipelined command and stay with the
+    caller. Decoded content is collected in ``chunks`` for the caller to drain as it goes, so
+    the message is never held whole."""
+
+    FLUSH = 64 * 1024  # a line longer than this is passed on in pieces
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.too_big = False
+        self.bare_newline = False
+        self.done = False
+        self.chunks: list[bytes] = []
+        self._partial = b""
+        self._line_start = True
+
+    def feed(self, data: bytes) -> int:
+        buf = self._partial + data
+        base = len(self._partial)
+        pos = 0
+        while True:
+            i = buf.find(b"\r\n", pos)
+            if i < 0:
+                break
+            line = buf[pos:i]
+            pos = i + 2
+            if self._line_start and line == b".":
+                self.done = True
+                self._partial = b""
+                return pos - base
+            if self._line_start and line.startswith(b"."):
+                line = line[1:]  # RFC 5321 §4.5.2
+            self._piece(line + b"\r\n", end_of_line=True)
+        rest = buf[pos:]
+        if len(rest) > self.FLUSH:  # keep one byte: it may be the CR of a CRLF
+            piece, rest = rest[:-1], rest[-1:]
+            if self._line_start and piece.startswith(b"."):
+                piece = piece[1:]
+            self._piece(piece, end_of_line=False)
+        self._partial = rest
+        return len(data)
+
+    def _piece(self, content: bytes, end_of_line: bool) -> None:
+        body = content[:-2] if end_of_line else content
+        if b"\r" in body or b"\n" in body:
+            self.bare_newline = True
+        self.size += len(content)
+        if self.size > self.limit:
+            self.too_big = True
+        if not (self.too_big or self.bare_newline):
+            self.chunks.append(content)
+        self._line_start = end_of_line
+
+    def take(self) -> list[bytes]:
+        out, self.chunks = self.chunks, []
+        return out
