@@ -25,6 +25,7 @@ from postroom.core.address import normalize_domain
 from postroom.directory.sasl import server_end_point
 from postroom.directory.service import Directory
 from postroom.directory.throttle import AuthThrottle
+from postroom.mta.queue import QueueManager
 from postroom.net.listener import (
     ListenerSpec,
     Service,
@@ -35,6 +36,8 @@ from postroom.net.listener import (
 from postroom.net.tls import ensure_self_signed, server_context
 from postroom.protocols.imap.server import ImapService
 from postroom.protocols.imap.session import ImapSettings
+from postroom.protocols.smtp.server import SmtpService
+from postroom.protocols.smtp.session import SmtpSettings
 from postroom.protocols.unavailable import UnavailableService
 from postroom.services.acl import AclService
 from postroom.services.mailboxes import MailboxService
@@ -148,6 +151,9 @@ async def bootstrap(services: Services, hostname: str) -> str | None:
     return password
 
 
+SMTP_MODES = {"smtp": "mx", "submission": "submission", "submissions": "submissions"}
+
+
 @dataclass
 class ListenerRow:
     service: str
@@ -164,6 +170,7 @@ class Server:
     hostname: str
     tcp: list[TcpListener] = field(default_factory=list)
     udp: list[UdpListener] = field(default_factory=list)
+    queue: QueueManager | None = None
 
     def _specs(self) -> list[tuple[str, str, int, str, str]]:
         """(label, kind, port, tls mode, note) for every enabled TCP service."""
@@ -188,6 +195,8 @@ class Server:
 
     async def start(self) -> None:
         c = self.cfg
+        self.queue = QueueManager(self.services)
+        await self.queue.start()
         if c.tls.cert and c.tls.key:
             cert, key = Path(c.tls.cert), Path(c.tls.key)
         else:
@@ -205,6 +214,15 @@ class Server:
                 if kind == "imap":
                     service = ImapService(label, self.services, imap_settings,
                                           self.services.throttle)
+                elif kind == "smtp" and label in SMTP_MODES:
+                    settings = SmtpSettings(
+                        self.hostname, SMTP_MODES[label], c.limits.max_message_size,
+                        idle_timeout=c.limits.idle_timeout,
+                        plaintext_networks=parse_networks(c.server.plaintext_auth_networks),
+                        trusted_networks=parse_networks(c.smtp.trusted_networks),
+                        tls_context=ctx)
+                    service = SmtpService(label, self.services, settings,
+                                          self.services.throttle, self.queue)
                 else:
                     service = UnavailableService(label, kind, self.hostname)
                     note = f"{note + ', ' if note else ''}stub: not implemented yet"
@@ -239,6 +257,8 @@ class Server:
         grace = self.cfg.server.shutdown_grace
         await asyncio.gather(*(t.stop(grace) for t in self.tcp),
                              *(u.stop(grace) for u in self.udp))
+        if self.queue is not None:
+            await self.queue.stop()
         await self.services.close()
 
 

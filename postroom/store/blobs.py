@@ -87,6 +87,11 @@ class FileBlobStore:
             tmp.unlink(missing_ok=True)
             raise
 
+    def writer(self) -> BlobWriter:
+        """A blob written piece by piece as it arrives (SMTP DATA): ``write`` each chunk,
+        then ``finish`` (fsync and install) or ``abort``. Blocking calls: worker thread."""
+        return BlobWriter(self)
+
     def _reuse(self, final: Path) -> bool:
         """Same content already stored: refresh its mtime so ``collect`` spares it."""
         with self._lock:
@@ -143,3 +148,40 @@ class FileBlobStore:
             except FileNotFoundError:
                 pass
         return removed
+
+
+class BlobWriter:
+    """See ``FileBlobStore.writer``."""
+
+    def __init__(self, store: FileBlobStore) -> None:
+        self.store = store
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.tmp = store.tmp / f"incoming.{secrets.token_hex(8)}"
+        self.fh = open(self.tmp, "wb")  # noqa: SIM115 - closed by finish/abort
+
+    def write(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        self.fh.write(chunk)
+
+    def finish(self) -> BlobRef:
+        try:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+            sha = self.digest.hexdigest()
+            final = self.store.path(sha)
+            if self.store._reuse(final):
+                self.tmp.unlink()
+            else:
+                self.store._install(self.tmp, final)
+            return BlobRef(sha, self.size)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if not self.fh.closed:
+            self.fh.close()
+        self.tmp.unlink(missing_ok=True)

@@ -14,10 +14,10 @@ import time
 from collections.abc import Sequence
 
 from postroom.core.errors import not_found
-from postroom.store.api import QueueRec
+from postroom.store.api import NewMessage, QueueRec
 from postroom.store.blobs import BlobRef
 from postroom.store.engine import Engine, Row, Tx
-from postroom.store.repo.messages import _ref_blobs
+from postroom.store.repo.messages import MessageRepo, _ref_blobs
 
 _COLS = ("id, sender, recipients, blob, prefix, size, params, state, attempts, next_attempt, "
          "last_error, created_at")
@@ -65,18 +65,38 @@ class QueueRepo:
                      next_attempt: int | None = None, error: str = "") -> None:
         """Delivery attempt done: drop the entry, or keep the recipients still to do."""
         def fn(tx: Tx) -> None:
-            if not remaining:
-                row = tx.one("DELETE FROM queue WHERE id = ? RETURNING blob", (entry_id,))
-                if row:
-                    tx.execute("UPDATE blobs SET refcount = refcount - 1, zero_since = "
-                               "CASE WHEN refcount <= 1 THEN ? ELSE zero_since END "
-                               "WHERE sha256 = ?", (int(time.time()), row[0]))
-                return
-            tx.execute("UPDATE queue SET recipients = ?, state = 'ready', attempts = "
-                       "attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?",
-                       (json.dumps(list(remaining)), next_attempt or int(time.time()), error,
-                        entry_id))
+            self._settle(tx, entry_id, remaining, next_attempt, error)
         await self.engine.write(fn)
+
+    async def deliver_local(self, entry_id: int, targets: Sequence[tuple[int, NewMessage]],
+                            remaining: Sequence[str] = (), next_attempt: int | None = None,
+                            error: str = "") -> list[tuple[int, int]]:
+        """Append to every local target *and* settle the queue entry in one transaction, so a
+        crash delivers either all of it or none of it, and the retry never duplicates
+        (DESIGN.md §5 step 6). Returns (mailbox id, uid) per target."""
+        def fn(tx: Tx) -> list[tuple[int, int]]:
+            out = []
+            for mailbox_id, message in targets:
+                uid, _ = MessageRepo.append_in(tx, mailbox_id, [message])[0]
+                out.append((mailbox_id, uid))
+            self._settle(tx, entry_id, remaining, next_attempt, error)
+            return out
+        return await self.engine.write(fn)
+
+    @staticmethod
+    def _settle(tx: Tx, entry_id: int, remaining: Sequence[str], next_attempt: int | None,
+                error: str) -> None:
+        if not remaining:
+            row = tx.one("DELETE FROM queue WHERE id = ? RETURNING blob", (entry_id,))
+            if row:
+                tx.execute("UPDATE blobs SET refcount = refcount - 1, zero_since = "
+                           "CASE WHEN refcount <= 1 THEN ? ELSE zero_since END "
+                           "WHERE sha256 = ?", (int(time.time()), row[0]))
+            return
+        tx.execute("UPDATE queue SET recipients = ?, state = 'ready', attempts = "
+                   "attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?",
+                   (json.dumps(list(remaining)), next_attempt or int(time.time()), error,
+                    entry_id))
 
     async def list(self) -> list[QueueRec]:
         def fn(tx: Tx) -> list[QueueRec]:

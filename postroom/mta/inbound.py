@@ -1,0 +1,126 @@
+"""Accepting mail: who may send, which recipients are ours, and the durable hand-off.
+
+DESIGN.md §5 steps 2 and 5, protocol-neutral: the SMTP session asks these questions and maps
+the answers (``Decision``) to its replies. Relaying is never open: a recipient outside our
+domains is accepted only from an authenticated sender or a configured trusted network (the
+default list is empty, loopback included), and even then only once outbound delivery exists;
+until then it is refused with a temporary error that says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from postroom.access.ops import Op
+from postroom.core.errors import MailError
+from postroom.core.principal import Principal
+from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder, Unknown
+from postroom.store.blobs import BlobRef, BlobWriter
+
+if TYPE_CHECKING:
+    from postroom.app import Services
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An SMTP-shaped verdict: reply code, enhanced status code (RFC 3463) and text."""
+
+    code: int
+    enhanced: str
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code < 400
+
+
+ACCEPTED = Decision(250, "2.1.5", "Recipient OK")
+
+
+class Inbound:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def primary_domain(self) -> str:
+        domains = await self.services.store.directory.list_domains()
+        return domains[0].name if domains else "localhost"
+
+    async def check_sender(self, principal: Principal | None, sender: str) -> Decision | None:
+        """An authenticated sender may use only their own address or an alias that reaches
+        them (issue 5; RFC 6409 §8.1). None = fine."""
+        if principal is None or principal.system or not sender:
+            return None
+        if principal.address is not None and sender.lower() == principal.address:
+            return None
+        res = await self.services.directory.resolve_recipient(sender)
+        if isinstance(res, ToAccount) and res.account.id == principal.account_id:
+            return None
+        if isinstance(res, ToAlias) and principal.address in \
+                await self.services.directory.expand(sender):
+            return None
+        return Decision(553, "5.7.1", f"Sender address <{sender}> is not yours to use")
+
+    async def check_recipient(self, principal: Principal | None, address: str,
+                              trusted: bool) -> Decision:
+        """RCPT TO (RFC 5321 §4.1.1.3): ours and deliverable, or a refusal with its code."""
+        res = await self.services.directory.resolve_recipient(address)
+        if isinstance(res, Unknown):
+            if res.local_domain:
+                return Decision(550, "5.1.1", f"No such user here: <{address}>")
+            if principal is None and not trusted:
+                return Decision(550, "5.7.1", "Relaying denied: authenticate first")
+            return Decision(451, "4.4.0", "Delivery to other domains is not available yet "
+                                          "on this server")
+        if isinstance(res, ToPublicFolder):
+            mailbox = await self.services.store.mailboxes.get(res.mailbox_id)
+            try:
+                await self.services.gate.handle(principal or Principal.anonymous(), mailbox,
+                                                address, Op.POST)
+            except MailError:
+                return Decision(550, "5.7.1", f"You may not post to <{address}>")
+            return ACCEPTED
+        if isinstance(res, ToAccount):
+            return await self._quota(res.account.id, address)
+        if isinstance(res, (ToAlias, ToGroup)):
+            if not await self.services.directory.expand(address):
+                return Decision(550, "5.1.1", f"<{address}> leads to no mailbox")
+            return ACCEPTED
+        return Decision(550, "5.1.1", f"No such user here: <{address}>")
+
+    async def _quota(self, account_id: int, address: str) -> Decision:
+        used, limit = await self.services.directory.quota_of(account_id)
+        if limit is not None and used >= limit:
+            return Decision(452, "4.2.2", f"Mailbox of <{address}> is full")
+        return ACCEPTED
+
+    def blob_writer(self) -> BlobWriter:
+        """Where DATA streams to (blocking: call from a worker thread)."""
+        return self.services.store.blobs.writer()
+
+    async def enqueue(self, sender: str, recipients: Iterable[str], blob: BlobRef,
+                      prefix: bytes) -> int:
+        """The single choke point: the blob is already fsynced; once this returns the queue
+        entry is committed (group commit) and SMTP may say 250 (RFC 5321 §6.1)."""
+        return await self.services.store.queue.enqueue(sender, list(recipients), blob, prefix)
+
+
+def received_header(helo: str, peer: str, hostname: str, protocol: str, queue_hint: str,
+                    recipient: str | None) -> bytes:
+    """``Received:`` (RFC 5321 §4.4) prepended at acceptance, folded below 78 columns."""
+    when = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+    lines = [f"Received: from {helo} ([{peer}])", f"\tby {hostname} (Postroom) with {protocol}"
+             f" id {queue_hint}"]
+    if recipient:
+        lines.append(f"\tfor <{recipient}>")
+    lines[-1] += f"; {when}"
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+
+def write_all(writer: BlobWriter, chunks: list[bytes]) -> None:
+    """Blocking: a worker thread writes a batch of decoded DATA."""
+    for chunk in chunks:
+        writer.write(chunk)
