@@ -13,16 +13,9 @@ from __future__ import annotations
 
 from postroom.core.errors import Kind, MailError
 from postroom.core.rights import ALL_LETTERS, Rights
+from postroom.protocols.imap.cmd_mailbox import name_arg
 from postroom.protocols.imap.session import AUTHED, Reply, Session, command, ok
 from postroom.protocols.imap.wire import Command, ParseError, Token, astring, expect_count, text_of
-from postroom.services import names
-
-
-def _mailbox(s: Session, token: Token) -> str:
-    name = s.mailbox_in(token)
-    if name.endswith(names.DELIMITER) and len(name) > 1:
-        name = name.rstrip(names.DELIMITER)
-    return name
 
 
 async def _identifier(s: Session, token: Token) -> tuple[str, str]:
@@ -56,7 +49,7 @@ def _rights_out(rights: Rights) -> bytes:
 async def setacl(s: Session, cmd: Command) -> Reply:
     """RFC 4314 §3.1: ``+`` adds, ``-`` removes, neither replaces; empty rights delete."""
     expect_count(cmd.args, 3)
-    name = _mailbox(s, cmd.args[0])
+    name = name_arg(s, cmd.args[0])
     _, ident = await _identifier(s, cmd.args[1])
     rights = _rights_arg(cmd.args[2])
     assert s.principal is not None
@@ -68,7 +61,7 @@ async def setacl(s: Session, cmd: Command) -> Reply:
 async def deleteacl(s: Session, cmd: Command) -> Reply:
     """RFC 4314 §3.2: removes exactly the named entry (``fred`` leaves ``-fred`` alone)."""
     expect_count(cmd.args, 2)
-    name = _mailbox(s, cmd.args[0])
+    name = name_arg(s, cmd.args[0])
     _, ident = await _identifier(s, cmd.args[1])
     assert s.principal is not None
     await s.services.acl.delete(s.principal, name, ident)
@@ -79,7 +72,7 @@ async def deleteacl(s: Session, cmd: Command) -> Reply:
 async def getacl(s: Session, cmd: Command) -> Reply:
     """RFC 4314 §3.3 / §3.6: ``* ACL mailbox (identifier rights)*``."""
     expect_count(cmd.args, 1)
-    name = _mailbox(s, cmd.args[0])
+    name = name_arg(s, cmd.args[0])
     assert s.principal is not None
     entries = await s.services.acl.get(s.principal, name)
     line = b"* ACL " + s.mailbox_out(name)
@@ -97,7 +90,7 @@ async def listrights(s: Session, cmd: Command) -> Reply:
     sets, as RFC 2086 clients expect them (§2.1.1). The owner of a personal folder always holds
     everything (Product decision 2), so for the owner the first set is all of it."""
     expect_count(cmd.args, 2)
-    name = _mailbox(s, cmd.args[0])
+    name = name_arg(s, cmd.args[0])
     raw, ident = await _identifier(s, cmd.args[1])
     assert s.principal is not None
     owner = await s.services.acl.owner_address(s.principal, name)
@@ -114,7 +107,7 @@ async def listrights(s: Session, cmd: Command) -> Reply:
 async def myrights(s: Session, cmd: Command) -> Reply:
     """RFC 4314 §3.5 / §3.8; answers only where the folder is visible (Product decision 8)."""
     expect_count(cmd.args, 1)
-    name = _mailbox(s, cmd.args[0])
+    name = name_arg(s, cmd.args[0])
     assert s.principal is not None
     rights = await s.services.acl.myrights(s.principal, name)
     s.send(b"* MYRIGHTS " + s.mailbox_out(name) + b" " + _rights_out(rights))

@@ -32,7 +32,7 @@ SPECIAL_USES = ("\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash")  # stora
 DELIM = names.DELIMITER
 
 
-def _name_arg(s: Session, token: Token) -> str:
+def name_arg(s: Session, token: Token) -> str:
     name = s.mailbox_in(token)
     if name.endswith(DELIM) and len(name) > 1:
         name = name.rstrip(DELIM)  # RFC 9051 §6.3.4: a trailing delimiter is allowed
@@ -42,7 +42,7 @@ def _name_arg(s: Session, token: Token) -> str:
 @command("CREATE", AUTHED)
 async def create(s: Session, cmd: Command) -> Reply:
     expect_count(cmd.args, 1, 2)
-    name = _name_arg(s, cmd.args[0])
+    name = name_arg(s, cmd.args[0])
     if name.upper() == "INBOX":
         return no("INBOX always exists", "ALREADYEXISTS")
     use = ""
@@ -63,7 +63,7 @@ async def create(s: Session, cmd: Command) -> Reply:
 @command("DELETE", AUTHED)
 async def delete(s: Session, cmd: Command) -> Reply:
     expect_count(cmd.args, 1)
-    name = _name_arg(s, cmd.args[0])
+    name = name_arg(s, cmd.args[0])
     assert s.principal is not None
     sel = s.selected
     try:
@@ -82,8 +82,8 @@ async def delete(s: Session, cmd: Command) -> Reply:
 async def rename(s: Session, cmd: Command) -> Reply:
     expect_count(cmd.args, 2)
     assert s.principal is not None
-    await s.services.mailboxes.rename(s.principal, _name_arg(s, cmd.args[0]),
-                                      _name_arg(s, cmd.args[1]))
+    await s.services.mailboxes.rename(s.principal, name_arg(s, cmd.args[0]),
+                                      name_arg(s, cmd.args[1]))
     return ok("RENAME completed")
 
 
@@ -93,7 +93,7 @@ async def subscribe(s: Session, cmd: Command) -> Reply:
     expect_count(cmd.args, 1)
     assert s.principal is not None
     on = cmd.name == "SUBSCRIBE"
-    await s.services.mailboxes.subscribe(s.principal, _name_arg(s, cmd.args[0]), on)
+    await s.services.mailboxes.subscribe(s.principal, name_arg(s, cmd.args[0]), on)
     return ok(f"{cmd.name} completed")
 
 
@@ -313,7 +313,7 @@ async def _quota_line(s: Session) -> bytes:
 @command("GETQUOTAROOT", AUTHED)
 async def getquotaroot(s: Session, cmd: Command) -> Reply:
     expect_count(cmd.args, 1)
-    name = _name_arg(s, cmd.args[0])
+    name = name_arg(s, cmd.args[0])
     assert s.principal is not None
     handle = await s.services.mailboxes.open(s.principal, name)
     if handle.mailbox.owner_id is not None and handle.mailbox.owner_id == \

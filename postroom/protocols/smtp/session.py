@@ -99,6 +99,9 @@ class SmtpSession:
         self.bad = 0
         self.auth_failures = 0
         self.out: list[bytes] = []
+        # Whether the last reply may wait for more pipelined input (RFC 2920 §3: MAIL, RCPT
+        # and RSET replies may; EHLO, DATA, QUIT, NOOP and errors may not).
+        self._holdable = False
 
     # -- replies ------------------------------------------------------------------------------
     def reply(self, code: int, enhanced: str | None, *lines: str) -> None:
@@ -159,8 +162,6 @@ class SmtpSession:
             await self._flush_quietly()
         except (ConnectionClosed, ConnectionError):
             pass
-
-    _holdable = False
 
     async def _flush_quietly(self) -> None:
         with contextlib.suppress(ConnectionClosed, ConnectionError):
