@@ -9,11 +9,13 @@ account. Memory is bounded: entries older than the window are dropped as new one
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 
 MAX_DELAY = 15.0
 MAX_KEYS = 100_000
+FAILURE_PAUSE = 0.2  # every failed attempt is answered no sooner than this
 
 
 class AuthThrottle:
@@ -51,6 +53,19 @@ class AuthThrottle:
         keys = ["ip:" + ip] + (["acct:" + account.lower()] if account else [])
         for key in keys:
             self._failures.setdefault(key, deque(maxlen=1024)).append(now)
+
+    async def wait(self, ip: str, account: str | None = None) -> None:
+        """Before an attempt: sleep the delay this address (and account) has earned."""
+        delay = self.delay(ip, account)
+        if delay:
+            await asyncio.sleep(delay)
+
+    async def punish(self, ip: str, account: str | None = None) -> None:
+        """After a failed attempt: record it, then answer no sooner than the new delay
+        (and never at once, so failures cannot be probed quickly). Every protocol's login
+        path calls this, so they all throttle alike."""
+        self.failure(ip, account)
+        await asyncio.sleep(max(self.delay(ip, account), FAILURE_PAUSE))
 
     def success(self, ip: str) -> None:
         self._failures.pop("ip:" + ip, None)

@@ -9,7 +9,6 @@ that fails ``max_auth_failures`` times is closed.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -130,10 +129,8 @@ async def _finish_login(s: Session, principal: Principal | None, user: str,
                         final: bytes | None = None) -> Reply:
     ip = s.conn.peer[0]
     if principal is None:
-        s.throttle.failure(ip, user or None)
         s.auth_failures += 1
-        delay = s.throttle.delay(ip, user or None)
-        await asyncio.sleep(max(delay, 0.2))
+        await s.throttle.punish(ip, user or None)
         log.info("login failed", extra={"user": user[:100], "ip": ip})
         if s.auth_failures >= s.settings.max_auth_failures:
             await s.conn.send(f"{s.tag} NO [AUTHENTICATIONFAILED] Authentication failed\r\n"
@@ -148,12 +145,6 @@ async def _finish_login(s: Session, principal: Principal | None, user: str,
     return ok("Logged in", f"CAPABILITY {caps}")
 
 
-async def _wait_throttle(s: Session, user: str | None) -> None:
-    delay = s.throttle.delay(s.conn.peer[0], user)
-    if delay:
-        await asyncio.sleep(delay)
-
-
 @command("LOGIN", NOT_AUTH)
 async def login(s: Session, cmd: Command) -> Reply:
     expect_count(cmd.args, 2)
@@ -161,7 +152,7 @@ async def login(s: Session, cmd: Command) -> Reply:
         return no("Use STARTTLS or port 993 before LOGIN", "PRIVACYREQUIRED")
     user = text_of(cmd.args[0], "user name")
     password = text_of(cmd.args[1], "password")
-    await _wait_throttle(s, user)
+    await s.throttle.wait(s.conn.peer[0], user)
     try:
         principal = await s.services.directory.authenticate(user, password)
     except MailError as exc:
@@ -197,7 +188,7 @@ async def authenticate(s: Session, cmd: Command) -> Reply:
     initial: bytes | None = None
     if len(cmd.args) == 2:
         initial = _b64(text_of(cmd.args[1], "initial response").encode())
-    await _wait_throttle(s, None)
+    await s.throttle.wait(s.conn.peer[0])
     try:
         step = await mech.step(initial) if initial is not None else await mech.step(None)
         while isinstance(step, bytes):

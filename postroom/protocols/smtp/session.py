@@ -254,9 +254,7 @@ class SmtpSession:
             self.reply(504, "5.5.4", f"Mechanism {name[:20]} is not available")
             return
         peer = self.conn.peer[0]
-        delay = self.throttle.delay(peer)
-        if delay:
-            await asyncio.sleep(delay)
+        await self.throttle.wait(peer)
         mech = sasl.create(name.upper(), self.services.directory, channel_binding=None,
                            plus_offered=False)
         response: bytes | None = None
@@ -279,9 +277,8 @@ class SmtpSession:
             self.reply(501, "5.5.2", f"Authentication failed: {exc}")
             return
         if step.principal is None:
-            self.throttle.failure(peer, step.username or None)
             self.auth_failures += 1
-            await asyncio.sleep(max(self.throttle.delay(peer, step.username or None), 0.2))
+            await self.throttle.punish(peer, step.username or None)
             self.reply(535, "5.7.8", "Authentication credentials invalid")
             if self.auth_failures >= self.settings.max_auth_failures:
                 await self.flush()
