@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from postroom.access.ops import Op
 from postroom.core.errors import MailError
 from postroom.core.principal import Principal
 from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder, Unknown
@@ -75,10 +74,9 @@ class Inbound:
             return Decision(451, "4.4.0", "Delivery to other domains is not available yet "
                                           "on this server")
         if isinstance(res, ToPublicFolder):
-            mailbox = await self.services.store.mailboxes.get(res.mailbox_id)
             try:
-                await self.services.gate.handle(principal or Principal.anonymous(), mailbox,
-                                                address, Op.POST)
+                await self.services.messages.post_handle(principal or Principal.anonymous(),
+                                                         address)
             except MailError:
                 return Decision(550, "5.7.1", f"You may not post to <{address}>")
             return ACCEPTED

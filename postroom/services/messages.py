@@ -112,6 +112,14 @@ class MessageService:
                                                   seen_account(principal, handle.mailbox))
         return AppendResult(handle.mailbox, tuple(uid for uid, _ in result))
 
+    async def post_handle(self, sender: Principal, address: str) -> MailboxHandle:
+        """May ``sender`` post to the folder with this address? The one check (``p``) used
+        both by ``post`` and by SMTP at RCPT time; raises NOT_FOUND or NO_PERM."""
+        mailbox = await self.store.mailboxes.by_address(str(Address.parse(address)))
+        if mailbox is None:
+            raise MailError(Kind.NOT_FOUND, f"no folder has the address {address}")
+        return await self.mailboxes.gate.handle(sender, mailbox, address, Op.POST)
+
     async def post(self, sender: Principal, address: str, data: bytes, prefix: bytes = b"",
                    ) -> AppendResult:
         """Deliver to a public folder by its address: the ``p`` right (RFC 4314 §2.1).
@@ -121,10 +129,7 @@ class MessageService:
         not ``i``, and the message arrives with no flags. The folder's address is public, so a
         refusal (NO_PERM) reveals nothing the address did not (access/gate.py); an address
         that names no folder is NOT_FOUND. The SMTP front-end maps both to its own replies."""
-        mailbox = await self.store.mailboxes.by_address(str(Address.parse(address)))
-        if mailbox is None:
-            raise MailError(Kind.NOT_FOUND, f"no folder has the address {address}")
-        handle = await self.mailboxes.gate.handle(sender, mailbox, address, Op.POST)
+        handle = await self.post_handle(sender, address)
         prepared = await self.prepare(data, (), None, prefix)
         result = await self.store.messages.append(handle.mailbox.id, [prepared], None)
         return AppendResult(handle.mailbox, tuple(uid for uid, _ in result))

@@ -159,3 +159,26 @@ def test_pipelined_replies_in_order(smtp_server: RunningServer) -> None:
     assert f.readline().startswith(b"250 2.0.0 Ok: queued as ")
     sock.close()
     wait_for(lambda: len(inbox(smtp_server, user)) == 1)
+
+
+def test_public_folder_address_needs_p(smtp_server: RunningServer) -> None:
+    """Mail to a public folder's address: outside senders need ``p`` for ``anyone``."""
+    from postroom.core.principal import Principal
+
+    svc, op = smtp_server.services, Principal.operator()
+    smtp_server.call(svc.mailboxes.create(op, "Public Folders/Orders",
+                                          address="orders@example.test"))
+    with smtplib.SMTP("127.0.0.1", smtp_server.port("smtp")) as s:
+        s.ehlo("c.example")
+        s.docmd("MAIL FROM:<customer@example.net>")
+        assert s.docmd("RCPT TO:<orders@example.test>")[:2] == (
+            550, b"5.7.1 You may not post to <orders@example.test>")
+    smtp_server.call(svc.acl.set(op, "Public Folders/Orders", "anyone", "p"))
+    with smtplib.SMTP("127.0.0.1", smtp_server.port("smtp")) as s:
+        assert s.sendmail("customer@example.net", ["orders@example.test"], MSG) == {}
+
+    async def count() -> int:
+        box = await svc.store.mailboxes.by_address("orders@example.test")
+        assert box is not None
+        return (await svc.store.mailboxes.get(box.id)).message_count  # type: ignore[union-attr]
+    wait_for(lambda: smtp_server.call(count()) == 1)
