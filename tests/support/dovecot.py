@@ -10,7 +10,6 @@ the system's Dovecot service is never touched (bench/reference.py).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -80,5 +79,4 @@ def sharing_dovecot() -> Iterator[Dovecot]:
         yield dc
     finally:
         dc.stop()
-        if not os.environ.get('KEEP_DOVECOT'):
-            shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -202,17 +202,14 @@ def _plan_mailbox(run: Run, a: RawImap, b_setup: RawImap, right: str, command: s
     a.append(f, MESSAGE)
     a.ok(f'SETACL "{f}" {bob} {right}')
     other = run.other(f)
+    carol = alice.replace("alice", "carol")  # a third identifier, so Bob's own entry stays
     simple = {
         "SUBSCRIBE": f"SUBSCRIBE {other}", "SELECT": f"SELECT {other}",
         "EXAMINE": f"EXAMINE {other}", "STATUS": f"STATUS {other} (MESSAGES)",
         "MYRIGHTS": f"MYRIGHTS {other}", "GETACL": f"GETACL {other}",
-        "SETACL": f"SETACL {other} {alice} lr", "DELETEACL": f"DELETEACL {other} {bob}",
+        "SETACL": f"SETACL {other} {carol} lr", "DELETEACL": f"DELETEACL {other} {carol}",
         "LISTRIGHTS": f"LISTRIGHTS {other} {bob}", "CREATE-under": f'CREATE "Other Users/'
         f'{alice}/{f}/sub"', "DELETE": f"DELETE {other}"}
-    if command == "SETACL":
-        simple["SETACL"] = f"SETACL {other} {alice.replace('alice', 'carol')} lr"
-    if command == "DELETEACL":
-        simple["DELETEACL"] = f"DELETEACL {other} {alice.replace('alice', 'carol')}"
     if command == "LIST":
         def listed(b: RawImap) -> str:
             lines = b.cmd(f'LIST "" {other}')[0]
