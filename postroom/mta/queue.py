@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 
 from postroom.core.errors import Kind, MailError
 from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder
-from postroom.mime.scanner import scan
-from postroom.mime.text import searchable
+from postroom.services.messages import describe
 from postroom.store.api import NewMessage, QueueRec
 from postroom.store.blobs import BlobRef
 
@@ -104,8 +103,7 @@ class QueueManager:
         loop = asyncio.get_running_loop()
         blobs = self.services.store.blobs
         data = await loop.run_in_executor(None, blobs.read, entry.blob)
-        info = await loop.run_in_executor(None, scan, data)
-        meta, text = info.to_json(), searchable(data, info)
+        meta, text = await loop.run_in_executor(None, describe, data)
         prefix = b"Return-Path: <" + entry.sender.encode() + b">\r\n" + bytes(entry.prefix)
         targets: list[tuple[int, NewMessage]] = []
         seen: set[int] = set()

@@ -66,13 +66,20 @@ def seen_account(principal: Principal, mailbox: MailboxRec) -> int | None:
     return principal.account_id
 
 
+def describe(data: bytes) -> tuple[str, tuple[str, str] | None]:
+    """What is stored about a message's content at delivery, once: the MIME scan (ENVELOPE,
+    BODYSTRUCTURE, part offsets) and the search text. Blocking: worker thread."""
+    info = scan(data)
+    return info.to_json(), searchable(data, info)
+
+
 def build_message(data: bytes, flags: int, keywords: tuple[str, ...], internal_date: int,
                   prefix: bytes, store: SqlStore) -> NewMessage:
     """Scan and store one message durably. Blocking: runs in a worker thread."""
-    info = scan(data)
+    meta, text = describe(data)
     blob = store.blobs.put_bytes(data)
-    return NewMessage(blob, prefix, info.to_json(), flags, F.keywords_to_text(keywords),
-                      internal_date, searchable(data, info))
+    return NewMessage(blob, prefix, meta, flags, F.keywords_to_text(keywords), internal_date,
+                      text)
 
 
 class MessageService:
