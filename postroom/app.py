@@ -195,7 +195,7 @@ class Server:
 
     async def start(self) -> None:
         c = self.cfg
-        self.queue = QueueManager(self.services)
+        self.queue = QueueManager(self.services, self.hostname)
         await self.queue.start()
         if c.tls.cert and c.tls.key:
             cert, key = Path(c.tls.cert), Path(c.tls.key)

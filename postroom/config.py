@@ -93,6 +93,43 @@ class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     port: Annotated[int, _d("TCP port (before port_offset)."), Meta(ge=0, le=65535)] = 0
 
 
+class OutboundConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Remote delivery: DNS routing or a smart host, retries, DSNs (specs.md §4.3, §4.4)."""
+
+    smart_host: Annotated[str, _d(
+        "Send all remote mail through this host ('host' or 'host:port') instead of looking "
+        "up MX records; empty = deliver directly by DNS.")] = ""
+    smart_host_tls: Annotated[Literal["starttls", "implicit", "none"], _d(
+        "TLS towards the smart host: 'starttls' (required), 'implicit' (port 465 style) or "
+        "'none'.")] = "starttls"
+    smart_host_user: Annotated[str, _d("Login at the smart host; empty = no AUTH.")] = ""
+    smart_host_password: Annotated[str, _d("Password for smart_host_user.")] = ""
+    port: Annotated[int, _d("TCP port of remote MX hosts. Always 25 on the Internet; other "
+                            "values are for test set-ups."), Meta(ge=1, le=65535)] = 25
+    dns_servers: Annotated[list[str], _d(
+        "Resolvers to ask ('ip' or 'ip:port'); empty = the system's /etc/resolv.conf.")] = \
+        msgspec.field(default_factory=list)
+    retry_schedule: Annotated[list[int], _d(
+        "Seconds to wait after the 1st, 2nd, ... failed attempt; the last value repeats.")] = \
+        msgspec.field(default_factory=lambda: [300, 900, 1800, 3600, 7200, 14400])
+    max_queue_time: Annotated[int, _d("Give up and bounce after this many seconds (5 days)."),
+                              Meta(ge=60)] = 5 * 86400
+    delay_warning: Annotated[int, _d("Send one delay notice after this many seconds; 0 = "
+                                     "never."), Meta(ge=0)] = 4 * 3600
+    max_connections: Annotated[int, _d("Outbound SMTP connections open at once."),
+                               Meta(ge=1)] = 20
+    per_destination: Annotated[int, _d("Outbound connections to one destination domain at "
+                                       "once."), Meta(ge=1)] = 4
+    messages_per_connection: Annotated[int, _d("Messages sent over one connection before it "
+                                               "is closed."), Meta(ge=1)] = 100
+    connect_timeout: Annotated[float, _d("Seconds to wait for a TCP connection."),
+                               Meta(gt=0)] = 30.0
+    command_timeout: Annotated[float, _d("Seconds to wait for a reply (RFC 5321 §4.5.3.2 "
+                                         "asks for 5 minutes)."), Meta(gt=0)] = 300.0
+    require_tls: Annotated[bool, _d("Refuse to send to hosts that do not offer STARTTLS "
+                                    "(default: opportunistic, RFC 7435).")] = False
+
+
 class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mx: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=25))
     submission: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=587))
@@ -100,6 +137,7 @@ class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     trusted_networks: Annotated[list[str], _d(
         "Networks allowed to relay without authentication. Default: none, not even "
         "loopback.")] = msgspec.field(default_factory=list)
+    outbound: OutboundConfig = msgspec.field(default_factory=OutboundConfig)
 
 
 class ImapConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -3,8 +3,11 @@
 DESIGN.md §5 steps 2 and 5, protocol-neutral: the SMTP session asks these questions and maps
 the answers (``Decision``) to its replies. Relaying is never open: a recipient outside our
 domains is accepted only from an authenticated sender or a configured trusted network (the
-default list is empty, loopback included), and even then only once outbound delivery exists;
-until then it is refused with a temporary error that says so.
+default list is empty, loopback included).
+
+One accepted message becomes one queue entry per destination: one for every local recipient
+(stored once per mailbox by the queue manager), one per remote domain (one SMTP transaction per
+destination host, RFC 5321 §4.5.4), all sharing the same fsynced blob.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
 from typing import TYPE_CHECKING
 
 from postroom.core.errors import MailError
 from postroom.core.principal import Principal
 from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder, Unknown
 from postroom.store.blobs import BlobRef, BlobWriter
+from postroom.store.repo.queue import NewEntry
 
 if TYPE_CHECKING:
     from postroom.app import Services
@@ -30,13 +37,21 @@ class Decision:
     code: int
     enhanced: str
     text: str
+    remote: bool = False  # accepted for relaying to another domain
 
     @property
     def ok(self) -> bool:
         return self.code < 400
 
 
+MessageWriter = BlobWriter  # what front-ends stream message data into (they never import store)
+
 ACCEPTED = Decision(250, "2.1.5", "Recipient OK")
+RELAYED = Decision(250, "2.1.5", "Recipient OK (relayed)", remote=True)
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower().rstrip(".")
 
 
 class Inbound:
@@ -71,8 +86,7 @@ class Inbound:
                 return Decision(550, "5.1.1", f"No such user here: <{address}>")
             if principal is None and not trusted:
                 return Decision(550, "5.7.1", "Relaying denied: authenticate first")
-            return Decision(451, "4.4.0", "Delivery to other domains is not available yet "
-                                          "on this server")
+            return RELAYED
         if isinstance(res, ToPublicFolder):
             try:
                 await self.services.messages.post_handle(principal or Principal.anonymous(),
@@ -98,11 +112,39 @@ class Inbound:
         """Where DATA streams to (blocking: call from a worker thread)."""
         return self.services.store.blobs.writer()
 
-    async def enqueue(self, sender: str, recipients: Iterable[str], blob: BlobRef,
-                      prefix: bytes) -> int:
+    async def enqueue(self, sender: str, local: Iterable[str], remote: Iterable[str],
+                      blob: BlobRef, prefix: bytes, params: dict[str, object]) -> int:
         """The single choke point: the blob is already fsynced; once this returns the queue
-        entry is committed (group commit) and SMTP may say 250 (RFC 5321 §6.1)."""
-        return await self.services.store.queue.enqueue(sender, list(recipients), blob, prefix)
+        entries are committed (group commit) and SMTP may say 250 (RFC 5321 §6.1)."""
+        ids = await self.services.store.queue.enqueue_many(
+            split_entries(sender, list(local), list(remote), blob, prefix, params))
+        return ids[0]
+
+
+def split_entries(sender: str, local: list[str], remote: list[str], blob: BlobRef,
+                  prefix: bytes, params: dict[str, object]) -> list[NewEntry]:
+    """One entry for the local recipients, one per remote domain; each keeps only the DSN
+    parameters of its own recipients."""
+    groups: list[list[str]] = [local] if local else []
+    by_domain: dict[str, list[str]] = {}
+    for rcpt in remote:
+        by_domain.setdefault(domain_of(rcpt), []).append(rcpt)
+    groups += by_domain.values()
+    out = []
+    for group in groups:
+        own = dict(params)
+        for key in ("notify", "orcpt"):
+            table = params.get(key)
+            if isinstance(table, dict):
+                own[key] = {r: v for r, v in table.items() if r in group}
+        out.append(NewEntry(sender, group, blob, prefix, own))
+    return out
+
+
+def from_addresses(head: bytes) -> list[str]:
+    """The addresses in the From: fields of a header block (RFC 5322 §3.6.2)."""
+    message = BytesHeaderParser(policy=compat32).parsebytes(head)
+    return [addr.lower() for _, addr in getaddresses(message.get_all("From") or []) if addr]
 
 
 def received_header(helo: str, peer: str, hostname: str, protocol: str, queue_hint: str,

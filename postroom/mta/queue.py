@@ -1,14 +1,21 @@
-"""The queue manager: takes accepted mail from the durable queue and delivers it locally.
+"""The queue manager: takes accepted mail from the durable queue and delivers it.
 
-DESIGN.md §5 step 6. An entry is claimed, its blob scanned once (ENVELOPE, BODYSTRUCTURE,
-search text), and one copy is appended to every local target (each account's INBOX, public
-folders) *in the same transaction* that removes the entry, so a crash at any point delivers
-everything or nothing and the retry after restart never duplicates. The blob is shared by every
-copy; each copy's prefix carries its ``Return-Path`` (RFC 5321 §4.4) and the ``Received`` line
-written at acceptance.
+DESIGN.md §5 step 6. Every entry has one destination (split at acceptance): the local mailboxes,
+or one remote domain. An attempt ends in ``conclude``, which settles the entry in *one*
+transaction with everything it caused: the local copies, and the notices (DSNs) to the sender.
+A crash at any point therefore delivers everything or nothing, and the retry after restart
+never duplicates a local copy or a notice. (A remote peer that said 250 just before a crash and
+before our commit gets the message again: RFC 5321 §6.1 accepts that duplicate, as every MTA
+does.)
 
-Outbound (remote) delivery, retries with backoff and DSNs are not built yet: the SMTP front-end
-does not accept remote recipients (it answers 451 4.4.0), so no entry here has one.
+Local delivery scans the blob once (ENVELOPE, BODYSTRUCTURE, search text) and appends one copy
+per mailbox, however it was addressed; each copy's prefix carries ``Return-Path`` (RFC 5321
+§4.4) and the ``Received`` line written at acceptance. Remote delivery is mta/outbound.py.
+
+Retries (specs.md §4.4): a temporary failure waits ``retry_schedule[attempts]`` (the last value
+repeats); after ``delay_warning`` one "delayed" notice goes to the sender; after
+``max_queue_time`` the recipients still open fail with 4.4.7. Notices honour NOTIFY (RFC 3461
+§4.1: by default FAILURE and DELAY, not SUCCESS) and are never sent for a null reverse path.
 """
 
 from __future__ import annotations
@@ -17,28 +24,41 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from postroom.core.errors import Kind, MailError
-from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder
+from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder, Unknown
+from postroom.mta import dsn
+from postroom.mta.attempt import Attempt, entry_params, open_message, per_recipient, wants
+from postroom.mta.dns import Router, make_resolver
+from postroom.mta.outbound import Outbound
 from postroom.services.messages import describe
 from postroom.store.api import NewMessage, QueueRec
 from postroom.store.blobs import BlobRef
+from postroom.store.repo.queue import NewEntry, Outcome
 
 if TYPE_CHECKING:
     from postroom.app import Services
 
 log = logging.getLogger("postroom.queue")
 
-RETRY_LOCAL = 300  # seconds before a temporarily failed local delivery is tried again
+RETRY_INTERNAL = 300  # seconds before an entry that hit an internal error is tried again
+LOCAL_CONCURRENCY = 8  # local deliveries in flight (they share the store's group commit)
 
 
 class QueueManager:
-    def __init__(self, services: Services, poll: float = 5.0) -> None:
+    def __init__(self, services: Services, hostname: str = "localhost",
+                 poll: float = 5.0) -> None:
         self.services = services
+        self.hostname = hostname
+        self.cfg = services.cfg.smtp.outbound
         self.poll = poll
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._local = asyncio.Semaphore(LOCAL_CONCURRENCY)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.outbound = Outbound(self, Router(make_resolver(self.cfg.dns_servers)))
 
     async def start(self) -> None:
         returned = await self.services.store.queue.reset_active()
@@ -56,27 +76,54 @@ class QueueManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.outbound.stop()
+        for task in list(self._inflight):
+            task.cancel()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()
             try:
                 entries = await self.services.store.queue.claim_due()
             except Exception:
                 log.exception("queue: cannot claim entries")
                 entries = []
             for entry in entries:
-                try:
-                    await self.deliver(entry)
-                except Exception:
-                    log.exception("queue: delivery of entry %d failed", entry.id)
-                    await self.services.store.queue.finish(
-                        entry.id, entry.recipients, int(time.time()) + RETRY_LOCAL,
-                        "internal error, logged")
+                params = entry_params(entry)
+                if params.get("bounce"):
+                    self._spawn(self._bounce(entry))
+                elif params.get("remote"):
+                    self.outbound.submit(entry)
+                else:
+                    self._spawn(self._deliver_local(entry))
             if not entries:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll)
 
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _deliver_local(self, entry: QueueRec) -> None:
+        async with self._local:
+            try:
+                await self.conclude(entry, await self.local_attempt(entry))
+            except Exception:
+                log.exception("queue: delivery of entry %d failed", entry.id)
+                await self.services.store.queue.finish(
+                    entry.id, entry.recipients, int(time.time()) + RETRY_INTERNAL,
+                    "internal error, logged")
+
+    async def _bounce(self, entry: QueueRec) -> None:
+        """An administrator asked for this entry to be returned to its sender."""
+        attempt = Attempt(failed=[dsn.RecipientStatus(
+            r, "failed", "5.0.0", "550 5.0.0 Returned to the sender by the administrator")
+            for r in entry.recipients])
+        await self.conclude(entry, attempt)
+
+    # -- local delivery -----------------------------------------------------------------------
     async def _mailbox_ids(self, address: str) -> list[int]:
         """Where one accepted recipient's copy goes: INBOX of each account behind it."""
         directory = self.services.directory
@@ -99,28 +146,146 @@ class QueueManager:
                 out.append(inbox.id)
         return out
 
-    async def deliver(self, entry: QueueRec) -> None:
+    async def local_attempt(self, entry: QueueRec) -> Attempt:
         loop = asyncio.get_running_loop()
         blobs = self.services.store.blobs
         data = await loop.run_in_executor(None, blobs.read, entry.blob)
         meta, text = await loop.run_in_executor(None, describe, data)
         prefix = b"Return-Path: <" + entry.sender.encode() + b">\r\n" + bytes(entry.prefix)
-        targets: list[tuple[int, NewMessage]] = []
+        attempt = Attempt()
         seen: set[int] = set()
         for rcpt in entry.recipients:
-            for mailbox_id in await self._mailbox_ids(rcpt):
+            ids = await self._mailbox_ids(rcpt)
+            if not ids:
+                attempt.failed.append(dsn.RecipientStatus(
+                    rcpt, "failed", "5.1.1", "550 5.1.1 No such user here (any more)",
+                    orcpt=_orcpt(entry, rcpt)))
+                continue
+            targets = []
+            for mailbox_id in ids:
                 if mailbox_id in seen:  # one copy per mailbox, however it was addressed
                     continue
                 seen.add(mailbox_id)
                 targets.append((mailbox_id, NewMessage(BlobRef(entry.blob, len(data)), prefix,
                                                        meta, 0, "", entry.created_at, text)))
+            attempt.local_by_rcpt[rcpt] = targets
+            attempt.delivered.append(dsn.RecipientStatus(rcpt, "delivered", "2.0.0",
+                                                         orcpt=_orcpt(entry, rcpt)))
+        return attempt
+
+    async def _split_local(self, entry: QueueRec, attempt: Attempt) -> Attempt:
+        """The all-at-once append failed (a full mailbox, say): deliver recipient by
+        recipient, each in its own transaction that also takes it off the entry, and defer
+        only those that fail."""
+        rest = [st.recipient for st in attempt.delivered]
+        done = Attempt(failed=attempt.failed)
+        for st in attempt.delivered:
+            others = [r for r in rest if r != st.recipient]
+            try:
+                await self.services.store.queue.settle(entry.id, Outcome(
+                    remaining=others or [st.recipient], count_attempt=False,
+                    local=attempt.local_by_rcpt[st.recipient], state="active"))
+            except MailError as exc:
+                if exc.kind not in (Kind.OVER_QUOTA, Kind.TEMPORARY, Kind.NOT_FOUND):
+                    raise
+                done.deferred[st.recipient] = exc.text
+                continue
+            rest = others
+            done.delivered.append(st)
+        return done
+
+    # -- the end of every attempt -------------------------------------------------------------
+    async def conclude(self, entry: QueueRec, attempt: Attempt) -> None:
+        """Settle ``entry`` after an attempt: local copies, notices, retry or removal, in one
+        transaction."""
+        params = entry_params(entry)
+        now = int(time.time())
+        failed = list(attempt.failed)
+        deferred = dict(attempt.deferred)
+        if deferred and now - entry.created_at >= self.cfg.max_queue_time:
+            days = self.cfg.max_queue_time / 86400
+            for rcpt, reason in deferred.items():
+                failed.append(dsn.RecipientStatus(
+                    rcpt, "failed", "4.4.7",
+                    f"Gave up after {days:g} days; last error: {reason}"[:900],
+                    orcpt=_orcpt(entry, rcpt)))
+            deferred = {}
+        notices: list[NewEntry] = []
+        if entry.sender and not params.get("notice"):
+            for statuses in (
+                    [s for s in failed if wants(params, s.recipient, "FAILURE")],
+                    [s for s in attempt.delivered if s.action == "delivered"
+                     and wants(params, s.recipient, "SUCCESS")],
+                    [s for s in attempt.delivered if s.action == "relayed"]):
+                if statuses:
+                    notices += await self._notice(entry, params, statuses)
+            late = now - entry.created_at >= self.cfg.delay_warning > 0
+            if deferred and late and not params.get("warned"):
+                delayed = [dsn.RecipientStatus(r, "delayed", "4.4.7", reason,
+                                               orcpt=_orcpt(entry, r))
+                           for r, reason in deferred.items() if wants(params, r, "DELAY")]
+                if delayed:
+                    notices += await self._notice(entry, params, delayed,
+                                                  entry.created_at + self.cfg.max_queue_time)
+                params["warned"] = True
+        for st in failed:
+            log.info("failed", extra={"queue_id": entry.id, "recipient": st.recipient,
+                                      "status": st.status, "reason": st.diagnostic})
+        schedule = self.cfg.retry_schedule or [300]
+        wait = schedule[min(entry.attempts, len(schedule) - 1)]
+        error = "; ".join(dict.fromkeys(deferred.values()))[:500]
+        outcome = Outcome(remaining=list(deferred), next_attempt=now + wait, error=error,
+                          params=params, local=attempt.local, notices=notices,
+                          state=attempt.state)
         try:
-            await self.services.store.queue.deliver_local(entry.id, targets)
+            await self.services.store.queue.settle(entry.id, outcome)
         except MailError as exc:
-            if exc.kind not in (Kind.OVER_QUOTA, Kind.TEMPORARY, Kind.NOT_FOUND):
+            if not attempt.local or exc.kind not in (Kind.OVER_QUOTA, Kind.TEMPORARY,
+                                                     Kind.NOT_FOUND):
                 raise
-            log.warning("queue: entry %d deferred: %s", entry.id, exc.text)
-            await self.services.store.queue.finish(entry.id, entry.recipients,
-                                                   int(time.time()) + RETRY_LOCAL, exc.text)
+            log.warning("queue: entry %d: %s; delivering recipient by recipient",
+                        entry.id, exc.text)
+            split = await self._split_local(entry, attempt)
+            await self.conclude(entry, split)
             return
-        log.info("delivered", extra={"queue_id": entry.id, "copies": len(targets)})
+        if attempt.delivered:
+            log.info("delivered", extra={"queue_id": entry.id,
+                                         "recipients": len(attempt.delivered)})
+        if deferred:
+            log.info("deferred", extra={"queue_id": entry.id, "recipients": len(deferred),
+                                        "retry_in": wait, "reason": error})
+
+    async def _notice(self, entry: QueueRec, params: dict[str, object],
+                      statuses: list[dsn.RecipientStatus],
+                      retry_until: int | None = None) -> list[NewEntry]:
+        """A DSN for ``statuses``, written to the blob store (fsynced), as queue entries
+        from ``<>`` to the sender, to be committed with the attempt's outcome."""
+        domain = await self._primary_domain()
+        loop = asyncio.get_running_loop()
+
+        def build() -> bytes:
+            with contextlib.closing(open_message(self.services.store.blobs, entry)) as original:
+                return dsn.build(reporting_mta=self.hostname, postmaster=f"postmaster@{domain}",
+                                 to=entry.sender, statuses=statuses, original=original,
+                                 original_size=entry.size, arrival=entry.created_at,
+                                 envid=str(params.get("envid", "")),
+                                 ret=str(params.get("ret", "")), retry_until=retry_until)
+
+        data = await loop.run_in_executor(None, build)
+        blob = await loop.run_in_executor(None, self.services.store.blobs.put_bytes, data)
+        remote = isinstance(await self.services.directory.resolve_recipient(entry.sender),
+                            Unknown)
+        notice: dict[str, object] = {"notice": True}
+        if remote:
+            notice["remote"] = True
+        log.info("notice", extra={"queue_id": entry.id, "action": statuses[0].action,
+                                  "to": entry.sender})
+        return [NewEntry("", [entry.sender], blob, b"", notice)]
+
+    async def _primary_domain(self) -> str:
+        domains = await self.services.store.directory.list_domains()
+        return domains[0].name if domains else self.hostname
+
+
+def _orcpt(entry: QueueRec, recipient: str) -> str:
+    return per_recipient(entry_params(entry), "orcpt").get(recipient, "")

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING
 
 from postroom.core.principal import Principal
 from postroom.directory import sasl
-from postroom.mta.inbound import Inbound, received_header, write_all
+from postroom.mta.inbound import (
+    Inbound,
+    MessageWriter,
+    from_addresses,
+    received_header,
+    write_all,
+)
 from postroom.net.connection import (
     Connection,
     ConnectionClosed,
@@ -41,8 +47,12 @@ from postroom.net.listener import Network, in_networks
 from postroom.protocols.smtp.wire import (
     MAX_COMMAND_LINE,
     DataDecoder,
+    HeaderCapture,
     Path,
     SmtpSyntaxError,
+    check_notify,
+    check_orcpt,
+    check_xtext,
     parse_command,
     parse_path,
 )
@@ -81,6 +91,15 @@ class Quit(Exception):
 class Transaction:
     sender: Path
     recipients: list[str] = field(default_factory=list)
+    remote: set[str] = field(default_factory=set)
+    params: dict[str, object] = field(default_factory=dict)  # DSN and BODY, kept in the queue
+    notify: dict[str, str] = field(default_factory=dict)
+    orcpt: dict[str, str] = field(default_factory=dict)
+    # BDAT (RFC 3030): the blob being written across chunks, and its header so far
+    writer: MessageWriter | None = None
+    head: HeaderCapture = field(default_factory=HeaderCapture)
+    size: int = 0
+    chunked: bool = False
 
 
 class SmtpSession:
@@ -162,6 +181,8 @@ class SmtpSession:
             await self._flush_quietly()
         except (ConnectionClosed, ConnectionError):
             pass
+        finally:
+            self._drop(self.tx)
 
     async def _flush_quietly(self) -> None:
         with contextlib.suppress(ConnectionClosed, ConnectionError):
@@ -202,7 +223,7 @@ class SmtpSession:
         self._greet(arg, esmtp=True)
         lines = [f"{self.settings.hostname} greets {self.helo}", "PIPELINING",
                  f"SIZE {self.settings.max_message_size}", "8BITMIME", "SMTPUTF8",
-                 "ENHANCEDSTATUSCODES"]
+                 "ENHANCEDSTATUSCODES", "DSN", "CHUNKING", "BINARYMIME"]
         if not self.conn.tls and self.settings.tls_context is not None:
             lines.append("STARTTLS")
         mechs = self.auth_mechanisms()
@@ -220,7 +241,7 @@ class SmtpSession:
             raise SmtpSyntaxError("Say who you are: EHLO your.host.name", 501, "5.5.4")
         self.helo = name[:255]
         self.esmtp = esmtp
-        self.tx = None  # RFC 5321 §4.1.4: EHLO resets the transaction
+        self._drop(self.tx)  # RFC 5321 §4.1.4: EHLO resets the transaction
 
     async def starttls(self, arg: str) -> None:
         """RFC 3207: 220, then TLS; everything buffered before it is discarded (specs.md
@@ -233,7 +254,8 @@ class SmtpSession:
         self.reply(220, "2.0.0", "Ready to start TLS")
         await self.flush()
         await self.conn.start_tls(self.settings.tls_context)
-        self.helo, self.esmtp, self.tx, self.principal = None, False, None, None
+        self._drop(self.tx)
+        self.helo, self.esmtp, self.principal = None, False, None
 
     async def auth(self, arg: str) -> None:
         """RFC 4954: ``AUTH mech [initial-response]``, 334 challenges, ``*`` cancels."""
@@ -313,6 +335,7 @@ class SmtpSession:
             self.reply(530, "5.7.0", "Authentication required")
             return
         path = parse_path(arg, "FROM", utf8=True, allow_null=True)
+        params: dict[str, object] = {}
         for key, value in path.params.items():
             if key == "SIZE":
                 if not (value or "").isdigit():
@@ -320,12 +343,25 @@ class SmtpSession:
                 if int(value or 0) > self.settings.max_message_size:
                     self.reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
                     return
-            elif key == "BODY":
-                if (value or "").upper() not in ("7BIT", "8BITMIME"):
-                    self.reply(501, "5.5.4", "BODY must be 7BIT or 8BITMIME")
+            elif key == "BODY":  # RFC 6152, RFC 3030 §3
+                body = (value or "").upper()
+                if body not in ("7BIT", "8BITMIME", "BINARYMIME"):
+                    self.reply(501, "5.5.4", "BODY must be 7BIT, 8BITMIME or BINARYMIME")
                     return
-            elif key in ("SMTPUTF8", "AUTH") and self.esmtp:
-                continue
+                params["body"] = body
+            elif key == "RET":  # RFC 3461 §4.3
+                ret = (value or "").upper()
+                if ret not in ("FULL", "HDRS"):
+                    raise SmtpSyntaxError("RET must be FULL or HDRS", 501, "5.5.4")
+                params["ret"] = ret
+            elif key == "ENVID":  # RFC 3461 §4.4
+                params["envid"] = check_xtext(value, "ENVID", 100)
+            elif key == "SMTPUTF8" and self.esmtp:
+                if value is not None:
+                    raise SmtpSyntaxError("SMTPUTF8 takes no value", 501, "5.5.4")
+                params["smtputf8"] = True
+            elif key == "AUTH" and self.esmtp:
+                continue  # RFC 4954 §5: accepted, and not trusted
             else:
                 self.reply(555, "5.5.4", f"Parameter {key} is not supported")
                 return
@@ -336,7 +372,7 @@ class SmtpSession:
         if refusal is not None:
             self.reply(refusal.code, refusal.enhanced, refusal.text)
             return
-        self.tx = Transaction(path)
+        self.tx = Transaction(path, params=params)
         self.reply(250, "2.1.0", "Sender OK")
 
     async def rcpt(self, arg: str) -> None:
@@ -346,10 +382,15 @@ class SmtpSession:
             return
         utf8 = "SMTPUTF8" in self.tx.sender.params
         path = parse_path(arg, "TO", utf8=utf8)
-        if path.params:
-            key = next(iter(path.params))
-            self.reply(555, "5.5.4", f"Parameter {key} is not supported")
-            return
+        notify = orcpt = None
+        for key, value in path.params.items():
+            if key == "NOTIFY":  # RFC 3461 §4.1
+                notify = check_notify(value)
+            elif key == "ORCPT":  # RFC 3461 §4.2
+                orcpt = check_orcpt(value)
+            else:
+                self.reply(555, "5.5.4", f"Parameter {key} is not supported")
+                return
         if len(self.tx.recipients) >= self.settings.max_recipients:
             self.reply(452, "4.5.3", "Too many recipients")
             return
@@ -357,8 +398,14 @@ class SmtpSession:
         if address == "postmaster":  # RFC 5321 §4.5.1
             address = f"postmaster@{await self.inbound.primary_domain()}"
         decision = await self.inbound.check_recipient(self.principal, address, self.trusted)
-        if decision.ok:
+        if decision.ok and address not in self.tx.recipients:
             self.tx.recipients.append(address)
+            if decision.remote:
+                self.tx.remote.add(address)
+            if notify:
+                self.tx.notify[address] = notify
+            if orcpt:
+                self.tx.orcpt[address] = orcpt
         self.reply(decision.code, decision.enhanced, decision.text)
 
     async def data(self, arg: str) -> None:
@@ -367,21 +414,25 @@ class SmtpSession:
         if self.tx is None:
             self.reply(503, "5.5.1", "Need MAIL before DATA")
             return
+        if self.tx.chunked:
+            self.reply(503, "5.5.1", "DATA after BDAT: send RSET first")  # RFC 3030 §2
+            return
+        if self.tx.params.get("body") == "BINARYMIME":
+            self.reply(503, "5.5.1", "BODY=BINARYMIME needs BDAT, not DATA")  # RFC 3030 §3
+            return
         if not self.tx.recipients:
             self.reply(554, "5.5.1", "No valid recipients")
             return
         self.reply(354, None, "End data with <CR><LF>.<CR><LF>")
         await self.flush()
-        await self._receive(self.tx)
-        self.tx = None
+        tx, self.tx = self.tx, None
+        await self._receive(tx)
 
     async def _receive(self, tx: Transaction) -> None:
-        """Stream the data into a blob file (never whole in memory), then queue it."""
+        """Stream DATA into a blob file (never whole in memory), then queue it."""
         loop = asyncio.get_running_loop()
         decoder = DataDecoder(self.settings.max_message_size)
         writer = await loop.run_in_executor(None, self.inbound.blob_writer)
-        hops = 0
-        in_header = True
         try:
             while not decoder.done:
                 if not self.conn.buffered():
@@ -389,25 +440,97 @@ class SmtpSession:
                 data = self.conn.peek()
                 self.conn.consume(decoder.feed(data))
                 chunks = decoder.take()
-                for chunk in chunks:
-                    if in_header:
-                        if chunk == b"\r\n":
-                            in_header = False
-                        elif chunk[:9].lower() == b"received:":
-                            hops += 1
                 if chunks and not (decoder.too_big or decoder.bare_newline):
+                    for chunk in chunks:
+                        tx.head.feed(chunk)
                     await loop.run_in_executor(None, write_all, writer, chunks)
         except BaseException:
             await loop.run_in_executor(None, writer.abort)
             raise
-        if decoder.bare_newline or decoder.too_big or hops >= MAX_HOPS:
+        if decoder.bare_newline or decoder.too_big:
             await loop.run_in_executor(None, writer.abort)
             if decoder.bare_newline:
                 self.reply(550, "5.5.2", "Bare CR or LF in message data is not allowed")
-            elif decoder.too_big:
-                self.reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
             else:
-                self.reply(554, "5.4.6", "Too many hops: mail loop detected")
+                self.reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
+            return
+        await self._accept(tx, writer)
+
+    async def bdat(self, arg: str) -> None:
+        """RFC 3030 §2: ``BDAT size [LAST]``; the octets follow at once and are not
+        dot-stuffed. A chunk that cannot be taken is still read and thrown away, so that its
+        octets are never run as commands; the failed transaction is over."""
+        words = arg.split()
+        if not 1 <= len(words) <= 2 or not words[0].isdigit() or len(words[0]) > 12 or \
+                (len(words) == 2 and words[1].upper() != "LAST"):
+            # Without a size the octets cannot be skipped: nothing safe is left but to close.
+            self.reply(501, "5.5.4", "Syntax: BDAT size [LAST]; closing")
+            raise Quit()
+        size, last = int(words[0]), len(words) == 2
+        tx = self.tx
+        refusal: tuple[int, str, str] | None = None
+        if tx is None:
+            refusal = (503, "5.5.1", "Need MAIL before BDAT")
+        elif not tx.recipients:
+            refusal = (554, "5.5.1", "No valid recipients")
+        elif tx.size + size > self.settings.max_message_size:
+            refusal = (552, "5.3.4", "Message size exceeds fixed maximum message size")
+        loop = asyncio.get_running_loop()
+        if refusal is not None or tx is None:
+            await self._discard(size)
+            if tx is not None:
+                self._drop(tx)
+            self.reply(*refusal if refusal else (503, "5.5.1", "Need MAIL before BDAT"))
+            return
+        tx.chunked = True
+        if tx.writer is None:
+            tx.writer = await loop.run_in_executor(None, self.inbound.blob_writer)
+        writer = tx.writer
+        left = size
+        try:
+            while left:
+                if not self.conn.buffered():
+                    await self.conn.wait_data(DATA_TIMEOUT)
+                data = self.conn.peek()[:left]
+                self.conn.consume(len(data))
+                left -= len(data)
+                tx.head.feed(data)
+                await loop.run_in_executor(None, writer.write, data)
+        except BaseException:
+            self._drop(tx)
+            raise
+        tx.size += size
+        if not last:
+            self._holdable = True  # chunk replies may be pipelined (RFC 3030 §4.2)
+            self.reply(250, "2.0.0", f"{size} octets received")
+            return
+        self.tx = None
+        tx.writer = None
+        await self._accept(tx, writer)
+
+    async def _discard(self, size: int) -> None:
+        while size:
+            if not self.conn.buffered():
+                await self.conn.wait_data(DATA_TIMEOUT)
+            n = min(size, self.conn.buffered())
+            self.conn.consume(n)
+            size -= n
+
+    def _drop(self, tx: Transaction | None) -> None:
+        """End a transaction, throwing away any chunks already written (a quick unlink)."""
+        if tx is not None and tx.writer is not None:
+            tx.writer.abort()
+            tx.writer = None
+        if self.tx is tx:
+            self.tx = None
+
+    async def _accept(self, tx: Transaction, writer: MessageWriter) -> None:
+        """The whole message is in ``writer``: check it, fsync it, queue it, say 250."""
+        loop = asyncio.get_running_loop()
+        refusal = await self._check_content(tx)
+        if refusal is not None:
+            await loop.run_in_executor(None, writer.abort)
+            self.reply(*refusal)
             return
         blob = await loop.run_in_executor(None, writer.finish)
         proto = "ESMTP" if self.esmtp else "SMTP"
@@ -417,16 +540,36 @@ class SmtpSession:
         prefix = received_header(self.helo or "unknown", self.conn.peer[0],
                                  self.settings.hostname, proto, hint,
                                  tx.recipients[0] if len(tx.recipients) == 1 else None)
-        entry = await self.inbound.enqueue(tx.sender.address, tx.recipients, blob, prefix)
+        params = dict(tx.params)
+        if tx.notify:
+            params["notify"] = tx.notify
+        if tx.orcpt:
+            params["orcpt"] = tx.orcpt
+        local = [r for r in tx.recipients if r not in tx.remote]
+        remote = [r for r in tx.recipients if r in tx.remote]
+        entry = await self.inbound.enqueue(tx.sender.address, local, remote, blob, prefix,
+                                           params)
         if self.queue is not None:
             self.queue.wake()
         log.info("accepted", extra={"queue_id": entry, "size": blob.size,
                                     "recipients": len(tx.recipients)})
         self.reply(250, "2.0.0", f"Ok: queued as {entry}")
 
+    async def _check_content(self, tx: Transaction) -> tuple[int, str, str] | None:
+        """Loop detection (RFC 5321 §6.3) and, for authenticated senders, the From: rule."""
+        if tx.head.count(b"Received") >= MAX_HOPS:
+            return (554, "5.4.6", "Too many hops: mail loop detected")
+        if self.principal is not None:
+            for address in from_addresses(bytes(tx.head.head)):
+                refusal = await self.inbound.check_sender(self.principal, address)
+                if refusal is not None:
+                    return (550, "5.7.1", f"From: address <{address}> is not yours to use")
+        return None
+
     async def rset(self, arg: str) -> None:
         self._holdable = True
-        self.tx = None
+        if self.tx is not None:
+            self._drop(self.tx)
         self.reply(250, "2.0.0", "Reset OK")
 
     async def noop(self, arg: str) -> None:
@@ -442,8 +585,6 @@ class SmtpSession:
         self.reply(221, "2.0.0", f"{self.settings.hostname} closing connection")
         raise Quit()
 
-    async def bdat(self, arg: str) -> None:
-        self.reply(502, "5.5.1", "BDAT is not implemented yet (CHUNKING is not offered)")
 
 
 HANDLERS: dict[str, Callable[[SmtpSession, str], Awaitable[None]]] = {

@@ -248,3 +248,66 @@ class DataDecoder:
     def take(self) -> list[bytes]:
         out, self.chunks = self.chunks, []
         return out
+
+
+_XTEXT = re.compile(r"^(?:[!-*,-<>-~]|\+[0-9A-F]{2})*$")
+
+
+def check_xtext(value: str | None, what: str, limit: int = 500) -> str:
+    """A valid xtext value (RFC 3461 §4) or 501."""
+    if not value or len(value) > limit or not _XTEXT.match(value):
+        raise SmtpSyntaxError(f"Invalid {what} value", 501, "5.5.4")
+    return value
+
+
+def check_notify(value: str | None) -> str:
+    """``NOTIFY=NEVER`` or a list of SUCCESS, FAILURE, DELAY (RFC 3461 §4.1)."""
+    items = [v.strip().upper() for v in (value or "").split(",")]
+    if items == ["NEVER"]:
+        return "NEVER"
+    if not items or any(v not in ("SUCCESS", "FAILURE", "DELAY") for v in items) or \
+            len(set(items)) != len(items):
+        raise SmtpSyntaxError("NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY",
+                              501, "5.5.4")
+    return ",".join(items)
+
+
+def check_orcpt(value: str | None) -> str:
+    """``ORCPT=addr-type;xtext`` (RFC 3461 §4.2)."""
+    kind, sep, rest = (value or "").partition(";")
+    if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", kind):
+        raise SmtpSyntaxError("ORCPT must be addr-type;address", 501, "5.5.4")
+    return f"{kind.lower()};{check_xtext(rest, 'ORCPT')}"
+
+
+class HeaderCapture:
+    """Keeps the header block of streamed message data (up to the first empty line, at most
+    ``limit`` octets) so that Received lines can be counted and From: checked afterwards."""
+
+    def __init__(self, limit: int = 256 * 1024) -> None:
+        self.limit = limit
+        self.head = bytearray()
+        self.done = False
+
+    def feed(self, data: bytes) -> None:
+        if self.done:
+            return
+        start = max(0, len(self.head) - 3)
+        self.head += data
+        if self.head.startswith(b"\r\n"):  # no header at all
+            self.head.clear()
+            self.done = True
+            return
+        end = self.head.find(b"\r\n\r\n", start)
+        if end >= 0:
+            del self.head[end + 2:]  # keep the last field's CRLF
+            self.done = True
+        elif len(self.head) > self.limit:
+            del self.head[self.limit:]
+            self.done = True
+
+    def count(self, name: bytes) -> int:
+        """How many header fields are called ``name`` (case-insensitive)."""
+        prefix = name.lower() + b":"
+        return sum(1 for line in bytes(self.head).split(b"\r\n")
+                   if line[:len(prefix)].lower() == prefix)

@@ -1,10 +1,15 @@
 """The mail queue: rows naming a durable blob, claimed by the queue manager when due.
 
 ``enqueue`` is the single choke point of DESIGN.md §5: the caller has fsynced the blob; this
-transaction makes the entry durable (group-committed on SQLite); only then may SMTP say 250.
-States: ``ready`` (waiting for ``next_attempt``), ``active`` (claimed), ``hold`` (by an admin).
-On start the manager returns ``active`` rows to ``ready``: a crash mid-delivery means the
-delivery is retried, and local delivery is made idempotent by the delivery service.
+transaction makes the entries durable (group-committed on SQLite); only then may SMTP say 250.
+One accepted message becomes one entry per destination (local mailboxes, or one remote domain),
+all sharing the blob. States: ``ready`` (waiting for ``next_attempt``), ``active`` (claimed),
+``hold`` (by an admin). On start the manager returns ``active`` rows to ``ready``: a crash
+mid-delivery means the delivery is retried.
+
+``settle`` ends an attempt in *one* transaction: local copies appended, notices (DSNs) queued,
+the entry dropped or rewritten with the recipients still to do. A crash therefore either
+finishes all of it or none of it, and the retry after restart never duplicates.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from postroom.core.errors import not_found
 from postroom.store.api import NewMessage, QueueRec
@@ -29,22 +35,56 @@ def _rec(row: Row) -> QueueRec:
     return QueueRec(*values)
 
 
+@dataclass
+class NewEntry:
+    """One queue entry to create: its recipients share ``blob`` with the other entries."""
+
+    sender: str
+    recipients: Sequence[str]
+    blob: BlobRef
+    prefix: bytes
+    params: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """How one delivery attempt ends (see ``QueueRepo.settle``)."""
+
+    remaining: Sequence[str] = ()
+    next_attempt: int | None = None
+    error: str = ""
+    params: dict[str, object] | None = None  # replaces the entry's params when given
+    count_attempt: bool = True
+    state: str = "ready"  # "active" while a split attempt is still going on
+    local: Sequence[tuple[int, NewMessage]] = ()
+    notices: Sequence[NewEntry] = ()
+
+
 class QueueRepo:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     async def enqueue(self, sender: str, recipients: Sequence[str], blob: BlobRef,
                       prefix: bytes, params: dict[str, object] | None = None) -> int:
-        def fn(tx: Tx) -> int:
-            now = int(time.time())
-            row = tx.one("INSERT INTO queue (sender, recipients, blob, prefix, size, params, "
-                         "next_attempt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                         (sender, json.dumps(list(recipients)), blob.sha256, prefix,
-                          blob.size + len(prefix), json.dumps(params or {}), now, now))
-            assert row is not None
-            _ref_blobs(tx, [(blob.sha256, blob.size)])
-            return int(row[0])
+        return (await self.enqueue_many([NewEntry(sender, recipients, blob, prefix,
+                                                  params or {})]))[0]
+
+    async def enqueue_many(self, entries: Sequence[NewEntry]) -> list[int]:
+        """Several entries in one transaction (one message, several destinations)."""
+        def fn(tx: Tx) -> list[int]:
+            return [self._insert(tx, e) for e in entries]
         return await self.engine.write(fn)
+
+    @staticmethod
+    def _insert(tx: Tx, e: NewEntry) -> int:
+        now = int(time.time())
+        row = tx.one("INSERT INTO queue (sender, recipients, blob, prefix, size, params, "
+                     "next_attempt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                     (e.sender, json.dumps(list(e.recipients)), e.blob.sha256, e.prefix,
+                      e.blob.size + len(e.prefix), json.dumps(e.params), now, now))
+        assert row is not None
+        _ref_blobs(tx, [(e.blob.sha256, e.blob.size)])
+        return int(row[0])
 
     async def claim_due(self, limit: int = 50) -> list[QueueRec]:
         def fn(tx: Tx) -> list[QueueRec]:
@@ -64,39 +104,59 @@ class QueueRepo:
     async def finish(self, entry_id: int, remaining: Sequence[str] = (),
                      next_attempt: int | None = None, error: str = "") -> None:
         """Delivery attempt done: drop the entry, or keep the recipients still to do."""
-        def fn(tx: Tx) -> None:
-            self._settle(tx, entry_id, remaining, next_attempt, error)
-        await self.engine.write(fn)
+        await self.settle(entry_id, Outcome(remaining, next_attempt, error))
 
-    async def deliver_local(self, entry_id: int, targets: Sequence[tuple[int, NewMessage]],
-                            remaining: Sequence[str] = (), next_attempt: int | None = None,
-                            error: str = "") -> list[tuple[int, int]]:
-        """Append to every local target *and* settle the queue entry in one transaction, so a
-        crash delivers either all of it or none of it, and the retry never duplicates
-        (DESIGN.md §5 step 6). Returns (mailbox id, uid) per target."""
+    async def settle(self, entry_id: int, outcome: Outcome) -> list[tuple[int, int]]:
+        """Append the local copies, queue the notices and settle the entry in one
+        transaction (DESIGN.md §5 step 6). Returns (mailbox id, uid) per local copy."""
         def fn(tx: Tx) -> list[tuple[int, int]]:
             out = []
-            for mailbox_id, message in targets:
+            for mailbox_id, message in outcome.local:
                 uid, _ = MessageRepo.append_in(tx, mailbox_id, [message])[0]
                 out.append((mailbox_id, uid))
-            self._settle(tx, entry_id, remaining, next_attempt, error)
+            for notice in outcome.notices:
+                self._insert(tx, notice)
+            self._settle(tx, entry_id, outcome)
             return out
         return await self.engine.write(fn)
 
     @staticmethod
-    def _settle(tx: Tx, entry_id: int, remaining: Sequence[str], next_attempt: int | None,
-                error: str) -> None:
-        if not remaining:
+    def _settle(tx: Tx, entry_id: int, o: Outcome) -> None:
+        if not o.remaining:
             row = tx.one("DELETE FROM queue WHERE id = ? RETURNING blob", (entry_id,))
             if row:
                 tx.execute("UPDATE blobs SET refcount = refcount - 1, zero_since = "
                            "CASE WHEN refcount <= 1 THEN ? ELSE zero_since END "
                            "WHERE sha256 = ?", (int(time.time()), row[0]))
             return
-        tx.execute("UPDATE queue SET recipients = ?, state = 'ready', attempts = "
-                   "attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?",
-                   (json.dumps(list(remaining)), next_attempt or int(time.time()), error,
-                    entry_id))
+        # An administrator's hold made while the attempt ran stays.
+        sets = ("recipients = ?, state = CASE WHEN state = 'hold' THEN 'hold' ELSE ? END,"
+                " next_attempt = ?, last_error = ?")
+        args: list[object] = [json.dumps(list(o.remaining)), o.state,
+                              o.next_attempt or int(time.time()), o.error]
+        if o.count_attempt:
+            sets += ", attempts = attempts + 1"
+        if o.params is not None:
+            sets += ", params = ?"
+            args.append(json.dumps(o.params))
+        tx.execute(f"UPDATE queue SET {sets} WHERE id = ?", (*args, entry_id))
+
+    async def delete(self, entry_id: int) -> None:
+        """An administrator drops an entry (no notice to anyone)."""
+        def fn(tx: Tx) -> None:
+            if tx.one("SELECT 1 FROM queue WHERE id = ?", (entry_id,)) is None:
+                raise not_found(f"no queue entry {entry_id}")
+            self._settle(tx, entry_id, Outcome())
+        await self.engine.write(fn)
+
+    async def update_params(self, entry_id: int, params: dict[str, object],
+                            state: str = "ready") -> None:
+        def fn(tx: Tx) -> None:
+            if not tx.execute("UPDATE queue SET params = ?, state = ?, next_attempt = ? "
+                              "WHERE id = ?", (json.dumps(params), state, int(time.time()),
+                                               entry_id)):
+                raise not_found(f"no queue entry {entry_id}")
+        await self.engine.write(fn)
 
     async def list(self) -> list[QueueRec]:
         def fn(tx: Tx) -> list[QueueRec]:

@@ -112,7 +112,12 @@ def test_submission_requires_auth_and_own_sender(smtp_server: RunningServer) -> 
         s.login(*user)
         assert s.docmd(f"MAIL FROM:<{other[0]}>")[0] == 553  # not yours
         s.rset()
-        assert s.sendmail(user[0], [other[0]], MSG) == {}
+        # The From: header is held to the same rule as MAIL FROM (RFC 6409 §8.1)
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            s.sendmail(user[0], [other[0]], MSG)
+        assert refused.value.smtp_code == 550 and b"5.7.1" in refused.value.smtp_error
+        assert s.sendmail(user[0], [other[0]], MSG.replace(b"sender@example.net",
+                                                           user[0].encode())) == {}
     wait_for(lambda: len(inbox(smtp_server, other)) == 1)
 
 
@@ -120,7 +125,8 @@ def test_implicit_tls_submissions(smtp_server: RunningServer) -> None:
     user = smtp_server.add_user("tls")
     with smtplib.SMTP_SSL("127.0.0.1", smtp_server.port("submissions"), context=_ctx()) as s:
         s.login(*user)
-        assert s.sendmail(user[0], [user[0]], MSG) == {}
+        assert s.sendmail(user[0], [user[0]], MSG.replace(b"sender@example.net",
+                                                          user[0].encode())) == {}
     wait_for(lambda: len(inbox(smtp_server, user)) == 1)
 
 

@@ -1,0 +1,219 @@
+"""Remote delivery: per-destination workers that send queued mail over reused SMTP connections.
+
+Every remote queue entry names one domain (split at acceptance). ``submit`` puts a claimed entry
+on its domain's line; up to ``per_destination`` workers per domain, and ``max_connections``
+over all, each open one connection (MX routing by mta/dns.py, or the smart host) and send the
+line's entries over it one after another, up to ``messages_per_connection``
+(RFC 5321 §4.5.4: one copy per destination host, connections reused). Each entry's outcome goes
+back to the queue manager's ``conclude``: 2xx delivered, 5xx failed (a DSN), 4xx or a broken
+connection deferred (retried on the schedule).
+
+Hosts are tried in MX order, every address of each; a host that does not answer, or greets
+with something other than 220, is skipped for the next one (specs.md §4.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from postroom.mta import dsn
+from postroom.mta.attempt import Attempt, entry_params, open_message, per_recipient, wants
+from postroom.mta.client import Envelope, Reply, SmtpClient, SmtpClientError
+from postroom.mta.dns import MxHost, RouteError, Router
+from postroom.mta.inbound import domain_of
+from postroom.store.api import QueueRec
+
+if TYPE_CHECKING:
+    from postroom.mta.queue import QueueManager
+
+log = logging.getLogger("postroom.outbound")
+
+
+def _split_host_port(text: str, default: int) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if sep and port.isdigit() and "]" not in port:
+        return host.strip("[]"), int(port)
+    return text.strip("[]"), default
+
+
+class Outbound:
+    def __init__(self, manager: QueueManager, router: Router) -> None:
+        self.manager = manager
+        self.cfg = manager.cfg
+        self.router = router
+        self.lines: dict[str, deque[QueueRec]] = {}
+        self.workers: dict[str, int] = {}
+        self.connections = asyncio.Semaphore(self.cfg.max_connections)
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, entry: QueueRec) -> None:
+        domain = domain_of(entry.recipients[0]) if entry.recipients else ""
+        line = self.lines.setdefault(domain, deque())
+        line.append(entry)
+        running = self.workers.get(domain, 0)
+        if running < min(self.cfg.per_destination, len(line)):
+            self.workers[domain] = running + 1
+            task = asyncio.create_task(self._worker(domain), name=f"outbound {domain}")
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def stop(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    # -- one worker: connections to one domain, one after another ------------------------------
+    async def _worker(self, domain: str) -> None:
+        line = self.lines[domain]
+        try:
+            while line:
+                async with self.connections:
+                    await self._connection(domain, line)
+        finally:
+            self.workers[domain] -= 1
+            if not self.workers[domain]:
+                del self.workers[domain]
+                if not line:
+                    self.lines.pop(domain, None)
+
+    async def _hosts(self, domain: str) -> tuple[list[MxHost], int]:
+        if self.cfg.smart_host:
+            default = 465 if self.cfg.smart_host_tls == "implicit" else 587
+            host, port = _split_host_port(self.cfg.smart_host, default)
+            addresses = (host,) if _is_ip(host) else await self.router.addresses(host)
+            if not addresses:
+                raise RouteError(True, 451, "4.4.4", f"smart host {host} has no address")
+            return [MxHost(host, addresses)], port
+        return await self.router.route(domain), self.cfg.port
+
+    async def _connection(self, domain: str, line: deque[QueueRec]) -> None:
+        try:
+            hosts, port = await self._hosts(domain)
+        except RouteError as exc:
+            await self._fail_all(line, exc.temporary, f"{exc.code} {exc.enhanced} {exc.text}",
+                                 exc.enhanced, "")
+            return
+        client, host, error = await self._connect(hosts, port)
+        if client is None:
+            await self._fail_all(line, True, error, "4.4.1", "")
+            return
+        try:
+            sent = 0
+            while line and sent < self.cfg.messages_per_connection:
+                entry = line.popleft()
+                sent += 1
+                try:
+                    attempt = await self._send(client, host, entry)
+                except SmtpClientError as exc:
+                    await self._conclude(entry, self._deferred(entry, str(exc)))
+                    return
+                await self._conclude(entry, attempt)
+        finally:
+            await client.quit()
+
+    async def _connect(self, hosts: list[MxHost], port: int,
+                       ) -> tuple[SmtpClient | None, str, str]:
+        cfg = self.cfg
+        smart = bool(cfg.smart_host)
+        starttls = "required" if cfg.require_tls or (smart and cfg.smart_host_tls ==
+                                                     "starttls") else "opportunistic"
+        if smart and cfg.smart_host_tls == "none":
+            starttls = "never"
+        error = "no host to try"
+        for mx in hosts:
+            for address in mx.addresses:
+                client = SmtpClient(cfg.command_timeout)
+                try:
+                    greeting = await client.connect(
+                        address, port, self.manager.hostname, server_name=mx.name,
+                        implicit_tls=smart and cfg.smart_host_tls == "implicit",
+                        starttls=starttls, connect_timeout=cfg.connect_timeout)
+                    if greeting.code != 220:
+                        error = f"{mx.name} [{address}] greeted with {greeting}"
+                        await client.quit()
+                        continue
+                    if smart and cfg.smart_host_user:
+                        reply = await client.auth(cfg.smart_host_user, cfg.smart_host_password)
+                        if reply.code != 235:
+                            error = f"smart host {mx.name} refused our login: {reply}"
+                            log.error("outbound: %s", error)
+                            await client.quit()
+                            continue
+                except SmtpClientError as exc:
+                    error = str(exc)
+                    client.close()
+                    continue
+                return client, mx.name, ""
+        log.info("outbound: no connection", extra={"reason": error})
+        return None, "", error
+
+    async def _send(self, client: SmtpClient, host: str, entry: QueueRec) -> Attempt:
+        params = entry_params(entry)
+        orcpt = per_recipient(params, "orcpt")
+        body = str(params.get("body", ""))
+        env = Envelope(entry.sender, list(entry.recipients), entry.size,
+                       body="" if body == "7BIT" else body,
+                       smtputf8=bool(params.get("smtputf8")), ret=str(params.get("ret", "")),
+                       envid=str(params.get("envid", "")),
+                       notify=per_recipient(params, "notify"), orcpt=orcpt)
+        loop = asyncio.get_running_loop()
+        content = await loop.run_in_executor(None, open_message, self.manager.services.store.blobs,
+                                             entry)
+        try:
+            result = await client.send(env, content)
+        finally:
+            content.close()
+        attempt = Attempt()
+        for rcpt in entry.recipients:
+            reply: Reply = result.per_recipient[rcpt]
+            if reply.ok:
+                # A peer with DSN reports success itself when asked; without it, NOTIFY=SUCCESS
+                # ends here with a "relayed" notice (RFC 3461 §6.2.3).
+                relayed = not result.dsn_passed and wants(params, rcpt, "SUCCESS")
+                attempt.delivered.append(dsn.RecipientStatus(
+                    rcpt, "relayed" if relayed else "sent", reply.enhanced, str(reply), host,
+                    orcpt.get(rcpt, "")))
+            elif reply.temporary:
+                attempt.deferred[rcpt] = f"{host} said: {reply}"
+            else:
+                attempt.failed.append(dsn.RecipientStatus(
+                    rcpt, "failed", reply.enhanced, str(reply), host, orcpt.get(rcpt, "")))
+        log.info("sent", extra={"queue_id": entry.id, "host": host,
+                                "delivered": len(attempt.delivered),
+                                "failed": len(attempt.failed),
+                                "deferred": len(attempt.deferred)})
+        return attempt
+
+    @staticmethod
+    def _deferred(entry: QueueRec, reason: str) -> Attempt:
+        return Attempt(deferred=dict.fromkeys(entry.recipients, reason))
+
+    async def _fail_all(self, line: deque[QueueRec], temporary: bool, reason: str,
+                        status: str, host: str) -> None:
+        """The whole destination failed (no route, no connection): every waiting entry."""
+        while line:
+            entry = line.popleft()
+            if temporary:
+                attempt = self._deferred(entry, reason)
+            else:
+                attempt = Attempt(failed=[dsn.RecipientStatus(r, "failed", status, reason, host)
+                                          for r in entry.recipients])
+            await self._conclude(entry, attempt)
+
+    async def _conclude(self, entry: QueueRec, attempt: Attempt) -> None:
+        try:
+            await self.manager.conclude(entry, attempt)
+        except Exception:
+            log.exception("outbound: cannot settle entry %d", entry.id)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
