@@ -20,6 +20,7 @@ from postroom.cli import directory_cmds as dc
 from postroom.cli import folder_cmds as fc
 from postroom.cli import transfer as tc
 from postroom.cli.context import UsageError, add_common, open_services, run_async
+from postroom.cli.queue_cmds import add_queue_parser
 from postroom.cli.serve import serve_cmd
 from postroom.config import ConfigError
 
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_parser("example", help="print every key with its default and meaning")
     for parser in (ck, c.choices["example"]):
         parser.set_defaults(func=_config_cmd)
+
+    add_queue_parser(cmd, leaf, actions, _with_services)
 
     # domain
     d = actions(cmd("domain", "Manage mail domains."))

@@ -125,18 +125,20 @@ def split_entries(sender: str, local: list[str], remote: list[str], blob: BlobRe
                   prefix: bytes, params: dict[str, object]) -> list[NewEntry]:
     """One entry for the local recipients, one per remote domain; each keeps only the DSN
     parameters of its own recipients."""
-    groups: list[list[str]] = [local] if local else []
+    groups: list[tuple[list[str], bool]] = [(local, False)] if local else []
     by_domain: dict[str, list[str]] = {}
     for rcpt in remote:
         by_domain.setdefault(domain_of(rcpt), []).append(rcpt)
-    groups += by_domain.values()
+    groups += [(group, True) for group in by_domain.values()]
     out = []
-    for group in groups:
+    for group, is_remote in groups:
         own = dict(params)
         for key in ("notify", "orcpt"):
             table = params.get(key)
             if isinstance(table, dict):
                 own[key] = {r: v for r, v in table.items() if r in group}
+        if is_remote:
+            own["remote"] = True
         out.append(NewEntry(sender, group, blob, prefix, own))
     return out
 

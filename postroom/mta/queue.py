@@ -248,6 +248,8 @@ class QueueManager:
             split = await self._split_local(entry, attempt)
             await self.conclude(entry, split)
             return
+        if notices:
+            self.wake()
         if attempt.delivered:
             log.info("delivered", extra={"queue_id": entry.id,
                                          "recipients": len(attempt.delivered)})

@@ -1,0 +1,192 @@
+"""Two Postroom instances and a real DNS server on loopback (issue 5 acceptance).
+
+a.test's MX is instance A on 127.0.0.1, b.test's is instance B on 127.0.0.2, both on one SMTP
+port; ``nullmx.test`` publishes a null MX (RFC 7505). Mail is submitted on A with smtplib over
+STARTTLS + AUTH, routed by MX lookups, and read back over IMAP.
+"""
+
+from __future__ import annotations
+
+import email
+import imaplib
+import json
+import smtplib
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from tests.support.mailhost import Dns, Instance, free_port
+
+
+def _ctx() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not in time: {what}")
+
+
+def inbox(inst: Instance, user: tuple[str, str]) -> list[Message]:
+    imap = imaplib.IMAP4(inst.address, inst.ports["imap"])
+    try:
+        imap.starttls(_ctx())
+        imap.login(*user)
+        imap.select("INBOX", readonly=True)
+        _, data = imap.uid("SEARCH", "ALL")
+        out = []
+        for uid in data[0].split():
+            _, parts = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+            item = parts[0]
+            assert isinstance(item, tuple)
+            out.append(email.message_from_bytes(item[1]))
+        return out
+    finally:
+        imap.logout()
+
+
+def submit(inst: Instance, user: tuple[str, str], to: list[str], subject: str,
+           notify: str | None = None) -> None:
+    body = (f"From: <{user[0]}>\r\nTo: {', '.join(to)}\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{subject}@{inst.domain}>\r\n\r\nHello from {inst.domain}.\r\n")
+    with smtplib.SMTP(inst.address, inst.ports["submission"], timeout=30) as s:
+        s.starttls(context=_ctx())
+        s.login(*user)
+        rcpt_options = [f"NOTIFY={notify}"] if notify else []
+        assert s.sendmail(user[0], to, body.encode(), rcpt_options=rcpt_options) == {}
+
+
+def queue(inst: Instance) -> list[dict[str, object]]:
+    result = inst.cli("queue", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert isinstance(rows, list)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Instance, Dns]]:
+    root: Path = tmp_path_factory.mktemp("pair")
+    dns = Dns()
+    port = free_port(("127.0.0.1", "127.0.0.2"))
+    for domain, address in (("a.test", "127.0.0.1"), ("b.test", "127.0.0.2")):
+        dns.zone.add(domain, "MX", f"10 mx.{domain}.")
+        dns.zone.add(f"mx.{domain}", "A", address)
+    dns.zone.add("nullmx.test", "MX", "0 .")
+    a = Instance(root, "a.test", "127.0.0.1", port, dns.port)
+    b = Instance(root, "b.test", "127.0.0.2", port, dns.port)
+    a.start()
+    b.start()
+    try:
+        yield a, b, dns
+    finally:
+        a.stop()
+        b.stop()
+        dns.stop()
+
+
+def _subject_in(messages: list[Message], subject: str) -> bool:
+    return any(m["Subject"] == subject for m in messages)
+
+
+def _reports(messages: list[Message]) -> list[tuple[Message, str]]:
+    """(notice, its delivery-status text) for every DSN in ``messages``."""
+    out = []
+    for m in messages:
+        if m.get_content_type() != "multipart/report":
+            continue
+        assert m.get_param("report-type") == "delivery-status"
+        payload = m.get_payload()
+        assert isinstance(payload, list)
+        status = payload[1]
+        assert status.get_content_type() == "message/delivery-status"
+        out.append((m, str(status)))
+    return out
+
+
+def test_mail_crosses_to_the_other_server(pair: tuple[Instance, Instance, Dns]) -> None:
+    a, b, _ = pair
+    alice = a.add_user("alice")
+    bob = b.add_user("bob")
+    submit(a, alice, [bob[0]], "a-to-b")
+    wait_for(lambda: _subject_in(inbox(b, bob), "a-to-b"), what="mail at B")
+    (got,) = [m for m in inbox(b, bob) if m["Subject"] == "a-to-b"]
+    assert got["Return-Path"] == f"<{alice[0]}>"
+    received = got.get_all("Received")
+    assert received and "by mx.b.test" in received[0] and "by mx.a.test" in received[1]
+    assert "ESMTPS" in received[0]  # A used STARTTLS towards B
+    # and back: B's user answers A's
+    submit(b, bob, [alice[0]], "b-to-a")
+    wait_for(lambda: _subject_in(inbox(a, alice), "b-to-a"), what="reply at A")
+    wait_for(lambda: queue(a) == [] and queue(b) == [], what="queues empty")
+
+
+def test_unknown_user_at_b_gives_a_dsn_at_a(pair: tuple[Instance, Instance, Dns]) -> None:
+    a, _, _ = pair
+    carol = a.add_user("carol")
+    submit(a, carol, ["nobody@b.test"], "to-nobody")
+    wait_for(lambda: _reports(inbox(a, carol)), what="DSN at A")
+    ((notice, status),) = _reports(inbox(a, carol))
+    assert notice["From"].startswith("Mail Delivery System")
+    assert "Reporting-MTA: dns; mx.a.test" in status
+    assert "Final-Recipient: rfc822; nobody@b.test" in status
+    assert "Action: failed" in status and "Status: 5.1.1" in status
+    assert "Remote-MTA: dns; mx.b.test" in status
+    assert "Diagnostic-Code: smtp; 550 5.1.1" in status
+    payload = notice.get_payload()
+    assert isinstance(payload, list) and payload[2].get_content_type() == "message/rfc822"
+    assert "to-nobody" in str(payload[2])
+    assert queue(a) == []
+
+
+def test_null_mx_bounces_at_once(pair: tuple[Instance, Instance, Dns]) -> None:
+    a, _, _ = pair
+    dave = a.add_user("dave")
+    submit(a, dave, ["someone@nullmx.test"], "to-nullmx")
+    wait_for(lambda: _reports(inbox(a, dave)), what="null MX DSN")
+    ((_, status),) = _reports(inbox(a, dave))
+    assert "Status: 5.1.10" in status and "Action: failed" in status
+
+
+def test_success_notice_when_asked(pair: tuple[Instance, Instance, Dns]) -> None:
+    a, b, _ = pair
+    erin = a.add_user("erin")
+    frank = b.add_user("frank")
+    submit(a, erin, [frank[0]], "notify-success", notify="SUCCESS,FAILURE")
+    wait_for(lambda: _subject_in(inbox(b, frank), "notify-success"), what="delivery")
+    # B speaks DSN, so B (the final MTA) reports "delivered" from <>, back through A's MX
+    wait_for(lambda: _reports(inbox(a, erin)), what="success DSN")
+    ((_, status),) = _reports(inbox(a, erin))
+    assert "Action: delivered" in status and "Reporting-MTA: dns; mx.b.test" in status
+
+
+def test_b_down_then_back(pair: tuple[Instance, Instance, Dns]) -> None:
+    a, b, _ = pair
+    gina = a.add_user("gina")
+    hank = b.add_user("hank")
+    b.stop()
+    try:
+        submit(a, gina, [hank[0]], "while-b-down")
+
+        def deferred() -> bool:
+            rows = queue(a)
+            return any(int(str(r["attempts"])) >= 1 and r["last_error"] for r in rows)
+        wait_for(deferred, what="A deferred the message")
+        (row,) = queue(a)
+        assert row["destination"] == "remote" and "cannot connect" in str(row["last_error"])
+    finally:
+        b.start()
+    wait_for(lambda: _subject_in(inbox(b, hank), "while-b-down"), what="delivered after B")
+    assert [m["Subject"] for m in inbox(b, hank)].count("while-b-down") == 1
+    wait_for(lambda: queue(a) == [], what="A's queue empty")

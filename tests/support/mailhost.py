@@ -1,0 +1,162 @@
+"""Two-server set-ups for SMTP end-to-end tests: a real DNS server on loopback (dnslib) and
+``postroom serve`` processes, each on its own loopback address.
+
+Each instance listens on its own 127.0.0.x with the *same* SMTP port, so MX records can point
+at them by address and every instance's ``smtp.outbound.port`` is that one port, as port 25 is
+on the Internet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import dnslib
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+from tests.support import cli
+
+
+class Zone(BaseResolver):  # type: ignore[misc]
+    """Answers from a dict {(name, type): [rdata text]}; unknown names are NXDOMAIN."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], list[str]] = {}
+        self.lock = threading.Lock()
+
+    def add(self, name: str, rtype: str, value: str) -> None:
+        with self.lock:
+            self.records.setdefault((name.lower().rstrip("."), rtype), []).append(value)
+
+    def resolve(self, request: dnslib.DNSRecord, handler: object) -> dnslib.DNSRecord:
+        reply = request.reply()
+        qname = str(request.q.qname).lower().rstrip(".")
+        qtype = dnslib.QTYPE[request.q.qtype]
+        with self.lock:
+            known = any(name == qname for name, _ in self.records)
+            values = list(self.records.get((qname, qtype), []))
+        if not known:
+            reply.header.rcode = dnslib.RCODE.NXDOMAIN
+            return reply
+        for value in values:
+            reply.add_answer(*dnslib.RR.fromZone(f"{qname}. 60 IN {qtype} {value}"))
+        return reply
+
+
+class Dns:
+    def __init__(self) -> None:
+        self.zone = Zone()
+        self.server = DNSServer(self.zone, address="127.0.0.1", port=0,
+                                logger=DNSLogger("-request,-reply,-truncated,-error,-recv,"
+                                                 "-send,-data"))
+        self.server.start_thread()
+        self.port: int = self.server.server.server_address[1]
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def free_port(hosts: tuple[str, ...]) -> int:
+    """A port free on every one of ``hosts``."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind((hosts[0], 0))
+            port = int(first.getsockname()[1])
+            others = []
+            try:
+                for host in hosts[1:]:
+                    s = socket.socket()
+                    others.append(s)
+                    s.bind((host, port))
+            except OSError:
+                continue
+            finally:
+                for s in others:
+                    s.close()
+            return port
+    raise RuntimeError("no common free port")
+
+
+class Instance:
+    """``postroom serve`` for ``domain`` on ``address``; SMTP MX on ``smtp_port``."""
+
+    def __init__(self, root: Path, domain: str, address: str, smtp_port: int, dns_port: int,
+                 extra: list[str] | None = None) -> None:
+        self.data = root / domain
+        self.domain = domain
+        self.address = address
+        self.smtp_port = smtp_port
+        self.log = root / f"{domain}.log"
+        self.args = ["--set", f'server.listen=["{address}"]',
+                     "--set", f"log.file={self.log}", "--set", "log.level=debug",
+                     "--set", f"server.hostname=mx.{domain}",
+                     "--set", f"smtp.mx.port={smtp_port}",
+                     "--set", "smtp.submission.port=0", "--set", "smtp.submissions.port=0",
+                     "--set", "imap.imap.port=0", "--set", "imap.imaps.port=0",
+                     "--set", "pop3.pop3.enabled=false", "--set", "pop3.pop3s.enabled=false",
+                     "--set", "odmr.enabled=false",
+                     "--set", f'smtp.outbound.dns_servers=["127.0.0.1:{dns_port}"]',
+                     "--set", f"smtp.outbound.port={smtp_port}",
+                     "--set", "smtp.outbound.retry_schedule=[2]",
+                     *(extra or [])]
+        self.proc: subprocess.Popen[str] | None = None
+        self.ports: dict[str, int] = {}
+        self.output = ""
+
+    def start(self) -> None:
+        env = {**os.environ, "COLUMNS": "200"}
+        env.pop("POSTROOM_CONFIG", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "postroom", "serve", "--data-dir", str(self.data),
+             "--domain", self.domain, *self.args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 60
+        out = ""
+        assert self.proc.stdout is not None
+        while "Stop with" not in out:
+            assert time.monotonic() < deadline, out
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"server exited: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            out += line
+        self.output = out
+        for m in re.finditer(r"^\s*(\S+)\W+" + re.escape(self.address) + r"\W+(\d+)", out,
+                             re.MULTILINE):
+            self.ports[m.group(1)] = int(m.group(2))
+        # Keep reading the pipes so the server never blocks on a full one.
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        proc = self.proc
+        if proc is None or proc.stdout is None:
+            return
+        for _ in proc.stdout:
+            pass
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        result = cli.run(self.data, *args, "--data-dir", str(self.data), *self.args,
+                         stdin=stdin)
+        return result
+
+    def add_user(self, local: str, password: str = "pw-secret-123") -> tuple[str, str]:
+        address = f"{local}@{self.domain}"
+        result = self.cli("user", "add", address, "--password-stdin", stdin=password + "\n")
+        assert result.returncode == 0, result.stderr
+        return address, password
