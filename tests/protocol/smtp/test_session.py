@@ -39,7 +39,7 @@ def test_ehlo_advertises_only_what_is_implemented(smtp_server: RunningServer) ->
         code, _ = s.ehlo("client.example")
         assert code == 250
         for ext in ("pipelining", "size", "8bitmime", "smtputf8", "enhancedstatuscodes",
-                    "starttls"):
+                    "dsn", "chunking", "binarymime", "starttls"):
             assert s.has_extn(ext), ext
         assert not s.has_extn("auth")  # MX: AUTH only inside TLS
         assert s.esmtp_features["size"] == "200000"
@@ -87,7 +87,14 @@ def test_errors_and_sequence(smtp_server: RunningServer) -> None:
     "victim@elsewhere.example", "victim%elsewhere.example@example.test",
     "@example.test:victim@elsewhere.example", "victim@[192.0.2.1]",
     "victim@elsewhere.example.", '"victim@elsewhere.example"@example.test',
-    "elsewhere.example!victim@example.test", "victim@bücher.example"])
+    "elsewhere.example!victim@example.test", "victim@bücher.example",
+    "victim@xn--bcher-kva.example", "victim@[IPv6:2001:db8::1]", "victim@[127.0.0.1]",
+    '"victim%elsewhere.example"@example.test', '"victim@elsewhere.example"',
+    "victim@example.test.", "victim@example.test.elsewhere.example",
+    "@example.test,@elsewhere.example:victim@elsewhere.example",
+    "victim@elsewhere.example@example.test", "victim%elsewhere.example@[127.0.0.1]",
+    "VICTIM@ELSEWHERE.EXAMPLE", "victim@elsewhere.example%example.test",
+    "elsewhere.example!victim", "victim", "victim@ｅｘａｍｐｌｅ.test.elsewhere.example"])
 def test_no_open_relay(smtp_server: RunningServer, rcpt: str) -> None:
     with smtplib.SMTP("127.0.0.1", smtp_server.port("smtp")) as s:
         s.ehlo("c.example")
