@@ -1,0 +1,143 @@
+"""kill -9 under concurrent SMTP deliveries (issue 5 acceptance; DESIGN.md rule 4).
+
+Twelve clients send to two local users (some messages to both) over port 25 while the server is
+SIGKILLed. After a restart and once the queue has drained:
+- every message that got 250 is in each of its recipients' INBOX exactly once;
+- nothing is delivered that the client had not finished sending (the final dot);
+- a message whose dot went out but whose 250 was lost in the kill may be delivered (the server
+  had committed it) — RFC 5321 §6.1 allows that duplicate for the *sender*; it is still stored
+  only once.
+"""
+
+from __future__ import annotations
+
+import email
+import imaplib
+import json
+import signal
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+
+from tests.support.mailhost import Instance, free_port
+
+
+def _ctx() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Sender(threading.Thread):
+    def __init__(self, n: int, port: int, users: list[str], sent: set[str], acked: set[str],
+                 targets: dict[str, list[str]], lock: threading.Lock) -> None:
+        super().__init__(daemon=True)
+        self.n, self.port, self.users = n, port, users
+        self.sent, self.acked, self.targets, self.lock = sent, acked, targets, lock
+
+    def run(self) -> None:
+        i = 0
+        while True:
+            i += 1
+            tag = f"c{self.n}-{i}"
+            rcpts = self.users if i % 3 == 0 else [self.users[i % 2]]
+            with self.lock:
+                self.targets[tag] = rcpts
+            try:
+                self._one(tag, rcpts)
+            except OSError:
+                return
+
+    def _one(self, tag: str, rcpts: list[str]) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            f = sock.makefile("rb")
+
+            def reply() -> bytes:
+                while True:
+                    line = f.readline()
+                    if not line:
+                        raise OSError("closed")
+                    if line[3:4] != b"-":
+                        return line
+            reply()
+            sock.sendall(b"EHLO crash.example\r\n")
+            reply()
+            sock.sendall(b"MAIL FROM:<load@example.net>\r\n"
+                         + b"".join(f"RCPT TO:<{r}>\r\n".encode() for r in rcpts) + b"DATA\r\n")
+            for _ in range(len(rcpts) + 2):
+                reply()
+            body = (f"Subject: crash {tag}\r\nFrom: load@example.net\r\n\r\n".encode()
+                    + b"x" * 2000 + b"\r\n")
+            sock.sendall(body)
+            sock.sendall(b".\r\n")
+            with self.lock:
+                self.sent.add(tag)
+            if reply().startswith(b"250"):
+                with self.lock:
+                    self.acked.add(tag)
+            sock.sendall(b"QUIT\r\n")
+
+
+def _inbox_tags(inst: Instance, user: str, password: str) -> list[str]:
+    imap = imaplib.IMAP4(inst.address, inst.ports["imap"])
+    imap.starttls(_ctx())
+    imap.login(user, password)
+    imap.select("INBOX", readonly=True)
+    _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    imap.logout()
+    tags = []
+    for item in data:
+        if isinstance(item, tuple):
+            subject = email.message_from_bytes(item[1])["Subject"] or ""
+            if subject.startswith("crash "):
+                tags.append(subject.split()[1])
+    return tags
+
+
+def test_sigkill_under_smtp_load(tmp_path: Path) -> None:
+    port = free_port(("127.0.0.1",))
+    inst = Instance(tmp_path, "crash.test", "127.0.0.1", port, dns_port=9)
+    inst.start()
+    users = [inst.add_user("one"), inst.add_user("two")]
+    addresses = [u[0] for u in users]
+    passwords = dict(users)
+    sent: set[str] = set()
+    acked: set[str] = set()
+    targets: dict[str, list[str]] = {}
+    lock = threading.Lock()
+    for rnd in range(3):
+        senders = [Sender(rnd * 100 + n, port, addresses, sent, acked, targets, lock)
+                   for n in range(12)]
+        for s in senders:
+            s.start()
+        deadline = time.monotonic() + 60
+        goal = 200 * (rnd + 1)
+        while len(acked) < goal and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(acked) >= goal, f"only {len(acked)} acknowledged"
+        inst.stop(signal.SIGKILL)  # mid-stream: sessions are in DATA, the queue is busy
+        for s in senders:
+            s.join(30)
+        inst.start()
+    try:
+        def drained() -> bool:
+            result = inst.cli("queue", "list", "--json")
+            return result.returncode == 0 and json.loads(result.stdout) == []
+        deadline = time.monotonic() + 60
+        while not drained():
+            assert time.monotonic() < deadline, "queue did not drain"
+            time.sleep(0.5)
+        for address in addresses:
+            tags = _inbox_tags(inst, address, passwords[address])
+            assert len(tags) == len(set(tags)), "a message was stored twice"
+            got = set(tags)
+            wanted = {t for t in acked if address in targets[t]}
+            assert wanted <= got, f"acknowledged but lost: {sorted(wanted - got)[:5]}"
+            assert got <= sent, f"delivered without a final dot: {sorted(got - sent)[:5]}"
+            for tag in got:
+                assert address in targets[tag]
+    finally:
+        inst.stop()
