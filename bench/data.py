@@ -34,6 +34,7 @@ def password(address: str) -> str:
 
 
 BIG = f"big@{DOMAIN}"
+SINK = f"sink@{DOMAIN}"  # the SMTP workload's recipient
 
 
 def message(i: int, j: int, size: int) -> bytes:
@@ -89,6 +90,7 @@ async def fill_postroom(services: Services, accounts: int, per_account: int,
         await _fill_account(services, account(i), account_mail(i, per_account))
     if big:
         await _fill_account(services, BIG, big_mail(big))
+    await _fill_account(services, SINK, iter(()))
 
 
 async def _fill_account(services: Services, address: str, mails: Iterator[Mail]) -> None:

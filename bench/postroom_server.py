@@ -27,10 +27,11 @@ class Postroom:
         self.root = root
         self.imap_port = free_port()
         self.pop3_port = free_port()
+        self.smtp_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def overrides(self) -> list[str]:
-        return ["smtp.mx.enabled=false", "smtp.submission.enabled=false",
+        return [f"smtp.mx.port={self.smtp_port}", "smtp.submission.enabled=false",
                 "smtp.submissions.enabled=false", "odmr.enabled=false",
                 "imap.imaps.enabled=false", "pop3.pop3s.enabled=false",
                 f"imap.imap.port={self.imap_port}", f"pop3.pop3.port={self.pop3_port}",

@@ -70,6 +70,7 @@ class Dovecot:
         self.root = root
         self.imap_port = free_port()
         self.pop3_port = free_port()
+        self.lmtp_port = free_port()
         self.users: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.extra_config = ""  # appended to dovecot.conf (the sharing tests add ACL plugins)
@@ -91,8 +92,9 @@ class Dovecot:
 
     @property
     def protocols(self) -> str:
-        """imap, and pop3 when dovecot-pop3d is installed (Dovecot refuses a missing one)."""
-        return "imap pop3" if Path("/usr/lib/dovecot/pop3").exists() else "imap"
+        """imap, plus pop3 and lmtp when installed (Dovecot refuses a missing one)."""
+        return " ".join(["imap"] + [p for p in ("pop3", "lmtp")
+                                    if Path(f"/usr/lib/dovecot/{p}").exists()])
 
     def write_config(self) -> None:
         r = self.root
@@ -131,6 +133,7 @@ service imap-login {{
     port = 0
   }}
 }}
+{self._lmtp_service()}
 service pop3-login {{
   inet_listener pop3 {{
     address = 127.0.0.1
@@ -141,6 +144,12 @@ service pop3-login {{
   }}
 }}
 """ + self.extra_config)
+
+    def _lmtp_service(self) -> str:
+        if "lmtp" not in self.protocols:
+            return ""
+        return ("service lmtp {\n  inet_listener lmtp {\n    address = 127.0.0.1\n"
+                f"    port = {self.lmtp_port}\n  }}\n}}")
 
     def start(self) -> None:
         subprocess.run(["chown", "-R", "nobody:nogroup", str(self.root / "mail")], check=True)

@@ -6,9 +6,11 @@ loopback high ports, and face the same workloads with the same seeds, round afte
 oriented so that above 1 means Postroom did better. Results go to
 ``bench/results/<UTC time>.json``.
 
-Workloads so far (issue 3): IMAP on a 100,000-message mailbox and the mixed IMAP workload
-(LOGIN SELECT FETCH STORE SEARCH APPEND EXPUNGE LOGOUT) with 20 and 50 clients over 100
-accounts. Reference: Debian's Dovecot with its default settings (Maildir, no FTS plugin).
+Workloads so far: IMAP on a 100,000-message mailbox and the mixed IMAP workload (LOGIN SELECT
+FETCH STORE SEARCH APPEND EXPUNGE LOGOUT) with 20 and 50 clients over 100 accounts (reference:
+Debian's Dovecot with its default settings, Maildir, no FTS plugin); SMTP with 4 KB and 100 KB
+messages over 10 and 50 connections until delivered (reference: Debian's Postfix delivering
+into that Dovecot over LMTP; bench/smtp_run.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import data, imap_load
+from bench import data, imap_load, smtp_run
 from bench.postroom_server import Postroom
 from bench.reference import Dovecot, ensure_packages
 
@@ -41,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--per-account", type=int, default=100, help="messages per account")
     p.add_argument("--big", type=int, default=100_000,
                    help="messages in the large mailbox (0 skips it)")
+    p.add_argument("--workloads", default="imap,smtp",
+                   help="comma-separated: imap, smtp (default both)")
+    p.add_argument("--smtp-clients", default="10,50", help="SMTP connections per cell")
     p.add_argument("--keep", action="store_true", help="keep the servers' directories")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 1 round, 3 s cells, 10 accounts, 5,000-message mailbox")
@@ -63,6 +68,7 @@ def setup(root: Path, args: argparse.Namespace) -> tuple[Postroom, Dovecot]:
         address = data.account(i)
         dv.add_user(address, data.password(address))
         data.fill_maildir(dv.maildir(address), data.account_mail(i, args.per_account))
+    dv.add_user(data.SINK, data.password(data.SINK))
     if args.big:
         dv.add_user(data.BIG, data.password(data.BIG))
         data.fill_maildir(dv.maildir(data.BIG), data.big_mail(args.big))
@@ -80,7 +86,11 @@ async def warm(server: Postroom | Dovecot, args: argparse.Namespace) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    ensure_packages(["dovecot-imapd", "dovecot-pop3d"])
+    workloads = set(args.workloads.split(","))
+    ensure_packages(["dovecot-imapd", "dovecot-pop3d"]
+                    + (["dovecot-lmtpd", "postfix"] if "smtp" in workloads else []))
+    if "smtp" in workloads:
+        smtp_run.ensure_smtp_tools()
     root = Path(tempfile.mkdtemp(prefix="postroom-bench-"))
     root.chmod(0o755)  # Dovecot's unprivileged auth and mail processes must reach their files
     clients = [int(c) for c in args.clients.split(",") if c]
@@ -92,7 +102,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pr.start()
         dv.start()
         result["warm_s"] = {s.name: asyncio.run(warm(s, args)) for s in (pr, dv)}
-        for r in range(args.rounds):
+        if "smtp" in workloads:
+            smtp_clients = [int(c) for c in args.smtp_clients.split(",") if c]
+            result["smtp_rounds"] = smtp_run.run(root, args, pr, dv, smtp_clients)
+            result["smtp_summary"] = smtp_run.summarise(result["smtp_rounds"], smtp_clients)
+        for r in range(args.rounds if "imap" in workloads else 0):
             order = (pr, dv) if r % 2 == 0 else (dv, pr)
             this: dict[str, Any] = {}
             for server in order:
@@ -112,7 +126,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         dv.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    result["summary"] = summarise(rounds, clients, args.big)
+    result["summary"] = summarise(rounds, clients, args.big) if rounds else []
+    result["summary"] += result.get("smtp_summary", [])
     return result
 
 
@@ -136,7 +151,7 @@ def summarise(rounds: list[dict[str, Any]], clients: list[int], big: int,
         d = _median(rounds, "dovecot", *path)
         ratio = (p / d if higher_better else d / p) if p and d else 0.0
         rows.append({"workload": workload, "measure": measure, "postroom": p,
-                     "dovecot": d, "ratio": ratio})
+                     "reference": d, "reference_name": "dovecot", "ratio": ratio})
     if big:
         for op in rounds[0]["postroom"]["big"]:
             row(f"{big:,}-msg mailbox", f"{op} (ms)", ("big", op), False)
@@ -163,12 +178,13 @@ def _machine() -> dict[str, Any]:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"\n{'workload':<22} {'measure':<34} {'postroom':>10} {'dovecot':>10} {'ratio':>7}")
+    print(f"\n{'workload':<24} {'measure':<34} {'postroom':>10} {'reference':>10} {'ratio':>7}"
+          "  reference")
     for r in rows:
-        print(f"{r['workload']:<22} {r['measure']:<34} {r['postroom']:>10.1f} "
-              f"{r['dovecot']:>10.1f} {r['ratio']:>7.2f}")
-    print("ratio: Postroom relative to Dovecot, above 1 = Postroom better "
-          "(throughput P/D, times D/P)")
+        print(f"{r['workload']:<24} {r['measure']:<34} {r['postroom']:>10.1f} "
+              f"{r['reference']:>10.1f} {r['ratio']:>7.2f}  {r['reference_name']}")
+    print("ratio: Postroom relative to the reference, above 1 = Postroom better "
+          "(throughput P/R, times R/P)")
 
 
 def main(argv: list[str] | None = None) -> int:
