@@ -62,6 +62,13 @@ async def domain_cmd(s: Services, args: argparse.Namespace) -> int:
 
 
 # -- user ------------------------------------------------------------------------------------
+def _send_as_form(text: str) -> str:
+    """``user@domain`` or ``@domain``, normalised as addresses are."""
+    if text.startswith("@"):
+        return "@" + normalize_domain(text[1:])
+    return str(Address.parse(text))
+
+
 async def user_cmd(s: Services, args: argparse.Namespace) -> int:
     d = s.store.directory
     action = args.action
@@ -88,6 +95,23 @@ async def user_cmd(s: Services, args: argparse.Namespace) -> int:
             row["admin"] = "global" if is_global else ", ".join(n for _, n in domains) or None
             row["groups"] = sorted(await s.directory.groups_of(address))
             emit_one(args, row)
+        elif action == "send-as":
+            for target in args.add:
+                grant = _send_as_form(target)
+                changed = await d.set_send_as(rec.id, grant, True)
+                say(f"{address} may send as {grant}" if changed
+                    else f"{address} could already send as {grant}")
+            for target in args.remove:
+                grant = _send_as_form(target)
+                if not await d.set_send_as(rec.id, grant, False):
+                    raise UsageError(f"{address} had no send-as grant for {grant}")
+                say(f"{address} may no longer send as {grant}")
+            if not args.add and not args.remove:
+                grants = await d.send_as(rec.id)
+                if args.json:
+                    emit_one(args, {"address": address, "send_as": grants})
+                else:
+                    say("\n".join(grants) if grants else f"{address}: no send-as grants")
         elif action == "set":
             fields: dict[str, Any] = {}
             if args.name is not None:

@@ -132,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("disable", "refuse logins and delivery"), ("enable", "undo disable"),
                        ("remove", "delete the account with all its mail")):
         leaf(u, name, text).add_argument("address")
+    sa = leaf(u, "send-as", "list, grant or revoke addresses an account may send as "
+              "(MAIL FROM and From:) besides its own and its aliases", json_flag=True)
+    sa.add_argument("address")
+    sa.add_argument("--add", action="append", default=[], metavar="ADDRESS",
+                    help="grant ADDRESS, or @domain for any address of a domain (repeatable)")
+    sa.add_argument("--remove", action="append", default=[], metavar="ADDRESS",
+                    help="revoke a grant (repeatable)")
     imp = leaf(u, "import", "create accounts from CSV: address,password[,name,quota]",
                json_flag=True)
     imp.add_argument("file")

@@ -63,12 +63,18 @@ class Inbound:
         return domains[0].name if domains else "localhost"
 
     async def check_sender(self, principal: Principal | None, sender: str) -> Decision | None:
-        """An authenticated sender may use only their own address or an alias that reaches
-        them (issue 5; RFC 6409 §8.1). None = fine."""
+        """An authenticated sender may use only their own address, an alias that reaches
+        them, or an address an administrator granted them (``postroom user send-as``;
+        ``@domain`` grants a whole domain) (issue 5; RFC 6409 §8.1). None = fine."""
         if principal is None or principal.system or not sender:
             return None
-        if principal.address is not None and sender.lower() == principal.address:
+        sender = sender.lower()
+        if principal.address is not None and sender == principal.address:
             return None
+        if principal.account_id is not None:
+            grants = await self.services.store.directory.send_as(principal.account_id)
+            if sender in grants or "@" + sender.rpartition("@")[2] in grants:
+                return None
         res = await self.services.directory.resolve_recipient(sender)
         if isinstance(res, ToAccount) and res.account.id == principal.account_id:
             return None

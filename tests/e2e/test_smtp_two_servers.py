@@ -57,14 +57,16 @@ def inbox(inst: Instance, user: tuple[str, str]) -> list[Message]:
 
 
 def submit(inst: Instance, user: tuple[str, str], to: list[str], subject: str,
-           notify: str | None = None) -> None:
-    body = (f"From: <{user[0]}>\r\nTo: {', '.join(to)}\r\nSubject: {subject}\r\n"
+           notify: str | None = None, sender: str | None = None) -> None:
+    """Submit on ``inst`` as ``user``; ``sender`` overrides the envelope and From: address."""
+    sender = sender or user[0]
+    body = (f"From: <{sender}>\r\nTo: {', '.join(to)}\r\nSubject: {subject}\r\n"
             f"Message-ID: <{subject}@{inst.domain}>\r\n\r\nHello from {inst.domain}.\r\n")
     with smtplib.SMTP(inst.address, inst.ports["submission"], timeout=30) as s:
         s.starttls(context=_ctx())
         s.login(*user)
         rcpt_options = [f"NOTIFY={notify}"] if notify else []
-        assert s.sendmail(user[0], to, body.encode(), rcpt_options=rcpt_options) == {}
+        assert s.sendmail(sender, to, body.encode(), rcpt_options=rcpt_options) == {}
 
 
 def queue(inst: Instance) -> list[dict[str, object]]:
@@ -169,6 +171,33 @@ def test_success_notice_when_asked(pair: tuple[Instance, Instance, Dns]) -> None
     wait_for(lambda: _reports(inbox(a, erin)), what="success DSN")
     ((_, status),) = _reports(inbox(a, erin))
     assert "Action: delivered" in status and "Reporting-MTA: dns; mx.b.test" in status
+
+
+def test_smart_host_with_starttls_and_auth(pair: tuple[Instance, Instance, Dns],
+                                           tmp_path: Path) -> None:
+    """A third server with no DNS route of its own sends everything through B's submission
+    port: STARTTLS (required), then AUTH as an account of B."""
+    _, b, dns = pair
+    relay = b.add_user("relay")
+    ivan = b.add_user("ivan")
+    c = Instance(tmp_path, "c.test", "127.0.0.3", free_port(("127.0.0.3",)), dns.port, extra=[
+        "--set", f"smtp.outbound.smart_host=127.0.0.2:{b.ports['submission']}",
+        "--set", "smtp.outbound.smart_host_tls=starttls",
+        "--set", f"smtp.outbound.smart_host_user={relay[0]}",
+        "--set", f"smtp.outbound.smart_host_password={relay[1]}"])
+    c.start()
+    try:
+        # B lets its authenticated user send only as its own address, so C's user sends as
+        # the smart host account, which C's administrator granted (send-as).
+        user_c = c.add_user("relay-c")
+        granted = c.cli("user", "send-as", user_c[0], "--add", relay[0])
+        assert granted.returncode == 0, granted.stderr
+        submit(c, user_c, [ivan[0]], "via-smart-host", sender=relay[0])
+        wait_for(lambda: _subject_in(inbox(b, ivan), "via-smart-host"), what="via B")
+        (got,) = [m for m in inbox(b, ivan) if m["Subject"] == "via-smart-host"]
+        assert "ESMTPSA" in got.get_all("Received")[0]  # TLS and AUTH towards B (RFC 3848)
+    finally:
+        c.stop()
 
 
 def test_b_down_then_back(pair: tuple[Instance, Instance, Dns]) -> None:

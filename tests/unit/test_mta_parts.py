@@ -84,6 +84,7 @@ def test_dsn_is_a_valid_multipart_report() -> None:
     assert msg.get_content_type() == "multipart/report"
     assert msg["Auto-Submitted"] == "auto-replied"
     human, status, returned = msg.get_payload()  # type: ignore[misc]
+    assert "x@far.test" in str(human) and "550 5.1.1" in str(human)
     text = str(status)
     for line in ("Reporting-MTA: dns; mx.example.test", "Original-Envelope-Id: env+1",
                  "Original-Recipient: rfc822; X+sub@far.test",

@@ -191,8 +191,31 @@ class DirectoryRepo:
             tx.execute("DELETE FROM acl WHERE identifier = ? OR identifier = ?",
                        (address, "-" + address))
             tx.execute("DELETE FROM group_members WHERE member = ?", (address,))
+            tx.execute("DELETE FROM send_as WHERE account_id = ?", (account_id,))
             tx.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
         await self.engine.write(fn)
+
+    # -- send-as grants (issue 5) --------------------------------------------------------------
+    async def send_as(self, account_id: int) -> list[str]:
+        """Addresses (or ``@domain``) the account may send as besides its own."""
+        def fn(tx: Tx) -> list[str]:
+            return [str(r[0]) for r in tx.all("SELECT address FROM send_as WHERE account_id = ? "
+                                              "ORDER BY address", (account_id,))]
+        return await self.engine.read(fn)
+
+    async def set_send_as(self, account_id: int, address: str, grant: bool) -> bool:
+        """Grant or revoke; False when there was nothing to change."""
+        def fn(tx: Tx) -> bool:
+            if grant:
+                if tx.one("SELECT 1 FROM send_as WHERE account_id = ? AND address = ?",
+                          (account_id, address)):
+                    return False
+                tx.execute("INSERT INTO send_as (account_id, address) VALUES (?, ?)",
+                           (account_id, address))
+                return True
+            return bool(tx.execute("DELETE FROM send_as WHERE account_id = ? AND address = ?",
+                                   (account_id, address)))
+        return await self.engine.write(fn)
 
     # -- aliases -----------------------------------------------------------------------------
     async def add_alias(self, address: str, targets: Sequence[str]) -> AliasRec:

@@ -224,3 +224,44 @@ def test_authenticated_relay_and_queue_commands(smtp_server: RunningServer) -> N
     result = cli.run(smtp_server.cfg.data_path, "queue", "show", "999999", "--data-dir",
                      str(smtp_server.cfg.data_path))
     assert result.returncode == 1 and "no queue entry 999999" in result.stderr
+
+
+def _cli(srv: RunningServer, *args: str) -> str:
+    result = cli.run(srv.cfg.data_path, *args, "--data-dir", str(srv.cfg.data_path))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_send_as_grants(smtp_server: RunningServer) -> None:
+    """MAIL FROM and From: may name another address only with a send-as grant."""
+    user = smtp_server.add_user("sendas")
+    rcpt = smtp_server.add_user("sendas-rcpt")
+    shared = "team-" + user[0]
+    msg = MSG.replace(b"sender@example.net", shared.encode())
+
+    def send() -> int:
+        with smtplib.SMTP_SSL("127.0.0.1", smtp_server.port("submissions"),
+                              context=_ctx()) as s:
+            s.login(*user)
+            code = s.docmd(f"MAIL FROM:<{shared}>")[0]
+            if code != 250:
+                return code
+            s.docmd(f"RCPT TO:<{rcpt[0]}>")
+            assert s.docmd("DATA")[0] == 354
+            return _data(s, msg)
+    assert send() == 553
+    _cli(smtp_server, "user", "send-as", user[0], "--add", shared)
+    assert shared in _cli(smtp_server, "user", "send-as", user[0])
+    assert send() == 250
+    _cli(smtp_server, "user", "send-as", user[0], "--remove", shared)
+    _cli(smtp_server, "user", "send-as", user[0], "--add", "@example.test")
+    assert send() == 250  # a domain grant
+    shown = json.loads(_cli(smtp_server, "user", "send-as", user[0], "--json"))
+    assert shown["send_as"] == ["@example.test"]
+    wait_for(lambda: len(inbox(smtp_server, rcpt)) == 2)
+
+
+def _data(s: smtplib.SMTP, msg: bytes) -> int:
+    assert s.sock is not None
+    s.sock.sendall(msg.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+    return s.getreply()[0]
