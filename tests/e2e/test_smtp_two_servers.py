@@ -86,7 +86,9 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, I
         dns.zone.add(domain, "MX", f"10 mx.{domain}.")
         dns.zone.add(f"mx.{domain}", "A", address)
     dns.zone.add("nullmx.test", "MX", "0 .")
-    a = Instance(root, "a.test", "127.0.0.1", port, dns.port)
+    # A warns about delayed mail after 1 s instead of 4 h (the B-down test reads the warning)
+    a = Instance(root, "a.test", "127.0.0.1", port, dns.port,
+                 extra=["--set", "smtp.outbound.delay_warning=1"])
     b = Instance(root, "b.test", "127.0.0.2", port, dns.port)
     a.start()
     b.start()
@@ -214,8 +216,12 @@ def test_b_down_then_back(pair: tuple[Instance, Instance, Dns]) -> None:
         wait_for(deferred, what="A deferred the message")
         (row,) = queue(a)
         assert row["destination"] == "remote" and "cannot connect" in str(row["last_error"])
+        wait_for(lambda: _reports(inbox(a, gina)), what="delay warning")
+        ((_, status),) = _reports(inbox(a, gina))
+        assert "Action: delayed" in status and "Will-Retry-Until:" in status
     finally:
         b.start()
     wait_for(lambda: _subject_in(inbox(b, hank), "while-b-down"), what="delivered after B")
     assert [m["Subject"] for m in inbox(b, hank)].count("while-b-down") == 1
     wait_for(lambda: queue(a) == [], what="A's queue empty")
+    assert len(_reports(inbox(a, gina))) == 1  # one warning, however many retries
