@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("postroom.queue")
 
 RETRY_INTERNAL = 300  # seconds before an entry that hit an internal error is tried again
-LOCAL_CONCURRENCY = 8  # local deliveries in flight (they share the store's group commit)
+LOCAL_CONCURRENCY = 32  # local deliveries in flight: more of them share one group commit
 
 
 class QueueManager:
