@@ -49,14 +49,15 @@ def make_resolver(servers: list[str], timeout: float = 10.0) -> dns.asyncresolve
         resolver = dns.asyncresolver.Resolver(configure=False)
         nameservers: list[str | dns.nameserver.Nameserver] = []
         for item in servers:
-            host, port = _split_host_port(item, 53)
+            host, port = split_host_port(item, 53)
             nameservers.append(dns.nameserver.Do53Nameserver(host, port))
         resolver.nameservers = nameservers
     resolver.lifetime = timeout
     return resolver
 
 
-def _split_host_port(text: str, default: int) -> tuple[str, int]:
+def split_host_port(text: str, default: int) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` → (host, port)."""
     text = text.strip()
     if text.startswith("["):  # [v6]:port
         host, _, rest = text[1:].partition("]")

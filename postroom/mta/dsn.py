@@ -13,6 +13,7 @@ checks that, and every notice itself goes out from ``<>`` so that it can never c
 from __future__ import annotations
 
 import secrets
+import textwrap
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -52,17 +53,6 @@ EXPLANATIONS = {
 }
 
 
-def _fold_text(text: str, width: int = 76) -> list[str]:
-    out, line = [], ""
-    for word in text.split():
-        if line and len(line) + 1 + len(word) > width:
-            out.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    return out + ([line] if line else [])
-
-
 def build(*, reporting_mta: str, postmaster: str, to: str, statuses: list[RecipientStatus],
           original: BinaryIO, original_size: int, arrival: int, envid: str = "",
           ret: str = "", retry_until: int | None = None) -> bytes:
@@ -80,7 +70,7 @@ def build(*, reporting_mta: str, postmaster: str, to: str, statuses: list[Recipi
         "MIME-Version: 1.0",
         f'Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="{boundary}"',
     ]
-    human = _fold_text(EXPLANATIONS.get(action, "Delivery status report."))
+    human = textwrap.wrap(EXPLANATIONS.get(action, "Delivery status report."), 76)
     human.append("")
     for st in statuses:
         human.append(f"<{st.recipient}>: {st.action}"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from postroom.mta import dsn
 from postroom.mta.attempt import Attempt, entry_params, open_message, per_recipient, wants
 from postroom.mta.client import Envelope, Reply, SmtpClient, SmtpClientError
-from postroom.mta.dns import MxHost, RouteError, Router
+from postroom.mta.dns import MxHost, RouteError, Router, split_host_port
 from postroom.mta.inbound import domain_of
 from postroom.store.api import QueueRec
 
@@ -31,13 +31,6 @@ if TYPE_CHECKING:
     from postroom.mta.queue import QueueManager
 
 log = logging.getLogger("postroom.outbound")
-
-
-def _split_host_port(text: str, default: int) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if sep and port.isdigit() and "]" not in port:
-        return host.strip("[]"), int(port)
-    return text.strip("[]"), default
 
 
 class Outbound:
@@ -83,7 +76,7 @@ class Outbound:
     async def _hosts(self, domain: str) -> tuple[list[MxHost], int]:
         if self.cfg.smart_host:
             default = 465 if self.cfg.smart_host_tls == "implicit" else 587
-            host, port = _split_host_port(self.cfg.smart_host, default)
+            host, port = split_host_port(self.cfg.smart_host, default)
             addresses = (host,) if _is_ip(host) else await self.router.addresses(host)
             if not addresses:
                 raise RouteError(True, 451, "4.4.4", f"smart host {host} has no address")

@@ -32,6 +32,7 @@ from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFold
 from postroom.mta import dsn
 from postroom.mta.attempt import Attempt, entry_params, open_message, per_recipient, wants
 from postroom.mta.dns import Router, make_resolver
+from postroom.mta.inbound import Inbound
 from postroom.mta.outbound import Outbound
 from postroom.services.messages import describe
 from postroom.store.api import NewMessage, QueueRec
@@ -59,6 +60,7 @@ class QueueManager:
         self._local = asyncio.Semaphore(LOCAL_CONCURRENCY)
         self._inflight: set[asyncio.Task[None]] = set()
         self.outbound = Outbound(self, Router(make_resolver(self.cfg.dns_servers)))
+        self.inbound = Inbound(services)
 
     async def start(self) -> None:
         returned = await self.services.store.queue.reset_active()
@@ -153,13 +155,14 @@ class QueueManager:
         meta, text = await loop.run_in_executor(None, describe, data)
         prefix = b"Return-Path: <" + entry.sender.encode() + b">\r\n" + bytes(entry.prefix)
         attempt = Attempt()
+        orcpt = per_recipient(entry_params(entry), "orcpt")
         seen: set[int] = set()
         for rcpt in entry.recipients:
             ids = await self._mailbox_ids(rcpt)
             if not ids:
                 attempt.failed.append(dsn.RecipientStatus(
                     rcpt, "failed", "5.1.1", "550 5.1.1 No such user here (any more)",
-                    orcpt=_orcpt(entry, rcpt)))
+                    orcpt=orcpt.get(rcpt, "")))
                 continue
             targets = []
             for mailbox_id in ids:
@@ -170,7 +173,7 @@ class QueueManager:
                                                        meta, 0, "", entry.created_at, text)))
             attempt.local_by_rcpt[rcpt] = targets
             attempt.delivered.append(dsn.RecipientStatus(rcpt, "delivered", "2.0.0",
-                                                         orcpt=_orcpt(entry, rcpt)))
+                                                         orcpt=orcpt.get(rcpt, "")))
         return attempt
 
     async def _split_local(self, entry: QueueRec, attempt: Attempt) -> Attempt:
@@ -199,6 +202,7 @@ class QueueManager:
         """Settle ``entry`` after an attempt: local copies, notices, retry or removal, in one
         transaction."""
         params = entry_params(entry)
+        orcpt = per_recipient(params, "orcpt")
         now = int(time.time())
         failed = list(attempt.failed)
         deferred = dict(attempt.deferred)
@@ -208,7 +212,7 @@ class QueueManager:
                 failed.append(dsn.RecipientStatus(
                     rcpt, "failed", "4.4.7",
                     f"Gave up after {days:g} days; last error: {reason}"[:900],
-                    orcpt=_orcpt(entry, rcpt)))
+                    orcpt=orcpt.get(rcpt, "")))
             deferred = {}
         notices: list[NewEntry] = []
         if entry.sender and not params.get("notice"):
@@ -222,7 +226,7 @@ class QueueManager:
             late = now - entry.created_at >= self.cfg.delay_warning > 0
             if deferred and late and not params.get("warned"):
                 delayed = [dsn.RecipientStatus(r, "delayed", "4.4.7", reason,
-                                               orcpt=_orcpt(entry, r))
+                                               orcpt=orcpt.get(r, ""))
                            for r, reason in deferred.items() if wants(params, r, "DELAY")]
                 if delayed:
                     notices += await self._notice(entry, params, delayed,
@@ -262,7 +266,7 @@ class QueueManager:
                       retry_until: int | None = None) -> list[NewEntry]:
         """A DSN for ``statuses``, written to the blob store (fsynced), as queue entries
         from ``<>`` to the sender, to be committed with the attempt's outcome."""
-        domain = await self._primary_domain()
+        domain = await self.inbound.primary_domain()
         loop = asyncio.get_running_loop()
 
         def build() -> bytes:
@@ -284,10 +288,3 @@ class QueueManager:
                                   "to": entry.sender})
         return [NewEntry("", [entry.sender], blob, b"", notice)]
 
-    async def _primary_domain(self) -> str:
-        domains = await self.services.store.directory.list_domains()
-        return domains[0].name if domains else self.hostname
-
-
-def _orcpt(entry: QueueRec, recipient: str) -> str:
-    return per_recipient(entry_params(entry), "orcpt").get(recipient, "")
