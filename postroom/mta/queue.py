@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("postroom.queue")
 
 RETRY_INTERNAL = 300  # seconds before an entry that hit an internal error is tried again
+TEMPORARY_KINDS = (Kind.OVER_QUOTA, Kind.TEMPORARY, Kind.NOT_FOUND)  # retried, not bounced
 LOCAL_CONCURRENCY = 32  # local deliveries in flight: more of them share one group commit
 
 
@@ -177,24 +178,29 @@ class QueueManager:
         return attempt
 
     async def _split_local(self, entry: QueueRec, attempt: Attempt) -> Attempt:
-        """The all-at-once append failed (a full mailbox, say): deliver recipient by
-        recipient, each in its own transaction that also takes it off the entry, and defer
-        only those that fail."""
-        rest = [st.recipient for st in attempt.delivered]
-        done = Attempt(failed=attempt.failed)
-        for st in attempt.delivered:
-            others = [r for r in rest if r != st.recipient]
+        """The all-at-once append failed (a full mailbox, say). Deliver recipient by
+        recipient, each in its own transaction that takes it off the entry, and defer only
+        those that fail. The last recipient is left to the final ``conclude``, so no step
+        ever empties the entry early: a crash between steps redelivers nothing."""
+        done = Attempt(failed=list(attempt.failed))
+        *first, last = attempt.delivered
+        for i, st in enumerate(first):
+            # Still open after this step: the later recipients, those deferred so far, and
+            # the failed ones (their notice goes out with the final settle).
+            remaining = ([s.recipient for s in attempt.delivered[i + 1:]]
+                         + list(done.deferred) + [s.recipient for s in attempt.failed])
             try:
                 await self.services.store.queue.settle(entry.id, Outcome(
-                    remaining=others or [st.recipient], count_attempt=False,
+                    remaining=remaining, count_attempt=False,
                     local=attempt.local_by_rcpt[st.recipient], state="active"))
             except MailError as exc:
-                if exc.kind not in (Kind.OVER_QUOTA, Kind.TEMPORARY, Kind.NOT_FOUND):
+                if exc.kind not in TEMPORARY_KINDS:
                     raise
                 done.deferred[st.recipient] = exc.text
                 continue
-            rest = others
             done.delivered.append(st)
+        done.delivered.append(last)
+        done.local_by_rcpt[last.recipient] = attempt.local_by_rcpt[last.recipient]
         return done
 
     # -- the end of every attempt -------------------------------------------------------------
@@ -244,13 +250,17 @@ class QueueManager:
         try:
             await self.services.store.queue.settle(entry.id, outcome)
         except MailError as exc:
-            if not attempt.local or exc.kind not in (Kind.OVER_QUOTA, Kind.TEMPORARY,
-                                                     Kind.NOT_FOUND):
+            if not attempt.local_by_rcpt or exc.kind not in TEMPORARY_KINDS:
                 raise
-            log.warning("queue: entry %d: %s; delivering recipient by recipient",
-                        entry.id, exc.text)
-            split = await self._split_local(entry, attempt)
-            await self.conclude(entry, split)
+            if len(attempt.local_by_rcpt) > 1:
+                log.warning("queue: entry %d: %s; delivering recipient by recipient",
+                            entry.id, exc.text)
+                await self.conclude(entry, await self._split_local(entry, attempt))
+                return
+            (rcpt,) = attempt.local_by_rcpt  # one local recipient left, and it cannot take it
+            await self.conclude(entry, Attempt(
+                delivered=[s for s in attempt.delivered if s.recipient != rcpt],
+                failed=attempt.failed, deferred={**attempt.deferred, rcpt: exc.text}))
             return
         if notices:
             self.wake()

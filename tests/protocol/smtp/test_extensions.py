@@ -265,3 +265,28 @@ def _data(s: smtplib.SMTP, msg: bytes) -> int:
     assert s.sock is not None
     s.sock.sendall(msg.replace(b"\r\n.", b"\r\n..") + b".\r\n")
     return s.getreply()[0]
+
+
+@pytest.mark.parametrize("full_first", [True, False])
+def test_full_mailbox_holds_back_only_its_recipient(smtp_server: RunningServer,
+                                                    full_first: bool) -> None:
+    """One recipient's mailbox overflows at delivery: the other gets exactly one copy now,
+    the full one waits in the queue and gets exactly one copy once it has room."""
+    roomy = smtp_server.add_user("roomy")
+    full = smtp_server.add_user("full", quota=100)  # RCPT passes (0 used), the append cannot
+    rcpts = [full[0], roomy[0]] if full_first else [roomy[0], full[0]]
+    with smtplib.SMTP("127.0.0.1", smtp_server.port("smtp")) as s:
+        assert s.sendmail("a@example.net", rcpts, MSG) == {}
+    queue = smtp_server.services.store.queue
+
+    def waiting() -> list[str]:
+        return [r for e in smtp_server.call(queue.list()) for r in e.recipients]
+    wait_for(lambda: waiting() == [full[0]])
+    assert len(inbox(smtp_server, roomy)) == 1
+    (entry,) = [e for e in smtp_server.call(queue.list()) if full[0] in e.recipients]
+    assert entry.attempts == 1 and "quota" in entry.last_error
+    smtp_server.call(smtp_server.services.store.directory.update_account(full[0],
+                                                                        quota_bytes=None))
+    _queue_cli(smtp_server, "retry", str(entry.id))
+    wait_for(lambda: len(inbox(smtp_server, full)) == 1, timeout=20)
+    assert waiting() == [] and len(inbox(smtp_server, roomy)) == 1
