@@ -276,6 +276,13 @@ class QueueManager:
                       retry_until: int | None = None) -> list[NewEntry]:
         """A DSN for ``statuses``, written to the blob store (fsynced), as queue entries
         from ``<>`` to the sender, to be committed with the attempt's outcome."""
+        where = await self.services.directory.resolve_recipient(entry.sender)
+        if isinstance(where, Unknown) and where.local_domain:
+            # Our own domain, no such address: nobody to tell (sending it would only come
+            # back to us and be refused).
+            log.info("notice dropped", extra={"queue_id": entry.id, "to": entry.sender,
+                                              "reason": "no such local address"})
+            return []
         domain = await self.inbound.primary_domain()
         loop = asyncio.get_running_loop()
 
@@ -289,10 +296,8 @@ class QueueManager:
 
         data = await loop.run_in_executor(None, build)
         blob = await loop.run_in_executor(None, self.services.store.blobs.put_bytes, data)
-        remote = isinstance(await self.services.directory.resolve_recipient(entry.sender),
-                            Unknown)
         notice: dict[str, object] = {"notice": True}
-        if remote:
+        if isinstance(where, Unknown):
             notice["remote"] = True
         log.info("notice", extra={"queue_id": entry.id, "action": statuses[0].action,
                                   "to": entry.sender})

@@ -8,6 +8,7 @@ import email
 import json
 import smtplib
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -290,3 +291,16 @@ def test_full_mailbox_holds_back_only_its_recipient(smtp_server: RunningServer,
     _queue_cli(smtp_server, "retry", str(entry.id))
     wait_for(lambda: len(inbox(smtp_server, full)) == 1, timeout=20)
     assert waiting() == [] and len(inbox(smtp_server, roomy)) == 1
+
+
+def test_no_notice_to_a_local_sender_that_does_not_exist(smtp_server: RunningServer) -> None:
+    """A notice for ``ghost@example.test`` (our domain, no such account) has nobody to go to:
+    it is dropped, not sent out towards our own MX and kept retrying in the queue."""
+    rcpt = smtp_server.add_user("ghostrcpt")
+    with smtplib.SMTP("127.0.0.1", smtp_server.port("smtp")) as s:
+        assert s.sendmail("ghost@example.test", [rcpt[0]], MSG,
+                          rcpt_options=["NOTIFY=SUCCESS"]) == {}
+    wait_for(lambda: len(inbox(smtp_server, rcpt)) == 1)
+    time.sleep(0.5)
+    queued = smtp_server.call(smtp_server.services.store.queue.list())
+    assert [e for e in queued if "ghost@example.test" in e.recipients] == []
