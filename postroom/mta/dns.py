@@ -141,7 +141,12 @@ class Router:
         return hosts
 
     async def addresses(self, name: str) -> tuple[str, ...]:
-        """A and AAAA of a host name (IPv4 first); RouteError only for temporary failures."""
+        """A and AAAA of a host name (IPv4 first), or an IP address as itself; RouteError
+        only for temporary failures."""
+        try:
+            return (str(ipaddress.ip_address(name)),)
+        except ValueError:
+            pass
         out: list[str] = []
         for rdtype in ("A", "AAAA"):
             try:

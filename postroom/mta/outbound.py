@@ -15,7 +15,6 @@ with something other than 220, is skipped for the next one (specs.md §4.3).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections import deque
 from typing import TYPE_CHECKING
@@ -77,7 +76,7 @@ class Outbound:
         if self.cfg.smart_host:
             default = 465 if self.cfg.smart_host_tls == "implicit" else 587
             host, port = split_host_port(self.cfg.smart_host, default)
-            addresses = (host,) if _is_ip(host) else await self.router.addresses(host)
+            addresses = await self.router.addresses(host)
             if not addresses:
                 raise RouteError(True, 451, "4.4.4", f"smart host {host} has no address")
             return [MxHost(host, addresses)], port
@@ -203,10 +202,3 @@ class Outbound:
         except Exception:
             log.exception("outbound: cannot settle entry %d", entry.id)
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

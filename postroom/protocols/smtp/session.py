@@ -475,13 +475,13 @@ class SmtpSession:
             refusal = (554, "5.5.1", "No valid recipients")
         elif tx.size + size > self.settings.max_message_size:
             refusal = (552, "5.3.4", "Message size exceeds fixed maximum message size")
-        loop = asyncio.get_running_loop()
-        if refusal is not None or tx is None:
+        if refusal is not None:
             await self._discard(size)
-            if tx is not None:
-                self._drop(tx)
-            self.reply(*refusal if refusal else (503, "5.5.1", "Need MAIL before BDAT"))
+            self._drop(tx)
+            self.reply(*refusal)
             return
+        assert tx is not None
+        loop = asyncio.get_running_loop()
         tx.chunked = True
         if tx.writer is None:
             tx.writer = await loop.run_in_executor(None, self.inbound.blob_writer)
