@@ -4,13 +4,13 @@ server's default policy (no plaintext passwords anywhere)."""
 from __future__ import annotations
 
 import imaplib
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.server import RunningServer, server_config
+from tests.support.tls import insecure_context
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +20,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     yield srv
     srv.stop()
 
-
-def _ctx() -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=None)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def _session(c: imaplib.IMAP4, user: str, password: str) -> None:
@@ -47,11 +41,11 @@ def test_starttls_143(server: RunningServer) -> None:
     assert "LOGINDISABLED" in c.capabilities
     with pytest.raises(imaplib.IMAP4.error):
         c.login(user, password)
-    c.starttls(_ctx())
+    c.starttls(insecure_context())
     _session(c, user, password)
 
 
 def test_implicit_tls_993(server: RunningServer) -> None:
     user, password = server.add_user()
-    _session(imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=_ctx()),
+    _session(imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=insecure_context()),
              user, password)

@@ -16,19 +16,12 @@ import imaplib
 import json
 import signal
 import socket
-import ssl
 import threading
 import time
 from pathlib import Path
 
 from tests.support.mailhost import Instance, free_port
-
-
-def _ctx() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+from tests.support.tls import insecure_context
 
 
 class Sender(threading.Thread):
@@ -83,7 +76,7 @@ class Sender(threading.Thread):
 
 def _inbox_tags(inst: Instance, user: str, password: str) -> list[str]:
     imap = imaplib.IMAP4(inst.address, inst.ports["imap"])
-    imap.starttls(_ctx())
+    imap.starttls(insecure_context())
     imap.login(user, password)
     imap.select("INBOX", readonly=True)
     _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")

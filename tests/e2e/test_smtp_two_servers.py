@@ -11,7 +11,6 @@ import email
 import imaplib
 import json
 import smtplib
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from email.message import Message
@@ -20,13 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.mailhost import Dns, Instance, free_port
-
-
-def _ctx() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+from tests.support.tls import insecure_context
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
@@ -41,7 +34,7 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str =
 def inbox(inst: Instance, user: tuple[str, str]) -> list[Message]:
     imap = imaplib.IMAP4(inst.address, inst.ports["imap"])
     try:
-        imap.starttls(_ctx())
+        imap.starttls(insecure_context())
         imap.login(*user)
         imap.select("INBOX", readonly=True)
         _, data = imap.uid("SEARCH", "ALL")
@@ -63,7 +56,7 @@ def submit(inst: Instance, user: tuple[str, str], to: list[str], subject: str,
     body = (f"From: <{sender}>\r\nTo: {', '.join(to)}\r\nSubject: {subject}\r\n"
             f"Message-ID: <{subject}@{inst.domain}>\r\n\r\nHello from {inst.domain}.\r\n")
     with smtplib.SMTP(inst.address, inst.ports["submission"], timeout=30) as s:
-        s.starttls(context=_ctx())
+        s.starttls(context=insecure_context())
         s.login(*user)
         rcpt_options = [f"NOTIFY={notify}"] if notify else []
         assert s.sendmail(sender, to, body.encode(), rcpt_options=rcpt_options) == {}

@@ -9,7 +9,8 @@ import base64
 import contextlib
 import itertools
 import socket
-import ssl
+
+from tests.support.tls import insecure_context
 
 
 class RawImap:
@@ -18,7 +19,7 @@ class RawImap:
         raw = socket.create_connection((host, port), timeout=timeout)
         self.sock: socket.socket = raw
         if tls:
-            self.sock = _client_ctx().wrap_socket(raw, server_hostname="mail.example.test")
+            self.sock = insecure_context().wrap_socket(raw, server_hostname="mail.example.test")
         self.buf = b""
         self.tags = (f"T{n}" for n in itertools.count(1))
         self.greeting = self.line()
@@ -84,15 +85,9 @@ class RawImap:
 
     def starttls(self) -> None:
         self.ok("STARTTLS")
-        self.sock = _client_ctx().wrap_socket(self.sock, server_hostname="mail.example.test")
+        self.sock = insecure_context().wrap_socket(self.sock, server_hostname="mail.example.test")
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
 
-
-def _client_ctx() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx

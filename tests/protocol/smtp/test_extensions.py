@@ -14,9 +14,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.protocol.smtp.conftest import wait_for
-from tests.protocol.smtp.test_session import MSG, _ctx, inbox
+from tests.protocol.smtp.test_session import MSG, inbox
 from tests.support import cli
 from tests.support.server import RunningServer
+from tests.support.tls import insecure_context
 
 
 class Raw:
@@ -150,7 +151,7 @@ def test_success_notice_for_local_delivery(smtp_server: RunningServer) -> None:
     sender = smtp_server.add_user("asks")
     rcpt = smtp_server.add_user("gets")
     with smtplib.SMTP("127.0.0.1", smtp_server.port("submission")) as s:
-        s.starttls(context=_ctx())
+        s.starttls(context=insecure_context())
         s.login(*sender)
         own = MSG.replace(b"sender@example.net", sender[0].encode())
         assert s.sendmail(sender[0], [rcpt[0]], own, mail_options=["RET=HDRS", "ENVID=e+2B1"],
@@ -197,7 +198,7 @@ def test_authenticated_relay_and_queue_commands(smtp_server: RunningServer) -> N
         s.docmd("MAIL FROM:<x@example.net>")
         assert s.docmd("RCPT TO:<far@remote.invalid>")[0] == 550
         s.rset()
-        s.starttls(context=_ctx())
+        s.starttls(context=insecure_context())
         s.login(*sender)
         assert s.sendmail(sender[0], ["far@remote.invalid"], own) == {}
     rows = json.loads(_queue_cli(smtp_server, "list", "--json"))
@@ -215,7 +216,8 @@ def test_authenticated_relay_and_queue_commands(smtp_server: RunningServer) -> N
     notice = email.message_from_bytes(inbox(smtp_server, sender)[0])
     assert "Action: failed" in str(notice.get_payload()[1])  # type: ignore[index]
     # delete: silently gone
-    with smtplib.SMTP_SSL("127.0.0.1", smtp_server.port("submissions"), context=_ctx()) as s:
+    with smtplib.SMTP_SSL("127.0.0.1", smtp_server.port("submissions"),
+                          context=insecure_context()) as s:
         s.login(*sender)
         s.sendmail(sender[0], ["far2@remote.invalid"], own)
     (row,) = [r for r in json.loads(_queue_cli(smtp_server, "list", "--json"))
@@ -242,7 +244,7 @@ def test_send_as_grants(smtp_server: RunningServer) -> None:
 
     def send() -> int:
         with smtplib.SMTP_SSL("127.0.0.1", smtp_server.port("submissions"),
-                              context=_ctx()) as s:
+                              context=insecure_context()) as s:
             s.login(*user)
             code = s.docmd(f"MAIL FROM:<{shared}>")[0]
             if code != 250:

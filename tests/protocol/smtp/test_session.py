@@ -6,27 +6,21 @@ from __future__ import annotations
 import imaplib
 import smtplib
 import socket
-import ssl
 
 import pytest
 
 from tests.protocol.smtp.conftest import wait_for
 from tests.support.server import RunningServer
+from tests.support.tls import insecure_context
 
 MSG = (b"From: Sender <sender@example.net>\r\nTo: rcpt@example.test\r\nSubject: hello smtp\r\n"
        b"Message-ID: <s1@example.net>\r\n\r\nBody line\r\n..starts with a dot\r\n")
 
 
-def _ctx() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
 
 def inbox(srv: RunningServer, user: tuple[str, str]) -> list[bytes]:
     m = imaplib.IMAP4(host="127.0.0.1", port=srv.port("imap"))
-    m.starttls(_ctx())
+    m.starttls(insecure_context())
     m.login(*user)
     m.select("INBOX")
     _, data = m.fetch("1:*", "(BODY.PEEK[])") if int(m.select("INBOX")[1][0] or 0) else ("", [])
@@ -43,7 +37,7 @@ def test_ehlo_advertises_only_what_is_implemented(smtp_server: RunningServer) ->
             assert s.has_extn(ext), ext
         assert not s.has_extn("auth")  # MX: AUTH only inside TLS
         assert s.esmtp_features["size"] == "200000"
-        s.starttls(context=_ctx())
+        s.starttls(context=insecure_context())
         s.ehlo("client.example")
         assert "PLAIN" in s.esmtp_features["auth"] and not s.has_extn("starttls")
 
@@ -112,7 +106,7 @@ def test_submission_requires_auth_and_own_sender(smtp_server: RunningServer) -> 
         s.ehlo("c.example")
         assert not s.has_extn("auth")  # not before STARTTLS
         assert s.docmd("MAIL FROM:<x@example.test>")[0] == 530
-        s.starttls(context=_ctx())
+        s.starttls(context=insecure_context())
         s.ehlo("c.example")
         with pytest.raises(smtplib.SMTPAuthenticationError):
             s.login(user[0], "wrong")
@@ -130,7 +124,8 @@ def test_submission_requires_auth_and_own_sender(smtp_server: RunningServer) -> 
 
 def test_implicit_tls_submissions(smtp_server: RunningServer) -> None:
     user = smtp_server.add_user("tls")
-    with smtplib.SMTP_SSL("127.0.0.1", smtp_server.port("submissions"), context=_ctx()) as s:
+    with smtplib.SMTP_SSL("127.0.0.1", smtp_server.port("submissions"),
+                          context=insecure_context()) as s:
         s.login(*user)
         assert s.sendmail(user[0], [user[0]], MSG.replace(b"sender@example.net",
                                                           user[0].encode())) == {}
