@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
+import shutil
 import time
 from typing import Any
 
@@ -76,5 +76,4 @@ async def cell(smtp_port: int, imap_port: int, user: str, password: str, message
 
 
 def smtp_source_available() -> bool:
-    return subprocess.run(["sh", "-c", "command -v smtp-source"],
-                          capture_output=True).returncode == 0
+    return shutil.which("smtp-source") is not None

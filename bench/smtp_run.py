@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,6 @@ def cell_name(size: int, sessions: int) -> str:
 
 
 def summarise(rounds: list[dict[str, Any]], clients: list[int]) -> list[dict[str, Any]]:
-    import statistics
     rows = []
     for size in SIZES:
         for n in clients:
@@ -81,5 +81,3 @@ def ensure_smtp_tools() -> None:
     if not smtp_load.smtp_source_available():
         raise SystemExit("bench: smtp-source (Debian's postfix package) is missing")
 
-
-__all__ = ["ensure_smtp_tools", "run", "summarise"]
