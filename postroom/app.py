@@ -23,6 +23,7 @@ from postroom.access.gate import AccessGate
 from postroom.config import Config, ConfigError
 from postroom.core.address import normalize_domain
 from postroom.directory.sasl import server_end_point
+from postroom.directory.secretbox import KEY_FILE, SecretBox
 from postroom.directory.service import Directory
 from postroom.directory.throttle import AuthThrottle
 from postroom.mta.queue import QueueManager
@@ -36,11 +37,14 @@ from postroom.net.listener import (
 from postroom.net.tls import ensure_self_signed, server_context
 from postroom.protocols.imap.server import ImapService
 from postroom.protocols.imap.session import ImapSettings
+from postroom.protocols.pop3.server import Pop3Service
+from postroom.protocols.pop3.session import Pop3Settings
 from postroom.protocols.smtp.server import SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
 from postroom.protocols.unavailable import UnavailableService
 from postroom.services.acl import AclService
 from postroom.services.mailboxes import MailboxService
+from postroom.services.maildrop import MaildropService
 from postroom.services.messages import MessageService
 from postroom.services.notify import ChangeFeed
 from postroom.store.blobs import FileBlobStore
@@ -97,6 +101,7 @@ class Services:
     messages: MessageService
     acl: AclService
     throttle: AuthThrottle
+    maildrops: MaildropService
 
     async def close(self) -> None:
         self.messages.close()
@@ -108,14 +113,15 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     store = store or open_store(cfg)
     feed = ChangeFeed()
     store.add_commit_listener(feed.publish)
-    directory = Directory(store)
+    directory = Directory(store, secrets=SecretBox(cfg.data_path / KEY_FILE))
     gate = AccessGate(store)
     mailboxes = MailboxService(store, gate)
     messages = MessageService(store, mailboxes, workers=cfg.store.io_workers,
                               max_message_size=cfg.limits.max_message_size)
     return Services(cfg, store, feed, directory, gate, mailboxes, messages,
                     AclService(store, mailboxes),
-                    AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window))
+                    AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window),
+                    MaildropService(store, mailboxes, messages))
 
 
 def default_hostname() -> str:
@@ -208,6 +214,10 @@ class Server:
             max_literal=c.limits.max_message_size, idle_timeout=c.limits.idle_timeout,
             plaintext_networks=parse_networks(c.server.plaintext_auth_networks),
             tls_context=ctx, channel_binding=_end_point(cert))
+        pop3_settings = Pop3Settings(
+            self.hostname, max_line=c.limits.max_line_length, idle_timeout=c.pop3.autologout,
+            plaintext_networks=parse_networks(c.server.plaintext_auth_networks),
+            tls_context=ctx, channel_binding=imap_settings.channel_binding, apop=c.pop3.apop)
         for host in c.server.listen:
             for label, kind, port, tls, note in self._specs():
                 service: Service
@@ -223,6 +233,9 @@ class Server:
                         tls_context=ctx)
                     service = SmtpService(label, self.services, settings,
                                           self.services.throttle, self.queue)
+                elif kind == "pop3":
+                    service = Pop3Service(label, self.services, pop3_settings,
+                                          self.services.throttle)
                 else:
                     service = UnavailableService(label, kind, self.hostname)
                     note = f"{note + ', ' if note else ''}stub: not implemented yet"

@@ -148,6 +148,28 @@ class ImapConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class Pop3Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pop3: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=110))
     pop3s: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=995))
+    autologout: Annotated[float, _d("Seconds a POP3 session may stay silent before it is "
+                                    "closed without deleting anything (RFC 1939 §3 asks for "
+                                    "at least 10 minutes)."), Meta(ge=600)] = 600.0
+    apop: Annotated[bool, _d("Offer APOP (an MD5 challenge in the greeting). It works only "
+                             "for accounts given an APOP secret with 'postroom user "
+                             "apop-secret'.")] = False
+
+
+class MultipopConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Collecting users' mail from remote POP3 mailboxes ('postroom multipop')."""
+
+    enabled: Annotated[bool, _d("Run the collector inside the server.")] = True
+    check_every: Annotated[float, _d("Seconds between looks for remote accounts that are "
+                                     "due."), Meta(ge=1, le=3600)] = 5.0
+    max_concurrent: Annotated[int, _d("Remote accounts collected at the same time."),
+                              Meta(ge=1, le=256)] = 4
+    timeout: Annotated[float, _d("Seconds one network step (connect, one reply, one "
+                                 "message) may take."), Meta(gt=0, le=3600)] = 60.0
+    max_per_run: Annotated[int, _d("Messages fetched from one remote account per run; the "
+                                   "rest follow in the next run."), Meta(ge=1)] = 1000
+    max_backoff: Annotated[int, _d("Longest wait, in seconds, between retries after "
+                                   "failures."), Meta(ge=60)] = 6 * 3600
 
 
 class OdmrConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -182,6 +204,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     smtp: SmtpConfig = msgspec.field(default_factory=SmtpConfig)
     imap: ImapConfig = msgspec.field(default_factory=ImapConfig)
     pop3: Pop3Config = msgspec.field(default_factory=Pop3Config)
+    multipop: MultipopConfig = msgspec.field(default_factory=MultipopConfig)
     odmr: OdmrConfig = msgspec.field(default_factory=OdmrConfig)
     minger: MingerConfig = msgspec.field(default_factory=MingerConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)

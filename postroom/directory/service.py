@@ -9,6 +9,9 @@ address that really contains ``+``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,8 +20,11 @@ from postroom.core.address import Address, normalize_domain
 from postroom.core.errors import Kind, MailError, invalid, not_found
 from postroom.core.principal import Principal
 from postroom.directory import passwords
+from postroom.directory.secretbox import SecretBox, SecretError
 from postroom.store.api import AccountRec, AliasRec, GroupRec
 from postroom.store.sqlstore import SqlStore
+
+log = logging.getLogger("postroom.directory")
 
 ACCOUNT_STATES = ("active", "disabled", "frozen")
 
@@ -65,9 +71,11 @@ def parse_alias_address(text: str) -> str:
 
 
 class Directory:
-    def __init__(self, store: SqlStore, hash_workers: int = 4) -> None:
+    def __init__(self, store: SqlStore, hash_workers: int = 4,
+                 secrets: SecretBox | None = None) -> None:
         self.store = store
         self.repo = store.directory
+        self.secrets = secrets
         self._hash_pool = ThreadPoolExecutor(max_workers=hash_workers,
                                              thread_name_prefix="argon2")
 
@@ -170,6 +178,47 @@ class Directory:
         rec = await self.repo.get_account(str(Address.parse(username)))
         if rec is None or rec.state != "active":
             return None
+        return await self.principal_for(rec)
+
+    # -- APOP (RFC 1939 §7) -------------------------------------------------------------------
+    def _box(self) -> SecretBox:
+        if self.secrets is None:
+            raise MailError(Kind.TEMPORARY, "no secret key configured")
+        return self.secrets
+
+    async def set_apop_secret(self, address: str, secret: str | None) -> None:
+        """Give an account an APOP secret (sealed at rest), or take it away (None)."""
+        rec = await self.require_account(address)
+        if secret is not None:
+            passwords.check_password_text(secret)
+        sealed = self._box().seal(secret, "apop") if secret is not None else None
+        await self.repo.set_apop_secret(rec.id, sealed)
+
+    async def has_apop_secret(self, address: str) -> bool:
+        rec = await self.require_account(address)
+        return await self.repo.apop_secret(rec.id) is not None
+
+    async def apop(self, username: str, timestamp: str, digest: str) -> Principal | None:
+        """Check ``digest`` = hex MD5(timestamp + secret); None for any failure, including an
+        account without an APOP secret (indistinguishable from a wrong digest)."""
+        try:
+            rec = await self.repo.get_account(str(Address.parse(username)))
+        except MailError:
+            return None
+        sealed = await self.repo.apop_secret(rec.id) if rec is not None else None
+        if rec is None or sealed is None:
+            return None
+        try:
+            secret = self._box().open(sealed, "apop")
+        except SecretError:
+            log.error("cannot open the APOP secret of %s: wrong key file?", rec.address)
+            return None
+        expected = hashlib.md5((timestamp + secret).encode("utf-8"),
+                               usedforsecurity=False).hexdigest()
+        if not hmac.compare_digest(expected, digest):
+            return None
+        if rec.state != "active":
+            raise MailError(Kind.DISABLED, "account is disabled")
         return await self.principal_for(rec)
 
     # -- groups ------------------------------------------------------------------------------

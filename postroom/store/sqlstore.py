@@ -14,6 +14,7 @@ from postroom.store.repo import text
 from postroom.store.repo.directory import DirectoryRepo
 from postroom.store.repo.mailboxes import MailboxRepo
 from postroom.store.repo.messages import MessageQueries, MessageRepo
+from postroom.store.repo.multipop import MultipopRepo
 from postroom.store.repo.queue import QueueRepo
 
 log = logging.getLogger("postroom.store")
@@ -30,6 +31,7 @@ class SqlStore:
         self.messages = MessageRepo(engine)
         self.queries = MessageQueries(engine)
         self.queue = QueueRepo(engine)
+        self.multipop = MultipopRepo(engine)
 
     @property
     def stats(self) -> CommitStats:

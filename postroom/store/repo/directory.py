@@ -217,6 +217,21 @@ class DirectoryRepo:
                                    (account_id, address)))
         return await self.engine.write(fn)
 
+    async def apop_secret(self, account_id: int) -> str | None:
+        """The sealed APOP secret of an account (RFC 1939 §7), or None."""
+        def fn(tx: Tx) -> str | None:
+            row = tx.one("SELECT sealed FROM apop_secrets WHERE account_id = ?", (account_id,))
+            return str(row[0]) if row else None
+        return await self.engine.read(fn)
+
+    async def set_apop_secret(self, account_id: int, sealed: str | None) -> None:
+        def fn(tx: Tx) -> None:
+            tx.execute("DELETE FROM apop_secrets WHERE account_id = ?", (account_id,))
+            if sealed is not None:
+                tx.execute("INSERT INTO apop_secrets (account_id, sealed) VALUES (?, ?)",
+                           (account_id, sealed))
+        await self.engine.write(fn)
+
     # -- aliases -----------------------------------------------------------------------------
     async def add_alias(self, address: str, targets: Sequence[str]) -> AliasRec:
         def fn(tx: Tx) -> AliasRec:

@@ -283,6 +283,31 @@ class MessageRepo:
         tx.events.append(MessagesExpunged(mailbox_id, tuple(targets), modseq))
         return targets
 
+    async def pop3_update(self, mailbox_id: int, seen: Sequence[int], remove: Sequence[int],
+                          ) -> tuple[int, int]:
+        """POP3's UPDATE state (RFC 1939 §6) in one transaction: mark what was retrieved
+        ``\\Seen`` and remove what was marked deleted, whatever its IMAP flags. Either both
+        happen or, after a crash, neither. Returns (messages marked seen, messages removed);
+        a message another session expunged meanwhile is simply not counted."""
+        def fn(tx: Tx) -> tuple[int, int]:
+            keep = [u for u in seen if u not in set(remove)]
+            marked: list[int] = []
+            for chunk in _uid_chunks(keep):
+                marks = ", ".join("?" for _ in chunk)
+                marked.extend(int(r[0]) for r in tx.all(
+                    f"SELECT uid FROM messages WHERE mailbox_id = ? AND uid IN ({marks}) "
+                    f"AND (flags & {F.SEEN}) = 0", (mailbox_id, *chunk)))
+            if marked:
+                modseq = _bump_modseq(tx, mailbox_id)
+                tx.many(f"UPDATE messages SET flags = flags | {F.SEEN}, modseq = ? "
+                        "WHERE mailbox_id = ? AND uid = ?",
+                        [(modseq, mailbox_id, uid) for uid in marked])
+                tx.events.append(FlagsChanged(mailbox_id, tuple(sorted(marked)), modseq))
+            removed = self.expunge_in(tx, mailbox_id, list(remove), only_deleted=False) \
+                if remove else []
+            return len(marked), len(removed)
+        return await self.engine.write(fn)
+
     async def copy(self, src_id: int, uids: Sequence[int], dst_id: int, *, keep_mask: int,
                    keep_keywords: bool, src_seen_account: int | None = None,
                    dst_seen_account: int | None = None, move: bool = False,
@@ -386,6 +411,14 @@ class MessageQueries:
             row = tx.one(sql, (mailbox_id, after))
             text = row[0] if row is not None else None
             return list(map(int, str(text).split(","))) if text else []
+        return await self.engine.read(fn)
+
+    async def sizes(self, mailbox_id: int) -> list[tuple[int, int]]:
+        """(UID, size) of every message, ascending: a POP3 session's maildrop listing."""
+        def fn(tx: Tx) -> list[tuple[int, int]]:
+            return [(int(u), int(z)) for u, z in tx.all(
+                "SELECT uid, size FROM messages WHERE mailbox_id = ? ORDER BY uid",
+                (mailbox_id,))]
         return await self.engine.read(fn)
 
     async def first_unseen(self, mailbox_id: int, seen_account: int | None) -> int | None:

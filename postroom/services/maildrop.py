@@ -1,0 +1,90 @@
+"""POP3's view of a mailbox (RFC 1939): the owner's INBOX, locked, numbered once per session.
+
+Protocol-neutral like every service: the POP3 front-end does the wire, this does the store.
+
+- **Lock** (RFC 1939 §8, RFC 2449 §8.1.2): one POP3 session per maildrop. The lock lives in
+  this process (one ``MaildropService`` per server, shared by ports 110 and 995). IMAP sessions
+  are not locked out: POP3 and IMAP may run side by side, as in Dovecot.
+- **Snapshot**: the (UID, size) list taken when the session opens; message numbers index it and
+  do not change while the session lasts. A message an IMAP session expunged meanwhile answers
+  ``NOT_FOUND`` when read.
+- **UIDL** (RFC 1939 §7): ``<uidvalidity>.<uid>``. IMAP UIDs are never reused within a
+  UIDVALIDITY, so the UIDL is unique and stable for the life of the message, and an IMAP client
+  and a POP3 client name the same message consistently (specs.md §3, cyrus-imapd#374).
+- **UPDATE** (RFC 1939 §6): the retrieved messages become ``\\Seen`` and the deleted ones are
+  removed, in one transaction; an IMAP session sees the removal as EXPUNGE. A session that ends
+  any other way changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from postroom.access.gate import MailboxHandle
+from postroom.access.ops import Op
+from postroom.core.errors import Kind, MailError
+from postroom.core.principal import Principal
+from postroom.services.mailboxes import MailboxService
+from postroom.services.messages import MessageService
+from postroom.store.api import MessageRec
+from postroom.store.sqlstore import SqlStore
+
+CHUNK = 256 * 1024  # how much of a message is read from disk at a time
+
+
+@dataclass
+class Maildrop:
+    handle: MailboxHandle
+    uidvalidity: int
+    messages: list[tuple[int, int]]  # (uid, size), message number n is messages[n - 1]
+    deleted: set[int] = field(default_factory=set)  # message numbers marked by DELE
+    retrieved: set[int] = field(default_factory=set)  # message numbers sent by RETR
+
+    def uidl(self, number: int) -> str:
+        return f"{self.uidvalidity}.{self.messages[number - 1][0]}"
+
+
+class MaildropService:
+    def __init__(self, store: SqlStore, mailboxes: MailboxService,
+                 messages: MessageService) -> None:
+        self.store = store
+        self.mailboxes = mailboxes
+        self.messages = messages
+        self._locked: set[int] = set()
+
+    async def open(self, principal: Principal) -> Maildrop:
+        """Lock and list the principal's INBOX; ``IN_USE`` when another session holds it."""
+        handle = await self.mailboxes.open(principal, "INBOX", Op.READ)
+        mailbox = handle.mailbox
+        if mailbox.id in self._locked:
+            raise MailError(Kind.IN_USE, "Mailbox is in use by another POP3 session")
+        self._locked.add(mailbox.id)
+        try:
+            listing = await self.store.queries.sizes(mailbox.id)
+        except BaseException:
+            self._locked.discard(mailbox.id)
+            raise
+        return Maildrop(handle, mailbox.uidvalidity, listing)
+
+    def close(self, drop: Maildrop) -> None:
+        self._locked.discard(drop.handle.mailbox.id)
+
+    async def record(self, drop: Maildrop, number: int) -> MessageRec:
+        uid = drop.messages[number - 1][0]
+        rec = await self.store.messages.get(drop.handle.mailbox.id, uid)
+        if rec is None:
+            raise MailError(Kind.NOT_FOUND, "Message was removed by another session")
+        return rec
+
+    async def read(self, rec: MessageRec, start: int, end: int) -> bytes:
+        return await self.messages.read_slice(rec, start, end)
+
+    async def update(self, drop: Maildrop) -> tuple[int, int]:
+        """The UPDATE state: (messages newly marked seen, messages removed)."""
+        remove = [drop.messages[n - 1][0] for n in sorted(drop.deleted)]
+        seen = [drop.messages[n - 1][0] for n in sorted(drop.retrieved)]
+        if remove:
+            drop.handle.require(Op.EXPUNGE)
+        if not remove and not seen:
+            return 0, 0
+        return await self.store.messages.pop3_update(drop.handle.mailbox.id, seen, remove)
