@@ -26,6 +26,7 @@ from postroom.directory.sasl import server_end_point
 from postroom.directory.secretbox import KEY_FILE, SecretBox
 from postroom.directory.service import Directory
 from postroom.directory.throttle import AuthThrottle
+from postroom.mta.multipop import Collector, Multipop
 from postroom.mta.queue import QueueManager
 from postroom.net.listener import (
     ListenerSpec,
@@ -102,6 +103,7 @@ class Services:
     acl: AclService
     throttle: AuthThrottle
     maildrops: MaildropService
+    secrets: SecretBox
 
     async def close(self) -> None:
         self.messages.close()
@@ -113,7 +115,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     store = store or open_store(cfg)
     feed = ChangeFeed()
     store.add_commit_listener(feed.publish)
-    directory = Directory(store, secrets=SecretBox(cfg.data_path / KEY_FILE))
+    secrets = SecretBox(cfg.data_path / KEY_FILE)
+    directory = Directory(store, secrets=secrets)
     gate = AccessGate(store)
     mailboxes = MailboxService(store, gate)
     messages = MessageService(store, mailboxes, workers=cfg.store.io_workers,
@@ -121,7 +124,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     return Services(cfg, store, feed, directory, gate, mailboxes, messages,
                     AclService(store, mailboxes),
                     AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window),
-                    MaildropService(store, mailboxes, messages))
+                    MaildropService(store, mailboxes, messages), secrets)
 
 
 def default_hostname() -> str:
@@ -177,6 +180,7 @@ class Server:
     tcp: list[TcpListener] = field(default_factory=list)
     udp: list[UdpListener] = field(default_factory=list)
     queue: QueueManager | None = None
+    collector: Collector | None = None
 
     def _specs(self) -> list[tuple[str, str, int, str, str]]:
         """(label, kind, port, tls mode, note) for every enabled TCP service."""
@@ -203,6 +207,10 @@ class Server:
         c = self.cfg
         self.queue = QueueManager(self.services, self.hostname)
         await self.queue.start()
+        if c.multipop.enabled:
+            self.collector = Collector(
+                Multipop(self.services, self.hostname, self.services.secrets), self.queue)
+            await self.collector.start()
         if c.tls.cert and c.tls.key:
             cert, key = Path(c.tls.cert), Path(c.tls.key)
         else:
@@ -270,6 +278,8 @@ class Server:
         grace = self.cfg.server.shutdown_grace
         await asyncio.gather(*(t.stop(grace) for t in self.tcp),
                              *(u.stop(grace) for u in self.udp))
+        if self.collector is not None:
+            await self.collector.stop()
         if self.queue is not None:
             await self.queue.stop()
         await self.services.close()

@@ -20,6 +20,7 @@ from postroom.cli import directory_cmds as dc
 from postroom.cli import folder_cmds as fc
 from postroom.cli import transfer as tc
 from postroom.cli.context import UsageError, add_common, open_services, run_async
+from postroom.cli.multipop_cmds import add_multipop_parser
 from postroom.cli.queue_cmds import add_queue_parser
 from postroom.cli.serve import serve_cmd
 from postroom.config import ConfigError
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser.set_defaults(func=_config_cmd)
 
     add_queue_parser(cmd, leaf, actions, _with_services)
+    add_multipop_parser(cmd, leaf, actions, _with_services)
 
     # domain
     d = actions(cmd("domain", "Manage mail domains."))
@@ -113,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     u = actions(cmd("user", "Manage accounts."))
     add = leaf(u, "add", "add an account (creates INBOX, Drafts, Sent, Trash, Junk, Archive)")
     add.add_argument("address")
-    for parser in (add, leaf(u, "passwd", "change a password")):
+    apop = leaf(u, "apop-secret", "set or clear the account's APOP secret (POP3 APOP, RFC "
+                "1939 §7; stored encrypted; needs pop3.apop = true)")
+    apop.add_argument("address")
+    apop.add_argument("--clear", action="store_true", help="remove the secret")
+    for parser in (add, leaf(u, "passwd", "change a password"), apop):
         pw = parser.add_mutually_exclusive_group()
         pw.add_argument("--password", metavar="PW", help="the password (visible in ps; "
                         "prefer --password-stdin)")

@@ -35,7 +35,7 @@ from postroom.mta.dns import Router, make_resolver
 from postroom.mta.inbound import Inbound
 from postroom.mta.outbound import Outbound
 from postroom.services.messages import describe
-from postroom.store.api import NewMessage, QueueRec
+from postroom.store.api import MailboxRec, NewMessage, QueueRec
 from postroom.store.blobs import BlobRef
 from postroom.store.repo.queue import NewEntry, Outcome
 
@@ -127,8 +127,12 @@ class QueueManager:
         await self.conclude(entry, attempt)
 
     # -- local delivery -----------------------------------------------------------------------
-    async def _mailbox_ids(self, address: str) -> list[int]:
-        """Where one accepted recipient's copy goes: INBOX of each account behind it."""
+    async def _mailbox_ids(self, address: str, folder: str = "INBOX") -> list[int]:
+        """Where one accepted recipient's copy goes: INBOX of each account behind it.
+
+        ``folder`` (MultiPOP's target folder, queue parameter ``folder``) applies to an
+        account addressed directly; when that folder no longer exists the copy goes to INBOX
+        rather than being lost or bounced."""
         directory = self.services.directory
         res = await directory.resolve_recipient(address)
         if isinstance(res, ToPublicFolder):
@@ -140,13 +144,21 @@ class QueueManager:
         else:
             return []
         out = []
-        for target in accounts:
-            account = await self.services.store.directory.get_account(target)
+        for name in accounts:
+            account = await self.services.store.directory.get_account(name)
             if account is None:
                 continue
-            inbox = await self.services.store.mailboxes.by_name(account.id, "INBOX")
-            if inbox is not None:
-                out.append(inbox.id)
+            target: MailboxRec | None = None
+            if folder != "INBOX" and isinstance(res, ToAccount):
+                target = await self.services.store.mailboxes.by_name(account.id, folder)
+                if target is None or target.kind != "mail":
+                    log.warning("queue: folder %r of %s is missing; delivering to INBOX",
+                                folder, account.address)
+                    target = None
+            if target is None:
+                target = await self.services.store.mailboxes.by_name(account.id, "INBOX")
+            if target is not None:
+                out.append(target.id)
         return out
 
     async def local_attempt(self, entry: QueueRec) -> Attempt:
@@ -156,10 +168,12 @@ class QueueManager:
         meta, text = await loop.run_in_executor(None, describe, data)
         prefix = b"Return-Path: <" + entry.sender.encode() + b">\r\n" + bytes(entry.prefix)
         attempt = Attempt()
-        orcpt = per_recipient(entry_params(entry), "orcpt")
+        params = entry_params(entry)
+        orcpt = per_recipient(params, "orcpt")
+        folder = str(params.get("folder") or "INBOX")
         seen: set[int] = set()
         for rcpt in entry.recipients:
-            ids = await self._mailbox_ids(rcpt)
+            ids = await self._mailbox_ids(rcpt, folder)
             if not ids:
                 attempt.failed.append(dsn.RecipientStatus(
                     rcpt, "failed", "5.1.1", "550 5.1.1 No such user here (any more)",

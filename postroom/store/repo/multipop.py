@@ -27,7 +27,7 @@ _COLS = ("r.id, r.account_id, a.address, r.host, r.port, r.tls, r.tls_verify, r.
 _FROM = "multipop r JOIN accounts a ON a.id = r.account_id"
 
 EDITABLE = {"host", "port", "tls", "tls_verify", "username", "password", "leave_on_server",
-            "delete_after_days", "interval_s", "folder", "enabled", "next_run"}
+            "delete_after_days", "interval_s", "folder", "enabled", "next_run", "failures"}
 
 
 @dataclass(frozen=True, slots=True)
