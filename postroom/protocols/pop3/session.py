@@ -322,8 +322,7 @@ class Pop3Session:
             step = await mech.step(_b64(args[1]) if len(args) == 2 else None)
             while isinstance(step, bytes):
                 await self._challenge(step)
-                line = await self.conn.readline(self.settings.max_line, 300)
-                line = line.rstrip(b"\r\n")
+                line = await self._response_line()
                 if line == b"*":
                     self.err("Authentication cancelled")
                     return
@@ -331,8 +330,7 @@ class Pop3Session:
             if step.final is not None and step.principal is not None:
                 # RFC 5034 §4: server-final data as one more challenge, answered empty.
                 await self._challenge(step.final)
-                line = (await self.conn.readline(self.settings.max_line, 300)).rstrip(b"\r\n")
-                if line == b"*":
+                if await self._response_line() == b"*":
                     self.err("Authentication cancelled")
                     return
         except (sasl.SaslError, binascii.Error) as exc:
@@ -344,6 +342,15 @@ class Pop3Session:
                 return
             raise
         await self.login(step.principal, step.username)
+
+    async def _response_line(self) -> bytes:
+        """One client response in an AUTH exchange; an over-long one ends the exchange."""
+        try:
+            line = await self.conn.readline(self.settings.max_line, 300)
+        except LineTooLong:
+            await self.conn.skip_line(self.settings.max_line * 16, 300)
+            raise sasl.SaslError("response line too long") from None
+        return line.rstrip(b"\r\n")
 
     async def _challenge(self, data: bytes) -> None:
         await self.conn.send(b"+ " + base64.b64encode(data) + b"\r\n")

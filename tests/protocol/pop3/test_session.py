@@ -253,6 +253,9 @@ def test_auth_plain_login_and_listing(pop_server: RunningServer, user: tuple[str
     assert c.cmd(f"AUTH PLAIN {_b64(chr(0) + address + chr(0) + 'nope')}").startswith(
         b"-ERR [AUTH]")
     assert c.cmd("AUTH PLAIN =").startswith(b"-ERR")  # empty response: no credentials
+    assert c.cmd("AUTH LOGIN").startswith(b"+ ")
+    assert c.cmd("A" * 5000).startswith(b"-ERR [AUTH]")  # an over-long response line
+    assert c.cmd("NOOP").startswith(b"-ERR")  # still in AUTHORIZATION, still talking
     c.close()
 
 
