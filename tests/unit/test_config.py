@@ -15,6 +15,7 @@ def test_defaults_are_the_embedded_mode() -> None:
     assert cfg.smtp.trusted_networks == [] and cfg.server.plaintext_auth_networks == []
     assert (cfg.smtp.mx.port, cfg.imap.imaps.port, cfg.minger.port) == (25, 993, 4069)
     assert not cfg.minger.enabled
+    assert cfg.pop3.autologout == 600 and not cfg.pop3.apop and cfg.multipop.enabled
 
 
 def test_example_lists_every_key_and_loads_back(tmp_path: Path) -> None:
@@ -23,8 +24,8 @@ def test_example_lists_every_key_and_loads_back(tmp_path: Path) -> None:
     path.write_text(text)
     assert config.load(path) == config.load()
     data = tomllib.loads(text)
-    assert set(data) == {"server", "store", "tls", "limits", "smtp", "imap", "pop3", "odmr",
-                         "minger", "log"}
+    assert set(data) == {"server", "store", "tls", "limits", "smtp", "imap", "pop3",
+                         "multipop", "odmr", "minger", "log"}
     assert "# Start this listener." in text
 
 
@@ -42,6 +43,8 @@ def test_set_overrides() -> None:
     ("server.port_offset=abc", "server.port_offset: expected `int`"),
     ("limits.connections_per_ip=0", "limits.connections_per_ip: expected `int` >= 1"),
     ("store.backend=mysql", "store.backend: invalid enum value 'mysql'"),
+    ("pop3.autologout=60", "pop3.autologout: expected `float` >= 600"),
+    ("multipop.max_concurrent=0", "multipop.max_concurrent: expected `int` >= 1"),
     ("nonsense", "expected KEY=VALUE")])
 def test_errors_name_the_key(override: str, message: str) -> None:
     with pytest.raises(ConfigError) as exc:
