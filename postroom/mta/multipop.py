@@ -128,7 +128,7 @@ class Multipop:
             raise invalid("user: give the remote user name")
         if tls not in TLS_MODES:
             raise invalid(f"tls: one of {', '.join(TLS_MODES)}")
-        port = port or DEFAULT_PORTS[tls]
+        port = DEFAULT_PORTS[tls] if port is None else port
         if not 1 <= port <= 65535:
             raise invalid("port: 1 to 65535")
         if interval < MIN_INTERVAL:
