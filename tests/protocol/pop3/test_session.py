@@ -405,13 +405,13 @@ def test_message_without_final_newline(pop_server: RunningServer,
     c.close()
 
 
-def test_plaintext_networks_allow_user_pass(tmp_path: object) -> None:
+def test_plaintext_networks_and_throttle(tmp_path: object) -> None:
     from pathlib import Path
 
     from tests.support.server import server_config
     srv = RunningServer(server_config(Path(str(tmp_path)), extra=[
         "pop3.pop3.enabled=true", "pop3.pop3.port=0", "pop3.pop3s.enabled=false",
-        'server.plaintext_auth_networks=["127.0.0.1/32"]']))
+        'server.plaintext_auth_networks=["127.0.0.1/32"]', "limits.auth_failures_per_ip=2"]))
     try:
         address, password = srv.add_user()
         p = poplib.POP3("127.0.0.1", srv.port("pop3"), timeout=10)
@@ -420,5 +420,15 @@ def test_plaintext_networks_allow_user_pass(tmp_path: object) -> None:
         p.user(address)
         assert p.pass_(password).startswith(b"+OK")
         p.quit()
+        # the throttle shared with IMAP and SMTP: past the threshold, failures wait
+        timings = []
+        for _ in range(4):
+            c = RawPop(srv.port("pop3"))
+            c.cmd(f"USER {address}")
+            start = time.monotonic()
+            assert c.cmd("PASS bad").startswith(b"-ERR [AUTH]")
+            timings.append(time.monotonic() - start)
+            c.close()
+        assert timings[-1] >= 0.9 > timings[0]
     finally:
         srv.stop()
