@@ -87,13 +87,13 @@ async def fill_postroom(services: Services, accounts: int, per_account: int,
     if not await services.store.directory.list_domains():
         await directory.add_domain(DOMAIN)
     for i in range(accounts):
-        await _fill_account(services, account(i), account_mail(i, per_account))
+        await fill_account(services, account(i), account_mail(i, per_account))
     if big:
-        await _fill_account(services, BIG, big_mail(big))
-    await _fill_account(services, SINK, iter(()))
+        await fill_account(services, BIG, big_mail(big))
+    await fill_account(services, SINK, iter(()))
 
 
-async def _fill_account(services: Services, address: str, mails: Iterator[Mail]) -> None:
+async def fill_account(services: Services, address: str, mails: Iterator[Mail]) -> None:
     rec = await services.directory.add_account(address, password(address))
     await services.mailboxes.ensure_defaults(rec.id, rec.domain_id)
     who = Principal.operator_as(rec.id, rec.address, rec.domain_id)

@@ -10,7 +10,8 @@ Workloads so far: IMAP on a 100,000-message mailbox and the mixed IMAP workload 
 FETCH STORE SEARCH APPEND EXPUNGE LOGOUT) with 20 and 50 clients over 100 accounts (reference:
 Debian's Dovecot with its default settings, Maildir, no FTS plugin); SMTP with 4 KB and 100 KB
 messages over 10 and 50 connections until delivered (reference: Debian's Postfix delivering
-into that Dovecot over LMTP; bench/smtp_run.py).
+into that Dovecot over LMTP; bench/smtp_run.py); POP3, 20 clients each downloading its own
+1,000-message mailbox with RETR (reference: that Dovecot's POP3; bench/pop3_load.py).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import data, imap_load, smtp_run
+from bench import data, imap_load, pop3_load, smtp_run
 from bench.postroom_server import Postroom
 from bench.reference import Dovecot, ensure_packages
+from postroom.app import Services
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -43,8 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--per-account", type=int, default=100, help="messages per account")
     p.add_argument("--big", type=int, default=100_000,
                    help="messages in the large mailbox (0 skips it)")
-    p.add_argument("--workloads", default="imap,smtp",
-                   help="comma-separated: imap, smtp (default both)")
+    p.add_argument("--workloads", default="imap,smtp,pop3",
+                   help="comma-separated: imap, smtp, pop3 (default all)")
+    p.add_argument("--pop3-clients", type=int, default=20,
+                   help="POP3 clients, each downloading its own mailbox (default 20)")
+    p.add_argument("--pop3-messages", type=int, default=1000,
+                   help="messages in each POP3 mailbox (default 1,000)")
     p.add_argument("--smtp-clients", default="10,50", help="SMTP connections per cell")
     p.add_argument("--keep", action="store_true", help="keep the servers' directories")
     p.add_argument("--quick", action="store_true",
@@ -52,14 +58,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.seconds, args.accounts, args.big = 1, 3.0, 10, 5000
+        args.pop3_clients, args.pop3_messages = 5, 200
     return args
 
 
 def setup(root: Path, args: argparse.Namespace) -> tuple[Postroom, Dovecot]:
     started = time.monotonic()
     pr = Postroom(root / "postroom")
-    pr.populate(lambda services: data.fill_postroom(services, args.accounts,
-                                                    args.per_account, args.big))
+    pop3 = "pop3" in args.workloads.split(",")
+
+    async def fill(services: Services) -> None:
+        await data.fill_postroom(services, args.accounts, args.per_account, args.big)
+        for k in range(args.pop3_clients if pop3 else 0):
+            await data.fill_account(services, pop3_load.account(k),
+                                    iter(pop3_load.mail(k, args.pop3_messages)))
+    pr.populate(fill)
     print(f"bench: Postroom filled in {time.monotonic() - started:.1f} s", flush=True)
     started = time.monotonic()
     dv = Dovecot(root / "dovecot")
@@ -72,6 +85,10 @@ def setup(root: Path, args: argparse.Namespace) -> tuple[Postroom, Dovecot]:
     if args.big:
         dv.add_user(data.BIG, data.password(data.BIG))
         data.fill_maildir(dv.maildir(data.BIG), data.big_mail(args.big))
+    for k in range(args.pop3_clients if pop3 else 0):
+        address = pop3_load.account(k)
+        dv.add_user(address, data.password(address))
+        data.fill_maildir(dv.maildir(address), iter(pop3_load.mail(k, args.pop3_messages)))
     print(f"bench: Dovecot filled in {time.monotonic() - started:.1f} s", flush=True)
     return pr, dv
 
@@ -106,6 +123,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             smtp_clients = [int(c) for c in args.smtp_clients.split(",") if c]
             result["smtp_rounds"] = smtp_run.run(root, args, pr, dv, smtp_clients)
             result["smtp_summary"] = smtp_run.summarise(result["smtp_rounds"], smtp_clients)
+        if "pop3" in workloads:
+            result["pop3_rounds"] = pop3_rounds = []
+            for r in range(args.rounds):
+                this_round: dict[str, Any] = {}
+                for server in ((pr, dv) if r % 2 == 0 else (dv, pr)):
+                    this_round[server.name] = asyncio.run(pop3_load.retr_all(
+                        server.pop3_port, args.pop3_clients))
+                    print(f"bench: pop3 round {r + 1} {server.name} done", flush=True)
+                pop3_rounds.append(this_round)
+            result["pop3_summary"] = summarise_pop3(pop3_rounds, args)
         for r in range(args.rounds if "imap" in workloads else 0):
             order = (pr, dv) if r % 2 == 0 else (dv, pr)
             this: dict[str, Any] = {}
@@ -127,8 +154,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     result["summary"] = summarise(rounds, clients, args.big) if rounds else []
-    result["summary"] += result.get("smtp_summary", [])
+    result["summary"] += result.get("smtp_summary", []) + result.get("pop3_summary", [])
     return result
+
+
+def summarise_pop3(rounds: list[dict[str, Any]], args: argparse.Namespace,
+                   ) -> list[dict[str, Any]]:
+    workload = f"POP3, {args.pop3_clients}×{args.pop3_messages:,} msgs"
+    rows = []
+    for measure, key, higher in (("messages/s", "messages_per_s", True),
+                                 ("MB/s", "mb_per_s", True),
+                                 ("RETR p50 (ms)", "retr_p50_ms", False),
+                                 ("RETR p99 (ms)", "retr_p99_ms", False),
+                                 ("login p50 (ms)", "login_p50_ms", False)):
+        p = _median(rounds, "postroom", key)
+        d = _median(rounds, "dovecot", key)
+        ratio = (p / d if higher else d / p) if p and d else 0.0
+        rows.append({"workload": workload, "measure": measure, "postroom": p,
+                     "reference": d, "reference_name": "dovecot", "ratio": ratio})
+    return rows
 
 
 def _median(rounds: list[dict[str, Any]], server: str, *path: str) -> float:

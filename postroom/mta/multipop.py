@@ -350,7 +350,11 @@ class Collector:
             await asyncio.sleep(self.cfg.check_every)
 
     async def _one(self, remote: RemoteRec) -> RunResult:
-        result = await self.multipop.run(remote, self.owner)
+        try:
+            result = await self.multipop.run(remote, self.owner)
+        except Exception:  # recording the outcome failed (the store is down): the lease
+            log.exception("multipop: run of remote account %d failed", remote.id)  # expires
+            return RunResult(error="internal error")
         if result.fetched and self.queue is not None:
             self.queue.wake()  # deliver now, not at the next queue poll
         return result
