@@ -6,44 +6,16 @@ imaplib hides literals, continuation requests and untagged ordering; these tests
 from __future__ import annotations
 
 import base64
-import contextlib
 import itertools
-import socket
 
-from tests.support.tls import insecure_context
+from tests.support.lineclient import LineClient
 
 
-class RawImap:
+class RawImap(LineClient):
     def __init__(self, port: int, tls: bool = False, host: str = "127.0.0.1",
                  timeout: float = 20.0) -> None:
-        raw = socket.create_connection((host, port), timeout=timeout)
-        self.sock: socket.socket = raw
-        if tls:
-            self.sock = insecure_context().wrap_socket(raw, server_hostname="mail.example.test")
-        self.buf = b""
         self.tags = (f"T{n}" for n in itertools.count(1))
-        self.greeting = self.line()
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"closed by server; buffered: {self.buf[:200]!r}")
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def read_exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
+        super().__init__(port, tls, host, timeout)
 
     def response(self, tag: str) -> tuple[list[bytes], bytes]:
         """Untagged lines (literals inlined) until the tagged line for ``tag``."""
@@ -85,9 +57,5 @@ class RawImap:
 
     def starttls(self) -> None:
         self.ok("STARTTLS")
-        self.sock = insecure_context().wrap_socket(self.sock, server_hostname="mail.example.test")
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()
+        self.upgrade()
 

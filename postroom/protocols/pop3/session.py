@@ -203,7 +203,10 @@ class Pop3Session:
             self.err(str(exc))
             self._count_bad()
         except MailError as exc:
-            if exc.kind is Kind.TEMPORARY:
+            # The one place service errors become replies (RFC 3206 codes).
+            if exc.kind is Kind.DISABLED:
+                self.err("Account disabled", "SYS/PERM")
+            elif exc.kind is Kind.TEMPORARY:
                 self.err(exc.text, "SYS/TEMP")
             else:
                 self.err(exc.text)
@@ -248,17 +251,6 @@ class Pop3Session:
                                  "messages": len(drop.messages)})
         self.ok(f"Logged in, {len(drop.messages)} messages ({total} octets)")
 
-    async def authenticate_password(self, user: str, password: str) -> None:
-        await self.throttle.wait(self.conn.peer[0], user)
-        try:
-            principal = await self.services.directory.authenticate(user, password)
-        except MailError as exc:
-            if exc.kind is Kind.DISABLED:
-                self.err("Account disabled", "SYS/PERM")
-                return
-            raise
-        await self.login(principal, user)
-
     async def cmd_user(self, args: list[str], rest: str) -> None:
         if self._plaintext_refused():
             return
@@ -275,7 +267,8 @@ class Pop3Session:
             return
         user, self.user = self.user, None
         # RFC 1939 §7: PASS has exactly one argument, so spaces are part of the password.
-        await self.authenticate_password(user, rest)
+        await self.throttle.wait(self.conn.peer[0], user)
+        await self.login(await self.services.directory.authenticate(user, rest), user)
 
     async def cmd_apop(self, args: list[str], rest: str) -> None:
         """RFC 1939 §7: ``APOP name digest``, digest = MD5(timestamp + shared secret)."""
@@ -286,13 +279,7 @@ class Pop3Session:
             raise Pop3SyntaxError("APOP takes a name and a 32-digit hex digest")
         user, digest = args
         await self.throttle.wait(self.conn.peer[0], user)
-        try:
-            principal = await self.services.directory.apop(user, self.timestamp, digest.lower())
-        except MailError as exc:
-            if exc.kind is Kind.DISABLED:
-                self.err("Account disabled", "SYS/PERM")
-                return
-            raise
+        principal = await self.services.directory.apop(user, self.timestamp, digest.lower())
         await self.login(principal, user)
 
     async def cmd_auth(self, args: list[str], rest: str) -> None:
@@ -336,11 +323,6 @@ class Pop3Session:
         except (sasl.SaslError, binascii.Error) as exc:
             self.err(f"Authentication failed: {exc}", "AUTH")
             return
-        except MailError as exc:
-            if exc.kind is Kind.DISABLED:
-                self.err("Account disabled", "SYS/PERM")
-                return
-            raise
         await self.login(step.principal, step.username)
 
     async def _response_line(self) -> bytes:

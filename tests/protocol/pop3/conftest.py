@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import poplib
-import socket
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from postroom.core.principal import Principal
+from tests.support.lineclient import LineClient
 from tests.support.server import RunningServer, server_config
 from tests.support.tls import insecure_context
 
@@ -58,27 +57,11 @@ def pop_tls(srv: RunningServer, address: str, password: str) -> poplib.POP3:
     return client
 
 
-class RawPop:
+class RawPop(LineClient):
     """Line-level POP3 for the paths poplib cannot take (bad input, AUTH, pipelining)."""
 
     def __init__(self, port: int, *, implicit_tls: bool = False) -> None:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock: socket.socket | ssl.SSLSocket = \
-            insecure_context().wrap_socket(sock) if implicit_tls else sock
-        self.buf = b""
-        self.greeting = self.line()
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"closed; buffered {self.buf!r}")
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
+        super().__init__(port, tls=implicit_tls, timeout=10)
 
     def cmd(self, text: str | bytes) -> bytes:
         self.send((text.encode() if isinstance(text, str) else text) + b"\r\n")
@@ -92,13 +75,4 @@ class RawPop:
 
     def starttls(self) -> None:
         assert self.cmd("STLS").startswith(b"+OK")
-        self.sock = insecure_context().wrap_socket(self.sock)
-
-    def closed(self) -> bool:
-        try:
-            return self.sock.recv(1) == b""
-        except (ConnectionError, ssl.SSLError):
-            return True
-
-    def close(self) -> None:
-        self.sock.close()
+        self.upgrade()

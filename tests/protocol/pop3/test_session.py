@@ -63,7 +63,7 @@ def test_stls_discards_pipelined_commands(pop_server: RunningServer,
     c = RawPop(pop_server.port("pop3"))
     c.send(b"STLS\r\nUSER " + user[0].encode() + b"\r\n")
     assert c.line().startswith(b"+OK")
-    c.sock = insecure_context().wrap_socket(c.sock)
+    c.upgrade()
     assert c.cmd(f"PASS {user[1]}").startswith(b"-ERR")  # the USER was dropped
     c.close()
 
