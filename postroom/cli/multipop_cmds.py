@@ -106,36 +106,16 @@ async def multipop_cmd(s: Services, args: argparse.Namespace) -> int:
 
 
 async def _set(mp: Multipop, args: argparse.Namespace) -> int:
-    rec = await mp.one(args.address, args.id)
-    fields: dict[str, object] = {}
-    if args.password or args.password_stdin:
-        password = read_password(args)
-        assert password is not None
-        fields["password"] = mp.secrets.seal(password, "multipop")
-    for key, value in (("interval_s", args.interval), ("folder", args.folder)):
-        if value is not None:
-            fields[key] = value
-    if args.enable or args.disable:
-        fields["enabled"] = bool(args.enable)
-        fields["failures"] = 0
-        fields["next_run"] = 0
-    if args.leave_on_server is not None:
-        fields["leave_on_server"] = args.leave_on_server
-    if args.delete_after_days is not None:
-        fields["delete_after_days"] = args.delete_after_days or None
-    if not fields:
+    password = read_password(args, required=False) \
+        if args.password or args.password_stdin else None
+    enabled = True if args.enable else False if args.disable else None
+    if all(v is None for v in (password, args.interval, args.folder, enabled,
+                               args.leave_on_server, args.delete_after_days)):
         raise UsageError("nothing to change (see --help)")
-    leave = bool(fields.get("leave_on_server", rec.leave_on_server))
-    days = fields.get("delete_after_days", rec.delete_after_days)
-    interval = fields.get("interval_s", rec.interval_s)
-    assert isinstance(interval, int)
-    mp.validate(host=rec.host, username=rec.username, tls=rec.tls, port=rec.port,
-                leave_on_server=leave,
-                delete_after_days=days if isinstance(days, int) else None, interval=interval)
-    if "folder" in fields:
-        await mp.check_folder(rec.account_id, str(fields["folder"]))
-    await mp.repo.update(rec.id, fields)
-    say(f"remote account {rec.id} of {args.address} updated")
+    await mp.update(args.address, args.id, password=password, interval=args.interval,
+                    folder=args.folder, enabled=enabled, leave_on_server=args.leave_on_server,
+                    delete_after_days=args.delete_after_days)
+    say(f"remote account {args.id} of {args.address} updated")
     return 0
 
 

@@ -151,6 +151,40 @@ class Multipop:
             raise not_found(f"folder {folder!r} does not exist in that account (create it "
                             "first, e.g. from an IMAP client)")
 
+    async def update(self, address: str, remote_id: int, *, password: str | None = None,
+                     interval: int | None = None, folder: str | None = None,
+                     enabled: bool | None = None, leave_on_server: bool | None = None,
+                     delete_after_days: int | None = None) -> RemoteRec:
+        """Change a remote account; the result is checked as ``add`` checks a new one.
+        ``delete_after_days=0`` means never. Switching on clears the failure count and runs
+        it at the next check."""
+        rec = await self.one(address, remote_id)
+        fields: dict[str, object] = {}
+        if password is not None:
+            fields["password"] = self.secrets.seal(password, "multipop")
+        if interval is not None:
+            fields["interval_s"] = interval
+        if folder is not None:
+            await self.check_folder(rec.account_id, folder)
+            fields["folder"] = folder
+        if enabled is not None:
+            fields.update(enabled=enabled, failures=0, next_run=0)
+        if leave_on_server is not None:
+            fields["leave_on_server"] = leave_on_server
+        if delete_after_days is not None:
+            fields["delete_after_days"] = delete_after_days or None
+        if not fields:
+            raise invalid("nothing to change")
+        days = fields.get("delete_after_days", rec.delete_after_days)
+        self.validate(host=rec.host, username=rec.username, tls=rec.tls, port=rec.port,
+                      leave_on_server=bool(fields.get("leave_on_server",
+                                                      rec.leave_on_server)),
+                      delete_after_days=days if isinstance(days, int) else None,
+                      interval=interval if interval is not None else rec.interval_s)
+        updated = await self.repo.update(rec.id, fields)
+        assert updated is not None
+        return updated
+
     async def remotes(self, address: str | None = None) -> list[RemoteRec]:
         if address is None:
             return await self.repo.remotes()

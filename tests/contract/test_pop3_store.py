@@ -113,6 +113,18 @@ async def test_multipop_rows(services: Services) -> None:
     rec = await repo.get(off.id)
     assert rec is not None and rec.last_success and rec.last_fetched == 7
     await repo.drop_lease(off.id, "host:2")
+    # changes are checked like additions
+    with pytest.raises(MailError, match="needs --leave-on-server"):
+        await mp.update("carol@example.com", off.id, delete_after_days=5)
+    with pytest.raises(MailError, match="nothing to change"):
+        await mp.update("carol@example.com", off.id)
+    on = await mp.update("carol@example.com", off.id, enabled=True, password="new-pw",
+                         leave_on_server=True, delete_after_days=5, interval=900)
+    assert on.enabled and on.next_run == 0 and on.failures == 0 and on.interval_s == 900
+    assert on.delete_after_days == 5 and services.secrets.open(on.password, "multipop") == \
+        "new-pw"
+    assert (await mp.update("carol@example.com", off.id, delete_after_days=0)) \
+        .delete_after_days is None
     # removing the remote account forgets its UIDLs
     await mp.remove("carol@example.com", remote.id)
     assert await repo.seen(remote.id) == {}
