@@ -215,6 +215,14 @@ class Connection(asyncio.Protocol):
         self.write(data)
         await self.drain()
 
+    async def send_queued(self, parts: list[bytes]) -> None:
+        """Send the replies a session queued, in one write, and empty the queue. Sessions
+        queue replies so that a pipelined burst of commands is answered in one packet."""
+        if parts:
+            data = b"".join(parts)
+            parts.clear()
+            await self.send(data)
+
     # -- TLS ----------------------------------------------------------------------------------
     async def start_tls(self, context: ssl.SSLContext, timeout: float = 30.0) -> None:
         """Upgrade in place. Every byte buffered before this call is discarded: a client that

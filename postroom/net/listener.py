@@ -57,6 +57,13 @@ def in_networks(address: str, networks: Sequence[Network]) -> bool:
     return any(ip in net for net in networks)
 
 
+def plaintext_allowed(conn: Connection, networks: Sequence[Network]) -> bool:
+    """May a password travel on this connection: inside TLS, or from a network the
+    administrator listed in ``server.plaintext_auth_networks`` (specs.md §0). One rule for
+    IMAP, SMTP and POP3."""
+    return conn.tls or in_networks(conn.peer[0], networks)
+
+
 @dataclass(slots=True)
 class ListenerSpec:
     service: Service

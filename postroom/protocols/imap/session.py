@@ -34,7 +34,7 @@ from postroom.net.connection import (
     LineTooLong,
     ShuttingDown,
 )
-from postroom.net.listener import Network, in_networks
+from postroom.net.listener import Network, plaintext_allowed
 from postroom.protocols.imap.search import BadCharset
 from postroom.protocols.imap.view import Selected, permanent_flags, read_only
 from postroom.protocols.imap.wire import (
@@ -176,7 +176,7 @@ class Session:
         return "QRESYNC" in self.enabled
 
     def plaintext_ok(self) -> bool:
-        return self.conn.tls or in_networks(self.conn.peer[0], self.settings.plaintext_networks)
+        return plaintext_allowed(self.conn, self.settings.plaintext_networks)
 
     def capabilities(self) -> list[str]:
         caps = ["IMAP4rev1", "IMAP4rev2"]
@@ -208,10 +208,7 @@ class Session:
         self.out.append(line + b"\r\n")
 
     async def flush(self) -> None:
-        if self.out:
-            data = b"".join(self.out)
-            self.out.clear()
-            await self.conn.send(data)
+        await self.conn.send_queued(self.out)
 
     def mailbox_out(self, name: str) -> bytes:
         """A mailbox name on the wire: UTF-8 once enabled, modified UTF-7 before (RFC 9051

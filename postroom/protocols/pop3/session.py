@@ -38,7 +38,7 @@ from postroom.net.connection import (
     LineTooLong,
     ShuttingDown,
 )
-from postroom.net.listener import Network, in_networks
+from postroom.net.listener import Network, plaintext_allowed
 from postroom.protocols.pop3.wire import Pop3SyntaxError, clip, number, parse_command, stuff, top
 from postroom.services.maildrop import CHUNK, Maildrop, MaildropService
 
@@ -113,14 +113,11 @@ class Pop3Session:
         self.out.append("".join(f"{line}\r\n" for line in items).encode() + b".\r\n")
 
     async def flush(self) -> None:
-        if self.out:
-            data = b"".join(self.out)
-            self.out.clear()
-            await self.conn.send(data)
+        await self.conn.send_queued(self.out)
 
     @property
     def plaintext_ok(self) -> bool:
-        return self.conn.tls or in_networks(self.conn.peer[0], self.settings.plaintext_networks)
+        return plaintext_allowed(self.conn, self.settings.plaintext_networks)
 
     def mechanisms(self) -> list[str]:
         if not self.plaintext_ok:

@@ -43,7 +43,7 @@ from postroom.net.connection import (
     LineTooLong,
     ShuttingDown,
 )
-from postroom.net.listener import Network, in_networks
+from postroom.net.listener import Network, in_networks, plaintext_allowed
 from postroom.protocols.smtp.wire import (
     MAX_COMMAND_LINE,
     DataDecoder,
@@ -132,14 +132,11 @@ class SmtpSession:
             self.out.append(f"{code}{sep}{prefix}{text}\r\n".encode())
 
     async def flush(self) -> None:
-        if self.out:
-            data = b"".join(self.out)
-            self.out.clear()
-            await self.conn.send(data)
+        await self.conn.send_queued(self.out)
 
     @property
     def plaintext_ok(self) -> bool:
-        return self.conn.tls or in_networks(self.conn.peer[0], self.settings.plaintext_networks)
+        return plaintext_allowed(self.conn, self.settings.plaintext_networks)
 
     @property
     def trusted(self) -> bool:
