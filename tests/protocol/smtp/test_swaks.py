@@ -3,6 +3,7 @@ client with its own idea of STARTTLS, AUTH and PIPELINING."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 
@@ -14,6 +15,10 @@ from tests.support.server import RunningServer
 
 assert shutil.which("swaks"), "swaks is missing: 'make test-deps' installs it"
 
+# swaks takes any argument that starts with "-" for an option, whatever the form
+# (--auth-password=-x, SWAKS_OPT_auth_password), so a random password must not start with one.
+PASSWORD = "swaks-pw-" + secrets.token_urlsafe(12)
+
 
 def swaks(port: int, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(port),
@@ -22,7 +27,7 @@ def swaks(port: int, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_mx_port_plain_pipelined_and_starttls(smtp_server: RunningServer) -> None:
-    user = smtp_server.add_user("swaks25")
+    user = smtp_server.add_user("swaks25", password=PASSWORD)
     plain = swaks(smtp_server.port("smtp"), "--to", user[0], "--from", "a@example.net",
                   "--pipeline", "--header", "Subject: swaks plain")
     assert plain.returncode == 0, plain.stdout + plain.stderr
@@ -41,7 +46,7 @@ def test_mx_port_plain_pipelined_and_starttls(smtp_server: RunningServer) -> Non
 
 @pytest.mark.parametrize("mech", ["PLAIN", "LOGIN"])
 def test_submission_starttls_auth(smtp_server: RunningServer, mech: str) -> None:
-    user = smtp_server.add_user("swaks587")
+    user = smtp_server.add_user("swaks587", password=PASSWORD)
     result = swaks(smtp_server.port("submission"), "--to", user[0], "--from", user[0],
                    "--tls", "--auth", mech, "--auth-user", user[0], "--auth-password", user[1],
                    "--header", f"From: <{user[0]}>")
@@ -52,7 +57,7 @@ def test_submission_starttls_auth(smtp_server: RunningServer, mech: str) -> None
 
 def test_submission_refuses_without_auth_and_with_bad_password(
         smtp_server: RunningServer) -> None:
-    user = smtp_server.add_user("swaksbad")
+    user = smtp_server.add_user("swaksbad", password=PASSWORD)
     no_auth = swaks(smtp_server.port("submission"), "--to", user[0], "--from", user[0], "--tls")
     assert no_auth.returncode != 0 and "530 5.7.0" in no_auth.stdout
     bad = swaks(smtp_server.port("submission"), "--to", user[0], "--from", user[0], "--tls",
@@ -61,7 +66,7 @@ def test_submission_refuses_without_auth_and_with_bad_password(
 
 
 def test_submissions_implicit_tls(smtp_server: RunningServer) -> None:
-    user = smtp_server.add_user("swaks465")
+    user = smtp_server.add_user("swaks465", password=PASSWORD)
     result = swaks(smtp_server.port("submissions"), "--to", user[0], "--from", user[0],
                    "--tlsc", "--auth", "PLAIN", "--auth-user", user[0],
                    "--auth-password", user[1], "--header", f"From: <{user[0]}>")
