@@ -26,7 +26,7 @@ from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
 from postroom.services.mailboxes import MailboxService
 from postroom.services.messages import MessageService
-from postroom.store.api import MessageRec
+from postroom.store.api import ContentRef
 from postroom.store.sqlstore import SqlStore
 
 CHUNK = 256 * 1024  # how much of a message is read from disk at a time
@@ -69,15 +69,17 @@ class MaildropService:
     def close(self, drop: Maildrop) -> None:
         self._locked.discard(drop.handle.mailbox.id)
 
-    async def record(self, drop: Maildrop, number: int) -> MessageRec:
+    async def content(self, drop: Maildrop, number: int) -> ContentRef:
+        """Where message ``number`` is; NOT_FOUND once another session expunged it. Only the
+        narrow columns, not the stored MIME scan: this runs for every RETR and TOP."""
         uid = drop.messages[number - 1][0]
-        rec = await self.store.messages.get(drop.handle.mailbox.id, uid)
-        if rec is None:
+        ref = await self.store.messages.content_ref(drop.handle.mailbox.id, uid)
+        if ref is None:
             raise MailError(Kind.NOT_FOUND, "Message was removed by another session")
-        return rec
+        return ref
 
-    async def read(self, rec: MessageRec, start: int, end: int) -> bytes:
-        return await self.messages.read_slice(rec, start, end)
+    async def read(self, ref: ContentRef, start: int, end: int) -> bytes:
+        return await self.messages.read_slice(ref, start, end)
 
     async def update(self, drop: Maildrop) -> tuple[int, int]:
         """The UPDATE state: (messages newly marked seen, messages removed)."""

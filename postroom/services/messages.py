@@ -26,7 +26,7 @@ from postroom.core.principal import Principal
 from postroom.mime.scanner import scan
 from postroom.mime.text import searchable
 from postroom.services.mailboxes import MailboxService
-from postroom.store.api import MailboxRec, MessageRec, NewMessage
+from postroom.store.api import ContentRef, MailboxRec, MessageRec, NewMessage
 from postroom.store.repo.messages import FlagRow, FlagUpdate, MailboxCounts, SearchRow
 
 __all__ = ["AppendResult", "CopyResult", "FlagRow", "MailboxCounts", "MessageRec",
@@ -243,7 +243,7 @@ class MessageService:
             raise MailError(Kind.NOT_FOUND, f"Mailbox doesn't exist: {handle.name}")
         return rec
 
-    async def read_slice(self, rec: MessageRec, start: int, end: int) -> bytes:
+    async def read_slice(self, rec: MessageRec | ContentRef, start: int, end: int) -> bytes:
         """Octets ``start:end`` of the stored message (prefix, then blob), read in a worker."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._slice, rec.prefix, rec.blob,

@@ -92,6 +92,17 @@ class MessageRec:
 
 
 @dataclass(frozen=True, slots=True)
+class ContentRef:
+    """Where a message's octets are (per-delivery prefix, then the blob), without the stored
+    MIME scan: what a reader of whole messages (POP3 RETR) needs, fetched per message."""
+
+    uid: int
+    size: int
+    blob: str
+    prefix: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     """What append needs: content already durable in the blob store."""
 

@@ -483,7 +483,7 @@ class Pop3Session:
     async def _send_message(self, n: int, lines: int | None) -> None:
         """RETR (``lines`` None) or TOP: read in chunks, byte-stuffed, dot-terminated."""
         drop = self._drop()
-        rec = await self.maildrops.record(drop, n)
+        rec = await self.maildrops.content(drop, n)
         size = rec.size
         if lines is not None:
             data = b""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from postroom.core import flags as F
 from postroom.core.changes import FlagsChanged, MessageAdded, MessagesExpunged
 from postroom.core.errors import Kind, MailError, not_found
-from postroom.store.api import MessageRec, NewMessage
+from postroom.store.api import ContentRef, MessageRec, NewMessage
 from postroom.store.engine import Engine, Tx
 from postroom.store.repo import text
 from postroom.store.repo.mailboxes import release_blobs_of
@@ -155,6 +155,15 @@ class MessageRepo:
             row = tx.one(f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? AND uid = ?",
                          (mailbox_id, uid))
             return MessageRec(*row) if row else None
+        return await self.engine.read(fn)
+
+    async def content_ref(self, mailbox_id: int, uid: int) -> ContentRef | None:
+        """The message's size, blob and prefix, or None once it is expunged."""
+        def fn(tx: Tx) -> ContentRef | None:
+            row = tx.one("SELECT uid, size, blob, prefix FROM messages WHERE mailbox_id = ? "
+                         "AND uid = ?", (mailbox_id, uid))
+            return ContentRef(int(row[0]), int(row[1]), str(row[2]), bytes(row[3])) \
+                if row else None
         return await self.engine.read(fn)
 
     async def get_many(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageRec]:
