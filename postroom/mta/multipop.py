@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from postroom.core.errors import Kind, MailError, invalid, not_found
+from postroom.core.errors import MailError, invalid, not_found
 from postroom.directory.secretbox import SecretBox, SecretError
 from postroom.mta.inbound import received_header
 from postroom.mta.pop3client import Pop3Client, Pop3ClientError
@@ -109,15 +109,7 @@ class Multipop:
         await self.check_folder(account.id, folder)
         fields.update(password=self.secrets.seal(password, "multipop"), folder=folder,
                       tls_verify=tls_verify, enabled=enabled, next_run=0)
-        try:
-            return await self.repo.add(account.id, fields)
-        except MailError:
-            raise
-        except Exception as exc:  # the UNIQUE constraint, worded for the administrator
-            if "unique" in str(exc).lower():
-                raise MailError(Kind.EXISTS, f"{address} already collects {username} at "
-                                             f"{host}:{fields['port']}") from None
-            raise
+        return await self.repo.add(account.id, fields)
 
     def validate(self, *, host: str, username: str, tls: str, port: int | None,
                leave_on_server: bool, delete_after_days: int | None, interval: int,

@@ -60,3 +60,14 @@ def test_clip_keeps_replies_within_512_octets() -> None:
     assert clip("short") == "short"
     long = "é" * 600
     assert len(clip(long).encode()) <= 510
+
+
+def test_every_command_has_a_handler() -> None:
+    from postroom.protocols.pop3.session import (
+        ANY_STATE,
+        AUTH_COMMANDS,
+        TRANSACTION_COMMANDS,
+        Pop3Session,
+    )
+    for verb in AUTH_COMMANDS | TRANSACTION_COMMANDS | ANY_STATE:
+        assert callable(getattr(Pop3Session, "cmd_" + verb.lower(), None)), verb

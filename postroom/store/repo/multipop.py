@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from postroom.core.errors import Kind, MailError
 from postroom.store.engine import Engine, Row, Tx
 from postroom.store.repo.queue import NewEntry, QueueRepo
 
@@ -78,6 +79,12 @@ class MultipopRepo:
     async def add(self, account_id: int, fields: dict[str, object]) -> RemoteRec:
         cols = sorted(k for k in fields if k in EDITABLE)
         def fn(tx: Tx) -> RemoteRec:
+            if tx.one("SELECT 1 FROM multipop WHERE account_id = ? AND host = ? AND port = ? "
+                      "AND username = ?", (account_id, fields["host"], fields["port"],
+                                           fields["username"])):
+                raise MailError(Kind.EXISTS, f"this account already collects "
+                                             f"{fields['username']} at {fields['host']}:"
+                                             f"{fields['port']}")
             marks = ", ".join("?" for _ in cols)
             row = tx.one(f"INSERT INTO multipop (account_id, created_at, {', '.join(cols)}) "
                          f"VALUES (?, ?, {marks}) RETURNING id",
