@@ -18,11 +18,9 @@ MAX_LINE = 1 << 20  # one line of a message; far above RFC 5322's 998, below mem
 
 
 class Pop3ClientError(Exception):
-    """The remote server failed or refused; ``temporary`` unless retrying cannot help."""
-
-    def __init__(self, text: str, *, temporary: bool = True) -> None:
-        super().__init__(text)
-        self.temporary = temporary
+    """The remote server failed or refused. Every failure is retried with the same backoff
+    (mta/multipop.py): even a refused password may be the remote directory's passing trouble,
+    and the error stays visible in ``multipop show`` meanwhile."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +70,7 @@ class Pop3Client:
         self.caps = await self.capa()
         if self.tls == "starttls":
             if "STLS" not in self.caps:
-                raise Pop3ClientError(f"{self.host} does not offer STLS", temporary=False)
+                raise Pop3ClientError(f"{self.host} does not offer STLS")
             await self._command("STLS")
             assert self.writer is not None
             try:
@@ -117,8 +115,7 @@ class Pop3Client:
         self._send("UIDL")
         line = await self._line()
         if not line.startswith(b"+OK"):
-            raise Pop3ClientError(f"{self.host} does not support UIDL: {_text(line)}",
-                                  temporary=False)
+            raise Pop3ClientError(f"{self.host} does not support UIDL: {_text(line)}")
         uidls: dict[int, str] = {}
         for raw in await self._multiline():
             parts = raw.split()
@@ -196,20 +193,16 @@ class Pop3Client:
                 return out
             out.append(line[1:] if line.startswith(b".") else line)
 
-    async def _status(self, what: str, auth: bool = False) -> bytes:
+    async def _status(self, what: str) -> bytes:
         line = await self._line()
         if not line.startswith(b"+OK"):
-            # RFC 3206: [AUTH] is a credential problem (retrying will not help until the
-            # administrator fixes the password); [SYS/TEMP] and [IN-USE] are passing.
-            permanent = auth and b"[SYS/TEMP]" not in line and b"[IN-USE]" not in line
-            raise Pop3ClientError(f"{what} refused by {self.host}: {_text(line)}",
-                                  temporary=not permanent)
+            raise Pop3ClientError(f"{what} refused by {self.host}: {_text(line)}")
         return line
 
     async def _command(self, line: str, auth: bool = False, what: str | None = None) -> bytes:
         """Send one command and expect +OK; error texts never repeat a credential."""
         self._send(line)
-        return await self._status(what or (line.split(" ", 1)[0] if auth else line), auth)
+        return await self._status(what or (line.split(" ", 1)[0] if auth else line))
 
 
 def _text(line: bytes) -> str:
