@@ -26,6 +26,7 @@ from postroom.directory.sasl import server_end_point
 from postroom.directory.secretbox import KEY_FILE, SecretBox
 from postroom.directory.service import Directory
 from postroom.directory.throttle import AuthThrottle
+from postroom.mta.gateways import Gateways
 from postroom.mta.multipop import Collector, Multipop
 from postroom.mta.queue import QueueManager
 from postroom.net.listener import (
@@ -104,6 +105,7 @@ class Services:
     throttle: AuthThrottle
     maildrops: MaildropService
     secrets: SecretBox
+    gateways: Gateways
 
     async def close(self) -> None:
         self.messages.close()
@@ -124,7 +126,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     return Services(cfg, store, feed, directory, gate, mailboxes, messages,
                     AclService(store, mailboxes),
                     AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window),
-                    MaildropService(store, mailboxes, messages), secrets)
+                    MaildropService(store, mailboxes, messages), secrets,
+                    Gateways(store, directory, cfg, secrets))
 
 
 def default_hostname() -> str:

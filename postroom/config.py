@@ -173,20 +173,50 @@ class MultipopConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class OdmrConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    enabled: Annotated[bool, _d("Start the ODMR (ATRN) listener.")] = True
+    """ODMR (RFC 2645): the provider side on port 366 and the customer side ('postroom
+    atrn'), which collects our domains' mail from a provider on a schedule."""
+
+    enabled: Annotated[bool, _d("Start the ODMR (ATRN) listener for gateway domains "
+                                "('postroom gateway').")] = True
     port: Annotated[int, _d("TCP port (before port_offset)."), Meta(ge=0, le=65535)] = 366
+    auth_without_tls: Annotated[bool, _d(
+        "Allow the challenge-response logins CRAM-MD5 and SCRAM-SHA-256 on the ODMR port "
+        "before STARTTLS. They never send the password, but the session is not encrypted. "
+        "fetchmail's ODMR mode needs this: it speaks CRAM-MD5 (RFC 2645) and no STARTTLS. "
+        "CRAM-MD5 works for accounts given a secret with 'postroom user "
+        "challenge-secret'.")] = False
+    collect: Annotated[bool, _d("Run the scheduled ATRN collections ('postroom atrn') "
+                                "inside the server.")] = True
+    check_every: Annotated[float, _d("Seconds between looks for ATRN providers that are "
+                                     "due."), Meta(ge=1, le=3600)] = 10.0
+    timeout: Annotated[float, _d("Seconds one ODMR network step may take (a reply, a "
+                                 "message)."), Meta(gt=0, le=3600)] = 120.0
+    max_backoff: Annotated[int, _d("Longest wait, in seconds, between ATRN retries after "
+                                   "failures."), Meta(ge=60)] = 6 * 3600
 
 
 class MingerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    enabled: Annotated[bool, _d("Answer Minger address-verification queries (UDP).")] = False
+    """Minger address verification (draft-hathcock-minger-06): the UDP server, and the
+    client settings domain gateways use to verify recipients."""
+
+    enabled: Annotated[bool, _d("Answer Minger address-verification queries (UDP). Off by "
+                                "default: answers reveal which addresses exist.")] = False
     port: Annotated[int, _d("UDP port (before port_offset)."), Meta(ge=0, le=65535)] = 4069
-    secret: Annotated[str, _d("Shared secret queries must carry; empty = none.")] = ""
+    secret: Annotated[str, _d("Shared secret (1-50 visible characters; 16 or more "
+                              "recommended) that queries prove with their digest; empty = "
+                              "none."), Meta(pattern=r"^[!-~]{0,50}$")] = ""
     allow_anonymous: Annotated[bool, _d("Answer queries that carry no secret.")] = False
-    allowed_networks: Annotated[list[str], _d("Source networks allowed to query; empty = "
-                                              "loopback only.")] = msgspec.field(
-        default_factory=list)
-    rate_limit: Annotated[int, _d("Queries per minute answered per source address."),
-                          Meta(ge=1)] = 120
+    allowed_networks: Annotated[list[str], _d("Source networks allowed to query; others are "
+                                              "answered 1 (access denied). Empty = loopback "
+                                              "only.")] = msgspec.field(default_factory=list)
+    rate_limit: Annotated[int, _d("Queries per minute answered per source address; more "
+                                  "get no answer at all."), Meta(ge=1)] = 120
+    query_timeout: Annotated[float, _d("Client: seconds to wait for an answer before asking "
+                                       "again (2 tries)."), Meta(gt=0, le=60)] = 3.0
+    cache_positive: Annotated[int, _d("Client: seconds a 'exists' answer is remembered."),
+                              Meta(ge=0)] = 3600
+    cache_negative: Annotated[int, _d("Client: seconds a 'does not exist' or 'cannot "
+                                      "receive' answer is remembered."), Meta(ge=0)] = 600
 
 
 class LogConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -1,4 +1,4 @@
-"""SASL mechanisms (RFC 4422), sans I/O: PLAIN, LOGIN, SCRAM-SHA-256 and SCRAM-SHA-256-PLUS.
+"""SASL mechanisms (RFC 4422), sans I/O: PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256(-PLUS).
 
 Each mechanism is a small state machine: ``step(client_bytes)`` returns the next server
 challenge, or a ``Verdict`` once the exchange is over. Nothing here reads sockets or base64;
@@ -9,6 +9,11 @@ SCRAM (RFC 5802 §3, §5; RFC 7677): the server stores StoredKey/ServerKey, neve
 plaintext-equivalent. For an unknown user the exchange runs to the end with a made-up salt, so
 a client learns nothing about which accounts exist. ``-PLUS`` binds to the TLS connection with
 ``tls-server-end-point`` (RFC 5929 §4): the hash of our own certificate.
+
+CRAM-MD5 (RFC 2195) needs a plaintext-equivalent secret, so it is offered only where a client
+needs it (the ODMR port: fetchmail speaks nothing else there) and works only for accounts an
+administrator gave a challenge-response secret (``postroom user challenge-secret``, sealed at
+rest, the same secret APOP uses).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import base64
 import hashlib
 import hmac
 import os
+import secrets
+import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,6 +54,8 @@ class Authenticator(Protocol):
     async def scram_lookup(self, username: str) -> ScramSecret | None: ...
 
     async def scram_login(self, username: str) -> Principal | None: ...
+
+    async def cram_md5(self, username: str, challenge: str, digest: str) -> Principal | None: ...
 
 
 Step = bytes | Verdict
@@ -107,6 +116,28 @@ class Login:
         if not self.user or not password:
             return Verdict(None, self.user)
         return Verdict(await self.auth.authenticate(self.user, password), self.user)
+
+
+class CramMd5:
+    """RFC 2195: challenge ``<random.time@host>``; response ``user SP hex(HMAC-MD5)``."""
+
+    name = "CRAM-MD5"
+
+    def __init__(self, auth: Authenticator, hostname: str = "localhost") -> None:
+        self.auth = auth
+        self.challenge = f"<{secrets.randbelow(10**12)}.{int(time.time())}@{hostname}>"
+        self.sent = False
+
+    async def step(self, response: bytes | None) -> Step:
+        if not self.sent:
+            self.sent = True
+            return self.challenge.encode()
+        text = _text(response or b"", "CRAM-MD5 response")
+        user, sep, digest = text.rpartition(" ")
+        if not sep or not user or len(digest) != 32 or \
+                any(c not in "0123456789abcdef" for c in digest.lower()):
+            raise SaslError("CRAM-MD5 needs 'user hexdigest'")
+        return Verdict(await self.auth.cram_md5(user, self.challenge, digest.lower()), user)
 
 
 def _attrs(text: str) -> dict[str, str]:
@@ -227,8 +258,10 @@ def mechanism_names(tls: bool, plaintext_ok: bool, plus: bool) -> list[str]:
 
 
 def create(name: str, auth: Authenticator, *, channel_binding: bytes | None,
-           plus_offered: bool) -> Mechanism:
+           plus_offered: bool, hostname: str = "localhost") -> Mechanism:
     upper = name.upper()
+    if upper == "CRAM-MD5":
+        return CramMd5(auth, hostname)
     if upper == "PLAIN":
         return Plain(auth)
     if upper == "LOGIN":

@@ -198,9 +198,7 @@ class Directory:
         rec = await self.require_account(address)
         return await self.repo.apop_secret(rec.id) is not None
 
-    async def apop(self, username: str, timestamp: str, digest: str) -> Principal | None:
-        """Check ``digest`` = hex MD5(timestamp + secret); None for any failure, including an
-        account without an APOP secret (indistinguishable from a wrong digest)."""
+    async def _challenge_secret(self, username: str) -> tuple[AccountRec, str] | None:
         try:
             rec = await self.repo.get_account(str(Address.parse(username)))
         except MailError:
@@ -209,17 +207,40 @@ class Directory:
         if rec is None or sealed is None:
             return None
         try:
-            secret = self._box().open(sealed, "apop")
+            return rec, self._box().open(sealed, "apop")
         except SecretError:
-            log.error("cannot open the APOP secret of %s: wrong key file?", rec.address)
+            log.error("cannot open the challenge secret of %s: wrong key file?", rec.address)
             return None
-        expected = hashlib.md5((timestamp + secret).encode("utf-8"),
-                               usedforsecurity=False).hexdigest()
+
+    async def _challenge_login(self, rec: AccountRec, expected: str,
+                               digest: str) -> Principal | None:
         if not hmac.compare_digest(expected, digest):
             return None
         if rec.state != "active":
             raise MailError(Kind.DISABLED, "account is disabled")
         return await self.principal_for(rec)
+
+    async def apop(self, username: str, timestamp: str, digest: str) -> Principal | None:
+        """Check ``digest`` = hex MD5(timestamp + secret); None for any failure, including an
+        account without an APOP secret (indistinguishable from a wrong digest)."""
+        found = await self._challenge_secret(username)
+        if found is None:
+            return None
+        rec, secret = found
+        expected = hashlib.md5((timestamp + secret).encode("utf-8"),
+                               usedforsecurity=False).hexdigest()
+        return await self._challenge_login(rec, expected, digest)
+
+    async def cram_md5(self, username: str, challenge: str, digest: str) -> Principal | None:
+        """RFC 2195 §2: ``digest`` = hex HMAC-MD5(secret, challenge), with the same
+        challenge-response secret as APOP; None for any failure."""
+        found = await self._challenge_secret(username)
+        if found is None:
+            return None
+        rec, secret = found
+        expected = hmac.new(secret.encode("utf-8"), challenge.encode("utf-8"),
+                            hashlib.md5).hexdigest()
+        return await self._challenge_login(rec, expected, digest)
 
     # -- groups ------------------------------------------------------------------------------
     async def groups_of(self, address: str) -> set[str]:

@@ -20,6 +20,7 @@ from email.policy import compat32
 from email.utils import getaddresses
 from typing import TYPE_CHECKING
 
+from postroom.core import minger
 from postroom.core.errors import MailError
 from postroom.core.principal import Principal
 from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder, Unknown
@@ -90,6 +91,9 @@ class Inbound:
         if isinstance(res, Unknown):
             if res.local_domain:
                 return Decision(550, "5.1.1", f"No such user here: <{address}>")
+            gateway = await self.services.gateways.find(domain_of(address))
+            if gateway is not None:  # someone else's domain we accept for (issue 7)
+                return await self.services.gateways.check_recipient(gateway, address)
             if principal is None and not trusted:
                 return Decision(550, "5.7.1", "Relaying denied: authenticate first")
             return RELAYED
@@ -108,6 +112,30 @@ class Inbound:
             return ACCEPTED
         return Decision(550, "5.1.1", f"No such user here: <{address}>")
 
+    async def address_status(self, address: str) -> int:
+        """Minger's answer for ``address`` (specs.md §6 [PRODUCT]): 5 when mail to it would
+        be accepted (account, alias or group that reaches a mailbox, public folder open to
+        posting), 4 when it exists but cannot take mail now (disabled or frozen account, full
+        mailbox, alias leading nowhere, folder closed to posting), 3 otherwise."""
+        res = await self.services.directory.resolve_recipient(address)
+        if isinstance(res, Unknown):
+            return minger.UNKNOWN
+        if isinstance(res, ToAccount):
+            if res.account.state != "active":
+                return minger.UNAVAILABLE
+            used, limit = await self.services.directory.quota_of(res.account.id)
+            return minger.UNAVAILABLE if limit is not None and used >= limit else minger.ACTIVE
+        if isinstance(res, ToPublicFolder):
+            try:
+                await self.services.messages.post_handle(Principal.anonymous(), address)
+            except MailError:
+                return minger.UNAVAILABLE
+            return minger.ACTIVE
+        if isinstance(res, (ToAlias, ToGroup)):
+            return minger.ACTIVE if await self.services.directory.expand(address) \
+                else minger.UNAVAILABLE
+        return minger.UNKNOWN
+
     async def _quota(self, account_id: int, address: str) -> Decision:
         used, limit = await self.services.directory.quota_of(account_id)
         if limit is not None and used >= limit:
@@ -122,9 +150,24 @@ class Inbound:
                       blob: BlobRef, prefix: bytes, params: dict[str, object]) -> int:
         """The single choke point: the blob is already fsynced; once this returns the queue
         entries are committed (group commit) and SMTP may say 250 (RFC 5321 §6.1)."""
-        ids = await self.services.store.queue.enqueue_many(
-            split_entries(sender, list(local), list(remote), blob, prefix, params))
+        entries = split_entries(sender, list(local), list(remote), blob, prefix, params)
+        for entry in entries:
+            if entry.params.get("remote"):
+                await self.mark_gateway(entry)
+        ids = await self.services.store.queue.enqueue_many(entries)
         return ids[0]
+
+    async def mark_gateway(self, entry: NewEntry) -> None:
+        """Mail for a gateway domain carries its domain, so ATRN can find it; when the
+        gateway holds its mail, the entry waits in state ``atrn`` (issue 7)."""
+        domain = domain_of(entry.recipients[0])
+        gateway = await self.services.gateways.find(domain)
+        if gateway is None:
+            return
+        entry.hold_domain = gateway.domain
+        if gateway.holds:
+            entry.state = "atrn"
+            entry.next_attempt = self.services.gateways.review_time(int(time.time()), False)
 
 
 def split_entries(sender: str, local: list[str], remote: list[str], blob: BlobRef,

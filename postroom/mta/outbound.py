@@ -72,24 +72,32 @@ class Outbound:
                 if not line:
                     self.lines.pop(domain, None)
 
-    async def _hosts(self, domain: str) -> tuple[list[MxHost], int]:
+    async def _hosts(self, domain: str) -> tuple[list[MxHost], int, bool]:
+        """Where mail for ``domain`` goes: (hosts in order, port, through the smart host)."""
+        gateway = await self.manager.services.gateways.find(domain)
+        if gateway is not None and gateway.deliver_to:  # a gateway's destination (issue 7)
+            host, port = split_host_port(gateway.deliver_to, 25)
+            addresses = await self.router.addresses(host)
+            if not addresses:
+                raise RouteError(True, 451, "4.4.4", f"gateway host {host} has no address")
+            return [MxHost(host, addresses)], port, False
         if self.cfg.smart_host:
             default = 465 if self.cfg.smart_host_tls == "implicit" else 587
             host, port = split_host_port(self.cfg.smart_host, default)
             addresses = await self.router.addresses(host)
             if not addresses:
                 raise RouteError(True, 451, "4.4.4", f"smart host {host} has no address")
-            return [MxHost(host, addresses)], port
-        return await self.router.route(domain), self.cfg.port
+            return [MxHost(host, addresses)], port, True
+        return await self.router.route(domain), self.cfg.port, False
 
     async def _connection(self, domain: str, line: deque[QueueRec]) -> None:
         try:
-            hosts, port = await self._hosts(domain)
+            hosts, port, smart = await self._hosts(domain)
         except RouteError as exc:
             await self._fail_all(line, exc.temporary, f"{exc.code} {exc.enhanced} {exc.text}",
                                  exc.enhanced, "")
             return
-        client, host, error = await self._connect(hosts, port)
+        client, host, error = await self._connect(hosts, port, smart)
         if client is None:
             await self._fail_all(line, True, error, "4.4.1", "")
             return
@@ -99,7 +107,7 @@ class Outbound:
                 entry = line.popleft()
                 sent += 1
                 try:
-                    attempt = await self._send(client, host, entry)
+                    attempt = await self.send_entry(client, host, entry)
                 except SmtpClientError as exc:
                     await self._conclude(entry, self._deferred(entry, str(exc)))
                     return
@@ -107,10 +115,9 @@ class Outbound:
         finally:
             await client.quit()
 
-    async def _connect(self, hosts: list[MxHost], port: int,
+    async def _connect(self, hosts: list[MxHost], port: int, smart: bool,
                        ) -> tuple[SmtpClient | None, str, str]:
         cfg = self.cfg
-        smart = bool(cfg.smart_host)
         starttls = "required" if cfg.require_tls or (smart and cfg.smart_host_tls ==
                                                      "starttls") else "opportunistic"
         if smart and cfg.smart_host_tls == "none":
@@ -143,7 +150,8 @@ class Outbound:
         log.info("outbound: no connection", extra={"reason": error})
         return None, "", error
 
-    async def _send(self, client: SmtpClient, host: str, entry: QueueRec) -> Attempt:
+    async def send_entry(self, client: SmtpClient, host: str, entry: QueueRec) -> Attempt:
+        """One queue entry over an open connection (also used by the ODMR turnaround)."""
         params = entry_params(entry)
         orcpt = per_recipient(params, "orcpt")
         body = str(params.get("body", ""))

@@ -92,15 +92,24 @@ class QueueManager:
             except Exception:
                 log.exception("queue: cannot claim entries")
                 entries = []
+            try:
+                held = await self.services.store.queue.claim_due_held()
+            except Exception:
+                log.exception("queue: cannot claim held entries")
+                held = []
             for entry in entries:
                 params = entry_params(entry)
                 if params.get("bounce"):
                     self._spawn(self._bounce(entry))
+                elif params.get("remote") and await self._held(entry):
+                    held.append(entry)  # retried by an admin, or back from a restart
                 elif params.get("remote"):
                     self.outbound.submit(entry)
                 else:
                     self._spawn(self._deliver_local(entry))
-            if not entries:
+            for entry in held:
+                self._spawn(self._review_held(entry))
+            if not entries and not held:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll)
 
@@ -118,6 +127,23 @@ class QueueManager:
                 await self.services.store.queue.finish(
                     entry.id, entry.recipients, int(time.time()) + RETRY_INTERNAL,
                     "internal error, logged")
+
+    async def _held(self, entry: QueueRec) -> bool:
+        try:
+            return await self.services.gateways.holds(entry.hold_domain)
+        except Exception:
+            log.exception("queue: cannot look up gateway %s", entry.hold_domain)
+            return True  # never let held mail go out by MX because of a lookup error
+
+    async def _review_held(self, entry: QueueRec) -> None:
+        """Held gateway mail is not sent anywhere; its review only gives ``conclude`` the
+        chance to send the delay notice and, after ``max_queue_time``, to bounce it."""
+        reason = f"held for {entry.hold_domain} until its owner collects it (ATRN)"
+        try:
+            await self.conclude(entry, Attempt(deferred=dict.fromkeys(entry.recipients, reason)))
+        except Exception:
+            log.exception("queue: review of held entry %d failed", entry.id)
+            await self.services.store.queue.release([entry])
 
     async def _bounce(self, entry: QueueRec) -> None:
         """An administrator asked for this entry to be returned to its sender."""
@@ -257,10 +283,16 @@ class QueueManager:
                                       "status": st.status, "reason": st.diagnostic})
         schedule = self.cfg.retry_schedule or [300]
         wait = schedule[min(entry.attempts, len(schedule) - 1)]
+        next_attempt, state = now + wait, attempt.state
+        if deferred and await self._held(entry):  # back to waiting for ATRN (issue 7)
+            state = "atrn"
+            next_attempt = self.services.gateways.review_time(entry.created_at,
+                                                              bool(params.get("warned")))
+            wait = next_attempt - now
         error = "; ".join(dict.fromkeys(deferred.values()))[:500]
-        outcome = Outcome(remaining=list(deferred), next_attempt=now + wait, error=error,
+        outcome = Outcome(remaining=list(deferred), next_attempt=next_attempt, error=error,
                           params=params, local=attempt.local, notices=notices,
-                          state=attempt.state)
+                          state=state)
         try:
             await self.services.store.queue.settle(entry.id, outcome)
         except MailError as exc:
@@ -315,5 +347,8 @@ class QueueManager:
             notice["remote"] = True
         log.info("notice", extra={"queue_id": entry.id, "action": statuses[0].action,
                                   "to": entry.sender})
-        return [NewEntry("", [entry.sender], blob, b"", notice)]
+        out = NewEntry("", [entry.sender], blob, b"", notice)
+        if isinstance(where, Unknown):
+            await self.inbound.mark_gateway(out)  # a sender in a gateway domain
+        return [out]
 

@@ -133,3 +133,4 @@ class QueueRec:
     next_attempt: int
     last_error: str
     created_at: int
+    hold_domain: str | None = None  # the gateway domain it waits for (issue 7)

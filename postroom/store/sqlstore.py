@@ -12,6 +12,7 @@ from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import CommitListener, CommitStats, Engine, Tx
 from postroom.store.repo import text
 from postroom.store.repo.directory import DirectoryRepo
+from postroom.store.repo.gateways import GatewayRepo
 from postroom.store.repo.mailboxes import MailboxRepo
 from postroom.store.repo.messages import MessageQueries, MessageRepo
 from postroom.store.repo.multipop import MultipopRepo
@@ -32,6 +33,7 @@ class SqlStore:
         self.queries = MessageQueries(engine)
         self.queue = QueueRepo(engine)
         self.multipop = MultipopRepo(engine)
+        self.gateways = GatewayRepo(engine)
 
     @property
     def stats(self) -> CommitStats:

@@ -4,7 +4,9 @@
 transaction makes the entries durable (group-committed on SQLite); only then may SMTP say 250.
 One accepted message becomes one entry per destination (local mailboxes, or one remote domain),
 all sharing the blob. States: ``ready`` (waiting for ``next_attempt``), ``active`` (claimed),
-``hold`` (by an admin). On start the manager returns ``active`` rows to ``ready``: a crash
+``hold`` (by an admin), ``atrn`` (mail for a gateway domain waiting for its owner's ATRN
+collection, RFC 2645; reviewed at ``next_attempt`` only for delay notices and expiry). On
+start the manager returns ``active`` rows to ``ready`` (held ones to ``atrn``): a crash
 mid-delivery means the delivery is retried.
 
 ``settle`` ends an attempt in *one* transaction: local copies appended, notices (DSNs) queued,
@@ -26,7 +28,7 @@ from postroom.store.engine import Engine, Row, Tx
 from postroom.store.repo.messages import MessageRepo, _ref_blobs
 
 _COLS = ("id, sender, recipients, blob, prefix, size, params, state, attempts, next_attempt, "
-         "last_error, created_at")
+         "last_error, created_at, hold_domain")
 
 
 def _rec(row: Row) -> QueueRec:
@@ -44,6 +46,9 @@ class NewEntry:
     blob: BlobRef
     prefix: bytes
     params: dict[str, object] = field(default_factory=dict)
+    hold_domain: str | None = None  # a gateway domain (ATRN may collect the entry)
+    state: str = "ready"  # "atrn": held until collected, reviewed at next_attempt
+    next_attempt: int | None = None
 
 
 @dataclass
@@ -79,9 +84,11 @@ class QueueRepo:
     def _insert(tx: Tx, e: NewEntry) -> int:
         now = int(time.time())
         row = tx.one("INSERT INTO queue (sender, recipients, blob, prefix, size, params, "
-                     "next_attempt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                     "next_attempt, created_at, hold_domain, state) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                      (e.sender, json.dumps(list(e.recipients)), e.blob.sha256, e.prefix,
-                      e.blob.size + len(e.prefix), json.dumps(e.params), now, now))
+                      e.blob.size + len(e.prefix), json.dumps(e.params),
+                      e.next_attempt or now, now, e.hold_domain, e.state))
         assert row is not None
         _ref_blobs(tx, [(e.blob.sha256, e.blob.size)])
         return int(row[0])
@@ -96,9 +103,70 @@ class QueueRepo:
             return [_rec(r) for r in rows]
         return await self.engine.write(fn)
 
+    async def claim_held(self, domains: Sequence[str], states: Sequence[str] = ("ready", "atrn"),
+                         due_only: bool = False) -> list[QueueRec]:
+        """Claim (state ``active``) the entries held for ``domains``: ATRN collection
+        (RFC 2645 §4, every waiting entry) or the periodic review (``due_only``)."""
+        if not domains:
+            return []
+        def fn(tx: Tx) -> list[QueueRec]:
+            marks = ", ".join("?" for _ in domains)
+            states_marks = ", ".join("?" for _ in states)
+            sql = (f"SELECT {_COLS} FROM queue WHERE hold_domain IN ({marks}) "
+                   f"AND state IN ({states_marks})")
+            args: list[object] = [*domains, *states]
+            if due_only:
+                sql += " AND next_attempt <= ?"
+                args.append(int(time.time()))
+            rows = tx.all(sql + " ORDER BY id", tuple(args))
+            for r in rows:
+                tx.execute("UPDATE queue SET state = 'active' WHERE id = ?", (r[0],))
+            return [_rec(r) for r in rows]
+        return await self.engine.write(fn)
+
+    async def claim_due_held(self, limit: int = 50) -> list[QueueRec]:
+        """Held (``atrn``) entries whose review time has come, any gateway domain."""
+        def fn(tx: Tx) -> list[QueueRec]:
+            rows = tx.all(f"SELECT {_COLS} FROM queue WHERE state = 'atrn' AND "
+                          "next_attempt <= ? ORDER BY next_attempt, id LIMIT ?",
+                          (int(time.time()), limit))
+            for r in rows:
+                tx.execute("UPDATE queue SET state = 'active' WHERE id = ?", (r[0],))
+            return [_rec(r) for r in rows]
+        return await self.engine.write(fn)
+
+    async def count_held(self, domain: str) -> tuple[int, int]:
+        """(entries, octets) waiting for ``domain``, whatever their state."""
+        def fn(tx: Tx) -> tuple[int, int]:
+            row = tx.one("SELECT count(*), coalesce(sum(size), 0) FROM queue "
+                         "WHERE hold_domain = ?", (domain,))
+            return (int(row[0]), int(row[1])) if row else (0, 0)
+        return await self.engine.read(fn)
+
+    async def release(self, entries: Sequence[QueueRec]) -> None:
+        """Give claimed entries back untouched (an ATRN session ended before their turn):
+        their state and schedule as before the claim, no attempt counted."""
+        def fn(tx: Tx) -> None:
+            for e in entries:
+                tx.execute("UPDATE queue SET state = ? WHERE id = ? AND state = 'active'",
+                           (e.state, e.id))
+        await self.engine.write(fn)
+
+    async def release_domain(self, domain: str) -> int:
+        """A gateway was removed: its held entries become ordinary remote mail."""
+        def fn(tx: Tx) -> int:
+            return tx.execute("UPDATE queue SET state = 'ready', next_attempt = ? "
+                              "WHERE hold_domain = ? AND state = 'atrn'",
+                              (int(time.time()), domain))
+        return await self.engine.write(fn)
+
     async def reset_active(self) -> int:
         def fn(tx: Tx) -> int:
-            return tx.execute("UPDATE queue SET state = 'ready' WHERE state = 'active'")
+            # Held gateway mail goes back to waiting for ATRN, everything else is due again.
+            return tx.execute(
+                "UPDATE queue SET state = CASE WHEN hold_domain IN (SELECT domain FROM "
+                "gateways WHERE deliver_to = '') THEN 'atrn' ELSE 'ready' END "
+                "WHERE state = 'active'")
         return await self.engine.write(fn)
 
     async def finish(self, entry_id: int, remaining: Sequence[str] = (),
