@@ -26,6 +26,7 @@ from postroom.directory.sasl import server_end_point
 from postroom.directory.secretbox import KEY_FILE, SecretBox
 from postroom.directory.service import Directory
 from postroom.directory.throttle import AuthThrottle
+from postroom.mta.atrn import Atrn, AtrnScheduler, Provider
 from postroom.mta.gateways import Gateways
 from postroom.mta.multipop import Collector, Multipop
 from postroom.mta.queue import QueueManager
@@ -39,11 +40,12 @@ from postroom.net.listener import (
 from postroom.net.tls import ensure_self_signed, server_context
 from postroom.protocols.imap.server import ImapService
 from postroom.protocols.imap.session import ImapSettings
+from postroom.protocols.minger import MingerServer, MingerSettings
 from postroom.protocols.pop3.server import Pop3Service
 from postroom.protocols.pop3.session import Pop3Settings
-from postroom.protocols.smtp.server import SmtpService
+from postroom.protocols.smtp.odmr import collect
+from postroom.protocols.smtp.server import OdmrService, SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
-from postroom.protocols.unavailable import UnavailableService
 from postroom.services.acl import AclService
 from postroom.services.mailboxes import MailboxService
 from postroom.services.maildrop import MaildropService
@@ -184,6 +186,16 @@ class Server:
     udp: list[UdpListener] = field(default_factory=list)
     queue: QueueManager | None = None
     collector: Collector | None = None
+    atrn: AtrnScheduler | None = None
+
+    def atrn_admin(self) -> Atrn:
+        """ATRN providers with the network runner of this server (customer side of ODMR)."""
+        services, queue = self.services, self.queue
+
+        async def runner(provider: Provider) -> int:
+            return await collect(services, provider, self.hostname, services.throttle, queue,
+                                 services.cfg.odmr.timeout)
+        return Atrn(services, services.secrets, runner)
 
     def _specs(self) -> list[tuple[str, str, int, str, str]]:
         """(label, kind, port, tls mode, note) for every enabled TCP service."""
@@ -214,11 +226,17 @@ class Server:
             self.collector = Collector(
                 Multipop(self.services, self.hostname, self.services.secrets), self.queue)
             await self.collector.start()
+        if c.odmr.collect:
+            self.atrn = AtrnScheduler(self.atrn_admin(), self.queue)
+            await self.atrn.start()
         if c.tls.cert and c.tls.key:
             cert, key = Path(c.tls.cert), Path(c.tls.key)
         else:
             cert, key = ensure_self_signed(c.data_path / "tls", self.hostname)
         ctx = server_context(cert, key, c.tls.min_version)
+        minger = MingerServer(MingerSettings.build(
+            c.minger.secret, c.minger.allow_anonymous, c.minger.allowed_networks,
+            c.minger.rate_limit), self.queue.inbound.address_status)
         proxies = parse_networks(c.server.proxy_protocol_networks)
         imap_settings = ImapSettings(
             self.hostname, max_line=c.limits.max_line_length,
@@ -235,21 +253,21 @@ class Server:
                 if kind == "imap":
                     service = ImapService(label, self.services, imap_settings,
                                           self.services.throttle)
-                elif kind == "smtp" and label in SMTP_MODES:
+                elif kind == "smtp":
                     settings = SmtpSettings(
-                        self.hostname, SMTP_MODES[label], c.limits.max_message_size,
+                        self.hostname, SMTP_MODES.get(label, "odmr"), c.limits.max_message_size,
                         idle_timeout=c.limits.idle_timeout,
                         plaintext_networks=parse_networks(c.server.plaintext_auth_networks),
                         trusted_networks=parse_networks(c.smtp.trusted_networks),
                         tls_context=ctx)
-                    service = SmtpService(label, self.services, settings,
-                                          self.services.throttle, self.queue)
+                    factory = OdmrService if label == "odmr" else SmtpService
+                    service = factory(label, self.services, settings, self.services.throttle,
+                                      self.queue)
                 elif kind == "pop3":
                     service = Pop3Service(label, self.services, pop3_settings,
                                           self.services.throttle)
                 else:
-                    service = UnavailableService(label, kind, self.hostname)
-                    note = f"{note + ', ' if note else ''}stub: not implemented yet"
+                    raise StartupError(f"no front-end for {label}")
                 spec = ListenerSpec(service, label, host, port, tls, ctx,
                                     connections_per_ip=c.limits.connections_per_ip,
                                     max_connections=c.limits.max_connections,
@@ -263,8 +281,7 @@ class Server:
                     raise _bind_error(label, host, port, exc) from None
                 self.tcp.append(listener)
             if c.minger.enabled:
-                udp = UdpListener("minger", host, self._port(c.minger.port), _no_reply,
-                                  note="stub: not implemented yet")
+                udp = UdpListener("minger", host, self._port(c.minger.port), minger.handle)
                 try:
                     await udp.start()
                 except OSError as exc:
@@ -283,6 +300,8 @@ class Server:
                              *(u.stop(grace) for u in self.udp))
         if self.collector is not None:
             await self.collector.stop()
+        if self.atrn is not None:
+            await self.atrn.stop()
         if self.queue is not None:
             await self.queue.stop()
         await self.services.close()
@@ -298,10 +317,6 @@ def _end_point(cert: Path) -> bytes | None:
     except (OSError, ValueError):
         log.warning("no channel binding: cannot read %s", cert)
         return None
-
-
-async def _no_reply(data: bytes, addr: tuple[str, int]) -> bytes | None:
-    return None
 
 
 def tune_collector() -> None:

@@ -19,7 +19,7 @@ import base64
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 CHUNK = 256 * 1024  # BDAT chunk and DATA write size
 MAX_REPLY_LINES = 100
@@ -55,6 +55,21 @@ class Reply:
         return f"{self.code} {self.text}"
 
 
+class LineSource(Protocol):
+    """What the client reads replies from: an asyncio StreamReader, or a server-side
+    connection turned around by ODMR (mta/odmr.py)."""
+
+    async def readline(self) -> bytes: ...
+
+
+class ByteSink(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class SmtpClientError(Exception):
     """The connection failed or the peer broke the protocol: try the next host / later."""
 
@@ -83,8 +98,8 @@ class Result:
 class SmtpClient:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.reader: LineSource | None = None
+        self.writer: ByteSink | None = None
         self.features: dict[str, str] = {}
         self.tls = False
         self.peer_name = ""
@@ -121,8 +136,15 @@ class SmtpClient:
             raise SmtpClientError(f"{server_name} does not offer STARTTLS")
         return greeting
 
+    def attach(self, reader: LineSource, writer: ByteSink, peer_name: str, tls: bool) -> None:
+        """Speak SMTP over a connection that already exists (ODMR, RFC 2645 §4: the roles
+        reverse on the same socket); the caller reads the greeting and sends EHLO."""
+        self.reader, self.writer = reader, writer
+        self.peer_name = peer_name
+        self.tls = tls
+
     async def _upgrade(self, server_name: str) -> None:
-        assert self.writer is not None
+        assert isinstance(self.writer, asyncio.StreamWriter)
         try:
             await asyncio.wait_for(self.writer.start_tls(_tls_context(verify=False),
                                                          server_hostname=server_name),

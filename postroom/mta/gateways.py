@@ -83,6 +83,10 @@ class Gateways:
         gateway = await self.find(domain)
         return gateway is not None and gateway.holds
 
+    async def atrn_domains(self, account_id: int) -> list[str]:
+        """The gateway domains this account may collect by ATRN (RFC 2645 §4)."""
+        return await self.repo.atrn_domains(account_id)
+
     async def check_recipient(self, gateway: GatewayRec, address: str) -> Decision:
         """RCPT TO for a gateway domain (issue 7): the verification the gateway asks for."""
         ok = Decision(250, "2.1.5", f"Recipient OK (held for {gateway.domain})", remote=True)

@@ -224,13 +224,16 @@ class Connection(asyncio.Protocol):
             await self.send(data)
 
     # -- TLS ----------------------------------------------------------------------------------
-    async def start_tls(self, context: ssl.SSLContext, timeout: float = 30.0) -> None:
+    async def start_tls(self, context: ssl.SSLContext, timeout: float = 30.0, *,
+                        server_side: bool = True, server_hostname: str | None = None) -> None:
         """Upgrade in place. Every byte buffered before this call is discarded: a client that
-        pipelined commands after STARTTLS must not have them run as if encrypted."""
+        pipelined commands after STARTTLS must not have them run as if encrypted. The client
+        side (``server_side=False``) is ODMR's customer, which starts as an SMTP client."""
         assert self.transport is not None
         self._buf.clear()
         loop = asyncio.get_running_loop()
-        new = await loop.start_tls(self.transport, self, context, server_side=True,
+        new = await loop.start_tls(self.transport, self, context, server_side=server_side,
+                                   server_hostname=server_hostname,
                                    ssl_handshake_timeout=timeout)
         if new is None:
             raise ConnectionClosed()

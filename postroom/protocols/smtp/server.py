@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from postroom.directory.throttle import AuthThrottle
 from postroom.net.connection import Connection
+from postroom.protocols.smtp.odmr import OdmrSession
 from postroom.protocols.smtp.session import SmtpSession, SmtpSettings
 
 if TYPE_CHECKING:
@@ -28,3 +29,11 @@ class SmtpService:
     def refuse(self, reason: str) -> bytes:
         """Refusal before the session starts (limits): 421 (RFC 5321 §3.8)."""
         return f"421 4.7.0 {self.settings.hostname} {reason.capitalize()}\r\n".encode()
+
+
+@dataclass
+class OdmrService(SmtpService):
+    """The ODMR listener (RFC 2645, port 366): ``OdmrSession`` instead of mail acceptance."""
+
+    async def serve(self, conn: Connection) -> None:
+        await OdmrSession(self.services, self.settings, conn, self.throttle, self.queue).run()

@@ -25,7 +25,7 @@ import secrets
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from postroom.core.principal import Principal
 from postroom.directory import sasl
@@ -103,6 +103,8 @@ class Transaction:
 
 
 class SmtpSession:
+    handlers: ClassVar[dict[str, Callable[[SmtpSession, str], Awaitable[None]]]] = {}
+
     def __init__(self, services: Services, settings: SmtpSettings, conn: Connection,
                  throttle: AuthThrottle, queue: QueueManager | None) -> None:
         self.services = services
@@ -117,6 +119,7 @@ class SmtpSession:
         self.tx: Transaction | None = None
         self.bad = 0
         self.auth_failures = 0
+        self.accepted = 0  # messages queued in this session
         self.out: list[bytes] = []
         # Whether the last reply may wait for more pipelined input (RFC 2920 §3: MAIL, RCPT
         # and RSET replies may; EHLO, DATA, QUIT, NOOP and errors may not).
@@ -204,7 +207,7 @@ class SmtpSession:
             self.reply(exc.code, exc.enhanced, exc.text)
             await self._count_bad()
             return
-        handler = HANDLERS.get(cmd.verb)
+        handler = self.handlers.get(cmd.verb)
         if handler is None:
             self.reply(500, "5.5.1", f"Command unrecognised: {cmd.verb[:20]}")
             await self._count_bad()
@@ -275,7 +278,7 @@ class SmtpSession:
         peer = self.conn.peer[0]
         await self.throttle.wait(peer)
         mech = sasl.create(name.upper(), self.services.directory, channel_binding=None,
-                           plus_offered=False)
+                           plus_offered=False, hostname=self.settings.hostname)
         response: bytes | None = None
         if initial:
             response = b"" if initial == "=" else self._b64(initial)
@@ -548,6 +551,7 @@ class SmtpSession:
                                            params)
         if self.queue is not None:
             self.queue.wake()
+        self.accepted += 1
         log.info("accepted", extra={"queue_id": entry, "size": blob.size,
                                     "recipients": len(tx.recipients)})
         self.reply(250, "2.0.0", f"Ok: queued as {entry}")
@@ -591,3 +595,4 @@ HANDLERS: dict[str, Callable[[SmtpSession, str], Awaitable[None]]] = {
     "VRFY": SmtpSession.vrfy, "HELP": SmtpSession.help_, "QUIT": SmtpSession.quit,
     "BDAT": SmtpSession.bdat,
 }
+SmtpSession.handlers = HANDLERS
