@@ -147,7 +147,7 @@ def test_plain_needs_tls_and_works_inside_it(gateway: Gateway) -> None:
     assert c.plain(gateway.user, gateway.password) == 504  # not offered in clear
     assert c.cmd("STARTTLS")[0] == 220
     c.upgrade()
-    code, lines = c.cmd("EHLO customer.test")
+    _, lines = c.cmd("EHLO customer.test")
     auth = next(x for x in lines if x.startswith("AUTH "))
     assert "PLAIN" in auth and "STARTTLS" not in lines
     assert c.cmd(f"ATRN {gateway.domain}")[0] == 530  # STARTTLS forgot the earlier state
