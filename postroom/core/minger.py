@@ -91,10 +91,24 @@ def _text(data: bytes) -> str:
     return text
 
 
+def _split_mailbox(text: str) -> tuple[str, list[str]]:
+    """The mailbox (a quoted local part may hold spaces, RFC 5321 §4.1.2) and the words
+    after it."""
+    start = 0
+    if text.startswith('"'):
+        i = 1
+        while i < len(text) and text[i] != '"':
+            i += 2 if text[i] == "\\" else 1
+        start = i
+    end = text.find(" ", start)
+    if end < 0:
+        return text, []
+    return text[:end], text[end + 1:].split(" ")
+
+
 def parse_query(data: bytes) -> Query:
     text = _text(data)
-    words = text.split(" ")
-    mailbox, rest = words[0], words[1:]
+    mailbox, rest = _split_mailbox(text)
     if not is_mailbox(mailbox):
         raise MingerSyntaxError("not a mailbox")
     sent_digest: str | None = None
