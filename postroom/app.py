@@ -236,7 +236,8 @@ class Server:
         ctx = server_context(cert, key, c.tls.min_version)
         minger = MingerServer(MingerSettings.build(
             c.minger.secret, c.minger.allow_anonymous, c.minger.allowed_networks,
-            c.minger.rate_limit), self.queue.inbound.address_status)
+            c.minger.rate_limit), self.queue.inbound.address_status) if c.minger.enabled \
+            else None
         proxies = parse_networks(c.server.proxy_protocol_networks)
         imap_settings = ImapSettings(
             self.hostname, max_line=c.limits.max_line_length,
@@ -280,7 +281,7 @@ class Server:
                 except OSError as exc:
                     raise _bind_error(label, host, port, exc) from None
                 self.tcp.append(listener)
-            if c.minger.enabled:
+            if minger is not None:
                 udp = UdpListener("minger", host, self._port(c.minger.port), minger.handle)
                 try:
                     await udp.start()

@@ -95,18 +95,18 @@ async def user_cmd(s: Services, args: argparse.Namespace) -> int:
             row["admin"] = "global" if is_global else ", ".join(n for _, n in domains) or None
             row["groups"] = sorted(await s.directory.groups_of(address))
             emit_one(args, row)
-        elif action == "apop-secret":
+        elif action in ("challenge-secret", "apop-secret"):
             if args.clear:
                 await s.directory.set_apop_secret(address, None)
-                say(f"{address}: APOP secret removed")
+                say(f"{address}: challenge secret removed")
             else:
                 secret = read_password(args)
                 if not secret:
                     raise UsageError("give the secret with --password or --password-stdin, "
                                      "or --clear")
                 await s.directory.set_apop_secret(address, secret)
-                note = "" if s.cfg.pop3.apop else " (APOP is off: set pop3.apop = true)"
-                say(f"{address}: APOP secret set{note}")
+                note = "" if s.cfg.pop3.apop else " (POP3 APOP is off: pop3.apop = false)"
+                say(f"{address}: challenge secret set for APOP and CRAM-MD5{note}")
         elif action == "send-as":
             for target in args.add:
                 grant = _send_as_form(target)

@@ -21,6 +21,7 @@ from postroom.cli import folder_cmds as fc
 from postroom.cli import transfer as tc
 from postroom.cli.context import UsageError, add_common, open_services, run_async
 from postroom.cli.multipop_cmds import add_multipop_parser
+from postroom.cli.odmr_cmds import add_odmr_parsers
 from postroom.cli.queue_cmds import add_queue_parser
 from postroom.cli.serve import serve_cmd
 from postroom.config import ConfigError
@@ -74,9 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      parser_class=_Parser)
 
     def leaf(group: Any, name: str, help_text: str, json_flag: bool = False,
-             ) -> argparse.ArgumentParser:
+             aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = group.add_parser(name, help=help_text,
-                                                           description=help_text)
+                                                           description=help_text,
+                                                           aliases=list(aliases))
         add_common(parser)
         if json_flag:
             parser.add_argument("--json", action="store_true", help="print JSON")
@@ -101,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_queue_parser(cmd, leaf, actions, _with_services)
     add_multipop_parser(cmd, leaf, actions, _with_services)
+    add_odmr_parsers(cmd, leaf, actions, _with_services)
 
     # domain
     d = actions(cmd("domain", "Manage mail domains."))
@@ -115,8 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     u = actions(cmd("user", "Manage accounts."))
     add = leaf(u, "add", "add an account (creates INBOX, Drafts, Sent, Trash, Junk, Archive)")
     add.add_argument("address")
-    apop = leaf(u, "apop-secret", "set or clear the account's APOP secret (POP3 APOP, RFC "
-                "1939 §7; stored encrypted; needs pop3.apop = true)")
+    apop = leaf(u, "challenge-secret", "set or clear the account's secret for the "
+                "challenge-response logins that need one: POP3 APOP (RFC 1939 §7; needs "
+                "pop3.apop = true) and CRAM-MD5 on the ODMR port (RFC 2195, what fetchmail "
+                "uses for ATRN). Stored encrypted; keep it different from the password.",
+                aliases=("apop-secret",))
     apop.add_argument("address")
     apop.add_argument("--clear", action="store_true", help="remove the secret")
     for parser in (add, leaf(u, "passwd", "change a password"), apop):
