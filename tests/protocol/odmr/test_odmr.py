@@ -188,3 +188,48 @@ def test_default_offers_no_auth_before_tls(strict_server: RunningServer) -> None
     c.cmd("EHLO customer.test")
     assert c.cram_md5(gw.user, gw.secret) == 235
     assert c.cmd(f"ATRN {gw.domain}")[0] == 453
+
+
+def _age(srv: RunningServer, domain: str, seconds: int) -> None:
+    """Make the entries held for ``domain`` look ``seconds`` old and due for review."""
+    def fn(tx: object) -> None:
+        tx.execute("UPDATE queue SET created_at = created_at - ?, next_attempt = 0 "  # type: ignore[attr-defined]
+                   "WHERE hold_domain = ?", (seconds, domain))
+    srv.call(srv.services.store.engine.write(fn))
+    assert srv.server.queue is not None
+    srv.server.queue.wake()
+
+
+def test_held_mail_gets_a_delay_notice_then_bounces(gateway: Gateway) -> None:
+    srv = gateway.srv
+    gateway.send("late", subject="aging")
+    rows = srv.call(srv.services.store.queue.list())
+
+    def notices() -> list[bytes]:
+        out = []
+        for r in srv.call(srv.services.store.queue.list()):
+            if r.sender == "" and r.recipients == ("a@example.org",):
+                out.append(srv.services.store.blobs.read(r.blob))
+        return out
+    before = len(notices())
+    _age(srv, gateway.domain, 5 * 3600)  # past the 4-hour delay warning
+    wait_for(lambda: len(notices()) == before + 1)
+    assert b"Action: delayed" in notices()[-1]
+    assert [s for s, _ in gateway.queued()] == ["atrn"]  # still held, still collectable
+    _age(srv, gateway.domain, 5 * 86400)  # past max_queue_time
+    wait_for(lambda: gateway.queued() == [])
+    assert b"Action: failed" in notices()[-1]
+    assert rows  # the entry existed before it expired
+
+
+def test_an_admin_retry_does_not_send_held_mail_by_mx(gateway: Gateway) -> None:
+    srv = gateway.srv
+    gateway.send("retry")
+    (entry,) = [r for r in srv.call(srv.services.store.queue.list())
+                if r.hold_domain == gateway.domain]
+    srv.call(srv.services.store.queue.set_state(entry.id, "ready"))  # 'postroom queue retry'
+    assert srv.server.queue is not None
+    srv.server.queue.wake()
+    wait_for(lambda: [s for s, _ in gateway.queued()] == ["atrn"])
+    row = srv.call(srv.services.store.queue.get(entry.id))
+    assert "held for" in row.last_error
