@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -110,3 +111,8 @@ def read_password(args: argparse.Namespace, required: bool = True) -> str | None
     if pw is None and required:
         raise UsageError("give a password with --password PW or --password-stdin")
     return pw
+
+
+def when(ts: int | None) -> str:
+    """A timestamp as local time for people; 'never' for none."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "never"

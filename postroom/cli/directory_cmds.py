@@ -34,6 +34,9 @@ def _account_row(rec: AccountRec) -> dict[str, Any]:
 async def domain_cmd(s: Services, args: argparse.Namespace) -> int:
     d = s.store.directory
     if args.action == "add":
+        if await s.gateways.find(normalize_domain(args.domain)) is not None:
+            raise UsageError(f"{args.domain} is a gateway domain (postroom gateway show); "
+                             "remove the gateway first to host the domain here")
         name = await s.directory.add_domain(args.domain)
         say(f"domain {name} added")
     elif args.action == "list":

@@ -14,15 +14,9 @@ import time
 from typing import Any
 
 from postroom.app import Services, default_hostname
-from postroom.cli.context import UsageError, emit, emit_one, read_password, say
+from postroom.cli.context import UsageError, emit, emit_one, read_password, say, when
 from postroom.mta.multipop import MIN_INTERVAL, TLS_MODES, Multipop, RemoteRec
 from postroom.mta.multipop import lease_owner as owner_name
-
-
-def _when(ts: int | None) -> str:
-    if not ts:
-        return "never"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def _row(rec: RemoteRec, seen: int | None = None) -> dict[str, Any]:
@@ -33,12 +27,12 @@ def _row(rec: RemoteRec, seen: int | None = None) -> dict[str, Any]:
         "id": rec.id, "address": rec.address, "remote": f"{rec.username}@{rec.host}:{rec.port}",
         "tls": rec.tls + ("" if rec.tls_verify or rec.tls == "none" else " (unverified)"),
         "leave_on_server": keep, "folder": rec.folder, "interval": f"{rec.interval_s}s",
-        "enabled": rec.enabled, "last_success": _when(rec.last_success),
+        "enabled": rec.enabled, "last_success": when(rec.last_success),
         "last_fetched": rec.last_fetched, "last_error": rec.last_error,
-        "next_run": _when(rec.next_run) if rec.enabled else "disabled"}
+        "next_run": when(rec.next_run) if rec.enabled else "disabled"}
     if seen is not None:
         row["failures_in_a_row"] = rec.failures
-        row["last_error_at"] = _when(rec.last_error_at)
+        row["last_error_at"] = when(rec.last_error_at)
         row["uidls_recorded"] = seen
         row["running"] = bool(rec.lease_owner and rec.lease_until >= time.time())
     return row

@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from postroom.app import Server, Services, default_hostname
-from postroom.cli.context import UsageError, emit, emit_one, read_password, run_async, say
+from postroom.cli.context import UsageError, emit, emit_one, read_password, run_async, say, when
 from postroom.core import minger as wire
 from postroom.mta.atrn import MIN_INTERVAL
 from postroom.mta.atrn import TLS_MODES as ATRN_TLS
@@ -27,10 +26,6 @@ from postroom.mta.gateways import UNVERIFIABLE, VERIFY_MODES
 from postroom.mta.minger import PORT as MINGER_PORT
 from postroom.mta.minger import MingerError, query
 from postroom.store.repo.gateways import GatewayRec, ProviderRec
-
-
-def _when(ts: int | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "never"
 
 
 def _gateway_row(rec: GatewayRec, waiting: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -48,7 +43,7 @@ def _gateway_row(rec: GatewayRec, waiting: tuple[int, int] | None = None) -> dic
             row["recipients"] = list(rec.recipients)
         row["queued_messages"] = waiting[0]
         row["queued_octets"] = waiting[1]
-        row["created"] = _when(rec.created_at)
+        row["created"] = when(rec.created_at)
     return row
 
 
@@ -128,12 +123,12 @@ def _provider_row(rec: ProviderRec, detail: bool = False) -> dict[str, Any]:
         "tls": rec.tls + ("" if rec.tls_verify or rec.tls == "none" else " (unverified)"),
         "domains": rec.domains or "(all the provider holds for us)",
         "interval": f"{rec.interval_s}s", "enabled": rec.enabled,
-        "last_success": _when(rec.last_success), "last_error": rec.last_error}
+        "last_success": when(rec.last_success), "last_error": rec.last_error}
     if detail:
         row["last_received"] = rec.last_received
         row["failures_in_a_row"] = rec.failures
-        row["last_error_at"] = _when(rec.last_error_at)
-        row["next_run"] = _when(rec.next_run) if rec.enabled else "disabled"
+        row["last_error_at"] = when(rec.last_error_at)
+        row["next_run"] = when(rec.next_run) if rec.enabled else "disabled"
     return row
 
 

@@ -10,18 +10,13 @@ by the server's queue manager, so it happens at the next start if no server is r
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from postroom.app import Services
-from postroom.cli.context import UsageError, emit, emit_one, say
+from postroom.cli.context import UsageError, emit, emit_one, say, when
 from postroom.directory.quota import format_size
 from postroom.mta.attempt import entry_params
 from postroom.store.api import QueueRec
-
-
-def _when(ts: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def _row(rec: QueueRec, full: bool = False) -> dict[str, Any]:
@@ -30,8 +25,8 @@ def _row(rec: QueueRec, full: bool = False) -> dict[str, Any]:
         "id": rec.id, "state": rec.state, "sender": rec.sender or "<>",
         "recipients": list(rec.recipients), "size": rec.size,
         "destination": "remote" if params.get("remote") else "local",
-        "attempts": rec.attempts, "queued": _when(rec.created_at),
-        "next_attempt": _when(rec.next_attempt), "last_error": rec.last_error}
+        "attempts": rec.attempts, "queued": when(rec.created_at),
+        "next_attempt": when(rec.next_attempt), "last_error": rec.last_error}
     if full:
         row["notice"] = bool(params.get("notice"))
         row["dsn"] = {k: params[k] for k in ("ret", "envid", "notify", "orcpt") if k in params}

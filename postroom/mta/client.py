@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
+from postroom.net.tls import client_context
+
 CHUNK = 256 * 1024  # BDAT chunk and DATA write size
 MAX_REPLY_LINES = 100
 
@@ -111,7 +113,7 @@ class SmtpClient:
         """Connect, read the greeting, EHLO, STARTTLS when offered (``starttls``:
         ``opportunistic``, ``required`` or ``never``). Returns the greeting."""
         self.peer_name = server_name
-        ctx = _tls_context(verify=False) if implicit_tls else None
+        ctx = client_context(verify=False) if implicit_tls else None
         try:
             self.reader, self.writer = await asyncio.wait_for(
                 asyncio.open_connection(address, port, ssl=ctx,
@@ -146,7 +148,7 @@ class SmtpClient:
     async def _upgrade(self, server_name: str) -> None:
         assert isinstance(self.writer, asyncio.StreamWriter)
         try:
-            await asyncio.wait_for(self.writer.start_tls(_tls_context(verify=False),
+            await asyncio.wait_for(self.writer.start_tls(client_context(verify=False),
                                                          server_hostname=server_name),
                                    self.timeout)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
@@ -342,12 +344,3 @@ def dot_stuffed(content: BinaryIO) -> Iterator[bytes]:
         batch.append(b"\r\n")
     batch.append(b".\r\n")
     yield b"".join(batch)
-
-
-def _tls_context(verify: bool) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    if not verify:  # opportunistic TLS (RFC 7435 §3): encrypt, do not authenticate
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx

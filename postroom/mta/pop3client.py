@@ -14,6 +14,8 @@ import contextlib
 import ssl
 from dataclasses import dataclass
 
+from postroom.net.tls import client_context
+
 MAX_LINE = 1 << 20  # one line of a message; far above RFC 5322's 998, below memory trouble
 
 
@@ -28,14 +30,6 @@ class RemoteMessage:
     number: int
     uidl: str
     size: int
-
-
-def tls_context(verify: bool) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    if not verify:  # the administrator asked for it (self-signed remote server)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class Pop3Client:
@@ -57,7 +51,7 @@ class Pop3Client:
         return str(info[0]) if info else None
 
     async def connect(self) -> None:
-        ctx = tls_context(self.verify) if self.tls == "implicit" else None
+        ctx = client_context(self.verify) if self.tls == "implicit" else None
         try:
             self.reader, self.writer = await asyncio.wait_for(
                 asyncio.open_connection(self.host, self.port, ssl=ctx, limit=MAX_LINE,
@@ -75,7 +69,7 @@ class Pop3Client:
             assert self.writer is not None
             try:
                 await asyncio.wait_for(self.writer.start_tls(
-                    tls_context(self.verify), server_hostname=self.host), self.timeout)
+                    client_context(self.verify), server_hostname=self.host), self.timeout)
             except (OSError, TimeoutError, ssl.SSLError) as exc:
                 raise Pop3ClientError(f"TLS with {self.host} failed: {_reason(exc)}") from None
             self.caps = await self.capa()  # RFC 2595 §4: ask again inside TLS

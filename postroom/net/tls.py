@@ -51,3 +51,15 @@ def server_context(cert: Path, key: Path, min_version: str = "1.2") -> ssl.SSLCo
     ctx.load_cert_chain(str(cert), str(key))
     ctx.options |= ssl.OP_NO_COMPRESSION
     return ctx
+
+
+def client_context(verify: bool) -> ssl.SSLContext:
+    """TLS for our outgoing connections (SMTP, POP3, ODMR), TLS 1.2 at least. ``verify=False``
+    is opportunistic TLS (RFC 7435 §3: encrypt, do not authenticate) or an administrator's
+    explicit choice for a self-signed peer."""
+    ctx = ssl.create_default_context()
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx

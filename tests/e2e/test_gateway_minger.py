@@ -181,3 +181,5 @@ def test_cli_refuses_bad_gateways(gateway: RunningServer) -> None:
         assert words in out, (args, out)
     run_cli(gateway, "gateway", "add", "dup.test")
     assert "already exists" in run_cli(gateway, "gateway", "add", "dup.test", ok=False)
+    # and a gateway domain cannot become a hosted domain behind the gateway's back
+    assert "is a gateway domain" in run_cli(gateway, "domain", "add", "dup.test", ok=False)

@@ -36,6 +36,7 @@ from postroom.mta.client import Reply, SmtpClient, SmtpClientError
 from postroom.mta.odmr import ConnectionStream, claim, deliver_reversed, release
 from postroom.net.connection import Connection
 from postroom.net.listener import new_conn_id
+from postroom.net.tls import client_context
 from postroom.protocols.smtp.session import HANDLERS, Quit, SmtpSession, SmtpSettings
 
 if TYPE_CHECKING:
@@ -147,15 +148,6 @@ OdmrSession.handlers = ODMR_HANDLERS
 
 
 # -- the customer side ---------------------------------------------------------------------------
-def client_context(verify: bool) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    if not verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
-
-
 async def _login(client: SmtpClient, user: str, password: str) -> Reply:
     """PLAIN inside TLS; CRAM-MD5 (RFC 2195) when there is no TLS, never PLAIN in clear."""
     mechs = client.features.get("AUTH", "").upper().split()
