@@ -93,7 +93,7 @@ class QueueManager:
                 log.exception("queue: cannot claim entries")
                 entries = []
             try:
-                held = await self.services.store.queue.claim_due_held()
+                held = await self.services.store.queue.claim_due(state="atrn")
             except Exception:
                 log.exception("queue: cannot claim held entries")
                 held = []

@@ -5,33 +5,18 @@ its policy when no answer comes, and delivers accepted mail to the destination h
 from __future__ import annotations
 
 import smtplib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import cli
-from tests.support.server import RunningServer, server_config
+from tests.support.server import RunningServer, run_cli, server_config, wait_for
 
 SECRET = "gateway-minger-secret-42"
 DEST = "dest.test"
 
 
-def wait_for(predicate: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
-def run_cli(srv: RunningServer, *args: str, stdin: str | None = None, ok: bool = True) -> str:
-    result = cli.run(Path(srv.cfg.server.data_dir), *args, stdin=stdin)
-    if ok:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 
 from tests.protocol.pop3.conftest import POP3_EXTRA, deliver
 from tests.support import cli
-from tests.support.server import RunningServer, server_config
+from tests.support.server import RunningServer, run_cli, server_config
 from tests.support.tls import insecure_context
 
 
@@ -45,13 +45,6 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServe
 def data_dir(srv: RunningServer) -> Path:
     return Path(srv.cfg.server.data_dir)
 
-
-def run_cli(srv: RunningServer, *args: str, stdin: str | None = None,
-            ok: bool = True) -> str:
-    result = cli.run(data_dir(srv), *args, stdin=stdin)
-    if ok:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout + result.stderr
 
 
 def mail(tag: str, n: int) -> bytes:

@@ -10,32 +10,16 @@ import secrets
 import shutil
 import smtplib
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import cli
-from tests.support.server import RunningServer, server_config
+from tests.support.server import RunningServer, run_cli, server_config, wait_for
 
 CUSTOMER_DOMAIN = "customer.test"
 
 
-def wait_for(predicate: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
-def run_cli(srv: RunningServer, *args: str, stdin: str | None = None, ok: bool = True) -> str:
-    result = cli.run(Path(srv.cfg.server.data_dir), *args, stdin=stdin)
-    if ok:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")

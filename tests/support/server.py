@@ -11,7 +11,8 @@ import asyncio
 import itertools
 import secrets
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,3 +80,23 @@ class RunningServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
+    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met in {timeout:g} s{': ' + what if what else ''}")
+
+
+def run_cli(srv: RunningServer, *args: str, stdin: str | None = None, ok: bool = True) -> str:
+    """The real ``postroom`` command on ``srv``'s data directory; its stdout and stderr."""
+    from tests.support import cli
+
+    result = cli.run(Path(srv.cfg.server.data_dir), *args, stdin=stdin)
+    if ok:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr

@@ -93,43 +93,27 @@ class QueueRepo:
         _ref_blobs(tx, [(e.blob.sha256, e.blob.size)])
         return int(row[0])
 
-    async def claim_due(self, limit: int = 50) -> list[QueueRec]:
+    async def claim_due(self, limit: int = 50, state: str = "ready") -> list[QueueRec]:
+        """Entries in ``state`` whose ``next_attempt`` has come, claimed (``active``):
+        ``ready`` ones for delivery, ``atrn`` (held) ones for their review."""
         def fn(tx: Tx) -> list[QueueRec]:
-            rows = tx.all(f"SELECT {_COLS} FROM queue WHERE state = 'ready' AND "
+            rows = tx.all(f"SELECT {_COLS} FROM queue WHERE state = ? AND "
                           "next_attempt <= ? ORDER BY next_attempt, id LIMIT ?",
-                          (int(time.time()), limit))
+                          (state, int(time.time()), limit))
             for r in rows:
                 tx.execute("UPDATE queue SET state = 'active' WHERE id = ?", (r[0],))
             return [_rec(r) for r in rows]
         return await self.engine.write(fn)
 
-    async def claim_held(self, domains: Sequence[str], states: Sequence[str] = ("ready", "atrn"),
-                         due_only: bool = False) -> list[QueueRec]:
-        """Claim (state ``active``) the entries held for ``domains``: ATRN collection
-        (RFC 2645 §4, every waiting entry) or the periodic review (``due_only``)."""
+    async def claim_held(self, domains: Sequence[str]) -> list[QueueRec]:
+        """Claim (state ``active``) every entry waiting for ``domains``, held or between
+        retries towards a gateway host: an ATRN collection (RFC 2645 §4)."""
         if not domains:
             return []
         def fn(tx: Tx) -> list[QueueRec]:
             marks = ", ".join("?" for _ in domains)
-            states_marks = ", ".join("?" for _ in states)
-            sql = (f"SELECT {_COLS} FROM queue WHERE hold_domain IN ({marks}) "
-                   f"AND state IN ({states_marks})")
-            args: list[object] = [*domains, *states]
-            if due_only:
-                sql += " AND next_attempt <= ?"
-                args.append(int(time.time()))
-            rows = tx.all(sql + " ORDER BY id", tuple(args))
-            for r in rows:
-                tx.execute("UPDATE queue SET state = 'active' WHERE id = ?", (r[0],))
-            return [_rec(r) for r in rows]
-        return await self.engine.write(fn)
-
-    async def claim_due_held(self, limit: int = 50) -> list[QueueRec]:
-        """Held (``atrn``) entries whose review time has come, any gateway domain."""
-        def fn(tx: Tx) -> list[QueueRec]:
-            rows = tx.all(f"SELECT {_COLS} FROM queue WHERE state = 'atrn' AND "
-                          "next_attempt <= ? ORDER BY next_attempt, id LIMIT ?",
-                          (int(time.time()), limit))
+            rows = tx.all(f"SELECT {_COLS} FROM queue WHERE hold_domain IN ({marks}) "
+                          "AND state IN ('ready', 'atrn') ORDER BY id", tuple(domains))
             for r in rows:
                 tx.execute("UPDATE queue SET state = 'active' WHERE id = ?", (r[0],))
             return [_rec(r) for r in rows]

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.protocol.odmr.conftest import ODMR_EXTRA, Gateway
 from tests.support.odmr import OdmrClient, ScriptedCustomer
-from tests.support.server import RunningServer, server_config
-
-
-def wait_for(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from tests.support.server import RunningServer, server_config, wait_for
 
 
 def test_ehlo_lists_auth_and_atrn(gateway: Gateway) -> None:
