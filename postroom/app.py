@@ -32,6 +32,7 @@ from postroom.mta.multipop import Collector, Multipop
 from postroom.mta.queue import QueueManager
 from postroom.net.listener import (
     ListenerSpec,
+    Network,
     Service,
     TcpListener,
     UdpListener,
@@ -40,6 +41,7 @@ from postroom.net.listener import (
 from postroom.net.tls import ensure_self_signed, server_context
 from postroom.protocols.imap.server import ImapService
 from postroom.protocols.imap.session import ImapSettings
+from postroom.protocols.minger import LOOPBACK as MINGER_LOOPBACK
 from postroom.protocols.minger import MingerServer, MingerSettings
 from postroom.protocols.pop3.server import Pop3Service
 from postroom.protocols.pop3.session import Pop3Settings
@@ -234,19 +236,23 @@ class Server:
         else:
             cert, key = ensure_self_signed(c.data_path / "tls", self.hostname)
         ctx = server_context(cert, key, c.tls.min_version)
-        minger = MingerServer(MingerSettings.build(
-            c.minger.secret, c.minger.allow_anonymous, c.minger.allowed_networks,
+        minger = MingerServer(MingerSettings(
+            c.minger.secret, c.minger.allow_anonymous,
+            _networks("minger.allowed_networks", c.minger.allowed_networks or MINGER_LOOPBACK),
             c.minger.rate_limit), self.queue.inbound.address_status) if c.minger.enabled \
             else None
-        proxies = parse_networks(c.server.proxy_protocol_networks)
+        proxies = _networks("server.proxy_protocol_networks", c.server.proxy_protocol_networks)
+        plaintext = _networks("server.plaintext_auth_networks",
+                              c.server.plaintext_auth_networks)
+        trusted = _networks("smtp.trusted_networks", c.smtp.trusted_networks)
         imap_settings = ImapSettings(
             self.hostname, max_line=c.limits.max_line_length,
             max_literal=c.limits.max_message_size, idle_timeout=c.limits.idle_timeout,
-            plaintext_networks=parse_networks(c.server.plaintext_auth_networks),
+            plaintext_networks=plaintext,
             tls_context=ctx, channel_binding=_end_point(cert))
         pop3_settings = Pop3Settings(
             self.hostname, max_line=c.limits.max_line_length, idle_timeout=c.pop3.autologout,
-            plaintext_networks=parse_networks(c.server.plaintext_auth_networks),
+            plaintext_networks=plaintext,
             tls_context=ctx, channel_binding=imap_settings.channel_binding, apop=c.pop3.apop)
         for host in c.server.listen:
             for label, kind, port, tls, note in self._specs():
@@ -258,8 +264,8 @@ class Server:
                     settings = SmtpSettings(
                         self.hostname, SMTP_MODES.get(label, "odmr"), c.limits.max_message_size,
                         idle_timeout=c.limits.idle_timeout,
-                        plaintext_networks=parse_networks(c.server.plaintext_auth_networks),
-                        trusted_networks=parse_networks(c.smtp.trusted_networks),
+                        plaintext_networks=plaintext,
+                        trusted_networks=trusted,
                         tls_context=ctx)
                     factory = OdmrService if label == "odmr" else SmtpService
                     service = factory(label, self.services, settings, self.services.throttle,
@@ -306,6 +312,14 @@ class Server:
         if self.queue is not None:
             await self.queue.stop()
         await self.services.close()
+
+
+def _networks(key: str, items: list[str]) -> list[Network]:
+    try:
+        return parse_networks(items)
+    except ValueError as exc:
+        raise StartupError(f"{key}: {exc} (write networks as '192.0.2.0/24' or "
+                           "'2001:db8::/32')") from None
 
 
 def _end_point(cert: Path) -> bytes | None:

@@ -21,11 +21,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from postroom.core import minger
-from postroom.net.listener import Network, in_networks, parse_networks
+from postroom.net.listener import Network, in_networks
 
 log = logging.getLogger("postroom.minger")
 
-LOOPBACK = ["127.0.0.0/8", "::1/128"]
+LOOPBACK = ["127.0.0.0/8", "::1/128"]  # allowed_networks when none are configured
 MAX_TRACKED = 10_000  # source addresses remembered by the rate limiter
 MAX_INFLIGHT = 256  # queries being looked up at once; more are dropped
 
@@ -38,11 +38,6 @@ class MingerSettings:
     allow_anonymous: bool = False
     allowed_networks: list[Network] = field(default_factory=list)
     rate_limit: int = 120  # answers per minute per source address
-
-    @classmethod
-    def build(cls, secret: str, allow_anonymous: bool, networks: list[str],
-              rate_limit: int) -> MingerSettings:
-        return cls(secret, allow_anonymous, parse_networks(networks or LOOPBACK), rate_limit)
 
 
 class RateLimiter:

@@ -97,3 +97,12 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert "address already in use" in result.stderr.lower()
     assert "--port-offset" in result.stderr and "for imap on" in result.stderr
     assert str(port) in result.stderr
+
+
+def test_a_bad_network_names_its_key(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "postroom", "serve", "--data-dir",
+                             str(tmp_path / "var"), "--domain", "example.org", *PORTS_ZERO,
+                             "--set", 'minger.allowed_networks=["10.0.0.0/8", "bad"]'],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "minger.allowed_networks: 'bad'" in result.stderr
