@@ -9,13 +9,14 @@ DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test bench venv test-deps lint typecheck clean help
+.PHONY: run test bench fuzz venv test-deps lint typecheck clean help
 
 help:
 	@echo "make run    start Postroom on the embedded default (data in ./var)"
 	@echo "make test   install test dependencies and run the whole suite"
 	@echo "make lint   ruff + mypy only"
 	@echo "make bench  Postroom next to a private Dovecot on loopback (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make fuzz   fuzz every parser for FUZZ_SECONDS each (default 120); crashes saved in tests/fuzz/crashes/"
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -67,6 +68,12 @@ test: test-deps
 # (services not started), runs private instances on loopback high ports, stops them after.
 bench: venv
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Each parser (IMAP, SMTP, POP3, Minger, MIME) fuzzed with Hypothesis for FUZZ_SECONDS each;
+# a crash is saved under tests/fuzz/crashes/ (replayed by make test) and fails the run.
+FUZZ_SECONDS ?= 120
+fuzz: venv
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
