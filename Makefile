@@ -9,13 +9,14 @@ DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test bench fuzz venv test-deps lint typecheck clean help
+.PHONY: run test bench fuzz crash-test venv test-deps lint typecheck clean help
 
 help:
 	@echo "make run    start Postroom on the embedded default (data in ./var)"
 	@echo "make test   install test dependencies and run the whole suite"
 	@echo "make lint   ruff + mypy only"
 	@echo "make bench  Postroom next to a private Dovecot on loopback (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make crash-test  SIGKILL the server under SMTP and append load CRASH_ROUNDS times (default 10)"
 	@echo "make fuzz   fuzz every parser for FUZZ_SECONDS each (default 120); crashes saved in tests/fuzz/crashes/"
 
 $(BIN)/python:
@@ -74,6 +75,12 @@ bench: venv
 FUZZ_SECONDS ?= 120
 fuzz: venv
 	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
+
+# The SIGKILL scenarios (SMTP under load; concurrent IMAP-path appends on SQLite and
+# PostgreSQL), CRASH_ROUNDS kills each, then a one-line summary of what was counted.
+CRASH_ROUNDS ?= 10
+crash-test: venv test-deps
+	POSTROOM_CRASH_ROUNDS=$(CRASH_ROUNDS) $(BIN)/python -m tests.support.crash
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

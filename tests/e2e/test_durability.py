@@ -20,6 +20,7 @@ from postroom.app import build_services
 from postroom.config import Config
 from postroom.store.sqlite.engine import SqliteEngine
 from tests.conftest import make_config
+from tests.support.crash import ROUNDS, report
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBJECT = re.compile(rb"^Subject: crash-(\d+\.\d+-\d+)\r$", re.MULTILINE)
@@ -93,11 +94,12 @@ def test_sigkill_during_concurrent_appends(tmp_path: Path, backend: str,
         data = tmp_path / "var"
         cfg = make_config(data, backend, dsn)
         total_acked = 0
-        for rnd in range(3):  # crash repeatedly on the same store
+        for rnd in range(ROUNDS):  # crash repeatedly on the same store
             acked = _run_and_kill(data, backend, dsn, 150, rnd)
             total_acked += len(acked)
             present = asyncio.run(_verify(cfg, acked))
             assert present >= len(acked)
+        report(f"append ({backend})", acknowledged=total_acked, lost=0, duplicated=0)
         if backend == "sqlite":
             engine = SqliteEngine(data / "postroom.db")
             try:

@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support.crash import ROUNDS, report
 from tests.support.mailhost import Instance, free_port
 from tests.support.tls import insecure_context
 
@@ -101,7 +102,7 @@ def test_sigkill_under_smtp_load(tmp_path: Path) -> None:
     acked: set[str] = set()
     targets: dict[str, list[str]] = {}
     lock = threading.Lock()
-    for rnd in range(3):
+    for rnd in range(ROUNDS):
         senders = [Sender(rnd * 100 + n, port, addresses, sent, acked, targets, lock)
                    for n in range(12)]
         for s in senders:
@@ -132,5 +133,6 @@ def test_sigkill_under_smtp_load(tmp_path: Path) -> None:
             assert got <= sent, f"delivered without a final dot: {sorted(got - sent)[:5]}"
             for tag in got:
                 assert address in targets[tag]
+        report("smtp", acknowledged=len(acked), lost=0, duplicated=0)
     finally:
         inst.stop()
