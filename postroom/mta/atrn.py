@@ -11,7 +11,6 @@ sealed at rest (directory/secretbox.py). A failed run waits ``interval × 2^fail
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from postroom.core.address import normalize_domain
+from postroom.core.aio import cancel
 from postroom.core.errors import invalid, not_found
 from postroom.directory.secretbox import SecretBox, SecretError
 from postroom.store.repo.gateways import ProviderRec
@@ -185,11 +185,8 @@ class AtrnScheduler:
         self._task = asyncio.create_task(self._loop(), name="atrn")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

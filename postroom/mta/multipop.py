@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from postroom.core.aio import cancel
 from postroom.core.errors import MailError, invalid, not_found
 from postroom.directory.secretbox import SecretBox, SecretError
 from postroom.mta.inbound import received_header
@@ -338,14 +339,8 @@ class Collector:
         self._task = asyncio.create_task(self._loop(), name="multipop")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for task in list(self._running):
-            task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await cancel(self._task, *self._running)
+        self._task = None
 
     async def release_dead(self) -> None:
         """Leases held by processes of this host that no longer exist (killed collectors)."""

@@ -19,6 +19,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING
 
+from postroom.core.aio import cancel
 from postroom.mta import dsn
 from postroom.mta.attempt import Attempt, entry_params, open_message, per_recipient, wants
 from postroom.mta.client import Envelope, Reply, SmtpClient, SmtpClientError
@@ -54,9 +55,7 @@ class Outbound:
             task.add_done_callback(self.tasks.discard)
 
     async def stop(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await cancel(*self.tasks)
 
     # -- one worker: connections to one domain, one after another ------------------------------
     async def _worker(self, domain: str) -> None:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from postroom.core.aio import cancel
 from postroom.core.errors import Kind, MailError
 from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder, Unknown
 from postroom.mta import dsn
@@ -74,15 +75,10 @@ class QueueManager:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await self.outbound.stop()
-        for task in list(self._inflight):
-            task.cancel()
-        await asyncio.gather(*self._inflight, return_exceptions=True)
+        await cancel(*self._inflight)
 
     async def _run(self) -> None:
         while True:
