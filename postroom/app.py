@@ -134,6 +134,16 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                     Gateways(store, directory, cfg, secrets))
 
 
+def build_atrn(services: Services, hostname: str, queue: QueueManager | None = None) -> Atrn:
+    """ATRN providers (customer side of ODMR) with their network runner: the protocol
+    front-end that becomes an SMTP server after the turnaround. Shared by the server's
+    scheduler and ``postroom atrn run-now``."""
+    async def runner(provider: Provider) -> int:
+        return await collect(services, provider, hostname, services.throttle, queue,
+                             services.cfg.odmr.timeout)
+    return Atrn(services, services.secrets, runner)
+
+
 def default_hostname() -> str:
     name = socket.getfqdn() or socket.gethostname() or "localhost"
     return name.lower()
@@ -190,15 +200,6 @@ class Server:
     collector: Collector | None = None
     atrn: AtrnScheduler | None = None
 
-    def atrn_admin(self) -> Atrn:
-        """ATRN providers with the network runner of this server (customer side of ODMR)."""
-        services, queue = self.services, self.queue
-
-        async def runner(provider: Provider) -> int:
-            return await collect(services, provider, self.hostname, services.throttle, queue,
-                                 services.cfg.odmr.timeout)
-        return Atrn(services, services.secrets, runner)
-
     def _specs(self) -> list[tuple[str, str, int, str, str]]:
         """(label, kind, port, tls mode, note) for every enabled TCP service."""
         c = self.cfg
@@ -229,7 +230,8 @@ class Server:
                 Multipop(self.services, self.hostname, self.services.secrets), self.queue)
             await self.collector.start()
         if c.odmr.collect:
-            self.atrn = AtrnScheduler(self.atrn_admin(), self.queue)
+            self.atrn = AtrnScheduler(build_atrn(self.services, self.hostname, self.queue),
+                                      self.queue)
             await self.atrn.start()
         if c.tls.cert and c.tls.key:
             cert, key = Path(c.tls.cert), Path(c.tls.key)

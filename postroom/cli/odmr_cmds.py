@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from postroom.app import Server, Services, default_hostname
+from postroom.app import Services, build_atrn, default_hostname
 from postroom.cli.context import UsageError, emit, emit_one, read_password, run_async, say, when
 from postroom.core import minger as wire
 from postroom.mta.atrn import MIN_INTERVAL
@@ -133,8 +133,7 @@ def _provider_row(rec: ProviderRec, detail: bool = False) -> dict[str, Any]:
 
 
 async def atrn_cmd(s: Services, args: argparse.Namespace) -> int:
-    server = Server(s.cfg, s, s.cfg.server.hostname or default_hostname())
-    atrn = server.atrn_admin()
+    atrn = build_atrn(s, s.cfg.server.hostname or default_hostname())
     action = args.action
     if action == "add":
         password = read_password(args)
@@ -152,12 +151,13 @@ async def atrn_cmd(s: Services, args: argparse.Namespace) -> int:
             if args.password or args.password_stdin else None
         enabled = True if args.enable else False if args.disable else None
         verify = False if args.no_verify_tls else True if args.verify_tls else None
-        changes = {"host": args.host, "username": args.user, "tls": args.tls,
-                   "port": args.port, "interval": args.interval,
-                   "domains": args.domain, "enabled": enabled, "tls_verify": verify}
-        if password is None and all(v is None for v in changes.values()):
+        if password is None and all(v is None for v in (
+                args.host, args.user, args.tls, args.port, args.interval, args.domain,
+                enabled, verify)):
             raise UsageError("nothing to change (see --help)")
-        await atrn.update(args.name, password=password, **changes)
+        await atrn.update(args.name, password=password, host=args.host, username=args.user,
+                          tls=args.tls, port=args.port, interval=args.interval,
+                          domains=args.domain, enabled=enabled, tls_verify=verify)
         say(f"ATRN provider {args.name} updated")
         return 0
     if action == "list":

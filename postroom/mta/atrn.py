@@ -87,21 +87,24 @@ class Atrn:
         return await self.repo.add_provider(name, fields)
 
     async def update(self, name: str, *, password: str | None = None,
-                     **changes: object) -> ProviderRec:
-        current = await self.one(name)
-        merged: dict[str, object] = {
-            "host": current.host, "username": current.username, "tls": current.tls,
-            "port": current.port, "interval": current.interval_s,
-            "domains": current.domain_list}
-        merged.update({k: v for k, v in changes.items() if v is not None and k in merged})
-        fields = self._fields(**merged)  # type: ignore[arg-type]
-        for key in ("tls_verify", "enabled"):
-            if changes.get(key) is not None:
-                fields[key] = changes[key]
+                     host: str | None = None, username: str | None = None,
+                     tls: str | None = None, port: int | None = None,
+                     interval: int | None = None, domains: Sequence[str] | None = None,
+                     tls_verify: bool | None = None, enabled: bool | None = None,
+                     ) -> ProviderRec:
+        """Change what is given (None = keep), checked as ``add`` checks; runs soon after."""
+        cur = await self.one(name)
+        fields = self._fields(host=host or cur.host, username=username or cur.username,
+                              tls=tls or cur.tls, port=cur.port if port is None else port,
+                              interval=cur.interval_s if interval is None else interval,
+                              domains=cur.domain_list if domains is None else domains)
+        if tls_verify is not None:
+            fields["tls_verify"] = tls_verify
+        if enabled is not None:
+            fields["enabled"] = enabled
         if password is not None:
             fields["password"] = self._seal(password)
-        fields["next_run"] = 0
-        fields["failures"] = 0
+        fields.update(next_run=0, failures=0)
         return await self.repo.update_provider(name, fields)
 
     def _seal(self, password: str) -> str:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -168,10 +170,15 @@ class SmtpClient:
             self.features[key.upper()] = value
 
     async def auth(self, user: str, password: str) -> Reply:
-        """AUTH PLAIN (RFC 4616) or LOGIN, whichever the peer offers, never outside TLS."""
+        """Inside TLS: AUTH PLAIN (RFC 4616) or LOGIN, whichever the peer offers. Outside TLS
+        only CRAM-MD5 (RFC 2195), which proves the password without sending it; a password
+        itself never travels in clear."""
         mechs = self.features.get("AUTH", "").upper().split()
         if not self.tls:
-            raise SmtpClientError("not sending a password without TLS")
+            if "CRAM-MD5" in mechs:
+                return await self._cram_md5(user, password)
+            raise SmtpClientError(f"{self.peer_name} offers no login without TLS that keeps "
+                                  f"the password secret (offered: {' '.join(mechs) or 'none'})")
         if "PLAIN" in mechs:
             token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
             return await self.command(f"AUTH PLAIN {token}")
@@ -183,6 +190,17 @@ class SmtpClient:
                 reply = await self.command(base64.b64encode(password.encode()).decode())
             return reply
         raise SmtpClientError(f"{self.peer_name} offers neither AUTH PLAIN nor LOGIN")
+
+    async def _cram_md5(self, user: str, password: str) -> Reply:
+        reply = await self.command("AUTH CRAM-MD5")
+        if reply.code != 334:
+            return reply
+        try:
+            challenge = base64.b64decode(reply.text.strip(), validate=True)
+        except ValueError:
+            raise SmtpClientError(f"{self.peer_name}: bad CRAM-MD5 challenge") from None
+        digest = hmac.new(password.encode(), challenge, hashlib.md5).hexdigest()
+        return await self.command(base64.b64encode(f"{user} {digest}".encode()).decode())
 
     async def quit(self) -> None:
         if self.writer is None:

@@ -83,9 +83,16 @@ class Gateways:
         gateway = await self.find(domain)
         return gateway is not None and gateway.holds
 
-    async def atrn_domains(self, account_id: int) -> list[str]:
-        """The gateway domains this account may collect by ATRN (RFC 2645 §4)."""
-        return await self.repo.atrn_domains(account_id)
+    async def atrn_scope(self, account_id: int, requested: Sequence[str],
+                         ) -> tuple[list[str], list[str]]:
+        """The ATRN access decision (RFC 2645 §4): (domains this request collects, domains it
+        names that the account may not collect). Naming no domain means every domain the
+        account may collect."""
+        allowed = await self.repo.atrn_domains(account_id)
+        if not requested:
+            return allowed, []
+        return ([d for d in requested if d in allowed],
+                [d for d in requested if d not in allowed])
 
     async def check_recipient(self, gateway: GatewayRec, address: str) -> Decision:
         """RCPT TO for a gateway domain (issue 7): the verification the gateway asks for."""

@@ -81,15 +81,13 @@ async def deliver_reversed(manager: QueueManager, conn: Connection, entries: lis
             raise SmtpClientError(f"customer greeted with {greeting}")
         await client.ehlo(manager.hostname)
         while pending:
-            entry = pending[0]
+            entry = pending.pop(0)
             try:
                 attempt = await manager.outbound.send_entry(client, peer, entry)
-            except SmtpClientError as exc:
-                pending.pop(0)
+            except SmtpClientError as exc:  # the link broke during this entry
                 await manager.conclude(entry, Attempt(
                     deferred=dict.fromkeys(entry.recipients, str(exc))))
                 raise
-            pending.pop(0)
             await manager.conclude(entry, attempt)
             done += len(attempt.delivered)
         await client.quit()

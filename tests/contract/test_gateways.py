@@ -24,7 +24,9 @@ async def test_gateway_rows_and_held_entries(services: Services) -> None:
     gw = await services.gateways.add("held.test", atrn_users=[owner.address])
     assert gw.holds and gw.atrn_users == (owner.address,)
     assert owner.account_id is not None
-    assert await services.gateways.atrn_domains(owner.account_id) == ["held.test"]
+    assert await services.gateways.atrn_scope(owner.account_id, []) == (["held.test"], [])
+    assert await services.gateways.atrn_scope(owner.account_id, ["held.test", "x.test"]) == \
+        (["held.test"], ["x.test"])
     await services.gateways.add("fwd.test", deliver_to="Relay.example:2525")
     first = await _enqueue(services, "x@held.test")
     await _enqueue(services, "y@fwd.test")

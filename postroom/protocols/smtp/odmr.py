@@ -21,10 +21,7 @@ as configured, authenticate, ATRN our domains, and on 250 run an ordinary inboun
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import logging
 import ssl
 from typing import TYPE_CHECKING
@@ -32,7 +29,7 @@ from typing import TYPE_CHECKING
 from postroom.core.address import normalize_domain
 from postroom.core.errors import MailError
 from postroom.mta.atrn import AtrnError, Provider
-from postroom.mta.client import Reply, SmtpClient, SmtpClientError
+from postroom.mta.client import SmtpClient, SmtpClientError
 from postroom.mta.odmr import ConnectionStream, claim, deliver_reversed, release
 from postroom.net.connection import Connection
 from postroom.net.listener import new_conn_id
@@ -87,7 +84,6 @@ class OdmrSession(SmtpSession):
         if self.principal is None or self.principal.account_id is None:
             self.reply(530, "5.7.0", "Authentication required")
             return
-        allowed = await self.services.gateways.atrn_domains(self.principal.account_id)
         requested: list[str] = []
         for item in arg.replace(" ", "").split(","):
             if not item:
@@ -97,22 +93,21 @@ class OdmrSession(SmtpSession):
             except MailError:
                 self.reply(501, "5.5.4", f"Not a domain name: {item[:80]}")
                 return
-        if not requested:
-            requested = allowed
-            if not requested:
-                self.reply(450, "4.7.1", "ATRN request refused: no domains to collect for you")
-                return
-        refused = [d for d in requested if d not in allowed]
+        domains, refused = await self.services.gateways.atrn_scope(self.principal.account_id,
+                                                                   requested)
         if refused:
             log.warning("odmr: ATRN refused", extra={"user": self.principal.address,
                                                      "domains": ",".join(refused)})
             self.reply(450, "4.7.1", f"ATRN request refused for {', '.join(refused)[:200]}")
             return
+        if not domains:
+            self.reply(450, "4.7.1", "ATRN request refused: no domains to collect for you")
+            return
         if self.queue is None:
             self.reply(451, "4.3.0", "Unable to process ATRN request now")
             return
         try:
-            entries = await claim(self.queue, requested)
+            entries = await claim(self.queue, domains)
         except Exception:
             log.exception("odmr: cannot claim queue entries")
             self.reply(451, "4.3.0", "Unable to process ATRN request now")
@@ -121,7 +116,7 @@ class OdmrSession(SmtpSession):
             self.reply(453, "4.7.0", "You have no mail")
             return
         log.info("odmr: turning around", extra={"user": self.principal.address,
-                                                "domains": ",".join(requested),
+                                                "domains": ",".join(domains),
                                                 "entries": len(entries)})
         try:
             self.reply(250, "2.0.0", "OK now reversing the connection")
@@ -148,22 +143,6 @@ OdmrSession.handlers = ODMR_HANDLERS
 
 
 # -- the customer side ---------------------------------------------------------------------------
-async def _login(client: SmtpClient, user: str, password: str) -> Reply:
-    """PLAIN inside TLS; CRAM-MD5 (RFC 2195) when there is no TLS, never PLAIN in clear."""
-    mechs = client.features.get("AUTH", "").upper().split()
-    if client.tls and ("PLAIN" in mechs or "LOGIN" in mechs):
-        return await client.auth(user, password)
-    if "CRAM-MD5" in mechs:
-        reply = await client.command("AUTH CRAM-MD5")
-        if reply.code != 334:
-            return reply
-        challenge = base64.b64decode(reply.text.strip() or "")
-        digest = hmac.new(password.encode(), challenge, hashlib.md5).hexdigest()
-        return await client.command(base64.b64encode(f"{user} {digest}".encode()).decode())
-    raise AtrnError("the provider offers no login we may use here (PLAIN needs TLS; "
-                    f"offered: {' '.join(mechs) or 'none'})")
-
-
 async def collect(services: Services, provider: Provider, hostname: str,
                   throttle: AuthThrottle, queue: QueueManager | None,
                   timeout: float) -> int:
@@ -203,7 +182,7 @@ async def collect(services: Services, provider: Provider, hostname: str,
                 await client.ehlo(hostname)
             if "ATRN" not in client.features:
                 raise AtrnError(f"{where} does not offer ATRN")
-            reply = await _login(client, provider.username, provider.password)
+            reply = await client.auth(provider.username, provider.password)
             if reply.code != 235:
                 raise AtrnError(f"{where} refused our login: {reply}")
             reply = await client.command(("ATRN " + ",".join(provider.domains)).strip())
