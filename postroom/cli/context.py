@@ -103,6 +103,17 @@ def say(text: str) -> None:
     print(text)
 
 
+def add_password_options(parser: argparse.ArgumentParser, what: str = "the password",
+                         required: bool = False, stored: bool = False) -> None:
+    """``--password PW`` | ``--password-stdin``, read back by ``read_password``."""
+    note = "; stored encrypted with the data directory's secret.key" if stored else ""
+    pw = parser.add_mutually_exclusive_group(required=required)
+    pw.add_argument("--password", metavar="PW",
+                    help=f"{what} (visible in ps; prefer --password-stdin){note}")
+    pw.add_argument("--password-stdin", action="store_true",
+                    help=f"read {what} from the first line of standard input")
+
+
 def read_password(args: argparse.Namespace, required: bool = True) -> str | None:
     if getattr(args, "password_stdin", False):
         line = sys.stdin.readline()

@@ -19,7 +19,13 @@ from postroom.app import StartupError
 from postroom.cli import directory_cmds as dc
 from postroom.cli import folder_cmds as fc
 from postroom.cli import transfer as tc
-from postroom.cli.context import UsageError, add_common, open_services, run_async
+from postroom.cli.context import (
+    UsageError,
+    add_common,
+    add_password_options,
+    open_services,
+    run_async,
+)
 from postroom.cli.multipop_cmds import add_multipop_parser
 from postroom.cli.odmr_cmds import add_odmr_parsers
 from postroom.cli.queue_cmds import add_queue_parser
@@ -126,11 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     apop.add_argument("address")
     apop.add_argument("--clear", action="store_true", help="remove the secret")
     for parser in (add, leaf(u, "passwd", "change a password"), apop):
-        pw = parser.add_mutually_exclusive_group()
-        pw.add_argument("--password", metavar="PW", help="the password (visible in ps; "
-                        "prefer --password-stdin)")
-        pw.add_argument("--password-stdin", action="store_true",
-                        help="read the password from the first line of standard input")
+        add_password_options(parser)
     u.choices["passwd"].add_argument("address")
     add.add_argument("--name", help="display name")
     add.add_argument("--quota", metavar="SIZE", help="e.g. 500M, 2G (default: unlimited)")

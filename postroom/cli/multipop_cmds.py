@@ -14,7 +14,15 @@ import time
 from typing import Any
 
 from postroom.app import Services, default_hostname
-from postroom.cli.context import UsageError, emit, emit_one, read_password, say, when
+from postroom.cli.context import (
+    UsageError,
+    add_password_options,
+    emit,
+    emit_one,
+    read_password,
+    say,
+    when,
+)
 from postroom.mta.multipop import MIN_INTERVAL, TLS_MODES, Multipop, RemoteRec
 from postroom.mta.multipop import lease_owner as owner_name
 
@@ -148,12 +156,8 @@ def add_multipop_parser(sub: Any, leaf: Any, actions: Any, with_services: Any) -
     keep.add_argument("--delete-on-collect", dest="leave_on_server", action="store_false")
     st.add_argument("--delete-after-days", type=int, metavar="N", help="0 = never")
     for parser in (add, st):
-        pw = parser.add_mutually_exclusive_group(required=parser is add)
-        pw.add_argument("--password", metavar="PW", help="remote password (visible in ps; "
-                        "prefer --password-stdin); stored encrypted with the data "
-                        "directory's secret.key")
-        pw.add_argument("--password-stdin", action="store_true",
-                        help="read the remote password from standard input")
+        add_password_options(parser, "the remote password", required=parser is add,
+                             stored=True)
     leaf(m, "list", "list remote accounts (of ADDRESS, or all)", json_flag=True) \
         .add_argument("address", nargs="?")
     for name, text in (("show", "show remote accounts of ADDRESS in detail, with the last "

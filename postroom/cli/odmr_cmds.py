@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from postroom.app import Services, build_atrn, default_hostname
-from postroom.cli.context import UsageError, emit, emit_one, read_password, run_async, say, when
+from postroom.cli.context import (
+    UsageError,
+    add_password_options,
+    emit,
+    emit_one,
+    read_password,
+    run_async,
+    say,
+    when,
+)
 from postroom.core import minger as wire
 from postroom.mta.atrn import MIN_INTERVAL
 from postroom.mta.atrn import TLS_MODES as ATRN_TLS
@@ -285,11 +294,8 @@ def add_odmr_parsers(sub: Any, leaf: Any, actions: Any, with_services: Any) -> N
         parser.add_argument("--interval", type=int, default=600 if parser is add else None,
                             metavar="SECONDS",
                             help=f"how often to collect (default 600, at least {MIN_INTERVAL})")
-        pw = parser.add_mutually_exclusive_group(required=parser is add)
-        pw.add_argument("--password", metavar="PW", help="visible in ps; prefer "
-                        "--password-stdin; stored encrypted")
-        pw.add_argument("--password-stdin", action="store_true",
-                        help="read the password from standard input")
+        add_password_options(parser, "the provider password", required=parser is add,
+                             stored=True)
     add.add_argument("--no-verify-tls", action="store_true",
                      help="accept any certificate (a self-signed provider)")
     add.add_argument("--disabled", action="store_true", help="add it switched off")

@@ -11,24 +11,15 @@ import email
 import imaplib
 import json
 import smtplib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
 
 import pytest
 
 from tests.support.mailhost import Dns, Instance, free_port
+from tests.support.server import wait_for
 from tests.support.tls import insecure_context
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not in time: {what}")
 
 
 def inbox(inst: Instance, user: tuple[str, str]) -> list[Message]:

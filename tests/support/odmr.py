@@ -55,6 +55,7 @@ class ScriptedCustomer:
     drop_after: int | None = None  # close the link instead of answering this message's end
     messages: list[Received] = field(default_factory=list)
     quit_seen: bool = False
+    chunks: bytes = b""  # BDAT chunks of the message being received
 
     def _say(self, text: str) -> None:
         self.client.send(text.encode() + b"\r\n")
@@ -93,11 +94,11 @@ class ScriptedCustomer:
             elif verb == "BDAT":
                 words = line.split()
                 data = self.client.read_exact(int(words[1]))
+                self.chunks += data
                 if len(words) == 2:
                     self._say("250 2.0.0 chunk ok")
-                    self._pending = getattr(self, "_pending", b"") + data
                     continue
-                full, self._pending = getattr(self, "_pending", b"") + data, b""
+                full, self.chunks = self.chunks, b""
                 if self._finish(sender, rcpts, full):
                     return
             elif verb == "RSET":

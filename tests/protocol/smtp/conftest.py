@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,12 +23,3 @@ def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     srv.call(srv.services.directory.add_account("postmaster@example.test", "pw-postmaster-1"))
     yield srv
     srv.stop()
-
-
-def wait_for(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")

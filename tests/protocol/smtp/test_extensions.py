@@ -13,10 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.protocol.smtp.conftest import wait_for
 from tests.protocol.smtp.test_session import MSG, inbox
 from tests.support import cli
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, wait_for
 from tests.support.tls import insecure_context
 
 

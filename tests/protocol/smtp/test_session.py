@@ -9,8 +9,7 @@ import socket
 
 import pytest
 
-from tests.protocol.smtp.conftest import wait_for
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, wait_for
 from tests.support.tls import insecure_context
 
 MSG = (b"From: Sender <sender@example.net>\r\nTo: rcpt@example.test\r\nSubject: hello smtp\r\n"

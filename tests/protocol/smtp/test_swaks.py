@@ -9,9 +9,8 @@ import subprocess
 
 import pytest
 
-from tests.protocol.smtp.conftest import wait_for
 from tests.protocol.smtp.test_session import inbox
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, wait_for
 
 assert shutil.which("swaks"), "swaks is missing: 'make test-deps' installs it"
 
