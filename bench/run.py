@@ -11,7 +11,9 @@ FETCH STORE SEARCH APPEND EXPUNGE LOGOUT) with 20 and 50 clients over 100 accoun
 Debian's Dovecot with its default settings, Maildir, no FTS plugin); SMTP with 4 KB and 100 KB
 messages over 10 and 50 connections until delivered (reference: Debian's Postfix delivering
 into that Dovecot over LMTP; bench/smtp_run.py); POP3, 20 clients each downloading its own
-1,000-message mailbox with RETR (reference: that Dovecot's POP3; bench/pop3_load.py).
+1,000-message mailbox with RETR (reference: that Dovecot's POP3; bench/pop3_load.py); 10,000
+IMAP connections idling in IDLE over 100 accounts: memory per connection and the fan-out of a
+new-mail notification (bench/idle_load.py).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import data, imap_load, pop3_load, smtp_run
+from bench import data, idle_load, imap_load, pop3_load, smtp_run
 from bench.postroom_server import Postroom
-from bench.reference import Dovecot, ensure_packages
+from bench.reference import Dovecot, ensure_packages, raised_kernel_limit, tree_pss
 from postroom.app import Services
 
 RESULTS = Path(__file__).parent / "results"
@@ -45,8 +48,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--per-account", type=int, default=100, help="messages per account")
     p.add_argument("--big", type=int, default=100_000,
                    help="messages in the large mailbox (0 skips it)")
-    p.add_argument("--workloads", default="imap,smtp,pop3",
-                   help="comma-separated: imap, smtp, pop3 (default all)")
+    p.add_argument("--workloads", default="imap,smtp,pop3,idle",
+                   help="comma-separated: imap, smtp, pop3, idle (default all)")
+    p.add_argument("--idle-connections", type=int, default=10_000,
+                   help="concurrent IMAP connections in IDLE (default 10,000)")
+    p.add_argument("--idle-accounts", type=int, default=100,
+                   help="accounts the idle connections spread over (default 100)")
     p.add_argument("--pop3-clients", type=int, default=20,
                    help="POP3 clients, each downloading its own mailbox (default 20)")
     p.add_argument("--pop3-messages", type=int, default=1000,
@@ -59,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.rounds, args.seconds, args.accounts, args.big = 1, 3.0, 10, 5000
         args.pop3_clients, args.pop3_messages = 5, 200
+        args.idle_connections, args.idle_accounts = 500, 10
     return args
 
 
@@ -66,12 +74,19 @@ def setup(root: Path, args: argparse.Namespace) -> tuple[Postroom, Dovecot]:
     started = time.monotonic()
     pr = Postroom(root / "postroom")
     pop3 = "pop3" in args.workloads.split(",")
+    idle = args.idle_accounts if "idle" in args.workloads.split(",") else 0
+    idle_hashes = [idle_load.cheap_hash(data.password(idle_load.account(k)))
+                   for k in range(idle)]
 
     async def fill(services: Services) -> None:
         await data.fill_postroom(services, args.accounts, args.per_account, args.big)
         for k in range(args.pop3_clients if pop3 else 0):
             await data.fill_account(services, pop3_load.account(k),
                                     iter(pop3_load.mail(k, args.pop3_messages)))
+        for k, hashed in enumerate(idle_hashes):
+            address = idle_load.account(k)
+            await data.fill_account(services, address, idle_load.mail(k))
+            await services.store.directory.update_account(address, password_hash=hashed)
     pr.populate(fill)
     print(f"bench: Postroom filled in {time.monotonic() - started:.1f} s", flush=True)
     started = time.monotonic()
@@ -89,6 +104,10 @@ def setup(root: Path, args: argparse.Namespace) -> tuple[Postroom, Dovecot]:
         address = pop3_load.account(k)
         dv.add_user(address, data.password(address))
         data.fill_maildir(dv.maildir(address), iter(pop3_load.mail(k, args.pop3_messages)))
+    for k, hashed in enumerate(idle_hashes):
+        address = idle_load.account(k)
+        dv.add_user(address, data.password(address), hashed)
+        data.fill_maildir(dv.maildir(address), idle_load.mail(k))
     print(f"bench: Dovecot filled in {time.monotonic() - started:.1f} s", flush=True)
     return pr, dv
 
@@ -133,6 +152,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"bench: pop3 round {r + 1} {server.name} done", flush=True)
                 pop3_rounds.append(this_round)
             result["pop3_summary"] = summarise_pop3(pop3_rounds, args)
+        if "idle" in workloads:
+            idle_rounds: list[dict[str, Any]] = []
+            result["idle_rounds"] = idle_rounds
+            with raised_kernel_limit("/proc/sys/fs/inotify/max_user_instances",
+                                     args.idle_connections + 1024):
+                run_idle(args, pr, dv, idle_rounds)
+            result["idle_summary"] = summarise_idle(idle_rounds, args)
         for r in range(args.rounds if "imap" in workloads else 0):
             order = (pr, dv) if r % 2 == 0 else (dv, pr)
             this: dict[str, Any] = {}
@@ -154,7 +180,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     result["summary"] = summarise(rounds, clients, args.big) if rounds else []
-    result["summary"] += result.get("smtp_summary", []) + result.get("pop3_summary", [])
+    result["summary"] += (result.get("smtp_summary", []) + result.get("pop3_summary", [])
+                          + result.get("idle_summary", []))
     return result
 
 
@@ -167,6 +194,49 @@ def summarise_pop3(rounds: list[dict[str, Any]], args: argparse.Namespace,
                                  ("RETR p50 (ms)", "retr_p50_ms", False),
                                  ("RETR p99 (ms)", "retr_p99_ms", False),
                                  ("login p50 (ms)", "login_p50_ms", False)):
+        p = _median(rounds, "postroom", key)
+        d = _median(rounds, "dovecot", key)
+        ratio = (p / d if higher else d / p) if p and d else 0.0
+        rows.append({"workload": workload, "measure": measure, "postroom": p,
+                     "reference": d, "reference_name": "dovecot", "ratio": ratio})
+    return rows
+
+
+def run_idle(args: argparse.Namespace, pr: Postroom, dv: Dovecot,
+             rounds: list[dict[str, Any]]) -> None:
+    for r in range(args.rounds):
+        this_round: dict[str, Any] = {}
+        for server in ((pr, dv) if r % 2 == 0 else (dv, pr)):
+            got = this_round[server.name] = asyncio.run(idle_load.idle(
+                server.imap_port, args.idle_connections, args.idle_accounts,
+                _memory(server)))
+            print(f"bench: idle round {r + 1} {server.name}: "
+                  f"{got['kib_per_connection']:.1f} KiB/conn, set-up {got['setup_s']:.1f} s, "
+                  f"fan-out {got['fanout_s']:.2f} s, errors {got['errors']}", flush=True)
+        rounds.append(this_round)
+
+
+def _memory(server: Postroom | Dovecot) -> Callable[[], int]:
+    """PSS of the server's process tree, KiB (see ``reference.tree_pss``)."""
+    def read() -> int:
+        assert server.proc is not None
+        return tree_pss(server.proc.pid)
+    return read
+
+
+def summarise_idle(rounds: list[dict[str, Any]], args: argparse.Namespace,
+                   ) -> list[dict[str, Any]]:
+    workload = f"IDLE, {args.idle_connections:,} connections"
+    rows = []
+    for measure, key, higher in (("KiB per idle connection", "kib_per_connection", False),
+                                 ("server PSS while idling (MiB)", "memory_idle_mib", False),
+                                 ("connections set up per s", "setup_per_s", True),
+                                 ("new-mail fan-out to all (s)", "fanout_s", False),
+                                 ("connections notified", "notified", True),
+                                 ("errors", "errors", False)):
+        for r in rounds:
+            for server in ("postroom", "dovecot"):
+                r[server]["memory_idle_mib"] = r[server]["memory_idle_kib"] / 1024
         p = _median(rounds, "postroom", key)
         d = _median(rounds, "dovecot", key)
         ratio = (p / d if higher else d / p) if p and d else 0.0

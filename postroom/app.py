@@ -38,6 +38,7 @@ from postroom.net.listener import (
     UdpListener,
     parse_networks,
 )
+from postroom.net.rlimit import raise_open_files
 from postroom.net.tls import ensure_self_signed, server_context
 from postroom.protocols.imap.server import ImapService
 from postroom.protocols.imap.session import ImapSettings
@@ -250,7 +251,7 @@ class Server:
         imap_settings = ImapSettings(
             self.hostname, max_line=c.limits.max_line_length,
             max_literal=c.limits.max_message_size, idle_timeout=c.limits.idle_timeout,
-            plaintext_networks=plaintext,
+            idle_keepalive=c.imap.idle_keepalive, plaintext_networks=plaintext,
             tls_context=ctx, channel_binding=_end_point(cert))
         pop3_settings = Pop3Settings(
             self.hostname, max_line=c.limits.max_line_length, idle_timeout=c.pop3.autologout,
@@ -356,6 +357,7 @@ async def run_server(cfg: Config, *, on_ready: Callable[[Server, str | None], No
                      stop: asyncio.Event | None = None) -> int:
     """Start everything, call ``on_ready`` (prints the table), run until SIGTERM/SIGINT."""
     hostname = cfg.server.hostname or default_hostname()
+    raise_open_files(cfg.limits.max_connections)
     services = build_services(cfg)
     password = await bootstrap(services, hostname)
     server = Server(cfg, services, hostname)

@@ -143,6 +143,10 @@ class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class ImapConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     imap: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=143))
     imaps: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=993))
+    idle_keepalive: Annotated[float, _d("Seconds between '* OK Still here' lines to a client "
+                                        "in IDLE (RFC 2177), so that NAT boxes and firewalls "
+                                        "keep the connection open."),
+                              Meta(ge=1, le=1740)] = 120.0
 
 
 class Pop3Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -46,7 +46,7 @@ class Rights:
 
     @classmethod
     def all(cls) -> Rights:
-        return cls(frozenset(ALL_LETTERS))
+        return _ALL
 
     @classmethod
     def none(cls) -> Rights:
@@ -108,3 +108,7 @@ class Identifier:
     @property
     def is_special(self) -> bool:
         return self.name in (ANYONE, AUTHENTICATED)
+
+
+# One shared value: every owner's session asks for it (an idle IMAP connection kept three).
+_ALL = Rights(frozenset(ALL_LETTERS))

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from postroom.core.address import Address, normalize_domain
 from postroom.core.errors import Kind, MailError, invalid, not_found
@@ -68,6 +69,9 @@ def parse_alias_address(text: str) -> str:
     if text.startswith("@") or text.startswith("*@"):
         return catch_all_address(normalize_domain(text.split("@", 1)[1]))
     return str(Address.parse(text))
+
+
+_NONE: frozenset[Any] = frozenset()
 
 
 class Directory:
@@ -141,9 +145,13 @@ class Directory:
 
     async def principal_for(self, rec: AccountRec) -> Principal:
         is_global, domains = await self.repo.admin_scopes(rec.id)
+        groups = await self.groups_of(rec.address)
+        # Most accounts administer nothing and belong to no group: share the empty set
+        # (a fresh empty frozenset costs 216 bytes per logged-in session).
         return Principal(rec.id, rec.address, rec.domain_id, global_admin=is_global,
-                         admin_domain_ids=frozenset(did for did, _ in domains),
-                         groups=frozenset("$" + g for g in await self.groups_of(rec.address)))
+                         admin_domain_ids=frozenset(did for did, _ in domains) if domains
+                         else _NONE,
+                         groups=frozenset("$" + g for g in groups) if groups else _NONE)
 
     async def quota_of(self, account_id: int) -> tuple[int, int | None]:
         """(used octets, limit or None) of an account (RFC 9208 STORAGE)."""

@@ -56,7 +56,10 @@ class Connection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._draining = draining
         self.started = time.monotonic()
-        self.made = asyncio.Event()
+        # Resolved by connection_made (after the TLS handshake on implicit-TLS ports). A plain
+        # future, not an asyncio.Event: an Event carries a deque, and there is one per
+        # connection for as long as it lives.
+        self.made: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflate: Any = None
         self._deflate: Any = None
 
@@ -73,7 +76,8 @@ class Connection(asyncio.Protocol):
         if obj is not None:
             self.tls = True
             self.tls_object = obj
-        self.made.set()
+        if not self.made.done():
+            self.made.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         if self._inflate is not None:
@@ -178,6 +182,35 @@ class Connection(asyncio.Protocol):
         data = bytes(self._buf[:limit])
         del self._buf[:limit]
         return data
+
+    def arm(self, waiter: asyncio.Future[None]) -> None:
+        """Resolve ``waiter`` when more bytes, EOF or shutdown arrive, like ``wait_data``
+        (at once after EOF, or in shutdown with nothing buffered). IMAP IDLE shares one future
+        between this connection and its change feed, so an idle session costs one future and
+        one timer instead of a task per event source."""
+        if self._paused_reading and self.transport:
+            self._paused_reading = False
+            self.transport.resume_reading()
+        self._waiter = waiter
+        if self._eof or (self._draining.is_set() and not self._buf):
+            self._wake()
+
+    def disarm(self) -> None:
+        self._waiter = None
+
+    def has_line(self, limit: int) -> bool:
+        """A whole line is buffered, or more than ``limit`` octets without one (so that
+        ``readline`` answers at once, with the line or with ``LineTooLong``)."""
+        return b"\n" in self._buf or len(self._buf) > limit
+
+    @property
+    def at_eof(self) -> bool:
+        return self._eof
+
+    @property
+    def draining(self) -> bool:
+        """The server is shutting down: end the session at the next command boundary."""
+        return self._draining.is_set()
 
     async def wait_data(self, timeout: float | None = None) -> None:
         """Wait until more bytes arrive (whatever is already buffered)."""

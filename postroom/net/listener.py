@@ -110,13 +110,7 @@ class TcpListener:
 
     async def _run(self, conn: Connection) -> None:
         conn_id.set(conn.id)
-        made = asyncio.ensure_future(conn.made.wait())
-        stopping = asyncio.ensure_future(self.draining.wait())
-        await asyncio.wait([made, stopping], timeout=self.spec.handshake_timeout + 5,
-                           return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        made.cancel()
-        if not conn.made.is_set() or self.draining.is_set():
+        if not await self._made(conn):
             conn.close()
             return
         if (self.spec.proxy_networks and in_networks(conn.peer[0], self.spec.proxy_networks)
@@ -151,6 +145,19 @@ class TcpListener:
                 self.per_ip[ip] = left
             else:
                 self.per_ip.pop(ip, None)
+
+    async def _made(self, conn: Connection) -> bool:
+        """Wait for the transport (and its TLS handshake) unless the server stops first.
+
+        A separate coroutine so that its futures are gone once it returns: ``_run`` lives as
+        long as the connection, and its frame would keep them alive."""
+        if not conn.made.done():
+            stopping = asyncio.ensure_future(self.draining.wait())
+            waiters: list[asyncio.Future[Any]] = [conn.made, stopping]
+            await asyncio.wait(waiters, timeout=self.spec.handshake_timeout + 5,
+                               return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+        return conn.made.done() and not self.draining.is_set()
 
     async def _read_proxy(self, conn: Connection) -> bool:
         while True:

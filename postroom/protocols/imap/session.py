@@ -20,7 +20,7 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from postroom.access.ops import Op
 from postroom.core import flags as F
@@ -60,7 +60,7 @@ log = logging.getLogger("postroom.imap")
 
 PREAUTH_LITERAL = 4096  # LITERAL- before authentication (RFC 7888 §5, RFC 9051 App. E)
 AUTOLOGOUT = 1800.0  # RFC 9051 §5.4: at least 30 minutes once authenticated
-IDLE_KEEPALIVE = 120.0  # "* OK Still here" during IDLE
+IDLE_KEEPALIVE = 120.0  # "* OK Still here" during IDLE (imap.idle_keepalive)
 
 
 class State(enum.Enum):
@@ -132,6 +132,7 @@ class ImapSettings:
     max_line: int = 65536
     max_literal: int = 50 * 1024 * 1024
     idle_timeout: float = 300.0
+    idle_keepalive: float = IDLE_KEEPALIVE
     max_bad_commands: int = 20
     max_auth_failures: int = 3
     plaintext_networks: list[Network] = field(default_factory=list)
@@ -491,36 +492,55 @@ def uid_command(name: str, expunge_ok: bool = True) -> Callable[[UidHandler], Ui
 
 
 async def idle_wait(session: Session) -> Reply:
-    """RFC 2177: ``+ idling``, then changes as they happen, until DONE."""
+    """RFC 2177: ``+ idling``, then changes as they happen, until DONE.
+
+    Thousands of clients sit here all day, so the wait is one future that the connection (a
+    line, EOF, shutdown), the change feed (a commit in the selected mailbox) and one timer
+    (the keep-alive) may each resolve: no task per event source. RFC 9051 §5.4's
+    30-minute autologout still applies to a client that says nothing.
+    """
     await session.conn.send(b"+ idling\r\n")
     conn = session.conn
-    line_task = asyncio.ensure_future(conn.readline(session.settings.max_line, AUTOLOGOUT))
-    try:
-        while True:
-            waiters: set[asyncio.Future[Any]] = {line_task}
-            sel = session.selected
-            sub_task: asyncio.Future[Any] | None = None
+    loop = asyncio.get_running_loop()
+    max_line = session.settings.max_line
+    silent_since = loop.time()
+    while True:
+        if conn.has_line(max_line) or conn.at_eof:
+            line = await conn.readline(max_line, AUTOLOGOUT)
+            if line.strip().upper() == b"DONE":
+                return ok("IDLE terminated")
+            return Reply("BAD", "Expected DONE")
+        sel = session.selected
+        if sel is not None and sel.sub.has_pending():
+            sel.drain()
+            await session.announce(expunge_ok=True)
+            await session.flush()
+            continue
+        waiter: asyncio.Future[None] = loop.create_future()
+        until_logout = silent_since + AUTOLOGOUT - loop.time()
+        wake_at = loop.time() + min(session.settings.idle_keepalive, max(until_logout, 0.0))
+        timer = loop.call_at(wake_at, _resolve, waiter)
+        had = conn.buffered()
+        conn.arm(waiter)
+        if sel is not None:
+            sel.sub.arm(waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            conn.disarm()
             if sel is not None:
-                sub_task = asyncio.ensure_future(sel.sub.next(IDLE_KEEPALIVE))
-                waiters.add(sub_task)
-            done, _ = await asyncio.wait(waiters, timeout=IDLE_KEEPALIVE,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if sub_task is not None and not sub_task.done():
-                sub_task.cancel()
-            if line_task in done:
-                line = line_task.result()
-                if line.strip().upper() == b"DONE":
-                    return ok("IDLE terminated")
-                return Reply("BAD", "Expected DONE")
-            if sub_task is not None and sub_task in done:
-                change = sub_task.result()
-                if change is not None and sel is not None:
-                    sel.apply(change)
-                    await session.announce(expunge_ok=True)
-                    await session.flush()
-                    continue
-            if not done:
-                await conn.send(b"* OK Still here\r\n")
-    finally:
-        if not line_task.done():
-            line_task.cancel()
+                sel.sub.disarm()
+        if conn.buffered() != had:
+            silent_since = loop.time()
+        elif conn.draining and not conn.buffered():
+            raise ShuttingDown()
+        elif loop.time() - silent_since >= AUTOLOGOUT:
+            raise IdleTimeout()
+        elif loop.time() >= wake_at and not conn.at_eof:
+            await conn.send(b"* OK Still here\r\n")
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

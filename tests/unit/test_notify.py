@@ -1,0 +1,66 @@
+"""The change feed: each commit reaches only the subscriptions watching its mailbox, in commit
+order; an overflowing subscriber is flagged, never blocks; a shared waiter is woken."""
+
+from __future__ import annotations
+
+import asyncio
+
+from postroom.core.changes import MessageAdded
+from postroom.services import notify
+from postroom.services.notify import ChangeFeed
+
+
+def added(mailbox: int, uid: int) -> MessageAdded:
+    return MessageAdded(mailbox, uid, uid)
+
+
+def test_changes_reach_only_the_mailboxes_watched_in_order() -> None:
+    feed = ChangeFeed()
+    one, two, both, every = (feed.subscribe([1]), feed.subscribe([2]), feed.subscribe([1, 2]),
+                             feed.subscribe())
+    feed.publish([added(1, 1), added(2, 1), added(3, 1), added(1, 2)])
+    assert one.pending() == [added(1, 1), added(1, 2)]
+    assert two.pending() == [added(2, 1)]
+    assert both.pending() == [added(1, 1), added(2, 1), added(1, 2)]
+    assert every.pending() == [added(1, 1), added(2, 1), added(3, 1), added(1, 2)]
+    assert one.pending() == []
+
+
+def test_unsubscribe_forgets_the_mailbox_index() -> None:
+    feed = ChangeFeed()
+    subs = [feed.subscribe([7]) for _ in range(3)] + [feed.subscribe()]
+    assert feed.subscribers() == 4
+    for sub in subs:
+        sub.close()
+    assert feed.subscribers() == 0
+    feed.publish([added(7, 1)])
+    assert all(sub.pending() == [] for sub in subs)
+
+
+def test_overflow_flags_instead_of_blocking() -> None:
+    feed = ChangeFeed()
+    sub = feed.subscribe([1])
+    feed.publish([added(1, n) for n in range(1, notify.QUEUE_LIMIT + 5)])
+    assert sub.overflowed
+    assert len(sub.pending()) == notify.QUEUE_LIMIT
+    assert sub.has_pending()  # still: the overflow asks for a resynchronisation
+
+
+def test_a_shared_waiter_is_woken_by_a_publish() -> None:
+    async def scenario() -> None:
+        feed = ChangeFeed()
+        sub = feed.subscribe([1])
+        waiter = asyncio.get_running_loop().create_future()
+        sub.arm(waiter)
+        assert not waiter.done()
+        feed.publish([added(2, 1)])
+        assert not waiter.done()
+        feed.publish([added(1, 1)])
+        assert waiter.done()
+        sub.disarm()
+        late = asyncio.get_running_loop().create_future()
+        sub.arm(late)  # a change already waiting resolves at once
+        assert late.done()
+        assert await sub.next(0.01) == added(1, 1)
+        assert await sub.next(0.01) is None
+    asyncio.run(scenario())
