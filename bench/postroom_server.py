@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench.reference import _tree_rss, free_port, wait_port
+from bench.reference import free_port, tree_pss, wait_port
 from postroom import config
 from postroom.app import Services, build_services
 
@@ -72,5 +72,5 @@ class Postroom:
             self.proc.wait()
         self.proc = None
 
-    def rss_kib(self) -> int:
-        return _tree_rss(self.proc.pid) if self.proc is not None else 0
+    def pss_kib(self) -> int:
+        return tree_pss(self.proc.pid) if self.proc is not None else 0

@@ -204,11 +204,9 @@ service pop3-login {{
             self.proc.wait()
         self.proc = None
 
-    def rss_kib(self) -> int:
-        """Resident memory of every process of this instance (master and children)."""
-        if self.proc is None:
-            return 0
-        return _tree_rss(self.proc.pid)
+    def pss_kib(self) -> int:
+        """Memory of every process of this instance (master and children), PSS."""
+        return tree_pss(self.proc.pid) if self.proc is not None else 0
 
 
 def tree_pids(pid: int) -> list[int]:
@@ -230,19 +228,6 @@ def tree_pids(pid: int) -> list[int]:
         out.append(p)
         todo.extend(children.get(p, []))
     return out
-
-
-def _tree_rss(pid: int) -> int:
-    """Resident KiB summed over the tree (counts shared pages once per process)."""
-    total = 0
-    for p in tree_pids(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total
 
 
 def tree_pss(pid: int) -> int:

@@ -26,13 +26,12 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench import data, idle_load, imap_load, pop3_load, smtp_run
 from bench.postroom_server import Postroom
-from bench.reference import Dovecot, ensure_packages, raised_kernel_limit, tree_pss
+from bench.reference import Dovecot, ensure_packages, raised_kernel_limit
 from postroom.app import Services
 
 RESULTS = Path(__file__).parent / "results"
@@ -152,13 +151,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"bench: pop3 round {r + 1} {server.name} done", flush=True)
                 pop3_rounds.append(this_round)
             result["pop3_summary"] = summarise_pop3(pop3_rounds, args)
-        if "idle" in workloads:
-            idle_rounds: list[dict[str, Any]] = []
-            result["idle_rounds"] = idle_rounds
-            with raised_kernel_limit("/proc/sys/fs/inotify/max_user_instances",
-                                     args.idle_connections + 1024):
-                run_idle(args, pr, dv, idle_rounds)
-            result["idle_summary"] = summarise_idle(idle_rounds, args)
         for r in range(args.rounds if "imap" in workloads else 0):
             order = (pr, dv) if r % 2 == 0 else (dv, pr)
             this: dict[str, Any] = {}
@@ -170,10 +162,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     cell[f"mixed{n}"] = asyncio.run(imap_load.mixed(
                         server.imap_port, n, args.seconds, args.accounts, args.per_account,
                         seed=r + 1))
-                cell["rss_kib"] = server.rss_kib()
+                cell["pss_mib"] = server.pss_kib() / 1024
                 this[server.name] = cell
                 print(f"bench: round {r + 1} {server.name} done", flush=True)
             rounds.append(this)
+        if "idle" in workloads:
+            idle_rounds: list[dict[str, Any]] = []
+            result["idle_rounds"] = idle_rounds
+            with raised_kernel_limit("/proc/sys/fs/inotify/max_user_instances",
+                                     args.idle_connections + 1024):
+                run_idle(args, pr, dv, idle_rounds)
+            result["idle_summary"] = summarise_idle(idle_rounds, args)
     finally:
         pr.stop()
         dv.stop()
@@ -207,21 +206,17 @@ def run_idle(args: argparse.Namespace, pr: Postroom, dv: Dovecot,
     for r in range(args.rounds):
         this_round: dict[str, Any] = {}
         for server in ((pr, dv) if r % 2 == 0 else (dv, pr)):
+            # A fresh process each round: memory freed by the last round's 10,000 sessions
+            # stays with the process and would hide what the next 10,000 cost.
+            server.stop()
+            server.start()
             got = this_round[server.name] = asyncio.run(idle_load.idle(
                 server.imap_port, args.idle_connections, args.idle_accounts,
-                _memory(server)))
+                server.pss_kib))
             print(f"bench: idle round {r + 1} {server.name}: "
                   f"{got['kib_per_connection']:.1f} KiB/conn, set-up {got['setup_s']:.1f} s, "
                   f"fan-out {got['fanout_s']:.2f} s, errors {got['errors']}", flush=True)
         rounds.append(this_round)
-
-
-def _memory(server: Postroom | Dovecot) -> Callable[[], int]:
-    """PSS of the server's process tree, KiB (see ``reference.tree_pss``)."""
-    def read() -> int:
-        assert server.proc is not None
-        return tree_pss(server.proc.pid)
-    return read
 
 
 def summarise_idle(rounds: list[dict[str, Any]], args: argparse.Namespace,
@@ -279,7 +274,7 @@ def summarise(rounds: list[dict[str, Any]], clients: list[int], big: int,
                 row(f"mixed, {n} clients", f"{cmd} p99 (ms)",
                     (key, "commands", cmd, "p99_ms"), False)
         row(f"mixed, {n} clients", "errors", (key, "errors"), False)
-    row("memory", "server RSS after the round (KiB)", ("rss_kib",), False)
+    row("memory", "server PSS after the round (MiB)", ("pss_mib",), False)
     return rows
 
 
