@@ -37,6 +37,12 @@ from postroom.app import Services
 
 RESULTS = Path(__file__).parent / "results"
 WORKLOADS = ("big", "mixed", "smtp", "pop3", "idle")
+# Frames every request passes through: their inclusive share says nothing.
+_PLUMBING = frozenset({"main", "serve_cmd", "run_async", "run_server", "TcpListener._run",
+                       "ImapService.serve", "SmtpService.serve", "Pop3Service.serve",
+                       "Session.run", "Session.execute", "Session._run_handler",
+                       "uid_command.<locals>.wrap.<locals>.with_uid",
+                       "uid_command.<locals>.wrap.<locals>.plain"})
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]*)(?::(?P<line>\d+))?\)$")
 
 
@@ -140,7 +146,7 @@ def summarise(raw: str, top: int) -> str:
         seen = set()
         for text in body:
             func, file = _frame(text)
-            if file.startswith("postroom/"):
+            if file.startswith("postroom/") and func not in _PLUMBING:
                 key = f"{func}  {file}"
                 if key not in seen:
                     seen.add(key)
@@ -151,7 +157,7 @@ def summarise(raw: str, top: int) -> str:
     out += [f"  {100 * n / total:5.1f} %  {name}" for name, n in threads.most_common(top)]
     out.append("\nSelf time (where the CPU was):")
     out += [f"  {100 * n / total:5.1f} %  {name}" for name, n in self_time.most_common(top)]
-    out.append("\nInclusive time of Postroom functions:")
+    out.append("\nInclusive time of Postroom functions (below the session loop):")
     out += [f"  {100 * n / total:5.1f} %  {name}" for name, n in inclusive.most_common(top)]
     return "\n".join(out) + "\n"
 
@@ -215,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _brief(result: dict[str, Any]) -> str:
+    if "runs" in result:  # the large mailbox: the median of each operation
+        import statistics
+        ops = result["runs"][0].keys()
+        return ", ".join(f"{op} {statistics.median(r[op] for r in result['runs']):.1f} ms"
+                         for op in ops)
     keep = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
     return ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in keep.items()) or str(result)[:300]
