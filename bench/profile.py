@@ -43,6 +43,11 @@ _PLUMBING = frozenset({"main", "serve_cmd", "run_async", "run_server", "TcpListe
                        "Session.run", "Session.execute", "Session._run_handler",
                        "uid_command.<locals>.wrap.<locals>.with_uid",
                        "uid_command.<locals>.wrap.<locals>.plain"})
+# Leaves where py-spy catches a thread that is really waiting (an idle pool thread in its
+# queue, the event loop in epoll): reported apart, left out of the percentages.
+_WAITS = frozenset({("_worker", "concurrent/futures/thread.py"),
+                    ("Runner.run", "asyncio/runners.py"),
+                    ("Condition.wait", "threading.py")})
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]*)(?::(?P<line>\d+))?\)$")
 
 
@@ -50,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.profile",
                                 description=__doc__.split("\n")[0])
     p.add_argument("workload", choices=WORKLOADS)
+    p.add_argument("--summarise", metavar="RAW", type=Path,
+                   help="summarise an earlier run's raw stacks instead of running")
     p.add_argument("--seconds", type=float, default=20.0,
                    help="duration of the mixed workload (default 20)")
     p.add_argument("--big", type=int, default=100_000, help="messages in the large mailbox")
@@ -111,7 +118,7 @@ async def workload(args: argparse.Namespace, pr: Postroom) -> dict[str, Any]:
 
 
 # -- the stacks ----------------------------------------------------------------------------------
-def _frame(text: str) -> tuple[str, str]:
+def _short(text: str) -> tuple[str, str]:
     """(function, file) of one py-spy frame, ``func (path/file.py:123)``."""
     m = _FRAME.match(text)
     if m is None:
@@ -124,7 +131,7 @@ def _frame(text: str) -> tuple[str, str]:
 
 
 def summarise(raw: str, top: int) -> str:
-    total = 0
+    total = waiting = 0
     threads: collections.Counter[str] = collections.Counter()
     self_time: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
@@ -133,19 +140,22 @@ def summarise(raw: str, top: int) -> str:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        total += count
         frames = stack.split(";")
         thread = frames[0] if frames[0].startswith(("thread", "process")) else "all"
         body = frames[1:] if thread != "all" else frames
         if body and body[0].startswith("process"):
             body = body[1:]
+        if body and _short(body[-1]) in _WAITS:
+            waiting += count
+            continue
+        total += count
         threads[_thread_name(thread, body)] += count
         if body:
-            func, file = _frame(body[-1])
+            func, file = _short(body[-1])
             self_time[f"{func}  {file}"] += count
         seen = set()
         for text in body:
-            func, file = _frame(text)
+            func, file = _short(text)
             if file.startswith("postroom/") and func not in _PLUMBING:
                 key = f"{func}  {file}"
                 if key not in seen:
@@ -153,9 +163,10 @@ def summarise(raw: str, top: int) -> str:
                     inclusive[key] += count
     if not total:
         return "no samples (did py-spy attach?)\n"
-    out = [f"{total:,} samples of active threads\n", "By thread:"]
+    out = [f"{total:,} samples of busy threads (and {waiting:,} of threads waiting for work: "
+           "idle pool threads, the event loop in epoll; left out below)\n", "By thread:"]
     out += [f"  {100 * n / total:5.1f} %  {name}" for name, n in threads.most_common(top)]
-    out.append("\nSelf time (where the CPU was):")
+    out.append("\nSelf time (where the CPU was, or the fsync waited):")
     out += [f"  {100 * n / total:5.1f} %  {name}" for name, n in self_time.most_common(top)]
     out.append("\nInclusive time of Postroom functions (below the session loop):")
     out += [f"  {100 * n / total:5.1f} %  {name}" for name, n in inclusive.most_common(top)]
@@ -165,7 +176,7 @@ def summarise(raw: str, top: int) -> str:
 def _thread_name(thread: str, body: list[str]) -> str:
     """Name a thread by what it runs: the event loop, the SQLite writer, a worker pool."""
     text = ";".join(body[:12])
-    if "run_forever" in text or "_run_once" in text or "asyncio" in text:
+    if "MainThread" in thread or "run_forever" in text or "_run_once" in text or "asyncio" in text:
         return "event loop"
     if "sqlite" in text and "writer" in text.lower():
         return "SQLite writer"
@@ -177,6 +188,9 @@ def _thread_name(thread: str, body: list[str]) -> str:
 # -- main ----------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.summarise is not None:
+        print(summarise(args.summarise.read_text(), args.top))
+        return 0
     spy = py_spy()
     if args.workload == "smtp" and not smtp_load.smtp_source_available():
         raise SystemExit("bench: smtp-source (Debian's postfix package) is missing; "
