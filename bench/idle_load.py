@@ -168,6 +168,7 @@ async def idle(port: int, connections: int, accounts: int, memory: Callable[[], 
             "last_error": errors[-1] if errors else "",
             "setup_s": setup_s, "setup_per_s": len(live) / setup_s if setup_s else 0.0,
             "memory_before_kib": before, "memory_idle_kib": idle_kib,
+            "memory_idle_mib": idle_kib / 1024,
             "memory_after_kib": after,
             "kib_per_connection": (idle_kib - before) / len(live) if live else 0.0,
             "fanout_s": fanout_s, "notified": notified}

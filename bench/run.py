@@ -186,15 +186,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def summarise_pop3(rounds: list[dict[str, Any]], args: argparse.Namespace,
                    ) -> list[dict[str, Any]]:
-    workload = f"POP3, {args.pop3_clients}×{args.pop3_messages:,} msgs"
+    return _rows(rounds, f"POP3, {args.pop3_clients}×{args.pop3_messages:,} msgs", (
+        ("messages/s", "messages_per_s", True), ("MB/s", "mb_per_s", True),
+        ("RETR p50 (ms)", "retr_p50_ms", False), ("RETR p99 (ms)", "retr_p99_ms", False),
+        ("login p50 (ms)", "login_p50_ms", False)))
+
+
+def _rows(rounds: list[dict[str, Any]], workload: str,
+          measures: tuple[tuple[str, str | tuple[str, ...], bool], ...]) -> list[dict[str, Any]]:
+    """One summary row per (label, result key or key path, higher is better): the medians of
+    both servers and the ratio, oriented so that above 1 means Postroom did better."""
     rows = []
-    for measure, key, higher in (("messages/s", "messages_per_s", True),
-                                 ("MB/s", "mb_per_s", True),
-                                 ("RETR p50 (ms)", "retr_p50_ms", False),
-                                 ("RETR p99 (ms)", "retr_p99_ms", False),
-                                 ("login p50 (ms)", "login_p50_ms", False)):
-        p = _median(rounds, "postroom", key)
-        d = _median(rounds, "dovecot", key)
+    for measure, key, higher in measures:
+        path = (key,) if isinstance(key, str) else key
+        p = _median(rounds, "postroom", *path)
+        d = _median(rounds, "dovecot", *path)
         ratio = (p / d if higher else d / p) if p and d else 0.0
         rows.append({"workload": workload, "measure": measure, "postroom": p,
                      "reference": d, "reference_name": "dovecot", "ratio": ratio})
@@ -221,23 +227,12 @@ def run_idle(args: argparse.Namespace, pr: Postroom, dv: Dovecot,
 
 def summarise_idle(rounds: list[dict[str, Any]], args: argparse.Namespace,
                    ) -> list[dict[str, Any]]:
-    workload = f"IDLE, {args.idle_connections:,} connections"
-    rows = []
-    for measure, key, higher in (("KiB per idle connection", "kib_per_connection", False),
-                                 ("server PSS while idling (MiB)", "memory_idle_mib", False),
-                                 ("connections set up per s", "setup_per_s", True),
-                                 ("new-mail fan-out to all (s)", "fanout_s", False),
-                                 ("connections notified", "notified", True),
-                                 ("errors", "errors", False)):
-        for r in rounds:
-            for server in ("postroom", "dovecot"):
-                r[server]["memory_idle_mib"] = r[server]["memory_idle_kib"] / 1024
-        p = _median(rounds, "postroom", key)
-        d = _median(rounds, "dovecot", key)
-        ratio = (p / d if higher else d / p) if p and d else 0.0
-        rows.append({"workload": workload, "measure": measure, "postroom": p,
-                     "reference": d, "reference_name": "dovecot", "ratio": ratio})
-    return rows
+    return _rows(rounds, f"IDLE, {args.idle_connections:,} connections", (
+        ("KiB per idle connection", "kib_per_connection", False),
+        ("server PSS while idling (MiB)", "memory_idle_mib", False),
+        ("connections set up per s", "setup_per_s", True),
+        ("new-mail fan-out to all (s)", "fanout_s", False),
+        ("connections notified", "notified", True), ("errors", "errors", False)))
 
 
 def _median(rounds: list[dict[str, Any]], server: str, *path: str) -> float:
@@ -256,11 +251,7 @@ def summarise(rounds: list[dict[str, Any]], clients: list[int], big: int,
     rows: list[dict[str, Any]] = []
 
     def row(workload: str, measure: str, path: tuple[str, ...], higher_better: bool) -> None:
-        p = _median(rounds, "postroom", *path)
-        d = _median(rounds, "dovecot", *path)
-        ratio = (p / d if higher_better else d / p) if p and d else 0.0
-        rows.append({"workload": workload, "measure": measure, "postroom": p,
-                     "reference": d, "reference_name": "dovecot", "ratio": ratio})
+        rows.extend(_rows(rounds, workload, ((measure, path, higher_better),)))
     if big:
         for op in rounds[0]["postroom"]["big"]:
             row(f"{big:,}-msg mailbox", f"{op} (ms)", ("big", op), False)

@@ -105,6 +105,7 @@ class ChangeFeed:
                     del self._by_mailbox[mid]
 
     def subscribers(self) -> int:
+        """Live subscriptions (each selected IMAP session holds one)."""
         return len(self._everything) + len({s for v in self._by_mailbox.values() for s in v})
 
     def publish(self, changes: list[Change]) -> None:
