@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from postroom.core.errors import Kind, MailError, not_found
 from postroom.store.engine import Engine, Row, Tx
+from postroom.store.repo import columns
 
 _GW_COLS = ("id, domain, deliver_to, verify, minger_host, minger_secret, unverifiable, "
             "created_at")
@@ -80,10 +81,6 @@ def _provider(row: Row) -> ProviderRec:
     return ProviderRec(*v)
 
 
-def _db(value: object) -> object:
-    return int(value) if isinstance(value, bool) else value
-
-
 class GatewayRepo:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -104,15 +101,12 @@ class GatewayRepo:
 
     async def add(self, domain: str, fields: dict[str, object], recipients: Sequence[str],
                   atrn_accounts: Sequence[int]) -> GatewayRec:
-        cols = sorted(k for k in fields if k in GATEWAY_EDITABLE)
+        values = {"domain": domain, "created_at": int(time.time()),
+                  **columns.editable(fields, GATEWAY_EDITABLE)}
         def fn(tx: Tx) -> GatewayRec:
             if tx.one("SELECT 1 FROM gateways WHERE domain = ?", (domain,)):
                 raise MailError(Kind.EXISTS, f"gateway {domain} already exists")
-            marks = "".join(", ?" for _ in cols)
-            names = "".join(", " + c for c in cols)
-            row = tx.one(f"INSERT INTO gateways (domain, created_at{names})"
-                         f" VALUES (?, ?{marks}) RETURNING id",
-                         (domain, int(time.time()), *(fields[c] for c in cols)))
+            row = columns.insert(tx, "gateways", values, returning="id")
             assert row is not None
             gid = int(row[0])
             self._set_lists(tx, gid, recipients, atrn_accounts, replace=True)
@@ -144,15 +138,13 @@ class GatewayRepo:
                      add_recipients: Sequence[str] = (), drop_recipients: Sequence[str] = (),
                      add_accounts: Sequence[int] = (), drop_accounts: Sequence[int] = (),
                      ) -> GatewayRec:
-        cols = sorted(k for k in fields if k in GATEWAY_EDITABLE)
+        values = columns.editable(fields, GATEWAY_EDITABLE)
         def fn(tx: Tx) -> GatewayRec:
             row = tx.one("SELECT id FROM gateways WHERE domain = ?", (domain,))
             if row is None:
                 raise not_found(f"no gateway {domain}")
             gid = int(row[0])
-            if cols:
-                tx.execute(f"UPDATE gateways SET {', '.join(c + ' = ?' for c in cols)} "
-                           "WHERE id = ?", (*(fields[c] for c in cols), gid))
+            columns.update(tx, "gateways", values, "id = ?", (gid,))
             self._set_lists(tx, gid, add_recipients, add_accounts, replace=False,
                             drop_recipients=drop_recipients, drop_accounts=drop_accounts)
             return self._get(tx, domain)  # type: ignore[return-value]
@@ -189,14 +181,12 @@ class GatewayRepo:
 
     # -- ATRN providers (customer side) -------------------------------------------------------
     async def add_provider(self, name: str, fields: dict[str, object]) -> ProviderRec:
-        cols = sorted(k for k in fields if k in PROVIDER_EDITABLE)
+        values = {"name": name, "created_at": int(time.time()),
+                  **columns.editable(fields, PROVIDER_EDITABLE)}
         def fn(tx: Tx) -> ProviderRec:
             if tx.one("SELECT 1 FROM atrn_providers WHERE name = ?", (name,)):
                 raise MailError(Kind.EXISTS, f"ATRN provider {name} already exists")
-            marks = "".join(", ?" for _ in cols)
-            tx.execute(f"INSERT INTO atrn_providers (name, created_at"
-                       f"{''.join(', ' + c for c in cols)}) VALUES (?, ?{marks})",
-                       (name, int(time.time()), *(_db(fields[c]) for c in cols)))
+            columns.insert(tx, "atrn_providers", values)
             return self._provider(tx, name)  # type: ignore[return-value]
         return await self.engine.write(fn)
 
@@ -224,12 +214,9 @@ class GatewayRepo:
         return await self.engine.read(fn)
 
     async def update_provider(self, name: str, fields: dict[str, object]) -> ProviderRec:
-        cols = sorted(k for k in fields if k in PROVIDER_EDITABLE)
+        values = columns.editable(fields, PROVIDER_EDITABLE)
         def fn(tx: Tx) -> ProviderRec:
-            if cols:
-                tx.execute(f"UPDATE atrn_providers SET "
-                           f"{', '.join(c + ' = ?' for c in cols)} WHERE name = ?",
-                           (*(_db(fields[c]) for c in cols), name))
+            columns.update(tx, "atrn_providers", values, "name = ?", (name,))
             rec = self._provider(tx, name)
             if rec is None:
                 raise not_found(f"no ATRN provider {name}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from postroom.core.errors import Kind, MailError
 from postroom.store.engine import Engine, Row, Tx
+from postroom.store.repo import columns
 from postroom.store.repo.queue import NewEntry, QueueRepo
 
 _COLS = ("r.id, r.account_id, a.address, r.host, r.port, r.tls, r.tls_verify, r.username, "
@@ -77,7 +78,8 @@ class MultipopRepo:
         self.engine = engine
 
     async def add(self, account_id: int, fields: dict[str, object]) -> RemoteRec:
-        cols = sorted(k for k in fields if k in EDITABLE)
+        values = {"account_id": account_id, "created_at": int(time.time()),
+                  **columns.editable(fields, EDITABLE)}
         def fn(tx: Tx) -> RemoteRec:
             if tx.one("SELECT 1 FROM multipop WHERE account_id = ? AND host = ? AND port = ? "
                       "AND username = ?", (account_id, fields["host"], fields["port"],
@@ -85,10 +87,7 @@ class MultipopRepo:
                 raise MailError(Kind.EXISTS, f"this account already collects "
                                              f"{fields['username']} at {fields['host']}:"
                                              f"{fields['port']}")
-            marks = ", ".join("?" for _ in cols)
-            row = tx.one(f"INSERT INTO multipop (account_id, created_at, {', '.join(cols)}) "
-                         f"VALUES (?, ?, {marks}) RETURNING id",
-                         (account_id, int(time.time()), *(_db(fields[c]) for c in cols)))
+            row = columns.insert(tx, "multipop", values, returning="id")
             assert row is not None
             return self._get(tx, int(row[0]))  # type: ignore[return-value]
         return await self.engine.write(fn)
@@ -114,11 +113,9 @@ class MultipopRepo:
         return await self.engine.read(fn)
 
     async def update(self, remote_id: int, fields: dict[str, object]) -> RemoteRec | None:
-        cols = sorted(k for k in fields if k in EDITABLE)
+        values = columns.editable(fields, EDITABLE)
         def fn(tx: Tx) -> RemoteRec | None:
-            if cols:
-                tx.execute(f"UPDATE multipop SET {', '.join(c + ' = ?' for c in cols)} "
-                           "WHERE id = ?", (*(_db(fields[c]) for c in cols), remote_id))
+            columns.update(tx, "multipop", values, "id = ?", (remote_id,))
             return self._get(tx, remote_id)
         return await self.engine.write(fn)
 
@@ -218,6 +215,3 @@ class MultipopRepo:
                     [(remote_id, u) for u in uidls])
         await self.engine.write(fn)
 
-
-def _db(value: object) -> object:
-    return int(value) if isinstance(value, bool) else value
