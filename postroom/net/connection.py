@@ -56,6 +56,7 @@ class Connection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._draining = draining
         self.started = time.monotonic()
+        self.last_data = self.started  # when the peer last sent anything (IDLE's autologout)
         # Resolved by connection_made (after the TLS handshake on implicit-TLS ports). A plain
         # future, not an asyncio.Event: an Event carries a deque, and there is one per
         # connection for as long as it lives.
@@ -90,6 +91,7 @@ class Connection(asyncio.Protocol):
                 self.close()
                 return
         self._buf += data
+        self.last_data = time.monotonic()
         if len(self._buf) > HIGH_WATER and self.transport and not self._paused_reading:
             self.transport.pause_reading()
             self._paused_reading = True
@@ -128,9 +130,7 @@ class Connection(asyncio.Protocol):
             raise ConnectionClosed()
         if self._draining.is_set() and not self._buf:
             raise ShuttingDown()
-        if self._paused_reading and self.transport:
-            self._paused_reading = False
-            self.transport.resume_reading()
+        self._resume()
         self._waiter = asyncio.get_running_loop().create_future()
         try:
             await asyncio.wait_for(self._waiter, timeout)
@@ -188,15 +188,19 @@ class Connection(asyncio.Protocol):
         (at once after EOF, or in shutdown with nothing buffered). IMAP IDLE shares one future
         between this connection and its change feed, so an idle session costs one future and
         one timer instead of a task per event source."""
-        if self._paused_reading and self.transport:
-            self._paused_reading = False
-            self.transport.resume_reading()
+        self._resume()
         self._waiter = waiter
         if self._eof or (self._draining.is_set() and not self._buf):
             self._wake()
 
     def disarm(self) -> None:
         self._waiter = None
+
+    def _resume(self) -> None:
+        """Read again: the reader is about to wait, so the buffer will be consumed."""
+        if self._paused_reading and self.transport:
+            self._paused_reading = False
+            self.transport.resume_reading()
 
     def has_line(self, limit: int) -> bool:
         """A whole line is buffered, or more than ``limit`` octets without one (so that

@@ -62,19 +62,6 @@ class Subscription:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def next(self, timeout: float | None = None) -> Change | None:
-        """The oldest pending change, waiting up to ``timeout`` seconds for one."""
-        if not self._changes:
-            waiter = asyncio.get_running_loop().create_future()
-            self.arm(waiter)
-            try:
-                await asyncio.wait_for(waiter, timeout)
-            except TimeoutError:
-                return None
-            finally:
-                self.disarm()
-        return self._changes.pop(0) if self._changes else None
-
     def close(self) -> None:
         self.feed.unsubscribe(self)
 
@@ -109,8 +96,9 @@ class ChangeFeed:
         return len(self._everything) + len({s for v in self._by_mailbox.values() for s in v})
 
     def publish(self, changes: list[Change]) -> None:
+        # push() only appends and schedules wake-ups, so the sets cannot change underneath.
         for change in changes:
-            for sub in tuple(self._by_mailbox.get(change.mailbox_id, ())):
+            for sub in self._by_mailbox.get(change.mailbox_id, ()):
                 sub.push(change)
-            for sub in tuple(self._everything):
+            for sub in self._everything:
                 sub.push(change)

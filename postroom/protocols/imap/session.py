@@ -18,6 +18,7 @@ import contextlib
 import enum
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
@@ -503,7 +504,6 @@ async def idle_wait(session: Session) -> Reply:
     conn = session.conn
     loop = asyncio.get_running_loop()
     max_line = session.settings.max_line
-    silent_since = loop.time()
     while True:
         if conn.has_line(max_line) or conn.at_eof:
             line = await conn.readline(max_line, AUTOLOGOUT)
@@ -516,11 +516,15 @@ async def idle_wait(session: Session) -> Reply:
             await session.announce(expunge_ok=True)
             await session.flush()
             continue
+        silent = time.monotonic() - conn.last_data
+        if silent >= AUTOLOGOUT:
+            raise IdleTimeout()
+        if conn.draining and not conn.buffered():
+            raise ShuttingDown()
+        delay = min(session.settings.idle_keepalive, AUTOLOGOUT - silent)
         waiter: asyncio.Future[None] = loop.create_future()
-        until_logout = silent_since + AUTOLOGOUT - loop.time()
-        wake_at = loop.time() + min(session.settings.idle_keepalive, max(until_logout, 0.0))
+        wake_at = loop.time() + delay
         timer = loop.call_at(wake_at, _resolve, waiter)
-        had = conn.buffered()
         conn.arm(waiter)
         if sel is not None:
             sel.sub.arm(waiter)
@@ -531,14 +535,10 @@ async def idle_wait(session: Session) -> Reply:
             conn.disarm()
             if sel is not None:
                 sel.sub.disarm()
-        if conn.buffered() != had:
-            silent_since = loop.time()
-        elif conn.draining and not conn.buffered():
-            raise ShuttingDown()
-        elif loop.time() - silent_since >= AUTOLOGOUT:
-            raise IdleTimeout()
-        elif loop.time() >= wake_at and not conn.at_eof:
+        if loop.time() >= wake_at and not conn.has_line(max_line) and not conn.at_eof \
+                and time.monotonic() - conn.last_data < AUTOLOGOUT:
             await conn.send(b"* OK Still here\r\n")
+        # Otherwise woken by the client, the feed or shutdown: the loop looks again.
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:
