@@ -12,17 +12,25 @@ import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from postroom.app import Services
 from postroom.core import flags as F
 from postroom.core.principal import Principal
 from postroom.store.api import NewMessage
 
+T = TypeVar("T")
 DOMAIN = "bench.test"
 WORDS = ("budget", "meeting", "invoice", "release", "travel", "lunch", "report", "hiring",
          "design", "backup", "contract", "roadmap", "security", "offsite", "customer")
 BIG_DISTINCT = 1000
 EPOCH = 1_700_000_000
+
+
+def in_order(round_index: int, first: T, second: T) -> tuple[T, T]:
+    """Who runs first in a round: A B, B A, A B … so that neither server always meets the
+    machine after the other one has warmed (or loaded) it."""
+    return (first, second) if round_index % 2 == 0 else (second, first)
 
 
 def account(i: int) -> str:

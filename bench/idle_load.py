@@ -26,6 +26,9 @@ from typing import Any
 from argon2 import PasswordHasher
 
 from bench import data
+from bench.imap_load import Client, ImapError
+from bench.reference import Dovecot
+from postroom.app import Services
 
 PER_ACCOUNT = 20  # messages in each idle account's INBOX
 _CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -43,53 +46,51 @@ def mail(k: int) -> Iterator[data.Mail]:
     return data.account_mail(700 + k, PER_ACCOUNT)
 
 
+def cheap_hashes(accounts: int) -> list[str]:
+    """One hash per idle account, computed once and given to both servers."""
+    return [cheap_hash(data.password(account(k))) for k in range(accounts)]
+
+
+async def fill_postroom(services: Services, hashes: list[str]) -> None:
+    for k, hashed in enumerate(hashes):
+        address = account(k)
+        await data.fill_account(services, address, mail(k))
+        await services.store.directory.update_account(address, password_hash=hashed)
+
+
+def fill_dovecot(dovecot: Dovecot, hashes: list[str]) -> None:
+    for k, hashed in enumerate(hashes):
+        address = account(k)
+        dovecot.add_user(address, data.password(address), hashed)
+        data.fill_maildir(dovecot.maildir(address), mail(k))
+
+
 class IdleClient:
-    """One connection: LOGIN, SELECT INBOX, IDLE, then wait for EXISTS."""
+    """One connection: LOGIN, SELECT INBOX, IDLE, then wait for a new EXISTS."""
 
     def __init__(self, address: str) -> None:
         self.address = address
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.client: Client | None = None
         self.exists = 0  # EXISTS count before IDLE
         self.notified = asyncio.Event()
         self.watch: asyncio.Task[None] | None = None
 
-    async def _command(self, tag: bytes, text: bytes) -> None:
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(tag + b" " + text + b"\r\n")
-        while True:
-            line = await self.reader.readline()
-            if not line:
-                raise ConnectionError(f"closed during {text[:20]!r}")
-            if line.endswith(b" EXISTS\r\n"):
-                self.exists = int(line.split()[1])
-            if line.startswith(tag + b" "):
-                if not line.startswith(tag + b" OK"):
-                    raise ConnectionError(line.decode(errors="replace").strip())
-                return
-
     async def start(self, port: int) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port,
-                                                                 limit=1 << 14)
-        if not (await self.reader.readline()).startswith(b"* OK"):
-            raise ConnectionError("no greeting")
-        pw = data.password(self.address)
-        await self._command(b"a", f'LOGIN "{self.address}" "{pw}"'.encode())
-        await self._command(b"b", b"SELECT INBOX")
-        self.writer.write(b"c IDLE\r\n")
-        line = await self.reader.readline()
+        self.client = c = await Client.connect(port)
+        await c.cmd(f'LOGIN "{self.address}" "{data.password(self.address)}"')
+        selected: list[bytes] = []
+        await c.cmd("SELECT INBOX", keep=selected)
+        self.exists = _exists(selected, 0)
+        c.writer.write(b"c IDLE\r\n")
+        line = await c.reader.readline()
         if not line.startswith(b"+"):
-            raise ConnectionError(f"IDLE refused: {line[:80]!r}")
-        self.watch = asyncio.create_task(self._watch())
+            raise ImapError(f"IDLE refused: {line[:80]!r}")
+        self.watch = asyncio.create_task(self._watch(c))
 
-    async def _watch(self) -> None:
+    async def _watch(self, c: Client) -> None:
         """Read what the server says in IDLE until a new EXISTS arrives."""
-        assert self.reader is not None
-        while True:
-            line = await self.reader.readline()
-            if not line:
-                return
-            if line.endswith(b" EXISTS\r\n") and int(line.split()[1]) > self.exists:
+        while line := await c.reader.readline():
+            if _exists([line], 0) > self.exists:
                 self.notified.set()
                 return
 
@@ -98,14 +99,20 @@ class IdleClient:
             self.watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.watch
-        if self.writer is None:
+        if self.client is None:
             return
         with contextlib.suppress(ConnectionError, OSError):
-            self.writer.write(b"DONE\r\nd LOGOUT\r\n")
-            await self.writer.drain()
-        self.writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await self.writer.wait_closed()
+            self.client.writer.write(b"DONE\r\nd LOGOUT\r\n")
+            await self.client.writer.drain()
+        await self.client.close()
+
+
+def _exists(lines: list[bytes], default: int) -> int:
+    """The last ``* n EXISTS`` among ``lines``."""
+    for line in reversed(lines):
+        if line.endswith(b" EXISTS\r\n"):
+            return int(line.split()[1])
+    return default
 
 
 def _allow_descriptors(n: int) -> None:
@@ -118,18 +125,13 @@ def _allow_descriptors(n: int) -> None:
 
 
 async def _append(port: int, address: str) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    c = await Client.connect(port)
     try:
-        await reader.readline()
-        body = data.message(999, 1, 2048)
-        writer.write(f'a LOGIN "{address}" "{data.password(address)}"\r\n'.encode()
-                     + b"b APPEND INBOX {%d+}\r\n" % len(body) + body + b"\r\nc LOGOUT\r\n")
-        while (line := await reader.readline()) and not line.startswith(b"c "):
-            pass
+        await c.cmd(f'LOGIN "{address}" "{data.password(address)}"')
+        await c.cmd("APPEND INBOX", data.message(999, 1, 2048))
+        await c.cmd("LOGOUT")
     finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await writer.wait_closed()
+        await c.close()
 
 
 async def idle(port: int, connections: int, accounts: int, memory: Callable[[], int],
@@ -146,7 +148,7 @@ async def idle(port: int, connections: int, accounts: int, memory: Callable[[], 
         async with sem:
             try:
                 await c.start(port)
-            except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            except (OSError, ImapError, asyncio.IncompleteReadError) as exc:
                 errors.append(str(exc)[:200])
     started = time.monotonic()
     await asyncio.wait_for(asyncio.gather(*(open_one(c) for c in clients)), timeout)

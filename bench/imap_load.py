@@ -42,8 +42,10 @@ class Client:
             raise ImapError(greeting.decode(errors="replace"))
         return cls(reader, writer)
 
-    async def cmd(self, text: str, literal: bytes | None = None) -> tuple[int, bytes]:
-        """Send one command; return (untagged line count, tagged line). NO/BAD raise."""
+    async def cmd(self, text: str, literal: bytes | None = None,
+                  keep: list[bytes] | None = None) -> tuple[int, bytes]:
+        """Send one command; return (untagged line count, tagged line), and append the
+        untagged lines to ``keep`` when given. NO/BAD raise."""
         self.n += 1
         tag = b"t%d" % self.n
         if literal is None:
@@ -65,6 +67,8 @@ class Client:
                     raise ImapError(f"{text[:60]}: {line.decode(errors='replace').strip()}")
                 return count, line
             count += 1
+            if keep is not None:
+                keep.append(line)
 
     async def close(self) -> None:
         self.writer.close()
@@ -203,7 +207,9 @@ async def big_mailbox(port: int, total: int) -> dict[str, float]:
         await timed("UID SORT (SUBJECT)", "UID SORT (SUBJECT) UTF-8 ALL")
         # QRESYNC: remember the state, let another session change flags, resync.
         await c.cmd("UNSELECT")
-        lines = await _untagged(c, "STATUS INBOX (UIDVALIDITY HIGHESTMODSEQ)")
+        status: list[bytes] = []
+        await c.cmd("STATUS INBOX (UIDVALIDITY HIGHESTMODSEQ)", keep=status)
+        lines = b"".join(status)
         uv = int(re.search(rb"UIDVALIDITY (\d+)", lines).group(1))  # type: ignore[union-attr]
         ms = int(re.search(rb"HIGHESTMODSEQ (\d+)", lines).group(1))  # type: ignore[union-attr]
         await other.cmd("SELECT INBOX")
@@ -217,15 +223,3 @@ async def big_mailbox(port: int, total: int) -> dict[str, float]:
         await other.close()
     return out
 
-
-async def _untagged(c: Client, text: str) -> bytes:
-    """The untagged lines of one command (for the few answers the bench must read)."""
-    c.n += 1
-    tag = b"t%d" % c.n
-    c.writer.write(tag + b" " + text.encode() + b"\r\n")
-    lines: list[bytes] = []
-    while True:
-        line = await c.reader.readline()
-        if not line or line.startswith(tag + b" "):
-            return b"".join(lines)
-        lines.append(line)

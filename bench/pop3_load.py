@@ -14,6 +14,8 @@ import time
 from typing import Any
 
 from bench import data
+from bench.reference import Dovecot
+from postroom.app import Services
 
 TIMEOUT = 60.0
 
@@ -24,6 +26,18 @@ def account(k: int) -> str:
 
 def mail(k: int, count: int) -> list[data.Mail]:
     return list(data.account_mail(1000 + k, count))
+
+
+async def fill_postroom(services: Services, clients: int, messages: int) -> None:
+    for k in range(clients):
+        await data.fill_account(services, account(k), iter(mail(k, messages)))
+
+
+def fill_dovecot(dovecot: Dovecot, clients: int, messages: int) -> None:
+    for k in range(clients):
+        address = account(k)
+        dovecot.add_user(address, data.password(address))
+        data.fill_maildir(dovecot.maildir(address), iter(mail(k, messages)))
 
 
 class _Client:

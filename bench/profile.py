@@ -85,15 +85,9 @@ def fill_for(args: argparse.Namespace) -> Callable[[Services], Awaitable[None]]:
         await data.fill_postroom(services, 100 if w == "mixed" else 0, 100,
                                  args.big if w == "big" else 0)
         if w == "pop3":
-            for k in range(20):
-                await data.fill_account(services, pop3_load.account(k),
-                                        iter(pop3_load.mail(k, 1000)))
+            await pop3_load.fill_postroom(services, 20, 1000)
         if w == "idle":
-            for k in range(100):
-                address = idle_load.account(k)
-                await data.fill_account(services, address, idle_load.mail(k))
-                await services.store.directory.update_account(
-                    address, password_hash=idle_load.cheap_hash(data.password(address)))
+            await idle_load.fill_postroom(services, idle_load.cheap_hashes(100))
     return fill
 
 

@@ -72,20 +72,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def setup(root: Path, args: argparse.Namespace) -> tuple[Postroom, Dovecot]:
     started = time.monotonic()
     pr = Postroom(root / "postroom")
-    pop3 = "pop3" in args.workloads.split(",")
-    idle = args.idle_accounts if "idle" in args.workloads.split(",") else 0
-    idle_hashes = [idle_load.cheap_hash(data.password(idle_load.account(k)))
-                   for k in range(idle)]
+    pop3 = args.pop3_clients if "pop3" in args.workloads.split(",") else 0
+    idle_hashes = idle_load.cheap_hashes(
+        args.idle_accounts if "idle" in args.workloads.split(",") else 0)
 
     async def fill(services: Services) -> None:
         await data.fill_postroom(services, args.accounts, args.per_account, args.big)
-        for k in range(args.pop3_clients if pop3 else 0):
-            await data.fill_account(services, pop3_load.account(k),
-                                    iter(pop3_load.mail(k, args.pop3_messages)))
-        for k, hashed in enumerate(idle_hashes):
-            address = idle_load.account(k)
-            await data.fill_account(services, address, idle_load.mail(k))
-            await services.store.directory.update_account(address, password_hash=hashed)
+        await pop3_load.fill_postroom(services, pop3, args.pop3_messages)
+        await idle_load.fill_postroom(services, idle_hashes)
     pr.populate(fill)
     print(f"bench: Postroom filled in {time.monotonic() - started:.1f} s", flush=True)
     started = time.monotonic()
@@ -99,14 +93,8 @@ def setup(root: Path, args: argparse.Namespace) -> tuple[Postroom, Dovecot]:
     if args.big:
         dv.add_user(data.BIG, data.password(data.BIG))
         data.fill_maildir(dv.maildir(data.BIG), data.big_mail(args.big))
-    for k in range(args.pop3_clients if pop3 else 0):
-        address = pop3_load.account(k)
-        dv.add_user(address, data.password(address))
-        data.fill_maildir(dv.maildir(address), iter(pop3_load.mail(k, args.pop3_messages)))
-    for k, hashed in enumerate(idle_hashes):
-        address = idle_load.account(k)
-        dv.add_user(address, data.password(address), hashed)
-        data.fill_maildir(dv.maildir(address), idle_load.mail(k))
+    pop3_load.fill_dovecot(dv, pop3, args.pop3_messages)
+    idle_load.fill_dovecot(dv, idle_hashes)
     print(f"bench: Dovecot filled in {time.monotonic() - started:.1f} s", flush=True)
     return pr, dv
 
@@ -145,14 +133,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["pop3_rounds"] = pop3_rounds = []
             for r in range(args.rounds):
                 this_round: dict[str, Any] = {}
-                for server in ((pr, dv) if r % 2 == 0 else (dv, pr)):
+                for server in data.in_order(r, *_pair(pr, dv)):
                     this_round[server.name] = asyncio.run(pop3_load.retr_all(
                         server.pop3_port, args.pop3_clients))
                     print(f"bench: pop3 round {r + 1} {server.name} done", flush=True)
                 pop3_rounds.append(this_round)
             result["pop3_summary"] = summarise_pop3(pop3_rounds, args)
         for r in range(args.rounds if "imap" in workloads else 0):
-            order = (pr, dv) if r % 2 == 0 else (dv, pr)
+            order = data.in_order(r, *_pair(pr, dv))
             this: dict[str, Any] = {}
             for server in order:
                 cell: dict[str, Any] = {}
@@ -207,11 +195,15 @@ def _rows(rounds: list[dict[str, Any]], workload: str,
     return rows
 
 
+def _pair(pr: Postroom, dv: Dovecot) -> tuple[Postroom | Dovecot, Postroom | Dovecot]:
+    return pr, dv
+
+
 def run_idle(args: argparse.Namespace, pr: Postroom, dv: Dovecot,
              rounds: list[dict[str, Any]]) -> None:
     for r in range(args.rounds):
         this_round: dict[str, Any] = {}
-        for server in ((pr, dv) if r % 2 == 0 else (dv, pr)):
+        for server in data.in_order(r, *_pair(pr, dv)):
             # A fresh process each round: memory freed by the last round's 10,000 sessions
             # stays with the process and would hide what the next 10,000 cost.
             server.stop()

@@ -40,7 +40,7 @@ def run(root: Path, args: argparse.Namespace, pr: Postroom, dv: Dovecot,
                                                                     dv.imap_port)}
     try:
         for r in range(args.rounds):
-            order = ("postroom", "postfix") if r % 2 == 0 else ("postfix", "postroom")
+            order = data.in_order(r, "postroom", "postfix")
             this: dict[str, Any] = {}
             for name in order:
                 smtp_port, imap_port = targets[name]
