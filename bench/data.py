@@ -17,7 +17,7 @@ from typing import TypeVar
 from postroom.app import Services
 from postroom.core import flags as F
 from postroom.core.principal import Principal
-from postroom.store.api import NewMessage
+from postroom.core.records import NewMessage
 
 T = TypeVar("T")
 DOMAIN = "bench.test"

@@ -13,8 +13,8 @@ from postroom.access.ops import OP_RIGHTS, Op
 from postroom.access.rights_eval import effective_rights
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
+from postroom.core.records import MailboxRec
 from postroom.core.rights import VISIBLE_RIGHTS, Rights
-from postroom.store.api import MailboxRec
 from postroom.store.sqlstore import SqlStore
 
 

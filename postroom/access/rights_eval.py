@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from postroom.core.principal import Principal
+from postroom.core.records import AclEntry, MailboxRec
 from postroom.core.rights import ANYONE, AUTHENTICATED, GROUPWARE_UNUSED, Rights
-from postroom.store.api import AclEntry, MailboxRec
 
 GROUPWARE_KINDS = frozenset({"calendar", "contacts", "tasks", "notes", "journal"})
 

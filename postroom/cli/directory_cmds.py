@@ -16,10 +16,10 @@ from postroom.app import Services
 from postroom.cli.context import UsageError, emit, emit_one, read_password, say
 from postroom.core.address import Address, display_domain, normalize_domain
 from postroom.core.errors import MailError, invalid, not_found
+from postroom.core.records import AccountRec
 from postroom.directory import passwords
 from postroom.directory.quota import format_size, parse_size
 from postroom.directory.service import parse_alias_address
-from postroom.store.api import AccountRec
 
 
 def _account_row(rec: AccountRec) -> dict[str, Any]:

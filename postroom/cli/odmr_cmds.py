@@ -29,12 +29,12 @@ from postroom.cli.context import (
     when,
 )
 from postroom.core import minger as wire
+from postroom.core.records import GatewayRec, ProviderRec
 from postroom.mta.atrn import MIN_INTERVAL
 from postroom.mta.atrn import TLS_MODES as ATRN_TLS
 from postroom.mta.gateways import UNVERIFIABLE, VERIFY_MODES
 from postroom.mta.minger import PORT as MINGER_PORT
 from postroom.mta.minger import MingerError, query
-from postroom.store.repo.gateways import GatewayRec, ProviderRec
 
 
 def _gateway_row(rec: GatewayRec, waiting: tuple[int, int] | None = None) -> dict[str, Any]:

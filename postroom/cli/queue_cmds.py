@@ -14,9 +14,9 @@ from typing import Any
 
 from postroom.app import Services
 from postroom.cli.context import UsageError, emit, emit_one, say, when
+from postroom.core.records import QueueRec
 from postroom.directory.quota import format_size
 from postroom.mta.attempt import entry_params
-from postroom.store.api import QueueRec
 
 
 def _row(rec: QueueRec, full: bool = False) -> dict[str, Any]:

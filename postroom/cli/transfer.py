@@ -25,7 +25,7 @@ from postroom.core import flags as F
 from postroom.core.address import Address
 from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.principal import Principal
-from postroom.store.api import NewMessage
+from postroom.core.records import NewMessage
 
 BATCH = 200
 _FROM_QUOTED = re.compile(rb"^>+From ", re.MULTILINE)

@@ -20,9 +20,9 @@ from typing import Any
 from postroom.core.address import Address, normalize_domain
 from postroom.core.errors import Kind, MailError, invalid, not_found
 from postroom.core.principal import Principal
+from postroom.core.records import AccountRec, AliasRec, GroupRec
 from postroom.directory import passwords
 from postroom.directory.secretbox import SecretBox, SecretError
-from postroom.store.api import AccountRec, AliasRec, GroupRec
 from postroom.store.sqlstore import SqlStore
 
 log = logging.getLogger("postroom.directory")

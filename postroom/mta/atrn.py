@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from postroom.core.address import normalize_domain
 from postroom.core.aio import cancel
 from postroom.core.errors import invalid, not_found
+from postroom.core.records import ProviderRec
 from postroom.directory.secretbox import SecretBox, SecretError
-from postroom.store.repo.gateways import ProviderRec
 
 if TYPE_CHECKING:
     from postroom.app import Services

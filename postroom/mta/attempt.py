@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from postroom.core.records import NewMessage, QueueRec
 from postroom.mta.dsn import RecipientStatus
-from postroom.store.api import NewMessage, QueueRec
 from postroom.store.blobs import FileBlobStore
 
 

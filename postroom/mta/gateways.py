@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING
 from postroom.core import minger as wire
 from postroom.core.address import Address, normalize_domain
 from postroom.core.errors import MailError, invalid, not_found
+from postroom.core.records import GatewayRec
 from postroom.directory.secretbox import SecretBox, SecretError
 from postroom.mta.dns import split_host_port
 from postroom.mta.inbound import Decision
 from postroom.mta.minger import PORT as MINGER_PORT
 from postroom.mta.minger import MingerCache, MingerError
-from postroom.store.repo.gateways import GatewayRec
 
 if TYPE_CHECKING:
     from postroom.config import Config

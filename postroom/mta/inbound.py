@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 from postroom.core import minger
 from postroom.core.errors import MailError
 from postroom.core.principal import Principal
+from postroom.core.records import BlobRef, NewEntry
 from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder, Unknown
-from postroom.store.blobs import BlobRef, BlobWriter
-from postroom.store.repo.queue import NewEntry
+from postroom.store.blobs import BlobWriter
 
 if TYPE_CHECKING:
     from postroom.app import Services

@@ -39,12 +39,10 @@ from typing import TYPE_CHECKING
 
 from postroom.core.aio import cancel
 from postroom.core.errors import MailError, invalid, not_found
+from postroom.core.records import BlobRef, NewEntry, RemoteRec, SeenRec
 from postroom.directory.secretbox import SecretBox, SecretError
 from postroom.mta.inbound import received_header
 from postroom.mta.pop3client import Pop3Client, Pop3ClientError
-from postroom.store.blobs import BlobRef
-from postroom.store.repo.multipop import RemoteRec, SeenRec
-from postroom.store.repo.queue import NewEntry
 
 if TYPE_CHECKING:
     from postroom.app import Services

@@ -15,10 +15,10 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from postroom.core.records import QueueRec
 from postroom.mta.attempt import Attempt
 from postroom.mta.client import SmtpClient, SmtpClientError
 from postroom.net.connection import Connection, ConnectionClosed, LineTooLong, ShuttingDown
-from postroom.store.api import QueueRec
 
 if TYPE_CHECKING:
     from postroom.mta.queue import QueueManager

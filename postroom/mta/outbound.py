@@ -20,12 +20,12 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from postroom.core.aio import cancel
+from postroom.core.records import QueueRec
 from postroom.mta import dsn
 from postroom.mta.attempt import Attempt, entry_params, open_message, per_recipient, wants
 from postroom.mta.client import Envelope, Reply, SmtpClient, SmtpClientError
 from postroom.mta.dns import MxHost, RouteError, Router, split_host_port
 from postroom.mta.inbound import domain_of
-from postroom.store.api import QueueRec
 
 if TYPE_CHECKING:
     from postroom.mta.queue import QueueManager

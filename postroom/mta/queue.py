@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from postroom.core.aio import cancel
 from postroom.core.errors import Kind, MailError
+from postroom.core.records import BlobRef, MailboxRec, NewEntry, NewMessage, Outcome, QueueRec
 from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder, Unknown
 from postroom.mta import dsn
 from postroom.mta.attempt import Attempt, entry_params, open_message, per_recipient, wants
@@ -36,9 +37,6 @@ from postroom.mta.dns import Router, make_resolver
 from postroom.mta.inbound import Inbound
 from postroom.mta.outbound import Outbound
 from postroom.services.messages import describe
-from postroom.store.api import MailboxRec, NewMessage, QueueRec
-from postroom.store.blobs import BlobRef
-from postroom.store.repo.queue import NewEntry, Outcome
 
 if TYPE_CHECKING:
     from postroom.app import Services

@@ -12,9 +12,9 @@ from postroom.access.ops import Op
 from postroom.core.address import Address
 from postroom.core.errors import MailError, invalid
 from postroom.core.principal import Principal
+from postroom.core.records import AclEntry
 from postroom.core.rights import ANYONE, AUTHENTICATED, Rights
 from postroom.services.mailboxes import MailboxService
-from postroom.store.api import AclEntry
 from postroom.store.sqlstore import SqlStore
 
 

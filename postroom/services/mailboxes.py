@@ -14,9 +14,9 @@ from postroom.access.ops import Op
 from postroom.access.rights_eval import GROUPWARE_KINDS, candidate_identifiers
 from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.principal import Principal
+from postroom.core.records import MailboxRec
 from postroom.core.rights import VISIBLE_RIGHTS, Rights
 from postroom.services import names
-from postroom.store.api import MailboxRec
 from postroom.store.sqlstore import SqlStore
 
 FOLDER_KINDS = ("mail", *sorted(GROUPWARE_KINDS))

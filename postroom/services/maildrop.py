@@ -24,9 +24,9 @@ from postroom.access.gate import MailboxHandle
 from postroom.access.ops import Op
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
+from postroom.core.records import ContentRef
 from postroom.services.mailboxes import MailboxService
 from postroom.services.messages import MessageService
-from postroom.store.api import ContentRef
 from postroom.store.sqlstore import SqlStore
 
 CHUNK = 256 * 1024  # how much of a message is read from disk at a time

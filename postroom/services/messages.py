@@ -23,11 +23,19 @@ from postroom.core import flags as F
 from postroom.core.address import Address
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
+from postroom.core.records import (
+    ContentRef,
+    FlagRow,
+    FlagUpdate,
+    MailboxCounts,
+    MailboxRec,
+    MessageRec,
+    NewMessage,
+    SearchRow,
+)
 from postroom.mime.scanner import scan
 from postroom.mime.text import searchable
 from postroom.services.mailboxes import MailboxService
-from postroom.store.api import ContentRef, MailboxRec, MessageRec, NewMessage
-from postroom.store.repo.messages import FlagRow, FlagUpdate, MailboxCounts, SearchRow
 
 __all__ = ["AppendResult", "CopyResult", "FlagRow", "MailboxCounts", "MessageRec",
            "MessageService", "SearchRow"]

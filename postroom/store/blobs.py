@@ -20,15 +20,10 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-
-@dataclass(frozen=True, slots=True)
-class BlobRef:
-    sha256: str
-    size: int
+from postroom.core.records import BlobRef
 
 
 def _fsync_dir(path: Path) -> None:

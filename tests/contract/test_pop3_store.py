@@ -13,8 +13,8 @@ from postroom.app import Services
 from postroom.core import flags as F
 from postroom.core.changes import FlagsChanged, MessagesExpunged
 from postroom.core.errors import Kind, MailError
+from postroom.core.records import NewEntry
 from postroom.mta.multipop import Multipop
-from postroom.store.repo.queue import NewEntry
 from tests.support.factory import account, message
 
 

@@ -12,8 +12,8 @@ from postroom.access.ops import OP_RIGHTS, Op
 from postroom.access.rights_eval import effective_rights
 from postroom.core.errors import MailError
 from postroom.core.principal import Principal
+from postroom.core.records import AclEntry, MailboxRec
 from postroom.core.rights import ALL_LETTERS, VISIBLE_RIGHTS, Rights
-from postroom.store.api import AclEntry, MailboxRec
 
 OWNER = Principal(1, "owner@a.example", 10)
 BOB = Principal(2, "bob@a.example", 10, groups=frozenset({"$team@a.example"}))

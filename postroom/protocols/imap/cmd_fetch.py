@@ -17,12 +17,12 @@ import msgspec
 from postroom.access.ops import Op
 from postroom.core import flags as F
 from postroom.core.errors import Kind, MailError
+from postroom.core.records import FlagRow, MessageRec
 from postroom.mime.text import decode_body
 from postroom.protocols.imap import structure
 from postroom.protocols.imap.fetch import FetchAtt, FetchRequest, internal_date, parse_fetch
 from postroom.protocols.imap.session import Reply, Session, no, ok, uid_command
 from postroom.protocols.imap.wire import Command, ParseError, format_seqset, parse_seqset
-from postroom.services.messages import FlagRow, MessageRec
 
 BATCH = 200
 LIGHT_BATCH = 5000

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from postroom.access.ops import Op
 from postroom.core.errors import Kind, MailError
+from postroom.core.records import SearchRow
 from postroom.protocols.imap import search as S
 from postroom.protocols.imap.fetch import parse_date_time
 from postroom.protocols.imap.session import AUTHED, Reply, Session, command, no, ok, uid_command
@@ -27,7 +28,6 @@ from postroom.protocols.imap.wire import (
     parse_seqset,
     quote,
 )
-from postroom.services.messages import SearchRow
 
 
 # -- APPEND --------------------------------------------------------------------------------------

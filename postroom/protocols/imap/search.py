@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from postroom.core import flags as F
+from postroom.core.records import SearchRow
 from postroom.protocols.imap.fetch import parse_date
 from postroom.protocols.imap.wire import (
     ParseError,
@@ -27,7 +28,6 @@ from postroom.protocols.imap.wire import (
     parse_seqset,
     text_of,
 )
-from postroom.services.messages import SearchRow
 
 Node = tuple[Any, ...]
 FLAG_KEYS = {"ANSWERED": F.ANSWERED, "DELETED": F.DELETED, "DRAFT": F.DRAFT,

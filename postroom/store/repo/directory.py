@@ -11,13 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from postroom.core.errors import Kind, MailError, not_found
-from postroom.store.api import (
-    GLOBAL_SCOPE,
-    AccountRec,
-    AliasRec,
-    DomainRec,
-    GroupRec,
-)
+from postroom.core.records import AccountRec, AliasRec, DomainRec, GroupRec
+from postroom.store.api import GLOBAL_SCOPE
 from postroom.store.engine import Engine, Row, Tx
 
 _ACCOUNT_COLS = ("id, domain_id, address, display_name, password_hash, scram, quota_bytes, "

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from postroom.core.errors import Kind, MailError, not_found
+from postroom.core.records import GatewayRec, ProviderRec
 from postroom.store.engine import Engine, Row, Tx
 from postroom.store.repo import columns
 
@@ -23,55 +23,11 @@ _GW_COLS = ("id, domain, deliver_to, verify, minger_host, minger_secret, unverif
 GATEWAY_EDITABLE = {"deliver_to", "verify", "minger_host", "minger_secret", "unverifiable"}
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayRec:
-    id: int
-    domain: str
-    deliver_to: str  # "host[:port]"; empty = hold for ATRN
-    verify: str  # "none" | "minger" | "static"
-    minger_host: str  # "host[:port]"; empty = the host of deliver_to
-    minger_secret: str | None  # sealed
-    unverifiable: str  # "accept" | "defer": when verification cannot be done
-    created_at: int
-    recipients: tuple[str, ...] = ()
-    atrn_users: tuple[str, ...] = ()
-
-    @property
-    def holds(self) -> bool:
-        return not self.deliver_to
-
-
 _PR_COLS = ("id, name, host, port, tls, tls_verify, username, password, domains, interval_s, "
             "enabled, next_run, failures, last_success, last_error, last_error_at, "
             "last_received, created_at")
 PROVIDER_EDITABLE = {"host", "port", "tls", "tls_verify", "username", "password", "domains",
                      "interval_s", "enabled", "next_run", "failures"}
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderRec:
-    id: int
-    name: str
-    host: str
-    port: int
-    tls: str  # "starttls" | "implicit" | "none"
-    tls_verify: bool
-    username: str
-    password: str  # sealed
-    domains: str  # comma-separated; empty = every domain the provider holds for us
-    interval_s: int
-    enabled: bool
-    next_run: int
-    failures: int
-    last_success: int | None
-    last_error: str
-    last_error_at: int | None
-    last_received: int
-    created_at: int
-
-    @property
-    def domain_list(self) -> list[str]:
-        return [d for d in self.domains.split(",") if d]
 
 
 def _provider(row: Row) -> ProviderRec:

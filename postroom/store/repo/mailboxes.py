@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from postroom.core.changes import AclChanged, MailboxCreated, MailboxDeleted, MailboxRenamed
 from postroom.core.errors import Kind, MailError, not_found
-from postroom.store.api import PUBLIC_OWNER, AclEntry, MailboxRec
+from postroom.core.records import AclEntry, MailboxRec
+from postroom.store.api import PUBLIC_OWNER
 from postroom.store.engine import Engine, Row, Tx
 
 _COLS = ("id, owner_id, domain_id, name, parent_id, kind, special_use, address, uidvalidity, "

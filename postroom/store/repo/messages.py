@@ -15,56 +15,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from postroom.core import flags as F
 from postroom.core.changes import FlagsChanged, MessageAdded, MessagesExpunged
 from postroom.core.errors import Kind, MailError, not_found
-from postroom.store.api import ContentRef, MessageRec, NewMessage
+from postroom.core.records import (
+    ContentRef,
+    FlagRow,
+    FlagUpdate,
+    MailboxCounts,
+    MessageRec,
+    NewMessage,
+    SearchRow,
+)
 from postroom.store.engine import Engine, Tx
 from postroom.store.repo import text
 from postroom.store.repo.mailboxes import release_blobs_of
 
 _COLS = "mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, meta"
-
-
-@dataclass(frozen=True, slots=True)
-class FlagRow:
-    uid: int
-    modseq: int
-    flags: int
-    keywords: str
-
-
-@dataclass(frozen=True, slots=True)
-class SearchRow:
-    """What non-text SEARCH keys look at, for one message."""
-
-    uid: int
-    modseq: int
-    flags: int
-    keywords: str
-    internal_date: int
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class MailboxCounts:
-    unseen: int
-    deleted: int
-    first_unseen_uid: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class FlagUpdate:
-    """A STORE request already reduced to what the caller may change."""
-
-    mode: str  # "set" | "add" | "remove"
-    mask: int
-    keywords: tuple[str, ...]
-    settable_mask: int  # system flags the caller may change
-    keywords_allowed: bool
-    unchanged_since: int | None = None  # RFC 7162 §3.1.3
 
 
 def _charge(tx: Tx, mailbox_id: int, count: int, size: int) -> tuple[int, int, int | None]:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from postroom.core.errors import Kind, MailError
+from postroom.core.records import NewEntry, RemoteRec, SeenRec
 from postroom.store.engine import Engine, Row, Tx
 from postroom.store.repo import columns
-from postroom.store.repo.queue import NewEntry, QueueRepo
+from postroom.store.repo.queue import QueueRepo
 
 _COLS = ("r.id, r.account_id, a.address, r.host, r.port, r.tls, r.tls_verify, r.username, "
          "r.password, r.leave_on_server, r.delete_after_days, r.interval_s, r.folder, "
@@ -32,45 +32,11 @@ EDITABLE = {"host", "port", "tls", "tls_verify", "username", "password", "leave_
             "delete_after_days", "interval_s", "folder", "enabled", "next_run", "failures"}
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteRec:
-    id: int
-    account_id: int
-    address: str
-    host: str
-    port: int
-    tls: str  # "implicit" | "starttls" | "none"
-    tls_verify: bool
-    username: str
-    password: str  # sealed (directory/secretbox.py)
-    leave_on_server: bool
-    delete_after_days: int | None
-    interval_s: int
-    folder: str
-    enabled: bool
-    next_run: int
-    failures: int
-    last_success: int | None
-    last_error: str
-    last_error_at: int | None
-    last_fetched: int
-    lease_owner: str
-    lease_until: int
-    created_at: int
-
-
 def _rec(row: Row) -> RemoteRec:
     v = list(row)
     for i in (6, 9, 13):
         v[i] = bool(v[i])
     return RemoteRec(*v)
-
-
-@dataclass(frozen=True, slots=True)
-class SeenRec:
-    uidl: str
-    first_seen: int
-    skipped: bool
 
 
 class MultipopRepo:

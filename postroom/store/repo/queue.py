@@ -19,11 +19,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from postroom.core.errors import not_found
-from postroom.store.api import NewMessage, QueueRec
-from postroom.store.blobs import BlobRef
+from postroom.core.records import BlobRef, NewEntry, Outcome, QueueRec
 from postroom.store.engine import Engine, Row, Tx
 from postroom.store.repo.messages import MessageRepo, _ref_blobs
 
@@ -35,34 +33,6 @@ def _rec(row: Row) -> QueueRec:
     values = list(row)
     values[2] = tuple(json.loads(values[2]))
     return QueueRec(*values)
-
-
-@dataclass
-class NewEntry:
-    """One queue entry to create: its recipients share ``blob`` with the other entries."""
-
-    sender: str
-    recipients: Sequence[str]
-    blob: BlobRef
-    prefix: bytes
-    params: dict[str, object] = field(default_factory=dict)
-    hold_domain: str | None = None  # a gateway domain (ATRN may collect the entry)
-    state: str = "ready"  # "atrn": held until collected, reviewed at next_attempt
-    next_attempt: int | None = None
-
-
-@dataclass
-class Outcome:
-    """How one delivery attempt ends (see ``QueueRepo.settle``)."""
-
-    remaining: Sequence[str] = ()
-    next_attempt: int | None = None
-    error: str = ""
-    params: dict[str, object] | None = None  # replaces the entry's params when given
-    count_attempt: bool = True
-    state: str = "ready"  # "active" while a split attempt is still going on
-    local: Sequence[tuple[int, NewMessage]] = ()
-    notices: Sequence[NewEntry] = ()
 
 
 class QueueRepo:
