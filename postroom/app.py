@@ -27,8 +27,8 @@ from postroom.directory.secretbox import KEY_FILE, SecretBox
 from postroom.directory.service import Directory
 from postroom.directory.throttle import AuthThrottle
 from postroom.mta.atrn import Atrn, AtrnScheduler, Provider
-from postroom.mta.gateways import Gateways
 from postroom.mta.multipop import Collector, Multipop
+from postroom.mta.odmr import Turnaround
 from postroom.mta.queue import QueueManager
 from postroom.net.listener import (
     ListenerSpec,
@@ -49,11 +49,25 @@ from postroom.protocols.pop3.session import Pop3Settings
 from postroom.protocols.smtp.odmr import collect
 from postroom.protocols.smtp.server import OdmrService, SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
+from postroom.registry import REGISTRY, ServiceDef
 from postroom.services.acl import AclService
+from postroom.services.admin import Admin
+from postroom.services.atrn import AtrnProviders
+from postroom.services.audit import AuditLog
+from postroom.services.auth import AuthService
+from postroom.services.delivery import DeliveryService
+from postroom.services.frontdoor import MailServices
+from postroom.services.gateways import Gateways
 from postroom.services.mailboxes import MailboxService
 from postroom.services.maildrop import MaildropService
 from postroom.services.messages import MessageService
+from postroom.services.multipop import MultipopAccounts
 from postroom.services.notify import ChangeFeed
+from postroom.services.pipeline import Pipeline
+from postroom.services.pipeline.checks import CheckContext, build_checks
+from postroom.services.queue import QueueService
+from postroom.services.senders import SenderRules
+from postroom.services.submission import SubmissionService
 from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import Engine
 from postroom.store.migrations import migrate
@@ -99,21 +113,34 @@ def open_store(cfg: Config, migrate_to: int | None = None) -> SqlStore:
 
 @dataclass
 class Services:
+    """Everything the composition root built. Front-ends get only ``front`` (the services,
+    never the store); the MTA engines and the CLI get what they need from here."""
+
     cfg: Config
     store: SqlStore
     feed: ChangeFeed
     directory: Directory
     gate: AccessGate
+    audit: AuditLog
+    auth: AuthService
     mailboxes: MailboxService
     messages: MessageService
     acl: AclService
     throttle: AuthThrottle
     maildrops: MaildropService
     secrets: SecretBox
+    queue: QueueService
     gateways: Gateways
+    submission: SubmissionService
+    delivery: DeliveryService
+    multipop: MultipopAccounts
+    atrn: AtrnProviders
+    admin: Admin
+    front: MailServices
 
     async def close(self) -> None:
         self.messages.close()
+        self.delivery.close()
         self.directory.close()
         await self.store.close()
 
@@ -124,25 +151,50 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     store.add_commit_listener(feed.publish)
     secrets = SecretBox(cfg.data_path / KEY_FILE)
     directory = Directory(store, secrets=secrets)
-    gate = AccessGate(store)
+    gate = AccessGate(store.mailboxes)
+    audit = AuditLog(store)
+    throttle = AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window)
+    auth = AuthService(directory, throttle)
     mailboxes = MailboxService(store, gate)
-    messages = MessageService(store, mailboxes, workers=cfg.store.io_workers,
+    messages = MessageService(store, gate, mailboxes, workers=cfg.store.io_workers,
                               max_message_size=cfg.limits.max_message_size)
-    return Services(cfg, store, feed, directory, gate, mailboxes, messages,
-                    AclService(store, mailboxes),
-                    AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window),
-                    MaildropService(store, mailboxes, messages), secrets,
-                    Gateways(store, directory, cfg, secrets))
+    acl = AclService(store, gate, mailboxes, audit)
+    maildrops = MaildropService(store, mailboxes, messages)
+    queue = QueueService(store)
+    gateways = Gateways(store, directory, queue, cfg, secrets)
+    senders = SenderRules(store, directory)
+    pipeline = Pipeline(build_checks(cfg.pipeline.checks, CheckContext(
+        cfg.limits.max_message_size, senders)))
+    submission = SubmissionService(store, directory, messages, gateways, queue, pipeline,
+                                   cfg.limits.max_message_size)
+    delivery = DeliveryService(store, directory, gate, queue, workers=cfg.store.io_workers)
+    multipop = MultipopAccounts(store, directory, queue, secrets)
+    atrn = AtrnProviders(store, secrets)
+    admin = Admin(store, directory, mailboxes, acl, queue, gateways, multipop, atrn, audit)
+    front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways)
+    return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
+                    throttle, maildrops, secrets, queue, gateways, submission, delivery,
+                    multipop, atrn, admin, front)
 
 
-def build_atrn(services: Services, hostname: str, queue: QueueManager | None = None) -> Atrn:
-    """ATRN providers (customer side of ODMR) with their network runner: the protocol
-    front-end that becomes an SMTP server after the turnaround. Shared by the server's
-    scheduler and ``postroom atrn run-now``."""
+def build_atrn(services: Services, hostname: str) -> Atrn:
+    """One ATRN collection with its network runner: the protocol front-end that becomes an SMTP
+    server after the turnaround. Shared by the server's scheduler and ``postroom atrn
+    run-now``."""
+    cfg = services.cfg
+
     async def runner(provider: Provider) -> int:
-        return await collect(services, provider, hostname, services.throttle, queue,
-                             services.cfg.odmr.timeout)
-    return Atrn(services, services.secrets, runner)
+        return await collect(services.front, provider, hostname, cfg.limits.max_message_size,
+                             cfg.odmr.timeout)
+    return Atrn(services.atrn, cfg.odmr, runner)
+
+
+def build_multipop(services: Services, hostname: str) -> Multipop:
+    """One MultiPOP collection run; shared by the server's collector and ``postroom multipop
+    run-now``."""
+    cfg = services.cfg
+    return Multipop(services.multipop, services.queue, cfg.multipop,
+                    cfg.limits.max_message_size, hostname)
 
 
 def default_hostname() -> str:
@@ -178,9 +230,6 @@ async def bootstrap(services: Services, hostname: str) -> str | None:
     return password
 
 
-SMTP_MODES = {"smtp": "mx", "submission": "submission", "submissions": "submissions"}
-
-
 @dataclass
 class ListenerRow:
     service: str
@@ -188,6 +237,64 @@ class ListenerRow:
     port: int
     tls: str
     note: str
+
+
+@dataclass
+class FrontEndContext:
+    """What every front-end factory draws from: built once per server start."""
+
+    services: Services
+    hostname: str
+    tls: ssl.SSLContext
+    channel_binding: bytes | None
+    plaintext: list[Network]
+    trusted: list[Network]
+    turnaround: Turnaround | None
+
+
+def _imap(ctx: FrontEndContext, sdef: ServiceDef, tls: ssl.SSLContext | None) -> Service:
+    c = ctx.services.cfg
+    return ImapService(sdef.label, ctx.services.front, ImapSettings(
+        ctx.hostname, max_line=c.limits.max_line_length,
+        max_literal=c.limits.max_message_size, idle_timeout=c.limits.idle_timeout,
+        idle_keepalive=c.imap.idle_keepalive, plaintext_networks=ctx.plaintext,
+        tls_context=tls, channel_binding=ctx.channel_binding))
+
+
+def _pop3(ctx: FrontEndContext, sdef: ServiceDef, tls: ssl.SSLContext | None) -> Service:
+    c = ctx.services.cfg
+    return Pop3Service(sdef.label, ctx.services.front, Pop3Settings(
+        ctx.hostname, max_line=c.limits.max_line_length, idle_timeout=c.pop3.autologout,
+        plaintext_networks=ctx.plaintext, tls_context=tls,
+        channel_binding=ctx.channel_binding, apop=c.pop3.apop))
+
+
+def _smtp_settings(ctx: FrontEndContext, mode: str, tls: ssl.SSLContext | None,
+                   ) -> SmtpSettings:
+    c = ctx.services.cfg
+    return SmtpSettings(ctx.hostname, mode, c.limits.max_message_size,
+                        idle_timeout=c.limits.idle_timeout, plaintext_networks=ctx.plaintext,
+                        trusted_networks=ctx.trusted, tls_context=tls,
+                        channel_binding=ctx.channel_binding)
+
+
+def _smtp(mode: str) -> FrontEnd:
+    def make(ctx: FrontEndContext, sdef: ServiceDef, tls: ssl.SSLContext | None) -> Service:
+        return SmtpService(sdef.label, ctx.services.front, _smtp_settings(ctx, mode, tls))
+    return make
+
+
+def _odmr(ctx: FrontEndContext, sdef: ServiceDef, tls: ssl.SSLContext | None) -> Service:
+    c = ctx.services.cfg
+    return OdmrService(sdef.label, ctx.services.front, _smtp_settings(ctx, "odmr", tls),
+                       ctx.turnaround, c.odmr.auth_without_tls, c.odmr.timeout)
+
+
+FrontEnd = Callable[[FrontEndContext, ServiceDef, "ssl.SSLContext | None"], Service]
+FRONTENDS: dict[str, FrontEnd] = {
+    "smtp-mx": _smtp("mx"), "smtp-submission": _smtp("submission"), "imap": _imap,
+    "pop3": _pop3, "odmr": _odmr,
+}
 
 
 @dataclass
@@ -201,96 +308,60 @@ class Server:
     collector: Collector | None = None
     atrn: AtrnScheduler | None = None
 
-    def _specs(self) -> list[tuple[str, str, int, str, str]]:
-        """(label, kind, port, tls mode, note) for every enabled TCP service."""
-        c = self.cfg
-        rows: list[tuple[str, str, int, str, str, bool]] = [
-            ("smtp", "smtp", c.smtp.mx.port, "starttls", "MX", c.smtp.mx.enabled),
-            ("submission", "smtp", c.smtp.submission.port, "starttls", "",
-             c.smtp.submission.enabled),
-            ("submissions", "smtp", c.smtp.submissions.port, "implicit", "",
-             c.smtp.submissions.enabled),
-            ("imap", "imap", c.imap.imap.port, "starttls", "", c.imap.imap.enabled),
-            ("imaps", "imap", c.imap.imaps.port, "implicit", "", c.imap.imaps.enabled),
-            ("pop3", "pop3", c.pop3.pop3.port, "starttls", "", c.pop3.pop3.enabled),
-            ("pop3s", "pop3", c.pop3.pop3s.port, "implicit", "", c.pop3.pop3s.enabled),
-            ("odmr", "smtp", c.odmr.port, "starttls", "", c.odmr.enabled),
-        ]
-        return [(label, kind, self._port(port), tls, note)
-                for label, kind, port, tls, note, on in rows if on]
-
     def _port(self, port: int) -> int:
         return port + self.cfg.server.port_offset if port else 0
 
     async def start(self) -> None:
         c = self.cfg
-        self.queue = QueueManager(self.services, self.hostname)
+        s = self.services
+        self.queue = QueueManager(c, self.hostname, s.queue, s.delivery, s.submission,
+                                  s.directory, s.gateways)
         await self.queue.start()
         if c.multipop.enabled:
-            self.collector = Collector(
-                Multipop(self.services, self.hostname, self.services.secrets), self.queue)
+            self.collector = Collector(build_multipop(s, self.hostname))
             await self.collector.start()
         if c.odmr.collect:
-            self.atrn = AtrnScheduler(build_atrn(self.services, self.hostname, self.queue),
-                                      self.queue)
+            self.atrn = AtrnScheduler(build_atrn(s, self.hostname))
             await self.atrn.start()
         if c.tls.cert and c.tls.key:
             cert, key = Path(c.tls.cert), Path(c.tls.key)
         else:
             cert, key = ensure_self_signed(c.data_path / "tls", self.hostname)
         ctx = server_context(cert, key, c.tls.min_version)
-        minger = MingerServer(MingerSettings(
-            c.minger.secret, c.minger.allow_anonymous,
-            _networks("minger.allowed_networks", c.minger.allowed_networks or MINGER_LOOPBACK),
-            c.minger.rate_limit), self.queue.inbound.address_status) if c.minger.enabled \
-            else None
+        front = FrontEndContext(
+            s, self.hostname, ctx, _end_point(cert),
+            _networks("server.plaintext_auth_networks", c.server.plaintext_auth_networks),
+            _networks("smtp.trusted_networks", c.smtp.trusted_networks),
+            Turnaround(s.queue, self.queue.outbound, self.queue.conclude, self.hostname))
         proxies = _networks("server.proxy_protocol_networks", c.server.proxy_protocol_networks)
-        plaintext = _networks("server.plaintext_auth_networks",
-                              c.server.plaintext_auth_networks)
-        trusted = _networks("smtp.trusted_networks", c.smtp.trusted_networks)
-        imap_settings = ImapSettings(
-            self.hostname, max_line=c.limits.max_line_length,
-            max_literal=c.limits.max_message_size, idle_timeout=c.limits.idle_timeout,
-            idle_keepalive=c.imap.idle_keepalive, plaintext_networks=plaintext,
-            tls_context=ctx, channel_binding=_end_point(cert))
-        pop3_settings = Pop3Settings(
-            self.hostname, max_line=c.limits.max_line_length, idle_timeout=c.pop3.autologout,
-            plaintext_networks=plaintext,
-            tls_context=ctx, channel_binding=imap_settings.channel_binding, apop=c.pop3.apop)
-        for host in c.server.listen:
-            for label, kind, port, tls, note in self._specs():
-                service: Service
-                if kind == "imap":
-                    service = ImapService(label, self.services, imap_settings,
-                                          self.services.throttle)
-                elif kind == "smtp":
-                    settings = SmtpSettings(
-                        self.hostname, SMTP_MODES.get(label, "odmr"), c.limits.max_message_size,
-                        idle_timeout=c.limits.idle_timeout,
-                        plaintext_networks=plaintext,
-                        trusted_networks=trusted,
-                        tls_context=ctx)
-                    factory = OdmrService if label == "odmr" else SmtpService
-                    service = factory(label, self.services, settings, self.services.throttle,
-                                      self.queue)
-                elif kind == "pop3":
-                    service = Pop3Service(label, self.services, pop3_settings,
-                                          self.services.throttle)
-                else:
-                    raise StartupError(f"no front-end for {label}")
-                spec = ListenerSpec(service, label, host, port, tls, ctx,
-                                    connections_per_ip=c.limits.connections_per_ip,
-                                    max_connections=c.limits.max_connections,
+        for sdef in REGISTRY:
+            lc = sdef.config(c)
+            if not lc.enabled:
+                continue
+            tls = None if lc.tls == "none" else ctx
+            service = FRONTENDS[sdef.frontend](front, sdef, tls)
+            port = self._port(lc.port)
+            for host in lc.listen or c.server.listen:
+                spec = ListenerSpec(service, sdef.label, host, port, lc.tls, tls,
+                                    connections_per_ip=lc.connections_per_ip
+                                    or c.limits.connections_per_ip,
+                                    max_connections=lc.max_connections
+                                    or c.limits.max_connections,
                                     proxy_networks=proxies,
-                                    handshake_timeout=c.tls.handshake_timeout,
-                                    note=note)
+                                    handshake_timeout=c.tls.handshake_timeout, note=sdef.note)
                 listener = TcpListener(spec)
                 try:
                     await listener.start()
                 except OSError as exc:
-                    raise _bind_error(label, host, port, exc) from None
+                    raise _bind_error(sdef.label, host, port, exc) from None
                 self.tcp.append(listener)
-            if minger is not None:
+        if c.minger.enabled:
+            minger = MingerServer(MingerSettings(
+                c.minger.secret, c.minger.allow_anonymous,
+                _networks("minger.allowed_networks",
+                          c.minger.allowed_networks or MINGER_LOOPBACK),
+                c.minger.rate_limit), s.submission.address_status)
+            for host in c.minger.listen or c.server.listen:
                 udp = UdpListener("minger", host, self._port(c.minger.port), minger.handle)
                 try:
                     await udp.start()

@@ -88,9 +88,63 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                                    Meta(gt=0)] = 300.0
 
 
+TlsMode = Literal["starttls", "implicit", "none"]
+
+
 class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One listener (postroom/registry.py): the same keys for every TCP service."""
+
     enabled: Annotated[bool, _d("Start this listener.")] = True
     port: Annotated[int, _d("TCP port (before port_offset)."), Meta(ge=0, le=65535)] = 0
+    listen: Annotated[list[str], _d("Addresses to bind; empty = server.listen.")] = \
+        msgspec.field(default_factory=list)
+    tls: Annotated[TlsMode, _d("'starttls' (plain, upgraded by the client's STARTTLS/STLS), "
+                               "'implicit' (TLS from the first byte) or 'none' (no TLS: "
+                               "passwords only from server.plaintext_auth_networks).")] = \
+        "starttls"
+    connections_per_ip: Annotated[int, _d("Concurrent connections one client address may "
+                                          "hold here; 0 = limits.connections_per_ip."),
+                                  Meta(ge=0)] = 0
+    max_connections: Annotated[int, _d("Concurrent connections here; 0 = "
+                                       "limits.max_connections."), Meta(ge=0)] = 0
+
+
+# Each listener's keys with its own defaults. Defaults live on the class, not in the parent's
+# default_factory, so that a file (or --set) giving one key, say ``enabled``, keeps the standard
+# port and TLS mode of the others.
+Port = Annotated[int, _d("TCP port (before port_offset)."), Meta(ge=0, le=65535)]
+Tls = Annotated[TlsMode, _d("'starttls', 'implicit' or 'none' (as for every listener).")]
+
+
+class MxListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
+    port: Port = 25
+
+
+class SubmissionListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
+    port: Port = 587
+
+
+class SubmissionsListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
+    port: Port = 465
+    tls: Tls = "implicit"
+
+
+class ImapListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
+    port: Port = 143
+
+
+class ImapsListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
+    port: Port = 993
+    tls: Tls = "implicit"
+
+
+class Pop3Listener(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
+    port: Port = 110
+
+
+class Pop3sListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
+    port: Port = 995
+    tls: Tls = "implicit"
 
 
 class OutboundConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -131,9 +185,9 @@ class OutboundConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    mx: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=25))
-    submission: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=587))
-    submissions: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=465))
+    mx: MxListener = msgspec.field(default_factory=MxListener)
+    submission: SubmissionListener = msgspec.field(default_factory=SubmissionListener)
+    submissions: SubmissionsListener = msgspec.field(default_factory=SubmissionsListener)
     trusted_networks: Annotated[list[str], _d(
         "Networks allowed to relay without authentication. Default: none, not even "
         "loopback.")] = msgspec.field(default_factory=list)
@@ -141,8 +195,8 @@ class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ImapConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    imap: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=143))
-    imaps: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=993))
+    imap: ImapListener = msgspec.field(default_factory=ImapListener)
+    imaps: ImapsListener = msgspec.field(default_factory=ImapsListener)
     idle_keepalive: Annotated[float, _d("Seconds between '* OK Still here' lines to a client "
                                         "in IDLE (RFC 2177), so that NAT boxes and firewalls "
                                         "keep the connection open."),
@@ -150,8 +204,8 @@ class ImapConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class Pop3Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pop3: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=110))
-    pop3s: ServiceConfig = msgspec.field(default_factory=lambda: ServiceConfig(port=995))
+    pop3: Pop3Listener = msgspec.field(default_factory=Pop3Listener)
+    pop3s: Pop3sListener = msgspec.field(default_factory=Pop3sListener)
     autologout: Annotated[float, _d("Seconds a POP3 session may stay silent before it is "
                                     "closed without deleting anything (RFC 1939 §3 asks for "
                                     "at least 10 minutes)."), Meta(ge=600)] = 600.0
@@ -176,12 +230,11 @@ class MultipopConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                                    "failures."), Meta(ge=60)] = 6 * 3600
 
 
-class OdmrConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """ODMR (RFC 2645): the provider side on port 366 and the customer side ('postroom
-    atrn'), which collects our domains' mail from a provider on a schedule."""
+class OdmrConfig(ServiceConfig, forbid_unknown_fields=True, kw_only=True):
+    """ODMR (RFC 2645): the provider side on port 366 (its listener keys are the ones every
+    service has: enabled, port, listen, tls, …) and the customer side ('postroom atrn'),
+    which collects our domains' mail from a provider on a schedule."""
 
-    enabled: Annotated[bool, _d("Start the ODMR (ATRN) listener for gateway domains "
-                                "('postroom gateway').")] = True
     port: Annotated[int, _d("TCP port (before port_offset)."), Meta(ge=0, le=65535)] = 366
     auth_without_tls: Annotated[bool, _d(
         "Allow the challenge-response logins CRAM-MD5 and SCRAM-SHA-256 on the ODMR port "
@@ -206,6 +259,8 @@ class MingerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     enabled: Annotated[bool, _d("Answer Minger address-verification queries (UDP). Off by "
                                 "default: answers reveal which addresses exist.")] = False
     port: Annotated[int, _d("UDP port (before port_offset)."), Meta(ge=0, le=65535)] = 4069
+    listen: Annotated[list[str], _d("Addresses to bind; empty = server.listen.")] = \
+        msgspec.field(default_factory=list)
     secret: Annotated[str, _d("Shared secret (1-50 visible characters; 16 or more "
                               "recommended) that queries prove with their digest; empty = "
                               "none."), Meta(pattern=r"^[!-~]{0,50}$")] = ""
@@ -221,6 +276,21 @@ class MingerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                               Meta(ge=0)] = 3600
     cache_negative: Annotated[int, _d("Client: seconds a 'does not exist' or 'cannot "
                                       "receive' answer is remembered."), Meta(ge=0)] = 600
+
+
+CheckName = Literal["size", "smuggling", "loop", "sender"]
+REQUIRED_CHECKS = ("size", "smuggling")
+
+
+class PipelineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The checks every incoming message passes (services/pipeline), in this order."""
+
+    checks: Annotated[list[CheckName], _d(
+        "Checks run on every message, in order: 'size' (limits.max_message_size), "
+        "'smuggling' (bare CR/LF), 'loop' (too many Received lines), 'sender' (authenticated "
+        "senders use their own addresses in MAIL FROM and From:). 'size' and 'smuggling' "
+        "cannot be left out.")] = msgspec.field(
+        default_factory=lambda: ["size", "smuggling", "loop", "sender"])
 
 
 class LogConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -241,6 +311,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     multipop: MultipopConfig = msgspec.field(default_factory=MultipopConfig)
     odmr: OdmrConfig = msgspec.field(default_factory=OdmrConfig)
     minger: MingerConfig = msgspec.field(default_factory=MingerConfig)
+    pipeline: PipelineConfig = msgspec.field(default_factory=PipelineConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 
     @property
@@ -312,11 +383,27 @@ def load(path: str | os.PathLike[str] | None = None, overrides: list[str] | None
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if overrides:
         data = _merge(data, parse_set(overrides))
+    where = f"{path}: " if path else ""
     try:
-        return msgspec.convert(data, Config)
+        cfg = msgspec.convert(data, Config)
     except msgspec.ValidationError as exc:
-        where = f"{path}: " if path else ""
         raise ConfigError(where + _format_msgspec_error(exc)) from None
+    problem = _check(cfg)
+    if problem:
+        raise ConfigError(where + problem)
+    return cfg
+
+
+def _check(cfg: Config) -> str | None:
+    """Rules that span values, which the types alone cannot say."""
+    checks = cfg.pipeline.checks
+    missing = [c for c in REQUIRED_CHECKS if c not in checks]
+    if missing:
+        return (f"pipeline.checks: must include {' and '.join(missing)} (safety checks "
+                "cannot be turned off)")
+    if len(set(checks)) != len(checks):
+        return "pipeline.checks: a check is named twice"
+    return None
 
 
 def _toml_value(value: Any) -> str:

@@ -1,21 +1,28 @@
 """The gate itself: resolve a mailbox for a principal and an operation, or fail uniformly.
 
-Visibility (Product decision 8): a principal holding none of ``l r i k x a`` gets exactly the
-error a missing mailbox gets, built by ``mailbox_missing`` from the name the caller used, so no
-reply, in any protocol, differs between "does not exist" and "exists but not for you".
+Visibility (docs/sharing.md, "Invisible folders"): a principal holding none of ``l r i k x a``
+gets exactly the error a missing mailbox gets, built by ``mailbox_missing`` from the name the
+caller used, so no reply, in any protocol, differs between "does not exist" and "exists but not
+for you".
+
+A ``MailboxHandle`` is the only key to a mailbox's contents, and only this module can make one
+(Dovecot wraps the storage calls in its ACL plugin for the same reason: no caller can forget the
+check). Its constructor demands a token private to this module, and
+tests/unit/test_import_rules.py checks that no other module calls it; every service that reads
+or writes messages takes a handle, so every path to mail data passed through ``handle()``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from postroom.access.ops import OP_RIGHTS, Op
 from postroom.access.rights_eval import effective_rights
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
-from postroom.core.records import MailboxRec
+from postroom.core.records import AclEntry, MailboxRec
 from postroom.core.rights import VISIBLE_RIGHTS, Rights
-from postroom.store.sqlstore import SqlStore
 
 
 def mailbox_missing(name: str) -> MailError:
@@ -27,13 +34,36 @@ def permission_denied(op: Op) -> MailError:
                      f"{OP_RIGHTS[op].text()})")
 
 
-@dataclass(frozen=True, slots=True)
-class MailboxHandle:
-    """A mailbox the principal may see, with the rights computed once for this request."""
+_GATE_TOKEN = object()
 
+
+class MailboxHandle:
+    """A mailbox the principal may use, with the rights computed once for this request.
+
+    Immutable; made only by ``AccessGate`` (any other caller gets a TypeError)."""
+
+    __slots__ = ("mailbox", "name", "rights")
     mailbox: MailboxRec
     rights: Rights
     name: str  # as the caller named it
+
+    def __init__(self, mailbox: MailboxRec, rights: Rights, name: str, *,
+                 token: object = None) -> None:
+        if token is not _GATE_TOKEN:
+            raise TypeError("a MailboxHandle is made by the access gate only")
+        object.__setattr__(self, "mailbox", mailbox)
+        object.__setattr__(self, "rights", rights)
+        object.__setattr__(self, "name", name)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("MailboxHandle is immutable")
+
+    def __repr__(self) -> str:
+        return f"MailboxHandle({self.name!r}, id={self.mailbox.id}, rights={self.rights})"
+
+    @property
+    def id(self) -> int:
+        return self.mailbox.id
 
     def allows(self, op: Op) -> bool:
         return OP_RIGHTS[op].satisfied_by(self.rights)
@@ -43,9 +73,17 @@ class MailboxHandle:
             raise permission_denied(op)
 
 
+class AclSource(Protocol):
+    """Where the gate reads ACL entries (the store's mailbox repository)."""
+
+    async def get_acl(self, mailbox_id: int) -> list[AclEntry]: ...
+
+    async def get_acls(self, mailbox_ids: list[int]) -> dict[int, list[AclEntry]]: ...
+
+
 class AccessGate:
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
+    def __init__(self, acls: AclSource) -> None:
+        self._acls = acls
 
     @staticmethod
     def require_namespace_root(principal: Principal, owner_id: int | None,
@@ -61,7 +99,8 @@ class AccessGate:
 
     @staticmethod
     def require_administrator(principal: Principal, domain_id: int | None, action: str) -> None:
-        """Administrator-only actions (Product decision 7: apply to subfolders)."""
+        """Administrator-only actions: global administrators, administrators of the domain,
+        and the operator's CLI (docs/sharing.md: applying an ACL to subfolders)."""
         if not (principal.system or principal.administers(domain_id)):
             raise MailError(Kind.NO_PERM, f"{action} is an administrator action")
 
@@ -73,15 +112,25 @@ class AccessGate:
 
     async def rights(self, principal: Principal, mailbox: MailboxRec) -> Rights:
         acl = () if self._acl_irrelevant(principal, mailbox) else \
-            await self.store.mailboxes.get_acl(mailbox.id)
+            await self._acls.get_acl(mailbox.id)
         return effective_rights(principal, mailbox, acl)
 
-    async def rights_many(self, principal: Principal, mailboxes: list[MailboxRec],
-                          ) -> list[Rights]:
-        """Rights on many mailboxes with at most one ACL query (LIST)."""
+    async def visible(self, principal: Principal, mailbox: MailboxRec) -> bool:
+        """Does the mailbox exist for ``principal`` at all (any of ``l r i k x a``)?"""
+        return (await self.rights(principal, mailbox)).has_any(VISIBLE_RIGHTS)
+
+    async def listed(self, principal: Principal, mailboxes: Sequence[MailboxRec],
+                     names: Sequence[str]) -> list[MailboxHandle]:
+        """Handles for the mailboxes ``principal`` may see in a listing (``Op.LIST``), in
+        order, with at most one ACL query (LIST over many folders)."""
         need = [m.id for m in mailboxes if not self._acl_irrelevant(principal, m)]
-        acls = await self.store.mailboxes.get_acls(need) if need else {}
-        return [effective_rights(principal, m, acls.get(m.id, ())) for m in mailboxes]
+        acls = await self._acls.get_acls(need) if need else {}
+        out = []
+        for mailbox, name in zip(mailboxes, names, strict=True):
+            rights = effective_rights(principal, mailbox, acls.get(mailbox.id, ()))
+            if OP_RIGHTS[Op.LIST].satisfied_by(rights):
+                out.append(MailboxHandle(mailbox, rights, name, token=_GATE_TOKEN))
+        return out
 
     async def handle(self, principal: Principal, mailbox: MailboxRec | None, name: str,
                      op: Op | None = None) -> MailboxHandle:
@@ -90,15 +139,15 @@ class AccessGate:
         if mailbox is None:
             raise mailbox_missing(name)
         rights = await self.rights(principal, mailbox)
-        if op is Op.POST:
-            # Posting goes to a published address, not to a name found by browsing: a sender
-            # without ``p`` is refused, which reveals nothing the address did not already.
-            handle = MailboxHandle(mailbox, rights, name)
+        handle = MailboxHandle(mailbox, rights, name, token=_GATE_TOKEN)
+        if op in (Op.POST, Op.DELIVER):
+            # Posting goes to a published address, and delivery to a recipient the directory
+            # resolved, not to a name found by browsing: a refusal reveals nothing the
+            # address did not already.
             handle.require(op)
             return handle
         if not rights.has_any(VISIBLE_RIGHTS):
             raise mailbox_missing(name)
-        handle = MailboxHandle(mailbox, rights, name)
         if op is not None:
             handle.require(op)
         return handle

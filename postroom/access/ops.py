@@ -23,6 +23,7 @@ class Op(enum.Enum):
     SET_OTHER_FLAGS = "set-other-flags"
     APPEND = "append"  # APPEND, COPY/MOVE target
     POST = "post"  # deliver to the folder's address (SMTP), not IMAP
+    DELIVER = "deliver"  # file an incoming message into a recipient's folder (delivery, Sieve)
     CREATE_CHILD = "create-child"  # CREATE under it; new parent in RENAME
     DELETE = "delete"  # DELETE the mailbox; old name in RENAME
     RENAME_FROM = "rename-from"
@@ -70,6 +71,9 @@ OP_RIGHTS: dict[Op, Need] = {
     Op.SET_OTHER_FLAGS: _all("w"),
     Op.APPEND: _all("i"),
     Op.POST: _all("p"),
+    # The recipient's own folders: the owner holds every right. Someone else's folder (a
+    # filing rule into a shared folder): posting or inserting, either will do.
+    Op.DELIVER: Need(any_of=frozenset("ip")),
     Op.CREATE_CHILD: _all("k"),
     Op.DELETE: _all("x"),
     Op.RENAME_FROM: _all("x"),

@@ -21,8 +21,13 @@ from rich.table import Table
 from postroom import config as config_mod
 from postroom.app import Services, build_services
 from postroom.config import Config
+from postroom.core.actor import Actor
 
 T = TypeVar("T")
+
+# Who every CLI command acts as: the operator at this terminal, with every right; audit records
+# name the terminal's user and host.
+OPERATOR = Actor.operator()
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

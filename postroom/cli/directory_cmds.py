@@ -1,9 +1,12 @@
-"""``postroom domain|user|alias|group|admin``: the directory from the command line."""
+"""``postroom domain|user|alias|group|admin``: the directory from the command line.
+
+Thin: every command parses its arguments, calls the administration services
+(services/admin/directory.py) as the operator, and prints the result.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import time
 from dataclasses import asdict
@@ -13,13 +16,13 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from postroom.app import Services
-from postroom.cli.context import UsageError, emit, emit_one, read_password, say
-from postroom.core.address import Address, display_domain, normalize_domain
+from postroom.cli.context import OPERATOR, UsageError, emit, emit_one, read_password, say
+from postroom.core.address import Address, display_domain
 from postroom.core.errors import MailError, invalid, not_found
 from postroom.core.records import AccountRec
 from postroom.directory import passwords
 from postroom.directory.quota import format_size, parse_size
-from postroom.directory.service import parse_alias_address
+from postroom.services.admin.directory import NewAccount
 
 
 def _account_row(rec: AccountRec) -> dict[str, Any]:
@@ -32,136 +35,106 @@ def _account_row(rec: AccountRec) -> dict[str, Any]:
 
 # -- domain ----------------------------------------------------------------------------------
 async def domain_cmd(s: Services, args: argparse.Namespace) -> int:
-    d = s.store.directory
+    domains = s.admin.domains
     if args.action == "add":
-        if await s.gateways.find(normalize_domain(args.domain)) is not None:
-            raise UsageError(f"{args.domain} is a gateway domain (postroom gateway show); "
-                             "remove the gateway first to host the domain here")
-        name = await s.directory.add_domain(args.domain)
-        say(f"domain {name} added")
+        say(f"domain {await domains.add(OPERATOR, args.domain)} added")
     elif args.action == "list":
-        rows = []
-        for rec in await d.list_domains():
-            usage = await d.domain_usage(rec.id)
-            rows.append({"domain": rec.name, "display": display_domain(rec.name),
-                         "accounts": usage["accounts"], "aliases": usage["aliases"],
-                         "groups": usage["mail_groups"]})
-        emit(args, rows, ["domain", "display", "accounts", "aliases", "groups"])
+        emit(args, [{"domain": i.domain.name, "display": display_domain(i.domain.name),
+                     "accounts": i.accounts, "aliases": i.aliases, "groups": i.groups}
+                    for i in await domains.list(OPERATOR)],
+             ["domain", "display", "accounts", "aliases", "groups"])
+    elif args.action == "show":
+        i = await domains.show(OPERATOR, args.domain)
+        emit_one(args, {"domain": i.domain.name, "display": display_domain(i.domain.name),
+                        "accounts": i.accounts, "aliases": i.aliases, "groups": i.groups,
+                        "admins": list(i.admins)})
     else:
-        name = normalize_domain(args.domain)
-        found = await d.get_domain(name)
-        if found is None:
-            raise not_found(f"unknown domain {name}")
-        if args.action == "show":
-            usage = await d.domain_usage(found.id)
-            admins = [a for a, scope in await d.list_admins() if scope == name]
-            emit_one(args, {"domain": found.name, "display": display_domain(found.name),
-                            "accounts": usage["accounts"], "aliases": usage["aliases"],
-                            "groups": usage["mail_groups"], "admins": admins})
-        else:
-            await d.remove_domain(name)
-            say(f"domain {name} removed")
+        await domains.remove(OPERATOR, args.domain)
+        say(f"domain {args.domain} removed")
     return 0
 
 
 # -- user ------------------------------------------------------------------------------------
-def _send_as_form(text: str) -> str:
-    """``user@domain`` or ``@domain``, normalised as addresses are."""
-    if text.startswith("@"):
-        return "@" + normalize_domain(text[1:])
-    return str(Address.parse(text))
-
-
 async def user_cmd(s: Services, args: argparse.Namespace) -> int:
-    d = s.store.directory
+    users = s.admin.users
     action = args.action
     if action == "add":
         password = read_password(args)
         assert password is not None
         quota = parse_size(args.quota) if args.quota else None
-        rec = await s.directory.add_account(args.address, password, display_name=args.name or "",
-                                            quota_bytes=quota)
-        await s.mailboxes.ensure_defaults(rec.id, rec.domain_id)
+        rec = await users.add(OPERATOR, NewAccount(args.address, password, args.name or "",
+                                                   quota))
         say(f"account {rec.address} added")
     elif action == "list":
-        domain = normalize_domain(args.domain) if args.domain else None
-        emit(args, [_account_row(r) for r in await d.list_accounts(domain)],
+        emit(args, [_account_row(r) for r in await users.list(OPERATOR, args.domain)],
              ["address", "name", "state", "quota", "used"])
     elif action == "import":
         return await import_users(s, args)
     else:
         address = str(Address.parse(args.address))
-        rec = await s.directory.require_account(address)
         if action == "show":
-            row = _account_row(rec)
-            is_global, domains = await d.admin_scopes(rec.id)
-            row["admin"] = "global" if is_global else ", ".join(n for _, n in domains) or None
-            row["groups"] = sorted(await s.directory.groups_of(address))
+            info = await users.show(OPERATOR, address)
+            row = _account_row(info.account)
+            row["admin"] = info.admin
+            row["groups"] = list(info.groups)
             emit_one(args, row)
         elif action in ("challenge-secret", "apop-secret"):
             if args.clear:
-                await s.directory.set_apop_secret(address, None)
+                await users.set_challenge_secret(OPERATOR, address, None)
                 say(f"{address}: challenge secret removed")
             else:
                 secret = read_password(args)
                 if not secret:
                     raise UsageError("give the secret with --password or --password-stdin, "
                                      "or --clear")
-                await s.directory.set_apop_secret(address, secret)
+                await users.set_challenge_secret(OPERATOR, address, secret)
                 note = "" if s.cfg.pop3.apop else " (POP3 APOP is off: pop3.apop = false)"
                 say(f"{address}: challenge secret set for APOP and CRAM-MD5{note}")
         elif action == "send-as":
             for target in args.add:
-                grant = _send_as_form(target)
-                changed = await d.set_send_as(rec.id, grant, True)
-                say(f"{address} may send as {grant}" if changed
-                    else f"{address} could already send as {grant}")
+                changed = await users.grant_send_as(OPERATOR, address, target, True)
+                say(f"{address} may send as {target}" if changed
+                    else f"{address} could already send as {target}")
             for target in args.remove:
-                grant = _send_as_form(target)
-                if not await d.set_send_as(rec.id, grant, False):
-                    raise UsageError(f"{address} had no send-as grant for {grant}")
-                say(f"{address} may no longer send as {grant}")
+                if not await users.grant_send_as(OPERATOR, address, target, False):
+                    raise UsageError(f"{address} had no send-as grant for {target}")
+                say(f"{address} may no longer send as {target}")
             if not args.add and not args.remove:
-                grants = await d.send_as(rec.id)
+                grants = await users.send_as(OPERATOR, address)
                 if args.json:
                     emit_one(args, {"address": address, "send_as": grants})
                 else:
                     say("\n".join(grants) if grants else f"{address}: no send-as grants")
         elif action == "set":
-            fields: dict[str, Any] = {}
-            if args.name is not None:
-                fields["display_name"] = args.name
-            if args.quota is not None:
-                fields["quota_bytes"] = parse_size(args.quota)
-            if args.state is not None:
-                await s.directory.set_state(address, args.state)
-            if fields:
-                await d.update_account(address, **fields)
-            if not fields and args.state is None:
+            if args.name is None and args.quota is None and args.state is None:
                 raise UsageError("nothing to change: give --name, --quota or --state")
+            await users.update(OPERATOR, address, display_name=args.name,
+                               quota_bytes=parse_size(args.quota) if args.quota is not None
+                               else ..., state=args.state)
             say(f"account {address} updated")
         elif action == "passwd":
             password = read_password(args)
             assert password is not None
-            await s.directory.set_password(address, password)
+            await users.set_password(OPERATOR, address, password)
             say(f"password of {address} changed")
         elif action in ("disable", "enable"):
-            await s.directory.set_state(address, "disabled" if action == "disable" else "active")
+            await users.update(OPERATOR, address,
+                               state="disabled" if action == "disable" else "active")
             say(f"account {address} {action}d")
         elif action == "remove":
-            await d.remove_account(address)
+            await users.remove(OPERATOR, address)
             say(f"account {address} removed with all its folders and messages")
     return 0
 
 
 async def import_users(s: Services, args: argparse.Namespace) -> int:
-    """CSV ``address,password[,name,quota]``: validate all, hash in parallel, insert per batch."""
+    """CSV ``address,password[,name,quota]``: validate all, then create per batch."""
     path = Path(args.file)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise invalid(f"{path}: {exc.strerror}") from None
-    items: list[tuple[str, str, str, int | None]] = []
+    items: list[NewAccount] = []
     seen: set[str] = set()
     for lineno, row in enumerate(csv.reader(text.splitlines()), 1):
         if not row or (lineno == 1 and row[0].strip().lower() == "address"):
@@ -177,11 +150,12 @@ async def import_users(s: Services, args: argparse.Namespace) -> int:
         if address in seen:
             raise invalid(f"{path}:{lineno}: {address} appears twice")
         seen.add(address)
-        items.append((address, row[1], row[2].strip() if len(row) > 2 else "", quota))
-    for address, *_ in items:
-        if not await s.directory.is_local_domain(address.rsplit("@", 1)[1]):
-            raise not_found(f"unknown domain in {address} (add it with: postroom domain add "
-                            f"{address.rsplit('@', 1)[1]})")
+        items.append(NewAccount(address, row[1], row[2].strip() if len(row) > 2 else "", quota))
+    for item in items:  # every domain before the first account, so a typo imports nothing
+        domain = item.address.rsplit("@", 1)[1]
+        if not await s.directory.is_local_domain(domain):
+            raise not_found(f"unknown domain in {item.address} (add it with: postroom domain "
+                            f"add {domain})")
     batch = max(1, args.batch)
     created = 0
     with Progress(TextColumn("importing accounts"), BarColumn(), MofNCompleteColumn(),
@@ -189,12 +163,7 @@ async def import_users(s: Services, args: argparse.Namespace) -> int:
         task = progress.add_task("", total=len(items))
         for start in range(0, len(items), batch):
             chunk = items[start:start + batch]
-            creds = await asyncio.gather(*(s.directory.credentials(pw) for _, pw, _, _ in chunk))
-            rows = [{"address": address, "display_name": name, "quota_bytes": quota, **cred}
-                    for (address, _, name, quota), cred in zip(chunk, creds, strict=True)]
-            recs = await s.store.directory.add_accounts(rows)
-            await s.mailboxes.ensure_defaults_many([(r.id, r.domain_id) for r in recs])
-            created += len(recs)
+            created += len(await s.admin.users.add_many(OPERATOR, chunk))
             progress.update(task, advance=len(chunk))
     say(f"{created} accounts imported from {path}")
     return 0
@@ -202,64 +171,54 @@ async def import_users(s: Services, args: argparse.Namespace) -> int:
 
 # -- alias -----------------------------------------------------------------------------------
 async def alias_cmd(s: Services, args: argparse.Namespace) -> int:
-    d = s.store.directory
+    aliases = s.admin.aliases
     if args.action == "add":
-        rec = await s.directory.add_alias(args.alias, args.targets)
+        rec = await aliases.add(OPERATOR, args.alias, args.targets)
         say(f"alias {rec.address} → {', '.join(rec.targets)} added")
     elif args.action == "list":
-        domain = normalize_domain(args.domain) if args.domain else None
         emit(args, [{"alias": r.address, "targets": ", ".join(r.targets)}
-                    for r in await d.list_aliases(domain)], ["alias", "targets"])
+                    for r in await aliases.list(OPERATOR, args.domain)], ["alias", "targets"])
     else:
-        address = parse_alias_address(args.alias)
-        await d.remove_alias(address)
-        say(f"alias {address} removed")
+        await aliases.remove(OPERATOR, args.alias)
+        say(f"alias {args.alias} removed")
     return 0
 
 
 # -- group -----------------------------------------------------------------------------------
 async def group_cmd(s: Services, args: argparse.Namespace) -> int:
-    d = s.store.directory
+    groups = s.admin.groups
     if args.action == "add":
-        rec = await s.directory.add_group(args.group, args.member, args.name or "")
+        rec = await groups.add(OPERATOR, args.group, args.member, args.name or "")
         say(f"group {rec.address} added with {len(rec.members)} members "
             f"(ACL identifier: ${rec.address})")
     elif args.action == "list":
-        domain = normalize_domain(args.domain) if args.domain else None
         emit(args, [{"group": r.address, "name": r.display_name, "members": len(r.members)}
-                    for r in await d.list_groups(domain)], ["group", "name", "members"])
+                    for r in await groups.list(OPERATOR, args.domain)],
+             ["group", "name", "members"])
     elif args.action == "member":
-        group = str(Address.parse(args.group))
-        member = str(Address.parse(args.address))
-        if member == group:
-            raise invalid(f"group {group} cannot contain itself")
-        await d.set_group_member(group, member, args.op == "add")
-        say(f"{member} {'added to' if args.op == 'add' else 'removed from'} {group}")
+        await groups.member(OPERATOR, args.group, args.address, args.op == "add")
+        say(f"{args.address} {'added to' if args.op == 'add' else 'removed from'} "
+            f"{args.group}")
+    elif args.action == "show":
+        shown = await groups.show(OPERATOR, args.group)
+        emit_one(args, {**asdict(shown), "acl_identifier": "$" + shown.address})
     else:
-        group = str(Address.parse(args.group))
-        if args.action == "show":
-            shown = await d.get_group(group)
-            if shown is None:
-                raise not_found(f"no group {group}")
-            emit_one(args, {**asdict(shown), "acl_identifier": "$" + shown.address})
-        else:
-            await d.remove_group(group)
-            say(f"group {group} removed")
+        await groups.remove(OPERATOR, args.group)
+        say(f"group {args.group} removed")
     return 0
 
 
 # -- admin -----------------------------------------------------------------------------------
 async def admin_cmd(s: Services, args: argparse.Namespace) -> int:
-    d = s.store.directory
+    roles = s.admin.roles
     if args.action == "list":
         emit(args, [{"address": a, "scope": "global" if scope == "*" else scope}
-                    for a, scope in await d.list_admins()], ["address", "scope"])
+                    for a, scope in await roles.list(OPERATOR)], ["address", "scope"])
         return 0
     if not args.global_ and not args.domain:
         raise UsageError("say which role: --global or --domain DOMAIN")
-    address = str(Address.parse(args.address))
-    domain = None if args.global_ else normalize_domain(args.domain)
-    await d.set_admin(address, domain, args.action == "grant")
+    domain = None if args.global_ else args.domain
+    await roles.set(OPERATOR, args.address, domain, args.action == "grant")
     what = "global administrator" if domain is None else f"administrator of {domain}"
-    say(f"{address} {'is now' if args.action == 'grant' else 'is no longer'} {what}")
+    say(f"{args.address} {'is now' if args.action == 'grant' else 'is no longer'} {what}")
     return 0

@@ -19,6 +19,7 @@ from postroom.app import StartupError
 from postroom.cli import directory_cmds as dc
 from postroom.cli import folder_cmds as fc
 from postroom.cli import transfer as tc
+from postroom.cli.audit_cmds import add_audit_parser
 from postroom.cli.context import (
     UsageError,
     add_common,
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_queue_parser(cmd, leaf, actions, _with_services)
     add_multipop_parser(cmd, leaf, actions, _with_services)
     add_odmr_parsers(cmd, leaf, actions, _with_services)
+    add_audit_parser(cmd, leaf, actions, _with_services)
 
     # domain
     d = actions(cmd("domain", "Manage mail domains."))

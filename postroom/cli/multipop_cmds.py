@@ -1,6 +1,7 @@
 """``postroom multipop``: users' remote POP3 accounts, collected into their mailboxes.
 
-The commands work on the store directly, with or without a running server. A running server
+The commands call the administration services (services/admin/relay.py), with or without a
+running server. A running server
 collects every enabled remote account at its interval; ``run-now`` collects at once from this
 process (the collected messages are queued, and a running server's queue delivers them within
 seconds; with no server running they wait in the queue for the next start). A remote account
@@ -13,8 +14,9 @@ import argparse
 import time
 from typing import Any
 
-from postroom.app import Services, default_hostname
+from postroom.app import Services, build_multipop, default_hostname
 from postroom.cli.context import (
+    OPERATOR,
     UsageError,
     add_password_options,
     emit,
@@ -23,8 +25,10 @@ from postroom.cli.context import (
     say,
     when,
 )
-from postroom.mta.multipop import MIN_INTERVAL, TLS_MODES, Multipop, RemoteRec
+from postroom.core.records import RemoteRec
 from postroom.mta.multipop import lease_owner as owner_name
+from postroom.services.admin.relay import MultipopAdmin
+from postroom.services.multipop import MIN_INTERVAL, TLS_MODES
 
 
 def _row(rec: RemoteRec, seen: int | None = None) -> dict[str, Any]:
@@ -47,14 +51,14 @@ def _row(rec: RemoteRec, seen: int | None = None) -> dict[str, Any]:
 
 
 async def multipop_cmd(s: Services, args: argparse.Namespace) -> int:
-    hostname = s.cfg.server.hostname or default_hostname()
-    mp = Multipop(s, hostname, s.secrets)
+    mp = s.admin.multipop
     action = args.action
     if action == "add":
         password = read_password(args)
         assert password is not None
-        rec = await mp.add(args.address, host=args.host, username=args.user, password=password,
-                           tls=args.tls, port=args.port, tls_verify=not args.no_verify_tls,
+        rec = await mp.add(OPERATOR, args.address, host=args.host, username=args.user,
+                           password=password, tls=args.tls, port=args.port,
+                           tls_verify=not args.no_verify_tls,
                            leave_on_server=args.leave_on_server or
                            args.delete_after_days is not None,
                            delete_after_days=args.delete_after_days, interval=args.interval,
@@ -64,14 +68,14 @@ async def multipop_cmd(s: Services, args: argparse.Namespace) -> int:
             + ("" if rec.enabled else " (disabled)"))
         return 0
     if action == "list":
-        rows = [_row(r) for r in await mp.remotes(args.address)]
+        rows = [_row(r) for r in await mp.list(OPERATOR, args.address)]
         emit(args, rows, ["id", "address", "remote", "tls", "leave_on_server", "folder",
                           "interval", "enabled", "last_success", "last_error"])
         return 0
     if action == "show":
-        recs = [await mp.one(args.address, args.id)] if args.id else \
-            await mp.remotes(args.address)
-        rows = [_row(r, len(await mp.seen(r.id))) for r in recs]
+        recs = [await mp.one(OPERATOR, args.address, args.id)] if args.id else \
+            await mp.list(OPERATOR, args.address)
+        rows = [_row(r, len(await mp.seen(OPERATOR, args.address, r.id))) for r in recs]
         if args.json:
             emit(args, rows, [])
         elif not rows:
@@ -82,20 +86,21 @@ async def multipop_cmd(s: Services, args: argparse.Namespace) -> int:
             emit_one(args, row)
         return 0
     if action == "remove":
-        await mp.remove(args.address, args.id)
+        await mp.remove(OPERATOR, args.address, args.id)
         say(f"remote account {args.id} of {args.address} removed")
         return 0
     if action == "set":
         return await _set(mp, args)
     if action == "run-now":
-        recs = [await mp.one(args.address, args.id)] if args.id else \
-            await mp.remotes(args.address)
+        recs = [await mp.one(OPERATOR, args.address, args.id)] if args.id else \
+            await mp.list(OPERATOR, args.address)
         if not recs:
             raise UsageError(f"{args.address} has no remote accounts")
+        runner = build_multipop(s, s.cfg.server.hostname or default_hostname())
         failed = 0
         rows = []
         for rec in recs:
-            result = await mp.run_now(args.address, rec.id, owner_name())
+            result = await runner.run_now(args.address, rec.id, owner_name())
             status = "busy: another collector is running it" if result.busy else \
                 f"error: {result.error}" if result.error else "ok"
             failed += not result.ok
@@ -107,14 +112,14 @@ async def multipop_cmd(s: Services, args: argparse.Namespace) -> int:
     raise UsageError(f"unknown action {action}")
 
 
-async def _set(mp: Multipop, args: argparse.Namespace) -> int:
+async def _set(mp: MultipopAdmin, args: argparse.Namespace) -> int:
     password = read_password(args, required=False) \
         if args.password or args.password_stdin else None
     enabled = True if args.enable else False if args.disable else None
     if all(v is None for v in (password, args.interval, args.folder, enabled,
                                args.leave_on_server, args.delete_after_days)):
         raise UsageError("nothing to change (see --help)")
-    await mp.update(args.address, args.id, password=password, interval=args.interval,
+    await mp.update(OPERATOR, args.address, args.id, password=password, interval=args.interval,
                     folder=args.folder, enabled=enabled, leave_on_server=args.leave_on_server,
                     delete_after_days=args.delete_after_days)
     say(f"remote account {args.id} of {args.address} updated")

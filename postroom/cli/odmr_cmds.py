@@ -5,8 +5,9 @@
 - ``atrn``: the customer side: providers that hold *our* domains' mail, collected by ATRN.
 - ``minger query``: ask any Minger server about one address, as the gateways do.
 
-Like the other commands they work on the store, with or without a running server; a running
-server sees every change at once (gateways are read per message).
+Like the other commands they call the administration services (services/admin/relay.py), with
+or without a running server; a running server sees every change at once (gateways are read per
+message).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from postroom.app import Services, build_atrn, default_hostname
 from postroom.cli.context import (
+    OPERATOR,
     UsageError,
     add_password_options,
     emit,
@@ -30,11 +32,11 @@ from postroom.cli.context import (
 )
 from postroom.core import minger as wire
 from postroom.core.records import GatewayRec, ProviderRec
-from postroom.mta.atrn import MIN_INTERVAL
-from postroom.mta.atrn import TLS_MODES as ATRN_TLS
-from postroom.mta.gateways import UNVERIFIABLE, VERIFY_MODES
-from postroom.mta.minger import PORT as MINGER_PORT
-from postroom.mta.minger import MingerError, query
+from postroom.net.minger import PORT as MINGER_PORT
+from postroom.net.minger import MingerError, query
+from postroom.services.atrn import MIN_INTERVAL
+from postroom.services.atrn import TLS_MODES as ATRN_TLS
+from postroom.services.gateways import UNVERIFIABLE, VERIFY_MODES
 
 
 def _gateway_row(rec: GatewayRec, waiting: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -79,10 +81,11 @@ def _minger_secret(args: argparse.Namespace) -> str | None:
 
 
 async def gateway_cmd(s: Services, args: argparse.Namespace) -> int:
-    gw = s.gateways
+    gw = s.admin.gateways
     action = args.action
     if action == "add":
-        rec = await gw.add(args.domain, deliver_to=args.deliver_to or "", verify=args.verify,
+        rec = await gw.add(OPERATOR, args.domain, deliver_to=args.deliver_to or "",
+                           verify=args.verify,
                            minger_host=args.minger_host or "",
                            minger_secret=_minger_secret(args) or None,
                            unverifiable=args.unverifiable,
@@ -104,24 +107,24 @@ async def gateway_cmd(s: Services, args: argparse.Namespace) -> int:
         if all(v is None for v in fields.values()) and not (
                 add or args.remove_recipient or args.add_atrn_user or args.remove_atrn_user):
             raise UsageError("nothing to change (see --help)")
-        rec = await gw.update(args.domain, fields=fields, add_recipients=add,
+        rec = await gw.update(OPERATOR, args.domain, fields=fields, add_recipients=add,
                               drop_recipients=args.remove_recipient or [],
                               add_users=args.add_atrn_user or [],
                               drop_users=args.remove_atrn_user or [])
         say(f"gateway {rec.domain} updated")
         return 0
     if action == "list":
-        rows = [_gateway_row(r) for r in await gw.repo.all()]
+        rows = [_gateway_row(r) for r in await gw.list(OPERATOR)]
         emit(args, rows, ["domain", "mode", "verify", "atrn_users"])
         return 0
     if action == "show":
-        rec = await gw.require(args.domain)
-        emit_one(args, _gateway_row(rec, await s.store.queue.count_held(rec.domain)))
+        rec, waiting = await gw.show(OPERATOR, args.domain)
+        emit_one(args, _gateway_row(rec, waiting))
         return 0
     if action == "remove":
-        waiting = await gw.remove(args.domain, force=args.force)
+        held = await gw.remove(OPERATOR, args.domain, force=args.force)
         say(f"gateway {args.domain} removed"
-            + (f"; {waiting} queued messages go to normal MX delivery" if waiting else ""))
+            + (f"; {held} queued messages go to normal MX delivery" if held else ""))
         return 0
     raise UsageError(f"unknown action {action}")
 
@@ -142,13 +145,14 @@ def _provider_row(rec: ProviderRec, detail: bool = False) -> dict[str, Any]:
 
 
 async def atrn_cmd(s: Services, args: argparse.Namespace) -> int:
-    atrn = build_atrn(s, s.cfg.server.hostname or default_hostname())
+    atrn = s.admin.atrn
     action = args.action
     if action == "add":
         password = read_password(args)
         assert password is not None
-        rec = await atrn.add(args.name, host=args.host, username=args.user, password=password,
-                             domains=args.domain or [], tls=args.tls, port=args.port,
+        rec = await atrn.add(OPERATOR, args.name, host=args.host, username=args.user,
+                             password=password, domains=args.domain or [], tls=args.tls,
+                             port=args.port,
                              tls_verify=not args.no_verify_tls, interval=args.interval,
                              enabled=not args.disabled)
         say(f"ATRN provider {rec.name} added: {rec.username}@{rec.host}:{rec.port} "
@@ -164,30 +168,32 @@ async def atrn_cmd(s: Services, args: argparse.Namespace) -> int:
                 args.host, args.user, args.tls, args.port, args.interval, args.domain,
                 enabled, verify)):
             raise UsageError("nothing to change (see --help)")
-        await atrn.update(args.name, password=password, host=args.host, username=args.user,
-                          tls=args.tls, port=args.port, interval=args.interval,
+        await atrn.update(OPERATOR, args.name, password=password, host=args.host,
+                          username=args.user, tls=args.tls, port=args.port, interval=args.interval,
                           domains=args.domain, enabled=enabled, tls_verify=verify)
         say(f"ATRN provider {args.name} updated")
         return 0
     if action == "list":
-        emit(args, [_provider_row(r) for r in await atrn.providers()],
+        emit(args, [_provider_row(r) for r in await atrn.list(OPERATOR)],
              ["name", "provider", "tls", "domains", "interval", "enabled", "last_success",
               "last_error"])
         return 0
     if action == "show":
-        emit_one(args, _provider_row(await atrn.one(args.name), detail=True))
+        emit_one(args, _provider_row(await atrn.show(OPERATOR, args.name), detail=True))
         return 0
     if action == "remove":
-        await atrn.remove(args.name)
+        await atrn.remove(OPERATOR, args.name)
         say(f"ATRN provider {args.name} removed")
         return 0
     if action == "run-now":
-        recs = [await atrn.one(args.name)] if args.name else await atrn.providers()
+        recs = [await atrn.show(OPERATOR, args.name)] if args.name else \
+            await atrn.list(OPERATOR)
         if not recs:
             raise UsageError("no ATRN providers (add one with 'postroom atrn add')")
+        runner = build_atrn(s, s.cfg.server.hostname or default_hostname())
         rows, failed = [], 0
         for rec in recs:
-            result = await atrn.run(rec)
+            result = await runner.run(rec)
             failed += not result.ok
             rows.append({"name": rec.name, "received": result.received,
                          "status": f"error: {result.error}" if result.error else "ok"})

@@ -1,7 +1,8 @@
 """``postroom queue``: look at and act on the mail queue (specs.md §4.4).
 
-The commands work on the store directly, with or without a running server. A running server
-sees ``hold``, ``release``, ``retry`` and ``bounce`` at its next queue poll (5 s); ``bounce``
+The commands call the queue administration service (services/admin/mail.py), with or without
+a running server. A running server sees ``hold``, ``release``, ``retry`` and ``bounce`` at its
+next queue poll (5 s); ``bounce``
 returns the message to its sender with a failure notice (never to a null sender) and is done
 by the server's queue manager, so it happens at the next start if no server is running.
 ``delete`` drops an entry silently.
@@ -13,14 +14,13 @@ import argparse
 from typing import Any
 
 from postroom.app import Services
-from postroom.cli.context import UsageError, emit, emit_one, say, when
+from postroom.cli.context import OPERATOR, UsageError, emit, emit_one, say, when
 from postroom.core.records import QueueRec
 from postroom.directory.quota import format_size
-from postroom.mta.attempt import entry_params
 
 
 def _row(rec: QueueRec, full: bool = False) -> dict[str, Any]:
-    params = entry_params(rec)
+    params = rec.param_dict()
     row: dict[str, Any] = {
         "id": rec.id, "state": rec.state, "sender": rec.sender or "<>",
         "recipients": list(rec.recipients), "size": rec.size,
@@ -36,9 +36,9 @@ def _row(rec: QueueRec, full: bool = False) -> dict[str, Any]:
 
 
 async def queue_cmd(s: Services, args: argparse.Namespace) -> int:
-    repo = s.store.queue
+    queue = s.admin.queue
     if args.action == "list":
-        rows = [_row(r) for r in await repo.list()]
+        rows = [_row(r) for r in await queue.list(OPERATOR)]
         if not args.json:
             for row in rows:
                 row["recipients"] = ", ".join(row["recipients"])
@@ -51,29 +51,21 @@ async def queue_cmd(s: Services, args: argparse.Namespace) -> int:
                          "(see 'postroom queue list')")
     for entry_id in args.ids:
         if args.action == "show":
-            rec = await repo.get(entry_id)
-            row = _row(rec, full=True)
-            emit_one(args, row)
+            rec = await queue.get(OPERATOR, entry_id)
+            emit_one(args, _row(rec, full=True))
             if args.content and not args.json:
-                print(bytes(rec.prefix).decode("utf-8", "replace")
-                      + s.store.blobs.read(rec.blob).decode("utf-8", "replace"))
+                print(queue.open_content(OPERATOR, rec).decode("utf-8", "replace"))
         elif args.action == "hold":
-            await repo.set_state(entry_id, "hold")
+            await queue.hold(OPERATOR, entry_id)
             say(f"queue entry {entry_id} held: it will not be tried until released")
         elif args.action in ("release", "retry"):
-            rec = await repo.get(entry_id)
-            if args.action == "retry" and rec.state == "hold":
-                raise UsageError(f"queue entry {entry_id} is held; use 'queue release'")
-            await repo.set_state(entry_id, "ready")  # due now
+            await queue.release(OPERATOR, entry_id, retry=args.action == "retry")
             say(f"queue entry {entry_id} will be tried at once")
         elif args.action == "delete":
-            await repo.delete(entry_id)
+            await queue.delete(OPERATOR, entry_id)
             say(f"queue entry {entry_id} deleted (no notice sent)")
         elif args.action == "bounce":
-            rec = await repo.get(entry_id)
-            params = entry_params(rec)
-            params["bounce"] = True
-            await repo.update_params(entry_id, params)
+            rec = await queue.bounce(OPERATOR, entry_id)
             say(f"queue entry {entry_id} will be returned to "
                 f"{'<' + rec.sender + '>' if rec.sender else 'nobody (null sender)'} "
                 "by the server's queue manager")

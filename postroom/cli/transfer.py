@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from postroom.access.gate import MailboxHandle
 from postroom.access.ops import Op
 from postroom.app import Services
-from postroom.cli.context import say
+from postroom.cli.context import OPERATOR, say
 from postroom.core import flags as F
 from postroom.core.address import Address
 from postroom.core.errors import Kind, MailError, invalid
@@ -171,6 +171,8 @@ async def import_cmd(s: Services, args: argparse.Namespace) -> int:
                 await flush(folder)
         for folder in list(pending):
             await flush(folder)
+    await s.admin.note(OPERATOR, "import." + args.format, args.address,
+                       {"path": str(path), "folder": target, "messages": total})
     say(f"{total} messages imported into {args.address}")
     return 0
 
@@ -197,8 +199,8 @@ async def export_cmd(s: Services, args: argparse.Namespace) -> int:
         if args.format == "mbox":
             target = out if args.folder else out / (name.replace("/", ".") + ".mbox")
             with open(target, "wb") as fh:
-                for rec in await s.store.messages.get_many(handle.mailbox.id,
-                                                           [r.uid for r in rows]):
+                for rec in await s.messages.records(principal, handle,
+                                                    [r.uid for r in rows]):
                     data = (await s.messages.read_record(rec)).replace(b"\r\n", b"\n")
                     fh.write(_mbox_from_line(rec.internal_date))
                     fh.write(_FROM_LINE.sub(lambda m: b">" + m.group(0), data))
@@ -215,5 +217,7 @@ async def export_cmd(s: Services, args: argparse.Namespace) -> int:
                 file_name = f"{handle.mailbox.uidvalidity}.{row.uid}.postroom:2,{info}"
                 (folder / "cur" / file_name).write_bytes(data)
                 count += 1
+    await s.admin.note(OPERATOR, "export." + args.format, args.address,
+                       {"path": str(out), "folder": args.folder, "messages": count})
     say(f"{count} messages exported to {out}")
     return 0

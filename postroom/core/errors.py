@@ -23,6 +23,10 @@ class Kind(enum.Enum):
     AUTH_FAILED = "auth-failed"
     DISABLED = "disabled"  # account disabled / frozen
     TEMPORARY = "temporary"  # try again later (server-side trouble)
+    UNAVAILABLE = "unavailable"  # exists, but cannot take this now (ask again later)
+    AUTH_REQUIRED = "auth-required"  # only an authenticated caller may do this here
+    LOOP = "loop"  # the message has travelled in a circle
+    CONTENT = "content"  # refused for what the message contains (a filter's verdict)
 
 
 class MailError(Exception):

@@ -8,6 +8,7 @@ mutable ones (``NewEntry``, ``Outcome``) are commands being assembled for one tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -179,6 +180,16 @@ class QueueRec:
     created_at: int
     hold_domain: str | None = None  # the gateway domain it waits for (issue 7)
 
+    def param_dict(self) -> dict[str, object]:
+        """The JSON parameters kept with the entry: DSN (ret, envid, notify, orcpt), body,
+        smtputf8, the submitter (auth), and the queue manager's own marks (remote, notice,
+        warned, bounce, folder, quarantine)."""
+        try:
+            value = json.loads(self.params or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
 
 @dataclass
 class NewEntry:
@@ -284,3 +295,16 @@ class SeenRec:
     uidl: str
     first_seen: int
     skipped: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRec:
+    """One administrative change: who, from where, what, to what, when."""
+
+    id: int
+    at: int
+    actor: str
+    origin: str
+    action: str  # "user.add", "acl.set", …
+    target: str  # "alice@example.com", "alice@example.com:Projects", …
+    detail: dict[str, object]

@@ -20,7 +20,7 @@ from typing import Any
 from postroom.core.address import Address, normalize_domain
 from postroom.core.errors import Kind, MailError, invalid, not_found
 from postroom.core.principal import Principal
-from postroom.core.records import AccountRec, AliasRec, GroupRec
+from postroom.core.records import AccountRec, AliasRec, GroupRec, MailboxRec
 from postroom.directory import passwords
 from postroom.directory.secretbox import SecretBox, SecretError
 from postroom.store.sqlstore import SqlStore
@@ -48,7 +48,11 @@ class ToGroup:
 
 @dataclass(frozen=True, slots=True)
 class ToPublicFolder:
-    mailbox_id: int
+    mailbox: MailboxRec
+
+    @property
+    def mailbox_id(self) -> int:
+        return self.mailbox.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +320,7 @@ class Directory:
             return ToGroup(group)
         mailbox = await self.store.mailboxes.by_address(address)
         if mailbox is not None:
-            return ToPublicFolder(mailbox.id)
+            return ToPublicFolder(mailbox)
         return None
 
     # -- aliases and groups with validation --------------------------------------------------

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
+from postroom.core import smtp
 from postroom.net.tls import client_context
 
 CHUNK = 256 * 1024  # BDAT chunk and DATA write size
@@ -126,12 +127,12 @@ class SmtpClient:
                                   f"{exc or type(exc).__name__}") from None
         self.tls = implicit_tls
         greeting = await self.read_reply()
-        if greeting.code != 220:
+        if greeting.code != smtp.GREETING.code:
             return greeting
         await self.ehlo(helo)
         if not self.tls and starttls != "never" and "STARTTLS" in self.features:
             reply = await self.command("STARTTLS")
-            if reply.code == 220:
+            if reply.code == smtp.READY_FOR_TLS.code:
                 await self._upgrade(server_name)
                 await self.ehlo(helo)
             elif starttls == "required":
@@ -160,9 +161,9 @@ class SmtpClient:
     async def ehlo(self, helo: str) -> None:
         reply = await self.command(f"EHLO {helo}")
         self.features = {}
-        if reply.code != 250:
+        if reply.code != smtp.HELLO.code:
             reply = await self.command(f"HELO {helo}")
-            if reply.code != 250:
+            if reply.code != smtp.HELLO.code:
                 raise SmtpClientError(f"{self.peer_name} refused HELO: {reply}")
             return
         for line in reply.lines[1:]:
@@ -184,16 +185,16 @@ class SmtpClient:
             return await self.command(f"AUTH PLAIN {token}")
         if "LOGIN" in mechs:
             reply = await self.command("AUTH LOGIN")
-            if reply.code == 334:
+            if reply.code == smtp.AUTH_CHALLENGE.code:
                 reply = await self.command(base64.b64encode(user.encode()).decode())
-            if reply.code == 334:
+            if reply.code == smtp.AUTH_CHALLENGE.code:
                 reply = await self.command(base64.b64encode(password.encode()).decode())
             return reply
         raise SmtpClientError(f"{self.peer_name} offers neither AUTH PLAIN nor LOGIN")
 
     async def _cram_md5(self, user: str, password: str) -> Reply:
         reply = await self.command("AUTH CRAM-MD5")
-        if reply.code != 334:
+        if reply.code != smtp.AUTH_CHALLENGE.code:
             return reply
         try:
             challenge = base64.b64decode(reply.text.strip(), validate=True)
@@ -282,11 +283,11 @@ class SmtpClient:
         chunking = "CHUNKING" in self.features
         addresses_ascii = env.sender.isascii() and all(r.isascii() for r in env.recipients)
         if env.smtputf8 and "SMTPUTF8" not in self.features and not addresses_ascii:
-            reply = Reply(553, ("5.6.7 The next hop cannot take UTF-8 addresses "
+            reply = Reply(smtp.UTF8_ADDRESS.code, ("5.6.7 The next hop cannot take UTF-8 addresses "
                                 "(no SMTPUTF8)",))  # RFC 6531 §3.2
             return Result(dict.fromkeys(env.recipients, reply), dsn)
         if env.body == "BINARYMIME" and not (chunking and "BINARYMIME" in self.features):
-            reply = Reply(554, ("5.6.3 The next hop cannot take binary content "
+            reply = Reply(smtp.NO_BINARY.code, ("5.6.3 The next hop cannot take binary content "
                                 "(no BINARYMIME/CHUNKING)",))
             return Result(dict.fromkeys(env.recipients, reply), dsn)
         if "PIPELINING" in self.features:
@@ -302,14 +303,14 @@ class SmtpClient:
             rcpt_replies = [await self.command(line) for line in rcpts]
             data_reply = None
         if not mail_reply.ok:
-            if data_reply is not None and data_reply.code == 354:
+            if data_reply is not None and data_reply.code == smtp.START_DATA.code:
                 await self._write(b".\r\n")  # RFC 2920 §3.1: end the data nobody asked for
                 await self.read_reply()
             return Result(dict.fromkeys(env.recipients, mail_reply), dsn)
         results = dict(zip(env.recipients, rcpt_replies, strict=True))
         accepted = [r for r in env.recipients if results[r].ok]
         if not accepted:
-            if data_reply is not None and data_reply.code == 354:
+            if data_reply is not None and data_reply.code == smtp.START_DATA.code:
                 await self._write(b".\r\n")
                 await self.read_reply()
             await self.command("RSET")
@@ -319,7 +320,7 @@ class SmtpClient:
         else:
             if data_reply is None:
                 data_reply = await self.command("DATA")
-            if data_reply.code != 354:
+            if data_reply.code != smtp.START_DATA.code:
                 final = data_reply
             else:
                 for piece in dot_stuffed(content):

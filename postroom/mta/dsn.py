@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import BinaryIO
 
-from postroom.protocols.smtp.wire import xtext_decode
+from postroom.core.smtp import xtext_decode
 
 FULL_RETURN_LIMIT = 256 * 1024  # larger originals come back as headers only
 

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from postroom.core import smtp
 from postroom.core.records import QueueRec
-from postroom.mta.attempt import Attempt
+from postroom.mta.attempt import Attempt, Conclude
 from postroom.mta.client import SmtpClient, SmtpClientError
+from postroom.mta.outbound import Outbound
 from postroom.net.connection import Connection, ConnectionClosed, LineTooLong, ShuttingDown
-
-if TYPE_CHECKING:
-    from postroom.mta.queue import QueueManager
+from postroom.services.queue import QueueService
 
 log = logging.getLogger("postroom.odmr")
 
@@ -55,48 +54,56 @@ class ConnectionStream:
         self.conn.close()
 
 
-async def claim(manager: QueueManager, domains: Sequence[str]) -> list[QueueRec]:
-    """Every entry waiting for ``domains`` (held, or between retries towards a gateway
-    host), claimed so that no other delivery takes it meanwhile."""
-    return await manager.services.store.queue.claim_held(domains)
+class Turnaround:
+    """What the ODMR provider session needs of the queue: claim a gateway's held mail,
+    deliver it over the reversed connection, give back what was not tried."""
 
+    def __init__(self, queue: QueueService, outbound: Outbound, conclude: Conclude,
+                 hostname: str) -> None:
+        self.queue = queue
+        self.outbound = outbound
+        self.conclude = conclude
+        self.hostname = hostname
 
-async def release(manager: QueueManager, entries: Sequence[QueueRec]) -> None:
-    await manager.services.store.queue.release(entries)
+    async def claim(self, domains: Sequence[str]) -> list[QueueRec]:
+        """Every entry waiting for ``domains`` (held, or between retries towards a gateway
+        host), claimed so that no other delivery takes it meanwhile."""
+        return await self.queue.claim_held(domains)
 
+    async def release(self, entries: Sequence[QueueRec]) -> None:
+        await self.queue.release(entries)
 
-async def deliver_reversed(manager: QueueManager, conn: Connection, entries: list[QueueRec],
-                           timeout: float) -> int:
-    """Deliver ``entries`` to the customer at the other end of ``conn``; return how many
-    recipients it accepted."""
-    peer = f"[{conn.peer[0]}] (ODMR customer)"
-    client = SmtpClient(timeout)
-    stream = ConnectionStream(conn)
-    client.attach(stream, stream, peer, conn.tls)
-    pending = list(entries)
-    done = 0
-    try:
-        greeting = await client.read_reply()
-        if greeting.code != 220:
-            raise SmtpClientError(f"customer greeted with {greeting}")
-        await client.ehlo(manager.hostname)
-        while pending:
-            entry = pending.pop(0)
-            try:
-                attempt = await manager.outbound.send_entry(client, peer, entry)
-            except SmtpClientError as exc:  # the link broke during this entry
-                await manager.conclude(entry, Attempt(
-                    deferred=dict.fromkeys(entry.recipients, str(exc))))
-                raise
-            await manager.conclude(entry, attempt)
-            done += len(attempt.delivered)
-        await client.quit()
-    except SmtpClientError as exc:
-        log.info("odmr: turnaround ended early", extra={"reason": str(exc),
-                                                         "left": len(pending)})
-    finally:
-        if pending:
-            await release(manager, pending)
-        client.close()
-    log.info("odmr: turnaround done", extra={"recipients": done, "left": len(pending)})
-    return done
+    async def deliver(self, conn: Connection, entries: list[QueueRec], timeout: float) -> int:
+        """Deliver ``entries`` to the customer at the other end of ``conn``; return how many
+        recipients it accepted."""
+        peer = f"[{conn.peer[0]}] (ODMR customer)"
+        client = SmtpClient(timeout)
+        stream = ConnectionStream(conn)
+        client.attach(stream, stream, peer, conn.tls)
+        pending = list(entries)
+        done = 0
+        try:
+            greeting = await client.read_reply()
+            if greeting.code != smtp.GREETING.code:
+                raise SmtpClientError(f"customer greeted with {greeting}")
+            await client.ehlo(self.hostname)
+            while pending:
+                entry = pending.pop(0)
+                try:
+                    attempt = await self.outbound.send_entry(client, peer, entry)
+                except SmtpClientError as exc:  # the link broke during this entry
+                    await self.conclude(entry, Attempt(
+                        deferred=dict.fromkeys(entry.recipients, str(exc))))
+                    raise
+                await self.conclude(entry, attempt)
+                done += len(attempt.delivered)
+            await client.quit()
+        except SmtpClientError as exc:
+            log.info("odmr: turnaround ended early", extra={"reason": str(exc),
+                                                             "left": len(pending)})
+        finally:
+            if pending:
+                await self.release(pending)
+            client.close()
+        log.info("odmr: turnaround done", extra={"recipients": done, "left": len(pending)})
+        return done

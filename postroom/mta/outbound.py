@@ -17,27 +17,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
 
+from postroom.config import OutboundConfig
+from postroom.core import smtp
 from postroom.core.aio import cancel
 from postroom.core.records import QueueRec
 from postroom.mta import dsn
-from postroom.mta.attempt import Attempt, entry_params, open_message, per_recipient, wants
+from postroom.mta.attempt import Attempt, Conclude, per_recipient, wants
 from postroom.mta.client import Envelope, Reply, SmtpClient, SmtpClientError
-from postroom.mta.dns import MxHost, RouteError, Router, split_host_port
-from postroom.mta.inbound import domain_of
-
-if TYPE_CHECKING:
-    from postroom.mta.queue import QueueManager
+from postroom.net.dns import MxHost, RouteError, Router, split_host_port
+from postroom.services.gateways import Gateways
+from postroom.services.queue import QueueService
+from postroom.services.submission import domain_of
 
 log = logging.getLogger("postroom.outbound")
 
 
 class Outbound:
-    def __init__(self, manager: QueueManager, router: Router) -> None:
-        self.manager = manager
-        self.cfg = manager.cfg
+    def __init__(self, cfg: OutboundConfig, hostname: str, router: Router,
+                 queue: QueueService, gateways: Gateways, conclude: Conclude) -> None:
+        self.cfg = cfg
+        self.hostname = hostname
         self.router = router
+        self.queue = queue
+        self.gateways = gateways
+        self.conclude = conclude
         self.lines: dict[str, deque[QueueRec]] = {}
         self.workers: dict[str, int] = {}
         self.connections = asyncio.Semaphore(self.cfg.max_connections)
@@ -73,19 +77,21 @@ class Outbound:
 
     async def _hosts(self, domain: str) -> tuple[list[MxHost], int, bool]:
         """Where mail for ``domain`` goes: (hosts in order, port, through the smart host)."""
-        gateway = await self.manager.services.gateways.find(domain)
+        gateway = await self.gateways.find(domain)
         if gateway is not None and gateway.deliver_to:  # a gateway's destination (issue 7)
             host, port = split_host_port(gateway.deliver_to, 25)
             addresses = await self.router.addresses(host)
             if not addresses:
-                raise RouteError(True, 451, "4.4.4", f"gateway host {host} has no address")
+                raise RouteError(True, smtp.NO_ROUTE.code, "4.4.4",
+                                 f"gateway host {host} has no address")
             return [MxHost(host, addresses)], port, False
         if self.cfg.smart_host:
             default = 465 if self.cfg.smart_host_tls == "implicit" else 587
             host, port = split_host_port(self.cfg.smart_host, default)
             addresses = await self.router.addresses(host)
             if not addresses:
-                raise RouteError(True, 451, "4.4.4", f"smart host {host} has no address")
+                raise RouteError(True, smtp.NO_ROUTE.code, "4.4.4",
+                                 f"smart host {host} has no address")
             return [MxHost(host, addresses)], port, True
         return await self.router.route(domain), self.cfg.port, False
 
@@ -127,16 +133,16 @@ class Outbound:
                 client = SmtpClient(cfg.command_timeout)
                 try:
                     greeting = await client.connect(
-                        address, port, self.manager.hostname, server_name=mx.name,
+                        address, port, self.hostname, server_name=mx.name,
                         implicit_tls=smart and cfg.smart_host_tls == "implicit",
                         starttls=starttls, connect_timeout=cfg.connect_timeout)
-                    if greeting.code != 220:
+                    if greeting.code != smtp.GREETING.code:
                         error = f"{mx.name} [{address}] greeted with {greeting}"
                         await client.quit()
                         continue
                     if smart and cfg.smart_host_user:
                         reply = await client.auth(cfg.smart_host_user, cfg.smart_host_password)
-                        if reply.code != 235:
+                        if reply.code != smtp.AUTH_SUCCEEDED.code:
                             error = f"smart host {mx.name} refused our login: {reply}"
                             log.error("outbound: %s", error)
                             await client.quit()
@@ -151,7 +157,7 @@ class Outbound:
 
     async def send_entry(self, client: SmtpClient, host: str, entry: QueueRec) -> Attempt:
         """One queue entry over an open connection (also used by the ODMR turnaround)."""
-        params = entry_params(entry)
+        params = entry.param_dict()
         orcpt = per_recipient(params, "orcpt")
         body = str(params.get("body", ""))
         env = Envelope(entry.sender, list(entry.recipients), entry.size,
@@ -160,8 +166,7 @@ class Outbound:
                        envid=str(params.get("envid", "")),
                        notify=per_recipient(params, "notify"), orcpt=orcpt)
         loop = asyncio.get_running_loop()
-        content = await loop.run_in_executor(None, open_message, self.manager.services.store.blobs,
-                                             entry)
+        content = await loop.run_in_executor(None, self.queue.open, entry)
         try:
             result = await client.send(env, content)
         finally:
@@ -205,7 +210,7 @@ class Outbound:
 
     async def _conclude(self, entry: QueueRec, attempt: Attempt) -> None:
         try:
-            await self.manager.conclude(entry, attempt)
+            await self.conclude(entry, attempt)
         except Exception:
             log.exception("outbound: cannot settle entry %d", entry.id)
 

@@ -8,9 +8,10 @@ never duplicates a local copy or a notice. (A remote peer that said 250 just bef
 before our commit gets the message again: RFC 5321 §6.1 accepts that duplicate, as every MTA
 does.)
 
-Local delivery scans the blob once (ENVELOPE, BODYSTRUCTURE, search text) and appends one copy
-per mailbox, however it was addressed; each copy's prefix carries ``Return-Path`` (RFC 5321
-§4.4) and the ``Received`` line written at acceptance. Remote delivery is mta/outbound.py.
+Local delivery is the delivery service's (services/delivery.py): it chooses each copy's folder
+through the access gate, scans the message once in chunks (ENVELOPE, BODYSTRUCTURE, search
+text) and builds the per-delivery prefix; one copy per mailbox, however it was addressed.
+Remote delivery is mta/outbound.py.
 
 Retries (specs.md §4.4): a temporary failure waits ``retry_schedule[attempts]`` (the last value
 repeats); after ``delay_warning`` one "delayed" notice goes to the sender; after
@@ -25,45 +26,51 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from postroom.config import Config
 from postroom.core.aio import cancel
 from postroom.core.errors import Kind, MailError
-from postroom.core.records import BlobRef, MailboxRec, NewEntry, NewMessage, Outcome, QueueRec
-from postroom.directory.service import ToAccount, ToAlias, ToGroup, ToPublicFolder, Unknown
+from postroom.core.records import NewEntry, QueueRec
+from postroom.directory.service import Directory, Unknown
 from postroom.mta import dsn
-from postroom.mta.attempt import Attempt, entry_params, open_message, per_recipient, wants
-from postroom.mta.dns import Router, make_resolver
-from postroom.mta.inbound import Inbound
+from postroom.mta.attempt import Attempt, per_recipient, wants
 from postroom.mta.outbound import Outbound
-from postroom.services.messages import describe
-
-if TYPE_CHECKING:
-    from postroom.app import Services
+from postroom.net.dns import Router, make_resolver
+from postroom.services.delivery import DeliveryService
+from postroom.services.gateways import Gateways
+from postroom.services.queue import QueueService, Settlement
+from postroom.services.submission import SubmissionService
 
 log = logging.getLogger("postroom.queue")
 
 RETRY_INTERNAL = 300  # seconds before an entry that hit an internal error is tried again
-TEMPORARY_KINDS = (Kind.OVER_QUOTA, Kind.TEMPORARY, Kind.NOT_FOUND)  # retried, not bounced
+TEMPORARY_KINDS = (Kind.OVER_QUOTA, Kind.TEMPORARY, Kind.NOT_FOUND, Kind.UNAVAILABLE)
 LOCAL_CONCURRENCY = 32  # local deliveries in flight: more of them share one group commit
 
 
 class QueueManager:
-    def __init__(self, services: Services, hostname: str = "localhost",
-                 poll: float = 5.0) -> None:
-        self.services = services
+    def __init__(self, cfg: Config, hostname: str, queue: QueueService,
+                 delivery: DeliveryService, submission: SubmissionService,
+                 directory: Directory, gateways: Gateways, poll: float = 5.0) -> None:
         self.hostname = hostname
-        self.cfg = services.cfg.smtp.outbound
+        self.cfg = cfg.smtp.outbound
+        self.queue = queue
+        self.delivery = delivery
+        self.submission = submission
+        self.directory = directory
+        self.gateways = gateways
         self.poll = poll
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._local = asyncio.Semaphore(LOCAL_CONCURRENCY)
         self._inflight: set[asyncio.Task[None]] = set()
-        self.outbound = Outbound(self, Router(make_resolver(self.cfg.dns_servers)))
-        self.inbound = Inbound(services)
+        self.outbound = Outbound(self.cfg, hostname, Router(make_resolver(self.cfg.dns_servers)),
+                                 queue, gateways, self.conclude)
+        queue.on_enqueue(self.wake)
 
     async def start(self) -> None:
-        returned = await self.services.store.queue.reset_active()
+        returned = await self.queue.reset_active()
         if returned:
             log.info("queue: %d entries interrupted by a restart are due again", returned)
         self._task = asyncio.create_task(self._run(), name="queue-manager")
@@ -82,17 +89,17 @@ class QueueManager:
         while True:
             self._wake.clear()
             try:
-                entries = await self.services.store.queue.claim_due()
+                entries = await self.queue.claim_due()
             except Exception:
                 log.exception("queue: cannot claim entries")
                 entries = []
             try:
-                held = await self.services.store.queue.claim_due(state="atrn")
+                held = await self.queue.claim_due(state="atrn")
             except Exception:
                 log.exception("queue: cannot claim held entries")
                 held = []
             for entry in entries:
-                params = entry_params(entry)
+                params = entry.param_dict()
                 if params.get("bounce"):
                     self._spawn(self._bounce(entry))
                 elif params.get("remote") and await self._held(entry):
@@ -118,13 +125,13 @@ class QueueManager:
                 await self.conclude(entry, await self.local_attempt(entry))
             except Exception:
                 log.exception("queue: delivery of entry %d failed", entry.id)
-                await self.services.store.queue.finish(
-                    entry.id, entry.recipients, int(time.time()) + RETRY_INTERNAL,
-                    "internal error, logged")
+                await self.queue.defer(entry.id, entry.recipients,
+                                       int(time.time()) + RETRY_INTERNAL,
+                                       "internal error, logged")
 
     async def _held(self, entry: QueueRec) -> bool:
         try:
-            return await self.services.gateways.holds(entry.hold_domain)
+            return await self.gateways.holds(entry.hold_domain)
         except Exception:
             log.exception("queue: cannot look up gateway %s", entry.hold_domain)
             return True  # never let held mail go out by MX because of a lookup error
@@ -137,7 +144,7 @@ class QueueManager:
             await self.conclude(entry, Attempt(deferred=dict.fromkeys(entry.recipients, reason)))
         except Exception:
             log.exception("queue: review of held entry %d failed", entry.id)
-            await self.services.store.queue.release([entry])
+            await self.queue.release([entry])
 
     async def _bounce(self, entry: QueueRec) -> None:
         """An administrator asked for this entry to be returned to its sender."""
@@ -147,68 +154,29 @@ class QueueManager:
         await self.conclude(entry, attempt)
 
     # -- local delivery -----------------------------------------------------------------------
-    async def _mailbox_ids(self, address: str, folder: str = "INBOX") -> list[int]:
-        """Where one accepted recipient's copy goes: INBOX of each account behind it.
-
-        ``folder`` (MultiPOP's target folder, queue parameter ``folder``) applies to an
-        account addressed directly; when that folder no longer exists the copy goes to INBOX
-        rather than being lost or bounced."""
-        directory = self.services.directory
-        res = await directory.resolve_recipient(address)
-        if isinstance(res, ToPublicFolder):
-            return [res.mailbox_id]
-        if isinstance(res, ToAccount):
-            accounts = [res.account.address]
-        elif isinstance(res, (ToAlias, ToGroup)):
-            accounts = await directory.expand(address)
-        else:
-            return []
-        out = []
-        for name in accounts:
-            account = await self.services.store.directory.get_account(name)
-            if account is None:
-                continue
-            target: MailboxRec | None = None
-            if folder != "INBOX" and isinstance(res, ToAccount):
-                target = await self.services.store.mailboxes.by_name(account.id, folder)
-                if target is None or target.kind != "mail":
-                    log.warning("queue: folder %r of %s is missing; delivering to INBOX",
-                                folder, account.address)
-                    target = None
-            if target is None:
-                target = await self.services.store.mailboxes.by_name(account.id, "INBOX")
-            if target is not None:
-                out.append(target.id)
-        return out
-
     async def local_attempt(self, entry: QueueRec) -> Attempt:
-        loop = asyncio.get_running_loop()
-        blobs = self.services.store.blobs
-        data = await loop.run_in_executor(None, blobs.read, entry.blob)
-        meta, text = await loop.run_in_executor(None, describe, data)
-        prefix = b"Return-Path: <" + entry.sender.encode() + b">\r\n" + bytes(entry.prefix)
+        """The delivery service's plan for ``entry``, as an attempt: each recipient delivered
+        (its copies to be written by ``conclude``), unknown (5.1.1), or refused for now."""
+        plan = await self.delivery.plan(entry)
+        orcpt = per_recipient(entry.param_dict(), "orcpt")
         attempt = Attempt()
-        params = entry_params(entry)
-        orcpt = per_recipient(params, "orcpt")
-        folder = str(params.get("folder") or "INBOX")
-        seen: set[int] = set()
         for rcpt in entry.recipients:
-            ids = await self._mailbox_ids(rcpt, folder)
-            if not ids:
+            if rcpt in plan.unknown:
                 attempt.failed.append(dsn.RecipientStatus(
                     rcpt, "failed", "5.1.1", "550 5.1.1 No such user here (any more)",
                     orcpt=orcpt.get(rcpt, "")))
-                continue
-            targets = []
-            for mailbox_id in ids:
-                if mailbox_id in seen:  # one copy per mailbox, however it was addressed
-                    continue
-                seen.add(mailbox_id)
-                targets.append((mailbox_id, NewMessage(BlobRef(entry.blob, len(data)), prefix,
-                                                       meta, 0, "", entry.created_at, text)))
-            attempt.local_by_rcpt[rcpt] = targets
-            attempt.delivered.append(dsn.RecipientStatus(rcpt, "delivered", "2.0.0",
-                                                         orcpt=orcpt.get(rcpt, "")))
+            elif rcpt in plan.refused:
+                exc = plan.refused[rcpt]
+                if exc.kind in TEMPORARY_KINDS:
+                    attempt.deferred[rcpt] = exc.text
+                else:
+                    attempt.failed.append(dsn.RecipientStatus(
+                        rcpt, "failed", "5.7.1", f"550 5.7.1 {exc.text}",
+                        orcpt=orcpt.get(rcpt, "")))
+            else:
+                attempt.local_by_rcpt[rcpt] = plan.targets[rcpt]
+                attempt.delivered.append(dsn.RecipientStatus(rcpt, "delivered", "2.0.0",
+                                                             orcpt=orcpt.get(rcpt, "")))
         return attempt
 
     async def _split_local(self, entry: QueueRec, attempt: Attempt) -> Attempt:
@@ -224,7 +192,7 @@ class QueueManager:
             remaining = ([s.recipient for s in attempt.delivered[i + 1:]]
                          + list(done.deferred) + [s.recipient for s in attempt.failed])
             try:
-                await self.services.store.queue.settle(entry.id, Outcome(
+                await self.queue.settle(entry.id, Settlement(
                     remaining=remaining, count_attempt=False,
                     local=attempt.local_by_rcpt[st.recipient], state="active"))
             except MailError as exc:
@@ -241,7 +209,7 @@ class QueueManager:
     async def conclude(self, entry: QueueRec, attempt: Attempt) -> None:
         """Settle ``entry`` after an attempt: local copies, notices, retry or removal, in one
         transaction."""
-        params = entry_params(entry)
+        params = entry.param_dict()
         orcpt = per_recipient(params, "orcpt")
         now = int(time.time())
         failed = list(attempt.failed)
@@ -280,15 +248,15 @@ class QueueManager:
         next_attempt, state = now + wait, attempt.state
         if deferred and await self._held(entry):  # back to waiting for ATRN (issue 7)
             state = "atrn"
-            next_attempt = self.services.gateways.review_time(entry.created_at,
-                                                              bool(params.get("warned")))
+            next_attempt = self.gateways.review_time(entry.created_at,
+                                                     bool(params.get("warned")))
             wait = next_attempt - now
         error = "; ".join(dict.fromkeys(deferred.values()))[:500]
-        outcome = Outcome(remaining=list(deferred), next_attempt=next_attempt, error=error,
-                          params=params, local=attempt.local, notices=notices,
-                          state=state)
+        outcome = Settlement(remaining=list(deferred), next_attempt=next_attempt, error=error,
+                             params=params, local=attempt.local, notices=notices,
+                             state=state)
         try:
-            await self.services.store.queue.settle(entry.id, outcome)
+            await self.queue.settle(entry.id, outcome)
         except MailError as exc:
             if not attempt.local_by_rcpt or exc.kind not in TEMPORARY_KINDS:
                 raise
@@ -316,18 +284,18 @@ class QueueManager:
                       retry_until: int | None = None) -> list[NewEntry]:
         """A DSN for ``statuses``, written to the blob store (fsynced), as queue entries
         from ``<>`` to the sender, to be committed with the attempt's outcome."""
-        where = await self.services.directory.resolve_recipient(entry.sender)
+        where = await self.directory.resolve_recipient(entry.sender)
         if isinstance(where, Unknown) and where.local_domain:
             # Our own domain, no such address: nobody to tell (sending it would only come
             # back to us and be refused).
             log.info("notice dropped", extra={"queue_id": entry.id, "to": entry.sender,
                                               "reason": "no such local address"})
             return []
-        domain = await self.inbound.primary_domain()
+        domain = await self.submission.primary_domain()
         loop = asyncio.get_running_loop()
 
         def build() -> bytes:
-            with contextlib.closing(open_message(self.services.store.blobs, entry)) as original:
+            with contextlib.closing(self.queue.open(entry)) as original:
                 return dsn.build(reporting_mta=self.hostname, postmaster=f"postmaster@{domain}",
                                  to=entry.sender, statuses=statuses, original=original,
                                  original_size=entry.size, arrival=entry.created_at,
@@ -335,7 +303,7 @@ class QueueManager:
                                  ret=str(params.get("ret", "")), retry_until=retry_until)
 
         data = await loop.run_in_executor(None, build)
-        blob = await loop.run_in_executor(None, self.services.store.blobs.put_bytes, data)
+        blob = await self.queue.put_bytes(data)
         notice: dict[str, object] = {"notice": True}
         if isinstance(where, Unknown):
             notice["remote"] = True
@@ -343,6 +311,6 @@ class QueueManager:
                                   "to": entry.sender})
         out = NewEntry("", [entry.sender], blob, b"", notice)
         if isinstance(where, Unknown):
-            await self.inbound.mark_gateway(out)  # a sender in a gateway domain
+            await self.submission.mark_gateway(out)  # a sender in a gateway domain
         return [out]
 

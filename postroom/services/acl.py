@@ -2,26 +2,34 @@
 
 Who may read or change an ACL: holders of ``a`` (which administrators of the mailbox's domain
 and global administrators always hold, see access.rights_eval). Identifiers are canonicalised
-(Product decision 5) so that ``Bob``, ``bob`` and ``bob@example.com`` are one entry.
+(docs/sharing.md) so that ``Bob``, ``bob`` and ``bob@example.com`` are one entry. The rights
+arithmetic of SETACL (``+``/``-``) is the access layer's (access/vocab.py); every change is
+written to the audit log with who made it and from where.
 """
 
 from __future__ import annotations
 
-from postroom.access.gate import MailboxHandle
+from postroom.access import vocab
+from postroom.access.gate import AccessGate, MailboxHandle
 from postroom.access.ops import Op
+from postroom.core.actor import Origin
 from postroom.core.address import Address
 from postroom.core.errors import MailError, invalid
 from postroom.core.principal import Principal
 from postroom.core.records import AclEntry
 from postroom.core.rights import ANYONE, AUTHENTICATED, Rights
+from postroom.services.audit import AuditLog
 from postroom.services.mailboxes import MailboxService
 from postroom.store.sqlstore import SqlStore
 
 
 class AclService:
-    def __init__(self, store: SqlStore, mailboxes: MailboxService) -> None:
-        self.store = store
-        self.mailboxes = mailboxes
+    def __init__(self, store: SqlStore, gate: AccessGate, mailboxes: MailboxService,
+                 audit: AuditLog) -> None:
+        self._store = store
+        self._gate = gate
+        self._mailboxes = mailboxes
+        self._audit = audit
 
     async def canonical_identifier(self, principal: Principal, text: str) -> str:
         """``Bob`` → ``bob@<caller's domain>``, ``$Sales`` → ``$sales@<domain>``, ``-x`` kept."""
@@ -40,7 +48,7 @@ class AclService:
         if "@" not in raw:
             if principal.domain_id is None:
                 raise invalid(f"identifier {text!r} needs a domain (user@domain)")
-            domain = await self.store.directory.domain_by_id(principal.domain_id)
+            domain = await self._store.directory.domain_by_id(principal.domain_id)
             assert domain is not None
             raw = f"{raw}@{domain.name}"
         try:
@@ -50,57 +58,70 @@ class AclService:
         return ("-" if negative else "") + ("$" if group else "") + address
 
     async def _admin_handle(self, principal: Principal, name: str) -> MailboxHandle:
-        return await self.mailboxes.open(principal, name, Op.ADMIN)
+        return await self._mailboxes.open(principal, name, Op.ADMIN)
 
     async def get(self, principal: Principal, name: str) -> list[AclEntry]:
         handle = await self._admin_handle(principal, name)
-        return await self.store.mailboxes.get_acl(handle.mailbox.id)
+        return await self._store.mailboxes.get_acl(handle.id)
 
     async def set(self, principal: Principal, name: str, identifier: str, rights: str,
-                  ) -> Rights:
+                  origin: Origin) -> str:
         """SETACL (RFC 4314 §3.1): ``+r`` adds, ``-r`` removes, plain replaces. Returns the
         stored rights; an empty result deletes the entry."""
+        vocab.check_imap_rights(rights)
         handle = await self._admin_handle(principal, name)
         ident = await self.canonical_identifier(principal, identifier)
-        mode = rights[:1] if rights[:1] in ("+", "-") else ""
-        wanted = Rights.parse(rights[1:] if mode else rights)
-        current = Rights.none()
-        for entry in await self.store.mailboxes.get_acl(handle.mailbox.id):
+        current = ""
+        for entry in await self._store.mailboxes.get_acl(handle.id):
             if entry.identifier == ident:
-                current = Rights.parse(entry.rights)
-        new = current | wanted if mode == "+" else current - wanted if mode == "-" else wanted
-        await self.store.mailboxes.set_acl(handle.mailbox.id, ident,
-                                           new.storage() if new else None)
+                current = entry.rights
+        new = vocab.apply_edit(current, rights)
+        await self._store.mailboxes.set_acl(handle.id, ident, new or None)
+        await self._audit.record(principal, origin, "acl.set", await self._where(handle),
+                                 {"identifier": ident, "rights": new, "was": current})
         return new
 
-    async def delete(self, principal: Principal, name: str, identifier: str) -> None:
+    async def delete(self, principal: Principal, name: str, identifier: str,
+                     origin: Origin) -> None:
         handle = await self._admin_handle(principal, name)
         ident = await self.canonical_identifier(principal, identifier)
-        await self.store.mailboxes.set_acl(handle.mailbox.id, ident, None)
+        await self._store.mailboxes.set_acl(handle.id, ident, None)
+        await self._audit.record(principal, origin, "acl.delete", await self._where(handle),
+                                 {"identifier": ident})
 
     async def owner_address(self, principal: Principal, name: str) -> str | None:
         """LISTRIGHTS (needs ``a``): the owner's address, None for a public folder."""
         handle = await self._admin_handle(principal, name)
+        return await self._owner(handle)
+
+    async def _owner(self, handle: MailboxHandle) -> str | None:
         owner_id = handle.mailbox.owner_id
         if owner_id is None:
             return None
-        account = await self.store.directory.account_by_id(owner_id)
+        account = await self._store.directory.account_by_id(owner_id)
         return account.address if account else None
 
+    async def _where(self, handle: MailboxHandle) -> str:
+        """The folder as an audit record names it: ``owner:path`` or ``public:path``."""
+        return f"{await self._owner(handle) or 'public'}:{handle.mailbox.name}"
+
     async def myrights(self, principal: Principal, name: str) -> Rights:
-        handle = await self.mailboxes.open(principal, name, Op.MYRIGHTS)
-        return handle.rights
+        """MYRIGHTS: the caller's rights, which the front-end translates (access/vocab.py)."""
+        return (await self._mailboxes.open(principal, name, Op.MYRIGHTS)).rights
 
-    async def apply_to_subfolders(self, principal: Principal, name: str) -> int:
-        """Copy the folder's whole ACL onto every descendant (Product decision 7).
+    async def apply_to_subfolders(self, principal: Principal, name: str,
+                                  origin: Origin) -> int:
+        """Copy the folder's whole ACL onto every descendant (docs/sharing.md).
 
-        An administrator action: needs ``a`` on the folder *and* on each descendant (which
-        administrators hold everywhere in scope)."""
+        An administrator action: needs ``a`` on the folder *and* administrator rights over
+        its domain (which administrators hold everywhere in scope)."""
         handle = await self._admin_handle(principal, name)
-        self.mailboxes.gate.require_administrator(principal, handle.mailbox.domain_id,
-                                                  "apply to subfolders")
-        entries = await self.store.mailboxes.get_acl(handle.mailbox.id)
-        kids = await self.store.mailboxes.descendants(handle.mailbox.owner_id,
-                                                      handle.mailbox.name)
-        await self.store.mailboxes.replace_acl([k.id for k in kids], entries)
+        self._gate.require_administrator(principal, handle.mailbox.domain_id,
+                                         "apply to subfolders")
+        entries = await self._store.mailboxes.get_acl(handle.id)
+        kids = await self._store.mailboxes.descendants(handle.mailbox.owner_id,
+                                                       handle.mailbox.name)
+        await self._store.mailboxes.replace_acl([k.id for k in kids], entries)
+        await self._audit.record(principal, origin, "acl.apply-to-subfolders",
+                                 await self._where(handle), {"subfolders": len(kids)})
         return len(kids)

@@ -7,6 +7,7 @@ parent (specs.md §2.7 rule 4), so later edits of the parent do not reach existi
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 from postroom.access.gate import AccessGate, MailboxHandle, mailbox_missing, permission_denied
@@ -15,7 +16,7 @@ from postroom.access.rights_eval import GROUPWARE_KINDS, candidate_identifiers
 from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.principal import Principal
 from postroom.core.records import MailboxRec
-from postroom.core.rights import VISIBLE_RIGHTS, Rights
+from postroom.core.rights import Rights
 from postroom.services import names
 from postroom.store.sqlstore import SqlStore
 
@@ -39,14 +40,21 @@ class Located:
 @dataclass(frozen=True, slots=True)
 class ListedMailbox:
     name: str
-    mailbox: MailboxRec
-    rights: Rights
+    handle: MailboxHandle
+
+    @property
+    def mailbox(self) -> MailboxRec:
+        return self.handle.mailbox
+
+    @property
+    def rights(self) -> Rights:
+        return self.handle.rights
 
 
 class MailboxService:
     def __init__(self, store: SqlStore, gate: AccessGate) -> None:
-        self.store = store
-        self.gate = gate
+        self._store = store
+        self._gate = gate
         self._owner_names: dict[int, str] = {}
 
     async def locate(self, principal: Principal, name: str) -> Located:
@@ -56,7 +64,7 @@ class MailboxService:
                 raise mailbox_missing(name)
             owner_id, domain_id = principal.account_id, principal.domain_id
         elif ref.namespace == "other":
-            account = await self.store.directory.get_account(ref.owner_address or "")
+            account = await self._store.directory.get_account(ref.owner_address or "")
             if account is None or not ref.path:
                 raise mailbox_missing(name)
             if account.id == principal.account_id:  # one's own folders by the long name
@@ -66,7 +74,7 @@ class MailboxService:
             owner_id, domain_id = None, None
         if not ref.path:
             raise mailbox_missing(name)
-        mailbox = await self.store.mailboxes.by_name(owner_id, ref.path)
+        mailbox = await self._store.mailboxes.by_name(owner_id, ref.path)
         if mailbox is not None:
             domain_id = mailbox.domain_id
         return Located(ref, owner_id, domain_id, mailbox, name)
@@ -75,11 +83,11 @@ class MailboxService:
                    ) -> MailboxHandle:
         """The one entry for using a mailbox by name: NOT_FOUND if invisible or missing."""
         loc = await self.locate(principal, name)
-        return await self.gate.handle(principal, loc.mailbox, name, op)
+        return await self._gate.handle(principal, loc.mailbox, name, op)
 
     async def open_id(self, principal: Principal, mailbox_id: int, name: str,
                       op: Op | None = None) -> MailboxHandle:
-        return await self.gate.handle(principal, await self.store.mailboxes.get(mailbox_id),
+        return await self._gate.handle(principal, await self._store.mailboxes.get(mailbox_id),
                                       name, op)
 
     async def display(self, principal: Principal, mailbox: MailboxRec) -> str:
@@ -89,7 +97,7 @@ class MailboxService:
             return mailbox.name
         owner = self._owner_names.get(mailbox.owner_id)
         if owner is None:
-            account = await self.store.directory.account_by_id(mailbox.owner_id)
+            account = await self._store.directory.account_by_id(mailbox.owner_id)
             owner = account.address if account else f"#{mailbox.owner_id}"
             self._owner_names[mailbox.owner_id] = owner
         return names.display_name("other", owner, mailbox.name)
@@ -97,10 +105,10 @@ class MailboxService:
     # -- creation ----------------------------------------------------------------------------
     async def ensure_defaults(self, account_id: int, domain_id: int) -> None:
         """INBOX, Drafts, Sent, Trash, Junk, Archive with their RFC 6154 roles."""
-        await self.store.mailboxes.create_defaults([(account_id, domain_id)], DEFAULT_FOLDERS)
+        await self._store.mailboxes.create_defaults([(account_id, domain_id)], DEFAULT_FOLDERS)
 
     async def ensure_defaults_many(self, accounts: list[tuple[int, int]]) -> None:
-        await self.store.mailboxes.create_defaults(accounts, DEFAULT_FOLDERS)
+        await self._store.mailboxes.create_defaults(accounts, DEFAULT_FOLDERS)
 
     async def create(self, principal: Principal, name: str, *, kind: str = "mail",
                      special_use: str = "", address: str | None = None) -> MailboxRec:
@@ -112,7 +120,7 @@ class MailboxService:
                                                                      names.PUBLIC):
             raise invalid(f"'{path.split('/')[0]}' is reserved for a namespace")
         parent = await self._creatable(principal, loc, path)
-        acl = await self.store.mailboxes.get_acl(parent.id) if parent else []
+        acl = await self._store.mailboxes.get_acl(parent.id) if parent else []
         # Create missing intermediate levels (RFC 9051 §6.3.4), each inheriting the same ACL.
         created: MailboxRec | None = None
         parent_id = parent.id if parent else None
@@ -121,7 +129,7 @@ class MailboxService:
         for depth in range(start + 1, len(levels) + 1):
             level_path = "/".join(levels[:depth])
             last = depth == len(levels)
-            created = await self.store.mailboxes.create(
+            created = await self._store.mailboxes.create(
                 owner_id=loc.owner_id, domain_id=loc.domain_id, name=level_path,
                 parent_id=parent_id, kind=kind if last else (parent.kind if parent else "mail"),
                 special_use=special_use if last else "", address=address if last else None,
@@ -143,23 +151,23 @@ class MailboxService:
         permission refusal, never "already exists"."""
         blocked = False
         if loc.mailbox is not None:
-            if (await self.gate.rights(principal, loc.mailbox)).has_any(VISIBLE_RIGHTS):
+            if await self._gate.visible(principal, loc.mailbox):
                 raise MailError(Kind.EXISTS, f"Mailbox already exists: {loc.name}")
             blocked = True
         parent: MailboxRec | None = None
         for anc in reversed(names.ancestors(path)):
-            found = await self.store.mailboxes.by_name(loc.owner_id, anc)
+            found = await self._store.mailboxes.by_name(loc.owner_id, anc)
             if found is None:
                 continue
-            if not (await self.gate.rights(principal, found)).has_any(VISIBLE_RIGHTS):
+            if not await self._gate.visible(principal, found):
                 blocked = True
                 continue
             parent = found
             break
         if parent is not None:
-            await self.gate.handle(principal, parent, loc.name, Op.CREATE_CHILD)
+            await self._gate.handle(principal, parent, loc.name, Op.CREATE_CHILD)
         else:
-            self.gate.require_namespace_root(principal, loc.owner_id, loc.domain_id)
+            self._gate.require_namespace_root(principal, loc.owner_id, loc.domain_id)
         if blocked:
             raise permission_denied(Op.CREATE_CHILD)
         return parent
@@ -167,17 +175,17 @@ class MailboxService:
     # -- deletion and renaming ---------------------------------------------------------------
     async def delete(self, principal: Principal, name: str) -> None:
         loc = await self.locate(principal, name)
-        handle = await self.gate.handle(principal, loc.mailbox, name, Op.DELETE)
+        handle = await self._gate.handle(principal, loc.mailbox, name, Op.DELETE)
         mailbox = handle.mailbox
         if mailbox.owner_id is not None and mailbox.name == "INBOX":
             raise MailError(Kind.NO_PERM, "INBOX cannot be deleted")  # RFC 9051 §6.3.4
-        if await self.store.mailboxes.descendants(mailbox.owner_id, mailbox.name):
+        if await self._store.mailboxes.descendants(mailbox.owner_id, mailbox.name):
             raise MailError(Kind.IN_USE, f"Mailbox has children, delete them first: {name}")
-        await self.store.mailboxes.delete([mailbox.id])
+        await self._store.mailboxes.delete([mailbox.id])
 
     async def rename(self, principal: Principal, old: str, new: str) -> MailboxRec:
         src = await self.locate(principal, old)
-        handle = await self.gate.handle(principal, src.mailbox, old, Op.RENAME_FROM)
+        handle = await self._gate.handle(principal, src.mailbox, old, Op.RENAME_FROM)
         dst = await self.locate(principal, new)
         if dst.owner_id != src.owner_id:
             raise MailError(Kind.NO_PERM, "folders can only be renamed within one namespace")
@@ -195,45 +203,55 @@ class MailboxService:
             # RFC 9051 §6.3.6: renaming INBOX moves its messages to the new name and leaves
             # an empty INBOX behind.
             target = await self.create(principal, new)
-            uids = [r.uid for r in await self.store.messages.flag_rows(handle.mailbox.id)]
+            uids = [r.uid for r in await self._store.messages.flag_rows(handle.mailbox.id)]
             if uids:
-                await self.store.messages.copy(handle.mailbox.id, uids, target.id,
+                await self._store.messages.copy(handle.mailbox.id, uids, target.id,
                                                keep_mask=0xFF, keep_keywords=True, move=True)
             return target
-        await self.store.mailboxes.rename(handle.mailbox.id, new_path,
+        await self._store.mailboxes.rename(handle.mailbox.id, new_path,
                                           parent.id if parent else None)
-        renamed = await self.store.mailboxes.get(handle.mailbox.id)
+        renamed = await self._store.mailboxes.get(handle.mailbox.id)
         assert renamed is not None
         return renamed
 
     async def subscriptions(self, principal: Principal) -> list[str]:
         if principal.account_id is None:
             return []
-        return await self.store.mailboxes.subscriptions(principal.account_id)
+        return await self._store.mailboxes.subscriptions(principal.account_id)
 
     # -- listing -----------------------------------------------------------------------------
     async def list(self, principal: Principal, *, shared: bool = True) -> list[ListedMailbox]:
-        """Every mailbox the principal may see in LIST (right ``l``), own folders first."""
-        out: list[ListedMailbox] = []
+        """Every mailbox the principal may see in a listing (``Op.LIST``), own folders first."""
+        out: builtins.list[ListedMailbox] = []
         if principal.account_id is not None:
-            own = await self.store.mailboxes.list_owned(principal.account_id)
-            for mb, rights in zip(own, await self.gate.rights_many(principal, own),
-                                  strict=True):
-                out.append(ListedMailbox(mb.name, mb, rights))
+            own = await self._store.mailboxes.list_owned(principal.account_id)
+            out += [ListedMailbox(h.name, h) for h in await self._gate.listed(
+                principal, own, [mb.name for mb in own])]
         if shared:
             seen = {item.mailbox.id for item in out}
-            others = [mb for mb in await self.store.mailboxes.shared_candidates(
+            others = [mb for mb in await self._store.mailboxes.shared_candidates(
                 candidate_identifiers(principal)) if mb.id not in seen]
-            for mb, rights in zip(others, await self.gate.rights_many(principal, others),
-                                  strict=True):
-                if "l" in rights:
-                    out.append(ListedMailbox(await self.display(principal, mb), mb, rights))
+            shown = [await self.display(principal, mb) for mb in others]
+            out += [ListedMailbox(h.name, h) for h in await self._gate.listed(
+                principal, others, shown)]
         return out
+
+    async def public_folders(self, principal: Principal) -> builtins.list[MailboxRec]:
+        """Every public folder, whatever its ACL: an administrator's view."""
+        self._gate.require_administrator(principal, None, "listing every public folder")
+        return await self._store.mailboxes.list_owned(None)
+
+    async def quota(self, principal: Principal) -> tuple[int, int | None]:
+        """(used octets, limit or None) of the principal's own account (RFC 9208)."""
+        if principal.account_id is None:
+            return 0, None
+        rec = await self._store.directory.account_by_id(principal.account_id)
+        return (rec.used_bytes, rec.quota_bytes) if rec is not None else (0, None)
 
     async def subscribe(self, principal: Principal, name: str, on: bool) -> None:
         if principal.account_id is None:
             raise MailError(Kind.NO_PERM, "only accounts have subscriptions")
         if on:
             await self.open(principal, name, Op.SUBSCRIBE)
-        await self.store.mailboxes.subscribe(principal.account_id,
+        await self._store.mailboxes.subscribe(principal.account_id,
                                              names.canonical_inbox(name), on)

@@ -47,20 +47,20 @@ class Maildrop:
 class MaildropService:
     def __init__(self, store: SqlStore, mailboxes: MailboxService,
                  messages: MessageService) -> None:
-        self.store = store
-        self.mailboxes = mailboxes
-        self.messages = messages
+        self._store = store
+        self._mailboxes = mailboxes
+        self._messages = messages
         self._locked: set[int] = set()
 
     async def open(self, principal: Principal) -> Maildrop:
         """Lock and list the principal's INBOX; ``IN_USE`` when another session holds it."""
-        handle = await self.mailboxes.open(principal, "INBOX", Op.READ)
+        handle = await self._mailboxes.open(principal, "INBOX", Op.READ)
         mailbox = handle.mailbox
         if mailbox.id in self._locked:
             raise MailError(Kind.IN_USE, "Mailbox is in use by another POP3 session")
         self._locked.add(mailbox.id)
         try:
-            listing = await self.store.queries.sizes(mailbox.id)
+            listing = await self._store.queries.sizes(mailbox.id)
         except BaseException:
             self._locked.discard(mailbox.id)
             raise
@@ -73,13 +73,13 @@ class MaildropService:
         """Where message ``number`` is; NOT_FOUND once another session expunged it. Only the
         narrow columns, not the stored MIME scan: this runs for every RETR and TOP."""
         uid = drop.messages[number - 1][0]
-        ref = await self.store.messages.content_ref(drop.handle.mailbox.id, uid)
+        ref = await self._store.messages.content_ref(drop.handle.mailbox.id, uid)
         if ref is None:
             raise MailError(Kind.NOT_FOUND, "Message was removed by another session")
         return ref
 
     async def read(self, ref: ContentRef, start: int, end: int) -> bytes:
-        return await self.messages.read_slice(ref, start, end)
+        return await self._messages.read_slice(ref, start, end)
 
     async def update(self, drop: Maildrop) -> tuple[int, int]:
         """The UPDATE state: (messages newly marked seen, messages removed)."""
@@ -89,4 +89,4 @@ class MaildropService:
             drop.handle.require(Op.EXPUNGE)
         if not remove and not seen:
             return 0, 0
-        return await self.store.messages.pop3_update(drop.handle.mailbox.id, seen, remove)
+        return await self._store.messages.pop3_update(drop.handle.mailbox.id, seen, remove)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from postroom.access.gate import MailboxHandle
+from postroom.access.gate import AccessGate, MailboxHandle
 from postroom.access.ops import Op
 from postroom.core import flags as F
 from postroom.core.address import Address
@@ -36,9 +36,6 @@ from postroom.core.records import (
 from postroom.mime.scanner import scan
 from postroom.mime.text import searchable
 from postroom.services.mailboxes import MailboxService
-
-__all__ = ["AppendResult", "CopyResult", "FlagRow", "MailboxCounts", "MessageRec",
-           "MessageService", "SearchRow"]
 from postroom.store.sqlstore import SqlStore
 
 
@@ -91,10 +88,11 @@ def build_message(data: bytes, flags: int, keywords: tuple[str, ...], internal_d
 
 
 class MessageService:
-    def __init__(self, store: SqlStore, mailboxes: MailboxService, workers: int = 4,
-                 max_message_size: int = 50 * 1024 * 1024) -> None:
-        self.store = store
-        self.mailboxes = mailboxes
+    def __init__(self, store: SqlStore, gate: AccessGate, mailboxes: MailboxService,
+                 workers: int = 4, max_message_size: int = 50 * 1024 * 1024) -> None:
+        self._store = store
+        self._gate = gate
+        self._mailboxes = mailboxes
         self.max_message_size = max_message_size
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob")
 
@@ -106,13 +104,13 @@ class MessageService:
         when = int(time.time()) if internal_date is None else internal_date
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, build_message, data, mask, keywords,
-                                          when, prefix, self.store)
+                                          when, prefix, self._store)
 
     async def append(self, principal: Principal, name: str,
                      items: Sequence[tuple[bytes, Sequence[str], int | None]],
                      ) -> AppendResult:
         """Append one or more messages atomically (MULTIAPPEND, RFC 3502)."""
-        handle = await self.mailboxes.open(principal, name, Op.APPEND)
+        handle = await self._mailboxes.open(principal, name, Op.APPEND)
         prepared = await asyncio.gather(*(self.prepare(d, f, t) for d, f, t in items))
         return await self.append_prepared(principal, handle, prepared)
 
@@ -123,17 +121,17 @@ class MessageService:
         filtered = [NewMessage(m.blob, m.prefix, m.meta, m.flags & mask,
                                m.keywords if keywords_ok else "", m.internal_date, m.text)
                     for m in prepared]
-        result = await self.store.messages.append(handle.mailbox.id, filtered,
+        result = await self._store.messages.append(handle.mailbox.id, filtered,
                                                   seen_account(principal, handle.mailbox))
         return AppendResult(handle.mailbox, tuple(uid for uid, _ in result))
 
     async def post_handle(self, sender: Principal, address: str) -> MailboxHandle:
         """May ``sender`` post to the folder with this address? The one check (``p``) used
         both by ``post`` and by SMTP at RCPT time; raises NOT_FOUND or NO_PERM."""
-        mailbox = await self.store.mailboxes.by_address(str(Address.parse(address)))
+        mailbox = await self._store.mailboxes.by_address(str(Address.parse(address)))
         if mailbox is None:
             raise MailError(Kind.NOT_FOUND, f"no folder has the address {address}")
-        return await self.mailboxes.gate.handle(sender, mailbox, address, Op.POST)
+        return await self._gate.handle(sender, mailbox, address, Op.POST)
 
     async def post(self, sender: Principal, address: str, data: bytes, prefix: bytes = b"",
                    ) -> AppendResult:
@@ -146,25 +144,25 @@ class MessageService:
         that names no folder is NOT_FOUND. The SMTP front-end maps both to its own replies."""
         handle = await self.post_handle(sender, address)
         prepared = await self.prepare(data, (), None, prefix)
-        result = await self.store.messages.append(handle.mailbox.id, [prepared], None)
+        result = await self._store.messages.append(handle.mailbox.id, [prepared], None)
         return AppendResult(handle.mailbox, tuple(uid for uid, _ in result))
 
     async def view(self, principal: Principal, handle: MailboxHandle) -> list[FlagRow]:
         handle.require(Op.READ)
-        return await self.store.messages.flag_rows(handle.mailbox.id,
+        return await self._store.messages.flag_rows(handle.mailbox.id,
                                                    seen_account(principal, handle.mailbox))
 
     async def content(self, handle: MailboxHandle, uid: int) -> bytes:
         """The whole message as stored: per-delivery prefix, then the blob."""
         handle.require(Op.READ)
-        rec = await self.store.messages.get(handle.mailbox.id, uid)
+        rec = await self._store.messages.get(handle.mailbox.id, uid)
         if rec is None:
             raise MailError(Kind.NOT_FOUND, f"no message with UID {uid}")
         return await self.read_record(rec)
 
     async def read_record(self, rec: MessageRec) -> bytes:
         loop = asyncio.get_running_loop()
-        body = await loop.run_in_executor(self._pool, self.store.blobs.read, rec.blob)
+        body = await loop.run_in_executor(self._pool, self._store.blobs.read, rec.blob)
         return bytes(rec.prefix) + body
 
     async def store_flags(self, principal: Principal, handle: MailboxHandle,
@@ -178,20 +176,30 @@ class MessageService:
         mask, keywords = F.parse_flags(list(flag_names))
         allowed, keywords_ok = settable(handle)
         update = FlagUpdate(mode, mask, keywords, allowed, keywords_ok, unchanged_since)
-        return await self.store.messages.store(handle.mailbox.id, uids, update,
+        return await self._store.messages.store(handle.mailbox.id, uids, update,
                                                seen_account(principal, handle.mailbox))
+
+    async def mark_read(self, principal: Principal, handle: MailboxHandle,
+                        uids: Sequence[int]) -> list[FlagRow]:
+        """Reading a message's content sets ``\\Seen`` (RFC 9051 §6.4.5) where the reader may
+        set it (``Op.SET_SEEN``); otherwise reading changes nothing (RFC 4314 §4). Returns the
+        rows that changed."""
+        if not uids or not handle.allows(Op.SET_SEEN):
+            return []
+        changed, _ = await self.store_flags(principal, handle, uids, "add", ["\\Seen"])
+        return changed
 
     async def expunge(self, handle: MailboxHandle, uids: Sequence[int] | None = None,
                       ) -> list[int]:
         handle.require(Op.EXPUNGE)
-        return await self.store.messages.expunge(handle.mailbox.id, uids)
+        return await self._store.messages.expunge(handle.mailbox.id, uids)
 
     async def copy(self, principal: Principal, source: MailboxHandle, uids: Sequence[int],
                    target_name: str, *, move: bool = False) -> CopyResult:
         source.require(Op.MOVE_FROM if move else Op.COPY_FROM)
-        target = await self.mailboxes.open(principal, target_name, Op.APPEND)
+        target = await self._mailboxes.open(principal, target_name, Op.APPEND)
         mask, keywords_ok = settable(target)
-        pairs = await self.store.messages.copy(
+        pairs = await self._store.messages.copy(
             source.mailbox.id, uids, target.mailbox.id, keep_mask=mask,
             keep_keywords=keywords_ok, src_seen_account=seen_account(principal, source.mailbox),
             dst_seen_account=seen_account(principal, target.mailbox), move=move)
@@ -200,53 +208,53 @@ class MessageService:
     # -- read side for a selected mailbox (IMAP); the handle was checked at SELECT -----------
     async def uids(self, handle: MailboxHandle, after: int = 0) -> list[int]:
         handle.require(Op.READ)
-        return await self.store.queries.uids(handle.mailbox.id, after)
+        return await self._store.queries.uids(handle.mailbox.id, after)
 
     async def flags(self, principal: Principal, handle: MailboxHandle, uids: Sequence[int],
                     since_modseq: int = 0) -> list[FlagRow]:
         """Flags of ascending ``uids`` as this principal sees them (own ``\\Seen`` in shared
         folders)."""
-        return await self.store.queries.flags(handle.mailbox.id, uids,
+        return await self._store.queries.flags(handle.mailbox.id, uids,
                                               seen_account(principal, handle.mailbox),
                                               since_modseq)
 
     async def records(self, principal: Principal, handle: MailboxHandle, uids: Sequence[int],
                       ) -> list[MessageRec]:
         handle.require(Op.READ)
-        return await self.store.queries.records(handle.mailbox.id, uids,
+        return await self._store.queries.records(handle.mailbox.id, uids,
                                                 seen_account(principal, handle.mailbox))
 
     async def search_rows(self, principal: Principal, handle: MailboxHandle,
                           ) -> list[SearchRow]:
-        return await self.store.queries.search_rows(handle.mailbox.id,
+        return await self._store.queries.search_rows(handle.mailbox.id,
                                                     seen_account(principal, handle.mailbox))
 
     async def unseen_uids(self, principal: Principal, handle: MailboxHandle) -> list[int]:
-        return await self.store.queries.unseen_uids(handle.mailbox.id,
+        return await self._store.queries.unseen_uids(handle.mailbox.id,
                                                      seen_account(principal, handle.mailbox))
 
     async def first_unseen(self, principal: Principal, handle: MailboxHandle) -> int | None:
-        return await self.store.queries.first_unseen(handle.mailbox.id,
+        return await self._store.queries.first_unseen(handle.mailbox.id,
                                                       seen_account(principal, handle.mailbox))
 
     async def counts(self, principal: Principal, handle: MailboxHandle) -> MailboxCounts:
-        return await self.store.queries.counts(handle.mailbox.id,
+        return await self._store.queries.counts(handle.mailbox.id,
                                                seen_account(principal, handle.mailbox))
 
     async def text_search(self, handle: MailboxHandle, columns: Sequence[str], term: str,
                           ) -> set[int]:
         handle.require(Op.READ)
-        return await self.store.queries.text_search(handle.mailbox.id, columns, term)
+        return await self._store.queries.text_search(handle.mailbox.id, columns, term)
 
     async def header_text(self, handle: MailboxHandle, uids: Sequence[int]) -> dict[int, str]:
-        return await self.store.queries.header_text(handle.mailbox.id, uids)
+        return await self._store.queries.header_text(handle.mailbox.id, uids)
 
     async def expunged_since(self, handle: MailboxHandle, modseq: int) -> list[int]:
-        return await self.store.messages.expunged_since(handle.mailbox.id, modseq)
+        return await self._store.messages.expunged_since(handle.mailbox.id, modseq)
 
     async def refresh(self, handle: MailboxHandle) -> MailboxRec:
         """The mailbox record as it is now (UIDNEXT, HIGHESTMODSEQ, counts)."""
-        rec = await self.store.mailboxes.get(handle.mailbox.id)
+        rec = await self._store.mailboxes.get(handle.mailbox.id)
         if rec is None:
             raise MailError(Kind.NOT_FOUND, f"Mailbox doesn't exist: {handle.name}")
         return rec
@@ -269,7 +277,7 @@ class MessageService:
         out = bytes(prefix[start:end]) if start < plen else b""
         b_start, b_end = max(start - plen, 0), end - plen
         if b_end > b_start:
-            with self.store.blobs.open(sha) as fh:
+            with self._store.blobs.open(sha) as fh:
                 fh.seek(b_start)
                 out += fh.read(b_end - b_start)
         return out

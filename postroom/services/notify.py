@@ -11,6 +11,10 @@ indexed by mailbox, so a commit touches only the sessions watching that mailbox,
 subscription is a list and an optional waiter future rather than an ``asyncio.Queue`` with its
 three deques and an event (measured: about 3 KB less per idle IMAP connection). A waiter may be
 shared with the connection's own read waiter, so IDLE needs no task per source of events.
+
+Subscribing needs a ``MailboxHandle``: a change stream tells what happens in a mailbox, so it is
+given only to a principal the access gate let see that mailbox. Server-internal consumers with
+no principal (the cross-node relay of a cluster, tests of the feed itself) use ``watch_all``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from postroom.access.gate import MailboxHandle
 from postroom.core.changes import Change
 
 QUEUE_LIMIT = 10000
@@ -71,7 +76,15 @@ class ChangeFeed:
         self._by_mailbox: dict[int, set[Subscription]] = {}
         self._everything: set[Subscription] = set()
 
-    def subscribe(self, mailbox_ids: Iterable[int] | None = None) -> Subscription:
+    def subscribe(self, handles: Iterable[MailboxHandle]) -> Subscription:
+        """Changes in the mailboxes of ``handles`` (each checked by the gate)."""
+        return self._subscribe([h.id for h in handles])
+
+    def watch_all(self) -> Subscription:
+        """Every change in every mailbox: for server-internal consumers only."""
+        return self._subscribe(None)
+
+    def _subscribe(self, mailbox_ids: Iterable[int] | None) -> Subscription:
         sub = Subscription(self, mailbox_ids)
         if sub.mailbox_ids is None:
             self._everything.add(sub)

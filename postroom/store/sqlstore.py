@@ -11,6 +11,7 @@ import time
 from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import CommitListener, CommitStats, Engine, Tx
 from postroom.store.repo import text
+from postroom.store.repo.audit import AuditRepo
 from postroom.store.repo.directory import DirectoryRepo
 from postroom.store.repo.gateways import GatewayRepo
 from postroom.store.repo.mailboxes import MailboxRepo
@@ -34,6 +35,7 @@ class SqlStore:
         self.queue = QueueRepo(engine)
         self.multipop = MultipopRepo(engine)
         self.gateways = GatewayRepo(engine)
+        self.audit = AuditRepo(engine)
 
     @property
     def stats(self) -> CommitStats:

@@ -9,13 +9,15 @@ import pytest
 
 from postroom.app import Services
 from postroom.core.errors import Kind, MailError
-from postroom.mta.inbound import Inbound
+from postroom.services.pipeline import Client, Message
 from tests.support.factory import account
 
 
 async def _enqueue(s: Services, rcpt: str) -> int:
+    """Mail accepted for one remote recipient (as from a trusted relay client)."""
     blob = s.store.blobs.put_bytes(b"Subject: x\r\n\r\nbody\r\n")
-    return await Inbound(s).enqueue("a@example.org", [], [rcpt], blob, b"", {})
+    message = Message(Client("127.0.0.1", trusted=True), "a@example.org", [rcpt], {rcpt})
+    return await s.submission.accept(message, blob, b"", {})
 
 
 async def test_gateway_rows_and_held_entries(services: Services) -> None:

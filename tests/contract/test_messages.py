@@ -113,7 +113,7 @@ async def test_blob_dedup_refcount_and_gc(services: Services) -> None:
 async def test_change_feed_in_commit_order(services: Services) -> None:
     alice = await account(services, "alice@example.com")
     h = await services.mailboxes.open(alice, "INBOX", Op.READ)
-    sub = services.feed.subscribe([h.mailbox.id])
+    sub = services.feed.subscribe([h])
     await services.messages.append(alice, "INBOX", [(message("x"), [], None)])
     await services.messages.store_flags(alice, h, [1], "add", ["\\Deleted"])
     await services.messages.expunge(h)

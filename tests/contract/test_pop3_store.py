@@ -14,7 +14,6 @@ from postroom.core import flags as F
 from postroom.core.changes import FlagsChanged, MessagesExpunged
 from postroom.core.errors import Kind, MailError
 from postroom.core.records import NewEntry
-from postroom.mta.multipop import Multipop
 from tests.support.factory import account, message
 
 
@@ -29,7 +28,7 @@ async def test_maildrop_lock_listing_and_update(services: Services) -> None:
     with pytest.raises(MailError) as exc:
         await drops.open(alice)
     assert exc.value.kind is Kind.IN_USE
-    sub = services.feed.subscribe([drop.handle.mailbox.id])
+    sub = services.feed.subscribe([drop.handle])
     drop.retrieved.update({1, 2})
     drop.deleted.update({2, 4})
     assert await drops.update(drop) == (1, 2)  # 2 was both read and deleted: just removed
@@ -70,7 +69,7 @@ async def test_apop_secret(services: Services) -> None:
 
 async def test_multipop_rows(services: Services) -> None:
     await account(services, "carol@example.com")
-    mp = Multipop(services, "mx.example.com", services.secrets)
+    mp = services.multipop
     remote = await mp.add("carol@example.com", host="POP.example.org", username="carol",
                           password="remote-pw", leave_on_server=True, delete_after_days=3)
     assert (remote.host, remote.port, remote.tls) == ("pop.example.org", 995, "implicit")
@@ -140,7 +139,7 @@ async def test_multipop_rows(services: Services) -> None:
 async def test_multipop_validation(services: Services, kwargs: dict[str, object],
                                    words: str) -> None:
     await account(services, "dave@example.com")
-    mp = Multipop(services, "mx.example.com", services.secrets)
+    mp = services.multipop
     args: dict[str, object] = {"host": "pop.example.org", "username": "d", "password": "p",
                                **kwargs}
     with pytest.raises(MailError, match=words):

@@ -7,9 +7,12 @@ import pytest
 from postroom.access.ops import Op
 from postroom.app import Services
 from postroom.core import flags as F
+from postroom.core.actor import Origin
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
 from tests.support.factory import account, message
+
+TEST_ORIGIN = Origin("test", "local")
 
 
 async def _error(coro: object) -> MailError:
@@ -21,11 +24,11 @@ async def _error(coro: object) -> MailError:
 async def test_inheritance_at_creation_without_propagation(services: Services) -> None:
     alice = await account(services, "alice@example.com")
     await services.mailboxes.create(alice, "Projects")
-    await services.acl.set(alice, "Projects", "bob@example.com", "lr")
+    await services.acl.set(alice, "Projects", "bob@example.com", "lr", TEST_ORIGIN)
     await services.mailboxes.create(alice, "Projects/Alpha")
     assert [(e.identifier, e.rights) for e in await services.acl.get(alice, "Projects/Alpha")] \
         == [("bob@example.com", "lr")]
-    await services.acl.set(alice, "Projects", "bob@example.com", "+w")
+    await services.acl.set(alice, "Projects", "bob@example.com", "+w", TEST_ORIGIN)
     assert [e.rights for e in await services.acl.get(alice, "Projects/Alpha")] == ["lr"]
     # Intermediate levels created on the way inherit too.
     await services.mailboxes.create(alice, "Projects/Beta/Deep")
@@ -35,12 +38,12 @@ async def test_inheritance_at_creation_without_propagation(services: Services) -
 async def test_apply_to_subfolders_is_admin_only(services: Services) -> None:
     alice = await account(services, "alice@example.com")
     await services.mailboxes.create(alice, "P/A/B")
-    await services.acl.set(alice, "P", "anyone", "lr")
-    err = await _error(services.acl.apply_to_subfolders(alice, "P"))
+    await services.acl.set(alice, "P", "anyone", "lr", TEST_ORIGIN)
+    err = await _error(services.acl.apply_to_subfolders(alice, "P", TEST_ORIGIN))
     assert err.kind is Kind.NO_PERM
     op = Principal(alice.account_id, alice.address, alice.domain_id, global_admin=True,
                    system=True)
-    assert await services.acl.apply_to_subfolders(op, "P") == 2
+    assert await services.acl.apply_to_subfolders(op, "P", TEST_ORIGIN) == 2
     assert [e.rights for e in await services.acl.get(alice, "P/A/B")] == ["lr"]
 
 
@@ -48,13 +51,14 @@ async def test_invisible_folder_is_indistinguishable_from_missing(services: Serv
     alice = await account(services, "alice@example.com")
     bob = await account(services, "bob@example.com")
     await services.mailboxes.create(alice, "Secret")
-    await services.acl.set(alice, "Secret", "bob@example.com", "p")  # p alone: invisible
+    # p alone: invisible
+    await services.acl.set(alice, "Secret", "bob@example.com", "p", TEST_ORIGIN)
     for name in ("Other Users/alice@example.com/Secret",
                  "Other Users/alice@example.com/Missing"):
         errors = []
         for call in (services.mailboxes.open(bob, name, Op.SELECT),
                      services.acl.get(bob, name), services.acl.myrights(bob, name),
-                     services.acl.set(bob, name, "bob@example.com", "lr"),
+                     services.acl.set(bob, name, "bob@example.com", "lr", TEST_ORIGIN),
                      services.mailboxes.delete(bob, name),
                      services.messages.append(bob, name, [(message(), [], None)])):
             err = await _error(call)
@@ -70,7 +74,7 @@ async def test_grantee_rights_and_flag_filtering(services: Services) -> None:
     bob = await account(services, "bob@example.com")
     await services.mailboxes.create(alice, "Projects")
     await services.messages.append(alice, "Projects", [(message("p1"), [], None)])
-    await services.acl.set(alice, "Projects", "bob", "lr")
+    await services.acl.set(alice, "Projects", "bob", "lr", TEST_ORIGIN)
     shared = "Other Users/alice@example.com/Projects"
     listed = {m.name: m.rights.storage() for m in await services.mailboxes.list(bob)}
     assert listed[shared] == "lr"
@@ -81,7 +85,7 @@ async def test_grantee_rights_and_flag_filtering(services: Services) -> None:
     assert err.kind is Kind.NO_PERM
     err = await _error(services.acl.get(bob, shared))
     assert err.kind is Kind.NO_PERM  # visible, but no a
-    await services.acl.set(alice, "Projects", "bob", "+wis")
+    await services.acl.set(alice, "Projects", "bob", "+wis", TEST_ORIGIN)
     h = await services.mailboxes.open(bob, shared, Op.SELECT)
     changed, _ = await services.messages.store_flags(bob, h, [1], "add",
                                                      ["\\Flagged", "\\Deleted"])
@@ -100,7 +104,7 @@ async def test_seen_is_per_user_in_shared_folders(services: Services) -> None:
     bob = await account(services, "bob@example.com")
     await services.mailboxes.create(alice, "Team")
     await services.messages.append(alice, "Team", [(message("t"), [], None)])
-    await services.acl.set(alice, "Team", "bob", "lrs")
+    await services.acl.set(alice, "Team", "bob", "lrs", TEST_ORIGIN)
     shared = "Other Users/alice@example.com/Team"
     hb = await services.mailboxes.open(bob, shared, Op.SELECT)
     await services.messages.store_flags(bob, hb, [1], "add", ["\\Seen"])
@@ -121,7 +125,7 @@ async def test_public_folders_and_groups(services: Services) -> None:
         await services.directory.require_account("bob@example.com"))
     op = Principal.operator()
     await services.mailboxes.create(op, "Public Folders/News", address="news@example.com")
-    await services.acl.set(op, "Public Folders/News", "$team@example.com", "lri")
+    await services.acl.set(op, "Public Folders/News", "$team@example.com", "lri", TEST_ORIGIN)
     err = await _error(services.mailboxes.create(alice, "Public Folders/Other"))
     assert err.kind is Kind.NO_PERM
     names = [m.name for m in await services.mailboxes.list(bob)]
@@ -164,12 +168,12 @@ async def test_posting_to_a_public_folder_address(services: Services) -> None:
     for sender in (anon, bob):
         err = await _error(services.messages.post(sender, "sales@example.com", message("x")))
         assert err.kind is Kind.NO_PERM
-    await services.acl.set(op, "Public Folders/Sales", "bob@example.com", "p")
+    await services.acl.set(op, "Public Folders/Sales", "bob@example.com", "p", TEST_ORIGIN)
     err = await _error(services.messages.post(anon, "Sales@Example.com", message("x")))
     assert err.kind is Kind.NO_PERM  # bob's p is bob's; outside senders need anyone
     res = await services.messages.post(bob, "Sales@Example.com", message("from bob"))
     assert res.uids == (1,)
-    await services.acl.set(op, "Public Folders/Sales", "anyone", "p")
+    await services.acl.set(op, "Public Folders/Sales", "anyone", "p", TEST_ORIGIN)
     await services.messages.post(anon, "sales@example.com", message("from outside"))
     h = await services.mailboxes.open(op, "Public Folders/Sales", Op.READ)
     assert [r.flags for r in await services.messages.view(op, h)] == [0, 0]
@@ -185,12 +189,12 @@ async def test_groupware_folders_ignore_s_w_p(services: Services) -> None:
     alice = await account(services, "alice@example.com")
     bob = await account(services, "bob@example.com")
     await services.mailboxes.create(alice, "Calendar", kind="calendar")
-    await services.acl.set(alice, "Calendar", "bob", "lrswpi")
+    await services.acl.set(alice, "Calendar", "bob", "lrswpi", TEST_ORIGIN)
     assert [e.rights for e in await services.acl.get(alice, "Calendar")] == ["lrswip"]
     shared = "Other Users/alice@example.com/Calendar"
     assert (await services.acl.myrights(bob, shared)).storage() == "lri"
     h = await services.mailboxes.open(bob, shared)
     assert h.allows(Op.ITEM_CREATE) and not h.allows(Op.ITEM_EDIT)
-    await services.acl.set(alice, "Calendar", "bob", "+te")
+    await services.acl.set(alice, "Calendar", "bob", "+te", TEST_ORIGIN)
     h = await services.mailboxes.open(bob, shared)
     assert h.allows(Op.ITEM_EDIT)

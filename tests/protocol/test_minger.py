@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from postroom.core.actor import Origin
 from postroom.core.principal import Principal
-from postroom.mta.minger import MingerError, query
+from postroom.net.minger import MingerError, query
 from tests.support.server import RunningServer, server_config
 
 SECRET = "minger-secret-0123456789"
@@ -124,7 +125,8 @@ def test_aliases_groups_and_public_folders_are_5(srv: RunningServer) -> None:
     assert ask(port, signed("group-m@example.test")) == b"group-m@example.test 5"
     # an outside sender may not post yet (no p for anyone): exists, cannot receive
     assert ask(port, signed("board-m@example.test")) == b"board-m@example.test 4"
-    srv.call(srv.services.acl.set(op, "Public Folders/Minger", "anyone", "p"))
+    srv.call(srv.services.acl.set(op, "Public Folders/Minger", "anyone", "p",
+                                  Origin("test", "local")))
     assert ask(port, signed("board-m@example.test")) == b"board-m@example.test 5"
     plus = user.replace("@", "+tag@")
     assert ask(port, signed(plus)) == f"{plus} 5".encode()

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from postroom.core import minger
-from postroom.mta.minger import MingerCache
+from postroom.net.minger import MingerCache
 from postroom.protocols.minger import RateLimiter
 
 
@@ -86,7 +86,7 @@ def test_rate_limiter_memory_is_bounded() -> None:
 
 def test_cache_keeps_answers_for_their_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
-    monkeypatch.setattr("postroom.mta.minger.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("postroom.net.minger.time.monotonic", lambda: now[0])
     cache = MingerCache(positive_ttl=60, negative_ttl=10)
     cache.put("h", 1, "A@b.test", 5)
     cache.put("h", 1, "c@b.test", 3)

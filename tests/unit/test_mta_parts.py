@@ -11,7 +11,7 @@ import pytest
 
 from postroom.mta import dsn
 from postroom.mta.client import Reply, dot_stuffed
-from postroom.mta.dns import MxHost, RouteError, Router, make_resolver
+from postroom.net.dns import MxHost, RouteError, Router, make_resolver
 from postroom.protocols.smtp.wire import (
     HeaderCapture,
     SmtpSyntaxError,

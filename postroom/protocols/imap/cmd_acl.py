@@ -5,14 +5,15 @@ parses and formats. Syntax is checked before the mailbox is looked at: an unknow
 right, or an unusable identifier, is BAD whatever the mailbox (RFC 4314 §2, §3.1), so a BAD can
 never tell a caller whether a folder exists (Product decision 8).
 
-Rights are shown with the obsolete ``c`` and ``d`` added when a member is present (Product
-decision 1, RFC 4314 §2.1.1 grouping A).
+Rights are translated to and from IMAP's letters by access/vocab.py (with the obsolete ``c``
+and ``d`` shown whenever a member is present, RFC 4314 §2.1.1 grouping A).
 """
 
 from __future__ import annotations
 
+from postroom.access import vocab
+from postroom.core.actor import Origin
 from postroom.core.errors import Kind, MailError
-from postroom.core.rights import ALL_LETTERS, Rights
 from postroom.protocols.imap.cmd_mailbox import name_arg
 from postroom.protocols.imap.session import AUTHED, Reply, Session, command, ok
 from postroom.protocols.imap.wire import Command, ParseError, Token, astring, expect_count, text_of
@@ -33,16 +34,18 @@ async def _identifier(s: Session, token: Token) -> tuple[str, str]:
 def _rights_arg(token: Token) -> str:
     """``[+|-]rights``, checked here so that a bad letter is BAD (RFC 4314 §3.1)."""
     text = text_of(token, "rights")
-    body = text[1:] if text[:1] in ("+", "-") else text
     try:
-        Rights.parse(body)
+        return vocab.check_imap_rights(text)
     except MailError as exc:
         raise ParseError(exc.text) from None
-    return text
 
 
-def _rights_out(rights: Rights) -> bytes:
-    return astring(rights.display()) if rights else b'""'
+def _rights_out(letters: str) -> bytes:
+    return astring(letters) if letters else b'""'
+
+
+def _origin(s: Session) -> Origin:
+    return Origin("imap", s.conn.peer[0])
 
 
 @command("SETACL", AUTHED)
@@ -53,7 +56,7 @@ async def setacl(s: Session, cmd: Command) -> Reply:
     _, ident = await _identifier(s, cmd.args[1])
     rights = _rights_arg(cmd.args[2])
     assert s.principal is not None
-    await s.services.acl.set(s.principal, name, ident, rights)
+    await s.services.acl.set(s.principal, name, ident, rights, _origin(s))
     return ok("SETACL completed")
 
 
@@ -64,7 +67,7 @@ async def deleteacl(s: Session, cmd: Command) -> Reply:
     name = name_arg(s, cmd.args[0])
     _, ident = await _identifier(s, cmd.args[1])
     assert s.principal is not None
-    await s.services.acl.delete(s.principal, name, ident)
+    await s.services.acl.delete(s.principal, name, ident, _origin(s))
     return ok("DELETEACL completed")
 
 
@@ -77,7 +80,8 @@ async def getacl(s: Session, cmd: Command) -> Reply:
     entries = await s.services.acl.get(s.principal, name)
     line = b"* ACL " + s.mailbox_out(name)
     for entry in entries:
-        line += b" " + astring(entry.identifier) + b" " + _rights_out(Rights.parse(entry.rights))
+        line += (b" " + astring(entry.identifier) + b" "
+                 + _rights_out(vocab.imap_stored(entry.rights)))
     s.send(line)
     return ok("GETACL completed")
 
@@ -86,19 +90,17 @@ async def getacl(s: Session, cmd: Command) -> Reply:
 async def listrights(s: Session, cmd: Command) -> Reply:
     """RFC 4314 §3.4 / §3.7: the rights always granted, then each grantable set.
 
-    Nothing is tied: every right can be granted alone. ``c`` and ``d`` are listed as their own
-    sets, as RFC 2086 clients expect them (§2.1.1). The owner of a personal folder always holds
-    everything (Product decision 2), so for the owner the first set is all of it."""
+    What is always granted and what can be granted alone is access/vocab.py's answer."""
     expect_count(cmd.args, 2)
     name = name_arg(s, cmd.args[0])
     raw, ident = await _identifier(s, cmd.args[1])
     assert s.principal is not None
     owner = await s.services.acl.owner_address(s.principal, name)
     line = b"* LISTRIGHTS " + s.mailbox_out(name) + b" " + astring(raw)
-    if owner is not None and ident == owner:
-        line += b" " + astring(Rights.all().display())
-    else:
-        line += b' "" ' + b" ".join(ch.encode() for ch in ALL_LETTERS) + b" c d"
+    always, grantable = vocab.listrights(owner is not None and ident == owner)
+    line += b" " + _rights_out(always)
+    if grantable:
+        line += b" " + b" ".join(ch.encode() for ch in grantable)
     s.send(line)
     return ok("LISTRIGHTS completed")
 
@@ -110,5 +112,5 @@ async def myrights(s: Session, cmd: Command) -> Reply:
     name = name_arg(s, cmd.args[0])
     assert s.principal is not None
     rights = await s.services.acl.myrights(s.principal, name)
-    s.send(b"* MYRIGHTS " + s.mailbox_out(name) + b" " + _rights_out(rights))
+    s.send(b"* MYRIGHTS " + s.mailbox_out(name) + b" " + _rights_out(vocab.imap_rights(rights)))
     return ok("MYRIGHTS completed")

@@ -10,13 +10,12 @@ that fails ``max_auth_failures`` times is closed.
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 
 from postroom import __version__
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
-from postroom.directory import sasl
+from postroom.protocols import sasl
 from postroom.protocols.imap.session import (
     ANY,
     AUTH_ONLY,
@@ -125,22 +124,20 @@ async def starttls(s: Session, cmd: Command) -> Reply:
     raise AlreadyReplied()
 
 
-async def _finish_login(s: Session, principal: Principal | None, user: str,
-                        final: bytes | None = None) -> Reply:
+async def _finish_login(s: Session, principal: Principal | None, user: str) -> Reply:
     ip = s.conn.peer[0]
+    auth = s.services.auth
     if principal is None:
         s.auth_failures += 1
-        await s.throttle.punish(ip, user or None)
-        log.info("login failed", extra={"user": user[:100], "ip": ip})
+        await auth.failed("imap", ip, user)
         if s.auth_failures >= s.settings.max_auth_failures:
             await s.conn.send(f"{s.tag} NO [AUTHENTICATIONFAILED] Authentication failed\r\n"
                               .encode())
             raise Bye("Too many failed logins")
         return no("Authentication failed", "AUTHENTICATIONFAILED")
-    s.throttle.success(ip)
+    auth.succeeded("imap", ip, principal)
     s.principal = principal
     s.state = State.AUTH
-    log.info("login", extra={"user": principal.address, "ip": ip})
     caps = " ".join(s.capabilities())
     return ok("Logged in", f"CAPABILITY {caps}")
 
@@ -152,9 +149,9 @@ async def login(s: Session, cmd: Command) -> Reply:
         return no("Use STARTTLS or port 993 before LOGIN", "PRIVACYREQUIRED")
     user = text_of(cmd.args[0], "user name")
     password = text_of(cmd.args[1], "password")
-    await s.throttle.wait(s.conn.peer[0], user)
+    await s.services.auth.before(s.conn.peer[0], user)
     try:
-        principal = await s.services.directory.authenticate(user, password)
+        principal = await s.services.auth.password(user, password)
     except MailError as exc:
         if exc.kind is Kind.DISABLED:
             return no("Account disabled", "CONTACTADMIN")
@@ -162,55 +159,37 @@ async def login(s: Session, cmd: Command) -> Reply:
     return await _finish_login(s, principal, user)
 
 
-def _b64(data: bytes) -> bytes:
-    data = data.strip()
-    if data == b"=":
-        return b""
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise ParseError("invalid base64") from None
-
-
 @command("AUTHENTICATE", NOT_AUTH)
 async def authenticate(s: Session, cmd: Command) -> Reply:
     """RFC 9051 §6.2.2 with SASL-IR (RFC 4959): ``+ b64`` challenges, ``*`` cancels."""
     expect_count(cmd.args, 1, 2)
     name = atom_of(cmd.args[0], "mechanism").upper()
-    plus = s.settings.channel_binding is not None
-    allowed = sasl.mechanism_names(s.conn.tls, s.plaintext_ok(), plus)
-    if name not in allowed:
+    offered = s.mechanisms()
+    if name not in offered:
         if name in ("PLAIN", "LOGIN"):
             return no("Use STARTTLS or port 993 first", "PRIVACYREQUIRED")
         return no(f"Unsupported mechanism {name[:40]}", "CANNOT")
-    mech = sasl.create(name, s.services.directory, channel_binding=s.settings.channel_binding,
-                       plus_offered=plus and s.conn.tls)
-    initial: bytes | None = None
-    if len(cmd.args) == 2:
-        initial = _b64(text_of(cmd.args[1], "initial response").encode())
-    await s.throttle.wait(s.conn.peer[0])
+    initial = text_of(cmd.args[1], "initial response") if len(cmd.args) == 2 else None
+    await s.services.auth.before(s.conn.peer[0])
+
+    async def challenge(data: bytes) -> None:
+        await s.conn.send(b"+ " + base64.b64encode(data) + b"\r\n")
+
     try:
-        step = await mech.step(initial) if initial is not None else await mech.step(None)
-        while isinstance(step, bytes):
-            await s.conn.send(b"+ " + base64.b64encode(step) + b"\r\n")
-            line = await s.conn.readline(s.settings.max_line, 300)
-            line = line.rstrip(b"\r\n")
-            if line == b"*":
-                return Reply("BAD", "Authentication cancelled")
-            step = await mech.step(_b64(line))
-    except sasl.SaslError as exc:
-        return Reply("BAD", f"Authentication failed: {exc}")
+        outcome = await sasl.exchange(s.services.auth, s.conn, name, initial, challenge,
+                                      offered=offered,
+                                      channel_binding=s.settings.channel_binding,
+                                      max_line=s.settings.max_line,
+                                      hostname=s.settings.hostname)
     except MailError as exc:
         if exc.kind is Kind.DISABLED:
             return no("Account disabled", "CONTACTADMIN")
         raise
-    if step.final is not None and step.principal is not None:
-        # RFC 4422 §5: server-final data as one more challenge, answered by an empty line.
-        await s.conn.send(b"+ " + base64.b64encode(step.final) + b"\r\n")
-        line = (await s.conn.readline(s.settings.max_line, 300)).rstrip(b"\r\n")
-        if line == b"*":
-            return Reply("BAD", "Authentication cancelled")
-    return await _finish_login(s, step.principal, step.username)
+    if outcome.cancelled:
+        return Reply("BAD", "Authentication cancelled")
+    if outcome.error:
+        return Reply("BAD", f"Authentication failed: {outcome.error}")
+    return await _finish_login(s, outcome.principal, outcome.username)
 
 
 @command("COMPRESS", AUTHED)

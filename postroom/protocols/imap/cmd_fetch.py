@@ -14,7 +14,6 @@ from typing import Any
 
 import msgspec
 
-from postroom.access.ops import Op
 from postroom.core import flags as F
 from postroom.core.errors import Kind, MailError
 from postroom.core.records import FlagRow, MessageRec
@@ -206,7 +205,7 @@ async def _fetch(s: Session, cmd: Command, uid: bool) -> Reply:
         keep = [u for u in gone if seqset.contains(u, sel.last_uid())]
         if keep:
             s.send(b"* VANISHED (EARLIER) " + format_seqset(keep).encode())
-    mark_seen = req.sets_seen and not sel.readonly and sel.handle.allows(Op.SET_SEEN)
+    mark_seen = req.sets_seen and not sel.readonly  # EXAMINE never marks (RFC 9051 §6.3.3)
     missing = False
     since = req.changed_since or 0
     size = LIGHT_BATCH if req.light else BATCH
@@ -222,9 +221,7 @@ async def _fetch(s: Session, cmd: Command, uid: bool) -> Reply:
         if mark_seen:
             unseen = [u for u in batch if u in found and not found[u].flags & F.SEEN]
             if unseen:
-                changed, _ = await msgs.store_flags(s.principal, sel.handle, unseen, "add",
-                                                    ["\\Seen"])
-                for row in changed:
+                for row in await msgs.mark_read(s.principal, sel.handle, unseen):
                     sel.own_modseqs.add(row.modseq)
                     found[row.uid] = replace(found[row.uid], modseq=row.modseq,
                                              flags=row.flags, keywords=row.keywords)

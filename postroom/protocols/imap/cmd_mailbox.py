@@ -304,7 +304,7 @@ ROOT = ""  # one root per account: all of its folders
 
 async def _quota_line(s: Session) -> bytes:
     assert s.principal is not None and s.principal.account_id is not None
-    used, limit = await s.services.directory.quota_of(s.principal.account_id)
+    used, limit = await s.services.mailboxes.quota(s.principal)
     if limit is None:
         return b"* QUOTA " + quote(ROOT) + b" ()"
     return b"* QUOTA %s (STORAGE %d %d)" % (quote(ROOT), used // 1024, limit // 1024)

@@ -81,7 +81,7 @@ async def _select(s: Session, cmd: Command, examine: bool) -> Reply:
     assert s.principal is not None
     svc = s.services
     handle = await svc.mailboxes.open(s.principal, name, Op.SELECT)
-    sub = svc.feed.subscribe([handle.mailbox.id])  # before reading: miss nothing
+    sub = svc.notify.subscribe([handle])  # before reading: miss nothing
     try:
         # Three independent reads, run side by side on the read pool. rev2 has no [UNSEEN].
         uids, rec, first_unseen = await asyncio.gather(

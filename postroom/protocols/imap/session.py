@@ -21,13 +21,12 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from postroom.access.ops import Op
 from postroom.core import flags as F
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
-from postroom.directory.sasl import mechanism_names
 from postroom.net.connection import (
     Connection,
     ConnectionClosed,
@@ -52,10 +51,7 @@ from postroom.protocols.imap.wire import (
     text_of,
 )
 from postroom.services import names
-
-if TYPE_CHECKING:
-    from postroom.app import Services
-    from postroom.directory.throttle import AuthThrottle
+from postroom.services.frontdoor import MailServices
 
 log = logging.getLogger("postroom.imap")
 
@@ -146,12 +142,11 @@ class Session:
 
     COMMANDS: ClassVar[dict[str, Spec]] = {}
 
-    def __init__(self, services: Services, settings: ImapSettings, conn: Connection,
-                 throttle: AuthThrottle) -> None:
+    def __init__(self, services: MailServices, settings: ImapSettings,
+                 conn: Connection) -> None:
         self.services = services
         self.settings = settings
         self.conn = conn
-        self.throttle = throttle
         self.state = State.NOT_AUTH
         self.principal: Principal | None = None
         self.selected: Selected | None = None
@@ -180,6 +175,10 @@ class Session:
     def plaintext_ok(self) -> bool:
         return plaintext_allowed(self.conn, self.settings.plaintext_networks)
 
+    def mechanisms(self) -> list[str]:
+        return self.services.auth.mechanisms(self.conn.tls, self.plaintext_ok(),
+                                             self.settings.channel_binding is not None)
+
     def capabilities(self) -> list[str]:
         caps = ["IMAP4rev1", "IMAP4rev2"]
         if self.state is State.NOT_AUTH:
@@ -188,9 +187,7 @@ class Session:
                 caps.append("STARTTLS")
             if not self.plaintext_ok():
                 caps.append("LOGINDISABLED")
-            plus = self.settings.channel_binding is not None
-            caps += [f"AUTH={m}" for m in mechanism_names(self.conn.tls, self.plaintext_ok(),
-                                                          plus)]
+            caps += [f"AUTH={m}" for m in self.mechanisms()]
             return caps
         caps += ["ACL", "RIGHTS=texk", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE",
                  "UNSELECT", "UIDPLUS", "MOVE",

@@ -15,7 +15,6 @@ is closed. Garbage gets ``-ERR`` and, after ``max_bad_commands`` of it, the conn
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import enum
 import logging
@@ -24,12 +23,10 @@ import secrets
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from postroom import __version__
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
-from postroom.directory import sasl
 from postroom.net.connection import (
     Connection,
     ConnectionClosed,
@@ -38,12 +35,10 @@ from postroom.net.connection import (
     ShuttingDown,
 )
 from postroom.net.listener import Network, plaintext_allowed
+from postroom.protocols import sasl
 from postroom.protocols.pop3.wire import Pop3SyntaxError, clip, number, parse_command, stuff, top
-from postroom.services.maildrop import CHUNK, Maildrop, MaildropService
-
-if TYPE_CHECKING:
-    from postroom.app import Services
-    from postroom.directory.throttle import AuthThrottle
+from postroom.services.frontdoor import MailServices
+from postroom.services.maildrop import CHUNK, Maildrop
 
 log = logging.getLogger("postroom.pop3")
 
@@ -79,13 +74,12 @@ ANY_STATE = {"CAPA", "QUIT"}
 
 
 class Pop3Session:
-    def __init__(self, services: Services, settings: Pop3Settings, conn: Connection,
-                 throttle: AuthThrottle, maildrops: MaildropService) -> None:
+    def __init__(self, services: MailServices, settings: Pop3Settings,
+                 conn: Connection) -> None:
         self.services = services
         self.settings = settings
         self.conn = conn
-        self.throttle = throttle
-        self.maildrops = maildrops
+        self.maildrops = services.maildrops
         self.state = State.AUTHORIZATION
         self.user: str | None = None  # after USER, until PASS
         self.principal: Principal | None = None
@@ -121,8 +115,8 @@ class Pop3Session:
     def mechanisms(self) -> list[str]:
         if not self.plaintext_ok:
             return []  # no AUTH at all before STLS, as on the SMTP ports (specs.md §0)
-        plus = self.settings.channel_binding is not None and self.conn.tls
-        return sasl.mechanism_names(self.conn.tls, True, plus)
+        return self.services.auth.mechanisms(self.conn.tls, True,
+                                             self.settings.channel_binding is not None)
 
     # -- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -217,16 +211,16 @@ class Pop3Session:
     async def login(self, principal: Principal | None, user: str) -> None:
         """End of every authentication path: throttle, lock the maildrop, change state."""
         ip = self.conn.peer[0]
+        auth = self.services.auth
         if principal is None:
             self.auth_failures += 1
-            await self.throttle.punish(ip, user or None)
-            log.info("login failed", extra={"user": user[:100], "ip": ip})
+            await auth.failed("pop3", ip, user)
             self.err("Authentication failed", "AUTH")
             if self.auth_failures >= self.settings.max_auth_failures:
                 self.err("Too many failed logins, closing")
                 raise Quit()
             return
-        self.throttle.success(ip)
+        auth.succeeded("pop3", ip, principal)
         try:
             drop = await self.maildrops.open(principal)
         except MailError as exc:
@@ -262,8 +256,8 @@ class Pop3Session:
             return
         user, self.user = self.user, None
         # RFC 1939 §7: PASS has exactly one argument, so spaces are part of the password.
-        await self.throttle.wait(self.conn.peer[0], user)
-        await self.login(await self.services.directory.authenticate(user, rest), user)
+        await self.services.auth.before(self.conn.peer[0], user)
+        await self.login(await self.services.auth.password(user, rest), user)
 
     async def cmd_apop(self, args: list[str], rest: str) -> None:
         """RFC 1939 §7: ``APOP name digest``, digest = MD5(timestamp + shared secret)."""
@@ -273,8 +267,8 @@ class Pop3Session:
         if len(args) != 2 or len(args[1]) != 32:
             raise Pop3SyntaxError("APOP takes a name and a 32-digit hex digest")
         user, digest = args
-        await self.throttle.wait(self.conn.peer[0], user)
-        principal = await self.services.directory.apop(user, self.timestamp, digest.lower())
+        await self.services.auth.before(self.conn.peer[0], user)
+        principal = await self.services.auth.apop(user, self.timestamp, digest.lower())
         await self.login(principal, user)
 
     async def cmd_auth(self, args: list[str], rest: str) -> None:
@@ -295,42 +289,25 @@ class Pop3Session:
         if name not in mechs:
             self.err(f"Unsupported mechanism {clip(name, 40)}")
             return
-        mech = sasl.create(name, self.services.directory,
-                           channel_binding=self.settings.channel_binding,
-                           plus_offered="SCRAM-SHA-256-PLUS" in mechs)
-        await self.throttle.wait(self.conn.peer[0])
+        await self.services.auth.before(self.conn.peer[0])
         await self.flush()
-        try:
-            step = await mech.step(_b64(args[1]) if len(args) == 2 else None)
-            while isinstance(step, bytes):
-                await self._challenge(step)
-                line = await self._response_line()
-                if line == b"*":
-                    self.err("Authentication cancelled")
-                    return
-                step = await mech.step(_b64(line.decode("ascii", "replace")))
-            if step.final is not None and step.principal is not None:
-                # RFC 5034 §4: server-final data as one more challenge, answered empty.
-                await self._challenge(step.final)
-                if await self._response_line() == b"*":
-                    self.err("Authentication cancelled")
-                    return
-        except (sasl.SaslError, binascii.Error) as exc:
-            self.err(f"Authentication failed: {exc}", "AUTH")
+
+        async def challenge(data: bytes) -> None:
+            await self.conn.send(b"+ " + base64.b64encode(data) + b"\r\n")
+
+        outcome = await sasl.exchange(self.services.auth, self.conn, name,
+                                      args[1] if len(args) == 2 else None, challenge,
+                                      offered=mechs,
+                                      channel_binding=self.settings.channel_binding,
+                                      max_line=self.settings.max_line,
+                                      hostname=self.settings.hostname)
+        if outcome.cancelled:
+            self.err("Authentication cancelled")
             return
-        await self.login(step.principal, step.username)
-
-    async def _response_line(self) -> bytes:
-        """One client response in an AUTH exchange; an over-long one ends the exchange."""
-        try:
-            line = await self.conn.readline(self.settings.max_line, 300)
-        except LineTooLong:
-            await self.conn.skip_line(self.settings.max_line * 16, 300)
-            raise sasl.SaslError("response line too long") from None
-        return line.rstrip(b"\r\n")
-
-    async def _challenge(self, data: bytes) -> None:
-        await self.conn.send(b"+ " + base64.b64encode(data) + b"\r\n")
+        if outcome.error:
+            self.err(f"Authentication failed: {outcome.error}", "AUTH")
+            return
+        await self.login(outcome.principal, outcome.username)
 
     async def cmd_stls(self, args: list[str], rest: str) -> None:
         """RFC 2595 §4: only in AUTHORIZATION, only once; bytes the client pipelined after STLS
@@ -512,12 +489,3 @@ class Pop3Session:
     def _terminate(self, at_line_start: bool) -> None:
         self.out.append(b".\r\n" if at_line_start else b"\r\n.\r\n")
 
-
-def _b64(text: str) -> bytes:
-    text = text.strip()
-    if text == "=":
-        return b""  # RFC 5034 §4: an empty initial response
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise sasl.SaslError("invalid base64") from None

@@ -24,22 +24,18 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from typing import TYPE_CHECKING
 
+from postroom.core import smtp
 from postroom.core.address import normalize_domain
 from postroom.core.errors import MailError
 from postroom.mta.atrn import AtrnError, Provider
 from postroom.mta.client import SmtpClient, SmtpClientError
-from postroom.mta.odmr import ConnectionStream, claim, deliver_reversed, release
+from postroom.mta.odmr import ConnectionStream, Turnaround
 from postroom.net.connection import Connection
 from postroom.net.listener import new_conn_id
 from postroom.net.tls import client_context
 from postroom.protocols.smtp.session import HANDLERS, Quit, SmtpSession, SmtpSettings
-
-if TYPE_CHECKING:
-    from postroom.app import Services
-    from postroom.directory.throttle import AuthThrottle
-    from postroom.mta.queue import QueueManager
+from postroom.services.frontdoor import MailServices
 
 log = logging.getLogger("postroom.odmr")
 
@@ -47,15 +43,18 @@ CHALLENGE_MECHS = ["CRAM-MD5", "SCRAM-SHA-256"]
 
 
 class OdmrSession(SmtpSession):
-    def __init__(self, services: Services, settings: SmtpSettings, conn: Connection,
-                 throttle: AuthThrottle, queue: QueueManager | None) -> None:
-        super().__init__(services, settings, conn, throttle, queue)
-        self.odmr = services.cfg.odmr
+    def __init__(self, services: MailServices, settings: SmtpSettings, conn: Connection,
+                 turnaround: Turnaround | None, auth_without_tls: bool, timeout: float,
+                 ) -> None:
+        super().__init__(services, settings, conn)
+        self.turnaround = turnaround
+        self.auth_without_tls = auth_without_tls
+        self.timeout = timeout
 
     def auth_mechanisms(self) -> list[str]:
         if self.conn.tls or self.plaintext_ok:
             return [*CHALLENGE_MECHS, "PLAIN", "LOGIN"]
-        return list(CHALLENGE_MECHS) if self.odmr.auth_without_tls else []
+        return list(CHALLENGE_MECHS) if self.auth_without_tls else []
 
     async def ehlo(self, arg: str) -> None:
         """RFC 2645 §3: the EHLO reply lists AUTH and ATRN."""
@@ -68,7 +67,7 @@ class OdmrSession(SmtpSession):
         if mechs and self.principal is None:
             lines.append("AUTH " + " ".join(mechs))
         lines.append("ATRN")
-        self.reply(250, None, *lines)
+        self.reply(smtp.HELLO, *lines)
 
     async def auth(self, arg: str) -> None:
         if not self.auth_mechanisms():
@@ -79,10 +78,10 @@ class OdmrSession(SmtpSession):
     async def atrn(self, arg: str) -> None:
         """RFC 2645 §4: authorise the domains, claim their mail, turn the line around."""
         if self.helo is None:
-            self.reply(503, "5.5.1", "Send EHLO first")
+            self.reply(smtp.BAD_SEQUENCE, "Send EHLO first")
             return
         if self.principal is None or self.principal.account_id is None:
-            self.reply(530, "5.7.0", "Authentication required")
+            self.reply(smtp.AUTH_REQUIRED, "Authentication required")
             return
         requested: list[str] = []
         for item in arg.replace(" ", "").split(","):
@@ -91,44 +90,45 @@ class OdmrSession(SmtpSession):
             try:
                 requested.append(normalize_domain(item))
             except MailError:
-                self.reply(501, "5.5.4", f"Not a domain name: {item[:80]}")
+                self.reply(smtp.SYNTAX, f"Not a domain name: {item[:80]}")
                 return
         domains, refused = await self.services.gateways.atrn_scope(self.principal.account_id,
                                                                    requested)
         if refused:
             log.warning("odmr: ATRN refused", extra={"user": self.principal.address,
                                                      "domains": ",".join(refused)})
-            self.reply(450, "4.7.1", f"ATRN request refused for {', '.join(refused)[:200]}")
+            self.reply(smtp.ATRN_REFUSED,
+                       f"ATRN request refused for {', '.join(refused)[:200]}")
             return
         if not domains:
-            self.reply(450, "4.7.1", "ATRN request refused: no domains to collect for you")
+            self.reply(smtp.ATRN_REFUSED, "ATRN request refused: no domains to collect for you")
             return
-        if self.queue is None:
-            self.reply(451, "4.3.0", "Unable to process ATRN request now")
+        if self.turnaround is None:
+            self.reply(smtp.LOCAL_ERROR, "Unable to process ATRN request now")
             return
         try:
-            entries = await claim(self.queue, domains)
+            entries = await self.turnaround.claim(domains)
         except Exception:
             log.exception("odmr: cannot claim queue entries")
-            self.reply(451, "4.3.0", "Unable to process ATRN request now")
+            self.reply(smtp.LOCAL_ERROR, "Unable to process ATRN request now")
             return
         if not entries:
-            self.reply(453, "4.7.0", "You have no mail")
+            self.reply(smtp.NO_MAIL_WAITING, "You have no mail")
             return
         log.info("odmr: turning around", extra={"user": self.principal.address,
                                                 "domains": ",".join(domains),
                                                 "entries": len(entries)})
         try:
-            self.reply(250, "2.0.0", "OK now reversing the connection")
+            self.reply(smtp.OK, "OK now reversing the connection")
             await self.flush()
         except BaseException:
-            await release(self.queue, entries)
+            await self.turnaround.release(entries)
             raise
-        await deliver_reversed(self.queue, self.conn, entries, self.odmr.timeout)
+        await self.turnaround.deliver(self.conn, entries, self.timeout)
         raise Quit()
 
     async def not_here(self, arg: str) -> None:
-        self.reply(502, "5.5.1", "Not on the ODMR port: authenticate and send ATRN")
+        self.reply(smtp.NOT_HERE, "Not on the ODMR port: authenticate and send ATRN")
         await self._count_bad()
 
 
@@ -143,9 +143,8 @@ OdmrSession.handlers = ODMR_HANDLERS
 
 
 # -- the customer side ---------------------------------------------------------------------------
-async def collect(services: Services, provider: Provider, hostname: str,
-                  throttle: AuthThrottle, queue: QueueManager | None,
-                  timeout: float) -> int:
+async def collect(services: MailServices, provider: Provider, hostname: str,
+                  max_message_size: int, timeout: float) -> int:
     """One ATRN collection; returns the messages received. Raises AtrnError."""
     loop = asyncio.get_running_loop()
     conn = Connection(new_conn_id(), asyncio.Event())
@@ -164,14 +163,14 @@ async def collect(services: Services, provider: Provider, hostname: str,
         client.attach(stream, stream, where, implicit)
         try:
             greeting = await client.read_reply()
-            if greeting.code != 220:
+            if greeting.code != smtp.GREETING.code:
                 raise AtrnError(f"{where} greeted with {greeting}")
             await client.ehlo(hostname)
             if provider.tls == "starttls":
                 if "STARTTLS" not in client.features:
                     raise AtrnError(f"{where} does not offer STARTTLS")
                 reply = await client.command("STARTTLS")
-                if reply.code != 220:
+                if reply.code != smtp.READY_FOR_TLS.code:
                     raise AtrnError(f"{where} refused STARTTLS: {reply}")
                 try:
                     await conn.start_tls(ctx, timeout, server_side=False,
@@ -183,21 +182,20 @@ async def collect(services: Services, provider: Provider, hostname: str,
             if "ATRN" not in client.features:
                 raise AtrnError(f"{where} does not offer ATRN")
             reply = await client.auth(provider.username, provider.password)
-            if reply.code != 235:
+            if reply.code != smtp.AUTH_SUCCEEDED.code:
                 raise AtrnError(f"{where} refused our login: {reply}")
             reply = await client.command(("ATRN " + ",".join(provider.domains)).strip())
         except SmtpClientError as exc:
             raise AtrnError(str(exc)) from None
-        if reply.code == 453:
+        if reply.code == smtp.NO_MAIL_WAITING.code:
             with contextlib.suppress(SmtpClientError):
                 await client.command("QUIT")
             return 0
-        if reply.code != 250:
+        if reply.code != smtp.OK.code:
             raise AtrnError(f"{where} refused ATRN: {reply}")
         # RFC 2645 §4: we are the server now, and we speak first.
-        settings = SmtpSettings(hostname, "mx", services.cfg.limits.max_message_size,
-                                idle_timeout=timeout)
-        session = SmtpSession(services, settings, conn, throttle, queue)
+        settings = SmtpSettings(hostname, "mx", max_message_size, idle_timeout=timeout)
+        session = SmtpSession(services, settings, conn)
         await session.run()
         return session.accepted
     finally:

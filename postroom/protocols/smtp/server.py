@@ -3,37 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from postroom.directory.throttle import AuthThrottle
+from postroom.core import smtp
+from postroom.mta.odmr import Turnaround
 from postroom.net.connection import Connection
 from postroom.protocols.smtp.odmr import OdmrSession
 from postroom.protocols.smtp.session import SmtpSession, SmtpSettings
-
-if TYPE_CHECKING:
-    from postroom.app import Services
-    from postroom.mta.queue import QueueManager
+from postroom.services.frontdoor import MailServices
 
 
 @dataclass
 class SmtpService:
     name: str
-    services: Services
+    services: MailServices
     settings: SmtpSettings
-    throttle: AuthThrottle
-    queue: QueueManager | None
 
     async def serve(self, conn: Connection) -> None:
-        await SmtpSession(self.services, self.settings, conn, self.throttle, self.queue).run()
+        await SmtpSession(self.services, self.settings, conn).run()
 
     def refuse(self, reason: str) -> bytes:
         """Refusal before the session starts (limits): 421 (RFC 5321 §3.8)."""
-        return f"421 4.7.0 {self.settings.hostname} {reason.capitalize()}\r\n".encode()
+        code = smtp.SERVICE_UNAVAILABLE
+        return f"{code.code} {code.enhanced} {self.settings.hostname} " \
+               f"{reason.capitalize()}\r\n".encode()
 
 
 @dataclass
 class OdmrService(SmtpService):
     """The ODMR listener (RFC 2645, port 366): ``OdmrSession`` instead of mail acceptance."""
 
+    turnaround: Turnaround | None = None
+    auth_without_tls: bool = False
+    timeout: float = 120.0
+
     async def serve(self, conn: Connection) -> None:
-        await OdmrSession(self.services, self.settings, conn, self.throttle, self.queue).run()
+        await OdmrSession(self.services, self.settings, conn, self.turnaround,
+                          self.auth_without_tls, self.timeout).run()

@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from postroom.core import smtp
+from postroom.core.smtp import Code
+
 MAX_COMMAND_LINE = 4096  # RFC 5321 §4.5.3.1.4 says 512; extensions (AUTH ir, DSN) need more
 MAX_PATH = 256  # RFC 5321 §4.5.3.1.3
 MAX_LOCAL = 64  # §4.5.3.1.1
@@ -21,11 +24,14 @@ MAX_DOMAIN = 255  # §4.5.3.1.2
 class SmtpSyntaxError(Exception):
     """A malformed command or argument: 501 (or 500 for an unreadable line)."""
 
-    def __init__(self, text: str, code: int = 501, enhanced: str = "5.5.2") -> None:
+    def __init__(self, text: str, reply: Code = smtp.BAD_DATA) -> None:
         super().__init__(text)
-        self.code = code
-        self.enhanced = enhanced
+        self.reply = reply
         self.text = text
+
+    @property
+    def code(self) -> int:
+        return self.reply.code
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +46,12 @@ def parse_command(line: bytes) -> Command:
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
-        raise SmtpSyntaxError("Command is not valid UTF-8", 500) from None
+        raise SmtpSyntaxError("Command is not valid UTF-8", smtp.LINE_SYNTAX) from None
     if any(ord(c) < 32 and c != "\t" for c in text) or "\x7f" in text:
-        raise SmtpSyntaxError("Control characters in command", 500)
+        raise SmtpSyntaxError("Control characters in command", smtp.LINE_SYNTAX)
     verb, _, arg = text.partition(" ")
     if not verb or not verb.isascii() or not verb.isalpha():
-        raise SmtpSyntaxError("Syntax error, command unrecognised", 500, "5.5.1")
+        raise SmtpSyntaxError("Syntax error, command unrecognised", smtp.UNRECOGNISED)
     return Command(verb.upper(), arg)
 
 
@@ -78,32 +84,32 @@ def _check_domain(domain: str, utf8: bool) -> None:
     if _LITERAL.match(domain):
         return
     if len(domain) > MAX_DOMAIN:
-        raise SmtpSyntaxError("Domain name too long", 501, "5.1.3")
+        raise SmtpSyntaxError("Domain name too long", smtp.ADDRESS_SYNTAX)
     ascii_form = domain
     if not domain.isascii():
         if not utf8:
-            raise SmtpSyntaxError("UTF-8 address needs SMTPUTF8", 553, "5.6.7")
+            raise SmtpSyntaxError("UTF-8 address needs SMTPUTF8", smtp.UTF8_ADDRESS)
         try:
             ascii_form = domain.encode("idna").decode()
         except UnicodeError:
-            raise SmtpSyntaxError("Invalid domain name", 501, "5.1.3") from None
+            raise SmtpSyntaxError("Invalid domain name", smtp.ADDRESS_SYNTAX) from None
     if not _DOMAIN.match(ascii_form.rstrip(".") if ascii_form.endswith(".") else ascii_form):
-        raise SmtpSyntaxError("Invalid domain name", 501, "5.1.3")
+        raise SmtpSyntaxError("Invalid domain name", smtp.ADDRESS_SYNTAX)
 
 
 def parse_mailbox(text: str, utf8: bool) -> str:
     """``local@domain`` (RFC 5321 §4.1.2), local part as sent; raises SmtpSyntaxError."""
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain:
-        raise SmtpSyntaxError("Address must be local-part@domain", 501, "5.1.3")
+        raise SmtpSyntaxError("Address must be local-part@domain", smtp.ADDRESS_SYNTAX)
     if len(local.encode()) > MAX_LOCAL:
-        raise SmtpSyntaxError("Local part too long", 501, "5.1.3")
+        raise SmtpSyntaxError("Local part too long", smtp.ADDRESS_SYNTAX)
     if not local.isascii() and not utf8:
-        raise SmtpSyntaxError("UTF-8 address needs SMTPUTF8", 553, "5.6.7")
+        raise SmtpSyntaxError("UTF-8 address needs SMTPUTF8", smtp.UTF8_ADDRESS)
     ok_local = _DOT_STRING.match(local) or _QUOTED.match(local) or (
         utf8 and not local.isascii() and "@" not in local and " " not in local)
     if not ok_local:
-        raise SmtpSyntaxError("Invalid local part", 501, "5.1.3")
+        raise SmtpSyntaxError("Invalid local part", smtp.ADDRESS_SYNTAX)
     _check_domain(domain, utf8)
     return f"{local}@{domain}"
 
@@ -118,25 +124,25 @@ def parse_path(arg: str, keyword: str, utf8: bool = False, allow_null: bool = Fa
     head, colon, rest = arg.partition(":")
     if not colon or head.strip().upper() != keyword:
         raise SmtpSyntaxError(f"Syntax: {'MAIL FROM' if keyword == 'FROM' else 'RCPT TO'}:"
-                              "<address>", 501, "5.5.4")
+                              "<address>", smtp.SYNTAX)
     rest = rest.lstrip(" ")
     if not rest.startswith("<"):
-        raise SmtpSyntaxError("Address must be in angle brackets", 501, "5.5.4")
+        raise SmtpSyntaxError("Address must be in angle brackets", smtp.SYNTAX)
     end = _closing_bracket(rest)
     inner, tail = rest[1:end], rest[end + 1:]
     if len(inner) > MAX_PATH:
-        raise SmtpSyntaxError("Path too long", 501, "5.1.3")
+        raise SmtpSyntaxError("Path too long", smtp.ADDRESS_SYNTAX)
     if tail and not tail.startswith(" "):
-        raise SmtpSyntaxError("Junk after address", 501, "5.5.4")
+        raise SmtpSyntaxError("Junk after address", smtp.SYNTAX)
     params = parse_params(tail.strip())
     if not inner:
         if not allow_null:
-            raise SmtpSyntaxError("Null address not allowed here", 501, "5.1.3")
+            raise SmtpSyntaxError("Null address not allowed here", smtp.ADDRESS_SYNTAX)
         return Path("", params)
     if inner.startswith("@"):  # source route: drop everything up to the last colon
         _route, sep, inner = inner.rpartition(":")
         if not sep:
-            raise SmtpSyntaxError("Invalid source route", 501, "5.1.3")
+            raise SmtpSyntaxError("Invalid source route", smtp.ADDRESS_SYNTAX)
     if keyword == "TO" and inner.lower() == "postmaster":
         return Path("postmaster", params)
     return Path(parse_mailbox(inner, utf8), params)
@@ -154,7 +160,7 @@ def _closing_bracket(text: str) -> int:
             quoted = not quoted
         elif ch == ">" and not quoted:
             return i
-    raise SmtpSyntaxError("Missing closing angle bracket", 501, "5.5.4")
+    raise SmtpSyntaxError("Missing closing angle bracket", smtp.SYNTAX)
 
 
 def parse_params(text: str) -> dict[str, str | None]:
@@ -163,29 +169,19 @@ def parse_params(text: str) -> dict[str, str | None]:
     for word in text.split():
         key, eq, value = word.partition("=")
         if not _PARAM_KEY.match(key) or (eq and not value):
-            raise SmtpSyntaxError(f"Invalid parameter {word[:40]}", 501, "5.5.4")
+            raise SmtpSyntaxError(f"Invalid parameter {word[:40]}", smtp.SYNTAX)
         if key.upper() in out:
-            raise SmtpSyntaxError(f"Parameter {key.upper()} given twice", 501, "5.5.4")
+            raise SmtpSyntaxError(f"Parameter {key.upper()} given twice", smtp.SYNTAX)
         out[key.upper()] = value if eq else None
     return out
 
 
 def xtext_decode(value: str) -> str:
-    """RFC 3461 §4: ``+XX`` is the byte XX; everything else is itself."""
-    out = bytearray()
-    i = 0
-    raw = value.encode()
-    while i < len(raw):
-        if raw[i] == 0x2B:  # '+'
-            try:
-                out.append(int(raw[i + 1:i + 3], 16))
-            except ValueError:
-                raise SmtpSyntaxError("Invalid xtext", 501, "5.5.4") from None
-            i += 3
-        else:
-            out.append(raw[i])
-            i += 1
-    return out.decode("utf-8", errors="replace")
+    """RFC 3461 §4 xtext (core/smtp.py), with a malformed value as a syntax error."""
+    try:
+        return smtp.xtext_decode(value)
+    except ValueError:
+        raise SmtpSyntaxError("Invalid xtext", smtp.SYNTAX) from None
 
 
 class DataDecoder:
@@ -265,7 +261,7 @@ _XTEXT = re.compile(r"^(?:[!-*,-<>-~]|\+[0-9A-F]{2})*$")
 def check_xtext(value: str | None, what: str, limit: int = 500) -> str:
     """A valid xtext value (RFC 3461 §4) or 501."""
     if not value or len(value) > limit or not _XTEXT.match(value):
-        raise SmtpSyntaxError(f"Invalid {what} value", 501, "5.5.4")
+        raise SmtpSyntaxError(f"Invalid {what} value", smtp.SYNTAX)
     return value
 
 
@@ -277,7 +273,7 @@ def check_notify(value: str | None) -> str:
     if not items or any(v not in ("SUCCESS", "FAILURE", "DELAY") for v in items) or \
             len(set(items)) != len(items):
         raise SmtpSyntaxError("NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY",
-                              501, "5.5.4")
+                              smtp.SYNTAX)
     return ",".join(items)
 
 
@@ -285,7 +281,7 @@ def check_orcpt(value: str | None) -> str:
     """``ORCPT=addr-type;xtext`` (RFC 3461 §4.2)."""
     kind, sep, rest = (value or "").partition(";")
     if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", kind):
-        raise SmtpSyntaxError("ORCPT must be addr-type;address", 501, "5.5.4")
+        raise SmtpSyntaxError("ORCPT must be addr-type;address", smtp.SYNTAX)
     return f"{kind.lower()};{check_xtext(rest, 'ORCPT')}"
 
 

@@ -106,6 +106,14 @@ class MailboxRepo:
             return _mb(row) if row else None
         return await self.engine.read(fn)
 
+    async def by_special_use(self, owner_id: int, special_use: str) -> MailboxRec | None:
+        """The account's folder with this RFC 6154 role (the first by name, if several)."""
+        def fn(tx: Tx) -> MailboxRec | None:
+            row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE owner_key = ? AND "
+                         "special_use = ? ORDER BY name LIMIT 1", (owner_id, special_use))
+            return _mb(row) if row else None
+        return await self.engine.read(fn)
+
     async def by_address(self, address: str) -> MailboxRec | None:
         def fn(tx: Tx) -> MailboxRec | None:
             row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE address = ?", (address,))

@@ -8,10 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from postroom.core.actor import Origin
 from postroom.core.principal import Principal
 from tests.protocol.imap.conftest import message
 from tests.support.imapclient import RawImap
 from tests.support.server import RunningServer
+
+TEST_ORIGIN = Origin("test", "local")
 
 
 @pytest.fixture
@@ -132,7 +135,8 @@ def test_namespace_and_discovery(imap_server: RunningServer,
     op = Principal.operator()
     pub = f"News{a.split('@')[0]}"
     imap_server.call(imap_server.services.mailboxes.create(op, f"Public Folders/{pub}"))
-    imap_server.call(imap_server.services.acl.set(op, f"Public Folders/{pub}", "anyone", "lr"))
+    imap_server.call(imap_server.services.acl.set(op, f"Public Folders/{pub}", "anyone", "lr",
+                                                  TEST_ORIGIN))
     assert f'* LIST (\\HasNoChildren) "/" "Public Folders/{pub}"'.encode() in \
         bob.ok('LIST "" "Public Folders/*"')
     assert bob.ok(f'MYRIGHTS "Public Folders/{pub}"') == [
@@ -234,7 +238,7 @@ def test_inheritance_and_apply_to_subfolders(imap_server: RunningServer,
     # "Apply to subfolders" is the administrator's: through the CLI's service call.
     acct = imap_server.call(imap_server.services.directory.require_account(a))
     op = Principal.operator_as(acct.id, acct.address, acct.domain_id)
-    assert imap_server.call(imap_server.services.acl.apply_to_subfolders(op, "P")) == 3
+    assert imap_server.call(imap_server.services.acl.apply_to_subfolders(op, "P", TEST_ORIGIN)) == 3
     for child in ("P/Child", "P/Other", "P/Other/Deep"):
         assert alice.ok(f"GETACL {child}") == [f'* ACL "{child}" {b} lrw'.encode()]
 
@@ -278,7 +282,7 @@ def test_public_folder_seen_is_per_user(imap_server: RunningServer,
     pub = f"Public Folders/Board{a.split('@')[0]}"
     svc = imap_server.services
     imap_server.call(svc.mailboxes.create(op, pub))
-    imap_server.call(svc.acl.set(op, pub, "authenticated", "lrsi"))
+    imap_server.call(svc.acl.set(op, pub, "authenticated", "lrsi", TEST_ORIGIN))
     alice.append(pub, message("notice"))
     alice.ok(f'SELECT "{pub}"')
     bob.ok(f'SELECT "{pub}"')

@@ -9,6 +9,7 @@ import socket
 
 import pytest
 
+from postroom.core.actor import Origin
 from tests.support.server import RunningServer, wait_for
 from tests.support.tls import insecure_context
 
@@ -180,7 +181,8 @@ def test_public_folder_address_needs_p(smtp_server: RunningServer) -> None:
         s.docmd("MAIL FROM:<customer@example.net>")
         assert s.docmd("RCPT TO:<orders@example.test>")[:2] == (
             550, b"5.7.1 You may not post to <orders@example.test>")
-    smtp_server.call(svc.acl.set(op, "Public Folders/Orders", "anyone", "p"))
+    smtp_server.call(svc.acl.set(op, "Public Folders/Orders", "anyone", "p",
+                                Origin("test", "local")))
     with smtplib.SMTP("127.0.0.1", smtp_server.port("smtp")) as s:
         assert s.sendmail("customer@example.net", ["orders@example.test"], MSG) == {}
 

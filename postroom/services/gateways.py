@@ -23,22 +23,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from postroom.config import Config
 from postroom.core import minger as wire
 from postroom.core.address import Address, normalize_domain
-from postroom.core.errors import MailError, invalid, not_found
+from postroom.core.errors import Kind, MailError, invalid, not_found
 from postroom.core.records import GatewayRec
 from postroom.directory.secretbox import SecretBox, SecretError
-from postroom.mta.dns import split_host_port
-from postroom.mta.inbound import Decision
-from postroom.mta.minger import PORT as MINGER_PORT
-from postroom.mta.minger import MingerCache, MingerError
-
-if TYPE_CHECKING:
-    from postroom.config import Config
-    from postroom.directory.service import Directory
-    from postroom.store.sqlstore import SqlStore
+from postroom.directory.service import Directory
+from postroom.net.dns import split_host_port
+from postroom.net.minger import PORT as MINGER_PORT
+from postroom.net.minger import MingerCache, MingerError
+from postroom.services.queue import QueueService
+from postroom.store.sqlstore import SqlStore
 
 log = logging.getLogger("postroom.gateway")
 
@@ -62,9 +59,9 @@ def parse_host(text: str, default_port: int) -> tuple[str, int]:
 
 
 class Gateways:
-    def __init__(self, store: SqlStore, directory: Directory, cfg: Config,
-                 secrets: SecretBox) -> None:
-        self.store = store
+    def __init__(self, store: SqlStore, directory: Directory, queue: QueueService,
+                 cfg: Config, secrets: SecretBox) -> None:
+        self._queue = queue
         self.directory = directory
         self.cfg = cfg
         self.repo = store.gateways
@@ -94,26 +91,29 @@ class Gateways:
         return ([d for d in requested if d in allowed],
                 [d for d in requested if d not in allowed])
 
-    async def check_recipient(self, gateway: GatewayRec, address: str) -> Decision:
-        """RCPT TO for a gateway domain (issue 7): the verification the gateway asks for."""
-        ok = Decision(250, "2.1.5", f"Recipient OK (held for {gateway.domain})", remote=True)
+    async def check_recipient(self, gateway: GatewayRec, address: str) -> None:
+        """A recipient in a gateway domain: the verification the gateway asks for. Returns
+        when the address may be accepted; raises NOT_FOUND (no such user there), UNAVAILABLE
+        (the destination says it cannot take mail now) or TEMPORARY (no usable answer, and
+        the gateway defers what it cannot verify)."""
+        unknown = MailError(Kind.NOT_FOUND, f"No such user at {gateway.domain}: <{address}>")
         if gateway.verify == "static":
             if address.lower() in gateway.recipients:
-                return ok
-            return Decision(550, "5.1.1", f"No such user at {gateway.domain}: <{address}>")
+                return
+            raise unknown
         if gateway.verify != "minger":
-            return ok
+            return
         status, why = await self._minger(gateway, address)
         if status == wire.ACTIVE:
-            return ok
+            return
         if status == wire.UNKNOWN:
-            return Decision(550, "5.1.1", f"No such user at {gateway.domain}: <{address}>")
+            raise unknown
         if status == wire.UNAVAILABLE:
-            return Decision(450, "4.2.1", f"<{address}> cannot receive mail now")
+            raise MailError(Kind.UNAVAILABLE, f"<{address}> cannot receive mail now")
         log.warning("gateway %s: cannot verify <%s>: %s", gateway.domain, address, why)
         if gateway.unverifiable == "accept":
-            return ok
-        return Decision(450, "4.4.3", f"Cannot verify <{address}> now; try again later")
+            return
+        raise MailError(Kind.TEMPORARY, f"Cannot verify <{address}> now; try again later")
 
     def minger_target(self, gateway: GatewayRec) -> tuple[str, int]:
         if gateway.minger_host:
@@ -175,8 +175,11 @@ class Gateways:
             add_accounts=await self._accounts(add_users),
             drop_accounts=await self._accounts(drop_users))
         if current.holds and not rec.holds:  # now delivered to a host: send what waits
-            await self.store.queue.release_domain(rec.domain)
+            await self._queue.release_domain(rec.domain)
         return rec
+
+    async def all(self) -> list[GatewayRec]:
+        return await self.repo.all()
 
     async def require(self, domain: str) -> GatewayRec:
         rec = await self.find(normalize_domain(domain))
@@ -188,14 +191,14 @@ class Gateways:
         """Remove a gateway; mail still waiting for it becomes ordinary remote mail (delivered
         by MX). Refused while mail waits unless ``force``. Returns how many entries waited."""
         rec = await self.require(domain)
-        waiting, _ = await self.store.queue.count_held(rec.domain)
+        waiting, _ = await self._queue.count_held(rec.domain)
         if waiting and not force:
             raise invalid(f"{waiting} queued messages wait for {rec.domain}; collect or "
                           "delete them first, or use --force to hand them to normal MX "
                           "delivery")
         await self.repo.remove(rec.domain)
         if waiting:
-            await self.store.queue.release_domain(rec.domain)
+            await self._queue.release_domain(rec.domain)
         return waiting
 
     def _fields(self, domain: str, **given: str | None) -> dict[str, object]:

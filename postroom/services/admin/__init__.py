@@ -1,0 +1,65 @@
+"""Administration as services: one implementation, three faces (the CLI, the JSON API,
+WebAdmin).
+
+Every administrative operation checks who may act (global administrators, domain
+administrators in their own domains, the operator's CLI), validates, changes, and writes an
+audit record (services/audit.py: who, what, when, from where). The faces only translate: a CLI
+command or an API endpoint parses its input, calls one method here with an ``Actor``, and
+formats the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from postroom.core.actor import Actor
+from postroom.core.records import AuditRec
+from postroom.directory.service import Directory
+from postroom.services.acl import AclService
+from postroom.services.admin.directory import (
+    AliasesAdmin,
+    DomainsAdmin,
+    GroupsAdmin,
+    RolesAdmin,
+    UsersAdmin,
+)
+from postroom.services.admin.mail import FoldersAdmin, QueueAdmin
+from postroom.services.admin.relay import AtrnAdmin, GatewaysAdmin, MultipopAdmin
+from postroom.services.atrn import AtrnProviders
+from postroom.services.audit import AuditLog
+from postroom.services.gateways import Gateways
+from postroom.services.mailboxes import MailboxService
+from postroom.services.multipop import MultipopAccounts
+from postroom.services.queue import QueueService
+from postroom.store.sqlstore import SqlStore
+
+
+class Admin:
+    def __init__(self, store: SqlStore, directory: Directory, mailboxes: MailboxService,
+                 acl: AclService, queue: QueueService, gateways: Gateways,
+                 multipop: MultipopAccounts, atrn: AtrnProviders, audit: AuditLog) -> None:
+        base = (store, directory, audit)
+        self.domains = DomainsAdmin(*base, gateways)
+        self.users = UsersAdmin(*base, mailboxes)
+        self.aliases = AliasesAdmin(*base)
+        self.groups = GroupsAdmin(*base)
+        self.roles = RolesAdmin(*base)
+        self.folders = FoldersAdmin(*base, mailboxes, acl)
+        self.queue = QueueAdmin(*base, queue)
+        self.gateways = GatewaysAdmin(*base, gateways, queue)
+        self.atrn = AtrnAdmin(*base, atrn)
+        self.multipop = MultipopAdmin(*base, multipop)
+        self._audit = audit
+
+    async def note(self, actor: Actor, action: str, target: str,
+                   detail: Mapping[str, object] | None = None) -> None:
+        """An audit record for an operation done elsewhere (an import, an export)."""
+        await self._audit.record(actor.principal, actor.origin, action, target, detail)
+
+    async def audit(self, actor: Actor, *, limit: int = 100, since: int | None = None,
+                    who: str | None = None, action: str | None = None,
+                    target: str | None = None) -> list[AuditRec]:
+        """The audit log, newest first: for global administrators."""
+        DomainsAdmin.require_global(actor, "the audit log")
+        return await self._audit.list(limit=limit, since=since, actor=who, action=action,
+                                      target=target)

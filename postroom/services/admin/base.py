@@ -1,0 +1,62 @@
+"""What every administrative service shares: who may act on what, and the audit record.
+
+Scopes: the operator's CLI and global administrators may do everything; a domain administrator
+may manage the accounts, aliases, groups, folders and remote accounts of their own domains;
+everything that spans domains (domains themselves, administrator roles, the queue, gateways,
+ATRN providers) is for global administrators. A refusal is ``NO_PERM`` with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from postroom.core.actor import Actor
+from postroom.core.address import Address
+from postroom.core.errors import Kind, MailError, not_found
+from postroom.core.principal import Principal
+from postroom.core.records import AccountRec, DomainRec
+from postroom.directory.service import Directory
+from postroom.services.audit import AuditLog
+from postroom.store.sqlstore import SqlStore
+
+
+class AdminBase:
+    def __init__(self, store: SqlStore, directory: Directory, audit: AuditLog) -> None:
+        self._store = store
+        self._directory = directory
+        self._audit = audit
+
+    @staticmethod
+    def require_global(actor: Actor, what: str) -> None:
+        p = actor.principal
+        if not (p.system or p.global_admin):
+            raise MailError(Kind.NO_PERM, f"{what} is for global administrators")
+
+    async def require_domain(self, actor: Actor, domain: str, what: str) -> DomainRec:
+        """The domain, if ``actor`` administers it (NOT_FOUND for an unknown domain)."""
+        rec = await self._store.directory.get_domain(domain)
+        if rec is None:
+            raise not_found(f"unknown domain {domain} (add it with: postroom domain add "
+                            f"{domain})")
+        if not actor.principal.administers(rec.id) and not actor.principal.system:
+            raise MailError(Kind.NO_PERM, f"{what} in {domain} is for its administrators")
+        return rec
+
+    async def require_account(self, actor: Actor, address: str, what: str) -> AccountRec:
+        """The account, if ``actor`` administers its domain."""
+        rec = await self._directory.require_account(str(Address.parse(address)))
+        p = actor.principal
+        if not (p.system or p.administers(rec.domain_id)):
+            raise MailError(Kind.NO_PERM, f"{what} of {rec.address} is for the "
+                            "administrators of its domain")
+        return rec
+
+    async def record(self, actor: Actor, action: str, target: str,
+                     detail: Mapping[str, object] | None = None) -> None:
+        await self._audit.record(actor.principal, actor.origin, action, target, detail)
+
+    @staticmethod
+    def acting_for(account: AccountRec) -> Principal:
+        """The administrator working in an account's namespace: its folder names, every
+        right (the audit record names the administrator)."""
+        return Principal.operator_as(account.id, account.address, account.domain_id)

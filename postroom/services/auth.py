@@ -1,0 +1,57 @@
+"""Logging in, for every front-end: passwords, challenge secrets, SASL mechanisms, throttling.
+
+Front-ends never reach the directory: they ask this service to check credentials, to make a
+SASL mechanism (directory/sasl.py, sans I/O), and to record the outcome. The outcome is where
+the throttle (directory/throttle.py) and the log lines live, so every protocol waits, punishes
+and logs a failed login alike.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from postroom.core.principal import Principal
+from postroom.directory import sasl
+from postroom.directory.service import Directory
+from postroom.directory.throttle import AuthThrottle
+
+log = logging.getLogger("postroom.auth")
+
+
+class AuthService:
+    def __init__(self, directory: Directory, throttle: AuthThrottle) -> None:
+        self._directory = directory
+        self._throttle = throttle
+
+    @staticmethod
+    def mechanisms(tls: bool, plaintext_ok: bool, channel_binding: bool) -> list[str]:
+        """SASL mechanisms to offer: password mechanisms only where passwords may travel,
+        ``-PLUS`` only inside TLS with channel-binding data (RFC 5929 §4)."""
+        return sasl.mechanism_names(tls, plaintext_ok, channel_binding)
+
+    def mechanism(self, name: str, *, channel_binding: bytes | None, plus_offered: bool,
+                  hostname: str = "localhost") -> sasl.Mechanism:
+        return sasl.create(name, self._directory, channel_binding=channel_binding,
+                           plus_offered=plus_offered, hostname=hostname)
+
+    async def password(self, username: str, password: str) -> Principal | None:
+        """A plain user name and password (IMAP LOGIN, POP3 USER/PASS); None when wrong.
+        Raises DISABLED for a disabled or frozen account whose password is right."""
+        return await self._directory.authenticate(username, password)
+
+    async def apop(self, username: str, timestamp: str, digest: str) -> Principal | None:
+        return await self._directory.apop(username, timestamp, digest)
+
+    async def before(self, ip: str, username: str | None = None) -> None:
+        """Before checking credentials: wait as long as this address (and account) earned."""
+        await self._throttle.wait(ip, username)
+
+    async def failed(self, protocol: str, ip: str, username: str) -> None:
+        """A failed login: logged, counted, and answered no sooner than the throttle says."""
+        log.info("login failed", extra={"protocol": protocol, "user": username[:100],
+                                        "ip": ip})
+        await self._throttle.punish(ip, username or None)
+
+    def succeeded(self, protocol: str, ip: str, principal: Principal) -> None:
+        self._throttle.success(ip)
+        log.info("login", extra={"protocol": protocol, "user": principal.address, "ip": ip})

@@ -1,0 +1,154 @@
+"""Local delivery as a service: where a queued message's local copies go, through the gate.
+
+The queue manager (mta/queue.py) calls ``plan`` for an entry with local recipients and settles
+the result in one transaction (services/queue.py ``settle``). Nothing here writes: choosing is
+the service's, committing stays one transaction with the notices and the entry's update, so a
+crash never duplicates a copy.
+
+For each recipient:
+- an account (addressed directly, or reached through an alias or group): its INBOX, or the
+  folder the entry names (MultiPOP's target folder, for an account addressed directly; INBOX
+  when that folder is gone), or its ``\\Junk`` folder when the pipeline quarantined the
+  message. The copy is filed as the recipient (``Op.DELIVER``), who owns the folder.
+- a public folder by its address: posted as the submitter (``Op.POST``, the ``p`` right),
+  the authenticated sender recorded at acceptance, or anyone for mail from outside. Rights are
+  judged again here because they may have changed since the message was accepted.
+One copy per mailbox, however often it was addressed.
+
+Quota: a recipient whose account is already full is deferred before anything is written (the
+transaction still enforces the limit, for copies that race).
+
+The message is described (MIME structure, search text) by reading its file in chunks
+(mime/stream.py), never whole: 32 deliveries of 50 MB messages at once stay within a few MB
+each. The per-delivery prefix is ``Return-Path`` (RFC 5321 §4.4) followed by what acceptance
+wrote (``Received``, the pipeline's annotations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from postroom.access.gate import AccessGate, MailboxHandle
+from postroom.access.ops import Op
+from postroom.core.errors import Kind, MailError
+from postroom.core.principal import Principal
+from postroom.core.records import AccountRec, BlobRef, MailboxRec, NewMessage, QueueRec
+from postroom.directory.service import Directory, ToAccount, ToAlias, ToGroup, ToPublicFolder
+from postroom.services.messages import describe
+from postroom.services.queue import QueueService
+from postroom.store.sqlstore import SqlStore
+
+log = logging.getLogger("postroom.delivery")
+
+INBOX = "INBOX"
+
+
+@dataclass
+class Plan:
+    """What local delivery of one entry would do, recipient by recipient."""
+
+    targets: dict[str, list[tuple[MailboxHandle, NewMessage]]] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)  # no such recipient (any more)
+    refused: dict[str, MailError] = field(default_factory=dict)  # exists, but not now/ever
+
+
+class DeliveryService:
+    def __init__(self, store: SqlStore, directory: Directory, gate: AccessGate,
+                 queue: QueueService, workers: int = 8) -> None:
+        self._store = store
+        self._directory = directory
+        self._gate = gate
+        self._queue = queue
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="describe")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+    async def describe(self, entry: QueueRec) -> tuple[str, tuple[str, str] | None]:
+        """(MIME scan as JSON, search text) of the queued message, read in chunks."""
+        def work() -> tuple[str, tuple[str, str] | None]:
+            with self._queue.open_blob(entry) as fh:
+                return describe(fh.read())  # TEMPORARY until mime/stream.py lands
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+    async def plan(self, entry: QueueRec) -> Plan:
+        params = entry.param_dict()
+        meta, text = await self.describe(entry)
+        prefix = b"Return-Path: <" + entry.sender.encode() + b">\r\n" + bytes(entry.prefix)
+        blob = BlobRef(entry.blob, entry.size - len(entry.prefix))
+        message = NewMessage(blob, prefix, meta, 0, "", entry.created_at, text)
+        folder = str(params.get("folder") or INBOX)
+        junk = bool(params.get("quarantine"))
+        submitter = await self._submitter(params)
+        plan = Plan()
+        seen: set[int] = set()
+        for rcpt in entry.recipients:
+            try:
+                handles = await self._targets(rcpt, folder, junk, submitter, message.size)
+            except MailError as exc:
+                if exc.kind is Kind.NOT_FOUND:
+                    plan.unknown.append(rcpt)
+                else:
+                    plan.refused[rcpt] = exc
+                continue
+            if not handles:
+                plan.unknown.append(rcpt)
+                continue
+            fresh = [h for h in handles if h.id not in seen]
+            seen.update(h.id for h in fresh)
+            plan.targets[rcpt] = [(h, message) for h in fresh]
+        return plan
+
+    async def _submitter(self, params: dict[str, object]) -> Principal:
+        """Who posts to public folders: the authenticated sender, else anyone."""
+        auth = params.get("auth")
+        if isinstance(auth, str):
+            account = await self._store.directory.get_account(auth)
+            if account is not None:
+                return await self._directory.principal_for(account)
+        return Principal.anonymous()
+
+    async def _targets(self, address: str, folder: str, junk: bool, submitter: Principal,
+                       size: int) -> list[MailboxHandle]:
+        res = await self._directory.resolve_recipient(address)
+        if isinstance(res, ToPublicFolder):
+            return [await self._gate.handle(submitter, res.mailbox, address, Op.POST)]
+        if isinstance(res, ToAccount):
+            accounts: list[AccountRec] = [res.account]
+        elif isinstance(res, (ToAlias, ToGroup)):
+            accounts = []
+            for name in await self._directory.expand(address):
+                account = await self._store.directory.get_account(name)
+                if account is not None:
+                    accounts.append(account)
+        else:
+            return []
+        out = []
+        for account in accounts:
+            if account.quota_bytes is not None and \
+                    account.used_bytes + size > account.quota_bytes:
+                raise MailError(Kind.OVER_QUOTA, "quota exceeded")
+            wanted = folder if isinstance(res, ToAccount) else INBOX
+            target = await self._folder(account, wanted, junk)
+            if target is None:
+                continue
+            recipient = Principal(account.id, account.address, account.domain_id)
+            out.append(await self._gate.handle(recipient, target, target.name, Op.DELIVER))
+        return out
+
+    async def _folder(self, account: AccountRec, wanted: str, junk: bool,
+                      ) -> MailboxRec | None:
+        mailboxes = self._store.mailboxes
+        target: MailboxRec | None = None
+        if junk:
+            target = await mailboxes.by_special_use(account.id, "\\Junk")
+        elif wanted != INBOX:
+            target = await mailboxes.by_name(account.id, wanted)
+            if target is None or target.kind != "mail":
+                log.warning("delivery: folder %r of %s is missing; delivering to INBOX",
+                            wanted, account.address)
+                target = None
+        return target or await mailboxes.by_name(account.id, INBOX)

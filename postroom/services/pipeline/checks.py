@@ -1,0 +1,130 @@
+"""The built-in checks: size, smuggling, loop and sender, each testable alone.
+
+``size`` and ``smuggling`` judge facts the receiving door observed while streaming the content
+(the door stops keeping data past the size limit and marks a bare CR or LF, so nothing has to be
+read twice); ``loop`` and ``sender`` read the header section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
+
+from postroom.core.envelope import Stage
+from postroom.core.errors import Kind
+from postroom.services.pipeline import CONTINUE, Check, Judgement, Message
+from postroom.services.senders import SenderRules
+
+MAX_HOPS = 100  # RFC 5321 §6.3: loop detection by counting Received lines
+
+CONTENT = frozenset({Stage.CONTENT})
+
+
+class SizeCheck:
+    """The message is no larger than the limit (RFC 1870 §4; ``limits.max_message_size``)."""
+
+    name = "size"
+    stages = CONTENT
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    async def judge(self, stage: Stage, message: Message) -> Judgement:
+        if message.too_big or message.size > self.limit:
+            return Judgement.reject(Kind.LIMIT,
+                                    "Message size exceeds fixed maximum message size")
+        return CONTINUE
+
+
+class SmugglingCheck:
+    """No bare CR or LF in the content (RFC 5321 §2.3.8): another MTA might end the data or a
+    line at it, and take what follows as commands or as a second message (SMTP smuggling)."""
+
+    name = "smuggling"
+    stages = CONTENT
+
+    async def judge(self, stage: Stage, message: Message) -> Judgement:
+        if message.bare_newline:
+            return Judgement.reject(Kind.INVALID,
+                                    "Bare CR or LF in message data is not allowed")
+        return CONTINUE
+
+
+def header_count(head: bytes, name: bytes) -> int:
+    """How many header fields are called ``name`` (case-insensitive)."""
+    prefix = name.lower() + b":"
+    return sum(1 for line in head.split(b"\r\n") if line[:len(prefix)].lower() == prefix)
+
+
+class LoopCheck:
+    """Fewer than ``max_hops`` ``Received:`` fields (RFC 5321 §6.3)."""
+
+    name = "loop"
+    stages = CONTENT
+
+    def __init__(self, max_hops: int = MAX_HOPS) -> None:
+        self.max_hops = max_hops
+
+    async def judge(self, stage: Stage, message: Message) -> Judgement:
+        if header_count(message.head, b"Received") >= self.max_hops:
+            return Judgement.reject(Kind.LOOP, "Too many hops: mail loop detected")
+        return CONTINUE
+
+
+def from_addresses(head: bytes) -> list[str]:
+    """The addresses in the From: fields of a header section (RFC 5322 §3.6.2)."""
+    message = BytesHeaderParser(policy=compat32).parsebytes(head)
+    return [addr.lower() for _, addr in getaddresses(message.get_all("From") or []) if addr]
+
+
+class SenderCheck:
+    """An authenticated sender uses only addresses that are theirs (services/senders.py), in
+    the envelope (MAIL FROM) and in ``From:``. Mail from outside is not judged here."""
+
+    name = "sender"
+    stages = frozenset({Stage.SENDER, Stage.CONTENT})
+
+    def __init__(self, rules: SenderRules) -> None:
+        self.rules = rules
+
+    async def judge(self, stage: Stage, message: Message) -> Judgement:
+        principal = message.client.principal
+        if principal is None:
+            return CONTINUE
+        if stage is Stage.SENDER:
+            if not await self.rules.may_use(principal, message.sender):
+                return Judgement.reject(Kind.NO_PERM, f"Sender address <{message.sender}> "
+                                        "is not yours to use")
+            return CONTINUE
+        for address in from_addresses(message.head):
+            if not await self.rules.may_use(principal, address):
+                return Judgement.reject(Kind.NO_PERM,
+                                        f"From: address <{address}> is not yours to use")
+        return CONTINUE
+
+
+CheckFactory = Callable[["CheckContext"], Check]
+
+
+class CheckContext:
+    """What the built-in checks are made from (the composition root fills it in)."""
+
+    def __init__(self, max_message_size: int, senders: SenderRules) -> None:
+        self.max_message_size = max_message_size
+        self.senders = senders
+
+
+BUILT_IN: Mapping[str, CheckFactory] = {
+    "size": lambda ctx: SizeCheck(ctx.max_message_size),
+    "smuggling": lambda ctx: SmugglingCheck(),
+    "loop": lambda ctx: LoopCheck(),
+    "sender": lambda ctx: SenderCheck(ctx.senders),
+}
+
+
+def build_checks(names: Sequence[str], ctx: CheckContext) -> list[Check]:
+    """The checks named in ``pipeline.checks``, in that order (config.py has checked the
+    names)."""
+    return [BUILT_IN[name](ctx) for name in names]

@@ -1,0 +1,170 @@
+"""The mail queue as a service: the durable hand-off, claims, settlements and content.
+
+The queue manager (mta/queue.py), the ODMR turnaround, MultiPOP and the submission service
+reach queued mail only through here; none of them touches the store. What this adds to the
+store's queue repository:
+
+- ``enqueue`` is the single choke point of DESIGN.md §5: the blob is already fsynced, the
+  entries are committed (group commit) before it returns, and then every listener (the queue
+  manager's wake-up) is told, so new mail is tried at once rather than at the next poll.
+- ``settle`` takes the local copies as ``MailboxHandle``s: a copy can only go where the access
+  gate let the delivery service put it (services/delivery.py), and the one transaction of
+  copies, notices and entry update (store/repo/queue.py) stays as it was.
+- message content is opened and new notices are written here, so blob files are this layer's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from postroom.access.gate import MailboxHandle
+from postroom.core.records import BlobRef, NewEntry, NewMessage, Outcome, QueueRec
+from postroom.store.sqlstore import SqlStore
+
+
+class MessageWriter(Protocol):
+    """Where a door streams a new message (blocking calls: run them in a worker thread)."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> BlobRef:
+        """fsync, name by content, and return the reference."""
+        ...
+
+    def abort(self) -> None: ...
+
+
+@dataclass
+class Settlement:
+    """How one delivery attempt ends (see ``QueueService.settle``)."""
+
+    remaining: Sequence[str] = ()
+    next_attempt: int | None = None
+    error: str = ""
+    params: dict[str, object] | None = None  # replaces the entry's params when given
+    count_attempt: bool = True
+    state: str = "ready"  # "active" while a split attempt is still going on
+    local: Sequence[tuple[MailboxHandle, NewMessage]] = ()
+    notices: Sequence[NewEntry] = field(default_factory=list)
+
+
+class _Chain(io.RawIOBase):
+    """A queued message as one stream: the prefix (our Received line), then the blob."""
+
+    def __init__(self, prefix: bytes, blob: BinaryIO) -> None:
+        self.prefix = prefix
+        self.blob = blob
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.prefix:
+            n = min(len(buffer), len(self.prefix))
+            buffer[:n] = self.prefix[:n]
+            self.prefix = self.prefix[n:]
+            return n
+        data = self.blob.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.blob.close()
+        super().close()
+
+
+class QueueService:
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self._repo = store.queue
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_enqueue(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every commit of new entries (the queue manager's wake)."""
+        self._listeners.append(listener)
+
+    # -- the hand-off ---------------------------------------------------------------------------
+    async def enqueue(self, entries: Sequence[NewEntry]) -> list[int]:
+        """Commit entries naming fsynced blobs; once this returns, SMTP may say 250."""
+        ids = await self._repo.enqueue_many(entries)
+        self.announce()
+        return ids
+
+    def writer(self) -> MessageWriter:
+        """Where a new message streams to (blocking: call from a worker thread)."""
+        return self._store.blobs.writer()
+
+    async def put_bytes(self, data: bytes) -> BlobRef:
+        """Store a message held in memory (a notice, a collected POP3 message), fsynced."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, self._store.blobs.put_bytes, data)
+
+    # -- claims and settlements -----------------------------------------------------------------
+    async def reset_active(self) -> int:
+        return await self._repo.reset_active()
+
+    async def claim_due(self, state: str = "ready") -> list[QueueRec]:
+        return await self._repo.claim_due(state=state)
+
+    async def claim_held(self, domains: Sequence[str]) -> list[QueueRec]:
+        return await self._repo.claim_held(domains)
+
+    async def release(self, entries: Sequence[QueueRec]) -> None:
+        await self._repo.release(entries)
+
+    async def settle(self, entry_id: int, s: Settlement) -> list[tuple[int, int]]:
+        """Local copies, notices and the entry's new state in one transaction."""
+        return await self._repo.settle(entry_id, Outcome(
+            remaining=s.remaining, next_attempt=s.next_attempt, error=s.error,
+            params=s.params, count_attempt=s.count_attempt, state=s.state,
+            local=[(handle.id, message) for handle, message in s.local],
+            notices=s.notices))
+
+    async def defer(self, entry_id: int, recipients: Sequence[str], next_attempt: int,
+                    error: str) -> None:
+        """Keep ``recipients`` for a later attempt (after an internal error)."""
+        await self._repo.finish(entry_id, recipients, next_attempt, error)
+
+    # -- content ----------------------------------------------------------------------------------
+    def open(self, entry: QueueRec) -> BinaryIO:
+        """Blocking: the queued message (prefix + blob) as a buffered binary file; close it."""
+        return io.BufferedReader(_Chain(bytes(entry.prefix),
+                                        self._store.blobs.open(entry.blob)), 65536)
+
+    def open_blob(self, entry: QueueRec) -> BinaryIO:
+        """Blocking: the message as received, without the prefix."""
+        return self._store.blobs.open(entry.blob)
+
+    # -- administration (services/admin/queue.py adds checks and the audit record) -------------
+    async def list(self) -> list[QueueRec]:
+        return await self._repo.list()
+
+    async def get(self, entry_id: int) -> QueueRec:
+        return await self._repo.get(entry_id)
+
+    async def set_state(self, entry_id: int, state: str) -> None:
+        await self._repo.set_state(entry_id, state)
+        self.announce()
+
+    async def update_params(self, entry_id: int, params: dict[str, object]) -> None:
+        await self._repo.update_params(entry_id, params)
+        self.announce()
+
+    async def delete(self, entry_id: int) -> None:
+        await self._repo.delete(entry_id)
+
+    async def count_held(self, domain: str) -> tuple[int, int]:
+        return await self._repo.count_held(domain)
+
+    async def release_domain(self, domain: str) -> int:
+        return await self._repo.release_domain(domain)
+
+    def announce(self) -> None:
+        """New or changed entries were committed elsewhere (a MultiPOP record, an
+        administrator's retry): tell the listeners now rather than at their next poll."""
+        for listener in self._listeners:
+            listener()
