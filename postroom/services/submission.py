@@ -182,6 +182,8 @@ class SubmissionService:
             own["auth"] = message.client.principal.address
         if message.quarantine:
             own["quarantine"] = True
+        if message.folder:
+            own["folder"] = message.folder
         local = [r for r in message.recipients if r not in message.remote]
         remote = [r for r in message.recipients if r in message.remote]
         entries = split_entries(message.sender, local, remote, blob, prefix, own)

@@ -128,3 +128,22 @@ def test_public_folders_and_apply_to_subfolders(home: Path) -> None:
     ok("acl", "set", "alice@example.com", "Projects", "bob", "lr", "--apply-to-subfolders")
     assert json.loads(ok("acl", "get", "alice@example.com", "Projects/Alpha", "--json")) == [
         {"identifier": "bob@example.com", "rights": "lr"}]
+
+
+def test_audit_list_shows_who_changed_what_and_from_where(home: Path) -> None:
+    assert run(home, "folder", "create", "alice@example.com", "Projects").returncode == 0
+    assert run(home, "acl", "set", "alice@example.com", "Projects", "anyone", "lr").returncode \
+        == 0
+    assert run(home, "user", "disable", "alice@example.com").returncode == 0
+    result = run(home, "audit", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert [r["action"] for r in records] == ["user.set", "acl.set", "folder.create",
+                                              "user.add", "domain.add"]
+    assert all(r["actor"] == "operator" and r["origin"].startswith("cli:") for r in records)
+    assert records[0]["target"] == "alice@example.com"
+    assert records[0]["detail"] == {"state": "disabled"}
+    table = run(home, "audit", "list", "--action", "acl", "--since", "1h")
+    assert "acl.set" in table.stdout and "user.add" not in table.stdout
+    bad = run(home, "audit", "list", "--since", "yesterday-ish")
+    assert bad.returncode == 2 and "--since" in bad.stderr
