@@ -15,7 +15,7 @@ import secrets
 import signal
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from postroom.mta.atrn import Atrn, AtrnScheduler, Provider
 from postroom.mta.multipop import Collector, Multipop
 from postroom.mta.odmr import Turnaround
 from postroom.mta.queue import QueueManager
+from postroom.net.http import AsgiApp, HttpListener, HttpSpec
 from postroom.net.listener import (
     ListenerSpec,
     Network,
@@ -295,6 +296,9 @@ FRONTENDS: dict[str, FrontEnd] = {
     "smtp-mx": _smtp("mx"), "smtp-submission": _smtp("submission"), "imap": _imap,
     "pop3": _pop3, "odmr": _odmr,
 }
+# HTTP front-ends (registry kind "asgi"): each makes the ASGI application its listener serves.
+AppFactory = Callable[[FrontEndContext, ServiceDef], AsgiApp]
+APPS: dict[str, AppFactory] = {}
 
 
 @dataclass
@@ -304,6 +308,10 @@ class Server:
     hostname: str
     tcp: list[TcpListener] = field(default_factory=list)
     udp: list[UdpListener] = field(default_factory=list)
+    http: list[HttpListener] = field(default_factory=list)
+    registry: Sequence[ServiceDef] = REGISTRY
+    frontends: Mapping[str, FrontEnd] = field(default_factory=lambda: dict(FRONTENDS))
+    apps: Mapping[str, AppFactory] = field(default_factory=lambda: dict(APPS))
     queue: QueueManager | None = None
     collector: Collector | None = None
     atrn: AtrnScheduler | None = None
@@ -334,27 +342,34 @@ class Server:
             _networks("smtp.trusted_networks", c.smtp.trusted_networks),
             Turnaround(s.queue, self.queue.outbound, self.queue.conclude, self.hostname))
         proxies = _networks("server.proxy_protocol_networks", c.server.proxy_protocol_networks)
-        for sdef in REGISTRY:
+        for sdef in self.registry:
             lc = sdef.config(c)
             if not lc.enabled:
                 continue
             tls = None if lc.tls == "none" else ctx
-            service = FRONTENDS[sdef.frontend](front, sdef, tls)
             port = self._port(lc.port)
+            per_ip = lc.connections_per_ip or c.limits.connections_per_ip
+            most = lc.max_connections or c.limits.max_connections
             for host in lc.listen or c.server.listen:
-                spec = ListenerSpec(service, sdef.label, host, port, lc.tls, tls,
-                                    connections_per_ip=lc.connections_per_ip
-                                    or c.limits.connections_per_ip,
-                                    max_connections=lc.max_connections
-                                    or c.limits.max_connections,
-                                    proxy_networks=proxies,
-                                    handshake_timeout=c.tls.handshake_timeout, note=sdef.note)
-                listener = TcpListener(spec)
+                listener: TcpListener | HttpListener
+                if sdef.kind == "asgi":
+                    listener = HttpListener(HttpSpec(sdef.label, host, port, lc.tls, tls,
+                                                     per_ip, most, sdef.note),
+                                            self.apps[sdef.frontend](front, sdef))
+                else:
+                    service = self.frontends[sdef.frontend](front, sdef, tls)
+                    listener = TcpListener(ListenerSpec(
+                        service, sdef.label, host, port, lc.tls, tls, connections_per_ip=per_ip,
+                        max_connections=most, proxy_networks=proxies,
+                        handshake_timeout=c.tls.handshake_timeout, note=sdef.note))
                 try:
                     await listener.start()
                 except OSError as exc:
                     raise _bind_error(sdef.label, host, port, exc) from None
-                self.tcp.append(listener)
+                if isinstance(listener, HttpListener):
+                    self.http.append(listener)
+                else:
+                    self.tcp.append(listener)
         if c.minger.enabled:
             minger = MingerServer(MingerSettings(
                 c.minger.secret, c.minger.allow_anonymous,
@@ -372,12 +387,15 @@ class Server:
     def table(self) -> list[ListenerRow]:
         rows = [ListenerRow(t.spec.label, t.spec.host, t.port, t.spec.tls, t.spec.note)
                 for t in self.tcp]
+        rows += [ListenerRow(h.spec.label, h.spec.host, h.port, h.spec.tls, h.spec.note)
+                 for h in self.http]
         rows += [ListenerRow(u.label, u.host, u.port, "none (udp)", u.note) for u in self.udp]
         return rows
 
     async def stop(self) -> None:
         grace = self.cfg.server.shutdown_grace
         await asyncio.gather(*(t.stop(grace) for t in self.tcp),
+                             *(h.stop(grace) for h in self.http),
                              *(u.stop(grace) for u in self.udp))
         if self.collector is not None:
             await self.collector.stop()

@@ -39,13 +39,14 @@ def server_config(data_dir: Path, backend: str = "sqlite", dsn: str = "",
 
 
 class RunningServer:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, **server_args: Any) -> None:
+        """``server_args`` go to ``Server`` (a registry with extra rows, their apps)."""
         self.cfg = cfg
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.services: Services = self.call(self._build())
-        self.server = Server(cfg, self.services, "mail.example.test")
+        self.server = Server(cfg, self.services, "mail.example.test", **server_args)
         self.call(self.server.start())
 
     async def _build(self) -> Services:
@@ -58,7 +59,7 @@ class RunningServer:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def port(self, label: str) -> int:
-        for listener in self.server.tcp:
+        for listener in [*self.server.tcp, *self.server.http]:
             if listener.spec.label == label:
                 return listener.port
         raise KeyError(label)
