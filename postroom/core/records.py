@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +206,15 @@ class NewEntry:
     next_attempt: int | None = None
 
 
+Target = TypeVar("Target")
+
+
 @dataclass
-class Outcome:
-    """How one delivery attempt ends (see ``QueueRepo.settle``)."""
+class Settlement(Generic[Target]):
+    """How one delivery attempt ends: one transaction (store/repo/queue.py ``settle``).
+
+    ``Target`` names where a local copy goes: a ``MailboxHandle`` from the access gate where
+    the services settle (services/queue.py), its mailbox id where the store writes."""
 
     remaining: Sequence[str] = ()
     next_attempt: int | None = None
@@ -215,7 +222,7 @@ class Outcome:
     params: dict[str, object] | None = None  # replaces the entry's params when given
     count_attempt: bool = True
     state: str = "ready"  # "active" while a split attempt is still going on
-    local: Sequence[tuple[int, NewMessage]] = ()
+    local: Sequence[tuple[Target, NewMessage]] = ()
     notices: Sequence[NewEntry] = ()
 
 

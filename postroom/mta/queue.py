@@ -28,10 +28,11 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from postroom.access.gate import MailboxHandle
 from postroom.config import Config
 from postroom.core.aio import cancel
 from postroom.core.errors import Kind, MailError
-from postroom.core.records import NewEntry, QueueRec
+from postroom.core.records import NewEntry, QueueRec, Settlement
 from postroom.directory.service import Directory, Unknown
 from postroom.mta import dsn
 from postroom.mta.attempt import Attempt, per_recipient, wants
@@ -39,7 +40,7 @@ from postroom.mta.outbound import Outbound
 from postroom.net.dns import Router, make_resolver
 from postroom.services.delivery import DeliveryService
 from postroom.services.gateways import Gateways
-from postroom.services.queue import QueueService, Settlement
+from postroom.services.queue import QueueService
 from postroom.services.submission import SubmissionService
 
 log = logging.getLogger("postroom.queue")
@@ -192,7 +193,7 @@ class QueueManager:
             remaining = ([s.recipient for s in attempt.delivered[i + 1:]]
                          + list(done.deferred) + [s.recipient for s in attempt.failed])
             try:
-                await self.queue.settle(entry.id, Settlement(
+                await self.queue.settle(entry.id, Settlement[MailboxHandle](
                     remaining=remaining, count_attempt=False,
                     local=attempt.local_by_rcpt[st.recipient], state="active"))
             except MailError as exc:
@@ -252,9 +253,9 @@ class QueueManager:
                                                      bool(params.get("warned")))
             wait = next_attempt - now
         error = "; ".join(dict.fromkeys(deferred.values()))[:500]
-        outcome = Settlement(remaining=list(deferred), next_attempt=next_attempt, error=error,
-                             params=params, local=attempt.local, notices=notices,
-                             state=state)
+        outcome = Settlement[MailboxHandle](
+            remaining=list(deferred), next_attempt=next_attempt, error=error, params=params,
+            local=attempt.local, notices=notices, state=state)
         try:
             await self.queue.settle(entry.id, outcome)
         except MailError as exc:

@@ -18,11 +18,10 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 from postroom.access.gate import MailboxHandle
-from postroom.core.records import BlobRef, NewEntry, NewMessage, Outcome, QueueRec
+from postroom.core.records import BlobRef, NewEntry, QueueRec, Settlement
 from postroom.store.sqlstore import SqlStore
 
 
@@ -36,20 +35,6 @@ class MessageWriter(Protocol):
         ...
 
     def abort(self) -> None: ...
-
-
-@dataclass
-class Settlement:
-    """How one delivery attempt ends (see ``QueueService.settle``)."""
-
-    remaining: Sequence[str] = ()
-    next_attempt: int | None = None
-    error: str = ""
-    params: dict[str, object] | None = None  # replaces the entry's params when given
-    count_attempt: bool = True
-    state: str = "ready"  # "active" while a split attempt is still going on
-    local: Sequence[tuple[MailboxHandle, NewMessage]] = ()
-    notices: Sequence[NewEntry] = field(default_factory=list)
 
 
 class _Chain(io.RawIOBase):
@@ -116,9 +101,10 @@ class QueueService:
     async def release(self, entries: Sequence[QueueRec]) -> None:
         await self._repo.release(entries)
 
-    async def settle(self, entry_id: int, s: Settlement) -> list[tuple[int, int]]:
+    async def settle(self, entry_id: int, s: Settlement[MailboxHandle],
+                     ) -> list[tuple[int, int]]:
         """Local copies, notices and the entry's new state in one transaction."""
-        return await self._repo.settle(entry_id, Outcome(
+        return await self._repo.settle(entry_id, Settlement[int](
             remaining=s.remaining, next_attempt=s.next_attempt, error=s.error,
             params=s.params, count_attempt=s.count_attempt, state=s.state,
             local=[(handle.id, message) for handle, message in s.local],

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 
 from postroom.core.errors import not_found
-from postroom.core.records import BlobRef, NewEntry, Outcome, QueueRec
+from postroom.core.records import BlobRef, NewEntry, QueueRec, Settlement
 from postroom.store.engine import Engine, Row, Tx
 from postroom.store.repo.messages import MessageRepo, _ref_blobs
 
@@ -126,9 +126,9 @@ class QueueRepo:
     async def finish(self, entry_id: int, remaining: Sequence[str] = (),
                      next_attempt: int | None = None, error: str = "") -> None:
         """Delivery attempt done: drop the entry, or keep the recipients still to do."""
-        await self.settle(entry_id, Outcome(remaining, next_attempt, error))
+        await self.settle(entry_id, Settlement[int](remaining, next_attempt, error))
 
-    async def settle(self, entry_id: int, outcome: Outcome) -> list[tuple[int, int]]:
+    async def settle(self, entry_id: int, outcome: Settlement[int]) -> list[tuple[int, int]]:
         """Append the local copies, queue the notices and settle the entry in one
         transaction (DESIGN.md §5 step 6). Returns (mailbox id, uid) per local copy."""
         def fn(tx: Tx) -> list[tuple[int, int]]:
@@ -143,7 +143,7 @@ class QueueRepo:
         return await self.engine.write(fn)
 
     @staticmethod
-    def _settle(tx: Tx, entry_id: int, o: Outcome) -> None:
+    def _settle(tx: Tx, entry_id: int, o: Settlement[int]) -> None:
         if not o.remaining:
             row = tx.one("DELETE FROM queue WHERE id = ? RETURNING blob", (entry_id,))
             if row:
@@ -168,7 +168,7 @@ class QueueRepo:
         def fn(tx: Tx) -> None:
             if tx.one("SELECT 1 FROM queue WHERE id = ?", (entry_id,)) is None:
                 raise not_found(f"no queue entry {entry_id}")
-            self._settle(tx, entry_id, Outcome())
+            self._settle(tx, entry_id, Settlement[int]())
         await self.engine.write(fn)
 
     async def update_params(self, entry_id: int, params: dict[str, object],
