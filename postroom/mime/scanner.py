@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -22,6 +22,7 @@ from postroom.mime.addresses import parse_address_list
 MAX_DEPTH = 32
 MAX_PARTS = 2000
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_EMBEDDED = (("message", "rfc822"), ("message", "global"))
 
 
 @dataclass(slots=True)
@@ -157,6 +158,69 @@ def _count_lines(data: bytes, start: int, end: int) -> int:
                                             else 0)
 
 
+def delimiter(boundary: str) -> tuple[bytes, re.Pattern[bytes]]:
+    """The dash-boundary of a multipart and the pattern of its delimiter lines (RFC 2046 §5.1.1):
+    a line break or the start of a line, ``--boundary``, ``--`` on the close delimiter, transport
+    padding, then a line break or the end of the searched range (``$`` at ``endpos``).
+    Groups: 1 the close marker, 2 the padding, 3 the line break (empty when ``$`` matched)."""
+    delim = b"--" + boundary.encode("utf-8", "replace")
+    # MULTILINE: a delimiter right after the header's blank line starts a line too.
+    return delim, re.compile(rb"(?:^|\r?\n)" + re.escape(delim) + rb"(--)?([ \t]*)(\r?\n|$)",
+                             re.MULTILINE)
+
+
+def part_from_headers(start: int, body_start: int, end: int, headers: list[tuple[str, str]],
+                      default_type: tuple[str, str]) -> Part:
+    """A part's own description from its header fields (RFC 2045 §5, §6; RFC 2183; RFC 3282)."""
+    p = Part(start, body_start, end, mtype=default_type[0], subtype=default_type[1])
+    ctype = _first(headers, "content-type")
+    if ctype:
+        main, params = _params(ctype)
+        if "/" in main:
+            t, _, s = main.partition("/")
+            p.mtype, p.subtype = t.strip().lower() or "text", s.strip().lower() or "plain"
+            p.params = params
+    if p.mtype == "text" and "charset" not in p.params:
+        p.params = {"charset": "us-ascii", **p.params}
+    p.content_id = _first(headers, "content-id")
+    p.description = _first(headers, "content-description")
+    enc = _first(headers, "content-transfer-encoding")
+    p.encoding = enc.strip().upper() if enc else "7BIT"
+    p.md5 = _first(headers, "content-md5")
+    disp = _first(headers, "content-disposition")
+    if disp:
+        dmain, dparams = _params(disp)
+        p.disposition = (dmain.lower(), dparams)
+    lang = _first(headers, "content-language")
+    if lang:
+        p.language = [x.strip() for x in lang.split(",") if x.strip()]
+    p.location = _first(headers, "content-location")
+    return p
+
+
+def nesting(p: Part, depth: int, parts: int) -> Literal["multipart", "message", "leaf"]:
+    """How a part's body is read: as body parts between delimiters, as one embedded message, or
+    as an opaque leaf (also what a part past ``MAX_DEPTH``/``MAX_PARTS`` falls back to);
+    ``parts`` counts the parts begun so far, this one included."""
+    if depth >= MAX_DEPTH or parts >= MAX_PARTS:
+        return "leaf"
+    if p.mtype == "multipart" and p.params.get("boundary"):
+        return "multipart"
+    if (p.mtype, p.subtype) in _EMBEDDED:
+        return "message"
+    return "leaf"
+
+
+def child_type(p: Part) -> tuple[str, str]:
+    """Default type of a multipart's body parts (RFC 2046 §5.1.5 for digest)."""
+    return ("message", "rfc822") if p.subtype == "digest" else ("text", "plain")
+
+
+def empty_part(at: int) -> Part:
+    """Stands in for the body parts of a multipart that has none."""
+    return Part(at, at, at, params={"charset": "us-ascii"})
+
+
 class _Scanner:
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -167,34 +231,11 @@ class _Scanner:
         data = self.data
         body_start = split_header(data, start, end)
         headers = parse_headers(data[start:body_start])
-        p = Part(start, body_start, end, mtype=default_type[0], subtype=default_type[1])
-        ctype = _first(headers, "content-type")
-        if ctype:
-            main, params = _params(ctype)
-            if "/" in main:
-                t, _, s = main.partition("/")
-                p.mtype, p.subtype = t.strip().lower() or "text", s.strip().lower() or "plain"
-                p.params = params
-        if p.mtype == "text" and "charset" not in p.params:
-            p.params = {"charset": "us-ascii", **p.params}
-        p.content_id = _first(headers, "content-id")
-        p.description = _first(headers, "content-description")
-        enc = _first(headers, "content-transfer-encoding")
-        p.encoding = enc.strip().upper() if enc else "7BIT"
-        p.md5 = _first(headers, "content-md5")
-        disp = _first(headers, "content-disposition")
-        if disp:
-            dmain, dparams = _params(disp)
-            p.disposition = (dmain.lower(), dparams)
-        lang = _first(headers, "content-language")
-        if lang:
-            p.language = [x.strip() for x in lang.split(",") if x.strip()]
-        p.location = _first(headers, "content-location")
-        too_deep = depth >= MAX_DEPTH or self.parts >= MAX_PARTS
-        if p.mtype == "multipart" and not too_deep and p.params.get("boundary"):
+        p = part_from_headers(start, body_start, end, headers, default_type)
+        kind = nesting(p, depth, self.parts)
+        if kind == "multipart":
             self.multipart(p, depth)
-        elif (p.mtype, p.subtype) in (("message", "rfc822"), ("message", "global")) \
-                and not too_deep:
+        elif kind == "message":
             inner = self.part(body_start, end, depth + 1, ("text", "plain"))
             p.message = inner
             p.envelope = envelope(parse_headers(data[body_start:inner.body_start]))
@@ -205,11 +246,8 @@ class _Scanner:
 
     def multipart(self, p: Part, depth: int) -> None:
         data = self.data
-        delim = b"--" + p.params["boundary"].encode("utf-8", "replace")
-        # MULTILINE: a delimiter right after the header's blank line starts a line too.
-        pattern = re.compile(rb"(?:^|\r?\n)" + re.escape(delim) + rb"(--)?[ \t]*(?:\r?\n|$)",
-                             re.MULTILINE)
-        child_default = ("message", "rfc822") if p.subtype == "digest" else ("text", "plain")
+        _delim, pattern = delimiter(p.params["boundary"])
+        child_default = child_type(p)
         pos = p.body_start
         starts: list[tuple[int, int, bool]] = []  # (match start, match end, is close)
         while pos <= p.body_end:
@@ -228,8 +266,7 @@ class _Scanner:
                 break
             p.children.append(self.part(e, part_end, depth + 1, child_default))
         if not p.children:  # RFC 9051: a multipart has at least one part; treat as empty text
-            p.children.append(Part(p.body_start, p.body_start, p.body_start,
-                                   params={"charset": "us-ascii"}))
+            p.children.append(empty_part(p.body_start))
 
 
 def scan(data: bytes) -> MessageInfo:

@@ -14,6 +14,7 @@ import binascii
 import html
 import quopri
 import re
+from email.errors import MessageError
 from email.header import decode_header, make_header
 
 from postroom.mime.scanner import MessageInfo, Part, parse_headers
@@ -28,16 +29,16 @@ def decode_words(value: str) -> str:
         return value
     try:
         return str(make_header(decode_header(value)))
-    except (ValueError, LookupError, UnicodeError, binascii.Error):
-        return value
+    except (ValueError, LookupError, UnicodeError, binascii.Error, MessageError):
+        return value  # e.g. a charset name that is not ASCII (email.errors.CharsetError)
 
 
 def decode_body(raw: bytes, encoding: str) -> bytes:
     enc = encoding.upper()
     try:
-        if enc == "BASE64":
+        if enc == "BASE64":  # RFC 2045 §6.8: characters outside the alphabet are ignored
             return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", raw) + b"===")
-        if enc == "QUOTED-PRINTABLE":
+        if enc == "QUOTED-PRINTABLE":  # RFC 2045 §6.7
             return quopri.decodestring(raw)
     except (ValueError, binascii.Error):
         return raw
@@ -55,7 +56,9 @@ def to_text(raw: bytes, charset: str) -> str:
             charset = "latin-1"
     try:
         return raw.decode(charset, "replace")
-    except LookupError:
+    except (LookupError, UnicodeError):
+        # An unknown charset, or a codec that is no text encoding at all (``idna`` and
+        # ``punycode`` raise even with "replace"): read it as UTF-8 rather than fail delivery.
         return raw.decode("utf-8", "replace")
 
 
@@ -67,19 +70,29 @@ def _leaves(part: Part) -> list[Part]:
     return [part]
 
 
+def header_text(headers: list[tuple[str, str]]) -> str:
+    """The message header as indexed: "name: value" lines, encoded words decoded."""
+    return "\n".join(f"{name}: {decode_words(value)}" for name, value in headers)
+
+
+def leaf_text(raw: bytes, leaf: Part) -> str:
+    """Indexed text of one text/* leaf from its raw body (transfer encoding and charset undone,
+    HTML reduced to its text); not yet cut to ``MAX_BODY_TEXT``."""
+    text = to_text(decode_body(raw, leaf.encoding), leaf.params.get("charset", "us-ascii"))
+    if leaf.subtype == "html":
+        text = html.unescape(_TAGS.sub(" ", text))
+    return text
+
+
 def searchable(data: bytes, info: MessageInfo) -> tuple[str, str]:
     """(header text as "name: value" lines, body text) for the index."""
-    header = "\n".join(f"{name}: {decode_words(value)}"
-                       for name, value in parse_headers(data[:info.root.body_start]))
+    header = header_text(parse_headers(data[:info.root.body_start]))
     chunks: list[str] = []
     size = 0
     for leaf in _leaves(info.root):
         if leaf.mtype != "text" or size >= MAX_BODY_TEXT:
             continue
-        raw = decode_body(data[leaf.body_start:leaf.body_end], leaf.encoding)
-        text = to_text(raw, leaf.params.get("charset", "us-ascii"))
-        if leaf.subtype == "html":
-            text = html.unescape(_TAGS.sub(" ", text))
+        text = leaf_text(data[leaf.body_start:leaf.body_end], leaf)
         chunks.append(text[:MAX_BODY_TEXT - size])
         size += len(chunks[-1])
     return header, "\n".join(chunks)

@@ -37,7 +37,7 @@ from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
 from postroom.core.records import AccountRec, BlobRef, MailboxRec, NewMessage, QueueRec
 from postroom.directory.service import Directory, ToAccount, ToAlias, ToGroup, ToPublicFolder
-from postroom.services.messages import describe
+from postroom.mime.stream import describe_stream
 from postroom.services.queue import QueueService
 from postroom.store.sqlstore import SqlStore
 
@@ -71,7 +71,7 @@ class DeliveryService:
         """(MIME scan as JSON, search text) of the queued message, read in chunks."""
         def work() -> tuple[str, tuple[str, str] | None]:
             with self._queue.open_blob(entry) as fh:
-                return describe(fh.read())  # TEMPORARY until mime/stream.py lands
+                return describe_stream(fh)
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)
 
     async def plan(self, entry: QueueRec) -> Plan:

@@ -9,15 +9,17 @@ fuzzer gets past the first syntax check instead of testing only the tag parser.
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Callable
 
 from hypothesis import strategies as st
 
 from postroom.core import minger
-from postroom.mime.scanner import scan
+from postroom.mime.stream import describe_stream
 from postroom.protocols.imap import wire as imap
 from postroom.protocols.pop3 import wire as pop3
 from postroom.protocols.smtp import wire as smtp
+from postroom.services.messages import describe
 
 
 def _mix(tokens: list[bytes], max_size: int = 400) -> st.SearchStrategy[bytes]:
@@ -111,15 +113,19 @@ MINGER = _mix([b"a@b.test", b"\"x y\"@[1.2.3.4]", b" d=", b"AAAAAAAAAAAAAAAAAAAA
 
 
 def mime_target(data: bytes) -> None:
-    info = scan(data)
-    assert info is not None
+    """What delivery and APPEND run on every message: the scan and the search text, whole
+    (services/messages.py) and streamed in chunks (services/delivery.py), which must agree."""
+    meta, text = describe(data)
+    assert (meta, text) == describe_stream(io.BytesIO(data), chunk=97)
 
 
 MIME = _mix([b"Content-Type: multipart/mixed; boundary=\"b\"\r\n", b"\r\n", b"--b\r\n",
              b"--b--\r\n", b"Content-Type: message/rfc822\r\n",
              b"Content-Transfer-Encoding: base64\r\n", b"Subject: =?utf-8?q?x?=\r\n",
              b"From: \"a\" <a@b>, (c) d@e\r\n", b" folded\r\n", b"boundary=", b";",
-             b"charset*0*=utf-8''%41", b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n"],
+             b"charset*0*=utf-8''%41", b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n",
+             b"Content-Type: text/plain; charset=idna\r\n", b"=?\xc3\xa9utf-8?q?x?=",
+             b"Content-Transfer-Encoding: quoted-printable\r\n", b"=C3=A9", b"\n"],
             max_size=2000)
 
 TARGETS: dict[str, tuple[Callable[[bytes], None], st.SearchStrategy[bytes]]] = {

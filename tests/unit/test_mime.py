@@ -102,3 +102,18 @@ def test_boundary_right_after_header() -> None:
     data = b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\none\r\n--x--\r\n"
     [part] = scan(data).root.children
     assert data[part.body_start:part.body_end] == b"one"
+
+
+def test_undecodable_charsets_never_fail_a_delivery() -> None:
+    """A non-ASCII charset name in an encoded word (email's CharsetError) and a text part in
+    a codec that raises even with errors="replace" (idna, punycode) used to raise out of the
+    delivery-time scan, so the message was retried for ever; now they read as best they can."""
+    from postroom.mime.text import decode_words, searchable, to_text
+
+    assert decode_words("=?\xc3\xa9utf-8?q?x?=") == "=?\xc3\xa9utf-8?q?x?="
+    assert to_text(b"caf\xc3\xa9", "idna") == "café"
+    assert isinstance(to_text(b"\xff\xfe-", "punycode"), str)
+    data = (b"Subject: =?\xc3\xa9utf-8?q?x?=\r\nContent-Type: text/plain; charset=idna\r\n"
+            b"\r\nhello\r\n")
+    header, body = searchable(data, scan(data))
+    assert "subject:" in header and body.strip() == "hello"
