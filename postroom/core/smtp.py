@@ -42,6 +42,16 @@ CANNOT_VRFY = Code(252, "2.5.0")
 AUTH_CHALLENGE = Code(334)  # RFC 4954 §4
 START_DATA = Code(354)
 
+# Statuses that a delivery attempt ends with (they reach the sender in a DSN, RFC 3464)
+DELIVERED = Code(250, "2.0.0")
+NO_CONNECTION = Code(451, "4.4.1")  # no host answered
+QUEUE_EXPIRED = Code(451, "4.4.7")  # delivery time expired
+DNS_FAILURE = Code(451, "4.4.3")
+NO_SUCH_DOMAIN = Code(550, "5.1.2")
+NULL_MX = Code(556, "5.1.10")  # RFC 7505 §3
+NO_MX_ADDRESS = Code(550, "5.4.4")
+RETURNED = Code(550, "5.0.0")  # returned by the administrator
+
 # -- 4xx: try again later -----------------------------------------------------------------------
 SERVICE_UNAVAILABLE = Code(421, "4.7.0")  # and the connection is closed
 SHUTTING_DOWN = Code(421, "4.3.2")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import BinaryIO
 
-from postroom.core.smtp import xtext_decode
+from postroom.core.smtp import Code, xtext_decode
 
 FULL_RETURN_LIMIT = 256 * 1024  # larger originals come back as headers only
 
@@ -32,6 +32,14 @@ class RecipientStatus:
     diagnostic: str = ""  # the remote reply, "550 5.1.1 No such user"
     remote_mta: str = ""
     orcpt: str = ""  # as given in ORCPT=, "rfc822;xtext"
+
+
+def status(recipient: str, action: str, reply: Code, text: str = "",
+           orcpt: str = "") -> RecipientStatus:
+    """A recipient's status from one of our own replies (core/smtp.py): the enhanced code as
+    ``Status``, and ``code enhanced text`` as the diagnostic when there is a text."""
+    return RecipientStatus(recipient, action, reply.enhanced or "",
+                           f"{reply} {text}" if text else "", orcpt=orcpt)
 
 
 SUBJECTS = {

@@ -82,16 +82,14 @@ class Outbound:
             host, port = split_host_port(gateway.deliver_to, 25)
             addresses = await self.router.addresses(host)
             if not addresses:
-                raise RouteError(True, smtp.NO_ROUTE.code, "4.4.4",
-                                 f"gateway host {host} has no address")
+                raise RouteError(smtp.NO_ROUTE, f"gateway host {host} has no address")
             return [MxHost(host, addresses)], port, False
         if self.cfg.smart_host:
             default = 465 if self.cfg.smart_host_tls == "implicit" else 587
             host, port = split_host_port(self.cfg.smart_host, default)
             addresses = await self.router.addresses(host)
             if not addresses:
-                raise RouteError(True, smtp.NO_ROUTE.code, "4.4.4",
-                                 f"smart host {host} has no address")
+                raise RouteError(smtp.NO_ROUTE, f"smart host {host} has no address")
             return [MxHost(host, addresses)], port, True
         return await self.router.route(domain), self.cfg.port, False
 
@@ -104,7 +102,7 @@ class Outbound:
             return
         client, host, error = await self._connect(hosts, port, smart)
         if client is None:
-            await self._fail_all(line, True, error, "4.4.1", "")
+            await self._fail_all(line, True, error, smtp.NO_CONNECTION.enhanced or "", "")
             return
         try:
             sent = 0

@@ -30,6 +30,7 @@ from typing import Any
 
 from postroom.access.gate import MailboxHandle
 from postroom.config import Config
+from postroom.core import smtp
 from postroom.core.aio import cancel
 from postroom.core.errors import Kind, MailError
 from postroom.core.records import NewEntry, QueueRec, Settlement
@@ -149,8 +150,8 @@ class QueueManager:
 
     async def _bounce(self, entry: QueueRec) -> None:
         """An administrator asked for this entry to be returned to its sender."""
-        attempt = Attempt(failed=[dsn.RecipientStatus(
-            r, "failed", "5.0.0", "550 5.0.0 Returned to the sender by the administrator")
+        attempt = Attempt(failed=[dsn.status(
+            r, "failed", smtp.RETURNED, "Returned to the sender by the administrator")
             for r in entry.recipients])
         await self.conclude(entry, attempt)
 
@@ -163,21 +164,20 @@ class QueueManager:
         attempt = Attempt()
         for rcpt in entry.recipients:
             if rcpt in plan.unknown:
-                attempt.failed.append(dsn.RecipientStatus(
-                    rcpt, "failed", "5.1.1", "550 5.1.1 No such user here (any more)",
-                    orcpt=orcpt.get(rcpt, "")))
+                attempt.failed.append(dsn.status(
+                    rcpt, "failed", smtp.NO_SUCH_USER, "No such user here (any more)",
+                    orcpt.get(rcpt, "")))
             elif rcpt in plan.refused:
                 exc = plan.refused[rcpt]
                 if exc.kind in TEMPORARY_KINDS:
                     attempt.deferred[rcpt] = exc.text
                 else:
-                    attempt.failed.append(dsn.RecipientStatus(
-                        rcpt, "failed", "5.7.1", f"550 5.7.1 {exc.text}",
-                        orcpt=orcpt.get(rcpt, "")))
+                    attempt.failed.append(dsn.status(rcpt, "failed", smtp.NOT_AUTHORISED,
+                                                     exc.text, orcpt.get(rcpt, "")))
             else:
                 attempt.local_by_rcpt[rcpt] = plan.targets[rcpt]
-                attempt.delivered.append(dsn.RecipientStatus(rcpt, "delivered", "2.0.0",
-                                                             orcpt=orcpt.get(rcpt, "")))
+                attempt.delivered.append(dsn.status(rcpt, "delivered", smtp.DELIVERED,
+                                                    orcpt=orcpt.get(rcpt, "")))
         return attempt
 
     async def _split_local(self, entry: QueueRec, attempt: Attempt) -> Attempt:
@@ -219,7 +219,7 @@ class QueueManager:
             days = self.cfg.max_queue_time / 86400
             for rcpt, reason in deferred.items():
                 failed.append(dsn.RecipientStatus(
-                    rcpt, "failed", "4.4.7",
+                    rcpt, "failed", smtp.QUEUE_EXPIRED.enhanced or "",
                     f"Gave up after {days:g} days; last error: {reason}"[:900],
                     orcpt=orcpt.get(rcpt, "")))
             deferred = {}
@@ -234,8 +234,8 @@ class QueueManager:
                     notices += await self._notice(entry, params, statuses)
             late = now - entry.created_at >= self.cfg.delay_warning > 0
             if deferred and late and not params.get("warned"):
-                delayed = [dsn.RecipientStatus(r, "delayed", "4.4.7", reason,
-                                               orcpt=orcpt.get(r, ""))
+                delayed = [dsn.RecipientStatus(r, "delayed", smtp.QUEUE_EXPIRED.enhanced or "",
+                                               reason, orcpt=orcpt.get(r, ""))
                            for r, reason in deferred.items() if wants(params, r, "DELAY")]
                 if delayed:
                     notices += await self._notice(entry, params, delayed,

@@ -23,6 +23,9 @@ import dns.rdatatype
 import dns.resolver
 import idna
 
+from postroom.core import smtp
+from postroom.core.smtp import Code
+
 
 @dataclass(frozen=True, slots=True)
 class MxHost:
@@ -31,13 +34,14 @@ class MxHost:
 
 
 class RouteError(Exception):
-    """No route now (``temporary``) or ever; ``code``/``enhanced`` feed the DSN."""
+    """No route now (a 4xx ``reply``) or ever (5xx); the reply feeds the DSN."""
 
-    def __init__(self, temporary: bool, code: int, enhanced: str, text: str) -> None:
+    def __init__(self, reply: Code, text: str) -> None:
         super().__init__(text)
-        self.temporary = temporary
-        self.code = code
-        self.enhanced = enhanced
+        self.reply = reply
+        self.temporary = reply.temporary
+        self.code = reply.code
+        self.enhanced = reply.enhanced or ""
         self.text = text
 
 
@@ -76,7 +80,7 @@ def ascii_domain(domain: str) -> str:
     try:
         return idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError:
-        raise RouteError(False, 550, "5.1.2", f"Domain {domain!r} is not a valid name") \
+        raise RouteError(smtp.NO_SUCH_DOMAIN, f"Domain {domain!r} is not a valid name") \
             from None
 
 
@@ -90,7 +94,7 @@ def literal_address(domain: str) -> str | None:
     try:
         return str(ipaddress.ip_address(inner))
     except ValueError:
-        raise RouteError(False, 550, "5.1.2", f"Bad address literal {domain}") from None
+        raise RouteError(smtp.NO_SUCH_DOMAIN, f"Bad address literal {domain}") from None
 
 
 class Router:
@@ -106,21 +110,21 @@ class Router:
         try:
             answer = await self.resolver.resolve(name + ".", "MX", search=False)
         except dns.resolver.NXDOMAIN:
-            raise RouteError(False, 550, "5.1.2", f"Domain {name} does not exist") from None
+            raise RouteError(smtp.NO_SUCH_DOMAIN, f"Domain {name} does not exist") from None
         except dns.resolver.NoAnswer:
             addresses = await self.addresses(name)
             if not addresses:
-                raise RouteError(False, 550, "5.1.2",
+                raise RouteError(smtp.NO_SUCH_DOMAIN,
                                  f"Domain {name} has no MX and no address") from None
             return [MxHost(name, addresses)]  # implicit MX (RFC 5321 §5.1)
         except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
-            raise RouteError(True, 451, "4.4.3", f"DNS lookup of {name} failed: "
+            raise RouteError(smtp.DNS_FAILURE, f"DNS lookup of {name} failed: "
                              f"{type(exc).__name__}") from None
         records = [(int(r.preference), r.exchange.to_text(omit_final_dot=True).lower())
                    for r in answer]
         real = [(pref, host) for pref, host in records if host not in ("", ".")]
         if not real:  # RFC 7505 §3: "MX 0 ." says the domain takes no mail
-            raise RouteError(False, 556, "5.1.10",
+            raise RouteError(smtp.NULL_MX,
                              f"Domain {name} does not accept mail (null MX)")
         random.shuffle(real)
         real.sort(key=lambda r: r[0])
@@ -136,8 +140,8 @@ class Router:
                 hosts.append(MxHost(host, addresses))
         if not hosts:
             if temp_failure:
-                raise RouteError(True, 451, "4.4.3", f"No address for the MX hosts of {name}")
-            raise RouteError(False, 550, "5.4.4", f"The MX hosts of {name} have no address")
+                raise RouteError(smtp.DNS_FAILURE, f"No address for the MX hosts of {name}")
+            raise RouteError(smtp.NO_MX_ADDRESS, f"The MX hosts of {name} have no address")
         return hosts
 
     async def addresses(self, name: str) -> tuple[str, ...]:
@@ -154,6 +158,6 @@ class Router:
             except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
                 continue
             except (dns.exception.Timeout, dns.resolver.NoNameservers):
-                raise RouteError(True, 451, "4.4.3", f"DNS lookup of {name} failed") from None
+                raise RouteError(smtp.DNS_FAILURE, f"DNS lookup of {name} failed") from None
             out.extend(r.to_text() for r in answer)
         return tuple(out)
