@@ -165,9 +165,9 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     gateways = Gateways(store, directory, queue, cfg, secrets)
     senders = SenderRules(store, directory)
     pipeline = Pipeline(build_checks(cfg.pipeline.checks, CheckContext(
-        cfg.limits.max_message_size, senders)))
+        cfg.limits.max_message_size, senders, cfg.limits.max_header_size)))
     submission = SubmissionService(store, directory, messages, gateways, queue, pipeline,
-                                   cfg.limits.max_message_size)
+                                   cfg.limits.max_message_size, cfg.limits.max_header_size)
     delivery = DeliveryService(store, directory, gate, queue, workers=cfg.store.io_workers)
     multipop = MultipopAccounts(store, directory, queue, secrets)
     atrn = AtrnProviders(store, secrets)
@@ -274,6 +274,7 @@ def _smtp_settings(ctx: FrontEndContext, mode: str, tls: ssl.SSLContext | None,
                    ) -> SmtpSettings:
     c = ctx.services.cfg
     return SmtpSettings(ctx.hostname, mode, c.limits.max_message_size,
+                        max_header_size=c.limits.max_header_size,
                         idle_timeout=c.limits.idle_timeout, plaintext_networks=ctx.plaintext,
                         trusted_networks=ctx.trusted, tls_context=tls,
                         channel_binding=ctx.channel_binding)

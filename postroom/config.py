@@ -81,6 +81,10 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                                Meta(ge=512, le=1048576)] = 65536
     max_message_size: Annotated[int, _d("Largest message accepted, in octets."),
                                 Meta(ge=1024)] = 50 * 1024 * 1024
+    max_header_size: Annotated[int, _d(
+        "Largest header section of an incoming message, in octets (Postfix's "
+        "header_size_limit); a longer one is refused with 552, so that every header field "
+        "can be checked."), Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     auth_failures_per_ip: Annotated[int, _d("Failed logins one address may make per "
                                             "'auth_failure_window' before being delayed."),
                                     Meta(ge=1)] = 10

@@ -316,7 +316,7 @@ class SmtpClient:
             await self.command("RSET")
             return Result(results, dsn)
         if chunking:
-            final = await self._bdat(content, env.size)
+            final = await self._bdat(content, binary=env.body == "BINARYMIME")
         else:
             if data_reply is None:
                 data_reply = await self.command("DATA")
@@ -330,36 +330,70 @@ class SmtpClient:
             results[rcpt] = final
         return Result(results, dsn)
 
-    async def _bdat(self, content: BinaryIO, size: int) -> Reply:
-        """RFC 3030 §2: ``BDAT n`` per chunk, replies read after each (no dot-stuffing)."""
-        sent = 0
+    async def _bdat(self, content: BinaryIO, binary: bool) -> Reply:
+        """RFC 3030 §2: ``BDAT n`` per chunk, replies read after each (no dot-stuffing).
+        Only ``BODY=BINARYMIME`` content goes as stored; everything else has its line ends
+        made CRLF first, as DATA does (``canonical_lines``)."""
+        chunks = _raw_chunks(content) if binary else _canonical_chunks(content)
+        chunk = next(chunks, b"")
         while True:
-            chunk = content.read(CHUNK)
-            last = sent + len(chunk) >= size or not chunk
+            following = next(chunks, None)
+            last = following is None
             header = f"BDAT {len(chunk)}{' LAST' if last else ''}\r\n".encode()
             await self._write(header + chunk)
             reply = await self.read_reply()
-            sent += len(chunk)
-            if last or not reply.ok:
+            if following is None or not reply.ok:
                 return reply
+            chunk = following
 
 
-def dot_stuffed(content: BinaryIO) -> Iterator[bytes]:
-    """DATA content (RFC 5321 §4.5.2): a leading "." doubled on every line, CRLF.CRLF at the
-    end. Reads line by line, writes in batches of about CHUNK octets."""
+def _raw_chunks(content: BinaryIO) -> Iterator[bytes]:
+    while chunk := content.read(CHUNK):
+        yield chunk
+
+
+def _canonical_chunks(content: BinaryIO) -> Iterator[bytes]:
     batch: list[bytes] = []
     size = 0
-    last = b"\r\n"
-    for line in content:
-        if line.startswith(b"."):
-            line = b"." + line
-        batch.append(line)
-        size += len(line)
-        last = line
+    for raw in content:
+        for line in canonical_lines(raw):
+            batch.append(line)
+            size += len(line)
         if size >= CHUNK:
             yield b"".join(batch)
             batch, size = [], 0
-    if not last.endswith(b"\r\n"):
-        batch.append(b"\r\n")
+    if batch:
+        yield b"".join(batch)
+
+
+def canonical_lines(line: bytes) -> list[bytes]:
+    """One line read from a stored message (ending in LF, or the last without one) as lines
+    ending in CRLF: a bare LF ends a line, and a bare CR ends one too (RFC 5321 §2.3.8). What
+    we send in DATA can then never carry a bare CR or LF for the next server to read as an
+    end of data, so no smuggled ``<CR>.<CR><LF>`` passes through us (CVE-2023-51766 and
+    friends)."""
+    if line.endswith(b"\r\n") and line.count(b"\r") == 1:
+        return [line]  # the common case: already CRLF, no CR inside
+    body = line[:-1] if line.endswith(b"\n") else line
+    if body.endswith(b"\r"):
+        body = body[:-1]
+    return [piece + b"\r\n" for piece in body.split(b"\r")]
+
+
+def dot_stuffed(content: BinaryIO) -> Iterator[bytes]:
+    """DATA content (RFC 5321 §4.5.2): every line ending in CRLF (``canonical_lines``), a
+    leading "." doubled, CRLF.CRLF at the end. Reads line by line, writes in batches of about
+    CHUNK octets."""
+    batch: list[bytes] = []
+    size = 0
+    for raw in content:
+        for line in canonical_lines(raw):
+            if line.startswith(b"."):
+                line = b"." + line
+            batch.append(line)
+            size += len(line)
+        if size >= CHUNK:
+            yield b"".join(batch)
+            batch, size = [], 0
     batch.append(b".\r\n")
     yield b"".join(batch)

@@ -22,6 +22,8 @@ from typing import BinaryIO
 from postroom.core.smtp import Code, xtext_decode
 
 FULL_RETURN_LIMIT = 256 * 1024  # larger originals come back as headers only
+HEADER_RETURN_LIMIT = 64 * 1024  # the returned header section, at most
+DIAGNOSTIC_LIMIT = 1000  # characters of one recipient's diagnostic (a remote reply can be long)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,7 @@ def build(*, reporting_mta: str, postmaster: str, to: str, statuses: list[Recipi
     human.append("")
     for st in statuses:
         human.append(f"<{st.recipient}>: {st.action}"
-                     + (f", {st.diagnostic}" if st.diagnostic else f" ({st.status})"))
+                     + (f", {_clip(st.diagnostic)}" if st.diagnostic else f" ({st.status})"))
     per_message = [f"Reporting-MTA: dns; {reporting_mta}"]
     if envid:
         per_message.append(f"Original-Envelope-Id: {xtext_decode(envid)}")
@@ -98,7 +100,7 @@ def build(*, reporting_mta: str, postmaster: str, to: str, statuses: list[Recipi
         if st.remote_mta:
             block.append(f"Remote-MTA: dns; {st.remote_mta}")
         if st.diagnostic:
-            block.append(f"Diagnostic-Code: smtp; {st.diagnostic}")
+            block.append(f"Diagnostic-Code: smtp; {_clip(st.diagnostic)}")
         block.append(f"Last-Attempt-Date: {formatdate(now)}")
         if retry_until is not None and st.action == "delayed":
             block.append(f"Will-Retry-Until: {formatdate(retry_until)}")
@@ -123,12 +125,20 @@ def build(*, reporting_mta: str, postmaster: str, to: str, statuses: list[Recipi
     return data + f"\r\n--{boundary}--\r\n".encode()
 
 
-def _header_of(original: BinaryIO, limit: int = 64 * 1024) -> bytes:
-    """The header block of the original (up to the blank line), at most ``limit`` octets."""
+def _clip(text: str) -> str:
+    """One line, at most DIAGNOSTIC_LIMIT characters: every part of a notice has a size cap."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= DIAGNOSTIC_LIMIT else flat[:DIAGNOSTIC_LIMIT - 1] + "…"
+
+
+def _header_of(original: BinaryIO, limit: int = HEADER_RETURN_LIMIT) -> bytes:
+    """The header block of the original (up to the blank line), at most ``limit`` octets and
+    whole lines (never read further than that, however long a line is)."""
     lines: list[bytes] = []
     size = 0
-    for line in original:
-        if line in (b"\r\n", b"\n") or size > limit:
+    while size < limit:
+        line = original.readline(limit - size + 1)
+        if not line or line in (b"\r\n", b"\n") or size + len(line) > limit:
             break
         lines.append(line)
         size += len(line)

@@ -49,6 +49,9 @@ log = logging.getLogger("postroom.queue")
 RETRY_INTERNAL = 300  # seconds before an entry that hit an internal error is tried again
 TEMPORARY_KINDS = (Kind.OVER_QUOTA, Kind.TEMPORARY, Kind.NOT_FOUND, Kind.UNAVAILABLE)
 LOCAL_CONCURRENCY = 32  # local deliveries in flight: more of them share one group commit
+# Notices that report something other than a failure: for unauthenticated mail they return only
+# the header section, whatever RET asked (docs/smtp.md, "Delivery status notifications").
+UNASKED = ("delivered", "relayed", "delayed")
 
 
 class QueueManager:
@@ -294,14 +297,20 @@ class QueueManager:
             return []
         domain = await self.submission.primary_domain()
         loop = asyncio.get_running_loop()
+        ret = str(params.get("ret", ""))
+        if not params.get("auth") and statuses[0].action in UNASKED:
+            # The reverse path of unauthenticated mail can be anyone's: a success or delay
+            # notice with the text in it would mail that text to a victim the sender chose
+            # (NOTIFY=SUCCESS RET=FULL). Such notices carry the header section only.
+            ret = "HDRS"
 
         def build() -> bytes:
             with contextlib.closing(self.queue.open(entry)) as original:
                 return dsn.build(reporting_mta=self.hostname, postmaster=f"postmaster@{domain}",
                                  to=entry.sender, statuses=statuses, original=original,
                                  original_size=entry.size, arrival=entry.created_at,
-                                 envid=str(params.get("envid", "")),
-                                 ret=str(params.get("ret", "")), retry_until=retry_until)
+                                 envid=str(params.get("envid", "")), ret=ret,
+                                 retry_until=retry_until)
 
         data = await loop.run_in_executor(None, build)
         blob = await self.queue.put_bytes(data)

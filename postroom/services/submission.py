@@ -63,7 +63,7 @@ class Route:
 class SubmissionService:
     def __init__(self, store: SqlStore, directory: Directory, messages: MessageService,
                  gateways: Gateways, queue: QueueService, pipeline: Pipeline,
-                 max_message_size: int) -> None:
+                 max_message_size: int, max_header_size: int = 256 * 1024) -> None:
         self._store = store
         self._directory = directory
         self._messages = messages
@@ -71,6 +71,7 @@ class SubmissionService:
         self._queue = queue
         self.pipeline = pipeline
         self.max_message_size = max_message_size
+        self.max_header_size = max_header_size
 
     async def primary_domain(self) -> str:
         domains = await self._store.directory.list_domains()
@@ -212,6 +213,7 @@ class SubmissionService:
         for rcpt in recipients:
             await self.add_recipient(message, rcpt)
         message.head = header_section(data)
+        message.head_too_long = len(message.head) > self.max_header_size
         message.size = len(data)
         message.bare_newline = has_bare_newline(data)
         await self.check_content(message)

@@ -8,11 +8,14 @@ import io
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from postroom.mta import dsn
 from postroom.mta.client import Reply, dot_stuffed
 from postroom.net.dns import MxHost, RouteError, Router, make_resolver
 from postroom.protocols.smtp.wire import (
+    DataDecoder,
     HeaderCapture,
     SmtpSyntaxError,
     check_notify,
@@ -133,3 +136,25 @@ def test_dsn_parameter_checks() -> None:
                 lambda: check_xtext("a+2", "ENVID"), lambda: check_xtext("x" * 101, "E", 100)):
         with pytest.raises(SmtpSyntaxError):
             bad()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b".", b"\r", b"\n", b"\r\n", b"..", b" ", b"x" * 70]),
+                max_size=60))
+def test_outbound_data_never_carries_a_bare_cr_or_lf(parts: list[bytes]) -> None:
+    """BDAT smuggling, second half: whatever a stored message holds, what we write in DATA
+    has only CRLF line ends, so the next server cannot find an end of data we did not mean;
+    and our own DATA decoder reads back the message with its line ends made CRLF."""
+    from postroom.mta.client import canonical_lines
+
+    stored = b"".join(parts)
+    wire = b"".join(dot_stuffed(io.BytesIO(stored)))
+    body = wire[:-3]  # the terminator ".\r\n"
+    crlf = body.count(b"\r\n")
+    assert body.count(b"\r") == crlf and body.count(b"\n") == crlf
+    assert wire.endswith(b".\r\n") and (wire == b".\r\n" or wire.endswith(b"\r\n.\r\n"))
+    assert b"\r\n.\r\n" not in wire[:-3]
+    decoder = DataDecoder(10**6)
+    assert decoder.feed(wire) == len(wire) and decoder.done and not decoder.bare_newline
+    expected = b"".join(line for raw in io.BytesIO(stored) for line in canonical_lines(raw))
+    assert b"".join(decoder.take()) == expected

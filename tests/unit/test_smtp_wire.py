@@ -101,3 +101,22 @@ def test_long_line_is_streamed_in_pieces() -> None:
     line = b"." + b"z" * (DataDecoder.FLUSH * 3)
     body, _, d = decode(line + b"\r\n.\r\n", step=10_000)
     assert d.done and body == line[1:] + b"\r\n"
+
+
+def test_newline_watch_across_chunks() -> None:
+    """BDAT chunks (RFC 3030): a CRLF split between chunks is fine, a bare CR or LF is not,
+    wherever the chunk boundaries fall."""
+    from postroom.protocols.smtp.wire import NewlineWatch
+
+    def bare(*chunks: bytes) -> bool:
+        watch = NewlineWatch()
+        for chunk in chunks:
+            watch.feed(chunk)
+        return watch.finish()
+
+    text = b"a\r\nb\r\n\r\nc\r\n"
+    for cut in range(len(text) + 1):
+        assert not bare(text[:cut], text[cut:])
+    for data in (b"a\nb", b"a\rb", b"a\r", b"\n", b"a\r\r\n", b"\r\r\n"):
+        for cut in range(len(data) + 1):
+            assert bare(data[:cut], data[cut:]), (data, cut)

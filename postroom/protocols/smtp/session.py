@@ -48,6 +48,7 @@ from postroom.protocols.smtp.wire import (
     MAX_COMMAND_LINE,
     DataDecoder,
     HeaderCapture,
+    NewlineWatch,
     SmtpSyntaxError,
     check_notify,
     check_orcpt,
@@ -73,6 +74,7 @@ class SmtpSettings:
     hostname: str
     mode: str  # "mx" | "submission" | "submissions" | "odmr"
     max_message_size: int
+    max_header_size: int = 256 * 1024
     idle_timeout: float = 300.0
     max_bad_commands: int = 20
     max_auth_failures: int = 3
@@ -94,9 +96,10 @@ class Transaction:
     notify: dict[str, str] = field(default_factory=dict)
     orcpt: dict[str, str] = field(default_factory=dict)
     smtputf8: bool = False
-    # BDAT (RFC 3030): the blob being written across chunks, and its header so far
-    writer: MessageWriter | None = None
     head: HeaderCapture = field(default_factory=HeaderCapture)
+    # BDAT (RFC 3030): the blob being written across chunks, and bare CR/LF seen so far
+    writer: MessageWriter | None = None
+    newlines: NewlineWatch = field(default_factory=NewlineWatch)
     size: int = 0
     chunked: bool = False
 
@@ -371,7 +374,8 @@ class SmtpSession:
         except MailError as exc:
             self.refuse(Stage.SENDER, exc)
             return
-        self.tx = Transaction(message, params=params, smtputf8="SMTPUTF8" in path.params)
+        self.tx = Transaction(message, params=params, smtputf8="SMTPUTF8" in path.params,
+                              head=HeaderCapture(self.settings.max_header_size))
         self.reply(smtp.SENDER_OK, "Sender OK")
 
     async def rcpt(self, arg: str) -> None:
@@ -487,6 +491,8 @@ class SmtpSession:
                 self.conn.consume(len(data))
                 left -= len(data)
                 tx.head.feed(data)
+                if tx.params.get("body") != "BINARYMIME":
+                    tx.newlines.feed(data)  # RFC 3030 §3: only BINARYMIME may hold them
                 await loop.run_in_executor(None, writer.write, data)
         except BaseException:
             self._drop(tx)
@@ -498,6 +504,7 @@ class SmtpSession:
             return
         self.tx = None
         tx.writer = None
+        tx.message.bare_newline = tx.newlines.finish()
         await self._accept(tx, writer)
 
     async def _discard(self, size: int) -> None:
@@ -521,6 +528,7 @@ class SmtpSession:
         loop = asyncio.get_running_loop()
         message = tx.message
         message.head = bytes(tx.head.head)
+        message.head_too_long = tx.head.too_long
         message.size = tx.size
         try:
             await self.submission.check_content(message)

@@ -286,13 +286,17 @@ def check_orcpt(value: str | None) -> str:
 
 
 class HeaderCapture:
-    """Keeps the header block of streamed message data (up to the first empty line, at most
-    ``limit`` octets) so that Received lines can be counted and From: checked afterwards."""
+    """Keeps the header section of streamed message data (up to the first empty line) so that
+    the content checks can read all of it: Received lines counted, every From:, Sender: and
+    Resent-From: checked. A section longer than ``limit`` octets is not kept but marked
+    ``too_long``, and the message is refused: checking only part of it would let a sender hide
+    a field past the part that was read."""
 
     def __init__(self, limit: int = 256 * 1024) -> None:
         self.limit = limit
         self.head = bytearray()
         self.done = False
+        self.too_long = False
 
     def feed(self, data: bytes) -> None:
         if self.done:
@@ -310,9 +314,35 @@ class HeaderCapture:
         elif len(self.head) > self.limit:
             del self.head[self.limit:]
             self.done = True
+            self.too_long = True
 
     def count(self, name: bytes) -> int:
         """How many header fields are called ``name`` (case-insensitive)."""
         prefix = name.lower() + b":"
         return sum(1 for line in bytes(self.head).split(b"\r\n")
                    if line[:len(prefix)].lower() == prefix)
+
+
+class NewlineWatch:
+    """Finds a bare CR or LF (RFC 5321 §2.3.8) in content that arrives in pieces, as BDAT
+    chunks do: a CR that ends one piece may be half of a CRLF that the next completes."""
+
+    def __init__(self) -> None:
+        self.bare = False
+        self._cr = False  # the last piece ended with CR
+
+    def feed(self, data: bytes) -> None:
+        if self.bare or not data:
+            return
+        if self._cr:
+            data = b"\r" + data
+        self._cr = data.endswith(b"\r")
+        if self._cr:
+            data = data[:-1]
+        crlf = data.count(b"\r\n")
+        if data.count(b"\r") != crlf or data.count(b"\n") != crlf:
+            self.bare = True
+
+    def finish(self) -> bool:
+        """True when the content held a bare CR or LF (a CR at the very end included)."""
+        return self.bare or self._cr

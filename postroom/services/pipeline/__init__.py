@@ -82,6 +82,7 @@ class Message:
     recipients: list[str] = field(default_factory=list)
     remote: set[str] = field(default_factory=set)  # recipients relayed or held for a gateway
     head: bytes = b""  # the header section, each field ending in CRLF
+    head_too_long: bool = False  # the header section went past limits.max_header_size
     size: int = 0
     too_big: bool = False  # the content went past the size limit while streaming
     bare_newline: bool = False  # a bare CR or LF was seen in the content (RFC 5321 §2.3.8)

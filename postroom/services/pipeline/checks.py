@@ -23,18 +23,24 @@ CONTENT = frozenset({Stage.CONTENT})
 
 
 class SizeCheck:
-    """The message is no larger than the limit (RFC 1870 §4; ``limits.max_message_size``)."""
+    """The message is no larger than ``limits.max_message_size`` (RFC 1870 §4), and its header
+    section no longer than ``limits.max_header_size``: every later check reads the whole
+    section, so none can be fooled by a field hidden past what was read."""
 
     name = "size"
     stages = CONTENT
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, header_limit: int = 256 * 1024) -> None:
         self.limit = limit
+        self.header_limit = header_limit
 
     async def judge(self, stage: Stage, message: Message) -> Judgement:
         if message.too_big or message.size > self.limit:
             return Judgement.reject(Kind.LIMIT,
                                     "Message size exceeds fixed maximum message size")
+        if message.head_too_long or len(message.head) > self.header_limit:
+            return Judgement.reject(Kind.LIMIT, f"Message header section exceeds "
+                                    f"{self.header_limit} octets")
         return CONTINUE
 
 
@@ -73,15 +79,21 @@ class LoopCheck:
         return CONTINUE
 
 
-def from_addresses(head: bytes) -> list[str]:
-    """The addresses in the From: fields of a header section (RFC 5322 §3.6.2)."""
+# The originator fields (RFC 5322 §3.6.2, §3.6.6): who wrote it, who sent it, who resent it.
+ORIGINATOR_FIELDS = ("From", "Sender", "Resent-From", "Resent-Sender")
+
+
+def originator_addresses(head: bytes) -> list[tuple[str, str]]:
+    """(field, address) for every address in the originator fields of a header section."""
     message = BytesHeaderParser(policy=compat32).parsebytes(head)
-    return [addr.lower() for _, addr in getaddresses(message.get_all("From") or []) if addr]
+    return [(name, addr.lower()) for name in ORIGINATOR_FIELDS
+            for _, addr in getaddresses(message.get_all(name) or []) if addr]
 
 
 class SenderCheck:
     """An authenticated sender uses only addresses that are theirs (services/senders.py), in
-    the envelope (MAIL FROM) and in ``From:``. Mail from outside is not judged here."""
+    the envelope (MAIL FROM) and in every originator field: ``From:``, ``Sender:``,
+    ``Resent-From:``, ``Resent-Sender:``. Mail from outside is not judged here."""
 
     name = "sender"
     stages = frozenset({Stage.SENDER, Stage.CONTENT})
@@ -98,10 +110,10 @@ class SenderCheck:
                 return Judgement.reject(Kind.NO_PERM, f"Sender address <{message.sender}> "
                                         "is not yours to use")
             return CONTINUE
-        for address in from_addresses(message.head):
+        for field, address in originator_addresses(message.head):
             if not await self.rules.may_use(principal, address):
                 return Judgement.reject(Kind.NO_PERM,
-                                        f"From: address <{address}> is not yours to use")
+                                        f"{field}: address <{address}> is not yours to use")
         return CONTINUE
 
 
@@ -111,13 +123,15 @@ CheckFactory = Callable[["CheckContext"], Check]
 class CheckContext:
     """What the built-in checks are made from (the composition root fills it in)."""
 
-    def __init__(self, max_message_size: int, senders: SenderRules) -> None:
+    def __init__(self, max_message_size: int, senders: SenderRules,
+                 max_header_size: int = 256 * 1024) -> None:
         self.max_message_size = max_message_size
+        self.max_header_size = max_header_size
         self.senders = senders
 
 
 BUILT_IN: Mapping[str, CheckFactory] = {
-    "size": lambda ctx: SizeCheck(ctx.max_message_size),
+    "size": lambda ctx: SizeCheck(ctx.max_message_size, ctx.max_header_size),
     "smuggling": lambda ctx: SmugglingCheck(),
     "loop": lambda ctx: LoopCheck(),
     "sender": lambda ctx: SenderCheck(ctx.senders),
