@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d
+DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d fail2ban
 RUN_ARGS ?=
 BENCH_ARGS ?=
 

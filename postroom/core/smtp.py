@@ -44,6 +44,7 @@ START_DATA = Code(354)
 
 # Statuses that a delivery attempt ends with (they reach the sender in a DSN, RFC 3464)
 DELIVERED = Code(250, "2.0.0")
+DEFERRED = Code(451, "4.0.0")  # not yet: the reason says why
 NO_CONNECTION = Code(451, "4.4.1")  # no host answered
 QUEUE_EXPIRED = Code(451, "4.4.7")  # delivery time expired
 DNS_FAILURE = Code(451, "4.4.3")

@@ -184,10 +184,6 @@ class Outbound:
             else:
                 attempt.failed.append(dsn.RecipientStatus(
                     rcpt, "failed", reply.enhanced, str(reply), host, orcpt.get(rcpt, "")))
-        log.info("sent", extra={"queue_id": entry.id, "host": host,
-                                "delivered": len(attempt.delivered),
-                                "failed": len(attempt.failed),
-                                "deferred": len(attempt.deferred)})
         return attempt
 
     @staticmethod

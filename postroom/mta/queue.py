@@ -39,6 +39,7 @@ from postroom.mta import dsn
 from postroom.mta.attempt import Attempt, per_recipient, wants
 from postroom.mta.outbound import Outbound
 from postroom.net.dns import Router, make_resolver
+from postroom.obs import maillog
 from postroom.services.delivery import DeliveryService
 from postroom.services.gateways import Gateways
 from postroom.services.queue import QueueService
@@ -244,9 +245,6 @@ class QueueManager:
                     notices += await self._notice(entry, params, delayed,
                                                   entry.created_at + self.cfg.max_queue_time)
                 params["warned"] = True
-        for st in failed:
-            log.info("failed", extra={"queue_id": entry.id, "recipient": st.recipient,
-                                      "status": st.status, "reason": st.diagnostic})
         schedule = self.cfg.retry_schedule or [300]
         wait = schedule[min(entry.attempts, len(schedule) - 1)]
         next_attempt, state = now + wait, attempt.state
@@ -276,12 +274,28 @@ class QueueManager:
             return
         if notices:
             self.wake()
-        if attempt.delivered:
-            log.info("delivered", extra={"queue_id": entry.id,
-                                         "recipients": len(attempt.delivered)})
-        if deferred:
-            log.info("deferred", extra={"queue_id": entry.id, "recipients": len(deferred),
-                                        "retry_in": wait, "reason": error})
+        self._log(entry, attempt, failed, deferred, now, wait)
+
+    @staticmethod
+    def _log(entry: QueueRec, attempt: Attempt, failed: list[dsn.RecipientStatus],
+             deferred: dict[str, str], now: int, wait: int) -> None:
+        """The mail log's line per recipient (obs/maillog.py), once the outcome committed."""
+        delay = float(now - entry.created_at)
+        for st in attempt.delivered:
+            if st.action == "delivered":
+                copies = attempt.local_by_rcpt.get(st.recipient, [])
+                where = copies[0][0].name if len(copies) == 1 else f"{len(copies)} mailboxes"
+                maillog.outcome("delivered", entry.id, st.recipient, where, st.status,
+                                delay=delay)
+            else:
+                maillog.outcome("sent", entry.id, st.recipient, st.remote_mta,
+                                st.diagnostic or st.status, st.action, delay)
+        for st in failed:
+            maillog.outcome("bounced", entry.id, st.recipient, st.remote_mta, st.status,
+                            st.diagnostic, delay)
+        for rcpt, reason in deferred.items():
+            maillog.outcome("deferred", entry.id, rcpt, "-", smtp.DEFERRED.enhanced or "",
+                            f"{reason} (next try in {wait} s)", delay)
 
     async def _notice(self, entry: QueueRec, params: dict[str, object],
                       statuses: list[dsn.RecipientStatus],

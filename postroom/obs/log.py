@@ -23,6 +23,15 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
 
 
+def _quoted(text: str) -> str:
+    """A value as it is, or JSON-quoted when it holds a space, a quote or anything not
+    printable: a value a client chose (a user name, a HELO, a Message-ID) can never start a
+    new line or forge another key."""
+    if text and text.isprintable() and " " not in text and '"' not in text:
+        return text
+    return json.dumps(text)
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -30,7 +39,7 @@ class TextFormatter(logging.Formatter):
                  record.getMessage()]
         for key, value in _extras(record).items():
             text = str(value)
-            parts.append(f"{key}={json.dumps(text) if ' ' in text else text}")
+            parts.append(f"{key}={_quoted(text)}")
         line = " ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

@@ -47,11 +47,20 @@ class AuthService:
         await self._throttle.wait(ip, username)
 
     async def failed(self, protocol: str, ip: str, username: str) -> None:
-        """A failed login: logged, counted, and answered no sooner than the throttle says."""
-        log.info("login failed", extra={"protocol": protocol, "user": username[:100],
-                                        "ip": ip})
+        """A failed login: logged, counted, and answered no sooner than the throttle says.
+
+        The line's format is stable (docs/fail2ban/ has a filter for it):
+        ``… postroom.auth conn=ID login failed protocol=P ip=ADDRESS user=NAME``."""
+        log.info("login failed", extra={"protocol": protocol, "ip": ip,
+                                        "user": _printable(username) or "-"})
         await self._throttle.punish(ip, username or None)
 
     def succeeded(self, protocol: str, ip: str, principal: Principal) -> None:
         self._throttle.success(ip)
-        log.info("login", extra={"protocol": protocol, "user": principal.address, "ip": ip})
+        log.info("login", extra={"protocol": protocol, "ip": ip, "user": principal.address})
+
+
+def _printable(name: str) -> str:
+    """A user name as a log may show it: printable, one line, at most 100 characters (a
+    client chooses it, and must not be able to forge log lines with it)."""
+    return "".join(c if c.isprintable() else "?" for c in name[:100])

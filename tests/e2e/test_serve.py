@@ -20,10 +20,10 @@ PORTS_ZERO = ["--set", "smtp.mx.port=0", "--set", "smtp.submission.port=0",
               "--set", "minger.enabled=true", "--set", "minger.port=0"]
 
 
-def start(data: Path) -> subprocess.Popen[str]:
+def start(data: Path, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.Popen([sys.executable, "-m", "postroom", "serve", "--data-dir", str(data),
-                             "--domain", "example.org", *PORTS_ZERO],
+                             "--domain", "example.org", *PORTS_ZERO, *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import logging
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable
@@ -43,6 +42,7 @@ from postroom.net.connection import (
     ShuttingDown,
 )
 from postroom.net.listener import Network, in_networks, plaintext_allowed
+from postroom.obs import maillog
 from postroom.protocols import sasl
 from postroom.protocols.smtp.wire import (
     MAX_COMMAND_LINE,
@@ -61,12 +61,11 @@ from postroom.services.pipeline import Client, Message
 from postroom.services.queue import MessageWriter
 from postroom.services.submission import received_header
 
-log = logging.getLogger("postroom.smtp")
-
 MAX_RECIPIENTS = 100  # RFC 5321 §4.5.3.1.8: at least 100 must be accepted
 DATA_TIMEOUT = 600.0  # §4.5.3.2: generous per data block
 CHANNELS = {"mx": "smtp", "submission": "submission", "submissions": "submission",
             "odmr": "smtp"}
+STAGE_NAMES = {Stage.SENDER: "mail", Stage.RECIPIENT: "rcpt", Stage.CONTENT: "data"}
 
 
 @dataclass
@@ -140,9 +139,21 @@ class SmtpSession:
             sep = "-" if i < len(texts) - 1 else " "
             self.out.append(f"{code.code}{sep}{prefix}{text}\r\n".encode())
 
-    def refuse(self, stage: Stage, exc: MailError) -> None:
-        """A service's refusal, in SMTP's words (the table in core/smtp.py)."""
-        self.reply(smtp.reply_for(stage, exc.kind), exc.text)
+    def refuse(self, stage: Stage, exc: MailError, sender: str | None = None,
+               recipient: str | None = None) -> None:
+        """A service's refusal, in SMTP's words (the table in core/smtp.py), and its line in
+        the mail log."""
+        code = smtp.reply_for(stage, exc.kind)
+        self.reply(code, exc.text)
+        self.log_reject(stage, code, exc.text, sender, recipient)
+
+    def log_reject(self, stage: Stage, code: Code, reason: str, sender: str | None,
+                   recipient: str | None = None) -> None:
+        if sender is None and self.tx is not None:
+            sender = self.tx.message.sender
+        maillog.smtp_reject(STAGE_NAMES[stage], self.conn.peer[0], self.helo or "", sender,
+                            recipient, self.principal.address if self.principal else None,
+                            self.conn.tls, str(code), reason)
 
     async def flush(self) -> None:
         await self.conn.send_queued(self.out)
@@ -150,6 +161,11 @@ class SmtpSession:
     @property
     def plaintext_ok(self) -> bool:
         return plaintext_allowed(self.conn, self.settings.plaintext_networks)
+
+    @property
+    def protocol(self) -> str:
+        """How the login and mail logs name this session's protocol."""
+        return "odmr" if self.settings.mode == "odmr" else "smtp"
 
     @property
     def trusted(self) -> bool:
@@ -317,14 +333,14 @@ class SmtpSession:
             return
         if outcome.principal is None:
             self.auth_failures += 1
-            await auth.failed("smtp", ip, outcome.username)
+            await auth.failed(self.protocol, ip, outcome.username)
             self.reply(smtp.AUTH_INVALID, "Authentication credentials invalid")
             if self.auth_failures >= self.settings.max_auth_failures:
                 await self.flush()
                 self.reply(smtp.SERVICE_UNAVAILABLE, "Too many authentication failures")
                 raise Quit()
             return
-        auth.succeeded("smtp", ip, outcome.principal)
+        auth.succeeded(self.protocol, ip, outcome.principal)
         self.principal = outcome.principal
         self.reply(smtp.AUTH_SUCCEEDED, "Authentication successful")
 
@@ -372,7 +388,7 @@ class SmtpSession:
         try:
             message = await self.submission.start(self.client(), path.address, size)
         except MailError as exc:
-            self.refuse(Stage.SENDER, exc)
+            self.refuse(Stage.SENDER, exc, path.address)
             return
         self.tx = Transaction(message, params=params, smtputf8="SMTPUTF8" in path.params,
                               head=HeaderCapture(self.settings.max_header_size))
@@ -396,11 +412,13 @@ class SmtpSession:
                 return
         if len(tx.message.recipients) >= self.settings.max_recipients:
             self.reply(smtp.TOO_MANY_RECIPIENTS, "Too many recipients")
+            self.log_reject(Stage.RECIPIENT, smtp.TOO_MANY_RECIPIENTS, "Too many recipients",
+                            None, path.address)
             return
         try:
             route = await self.submission.add_recipient(tx.message, path.address)
         except MailError as exc:
-            self.refuse(Stage.RECIPIENT, exc)
+            self.refuse(Stage.RECIPIENT, exc, recipient=path.address)
             return
         if notify:
             tx.notify[route.address] = notify
@@ -473,6 +491,8 @@ class SmtpSession:
             refusal = (smtp.MESSAGE_TOO_BIG, "Message size exceeds fixed maximum message size")
         if refusal is not None:
             await self._discard(size)
+            if tx is not None and refusal[0] is smtp.MESSAGE_TOO_BIG:
+                self.log_reject(Stage.CONTENT, refusal[0], refusal[1], tx.message.sender)
             self._drop(tx)
             self.reply(*refusal)
             return
@@ -534,7 +554,7 @@ class SmtpSession:
             await self.submission.check_content(message)
         except MailError as exc:
             await loop.run_in_executor(None, writer.abort)
-            self.refuse(Stage.CONTENT, exc)
+            self.refuse(Stage.CONTENT, exc, message.sender)
             return
         blob = await loop.run_in_executor(None, writer.finish)
         proto = "ESMTP" if self.esmtp else "SMTP"
@@ -551,8 +571,9 @@ class SmtpSession:
             params["orcpt"] = tx.orcpt
         entry = await self.submission.accept(message, blob, received, params)
         self.accepted += 1
-        log.info("accepted", extra={"queue_id": entry, "size": blob.size,
-                                    "recipients": len(message.recipients)})
+        maillog.smtp_accept(entry, self.conn.peer[0], self.helo or "", message.sender,
+                            message.recipients, maillog.message_id(message.head), blob.size,
+                            self.principal.address if self.principal else None, self.conn.tls)
         self.reply(smtp.OK, f"Ok: queued as {entry}")
 
     async def rset(self, arg: str) -> None:
