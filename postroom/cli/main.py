@@ -144,8 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("address")
     st.add_argument("--name")
     st.add_argument("--quota", metavar="SIZE", help="e.g. 1G, or 'unlimited'")
-    st.add_argument("--state", choices=("active", "disabled", "frozen"))
-    for name, text in (("disable", "refuse logins and delivery"), ("enable", "undo disable"),
+    st.add_argument("--state", choices=("active", "disabled", "frozen"),
+                    help="active; disabled (no logins, mail refused with 550 5.2.1); frozen "
+                         "(no logins, mail deferred with 450 4.2.1 until it is active again)")
+    for name, text in (("disable", "refuse logins, and mail to it with 550 5.2.1 (a group it "
+                        "belongs to still delivers to the others)"),
+                       ("enable", "undo disable or freeze"),
                        ("remove", "delete the account with all its mail")):
         leaf(u, name, text).add_argument("address")
     sa = leaf(u, "send-as", "list, grant or revoke addresses an account may send as "

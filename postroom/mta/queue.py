@@ -32,6 +32,7 @@ from postroom.access.gate import MailboxHandle
 from postroom.config import Config
 from postroom.core import smtp
 from postroom.core.aio import cancel
+from postroom.core.envelope import Stage
 from postroom.core.errors import Kind, MailError
 from postroom.core.records import NewEntry, QueueRec, Settlement
 from postroom.directory.service import Directory, Unknown
@@ -176,8 +177,9 @@ class QueueManager:
                 if exc.kind in TEMPORARY_KINDS:
                     attempt.deferred[rcpt] = exc.text
                 else:
-                    attempt.failed.append(dsn.status(rcpt, "failed", smtp.NOT_AUTHORISED,
-                                                     exc.text, orcpt.get(rcpt, "")))
+                    attempt.failed.append(dsn.status(
+                        rcpt, "failed", smtp.reply_for(Stage.RECIPIENT, exc.kind), exc.text,
+                        orcpt.get(rcpt, "")))
             else:
                 attempt.local_by_rcpt[rcpt] = plan.targets[rcpt]
                 attempt.delivered.append(dsn.status(rcpt, "delivered", smtp.DELIVERED,

@@ -6,6 +6,8 @@ the service's, committing stays one transaction with the notices and the entry's
 crash never duplicates a copy.
 
 For each recipient:
+- an account addressed directly: refused as at RCPT when disabled (a failure notice) or
+  frozen (deferred until it is thawed);
 - an account (addressed directly, or reached through an alias or group): its INBOX, or the
   folder the entry names (MultiPOP's target folder, for an account addressed directly; INBOX
   when that folder is gone), or its ``\\Junk`` folder when the pipeline quarantined the
@@ -39,6 +41,7 @@ from postroom.core.records import AccountRec, BlobRef, MailboxRec, NewMessage, Q
 from postroom.directory.service import Directory, ToAccount, ToAlias, ToGroup, ToPublicFolder
 from postroom.mime.stream import describe_stream
 from postroom.services.queue import QueueService
+from postroom.services.submission import refuse_account
 from postroom.store.sqlstore import SqlStore
 
 log = logging.getLogger("postroom.delivery")
@@ -117,12 +120,14 @@ class DeliveryService:
         if isinstance(res, ToPublicFolder):
             return [await self._gate.handle(submitter, res.mailbox, address, Op.POST)]
         if isinstance(res, ToAccount):
+            refuse_account(res.account, address)  # direct mail: as at RCPT
             accounts: list[AccountRec] = [res.account]
         elif isinstance(res, (ToAlias, ToGroup)):
             accounts = []
             for name in await self._directory.expand(address):
                 account = await self._store.directory.get_account(name)
-                if account is not None:
+                # A disabled member misses mail to the group; the others still get theirs.
+                if account is not None and account.state != "disabled":
                     accounts.append(account)
         else:
             return []

@@ -29,7 +29,7 @@ from postroom.core import minger
 from postroom.core.envelope import Stage
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
-from postroom.core.records import BlobRef, NewEntry
+from postroom.core.records import AccountRec, BlobRef, NewEntry
 from postroom.directory.service import (
     Directory,
     ToAccount,
@@ -45,6 +45,16 @@ from postroom.services.queue import MessageWriter, QueueService
 from postroom.store.sqlstore import SqlStore
 
 SUBMISSION_CHANNELS = frozenset({"submission", "webmail", "eas"})
+
+
+def refuse_account(account: AccountRec, address: str) -> None:
+    """An account that cannot take mail addressed to it (docs/smtp.md): a disabled one never
+    (DISABLED: 550 5.2.1), a frozen one not now (UNAVAILABLE: 450 4.2.1, the sender retries
+    and the mail arrives once the account is thawed)."""
+    if account.state == "disabled":
+        raise MailError(Kind.DISABLED, f"Mailbox of <{address}> is disabled")
+    if account.state == "frozen":
+        raise MailError(Kind.UNAVAILABLE, f"Mailbox of <{address}> is frozen; try again later")
 
 
 def domain_of(address: str) -> str:
@@ -123,6 +133,7 @@ class SubmissionService:
                 raise MailError(Kind.NO_PERM, f"You may not post to <{address}>") from None
             return Route(address, False)
         if isinstance(res, ToAccount):
+            refuse_account(res.account, address)
             used, limit = res.account.used_bytes, res.account.quota_bytes
             if limit is not None and used >= limit:
                 raise MailError(Kind.OVER_QUOTA, f"Mailbox of <{address}> is full")

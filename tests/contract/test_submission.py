@@ -99,3 +99,37 @@ async def test_public_folder_delivery_is_judged_again_by_the_gate(services: Serv
     await services.acl.set(op, "Public Folders/Orders", "anyone", "-p", TEST_ORIGIN)
     plan = await services.delivery.plan(entry)
     assert not plan.targets and plan.refused["orders@example.com"].kind is Kind.NO_PERM
+
+
+async def test_disabled_and_frozen_accounts_take_no_mail(services: Services) -> None:
+    """A disabled account refuses mail for good (550 5.2.1 at RCPT, a failure notice for mail
+    already queued), a frozen one for now (450 4.2.1, queued mail waits); a group delivers
+    to its other members."""
+    for name in ("dis", "ice", "ok"):
+        await account(services, f"{name}@example.com")
+    await services.directory.add_group("team@example.com", ["dis@example.com", "ok@example.com"])
+    sub = services.submission
+    m = await sub.start(Client("192.0.2.1"), "x@far.example")
+    await sub.add_recipient(m, "dis@example.com")
+    await sub.add_recipient(m, "ice@example.com")
+    await sub.add_recipient(m, "team@example.com")
+    blob = await services.queue.put_bytes(message("queued before"))
+    await sub.accept(m, blob, b"", {})
+    [entry] = [e for e in await services.queue.list() if len(e.recipients) == 3]
+    await services.directory.set_state("dis@example.com", "disabled")
+    await services.directory.set_state("ice@example.com", "frozen")
+    m = await sub.start(Client("192.0.2.1"), "x@far.example")
+    with pytest.raises(MailError) as exc:
+        await sub.add_recipient(m, "dis@example.com")
+    assert exc.value.kind is Kind.DISABLED and "disabled" in exc.value.text
+    with pytest.raises(MailError) as exc:
+        await sub.add_recipient(m, "ice@example.com")
+    assert exc.value.kind is Kind.UNAVAILABLE
+    await sub.add_recipient(m, "team@example.com")  # the group still takes mail
+    plan = await services.delivery.plan(entry)
+    assert plan.refused["dis@example.com"].kind is Kind.DISABLED
+    assert plan.refused["ice@example.com"].kind is Kind.UNAVAILABLE
+    [(handle, _)] = plan.targets["team@example.com"]  # only ok@, not the disabled member
+    assert handle.mailbox.owner_id == (await services.directory.require_account(
+        "ok@example.com")).id
+    assert await sub.address_status("dis@example.com") == 4  # Minger: cannot take mail

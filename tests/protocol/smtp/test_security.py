@@ -141,3 +141,19 @@ def test_send_as_bypass_by_filler_or_other_originator_fields(roomy: RunningServe
         own = (b"From: " + alice[0].encode() + b"\r\nSender: " + alice[0].encode()
                + b"\r\nSubject: ok\r\n\r\nbody\r\n")
         assert s.sendmail(alice[0], [bob[0]], own) == {}
+
+
+def test_a_disabled_account_refuses_mail_at_rcpt(smtp_server: RunningServer) -> None:
+    """``user disable`` promises that delivery is refused: 550 5.2.1 naming the reason, and
+    450 4.2.1 while an account is frozen."""
+    gone = smtp_server.add_user("disabledone")
+    cold = smtp_server.add_user("frozenone")
+    smtp_server.call(smtp_server.services.directory.set_state(gone[0], "disabled"))
+    smtp_server.call(smtp_server.services.directory.set_state(cold[0], "frozen"))
+    with smtplib.SMTP("127.0.0.1", smtp_server.port("smtp")) as s:
+        s.ehlo("c.example")
+        s.mail("someone@far.example")
+        code, text = s.rcpt(gone[0])
+        assert (code, text[:5]) == (550, b"5.2.1") and b"disabled" in text
+        code, text = s.rcpt(cold[0])
+        assert (code, text[:5]) == (450, b"4.2.1") and b"frozen" in text
