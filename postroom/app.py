@@ -21,11 +21,13 @@ from pathlib import Path
 
 from postroom.access.gate import AccessGate
 from postroom.config import Config, ConfigError
+from postroom.core import private
 from postroom.core.address import normalize_domain
 from postroom.directory.sasl import server_end_point
 from postroom.directory.secretbox import KEY_FILE, SecretBox
 from postroom.directory.service import Directory
 from postroom.directory.throttle import AuthThrottle
+from postroom.lifecycle import DataDirInUse, DataDirLock
 from postroom.mta.atrn import Atrn, AtrnScheduler, Provider
 from postroom.mta.multipop import Collector, Multipop
 from postroom.mta.odmr import Turnaround
@@ -98,7 +100,7 @@ GC_INTERVAL = 3600.0
 def open_store(cfg: Config, migrate_to: int | None = None) -> SqlStore:
     """Open (creating and migrating as needed) the store the configuration names."""
     data_dir = cfg.data_path
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private.make_dir(data_dir)
     engine: Engine
     if cfg.store.backend == "postgresql":
         if not cfg.store.dsn:
@@ -446,6 +448,25 @@ def tune_collector() -> None:
 async def run_server(cfg: Config, *, on_ready: Callable[[Server, str | None], None],
                      stop: asyncio.Event | None = None) -> int:
     """Start everything, call ``on_ready`` (prints the table), run until SIGTERM/SIGINT."""
+    os.umask(private.UMASK)
+    lock = DataDirLock(cfg.data_path)
+    try:
+        lock.acquire()
+    except DataDirInUse as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        return await _run(cfg, on_ready, stop)
+    finally:
+        lock.release()
+
+
+async def _run(cfg: Config, on_ready: Callable[[Server, str | None], None],
+               stop: asyncio.Event | None) -> int:
+    loose = private.looser_than_private(cfg.data_path)
+    if loose:
+        log.warning("data directory %s is readable by other users: %s; fix it with: chmod -R "
+                    "go-rwx %s", cfg.data_path.resolve(), ", ".join(loose),
+                    cfg.data_path.resolve())
     hostname = cfg.server.hostname or default_hostname()
     raise_open_files(cfg.limits.max_connections)
     services = build_services(cfg)

@@ -32,6 +32,7 @@ from postroom.cli.odmr_cmds import add_odmr_parsers
 from postroom.cli.queue_cmds import add_queue_parser
 from postroom.cli.serve import serve_cmd
 from postroom.config import ConfigError
+from postroom.core import private
 
 Handler = Callable[[Any, argparse.Namespace], Awaitable[int]]
 
@@ -265,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(private.UMASK)  # everything a command creates (data, exports) is the user's alone
     parser = build_parser()
     args = parser.parse_args(argv)
     from postroom.core.errors import MailError

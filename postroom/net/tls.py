@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import ssl
 from pathlib import Path
 
@@ -17,10 +16,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from postroom.core import private
+
 
 def ensure_self_signed(folder: Path, hostname: str) -> tuple[Path, Path]:
     """Create ``cert.pem``/``key.pem`` in ``folder`` once; return their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private.make_dir(folder)
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
@@ -35,12 +36,12 @@ def ensure_self_signed(folder: Path, hostname: str) -> tuple[Path, Path]:
             .not_valid_after(now + datetime.timedelta(days=3650))
             .add_extension(x509.SubjectAlternativeName(alt), critical=False)
             .sign(key, hashes.SHA256()))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
+    with private.create(key_path) as fh:
         fh.write(key.private_bytes(serialization.Encoding.PEM,
                                    serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption()))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    with private.create(cert_path) as fh:
+        fh.write(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
 

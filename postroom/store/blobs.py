@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from postroom.core import private
 from postroom.core.records import BlobRef
 
 
@@ -38,7 +39,7 @@ class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp = root / "tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        private.make_dir(self.tmp)
         self._lock = threading.Lock()
 
     def path(self, sha256: str) -> Path:
@@ -51,7 +52,7 @@ class FileBlobStore:
         if self._reuse(final):
             return BlobRef(sha, len(data))
         tmp = self.tmp / f"{sha}.{secrets.token_hex(6)}"
-        with open(tmp, "wb") as fh:
+        with private.create(tmp) as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -64,7 +65,7 @@ class FileBlobStore:
         size = 0
         tmp = self.tmp / f"stream.{secrets.token_hex(8)}"
         try:
-            with open(tmp, "wb") as fh:
+            with private.create(tmp) as fh:
                 for chunk in chunks:
                     digest.update(chunk)
                     size += len(chunk)
@@ -98,7 +99,7 @@ class FileBlobStore:
     def _install(self, tmp: Path, final: Path) -> None:
         folder = final.parent
         if not folder.exists():
-            folder.mkdir(parents=True, exist_ok=True)
+            private.make_dir(folder)
             _fsync_dir(folder.parent)
             _fsync_dir(folder.parent.parent)
         os.replace(tmp, final)
@@ -153,7 +154,7 @@ class BlobWriter:
         self.digest = hashlib.sha256()
         self.size = 0
         self.tmp = store.tmp / f"incoming.{secrets.token_hex(8)}"
-        self.fh = open(self.tmp, "wb")  # noqa: SIM115 - closed by finish/abort
+        self.fh = private.create(self.tmp)  # closed by finish/abort
 
     def write(self, chunk: bytes) -> None:
         self.digest.update(chunk)

@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("postroom.services",),
     ("postroom.mta",),
     ("postroom.protocols", "postroom.web"),
-    ("postroom.registry", "postroom.app"),
+    ("postroom.registry", "postroom.lifecycle", "postroom.app"),
     ("postroom.cli", "postroom.__main__"),
 ]
 NO_STORE = ("postroom.protocols", "postroom.web", "postroom.mta", "postroom.cli")

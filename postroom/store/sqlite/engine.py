@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from postroom.core import private
 from postroom.core.changes import Change
 from postroom.store.engine import CommitListener, CommitStats, Params, Row, T, TxFn, publish
 
@@ -65,6 +66,8 @@ _STOP = object()
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    if not readonly:
+        private.touch(path)  # 0600; SQLite gives the -wal and -shm files the same mode
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
                            timeout=30.0)
     conn.execute("PRAGMA busy_timeout = 30000")
