@@ -43,7 +43,7 @@ def test_everything_is_private_and_one_server_per_directory(tmp_path: Path) -> N
         while not any((data / "blobs").rglob("*")) and time.monotonic() < deadline:
             time.sleep(0.1)
         second = serve(data)
-        out, err = second.communicate(timeout=60)
+        _, err = second.communicate(timeout=60)
         assert second.returncode != 0 and "Traceback" not in err
         assert f"in use by another Postroom server (PID {proc.pid})" in err, err
         found = modes(data)  # while running: the WAL and shared-memory files exist
