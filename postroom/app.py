@@ -8,6 +8,7 @@ temporary data directory and no globals.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import os
@@ -88,12 +89,21 @@ class StartupError(Exception):
 
 
 def _bind_error(label: str, host: str, port: int, exc: OSError) -> StartupError:
+    """Why a listener could not bind, with what to do about it (errno, not a guess)."""
     reason = (exc.strerror or str(exc)).lower()
-    hint = "another server may be using it; change the port, use --port-offset N, or disable " \
-           "the service in the config"
-    if isinstance(exc, PermissionError) or "permission" in reason:
-        hint = "ports below 1024 need root; run as root or use --port-offset 10000"
+    if exc.errno == errno.EADDRINUSE:
+        hint = "another server is using it; change the port, use --port-offset N, or " \
+               "disable the service in the config"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        hint = "ports below 1024 need root (or CAP_NET_BIND_SERVICE); run as root, set " \
+               "server.user to drop privileges after binding, or use --port-offset 10000"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        hint = f"{host} is not an address of this machine; fix server.listen"
+    else:
+        hint = "check server.listen and the port"
     return StartupError(f"cannot listen for {label} on {host}:{port}: {reason} ({hint})")
+
+
 GC_INTERVAL = 3600.0
 
 

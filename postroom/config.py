@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from postroom import config_rules
+
 
 def _d(text: str) -> Meta:
     return Meta(description=text)
@@ -283,7 +285,6 @@ class MingerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 CheckName = Literal["size", "smuggling", "loop", "sender"]
-REQUIRED_CHECKS = ("size", "smuggling")
 
 
 class PipelineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -324,7 +325,12 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ConfigError(Exception):
-    """A configuration problem, worded for the administrator (names the key)."""
+    """Configuration problems, worded for the administrator: one line each, naming the key
+    (and the file). ``problems`` holds every one found."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 def _format_msgspec_error(exc: msgspec.ValidationError) -> str:
@@ -388,26 +394,24 @@ def load(path: str | os.PathLike[str] | None = None, overrides: list[str] | None
     if overrides:
         data = _merge(data, parse_set(overrides))
     where = f"{path}: " if path else ""
+    problems, valid = config_rules.type_errors(data, Config)
     try:
-        cfg = msgspec.convert(data, Config)
-    except msgspec.ValidationError as exc:
+        cfg = msgspec.convert(valid, Config)
+    except msgspec.ValidationError as exc:  # type_errors let a bad value through: a bug
         raise ConfigError(where + _format_msgspec_error(exc)) from None
-    problem = _check(cfg)
-    if problem:
-        raise ConfigError(where + problem)
+    problems += config_rules.rules(cfg)
+    if problems:
+        raise ConfigError([where + p for p in problems])
     return cfg
 
 
-def _check(cfg: Config) -> str | None:
-    """Rules that span values, which the types alone cannot say."""
-    checks = cfg.pipeline.checks
-    missing = [c for c in REQUIRED_CHECKS if c not in checks]
-    if missing:
-        return (f"pipeline.checks: must include {' and '.join(missing)} (safety checks "
-                "cannot be turned off)")
-    if len(set(checks)) != len(checks):
-        return "pipeline.checks: a check is named twice"
-    return None
+def check_environment(cfg: Config, path: str | os.PathLike[str] | None = None) -> None:
+    """What ``serve`` needs of this machine (config_rules.environment); ``config check`` and
+    ``serve`` both run it."""
+    problems = config_rules.environment(cfg)
+    if problems:
+        where = f"{path}: " if path else ""
+        raise ConfigError([where + p for p in problems])
 
 
 def _toml_value(value: Any) -> str:

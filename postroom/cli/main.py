@@ -54,7 +54,8 @@ def _config_cmd(args: argparse.Namespace) -> int:
     if args.action == "example":
         print(config_mod.example())
         return 0
-    config_mod.load(args.file)
+    cfg = config_mod.load(args.file)
+    config_mod.check_environment(cfg, args.file)  # exactly what serve checks before it starts
     print(f"{args.file}: OK")
     return 0
 
@@ -278,7 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (UsageError, ConfigError) as exc:
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from postroom import __version__
+from postroom import __version__, config
 from postroom.app import ADMIN_PASSWORD_FILE, Server, run_server
 from postroom.cli.context import load_config, run_async
 from postroom.obs import log as obs_log
@@ -16,6 +16,7 @@ from postroom.obs import log as obs_log
 
 def serve_cmd(args: argparse.Namespace) -> int:
     cfg = load_config(args)
+    config.check_environment(cfg, args.config)  # the same checks as 'postroom config check'
     obs_log.setup(cfg.log.level, cfg.log.format, cfg.log.file)
     console = Console(highlight=False)
 

@@ -63,3 +63,50 @@ def test_file_errors(tmp_path: Path) -> None:
     typo.write_text("[imap.imap]\nportt = 1\n")
     with pytest.raises(ConfigError, match=r"imap\.imap\.portt: unknown key"):
         config.load(typo)
+
+
+def test_every_error_is_reported_with_its_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[server]\nport_offset = "x"\nlisten = ["nowhere"]\n'
+                   '[store]\nbackend = "mysql"\n[limits]\nconnections_per_ip = 0\n'
+                   '[smtp]\ntrusted_networks = ["10.0.0.0/33"]\n[imap.imap]\nportt = 1\n')
+    with pytest.raises(ConfigError) as exc:
+        config.load(bad)
+    problems = exc.value.problems
+    assert len(problems) == 6, problems  # every one: four of type, two of the rules
+    assert all(p.startswith(f"{bad}: ") for p in problems)
+    text = "\n".join(problems)
+    assert "server.port_offset: expected `int`" in text
+    assert "store.backend: invalid enum value 'mysql'; one of: sqlite, postgresql" in text
+    assert "limits.connections_per_ip: expected `int` >= 1" in text
+    assert "imap.imap.portt: unknown key" in text
+    assert "smtp.trusted_networks: '10.0.0.0/33' is not a network" in text
+    bad.write_text('[server]\nlisten = ["nowhere"]\nplaintext_auth_networks = ["bad"]\n'
+                   '[smtp]\ntrusted_networks = ["10.0.0.0/33"]\n[tls]\ncert = "/x.pem"\n')
+    with pytest.raises(ConfigError) as exc:
+        config.load(bad)
+    text = "\n".join(exc.value.problems)
+    assert "smtp.trusted_networks: '10.0.0.0/33' is not a network" in text
+    assert "server.plaintext_auth_networks: 'bad' is not a network" in text
+    assert "server.listen: 'nowhere' is not an IP address" in text
+    assert "tls.key: required when tls.cert is set" in text
+
+
+def test_the_machine_checks_name_the_file_and_what_is_wrong(tmp_path: Path) -> None:
+    from postroom.net.tls import ensure_self_signed
+
+    cert, key = ensure_self_signed(tmp_path / "a", "a.example")
+    other_cert, _ = ensure_self_signed(tmp_path / "b", "b.example")
+    missing = tmp_path / "missing.pem"
+    cases = [
+        ([f"tls.cert={missing}", f"tls.key={key}"], f"tls.cert: {missing}: no such file"),
+        ([f"tls.cert={other_cert}", f"tls.key={key}"], "is not the private key"),
+        ([f"tls.cert={key}", f"tls.key={key}"], "holds no PEM certificate"),
+        (['server.listen=["192.0.2.99"]'], "192.0.2.99 is not an address of this machine"),
+    ]
+    for overrides, needle in cases:
+        cfg = config.load(None, overrides)
+        with pytest.raises(ConfigError) as exc:
+            config.check_environment(cfg)
+        assert needle in str(exc.value), (overrides, exc.value.problems)
+    config.check_environment(config.load(None, [f"tls.cert={cert}", f"tls.key={key}"]))
