@@ -210,16 +210,45 @@ def build_multipop(services: Services, hostname: str) -> Multipop:
                     cfg.limits.max_message_size, hostname)
 
 
-def default_hostname() -> str:
-    name = socket.getfqdn() or socket.gethostname() or "localhost"
-    return name.lower()
+def qualified(name: str) -> bool:
+    """A fully qualified host name: dotted, and not one of the names that mean "this box"."""
+    name = name.lower().rstrip(".")
+    return "." in name and not name.startswith("localhost") and \
+        not name.endswith((".localdomain", ".local", ".internal", ".lan"))
+
+
+def default_hostname(domain: str | None = None) -> str:
+    """The name the server calls itself when ``server.hostname`` is empty: this machine's
+    fully qualified name, or ``mail.<primary domain>`` when the machine has none (a container
+    or a laptop says "localhost" or a bare name, and that must never reach a greeting, a
+    Received line or a certificate)."""
+    name = (socket.getfqdn() or socket.gethostname() or "").lower().rstrip(".")
+    if qualified(name):
+        return name
+    if domain:
+        return f"mail.{domain}"
+    return name or "localhost"
+
+
+async def server_names(services: Services) -> tuple[str, str | None]:
+    """(host name, primary domain) of this server: the configured ones, else derived."""
+    domains = await services.store.directory.list_domains()
+    domain = services.cfg.server.domain or (domains[0].name if domains else None)
+    if domain is not None:
+        domain = normalize_domain(domain)
+    return services.cfg.server.hostname or default_hostname(domain), domain
 
 
 def primary_domain(cfg: Config, hostname: str) -> str:
-    candidate = cfg.server.domain or hostname
-    if "." not in candidate.strip("."):
-        candidate = f"{candidate}.localdomain"
-        log.warning("host name has no domain part; using %s (set --domain)", candidate)
+    """The domain a first run creates: ``server.domain``, else the host name when it is
+    qualified, else ``<name>.localdomain`` with a warning."""
+    if cfg.server.domain:
+        return normalize_domain(cfg.server.domain)
+    if qualified(hostname):
+        return normalize_domain(hostname)
+    candidate = f"{hostname.partition('.')[0] or 'mail'}.localdomain"
+    log.warning("host name %s has no domain part; the primary domain is %s (set --domain)",
+                hostname, candidate)
     return normalize_domain(candidate)
 
 
@@ -319,6 +348,7 @@ class Server:
     cfg: Config
     services: Services
     hostname: str
+    domain: str | None = None  # the primary domain, also named in a generated certificate
     tcp: list[TcpListener] = field(default_factory=list)
     udp: list[UdpListener] = field(default_factory=list)
     http: list[HttpListener] = field(default_factory=list)
@@ -347,7 +377,8 @@ class Server:
         if c.tls.cert and c.tls.key:
             cert, key = Path(c.tls.cert), Path(c.tls.key)
         else:
-            cert, key = ensure_self_signed(c.data_path / "tls", self.hostname)
+            cert, key = ensure_self_signed(c.data_path / "tls", self.hostname,
+                                           [self.domain] if self.domain else [])
         ctx = server_context(cert, key, c.tls.min_version)
         front = FrontEndContext(
             s, self.hostname, ctx, _end_point(cert),
@@ -477,11 +508,17 @@ async def _run(cfg: Config, on_ready: Callable[[Server, str | None], None],
         log.warning("data directory %s is readable by other users: %s; fix it with: chmod -R "
                     "go-rwx %s", cfg.data_path.resolve(), ", ".join(loose),
                     cfg.data_path.resolve())
-    hostname = cfg.server.hostname or default_hostname()
     raise_open_files(cfg.limits.max_connections)
     services = build_services(cfg)
+    hostname, domain = await server_names(services)
     password = await bootstrap(services, hostname)
-    server = Server(cfg, services, hostname)
+    if domain is None:
+        hostname, domain = await server_names(services)  # now that bootstrap made one
+    if not qualified(hostname):
+        log.warning("the host name %s is not fully qualified: other servers check the name "
+                    "in greetings and Received lines; set server.hostname (e.g. "
+                    "mail.example.com)", hostname)
+    server = Server(cfg, services, hostname, domain)
     try:
         await server.start()
     except BaseException:

@@ -14,7 +14,7 @@ import argparse
 import time
 from typing import Any
 
-from postroom.app import Services, build_multipop, default_hostname
+from postroom.app import Services, build_multipop, server_names
 from postroom.cli.context import (
     OPERATOR,
     UsageError,
@@ -96,7 +96,7 @@ async def multipop_cmd(s: Services, args: argparse.Namespace) -> int:
             await mp.list(OPERATOR, args.address)
         if not recs:
             raise UsageError(f"{args.address} has no remote accounts")
-        runner = build_multipop(s, s.cfg.server.hostname or default_hostname())
+        runner = build_multipop(s, (await server_names(s))[0])
         failed = 0
         rows = []
         for rec in recs:

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from postroom.app import Services, build_atrn, default_hostname
+from postroom.app import Services, build_atrn, server_names
 from postroom.cli.context import (
     OPERATOR,
     UsageError,
@@ -190,7 +190,7 @@ async def atrn_cmd(s: Services, args: argparse.Namespace) -> int:
             await atrn.list(OPERATOR)
         if not recs:
             raise UsageError("no ATRN providers (add one with 'postroom atrn add')")
-        runner = build_atrn(s, s.cfg.server.hostname or default_hostname())
+        runner = build_atrn(s, (await server_names(s))[0])
         rows, failed = [], 0
         for rec in recs:
             result = await runner.run(rec)

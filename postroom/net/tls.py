@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -19,17 +20,22 @@ from cryptography.x509.oid import NameOID
 from postroom.core import private
 
 
-def ensure_self_signed(folder: Path, hostname: str) -> tuple[Path, Path]:
-    """Create ``cert.pem``/``key.pem`` in ``folder`` once; return their paths."""
+def ensure_self_signed(folder: Path, hostname: str, also: Sequence[str] = (),
+                       ) -> tuple[Path, Path]:
+    """``cert.pem``/``key.pem`` in ``folder``, made once for ``hostname`` (its common name)
+    and the names in ``also`` (the primary domain), plus localhost; made again when the host
+    name it was made for is not among its names any more. Returns their paths."""
     private.make_dir(folder)
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    if cert_path.exists() and key_path.exists():
+    names = list(dict.fromkeys([hostname, *also, "localhost"]))
+    if cert_path.exists() and key_path.exists() and \
+            set(names) <= set(certificate_names(cert_path)):
         return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
     now = datetime.datetime.now(datetime.UTC)
-    alt: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost"),
-                                   x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    alt: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+    alt.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
@@ -43,6 +49,16 @@ def ensure_self_signed(folder: Path, hostname: str) -> tuple[Path, Path]:
     with private.create(cert_path) as fh:
         fh.write(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
+
+
+def certificate_names(path: Path) -> list[str]:
+    """The DNS names of a PEM certificate's subjectAltName ([] when it cannot be read)."""
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return []
+    return list(ext.value.get_values_for_type(x509.DNSName))
 
 
 def server_context(cert: Path, key: Path, min_version: str = "1.2") -> ssl.SSLContext:

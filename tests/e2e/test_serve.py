@@ -106,3 +106,26 @@ def test_a_bad_network_names_its_key(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "minger.allowed_networks: 'bad'" in result.stderr
+
+
+def test_the_server_names_itself_after_its_domain(tmp_path: Path) -> None:
+    """With ``--domain example.org`` and no qualified machine name, the greetings, the
+    Received lines and the generated certificate say mail.example.org, never localhost."""
+    from postroom.app import qualified
+    from postroom.net.tls import certificate_names
+
+    fqdn = socket.getfqdn().lower()
+    expected = fqdn if qualified(fqdn) else "mail.example.org"
+    data = tmp_path / "var"
+    proc = start(data)
+    try:
+        out = read_until(proc, "Stop with")
+        smtp_line = next(ln for ln in out.splitlines() if " smtp " in ln)
+        port = int(next(c for c in smtp_line.replace("│", " ").split() if c.isdigit()))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            assert s.recv(200).startswith(f"220 {expected} ".encode())
+    finally:
+        stop(proc)
+    names = certificate_names(data / "tls" / "cert.pem")
+    assert names[:2] == [expected, "example.org"] or names[0] == expected
+    assert "example.org" in names
