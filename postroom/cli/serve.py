@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from postroom import __version__, config
-from postroom.app import ADMIN_PASSWORD_FILE, Server, run_server
+from postroom.app import ADMIN_PASSWORD_FILE
 from postroom.cli.context import load_config, run_async
 from postroom.obs import log as obs_log
+from postroom.server import Server, run_server
 
 
 def serve_cmd(args: argparse.Namespace) -> int:

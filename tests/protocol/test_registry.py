@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from postroom.app import FrontEndContext
 from postroom.net.http import AsgiApp, Scope
 from postroom.registry import REGISTRY, ServiceDef
+from postroom.server import FrontEndContext
 from tests.support.server import RunningServer, server_config
 from tests.support.tls import insecure_context
 

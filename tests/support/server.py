@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from postroom import config
-from postroom.app import Server, Services, build_services
+from postroom.app import Services, build_services
 from postroom.config import Config
+from postroom.server import Server
 
 T = TypeVar("T")
 _counter = itertools.count(1)

@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("postroom.mta",),
     ("postroom.protocols", "postroom.web"),
     ("postroom.registry", "postroom.lifecycle", "postroom.app"),
+    ("postroom.server",),
     ("postroom.cli", "postroom.__main__"),
 ]
 NO_STORE = ("postroom.protocols", "postroom.web", "postroom.mta", "postroom.cli")
