@@ -102,6 +102,7 @@ class Services:
     atrn: AtrnProviders
     admin: Admin
     front: MailServices
+    senders: SenderRules
 
     async def close(self) -> None:
         self.messages.close()
@@ -139,7 +140,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways)
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
                     throttle, maildrops, secrets, queue, gateways, submission, delivery,
-                    multipop, atrn, admin, front)
+                    multipop, atrn, admin, front, senders)
 
 
 def build_atrn(services: Services, hostname: str) -> Atrn:

@@ -46,6 +46,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         msgspec.field(default_factory=list))
     shutdown_grace: Annotated[float, _d("Seconds in-flight commands get to finish on SIGTERM."),
                               Meta(ge=0, le=300)] = 3.0
+    user: Annotated[str, _d(
+        "When started as root: the user to run as once the listeners are bound (ports below "
+        "1024 need root; nothing else does), e.g. \"postroom\". The data directory must "
+        "belong to that user. Empty = keep running as the user that started the server.")] = ""
 
 
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

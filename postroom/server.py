@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from postroom import lifecycle
 from postroom.app import (
     Services,
     StartupError,
@@ -29,7 +30,7 @@ from postroom.app import (
     qualified,
     server_names,
 )
-from postroom.config import Config
+from postroom.config import Config, ConfigError, check_environment
 from postroom.core import private
 from postroom.directory.sasl import server_end_point
 from postroom.lifecycle import DataDirInUse, DataDirLock
@@ -47,7 +48,8 @@ from postroom.net.listener import (
     parse_networks,
 )
 from postroom.net.rlimit import raise_open_files
-from postroom.net.tls import ensure_self_signed, server_context
+from postroom.net.tls import TLS_VERSIONS, ensure_self_signed, server_context
+from postroom.obs import log as obs_log
 from postroom.protocols.imap.server import ImapService
 from postroom.protocols.imap.session import ImapSettings
 from postroom.protocols.minger import LOOPBACK as MINGER_LOOPBACK
@@ -57,6 +59,7 @@ from postroom.protocols.pop3.session import Pop3Settings
 from postroom.protocols.smtp.server import OdmrService, SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
 from postroom.registry import REGISTRY, ServiceDef
+from postroom.services.pipeline.checks import CheckContext, build_checks
 
 log = logging.getLogger("postroom.server")
 
@@ -164,6 +167,12 @@ class Server:
     registry: Sequence[ServiceDef] = REGISTRY
     frontends: Mapping[str, FrontEnd] = field(default_factory=lambda: dict(FRONTENDS))
     apps: Mapping[str, AppFactory] = field(default_factory=lambda: dict(APPS))
+    # what a reload changes in place: the front-end context, the PROXY networks, and each TCP
+    # service with the TLS context it was built with
+    front: FrontEndContext | None = None
+    proxies: list[Network] = field(default_factory=list)
+    live: list[tuple[ServiceDef, Service, ssl.SSLContext | None]] = field(default_factory=list)
+    minger_settings: MingerSettings | None = None
     queue: QueueManager | None = None
     collector: Collector | None = None
     atrn: AtrnScheduler | None = None
@@ -183,18 +192,15 @@ class Server:
         if c.odmr.collect:
             self.atrn = AtrnScheduler(build_atrn(s, self.hostname))
             await self.atrn.start()
-        if c.tls.cert and c.tls.key:
-            cert, key = Path(c.tls.cert), Path(c.tls.key)
-        else:
-            cert, key = ensure_self_signed(c.data_path / "tls", self.hostname,
-                                           [self.domain] if self.domain else [])
+        cert, key = self._certificate()
         ctx = server_context(cert, key, c.tls.min_version)
-        front = FrontEndContext(
+        front = self.front = FrontEndContext(
             s, self.hostname, ctx, _end_point(cert),
             _networks("server.plaintext_auth_networks", c.server.plaintext_auth_networks),
             _networks("smtp.trusted_networks", c.smtp.trusted_networks),
             Turnaround(s.queue, self.queue.outbound, self.queue.conclude, self.hostname))
-        proxies = _networks("server.proxy_protocol_networks", c.server.proxy_protocol_networks)
+        proxies = self.proxies = _networks("server.proxy_protocol_networks",
+                                           c.server.proxy_protocol_networks)
         for sdef in self.registry:
             lc = sdef.config(c)
             if not lc.enabled:
@@ -211,6 +217,7 @@ class Server:
                                             self.apps[sdef.frontend](front, sdef))
                 else:
                     service = self.frontends[sdef.frontend](front, sdef, tls)
+                    self.live.append((sdef, service, tls))
                     listener = TcpListener(ListenerSpec(
                         service, sdef.label, host, port, lc.tls, tls, connections_per_ip=per_ip,
                         max_connections=most, proxy_networks=proxies,
@@ -224,11 +231,8 @@ class Server:
                 else:
                     self.tcp.append(listener)
         if c.minger.enabled:
-            minger = MingerServer(MingerSettings(
-                c.minger.secret, c.minger.allow_anonymous,
-                _networks("minger.allowed_networks",
-                          c.minger.allowed_networks or MINGER_LOOPBACK),
-                c.minger.rate_limit), s.submission.address_status)
+            self.minger_settings = self._minger_settings()
+            minger = MingerServer(self.minger_settings, s.submission.address_status)
             for host in c.minger.listen or c.server.listen:
                 udp = UdpListener("minger", host, self._port(c.minger.port), minger.handle)
                 try:
@@ -236,6 +240,67 @@ class Server:
                 except OSError as exc:
                     raise _bind_error("minger", host, udp.requested_port, exc) from None
                 self.udp.append(udp)
+
+    def _certificate(self) -> tuple[Path, Path]:
+        c = self.cfg
+        if c.tls.cert and c.tls.key:
+            return Path(c.tls.cert), Path(c.tls.key)
+        return ensure_self_signed(c.data_path / "tls", self.hostname,
+                                  [self.domain] if self.domain else [])
+
+    def _minger_settings(self) -> MingerSettings:
+        m = self.cfg.minger
+        return MingerSettings(m.secret, m.allow_anonymous,
+                              _networks("minger.allowed_networks",
+                                        m.allowed_networks or MINGER_LOOPBACK), m.rate_limit)
+
+    def reload(self, new: Config) -> list[str]:
+        """Take ``new`` (already checked) into the running server, without dropping a
+        connection: the certificate and key (new handshakes use them), networks, limits,
+        timeouts, the pipeline, the log, and every setting read at use. Sessions already
+        open keep the settings they started with. Returns the changes only a restart can
+        make (listeners, the data directory, the store, …), which are left as they were."""
+        sections = [sdef.section for sdef in self.registry]
+        held = lifecycle.hold_restart_only(self.cfg, new, lifecycle.restart_keys(sections))
+        changed = lifecycle.apply_in_place(self.cfg, new)
+        c, s, front = self.cfg, self.services, self.front
+        if front is not None:
+            cert, key = self._certificate()
+            front.tls.load_cert_chain(cert, key)  # the same context: every listener has it
+            front.tls.minimum_version = TLS_VERSIONS[c.tls.min_version]
+            front.channel_binding = _end_point(cert)
+            front.plaintext[:] = _networks("server.plaintext_auth_networks",
+                                           c.server.plaintext_auth_networks)
+            front.trusted[:] = _networks("smtp.trusted_networks", c.smtp.trusted_networks)
+            self.proxies[:] = _networks("server.proxy_protocol_networks",
+                                        c.server.proxy_protocol_networks)
+            for sdef, service, tls in self.live:
+                fresh = self.frontends[sdef.frontend](front, sdef, tls)
+                for name, value in vars(fresh).items():  # settings and the like; new sessions
+                    if name not in ("name", "services"):
+                        setattr(service, name, value)
+        for listener in self.tcp:
+            sdef = next(d for d in self.registry if d.label == listener.spec.label)
+            lc = sdef.config(c)
+            listener.spec.connections_per_ip = lc.connections_per_ip or \
+                c.limits.connections_per_ip
+            listener.spec.max_connections = lc.max_connections or c.limits.max_connections
+            listener.spec.handshake_timeout = c.tls.handshake_timeout
+        if self.minger_settings is not None:
+            vars(self.minger_settings).update(vars(self._minger_settings()))
+        s.messages.max_message_size = c.limits.max_message_size
+        s.submission.max_message_size = c.limits.max_message_size
+        s.submission.max_header_size = c.limits.max_header_size
+        s.submission.pipeline.checks[:] = build_checks(c.pipeline.checks, CheckContext(
+            c.limits.max_message_size, s.senders, c.limits.max_header_size))
+        s.throttle.threshold = c.limits.auth_failures_per_ip
+        s.throttle.window = c.limits.auth_failure_window
+        obs_log.setup(c.log.level, c.log.format, c.log.file)
+        log.info("configuration reloaded", extra={"changed": ",".join(changed) or "-",
+                                                  "needs_restart": len(held)})
+        for item in held:
+            log.warning("not applied until the server restarts: %s", item)
+        return held
 
     def table(self) -> list[ListenerRow]:
         rows = [ListenerRow(t.spec.label, t.spec.host, t.port, t.spec.tls, t.spec.note)
@@ -279,6 +344,29 @@ def _end_point(cert: Path) -> bytes | None:
         return None
 
 
+def _reloader(server: Server, source: Callable[[], Config] | None) -> Callable[[], None]:
+    """SIGHUP: read the configuration again from where it came from, check it as ``config
+    check`` does, and take it in; a configuration with problems is refused (logged) and the
+    server goes on as it was. SIGHUP never stops the server."""
+    def on_hup() -> None:
+        if source is None:
+            log.warning("SIGHUP: this server was not started from a configuration it can read "
+                        "again; nothing to reload")
+            return
+        try:
+            new = source()
+            check_environment(new)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused, the server goes on unchanged: %s", problem)
+            return
+        except Exception:
+            log.exception("reload failed; the server goes on unchanged")
+            return
+        server.reload(new)
+    return on_hup
+
+
 def tune_collector() -> None:
     """Python's cyclic garbage collector, tuned for a long-running server.
 
@@ -296,7 +384,8 @@ def tune_collector() -> None:
 
 
 async def run_server(cfg: Config, *, on_ready: Callable[[Server, str | None], None],
-                     stop: asyncio.Event | None = None) -> int:
+                     stop: asyncio.Event | None = None,
+                     reload_config: Callable[[], Config] | None = None) -> int:
     """Start everything, call ``on_ready`` (prints the table), run until SIGTERM/SIGINT."""
     os.umask(private.UMASK)
     lock = DataDirLock(cfg.data_path)
@@ -305,13 +394,14 @@ async def run_server(cfg: Config, *, on_ready: Callable[[Server, str | None], No
     except DataDirInUse as exc:
         raise StartupError(str(exc)) from None
     try:
-        return await _run(cfg, on_ready, stop)
+        return await _run(cfg, on_ready, stop, reload_config)
     finally:
         lock.release()
 
 
 async def _run(cfg: Config, on_ready: Callable[[Server, str | None], None],
-               stop: asyncio.Event | None) -> int:
+               stop: asyncio.Event | None,
+               reload_config: Callable[[], Config] | None) -> int:
     loose = private.looser_than_private(cfg.data_path)
     if loose:
         log.warning("data directory %s is readable by other users: %s; fix it with: chmod -R "
@@ -337,6 +427,7 @@ async def _run(cfg: Config, on_ready: Callable[[Server, str | None], None],
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reloader(server, reload_config))
     on_ready(server, password)
     tune_collector()
 

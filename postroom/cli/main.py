@@ -30,7 +30,7 @@ from postroom.cli.context import (
 from postroom.cli.multipop_cmds import add_multipop_parser
 from postroom.cli.odmr_cmds import add_odmr_parsers
 from postroom.cli.queue_cmds import add_queue_parser
-from postroom.cli.serve import serve_cmd
+from postroom.cli.serve import reload_cmd, serve_cmd
 from postroom.config import ConfigError
 from postroom.core import private
 
@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port-offset", type=int, metavar="N",
                    help="add N to every port (e.g. 10000: IMAP on 10143)")
     s.set_defaults(func=serve_cmd)
+    r = cmd("reload", "Make the running server read its configuration and TLS certificate "
+            "again (as SIGHUP does), without dropping connections. Changes to listeners, the "
+            "data directory or the store wait for a restart; the server's log names them.")
+    add_common(r)
+    r.set_defaults(func=reload_cmd)
 
     # config
     c = actions(cmd("config", "Check a config file or print a commented example."))

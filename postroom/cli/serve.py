@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from rich.console import Console
@@ -10,9 +12,24 @@ from rich.table import Table
 
 from postroom import __version__, config
 from postroom.app import ADMIN_PASSWORD_FILE
-from postroom.cli.context import load_config, run_async
+from postroom.cli.context import UsageError, load_config, run_async
+from postroom.lifecycle import running_server
 from postroom.obs import log as obs_log
 from postroom.server import Server, run_server
+
+
+def reload_cmd(args: argparse.Namespace) -> int:
+    """``postroom reload``: check the configuration, then ask the running server to take it
+    (SIGHUP); the server's log says what changed and what needs a restart."""
+    cfg = load_config(args)
+    config.check_environment(cfg, args.config)
+    pid = running_server(cfg.data_path)
+    if pid is None:
+        raise UsageError(f"no server is running on the data directory {cfg.data_path.resolve()}")
+    os.kill(pid, signal.SIGHUP)
+    print(f"asked the server (PID {pid}) to reload its configuration and TLS certificate; "
+          "its log says what changed, and what waits for a restart")
+    return 0
 
 
 def serve_cmd(args: argparse.Namespace) -> int:
@@ -43,4 +60,4 @@ def serve_cmd(args: argparse.Namespace) -> int:
         console.print("Stop with Ctrl-C or SIGTERM.")
         sys.stdout.flush()
 
-    return run_async(run_server(cfg, on_ready=ready))
+    return run_async(run_server(cfg, on_ready=ready, reload_config=lambda: load_config(args)))

@@ -61,10 +61,14 @@ def certificate_names(path: Path) -> list[str]:
     return list(ext.value.get_values_for_type(x509.DNSName))
 
 
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
 def server_context(cert: Path, key: Path, min_version: str = "1.2") -> ssl.SSLContext:
+    """One context for every listener. A reload loads a new certificate into this same
+    object, so the handshakes that follow use it and no listener has to be rebuilt."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = (ssl.TLSVersion.TLSv1_3 if min_version == "1.3"
-                           else ssl.TLSVersion.TLSv1_2)
+    ctx.minimum_version = TLS_VERSIONS[min_version]
     ctx.load_cert_chain(str(cert), str(key))
     ctx.options |= ssl.OP_NO_COMPRESSION
     return ctx
