@@ -116,7 +116,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     feed = ChangeFeed()
     store.add_commit_listener(feed.publish)
     secrets = SecretBox(cfg.data_path / KEY_FILE)
-    directory = Directory(store, secrets=secrets)
+    directory = Directory(store, secrets=secrets, login_domain=cfg.server.login_domain)
     gate = AccessGate(store.mailboxes)
     audit = AuditLog(store)
     throttle = AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window)

@@ -46,6 +46,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         msgspec.field(default_factory=list))
     shutdown_grace: Annotated[float, _d("Seconds in-flight commands get to finish on SIGTERM."),
                               Meta(ge=0, le=300)] = 3.0
+    login_domain: Annotated[str, _d(
+        "Domain added to a login name without '@' on every protocol: with 'example.com', "
+        "'alice' logs in as alice@example.com. Empty = logins give the full address.")] = ""
     user: Annotated[str, _d(
         "When started as root: the user to run as once the listeners are bound (ports below "
         "1024 need root; nothing else does), e.g. \"postroom\". The data directory must "

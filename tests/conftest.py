@@ -26,9 +26,8 @@ def pg_admin_dsn() -> Iterator[str]:
 
 
 def make_config(data_dir: Path, backend: str = "sqlite", dsn: str = "") -> Config:
-    cfg = config.load(None, [f"store.backend={backend}"])
+    cfg = config.load(None, [f"store.backend={backend}", f"store.dsn={dsn}"])
     cfg.server.data_dir = str(data_dir)
-    cfg.store.dsn = dsn
     return cfg
 
 

@@ -22,6 +22,7 @@ from postroom import config as config_mod
 from postroom.app import Services, build_services
 from postroom.config import Config
 from postroom.core.actor import Actor
+from postroom.directory.quota import format_size
 
 T = TypeVar("T")
 
@@ -77,9 +78,24 @@ def open_services(args: argparse.Namespace) -> Services:
 _console = Console(highlight=False, soft_wrap=True)
 
 
+# Columns that hold octets: numbers in JSON, "3.3K" for people.
+SIZES = frozenset({"size", "quota", "used", "queued_octets"})
+
+
+def _shown(key: str, value: Any) -> str:
+    if key in SIZES and (value is None or isinstance(value, int)):
+        return format_size(value)
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
 def emit(args: argparse.Namespace, rows: Sequence[dict[str, Any]], columns: Sequence[str],
          title: str | None = None) -> None:
-    """Print ``rows`` as JSON (``--json``) or as a table with ``columns``."""
+    """Print ``rows`` as JSON (``--json``: numbers stay numbers) or as a table with
+    ``columns`` (sizes in human units)."""
     if getattr(args, "json", False):
         print(json.dumps(list(rows), indent=2, default=str))
         return
@@ -90,7 +106,7 @@ def emit(args: argparse.Namespace, rows: Sequence[dict[str, Any]], columns: Sequ
     for col in columns:
         table.add_column(col)
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        table.add_row(*(_shown(c, row.get(c)) for c in columns))
     _console.print(table)
 
 
@@ -100,8 +116,7 @@ def emit_one(args: argparse.Namespace, row: dict[str, Any]) -> None:
         return
     width = max(len(k) for k in row)
     for key, value in row.items():
-        shown = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
-        print(f"{key.ljust(width)}  {'' if shown is None else shown}")
+        print(f"{key.ljust(width)}  {_shown(key, value)}")
 
 
 def say(text: str) -> None:

@@ -21,13 +21,13 @@ from postroom.core.address import Address, display_domain
 from postroom.core.errors import MailError, invalid, not_found
 from postroom.core.records import AccountRec
 from postroom.directory import passwords
-from postroom.directory.quota import format_size, parse_size
+from postroom.directory.quota import parse_size
 from postroom.services.admin.directory import NewAccount
 
 
 def _account_row(rec: AccountRec) -> dict[str, Any]:
     return {"address": rec.address, "name": rec.display_name, "state": rec.state,
-            "quota": format_size(rec.quota_bytes), "used": format_size(rec.used_bytes),
+            "quota": rec.quota_bytes, "used": rec.used_bytes,
             "created": time.strftime("%Y-%m-%d %H:%M", time.gmtime(rec.created_at)),
             "last_login": (time.strftime("%Y-%m-%d %H:%M", time.gmtime(rec.last_login))
                            if rec.last_login else None)}

@@ -12,7 +12,6 @@ import argparse
 from postroom.access import vocab
 from postroom.app import Services
 from postroom.cli.context import OPERATOR, UsageError, emit, say
-from postroom.directory.quota import format_size
 
 _SHAPES: dict[tuple[str, str], list[str]] = {
     ("folder", "list"): [], ("folder", "create"): ["NAME"], ("folder", "rename"): ["OLD", "NEW"],
@@ -42,7 +41,7 @@ async def folder_cmd(s: Services, args: argparse.Namespace) -> int:
     folders = s.admin.folders
     if args.action == "list":
         rows = [{"folder": b.name, "type": b.kind, "special_use": b.special_use or None,
-                 "messages": b.message_count, "size": format_size(b.total_size),
+                 "messages": b.message_count, "size": b.total_size,
                  "address": b.address, "uidvalidity": b.uidvalidity}
                 for b in await folders.list(OPERATOR, address)]
         emit(args, rows, ["folder", "type", "special_use", "messages", "size", "address"])

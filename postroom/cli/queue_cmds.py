@@ -16,7 +16,6 @@ from typing import Any
 from postroom.app import Services
 from postroom.cli.context import OPERATOR, UsageError, emit, emit_one, say, when
 from postroom.core.records import QueueRec
-from postroom.directory.quota import format_size
 
 
 def _row(rec: QueueRec, full: bool = False) -> dict[str, Any]:
@@ -42,7 +41,6 @@ async def queue_cmd(s: Services, args: argparse.Namespace) -> int:
         if not args.json:
             for row in rows:
                 row["recipients"] = ", ".join(row["recipients"])
-                row["size"] = format_size(row["size"])
         emit(args, rows, ["id", "state", "sender", "recipients", "size", "attempts",
                           "next_attempt", "last_error"])
         return 0

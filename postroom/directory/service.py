@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -80,10 +81,11 @@ _NONE: frozenset[Any] = frozenset()
 
 class Directory:
     def __init__(self, store: SqlStore, hash_workers: int = 4,
-                 secrets: SecretBox | None = None) -> None:
+                 secrets: SecretBox | None = None, login_domain: str = "") -> None:
         self.store = store
         self.repo = store.directory
         self.secrets = secrets
+        self.login_domain = login_domain
         self._hash_pool = ThreadPoolExecutor(max_workers=hash_workers,
                                              thread_name_prefix="argon2")
 
@@ -130,10 +132,21 @@ class Directory:
             raise not_found(f"no account {address}")
         return rec
 
+    def login_address(self, username: str) -> str:
+        """A login name as an address: ``alice`` is ``alice@<server.login_domain>`` when that
+        is set; anything else as given."""
+        if self.login_domain and "@" not in username:
+            return f"{username}@{self.login_domain}"
+        return username
+
+    async def note_login(self, principal: Principal) -> None:
+        if principal.account_id is not None:
+            await self.repo.note_login(principal.account_id, int(time.time()))
+
     async def authenticate(self, username: str, password: str) -> Principal | None:
         """Check a login; None for any failure (the caller must not say which part failed)."""
         try:
-            addr = Address.parse(username)
+            addr = Address.parse(self.login_address(username))
         except MailError:
             return None
         rec = await self.repo.get_account(str(addr))
@@ -178,7 +191,7 @@ class Directory:
     async def scram_lookup(self, username: str) -> passwords.ScramSecret | None:
         """The stored SCRAM keys of an active account (None for anyone else)."""
         try:
-            rec = await self.repo.get_account(str(Address.parse(username)))
+            rec = await self.repo.get_account(str(Address.parse(self.login_address(username))))
         except MailError:
             return None
         if rec is None or rec.state != "active":
@@ -187,7 +200,7 @@ class Directory:
 
     async def scram_login(self, username: str) -> Principal | None:
         """Finish a SCRAM login whose proof checked out."""
-        rec = await self.repo.get_account(str(Address.parse(username)))
+        rec = await self.repo.get_account(str(Address.parse(self.login_address(username))))
         if rec is None or rec.state != "active":
             return None
         return await self.principal_for(rec)
@@ -212,7 +225,7 @@ class Directory:
 
     async def _challenge_secret(self, username: str) -> tuple[AccountRec, str] | None:
         try:
-            rec = await self.repo.get_account(str(Address.parse(username)))
+            rec = await self.repo.get_account(str(Address.parse(self.login_address(username))))
         except MailError:
             return None
         sealed = await self.repo.apop_secret(rec.id) if rec is not None else None

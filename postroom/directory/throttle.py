@@ -1,15 +1,18 @@
 """Authentication throttling, per client address and per account (specs.md §7: "Throttle").
 
 Failures are counted in a sliding window. Below the threshold nothing happens; above it each
-further attempt from that address, or against that account, waits before its answer, doubling
-up to ``MAX_DELAY`` (Dovecot's auth penalty works the same way). Waiting rather than locking
-out keeps a password-guessing bot slow without letting it lock a real user out of their own
-account. Memory is bounded: entries older than the window are dropped as new ones arrive.
+further attempt from that address, or against that account from that network, waits before its
+answer, doubling up to ``MAX_DELAY`` (Dovecot's auth penalty works the same way). Waiting
+rather than locking out keeps a password-guessing bot slow; counting an account's failures per
+network (/24, /64) means a bot cannot make the real user wait either: the owner's attempts
+from their own network count only that network's failures. Memory is bounded: entries older
+than the window are dropped as new ones arrive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections import deque
 
@@ -39,7 +42,7 @@ class AuthThrottle:
         """Seconds to wait before answering this attempt."""
         now = time.monotonic()
         over = max(self._recent("ip:" + ip, now),
-                   self._recent("acct:" + account.lower(), now) if account else 0)
+                   self._recent(_account_key(account, ip), now) if account else 0)
         over -= self.threshold
         if over < 0:
             return 0.0
@@ -50,7 +53,7 @@ class AuthThrottle:
         if len(self._failures) > MAX_KEYS:
             for key in list(self._failures)[: MAX_KEYS // 10]:
                 self._recent(key, now)
-        keys = ["ip:" + ip] + (["acct:" + account.lower()] if account else [])
+        keys = ["ip:" + ip] + ([_account_key(account, ip)] if account else [])
         for key in keys:
             self._failures.setdefault(key, deque(maxlen=1024)).append(now)
 
@@ -67,5 +70,25 @@ class AuthThrottle:
         self.failure(ip, account)
         await asyncio.sleep(max(self.delay(ip, account), FAILURE_PAUSE))
 
-    def success(self, ip: str) -> None:
+    def success(self, ip: str, account: str | None = None) -> None:
         self._failures.pop("ip:" + ip, None)
+        if account:
+            self._failures.pop(_account_key(account, ip), None)
+
+
+def network_of(ip: str) -> str:
+    """The network an address counts in for an account: its /24 (IPv4) or /64 (IPv6)."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%")[0])
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    prefix = 24 if addr.version == 4 else 64
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def _account_key(account: str, ip: str) -> str:
+    """Failures against an account count per network they come from: a guesser elsewhere
+    slows down only itself, never the owner logging in from a network that is not failing."""
+    return f"acct:{account.lower()}|{network_of(ip)}"

@@ -8,6 +8,7 @@ and logs a failed login alike.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from postroom.core.principal import Principal
@@ -22,6 +23,7 @@ class AuthService:
     def __init__(self, directory: Directory, throttle: AuthThrottle) -> None:
         self._directory = directory
         self._throttle = throttle
+        self._pending: set[asyncio.Task[None]] = set()
 
     @staticmethod
     def mechanisms(tls: bool, plaintext_ok: bool, channel_binding: bool) -> list[str]:
@@ -56,8 +58,19 @@ class AuthService:
         await self._throttle.punish(ip, username or None)
 
     def succeeded(self, protocol: str, ip: str, principal: Principal) -> None:
-        self._throttle.success(ip)
+        """A successful login: logged, the throttle told, and the account's last login
+        recorded in the background (the reply does not wait for that write)."""
+        self._throttle.success(ip, principal.address)
         log.info("login", extra={"protocol": protocol, "ip": ip, "user": principal.address})
+        task = asyncio.get_running_loop().create_task(self._note(principal))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _note(self, principal: Principal) -> None:
+        try:
+            await self._directory.note_login(principal)
+        except Exception:
+            log.exception("cannot record the login of %s", principal.address)
 
 
 def _printable(name: str) -> str:

@@ -96,7 +96,7 @@ def test_user_import_csv_thousand_accounts(home: Path, tmp_path: Path) -> None:
     assert "1000 accounts imported" in result.stdout
     print(f"\n1000 accounts imported in {elapsed:.1f}s")
     users = json.loads(run(home, "user", "list", "--json").stdout)
-    assert len(users) == 1001 and users[1]["quota"] == "1G"
+    assert len(users) == 1001 and users[1]["quota"] == 1024**3  # 1G: a number in JSON
     bad = tmp_path / "bad.csv"
     bad.write_text("ok@example.com,pw\nbroken line\n")
     result = run(home, "user", "import", str(bad))

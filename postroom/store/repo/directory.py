@@ -168,6 +168,14 @@ class DirectoryRepo:
             return _account(row)
         return await self.engine.write(fn)
 
+    async def note_login(self, account_id: int, at: int, every: int = 60) -> None:
+        """Record a successful login, at most once per ``every`` seconds per account (a mail
+        client logging in every minute need not write every time)."""
+        def fn(tx: Tx) -> None:
+            tx.execute("UPDATE accounts SET last_login = ? WHERE id = ? AND "
+                       "(last_login IS NULL OR last_login < ?)", (at, account_id, at - every))
+        await self.engine.write(fn)
+
     async def remove_account(self, address: str) -> None:
         def fn(tx: Tx) -> None:
             row = tx.one("SELECT id FROM accounts WHERE address = ?", (address,))
