@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import html
-import quopri
 import re
 from email.errors import MessageError
 from email.header import decode_header, make_header
@@ -20,6 +19,8 @@ from email.header import decode_header, make_header
 from postroom.mime.scanner import MessageInfo, Part, parse_headers
 
 MAX_BODY_TEXT = 1024 * 1024
+_HEX = frozenset(b"0123456789ABCDEFabcdef")
+_LINE = re.compile(rb"\r?\n")
 _TAGS = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
 
 
@@ -33,13 +34,44 @@ def decode_words(value: str) -> str:
         return value  # e.g. a charset name that is not ASCII (email.errors.CharsetError)
 
 
+def decode_qp(raw: bytes) -> bytes:
+    """Quoted-printable to octets, RFC 2045 §6.7.
+
+    Rule 3: white space at the end of an encoded line is transport padding and is deleted.
+    Rule 5: "=" ending a line (after that deletion, so "= " counts too) is a soft line break:
+    the "=" and the line break go. Rule 1: "=XY" is the octet 0xXY (lower-case hex accepted);
+    an "=" not followed by two hex digits is kept as it is, as §6.7 advises robust decoders to.
+    Hard line breaks come out as CRLF whatever the input used; a last line without a break
+    gets none."""
+    lines = _LINE.split(raw)
+    out = bytearray()
+    for i, line in enumerate(lines):
+        last = i == len(lines) - 1
+        line = line.rstrip(b" \t")  # RFC 2045 §6.7 (3)
+        soft = line.endswith(b"=")  # RFC 2045 §6.7 (5)
+        if soft:
+            line = line[:-1]
+        j, n = 0, len(line)
+        while j < n:
+            c = line[j]
+            if c == 0x3D and j + 2 < n and line[j + 1] in _HEX and line[j + 2] in _HEX:
+                out.append(int(line[j + 1:j + 3], 16))  # RFC 2045 §6.7 (1)
+                j += 3
+                continue
+            out.append(c)
+            j += 1
+        if not soft and not last:
+            out += b"\r\n"
+    return bytes(out)
+
+
 def decode_body(raw: bytes, encoding: str) -> bytes:
     enc = encoding.upper()
     try:
         if enc == "BASE64":  # RFC 2045 §6.8: characters outside the alphabet are ignored
             return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", raw) + b"===")
         if enc == "QUOTED-PRINTABLE":  # RFC 2045 §6.7
-            return quopri.decodestring(raw)
+            return decode_qp(raw)
     except (ValueError, binascii.Error):
         return raw
     return raw

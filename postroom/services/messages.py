@@ -252,6 +252,22 @@ class MessageService:
     async def expunged_since(self, handle: MailboxHandle, modseq: int) -> list[int]:
         return await self._store.messages.expunged_since(handle.mailbox.id, modseq)
 
+    # -- \Recent (RFC 3501 §2.3.2): one session per message, kept in the store ---------------
+    async def claim_recent(self, handle: MailboxHandle, up_to: int) -> tuple[int, int]:
+        """Make the messages up to UID ``up_to`` not yet claimed recent for the caller's
+        session alone; return (old mark, new mark): UIDs in between are the caller's. Only a
+        read-write session claims (RFC 3501 §2.3.2); the gate checked READ at SELECT."""
+        handle.require(Op.READ)
+        return await self._store.mailboxes.claim_recent(handle.mailbox.id, up_to)
+
+    async def recent_mark(self, handle: MailboxHandle) -> int:
+        """UIDs above this are still recent (seen by no read-write session yet)."""
+        return await self._store.mailboxes.recent_mark(handle.mailbox.id)
+
+    async def recent_count(self, handle: MailboxHandle) -> int:
+        """STATUS RECENT: messages no read-write session has been told about."""
+        return await self._store.mailboxes.recent_count(handle.mailbox.id)
+
     async def refresh(self, handle: MailboxHandle) -> MailboxRec:
         """The mailbox record as it is now (UIDNEXT, HIGHESTMODSEQ, counts)."""
         rec = await self._store.mailboxes.get(handle.mailbox.id)

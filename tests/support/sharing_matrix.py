@@ -55,9 +55,12 @@ def outcome(tagged: bytes) -> str:
 
 
 def flags_of(lines: list[bytes]) -> str:
-    """The flags of FETCH lines, ``\\Recent`` dropped, sorted, joined per message."""
+    """The flags of FETCH lines, ``\\Recent`` dropped, sorted, joined per message. Untagged
+    ``* FLAGS (...)`` lines announcing a new keyword (RFC 3501 §7.2.6) are not messages."""
     out = []
     for line in lines:
+        if b" FETCH " not in line:
+            continue
         m = re.search(rb"FLAGS \(([^)]*)\)", line)
         if m:
             names = sorted(f for f in m.group(1).decode().split() if f != "\\Recent")

@@ -17,8 +17,7 @@ import msgspec
 from postroom.core import flags as F
 from postroom.core.errors import Kind, MailError
 from postroom.core.records import FlagRow, MessageRec
-from postroom.mime.text import decode_body
-from postroom.protocols.imap import structure
+from postroom.protocols.imap import binary, structure
 from postroom.protocols.imap.fetch import FetchAtt, FetchRequest, internal_date, parse_fetch
 from postroom.protocols.imap.session import Reply, Session, no, ok, uid_command
 from postroom.protocols.imap.wire import Command, ParseError, format_seqset, parse_seqset
@@ -31,20 +30,9 @@ STREAM_CHUNK = 1024 * 1024
 # instead of one per section. Bigger messages are read section by section.
 PREFETCH_ONE = 64 * 1024
 PREFETCH_BATCH = 4 * 1024 * 1024
-KNOWN_CTE = {"7BIT", "8BIT", "BINARY", "BASE64", "QUOTED-PRINTABLE"}
 
 Piece = bytes | tuple[MessageRec, int, int]
 Row = MessageRec | FlagRow  # FlagRow when only UID, FLAGS and MODSEQ were asked for
-
-
-class UnknownCte(Exception):
-    """BINARY of a part whose transfer encoding we cannot undo (RFC 3516 §4.3)."""
-
-
-def _literal(data: bytes, binary: bool) -> bytes:
-    if binary and b"\x00" in data:
-        return b"~{%d}\r\n" % len(data) + data  # RFC 3516 §4.2 literal8
-    return b"{%d}\r\n" % len(data) + data
 
 
 def _partial(data: bytes, att: FetchAtt) -> bytes:
@@ -69,25 +57,19 @@ async def _section(s: Session, rec: MessageRec, meta: dict[str, Any], att: Fetch
     plen = len(rec.prefix)
     label = att.label.encode() + b" "
     if att.binary:
-        part = structure.find_part(root, att.section.path) if att.section.path else root
-        if part is None:
+        decoded = await _binary(s, rec, root, att.section.path, whole)
+        if decoded is None:
             return [label + b"NIL"]
-        if part["e"].upper() not in KNOWN_CTE:
-            raise UnknownCte(part["e"])
-        _hs, bs, be = part["o"]
-        start = bs + plen
-        raw = await _read(s, rec, start, be + plen, whole)
-        decoded = decode_body(raw, part["e"])
         if att.kind == "BINARY.SIZE":
-            return [label + str(len(decoded)).encode()]
-        return [label + _literal(_partial(decoded, att), True)]
+            return [label + str(len(decoded)).encode()]  # RFC 3516 §4.2: the decoded size
+        return [label + binary.literal(_partial(decoded, att), True)]  # RFC 3516 §4.3
     rng = structure.section_range(root, att.section, plen, rec.size)
     if rng is None:
         return [label + b'""']
     if rng.filter_fields is not None:
         raw = await _read(s, rec, rng.start, rng.end, whole)
         data = structure.filter_header(raw, rng.filter_fields, rng.exclude)
-        return [label + _literal(_partial(data, att), False)]
+        return [label + binary.literal(_partial(data, att), False)]
     start, end = rng.start, rng.end
     if att.partial is not None:
         origin, count = att.partial
@@ -96,7 +78,31 @@ async def _section(s: Session, rec: MessageRec, meta: dict[str, Any], att: Fetch
     if end - start > STREAM_CHUNK:
         return [label + b"{%d}\r\n" % (end - start), (rec, start, end)]
     data = await _read(s, rec, start, end, whole)
-    return [label + _literal(data, False)]
+    return [label + binary.literal(data, False)]
+
+
+async def _binary(s: Session, rec: MessageRec, root: dict[str, Any], path: tuple[int, ...],
+                  whole: dict[int, bytes]) -> bytes | None:
+    """The decoded content BINARY[path] names (RFC 3516 §4.2), None for a missing part.
+
+    ``BINARY[]`` is the whole message, header included (RFC 9051 §6.4.5: the empty section
+    is the whole message): a multipart or message/rfc822 root needs no decoding (its
+    transfer encoding can only be an identity one, RFC 2045 §6.4), a single-part message
+    gets its body decoded behind its header. A part's BINARY is its body, decoded."""
+    plen = len(rec.prefix)
+    if not path:
+        if root.get("c") or "m" in root or root["e"].upper() in binary.TRANSPARENT:
+            return await _read(s, rec, 0, rec.size, whole)
+        header = await _read(s, rec, 0, root["o"][1] + plen, whole)
+        body = await _read(s, rec, root["o"][1] + plen, root["o"][2] + plen, whole)
+        return header + binary.decode_transfer(body, root["e"])
+    part = structure.find_part(root, path)
+    if part is None:
+        return None
+    _hs, bs, be = part["o"]
+    if part["e"].upper() not in binary.DECODABLE:
+        raise binary.UnknownCte(part["e"])  # before reading: nothing to decode it with
+    return binary.decode_transfer(await _read(s, rec, bs + plen, be + plen, whole), part["e"])
 
 
 def _atts(req: FetchRequest, force_flags: bool) -> list[FetchAtt]:
@@ -175,7 +181,7 @@ async def _write(s: Session, pieces: list[Piece]) -> None:
             chunk = await s.services.messages.read_slice(rec, pos, min(pos + STREAM_CHUNK, end))
             if not chunk:
                 raise MailError(Kind.TEMPORARY, "message file is shorter than recorded")
-            await s.conn.send(chunk)
+            await s.conn.send(binary.no_nuls(chunk))  # a {n} literal: RFC 9051 §4.3
             pos += len(chunk)
 
 
@@ -183,7 +189,7 @@ async def _write(s: Session, pieces: list[Piece]) -> None:
 async def fetch(s: Session, cmd: Command, uid: bool) -> Reply:
     try:
         return await _fetch(s, cmd, uid)
-    except UnknownCte as exc:
+    except binary.UnknownCte as exc:
         return no(f"Unknown Content-Transfer-Encoding {str(exc)[:40]}", "UNKNOWN-CTE")
 
 
@@ -197,7 +203,7 @@ async def _fetch(s: Session, cmd: Command, uid: bool) -> Reply:
     if req.vanished and not s.qresync:
         raise ParseError("VANISHED needs ENABLE QRESYNC")  # RFC 7162 §3.2.6
     if req.changed_since is not None or any(a.kind == "MODSEQ" for a in req.atts):
-        s.condstore = True
+        await s.enable_condstore()
     uids = sel.resolve(seqset, uid)
     msgs = s.services.messages
     if req.vanished and req.changed_since is not None:

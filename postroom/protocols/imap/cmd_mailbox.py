@@ -32,8 +32,8 @@ SPECIAL_USES = ("\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash")  # stora
 DELIM = names.DELIMITER
 
 
-def name_arg(s: Session, token: Token) -> str:
-    name = s.mailbox_in(token)
+def name_arg(s: Session, token: Token, new: bool = False) -> str:
+    name = s.mailbox_in(token, new)
     if name.endswith(DELIM) and len(name) > 1:
         name = name.rstrip(DELIM)  # RFC 9051 §6.3.4: a trailing delimiter is allowed
     return names.canonical_inbox(name)
@@ -42,7 +42,7 @@ def name_arg(s: Session, token: Token) -> str:
 @command("CREATE", AUTHED)
 async def create(s: Session, cmd: Command) -> Reply:
     expect_count(cmd.args, 1, 2)
-    name = name_arg(s, cmd.args[0])
+    name = name_arg(s, cmd.args[0], new=True)
     if name.upper() == "INBOX":
         return no("INBOX always exists", "ALREADYEXISTS")
     use = ""
@@ -83,7 +83,7 @@ async def rename(s: Session, cmd: Command) -> Reply:
     expect_count(cmd.args, 2)
     assert s.principal is not None
     await s.services.mailboxes.rename(s.principal, name_arg(s, cmd.args[0]),
-                                      name_arg(s, cmd.args[1]))
+                                      name_arg(s, cmd.args[1], new=True))
     return ok("RENAME completed")
 
 
@@ -114,7 +114,6 @@ class Entry:
     special_use: str = ""
     children: bool = False
     subscribed: bool = False
-    child_subscribed: bool = False
 
 
 def pattern_regex(pattern: str) -> re.Pattern[str]:
@@ -199,12 +198,6 @@ async def _entries(s: Session, subscriptions: set[str]) -> dict[str, Entry]:
             entries[parent].children = True
     for name, entry in entries.items():
         entry.subscribed = name in subscriptions
-    for sub in subscriptions:
-        parts = sub.split(DELIM)
-        for depth in range(1, len(parts)):
-            parent = DELIM.join(parts[:depth])
-            if parent in entries:
-                entries[parent].child_subscribed = True
     return entries
 
 
@@ -227,17 +220,20 @@ async def list_(s: Session, cmd: Command) -> Reply:
     candidates = list(entries)
     if req.subscribed_only:  # subscribed names that do not exist are still listed
         candidates += [n for n in subs if n not in entries]
+    if req.recursive:  # parents of subscribed names, existing or not, may get CHILDINFO
+        candidates += [DELIM.join(n.split(DELIM)[:d]) for n in subs
+                       for d in range(1, n.count(DELIM) + 1)]
     for name in _ordered(candidates):
         entry = entries.get(name) or Entry(name, False)
         matched = any(r.match(name) for r in regexes)
         attrs: list[str] = []
         child_info = False
-        if req.subscribed_only and name not in subs:
-            if not (req.recursive and matched and entry.child_subscribed):
-                continue
-            child_info = True
         if not matched:
             continue
+        if req.subscribed_only and name not in subs:
+            if not (req.recursive and _childinfo(name, subs, regexes)):
+                continue
+            child_info = True
         if req.special_only and not entry.special_use:
             continue
         if name not in entries:
@@ -258,6 +254,17 @@ async def list_(s: Session, cmd: Command) -> Reply:
             with contextlib.suppress(MailError):  # RFC 5819 §2: none if it cannot be had
                 s.send(await status_items(s, name, req.status))
     return ok("LIST completed")
+
+
+def _childinfo(name: str, subs: set[str], regexes: list[re.Pattern[str]]) -> bool:
+    """RFC 5258 §3.5 CHILDINFO: with RECURSIVEMATCH, a mailbox that matches the pattern but
+    not the selection criteria (SUBSCRIBED) is listed because a descendant meets them, and
+    only when that descendant does not match the pattern itself: a descendant that matches is
+    listed on its own line, and the parent then adds nothing (RFC 5258 §5, the examples with
+    ``*`` against ``%``)."""
+    prefix = name + DELIM
+    return any(sub.startswith(prefix) and not any(r.match(sub) for r in regexes)
+               for sub in subs)
 
 
 def _ordered(items: list[str]) -> list[str]:

@@ -8,15 +8,21 @@ still answered OK; COPY/MOVE/APPEND keep only the flags the user may set (RFC 43
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
+
 from postroom.access.ops import Op
 from postroom.core.errors import Kind, MailError
 from postroom.core.records import SearchRow
+from postroom.protocols.imap import binary
 from postroom.protocols.imap import search as S
 from postroom.protocols.imap.fetch import parse_date_time
 from postroom.protocols.imap.session import AUTHED, Reply, Session, command, no, ok, uid_command
 from postroom.protocols.imap.view import Selected
 from postroom.protocols.imap.wire import (
     Command,
+    Literal,
     Literal8,
     ParseError,
     SeqSet,
@@ -32,6 +38,14 @@ from postroom.protocols.imap.wire import (
 
 # -- APPEND --------------------------------------------------------------------------------------
 def parse_append(args: list[Token]) -> list[tuple[bytes, list[str], int | None]]:
+    """``APPEND mailbox [flags] [date-time] message`` and, with MULTIAPPEND, more
+    ``[flags] [date-time] message`` groups (RFC 9051 §6.3.12, RFC 3502 §6).
+
+    The date-time is a quoted string and the message a literal (RFC 9051 §9: ``date-time =
+    DQUOTE ... DQUOTE``, ``append-data = literal / literal8``), and the tokeniser keeps the two
+    apart (``wire.Literal``). Telling them apart by position instead ("a string followed by
+    another string is a date") read the first message of every MULTIAPPEND without flags or
+    date as a date-time and answered BAD."""
     items: list[tuple[bytes, list[str], int | None]] = []
     i = 1
     while i < len(args):
@@ -40,27 +54,22 @@ def parse_append(args: list[Token]) -> list[tuple[bytes, list[str], int | None]]
         if isinstance(args[i], list):
             flags = [atom_of(f, "flag") for f in list_of(args[i])]
             i += 1
-        if i + 1 < len(args) and isinstance(args[i], bytes) and \
-                not isinstance(args[i], Literal8):
-            nxt = args[i + 1]
-            if isinstance(nxt, bytes) or (isinstance(nxt, str) and nxt.upper() == "UTF8"):
-                raw = args[i]
-                assert isinstance(raw, bytes)
-                when = parse_date_time(raw.decode("ascii", "replace"))
-                i += 1
-        if i >= len(args):
-            raise ParseError("APPEND needs a message literal")
-        tok = args[i]
+        tok = args[i] if i < len(args) else None
+        if isinstance(tok, bytes) and not isinstance(tok, Literal):
+            when = parse_date_time(tok.decode("ascii", "replace"))  # RFC 9051 §9 date-time
+            i += 1
+            tok = args[i] if i < len(args) else None
         if isinstance(tok, str) and tok.upper() == "UTF8":  # RFC 6855 §4
-            if i + 1 >= len(args):
-                raise ParseError("UTF8 needs (~{n} literal)")
-            inner = list_of(args[i + 1], "UTF8 data")
-            if len(inner) != 1 or not isinstance(inner[0], bytes):
+            inner = list_of(args[i + 1], "UTF8 data") if i + 1 < len(args) else []
+            if len(inner) != 1 or not isinstance(inner[0], Literal):
                 raise ParseError("UTF8 needs (~{n} literal)")
             data = bytes(inner[0])
+            if isinstance(inner[0], Literal8):
+                data = binary.to_storable(data)  # RFC 3516 §4.4
             i += 2
-        elif isinstance(tok, bytes):
-            data = bytes(tok)
+        elif isinstance(tok, Literal):
+            # RFC 3516 §4.4: binary parts sent in a literal8 are stored base64-encoded
+            data = binary.to_storable(bytes(tok)) if isinstance(tok, Literal8) else bytes(tok)
             i += 1
         else:
             raise ParseError("APPEND needs a message literal")
@@ -112,7 +121,7 @@ async def store(s: Session, cmd: Command, uid: bool) -> Reply:
         if len(mods) != 2 or atom_of(mods[0], "modifier").upper() != "UNCHANGEDSINCE":
             raise ParseError("unknown STORE modifier")
         unchanged = number_of(mods[1], "UNCHANGEDSINCE")
-        s.condstore = True
+        await s.enable_condstore()
         i = 2
     item = atom_of(args[i], "STORE item").upper()
     silent = item.endswith(".SILENT")
@@ -150,6 +159,18 @@ async def store(s: Session, cmd: Command, uid: bool) -> Reply:
 
 
 # -- SEARCH --------------------------------------------------------------------------------------
+ENVELOPE_BATCH = 2000
+
+
+class _EnvelopeOnly(msgspec.Struct):
+    """The stored scan's ENVELOPE; the decoder skips the body structure."""
+
+    env: list[Any]
+
+
+_ENVELOPE = msgspec.json.Decoder(_EnvelopeOnly)
+
+
 class _Context:
     """The selected mailbox as ``search.SearchContext`` sees it."""
 
@@ -170,8 +191,19 @@ class _Context:
     async def headers(self, uids: list[int]) -> dict[int, str]:
         return await self.s.services.messages.header_text(self.sel.handle, uids)
 
+    async def envelopes(self) -> dict[int, list[Any]]:
+        """The stored ENVELOPE of every message in the view (address keys), in batches."""
+        assert self.s.principal is not None
+        out: dict[int, list[Any]] = {}
+        for i in range(0, len(self.view), ENVELOPE_BATCH):
+            batch = self.view[i:i + ENVELOPE_BATCH]
+            for rec in await self.s.services.messages.records(self.s.principal,
+                                                              self.sel.handle, batch):
+                out[rec.uid] = _ENVELOPE.decode(rec.meta).env
+        return out
+
     def resolve(self, seqset: SeqSet, uid: bool) -> list[int]:
-        return self.sel.resolve(seqset, uid)
+        return self.sel.resolve(seqset, uid, strict=False)  # RFC 4731 §3.1: no BAD
 
 
 async def matching(s: Session, sel: Selected, prog: S.SearchProgram) -> list[int]:
@@ -179,12 +211,32 @@ async def matching(s: Session, sel: Selected, prog: S.SearchProgram) -> list[int
     SORT and THREAD."""
     assert s.principal is not None
     if prog.uses_modseq:
-        s.condstore = True
+        await s.enable_condstore()
     if S.is_unseen_only(prog):
         view = set(sel.uids)
         return [u for u in await s.services.messages.unseen_uids(s.principal, sel.handle)
                 if u in view]
     return await S.evaluate(prog, _Context(s, sel))
+
+
+def _reported(found: list[int], returns: tuple[str, ...] | None) -> list[int]:
+    """The matches a reply reports, whose MODSEQs its ``MODSEQ`` item covers: all of them for
+    SEARCH and for ESEARCH ALL or COUNT, only the MIN and MAX messages otherwise (RFC 7162
+    §3.1.5: the highest mod-sequence of the messages returned)."""
+    if returns is None or "ALL" in returns or "COUNT" in returns:
+        return found
+    picked = []
+    if "MIN" in returns:
+        picked.append(found[0])
+    if "MAX" in returns:
+        picked.append(found[-1])
+    return sorted(set(picked))
+
+
+async def _highest_modseq(s: Session, sel: Selected, uids: list[int]) -> int:
+    assert s.principal is not None
+    rows = await s.services.messages.flags(s.principal, sel.handle, uids)
+    return max((r.modseq for r in rows), default=0)
 
 
 @uid_command("SEARCH", expunge_ok=False)
@@ -201,9 +253,7 @@ async def search(s: Session, cmd: Command, uid: bool) -> Reply:
     numbers = found if uid else [q for u in found if (q := sel.seq_of(u)) is not None]
     modseq = b""
     if prog.uses_modseq and found:
-        rows = await s.services.messages.flags(s.principal, sel.handle, found)
-        top = max((r.modseq for r in rows), default=0)
-        modseq = b" (MODSEQ %d)" % top
+        modseq = b" (MODSEQ %d)" % await _highest_modseq(s, sel, _reported(found, returns))
     if returns is None:
         s.send(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + modseq)
         return ok("SEARCH completed")
@@ -220,7 +270,7 @@ async def search(s: Session, cmd: Command, uid: bool) -> Reply:
         parts.append(b"COUNT %d" % len(numbers))
     if "ALL" in returns and numbers:
         parts.append(b"ALL " + format_seqset(sorted(numbers)).encode())
-    if modseq and numbers:
+    if modseq and numbers and set(returns) - {"SAVE"}:
         parts.append(b"MODSEQ" + modseq[len(b" (MODSEQ"):-1])
     s.send(b" ".join(parts))
     return ok("SEARCH completed")

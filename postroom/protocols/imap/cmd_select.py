@@ -18,13 +18,7 @@ from postroom.protocols.imap.session import (
     idle_wait,
     ok,
 )
-from postroom.protocols.imap.view import (
-    KNOWN_KEYWORDS,
-    SYSTEM_FLAGS,
-    Selected,
-    permanent_flags,
-    read_only,
-)
+from postroom.protocols.imap.view import Selected, read_only
 from postroom.protocols.imap.wire import (
     Command,
     ParseError,
@@ -84,29 +78,31 @@ async def _select(s: Session, cmd: Command, examine: bool) -> Reply:
     sub = svc.notify.subscribe([handle])  # before reading: miss nothing
     try:
         # Three independent reads, run side by side on the read pool. rev2 has no [UNSEEN].
-        uids, rec, first_unseen = await asyncio.gather(
+        uids, rec, first_unseen, mark = await asyncio.gather(
             svc.messages.uids(handle), svc.messages.refresh(handle),
-            _none() if s.rev2 else svc.messages.first_unseen(s.principal, handle))
+            _none() if s.rev2 else svc.messages.first_unseen(s.principal, handle),
+            svc.messages.recent_mark(handle))
         if uids and uids[-1] >= rec.uidnext:  # a delivery landed between the two reads
             rec = await svc.messages.refresh(handle)
+        ro = examine or read_only(handle)
+        sel = Selected(handle, ro, uids, sub, rec.uidvalidity, rec.highestmodseq,
+                       examined=examine, viewer=s.principal.account_id)
+        sel.claims_recent = not ro  # RFC 3501 §2.3.2: only a read-write session takes them
+        await s.take_recent(sel, uids, mark)
     except BaseException:
         sub.close()
         raise
-    ro = examine or read_only(handle)
-    sel = Selected(handle, ro, uids, sub, rec.uidvalidity, rec.highestmodseq,
-                   examined=examine, viewer=s.principal.account_id)
     s.selected = sel
     s.state = State.SELECTED
-    s.send(f"* FLAGS ({SYSTEM_FLAGS} {KNOWN_KEYWORDS})".encode())
+    s.send(sel.flags_line())
     s.send(b"* %d EXISTS" % len(uids))
     if not s.rev2:
-        s.send(b"* 0 RECENT")
+        s.send(b"* %d RECENT" % len(sel.recent))  # RFC 3501 §7.3.2 (gone in RFC 9051)
         if first_unseen is not None:
             seq = sel.seq_of(first_unseen)
             if seq is not None:
                 s.send(b"* OK [UNSEEN %d] First unseen" % seq)
-    perm = "" if ro else permanent_flags(handle)
-    s.send(f"* OK [PERMANENTFLAGS ({perm})] Flags permitted".encode())
+    s.send(f"* OK [PERMANENTFLAGS ({sel.permanent()})] Flags permitted".encode())
     s.send(b"* OK [UIDVALIDITY %d] UIDs valid" % rec.uidvalidity)
     s.send(b"* OK [UIDNEXT %d] Predicted next UID" % rec.uidnext)
     s.send(b"* OK [HIGHESTMODSEQ %d] Highest" % rec.highestmodseq)
@@ -190,7 +186,7 @@ async def status_items(s: Session, name: str, items: list[str]) -> bytes:
         if item == "MESSAGES":
             v = rec.message_count
         elif item == "RECENT":
-            v = 0
+            v = await svc.messages.recent_count(handle)  # RFC 3501 §6.3.10
         elif item == "UIDNEXT":
             v = rec.uidnext
         elif item == "UIDVALIDITY":
@@ -225,7 +221,7 @@ async def status(s: Session, cmd: Command) -> Reply:
     name = s.mailbox_in(cmd.args[0])
     items = parse_status_items(cmd.args[1])
     if "HIGHESTMODSEQ" in items:
-        s.condstore = True
+        await s.enable_condstore()
     s.send(await status_items(s, name, items))
     return ok("STATUS completed")
 

@@ -2,9 +2,19 @@
 OLDER/YOUNGER (RFC 5032): parsing into a key tree and evaluating it.
 
 Evaluation never reads message files. Flags, sizes, dates and MODSEQs come from one query over
-the mailbox's rows; text keys (TEXT, BODY, SUBJECT, FROM, HEADER …) come from the search index
+the mailbox's rows; text keys (TEXT, BODY, SUBJECT, HEADER …) come from the search index
 (SQLite FTS5 trigram / PostgreSQL pg_trgm): the index narrows the candidates, and header keys
-are confirmed on the indexed header text so ``FROM x`` does not match an ``x`` in Subject.
+are confirmed on the indexed header text so ``SUBJECT x`` does not match an ``x`` in From.
+
+FROM, TO, CC and BCC match addresses, not header text (RFC 9051 §6.4.4: a substring of the
+field, which for an address field Dovecot and other servers read as its addresses): each is
+matched, case-insensitively, against the field's address list as the stored ENVELOPE parsed
+it, written out one normal way (``address_text``): decoded display names (a name given as an
+old-style comment included), ``local@domain`` without comments or quoting, and group names.
+So ``FROM user@example.org`` finds ``<user (comment)@ example.org>`` and ``FROM Real`` finds
+``user@example.org (Real Name)``, which the raw header text would miss. The raw text cannot
+even narrow the candidates (it may lack what the normal form holds), so these keys read the
+stored ENVELOPEs of the mailbox, in batches, never the message files.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from typing import Any, Protocol
 
 from postroom.core import flags as F
 from postroom.core.records import SearchRow
+from postroom.mime.text import decode_words
 from postroom.protocols.imap.fetch import parse_date
 from postroom.protocols.imap.wire import (
     ParseError,
@@ -33,8 +44,15 @@ Node = tuple[Any, ...]
 FLAG_KEYS = {"ANSWERED": F.ANSWERED, "DELETED": F.DELETED, "DRAFT": F.DRAFT,
              "FLAGGED": F.FLAGGED, "SEEN": F.SEEN}
 HEADER_KEYS = ("BCC", "CC", "FROM", "SUBJECT", "TO")
+ADDRESS_FIELDS = {"FROM": 2, "TO": 5, "CC": 6, "BCC": 7}  # ENVELOPE positions (RFC 9051 §7.5.2)
 RETURN_OPTIONS = ("MIN", "MAX", "ALL", "COUNT", "SAVE")
 CHARSETS = ("US-ASCII", "UTF-8")
+# How deeply NOT, OR and parenthesised lists may nest, counted together: each level is a
+# recursion in the parser and in the compiled matcher, so ``NOT NOT NOT …`` a thousand times
+# deep would exhaust Python's stack (a RecursionError, answered NO [SERVERBUG]) instead of
+# being refused as the hostile input it is. Real clients nest a handful of levels (a few
+# dozen for a long OR chain of terms).
+MAX_SEARCH_NESTING = 64
 
 
 class BadCharset(Exception):
@@ -48,6 +66,7 @@ class SearchProgram:
     uses_modseq: bool = False
     needs_dates: bool = False
     text_keys: list[Node] = field(default_factory=list)
+    address_keys: list[Node] = field(default_factory=list)
 
 
 class _Parser:
@@ -66,21 +85,25 @@ class _Parser:
     def string(self, what: str) -> str:
         return text_of(self.next(what), what)
 
-    def keys(self, tokens: list[Token]) -> Node:
+    def keys(self, tokens: list[Token], depth: int) -> Node:
         saved, saved_i = self.tokens, self.i
         self.tokens, self.i = tokens, 0
         out = []
         while self.i < len(self.tokens):
-            out.append(self.key())
+            out.append(self.key(depth))
         self.tokens, self.i = saved, saved_i
         if not out:
             raise ParseError("SEARCH: empty key list")
         return ("AND", out)
 
-    def key(self) -> Node:
+    def key(self, depth: int = 0) -> Node:
         tok = self.next("search key")
+        if isinstance(tok, list) or (isinstance(tok, str) and tok.upper() in ("NOT", "OR")):
+            depth += 1
+            if depth > MAX_SEARCH_NESTING:  # RFC 9051 §7.1.3: refused as a syntax error
+                raise ParseError(f"SEARCH keys nested deeper than {MAX_SEARCH_NESTING}")
         if isinstance(tok, list):
-            return self.keys(tok)
+            return self.keys(tok, depth)
         name = atom_of(tok, "search key").upper()
         if name == "ALL":
             return ("ALL",)
@@ -109,6 +132,10 @@ class _Parser:
                           self.string(name))
             self.prog.text_keys.append(node)
             return node
+        if name in ADDRESS_FIELDS:
+            node = ("ADDRESS", ADDRESS_FIELDS[name], self.string(name))
+            self.prog.address_keys.append(node)
+            return node
         if name in HEADER_KEYS:
             node = ("HEADER", name.lower(), self.string(name))
             self.prog.text_keys.append(node)
@@ -119,9 +146,9 @@ class _Parser:
             self.prog.text_keys.append(node)
             return node
         if name == "NOT":
-            return ("NOT", self.key())
+            return ("NOT", self.key(depth))
         if name == "OR":
-            return ("OR", self.key(), self.key())
+            return ("OR", self.key(depth), self.key(depth))
         if name == "UID":
             return ("UID", parse_seqset(self.next("UID set")))
         if name == "MODSEQ":  # RFC 7162 §3.1.5: MODSEQ [entry-name entry-type] value
@@ -178,6 +205,8 @@ class SearchContext(Protocol):
 
     async def headers(self, uids: list[int]) -> dict[int, str]: ...
 
+    async def envelopes(self) -> dict[int, list[Any]]: ...
+
     def resolve(self, seqset: SeqSet, uid: bool) -> list[int]: ...
 
 
@@ -208,6 +237,39 @@ async def _text_sets(prog: SearchProgram, ctx: SearchContext) -> dict[int, set[i
         folded = term.casefold()
         out[id(node)] = {uid for uid, hdr in texts.items()
                          if any(folded in v.casefold() for v in _header_values(hdr, fname))}
+    return out
+
+
+def address_text(addrs: list[list[str | None]] | None) -> str:
+    """An ENVELOPE address list written out for matching: ``Name <local@domain>`` or
+    ``local@domain`` per address, ``group: …;`` around a group's members, ``, `` between,
+    display and group names with RFC 2047 encoded words decoded."""
+    entries = addrs or []
+    parts: list[str] = []
+    for i, (name, _adl, mailbox, host) in enumerate(entries):
+        if host is None and mailbox is None:
+            parts.append(";")  # RFC 9051 §7.5.2: end of group
+            continue
+        if host is None and name is None and any(
+                e[2] is None and e[3] is None for e in entries[i + 1:]):
+            parts.append(decode_words(mailbox or "") + ":")  # start of group
+            continue
+        spec = f"{mailbox or ''}@{host}" if host is not None else mailbox or ""
+        parts.append(f"{decode_words(name)} <{spec}>" if name else spec)
+    return ", ".join(parts).replace(":, ", ": ").replace(", ;", ";")
+
+
+async def _address_sets(prog: SearchProgram, ctx: SearchContext) -> dict[int, set[int]]:
+    """Resolve FROM/TO/CC/BCC keys on the stored ENVELOPEs (see the module docstring)."""
+    if not prog.address_keys:
+        return {}
+    envs = await ctx.envelopes()
+    out: dict[int, set[int]] = {}
+    for node in prog.address_keys:
+        _, pos, term = node
+        folded = term.casefold()
+        out[id(node)] = {uid for uid, env in envs.items()
+                         if env[pos] and folded in address_text(env[pos]).casefold()}
     return out
 
 
@@ -271,7 +333,7 @@ def _compile(node: Node, ctx: SearchContext, texts: dict[int, set[int]],
         if node[1] == "OLDER":
             return lambda r: r.internal_date <= limit
         return lambda r: r.internal_date >= limit
-    if kind in ("TEXT", "HEADER"):
+    if kind in ("TEXT", "HEADER", "ADDRESS"):
         matched = texts[id(node)]
         return lambda r: r.uid in matched
     if kind == "MODSEQ":
@@ -286,8 +348,9 @@ def _compile(node: Node, ctx: SearchContext, texts: dict[int, set[int]],
 async def evaluate(prog: SearchProgram, ctx: SearchContext) -> list[int]:
     """The UIDs in the view that match, in view order."""
     texts = await _text_sets(prog, ctx)
+    texts.update(await _address_sets(prog, ctx))
     keys = prog.keys[1]
-    if keys and all(k[0] in ("TEXT", "HEADER") for k in keys):
+    if keys and all(k[0] in ("TEXT", "HEADER", "ADDRESS") for k in keys):
         # Only text keys: the index answers alone, no need to read every row's flags.
         hits = set.intersection(*(texts[id(k)] for k in keys))
         return sorted(hits.intersection(ctx.view))  # UID order is view order

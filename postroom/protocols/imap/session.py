@@ -36,7 +36,7 @@ from postroom.net.connection import (
 )
 from postroom.net.listener import Network, plaintext_allowed
 from postroom.protocols.imap.search import BadCharset
-from postroom.protocols.imap.view import Selected, permanent_flags, read_only
+from postroom.protocols.imap.view import Selected, read_only
 from postroom.protocols.imap.wire import (
     Command,
     ParseError,
@@ -172,6 +172,21 @@ class Session:
     def qresync(self) -> bool:
         return "QRESYNC" in self.enabled
 
+    async def enable_condstore(self) -> None:
+        """A CONDSTORE-enabling command (FETCH/SEARCH MODSEQ, CHANGEDSINCE, UNCHANGEDSINCE,
+        STATUS HIGHESTMODSEQ) turns CONDSTORE on for the rest of the session. RFC 7162 §3.1:
+        when that happens while a mailbox is selected, by a command other than ENABLE or
+        SELECT/EXAMINE (CONDSTORE), whose replies already say it, the server sends the
+        mailbox's ``HIGHESTMODSEQ`` once, so the client has a starting point."""
+        if self.condstore:
+            return
+        self.condstore = True
+        sel = self.selected
+        if sel is not None:
+            rec = await self.services.messages.refresh(sel.handle)
+            sel.highestmodseq = max(sel.highestmodseq, rec.highestmodseq)
+            self.send(b"* OK [HIGHESTMODSEQ %d] Highest" % sel.highestmodseq)  # RFC 7162 §3.1
+
     def plaintext_ok(self) -> bool:
         return plaintext_allowed(self.conn, self.settings.plaintext_networks)
 
@@ -214,12 +229,23 @@ class Session:
         App. A: no UTF-8 to a client that did not ask)."""
         return quote(name if self.utf8 else mutf7_encode(name))
 
-    def mailbox_in(self, token: Token) -> str:
-        """A mailbox name from the wire, decoded, with ``INBOX`` in its canonical case."""
+    def mailbox_in(self, token: Token, new: bool = False) -> str:
+        """A mailbox name from the wire, decoded, with ``INBOX`` in its canonical case.
+
+        A name that is not valid modified UTF-7 (``a&b``) is still an astring, so it is no
+        syntax error: it is looked up as sent and simply names no mailbox (``NO
+        [NONEXISTENT]``, a LIST pattern matching nothing), as Dovecot answers. Only a name
+        about to be created (``new``: CREATE, RENAME's target) is refused, with ``NO
+        [CANNOT]``, so no folder gets a name the client could never send back."""
         name = text_of(token, "mailbox name")
         if not self.utf8 and all(ord(c) < 128 for c in name):
             # (non-ASCII from a client that did not ENABLE UTF-8 is taken as UTF-8: lenient)
-            name = mutf7_decode(name)
+            try:
+                name = mutf7_decode(name)
+            except ParseError:
+                if new:  # RFC 3501 §5.1.3
+                    raise MailError(Kind.INVALID, "Mailbox name is not valid modified "
+                                                  "UTF-7") from None
         return names.canonical_inbox(name)
 
     def reply_bytes(self, tag: str, reply: Reply) -> bytes:
@@ -379,10 +405,12 @@ class Session:
         if sel.added:
             sel.added = False
             new = await self.services.messages.uids(sel.handle, sel.last_uid())
-            if sel.add_uids(new):
+            fresh = sel.add_uids(new)
+            if fresh:
+                await self.take_recent(sel, fresh)
                 self.send(b"* %d EXISTS" % sel.exists)
                 if not self.rev2:
-                    self.send(b"* %d RECENT" % len(sel.recent))
+                    self.send(b"* %d RECENT" % len(sel.recent))  # RFC 3501 §7.3.2
         if sel.pending_flags:
             uids = sorted(sel.pending_flags)
             sel.pending_flags.clear()
@@ -391,6 +419,29 @@ class Session:
                 if seq is not None:
                     self.send(self.flags_fetch(seq, row.uid, row.flags, row.keywords,
                                                row.modseq))
+
+    async def take_recent(self, sel: Selected, fresh: list[int], mark: int | None = None,
+                          ) -> None:
+        """Which of ``fresh`` (UIDs just added to the view, ascending) are \\Recent here.
+
+        RFC 3501 §2.3.2: a message is recent in the first session told about it, and "if the
+        session is read-write, subsequent sessions will not see \\Recent set for this
+        message". So a read-write session (SELECT, not EXAMINE nor a mailbox opened
+        READ-ONLY by its rights) claims the new messages in the store, atomically, and keeps
+        those it got; a read-only one only looks at what nobody has claimed, without taking
+        it. Whether the session shows \\Recent does not matter here: an IMAP4rev2 session
+        claims too but never shows it (RFC 9051 removed \\Recent), as Dovecot does, whose
+        read-write SELECT drops recency whatever the protocol version (docs/imap.md). The
+        store is written only when something above the mark is new, so a SELECT or a poll
+        with nothing new costs one read."""
+        if not fresh:
+            return
+        top = fresh[-1]
+        if mark is None:
+            mark = await self.services.messages.recent_mark(sel.handle)
+        if sel.claims_recent and top > mark:
+            mark, _ = await self.services.messages.claim_recent(sel.handle, top)
+        sel.recent.update(u for u in fresh if u > mark)
 
     async def refresh_rights(self) -> None:
         """Take in ACL changes on the selected mailbox before the next command runs.
@@ -416,12 +467,12 @@ class Session:
             raise Bye("[NOPERM] Access to the selected mailbox was revoked") from None
         if not handle.allows(Op.READ):
             raise Bye("[NOPERM] Access to the selected mailbox was revoked")
-        before = ("" if sel.readonly else permanent_flags(sel.handle)), sel.readonly
+        before = sel.permanent(), sel.readonly
         sel.handle = handle
         if sel.examined:
             return
         sel.readonly = read_only(handle)
-        perm = "" if sel.readonly else permanent_flags(handle)
+        perm = sel.permanent()
         if (perm, sel.readonly) != before:
             self.send(f"* OK [PERMANENTFLAGS ({perm})] Rights changed".encode())
         if sel.readonly != before[1]:
@@ -441,8 +492,17 @@ class Session:
             self.send(b"* %d EXPUNGE" % seq)
 
     def flag_list(self, uid: int, flags: int, keywords: str) -> bytes:
-        """``FLAGS (...)`` as this session sees them (``\\Recent`` is per session, rev1)."""
+        """``FLAGS (...)`` as this session sees them (``\\Recent`` is per session, rev1).
+
+        Every FETCH FLAGS the session sends is made here, whatever caused it (FETCH, STORE,
+        another session's change, IDLE), so this is where a keyword the client has not been
+        told about is announced first: RFC 3501 §7.2.6 requires an untagged FLAGS listing it
+        (and PERMANENTFLAGS with it when the user may set keywords) before any FETCH mentions
+        it. The announcement is queued before the FETCH line that carries it, which the
+        callers queue only after this returns."""
         sel = self.selected
+        if keywords and sel is not None and keywords not in sel.checked_keywords:
+            self.announce_keywords(sel, keywords)
         if sel is not None and not self.rev2 and uid in sel.recent:
             names = F.format_flags(flags, F.keywords_from_text(keywords))
             names.append("\\Recent")
@@ -456,6 +516,21 @@ class Session:
             if len(self._flag_text) < 4096:
                 self._flag_text[key] = text
         return text
+
+    def announce_keywords(self, sel: Selected, keywords: str) -> None:
+        """Queue ``* FLAGS`` (and ``PERMANENTFLAGS``) when ``keywords`` holds a keyword not yet
+        announced in this selection (RFC 3501 §7.2.6, RFC 9051 §7.3.5)."""
+        fresh = False
+        for kw in F.keywords_from_text(keywords):
+            if kw.casefold() not in sel.keywords:
+                sel.keywords[kw.casefold()] = kw
+                fresh = True
+        if fresh:
+            self.send(sel.flags_line())
+            if not sel.readonly:
+                self.send(f"* OK [PERMANENTFLAGS ({sel.permanent()})] Flags permitted".encode())
+        if len(sel.checked_keywords) < 4096:
+            sel.checked_keywords.add(keywords)
 
     def flags_fetch(self, seq: int, uid: int, flags: int, keywords: str, modseq: int) -> bytes:
         out = b"* %d FETCH (UID %d " % (seq, uid) + self.flag_list(uid, flags, keywords)

@@ -136,21 +136,26 @@ def parse_criteria(token: Token) -> list[tuple[str, bool]]:
 
 
 def _first_mailbox(addrs: list[list[str | None]] | None) -> str:
-    """addr-mailbox of the first address (RFC 5256 §3: FROM, TO, CC)."""
+    """RFC 5256 §3: the addr-mailbox of the first address (FROM, TO, CC). The first entry
+    counts even when it opens a group: a group start's mailbox field is the group name
+    (RFC 9051 §7.5.2), which is what Dovecot sorts on; only an entry without one (a group's
+    end marker) is passed over."""
     for addr in addrs or []:
-        if addr[2] is not None and addr[3] is not None:  # skip group syntax markers
+        if addr[2] is not None:
             return casemap(decode_words(addr[2]))
     return ""
 
 
 def _display(addrs: list[list[str | None]] | None) -> str:
-    """RFC 5957 §3: the decoded display name of the first address, else its addr-spec."""
-    for addr in addrs or []:
-        if addr[3] is None:
+    """RFC 5957 §3: the decoded display name of the first address, else its addr-spec
+    (``mailbox@host``, or the mailbox alone when there is no host); a group sorts by its
+    name (the mailbox field of its start marker)."""
+    for name, _adl, mailbox, host in addrs or []:
+        if mailbox is None:
             continue
-        if addr[0]:
-            return decode_words(addr[0]).casefold()
-        return f"{addr[2] or ''}@{addr[3]}".casefold()
+        if name:
+            return decode_words(name).casefold()
+        return (mailbox if host is None else f"{mailbox}@{host}").casefold()
     return ""
 
 
@@ -248,13 +253,24 @@ def _message_ids(text: str | None) -> list[str]:
     return _MSGID.findall(text or "")
 
 
-def _link(parent: Node, child: Node, replace: bool) -> None:
-    """Make ``child`` a child of ``parent`` unless that makes a loop (steps 1A and 1B)."""
-    if child.parent is parent or parent.descends_from(child):
-        return
-    if child.parent is not None and not replace:
+def _link(parent: Node, child: Node) -> None:
+    """Step 1A: make ``child`` a child of ``parent``, unless it has a parent already ("don't
+    change the existing link") or the link would make a loop."""
+    if child.parent is not None or parent is child or parent.descends_from(child):
         return
     parent.adopt(child)
+
+
+def _relink(parent: Node | None, child: Node) -> None:
+    """Step 1B: the message's own parent is its last reference. Any parent it had (guessed
+    from other messages' References) is broken first, and the new link is then made unless
+    it would make a loop, so a message whose last reference is its own descendant ends up
+    with no parent at all (RFC 5256 §4 step 1B)."""
+    if child.parent is not None:
+        child.parent.children.remove(child)
+        child.parent = None
+    if parent is not None and parent is not child and not parent.descends_from(child):
+        parent.adopt(child)
 
 
 def thread_references(items: Iterable[Item]) -> list[Node]:
@@ -273,16 +289,12 @@ def thread_references(items: Iterable[Item]) -> list[Node]:
         else:
             node.item = item  # a dummy created by an earlier message's references
         nodes.append(node)
+        # References, or else the first ID of In-Reply-To (RFC 5256 §4 step 1)
         refs = _message_ids(item.references) or _message_ids(item.env[8])[:1]
         chain = [table.setdefault(r, Node()) for r in refs]
         for parent, child in itertools.pairwise(chain):  # step 1A
-            if parent is not child:
-                _link(parent, child, replace=False)
-        if chain and chain[-1] is not node:  # step 1B: the last reference is the parent
-            _link(chain[-1], node, replace=True)
-        elif not chain and node.parent is not None:
-            node.parent.children.remove(node)
-            node.parent = None
+            _link(parent, child)
+        _relink(chain[-1] if chain else None, node)  # step 1B
     # Step 2: the root set; step 3: the table is no longer needed.
     seen: set[int] = set()
     roots: list[Node] = []

@@ -40,7 +40,9 @@ def read_only(handle: MailboxHandle) -> bool:
                                                 Op.SET_OTHER_FLAGS, Op.APPEND, Op.EXPUNGE))
 
 
-def permanent_flags(handle: MailboxHandle) -> str:
+def permanent_flags(handle: MailboxHandle, keywords: list[str] | None = None) -> str:
+    """PERMANENTFLAGS for ``handle``'s rights: the flags the user may set, and with ``w`` the
+    keywords announced so far and ``\\*`` (RFC 9051 §7.1, RFC 4314 §4)."""
     names = []
     if handle.allows(Op.SET_OTHER_FLAGS):
         names += ["\\Answered", "\\Flagged", "\\Draft"]
@@ -49,8 +51,12 @@ def permanent_flags(handle: MailboxHandle) -> str:
     if handle.allows(Op.SET_SEEN):
         names.append("\\Seen")
     if handle.allows(Op.SET_OTHER_FLAGS):
-        names += [*KNOWN_KEYWORDS.split(), "\\*"]
+        names += [*(keywords if keywords is not None else KNOWN_KEYWORDS.split()), "\\*"]
     return " ".join(names)
+
+
+def _known() -> dict[str, str]:
+    return {k.casefold(): k for k in KNOWN_KEYWORDS.split()}
 
 
 @dataclass
@@ -72,6 +78,18 @@ class Selected:
     deleted: bool = False
     own_modseqs: set[int] = field(default_factory=set)
     gone_recently: set[int] = field(default_factory=set)
+    # Keywords told to the client in FLAGS since SELECT (casefolded → as stored), and the
+    # keyword strings of rows already checked against it (RFC 3501 §7.2.6; session.flag_list).
+    keywords: dict[str, str] = field(default_factory=_known)
+    checked_keywords: set[str] = field(default_factory=set)
+    claims_recent: bool = False  # this session takes \Recent for new arrivals (cmd_select)
+
+    def flags_line(self) -> bytes:
+        """The untagged FLAGS response: system flags and every keyword announced so far."""
+        return f"* FLAGS ({SYSTEM_FLAGS} {' '.join(self.keywords.values())})".encode()
+
+    def permanent(self) -> str:
+        return "" if self.readonly else permanent_flags(self.handle, list(self.keywords.values()))
 
     @property
     def exists(self) -> int:
@@ -115,13 +133,13 @@ class Selected:
         elif isinstance(change, MailboxDeleted):
             self.deleted = True
 
-    def add_uids(self, new: list[int]) -> int:
-        """Append new UIDs (ascending, above the last); returns how many were new."""
+    def add_uids(self, new: list[int]) -> list[int]:
+        """Append new UIDs (ascending, above the last); return those that were new. Which of
+        them are \\Recent for this session is the store's answer (``Session.take_recent``)."""
         last = self.last_uid()
         fresh = [u for u in new if u > last and u not in self.gone_recently]
         self.uids.extend(fresh)
-        self.recent.update(fresh)
-        return len(fresh)
+        return fresh
 
     def remove(self, uids: set[int]) -> list[int]:
         """Drop UIDs from the view; return their sequence numbers, highest first, as EXPUNGE
@@ -135,8 +153,11 @@ class Selected:
             self.saved = [u for u in self.saved if u not in uids]
         return seqs
 
-    def resolve(self, seqset: SeqSet, uid: bool) -> list[int]:
-        """UIDs (ascending, unique) named by a sequence set; BAD for seqnums beyond EXISTS."""
+    def resolve(self, seqset: SeqSet, uid: bool, strict: bool = True) -> list[int]:
+        """UIDs (ascending, unique) named by a sequence set. A sequence number beyond EXISTS
+        is BAD where it names messages to act on (FETCH, STORE, COPY: RFC 9051 §9
+        seq-number), but only matches nothing as a SEARCH key (``strict=False``), as Dovecot
+        answers: ``SEARCH RETURN () 1000`` is an empty result (RFC 4731 §3.1)."""
         if seqset.saved:
             return [u for u in self.saved if self.seq_of(u) is not None]
         uids = self.uids
@@ -164,7 +185,11 @@ class Selected:
             if lo > hi:
                 lo, hi = hi, lo
             if hi > count or lo < 1:
-                raise ParseError("no such message (sequence number beyond EXISTS)")
+                if strict:
+                    raise ParseError("no such message (sequence number beyond EXISTS)")
+                lo, hi = max(lo, 1), min(hi, count)
+                if lo > hi:
+                    continue
             if len(seqset.ranges) == 1:
                 return uids[lo - 1:hi]
             picked.update(uids[lo - 1:hi])

@@ -6,12 +6,17 @@ and enforces the size limits; this module never waits for input). ``tokenize`` t
 arguments into a small tree:
 
 - ``str``      an atom (also NIL, numbers, flags, sequence sets, ``BODY[...]<...>`` items),
-- ``bytes``    a quoted string or a literal (``Literal8`` for ``~{n}``, RFC 3516),
+- ``bytes``    a quoted string; a literal is a ``Literal`` (``Literal8`` for ``~{n}``,
+               RFC 3516), a ``bytes`` subclass, so a command that gives the two different
+               meanings (APPEND: a quoted date-time, a literal message) can tell them apart,
 - ``list``     a parenthesised list.
 
-Atoms are read permissively (everything up to SP, parentheses or CRLF, with ``[...]`` taken
-whole so ``BODY[HEADER.FIELDS (A B)]`` stays one item); each command's argument parser then
-validates what it expects and raises ``ParseError`` for a BAD reply (RFC 9051 §9 grammar).
+Atoms are read permissively (everything up to SP, parentheses or CRLF); each command's argument
+parser then validates what it expects and raises ``ParseError`` for a BAD reply (RFC 9051 §9
+grammar). Brackets are special only after a FETCH section name: ``BODY[HEADER.FIELDS (A B)]``
+stays one item although it holds spaces and parentheses. Anywhere else ``[`` and ``]`` are
+ordinary astring characters (RFC 9051 §9: ATOM-CHAR includes ``[``, ASTRING-CHAR adds ``]``), so
+a mailbox named ``a[b`` is an astring, not an unterminated section.
 """
 
 from __future__ import annotations
@@ -21,13 +26,21 @@ import re
 from dataclasses import dataclass
 
 MAX_NESTING = 16  # parentheses; deeper input is hostile, not mail
+# Atoms after which "[" opens a section spec read whole, up to its "]" (RFC 9051 §6.4.5
+# fetch-att, RFC 3516 §4.1): BODY[...], BODY.PEEK[...], BINARY[...], BINARY.PEEK[...],
+# BINARY.SIZE[...]. Upper case; compared case-insensitively.
+SECTION_NAMES = frozenset({b"BODY", b"BODY.PEEK", b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE"})
 
 
 class ParseError(Exception):
     """Syntax error: the command gets BAD (RFC 9051 §7.1.3)."""
 
 
-class Literal8(bytes):
+class Literal(bytes):
+    """A ``{n}`` literal's octets: the token type says how the value was sent (RFC 9051 §4.3)."""
+
+
+class Literal8(Literal):
     """A ``~{n}`` literal: may contain NUL (RFC 3516 §4.2)."""
 
 
@@ -176,30 +189,26 @@ class _Reader:
             return Literal8(raw)
         if b"\x00" in raw:
             raise ParseError("NUL in literal (use ~{n} for binary)")  # RFC 9051 §4.3
-        return raw
+        return Literal(raw)
 
     def atom(self) -> str:
         data = self.data
         i = self.pos
-        depth = 0
         while i < len(data):
             c = data[i]
-            if depth:
-                if c == 0x5D:
-                    depth -= 1
-                elif c == 0x5B:
-                    depth += 1
-                elif c in (0x0D, 0x0A):
-                    break
-                i += 1
-                continue
             if c in (0x20, 0x28, 0x29, 0x0D, 0x0A, 0x22, 0x7B) or c < 0x20 or c == 0x7F:
                 break
-            if c == 0x5B:
-                depth += 1
+            if c == 0x5B and data[self.pos:i].upper() in SECTION_NAMES:
+                # RFC 9051 §6.4.5: a section spec may hold SP and parentheses
+                # (HEADER.FIELDS (A B)); read it whole, then the <partial> that may follow.
+                end = data.find(b"]", i)
+                line_end = min((x for x in (data.find(b"\r", i), data.find(b"\n", i))
+                                if x >= 0), default=len(data))
+                if end < 0 or end > line_end:
+                    raise ParseError("missing ']'")
+                i = end + 1
+                continue
             i += 1
-        if depth:
-            raise ParseError("missing ']'")
         if i == self.pos:
             raise ParseError("expected an argument")
         raw = data[self.pos:i]

@@ -186,6 +186,45 @@ class MailboxRepo:
                 tx.events.append(MailboxDeleted(mid))
         await self.engine.write(fn)
 
+    # -- \Recent (RFC 3501 §2.3.2) -------------------------------------------------------------
+    # ``recent_uid`` is the highest UID some read-write session has been told about. A message
+    # above it is recent for the next session that claims it and for nobody after: the claim
+    # moves the mark in the same transaction that reads it, under the row's lock, so two
+    # sessions selecting at once (on either engine) split the new messages, never share them.
+    async def claim_recent(self, mailbox_id: int, up_to: int) -> tuple[int, int]:
+        """Take the messages with UIDs in (mark, ``up_to``] as this caller's recent ones and
+        move the mark to ``up_to``; return (old mark, new mark). When another session got
+        there first, the two are equal and the caller has nothing new."""
+        def fn(tx: Tx) -> tuple[int, int]:
+            # The no-op UPDATE takes the row lock before reading (PostgreSQL: a concurrent
+            # claim waits here and then reads the committed mark; SQLite has one writer).
+            row = tx.one("UPDATE mailboxes SET recent_uid = recent_uid WHERE id = ? "
+                         "RETURNING recent_uid", (mailbox_id,))
+            if row is None:
+                raise not_found("mailbox no longer exists")
+            old = int(row[0])
+            if up_to <= old:
+                return old, old
+            tx.execute("UPDATE mailboxes SET recent_uid = ? WHERE id = ?", (up_to, mailbox_id))
+            return old, up_to
+        return await self.engine.write(fn)
+
+    async def recent_mark(self, mailbox_id: int) -> int:
+        """The current mark: UIDs above it are recent for whoever claims them next."""
+        def fn(tx: Tx) -> int:
+            row = tx.one("SELECT recent_uid FROM mailboxes WHERE id = ?", (mailbox_id,))
+            return int(row[0]) if row else 0
+        return await self.engine.read(fn)
+
+    async def recent_count(self, mailbox_id: int) -> int:
+        """How many messages no read-write session has claimed yet (STATUS RECENT)."""
+        def fn(tx: Tx) -> int:
+            row = tx.one("SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid > "
+                         "(SELECT recent_uid FROM mailboxes WHERE id = ?)",
+                         (mailbox_id, mailbox_id))
+            return int(row[0]) if row else 0
+        return await self.engine.read(fn)
+
     # -- ACL ---------------------------------------------------------------------------------
     async def get_acl(self, mailbox_id: int) -> list[AclEntry]:
         def fn(tx: Tx) -> list[AclEntry]:

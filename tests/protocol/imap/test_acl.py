@@ -156,9 +156,10 @@ def test_per_user_seen_in_shared_folder(pair: tuple[RawImap, str, RawImap, str])
     assert alice.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ())"]
     alice.ok("STORE 1 +FLAGS (\\Seen)")
     bob.ok("STORE 1 -FLAGS (\\Seen)")
-    # Bob's private \Seen is his alone: Alice is not even told that it changed.
+    # Bob's private \Seen is his alone: Alice is not even told that it changed. (Bob's
+    # read-write SELECT was the first after the message arrived, so it is \Recent for him.)
     assert alice.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Seen))"]
-    assert bob.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ())"]
+    assert bob.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Recent))"]
 
 
 def test_fetch_without_s_keeps_unseen_and_store_sets_what_it_may(
@@ -171,10 +172,11 @@ def test_fetch_without_s_keeps_unseen_and_store_sets_what_it_may(
     lines = bob.ok(f"SELECT {name}")
     assert b"\\Seen" not in next(ln for ln in lines if b"PERMANENTFLAGS" in ln)
     bob.ok("FETCH 1 BODY[]")
-    assert bob.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ())"]
+    # (\Recent: Bob's read-write SELECT is the first since the message arrived.)
+    assert bob.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Recent))"]
     # \Seen is not Bob's to set, \Flagged is: OK, and only \Flagged changes.
     assert bob.ok("STORE 1 +FLAGS (\\Seen \\Flagged)") == [
-        b"* 1 FETCH (UID 1 FLAGS (\\Flagged))"]
+        b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))"]
     # CLOSE without e: OK, nothing expunged.
     alice.ok("SELECT Team")
     alice.ok("STORE 1 +FLAGS (\\Deleted)")
@@ -287,6 +289,7 @@ def test_public_folder_seen_is_per_user(imap_server: RunningServer,
     alice.ok(f'SELECT "{pub}"')
     bob.ok(f'SELECT "{pub}"')
     alice.ok("FETCH 1 BODY[]")  # sets Alice's \Seen only
-    assert alice.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Seen))"]
+    # Alice selected first: the message is \Recent in her session, never in Bob's.
+    assert alice.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Seen \\Recent))"]
     assert bob.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ())"]
     assert bob.ok(f'STATUS "{pub}" (UNSEEN)') == [f'* STATUS "{pub}" (UNSEEN 1)'.encode()]

@@ -128,8 +128,8 @@ def test_fetch_sets_seen_unless_peek(selected: RawImap) -> None:
 
 
 def test_uid_fetch_and_bad_input(selected: RawImap) -> None:
-    assert selected.ok("UID FETCH 2:3 FLAGS") == [
-        b"* 2 FETCH (UID 2 FLAGS ())", b"* 3 FETCH (UID 3 FLAGS ())"]
+    assert selected.ok("UID FETCH 2:3 FLAGS") == [  # recent: this SELECT was the first
+        b"* 2 FETCH (UID 2 FLAGS (\\Recent))", b"* 3 FETCH (UID 3 FLAGS (\\Recent))"]
     assert selected.ok("UID FETCH 99:* UID") == [b"* 5 FETCH (UID 5)"]  # n:* includes last
     assert selected.ok("UID FETCH 50:60 UID") == []
     assert b" BAD " in selected.cmd("FETCH 6 FLAGS")[1]  # beyond EXISTS

@@ -15,7 +15,8 @@ def test_select_rev1(client: RawImap) -> None:
     untagged, tagged = client.cmd("SELECT INBOX")
     text = b"\n".join(untagged)
     assert b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft" in text
-    assert b"* 2 EXISTS" in untagged and b"* 0 RECENT" in untagged
+    # RFC 3501 §2.3.2: the first read-write SELECT after delivery sees both as \Recent
+    assert b"* 2 EXISTS" in untagged and b"* 2 RECENT" in untagged
     assert b"* OK [UNSEEN 1] First unseen" in untagged
     assert re.search(rb"\* OK \[PERMANENTFLAGS \([^)]*\\\*\)\]", text)
     assert re.search(rb"\* OK \[UIDVALIDITY \d+\]", text)
@@ -70,7 +71,8 @@ def test_status(client: RawImap) -> None:
                          "HIGHESTMODSEQ APPENDLIMIT UIDVALIDITY)")
     line = untagged[0].decode()
     assert line.startswith('* STATUS "Archive" (MESSAGES 2 UNSEEN 1 UIDNEXT 3 SIZE ')
-    assert "DELETED 1 RECENT 0 HIGHESTMODSEQ" in line and "APPENDLIMIT 52428800" in line
+    # RECENT: nobody has selected Archive since both arrived (RFC 3501 §6.3.10)
+    assert "DELETED 1 RECENT 2 HIGHESTMODSEQ" in line and "APPENDLIMIT 52428800" in line
     assert b"NO [NONEXISTENT]" in client.cmd("STATUS Missing (MESSAGES)")[1]
     assert b" BAD " in client.cmd("STATUS Archive (BOGUS)")[1]
 
