@@ -21,7 +21,7 @@ from postroom.core.address import Address, display_domain
 from postroom.core.errors import MailError, invalid, not_found
 from postroom.core.records import AccountRec
 from postroom.directory import passwords
-from postroom.directory.quota import parse_size
+from postroom.directory.quota import format_size, parse_size
 from postroom.services.admin.directory import NewAccount
 
 
@@ -122,8 +122,14 @@ async def user_cmd(s: Services, args: argparse.Namespace) -> int:
                                state="disabled" if action == "disable" else "active")
             say(f"account {address} {action}d")
         elif action == "remove":
+            folders, messages, octets = await users.holdings(OPERATOR, address)
+            what = (f"{folders} folders, {messages} messages, "
+                    f"{format_size(octets)}")
+            if not args.yes:
+                raise UsageError(f"{address} owns {what}; removing the account deletes all "
+                                 "of it. Run again with --yes to remove it")
             await users.remove(OPERATOR, address)
-            say(f"account {address} removed with all its folders and messages")
+            say(f"account {address} removed with its {what}")
     return 0
 
 

@@ -156,9 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "(no logins, mail deferred with 450 4.2.1 until it is active again)")
     for name, text in (("disable", "refuse logins, and mail to it with 550 5.2.1 (a group it "
                         "belongs to still delivers to the others)"),
-                       ("enable", "undo disable or freeze"),
-                       ("remove", "delete the account with all its mail")):
+                       ("enable", "undo disable or freeze")):
         leaf(u, name, text).add_argument("address")
+    rm = leaf(u, "remove", "delete the account with all its folders and mail (asks for "
+              "--yes, and says how much would go)")
+    rm.add_argument("address")
+    rm.add_argument("--yes", action="store_true",
+                    help="confirm: delete the account and everything it owns")
     sa = leaf(u, "send-as", "list, grant or revoke addresses an account may send as "
               "(MAIL FROM and From:) besides its own and its aliases", json_flag=True)
     sa.add_argument("address")

@@ -337,6 +337,26 @@ class Directory:
         return None
 
     # -- aliases and groups with validation --------------------------------------------------
+    async def require_target(self, address: str) -> str:
+        """``address`` normalised, refused when it is in one of our domains and names nothing.
+
+        A typo in an alias or group target (``bbo@example.test``) would otherwise be accepted
+        silently and every message to the alias bounced later, far from the mistake. A target
+        in a local domain must be an account (``+tag`` forms included), alias, group or
+        public-folder address; the domain's catch-all does not count, since it would hide
+        exactly that typo. Remote addresses are taken as they are.
+        """
+        addr = Address.parse(address)
+        if not await self.is_local_domain(addr.domain):
+            return str(addr)
+        if await self._exact(str(addr)) is not None:
+            return str(addr)
+        base = addr.without_tag()
+        if base is not None and await self._exact(str(base)) is not None:
+            return str(addr)
+        raise not_found(f"no account, alias, group or public folder {addr} in the local "
+                        f"domain {addr.domain}; create it first")
+
     async def add_alias(self, alias: str, targets: Sequence[str]) -> AliasRec:
         address = parse_alias_address(alias)
         if not targets:
@@ -344,6 +364,8 @@ class Directory:
         clean = [str(Address.parse(t)) for t in targets]
         if address in clean:
             raise invalid(f"alias {address} cannot point to itself")
+        for target in clean:
+            await self.require_target(target)
         return await self.repo.add_alias(address, clean)
 
     async def add_group(self, address: str, members: Sequence[str], display_name: str = "",
@@ -352,6 +374,8 @@ class Directory:
         clean = [str(Address.parse(m)) for m in members]
         if addr in clean:
             raise invalid(f"group {addr} cannot contain itself")
+        for member in clean:
+            await self.require_target(member)
         return await self.repo.add_group(addr, display_name, clean)
 
     def close(self) -> None:

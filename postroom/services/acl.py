@@ -71,6 +71,7 @@ class AclService:
         vocab.check_imap_rights(rights)
         handle = await self._admin_handle(principal, name)
         ident = await self.canonical_identifier(principal, identifier)
+        await self._require_principal(ident)
         current = ""
         for entry in await self._store.mailboxes.get_acl(handle.id):
             if entry.identifier == ident:
@@ -80,6 +81,21 @@ class AclService:
         await self._audit.record(principal, origin, "acl.set", await self._where(handle),
                                  {"identifier": ident, "rights": new, "was": current})
         return new
+
+    async def _require_principal(self, ident: str) -> None:
+        """Refuse an identifier that names no account or group here (a typo would otherwise
+        grant nothing, silently). Checked only after the caller proved the ``a`` right on the
+        folder, so it tells nothing about folders; DELETEACL skips it so that entries of
+        removed accounts can still be cleaned up."""
+        bare = ident.removeprefix("-")
+        if bare in (ANYONE, AUTHENTICATED):
+            return
+        if bare.startswith("$"):
+            if await self._store.directory.get_group(bare[1:]) is None:
+                raise invalid(f"no group {bare[1:]} on this server")
+        elif await self._store.directory.get_account(bare) is None:
+            raise invalid(f"no account {bare} on this server (ACL identifiers name accounts, "
+                          "or groups as $group@domain)")
 
     async def delete(self, principal: Principal, name: str, identifier: str,
                      origin: Origin) -> None:

@@ -23,6 +23,7 @@ async def _error(coro: object) -> MailError:
 
 async def test_inheritance_at_creation_without_propagation(services: Services) -> None:
     alice = await account(services, "alice@example.com")
+    await account(services, "bob@example.com")
     await services.mailboxes.create(alice, "Projects")
     await services.acl.set(alice, "Projects", "bob@example.com", "lr", TEST_ORIGIN)
     await services.mailboxes.create(alice, "Projects/Alpha")

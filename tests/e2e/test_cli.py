@@ -36,7 +36,14 @@ def home(tmp_path: Path) -> Path:
     (["user", "add", "x@exa mple.com", "--password", "x"], "not a valid domain"),
     (["user", "add", "x@xn--zz.example", "--password", "x"], "not a valid domain"),
     (["alias", "add", "a@example.com", "a@example.com"], "cannot point to itself"),
-    (["alias", "add", "alice@example.com", "b@example.com"], "already exists as an account"),
+    (["alias", "add", "alice@example.com", "b@elsewhere.example"], "already exists as an account"),
+    (["alias", "add", "a@example.com", "bbo@example.com"],
+     "no account, alias, group or public folder bbo@example.com"),
+    (["group", "add", "g@example.com", "--member", "bbo@example.com"],
+     "no account, alias, group or public folder bbo@example.com"),
+    (["acl", "set", "alice@example.com", "INBOX", "bbo", "lr"], "no account bbo@example.com"),
+    (["acl", "set", "alice@example.com", "INBOX", "$nogroup", "lr"],
+     "no group nogroup@example.com"),
     (["group", "member", "add", "g@example.com", "alice@example.com"], "no group"),
     (["admin", "grant", "alice@example.com"], "--global or --domain"),
     (["acl", "set", "alice@example.com", "INBOX", "bob", "lrQ"], "invalid ACL right 'Q'"),
@@ -125,6 +132,7 @@ def test_public_folders_and_apply_to_subfolders(home: Path) -> None:
                                                          "News/Archive": None}
     # Alice's own folders: the same commands, in her namespace.
     ok("folder", "create", "alice@example.com", "Projects/Alpha")
+    ok("user", "add", "bob@example.com", "--password", "bob password 1")
     ok("acl", "set", "alice@example.com", "Projects", "bob", "lr", "--apply-to-subfolders")
     assert json.loads(ok("acl", "get", "alice@example.com", "Projects/Alpha", "--json")) == [
         {"identifier": "bob@example.com", "rights": "lr"}]
@@ -147,3 +155,17 @@ def test_audit_list_shows_who_changed_what_and_from_where(home: Path) -> None:
     assert "acl.set" in table.stdout and "user.add" not in table.stdout
     bad = run(home, "audit", "list", "--since", "yesterday-ish")
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_user_remove_asks_for_yes_and_says_what_would_go(home: Path) -> None:
+    """Removing an account deletes its mail: without ``--yes`` nothing happens and the
+    refusal says how much would be lost."""
+    result = run(home, "user", "remove", "alice@example.com")
+    assert result.returncode == 2
+    assert "alice@example.com owns" in result.stderr and "messages" in result.stderr
+    assert "--yes" in result.stderr
+    assert run(home, "user", "show", "alice@example.com").returncode == 0
+    result = run(home, "user", "remove", "alice@example.com", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "removed with its" in result.stdout
+    assert run(home, "user", "show", "alice@example.com").returncode == 1

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from postroom.core.actor import Origin
+from postroom.core.errors import MailError
 from postroom.core.principal import Principal
 from postroom.net.minger import MingerError, query
 from tests.support.server import RunningServer, server_config
@@ -116,7 +117,8 @@ def test_aliases_groups_and_public_folders_are_5(srv: RunningServer) -> None:
     d = srv.services.directory
     srv.call(d.add_alias("alias-m@example.test", [user]))
     srv.call(d.add_group("group-m@example.test", [user]))
-    srv.call(d.add_alias("nowhere-m@example.test", ["gone-m@example.test"]))
+    with pytest.raises(MailError, match="no account, alias, group or public folder"):
+        srv.call(d.add_alias("nowhere-m@example.test", ["gone-m@example.test"]))
     op = Principal.operator()
     srv.call(srv.services.mailboxes.create(op, "Public Folders/Minger",
                                            address="board-m@example.test"))

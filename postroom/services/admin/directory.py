@@ -176,6 +176,15 @@ class UsersAdmin(AdminBase):
         await self.record(actor, "user.challenge-secret", rec.address,
                           {"set": secret is not None})
 
+    async def holdings(self, actor: Actor, address: str) -> tuple[int, int, int]:
+        """(folders, messages, octets) the account owns: what removing it would destroy, so
+        that a front-end can say so before asking for confirmation."""
+        rec = await self.require_account(actor, address, "looking at the account")
+        folders = [item.mailbox for item in
+                   await self._mailboxes.list(self.acting_for(rec), shared=False)]
+        return (len(folders), sum(f.message_count for f in folders),
+                sum(f.total_size for f in folders))
+
     async def remove(self, actor: Actor, address: str) -> None:
         rec = await self.require_account(actor, address, "removing the account")
         await self._store.directory.remove_account(rec.address)
@@ -249,6 +258,8 @@ class GroupsAdmin(AdminBase):
         if who == group:
             raise invalid(f"group {group} cannot contain itself")
         await self.require_domain(actor, group.rpartition("@")[2], "changing groups")
+        if present:  # removing a member that no longer exists must stay possible
+            await self._directory.require_target(who)
         await self._store.directory.set_group_member(group, who, present)
         await self.record(actor, "group.member." + ("add" if present else "remove"), group,
                           {"member": who})

@@ -293,3 +293,21 @@ def test_public_folder_seen_is_per_user(imap_server: RunningServer,
     assert alice.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Seen \\Recent))"]
     assert bob.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ())"]
     assert bob.ok(f'STATUS "{pub}" (UNSEEN)') == [f'* STATUS "{pub}" (UNSEEN 1)'.encode()]
+
+
+def test_setacl_for_nobody_is_refused_after_the_rights_check(
+        pair: tuple[RawImap, str, RawImap, str]) -> None:
+    """An identifier naming no account or group is refused (a typo would grant nothing,
+    silently) -- but only once the caller holds ``a``, so the refusal says nothing about
+    folders; DELETEACL of such an identifier stays possible for clean-up."""
+    alice, a, bob, _ = pair
+    alice.ok("CREATE Projects")
+    _, reply = alice.cmd("SETACL Projects nosuchuser lr")
+    assert b" NO [CANNOT]" in reply and b"no account nosuchuser@" in reply
+    assert alice.ok("GETACL Projects") == [b'* ACL "Projects"']
+    alice.ok("DELETEACL Projects nosuchuser")
+    # Without a on the folder, the same command answers as for any hidden folder.
+    _, hidden = bob.cmd(f"SETACL {shared(a, 'Projects')} nosuchuser lr")
+    _, missing = bob.cmd(f"SETACL {shared(a, 'Nothing')} nosuchuser lr")
+    assert b" NO " in hidden
+    assert hidden.split(b" ", 1)[1] == missing.split(b" ", 1)[1].replace(b"Nothing", b"Projects")
