@@ -50,6 +50,7 @@ from postroom.net.listener import (
 from postroom.net.rlimit import raise_open_files
 from postroom.net.tls import TLS_VERSIONS, ensure_self_signed, server_context
 from postroom.obs import log as obs_log
+from postroom.privileges import PrivilegeError, Privileges, prepare_data_dir
 from postroom.protocols.imap.server import ImapService
 from postroom.protocols.imap.session import ImapSettings
 from postroom.protocols.minger import LOOPBACK as MINGER_LOOPBACK
@@ -176,6 +177,8 @@ class Server:
     queue: QueueManager | None = None
     collector: Collector | None = None
     atrn: AtrnScheduler | None = None
+    # root only to read the TLS key and bind; dropped for good once every listener is bound
+    privileges: Privileges = field(default_factory=lambda: Privileges(None))
 
     def _port(self, port: int) -> int:
         return port + self.cfg.server.port_offset if port else 0
@@ -185,15 +188,9 @@ class Server:
         s = self.services
         self.queue = QueueManager(c, self.hostname, s.queue, s.delivery, s.submission,
                                   s.directory, s.gateways)
-        await self.queue.start()
-        if c.multipop.enabled:
-            self.collector = Collector(build_multipop(s, self.hostname))
-            await self.collector.start()
-        if c.odmr.collect:
-            self.atrn = AtrnScheduler(build_atrn(s, self.hostname))
-            await self.atrn.start()
         cert, key = self._certificate()
-        ctx = server_context(cert, key, c.tls.min_version)
+        with self.privileges.raised():  # a key in /etc/ssl/private may be root's alone
+            ctx = server_context(cert, key, c.tls.min_version)
         front = self.front = FrontEndContext(
             s, self.hostname, ctx, _end_point(cert),
             _networks("server.plaintext_auth_networks", c.server.plaintext_auth_networks),
@@ -223,7 +220,10 @@ class Server:
                         max_connections=most, proxy_networks=proxies,
                         handshake_timeout=c.tls.handshake_timeout, note=sdef.note))
                 try:
-                    await listener.start()
+                    # bound (as root when ports < 1024 need it), accepting only after the
+                    # privileges are dropped; nothing that writes files runs yet
+                    with self.privileges.raised():
+                        await listener.start(serve=False)
                 except OSError as exc:
                     raise _bind_error(sdef.label, host, port, exc) from None
                 if isinstance(listener, HttpListener):
@@ -236,10 +236,24 @@ class Server:
             for host in c.minger.listen or c.server.listen:
                 udp = UdpListener("minger", host, self._port(c.minger.port), minger.handle)
                 try:
-                    await udp.start()
+                    with self.privileges.raised():
+                        await udp.start()
                 except OSError as exc:
                     raise _bind_error("minger", host, udp.requested_port, exc) from None
                 self.udp.append(udp)
+        self.privileges.drop()
+        for tcp in self.tcp:
+            await tcp.serve()
+        for http in self.http:
+            await http.serve()
+        # the schedulers start last, as the unprivileged user: every file they write is its
+        await self.queue.start()
+        if c.multipop.enabled:
+            self.collector = Collector(build_multipop(s, self.hostname))
+            await self.collector.start()
+        if c.odmr.collect:
+            self.atrn = AtrnScheduler(build_atrn(s, self.hostname))
+            await self.atrn.start()
 
     def _certificate(self) -> tuple[Path, Path]:
         c = self.cfg
@@ -385,23 +399,36 @@ def tune_collector() -> None:
 
 async def run_server(cfg: Config, *, on_ready: Callable[[Server, str | None], None],
                      stop: asyncio.Event | None = None,
-                     reload_config: Callable[[], Config] | None = None) -> int:
-    """Start everything, call ``on_ready`` (prints the table), run until SIGTERM/SIGINT."""
+                     reload_config: Callable[[], Config] | None = None,
+                     privileges: Privileges | None = None) -> int:
+    """Start everything, call ``on_ready`` (prints the table), run until SIGTERM/SIGINT.
+
+    With ``privileges`` (``server.user`` when started as root), the data directory is made
+    or checked for that user and everything from the lock on runs as that user, except
+    reading the TLS key and binding (privileges.py)."""
     os.umask(private.UMASK)
+    privileges = privileges or Privileges(None)
+    if privileges.target is not None:
+        try:
+            prepare_data_dir(cfg.data_path, privileges.target)
+        except PrivilegeError as exc:
+            raise StartupError(str(exc)) from None
+        privileges.lower()
     lock = DataDirLock(cfg.data_path)
     try:
         lock.acquire()
     except DataDirInUse as exc:
         raise StartupError(str(exc)) from None
     try:
-        return await _run(cfg, on_ready, stop, reload_config)
+        return await _run(cfg, on_ready, stop, reload_config, privileges)
     finally:
         lock.release()
 
 
 async def _run(cfg: Config, on_ready: Callable[[Server, str | None], None],
                stop: asyncio.Event | None,
-               reload_config: Callable[[], Config] | None) -> int:
+               reload_config: Callable[[], Config] | None,
+               privileges: Privileges) -> int:
     loose = private.looser_than_private(cfg.data_path)
     if loose:
         log.warning("data directory %s is readable by other users: %s; fix it with: chmod -R "
@@ -417,7 +444,7 @@ async def _run(cfg: Config, on_ready: Callable[[Server, str | None], None],
         log.warning("the host name %s is not fully qualified: other servers check the name "
                     "in greetings and Received lines; set server.hostname (e.g. "
                     "mail.example.com)", hostname)
-    server = Server(cfg, services, hostname, domain)
+    server = Server(cfg, services, hostname, domain, privileges=privileges)
     try:
         await server.start()
     except BaseException:

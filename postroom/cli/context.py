@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from postroom import config as config_mod
-from postroom.app import Services, build_services
+from postroom import privileges
+from postroom.app import Services, StartupError, build_services
 from postroom.config import Config
 from postroom.core.actor import Actor
 from postroom.directory.quota import format_size
@@ -72,7 +73,14 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 def open_services(args: argparse.Namespace) -> Services:
-    return build_services(load_config(args))
+    """The services on the configured store; run as root with ``server.user`` set, the
+    command first becomes that user, so what it writes stays readable by the server."""
+    cfg = load_config(args)
+    try:
+        privileges.become(cfg.server.user, cfg.data_path)
+    except privileges.PrivilegeError as exc:
+        raise StartupError(str(exc)) from None
+    return build_services(cfg)
 
 
 _console = Console(highlight=False, soft_wrap=True)

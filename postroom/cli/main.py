@@ -18,6 +18,7 @@ from postroom import __version__
 from postroom.app import StartupError
 from postroom.cli import directory_cmds as dc
 from postroom.cli import folder_cmds as fc
+from postroom.cli import service_cmds as sc
 from postroom.cli import transfer as tc
 from postroom.cli.audit_cmds import add_audit_parser
 from postroom.cli.context import (
@@ -106,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
             "data directory or the store wait for a restart; the server's log names them.")
     add_common(r)
     r.set_defaults(func=reload_cmd)
+    sv = actions(cmd("service", "Run Postroom under systemd: print the unit, or install it "
+                     "with its user and a configuration file."))
+    sc.configure(sv.add_parser("unit", help="print the systemd unit"))
+    si = sv.add_parser("install", help="write the unit, create the user and a configuration "
+                       "file when missing (as root); prints how to start it")
+    sc.configure(si)
+    si.add_argument("--unit-dir", default="/etc/systemd/system",
+                    help="where the unit goes (default: /etc/systemd/system)")
 
     # config
     c = actions(cmd("config", "Check a config file or print a commented example."))

@@ -10,8 +10,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from postroom import __version__, config
-from postroom.app import ADMIN_PASSWORD_FILE
+from postroom import __version__, config, privileges
+from postroom.app import ADMIN_PASSWORD_FILE, StartupError
 from postroom.cli.context import UsageError, load_config, run_async
 from postroom.lifecycle import running_server
 from postroom.obs import log as obs_log
@@ -35,7 +35,13 @@ def reload_cmd(args: argparse.Namespace) -> int:
 def serve_cmd(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     config.check_environment(cfg, args.config)  # the same checks as 'postroom config check'
+    try:
+        target = privileges.wanted(cfg.server.user)
+    except privileges.PrivilegeError as exc:
+        raise StartupError(str(exc)) from None
     obs_log.setup(cfg.log.level, cfg.log.format, cfg.log.file)
+    if target is not None and cfg.log.file:  # reopened on reload, by the unprivileged user
+        os.chown(cfg.log.file, target.uid, target.gid)
     console = Console(highlight=False)
 
     def ready(server: Server, password: str | None) -> None:
@@ -60,4 +66,5 @@ def serve_cmd(args: argparse.Namespace) -> int:
         console.print("Stop with Ctrl-C or SIGTERM.")
         sys.stdout.flush()
 
-    return run_async(run_server(cfg, on_ready=ready, reload_config=lambda: load_config(args)))
+    return run_async(run_server(cfg, on_ready=ready, reload_config=lambda: load_config(args),
+                                privileges=privileges.Privileges(target)))

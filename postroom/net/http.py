@@ -64,11 +64,17 @@ class HttpListener:
             return int(self.server.sockets[0].getsockname()[1])
         return self.spec.port
 
-    async def start(self) -> None:
+    async def start(self, serve: bool = True) -> None:
+        """Bind; accept at once, or only once ``serve()`` is called (as TcpListener)."""
         loop = asyncio.get_running_loop()
         ctx = self.spec.ssl_context if self.spec.tls == "implicit" else None
         self.server = await loop.create_server(self._protocol, self.spec.host, self.spec.port,
-                                               ssl=ctx, reuse_address=True, backlog=1024)
+                                               ssl=ctx, reuse_address=True, backlog=1024,
+                                               start_serving=serve)
+
+    async def serve(self) -> None:
+        if self.server is not None:
+            await self.server.start_serving()
 
     def _protocol(self) -> _LimitedH11:
         return _LimitedH11(self, config=self.config, server_state=self.state, app_state={})

@@ -94,12 +94,19 @@ class TcpListener:
             return int(self.server.sockets[0].getsockname()[1])
         return self.spec.port
 
-    async def start(self) -> None:
+    async def start(self, serve: bool = True) -> None:
+        """Bind; accept at once, or (``serve=False``) only once ``serve()`` is called (no
+        connection is even queued before: the socket is not listening yet)."""
         loop = asyncio.get_running_loop()
         ctx = self.spec.ssl_context if self.spec.tls == "implicit" else None
         self.server = await loop.create_server(
             self._factory, self.spec.host, self.spec.port, ssl=ctx, reuse_address=True,
-            ssl_handshake_timeout=self.spec.handshake_timeout if ctx else None, backlog=1024)
+            ssl_handshake_timeout=self.spec.handshake_timeout if ctx else None, backlog=1024,
+            start_serving=serve)
+
+    async def serve(self) -> None:
+        if self.server is not None:
+            await self.server.start_serving()
 
     def _factory(self) -> Connection:
         conn = Connection(new_conn_id(), self.draining)
