@@ -1,10 +1,12 @@
 # Postroom: two commands set everything up.
-#   make run   - create .venv with postroom installed, start the server on the embedded default
+#   make run   - create .venv with postroom and its runtime dependencies only, start the server
+#                on the embedded default
 #   make test  - install everything the suite needs, then run the whole suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d fail2ban
 RUN_ARGS ?=
 BENCH_ARGS ?=
@@ -26,8 +28,14 @@ $(BIN)/python:
 	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
 	  else echo "error: '$(PYTHON) -m venv' failed; install python3-venv" >&2; exit 1; fi; }
 
-$(STAMP): $(BIN)/python pyproject.toml
+# `make run` needs the server's own dependencies only; the test tools (pytest, mypy, ruff,
+# hypothesis, ...) come with the first `make test`, `make lint`, `make bench` or `make fuzz`.
+$(RUN_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	@touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
@@ -53,7 +61,7 @@ test-deps: venv
 	  else echo "note: not root, Debian packages missing:$$missing (tests needing them will skip)"; fi; \
 	fi
 
-run: venv
+run: $(RUN_STAMP)
 	$(BIN)/postroom serve $(RUN_ARGS)
 
 lint: venv
