@@ -94,11 +94,12 @@ def to_text(raw: bytes, charset: str) -> str:
         return raw.decode("utf-8", "replace")
 
 
-def _leaves(part: Part) -> list[Part]:
+def leaves(part: Part) -> list[Part]:
+    """The parts that hold content, in order, inside multiparts and attached messages."""
     if part.children:
-        return [leaf for child in part.children for leaf in _leaves(child)]
+        return [leaf for child in part.children for leaf in leaves(child)]
     if part.message is not None:
-        return _leaves(part.message)
+        return leaves(part.message)
     return [part]
 
 
@@ -121,7 +122,7 @@ def searchable(data: bytes, info: MessageInfo) -> tuple[str, str]:
     header = header_text(parse_headers(data[:info.root.body_start]))
     chunks: list[str] = []
     size = 0
-    for leaf in _leaves(info.root):
+    for leaf in leaves(info.root):
         if leaf.mtype != "text" or size >= MAX_BODY_TEXT:
             continue
         text = leaf_text(data[leaf.body_start:leaf.body_end], leaf)

@@ -28,7 +28,7 @@ import base64
 import re
 
 from postroom.mime.scanner import Part, scan
-from postroom.mime.text import decode_body, decode_qp
+from postroom.mime.text import decode_body, decode_qp, leaves
 
 TRANSPARENT = frozenset({"7BIT", "8BIT", "BINARY"})
 DECODABLE = TRANSPARENT | {"BASE64", "QUOTED-PRINTABLE"}
@@ -67,14 +67,6 @@ def no_nuls(data: bytes) -> bytes:
 
 
 # -- APPEND of binary data (RFC 3516 §4.4) ------------------------------------------------------
-def _leaves(part: Part) -> list[Part]:
-    if part.children:
-        return [leaf for child in part.children for leaf in _leaves(child)]
-    if part.message is not None:
-        return _leaves(part.message)
-    return [part]
-
-
 def _needs_base64(data: bytes, leaf: Part) -> bool:
     body = data[leaf.body_start:leaf.body_end]
     return leaf.encoding.strip().upper() == "BINARY" or b"\x00" in body
@@ -115,7 +107,7 @@ def to_storable(data: bytes) -> bytes:
     if b"\x00" not in data and b"binary" not in data.lower():
         return data
     info = scan(data)
-    todo = [leaf for leaf in _leaves(info.root) if _needs_base64(data, leaf)]
+    todo = [leaf for leaf in leaves(info.root) if _needs_base64(data, leaf)]
     out = data
     for leaf in sorted(todo, key=lambda p: p.header_start, reverse=True):  # back to front
         header = _header_with_base64(out[leaf.header_start:leaf.body_start])
