@@ -81,6 +81,7 @@ class Run:
     target: Target
     alice: tuple[str, str] = ("", "")
     bob: tuple[str, str] = ("", "")
+    carol: tuple[str, str] = ("", "")  # a third account, so Bob's own entry stays
     n: int = 0
     cases: list[Case] = field(default_factory=list)
 
@@ -205,7 +206,7 @@ def _plan_mailbox(run: Run, a: RawImap, b_setup: RawImap, right: str, command: s
     a.append(f, MESSAGE)
     a.ok(f'SETACL "{f}" {bob} {right}')
     other = run.other(f)
-    carol = alice.replace("alice", "carol")  # a third identifier, so Bob's own entry stays
+    carol = run.carol[0]  # an account that exists: an ACL for nobody is refused (issue 19)
     simple = {
         "SUBSCRIBE": f"SUBSCRIBE {other}", "SELECT": f"SELECT {other}",
         "EXAMINE": f"EXAMINE {other}", "STATUS": f"STATUS {other} (MESSAGES)",
@@ -296,7 +297,7 @@ def _plan_selected(run: Run, a: RawImap, rights: str, command: str) -> None:
 
 def run_matrix(target: Target) -> dict[str, str]:
     """Every case's observed outcome, keyed ``rights:command``."""
-    run = Run(target, target.add_user("alice"), target.add_user("bob"))
+    run = Run(target, target.add_user("alice"), target.add_user("bob"), target.add_user("carol"))
     a, b_setup = target.login(run.alice), target.login(run.bob)
     for right in RIGHTS:
         for command in MAILBOX_COMMANDS:

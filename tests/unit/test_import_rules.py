@@ -27,7 +27,8 @@ CONCRETE = ("postroom.store.sqlite", "postroom.store.postgres")
 # Lowest first; a module may import modules of its own layer and of layers before it.
 LAYERS: list[tuple[str, ...]] = [
     ("postroom.core", "postroom.__init__"),
-    ("postroom.mime", "postroom.obs", "postroom.config", "postroom.config_rules"),
+    ("postroom.mime", "postroom.obs", "postroom.config", "postroom.config_rules",
+     "postroom.privileges"),
     ("postroom.store",),
     ("postroom.net",),
     ("postroom.directory", "postroom.access"),
