@@ -1,9 +1,14 @@
 """The gate itself: resolve a mailbox for a principal and an operation, or fail uniformly.
 
-Visibility (docs/sharing.md, "Invisible folders"): a principal holding none of ``l r i k x a``
+Visibility (docs/sharing.md, "Visibility"): a principal holding none of ``l r i k x a``
 gets exactly the error a missing mailbox gets, built by ``mailbox_missing`` from the name the
 caller used, so no reply, in any protocol, differs between "does not exist" and "exists but not
 for you".
+
+The same goes for the time a reply takes: ``decide`` works on a folder looked up together with
+its ACL and evaluates the rights whether or not the folder exists (against a stand-in when it
+does not), so that a hidden folder, a missing one and a missing owner cost the same work; the
+lookup (store/repo/mailboxes.py ``lookup``) runs the same statements on each path.
 
 A ``MailboxHandle`` is the only key to a mailbox's contents, and only this module can make one
 (Dovecot wraps the storage calls in its ACL plugin for the same reason: no caller can forget the
@@ -23,6 +28,12 @@ from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
 from postroom.core.records import AclEntry, MailboxRec
 from postroom.core.rights import VISIBLE_RIGHTS, Rights
+
+# What ``decide`` evaluates the rights on when no folder has the name: a mail folder of no owner
+# and no domain, so the evaluation walks the (empty) ACL as it walks a hidden folder's.
+_NOWHERE = MailboxRec(id=0, owner_id=None, domain_id=None, name="", parent_id=None, kind="mail",
+                      special_use="", address=None, uidvalidity=0, uidnext=0, highestmodseq=0,
+                      message_count=0, total_size=0)
 
 
 def mailbox_missing(name: str) -> MailError:
@@ -105,10 +116,15 @@ class AccessGate:
             raise MailError(Kind.NO_PERM, f"{action} is an administrator action")
 
     @staticmethod
-    def _acl_irrelevant(principal: Principal, mailbox: MailboxRec) -> bool:
-        """Owner and operator hold every right whatever the ACL says: skip the query."""
-        return principal.system or (principal.account_id is not None
-                                    and principal.account_id == mailbox.owner_id)
+    def acl_needed(principal: Principal, owner_id: int | None) -> bool:
+        """Only others' and public folders need their ACL read: owner and operator hold every
+        right whatever it says."""
+        return not (principal.system or (principal.account_id is not None
+                                         and principal.account_id == owner_id))
+
+    @classmethod
+    def _acl_irrelevant(cls, principal: Principal, mailbox: MailboxRec) -> bool:
+        return not cls.acl_needed(principal, mailbox.owner_id)
 
     async def rights(self, principal: Principal, mailbox: MailboxRec) -> Rights:
         acl = () if self._acl_irrelevant(principal, mailbox) else \
@@ -138,7 +154,21 @@ class AccessGate:
         visible but ``op`` is not allowed."""
         if mailbox is None:
             raise mailbox_missing(name)
-        rights = await self.rights(principal, mailbox)
+        return self._judge(mailbox, await self.rights(principal, mailbox), name, op)
+
+    def decide(self, principal: Principal, mailbox: MailboxRec | None,
+               acl: Sequence[AclEntry], name: str, op: Op | None = None) -> MailboxHandle:
+        """As ``handle``, for a folder looked up by a name the caller chose, with its ACL read
+        in the same lookup (``acl``: its entries, none when the folder does not exist or
+        ``acl_needed`` said not to read them). The rights are evaluated on every path, on a
+        stand-in when there is no folder, before the one error both paths share."""
+        rights = effective_rights(principal, mailbox or _NOWHERE, acl)
+        if mailbox is None:
+            raise mailbox_missing(name)
+        return self._judge(mailbox, rights, name, op)
+
+    @staticmethod
+    def _judge(mailbox: MailboxRec, rights: Rights, name: str, op: Op | None) -> MailboxHandle:
         handle = MailboxHandle(mailbox, rights, name, token=_GATE_TOKEN)
         if op in (Op.POST, Op.DELIVER):
             # Posting goes to a published address, and delivery to a recipient the directory

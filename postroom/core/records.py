@@ -85,6 +85,19 @@ class AclEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class FolderLookup:
+    """A folder looked up by name with what the access decision needs, read together
+    (store/repo/mailboxes.py ``lookup``). ``owner_id`` is the namespace's owner: None for the
+    public namespace, and for an owner address that names no account (``owner_found``)."""
+
+    owner_found: bool
+    owner_id: int | None
+    owner_domain_id: int | None
+    mailbox: MailboxRec | None
+    acl: tuple[AclEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRec:
     mailbox_id: int
     uid: int

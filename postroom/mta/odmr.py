@@ -38,8 +38,8 @@ class ConnectionStream:
             return await self.conn.readline(MAX_REPLY_LINE)
         except (ConnectionClosed, ShuttingDown):
             return b""
-        except LineTooLong:
-            raise ValueError("reply line too long") from None
+        except LineTooLong as exc:  # the SMTP client reports it as "no reply", one line
+            raise ValueError(f"reply line longer than {exc.limit} octets") from None
 
     def write(self, data: bytes) -> None:
         self.conn.write(data)

@@ -7,6 +7,15 @@ is ours: ``start_tls`` clears it, then upgrades the transport in place.
 Reads take a timeout (idle limit) and a length limit; when the listener drains for shutdown, a
 read that would wait on an empty buffer raises ``ShuttingDown`` so the protocol can say goodbye
 between commands, never in the middle of one.
+
+Over-long lines, one rule for every protocol: ``readline`` raises ``LineTooLong`` once the
+line passes its limit, having buffered at most the limit plus one read (the buffer never holds
+the whole line, and reading pauses above ``HIGH_WATER``). The session answers in its own words
+and calls ``skip_line``, which discards the rest as it arrives, so that the tail can never run
+as a command. A line that ends within ``SALVAGE`` times its limit was a client's mistake and
+the session carries on; a longer one is a flood, not a mistake: ``skip_line`` raises
+``LineTooLong`` again, the session says goodbye if its protocol has a way to, and the listener
+closes the connection and logs it in one line (never a traceback: the case is expected).
 """
 
 from __future__ import annotations
@@ -23,7 +32,13 @@ class ConnectionClosed(Exception):
 
 
 class LineTooLong(Exception):
-    pass
+    """A line longer than ``limit`` octets. Raised by ``readline`` (the rest of the line is
+    still unread: ``skip_line`` it) and by ``skip_line`` (the line went on for more than
+    ``SALVAGE`` times the limit: end the session)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"line longer than {limit} octets")
+        self.limit = limit
 
 
 class IdleTimeout(Exception):
@@ -35,6 +50,9 @@ class ShuttingDown(Exception):
 
 
 HIGH_WATER = 256 * 1024
+# How long, in multiples of its limit, an over-long line may be and still be skipped so that
+# the session carries on; 1 MiB for the default 64 KiB command line.
+SALVAGE = 16
 MAX_INFLATED = 256 * 1024 * 1024
 
 
@@ -146,27 +164,33 @@ class Connection(asyncio.Protocol):
             idx = self._buf.find(b"\n", start)
             if idx >= 0:
                 if idx + 1 > limit:
-                    raise LineTooLong()
+                    raise LineTooLong(limit)
                 line = bytes(self._buf[: idx + 1])
                 del self._buf[: idx + 1]
                 return line
             if len(self._buf) > limit:
-                raise LineTooLong()
+                raise LineTooLong(limit)
             start = len(self._buf)
             await self._wait(timeout)
 
     async def skip_line(self, limit: int, timeout: float | None = None) -> None:
-        """Discard through the next LF (after LineTooLong), bounded by ``limit`` octets more."""
+        """After ``readline(limit)`` raised LineTooLong: discard through the next LF as the
+        octets arrive (nothing is kept). LineTooLong again when the whole line, counted from
+        its first octet (still buffered: ``readline`` consumes nothing it refuses), passes
+        ``SALVAGE * limit``; the verdict is the same however the line was split into reads."""
+        budget = limit * SALVAGE
         dropped = 0
         while True:
             idx = self._buf.find(b"\n")
             if idx >= 0:
                 del self._buf[: idx + 1]
+                if dropped + idx + 1 > budget:
+                    raise LineTooLong(limit)
                 return
             dropped += len(self._buf)
             self._buf.clear()
-            if dropped > limit:
-                raise LineTooLong()
+            if dropped > budget:
+                raise LineTooLong(limit)
             await self._wait(timeout)
 
     async def readexactly(self, n: int, timeout: float | None = None) -> bytes:

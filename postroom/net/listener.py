@@ -3,6 +3,12 @@
 A ``Service`` is what a protocol front-end gives the listener: ``serve(conn)`` runs one session;
 ``refuse(reason)`` is the one-line reply sent before closing a connection the listener will not
 serve (too many from one address, listener full), in that protocol's own words.
+
+How a session ends decides what is logged, once per connection and here: a client that goes
+away, idles out or is cut off by TLS logs nothing; a flood of one line (``LineTooLong``, after
+the session has answered in its protocol's words) logs one warning naming the service, the
+client address and the limit, with no traceback, since any client can cause it at will; any
+other exception is a bug and is logged with its traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from postroom.net import proxy
-from postroom.net.connection import Connection, ConnectionClosed, IdleTimeout
+from postroom.net.connection import Connection, ConnectionClosed, IdleTimeout, LineTooLong
 from postroom.obs.log import conn_id
 
 log = logging.getLogger("postroom.net")
@@ -140,6 +146,9 @@ class TcpListener:
             await self.spec.service.serve(conn)
         except (ConnectionClosed, ConnectionError, IdleTimeout, ssl.SSLError):
             pass
+        except LineTooLong as exc:
+            log.warning("line too long: connection closed", extra={
+                "service": self.spec.label, "ip": ip, "limit": exc.limit})
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -167,11 +176,14 @@ class TcpListener:
         return conn.made.done() and not self.draining.is_set()
 
     async def _read_proxy(self, conn: Connection) -> bool:
+        """The PROXY header (proxy.py bounds it: 107 octets for v1, 16 + 65,535 for v2), or
+        False after one warning: the protocol has not started, so there is no one to answer."""
         while True:
             try:
                 result = proxy.parse(conn.peek())
             except proxy.ProxyError as exc:
-                log.warning("bad PROXY header", extra={"ip": conn.peer[0], "error": str(exc)})
+                log.warning("bad PROXY header", extra={"service": self.spec.label,
+                                                       "ip": conn.peer[0], "error": str(exc)})
                 return False
             if isinstance(result, proxy.ProxyInfo):
                 conn.consume(result.consumed)

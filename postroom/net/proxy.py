@@ -45,7 +45,7 @@ def _v1(buf: bytes) -> NeedMore | ProxyInfo:
     end = buf.find(b"\r\n")
     if end < 0:
         if len(buf) > V1_MAX:
-            raise ProxyError("PROXY v1 header too long")
+            raise ProxyError(f"PROXY v1 header longer than {V1_MAX} octets")
         return NeedMore()
     fields = buf[:end].decode("ascii", "replace").split(" ")
     if len(fields) >= 2 and fields[1] == "UNKNOWN":

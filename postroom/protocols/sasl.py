@@ -3,11 +3,14 @@
 Each protocol frames challenges its own way (IMAP and POP3 ``+ base64``, SMTP ``334 base64``)
 and hands that in as ``challenge``; everything else is the same everywhere: base64 on both
 sides, ``*`` cancels, server-final data (SCRAM's ``v=``) goes out as one more challenge
-answered by an empty line (RFC 4422 §5), channel binding wherever TLS is up and the
-certificate's binding data is known (RFC 5929 §4), and one rule for an over-long response:
-the rest of its line is skipped and the exchange fails as a protocol error. How long is too
-long is the front-end's line limit (``limits.max_line_length`` for IMAP and POP3; RFC 4954 §4's
-12,288 octets for SMTP AUTH).
+answered by an empty line (RFC 4422 §5), and channel binding wherever TLS is up and the
+certificate's binding data is known (RFC 5929 §4).
+
+An over-long response raises ``LineTooLong`` out of the exchange, its tail still unread: the
+front-end refuses it in its own words at once (SMTP's 500 5.5.6, RFC 4954 §6) and skips the
+rest exactly as for an over-long command line (``Connection.skip_line``; a flood ends the
+session). How long is too long is the front-end's line limit (``limits.max_line_length`` for
+IMAP and POP3; RFC 4954 §4's 12,288 octets for SMTP AUTH).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 
 from postroom.core.principal import Principal
 from postroom.directory.sasl import SaslError, Verdict
-from postroom.net.connection import Connection, LineTooLong
+from postroom.net.connection import Connection
 from postroom.services.auth import AuthService
 
 SMTP_MAX_RESPONSE = 12288  # octets of one AUTH response line in SMTP (RFC 4954 §4)
@@ -50,11 +53,8 @@ def decode(text: bytes | str) -> bytes:
 
 async def read_response(conn: Connection, limit: int,
                         timeout: float = RESPONSE_TIMEOUT) -> bytes:
-    try:
-        line = await conn.readline(limit, timeout)
-    except LineTooLong:
-        await conn.skip_line(limit * 16, timeout)
-        raise SaslError(f"response line longer than {limit} octets") from None
+    """One response line, without its CRLF; LineTooLong passes through (see above)."""
+    line = await conn.readline(limit, timeout)
     return line.rstrip(b"\r\n")
 
 
@@ -65,7 +65,7 @@ async def exchange(auth: AuthService, conn: Connection, name: str, initial: str 
     """Run mechanism ``name`` to its end. ``initial`` is the initial response as sent (SASL-IR,
     RFC 4959), or None; ``offered`` is what the client was shown (a SCRAM client that saw no
     ``-PLUS`` may not be taken for a downgrade, RFC 5802 §6). ``MailError`` (a disabled
-    account) passes through."""
+    account) and ``LineTooLong`` (an over-long response) pass through."""
     binding = channel_binding if conn.tls else None
     mech = auth.mechanism(name, channel_binding=binding,
                           plus_offered="SCRAM-SHA-256-PLUS" in offered, hostname=hostname)

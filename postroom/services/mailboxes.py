@@ -15,7 +15,7 @@ from postroom.access.ops import Op
 from postroom.access.rights_eval import GROUPWARE_KINDS, candidate_identifiers
 from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.principal import Principal
-from postroom.core.records import MailboxRec
+from postroom.core.records import AclEntry, MailboxRec
 from postroom.core.rights import Rights
 from postroom.services import names
 from postroom.store.sqlstore import SqlStore
@@ -28,13 +28,16 @@ DEFAULT_FOLDERS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Located:
-    """A resolved name: who owns the namespace, and the mailbox if it exists."""
+    """A resolved name: who owns the namespace, the mailbox if it exists, and its ACL entries
+    when the access decision needs them (read with it: ``AccessGate.decide``)."""
 
     ref: names.NameRef
     owner_id: int | None
     domain_id: int | None
     mailbox: MailboxRec | None
     name: str
+    acl: tuple[AclEntry, ...] = ()
+    namespace_found: bool = True  # False: no such owner, or no path (then ``mailbox`` is None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,32 +61,49 @@ class MailboxService:
         self._owner_names: dict[int, str] = {}
 
     async def locate(self, principal: Principal, name: str) -> Located:
+        """Resolve ``name`` into a namespace that exists; NOT_FOUND otherwise."""
+        loc = await self._lookup(principal, name)
+        if not loc.namespace_found:
+            raise mailbox_missing(name)
+        return loc
+
+    async def _lookup(self, principal: Principal, name: str) -> Located:
+        """Resolve ``name`` with one store read (``MailboxRepo.lookup``), whatever is missing:
+        the owner, the folder or the path. Callers that go on to ``AccessGate.decide`` let it
+        refuse a name that exists for nobody, after the same work as for a hidden folder, so
+        that the time of the reply tells no more than its text (docs/sharing.md,
+        "Visibility")."""
         ref = names.parse_name(name)
+        store = self._store.mailboxes
+        owner_id: int | None
+        domain_id: int | None
         if ref.namespace == "personal":
             if principal.account_id is None:
-                raise mailbox_missing(name)
+                raise mailbox_missing(name)  # no namespace of one's own: nothing to hide
+            found = await store.lookup(ref.path, owner_id=principal.account_id, acl=False)
             owner_id, domain_id = principal.account_id, principal.domain_id
         elif ref.namespace == "other":
-            account = await self._store.directory.get_account(ref.owner_address or "")
-            if account is None or not ref.path:
-                raise mailbox_missing(name)
-            if account.id == principal.account_id:  # one's own folders by the long name
-                ref = names.NameRef("personal", "", ref.path)
-            owner_id, domain_id = account.id, account.domain_id
+            found = await store.lookup(ref.path, owner_address=ref.owner_address or "",
+                                       acl=not principal.system)
+            owner_id, domain_id = found.owner_id, found.owner_domain_id
+            if owner_id is not None and owner_id == principal.account_id:
+                ref = names.NameRef("personal", "", ref.path)  # one's own, by the long name
         else:
+            found = await store.lookup(ref.path, acl=self._gate.acl_needed(principal, None))
             owner_id, domain_id = None, None
-        if not ref.path:
-            raise mailbox_missing(name)
-        mailbox = await self._store.mailboxes.by_name(owner_id, ref.path)
+        mailbox = found.mailbox
         if mailbox is not None:
             domain_id = mailbox.domain_id
-        return Located(ref, owner_id, domain_id, mailbox, name)
+        # No owner, or no path: no folder either (none has an empty name), so ``decide``
+        # refuses it as missing.
+        return Located(ref, owner_id, domain_id, mailbox, name, found.acl,
+                       namespace_found=found.owner_found and bool(ref.path))
 
     async def open(self, principal: Principal, name: str, op: Op | None = None,
                    ) -> MailboxHandle:
         """The one entry for using a mailbox by name: NOT_FOUND if invisible or missing."""
-        loc = await self.locate(principal, name)
-        return await self._gate.handle(principal, loc.mailbox, name, op)
+        loc = await self._lookup(principal, name)
+        return self._gate.decide(principal, loc.mailbox, loc.acl, name, op)
 
     async def open_id(self, principal: Principal, mailbox_id: int, name: str,
                       op: Op | None = None) -> MailboxHandle:
@@ -174,8 +194,8 @@ class MailboxService:
 
     # -- deletion and renaming ---------------------------------------------------------------
     async def delete(self, principal: Principal, name: str) -> None:
-        loc = await self.locate(principal, name)
-        handle = await self._gate.handle(principal, loc.mailbox, name, Op.DELETE)
+        loc = await self._lookup(principal, name)
+        handle = self._gate.decide(principal, loc.mailbox, loc.acl, name, Op.DELETE)
         mailbox = handle.mailbox
         if mailbox.owner_id is not None and mailbox.name == "INBOX":
             raise MailError(Kind.NO_PERM, "INBOX cannot be deleted")  # RFC 9051 §6.3.4
@@ -184,8 +204,8 @@ class MailboxService:
         await self._store.mailboxes.delete([mailbox.id])
 
     async def rename(self, principal: Principal, old: str, new: str) -> MailboxRec:
-        src = await self.locate(principal, old)
-        handle = await self._gate.handle(principal, src.mailbox, old, Op.RENAME_FROM)
+        src = await self._lookup(principal, old)
+        handle = self._gate.decide(principal, src.mailbox, src.acl, old, Op.RENAME_FROM)
         dst = await self.locate(principal, new)
         if dst.owner_id != src.owner_id:
             raise MailError(Kind.NO_PERM, "folders can only be renamed within one namespace")

@@ -1,6 +1,7 @@
 """One SASL exchange for every protocol (protocols/sasl.py): the same SCRAM-SHA-256-PLUS with
 channel binding on IMAP, SMTP and POP3 once TLS is up (RFC 5802, RFC 5929 §4), and the same
-rule for an over-long response: a protocol error, the connection lives on.
+rule for an over-long response: refused, the line skipped, the connection lives on (a flood is
+tests/protocol/test_line_flood.py's).
 
 The SCRAM client here is written from RFC 5802, not from the server's code."""
 
@@ -64,9 +65,15 @@ class Framed:
         return line.startswith({"imap": b"A1 OK", "smtp": b"235 ", "pop3": b"+OK"}
                                [self.protocol])
 
-    def protocol_error(self, line: bytes) -> bool:
-        return line.startswith({"imap": b"A1 BAD", "smtp": b"501 ", "pop3": b"-ERR"}
-                               [self.protocol])
+    def too_long(self, line: bytes) -> bool:
+        """The refusal of an over-long response, each protocol's way: SMTP's own code (RFC
+        4954 §6), IMAP's untagged BAD at once, then the failed command, POP3's -ERR."""
+        if self.protocol == "smtp":
+            return line == b"500 5.5.6 Authentication Exchange line is too long"
+        if self.protocol == "imap":
+            return line == b"* BAD [TOOBIG] Command line too long" and self.c.line() == \
+                b"A1 BAD Authentication failed: response line longer than 4096 octets"
+        return line == b"-ERR [AUTH] Authentication failed: response line longer than 4096 octets"
 
     def channel_binding(self) -> bytes:
         """tls-server-end-point (RFC 5929 §4.1): the certificate's hash, with its signature
@@ -123,7 +130,7 @@ def test_over_long_response_is_a_protocol_error(srv: RunningServer, protocol: st
     limit = 12288 if protocol == "smtp" else 4096  # RFC 4954 §4; limits.max_line_length
     line = f.start("LOGIN", user.encode())
     assert f.challenge(line) is not None, line  # "Password:"
-    assert f.protocol_error(f.respond(b"A" * (limit + 100)))
+    assert f.too_long(f.respond(b"A" * (limit + 100)))
     # the session goes on: the next exchange works
     line = f.start("PLAIN", f"\0{user}\0{password}".encode())
     assert f.succeeded(line), line

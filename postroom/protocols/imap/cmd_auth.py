@@ -15,6 +15,7 @@ import logging
 from postroom import __version__
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
+from postroom.net.connection import LineTooLong
 from postroom.protocols import sasl
 from postroom.protocols.imap.session import (
     ANY,
@@ -185,6 +186,10 @@ async def authenticate(s: Session, cmd: Command) -> Reply:
         if exc.kind is Kind.DISABLED:
             return no("Account disabled", "CONTACTADMIN")
         raise
+    except LineTooLong as exc:  # refused like a command line (protocols/sasl.py)
+        await s.refuse_long_line()
+        return Reply("BAD", f"Authentication failed: response line longer than {exc.limit} "
+                            f"octets")
     if outcome.cancelled:
         return Reply("BAD", "Authentication cancelled")
     if outcome.error:

@@ -267,8 +267,10 @@ class Session:
         timeout = self._timeout()
         parts: list[bytes] = []
         total = 0
-        line = await conn.readline(limit, timeout)
+        line = await self._line()
         while True:
+            if line is None:
+                return None
             parts.append(line)
             total += len(line)
             mark = literal_at_end(line)
@@ -285,14 +287,31 @@ class Session:
                 if mark.size > self.settings.max_literal * 2:
                     raise Bye(f"[TOOBIG] {toobig}")  # RFC 7888 §4: or read and discard
                 await conn.readexactly(mark.size, timeout)
-                await conn.skip_line(limit, timeout)
+                await conn.skip_line(limit, timeout)  # the rest of the command
                 await conn.send(f"{tag} BAD [TOOBIG] {toobig}\r\n".encode())
                 return None
             if mark.sync:
                 await conn.send(b"+ Ready for literal data\r\n")
             parts.append(await conn.readexactly(mark.size, timeout))
             total += mark.size
-            line = await conn.readline(limit, timeout)
+            line = await self._line()
+
+    async def _line(self) -> bytes | None:
+        """One line of a command; None when it was too long (refused, and skipped)."""
+        try:
+            return await self.conn.readline(self.settings.max_line, self._timeout())
+        except LineTooLong:
+            await self.refuse_long_line()
+            return None
+
+    async def refuse_long_line(self) -> None:
+        """After LineTooLong: say so at once (untagged: the tag may be what was cut off),
+        then skip the rest of the line so that its tail never runs as a command. A flood
+        raises LineTooLong from ``skip_line``; ``run`` answers it with BYE
+        (net/connection.py has the rule)."""
+        await self.conn.send(b"* BAD [TOOBIG] Command line too long\r\n")
+        await self.conn.skip_line(self.settings.max_line, self._timeout())
+        await self._count_bad()
 
     # -- the loop -------------------------------------------------------------------------------
     async def run(self, preauth: Principal | None = None) -> None:
@@ -301,18 +320,16 @@ class Session:
                              f"IMAP ready\r\n".encode())
         try:
             while self.state is not State.LOGOUT:
-                try:
-                    raw = await self.read_command()
-                except LineTooLong:
-                    await self.conn.send(b"* BAD [TOOBIG] Command line too long\r\n")
-                    await self.conn.skip_line(self.settings.max_line * 16, self._timeout())
-                    await self._count_bad()
-                    continue
+                raw = await self.read_command()
                 if raw is None:
                     continue
                 await self.execute(raw)
         except Bye as exc:
             await self._bye(str(exc))
+        except LineTooLong:
+            # A flood (net/connection.py): goodbye, then the listener closes and logs it.
+            await self._bye("[TOOBIG] Line too long, closing")
+            raise
         except IdleTimeout:
             await self._bye("Autologout; idle for too long")
         except ShuttingDown:
@@ -377,7 +394,7 @@ class Session:
         except MailError as exc:
             return no(exc.text, ERRORS.get(exc.kind))
         except (Bye, AlreadyReplied, ConnectionClosed, ConnectionError, IdleTimeout,
-                ShuttingDown):
+                LineTooLong, ShuttingDown):
             raise
         except Exception:
             log.exception("IMAP %s failed", cmd.name)
@@ -578,7 +595,11 @@ async def idle_wait(session: Session) -> Reply:
     max_line = session.settings.max_line
     while True:
         if conn.has_line(max_line) or conn.at_eof:
-            line = await conn.readline(max_line, AUTOLOGOUT)
+            try:
+                line = await conn.readline(max_line, AUTOLOGOUT)
+            except LineTooLong:
+                await session.refuse_long_line()
+                return Reply("BAD", "Expected DONE")
             if line.strip().upper() == b"DONE":
                 return ok("IDLE terminated")
             return Reply("BAD", "Expected DONE")

@@ -131,10 +131,7 @@ class Pop3Session:
                     line = await self.conn.readline(self.settings.max_line,
                                                     self.settings.idle_timeout)
                 except LineTooLong:
-                    self.err("Line too long")
-                    await self.flush()
-                    await self.conn.skip_line(self.settings.max_line * 16,
-                                              self.settings.idle_timeout)
+                    await self.refuse_long_line("Line too long")
                     self._count_bad()
                     continue
                 await self.execute(line)
@@ -157,6 +154,15 @@ class Pop3Session:
             if self.drop is not None:
                 self.maildrops.close(self.drop)
                 self.drop = None
+
+    async def refuse_long_line(self, text: str, code: str | None = None) -> None:
+        """After LineTooLong: ``-ERR`` at once, then skip the rest of the line so that its
+        tail never runs as a command. A flood raises LineTooLong from ``skip_line``; POP3 has
+        no way to say goodbye unasked (RFC 1939), so the session just ends and the listener
+        closes the connection and logs it (net/connection.py has the rule)."""
+        self.err(text, code)
+        await self.flush()
+        await self.conn.skip_line(self.settings.max_line, self.settings.idle_timeout)
 
     async def _flush_quietly(self) -> None:
         with contextlib.suppress(ConnectionClosed, ConnectionError):
@@ -295,12 +301,17 @@ class Pop3Session:
         async def challenge(data: bytes) -> None:
             await self.conn.send(b"+ " + base64.b64encode(data) + b"\r\n")
 
-        outcome = await sasl.exchange(self.services.auth, self.conn, name,
-                                      args[1] if len(args) == 2 else None, challenge,
-                                      offered=mechs,
-                                      channel_binding=self.settings.channel_binding,
-                                      max_line=self.settings.max_line,
-                                      hostname=self.settings.hostname)
+        try:
+            outcome = await sasl.exchange(self.services.auth, self.conn, name,
+                                          args[1] if len(args) == 2 else None, challenge,
+                                          offered=mechs,
+                                          channel_binding=self.settings.channel_binding,
+                                          max_line=self.settings.max_line,
+                                          hostname=self.settings.hostname)
+        except LineTooLong as exc:  # refused like a command line (protocols/sasl.py)
+            await self.refuse_long_line(f"Authentication failed: response line longer than "
+                                        f"{exc.limit} octets", "AUTH")
+            return
         if outcome.cancelled:
             self.err("Authentication cancelled")
             return

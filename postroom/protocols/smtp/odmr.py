@@ -31,7 +31,7 @@ from postroom.core.errors import MailError
 from postroom.mta.atrn import AtrnError, Provider
 from postroom.mta.client import SmtpClient, SmtpClientError
 from postroom.mta.odmr import ConnectionStream, Turnaround
-from postroom.net.connection import Connection
+from postroom.net.connection import Connection, LineTooLong
 from postroom.net.listener import new_conn_id
 from postroom.net.tls import client_context
 from postroom.protocols.smtp.session import HANDLERS, Quit, SmtpSession, SmtpSettings
@@ -196,7 +196,10 @@ async def collect(services: MailServices, provider: Provider, hostname: str,
         # RFC 2645 §4: we are the server now, and we speak first.
         settings = SmtpSettings(hostname, "mx", max_message_size, idle_timeout=timeout)
         session = SmtpSession(services, settings, conn)
-        await session.run()
+        try:
+            await session.run()
+        except LineTooLong as exc:  # the provider flooded us: a failed collection, not a bug
+            raise AtrnError(f"{where} sent a line longer than {exc.limit} octets") from None
         return session.accepted
     finally:
         conn.close()

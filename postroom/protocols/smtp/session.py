@@ -191,10 +191,9 @@ class SmtpSession:
             while True:
                 try:
                     line = await self.conn.readline(MAX_COMMAND_LINE, self.settings.idle_timeout)
-                except LineTooLong:
-                    self.reply(smtp.LINE_TOO_LONG, "Command line too long")
-                    await self.flush()
-                    await self.conn.skip_line(MAX_COMMAND_LINE * 16, self.settings.idle_timeout)
+                except LineTooLong as exc:
+                    # RFC 5321 §4.5.3.1.4: 500 "Line too long"
+                    await self.refuse_long_line(exc, "Command line too long")
                     await self._count_bad()
                     continue
                 await self.execute(line)
@@ -202,6 +201,13 @@ class SmtpSession:
                     await self.flush()
         except Quit:
             await self.flush()
+        except LineTooLong:
+            # A flood (net/connection.py). RFC 5321 §3.8: a server closes only after 421;
+            # the listener then closes the connection and logs it.
+            self.reply(smtp.SERVICE_UNAVAILABLE, f"{self.settings.hostname} Line too long, "
+                                                 f"closing")
+            await self._flush_quietly()
+            raise
         except IdleTimeout:
             self.out.clear()
             self.reply(smtp.IDLE_TIMEOUT, f"{self.settings.hostname} Idle for too long, closing")
@@ -215,6 +221,14 @@ class SmtpSession:
             pass
         finally:
             self._drop(self.tx)
+
+    async def refuse_long_line(self, exc: LineTooLong, text: str) -> None:
+        """After LineTooLong: 500 5.5.6 at once, then skip the rest of the line so that its
+        tail never runs as a command. A flood raises LineTooLong from ``skip_line``, which
+        ``run`` answers with 421."""
+        self.reply(smtp.LINE_TOO_LONG, text)
+        await self.flush()
+        await self.conn.skip_line(exc.limit, self.settings.idle_timeout)
 
     async def _flush_quietly(self) -> None:
         with contextlib.suppress(ConnectionClosed, ConnectionError):
@@ -325,6 +339,10 @@ class SmtpSession:
             if exc.kind is not Kind.DISABLED:
                 raise
             outcome = sasl.Outcome(None)
+        except LineTooLong as exc:
+            # RFC 4954 §6: 500 5.5.6 "Authentication Exchange line is too long"
+            await self.refuse_long_line(exc, "Authentication Exchange line is too long")
+            return
         if outcome.cancelled:
             self.reply(smtp.AUTH_CANCELLED, "Authentication cancelled")
             return

@@ -12,12 +12,18 @@ from collections.abc import Sequence
 
 from postroom.core.changes import AclChanged, MailboxCreated, MailboxDeleted, MailboxRenamed
 from postroom.core.errors import Kind, MailError, not_found
-from postroom.core.records import AclEntry, MailboxRec
+from postroom.core.records import AclEntry, FolderLookup, MailboxRec
 from postroom.store.api import PUBLIC_OWNER
 from postroom.store.engine import Engine, Row, Tx
 
 _COLS = ("id, owner_id, domain_id, name, parent_id, kind, special_use, address, uidvalidity, "
          "uidnext, highestmodseq, message_count, total_size")
+
+
+# Keys no row has (public folders are owner_key 0, accounts and mailboxes count from 1): a
+# lookup of something that does not exist still runs its statements, against these.
+NO_OWNER = -1
+NO_MAILBOX = -1
 
 
 def _mb(row: Row) -> MailboxRec:
@@ -104,6 +110,37 @@ class MailboxRepo:
             row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE owner_key = ? AND name = ?",
                          (key, name))
             return _mb(row) if row else None
+        return await self.engine.read(fn)
+
+    async def lookup(self, name: str, *, owner_id: int | None = None,
+                     owner_address: str | None = None, acl: bool = True) -> FolderLookup:
+        """The folder ``name`` in one namespace (an account's, by id or by address; public
+        when neither is given) and, with ``acl``, its ACL entries: one read, running the same
+        statements whether or not the owner, the folder or any entry exists. A name that
+        exists for nobody must cost what one hidden from the caller costs (docs/sharing.md,
+        "Visibility"): a missing owner's folder is looked for under ``NO_OWNER``, a
+        missing folder's ACL under ``NO_MAILBOX``, so every path asks the database the same
+        questions, in one round trip to the reader pool."""
+        def fn(tx: Tx) -> FolderLookup:
+            found, key, domain_id = True, owner_id, None
+            if owner_address is not None:
+                row = tx.one("SELECT id, domain_id FROM accounts WHERE address = ?",
+                             (owner_address,))
+                found = row is not None
+                key, domain_id = (int(row[0]), row[1]) if row else (None, None)
+            if key is not None:
+                where = key
+            else:
+                where = NO_OWNER if owner_address is not None else PUBLIC_OWNER
+            row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE owner_key = ? AND name = ?",
+                         (where, name))
+            mailbox = _mb(row) if row else None
+            entries: tuple[AclEntry, ...] = ()
+            if acl:
+                entries = tuple(AclEntry(r[0], r[1]) for r in tx.all(
+                    "SELECT identifier, rights FROM acl WHERE mailbox_id = ? "
+                    "ORDER BY identifier", (mailbox.id if mailbox else NO_MAILBOX,)))
+            return FolderLookup(found, key, domain_id, mailbox, entries)
         return await self.engine.read(fn)
 
     async def by_special_use(self, owner_id: int, special_use: str) -> MailboxRec | None:
