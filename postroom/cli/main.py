@@ -272,7 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
         parser = leaf(im, fmt, f"import a {fmt}", json_flag=True)
         parser.add_argument("address")
         parser.add_argument("path")
-        parser.add_argument("--folder", help="target folder (default INBOX)")
+        parser.add_argument("--folder", help="target folder (default INBOX); created when its "
+                            "first message is stored, so a failed import creates nothing")
+        parser.epilog = ("Messages the folder already holds (same Message-ID and size, or the "
+                         "same content when there is no Message-ID) are skipped and counted, "
+                         "so an import can be run again after a failure.")
         parser.set_defaults(func=_with_services(tc.import_cmd), format=fmt)
     ex = cmd("export", "Export an account's mail as mbox files or a Maildir.")
     add_common(ex)
@@ -280,7 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("path")
     ex.add_argument("--format", choices=("mbox", "maildir"), default="mbox")
     ex.add_argument("--folder", help="only this folder (mbox: PATH is then one file)")
-    ex.set_defaults(func=_with_services(tc.export_cmd), json=False)
+    ex.add_argument("--json", action="store_true",
+                    help="print the count and the renamed folders as JSON")
+    ex.epilog = ("A folder whose stored name is no safe file name ('.', '..', a level over "
+                 "255 bytes, a clash) is written under a renamed entry, which is printed.")
+    ex.set_defaults(func=_with_services(tc.export_cmd))
     return p
 
 

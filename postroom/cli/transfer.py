@@ -20,12 +20,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from postroom.access.gate import MailboxHandle
 from postroom.access.ops import Op
 from postroom.app import Services
-from postroom.cli.context import OPERATOR, say
+from postroom.cli.context import OPERATOR, emit_one, say
+from postroom.cli.export_names import DiskName, inside, plan
 from postroom.core import flags as F
 from postroom.core.address import Address
 from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.principal import Principal
 from postroom.core.records import NewMessage
+from postroom.services import names
+from postroom.services.duplicates import DuplicateIndex
 
 BATCH = 200
 _FROM_QUOTED = re.compile(rb"^>+From ", re.MULTILINE)
@@ -118,23 +121,55 @@ async def _principal(s: Services, address: str) -> Principal:
     return Principal.operator_as(rec.id, rec.address, rec.domain_id)
 
 
-async def _ensure_folder(s: Services, principal: Principal, name: str) -> None:
+async def _ensure_folder(s: Services, principal: Principal, name: str) -> bool:
+    """Create ``name`` if it does not exist; True if this call created it."""
     try:
         await s.mailboxes.create(principal, name)
     except MailError as exc:
         if exc.kind is not Kind.EXISTS:
             raise
+        return False
+    return True
+
+
+async def _folder_index(s: Services, principal: Principal, name: str) -> DuplicateIndex:
+    """What ``name`` already holds (empty if it does not exist yet): the skip list."""
+    try:
+        handle = await s.mailboxes.open(principal, name, Op.READ)
+    except MailError as exc:
+        if exc.kind is Kind.NOT_FOUND:
+            return DuplicateIndex.empty()
+        raise
+    return await s.messages.duplicates(handle)
+
+
+async def _undo_empty(s: Services, principal: Principal, created: list[str]) -> None:
+    """After a failed import: remove the folders it created that hold nothing, so a failure
+    leaves the account as it was (folders that received messages stay, with what they hold;
+    running the import again skips those messages)."""
+    for name in reversed(created):
+        try:
+            handle = await s.mailboxes.open(principal, name, Op.READ)
+            if not await s.messages.view(principal, handle):
+                await s.mailboxes.delete(principal, name)
+        except MailError:
+            continue
 
 
 async def import_cmd(s: Services, args: argparse.Namespace) -> int:
+    """Folders are created when their first message is stored, never before: an import that
+    fails on its input creates nothing. A message the folder already holds (services/
+    duplicates.py: same Message-ID and size, or same content) is skipped and counted."""
     principal = await _principal(s, args.address)
     path = Path(args.path)
     if not path.exists():
         raise invalid(f"{path}: no such file or directory")
     target = args.folder or "INBOX"
-    await _ensure_folder(s, principal, target)
-    total = 0
+    names.validate_path(target)  # a bad --folder fails before anything is read or made
+    total = skipped = 0
+    created: list[str] = []
     handles: dict[str, MailboxHandle] = {}
+    indexes: dict[str, DuplicateIndex] = {}
     pending: dict[str, list[asyncio.Future[NewMessage]]] = {}
 
     async def flush(folder: str) -> None:
@@ -145,7 +180,8 @@ async def import_cmd(s: Services, args: argparse.Namespace) -> int:
         prepared = list(await asyncio.gather(*futures))
         handle = handles.get(folder)
         if handle is None:
-            await _ensure_folder(s, principal, folder)
+            if await _ensure_folder(s, principal, folder):
+                created.append(folder)
             handle = await s.mailboxes.open(principal, folder, Op.APPEND)
             handles[folder] = handle
         await s.messages.append_prepared(principal, handle, prepared)
@@ -161,19 +197,37 @@ async def import_cmd(s: Services, args: argparse.Namespace) -> int:
         base = target if args.folder else ""
         source = ((f"{base}/{folder}".strip("/") if folder else target, m, fl, d)
                   for folder, m, fl, d in read_maildir(path))
-    with Progress(TextColumn(f"importing {path.name}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), disable=args.json) as progress:
-        task = progress.add_task("", total=None)
-        for folder, message, flag_names, date in source:
-            fut = asyncio.ensure_future(s.messages.prepare(message, flag_names, date))
-            pending.setdefault(folder, []).append(fut)
-            if len(pending[folder]) >= BATCH:
+    try:
+        with Progress(TextColumn(f"importing {path.name}"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), disable=args.json) as progress:
+            task = progress.add_task("", total=None)
+            for folder, message, flag_names, date in source:
+                if folder not in indexes:
+                    names.validate_path(folder)
+                    indexes[folder] = await _folder_index(s, principal, folder)
+                if await indexes[folder].holds(message):
+                    skipped += 1
+                    continue
+                fut = asyncio.ensure_future(s.messages.prepare(message, flag_names, date))
+                pending.setdefault(folder, []).append(fut)
+                if len(pending[folder]) >= BATCH:
+                    await flush(folder)
+            for folder in list(pending):
                 await flush(folder)
-        for folder in list(pending):
-            await flush(folder)
+    except BaseException:
+        for futures in pending.values():
+            for waiting in futures:
+                waiting.cancel()
+        await _undo_empty(s, principal, created)
+        raise
     await s.admin.note(OPERATOR, "import." + args.format, args.address,
-                       {"path": str(path), "folder": target, "messages": total})
-    say(f"{total} messages imported into {args.address}")
+                       {"path": str(path), "folder": target, "messages": total,
+                        "skipped": skipped})
+    if args.json:
+        emit_one(args, {"imported": total, "skipped": skipped, "folders_created": created})
+    else:
+        note = f", {skipped} skipped (already there)" if skipped else ""
+        say(f"{total} messages imported into {args.address}{note}")
     return 0
 
 
@@ -184,20 +238,34 @@ def _mbox_from_line(date: int) -> bytes:
 
 async def export_cmd(s: Services, args: argparse.Namespace) -> int:
     """mbox: with --folder, PATH is one file; without, PATH is a directory of ``<folder>.mbox``
-    files. maildir: PATH becomes a Maildir++ tree (subfolders as ``.Sub.Folder``)."""
+    files. maildir: PATH becomes a Maildir++ tree (subfolders as ``.Sub.Folder``).
+
+    Every folder's file or directory name comes from cli/export_names.py: the usual one when
+    it is safe, a renamed one (printed) when the stored name would leave PATH, is not a valid
+    file name or clashes, so that no stored name can write outside PATH or stop the export."""
     principal = await _principal(s, args.address)
     out = Path(args.path)
     listed = [item.name for item in await s.mailboxes.list(principal, shared=False)]
     if args.folder:
         listed = [args.folder]
-    elif args.format == "mbox":
+    if args.format == "maildir" or not args.folder:
         out.mkdir(parents=True, exist_ok=True)
+    places: list[DiskName] = ([DiskName(listed[0], None, False)]
+                              if args.folder and args.format == "mbox"
+                              else plan(listed, args.format))
     count = 0
-    for name in listed:
+    renamed: list[dict[str, str]] = []
+    for place in places:
+        name = place.folder
+        target = out if place.entry is None else out / place.entry
+        if place.entry is not None and not inside(out, target):
+            raise invalid(f"{target} leads outside {out} (a symbolic link?): nothing written "
+                          f"for folder {name!r}")
+        if place.renamed:
+            renamed.append({"folder": name, "written_as": str(place.entry)})
         handle = await s.mailboxes.open(principal, name, Op.READ)
         rows = await s.messages.view(principal, handle)
         if args.format == "mbox":
-            target = out if args.folder else out / (name.replace("/", ".") + ".mbox")
             with open(target, "wb") as fh:
                 for rec in await s.messages.records(principal, handle,
                                                     [r.uid for r in rows]):
@@ -207,17 +275,23 @@ async def export_cmd(s: Services, args: argparse.Namespace) -> int:
                     fh.write(b"\n" if data.endswith(b"\n") else b"\n\n")
                     count += 1
         else:
-            folder = out if name == "INBOX" else out / ("." + name.replace("/", "."))
             for sub in ("cur", "new", "tmp"):
-                (folder / sub).mkdir(parents=True, exist_ok=True)
+                (target / sub).mkdir(parents=True, exist_ok=True)
             for row in rows:
                 data = await s.messages.content(handle, row.uid)
                 shown = F.format_flags(row.flags, ())
                 info = "".join(c for c, flag in sorted(_MAILDIR_FLAGS.items()) if flag in shown)
                 file_name = f"{handle.mailbox.uidvalidity}.{row.uid}.postroom:2,{info}"
-                (folder / "cur" / file_name).write_bytes(data)
+                (target / "cur" / file_name).write_bytes(data)
                 count += 1
     await s.admin.note(OPERATOR, "export." + args.format, args.address,
-                       {"path": str(out), "folder": args.folder, "messages": count})
+                       {"path": str(out), "folder": args.folder, "messages": count,
+                        "renamed": len(renamed)})
+    if args.json:
+        emit_one(args, {"exported": count, "path": str(out), "renamed": renamed})
+        return 0
+    for item in renamed:
+        say(f"folder {item['folder']!r} written as {item['written_as']} (its name is not a "
+            "safe file name here)")
     say(f"{count} messages exported to {out}")
     return 0

@@ -35,6 +35,7 @@ from postroom.core.records import (
 )
 from postroom.mime.scanner import scan
 from postroom.mime.text import searchable
+from postroom.services.duplicates import DuplicateIndex
 from postroom.services.mailboxes import MailboxService
 from postroom.store.sqlstore import SqlStore
 
@@ -159,6 +160,21 @@ class MessageService:
         if rec is None:
             raise MailError(Kind.NOT_FOUND, f"no message with UID {uid}")
         return await self.read_record(rec)
+
+    async def duplicates(self, handle: MailboxHandle) -> DuplicateIndex:
+        """What the folder holds now, for an import to skip messages already there (by
+        Message-ID and size, else size and content hash: services/duplicates.py)."""
+        handle.require(Op.READ)
+        rows = await self._store.queries.fingerprints(handle.mailbox.id)
+
+        async def read(uid: int) -> bytes:
+            try:
+                return await self.content(handle, uid)
+            except MailError as exc:  # expunged since: it holds nothing any more
+                if exc.kind is Kind.NOT_FOUND:
+                    return b""
+                raise
+        return DuplicateIndex(rows, read)
 
     async def read_record(self, rec: MessageRec) -> bytes:
         loop = asyncio.get_running_loop()

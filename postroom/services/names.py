@@ -2,7 +2,13 @@
 
 ``INBOX`` (any case) and ``INBOX/...`` are personal; ``Other Users/<address>/<path>`` names
 another account's folder; ``Public Folders/<path>`` a public one. Validation rejects what would
-make a name ambiguous on the wire: empty levels, wildcards, control characters.
+make a name ambiguous on the wire: empty levels, wildcards, control characters. It also rejects
+what a name cannot be as a file name, because folders leave the store as files (``postroom
+export`` writes one directory or file per folder, docs/import-export.md): a level that is ``.``
+or ``..`` (a path outside the export) and a level longer than ``MAX_LEVEL_BYTES`` in UTF-8 (the
+usual file-name limit, NAME_MAX). Every way of making or renaming a folder (IMAP CREATE and
+RENAME, the CLI, the admin service, import) goes through ``validate_path``, so the rule holds
+for every name made from now on; export still copes with names stored before it existed.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ OTHER_USERS = "Other Users"
 PUBLIC = "Public Folders"
 MAX_NAME = 1000
 MAX_DEPTH = 64
+MAX_LEVEL_BYTES = 255  # NAME_MAX of ext4, XFS, btrfs, ZFS and APFS: one level, one file name
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,9 @@ def canonical_inbox(path: str) -> str:
 
 
 def validate_path(path: str) -> str:
+    """``path`` if it may name a new folder; else ``Kind.INVALID`` with the reason (IMAP
+    answers ``NO [CANNOT]``). ``path`` is the decoded name (IMAP's modified UTF-7 already
+    undone), so the byte limit counts what a file system would store."""
     if not path:
         raise invalid("empty mailbox name")
     if len(path) > MAX_NAME:
@@ -46,6 +56,11 @@ def validate_path(path: str) -> str:
         raise invalid("mailbox name has an empty level")
     if len(levels) > MAX_DEPTH:
         raise invalid(f"mailbox name nested deeper than {MAX_DEPTH} levels")
+    if any(level in (".", "..") for level in levels):
+        raise invalid("mailbox name has a level that is '.' or '..'")
+    if any(len(level.encode("utf-8", "surrogatepass")) > MAX_LEVEL_BYTES for level in levels):
+        raise invalid(f"mailbox name has a level longer than {MAX_LEVEL_BYTES} bytes "
+                      "(UTF-8)")
     return path
 
 

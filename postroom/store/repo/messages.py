@@ -399,6 +399,21 @@ class MessageQueries:
                 (mailbox_id,))]
         return await self.engine.read(fn)
 
+    async def fingerprints(self, mailbox_id: int,
+                           ) -> list[tuple[int, int, str, int, str | None]]:
+        """(UID, size, blob, prefix length, Message-ID or None) of every message, ascending:
+        what an import compares to skip messages the folder already holds. The Message-ID
+        is the stored ENVELOPE's tenth field (RFC 9051 §7.5.2), picked out by the database,
+        so the body structure stays there; the two dialects differ only in that one call."""
+        def fn(tx: Tx) -> list[tuple[int, int, str, int, str | None]]:
+            mid = ("json_extract(meta, '$.env[9]')" if tx.dialect == "sqlite"
+                   else "(meta::json -> 'env' ->> 9)")
+            rows = tx.all(f"SELECT uid, size, blob, length(prefix), {mid} FROM messages "
+                          "WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,))
+            return [(int(u), int(z), str(b), int(p), None if m is None else str(m))
+                    for u, z, b, p, m in rows]
+        return await self.engine.read(fn)
+
     async def first_unseen(self, mailbox_id: int, seen_account: int | None) -> int | None:
         """The lowest UID without \\Seen (SELECT's ``[UNSEEN n]``), stopping at the first."""
         def fn(tx: Tx) -> int | None:

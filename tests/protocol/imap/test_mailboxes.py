@@ -109,3 +109,18 @@ def test_quota(imap_server: RunningServer) -> None:
     assert b"NO [OVERQUOTA]" in tagged
     assert c.ok('GETQUOTA ""') == [b'* QUOTA "" (STORAGE 0 2)']
     assert b"NO [NOPERM]" in c.cmd('SETQUOTA "" (STORAGE 10)')[1]
+
+
+def test_dot_levels_and_long_levels_refused(client: RawImap) -> None:
+    """Issue 19, finding 4: '.', '..' and levels over 255 bytes could escape an export."""
+    for name in ('"."', '".."', '"Work/.."', '"../x"', '"a/./b"', "a" * 256,
+                 '"' + "&AOk-" * 128 + '"'):  # 128 x U+00E9: 256 bytes of UTF-8
+        _, tagged = client.cmd(f"CREATE {name}")
+        assert b" NO [CANNOT]" in tagged, (name, tagged)
+    client.ok("CREATE " + "a" * 255)
+    client.ok("CREATE Plain")
+    for name in ('"Plain/.."', '".."', "b" * 256):
+        _, tagged = client.cmd(f"RENAME Plain {name}")
+        assert b" NO [CANNOT]" in tagged, (name, tagged)
+    assert b'"Plain"' in b"".join(client.ok('LIST "" Plain'))
+    client.ok('CREATE "...dots..."')  # dots inside a level are an ordinary name
