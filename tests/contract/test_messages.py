@@ -135,3 +135,17 @@ async def test_queue_roundtrip(services: Services) -> None:
     assert rec.attempts == 1 and rec.last_error == "4.4.1 timeout"
     await services.store.queue.finish(qid)
     assert await services.store.queue.list() == []
+
+
+async def test_duplicates_index_on_both_backends(services: Services) -> None:
+    """The Message-ID picked out of the stored ENVELOPE by each database (issue 19: an import
+    run twice skips what the folder holds)."""
+    alice = await account(services, "alice@example.com")
+    with_id = b"Message-ID: <dup-1@example.net>\r\nSubject: a\r\n\r\nbody\r\n"
+    without = b"Subject: b\r\n\r\nno id here\r\n"
+    await services.messages.append(alice, "INBOX", [(with_id, [], None), (without, [], None)])
+    handle = await services.mailboxes.open(alice, "INBOX", Op.READ)
+    index = await services.messages.duplicates(handle)
+    assert await index.holds(with_id) and await index.holds(without)
+    assert not await index.holds(with_id.replace(b"body", b"b0dy!"))
+    assert not await index.holds(b"Message-ID: <dup-2@example.net>\r\nSubject: a\r\n\r\nbody\r\n")
