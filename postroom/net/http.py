@@ -24,6 +24,8 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from postroom.net.listener import BoundListener
+
 log = logging.getLogger("postroom.http")
 
 Scope = MutableMapping[str, Any]
@@ -47,7 +49,7 @@ class HttpSpec:
     note: str = ""
 
 
-class HttpListener:
+class HttpListener(BoundListener):
     def __init__(self, spec: HttpSpec, app: AsgiApp) -> None:
         self.spec = spec
         self.config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
@@ -58,23 +60,12 @@ class HttpListener:
         self.per_ip: dict[str, int] = {}
         self.server: asyncio.Server | None = None
 
-    @property
-    def port(self) -> int:
-        if self.server and self.server.sockets:
-            return int(self.server.sockets[0].getsockname()[1])
+    def _spec_port(self) -> int:
         return self.spec.port
 
     async def start(self, serve: bool = True) -> None:
-        """Bind; accept at once, or only once ``serve()`` is called (as TcpListener)."""
-        loop = asyncio.get_running_loop()
         ctx = self.spec.ssl_context if self.spec.tls == "implicit" else None
-        self.server = await loop.create_server(self._protocol, self.spec.host, self.spec.port,
-                                               ssl=ctx, reuse_address=True, backlog=1024,
-                                               start_serving=serve)
-
-    async def serve(self) -> None:
-        if self.server is not None:
-            await self.server.start_serving()
+        await self._bind(self._protocol, self.spec.host, self.spec.port, ctx, serve)
 
     def _protocol(self) -> _LimitedH11:
         return _LimitedH11(self, config=self.config, server_state=self.state, app_state={})
@@ -110,7 +101,7 @@ class _LimitedH11(H11Protocol):
             transport.close()
             return
         self.ip = ip
-        per_ip[ip] = per_ip.get(ip, 0) + 1
+        self.listener.count_in(ip)
         super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
@@ -120,10 +111,5 @@ class _LimitedH11(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.ip is None:
             return
-        per_ip = self.listener.per_ip
-        left = per_ip.get(self.ip, 1) - 1
-        if left:
-            per_ip[self.ip] = left
-        else:
-            per_ip.pop(self.ip, None)
+        self.listener.count_out(self.ip)
         super().connection_lost(exc)

@@ -85,7 +85,49 @@ class ListenerSpec:
     note: str = ""
 
 
-class TcpListener:
+class BoundListener:
+    """What a TCP listener and an HTTP listener share: a socket bound from a spec's host,
+    port and TLS mode, that starts accepting at once or only when ``serve`` is called (the
+    server binds as root and accepts after dropping privileges), and the per-address
+    connection count both limits read."""
+
+    server: asyncio.Server | None
+    per_ip: dict[str, int]
+
+    @property
+    def port(self) -> int:
+        if self.server and self.server.sockets:
+            return int(self.server.sockets[0].getsockname()[1])
+        return self._spec_port()
+
+    def _spec_port(self) -> int:
+        raise NotImplementedError
+
+    async def _bind(self, factory: Callable[[], asyncio.BaseProtocol], host: str, port: int,
+                    ctx: ssl.SSLContext | None, serve: bool, **extra: Any) -> None:
+        """Bind; accept at once, or (``serve=False``) only once ``serve()`` is called (no
+        connection is even queued before: the socket is not listening yet)."""
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(factory, host, port, ssl=ctx,
+                                               reuse_address=True, backlog=1024,
+                                               start_serving=serve, **extra)
+
+    async def serve(self) -> None:
+        if self.server is not None:
+            await self.server.start_serving()
+
+    def count_in(self, ip: str) -> None:
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+
+    def count_out(self, ip: str) -> None:
+        left = self.per_ip.get(ip, 1) - 1
+        if left:
+            self.per_ip[ip] = left
+        else:
+            self.per_ip.pop(ip, None)
+
+
+class TcpListener(BoundListener):
     def __init__(self, spec: ListenerSpec) -> None:
         self.spec = spec
         self.server: asyncio.Server | None = None
@@ -94,25 +136,13 @@ class TcpListener:
         self.conns: set[Connection] = set()
         self.draining = asyncio.Event()
 
-    @property
-    def port(self) -> int:
-        if self.server and self.server.sockets:
-            return int(self.server.sockets[0].getsockname()[1])
+    def _spec_port(self) -> int:
         return self.spec.port
 
     async def start(self, serve: bool = True) -> None:
-        """Bind; accept at once, or (``serve=False``) only once ``serve()`` is called (no
-        connection is even queued before: the socket is not listening yet)."""
-        loop = asyncio.get_running_loop()
         ctx = self.spec.ssl_context if self.spec.tls == "implicit" else None
-        self.server = await loop.create_server(
-            self._factory, self.spec.host, self.spec.port, ssl=ctx, reuse_address=True,
-            ssl_handshake_timeout=self.spec.handshake_timeout if ctx else None, backlog=1024,
-            start_serving=serve)
-
-    async def serve(self) -> None:
-        if self.server is not None:
-            await self.server.start_serving()
+        await self._bind(self._factory, self.spec.host, self.spec.port, ctx, serve,
+                         ssl_handshake_timeout=self.spec.handshake_timeout if ctx else None)
 
     def _factory(self) -> Connection:
         conn = Connection(new_conn_id(), self.draining)
@@ -139,7 +169,7 @@ class TcpListener:
                                                                  "service": self.spec.label})
             await self._refuse(conn, "too many connections from your address")
             return
-        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        self.count_in(ip)
         self.conns.add(conn)
         log.debug("connect", extra={"ip": ip, "service": self.spec.label, "tls": conn.tls})
         try:
@@ -156,11 +186,7 @@ class TcpListener:
         finally:
             conn.close()
             self.conns.discard(conn)
-            left = self.per_ip.get(ip, 1) - 1
-            if left:
-                self.per_ip[ip] = left
-            else:
-                self.per_ip.pop(ip, None)
+            self.count_out(ip)
 
     async def _made(self, conn: Connection) -> bool:
         """Wait for the transport (and its TLS handshake) unless the server stops first.
