@@ -131,6 +131,14 @@ class AccessGate:
             await self._acls.get_acl(mailbox.id)
         return effective_rights(principal, mailbox, acl)
 
+    @staticmethod
+    def sees(principal: Principal, mailbox: MailboxRec | None,
+             acl: Sequence[AclEntry]) -> bool:
+        """Does ``mailbox`` (read with its ``acl``, or None) exist for ``principal``? The
+        rights are evaluated whether or not it exists, as ``decide`` does."""
+        rights = effective_rights(principal, mailbox or _NOWHERE, acl)
+        return mailbox is not None and rights.has_any(VISIBLE_RIGHTS)
+
     async def visible(self, principal: Principal, mailbox: MailboxRec) -> bool:
         """Does the mailbox exist for ``principal`` at all (any of ``l r i k x a``)?"""
         return (await self.rights(principal, mailbox)).has_any(VISIBLE_RIGHTS)

@@ -134,7 +134,9 @@ class MailboxService:
                      special_use: str = "", address: str | None = None) -> MailboxRec:
         if kind not in FOLDER_KINDS:
             raise invalid(f"folder type must be one of {', '.join(FOLDER_KINDS)}")
-        loc = await self.locate(principal, name)
+        loc = await self._lookup(principal, name)
+        if not loc.ref.path:
+            raise mailbox_missing(name)
         path = names.validate_path(loc.ref.path)
         if loc.ref.namespace == "personal" and path.split("/")[0] in (names.OTHER_USERS,
                                                                      names.PUBLIC):
@@ -168,29 +170,35 @@ class MailboxService:
         ancestor, exactly as if the invisible ones did not exist, so the refusal a caller gets
         is the one a missing name would get. When that check passes but an invisible folder
         is in the way (the name itself, or a level above it), the answer is a plain
-        permission refusal, never "already exists"."""
-        blocked = False
-        if loc.mailbox is not None:
-            if await self._gate.visible(principal, loc.mailbox):
-                raise MailError(Kind.EXISTS, f"Mailbox already exists: {loc.name}")
-            blocked = True
-        parent: MailboxRec | None = None
-        for anc in reversed(names.ancestors(path)):
-            found = await self._store.mailboxes.by_name(loc.owner_id, anc)
-            if found is None:
+        permission refusal, never "already exists".
+
+        The ancestors are read in one go with their ACLs (``MailboxRepo.chain``) and every
+        level is judged, found or not, so a hidden ancestor costs what a missing one costs
+        (docs/sharing.md, "Visibility")."""
+        if self._gate.sees(principal, loc.mailbox, loc.acl):
+            raise MailError(Kind.EXISTS, f"Mailbox already exists: {loc.name}")
+        blocked = loc.mailbox is not None
+        levels = await self._store.mailboxes.chain(
+            list(reversed(names.ancestors(path))), owner_id=loc.owner_id,
+            owner_known=loc.namespace_found, acl=self._gate.acl_needed(principal, loc.owner_id))
+        parent: tuple[MailboxRec, tuple[AclEntry, ...]] | None = None
+        for found, acl in levels:  # nearest first
+            seen = self._gate.sees(principal, found, acl)
+            if parent is not None or found is None:
                 continue
-            if not await self._gate.visible(principal, found):
+            if seen:
+                parent = (found, acl)
+            else:
                 blocked = True
-                continue
-            parent = found
-            break
+        if not loc.namespace_found:
+            raise mailbox_missing(loc.name)
         if parent is not None:
-            await self._gate.handle(principal, parent, loc.name, Op.CREATE_CHILD)
+            self._gate.decide(principal, parent[0], parent[1], loc.name, Op.CREATE_CHILD)
         else:
             self._gate.require_namespace_root(principal, loc.owner_id, loc.domain_id)
         if blocked:
             raise permission_denied(Op.CREATE_CHILD)
-        return parent
+        return parent[0] if parent else None
 
     # -- deletion and renaming ---------------------------------------------------------------
     async def delete(self, principal: Principal, name: str) -> None:

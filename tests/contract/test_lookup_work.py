@@ -152,3 +152,31 @@ async def test_a_visible_folder_takes_the_same_single_read(services: Services,
     served, recorder.steps = recorder.steps, None
     assert handle.mailbox.name == "Shared" and handle.rights.storage() == "lr"
     assert served == refused
+
+
+async def test_create_under_hidden_or_missing_ancestors_costs_the_same(
+        services: Services, recorder: Recorder) -> None:
+    """CREATE walks up a new name's ancestors: one it cannot see costs what one that does not
+    exist costs, and ends in the same refusal."""
+    alice = await account(services, "alice@example.com")
+    bob = await account(services, "bob@example.com")
+    await account(services, "carol@example.com")
+    await services.mailboxes.create(alice, "Secret/Inner")
+    for name in ("Secret", "Secret/Inner"):
+        await services.acl.set(alice, name, "carol@example.com", "lr", TEST_ORIGIN)
+        await services.acl.set(alice, name, "bob@example.com", "p", TEST_ORIGIN)
+    base = "Other Users/alice@example.com/"
+    groups = [
+        {"hidden parent": base + "Secret/New", "missing parent": base + "Nothere/New"},
+        {"hidden grandparent": base + "Secret/Inner/New", "missing": base + "No/Such/New"},
+        {"hidden name": base + "Secret", "missing name": base + "Nothere"},
+    ]
+    for group in groups:
+        work = {case: await recorder.work(
+            lambda n=name: services.mailboxes.create(bob, n), name)
+            for case, name in group.items()}
+        first_steps, first_error = next(iter(work.values()))
+        assert first_error[0] is Kind.NO_PERM, group
+        assert [s for s in first_steps if s[0] in ("read", "write")] == [("read", "")] * 2
+        for case, (steps, error) in work.items():
+            assert (steps, error) == (first_steps, first_error), case

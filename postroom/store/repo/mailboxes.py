@@ -143,6 +143,31 @@ class MailboxRepo:
             return FolderLookup(found, key, domain_id, mailbox, entries)
         return await self.engine.read(fn)
 
+    async def chain(self, names: Sequence[str], *, owner_id: int | None,
+                    owner_known: bool = True, acl: bool = True,
+                    ) -> list[tuple[MailboxRec | None, tuple[AclEntry, ...]]]:
+        """Each of ``names`` in one namespace (an account's; public when ``owner_id`` is None
+        and ``owner_known``; nobody's when the owner is not known) with, if ``acl``, its ACL
+        entries: one read, the same two statements per name whether or not the folder exists
+        (``lookup`` for one name explains why). CREATE's walk up the ancestors of a new name
+        uses it, so a hidden ancestor costs what a missing one costs."""
+        key = owner_id if owner_id is not None else (PUBLIC_OWNER if owner_known else NO_OWNER)
+
+        def fn(tx: Tx) -> list[tuple[MailboxRec | None, tuple[AclEntry, ...]]]:
+            out: list[tuple[MailboxRec | None, tuple[AclEntry, ...]]] = []
+            for name in names:
+                row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE owner_key = ? AND name = ?",
+                             (key, name))
+                mailbox = _mb(row) if row else None
+                entries: tuple[AclEntry, ...] = ()
+                if acl:
+                    entries = tuple(AclEntry(r[0], r[1]) for r in tx.all(
+                        "SELECT identifier, rights FROM acl WHERE mailbox_id = ? "
+                        "ORDER BY identifier", (mailbox.id if mailbox else NO_MAILBOX,)))
+                out.append((mailbox, entries))
+            return out
+        return await self.engine.read(fn)
+
     async def by_special_use(self, owner_id: int, special_use: str) -> MailboxRec | None:
         """The account's folder with this RFC 6154 role (the first by name, if several)."""
         def fn(tx: Tx) -> MailboxRec | None:
