@@ -205,6 +205,11 @@ class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "Networks allowed to relay without authentication. Default: none, not even "
         "loopback.")] = msgspec.field(default_factory=list)
     outbound: OutboundConfig = msgspec.field(default_factory=OutboundConfig)
+    deliver_at_acceptance: Annotated[bool, _d(
+        "Deliver mail whose recipients are all local in the same transaction that accepts "
+        "it (one commit before the 250 instead of three through the queue). Mail that "
+        "cannot be delivered at once (a full or frozen mailbox, an unknown recipient, "
+        "NOTIFY=SUCCESS) goes through the queue as before; false = always queue.")] = True
 
 
 class ImapConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

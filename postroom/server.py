@@ -188,6 +188,8 @@ class Server:
         s = self.services
         self.queue = QueueManager(c, self.hostname, s.queue, s.delivery, s.submission,
                                   s.directory, s.gateways)
+        if c.smtp.deliver_at_acceptance:
+            s.submission.direct = self.queue.deliver_at_acceptance
         cert, key = self._certificate()
         with self.privileges.raised():  # a key in /etc/ssl/private may be root's alone
             ctx = server_context(cert, key, c.tls.min_version)
@@ -334,6 +336,7 @@ class Server:
         if self.atrn is not None:
             await self.atrn.stop()
         if self.queue is not None:
+            self.services.submission.direct = None
             await self.queue.stop()
         await self.services.close()
 

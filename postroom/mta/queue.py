@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import time
 from collections.abc import Coroutine
@@ -185,6 +187,37 @@ class QueueManager:
                 attempt.delivered.append(dsn.status(rcpt, "delivered", smtp.DELIVERED,
                                                     orcpt=orcpt.get(rcpt, "")))
         return attempt
+
+    async def deliver_at_acceptance(self, entry: NewEntry) -> int | None:
+        """Deliver a just-accepted entry whose recipients are all local in the transaction
+        that accepts it (``smtp.deliver_at_acceptance``); returns its queue id, or None when
+        it must go through the queue instead: a recipient that cannot take it now or at all
+        (their deferral or notice is the queue's job), a success notice asked for, or a copy
+        the transaction refused (a mailbox that filled up meanwhile). Nothing is written in
+        those cases, so the caller queues the entry as usual.
+
+        The plan is the queue's own (``local_attempt``), so the folders, the gate's
+        decisions and the per-delivery prefix are the same either way. The mail log's
+        ``delivered`` lines are written just after the caller's ``accepted`` line."""
+        if entry.params.get("remote") or entry.state != "ready":
+            return None
+        now = int(time.time())
+        rec = QueueRec(0, entry.sender, tuple(entry.recipients), entry.blob.sha256,
+                       entry.prefix, entry.blob.size + len(entry.prefix),
+                       json.dumps(entry.params), "active", 0, now, "", now, entry.hold_domain)
+        attempt = await self.local_attempt(rec)
+        if attempt.failed or attempt.deferred or any(
+                wants(entry.params, s.recipient, "SUCCESS") for s in attempt.delivered):
+            return None
+        try:
+            entry_id = await self.queue.deliver_now(entry, attempt.local)
+        except MailError as exc:
+            if exc.kind not in TEMPORARY_KINDS:
+                raise
+            return None
+        rec = dataclasses.replace(rec, id=entry_id)
+        asyncio.get_running_loop().call_soon(self._log, rec, attempt, [], {}, now, 0)
+        return entry_id
 
     async def _split_local(self, entry: QueueRec, attempt: Attempt) -> Attempt:
         """The all-at-once append failed (a full mailbox, say). Deliver recipient by

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import BinaryIO, Protocol
 
 from postroom.access.gate import MailboxHandle
-from postroom.core.records import BlobRef, NewEntry, QueueRec, Settlement
+from postroom.core.records import BlobRef, NewEntry, NewMessage, QueueRec, Settlement
 from postroom.store.sqlstore import SqlStore
 
 
@@ -109,6 +109,15 @@ class QueueService:
             params=s.params, count_attempt=s.count_attempt, state=s.state,
             local=[(handle.id, message) for handle, message in s.local],
             notices=s.notices))
+
+    async def deliver_now(self, entry: NewEntry,
+                          local: Sequence[tuple[MailboxHandle, NewMessage]]) -> int:
+        """Accept ``entry`` and append its local copies in one transaction (its recipients
+        are all local and every copy was placed through the gate); returns its queue id.
+        The queue's listeners are not woken: nothing is left for them."""
+        entry_id, _ = await self._repo.deliver_now(
+            entry, [(handle.id, message) for handle, message in local])
+        return entry_id
 
     async def defer(self, entry_id: int, recipients: Sequence[str], next_attempt: int,
                     error: str) -> None:

@@ -22,7 +22,7 @@ is committed before it returns, and only then may a door report success.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from postroom.core import minger
@@ -82,6 +82,11 @@ class SubmissionService:
         self.pipeline = pipeline
         self.max_message_size = max_message_size
         self.max_header_size = max_header_size
+        # Delivery in the accepting transaction for mail that is local only
+        # (mta/queue.py ``deliver_at_acceptance``), set by the server when
+        # ``smtp.deliver_at_acceptance`` is on: it returns the queue id, or None when the
+        # entry must be queued after all. Without a server (the CLI) everything is queued.
+        self.direct: Callable[[NewEntry], Awaitable[int | None]] | None = None
 
     async def primary_domain(self) -> str:
         domains = await self._store.directory.list_domains()
@@ -202,6 +207,10 @@ class SubmissionService:
         for entry in entries:
             if entry.params.get("remote"):
                 await self.mark_gateway(entry)
+        if self.direct is not None and len(entries) == 1 and not remote:
+            entry_id = await self.direct(entries[0])
+            if entry_id is not None:
+                return entry_id
         ids = await self._queue.enqueue(entries)
         return ids[0]
 

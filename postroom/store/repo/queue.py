@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 
 from postroom.core.errors import not_found
-from postroom.core.records import BlobRef, NewEntry, QueueRec, Settlement
+from postroom.core.records import BlobRef, NewEntry, NewMessage, QueueRec, Settlement
 from postroom.store.engine import Engine, Row, Tx
 from postroom.store.repo.messages import MessageRepo, _ref_blobs
 
@@ -140,6 +140,25 @@ class QueueRepo:
                 self._insert(tx, notice)
             self._settle(tx, entry_id, outcome)
             return out
+        return await self.engine.write(fn)
+
+    async def deliver_now(self, entry: NewEntry,
+                          local: Sequence[tuple[int, NewMessage]]) -> tuple[int, list[
+                              tuple[int, int]]]:
+        """Accept and deliver in one transaction: mail whose recipients are all local and
+        whose copies the delivery service has already placed. The entry is inserted (so it
+        gets its queue id, which the mail log and the 250 reply name) and settled at once:
+        copies appended, the entry dropped. One commit instead of three (enqueue, claim,
+        settle), and the same all-or-nothing: a crash before the commit leaves nothing, after
+        it everything. Returns (queue id, [(mailbox id, uid)])."""
+        def fn(tx: Tx) -> tuple[int, list[tuple[int, int]]]:
+            entry_id = self._insert(tx, entry)
+            out = []
+            for mailbox_id, message in local:
+                uid, _ = MessageRepo.append_in(tx, mailbox_id, [message])[0]
+                out.append((mailbox_id, uid))
+            self._settle(tx, entry_id, Settlement[int]())
+            return entry_id, out
         return await self.engine.write(fn)
 
     @staticmethod
