@@ -31,6 +31,7 @@ from postroom.services.auth import AuthService
 from postroom.services.delivery import DeliveryService
 from postroom.services.frontdoor import MailServices
 from postroom.services.gateways import Gateways
+from postroom.services.indexer import TextIndexer
 from postroom.services.mailboxes import MailboxService
 from postroom.services.maildrop import MaildropService
 from postroom.services.messages import MessageService
@@ -103,6 +104,7 @@ class Services:
     admin: Admin
     front: MailServices
     senders: SenderRules
+    indexer: TextIndexer
 
     async def close(self) -> None:
         self.messages.close()
@@ -140,7 +142,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways)
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
                     throttle, maildrops, secrets, queue, gateways, submission, delivery,
-                    multipop, atrn, admin, front, senders)
+                    multipop, atrn, admin, front, senders,
+                    TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch))
 
 
 def build_atrn(services: Services, hostname: str) -> Atrn:

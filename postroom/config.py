@@ -67,6 +67,12 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     io_workers: Annotated[int, _d("Threads that scan and fsync message files. Mostly waiting "
                                   "on the disk, so many more than cores help concurrent "
                                   "deliveries share group commits."), Meta(ge=1, le=512)] = 32
+    index_delay: Annotated[float, _d(
+        "Seconds between runs of the full-text indexer (SQLite). Delivery leaves the search "
+        "index to it; SEARCH reads what it has not indexed yet directly, so new mail is "
+        "found at once either way."), Meta(gt=0, le=3600)] = 1.0
+    index_batch: Annotated[int, _d("Messages the full-text indexer adds in one transaction."),
+                           Meta(ge=1, le=100000)] = 1000
 
 
 class TlsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -190,6 +190,7 @@ class Server:
                                   s.directory, s.gateways)
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
+        s.indexer.start()
         cert, key = self._certificate()
         with self.privileges.raised():  # a key in /etc/ssl/private may be root's alone
             ctx = server_context(cert, key, c.tls.min_version)
@@ -338,6 +339,7 @@ class Server:
         if self.queue is not None:
             self.services.submission.direct = None
             await self.queue.stop()
+            await self.services.indexer.stop()
         await self.services.close()
 
 

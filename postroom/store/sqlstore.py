@@ -56,6 +56,13 @@ class SqlStore:
                        "DO UPDATE SET value = excluded.value", (key, value))
         await self.engine.write(fn)
 
+    async def index_pending(self, limit: int) -> int:
+        """Add up to ``limit`` delivered messages' text to the full-text index (SQLite; see
+        repo/text.py); return how many. Reads first, so an idle server does not write."""
+        if not await self.engine.read(text.has_pending):
+            return 0
+        return await self.engine.write(lambda tx: text.index_pending(tx, limit))
+
     async def collect_garbage(self, grace: float = BLOB_GRACE_SECONDS) -> int:
         """Remove blob files no row has needed for ``grace`` seconds; return how many."""
         cutoff = int(time.time() - grace)
