@@ -143,7 +143,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
                     throttle, maildrops, secrets, queue, gateways, submission, delivery,
                     multipop, atrn, admin, front, senders,
-                    TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch))
+                    TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
+                                cfg.store.index_backlog))
 
 
 def build_atrn(services: Services, hostname: str) -> Atrn:

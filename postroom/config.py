@@ -72,7 +72,11 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "index to it; SEARCH reads what it has not indexed yet directly, so new mail is "
         "found at once either way."), Meta(gt=0, le=3600)] = 1.0
     index_batch: Annotated[int, _d("Messages the full-text indexer adds in one transaction."),
-                           Meta(ge=1, le=100000)] = 1000
+                           Meta(ge=1, le=100000)] = 250
+    index_backlog: Annotated[int, _d(
+        "While mail keeps arriving the indexer waits, up to this many unindexed messages; "
+        "beyond it, it indexes as they come. SEARCH reads unindexed messages directly, so "
+        "this bounds that extra work."), Meta(ge=0, le=1000000)] = 2000
 
 
 class TlsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

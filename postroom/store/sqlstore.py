@@ -56,6 +56,10 @@ class SqlStore:
                        "DO UPDATE SET value = excluded.value", (key, value))
         await self.engine.write(fn)
 
+    async def count_unindexed(self, most: int) -> int:
+        """Messages' text not in the full-text index yet, counted up to ``most``."""
+        return await self.engine.read(lambda tx: text.count_pending(tx, most))
+
     async def index_pending(self, limit: int) -> int:
         """Add up to ``limit`` delivered messages' text to the full-text index (SQLite; see
         repo/text.py); return how many. Reads first, so an idle server does not write."""

@@ -49,8 +49,16 @@ def index_pending(tx: Tx, limit: int) -> int:
 
 
 def has_pending(tx: Tx) -> bool:
-    return tx.dialect == "sqlite" and tx.one(
-        "SELECT 1 FROM blob_text WHERE indexed = 0 LIMIT 1") is not None
+    return count_pending(tx, 1) > 0
+
+
+def count_pending(tx: Tx, most: int) -> int:
+    """Unindexed rows, counted up to ``most`` (the partial index makes this cheap)."""
+    if tx.dialect != "sqlite":
+        return 0
+    row = tx.one("SELECT count(*) FROM (SELECT 1 FROM blob_text WHERE indexed = 0 LIMIT ?)",
+                 (most,))
+    return int(row[0]) if row else 0
 
 
 def drop_in(tx: Tx, shas: Sequence[str]) -> None:
