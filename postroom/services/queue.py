@@ -26,7 +26,13 @@ from postroom.store.sqlstore import SqlStore
 
 
 class MessageWriter(Protocol):
-    """Where a door streams a new message (blocking calls: run them in a worker thread)."""
+    """Where a door streams a new message. Making one does no I/O; ``write`` blocks only
+    when ``blocks`` says so (the first part of a message is held in memory), ``finish`` and
+    ``abort`` always: run those in a worker thread."""
+
+    def blocks(self, more: int) -> bool:
+        """Whether writing ``more`` octets now touches the disk."""
+        ...
 
     def write(self, chunk: bytes) -> None: ...
 
@@ -80,7 +86,7 @@ class QueueService:
         return ids
 
     def writer(self) -> MessageWriter:
-        """Where a new message streams to (blocking: call from a worker thread)."""
+        """Where a new message streams to (no I/O until it grows or finishes)."""
         return self._store.blobs.writer()
 
     async def put_bytes(self, data: bytes) -> BlobRef:

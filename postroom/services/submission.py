@@ -175,8 +175,8 @@ class SubmissionService:
 
     # -- stage 3: the content -----------------------------------------------------------------
     def writer(self) -> MessageWriter:
-        """Where the content streams to, never whole in memory (blocking: call from a worker
-        thread); ``finish`` fsyncs it."""
+        """Where the content streams to, never whole in memory beyond its first part (see
+        ``MessageWriter``); ``finish`` fsyncs it."""
         return self._queue.writer()
 
     async def check_content(self, message: Message) -> None:

@@ -1,5 +1,11 @@
 """Content-addressed blob files: write temp → fsync → rename → fsync directory.
 
+Layout: ``<root>/<first two hex digits>/<sha256>``, the 256 fan-out directories made (and
+made durable) once when the store is opened, so storing a message never creates a directory
+and never fsyncs more than the one it lands in. Stores written before issue 20 used a second
+level (``ab/cd/<sha256>``); those files are still found where they are, and new ones go to the
+one-level place.
+
 A blob is named by the SHA-256 of its bytes and never changes, so a message delivered to many
 folders is stored once and ``COPY`` costs a reference, not a file. Reference counts live in the
 metadata store (``blobs`` table) and change in the same transaction as the rows that use them;
@@ -35,28 +41,45 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+SMALL = 256 * 1024  # a streamed message up to this size is kept in memory until ``finish``
+_FANOUT = [f"{i:02x}" for i in range(256)]
+
+
 class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp = root / "tmp"
         private.make_dir(self.tmp)
         self._lock = threading.Lock()
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """The 256 fan-out directories, created once; their parent fsynced if any was new."""
+        have = set(os.listdir(self.root))
+        missing = [name for name in _FANOUT if name not in have]
+        for name in missing:
+            private.make_dir(self.root / name)
+        if missing:
+            _fsync_dir(self.root)
 
     def path(self, sha256: str) -> Path:
+        """Where a new blob goes (and where ``find`` looks first)."""
+        return self.root / sha256[:2] / sha256
+
+    def _legacy(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def find(self, sha256: str) -> Path | None:
+        """The file holding ``sha256``, in either layout; None when there is none."""
+        for candidate in (self.path(sha256), self._legacy(sha256)):
+            if candidate.exists():
+                return candidate
+        return None
 
     def put_bytes(self, data: bytes) -> BlobRef:
         """Store ``data`` durably; return its reference. Blocking: call from a worker thread."""
         sha = hashlib.sha256(data).hexdigest()
-        final = self.path(sha)
-        if self._reuse(final):
-            return BlobRef(sha, len(data))
-        tmp = self.tmp / f"{sha}.{secrets.token_hex(6)}"
-        with private.create(tmp) as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        self._install(tmp, final)
+        self._put_known(data, sha)
         return BlobRef(sha, len(data))
 
     def put_stream(self, chunks: Iterator[bytes]) -> BlobRef:
@@ -85,39 +108,62 @@ class FileBlobStore:
 
     def writer(self) -> BlobWriter:
         """A blob written piece by piece as it arrives (SMTP DATA): ``write`` each chunk,
-        then ``finish`` (fsync and install) or ``abort``. Blocking calls: worker thread."""
+        then ``finish`` (fsync and install) or ``abort``. Making one does no I/O; ``write``
+        blocks only once ``blocks`` says so, ``finish`` always: worker thread."""
         return BlobWriter(self)
 
     def _reuse(self, final: Path) -> bool:
-        """Same content already stored: refresh its mtime so ``collect`` spares it."""
+        """Same content already stored (in either layout): refresh its mtime so ``collect``
+        spares it."""
         with self._lock:
-            if not final.exists():
+            found = final if final.exists() else self.find(final.name)
+            if found is None:
                 return False
-            os.utime(final)
+            os.utime(found)
             return True
 
     def _install(self, tmp: Path, final: Path) -> None:
         folder = final.parent
-        if not folder.exists():
+        if not folder.is_dir():  # a fan-out directory removed by hand since the start
             private.make_dir(folder)
             _fsync_dir(folder.parent)
-            _fsync_dir(folder.parent.parent)
         os.replace(tmp, final)
         _fsync_dir(folder)
 
+    def _put_known(self, data: bytes | bytearray, sha: str) -> None:
+        """Store ``data`` whose digest is ``sha`` (temp file, fsync, rename, fsync)."""
+        final = self.path(sha)
+        if self._reuse(final):
+            return
+        tmp = self.tmp / f"{sha}.{secrets.token_hex(6)}"
+        try:
+            with private.create(tmp) as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._install(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
     def open(self, sha256: str) -> BinaryIO:
-        return open(self.path(sha256), "rb")
+        try:
+            return open(self.path(sha256), "rb")
+        except FileNotFoundError:
+            return open(self._legacy(sha256), "rb")
 
     def read(self, sha256: str) -> bytes:
         with self.open(sha256) as fh:
             return fh.read()
 
     def exists(self, sha256: str) -> bool:
-        return self.path(sha256).exists()
+        return self.find(sha256) is not None
 
     def remove_if_old(self, sha256: str, grace: float) -> bool:
-        final = self.path(sha256)
         with self._lock:
+            final = self.find(sha256)
+            if final is None:
+                return False
             try:
                 if time.time() - final.stat().st_mtime < grace:
                     return False
@@ -127,11 +173,15 @@ class FileBlobStore:
                 return False
 
     def all_names(self) -> Iterator[str]:
-        for first in self.root.iterdir():
+        """Every stored blob's name, in both layouts."""
+        for first in os.scandir(self.root):
             if len(first.name) != 2 or not first.is_dir():
                 continue
-            for second in first.iterdir():
-                for entry in second.iterdir():
+            for entry in os.scandir(first.path):
+                if len(entry.name) == 2 and entry.is_dir():  # the earlier second level
+                    for legacy in os.scandir(entry.path):
+                        yield legacy.name
+                else:
                     yield entry.name
 
     def clean_tmp(self, grace: float) -> int:
@@ -147,26 +197,46 @@ class FileBlobStore:
 
 
 class BlobWriter:
-    """See ``FileBlobStore.writer``."""
+    """See ``FileBlobStore.writer``. The first ``SMALL`` octets stay in memory, so most
+    messages touch the disk once, at ``finish``, and the session that streams them needs no
+    worker thread per chunk; a bigger message spills to a temp file as it arrives."""
 
     def __init__(self, store: FileBlobStore) -> None:
         self.store = store
         self.digest = hashlib.sha256()
         self.size = 0
+        self.buf: bytearray | None = bytearray()
         self.tmp = store.tmp / f"incoming.{secrets.token_hex(8)}"
-        self.fh = private.create(self.tmp)  # closed by finish/abort
+        self.fh: BinaryIO | None = None  # once spilled; closed by finish/abort
+
+    def blocks(self, more: int) -> bool:
+        """Whether writing ``more`` octets touches the disk (then use a worker thread)."""
+        return self.buf is None or len(self.buf) + more > SMALL
 
     def write(self, chunk: bytes) -> None:
         self.digest.update(chunk)
         self.size += len(chunk)
+        if self.buf is not None:
+            if len(self.buf) + len(chunk) <= SMALL:
+                self.buf += chunk
+                return
+            self.fh = private.create(self.tmp)
+            self.fh.write(self.buf)
+            self.buf = None
+        assert self.fh is not None
         self.fh.write(chunk)
 
     def finish(self) -> BlobRef:
+        sha = self.digest.hexdigest()
+        if self.buf is not None:
+            data, self.buf = self.buf, None
+            self.store._put_known(data, sha)
+            return BlobRef(sha, self.size)
+        assert self.fh is not None
         try:
             self.fh.flush()
             os.fsync(self.fh.fileno())
             self.fh.close()
-            sha = self.digest.hexdigest()
             final = self.store.path(sha)
             if self.store._reuse(final):
                 self.tmp.unlink()
@@ -178,6 +248,8 @@ class BlobWriter:
             raise
 
     def abort(self) -> None:
-        if not self.fh.closed:
-            self.fh.close()
-        self.tmp.unlink(missing_ok=True)
+        self.buf = None
+        if self.fh is not None:
+            if not self.fh.closed:
+                self.fh.close()
+            self.tmp.unlink(missing_ok=True)

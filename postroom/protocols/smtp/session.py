@@ -468,7 +468,7 @@ class SmtpSession:
         """Stream DATA into a blob file (never whole in memory), then queue it."""
         loop = asyncio.get_running_loop()
         decoder = DataDecoder(self.settings.max_message_size)
-        writer = await loop.run_in_executor(None, self.submission.writer)
+        writer = self.submission.writer()
         try:
             while not decoder.done:
                 if not self.conn.buffered():
@@ -479,7 +479,10 @@ class SmtpSession:
                 if chunks and not (decoder.too_big or decoder.bare_newline):
                     for chunk in chunks:
                         tx.head.feed(chunk)
-                    await loop.run_in_executor(None, write_all, writer, chunks)
+                    if writer.blocks(sum(map(len, chunks))):
+                        await loop.run_in_executor(None, write_all, writer, chunks)
+                    else:  # still in memory: no thread hop
+                        write_all(writer, chunks)
         except BaseException:
             await loop.run_in_executor(None, writer.abort)
             raise
@@ -518,7 +521,7 @@ class SmtpSession:
         loop = asyncio.get_running_loop()
         tx.chunked = True
         if tx.writer is None:
-            tx.writer = await loop.run_in_executor(None, self.submission.writer)
+            tx.writer = self.submission.writer()
         writer = tx.writer
         left = size
         try:
@@ -531,7 +534,10 @@ class SmtpSession:
                 tx.head.feed(data)
                 if tx.params.get("body") != "BINARYMIME":
                     tx.newlines.feed(data)  # RFC 3030 §3: only BINARYMIME may hold them
-                await loop.run_in_executor(None, writer.write, data)
+                if writer.blocks(len(data)):
+                    await loop.run_in_executor(None, writer.write, data)
+                else:
+                    writer.write(data)
         except BaseException:
             self._drop(tx)
             raise
