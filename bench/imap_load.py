@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import random
 import re
+import ssl
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,8 +36,16 @@ class Client:
         self.n = 0
 
     @classmethod
-    async def connect(cls, port: int) -> Client:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
+    async def connect(cls, port: int, tls: bool = False) -> Client:
+        """Plain IMAP, or implicit TLS (certificates not checked: both servers' are
+        self-signed throwaways)."""
+        context = None
+        if tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22,
+                                                       ssl=context)
         greeting = await reader.readline()
         if not greeting.startswith(b"* OK"):
             raise ImapError(greeting.decode(errors="replace"))
@@ -126,10 +135,46 @@ async def _session(port: int, rnd: random.Random, stats: Stats, accounts: int,
         await c.close()
 
 
+async def _short_session(port: int, rnd: random.Random, stats: Stats, accounts: int,
+                         per_account: int) -> None:
+    """The session loop of issue 20: what a phone or a desktop client does at each check,
+    one IMAPS connection per session (``port`` is the implicit-TLS one). The message it
+    appends is the one it deletes, so the mailbox stays the same size."""
+    address = data.account(rnd.randrange(accounts))
+    t = stats
+    c = await _timed(t, "CONNECT", Client.connect(port, tls=True))
+    try:
+        await _timed(t, "LOGIN", c.cmd(f'LOGIN "{address}" "{data.password(address)}"'))
+        await _timed(t, "LIST", c.cmd('LIST "" "*"'))
+        await _timed(t, "STATUS", c.cmd("STATUS INBOX (MESSAGES UNSEEN UIDNEXT)"))
+        await _timed(t, "SELECT", c.cmd("SELECT INBOX"))
+        first = rnd.randrange(1, per_account - 50)
+        await _timed(t, "FETCH flags", c.cmd(f"FETCH {first}:{first + 49} (UID FLAGS)"))
+        await _timed(t, "FETCH headers", c.cmd(
+            f"FETCH {rnd.randrange(1, per_account)} "
+            "(BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)])"))
+        await _timed(t, "STORE", c.cmd(f"STORE {rnd.randrange(1, per_account)} "
+                                       "+FLAGS.SILENT (\\Seen)"))
+        body = data.message(rnd.randrange(1000), rnd.randrange(1000), 4096)
+        _, tagged = await _timed(t, "APPEND", c.cmd("APPEND INBOX", body))
+        m = _APPENDUID.search(tagged)
+        if m is not None:
+            uid = int(m.group(1))
+            await _timed(t, "STORE \\Deleted", c.cmd(
+                f"UID STORE {uid} +FLAGS.SILENT (\\Deleted)"))
+            await _timed(t, "EXPUNGE", c.cmd(f"UID EXPUNGE {uid}"))
+        await _timed(t, "LOGOUT", c.cmd("LOGOUT"))
+    finally:
+        await c.close()
+
+
 async def mixed(port: int, clients: int, seconds: float, accounts: int, per_account: int,
-                seed: int = 1, max_sessions: int = 100_000) -> dict[str, Any]:
+                seed: int = 1, max_sessions: int = 100_000,
+                short: bool = False) -> dict[str, Any]:
     """``clients`` concurrent clients, each running sessions back to back until the time is
-    up; returns operations per second and p50/p99 per command (ms)."""
+    up; returns operations and sessions per second and p50/p99 per command (ms). ``short``:
+    the session loop (``_short_session``) instead of the mixed session."""
+    run_session = _short_session if short else _session
     stats = Stats()
     deadline = time.monotonic() + seconds
     sessions = 0
@@ -140,7 +185,7 @@ async def mixed(port: int, clients: int, seconds: float, accounts: int, per_acco
         while time.monotonic() < deadline and sessions < max_sessions:
             sessions += 1
             try:
-                await _session(port, rnd, stats, accounts, per_account)
+                await run_session(port, rnd, stats, accounts, per_account)
             except (ImapError, OSError, asyncio.IncompleteReadError) as exc:
                 stats.errors += 1
                 stats.last_error = str(exc)[:200]
@@ -151,6 +196,7 @@ async def mixed(port: int, clients: int, seconds: float, accounts: int, per_acco
     per = {name: {"count": len(v), "p50_ms": _pct(v, 50), "p99_ms": _pct(v, 99)}
            for name, v in sorted(stats.latencies.items())}
     return {"ops_per_s": ops / elapsed, "ops": ops, "sessions": sessions,
+            "sessions_per_s": (sessions - stats.errors) / elapsed,
             "seconds": elapsed, "errors": stats.errors, "last_error": stats.last_error,
             "commands": per}
 

@@ -28,12 +28,13 @@ class Postroom:
         self.imap_port = free_port()
         self.pop3_port = free_port()
         self.smtp_port = free_port()
+        self.imaps_port = free_port()  # the self-signed certificate Postroom makes itself
         self.proc: subprocess.Popen[bytes] | None = None
 
     def overrides(self) -> list[str]:
         return [f"smtp.mx.port={self.smtp_port}", "smtp.submission.enabled=false",
                 "smtp.submissions.enabled=false", "odmr.enabled=false",
-                "imap.imaps.enabled=false", "pop3.pop3s.enabled=false",
+                f"imap.imaps.port={self.imaps_port}", "pop3.pop3s.enabled=false",
                 f"imap.imap.port={self.imap_port}", f"pop3.pop3.port={self.pop3_port}",
                 "server.domain=bench.test", "server.hostname=mail.bench.test",
                 'server.plaintext_auth_networks=["127.0.0.1/32"]',

@@ -95,11 +95,15 @@ class Dovecot:
 
     name = "dovecot"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tls: bool = False) -> None:
         self.root = root
         self.imap_port = free_port()
         self.pop3_port = free_port()
         self.lmtp_port = free_port()
+        # IMAPS on its own port with a throwaway self-signed certificate (the bench's
+        # session loop connects over TLS, as phones do); off unless asked for
+        self.tls = tls
+        self.imaps_port = free_port() if tls else 0
         self.users: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.extra_config = ""  # appended to dovecot.conf (the sharing tests add ACL plugins)
@@ -138,7 +142,7 @@ log_path = {r}/dovecot.log
 instance_name = postroom-bench-{self.imap_port}
 protocols = {self.protocols}
 listen = 127.0.0.1
-ssl = no
+{self._ssl()}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{r}/mail/%d/%n
@@ -163,7 +167,8 @@ service imap-login {{
     port = {self.imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.imaps_port}
   }}
 }}
 service imap {{
@@ -180,6 +185,16 @@ service pop3-login {{
   }}
 }}
 """ + self.extra_config)
+
+    def _ssl(self) -> str:
+        if not self.tls:
+            return "ssl = no"
+        cert, key = self.root / "tls.crt", self.root / "tls.key"
+        if not cert.exists():
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-days", "2", "-subj", "/CN=localhost", "-keyout", str(key),
+                            "-out", str(cert)], check=True, capture_output=True)
+        return f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
 
     def _lmtp_service(self) -> str:
         if "lmtp" not in self.protocols:

@@ -47,8 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--per-account", type=int, default=100, help="messages per account")
     p.add_argument("--big", type=int, default=100_000,
                    help="messages in the large mailbox (0 skips it)")
-    p.add_argument("--workloads", default="imap,smtp,pop3,idle",
-                   help="comma-separated: imap, smtp, pop3, idle (default all)")
+    p.add_argument("--workloads", default="imap,session,smtp,pop3,idle",
+                   help="comma-separated: imap, session (the session loop, with imap), smtp, "
+                        "pop3, idle (default all)")
     p.add_argument("--idle-connections", type=int, default=10_000,
                    help="concurrent IMAP connections in IDLE (default 10,000)")
     p.add_argument("--idle-accounts", type=int, default=100,
@@ -83,7 +84,7 @@ def setup(root: Path, args: argparse.Namespace) -> tuple[Postroom, Dovecot]:
     pr.populate(fill)
     print(f"bench: Postroom filled in {time.monotonic() - started:.1f} s", flush=True)
     started = time.monotonic()
-    dv = Dovecot(root / "dovecot")
+    dv = Dovecot(root / "dovecot", tls=True)
     dv.write_config()
     for i in range(args.accounts):
         address = data.account(i)
@@ -150,6 +151,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     cell[f"mixed{n}"] = asyncio.run(imap_load.mixed(
                         server.imap_port, n, args.seconds, args.accounts, args.per_account,
                         seed=r + 1))
+                if "session" in workloads:
+                    cell["session20"] = asyncio.run(imap_load.mixed(
+                        server.imaps_port, 20, args.seconds, args.accounts, args.per_account,
+                        seed=r + 1, short=True))
                 cell["pss_mib"] = server.pss_kib() / 1024
                 this[server.name] = cell
                 print(f"bench: round {r + 1} {server.name} done", flush=True)
@@ -257,6 +262,13 @@ def summarise(rounds: list[dict[str, Any]], clients: list[int], big: int,
                 row(f"mixed, {n} clients", f"{cmd} p99 (ms)",
                     (key, "commands", cmd, "p99_ms"), False)
         row(f"mixed, {n} clients", "errors", (key, "errors"), False)
+    if "session20" in rounds[0]["postroom"]:
+        key, name = "session20", "session loop, 20 clients"
+        row(name, "sessions/s", (key, "sessions_per_s"), True)
+        for cmd in rounds[0]["postroom"][key]["commands"]:
+            if cmd in rounds[0]["dovecot"][key]["commands"]:
+                row(name, f"{cmd} p50 (ms)", (key, "commands", cmd, "p50_ms"), False)
+        row(name, "errors", (key, "errors"), False)
     row("memory", "server PSS after the round (MiB)", ("pss_mib",), False)
     return rows
 
