@@ -51,6 +51,21 @@ def release_blobs_of(tx: Tx, where: str, params: Sequence[object]) -> None:
             [(n, n, now, sha) for sha, n in rows])
 
 
+
+def _folder_in(tx: Tx, owner_key: int, name: str, acl: bool,
+               ) -> tuple[MailboxRec | None, tuple[AclEntry, ...]]:
+    """One folder by name with, if ``acl``, its ACL entries: the same two statements whether
+    it exists or not (a missing folder's ACL is read for a mailbox id no row has)."""
+    row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE owner_key = ? AND name = ?",
+                 (owner_key, name))
+    mailbox = _mb(row) if row else None
+    entries: tuple[AclEntry, ...] = ()
+    if acl:
+        entries = tuple(AclEntry(r[0], r[1]) for r in tx.all(
+            "SELECT identifier, rights FROM acl WHERE mailbox_id = ? ORDER BY identifier",
+            (mailbox.id if mailbox else NO_MAILBOX,)))
+    return mailbox, entries
+
 class MailboxRepo:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -132,14 +147,7 @@ class MailboxRepo:
                 where = key
             else:
                 where = NO_OWNER if owner_address is not None else PUBLIC_OWNER
-            row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE owner_key = ? AND name = ?",
-                         (where, name))
-            mailbox = _mb(row) if row else None
-            entries: tuple[AclEntry, ...] = ()
-            if acl:
-                entries = tuple(AclEntry(r[0], r[1]) for r in tx.all(
-                    "SELECT identifier, rights FROM acl WHERE mailbox_id = ? "
-                    "ORDER BY identifier", (mailbox.id if mailbox else NO_MAILBOX,)))
+            mailbox, entries = _folder_in(tx, where, name, acl)
             return FolderLookup(found, key, domain_id, mailbox, entries)
         return await self.engine.read(fn)
 
@@ -156,15 +164,7 @@ class MailboxRepo:
         def fn(tx: Tx) -> list[tuple[MailboxRec | None, tuple[AclEntry, ...]]]:
             out: list[tuple[MailboxRec | None, tuple[AclEntry, ...]]] = []
             for name in names:
-                row = tx.one(f"SELECT {_COLS} FROM mailboxes WHERE owner_key = ? AND name = ?",
-                             (key, name))
-                mailbox = _mb(row) if row else None
-                entries: tuple[AclEntry, ...] = ()
-                if acl:
-                    entries = tuple(AclEntry(r[0], r[1]) for r in tx.all(
-                        "SELECT identifier, rights FROM acl WHERE mailbox_id = ? "
-                        "ORDER BY identifier", (mailbox.id if mailbox else NO_MAILBOX,)))
-                out.append((mailbox, entries))
+                out.append(_folder_in(tx, key, name, acl))
             return out
         return await self.engine.read(fn)
 
