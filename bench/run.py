@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["warm_s"] = {s.name: asyncio.run(warm(s, args)) for s in (pr, dv)}
         if "smtp" in workloads:
             smtp_clients = [int(c) for c in args.smtp_clients.split(",") if c]
-            result["smtp_rounds"] = smtp_run.run(root, args, pr, dv, smtp_clients)
+            result["smtp_rounds"] = smtp_run.run(root, args, dv, smtp_clients)
             result["smtp_summary"] = smtp_run.summarise(result["smtp_rounds"], smtp_clients)
         if "pop3" in workloads:
             result["pop3_rounds"] = pop3_rounds = []

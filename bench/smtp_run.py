@@ -36,7 +36,7 @@ def counts(args: argparse.Namespace) -> dict[int, int]:
     return {4096: n, 102400: n}
 
 
-def run(root: Path, args: argparse.Namespace, pr: Postroom, dv: Dovecot,
+def run(root: Path, args: argparse.Namespace, dv: Dovecot,
         clients: list[int]) -> list[dict[str, Any]]:
     """Per round: {"postroom": {cell: result}, "postfix": {cell: result}}."""
     pf = Postfix(root / "postfix", dv.lmtp_port)

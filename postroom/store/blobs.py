@@ -116,7 +116,7 @@ class FileBlobStore:
         """Same content already stored (in either layout): refresh its mtime so ``collect``
         spares it."""
         with self._lock:
-            found = final if final.exists() else self.find(final.name)
+            found = self.find(final.name)
             if found is None:
                 return False
             os.utime(found)
