@@ -3,6 +3,11 @@
 Files live in ``sql/<dialect>/NNNN_name.sql``. The ``schema_version`` table records each applied
 number; every migration runs in its own transaction, so a crash leaves the database at a whole
 version. A database newer than this program is refused rather than guessed at.
+
+Every available number not yet recorded is applied, in number order, even one below the
+newest applied: numbers are reserved ahead by parallel work, so a database may have met 13
+before a release brought 12 (the sort keys came that way), and skipping 12 for good because
+13 is there would leave that database without its columns.
 """
 
 from __future__ import annotations
@@ -44,6 +49,12 @@ def current_version(engine: Engine) -> int:
     return engine.run_sync(fn)
 
 
+def applied_versions(engine: Engine) -> set[int]:
+    def fn(tx: Tx) -> set[int]:
+        return {int(r[0]) for r in tx.all("SELECT version FROM schema_version")}
+    return engine.run_sync(fn)
+
+
 class SchemaTooNew(Exception):
     pass
 
@@ -56,9 +67,10 @@ def migrate(engine: Engine, target: int | None = None) -> list[int]:
     if have > newest:
         raise SchemaTooNew(f"database schema version {have} is newer than this Postroom "
                            f"understands ({newest}); upgrade Postroom")
+    done = applied_versions(engine) if have else set()
     applied: list[int] = []
     for number, script in steps:
-        if number <= have or (target is not None and number > target):
+        if number in done or (target is not None and number > target):
             continue
 
         def fn(tx: Tx, number: int = number, script: str = script) -> None:
