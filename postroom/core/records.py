@@ -148,6 +148,20 @@ class FlagRow:
 
 
 @dataclass(frozen=True, slots=True)
+class FlagRun:
+    """The flags of every message with a UID in a range, in UID order, as parallel lists
+    (``UID FETCH 1:* (FLAGS)``): not one object per message, because at 100,000 messages
+    building the objects costs more than the query. The UIDs themselves are summarised
+    (``count``, ``uid_sum``): the caller knows which UIDs to expect and checks."""
+
+    count: int
+    uid_sum: int
+    flags: list[int]
+    modseqs: list[int]  # empty when not asked for
+    keywords: dict[int, str]  # UID → keywords, only for the messages that have any
+
+
+@dataclass(frozen=True, slots=True)
 class SearchRow:
     """What non-text SEARCH keys look at, for one message."""
 

@@ -26,6 +26,7 @@ from postroom.core.principal import Principal
 from postroom.core.records import (
     ContentRef,
     FlagRow,
+    FlagRun,
     FlagUpdate,
     MailboxCounts,
     MailboxRec,
@@ -234,6 +235,14 @@ class MessageService:
                                               seen_account(principal, handle.mailbox),
                                               since_modseq)
 
+    async def flag_run(self, principal: Principal, handle: MailboxHandle, lo: int, hi: int,
+                       modseqs: bool) -> FlagRun:
+        """Flags of every message with a UID in ``lo..hi`` as this principal sees them, as
+        columns: what ``UID FETCH 1:* (FLAGS)`` reads, without an object per message."""
+        return await self._store.queries.flag_run(handle.mailbox.id, lo, hi,
+                                                 seen_account(principal, handle.mailbox),
+                                                 modseqs)
+
     async def records(self, principal: Principal, handle: MailboxHandle, uids: Sequence[int],
                       ) -> list[MessageRec]:
         handle.require(Op.READ)
@@ -245,9 +254,18 @@ class MessageService:
         return await self._store.queries.search_rows(handle.mailbox.id,
                                                     seen_account(principal, handle.mailbox))
 
-    async def unseen_uids(self, principal: Principal, handle: MailboxHandle) -> list[int]:
+    async def unseen_uids(self, principal: Principal, handle: MailboxHandle,
+                          up_to: int = 2**63 - 1) -> list[int]:
         return await self._store.queries.unseen_uids(handle.mailbox.id,
-                                                     seen_account(principal, handle.mailbox))
+                                                     seen_account(principal, handle.mailbox),
+                                                     up_to)
+
+    async def sorted_uids(self, handle: MailboxHandle, criteria: Sequence[tuple[str, bool]],
+                          lo: int, hi: int) -> list[int]:
+        """UIDs ``lo..hi`` ordered by SORT criteria (RFC 5256 §3 key names with a REVERSE
+        flag each; ties by UID), from the keys stored with the messages."""
+        handle.require(Op.READ)
+        return await self._store.queries.sorted_uids(handle.mailbox.id, criteria, lo, hi)
 
     async def first_unseen(self, principal: Principal, handle: MailboxHandle) -> int | None:
         return await self._store.queries.first_unseen(handle.mailbox.id,

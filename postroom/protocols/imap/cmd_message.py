@@ -213,9 +213,12 @@ async def matching(s: Session, sel: Selected, prog: S.SearchProgram) -> list[int
     if prog.uses_modseq:
         await s.enable_condstore()
     if S.is_unseen_only(prog):
-        view = set(sel.uids)
-        return [u for u in await s.services.messages.unseen_uids(s.principal, sel.handle)
-                if u in view]
+        # The store's unseen UIDs up to the view's last are the view's unseen messages: UIDs
+        # are handed out in commit order, so every stored UID below the last one the session
+        # knows is in its view (view.py) and no set of the view is needed.
+        last = sel.last_uid()
+        return await s.services.messages.unseen_uids(s.principal, sel.handle, last) \
+            if last else []
     return await S.evaluate(prog, _Context(s, sel))
 
 
@@ -255,7 +258,8 @@ async def search(s: Session, cmd: Command, uid: bool) -> Reply:
     if prog.uses_modseq and found:
         modseq = b" (MODSEQ %d)" % await _highest_modseq(s, sel, _reported(found, returns))
     if returns is None:
-        s.send(b"* SEARCH" + b"".join(b" %d" % n for n in numbers) + modseq)
+        listed = b" " + S.number_list(numbers) if numbers else b""
+        s.send(b"* SEARCH" + listed + modseq)
         return ok("SEARCH completed")
     if returns == ("SAVE",):
         return ok("SEARCH completed")  # RFC 5182 §2.1: SAVE alone sends no ESEARCH

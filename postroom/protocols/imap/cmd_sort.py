@@ -1,7 +1,12 @@
 """SORT, THREAD and their UID forms (RFC 5256 §3-5; SORT=DISPLAY, RFC 5957).
 
-The search part is SEARCH's (``cmd_message.matching``); the ordering and threading is
-``sort.py``. Message data comes from the stored MIME scan in batches, never from the files.
+The search part is SEARCH's (``cmd_message.matching``). SORT orders in the store, on the sort
+keys written with each message (store/repo/sortkeys.py, computed by the same functions
+``sort.py`` uses), so a 100,000-message SORT is one ordered index scan, not 100,000 decoded
+ENVELOPEs. ``SORT … ALL`` skips the search altogether: the store's UIDs up to the view's last
+are the view's messages (UIDs are handed out in commit order, so no message the session has
+not been told about has a UID below one it has; view.py). THREAD still reads
+the stored MIME scans in batches, never the files, and threads with ``sort.py``.
 """
 
 from __future__ import annotations
@@ -44,19 +49,10 @@ def _request(cmd: Command, what: str) -> tuple[Token, S.SearchProgram]:
                                        esearch_ok=False)
 
 
-async def _items(s: Session, sel: Selected, uids: list[int], uid: bool,
-                 envelopes: bool = True) -> list[T.Item]:
-    """The matched messages as sort items; without ``envelopes`` (ARRIVAL and SIZE only) one
-    row query serves instead of the stored scans."""
+async def _items(s: Session, sel: Selected, uids: list[int], uid: bool) -> list[T.Item]:
+    """The matched messages as THREAD items, from the stored scans."""
     assert s.principal is not None
     out: list[T.Item] = []
-    if not envelopes:
-        wanted = set(uids)
-        for row in await s.services.messages.search_rows(s.principal, sel.handle):
-            if row.uid in wanted and (seq := sel.seq_of(row.uid)) is not None:
-                out.append(T.Item(seq, row.uid if uid else seq, row.internal_date, row.size,
-                                  [None] * 10))
-        return out
     for i in range(0, len(uids), BATCH):
         batch = uids[i:i + BATCH]
         for rec in await s.services.messages.records(s.principal, sel.handle, batch):
@@ -75,12 +71,29 @@ async def sort(s: Session, cmd: Command, uid: bool) -> Reply:
     assert sel is not None
     first, prog = _request(cmd, "SORT")
     criteria = T.parse_criteria(first)
-    found = await matching(s, sel, prog)
-    envelopes = any(name not in ("ARRIVAL", "SIZE") for name, _ in criteria)
-    items = T.sort_items(await _items(s, sel, found, uid, envelopes), criteria)
-    numbers = [it.number for it in items]
-    s.send(b"* SORT" + b"".join(b" %d" % n for n in numbers))
+    last = sel.last_uid()
+    if prog.keys == ("AND", [("ALL",)]):
+        ordered = await s.services.messages.sorted_uids(sel.handle, criteria, 1, last) \
+            if last else []
+    else:
+        found = await matching(s, sel, prog)
+        ordered = await s.services.messages.sorted_uids(
+            sel.handle, criteria, found[0], found[-1]) if found else []
+        wanted = set(found)
+        ordered = [u for u in ordered if u in wanted]
+    s.send(b"* SORT " + _numbers(sel, ordered, uid) if ordered else b"* SORT")
     return ok("SORT completed")
+
+
+def _numbers(sel: Selected, uids: list[int], uid: bool) -> bytes:
+    """``1 5 3``: the UIDs as given, or their sequence numbers in this session's view."""
+    if not uid:
+        if len(uids) * 16 < len(sel.uids):
+            uids = [q for u in uids if (q := sel.seq_of(u)) is not None]
+        else:  # most of the view: one pass over it beats a binary search per message
+            position = dict(zip(sel.uids, range(1, len(sel.uids) + 1), strict=True))
+            uids = [position[u] for u in uids if u in position]
+    return S.number_list(uids)
 
 
 @uid_command("THREAD", expunge_ok=False)

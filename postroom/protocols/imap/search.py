@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import msgspec
+
 from postroom.core import flags as F
 from postroom.core.records import SearchRow
 from postroom.mime.text import decode_words
@@ -359,6 +361,16 @@ async def evaluate(prog: SearchProgram, ctx: SearchContext) -> list[int]:
     in_view = set(ctx.view)
     test = _compile(prog.keys, ctx, texts, sent)
     return [r.uid for r in rows if r.uid in in_view and test(r)]
+
+
+def number_list(numbers: list[int]) -> bytes:
+    """``1 5 3``: numbers for a SEARCH or SORT response, written as a JSON array with the
+    brackets off and commas made spaces, several times faster than ``" ".join(map(str, …))``
+    at 100,000 numbers."""
+    return _NUMBERS.encode(numbers)[1:-1].replace(b",", b" ")
+
+
+_NUMBERS = msgspec.json.Encoder()
 
 
 def is_unseen_only(prog: SearchProgram) -> bool:

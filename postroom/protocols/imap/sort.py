@@ -4,24 +4,27 @@ Everything here works on ``Item``s built from what the delivery-time MIME scan s
 ENVELOPE and the References header), so sorting or threading a mailbox never opens a message
 file. The algorithms follow RFC 5256 step by step; the step numbers are cited where they are
 implemented so a reader can check each against the RFC.
+
+The sort keys themselves (base subject, first mailbox, display name, sent date) are
+``mime/sortkeys.py``'s, the same functions the store uses to fill the sort-key columns at
+insert: the SORT command orders in SQL on those columns, and ``sort_items`` here, which THREAD
+and the unit tests use, is the reference it must agree with.
 """
 
 from __future__ import annotations
 
-import email.utils
 import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from postroom.mime.text import decode_words
+from postroom.mime.sortkeys import base_subject, casemap, display, first_mailbox, sent_date
 from postroom.protocols.imap.wire import ParseError, Token, atom_of, list_of
 
 SORT_KEYS = ("ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM",
              "DISPLAYTO")
 THREAD_ALGORITHMS = ("ORDEREDSUBJECT", "REFERENCES")
-_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _MSGID = re.compile(r"<[^<>\s]+>")
 
 
@@ -54,64 +57,6 @@ class Item:
         return self._subject
 
 
-def sent_date(header: str | None, internal_date: int) -> float:
-    if header:
-        try:
-            parsed = email.utils.parsedate_tz(header)
-        except (TypeError, ValueError, IndexError):
-            parsed = None
-        if parsed is not None:
-            try:
-                return float(email.utils.mktime_tz(parsed))
-            except (OverflowError, ValueError):
-                pass
-    return float(internal_date)
-
-
-def casemap(text: str) -> str:
-    """The i;ascii-casemap comparator (RFC 4790 §9.2): only ASCII letters fold."""
-    return text.translate(_ASCII_UPPER)
-
-
-# -- base subject (RFC 5256 §2.1) ----------------------------------------------------------------
-_WSP = re.compile(r"[ \t\r\n]+")
-_TRAILER = re.compile(r"(?:\s|\(fwd\))$", re.I)
-_BLOB = r"\[[^\[\]]*\]\s*"
-_LEADER = re.compile(rf"^(?:(?:{_BLOB})*(?:re|fwd?)\s*(?:{_BLOB})?:|\s+)", re.I)
-_LEADING_BLOB = re.compile(rf"^{_BLOB}")
-_FWD_WRAP = re.compile(r"^\[fwd:(.*)\]$", re.I | re.S)
-
-
-def base_subject(raw: str) -> tuple[str, bool]:
-    """The base subject and whether it was a reply or forward (for REFERENCES step 6)."""
-    # Step 1: decode encoded words, turn every run of white space into one space.
-    subject = _WSP.sub(" ", decode_words(raw))
-    reply = False
-    while True:
-        # Step 2: remove trailing "(fwd)" and white space, repeatedly.
-        while (m := _TRAILER.search(subject)) is not None:
-            if m.group(0) != " ":
-                reply = True
-            subject = subject[:m.start()]
-        # Steps 3-5: leading "Re:", "Fwd:", "[blob]" and white space, until nothing changes.
-        while True:
-            before = subject
-            while (m := _LEADER.match(subject)) is not None and m.end() > 0:
-                if not m.group(0).isspace():
-                    reply = True
-                subject = subject[m.end():]
-            m = _LEADING_BLOB.match(subject)
-            if m is not None and subject[m.end():]:  # step 4: only if something is left
-                subject = subject[m.end():]
-            if subject == before:
-                break
-        # Step 6: "[fwd: subject]" is a forward of subject; unwrap and start over.
-        m = _FWD_WRAP.match(subject)
-        if m is None:
-            return subject, reply
-        subject, reply = m.group(1), True
-
-
 # -- SORT (RFC 5256 §3, RFC 5957) ----------------------------------------------------------------
 def parse_criteria(token: Token) -> list[tuple[str, bool]]:
     """``(REVERSE DATE SUBJECT)`` → [("DATE", True), ("SUBJECT", False)]."""
@@ -135,40 +80,16 @@ def parse_criteria(token: Token) -> list[tuple[str, bool]]:
     return out
 
 
-def _first_mailbox(addrs: list[list[str | None]] | None) -> str:
-    """RFC 5256 §3: the addr-mailbox of the first address (FROM, TO, CC). The first entry
-    counts even when it opens a group: a group start's mailbox field is the group name
-    (RFC 9051 §7.5.2), which is what Dovecot sorts on; only an entry without one (a group's
-    end marker) is passed over."""
-    for addr in addrs or []:
-        if addr[2] is not None:
-            return casemap(decode_words(addr[2]))
-    return ""
-
-
-def _display(addrs: list[list[str | None]] | None) -> str:
-    """RFC 5957 §3: the decoded display name of the first address, else its addr-spec
-    (``mailbox@host``, or the mailbox alone when there is no host); a group sorts by its
-    name (the mailbox field of its start marker)."""
-    for name, _adl, mailbox, host in addrs or []:
-        if mailbox is None:
-            continue
-        if name:
-            return decode_words(name).casefold()
-        return (mailbox if host is None else f"{mailbox}@{host}").casefold()
-    return ""
-
-
 _KEY: dict[str, Callable[[Item], Any]] = {
     "ARRIVAL": lambda it: it.internal_date,
-    "CC": lambda it: _first_mailbox(it.env[6]),
+    "CC": lambda it: first_mailbox(it.env[6]),
     "DATE": lambda it: it.sent,
-    "FROM": lambda it: _first_mailbox(it.env[2]),
+    "FROM": lambda it: first_mailbox(it.env[2]),
     "SIZE": lambda it: it.size,
     "SUBJECT": lambda it: casemap(it.subject[0]),
-    "TO": lambda it: _first_mailbox(it.env[5]),
-    "DISPLAYFROM": lambda it: _display(it.env[2]),
-    "DISPLAYTO": lambda it: _display(it.env[5]),
+    "TO": lambda it: first_mailbox(it.env[5]),
+    "DISPLAYFROM": lambda it: display(it.env[2]),
+    "DISPLAYTO": lambda it: display(it.env[5]),
 }
 
 

@@ -23,6 +23,7 @@ from postroom.core.errors import Kind, MailError, not_found
 from postroom.core.records import (
     ContentRef,
     FlagRow,
+    FlagRun,
     FlagUpdate,
     MailboxCounts,
     MessageRec,
@@ -30,10 +31,13 @@ from postroom.core.records import (
     SearchRow,
 )
 from postroom.store.engine import Engine, Tx
-from postroom.store.repo import text
+from postroom.store.repo import bulkreads, sortkeys, text
 from postroom.store.repo.mailboxes import release_blobs_of
 
 _COLS = "mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob, prefix, meta"
+# Inserts also write the SORT keys (store/repo/sortkeys.py), so no row exists without them.
+_INSERT = (f"INSERT INTO messages ({_COLS}, {sortkeys.COLUMNS}) VALUES "
+           f"({', '.join('?' * 17)})")
 
 
 def _charge(tx: Tx, mailbox_id: int, count: int, size: int) -> tuple[int, int, int | None]:
@@ -94,8 +98,9 @@ class MessageRepo:
                 flags &= ~F.SEEN
                 seen_rows.append((mailbox_id, seen_account, first + i))
             rows.append((mailbox_id, first + i, modseq, flags, m.keywords, m.internal_date,
-                         m.size, m.blob.sha256, m.prefix, m.meta))
-        tx.many(f"INSERT INTO messages ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                         m.size, m.blob.sha256, m.prefix, m.meta,
+                         *sortkeys.stored_keys(m.meta, m.internal_date)))
+        tx.many(_INSERT, rows)
         tx.many("INSERT INTO seen (mailbox_id, account_id, uid) VALUES (?, ?, ?)", seen_rows)
         _ref_blobs(tx, [(m.blob.sha256, m.blob.size) for m in messages])
         text.index_in(tx, [(m.blob.sha256, *m.text) for m in messages if m.text is not None])
@@ -295,8 +300,9 @@ class MessageRepo:
             sources = []
             for chunk in _uid_chunks(list(uids)):
                 marks = ", ".join("?" for _ in chunk)
-                sources.extend(tx.all(f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? "
-                                      f"AND uid IN ({marks}) ORDER BY uid", (src_id, *chunk)))
+                sources.extend(tx.all(f"SELECT {_COLS}, {sortkeys.COLUMNS} FROM messages "
+                                      f"WHERE mailbox_id = ? AND uid IN ({marks}) ORDER BY uid",
+                                      (src_id, *chunk)))
             if not sources:
                 return []
             seen: set[int] = set()
@@ -306,28 +312,28 @@ class MessageRepo:
                     (src_id, src_seen_account))}
             new = []
             for r in sources:
-                rec = MessageRec(*r)
+                rec = MessageRec(*r[:10])
                 flags = rec.flags
                 if src_seen_account is not None:
                     flags = (flags & ~F.SEEN) | (F.SEEN if rec.uid in seen else 0)
                 flags &= keep_mask
-                new.append((rec, flags, rec.keywords if keep_keywords else ""))
-            total = sum(rec.size for rec, _, _ in new)
+                new.append((rec, flags, rec.keywords if keep_keywords else "", r[10:]))
+            total = sum(rec.size for rec, _, _, _ in new)
             first, modseq, _ = _charge(tx, dst_id, len(new), total)
             rows, seen_rows = [], []
-            for i, (rec, flags, kw) in enumerate(new):
+            for i, (rec, flags, kw, keys) in enumerate(new):
                 if dst_seen_account is not None and flags & F.SEEN:
                     seen_rows.append((dst_id, dst_seen_account, first + i))
                     flags &= ~F.SEEN
+                # The source's SORT keys come along (NULL ones are filled at the first SORT).
                 rows.append((dst_id, first + i, modseq, flags, kw, rec.internal_date, rec.size,
-                             rec.blob, rec.prefix, rec.meta))
-            tx.many(f"INSERT INTO messages ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows)
+                             rec.blob, rec.prefix, rec.meta, *keys))
+            tx.many(_INSERT, rows)
             tx.many("INSERT INTO seen (mailbox_id, account_id, uid) VALUES (?, ?, ?)",
                     seen_rows)
-            _ref_blobs(tx, [(rec.blob, rec.size - len(rec.prefix)) for rec, _, _ in new])
+            _ref_blobs(tx, [(rec.blob, rec.size - len(rec.prefix)) for rec, _, _, _ in new])
             tx.events.extend(MessageAdded(dst_id, first + i, modseq) for i in range(len(new)))
-            pairs = [(rec.uid, first + i) for i, (rec, _, _) in enumerate(new)]
+            pairs = [(rec.uid, first + i) for i, (rec, _, _, _) in enumerate(new)]
             if move:
                 MessageRepo.expunge_in(tx, src_id, [p[0] for p in pairs], only_deleted=False)
             return pairs
@@ -417,7 +423,8 @@ class MessageQueries:
     async def first_unseen(self, mailbox_id: int, seen_account: int | None) -> int | None:
         """The lowest UID without \\Seen (SELECT's ``[UNSEEN n]``), stopping at the first."""
         def fn(tx: Tx) -> int | None:
-            row = tx.one(*_unseen("m.uid", mailbox_id, seen_account, " ORDER BY m.uid LIMIT 1"))
+            row = tx.one(*_unseen(tx, "m.uid", mailbox_id, seen_account,
+                                  " ORDER BY m.uid LIMIT 1"))
             return int(row[0]) if row is not None else None
         return await self.engine.read(fn)
 
@@ -469,19 +476,32 @@ class MessageQueries:
                               int(z)) for u, m, f, k, d, z in rows]
         return await self.engine.read(fn)
 
-    async def unseen_uids(self, mailbox_id: int, seen_account: int | None) -> list[int]:
-        """UIDs without \\Seen, by an indexed-range query (UID SEARCH UNSEEN fast path)."""
-        def fn(tx: Tx) -> list[int]:
-            return [int(r[0]) for r in tx.all(*_unseen("m.uid", mailbox_id, seen_account,
-                                                       " ORDER BY m.uid"))]
+    async def flag_run(self, mailbox_id: int, lo: int, hi: int, seen_account: int | None,
+                       modseqs: bool) -> FlagRun:
+        """Flags of every message with a UID in ``lo..hi`` (store/repo/bulkreads.py)."""
+        def fn(tx: Tx) -> FlagRun:
+            return bulkreads.flag_run_in(tx, mailbox_id, lo, hi, seen_account, modseqs)
         return await self.engine.read(fn)
+
+    async def unseen_uids(self, mailbox_id: int, seen_account: int | None,
+                          up_to: int = 2**63 - 1) -> list[int]:
+        """UIDs up to ``up_to`` without \\Seen, ascending (UID SEARCH UNSEEN fast path)."""
+        def fn(tx: Tx) -> list[int]:
+            return bulkreads.unseen_in(tx, mailbox_id, seen_account, up_to)
+        return await self.engine.read(fn)
+
+    async def sorted_uids(self, mailbox_id: int, criteria: Sequence[tuple[str, bool]],
+                          lo: int, hi: int) -> list[int]:
+        """UIDs ``lo..hi`` in SORT order (RFC 5256 §3 keys, ``(name, reverse)``), keys of
+        older rows filled first (store/repo/sortkeys.py)."""
+        return await sortkeys.ordered_uids(self.engine, mailbox_id, criteria, lo, hi)
 
     async def counts(self, mailbox_id: int, seen_account: int | None) -> MailboxCounts:
         def fn(tx: Tx) -> MailboxCounts:
             row = tx.one("SELECT count(*), min(uid) FROM messages WHERE mailbox_id = ? AND "
                          "(flags & 8) = 8", (mailbox_id,))
             deleted = int(row[0]) if row else 0
-            u = tx.one(*_unseen("count(*), min(m.uid)", mailbox_id, seen_account))
+            u = tx.one(*_unseen(tx, "count(*), min(m.uid)", mailbox_id, seen_account))
             unseen = int(u[0]) if u else 0
             first = int(u[1]) if u and u[1] is not None else None
             return MailboxCounts(unseen, deleted, first)
@@ -499,13 +519,16 @@ class MessageQueries:
         return await self.engine.read(fn)
 
 
-def _unseen(columns: str, mailbox_id: int, seen_account: int | None, tail: str = "",
+def _unseen(tx: Tx, columns: str, mailbox_id: int, seen_account: int | None, tail: str = "",
             ) -> tuple[str, tuple[int, ...]]:
-    """A query over the messages without \\Seen: the flag bit, or for a shared mailbox with
-    per-user \\Seen the absence of the reader's row in ``seen``."""
+    """A query over the messages without \\Seen: the flag bit (read through the partial
+    index of unseen messages, named for SQLite, which without statistics prefers the covering
+    index of all of them), or for a shared mailbox with per-user \\Seen the absence of the
+    reader's row in ``seen``."""
     if seen_account is None:
-        return (f"SELECT {columns} FROM messages m WHERE m.mailbox_id = ? AND (m.flags & 1) = 0"
-                f"{tail}", (mailbox_id,))
+        index = " INDEXED BY messages_unseen" if tx.dialect == "sqlite" else ""
+        return (f"SELECT {columns} FROM messages m{index} WHERE m.mailbox_id = ? AND "
+                f"(m.flags & 1) = 0{tail}", (mailbox_id,))
     return (f"SELECT {columns} FROM messages m WHERE m.mailbox_id = ? AND NOT EXISTS "
             f"(SELECT 1 FROM seen s WHERE s.mailbox_id = m.mailbox_id AND s.account_id = ? AND "
             f"s.uid = m.uid){tail}", (mailbox_id, seen_account))
