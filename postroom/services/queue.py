@@ -36,6 +36,11 @@ class MessageWriter(Protocol):
 
     def write(self, chunk: bytes) -> None: ...
 
+    def content(self) -> BinaryIO:
+        """The octets written so far, readable from the start (content checks run before
+        ``finish``); blocks when ``blocks(0)`` is true."""
+        ...
+
     def finish(self) -> BlobRef:
         """fsync, name by content, and return the reference."""
         ...

@@ -40,7 +40,14 @@ from postroom.directory.service import (
 )
 from postroom.services.gateways import Gateways
 from postroom.services.messages import MessageService
-from postroom.services.pipeline import Client, Message, Pipeline, has_bare_newline, header_section
+from postroom.services.pipeline import (
+    BytesContent,
+    Client,
+    Message,
+    Pipeline,
+    has_bare_newline,
+    header_section,
+)
 from postroom.services.queue import MessageWriter, QueueService
 from postroom.store.sqlstore import SqlStore
 
@@ -236,6 +243,7 @@ class SubmissionService:
         message.head_too_long = len(message.head) > self.max_header_size
         message.size = len(data)
         message.bare_newline = has_bare_newline(data)
+        message.content = BytesContent(data)
         await self.check_content(message)
         blob = await self._queue.put_bytes(data)
         return await self.accept(message, blob, received, {})

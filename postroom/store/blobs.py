@@ -21,6 +21,7 @@ window between the two).
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
 import threading
@@ -225,6 +226,17 @@ class BlobWriter:
             self.buf = None
         assert self.fh is not None
         self.fh.write(chunk)
+
+    def content(self) -> BinaryIO:
+        """What has been written so far, as a stream read from the start: for content checks
+        that run before ``finish`` (DKIM, spamd, clamd). Held in memory → a ``BytesIO``
+        over a copy; spilled → the temp file flushed and opened again (blocking: call it in a
+        worker thread when ``blocks(0)`` says the message spilled)."""
+        if self.buf is not None:
+            return io.BytesIO(bytes(self.buf))
+        assert self.fh is not None
+        self.fh.flush()
+        return open(self.tmp, "rb")
 
     def finish(self) -> BlobRef:
         sha = self.digest.hexdigest()

@@ -574,6 +574,7 @@ class SmtpSession:
         message.head = bytes(tx.head.head)
         message.head_too_long = tx.head.too_long
         message.size = tx.size
+        message.content = writer
         try:
             await self.submission.check_content(message)
         except MailError as exc:

@@ -23,10 +23,12 @@ The order of the checks comes from ``pipeline.checks`` in the configuration; the
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from postroom.core.envelope import Stage
 from postroom.core.errors import Kind, MailError
@@ -89,6 +91,40 @@ class Message:
     annotations: list[str] = field(default_factory=list)
     quarantine: bool = False
     folder: str | None = None  # a transform's choice of folder for local recipients
+    # The whole content as received (without our Received line), for checks that need the
+    # body (DKIM, spamd, clamd): call ``read_content``, never this directly.
+    content: ContentSource | None = None
+
+    async def read_content(self) -> BinaryIO:
+        """A stream over the whole received content, from its start. A check closes it. The
+        door's source may block (a message spilled to disk), so it runs in a worker thread."""
+        if self.content is None:
+            return io.BytesIO(self.head)
+        source = self.content
+        if not source.blocks(0):
+            return source.content()
+        return await asyncio.get_running_loop().run_in_executor(None, source.content)
+
+
+class ContentSource(Protocol):
+    """What a door holds the content in while it is judged (services/queue.MessageWriter)."""
+
+    def blocks(self, more: int) -> bool: ...
+
+    def content(self) -> BinaryIO: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BytesContent:
+    """A ``ContentSource`` over a message held whole in memory (``submit``)."""
+
+    data: bytes
+
+    def blocks(self, more: int) -> bool:
+        return False
+
+    def content(self) -> BinaryIO:
+        return io.BytesIO(self.data)
 
 
 def header_section(data: bytes) -> bytes:
