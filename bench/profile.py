@@ -4,6 +4,7 @@ Postroom function (inclusive time).
 
     python -m bench.profile big        # the 100,000-message mailbox operations
     python -m bench.profile mixed      # the mixed IMAP workload, 20 clients
+    python -m bench.profile session    # the IMAPS session loop, 20 clients
     python -m bench.profile smtp       # 100 KB messages over 50 connections until delivered
     python -m bench.profile pop3       # 20 clients RETR their 1,000-message mailboxes
     python -m bench.profile idle       # 10,000 clients log in and IDLE
@@ -36,7 +37,7 @@ from bench.postroom_server import Postroom
 from postroom.app import Services
 
 RESULTS = Path(__file__).parent / "results"
-WORKLOADS = ("big", "mixed", "smtp", "pop3", "idle")
+WORKLOADS = ("big", "mixed", "session", "smtp", "pop3", "idle")
 # Frames every request passes through: their inclusive share says nothing.
 _PLUMBING = frozenset({"main", "serve_cmd", "run_async", "run_server", "TcpListener._run",
                        "ImapService.serve", "SmtpService.serve", "Pop3Service.serve",
@@ -58,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--summarise", metavar="RAW", type=Path,
                    help="summarise an earlier run's raw stacks instead of running")
     p.add_argument("--seconds", type=float, default=20.0,
-                   help="duration of the mixed workload (default 20)")
+                   help="duration of the mixed and session workloads (default 20)")
     p.add_argument("--big", type=int, default=100_000, help="messages in the large mailbox")
     p.add_argument("--repeat", type=int, default=3,
                    help="times the large-mailbox operations run (default 3)")
@@ -82,7 +83,7 @@ def py_spy() -> str:
 def fill_for(args: argparse.Namespace) -> Callable[[Services], Awaitable[None]]:
     async def fill(services: Services) -> None:
         w = args.workload
-        await data.fill_postroom(services, 100 if w == "mixed" else 0, 100,
+        await data.fill_postroom(services, 100 if w in ("mixed", "session") else 0, 100,
                                  args.big if w == "big" else 0)
         if w == "pop3":
             await pop3_load.fill_postroom(services, 20, 1000)
@@ -92,7 +93,8 @@ def fill_for(args: argparse.Namespace) -> Callable[[Services], Awaitable[None]]:
 
 
 async def warm(args: argparse.Namespace, pr: Postroom) -> None:
-    addresses = {"big": [data.BIG], "mixed": [data.account(i) for i in range(100)]}
+    accounts = [data.account(i) for i in range(100)]
+    addresses = {"big": [data.BIG], "mixed": accounts, "session": accounts}
     await imap_load.warm(pr.imap_port, addresses.get(args.workload, []))
 
 
@@ -103,6 +105,8 @@ async def workload(args: argparse.Namespace, pr: Postroom) -> dict[str, Any]:
         return {"runs": runs}
     if w == "mixed":
         return await imap_load.mixed(pr.imap_port, 20, args.seconds, 100, 100)
+    if w == "session":
+        return await imap_load.mixed(pr.imaps_port, 20, args.seconds, 100, 100, short=True)
     if w == "smtp":
         return await smtp_load.cell(pr.smtp_port, pr.imap_port, data.SINK,
                                     data.password(data.SINK), 500, 102400, 50)

@@ -17,6 +17,7 @@ from postroom.access.gate import AccessGate
 from postroom.config import Config, ConfigError
 from postroom.core import private
 from postroom.core.address import normalize_domain
+from postroom.directory.login_cache import LoginCache
 from postroom.directory.secretbox import KEY_FILE, SecretBox
 from postroom.directory.service import Directory
 from postroom.directory.throttle import AuthThrottle
@@ -118,7 +119,9 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     feed = ChangeFeed()
     store.add_commit_listener(feed.publish)
     secrets = SecretBox(cfg.data_path / KEY_FILE)
-    directory = Directory(store, secrets=secrets, login_domain=cfg.server.login_domain)
+    directory = Directory(store, hash_workers=cfg.login.hash_workers, secrets=secrets,
+                          login_domain=cfg.server.login_domain,
+                          login_cache=LoginCache(cfg.login))
     gate = AccessGate(store.mailboxes)
     audit = AuditLog(store)
     throttle = AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window)

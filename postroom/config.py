@@ -55,6 +55,22 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "belong to that user. Empty = keep running as the user that started the server.")] = ""
 
 
+class LoginConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Password checks on every protocol (directory/login_cache.py, directory/passwords.py)."""
+
+    cache_ttl: Annotated[float, _d(
+        "Seconds a successful password check is remembered (as a keyed HMAC, in memory only), "
+        "so a client logging in again with the same password skips argon2id. A wrong password "
+        "always pays the full check; changing the password voids the memory. 0 = off."),
+                         Meta(ge=0, le=86400)] = 600.0
+    cache_size: Annotated[int, _d("Accounts remembered at most (oldest dropped first)."),
+                          Meta(ge=0, le=10_000_000)] = 100_000
+    hash_workers: Annotated[int, _d(
+        "Threads that run argon2id. 0 = one less than the CPU cores (at least one), so a "
+        "login flood never takes the core the protocol sessions run on."),
+                            Meta(ge=0, le=256)] = 0
+
+
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     backend: Annotated[Literal["sqlite", "postgresql"], _d(
         "Metadata store: the embedded SQLite database, or PostgreSQL.")] = "sqlite"
@@ -330,6 +346,7 @@ class LogConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    login: LoginConfig = msgspec.field(default_factory=LoginConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     smtp: SmtpConfig = msgspec.field(default_factory=SmtpConfig)

@@ -84,7 +84,8 @@ def running_server(data_dir: Path) -> int | None:
 RESTART_ONLY = ("server.data_dir", "server.listen", "server.port_offset", "server.hostname",
                 "server.domain", "server.user", "store", "multipop.enabled", "odmr.collect",
                 "minger.enabled", "minger.port", "minger.listen", "smtp.outbound.dns_servers",
-                "smtp.outbound.max_connections", "limits.max_connections")
+                "smtp.outbound.max_connections", "limits.max_connections",
+                "login.hash_workers")
 LISTENER_KEYS = ("enabled", "port", "listen", "tls")
 
 

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from postroom.core.errors import Kind, MailError, invalid, not_found
 from postroom.core.principal import Principal
 from postroom.core.records import AccountRec, AliasRec, GroupRec, MailboxRec
 from postroom.directory import passwords
+from postroom.directory.login_cache import CacheSettings, LoginCache
 from postroom.directory.secretbox import SecretBox, SecretError
 from postroom.store.sqlstore import SqlStore
 
@@ -80,13 +82,20 @@ _NONE: frozenset[Any] = frozenset()
 
 
 class Directory:
-    def __init__(self, store: SqlStore, hash_workers: int = 4,
-                 secrets: SecretBox | None = None, login_domain: str = "") -> None:
+    def __init__(self, store: SqlStore, hash_workers: int = 0,
+                 secrets: SecretBox | None = None, login_domain: str = "",
+                 login_cache: LoginCache | None = None) -> None:
         self.store = store
         self.repo = store.directory
         self.secrets = secrets
         self.login_domain = login_domain
-        self._hash_pool = ThreadPoolExecutor(max_workers=hash_workers,
+        self.login_cache = login_cache if login_cache is not None else \
+            LoginCache(CacheSettings(cache_ttl=0))
+        # argon2id releases the GIL, so each pool thread can take a whole core: leave one core
+        # to the event loop (issue 20: with as many hashing threads as cores, a login flood
+        # starved every other command). 0 = cores - 1, at least one.
+        workers = hash_workers or max(1, (os.cpu_count() or 2) - 1)
+        self._hash_pool = ThreadPoolExecutor(max_workers=workers,
                                              thread_name_prefix="argon2")
 
     # -- domains -----------------------------------------------------------------------------
@@ -119,7 +128,9 @@ class Directory:
 
     async def set_password(self, address: str, password: str) -> AccountRec:
         creds = await self.credentials(password)
-        return await self.repo.update_account(str(Address.parse(address)), **creds)
+        rec = await self.repo.update_account(str(Address.parse(address)), **creds)
+        self.login_cache.forget(rec.address)  # the new hash would not match anyway
+        return rec
 
     async def set_state(self, address: str, state: str) -> AccountRec:
         if state not in ACCOUNT_STATES:
@@ -152,8 +163,13 @@ class Directory:
         rec = await self.repo.get_account(str(addr))
         loop = asyncio.get_running_loop()
         stored = rec.password_hash if rec else _DUMMY_HASH  # same cost for unknown users
-        ok = await loop.run_in_executor(self._hash_pool, passwords.verify_password, stored,
-                                        password)
+        if rec is not None and stored and self.login_cache.knows(rec.address, stored, password):
+            ok = True  # verified lately against this very hash (directory/login_cache.py)
+        else:
+            ok = await loop.run_in_executor(self._hash_pool, passwords.verify_password,
+                                            stored, password)
+            if ok and rec is not None:
+                self.login_cache.remember(rec.address, stored, password)
         if not ok or rec is None:
             return None
         if rec.state != "active":

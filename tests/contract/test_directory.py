@@ -46,6 +46,27 @@ async def test_accounts_authenticate_and_states(services: Services) -> None:
         await services.directory.add_account("bob@example.com", "")
 
 
+async def test_remembered_login_never_outlives_the_password(services: Services) -> None:
+    """The login cache (directory/login_cache.py) remembers successes only, and a new password
+    voids it, whether set here or written to the store by another process (a cluster node,
+    an import): the stored hash is part of what is remembered."""
+    d = services.directory
+    assert d.login_cache.enabled  # on by default
+    await account(services, "alice@example.com", "first secret")
+    assert await d.authenticate("alice@example.com", "first secret") is not None
+    assert len(d.login_cache) == 1
+    assert await d.authenticate("alice@example.com", "wrong") is None
+    assert await d.authenticate("alice@example.com", "first secret") is not None
+    await d.set_password("alice@example.com", "second secret")
+    assert await d.authenticate("alice@example.com", "first secret") is None
+    assert await d.authenticate("alice@example.com", "second secret") is not None
+    # Behind the directory's back, as another node would: the old digest cannot match.
+    creds = await d.credentials("third secret")
+    await services.store.directory.update_account("alice@example.com", **creds)
+    assert await d.authenticate("alice@example.com", "second secret") is None
+    assert await d.authenticate("alice@example.com", "third secret") is not None
+
+
 async def test_resolution_order(services: Services) -> None:
     await account(services, "alice@example.com")
     await account(services, "bob@example.com")

@@ -24,7 +24,7 @@ def test_example_lists_every_key_and_loads_back(tmp_path: Path) -> None:
     path.write_text(text)
     assert config.load(path) == config.load()
     data = tomllib.loads(text)
-    assert set(data) == {"server", "store", "tls", "limits", "smtp", "imap", "pop3",
+    assert set(data) == {"server", "store", "login", "tls", "limits", "smtp", "imap", "pop3",
                          "multipop", "odmr", "minger", "pipeline", "log"}
     assert "# Start this listener." in text
 
