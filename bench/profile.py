@@ -239,8 +239,13 @@ def _brief(result: dict[str, Any]) -> str:
         return ", ".join(f"{op} {statistics.median(r[op] for r in result['runs']):.1f} ms"
                          for op in ops)
     keep = {k: v for k, v in result.items() if not isinstance(v, dict | list)}
-    return ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+    text = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in keep.items()) or str(result)[:300]
+    commands = result.get("commands")
+    if isinstance(commands, dict):  # the IMAP workloads: each command's p50
+        text += "\ncommand p50 (ms): " + ", ".join(
+            f"{name} {c['p50_ms']:.1f}" for name, c in commands.items())
+    return text
 
 
 if __name__ == "__main__":

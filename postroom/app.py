@@ -147,7 +147,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                     throttle, maildrops, secrets, queue, gateways, submission, delivery,
                     multipop, atrn, admin, front, senders,
                     TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
-                                cfg.store.index_backlog))
+                                cfg.store.index_backlog, cfg.store.index_batch_bytes))
 
 
 def build_atrn(services: Services, hostname: str) -> Atrn:

@@ -89,6 +89,10 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "found at once either way."), Meta(gt=0, le=3600)] = 1.0
     index_batch: Annotated[int, _d("Messages the full-text indexer adds in one transaction."),
                            Meta(ge=1, le=100000)] = 250
+    index_batch_bytes: Annotated[int, _d(
+        "Octets of text the full-text indexer takes in one transaction at most (at least one "
+        "message): deliveries wait for the store's one writer, so this bounds their wait."),
+                                 Meta(ge=4096, le=1 << 30)] = 1 << 20
     index_backlog: Annotated[int, _d(
         "While mail keeps arriving the indexer waits, up to this many unindexed messages; "
         "beyond it, it indexes as they come. SEARCH reads unindexed messages directly, so "

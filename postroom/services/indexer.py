@@ -12,6 +12,9 @@ it runs, and it runs on the store's one writer, so the loop keeps out of the way
   text SEARCH must read directly, stay bounded;
 - once the count stops growing it indexes everything, ``batch`` messages per transaction.
 
+Each transaction also stops at ``batch_bytes`` of text, so a run of large messages never holds
+the writer long: deliveries commit between the indexer's transactions.
+
 A failure is logged and retried at the next run; the index is an optimisation, never the only
 way to find a message.
 """
@@ -28,10 +31,12 @@ log = logging.getLogger("postroom.indexer")
 
 
 class TextIndexer:
-    def __init__(self, store: SqlStore, delay: float, batch: int, backlog: int) -> None:
+    def __init__(self, store: SqlStore, delay: float, batch: int, backlog: int,
+                 batch_bytes: int = 1 << 20) -> None:
         self._store = store
         self.delay = delay
         self.batch = batch
+        self.batch_bytes = batch_bytes
         self.backlog = backlog
         self._last = 0  # unindexed messages at the previous run
         self._task: asyncio.Task[None] | None = None
@@ -46,10 +51,8 @@ class TextIndexer:
     async def run_once(self) -> int:
         """Index everything pending now; return how many messages."""
         done = 0
-        while (n := await self._store.index_pending(self.batch)) > 0:
+        while (n := await self._store.index_pending(self.batch, self.batch_bytes)) > 0:
             done += n
-            if n < self.batch:
-                break
         return done
 
     async def tick(self) -> int:
@@ -64,7 +67,7 @@ class TextIndexer:
             return done
         done = 0
         while pending - done >= self.backlog:
-            n = await self._store.index_pending(self.batch)
+            n = await self._store.index_pending(self.batch, self.batch_bytes)
             if not n:
                 break
             done += n

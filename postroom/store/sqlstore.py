@@ -60,12 +60,13 @@ class SqlStore:
         """Messages' text not in the full-text index yet, counted up to ``most``."""
         return await self.engine.read(lambda tx: text.count_pending(tx, most))
 
-    async def index_pending(self, limit: int) -> int:
-        """Add up to ``limit`` delivered messages' text to the full-text index (SQLite; see
-        repo/text.py); return how many. Reads first, so an idle server does not write."""
+    async def index_pending(self, limit: int, max_bytes: int = 1 << 20) -> int:
+        """Add up to ``limit`` delivered messages' text (and about ``max_bytes`` of it) to the
+        full-text index (SQLite; see repo/text.py); return how many. Reads first, so an idle
+        server does not write."""
         if not await self.engine.read(text.has_pending):
             return 0
-        return await self.engine.write(lambda tx: text.index_pending(tx, limit))
+        return await self.engine.write(lambda tx: text.index_pending(tx, limit, max_bytes))
 
     async def collect_garbage(self, grace: float = BLOB_GRACE_SECONDS) -> int:
         """Remove blob files no row has needed for ``grace`` seconds; return how many."""

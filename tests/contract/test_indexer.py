@@ -33,3 +33,26 @@ async def test_waits_during_a_burst_bounds_the_backlog_then_catches_up(
     assert await indexer.tick() == (6 if sqlite else 0)  # quiet now: everything
     assert await services.store.count_unindexed(100) == 0
     assert await indexer.tick() == 0
+
+
+async def test_a_transaction_stops_at_the_byte_budget_and_search_still_finds_all(
+        services: Services) -> None:
+    """Large messages are indexed a few per transaction (the writer is never held long), at
+    least one each time, and none is skipped or indexed twice."""
+    who = await factory.account(services, "big@example.com")
+    handle = await services.mailboxes.open(who, "INBOX")
+    body = "lorem ipsum " * 1000  # ~12 KB of text each
+    prepared = [await services.messages.prepare(factory.message(f"big{i}", f"{body} tag{i}"))
+                for i in range(5)]
+    await services.messages.append_prepared(who, handle, prepared)
+    if services.store.engine.dialect != "sqlite":
+        assert await services.store.index_pending(100, 4096) == 0
+        return
+    assert await services.store.index_pending(100, 4096) == 1  # one is over the budget alone
+    assert await services.store.index_pending(100, 30_000) == 2
+    assert await services.store.count_unindexed(100) == 2
+    indexer = TextIndexer(services.store, delay=1.0, batch=100, backlog=10, batch_bytes=4096)
+    assert await indexer.run_once() == 2  # loops until nothing is left
+    assert await services.store.count_unindexed(100) == 0
+    for i in range(5):
+        assert len(await services.messages.text_search(handle, ["body"], f"tag{i}")) == 1
