@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="messages in each POP3 mailbox (default 1,000)")
     p.add_argument("--smtp-clients", default="10,50", help="SMTP connections per cell")
     p.add_argument("--keep", action="store_true", help="keep the servers' directories")
+    p.add_argument("--dovecot-auth-cache", action="store_true",
+                   help="turn on Dovecot's auth_cache (off by default in Dovecot), to compare "
+                        "with Postroom's login cache like for like")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 1 round, 3 s cells, 10 accounts, 5,000-message mailbox")
     args = p.parse_args(argv)
@@ -85,6 +88,8 @@ def setup(root: Path, args: argparse.Namespace) -> tuple[Postroom, Dovecot]:
     print(f"bench: Postroom filled in {time.monotonic() - started:.1f} s", flush=True)
     started = time.monotonic()
     dv = Dovecot(root / "dovecot", tls=True)
+    if args.dovecot_auth_cache:  # Postroom remembers logins for login.cache_ttl (600 s)
+        dv.extra_config += "auth_cache_size = 10M\nauth_cache_ttl = 600 s\n"
     dv.write_config()
     for i in range(args.accounts):
         address = data.account(i)
