@@ -27,6 +27,14 @@ class SmtpService:
         return f"{code.code} {code.enhanced} {self.settings.hostname} " \
                f"{reason.capitalize()}\r\n".encode()
 
+    def blocked(self, reason: str) -> bytes:
+        """A client address dynamic screening refuses: 554 instead of the greeting
+        (RFC 5321 §3.1), then the connection is closed at once rather than waiting for
+        QUIT: the client is an abuser, and holding its connection open helps no one."""
+        code = smtp.POLICY_REFUSED
+        return f"{code.code} {code.enhanced} {self.settings.hostname} Access denied: your " \
+               f"address is blocked: {reason}\r\n".encode()
+
 
 @dataclass
 class OdmrService(SmtpService):
