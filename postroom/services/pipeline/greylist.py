@@ -176,7 +176,8 @@ class GreylistCheck:
         seconds = max(1, math.ceil(wait))
         self._log(message, "defer", f"new triplet, retry in {seconds} s")
         return Judgement.tempfail(f"Greylisted: this server delays mail from senders it does "
-                                  f"not know yet; please try again in {seconds} seconds",
+                                  f"not know yet; please try again in {seconds} "
+                                  f"second{'s' if seconds != 1 else ''}",
                                   Kind.DEFERRED)
 
     @staticmethod
