@@ -19,7 +19,7 @@ class BlockRec:
 
 @dataclass(frozen=True, slots=True)
 class Triplet:
-    """One greylisting triplet's state (RFC 6647 §2.1 describes the triplet)."""
+    """One greylisting triplet's state (RFC 6647 describes the triplet)."""
 
     first_seen: int
     last_seen: int

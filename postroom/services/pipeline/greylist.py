@@ -1,23 +1,23 @@
 """Greylisting (RFC 6647): the first message of an unknown (client network, envelope sender,
 recipient) triplet is deferred with 451 4.7.1; a retry after ``greylisting.delay`` passes.
 
-Why it works (RFC 6647 §2): a real MTA retries a temporary failure (RFC 5321 §4.5.4.1), most
+Why it works (RFC 6647): a real MTA retries a temporary failure (RFC 5321 §4.5.4.1), most
 spam software does not. Judged at RCPT (``Stage.RECIPIENT``), so the answer is per recipient
 and a message to several recipients is never half-refused at DATA.
 
 Design:
 - The triplet's client part is the network, not the address (``ipv4_prefix``, default /24;
-  ``ipv6_prefix``, default /64): a large sender retries from another host of the same pool
-  (RFC 6647 §4.1). The sender is compared without a BATV ``prvs=`` tag, which changes with
-  every message and would make every retry a new triplet.
+  ``ipv6_prefix``, default /64): a large sender retries from another host of the same pool.
+  The sender is compared without a BATV ``prvs=`` tag, which changes with every message and
+  would make every retry a new triplet.
 - State lives in the store (store/repo/screening.py), so a restart forgets nothing and every
   node of a cluster shares it. Unconfirmed triplets expire after ``unconfirmed_lifetime``,
   passed ones ``confirmed_lifetime`` after they were last used.
 - Exempt: authenticated clients, ``smtp.trusted_networks``, ``greylisting.exempt_networks``,
   mail whose sender domain is in ``greylisting.spf_allow_domains`` when SPF passed for it, and
   senders who passed before: after ``auto_allow_after`` passed triplets from one (client
-  network, sender domain) its mail is no longer delayed (RFC 6647 §4.4: allow-listing
-  reduces the delay's cost).
+  network, sender domain) its mail is no longer delayed, so known senders pay the delay
+  once, not on every new recipient.
 - The SPF contract: an SPF check running before this one sets ``Message.spf`` (the RFC 7208
   §2.6 result) and ``Message.spf_domain``, or adds a ``Received-SPF:`` annotation (RFC 7208
   §9.1); either is read. Without SPF nothing is exempted on that ground.
