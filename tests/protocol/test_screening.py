@@ -24,6 +24,7 @@ def config(data: Path) -> list[str]:
             "pop3.pop3.port=0", 'server.plaintext_auth_networks=["127.0.0.0/8"]',
             "limits.auth_failures_per_ip=1000", "screening.exempt_networks=[]",
             "screening.auth_failures=3", "screening.bad_sessions=1",
+            "screening.unknown_recipients=4",
             f"screening.refresh={REFRESH}"]
 
 
@@ -118,6 +119,22 @@ def test_protocol_abuse_blocks(srv: RunningServer) -> None:
     assert lines[-1].startswith(b"421")
     wait_for(lambda: greeting(srv.port("imap")).startswith(b"* BYE Access denied"),
              timeout=5)
+
+
+def test_unknown_recipients_block(srv: RunningServer) -> None:
+    """Address harvesting: RCPT after RCPT to users that do not exist."""
+    with smtplib.SMTP("127.0.0.1", srv.port("smtp")) as s:
+        s.ehlo("harvester.test")
+        s.mail("h@harvester.test")
+        for n in range(3):
+            assert s.rcpt(f"guess{n}@example.test")[0] == 550
+    assert greeting(srv.port("smtp")).startswith(b"220 ")
+    with smtplib.SMTP("127.0.0.1", srv.port("smtp")) as s:
+        s.ehlo("harvester.test")
+        s.mail("h@harvester.test")
+        assert s.rcpt("guess9@example.test")[0] == 550  # the fourth within the window
+    assert greeting(srv.port("smtp")).startswith(b"554 5.7.1 ")
+    assert b"4 unknown recipients" in greeting(srv.port("pop3"))
 
 
 def test_cli_refuses_bad_input(srv: RunningServer) -> None:
