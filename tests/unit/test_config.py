@@ -127,5 +127,5 @@ def test_filter_sections_are_checked() -> None:
         config.load(None, ['pipeline.checks=["size", "smuggling", "dnsbl"]'])
     with pytest.raises(config.ConfigError, match="is not a DNS zone name"):
         config.load(None, ['dnsbl.zones=[{zone = "not a zone"}]'])
-    with pytest.raises(config.ConfigError, match="greylisting.exempt_networks"):
+    with pytest.raises(config.ConfigError, match=r"greylisting\.exempt_networks"):
         config.load(None, ['greylisting.exempt_networks=["nonsense"]'])
