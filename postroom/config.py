@@ -351,7 +351,8 @@ class DnsblConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     zones: Annotated[list[DnsblZone], _d(
         "The lists, e.g. [{zone = \"zen.spamhaus.org\", weight = 10}, {zone = "
-        "\"list.dnswl.org\", weight = -5}].")] = msgspec.field(default_factory=list)
+        "\"list.dnswl.org\", weight = -5}], asked through the resolvers of "
+        "smtp.outbound.dns_servers.")] = msgspec.field(default_factory=list)
     threshold: Annotated[float, _d("Refuse with 554 5.7.1 when the listed zones' weights "
                                    "add up to this or more."), Meta(gt=0)] = 10.0
     timeout: Annotated[float, _d("Seconds to wait for the lists; a list that has not "
