@@ -6,8 +6,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from postroom.app import Services
-from postroom.config import GreylistConfig
+from postroom.app import Services, open_store
+from postroom.config import Config, GreylistConfig
 from postroom.core.envelope import Stage
 from postroom.core.errors import Kind
 from postroom.core.principal import Principal
@@ -141,4 +141,12 @@ async def test_zero_delay_still_needs_a_retry(services: Services, delay: float) 
     clock = Clock()
     c = check(services, clock, delay=delay)
     assert deferred(await judge(c, message()))
+    assert (await judge(c, message())).verdict is Verdict.CONTINUE
+
+
+async def test_store_failure_lets_mail_through(backend_config: Config) -> None:
+    """Greylisting is a filter: when its state cannot be read, mail is not stopped."""
+    store = open_store(backend_config)
+    c = GreylistCheck(store.greylist, GreylistConfig(), Clock())
+    await store.close()
     assert (await judge(c, message())).verdict is Verdict.CONTINUE
