@@ -3,7 +3,8 @@
 A ``Service`` is what a protocol front-end gives the listener: ``serve(conn)`` runs one session;
 ``refuse(reason)`` is the one-line reply sent before closing a connection the listener will not
 serve (too many from one address, listener full), in that protocol's own words; a service may
-also have ``blocked(reason)``, said instead to a client address dynamic screening refuses.
+also have ``blocked(reason)``, said instead to a client address dynamic screening refuses, or
+``serve_blocked(conn, reason)`` for a short exchange before closing (SMTP waits for QUIT).
 
 How a session ends decides what is logged, once per connection and here: a client that goes
 away, idles out or is cut off by TLS logs nothing; a flood of one line (``LineTooLong``, after
@@ -238,13 +239,18 @@ class TcpListener(BoundListener):
         conn.close()
 
     async def _refuse_blocked(self, conn: Connection, reason: str) -> None:
-        """A blocked client: the service's own words for it (``blocked``), or its ordinary
-        refusal when it has none."""
+        """A blocked client: the service's own exchange for it (``serve_blocked``, SMTP's
+        wait for QUIT), else its own words (``blocked``), else its ordinary refusal; then
+        the connection is closed."""
         service = self.spec.service
+        exchange = getattr(service, "serve_blocked", None)
         words = getattr(service, "blocked", None)
-        data = words(reason) if callable(words) else service.refuse(reason)
-        with contextlib.suppress(ConnectionClosed, ConnectionError):
-            await conn.send(data)
+        with contextlib.suppress(ConnectionClosed, ConnectionError, IdleTimeout, LineTooLong,
+                                 ssl.SSLError):
+            if callable(exchange):
+                await exchange(conn, reason)
+            else:
+                await conn.send(words(reason) if callable(words) else service.refuse(reason))
         conn.close()
 
     async def stop(self, grace: float) -> None:

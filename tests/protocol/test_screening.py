@@ -41,11 +41,18 @@ def greeting(port: int) -> bytes:
         return s.makefile("rb").readline()
 
 
-def closed_after_greeting(port: int) -> bool:
+def blocked_exchange(port: int) -> list[bytes]:
+    """RFC 5321 §3.1: after a 554 greeting the server waits for QUIT, answering 503 to the
+    rest; then it closes."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         f = s.makefile("rb")
-        f.readline()
-        return f.readline() == b""
+        lines = [f.readline()]
+        s.sendall(b"EHLO client.test\r\n")
+        lines.append(f.readline())
+        s.sendall(b"QUIT\r\n")
+        lines.append(f.readline())
+        lines.append(f.readline())  # b"": closed
+        return lines
 
 
 def fail_imap_logins(srv: RunningServer, times: int) -> None:
@@ -61,7 +68,8 @@ def test_failed_imap_logins_block_every_protocol_until_unblocked(srv: RunningSer
     fail_imap_logins(srv, 3)
     smtp = greeting(srv.port("smtp"))
     assert smtp.startswith(b"554 5.7.1 ") and b"blocked" in smtp and b"3 failed logins" in smtp
-    assert closed_after_greeting(srv.port("smtp"))
+    lines = blocked_exchange(srv.port("smtp"))
+    assert [line[:9] for line in lines] == [b"554 5.7.1", b"503 5.5.1", b"221 2.0.0", b""]
     with pytest.raises(smtplib.SMTPConnectError) as exc:
         smtplib.SMTP("127.0.0.1", srv.port("smtp"))
     assert exc.value.smtp_code == 554
