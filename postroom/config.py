@@ -343,6 +343,9 @@ class DnsblZone(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     codes: Annotated[list[str], _d(
         "Answers (127.0.0.x) that count as listed; empty = any 127.0.0.0/8 answer except "
         "127.255.255.x, which lists use for errors.")] = msgspec.field(default_factory=list)
+    allow: Annotated[bool, _d(
+        "An allow list (DNSWL): a client it lists is let through whatever the score, and is "
+        "not greylisted.")] = False
 
 
 class DnsblConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

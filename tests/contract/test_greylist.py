@@ -110,6 +110,9 @@ async def test_exemptions(services: Services) -> None:
     assert (await judge(c, message(trusted=True))).verdict is Verdict.CONTINUE
     assert (await judge(c, message(ip="local"))).verdict is Verdict.CONTINUE
     assert (await judge(c, message(ip="198.51.100.9"))).verdict is Verdict.CONTINUE
+    allowed = message(ip="203.0.113.77")
+    allowed.allow_listed = "list.dnswl.example"  # set by the dnsbl check at MAIL FROM
+    assert (await judge(c, allowed)).verdict is Verdict.CONTINUE
     # SPF: the field an SPF check sets, or a Received-SPF annotation; only for listed domains
     spf = message(sender="news@mail.bank.example")
     assert deferred(await judge(c, spf))  # no SPF result on the message: greylisted

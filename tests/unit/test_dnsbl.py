@@ -85,6 +85,17 @@ async def test_weights_allow_lists_and_thresholds(dns: Dns) -> None:
     assert six.verdict is Verdict.REJECT and "bl.test" in six.text
 
 
+async def test_an_allow_zone_lets_the_client_through_and_marks_it(dns: Dns) -> None:
+    c = check(dns.port, zones=[{"zone": "bl.test", "weight": 10},
+                               {"zone": "wl.test", "weight": 0, "allow": True}])
+    listed_and_allowed = message("192.0.2.50")
+    assert (await c.judge(Stage.SENDER, listed_and_allowed)).verdict is Verdict.CONTINUE
+    assert listed_and_allowed.allow_listed == "wl.test"  # greylisting reads this
+    only_listed = message("192.0.2.99")
+    assert (await c.judge(Stage.SENDER, only_listed)).verdict is Verdict.REJECT
+    assert only_listed.allow_listed == ""
+
+
 async def test_error_answers_and_code_filters_are_not_listings(dns: Dns) -> None:
     c = check(dns.port)
     assert (await c.judge(Stage.SENDER, message("192.0.2.60"))).verdict is Verdict.CONTINUE

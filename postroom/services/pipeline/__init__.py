@@ -104,6 +104,9 @@ class Message:
     # annotation (RFC 7208 §9.1), so they work with SPF off as with it on.
     spf: str | None = None
     spf_domain: str = ""
+    # The allow list (a DNSWL zone with ``allow = true``) that lists the client, set by the
+    # dnsbl check at MAIL FROM; "" when none does. Greylisting exempts such clients.
+    allow_listed: str = ""
 
     async def read_content(self) -> BinaryIO:
         """A stream over the whole received content, from its start. A check closes it. The

@@ -3,7 +3,9 @@
 At MAIL FROM (``Stage.SENDER``) the client's address is looked up in every zone of
 ``dnsbl.zones`` at once, each answer adding its zone's weight to a score; a score at or above
 ``dnsbl.threshold`` refuses the transaction with 554 5.7.1 naming the zones (and the first
-list's TXT reason). Allow lists (DNSWL) are zones with negative weights.
+list's TXT reason). Allow lists (DNSWL) are zones with negative weights; a zone with
+``allow = true`` lets the clients it lists through whatever the score, and marks the message
+(``Message.allow_listed``) so that greylisting lets them through too.
 
 - Query names (RFC 5782 §2.1, §2.4): the IPv4 address's octets reversed, or the IPv6
   address's 32 nibbles reversed, then the zone: 192.0.2.99 → ``99.2.0.192.zone``.
@@ -60,6 +62,7 @@ class Listing:
     weight: float
     codes: tuple[str, ...]
     reason: str
+    allow: bool = False  # the zone is an allow list (``allow = true``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +116,14 @@ class DnsblCheck:
         result = await self.lookup(addr)
         client = str(addr)
         listed = ",".join(f"{x.zone}({x.weight:g})" for x in result.listings) or "-"
-        refused = result.score >= self.cfg.threshold
+        allowed = next((x.zone for x in result.listings if x.allow), "")
+        refused = result.score >= self.cfg.threshold and not allowed
+        message.allow_listed = allowed
         log.info("dnsbl", extra={"client": client, "from": f"<{message.sender}>",
                                  "score": f"{result.score:g}", "listed": listed,
                                  "failed": ",".join(result.failed) or "-",
-                                 "decision": "reject" if refused else "pass"})
+                                 "decision": "reject" if refused else
+                                 "allow" if allowed else "pass"})
         if not refused:
             return CONTINUE
         blocking = [x for x in result.listings if x.weight > 0]
@@ -167,7 +173,7 @@ class DnsblCheck:
                     reason = printable(texts[0]) if texts else ""
                 except (dns.exception.DNSException, TimeoutError):
                     pass  # the listing stands without its reason
-                return Listing(zone.zone, zone.weight, tuple(hits), reason)
+                return Listing(zone.zone, zone.weight, tuple(hits), reason, zone.allow)
         except (dns.exception.DNSException, TimeoutError, OSError) as exc:
             log.warning("dnsbl: lookup failed, the list is skipped", extra={
                 "zone": zone.zone, "error": type(exc).__name__})

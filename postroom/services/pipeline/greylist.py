@@ -14,7 +14,8 @@ Design:
   node of a cluster shares it. Unconfirmed triplets expire after ``unconfirmed_lifetime``,
   passed ones ``confirmed_lifetime`` after they were last used.
 - Exempt: authenticated clients, ``smtp.trusted_networks``, ``greylisting.exempt_networks``,
-  mail whose sender domain is in ``greylisting.spf_allow_domains`` when SPF passed for it, and
+  clients on an allow list (a ``dnsbl`` zone with ``allow = true``, checked at MAIL FROM), mail
+  whose sender domain is in ``greylisting.spf_allow_domains`` when SPF passed for it, and
   senders who passed before: after ``auto_allow_after`` passed triplets from one (client
   network, sender domain) its mail is no longer delayed, so known senders pay the delay
   once, not on every new recipient.
@@ -122,6 +123,8 @@ class GreylistCheck:
             self._exempt_key = key
         if in_any(addr, self._exempt):
             return "exempt network"
+        if message.allow_listed:
+            return f"allow-listed by {message.allow_listed}"
         if self.cfg.spf_allow_domains:
             domain = spf_passed_for(message)
             if domain and domain_listed(domain, self.cfg.spf_allow_domains):
