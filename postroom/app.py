@@ -41,6 +41,7 @@ from postroom.services.notify import ChangeFeed
 from postroom.services.pipeline import Pipeline
 from postroom.services.pipeline.checks import CheckContext, build_checks
 from postroom.services.queue import QueueService
+from postroom.services.screening import Screening
 from postroom.services.senders import SenderRules
 from postroom.services.submission import SubmissionService
 from postroom.store.blobs import FileBlobStore
@@ -106,8 +107,10 @@ class Services:
     front: MailServices
     senders: SenderRules
     indexer: TextIndexer
+    screening: Screening
 
     async def close(self) -> None:
+        await self.screening.close()
         self.messages.close()
         self.delivery.close()
         self.directory.close()
@@ -125,7 +128,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     gate = AccessGate(store.mailboxes)
     audit = AuditLog(store)
     throttle = AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window)
-    auth = AuthService(directory, throttle)
+    screening = Screening(store.screening, cfg.screening)
+    auth = AuthService(directory, throttle, screening)
     mailboxes = MailboxService(store, gate)
     messages = MessageService(store, gate, mailboxes, workers=cfg.store.io_workers,
                               max_message_size=cfg.limits.max_message_size)
@@ -134,20 +138,28 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     queue = QueueService(store)
     gateways = Gateways(store, directory, queue, cfg, secrets)
     senders = SenderRules(store, directory)
-    pipeline = Pipeline(build_checks(cfg.pipeline.checks, CheckContext(
-        cfg.limits.max_message_size, senders, cfg.limits.max_header_size)))
+    pipeline = Pipeline(build_checks(cfg.pipeline.checks, check_context(cfg, store, senders)))
     submission = SubmissionService(store, directory, messages, gateways, queue, pipeline,
                                    cfg.limits.max_message_size, cfg.limits.max_header_size)
+    submission.screening = screening
     delivery = DeliveryService(store, directory, gate, queue, workers=cfg.store.io_workers)
     multipop = MultipopAccounts(store, directory, queue, secrets)
     atrn = AtrnProviders(store, secrets)
-    admin = Admin(store, directory, mailboxes, acl, queue, gateways, multipop, atrn, audit)
-    front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways)
+    admin = Admin(store, directory, mailboxes, acl, queue, gateways, multipop, atrn, audit,
+                  screening)
+    front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways,
+                         screening)
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
                     throttle, maildrops, secrets, queue, gateways, submission, delivery,
                     multipop, atrn, admin, front, senders,
                     TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
-                                cfg.store.index_backlog, cfg.store.index_batch_bytes))
+                                cfg.store.index_backlog, cfg.store.index_batch_bytes), screening)
+
+
+def check_context(cfg: Config, store: SqlStore, senders: SenderRules) -> CheckContext:
+    """What the pipeline's checks are built from; also used when a reload rebuilds them."""
+    return CheckContext(cfg.limits.max_message_size, senders, cfg.limits.max_header_size,
+                        config=cfg, greylist=store.greylist)
 
 
 def build_atrn(services: Services, hostname: str) -> Atrn:

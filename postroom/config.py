@@ -326,7 +326,97 @@ class MingerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                                       "receive' answer is remembered."), Meta(ge=0)] = 600
 
 
-CheckName = Literal["size", "smuggling", "loop", "sender"]
+class GreylistConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Greylisting (the 'greylist' check, RFC 6647): the first message of a (client network,
+    envelope sender, recipient) triplet is deferred with 451 4.7.1; a retry after 'delay' is
+    accepted. State lives in the store, so it survives restarts."""
+
+    delay: Annotated[float, _d("Seconds a new triplet must wait before a retry is accepted."),
+                     Meta(ge=0, le=86400)] = 300.0
+    unconfirmed_lifetime: Annotated[float, _d(
+        "Seconds a triplet that was never retried is remembered; a retry later than this "
+        "starts over."), Meta(gt=0)] = 2 * 86400.0
+    confirmed_lifetime: Annotated[float, _d(
+        "Seconds a triplet that passed (and a sender allowed by auto_allow_after) stays "
+        "allowed after it was last used."), Meta(gt=0)] = 36 * 86400.0
+    ipv4_prefix: Annotated[int, _d("IPv4 client addresses count by this network (24 = a "
+                                   "/24, so a sender's pool of outbound hosts counts as "
+                                   "one)."), Meta(ge=8, le=32)] = 24
+    ipv6_prefix: Annotated[int, _d("IPv6 client addresses count by this network."),
+                           Meta(ge=16, le=128)] = 64
+    auto_allow_after: Annotated[int, _d(
+        "After this many triplets of one (client network, sender domain) have passed, its "
+        "mail is no longer greylisted; 0 = never."), Meta(ge=0)] = 5
+    exempt_networks: Annotated[list[str], _d(
+        "Client networks never greylisted (authenticated clients and "
+        "smtp.trusted_networks never are).")] = msgspec.field(default_factory=list)
+    spf_allow_domains: Annotated[list[str], _d(
+        "Sender domains (and their subdomains) not greylisted when SPF passes for them; "
+        "needs an SPF check before 'greylist' in pipeline.checks.")] = \
+        msgspec.field(default_factory=list)
+
+
+class DnsblZone(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    zone: Annotated[str, _d("The list's DNS zone, e.g. 'zen.spamhaus.org'.")]
+    weight: Annotated[float, _d("Added to the score when the client is listed; negative for "
+                                "an allow list (DNSWL).")] = 1.0
+    codes: Annotated[list[str], _d(
+        "Answers (127.0.0.x) that count as listed; empty = any 127.0.0.0/8 answer except "
+        "127.255.255.x, which lists use for errors.")] = msgspec.field(default_factory=list)
+    allow: Annotated[bool, _d(
+        "An allow list (DNSWL): a client it lists is let through whatever the score, and is "
+        "not greylisted.")] = False
+
+
+class DnsblConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """DNS block and allow lists (the 'dnsbl' check, RFC 5782), asked in parallel at MAIL FROM
+    through the resolvers of smtp.outbound.dns_servers."""
+
+    zones: Annotated[list[DnsblZone], _d(
+        "The lists, e.g. [{zone = \"zen.spamhaus.org\", weight = 10}, {zone = "
+        "\"list.dnswl.org\", weight = -5}], asked through the resolvers of "
+        "smtp.outbound.dns_servers.")] = msgspec.field(default_factory=list)
+    threshold: Annotated[float, _d("Refuse with 554 5.7.1 when the listed zones' weights "
+                                   "add up to this or more."), Meta(gt=0)] = 10.0
+    timeout: Annotated[float, _d("Seconds to wait for the lists; a list that has not "
+                                 "answered by then is skipped (never refused for)."),
+                       Meta(gt=0, le=60)] = 3.0
+    cache_ttl: Annotated[float, _d("Seconds a client's result is remembered."),
+                         Meta(ge=0, le=86400)] = 300.0
+    exempt_networks: Annotated[list[str], _d(
+        "Client networks never looked up (authenticated clients and smtp.trusted_networks "
+        "never are).")] = msgspec.field(default_factory=list)
+
+
+class ScreeningConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Dynamic screening: a client address that keeps failing to log in or abusing a protocol
+    (SMTP, IMAP, POP3, ODMR) is refused at connect for a while ('postroom screening')."""
+
+    enabled: Annotated[bool, _d("Count offences and block. Blocks made by hand ('postroom "
+                                "screening block') are enforced either way.")] = True
+    auth_failures: Annotated[int, _d("Failed logins from one address within 'window' that "
+                                     "block it; 0 = not counted."), Meta(ge=0)] = 20
+    bad_sessions: Annotated[int, _d("Sessions closed for too many bad commands within "
+                                    "'window' that block the address; 0 = not counted."),
+                            Meta(ge=0)] = 5
+    unknown_recipients: Annotated[int, _d(
+        "Recipients refused as unknown (550 5.1.1) within 'window' that block the address "
+        "(address harvesting); 0 = not counted."), Meta(ge=0)] = 50
+    window: Annotated[float, _d("Seconds over which offences are counted."),
+                      Meta(gt=0)] = 600.0
+    block_for: Annotated[float, _d("Seconds an automatic block lasts."), Meta(gt=0)] = 3600.0
+    ipv6_prefix: Annotated[int, _d("IPv6 addresses are counted and blocked by this network "
+                                   "(a host usually owns a whole /64)."),
+                           Meta(ge=16, le=128)] = 64
+    exempt_networks: Annotated[list[str], _d(
+        "Networks never counted nor blocked automatically.")] = msgspec.field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    refresh: Annotated[float, _d("Seconds between looks at the store for blocks made or "
+                                 "lifted elsewhere (the CLI, another node)."),
+                       Meta(gt=0, le=3600)] = 2.0
+
+
+CheckName = Literal["size", "smuggling", "loop", "sender", "greylist", "dnsbl"]
 
 
 class PipelineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -335,8 +425,9 @@ class PipelineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     checks: Annotated[list[CheckName], _d(
         "Checks run on every message, in order: 'size' (limits.max_message_size), "
         "'smuggling' (bare CR/LF), 'loop' (too many Received lines), 'sender' (authenticated "
-        "senders use their own addresses in MAIL FROM and From:). 'size' and 'smuggling' "
-        "cannot be left out.")] = msgspec.field(
+        "senders use their own addresses in MAIL FROM and From:), 'greylist' "
+        "(greylisting: [greylisting]), 'dnsbl' (DNS block lists: [dnsbl]). 'size' and "
+        "'smuggling' cannot be left out.")] = msgspec.field(
         default_factory=lambda: ["size", "smuggling", "loop", "sender"])
 
 
@@ -360,6 +451,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     odmr: OdmrConfig = msgspec.field(default_factory=OdmrConfig)
     minger: MingerConfig = msgspec.field(default_factory=MingerConfig)
     pipeline: PipelineConfig = msgspec.field(default_factory=PipelineConfig)
+    greylisting: GreylistConfig = msgspec.field(default_factory=GreylistConfig)
+    dnsbl: DnsblConfig = msgspec.field(default_factory=DnsblConfig)
+    screening: ScreeningConfig = msgspec.field(default_factory=ScreeningConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 
     @property

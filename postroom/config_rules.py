@@ -90,7 +90,9 @@ def type_errors(data: dict[str, Any], struct: type[msgspec.Struct], prefix: str 
 
 
 NETWORK_KEYS = ("server.plaintext_auth_networks", "server.proxy_protocol_networks",
-                "smtp.trusted_networks", "minger.allowed_networks")
+                "smtp.trusted_networks", "minger.allowed_networks",
+                "greylisting.exempt_networks", "dnsbl.exempt_networks",
+                "screening.exempt_networks")
 
 
 def _get(cfg: Any, dotted: str) -> Any:
@@ -133,6 +135,15 @@ def rules(cfg: Any) -> list[str]:
             except ValueError:
                 out.append(f"{key}: {item!r} is not an IP address (e.g. '0.0.0.0', '::', "
                            "'127.0.0.1')")
+    if "dnsbl" in checks and not cfg.dnsbl.zones:
+        out.append("pipeline.checks: 'dnsbl' needs at least one zone in dnsbl.zones, e.g. "
+                   "[{zone = \"zen.spamhaus.org\", weight = 10}]")
+    for zone in cfg.dnsbl.zones:
+        labels = zone.zone.strip(".").split(".")
+        if len(labels) < 2 or not all(label and label.replace("-", "").isalnum()
+                                      for label in labels):
+            out.append(f"dnsbl.zones: {zone.zone!r} is not a DNS zone name (e.g. "
+                       "'zen.spamhaus.org')")
     if bool(cfg.tls.cert) != bool(cfg.tls.key):
         given, other = ("tls.cert", "tls.key") if cfg.tls.cert else ("tls.key", "tls.cert")
         out.append(f"{other}: required when {given} is set (a certificate and its private "

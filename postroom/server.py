@@ -27,6 +27,7 @@ from postroom.app import (
     build_atrn,
     build_multipop,
     build_services,
+    check_context,
     qualified,
     server_names,
 )
@@ -60,7 +61,7 @@ from postroom.protocols.pop3.session import Pop3Settings
 from postroom.protocols.smtp.server import OdmrService, SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
 from postroom.registry import REGISTRY, ServiceDef
-from postroom.services.pipeline.checks import CheckContext, build_checks
+from postroom.services.pipeline.checks import build_checks
 
 log = logging.getLogger("postroom.server")
 
@@ -221,7 +222,8 @@ class Server:
                     listener = TcpListener(ListenerSpec(
                         service, sdef.label, host, port, lc.tls, tls, connections_per_ip=per_ip,
                         max_connections=most, proxy_networks=proxies,
-                        handshake_timeout=c.tls.handshake_timeout, note=sdef.note))
+                        handshake_timeout=c.tls.handshake_timeout, note=sdef.note,
+                        screen=s.screening.reason))
                 try:
                     # bound (as root when ports < 1024 need it), accepting only after the
                     # privileges are dropped; nothing that writes files runs yet
@@ -308,8 +310,8 @@ class Server:
         s.messages.max_message_size = c.limits.max_message_size
         s.submission.max_message_size = c.limits.max_message_size
         s.submission.max_header_size = c.limits.max_header_size
-        s.submission.pipeline.checks[:] = build_checks(c.pipeline.checks, CheckContext(
-            c.limits.max_message_size, s.senders, c.limits.max_header_size))
+        s.submission.pipeline.checks[:] = build_checks(c.pipeline.checks,
+                                                       check_context(c, s.store, s.senders))
         s.throttle.threshold = c.limits.auth_failures_per_ip
         s.throttle.window = c.limits.auth_failure_window
         obs_log.setup(c.log.level, c.log.format, c.log.file)

@@ -27,6 +27,8 @@ class Kind(enum.Enum):
     AUTH_REQUIRED = "auth-required"  # only an authenticated caller may do this here
     LOOP = "loop"  # the message has travelled in a circle
     CONTENT = "content"  # refused for what the message contains (a filter's verdict)
+    POLICY = "policy"  # refused for who is sending: a block list (DNSBL), a screening block
+    DEFERRED = "deferred"  # not now, by policy (greylisting): the sender should retry later
 
 
 class MailError(Exception):

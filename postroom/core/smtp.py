@@ -66,6 +66,7 @@ MAILBOX_FULL = Code(452, "4.2.2")
 TOO_MANY_RECIPIENTS = Code(452, "4.5.3")
 NO_MAIL_WAITING = Code(453, "4.7.0")  # RFC 2645 §4.2
 TLS_UNAVAILABLE = Code(454, "4.7.0")  # RFC 3207 §4
+GREYLISTED = Code(451, "4.7.1")  # policy says not yet (RFC 3463 §3.8: X.7.1 not authorised)
 
 # -- 5xx: refused -------------------------------------------------------------------------------
 UNRECOGNISED = Code(500, "5.5.1")
@@ -94,6 +95,7 @@ NO_VALID_RECIPIENTS = Code(554, "5.5.1")
 NO_BINARY = Code(554, "5.6.3")  # the next hop takes no BINARYMIME (RFC 3030 §3)
 LOOP_DETECTED = Code(554, "5.4.6")
 UNSUPPORTED_PARAMETER = Code(555, "5.5.4")
+POLICY_REFUSED = Code(554, "5.7.1")  # a block list or screening (RFC 5782 §1, RFC 3463 §3.8)
 
 # What the server says when a service raises ``MailError(kind)`` while deciding ``stage``.
 REPLY_FOR: dict[tuple[Stage, Kind], Code] = {
@@ -117,6 +119,8 @@ REPLY_FOR: dict[tuple[Stage, Kind], Code] = {
     (Stage.CONTENT, Kind.CONTENT): CONTENT_REFUSED,
     (Stage.CONTENT, Kind.OVER_QUOTA): Code(552, "5.2.2"),
     (Stage.CONTENT, Kind.TEMPORARY): LOCAL_ERROR,
+    **{(stage, Kind.POLICY): POLICY_REFUSED for stage in Stage},
+    **{(stage, Kind.DEFERRED): GREYLISTED for stage in Stage},
 }
 
 

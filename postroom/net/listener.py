@@ -2,7 +2,9 @@
 
 A ``Service`` is what a protocol front-end gives the listener: ``serve(conn)`` runs one session;
 ``refuse(reason)`` is the one-line reply sent before closing a connection the listener will not
-serve (too many from one address, listener full), in that protocol's own words.
+serve (too many from one address, listener full), in that protocol's own words; a service may
+also have ``blocked(reason)``, said instead to a client address dynamic screening refuses, or
+``serve_blocked(conn, reason)`` for a short exchange before closing (SMTP waits for QUIT).
 
 How a session ends decides what is logged, once per connection and here: a client that goes
 away, idles out or is cut off by TLS logs nothing; a flood of one line (``LineTooLong``, after
@@ -83,6 +85,9 @@ class ListenerSpec:
     proxy_networks: list[Network] = field(default_factory=list)
     handshake_timeout: float = 30.0
     note: str = ""
+    # Dynamic screening (services/screening.py): why a client address is refused at
+    # connect, or None. Asked once per connection, after the PROXY header.
+    screen: Callable[[str], Awaitable[str | None]] | None = None
 
 
 class BoundListener:
@@ -161,6 +166,13 @@ class TcpListener(BoundListener):
             conn.close()
             return
         ip = conn.peer[0]
+        if self.spec.screen is not None:
+            reason = await self.spec.screen(ip)
+            if reason is not None:
+                log.warning("refused: blocked", extra={"ip": ip, "service": self.spec.label,
+                                                       "reason": reason})
+                await self._refuse_blocked(conn, reason)
+                return
         if len(self.conns) >= self.spec.max_connections:
             await self._refuse(conn, "listener is at its connection limit")
             return
@@ -224,6 +236,21 @@ class TcpListener(BoundListener):
     async def _refuse(self, conn: Connection, reason: str) -> None:
         with contextlib.suppress(ConnectionClosed):
             await conn.send(self.spec.service.refuse(reason))
+        conn.close()
+
+    async def _refuse_blocked(self, conn: Connection, reason: str) -> None:
+        """A blocked client: the service's own exchange for it (``serve_blocked``, SMTP's
+        wait for QUIT), else its own words (``blocked``), else its ordinary refusal; then
+        the connection is closed."""
+        service = self.spec.service
+        exchange = getattr(service, "serve_blocked", None)
+        words = getattr(service, "blocked", None)
+        with contextlib.suppress(ConnectionClosed, ConnectionError, IdleTimeout, LineTooLong,
+                                 ssl.SSLError):
+            if callable(exchange):
+                await exchange(conn, reason)
+            else:
+                await conn.send(words(reason) if callable(words) else service.refuse(reason))
         conn.close()
 
     async def stop(self, grace: float) -> None:

@@ -15,14 +15,17 @@ from postroom.core.principal import Principal
 from postroom.directory import sasl
 from postroom.directory.service import Directory
 from postroom.directory.throttle import AuthThrottle
+from postroom.services.screening import Offences
 
 log = logging.getLogger("postroom.auth")
 
 
 class AuthService:
-    def __init__(self, directory: Directory, throttle: AuthThrottle) -> None:
+    def __init__(self, directory: Directory, throttle: AuthThrottle,
+                 screening: Offences | None = None) -> None:
         self._directory = directory
         self._throttle = throttle
+        self._screening = screening  # told of every failed login (services/screening.py)
         self._pending: set[asyncio.Task[None]] = set()
 
     @staticmethod
@@ -55,6 +58,8 @@ class AuthService:
         ``… postroom.auth conn=ID login failed protocol=P ip=ADDRESS user=NAME``."""
         log.info("login failed", extra={"protocol": protocol, "ip": ip,
                                         "user": _printable(username) or "-"})
+        if self._screening is not None:
+            self._screening.note(ip, "auth", protocol)
         await self._throttle.punish(ip, username or None)
 
     def succeeded(self, protocol: str, ip: str, principal: Principal) -> None:

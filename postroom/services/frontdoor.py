@@ -16,6 +16,7 @@ from postroom.services.mailboxes import MailboxService
 from postroom.services.maildrop import MaildropService
 from postroom.services.messages import MessageService
 from postroom.services.notify import ChangeFeed
+from postroom.services.screening import Offences
 from postroom.services.submission import SubmissionService
 
 
@@ -29,3 +30,4 @@ class MailServices:
     maildrops: MaildropService  # POP3's view of an INBOX
     submission: SubmissionService  # accepting mail (SMTP, later webmail and ActiveSync)
     gateways: Gateways  # ODMR: which gateway domains an account may collect
+    screening: Offences  # dynamic screening: sessions report protocol abuse

@@ -49,6 +49,7 @@ from postroom.services.pipeline import (
     header_section,
 )
 from postroom.services.queue import MessageWriter, QueueService
+from postroom.services.screening import Offences
 from postroom.store.sqlstore import SqlStore
 
 SUBMISSION_CHANNELS = frozenset({"submission", "webmail", "eas"})
@@ -94,6 +95,9 @@ class SubmissionService:
         # ``smtp.deliver_at_acceptance`` is on: it returns the queue id, or None when the
         # entry must be queued after all. Without a server (the CLI) everything is queued.
         self.direct: Callable[[NewEntry], Awaitable[int | None]] | None = None
+        # Dynamic screening (services/screening.py), told of every recipient refused as
+        # unknown (address harvesting); set by the composition root.
+        self.screening: Offences | None = None
 
     async def primary_domain(self) -> str:
         domains = await self._store.directory.list_domains()
@@ -117,8 +121,17 @@ class SubmissionService:
         ``Stage.RECIPIENT``. A recipient named twice is accepted once."""
         if address.lower() == "postmaster":  # RFC 5321 §4.5.1
             address = f"postmaster@{await self.primary_domain()}"
-        route = await self.route(message.client, address)
-        await self.pipeline.judge(Stage.RECIPIENT, message)
+        try:
+            route = await self.route(message.client, address)
+        except MailError as exc:
+            if exc.kind is Kind.NOT_FOUND and self.screening is not None:
+                self.screening.note(message.client.address, "unknown-recipient")
+            raise
+        message.rcpt = route.address
+        try:
+            await self.pipeline.judge(Stage.RECIPIENT, message)
+        finally:
+            message.rcpt = ""
         if route.address not in message.recipients:
             message.recipients.append(route.address)
             if route.remote:

@@ -25,7 +25,8 @@ def test_example_lists_every_key_and_loads_back(tmp_path: Path) -> None:
     assert config.load(path) == config.load()
     data = tomllib.loads(text)
     assert set(data) == {"server", "store", "login", "tls", "limits", "smtp", "imap", "pop3",
-                         "multipop", "odmr", "minger", "pipeline", "log"}
+                         "multipop", "odmr", "minger", "pipeline", "greylisting", "dnsbl",
+                         "screening", "log"}
     assert "# Start this listener." in text
 
 
@@ -110,3 +111,21 @@ def test_the_machine_checks_name_the_file_and_what_is_wrong(tmp_path: Path) -> N
             config.check_environment(cfg)
         assert needle in str(exc.value), (overrides, exc.value.problems)
     config.check_environment(config.load(None, [f"tls.cert={cert}", f"tls.key={key}"]))
+
+
+def test_filter_sections_are_checked() -> None:
+    """The greylisting, DNSBL and screening keys (docs/screening.md) are validated like the
+    rest: a dnsbl check needs zones, zones must be DNS names, networks must parse."""
+    cfg = config.load(None, ['pipeline.checks=["size", "smuggling", "greylist", "dnsbl"]',
+                             'dnsbl.zones=[{zone = "zen.spamhaus.org", weight = 10}, '
+                             '{zone = "list.dnswl.org", weight = -5}]',
+                             "greylisting.delay=120", "screening.auth_failures=5"])
+    assert [z.weight for z in cfg.dnsbl.zones] == [10, -5]
+    assert cfg.greylisting.delay == 120 and cfg.screening.auth_failures == 5
+    assert cfg.screening.exempt_networks == ["127.0.0.0/8", "::1/128"]
+    with pytest.raises(config.ConfigError, match="needs at least one zone"):
+        config.load(None, ['pipeline.checks=["size", "smuggling", "dnsbl"]'])
+    with pytest.raises(config.ConfigError, match="is not a DNS zone name"):
+        config.load(None, ['dnsbl.zones=[{zone = "not a zone"}]'])
+    with pytest.raises(config.ConfigError, match=r"greylisting\.exempt_networks"):
+        config.load(None, ['greylisting.exempt_networks=["nonsense"]'])

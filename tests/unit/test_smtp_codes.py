@@ -47,7 +47,13 @@ def test_every_stage_and_kind_has_a_deliberate_reply() -> None:
     assert smtp.reply_for(Stage.CONTENT, Kind.LOOP) == smtp.LOOP_DETECTED
     assert smtp.reply_for(Stage.CONTENT, Kind.IN_USE) == smtp.LOCAL_ERROR
     assert smtp.reply_for(Stage.CONTENT, Kind.IN_USE).temporary
+    # block lists and screening refuse for good; greylisting says "not yet" (451 4.7.1)
+    assert smtp.reply_for(Stage.SENDER, Kind.POLICY) == smtp.POLICY_REFUSED
+    assert str(smtp.POLICY_REFUSED) == "554 5.7.1"
+    assert smtp.reply_for(Stage.RECIPIENT, Kind.DEFERRED) == smtp.GREYLISTED
+    assert str(smtp.GREYLISTED) == "451 4.7.1"
     for (_stage, kind), code in smtp.REPLY_FOR.items():
-        temporary = kind in (Kind.TEMPORARY, Kind.UNAVAILABLE, Kind.OVER_QUOTA, Kind.LIMIT)
+        temporary = kind in (Kind.TEMPORARY, Kind.UNAVAILABLE, Kind.OVER_QUOTA, Kind.LIMIT,
+                             Kind.DEFERRED)
         if code.temporary:
             assert temporary, (kind, code)

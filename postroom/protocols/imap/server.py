@@ -32,3 +32,8 @@ class ImapService:
 
     def refuse(self, reason: str) -> bytes:
         return f"* BYE [UNAVAILABLE] {reason.capitalize()}\r\n".encode()
+
+    def blocked(self, reason: str) -> bytes:
+        """A client address dynamic screening refuses: BYE as the greeting (RFC 9051
+        §7.1.5), then the connection is closed."""
+        return f"* BYE Access denied: your address is blocked: {reason}\r\n".encode()

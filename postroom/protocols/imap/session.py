@@ -350,6 +350,7 @@ class Session:
     async def _count_bad(self) -> None:
         self.bad_commands += 1
         if self.bad_commands >= self.settings.max_bad_commands:
+            self.services.screening.note(self.conn.peer[0], "bad-commands", "imap")
             raise Bye("Too many invalid commands")
 
     async def execute(self, raw: bytes) -> None:

@@ -21,3 +21,8 @@ class Pop3Service:
     def refuse(self, reason: str) -> bytes:
         """Refusal before the session starts (connection limits)."""
         return f"-ERR [SYS/TEMP] {reason.capitalize()}\r\n".encode()
+
+    def blocked(self, reason: str) -> bytes:
+        """A client address dynamic screening refuses: -ERR instead of the "+OK" greeting
+        (RFC 1939 §4), which clients show as the reason, then the connection is closed."""
+        return f"-ERR Access denied: your address is blocked: {reason}\r\n".encode()

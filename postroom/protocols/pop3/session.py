@@ -172,6 +172,7 @@ class Pop3Session:
         self.bad += 1
         if self.bad >= self.settings.max_bad_commands:
             self.err("Too many errors, closing")
+            self.services.screening.note(self.conn.peer[0], "bad-commands", "pop3")
             raise Quit()
 
     async def execute(self, line: bytes) -> None:

@@ -238,6 +238,7 @@ class SmtpSession:
         self.bad += 1
         if self.bad >= self.settings.max_bad_commands:
             self.reply(smtp.SERVICE_UNAVAILABLE, "Too many errors, closing")
+            self.services.screening.note(self.conn.peer[0], "bad-commands", self.protocol)
             raise Quit()
 
     async def execute(self, line: bytes) -> None:

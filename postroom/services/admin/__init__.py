@@ -25,19 +25,22 @@ from postroom.services.admin.directory import (
 )
 from postroom.services.admin.mail import FoldersAdmin, QueueAdmin
 from postroom.services.admin.relay import AtrnAdmin, GatewaysAdmin, MultipopAdmin
+from postroom.services.admin.screening import ScreeningAdmin
 from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
 from postroom.services.gateways import Gateways
 from postroom.services.mailboxes import MailboxService
 from postroom.services.multipop import MultipopAccounts
 from postroom.services.queue import QueueService
+from postroom.services.screening import Screening
 from postroom.store.sqlstore import SqlStore
 
 
 class Admin:
     def __init__(self, store: SqlStore, directory: Directory, mailboxes: MailboxService,
                  acl: AclService, queue: QueueService, gateways: Gateways,
-                 multipop: MultipopAccounts, atrn: AtrnProviders, audit: AuditLog) -> None:
+                 multipop: MultipopAccounts, atrn: AtrnProviders, audit: AuditLog,
+                 screening: Screening) -> None:
         base = (store, directory, audit)
         self.domains = DomainsAdmin(*base, gateways)
         self.users = UsersAdmin(*base, mailboxes)
@@ -49,6 +52,7 @@ class Admin:
         self.gateways = GatewaysAdmin(*base, gateways, queue)
         self.atrn = AtrnAdmin(*base, atrn)
         self.multipop = MultipopAdmin(*base, multipop)
+        self.screening = ScreeningAdmin(*base, screening)
         self._audit = audit
 
     async def note(self, actor: Actor, action: str, target: str,

@@ -94,6 +94,19 @@ class Message:
     # The whole content as received (without our Received line), for checks that need the
     # body (DKIM, spamd, clamd): call ``read_content``, never this directly.
     content: ContentSource | None = None
+    # At ``Stage.RECIPIENT``: the recipient being judged (as routed: ``postmaster`` qualified),
+    # not yet in ``recipients``; "" at the other stages.
+    rcpt: str = ""
+    # The SPF result for the envelope sender (RFC 7208 §2.6: "pass", "fail", "softfail",
+    # "neutral", "none", "temperror", "permerror") and the domain it was evaluated for, set by
+    # an SPF check that ran at an earlier stage; None when no SPF check ran. Checks that
+    # honour SPF (greylisting's allow-list) read this, or failing that a ``Received-SPF:``
+    # annotation (RFC 7208 §9.1), so they work with SPF off as with it on.
+    spf: str | None = None
+    spf_domain: str = ""
+    # The allow list (a DNSWL zone with ``allow = true``) that lists the client, set by the
+    # dnsbl check at MAIL FROM; "" when none does. Greylisting exempts such clients.
+    allow_listed: str = ""
 
     async def read_content(self) -> BinaryIO:
         """A stream over the whole received content, from its start. A check closes it. The
@@ -171,8 +184,8 @@ class Pipeline:
             if j.verdict is Verdict.REJECT:
                 raise MailError(j.kind or Kind.CONTENT, j.text or f"refused by {check.name}")
             if j.verdict is Verdict.TEMPFAIL:
-                kind = j.kind if j.kind in (Kind.TEMPORARY, Kind.UNAVAILABLE) else \
-                    Kind.TEMPORARY
+                kind = j.kind if j.kind in (Kind.TEMPORARY, Kind.UNAVAILABLE,
+                                            Kind.DEFERRED) else Kind.TEMPORARY
                 raise MailError(kind, j.text or f"{check.name}: try again later")
             if j.verdict is Verdict.QUARANTINE:
                 message.quarantine = True

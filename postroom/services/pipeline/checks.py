@@ -12,10 +12,14 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
+from postroom.config import Config
 from postroom.core.envelope import Stage
 from postroom.core.errors import Kind
 from postroom.services.pipeline import CONTINUE, Check, Judgement, Message
+from postroom.services.pipeline.dnsbl import DnsblCheck
+from postroom.services.pipeline.greylist import GreylistCheck
 from postroom.services.senders import SenderRules
+from postroom.store.repo.screening import GreylistRepo
 
 MAX_HOPS = 100  # RFC 5321 §6.3: loop detection by counting Received lines
 
@@ -124,10 +128,23 @@ class CheckContext:
     """What the built-in checks are made from (the composition root fills it in)."""
 
     def __init__(self, max_message_size: int, senders: SenderRules,
-                 max_header_size: int = 256 * 1024) -> None:
+                 max_header_size: int = 256 * 1024, *, config: Config | None = None,
+                 greylist: GreylistRepo | None = None) -> None:
         self.max_message_size = max_message_size
         self.max_header_size = max_header_size
         self.senders = senders
+        self.config = config or Config()  # sections the checks read at use (reload-safe)
+        self.greylist = greylist  # greylisting state (store/repo/screening.py)
+
+
+def _greylist(ctx: CheckContext) -> Check:
+    if ctx.greylist is None:
+        raise ValueError("the greylist check needs the store's greylist state")
+    return GreylistCheck(ctx.greylist, ctx.config.greylisting)
+
+
+def _dnsbl(ctx: CheckContext) -> Check:
+    return DnsblCheck.from_config(ctx.config)
 
 
 BUILT_IN: Mapping[str, CheckFactory] = {
@@ -135,6 +152,8 @@ BUILT_IN: Mapping[str, CheckFactory] = {
     "smuggling": lambda ctx: SmugglingCheck(),
     "loop": lambda ctx: LoopCheck(),
     "sender": lambda ctx: SenderCheck(ctx.senders),
+    "greylist": _greylist,
+    "dnsbl": _dnsbl,
 }
 
 
