@@ -17,6 +17,7 @@ import msgspec
 from msgspec import Meta
 
 from postroom import config_rules
+from postroom.config_filters import ClamavConfig, SpamdConfig
 
 
 def _d(text: str) -> Meta:
@@ -306,7 +307,7 @@ class MingerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                                       "receive' answer is remembered."), Meta(ge=0)] = 600
 
 
-CheckName = Literal["size", "smuggling", "loop", "sender"]
+CheckName = Literal["size", "smuggling", "loop", "sender", "spamd", "clamav"]
 
 
 class PipelineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -315,9 +316,12 @@ class PipelineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     checks: Annotated[list[CheckName], _d(
         "Checks run on every message, in order: 'size' (limits.max_message_size), "
         "'smuggling' (bare CR/LF), 'loop' (too many Received lines), 'sender' (authenticated "
-        "senders use their own addresses in MAIL FROM and From:). 'size' and 'smuggling' "
+        "senders use their own addresses in MAIL FROM and From:), 'spamd' (SpamAssassin: "
+        "pipeline.spamd), 'clamav' (antivirus: pipeline.clamav). 'size' and 'smuggling' "
         "cannot be left out.")] = msgspec.field(
         default_factory=lambda: ["size", "smuggling", "loop", "sender"])
+    spamd: SpamdConfig = msgspec.field(default_factory=SpamdConfig)
+    clamav: ClamavConfig = msgspec.field(default_factory=ClamavConfig)
 
 
 class LogConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

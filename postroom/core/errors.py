@@ -27,6 +27,8 @@ class Kind(enum.Enum):
     AUTH_REQUIRED = "auth-required"  # only an authenticated caller may do this here
     LOOP = "loop"  # the message has travelled in a circle
     CONTENT = "content"  # refused for what the message contains (a filter's verdict)
+    SPAM = "spam"  # refused as spam (the spamd check's score)
+    VIRUS = "virus"  # refused as infected (the clamav check's signature)
 
 
 class MailError(Exception):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -45,6 +45,10 @@ from postroom.store.sqlstore import SqlStore
 class AppendResult:
     mailbox: MailboxRec
     uids: tuple[int, ...]
+
+
+# (who, source folder, target folder, (source UID, target UID) pairs) after a COPY or MOVE.
+CopyListener = Callable[[Principal, MailboxRec, MailboxRec, tuple[tuple[int, int], ...]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,9 @@ class MessageService:
         self._mailboxes = mailboxes
         self.max_message_size = max_message_size
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob")
+        # Told of every committed COPY/MOVE (services/spamlearn.py learns from moves into and
+        # out of Junk); a listener only schedules work and never raises into the command.
+        self.copy_listeners: list[CopyListener] = []
 
     async def prepare(self, data: bytes, flag_names: Sequence[str] = (),
                       internal_date: int | None = None, prefix: bytes = b"") -> NewMessage:
@@ -220,7 +227,10 @@ class MessageService:
             source.mailbox.id, uids, target.mailbox.id, keep_mask=mask,
             keep_keywords=keywords_ok, src_seen_account=seen_account(principal, source.mailbox),
             dst_seen_account=seen_account(principal, target.mailbox), move=move)
-        return CopyResult(target.mailbox.uidvalidity, tuple(pairs))
+        result = CopyResult(target.mailbox.uidvalidity, tuple(pairs))
+        for listener in self.copy_listeners:
+            listener(principal, source.mailbox, target.mailbox, result.pairs)
+        return result
 
     # -- read side for a selected mailbox (IMAP); the handle was checked at SELECT -----------
     async def uids(self, handle: MailboxHandle, after: int = 0) -> list[int]:

@@ -12,9 +12,11 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
+from postroom.config_filters import ClamavConfig, SpamdConfig
 from postroom.core.envelope import Stage
 from postroom.core.errors import Kind
-from postroom.services.pipeline import CONTINUE, Check, Judgement, Message
+from postroom.services.pipeline import CONTINUE, Check, Judgement, Message, clamav, spamd
+from postroom.services.pipeline.spamd import OptOuts
 from postroom.services.senders import SenderRules
 
 MAX_HOPS = 100  # RFC 5321 §6.3: loop detection by counting Received lines
@@ -124,10 +126,22 @@ class CheckContext:
     """What the built-in checks are made from (the composition root fills it in)."""
 
     def __init__(self, max_message_size: int, senders: SenderRules,
-                 max_header_size: int = 256 * 1024) -> None:
+                 max_header_size: int = 256 * 1024, *,
+                 filters: FilterSettings | None = None) -> None:
         self.max_message_size = max_message_size
         self.max_header_size = max_header_size
         self.senders = senders
+        self.filters = filters or FilterSettings()
+
+
+class FilterSettings:
+    """What the daemon-backed checks (spamd, clamav) are made from."""
+
+    def __init__(self, spamd: SpamdConfig | None = None, clamav: ClamavConfig | None = None,
+                 optouts: OptOuts | None = None) -> None:
+        self.spamd = spamd or SpamdConfig()
+        self.clamav = clamav or ClamavConfig()
+        self.optouts = optouts
 
 
 BUILT_IN: Mapping[str, CheckFactory] = {
@@ -135,6 +149,8 @@ BUILT_IN: Mapping[str, CheckFactory] = {
     "smuggling": lambda ctx: SmugglingCheck(),
     "loop": lambda ctx: LoopCheck(),
     "sender": lambda ctx: SenderCheck(ctx.senders),
+    "spamd": lambda ctx: spamd.build(ctx.filters.spamd, ctx.filters.optouts),
+    "clamav": lambda ctx: clamav.build(ctx.filters.clamav),
 }
 
 
