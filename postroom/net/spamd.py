@@ -83,6 +83,7 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    protocol: str  # "SPAMD/1.5"
     code: int
     message: str
     headers: dict[str, str]
@@ -101,7 +102,7 @@ def parse_reply(raw: bytes) -> Reply:
         name, colon, value = line.decode("latin-1").partition(":")
         if colon:
             headers[name.strip().lower()] = value.strip()
-    return Reply(int(status[1]), status[2] if len(status) > 2 else "", headers,
+    return Reply(status[0], int(status[1]), status[2] if len(status) > 2 else "", headers,
                  body if sep else b"")
 
 
@@ -167,7 +168,7 @@ class SpamdClient:
     async def ping(self) -> str:
         """spamd's answer to PING (``PONG``) with its protocol version."""
         reply = await self.request("PING")
-        return f"{reply.message} (SPAMD protocol)"
+        return f"{reply.message} ({reply.protocol})"
 
     async def symbols(self, message: bytes) -> SpamResult:
         """Score ``message`` and name the rules that hit (the SYMBOLS verb)."""
