@@ -8,8 +8,9 @@ are started here in a private temporary directory, never as the system's service
   package's ``*.pre`` plugin lists plus a ``local.cf`` pointing Bayes at a private store) and
   ``--allow-tell`` so learning can be tested; listens on a loopback high port and a Unix
   socket. GTUBE scores about 1000.
-- clamd: a database of one signature made here with ``sigtool --md5`` from the EICAR test
-  file, renamed ``Postroom.Test.EICAR`` (no download, no official database: clamd starts in
+- clamd: a database made here: the EICAR test file's hash from ``sigtool --md5`` (an .hdb)
+  and its bytes as a body signature (an .ndb, so the string is found inside a stream too),
+  both named ``Postroom.Test.EICAR`` (no download, no official database: clamd starts in
   under a second with 19 MB); TCP on loopback and a Unix socket.
 
 Each is started by a session fixture (tests/filters/conftest.py) and stopped at the end; the
@@ -148,6 +149,9 @@ class Clamd:
                               text=True, check=True, timeout=60).stdout.strip()
         digest, size, _ = made.split(":", 2)
         (db / "eicar.hdb").write_text(f"{digest}:{size}:{SIGNATURE}\n")
+        # and a body signature, so the test string is found anywhere in a stream (a message
+        # whose text is EICAR), as the official database's EICAR signature is
+        (db / "eicar.ndb").write_text(f"{SIGNATURE}:0:*:{EICAR.hex()}\n")
         lines = [f"DatabaseDirectory {db}", f"TCPSocket {self.port}", "TCPAddr 127.0.0.1",
                  f"LocalSocket {self.socket}", "Foreground yes", f"StreamMaxLength {stream_max}",
                  f"LogFile {self.dir / 'clamd.events'}", "LogTime yes"]
