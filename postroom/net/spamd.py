@@ -84,7 +84,7 @@ class Endpoint:
 @dataclass(frozen=True, slots=True)
 class Reply:
     protocol: str  # "SPAMD/1.5"
-    code: int
+    exit_code: int  # spamd's sysexits code: 0 = EX_OK
     message: str
     headers: dict[str, str]
     body: bytes
@@ -161,8 +161,8 @@ class SpamdClient:
         if not raw:
             raise SpamdError(f"spamd at {self.endpoint}: closed without an answer")
         reply = parse_reply(raw)
-        if reply.code != 0:
-            raise SpamdError(f"spamd: error {reply.code} {reply.message}")
+        if reply.exit_code != 0:
+            raise SpamdError(f"spamd: error {reply.exit_code} {reply.message}")
         return reply
 
     async def ping(self) -> str:

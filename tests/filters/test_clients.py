@@ -77,7 +77,7 @@ async def test_spamd_unreachable_is_a_spamd_error() -> None:
 
 def test_spamd_error_reply_and_addresses() -> None:
     reply = parse_reply(b"SPAMD/1.0 76 Bad header line: (Content-Length mismatch)\r\n")
-    assert reply.code == 76 and reply.message.startswith("Bad header line")
+    assert reply.exit_code == 76 and reply.message.startswith("Bad header line")
     with pytest.raises(SpamdError):
         parse_reply(b"HTTP/1.1 200 OK\r\n\r\n")
     assert Endpoint.parse("/run/spamd.sock").path == "/run/spamd.sock"
