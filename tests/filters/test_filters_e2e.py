@@ -172,12 +172,15 @@ def test_moving_into_junk_teaches_spamd_spam_and_out_of_it_ham(
 
 
 # -- clamav ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("content", [
+INFECTED = [
     pytest.param(b"From: x@example.net\r\nSubject: test\r\n\r\n" + EICAR + b"\r\n",
                  id="plain"),
     pytest.param(with_attachment(EICAR, "eicar.com"), id="base64-attachment"),
     pytest.param(with_attachment(zipped(EICAR), "eicar.zip"), id="zip"),
-])
+]
+
+
+@pytest.mark.parametrize("content", INFECTED)
 def test_eicar_is_rejected(filing: RunningServer, clamd_up: Clamd, content: bytes) -> None:
     user = filing.add_user("virus")
     code, text = send(filing, user[0], content)
@@ -185,9 +188,11 @@ def test_eicar_is_rejected(filing: RunningServer, clamd_up: Clamd, content: byte
     assert folders(filing, user) == {"INBOX": [], "Junk": []}
 
 
-def test_eicar_is_quarantined_when_configured(strict: RunningServer, clamd_up: Clamd) -> None:
+@pytest.mark.parametrize("content", INFECTED)
+def test_eicar_is_quarantined_when_configured(strict: RunningServer, clamd_up: Clamd,
+                                              content: bytes) -> None:
     user = strict.add_user("virusq")
-    assert send(strict, user[0], with_attachment(zipped(EICAR), "e.zip"))[0] == 250
+    assert send(strict, user[0], content)[0] == 250
     got = folders(strict, user)
     assert got["INBOX"] == [] and len(got["Junk"]) == 1
     assert f"X-Virus-Status: Infected ({SIGNATURE}".encode() in got["Junk"][0]
