@@ -77,7 +77,7 @@ def test_config_keys() -> None:
     assert cfg.pipeline.spamd.address == "/run/spamd.sock"
     assert cfg.pipeline.spamd.reject_at == 15.0
     assert cfg.pipeline.clamav.on_infected == "quarantine"
-    with pytest.raises(ConfigError, match="pipeline.clamav.address"):
+    with pytest.raises(ConfigError, match=r"pipeline\.clamav\.address"):
         load(None, ["pipeline.clamav.address=nowhere"])
-    with pytest.raises(ConfigError, match="pipeline.spamd.on_error"):
+    with pytest.raises(ConfigError, match=r"pipeline\.spamd\.on_error"):
         load(None, ['pipeline.spamd.on_error="ignore"'])
