@@ -12,8 +12,11 @@ nested) and the rest, exactly as it would scanning a file, so nothing is decoded
 clamd refuses a stream longer than its ``StreamMaxLength`` (25 MB by default): it answers
 ``INSTREAM size limit exceeded. ERROR`` and closes the connection, possibly while we are still
 writing. The client knows the limit it was configured with (``max_stream``, kept equal to
-clamd's) and says so before sending (``StreamTooLong``), and it also reads that reply when
-clamd cuts it short, so a larger clamd limit or a smaller one both end in a clear outcome.
+clamd's) and says so before sending (``StreamTooLong``). When clamd's limit is lower after
+all, its refusal is read if it arrives (the reply is awaited while we send), but clamd closes
+with our unread chunks in its buffer, so the kernel resets the connection and may drop the
+refusal: the client then reports ``ClamdUnavailable``. Either way a partly sent stream never
+yields a verdict.
 
 Failures are split in two, so a caller can retry the right ones: ``ClamdUnavailable`` (nothing
 listens, or the connection was refused or reset before any answer: clamd restarting, or busy
@@ -28,7 +31,7 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
-from postroom.net.spamd import Endpoint
+from postroom.net.spamd import Endpoint, close
 
 MAX_REPLY = 64 * 1024
 T = TypeVar("T")
@@ -89,7 +92,7 @@ class ClamdClient:
                 await writer.drain()
                 return await self._reply(reader)
             finally:
-                writer.close()
+                await close(writer)
         return await self._bounded(go())
 
     async def version(self) -> str:
@@ -118,30 +121,41 @@ class ClamdClient:
 
     async def _instream(self, chunks: AsyncIterator[bytes]) -> ScanResult:
         reader, writer = await self._connect()
+        # The reply is awaited while we send: clamd answers early (and closes) when the
+        # stream passes its StreamMaxLength, and a reply already read must win over the
+        # reset our next write then meets.
+        answer = asyncio.ensure_future(self._reply(reader))
         sent = 0
+        lost: OSError | None = None
         try:
             try:
                 writer.write(b"zINSTREAM\0")
                 async for chunk in chunks:
+                    if answer.done():
+                        break
                     sent += len(chunk)
                     if sent > self.max_stream:
                         raise StreamTooLong(f"content longer than clamd's stream limit "
                                             f"({self.max_stream} octets)")
                     writer.write(struct.pack(">I", len(chunk)) + chunk)
                     await writer.drain()
-                writer.write(struct.pack(">I", 0))
-                await writer.drain()
+                else:
+                    writer.write(struct.pack(">I", 0))
+                    await writer.drain()
             except (ConnectionResetError, BrokenPipeError) as exc:
-                # clamd may have cut us short with a reply (the size limit): read it.
-                try:
-                    reply = await self._reply(reader)
-                except ClamdError:
-                    raise ClamdUnavailable(f"clamd at {self.endpoint}: connection lost "
-                                           f"while sending ({exc.strerror or exc})") from None
-                return self._result(reply)
-            return self._result(await self._reply(reader))
+                lost = exc
+            try:
+                reply = await answer
+            except ClamdUnavailable:
+                if lost is None:
+                    raise
+                raise ClamdUnavailable(f"clamd at {self.endpoint}: connection lost while "
+                                       f"sending ({lost.strerror or lost})") from None
+            return self._result(reply)
         finally:
-            writer.close()
+            if not answer.done():
+                answer.cancel()
+            await close(writer)
 
     def _result(self, reply: str) -> ScanResult:
         if reply.endswith(" FOUND"):

@@ -31,6 +31,7 @@ the spamd check.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 PROTOCOL = b"SPAMC/1.5"
@@ -79,6 +80,13 @@ class Endpoint:
         else:
             opening = asyncio.open_connection(self.host, self.port)
         return await asyncio.wait_for(opening, timeout)
+
+
+async def close(writer: asyncio.StreamWriter) -> None:
+    """Close a daemon connection and wait for it, ignoring a peer that already went."""
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +165,7 @@ class SpamdClient:
                     break
                 raw += more
         finally:
-            writer.close()
+            await close(writer)
         if not raw:
             raise SpamdError(f"spamd at {self.endpoint}: closed without an answer")
         reply = parse_reply(raw)
