@@ -60,7 +60,7 @@ from postroom.protocols.pop3.session import Pop3Settings
 from postroom.protocols.smtp.server import OdmrService, SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
 from postroom.registry import REGISTRY, ServiceDef
-from postroom.services.pipeline.checks import CheckContext, build_checks
+from postroom.services.pipeline.checks import CheckContext, FilterSettings, build_checks
 
 log = logging.getLogger("postroom.server")
 
@@ -309,7 +309,10 @@ class Server:
         s.submission.max_message_size = c.limits.max_message_size
         s.submission.max_header_size = c.limits.max_header_size
         s.submission.pipeline.checks[:] = build_checks(c.pipeline.checks, CheckContext(
-            c.limits.max_message_size, s.senders, c.limits.max_header_size))
+            c.limits.max_message_size, s.senders, c.limits.max_header_size,
+            filters=FilterSettings(c.pipeline.spamd, c.pipeline.clamav, s.spam_prefs)))
+        if s.learner is not None:  # learning itself is switched on or off at a restart
+            s.learner.configure(c.pipeline.spamd)
         s.throttle.threshold = c.limits.auth_failures_per_ip
         s.throttle.window = c.limits.auth_failure_window
         obs_log.setup(c.log.level, c.log.format, c.log.file)

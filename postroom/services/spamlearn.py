@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from postroom.config_filters import SpamdConfig
 from postroom.core.principal import Principal
 from postroom.core.records import MailboxRec
 from postroom.net.spamd import SpamdClient, SpamdError
@@ -57,6 +58,13 @@ class SpamLearner:
         self._slots = asyncio.Semaphore(concurrency)
         self._waiting = 0
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def configure(self, cfg: SpamdConfig) -> None:
+        """Take a reloaded configuration: spamd's address, timeouts and the limits (the
+        number of reports at once stays until a restart)."""
+        self.client = SpamdClient(cfg.address, cfg.timeout, cfg.connect_timeout, cfg.user)
+        self.max_size = cfg.max_size
+        self.backlog = cfg.learn_backlog
 
     def copied(self, principal: Principal, source: MailboxRec, target: MailboxRec,
                pairs: tuple[tuple[int, int], ...]) -> None:

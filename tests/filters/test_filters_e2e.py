@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.filters.test_clients import HAM, spam_message, with_attachment, zipped
-from tests.support.daemons import EICAR, SIGNATURE, Clamd, Spamd
+from tests.support.daemons import EICAR, SIGNATURE, Clamd, Spamd, free_port
 from tests.support.logs import server_log
 from tests.support.server import RunningServer, run_cli, server_config, wait_for
 from tests.support.tls import insecure_context
@@ -258,3 +258,34 @@ def test_status_shows_clamd_engine_and_spamd(filing: RunningServer, spamd: Spamd
     assert "spamd           ok at" in out and "PONG" in out
     assert "clamd           ok at" in out and "engine        ClamAV " in out
     assert "in use" in out
+
+
+def test_a_reload_applies_new_thresholds(tmp_path: Path, spamd: Spamd, clamd: Clamd) -> None:
+    """``postroom reload`` (SIGHUP) rebuilds the checks from the new configuration, the
+    filters' settings and the opt-out lookup included, and points the learner at the new
+    spamd address."""
+    srv = filter_server(tmp_path / "data", spamd, clamd, [
+        f"pipeline.spamd.address=127.0.0.1:{free_port()}", "pipeline.spamd.connect_timeout=1"])
+    try:
+        user = srv.add_user("reloaded")
+        assert send(srv, user[0], spam_message())[0] == 250  # spamd unreachable: unchecked
+        got = folders(srv, user)
+        assert len(got["INBOX"]) == 1 and b"X-Spam-Status: Unchecked" in got["INBOX"][0]
+        new = server_config(tmp_path / "data", extra=[
+            "smtp.mx.enabled=true", "smtp.mx.port=0", f"pipeline.checks={CHECKS}",
+            f"pipeline.spamd.address={spamd.socket}", f"pipeline.clamav.address={clamd.socket}",
+            "pipeline.spamd.reject_at=20"])
+
+        async def reload() -> list[str]:
+            return srv.server.reload(new)
+        srv.call(reload())
+        code, text = send(srv, user[0], spam_message())
+        assert code == 550 and text.startswith(b"5.7.1 ")
+        imap = Imap(srv, user)
+        with server_log() as logged:
+            assert imap.folder("INBOX")
+            assert imap.m.uid("MOVE", "1:*", "Junk")[0] == "OK"
+            wait_for(lambda: _learned(logged, "spam", 1), 30, "spam report told")
+        imap.close()
+    finally:
+        srv.stop()
