@@ -198,6 +198,27 @@ def test_eicar_is_quarantined_when_configured(strict: RunningServer, clamd_up: C
     assert f"X-Virus-Status: Infected ({SIGNATURE}".encode() in got["Junk"][0]
 
 
+def test_a_large_message_is_streamed_from_disk_to_clamd(filing: RunningServer,
+                                                        clamd_up: Clamd) -> None:
+    """2 MB messages, spilled to disk while received: clamd gets them in chunks (and finds
+    EICAR after 1.5 MB of text), and spamd (max_size 500 KB) is not asked."""
+    user = filing.add_user("large")
+    filler = b"0123456789abcdef" * (2 * 1024 * 1024 // 16)
+    clean = with_attachment(filler, "data.bin")
+    infected = with_attachment(EICAR, "e.com", filler=75_000)
+    assert len(clean) > 2_000_000 and len(infected) > 1_500_000
+    with server_log() as logged:
+        assert send(filing, user[0], clean)[0] == 250
+        code, text = send(filing, user[0], infected)
+        assert code == 554 and SIGNATURE.encode() in text
+        spamd_lines = [e.record for e in logged.since(0)
+                       if e.record.getMessage() == "filter"
+                       and getattr(e.record, "check", "") == "spamd"]
+    assert [getattr(r, "verdict", "") for r in spamd_lines] == ["skip", "skip"]
+    got = folders(filing, user)
+    assert len(got["INBOX"]) == 1 and b"X-Virus-Status: Clean" in got["INBOX"][0]
+
+
 def test_clamd_stopped_tempfails_and_nothing_is_lost(filing: RunningServer,
                                                      clamd_up: Clamd) -> None:
     user = filing.add_user("tempfail")

@@ -74,8 +74,11 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
 
 class Spamd:
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="postroom-spamd-"))
-        self.dir.chmod(0o755)  # spamd's children run as nobody
+        # spamd's children run as nobody when we are root: their directory must be reachable
+        # by nobody, so not under a private TMPDIR
+        where = "/tmp" if os.geteuid() == 0 else None
+        self.dir = Path(tempfile.mkdtemp(prefix="postroom-spamd-", dir=where))
+        self.dir.chmod(0o755)
         self.port = free_port()
         self.socket = str(self.dir / "spamd.sock")
         self.site = self.dir / "site"
