@@ -2,7 +2,9 @@
 
 ``size`` and ``smuggling`` judge facts the receiving door observed while streaming the content
 (the door stops keeping data past the size limit and marks a bare CR or LF, so nothing has to be
-read twice); ``loop`` and ``sender`` read the header section.
+read twice); ``loop`` and ``sender`` read the header section. The checks that ask a daemon,
+``spamd`` and ``clamav``, live in their own modules (spamd.py, clamav.py) and are made here
+from ``FilterSettings``.
 """
 
 from __future__ import annotations
