@@ -138,6 +138,22 @@ def test_an_account_that_opted_out_gets_spam_untouched(filing: RunningServer) ->
     assert len(folders(filing, user)["Junk"]) == 1
 
 
+def test_mixed_recipients_spam_is_tagged_not_filed(filing: RunningServer) -> None:
+    """One recipient opted out, one did not: one delivery serves both, so the message is
+    tagged but goes to both INBOXes."""
+    keen, opted = filing.add_user("keen"), filing.add_user("optedout")
+    run_cli(filing, "user", "set", opted[0], "--spam-filter", "off")
+    with smtplib.SMTP("127.0.0.1", filing.port("smtp"), timeout=60) as s:
+        s.ehlo("client.example")
+        s.mail("sender@example.net")
+        assert s.rcpt(keen[0])[0] == 250 and s.rcpt(opted[0])[0] == 250
+        assert s.data(spam_message())[0] == 250
+    for user in (keen, opted):
+        got = folders(filing, user)
+        assert got["Junk"] == [] and len(got["INBOX"]) == 1
+        assert b"X-Spam-Flag: YES" in got["INBOX"][0]
+
+
 def _learned(logged: object, cls: str, n: int) -> bool:
     entries = logged.since(0)  # type: ignore[attr-defined]
     return sum(1 for e in entries if e.record.getMessage() == "spam learn"
