@@ -103,7 +103,8 @@ def parse_reply(raw: bytes) -> Reply:
     head, sep, body = raw.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = lines[0].decode("latin-1").split(None, 2)
-    if len(status) < 2 or not status[0].startswith("SPAMD/") or not status[1].isdigit():
+    if len(status) < 2 or not status[0].startswith("SPAMD/") or \
+            not (status[1].isascii() and status[1].isdigit()):
         raise SpamdError(f"spamd: unexpected reply {lines[0][:80]!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:

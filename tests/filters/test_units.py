@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from postroom.config import ConfigError, load
 from postroom.core.envelope import Stage
@@ -81,3 +85,21 @@ def test_config_keys() -> None:
         load(None, ["pipeline.clamav.address=nowhere"])
     with pytest.raises(ConfigError, match=r"pipeline\.spamd\.on_error"):
         load(None, ['pipeline.spamd.on_error="ignore"'])
+
+
+@given(st.binary(max_size=300))
+def test_any_spamd_reply_parses_or_is_a_spamd_error(raw: bytes) -> None:
+    try:
+        reply = parse_reply(raw)
+    except SpamdError:
+        return
+    assert reply.protocol.startswith("SPAMD/")
+    if "spam" in reply.headers:
+        with contextlib.suppress(SpamdError):
+            parse_spam_header(reply.headers["spam"])
+
+
+@given(st.binary(max_size=200))
+def test_any_spamd_like_reply_parses_or_is_a_spamd_error(tail: bytes) -> None:
+    with contextlib.suppress(SpamdError):
+        parse_reply(b"SPAMD/1.1 " + tail)
