@@ -12,6 +12,7 @@ returned is on disk (DESIGN.md rule 4).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,8 @@ from postroom.mime.text import searchable
 from postroom.services.duplicates import DuplicateIndex
 from postroom.services.mailboxes import MailboxService
 from postroom.store.sqlstore import SqlStore
+
+log = logging.getLogger("postroom.messages")
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +232,10 @@ class MessageService:
             dst_seen_account=seen_account(principal, target.mailbox), move=move)
         result = CopyResult(target.mailbox.uidvalidity, tuple(pairs))
         for listener in self.copy_listeners:
-            listener(principal, source.mailbox, target.mailbox, result.pairs)
+            try:
+                listener(principal, source.mailbox, target.mailbox, result.pairs)
+            except Exception:  # the copy is committed: a listener's trouble is only logged
+                log.exception("copy listener failed")
         return result
 
     # -- read side for a selected mailbox (IMAP); the handle was checked at SELECT -----------
