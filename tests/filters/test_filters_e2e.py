@@ -12,7 +12,9 @@ import imaplib
 import os
 import signal
 import smtplib
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,6 +187,34 @@ def test_moving_into_junk_teaches_spamd_spam_and_out_of_it_ham(
     after = spamd.magic()
     assert after["nham"] == before.get("nham", 0) + 1
     assert after["nspam"] == before.get("nspam", 0)  # relearned as ham: spamd moved it
+
+
+def test_a_silent_spamd_never_holds_up_a_move(tmp_path: Path, clamd: Clamd) -> None:
+    """spamd accepts connections and never answers: the MOVE into Junk returns at once and
+    succeeds; the report fails later, in the background, and says so in the mail log."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    srv = RunningServer(server_config(tmp_path / "data", extra=[
+        "smtp.mx.enabled=true", "smtp.mx.port=0", f"pipeline.checks={CHECKS}",
+        f"pipeline.spamd.address=127.0.0.1:{port}", "pipeline.spamd.timeout=2",
+        f"pipeline.clamav.address={clamd.address}"]))
+    try:
+        user = srv.add_user("silent")
+        assert send(srv, user[0], HAM)[0] == 250  # unchecked after 2 s
+        imap = Imap(srv, user)
+        with server_log() as logged:
+            assert imap.folder("INBOX")
+            started = time.monotonic()
+            assert imap.m.uid("MOVE", "1:*", "Junk")[0] == "OK"
+            assert time.monotonic() - started < 1.5
+            wait_for(lambda: any(e.record.getMessage() == "spam learn"
+                                 and getattr(e.record, "result", "") == "failed"
+                                 for e in logged.since(0)), 30, "failed report logged")
+        assert len(imap.folder("Junk")) == 1
+        imap.close()
+    finally:
+        srv.stop()
+        silent.close()
 
 
 # -- clamav ----------------------------------------------------------------------------------
