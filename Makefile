@@ -8,6 +8,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d fail2ban
+# The content filters' daemons (spamd, clamd), run by the suite itself on loopback; without
+# recommends, which would bring cron jobs and signature downloaders the suite must not use.
+DEB_TEST_PACKAGES_NORECS := spamd spamc spamassassin clamav-daemon clamav
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
@@ -59,6 +62,18 @@ test-deps: venv
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	    status=$$?; [ -n "$$own_policy" ] && rm -f /usr/sbin/policy-rc.d; [ $$status = 0 ] || exit $$status; \
 	  else echo "note: not root, Debian packages missing:$$missing (tests needing them will skip)"; fi; \
+	fi
+	@missing=""; for p in $(DEB_TEST_PACKAGES_NORECS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing (no recommends; services not started)"; \
+	    own_policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then own_policy=1; \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends $$missing >/dev/null; \
+	    status=$$?; [ -n "$$own_policy" ] && rm -f /usr/sbin/policy-rc.d; [ $$status = 0 ] || exit $$status; \
+	  else echo "note: not root, Debian packages missing:$$missing (tests needing them fail)"; fi; \
 	fi
 
 run: $(RUN_STAMP)

@@ -23,6 +23,7 @@ from postroom.directory.service import Directory
 from postroom.directory.throttle import AuthThrottle
 from postroom.mta.atrn import Atrn, Provider
 from postroom.mta.multipop import Multipop
+from postroom.net.spamd import SpamdClient
 from postroom.protocols.smtp.odmr import collect
 from postroom.services.acl import AclService
 from postroom.services.admin import Admin
@@ -39,10 +40,12 @@ from postroom.services.messages import MessageService
 from postroom.services.multipop import MultipopAccounts
 from postroom.services.notify import ChangeFeed
 from postroom.services.pipeline import Pipeline
-from postroom.services.pipeline.checks import CheckContext, build_checks
+from postroom.services.pipeline.checks import CheckContext, FilterSettings, build_checks
 from postroom.services.queue import QueueService
 from postroom.services.screening import Screening
 from postroom.services.senders import SenderRules
+from postroom.services.spamlearn import SpamLearner
+from postroom.services.spamprefs import SpamPreferences
 from postroom.services.submission import SubmissionService
 from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import Engine
@@ -108,8 +111,12 @@ class Services:
     senders: SenderRules
     indexer: TextIndexer
     screening: Screening
+    spam_prefs: SpamPreferences | None = None
+    learner: SpamLearner | None = None  # reports Junk moves to spamd (services/spamlearn.py)
 
     async def close(self) -> None:
+        if self.learner is not None:
+            await self.learner.close()
         await self.screening.close()
         self.messages.close()
         self.delivery.close()
@@ -138,7 +145,12 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     queue = QueueService(store)
     gateways = Gateways(store, directory, queue, cfg, secrets)
     senders = SenderRules(store, directory)
-    pipeline = Pipeline(build_checks(cfg.pipeline.checks, check_context(cfg, store, senders)))
+    spam_prefs = SpamPreferences(store, directory)
+    pipeline = Pipeline(build_checks(cfg.pipeline.checks,
+                                     check_context(cfg, store, senders, spam_prefs)))
+    learner = spam_learner(cfg, store)
+    if learner is not None:
+        messages.copy_listeners.append(learner.copied)
     submission = SubmissionService(store, directory, messages, gateways, queue, pipeline,
                                    cfg.limits.max_message_size, cfg.limits.max_header_size)
     submission.screening = screening
@@ -153,13 +165,27 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                     throttle, maildrops, secrets, queue, gateways, submission, delivery,
                     multipop, atrn, admin, front, senders,
                     TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
-                                cfg.store.index_backlog, cfg.store.index_batch_bytes), screening)
+                                cfg.store.index_backlog, cfg.store.index_batch_bytes), screening,
+                    spam_prefs, learner)
 
 
-def check_context(cfg: Config, store: SqlStore, senders: SenderRules) -> CheckContext:
+def check_context(cfg: Config, store: SqlStore, senders: SenderRules,
+                  spam_prefs: SpamPreferences | None) -> CheckContext:
     """What the pipeline's checks are built from; also used when a reload rebuilds them."""
     return CheckContext(cfg.limits.max_message_size, senders, cfg.limits.max_header_size,
-                        config=cfg, greylist=store.greylist)
+                        config=cfg, greylist=store.greylist,
+                        filters=FilterSettings(cfg.pipeline.spamd, cfg.pipeline.clamav,
+                                               spam_prefs))
+
+
+def spam_learner(cfg: Config, store: SqlStore) -> SpamLearner | None:
+    """The Junk-folder learner, when spamd is a check and learning is on."""
+    spamd = cfg.pipeline.spamd
+    if "spamd" not in cfg.pipeline.checks or not spamd.learn:
+        return None
+    client = SpamdClient(spamd.address, spamd.timeout, spamd.connect_timeout, spamd.user)
+    return SpamLearner(store, client, spamd.max_size, spamd.learn_concurrency,
+                       spamd.learn_backlog)
 
 
 def build_atrn(services: Services, hostname: str) -> Atrn:

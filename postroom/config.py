@@ -17,6 +17,7 @@ import msgspec
 from msgspec import Meta
 
 from postroom import config_rules
+from postroom.config_filters import ClamavConfig, SpamdConfig
 
 
 def _d(text: str) -> Meta:
@@ -416,7 +417,8 @@ class ScreeningConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                        Meta(gt=0, le=3600)] = 2.0
 
 
-CheckName = Literal["size", "smuggling", "loop", "sender", "greylist", "dnsbl"]
+CheckName = Literal["size", "smuggling", "loop", "sender", "greylist", "dnsbl", "spamd",
+                    "clamav"]
 
 
 class PipelineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -426,9 +428,12 @@ class PipelineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "Checks run on every message, in order: 'size' (limits.max_message_size), "
         "'smuggling' (bare CR/LF), 'loop' (too many Received lines), 'sender' (authenticated "
         "senders use their own addresses in MAIL FROM and From:), 'greylist' "
-        "(greylisting: [greylisting]), 'dnsbl' (DNS block lists: [dnsbl]). 'size' and "
+        "(greylisting: [greylisting]), 'dnsbl' (DNS block lists: [dnsbl]), 'spamd' "
+        "(SpamAssassin: pipeline.spamd), 'clamav' (antivirus: pipeline.clamav). 'size' and "
         "'smuggling' cannot be left out.")] = msgspec.field(
         default_factory=lambda: ["size", "smuggling", "loop", "sender"])
+    spamd: SpamdConfig = msgspec.field(default_factory=SpamdConfig)
+    clamav: ClamavConfig = msgspec.field(default_factory=ClamavConfig)
 
 
 class LogConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

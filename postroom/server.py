@@ -310,8 +310,10 @@ class Server:
         s.messages.max_message_size = c.limits.max_message_size
         s.submission.max_message_size = c.limits.max_message_size
         s.submission.max_header_size = c.limits.max_header_size
-        s.submission.pipeline.checks[:] = build_checks(c.pipeline.checks,
-                                                       check_context(c, s.store, s.senders))
+        s.submission.pipeline.checks[:] = build_checks(
+            c.pipeline.checks, check_context(c, s.store, s.senders, s.spam_prefs))
+        if s.learner is not None:  # learning itself is switched on or off at a restart
+            s.learner.configure(c.pipeline.spamd)
         s.throttle.threshold = c.limits.auth_failures_per_ip
         s.throttle.window = c.limits.auth_failure_window
         obs_log.setup(c.log.level, c.log.format, c.log.file)

@@ -77,6 +77,7 @@ async def user_cmd(s: Services, args: argparse.Namespace) -> int:
             row = _account_row(info.account)
             row["admin"] = info.admin
             row["groups"] = list(info.groups)
+            row["spam_filter"] = "on" if await users.spam_filter(OPERATOR, address) else "off"
             emit_one(args, row)
         elif action in ("challenge-secret", "apop-secret"):
             if args.clear:
@@ -106,12 +107,19 @@ async def user_cmd(s: Services, args: argparse.Namespace) -> int:
                 else:
                     say("\n".join(grants) if grants else f"{address}: no send-as grants")
         elif action == "set":
-            if args.name is None and args.quota is None and args.state is None:
-                raise UsageError("nothing to change: give --name, --quota or --state")
-            await users.update(OPERATOR, address, display_name=args.name,
-                               quota_bytes=parse_size(args.quota) if args.quota is not None
-                               else ..., state=args.state)
-            say(f"account {address} updated")
+            spam = getattr(args, "spam_filter", None)
+            if args.name is None and args.quota is None and args.state is None and \
+                    spam is None:
+                raise UsageError("nothing to change: give --name, --quota, --state or "
+                                 "--spam-filter")
+            if spam is not None:
+                await users.set_spam_filter(OPERATOR, address, spam == "on")
+                say(f"{address}: spam filtering {spam}")
+            if args.name is not None or args.quota is not None or args.state is not None:
+                await users.update(OPERATOR, address, display_name=args.name,
+                                   quota_bytes=parse_size(args.quota)
+                                   if args.quota is not None else ..., state=args.state)
+                say(f"account {address} updated")
         elif action == "passwd":
             password = read_password(args)
             assert password is not None

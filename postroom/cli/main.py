@@ -33,6 +33,7 @@ from postroom.cli.odmr_cmds import add_odmr_parsers
 from postroom.cli.queue_cmds import add_queue_parser
 from postroom.cli.screening_cmds import add_screening_parser
 from postroom.cli.serve import reload_cmd, serve_cmd
+from postroom.cli.status_cmds import add_status_parser
 from postroom.config import ConfigError
 from postroom.core import private
 
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     for parser in (ck, c.choices["example"]):
         parser.set_defaults(func=_config_cmd)
 
+    add_status_parser(cmd, add_common)
     add_queue_parser(cmd, leaf, actions, _with_services)
     add_multipop_parser(cmd, leaf, actions, _with_services)
     add_odmr_parsers(cmd, leaf, actions, _with_services)
@@ -165,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--state", choices=("active", "disabled", "frozen"),
                     help="active; disabled (no logins, mail refused with 550 5.2.1); frozen "
                          "(no logins, mail deferred with 450 4.2.1 until it is active again)")
+    st.add_argument("--spam-filter", choices=("on", "off"),
+                    help="score this account's mail with spamd (on, the default) or not "
+                         "(off: no X-Spam headers, never filed into Junk nor refused as spam)")
     for name, text in (("disable", "refuse logins, and mail to it with 550 5.2.1 (a group it "
                         "belongs to still delivers to the others)"),
                        ("enable", "undo disable or freeze")):

@@ -29,6 +29,8 @@ class Kind(enum.Enum):
     CONTENT = "content"  # refused for what the message contains (a filter's verdict)
     POLICY = "policy"  # refused for who is sending: a block list (DNSBL), a screening block
     DEFERRED = "deferred"  # not now, by policy (greylisting): the sender should retry later
+    SPAM = "spam"  # refused as spam (the spamd check's score)
+    VIRUS = "virus"  # refused as infected (the clamav check's signature)
 
 
 class MailError(Exception):

@@ -87,6 +87,7 @@ MAILBOX_DISABLED = Code(550, "5.2.1")
 NOT_AUTHORISED = Code(550, "5.7.1")  # relaying, posting, a From: that is not the sender's
 BAD_MESSAGE_DATA = Code(550, "5.5.2")  # bare CR or LF (RFC 5321 §2.3.8)
 CONTENT_REFUSED = Code(550, "5.7.0")  # content policy (filters)
+SPAM_REFUSED = Code(550, "5.7.1")  # scored as spam (RFC 3463 §3.8: delivery not authorized)
 UTF8_NEEDED = Code(550, "5.6.7")  # RFC 6531 §3.5
 MESSAGE_TOO_BIG = Code(552, "5.3.4")
 SENDER_NOT_ALLOWED = Code(553, "5.7.1")
@@ -94,6 +95,7 @@ UTF8_ADDRESS = Code(553, "5.6.7")
 NO_VALID_RECIPIENTS = Code(554, "5.5.1")
 NO_BINARY = Code(554, "5.6.3")  # the next hop takes no BINARYMIME (RFC 3030 §3)
 LOOP_DETECTED = Code(554, "5.4.6")
+VIRUS_FOUND = Code(554, "5.7.1")  # infected content, refused at DATA
 UNSUPPORTED_PARAMETER = Code(555, "5.5.4")
 POLICY_REFUSED = Code(554, "5.7.1")  # a block list or screening (RFC 5782 §1, RFC 3463 §3.8)
 
@@ -117,6 +119,8 @@ REPLY_FOR: dict[tuple[Stage, Kind], Code] = {
     (Stage.CONTENT, Kind.LOOP): LOOP_DETECTED,
     (Stage.CONTENT, Kind.NO_PERM): NOT_AUTHORISED,
     (Stage.CONTENT, Kind.CONTENT): CONTENT_REFUSED,
+    (Stage.CONTENT, Kind.SPAM): SPAM_REFUSED,
+    (Stage.CONTENT, Kind.VIRUS): VIRUS_FOUND,
     (Stage.CONTENT, Kind.OVER_QUOTA): Code(552, "5.2.2"),
     (Stage.CONTENT, Kind.TEMPORARY): LOCAL_ERROR,
     **{(stage, Kind.POLICY): POLICY_REFUSED for stage in Stage},

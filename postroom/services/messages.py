@@ -12,8 +12,9 @@ returned is on disk (DESIGN.md rule 4).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -40,11 +41,17 @@ from postroom.services.duplicates import DuplicateIndex
 from postroom.services.mailboxes import MailboxService
 from postroom.store.sqlstore import SqlStore
 
+log = logging.getLogger("postroom.messages")
+
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     mailbox: MailboxRec
     uids: tuple[int, ...]
+
+
+# (who, source folder, target folder, (source UID, target UID) pairs) after a COPY or MOVE.
+CopyListener = Callable[[Principal, MailboxRec, MailboxRec, tuple[tuple[int, int], ...]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,9 @@ class MessageService:
         self._mailboxes = mailboxes
         self.max_message_size = max_message_size
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob")
+        # Told of every committed COPY/MOVE (services/spamlearn.py learns from moves into and
+        # out of Junk); a listener only schedules work and never raises into the command.
+        self.copy_listeners: list[CopyListener] = []
 
     async def prepare(self, data: bytes, flag_names: Sequence[str] = (),
                       internal_date: int | None = None, prefix: bytes = b"") -> NewMessage:
@@ -220,7 +230,13 @@ class MessageService:
             source.mailbox.id, uids, target.mailbox.id, keep_mask=mask,
             keep_keywords=keywords_ok, src_seen_account=seen_account(principal, source.mailbox),
             dst_seen_account=seen_account(principal, target.mailbox), move=move)
-        return CopyResult(target.mailbox.uidvalidity, tuple(pairs))
+        result = CopyResult(target.mailbox.uidvalidity, tuple(pairs))
+        for listener in self.copy_listeners:
+            try:
+                listener(principal, source.mailbox, target.mailbox, result.pairs)
+            except Exception:  # the copy is committed: a listener's trouble is only logged
+                log.exception("copy listener failed")
+        return result
 
     # -- read side for a selected mailbox (IMAP); the handle was checked at SELECT -----------
     async def uids(self, handle: MailboxHandle, after: int = 0) -> list[int]:

@@ -72,7 +72,8 @@ async def test_a_lower_number_missed_is_applied(backend_config: Config) -> None:
         tx.execute("INSERT INTO schema_version (version, applied_at) VALUES (13, 0)")
     store.engine.run_sync(apply_13)
     assert migrations.current_version(store.engine) == 13
-    assert migrations.migrate(store.engine) == [12]
+    applied = migrations.migrate(store.engine)  # and any number above 13 since
+    assert [n for n in applied if n <= 13] == [12] and applied == sorted(applied)
     assert {11, 12, 13} <= migrations.applied_versions(store.engine)
     assert migrations.migrate(store.engine) == []
 

@@ -164,6 +164,18 @@ class UsersAdmin(AdminBase):
         await self.record(actor, "user.set", rec.address, fields)
         return updated
 
+    async def spam_filter(self, actor: Actor, address: str) -> bool:
+        """Whether the account's mail is scored by the spamd check (services/spamprefs.py)."""
+        rec = await self.require_account(actor, address, "looking at the account")
+        return not await self._store.spam.opted_out([rec.id])
+
+    async def set_spam_filter(self, actor: Actor, address: str, on: bool) -> bool:
+        """Opt the account in to (or out of) spam filtering; True when it changed."""
+        rec = await self.require_account(actor, address, "changing spam filtering")
+        changed = await self._store.spam.set_opt_out(rec.id, not on)
+        await self.record(actor, "user.spam-filter", rec.address, {"on": on})
+        return changed
+
     async def set_password(self, actor: Actor, address: str, password: str) -> None:
         rec = await self.require_account(actor, address, "changing the password")
         await self._directory.set_password(rec.address, password)

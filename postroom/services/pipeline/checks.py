@@ -2,7 +2,9 @@
 
 ``size`` and ``smuggling`` judge facts the receiving door observed while streaming the content
 (the door stops keeping data past the size limit and marks a bare CR or LF, so nothing has to be
-read twice); ``loop`` and ``sender`` read the header section.
+read twice); ``loop`` and ``sender`` read the header section. The checks that ask a daemon,
+``spamd`` and ``clamav``, live in their own modules (spamd.py, clamav.py) and are made here
+from ``FilterSettings``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from email.policy import compat32
 from email.utils import getaddresses
 
 from postroom.config import Config
+from postroom.config_filters import ClamavConfig, SpamdConfig
 from postroom.core.envelope import Stage
 from postroom.core.errors import Kind
-from postroom.services.pipeline import CONTINUE, Check, Judgement, Message
+from postroom.services.pipeline import CONTINUE, Check, Judgement, Message, clamav, spamd
 from postroom.services.pipeline.dnsbl import DnsblCheck
 from postroom.services.pipeline.greylist import GreylistCheck
+from postroom.services.pipeline.spamd import OptOuts
 from postroom.services.senders import SenderRules
 from postroom.store.repo.screening import GreylistRepo
 
@@ -129,12 +133,24 @@ class CheckContext:
 
     def __init__(self, max_message_size: int, senders: SenderRules,
                  max_header_size: int = 256 * 1024, *, config: Config | None = None,
-                 greylist: GreylistRepo | None = None) -> None:
+                 greylist: GreylistRepo | None = None,
+                 filters: FilterSettings | None = None) -> None:
         self.max_message_size = max_message_size
         self.max_header_size = max_header_size
         self.senders = senders
         self.config = config or Config()  # sections the checks read at use (reload-safe)
         self.greylist = greylist  # greylisting state (store/repo/screening.py)
+        self.filters = filters or FilterSettings()
+
+
+class FilterSettings:
+    """What the daemon-backed checks (spamd, clamav) are made from."""
+
+    def __init__(self, spamd: SpamdConfig | None = None, clamav: ClamavConfig | None = None,
+                 optouts: OptOuts | None = None) -> None:
+        self.spamd = spamd or SpamdConfig()
+        self.clamav = clamav or ClamavConfig()
+        self.optouts = optouts
 
 
 def _greylist(ctx: CheckContext) -> Check:
@@ -154,6 +170,8 @@ BUILT_IN: Mapping[str, CheckFactory] = {
     "sender": lambda ctx: SenderCheck(ctx.senders),
     "greylist": _greylist,
     "dnsbl": _dnsbl,
+    "spamd": lambda ctx: spamd.build(ctx.filters.spamd, ctx.filters.optouts),
+    "clamav": lambda ctx: clamav.build(ctx.filters.clamav),
 }
 
 
