@@ -25,10 +25,13 @@ from postroom.mta.multipop import Multipop
 from postroom.protocols.smtp.odmr import collect
 from postroom.services.acl import AclService
 from postroom.services.admin import Admin
+from postroom.services.admin.signing import SigningAdmin
 from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
 from postroom.services.auth import AuthService
+from postroom.services.batv import Batv
 from postroom.services.delivery import DeliveryService
+from postroom.services.dkimkeys import DkimKeys
 from postroom.services.frontdoor import MailServices
 from postroom.services.gateways import Gateways
 from postroom.services.indexer import TextIndexer
@@ -39,6 +42,7 @@ from postroom.services.multipop import MultipopAccounts
 from postroom.services.notify import ChangeFeed
 from postroom.services.pipeline import Pipeline
 from postroom.services.pipeline.checks import CheckContext, build_checks
+from postroom.services.pipeline.signing import DkimSigner
 from postroom.services.queue import QueueService
 from postroom.services.senders import SenderRules
 from postroom.services.submission import SubmissionService
@@ -105,6 +109,8 @@ class Services:
     front: MailServices
     senders: SenderRules
     indexer: TextIndexer
+    dkim_keys: DkimKeys
+    batv: Batv
 
     async def close(self) -> None:
         self.messages.close()
@@ -131,20 +137,25 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     queue = QueueService(store)
     gateways = Gateways(store, directory, queue, cfg, secrets)
     senders = SenderRules(store, directory)
+    dkim_keys = DkimKeys(store, secrets, cfg.dkim)
+    batv = Batv(store, secrets, directory, cfg.batv)
     pipeline = Pipeline(build_checks(cfg.pipeline.checks, CheckContext(
-        cfg.limits.max_message_size, senders, cfg.limits.max_header_size)))
+        cfg.limits.max_message_size, senders, cfg.limits.max_header_size)),
+        [DkimSigner(dkim_keys)])
     submission = SubmissionService(store, directory, messages, gateways, queue, pipeline,
                                    cfg.limits.max_message_size, cfg.limits.max_header_size)
+    submission.batv = batv
     delivery = DeliveryService(store, directory, gate, queue, workers=cfg.store.io_workers)
     multipop = MultipopAccounts(store, directory, queue, secrets)
     atrn = AtrnProviders(store, secrets)
-    admin = Admin(store, directory, mailboxes, acl, queue, gateways, multipop, atrn, audit)
+    admin = Admin(store, directory, mailboxes, acl, queue, gateways, multipop, atrn, audit,
+                  SigningAdmin(store, directory, audit, dkim_keys, batv, cfg))
     front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways)
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
                     throttle, maildrops, secrets, queue, gateways, submission, delivery,
                     multipop, atrn, admin, front, senders,
                     TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
-                                cfg.store.index_backlog))
+                                cfg.store.index_backlog), dkim_keys=dkim_keys, batv=batv)
 
 
 def build_atrn(services: Services, hostname: str) -> Atrn:

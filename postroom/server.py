@@ -190,6 +190,7 @@ class Server:
                                   s.directory, s.gateways)
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
+        self.queue.outbound.return_path = s.batv.return_path  # BATV (services/batv.py)
         s.indexer.start()
         cert, key = self._certificate()
         with self.privileges.raised():  # a key in /etc/ssl/private may be root's alone
@@ -310,6 +311,8 @@ class Server:
         s.submission.max_header_size = c.limits.max_header_size
         s.submission.pipeline.checks[:] = build_checks(c.pipeline.checks, CheckContext(
             c.limits.max_message_size, s.senders, c.limits.max_header_size))
+        s.dkim_keys.cfg = c.dkim  # DKIM signing and BATV read these per message
+        s.batv.cfg = c.batv
         s.throttle.threshold = c.limits.auth_failures_per_ip
         s.throttle.window = c.limits.auth_failure_window
         obs_log.setup(c.log.level, c.log.format, c.log.file)

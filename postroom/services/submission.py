@@ -38,6 +38,7 @@ from postroom.directory.service import (
     ToPublicFolder,
     Unknown,
 )
+from postroom.services.batv import Batv
 from postroom.services.gateways import Gateways
 from postroom.services.messages import MessageService
 from postroom.services.pipeline import (
@@ -94,6 +95,9 @@ class SubmissionService:
         # ``smtp.deliver_at_acceptance`` is on: it returns the queue id, or None when the
         # entry must be queued after all. Without a server (the CLI) everything is queued.
         self.direct: Callable[[NewEntry], Awaitable[int | None]] | None = None
+        # Bounce address tag validation (services/batv.py): strips prvs= tags from our
+        # addresses and refuses bounces without a valid one while batv.enabled is on.
+        self.batv: Batv | None = None
 
     async def primary_domain(self) -> str:
         domains = await self._store.directory.list_domains()
@@ -117,6 +121,8 @@ class SubmissionService:
         ``Stage.RECIPIENT``. A recipient named twice is accepted once."""
         if address.lower() == "postmaster":  # RFC 5321 §4.5.1
             address = f"postmaster@{await self.primary_domain()}"
+        if self.batv is not None:
+            address = await self.batv.recipient(message, address)
         route = await self.route(message.client, address)
         await self.pipeline.judge(Stage.RECIPIENT, message)
         if route.address not in message.recipients:

@@ -18,6 +18,7 @@ from postroom.store.repo.mailboxes import MailboxRepo
 from postroom.store.repo.messages import MessageQueries, MessageRepo
 from postroom.store.repo.multipop import MultipopRepo
 from postroom.store.repo.queue import QueueRepo
+from postroom.store.repo.signing import SigningRepo
 
 log = logging.getLogger("postroom.store")
 
@@ -36,6 +37,7 @@ class SqlStore:
         self.multipop = MultipopRepo(engine)
         self.gateways = GatewayRepo(engine)
         self.audit = AuditRepo(engine)
+        self.signing = SigningRepo(engine)
 
     @property
     def stats(self) -> CommitStats:

@@ -25,6 +25,7 @@ from postroom.services.admin.directory import (
 )
 from postroom.services.admin.mail import FoldersAdmin, QueueAdmin
 from postroom.services.admin.relay import AtrnAdmin, GatewaysAdmin, MultipopAdmin
+from postroom.services.admin.signing import SigningAdmin
 from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
 from postroom.services.gateways import Gateways
@@ -37,7 +38,8 @@ from postroom.store.sqlstore import SqlStore
 class Admin:
     def __init__(self, store: SqlStore, directory: Directory, mailboxes: MailboxService,
                  acl: AclService, queue: QueueService, gateways: Gateways,
-                 multipop: MultipopAccounts, atrn: AtrnProviders, audit: AuditLog) -> None:
+                 multipop: MultipopAccounts, atrn: AtrnProviders, audit: AuditLog,
+                 signing: SigningAdmin) -> None:
         base = (store, directory, audit)
         self.domains = DomainsAdmin(*base, gateways)
         self.users = UsersAdmin(*base, mailboxes)
@@ -49,6 +51,7 @@ class Admin:
         self.gateways = GatewaysAdmin(*base, gateways, queue)
         self.atrn = AtrnAdmin(*base, atrn)
         self.multipop = MultipopAdmin(*base, multipop)
+        self.signing = signing  # DKIM and BATV keys, DNS advice (built with their services)
         self._audit = audit
 
     async def note(self, actor: Actor, action: str, target: str,
