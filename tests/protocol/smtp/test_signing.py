@@ -7,6 +7,7 @@ import email
 import smtplib
 import time
 from collections.abc import Iterator
+from email.utils import formatdate
 from pathlib import Path
 
 import dkim
@@ -60,6 +61,7 @@ def only_signature(message: bytes, index: int) -> bytes:
 
 def submit(srv: RunningServer, user: tuple[str, str], to: str, subject: str) -> None:
     body = (f"From: <{user[0]}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n"
+            f"Date: {formatdate(usegmt=True)}\r\n"
             f"Message-ID: <{subject}@example.test>\r\n\r\nSigned   text \r\n\r\n").encode()
     with smtplib.SMTP("127.0.0.1", srv.port("submission"), timeout=30) as s:
         s.starttls(context=insecure_context())
