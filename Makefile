@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
-DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d fail2ban opendkim-tools
+DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d fail2ban opendkim-tools iproute2
 RUN_ARGS ?=
 BENCH_ARGS ?=
 

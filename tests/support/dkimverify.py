@@ -31,7 +31,7 @@ def available() -> str | None:
     if shutil.which("opendkim-testmsg") is None:
         return "opendkim-testmsg is missing (Debian package opendkim-tools; make test-deps)"
     if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return "unshare or ip is missing"
+        return "unshare or ip is missing (Debian packages util-linux, iproute2)"
     if os.geteuid() != 0:
         return "opendkim-testmsg needs a private network namespace, made as root"
     return None
