@@ -113,6 +113,10 @@ def advise(cfg: Config, domain: str, hostname: str, keys: list[KeyView]) -> Advi
         add(Record(f"{name}.{domain}", "CNAME", host, ttl,
                    "for the HTTP autoconfiguration service; Postroom does not serve it yet, "
                    "so clients fall back to the SRV records"))
+    out.notes.append(f"{host} itself needs A/AAAA records, and each of its addresses a PTR "
+                     f"record naming {host} (receivers check that the sending host's name "
+                     "and address agree); they are not printed: this server does not know "
+                     "its public addresses")
     out.notes.append("MTA-STS (RFC 8461): not offered; Postroom does not serve the policy "
                      f"file at https://mta-sts.{domain}/.well-known/mta-sts.txt, so publish "
                      f"no _mta-sts.{domain} record")

@@ -20,14 +20,15 @@ from tests.support.logs import server_log
 from tests.support.server import RunningServer, server_config, wait_for
 from tests.support.tls import insecure_context
 
+EXTRA = ["smtp.mx.enabled=true", "smtp.mx.port=0", "smtp.submission.enabled=true",
+         "smtp.submission.port=0", "batv.enabled=true",
+         "smtp.outbound.dns_servers=[\"127.0.0.1:9\"]"]
+
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data: Path = tmp_path_factory.mktemp("signing")
-    server = RunningServer(server_config(data, extra=[
-        "smtp.mx.enabled=true", "smtp.mx.port=0", "smtp.submission.enabled=true",
-        "smtp.submission.port=0", "batv.enabled=true",
-        "smtp.outbound.dns_servers=[\"127.0.0.1:9\"]"]))
+    server = RunningServer(server_config(data, extra=EXTRA))
     server.call(server.services.admin.signing.dkim_generate(Actor.operator(), "example.test"))
     yield server
     server.stop()
@@ -158,3 +159,23 @@ def test_bounces_to_postmaster_are_always_taken(srv: RunningServer) -> None:
     srv.call(srv.services.directory.add_account("postmaster@example.test", "pw-postmaster-1"))
     code, _ = bounce(srv, "postmaster@example.test")
     assert code == 250
+
+
+def test_reload_turns_signing_off_and_on(srv: RunningServer) -> None:
+    """``dkim.sign`` is read per message: a reload changes it without a restart."""
+    helen, ivan = srv.add_user("helen"), srv.add_user("ivan")
+    data = Path(srv.cfg.server.data_dir)
+
+    async def reload(sign: bool) -> list[str]:
+        flag = "true" if sign else "false"
+        return srv.server.reload(server_config(data, extra=[*EXTRA, f"dkim.sign={flag}"]))
+    assert srv.call(reload(False)) == []
+    try:
+        submit(srv, helen, ivan[0], "unsigned-after-reload")
+        wait_for(lambda: inbox(srv, ivan), what="mail at ivan")
+        assert b"DKIM-Signature" not in inbox(srv, ivan)[0]
+    finally:
+        assert srv.call(reload(True)) == []
+    submit(srv, helen, ivan[0], "signed-again")
+    wait_for(lambda: len(inbox(srv, ivan)) == 2, what="second mail at ivan")
+    assert b"DKIM-Signature" in inbox(srv, ivan)[1]
