@@ -61,6 +61,7 @@ from postroom.protocols.smtp.server import OdmrService, SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
 from postroom.registry import REGISTRY, ServiceDef
 from postroom.services.pipeline.checks import CheckContext, build_checks
+from postroom.services.pipeline.signing import DkimSigner
 
 log = logging.getLogger("postroom.server")
 
@@ -191,6 +192,7 @@ class Server:
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
         self.queue.outbound.return_path = s.batv.return_path  # BATV (services/batv.py)
+        self.queue.sign_notice = DkimSigner(s.dkim_keys).sign_notice  # DKIM on our DSNs
         s.indexer.start()
         cert, key = self._certificate()
         with self.privileges.raised():  # a key in /etc/ssl/private may be root's alone

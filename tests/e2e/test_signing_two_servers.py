@@ -134,3 +134,26 @@ def test_batv_return_path_and_bounces(pair: tuple[Instance, Instance, Dns]) -> N
                       b"Delivery failed.\r\n")[0] == 250
     wait_for(lambda: any(m["Subject"] == "bounce-for-carol" for m in inbox(a, carol)),
              what="bounce at A")
+
+
+def test_notices_from_our_postmaster_are_signed(pair: tuple[Instance, Instance, Dns]) -> None:
+    """A delivery status notification written by A (from postmaster@a.test) carries A's
+    signatures too: receivers apply DMARC to bounces as to any mail."""
+    a, _, dns = pair
+    if not json.loads(a.cli("dkim", "list", "a.test", "--json").stdout):
+        assert a.cli("dkim", "generate", "a.test").returncode == 0
+    records = publish(a, dns)
+    erin = a.add_user("erin")
+    submit(a, erin, ["nobody@b.test"], "to-nobody-signed")
+    wait_for(lambda: any(b"multipart/report" in r for r in raw_inbox(a, erin)),
+             what="notice at A")
+    (raw,) = [r for r in raw_inbox(a, erin) if b"multipart/report" in r]
+    head = raw.partition(b"\r\n\r\n")[0]  # the returned original has its own two
+    assert head.count(b"DKIM-Signature:") == 2 and b"d=a.test" in head
+    reason = dkimverify.available()
+    for i in range(2):
+        one = only_signature(raw, i)
+        assert dkimpy_verify(one, records)
+        if reason is None:
+            ok, said = dkimverify.verify(one, records)
+            assert ok, f"OpenDKIM refused signature {i} of the notice: {said}"

@@ -24,6 +24,7 @@ must never cost a message.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from email.parser import BytesHeaderParser
@@ -37,7 +38,7 @@ from postroom.core.address import normalize_domain
 from postroom.core.errors import MailError
 from postroom.obs import maillog
 from postroom.services.dkimkeys import DkimKeys
-from postroom.services.pipeline import Message
+from postroom.services.pipeline import Message, header_section
 
 log = logging.getLogger("postroom.mail")
 
@@ -118,6 +119,36 @@ class DkimSigner:
         message.annotations.extend(f.decode("ascii")[:-2] for f in fields)
         self._log(message, domain, "signed",
                   ",".join(f"{k.selector}/{k.algorithm}" for k in keys))
+
+    async def sign_notice(self, data: bytes) -> bytes:
+        """``DKIM-Signature:`` fields (each ending in CRLF) for a message this server wrote
+        itself, a delivery status notification from postmaster@ our domain, to go in its
+        prefix: receivers that apply DMARC to our bounces need them as much as to our users'
+        mail. Empty when there is no key, and when signing fails (logged)."""
+        if not self.cfg.sign:
+            return b""
+        head = header_section(data)
+        domain = from_domain(head)
+        if domain is None:
+            return b""
+        try:
+            keys = await self.keys.signing_keys(domain)
+            if not keys:
+                return b""
+            if len(data) > INLINE_HASH:
+                loop = asyncio.get_running_loop()
+                digest = await loop.run_in_executor(None, body_hash, io.BytesIO(data),
+                                                    len(head))
+            else:
+                digest = body_hash(io.BytesIO(data), len(head))
+            now = int(time.time())
+            return b"".join(dkimsig.sign(head, digest, key, self.cfg.headers,
+                                         self.cfg.oversign, now, self.cfg.expire_after)
+                            for key in keys)
+        except Exception:
+            log.exception("dkim sign of a notice failed; it goes unsigned",
+                          extra={"from_domain": domain})
+            return b""
 
     @staticmethod
     def _log(message: Message, domain: str, decision: str, reason: str) -> None:
