@@ -179,3 +179,21 @@ def test_reload_turns_signing_off_and_on(srv: RunningServer) -> None:
     submit(srv, helen, ivan[0], "signed-again")
     wait_for(lambda: len(inbox(srv, ivan)) == 2, what="second mail at ivan")
     assert b"DKIM-Signature" in inbox(srv, ivan)[1]
+
+
+def test_a_large_message_spilled_to_disk_is_signed(srv: RunningServer) -> None:
+    """Past the first 256 KiB the content is on disk while it is judged; the body hash
+    streams it in a worker thread, never whole in memory."""
+    jack, kate = srv.add_user("jack"), srv.add_user("kate")
+    line = "0123456789 abcdefghij  ABCDEFGHIJ\t0123456789 abcdefghij ABCDEFGHIJ \r\n"
+    body = (f"From: <{jack[0]}>\r\nTo: <{kate[0]}>\r\nSubject: large\r\n"
+            f"Date: {formatdate(usegmt=True)}\r\n\r\n" + line * 12000).encode()
+    assert len(body) > 800_000
+    with smtplib.SMTP("127.0.0.1", srv.port("submission"), timeout=60) as s:
+        s.starttls(context=insecure_context())
+        s.login(*jack)
+        assert s.sendmail(jack[0], [kate[0]], body) == {}
+    wait_for(lambda: inbox(srv, kate), what="large mail at kate")
+    (raw,) = inbox(srv, kate)
+    for i in range(2):
+        assert dkimpy_verify(only_signature(raw, i), records(srv))
