@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
-DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d fail2ban
+DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d fail2ban opendkim-tools iproute2
 # The content filters' daemons (spamd, clamd), run by the suite itself on loopback; without
 # recommends, which would bring cron jobs and signature downloaders the suite must not use.
 DEB_TEST_PACKAGES_NORECS := spamd spamc spamassassin clamav-daemon clamav
@@ -44,8 +44,9 @@ $(STAMP): $(RUN_STAMP)
 
 venv: $(STAMP)
 
-# Debian packages the end-to-end tests drive (real third-party clients, and Dovecot as the
-# reference the sharing tests compare against), and PostgreSQL's server
+# Debian packages the end-to-end tests drive (real third-party clients, Dovecot as the
+# reference the sharing tests compare against, OpenDKIM's verifier for our DKIM signatures),
+# and PostgreSQL's server
 # binaries when no server answers on 127.0.0.1:5432 (the suite then runs a private cluster).
 # Installed only when missing and only as root; otherwise the run says what is missing.
 test-deps: venv

@@ -27,10 +27,13 @@ from postroom.net.spamd import SpamdClient
 from postroom.protocols.smtp.odmr import collect
 from postroom.services.acl import AclService
 from postroom.services.admin import Admin
+from postroom.services.admin.signing import SigningAdmin
 from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
 from postroom.services.auth import AuthService
+from postroom.services.batv import Batv
 from postroom.services.delivery import DeliveryService
+from postroom.services.dkimkeys import DkimKeys
 from postroom.services.frontdoor import MailServices
 from postroom.services.gateways import Gateways
 from postroom.services.indexer import TextIndexer
@@ -41,6 +44,7 @@ from postroom.services.multipop import MultipopAccounts
 from postroom.services.notify import ChangeFeed
 from postroom.services.pipeline import Pipeline
 from postroom.services.pipeline.checks import CheckContext, FilterSettings, build_checks
+from postroom.services.pipeline.signing import DkimSigner
 from postroom.services.queue import QueueService
 from postroom.services.screening import Screening
 from postroom.services.senders import SenderRules
@@ -111,6 +115,8 @@ class Services:
     senders: SenderRules
     indexer: TextIndexer
     screening: Screening
+    dkim_keys: DkimKeys
+    batv: Batv
     spam_prefs: SpamPreferences | None = None
     learner: SpamLearner | None = None  # reports Junk moves to spamd (services/spamlearn.py)
 
@@ -146,19 +152,25 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     gateways = Gateways(store, directory, queue, cfg, secrets)
     senders = SenderRules(store, directory)
     spam_prefs = SpamPreferences(store, directory)
+    dkim_keys = DkimKeys(store, secrets, cfg.dkim)
+    batv = Batv(store, secrets, directory, cfg.batv)
+    # The checks, then the transforms; DKIM signing stays the last transform, so that it
+    # signs what the others left.
     pipeline = Pipeline(build_checks(cfg.pipeline.checks,
-                                     check_context(cfg, store, senders, spam_prefs)))
+                                     check_context(cfg, store, senders, spam_prefs)),
+                        [DkimSigner(dkim_keys)])
     learner = spam_learner(cfg, store)
     if learner is not None:
         messages.copy_listeners.append(learner.copied)
     submission = SubmissionService(store, directory, messages, gateways, queue, pipeline,
                                    cfg.limits.max_message_size, cfg.limits.max_header_size)
     submission.screening = screening
+    submission.batv = batv
     delivery = DeliveryService(store, directory, gate, queue, workers=cfg.store.io_workers)
     multipop = MultipopAccounts(store, directory, queue, secrets)
     atrn = AtrnProviders(store, secrets)
     admin = Admin(store, directory, mailboxes, acl, queue, gateways, multipop, atrn, audit,
-                  screening)
+                  screening, SigningAdmin(store, directory, audit, dkim_keys, batv, cfg))
     front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways,
                          screening)
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
@@ -166,7 +178,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                     multipop, atrn, admin, front, senders,
                     TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
                                 cfg.store.index_backlog, cfg.store.index_batch_bytes), screening,
-                    spam_prefs, learner)
+                    dkim_keys=dkim_keys, batv=batv, spam_prefs=spam_prefs, learner=learner)
 
 
 def check_context(cfg: Config, store: SqlStore, senders: SenderRules,

@@ -417,6 +417,79 @@ class ScreeningConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                        Meta(gt=0, le=3600)] = 2.0
 
 
+DkimAlgorithm = Literal["ed25519", "rsa"]
+
+
+class DkimConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """DKIM signing of mail from authenticated and trusted senders (docs/signing.md)."""
+
+    sign: Annotated[bool, _d(
+        "Sign mail from authenticated submitters and smtp.trusted_networks whose From: "
+        "domain has keys ('postroom dkim generate DOMAIN').")] = True
+    algorithms: Annotated[list[DkimAlgorithm], _d(
+        "Key types made by 'postroom dkim generate/rotate' and used to sign; each gives one "
+        "DKIM-Signature field. Ed25519 (RFC 8463) is small and fast, RSA (RFC 6376) is what "
+        "every verifier knows.")] = msgspec.field(default_factory=lambda: ["ed25519", "rsa"])
+    rsa_bits: Annotated[int, _d("Size of new RSA keys (RFC 8301: at least 1024; 2048 is "
+                                "what most DNS hosting takes in one TXT record)."),
+                        Meta(ge=1024, le=4096)] = 2048
+    selector_prefix: Annotated[str, _d(
+        "New selectors are <prefix><yyyymm>e (Ed25519) or <prefix><yyyymm>r (RSA)."),
+        Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")] = "pr"
+    headers: Annotated[list[str], _d(
+        "Header fields signed when present (RFC 6376 §5.4.1); From is always signed.")] = \
+        msgspec.field(default_factory=lambda: [
+            "From", "Sender", "Reply-To", "Subject", "Date", "Message-ID", "To", "Cc",
+            "In-Reply-To", "References", "MIME-Version", "Content-Type",
+            "Content-Transfer-Encoding", "Content-ID", "Content-Description", "Resent-Date",
+            "Resent-From", "Resent-Sender", "Resent-To", "Resent-Cc", "Resent-Message-ID",
+            "List-Id", "List-Help", "List-Unsubscribe", "List-Unsubscribe-Post",
+            "List-Subscribe", "List-Post", "List-Owner", "List-Archive"])
+    oversign: Annotated[list[str], _d(
+        "Fields signed once more than they occur (also when absent), so that adding one "
+        "more later breaks the signature (RFC 6376 §8.15).")] = msgspec.field(
+        default_factory=lambda: ["From", "Sender", "Reply-To", "Subject", "Date", "To",
+                                 "Cc"])
+    expire_after: Annotated[int, _d("Seconds a signature is valid (the x= tag); 0 = no "
+                                    "expiry."), Meta(ge=0)] = 0
+    rotation_delay: Annotated[int, _d(
+        "'postroom dkim rotate': seconds between publishing the new keys and signing with "
+        "them, for the DNS records to be published and cached (3 days; 'postroom dkim "
+        "activate' switches at once)."), Meta(ge=0)] = 3 * 86400
+    retire_after: Annotated[int, _d(
+        "Seconds a replaced key stays published after its successor starts signing, so mail "
+        "signed with it and still queued somewhere verifies (7 days; longer than "
+        "smtp.outbound.max_queue_time)."), Meta(ge=0)] = 7 * 86400
+
+
+class BatvConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Bounce address tag validation (draft-levine-smtp-batv, the prvs= scheme;
+    docs/signing.md)."""
+
+    enabled: Annotated[bool, _d(
+        "Sign the envelope sender of remote mail from our domains (prvs=KDDDSSSSSS=user@"
+        "domain) and refuse bounces (MAIL FROM:<>) to our addresses that carry no valid "
+        "tag. Off by default: it changes the return path others see, and refuses null-sender "
+        "mail sent to a plain address, such as read receipts (RFC 8098).")] = False
+    valid_days: Annotated[int, _d(
+        "Days a tag stays valid: longer than the time a bounce can take to come back "
+        "(other servers retry for up to 5 days)."), Meta(ge=1, le=30)] = 7
+
+
+class DnsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What 'postroom dns DOMAIN' advises to publish."""
+
+    spf: Annotated[str, _d("The SPF record (RFC 7208) of each domain.")] = "v=spf1 mx -all"
+    dmarc_policy: Annotated[Literal["none", "quarantine", "reject"], _d(
+        "p= of the DMARC record (RFC 7489 §6.3). Start with 'none', read the reports, then "
+        "raise it.")] = "none"
+    dmarc_reports: Annotated[str, _d(
+        "Local part (or whole address) that receives DMARC aggregate reports (rua=); "
+        "'postmaster' means postmaster@DOMAIN.")] = "postmaster"
+    ttl: Annotated[int, _d("TTL written on the printed records, seconds."),
+                   Meta(ge=60, le=604800)] = 3600
+
+
 CheckName = Literal["size", "smuggling", "loop", "sender", "greylist", "dnsbl", "spamd",
                     "clamav"]
 
@@ -459,6 +532,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     greylisting: GreylistConfig = msgspec.field(default_factory=GreylistConfig)
     dnsbl: DnsblConfig = msgspec.field(default_factory=DnsblConfig)
     screening: ScreeningConfig = msgspec.field(default_factory=ScreeningConfig)
+    dkim: DkimConfig = msgspec.field(default_factory=DkimConfig)
+    batv: BatvConfig = msgspec.field(default_factory=BatvConfig)
+    dns: DnsConfig = msgspec.field(default_factory=DnsConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 
     @property

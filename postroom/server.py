@@ -62,6 +62,7 @@ from postroom.protocols.smtp.server import OdmrService, SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
 from postroom.registry import REGISTRY, ServiceDef
 from postroom.services.pipeline.checks import build_checks
+from postroom.services.pipeline.signing import DkimSigner
 
 log = logging.getLogger("postroom.server")
 
@@ -191,6 +192,8 @@ class Server:
                                   s.directory, s.gateways)
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
+        self.queue.outbound.return_path = s.batv.return_path  # BATV (services/batv.py)
+        self.queue.sign_notice = DkimSigner(s.dkim_keys).sign_notice  # DKIM on our DSNs
         s.indexer.start()
         cert, key = self._certificate()
         with self.privileges.raised():  # a key in /etc/ssl/private may be root's alone
@@ -314,6 +317,8 @@ class Server:
             c.pipeline.checks, check_context(c, s.store, s.senders, s.spam_prefs))
         if s.learner is not None:  # learning itself is switched on or off at a restart
             s.learner.configure(c.pipeline.spamd)
+        s.dkim_keys.cfg = c.dkim  # DKIM signing and BATV read these per message
+        s.batv.cfg = c.batv
         s.throttle.threshold = c.limits.auth_failures_per_ip
         s.throttle.window = c.limits.auth_failure_window
         obs_log.setup(c.log.level, c.log.format, c.log.file)

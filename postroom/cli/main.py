@@ -33,6 +33,7 @@ from postroom.cli.odmr_cmds import add_odmr_parsers
 from postroom.cli.queue_cmds import add_queue_parser
 from postroom.cli.screening_cmds import add_screening_parser
 from postroom.cli.serve import reload_cmd, serve_cmd
+from postroom.cli.signing_cmds import add_signing_parsers
 from postroom.cli.status_cmds import add_status_parser
 from postroom.config import ConfigError
 from postroom.core import private
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_odmr_parsers(cmd, leaf, actions, _with_services)
     add_audit_parser(cmd, leaf, actions, _with_services)
     add_screening_parser(cmd, leaf, actions, _with_services)
+    add_signing_parsers(cmd, leaf, actions, _with_services)
 
     # domain
     d = actions(cmd("domain", "Manage mail domains."))

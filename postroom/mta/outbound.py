@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 
 from postroom.config import OutboundConfig
 from postroom.core import smtp
@@ -46,6 +47,10 @@ class Outbound:
         self.workers: dict[str, int] = {}
         self.connections = asyncio.Semaphore(self.cfg.max_connections)
         self.tasks: set[asyncio.Task[None]] = set()
+        # The envelope sender as sent on the wire (services/batv.py signs our senders'
+        # return paths while batv.enabled is on); the queue keeps the real one, so notices
+        # made here still reach the sender. None: sent as queued.
+        self.return_path: Callable[[str], Awaitable[str]] | None = None
 
     def submit(self, entry: QueueRec) -> None:
         domain = domain_of(entry.recipients[0]) if entry.recipients else ""
@@ -158,7 +163,13 @@ class Outbound:
         params = entry.param_dict()
         orcpt = per_recipient(params, "orcpt")
         body = str(params.get("body", ""))
-        env = Envelope(entry.sender, list(entry.recipients), entry.size,
+        sender = entry.sender
+        if self.return_path is not None:
+            try:
+                sender = await self.return_path(sender)
+            except Exception:  # never lose a message over its return path: send it plain
+                log.exception("outbound: cannot sign the return path of entry %d", entry.id)
+        env = Envelope(sender, list(entry.recipients), entry.size,
                        body="" if body == "7BIT" else body,
                        smtputf8=bool(params.get("smtputf8")), ret=str(params.get("ret", "")),
                        envid=str(params.get("envid", "")),

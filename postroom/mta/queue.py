@@ -27,7 +27,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from postroom.access.gate import MailboxHandle
@@ -77,6 +77,9 @@ class QueueManager:
         self.outbound = Outbound(self.cfg, hostname, Router(make_resolver(self.cfg.dns_servers)),
                                  queue, gateways, self.conclude)
         queue.on_enqueue(self.wake)
+        # DKIM signature fields for the notices this manager writes (services/pipeline/
+        # signing.py ``sign_notice``), put in their prefix; None: notices go unsigned.
+        self.sign_notice: Callable[[bytes], Awaitable[bytes]] | None = None
 
     async def start(self) -> None:
         returned = await self.queue.reset_active()
@@ -368,7 +371,8 @@ class QueueManager:
             notice["remote"] = True
         log.info("notice", extra={"queue_id": entry.id, "action": statuses[0].action,
                                   "to": entry.sender})
-        out = NewEntry("", [entry.sender], blob, b"", notice)
+        prefix = await self.sign_notice(data) if self.sign_notice is not None else b""
+        out = NewEntry("", [entry.sender], blob, prefix, notice)
         if isinstance(where, Unknown):
             await self.submission.mark_gateway(out)  # a sender in a gateway domain
         return [out]

@@ -38,6 +38,7 @@ from postroom.directory.service import (
     ToPublicFolder,
     Unknown,
 )
+from postroom.services.batv import Batv
 from postroom.services.gateways import Gateways
 from postroom.services.messages import MessageService
 from postroom.services.pipeline import (
@@ -98,6 +99,9 @@ class SubmissionService:
         # Dynamic screening (services/screening.py), told of every recipient refused as
         # unknown (address harvesting); set by the composition root.
         self.screening: Offences | None = None
+        # Bounce address tag validation (services/batv.py): strips prvs= tags from our
+        # addresses and refuses bounces without a valid one while batv.enabled is on.
+        self.batv: Batv | None = None
 
     async def primary_domain(self) -> str:
         domains = await self._store.directory.list_domains()
@@ -121,6 +125,8 @@ class SubmissionService:
         ``Stage.RECIPIENT``. A recipient named twice is accepted once."""
         if address.lower() == "postmaster":  # RFC 5321 §4.5.1
             address = f"postmaster@{await self.primary_domain()}"
+        if self.batv is not None:
+            address = await self.batv.recipient(message, address)
         try:
             route = await self.route(message.client, address)
         except MailError as exc:

@@ -19,6 +19,7 @@ from postroom.store.repo.messages import MessageQueries, MessageRepo
 from postroom.store.repo.multipop import MultipopRepo
 from postroom.store.repo.queue import QueueRepo
 from postroom.store.repo.screening import GreylistRepo, ScreeningRepo
+from postroom.store.repo.signing import SigningRepo
 from postroom.store.repo.spamprefs import SpamPrefsRepo
 
 log = logging.getLogger("postroom.store")
@@ -41,6 +42,7 @@ class SqlStore:
         self.screening = ScreeningRepo(engine)
         self.greylist = GreylistRepo(engine)
         self.spam = SpamPrefsRepo(engine)
+        self.signing = SigningRepo(engine)
 
     @property
     def stats(self) -> CommitStats:

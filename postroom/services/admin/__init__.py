@@ -26,6 +26,7 @@ from postroom.services.admin.directory import (
 from postroom.services.admin.mail import FoldersAdmin, QueueAdmin
 from postroom.services.admin.relay import AtrnAdmin, GatewaysAdmin, MultipopAdmin
 from postroom.services.admin.screening import ScreeningAdmin
+from postroom.services.admin.signing import SigningAdmin
 from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
 from postroom.services.gateways import Gateways
@@ -40,7 +41,7 @@ class Admin:
     def __init__(self, store: SqlStore, directory: Directory, mailboxes: MailboxService,
                  acl: AclService, queue: QueueService, gateways: Gateways,
                  multipop: MultipopAccounts, atrn: AtrnProviders, audit: AuditLog,
-                 screening: Screening) -> None:
+                 screening: Screening, signing: SigningAdmin) -> None:
         base = (store, directory, audit)
         self.domains = DomainsAdmin(*base, gateways)
         self.users = UsersAdmin(*base, mailboxes)
@@ -53,6 +54,7 @@ class Admin:
         self.atrn = AtrnAdmin(*base, atrn)
         self.multipop = MultipopAdmin(*base, multipop)
         self.screening = ScreeningAdmin(*base, screening)
+        self.signing = signing  # DKIM and BATV keys, DNS advice (built with their services)
         self._audit = audit
 
     async def note(self, actor: Actor, action: str, target: str,
