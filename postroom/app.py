@@ -132,7 +132,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     gateways = Gateways(store, directory, queue, cfg, secrets)
     senders = SenderRules(store, directory)
     pipeline = Pipeline(build_checks(cfg.pipeline.checks, CheckContext(
-        cfg.limits.max_message_size, senders, cfg.limits.max_header_size)))
+        cfg.limits.max_message_size, senders, cfg.limits.max_header_size, cfg,
+        cfg.server.hostname or default_hostname(cfg.server.domain or None))))
     submission = SubmissionService(store, directory, messages, gateways, queue, pipeline,
                                    cfg.limits.max_message_size, cfg.limits.max_header_size)
     delivery = DeliveryService(store, directory, gate, queue, workers=cfg.store.io_workers)

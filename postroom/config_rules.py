@@ -90,7 +90,7 @@ def type_errors(data: dict[str, Any], struct: type[msgspec.Struct], prefix: str 
 
 
 NETWORK_KEYS = ("server.plaintext_auth_networks", "server.proxy_protocol_networks",
-                "smtp.trusted_networks", "minger.allowed_networks")
+                "smtp.trusted_networks", "minger.allowed_networks", "mailauth.skip_networks")
 
 
 def _get(cfg: Any, dotted: str) -> Any:

@@ -25,7 +25,7 @@ def test_example_lists_every_key_and_loads_back(tmp_path: Path) -> None:
     assert config.load(path) == config.load()
     data = tomllib.loads(text)
     assert set(data) == {"server", "store", "tls", "limits", "smtp", "imap", "pop3",
-                         "multipop", "odmr", "minger", "pipeline", "log"}
+                         "multipop", "odmr", "minger", "pipeline", "log", "mailauth"}
     assert "# Start this listener." in text
 
 

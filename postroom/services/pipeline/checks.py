@@ -12,8 +12,10 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
+from postroom.config import Config
 from postroom.core.envelope import Stage
 from postroom.core.errors import Kind
+from postroom.services.mailauth.build import build_mailauth
 from postroom.services.pipeline import CONTINUE, Check, Judgement, Message
 from postroom.services.senders import SenderRules
 
@@ -124,10 +126,13 @@ class CheckContext:
     """What the built-in checks are made from (the composition root fills it in)."""
 
     def __init__(self, max_message_size: int, senders: SenderRules,
-                 max_header_size: int = 256 * 1024) -> None:
+                 max_header_size: int = 256 * 1024, config: Config | None = None,
+                 hostname: str = "") -> None:
         self.max_message_size = max_message_size
         self.max_header_size = max_header_size
         self.senders = senders
+        self.config = config or Config()  # for checks with sections of their own
+        self.hostname = hostname  # this server's name (authserv-id of Authentication-Results)
 
 
 BUILT_IN: Mapping[str, CheckFactory] = {
@@ -135,6 +140,7 @@ BUILT_IN: Mapping[str, CheckFactory] = {
     "smuggling": lambda ctx: SmugglingCheck(),
     "loop": lambda ctx: LoopCheck(),
     "sender": lambda ctx: SenderCheck(ctx.senders),
+    "mailauth": lambda ctx: build_mailauth(ctx.config, ctx.hostname),
 }
 
 
