@@ -60,12 +60,12 @@ class AuthDns:
 
 
 class DkimKey:
-    """An RSA-2048 signing key and its DNS record."""
+    """An RSA signing key (2048 bits unless told) and its DNS record."""
 
-    def __init__(self, selector: str, domain: str) -> None:
+    def __init__(self, selector: str, domain: str, bits: int = 2048) -> None:
         self.selector = selector
         self.domain = domain
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         self.private = key.private_bytes(serialization.Encoding.PEM,
                                          serialization.PrivateFormat.TraditionalOpenSSL,
                                          serialization.NoEncryption())
