@@ -4,12 +4,13 @@ implementation."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import dkim
 import nacl.signing
 
-from postroom.services.mailauth.arc import ArcVerifier
+from postroom.services.mailauth.arc import ArcSealer, ArcVerifier, SealingKey
 from postroom.services.mailauth.dkim import DkimStatus, DkimVerifier, header_values, key_names
 from postroom.services.pipeline import header_section
 from tests.support.authmail import DkimKey, message
@@ -148,3 +149,39 @@ async def test_arc_none_pass_fail() -> None:
     outcome = await ArcVerifier(ZoneLookup({KEY.name: ["TIMEOUT"]})).verify(
         sealed, header_section(sealed))
     assert outcome.result == "fail" and "could not be fetched" in outcome.reason
+
+
+# -- ARC sealing ---------------------------------------------------------------------------
+class Keys:
+    """A ``SealingKeys`` holding one RSA key (as the DKIM signing keys would provide)."""
+
+    def __init__(self, key: DkimKey) -> None:
+        self.key = key
+
+    async def key_for(self, domain: str) -> SealingKey | None:
+        if domain != self.key.domain:
+            return None
+        return SealingKey(self.key.domain, self.key.selector, self.key.private, "rsa-sha256")
+
+
+def test_our_seal_over_our_results_verifies() -> None:
+    """A message judged by the mailauth check (our Authentication-Results on top, as the
+    delivery prefix puts it), sealed for a forward, verifies as an ARC chain of one."""
+    from postroom.services.mailauth.check import MailAuthCheck, MailAuthSettings
+    from postroom.services.mailauth.dmarc import OrgDomains
+    from tests.unit.test_mailauth_check import run
+
+    check = MailAuthCheck(MailAuthSettings(authserv_id="fwd.signer.test"),
+                          ZoneLookup({"origin.test": [{"TXT": "v=spf1 +all"}]}), OrgDomains())
+    data = message("a@origin.test", "b@example.test")
+    judged = run(check, "a@origin.test", data)
+    delivered = judged.annotations[0].encode() + b"\r\n" + data
+    sealer = ArcSealer(Keys(KEY), "fwd.signer.test")
+
+    async def go() -> None:
+        sealed = await sealer.seal(delivered, "signer.test") + delivered
+        assert sealed.startswith(b"ARC-")
+        assert await arc(sealed) == "pass"
+        assert await sealer.seal(delivered, "unknown.test") == b""  # no key: not sealed
+        assert await sealer.seal(data, "signer.test") == b""  # no results of ours
+    asyncio.run(go())

@@ -7,7 +7,12 @@ only those records. The chain validation status (RFC 8617 §5.2) is ``pass``, ``
 named (RFC 8617 §5.2 has no temporary outcome: a chain that cannot be validated is not one to
 rely on), and the result goes into Authentication-Results as ``arc=`` (RFC 8617 §10.2).
 
-Sealing (RFC 8617 §5.1) is not done here: see docs/mailauth.md and ``SealingKeys``.
+Sealing (RFC 8617 §5.1): ``ArcSealer`` adds the next ARC set to a message that carries our
+Authentication-Results (the one the ``mailauth`` check wrote, with its ``arc=`` result, from
+which the new set's ``cv=`` comes), signed with the forwarding domain's key. Keys come through
+``SealingKeys``, so the per-domain DKIM signing keys plug in without a second key store. The
+sealer is ready, but nothing calls it yet: Postroom has no path that forwards a delivered
+message to a remote address (see docs/mailauth.md).
 """
 
 from __future__ import annotations
@@ -49,6 +54,34 @@ class SealingKeys(Protocol):
     managed by ``postroom dkim``) plug in here, so sealing needs no second key store."""
 
     async def key_for(self, domain: str) -> SealingKey | None: ...
+
+
+class ArcSealer:
+    """RFC 8617 §5.1: the next ARC set (ARC-Seal, ARC-Message-Signature,
+    ARC-Authentication-Results) for a message we forward, or b"" when it cannot be sealed (no
+    key for the domain, no Authentication-Results of ours on the message, a key of a kind ARC
+    does not use, or a chain already at the 50-set limit)."""
+
+    def __init__(self, keys: SealingKeys, authserv_id: str,
+                 executor: Executor | None = None) -> None:
+        self.keys = keys
+        self.authserv_id = authserv_id
+        self.executor = executor
+
+    async def seal(self, message: bytes, domain: str) -> bytes:
+        key = await self.keys.key_for(domain)
+        if key is None or key.algorithm != "rsa-sha256":  # RFC 8617 §4.1.3: rsa-sha256
+            return b""
+
+        def work() -> bytes:
+            try:
+                headers = dkim.arc_sign(message, key.selector.encode(), key.domain.encode(),
+                                        key.private_key, self.authserv_id.encode(),
+                                        logger=_quiet)
+            except dkim.DKIMException:
+                return b""
+            return b"".join(headers)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
 
 
 class ArcVerifier:
