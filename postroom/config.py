@@ -335,6 +335,8 @@ class MailAuthConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "smtp.outbound.dns_servers.")] = msgspec.field(default_factory=list)
     dns_timeout: Annotated[float, _d("Seconds one DNS question may take."),
                            Meta(gt=0, le=60)] = 5.0
+    dns_cache: Annotated[int, _d("DNS answers these checks keep for their TTL (0 = none)."),
+                         Meta(ge=0, le=10_000_000)] = 10000
     spf_time_limit: Annotated[float, _d("Seconds one whole SPF check may take "
                                         "(RFC 7208 §4.6.4 suggests 20)."),
                               Meta(gt=0, le=300)] = 20.0

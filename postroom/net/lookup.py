@@ -91,9 +91,11 @@ class DnsLookup:
             return NXDOMAIN
         try:
             qname = dns.name.from_text(name.rstrip(".") + ".")
-            answer = await asyncio.wait_for(
-                self.resolver.resolve(qname, rdtype, search=False, lifetime=self.timeout,
-                                      raise_on_no_answer=False), self.timeout + 1)
+            # the resolver's lifetime bounds the question; the outer timeout is a safety net
+            async with asyncio.timeout(self.timeout + 1):
+                answer = await self.resolver.resolve(qname, rdtype, search=False,
+                                                     lifetime=self.timeout,
+                                                     raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN:
             return NXDOMAIN
         except dns.resolver.NoAnswer:

@@ -26,7 +26,13 @@ from typing import Protocol
 import dkim
 
 from postroom.net.lookup import Lookup
-from postroom.services.mailauth.dkim import _TEMPORARY, fetch_keys, header_values, key_names
+from postroom.services.mailauth.dkim import (
+    _TEMPORARY,
+    fetch_keys,
+    header_values,
+    key_names,
+    prepared,
+)
 
 _quiet = logging.getLogger("postroom.mailauth.dkimpy")
 
@@ -111,7 +117,8 @@ class ArcVerifier:
 
         def work() -> ArcOutcome:
             try:
-                cv, results, reason = dkim.ARC(message, logger=_quiet).verify(dnsfunc=dnsfunc)
+                cv, results, reason = prepared(dkim.ARC, message, logger=_quiet) \
+                    .verify(dnsfunc=dnsfunc)
             except dkim.DKIMException as exc:
                 return ArcOutcome("fail", str(exc), len(seals))
             except Exception as exc:  # a malformed message must not take the check down

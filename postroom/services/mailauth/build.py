@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dns.resolver
+
 from postroom.config import Config
 from postroom.net.dns import make_resolver
 from postroom.net.lookup import DnsLookup
@@ -26,8 +28,12 @@ def settings_from(cfg: Config, hostname: str) -> MailAuthSettings:
 def build_mailauth(cfg: Config, hostname: str) -> MailAuthCheck:
     """One check for the server's life: its resolver asks ``mailauth.dns_servers`` (else
     ``smtp.outbound.dns_servers``, else the system's), each question bounded by
-    ``mailauth.dns_timeout``."""
+    ``mailauth.dns_timeout``, with a cache of ``mailauth.dns_cache`` answers kept for their
+    TTL: the same sender domains, keys and policies come back message after message, and
+    asking the network for each is most of what the checks cost."""
     servers = cfg.mailauth.dns_servers or cfg.smtp.outbound.dns_servers
     resolver = make_resolver(servers, cfg.mailauth.dns_timeout)
+    if cfg.mailauth.dns_cache:
+        resolver.cache = dns.resolver.LRUCache(cfg.mailauth.dns_cache)
     return MailAuthCheck(settings_from(cfg, hostname), DnsLookup(resolver,
                                                                  cfg.mailauth.dns_timeout))

@@ -117,11 +117,17 @@ class MailAuthCheck:
         if not isinstance(found, _Findings):
             found = _Findings()
             message.notes[NOTE] = found
-        if stage is Stage.SENDER:
-            return await self._sender(message, found)
-        if stage is Stage.RECIPIENT:
-            return self._recipient(message, found)
-        return await self._content(message, found)
+        try:
+            if stage is Stage.SENDER:
+                return await self._sender(message, found)
+            if stage is Stage.RECIPIENT:
+                return self._recipient(message, found)
+            return await self._content(message, found)
+        except Exception:  # a bug or a library's surprise: defer the message, never lose it
+            logging.getLogger("postroom.mailauth").exception(
+                "mailauth failed at %s for <%s> from %s", stage.value, message.sender,
+                message.client.address)
+            return Judgement.tempfail("Authentication checks failed; try again later")
 
     # -- MAIL FROM -------------------------------------------------------------------------
     async def _sender(self, message: Message, found: _Findings) -> Judgement:

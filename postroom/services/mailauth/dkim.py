@@ -39,6 +39,7 @@ import logging
 import re
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any
 
 import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
@@ -229,7 +230,7 @@ class DkimVerifier:
         def dnsfunc(qname: bytes, timeout: float = 5) -> bytes | None:
             return raw
 
-        verifier = dkim.DKIM(message, logger=_quiet, minkey=self.min_key_bits)
+        verifier = prepared(dkim.DKIM, message, logger=_quiet, minkey=self.min_key_bits)
         try:
             ok = verifier.verify(idx, dnsfunc=dnsfunc)
         except dkim.ValidationError as exc:
@@ -248,6 +249,27 @@ class DkimVerifier:
         if ok:
             return DkimStatus.PASS, "good signature"
         return DkimStatus.HEADER_CHANGED, "a signed header field changed"
+
+
+def prepared(cls: Any, message: bytes, **kwargs: Any) -> Any:
+    """A dkimpy ``DKIM``/``ARC`` object over ``message``, parsed faster than dkimpy parses.
+
+    dkimpy splits the whole message into lines with ``re.split(b"\\r?\\n")`` to normalise line
+    ends, which costs about 5 ms per 100 KB (the pattern is tried at every octet): most of a
+    verification. Mail that reached the pipeline has CRLF line ends only (a bare CR or LF is
+    refused by the ``smuggling`` check, RFC 5321 §2.3.8), so the body needs no splitting: only
+    the header section goes through dkimpy's parser, and the body is handed over as it is,
+    exactly what dkimpy's parser would have produced for it. Anything else takes dkimpy's
+    own path."""
+    end = message.find(b"\r\n\r\n")
+    if end < 0 or message.startswith(b"\r\n"):
+        return cls(message, **kwargs)
+    body = message[end + 4:]
+    if body.count(b"\n") != body.count(b"\r\n") or body.count(b"\r") != body.count(b"\n"):
+        return cls(message, **kwargs)
+    obj = cls(message[:end + 4], **kwargs)
+    obj.body = body
+    return obj
 
 
 def _describe(status: DkimStatus, tags: dict[bytes, bytes], reason: str) -> DkimSignature:
