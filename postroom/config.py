@@ -328,8 +328,9 @@ class MailAuthConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "(Junk); 'quarantine' files both in Junk; 'annotate' only records the result.")] = \
         "reject"
     dmarc_temperror: Annotated[Literal["tempfail", "annotate"], _d(
-        "The DMARC record could not be fetched (DNS failure): 'tempfail' answers DATA "
-        "with 451; 'annotate' accepts.")] = "tempfail"
+        "The DMARC record could not be fetched (DNS failure): 'annotate' accepts and "
+        "records dmarc=temperror (RFC 7489 asks for no deferral); 'tempfail' answers DATA "
+        "with 451.")] = "annotate"
     dns_servers: Annotated[list[str], _d(
         "Resolvers for these checks ('ip' or 'ip:port'); empty = "
         "smtp.outbound.dns_servers.")] = msgspec.field(default_factory=list)

@@ -93,6 +93,21 @@ def test_spf_temperror_per_config() -> None:
     assert "spf=temperror" in m.annotations[0]
 
 
+def test_dmarc_temperror_per_config() -> None:
+    lookup_fails = dict(ZONE, **{"_dmarc.flaky.test": ["TIMEOUT"]})
+    c = MailAuthCheck(MailAuthSettings(authserv_id="mx.ours.test"), ZoneLookup(lookup_fails),
+                      ORG)  # type: ignore[arg-type]
+    data = message("a@flaky.test", "r@example.test")
+    m = run(c, "a@good.test", data)  # default: accepted, recorded
+    assert "dmarc=temperror" in m.annotations[0]
+    c = MailAuthCheck(MailAuthSettings(authserv_id="mx.ours.test",
+                                       dmarc_temperror="tempfail"),
+                      ZoneLookup(lookup_fails), ORG)  # type: ignore[arg-type]
+    with pytest.raises(MailError, match="DMARC") as err:
+        run(c, "a@good.test", data)
+    assert err.value.kind.value == "temporary"
+
+
 def test_null_sender_is_checked_by_helo() -> None:
     """RFC 7208 §2.4: postmaster@<helo>; DMARC then aligns with the HELO domain."""
     m = run(check(), "", message("mailer-daemon@good.test", "r@example.test"),

@@ -12,7 +12,9 @@ Stages (services/pipeline):
 - ``CONTENT``: every DKIM signature (RFC 6376), the ARC chain (RFC 8617), then DMARC (RFC 7489)
   from the SPF and DKIM results; DMARC's disposition is applied as ``dmarc_action`` allows:
   ``reject`` → 550 5.7.1, ``quarantine`` → the message is filed in the recipients' Junk folder
-  (Verdict QUARANTINE, services/delivery.py). Then the Authentication-Results annotation, and
+  (Verdict QUARANTINE, services/delivery.py). A DMARC record that cannot be fetched defers
+  only with ``dmarc_temperror = "tempfail"``: RFC 7489 §6.6.3 asks for no deferral, so the
+  default records ``dmarc=temperror`` and accepts. Then the Authentication-Results annotation, and
   the octet ranges of forged Authentication-Results fields on ``message.drop`` so acceptance
   leaves them out of the stored copy.
 
@@ -59,7 +61,7 @@ class MailAuthSettings:
     spf_fail: str = "annotate"  # annotate | quarantine | reject
     spf_temperror: str = "tempfail"  # tempfail | annotate
     dmarc_action: str = "reject"  # reject | quarantine | annotate
-    dmarc_temperror: str = "tempfail"  # tempfail | annotate
+    dmarc_temperror: str = "annotate"  # tempfail | annotate
     spf_limits: SpfLimits = field(default_factory=SpfLimits)
     dkim_max_signatures: int = 10
     dkim_min_key_bits: int = 1024

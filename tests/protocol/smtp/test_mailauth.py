@@ -66,8 +66,8 @@ def keys(dns: AuthDns) -> dict[str, DkimKey]:
 def srv(tmp_path_factory: pytest.TempPathFactory, dns: AuthDns) -> Iterator[RunningServer]:
     data: Path = tmp_path_factory.mktemp("mailauth")
     server = RunningServer(server_config(data, extra=[
-        "smtp.mx.enabled=true", "smtp.mx.port=0",
-        f'smtp.outbound.dns_servers=["127.0.0.1:{dns.port}"]',
+        "smtp.mx.enabled=true", "smtp.mx.port=0", "smtp.submission.enabled=true",
+        "smtp.submission.port=0", f'smtp.outbound.dns_servers=["127.0.0.1:{dns.port}"]',
         "mailauth.skip_networks=[]", "mailauth.dns_timeout=2"]))
     yield server
     server.stop()
@@ -231,10 +231,24 @@ def test_dmarc_fail_with_p_none_is_only_annotated(srv: RunningServer) -> None:
     assert "dmarc=fail" in field and "p=none" in field
 
 
-def test_dmarc_policy_lookup_failure_defers(srv: RunningServer) -> None:
-    user = srv.add_user("auth")
-    code, text = send(srv, "a@spf-pass.test", message("a@dm-temp.test", user[0]), user[0])
-    assert code == 451 and "DMARC" in text
+def test_dmarc_policy_lookup_failure_is_recorded_not_deferred(srv: RunningServer) -> None:
+    """RFC 7489 asks for no deferral: accepted, with dmarc=temperror (``dmarc_temperror =
+    "tempfail"`` would answer 451: tests/unit/test_mailauth_check.py)."""
+    field = deliver(srv, "a@spf-pass.test", message("a@dm-temp.test", "r@example.test"))
+    assert "dmarc=temperror" in field and "header.from=dm-temp.test" in field
+
+
+def test_authenticated_submission_is_not_judged(srv: RunningServer) -> None:
+    """Mail from an authenticated sender carries no results of ours (and is not refused for
+    SPF or DMARC), even from a client that would otherwise be judged."""
+    sender = srv.add_user("sender")
+    rcpt = srv.add_user("auth")
+    with smtplib.SMTP("127.0.0.1", srv.port("submission"), local_hostname="x.test") as s:
+        s.starttls(context=insecure_context())
+        s.login(*sender)
+        s.sendmail(sender[0], [rcpt[0]], message(sender[0], rcpt[0]))
+    got = fetch(srv, rcpt)
+    assert len(got) == 1 and auth_results(got[0]) == []
 
 
 def test_forged_authentication_results_are_removed(srv: RunningServer) -> None:
