@@ -98,3 +98,50 @@ class ZoneLookup:
             else:
                 out.append(str(value).lower().rstrip(".") if rdtype == "PTR" else str(value))
         return Answer(tuple(out)) if out else VOID
+
+
+class WireZone:
+    """A dnslib resolver answering from a ``ZoneLookup`` over real DNS messages, so the suite
+    can also run through ``DnsLookup`` and dnspython: records → NOERROR answers owned by the
+    name asked (CNAMEs already followed), a known name without records of the type → NOERROR
+    with no answer, an unknown one → NXDOMAIN, a timeout → SERVFAIL."""
+
+    def __init__(self) -> None:
+        self.zone = ZoneLookup({})
+
+    def resolve(self, request: Any, handler: object) -> Any:
+        import asyncio
+
+        import dnslib
+
+        reply = request.reply()
+        # the labels as sent: str() would escape a space or a '%' the suite's names hold
+        qname = b".".join(request.q.qname.label).decode("latin-1")
+        qtype = dnslib.QTYPE[request.q.qtype]
+        try:
+            answer = asyncio.run(self.zone.query(qname, qtype))
+        except DnsTemporary:
+            reply.header.rcode = dnslib.RCODE.SERVFAIL
+            return reply
+        except ValueError:
+            answer = VOID
+        if answer.nxdomain:
+            reply.header.rcode = dnslib.RCODE.NXDOMAIN
+            return reply
+        for i, value in enumerate(answer.records):
+            if qtype == "TXT":
+                raw = value.encode("latin-1")
+                chunks = [raw[j:j + 255] for j in range(0, len(raw), 255)] or [b""]
+                rdata: Any = dnslib.TXT(chunks)
+            elif qtype == "A":
+                rdata = dnslib.A(value)
+            elif qtype == "AAAA":
+                rdata = dnslib.AAAA(value)
+            elif qtype == "MX":
+                rdata = dnslib.MX(value if value != "." else ".", i)
+            elif qtype == "PTR":
+                rdata = dnslib.PTR(value)
+            else:
+                continue
+            reply.add_answer(dnslib.RR(request.q.qname, request.q.qtype, rdata=rdata, ttl=60))
+        return reply
