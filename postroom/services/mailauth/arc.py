@@ -27,7 +27,6 @@ import dkim
 
 from postroom.net.lookup import Lookup
 from postroom.services.mailauth.dkim import (
-    _TEMPORARY,
     fetch_keys,
     header_values,
     key_names,
@@ -107,10 +106,10 @@ class ArcVerifier:
                               len(seals))
         names = key_names(seals + header_values(head, b"arc-message-signature"))
         keys = await fetch_keys(self.dns, names)
-        missing = [n for n, v in keys.items() if v == _TEMPORARY]
-        if missing:
-            return ArcOutcome("fail", f"key {missing[0]} could not be fetched", len(seals))
-        records = {n.encode(): (v or "").encode("latin-1") for n, v in keys.items()}
+        if keys.failed:
+            return ArcOutcome("fail", f"key {min(keys.failed)} could not be fetched",
+                              len(seals))
+        records = {n.encode(): (v or "").encode("latin-1") for n, v in keys.records.items()}
 
         def dnsfunc(qname: bytes, timeout: float = 5) -> bytes | None:
             return records.get(qname.lower().rstrip(b".")) or None

@@ -177,8 +177,7 @@ class MailAuthCheck:
         ranges = results.forged_ranges(message.head, self.settings.authserv_id)
         if ranges:  # RFC 8601 §5
             message.drop.extend(ranges)
-        why = self.exempt(message)
-        if why is not None:
+        if self.exempt(message) is not None:
             return CONTINUE
         dns = CachedLookup(self.dns)
         data: bytes | None = None
@@ -252,12 +251,11 @@ class MailAuthCheck:
     def _header(self, message: Message, found: _Findings, signatures: list[DkimSignature],
                 dmarc: DmarcOutcome | None, arc: ArcOutcome) -> str:
         methods: list[str] = []
-        if found.mailfrom is not None:
-            prop = message.sender or f"postmaster@{message.client.helo}"
-            ptype = "smtp.mailfrom" if message.sender else "smtp.helo"
-            value = prop if message.sender else message.client.helo
+        if found.mailfrom is not None:  # RFC 8601 §2.7.2: smtp.mailfrom, or smtp.helo
+            identity = ("smtp.mailfrom", message.sender) if message.sender else \
+                ("smtp.helo", message.client.helo)
             methods.append(results.method("spf", found.mailfrom.result.value,
-                                          found.mailfrom.reason, [(ptype, value)]))
+                                          found.mailfrom.reason, [identity]))
         if found.helo is not None and message.sender:
             methods.append(results.method("spf", found.helo.result.value, found.helo.reason,
                                           [("smtp.helo", message.client.helo)]))

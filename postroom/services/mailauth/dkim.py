@@ -33,7 +33,6 @@ work an attacker can ask of it); the rest are reported ``policy``.
 from __future__ import annotations
 
 import asyncio
-import base64
 import enum
 import logging
 import re
@@ -142,33 +141,35 @@ def key_names(values: list[bytes]) -> list[str | None]:
     return out
 
 
-async def fetch_keys(dns: Lookup, names: list[str | None]) -> dict[str, str | None]:
-    """Every distinct key record, asked for at once: name → TXT text, None when absent
-    (RFC 6376 §3.6.2.2: one record; several → the first that parses is dkimpy's business, we
-    pass the first). A temporary failure raises ``DnsTemporary`` out of the gather, so each
-    name is asked separately and the failure kept per name."""
+@dataclass
+class Keys:
+    """Key records fetched for one message: name → TXT text (None: no record), and the
+    names that could not be fetched now."""
+
+    records: dict[str, str | None]
+    failed: set[str]
+
+
+async def fetch_keys(dns: Lookup, names: list[str | None]) -> Keys:
+    """Every distinct key record, asked for at once (RFC 6376 §3.6.2.2: the first TXT record
+    is the key; dkimpy judges its syntax). Each name is asked separately, so a temporary
+    failure of one leaves the others."""
     wanted = sorted({n for n in names if n})
 
-    async def one(name: str) -> tuple[str, str | DnsTemporary | None]:
+    async def one(name: str) -> tuple[str, str | None, bool]:
         try:
             answer = await dns.query(name, "TXT")
-        except DnsTemporary as exc:
-            return name, exc
-        return name, answer.records[0] if answer.records else None
+        except DnsTemporary:
+            return name, None, True
+        return name, (answer.records[0] if answer.records else None), False
 
-    out: dict[str, str | None] = {}
-    temporary: dict[str, DnsTemporary] = {}
-    for name, value in await asyncio.gather(*(one(n) for n in wanted)):
-        if isinstance(value, DnsTemporary):
-            temporary[name] = value
+    keys = Keys({}, set())
+    for name, record, failed in await asyncio.gather(*(one(n) for n in wanted)):
+        if failed:
+            keys.failed.add(name)
         else:
-            out[name] = value
-    if temporary:
-        out.update({name: _TEMPORARY for name in temporary})
-    return out
-
-
-_TEMPORARY = "\x00temporary"  # marks a key that could not be fetched now
+            keys.records[name] = record
+    return keys
 
 
 class DkimVerifier:
@@ -200,11 +201,11 @@ class DkimVerifier:
             if name is None:
                 out.append(_describe(DkimStatus.PERMERROR, tags, "malformed signature"))
                 continue
-            record = keys.get(name)
-            if record == _TEMPORARY:
+            if name in keys.failed:
                 out.append(_describe(DkimStatus.TEMPERROR, tags,
                                      f"key {name} could not be fetched"))
                 continue
+            record = keys.records.get(name)
             try:
                 status, reason = await asyncio.wait_for(loop.run_in_executor(
                     self.executor, self._verify_one, message, idx, name, record),
@@ -275,10 +276,6 @@ def prepared(cls: Any, message: bytes, **kwargs: Any) -> Any:
 def _describe(status: DkimStatus, tags: dict[bytes, bytes], reason: str) -> DkimSignature:
     def tag(name: bytes) -> str:
         return tags.get(name, b"").decode("ascii", "replace").strip()
-    b = re.sub(r"\s+", "", tag(b"b"))
-    try:
-        base64.b64decode(b, validate=True)
-    except ValueError:
-        b = ""
+    b = re.sub(r"[^A-Za-z0-9+/]", "", tag(b"b"))  # RFC 6008: the start of b=, base64 only
     return DkimSignature(status, tag(b"d").lower().rstrip("."), tag(b"s"), reason,
                          tag(b"i"), b[:8], tag(b"a"))

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.authmail import AuthDns, DkimKey, message
+from tests.support.logs import server_log
 from tests.support.server import RunningServer, server_config
 from tests.support.tls import insecure_context
 
@@ -269,3 +270,19 @@ def test_foreign_authentication_results_stay(srv: RunningServer) -> None:
     assert send(srv, "a@spf-pass.test", data, user[0])[0] == 250
     fields = auth_results(fetch(srv, user)[0])
     assert fields[0].startswith(HOST) and fields[1] == "other.example; spf=pass"
+
+
+def test_each_decision_is_on_the_mail_log(srv: RunningServer,
+                                          keys: dict[str, DkimKey]) -> None:
+    user = srv.add_user("auth")
+    data = keys["dk.test"].sign(message("ceo@dm-reject.test", user[0]))
+    with server_log() as logged:
+        assert send(srv, "a@spf-pass.test", data, user[0])[0] == 550
+        deliver(srv, "bounce@dm-spf.test", message("a@dm-spf.test", "r@example.test"))
+        lines = [e.text for e in logged.since(0) if e.record.getMessage() == "mailauth"]
+    assert len(lines) == 2, lines
+    rejected, accepted = lines
+    assert "action=reject" in rejected and "spf=pass" in rejected
+    assert "dkim=pass(dk.test" in rejected and "dmarc=fail(dm-reject.test" in rejected
+    assert "policy=reject" in rejected and "client=127.0.0.1" in rejected
+    assert "action=accept" in accepted and "dmarc=pass(dm-spf.test" in accepted
