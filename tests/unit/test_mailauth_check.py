@@ -108,6 +108,15 @@ def test_dmarc_temperror_per_config() -> None:
     assert err.value.kind.value == "temporary"
 
 
+def test_internationalised_sender_domain_is_asked_as_a_label() -> None:
+    idn = dict(ZONE, **{"xn--bcher-kva.test": [{"TXT": "v=spf1 ip4:192.0.2.1 -all"}]})
+    c = MailAuthCheck(MailAuthSettings(authserv_id="mx.ours.test"), ZoneLookup(idn),
+                      ORG)  # type: ignore[arg-type]
+    m = run(c, "ä@bücher.test", message("ä@bücher.test", "r@example.test"))
+    assert "spf=pass" in m.annotations[0]
+    assert "header.from=xn--bcher-kva.test" in m.annotations[0]
+
+
 def test_null_sender_is_checked_by_helo() -> None:
     """RFC 7208 §2.4: postmaster@<helo>; DMARC then aligns with the HELO domain."""
     m = run(check(), "", message("mailer-daemon@good.test", "r@example.test"),

@@ -53,6 +53,7 @@ def test_author_domains() -> None:
     assert author_domains(b"Subject: no from\r\n") is None
     assert author_domains(b"From: a@x.example\r\nFrom: b@y.example\r\n") is None
     assert author_domains(b"From: undisclosed\r\n") is None
+    assert author_domains("From: a@bücher.example\r\n".encode()) == ["xn--bcher-kva.example"]
 
 
 async def test_pass_by_spf_or_dkim_alignment() -> None:

@@ -25,13 +25,14 @@ import enum
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
+from email.parser import HeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
 from publicsuffixlist import PublicSuffixList
 
 from postroom.net.lookup import DnsTemporary, Lookup
+from postroom.services.mailauth.spf import a_label
 
 POLICIES = ("none", "quarantine", "reject")
 
@@ -67,22 +68,26 @@ class DmarcOutcome:
 
 
 class OrgDomains:
-    """The organizational domain (RFC 7489 §3.2) from the bundled public suffix list. Built
-    once: loading the list takes a few milliseconds."""
+    """The organizational domain (RFC 7489 §3.2) from the bundled public suffix list. The
+    list is parsed on first use, once (about half a second): every ``postroom`` command builds
+    the pipeline, and most never judge a message."""
 
     def __init__(self) -> None:
-        self.psl = PublicSuffixList()
+        self._psl: PublicSuffixList | None = None
 
     def __call__(self, domain: str) -> str:
+        if self._psl is None:
+            self._psl = PublicSuffixList()
         domain = domain.lower().rstrip(".")
-        org = self.psl.privatesuffix(domain)
+        org = self._psl.privatesuffix(domain)
         return str(org) if org else domain
 
 
 def author_domains(head: bytes) -> list[str] | None:
     """The domains of the ``From:`` addresses (RFC 5322 §3.6.2); None when there is no usable
     ``From:`` (RFC 7489 §6.6.1)."""
-    message = BytesHeaderParser(policy=compat32).parsebytes(head)
+    # RFC 6532: the header section may be UTF-8 (SMTPUTF8 mail)
+    message = HeaderParser(policy=compat32).parsestr(head.decode("utf-8", "replace"))
     values = message.get_all("From") or []
     if len(values) != 1:
         return None
@@ -91,7 +96,7 @@ def author_domains(head: bytes) -> list[str] | None:
         local, at, domain = addr.rpartition("@")
         if not at or not local or not domain or "." not in domain:
             return None
-        domain = domain.lower().rstrip(".")
+        domain = a_label(domain.lower().rstrip("."))
         if domain not in domains:
             domains.append(domain)
     return domains or None

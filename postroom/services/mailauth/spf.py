@@ -30,6 +30,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+import idna
+
 from postroom.net.lookup import DnsTemporary, Lookup, reverse_name, valid_name
 from postroom.services.mailauth.spf_macro import (
     MacroValues,
@@ -203,6 +205,17 @@ def domain_ok(domain: str) -> bool:
     return "." in d and valid_name(d) and not d.startswith("[")
 
 
+def a_label(domain: str) -> str:
+    """An internationalised domain (SMTPUTF8 mail) in the A-label form DNS holds (RFC 5890);
+    a name that cannot be converted stays as it is and is then no valid domain."""
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return domain
+
+
 def client_ip(text: str) -> IP:
     """The client's address, an IPv4-mapped IPv6 address taken as IPv4 (RFC 7208 §5)."""
     ip = ipaddress.ip_address(text)
@@ -241,6 +254,7 @@ class SpfEvaluator:
             sdomain, local = sender, ""
         sender = f"{local or 'postmaster'}@{sdomain}"
         domain = domain.rstrip(".") if domain.endswith(".") and len(domain) > 1 else domain
+        domain = a_label(domain)
         try:
             state = _State(client_ip(ip), sender, helo)
         except ValueError:
