@@ -14,6 +14,7 @@ import smtplib
 from collections.abc import Iterator
 from pathlib import Path
 
+import dkim
 import pytest
 
 from tests.support.authmail import AuthDns, DkimKey, message
@@ -108,8 +109,9 @@ def auth_results(raw: bytes) -> list[str]:
 
 
 def deliver(srv: RunningServer, sender: str, data: bytes | None = None,
-            folder: str = "INBOX") -> str:
-    """Send, expect 250, return the one Authentication-Results field delivered."""
+            folder: str = "INBOX", others: int = 0) -> str:
+    """Send, expect 250, return our one Authentication-Results field, on top of ``others``
+    (other hosts' fields, which stay)."""
     user = srv.add_user("auth")
     code, text = send(srv, sender, data or message(sender or "x@spf-none.test", user[0]),
                       user[0])
@@ -117,7 +119,7 @@ def deliver(srv: RunningServer, sender: str, data: bytes | None = None,
     got = fetch(srv, user, folder)
     assert len(got) == 1
     fields = auth_results(got[0])
-    assert len(fields) == 1, fields
+    assert len(fields) == 1 + others, fields
     assert fields[0].startswith(HOST + ";")
     return fields[0]
 
@@ -286,3 +288,16 @@ def test_each_decision_is_on_the_mail_log(srv: RunningServer,
     assert "dkim=pass(dk.test" in rejected and "dmarc=fail(dm-reject.test" in rejected
     assert "policy=reject" in rejected and "client=127.0.0.1" in rejected
     assert "action=accept" in accepted and "dmarc=pass(dm-spf.test" in accepted
+
+
+def test_arc_chain_result_is_reported(srv: RunningServer, keys: dict[str, DkimKey]) -> None:
+    """A message sealed by a forwarder (dkimpy, with the dk.test key on the loopback DNS):
+    arc=pass; tampered with after sealing: arc=fail."""
+    key = keys["dk.test"]
+    first = b"Authentication-Results: fwd.dk.test; spf=pass smtp.mailfrom=a@origin.test\r\n" \
+        + message("a@origin.test", "r@example.test")
+    sealed = b"".join(dkim.arc_sign(first, key.selector.encode(), key.domain.encode(),
+                                    key.private, b"fwd.dk.test")) + first
+    assert "arc=pass" in deliver(srv, "a@spf-pass.test", sealed, others=1)
+    tampered = sealed.replace(b"Hello there.", b"Hello, world")
+    assert "arc=fail" in deliver(srv, "a@spf-pass.test", tampered, others=1)
