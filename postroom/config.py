@@ -357,6 +357,10 @@ class MailAuthConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_verify_size: Annotated[int, _d("Larger messages are not DKIM/ARC verified "
                                        "(reported 'policy')."), Meta(ge=1024)] = \
         25 * 1024 * 1024
+    inline_verify_size: Annotated[int, _d(
+        "Messages up to this size are DKIM/ARC verified on the event loop (cheaper than a "
+        "thread for small mail); larger ones in the worker threads."),
+        Meta(ge=0, le=16 * 1024 * 1024)] = 64 * 1024
     skip_networks: Annotated[list[str], _d(
         "Client networks (CIDR) whose mail is not checked: local injection. Authenticated "
         "and smtp.trusted_networks clients are never checked.")] = msgspec.field(

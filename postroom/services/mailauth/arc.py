@@ -91,11 +91,13 @@ class ArcSealer:
 
 class ArcVerifier:
     def __init__(self, dns: Lookup, executor: Executor | None = None,
-                 verify_timeout: float = 10.0, max_instances: int = 50) -> None:
+                 verify_timeout: float = 10.0, max_instances: int = 50,
+                 inline_size: int = 0) -> None:
         self.dns = dns
         self.executor = executor
         self.verify_timeout = verify_timeout
         self.max_instances = max_instances  # RFC 8617 §4.2.1: at most 50 sets
+        self.inline_size = inline_size
 
     async def verify(self, message: bytes, head: bytes) -> ArcOutcome:
         seals = header_values(head, b"arc-seal")
@@ -131,6 +133,8 @@ class ArcVerifier:
             return ArcOutcome(word if word in ("pass", "fail", "none") else "fail",
                               str(reason), len(seals), oldest)
 
+        if len(message) <= self.inline_size:  # as for DKIM (services/mailauth/dkim.py)
+            return work()
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(loop.run_in_executor(self.executor, work),

@@ -22,6 +22,7 @@ def settings_from(cfg: Config, hostname: str) -> MailAuthSettings:
                              m.spf_time_limit),
         dkim_max_signatures=m.dkim_max_signatures, dkim_min_key_bits=m.dkim_min_key_bits,
         verify_timeout=m.verify_timeout, max_verify_size=m.max_verify_size,
+        inline_verify_size=m.inline_verify_size,
         skip_networks=tuple(m.skip_networks), workers=m.workers)
 
 

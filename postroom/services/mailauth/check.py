@@ -67,6 +67,7 @@ class MailAuthSettings:
     dkim_min_key_bits: int = 1024
     verify_timeout: float = 10.0
     max_verify_size: int = 25 * 1024 * 1024
+    inline_verify_size: int = 64 * 1024
     skip_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     workers: int = 2
 
@@ -193,9 +194,10 @@ class MailAuthCheck:
                 signatures = await DkimVerifier(
                     dns, self.executor, self.settings.dkim_max_signatures,
                     self.settings.verify_timeout, self.settings.dkim_min_key_bits,
-                ).verify(data, message.head)
+                    self.settings.inline_verify_size).verify(data, message.head)
             if self.settings.arc:
-                arc = await ArcVerifier(dns, self.executor, self.settings.verify_timeout) \
+                arc = await ArcVerifier(dns, self.executor, self.settings.verify_timeout,
+                                        inline_size=self.settings.inline_verify_size) \
                     .verify(data, message.head)
         dmarc: DmarcOutcome | None = None
         if self.settings.dmarc:
