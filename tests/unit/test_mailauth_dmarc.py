@@ -66,6 +66,16 @@ async def test_pass_by_spf_or_dkim_alignment() -> None:
     assert o.result is DmarcResult.FAIL and o.disposition == "reject"
 
 
+async def test_a_temporary_error_on_an_aligned_identifier_is_no_fail() -> None:
+    """DKIM for mail.example.com could not be checked (its key timed out): the message might
+    have passed, so temperror, not a rejection for good."""
+    ev = evaluator({"_dmarc.example.com": "v=DMARC1; p=reject"})
+    o = await ev.evaluate(head("a@example.com"), "other.org", [], ["mail.example.com"])
+    assert o.result is DmarcResult.TEMPERROR and o.disposition == "none"
+    o = await ev.evaluate(head("a@example.com"), "other.org", [], ["other.org"])
+    assert o.result is DmarcResult.FAIL  # the unsure identifier does not align
+
+
 async def test_strict_alignment() -> None:
     ev = evaluator({"_dmarc.example.com": "v=DMARC1; p=reject; adkim=s; aspf=s"})
     o = await ev.evaluate(head("a@example.com"), "bounce.example.com", ["mail.example.com"])

@@ -203,8 +203,11 @@ class MailAuthCheck:
         if self.settings.dmarc:
             spf_domain = found.sender_domain if found.mailfrom is not None and \
                 found.mailfrom.result is SpfResult.PASS else None
+            unsure = [s.domain for s in signatures if s.status is DkimStatus.TEMPERROR]
+            if found.mailfrom is not None and found.mailfrom.result is SpfResult.TEMPERROR:
+                unsure.append(found.sender_domain)
             dmarc = await DmarcEvaluator(dns, self.org).evaluate(
-                message.head, spf_domain, [s.domain for s in signatures if s.passed])
+                message.head, spf_domain, [s.domain for s in signatures if s.passed], unsure)
         message.annotations.append(self._header(message, found, signatures, dmarc, arc))
         return self._verdict(message, found, signatures, dmarc, arc)
 

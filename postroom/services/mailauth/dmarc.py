@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 
@@ -166,22 +166,27 @@ class DmarcEvaluator:
         return self.org(other) == self.org(author)
 
     async def evaluate(self, head: bytes, spf_pass_domain: str | None,
-                       dkim_pass_domains: list[str]) -> DmarcOutcome:
+                       dkim_pass_domains: list[str], unsure: Sequence[str] = (),
+                       ) -> DmarcOutcome:
         """The outcome for a message; ``spf_pass_domain`` is the domain SPF passed for (the
         MAIL FROM domain, or the HELO domain for a null sender), ``dkim_pass_domains`` the d=
-        of each passing signature."""
+        of each passing signature, ``unsure`` the domains whose SPF or DKIM check ended in a
+        temporary error: one of those aligned with the author domain turns what would be a
+        ``fail`` into ``temperror`` (it might have passed; a DNS hiccup must not get mail
+        rejected for good)."""
         domains = author_domains(head)
         if domains is None:
             return DmarcOutcome(DmarcResult.PERMERROR, "", "none", "none",
                                 "no single usable From: field")
-        outcomes = [await self._one(d, spf_pass_domain, dkim_pass_domains) for d in domains]
+        outcomes = [await self._one(d, spf_pass_domain, dkim_pass_domains, unsure)
+                    for d in domains]
         rank = {"reject": 2, "quarantine": 1, "none": 0}
         order = {DmarcResult.FAIL: 4, DmarcResult.TEMPERROR: 3, DmarcResult.PERMERROR: 2,
                  DmarcResult.PASS: 1, DmarcResult.NONE: 0}
         return max(outcomes, key=lambda o: (rank[o.disposition], order[o.result]))
 
     async def _one(self, domain: str, spf_domain: str | None, dkim_domains: list[str],
-                   ) -> DmarcOutcome:
+                   unsure: Sequence[str] = ()) -> DmarcOutcome:
         try:
             record = await self.discover(domain)
         except DnsTemporary as exc:
@@ -196,6 +201,10 @@ class DmarcEvaluator:
             how = " and ".join(x for x, ok in (("SPF", spf_ok), ("DKIM", dkim_ok)) if ok)
             return DmarcOutcome(DmarcResult.PASS, domain, "none", "none", f"{how} aligned",
                                 record, spf_ok, dkim_ok)
+        if any(self.aligned("r", domain, d) for d in unsure):
+            return DmarcOutcome(DmarcResult.TEMPERROR, domain, "none", "none",
+                                "an identifier aligned with the From: domain could not be "
+                                "checked (DNS)", record)
         subdomain = record.at_org and domain != self.org(domain)
         policy = record.sp if subdomain else record.p
         disposition = policy

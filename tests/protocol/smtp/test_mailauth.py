@@ -48,6 +48,7 @@ def dns() -> Iterator[AuthDns]:
     t("_dmarc.dm-none.test", "v=DMARC1; p=none")
     t("_dmarc.dm-strict.test", "v=DMARC1; p=reject; adkim=s")
     d.zone.servfail.add("_dmarc.dm-temp.test")
+    d.zone.servfail.add("flaky._domainkey.dm-reject.test")
     t("dm-temp.test", "v=spf1 ip4:127.0.0.1 -all")
     yield d
     d.stop()
@@ -213,6 +214,15 @@ def test_dmarc_reject_honoured_without_alignment(srv: RunningServer,
     code, text = send(srv, "a@spf-pass.test", data, user[0])
     assert code == 550 and "5.7.1" in text and "DMARC" in text and "dm-reject.test" in text
     assert fetch(srv, user) == []
+
+
+def test_dkim_key_lookup_failure_is_no_dmarc_rejection(srv: RunningServer) -> None:
+    """The only aligned identifier is a signature whose key lookup fails (SERVFAIL): it might
+    have passed, so DMARC says temperror and the message is not rejected for good."""
+    data = DkimKey("flaky", "dm-reject.test").sign(message("ceo@dm-reject.test",
+                                                           "r@example.test"))
+    field = deliver(srv, "a@spf-pass.test", data)
+    assert "dkim=temperror" in field and "dmarc=temperror" in field
 
 
 def test_dmarc_strict_alignment_rejects_a_subdomain_signature(
