@@ -190,6 +190,7 @@ class Server:
                                   s.directory, s.gateways)
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
+        self._build_checks()
         s.indexer.start()
         cert, key = self._certificate()
         with self.privileges.raised():  # a key in /etc/ssl/private may be root's alone
@@ -308,8 +309,7 @@ class Server:
         s.messages.max_message_size = c.limits.max_message_size
         s.submission.max_message_size = c.limits.max_message_size
         s.submission.max_header_size = c.limits.max_header_size
-        s.submission.pipeline.checks[:] = build_checks(c.pipeline.checks, CheckContext(
-            c.limits.max_message_size, s.senders, c.limits.max_header_size))
+        self._build_checks()
         s.throttle.threshold = c.limits.auth_failures_per_ip
         s.throttle.window = c.limits.auth_failure_window
         obs_log.setup(c.log.level, c.log.format, c.log.file)
@@ -318,6 +318,16 @@ class Server:
         for item in held:
             log.warning("not applied until the server restarts: %s", item)
         return held
+
+    def _build_checks(self) -> None:
+        """The pipeline's checks from the configuration, with this server's host name (the
+        ``mailauth`` check's authserv-id: it must be the name the server uses everywhere,
+        which only the server knows for sure). On start and on every reload. Replaced checks
+        are not closed: a message in the middle of a stage may still be using one, and what
+        they hold (idle worker threads) goes with them."""
+        c, s = self.cfg, self.services
+        s.submission.pipeline.checks[:] = build_checks(c.pipeline.checks, CheckContext(
+            c.limits.max_message_size, s.senders, c.limits.max_header_size, c, self.hostname))
 
     def table(self) -> list[ListenerRow]:
         rows = [ListenerRow(t.spec.label, t.spec.host, t.port, t.spec.tls, t.spec.note)

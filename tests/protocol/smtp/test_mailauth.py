@@ -311,3 +311,27 @@ def test_arc_chain_result_is_reported(srv: RunningServer, keys: dict[str, DkimKe
     assert "arc=pass" in deliver(srv, "a@spf-pass.test", sealed, others=1)
     tampered = sealed.replace(b"Hello there.", b"Hello, world")
     assert "arc=fail" in deliver(srv, "a@spf-pass.test", tampered, others=1)
+
+
+def test_reload_rebuilds_the_check_with_the_new_settings(tmp_path: Path, dns: AuthDns,
+                                                         keys: dict[str, DkimKey]) -> None:
+    """``postroom reload``: the new [mailauth] settings apply to the next message, and the
+    rebuilt check still asks the configured DNS and names this server."""
+    base = ["smtp.mx.enabled=true", "smtp.mx.port=0",
+            f'smtp.outbound.dns_servers=["127.0.0.1:{dns.port}"]', "mailauth.skip_networks=[]"]
+    server = RunningServer(server_config(tmp_path, extra=base))
+    try:
+        user = server.add_user("auth")
+        data = keys["dk.test"].sign(message("ceo@dm-reject.test", user[0]))
+        assert send(server, "a@spf-pass.test", data, user[0])[0] == 550
+        new = server_config(tmp_path, extra=[*base, 'mailauth.dmarc_action="annotate"'])
+
+        async def reload() -> None:
+            server.server.reload(new)
+        server.call(reload())
+        assert send(server, "a@spf-pass.test", data, user[0])[0] == 250
+        fields = auth_results(fetch(server, user)[0])
+        assert fields[0].startswith(HOST + ";") and "dmarc=fail" in fields[0]
+        assert "spf=pass" in fields[0]  # the DNS server from the configuration
+    finally:
+        server.stop()
