@@ -76,12 +76,9 @@ class MailAuthSettings:
 class _Findings:
     """What the SENDER stage learnt, for the later ones."""
 
-    judged: bool = False
     helo: SpfOutcome | None = None
     mailfrom: SpfOutcome | None = None
     sender_domain: str = ""  # the domain SPF judged for MAIL FROM (HELO's for a null sender)
-    refused: bool = False
-    methods: list[str] = field(default_factory=list)
 
 
 class MailAuthCheck:
@@ -136,7 +133,6 @@ class MailAuthCheck:
     async def _sender(self, message: Message, found: _Findings) -> Judgement:
         if self.exempt(message) is not None or not self.settings.spf:
             return CONTINUE
-        found.judged = True
         client = message.client
         spf = SpfEvaluator(CachedLookup(self.dns), self.settings.spf_limits,
                            self.settings.authserv_id)
@@ -167,7 +163,6 @@ class MailAuthCheck:
         if spf is None or spf.result is not SpfResult.FAIL or \
                 self.settings.spf_fail != "reject":
             return CONTINUE
-        found.refused = True
         self._log(message, found, "reject", spf.reason)
         return Judgement.reject(Kind.NO_PERM, f"SPF: {spf.domain} does not allow "
                                 f"{message.client.address} to send its mail: "
@@ -186,7 +181,7 @@ class MailAuthCheck:
             data = await self._read(message)
         signatures: list[DkimSignature] = []
         arc = ArcOutcome("none", "not checked")
-        if data is None and (self.settings.dkim or self.settings.arc):
+        if data is None and self.settings.dkim:
             signatures = [DkimSignature(DkimStatus.POLICY, "", "", "message too large to "
                                         "verify")]
         elif data is not None:
