@@ -263,7 +263,7 @@ class SpfEvaluator:
             return SpfOutcome(SpfResult.NONE, domain, "not a valid domain name")
         try:
             async with asyncio.timeout(self.limits.time_limit):
-                result, reason, exp, exp_domain = await self._check(state, domain, top=True)
+                result, reason, exp, exp_domain = await self._check(state, domain)
                 explanation = ""
                 if result is SpfResult.FAIL:
                     explanation = await self._explain(state, exp, exp_domain)
@@ -292,7 +292,7 @@ class SpfEvaluator:
         except SpfSyntax as exc:
             raise _Abort(SpfResult.PERMERROR, f"{domain}: {exc}") from None
 
-    async def _check(self, state: _State, domain: str, top: bool = False,
+    async def _check(self, state: _State, domain: str,
                      ) -> tuple[SpfResult, str, tuple[Part, ...] | None, str]:
         """(result, reason, exp= of the record that decided, its domain)."""
         record = await self._record(domain)
