@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -79,6 +80,15 @@ class _Findings:
     helo: SpfOutcome | None = None
     mailfrom: SpfOutcome | None = None
     sender_domain: str = ""  # the domain SPF judged for MAIL FROM (HELO's for a null sender)
+
+
+_SIGNED = re.compile(rb"^(?:dkim-signature|arc-seal)[ \t]*:", re.IGNORECASE | re.MULTILINE)
+
+
+def signed(head: bytes) -> bool:
+    """Whether the header section has a DKIM-Signature or an ARC-Seal field: unsigned mail
+    (most of it) needs no body read and no dkimpy at all."""
+    return _SIGNED.search(head) is not None
 
 
 class MailAuthCheck:
@@ -177,11 +187,12 @@ class MailAuthCheck:
             return CONTINUE
         dns = CachedLookup(self.dns)
         data: bytes | None = None
-        if self.settings.dkim or self.settings.arc:
-            data = await self._read(message)
+        if signed(message.head) and (self.settings.dkim or self.settings.arc):
+            data = await self._read(message)  # only signed mail needs its body read
         signatures: list[DkimSignature] = []
-        arc = ArcOutcome("none", "not checked")
-        if data is None and self.settings.dkim:
+        arc = ArcOutcome("none", "no ARC sets" if data is not None or not signed(message.head)
+                         else "message too large to verify")
+        if data is None and self.settings.dkim and signed(message.head):
             signatures = [DkimSignature(DkimStatus.POLICY, "", "", "message too large to "
                                         "verify")]
         elif data is not None:
