@@ -180,6 +180,21 @@ async def test_dns_adapter(loopback: AuthDns) -> None:
         await lookup.query("broken.test", "TXT")
 
 
+async def test_dns_adapter_cache(loopback: AuthDns) -> None:
+    """Answers with records are kept for their TTL (60 s on the loopback server); a
+    temporary failure is never kept."""
+    resolver = make_resolver([f"127.0.0.1:{loopback.port}"], 2)
+    cached, fresh = DnsLookup(resolver, 2, cache=100), DnsLookup(resolver, 2)
+    loopback.zone.add("cached.test", "A", "192.0.2.1")
+    assert (await cached.query("cached.test", "A")).records == ("192.0.2.1",)
+    loopback.zone.add("cached.test", "A", "192.0.2.2")
+    assert (await cached.query("Cached.TEST", "A")).records == ("192.0.2.1",)
+    assert len((await fresh.query("cached.test", "A")).records) == 2
+    with pytest.raises(DnsTemporary):
+        await cached.query("broken.test", "TXT")
+    assert ("broken.test", "TXT") not in cached.cache
+
+
 async def test_dns_adapter_times_out() -> None:
     """A server that never answers: DnsTemporary within the timeout, not a hang."""
     import socket

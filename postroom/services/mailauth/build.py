@@ -36,5 +36,5 @@ def build_mailauth(cfg: Config, hostname: str) -> MailAuthCheck:
     resolver = make_resolver(servers, cfg.mailauth.dns_timeout)
     if cfg.mailauth.dns_cache:
         resolver.cache = dns.resolver.LRUCache(cfg.mailauth.dns_cache)
-    return MailAuthCheck(settings_from(cfg, hostname), DnsLookup(resolver,
-                                                                 cfg.mailauth.dns_timeout))
+    return MailAuthCheck(settings_from(cfg, hostname), DnsLookup(
+        resolver, cfg.mailauth.dns_timeout, cfg.mailauth.dns_cache))

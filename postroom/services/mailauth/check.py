@@ -43,7 +43,13 @@ from postroom.services.mailauth import results
 from postroom.services.mailauth.arc import ArcOutcome, ArcVerifier
 from postroom.services.mailauth.dkim import DkimSignature, DkimStatus, DkimVerifier
 from postroom.services.mailauth.dmarc import DmarcEvaluator, DmarcOutcome, DmarcResult, OrgDomains
-from postroom.services.mailauth.spf import SpfEvaluator, SpfLimits, SpfOutcome, SpfResult
+from postroom.services.mailauth.spf import (
+    Record,
+    SpfEvaluator,
+    SpfLimits,
+    SpfOutcome,
+    SpfResult,
+)
 from postroom.services.pipeline import CONTINUE, Judgement, Message, Verdict
 
 log = logging.getLogger("postroom.mail")
@@ -103,6 +109,7 @@ class MailAuthCheck:
         self.executor = ThreadPoolExecutor(max_workers=settings.workers,
                                            thread_name_prefix="mailauth")
         self.skip = [ipaddress.ip_network(n, strict=False) for n in settings.skip_networks]
+        self.spf_records: dict[str, Record] = {}  # parsed SPF records, shared by messages
 
     def close(self) -> None:
         self.executor.shutdown(wait=False)
@@ -145,7 +152,7 @@ class MailAuthCheck:
             return CONTINUE
         client = message.client
         spf = SpfEvaluator(CachedLookup(self.dns), self.settings.spf_limits,
-                           self.settings.authserv_id)
+                           self.settings.authserv_id, self.spf_records)
         helo = client.helo.strip()
         if helo and self.settings.spf_helo:  # RFC 7208 §2.3
             found.helo = await spf.check_host(client.address, helo, f"postmaster@{helo}",

@@ -45,6 +45,7 @@ from postroom.services.mailauth.spf_macro import (
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 DEFAULT_EXPLANATION = "SPF fail - not authorized"
+PARSED_RECORDS = 4096  # parsed records kept (SpfEvaluator.parsed) before starting afresh
 
 
 class SpfResult(enum.Enum):
@@ -239,10 +240,13 @@ class SpfEvaluator:
     each check keeps its counters in its own state."""
 
     def __init__(self, dns: Lookup, limits: SpfLimits = SpfLimits(),
-                 receiver: str = "unknown") -> None:
+                 receiver: str = "unknown", parsed: dict[str, Record] | None = None) -> None:
         self.dns = dns
         self.limits = limits
         self.receiver = receiver
+        # Records already parsed, by their text: a record is parsed once, not per message
+        # (the caller keeps the dict across messages; a parsed Record is immutable).
+        self.parsed = parsed if parsed is not None else {}
 
     async def check_host(self, ip: str, domain: str, sender: str, helo: str = "",
                          ) -> SpfOutcome:
@@ -287,10 +291,17 @@ class SpfEvaluator:
             return None
         if len(found) > 1:
             raise _Abort(SpfResult.PERMERROR, f"{domain} has {len(found)} SPF records")
+        record = self.parsed.get(found[0])
+        if record is not None:
+            return record
         try:
-            return parse_record(found[0])
+            record = parse_record(found[0])
         except SpfSyntax as exc:
             raise _Abort(SpfResult.PERMERROR, f"{domain}: {exc}") from None
+        if len(self.parsed) >= PARSED_RECORDS:
+            self.parsed.clear()
+        self.parsed[found[0]] = record
+        return record
 
     async def _check(self, state: _State, domain: str,
                      ) -> tuple[SpfResult, str, tuple[Part, ...] | None, str]:
