@@ -51,7 +51,7 @@ async def main(messages: int, size: int, concurrency: int, cache: bool) -> None:
         resolver = make_resolver([f"127.0.0.1:{dns.port}"], 5)
         if cache:
             resolver.cache = dns_resolver.LRUCache(10000)  # as build_mailauth does
-        lookup = DnsLookup(resolver, 5)
+        lookup = DnsLookup(resolver, 5, cache=10000 if cache else 0)
         check = MailAuthCheck(MailAuthSettings(authserv_id="mx.bench.test"), lookup)
         pipeline = Pipeline([check])
         await one(pipeline, data)  # warm up: imports, the suffix list, thread pool
