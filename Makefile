@@ -44,12 +44,18 @@ $(STAMP): $(RUN_STAMP)
 
 venv: $(STAMP)
 
+# Test vectors fetched from PyPI, never committed: the RFC 7208 SPF test suite ships in
+# pyspf's source distribution (tests/support/spfsuite.py reads it from there).
+VECTORS := .cache/vectors
+
 # Debian packages the end-to-end tests drive (real third-party clients, Dovecot as the
 # reference the sharing tests compare against, OpenDKIM's verifier for our DKIM signatures),
 # and PostgreSQL's server
 # binaries when no server answers on 127.0.0.1:5432 (the suite then runs a private cluster).
 # Installed only when missing and only as root; otherwise the run says what is missing.
 test-deps: venv
+	@[ -f $(VECTORS)/pyspf-2.0.14.tar.gz ] || $(BIN)/python -m pip download -q --no-deps \
+	  --no-binary :all: pyspf==2.0.14 -d $(VECTORS) || echo "note: pyspf sdist not fetched"
 	@missing=""; \
 	if ! $(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/postgres', connect_timeout=3).close()" 2>/dev/null \
 	   && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="postgresql"; fi; \

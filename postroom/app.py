@@ -155,10 +155,11 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     dkim_keys = DkimKeys(store, secrets, cfg.dkim)
     batv = Batv(store, secrets, directory, cfg.batv)
     # The checks, then the transforms; DKIM signing stays the last transform, so that it
-    # signs what the others left.
-    pipeline = Pipeline(build_checks(cfg.pipeline.checks,
-                                     check_context(cfg, store, senders, spam_prefs)),
-                        [DkimSigner(dkim_keys)])
+    # signs what the others left. The server rebuilds the checks with its own host name.
+    pipeline = Pipeline(build_checks(cfg.pipeline.checks, check_context(
+        cfg, store, senders, spam_prefs,
+        cfg.server.hostname or default_hostname(cfg.server.domain or None))),
+        [DkimSigner(dkim_keys)])
     learner = spam_learner(cfg, store)
     if learner is not None:
         messages.copy_listeners.append(learner.copied)
@@ -182,10 +183,11 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
 
 
 def check_context(cfg: Config, store: SqlStore, senders: SenderRules,
-                  spam_prefs: SpamPreferences | None) -> CheckContext:
-    """What the pipeline's checks are built from; also used when a reload rebuilds them."""
+                  spam_prefs: SpamPreferences | None, hostname: str) -> CheckContext:
+    """What the pipeline's checks are built from; also used when a reload rebuilds them.
+    ``hostname`` is the name the server uses everywhere (mailauth's authserv-id)."""
     return CheckContext(cfg.limits.max_message_size, senders, cfg.limits.max_header_size,
-                        config=cfg, greylist=store.greylist,
+                        config=cfg, hostname=hostname, greylist=store.greylist,
                         filters=FilterSettings(cfg.pipeline.spamd, cfg.pipeline.clamav,
                                                spam_prefs))
 

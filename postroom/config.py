@@ -490,8 +490,71 @@ class DnsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                    Meta(ge=60, le=604800)] = 3600
 
 
-CheckName = Literal["size", "smuggling", "loop", "sender", "greylist", "dnsbl", "spamd",
-                    "clamav"]
+class MailAuthConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """SPF, DKIM, DMARC and ARC on incoming mail (the 'mailauth' check, docs/mailauth.md)."""
+
+    spf: Annotated[bool, _d("Check SPF (RFC 7208) for the MAIL FROM identity.")] = True
+    spf_helo: Annotated[bool, _d("Also check SPF for the HELO/EHLO name.")] = True
+    dkim: Annotated[bool, _d("Verify every DKIM signature (RFC 6376).")] = True
+    dmarc: Annotated[bool, _d("Apply DMARC (RFC 7489) from the SPF and DKIM results.")] = True
+    arc: Annotated[bool, _d("Verify the ARC chain (RFC 8617).")] = True
+    authserv_id: Annotated[str, _d(
+        "Name in our Authentication-Results fields; incoming ones with this name are "
+        "removed. Empty = server.hostname.")] = ""
+    spf_fail: Annotated[Literal["annotate", "quarantine", "reject"], _d(
+        "What an SPF 'fail' alone does: 'annotate' (record it; DMARC decides), "
+        "'quarantine' (file in Junk) or 'reject' (550 5.7.1 at RCPT).")] = "annotate"
+    spf_temperror: Annotated[Literal["tempfail", "annotate"], _d(
+        "SPF 'temperror' (DNS failure): 'tempfail' answers MAIL FROM with 451 so the "
+        "sender retries; 'annotate' accepts and records it.")] = "tempfail"
+    dmarc_action: Annotated[Literal["reject", "quarantine", "annotate"], _d(
+        "The most DMARC may do: 'reject' honours p=reject (550 5.7.1) and p=quarantine "
+        "(Junk); 'quarantine' files both in Junk; 'annotate' only records the result.")] = \
+        "reject"
+    dmarc_temperror: Annotated[Literal["tempfail", "annotate"], _d(
+        "The DMARC record could not be fetched (DNS failure): 'annotate' accepts and "
+        "records dmarc=temperror (RFC 7489 asks for no deferral); 'tempfail' answers DATA "
+        "with 451.")] = "annotate"
+    dns_servers: Annotated[list[str], _d(
+        "Resolvers for these checks ('ip' or 'ip:port'); empty = "
+        "smtp.outbound.dns_servers.")] = msgspec.field(default_factory=list)
+    dns_timeout: Annotated[float, _d("Seconds one DNS question may take."),
+                           Meta(gt=0, le=60)] = 5.0
+    dns_cache: Annotated[int, _d("DNS answers these checks keep for their TTL (0 = none)."),
+                         Meta(ge=0, le=10_000_000)] = 10000
+    spf_time_limit: Annotated[float, _d("Seconds one whole SPF check may take "
+                                        "(RFC 7208 §4.6.4 suggests 20)."),
+                              Meta(gt=0, le=300)] = 20.0
+    spf_dns_lookups: Annotated[int, _d("SPF terms that ask DNS, per check (RFC 7208: 10)."),
+                               Meta(ge=1, le=100)] = 10
+    spf_void_lookups: Annotated[int, _d("SPF lookups with empty answers, per check "
+                                        "(RFC 7208: 2)."), Meta(ge=0, le=100)] = 2
+    spf_address_lookups: Annotated[int, _d("Names one SPF mx or ptr may look up "
+                                           "(RFC 7208: 10)."), Meta(ge=1, le=100)] = 10
+    dkim_max_signatures: Annotated[int, _d("DKIM signatures verified per message; more "
+                                           "are reported 'policy'."), Meta(ge=1, le=100)] = 10
+    dkim_min_key_bits: Annotated[int, _d("Shortest RSA key accepted (RFC 8301: 1024)."),
+                                 Meta(ge=512, le=16384)] = 1024
+    verify_timeout: Annotated[float, _d("Seconds DKIM or ARC verification of one message "
+                                        "may take (the keys already fetched)."),
+                              Meta(gt=0, le=300)] = 10.0
+    max_verify_size: Annotated[int, _d("Larger messages are not DKIM/ARC verified "
+                                       "(reported 'policy')."), Meta(ge=1024)] = \
+        25 * 1024 * 1024
+    inline_verify_size: Annotated[int, _d(
+        "Messages up to this size are DKIM/ARC verified on the event loop (cheaper than a "
+        "thread for small mail); larger ones in the worker threads."),
+        Meta(ge=0, le=16 * 1024 * 1024)] = 64 * 1024
+    skip_networks: Annotated[list[str], _d(
+        "Client networks (CIDR) whose mail is not checked: local injection. Authenticated "
+        "and smtp.trusted_networks clients are never checked.")] = msgspec.field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    workers: Annotated[int, _d("Threads for DKIM/ARC cryptography."),
+                       Meta(ge=1, le=64)] = 2
+
+
+CheckName = Literal["size", "smuggling", "loop", "sender", "mailauth", "greylist", "dnsbl",
+                    "spamd", "clamav"]
 
 
 class PipelineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -500,11 +563,11 @@ class PipelineConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     checks: Annotated[list[CheckName], _d(
         "Checks run on every message, in order: 'size' (limits.max_message_size), "
         "'smuggling' (bare CR/LF), 'loop' (too many Received lines), 'sender' (authenticated "
-        "senders use their own addresses in MAIL FROM and From:), 'greylist' "
-        "(greylisting: [greylisting]), 'dnsbl' (DNS block lists: [dnsbl]), 'spamd' "
-        "(SpamAssassin: pipeline.spamd), 'clamav' (antivirus: pipeline.clamav). 'size' and "
-        "'smuggling' cannot be left out.")] = msgspec.field(
-        default_factory=lambda: ["size", "smuggling", "loop", "sender"])
+        "senders use their own addresses in MAIL FROM and From:), 'mailauth' (SPF, DKIM, "
+        "DMARC, ARC: see [mailauth]), 'greylist' (greylisting: [greylisting]), 'dnsbl' (DNS "
+        "block lists: [dnsbl]), 'spamd' (SpamAssassin: pipeline.spamd), 'clamav' (antivirus: "
+        "pipeline.clamav). 'size' and 'smuggling' cannot be left out.")] = msgspec.field(
+        default_factory=lambda: ["size", "smuggling", "loop", "sender", "mailauth"])
     spamd: SpamdConfig = msgspec.field(default_factory=SpamdConfig)
     clamav: ClamavConfig = msgspec.field(default_factory=ClamavConfig)
 
@@ -535,6 +598,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dkim: DkimConfig = msgspec.field(default_factory=DkimConfig)
     batv: BatvConfig = msgspec.field(default_factory=BatvConfig)
     dns: DnsConfig = msgspec.field(default_factory=DnsConfig)
+    mailauth: MailAuthConfig = msgspec.field(default_factory=MailAuthConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 
     @property

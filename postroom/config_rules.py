@@ -92,7 +92,7 @@ def type_errors(data: dict[str, Any], struct: type[msgspec.Struct], prefix: str 
 NETWORK_KEYS = ("server.plaintext_auth_networks", "server.proxy_protocol_networks",
                 "smtp.trusted_networks", "minger.allowed_networks",
                 "greylisting.exempt_networks", "dnsbl.exempt_networks",
-                "screening.exempt_networks")
+                "screening.exempt_networks", "mailauth.skip_networks")
 
 
 def _get(cfg: Any, dotted: str) -> Any:

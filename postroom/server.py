@@ -194,6 +194,7 @@ class Server:
             s.submission.direct = self.queue.deliver_at_acceptance
         self.queue.outbound.return_path = s.batv.return_path  # BATV (services/batv.py)
         self.queue.sign_notice = DkimSigner(s.dkim_keys).sign_notice  # DKIM on our DSNs
+        self._build_checks()
         s.indexer.start()
         cert, key = self._certificate()
         with self.privileges.raised():  # a key in /etc/ssl/private may be root's alone
@@ -313,8 +314,7 @@ class Server:
         s.messages.max_message_size = c.limits.max_message_size
         s.submission.max_message_size = c.limits.max_message_size
         s.submission.max_header_size = c.limits.max_header_size
-        s.submission.pipeline.checks[:] = build_checks(
-            c.pipeline.checks, check_context(c, s.store, s.senders, s.spam_prefs))
+        self._build_checks()
         if s.learner is not None:  # learning itself is switched on or off at a restart
             s.learner.configure(c.pipeline.spamd)
         s.dkim_keys.cfg = c.dkim  # DKIM signing and BATV read these per message
@@ -327,6 +327,16 @@ class Server:
         for item in held:
             log.warning("not applied until the server restarts: %s", item)
         return held
+
+    def _build_checks(self) -> None:
+        """The pipeline's checks from the configuration, with this server's host name (the
+        ``mailauth`` check's authserv-id: it must be the name the server uses everywhere,
+        which only the server knows for sure). On start and on every reload. Replaced checks
+        are not closed: a message in the middle of a stage may still be using one, and what
+        they hold (idle worker threads) goes with them."""
+        c, s = self.cfg, self.services
+        s.submission.pipeline.checks[:] = build_checks(c.pipeline.checks, check_context(
+            c, s.store, s.senders, s.spam_prefs, self.hostname))
 
     def table(self) -> list[ListenerRow]:
         rows = [ListenerRow(t.spec.label, t.spec.host, t.port, t.spec.tls, t.spec.note)

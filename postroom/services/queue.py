@@ -145,6 +145,33 @@ class QueueService:
         """Blocking: the message as received, without the prefix."""
         return self._store.blobs.open(entry.blob)
 
+    async def without(self, blob: BlobRef, ranges: Sequence[tuple[int, int]]) -> BlobRef:
+        """A new blob: ``blob`` with the octet ranges ``ranges`` (in its header section) left
+        out. Blobs are immutable and named by content, so dropping a header field (a forged
+        Authentication-Results, RFC 8601 §5) means writing a copy; the original, referenced
+        by nothing, goes with the next blob collection."""
+        def work() -> BlobRef:
+            cuts = sorted(ranges)
+            writer = self._store.blobs.writer()
+            try:
+                with self._store.blobs.open(blob.sha256) as fh:
+                    head = fh.read(max(end for _, end in cuts))
+                    pos = 0
+                    for start, end in cuts:
+                        if start > pos:
+                            writer.write(head[pos:start])
+                        pos = max(pos, end)
+                    writer.write(head[pos:])
+                    while chunk := fh.read(1 << 20):
+                        writer.write(chunk)
+                return writer.finish()
+            except BaseException:
+                writer.abort()
+                raise
+        if not ranges:
+            return blob
+        return await asyncio.get_running_loop().run_in_executor(None, work)
+
     # -- administration (services/admin/queue.py adds checks and the audit record) -------------
     async def list(self) -> list[QueueRec]:
         return await self._repo.list()

@@ -220,6 +220,8 @@ class SubmissionService:
         annotations become the per-delivery prefix. Returns the first queue id. Once this
         returns the entries are committed and the door may report success (RFC 5321 §6.1)."""
         prefix = received + b"".join(line.encode() + b"\r\n" for line in message.annotations)
+        if message.drop:  # header fields a check wants gone (forged Authentication-Results)
+            blob = await self._queue.without(blob, message.drop)
         own = dict(params)
         if message.client.principal is not None and message.client.principal.address:
             own["auth"] = message.client.principal.address

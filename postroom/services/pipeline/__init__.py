@@ -107,6 +107,13 @@ class Message:
     # The allow list (a DNSWL zone with ``allow = true``) that lists the client, set by the
     # dnsbl check at MAIL FROM; "" when none does. Greylisting exempts such clients.
     allow_listed: str = ""
+    # What a check learnt at one stage for a later one (``mailauth`` keeps its SPF results
+    # from MAIL FROM for DMARC at DATA), by check name.
+    notes: dict[str, object] = field(default_factory=dict)
+    # Octet ranges of the header section to leave out of the stored copy (forged
+    # Authentication-Results, RFC 8601 §5): the blob is immutable once named, so acceptance
+    # writes a copy without them (services/submission.py ``accept``).
+    drop: list[tuple[int, int]] = field(default_factory=list)
 
     async def read_content(self) -> BinaryIO:
         """A stream over the whole received content, from its start. A check closes it. The

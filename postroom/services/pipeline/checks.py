@@ -18,6 +18,7 @@ from postroom.config import Config
 from postroom.config_filters import ClamavConfig, SpamdConfig
 from postroom.core.envelope import Stage
 from postroom.core.errors import Kind
+from postroom.services.mailauth.build import build_mailauth
 from postroom.services.pipeline import CONTINUE, Check, Judgement, Message, clamav, spamd
 from postroom.services.pipeline.dnsbl import DnsblCheck
 from postroom.services.pipeline.greylist import GreylistCheck
@@ -133,12 +134,13 @@ class CheckContext:
 
     def __init__(self, max_message_size: int, senders: SenderRules,
                  max_header_size: int = 256 * 1024, *, config: Config | None = None,
-                 greylist: GreylistRepo | None = None,
+                 hostname: str = "", greylist: GreylistRepo | None = None,
                  filters: FilterSettings | None = None) -> None:
         self.max_message_size = max_message_size
         self.max_header_size = max_header_size
         self.senders = senders
         self.config = config or Config()  # sections the checks read at use (reload-safe)
+        self.hostname = hostname  # this server's name (authserv-id of Authentication-Results)
         self.greylist = greylist  # greylisting state (store/repo/screening.py)
         self.filters = filters or FilterSettings()
 
@@ -172,6 +174,7 @@ BUILT_IN: Mapping[str, CheckFactory] = {
     "dnsbl": _dnsbl,
     "spamd": lambda ctx: spamd.build(ctx.filters.spamd, ctx.filters.optouts),
     "clamav": lambda ctx: clamav.build(ctx.filters.clamav),
+    "mailauth": lambda ctx: build_mailauth(ctx.config, ctx.hostname),
 }
 
 
