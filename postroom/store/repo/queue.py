@@ -133,12 +133,12 @@ class QueueRepo:
         """Append the local copies, queue the notices and settle the entry in one
         transaction (DESIGN.md §5 step 6). Returns (mailbox id, uid) per local copy."""
         def fn(tx: Tx) -> list[tuple[int, int]]:
-            out = []
-            for mailbox_id, message in outcome.local:
-                uid, _ = MessageRepo.append_in(tx, mailbox_id, [message])[0]
-                out.append((mailbox_id, uid))
             for new in (*outcome.notices, *outcome.forwards):
                 self._insert(tx, new)
+            out = []
+            for mailbox_id, message in outcome.local:  # may fail (quota): all is undone
+                uid, _ = MessageRepo.append_in(tx, mailbox_id, [message])[0]
+                out.append((mailbox_id, uid))
             self._settle(tx, entry_id, outcome)
             return out
         return await self.engine.write(fn)
@@ -156,12 +156,12 @@ class QueueRepo:
         queued in the same transaction. Returns (queue id, [(mailbox id, uid)])."""
         def fn(tx: Tx) -> tuple[int, list[tuple[int, int]]]:
             entry_id = self._insert(tx, entry)
+            for new in forwards:
+                self._insert(tx, new)
             out = []
             for mailbox_id, message in local:
                 uid, _ = MessageRepo.append_in(tx, mailbox_id, [message])[0]
                 out.append((mailbox_id, uid))
-            for new in forwards:
-                self._insert(tx, new)
             self._settle(tx, entry_id, Settlement[int]())
             return entry_id, out
         return await self.engine.write(fn)
