@@ -185,6 +185,9 @@ async def test_sealing_keys_come_from_the_dkim_rsa_key(services: Services) -> No
     key = await keys.key_for("example.com")
     assert key is not None and key.algorithm == "rsa-sha256" and key.domain == "example.com"
     assert key.private_key.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    await account(services, "staff@ed.example")
+    await services.dkim_keys.generate("ed.example", ["ed25519"])
+    assert await keys.key_for("ed.example") is None  # RFC 8617 §4.1.3: rsa-sha256 only
     services.dkim_keys.cfg.sign = False
     assert await keys.key_for("example.com") is None
 
