@@ -5,7 +5,8 @@ Mail from outside (dave@b.test, over SMTP to A's MX) reaches an alias or group a
 members are at A and at B. The local member reads it at A, the remote one at B, once each;
 the copy B receives carries the ARC set A added with a.test's key (published from
 ``postroom dns`` into the loopback zone), verified by dkimpy's ARC verifier and by B's own
-``mailauth`` check (``arc=pass`` in B's Authentication-Results). A remote member that cannot
+``mailauth`` check (``arc=pass`` in B's Authentication-Results); forwarded on by an alias at B
+back to A, the chain has two sets and still verifies. A remote member that cannot
 be reached gives the original sender a failure notice naming the alias.
 """
 
@@ -45,9 +46,11 @@ def pair(tmp_path_factory: pytest.TempPathFactory,
     a.start()
     b.start()
     try:
-        made = a.cli("dkim", "generate", "a.test")
-        assert made.returncode == 0, made.stderr
-        records = publish(a, dns)
+        records: dict[str, str] = {}
+        for inst in (a, b):
+            made = inst.cli("dkim", "generate", inst.domain)
+            assert made.returncode == 0, made.stderr
+            records.update(publish(inst, dns))
         added = a.cli("domain", "add", "c.test")  # a second domain of A, without keys
         assert added.returncode == 0, added.stderr
         yield a, b, records
@@ -156,3 +159,22 @@ def test_unreachable_remote_member_gives_the_sender_a_notice(
     assert "Action: failed" in status
     wait_for(lambda: queue(a) == [], what="A's queue empty")
     assert len(raw_messages(a, alice, "fwd-unreachable")) == 1  # delivered once
+
+
+def test_forwarded_twice_the_chain_grows_and_verifies(
+        pair: tuple[Instance, Instance, dict[str, str]]) -> None:
+    """hop@a.test -> relay@b.test -> alice at A: B seals over A's set (i=2, cv=pass), and the
+    chain of two sets verifies at the end, by dkimpy and by A's own check."""
+    a, b, records = pair
+    alice, _, dave = users(a, b, "5")
+    assert b.cli("alias", "add", "relay@b.test", alice[0]).returncode == 0
+    assert a.cli("alias", "add", "hop@a.test", "relay@b.test").returncode == 0
+    send_from_outside(a, dave[0], "hop@a.test", "fwd-twice")
+    wait_for(lambda: raw_messages(a, alice, "fwd-twice"), what="copy back at A")
+    [raw] = raw_messages(a, alice, "fwd-twice")
+    head = raw.partition(b"\r\n\r\n")[0].decode()
+    assert "ARC-Seal: i=2;" in head and "cv=pass" in head and "d=b.test" in head, head
+    arc_verify(raw, records)
+    assert head.startswith(f"Return-Path: <{dave[0]}>")
+    newest = head.split("\r\nAuthentication-Results: ")[1]  # A's, on the way back
+    assert newest.startswith("mx.a.test;") and "arc=pass" in newest, head
