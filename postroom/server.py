@@ -61,6 +61,9 @@ from postroom.protocols.pop3.session import Pop3Settings
 from postroom.protocols.smtp.server import OdmrService, SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
 from postroom.registry import REGISTRY, ServiceDef
+from postroom.services.forwarding import DkimSealingKeys
+from postroom.services.mailauth.arc import ArcSealer
+from postroom.services.mailauth.build import settings_from
 from postroom.services.pipeline.checks import build_checks
 from postroom.services.pipeline.signing import DkimSigner
 
@@ -194,6 +197,9 @@ class Server:
             s.submission.direct = self.queue.deliver_at_acceptance
         self.queue.outbound.return_path = s.batv.return_path  # BATV (services/batv.py)
         self.queue.sign_notice = DkimSigner(s.dkim_keys).sign_notice  # DKIM on our DSNs
+        # ARC-seal copies forwarded to remote alias and group members with the DKIM keys
+        self.queue.forwarding.sealer = ArcSealer(
+            DkimSealingKeys(s.dkim_keys), settings_from(c, self.hostname).authserv_id)
         self._build_checks()
         s.indexer.start()
         cert, key = self._certificate()

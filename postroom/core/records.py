@@ -251,6 +251,9 @@ class Settlement(Generic[Target]):
     state: str = "ready"  # "active" while a split attempt is still going on
     local: Sequence[tuple[Target, NewMessage]] = ()
     notices: Sequence[NewEntry] = ()
+    # Copies forwarded to remote alias and group members (services/forwarding.py): new
+    # remote entries, committed with the local copies they go with.
+    forwards: Sequence[NewEntry] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from postroom.access.gate import MailboxHandle
-from postroom.core.records import NewMessage, QueueRec
+from postroom.core.records import NewEntry, NewMessage, QueueRec
 from postroom.mta.dsn import RecipientStatus
 
 
@@ -23,11 +23,18 @@ class Attempt:
     # local copies by recipient: where the delivery service (through the gate) put them
     local_by_rcpt: dict[str, list[tuple[MailboxHandle, NewMessage]]] = field(
         default_factory=dict)
+    # copies forwarded to remote members of an alias or group, by the recipient that reached
+    # them (services/forwarding.py): queued with the local copies, in one transaction
+    forwards_by_rcpt: dict[str, list[NewEntry]] = field(default_factory=dict)
     state: str = "ready"
 
     @property
     def local(self) -> list[tuple[MailboxHandle, NewMessage]]:
         return [t for targets in self.local_by_rcpt.values() for t in targets]
+
+    @property
+    def forwards(self) -> list[NewEntry]:
+        return [e for entries in self.forwards_by_rcpt.values() for e in entries]
 
 
 Conclude = Callable[[QueueRec, Attempt], Awaitable[None]]

@@ -208,8 +208,10 @@ class Outbound:
             entry = line.popleft()
             if temporary:
                 attempt = self._deferred(entry, reason)
-            else:
-                attempt = Attempt(failed=[dsn.RecipientStatus(r, "failed", status, reason, host)
+            else:  # ORCPT carried (RFC 3464 §2.3.1), as for a refusal by the remote host
+                orcpt = per_recipient(entry.param_dict(), "orcpt")
+                attempt = Attempt(failed=[dsn.RecipientStatus(r, "failed", status, reason, host,
+                                                              orcpt.get(r, ""))
                                           for r in entry.recipients])
             await self._conclude(entry, attempt)
 

@@ -11,7 +11,9 @@ does.)
 Local delivery is the delivery service's (services/delivery.py): it chooses each copy's folder
 through the access gate, scans the message once in chunks (ENVELOPE, BODYSTRUCTURE, search
 text) and builds the per-delivery prefix; one copy per mailbox, however it was addressed.
-Remote delivery is mta/outbound.py.
+Remote delivery is mta/outbound.py. A remote member of an alias or group gets a forwarded copy
+(services/forwarding.py): a new remote entry, queued in the transaction that settles the local
+copies, so it is never lost nor queued twice.
 
 Retries (specs.md §4.4): a temporary failure waits ``retry_schedule[attempts]`` (the last value
 repeats); after ``delay_warning`` one "delayed" notice goes to the sender; after
@@ -44,6 +46,7 @@ from postroom.mta.outbound import Outbound
 from postroom.net.dns import Router, make_resolver
 from postroom.obs import maillog
 from postroom.services.delivery import DeliveryService
+from postroom.services.forwarding import Forwarding
 from postroom.services.gateways import Gateways
 from postroom.services.queue import QueueService
 from postroom.services.submission import SubmissionService
@@ -80,6 +83,9 @@ class QueueManager:
         # DKIM signature fields for the notices this manager writes (services/pipeline/
         # signing.py ``sign_notice``), put in their prefix; None: notices go unsigned.
         self.sign_notice: Callable[[bytes], Awaitable[bytes]] | None = None
+        # Forwarded copies for remote alias and group members; the server gives it an ARC
+        # sealer (services/mailauth/arc.py), without one they go unsealed.
+        self.forwarding = Forwarding(queue)
 
     async def start(self) -> None:
         returned = await self.queue.reset_active()
@@ -186,9 +192,19 @@ class QueueManager:
                         rcpt, "failed", smtp.reply_for(Stage.RECIPIENT, exc.kind), exc.text,
                         orcpt.get(rcpt, "")))
             else:
-                attempt.local_by_rcpt[rcpt] = plan.targets[rcpt]
-                attempt.delivered.append(dsn.status(rcpt, "delivered", smtp.DELIVERED,
-                                                    orcpt=orcpt.get(rcpt, "")))
+                members = plan.forwards.get(rcpt, [])
+                if members:
+                    forwards = await self.forwarding.entries(entry, rcpt, members)
+                    for new in forwards:
+                        await self.submission.mark_gateway(new)
+                    attempt.forwards_by_rcpt[rcpt] = forwards
+                if plan.targets[rcpt] or not members:
+                    attempt.local_by_rcpt[rcpt] = plan.targets[rcpt]
+                    attempt.delivered.append(dsn.status(rcpt, "delivered", smtp.DELIVERED,
+                                                        orcpt=orcpt.get(rcpt, "")))
+                else:  # remote members only: their own entries report (NOTIFY went along)
+                    attempt.delivered.append(dsn.status(rcpt, "expanded", smtp.DELIVERED,
+                                                        orcpt=orcpt.get(rcpt, "")))
         return attempt
 
     async def deliver_at_acceptance(self, entry: NewEntry) -> int | None:
@@ -213,7 +229,7 @@ class QueueManager:
                 wants(entry.params, s.recipient, "SUCCESS") for s in attempt.delivered):
             return None
         try:
-            entry_id = await self.queue.deliver_now(entry, attempt.local)
+            entry_id = await self.queue.deliver_now(entry, attempt.local, attempt.forwards)
         except MailError as exc:
             if exc.kind not in TEMPORARY_KINDS:
                 raise
@@ -237,7 +253,8 @@ class QueueManager:
             try:
                 await self.queue.settle(entry.id, Settlement[MailboxHandle](
                     remaining=remaining, count_attempt=False,
-                    local=attempt.local_by_rcpt[st.recipient], state="active"))
+                    local=attempt.local_by_rcpt.get(st.recipient, []), state="active",
+                    forwards=attempt.forwards_by_rcpt.get(st.recipient, [])))
             except MailError as exc:
                 if exc.kind not in TEMPORARY_KINDS:
                     raise
@@ -245,7 +262,10 @@ class QueueManager:
                 continue
             done.delivered.append(st)
         done.delivered.append(last)
-        done.local_by_rcpt[last.recipient] = attempt.local_by_rcpt[last.recipient]
+        if last.recipient in attempt.local_by_rcpt:
+            done.local_by_rcpt[last.recipient] = attempt.local_by_rcpt[last.recipient]
+        if last.recipient in attempt.forwards_by_rcpt:
+            done.forwards_by_rcpt[last.recipient] = attempt.forwards_by_rcpt[last.recipient]
         return done
 
     # -- the end of every attempt -------------------------------------------------------------
@@ -294,7 +314,7 @@ class QueueManager:
         error = "; ".join(dict.fromkeys(deferred.values()))[:500]
         outcome = Settlement[MailboxHandle](
             remaining=list(deferred), next_attempt=next_attempt, error=error, params=params,
-            local=attempt.local, notices=notices, state=state)
+            local=attempt.local, notices=notices, state=state, forwards=attempt.forwards)
         try:
             await self.queue.settle(entry.id, outcome)
         except MailError as exc:
@@ -308,9 +328,11 @@ class QueueManager:
             (rcpt,) = attempt.local_by_rcpt  # one local recipient left, and it cannot take it
             await self.conclude(entry, Attempt(
                 delivered=[s for s in attempt.delivered if s.recipient != rcpt],
-                failed=attempt.failed, deferred={**attempt.deferred, rcpt: exc.text}))
+                failed=attempt.failed, deferred={**attempt.deferred, rcpt: exc.text},
+                forwards_by_rcpt={r: f for r, f in attempt.forwards_by_rcpt.items()
+                                  if r != rcpt}))
             return
-        if notices:
+        if notices or attempt.forwards:
             self.wake()
         self._log(entry, attempt, failed, deferred, now, wait)
 
@@ -325,9 +347,13 @@ class QueueManager:
                 where = copies[0][0].name if len(copies) == 1 else f"{len(copies)} mailboxes"
                 maillog.outcome("delivered", entry.id, st.recipient, where, st.status,
                                 delay=delay)
-            else:
+            elif st.action != "expanded":
                 maillog.outcome("sent", entry.id, st.recipient, st.remote_mta,
                                 st.diagnostic or st.status, st.action, delay)
+        for rcpt, forwards in attempt.forwards_by_rcpt.items():
+            members = ", ".join(f"<{m}>" for new in forwards for m in new.recipients)
+            maillog.outcome("forwarded", entry.id, rcpt, "-", smtp.DELIVERED.enhanced or "",
+                            f"queued for {members}", delay)
         for st in failed:
             maillog.outcome("bounced", entry.id, st.recipient, st.remote_mta, st.status,
                             st.diagnostic, delay)

@@ -10,6 +10,8 @@ at level info, with the same keys in the same order whatever happened:
   Message-ID, size, TLS and login;
 - ``delivered``, ``sent``, ``deferred``, ``bounced``: what became of one recipient, with the
   queue id, where it went (a mailbox, a remote host), the status and the reason;
+- ``forwarded``: an alias or group recipient whose remote members were queued a forwarded
+  copy (services/forwarding.py), naming them;
 - ``login failed`` (services/auth.py): protocol, client address, user name. docs/fail2ban/
   holds a filter for it.
 
@@ -58,7 +60,8 @@ def smtp_accept(queue_id: int, client: str, helo: str, sender: str,
 def outcome(event: str, queue_id: int, recipient: str, where: str, status: str,
             reason: str = "", delay: float | None = None) -> None:
     """``delivered`` (a local mailbox), ``sent`` (a remote host took it), ``deferred`` (will
-    be retried), ``bounced`` (failed for good; a notice goes to the sender when asked)."""
+    be retried), ``bounced`` (failed for good; a notice goes to the sender when asked),
+    ``forwarded`` (copies queued for an alias's remote members)."""
     log.info(event, extra={"queue_id": queue_id, "to": f"<{recipient}>", "where": _who(where),
                            "status": status, "delay": "-" if delay is None else f"{delay:.1f}",
                            "reason": reason or "-"})

@@ -17,6 +17,13 @@ For each recipient:
   judged again here because they may have changed since the message was accepted.
 One copy per mailbox, however often it was addressed.
 
+A member of an alias or group in another domain (docs/operations.md: remote targets are
+accepted as given) is not a mailbox: the plan names it under ``forwards``, and the queue
+manager queues a forwarded copy for it (services/forwarding.py) in the same transaction as
+the local copies. One forwarded copy per remote address, however often it was reached.
+Members that are neither accounts nor remote (a public folder, an address of ours that no
+longer exists) get nothing, as before.
+
 Quota: a recipient whose account is already full is deferred before anything is written (the
 transaction still enforces the limit, for copies that race).
 
@@ -41,7 +48,7 @@ from postroom.core.records import AccountRec, BlobRef, MailboxRec, NewMessage, Q
 from postroom.directory.service import Directory, ToAccount, ToAlias, ToGroup, ToPublicFolder
 from postroom.mime.stream import describe_stream
 from postroom.services.queue import QueueService
-from postroom.services.submission import refuse_account
+from postroom.services.submission import domain_of, refuse_account
 from postroom.store.sqlstore import SqlStore
 
 log = logging.getLogger("postroom.delivery")
@@ -56,6 +63,8 @@ class Plan:
     targets: dict[str, list[tuple[MailboxHandle, NewMessage]]] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)  # no such recipient (any more)
     refused: dict[str, MailError] = field(default_factory=dict)  # exists, but not now/ever
+    # remote members of an alias or group, by the recipient that reached them
+    forwards: dict[str, list[str]] = field(default_factory=dict)
 
 
 class DeliveryService:
@@ -88,21 +97,28 @@ class DeliveryService:
         submitter = await self._submitter(params)
         plan = Plan()
         seen: set[int] = set()
+        seen_remote: set[str] = set()
         for rcpt in entry.recipients:
+            remote: list[str] = []
             try:
-                handles = await self._targets(rcpt, folder, junk, submitter, message.size)
+                handles = await self._targets(rcpt, folder, junk, submitter, message.size,
+                                              remote)
             except MailError as exc:
                 if exc.kind is Kind.NOT_FOUND:
                     plan.unknown.append(rcpt)
                 else:
                     plan.refused[rcpt] = exc
                 continue
-            if not handles:
+            if not handles and not remote:
                 plan.unknown.append(rcpt)
                 continue
             fresh = [h for h in handles if h.id not in seen]
             seen.update(h.id for h in fresh)
             plan.targets[rcpt] = [(h, message) for h in fresh]
+            away = [a for a in remote if a.lower() not in seen_remote]
+            seen_remote.update(a.lower() for a in away)
+            if away:
+                plan.forwards[rcpt] = away
         return plan
 
     async def _submitter(self, params: dict[str, object]) -> Principal:
@@ -115,7 +131,10 @@ class DeliveryService:
         return Principal.anonymous()
 
     async def _targets(self, address: str, folder: str, junk: bool, submitter: Principal,
-                       size: int) -> list[MailboxHandle]:
+                       size: int, remote: list[str]) -> list[MailboxHandle]:
+        """The mailboxes ``address`` reaches; remote members of an alias or group are
+        added to ``remote``. A plain account costs no more lookups than before: only a
+        member that is not an account is asked about its domain."""
         res = await self._directory.resolve_recipient(address)
         if isinstance(res, ToPublicFolder):
             return [await self._gate.handle(submitter, res.mailbox, address, Op.POST)]
@@ -124,10 +143,16 @@ class DeliveryService:
             accounts: list[AccountRec] = [res.account]
         elif isinstance(res, (ToAlias, ToGroup)):
             accounts = []
+            # expand() follows nested aliases and groups, once each (a loop ends), and
+            # stops at its limit of addresses.
             for name in await self._directory.expand(address):
                 account = await self._store.directory.get_account(name)
+                if account is None:
+                    if not await self._directory.is_local_domain(domain_of(name)):
+                        remote.append(name)
+                    continue
                 # A disabled member misses mail to the group; the others still get theirs.
-                if account is not None and account.state != "disabled":
+                if account.state != "disabled":
                     accounts.append(account)
         else:
             return []

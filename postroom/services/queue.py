@@ -119,15 +119,20 @@ class QueueService:
             remaining=s.remaining, next_attempt=s.next_attempt, error=s.error,
             params=s.params, count_attempt=s.count_attempt, state=s.state,
             local=[(handle.id, message) for handle, message in s.local],
-            notices=s.notices))
+            notices=s.notices, forwards=s.forwards))
 
     async def deliver_now(self, entry: NewEntry,
-                          local: Sequence[tuple[MailboxHandle, NewMessage]]) -> int:
+                          local: Sequence[tuple[MailboxHandle, NewMessage]],
+                          forwards: Sequence[NewEntry] = ()) -> int:
         """Accept ``entry`` and append its local copies in one transaction (its recipients
-        are all local and every copy was placed through the gate); returns its queue id.
-        The queue's listeners are not woken: nothing is left for them."""
+        are all local and every copy was placed through the gate), with the ``forwards``
+        (copies for remote members of its aliases and groups) queued in it too; returns its
+        queue id. The queue's listeners are woken only when forwards were queued: otherwise
+        nothing is left for them."""
         entry_id, _ = await self._repo.deliver_now(
-            entry, [(handle.id, message) for handle, message in local])
+            entry, [(handle.id, message) for handle, message in local], forwards)
+        if forwards:
+            self.announce()
         return entry_id
 
     async def defer(self, entry_id: int, recipients: Sequence[str], next_attempt: int,

@@ -10,9 +10,9 @@ rely on), and the result goes into Authentication-Results as ``arc=`` (RFC 8617 
 Sealing (RFC 8617 §5.1): ``ArcSealer`` adds the next ARC set to a message that carries our
 Authentication-Results (the one the ``mailauth`` check wrote, with its ``arc=`` result, from
 which the new set's ``cv=`` comes), signed with the forwarding domain's key. Keys come through
-``SealingKeys``, so the per-domain DKIM signing keys plug in without a second key store. The
-sealer is ready, but nothing calls it yet: Postroom has no path that forwards a delivered
-message to a remote address (see docs/mailauth.md).
+``SealingKeys``, so the per-domain DKIM signing keys plug in without a second key store
+(services/forwarding.py ``DkimSealingKeys``). The queue manager seals every copy it forwards to
+a remote member of an alias or group (services/forwarding.py, docs/mailauth.md).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ collection, RFC 2645; reviewed at ``next_attempt`` only for delay notices and ex
 start the manager returns ``active`` rows to ``ready`` (held ones to ``atrn``): a crash
 mid-delivery means the delivery is retried.
 
-``settle`` ends an attempt in *one* transaction: local copies appended, notices (DSNs) queued,
-the entry dropped or rewritten with the recipients still to do. A crash therefore either
+``settle`` ends an attempt in *one* transaction: local copies appended, notices (DSNs) and
+forwarded copies (remote members of aliases and groups) queued, the entry dropped or rewritten
+with the recipients still to do. A crash therefore either
 finishes all of it or none of it, and the retry after restart never duplicates.
 """
 
@@ -132,27 +133,31 @@ class QueueRepo:
         """Append the local copies, queue the notices and settle the entry in one
         transaction (DESIGN.md §5 step 6). Returns (mailbox id, uid) per local copy."""
         def fn(tx: Tx) -> list[tuple[int, int]]:
+            for new in (*outcome.notices, *outcome.forwards):
+                self._insert(tx, new)
             out = []
-            for mailbox_id, message in outcome.local:
+            for mailbox_id, message in outcome.local:  # may fail (quota): all is undone
                 uid, _ = MessageRepo.append_in(tx, mailbox_id, [message])[0]
                 out.append((mailbox_id, uid))
-            for notice in outcome.notices:
-                self._insert(tx, notice)
             self._settle(tx, entry_id, outcome)
             return out
         return await self.engine.write(fn)
 
     async def deliver_now(self, entry: NewEntry,
-                          local: Sequence[tuple[int, NewMessage]]) -> tuple[int, list[
+                          local: Sequence[tuple[int, NewMessage]],
+                          forwards: Sequence[NewEntry] = ()) -> tuple[int, list[
                               tuple[int, int]]]:
         """Accept and deliver in one transaction: mail whose recipients are all local and
         whose copies the delivery service has already placed. The entry is inserted (so it
         gets its queue id, which the mail log and the 250 reply name) and settled at once:
         copies appended, the entry dropped. One commit instead of three (enqueue, claim,
         settle), and the same all-or-nothing: a crash before the commit leaves nothing, after
-        it everything. Returns (queue id, [(mailbox id, uid)])."""
+        it everything. ``forwards`` (copies for remote members of an alias or group) are
+        queued in the same transaction. Returns (queue id, [(mailbox id, uid)])."""
         def fn(tx: Tx) -> tuple[int, list[tuple[int, int]]]:
             entry_id = self._insert(tx, entry)
+            for new in forwards:
+                self._insert(tx, new)
             out = []
             for mailbox_id, message in local:
                 uid, _ = MessageRepo.append_in(tx, mailbox_id, [message])[0]
