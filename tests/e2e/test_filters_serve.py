@@ -11,38 +11,24 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.test_smtp_two_servers import inbox, submit
-from tests.support.mailhost import Dns, Instance, free_port
+from tests.support.mailhost import Instance, server_pair
 from tests.support.server import wait_for
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Instance]]:
-    root: Path = tmp_path_factory.mktemp("filters")
-    dns = Dns()
-    port = free_port(("127.0.0.1", "127.0.0.2"))
-    for domain, address in (("a.test", "127.0.0.1"), ("b.test", "127.0.0.2")):
-        dns.zone.add(domain, "MX", f"10 mx.{domain}.")
-        dns.zone.add(f"mx.{domain}", "A", address)
-    dns.zone.add("5.0.0.127.bl.test", "A", "127.0.0.2")
-    dns.zone.add("5.0.0.127.bl.test", "TXT", '"127.0.0.5 sends spam"')
-    a = Instance(root, "a.test", "127.0.0.1", port, dns.port)
-    b = Instance(root, "b.test", "127.0.0.2", port, dns.port, extra=[
-        "--set", 'pipeline.checks=["size", "smuggling", "loop", "sender", "dnsbl", "greylist"]',
-        "--set", "greylisting.delay=2",
-        "--set", 'dnsbl.zones=[{zone = "bl.test", weight = 10}]'])
-    a.start()
-    b.start()
-    try:
+    with server_pair(tmp_path_factory.mktemp("filters"), b_extra=[
+            "--set",
+            'pipeline.checks=["size", "smuggling", "loop", "sender", "dnsbl", "greylist"]',
+            "--set", "greylisting.delay=2",
+            "--set", 'dnsbl.zones=[{zone = "bl.test", weight = 10}]']) as (a, b, dns):
+        dns.zone.add("5.0.0.127.bl.test", "A", "127.0.0.2")
+        dns.zone.add("5.0.0.127.bl.test", "TXT", '"127.0.0.5 sends spam"')
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
-        dns.stop()
 
 
 def test_greylisted_mail_arrives_after_the_senders_retry(

@@ -17,14 +17,13 @@ import smtplib
 import uuid
 from collections.abc import Iterator
 from email.utils import formatdate
-from pathlib import Path
 
 import dkim
 import pytest
 
 from tests.e2e.test_signing_two_servers import publish
 from tests.e2e.test_smtp_two_servers import _reports, inbox, queue
-from tests.support.mailhost import Dns, Instance, free_port
+from tests.support.mailhost import Instance, server_pair
 from tests.support.server import wait_for
 from tests.support.tls import insecure_context
 
@@ -34,18 +33,9 @@ CHECK_LOOPBACK = ["--set", "mailauth.skip_networks=[]"]  # mail from 127.0.0.x i
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory,
          ) -> Iterator[tuple[Instance, Instance, dict[str, str]]]:
-    root: Path = tmp_path_factory.mktemp("forward-pair")
-    dns = Dns()
-    port = free_port(("127.0.0.1", "127.0.0.2"))
-    for domain, address in (("a.test", "127.0.0.1"), ("b.test", "127.0.0.2")):
-        dns.zone.add(domain, "MX", f"10 mx.{domain}.")
-        dns.zone.add(f"mx.{domain}", "A", address)
-    dns.zone.add("nullmx.test", "MX", "0 .")  # RFC 7505: no mail can reach this domain
-    a = Instance(root, "a.test", "127.0.0.1", port, dns.port, extra=CHECK_LOOPBACK)
-    b = Instance(root, "b.test", "127.0.0.2", port, dns.port, extra=CHECK_LOOPBACK)
-    a.start()
-    b.start()
-    try:
+    with server_pair(tmp_path_factory.mktemp("forward-pair"), CHECK_LOOPBACK,
+                     CHECK_LOOPBACK) as (a, b, dns):
+        dns.zone.add("nullmx.test", "MX", "0 .")  # RFC 7505: no mail can reach this domain
         records: dict[str, str] = {}
         for inst in (a, b):
             made = inst.cli("dkim", "generate", inst.domain)
@@ -54,10 +44,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory,
         added = a.cli("domain", "add", "c.test")  # a second domain of A, without keys
         assert added.returncode == 0, added.stderr
         yield a, b, records
-    finally:
-        a.stop()
-        b.stop()
-        dns.stop()
 
 
 def send_from_outside(a: Instance, sender: str, rcpt: str, subject: str) -> None:

@@ -15,37 +15,22 @@ import json
 import smtplib
 from collections.abc import Iterator
 from email.utils import formatdate
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.test_smtp_two_servers import inbox
 from tests.protocol.smtp.test_signing import dkimpy_verify, only_signature
 from tests.support import dkimverify
-from tests.support.mailhost import Dns, Instance, free_port
+from tests.support.mailhost import Dns, Instance, server_pair
 from tests.support.server import wait_for
 from tests.support.tls import insecure_context
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Instance, Dns]]:
-    root: Path = tmp_path_factory.mktemp("signing-pair")
-    dns = Dns()
-    port = free_port(("127.0.0.1", "127.0.0.2"))
-    for domain, address in (("a.test", "127.0.0.1"), ("b.test", "127.0.0.2")):
-        dns.zone.add(domain, "MX", f"10 mx.{domain}.")
-        dns.zone.add(f"mx.{domain}", "A", address)
-    a = Instance(root, "a.test", "127.0.0.1", port, dns.port,
-                 extra=["--set", "batv.enabled=true"])
-    b = Instance(root, "b.test", "127.0.0.2", port, dns.port)
-    a.start()
-    b.start()
-    try:
-        yield a, b, dns
-    finally:
-        a.stop()
-        b.stop()
-        dns.stop()
+    with server_pair(tmp_path_factory.mktemp("signing-pair"),
+                     a_extra=["--set", "batv.enabled=true"]) as pair:
+        yield pair
 
 
 def submit(inst: Instance, user: tuple[str, str], to: list[str], subject: str) -> None:

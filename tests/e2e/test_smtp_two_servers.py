@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.mailhost import Dns, Instance, free_port
+from tests.support.mailhost import Dns, Instance, free_port, server_pair
 from tests.support.server import wait_for
 from tests.support.tls import insecure_context
 
@@ -63,25 +63,11 @@ def queue(inst: Instance) -> list[dict[str, object]]:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Instance, Instance, Dns]]:
-    root: Path = tmp_path_factory.mktemp("pair")
-    dns = Dns()
-    port = free_port(("127.0.0.1", "127.0.0.2"))
-    for domain, address in (("a.test", "127.0.0.1"), ("b.test", "127.0.0.2")):
-        dns.zone.add(domain, "MX", f"10 mx.{domain}.")
-        dns.zone.add(f"mx.{domain}", "A", address)
-    dns.zone.add("nullmx.test", "MX", "0 .")
     # A warns about delayed mail after 1 s instead of 4 h (the B-down test reads the warning)
-    a = Instance(root, "a.test", "127.0.0.1", port, dns.port,
-                 extra=["--set", "smtp.outbound.delay_warning=1"])
-    b = Instance(root, "b.test", "127.0.0.2", port, dns.port)
-    a.start()
-    b.start()
-    try:
+    with server_pair(tmp_path_factory.mktemp("pair"),
+                     a_extra=["--set", "smtp.outbound.delay_warning=1"]) as (a, b, dns):
+        dns.zone.add("nullmx.test", "MX", "0 .")
         yield a, b, dns
-    finally:
-        a.stop()
-        b.stop()
-        dns.stop()
 
 
 def _subject_in(messages: list[Message], subject: str) -> bool:

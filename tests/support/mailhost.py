@@ -8,6 +8,7 @@ on the Internet.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import dnslib
@@ -160,3 +162,26 @@ class Instance:
         result = self.cli("user", "add", address, "--password-stdin", stdin=password + "\n")
         assert result.returncode == 0, result.stderr
         return address, password
+
+
+@contextlib.contextmanager
+def server_pair(root: Path, a_extra: Sequence[str] = (), b_extra: Sequence[str] = (),
+                ) -> Iterator[tuple[Instance, Instance, Dns]]:
+    """Two running servers, ``a.test`` on 127.0.0.1 and ``b.test`` on 127.0.0.2, each the MX
+    of its domain on the same SMTP port, with a loopback DNS server both resolve through
+    (add records to ``dns.zone`` at any time). Everything is stopped on exit."""
+    dns = Dns()
+    port = free_port(("127.0.0.1", "127.0.0.2"))
+    for domain, address in (("a.test", "127.0.0.1"), ("b.test", "127.0.0.2")):
+        dns.zone.add(domain, "MX", f"10 mx.{domain}.")
+        dns.zone.add(f"mx.{domain}", "A", address)
+    a = Instance(root, "a.test", "127.0.0.1", port, dns.port, extra=list(a_extra))
+    b = Instance(root, "b.test", "127.0.0.2", port, dns.port, extra=list(b_extra))
+    try:
+        a.start()
+        b.start()
+        yield a, b, dns
+    finally:
+        a.stop()
+        b.stop()
+        dns.stop()
