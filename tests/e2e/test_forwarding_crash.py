@@ -14,11 +14,8 @@ the forwarded copy keeps. After the rounds and a restart:
 
 from __future__ import annotations
 
-import email
-import imaplib
 import json
 import signal
-import socket
 import threading
 import time
 from collections import Counter
@@ -26,9 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.crash import ROUNDS
+from tests.support.crash import ROUNDS, inbox_subjects, send_raw
 from tests.support.mailhost import Dns, Instance, free_port
-from tests.support.tls import insecure_context
 
 ALIAS = "list@crash.test"
 REMOTE = "carol@far.test"
@@ -50,42 +46,20 @@ class Sender(threading.Thread):
                 return
 
     def _one(self, tag: str) -> None:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
-            f = sock.makefile("rb")
+        body = (f"Subject: crash {tag}\r\nFrom: {tag}@load.example\r\n\r\n".encode()
+                + b"x" * 1000)
 
-            def reply() -> bytes:
-                while True:
-                    line = f.readline()
-                    if not line:
-                        raise OSError("closed")
-                    if line[3:4] != b"-":
-                        return line
-            reply()
-            sock.sendall(b"EHLO crash.example\r\n")
-            reply()
-            sock.sendall(f"MAIL FROM:<{tag}@load.example>\r\nRCPT TO:<{ALIAS}>\r\n"
-                         "DATA\r\n".encode())
-            for _ in range(3):
-                reply()
-            sock.sendall(f"Subject: crash {tag}\r\nFrom: {tag}@load.example\r\n\r\n".encode()
-                         + b"x" * 1000 + b"\r\n.\r\n")
+        def sent() -> None:
             with self.lock:
                 self.sent.add(tag)
-            if reply().startswith(b"250"):
-                with self.lock:
-                    self.acked.add(tag)
-            sock.sendall(b"QUIT\r\n")
+        if send_raw(self.port, f"{tag}@load.example", [ALIAS], body, sent):
+            with self.lock:
+                self.acked.add(tag)
 
 
 def _inbox_tags(inst: Instance, user: tuple[str, str]) -> list[str]:
-    imap = imaplib.IMAP4(inst.address, inst.ports["imap"])
-    imap.starttls(insecure_context())
-    imap.login(*user)
-    imap.select("INBOX", readonly=True)
-    _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-    imap.logout()
-    return [(email.message_from_bytes(item[1])["Subject"] or "").split()[1]
-            for item in data if isinstance(item, tuple)]
+    return [subject.split()[1] for subject in
+            inbox_subjects(inst.address, inst.ports["imap"], *user)]
 
 
 def _forwarded_tags(inst: Instance) -> list[str]:

@@ -11,18 +11,14 @@ SIGKILLed. After a restart and once the queue has drained:
 
 from __future__ import annotations
 
-import email
-import imaplib
 import json
 import signal
-import socket
 import threading
 import time
 from pathlib import Path
 
-from tests.support.crash import ROUNDS, report
+from tests.support.crash import ROUNDS, inbox_subjects, report, send_raw
 from tests.support.mailhost import Instance, free_port
-from tests.support.tls import insecure_context
 
 
 class Sender(threading.Thread):
@@ -46,49 +42,21 @@ class Sender(threading.Thread):
                 return
 
     def _one(self, tag: str, rcpts: list[str]) -> None:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
-            f = sock.makefile("rb")
+        body = (f"Subject: crash {tag}\r\nFrom: load@example.net\r\n\r\n".encode()
+                + b"x" * 2000)
 
-            def reply() -> bytes:
-                while True:
-                    line = f.readline()
-                    if not line:
-                        raise OSError("closed")
-                    if line[3:4] != b"-":
-                        return line
-            reply()
-            sock.sendall(b"EHLO crash.example\r\n")
-            reply()
-            sock.sendall(b"MAIL FROM:<load@example.net>\r\n"
-                         + b"".join(f"RCPT TO:<{r}>\r\n".encode() for r in rcpts) + b"DATA\r\n")
-            for _ in range(len(rcpts) + 2):
-                reply()
-            body = (f"Subject: crash {tag}\r\nFrom: load@example.net\r\n\r\n".encode()
-                    + b"x" * 2000 + b"\r\n")
-            sock.sendall(body)
-            sock.sendall(b".\r\n")
+        def sent() -> None:
             with self.lock:
                 self.sent.add(tag)
-            if reply().startswith(b"250"):
-                with self.lock:
-                    self.acked.add(tag)
-            sock.sendall(b"QUIT\r\n")
+        if send_raw(self.port, "load@example.net", rcpts, body, sent):
+            with self.lock:
+                self.acked.add(tag)
 
 
 def _inbox_tags(inst: Instance, user: str, password: str) -> list[str]:
-    imap = imaplib.IMAP4(inst.address, inst.ports["imap"])
-    imap.starttls(insecure_context())
-    imap.login(user, password)
-    imap.select("INBOX", readonly=True)
-    _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-    imap.logout()
-    tags = []
-    for item in data:
-        if isinstance(item, tuple):
-            subject = email.message_from_bytes(item[1])["Subject"] or ""
-            if subject.startswith("crash "):
-                tags.append(subject.split()[1])
-    return tags
+    return [subject.split()[1] for subject in
+            inbox_subjects(inst.address, inst.ports["imap"], user, password)
+            if subject.startswith("crash ")]
 
 
 def test_sigkill_under_smtp_load(tmp_path: Path) -> None:
