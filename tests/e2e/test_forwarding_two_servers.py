@@ -12,7 +12,6 @@ be reached gives the original sender a failure notice naming the alias.
 
 from __future__ import annotations
 
-import imaplib
 import smtplib
 import uuid
 from collections.abc import Iterator
@@ -25,7 +24,6 @@ from tests.e2e.test_signing_two_servers import publish
 from tests.e2e.test_smtp_two_servers import _reports, inbox, queue
 from tests.support.mailhost import Instance, server_pair
 from tests.support.server import wait_for
-from tests.support.tls import insecure_context
 
 CHECK_LOOPBACK = ["--set", "mailauth.skip_networks=[]"]  # mail from 127.0.0.x is checked
 
@@ -57,16 +55,7 @@ def send_from_outside(a: Instance, sender: str, rcpt: str, subject: str) -> None
 
 
 def raw_messages(inst: Instance, user: tuple[str, str], subject: str) -> list[bytes]:
-    imap = imaplib.IMAP4(inst.address, inst.ports["imap"])
-    try:
-        imap.starttls(insecure_context())
-        imap.login(*user)
-        imap.select("INBOX", readonly=True)
-        _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[])")
-        return [part[1] for part in data if isinstance(part, tuple)
-                and f"Subject: {subject}\r\n".encode() in part[1]]
-    finally:
-        imap.logout()
+    return inst.raw_inbox(user, subject)
 
 
 def arc_verify(raw: bytes, records: dict[str, str]) -> bytes | None:

@@ -9,6 +9,7 @@ on the Internet.
 from __future__ import annotations
 
 import contextlib
+import imaplib
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ import dnslib
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from tests.support import cli
+from tests.support.tls import insecure_context
 
 
 class Zone(BaseResolver):  # type: ignore[misc]
@@ -162,6 +164,22 @@ class Instance:
         result = self.cli("user", "add", address, "--password-stdin", stdin=password + "\n")
         assert result.returncode == 0, result.stderr
         return address, password
+
+    def raw_inbox(self, user: tuple[str, str], subject: str | None = None) -> list[bytes]:
+        """The INBOX messages as IMAP sends them (BODY[]), octet for octet; with ``subject``,
+        only those whose Subject field is exactly that."""
+        imap = imaplib.IMAP4(self.address, self.ports["imap"])
+        try:
+            imap.starttls(insecure_context())
+            imap.login(*user)
+            imap.select("INBOX", readonly=True)
+            _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[])")
+        finally:
+            imap.logout()
+        raw = [part[1] for part in data if isinstance(part, tuple)]
+        if subject is None:
+            return raw
+        return [r for r in raw if f"Subject: {subject}\r\n".encode() in r]
 
 
 @contextlib.contextmanager
