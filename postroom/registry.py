@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from postroom.config import Config, ServiceConfig
+from postroom.config import Config
+from postroom.config_base import ServiceConfig
 
 
 @dataclass(frozen=True, slots=True)
