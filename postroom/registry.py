@@ -43,4 +43,11 @@ REGISTRY: tuple[ServiceDef, ...] = (
     ServiceDef("pop3", "pop3.pop3", "pop3"),
     ServiceDef("pop3s", "pop3.pop3s", "pop3"),
     ServiceDef("odmr", "odmr", "odmr"),
+    # The HTTP half (docs/web.md): one application per listener, its routes chosen by the
+    # front-end: "web-admin" adds /metrics, /healthz and /readyz; "web-plain" redirects to
+    # HTTPS except the paths that must answer in plain HTTP.
+    ServiceDef("webadmin", "web.admin", "web-admin", kind="asgi", note="admin"),
+    ServiceDef("https", "web.https", "web", kind="asgi"),
+    ServiceDef("http", "web.http", "web-plain", kind="asgi", note="redirects"),
+    ServiceDef("http-alt", "web.alt", "web", kind="asgi"),
 )
