@@ -31,7 +31,7 @@ from postroom.obs.metrics import Metrics
 from postroom.services.clientconfig import ClientConfig
 from postroom.services.health import Health
 from postroom.web.autoconfig import autoconfig_routes
-from postroom.web.guard import App, Guard
+from postroom.web.guard import App, Guard, TooLarge
 from postroom.web.ops import ops_routes
 from postroom.web.problems import error_response
 
@@ -73,7 +73,8 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
 def _starlette(routes: list[BaseRoute]) -> Starlette:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return error_response(request.url.path, exc.status_code, "",
+        detail = exc.detail if isinstance(exc, TooLarge) else ""  # never an exception's text
+        return error_response(request.url.path, exc.status_code, detail,
                               dict(exc.headers) if exc.headers else None)
 
     async def server_error(request: Request, exc: Exception) -> Response:

@@ -22,6 +22,8 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 from postroom.web.problems import error_bytes
 
 log = logging.getLogger("postroom.web")
@@ -36,8 +38,13 @@ CSP = ("default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestor
        "base-uri 'none'; form-action 'self'")
 
 
-class TooLarge(Exception):
-    """The streamed request body passed the limit."""
+class TooLarge(HTTPException):
+    """The streamed request body passed the limit. An HTTPException, so that inside Starlette
+    the route's exception handling answers 413 (web/app.py) rather than its error middleware
+    answering 500; a bare ASGI application lets it reach ``Guard``, which answers 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} octets")
 
 
 class Guard:
@@ -83,7 +90,7 @@ class Guard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise TooLarge
+                    raise TooLarge(self.max_body)
             return message
 
         try:
