@@ -24,6 +24,7 @@ from postroom.directory.throttle import AuthThrottle
 from postroom.mta.atrn import Atrn, Provider
 from postroom.mta.multipop import Multipop
 from postroom.net.spamd import SpamdClient
+from postroom.obs.metrics import Metrics
 from postroom.protocols.smtp.odmr import collect
 from postroom.services.acl import AclService
 from postroom.services.admin import Admin
@@ -117,6 +118,7 @@ class Services:
     screening: Screening
     dkim_keys: DkimKeys
     batv: Batv
+    metrics: Metrics
     spam_prefs: SpamPreferences | None = None
     learner: SpamLearner | None = None  # reports Junk moves to spamd (services/spamlearn.py)
 
@@ -142,7 +144,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     audit = AuditLog(store)
     throttle = AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window)
     screening = Screening(store.screening, cfg.screening)
-    auth = AuthService(directory, throttle, screening)
+    metrics = Metrics()
+    auth = AuthService(directory, throttle, screening, metrics)
     mailboxes = MailboxService(store, gate)
     messages = MessageService(store, gate, mailboxes, workers=cfg.store.io_workers,
                               max_message_size=cfg.limits.max_message_size)
@@ -173,13 +176,14 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     admin = Admin(store, directory, mailboxes, acl, queue, gateways, multipop, atrn, audit,
                   screening, SigningAdmin(store, directory, audit, dkim_keys, batv, cfg))
     front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways,
-                         screening)
+                         screening, metrics)
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
                     throttle, maildrops, secrets, queue, gateways, submission, delivery,
                     multipop, atrn, admin, front, senders,
                     TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
                                 cfg.store.index_backlog, cfg.store.index_batch_bytes), screening,
-                    dkim_keys=dkim_keys, batv=batv, spam_prefs=spam_prefs, learner=learner)
+                    dkim_keys=dkim_keys, batv=batv, metrics=metrics, spam_prefs=spam_prefs,
+                    learner=learner)
 
 
 def check_context(cfg: Config, store: SqlStore, senders: SenderRules,

@@ -17,7 +17,9 @@ import msgspec
 from msgspec import Meta
 
 from postroom import config_rules
+from postroom.config_base import Port, ServiceConfig, Tls
 from postroom.config_filters import ClamavConfig, SpamdConfig
+from postroom.config_web import WebConfig
 
 
 def _d(text: str) -> Meta:
@@ -130,34 +132,6 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                                     Meta(ge=1)] = 10
     auth_failure_window: Annotated[float, _d("Window for counting failed logins, seconds."),
                                    Meta(gt=0)] = 300.0
-
-
-TlsMode = Literal["starttls", "implicit", "none"]
-
-
-class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """One listener (postroom/registry.py): the same keys for every TCP service."""
-
-    enabled: Annotated[bool, _d("Start this listener.")] = True
-    port: Annotated[int, _d("TCP port (before port_offset)."), Meta(ge=0, le=65535)] = 0
-    listen: Annotated[list[str], _d("Addresses to bind; empty = server.listen.")] = \
-        msgspec.field(default_factory=list)
-    tls: Annotated[TlsMode, _d("'starttls' (plain, upgraded by the client's STARTTLS/STLS), "
-                               "'implicit' (TLS from the first byte) or 'none' (no TLS: "
-                               "passwords only from server.plaintext_auth_networks).")] = \
-        "starttls"
-    connections_per_ip: Annotated[int, _d("Concurrent connections one client address may "
-                                          "hold here; 0 = limits.connections_per_ip."),
-                                  Meta(ge=0)] = 0
-    max_connections: Annotated[int, _d("Concurrent connections here; 0 = "
-                                       "limits.max_connections."), Meta(ge=0)] = 0
-
-
-# Each listener's keys with its own defaults. Defaults live on the class, not in the parent's
-# default_factory, so that a file (or --set) giving one key, say ``enabled``, keeps the standard
-# port and TLS mode of the others.
-Port = Annotated[int, _d("TCP port (before port_offset)."), Meta(ge=0, le=65535)]
-Tls = Annotated[TlsMode, _d("'starttls', 'implicit' or 'none' (as for every listener).")]
 
 
 class MxListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
@@ -599,6 +573,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     batv: BatvConfig = msgspec.field(default_factory=BatvConfig)
     dns: DnsConfig = msgspec.field(default_factory=DnsConfig)
     mailauth: MailAuthConfig = msgspec.field(default_factory=MailAuthConfig)
+    web: WebConfig = msgspec.field(default_factory=WebConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 
     @property

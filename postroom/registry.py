@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from postroom.config import Config, ServiceConfig
+from postroom.config import Config
+from postroom.config_base import ServiceConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,4 +43,11 @@ REGISTRY: tuple[ServiceDef, ...] = (
     ServiceDef("pop3", "pop3.pop3", "pop3"),
     ServiceDef("pop3s", "pop3.pop3s", "pop3"),
     ServiceDef("odmr", "odmr", "odmr"),
+    # The HTTP half (docs/web.md): one application per listener, its routes chosen by the
+    # front-end: "web-admin" adds /metrics, /healthz and /readyz; "web-plain" redirects to
+    # HTTPS except the paths that must answer in plain HTTP.
+    ServiceDef("webadmin", "web.admin", "web-admin", kind="asgi", note="admin"),
+    ServiceDef("https", "web.https", "web", kind="asgi"),
+    ServiceDef("http", "web.http", "web-plain", kind="asgi", note="redirects"),
+    ServiceDef("http-alt", "web.alt", "web", kind="asgi"),
 )

@@ -61,11 +61,15 @@ from postroom.protocols.pop3.session import Pop3Settings
 from postroom.protocols.smtp.server import OdmrService, SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
 from postroom.registry import REGISTRY, ServiceDef
+from postroom.services.clientconfig import ClientConfig, Endpoint
 from postroom.services.forwarding import DkimSealingKeys
+from postroom.services.health import Health
 from postroom.services.mailauth.arc import ArcSealer
 from postroom.services.mailauth.build import settings_from
 from postroom.services.pipeline.checks import build_checks
 from postroom.services.pipeline.signing import DkimSigner
+from postroom.web.app import WebServices, WebSettings
+from postroom.web.app import build as build_web
 
 log = logging.getLogger("postroom.server")
 
@@ -110,6 +114,8 @@ class FrontEndContext:
     plaintext: list[Network]
     trusted: list[Network]
     turnaround: Turnaround | None
+    web: WebServices | None = None  # what the HTTP front-ends call (services only)
+    ops_networks: list[Network] = field(default_factory=list)  # who may read /metrics
 
 
 def _imap(ctx: FrontEndContext, sdef: ServiceDef, tls: ssl.SSLContext | None) -> Service:
@@ -158,7 +164,22 @@ FRONTENDS: dict[str, FrontEnd] = {
 }
 # HTTP front-ends (registry kind "asgi"): each makes the ASGI application its listener serves.
 AppFactory = Callable[[FrontEndContext, ServiceDef], AsgiApp]
-APPS: dict[str, AppFactory] = {}
+
+
+def _web(ctx: FrontEndContext, sdef: ServiceDef) -> AsgiApp:
+    """The web front-ends (web/app.py), one application per listener."""
+    c = ctx.services.cfg
+    assert ctx.web is not None
+    https = c.web.https
+    settings = WebSettings(ctx.hostname, sdef.config(c).tls != "none", c.web.max_body_size,
+                           c.web.hsts_max_age, ctx.ops_networks,
+                           (https.port + c.server.port_offset) if https.enabled else 0)
+    return build_web(sdef.frontend, ctx.web, settings)
+
+
+APPS: dict[str, AppFactory] = {"web-admin": _web, "web": _web, "web-plain": _web}
+# Front-ends whose listeners a mail client is told about (services/clientconfig.py)
+CLIENT_KINDS = {"imap": "imap", "pop3": "pop3", "smtp-submission": "smtp"}
 
 
 @dataclass
@@ -192,7 +213,10 @@ class Server:
         c = self.cfg
         s = self.services
         self.queue = QueueManager(c, self.hostname, s.queue, s.delivery, s.submission,
-                                  s.directory, s.gateways)
+                                  s.directory, s.gateways, metrics=s.metrics)
+        health = Health(s.directory, s.queue)
+        s.metrics.queue_size_from(health.queue_size)
+        client_config = ClientConfig(s.directory, self.hostname, [])
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
         self.queue.outbound.return_path = s.batv.return_path  # BATV (services/batv.py)
@@ -209,7 +233,9 @@ class Server:
             s, self.hostname, ctx, _end_point(cert),
             _networks("server.plaintext_auth_networks", c.server.plaintext_auth_networks),
             _networks("smtp.trusted_networks", c.smtp.trusted_networks),
-            Turnaround(s.queue, self.queue.outbound, self.queue.conclude, self.hostname))
+            Turnaround(s.queue, self.queue.outbound, self.queue.conclude, self.hostname),
+            WebServices(health, s.metrics, client_config),
+            _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)
         for sdef in self.registry:
@@ -223,9 +249,13 @@ class Server:
             for host in lc.listen or c.server.listen:
                 listener: TcpListener | HttpListener
                 if sdef.kind == "asgi":
-                    listener = HttpListener(HttpSpec(sdef.label, host, port, lc.tls, tls,
-                                                     per_ip, most, sdef.note),
-                                            self.apps[sdef.frontend](front, sdef))
+                    listener = HttpListener(HttpSpec(
+                        sdef.label, host, port, lc.tls, tls, per_ip, most, sdef.note,
+                        proxy_networks=proxies, on_connect=s.metrics.connection,
+                        keepalive_timeout=c.web.keepalive_timeout,
+                        max_header_size=c.web.max_header_size,
+                        handshake_timeout=c.tls.handshake_timeout),
+                        self.apps[sdef.frontend](front, sdef))
                 else:
                     service = self.frontends[sdef.frontend](front, sdef, tls)
                     self.live.append((sdef, service, tls))
@@ -233,7 +263,7 @@ class Server:
                         service, sdef.label, host, port, lc.tls, tls, connections_per_ip=per_ip,
                         max_connections=most, proxy_networks=proxies,
                         handshake_timeout=c.tls.handshake_timeout, note=sdef.note,
-                        screen=s.screening.reason))
+                        screen=s.screening.reason, on_connect=s.metrics.connection))
                 try:
                     # bound (as root when ports < 1024 need it), accepting only after the
                     # privileges are dropped; nothing that writes files runs yet
@@ -256,6 +286,7 @@ class Server:
                 except OSError as exc:
                     raise _bind_error("minger", host, udp.requested_port, exc) from None
                 self.udp.append(udp)
+        client_config.set_endpoints(self._client_endpoints())
         self.privileges.drop()
         for tcp in self.tcp:
             await tcp.serve()
@@ -269,6 +300,20 @@ class Server:
         if c.odmr.collect:
             self.atrn = AtrnScheduler(build_atrn(s, self.hostname))
             await self.atrn.start()
+
+    def _client_endpoints(self) -> list[Endpoint]:
+        """The bound listeners a mail client may use (with TLS), for autoconfiguration; the
+        ports are the real ones, port_offset included."""
+        out: list[Endpoint] = []
+        for listener in self.tcp:
+            sdef = next(d for d in self.registry if d.label == listener.spec.label)
+            kind = CLIENT_KINDS.get(sdef.frontend)
+            if kind is None or listener.spec.tls == "none" or \
+                    any(e.port == listener.port for e in out):
+                continue
+            security = "implicit" if listener.spec.tls == "implicit" else "starttls"
+            out.append(Endpoint(kind, listener.port, security))  # type: ignore[arg-type]
+        return out
 
     def _certificate(self) -> tuple[Path, Path]:
         c = self.cfg
@@ -303,18 +348,21 @@ class Server:
             front.trusted[:] = _networks("smtp.trusted_networks", c.smtp.trusted_networks)
             self.proxies[:] = _networks("server.proxy_protocol_networks",
                                         c.server.proxy_protocol_networks)
+            front.ops_networks[:] = _networks("web.metrics_networks", c.web.metrics_networks)
             for sdef, service, tls in self.live:
                 fresh = self.frontends[sdef.frontend](front, sdef, tls)
                 for name, value in vars(fresh).items():  # settings and the like; new sessions
                     if name not in ("name", "services"):
                         setattr(service, name, value)
-        for listener in self.tcp:
-            sdef = next(d for d in self.registry if d.label == listener.spec.label)
+        specs: list[ListenerSpec | HttpSpec] = [*(t.spec for t in self.tcp),
+                                                *(h.spec for h in self.http)]
+        for spec in specs:
+            sdef = next(d for d in self.registry if d.label == spec.label)
             lc = sdef.config(c)
-            listener.spec.connections_per_ip = lc.connections_per_ip or \
+            spec.connections_per_ip = lc.connections_per_ip or \
                 c.limits.connections_per_ip
-            listener.spec.max_connections = lc.max_connections or c.limits.max_connections
-            listener.spec.handshake_timeout = c.tls.handshake_timeout
+            spec.max_connections = lc.max_connections or c.limits.max_connections
+            spec.handshake_timeout = c.tls.handshake_timeout
         if self.minger_settings is not None:
             vars(self.minger_settings).update(vars(self._minger_settings()))
         s.messages.max_message_size = c.limits.max_message_size

@@ -45,6 +45,7 @@ from postroom.mta.attempt import Attempt, per_recipient, wants
 from postroom.mta.outbound import Outbound
 from postroom.net.dns import Router, make_resolver
 from postroom.obs import maillog
+from postroom.obs.metrics import Metrics
 from postroom.services.delivery import DeliveryService
 from postroom.services.forwarding import Forwarding
 from postroom.services.gateways import Gateways
@@ -64,8 +65,10 @@ UNASKED = ("delivered", "relayed", "delayed")
 class QueueManager:
     def __init__(self, cfg: Config, hostname: str, queue: QueueService,
                  delivery: DeliveryService, submission: SubmissionService,
-                 directory: Directory, gateways: Gateways, poll: float = 5.0) -> None:
+                 directory: Directory, gateways: Gateways, poll: float = 5.0,
+                 metrics: Metrics | None = None) -> None:
         self.hostname = hostname
+        self.metrics = metrics or Metrics()  # outcomes counted next to their log lines
         self.cfg = cfg.smtp.outbound
         self.queue = queue
         self.delivery = delivery
@@ -336,8 +339,7 @@ class QueueManager:
             self.wake()
         self._log(entry, attempt, failed, deferred, now, wait)
 
-    @staticmethod
-    def _log(entry: QueueRec, attempt: Attempt, failed: list[dsn.RecipientStatus],
+    def _log(self, entry: QueueRec, attempt: Attempt, failed: list[dsn.RecipientStatus],
              deferred: dict[str, str], now: int, wait: int) -> None:
         """The mail log's line per recipient (obs/maillog.py), once the outcome committed."""
         delay = float(now - entry.created_at)
@@ -345,19 +347,24 @@ class QueueManager:
             if st.action == "delivered":
                 copies = attempt.local_by_rcpt.get(st.recipient, [])
                 where = copies[0][0].name if len(copies) == 1 else f"{len(copies)} mailboxes"
+                self.metrics.outcome("delivered")
                 maillog.outcome("delivered", entry.id, st.recipient, where, st.status,
                                 delay=delay)
             elif st.action != "expanded":
+                self.metrics.outcome("sent")
                 maillog.outcome("sent", entry.id, st.recipient, st.remote_mta,
                                 st.diagnostic or st.status, st.action, delay)
         for rcpt, forwards in attempt.forwards_by_rcpt.items():
             members = ", ".join(f"<{m}>" for new in forwards for m in new.recipients)
+            self.metrics.outcome("forwarded")
             maillog.outcome("forwarded", entry.id, rcpt, "-", smtp.DELIVERED.enhanced or "",
                             f"queued for {members}", delay)
         for st in failed:
+            self.metrics.outcome("bounced")
             maillog.outcome("bounced", entry.id, st.recipient, st.remote_mta, st.status,
                             st.diagnostic, delay)
         for rcpt, reason in deferred.items():
+            self.metrics.outcome("deferred")
             maillog.outcome("deferred", entry.id, rcpt, "-", smtp.DEFERRED.enhanced or "",
                             f"{reason} (next try in {wait} s)", delay)
 

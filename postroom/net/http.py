@@ -7,6 +7,12 @@ served by uvicorn's ``H11Protocol``, a production HTTP implementation, with the 
 running in this process and this event loop. A connection over a limit gets ``503`` and is
 closed, as a mail listener answers 421 or ``* BYE``.
 
+A connection from one of ``server.proxy_protocol_networks`` must open with a PROXY v1/v2 header
+(net/proxy.py), exactly as on the mail ports: the bytes are held back from uvicorn until the
+header is complete, the per-address limit counts the address it names, and that address is
+the ASGI scope's ``client``. The TLS context is the server's one context, so a SIGHUP that
+loads a new certificate into it reaches the HTTP listeners with the mail ports'.
+
 Shutdown follows uvicorn's own: stop accepting, ask every connection to finish its response,
 wait up to the grace period, then cancel what is left.
 """
@@ -17,14 +23,15 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from postroom.net.listener import BoundListener
+from postroom.net import proxy
+from postroom.net.listener import BoundListener, Network, in_networks
 
 log = logging.getLogger("postroom.http")
 
@@ -47,6 +54,11 @@ class HttpSpec:
     connections_per_ip: int
     max_connections: int
     note: str = ""
+    proxy_networks: list[Network] = field(default_factory=list)
+    on_connect: Callable[[str], None] | None = None  # told the label of each connection served
+    keepalive_timeout: float = 5.0
+    max_header_size: int = 16384
+    handshake_timeout: float = 30.0
 
 
 class HttpListener(BoundListener):
@@ -54,7 +66,9 @@ class HttpListener(BoundListener):
         self.spec = spec
         self.config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
                                      server_header=False, proxy_headers=False,
-                                     ws="none", http="h11")
+                                     ws="none", http="h11",
+                                     timeout_keep_alive=int(max(1, spec.keepalive_timeout)),
+                                     h11_max_incomplete_event_size=spec.max_header_size)
         self.config.load()
         self.state = ServerState()
         self.per_ip: dict[str, int] = {}
@@ -65,7 +79,8 @@ class HttpListener(BoundListener):
 
     async def start(self, serve: bool = True) -> None:
         ctx = self.spec.ssl_context if self.spec.tls == "implicit" else None
-        await self._bind(self._protocol, self.spec.host, self.spec.port, ctx, serve)
+        await self._bind(self._protocol, self.spec.host, self.spec.port, ctx, serve,
+                         ssl_handshake_timeout=self.spec.handshake_timeout if ctx else None)
 
     def _protocol(self) -> _LimitedH11:
         return _LimitedH11(self, config=self.config, server_state=self.state, app_state={})
@@ -81,17 +96,33 @@ class HttpListener(BoundListener):
                 task.cancel()
 
 
+PROXY_TIMEOUT = 10.0  # seconds a load balancer has to send its header, as on the mail ports
+
+
 class _LimitedH11(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol behind the listener's connection limits."""
+    """uvicorn's HTTP/1.1 protocol behind the listener's connection limits and PROXY header."""
 
     def __init__(self, listener: HttpListener, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.listener = listener
-        self.ip: str | None = None
+        self.ip: str | None = None  # set once the connection is served (and counted)
+        self.pending: bytearray | None = None  # bytes held back while a PROXY header arrives
+        self.raw: asyncio.Transport | None = None
+        self.source: tuple[str, int] | None = None
+        self.proxy_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         peer = transport.get_extra_info("peername")
         ip = str(peer[0]) if peer else ""
+        spec = self.listener.spec
+        if spec.proxy_networks and in_networks(ip, spec.proxy_networks):
+            self.raw, self.pending = transport, bytearray()
+            self.proxy_timer = asyncio.get_running_loop().call_later(
+                PROXY_TIMEOUT, transport.close)
+            return
+        self._admit(transport, ip)
+
+    def _admit(self, transport: asyncio.Transport, ip: str) -> bool:
         spec, per_ip = self.listener.spec, self.listener.per_ip
         if len(self.listener.state.connections) >= spec.max_connections or \
                 per_ip.get(ip, 0) >= spec.connections_per_ip:
@@ -99,16 +130,52 @@ class _LimitedH11(H11Protocol):
                                                                  "service": spec.label})
             transport.write(_BUSY)
             transport.close()
-            return
+            return False
         self.ip = ip
         self.listener.count_in(ip)
+        if spec.on_connect is not None:
+            spec.on_connect(spec.label)
         super().connection_made(transport)
+        if self.source is not None:
+            self.client = self.source  # the scope's client: the address the header named
+        return True
 
     def data_received(self, data: bytes) -> None:
-        if self.ip is not None:
+        if self.pending is not None:
+            self._proxy_data(data)
+        elif self.ip is not None:
             super().data_received(data)
 
+    def _proxy_data(self, data: bytes) -> None:
+        assert self.pending is not None and self.raw is not None
+        self.pending += data
+        try:
+            result = proxy.parse(bytes(self.pending))
+        except proxy.ProxyError as exc:
+            log.warning("bad PROXY header", extra={"service": self.listener.spec.label,
+                                                   "error": str(exc)})
+            self._end_proxy()
+            self.raw.close()
+            return
+        if not isinstance(result, proxy.ProxyInfo):
+            return
+        rest = bytes(self.pending[result.consumed:])
+        transport = self.raw
+        peer = transport.get_extra_info("peername")
+        self._end_proxy()
+        self.source = result.source
+        ip = result.source[0] if result.source else (str(peer[0]) if peer else "")
+        if self._admit(transport, ip) and rest:
+            super().data_received(rest)
+
+    def _end_proxy(self) -> None:
+        self.pending = None
+        if self.proxy_timer is not None:
+            self.proxy_timer.cancel()
+            self.proxy_timer = None
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self._end_proxy()
         if self.ip is None:
             return
         self.listener.count_out(self.ip)

@@ -88,6 +88,8 @@ class ListenerSpec:
     # Dynamic screening (services/screening.py): why a client address is refused at
     # connect, or None. Asked once per connection, after the PROXY header.
     screen: Callable[[str], Awaitable[str | None]] | None = None
+    # Told the listener's label for each connection served (obs/metrics.py counts them).
+    on_connect: Callable[[str], None] | None = None
 
 
 class BoundListener:
@@ -183,6 +185,8 @@ class TcpListener(BoundListener):
             return
         self.count_in(ip)
         self.conns.add(conn)
+        if self.spec.on_connect is not None:
+            self.spec.on_connect(self.spec.label)
         log.debug("connect", extra={"ip": ip, "service": self.spec.label, "tls": conn.tls})
         try:
             await self.spec.service.serve(conn)

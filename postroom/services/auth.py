@@ -15,6 +15,7 @@ from postroom.core.principal import Principal
 from postroom.directory import sasl
 from postroom.directory.service import Directory
 from postroom.directory.throttle import AuthThrottle
+from postroom.obs.metrics import Metrics
 from postroom.services.screening import Offences
 
 log = logging.getLogger("postroom.auth")
@@ -22,8 +23,9 @@ log = logging.getLogger("postroom.auth")
 
 class AuthService:
     def __init__(self, directory: Directory, throttle: AuthThrottle,
-                 screening: Offences | None = None) -> None:
+                 screening: Offences | None = None, metrics: Metrics | None = None) -> None:
         self._directory = directory
+        self._metrics = metrics  # logins ok/failed per protocol, next to their log lines
         self._throttle = throttle
         self._screening = screening  # told of every failed login (services/screening.py)
         self._pending: set[asyncio.Task[None]] = set()
@@ -58,6 +60,8 @@ class AuthService:
         ``… postroom.auth conn=ID login failed protocol=P ip=ADDRESS user=NAME``."""
         log.info("login failed", extra={"protocol": protocol, "ip": ip,
                                         "user": _printable(username) or "-"})
+        if self._metrics is not None:
+            self._metrics.login(protocol, False)
         if self._screening is not None:
             self._screening.note(ip, "auth", protocol)
         await self._throttle.punish(ip, username or None)
@@ -67,6 +71,8 @@ class AuthService:
         recorded in the background (the reply does not wait for that write)."""
         self._throttle.success(ip, principal.address)
         log.info("login", extra={"protocol": protocol, "ip": ip, "user": principal.address})
+        if self._metrics is not None:
+            self._metrics.login(protocol, True)
         task = asyncio.get_running_loop().create_task(self._note(principal))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

@@ -108,11 +108,20 @@ def advise(cfg: Config, domain: str, hostname: str, keys: list[KeyView]) -> Advi
         else:
             add(Record(f"{label}.{domain}", "SRV", "0 0 0 .", ttl,
                        "RFC 6186 §4: not offered by this server"))
-    # Client autoconfiguration names (Thunderbird autoconfig, Outlook autodiscover)
+    # Client autoconfiguration names (Thunderbird autoconfig, Outlook autodiscover), served by
+    # the web listeners (docs/web.md) when they are on
+    https, https_port = _service(cfg, "web.https")
+    plain, _ = _service(cfg, "web.http")
+    served = "served here over " + " and ".join(
+        [n for n, on in (("HTTPS", https), ("HTTP", plain)) if on]) if https or plain else \
+        "not served while web.https and web.http are off; clients fall back to the SRV records"
     for name in ("autoconfig", "autodiscover"):
         add(Record(f"{name}.{domain}", "CNAME", host, ttl,
-                   "for the HTTP autoconfiguration service; Postroom does not serve it yet, "
-                   "so clients fall back to the SRV records"))
+                   f"client autoconfiguration (Thunderbird autoconfig, Outlook Autodiscover): "
+                   f"{served}"))
+    if https:  # Outlook's last resort before giving up (MS-OXDSCLI §3.1.5.2)
+        add(Record(f"_autodiscover._tcp.{domain}", "SRV", f"0 0 {https_port} {host}", ttl,
+                   "Outlook Autodiscover over HTTPS"))
     out.notes.append(f"{host} itself needs A/AAAA records, and each of its addresses a PTR "
                      f"record naming {host} (receivers check that the sending host's name "
                      "and address agree); they are not printed: this server does not know "

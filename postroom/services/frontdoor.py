@@ -7,8 +7,9 @@ composition root (app.py) builds it; a test can build it the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from postroom.obs.metrics import Metrics
 from postroom.services.acl import AclService
 from postroom.services.auth import AuthService
 from postroom.services.gateways import Gateways
@@ -31,3 +32,4 @@ class MailServices:
     submission: SubmissionService  # accepting mail (SMTP, later webmail and ActiveSync)
     gateways: Gateways  # ODMR: which gateway domains an account may collect
     screening: Offences  # dynamic screening: sessions report protocol abuse
+    metrics: Metrics = field(default_factory=Metrics)  # counters next to the mail log's lines

@@ -17,7 +17,9 @@ PORTS_ZERO = ["--set", "smtp.mx.port=0", "--set", "smtp.submission.port=0",
               "--set", "smtp.submissions.port=0", "--set", "imap.imap.port=0",
               "--set", "imap.imaps.port=0", "--set", "pop3.pop3.port=0",
               "--set", "pop3.pop3s.port=0", "--set", "odmr.port=0",
-              "--set", "minger.enabled=true", "--set", "minger.port=0"]
+              "--set", "minger.enabled=true", "--set", "minger.port=0",
+              "--set", "web.admin.port=0", "--set", "web.https.port=0",
+              "--set", "web.http.port=0"]
 
 
 def start(data: Path, *extra: str) -> subprocess.Popen[str]:

@@ -63,9 +63,21 @@ def test_dns_advice_follows_the_configuration() -> None:
     assert by[("_submission._tcp.example.com", "SRV")] == "0 1 10587 mail.example.com"
     assert by[("_pop3._tcp.example.com", "SRV")] == "0 0 0 ."  # RFC 6186 §4
     assert by[("autoconfig.example.com", "CNAME")] == "mail.example.com"
+    assert by[("_autodiscover._tcp.example.com", "SRV")] == "0 0 10443 mail.example.com"
     assert any("MTA-STS" in n and "not offered" in n for n in advice.notes)
     lines = zone_lines(advice)
     assert "_pop3._tcp.example.com.\t3600\tIN\tSRV\t0 0 0 ." in lines
+
+
+def test_dns_advice_says_when_autoconfiguration_is_not_served() -> None:
+    on = advise(config.load(None, []), "example.com", "mail.example.com", keys())
+    assert any(r.name == "autoconfig.example.com" and "served here over HTTPS and HTTP"
+               in r.comment for r in on.records)
+    cfg = config.load(None, ["web.https.enabled=false", "web.http.enabled=false"])
+    off = advise(cfg, "example.com", "mail.example.com", keys())
+    assert any(r.name == "autoconfig.example.com" and "fall back to the SRV records"
+               in r.comment for r in off.records)
+    assert not any(r.name.startswith("_autodiscover.") for r in off.records)
 
 
 def test_long_txt_is_split_into_strings() -> None:

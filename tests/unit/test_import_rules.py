@@ -28,7 +28,8 @@ CONCRETE = ("postroom.store.sqlite", "postroom.store.postgres")
 LAYERS: list[tuple[str, ...]] = [
     ("postroom.core", "postroom.__init__"),
     ("postroom.mime", "postroom.obs", "postroom.config", "postroom.config_rules",
-     "postroom.config_filters", "postroom.privileges"),
+     "postroom.config_filters", "postroom.config_base", "postroom.config_web",
+     "postroom.privileges"),
     ("postroom.store",),
     ("postroom.net",),
     ("postroom.directory", "postroom.access"),

@@ -154,6 +154,7 @@ class SmtpSession:
         maillog.smtp_reject(STAGE_NAMES[stage], self.conn.peer[0], self.helo or "", sender,
                             recipient, self.principal.address if self.principal else None,
                             self.conn.tls, str(code), reason)
+        self.services.metrics.smtp_rejected(STAGE_NAMES[stage], str(code))
 
     async def flush(self) -> None:
         await self.conn.send_queued(self.out)
@@ -600,6 +601,7 @@ class SmtpSession:
         maillog.smtp_accept(entry, self.conn.peer[0], self.helo or "", message.sender,
                             message.recipients, maillog.message_id(message.head), blob.size,
                             self.principal.address if self.principal else None, self.conn.tls)
+        self.services.metrics.smtp_accepted()
         self.reply(smtp.OK, f"Ok: queued as {entry}")
 
     async def rset(self, arg: str) -> None:

@@ -1,0 +1,116 @@
+"""One ASGI application per HTTP listener, assembled from the areas that listener serves.
+
+The registry (postroom/registry.py) gives every web listener a front-end name:
+
+- ``web-admin`` (port 1000, TLS): the operations endpoints (web/ops.py); WebAdmin's pages and
+  the JSON API mount here in later parts (docs/web.md);
+- ``web`` (443, and 3000 when enabled): client autoconfiguration (web/autoconfig.py);
+  webmail, DAV and ActiveSync mount here later;
+- ``web-plain`` (80): a 308 redirect to HTTPS for every path except those that must answer in
+  plain HTTP: Thunderbird's autoconfig (clients try ``http://autoconfig.<domain>/`` first) and
+  the ACME HTTP-01 challenge (RFC 8555 §8.3; no ACME client exists yet, so it answers 404).
+
+Every application is wrapped in web/guard.py (security headers, body limit, no tracebacks).
+Front-ends get ``WebServices``: services only, never the store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from postroom.net.listener import Network
+from postroom.obs.metrics import Metrics
+from postroom.services.clientconfig import ClientConfig
+from postroom.services.health import Health
+from postroom.web.autoconfig import autoconfig_routes
+from postroom.web.guard import App, Guard, TooLarge
+from postroom.web.ops import ops_routes
+from postroom.web.problems import error_response
+
+# Paths plain HTTP serves itself instead of redirecting (docs/web.md)
+PLAIN_PATHS = ("/.well-known/autoconfig/", "/mail/config-v1.1.xml",
+               "/.well-known/acme-challenge/")
+_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+
+
+@dataclass(frozen=True, slots=True)
+class WebServices:
+    health: Health
+    metrics: Metrics
+    client_config: ClientConfig
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    hostname: str
+    tls: bool  # this listener speaks TLS: HSTS is sent
+    max_body: int
+    hsts_max_age: int
+    ops_networks: Sequence[Network]
+    https_port: int  # where plain HTTP redirects to (0: no HTTPS listener; use 443)
+
+
+def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
+    routes: list[BaseRoute] = []
+    if front_end == "web-admin":
+        routes += ops_routes(services.health, services.metrics, settings.ops_networks)
+    else:
+        routes += autoconfig_routes(services.client_config)
+        routes.append(Route("/.well-known/acme-challenge/{token}", _no_challenge))
+    if front_end == "web-plain":
+        return _guarded(_redirecting(routes, settings), settings)
+    return _guarded(_starlette(routes), settings)
+
+
+def _starlette(routes: list[BaseRoute]) -> Starlette:
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        detail = exc.detail if isinstance(exc, TooLarge) else ""  # never an exception's text
+        return error_response(request.url.path, exc.status_code, detail,
+                              dict(exc.headers) if exc.headers else None)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return error_response(request.url.path, 500)
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error,
+                                                        500: server_error})
+
+
+def _redirecting(routes: list[BaseRoute], settings: WebSettings) -> App:
+    """Plain HTTP: the listed paths are served, everything else is sent to HTTPS with 308
+    (RFC 9110 §15.4.9: the method and body are kept, unlike 301/302)."""
+    inner = _starlette(routes)
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        path = str(scope.get("path", "/"))
+        if scope.get("type") != "http" or path.startswith(PLAIN_PATHS):
+            await inner(scope, receive, send)  # type: ignore[arg-type]
+            return
+        request = Request(scope)
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0]
+        if host.startswith("[") or not _HOST.match(host):
+            host = settings.hostname
+        port = settings.https_port
+        netloc = host if port in (0, 443) else f"{host}:{port}"
+        target = f"https://{netloc}{request.url.path}"
+        if request.url.query:
+            target += f"?{request.url.query}"
+        await RedirectResponse(target, 308)(scope, receive, send)  # type: ignore[arg-type]
+    return app  # type: ignore[return-value]
+
+
+async def _no_challenge(request: Request) -> Response:
+    return error_response(request.url.path, 404)
+
+
+def _guarded(app: App, settings: WebSettings) -> App:
+    return Guard(app, tls=settings.tls, hsts_max_age=settings.hsts_max_age,
+                 max_body=settings.max_body)

@@ -1,0 +1,140 @@
+"""Client autoconfiguration, rendered: Thunderbird's config-v1.1 and Outlook's Autodiscover POX.
+
+The settings come from services/clientconfig.py; this module only turns them into the two XML
+formats clients fetch:
+
+- Thunderbird (its "Autoconfiguration" wiki page, file format config-v1.1): GET
+  ``/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=ADDRESS`` on the domain's web
+  server, or ``/mail/config-v1.1.xml`` on ``autoconfig.<domain>``, plain HTTP included;
+- Outlook (MS-OXDSCLI §2.2.4, the POX Autodiscover request and response): POST of an
+  ``<Autodiscover><Request><EMailAddress>`` document to ``/autodiscover/autodiscover.xml``
+  (and the capitalised spellings clients send), answered with the ``outlook/responseschema/
+  2006a`` response listing IMAP and SMTP.
+
+A domain we do not host answers 404, whichever format was asked. A request document with a
+DOCTYPE is refused before parsing: no entity expansion reaches the XML parser.
+"""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree as ET
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from postroom.services.clientconfig import ClientConfig, ClientSettings, Endpoint
+from postroom.web.problems import error_response
+
+XML = "application/xml; charset=utf-8"
+AD_REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
+AD_RESPONSE_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
+AD_OUTLOOK_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+
+# Thunderbird's socketType values for our TLS modes
+_SOCKET = {"implicit": "SSL", "starttls": "STARTTLS"}
+
+
+def thunderbird_xml(s: ClientSettings) -> bytes:
+    """config-v1.1: one emailProvider for the domain; one incomingServer per IMAP/POP3
+    endpoint and one outgoingServer per submission endpoint, best first (a client takes the
+    first that works)."""
+    root = ET.Element("clientConfig", version="1.1")
+    provider = ET.SubElement(root, "emailProvider", id=s.domain)
+    ET.SubElement(provider, "domain").text = s.domain
+    ET.SubElement(provider, "displayName").text = f"{s.domain} mail"
+    ET.SubElement(provider, "displayShortName").text = s.domain
+    incoming = [*s.of("imap"), *s.of("pop3")]
+    for e in incoming:
+        _server(provider, "incomingServer", "pop3" if e.kind == "pop3" else "imap", e, s)
+    for e in s.of("smtp"):
+        _server(provider, "outgoingServer", "smtp", e, s)
+    return _document(root)
+
+
+def _server(parent: ET.Element, tag: str, kind: str, e: Endpoint, s: ClientSettings) -> None:
+    node = ET.SubElement(parent, tag, type=kind)
+    ET.SubElement(node, "hostname").text = s.hostname
+    ET.SubElement(node, "port").text = str(e.port)
+    ET.SubElement(node, "socketType").text = _SOCKET[e.security]
+    ET.SubElement(node, "authentication").text = "password-cleartext"  # inside TLS only
+    ET.SubElement(node, "username").text = s.username
+
+
+def autodiscover_xml(s: ClientSettings, address: str) -> bytes:
+    """The POX response: Account/AccountType email, Action settings, a Protocol per IMAP and
+    SMTP endpoint (the best of each first). ``SSL on`` for implicit TLS; STARTTLS endpoints
+    say ``Encryption TLS`` (Outlook's element for it)."""
+    root = ET.Element("Autodiscover", xmlns=AD_RESPONSE_NS)
+    response = ET.SubElement(root, "Response", xmlns=AD_OUTLOOK_NS)
+    user = ET.SubElement(response, "User")
+    ET.SubElement(user, "AutoDiscoverSMTPAddress").text = address
+    account = ET.SubElement(response, "Account")
+    ET.SubElement(account, "AccountType").text = "email"
+    ET.SubElement(account, "Action").text = "settings"
+    for kind, name in (("imap", "IMAP"), ("pop3", "POP3"), ("smtp", "SMTP")):
+        for e in s.of(kind):  # type: ignore[arg-type]
+            proto = ET.SubElement(account, "Protocol")
+            ET.SubElement(proto, "Type").text = name
+            ET.SubElement(proto, "Server").text = s.hostname
+            ET.SubElement(proto, "Port").text = str(e.port)
+            ET.SubElement(proto, "LoginName").text = address
+            ET.SubElement(proto, "DomainRequired").text = "off"
+            ET.SubElement(proto, "SPA").text = "off"
+            ET.SubElement(proto, "SSL").text = "on"
+            if e.security == "starttls":
+                ET.SubElement(proto, "Encryption").text = "TLS"
+            ET.SubElement(proto, "AuthRequired").text = "on"
+            if kind == "smtp":
+                ET.SubElement(proto, "UsePOPAuth").text = "off"
+                ET.SubElement(proto, "SMTPLast").text = "off"
+    return _document(root)
+
+
+def _document(root: ET.Element) -> bytes:
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+
+
+def requested_address(body: bytes) -> str | None:
+    """The EMailAddress of a POX request, or None when the document is not one."""
+    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        return None
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    node = root.find(f"{{{AD_REQUEST_NS}}}Request/{{{AD_REQUEST_NS}}}EMailAddress")
+    if node is None:  # clients that leave the namespace out
+        node = root.find("Request/EMailAddress")
+    text = (node.text or "").strip() if node is not None else ""
+    return text or None
+
+
+def autoconfig_routes(config: ClientConfig) -> list[Route]:
+    async def thunderbird(request: Request) -> Response:
+        address = request.query_params.get("emailaddress", "")
+        if not address:  # autoconfig.<domain>/mail/config-v1.1.xml: the host names it
+            host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
+            address = host.removeprefix("autoconfig.")
+        settings = await config.for_address(address)
+        if settings is None:
+            return error_response(request.url.path, 404)
+        return Response(thunderbird_xml(settings), media_type=XML)
+
+    async def autodiscover(request: Request) -> Response:
+        address = requested_address(await request.body())
+        if address is None:
+            return error_response(request.url.path, 400,
+                                  "expected an Autodiscover request with an EMailAddress")
+        settings = await config.for_address(address)
+        if settings is None or "@" not in address:
+            return error_response(request.url.path, 404)
+        return Response(autodiscover_xml(settings, address), media_type=XML)
+
+    paths = ["/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml",
+             "/AutoDiscover/AutoDiscover.xml"]
+    return [Route("/.well-known/autoconfig/mail/config-v1.1.xml", thunderbird,
+                  methods=["GET", "HEAD"]),
+            Route("/mail/config-v1.1.xml", thunderbird, methods=["GET", "HEAD"]),
+            *(Route(p, autodiscover, methods=["POST"]) for p in paths)]
