@@ -30,6 +30,10 @@ def status_cmd(args: argparse.Namespace) -> int:
     print(f"data directory  {cfg.data_path}")
     print(f"checks          {', '.join(cfg.pipeline.checks)}")
     for d in daemons:
+        if not d.enabled and d.state != "ok":  # not configured and not running: nothing wrong
+            print(f"{d.name:<15} not used (add '{d.check}' to pipeline.checks once it runs "
+                  f"at {d.address})")
+            continue
         use = "in use" if d.enabled else f"not in pipeline.checks ('{d.check}')"
         print(f"{d.name:<15} {d.state} at {d.address}, {use}")
         if d.engine:

@@ -169,3 +169,15 @@ def test_user_remove_asks_for_yes_and_says_what_would_go(home: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "removed with its" in result.stdout
     assert run(home, "user", "show", "alice@example.com").returncode == 1
+
+
+def test_status_on_a_server_without_filters_reports_nothing_wrong(home: Path) -> None:
+    """spamd and clamd neither configured nor running is the default, not an error: status
+    says how to use them instead of printing connection failures."""
+    closed = "127.0.0.1:9"  # discard: nothing listens there on a test machine
+    result = run(home, "status", "--set", f"pipeline.spamd.address={closed}",
+                 "--set", f"pipeline.clamav.address={closed}")
+    assert result.returncode == 0, result.stderr
+    assert "spamd           not used (add 'spamd' to pipeline.checks" in result.stdout
+    assert "clamd           not used (add 'clamav' to pipeline.checks" in result.stdout
+    assert "error" not in result.stdout
