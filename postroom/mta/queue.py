@@ -227,15 +227,23 @@ class QueueManager:
         rec = QueueRec(0, entry.sender, tuple(entry.recipients), entry.blob.sha256,
                        entry.prefix, entry.blob.size + len(entry.prefix),
                        json.dumps(entry.params), "active", 0, now, "", now, entry.hold_domain)
-        attempt = await self.local_attempt(rec)
+        try:
+            attempt = await self.local_attempt(rec)
+        except Exception:
+            # Nothing is written yet: the queue takes the message and its own error handling
+            # (retry, notice) applies, rather than the sender losing the reply.
+            log.exception("delivery at acceptance could not plan; queueing instead")
+            return None
         if attempt.failed or attempt.deferred or any(
                 wants(entry.params, s.recipient, "SUCCESS") for s in attempt.delivered):
             return None
         try:
             entry_id = await self.queue.deliver_now(entry, attempt.local, attempt.forwards)
         except MailError as exc:
-            if exc.kind not in TEMPORARY_KINDS:
-                raise
+            # The transaction was refused and rolled back (a mailbox filled up or went away
+            # meanwhile): the queue plans again and reports what it finds. Any other error
+            # leaves the commit's outcome unknown, so it is not retried here (no duplicate).
+            log.info("delivery at acceptance refused (%s); queueing instead", exc.text)
             return None
         rec = dataclasses.replace(rec, id=entry_id)
         asyncio.get_running_loop().call_soon(self._log, rec, attempt, [], {}, now, 0)

@@ -13,10 +13,11 @@ import pytest
 from postroom.access.gate import MailboxHandle
 from postroom.app import Services
 from postroom.core.errors import Kind, MailError
-from postroom.core.records import QueueRec, Settlement
+from postroom.core.records import BlobRef, QueueRec, Settlement
 from postroom.mta.queue import QueueManager
 from postroom.services.forwarding import DkimSealingKeys, xtext
 from postroom.services.pipeline import Client
+from postroom.services.submission import split_entries
 from tests.support.factory import account, message
 
 
@@ -194,3 +195,16 @@ async def test_sealing_keys_come_from_the_dkim_rsa_key(services: Services) -> No
 
 def test_xtext() -> None:
     assert xtext("a+b=c d@example.com") == "a+2Bb+3Dc+20d@example.com"
+
+
+async def test_delivery_at_acceptance_hands_a_failed_plan_to_the_queue(
+        services: Services) -> None:
+    """A plan that fails (here the stored content is gone, so the MIME description cannot be
+    read) writes nothing and returns None: the submission then queues the message as usual,
+    so the sender still gets its reply and the queue's retry and notice rules apply."""
+    await account(services, "bob@example.com")
+    entry, = split_entries("x@sender.example", ["bob@example.com"], [],
+                           BlobRef("0" * 64, 100), b"", {})
+    assert await manager(services).deliver_at_acceptance(entry) is None
+    assert await services.queue.list() == []
+    assert await inbox_count(services, "bob@example.com") == 0
