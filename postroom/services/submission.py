@@ -130,8 +130,13 @@ class SubmissionService:
         try:
             route = await self.route(message.client, address)
         except MailError as exc:
-            if exc.kind is Kind.NOT_FOUND and self.screening is not None:
-                self.screening.note(message.client.address, "unknown-recipient")
+            # Address harvesting is counted for strangers only: an authenticated user or a
+            # trusted relay (a backup MX, a front filter) mistyping addresses must never get
+            # its address, and everyone behind it, refused at connect.
+            client = message.client
+            if exc.kind is Kind.NOT_FOUND and self.screening is not None and \
+                    client.principal is None and not client.trusted:
+                self.screening.note(client.address, "unknown-recipient")
             raise
         message.rcpt = route.address
         try:

@@ -12,6 +12,7 @@ from postroom.config import ScreeningConfig
 from postroom.core.actor import Actor, Origin
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
+from postroom.services.pipeline import Client
 from postroom.services.screening import Screening, parse_network
 
 
@@ -120,3 +121,23 @@ def test_parse_network() -> None:
     assert str(parse_network("192.0.2.7")) == "192.0.2.7/32"
     assert str(parse_network("::ffff:192.0.2.7")) == "192.0.2.7/32"
     assert str(parse_network("2001:db8::1/64")) == "2001:db8::/64"
+
+
+async def test_unknown_recipients_count_only_for_strangers(services: Services) -> None:
+    """Harvesting is counted for anonymous, untrusted clients; an authenticated user or a
+    trusted relay sending to many dead addresses is never blocked for it."""
+    clock = Clock()
+    s = screening(services, clock)
+    services.submission.screening = s
+    who = Principal(1, "alice@example.com", 1)
+    await services.directory.add_domain("example.com")
+    for client in (Client("198.51.100.7", principal=who), Client("198.51.100.8", trusted=True),
+                   Client("198.51.100.9")):
+        sender = client.principal.address if client.principal else "x@example.net"
+        message = await services.submission.start(client, sender)
+        for i in range(5):
+            with pytest.raises(MailError):
+                await services.submission.add_recipient(message, f"nobody{i}@example.com")
+    assert s.match("198.51.100.7") is None and s.match("198.51.100.8") is None
+    assert s.match("198.51.100.9") is not None
+    await s.close()
