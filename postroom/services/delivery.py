@@ -65,6 +65,9 @@ class Plan:
     refused: dict[str, MailError] = field(default_factory=dict)  # exists, but not now/ever
     # remote members of an alias or group, by the recipient that reached them
     forwards: dict[str, list[str]] = field(default_factory=dict)
+    # remote members not sent a copy because the message was quarantined (filed in Junk):
+    # what a filter judged junk or dangerous stays here, it is not relayed onwards
+    withheld: dict[str, list[str]] = field(default_factory=dict)
 
 
 class DeliveryService:
@@ -117,7 +120,11 @@ class DeliveryService:
             plan.targets[rcpt] = [(h, message) for h in fresh]
             away = [a for a in remote if a.lower() not in seen_remote]
             seen_remote.update(a.lower() for a in away)
-            if away:
+            if away and junk:
+                plan.withheld[rcpt] = away
+                log.info("quarantined message not forwarded", extra={
+                    "recipient": rcpt, "members": ", ".join(away), "sender": entry.sender})
+            elif away:
                 plan.forwards[rcpt] = away
         return plan
 

@@ -208,3 +208,22 @@ async def test_delivery_at_acceptance_hands_a_failed_plan_to_the_queue(
     assert await manager(services).deliver_at_acceptance(entry) is None
     assert await services.queue.list() == []
     assert await inbox_count(services, "bob@example.com") == 0
+
+
+async def test_quarantined_mail_is_not_forwarded(services: Services) -> None:
+    """A message a filter quarantined (filed in the local members' Junk) is not relayed to
+    the remote members: nothing judged junk or infected leaves the server by forwarding."""
+    await account(services, "bob@example.com")
+    await services.directory.add_alias("list@example.com",
+                                       ["bob@example.com", "carol@far.example"])
+    entry = await accept(services, "x@sender.example", ["list@example.com"],
+                         {"quarantine": True})
+    mgr = manager(services)
+    attempt = await mgr.local_attempt(entry)
+    assert not attempt.failed and not attempt.forwards
+    await mgr.conclude(entry, attempt)
+    assert forwards(await services.queue.list()) == []
+    rec = await services.directory.require_account("bob@example.com")
+    junk = await services.store.mailboxes.by_name(rec.id, "Junk")
+    assert junk is not None and junk.message_count == 1  # the local copy, in Junk
+    assert await inbox_count(services, "bob@example.com") == 0
