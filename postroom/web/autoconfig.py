@@ -17,6 +17,7 @@ DOCTYPE is refused before parsing: no entity expansion reaches the XML parser.
 
 from __future__ import annotations
 
+import re
 from xml.etree import ElementTree as ET
 
 from starlette.requests import Request
@@ -97,9 +98,19 @@ def _document(root: ET.Element) -> bytes:
 
 
 def requested_address(body: bytes) -> str | None:
-    """The EMailAddress of a POX request, or None when the document is not one."""
-    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+    """The EMailAddress of a POX request, or None when the document is not one.
+
+    Only UTF-8 (or ASCII) documents without a DTD are parsed: the DTD test must see the text
+    the parser will see, and a UTF-16 body would hide ``<!DOCTYPE`` from a byte search
+    (ElementTree fetches no external entity, but entity expansion is still refused)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
         return None
+    if "\x00" in text or "<!DOCTYPE" in text.upper() or "<!ENTITY" in text.upper():
+        return None
+    if re.search(r"encoding\s*=\s*[\"'](?!utf-8[\"'])", text[:200], re.IGNORECASE):
+        return None  # a declared encoding other than UTF-8 would be decoded differently
     try:
         root = ET.fromstring(body)
     except ET.ParseError:
