@@ -32,13 +32,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import dns.asyncresolver
-import dns.exception
-import dns.resolver
 
 from postroom.config import Config, DnsblConfig, DnsblZone
 from postroom.core.envelope import Stage
 from postroom.core.errors import Kind
 from postroom.net.dns import make_resolver
+from postroom.net.lookup import DnsLookup, DnsTemporary
 from postroom.services.pipeline import CONTINUE, Judgement, Message
 from postroom.services.screening import IpAddress, IpNetwork, in_any, parse_ip
 
@@ -85,7 +84,9 @@ class DnsblCheck:
     def __init__(self, cfg: DnsblConfig, resolver: dns.asyncresolver.Resolver,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
-        self.resolver = resolver
+        # The checks' DNS layer (net/lookup.py): void and temporary answers told apart, names
+        # validated, TXT strings joined. Its own cache stays off: results are cached here.
+        self.dns = DnsLookup(resolver, cfg.timeout)
         self.clock = clock
         self._cache: dict[str, tuple[float, Result]] = {}
         self._exempt_key: tuple[str, ...] = ()
@@ -171,24 +172,18 @@ class DnsblCheck:
                 try:
                     texts = await self._resolve(name, "TXT")
                     reason = printable(texts[0]) if texts else ""
-                except (dns.exception.DNSException, TimeoutError):
+                except (DnsTemporary, TimeoutError):
                     pass  # the listing stands without its reason
                 return Listing(zone.zone, zone.weight, tuple(hits), reason, zone.allow)
-        except (dns.exception.DNSException, TimeoutError, OSError) as exc:
+        except (DnsTemporary, TimeoutError, OSError) as exc:
             log.warning("dnsbl: lookup failed, the list is skipped", extra={
                 "zone": zone.zone, "error": type(exc).__name__})
             return False
 
     async def _resolve(self, name: str, rdtype: str) -> list[str] | None:
         """The answers' text (TXT strings joined), or None for NXDOMAIN / no answer."""
-        try:
-            answer = await self.resolver.resolve(name, rdtype, search=False,
-                                                 lifetime=self.cfg.timeout)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return None
-        if rdtype == "TXT":
-            return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
-        return [r.to_text() for r in answer]
+        answer = await self.dns.query(name, rdtype)
+        return None if answer.void else list(answer.records)
 
     @staticmethod
     def _listed(codes: Sequence[str], wanted: Sequence[str]) -> list[str] | None:
