@@ -181,6 +181,9 @@ class QueueService:
     async def list(self) -> list[QueueRec]:
         return await self._repo.list()
 
+    async def count(self) -> int:
+        return await self._repo.count()
+
     async def get(self, entry_id: int) -> QueueRec:
         return await self._repo.get(entry_id)
 

@@ -227,3 +227,14 @@ async def test_quarantined_mail_is_not_forwarded(services: Services) -> None:
     junk = await services.store.mailboxes.by_name(rec.id, "Junk")
     assert junk is not None and junk.message_count == 1  # the local copy, in Junk
     assert await inbox_count(services, "bob@example.com") == 0
+
+
+async def test_queue_count_matches_the_list(services: Services) -> None:
+    """The metrics gauge counts the queue without reading its rows (services/health.py)."""
+    await account(services, "staff@example.com")
+    await services.directory.add_alias("out@example.com", ["a@one.example", "b@two.example"])
+    assert await services.queue.count() == 0
+    entry = await accept(services, "x@sender.example", ["out@example.com"])
+    mgr = manager(services)
+    await mgr.conclude(entry, await mgr.local_attempt(entry))
+    assert await services.queue.count() == len(await services.queue.list()) == 2

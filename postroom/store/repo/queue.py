@@ -204,6 +204,13 @@ class QueueRepo:
                 raise not_found(f"no queue entry {entry_id}")
         await self.engine.write(fn)
 
+    async def count(self) -> int:
+        """Entries in the queue, whatever their state (one indexed count, no rows read)."""
+        def fn(tx: Tx) -> int:
+            row = tx.one("SELECT count(*) FROM queue")
+            return int(row[0]) if row else 0
+        return await self.engine.read(fn)
+
     async def list(self) -> list[QueueRec]:
         def fn(tx: Tx) -> list[QueueRec]:
             return [_rec(r) for r in tx.all(f"SELECT {_COLS} FROM queue ORDER BY id")]
