@@ -2,8 +2,9 @@
 
 The registry (postroom/registry.py) gives every web listener a front-end name:
 
-- ``web-admin`` (port 1000, TLS): the operations endpoints (web/ops.py); WebAdmin's pages and
-  the JSON API mount here in later parts (docs/web.md);
+- ``web-admin`` (port 1000, TLS): the operations endpoints (web/ops.py), and behind the
+  session layer (web/session.py) the login and self-service pages (web/auth/), WebAdmin's
+  pages (web/pages/), the JSON API under /api/v1 (web/api/) and /static;
 - ``web`` (443, and 3000 when enabled): client autoconfiguration (web/autoconfig.py);
   webmail, DAV and ActiveSync mount here later;
 - ``web-plain`` (80): a 308 redirect to HTTPS for every path except those that must answer in
@@ -19,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -28,12 +30,17 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.net.listener import Network
 from postroom.obs.metrics import Metrics
+from postroom.services.admin import Admin
+from postroom.services.auth import AuthService
 from postroom.services.clientconfig import ClientConfig
 from postroom.services.health import Health
+from postroom.web import api, auth, pages, session
 from postroom.web.autoconfig import autoconfig_routes
 from postroom.web.guard import App, Guard, TooLarge
+from postroom.web.identity import LoginRequired
 from postroom.web.ops import ops_routes
-from postroom.web.problems import error_response
+from postroom.web.problems import error_response, wants_problem
+from postroom.web.templating import static_mount
 
 # Paths plain HTTP serves itself instead of redirecting (docs/web.md)
 PLAIN_PATHS = ("/.well-known/autoconfig/", "/mail/config-v1.1.xml",
@@ -46,6 +53,8 @@ class WebServices:
     health: Health
     metrics: Metrics
     client_config: ClientConfig
+    admin: Admin  # every administrative operation (services/admin/), with an Actor
+    auth: AuthService  # logins: passwords, throttle, screening, the login log line
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,12 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
     routes: list[BaseRoute] = []
     if front_end == "web-admin":
         routes += ops_routes(services.health, services.metrics, settings.ops_networks)
+        routes += auth.routes(services, settings)
+        routes += pages.routes(services, settings)
+        routes += api.routes(services, settings)
+        routes.append(static_mount())
+        return _guarded(session.wrap(_starlette(routes), services, settings, "webadmin"),
+                        settings)
     else:
         routes += autoconfig_routes(services.client_config)
         routes.append(Route("/.well-known/acme-challenge/{token}", _no_challenge))
@@ -73,6 +88,9 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
 def _starlette(routes: list[BaseRoute]) -> Starlette:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if isinstance(exc, LoginRequired) and not wants_problem(request.url.path):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse("/login?" + urlencode({"next": target}), 303)
         detail = exc.detail if isinstance(exc, TooLarge) else ""  # never an exception's text
         return error_response(request.url.path, exc.status_code, detail,
                               dict(exc.headers) if exc.headers else None)
