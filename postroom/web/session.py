@@ -26,8 +26,8 @@ CSRF: an unsafe method (anything but GET, HEAD, OPTIONS) must carry the token in
 constant time, else 403. This holds for every page request, and for /api/ requests that come
 with a session cookie; an API request authenticated by a bearer token has no cookie and needs
 none. Cross-site unsafe requests are refused before that from the browser's own statement:
-``Sec-Fetch-Site`` other than same-origin/none, or an ``Origin`` that is not this host
-(``null`` included). The form body is read here and replayed to the application unchanged;
+``Sec-Fetch-Site`` other than same-origin/none, or an ``Origin`` naming another host
+(``null`` decides nothing: see ``_cross_site``). The form body is read here and replayed to the application unchanged;
 its size is already bounded by the guard (``web.max_body_size``).
 """
 
@@ -192,9 +192,12 @@ def _cross_site(headers: Headers) -> str | None:
     if site is not None and site.lower() not in SAME_SITE:
         return "cross-site requests cannot change anything here"
     origin = headers.get("origin")
-    if origin is not None:
+    # "null" says nothing: it is what browsers send on our own same-origin POSTs, because
+    # every response carries Referrer-Policy: no-referrer (web/guard.py; Fetch §3.2.5,
+    # "serializing a request origin"). The CSRF token decides those.
+    if origin is not None and origin != "null":
         host = (headers.get("host") or "").lower()
-        if origin == "null" or urlsplit(origin).netloc.lower() != host:
+        if urlsplit(origin).netloc.lower() != host:
             return "cross-origin requests cannot change anything here"
     return None
 
