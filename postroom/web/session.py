@@ -27,8 +27,8 @@ constant time, else 403. This holds for every page request, and for /api/ reques
 with a session cookie; an API request authenticated by a bearer token has no cookie and needs
 none. Cross-site unsafe requests are refused before that from the browser's own statement:
 ``Sec-Fetch-Site`` other than same-origin/none, or an ``Origin`` naming another host
-(``null`` decides nothing: see ``_cross_site``). The form body is read here and replayed to the application unchanged;
-its size is already bounded by the guard (``web.max_body_size``).
+(``null`` decides nothing: see ``_cross_site``). The form body is read here and replayed to
+the application unchanged; its size is already bounded by the guard (``web.max_body_size``).
 """
 
 from __future__ import annotations
