@@ -133,7 +133,8 @@ class SessionLayer:
         path = str(scope.get("path", "/"))
         client = scope.get("client")
         ip = str(client[0]) if client else ""
-        outgoing: list[str] = []
+        outgoing: list[str] = []  # cookies every response of this request sets
+        for_pages: list[str] = []  # cookies only an HTML page sets (the pre-session token)
 
         token = cookies.get(self.cookie) or None
         resolved = await self.sessions.resolve(token, self.realm) if token else None
@@ -152,8 +153,10 @@ class SessionLayer:
             pre = ""
         sent_pre = pre
         if resolved is None and not pre and not wants_problem(path):
+            # set by HTML pages only: a stylesheet, a probe or /metrics fetched at the same
+            # moment must not replace the token of the form the page shows
             pre = secrets.token_urlsafe(32)
-            outgoing.append(cookie_header(self.pre_cookie, pre))
+            for_pages.append(cookie_header(self.pre_cookie, pre))
         state["csrf"] = resolved.csrf if resolved is not None else pre
 
         method = str(scope.get("method", "GET")).upper()
@@ -173,14 +176,19 @@ class SessionLayer:
                 await response(scope, receive, send)
                 return
 
-        if not outgoing:
+        if not outgoing and not for_pages:
             await self.app(scope, receive, send)
             return
 
         async def send_with_cookies(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []),
-                                      *((b"set-cookie", c.encode("latin-1")) for c in outgoing)]
+                headers = list(message.get("headers", []))
+                cookies = list(outgoing)
+                if any(k.lower() == b"content-type" and v.startswith(b"text/html")
+                       for k, v in headers):
+                    cookies += for_pages
+                message["headers"] = headers + [(b"set-cookie", c.encode("latin-1"))
+                                                for c in cookies]
             await send(message)
         await self.app(scope, receive, send_with_cookies)
 

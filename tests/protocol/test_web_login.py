@@ -249,3 +249,16 @@ def test_bad_input_gets_a_4xx_never_a_500(srv: RunningServer) -> None:
     cookie = "__Host-postroom-webadmin=" + "x" * 4000
     page = client(srv).request("GET", "/me", None, {"Cookie": cookie})
     assert page.status in (303, 400, 431)
+
+
+def test_only_pages_hand_out_the_pre_session_token(srv: RunningServer) -> None:
+    """A stylesheet or a health probe fetched alongside the login page must not replace the
+    token of the form the page shows."""
+    for path in ("/static/app.css", "/healthz"):
+        page = client(srv).get(path)
+        assert page.status == 200 and not page.cookies(), path
+    web = client(srv)
+    web.get("/login")
+    token = web.jar["__Host-postroom-webadmin-csrf"]
+    web.get("/login")
+    assert web.jar["__Host-postroom-webadmin-csrf"] == token  # kept while it is sent back
