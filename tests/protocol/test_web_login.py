@@ -64,7 +64,7 @@ def test_wrong_password_is_refused_and_logged(srv: RunningServer,
     web.get("/login")
     with caplog.at_level("INFO", logger="postroom.auth"):
         page = web.post("/login", {"username": address, "password": "not-the-password"})
-    assert page.status == 401 and "Wrong user name or password." in page.text
+    assert page.status == 403 and "Wrong user name or password." in page.text
     assert "__Host-postroom-webadmin=" not in " ".join(page.cookies())
     failed = [r for r in caplog.records if r.getMessage() == "login failed"]
     assert failed and failed[-1].__dict__["protocol"] == "webadmin"
@@ -191,7 +191,7 @@ def test_a_disabled_account_cannot_log_in(srv: RunningServer) -> None:
     web = client(srv)
     web.get("/login")
     page = web.post("/login", {"username": address, "password": password})
-    assert page.status == 401 and "Wrong user name or password." in page.text
+    assert page.status == 403 and "Wrong user name or password." in page.text
 
 
 def test_app_passwords_do_not_log_in_on_the_web(srv: RunningServer) -> None:
@@ -203,7 +203,7 @@ def test_app_passwords_do_not_log_in_on_the_web(srv: RunningServer) -> None:
     web = client(srv)
     web.get("/login")
     page = web.post("/login", {"username": address, "password": app_password})
-    assert page.status == 401
+    assert page.status == 403
 
 
 def test_screened_clients_are_refused_at_connect(tmp_path: Path) -> None:
@@ -230,7 +230,7 @@ def test_bad_input_gets_a_4xx_never_a_500(srv: RunningServer) -> None:
     web.get("/login")
     assert web.post("/login", {"username": "x" * 5000, "password": "p"}).status == 400
     assert web.post("/login", {"username": address, "password": "p" * 5000}).status == 400
-    assert web.post("/login", {"username": "not an address", "password": "p"}).status == 401
+    assert web.post("/login", {"username": "not an address", "password": "p"}).status == 403
     page = web.request("POST", "/login", b"csrf=" + web.csrf.encode() + b"&username=\xff\xfe"
                        b"&password=%00", {"Content-Type": "application/x-www-form-urlencoded"})
     assert 400 <= page.status < 500
