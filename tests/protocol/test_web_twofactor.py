@@ -117,16 +117,33 @@ def test_a_user_logs_in_without_a_code_and_may_enrol(srv: RunningServer) -> None
     assert page.status == 200 and "My account" in page.text
 
 
-def test_optional_for_admins(tmp_path: Path) -> None:
-    server = RunningServer(server_config(tmp_path, extra=[*WEB, "web.totp_admins=optional"]))
+def test_optional_for_admins_required_for_users(tmp_path: Path) -> None:
+    server = RunningServer(server_config(tmp_path, extra=[
+        *WEB, "web.totp_admins=optional", "web.totp_users=required"]))
     try:
         address, password = admin(server, "root4")
         web = WebClient(server.port("webadmin"))
         web.get("/login")
         page = web.post("/login", {"username": address, "password": password})
         assert page.status == 303 and page.location == "/"
+        address, password = server.add_user()
+        web = WebClient(server.port("webadmin"))
+        web.get("/login")
+        page = web.post("/login", {"username": address, "password": password})
+        assert page.status == 303 and page.location.startswith("/login/enrol")
     finally:
         server.stop()
+
+
+def test_limits_are_checked_in_the_config() -> None:
+    from postroom import config
+    from postroom.config import ConfigError
+    for bad in ("web.session_idle_timeout=5", "web.session_lifetime=10",
+                "web.session_cache_seconds=600", "web.login_code_attempts=0",
+                "web.totp_admins=off", "web.totp_users=sometimes",
+                "login.max_app_passwords=-1"):
+        with pytest.raises(ConfigError):
+            config.load(None, [bad])
 
 
 
