@@ -116,7 +116,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         await auth.before(ip, username)
         try:
             principal = await auth.web_password(username, password)
-        except MailError:  # disabled or frozen: said no differently from a wrong password
+        except MailError:  # disabled or frozen: answered exactly as a wrong password is
             principal = None
         if principal is None or principal.account_id is None:
             await auth.failed(realm, ip, username)
