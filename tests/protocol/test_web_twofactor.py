@@ -45,6 +45,7 @@ def test_an_admin_must_enrol_before_anything_else(srv: RunningServer) -> None:
         assert web.last.location.startswith("/login")
     page = web.get("/login/enrol")
     assert page.status == 200 and 'id="totp-secret"' in page.text
+    assert page.headers["Cache-Control"] == "no-store"  # it shows the secret
     assert '<img src="/login/enrol/qr.svg"' in page.text
     ended = web.post("/logout-everywhere", {})
     assert ended.status == 303 and ended.location == "/login"  # a half login is no user
@@ -60,6 +61,7 @@ def test_an_admin_must_enrol_before_anything_else(srv: RunningServer) -> None:
     assert page.status == 400 and "not right" in page.text
     page = web.post("/login/enrol", {"code": web.code(secret)})
     assert page.status == 200 and len(recovery_codes(page)) == 10
+    assert page.headers["Cache-Control"] == "no-store"
     assert web.get("/me").status == 200  # logged in now
     assert srv.call(srv.services.two_factor.enabled(
         srv.call(srv.services.directory.require_account(address)).id))
