@@ -159,8 +159,10 @@ def test_cli_resets_two_factor_and_ends_sessions(srv: RunningServer) -> None:
     out = run_cli(srv, "user", "logout-everywhere", address)
     assert "1 web session ended" in out
     assert web.get("/me").status == 303
+    assert '"two_factor": "on"' in run_cli(srv, "user", "show", address, "--json")
     out = run_cli(srv, "user", "2fa-reset", address)
     assert "two-factor authentication reset" in out
+    assert '"two_factor": "off"' in run_cli(srv, "user", "show", address, "--json")
     web.get("/login")
     page = web.post("/login", {"username": address, "password": password})
     assert page.location.startswith("/login/enrol")  # enrols again: policy requires it
