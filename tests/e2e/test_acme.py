@@ -1,0 +1,228 @@
+"""ACME end to end: Debian's pebble on loopback issues our certificates (RFC 8555), validated
+by HTTP-01 on the plain HTTP listener and TLS-ALPN-01 (RFC 8737) on the HTTPS listener; the
+new certificate reaches IMAPS, SMTPS and HTTPS without a restart, a connection opened before
+the swap keeps working, a certificate inside acme.renew_before_days is renewed, and a failed
+attempt is logged and leaves the old certificate in place.
+
+Pebble validates against the ports of our listeners on 127.0.0.1, with the names resolved by
+the suite's loopback DNS server (tests/support/mailhost.py); every wait is bounded."""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import shutil
+import smtplib
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from postroom.services.acme.files import AcmeFiles
+from tests.support.mailhost import Dns, free_port
+from tests.support.pebble import PEBBLE, Pebble
+from tests.support.server import RunningServer, server_config, wait_for
+
+pytestmark = pytest.mark.skipif(shutil.which("pebble") is None and
+                                not Path(PEBBLE).exists(), reason="pebble is not installed")
+
+HOST = "mail.example.test"
+NAMES = [HOST, "autoconfig.example.test", "autodiscover.example.test"]
+HOST_IP = "127.0.0.1"
+
+
+@dataclass
+class Setup:
+    dns: Dns
+    pebble: Pebble
+    http_port: int
+    https_port: int
+    folder: Path
+
+    def overrides(self, challenge: str, *extra: str) -> list[str]:
+        return [
+            "web.http.enabled=true", f"web.http.port={self.http_port}",
+            "web.https.enabled=true", f"web.https.port={self.https_port}",
+            "smtp.submissions.enabled=true", "smtp.submissions.port=0",
+            "acme.enabled=true", f"acme.directory_url={self.pebble.directory}",
+            f"acme.ca_file={self.pebble.ca_file}", f'acme.challenges=["{challenge}"]',
+            "acme.contact=postmaster@example.test", "acme.retry_min=1",
+            "acme.order_timeout=60", "acme.timeout=10", *extra]
+
+    def server(self, challenge: str, *extra: str) -> RunningServer:
+        data = self.folder / f"data-{challenge}-{len(extra)}"
+        return RunningServer(server_config(data, extra=self.overrides(challenge, *extra)))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    folder = Path(tmp_path_factory.mktemp("acme"))
+    dns = Dns()
+    for name in NAMES:
+        dns.zone.add(name, "A", "127.0.0.1")
+    http_port, https_port = free_port(("127.0.0.1",)), free_port(("127.0.0.1",))
+    pebble = Pebble(folder / "pebble", http_port, https_port, dns.port)
+    yield Setup(dns, pebble, http_port, https_port, folder)
+    pebble.stop()
+    dns.stop()
+
+
+def presented(port: int, name: str = HOST, alpn: list[str] | None = None,
+              ) -> x509.Certificate:
+    """The certificate a listener presents to a client that sends SNI ``name``."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=name) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der)
+
+
+def trusting(pebble: Pebble) -> ssl.SSLContext:
+    """A client context that trusts only pebble's issuing root, hostname checked."""
+    return ssl.create_default_context(cadata=pebble.root().decode())
+
+
+def issued(srv: RunningServer) -> bool:
+    live = AcmeFiles(Path(srv.cfg.server.data_dir)).current()
+    return live is not None and HOST in live.names
+
+
+def test_http01_certificate_reaches_every_listener_without_a_restart(setup: Setup) -> None:
+    srv = setup.server("http-01")
+    try:
+        user, password = srv.add_user("acme")
+        # opened before the swap, on the self-signed certificate
+        before = imaplib.IMAP4_SSL(HOST_IP, srv.port("imaps"),
+                                   ssl_context=_insecure(), timeout=10)
+        before.login(user, password)
+        wait_for(lambda: issued(srv), 60, "a certificate from pebble")
+        live = AcmeFiles(Path(srv.cfg.server.data_dir)).current()
+        assert live is not None and set(NAMES) <= set(live.names)
+        ctx = trusting(setup.pebble)
+        # IMAPS, SMTPS (465) and HTTPS present it, the chain verifies up to pebble's root
+        # and the host name matches: no restart happened
+        wait_for(lambda: presented(srv.port("imaps")).serial_number ==
+                 _leaf_serial(srv), 10, "the swap")
+        with Imaps(HOST, srv.port("imaps"), ssl_context=ctx, timeout=10) as fresh:
+            fresh.login(user, password)
+        with Smtps(HOST, srv.port("submissions"), context=ctx, timeout=10) as smtp:
+            assert smtp.ehlo()[0] == 250
+        for label in ("imaps", "submissions", "https"):
+            assert presented(srv.port(label)).serial_number == _leaf_serial(srv), label
+        _verify(ctx, srv.port("https"))
+        # the connection opened before the swap still works
+        assert before.noop()[0] == "OK"
+        assert before.select("INBOX")[0] == "OK"
+        before.logout()
+        state = AcmeFiles(Path(srv.cfg.server.data_dir)).state()
+        assert state.challenge == "http-01" and state.error == ""
+    finally:
+        srv.stop()
+
+
+def test_tls_alpn01_certificate(setup: Setup) -> None:
+    srv = setup.server("tls-alpn-01")
+    try:
+        wait_for(lambda: issued(srv), 60, "a certificate from pebble")
+        state = AcmeFiles(Path(srv.cfg.server.data_dir)).state()
+        assert state.challenge == "tls-alpn-01" and state.error == ""
+        _verify(trusting(setup.pebble), srv.port("https"))
+        _verify(trusting(setup.pebble), srv.port("imaps"))
+    finally:
+        srv.stop()
+
+
+def test_renewal_inside_the_window_then_a_failure_keeps_the_old_one(
+        setup: Setup) -> None:
+    srv = setup.server("http-01", "acme.check_interval=3600")
+    files = AcmeFiles(Path(srv.cfg.server.data_dir))
+    records: list[logging.LogRecord] = []
+    handler = _Collect(records)
+    logging.getLogger("postroom.acme").addHandler(handler)  # "postroom" does not propagate
+    try:
+        wait_for(lambda: issued(srv), 60, "a first certificate")
+        first = _leaf_serial(srv)
+        # pebble's certificates last years: a window longer than that makes it due
+        new = server_config(Path(srv.cfg.server.data_dir), extra=setup.overrides(
+            "http-01", "acme.check_interval=3600", "acme.renew_before_days=3650"))
+        srv.call(_in_loop(lambda: srv.server.reload(new)))  # what SIGHUP runs
+        wait_for(lambda: _leaf_serial(srv) != first, 60, "the renewal")
+        second = _leaf_serial(srv)
+        wait_for(lambda: presented(srv.port("imaps")).serial_number == second, 10)
+        # now the names stop resolving: pebble cannot reach the challenge
+        with setup.dns.zone.lock:
+            saved = dict(setup.dns.zone.records)
+            setup.dns.zone.records.clear()
+        try:
+            assert srv.server.acme is not None
+            srv.call(_in_loop(srv.server.acme.wake))
+            wait_for(lambda: files.state().error != "", 60, "the failure")
+        finally:
+            with setup.dns.zone.lock:
+                setup.dns.zone.records.update(saved)
+        state = files.state()
+        assert state.failures >= 1 and state.next_attempt > state.last_attempt
+        assert _leaf_serial(srv) == second  # the old certificate stays
+        assert presented(srv.port("imaps")).serial_number == second
+        assert any("could not obtain a certificate" in r.getMessage() and
+                   "could not resolve" in str(getattr(r, "error", "")) for r in records)
+    finally:
+        logging.getLogger("postroom.acme").removeHandler(handler)
+        srv.stop()
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+class _Collect(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.WARNING)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+class Imaps(imaplib.IMAP4_SSL):
+    """IMAPS to 127.0.0.1 that sends SNI and checks the certificate for ``host``."""
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout)
+        tls: socket.socket = self.ssl_context.wrap_socket(raw, server_hostname=self.host)
+        return tls
+
+
+class Smtps(smtplib.SMTP_SSL):
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        raw = socket.create_connection(("127.0.0.1", port), timeout)
+        return self.context.wrap_socket(raw, server_hostname=host)
+
+
+def _insecure() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    return ctx
+
+
+def _verify(ctx: ssl.SSLContext, port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=HOST) as tls:
+        assert tls.getpeercert()  # chain and host name verified
+
+
+def _leaf_serial(srv: RunningServer) -> int:
+    live = AcmeFiles(Path(srv.cfg.server.data_dir)).current()
+    assert live is not None
+    return x509.load_pem_x509_certificates(live.path.read_bytes())[0].serial_number
+
+
+async def _in_loop(fn: Callable[[], object]) -> None:
+    """Run ``fn`` on the server's event loop (asyncio objects are not thread-safe)."""
+    fn()
