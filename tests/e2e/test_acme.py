@@ -9,12 +9,15 @@ the suite's loopback DNS server (tests/support/mailhost.py); every wait is bound
 
 from __future__ import annotations
 
+import http.client
 import imaplib
+import json
 import logging
 import shutil
 import smtplib
 import socket
 import ssl
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,8 @@ import pytest
 from cryptography import x509
 
 from postroom.services.acme.files import AcmeFiles
-from tests.support.mailhost import Dns, free_port
+from tests.support import cli
+from tests.support.mailhost import Dns, Instance, free_port
 from tests.support.pebble import PEBBLE, Pebble
 from tests.support.server import RunningServer, server_config, wait_for
 
@@ -124,8 +128,70 @@ def test_http01_certificate_reaches_every_listener_without_a_restart(setup: Setu
         before.logout()
         state = AcmeFiles(Path(srv.cfg.server.data_dir)).state()
         assert state.challenge == "http-01" and state.error == ""
+        folder = AcmeFiles(Path(srv.cfg.server.data_dir)).root
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
     finally:
         srv.stop()
+
+
+def test_http01_path_answers_only_pending_tokens(setup: Setup) -> None:
+    srv = setup.server("http-01", "acme.enabled=false")
+    try:
+        def get(path: str) -> tuple[int, str, bytes]:
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port("http"), timeout=10)
+            conn.request("GET", path, headers={"Host": HOST})
+            reply = conn.getresponse()
+            out = reply.status, reply.getheader("Content-Type") or "", reply.read()
+            conn.close()
+            return out
+
+        base = "/.well-known/acme-challenge/"
+        assert get(base + "unknown")[0] == 404
+        srv.call(_in_loop(lambda: srv.server.challenges.add_http("tok_1-x", "tok_1-x.th")))
+        assert get(base + "tok_1-x") == (200, "application/octet-stream", b"tok_1-x.th")
+        for bad in ("tok_1-x.th", "%2e%2e", "a" * 300):
+            assert get(base + bad)[0] == 404, bad
+        srv.call(_in_loop(lambda: srv.server.challenges.remove_http("tok_1-x")))
+        assert get(base + "tok_1-x")[0] == 404
+        assert get("/other")[0] == 308  # everything else still goes to HTTPS
+    finally:
+        srv.stop()
+
+
+def test_cli_status_and_renew_through_the_running_server(setup: Setup,
+                                                          tmp_path: Path) -> None:
+    """``postroom serve`` as a process: it obtains a certificate at start; ``postroom acme
+    renew --wait`` asks it (request file + SIGHUP) for a new one; ``acme status`` reports."""
+    setup.dns.zone.add("mx.example.test", "A", "127.0.0.1")
+    args = [w for o in setup.overrides("http-01") for w in ("--set", o)]
+    inst = Instance(tmp_path, "example.test", "127.0.0.1", free_port(("127.0.0.1",)),
+                    setup.dns.port, extra=args)
+    files = AcmeFiles(inst.data)
+    inst.start()
+    try:
+        wait_for(lambda: files.current() is not None, 60, "a certificate at start")
+        first = _serial(files)
+        status = inst.cli("acme", "status")
+        assert status.returncode == 0, status.stderr
+        assert "mx.example.test" in status.stdout and "http-01" in status.stdout
+        renew = inst.cli("acme", "renew", "--wait", "60")
+        assert renew.returncode == 0, renew.stdout + renew.stderr
+        assert "renewed" in renew.stdout
+        assert _serial(files) != first
+        wait_for(lambda: presented(inst.ports["imaps"]).serial_number == _serial(files), 10)
+        report = json.loads(inst.cli("acme", "status", "--json").stdout)
+        assert report["enabled"] and report["state"]["error"] == ""
+        assert "mx.example.test" in report["certificate"]["names"]
+    finally:
+        inst.stop()
+
+
+def test_cli_renew_without_a_running_server_says_why(tmp_path: Path) -> None:
+    result = cli.run(tmp_path, "acme", "renew", "--set", "acme.enabled=true")
+    assert result.returncode == 2 and "no server is running" in result.stderr
+    result = cli.run(tmp_path, "acme", "renew")
+    assert result.returncode == 2 and "acme.enabled" in result.stderr
 
 
 def test_tls_alpn01_certificate(setup: Setup) -> None:
@@ -215,6 +281,12 @@ def _verify(ctx: ssl.SSLContext, port: int) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
             ctx.wrap_socket(raw, server_hostname=HOST) as tls:
         assert tls.getpeercert()  # chain and host name verified
+
+
+def _serial(files: AcmeFiles) -> int:
+    live = files.current()
+    assert live is not None
+    return x509.load_pem_x509_certificates(live.path.read_bytes())[0].serial_number
 
 
 def _leaf_serial(srv: RunningServer) -> int:

@@ -50,26 +50,36 @@ _EXT_ALPN = 16  # RFC 7301 §3.1
 
 def offered_alpn(hello: bytes) -> list[bytes]:
     """The ALPN protocol names in a ClientHello handshake message (with its 4-octet header);
-    [] when it has none or cannot be parsed (RFC 8446 §4.1.2)."""
+    [] when it has none or is malformed or truncated (RFC 8446 §4.1.2, RFC 7301 §3.1)."""
+    def u16(at: int) -> int:
+        if at + 2 > len(hello):
+            raise IndexError(at)
+        return int.from_bytes(hello[at:at + 2], "big")
+
     try:
         if hello[0] != _CLIENT_HELLO:
             return []
         pos = 4 + 2 + 32  # header, legacy_version, random
         pos += 1 + hello[pos]  # legacy_session_id
-        pos += 2 + int.from_bytes(hello[pos:pos + 2], "big")  # cipher_suites
+        pos += 2 + u16(pos)  # cipher_suites
         pos += 1 + hello[pos]  # legacy_compression_methods
-        end = pos + 2 + int.from_bytes(hello[pos:pos + 2], "big")
+        end = pos + 2 + u16(pos)
+        if end > len(hello):
+            return []
         pos += 2
         while pos + 4 <= end:
-            kind = int.from_bytes(hello[pos:pos + 2], "big")
-            size = int.from_bytes(hello[pos + 2:pos + 4], "big")
+            kind, size = u16(pos), u16(pos + 2)
             body = hello[pos + 4:pos + 4 + size]
             pos += 4 + size
+            if pos > end:
+                return []
             if kind != _EXT_ALPN:
                 continue
             names, at = [], 2  # ProtocolNameList: a 2-octet length, then 1-octet-length names
             while at < len(body):
                 length = body[at]
+                if length == 0 or at + 1 + length > len(body):
+                    return []
                 names.append(bytes(body[at + 1:at + 1 + length]))
                 at += 1 + length
             return names

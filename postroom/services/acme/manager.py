@@ -143,6 +143,8 @@ class CertificateManager:
     async def check(self) -> float:
         """One check, and an issuance if needed; returns seconds until the next check."""
         async with self._lock:
+            if not self.cfg.enabled:  # switched off by a reload: the server's own cert is back
+                return self.cfg.check_interval
             names = wanted_names(self.cfg, self.hostname, await self.domains())
             requested = self.files.request.exists()
             state = self.files.state()
