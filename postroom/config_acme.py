@@ -13,6 +13,10 @@ from msgspec import Meta
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 Challenge = Literal["http-01", "tls-alpn-01"]
+# letters, digits, hyphens and dots (a CA refuses anything else); "*." for a wildcard, which
+# only DNS-01 can validate
+DnsName = Annotated[str, Meta(pattern=r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
+                              max_length=253)]
 
 
 def _d(text: str) -> Meta:
@@ -32,7 +36,7 @@ class AcmeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ca_file: Annotated[str, _d(
         "PEM CA bundle trusted for the ACME server's own HTTPS (a private CA); empty = the "
         "system's trust store.")] = ""
-    names: Annotated[list[str], _d(
+    names: Annotated[list[DnsName], _d(
         "Extra DNS names for the certificate, besides the host name (and the per-domain "
         "names with domains_auto).")] = msgspec.field(default_factory=list)
     domains_auto: Annotated[bool, _d(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import imaplib
+import itertools
 import json
 import logging
 import shutil
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.skipif(shutil.which("pebble") is None and
 HOST = "mail.example.test"
 NAMES = [HOST, "autoconfig.example.test", "autodiscover.example.test"]
 HOST_IP = "127.0.0.1"
+_COUNT = itertools.count()
 
 
 @dataclass
@@ -58,7 +60,7 @@ class Setup:
             "acme.order_timeout=60", "acme.timeout=10", *extra]
 
     def server(self, challenge: str, *extra: str) -> RunningServer:
-        data = self.folder / f"data-{challenge}-{len(extra)}"
+        data = self.folder / f"data-{challenge}-{next(_COUNT)}"
         return RunningServer(server_config(data, extra=self.overrides(challenge, *extra)))
 
 
@@ -131,6 +133,37 @@ def test_http01_certificate_reaches_every_listener_without_a_restart(setup: Setu
         folder = AcmeFiles(Path(srv.cfg.server.data_dir)).root
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
+    finally:
+        srv.stop()
+
+
+def test_a_name_that_fails_validation_is_left_out(setup: Setup) -> None:
+    """autoconfig.<domain> without DNS must not cost the host name its certificate."""
+    srv = setup.server("http-01", 'acme.names=["nodns.example.test"]')
+    try:
+        wait_for(lambda: issued(srv), 60, "a certificate without the failing name")
+        files = AcmeFiles(Path(srv.cfg.server.data_dir))
+        live = files.current()
+        assert live is not None and "nodns.example.test" not in live.names
+        assert set(NAMES) <= set(live.names)
+        assert files.state().dropped == ["nodns.example.test"]
+    finally:
+        srv.stop()
+
+
+def test_a_refused_order_is_logged_and_the_old_certificate_stays(setup: Setup) -> None:
+    srv = setup.server("http-01", 'acme.names=["*.example.test"]')
+    try:
+        files = AcmeFiles(Path(srv.cfg.server.data_dir))
+        wait_for(lambda: files.state().error != "", 60, "the refusal")
+        assert files.current() is None  # nothing issued, nothing installed
+        state = files.state()
+        # a wildcard needs DNS-01, which we do not answer: said in so many words
+        assert "offers no challenge we answer" in state.error and "dns-01" in state.error, \
+            state.error
+        assert state.failures == 1 and state.next_attempt > state.last_attempt
+        # the listeners keep the certificate they had (the generated one)
+        assert "pebble" not in presented(srv.port("imaps")).issuer.rfc4514_string().lower()
     finally:
         srv.stop()
 

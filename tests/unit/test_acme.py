@@ -10,6 +10,7 @@ import contextlib
 import datetime
 import hashlib
 import json
+import logging
 import ssl
 import stat
 from pathlib import Path
@@ -115,7 +116,11 @@ def test_challenge_certificate_carries_the_acme_identifier() -> None:
     assert san.get_values_for_type(x509.DNSName) == ["a.example"]
 
 
-def test_tls_alpn_challenge_only_for_acme_tls_handshakes(server_ctx: ssl.SSLContext) -> None:
+def test_tls_alpn_challenge_only_for_acme_tls_handshakes(
+        server_ctx: ssl.SSLContext, caplog: pytest.LogCaptureFixture) -> None:
+    # with INFO on: the log line of a challenge handshake once broke it (a reserved
+    # LogRecord attribute in ``extra``)
+    caplog.set_level(logging.INFO, logger="postroom.acme")
     store = ChallengeStore()
     store.attach(server_ctx)
     store.add_alpn("A.example", "token.thumb")
@@ -179,6 +184,21 @@ def test_key_authorization_uses_the_rfc7638_thumbprint() -> None:
     digest = base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=")
     assert thumbprint(key) == digest.decode()
     assert key_authorization("tok", key) == f"tok.{digest.decode()}"
+
+
+def test_config_refuses_bad_names_and_keys() -> None:
+    from postroom import config
+
+    with pytest.raises(config.ConfigError) as info:
+        config.load(None, ['acme.names=["bad_name.example"]'])
+    assert "acme.names" in str(info.value)
+    for bad in ("acme.renew_before_days=0", "acme.check_interval=0", 'acme.challenges=["x"]',
+                "acme.retry_min=0", "acme.timeout=0"):
+        with pytest.raises(config.ConfigError):
+            config.load(None, [bad])
+    cfg = config.load(None, ['acme.names=["*.example.org", "webmail.example.org"]'])
+    assert not cfg.acme.enabled  # off unless asked for
+    assert cfg.acme.directory_url.startswith("https://acme-v02.api.letsencrypt.org/")
 
 
 def test_wanted_names() -> None:

@@ -187,6 +187,14 @@ class ChallengeStore:
             pass
 
     def _sni(self, conn: Any, server_name: str | None, ctx: ssl.SSLContext) -> None:
+        """SNI callback of the server context: a bug here would fail every handshake, so
+        it is contained (logged, and the handshake goes on with the server's certificate)."""
+        try:
+            self._choose(conn, server_name)
+        except Exception:
+            log.exception("TLS-ALPN-01: choosing the certificate failed")
+
+    def _choose(self, conn: Any, server_name: str | None) -> None:
         if server_name is None:
             return
         with self._lock:
@@ -197,4 +205,4 @@ class ChallengeStore:
         offers = self._offers.pop(conn, None) if hooked else True
         if offers:
             conn.context = challenge  # RFC 8737 §3: the challenge certificate, acme-tls/1
-            log.info("answering a TLS-ALPN-01 challenge", extra={"name": server_name})
+            log.info("answering a TLS-ALPN-01 challenge", extra={"host": server_name})
