@@ -13,6 +13,7 @@ import json
 import logging
 import ssl
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -116,11 +117,29 @@ def test_challenge_certificate_carries_the_acme_identifier() -> None:
     assert san.get_values_for_type(x509.DNSName) == ["a.example"]
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def acme_log() -> Iterator[_Records]:
+    """What postroom.acme logs, at INFO (the "postroom" logger may not propagate)."""
+    logger, handler = logging.getLogger("postroom.acme"), _Records()
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
 def test_tls_alpn_challenge_only_for_acme_tls_handshakes(
-        server_ctx: ssl.SSLContext, caplog: pytest.LogCaptureFixture) -> None:
-    # with INFO on: the log line of a challenge handshake once broke it (a reserved
-    # LogRecord attribute in ``extra``)
-    caplog.set_level(logging.INFO, logger="postroom.acme")
+        server_ctx: ssl.SSLContext, acme_log: _Records) -> None:
     store = ChallengeStore()
     store.attach(server_ctx)
     store.add_alpn("A.example", "token.thumb")
@@ -138,6 +157,8 @@ def test_tls_alpn_challenge_only_for_acme_tls_handshakes(
     assert getattr(server_ctx, "_msg_callback", None) is None  # unhooked when idle
     cert, _ = _handshake(server_ctx, "a.example", [ACME_TLS_ALPN])
     assert "normal.example" in cert.subject.rfc4514_string()
+    # with INFO on, logging the challenge handshake once failed (a reserved LogRecord key)
+    assert [r.getMessage() for r in acme_log.records] == ["answering a TLS-ALPN-01 challenge"]
 
 
 def test_http01_answers_only_pending_tokens() -> None:
