@@ -188,6 +188,16 @@ def test_http01_path_answers_only_pending_tokens(setup: Setup) -> None:
         srv.call(_in_loop(lambda: srv.server.challenges.remove_http("tok_1-x")))
         assert get(base + "tok_1-x")[0] == 404
         assert get("/other")[0] == 308  # everything else still goes to HTTPS
+        # switched on by a reload: a certificate is ordered and swapped in; switched off
+        # again: the next reload brings the server's own certificate back
+        data = Path(srv.cfg.server.data_dir)
+        on = server_config(data, extra=setup.overrides("http-01"))
+        srv.call(_in_loop(lambda: srv.server.reload(on)))
+        wait_for(lambda: issued(srv), 60, "a certificate after the reload")
+        wait_for(lambda: presented(srv.port("imaps")).serial_number == _leaf_serial(srv), 10)
+        off = server_config(data, extra=setup.overrides("http-01", "acme.enabled=false"))
+        srv.call(_in_loop(lambda: srv.server.reload(off)))
+        assert presented(srv.port("imaps")).serial_number != _leaf_serial(srv)
     finally:
         srv.stop()
 

@@ -222,6 +222,21 @@ def test_config_refuses_bad_names_and_keys() -> None:
     assert cfg.acme.directory_url.startswith("https://acme-v02.api.letsencrypt.org/")
 
 
+def test_a_download_for_another_key_or_fewer_names_is_refused() -> None:
+    from postroom.services.acme.client import AcmeError
+    from postroom.services.acme.manager import _check_chain
+
+    cert_pem, key_pem = challenge_certificate("a.example", "x")
+    _check_chain(cert_pem, _key(key_pem), ["a.example"])
+    with pytest.raises(AcmeError, match="not for the key"):
+        _check_chain(cert_pem, ec.generate_private_key(ec.SECP256R1()), ["a.example"])
+    with pytest.raises(AcmeError, match=r"lacks b\.example"):
+        _check_chain(cert_pem, _key(key_pem), ["a.example", "b.example"])
+    with pytest.raises(AcmeError, match="cannot be read"):
+        _check_chain(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                     _key(key_pem), ["a.example"])
+
+
 def test_wanted_names() -> None:
     cfg = AcmeConfig(names=["Webmail.Example.org.", "mx.example.com"])
     assert wanted_names(cfg, "mx.example.com", ["example.com"]) == [

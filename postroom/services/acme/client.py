@@ -238,15 +238,15 @@ class AcmeClient:
         """Tell the CA the challenge is ready (RFC 8555 §7.5.1: an empty JSON object)."""
         self.post(challenge_url, {})
 
-    def poll(self, url: str, done: set[str], deadline: float) -> tuple[dict[str, Any], float]:
-        """POST-as-GET ``url`` until its status is in ``done`` or ``invalid``; returns it and
-        when it ended. Raises AcmeError at the deadline."""
+    def poll(self, url: str, done: set[str], deadline: float) -> dict[str, Any]:
+        """POST-as-GET ``url`` until its status is in ``done`` or ``invalid``; returns the
+        resource. Raises AcmeError at the deadline or when asked to stop."""
         wait = POLL_MIN
         while True:
             response = self.post(url, None)
             body = response.json()
             if body.get("status") in done or body.get("status") == "invalid":
-                return body, time.monotonic()
+                return body
             pause = _retry_after(response.headers, wait)
             if time.monotonic() + pause > deadline or self.stop.is_set():
                 raise AcmeError(f"gave up waiting for {url} (status "

@@ -37,6 +37,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from postroom import __version__
@@ -239,7 +240,7 @@ class CertificateManager:
                 client.respond(str(challenge["url"]))
                 pending.append(authz)
             for authz in pending:
-                body, _ = client.poll(authz.url, {"valid"}, deadline)
+                body = client.poll(authz.url, {"valid"}, deadline)
                 if body.get("status") != "valid":
                     failed[authz.name] = challenge_error(body)
         finally:
@@ -248,13 +249,16 @@ class CertificateManager:
         if failed:
             raise ValidationFailed("; ".join(f"{n}: {why}" for n, why in failed.items()),
                                    list(failed))
+        if self._stop.is_set():
+            raise AcmeError("the server is stopping")
         key = ec.generate_private_key(ec.SECP256R1())
         client.finalize(order, csr_for(names, key))
-        order, _ = client.poll(order_url, {"valid"}, deadline)
+        order = client.poll(order_url, {"valid"}, deadline)
         if order.get("status") != "valid" or not order.get("certificate"):
             error = order.get("error") or {}
             raise AcmeError(f"the order failed: {error.get('detail', order.get('status'))}")
         chain = client.download(str(order["certificate"]))
+        _check_chain(chain, key, names)
         self.files.install(key, chain)
         return used or "reused-authorizations"
 
@@ -272,6 +276,20 @@ class CertificateManager:
             return lambda: self.challenges.remove_http(token)
         self.challenges.add_alpn(name, key_authz)
         return lambda: self.challenges.remove_alpn(name)
+
+
+def _check_chain(chain: bytes, key: ec.EllipticCurvePrivateKey, names: list[str]) -> None:
+    """Refuse a download that is not for our key and names, before it replaces anything."""
+    try:
+        leaf = x509.load_pem_x509_certificates(chain)[0]
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, IndexError, x509.ExtensionNotFound):
+        raise AcmeError("the CA's certificate cannot be read") from None
+    if leaf.public_key() != key.public_key():
+        raise AcmeError("the CA's certificate is not for the key we sent")
+    missing = set(names) - set(san.get_values_for_type(x509.DNSName))
+    if missing:
+        raise AcmeError(f"the CA's certificate lacks {', '.join(sorted(missing))}")
 
 
 def expiry_text(live: LiveCertificate | None, now: datetime.datetime) -> str:
