@@ -142,6 +142,7 @@ def test_tls_alpn_challenge_only_for_acme_tls_handshakes(
         server_ctx: ssl.SSLContext, acme_log: _Records) -> None:
     store = ChallengeStore()
     store.attach(server_ctx)
+    assert server_ctx.sni_callback is None
     store.add_alpn("A.example", "token.thumb")
     cert, alpn = _handshake(server_ctx, "a.example", [ACME_TLS_ALPN])
     assert alpn == ACME_TLS_ALPN
@@ -154,7 +155,9 @@ def test_tls_alpn_challenge_only_for_acme_tls_handshakes(
         assert "normal.example" in cert.subject.rfc4514_string(), (sni, offer)
         assert alpn is None
     store.remove_alpn("a.example")
-    assert getattr(server_ctx, "_msg_callback", None) is None  # unhooked when idle
+    # unhooked when idle: other handshakes run none of our code
+    assert getattr(server_ctx, "_msg_callback", None) is None
+    assert server_ctx.sni_callback is None
     cert, _ = _handshake(server_ctx, "a.example", [ACME_TLS_ALPN])
     assert "normal.example" in cert.subject.rfc4514_string()
     # with INFO on, logging the challenge handshake once failed (a reserved LogRecord key)

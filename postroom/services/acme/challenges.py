@@ -16,11 +16,12 @@ offered, and the certificate is chosen at SNI time. While a TLS-ALPN-01 challeng
 (seconds, during issuance) we therefore set the server context's message callback
 (``SSLContext._msg_callback``, CPython's hook onto OpenSSL's ``SSL_CTX_set_msg_callback``),
 which sees the ClientHello before the SNI callback runs; we read the ALPN extension from it
-(RFC 8446 §4.1.2, RFC 7301 §3.1) and remember the connection. The hook is set only while a
-challenge is pending, so no other handshake or record pays for it. ``_msg_callback`` is
-CPython's debugging hook with an underscore; should a Python lack it, a handshake for a
-pending name is answered with the challenge certificate whatever ALPN it offered (what the
-challenge needs, at the cost of a wrong certificate for that name during those seconds).
+(RFC 8446 §4.1.2, RFC 7301 §3.1) and remember the connection. The hook and the SNI callback
+are set only while a challenge is pending, so no other handshake or record pays for them.
+``_msg_callback`` is CPython's debugging hook with an underscore; should a Python lack it, a
+handshake for a pending name is answered with the challenge certificate whatever ALPN it
+offered (what the challenge needs, at the cost of a wrong certificate for that name during
+those seconds).
 """
 
 from __future__ import annotations
@@ -149,10 +150,14 @@ class ChallengeStore:
 
     # -- TLS-ALPN-01 --------------------------------------------------------------------------
     def attach(self, ctx: ssl.SSLContext) -> None:
-        """Answer TLS-ALPN-01 on handshakes of ``ctx`` (the server's one context)."""
-        ctx.sni_callback = self._sni
+        """Answer TLS-ALPN-01 on handshakes of ``ctx`` (the server's one context). Its
+        callbacks are set only while a challenge is pending: other handshakes run no
+        Python code of ours."""
         with self._lock:
-            self._contexts.append(ctx)
+            if ctx not in self._contexts:
+                self._contexts.append(ctx)
+            if self._alpn:
+                self._hook(True)
 
     def add_alpn(self, name: str, key_authz: str) -> None:
         challenge = _alpn_context(name, key_authz)
@@ -171,9 +176,10 @@ class ChallengeStore:
             return sorted(self._alpn)
 
     def _hook(self, on: bool) -> None:
-        """Watch ClientHellos on every attached context, only while a challenge is pending
-        (OpenSSL copies the callback into each new connection; open ones are untouched)."""
+        """Watch ClientHellos and SNI on every attached context, only while a challenge is
+        pending (OpenSSL copies the message callback into each new connection)."""
         for ctx in self._contexts:
+            ctx.sni_callback = self._sni if on else None
             if hasattr(ctx, "_msg_callback"):
                 ctx._msg_callback = self._message if on else None
 
