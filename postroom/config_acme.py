@@ -29,10 +29,10 @@ class AcmeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "every TLS listener instead of tls.cert or the self-signed one.")] = False
     directory_url: Annotated[str, _d(
         "The CA's ACME directory URL (Let's Encrypt production by default; any RFC 8555 "
-        "CA).")] = LETS_ENCRYPT
+        "CA). HTTPS only (RFC 8555 §6.1)."), Meta(pattern=r"^https://\S+$")] = LETS_ENCRYPT
     contact: Annotated[str, _d(
         "Email address the CA may write to about the account (expiry warnings); empty = "
-        "none.")] = ""
+        "none."), Meta(pattern=r"^([^@\s]+@[^@\s]+)?$", max_length=254)] = ""
     ca_file: Annotated[str, _d(
         "PEM CA bundle trusted for the ACME server's own HTTPS (a private CA); empty = the "
         "system's trust store.")] = ""

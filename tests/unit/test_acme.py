@@ -217,7 +217,8 @@ def test_config_refuses_bad_names_and_keys() -> None:
         config.load(None, ['acme.names=["bad_name.example"]'])
     assert "acme.names" in str(info.value)
     for bad in ("acme.renew_before_days=0", "acme.check_interval=0", 'acme.challenges=["x"]',
-                "acme.retry_min=0", "acme.timeout=0"):
+                "acme.retry_min=0", "acme.timeout=0", "acme.contact=not-an-address",
+                "acme.directory_url=http://ca.example/dir"):
         with pytest.raises(config.ConfigError):
             config.load(None, [bad])
     cfg = config.load(None, ['acme.names=["*.example.org", "webmail.example.org"]'])
@@ -332,9 +333,13 @@ async def test_unreachable_ca_keeps_the_certificate_and_backs_off(tmp_path: Path
     clock[0] += 31
     assert await manager.check() == 120  # second failure: doubled
     assert files.state().failures == 2
+    cfg.ca_file = str(tmp_path / "missing.pem")  # named in the error, not a bare errno
+    clock[0] += 10_000
+    await manager.check()
+    assert f"acme.ca_file {tmp_path / 'missing.pem'}: cannot use it" in files.state().error
     cfg.enabled = False  # switched off by a reload: nothing is attempted
     clock[0] += 10_000
     await manager.check()
-    assert files.state().failures == 2
+    assert files.state().failures == 3
 
 

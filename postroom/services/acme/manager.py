@@ -191,7 +191,11 @@ class CertificateManager:
 
     # -- one issuance (worker thread) ---------------------------------------------------------
     def _client(self) -> AcmeClient:
-        ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
+        try:
+            ctx = ssl.create_default_context(cafile=self.cfg.ca_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise AcmeError(f"acme.ca_file {self.cfg.ca_file}: cannot use it: "
+                            f"{getattr(exc, 'strerror', None) or exc}") from None
         return AcmeClient(self.cfg.directory_url, self.files.account_key(), ctx,
                           self.cfg.timeout, f"postroom/{__version__} acme", self._stop)
 
@@ -199,7 +203,12 @@ class CertificateManager:
         """Order, validate, finalize, download, install the files. Returns (challenge type
         used, names dropped); ("", dropped) when no new certificate was needed after all."""
         client = self._client()
-        state.account = client.register(self.cfg.contact)
+        account = client.register(self.cfg.contact)
+        if account != state.account:  # a new account: say whose terms it accepted
+            meta = client.directory().get("meta") or {}
+            log.info("ACME: account registered, agreeing to the CA's terms of service",
+                     extra={"account": account, "terms": meta.get("termsOfService", "-")})
+            state.account = account
         try:
             return self._order_sync(client, names), []
         except ValidationFailed as exc:
