@@ -97,21 +97,41 @@ def trusting(pebble: Pebble) -> ssl.SSLContext:
 
 
 def issued(srv: RunningServer) -> bool:
-    live = AcmeFiles(Path(srv.cfg.server.data_dir)).current()
-    return live is not None and HOST in live.names
+    return _settled(AcmeFiles(Path(srv.cfg.server.data_dir)))
+
+
+def _settled(files: AcmeFiles) -> bool:
+    """A certificate is installed and the attempt's outcome recorded (the state is written
+    just after the certificate file)."""
+    live = files.current()
+    return live is not None and files.state().last_success > 0
 
 
 def test_http01_certificate_reaches_every_listener_without_a_restart(setup: Setup) -> None:
-    srv = setup.server("http-01")
+    keep = "web.keepalive_timeout=120"
+    srv = setup.server("http-01", keep, "acme.enabled=false")
     try:
         user, password = srv.add_user("acme")
-        # opened before the swap, on the self-signed certificate
+        # opened before the swap, on the generated certificate: IMAPS, SMTPS, HTTPS keep-alive
         before = imaplib.IMAP4_SSL(HOST_IP, srv.port("imaps"),
                                    ssl_context=_insecure(), timeout=10)
         before.login(user, password)
+        smtp_before = smtplib.SMTP_SSL(HOST_IP, srv.port("submissions"),
+                                       context=_insecure(), timeout=10)
+        assert smtp_before.ehlo()[0] == 250
+        web_before = http.client.HTTPSConnection(HOST_IP, srv.port("https"),
+                                                 context=_insecure(), timeout=10)
+        web_before.request("GET", "/nothing-here")
+        assert web_before.getresponse().read() is not None
+        old_serial = presented(srv.port("imaps")).serial_number
+        # ACME switched on (as a reload does): it orders at once and swaps the certificate in
+        on = server_config(Path(srv.cfg.server.data_dir),
+                           extra=setup.overrides("http-01", keep))
+        srv.call(_in_loop(lambda: srv.server.reload(on)))
         wait_for(lambda: issued(srv), 60, "a certificate from pebble")
         live = AcmeFiles(Path(srv.cfg.server.data_dir)).current()
         assert live is not None and set(NAMES) <= set(live.names)
+        assert _leaf_serial(srv) != old_serial
         ctx = trusting(setup.pebble)
         # IMAPS, SMTPS (465) and HTTPS present it, the chain verifies up to pebble's root
         # and the host name matches: no restart happened
@@ -124,15 +144,34 @@ def test_http01_certificate_reaches_every_listener_without_a_restart(setup: Setu
         for label in ("imaps", "submissions", "https"):
             assert presented(srv.port(label)).serial_number == _leaf_serial(srv), label
         _verify(ctx, srv.port("https"))
-        # the connection opened before the swap still works
+        # the connections opened before the swap still work, on their old certificate
         assert before.noop()[0] == "OK"
         assert before.select("INBOX")[0] == "OK"
+        der = before.sock.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+        assert x509.load_der_x509_certificate(der).serial_number == old_serial
         before.logout()
+        assert smtp_before.noop()[0] == 250
+        smtp_before.quit()
+        web_before.request("GET", "/nothing-here")  # the same keep-alive connection
+        assert web_before.getresponse().status == 404
+        web_before.close()
         state = AcmeFiles(Path(srv.cfg.server.data_dir)).state()
         assert state.challenge == "http-01" and state.error == ""
         folder = AcmeFiles(Path(srv.cfg.server.data_dir)).root
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
+    finally:
+        srv.stop()
+
+
+def test_periodic_checks_renew_without_being_asked(setup: Setup) -> None:
+    """acme.check_interval: a certificate inside acme.renew_before_days is renewed by the
+    scheduler itself (pebble's certificates last years; a longer window makes it due)."""
+    srv = setup.server("http-01", "acme.check_interval=1", "acme.renew_before_days=3650")
+    try:
+        wait_for(lambda: issued(srv), 60, "a first certificate")
+        first = _leaf_serial(srv)
+        wait_for(lambda: _leaf_serial(srv) != first, 30, "a renewal by the scheduler")
     finally:
         srv.stop()
 
@@ -214,7 +253,7 @@ def test_cli_status_and_renew_through_the_running_server(setup: Setup,
     files = AcmeFiles(inst.data)
     inst.start()
     try:
-        wait_for(lambda: files.current() is not None, 60, "a certificate at start")
+        wait_for(lambda: _settled(files), 60, "a certificate at start")
         first = _serial(files)
         status = inst.cli("acme", "status")
         assert status.returncode == 0, status.stderr

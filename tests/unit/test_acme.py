@@ -80,8 +80,8 @@ def _hello(alpn: list[str] | None) -> bytes:
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     if alpn:
         ctx.set_alpn_protocols(alpn)
-    ctx._msg_callback = lambda conn, direction, v, ct, mt, data: \
-        seen.append(data) if direction == "write" and int(mt) == 1 else None
+    setattr(ctx, "_msg_callback", lambda conn, direction, v, ct, mt, data:  # noqa: B010
+            seen.append(data) if direction == "write" and int(mt) == 1 else None)
     obj = ctx.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="x.example")
     with pytest.raises(ssl.SSLWantReadError):
         obj.do_handshake()
@@ -343,3 +343,54 @@ async def test_unreachable_ca_keeps_the_certificate_and_backs_off(tmp_path: Path
     assert files.state().failures == 3
 
 
+
+
+def test_bad_nonce_is_retried_with_the_nonce_it_carried() -> None:
+    """RFC 8555 §6.5: a badNonce error carries a fresh nonce; the request is sent again."""
+    from postroom.services.acme.client import AcmeError, Response
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    client = AcmeClient("https://ca.invalid/dir", key, ssl.create_default_context(),
+                        kid="https://ca.invalid/acct/1")
+    client._nonce = "first"
+    sent: list[str] = []
+    replies = [
+        Response(400, {"Replay-Nonce": "second"},
+                 b'{"type": "urn:ietf:params:acme:error:badNonce", "detail": "stale"}'),
+        Response(200, {"Replay-Nonce": "third"}, b'{"status": "valid"}'),
+    ]
+
+    def fake(method: str, url: str, body: bytes | None = None, **_: object) -> Response:
+        assert body is not None
+        sent.append(json.loads(_b64d(json.loads(body)["protected"]))["nonce"])
+        reply = replies.pop(0)
+        client._nonce = reply.headers["Replay-Nonce"]
+        return reply
+
+    client._http = fake  # type: ignore[method-assign,assignment]
+    assert client.post("https://ca.invalid/x", None).json() == {"status": "valid"}
+    assert sent == ["first", "second"]
+    replies[:] = [Response(403, {"Replay-Nonce": "n"},
+                           b'{"type": "urn:ietf:params:acme:error:unauthorized", '
+                           b'"detail": "no"}')]
+    with pytest.raises(AcmeError, match="unauthorized: no") as info:
+        client.post("https://ca.invalid/x", {})
+    assert info.value.kind.endswith(":unauthorized")
+
+
+def test_retry_after_is_honoured_within_bounds() -> None:
+    from postroom.services.acme.client import _retry_after
+
+    assert _retry_after({"Retry-After": "3"}, 0.5) == 3
+    assert _retry_after({"retry-after": "86400"}, 0.5) == 60  # never past a minute
+    assert _retry_after({"Retry-After": "Fri, 04 Dec 2026 10:00:00 GMT"}, 0.5) == 0.5
+    assert _retry_after({}, 2.0) == 2.0
+
+
+def test_the_client_refuses_plain_http() -> None:
+    from postroom.services.acme.client import AcmeError
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    client = AcmeClient("http://ca.invalid/dir", key, ssl.create_default_context())
+    with pytest.raises(AcmeError, match="non-HTTPS"):
+        client.directory()
