@@ -319,9 +319,12 @@ class Server:
         async def domains() -> list[str]:
             return [d.name for d in await store.directory.list_domains()]
 
+        web = self.cfg.web  # the listeners that answer each challenge type
+        answerable = {"http-01": web.http.enabled, "tls-alpn-01": web.https.enabled}
         self.acme = CertificateManager(self.cfg.acme, AcmeFiles(self.cfg.data_path),
                                        self.hostname, domains, self.challenges,
-                                       self.swap_certificate)
+                                       self.swap_certificate, answerable=frozenset(
+                                           k for k, on in answerable.items() if on))
         await self.acme.start()
 
     def swap_certificate(self) -> None:

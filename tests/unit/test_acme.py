@@ -394,3 +394,18 @@ def test_the_client_refuses_plain_http() -> None:
     client = AcmeClient("http://ca.invalid/dir", key, ssl.create_default_context())
     with pytest.raises(AcmeError, match="non-HTTPS"):
         client.directory()
+
+
+def test_only_challenges_a_listener_answers_are_used(tmp_path: Path) -> None:
+    async def domains() -> list[str]:
+        return []
+
+    offered: list[dict[str, object]] = [{"type": "http-01"}, {"type": "tls-alpn-01"},
+                                         {"type": "dns-01"}]
+    manager = CertificateManager(AcmeConfig(), AcmeFiles(tmp_path), "mx.example", domains,
+                                 ChallengeStore(), lambda: None)
+    assert manager._pick(offered) == {"type": "http-01"}  # the configured preference
+    manager.answerable = frozenset({"tls-alpn-01"})  # web.http is off
+    assert manager._pick(offered) == {"type": "tls-alpn-01"}
+    manager.answerable = frozenset()
+    assert manager._pick(offered) is None

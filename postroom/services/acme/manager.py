@@ -111,12 +111,19 @@ class CertificateManager:
     challenges: ChallengeStore
     install: Installer  # loads files.live into the server's SSLContext
     clock: Callable[[], float] = time.time
+    # challenge types a listener of ours can answer (http-01: web.http; tls-alpn-01:
+    # web.https); a configured type whose listener is off is never offered to the CA
+    answerable: frozenset[str] = frozenset({"http-01", "tls-alpn-01"})
     _task: asyncio.Task[None] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def start(self) -> None:
+        unusable = [c for c in self.cfg.challenges if c not in self.answerable]
+        if unusable:
+            log.warning("ACME: no listener answers %s (enable web.http for http-01, "
+                        "web.https for tls-alpn-01)", ", ".join(unusable))
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def wake(self) -> None:
@@ -239,9 +246,10 @@ class CertificateManager:
                 challenge = self._pick(authz.challenges)
                 if challenge is None:
                     offered = ",".join(str(c.get("type")) for c in authz.challenges)
+                    usable = [c for c in self.cfg.challenges if c in self.answerable]
                     raise AcmeError(f"{authz.name}: the CA offers no challenge we answer "
-                                    f"(offered: {offered}; acme.challenges: "
-                                    f"{','.join(self.cfg.challenges)})")
+                                    f"(offered: {offered}; acme.challenges with a "
+                                    f"listener: {','.join(usable) or 'none'})")
                 used = str(challenge["type"])
                 authz_key = key_authorization(str(challenge["token"]), client.account_key)
                 cleanup.append(self._prepare(used, authz.name, str(challenge["token"]),
@@ -274,7 +282,7 @@ class CertificateManager:
     def _pick(self, offered: list[dict[str, object]]) -> dict[str, object] | None:
         by_type = {str(c.get("type")): c for c in offered}
         for kind in self.cfg.challenges:
-            if kind in by_type:
+            if kind in by_type and kind in self.answerable:
                 return by_type[kind]
         return None
 
