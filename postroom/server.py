@@ -354,9 +354,9 @@ class Server:
 
     def _certificate(self) -> tuple[Path, Path]:
         c = self.cfg
-        if c.acme.enabled and AcmeFiles(c.data_path).current() is not None:
-            live = AcmeFiles(c.data_path).live  # key and chain in one file (acme/files.py)
-            return live, live
+        acme = AcmeFiles(c.data_path)
+        if c.acme.enabled and acme.current() is not None:
+            return acme.live, acme.live  # key and chain in one file (services/acme/files.py)
         if c.tls.cert and c.tls.key:
             return Path(c.tls.cert), Path(c.tls.key)
         return ensure_self_signed(c.data_path / "tls", self.hostname,
