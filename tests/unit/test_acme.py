@@ -274,6 +274,12 @@ def test_decide_with_a_fake_clock() -> None:
     waiting = decide(cfg, _live(names, 29, now), names, failed, now, False)
     assert not waiting.renew and waiting.wait == 600
     assert decide(cfg, _live(names, 29, now), names, failed, now, True).renew
+    # a certificate from another CA (staging, then production) is replaced
+    moved = AcmeState(directory="https://staging.example/dir")
+    changed = decide(cfg, _live(names, 90, now), names, moved, now, False)
+    assert changed.renew and "directory_url changed" in changed.reason
+    same = AcmeState(directory=cfg.directory_url)
+    assert not decide(cfg, _live(names, 90, now), names, same, now, False).renew
 
 
 def test_backoff_doubles_up_to_the_limit() -> None:

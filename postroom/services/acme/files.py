@@ -43,6 +43,7 @@ class AcmeState:
     challenge: str = ""  # the challenge type last used
     dropped: list[str] = field(default_factory=list)  # names left out: validation failed
     account: str = ""  # the account URL (RFC 8555 §7.3, the "kid")
+    directory: str = ""  # the CA (directory URL) that issued the live certificate
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,8 @@ def decide(cfg: AcmeConfig, live: LiveCertificate | None, names: list[str],
         reason = "no ACME certificate yet"
     elif not set(names) <= set(live.names):
         reason = "names not covered: " + ", ".join(sorted(set(names) - set(live.names)))
+    elif state.directory and state.directory != cfg.directory_url:
+        reason = "acme.directory_url changed (say, from a staging CA to production)"
     elif requested:
         reason = "renewal asked for"
     else:
@@ -187,9 +189,16 @@ class CertificateManager:
             return wait
         state.failures, state.error, state.next_attempt = 0, "", 0.0
         state.last_success, state.challenge, state.dropped = self.clock(), used, dropped
+        if used:
+            state.directory = self.cfg.directory_url
         self.files.save_state(state)
         if used:  # a new certificate was written: swap it in
-            self.install()
+            try:
+                self.install()
+            except (OSError, ssl.SSLError) as exc:  # checked before writing: should not be
+                log.error("ACME: the new certificate cannot be loaded; the old one stays in "
+                          "use", extra={"error": str(exc)})
+                return self.cfg.retry_min
             live = self.files.current()
             log.info("ACME: new certificate in use on every TLS listener", extra={
                 "names": ",".join(live.names if live else []),
