@@ -54,6 +54,8 @@ def status_cmd(args: argparse.Namespace) -> int:
         ("challenge", state.challenge or "-"),
         ("error", state.error or "-"),
     ]
+    if state.names and live and set(state.names) - set(live.names):
+        rows.append(("asked for", ", ".join(state.names)))
     if state.dropped:
         rows.append(("left out", ", ".join(state.dropped)))
     if state.next_attempt:

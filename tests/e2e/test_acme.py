@@ -71,10 +71,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     for name in NAMES:
         dns.zone.add(name, "A", "127.0.0.1")
     http_port, https_port = free_port(("127.0.0.1",)), free_port(("127.0.0.1",))
-    pebble = Pebble(folder / "pebble", http_port, https_port, dns.port)
-    yield Setup(dns, pebble, http_port, https_port, folder)
-    pebble.stop()
-    dns.stop()
+    try:
+        pebble = Pebble(folder / "pebble", http_port, https_port, dns.port)
+        try:
+            yield Setup(dns, pebble, http_port, https_port, folder)
+        finally:
+            pebble.stop()
+    finally:
+        dns.stop()
 
 
 def presented(port: int, name: str = HOST, alpn: list[str] | None = None,

@@ -93,7 +93,11 @@ class Pebble:
                 [PEBBLE, "-config", str(path), "-dnsserver", f"127.0.0.1:{dns_port}"],
                 stdout=out, stderr=subprocess.STDOUT, env=env)
         self.context = ssl.create_default_context(cafile=str(self.ca_file))
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()  # never leave it running
+            raise
 
     @property
     def directory(self) -> str:
