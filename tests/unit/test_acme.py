@@ -221,6 +221,9 @@ def test_config_refuses_bad_names_and_keys() -> None:
                 "acme.directory_url=http://ca.example/dir"):
         with pytest.raises(config.ConfigError):
             config.load(None, [bad])
+    missing = config.load(None, ["acme.enabled=true", "acme.ca_file=/nonexistent/ca.pem"])
+    with pytest.raises(config.ConfigError, match=r"acme\.ca_file: cannot read"):
+        config.check_environment(missing)  # what 'config check' and 'serve' run
     cfg = config.load(None, ['acme.names=["*.example.org", "webmail.example.org"]'])
     assert not cfg.acme.enabled  # off unless asked for
     assert cfg.acme.directory_url.startswith("https://acme-v02.api.letsencrypt.org/")
