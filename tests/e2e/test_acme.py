@@ -19,6 +19,7 @@ import smtplib
 import socket
 import ssl
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,6 +271,13 @@ def test_cli_status_and_renew_through_the_running_server(setup: Setup,
         report = json.loads(inst.cli("acme", "status", "--json").stdout)
         assert report["enabled"] and report["state"]["error"] == ""
         assert "mx.example.test" in report["certificate"]["names"]
+        # a restart uses the certificate it has, at once, and orders nothing
+        attempts = files.state().last_attempt
+        inst.stop()
+        inst.start()
+        assert presented(inst.ports["imaps"]).serial_number == _serial(files)
+        time.sleep(1)
+        assert files.state().last_attempt == attempts
     finally:
         inst.stop()
 
