@@ -164,6 +164,21 @@ def test_tls_alpn_challenge_only_for_acme_tls_handshakes(
     assert [r.getMessage() for r in acme_log.records] == ["answering a TLS-ALPN-01 challenge"]
 
 
+def test_without_the_message_hook_a_pending_name_gets_the_challenge(
+        server_ctx: ssl.SSLContext) -> None:
+    """The documented fallback for a Python without SSLContext._msg_callback."""
+    store = ChallengeStore()
+    store.sees_alpn = False
+    store.attach(server_ctx)
+    store.add_alpn("a.example", "token.thumb")
+    cert, _ = _handshake(server_ctx, "a.example", None)
+    assert cert.extensions.get_extension_for_oid(ID_PE_ACME_IDENTIFIER).critical
+    cert, _ = _handshake(server_ctx, "b.example", None)
+    assert "normal.example" in cert.subject.rfc4514_string()
+    store.remove_alpn("a.example")
+    assert server_ctx.sni_callback is None
+
+
 def test_http01_answers_only_pending_tokens() -> None:
     store = ChallengeStore()
     store.add_http("tok", "tok.thumb")

@@ -132,6 +132,8 @@ class ChallengeStore:
         self._http: dict[str, str] = {}  # token -> key authorization
         self._alpn: dict[str, ssl.SSLContext] = {}  # lower-case name -> challenge context
         self._contexts: list[ssl.SSLContext] = []  # server contexts hooked for TLS-ALPN-01
+        # whether ClientHellos can be seen (CPython's SSLContext._msg_callback)
+        self.sees_alpn = hasattr(ssl.SSLContext, "_msg_callback")
         self._offers: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
     # -- HTTP-01 ------------------------------------------------------------------------------
@@ -180,8 +182,8 @@ class ChallengeStore:
         pending (OpenSSL copies the message callback into each new connection)."""
         for ctx in self._contexts:
             ctx.sni_callback = self._sni if on else None
-            if hasattr(ctx, "_msg_callback"):
-                ctx._msg_callback = self._message if on else None
+            if self.sees_alpn:
+                ctx._msg_callback = self._message if on else None  # type: ignore[attr-defined]
 
     def _message(self, conn: Any, direction: str, version: Any, content_type: Any,
                  msg_type: Any, data: bytes) -> None:
@@ -205,10 +207,9 @@ class ChallengeStore:
             return
         with self._lock:
             challenge = self._alpn.get(server_name.lower().rstrip("."))
-            hooked = any(hasattr(c, "_msg_callback") for c in self._contexts)
         if challenge is None:
             return
-        offers = self._offers.pop(conn, None) if hooked else True
+        offers = self._offers.pop(conn, None) if self.sees_alpn else True
         if offers:
             conn.context = challenge  # RFC 8737 §3: the challenge certificate, acme-tls/1
             log.info("answering a TLS-ALPN-01 challenge", extra={"host": server_name})
