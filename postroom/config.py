@@ -17,6 +17,7 @@ import msgspec
 from msgspec import Meta
 
 from postroom import config_rules
+from postroom.config_acme import AcmeConfig
 from postroom.config_base import Port, ServiceConfig, Tls
 from postroom.config_filters import ClamavConfig, SpamdConfig
 from postroom.config_web import WebConfig
@@ -580,6 +581,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dns: DnsConfig = msgspec.field(default_factory=DnsConfig)
     mailauth: MailAuthConfig = msgspec.field(default_factory=MailAuthConfig)
     web: WebConfig = msgspec.field(default_factory=WebConfig)
+    acme: AcmeConfig = msgspec.field(default_factory=AcmeConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
 
     @property

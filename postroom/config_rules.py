@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import socket
 import ssl
 import typing
@@ -211,4 +212,6 @@ def environment(cfg: Any) -> list[str]:
             problem = address_problem(item)
             if problem:
                 out.append(f"{key}: {problem}")
+    if cfg.acme.enabled and cfg.acme.ca_file and not os.access(cfg.acme.ca_file, os.R_OK):
+        out.append(f"acme.ca_file: cannot read {cfg.acme.ca_file}")
     return out

@@ -61,6 +61,9 @@ from postroom.protocols.pop3.session import Pop3Settings
 from postroom.protocols.smtp.server import OdmrService, SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
 from postroom.registry import REGISTRY, ServiceDef
+from postroom.services.acme.challenges import ChallengeStore
+from postroom.services.acme.files import AcmeFiles
+from postroom.services.acme.manager import CertificateManager
 from postroom.services.clientconfig import ClientConfig, Endpoint
 from postroom.services.forwarding import DkimSealingKeys
 from postroom.services.health import Health
@@ -203,6 +206,9 @@ class Server:
     queue: QueueManager | None = None
     collector: Collector | None = None
     atrn: AtrnScheduler | None = None
+    # ACME (services/acme/): the pending challenges the listeners answer, and the renewer
+    challenges: ChallengeStore = field(default_factory=ChallengeStore)
+    acme: CertificateManager | None = None
     # root only to read the TLS key and bind; dropped for good once every listener is bound
     privileges: Privileges = field(default_factory=lambda: Privileges(None))
 
@@ -229,6 +235,8 @@ class Server:
         cert, key = self._certificate()
         with self.privileges.raised():  # a key in /etc/ssl/private may be root's alone
             ctx = server_context(cert, key, c.tls.min_version)
+        if c.acme.enabled:
+            self.challenges.attach(ctx)  # TLS-ALPN-01 (RFC 8737) on every TLS listener
         front = self.front = FrontEndContext(
             s, self.hostname, ctx, _end_point(cert),
             _networks("server.plaintext_auth_networks", c.server.plaintext_auth_networks),
@@ -236,7 +244,8 @@ class Server:
             Turnaround(s.queue, self.queue.outbound, self.queue.conclude, self.hostname),
             WebServices(health, s.metrics, client_config, s.admin, s.auth,
                         sessions=s.sessions, two_factor=s.two_factor,
-                        app_passwords=s.app_passwords, own_account=s.own_account),
+                        app_passwords=s.app_passwords, own_account=s.own_account,
+                        acme_challenges=self.challenges),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)
@@ -302,6 +311,34 @@ class Server:
         if c.odmr.collect:
             self.atrn = AtrnScheduler(build_atrn(s, self.hostname))
             await self.atrn.start()
+        if c.acme.enabled:
+            await self._start_acme()
+
+    async def _start_acme(self) -> None:
+        """The ACME renewer (services/acme/manager.py): checks now, then periodically."""
+        store = self.services.store
+
+        async def domains() -> list[str]:
+            return [d.name for d in await store.directory.list_domains()]
+
+        web = self.cfg.web  # the listeners that answer each challenge type
+        answerable = {"http-01": web.http.enabled, "tls-alpn-01": web.https.enabled}
+        self.acme = CertificateManager(self.cfg.acme, AcmeFiles(self.cfg.data_path),
+                                       self.hostname, domains, self.challenges,
+                                       self.swap_certificate, answerable=frozenset(
+                                           k for k, on in answerable.items() if on))
+        await self.acme.start()
+
+    def swap_certificate(self) -> None:
+        """Load the current certificate into the live context, as a reload does: new
+        handshakes on every listener get it, open connections keep theirs."""
+        front = self.front
+        if front is None:
+            return
+        cert, key = self._certificate()
+        front.tls.load_cert_chain(cert, key)
+        front.channel_binding = _end_point(cert)
+        self._refresh_services()
 
     def _client_endpoints(self) -> list[Endpoint]:
         """The bound listeners a mail client may use (with TLS), for autoconfiguration; the
@@ -319,6 +356,9 @@ class Server:
 
     def _certificate(self) -> tuple[Path, Path]:
         c = self.cfg
+        acme = AcmeFiles(c.data_path)
+        if c.acme.enabled and acme.current() is not None:
+            return acme.live, acme.live  # key and chain in one file (services/acme/files.py)
         if c.tls.cert and c.tls.key:
             return Path(c.tls.cert), Path(c.tls.key)
         return ensure_self_signed(c.data_path / "tls", self.hostname,
@@ -351,11 +391,7 @@ class Server:
             self.proxies[:] = _networks("server.proxy_protocol_networks",
                                         c.server.proxy_protocol_networks)
             front.ops_networks[:] = _networks("web.metrics_networks", c.web.metrics_networks)
-            for sdef, service, tls in self.live:
-                fresh = self.frontends[sdef.frontend](front, sdef, tls)
-                for name, value in vars(fresh).items():  # settings and the like; new sessions
-                    if name not in ("name", "services"):
-                        setattr(service, name, value)
+            self._refresh_services()
         specs: list[ListenerSpec | HttpSpec] = [*(t.spec for t in self.tcp),
                                                 *(h.spec for h in self.http)]
         for spec in specs:
@@ -382,7 +418,21 @@ class Server:
                                                   "needs_restart": len(held)})
         for item in held:
             log.warning("not applied until the server restarts: %s", item)
+        if self.acme is not None:
+            self.acme.wake()  # names, settings or 'postroom acme renew' may have changed
+        elif c.acme.enabled and front is not None:
+            self.challenges.attach(front.tls)
+            asyncio.get_running_loop().create_task(self._start_acme())
         return held
+
+    def _refresh_services(self) -> None:
+        """Rebuild each TCP service's settings from the front-end context (new sessions)."""
+        assert self.front is not None
+        for sdef, service, tls in self.live:
+            fresh = self.frontends[sdef.frontend](self.front, sdef, tls)
+            for name, value in vars(fresh).items():  # settings and the like; new sessions
+                if name not in ("name", "services"):
+                    setattr(service, name, value)
 
     def _build_checks(self) -> None:
         """The pipeline's checks from the configuration, with this server's host name (the
@@ -404,6 +454,8 @@ class Server:
 
     async def stop(self) -> None:
         grace = self.cfg.server.shutdown_grace
+        if self.acme is not None:
+            await self.acme.stop()
         await asyncio.gather(*(t.stop(grace) for t in self.tcp),
                              *(h.stop(grace) for h in self.http),
                              *(u.stop(grace) for u in self.udp))

@@ -20,6 +20,7 @@ from postroom.cli import directory_cmds as dc
 from postroom.cli import folder_cmds as fc
 from postroom.cli import service_cmds as sc
 from postroom.cli import transfer as tc
+from postroom.cli.acme_cmds import add_acme_parser
 from postroom.cli.audit_cmds import add_audit_parser
 from postroom.cli.context import (
     UsageError,
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_parser(cmd, leaf, actions, _with_services)
     add_screening_parser(cmd, leaf, actions, _with_services)
     add_signing_parsers(cmd, leaf, actions, _with_services)
+    add_acme_parser(cmd, leaf, actions)
 
     # domain
     d = actions(cmd("domain", "Manage mail domains."))

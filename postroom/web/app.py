@@ -9,7 +9,8 @@ The registry (postroom/registry.py) gives every web listener a front-end name:
   webmail, DAV and ActiveSync mount here later;
 - ``web-plain`` (80): a 308 redirect to HTTPS for every path except those that must answer in
   plain HTTP: Thunderbird's autoconfig (clients try ``http://autoconfig.<domain>/`` first) and
-  the ACME HTTP-01 challenge (RFC 8555 §8.3; no ACME client exists yet, so it answers 404).
+  the ACME HTTP-01 challenge (RFC 8555 §8.3), answered from the pending challenges of the
+  ACME client (services/acme/challenges.py), 404 for any other token.
 
 Every application is wrapped in web/guard.py (security headers, body limit, no tracebacks).
 Front-ends get ``WebServices``: services only, never the store.
@@ -18,7 +19,7 @@ Front-ends get ``WebServices``: services only, never the store.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -30,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.net.listener import Network
 from postroom.obs.metrics import Metrics
+from postroom.services.acme.challenges import ChallengeStore
 from postroom.services.admin import Admin
 from postroom.services.apppasswords import AppPasswords
 from postroom.services.auth import AuthService
@@ -50,6 +52,7 @@ from postroom.web.templating import static_mount
 PLAIN_PATHS = ("/.well-known/autoconfig/", "/mail/config-v1.1.xml",
                "/.well-known/acme-challenge/")
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # base64url (RFC 8555 §8.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class WebServices:
     two_factor: TwoFactor  # TOTP and recovery codes (services/twofactor.py)
     app_passwords: AppPasswords  # a user's app passwords (services/apppasswords.py)
     own_account: OwnAccount  # a user's own password change (services/ownaccount.py)
+    acme_challenges: ChallengeStore | None = None  # pending ACME HTTP-01 answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,8 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
                         settings)
     else:
         routes += autoconfig_routes(services.client_config)
-        routes.append(Route("/.well-known/acme-challenge/{token}", _no_challenge))
+        routes.append(Route("/.well-known/acme-challenge/{token}",
+                            _challenge_route(services.acme_challenges)))
     if front_end == "web-plain":
         return _guarded(_redirecting(routes, settings), settings)
     return _guarded(_starlette(routes), settings)
@@ -133,8 +138,18 @@ def _redirecting(routes: list[BaseRoute], settings: WebSettings) -> App:
     return app  # type: ignore[return-value]
 
 
-async def _no_challenge(request: Request) -> Response:
-    return error_response(request.url.path, 404)
+def _challenge_route(store: ChallengeStore | None) -> Callable[[Request],
+                                                                  Awaitable[Response]]:
+    """ACME HTTP-01 (RFC 8555 §8.3): the key authorization of a pending challenge, as
+    application/octet-stream; 404 for any other token."""
+    async def challenge(request: Request) -> Response:
+        token = request.path_params["token"]
+        answer = store.http_answer(token) if store is not None and _TOKEN.match(token) \
+            else None
+        if answer is None:
+            return error_response(request.url.path, 404)
+        return Response(answer, media_type="application/octet-stream")
+    return challenge
 
 
 def _guarded(app: App, settings: WebSettings) -> App:

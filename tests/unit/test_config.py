@@ -26,7 +26,8 @@ def test_example_lists_every_key_and_loads_back(tmp_path: Path) -> None:
     data = tomllib.loads(text)
     assert set(data) == {"server", "store", "login", "tls", "limits", "smtp", "imap", "pop3",
                          "multipop", "odmr", "minger", "pipeline", "greylisting", "dnsbl",
-                         "screening", "dkim", "batv", "dns", "log", "mailauth", "web"}
+                         "screening", "dkim", "batv", "dns", "log", "mailauth", "web",
+                         "acme"}
     assert "# Start this listener." in text
 
 
