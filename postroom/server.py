@@ -216,6 +216,7 @@ class Server:
                                   s.directory, s.gateways, metrics=s.metrics)
         health = Health(s.directory, s.queue)
         s.metrics.queue_size_from(health.queue_size)
+        s.metrics.open_connections_from(self.open_connections)
         client_config = ClientConfig(s.directory, self.hostname, [])
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
@@ -252,6 +253,7 @@ class Server:
                     listener = HttpListener(HttpSpec(
                         sdef.label, host, port, lc.tls, tls, per_ip, most, sdef.note,
                         proxy_networks=proxies, on_connect=s.metrics.connection,
+                        on_request=s.metrics.http_request,
                         keepalive_timeout=c.web.keepalive_timeout,
                         max_header_size=c.web.max_header_size,
                         handshake_timeout=c.tls.handshake_timeout),
@@ -300,6 +302,15 @@ class Server:
         if c.odmr.collect:
             self.atrn = AtrnScheduler(build_atrn(s, self.hostname))
             await self.atrn.start()
+
+    def open_connections(self) -> dict[str, int]:
+        """Connections open now per listener label (obs/metrics.py reads it at each scrape)."""
+        out: dict[str, int] = {}
+        for tcp in self.tcp:
+            out[tcp.spec.label] = out.get(tcp.spec.label, 0) + len(tcp.conns)
+        for http in self.http:
+            out[http.spec.label] = out.get(http.spec.label, 0) + len(http.state.connections)
+        return out
 
     def _client_endpoints(self) -> list[Endpoint]:
         """The bound listeners a mail client may use (with TLS), for autoconfiguration; the

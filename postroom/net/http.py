@@ -13,6 +13,10 @@ header is complete, the per-address limit counts the address it names, and that 
 the ASGI scope's ``client``. The TLS context is the server's one context, so a SIGHUP that
 loads a new certificate into it reaches the HTTP listeners with the mail ports'.
 
+Every request is timed around the application (``on_request``: the listener's label, the
+status sent, the seconds from the request head to the response's last byte), so the request
+metrics (obs/metrics.py) include what the guard answers itself (413, 500).
+
 Shutdown follows uvicorn's own: stop accepting, ask every connection to finish its response,
 wait up to the grace period, then cancel what is left.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +61,8 @@ class HttpSpec:
     note: str = ""
     proxy_networks: list[Network] = field(default_factory=list)
     on_connect: Callable[[str], None] | None = None  # told the label of each connection served
+    # told (label, status, seconds) of each request answered
+    on_request: Callable[[str, int, float], None] | None = None
     keepalive_timeout: float = 5.0
     max_header_size: int = 16384
     handshake_timeout: float = 30.0
@@ -64,6 +71,8 @@ class HttpSpec:
 class HttpListener(BoundListener):
     def __init__(self, spec: HttpSpec, app: AsgiApp) -> None:
         self.spec = spec
+        if spec.on_request is not None:
+            app = _timed(app, spec.label, spec.on_request)
         self.config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
                                      server_header=False, proxy_headers=False,
                                      ws="none", http="h11",
@@ -94,6 +103,29 @@ class HttpListener(BoundListener):
             _done, pending = await asyncio.wait(list(self.state.tasks), timeout=grace)
             for task in pending:
                 task.cancel()
+
+
+def _timed(app: AsgiApp, label: str, on_request: Callable[[str, int, float], None]) -> AsgiApp:
+    """``app``, telling ``on_request`` of every HTTP request it answers. A request whose
+    application fails before a response starts counts as the 500 the server then sends."""
+    async def timed(scope: Scope, receive: Callable[[], Awaitable[Message]],
+                    send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope.get("type") != "http":
+            await app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message.get("type") == "http.response.start":
+                status = int(message.get("status", 500))
+            await send(message)
+        try:
+            await app(scope, receive, sending)
+        finally:
+            on_request(label, status, time.perf_counter() - start)
+    return timed
 
 
 PROXY_TIMEOUT = 10.0  # seconds a load balancer has to send its header, as on the mail ports
