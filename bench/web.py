@@ -87,6 +87,7 @@ class WebServer:
 
     root: Path
     connections: int
+    plain: bool = False  # the admin listener without TLS: (a)'s HTTP-only share
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -100,6 +101,7 @@ class WebServer:
                 f"web.admin.port={self.port}", f"web.admin.connections_per_ip={room}",
                 f"web.admin.max_connections={room}", f"limits.connections_per_ip={room}",
                 "web.keepalive_timeout=600", f"server.domain={DOMAIN}",
+                f"web.admin.tls={'none' if self.plain else 'implicit'}",
                 f"server.hostname=mail.{DOMAIN}", "log.level=warning"]
         out = list(base)
         for item in OPTIONAL_OVERRIDES:
@@ -155,9 +157,10 @@ def running(server: WebServer) -> Iterator[WebServer]:
 
 # -- a small HTTP/1.1 client: one keep-alive TLS connection, cookies, sequential -------------
 class Client:
-    def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=60,
-                                                context=client_context())
+    def __init__(self, port: int, plain: bool = False) -> None:
+        self.conn = (http.client.HTTPConnection("127.0.0.1", port, timeout=60) if plain else
+                     http.client.HTTPSConnection("127.0.0.1", port, timeout=60,
+                                                 context=client_context()))
         self.cookies: dict[str, str] = {}
 
     def request(self, method: str, path: str, body: bytes | None = None,
@@ -195,9 +198,9 @@ def _req_stats(m: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> tuple
 
 
 # -- (a) memory per idle keep-alive connection ------------------------------------------------
-async def _open_idle(port: int, count: int, parallel: int,
+async def _open_idle(port: int, count: int, parallel: int, plain: bool = False,
                      ) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    ctx = client_context()
+    ctx = None if plain else client_context()
     sem = asyncio.Semaphore(parallel)
     out: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
@@ -254,15 +257,15 @@ def memory_per_connection(server: WebServer, count: int, parallel: int,
                           settle: float) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         # warm up: imports, the TLS context's session cache, the app's first requests
-        await _close(await _open_idle(server.port, 50, parallel))
+        await _close(await _open_idle(server.port, 50, parallel, server.plain))
         await asyncio.sleep(settle)
         before_rss, before_pss = rss_kib(server.pid), tree_pss(server.pid)
         start = time.perf_counter()
-        conns = await _open_idle(server.port, count, parallel)
+        conns = await _open_idle(server.port, count, parallel, server.plain)
         opened = time.perf_counter() - start
         await asyncio.sleep(settle)
         after_rss, after_pss = rss_kib(server.pid), tree_pss(server.pid)
-        client = Client(server.port)
+        client = Client(server.port, server.plain)
         try:
             gauge = scrape(client).get(("postroom_open_connections",
                                         (("listener", "webadmin"),)), 0.0)
@@ -271,7 +274,7 @@ def memory_per_connection(server: WebServer, count: int, parallel: int,
         alive = await _still_open(conns, min(20, count))
         await _close(conns)
         return {
-            "connections": count,
+            "connections": count, "tls": not server.plain,
             "open_per_server_gauge": int(gauge),  # ours, plus the scrape's own
             "sampled_still_answering": f"{alive}/{min(20, count)}",
             "open_seconds": round(opened, 2),
@@ -502,6 +505,8 @@ def main() -> None:
                     help="page(s) timed in (b); default: " + ", ".join(USERS_PATHS))
     ap.add_argument("--repeat", type=int, default=50, help="requests per page in (b)")
     ap.add_argument("--skip-users", action="store_true", help="only (a) and (c)")
+    ap.add_argument("--plain", action="store_true",
+                    help="only (a), without TLS (how much of a connection is TLS)")
     ap.add_argument("--token", default=os.environ.get("POSTROOM_BENCH_TOKEN"),
                     help="bearer token for (c) (default: made with `postroom token create`)")
     ap.add_argument("--api-path", default="/api/v1/domains")
@@ -522,7 +527,9 @@ def main() -> None:
         root = Path(args.keep) if args.keep else Path(stack.enter_context(
             tempfile.TemporaryDirectory()))
         root.mkdir(parents=True, exist_ok=True)
-        server = WebServer(root, args.connections)
+        server = WebServer(root, args.connections, plain=args.plain)
+        if args.plain:
+            args.skip_users = True
         done = root / f"imported-{args.users}"
         if not args.skip_users and not done.exists():
             result["import"] = make_accounts(server, args.users)
@@ -545,10 +552,13 @@ def main() -> None:
             token, source = (args.token, "--token") if args.token else (None, "")
             if token is None and not args.skip_users:
                 token, source = api_token(server)
-            result["api_reads"] = api_reads(server, token, cookies, args.api_path,
-                                            args.procs, args.concurrency, args.seconds,
-                                            args.limit)
-            if token is None:
+            if args.plain:
+                result["api_reads"] = {"skipped": "--plain"}
+            else:
+                result["api_reads"] = api_reads(server, token, cookies, args.api_path,
+                                                args.procs, args.concurrency, args.seconds,
+                                                args.limit)
+            if token is None and not args.plain:
                 result["api_reads"]["token"] = source or "none"
     text = json.dumps(result, indent=2)
     print(text)
