@@ -253,7 +253,7 @@ class Server:
                     listener = HttpListener(HttpSpec(
                         sdef.label, host, port, lc.tls, tls, per_ip, most, sdef.note,
                         proxy_networks=proxies, on_connect=s.metrics.connection,
-                        on_request=s.metrics.http_request,
+                        on_request=s.metrics.http_request, on_close=s.metrics.connection_closed,
                         keepalive_timeout=c.web.keepalive_timeout,
                         max_header_size=c.web.max_header_size,
                         handshake_timeout=c.tls.handshake_timeout),
@@ -265,7 +265,8 @@ class Server:
                         service, sdef.label, host, port, lc.tls, tls, connections_per_ip=per_ip,
                         max_connections=most, proxy_networks=proxies,
                         handshake_timeout=c.tls.handshake_timeout, note=sdef.note,
-                        screen=s.screening.reason, on_connect=s.metrics.connection))
+                        screen=s.screening.reason, on_connect=s.metrics.connection,
+                        on_close=s.metrics.connection_closed))
                 try:
                     # bound (as root when ports < 1024 need it), accepting only after the
                     # privileges are dropped; nothing that writes files runs yet

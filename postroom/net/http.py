@@ -63,6 +63,8 @@ class HttpSpec:
     on_connect: Callable[[str], None] | None = None  # told the label of each connection served
     # told (label, status, seconds) of each request answered
     on_request: Callable[[str, int, float], None] | None = None
+    # told (label, seconds) of each served connection when it ends
+    on_close: Callable[[str, float], None] | None = None
     keepalive_timeout: float = 5.0
     max_header_size: int = 16384
     handshake_timeout: float = 30.0
@@ -138,6 +140,7 @@ class _LimitedH11(H11Protocol):
         super().__init__(**kwargs)
         self.listener = listener
         self.ip: str | None = None  # set once the connection is served (and counted)
+        self.opened = 0.0  # time.monotonic() when it was
         self.pending: bytearray | None = None  # bytes held back while a PROXY header arrives
         self.raw: asyncio.Transport | None = None
         self.source: tuple[str, int] | None = None
@@ -164,6 +167,7 @@ class _LimitedH11(H11Protocol):
             transport.close()
             return False
         self.ip = ip
+        self.opened = time.monotonic()
         self.listener.count_in(ip)
         if spec.on_connect is not None:
             spec.on_connect(spec.label)
@@ -211,4 +215,7 @@ class _LimitedH11(H11Protocol):
         if self.ip is None:
             return
         self.listener.count_out(self.ip)
+        if self.listener.spec.on_close is not None:
+            self.listener.spec.on_close(self.listener.spec.label,
+                                        time.monotonic() - self.opened)
         super().connection_lost(exc)

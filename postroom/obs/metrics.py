@@ -21,10 +21,13 @@ Latency is measured where the work is done, in seconds, into histograms with fix
   body byte handed to the transport, with the status as its class (2xx, 4xx, ...).
 - store transactions (reads; writes until durably committed): the engine keeps its own
   counts (store/engine.py ``TxLatency``), which this module reads at scrape time.
+- ``connection_closed``: how long a served connection lasted, per listener (net/listener.py,
+  net/http.py tell it when the connection ends).
 
-These three sit on hot paths, so they are kept in obs/histogram.py's ``Latency`` (no lock,
-~0.2 µs an observation, fed on the event loop only) rather than in prometheus_client's
-histograms (~0.5-1 µs), and exported by one custom collector at scrape time. Measured with
+The first three sit on hot paths, so they (and the fourth, alike) are kept in
+obs/histogram.py's ``Latency`` (no lock, ~0.2 µs an observation, fed on the event loop only)
+rather than in prometheus_client's histograms (~0.5-1 µs), and exported by one custom
+collector at scrape time. Measured with
 ``python -m bench.metrics_overhead`` (docs/performance.md).
 
 Gauges that are a state rather than an event (queue entries, open connections per listener)
@@ -50,6 +53,9 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # our names and labels are all legacy-s
 COMMAND_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                    5.0, 10.0, 30.0, 60.0)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Connections: a refused or one-shot connection (well under a second) to a mail client's IMAP
+# session kept open all day.
+CONNECTION_BUCKETS = (0.01, 0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 4 * 3600.0, 86400.0)
 
 
 def status_class(status: int) -> str:
@@ -114,6 +120,14 @@ class Metrics:
             lat = t[(protocol, command)] = Latency(COMMAND_BUCKETS)
         lat.observe(seconds)
 
+    def connection_closed(self, listener: str, seconds: float) -> None:
+        """A served connection ended after ``seconds``, on the event loop."""
+        t = self._timings.connections
+        lat = t.get(listener)
+        if lat is None:
+            lat = t[listener] = Latency(CONNECTION_BUCKETS)
+        lat.observe(seconds)
+
     def http_request(self, listener: str, status: int, seconds: float) -> None:
         """One HTTP request answered, on the event loop."""
         t = self._timings
@@ -157,8 +171,16 @@ class _Timings:
         self.requests: dict[tuple[str, str], int] = {}
         self.http: dict[str, Latency] = {}
         self.store: dict[str, Latency] = {}
+        self.connections: dict[str, Latency] = {}
 
     def collect(self) -> Iterator[Metric]:
+        connections = HistogramMetricFamily(
+            "postroom_connection_duration_seconds",
+            "Served connections, from accept to close, per listener (counted when they end).",
+            labels=["listener"])
+        for listener, lat in list(self.connections.items()):
+            _add(connections, [listener], lat)
+        yield connections
         commands = HistogramMetricFamily(
             "postroom_command_duration_seconds",
             "Protocol commands, from dispatch to reply, per protocol and command (the names "

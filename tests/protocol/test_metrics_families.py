@@ -119,7 +119,12 @@ def test_smtp_pop3_and_odmr_commands_are_timed(srv: RunningServer) -> None:
 def test_open_connections_per_listener(srv: RunningServer) -> None:
     def imaps_open() -> float:
         return value(scrape(srv), "postroom_open_connections", listener="imaps")
-    base = imaps_open()
+
+    def ended(listener: str) -> float:
+        return value(scrape(srv), "postroom_connection_duration_seconds_count",
+                     listener=listener)
+    base, ended_before = imaps_open(), ended("imaps")
+    web_ended = ended("webadmin")
     held = [imaplib.IMAP4_SSL("127.0.0.1", srv.port("imaps"), ssl_context=insecure_context())
             for _ in range(3)]
     try:
@@ -130,6 +135,10 @@ def test_open_connections_per_listener(srv: RunningServer) -> None:
         for imap in held:
             imap.logout()
     wait_for(lambda: imaps_open() == base, what="closed connections leave the gauge")
+    # each one ended is timed, on the mail listener and on the web one (the scrapes above)
+    wait_for(lambda: ended("imaps") == ended_before + 3, what="connection durations")
+    assert ended("webadmin") > web_ended
+    assert value(scrape(srv), "postroom_connection_duration_seconds_sum", listener="imaps") > 0
 
 
 def test_http_requests_by_status_class_and_duration(srv: RunningServer) -> None:

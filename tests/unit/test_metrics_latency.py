@@ -44,6 +44,8 @@ def test_command_http_open_and_store_families() -> None:
     m.http_request("webadmin", 404, 0.001)
     m.http_request("webadmin", 201, 0.002)
     m.open_connections_from(lambda: {"imaps": 3, "webadmin": 1})
+    m.connection_closed("imaps", 0.05)
+    m.connection_closed("imaps", 7200.0)
     tx = TxLatency()
     tx.read.observe(0.00005)
     tx.write.observe(0.002)
@@ -60,6 +62,11 @@ def test_command_http_open_and_store_families() -> None:
     assert s[("postroom_http_requests_total", (("listener", "webadmin"), ("status", "4xx")))] == 1
     assert s[("postroom_http_request_duration_seconds_count", (("listener", "webadmin"),))] == 3
     assert s[("postroom_open_connections", (("listener", "imaps"),))] == 3
+    conn = "postroom_connection_duration_seconds"
+    assert s[(f"{conn}_count", (("listener", "imaps"),))] == 2
+    assert s[(f"{conn}_bucket", (("le", "0.1"), ("listener", "imaps")))] == 1
+    assert s[(f"{conn}_bucket", (("le", "3600.0"), ("listener", "imaps")))] == 1
+    assert s[(f"{conn}_bucket", (("le", "14400.0"), ("listener", "imaps")))] == 2
     write = "postroom_store_transaction_duration_seconds"
     assert s[(f"{write}_count", (("kind", "write"),))] == 2
     assert s[(f"{write}_bucket", (("kind", "write"), ("le", "0.0025")))] == 1
