@@ -15,8 +15,9 @@ Latency is measured where the work is done, in seconds, into histograms with fix
 
 - ``command``: one protocol command, from its dispatch to its reply (IMAP, SMTP, POP3, ODMR;
   the front-end passes the name from its own dispatch table, or ``other``, so the label is
-  a bounded set whatever a client sends). IMAP IDLE and SMTP DATA include the time the
-  client takes (waiting for changes, sending the message): they are their own series.
+  a bounded set whatever a client sends). IMAP IDLE, SMTP DATA/BDAT and ODMR ATRN include
+  time that is not the server's (waiting for changes, receiving the message, the whole
+  turned-around delivery): they are their own series.
 - ``http_request``: one HTTP request on a web listener, from the request head to the last
   body byte handed to the transport, with the status as its class (2xx, 4xx, ...).
 - store transactions (reads; writes until durably committed): the engine keeps its own
