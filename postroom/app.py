@@ -155,6 +155,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     throttle = AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window)
     screening = Screening(store.screening, cfg.screening)
     metrics = Metrics()
+    metrics.store_latency_from(store.engine.latency.read, store.engine.latency.write)
     auth = AuthService(directory, throttle, screening, metrics)
     mailboxes = MailboxService(store, gate)
     messages = MessageService(store, gate, mailboxes, workers=cfg.store.io_workers,

@@ -222,6 +222,7 @@ class Server:
                                   s.directory, s.gateways, metrics=s.metrics)
         health = Health(s.directory, s.queue)
         s.metrics.queue_size_from(health.queue_size)
+        s.metrics.open_connections_from(self.open_connections)
         client_config = ClientConfig(s.directory, self.hostname, [])
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
@@ -263,7 +264,9 @@ class Server:
                     listener = HttpListener(HttpSpec(
                         sdef.label, host, port, lc.tls, tls, per_ip, most, sdef.note,
                         proxy_networks=proxies, on_connect=s.metrics.connection,
-                        screen=s.screening.reason, keepalive_timeout=c.web.keepalive_timeout,
+                        screen=s.screening.reason,
+                        on_request=s.metrics.http_request, on_close=s.metrics.connection_closed,
+                        keepalive_timeout=c.web.keepalive_timeout,
                         max_header_size=c.web.max_header_size,
                         handshake_timeout=c.tls.handshake_timeout),
                         self.apps[sdef.frontend](front, sdef))
@@ -274,7 +277,8 @@ class Server:
                         service, sdef.label, host, port, lc.tls, tls, connections_per_ip=per_ip,
                         max_connections=most, proxy_networks=proxies,
                         handshake_timeout=c.tls.handshake_timeout, note=sdef.note,
-                        screen=s.screening.reason, on_connect=s.metrics.connection))
+                        screen=s.screening.reason, on_connect=s.metrics.connection,
+                        on_close=s.metrics.connection_closed))
                 try:
                     # bound (as root when ports < 1024 need it), accepting only after the
                     # privileges are dropped; nothing that writes files runs yet
@@ -339,6 +343,15 @@ class Server:
         front.tls.load_cert_chain(cert, key)
         front.channel_binding = _end_point(cert)
         self._refresh_services()
+
+    def open_connections(self) -> dict[str, int]:
+        """Connections open now per listener label (obs/metrics.py reads it at each scrape)."""
+        out: dict[str, int] = {}
+        for tcp in self.tcp:
+            out[tcp.spec.label] = out.get(tcp.spec.label, 0) + len(tcp.conns)
+        for http in self.http:
+            out[http.spec.label] = out.get(http.spec.label, 0) + len(http.state.connections)
+        return out
 
     def _client_endpoints(self) -> list[Endpoint]:
         """The bound listeners a mail client may use (with TLS), for autoconfiguration; the

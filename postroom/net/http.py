@@ -15,6 +15,10 @@ header is complete, the per-address limit counts the address it names, and that 
 the ASGI scope's ``client``. The TLS context is the server's one context, so a SIGHUP that
 loads a new certificate into it reaches the HTTP listeners with the mail ports'.
 
+Every request is timed around the application (``on_request``: the listener's label, the
+status sent, the seconds from the request head to the response's last byte), so the request
+metrics (obs/metrics.py) include what the guard answers itself (413, 500).
+
 Shutdown follows uvicorn's own: stop accepting, ask every connection to finish its response,
 wait up to the grace period, then cancel what is left.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +76,10 @@ class HttpSpec:
     # Dynamic screening (services/screening.py): why a client address is refused at connect
     # (None: it is not), as on the mail listeners (net/listener.py ListenerSpec.screen)
     screen: Callable[[str], Awaitable[str | None]] | None = None
+    # told (label, status, seconds) of each request answered
+    on_request: Callable[[str, int, float], None] | None = None
+    # told (label, seconds) of each served connection when it ends
+    on_close: Callable[[str, float], None] | None = None
     keepalive_timeout: float = 5.0
     max_header_size: int = 16384
     handshake_timeout: float = 30.0
@@ -79,6 +88,8 @@ class HttpSpec:
 class HttpListener(BoundListener):
     def __init__(self, spec: HttpSpec, app: AsgiApp) -> None:
         self.spec = spec
+        if spec.on_request is not None:
+            app = _timed(app, spec.label, spec.on_request)
         self.config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
                                      server_header=False, proxy_headers=False,
                                      ws="none", http="h11",
@@ -111,6 +122,29 @@ class HttpListener(BoundListener):
                 task.cancel()
 
 
+def _timed(app: AsgiApp, label: str, on_request: Callable[[str, int, float], None]) -> AsgiApp:
+    """``app``, telling ``on_request`` of every HTTP request it answers. A request whose
+    application fails before a response starts counts as the 500 the server then sends."""
+    async def timed(scope: Scope, receive: Callable[[], Awaitable[Message]],
+                    send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope.get("type") != "http":
+            await app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message.get("type") == "http.response.start":
+                status = int(message.get("status", 500))
+            await send(message)
+        try:
+            await app(scope, receive, sending)
+        finally:
+            on_request(label, status, time.perf_counter() - start)
+    return timed
+
+
 PROXY_TIMEOUT = 10.0  # seconds a load balancer has to send its header, as on the mail ports
 
 
@@ -121,6 +155,7 @@ class _LimitedH11(H11Protocol):
         super().__init__(**kwargs)
         self.listener = listener
         self.ip: str | None = None  # set once the connection is served (and counted)
+        self.opened = 0.0  # time.monotonic() when it was
         self.pending: bytearray | None = None  # bytes held back while a PROXY header arrives
         self.raw: asyncio.Transport | None = None
         self.source: tuple[str, int] | None = None
@@ -180,6 +215,7 @@ class _LimitedH11(H11Protocol):
             transport.close()
             return False
         self.ip = ip
+        self.opened = time.monotonic()
         self.listener.count_in(ip)
         if spec.on_connect is not None:
             spec.on_connect(spec.label)
@@ -230,4 +266,7 @@ class _LimitedH11(H11Protocol):
         if self.ip is None:
             return
         self.listener.count_out(self.ip)
+        if self.listener.spec.on_close is not None:
+            self.listener.spec.on_close(self.listener.spec.label,
+                                        time.monotonic() - self.opened)
         super().connection_lost(exc)

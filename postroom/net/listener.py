@@ -22,6 +22,7 @@ import itertools
 import logging
 import os
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -90,6 +91,8 @@ class ListenerSpec:
     screen: Callable[[str], Awaitable[str | None]] | None = None
     # Told the listener's label for each connection served (obs/metrics.py counts them).
     on_connect: Callable[[str], None] | None = None
+    # Told the label and the seconds a served connection lasted, when it ends.
+    on_close: Callable[[str, float], None] | None = None
 
 
 class BoundListener:
@@ -187,6 +190,7 @@ class TcpListener(BoundListener):
         self.conns.add(conn)
         if self.spec.on_connect is not None:
             self.spec.on_connect(self.spec.label)
+        opened = time.monotonic()
         log.debug("connect", extra={"ip": ip, "service": self.spec.label, "tls": conn.tls})
         try:
             await self.spec.service.serve(conn)
@@ -203,6 +207,8 @@ class TcpListener(BoundListener):
             conn.close()
             self.conns.discard(conn)
             self.count_out(ip)
+            if self.spec.on_close is not None:
+                self.spec.on_close(self.spec.label, time.monotonic() - opened)
 
     async def _made(self, conn: Connection) -> bool:
         """Wait for the transport (and its TLS handshake) unless the server stops first.

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from postroom.core.changes import Change
+from postroom.obs.histogram import Latency
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -72,9 +73,29 @@ class CommitStats:
                 "histogram_pow2": dict(sorted(self.histogram.items()))}
 
 
+# Seconds: a cached read takes tens of microseconds, a write waits for an fsync (a
+# millisecond or more), a slow disk or a long scan reaches the upper buckets.
+LATENCY_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                  0.5, 1.0, 2.5, 5.0)
+
+
+def _latency() -> Latency:
+    return Latency(LATENCY_BOUNDS)
+
+
+@dataclass(slots=True)
+class TxLatency:
+    """The engine's two histograms (obs/histogram.py: cheap, fed on the event loop only):
+    reads, and writes until durably committed. obs/metrics.py exports them."""
+
+    read: Latency = field(default_factory=_latency)
+    write: Latency = field(default_factory=_latency)
+
+
 class Engine(Protocol):
     dialect: str
     stats: CommitStats
+    latency: TxLatency
 
     async def write(self, fn: TxFn[T]) -> T:
         """Run ``fn`` in a write transaction; return after it is durably committed."""

@@ -11,7 +11,10 @@ formats clients fetch:
   (and the capitalised spellings clients send), answered with the ``outlook/responseschema/
   2006a`` response listing IMAP and SMTP.
 
-A domain we do not host answers 404, whichever format was asked. A request document with a
+A domain we do not host answers 404, whichever format was asked; so does a request we could
+only answer with a document the format forbids (no TLS listener to offer: see
+``thunderbird_usable``). Both outputs are checked in the tests against XML Schemas written
+from the published formats (tests/support/schemas/). A request document with a
 DOCTYPE is refused before parsing: no entity expansion reaches the XML parser.
 """
 
@@ -53,13 +56,25 @@ def thunderbird_xml(s: ClientSettings) -> bytes:
     return _document(root)
 
 
+def thunderbird_usable(s: ClientSettings) -> bool:
+    """config-v1.1 needs an incoming and an outgoing server (the format requires both, and
+    Thunderbird rejects a file without either). Without TLS listeners for one side there is
+    nothing true to say: 404, and the client goes on to its other ways of guessing."""
+    return bool(s.of("imap") or s.of("pop3")) and bool(s.of("smtp"))
+
+
 def _server(parent: ET.Element, tag: str, kind: str, e: Endpoint, s: ClientSettings) -> None:
+    """The children in the order of the format's documented example (hostname, port,
+    socketType, username, authentication): Thunderbird reads them by name, stricter readers
+    of the format by position (tests/support/schemas/thunderbird-config-v1.1.xsd)."""
     node = ET.SubElement(parent, tag, type=kind)
     ET.SubElement(node, "hostname").text = s.hostname
     ET.SubElement(node, "port").text = str(e.port)
     ET.SubElement(node, "socketType").text = _SOCKET[e.security]
-    ET.SubElement(node, "authentication").text = "password-cleartext"  # inside TLS only
     ET.SubElement(node, "username").text = s.username
+    # PLAIN/LOGIN (or SCRAM), offered inside TLS only; "password-encrypted" would mean
+    # CRAM-MD5 to Thunderbird, which we do not offer
+    ET.SubElement(node, "authentication").text = "password-cleartext"
 
 
 def autodiscover_xml(s: ClientSettings, address: str) -> bytes:
@@ -129,7 +144,7 @@ def autoconfig_routes(config: ClientConfig) -> list[Route]:
             host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
             address = host.removeprefix("autoconfig.")
         settings = await config.for_address(address)
-        if settings is None:
+        if settings is None or not thunderbird_usable(settings):
             return error_response(request.url.path, 404)
         return Response(thunderbird_xml(settings), media_type=XML)
 
@@ -139,7 +154,7 @@ def autoconfig_routes(config: ClientConfig) -> list[Route]:
             return error_response(request.url.path, 400,
                                   "expected an Autodiscover request with an EMailAddress")
         settings = await config.for_address(address)
-        if settings is None or "@" not in address:
+        if settings is None or "@" not in address or not settings.servers:
             return error_response(request.url.path, 404)
         return Response(autodiscover_xml(settings, address), media_type=XML)
 

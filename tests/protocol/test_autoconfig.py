@@ -1,6 +1,7 @@
 """Client autoconfiguration over the real web listeners (docs/web.md): Thunderbird's
-config-v1.1 and Outlook's Autodiscover POX, checked against the published formats, and a
-Thunderbird-like lookup that starts from nothing but an address.
+config-v1.1 and Outlook's Autodiscover POX, validated against XML Schemas written from the
+published formats (tests/support/schemas/), and a Thunderbird-like lookup that starts from
+nothing but an address.
 
 The server runs with the standard mail ports moved by one port_offset, so the advertised ports
 are the standard ones plus that offset."""
@@ -19,6 +20,7 @@ import pytest
 from postroom.web.autoconfig import AD_OUTLOOK_NS, AD_REQUEST_NS, AD_RESPONSE_NS
 from tests.support.server import RunningServer, server_config
 from tests.support.tls import insecure_context
+from tests.support.xmlschemas import check
 
 STANDARD = {"imap.imap.port": 143, "imap.imaps.port": 993, "smtp.submission.port": 587,
             "smtp.submissions.port": 465, "web.https.port": 443, "web.http.port": 80}
@@ -70,6 +72,7 @@ def get(srv: RunningServer, label: str, path: str, host: str = "mail.example.tes
 def servers(doc: bytes) -> dict[str, list[tuple[str, int, str]]]:
     """What Thunderbird reads of a config-v1.1 document (its wiki's file format): per server
     type, (hostname, port, socketType) in document order; the structure is checked too."""
+    check("thunderbird", doc)
     root = ET.fromstring(doc)
     assert root.tag == "clientConfig" and root.get("version") == "1.1"
     (provider,) = root.findall("emailProvider")
@@ -81,8 +84,9 @@ def servers(doc: bytes) -> dict[str, list[tuple[str, int, str]]]:
             assert kind in ("imap", "pop3", "smtp")
             socket_type = node.findtext("socketType")
             assert socket_type in ("plain", "SSL", "STARTTLS")
-            assert node.findtext("authentication") in ("password-cleartext",
-                                                       "password-encrypted")
+            # our SASL mechanisms are PLAIN/LOGIN/SCRAM inside TLS: "password-cleartext" to
+            # Thunderbird ("password-encrypted" would be CRAM-MD5, which we do not offer)
+            assert [a.text for a in node.findall("authentication")] == ["password-cleartext"]
             assert node.findtext("username")
             out.setdefault(kind, []).append((node.findtext("hostname") or "",
                                              int(node.findtext("port") or 0), socket_type))
@@ -110,11 +114,13 @@ def test_thunderbird_lookup_from_an_address(srv: RunningServer) -> None:
                              ("mail.example.test", 143 + off, "STARTTLS")]
     assert found["smtp"] == [("mail.example.test", 465 + off, "SSL"),
                              ("mail.example.test", 587 + off, "STARTTLS")]
+    assert {n.text for n in ET.fromstring(body).iter("username")} == {address}
 
 
 def test_the_autoconfig_host_answers_in_plain_http(srv: RunningServer) -> None:
     status, _, body = get(srv, "http", "/mail/config-v1.1.xml", host="autoconfig.example.test")
     assert status == 200
+    check("thunderbird", body)
     root = ET.fromstring(body)
     assert root.findtext("emailProvider/domain") == "example.test"
     assert root.findtext("emailProvider/incomingServer/username") == "%EMAILADDRESS%"
@@ -140,9 +146,11 @@ def pox(address: str) -> bytes:
 def test_autodiscover_pox(srv: RunningServer, path: str) -> None:
     """MS-OXDSCLI §2.2.4.2 response: Autodiscover (responseschema/2006) > Response
     (outlook/responseschema/2006a) > Account > AccountType, Action, Protocol*."""
+    check("autodiscover-request", pox("alice@example.test"))  # what Outlook sends
     status, ctype, body = get(srv, "https", path, method="POST",
                               body=pox("alice@example.test"))
     assert status == 200 and ctype.startswith("application/xml")
+    check("autodiscover", body)
     root = ET.fromstring(body)
     assert root.tag == f"{{{AD_RESPONSE_NS}}}Autodiscover"
     ns = {"r": AD_OUTLOOK_NS}
@@ -174,3 +182,22 @@ def test_autodiscover_refuses_what_is_not_a_request(srv: RunningServer) -> None:
             b"<Autodiscover><Request><EMailAddress>&x;</EMailAddress></Request></Autodiscover>")
     assert get(srv, "https", path, method="POST", body=bomb)[0] == 400
     assert get(srv, "https", path)[0] == 405
+
+
+def test_without_a_submission_listener_thunderbird_gets_404(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """config-v1.1 requires an outgoing server: with no TLS submission port there is none to
+    name, so no document (which would not validate) but 404; Autodiscover lists IMAP alone."""
+    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("nosubmit")),
+                                         extra=["web.https.enabled=true", "web.https.port=0"]))
+    try:
+        path = "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=a@example.test"
+        assert get(server, "https", path)[0] == 404
+        status, _, body = get(server, "https", "/autodiscover/autodiscover.xml",
+                              method="POST", body=pox("a@example.test"))
+        assert status == 200
+        check("autodiscover", body)
+        types = {t.text for t in ET.fromstring(body).iter(f"{{{AD_OUTLOOK_NS}}}Type")}
+        assert types == {"IMAP"}
+    finally:
+        server.stop()

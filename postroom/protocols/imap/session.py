@@ -364,6 +364,7 @@ class Session:
         self.tag = cmd.tag
         spec = self.COMMANDS.get(cmd.name)
         if spec is None:
+            self.services.metrics.command("imap", "other", 0.0)
             await self.conn.send(f"{cmd.tag} BAD Unknown command {cmd.name[:40]}\r\n".encode())
             await self._count_bad()
             return
@@ -374,10 +375,13 @@ class Session:
         if self.state is State.SELECTED and self.selected is not None:
             with contextlib.suppress(MailError):
                 await self.refresh_rights()
+        start = time.perf_counter()
         try:
             reply = await self._run_handler(spec, cmd)
         except AlreadyReplied:
             return
+        finally:  # the name is a key of COMMANDS: a bounded label (obs/metrics.py)
+            self.services.metrics.command("imap", cmd.name, time.perf_counter() - start)
         if reply.status == "BAD":
             await self._count_bad()
         with contextlib.suppress(MailError):

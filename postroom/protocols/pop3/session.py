@@ -183,6 +183,7 @@ class Pop3Session:
             self._count_bad()
             return
         if cmd.verb not in AUTH_COMMANDS | TRANSACTION_COMMANDS | ANY_STATE:
+            self.services.metrics.command("pop3", "other", 0.0)
             self.err("Unknown command")
             self._count_bad()
             return
@@ -193,6 +194,7 @@ class Pop3Session:
             self.err(f"{cmd.verb} is not valid in the {self.state.value} state")
             self._count_bad()
             return
+        start = time.perf_counter()
         try:
             await getattr(self, "cmd_" + cmd.verb.lower())(cmd.args, cmd.rest)
         except Pop3SyntaxError as exc:
@@ -206,6 +208,8 @@ class Pop3Session:
                 self.err(exc.text, "SYS/TEMP")
             else:
                 self.err(exc.text)
+        finally:  # one of the command sets above: a bounded label (obs/metrics.py)
+            self.services.metrics.command("pop3", cmd.verb, time.perf_counter() - start)
 
     # -- AUTHORIZATION ------------------------------------------------------------------------
     def _plaintext_refused(self) -> bool:

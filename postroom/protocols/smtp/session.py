@@ -25,6 +25,7 @@ import base64
 import contextlib
 import secrets
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -257,14 +258,18 @@ class SmtpSession:
             return
         handler = self.handlers.get(cmd.verb)
         if handler is None:
+            self.services.metrics.command(self.protocol, "other", 0.0)
             self.reply(smtp.UNRECOGNISED, f"Command unrecognised: {cmd.verb[:20]}")
             await self._count_bad()
             return
+        start = time.perf_counter()
         try:
             await handler(self, cmd.arg)
         except SmtpSyntaxError as exc:
             self.reply(exc.reply, exc.text)
             await self._count_bad()
+        finally:  # a key of the handler table: a bounded label (obs/metrics.py)
+            self.services.metrics.command(self.protocol, cmd.verb, time.perf_counter() - start)
 
     # -- commands -----------------------------------------------------------------------------
     async def ehlo(self, arg: str) -> None:

@@ -20,7 +20,16 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from postroom.core.changes import Change
-from postroom.store.engine import CommitListener, CommitStats, Params, Row, T, TxFn, publish
+from postroom.store.engine import (
+    CommitListener,
+    CommitStats,
+    Params,
+    Row,
+    T,
+    TxFn,
+    TxLatency,
+    publish,
+)
 
 _SQL_CACHE: dict[str, str] = {}
 
@@ -65,6 +74,7 @@ class PostgresEngine:
     def __init__(self, dsn: str, *, pool_size: int = 8) -> None:
         self.dsn = dsn
         self.stats = CommitStats()
+        self.latency = TxLatency()  # observed on the event loop (obs/metrics.py reads it)
         self._listeners: list[CommitListener] = []
         self._local = threading.local()
         self._conns: list[psycopg.Connection[Any]] = []
@@ -109,13 +119,21 @@ class PostgresEngine:
 
     async def write(self, fn: TxFn[T]) -> T:
         loop = asyncio.get_running_loop()
-        result, events = await loop.run_in_executor(self._pool, self._run, fn, True)
+        start = time.perf_counter()
+        try:
+            result, events = await loop.run_in_executor(self._pool, self._run, fn, True)
+        finally:
+            self.latency.write.observe(time.perf_counter() - start)
         self._publish(events)
         return result
 
     async def read(self, fn: TxFn[T]) -> T:
         loop = asyncio.get_running_loop()
-        result, _ = await loop.run_in_executor(self._pool, self._run, fn, False)
+        start = time.perf_counter()
+        try:
+            result, _ = await loop.run_in_executor(self._pool, self._run, fn, False)
+        finally:
+            self.latency.read.observe(time.perf_counter() - start)
         return result
 
     def run_sync(self, fn: TxFn[T]) -> T:

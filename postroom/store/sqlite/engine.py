@@ -18,6 +18,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,16 @@ from typing import Any
 
 from postroom.core import private
 from postroom.core.changes import Change
-from postroom.store.engine import CommitListener, CommitStats, Params, Row, T, TxFn, publish
+from postroom.store.engine import (
+    CommitListener,
+    CommitStats,
+    Params,
+    Row,
+    T,
+    TxFn,
+    TxLatency,
+    publish,
+)
 
 log = logging.getLogger("postroom.store.sqlite")
 
@@ -89,6 +99,7 @@ class SqliteEngine:
         self.path = path
         self.group_commit_max = group_commit_max
         self.stats = CommitStats()
+        self.latency = TxLatency()  # observed on the event loop (obs/metrics.py reads it)
         self._listeners: list[CommitListener] = []
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer_conn = connect(path)
@@ -110,8 +121,12 @@ class SqliteEngine:
             raise RuntimeError("store is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
+        start = time.perf_counter()
         self._jobs.put(_Job(fn, loop, fut))
-        return await fut
+        try:
+            return await fut
+        finally:
+            self.latency.write.observe(time.perf_counter() - start)
 
     def run_sync(self, fn: TxFn[T]) -> T:
         done = threading.Event()
@@ -224,7 +239,11 @@ class SqliteEngine:
 
     async def read(self, fn: TxFn[T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._run_read, fn)
+        start = time.perf_counter()
+        try:
+            return await loop.run_in_executor(self._readers, self._run_read, fn)
+        finally:
+            self.latency.read.observe(time.perf_counter() - start)
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.close_sync)

@@ -1,0 +1,571 @@
+"""The web platform's figures (docs/performance.md): memory per idle HTTP keep-alive
+connection, the WebAdmin users page over 10,000 accounts, API reads per second.
+
+``postroom serve`` runs in its own process on loopback with only the admin listener (TLS,
+the certificate it generates), in a throwaway data directory; this process is the client.
+
+(a) **Memory per idle keep-alive connection**: open N TLS connections to ``/healthz`` (one
+    request each, so every connection has been through uvicorn's HTTP/1.1 protocol, the
+    guard and the application and now waits in keep-alive), then compare the server
+    process's RSS (and PSS) with what it was before. The listener's per-address limit and
+    the keep-alive timeout are raised for the run; ``postroom_open_connections`` on /metrics
+    confirms the connections are all open when the memory is read.
+(b) **Users page**: 10,000 accounts made with ``postroom user import`` from a CSV (timed: that
+    is the bulk-import figure), a global administrator logged in through ``/login`` (its
+    form's fields are read from the page), then ``GET /users`` (the first page, a page deep
+    in the list, a search) K times each over one keep-alive connection. Server time is read
+    from the server's own histogram (``postroom_http_request_duration_seconds``: request head
+    to last byte), the client's round trips give the percentiles. Skipped with a message
+    while the page answers 404 or the login form is not there.
+(c) **API reads per second**: ``GET /api/v1/domains`` with ``Authorization: Bearer`` from C
+    concurrent keep-alive connections for a bounded time or count. The token comes from
+    ``--token`` or ``postroom token create``; without either, the session cookie of (b) is
+    used and the result says so. Skipped with a message while the endpoint answers 404.
+
+Bounded: every part has a count and a time limit. Run:
+``.venv/bin/python -m bench.web [--connections 1000] [--users 10000] [--skip-users]``; the
+result is printed as JSON and written to bench/results/web-<time>.json with ``--save``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import html.parser
+import http.client
+import http.cookies
+import json
+import multiprocessing
+import os
+import re
+import resource
+import signal
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.reference import free_port, tree_pss, wait_port
+from postroom import config
+
+POSTROOM = str(Path(sys.executable).parent / "postroom")
+DOMAIN = "bench.test"
+ADMIN = f"webadmin@{DOMAIN}"
+ADMIN_PASSWORD = "bench-admin-password-1"
+# Keys that exist only once other parts of the web platform are merged: used when the config
+# knows them (an administrator without TOTP would otherwise be sent to enrolment).
+OPTIONAL_OVERRIDES = ["web.totp_admins=optional"]
+# The first page, a page deep in the list (offset paging), a search (docs/web.md, users page)
+USERS_PATHS = ["/users", "/users?page=100", "/users?q=user09"]
+
+
+def client_context() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the server's generated certificate, on loopback
+    return ctx
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class WebServer:
+    """``postroom serve`` with the admin listener only, sized for ``connections``."""
+
+    root: Path
+    connections: int
+    plain: bool = False  # the admin listener without TLS: (a)'s HTTP-only share
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def overrides(self) -> list[str]:
+        room = self.connections + 200
+        base = ["smtp.mx.enabled=false", "smtp.submission.enabled=false",
+                "smtp.submissions.enabled=false", "imap.imap.enabled=false",
+                "imap.imaps.enabled=false", "pop3.pop3.enabled=false",
+                "pop3.pop3s.enabled=false", "odmr.enabled=false", "web.https.enabled=false",
+                "web.http.enabled=false", "web.admin.enabled=true",
+                f"web.admin.port={self.port}", f"web.admin.connections_per_ip={room}",
+                f"web.admin.max_connections={room}", f"limits.connections_per_ip={room}",
+                "web.keepalive_timeout=600", f"server.domain={DOMAIN}",
+                f"web.admin.tls={'none' if self.plain else 'implicit'}",
+                f"server.hostname=mail.{DOMAIN}", "log.level=warning"]
+        out = list(base)
+        for item in OPTIONAL_OVERRIDES:
+            try:
+                config.load(None, [*base, item])
+            except config.ConfigError:
+                continue
+            out.append(item)
+        return out
+
+    def cli(self, *args: str, stdin: bytes | None = None, timeout: float = 900,
+            check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        cmd = [POSTROOM, *args, "--data-dir", str(self.root / "data")]
+        for item in self.overrides():
+            cmd += ["--set", item]
+        return subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout,
+                              check=check)
+
+    def start(self) -> None:
+        args = [POSTROOM, "serve", "--data-dir", str(self.root / "data")]
+        for item in self.overrides():
+            args += ["--set", item]
+        log = (self.root / "serve.log").open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log,
+                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        wait_port(self.port, timeout=60)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
+@contextlib.contextmanager
+def running(server: WebServer) -> Iterator[WebServer]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- a small HTTP/1.1 client: one keep-alive TLS connection, cookies, sequential -------------
+class Client:
+    def __init__(self, port: int, plain: bool = False) -> None:
+        self.conn = (http.client.HTTPConnection("127.0.0.1", port, timeout=60) if plain else
+                     http.client.HTTPSConnection("127.0.0.1", port, timeout=60,
+                                                 context=client_context()))
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        h = {"Host": "127.0.0.1", **(headers or {})}
+        if self.cookies:
+            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        self.conn.request(method, path, body=body, headers=h)
+        r = self.conn.getresponse()
+        data = r.read()
+        for value in r.headers.get_all("Set-Cookie") or []:
+            jar = http.cookies.SimpleCookie()
+            jar.load(value)
+            for name, morsel in jar.items():
+                self.cookies[name] = morsel.value
+        return r.status, {k.lower(): v for k, v in r.headers.items()}, data
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def scrape(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+    status, _, body = client.request("GET", "/metrics")
+    if status != 200:
+        raise RuntimeError(f"/metrics answered {status}")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(body.decode()) for s in f.samples}
+
+
+def _req_stats(m: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> tuple[float, float]:
+    key = (("listener", "webadmin"),)
+    return (m.get(("postroom_http_request_duration_seconds_sum", key), 0.0),
+            m.get(("postroom_http_request_duration_seconds_count", key), 0.0))
+
+
+# -- (a) memory per idle keep-alive connection ------------------------------------------------
+async def _open_idle(port: int, count: int, parallel: int, plain: bool = False,
+                     ) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    ctx = None if plain else client_context()
+    sem = asyncio.Semaphore(parallel)
+    out: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def one() -> None:
+        async with sem:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            await writer.drain()
+            status, _ = await _read_response(reader)
+            if status != 200:
+                raise RuntimeError(f"/healthz answered {status}")
+            out.append((reader, writer))
+    await asyncio.gather(*(one() for _ in range(count)))
+    return out
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    body = await reader.readexactly(length) if length else b""
+    return status, body
+
+
+async def _still_open(conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+                      sample: int) -> int:
+    """How many of the first ``sample`` idle connections still answer a request."""
+    ok = 0
+    for reader, writer in conns[:sample]:
+        try:
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            await writer.drain()
+            status, _ = await asyncio.wait_for(_read_response(reader), 10)
+            ok += status == 200
+        except (OSError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+    return ok
+
+
+async def _close(conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> None:
+    for _, writer in conns:
+        writer.close()
+    for _, writer in conns:
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+
+
+def memory_per_connection(server: WebServer, count: int, parallel: int,
+                          settle: float) -> dict[str, Any]:
+    async def run() -> dict[str, Any]:
+        # warm up: imports, the TLS context's session cache, the app's first requests
+        await _close(await _open_idle(server.port, 50, parallel, server.plain))
+        await asyncio.sleep(settle)
+        before_rss, before_pss = rss_kib(server.pid), tree_pss(server.pid)
+        start = time.perf_counter()
+        conns = await _open_idle(server.port, count, parallel, server.plain)
+        opened = time.perf_counter() - start
+        await asyncio.sleep(settle)
+        after_rss, after_pss = rss_kib(server.pid), tree_pss(server.pid)
+        client = Client(server.port, server.plain)
+        try:
+            gauge = scrape(client).get(("postroom_open_connections",
+                                        (("listener", "webadmin"),)), 0.0)
+        finally:
+            client.close()
+        alive = await _still_open(conns, min(20, count))
+        await _close(conns)
+        return {
+            "connections": count, "tls": not server.plain,
+            "open_per_server_gauge": int(gauge),  # ours, plus the scrape's own
+            "sampled_still_answering": f"{alive}/{min(20, count)}",
+            "open_seconds": round(opened, 2),
+            "rss_before_kib": before_rss, "rss_after_kib": after_rss,
+            "rss_kib_per_connection": round((after_rss - before_rss) / count, 1),
+            "pss_kib_per_connection": round((after_pss - before_pss) / count, 1),
+        }
+    return asyncio.run(run())
+
+
+# -- (b) the users page -----------------------------------------------------------------------
+def make_accounts(server: WebServer, count: int) -> dict[str, Any]:
+    server.cli("domain", "add", DOMAIN, check=False)  # the server may have made it already
+    csv = server.root / "accounts.csv"
+    with csv.open("w") as fh:
+        for i in range(count):
+            fh.write(f"user{i:05d}@{DOMAIN},pw-{i:05d}-bench,User {i:05d}\n")
+        fh.write(f"{ADMIN},{ADMIN_PASSWORD},Web Admin\n")
+    start = time.perf_counter()
+    server.cli("user", "import", str(csv), timeout=3600)
+    took = time.perf_counter() - start
+    server.cli("admin", "grant", ADMIN, "--global")
+    return {"accounts": count + 1, "import_seconds": round(took, 1),
+            "import_accounts_per_second": round((count + 1) / took, 1)}
+
+
+class _Form(html.parser.HTMLParser):
+    """The first form of a page with a password field: its action and inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append({"action": a.get("action", ""), "inputs": []})
+        elif tag == "input" and self.forms:
+            self.forms[-1]["inputs"].append(a)
+
+
+def login(client: Client) -> str | None:
+    """Log in as the bench's global administrator; None when it worked, else why not."""
+    status, _, page = client.request("GET", "/login")
+    if status != 200:
+        return f"GET /login answered {status}"
+    parser = _Form()
+    parser.feed(page.decode(errors="replace"))
+    forms = [f for f in parser.forms
+             if any(i.get("type") == "password" for i in f["inputs"])]
+    if not forms:
+        return "no login form with a password field on /login"
+    form = forms[0]
+    fields: dict[str, str] = {}
+    for i in form["inputs"]:
+        name, kind = i.get("name", ""), i.get("type", "text").lower()
+        if not name:
+            continue
+        if kind == "password":
+            fields[name] = ADMIN_PASSWORD
+        elif kind in ("text", "email", ""):
+            fields[name] = ADMIN
+        elif kind == "hidden":
+            fields[name] = i.get("value", "")
+    body = urllib.parse.urlencode(fields).encode()
+    status, headers, _ = client.request(
+        "POST", form["action"] or "/login", body,
+        {"Content-Type": "application/x-www-form-urlencoded"})
+    if status not in (200, 302, 303) or not client.cookies:
+        return f"login answered {status} without a session"
+    where = headers.get("location", "")
+    if "totp" in where or "2fa" in where:
+        return f"login asks for a second factor ({where}); run with web.totp_admins=optional"
+    return None
+
+
+def users_page(server: WebServer, paths: list[str], repeat: int) -> dict[str, Any]:
+    client = Client(server.port)
+    try:
+        why = login(client)
+        if why is not None:
+            return {"skipped": f"users page not measured: {why}"}
+        out: dict[str, Any] = {}
+        for path in paths:
+            status, _, body = client.request("GET", path)
+            if status == 404:
+                return {"skipped": f"GET {path} answered 404: the users page is not here "
+                                   "(it comes with the WebAdmin pages)"}
+            if status != 200:
+                return {"skipped": f"GET {path} answered {status}"}
+            for _ in range(3):  # warm up
+                client.request("GET", path)
+            # one scrape's own server time, to take out of the difference below
+            s0 = _req_stats(scrape(client))
+            s1 = _req_stats(scrape(client))
+            scrape_time = s1[0] - s0[0]
+            before = _req_stats(scrape(client))
+            times = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                status, _, body = client.request("GET", path)
+                times.append(time.perf_counter() - t)
+                if status != 200:
+                    return {"skipped": f"GET {path} answered {status} during the run"}
+            after = _req_stats(scrape(client))
+            server_ms = (after[0] - before[0] - scrape_time) / repeat * 1000
+            times.sort()
+            out[path] = {
+                "requests": repeat, "bytes": len(body),
+                "server_ms_mean": round(server_ms, 2),
+                "client_ms_mean": round(statistics.fmean(times) * 1000, 2),
+                "client_ms_p50": round(statistics.median(times) * 1000, 2),
+                "client_ms_p95": round(times[int(len(times) * 0.95) - 1] * 1000, 2),
+                "target_ms": 100,
+            }
+        return out
+    finally:
+        client.close()
+
+
+# -- (c) API reads per second -----------------------------------------------------------------
+def api_token(server: WebServer) -> tuple[str | None, str]:
+    """A global-admin bearer token from ``postroom token create``, or (None, why not)."""
+    usage = server.cli("token", "create", "--help", check=False)
+    if usage.returncode != 0:
+        return None, "no `postroom token` command"
+    text = usage.stdout.decode()
+    args = ["token", "create", ADMIN]
+    if "--scope" in text:
+        args += ["--scope", "admin"]
+    if "--name" in text:
+        args += ["--name", "bench-web"]
+    if "--json" in text:
+        args.append("--json")
+    result = server.cli(*args, check=False)
+    out = result.stdout.decode()
+    if result.returncode != 0:
+        return None, f"`postroom {' '.join(args)}` failed: {result.stderr.decode()[-200:]}"
+    with contextlib.suppress(ValueError, AttributeError):
+        token = json.loads(out).get("token")
+        if isinstance(token, str) and token:
+            return token, "postroom token create"
+    found = re.findall(r"[A-Za-z0-9_\-.~+/=]{24,}", out)
+    return (found[-1], "postroom token create") if found else (None, "no token in its output")
+
+
+async def _api_worker(port: int, path: str, headers: bytes, deadline: float, limit: int,
+                      counter: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_context())
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + headers + b"\r\n"
+    try:
+        while time.perf_counter() < deadline and counter[0] + counter[1] < limit:
+            writer.write(request)
+            await writer.drain()
+            status, _ = await _read_response(reader)
+            counter[0 if status == 200 else 1] += 1
+    finally:
+        writer.close()
+
+
+def _api_load(port: int, path: str, headers: bytes, start_at: float, seconds: float,
+              limit: int, concurrency: int) -> tuple[int, int, float]:
+    """One client process: ``concurrency`` keep-alive connections from the wall-clock time
+    ``start_at`` (every process starts together, after their spawn) for ``seconds``; returns
+    (200s, others, seconds it ran)."""
+    async def run() -> tuple[int, int, float]:
+        counter = [0, 0]
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        start = time.perf_counter()
+        await asyncio.gather(*(_api_worker(port, path, headers, start + seconds, limit,
+                                           counter) for _ in range(concurrency)))
+        return counter[0], counter[1], time.perf_counter() - start
+    return asyncio.run(run())
+
+
+def api_reads(server: WebServer, token: str | None, cookies: dict[str, str], path: str,
+              procs: int, concurrency: int, seconds: float, limit: int) -> dict[str, Any]:
+    if token:
+        headers, how = f"Authorization: Bearer {token}\r\n".encode(), "bearer token"
+    elif cookies:
+        cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        headers, how = f"Cookie: {cookie}\r\n".encode(), "session cookie (no token)"
+    else:
+        return {"skipped": "API reads not measured: neither a token nor a session"}
+    client = Client(server.port)
+    try:
+        client.request("GET", "/healthz")
+        raw_headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if not token:
+            client.cookies = dict(cookies)
+        status, _, _ = client.request("GET", path, headers=raw_headers)
+    finally:
+        client.close()
+    if status == 404:
+        return {"skipped": f"GET {path} answered 404: the API is not here"}
+    if status != 200:
+        return {"skipped": f"GET {path} answered {status} with a {how}"}
+
+    start_at = time.time() + 3.0  # time for the processes to start and import
+    jobs = [(server.port, path, headers, start_at, seconds, limit // procs, concurrency)
+            for _ in range(procs)]
+    with multiprocessing.get_context("spawn").Pool(procs) as pool:
+        counts = pool.starmap(_api_load, jobs)
+    ok, bad = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    took = max(c[2] for c in counts)  # they ran side by side, from the same moment
+    return {"path": path, "auth": how, "client_processes": procs,
+            "connections_per_process": concurrency, "ok": ok, "not_ok": bad,
+            "seconds": round(took, 2), "requests_per_second": round(ok / took, 1),
+            "target_per_second": 2000}
+
+
+# -- main -------------------------------------------------------------------------------------
+def raise_own_fd_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(wanted, soft)), hard))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--connections", type=int, default=1000,
+                    help="idle keep-alive connections for (a)")
+    ap.add_argument("--parallel", type=int, default=50, help="handshakes at a time in (a)")
+    ap.add_argument("--settle", type=float, default=1.0,
+                    help="seconds to wait before reading memory")
+    ap.add_argument("--users", type=int, default=10_000, help="accounts for (b)")
+    ap.add_argument("--users-path", action="append", default=None,
+                    help="page(s) timed in (b); default: " + ", ".join(USERS_PATHS))
+    ap.add_argument("--repeat", type=int, default=50, help="requests per page in (b)")
+    ap.add_argument("--skip-users", action="store_true", help="only (a) and (c)")
+    ap.add_argument("--plain", action="store_true",
+                    help="only (a), without TLS (how much of a connection is TLS)")
+    ap.add_argument("--token", default=os.environ.get("POSTROOM_BENCH_TOKEN"),
+                    help="bearer token for (c) (default: made with `postroom token create`)")
+    ap.add_argument("--api-path", default="/api/v1/domains")
+    ap.add_argument("--procs", type=int, default=2, help="client processes in (c)")
+    ap.add_argument("--concurrency", type=int, default=4,
+                    help="keep-alive connections per client process in (c)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="time limit of (c)")
+    ap.add_argument("--limit", type=int, default=100_000, help="request limit of (c)")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="use DIR (kept) instead of a temporary directory; a second run with "
+                         "the same DIR skips the account import")
+    ap.add_argument("--save", action="store_true", help="also write bench/results/web-*.json")
+    args = ap.parse_args()
+    raise_own_fd_limit(args.connections + 256)
+    result: dict[str, Any] = {"bench": "web", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                   time.gmtime())}
+    with contextlib.ExitStack() as stack:
+        root = Path(args.keep) if args.keep else Path(stack.enter_context(
+            tempfile.TemporaryDirectory()))
+        root.mkdir(parents=True, exist_ok=True)
+        server = WebServer(root, args.connections, plain=args.plain)
+        if args.plain:
+            args.skip_users = True
+        done = root / f"imported-{args.users}"
+        if not args.skip_users and not done.exists():
+            result["import"] = make_accounts(server, args.users)
+            done.touch()
+        with running(server):
+            result["idle_keepalive_memory"] = memory_per_connection(
+                server, args.connections, args.parallel, args.settle)
+            cookies: dict[str, str] = {}
+            if args.skip_users:
+                result["users_page"] = {"skipped": "--skip-users"}
+            else:
+                result["users_page"] = users_page(server, args.users_path or USERS_PATHS,
+                                                  args.repeat)
+                probe = Client(server.port)
+                try:
+                    if login(probe) is None:
+                        cookies = dict(probe.cookies)
+                finally:
+                    probe.close()
+            token, source = (args.token, "--token") if args.token else (None, "")
+            if token is None and not args.skip_users:
+                token, source = api_token(server)
+            if args.plain:
+                result["api_reads"] = {"skipped": "--plain"}
+            else:
+                result["api_reads"] = api_reads(server, token, cookies, args.api_path,
+                                                args.procs, args.concurrency, args.seconds,
+                                                args.limit)
+            if token is None and not args.plain:
+                result["api_reads"]["token"] = source or "none"
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.save:
+        out = Path(__file__).parent / "results" / f"web-{time.strftime('%Y%m%dT%H%M%SZ')}.json"
+        out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
