@@ -23,6 +23,7 @@ from postroom.services.admin.directory import (
     RolesAdmin,
     UsersAdmin,
 )
+from postroom.services.admin.imports import ImportJobs
 from postroom.services.admin.mail import FoldersAdmin, QueueAdmin
 from postroom.services.admin.relay import AtrnAdmin, GatewaysAdmin, MultipopAdmin
 from postroom.services.admin.screening import ScreeningAdmin
@@ -34,6 +35,7 @@ from postroom.services.mailboxes import MailboxService
 from postroom.services.multipop import MultipopAccounts
 from postroom.services.queue import QueueService
 from postroom.services.screening import Screening
+from postroom.services.sharing import OwnSharing
 from postroom.store.sqlstore import SqlStore
 
 
@@ -55,6 +57,8 @@ class Admin:
         self.multipop = MultipopAdmin(*base, multipop)
         self.screening = ScreeningAdmin(*base, screening)
         self.signing = signing  # DKIM and BATV keys, DNS advice (built with their services)
+        self.imports = ImportJobs(self.users)  # bulk imports in the background (web pages)
+        self.sharing = OwnSharing(mailboxes, acl)  # a user sharing their own folders
         self._audit = audit
 
     async def note(self, actor: Actor, action: str, target: str,

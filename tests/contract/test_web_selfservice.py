@@ -1,0 +1,125 @@
+"""Services behind WebAdmin's directory pages (both stores): background CSV imports, a user's
+own MultiPOP accounts and the sharing of their own folders, and the ACL editor's presets."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from postroom.access import presets
+from postroom.app import Services
+from postroom.core.actor import Actor, Origin
+from postroom.core.errors import Kind, MailError
+from postroom.services.admin.imports import parse_accounts_csv
+from tests.support.factory import account
+
+WEB = Origin("webadmin", "198.51.100.9")
+
+
+def test_csv_format_is_the_clis() -> None:
+    items = parse_accounts_csv("\ufeffaddress,password,name,quota\n"
+                               "Ann@A.example,pw-123456789,Ann Example,10M\n"
+                               "\n"
+                               "bob@a.example,pw-987654321\n")
+    assert [(i.address, i.display_name, i.quota_bytes) for i in items] == [
+        ("ann@a.example", "Ann Example", 10 * 1024 * 1024), ("bob@a.example", "", None)]
+    for text, where in (("ann@a.example\n", "upload:1"),
+                        ("ann@a.example,pw-123456789\nann@a.example,pw-123456789\n",
+                         "upload:2"),
+                        ("not an address,pw-123456789\n", "upload:1"),
+                        ("ann@a.example,pw-123456789,Ann,lots\n", "upload:1")):
+        with pytest.raises(MailError) as exc:
+            parse_accounts_csv(text, "upload")
+        assert exc.value.kind is Kind.INVALID and exc.value.text.startswith(where)
+
+
+async def _wait(job_state: object, check: object) -> None:
+    for _ in range(400):
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"import did not finish: {job_state}")
+
+
+async def test_background_import_reports_progress_to_its_owner_only(
+        services: Services) -> None:
+    admin = services.admin
+    op = Actor.operator()
+    await admin.domains.add(op, "a.example")
+    await admin.domains.add(op, "b.example")
+    await account(services, "boss@a.example")
+    await admin.roles.set(op, "boss@a.example", "a.example", True)
+    boss = Actor(await services.directory.principal_for(
+        await services.directory.require_account("boss@a.example")), WEB)
+    text = "".join(f"u{i}@a.example,pw-secret-{i:04d}\n" for i in range(5))
+    job = await admin.imports.start(boss, parse_accounts_csv(text))
+    assert job.total == 5
+    await _wait(job, lambda: admin.imports.get(boss, job.id).state != "running")
+    assert admin.imports.get(boss, job.id).as_dict() == {
+        "id": job.id, "total": 5, "done": 5, "state": "done", "error": ""}
+    assert (await admin.users.search(boss, text="u3@")).total == 1
+    with pytest.raises(MailError) as exc:  # someone else's job is as good as none
+        admin.imports.get(op, job.id)
+    assert exc.value.kind is Kind.NOT_FOUND
+    with pytest.raises(MailError) as exc:  # another domain: refused before anything is made
+        await admin.imports.start(boss, parse_accounts_csv("x@b.example,pw-123456789\n"))
+    assert exc.value.kind in (Kind.NO_PERM, Kind.NOT_FOUND)
+    with pytest.raises(MailError) as exc:
+        await admin.imports.start(boss, [])
+    assert exc.value.kind is Kind.INVALID
+
+
+async def test_failed_batch_is_reported_in_the_job(services: Services) -> None:
+    admin = services.admin
+    op = Actor.operator()
+    await admin.domains.add(op, "a.example")
+    await account(services, "taken@a.example")
+    job = await admin.imports.start(op, parse_accounts_csv(
+        "new@a.example,pw-123456789\ntaken@a.example,pw-123456789\n"))
+    await _wait(job, lambda: job.state != "running")
+    assert job.state == "failed" and "taken@a.example already exists" in job.error
+
+
+async def test_a_user_manages_their_own_remote_accounts_only(services: Services) -> None:
+    admin = services.admin
+    ann = Actor(await account(services, "ann@a.example"), WEB)
+    await account(services, "bob@a.example")
+    remote = await admin.multipop.add(ann, "ann@a.example", host="pop.example.net",
+                                      username="ann", password="remote-secret")
+    assert [r.id for r in await admin.multipop.list(ann, "ann@a.example")] == [remote.id]
+    await admin.multipop.update(ann, "ann@a.example", remote.id, enabled=False)
+    with pytest.raises(MailError) as exc:
+        await admin.multipop.list(ann, "bob@a.example")
+    assert exc.value.kind in (Kind.NO_PERM, Kind.NOT_FOUND)
+    await admin.multipop.remove(ann, "ann@a.example", remote.id)
+    assert await admin.multipop.list(ann, "ann@a.example") == []
+
+
+async def test_a_user_shares_their_own_folders_through_the_gate(services: Services) -> None:
+    admin = services.admin
+    ann = Actor(await account(services, "ann@a.example"), WEB)
+    bob = Actor(await account(services, "bob@a.example"), WEB)
+    names = [f.name for f in await admin.sharing.folders(ann)]
+    assert "INBOX" in names and "Sent" in names
+    ident, stored = await admin.sharing.set(ann, "Sent", "bob", presets.rights_for("read", ""))
+    assert (ident, stored) == ("bob@a.example", "lrs")
+    assert [(e.identifier, e.rights) for e in await admin.sharing.acl(ann, "Sent")] == [
+        ("bob@a.example", "lrs")]
+    with pytest.raises(MailError) as exc:  # bob may read Ann's folder but not share it
+        await admin.sharing.set(bob, "Other Users/ann@a.example/Sent", "anyone", "lr")
+    assert exc.value.kind in (Kind.NO_PERM, Kind.NOT_FOUND)
+    await admin.sharing.delete(ann, "Sent", "bob@a.example")
+    assert await admin.sharing.acl(ann, "Sent") == []
+    records = [r.action for r in await admin.audit(Actor.operator())]
+    assert records[:2] == ["acl.delete", "acl.set"]
+
+
+def test_presets_and_words() -> None:
+    assert presets.rights_for("read-write", "") == "lrswipkxte"
+    assert presets.rights_for("custom", "lrc") == "lrkx"
+    assert presets.preset_of("srl") == "read" and presets.preset_of("lr") is None
+    assert presets.explain("lrsip") == ("see the folder, read messages, keep read/unread "
+                                        "state, add messages, post to the folder's address")
+    with pytest.raises(MailError):
+        presets.rights_for("custom", "lrZ")
