@@ -1,5 +1,5 @@
-"""Services behind WebAdmin's directory pages (both stores): background CSV imports, a user's
-own MultiPOP accounts and the sharing of their own folders, and the ACL editor's presets."""
+"""Services behind WebAdmin's directory pages (both stores): background CSV imports and the
+ACL editor's presets."""
 
 from __future__ import annotations
 
@@ -79,40 +79,6 @@ async def test_failed_batch_is_reported_in_the_job(services: Services) -> None:
         "new@a.example,pw-123456789\ntaken@a.example,pw-123456789\n"))
     await _wait(job, lambda: job.state != "running")
     assert job.state == "failed" and "taken@a.example already exists" in job.error
-
-
-async def test_a_user_manages_their_own_remote_accounts_only(services: Services) -> None:
-    admin = services.admin
-    ann = Actor(await account(services, "ann@a.example"), WEB)
-    await account(services, "bob@a.example")
-    remote = await admin.multipop.add(ann, "ann@a.example", host="pop.example.net",
-                                      username="ann", password="remote-secret")
-    assert [r.id for r in await admin.multipop.list(ann, "ann@a.example")] == [remote.id]
-    await admin.multipop.update(ann, "ann@a.example", remote.id, enabled=False)
-    with pytest.raises(MailError) as exc:
-        await admin.multipop.list(ann, "bob@a.example")
-    assert exc.value.kind in (Kind.NO_PERM, Kind.NOT_FOUND)
-    await admin.multipop.remove(ann, "ann@a.example", remote.id)
-    assert await admin.multipop.list(ann, "ann@a.example") == []
-
-
-async def test_a_user_shares_their_own_folders_through_the_gate(services: Services) -> None:
-    admin = services.admin
-    ann = Actor(await account(services, "ann@a.example"), WEB)
-    bob = Actor(await account(services, "bob@a.example"), WEB)
-    names = [f.name for f in await admin.sharing.folders(ann)]
-    assert "INBOX" in names and "Sent" in names
-    ident, stored = await admin.sharing.set(ann, "Sent", "bob", presets.rights_for("read", ""))
-    assert (ident, stored) == ("bob@a.example", "lrs")
-    assert [(e.identifier, e.rights) for e in await admin.sharing.acl(ann, "Sent")] == [
-        ("bob@a.example", "lrs")]
-    with pytest.raises(MailError) as exc:  # bob may read Ann's folder but not share it
-        await admin.sharing.set(bob, "Other Users/ann@a.example/Sent", "anyone", "lr")
-    assert exc.value.kind in (Kind.NO_PERM, Kind.NOT_FOUND)
-    await admin.sharing.delete(ann, "Sent", "bob@a.example")
-    assert await admin.sharing.acl(ann, "Sent") == []
-    records = [r.action for r in await admin.audit(Actor.operator())]
-    assert records[:2] == ["acl.delete", "acl.set"]
 
 
 def test_presets_and_words() -> None:

@@ -35,7 +35,6 @@ from postroom.services.mailboxes import MailboxService
 from postroom.services.multipop import MultipopAccounts
 from postroom.services.queue import QueueService
 from postroom.services.screening import Screening
-from postroom.services.sharing import OwnSharing
 from postroom.store.sqlstore import SqlStore
 
 
@@ -58,7 +57,6 @@ class Admin:
         self.screening = ScreeningAdmin(*base, screening)
         self.signing = signing  # DKIM and BATV keys, DNS advice (built with their services)
         self.imports = ImportJobs(self.users)  # bulk imports in the background (web pages)
-        self.sharing = OwnSharing(mailboxes, acl)  # a user sharing their own folders
         self._audit = audit
 
     async def note(self, actor: Actor, action: str, target: str,

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from postroom.core.actor import Actor
-from postroom.core.address import Address
-from postroom.core.records import AccountRec, GatewayRec, ProviderRec, RemoteRec, SeenRec
+from postroom.core.records import GatewayRec, ProviderRec, RemoteRec, SeenRec
 from postroom.directory.service import Directory
 from postroom.services.admin.base import AdminBase
 from postroom.services.atrn import AtrnProviders
@@ -103,23 +102,15 @@ class AtrnAdmin(AdminBase):
 
 
 class MultipopAdmin(AdminBase):
-    """Remote POP3 accounts: for the administrators of the account's domain, and for the
-    account itself (self-service: a user collects their own remote mail)."""
+    """Remote POP3 accounts: for the administrators of the account's domain."""
 
     def __init__(self, store: SqlStore, directory: Directory, audit: AuditLog,
                  accounts: MultipopAccounts) -> None:
         super().__init__(store, directory, audit)
         self._accounts = accounts
 
-    async def _own_or_administered(self, actor: Actor, address: str, what: str) -> AccountRec:
-        """The account, when ``actor`` is that account or administers its domain."""
-        p = actor.principal
-        if not p.system and p.address is not None and p.address == str(Address.parse(address)):
-            return await self._directory.require_account(p.address)
-        return await self.require_account(actor, address, what)
-
     async def add(self, actor: Actor, address: str, **fields: Any) -> RemoteRec:
-        rec = await self._own_or_administered(actor, address, "adding remote accounts")
+        rec = await self.require_account(actor, address, "adding remote accounts")
         remote = await self._accounts.add(rec.address, **fields)
         await self.record(actor, "multipop.add", f"{rec.address}#{remote.id}",
                           _public(fields))
@@ -127,7 +118,7 @@ class MultipopAdmin(AdminBase):
 
     async def update(self, actor: Actor, address: str, remote_id: int,
                      **fields: Any) -> RemoteRec:
-        rec = await self._own_or_administered(actor, address, "changing remote accounts")
+        rec = await self.require_account(actor, address, "changing remote accounts")
         remote = await self._accounts.update(rec.address, remote_id, **fields)
         await self.record(actor, "multipop.set", f"{rec.address}#{remote_id}",
                           _public(fields))
@@ -137,11 +128,11 @@ class MultipopAdmin(AdminBase):
         if address is None:
             self.require_global(actor, "every account's remote accounts")
             return await self._accounts.remotes(None)
-        rec = await self._own_or_administered(actor, address, "remote accounts")
+        rec = await self.require_account(actor, address, "remote accounts")
         return await self._accounts.remotes(rec.address)
 
     async def one(self, actor: Actor, address: str, remote_id: int) -> RemoteRec:
-        rec = await self._own_or_administered(actor, address, "remote accounts")
+        rec = await self.require_account(actor, address, "remote accounts")
         return await self._accounts.one(rec.address, remote_id)
 
     async def seen(self, actor: Actor, address: str, remote_id: int) -> dict[str, SeenRec]:
@@ -149,6 +140,6 @@ class MultipopAdmin(AdminBase):
         return await self._accounts.seen(remote_id)
 
     async def remove(self, actor: Actor, address: str, remote_id: int) -> None:
-        rec = await self._own_or_administered(actor, address, "removing remote accounts")
+        rec = await self.require_account(actor, address, "removing remote accounts")
         await self._accounts.remove(rec.address, remote_id)
         await self.record(actor, "multipop.remove", f"{rec.address}#{remote_id}")
