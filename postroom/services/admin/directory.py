@@ -174,6 +174,18 @@ class UsersAdmin(AdminBase):
         return AccountInfo(rec, admin, tuple(sorted(await self._directory.groups_of(
             rec.address))))
 
+    async def me(self, actor: Actor) -> AccountInfo:
+        """The caller's own account (self-service: no administrator right needed)."""
+        p = actor.principal
+        if p.account_id is None or p.address is None:
+            raise not_found("no account: the operator has none")
+        rec = await self.require_account(actor, p.address, "looking at the account", own=True)
+        is_global, domains = await self._store.directory.admin_scopes(rec.id)
+        admin = "global" if p.global_admin and is_global else ", ".join(
+            n for d, n in domains if d in p.admin_domain_ids) or None
+        return AccountInfo(rec, admin, tuple(sorted(await self._directory.groups_of(
+            rec.address))))
+
     async def update(self, actor: Actor, address: str, *, display_name: str | None = None,
                      quota_bytes: int | EllipsisType | None = ..., state: str | None = None,
                      ) -> AccountRec:
