@@ -24,6 +24,7 @@ from postroom.services.admin.directory import (
     UsersAdmin,
 )
 from postroom.services.admin.imports import ImportJobs
+from postroom.services.admin.logins import LoginsAdmin
 from postroom.services.admin.mail import FoldersAdmin, QueueAdmin
 from postroom.services.admin.relay import AtrnAdmin, GatewaysAdmin, MultipopAdmin
 from postroom.services.admin.screening import ScreeningAdmin
@@ -42,7 +43,7 @@ class Admin:
     def __init__(self, store: SqlStore, directory: Directory, mailboxes: MailboxService,
                  acl: AclService, queue: QueueService, gateways: Gateways,
                  multipop: MultipopAccounts, atrn: AtrnProviders, audit: AuditLog,
-                 screening: Screening, signing: SigningAdmin) -> None:
+                 screening: Screening, signing: SigningAdmin, logins: LoginsAdmin) -> None:
         base = (store, directory, audit)
         self.domains = DomainsAdmin(*base, gateways)
         self.users = UsersAdmin(*base, mailboxes)
@@ -56,6 +57,7 @@ class Admin:
         self.multipop = MultipopAdmin(*base, multipop)
         self.screening = ScreeningAdmin(*base, screening)
         self.signing = signing  # DKIM and BATV keys, DNS advice (built with their services)
+        self.logins = logins  # reset an account's second factor, end its web sessions
         self.imports = ImportJobs(self.users)  # bulk imports in the background (web pages)
         self._audit = audit
 
