@@ -191,6 +191,11 @@ def _cross_site(headers: Headers) -> str | None:
     site = headers.get("sec-fetch-site")
     if site is not None and site.lower() not in SAME_SITE:
         return "cross-site requests cannot change anything here"
+    if site is not None:
+        # The browser vouches for the request's site, and its Origin may well be "null":
+        # under this server's Referrer-Policy no-referrer a browser serialises the Origin of
+        # a form POST as "null" (Fetch, "serializing a request origin"), same-origin or not.
+        return None
     origin = headers.get("origin")
     if origin is not None:
         host = (headers.get("host") or "").lower()
