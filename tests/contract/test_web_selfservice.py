@@ -11,7 +11,7 @@ from postroom.access import presets
 from postroom.app import Services
 from postroom.core.actor import Actor, Origin
 from postroom.core.errors import Kind, MailError
-from postroom.services.admin.imports import parse_accounts_csv
+from postroom.services.admin.imports import ImportJobs, parse_accounts_csv
 from tests.support.factory import account
 
 WEB = Origin("webadmin", "198.51.100.9")
@@ -89,3 +89,23 @@ def test_presets_and_words() -> None:
                                         "state, add messages, post to the folder's address")
     with pytest.raises(MailError):
         presets.rights_for("custom", "lrZ")
+
+
+async def test_import_limits(services: Services) -> None:
+    """At most ``max_running`` imports at once; a finished one is forgotten after
+    ``keep_seconds`` (web.import_max_running, web.import_keep_seconds)."""
+    op = Actor.operator()
+    await services.admin.domains.add(op, "a.example")
+    jobs = ImportJobs(services.admin.users, batch=1, max_running=1, keep_seconds=0)
+    first = await jobs.start(op, parse_accounts_csv(
+        "".join(f"n{i}@a.example,pw-secret-{i:04d}\n" for i in range(6))))
+    with pytest.raises(MailError) as exc:
+        await jobs.start(op, parse_accounts_csv("m@a.example,pw-123456789\n"))
+    assert exc.value.kind is Kind.LIMIT
+    await _wait(first, lambda: first.state != "running")
+    assert first.state == "done" and first.done == 6
+    await asyncio.sleep(0.01)
+    with pytest.raises(MailError) as exc:
+        jobs.get(op, first.id)
+    assert exc.value.kind is Kind.NOT_FOUND
+    await jobs.close()

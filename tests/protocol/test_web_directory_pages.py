@@ -22,7 +22,8 @@ from tests.support.server import RunningServer, server_config, wait_for
 from tests.support.tls import insecure_context
 from tests.support.webpages import PageClient, as_user_sessions, web_user
 
-WEB = ["web.admin.port=0", "web.admin.enabled=true"]
+WEB = ["web.admin.port=0", "web.admin.enabled=true", "web.users_page_size=25",
+       "web.users_page_max=100"]
 OP = Actor.operator()
 
 
@@ -313,7 +314,7 @@ def test_users_list_of_10000_accounts_is_fast(site: Site, boss: PageClient) -> N
                                        timeout=30)
     headers = {"Cookie": f"test-as={boss.token}"}
     timings: dict[str, float] = {}
-    for path in ("/users", "/users?page=150&per=50", "/users?q=bulk0999&per=200",
+    for path in ("/users", "/users?page=150&per=50", "/users?q=bulk0999&per=100",
                  "/users?q=9&page=20&per=100"):
         best = 10.0
         for _ in range(5):
@@ -328,3 +329,20 @@ def test_users_list_of_10000_accounts_is_fast(site: Site, boss: PageClient) -> N
     conn.close()
     print("users page timings (s):", timings)
     assert max(timings.values()) < 0.1, timings
+
+
+def test_page_sizes_stop_at_the_configured_most(site: Site, boss: PageClient) -> None:
+    """web.users_page_size=25 and web.users_page_max=100 (set for this module)."""
+    page = boss.get("/users")
+    assert page.text.count('<tr><th scope="row">') == min(25, _accounts(site))
+    assert '<option value="100">' in page.text and '<option value="200">' not in page.text
+    for asked, shown in (("1000", 100), ("200", 100), ("-5", 25), ("x", 25), ("30", 25)):
+        rows = boss.get(f"/users?per={asked}").text.count('<tr><th scope="row">')
+        assert rows == min(shown, _accounts(site)), asked
+    assert boss.get("/users?per=100").text.count('<tr><th scope="row">') == min(
+        100, _accounts(site))
+    assert boss.get("/users?page=999999999999").status == 200  # past the end: an empty page
+
+
+def _accounts(site: Site) -> int:
+    return int(site.srv.call(site.srv.services.admin.users.search(OP, limit=1)).total)

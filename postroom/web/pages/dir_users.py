@@ -2,8 +2,8 @@
 
 The list asks the store for one page and a count (``UsersAdmin.search``), never for every
 account, so the page costs the same at 10,000 accounts as at 100 (docs/web.md gives the
-measurement). Page sizes are a fixed menu up to ``MAX_PAGE`` rows, so no request can ask for
-all of them at once.
+measurement). Page sizes are a menu up to ``web.users_page_max`` rows, so no request can ask
+for all of them at once.
 
 Removing an account asks for confirmation on a page that says what goes with it (folders,
 messages, octets), as ``postroom user remove`` does before ``--yes``.
@@ -40,9 +40,12 @@ from postroom.web.pages.dir_common import (
     view,
 )
 
-PAGE_SIZES = (25, 50, 100, 200)
-DEFAULT_PAGE = 50
-MAX_PAGE = PAGE_SIZES[-1]
+PAGE_SIZES = (25, 50, 100, 200, 500, 1000)  # the menu, cut at web.users_page_max
+
+
+def page_sizes(default: int, most: int) -> tuple[int, ...]:
+    """The page-size menu: the usual sizes up to ``most``, with ``default`` and ``most``."""
+    return tuple(sorted({n for n in PAGE_SIZES if n <= most} | {min(default, most), most}))
 
 
 def _int(value: str | None, default: int, low: int, high: int) -> int:
@@ -57,8 +60,11 @@ def user_url(address: str, tail: str = "") -> str:
     return f"/users/{quote(address, safe='@')}{tail}"
 
 
-def routes(admin: Admin) -> list[BaseRoute]:
+def routes(admin: Admin, page_size: int, page_max: int) -> list[BaseRoute]:
+    """``page_size``/``page_max``: web.users_page_size and web.users_page_max."""
     users = admin.users
+    sizes = page_sizes(page_size, page_max)
+    default_size = min(page_size, page_max)
 
     async def domains_of(user: WebUser) -> list[str]:
         return [i.domain.name for i in await admin.domains.list(user.actor)]
@@ -69,16 +75,16 @@ def routes(admin: Admin) -> list[BaseRoute]:
         q = request.query_params
         search = (q.get("q") or "").strip()[:200]
         domain = (q.get("domain") or "").strip() or None
-        per = _int(q.get("per"), DEFAULT_PAGE, 1, MAX_PAGE)
-        if per not in PAGE_SIZES:
-            per = DEFAULT_PAGE
+        per = _int(q.get("per"), default_size, 1, page_max)
+        if per not in sizes:
+            per = default_size
         page = _int(q.get("page"), 1, 1, 1_000_000)
         result = await users.search(user.actor, text=search, domain=domain,
                                     offset=(page - 1) * per, limit=per)
         pages_total = max(1, -(-result.total // per))
         return view(request, "admin/users.html", {
             "page": result, "number": page, "pages": pages_total, "per": per,
-            "sizes": PAGE_SIZES, "q": search, "domain": domain or "",
+            "sizes": sizes, "q": search, "domain": domain or "",
             "domains": await domains_of(user), "user_url": user_url})
 
     @pages

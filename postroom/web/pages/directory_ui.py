@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
     admin = services.admin
-    return [*dir_domains.routes(admin), *dir_import.routes(admin), *dir_users.routes(admin),
-            *dir_groups.routes(admin), *dir_admins.routes(admin), *dir_folders.routes(admin),
-            *dir_self.routes(admin)]
+    return [*dir_domains.routes(admin), *dir_import.routes(admin),
+            *dir_users.routes(admin, settings.users_page_size, settings.users_page_max),
+            *dir_groups.routes(admin),
+            *dir_admins.routes(admin), *dir_folders.routes(admin), *dir_self.routes(admin)]
