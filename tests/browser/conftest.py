@@ -62,6 +62,7 @@ class WebAdmin:
         self.base = f"https://127.0.0.1:{server.port('webadmin')}"
         self.secrets: dict[str, str] = {}  # address -> TOTP secret, once enrolled
         self.last_step: dict[str, int] = {}  # address -> TOTP time step last used
+        self.states: dict[str, Any] = {}  # address -> a logged-in context's storage state
 
     def account(self, address: str, *, role: str | None = None) -> str:
         """Create ``address`` (its domain too) with ``PASSWORD``; ``role`` "global" or a
@@ -83,8 +84,21 @@ class WebAdmin:
         self.server.call(make())
         return address
 
-    def context(self) -> Any:
-        return self.browser.new_context(ignore_https_errors=True, base_url=self.base)
+    def context(self, **options: Any) -> Any:
+        return self.browser.new_context(ignore_https_errors=True, base_url=self.base,
+                                        **options)
+
+    def logged_in(self, address: str, **options: Any) -> tuple[Any, Any]:
+        """A new browser context (and page) with a session of ``address``: logged in through
+        the pages once per module, then the session cookie is reused, so tests do not wait
+        for fresh TOTP steps."""
+        if address not in self.states:
+            context = self.context()
+            self.login(context.new_page(), address)
+            self.states[address] = context.storage_state()
+            context.close()
+        context = self.context(storage_state=self.states[address], **options)
+        return context, context.new_page()
 
     def code(self, address: str) -> str:
         """A TOTP code for a time step not used yet (the server refuses a replayed one)."""

@@ -159,11 +159,35 @@ def test_a_user_reaches_only_self_service(web: WebAdmin) -> None:
     context.close()
 
 
+@pytest.mark.parametrize("script", [True, False], ids=["with-js", "without-js"])
+def test_csv_import_shows_its_progress(web: WebAdmin, script: bool) -> None:
+    """With the script the page polls the JSON status and redraws in place; without it the
+    page reloads itself until the import is done."""
+    boss = web.account("boss@example.test", role="global")
+    context, page = web.logged_in(boss, java_script_enabled=script)
+    page.goto("/users/import")
+    prefix = "withjs" if script else "nojs"
+    csv = "address,password,name\n" + "".join(
+        f"{prefix}{i}@example.test,pw-import-{i:04d},Imported {i}\n" for i in range(40))
+    page.get_by_label("CSV file").set_input_files(
+        {"name": "people.csv", "mimeType": "text/csv", "buffer": csv.encode()})
+    submit(page, "Import")
+    assert "/users/import/" in page.url
+    if script:
+        page.evaluate("window.notReloaded = true")
+    status = page.get_by_role("status").filter(has_text="accounts")
+    status.filter(has_text="Done: 40 of 40 accounts created.").wait_for(timeout=60_000)
+    assert page.locator("#import-bar").get_attribute("value") == "40"
+    if script:
+        assert page.evaluate("window.notReloaded === true")  # redrawn in place
+    page.goto(f"/users?q={prefix}&per=50")
+    assert page.get_by_text("40 accounts matching").is_visible()
+    context.close()
+
+
 def test_a_form_without_its_csrf_token_is_refused(web: WebAdmin) -> None:
     boss = web.account("boss@example.test", role="global")
-    context = web.context()
-    page = context.new_page()
-    web.login(page, boss)
+    context, page = web.logged_in(boss)
     page.goto("/domains")
     token = page.locator("input[name=csrf]").first.get_attribute("value")
     request = context.request  # shares the browser context's session cookie
@@ -207,9 +231,7 @@ def _pages(web: WebAdmin) -> list[str]:
 def test_every_page_passes_axe(web: WebAdmin) -> None:
     axe = axe_module.Axe()
     boss = web.account("boss@example.test", role="global")
-    context = web.context()
-    page = context.new_page()
-    web.login(page, boss)
+    context, page = web.logged_in(boss)
     failures: dict[str, list[str]] = {}
     # the checker itself sees a known violation (an unlabelled input: critical)
     page.set_content("<html lang='en'><title>t</title><main><input type='text'></main></html>")
