@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from postroom.core.rights import ALL_LETTERS, Rights
 
-# name -> (label, stored letters); docs/sharing.md describes what each allows
+# name -> (label, stored letters); docs/web.md ("ACL editor") describes them
 PRESETS: dict[str, tuple[str, str]] = {
     "read": ("Read", "lrs"),
     "read-write": ("Read and write", "lrswipkxte"),

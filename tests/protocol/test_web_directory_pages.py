@@ -346,3 +346,36 @@ def test_page_sizes_stop_at_the_configured_most(site: Site, boss: PageClient) ->
 
 def _accounts(site: Site) -> int:
     return int(site.srv.call(site.srv.services.admin.users.search(OP, limit=1)).total)
+
+
+def test_bad_input_gets_a_4xx_never_a_500(site: Site, boss: PageClient) -> None:
+    csrf = boss.get("/domains").csrf()
+    for path in ("/users/not-an-address", "/users/%00@x", "/groups/@@", "/folders/acl",
+                 "/folders/acl?folder=", "/me/sharing/acl", "/users/import/nope",
+                 "/users/import/nope.json", "/domains/" + "x" * 300,
+                 "/folders?account=nobody@nowhere.test"):
+        page = boss.get(path)
+        assert 400 <= page.status < 500, (path, page.status)
+    # paging and search input out of range is read leniently: the first page, literal text
+    page = boss.get("/users?page=-1&per=abc&q=%25%5F%5C")
+    assert page.status == 200 and "0 accounts matching" in page.text
+    posts = [("/users/new", {"address": "x" * 5000}), ("/domains", {}),
+             ("/users/boss@example.test", {"quota": "-1", "state": "melted"}),
+             ("/users/boss@example.test/send-as", {"target": "not an address"}),
+             ("/aliases/remove", {"alias": "nobody@example.test"}),
+             ("/groups/nothing@example.test/members", {"member": "x@example.test"}),
+             ("/admins", {"address": "ghost@example.test", "scope": "*"}),
+             ("/admins/revoke", {"address": "", "scope": "nowhere.test"}),
+             ("/folders/acl?folder=INBOX&account=boss@example.test",
+              {"action": "set", "kind": "martian"}),
+             ("/folders/acl?folder=INBOX&account=boss@example.test",
+              {"action": "change", "identifier": "", "preset": "read"}),
+             ("/folders/rename", {"folder": "", "new": ""}),
+             ("/me/multipop", {"host": "h", "username": "u", "password": "p", "port": "x"}),
+             ("/me/multipop/enable", {"id": "abc"}), ("/me/multipop/remove", {"id": "999"})]
+    for path, fields in posts:
+        page = boss.post(path, fields, csrf)
+        assert 400 <= page.status < 500, (path, fields, page.status, page.text[-300:])
+    page = boss.request("POST", "/domains", b'{"name": "json.test"}',
+                        {"Content-Type": "application/json"})
+    assert 400 <= page.status < 500
