@@ -238,7 +238,7 @@ class Server:
             Turnaround(s.queue, self.queue.outbound, self.queue.conclude, self.hostname),
             WebServices(health, s.metrics, client_config, s.admin, s.auth,
                         sessions=s.sessions, two_factor=s.two_factor,
-                        app_passwords=s.app_passwords),
+                        app_passwords=s.app_passwords, own_account=s.own_account),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)

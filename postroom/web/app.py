@@ -35,6 +35,7 @@ from postroom.services.apppasswords import AppPasswords
 from postroom.services.auth import AuthService
 from postroom.services.clientconfig import ClientConfig
 from postroom.services.health import Health
+from postroom.services.ownaccount import OwnAccount
 from postroom.services.twofactor import TwoFactor
 from postroom.services.websessions import WebSessions
 from postroom.web import api, auth, pages, session
@@ -61,6 +62,7 @@ class WebServices:
     sessions: WebSessions  # web sessions (services/websessions.py)
     two_factor: TwoFactor  # TOTP and recovery codes (services/twofactor.py)
     app_passwords: AppPasswords  # a user's app passwords (services/apppasswords.py)
+    own_account: OwnAccount  # a user's own password change (services/ownaccount.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,11 +95,14 @@ class WebClient:
         return self.get(parts.path + (f"?{parts.query}" if parts.query else ""))
 
     def code(self, secret: str) -> str:
-        """The current TOTP code, waiting for the next step when this one was used already
-        (the server accepts each code once)."""
+        """A TOTP code newer than every one used before by this client: the server accepts a
+        step once and only newer ones after it, within ±1 step of now; so this takes the
+        next step up to now + 1 and waits only when those are used up. Share ``used_steps``
+        between clients of one account."""
         while True:
-            step = int(time.time() // 30)
-            if step not in self.used_steps:
+            now = int(time.time() // 30)
+            step = max(now, max(self.used_steps, default=0) + 1)  # now - 1 may lapse
+            if step <= now + 1:
                 self.used_steps.add(step)
                 return pyotp.TOTP(secret).at(step * 30)
             time.sleep(0.5)
@@ -115,7 +118,10 @@ class WebClient:
         if totp is not None:
             assert page.status == 303 and page.location.startswith("/login/code"), page.text
             self.follow(page)
-            page = self.post("/login/code", {"code": self.code(totp)})
+            fields = {"code": self.code(totp)}
+            if next_path:
+                fields["next"] = next_path
+            page = self.post("/login/code", fields)
         assert page.status == 303, (page.status, page.text)
         return self.follow(page)
 
