@@ -199,11 +199,6 @@ def _cross_site(headers: Headers) -> str | None:
     site = headers.get("sec-fetch-site")
     if site is not None and site.lower() not in SAME_SITE:
         return "cross-site requests cannot change anything here"
-    if site is not None:
-        # The browser vouches for the request's site, and its Origin may well be "null":
-        # under this server's Referrer-Policy no-referrer a browser serialises the Origin of
-        # a form POST as "null" (Fetch, "serializing a request origin"), same-origin or not.
-        return None
     origin = headers.get("origin")
     # "null" says nothing: it is what browsers send on our own same-origin POSTs, because
     # every response carries Referrer-Policy: no-referrer (web/guard.py; Fetch §3.2.5,
