@@ -254,6 +254,9 @@ def test_every_page_passes_axe(web: WebAdmin) -> None:
     page.get_by_label("Domain name").fill("bad_name!")
     submit(page, "Add domain")
     check("/domains (with an error)")
+    # the error summary takes the focus; its link leads to the field
+    assert page.evaluate("document.activeElement.getAttribute('role')") == "alert"
+    assert page.get_by_label("Domain name").get_attribute("aria-invalid") == "true"
     page.goto("/folders/acl?folder=Axe")
     page.get_by_label("Address of the user or group").fill("ghost@example.test")
     submit(page, "Save access")
