@@ -209,7 +209,7 @@ def _pages(web: WebAdmin) -> list[str]:
     services = web.server.services
     op = Actor.operator()
 
-    async def objects() -> str:
+    async def objects() -> tuple[str, int]:
         await services.admin.aliases.add(op, "info@example.test", ["boss@example.test"])
         await services.admin.groups.add(op, "team@example.test", ["boss@example.test"])
         await services.admin.folders.create(op, None, "Axe", folder_address="axe@example.test")
@@ -217,15 +217,17 @@ def _pages(web: WebAdmin) -> list[str]:
             await services.directory.principal_for(
                 await services.directory.require_account("boss@example.test")), op.origin),
             parse_accounts_csv("axe1@example.test,pw-123456789\n"))
-        return job.id
-    job = web.server.call(objects())
+        remote = await services.admin.multipop.add(op, "boss@example.test", host="pop.example.net",
+                                                   username="boss", password="remote-pw")
+        return job.id, remote.id
+    job, remote = web.server.call(objects())
     return ["/domains", "/domains/example.test", "/domains/example.test/remove", "/users",
             "/users?q=example&per=25", "/users/new", "/users/boss@example.test",
             "/users/boss@example.test/remove", "/users/import", f"/users/import/{job}",
             "/aliases", "/groups", "/groups/team@example.test", "/admins", "/public-folders",
             "/folders?account=boss@example.test", "/folders/acl?folder=Axe",
             "/folders/acl?account=boss@example.test&folder=INBOX", "/me/sharing",
-            "/me/sharing/acl?folder=INBOX", "/me/multipop"]
+            "/me/sharing/acl?folder=INBOX", "/me/multipop", f"/me/multipop/{remote}"]
 
 
 def test_every_page_passes_axe(web: WebAdmin) -> None:

@@ -229,6 +229,17 @@ def test_public_folder_acl_editor_with_apply_to_subfolders(site: Site,
     assert boss.get("/folders/acl?folder=Nothing").status == 404
     assert boss.post("/folders/rename", {"folder": "Sales/2026", "new": "Sales/2027"},
                      csrf).status == 303
+    # an account's folders: create, rename, delete, and the editor of one of them
+    account = "/folders?account=pleb%40example.test"
+    assert boss.post(account, {"name": "Projects"}, csrf).status == 303
+    assert boss.post(account, {"name": "Projects"}, csrf).status == 409
+    assert boss.post("/folders/rename?account=pleb%40example.test",
+                     {"folder": "Projects", "new": "Work"}, csrf).status == 303
+    page = boss.get(account)
+    assert "Rename Work" in page.text and "Projects" not in page.text
+    assert boss.get("/folders/acl?account=pleb%40example.test&folder=Work").status == 200
+    assert boss.post("/folders/delete?account=pleb%40example.test", {"folder": "Work"},
+                     csrf).status == 303
     assert boss.post("/folders/delete", {"folder": "Sales/2027"}, csrf).status == 303
 
 
@@ -265,6 +276,21 @@ def test_a_user_shares_own_folders_and_manages_multipop(site: Site) -> None:
     rid = str(remotes[0].id)
     assert pleb.post("/me/multipop/enable", {"id": rid, "enabled": "0"}, csrf).status == 303
     assert "switched off" in pleb.get("/me/multipop").text
+    edit = pleb.get(f"/me/multipop/{rid}")
+    assert edit.status == 200 and 'value="600"' in edit.text
+    bad = pleb.post(f"/me/multipop/{rid}", {"interval": "10", "folder": "INBOX"}, csrf)
+    assert bad.status == 422 and 'id="f-interval-error"' in bad.text
+    missing = pleb.post(f"/me/multipop/{rid}", {"interval": "900", "folder": "Nope"}, csrf)
+    assert missing.status == 404 and 'id="f-folder-error"' in missing.text
+    assert pleb.post(f"/me/multipop/{rid}", {"interval": "900", "folder": "INBOX",
+                                             "password": "new-remote-pw",
+                                             "leave_on_server": "on",
+                                             "delete_after_days": "7"}, csrf).status == 303
+    remote = site.srv.call(site.srv.services.admin.multipop.one(OP, "pleb@example.test",
+                                                                int(rid)))
+    assert (remote.interval_s, remote.leave_on_server, remote.delete_after_days) == (
+        900, True, 7)
+    assert dom.get(f"/me/multipop/{rid}").status == 404
     assert dom.post("/me/multipop/remove", {"id": rid}, csrf).status == 404  # not dom's
     assert pleb.post("/me/multipop/remove", {"id": rid}, csrf).status == 303
 

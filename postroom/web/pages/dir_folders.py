@@ -98,15 +98,31 @@ def routes(admin: Admin) -> list[BaseRoute]:
         return back("/public-folders", f"Public folder {rec.name} created.")
 
     # -- an account's folders, or public ones: rename and delete --------------------------------
+    async def account_page(request: Request, user: WebUser, account: str,
+                           values: dict[str, str], exc: MailError | None = None) -> Response:
+        context: dict[str, Any] = {
+            "account": account, "folders": await folders.list(user.actor, account),
+            "editor_url": editor_url, "user_url": user_url, "values": values}
+        if exc is not None:
+            return form_again(request, "admin/folders.html", context, exc, ("new",), "name")
+        return view(request, "admin/folders.html", context)
+
     @pages
     async def account_folders(request: Request) -> Response:
         user = require_admin(request)
         account = account_of(request)
         if account is None:
             return back("/public-folders")
-        return view(request, "admin/folders.html", {
-            "account": account, "folders": await folders.list(user.actor, account),
-            "editor_url": editor_url, "user_url": user_url})
+        values = {"name": ""}
+        if request.method == "GET":
+            return await account_page(request, user, account, values)
+        form = await form_of(request)
+        values = {"name": text(form, "name")}
+        try:
+            rec = await folders.create(user.actor, account, values["name"])
+        except MailError as exc:
+            return await account_page(request, user, account, values, exc)
+        return back(list_url(account), f"Folder {rec.name} created.")
 
     def list_url(account: str | None) -> str:
         return editor_url("/folders", account=account) if account else "/public-folders"
@@ -122,7 +138,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
         except MailError as exc:
             if account is None:
                 return await public_page(request, user, {"name": "", "address": ""}, exc)
-            raise
+            return await account_page(request, user, account, {"name": ""}, exc)
         return back(list_url(account), f"Folder {old} renamed to {new}.")
 
     @pages
@@ -173,7 +189,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
         return await dir_acl.change(request, user, target)
 
     return [Route("/public-folders", public, methods=["GET", "POST"]),
-            Route("/folders", account_folders, methods=["GET"]),
+            Route("/folders", account_folders, methods=["GET", "POST"]),
             Route("/folders/rename", rename, methods=["POST"]),
             Route("/folders/delete", delete, methods=["POST"]),
             Route("/folders/acl", acl, methods=["GET", "POST"]),

@@ -84,6 +84,45 @@ def routes(admin: Admin) -> list[BaseRoute]:
                               enabled=on)
         return back("/me/multipop", "Collection switched " + ("on." if on else "off."))
 
+    async def edit_page(request: Request, user: WebUser, rid: int, values: dict[str, str],
+                        exc: MailError | None = None) -> Response:
+        remote = await multipop.one(user.actor, user.address, rid)
+        context = {"remote": remote, "values": values, "min_interval": MIN_INTERVAL}
+        if exc is not None:
+            return form_again(request, "admin/multipop_edit.html", context, exc,
+                              ("interval", "folder", "delete-after-days:delete_after_days",
+                               "password"), "interval")
+        return view(request, "admin/multipop_edit.html", context)
+
+    @pages
+    async def edit(request: Request) -> Response:
+        """One remote account: a new password, the interval, the folder, what is left on
+        the server (host, user and TLS identify it: remove it and add another to change
+        them)."""
+        user = require_user(request)
+        rid = remote_id(str(request.path_params["rid"]))
+        remote = await multipop.one(user.actor, user.address, rid)
+        values = {"interval": str(remote.interval_s), "folder": remote.folder,
+                  "leave_on_server": "on" if remote.leave_on_server else "",
+                  "delete_after_days": str(remote.delete_after_days or "")}
+        if request.method == "GET":
+            return await edit_page(request, user, rid, values)
+        form = await form_of(request)
+        values = {**{k: text(form, k) for k in ("interval", "folder", "delete_after_days")},
+                  "leave_on_server": "on" if checked(form, "leave_on_server") else ""}
+        password = str(form.get("password") or "")
+        try:
+            await multipop.update(
+                user.actor, user.address, rid, password=password or None,
+                interval=_number(values["interval"], "interval"),
+                folder=values["folder"] or None,
+                leave_on_server=bool(values["leave_on_server"]),
+                delete_after_days=_number(values["delete_after_days"] or "0",
+                                          "delete-after-days"))
+        except MailError as exc:
+            return await edit_page(request, user, rid, values, exc)
+        return back("/me/multipop", f"Collecting from {remote.host} changed.")
+
     @pages
     async def remove(request: Request) -> Response:
         user = require_user(request)
@@ -93,4 +132,5 @@ def routes(admin: Admin) -> list[BaseRoute]:
 
     return [Route("/me/multipop", index, methods=["GET", "POST"]),
             Route("/me/multipop/enable", toggle, methods=["POST"]),
-            Route("/me/multipop/remove", remove, methods=["POST"])]
+            Route("/me/multipop/remove", remove, methods=["POST"]),
+            Route("/me/multipop/{rid}", edit, methods=["GET", "POST"])]  # after the verbs
