@@ -227,7 +227,8 @@ def _pages(web: WebAdmin) -> list[str]:
             "/aliases", "/groups", "/groups/team@example.test", "/admins", "/public-folders",
             "/folders?account=boss@example.test", "/folders/acl?folder=Axe",
             "/folders/acl?account=boss@example.test&folder=INBOX", "/me/sharing",
-            "/me/sharing/acl?folder=INBOX", "/me/multipop", f"/me/multipop/{remote}"]
+            "/me/sharing/acl?folder=INBOX", "/me/multipop", f"/me/multipop/{remote}",
+            "/users/boss@example.test/multipop"]
 
 
 def test_every_page_passes_axe(web: WebAdmin) -> None:

@@ -291,6 +291,15 @@ def test_a_user_shares_own_folders_and_manages_multipop(site: Site) -> None:
     assert (remote.interval_s, remote.leave_on_server, remote.delete_after_days) == (
         900, True, 7)
     assert dom.get(f"/me/multipop/{rid}").status == 404
+    # the administrators of pleb's domain see and change pleb's remote accounts
+    base = "/users/pleb@example.test/multipop"
+    page = dom.get(base)
+    assert page.status == 200 and "Mail collected for pleb@example.test" in page.text
+    assert f'action="{base}/enable"' in page.text
+    assert dom.post(f"{base}/enable", {"id": rid, "enabled": "1"}, csrf).status == 303
+    assert dom.get(f"{base}/{rid}").status == 200
+    assert far.get(base).status == 404 and pleb.get(base).status == 404
+    assert dom.get("/users/far@other.test/multipop").status == 404
     assert dom.post("/me/multipop/remove", {"id": rid}, csrf).status == 404  # not dom's
     assert pleb.post("/me/multipop/remove", {"id": rid}, csrf).status == 303
 
