@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -414,3 +415,33 @@ def test_bad_input_gets_a_4xx_never_a_500(site: Site, boss: PageClient) -> None:
     page = boss.request("POST", "/domains", b'{"name": "json.test"}',
                         {"Content-Type": "application/json"})
     assert 400 <= page.status < 500
+
+
+def test_every_posting_form_carries_the_csrf_token(site: Site, boss: PageClient) -> None:
+    """Each ``<form method="post">`` on every page holds the session's token (the session
+    layer refuses a post without it, so a form that forgot it would be dead)."""
+    services = site.srv.services
+
+    async def objects() -> int:
+        await services.admin.groups.add(OP, "csrf@example.test", ["boss@example.test"])
+        await services.admin.aliases.add(OP, "csrf-alias@example.test", ["boss@example.test"])
+        remote = await services.admin.multipop.add(OP, "boss@example.test",
+                                                   host="pop.example.net", username="b",
+                                                   password="p")
+        return remote.id
+    rid = site.srv.call(objects())
+    paths = ["/domains", "/domains/example.test", "/domains/example.test/remove", "/users",
+             "/users/new", "/users/boss@example.test", "/users/boss@example.test/remove",
+             "/users/import", "/aliases", "/groups", "/groups/csrf@example.test", "/admins",
+             "/public-folders", "/folders?account=boss@example.test",
+             "/folders/acl?account=boss@example.test&folder=INBOX", "/me/sharing",
+             "/me/sharing/acl?folder=INBOX", "/me/multipop", f"/me/multipop/{rid}",
+             "/users/boss@example.test/multipop"]
+    token = site.table[str(boss.token)].csrf
+    for path in paths:
+        page = boss.get(path)
+        assert page.status == 200, path
+        forms = re.findall(r'<form method="post".*?</form>', page.text, re.S)
+        assert forms or path in ("/users", "/me/sharing"), path
+        for form in forms:
+            assert f'name="csrf" value="{token}"' in form, (path, form[:200])
