@@ -136,6 +136,7 @@ class Services:
         if self.learner is not None:
             await self.learner.close()
         await self.screening.close()
+        await self.admin.imports.close()  # running web imports stop (each batch is atomic)
         self.messages.close()
         self.delivery.close()
         self.directory.close()

@@ -109,3 +109,15 @@ async def test_import_limits(services: Services) -> None:
         jobs.get(op, first.id)
     assert exc.value.kind is Kind.NOT_FOUND
     await jobs.close()
+
+
+async def test_closing_stops_running_imports(services: Services) -> None:
+    op = Actor.operator()
+    await services.admin.domains.add(op, "a.example")
+    jobs = ImportJobs(services.admin.users, batch=1)
+    job = await jobs.start(op, parse_accounts_csv(
+        "".join(f"c{i}@a.example,pw-secret-{i:04d}\n" for i in range(50))))
+    await jobs.close()
+    assert job.state == "failed" and job.error == "the server stopped during the import"
+    assert job.done < 50
+    assert (await services.admin.users.search(op, text="c")).total == job.done

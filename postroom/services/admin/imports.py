@@ -29,6 +29,8 @@ from postroom.directory import passwords
 from postroom.directory.quota import parse_size
 from postroom.services.admin.directory import NewAccount, UsersAdmin
 
+STOPPED = "the server stopped during the import"
+
 
 def parse_accounts_csv(text: str, source: str = "line") -> list[NewAccount]:
     """Every account of a CSV text, or INVALID naming ``source:line`` of the first mistake."""
@@ -112,6 +114,9 @@ class ImportJobs:
             job.state = "done"
         except MailError as exc:
             job.state, job.error = "failed", exc.text
+        except asyncio.CancelledError:
+            job.state, job.error = "failed", STOPPED
+            raise
         except Exception:  # logged by the loop's handler would lose the job; say it here
             job.state, job.error = "failed", "the import stopped on a server error"
             raise
@@ -137,3 +142,7 @@ class ImportJobs:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for job in self._jobs.values():  # also those whose task never got to run
+            if job.state == "running":
+                job.state, job.error = "failed", STOPPED
+                job.finished = time.time()
