@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from postroom.access import presets
 from postroom.core.actor import Actor
-from postroom.core.errors import MailError, invalid
+from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.records import AclEntry
 from postroom.core.rights import ANYONE, AUTHENTICATED
 from postroom.web.identity import WebUser
@@ -136,8 +136,8 @@ async def change(request: Request, user: WebUser, target: AclTarget) -> Response
             count = await target.apply(user.actor)
             message += f" Copied to {count} subfolders."
     except MailError as exc:
-        if action in ("delete", "apply", "change") and exc.kind.name in ("NOT_FOUND",
-                                                                          "NO_PERM"):
-            raise
+        if action in ("delete", "apply", "change") and exc.kind in (Kind.NOT_FOUND,
+                                                                     Kind.NO_PERM):
+            raise  # the folder itself: its status page (dir_common.pages)
         return await show(request, user, target, values, exc)
     return back(target.url, message)
