@@ -121,3 +121,27 @@ async def test_closing_stops_running_imports(services: Services) -> None:
     assert job.state == "failed" and job.error == "the server stopped during the import"
     assert job.done < 50
     assert (await services.admin.users.search(op, text="c")).total == job.done
+
+
+async def test_alias_targets_replaced_in_place(services: Services) -> None:
+    admin = services.admin
+    op = Actor.operator()
+    await account(services, "ann@a.example")
+    await account(services, "bob@a.example")
+    await admin.aliases.add(op, "info@a.example", ["ann@a.example"])
+    rec = await admin.aliases.set_targets(op, "Info@A.example", ["bob@a.example",
+                                                                 "ann@a.example"])
+    assert rec.targets == ("bob@a.example", "ann@a.example")
+    assert (await services.store.directory.get_alias("info@a.example")) == rec
+    for targets in ([], ["info@a.example"], ["ghost@a.example"]):
+        with pytest.raises(MailError) as exc:
+            await admin.aliases.set_targets(op, "info@a.example", targets)
+        assert exc.value.kind in (Kind.INVALID, Kind.NOT_FOUND)
+    with pytest.raises(MailError) as exc:
+        await admin.aliases.set_targets(op, "nothing@a.example", ["ann@a.example"])
+    assert exc.value.kind is Kind.NOT_FOUND
+    pleb = Actor(await account(services, "pleb@b.example"), WEB)
+    with pytest.raises(MailError) as exc:
+        await admin.aliases.set_targets(pleb, "info@a.example", ["ann@a.example"])
+    assert exc.value.kind in (Kind.NOT_FOUND, Kind.NO_PERM)
+    assert (await admin.audit(op, limit=1))[0].action == "alias.set"

@@ -161,6 +161,15 @@ def test_aliases_groups_and_admins(site: Site, boss: PageClient) -> None:
     assert "boss@example.test, pleb@example.test" in boss.get("/aliases").text
     assert boss.post("/aliases", {"alias": "x@example.test", "targets": ""}, csrf).status in (
         409, 422)
+    edit = boss.get("/aliases/info@example.test")
+    assert edit.status == 200 and 'value="boss@example.test, pleb@example.test"' in edit.text
+    bad = boss.post("/aliases/info@example.test", {"targets": "ghost@example.test"}, csrf)
+    assert bad.status in (404, 422) and 'id="f-targets-error"' in bad.text
+    assert boss.post("/aliases/info@example.test", {"targets": "dom@example.test"},
+                     csrf).status == 303
+    assert "<td>dom@example.test</td>" in boss.get("/aliases").text
+    assert boss.get("/aliases/nothing@example.test").status == 404
+    assert site.client("far@other.test").get("/aliases/info@example.test").status == 404
     assert boss.post("/aliases/remove", {"alias": "info@example.test"}, csrf).status == 303
     made = boss.post("/groups", {"address": "team@example.test", "display_name": "Team",
                                  "members": "pleb@example.test"}, csrf)

@@ -268,6 +268,14 @@ class AliasesAdmin(AdminBase):
         await self.record(actor, "alias.add", rec.address, {"targets": list(rec.targets)})
         return rec
 
+    async def set_targets(self, actor: Actor, alias: str, targets: Sequence[str]) -> AliasRec:
+        """Where an alias delivers, replaced as a whole."""
+        address = parse_alias_address(alias)
+        await self.require_domain(actor, address.rpartition("@")[2], "changing aliases")
+        rec = await self._directory.set_alias_targets(address, targets)
+        await self.record(actor, "alias.set", rec.address, {"targets": list(rec.targets)})
+        return rec
+
     async def list(self, actor: Actor, domain: str | None = None) -> list[AliasRec]:
         if domain is not None:
             await self.require_domain(actor, normalize_domain(domain), "listing aliases")

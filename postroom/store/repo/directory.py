@@ -286,6 +286,16 @@ class DirectoryRepo:
             return AliasRec(int(row[0]), address, tuple(targets))
         return await self.engine.write(fn)
 
+    async def set_alias_targets(self, address: str, targets: Sequence[str]) -> AliasRec:
+        """Replace an alias's targets (NOT_FOUND for no such alias)."""
+        def fn(tx: Tx) -> AliasRec:
+            row = tx.one("UPDATE aliases SET targets = ? WHERE address = ? RETURNING id",
+                         ("\n".join(targets), address))
+            if row is None:
+                raise not_found(f"no alias {address}")
+            return AliasRec(int(row[0]), address, tuple(targets))
+        return await self.engine.write(fn)
+
     async def get_alias(self, address: str) -> AliasRec | None:
         def fn(tx: Tx) -> AliasRec | None:
             row = tx.one("SELECT id, address, targets FROM aliases WHERE address = ?",

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from postroom.core.errors import MailError
+from postroom.core.errors import MailError, not_found
 from postroom.services.admin import Admin
 from postroom.web.identity import WebUser
 from postroom.web.pages.dir_common import admin as require_admin
@@ -72,6 +72,28 @@ def routes(admin: Admin) -> list[BaseRoute]:
         except MailError as exc:
             return await aliases_page(request, user, values, exc)
         return back("/aliases", f"Alias {rec.address} added.")
+
+    @pages
+    async def alias_edit(request: Request) -> Response:
+        """One alias's targets, replaced as a whole (its own page, so a mistake comes back
+        next to the field)."""
+        user = require_admin(request)
+        address = path_param(request, "address")
+        rec = next((a for a in await listing(user, address.rpartition("@")[2], "aliases")
+                    if a.address == address), None)
+        if rec is None:
+            raise not_found(f"no alias {address}")
+        values = {"targets": ", ".join(rec.targets)}
+        if request.method == "GET":
+            return view(request, "admin/alias.html", {"alias": rec, "values": values})
+        form = await form_of(request)
+        values = {"targets": text(form, "targets")}
+        try:
+            await admin.aliases.set_targets(user.actor, address, addresses(values["targets"]))
+        except MailError as exc:
+            return form_again(request, "admin/alias.html", {"alias": rec, "values": values},
+                              exc, (), "targets")
+        return back("/aliases", f"Alias {address} changed.")
 
     @pages
     async def alias_remove(request: Request) -> Response:
@@ -143,6 +165,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
 
     return [Route("/aliases", aliases, methods=["GET", "POST"]),
             Route("/aliases/remove", alias_remove, methods=["POST"]),
+            Route("/aliases/{address}", alias_edit, methods=["GET", "POST"]),
             Route("/groups", groups, methods=["GET", "POST"]),
             Route("/groups/{address}", group, methods=["GET"]),
             Route("/groups/{address}/members", group_member, methods=["POST"]),
