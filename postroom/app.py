@@ -28,6 +28,7 @@ from postroom.obs.metrics import Metrics
 from postroom.protocols.smtp.odmr import collect
 from postroom.services.acl import AclService
 from postroom.services.admin import Admin
+from postroom.services.admin.imports import ImportJobs
 from postroom.services.admin.logins import LoginsAdmin
 from postroom.services.admin.signing import SigningAdmin
 from postroom.services.apppasswords import AppPasswords
@@ -135,6 +136,7 @@ class Services:
         if self.learner is not None:
             await self.learner.close()
         await self.screening.close()
+        await self.admin.imports.close()  # running web imports stop (each batch is atomic)
         self.messages.close()
         self.delivery.close()
         self.directory.close()
@@ -191,6 +193,9 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     admin = Admin(store, directory, mailboxes, acl, queue, gateways, multipop, atrn, audit,
                   screening, SigningAdmin(store, directory, audit, dkim_keys, batv, cfg),
                   LoginsAdmin(store, directory, audit, sessions, two_factor))
+    admin.imports = ImportJobs(admin.users, batch=cfg.web.import_batch,
+                               max_running=cfg.web.import_max_running,
+                               keep_seconds=cfg.web.import_keep_seconds)
     front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways,
                          screening, metrics)
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,

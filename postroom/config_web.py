@@ -101,3 +101,20 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     totp_issuer: Annotated[str, _d(
         "The issuer name authenticator apps show next to the account; empty = "
         "\"Postroom <server host name>\".")] = ""
+    # WebAdmin's directory pages (docs/web.md "WebAdmin pages")
+    users_page_size: Annotated[int, _d(
+        "Accounts per page of WebAdmin's user list when the visitor picks none."),
+                               Meta(ge=10, le=1000)] = 50
+    users_page_max: Annotated[int, _d(
+        "Most accounts one page of WebAdmin's user list may show (the page-size menu stops "
+        "here), so no request can ask for every account at once."),
+                              Meta(ge=10, le=1000)] = 200
+    import_batch: Annotated[int, _d(
+        "Accounts created per transaction by a CSV import started from WebAdmin (each batch "
+        "is committed and audited on its own)."), Meta(ge=1, le=10000)] = 200
+    import_max_running: Annotated[int, _d(
+        "CSV imports that may run at once (another is refused until one ends)."),
+                                  Meta(ge=1, le=100)] = 2
+    import_keep_seconds: Annotated[float, _d(
+        "Seconds a finished import's progress stays readable before it is forgotten."),
+                                   Meta(ge=60, le=604800)] = 3600.0

@@ -176,7 +176,9 @@ def _web(ctx: FrontEndContext, sdef: ServiceDef) -> AsgiApp:
     https = c.web.https
     settings = WebSettings(ctx.hostname, sdef.config(c).tls != "none", c.web.max_body_size,
                            c.web.hsts_max_age, ctx.ops_networks,
-                           (https.port + c.server.port_offset) if https.enabled else 0)
+                           (https.port + c.server.port_offset) if https.enabled else 0,
+                           users_page_size=c.web.users_page_size,
+                           users_page_max=c.web.users_page_max)
     return build_web(sdef.frontend, ctx.web, settings)
 
 

@@ -7,7 +7,6 @@ Thin: every command parses its arguments, calls the administration services
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,11 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from postroom.app import Services
 from postroom.cli.context import OPERATOR, UsageError, emit, emit_one, read_password, say
 from postroom.core.address import Address, display_domain
-from postroom.core.errors import MailError, invalid, not_found
+from postroom.core.errors import invalid, not_found
 from postroom.core.records import AccountRec
-from postroom.directory import passwords
 from postroom.directory.quota import format_size, parse_size
 from postroom.services.admin.directory import NewAccount
+from postroom.services.admin.imports import parse_accounts_csv
 
 
 def _account_row(rec: AccountRec) -> dict[str, Any]:
@@ -156,23 +155,7 @@ async def import_users(s: Services, args: argparse.Namespace) -> int:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise invalid(f"{path}: {exc.strerror}") from None
-    items: list[NewAccount] = []
-    seen: set[str] = set()
-    for lineno, row in enumerate(csv.reader(text.splitlines()), 1):
-        if not row or (lineno == 1 and row[0].strip().lower() == "address"):
-            continue
-        if len(row) < 2:
-            raise invalid(f"{path}:{lineno}: expected address,password[,name,quota]")
-        try:
-            address = str(Address.parse(row[0]))
-            passwords.check_password_text(row[1])
-            quota = parse_size(row[3]) if len(row) > 3 and row[3].strip() else None
-        except MailError as exc:
-            raise invalid(f"{path}:{lineno}: {exc.text}") from None
-        if address in seen:
-            raise invalid(f"{path}:{lineno}: {address} appears twice")
-        seen.add(address)
-        items.append(NewAccount(address, row[1], row[2].strip() if len(row) > 2 else "", quota))
+    items = parse_accounts_csv(text, str(path))
     for item in items:  # every domain before the first account, so a typo imports nothing
         domain = item.address.rsplit("@", 1)[1]
         if not await s.directory.is_local_domain(domain):

@@ -444,6 +444,18 @@ class Directory:
             await self.require_target(target)
         return await self.repo.add_alias(address, clean)
 
+    async def set_alias_targets(self, alias: str, targets: Sequence[str]) -> AliasRec:
+        """An alias's new targets, checked as ``add_alias`` checks them."""
+        address = parse_alias_address(alias)
+        if not targets:
+            raise invalid("an alias needs at least one target address")
+        clean = [str(Address.parse(t)) for t in targets]
+        if address in clean:
+            raise invalid(f"alias {address} cannot point to itself")
+        for target in clean:
+            await self.require_target(target)
+        return await self.repo.set_alias_targets(address, clean)
+
     async def add_group(self, address: str, members: Sequence[str], display_name: str = "",
                         ) -> GroupRec:
         addr = str(Address.parse(address))

@@ -77,6 +77,8 @@ class WebSettings:
     hsts_max_age: int
     ops_networks: Sequence[Network]
     https_port: int  # where plain HTTP redirects to (0: no HTTPS listener; use 443)
+    users_page_size: int = 50  # WebAdmin's user list: default rows per page (config_web.py)
+    users_page_max: int = 200  # ... and the most one page may show
 
 
 def build(front_end: str, services: WebServices, settings: WebSettings) -> App:

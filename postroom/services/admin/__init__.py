@@ -23,6 +23,7 @@ from postroom.services.admin.directory import (
     RolesAdmin,
     UsersAdmin,
 )
+from postroom.services.admin.imports import ImportJobs
 from postroom.services.admin.logins import LoginsAdmin
 from postroom.services.admin.mail import FoldersAdmin, QueueAdmin
 from postroom.services.admin.relay import AtrnAdmin, GatewaysAdmin, MultipopAdmin
@@ -57,6 +58,7 @@ class Admin:
         self.screening = ScreeningAdmin(*base, screening)
         self.signing = signing  # DKIM and BATV keys, DNS advice (built with their services)
         self.logins = logins  # reset an account's second factor, end its web sessions
+        self.imports = ImportJobs(self.users)  # bulk imports in the background (web pages)
         self._audit = audit
 
     async def note(self, actor: Actor, action: str, target: str,

@@ -4,6 +4,11 @@ Scopes: the operator's CLI and global administrators may do everything; a domain
 may manage the accounts, aliases, groups, folders and remote accounts of their own domains;
 everything that spans domains (domains themselves, administrator roles, the queue, gateways,
 ATRN providers) is for global administrators. A refusal is ``NO_PERM`` with the reason.
+
+A domain, or an object in a domain, that the caller does not administer is ``NOT_FOUND`` with
+exactly the text an unknown one gets, not ``NO_PERM``: a domain administrator (or a user)
+must not learn which other domains and accounts exist by asking for them (docs/api.md
+"Roles"). The operator's CLI administers everything, so it never meets the difference.
 """
 
 from __future__ import annotations
@@ -35,20 +40,22 @@ class AdminBase:
     async def require_domain(self, actor: Actor, domain: str, what: str) -> DomainRec:
         """The domain, if ``actor`` administers it (NOT_FOUND for an unknown domain)."""
         rec = await self._store.directory.get_domain(domain)
-        if rec is None:
+        if rec is None or not (actor.principal.system or actor.principal.administers(rec.id)):
             raise not_found(f"unknown domain {domain} (add it with: postroom domain add "
                             f"{domain})")
-        if not actor.principal.administers(rec.id) and not actor.principal.system:
-            raise MailError(Kind.NO_PERM, f"{what} in {domain} is for its administrators")
         return rec
 
-    async def require_account(self, actor: Actor, address: str, what: str) -> AccountRec:
-        """The account, if ``actor`` administers its domain."""
-        rec = await self._directory.require_account(str(Address.parse(address)))
+    async def require_account(self, actor: Actor, address: str, what: str,
+                              own: bool = False) -> AccountRec:
+        """The account, if ``actor`` administers its domain (or, with ``own``, when it is the
+        actor's own account: self-service). Anyone else's is NOT_FOUND, as if it did not
+        exist; ``what`` names the operation for the administrators' refusals."""
+        text = str(Address.parse(address))
         p = actor.principal
-        if not (p.system or p.administers(rec.domain_id)):
-            raise MailError(Kind.NO_PERM, f"{what} of {rec.address} is for the "
-                            "administrators of its domain")
+        rec = await self._store.directory.get_account(text)
+        if rec is None or not (p.system or p.administers(rec.domain_id)
+                               or (own and rec.id == p.account_id)):
+            raise not_found(f"no account {address}")
         return rec
 
     async def record(self, actor: Actor, action: str, target: str,

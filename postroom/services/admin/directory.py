@@ -48,6 +48,16 @@ class AccountInfo:
     groups: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class AccountPage:
+    """One page of a searched account listing: what a paged front-end draws."""
+
+    items: tuple[AccountRec, ...]
+    total: int  # accounts matching the search, over every page
+    offset: int
+    limit: int
+
+
 def send_as_form(text: str) -> str:
     """``user@domain`` or ``@domain`` (a whole domain), normalised as addresses are."""
     if text.startswith("@"):
@@ -137,10 +147,42 @@ class UsersAdmin(AdminBase):
         return [r for r in await self._store.directory.list_accounts(None)
                 if p.system or p.administers(r.domain_id)]
 
+    async def search(self, actor: Actor, *, text: str = "", domain: str | None = None,
+                     offset: int = 0, limit: int = 50) -> AccountPage:
+        """A page of the accounts ``actor`` administers, in address order, matching ``text``
+        in the address or display name. The store pages and counts (one read), so a listing
+        of 10,000 accounts costs one page's rows, not 10,000 (``list`` reads them all)."""
+        if limit < 1 or offset < 0:
+            raise invalid("paging: limit must be at least 1 and offset at least 0")
+        p = actor.principal
+        ids: builtins.list[int] | None
+        if domain is not None:
+            ids = [(await self.require_domain(actor, normalize_domain(domain),
+                                              "listing accounts")).id]
+        elif p.system or p.global_admin:
+            ids = None
+        else:
+            ids = sorted(p.admin_domain_ids)
+        items, total = await self._store.directory.search_accounts(
+            domain_ids=ids, text=text.strip(), offset=offset, limit=limit)
+        return AccountPage(tuple(items), total, offset, limit)
+
     async def show(self, actor: Actor, address: str) -> AccountInfo:
         rec = await self.require_account(actor, address, "looking at the account")
         is_global, domains = await self._store.directory.admin_scopes(rec.id)
         admin = "global" if is_global else ", ".join(n for _, n in domains) or None
+        return AccountInfo(rec, admin, tuple(sorted(await self._directory.groups_of(
+            rec.address))))
+
+    async def me(self, actor: Actor) -> AccountInfo:
+        """The caller's own account (self-service: no administrator right needed)."""
+        p = actor.principal
+        if p.account_id is None or p.address is None:
+            raise not_found("no account: the operator has none")
+        rec = await self.require_account(actor, p.address, "looking at the account", own=True)
+        is_global, domains = await self._store.directory.admin_scopes(rec.id)
+        admin = "global" if p.global_admin and is_global else ", ".join(
+            n for d, n in domains if d in p.admin_domain_ids) or None
         return AccountInfo(rec, admin, tuple(sorted(await self._directory.groups_of(
             rec.address))))
 
@@ -224,6 +266,14 @@ class AliasesAdmin(AdminBase):
         await self.require_domain(actor, address.rpartition("@")[2], "adding aliases")
         rec = await self._directory.add_alias(alias, targets)
         await self.record(actor, "alias.add", rec.address, {"targets": list(rec.targets)})
+        return rec
+
+    async def set_targets(self, actor: Actor, alias: str, targets: Sequence[str]) -> AliasRec:
+        """Where an alias delivers, replaced as a whole."""
+        address = parse_alias_address(alias)
+        await self.require_domain(actor, address.rpartition("@")[2], "changing aliases")
+        rec = await self._directory.set_alias_targets(address, targets)
+        await self.record(actor, "alias.set", rec.address, {"targets": list(rec.targets)})
         return rec
 
     async def list(self, actor: Actor, domain: str | None = None) -> list[AliasRec]:

@@ -39,7 +39,12 @@ class FoldersAdmin(AdminBase):
         if address is None:
             self.require_global(actor, "managing public folders")
             return Principal.operator(), names.PUBLIC + names.DELIMITER, "public"
-        rec = await self.require_account(actor, address, "managing the folders")
+        rec = await self.require_account(actor, address, "managing the folders", own=True)
+        p = actor.principal
+        if not (p.system or p.administers(rec.domain_id)):
+            # self-service: the owner acts as themself, so the access gate applies exactly
+            # the rules IMAP applies to them
+            return p, "", rec.address
         return self.acting_for(rec), "", rec.address
 
     async def list(self, actor: Actor, address: str | None) -> list[MailboxRec]:

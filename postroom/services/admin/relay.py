@@ -102,7 +102,8 @@ class AtrnAdmin(AdminBase):
 
 
 class MultipopAdmin(AdminBase):
-    """Remote POP3 accounts: for the administrators of the account's domain."""
+    """Remote POP3 accounts: for the administrators of the account's domain, and for the
+    account itself (self-service: a user manages the remote mailboxes collected for them)."""
 
     def __init__(self, store: SqlStore, directory: Directory, audit: AuditLog,
                  accounts: MultipopAccounts) -> None:
@@ -110,7 +111,7 @@ class MultipopAdmin(AdminBase):
         self._accounts = accounts
 
     async def add(self, actor: Actor, address: str, **fields: Any) -> RemoteRec:
-        rec = await self.require_account(actor, address, "adding remote accounts")
+        rec = await self.require_account(actor, address, "adding remote accounts", own=True)
         remote = await self._accounts.add(rec.address, **fields)
         await self.record(actor, "multipop.add", f"{rec.address}#{remote.id}",
                           _public(fields))
@@ -118,7 +119,8 @@ class MultipopAdmin(AdminBase):
 
     async def update(self, actor: Actor, address: str, remote_id: int,
                      **fields: Any) -> RemoteRec:
-        rec = await self.require_account(actor, address, "changing remote accounts")
+        rec = await self.require_account(actor, address, "changing remote accounts",
+                                         own=True)
         remote = await self._accounts.update(rec.address, remote_id, **fields)
         await self.record(actor, "multipop.set", f"{rec.address}#{remote_id}",
                           _public(fields))
@@ -128,11 +130,11 @@ class MultipopAdmin(AdminBase):
         if address is None:
             self.require_global(actor, "every account's remote accounts")
             return await self._accounts.remotes(None)
-        rec = await self.require_account(actor, address, "remote accounts")
+        rec = await self.require_account(actor, address, "remote accounts", own=True)
         return await self._accounts.remotes(rec.address)
 
     async def one(self, actor: Actor, address: str, remote_id: int) -> RemoteRec:
-        rec = await self.require_account(actor, address, "remote accounts")
+        rec = await self.require_account(actor, address, "remote accounts", own=True)
         return await self._accounts.one(rec.address, remote_id)
 
     async def seen(self, actor: Actor, address: str, remote_id: int) -> dict[str, SeenRec]:
@@ -140,6 +142,7 @@ class MultipopAdmin(AdminBase):
         return await self._accounts.seen(remote_id)
 
     async def remove(self, actor: Actor, address: str, remote_id: int) -> None:
-        rec = await self.require_account(actor, address, "removing remote accounts")
+        rec = await self.require_account(actor, address, "removing remote accounts",
+                                         own=True)
         await self._accounts.remove(rec.address, remote_id)
         await self.record(actor, "multipop.remove", f"{rec.address}#{remote_id}")

@@ -1,4 +1,13 @@
-"""Placeholder: filled by its part of issue 22."""
+"""WebAdmin's directory and folder pages (docs/web.md "WebAdmin pages").
+
+Each area is its own module: domains, users (and the CSV import), aliases and groups,
+administrators, folders with the ACL editor (public folders, an account's folders, and a
+user's own ``/me/sharing``), and a user's MultiPOP accounts. Every page calls the admin
+services with ``user.actor`` (web/pages/dir_common.py says how refusals become statuses).
+
+Order matters where paths overlap: ``/users/import`` and ``/users/new`` come before
+``/users/{address}``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +15,23 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
+from postroom.web.pages import (
+    dir_admins,
+    dir_domains,
+    dir_folders,
+    dir_groups,
+    dir_import,
+    dir_self,
+    dir_users,
+)
+
 if TYPE_CHECKING:
     from postroom.web.app import WebServices, WebSettings
 
 
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
-    return []
+    admin = services.admin
+    return [*dir_domains.routes(admin), *dir_import.routes(admin),
+            *dir_users.routes(admin, settings.users_page_size, settings.users_page_max),
+            *dir_groups.routes(admin),
+            *dir_admins.routes(admin), *dir_folders.routes(admin), *dir_self.routes(admin)]

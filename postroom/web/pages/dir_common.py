@@ -1,0 +1,162 @@
+"""What every directory page shares: the logged-in administrator, forms, errors, redirects.
+
+Pages never decide who may do what: they call ``Admin`` with ``user.actor`` and translate the
+service's ``MailError`` (docs/web.md "WebAdmin pages"):
+
+- NOT_FOUND → 404 (also another domain's object for a domain administrator: the services
+  answer NOT_FOUND for it exactly as for a missing one), NO_PERM → 403;
+- in a form, any refusal draws the form again with the service's message next to the field it
+  is about and announced (``role="alert"``), with 422 for invalid input, 409 for a conflict
+  (exists, in use, over a limit), and 404/403 as above;
+- success answers 303 to a page that shows what changed (post/redirect/get), with a short
+  flash message in the query string (rendered escaped by base.html).
+
+The role check here (``require_user``) only picks who gets a page at all (a plain user gets
+404 for every administrator page); the services check again on every call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from postroom.core.errors import Kind, MailError
+from postroom.directory.quota import format_size
+from postroom.web.identity import Role, WebUser, require_user
+from postroom.web.templating import render
+
+T = TypeVar("T")
+ADMINS: tuple[Role, ...] = ("global", "domain")
+Handler = Callable[[Request], Awaitable[Response]]
+
+_STATUS = {Kind.NOT_FOUND: 404, Kind.NO_PERM: 403, Kind.INVALID: 422}
+MAX_FIELD = 4096  # octets of one form field a directory page reads (a name, an address)
+
+
+def when(ts: int | None) -> str:
+    """A Unix time as the pages show it (UTC, to the minute); "never" for None."""
+    if ts is None:
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+
+HELPERS: dict[str, Any] = {"size": format_size, "when": when}
+
+
+def view(request: Request, template: str, context: Mapping[str, Any] | None = None,
+         status: int = 200) -> Response:
+    """``render`` with the helpers directory templates use and no form errors."""
+    return render(request, template, {**HELPERS, "errors": {}, **(context or {})}, status)
+
+
+def status_of(exc: MailError) -> int:
+    """The HTTP status of a refusal: 404, 403, 422, else 409 (a conflict with what exists)."""
+    return _STATUS.get(exc.kind, 409)
+
+
+def admin(request: Request) -> WebUser:
+    """A global or domain administrator, else 404 (or the login page)."""
+    return require_user(request, *ADMINS)
+
+
+def global_admin(request: Request) -> WebUser:
+    return require_user(request, "global")
+
+
+def refusal(exc: MailError) -> HTTPException:
+    """A refusal outside a form: the page answers with the status and the message."""
+    return HTTPException(status_of(exc), exc.text)
+
+
+def pages(fn: Handler) -> Handler:
+    """Wrap a handler so that a service refusal becomes its status page, never a 500."""
+    async def handler(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except MailError as exc:
+            return error_page(request, exc)
+    handler.__name__ = fn.__name__
+    handler.__doc__ = fn.__doc__
+    return handler
+
+
+def error_page(request: Request, exc: MailError) -> Response:
+    status = status_of(exc)
+    titles = {404: "Not found", 403: "Not allowed"}
+    return view(request, "admin/error.html",
+                  {"title": titles.get(status, "Not done"), "message": exc.text}, status)
+
+
+async def form_of(request: Request) -> FormData:
+    """The posted form (urlencoded or multipart); a field longer than ``MAX_FIELD`` is 413."""
+    form = await request.form()
+    for value in form.values():
+        if isinstance(value, str) and len(value) > MAX_FIELD:
+            raise HTTPException(413, "a form field is too long")
+    return form
+
+
+def text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def checked(form: FormData, name: str) -> bool:
+    return form.get(name) in ("on", "1", "true", "yes")
+
+
+def back(path: str, flash: str = "", **params: str) -> RedirectResponse:
+    """303 to ``path`` (a page of ours) with a flash message: post/redirect/get."""
+    query = {k: v for k, v in params.items() if v}
+    if flash:
+        query["flash"] = flash
+    joint = "&" if "?" in path else "?"
+    return RedirectResponse(path + (f"{joint}{urlencode(query)}" if query else ""), 303)
+
+
+class FieldError(MailError):
+    """A service refusal known to be about one form field (the page parsed that field)."""
+
+    def __init__(self, field: str, exc: MailError) -> None:
+        super().__init__(exc.kind, exc.text)
+        self.field = field
+
+
+def on_field(field: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, with a refusal tied to ``field``."""
+    try:
+        return fn(*args)
+    except MailError as exc:
+        raise FieldError(field, exc) from None
+
+
+def field_for(exc: MailError, fields: Iterable[str], default: str) -> str:
+    """Which form field a service message is about: the field a ``FieldError`` names, else
+    the first of ``fields`` whose name (``word:field`` maps a word to a field of another
+    name) appears in the message, else ``default``."""
+    if isinstance(exc, FieldError):
+        return exc.field
+    words = exc.text.lower()
+    for item in fields:
+        probe, _, name = item.partition(":")
+        if probe.replace("_", " ") in words:
+            return name or probe
+    return default
+
+
+def form_again(request: Request, template: str, context: Mapping[str, Any], exc: MailError,
+               fields: Iterable[str], default: str) -> Response:
+    """The form drawn again with the service's message next to the field it is about."""
+    errors = {field_for(exc, fields, default): exc.text}
+    return view(request, template, {**context, "errors": errors}, status_of(exc))
+
+
+def path_param(request: Request, name: str) -> str:
+    return str(request.path_params[name])

@@ -1,0 +1,113 @@
+"""Role scoping in the admin services (both backends): a domain administrator asking about a
+domain they do not administer, or anything in it, gets NOT_FOUND with exactly the text a
+nonexistent one gets; a user reaches only their own account (self-service); the operator's
+CLI is unaffected. The JSON API's 404-for-other-domains rests on these (docs/api.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from postroom.app import Services
+from postroom.core.actor import Actor, Origin
+from postroom.core.errors import Kind, MailError
+from postroom.services.admin.directory import NewAccount
+from tests.support.factory import account
+
+API = Origin("api", "198.51.100.9")
+
+
+async def failure(call: Awaitable[Any]) -> MailError:
+    with pytest.raises(MailError) as exc:
+        await call
+    return exc.value
+
+
+async def setup(services: Services) -> tuple[Actor, Actor]:
+    """(administrator of a.example only, plain user of a.example); b.example holds bob."""
+    op = Actor.operator()
+    admin = services.admin
+    for domain in ("a.example", "b.example"):
+        await admin.domains.add(op, domain)
+    await admin.users.add(op, NewAccount("boss@a.example", "pw-123456789"))
+    await admin.users.add(op, NewAccount("ann@a.example", "pw-123456789"))
+    await admin.users.add(op, NewAccount("bob@b.example", "pw-123456789"))
+    await admin.groups.add(op, "team@b.example", ["bob@b.example"])
+    await admin.aliases.add(op, "info@b.example", ["bob@b.example"])
+    await admin.roles.set(op, "boss@a.example", "a.example", True)
+    d = services.directory
+    boss = await d.principal_for(await d.require_account("boss@a.example"))
+    ann = await d.principal_for(await d.require_account("ann@a.example"))
+    return Actor(boss, API), Actor(ann, API)
+
+
+async def test_another_domain_is_not_found_exactly_like_a_missing_one(
+        services: Services) -> None:
+    boss, _ = await setup(services)
+    admin = services.admin
+    pairs: list[tuple[Callable[[str], Awaitable[Any]], str, str]] = [
+        (lambda d: admin.domains.show(boss, d), "b.example", "nowhere.example"),
+        (lambda d: admin.users.list(boss, d), "b.example", "nowhere.example"),
+        (lambda d: admin.aliases.list(boss, d), "b.example", "nowhere.example"),
+        (lambda d: admin.groups.list(boss, d), "b.example", "nowhere.example"),
+        (lambda d: admin.signing.dkim_list(boss, d), "b.example", "nowhere.example"),
+        (lambda a: admin.users.show(boss, a), "bob@b.example", "nobody@b.example"),
+        (lambda a: admin.users.set_password(boss, a, "pw-987654321"), "bob@b.example",
+         "nobody@b.example"),
+        (lambda a: admin.users.remove(boss, a), "bob@b.example", "nobody@b.example"),
+        (lambda a: admin.folders.list(boss, a), "bob@b.example", "nobody@b.example"),
+        (lambda a: admin.multipop.list(boss, a), "bob@b.example", "nobody@b.example"),
+    ]
+    for call, other, missing in pairs:
+        hidden, absent = await failure(call(other)), await failure(call(missing))
+        assert hidden.kind is absent.kind is Kind.NOT_FOUND, other
+        assert hidden.text == absent.text.replace(missing, other), (hidden, absent)
+    group = await failure(admin.groups.show(boss, "team@b.example"))
+    assert group.kind is Kind.NOT_FOUND and "b.example" in group.text
+    # their own domain works, and the other domain was not touched
+    assert [r.address for r in await admin.users.list(boss, "a.example")] == [
+        "ann@a.example", "boss@a.example"]
+    assert (await admin.users.show(Actor.operator(), "bob@b.example")).account.state == \
+        "active"
+
+
+async def test_global_only_operations_stay_forbidden(services: Services) -> None:
+    boss, _ = await setup(services)
+    for call in (services.admin.domains.add(boss, "c.example"), services.admin.queue.list(boss),
+                 services.admin.roles.list(boss)):
+        assert (await failure(call)).kind is Kind.NO_PERM
+
+
+async def test_a_user_reaches_only_their_own_account(services: Services) -> None:
+    _, ann = await setup(services)
+    admin = services.admin
+    me = await admin.users.me(ann)
+    assert me.account.address == "ann@a.example" and me.admin is None
+    # self-service: their own remote accounts and their own folders' sharing
+    remote = await admin.multipop.add(ann, "ann@a.example", host="pop.example.net",
+                                      username="ann", password="remote-secret")
+    assert [r.id for r in await admin.multipop.list(ann, "ann@a.example")] == [remote.id]
+    await admin.folders.create(ann, "ann@a.example", "Shared")
+    await admin.folders.set_acl(ann, "ann@a.example", "Shared", "boss@a.example", "lr")
+    assert {e.identifier for e in await admin.folders.acl(ann, "ann@a.example", "Shared")} \
+        >= {"boss@a.example"}
+    # administration is not self-service: their own account's settings, other accounts
+    for call in (admin.users.show(ann, "ann@a.example"),
+                 admin.users.show(ann, "boss@a.example"),
+                 admin.multipop.list(ann, "boss@a.example"),
+                 admin.folders.list(ann, "boss@a.example")):
+        assert (await failure(call)).kind is Kind.NOT_FOUND
+
+
+async def test_the_operator_is_unaffected(services: Services) -> None:
+    await setup(services)
+    op = Actor.operator()
+    assert (await services.admin.users.show(op, "bob@b.example")).account.address == \
+        "bob@b.example"
+    missing = await failure(services.admin.users.show(op, "nobody@b.example"))
+    assert missing.kind is Kind.NOT_FOUND and missing.text == "no account nobody@b.example"
+    assert (await failure(services.admin.users.me(op))).kind is Kind.NOT_FOUND
+    await account(services, "carol@c.example")
+    assert len(await services.admin.domains.list(op)) == 3
