@@ -1,10 +1,6 @@
-"""Driving WebAdmin pages over real HTTPS without a browser, as a given user.
-
-``as_user_sessions`` replaces the session layer (web/session.py ``wrap``) with one that takes
-the user from a test cookie naming a ``WebUser`` prepared by the test, so page tests exercise
-the pages, the services and the error mapping without going through the login and second-
-factor steps (those have their own tests, and the browser tests log in for real). It must be
-in place before the server builds its applications.
+"""Driving WebAdmin pages over real HTTPS without a browser, as a given user: the client logs
+in through the real login page and keeps the session's cookies (tests/support/web.py does the
+login); pages, services and the error mapping are exercised behind the real session layer.
 """
 
 from __future__ import annotations
@@ -12,54 +8,21 @@ from __future__ import annotations
 import http.client
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 from urllib.parse import urlencode
 
-import pytest
-
-from postroom.core.actor import Actor, Origin
-from postroom.core.principal import Principal
-from postroom.web.identity import WebUser
 from tests.support.tls import insecure_context
+from tests.support.web import WebClient
 
-COOKIE = "test-as"
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 
 
-@contextmanager
-def as_user_sessions() -> Iterator[dict[str, WebUser]]:
-    """A table token → WebUser that the replaced session layer reads."""
-    from postroom.web import session
-
-    table: dict[str, WebUser] = {}
-
-    def wrap(app: Any, services: Any, settings: Any, realm: str) -> Any:
-        async def wrapped(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http":
-                user = None
-                for name, value in scope["headers"]:
-                    if name == b"cookie":
-                        for part in value.decode().split(";"):
-                            key, _, token = part.strip().partition("=")
-                            if key == COOKIE:
-                                user = table.get(token)
-                scope.setdefault("state", {})["user"] = user
-            await app(scope, receive, send)
-        return wrapped
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(session, "wrap", wrap)
-        yield table
-
-
-def web_user(table: dict[str, WebUser], principal: Principal) -> str:
-    """A token for ``principal`` (its cookie value)."""
-    token = secrets.token_urlsafe(8)
-    table[token] = WebUser(Actor(principal, Origin("webadmin", "127.0.0.1")), token,
-                           "csrf-" + token)
-    return token
+def logged_in(port: int, address: str, password: str) -> PageClient:
+    """A client holding a real session of ``address``: it logs in through ``/login`` (the
+    server must not require a second factor of this account: ``web.totp_admins = optional``
+    for administrators)."""
+    web = WebClient(port)
+    web.login(address, password)
+    return PageClient(port, "; ".join(f"{k}={v}" for k, v in web.jar.items()))
 
 
 class Page:
@@ -80,17 +43,17 @@ class Page:
 
 
 class PageClient:
-    def __init__(self, port: int, token: str | None = None) -> None:
+    def __init__(self, port: int, cookies: str = "") -> None:
         self.port = port
-        self.token = token
+        self.cookies = cookies  # the session's Cookie header ("" = nobody logged in)
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> Page:
         conn = http.client.HTTPSConnection("127.0.0.1", self.port,
                                            context=insecure_context(), timeout=30)
         all_headers = dict(headers or {})
-        if self.token:
-            all_headers["Cookie"] = f"{COOKIE}={self.token}"
+        if self.cookies:
+            all_headers["Cookie"] = self.cookies
         conn.request(method, path, body=body, headers=all_headers)
         response = conn.getresponse()
         page = Page(response.status, response.headers, response.read())
