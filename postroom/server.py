@@ -62,10 +62,12 @@ from postroom.protocols.smtp.server import OdmrService, SmtpService
 from postroom.protocols.smtp.session import SmtpSettings
 from postroom.registry import REGISTRY, ServiceDef
 from postroom.services.clientconfig import ClientConfig, Endpoint
+from postroom.services.dashboard import Dashboard
 from postroom.services.forwarding import DkimSealingKeys
 from postroom.services.health import Health
 from postroom.services.mailauth.arc import ArcSealer
 from postroom.services.mailauth.build import settings_from
+from postroom.services.maillog_search import MailLogSearch
 from postroom.services.pipeline.checks import build_checks
 from postroom.services.pipeline.signing import DkimSigner
 from postroom.web.app import WebServices, WebSettings
@@ -173,7 +175,8 @@ def _web(ctx: FrontEndContext, sdef: ServiceDef) -> AsgiApp:
     https = c.web.https
     settings = WebSettings(ctx.hostname, sdef.config(c).tls != "none", c.web.max_body_size,
                            c.web.hsts_max_age, ctx.ops_networks,
-                           (https.port + c.server.port_offset) if https.enabled else 0)
+                           (https.port + c.server.port_offset) if https.enabled else 0,
+                           operations=c.web.operations, minger=c.minger)
     return build_web(sdef.frontend, ctx.web, settings)
 
 
@@ -217,6 +220,12 @@ class Server:
         health = Health(s.directory, s.queue)
         s.metrics.queue_size_from(health.queue_size)
         client_config = ClientConfig(s.directory, self.hostname, [])
+        ops = c.web.operations
+        dashboard = Dashboard(s.store, s.metrics, minutes=ops.dashboard_minutes,
+                              storage_interval=ops.storage_interval)
+        maillog = MailLogSearch(c.log.file, max_bytes=ops.maillog_max_bytes,
+                                max_lines=ops.maillog_max_lines,
+                                max_results=ops.maillog_max_results)
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
         self.queue.outbound.return_path = s.batv.return_path  # BATV (services/batv.py)
@@ -234,7 +243,8 @@ class Server:
             _networks("server.plaintext_auth_networks", c.server.plaintext_auth_networks),
             _networks("smtp.trusted_networks", c.smtp.trusted_networks),
             Turnaround(s.queue, self.queue.outbound, self.queue.conclude, self.hostname),
-            WebServices(health, s.metrics, client_config, s.admin, s.auth),
+            WebServices(health, s.metrics, client_config, s.admin, s.auth,
+                        dashboard=dashboard, maillog=maillog),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)
@@ -287,6 +297,7 @@ class Server:
                     raise _bind_error("minger", host, udp.requested_port, exc) from None
                 self.udp.append(udp)
         client_config.set_endpoints(self._client_endpoints())
+        dashboard.open_connections_from(self.open_connections)
         self.privileges.drop()
         for tcp in self.tcp:
             await tcp.serve()
@@ -391,6 +402,14 @@ class Server:
         c, s = self.cfg, self.services
         s.submission.pipeline.checks[:] = build_checks(c.pipeline.checks, check_context(
             c, s.store, s.senders, s.spam_prefs, self.hostname))
+
+    def open_connections(self) -> dict[str, int]:
+        """Connections open now per listener label (the dashboard's figure)."""
+        out: dict[str, int] = {}
+        for label, listener in [*((t.spec.label, t) for t in self.tcp),
+                                *((h.spec.label, h) for h in self.http)]:
+            out[label] = out.get(label, 0) + sum(listener.per_ip.values())
+        return out
 
     def table(self) -> list[ListenerRow]:
         rows = [ListenerRow(t.spec.label, t.spec.host, t.port, t.spec.tls, t.spec.note)

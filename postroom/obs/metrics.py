@@ -12,6 +12,10 @@ listener labels, SMTP stages and enhanced status codes, delivery outcomes), neve
 a label per client would grow without limit.
 
 The exposition is the Prometheus text format 0.0.4 (prometheus_client's ``generate_latest``).
+
+Listeners (``listen``) are told of the same events as they happen, so that a service can keep
+its own view of recent activity (services/dashboard.py keeps per-minute figures for WebAdmin)
+without parsing the exposition. A listener must be cheap and must not raise.
 """
 
 from __future__ import annotations
@@ -48,22 +52,36 @@ class Metrics:
         self._queue = Gauge("postroom_queue_entries", "Entries in the mail queue (as of the "
                             "last scrape).", registry=r)
         self._queue_size: Callable[[], Awaitable[int]] | None = None
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def listen(self, listener: Callable[[str, str], None]) -> None:
+        """Also tell ``listener(event, label)`` of every event: ``connection`` (listener
+        label), ``accepted`` (""), ``rejected`` (stage), ``outcome`` (delivered, sent, …)."""
+        self._listeners.append(listener)
+
+    def _tell(self, event: str, label: str) -> None:
+        for listener in self._listeners:
+            listener(event, label)
 
     # -- events -----------------------------------------------------------------------------
     def connection(self, listener: str) -> None:
         self._connections.labels(listener).inc()
+        self._tell("connection", listener)
 
     def login(self, protocol: str, ok: bool) -> None:
         self._logins.labels(protocol, "ok" if ok else "failed").inc()
 
     def smtp_accepted(self) -> None:
         self._accepted.inc()
+        self._tell("accepted", "")
 
     def smtp_rejected(self, stage: str, reason: str) -> None:
         self._rejected.labels(stage, reason).inc()
+        self._tell("rejected", stage)
 
     def outcome(self, event: str) -> None:
         self._outcomes.labels(event).inc()
+        self._tell("outcome", event)
 
     # -- exposition -------------------------------------------------------------------------
     def queue_size_from(self, source: Callable[[], Awaitable[int]]) -> None:

@@ -28,12 +28,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from postroom.config import MingerConfig
+from postroom.config_web import WebOperationsConfig
 from postroom.net.listener import Network
 from postroom.obs.metrics import Metrics
 from postroom.services.admin import Admin
 from postroom.services.auth import AuthService
 from postroom.services.clientconfig import ClientConfig
+from postroom.services.dashboard import Dashboard
 from postroom.services.health import Health
+from postroom.services.maillog_search import MailLogSearch
 from postroom.web import api, auth, pages, session
 from postroom.web.autoconfig import autoconfig_routes
 from postroom.web.guard import App, Guard, TooLarge
@@ -55,6 +59,8 @@ class WebServices:
     client_config: ClientConfig
     admin: Admin  # every administrative operation (services/admin/), with an Actor
     auth: AuthService  # logins: passwords, throttle, screening, the login log line
+    dashboard: Dashboard | None = None  # WebAdmin's live figures (services/dashboard.py)
+    maillog: MailLogSearch | None = None  # the mail-log search (services/maillog_search.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,8 @@ class WebSettings:
     hsts_max_age: int
     ops_networks: Sequence[Network]
     https_port: int  # where plain HTTP redirects to (0: no HTTPS listener; use 443)
+    operations: WebOperationsConfig | None = None  # WebAdmin's operations pages (web.operations)
+    minger: MingerConfig | None = None  # shown read-only on the gateways page
 
 
 def build(front_end: str, services: WebServices, settings: WebSettings) -> App:

@@ -204,6 +204,13 @@ class QueueRepo:
                 raise not_found(f"no queue entry {entry_id}")
         await self.engine.write(fn)
 
+    async def totals(self) -> tuple[int, int]:
+        """(entries, octets) in the queue, whatever their state: one aggregate, no rows."""
+        def fn(tx: Tx) -> tuple[int, int]:
+            row = tx.one("SELECT count(*), coalesce(sum(size), 0) FROM queue")
+            return (int(row[0]), int(row[1])) if row else (0, 0)
+        return await self.engine.read(fn)
+
     async def count(self) -> int:
         """Entries in the queue, whatever their state (one indexed count, no rows read)."""
         def fn(tx: Tx) -> int:
