@@ -1,0 +1,135 @@
+"""The queue viewer: the entries with recipient, state, next attempt and last error; one entry
+in full; hold, release, retry now, delete and bounce (services/admin/mail.py ``QueueAdmin``).
+
+Delete and bounce cannot be undone, so they take two steps: the entry's page (or a form
+posted without ``confirm=yes``) shows a confirmation page whose form posts again with it.
+Hold, release and retry act at once. Every action redirects back with a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from postroom.core.errors import MailError
+from postroom.core.records import QueueRec
+from postroom.web.identity import require_user
+from postroom.web.pages.ops_common import (
+    Confirm,
+    confirm_page,
+    done,
+    ops_config,
+    page,
+    read_form,
+    refused,
+)
+
+if TYPE_CHECKING:
+    from postroom.web.app import WebServices, WebSettings
+
+STATES = ("ready", "active", "hold", "atrn")
+ACTIONS = {"hold": "held", "release": "released", "retry": "due now",
+           "delete": "deleted", "bounce": "returned to its sender"}
+DESTRUCTIVE = {"delete": "Delete", "bounce": "Bounce"}
+
+
+def _entry_id(request: Request) -> int:
+    text = str(request.path_params["entry"])
+    if not text.isdigit() or len(text) > 18:
+        raise HTTPException(404)
+    return int(text)
+
+
+def _matches(rec: QueueRec, state: str, text: str) -> bool:
+    if state and rec.state != state:
+        return False
+    if text:
+        hay = " ".join((rec.sender, *rec.recipients, rec.last_error)).lower()
+        return text.lower() in hay
+    return True
+
+
+def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
+    queue = services.admin.queue
+    size = ops_config(settings).page_size
+
+    async def listing(request: Request) -> Response:
+        user = require_user(request, "global")
+        q = request.query_params
+        state = q.get("state", "") if q.get("state", "") in STATES else ""
+        text = q.get("q", "")[:200].strip()
+        number = int(q["page"]) if q.get("page", "").isdigit() else 1
+        context: dict[str, object] = {"state": state, "q": text, "states": STATES,
+                                      "entries": [], "page_no": 1, "pages": 1, "total": 0}
+        try:
+            entries = [r for r in await queue.list(user.actor) if _matches(r, state, text)]
+        except MailError as exc:
+            return refused(request, "ops/queue.html", context, exc)
+        pages = max(1, -(-len(entries) // size))
+        number = min(max(1, number), pages)
+        context.update(entries=entries[(number - 1) * size:number * size], page_no=number,
+                       pages=pages, total=len(entries))
+        return page(request, "ops/queue.html", context)
+
+    async def show(request: Request) -> Response:
+        user = require_user(request, "global")
+        entry_id = _entry_id(request)
+        try:
+            rec = await queue.get(user.actor, entry_id)
+        except MailError as exc:
+            return refused(request, "ops/queue_entry.html", {"rec": None}, exc)
+        params = {k: v for k, v in rec.param_dict().items() if k != "auth"}
+        return page(request, "ops/queue_entry.html", {"rec": rec, "params": params})
+
+    async def ask(request: Request) -> Response:
+        require_user(request, "global")
+        entry_id = _entry_id(request)
+        action = str(request.path_params["action"])
+        if action not in DESTRUCTIVE:
+            raise HTTPException(404)
+        return _confirm(request, entry_id, action)
+
+    def _confirm(request: Request, entry_id: int, action: str) -> Response:
+        what = ("delete it for good; nobody is told" if action == "delete" else
+                "return it to its sender with a delivery status notification")
+        return confirm_page(request, Confirm(
+            f"{DESTRUCTIVE[action]} queue entry {entry_id}",
+            f"This will {what}. It cannot be undone.",
+            f"/queue/{entry_id}/{action}", f"/queue/{entry_id}",
+            f"{DESTRUCTIVE[action]} entry {entry_id}"))
+
+    async def act(request: Request) -> Response:
+        user = require_user(request, "global")
+        entry_id = _entry_id(request)
+        action = str(request.path_params["action"])
+        if action not in ACTIONS:
+            raise HTTPException(404)
+        form = await read_form(request)
+        if action in DESTRUCTIVE and form.get("confirm") != "yes":
+            return _confirm(request, entry_id, action)
+        try:
+            if action == "hold":
+                await queue.hold(user.actor, entry_id)
+            elif action in ("release", "retry"):
+                await queue.release(user.actor, entry_id, retry=action == "retry")
+            elif action == "delete":
+                await queue.delete(user.actor, entry_id)
+            else:
+                await queue.bounce(user.actor, entry_id)
+        except MailError as exc:
+            rec = None
+            with contextlib.suppress(MailError):  # gone: the page says what went wrong
+                rec = await queue.get(user.actor, entry_id)
+            return refused(request, "ops/queue_entry.html", {"rec": rec, "params": {}}, exc)
+        target = "/queue" if action == "delete" else f"/queue/{entry_id}"
+        return done(target, f"Queue entry {entry_id} {ACTIONS[action]}.")
+
+    return [Route("/queue", listing, methods=["GET"]),
+            Route("/queue/{entry}", show, methods=["GET"]),
+            Route("/queue/{entry}/{action}", ask, methods=["GET"]),
+            Route("/queue/{entry}/{action}", act, methods=["POST"])]
