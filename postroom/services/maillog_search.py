@@ -263,6 +263,7 @@ class MailLogSearch:
         budget = _Budget(self.max_bytes, self.max_lines)
         found: list[int | LogEntry] = []  # a queue id, or a refusal (no queue id), newest first
         ids: list[int] = []
+        before_queue: list[LogEntry] = []  # matching lines of a session before its queue id
         truncated = False
         for line in self._lines(budget):
             if not matcher.may_match(line):
@@ -271,6 +272,9 @@ class MailLogSearch:
             if entry is None or not matcher.matches(entry):
                 continue
             qid = entry.queue_id
+            if qid is None and entry.event != "smtp reject" and entry.conn != "-":
+                before_queue.append(entry)  # e.g. "dkim sign": joins its message's trail
+                continue
             if qid is None:
                 found.append(entry)
             elif qid not in ids:
@@ -302,9 +306,19 @@ class MailLogSearch:
                     started.add(qid)
                     if len(started) == len(ids):
                         break
-        trails = tuple(MailTrail(None, (item,)) if isinstance(item, LogEntry)
-                       else MailTrail(item, tuple(reversed(lines_by_id[item])))
-                       for item in found)
-        return SearchResult(query, kind, trails, budget.lines,
+        # a line written during the SMTP session before the message had a queue id (a DKIM
+        # signing decision) joins the trail accepted on the same connection, else stands alone
+        trails: list[MailTrail] = []
+        for item in found:
+            if isinstance(item, LogEntry):
+                trails.append(MailTrail(None, (item,)))
+                continue
+            entries = list(reversed(lines_by_id[item]))
+            conns = {e.conn for e in entries if e.event == "smtp accept"}
+            early = [e for e in before_queue if e.conn in conns]
+            before_queue = [e for e in before_queue if e.conn not in conns]
+            trails.append(MailTrail(item, tuple(reversed(early)) + tuple(entries)))
+        trails += [MailTrail(None, (e,)) for e in before_queue]
+        return SearchResult(query, kind, tuple(trails), budget.lines,
                             budget.bytes, not budget.cut and not truncated, truncated)
 

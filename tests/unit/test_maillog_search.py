@@ -67,6 +67,25 @@ async def test_by_message_id_finds_the_whole_trail(log_file: Path) -> None:
     assert [t.queue_id for t in again.trails] == [42]
 
 
+async def test_a_line_before_queueing_joins_its_trail(log_file: Path) -> None:
+    from postroom.obs.log import conn_id
+
+    token = conn_id.set("c77")
+    try:
+        logging.getLogger("postroom.mail").info("dkim sign", extra={
+            "from": "<bob@example.net>", "d": "-", "msgid": "<m77@example.net>",
+            "decision": "skipped", "reason": "no key"})
+        maillog.smtp_accept(77, "192.0.2.1", "h", "bob@example.net", ["ann@example.com"],
+                            "<m77@example.net>", 10, None, False)
+    finally:
+        conn_id.reset(token)
+    maillog.outcome("delivered", 77, "ann@example.com", "INBOX", "2.0.0")
+    result = await MailLogSearch(str(log_file)).search(OP, "<m77@example.net>")
+    assert [t.queue_id for t in result.trails] == [77]
+    assert [e.event for e in result.trails[0].entries] == ["dkim sign", "smtp accept",
+                                                          "delivered"]
+
+
 async def test_by_address_newest_first_with_refusals(log_file: Path) -> None:
     write_history()
     search = MailLogSearch(str(log_file))
