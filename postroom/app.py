@@ -28,7 +28,9 @@ from postroom.obs.metrics import Metrics
 from postroom.protocols.smtp.odmr import collect
 from postroom.services.acl import AclService
 from postroom.services.admin import Admin
+from postroom.services.admin.logins import LoginsAdmin
 from postroom.services.admin.signing import SigningAdmin
+from postroom.services.apppasswords import AppPasswords
 from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
 from postroom.services.auth import AuthService
@@ -52,6 +54,8 @@ from postroom.services.senders import SenderRules
 from postroom.services.spamlearn import SpamLearner
 from postroom.services.spamprefs import SpamPreferences
 from postroom.services.submission import SubmissionService
+from postroom.services.twofactor import TwoFactor
+from postroom.services.websessions import WebSessions
 from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import Engine
 from postroom.store.migrations import migrate
@@ -119,6 +123,9 @@ class Services:
     dkim_keys: DkimKeys
     batv: Batv
     metrics: Metrics
+    sessions: WebSessions  # web logins (services/websessions.py)
+    two_factor: TwoFactor
+    app_passwords: AppPasswords
     spam_prefs: SpamPreferences | None = None
     learner: SpamLearner | None = None  # reports Junk moves to spamd (services/spamlearn.py)
 
@@ -139,7 +146,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     secrets = SecretBox(cfg.data_path / KEY_FILE)
     directory = Directory(store, hash_workers=cfg.login.hash_workers, secrets=secrets,
                           login_domain=cfg.server.login_domain,
-                          login_cache=LoginCache(cfg.login))
+                          login_cache=LoginCache(cfg.login),
+                          app_passwords_with_2fa=cfg.login.app_passwords_with_2fa)
     gate = AccessGate(store.mailboxes)
     audit = AuditLog(store)
     throttle = AuthThrottle(cfg.limits.auth_failures_per_ip, cfg.limits.auth_failure_window)
@@ -173,8 +181,13 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     delivery = DeliveryService(store, directory, gate, queue, workers=cfg.store.io_workers)
     multipop = MultipopAccounts(store, directory, queue, secrets)
     atrn = AtrnProviders(store, secrets)
+    sessions = WebSessions(store.logins, directory, cfg.web)
+    two_factor = TwoFactor(store.logins, secrets, audit, cfg.web, "Postroom " + (
+        cfg.server.hostname or default_hostname(cfg.server.domain or None)))
+    app_passwords = AppPasswords(store.logins, audit, cfg.login.max_app_passwords)
     admin = Admin(store, directory, mailboxes, acl, queue, gateways, multipop, atrn, audit,
-                  screening, SigningAdmin(store, directory, audit, dkim_keys, batv, cfg))
+                  screening, SigningAdmin(store, directory, audit, dkim_keys, batv, cfg),
+                  LoginsAdmin(store, directory, audit, sessions, two_factor))
     front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways,
                          screening, metrics)
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
@@ -182,7 +195,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                     multipop, atrn, admin, front, senders,
                     TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
                                 cfg.store.index_backlog, cfg.store.index_batch_bytes), screening,
-                    dkim_keys=dkim_keys, batv=batv, metrics=metrics, spam_prefs=spam_prefs,
+                    dkim_keys=dkim_keys, batv=batv, metrics=metrics, sessions=sessions,
+                    two_factor=two_factor, app_passwords=app_passwords, spam_prefs=spam_prefs,
                     learner=learner)
 
 

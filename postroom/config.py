@@ -72,6 +72,12 @@ class LoginConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "Threads that run argon2id. 0 = one less than the CPU cores (at least one), so a "
         "login flood never takes the core the protocol sessions run on."),
                             Meta(ge=0, le=256)] = 0
+    app_passwords_with_2fa: Annotated[bool, _d(
+        "With two-factor authentication on, an account's own password no longer works for "
+        "the mail protocols (IMAP, POP3, SMTP AUTH, ODMR; every SASL mechanism, and APOP), "
+        "only its app passwords do. false = the account password works there too.")] = True
+    max_app_passwords: Annotated[int, _d("App passwords one account may have."),
+                                 Meta(ge=0, le=1000)] = 20
 
 
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

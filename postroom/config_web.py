@@ -8,7 +8,7 @@ defaults sit together. Each listener has the keys every listener has (config.py
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -98,3 +98,34 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_header_size: Annotated[int, _d(
         "Largest request head (request line and header fields), in octets; a larger one is "
         "answered 431/400 and the connection closed."), Meta(ge=1024, le=1 << 20)] = 16384
+    # -- logging in (web/session.py, services/websessions.py, services/twofactor.py) ---------
+    session_idle_timeout: Annotated[float, _d(
+        "Seconds a web session may sit unused before it ends."),
+                                    Meta(ge=60, le=30 * 86400)] = 1800.0
+    session_lifetime: Annotated[float, _d(
+        "Seconds a web session lasts at most, used or not; then the user logs in again."),
+                                Meta(ge=60, le=365 * 86400)] = 43200.0
+    session_cache_seconds: Annotated[float, _d(
+        "Seconds a resolved session is remembered in memory, so a page does not read the "
+        "store for its session on every request. Also the longest time a session ended by "
+        "another node or by the CLI (or of an account disabled there) may still be "
+        "honoured here; 0 = read the store on every request."), Meta(ge=0, le=60)] = 2.0
+    login_step_timeout: Annotated[float, _d(
+        "Seconds between the password step and the second step (the TOTP code, or the "
+        "enrolment an administrator must do first) before the login starts over."),
+                                  Meta(ge=30, le=3600)] = 300.0
+    login_code_attempts: Annotated[int, _d(
+        "Wrong TOTP or recovery codes allowed in one login before it starts over (each also "
+        "counts as a failed login for the throttle and screening)."), Meta(ge=1, le=100)] = 5
+    totp_admins: Annotated[Literal["required", "optional"], _d(
+        "TOTP two-factor authentication for administrators (global and domain): "
+        "\"required\" sends an administrator without it to enrolment right after the "
+        "password, and nothing else can be done until enrolled; \"optional\" lets each "
+        "choose.")] = "required"
+    totp_users: Annotated[Literal["optional", "required", "off"], _d(
+        "TOTP for other users: \"optional\" (each may enrol on the My account page), "
+        "\"required\" (as for administrators), \"off\" (no enrolment offered; a user "
+        "already enrolled keeps it).")] = "optional"
+    totp_issuer: Annotated[str, _d(
+        "The issuer name authenticator apps show next to the account; empty = "
+        "\"Postroom <server host name>\".")] = ""

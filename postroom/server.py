@@ -244,7 +244,8 @@ class Server:
             _networks("smtp.trusted_networks", c.smtp.trusted_networks),
             Turnaround(s.queue, self.queue.outbound, self.queue.conclude, self.hostname),
             WebServices(health, s.metrics, client_config, s.admin, s.auth,
-                        dashboard=dashboard, maillog=maillog),
+                        sessions=s.sessions, two_factor=s.two_factor,
+                        app_passwords=s.app_passwords, dashboard=dashboard, maillog=maillog),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)
@@ -262,7 +263,7 @@ class Server:
                     listener = HttpListener(HttpSpec(
                         sdef.label, host, port, lc.tls, tls, per_ip, most, sdef.note,
                         proxy_networks=proxies, on_connect=s.metrics.connection,
-                        keepalive_timeout=c.web.keepalive_timeout,
+                        screen=s.screening.reason, keepalive_timeout=c.web.keepalive_timeout,
                         max_header_size=c.web.max_header_size,
                         handshake_timeout=c.tls.handshake_timeout),
                         self.apps[sdef.frontend](front, sdef))

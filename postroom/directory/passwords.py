@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import os
+import secrets
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -91,3 +92,27 @@ def scram_secret(password: str, salt: bytes | None = None,
 def make_credentials(password: str) -> dict[str, str]:
     """Everything stored for a password: the argon2id hash and the SCRAM keys."""
     return {"password_hash": hash_password(password), "scram": scram_secret(password).encode()}
+
+
+# -- app passwords (docs/web.md "App passwords") -----------------------------------------------
+# 20 characters from 32 that cannot be misread (no 0/o, 1/l): 100 bits, shown as five groups
+# of four. The first four (20 bits) are kept in clear as a hint that picks the row at login,
+# so a login pays one argon2id check however many app passwords an account has; 80 bits stay
+# secret, far beyond guessing through a throttled login.
+APP_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+APP_LENGTH = 20
+APP_HINT = 4
+
+
+def new_app_password() -> str:
+    raw = "".join(secrets.choice(APP_ALPHABET) for _ in range(APP_LENGTH))
+    return "-".join(raw[i:i + 4] for i in range(0, APP_LENGTH, 4))
+
+
+def app_password_form(text: str) -> str | None:
+    """``text`` as an app password (dashes and spaces dropped, lower case), or None when it
+    cannot be one: then no app password row is looked at."""
+    raw = text.replace("-", "").replace(" ", "").lower()
+    if len(raw) != APP_LENGTH or any(c not in APP_ALPHABET for c in raw):
+        return None
+    return raw

@@ -21,6 +21,7 @@ from typing import Any
 
 from postroom.core.address import Address, normalize_domain
 from postroom.core.errors import Kind, MailError, invalid, not_found
+from postroom.core.logins import AppPasswordRec, LoginFactors
 from postroom.core.principal import Principal
 from postroom.core.records import AccountRec, AliasRec, GroupRec, MailboxRec
 from postroom.directory import passwords
@@ -79,13 +80,19 @@ def parse_alias_address(text: str) -> str:
 
 
 _NONE: frozenset[Any] = frozenset()
+APP_USED_EVERY = 300  # seconds between two writes of an app password's last use
 
 
 class Directory:
     def __init__(self, store: SqlStore, hash_workers: int = 0,
                  secrets: SecretBox | None = None, login_domain: str = "",
-                 login_cache: LoginCache | None = None) -> None:
+                 login_cache: LoginCache | None = None,
+                 app_passwords_with_2fa: bool = True) -> None:
         self.store = store
+        # with a second factor on, the account's own password is refused by the mail
+        # protocols; only app passwords work there (docs/web.md "App passwords")
+        self.app_passwords_with_2fa = app_passwords_with_2fa
+        self._pending: set[asyncio.Task[None]] = set()
         self.repo = store.directory
         self.secrets = secrets
         self.login_domain = login_domain
@@ -154,27 +161,80 @@ class Directory:
         if principal.account_id is not None:
             await self.repo.note_login(principal.account_id, int(time.time()))
 
-    async def authenticate(self, username: str, password: str) -> Principal | None:
-        """Check a login; None for any failure (the caller must not say which part failed)."""
+    async def authenticate(self, username: str, password: str, *,
+                           web: bool = False) -> Principal | None:
+        """Check a login; None for any failure (the caller must not say which part failed).
+
+        A mail login (``web`` false: IMAP, POP3, SMTP AUTH, ODMR, SASL PLAIN/LOGIN) also takes
+        the account's app passwords, and with a second factor on (and
+        ``login.app_passwords_with_2fa``) only those. A web login takes only the account's
+        own password: an app password must never skip the second factor."""
         try:
             addr = Address.parse(self.login_address(username))
         except MailError:
             return None
         rec = await self.repo.get_account(str(addr))
-        loop = asyncio.get_running_loop()
+        factors = None
+        if rec is not None and not web:
+            factors = await self.store.logins.factors(rec.id)
+            app = await self._app_password(rec, factors, password)
+            if app is not None:
+                if rec.state != "active":
+                    raise MailError(Kind.DISABLED, "account is disabled")
+                self._note_app_password(app)
+                return await self.principal_for(rec)
         stored = rec.password_hash if rec else _DUMMY_HASH  # same cost for unknown users
-        if rec is not None and stored and self.login_cache.knows(rec.address, stored, password):
-            ok = True  # verified lately against this very hash (directory/login_cache.py)
-        else:
-            ok = await loop.run_in_executor(self._hash_pool, passwords.verify_password,
-                                            stored, password)
-            if ok and rec is not None:
-                self.login_cache.remember(rec.address, stored, password)
+        ok = await self._verify(rec.address if rec else "", stored, password)
         if not ok or rec is None:
             return None
+        if factors is not None and factors.two_factor and self.app_passwords_with_2fa:
+            return None  # the own password is for the web (with its second factor) only
         if rec.state != "active":
             raise MailError(Kind.DISABLED, "account is disabled")
         return await self.principal_for(rec)
+
+    async def _verify(self, key: str, stored: str, password: str) -> bool:
+        """argon2id off the event loop, unless the login cache saw this very password
+        verified against this very hash lately (directory/login_cache.py)."""
+        if key and stored and self.login_cache.knows(key, stored, password):
+            return True
+        ok = await asyncio.get_running_loop().run_in_executor(
+            self._hash_pool, passwords.verify_password, stored, password)
+        if ok and key:
+            self.login_cache.remember(key, stored, password)
+        return ok
+
+    async def _app_password(self, rec: AccountRec, factors: LoginFactors,
+                            password: str) -> AppPasswordRec | None:
+        """The app password ``password`` is, if any. The hint picks the candidate rows, so a
+        login pays one argon2id check however many app passwords there are; the login cache
+        is keyed by the row, so a revoked (deleted) one is never found again."""
+        raw = passwords.app_password_form(password)
+        if raw is None:
+            return None
+        for app in factors.app_passwords:
+            if hmac.compare_digest(app.hint, raw[:passwords.APP_HINT]) and \
+                    await self._verify(f"{rec.address}\0app{app.id}", app.password_hash, raw):
+                return app
+        return None
+
+    def _note_app_password(self, app: AppPasswordRec) -> None:
+        """Record when an app password was last used, at most every few minutes (a phone
+        logs in at every check; the list needs minutes, not a write per login)."""
+        now = int(time.time())
+        if app.last_used is not None and now - app.last_used < APP_USED_EVERY:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.store.logins.app_password_used(app.id, now))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def password_barred(self, account_id: int) -> bool:
+        """Whether the account's own password (and its APOP/CRAM-MD5 secret, SCRAM keys) is
+        refused by the mail protocols because a second factor is on."""
+        if not self.app_passwords_with_2fa:
+            return False
+        return (await self.store.logins.factors(account_id)).two_factor
 
     async def principal_for(self, rec: AccountRec) -> Principal:
         is_global, domains = await self.repo.admin_scopes(rec.id)
@@ -210,14 +270,14 @@ class Directory:
             rec = await self.repo.get_account(str(Address.parse(self.login_address(username))))
         except MailError:
             return None
-        if rec is None or rec.state != "active":
+        if rec is None or rec.state != "active" or await self.password_barred(rec.id):
             return None
         return passwords.ScramSecret.decode(rec.scram)
 
     async def scram_login(self, username: str) -> Principal | None:
         """Finish a SCRAM login whose proof checked out."""
         rec = await self.repo.get_account(str(Address.parse(self.login_address(username))))
-        if rec is None or rec.state != "active":
+        if rec is None or rec.state != "active" or await self.password_barred(rec.id):
             return None
         return await self.principal_for(rec)
 
@@ -245,7 +305,7 @@ class Directory:
         except MailError:
             return None
         sealed = await self.repo.apop_secret(rec.id) if rec is not None else None
-        if rec is None or sealed is None:
+        if rec is None or sealed is None or await self.password_barred(rec.id):
             return None
         try:
             return rec, self._box().open(sealed, "apop")

@@ -40,6 +40,16 @@ Message = MutableMapping[str, Any]
 AsgiApp = Callable[[Scope, Callable[[], Awaitable[Message]],
                     Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
+SCREEN_HOLD = 65536  # octets of a request held back while the client's address is screened
+
+
+def _blocked(reason: str) -> bytes:
+    body = f"Your address is blocked: {reason}\n".encode("utf-8", "replace")
+    return (b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n"
+            + body)
+
+
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
          b"Content-Length: 33\r\nConnection: close\r\n\r\nToo many connections; try again.\n")
 
@@ -56,6 +66,9 @@ class HttpSpec:
     note: str = ""
     proxy_networks: list[Network] = field(default_factory=list)
     on_connect: Callable[[str], None] | None = None  # told the label of each connection served
+    # Dynamic screening (services/screening.py): why a client address is refused at connect
+    # (None: it is not), as on the mail listeners (net/listener.py ListenerSpec.screen)
+    screen: Callable[[str], Awaitable[str | None]] | None = None
     keepalive_timeout: float = 5.0
     max_header_size: int = 16384
     handshake_timeout: float = 30.0
@@ -110,6 +123,8 @@ class _LimitedH11(H11Protocol):
         self.raw: asyncio.Transport | None = None
         self.source: tuple[str, int] | None = None
         self.proxy_timer: asyncio.TimerHandle | None = None
+        self.screening = False  # the address is being screened; bytes wait in ``pending``
+        self.screen_task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         peer = transport.get_extra_info("peername")
@@ -120,7 +135,38 @@ class _LimitedH11(H11Protocol):
             self.proxy_timer = asyncio.get_running_loop().call_later(
                 PROXY_TIMEOUT, transport.close)
             return
-        self._admit(transport, ip)
+        self._screen(transport, ip, b"")
+
+    def _screen(self, transport: asyncio.Transport, ip: str, rest: bytes) -> None:
+        """Admit the connection once screening says the address is not blocked (a blocked
+        one gets 403 and is closed, as a mail listener answers with its refusal)."""
+        screen = self.listener.spec.screen
+        if screen is None:
+            if self._admit(transport, ip) and rest:
+                super().data_received(rest)
+            return
+        self.raw, self.pending, self.screening = transport, bytearray(rest), True
+        self.screen_task = asyncio.get_running_loop().create_task(
+            self._screened(screen, transport, ip))
+
+    async def _screened(self, screen: Callable[[str], Awaitable[str | None]],
+                        transport: asyncio.Transport, ip: str) -> None:
+        try:
+            reason = await screen(ip)
+        except Exception:
+            log.exception("screening failed; the connection is served")
+            reason = None
+        held, self.pending, self.screening = bytes(self.pending or b""), None, False
+        if transport.is_closing():
+            return
+        if reason is not None:
+            log.warning("refused: blocked", extra={"ip": ip, "service": self.listener.spec.label,
+                                                   "reason": reason})
+            transport.write(_blocked(reason))
+            transport.close()
+            return
+        if self._admit(transport, ip) and held:
+            super().data_received(held)
 
     def _admit(self, transport: asyncio.Transport, ip: str) -> bool:
         spec, per_ip = self.listener.spec, self.listener.per_ip
@@ -141,7 +187,11 @@ class _LimitedH11(H11Protocol):
         return True
 
     def data_received(self, data: bytes) -> None:
-        if self.pending is not None:
+        if self.screening and self.pending is not None:
+            self.pending += data
+            if len(self.pending) > SCREEN_HOLD and self.raw is not None:
+                self.raw.close()
+        elif self.pending is not None:
             self._proxy_data(data)
         elif self.ip is not None:
             super().data_received(data)
@@ -165,8 +215,7 @@ class _LimitedH11(H11Protocol):
         self._end_proxy()
         self.source = result.source
         ip = result.source[0] if result.source else (str(peer[0]) if peer else "")
-        if self._admit(transport, ip) and rest:
-            super().data_received(rest)
+        self._screen(transport, ip, rest)
 
     def _end_proxy(self) -> None:
         self.pending = None

@@ -46,6 +46,11 @@ class AuthService:
         Raises DISABLED for a disabled or frozen account whose password is right."""
         return await self._directory.authenticate(username, password)
 
+    async def web_password(self, username: str, password: str) -> Principal | None:
+        """The password step of a web login: the account's own password only (never an app
+        password, which would skip the second factor). Raises DISABLED as ``password``."""
+        return await self._directory.authenticate(username, password, web=True)
+
     async def apop(self, username: str, timestamp: str, digest: str) -> Principal | None:
         return await self._directory.apop(username, timestamp, digest)
 

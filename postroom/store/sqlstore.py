@@ -14,6 +14,7 @@ from postroom.store.repo import text
 from postroom.store.repo.audit import AuditRepo
 from postroom.store.repo.directory import DirectoryRepo
 from postroom.store.repo.gateways import GatewayRepo
+from postroom.store.repo.logins import LoginsRepo
 from postroom.store.repo.mailboxes import MailboxRepo
 from postroom.store.repo.messages import MessageQueries, MessageRepo
 from postroom.store.repo.multipop import MultipopRepo
@@ -43,6 +44,7 @@ class SqlStore:
         self.greylist = GreylistRepo(engine)
         self.spam = SpamPrefsRepo(engine)
         self.signing = SigningRepo(engine)
+        self.logins = LoginsRepo(engine)  # web sessions, second factors, app passwords
 
     @property
     def stats(self) -> CommitStats:

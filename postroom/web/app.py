@@ -33,11 +33,14 @@ from postroom.config_web import WebOperationsConfig
 from postroom.net.listener import Network
 from postroom.obs.metrics import Metrics
 from postroom.services.admin import Admin
+from postroom.services.apppasswords import AppPasswords
 from postroom.services.auth import AuthService
 from postroom.services.clientconfig import ClientConfig
 from postroom.services.dashboard import Dashboard
 from postroom.services.health import Health
 from postroom.services.maillog_search import MailLogSearch
+from postroom.services.twofactor import TwoFactor
+from postroom.services.websessions import WebSessions
 from postroom.web import api, auth, pages, session
 from postroom.web.autoconfig import autoconfig_routes
 from postroom.web.guard import App, Guard, TooLarge
@@ -59,6 +62,9 @@ class WebServices:
     client_config: ClientConfig
     admin: Admin  # every administrative operation (services/admin/), with an Actor
     auth: AuthService  # logins: passwords, throttle, screening, the login log line
+    sessions: WebSessions  # web sessions (services/websessions.py)
+    two_factor: TwoFactor  # TOTP and recovery codes (services/twofactor.py)
+    app_passwords: AppPasswords  # a user's app passwords (services/apppasswords.py)
     dashboard: Dashboard | None = None  # WebAdmin's live figures (services/dashboard.py)
     maillog: MailLogSearch | None = None  # the mail-log search (services/maillog_search.py)
 

@@ -23,6 +23,7 @@ from postroom.services.admin.directory import (
     RolesAdmin,
     UsersAdmin,
 )
+from postroom.services.admin.logins import LoginsAdmin
 from postroom.services.admin.mail import FoldersAdmin, QueueAdmin
 from postroom.services.admin.relay import AtrnAdmin, GatewaysAdmin, MultipopAdmin
 from postroom.services.admin.screening import ScreeningAdmin
@@ -41,7 +42,7 @@ class Admin:
     def __init__(self, store: SqlStore, directory: Directory, mailboxes: MailboxService,
                  acl: AclService, queue: QueueService, gateways: Gateways,
                  multipop: MultipopAccounts, atrn: AtrnProviders, audit: AuditLog,
-                 screening: Screening, signing: SigningAdmin) -> None:
+                 screening: Screening, signing: SigningAdmin, logins: LoginsAdmin) -> None:
         base = (store, directory, audit)
         self.domains = DomainsAdmin(*base, gateways)
         self.users = UsersAdmin(*base, mailboxes)
@@ -55,6 +56,7 @@ class Admin:
         self.multipop = MultipopAdmin(*base, multipop)
         self.screening = ScreeningAdmin(*base, screening)
         self.signing = signing  # DKIM and BATV keys, DNS advice (built with their services)
+        self.logins = logins  # reset an account's second factor, end its web sessions
         self._audit = audit
 
     async def note(self, actor: Actor, action: str, target: str,

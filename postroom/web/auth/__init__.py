@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
+from postroom.web.auth import login, selfservice
+
 if TYPE_CHECKING:
     from postroom.web.app import WebServices, WebSettings
 
 
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
-    return []
+    return login.routes(services, settings) + selfservice.routes(services, settings)
