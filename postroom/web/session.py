@@ -194,6 +194,11 @@ def _cross_site(headers: Headers) -> str | None:
     origin = headers.get("origin")
     if origin is not None:
         host = (headers.get("host") or "").lower()
+        if origin == "null" and site is not None and site.lower() == "same-origin":
+            # Chromium serialises the origin of a same-origin form post as "null" when the
+            # page's Referrer-Policy is no-referrer (as guard.py sends, Fetch §3.1 "serializing
+            # a request origin"); its Sec-Fetch-Site still says same-origin, which decides.
+            return None
         if origin == "null" or urlsplit(origin).netloc.lower() != host:
             return "cross-origin requests cannot change anything here"
     return None

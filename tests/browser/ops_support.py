@@ -43,6 +43,8 @@ class OpsHost:
     admin: str
     password: str
     log_file: Path
+    sender: str  # a plain user who sends the test mail (the administrator has 2FA on, so
+    sender_password: str  # SMTP AUTH would need an app password for them)
     totp_secret: str = ""  # set once the administrator has enrolled a second factor
 
     def port(self, label: str) -> int:
@@ -66,7 +68,9 @@ def ops_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsHost]:
     srv = RunningServer(cfg)
     admin, password = srv.add_user("admin", "Admin-pass-1234")
     srv.call(srv.services.admin.roles.set(Actor.operator(), admin, None, True))
-    host = OpsHost(srv, f"https://127.0.0.1:{srv.port('webadmin')}", admin, password, log_file)
+    sender, sender_password = srv.add_user("sender")
+    host = OpsHost(srv, f"https://127.0.0.1:{srv.port('webadmin')}", admin, password, log_file,
+                   sender, sender_password)
     try:
         yield host
     finally:
@@ -105,7 +109,7 @@ def page(browser: Any) -> Iterator[Any]:
 
 def axe_problems(page: Any) -> list[str]:
     """The serious and critical axe violations on the page, one line each."""
-    from axe_playwright_python.sync_playwright import Axe
+    from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 
     results = Axe().run(page)
     return [f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at "

@@ -1,0 +1,237 @@
+"""WebAdmin's operations pages in a real browser (Debian's Chromium, driven by Playwright):
+a global administrator logs in with a password and TOTP (enrolling on the first login, as
+the server requires of administrators), visits every operations page, performs one action on
+each, and axe finds no serious or critical accessibility violation on any of them.
+
+The server is real and in-process (tests/browser/ops_support.py): mail is sent over SMTP
+submission; remote mail goes to a closed port, so it waits in the queue; the log goes to a
+file, which the mail-log page searches.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pyotp
+import pytest
+from playwright.sync_api import expect
+
+from postroom.core.actor import Actor
+from tests.browser.ops_support import OpsHost, axe_problems, browser, ops_host
+from tests.support.server import wait_for
+
+__all__ = ["browser", "ops_host"]  # fixtures, imported for pytest
+
+PAGES = ["/", "/queue", "/gateways", "/dkim", "/dkim/example.test", "/screening", "/audit",
+         "/maillog", "/maillog?q=nobody%40example.test"]
+_used_steps: set[int] = set()
+
+
+def totp_code(secret: str) -> str:
+    """A code for a TOTP step not used before (the server takes each step once)."""
+    while True:
+        now = int(time.time() // 30)
+        step = max(now, max(_used_steps, default=0) + 1)
+        if step <= now + 1:
+            _used_steps.add(step)
+            return pyotp.TOTP(secret).at(step * 30)
+        time.sleep(0.5)
+
+
+def log_in(page: Any, host: OpsHost) -> None:
+    """Log in from the login page the browser is on (keeping its way back), or from /login."""
+    if "/login" not in page.url:
+        page.goto(host.base + "/login")
+    page.get_by_label("User name").fill(host.admin)
+    page.get_by_label("Password").fill(host.password)
+    page.get_by_role("button", name="Log in").click()
+    if "/login/enrol" in page.url:  # an administrator's first login: enrol TOTP
+        host.totp_secret = page.locator("#totp-secret").inner_text().strip()
+        page.get_by_label("Code from the app").fill(totp_code(host.totp_secret))
+        page.get_by_role("button", name="Turn on two-factor authentication").click()
+        page.get_by_role("link", name=re.compile("continue")).click()
+    elif "/login/code" in page.url:
+        page.get_by_label("Code or recovery code").fill(totp_code(host.totp_secret))
+        page.get_by_role("button", name="Continue").click()
+    assert "/login" not in page.url, (page.url, page.content()[:3000])
+
+
+@pytest.fixture(scope="module")
+def admin(browser: Any, ops_host: OpsHost) -> Iterator[Any]:
+    """A browser context logged in as the global administrator (once per module)."""
+    context = browser.new_context(ignore_https_errors=True)
+    context.grant_permissions(["clipboard-read", "clipboard-write"],
+                              origin=ops_host.base)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    log_in(page, ops_host)
+    page.close()
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def tab(admin: Any) -> Iterator[Any]:
+    page = admin.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        page.close()
+
+
+def send(host: OpsHost, recipient: str, msgid: str) -> None:
+    with smtplib.SMTP("127.0.0.1", host.port("submission"), timeout=20) as s:
+        s.login(host.sender, host.sender_password)
+        s.sendmail(host.sender, [recipient],
+                   f"From: {host.sender}\r\nTo: {recipient}\r\nSubject: ops test\r\n"
+                   f"Message-ID: {msgid}\r\n\r\nhello\r\n".encode())
+
+
+def test_every_operations_page_passes_axe(tab: Any, ops_host: OpsHost) -> None:
+    problems: list[str] = []
+    for path in PAGES:
+        response = tab.goto(ops_host.base + path)
+        assert response is not None and response.status == 200, path
+        assert tab.locator("h1").count() == 1, path
+        assert tab.locator("main#main").count() == 1, path
+        problems += axe_problems(tab)
+    assert problems == []
+
+
+def test_login_is_required_and_with_totp(browser: Any, ops_host: OpsHost,
+                                         admin: Any) -> None:
+    context = browser.new_context(ignore_https_errors=True)
+    try:
+        page = context.new_page()
+        page.goto(ops_host.base + "/queue")
+        assert "/login" in page.url  # no session: the login page, with the way back
+        log_in(page, ops_host)
+        assert page.url.endswith("/queue")
+        assert ops_host.totp_secret  # the administrator logged in with a second factor
+    finally:
+        context.close()
+
+
+def test_dashboard_figures_move_when_mail_is_sent(tab: Any, ops_host: OpsHost) -> None:
+    tab.goto(ops_host.base + "/")
+    caption = tab.locator("figcaption", has_text="Messages accepted")
+
+    def accepted() -> int:
+        text = caption.inner_text()
+        found = re.search(r"\((\d+) this minute", text)
+        last = re.search(r": (\d+)/min", text)
+        assert found and last, text
+        return int(found.group(1)) + int(last.group(1))
+
+    before = accepted()
+    send(ops_host, ops_host.sender, "<dash-1@ops.example>")
+    # the page's own script fetches the figures again (dashboard_refresh = 1 s)
+    figures = tab.locator("#figures")
+    wait_for(lambda: figures.get_attribute("data-updated") is not None, timeout=20,
+             what="the script refreshing the figures")
+    deadline = time.monotonic() + 20
+    while accepted() <= before and time.monotonic() < deadline:
+        tab.wait_for_timeout(300)
+    assert accepted() > before
+    assert axe_problems(tab) == []
+
+
+def test_queue_hold_and_release(tab: Any, ops_host: OpsHost) -> None:
+    send(ops_host, "someone@unreachable.example", "<queue-1@ops.example>")
+    srv = ops_host.srv
+
+    def entry() -> int | None:
+        rows = srv.call(srv.services.admin.queue.list(Actor.operator()))
+        found = [r.id for r in rows if "someone@unreachable.example" in r.recipients]
+        return found[0] if found else None
+    wait_for(lambda: entry() is not None, what="the message in the queue")
+    entry_id = entry()
+    tab.goto(ops_host.base + "/queue?q=unreachable")
+    tab.get_by_role("link", name=f"Queue entry {entry_id}").click()
+    tab.get_by_role("button", name="Hold").click()
+    assert tab.locator("#entry-state").inner_text() == "hold"
+    assert tab.get_by_role("status").inner_text() == f"Queue entry {entry_id} held."
+    tab.get_by_role("button", name="Release").click()
+    assert tab.locator("#entry-state").inner_text() in ("ready", "active")
+    # a destructive action asks first
+    tab.get_by_role("button", name="Delete…").click()
+    assert tab.get_by_role("heading", name=f"Delete queue entry {entry_id}").is_visible()
+    assert axe_problems(tab) == []
+    tab.get_by_role("link", name="Cancel").click()
+    assert tab.locator("#entry-state").count() == 1
+
+
+def test_gateway_added_and_removed(tab: Any, ops_host: OpsHost) -> None:
+    tab.goto(ops_host.base + "/gateways")
+    tab.get_by_label("Domain", exact=True).fill("partner.example")
+    tab.get_by_label("Deliver to host[:port]").fill("mx.partner.example")
+    tab.get_by_role("button", name="Add gateway").click()
+    assert tab.get_by_role("heading", name="Gateway partner.example").is_visible()
+    tab.get_by_role("button", name="Remove gateway…").click()
+    tab.get_by_role("button", name="Remove gateway partner.example").click()
+    assert "Gateway partner.example removed" in tab.get_by_role("status").inner_text()
+    # a refusal is announced as an alert, with the form kept
+    tab.get_by_label("Domain", exact=True).fill("example.test")
+    tab.get_by_role("button", name="Add gateway").click()
+    assert "one of our own domains" in tab.get_by_role("alert").inner_text()
+    assert tab.get_by_label("Domain", exact=True).input_value() == "example.test"
+
+
+def test_dkim_key_and_its_dns_record(tab: Any, ops_host: OpsHost) -> None:
+    tab.goto(ops_host.base + "/dkim")
+    tab.get_by_label("Domain", exact=True).select_option("example.test")
+    tab.get_by_label("ed25519").check()
+    tab.get_by_role("button", name="Generate keys").click()
+    assert tab.url.split("?")[0].endswith("/dkim/example.test")
+    record = tab.locator("code.record", has_text="v=DKIM1; k=ed25519")
+    assert record.count() == 1
+    row = tab.locator("tr", has=record)
+    assert "._domainkey.example.test" in row.inner_text()
+    button = row.get_by_role("button", name=re.compile("value of TXT record"))
+    assert button.is_visible()  # the script shows the copy buttons
+    button.click()
+    expect(tab.locator("#copy-status")).to_have_text(re.compile("^Copied"))
+    copied = tab.evaluate("navigator.clipboard.readText()")
+    assert copied == record.inner_text().strip()
+
+
+def test_block_and_unblock_a_network(tab: Any, ops_host: OpsHost) -> None:
+    tab.goto(ops_host.base + "/screening")
+    tab.get_by_label(re.compile("^Address or network \\(e.g.")).fill("203.0.113.0/24")
+    tab.get_by_label("Reason").fill("browser test")
+    tab.get_by_role("button", name="Block", exact=True).click()
+    assert tab.locator("tbody tr", has_text="203.0.113.0/24").count() == 1
+    tab.get_by_role("button", name="Unblock 203.0.113.0/24").click()
+    assert "Unblocked: 203.0.113.0/24" in tab.get_by_role("status").inner_text()
+    assert tab.locator("tbody tr", has_text="203.0.113.0/24").count() == 0
+    # the audit log shows both, filtered by action
+    tab.goto(ops_host.base + "/audit")
+    tab.get_by_label("Action starts with").fill("screening.")
+    tab.get_by_role("button", name="Filter").click()
+    text = tab.locator("table").inner_text()
+    assert "screening.block" in text and "screening.unblock" in text
+    assert "queue.hold" not in text
+
+
+def test_mail_log_finds_a_delivered_message(tab: Any, ops_host: OpsHost) -> None:
+    msgid = "<delivered-1@ops.example>"
+    send(ops_host, ops_host.sender, msgid)
+    wait_for(lambda: "delivered queue_id=" in ops_host.log_file.read_text()
+             and msgid in ops_host.log_file.read_text(), what="the delivery in the log")
+    tab.goto(ops_host.base + "/maillog")
+    tab.get_by_label("Address, queue id or Message-ID").fill(msgid)
+    tab.get_by_label("Search for").select_option("msgid")
+    tab.get_by_role("button", name="Search").click()
+    trail = tab.locator("section.trail")
+    wait_for(lambda: "delivered" in trail.first.inner_text(), timeout=10)
+    assert trail.count() == 1
+    text = trail.inner_text()
+    assert msgid in text and "smtp accept" in text and "where=INBOX" in text
+    assert axe_problems(tab) == []
