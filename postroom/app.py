@@ -45,6 +45,7 @@ from postroom.services.maildrop import MaildropService
 from postroom.services.messages import MessageService
 from postroom.services.multipop import MultipopAccounts
 from postroom.services.notify import ChangeFeed
+from postroom.services.ownaccount import OwnAccount
 from postroom.services.pipeline import Pipeline
 from postroom.services.pipeline.checks import CheckContext, FilterSettings, build_checks
 from postroom.services.pipeline.signing import DkimSigner
@@ -126,6 +127,7 @@ class Services:
     sessions: WebSessions  # web logins (services/websessions.py)
     two_factor: TwoFactor
     app_passwords: AppPasswords
+    own_account: OwnAccount  # a user's own password change (services/ownaccount.py)
     spam_prefs: SpamPreferences | None = None
     learner: SpamLearner | None = None  # reports Junk moves to spamd (services/spamlearn.py)
 
@@ -196,7 +198,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                     TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
                                 cfg.store.index_backlog, cfg.store.index_batch_bytes), screening,
                     dkim_keys=dkim_keys, batv=batv, metrics=metrics, sessions=sessions,
-                    two_factor=two_factor, app_passwords=app_passwords, spam_prefs=spam_prefs,
+                    two_factor=two_factor, app_passwords=app_passwords,
+                    own_account=OwnAccount(directory, sessions, audit), spam_prefs=spam_prefs,
                     learner=learner)
 
 

@@ -245,7 +245,8 @@ class Server:
             Turnaround(s.queue, self.queue.outbound, self.queue.conclude, self.hostname),
             WebServices(health, s.metrics, client_config, s.admin, s.auth,
                         sessions=s.sessions, two_factor=s.two_factor,
-                        app_passwords=s.app_passwords, dashboard=dashboard, maillog=maillog),
+                        app_passwords=s.app_passwords, own_account=s.own_account,
+                        dashboard=dashboard, maillog=maillog),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)

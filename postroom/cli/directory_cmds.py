@@ -125,6 +125,13 @@ async def user_cmd(s: Services, args: argparse.Namespace) -> int:
             assert password is not None
             await users.set_password(OPERATOR, address, password)
             say(f"password of {address} changed")
+        elif action == "2fa-reset":
+            had = await s.admin.logins.reset_two_factor(OPERATOR, address)
+            say(f"{address}: two-factor authentication reset, web sessions ended" if had
+                else f"{address} had no two-factor authentication; web sessions ended")
+        elif action == "logout-everywhere":
+            ended = await s.admin.logins.end_sessions(OPERATOR, address)
+            say(f"{address}: {ended} web session{'' if ended == 1 else 's'} ended")
         elif action in ("disable", "enable"):
             await users.update(OPERATOR, address,
                                state="disabled" if action == "disable" else "active")

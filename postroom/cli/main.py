@@ -176,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "belongs to still delivers to the others)"),
                        ("enable", "undo disable or freeze")):
         leaf(u, name, text).add_argument("address")
+    leaf(u, "2fa-reset", "turn off the account's two-factor authentication (TOTP and "
+         "recovery codes) and end its web sessions, for a user who lost the device; it "
+         "enrols again at the next login where policy requires it").add_argument("address")
+    leaf(u, "logout-everywhere", "end every web session of the account (WebAdmin and "
+         "webmail; a running server notices within web.session_cache_seconds)"
+         ).add_argument("address")
     rm = leaf(u, "remove", "delete the account with all its folders and mail (asks for "
               "--yes, and says how much would go)")
     rm.add_argument("address")

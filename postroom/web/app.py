@@ -39,6 +39,7 @@ from postroom.services.clientconfig import ClientConfig
 from postroom.services.dashboard import Dashboard
 from postroom.services.health import Health
 from postroom.services.maillog_search import MailLogSearch
+from postroom.services.ownaccount import OwnAccount
 from postroom.services.twofactor import TwoFactor
 from postroom.services.websessions import WebSessions
 from postroom.web import api, auth, pages, session
@@ -65,6 +66,7 @@ class WebServices:
     sessions: WebSessions  # web sessions (services/websessions.py)
     two_factor: TwoFactor  # TOTP and recovery codes (services/twofactor.py)
     app_passwords: AppPasswords  # a user's app passwords (services/apppasswords.py)
+    own_account: OwnAccount  # a user's own password change (services/ownaccount.py)
     dashboard: Dashboard | None = None  # WebAdmin's live figures (services/dashboard.py)
     maillog: MailLogSearch | None = None  # the mail-log search (services/maillog_search.py)
 

@@ -88,8 +88,8 @@ async def client(sqlite_services: Services, tmp_path: Path) -> AsyncIterator[Cli
     board = Dashboard(s.store, s.metrics, storage_interval=0)
     search = MailLogSearch(str(tmp_path / "mail.log"))
     web = WebServices(None, s.metrics, None, s.admin, s.auth,  # type: ignore[arg-type]
-                      s.sessions, s.two_factor, s.app_passwords, dashboard=board,
-                      maillog=search)
+                      s.sessions, s.two_factor, s.app_passwords, s.own_account,
+                      dashboard=board, maillog=search)
     settings = WebSettings("mail.example.test", True, 1 << 20, 0, [], 443,
                            operations=WebOperationsConfig(page_size=10),
                            minger=MingerConfig(enabled=True, secret="s3cret-value"))

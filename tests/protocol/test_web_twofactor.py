@@ -13,7 +13,7 @@ import pytest
 
 from postroom.core.actor import Actor
 from postroom.services.admin.directory import NewAccount
-from tests.support.server import RunningServer, server_config
+from tests.support.server import RunningServer, run_cli, server_config
 from tests.support.web import WebClient, recovery_codes
 
 WEB = ["web.admin.enabled=true", "web.admin.port=0", "web.session_cache_seconds=0",
@@ -128,3 +128,24 @@ def test_optional_for_admins(tmp_path: Path) -> None:
     finally:
         server.stop()
 
+
+
+def test_cli_resets_two_factor_and_ends_sessions(srv: RunningServer) -> None:
+    """``postroom user 2fa-reset`` and ``logout-everywhere`` (another process, same store):
+    the running server honours them (here at once: web.session_cache_seconds = 0)."""
+    address, password = admin(srv, "root5")
+    web = WebClient(srv.port("webadmin"))
+    web.login_enrolling(address, password)
+    assert web.get("/me").status == 200
+    out = run_cli(srv, "user", "logout-everywhere", address)
+    assert "1 web session ended" in out
+    assert web.get("/me").status == 303
+    out = run_cli(srv, "user", "2fa-reset", address)
+    assert "two-factor authentication reset" in out
+    web.get("/login")
+    page = web.post("/login", {"username": address, "password": password})
+    assert page.location.startswith("/login/enrol")  # enrols again: policy requires it
+    out = run_cli(srv, "user", "2fa-reset", "nobody@example.test", ok=False)
+    assert "no account nobody@example.test" in out
+    audit = run_cli(srv, "audit", "list", "--action", "user.")
+    assert "user.2fa.reset" in audit and "user.logout-everywhere" in audit

@@ -3,33 +3,233 @@ password, second factor, recovery codes, app passwords, sessions, and a configur
 for Apple devices.
 
 Every change is a service call with the user's ``Actor`` (the services check that it is the
-user's own account and write the audit record); these handlers only read forms and render.
+user's own account and write the audit record); these handlers read forms and render. After a
+change the browser is sent on with 303 (post/redirect/get), except where a secret is shown
+once (new recovery codes, a new app password): that page is the POST's answer and is never
+stored (``Cache-Control: no-store``).
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from postroom.web.identity import require_user
+from postroom.core.errors import Kind, MailError
+from postroom.directory.passwords import MAX_PASSWORD
+from postroom.web.auth.login import client_ip, qr_response
+from postroom.web.identity import WebUser, require_user
+from postroom.web.mobileconfig import MEDIA_TYPE, profile
+from postroom.web.session import session_token
 from postroom.web.templating import render
 
 if TYPE_CHECKING:
     from postroom.web.app import WebServices, WebSettings
 
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def when(stamp: int | None) -> str:
+    """A Unix time as the pages show it (UTC, to the minute); "never" for None."""
+    if stamp is None:
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+
+
+def _text(form: FormData, name: str, most: int = 200) -> str:
+    value = form.get(name)
+    return value[:most] if isinstance(value, str) else ""
+
+
+def _back(path: str, flash: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?" + urlencode({"flash": flash}), 303)
+
+
+def _account_id(user: WebUser) -> int:
+    account_id = user.actor.principal.account_id
+    assert account_id is not None  # web sessions belong to accounts (services/websessions.py)
+    return account_id
+
 
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
     two_factor, sessions = services.two_factor, services.sessions
+    apps, own = services.app_passwords, services.own_account
 
     async def me(request: Request) -> Response:
         user = require_user(request)
-        account_id = user.actor.principal.account_id
-        status = await two_factor.status(account_id) if account_id is not None else None
-        listed = await sessions.list(account_id) if account_id is not None else []
-        return render(request, "me.html", {"status": status, "sessions": listed,
-                                           "policy": two_factor.policy(user.actor.principal)})
+        account_id = _account_id(user)
+        return render(request, "me.html", {
+            "status": await two_factor.status(account_id),
+            "policy": two_factor.policy(user.actor.principal),
+            "sessions": await sessions.list(account_id),
+            "apps": await apps.list(user.actor)})
 
-    return [Route("/me", me, methods=["GET"])]
+    # -- password --------------------------------------------------------------------------
+    async def password_page(request: Request) -> Response:
+        require_user(request)
+        return render(request, "me_password.html", {"error": ""})
+
+    async def password(request: Request) -> Response:
+        user = require_user(request)
+        form = await request.form()
+        current = _text(form, "current", MAX_PASSWORD + 1)
+        new, again = _text(form, "new", MAX_PASSWORD + 1), _text(form, "again",
+                                                                   MAX_PASSWORD + 1)
+        token = session_token(request) or ""
+        error = ""
+        if new != again:
+            error = "The new password and its repetition differ."
+        else:
+            ip, address = client_ip(request), user.address
+            await services.auth.before(ip, address)
+            try:
+                await own.change_password(user.actor, current, new, token)
+            except MailError as exc:
+                if exc.kind is Kind.AUTH_FAILED:  # a guess at the password: throttled
+                    await services.auth.failed(str(request.state.realm), ip, address)
+                error = exc.text[:1].upper() + exc.text[1:] + "."
+        if error:
+            return render(request, "me_password.html", {"error": error}, status=400)
+        return _back("/me", "Your password is changed; your other sessions have ended.")
+
+    # -- second factor ---------------------------------------------------------------------
+    async def twofactor_page(request: Request) -> Response:
+        user = require_user(request)
+        status = await two_factor.status(_account_id(user))
+        policy = two_factor.policy(user.actor.principal)
+        enrolment = None
+        if not status.enabled and policy != "off":
+            enrolment = await two_factor.begin(user.actor.principal)
+        return render(request, "me_2fa.html", {
+            "status": status, "policy": policy, "enrolment": enrolment, "error": "",
+            "qr": "/me/2fa/qr.svg", "action": "/me/2fa/enrol", "next": "", "required": False})
+
+    async def twofactor_qr(request: Request) -> Response:
+        user = require_user(request)
+        try:
+            enrolment = await two_factor.begin(user.actor.principal)
+        except MailError:
+            return Response(status_code=404)
+        return qr_response(enrolment.uri)
+
+    async def coded(request: Request) -> tuple[WebUser, str]:
+        user = require_user(request)
+        form = await request.form()
+        return user, _text(form, "code", 64)
+
+    async def twofactor_error(request: Request, user: WebUser, error: str) -> Response:
+        status = await two_factor.status(_account_id(user))
+        policy = two_factor.policy(user.actor.principal)
+        enrolment = None if status.enabled or policy == "off" else \
+            await two_factor.begin(user.actor.principal)
+        return render(request, "me_2fa.html", {
+            "status": status, "policy": policy, "enrolment": enrolment, "error": error,
+            "qr": "/me/2fa/qr.svg", "action": "/me/2fa/enrol", "next": "", "required": False},
+            status=400)
+
+    async def twofactor_enrol(request: Request) -> Response:
+        user, code = await coded(request)
+        try:
+            codes = await two_factor.confirm(user.actor, code)
+        except MailError as exc:
+            return await twofactor_error(request, user, exc.text)
+        return render(request, "recovery_codes.html", {"codes": codes, "continue": "/me"},
+                      headers=NO_STORE)
+
+    async def twofactor_disable(request: Request) -> Response:
+        user, code = await coded(request)
+        try:
+            await two_factor.disable(user.actor, code)
+        except MailError as exc:
+            return await twofactor_error(request, user, exc.text)
+        return _back("/me", "Two-factor authentication is off.")
+
+    async def recovery_codes(request: Request) -> Response:
+        user, code = await coded(request)
+        try:
+            codes = await two_factor.regenerate(user.actor, code)
+        except MailError as exc:
+            return await twofactor_error(request, user, exc.text)
+        return render(request, "recovery_codes.html", {"codes": codes, "continue": "/me"},
+                      headers=NO_STORE)
+
+    # -- app passwords ---------------------------------------------------------------------
+    async def apps_page(request: Request, error: str = "", status: int = 200) -> Response:
+        user = require_user(request)
+        return render(request, "me_apps.html", {
+            "apps": await apps.list(user.actor), "error": error, "created": None,
+            "password": "", "most": apps.most, "when": when,
+            "two_factor": (await two_factor.status(_account_id(user))).enabled},
+            status=status)
+
+    async def apps_create(request: Request) -> Response:
+        user = require_user(request)
+        form = await request.form()
+        try:
+            rec, secret = await apps.create(user.actor, _text(form, "name", 200))
+        except MailError as exc:
+            return await apps_page(request, exc.text, 400)
+        return render(request, "me_apps.html", {
+            "apps": await apps.list(user.actor), "error": "", "created": rec,
+            "password": secret, "most": apps.most, "when": when,
+            "two_factor": (await two_factor.status(_account_id(user))).enabled},
+            headers=NO_STORE)
+
+    async def apps_revoke(request: Request) -> Response:
+        user = require_user(request)
+        try:
+            await apps.revoke(user.actor, int(request.path_params["app_id"]))
+        except MailError as exc:
+            return await apps_page(request, exc.text, 404)
+        return _back("/me/app-passwords", "The app password is revoked.")
+
+    # -- sessions --------------------------------------------------------------------------
+    async def sessions_page(request: Request) -> Response:
+        user = require_user(request)
+        return render(request, "me_sessions.html", {
+            "sessions": await sessions.list(_account_id(user)),
+            "current": user.session_id, "when": when})
+
+    async def sessions_end(request: Request) -> Response:
+        user = require_user(request)
+        public_id = str(request.path_params["public_id"])
+        if public_id == user.session_id:
+            return RedirectResponse("/me/sessions", 303)  # "log out" ends this one
+        try:
+            await sessions.end_other(user.actor, public_id)
+        except MailError:
+            return RedirectResponse("/me/sessions", 303)  # already gone
+        return _back("/me/sessions", "The session has ended.")
+
+    # -- Apple profile ---------------------------------------------------------------------
+    async def mobileconfig(request: Request) -> Response:
+        user = require_user(request)
+        found = await services.client_config.for_address(user.address)
+        document = profile(found, user.address) if found is not None else None
+        if document is None:
+            return _back("/me", "This server offers no IMAP and SMTP with TLS to configure.")
+        local = user.address.split("@", 1)[0]
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in local) or "mail"
+        return Response(document, media_type=MEDIA_TYPE, headers={
+            "Content-Disposition": f'attachment; filename="{safe}.mobileconfig"',
+            **NO_STORE})
+
+    return [Route("/me", me, methods=["GET"]),
+            Route("/me/password", password_page, methods=["GET"]),
+            Route("/me/password", password, methods=["POST"]),
+            Route("/me/2fa", twofactor_page, methods=["GET"]),
+            Route("/me/2fa/qr.svg", twofactor_qr, methods=["GET"]),
+            Route("/me/2fa/enrol", twofactor_enrol, methods=["POST"]),
+            Route("/me/2fa/disable", twofactor_disable, methods=["POST"]),
+            Route("/me/2fa/recovery-codes", recovery_codes, methods=["POST"]),
+            Route("/me/app-passwords", apps_page, methods=["GET"]),
+            Route("/me/app-passwords", apps_create, methods=["POST"]),
+            Route("/me/app-passwords/{app_id:int}/revoke", apps_revoke, methods=["POST"]),
+            Route("/me/sessions", sessions_page, methods=["GET"]),
+            Route("/me/sessions/{public_id:str}/end", sessions_end, methods=["POST"]),
+            Route("/me/apple.mobileconfig", mobileconfig, methods=["GET"])]
