@@ -123,6 +123,10 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         query = request.query_params.get("q", "")
         kind_text = request.query_params.get("kind", "auto")
         kind: QueryKind = kind_text if kind_text in KINDS else "auto"
+        if kind_text not in KINDS:
+            return refused(request, "ops/maillog.html", {
+                "q": query[:1000], "kind": kind, "kinds": KIND_LABELS, "result": None},
+                invalid(f"search for one of: {', '.join(KINDS)}"))
         context: dict[str, Any] = {"q": query[:1000], "kind": kind, "kinds": KIND_LABELS,
                                    "result": None}
         if maillog is None:
