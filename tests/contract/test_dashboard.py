@@ -123,3 +123,25 @@ async def test_audit_pages_back_with_before(services: Services) -> None:
     assert [r.target for r in second] == ["d2.example", "d1.example"]
     third = await services.admin.audit(op, limit=2, before=second[-1].id, action="domain.")
     assert [r.target for r in third] == ["d0.example"]
+
+
+async def test_queue_pages_filter_in_the_store(services: Services) -> None:
+    op = Actor.operator()
+    blob = await asyncio.get_running_loop().run_in_executor(
+        None, services.store.blobs.put_bytes, message("queued"))
+    ids = await services.queue.enqueue(
+        [NewEntry(f"s{n}@a.example", [f"R{n}_x@Remote.example"], blob, b"") for n in range(7)])
+    await services.admin.queue.hold(op, ids[3])
+    total, rows = await services.admin.queue.page(op, limit=3)
+    assert total == 7 and [r.id for r in rows] == ids[:3]
+    total, rows = await services.admin.queue.page(op, offset=6, limit=3)
+    assert [r.id for r in rows] == ids[6:]
+    assert (await services.admin.queue.page(op, state="hold"))[1][0].id == ids[3]
+    total, rows = await services.admin.queue.page(op, text="r5_X@remote")  # any case
+    assert total == 1 and rows[0].id == ids[5]
+    assert (await services.admin.queue.page(op, text="r_"))[0] == 0  # "_" is no wildcard
+    assert (await services.admin.queue.page(op, text="%"))[0] == 0
+    plain = Actor(await account(services, "pleb@a.example"), WEB)
+    with pytest.raises(MailError) as exc:
+        await services.admin.queue.page(plain)
+    assert exc.value.kind is Kind.NO_PERM

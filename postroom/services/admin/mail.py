@@ -105,6 +105,12 @@ class QueueAdmin(AdminBase):
         self.require_global(actor, "the queue")
         return await self._queue.list()
 
+    async def page(self, actor: Actor, *, state: str = "", text: str = "", offset: int = 0,
+                   limit: int = 100) -> tuple[int, builtins.list[QueueRec]]:
+        """(entries matching, one page of them): the WebAdmin queue viewer's read."""
+        self.require_global(actor, "the queue")
+        return await self._queue.page(state=state, text=text, offset=offset, limit=limit)
+
     async def get(self, actor: Actor, entry_id: int) -> QueueRec:
         self.require_global(actor, "the queue")
         return await self._queue.get(entry_id)

@@ -17,7 +17,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import MailError
-from postroom.core.records import QueueRec
 from postroom.web.identity import require_user
 from postroom.web.pages.ops_common import (
     Confirm,
@@ -45,15 +44,6 @@ def _entry_id(request: Request) -> int:
     return int(text)
 
 
-def _matches(rec: QueueRec, state: str, text: str) -> bool:
-    if state and rec.state != state:
-        return False
-    if text:
-        hay = " ".join((rec.sender, *rec.recipients, rec.last_error)).lower()
-        return text.lower() in hay
-    return True
-
-
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
     queue = services.admin.queue
     size = ops_config(settings).page_size
@@ -63,17 +53,19 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         q = request.query_params
         state = q.get("state", "") if q.get("state", "") in STATES else ""
         text = q.get("q", "")[:200].strip()
-        number = int(q["page"]) if q.get("page", "").isdigit() else 1
+        number = int(q["page"]) if q.get("page", "").isdigit() and \
+            len(q["page"]) < 10 else 1
         context: dict[str, object] = {"state": state, "q": text, "states": STATES,
                                       "entries": [], "page_no": 1, "pages": 1, "total": 0}
         try:
-            entries = [r for r in await queue.list(user.actor) if _matches(r, state, text)]
+            total, _ = await queue.page(user.actor, state=state, text=text, limit=0)
+            pages = max(1, -(-total // size))
+            number = min(max(1, number), pages)
+            _, entries = await queue.page(user.actor, state=state, text=text,
+                                          offset=(number - 1) * size, limit=size)
         except MailError as exc:
             return refused(request, "ops/queue.html", context, exc)
-        pages = max(1, -(-len(entries) // size))
-        number = min(max(1, number), pages)
-        context.update(entries=entries[(number - 1) * size:number * size], page_no=number,
-                       pages=pages, total=len(entries))
+        context.update(entries=entries, page_no=number, pages=pages, total=total)
         return page(request, "ops/queue.html", context)
 
     async def show(request: Request) -> Response:
