@@ -13,7 +13,8 @@
     var source = box.getAttribute("data-source");
     var busy = false;
     function tick() {
-      if (busy || document.hidden) { return; }
+      // not while hidden, nor while the keyboard focus is inside (swapping would lose it)
+      if (busy || document.hidden || box.contains(document.activeElement)) { return; }
       busy = true;
       fetch(source, { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (response) {
