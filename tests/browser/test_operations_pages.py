@@ -235,3 +235,33 @@ def test_mail_log_finds_a_delivered_message(tab: Any, ops_host: OpsHost) -> None
     text = trail.inner_text()
     assert msgid in text and "smtp accept" in text and "where=INBOX" in text
     assert axe_problems(tab) == []
+
+
+def test_keyboard_only(tab: Any, ops_host: OpsHost) -> None:
+    """The skip link comes first; a form is filled and sent with Tab, typing and Enter."""
+    tab.goto(ops_host.base + "/screening")
+    tab.keyboard.press("Tab")
+    assert tab.evaluate("document.activeElement.textContent") == "Skip to content"
+    tab.keyboard.press("Enter")
+    assert tab.evaluate("document.activeElement.id") == "main"
+
+    def tab_to(element_id: str) -> None:
+        for _ in range(60):
+            tab.keyboard.press("Tab")
+            if tab.evaluate("document.activeElement.id") == element_id:
+                return
+        raise AssertionError(f"Tab never reached #{element_id}")
+
+    tab_to("s-network")
+    tab.keyboard.type("192.0.2.77")
+    tab_to("s-reason")
+    tab.keyboard.type("keyboard")
+    tab.keyboard.press("Enter")  # submits the form
+    expect(tab.get_by_role("status")).to_have_text("192.0.2.77/32 blocked.")
+    button = tab.get_by_role("button", name="Unblock 192.0.2.77/32")
+    for _ in range(60):
+        tab.keyboard.press("Tab")
+        if button.evaluate("b => b === document.activeElement"):
+            break
+    tab.keyboard.press("Enter")
+    expect(tab.get_by_role("status")).to_have_text("Unblocked: 192.0.2.77/32.")
