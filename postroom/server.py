@@ -223,9 +223,8 @@ class Server:
         ops = c.web.operations
         dashboard = Dashboard(s.store, s.metrics, minutes=ops.dashboard_minutes,
                               storage_interval=ops.storage_interval)
-        maillog = MailLogSearch(c.log.file, max_bytes=ops.maillog_max_bytes,
-                                max_lines=ops.maillog_max_lines,
-                                max_results=ops.maillog_max_results)
+        maillog = MailLogSearch("")
+        maillog.configure(c.log.file, ops)
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
         self.queue.outbound.return_path = s.batv.return_path  # BATV (services/batv.py)
@@ -362,6 +361,8 @@ class Server:
             self.proxies[:] = _networks("server.proxy_protocol_networks",
                                         c.server.proxy_protocol_networks)
             front.ops_networks[:] = _networks("web.metrics_networks", c.web.metrics_networks)
+            if front.web is not None and front.web.maillog is not None:
+                front.web.maillog.configure(c.log.file, c.web.operations)
             for sdef, service, tls in self.live:
                 fresh = self.frontends[sdef.frontend](front, sdef, tls)
                 for name, value in vars(fresh).items():  # settings and the like; new sessions

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from postroom.config_web import WebOperationsConfig
 from postroom.core.actor import Actor
 from postroom.core.errors import Kind, MailError, invalid
 
@@ -219,6 +220,13 @@ class MailLogSearch:
         self.max_bytes = max_bytes
         self.max_lines = max_lines
         self.max_results = max_results
+
+    def configure(self, file: str, limits: WebOperationsConfig) -> None:
+        """Take the log file and the limits from the configuration (at start and reload)."""
+        self.file = file
+        self.max_bytes = limits.maillog_max_bytes
+        self.max_lines = limits.maillog_max_lines
+        self.max_results = limits.maillog_max_results
 
     def _paths(self) -> list[Path]:
         base = Path(self.file)

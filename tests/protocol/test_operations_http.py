@@ -6,6 +6,7 @@ browser tests (tests/browser/test_operations_pages.py)."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +113,26 @@ def test_roles(srv: RunningServer) -> None:
     assert web.get("/dashboard.json").status == 303
     for path in PAGES[1:]:
         assert web.get(path).status == 404, path
+
+
+def test_a_reload_points_the_mail_log_search_at_the_new_file(srv: RunningServer,
+                                                             root: WebClient) -> None:
+    data = Path(srv.cfg.server.data_dir)
+    new_file = data.parent / "renamed.log"
+    new_file.write_text('2026-12-03T10:00:02Z info postroom.mail conn=- delivered queue_id=41 '
+                        'to=<alice@example.test> where=INBOX status=2.0.0 delay=- reason=-\n')
+    assert "Queue id 41" not in root.get("/maillog?q=41").text
+    new = server_config(data, extra=["web.admin.enabled=true", "web.admin.port=0",
+                                     f"log.file={new_file}",
+                                     "web.operations.maillog_max_results=5"])
+    logger = logging.getLogger("postroom")  # a reload sets the process's log up again
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    try:
+        srv.server.reload(new)  # what SIGHUP runs
+    finally:
+        for handler in logger.handlers:
+            if handler not in saved[0]:
+                handler.close()
+        logger.handlers[:], logger.level, logger.propagate = saved
+    page = root.get("/maillog?q=41")
+    assert page.status == 200 and "Queue id 41" in page.text and "where=INBOX" in page.text
