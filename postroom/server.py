@@ -363,6 +363,8 @@ class Server:
             front.ops_networks[:] = _networks("web.metrics_networks", c.web.metrics_networks)
             if front.web is not None and front.web.maillog is not None:
                 front.web.maillog.configure(c.log.file, c.web.operations)
+            if front.web is not None and front.web.dashboard is not None:
+                front.web.dashboard.storage_interval = c.web.operations.storage_interval
             for sdef, service, tls in self.live:
                 fresh = self.frontends[sdef.frontend](front, sdef, tls)
                 for name, value in vars(fresh).items():  # settings and the like; new sessions

@@ -71,13 +71,14 @@ def _admin(request: Request) -> WebUser | Response:
 
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
     board = services.dashboard
-    refresh = ops_config(settings).dashboard_refresh
 
     async def figures(request: Request, fragment: bool) -> Response:
         user = _admin(request)
         if not isinstance(user, WebUser):
             return user
-        context: dict[str, object] = {"refresh": refresh, "snap": None}
+        # read per request: a reload changes the configuration in place
+        context: dict[str, object] = {"refresh": ops_config(settings).dashboard_refresh,
+                                      "snap": None}
         if board is None:
             context["error"] = "the dashboard's figures are not collected by this process"
         else:

@@ -55,7 +55,6 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
     admin = services.admin
     screening = admin.screening
     maillog = services.maillog
-    size = ops_config(settings).page_size
 
     # -- screening ----------------------------------------------------------------------------
     async def blocks(request: Request, user: WebUser, status: int = 200,
@@ -95,6 +94,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
     # -- audit log ----------------------------------------------------------------------------
     async def audit(request: Request) -> Response:
         user = require_user(request, "global")
+        size = ops_config(settings).page_size  # per request: a reload changes it in place
         q = request.query_params
         filters = {k: q.get(k, "").strip()[:MAX_FILTER] for k in ("who", "action", "target",
                                                                   "since")}

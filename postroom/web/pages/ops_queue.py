@@ -46,10 +46,10 @@ def _entry_id(request: Request) -> int:
 
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
     queue = services.admin.queue
-    size = ops_config(settings).page_size
 
     async def listing(request: Request) -> Response:
         user = require_user(request, "global")
+        size = ops_config(settings).page_size  # per request: a reload changes it in place
         q = request.query_params
         state = q.get("state", "") if q.get("state", "") in STATES else ""
         text = q.get("q", "")[:200].strip()
