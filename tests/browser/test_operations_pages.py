@@ -168,13 +168,15 @@ def test_queue_hold_and_release(tab: Any, ops_host: OpsHost) -> None:
     assert tab.locator("#entry-state").count() == 1
 
 
-def test_gateway_added_and_removed(tab: Any, ops_host: OpsHost) -> None:
+def test_gateway_and_atrn_provider(tab: Any, ops_host: OpsHost) -> None:
     tab.goto(ops_host.base + "/gateways")
     tab.get_by_label("Domain", exact=True).fill("partner.example")
     tab.get_by_label("Deliver to host[:port]").fill("mx.partner.example")
     tab.get_by_role("button", name="Add gateway").click()
     assert tab.get_by_role("heading", name="Gateway partner.example").is_visible()
+    problems = axe_problems(tab)
     tab.get_by_role("button", name="Remove gateway…").click()
+    problems += axe_problems(tab)  # the confirmation page
     tab.get_by_role("button", name="Remove gateway partner.example").click()
     assert "Gateway partner.example removed" in tab.get_by_role("status").inner_text()
     # a refusal is announced as an alert, with the form kept
@@ -182,6 +184,21 @@ def test_gateway_added_and_removed(tab: Any, ops_host: OpsHost) -> None:
     tab.get_by_role("button", name="Add gateway").click()
     assert "one of our own domains" in tab.get_by_role("alert").inner_text()
     assert tab.get_by_label("Domain", exact=True).input_value() == "example.test"
+    problems += axe_problems(tab)  # the page with its alert
+    # an ATRN provider: added, shown, switched off
+    tab.get_by_label("Name", exact=True).fill("isp.example")
+    tab.get_by_label("Host", exact=True).fill("odmr.isp.example")
+    tab.get_by_label("User name").fill("customer")
+    tab.get_by_label("Password").fill("provider-secret-1")
+    tab.get_by_role("button", name="Add provider").click()
+    assert tab.get_by_role("heading", name="ATRN provider isp.example").is_visible()
+    assert "provider-secret-1" not in tab.content()
+    problems += axe_problems(tab)
+    tab.get_by_label("Switched off").check()
+    tab.get_by_role("button", name="Save changes").click()
+    expect(tab.get_by_role("status")).to_have_text("ATRN provider isp.example updated.")
+    assert "(disabled)" in tab.locator("dl.facts").inner_text()
+    assert problems == []
 
 
 def test_dkim_key_and_its_dns_record(tab: Any, ops_host: OpsHost) -> None:
