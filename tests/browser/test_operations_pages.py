@@ -217,6 +217,7 @@ def test_dkim_key_and_its_dns_record(tab: Any, ops_host: OpsHost) -> None:
     expect(tab.locator("#copy-status")).to_have_text(re.compile("^Copied"))
     copied = tab.evaluate("navigator.clipboard.readText()")
     assert copied == record.inner_text().strip()
+    assert axe_problems(tab) == []  # with its keys, the visible copy buttons and the status
 
 
 def test_block_and_unblock_a_network(tab: Any, ops_host: OpsHost) -> None:
@@ -235,6 +236,7 @@ def test_block_and_unblock_a_network(tab: Any, ops_host: OpsHost) -> None:
     text = tab.locator("table").inner_text()
     assert "screening.block" in text and "screening.unblock" in text
     assert "queue.hold" not in text
+    assert axe_problems(tab) == []
 
 
 def test_mail_log_finds_a_delivered_message(tab: Any, ops_host: OpsHost) -> None:
