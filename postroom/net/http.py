@@ -5,7 +5,9 @@ listener's address, port and TLS context, and enforce the same per-address and p
 connection limits as the mail listeners, in the protocol factory; each connection is then
 served by uvicorn's ``H11Protocol``, a production HTTP implementation, with the application
 running in this process and this event loop. A connection over a limit gets ``503`` and is
-closed, as a mail listener answers 421 or ``* BYE``.
+closed, as a mail listener answers 421 or ``* BYE``. A client address that dynamic screening
+blocks (services/screening.py, ``HttpSpec.screen``) gets ``403`` with the reason and is closed
+before any request is read; the bytes it sends meanwhile wait (at most ``SCREEN_HOLD``).
 
 A connection from one of ``server.proxy_protocol_networks`` must open with a PROXY v1/v2 header
 (net/proxy.py), exactly as on the mail ports: the bytes are held back from uvicorn until the

@@ -60,7 +60,8 @@ class AppPasswords:
 
     async def revoke(self, actor: Actor, app_id: int) -> None:
         account_id, address = _own(actor)
-        if not await self._repo.remove_app_password(account_id, app_id):
+        if not 0 < app_id < 1 << 63 or \
+                not await self._repo.remove_app_password(account_id, app_id):  # BIGINT range
             raise not_found("no such app password")
         await self._audit.record(actor.principal, actor.origin, "user.app-password.remove",
                                  address, {"id": app_id})

@@ -26,9 +26,9 @@ CSRF: an unsafe method (anything but GET, HEAD, OPTIONS) must carry the token in
 constant time, else 403. This holds for every page request, and for /api/ requests that come
 with a session cookie; an API request authenticated by a bearer token has no cookie and needs
 none. Cross-site unsafe requests are refused before that from the browser's own statement:
-``Sec-Fetch-Site`` other than same-origin/none, or an ``Origin`` that is not this host
-(``null`` included). The form body is read here and replayed to the application unchanged;
-its size is already bounded by the guard (``web.max_body_size``).
+``Sec-Fetch-Site`` other than same-origin/none, or an ``Origin`` naming another host
+(``null`` decides nothing: see ``_cross_site``). The form body is read here and replayed to
+the application unchanged; its size is already bounded by the guard (``web.max_body_size``).
 """
 
 from __future__ import annotations
@@ -133,7 +133,8 @@ class SessionLayer:
         path = str(scope.get("path", "/"))
         client = scope.get("client")
         ip = str(client[0]) if client else ""
-        outgoing: list[str] = []
+        outgoing: list[str] = []  # cookies every response of this request sets
+        for_pages: list[str] = []  # cookies only an HTML page sets (the pre-session token)
 
         token = cookies.get(self.cookie) or None
         resolved = await self.sessions.resolve(token, self.realm) if token else None
@@ -152,8 +153,10 @@ class SessionLayer:
             pre = ""
         sent_pre = pre
         if resolved is None and not pre and not wants_problem(path):
+            # set by HTML pages only: a stylesheet, a probe or /metrics fetched at the same
+            # moment must not replace the token of the form the page shows
             pre = secrets.token_urlsafe(32)
-            outgoing.append(cookie_header(self.pre_cookie, pre))
+            for_pages.append(cookie_header(self.pre_cookie, pre))
         state["csrf"] = resolved.csrf if resolved is not None else pre
 
         method = str(scope.get("method", "GET")).upper()
@@ -173,14 +176,19 @@ class SessionLayer:
                 await response(scope, receive, send)
                 return
 
-        if not outgoing:
+        if not outgoing and not for_pages:
             await self.app(scope, receive, send)
             return
 
         async def send_with_cookies(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []),
-                                      *((b"set-cookie", c.encode("latin-1")) for c in outgoing)]
+                headers = list(message.get("headers", []))
+                cookies = list(outgoing)
+                if any(k.lower() == b"content-type" and v.startswith(b"text/html")
+                       for k, v in headers):
+                    cookies += for_pages
+                message["headers"] = headers + [(b"set-cookie", c.encode("latin-1"))
+                                                for c in cookies]
             await send(message)
         await self.app(scope, receive, send_with_cookies)
 
@@ -192,14 +200,12 @@ def _cross_site(headers: Headers) -> str | None:
     if site is not None and site.lower() not in SAME_SITE:
         return "cross-site requests cannot change anything here"
     origin = headers.get("origin")
-    if origin is not None:
+    # "null" says nothing: it is what browsers send on our own same-origin POSTs, because
+    # every response carries Referrer-Policy: no-referrer (web/guard.py; Fetch §3.2.5,
+    # "serializing a request origin"). The CSRF token decides those.
+    if origin is not None and origin != "null":
         host = (headers.get("host") or "").lower()
-        if origin == "null" and site is not None and site.lower() == "same-origin":
-            # Chromium serialises the origin of a same-origin form post as "null" when the
-            # page's Referrer-Policy is no-referrer (as guard.py sends, Fetch §3.1 "serializing
-            # a request origin"); its Sec-Fetch-Site still says same-origin, which decides.
-            return None
-        if origin == "null" or urlsplit(origin).netloc.lower() != host:
+        if urlsplit(origin).netloc.lower() != host:
             return "cross-origin requests cannot change anything here"
     return None
 

@@ -5,6 +5,9 @@ codes that work once; recovery codes; app passwords; the administrators' reset."
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import msgspec
 import pyotp
 import pytest
@@ -268,3 +271,19 @@ async def test_admin_reset_and_logout_everywhere(ready: Services) -> None:
     assert await ready.sessions.resolve(token, "webadmin") is None
     actions = [r.action for r in await ready.audit.list(limit=10)]
     assert "user.2fa.reset" in actions and "user.logout-everywhere" in actions
+
+
+async def test_challenge_secrets_are_closed_by_two_factor(ready: Services) -> None:
+    """APOP and CRAM-MD5 use a secret that stands beside the password: with TOTP on (and
+    login.app_passwords_with_2fa) they are refused too."""
+    alice = await account(ready)
+    await ready.directory.set_apop_secret("alice@example.com", "Challenge-secret-1")
+    digest_ = hashlib.md5(b"<1.2@x>Challenge-secret-1").hexdigest()
+    cram = hmac.new(b"Challenge-secret-1", b"<3.4@x>", hashlib.md5).hexdigest()
+    assert await ready.directory.apop("alice@example.com", "<1.2@x>", digest_) is not None
+    assert await ready.directory.cram_md5("alice@example.com", "<3.4@x>", cram) is not None
+    actor = Actor(alice, Origin("webadmin", "192.0.2.1"))
+    enrolment = await ready.two_factor.begin(alice)
+    await ready.two_factor.confirm(actor, pyotp.TOTP(enrolment.secret).now())
+    assert await ready.directory.apop("alice@example.com", "<1.2@x>", digest_) is None
+    assert await ready.directory.cram_md5("alice@example.com", "<3.4@x>", cram) is None

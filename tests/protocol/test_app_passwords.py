@@ -14,6 +14,7 @@ import pyotp
 import pytest
 
 from postroom.core.actor import Actor, Origin
+from tests.protocol.test_sasl import Framed, scram_plus
 from tests.support.server import RunningServer, server_config
 from tests.support.tls import insecure_context
 
@@ -22,7 +23,8 @@ from tests.support.tls import insecure_context
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     server = RunningServer(server_config(tmp_path_factory.mktemp("apppw"), extra=[
         "smtp.submissions.enabled=true", "smtp.submissions.port=0",
-        "pop3.pop3s.enabled=true", "pop3.pop3s.port=0", "limits.auth_failures_per_ip=1000"]))
+        "pop3.pop3s.enabled=true", "pop3.pop3s.port=0", "limits.auth_failures_per_ip=1000",
+        "limits.max_line_length=4096"]))
     yield server
     server.stop()
 
@@ -88,3 +90,20 @@ def test_app_passwords_with_and_without_a_second_factor(srv: RunningServer) -> N
 
     srv.call(srv.services.app_passwords.revoke(actor, app.id))
     assert works(srv, address, app_password) == [False, False, False]
+
+
+@pytest.mark.parametrize("protocol", ["imap", "smtp", "pop3"])
+def test_scram_uses_the_own_password_so_two_factor_closes_it(srv: RunningServer,
+                                                             protocol: str) -> None:
+    """SCRAM keys derive from the account password: with TOTP on they are refused (PLAIN or
+    LOGIN with an app password is the way), on every protocol's AUTH."""
+    address, password = srv.add_user("scram")
+    f = Framed(srv, protocol)
+    assert f.succeeded(scram_plus(f, address, password, f.channel_binding()))
+    rec = srv.call(srv.services.directory.require_account(address))
+    actor = Actor(srv.call(srv.services.directory.principal_for(rec)),
+                  Origin("webadmin", "127.0.0.1"))
+    enrolment = srv.call(srv.services.two_factor.begin(actor.principal))
+    srv.call(srv.services.two_factor.confirm(actor, pyotp.TOTP(enrolment.secret).now()))
+    f = Framed(srv, protocol)
+    assert not f.succeeded(scram_plus(f, address, password, f.channel_binding()))

@@ -5,6 +5,7 @@ refused at connect. Real server, real HTTPS (tests/support/web.py)."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from postroom.core.actor import Actor
+from postroom.obs.log import TextFormatter
 from tests.support.server import RunningServer, server_config
 from tests.support.tls import insecure_context
 from tests.support.web import WebClient
@@ -62,11 +64,15 @@ def test_wrong_password_is_refused_and_logged(srv: RunningServer,
     web.get("/login")
     with caplog.at_level("INFO", logger="postroom.auth"):
         page = web.post("/login", {"username": address, "password": "not-the-password"})
-    assert page.status == 401 and "Wrong user name or password." in page.text
+    assert page.status == 403 and "Wrong user name or password." in page.text
     assert "__Host-postroom-webadmin=" not in " ".join(page.cookies())
     failed = [r for r in caplog.records if r.getMessage() == "login failed"]
     assert failed and failed[-1].__dict__["protocol"] == "webadmin"
     assert failed[-1].__dict__["user"] == address
+    # the line docs/fail2ban/filter.d/postroom.conf matches
+    line = TextFormatter().format(failed[-1])
+    assert re.search(r" postroom\.auth conn=\S+ login failed protocol=webadmin "
+                     r"ip=127\.0\.0\.1 user=", line), line
     assert not logged_in(web)
     page = web.post("/login", {"username": "", "password": ""})
     assert page.status == 400
@@ -118,9 +124,14 @@ def test_cross_site_requests_are_refused(srv: RunningServer) -> None:
     web = client(srv)
     web.login(address, password)
     for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
-                    {"Origin": "https://evil.example"}, {"Origin": "null"}):
+                    {"Origin": "https://evil.example"},
+                    {"Origin": f"https://127.0.0.1:{web.port + 1}"}):
         page = web.post("/logout", {}, headers=headers)
         assert page.status == 403, headers
+    assert logged_in(web)
+    # "null" is what a browser sends on our own forms under Referrer-Policy: no-referrer;
+    # the token decides
+    assert web.post("/logout", {"csrf": "forged"}, headers={"Origin": "null"}).status == 403
     assert logged_in(web)
     page = web.post("/logout", {}, headers={
         "Sec-Fetch-Site": "same-origin", "Origin": f"https://127.0.0.1:{web.port}"})
@@ -180,7 +191,7 @@ def test_a_disabled_account_cannot_log_in(srv: RunningServer) -> None:
     web = client(srv)
     web.get("/login")
     page = web.post("/login", {"username": address, "password": password})
-    assert page.status == 401 and "Wrong user name or password." in page.text
+    assert page.status == 403 and "Wrong user name or password." in page.text
 
 
 def test_app_passwords_do_not_log_in_on_the_web(srv: RunningServer) -> None:
@@ -192,7 +203,7 @@ def test_app_passwords_do_not_log_in_on_the_web(srv: RunningServer) -> None:
     web = client(srv)
     web.get("/login")
     page = web.post("/login", {"username": address, "password": app_password})
-    assert page.status == 401
+    assert page.status == 403
 
 
 def test_screened_clients_are_refused_at_connect(tmp_path: Path) -> None:
@@ -211,3 +222,43 @@ def test_screened_clients_are_refused_at_connect(tmp_path: Path) -> None:
         assert b"test block" in answer
     finally:
         server.stop()
+
+
+def test_bad_input_gets_a_4xx_never_a_500(srv: RunningServer) -> None:
+    address, password = srv.add_user()
+    web = client(srv)
+    web.get("/login")
+    assert web.post("/login", {"username": "x" * 5000, "password": "p"}).status == 400
+    assert web.post("/login", {"username": address, "password": "p" * 5000}).status == 400
+    assert web.post("/login", {"username": "not an address", "password": "p"}).status == 403
+    page = web.request("POST", "/login", b"csrf=" + web.csrf.encode() + b"&username=\xff\xfe"
+                       b"&password=%00", {"Content-Type": "application/x-www-form-urlencoded"})
+    assert 400 <= page.status < 500
+    page = web.request("POST", "/login", b"--b\r\nbroken", {
+        "Content-Type": "multipart/form-data; boundary=b", "X-CSRF-Token": web.csrf})
+    assert 400 <= page.status < 500
+    page = web.request("POST", "/login", b"{}", {"Content-Type": "application/json"})
+    assert page.status == 403  # no token in a body we do not read
+    assert web.post("/login/code", {"code": "1"}).status == 303  # no half login: start over
+    web.login(address, password)
+    web.get("/me")
+    for path in ("/me/app-passwords/abc/revoke", "/me/app-passwords/99999999999999999999/"
+                 "revoke", "/me/sessions/%00/end", "/me/sessions/" + "a" * 3000 + "/end"):
+        page = web.post(path, {})
+        assert 300 <= page.status < 500, (path, page.status)
+    cookie = "__Host-postroom-webadmin=" + "x" * 4000
+    page = client(srv).request("GET", "/me", None, {"Cookie": cookie})
+    assert page.status in (303, 400, 431)
+
+
+def test_only_pages_hand_out_the_pre_session_token(srv: RunningServer) -> None:
+    """A stylesheet or a health probe fetched alongside the login page must not replace the
+    token of the form the page shows."""
+    for path in ("/static/app.css", "/healthz"):
+        page = client(srv).get(path)
+        assert page.status == 200 and not page.cookies(), path
+    web = client(srv)
+    web.get("/login")
+    token = web.jar["__Host-postroom-webadmin-csrf"]
+    web.get("/login")
+    assert web.jar["__Host-postroom-webadmin-csrf"] == token  # kept while it is sent back

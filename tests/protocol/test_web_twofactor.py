@@ -82,7 +82,7 @@ def test_code_step_codes_work_once_and_recovery_codes(srv: RunningServer) -> Non
     replay.follow(page)
     step = max(web.used_steps)
     page = replay.post("/login/code", {"code": pyotp.TOTP(secret).at(step * 30)})
-    assert page.status == 401
+    assert page.status == 403
     page = replay.post("/login/code", {"code": codes[0]})
     assert page.status == 303 and "recovery+code" in page.location
     assert "9+left" in page.location
@@ -90,7 +90,7 @@ def test_code_step_codes_work_once_and_recovery_codes(srv: RunningServer) -> Non
     again = WebClient(srv.port("webadmin"))
     again.get("/login")
     again.follow(again.post("/login", {"username": address, "password": password}))
-    assert again.post("/login/code", {"code": codes[0]}).status == 401  # spent
+    assert again.post("/login/code", {"code": codes[0]}).status == 403  # spent
 
 
 def test_wrong_codes_are_failed_logins_and_end_the_login(
@@ -102,7 +102,7 @@ def test_wrong_codes_are_failed_logins_and_end_the_login(
     web.follow(web.post("/login", {"username": address, "password": password}))
     with caplog.at_level("INFO", logger="postroom.auth"):
         for _ in range(2):
-            assert web.post("/login/code", {"code": "12345x"}).status == 401
+            assert web.post("/login/code", {"code": "12345x"}).status == 403
         page = web.post("/login/code", {"code": "abc"})
     assert page.status == 303 and page.location.startswith("/login?flash=Too+many")
     failed = [r for r in caplog.records if r.getMessage() == "login failed"]
@@ -117,16 +117,33 @@ def test_a_user_logs_in_without_a_code_and_may_enrol(srv: RunningServer) -> None
     assert page.status == 200 and "My account" in page.text
 
 
-def test_optional_for_admins(tmp_path: Path) -> None:
-    server = RunningServer(server_config(tmp_path, extra=[*WEB, "web.totp_admins=optional"]))
+def test_optional_for_admins_required_for_users(tmp_path: Path) -> None:
+    server = RunningServer(server_config(tmp_path, extra=[
+        *WEB, "web.totp_admins=optional", "web.totp_users=required"]))
     try:
         address, password = admin(server, "root4")
         web = WebClient(server.port("webadmin"))
         web.get("/login")
         page = web.post("/login", {"username": address, "password": password})
         assert page.status == 303 and page.location == "/"
+        address, password = server.add_user()
+        web = WebClient(server.port("webadmin"))
+        web.get("/login")
+        page = web.post("/login", {"username": address, "password": password})
+        assert page.status == 303 and page.location.startswith("/login/enrol")
     finally:
         server.stop()
+
+
+def test_limits_are_checked_in_the_config() -> None:
+    from postroom import config
+    from postroom.config import ConfigError
+    for bad in ("web.session_idle_timeout=5", "web.session_lifetime=10",
+                "web.session_cache_seconds=600", "web.login_code_attempts=0",
+                "web.totp_admins=off", "web.totp_users=sometimes",
+                "login.max_app_passwords=-1"):
+        with pytest.raises(ConfigError):
+            config.load(None, [bad])
 
 
 
@@ -149,3 +166,15 @@ def test_cli_resets_two_factor_and_ends_sessions(srv: RunningServer) -> None:
     assert "no account nobody@example.test" in out
     audit = run_cli(srv, "audit", "list", "--action", "user.")
     assert "user.2fa.reset" in audit and "user.logout-everywhere" in audit
+
+
+def test_enrolment_finished_in_another_tab_restarts_the_login(srv: RunningServer) -> None:
+    address, password = admin(srv, "root6")
+    tab1 = WebClient(srv.port("webadmin"))
+    tab1.get("/login")
+    tab1.follow(tab1.post("/login", {"username": address, "password": password}))
+    # the same account enrols elsewhere meanwhile
+    WebClient(srv.port("webadmin")).login_enrolling(address, password)
+    page = tab1.get("/login/enrol")
+    assert page.status == 303 and page.location == "/login"
+    assert tab1.get("/login").status == 200  # back at the password step

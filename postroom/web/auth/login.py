@@ -49,6 +49,10 @@ MAX_NEXT = 2000
 MAX_USERNAME = 320  # RFC 5321 §4.5.3.1: 64 + 1 + 255, with room for a login name
 WRONG_PASSWORD = "Wrong user name or password."
 WRONG_CODE = "That code is not right. Codes change every 30 seconds; try the current one."
+# Wrong credentials re-render the form with 403: RFC 9110 §15.5.4 ("the server considers
+# them insufficient"); 401 would need a WWW-Authenticate challenge (§15.5.2), which a form
+# login has none of.
+DENIED = 403
 
 
 def safe_next(value: object, default: str = "/") -> str:
@@ -117,7 +121,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         if principal is None or principal.account_id is None:
             await auth.failed(realm, ip, username)
             return render(request, "login.html", {"next": wanted, "username": username,
-                                                  "error": WRONG_PASSWORD}, status=401)
+                                                  "error": WRONG_PASSWORD}, status=DENIED)
         stage: Stage
         if await two_factor.enabled(principal.account_id):
             stage = "code"
@@ -147,6 +151,15 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         start_session(request, response, token)
         return response
 
+    async def restart(request: Request) -> Response:
+        """End the half-finished login and send the browser back to the password step."""
+        token = session_token(request)
+        if token is not None:
+            await sessions.end(token)
+        response = RedirectResponse("/login", 303)
+        end_session(request, response)
+        return response
+
     def half_login(request: Request, stage: str) -> Resolved | None:
         half = pending(request)
         return half if half is not None and half.stage == stage else None
@@ -172,13 +185,12 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         if factor is None:
             await auth.failed(realm, ip, address)
             if await sessions.count_attempt(token) >= sessions.code_attempts:
-                await sessions.end(token)
-                response = RedirectResponse("/login?" + urlencode(
-                    {"flash": "Too many wrong codes; log in again."}), 303)
-                end_session(request, response)
+                response = await restart(request)
+                response.headers["location"] = "/login?" + urlencode(
+                    {"flash": "Too many wrong codes; log in again."})
                 return response
             return render(request, "login_code.html", {"next": wanted, "error": WRONG_CODE},
-                          status=401)
+                          status=DENIED)
         target = safe_next(wanted, home(half.principal))
         if factor == "recovery":
             left = (await two_factor.status(half.principal.account_id)).recovery_left
@@ -191,7 +203,10 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         half = half_login(request, "enrol")
         if half is None:
             return RedirectResponse("/login", 303)
-        enrolment = await two_factor.begin(half.principal)
+        try:
+            enrolment = await two_factor.begin(half.principal)
+        except MailError:  # enrolled meanwhile (another tab): log in again, with the code
+            return await restart(request)
         return render(request, "enrol.html", {
             "enrolment": enrolment, "qr": "/login/enrol/qr.svg", "action": "/login/enrol",
             "next": safe_next(request.query_params.get("next"), ""), "error": "",
@@ -215,7 +230,10 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         except MailError as exc:
             await auth.failed(str(request.state.realm), client_ip(request),
                               half.principal.address or "")
-            enrolment = await two_factor.begin(half.principal)
+            try:
+                enrolment = await two_factor.begin(half.principal)
+            except MailError:
+                return await restart(request)
             return render(request, "enrol.html", {
                 "enrolment": enrolment, "qr": "/login/enrol/qr.svg", "action": "/login/enrol",
                 "next": wanted, "error": exc.text, "required": True}, status=400)

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import Kind, MailError
 from postroom.directory.passwords import MAX_PASSWORD
+from postroom.services.twofactor import Enrolment
 from postroom.web.auth.login import client_ip, qr_response
 from postroom.web.identity import WebUser, require_user
 from postroom.web.mobileconfig import MEDIA_TYPE, profile
@@ -102,12 +103,18 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         user = require_user(request)
         status = await two_factor.status(_account_id(user))
         policy = two_factor.policy(user.actor.principal)
-        enrolment = None
-        if not status.enabled and policy != "off":
-            enrolment = await two_factor.begin(user.actor.principal)
+        enrolment = None if status.enabled or policy == "off" else await enrolling(user)
         return render(request, "me_2fa.html", {
             "status": status, "policy": policy, "enrolment": enrolment, "error": "",
             "qr": "/me/2fa/qr.svg", "action": "/me/2fa/enrol", "next": "", "required": False})
+
+    async def enrolling(user: WebUser) -> Enrolment | None:
+        """The enrolment to show; None when another tab finished it a moment ago (the page
+        then shows the second factor as on)."""
+        try:
+            return await two_factor.begin(user.actor.principal)
+        except MailError:
+            return None
 
     async def twofactor_qr(request: Request) -> Response:
         user = require_user(request)
@@ -125,8 +132,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
     async def twofactor_error(request: Request, user: WebUser, error: str) -> Response:
         status = await two_factor.status(_account_id(user))
         policy = two_factor.policy(user.actor.principal)
-        enrolment = None if status.enabled or policy == "off" else \
-            await two_factor.begin(user.actor.principal)
+        enrolment = None if status.enabled or policy == "off" else await enrolling(user)
         return render(request, "me_2fa.html", {
             "status": status, "policy": policy, "enrolment": enrolment, "error": error,
             "qr": "/me/2fa/qr.svg", "action": "/me/2fa/enrol", "next": "", "required": False},
