@@ -95,18 +95,6 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(ignore_https_errors=True)
-    context.grant_permissions(["clipboard-read", "clipboard-write"])
-    p = context.new_page()
-    p.set_default_timeout(15_000)
-    try:
-        yield p
-    finally:
-        context.close()
-
-
 def axe_problems(page: Any) -> list[str]:
     """The serious and critical axe violations on the page, one line each."""
     from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
