@@ -160,6 +160,15 @@ async def test_queue_viewer_and_actions(client: Client, sqlite_services: Service
     status, _, _ = await client.post(f"/queue/{entry_id}/delete", confirm="yes")
     assert status == 303
     assert (await client.get(f"/queue/{entry_id}"))[0] == 404
+    # bounce: confirmed, then the queue manager returns it to its sender
+    [other] = await s.queue.enqueue([NewEntry("a@example.test", ["y@remote.invalid"], blob,
+                                              b"")])
+    status, _, html = await client.get(f"/queue/{other}/bounce")
+    assert status == 200 and "Bounce entry" in html
+    assert (await client.post(f"/queue/{other}/bounce", confirm="yes"))[0] == 303
+    assert (await s.queue.get(other)).param_dict()["bounce"] is True
+    status, _, html = await client.get("/audit?action=queue.")
+    assert "queue.bounce" in html and "queue.delete" in html and "queue.hold" in html
     for path in ("/queue/abc", "/queue/99999999999999999999999", "/queue/1/explode"):
         assert (await client.get(path))[0] == 404
     assert (await client.get("/queue?page=zz&state=bogus&q=" + "x" * 5000))[0] == 200
