@@ -29,6 +29,7 @@ __all__ = ["browser", "ops_host"]  # fixtures, imported for pytest
 PAGES = ["/", "/queue", "/gateways", "/dkim", "/dkim/example.test", "/screening", "/audit",
          "/maillog", "/maillog?q=nobody%40example.test"]
 _used_steps: set[int] = set()
+_secrets: dict[str, str] = {}  # address -> TOTP secret, once enrolled
 
 
 def totp_code(secret: str) -> str:
@@ -42,21 +43,31 @@ def totp_code(secret: str) -> str:
         time.sleep(0.5)
 
 
-def log_in(page: Any, host: OpsHost) -> None:
-    """Log in from the login page the browser is on (keeping its way back), or from /login."""
+def navigate(page: Any, target: Any) -> None:
+    """Click what submits a form or follows a link, and wait for the next page to load."""
+    with page.expect_navigation(wait_until="load"):
+        target.click()
+
+
+def log_in(page: Any, host: OpsHost, address: str = "", password: str = "") -> None:
+    """Log in from the login page the browser is on (keeping its way back), or from /login;
+    by default as the global administrator. An administrator's first login enrols TOTP."""
+    address, password = address or host.admin, password or host.password
     if "/login" not in page.url:
         page.goto(host.base + "/login")
-    page.get_by_label("User name").fill(host.admin)
-    page.get_by_label("Password").fill(host.password)
-    page.get_by_role("button", name="Log in").click()
-    if "/login/enrol" in page.url:  # an administrator's first login: enrol TOTP
-        host.totp_secret = page.locator("#totp-secret").inner_text().strip()
-        page.get_by_label("Code from the app").fill(totp_code(host.totp_secret))
-        page.get_by_role("button", name="Turn on two-factor authentication").click()
-        page.get_by_role("link", name=re.compile("continue")).click()
+    page.get_by_label("User name").fill(address)
+    page.get_by_label("Password").fill(password)
+    navigate(page, page.get_by_role("button", name="Log in"))
+    if "/login/enrol" in page.url:
+        _secrets[address] = page.locator("#totp-secret").inner_text().strip()
+        page.get_by_label("Code from the app").fill(totp_code(_secrets[address]))
+        navigate(page, page.get_by_role("button", name="Turn on two-factor authentication"))
+        navigate(page, page.get_by_role("link", name=re.compile("continue")))
     elif "/login/code" in page.url:
-        page.get_by_label("Code or recovery code").fill(totp_code(host.totp_secret))
-        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("Code or recovery code").fill(totp_code(_secrets[address]))
+        navigate(page, page.get_by_role("button", name="Continue"))
+    if address == host.admin:
+        host.totp_secret = _secrets.get(address, "")
     assert "/login" not in page.url, (page.url, page.content()[:3000])
 
 
@@ -119,6 +130,26 @@ def test_login_is_required_and_with_totp(browser: Any, ops_host: OpsHost,
         context.close()
 
 
+def test_a_domain_administrator_sees_their_own_storage_only(browser: Any,
+                                                            ops_host: OpsHost) -> None:
+    srv = ops_host.srv
+    boss, password = srv.add_user("boss", "Boss-pass-12345")
+    srv.call(srv.services.admin.roles.set(Actor.operator(), boss, "example.test", True))
+    context = browser.new_context(ignore_https_errors=True)
+    try:
+        page = context.new_page()
+        log_in(page, ops_host, boss, password)
+        page.goto(ops_host.base + "/")
+        assert "for global administrators" in page.locator("main").inner_text()
+        assert page.get_by_role("table", name="Storage per domain").is_visible()
+        assert page.locator("svg").count() == 0  # no server-wide traffic charts
+        assert axe_problems(page) == []
+        assert page.goto(ops_host.base + "/queue").status == 404
+        assert page.get_by_role("link", name="Queue").count() == 0  # not in the navigation
+    finally:
+        context.close()
+
+
 def test_dashboard_figures_move_when_mail_is_sent(tab: Any, ops_host: OpsHost) -> None:
     tab.goto(ops_host.base + "/")
     caption = tab.locator("figcaption", has_text="Messages accepted")
@@ -154,17 +185,17 @@ def test_queue_hold_and_release(tab: Any, ops_host: OpsHost) -> None:
     wait_for(lambda: entry() is not None, what="the message in the queue")
     entry_id = entry()
     tab.goto(ops_host.base + "/queue?q=unreachable")
-    tab.get_by_role("link", name=f"Queue entry {entry_id}").click()
-    tab.get_by_role("button", name="Hold").click()
+    navigate(tab, tab.get_by_role("link", name=f"Queue entry {entry_id}"))
+    navigate(tab, tab.get_by_role("button", name="Hold"))
     assert tab.locator("#entry-state").inner_text() == "hold"
     assert tab.get_by_role("status").inner_text() == f"Queue entry {entry_id} held."
-    tab.get_by_role("button", name="Release").click()
+    navigate(tab, tab.get_by_role("button", name="Release"))
     assert tab.locator("#entry-state").inner_text() in ("ready", "active")
     # a destructive action asks first
-    tab.get_by_role("button", name="Delete…").click()
+    navigate(tab, tab.get_by_role("button", name="Delete…"))
     assert tab.get_by_role("heading", name=f"Delete queue entry {entry_id}").is_visible()
     assert axe_problems(tab) == []
-    tab.get_by_role("link", name="Cancel").click()
+    navigate(tab, tab.get_by_role("link", name="Cancel"))
     assert tab.locator("#entry-state").count() == 1
 
 
@@ -172,16 +203,16 @@ def test_gateway_and_atrn_provider(tab: Any, ops_host: OpsHost) -> None:
     tab.goto(ops_host.base + "/gateways")
     tab.get_by_label("Domain", exact=True).fill("partner.example")
     tab.get_by_label("Deliver to host[:port]").fill("mx.partner.example")
-    tab.get_by_role("button", name="Add gateway").click()
+    navigate(tab, tab.get_by_role("button", name="Add gateway"))
     assert tab.get_by_role("heading", name="Gateway partner.example").is_visible()
     problems = axe_problems(tab)
-    tab.get_by_role("button", name="Remove gateway…").click()
+    navigate(tab, tab.get_by_role("button", name="Remove gateway…"))
     problems += axe_problems(tab)  # the confirmation page
-    tab.get_by_role("button", name="Remove gateway partner.example").click()
+    navigate(tab, tab.get_by_role("button", name="Remove gateway partner.example"))
     assert "Gateway partner.example removed" in tab.get_by_role("status").inner_text()
     # a refusal is announced as an alert, with the form kept
     tab.get_by_label("Domain", exact=True).fill("example.test")
-    tab.get_by_role("button", name="Add gateway").click()
+    navigate(tab, tab.get_by_role("button", name="Add gateway"))
     assert "one of our own domains" in tab.get_by_role("alert").inner_text()
     assert tab.get_by_label("Domain", exact=True).input_value() == "example.test"
     problems += axe_problems(tab)  # the page with its alert
@@ -190,12 +221,12 @@ def test_gateway_and_atrn_provider(tab: Any, ops_host: OpsHost) -> None:
     tab.get_by_label("Host", exact=True).fill("odmr.isp.example")
     tab.get_by_label("User name").fill("customer")
     tab.get_by_label("Password").fill("provider-secret-1")
-    tab.get_by_role("button", name="Add provider").click()
+    navigate(tab, tab.get_by_role("button", name="Add provider"))
     assert tab.get_by_role("heading", name="ATRN provider isp.example").is_visible()
     assert "provider-secret-1" not in tab.content()
     problems += axe_problems(tab)
     tab.get_by_label("Switched off").check()
-    tab.get_by_role("button", name="Save changes").click()
+    navigate(tab, tab.get_by_role("button", name="Save changes"))
     expect(tab.get_by_role("status")).to_have_text("ATRN provider isp.example updated.")
     assert "(disabled)" in tab.locator("dl.facts").inner_text()
     assert problems == []
@@ -205,7 +236,7 @@ def test_dkim_key_and_its_dns_record(tab: Any, ops_host: OpsHost) -> None:
     tab.goto(ops_host.base + "/dkim")
     tab.get_by_label("Domain", exact=True).select_option("example.test")
     tab.get_by_label("ed25519").check()
-    tab.get_by_role("button", name="Generate keys").click()
+    navigate(tab, tab.get_by_role("button", name="Generate keys"))
     assert tab.url.split("?")[0].endswith("/dkim/example.test")
     record = tab.locator("code.record", has_text="v=DKIM1; k=ed25519")
     assert record.count() == 1
@@ -224,15 +255,15 @@ def test_block_and_unblock_a_network(tab: Any, ops_host: OpsHost) -> None:
     tab.goto(ops_host.base + "/screening")
     tab.get_by_label(re.compile("^Address or network \\(e.g.")).fill("203.0.113.0/24")
     tab.get_by_label("Reason").fill("browser test")
-    tab.get_by_role("button", name="Block", exact=True).click()
+    navigate(tab, tab.get_by_role("button", name="Block", exact=True))
     assert tab.locator("tbody tr", has_text="203.0.113.0/24").count() == 1
-    tab.get_by_role("button", name="Unblock 203.0.113.0/24").click()
+    navigate(tab, tab.get_by_role("button", name="Unblock 203.0.113.0/24"))
     assert "Unblocked: 203.0.113.0/24" in tab.get_by_role("status").inner_text()
     assert tab.locator("tbody tr", has_text="203.0.113.0/24").count() == 0
     # the audit log shows both, filtered by action
     tab.goto(ops_host.base + "/audit")
     tab.get_by_label("Action starts with").fill("screening.")
-    tab.get_by_role("button", name="Filter").click()
+    navigate(tab, tab.get_by_role("button", name="Filter"))
     text = tab.locator("table").inner_text()
     assert "screening.block" in text and "screening.unblock" in text
     assert "queue.hold" not in text
@@ -247,7 +278,7 @@ def test_mail_log_finds_a_delivered_message(tab: Any, ops_host: OpsHost) -> None
     tab.goto(ops_host.base + "/maillog")
     tab.get_by_label("Address, queue id or Message-ID").fill(msgid)
     tab.get_by_label("Search for").select_option("msgid")
-    tab.get_by_role("button", name="Search").click()
+    navigate(tab, tab.get_by_role("button", name="Search"))
     trail = tab.locator("section.trail")
     wait_for(lambda: "delivered" in trail.first.inner_text(), timeout=10)
     assert trail.count() == 1
