@@ -28,17 +28,18 @@ __all__ = ["browser", "ops_host"]  # fixtures, imported for pytest
 
 PAGES = ["/", "/queue", "/gateways", "/dkim", "/dkim/example.test", "/screening", "/audit",
          "/maillog", "/maillog?q=nobody%40example.test"]
-_used_steps: set[int] = set()
+_used_steps: dict[str, set[int]] = {}  # TOTP secret -> steps used (each is taken once)
 _secrets: dict[str, str] = {}  # address -> TOTP secret, once enrolled
 
 
 def totp_code(secret: str) -> str:
     """A code for a TOTP step not used before (the server takes each step once)."""
+    used = _used_steps.setdefault(secret, set())
     while True:
         now = int(time.time() // 30)
-        step = max(now, max(_used_steps, default=0) + 1)
+        step = max(now, max(used, default=0) + 1)
         if step <= now + 1:
-            _used_steps.add(step)
+            used.add(step)
             return pyotp.TOTP(secret).at(step * 30)
         time.sleep(0.5)
 
