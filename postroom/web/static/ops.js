@@ -18,7 +18,8 @@
       busy = true;
       fetch(source, { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (response) {
-          if (!response.ok) { throw new Error(String(response.status)); }
+          // a redirect means the session ended (the login page): keep the last figures
+          if (!response.ok || response.redirected) { throw new Error(String(response.status)); }
           return response.text();
         })
         .then(function (html) {
