@@ -214,6 +214,9 @@ async def test_gateways_atrn_and_minger(client: Client, sqlite_services: Service
     status, _, html = await client.post("/atrn", name="x", host="h", username="u",
                                         password="p", port="99999999999")
     assert status == 400 and alert(html)
+    status, _, html = await client.post("/atrn", name="x", host="h", username="u",
+                                        password="p", interval="0")
+    assert status == 400 and "at least" in alert(html)  # 0 is not "the default"
     assert (await client.post("/atrn/isp/remove", confirm="yes"))[0] == 303
 
 

@@ -56,6 +56,10 @@ def _number(form: Form, name: str, what: str) -> int | None:
     return int(text)
 
 
+def _default(value: int | None, default: int) -> int:
+    return default if value is None else value  # 0 is a value (refused by the service)
+
+
 def _name(request: Request, key: str) -> str:
     value = str(request.path_params[key])
     if not value or len(value) > MAX_NAME:
@@ -110,7 +114,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                 domains=_lines(form.get("domains")), tls=form.get("tls", "starttls"),
                 port=_number(form, "port", "port"),
                 tls_verify=not form.checked("no_verify_tls"),
-                interval=_number(form, "interval", "interval") or 600,
+                interval=_default(_number(form, "interval", "interval"), 600),
                 enabled=not form.checked("disabled"))
         except MailError as exc:
             return await overview(request, user, status_of(exc), error=exc.text,
