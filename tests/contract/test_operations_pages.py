@@ -149,6 +149,7 @@ async def test_queue_viewer_and_actions(client: Client, sqlite_services: Service
     assert (await s.queue.get(entry_id)).state == "hold"
     status, _, html = await client.get(f"/queue/{entry_id}")
     assert "Release" in html and 'id="entry-state">hold' in html
+    assert "<dt>Subject</dt><dd>queued</dd>" in html  # the header section, not the body
     status, _, html = await client.post(f"/queue/{entry_id}/retry")
     assert status == 400 and "held" in alert(html)
     assert (await client.post(f"/queue/{entry_id}/release"))[0] == 303
@@ -307,3 +308,14 @@ async def test_mail_log_search(client: Client, tmp_path: Path) -> None:
     assert status == 200 and "Queue id 7" in html and "delivered" in html
     status, _, html = await client.get("/maillog?q=abc&kind=queue")
     assert status == 400 and "number" in alert(html)
+
+
+def test_queue_entry_headers_survive_malformed_fields() -> None:
+    from postroom.web.pages.ops_queue import _headers
+
+    shown = _headers(b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.net>\r\n"
+                     b"To: <<<@@@>>>, \"unterminated\r\nSubject: =?x-unknown?q?abc?=\r\n"
+                     b"Message-ID: <1@x>")
+    assert ("From", "Jürgen <j@example.net>") in shown
+    assert [name for name, _ in shown] == ["From", "To", "Subject", "Message-ID"]
+    assert _headers(b"") == [] and _headers(b"\xff\xfe garbage") == []

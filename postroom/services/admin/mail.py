@@ -144,6 +144,18 @@ class QueueAdmin(AdminBase):
         await self.record(actor, "queue.bounce", str(entry_id))
         return rec
 
+    def header_section(self, actor: Actor, rec: QueueRec, most: int = 65536) -> bytes:
+        """Blocking: the queued message's header section (up to the empty line, RFC 5322
+        §2.1), at most ``most`` octets: what the queue viewer shows, without reading a large
+        body."""
+        self.require_global(actor, "the queue")
+        with self._queue.open(rec) as fh:
+            head = fh.read(most)
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            end = head.find(b"\n\n")
+        return head if end < 0 else head[:end]
+
     def open_content(self, actor: Actor, rec: QueueRec) -> bytes:
         """Blocking: a queued message as it will be sent (for ``queue show --content``)."""
         self.require_global(actor, "the queue")

@@ -8,7 +8,10 @@ Hold, release and retry act at once. Every action redirects back with a message.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import email.policy
+from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
@@ -32,9 +35,28 @@ if TYPE_CHECKING:
     from postroom.web.app import WebServices, WebSettings
 
 STATES = ("ready", "active", "hold", "atrn")
+SHOWN_FIELDS = ("From", "To", "Cc", "Subject", "Date", "Message-ID")
+MAX_HEAD = 65536  # octets of a queued message read to find its header section
 ACTIONS = {"hold": "held", "release": "released", "retry": "due now",
            "delete": "deleted", "bounce": "returned to its sender"}
 DESTRUCTIVE = {"delete": "Delete", "bounce": "Bounce"}
+
+
+def _headers(head: bytes) -> list[tuple[str, str]]:
+    """The header fields a person identifies a message by, decoded (RFC 2047 encoded words
+    too) for display only. The stdlib's structured parser has raised on malformed address
+    fields in some Python releases; then the fields are shown as they are (compat32)."""
+    if not head:
+        return []
+    data = head + b"\r\n\r\n"
+    for policy in (email.policy.default, email.policy.compat32):
+        try:
+            message = BytesHeaderParser(policy=policy).parsebytes(data)
+            return [(name, str(value)[:500]) for name in SHOWN_FIELDS
+                    for value in message.get_all(name, [])]
+        except Exception:  # anything the parser raises: try the plain way
+            continue
+    return []
 
 
 def _entry_id(request: Request) -> int:
@@ -76,7 +98,12 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         except MailError as exc:
             return refused(request, "ops/queue_entry.html", {"rec": None}, exc)
         params = {k: v for k, v in rec.param_dict().items() if k != "auth"}
-        return page(request, "ops/queue_entry.html", {"rec": rec, "params": params})
+        try:
+            head = await asyncio.to_thread(queue.header_section, user.actor, rec, MAX_HEAD)
+        except OSError:  # the blob is gone (a store fault): the rest of the page still helps
+            head = b""
+        return page(request, "ops/queue_entry.html", {"rec": rec, "params": params,
+                                                      "headers": _headers(head)})
 
     async def ask(request: Request) -> Response:
         require_user(request, "global")
@@ -117,7 +144,8 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             rec = None
             with contextlib.suppress(MailError):  # gone: the page says what went wrong
                 rec = await queue.get(user.actor, entry_id)
-            return refused(request, "ops/queue_entry.html", {"rec": rec, "params": {}}, exc)
+            return refused(request, "ops/queue_entry.html",
+                           {"rec": rec, "params": {}, "headers": []}, exc)
         target = "/queue" if action == "delete" else f"/queue/{entry_id}"
         return done(target, f"Queue entry {entry_id} {ACTIONS[action]}.")
 
