@@ -78,6 +78,7 @@ async def user_cmd(s: Services, args: argparse.Namespace) -> int:
             row["admin"] = info.admin
             row["groups"] = list(info.groups)
             row["spam_filter"] = "on" if await users.spam_filter(OPERATOR, address) else "off"
+            row["two_factor"] = "on" if await s.two_factor.enabled(info.account.id) else "off"
             emit_one(args, row)
         elif action in ("challenge-secret", "apop-secret"):
             if args.clear:

@@ -14,7 +14,7 @@ import pytest
 
 from postroom.core.actor import Actor
 from postroom.obs.log import TextFormatter
-from tests.support.server import RunningServer, server_config
+from tests.support.server import RunningServer, server_config, wait_for
 from tests.support.tls import insecure_context
 from tests.support.web import WebClient
 
@@ -206,18 +206,45 @@ def test_app_passwords_do_not_log_in_on_the_web(srv: RunningServer) -> None:
     assert page.status == 403
 
 
+def raw_get(port: int) -> bytes:
+    """Everything the server says to one request, read until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            insecure_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := tls.recv(4096):
+            answer += chunk
+    return answer
+
+
+def test_failed_web_logins_feed_dynamic_screening(tmp_path: Path) -> None:
+    """Failed web logins are offences like IMAP's: past screening.auth_failures the address
+    is blocked, on the web listener as on the mail ports."""
+    server = RunningServer(server_config(tmp_path, extra=[
+        *WEB, "limits.auth_failures_per_ip=1000", "screening.exempt_networks=[]",
+        "screening.auth_failures=3"]))
+    try:
+        address, _ = server.add_user()
+        web = client(server)
+        web.get("/login")
+        for _ in range(3):
+            assert web.post("/login", {"username": address, "password": "wrong"}).status == 403
+        wait_for(lambda: server.call(server.services.screening.reason("127.0.0.1")) is not None,
+                 what="the address blocked")
+        answer = raw_get(server.port("webadmin"))
+        assert answer.startswith(b"HTTP/1.1 403 Forbidden")
+        assert b"Your address is blocked: 3 failed logins" in answer
+    finally:
+        server.stop()
+
+
 def test_screened_clients_are_refused_at_connect(tmp_path: Path) -> None:
     server = RunningServer(server_config(tmp_path, extra=WEB))
     try:
         srv = server
         srv.call(srv.services.admin.screening.block(Actor.operator(), "127.0.0.1", 600.0,
                                                     "test block"))
-        with socket.create_connection(("127.0.0.1", srv.port("webadmin")), timeout=10) as raw, \
-                insecure_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            tls.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n")
-            answer = b""
-            while chunk := tls.recv(4096):
-                answer += chunk
+        answer = raw_get(srv.port("webadmin"))
         assert answer.startswith(b"HTTP/1.1 403 Forbidden")
         assert b"test block" in answer
     finally:

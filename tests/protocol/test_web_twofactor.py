@@ -45,6 +45,7 @@ def test_an_admin_must_enrol_before_anything_else(srv: RunningServer) -> None:
         assert web.last.location.startswith("/login")
     page = web.get("/login/enrol")
     assert page.status == 200 and 'id="totp-secret"' in page.text
+    assert page.headers["Cache-Control"] == "no-store"  # it shows the secret
     assert '<img src="/login/enrol/qr.svg"' in page.text
     ended = web.post("/logout-everywhere", {})
     assert ended.status == 303 and ended.location == "/login"  # a half login is no user
@@ -60,6 +61,7 @@ def test_an_admin_must_enrol_before_anything_else(srv: RunningServer) -> None:
     assert page.status == 400 and "not right" in page.text
     page = web.post("/login/enrol", {"code": web.code(secret)})
     assert page.status == 200 and len(recovery_codes(page)) == 10
+    assert page.headers["Cache-Control"] == "no-store"
     assert web.get("/me").status == 200  # logged in now
     assert srv.call(srv.services.two_factor.enabled(
         srv.call(srv.services.directory.require_account(address)).id))
@@ -157,8 +159,10 @@ def test_cli_resets_two_factor_and_ends_sessions(srv: RunningServer) -> None:
     out = run_cli(srv, "user", "logout-everywhere", address)
     assert "1 web session ended" in out
     assert web.get("/me").status == 303
+    assert '"two_factor": "on"' in run_cli(srv, "user", "show", address, "--json")
     out = run_cli(srv, "user", "2fa-reset", address)
     assert "two-factor authentication reset" in out
+    assert '"two_factor": "off"' in run_cli(srv, "user", "show", address, "--json")
     web.get("/login")
     page = web.post("/login", {"username": address, "password": password})
     assert page.location.startswith("/login/enrol")  # enrols again: policy requires it

@@ -53,6 +53,7 @@ WRONG_CODE = "That code is not right. Codes change every 30 seconds; try the cur
 # them insufficient"); 401 would need a WWW-Authenticate challenge (§15.5.2), which a form
 # login has none of.
 DENIED = 403
+NO_STORE = {"Cache-Control": "no-store"}  # pages that show a secret: never kept by a cache
 
 
 def safe_next(value: object, default: str = "/") -> str:
@@ -116,7 +117,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         await auth.before(ip, username)
         try:
             principal = await auth.web_password(username, password)
-        except MailError:  # disabled or frozen: said no differently from a wrong password
+        except MailError:  # disabled or frozen: answered exactly as a wrong password is
             principal = None
         if principal is None or principal.account_id is None:
             await auth.failed(realm, ip, username)
@@ -210,13 +211,16 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         return render(request, "enrol.html", {
             "enrolment": enrolment, "qr": "/login/enrol/qr.svg", "action": "/login/enrol",
             "next": safe_next(request.query_params.get("next"), ""), "error": "",
-            "required": True})
+            "required": True}, headers=NO_STORE)
 
     async def enrol_qr(request: Request) -> Response:
         half = half_login(request, "enrol")
         if half is None:
             return Response(status_code=404)
-        return qr_response((await two_factor.begin(half.principal)).uri)
+        try:
+            return qr_response((await two_factor.begin(half.principal)).uri)
+        except MailError:
+            return Response(status_code=404)
 
     async def enrol(request: Request) -> Response:
         half = half_login(request, "enrol")
@@ -236,9 +240,11 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                 return await restart(request)
             return render(request, "enrol.html", {
                 "enrolment": enrolment, "qr": "/login/enrol/qr.svg", "action": "/login/enrol",
-                "next": wanted, "error": exc.text, "required": True}, status=400)
+                "next": wanted, "error": exc.text, "required": True}, status=400,
+                headers=NO_STORE)
         target = safe_next(wanted, home(half.principal))
-        page = render(request, "recovery_codes.html", {"codes": codes, "continue": target})
+        page = render(request, "recovery_codes.html", {"codes": codes, "continue": target},
+                      headers=NO_STORE)
         return await finish(request, half, target, page)
 
     async def logout(request: Request) -> Response:

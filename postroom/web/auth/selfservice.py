@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from postroom.core.errors import Kind, MailError
 from postroom.directory.passwords import MAX_PASSWORD
 from postroom.services.twofactor import Enrolment
-from postroom.web.auth.login import client_ip, qr_response
+from postroom.web.auth.login import NO_STORE, client_ip, qr_response
 from postroom.web.identity import WebUser, require_user
 from postroom.web.mobileconfig import MEDIA_TYPE, profile
 from postroom.web.session import session_token
@@ -32,7 +32,6 @@ from postroom.web.templating import render
 if TYPE_CHECKING:
     from postroom.web.app import WebServices, WebSettings
 
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def when(stamp: int | None) -> str:
@@ -106,7 +105,8 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         enrolment = None if status.enabled or policy == "off" else await enrolling(user)
         return render(request, "me_2fa.html", {
             "status": status, "policy": policy, "enrolment": enrolment, "error": "",
-            "qr": "/me/2fa/qr.svg", "action": "/me/2fa/enrol", "next": "", "required": False})
+            "qr": "/me/2fa/qr.svg", "action": "/me/2fa/enrol", "next": "", "required": False},
+            headers=NO_STORE)
 
     async def enrolling(user: WebUser) -> Enrolment | None:
         """The enrolment to show; None when another tab finished it a moment ago (the page
@@ -136,7 +136,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         return render(request, "me_2fa.html", {
             "status": status, "policy": policy, "enrolment": enrolment, "error": error,
             "qr": "/me/2fa/qr.svg", "action": "/me/2fa/enrol", "next": "", "required": False},
-            status=400)
+            status=400, headers=NO_STORE)
 
     async def twofactor_enrol(request: Request) -> Response:
         user, code = await coded(request)
