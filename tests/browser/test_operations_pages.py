@@ -16,32 +16,19 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import pyotp
 import pytest
 from playwright.sync_api import expect
 
 from postroom.core.actor import Actor
 from tests.browser.ops_support import OpsHost, axe_problems, browser, ops_host
+from tests.support.browser import login
 from tests.support.server import wait_for
 
 __all__ = ["browser", "ops_host"]  # fixtures, imported for pytest
 
 PAGES = ["/", "/queue", "/gateways", "/dkim", "/dkim/example.test", "/screening", "/audit",
          "/maillog", "/maillog?q=nobody%40example.test"]
-_used_steps: dict[str, set[int]] = {}  # TOTP secret -> steps used (each is taken once)
 _secrets: dict[str, str] = {}  # address -> TOTP secret, once enrolled
-
-
-def totp_code(secret: str) -> str:
-    """A code for a TOTP step not used before (the server takes each step once)."""
-    used = _used_steps.setdefault(secret, set())
-    while True:
-        now = int(time.time() // 30)
-        step = max(now, max(used, default=0) + 1)
-        if step <= now + 1:
-            used.add(step)
-            return pyotp.TOTP(secret).at(step * 30)
-        time.sleep(0.5)
 
 
 def navigate(page: Any, target: Any) -> None:
@@ -50,26 +37,16 @@ def navigate(page: Any, target: Any) -> None:
         target.click()
 
 
-def log_in(page: Any, host: OpsHost, address: str = "", password: str = "") -> None:
-    """Log in from the login page the browser is on (keeping its way back), or from /login;
-    by default as the global administrator. An administrator's first login enrols TOTP."""
+def log_in(page: Any, host: OpsHost, address: str = "", password: str = "",
+           next_path: str = "") -> None:
+    """Log in through the pages (tests/support/browser.py), by default as the global
+    administrator; an administrator's first login enrols TOTP."""
     address, password = address or host.admin, password or host.password
-    if "/login" not in page.url:
-        page.goto(host.base + "/login")
-    page.get_by_label("User name").fill(address)
-    page.get_by_label("Password").fill(password)
-    navigate(page, page.get_by_role("button", name="Log in"))
-    if "/login/enrol" in page.url:
-        _secrets[address] = page.locator("#totp-secret").inner_text().strip()
-        page.get_by_label("Code from the app").fill(totp_code(_secrets[address]))
-        navigate(page, page.get_by_role("button", name="Turn on two-factor authentication"))
-        navigate(page, page.get_by_role("link", name=re.compile("continue")))
-    elif "/login/code" in page.url:
-        page.get_by_label("Code or recovery code").fill(totp_code(_secrets[address]))
-        navigate(page, page.get_by_role("button", name="Continue"))
+    secret = login(page, host.base, address, password, _secrets.get(address), next_path)
+    if secret:
+        _secrets[address] = secret
     if address == host.admin:
         host.totp_secret = _secrets.get(address, "")
-    assert "/login" not in page.url, (page.url, page.content()[:3000])
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +100,8 @@ def test_login_is_required_and_with_totp(browser: Any, ops_host: OpsHost,
     try:
         page = context.new_page()
         page.goto(ops_host.base + "/queue")
-        assert "/login" in page.url  # no session: the login page, with the way back
-        log_in(page, ops_host)
+        assert "/login?next=%2Fqueue" in page.url  # no session: the login page, with the way
+        log_in(page, ops_host, next_path="/queue")  # back, which the login then takes
         assert page.url.endswith("/queue")
         assert ops_host.totp_secret  # the administrator logged in with a second factor
     finally:
