@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import pytest_asyncio
 from starlette.applications import Starlette
@@ -47,7 +47,8 @@ class Client:
                    ) -> tuple[int, dict[str, str], str]:
         body = urlencode(form or {}, doseq=True).encode()
         path, _, query = path.partition("?")
-        scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
+        scope = {"type": "http", "method": method, "path": unquote(path),
+                 "raw_path": path.encode(),
                  "query_string": query.encode(), "root_path": "", "scheme": "https",
                  "headers": [(b"content-type", ctype.encode()),
                              (b"content-length", str(len(body)).encode()),
@@ -319,3 +320,20 @@ def test_queue_entry_headers_survive_malformed_fields() -> None:
     assert ("From", "Jürgen <j@example.net>") in shown
     assert [name for name, _ in shown] == ["From", "To", "Subject", "Message-ID"]
     assert _headers(b"") == [] and _headers(b"\xff\xfe garbage") == []
+
+
+async def test_odd_names_in_paths_are_never_a_500(client: Client) -> None:
+    names = ["%C3%A9t%C3%A9.example", "a..b", "x" * 300, "-", "xn--", "%00", "a%0D%0Ab",
+             "..", "%2e%2e", "a b", "UPPER.Example", "%F0%9F%98%80"]
+    for name in names:
+        for method, path in (("GET", f"/gateways/{name}"), ("POST", f"/gateways/{name}"),
+                             ("POST", f"/gateways/{name}/remove"), ("GET", f"/atrn/{name}"),
+                             ("POST", f"/atrn/{name}"), ("GET", f"/dkim/{name}"),
+                             ("POST", f"/dkim/{name}/rotate"),
+                             ("POST", f"/dkim/{name}/keys/{name}/retire"),
+                             ("GET", f"/queue/{name}")):
+            form = {"csrf": "t", "confirm": "yes", "verify": "none", "host": "h",
+                    "username": "u"} if method == "POST" else None
+            status, headers, _ = await client.call(method, path, form)
+            assert status < 500, (method, path, status)
+            assert "\n" not in headers.get("location", "")
