@@ -299,6 +299,7 @@ class Server:
                 self.udp.append(udp)
         client_config.set_endpoints(self._client_endpoints())
         dashboard.open_connections_from(self.open_connections)
+        dashboard.name_protocols({d.label: d.frontend for d in self.registry})
         self.privileges.drop()
         for tcp in self.tcp:
             await tcp.serve()

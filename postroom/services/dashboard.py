@@ -10,6 +10,8 @@ Design:
   reset when reused; a snapshot reads the last ``minutes`` minutes, zero where nothing
   happened. Memory is fixed: ``minutes`` slots of a few small dicts (label sets are bounded:
   listener labels, SMTP stages, delivery outcomes, the same bound the metrics labels have).
+- **Connections** are drawn per protocol (the listeners of one protocol summed: SMTP on 25,
+  587 and 465 is one chart) and listed per listener.
 - **Open connections now** are sampled from the listeners' own per-address counts at snapshot
   time (``open_connections_from``, set by the server), not counted here twice.
 - **Storage and queue** are read from the store with aggregates (per-mailbox counters, queue
@@ -34,6 +36,10 @@ from postroom.obs.metrics import Metrics
 from postroom.store.sqlstore import SqlStore
 
 SECONDS = 60
+# How the charts group listeners: by the protocol their front-end speaks (postroom/registry.py
+# names each listener's front-end); a listener of an unknown front-end is drawn on its own
+PROTOCOLS = {"smtp-mx": "SMTP", "smtp-submission": "SMTP", "imap": "IMAP", "pop3": "POP3",
+             "odmr": "ODMR", "web-admin": "HTTP", "web": "HTTP", "web-plain": "HTTP"}
 # Series the dashboard draws: name -> (metrics event, label or "" for every label)
 DELIVERED = ("delivered", "sent")
 REFUSED = ("bounced",)
@@ -77,6 +83,17 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
+class ListenerFigures:
+    """One listener's connections: open now, in the last full minute, in the whole window."""
+
+    label: str
+    protocol: str
+    open_now: int
+    last_minute: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class DomainUsage:
     domain: str
     octets: int
@@ -89,7 +106,8 @@ class Snapshot:
     minutes: int  # how many minutes each series covers
     server_wide: bool  # False for a domain administrator: no traffic, queue or connections
     open_connections: Mapping[str, int]  # listener label -> connections open now
-    connections: tuple[Series, ...]  # per listener label, per minute
+    connections: tuple[Series, ...]  # per protocol (SMTP, IMAP, POP3, HTTP, …), per minute
+    listeners: tuple[ListenerFigures, ...]  # per listener label
     traffic: tuple[Series, ...]  # accepted, delivered, rejected, deferred, bounced
     queue_entries: int
     queue_octets: int
@@ -111,6 +129,9 @@ class Snapshot:
         return {"at": self.at, "minutes": self.minutes, "server_wide": self.server_wide,
                 "open_connections": dict(self.open_connections),
                 "connections": series(self.connections), "traffic": series(self.traffic),
+                "listeners": [{"listener": f.label, "protocol": f.protocol,
+                               "open": f.open_now, "last_minute": f.last_minute,
+                               "total": f.total} for f in self.listeners],
                 "queue": {"entries": self.queue_entries, "octets": self.queue_octets},
                 "storage": {"octets": self.storage_octets, "messages": self.storage_messages,
                             "domains": [{"domain": d.domain, "octets": d.octets,
@@ -128,6 +149,7 @@ class Dashboard:
         self._ring = [_Minute() for _ in range(minutes)]
         self._labels: set[str] = set()  # listener labels seen (bounded by the registry)
         self._open: Callable[[], Mapping[str, int]] | None = None
+        self._protocols: dict[str, str] = {}  # listener label -> protocol name
         self._storage: tuple[float, dict[int | None, tuple[int, int]]] | None = None
         metrics.listen(self.event)
 
@@ -135,6 +157,15 @@ class Dashboard:
         """Where the open-connection counts come from (the server's listeners)."""
         self._open = source
         self._labels.update(source())
+
+    def name_protocols(self, frontends: Mapping[str, str]) -> None:
+        """Which front-end serves each listener label (from the registry), to group the
+        connection charts by protocol."""
+        self._protocols = {label: PROTOCOLS.get(frontend, label)
+                           for label, frontend in frontends.items()}
+
+    def protocol(self, label: str) -> str:
+        return self._protocols.get(label, label)
 
     # -- events (obs/metrics.py) --------------------------------------------------------------
     def _slot(self) -> _Minute:
@@ -185,17 +216,29 @@ class Dashboard:
         storage.sort(key=lambda d: (-d.octets, d.domain))
         at = int(self._clock())
         if not server_wide:
-            return Snapshot(at, self.minutes, False, {}, (), (), 0, 0, tuple(storage))
+            return Snapshot(at, self.minutes, False, {}, (), (), (), 0, 0, tuple(storage))
         window = self._window()
 
         def per_minute(read: Callable[[_Minute], int]) -> tuple[int, ...]:
             return tuple(0 if slot is None else read(slot) for slot in window)
 
-        def opened(label: str) -> Callable[[_Minute], int]:
-            return lambda s: s.connections.get(label, 0)
+        def opened(labels: frozenset[str]) -> Callable[[_Minute], int]:
+            return lambda s: sum(s.connections.get(label, 0) for label in labels)
 
-        connections = tuple(Series(label, label, per_minute(opened(label)))
-                            for label in sorted(self._labels))
+        groups: dict[str, set[str]] = {}
+        for label in self._labels:
+            groups.setdefault(self.protocol(label), set()).add(label)
+        connections = tuple(Series(name, f"{name} connections",
+                                   per_minute(opened(frozenset(groups[name]))))
+                            for name in sorted(groups))
+        open_now = dict(self._open()) if self._open is not None else {}
+        listeners = []
+        for label in sorted(self._labels):
+            values = per_minute(opened(frozenset({label})))
+            listeners.append(ListenerFigures(label, self.protocol(label),
+                                             open_now.get(label, 0),
+                                             values[-2] if len(values) > 1 else values[-1],
+                                             sum(values)))
         traffic = (
             Series("accepted", "Messages accepted", per_minute(lambda s: s.accepted)),
             Series("delivered", "Recipients delivered or sent",
@@ -205,6 +248,5 @@ class Dashboard:
             Series("bounced", "Bounced",
                    per_minute(lambda s: sum(s.outcomes.get(k, 0) for k in REFUSED))))
         entries, octets = await self._store.queue.totals()
-        open_now = dict(self._open()) if self._open is not None else {}
-        return Snapshot(at, self.minutes, True, open_now, connections, traffic, entries,
-                        octets, tuple(storage))
+        return Snapshot(at, self.minutes, True, open_now, connections, tuple(listeners),
+                        traffic, entries, octets, tuple(storage))

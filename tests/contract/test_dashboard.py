@@ -61,6 +61,18 @@ async def test_minutes_fill_and_age_out(services: Services) -> None:
     assert series["smtp"].values == (0, 0, 0, 0, 1)
     assert series["imap"].total == 0
     assert snap.as_dict()["minutes"] == 5
+    # grouped by protocol once the server names each listener's front-end
+    board.name_protocols({"smtp": "smtp-mx", "submission": "smtp-submission",
+                          "imap": "imap"})
+    m.connection("submission")
+    snap = await board.snapshot(Actor.operator())
+    series = {s.name: s for s in snap.connections}
+    assert sorted(series) == ["IMAP", "SMTP"] and series["SMTP"].now == 2
+    assert series["SMTP"].label == "SMTP connections"
+    rows = {f.label: f for f in snap.listeners}
+    assert (rows["submission"].protocol, rows["submission"].total) == ("SMTP", 1)
+    assert rows["smtp"].open_now == 2 and rows["imap"].open_now == 1
+    assert snap.as_dict()["listeners"][0]["listener"] == "imap"
 
 
 async def test_storage_and_queue_figures(services: Services) -> None:
