@@ -49,11 +49,39 @@ class AltHttpListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
     tls: Tls = "none"
 
 
+class WebOperationsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """WebAdmin's operations pages (docs/web.md): the dashboard's figures, the mail-log
+    search, and how many rows a page shows."""
+
+    dashboard_minutes: Annotated[int, _d(
+        "Minutes of per-minute figures the dashboard keeps and draws (in memory, per "
+        "server process)."), Meta(ge=5, le=1440)] = 60
+    dashboard_refresh: Annotated[int, _d(
+        "Seconds between two refreshes of the dashboard's figures in the browser (a small "
+        "script; without it the page shows the figures of its loading)."),
+                                 Meta(ge=1, le=3600)] = 5
+    storage_interval: Annotated[float, _d(
+        "Seconds the dashboard reuses its storage figure (summed over every mailbox in the "
+        "store) before reading it again."), Meta(ge=0, le=86400)] = 30.0
+    maillog_max_bytes: Annotated[int, _d(
+        "Most octets of the log file (log.file, then its rotated copy log.file.1) one "
+        "mail-log search reads, newest first."), Meta(ge=4096, le=1 << 34)] = 64 << 20
+    maillog_max_lines: Annotated[int, _d(
+        "Most log lines one mail-log search reads, newest first."),
+                                 Meta(ge=100, le=100_000_000)] = 500_000
+    maillog_max_results: Annotated[int, _d(
+        "Most messages (queue ids, or refusals) one mail-log search returns."),
+                                   Meta(ge=1, le=10_000)] = 100
+    page_size: Annotated[int, _d(
+        "Rows per page in the queue viewer and the audit log."), Meta(ge=10, le=5000)] = 100
+
+
 class WebConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     admin: AdminHttpListener = msgspec.field(default_factory=AdminHttpListener)
     https: HttpsListener = msgspec.field(default_factory=HttpsListener)
     http: PlainHttpListener = msgspec.field(default_factory=PlainHttpListener)
     alt: AltHttpListener = msgspec.field(default_factory=AltHttpListener)
+    operations: WebOperationsConfig = msgspec.field(default_factory=WebOperationsConfig)
     max_body_size: Annotated[int, _d(
         "Largest request body accepted, in octets; a larger one gets 413 before the "
         "application reads it."), Meta(ge=1024, le=1 << 31)] = 1 << 20

@@ -65,10 +65,12 @@ from postroom.services.acme.challenges import ChallengeStore
 from postroom.services.acme.files import AcmeFiles
 from postroom.services.acme.manager import CertificateManager
 from postroom.services.clientconfig import ClientConfig, Endpoint
+from postroom.services.dashboard import Dashboard
 from postroom.services.forwarding import DkimSealingKeys
 from postroom.services.health import Health
 from postroom.services.mailauth.arc import ArcSealer
 from postroom.services.mailauth.build import settings_from
+from postroom.services.maillog_search import MailLogSearch
 from postroom.services.pipeline.checks import build_checks
 from postroom.services.pipeline.signing import DkimSigner
 from postroom.web.app import WebServices, WebSettings
@@ -178,7 +180,8 @@ def _web(ctx: FrontEndContext, sdef: ServiceDef) -> AsgiApp:
                            c.web.hsts_max_age, ctx.ops_networks,
                            (https.port + c.server.port_offset) if https.enabled else 0,
                            users_page_size=c.web.users_page_size,
-                           users_page_max=c.web.users_page_max)
+                           users_page_max=c.web.users_page_max,
+                           operations=c.web.operations, minger=c.minger)
     return build_web(sdef.frontend, ctx.web, settings)
 
 
@@ -226,6 +229,11 @@ class Server:
         s.metrics.queue_size_from(health.queue_size)
         s.metrics.open_connections_from(self.open_connections)
         client_config = ClientConfig(s.directory, self.hostname, [])
+        ops = c.web.operations
+        dashboard = Dashboard(s.store, s.metrics, minutes=ops.dashboard_minutes,
+                              storage_interval=ops.storage_interval)
+        maillog = MailLogSearch("")
+        maillog.configure(c.log.file, ops)
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
         self.queue.outbound.return_path = s.batv.return_path  # BATV (services/batv.py)
@@ -248,7 +256,8 @@ class Server:
             WebServices(health, s.metrics, client_config, s.admin, s.auth,
                         sessions=s.sessions, two_factor=s.two_factor,
                         app_passwords=s.app_passwords, own_account=s.own_account,
-                        acme_challenges=self.challenges),
+                        acme_challenges=self.challenges,
+                        dashboard=dashboard, maillog=maillog),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)
@@ -304,6 +313,8 @@ class Server:
                     raise _bind_error("minger", host, udp.requested_port, exc) from None
                 self.udp.append(udp)
         client_config.set_endpoints(self._client_endpoints())
+        dashboard.open_connections_from(self.open_connections)
+        dashboard.name_protocols({d.label: d.frontend for d in self.registry})
         self.privileges.drop()
         for tcp in self.tcp:
             await tcp.serve()
@@ -347,7 +358,7 @@ class Server:
         self._refresh_services()
 
     def open_connections(self) -> dict[str, int]:
-        """Connections open now per listener label (obs/metrics.py reads it at each scrape)."""
+        """Connections open now per listener label (the metrics gauge and the dashboard read it)."""
         out: dict[str, int] = {}
         for tcp in self.tcp:
             out[tcp.spec.label] = out.get(tcp.spec.label, 0) + len(tcp.conns)
@@ -406,6 +417,10 @@ class Server:
             self.proxies[:] = _networks("server.proxy_protocol_networks",
                                         c.server.proxy_protocol_networks)
             front.ops_networks[:] = _networks("web.metrics_networks", c.web.metrics_networks)
+            if front.web is not None and front.web.maillog is not None:
+                front.web.maillog.configure(c.log.file, c.web.operations)
+            if front.web is not None and front.web.dashboard is not None:
+                front.web.dashboard.storage_interval = c.web.operations.storage_interval
             self._refresh_services()
         specs: list[ListenerSpec | HttpSpec] = [*(t.spec for t in self.tcp),
                                                 *(h.spec for h in self.http)]

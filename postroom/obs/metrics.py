@@ -35,6 +35,10 @@ Gauges that are a state rather than an event (queue entries, open connections pe
 are read from a callback at scrape time, so they can never drift from what they count.
 
 The exposition is the Prometheus text format 0.0.4 (prometheus_client's ``generate_latest``).
+
+Listeners (``listen``) are told of the same events as they happen, so that a service can keep
+its own view of recent activity (services/dashboard.py keeps per-minute figures for WebAdmin)
+without parsing the exposition. A listener must be cheap and must not raise.
 """
 
 from __future__ import annotations
@@ -95,22 +99,36 @@ class Metrics:
         self._open_source: Callable[[], Mapping[str, int]] | None = None
         self._timings = _Timings()
         r.register(self._timings)
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def listen(self, listener: Callable[[str, str], None]) -> None:
+        """Also tell ``listener(event, label)`` of every event: ``connection`` (listener
+        label), ``accepted`` (""), ``rejected`` (stage), ``outcome`` (delivered, sent, …)."""
+        self._listeners.append(listener)
+
+    def _tell(self, event: str, label: str) -> None:
+        for listener in self._listeners:
+            listener(event, label)
 
     # -- events -----------------------------------------------------------------------------
     def connection(self, listener: str) -> None:
         self._connections.labels(listener).inc()
+        self._tell("connection", listener)
 
     def login(self, protocol: str, ok: bool) -> None:
         self._logins.labels(protocol, "ok" if ok else "failed").inc()
 
     def smtp_accepted(self) -> None:
         self._accepted.inc()
+        self._tell("accepted", "")
 
     def smtp_rejected(self, stage: str, reason: str) -> None:
         self._rejected.labels(stage, reason).inc()
+        self._tell("rejected", stage)
 
     def outcome(self, event: str) -> None:
         self._outcomes.labels(event).inc()
+        self._tell("outcome", event)
 
     def command(self, protocol: str, command: str, seconds: float) -> None:
         """One command served, on the event loop. ``command`` must come from the front-end's

@@ -49,6 +49,6 @@ class AuditLog:
 
     async def list(self, *, limit: int = 100, since: int | None = None,
                    actor: str | None = None, action: str | None = None,
-                   target: str | None = None) -> list[AuditRec]:
+                   target: str | None = None, before: int | None = None) -> list[AuditRec]:
         return await self._store.audit.list(limit=limit, since=since, actor=actor,
-                                            action=action, target=target)
+                                            action=action, target=target, before=before)

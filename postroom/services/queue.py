@@ -16,6 +16,7 @@ store's queue repository:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import io
 from collections.abc import Callable, Sequence
 from typing import BinaryIO, Protocol
@@ -183,6 +184,10 @@ class QueueService:
 
     async def count(self) -> int:
         return await self._repo.count()
+
+    async def page(self, *, state: str = "", text: str = "", offset: int = 0,
+                   limit: int = 100) -> tuple[int, builtins.list[QueueRec]]:
+        return await self._repo.page(state=state, text=text, offset=offset, limit=limit)
 
     async def get(self, entry_id: int) -> QueueRec:
         return await self._repo.get(entry_id)

@@ -29,6 +29,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from postroom.config import MingerConfig
+from postroom.config_web import WebOperationsConfig
 from postroom.net.listener import Network
 from postroom.obs.metrics import Metrics
 from postroom.services.acme.challenges import ChallengeStore
@@ -36,7 +38,9 @@ from postroom.services.admin import Admin
 from postroom.services.apppasswords import AppPasswords
 from postroom.services.auth import AuthService
 from postroom.services.clientconfig import ClientConfig
+from postroom.services.dashboard import Dashboard
 from postroom.services.health import Health
+from postroom.services.maillog_search import MailLogSearch
 from postroom.services.ownaccount import OwnAccount
 from postroom.services.twofactor import TwoFactor
 from postroom.services.websessions import WebSessions
@@ -67,6 +71,8 @@ class WebServices:
     app_passwords: AppPasswords  # a user's app passwords (services/apppasswords.py)
     own_account: OwnAccount  # a user's own password change (services/ownaccount.py)
     acme_challenges: ChallengeStore | None = None  # pending ACME HTTP-01 answers
+    dashboard: Dashboard | None = None  # WebAdmin's live figures (services/dashboard.py)
+    maillog: MailLogSearch | None = None  # the mail-log search (services/maillog_search.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,8 @@ class WebSettings:
     https_port: int  # where plain HTTP redirects to (0: no HTTPS listener; use 443)
     users_page_size: int = 50  # WebAdmin's user list: default rows per page (config_web.py)
     users_page_max: int = 200  # ... and the most one page may show
+    operations: WebOperationsConfig | None = None  # WebAdmin's operations pages (web.operations)
+    minger: MingerConfig | None = None  # shown read-only on the gateways page
 
 
 def build(front_end: str, services: WebServices, settings: WebSettings) -> App:

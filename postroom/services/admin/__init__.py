@@ -68,8 +68,9 @@ class Admin:
 
     async def audit(self, actor: Actor, *, limit: int = 100, since: int | None = None,
                     who: str | None = None, action: str | None = None,
-                    target: str | None = None) -> list[AuditRec]:
-        """The audit log, newest first: for global administrators."""
+                    target: str | None = None, before: int | None = None) -> list[AuditRec]:
+        """The audit log, newest first: for global administrators (``before``: a record id,
+        to page back)."""
         DomainsAdmin.require_global(actor, "the audit log")
         return await self._audit.list(limit=limit, since=since, actor=who, action=action,
-                                      target=target)
+                                      target=target, before=before)

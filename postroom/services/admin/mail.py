@@ -110,6 +110,12 @@ class QueueAdmin(AdminBase):
         self.require_global(actor, "the queue")
         return await self._queue.list()
 
+    async def page(self, actor: Actor, *, state: str = "", text: str = "", offset: int = 0,
+                   limit: int = 100) -> tuple[int, builtins.list[QueueRec]]:
+        """(entries matching, one page of them): the WebAdmin queue viewer's read."""
+        self.require_global(actor, "the queue")
+        return await self._queue.page(state=state, text=text, offset=offset, limit=limit)
+
     async def get(self, actor: Actor, entry_id: int) -> QueueRec:
         self.require_global(actor, "the queue")
         return await self._queue.get(entry_id)
@@ -142,6 +148,18 @@ class QueueAdmin(AdminBase):
         await self._queue.update_params(entry_id, params)
         await self.record(actor, "queue.bounce", str(entry_id))
         return rec
+
+    def header_section(self, actor: Actor, rec: QueueRec, most: int = 65536) -> bytes:
+        """Blocking: the queued message's header section (up to the empty line, RFC 5322
+        §2.1), at most ``most`` octets: what the queue viewer shows, without reading a large
+        body."""
+        self.require_global(actor, "the queue")
+        with self._queue.open(rec) as fh:
+            head = fh.read(most)
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            end = head.find(b"\n\n")
+        return head if end < 0 else head[:end]
 
     def open_content(self, actor: Actor, rec: QueueRec) -> bytes:
         """Blocking: a queued message as it will be sent (for ``queue show --content``)."""

@@ -29,10 +29,14 @@ class AuditRepo:
 
     async def list(self, *, limit: int = 100, since: int | None = None,
                    actor: str | None = None, action: str | None = None,
-                   target: str | None = None) -> list[AuditRec]:
-        """Newest first; each filter narrows (``action`` and ``target`` match a prefix)."""
+                   target: str | None = None, before: int | None = None) -> list[AuditRec]:
+        """Newest first; each filter narrows (``action`` and ``target`` match a prefix);
+        ``before`` (a record id) pages back from the last record of the previous page."""
         where: list[str] = ["1 = 1"]
         args: list[object] = []
+        if before is not None:
+            where.append("id < ?")
+            args.append(before)
         if since is not None:
             where.append("at >= ?")
             args.append(since)

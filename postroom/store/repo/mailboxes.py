@@ -70,6 +70,17 @@ class MailboxRepo:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    async def usage_by_domain(self) -> dict[int | None, tuple[int, int]]:
+        """(octets, messages) stored per domain id (None: folders of no domain), summed from
+        the per-mailbox counters the message writes keep: one row per mailbox is read, never
+        a message."""
+        def fn(tx: Tx) -> dict[int | None, tuple[int, int]]:
+            rows = tx.all("SELECT domain_id, coalesce(sum(total_size), 0), "
+                          "coalesce(sum(message_count), 0) FROM mailboxes GROUP BY domain_id")
+            return {(None if r[0] is None else int(r[0])): (int(r[1]), int(r[2]))
+                    for r in rows}
+        return await self.engine.read(fn)
+
     async def create(self, *, owner_id: int | None, domain_id: int | None, name: str,
                      parent_id: int | None, kind: str = "mail", special_use: str = "",
                      address: str | None = None, acl: Sequence[AclEntry] = ()) -> MailboxRec:

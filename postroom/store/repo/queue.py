@@ -17,6 +17,7 @@ finishes all of it or none of it, and the retry after restart never duplicates.
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from collections.abc import Sequence
@@ -204,6 +205,13 @@ class QueueRepo:
                 raise not_found(f"no queue entry {entry_id}")
         await self.engine.write(fn)
 
+    async def totals(self) -> tuple[int, int]:
+        """(entries, octets) in the queue, whatever their state: one aggregate, no rows."""
+        def fn(tx: Tx) -> tuple[int, int]:
+            row = tx.one("SELECT count(*), coalesce(sum(size), 0) FROM queue")
+            return (int(row[0]), int(row[1])) if row else (0, 0)
+        return await self.engine.read(fn)
+
     async def count(self) -> int:
         """Entries in the queue, whatever their state (one indexed count, no rows read)."""
         def fn(tx: Tx) -> int:
@@ -214,6 +222,31 @@ class QueueRepo:
     async def list(self) -> list[QueueRec]:
         def fn(tx: Tx) -> list[QueueRec]:
             return [_rec(r) for r in tx.all(f"SELECT {_COLS} FROM queue ORDER BY id")]
+        return await self.engine.read(fn)
+
+    async def page(self, *, state: str = "", text: str = "", offset: int = 0,
+                   limit: int = 100) -> tuple[int, builtins.list[QueueRec]]:
+        """(entries matching, one page of them, oldest first): ``state`` exactly, ``text``
+        anywhere in the sender, the recipients or the last error, in any case. The viewer
+        of a large queue reads one page, never the whole queue."""
+        where = ["1 = 1"]
+        args: list[object] = []
+        if state:
+            where.append("state = ?")
+            args.append(state)
+        if text:
+            pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%") \
+                .replace("_", "\\_") + "%"
+            where.append("(lower(sender) LIKE ? ESCAPE '\\' OR lower(recipients) LIKE ? "
+                         "ESCAPE '\\' OR lower(last_error) LIKE ? ESCAPE '\\')")
+            args += [pattern] * 3
+        cond = " AND ".join(where)
+
+        def fn(tx: Tx) -> tuple[int, builtins.list[QueueRec]]:
+            row = tx.one(f"SELECT count(*) FROM queue WHERE {cond}", tuple(args))
+            rows = tx.all(f"SELECT {_COLS} FROM queue WHERE {cond} ORDER BY id LIMIT ? "
+                          "OFFSET ?", (*args, limit, offset))
+            return (int(row[0]) if row else 0), [_rec(r) for r in rows]
         return await self.engine.read(fn)
 
     async def get(self, entry_id: int) -> QueueRec:
