@@ -29,6 +29,7 @@ from postroom.protocols.smtp.odmr import collect
 from postroom.services.acl import AclService
 from postroom.services.admin import Admin
 from postroom.services.admin.signing import SigningAdmin
+from postroom.services.apitokens import ApiTokens
 from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
 from postroom.services.auth import AuthService
@@ -121,6 +122,7 @@ class Services:
     metrics: Metrics
     spam_prefs: SpamPreferences | None = None
     learner: SpamLearner | None = None  # reports Junk moves to spamd (services/spamlearn.py)
+    tokens: ApiTokens | None = None  # the JSON API's bearer tokens (services/apitokens.py)
 
     async def close(self) -> None:
         if self.learner is not None:
@@ -174,7 +176,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     multipop = MultipopAccounts(store, directory, queue, secrets)
     atrn = AtrnProviders(store, secrets)
     admin = Admin(store, directory, mailboxes, acl, queue, gateways, multipop, atrn, audit,
-                  screening, SigningAdmin(store, directory, audit, dkim_keys, batv, cfg))
+                  screening, SigningAdmin(store, directory, audit, dkim_keys, batv, cfg),
+                  cfg=cfg)
     front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways,
                          screening, metrics)
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
@@ -183,7 +186,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                     TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
                                 cfg.store.index_backlog, cfg.store.index_batch_bytes), screening,
                     dkim_keys=dkim_keys, batv=batv, metrics=metrics, spam_prefs=spam_prefs,
-                    learner=learner)
+                    learner=learner,
+                    tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache))
 
 
 def check_context(cfg: Config, store: SqlStore, senders: SenderRules,

@@ -11,6 +11,7 @@ import time
 from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import CommitListener, CommitStats, Engine, Tx
 from postroom.store.repo import text
+from postroom.store.repo.apitokens import ApiTokenRepo
 from postroom.store.repo.audit import AuditRepo
 from postroom.store.repo.directory import DirectoryRepo
 from postroom.store.repo.gateways import GatewayRepo
@@ -43,6 +44,7 @@ class SqlStore:
         self.greylist = GreylistRepo(engine)
         self.spam = SpamPrefsRepo(engine)
         self.signing = SigningRepo(engine)
+        self.api_tokens = ApiTokenRepo(engine)
 
     @property
     def stats(self) -> CommitStats:
