@@ -234,7 +234,7 @@ class Server:
             _networks("server.plaintext_auth_networks", c.server.plaintext_auth_networks),
             _networks("smtp.trusted_networks", c.smtp.trusted_networks),
             Turnaround(s.queue, self.queue.outbound, self.queue.conclude, self.hostname),
-            WebServices(health, s.metrics, client_config, s.admin, s.auth),
+            WebServices(health, s.metrics, client_config, s.admin, s.auth, tokens=s.tokens),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)

@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 from postroom.net.listener import Network
 from postroom.obs.metrics import Metrics
 from postroom.services.admin import Admin
+from postroom.services.apitokens import ApiTokens
 from postroom.services.auth import AuthService
 from postroom.services.clientconfig import ClientConfig
 from postroom.services.health import Health
@@ -55,6 +56,7 @@ class WebServices:
     client_config: ClientConfig
     admin: Admin  # every administrative operation (services/admin/), with an Actor
     auth: AuthService  # logins: passwords, throttle, screening, the login log line
+    tokens: ApiTokens | None = None  # API bearer tokens (services/apitokens.py)
 
 
 @dataclass(frozen=True, slots=True)
