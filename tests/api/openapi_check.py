@@ -21,9 +21,17 @@ class Spec:
         self.doc = doc
         self.components = doc.get("components", {})
         self.routes: list[tuple[re.Pattern[str], re.Pattern[str], str]] = []
-        for template in doc.get("paths", {}):
-            narrow = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template))
-            wide = re.sub(r"\\\{\w+\\\}", ".+", re.escape(template))
+        # a folder or network parameter may hold slashes: when no template matches with
+        # one-segment parameters, the most specific (longest literal) template that matches
+        # with a last parameter of several segments wins
+        by_literal = sorted(doc.get("paths", {}),
+                            key=lambda t: -len(re.sub(r"\{\w+\}", "", t)))
+        for template in by_literal:
+            parts = re.split(r"(\{\w+\})", template)
+            last = max((i for i, p in enumerate(parts) if p.startswith("{")), default=-1)
+            narrow = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+            wide = "".join((".+" if i == last else "[^/]+") if p.startswith("{")
+                           else re.escape(p) for i, p in enumerate(parts))
             self.routes.append((re.compile(narrow + "$"), re.compile(wide + "$"), template))
         self._validators: dict[str, Draft202012Validator] = {}
         self.seen: set[tuple[str, str]] = set()  # (method, template) the tests received
