@@ -80,7 +80,7 @@ class ApiClient:
                 self.conn = None
                 if attempt:
                     raise
-        if response.will_close:
+        if response.will_close and self.conn is not None:
             self.conn.close()
             self.conn = None
         assert b"Traceback" not in answer.body
@@ -135,8 +135,15 @@ def make_token(srv: RunningServer, owner: str, scope: str) -> str:
     return token
 
 
+@pytest.fixture(scope="session")
+def exercised() -> set[tuple[str, str]]:
+    """(method, path template) of every operation some test got a 2xx answer from."""
+    return set()
+
+
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clients]:
+def api(tmp_path_factory: pytest.TempPathFactory, exercised: set[tuple[str, str]]
+        ) -> Iterator[Clients]:
     srv = RunningServer(server_config(Path(tmp_path_factory.mktemp("api")), extra=WEB))
     op = Actor.operator()
     admin = srv.services.admin
@@ -156,9 +163,11 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clients]:
     answer = bare.get("/api/v1/openapi.json", check=False)
     assert answer.status == 200
     spec = Spec(answer.json)
-    clients = Clients(srv, spec, *(ApiClient(srv, spec, tokens[k])
-                                   for k in ("root", "boss", "ann")), ApiClient(srv, spec, None))
+    clients = Clients(srv, spec, root=ApiClient(srv, spec, tokens["root"]),
+                      boss=ApiClient(srv, spec, tokens["boss"]),
+                      ann=ApiClient(srv, spec, tokens["ann"]), anon=ApiClient(srv, spec, None))
     yield clients
+    exercised.update(spec.seen)
     for c in (clients.root, clients.boss, clients.ann, clients.anon, bare):
         c.close()
     srv.stop()

@@ -71,6 +71,11 @@ def test_user_acl_get_set_delete(api: Clients) -> None:
     assert {"identifier": "boss@example.test", "rights": "lrw"} in entries
     bad = api.root.put(acl, {"identifier": "boss@example.test", "rights": "lrZ"})
     assert bad.status == 422
+    api.root.post("/api/v1/users/ann@example.test/folders", {"name": "Shared/Sub"})
+    assert api.root.post("/api/v1/users/ann@example.test/acl-apply/Shared").json == \
+        {"count": 1}
+    sub = api.root.get("/api/v1/users/ann@example.test/acl/Shared/Sub").json["entries"]
+    assert {"identifier": "boss@example.test", "rights": "lrw"} in sub
     assert api.root.delete(acl + "?identifier=boss@example.test").json["rights"] == ""
     assert api.root.delete(acl).status == 422  # the identifier is required
 
@@ -84,7 +89,8 @@ def test_own_folders_and_sharing(api: Clients) -> None:
     assert r.status == 200 and r.json["rights"] == "lr"
     assert api.ann.get("/api/v1/me/acl/Mine").json["folder"] == "Mine"
     assert api.ann.delete("/api/v1/me/acl/Mine?identifier=boss@example.test").status == 200
-    applied = api.ann.post("/api/v1/me/acl-apply/Mine")  # the ACL service says who may
+    applied = api.ann.put("/api/v1/me/acl/Mine", {  # the ACL service says who may
+        "identifier": "boss@example.test", "rights": "lr", "apply_to_subfolders": True})
     assert applied.status == 403 and applied.detail == \
         "apply to subfolders is an administrator action"
     assert api.ann.patch("/api/v1/me/folders/Mine", {"name": "Mine2"}).status == 204
@@ -124,10 +130,11 @@ def test_queue_list_show_content_and_actions(api: Clients) -> None:
     api.root.post(f"/api/v1/queue/{second}/release")
     assert api.root.post(f"/api/v1/queue/{second}/retry").status in (200, 404)
     assert api.root.post(f"/api/v1/queue/{third}/bounce").json["id"] == third
-    assert api.root.delete(f"/api/v1/queue/{first}").status in (204, 404)
+    assert api.root.delete(f"/api/v1/queue/{third}").status == 204
+    assert api.root.get(f"/api/v1/queue/{third}").status == 404
     r = api.root.get("/api/v1/queue/987654321")
     assert r.status == 404 and r.detail
     assert api.root.get("/api/v1/queue/abc").status == 404
     # the queue is for global administrators
     assert api.boss.get("/api/v1/queue").status == 403
-    assert api.ann.delete(f"/api/v1/queue/{third}").status == 403
+    assert api.ann.delete(f"/api/v1/queue/{second}").status == 403

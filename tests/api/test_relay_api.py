@@ -70,7 +70,7 @@ def test_multipop_for_an_account_and_for_oneself(api: Clients) -> None:
     assert [x["id"] for x in api.ann.get("/api/v1/me/multipop").json] == [mid]
     assert api.ann.get(f"/api/v1/me/multipop/{mid}").json["tls"] == "starttls"
     assert api.ann.patch(f"/api/v1/me/multipop/{mid}", {"folder": "INBOX"}).status == 200
-    assert api.ann.get(f"/api/v1/users/boss@example.test/multipop").status == 404
+    assert api.ann.get("/api/v1/users/boss@example.test/multipop").status == 404
     assert api.boss.get(f"/api/v1/me/multipop/{mid}").status == 404  # not boss's
     assert api.ann.delete(f"/api/v1/me/multipop/{mid}").status == 204
 

@@ -104,7 +104,9 @@ def test_the_sessions_user_is_accepted(api: Clients) -> None:
     boss = api.srv.call(services.directory.principal_for(api.srv.call(
         services.directory.require_account("boss@example.test"))))
     user = WebUser(Actor(boss, Origin("webadmin", "192.0.2.1")), "sid", "csrf")
-    table = build(api.srv.server.front.web, api.srv.server.front.web)  # type: ignore[arg-type]
+    front = api.srv.server.front
+    assert front is not None and front.web is not None
+    table = build(front.web, front.web)  # type: ignore[arg-type]  # settings are not read
 
     def request(user: WebUser | None, headers: list[tuple[bytes, bytes]]) -> Request:
         return Request({"type": "http", "method": "GET", "path": "/api/v1/me",

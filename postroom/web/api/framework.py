@@ -150,7 +150,24 @@ class Api:
         return register
 
     def routes(self) -> list[BaseRoute]:
-        return [Route(e.path, _wrap(self, e), methods=[e.method]) for e in self.endpoints]
+        """One route per path, dispatching on the method, so that a wrong method gets 405
+        with every allowed method in ``Allow`` (RFC 9110 §15.5.6)."""
+        by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+        for e in self.endpoints:
+            by_path.setdefault(e.path, {})[e.method] = _wrap(self, e)
+        routes: list[BaseRoute] = []
+        for path, methods in by_path.items():
+            if "GET" in methods:
+                methods["HEAD"] = methods["GET"]
+            routes.append(Route(path, _dispatch(methods), methods=list(methods)))
+        return routes
+
+
+def _dispatch(methods: dict[str, Callable[[Request], Awaitable[Response]]]
+              ) -> Callable[[Request], Awaitable[Response]]:
+    async def dispatch(request: Request) -> Response:
+        return await methods[request.method](request)
+    return dispatch
 
 
 def _origin(request: Request) -> Origin:

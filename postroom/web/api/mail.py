@@ -134,9 +134,10 @@ def _folders(api: Api, base: str, whose: str, owner: Callable[[Call], str | None
             cli=cli(acl_cli, "set"), body=m.AclSet, out=m.AclChanged)(set_acl)
     api.add("DELETE", apath, summary="Remove an identifier's entry (?identifier=)", tag=tag_a,
             cli=cli(acl_cli, "delete"), query=m.AclDelete, out=m.AclChanged)(delete_acl)
-    api.add("POST", base + "/acl-apply/{folder:path}", summary="Copy the folder's ACL onto "
-            "every subfolder", tag=tag_a, cli=cli(acl_cli, "get") + " --apply-to-subfolders"
-            if acl_cli else "", out=m.Count)(apply_acl)
+    if whose != "own":  # the ACL service keeps this for administrators
+        api.add("POST", base + "/acl-apply/{folder:path}", summary="Copy the folder's ACL "
+                "onto every subfolder", tag=tag_a,
+                cli=cli(acl_cli, "get") + " --apply-to-subfolders", out=m.Count)(apply_acl)
 
 
 def _queue(api: Api) -> None:
