@@ -46,3 +46,14 @@ def test_every_operation_was_exercised(api: Clients, exercised: set[tuple[str, s
     missing = sorted({(m, p) for m, p, op in operations(api)} - exercised
                      - {("GET", "/api/v1/openapi.json")})
     assert not missing, missing
+
+
+def test_docs_list_every_endpoint(api: Clients) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    for method, path, _ in operations(api):
+        assert f"`{method} {path}`" in text, (method, path)
+
+
+def test_answers_are_not_cached(api: Clients) -> None:
+    for client, path in ((api.root, "/api/v1/me"), (api.anon, "/api/v1/me")):
+        assert client.get(path).headers["Cache-Control"] == "no-store"

@@ -144,6 +144,16 @@ class UsersAdmin(AdminBase):
         return AccountInfo(rec, admin, tuple(sorted(await self._directory.groups_of(
             rec.address))))
 
+    async def detail(self, actor: Actor, address: str) -> tuple[AccountInfo, bool]:
+        """``show`` and ``spam_filter`` in one call: the account is looked up once and the
+        rest read concurrently (the JSON API's account page is its most frequent read)."""
+        rec = await self.require_account(actor, address, "looking at the account")
+        (is_global, domains), groups, opted_out = await asyncio.gather(
+            self._store.directory.admin_scopes(rec.id), self._directory.groups_of(rec.address),
+            self._store.spam.opted_out([rec.id]))
+        admin = "global" if is_global else ", ".join(n for _, n in domains) or None
+        return AccountInfo(rec, admin, tuple(sorted(groups))), not opted_out
+
     async def me(self, actor: Actor) -> AccountInfo:
         """The caller's own account (self-service: no administrator right needed)."""
         p = actor.principal

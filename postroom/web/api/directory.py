@@ -141,9 +141,8 @@ def register(api: Api) -> None:  # one flat table of small handlers
              summary="Show an account", tag=USERS, cli="postroom user show",
          out=m.UserDetail)
     async def show_user(c: Call) -> m.UserDetail:
-        address = c.param("address")
-        info = await admin.users.show(c.actor, address)
-        return user_detail(info, await admin.users.spam_filter(c.actor, address))
+        info, spam_filter = await admin.users.detail(c.actor, c.param("address"))
+        return user_detail(info, spam_filter)
 
     @api.add("PATCH", "/users/{address}", summary="Change name, quota, state or spam filtering",
            tag=USERS, cli="postroom user set", body=m.UserPatch, out=m.UserDetail)

@@ -249,6 +249,13 @@ def encode(endpoint: Endpoint, result: object) -> Response:
 
 def _wrap(api: Api, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
+        response = await answer(request)
+        # answers carry account data and, once, a new token: never stored by a cache
+        # (RFC 9111 §5.2.2.5)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def answer(request: Request) -> Response:
         try:
             user = await authenticate(api, request) if endpoint.auth else None
             call = Call(request, user)

@@ -49,7 +49,7 @@ def queue_detail(rec: QueueRec) -> m.QueueDetail:
 
 
 def register(api: Api) -> None:
-    _folders(api, "/users/{address}", "user's", lambda c: c.param("address"),
+    _folders(api, "/users/{address}", "user", lambda c: c.param("address"),
              "postroom folder {} ADDRESS", "postroom acl {} ADDRESS")
     _folders(api, "/public", "public", lambda c: None,
              "postroom folder {} --public", "postroom acl {} --public")
@@ -63,7 +63,10 @@ def _folders(api: Api, base: str, whose: str, owner: Callable[[Call], str | None
     folders they are (None: public folders)."""
     folders = api.services.admin.folders
     pick = owner
-    slug = {"user's": "user", "public": "public", "own": "own"}[whose]
+    slug = whose
+    plural, one = {"user": ("the account's folders", "a folder of the account"),
+                   "public": ("the public folders", "a public folder"),
+                   "own": ("the caller's own folders", "a folder of the caller's")}[whose]
     tag_f, tag_a = FOLDERS, ACLS
 
     def cli(form: str, action: str) -> str:
@@ -116,18 +119,18 @@ def _folders(api: Api, base: str, whose: str, owner: Callable[[Call], str | None
                delete_acl, apply_acl):
         fn.__name__ = f"{fn.__name__}_{slug}"
     fpath, apath = base + "/folders", base + "/acl/{folder:path}"
-    api.add("GET", fpath, summary=f"List the {whose} folders", tag=tag_f,
+    api.add("GET", fpath, summary=f"List {plural}", tag=tag_f,
             cli=cli(folder_cli, "list"), out=list[m.FolderOut])(list_folders)
-    api.add("POST", fpath, summary=f"Create a {whose} folder"
+    api.add("POST", fpath, summary=f"Create {one}"
             + (" (address: a posting address delivering into it)" if whose == "public"
                else ""), tag=tag_f, cli=cli(folder_cli, "create"), body=m.FolderIn,
             out=m.FolderOut, status=201)(create_folder)
-    api.add("PATCH", fpath + "/{folder:path}", summary=f"Rename a {whose} folder "
+    api.add("PATCH", fpath + "/{folder:path}", summary=f"Rename {one} "
             "(subfolders move along)", tag=tag_f, cli=cli(folder_cli, "rename"),
             body=m.RenameIn)(rename_folder)
-    api.add("DELETE", fpath + "/{folder:path}", summary=f"Delete a {whose} folder and its "
-            "messages", tag=tag_f, cli=cli(folder_cli, "delete"))(delete_folder)
-    api.add("GET", apath, summary=f"A {whose} folder's ACL", tag=tag_a,
+    api.add("DELETE", fpath + "/{folder:path}", summary=f"Delete {one} with its messages",
+            tag=tag_f, cli=cli(folder_cli, "delete"))(delete_folder)
+    api.add("GET", apath, summary=f"The ACL of {one}", tag=tag_a,
             cli=cli(acl_cli, "get"), out=m.AclOut)(get_acl)
     api.add("PUT", apath, summary="Set an identifier's rights (+r adds, -r removes, lr "
             "replaces); optionally copy the whole ACL onto every subfolder", tag=tag_a,
