@@ -7,8 +7,14 @@ writes one request and reads one response at a time per connection (no pipelinin
 is measured is the server's request cost: TLS record, uvicorn's HTTP/1.1, the token check
 (cached, services/apitokens.py), the handler and msgspec encoding.
 
+``--asgi`` adds the application's own cost per request: the same two reads driven straight
+into the ASGI application in this process (no socket, TLS or HTTP parsing), wall and CPU time
+(CPU includes the store's reader threads). It says what the API layer costs when the machine
+is shared, where the HTTPS figure also measures the neighbours.
+
 Bounded: each run stops after ``--count`` requests or ``--seconds``, whichever comes first.
-Run: ``.venv/bin/python -m bench.api [--seconds 5] [--procs 2] [--conns 4]``; loopback only.
+Run: ``.venv/bin/python -m bench.api [--seconds 5] [--procs 2] [--conns 4] [--asgi]``;
+loopback only.
 """
 
 from __future__ import annotations
@@ -105,12 +111,68 @@ def measure(port: int, paths: list[str], token: str, args: argparse.Namespace
             "clients": args.procs * args.conns}
 
 
+async def asgi_cost(count: int) -> list[dict[str, Any]]:
+    """Microseconds per request inside the application (see the module docstring)."""
+    from postroom import config
+    from postroom.app import build_services
+    from postroom.core.actor import Actor
+    from postroom.services.admin.directory import NewAccount
+    from postroom.web.app import WebServices, WebSettings, build
+
+    out: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config.load(None, [])
+        cfg.server.data_dir = tmp
+        s = build_services(cfg)
+        try:
+            op = Actor.operator()
+            await s.admin.domains.add(op, "bench.test")
+            await s.admin.users.add(op, NewAccount("admin@bench.test", "pw-bench-123456"))
+            await s.admin.roles.set(op, "admin@bench.test", None, True)
+            assert s.tokens is not None
+            token, _ = await s.tokens.create(op, "bench", "admin", owner="admin@bench.test")
+            web = WebServices(None, s.metrics, None, s.admin, s.auth,  # type: ignore[arg-type]
+                              tokens=s.tokens)
+            app = build("web-admin", web, WebSettings("mail.bench.test", True, 1 << 20, 0, [],
+                                                       443))
+            headers = [(b"authorization", f"Bearer {token}".encode()), (b"host", b"bench")]
+
+            async def one(path: str) -> None:
+                scope = {"type": "http", "method": "GET", "path": path, "query_string": b"",
+                         "raw_path": path.encode(), "headers": headers, "scheme": "https",
+                         "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 1000),
+                         "http_version": "1.1", "root_path": ""}
+                sent: list[Any] = []
+
+                async def receive() -> dict[str, Any]:
+                    return {"type": "http.request", "body": b"", "more_body": False}
+
+                async def send(message: Any) -> None:
+                    sent.append(message)
+                await app(scope, receive, send)
+                assert sent[0]["status"] == 200, sent
+
+            for path in ("/api/v1/domains", "/api/v1/users/admin@bench.test"):
+                for _ in range(100):
+                    await one(path)
+                wall, cpu = time.perf_counter(), time.process_time()
+                for _ in range(count):
+                    await one(path)
+                out.append({"asgi_path": path, "requests": count,
+                            "wall_us": round((time.perf_counter() - wall) / count * 1e6),
+                            "cpu_us": round((time.process_time() - cpu) / count * 1e6)})
+        finally:
+            await s.close()
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--count", type=int, default=50_000)
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--conns", type=int, default=4)
+    parser.add_argument("--asgi", action="store_true", help="also the in-process cost")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
@@ -142,6 +204,8 @@ def main() -> int:
         finally:
             server.terminate()
             server.wait(10)
+    if args.asgi:
+        out += asyncio.run(asgi_cost(min(args.count, 3000)))
     print(json.dumps(out, indent=2))
     return 0
 
