@@ -117,3 +117,19 @@ def test_the_sessions_user_is_accepted(api: Clients) -> None:
     with pytest.raises(Problem) as exc:
         asyncio.run(authenticate(table, request(None, [])))
     assert exc.value.status == 401
+
+
+def api_failures(api: Clients) -> float:
+    raw = api.srv.call(api.srv.services.metrics.render())
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("postroom_logins_total") and 'protocol="api"' in line
+               and 'result="failed"' in line)
+
+
+def test_a_bad_token_is_a_failed_login(api: Clients) -> None:
+    """Counted like a failed IMAP login (the metric, screening, the throttle, the log)."""
+    was = api_failures(api)
+    r = api.anon.get("/api/v1/me", headers={"Authorization": "Bearer prt_wrong"})
+    assert r.status == 401
+    assert api_failures(api) == was + 1

@@ -184,6 +184,9 @@ async def authenticate(api: Api, request: Request) -> WebUser:
             raise Problem(401, "use Authorization: Bearer TOKEN", {"WWW-Authenticate": REALM})
         found = await tokens.authenticate(token.strip())
         if found is None:
+            # a failed login like any other: logged, counted for screening, throttled
+            # (services/auth.py); a token has 256 random bits, so this is about noise
+            await api.services.auth.failed("api", _origin(request).address, "")
             # RFC 6750 §3.1: invalid_token (unknown, revoked, expired)
             raise Problem(401, "the token is unknown, revoked or expired",
                           {"WWW-Authenticate": REALM + ', error="invalid_token"'})
