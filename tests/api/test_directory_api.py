@@ -33,7 +33,11 @@ def test_users_add_list_show_set_and_remove(api: Clients) -> None:
     listed = api.root.get("/api/v1/users?domain=example.test").json
     assert "carl@example.test" in [u["address"] for u in listed]
     assert "olga@other.test" not in [u["address"] for u in listed]
-    assert "olga@other.test" in [u["address"] for u in api.root.get("/api/v1/users").json]
+    everyone = [u["address"] for u in api.root.get("/api/v1/users").json]
+    assert "olga@other.test" in everyone and everyone == sorted(everyone)
+    page = api.root.get("/api/v1/users?offset=1&limit=2").json
+    assert [u["address"] for u in page] == everyone[1:3]
+    assert api.root.get("/api/v1/users?limit=0").status == 422
     shown = api.root.get("/api/v1/users/carl@example.test").json
     assert shown["name"] == "Carl" and shown["spam_filter"] is True and shown["groups"] == []
     r = api.root.patch("/api/v1/users/carl@example.test",

@@ -75,6 +75,8 @@ def parse_csv(raw: bytes) -> list[NewAccount]:
             raise invalid(f"line {lineno}: {exc.text}") from None
         items.append(NewAccount(row[0].strip(), row[1],
                                 row[2].strip() if len(row) > 2 else "", quota))
+        if len(items) > m.MAX_IMPORT:
+            raise invalid(f"more than {m.MAX_IMPORT} accounts: split the import")
     if not items:
         raise invalid("no accounts in the CSV")
     return items
@@ -106,11 +108,12 @@ def register(api: Api) -> None:  # one flat table of small handlers
         await admin.domains.remove(c.actor, c.param("domain"))
 
     # -- users ---------------------------------------------------------------------------------
-    @api.add("GET", "/users", summary="List accounts (of one domain with ?domain=)", tag=USERS,
+    @api.add("GET", "/users", summary="List accounts (of one domain with ?domain=; "
+             "?offset= and ?limit= page)", tag=USERS,
          cli="postroom user list [--domain]", query=m.UsersQuery, out=list[m.UserOut])
     async def list_users(c: Call) -> list[m.UserOut]:
-        domain = c.query_as(m.UsersQuery).domain
-        return [user_out(r) for r in await admin.users.list(c.actor, domain)]
+        q = c.query_as(m.UsersQuery)
+        return [user_out(r) for r in q.page(await admin.users.list(c.actor, q.domain))]
 
     @api.add("POST", "/users",
              summary="Add an account (with INBOX, Drafts, Sent, Trash, Junk, Archive)",
@@ -226,8 +229,9 @@ def register(api: Api) -> None:  # one flat table of small handlers
     @api.add("GET", "/aliases", summary="List aliases (of one domain with ?domain=)", tag=ALIASES,
          cli="postroom alias list", query=m.UsersQuery, out=list[m.AliasOut])
     async def list_aliases(c: Call) -> list[m.AliasOut]:
+        q = c.query_as(m.UsersQuery)
         return [m.AliasOut(alias=r.address, targets=list(r.targets)) for r in
-                await admin.aliases.list(c.actor, c.query_as(m.UsersQuery).domain)]
+                q.page(await admin.aliases.list(c.actor, q.domain))]
 
     @api.add("POST", "/aliases", summary="Add an alias (@domain: the catch-all)", tag=ALIASES,
           cli="postroom alias add", body=m.AliasIn, out=m.AliasOut, status=201)
@@ -245,8 +249,8 @@ def register(api: Api) -> None:  # one flat table of small handlers
     @api.add("GET", "/groups", summary="List groups (of one domain with ?domain=)", tag=GROUPS,
          cli="postroom group list", query=m.UsersQuery, out=list[m.GroupOut])
     async def list_groups(c: Call) -> list[m.GroupOut]:
-        return [group_out(r) for r in
-                await admin.groups.list(c.actor, c.query_as(m.UsersQuery).domain)]
+        q = c.query_as(m.UsersQuery)
+        return [group_out(r) for r in q.page(await admin.groups.list(c.actor, q.domain))]
 
     @api.add("POST", "/groups", summary="Add a group", tag=GROUPS, cli="postroom group add",
           body=m.GroupIn, out=m.GroupOut, status=201)

@@ -8,13 +8,14 @@ document's schemas are generated from these classes (web/api/openapi.py).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from postroom.web.api.framework import In, Out
 
+T = TypeVar("T")
 Text = Annotated[str, Meta(max_length=1000)]
 Name = Annotated[str, Meta(max_length=320)]  # an address, a domain, an identifier
 Secret = Annotated[str, Meta(max_length=1024)]
@@ -22,6 +23,7 @@ Octets = Annotated[int, Meta(ge=0, le=1 << 62)]
 Seconds = Annotated[int, Meta(ge=0, le=10 * 366 * 86400)]
 Port = Annotated[int, Meta(ge=1, le=65535)]
 Names = Annotated[list[Name], Meta(max_length=10_000)]
+MAX_IMPORT = 10_000  # accounts per import request, JSON or CSV
 
 
 # -- common ------------------------------------------------------------------------------------
@@ -51,7 +53,16 @@ class DomainOut(Out):
 
 # -- users ------------------------------------------------------------------------------------
 class UsersQuery(In):
+    """One domain's objects, or all the caller administers; ``offset``/``limit`` page
+    through them in address order."""
+
     domain: Name | None = None
+    offset: Annotated[int, Meta(ge=0, le=1 << 31)] = 0
+    limit: Annotated[int, Meta(ge=1, le=1 << 31)] | None = None
+
+    def page(self, items: list[T]) -> list[T]:
+        end = None if self.limit is None else self.offset + self.limit
+        return items[self.offset:end]
 
 
 class UserIn(In):
@@ -122,7 +133,7 @@ class ImportItem(In):
 
 
 class ImportIn(In):
-    accounts: Annotated[list[ImportItem], Meta(min_length=1, max_length=10_000)]
+    accounts: Annotated[list[ImportItem], Meta(min_length=1, max_length=MAX_IMPORT)]
 
 
 class ImportOut(Out):
