@@ -168,17 +168,17 @@ def _queue(api: Api) -> None:
         await queue.hold(c.actor, c.int_param("id"))
         return await show_queue_entry(c)
 
+    # release and retry answer 204: the queue manager may have delivered (and removed) the
+    # entry before a second read could show it
     @api.add("POST", "/queue/{id}/release", summary="Release a held entry (tried at once)",
-             tag=QUEUE, cli="postroom queue release", out=m.QueueDetail)
-    async def release_queue_entry(c: Call) -> m.QueueDetail:
+             tag=QUEUE, cli="postroom queue release")
+    async def release_queue_entry(c: Call) -> None:
         await queue.release(c.actor, c.int_param("id"))
-        return await show_queue_entry(c)
 
     @api.add("POST", "/queue/{id}/retry", summary="Try an entry now", tag=QUEUE,
-             cli="postroom queue retry", out=m.QueueDetail)
-    async def retry_queue_entry(c: Call) -> m.QueueDetail:
+             cli="postroom queue retry")
+    async def retry_queue_entry(c: Call) -> None:
         await queue.release(c.actor, c.int_param("id"), retry=True)
-        return await show_queue_entry(c)
 
     @api.add("POST", "/queue/{id}/bounce", summary="Return an entry to its sender with a "
              "failure notice", tag=QUEUE, cli="postroom queue bounce", out=m.QueueDetail)
