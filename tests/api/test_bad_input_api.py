@@ -116,3 +116,21 @@ def test_every_operation_with_a_body_refuses_junk(api: Clients) -> None:
             for client in (api.root, api.boss, api.ann):
                 r = client.call(method, path, raw=raw, headers={"Content-Type": ctype})
                 assert 400 <= r.status < 500 and r.detail, (method, path, raw, r.body)
+
+
+ODD = ["%00", "%C3%BC", "a" * 300, "..", "%2E%2E", "-1", "x@", "@x", "'%20OR%201=1",
+       "%F0%9F%92%A9@example.test", "%FF", "0", "1" * 30, "a%0Ab"]
+
+
+def test_every_operation_refuses_odd_path_values(api: Clients) -> None:
+    """Every path parameter of every operation without a body, filled with odd values (NUL,
+    non-UTF-8 escapes, dot segments, SQL, emoji, huge numbers): a 4xx, never a 500."""
+    operations = [(method.upper(), path) for path, item in api.spec.doc["paths"].items()
+                  for method, op in item.items()
+                  if "requestBody" not in op and "{" in path]
+    assert len(operations) >= 40
+    for method, template in operations:
+        for odd in ODD:
+            path = re.sub(r"\{\w+\}", odd, template)
+            r = api.root.call(method, path)
+            assert 400 <= r.status < 500, (method, path, r.status, r.body[:200])

@@ -55,7 +55,7 @@ class AdminBase:
         rec = await self._store.directory.get_account(text)
         if rec is None or not (p.system or p.administers(rec.domain_id)
                                or (own and rec.id == p.account_id)):
-            raise not_found(f"no account {address}")
+            raise not_found(f"no account {text}")
         return rec
 
     async def record(self, actor: Actor, action: str, target: str,
