@@ -4,10 +4,12 @@ caller's own folders, ACLs with apply-to-subfolders, and the queue."""
 from __future__ import annotations
 
 import asyncio
+import imaplib
 
 from postroom.core.records import NewEntry
-from tests.api.conftest import Clients, q
+from tests.api.conftest import PASSWORD, Clients, q
 from tests.support.factory import message
+from tests.support.tls import insecure_context
 
 
 def test_user_folders_create_list_rename_delete(api: Clients) -> None:
@@ -43,10 +45,20 @@ def test_public_folder_with_posting_address_and_group_acl(api: Clients) -> None:
     assert r.status == 200 and r.json["rights"] == "lrsip" and r.json["subfolders"] == 1
     sub = api.root.get("/api/v1/public/acl/" + q("Support/Archive")).json
     assert {"identifier": "$staff@example.test", "rights": "lrsip"} in sub["entries"]
-    # the group member now sees it, as over IMAP (the same gate)
-    member = api.srv.call(api.srv.services.directory.authenticate("ann@example.test",
-                                                                  "pw-api-tests-1"))
-    assert member is not None
+    # the grant is what IMAP sees (GETACL, RFC 4314 §3.3) and it works: the group member
+    # selects the folder and its subfolder and may post into it
+    with imaplib.IMAP4_SSL("127.0.0.1", api.srv.port("imaps"),
+                           ssl_context=insecure_context()) as imap:
+        imap.login("root@example.test", PASSWORD)
+        typ, data = imap.getacl('"Public Folders/Support/Archive"')
+        assert typ == "OK" and b"$staff@example.test lrsip" in data[0]
+    with imaplib.IMAP4_SSL("127.0.0.1", api.srv.port("imaps"),
+                           ssl_context=insecure_context()) as imap:
+        imap.login("ann@example.test", PASSWORD)
+        assert imap.select('"Public Folders/Support"')[0] == "OK"
+        assert imap.select('"Public Folders/Support/Archive"')[0] == "OK"
+        typ, data = imap.myrights('"Public Folders/Support"')
+        assert typ == "OK" and data[0].endswith(b" lrsip"), data
     assert api.root.post("/api/v1/public/acl-apply/Support").json["count"] == 1
     r = api.root.delete("/api/v1/public/acl/Support?identifier=%24staff%40example.test"
                         "&apply_to_subfolders=true")
