@@ -9,20 +9,15 @@ that table and served at ``/api/v1/openapi.json``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import msgspec
 from starlette.routing import BaseRoute, Mount
 
 from postroom.web.api import directory, mail, operations, relay
-from postroom.web.api.framework import JSON, PREFIX, Api, Call
+from postroom.web.api.framework import JSON, PREFIX, Api, ApiServices, ApiSettings, Call
 from postroom.web.api.openapi import document
 
-if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
 
-
-def build(services: WebServices, settings: WebSettings) -> Api:
+def build(services: ApiServices, settings: ApiSettings) -> Api:
     """The endpoint table with every area registered, the document's endpoint included."""
     api = Api(services, settings)
     for area in (directory, mail, relay, operations):
@@ -38,5 +33,5 @@ def build(services: WebServices, settings: WebSettings) -> Api:
     return api
 
 
-def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
+def routes(services: ApiServices, settings: ApiSettings) -> list[BaseRoute]:
     return [Mount(PREFIX, routes=build(services, settings).routes())]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -34,11 +34,11 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.actor import Actor, Origin
 from postroom.core.errors import Kind, MailError
+from postroom.services.admin import Admin
+from postroom.services.apitokens import ApiTokens
+from postroom.services.auth import AuthService
 from postroom.web.identity import WebUser, current_user
 from postroom.web.problems import error_response
-
-if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
 
 T = TypeVar("T")
 PREFIX = "/api/v1"
@@ -53,6 +53,26 @@ STATUS: dict[Kind, int] = {
     Kind.DISABLED: 409, Kind.TEMPORARY: 503, Kind.UNAVAILABLE: 503,
     Kind.AUTH_REQUIRED: 401, Kind.POLICY: 403,
 }
+
+
+class ApiServices(Protocol):
+    """What the API needs of web/app.py's ``WebServices``: services only, never the store."""
+
+    @property
+    def admin(self) -> Admin: ...
+
+    @property
+    def auth(self) -> AuthService: ...
+
+    @property
+    def tokens(self) -> ApiTokens | None: ...
+
+
+class ApiSettings(Protocol):
+    """What the API needs of web/app.py's ``WebSettings``."""
+
+    @property
+    def hostname(self) -> str: ...
 
 
 class In(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -138,8 +158,8 @@ class Endpoint:
 
 @dataclass
 class Api:
-    services: WebServices
-    settings: WebSettings
+    services: ApiServices
+    settings: ApiSettings
     endpoints: list[Endpoint] = field(default_factory=list)
 
     def add(self, method: str, path: str, *, summary: str, tag: str, cli: str = "",
