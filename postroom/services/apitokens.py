@@ -100,8 +100,10 @@ class ApiTokens:
                 raise not_found(f"unknown domain {domain}")
 
     async def create(self, actor: Actor, name: str, scope: str, expires_in: int | None = None,
-                     owner: str | None = None) -> tuple[str, ApiTokenRec]:
-        """A new token (shown once) and its record."""
+                     owner: str | None = None, not_after: int | None = None,
+                     ) -> tuple[str, ApiTokenRec]:
+        """A new token (shown once) and its record. ``not_after``: the expiry of the token
+        the request came with, so that a token cannot mint one that outlives it."""
         name = name.strip()
         if not name or len(name) > MAX_NAME or not name.isprintable():
             raise invalid(f"a token's name is 1 to {MAX_NAME} printable characters")
@@ -116,6 +118,8 @@ class ApiTokens:
         token = PREFIX + secrets.token_urlsafe(32)
         now = int(time.time())
         expires = None if expires_in is None else now + expires_in
+        if not_after is not None:
+            expires = not_after if expires is None else min(expires, not_after)
         token_id = await self._store.api_tokens.add(token_hash(token), account_id, name, scope,
                                                     now, expires)
         await self._audit.record(actor.principal, actor.origin, "token.create", address,

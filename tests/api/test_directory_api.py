@@ -183,6 +183,11 @@ def test_tokens_create_list_use_and_revoke(api: Clients) -> None:
     assert all("token" not in t for t in listed)
     phone = api.new(token)
     assert phone.get("/api/v1/me").json["address"] == "ann@example.test"
+    # a token cannot make one that outlives it
+    child = phone.post("/api/v1/tokens", {"name": "child", "expires_in": 86400 * 365})
+    assert child.status == 201 and child.json["expires"] == r.json["expires"]
+    forever = phone.post("/api/v1/tokens", {"name": "forever"})
+    assert forever.json["expires"] == r.json["expires"]
     # a self token cannot make an administrator's token
     assert api.ann.post("/api/v1/tokens", {"name": "x", "scope": "admin"}).status == 422
     # someone else's token is not found; revoking stops it at once

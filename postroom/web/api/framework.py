@@ -210,7 +210,8 @@ async def authenticate(api: Api, request: Request) -> WebUser:
             # RFC 6750 §3.1: invalid_token (unknown, revoked, expired)
             raise Problem(401, "the token is unknown, revoked or expired",
                           {"WWW-Authenticate": REALM + ', error="invalid_token"'})
-        principal, _ = found
+        principal, rec = found
+        request.state.api_token = rec  # the token itself, for the endpoints that need it
         return WebUser(Actor(principal, _origin(request)), "", "")
     user = current_user(request)
     if user is None:
