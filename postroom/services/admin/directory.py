@@ -146,7 +146,7 @@ class UsersAdmin(AdminBase):
 
     async def detail(self, actor: Actor, address: str) -> tuple[AccountInfo, bool]:
         """``show`` and ``spam_filter`` in one call: the account is looked up once and the
-        rest read concurrently (the JSON API's account page is its most frequent read)."""
+        rest read concurrently (for the JSON API, where an account's page is a frequent read)."""
         rec = await self.require_account(actor, address, "looking at the account")
         (is_global, domains), groups, opted_out = await asyncio.gather(
             self._store.directory.admin_scopes(rec.id), self._directory.groups_of(rec.address),
