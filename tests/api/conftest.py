@@ -87,7 +87,8 @@ class ApiClient:
         assert answer.status < 500, (method, path, answer.status, answer.body[:500])
         if check:
             self.spec.check(method, path, answer.status,
-                            answer.headers.get("Content-Type", ""), answer.body)
+                            answer.headers.get("Content-Type", ""), answer.body,
+                            answer.headers)
         return answer
 
     def get(self, path: str, **kw: Any) -> Answer:

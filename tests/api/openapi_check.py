@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -52,8 +53,8 @@ class Spec:
                 return template
         return None
 
-    def check(self, method: str, url: str, status: int, content_type: str, body: bytes
-              ) -> None:
+    def check(self, method: str, url: str, status: int, content_type: str, body: bytes,
+              headers: Mapping[str, str] | None = None) -> None:
         path = unquote(urlsplit(url).path)
         media = content_type.split(";")[0].strip()
         template = self.template(path)
@@ -69,6 +70,10 @@ class Spec:
         key = str(status) if str(status) in responses else f"{status // 100}XX"
         assert key in responses, f"{method} {path}: status {status} is not in the document"
         response = responses[key]
+        for name, header in response.get("headers", {}).items():
+            if header.get("required"):
+                assert headers is not None and headers.get(name), \
+                    f"{method} {path} {status}: no {name} header"
         if "content" not in response:
             assert not body, f"{method} {path}: {status} should have no body"
             return

@@ -9,6 +9,8 @@ from tests.api.conftest import PASSWORD, Clients
 def test_domains_add_list_show_remove(api: Clients) -> None:
     r = api.root.post("/api/v1/domains", {"domain": "Neu.Example"})
     assert r.status == 201 and r.json["domain"] == "neu.example" and r.json["admins"] == []
+    assert r.headers["Location"] == "/api/v1/domains/neu.example"  # RFC 9110 §10.2.2
+    assert api.root.get(r.headers["Location"]).json["domain"] == "neu.example"
     assert api.root.post("/api/v1/domains", {"domain": "neu.example"}).status == 409
     names = [d["domain"] for d in api.root.get("/api/v1/domains").json]
     assert {"example.test", "other.test", "neu.example"} <= set(names)

@@ -26,6 +26,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 import msgspec
 from starlette.requests import Request
@@ -150,6 +151,7 @@ class Endpoint:
     auth: bool = True
     csv: bool = False  # the body may also be text/csv (handled by the handler)
     raw: str = ""  # the response is not JSON but this media type (bytes from the handler)
+    location: Callable[[Any], str] | None = None  # 201: the new object's path under PREFIX
 
     @property
     def operation_id(self) -> str:
@@ -287,7 +289,13 @@ def _wrap(api: Api, endpoint: Endpoint) -> Callable[[Request], Awaitable[Respons
                 call.query = decode_query(request, endpoint)
             if endpoint.body is not None:
                 call.body = await decode_body(request, endpoint)
-            return encode(endpoint, await endpoint.handler(call))
+            result = await endpoint.handler(call)
+            response = encode(endpoint, result)
+            if endpoint.location is not None:
+                # RFC 9110 §10.2.2: where the created resource is
+                response.headers["Location"] = PREFIX + quote(endpoint.location(result),
+                                                               safe="/@")
+            return response
         except Problem as exc:
             return problem(request, exc.status, exc.detail, exc.headers)
         except MailError as exc:

@@ -78,6 +78,10 @@ def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
                 {"type": "object"} if e.raw == JSON else {"type": "string"}
             op["responses"][str(e.status)] = {
                 "description": "OK", "content": {e.raw or JSON: {"schema": schema}}}
+            if e.location is not None:
+                op["responses"][str(e.status)]["headers"] = {"Location": {
+                    "description": "The new object (RFC 9110 §10.2.2)", "required": True,
+                    "schema": {"type": "string"}}}
         op["responses"]["4XX"] = problem
         op["responses"]["5XX"] = problem
         if not e.auth:

@@ -74,7 +74,8 @@ def _gateways(api: Api) -> None:
         return [gateway_out(r) for r in await gw.list(c.actor)]
 
     @api.add("POST", "/gateways", summary="Add a gateway domain (backup MX)", tag=GATEWAYS,
-             cli="postroom gateway add", body=m.GatewayIn, out=m.GatewayOut, status=201)
+             cli="postroom gateway add", body=m.GatewayIn, out=m.GatewayOut, status=201,
+             location=lambda r: f"/gateways/{r.domain}")
     async def add_gateway(c: Call) -> m.GatewayOut:
         b = c.body_as(m.GatewayIn)
         return gateway_out(await gw.add(
@@ -122,7 +123,7 @@ def _atrn(api: Api) -> None:
 
     @api.add("POST", "/atrn", summary="Add a provider to collect our domains' mail from",
              tag=ATRN, cli="postroom atrn add", body=m.ProviderIn, out=m.ProviderOut,
-             status=201)
+             status=201, location=lambda r: f"/atrn/{r.name}")
     async def add_provider(c: Call) -> m.ProviderOut:
         b = c.body_as(m.ProviderIn)
         return provider_out(await atrn.add(
@@ -196,7 +197,8 @@ def _multipop(api: Api, base: str, owner: Callable[[Call], str], slug: str,
             cli=cli("list"), out=list[m.RemoteOut])(list_remotes)
     api.add("POST", path, summary=f"Add a remote POP3 account to collect into {whose} "
             "mailbox", tag=MULTIPOP, cli=cli("add"), body=m.RemoteIn, out=m.RemoteOut,
-            status=201)(add_remote)
+            status=201, location=lambda r: (f"/users/{r.address}" if slug == "user"
+                                            else "/me") + f"/multipop/{r.id}")(add_remote)
     api.add("GET", path + "/{id}", summary="Show a remote account with its last success and "
             "error", tag=MULTIPOP, cli=cli("show"), out=m.RemoteOut)(show_remote)
     api.add("PATCH", path + "/{id}", summary="Change a remote account", tag=MULTIPOP,
