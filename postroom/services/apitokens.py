@@ -130,10 +130,20 @@ class ApiTokens:
         return token, rec
 
     async def list(self, actor: Actor, owner: str | None = None) -> list[ApiTokenRec]:
-        """The caller's tokens; the operator sees every token (or one owner's)."""
-        if actor.principal.system and owner is None:
-            return await self._store.api_tokens.list(None)
-        account_id, _ = await self._owner(actor, owner)
+        """The caller's tokens. The operator and global administrators (who may revoke any
+        token) see every token, or one owner's; anyone else asking for another owner's gets
+        NOT_FOUND."""
+        p = actor.principal
+        if p.system or p.global_admin:
+            if owner is None:
+                return await self._store.api_tokens.list(None if p.system else p.account_id)
+            rec = await self._store.directory.get_account(str(Address.parse(owner)))
+            if rec is None:
+                raise not_found(f"no account {owner}")
+            return await self._store.api_tokens.list(rec.id)
+        if owner is not None and str(Address.parse(owner)) != p.address:
+            raise not_found(f"no account {owner}")
+        account_id, _ = await self._owner(actor, None)
         return await self._store.api_tokens.list(account_id)
 
     async def revoke(self, actor: Actor, token_id: int) -> ApiTokenRec:

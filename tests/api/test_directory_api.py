@@ -192,6 +192,11 @@ def test_tokens_create_list_use_and_revoke(api: Clients) -> None:
     assert forever.json["expires"] == r.json["expires"]
     # a self token cannot make an administrator's token
     assert api.ann.post("/api/v1/tokens", {"name": "x", "scope": "admin"}).status == 422
+    # global administrators see (and may revoke) anyone's; others do not see them
+    assert token_id in [t["id"] for t in
+                        api.root.get("/api/v1/tokens?owner=ann@example.test").json]
+    assert api.boss.get("/api/v1/tokens?owner=ann@example.test").status == 404
+    assert api.root.get("/api/v1/tokens?owner=ghost@example.test").status == 404
     # someone else's token is not found; revoking stops it at once
     assert api.boss.delete(f"/api/v1/tokens/{token_id}").status == 404
     r = api.ann.delete(f"/api/v1/tokens/{token_id}")

@@ -320,10 +320,12 @@ def register(api: Api) -> None:  # one flat table of small handlers
             raise Problem(503, "API tokens are not available on this listener")
         return api.services.tokens
 
-    @api.add("GET", "/tokens", summary="The caller's API tokens (never the tokens themselves)",
-             tag=TOKENS, cli="postroom token list --owner", out=list[m.TokenOut])
+    @api.add("GET", "/tokens", summary="The caller's API tokens, never the tokens themselves "
+             "(global administrators: ?owner= for another account's)", tag=TOKENS,
+             cli="postroom token list --owner", query=m.TokensQuery, out=list[m.TokenOut])
     async def list_tokens(c: Call) -> list[m.TokenOut]:
-        return [token_out(r) for r in await tokens().list(c.actor)]
+        owner = c.query_as(m.TokensQuery).owner
+        return [token_out(r) for r in await tokens().list(c.actor, owner)]
 
     @api.add("POST", "/tokens", summary="Make an API token for the caller (scope admin, "
              "domain:NAME or self); the token is in this answer only", tag=TOKENS,

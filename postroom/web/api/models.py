@@ -511,6 +511,10 @@ class MeOut(Out):
     groups: list[str]
 
 
+class TokensQuery(In):
+    owner: Name | None = None  # global administrators: another account's tokens
+
+
 class TokenIn(In):
     name: Annotated[str, Meta(min_length=1, max_length=100)]
     scope: Annotated[str, Meta(max_length=330)] = "self"
