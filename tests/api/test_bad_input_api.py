@@ -58,6 +58,9 @@ def test_wrong_method_is_405_with_allow(api: Clients) -> None:
     r = api.root.call("PUT", "/api/v1/domains", {"domain": "x.example"})
     assert r.status == 405 and "GET" in r.headers["Allow"] and "POST" in r.headers["Allow"]
     assert r.headers["Content-Type"] == "application/problem+json"
+    for method in ("OPTIONS", "TRACE", "CONNECT", "FOO"):
+        r = api.root.call(method, "/api/v1/users/ann@example.test")
+        assert r.status in (400, 405), (method, r.status)
 
 
 @pytest.mark.parametrize("path", [
