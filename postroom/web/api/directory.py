@@ -10,7 +10,7 @@ import io
 
 from msgspec import UNSET, UnsetType
 
-from postroom.core.address import display_domain
+from postroom.core.address import Address, display_domain, normalize_domain
 from postroom.core.apitoken import ApiTokenRec
 from postroom.core.errors import MailError, invalid, not_found
 from postroom.core.records import AccountRec, GroupRec
@@ -22,6 +22,11 @@ from postroom.web.api.framework import Api, Call, Problem
 DOMAINS, USERS, ALIASES, GROUPS = "domains", "users", "aliases", "groups"
 ADMINS, ME, TOKENS = "administrators", "self-service", "tokens"
 MAX_CSV_LINE = 4096
+
+
+def canonical(address: str) -> str:
+    """An address as the directory stores it (INVALID for one that is not an address)."""
+    return str(Address.parse(address))
 
 
 def domain_out(i: DomainInfo, admins: bool = False) -> m.DomainOut:
@@ -136,9 +141,10 @@ def register(api: Api) -> None:  # one flat table of small handlers
                      for i in c.body_as(m.ImportIn).accounts]
         seen: set[str] = set()
         for item in items:
-            if item.address.lower() in seen:
-                raise invalid(f"{item.address} appears twice")
-            seen.add(item.address.lower())
+            address = canonical(item.address)
+            if address in seen:
+                raise invalid(f"{address} appears twice")
+            seen.add(address)
         recs = await admin.users.add_many(c.actor, items)
         return m.ImportOut(imported=len(recs), addresses=[r.address for r in recs])
 
@@ -194,7 +200,7 @@ def register(api: Api) -> None:  # one flat table of small handlers
              tag=USERS, cli="postroom user remove (without --yes)", out=m.Holdings)
     async def user_holdings(c: Call) -> m.Holdings:
         folders, messages, octets = await admin.users.holdings(c.actor, c.param("address"))
-        return m.Holdings(address=c.param("address").lower(), folders=folders,
+        return m.Holdings(address=canonical(c.param("address")), folders=folders,
                           messages=messages, octets=octets)
 
     @api.add("DELETE", "/users/{address}",
@@ -210,7 +216,7 @@ def register(api: Api) -> None:  # one flat table of small handlers
              cli="postroom user send-as", out=m.SendAsOut)
     async def send_as(c: Call) -> m.SendAsOut:
         address = c.param("address")
-        return m.SendAsOut(address=address.lower(),
+        return m.SendAsOut(address=canonical(address),
                            send_as=await admin.users.send_as(c.actor, address))
 
     @api.add("PUT", "/users/{address}/send-as/{target}", summary="Grant sending as an address "
@@ -298,7 +304,9 @@ def register(api: Api) -> None:  # one flat table of small handlers
              tag=ADMINS, cli="postroom admin grant (--global | --domain)", out=m.RoleOut)
     async def grant_role(c: Call) -> m.RoleOut:
         await admin.roles.set(c.actor, c.param("address"), _scope(c), True)
-        return m.RoleOut(address=c.param("address").lower(), scope=c.param("scope").lower())
+        scope = _scope(c)
+        return m.RoleOut(address=canonical(c.param("address")),
+                         scope="global" if scope is None else normalize_domain(scope))
 
     @api.add("DELETE", "/admins/{address}/{scope}", summary="Revoke a role", tag=ADMINS,
              cli="postroom admin revoke (--global | --domain)")

@@ -4,6 +4,7 @@ services/admin/signing.py and the ``Admin`` facade (services/admin/__init__.py).
 
 from __future__ import annotations
 
+from postroom.core.address import normalize_domain
 from postroom.services.dkimkeys import KeyView
 from postroom.web.api import models as m
 from postroom.web.api.framework import Api, Call
@@ -70,7 +71,7 @@ def register(api: Api) -> None:
     async def dkim_private_key(c: Call) -> m.PrivateKeyOut:
         domain, selector = c.param("domain"), c.param("selector")
         pem = await signing.dkim_private(c.actor, domain, selector)
-        return m.PrivateKeyOut(domain=domain.lower(), selector=selector, pem=pem)
+        return m.PrivateKeyOut(domain=normalize_domain(domain), selector=selector, pem=pem)
 
     @api.add("DELETE", keys + "/{selector}", summary="Delete a retired key for good",
              tag=DKIM, cli="postroom dkim remove")
