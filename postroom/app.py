@@ -31,6 +31,7 @@ from postroom.services.admin import Admin
 from postroom.services.admin.imports import ImportJobs
 from postroom.services.admin.logins import LoginsAdmin
 from postroom.services.admin.signing import SigningAdmin
+from postroom.services.apitokens import ApiTokens
 from postroom.services.apppasswords import AppPasswords
 from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
@@ -131,6 +132,7 @@ class Services:
     own_account: OwnAccount  # a user's own password change (services/ownaccount.py)
     spam_prefs: SpamPreferences | None = None
     learner: SpamLearner | None = None  # reports Junk moves to spamd (services/spamlearn.py)
+    tokens: ApiTokens | None = None  # the JSON API's bearer tokens (services/apitokens.py)
 
     async def close(self) -> None:
         if self.learner is not None:
@@ -192,7 +194,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     app_passwords = AppPasswords(store.logins, audit, cfg.login.max_app_passwords)
     admin = Admin(store, directory, mailboxes, acl, queue, gateways, multipop, atrn, audit,
                   screening, SigningAdmin(store, directory, audit, dkim_keys, batv, cfg),
-                  LoginsAdmin(store, directory, audit, sessions, two_factor))
+                  LoginsAdmin(store, directory, audit, sessions, two_factor), cfg=cfg)
     admin.imports = ImportJobs(admin.users, batch=cfg.web.import_batch,
                                max_running=cfg.web.import_max_running,
                                keep_seconds=cfg.web.import_keep_seconds)
@@ -206,7 +208,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                     dkim_keys=dkim_keys, batv=batv, metrics=metrics, sessions=sessions,
                     two_factor=two_factor, app_passwords=app_passwords,
                     own_account=OwnAccount(directory, sessions, audit), spam_prefs=spam_prefs,
-                    learner=learner)
+                    learner=learner,
+                    tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache))
 
 
 def check_context(cfg: Config, store: SqlStore, senders: SenderRules,

@@ -95,6 +95,10 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     keepalive_timeout: Annotated[float, _d(
         "Seconds an idle HTTP keep-alive connection is kept open."),
                                  Meta(gt=0, le=3600)] = 5.0
+    api_token_cache: Annotated[float, _d(
+        "Seconds an API token's check is remembered in memory. A token revoked through this "
+        "server stops at once; one revoked by another process (the CLI, another node) stops "
+        "within this time."), Meta(ge=0, le=300)] = 2.0
     max_header_size: Annotated[int, _d(
         "Largest request head (request line and header fields), in octets; a larger one is "
         "answered 431/400 and the connection closed."), Meta(ge=1024, le=1 << 20)] = 16384

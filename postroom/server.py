@@ -257,7 +257,7 @@ class Server:
                         sessions=s.sessions, two_factor=s.two_factor,
                         app_passwords=s.app_passwords, own_account=s.own_account,
                         acme_challenges=self.challenges,
-                        dashboard=dashboard, maillog=maillog),
+                        dashboard=dashboard, maillog=maillog, tokens=s.tokens),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)

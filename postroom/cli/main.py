@@ -36,6 +36,7 @@ from postroom.cli.screening_cmds import add_screening_parser
 from postroom.cli.serve import reload_cmd, serve_cmd
 from postroom.cli.signing_cmds import add_signing_parsers
 from postroom.cli.status_cmds import add_status_parser
+from postroom.cli.token_cmds import add_token_parser
 from postroom.config import ConfigError
 from postroom.core import private
 
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_screening_parser(cmd, leaf, actions, _with_services)
     add_signing_parsers(cmd, leaf, actions, _with_services)
     add_acme_parser(cmd, leaf, actions)
+    add_token_parser(cmd, leaf, actions, _with_services)
 
     # domain
     d = actions(cmd("domain", "Manage mail domains."))

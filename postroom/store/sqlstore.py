@@ -11,6 +11,8 @@ import time
 from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import CommitListener, CommitStats, Engine, Tx
 from postroom.store.repo import text
+from postroom.store.repo.accountview import AccountViewRepo
+from postroom.store.repo.apitokens import ApiTokenRepo
 from postroom.store.repo.audit import AuditRepo
 from postroom.store.repo.directory import DirectoryRepo
 from postroom.store.repo.gateways import GatewayRepo
@@ -45,6 +47,8 @@ class SqlStore:
         self.spam = SpamPrefsRepo(engine)
         self.signing = SigningRepo(engine)
         self.logins = LoginsRepo(engine)  # web sessions, second factors, app passwords
+        self.api_tokens = ApiTokenRepo(engine)
+        self.account_views = AccountViewRepo(engine)
 
     @property
     def stats(self) -> CommitStats:

@@ -35,6 +35,7 @@ from postroom.net.listener import Network
 from postroom.obs.metrics import Metrics
 from postroom.services.acme.challenges import ChallengeStore
 from postroom.services.admin import Admin
+from postroom.services.apitokens import ApiTokens
 from postroom.services.apppasswords import AppPasswords
 from postroom.services.auth import AuthService
 from postroom.services.clientconfig import ClientConfig
@@ -73,6 +74,7 @@ class WebServices:
     acme_challenges: ChallengeStore | None = None  # pending ACME HTTP-01 answers
     dashboard: Dashboard | None = None  # WebAdmin's live figures (services/dashboard.py)
     maillog: MailLogSearch | None = None  # the mail-log search (services/maillog_search.py)
+    tokens: ApiTokens | None = None  # API bearer tokens (services/apitokens.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,3 +111,31 @@ async def test_the_operator_is_unaffected(services: Services) -> None:
     assert (await failure(services.admin.users.me(op))).kind is Kind.NOT_FOUND
     await account(services, "carol@c.example")
     assert len(await services.admin.domains.list(op)) == 3
+
+
+async def test_detail_is_show_and_spam_filter_in_one(services: Services) -> None:
+    """UsersAdmin.detail (store/repo/accountview.py: one read for the account, its roles and
+    its spam opt-out) says what show and spam_filter say, under the same scoping."""
+    await setup(services)
+    op = Actor.operator()
+    admin = services.admin
+    await admin.roles.set(op, "boss@a.example", None, True)
+    await admin.roles.set(op, "ann@a.example", "b.example", True)
+    await admin.groups.add(op, "team@a.example", ["ann@a.example"])
+    await admin.users.set_spam_filter(op, "ann@a.example", False)
+    for address in ("boss@a.example", "ann@a.example", "bob@b.example"):
+        info, spam = await admin.users.detail(op, address.upper())
+        assert info == await admin.users.show(op, address), address
+        assert spam == await admin.users.spam_filter(op, address)
+    info, spam = await admin.users.detail(op, "ann@a.example")
+    assert info.admin == "b.example"
+    assert info.groups == ("team@a.example",) and spam is False
+    assert (await admin.users.detail(op, "boss@a.example"))[0].admin == "global"
+    # scoping as everywhere: boss is now global, so ask as a plain domain administrator
+    d = services.directory
+    narrow = Actor(await d.principal_for(await d.require_account("ann@a.example")), API)
+    hidden = await failure(admin.users.detail(narrow, "boss@a.example"))
+    absent = await failure(admin.users.detail(narrow, "nobody@a.example"))
+    assert hidden.kind is absent.kind is Kind.NOT_FOUND
+    assert (await admin.users.detail(narrow, "bob@b.example"))[0].account.address == \
+        "bob@b.example"

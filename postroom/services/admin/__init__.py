@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from postroom import __version__
+from postroom.config import Config
 from postroom.core.actor import Actor
 from postroom.core.records import AuditRec
 from postroom.directory.service import Directory
@@ -31,6 +33,7 @@ from postroom.services.admin.screening import ScreeningAdmin
 from postroom.services.admin.signing import SigningAdmin
 from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
+from postroom.services.filterstatus import DaemonStatus, filter_status
 from postroom.services.gateways import Gateways
 from postroom.services.mailboxes import MailboxService
 from postroom.services.multipop import MultipopAccounts
@@ -43,7 +46,8 @@ class Admin:
     def __init__(self, store: SqlStore, directory: Directory, mailboxes: MailboxService,
                  acl: AclService, queue: QueueService, gateways: Gateways,
                  multipop: MultipopAccounts, atrn: AtrnProviders, audit: AuditLog,
-                 screening: Screening, signing: SigningAdmin, logins: LoginsAdmin) -> None:
+                 screening: Screening, signing: SigningAdmin, logins: LoginsAdmin,
+                 cfg: Config | None = None) -> None:
         base = (store, directory, audit)
         self.domains = DomainsAdmin(*base, gateways)
         self.users = UsersAdmin(*base, mailboxes)
@@ -60,6 +64,7 @@ class Admin:
         self.logins = logins  # reset an account's second factor, end its web sessions
         self.imports = ImportJobs(self.users)  # bulk imports in the background (web pages)
         self._audit = audit
+        self._cfg = cfg
 
     async def note(self, actor: Actor, action: str, target: str,
                    detail: Mapping[str, object] | None = None) -> None:
@@ -74,3 +79,12 @@ class Admin:
         DomainsAdmin.require_global(actor, "the audit log")
         return await self._audit.list(limit=limit, since=since, actor=who, action=action,
                                       target=target, before=before)
+
+    async def status(self, actor: Actor) -> tuple[str, list[str], list[DaemonStatus]]:
+        """(version, the pipeline's checks, spamd's and clamd's answers), as ``postroom
+        status`` shows them: for global administrators."""
+        DomainsAdmin.require_global(actor, "the server's status")
+        if self._cfg is None:
+            return __version__, [], []
+        return (__version__, list(self._cfg.pipeline.checks),
+                await filter_status(self._cfg, timeout=2.0))

@@ -38,7 +38,10 @@ class AdminBase:
             raise MailError(Kind.NO_PERM, f"{what} is for global administrators")
 
     async def require_domain(self, actor: Actor, domain: str, what: str) -> DomainRec:
-        """The domain, if ``actor`` administers it (NOT_FOUND for an unknown domain)."""
+        """The domain, if ``actor`` administers it; NOT_FOUND for an unknown domain and for
+        one the actor does not administer alike. ``what`` names the operation at the call
+        site (no refusal quotes it any more: the answer must not differ from a missing
+        domain's)."""
         rec = await self._store.directory.get_domain(domain)
         if rec is None or not (actor.principal.system or actor.principal.administers(rec.id)):
             raise not_found(f"unknown domain {domain} (add it with: postroom domain add "
@@ -49,13 +52,13 @@ class AdminBase:
                               own: bool = False) -> AccountRec:
         """The account, if ``actor`` administers its domain (or, with ``own``, when it is the
         actor's own account: self-service). Anyone else's is NOT_FOUND, as if it did not
-        exist; ``what`` names the operation for the administrators' refusals."""
+        exist; ``what`` names the operation at the call site, as for ``require_domain``."""
         text = str(Address.parse(address))
         p = actor.principal
         rec = await self._store.directory.get_account(text)
         if rec is None or not (p.system or p.administers(rec.domain_id)
                                or (own and rec.id == p.account_id)):
-            raise not_found(f"no account {address}")
+            raise not_found(f"no account {text}")
         return rec
 
     async def record(self, actor: Actor, action: str, target: str,

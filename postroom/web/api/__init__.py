@@ -1,14 +1,37 @@
-"""The JSON API, ``/api/v1`` (docs/api.md): the admin services' second face, next to the CLI."""
+"""The JSON API, ``/api/v1`` (docs/api.md): the admin services' second face, next to the CLI.
+
+One table of endpoints (web/api/framework.py), filled by one module per area: ``directory``
+(domains, users, aliases, groups, administrators, the caller and their tokens), ``mail``
+(folders, ACLs, the queue), ``relay`` (gateways, ATRN, MultiPOP, screening) and
+``operations`` (DKIM, DNS, BATV, audit, status). The OpenAPI 3.1 document is built once from
+that table and served at ``/api/v1/openapi.json``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import msgspec
+from starlette.routing import BaseRoute, Mount
 
-from starlette.routing import BaseRoute
+from postroom.web.api import directory, mail, operations, relay
+from postroom.web.api.framework import JSON, PREFIX, Api, ApiServices, ApiSettings, Call
+from postroom.web.api.openapi import document
 
-if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+
+def build(services: ApiServices, settings: ApiSettings) -> Api:
+    """The endpoint table with every area registered, the document's endpoint included."""
+    api = Api(services, settings)
+    for area in (directory, mail, relay, operations):
+        area.register(api)
+    holder: list[bytes] = []
+
+    @api.add("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", tag="meta",
+             out=bytes, raw=JSON, auth=False)
+    async def openapi(c: Call) -> bytes:
+        return holder[0]
+
+    holder.append(msgspec.json.encode(document(api.endpoints)))
+    return api
 
 
-def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
-    return []
+def routes(services: ApiServices, settings: ApiSettings) -> list[BaseRoute]:
+    return [Mount(PREFIX, routes=build(services, settings).routes())]
