@@ -117,7 +117,8 @@ async def asgi_cost(count: int) -> list[dict[str, Any]]:
     from postroom.app import build_services
     from postroom.core.actor import Actor
     from postroom.services.admin.directory import NewAccount
-    from postroom.web.app import WebServices, WebSettings, build
+    from postroom.web.app import build
+    from postroom.web.context import WebServices, WebSettings
 
     out: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:

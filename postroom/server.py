@@ -73,8 +73,8 @@ from postroom.services.mailauth.build import settings_from
 from postroom.services.maillog_search import MailLogSearch
 from postroom.services.pipeline.checks import build_checks
 from postroom.services.pipeline.signing import DkimSigner
-from postroom.web.app import WebServices, WebSettings
 from postroom.web.app import build as build_web
+from postroom.web.context import WebServices, WebSettings
 
 log = logging.getLogger("postroom.server")
 

@@ -13,14 +13,13 @@ The registry (postroom/registry.py) gives every web listener a front-end name:
   ACME client (services/acme/challenges.py), 404 for any other token.
 
 Every application is wrapped in web/guard.py (security headers, body limit, no tracebacks).
-Front-ends get ``WebServices``: services only, never the store.
+Front-ends get ``WebServices`` (web/context.py): services only, never the store.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
@@ -29,24 +28,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from postroom.config import MingerConfig
-from postroom.config_web import WebOperationsConfig
-from postroom.net.listener import Network
-from postroom.obs.metrics import Metrics
 from postroom.services.acme.challenges import ChallengeStore
-from postroom.services.admin import Admin
-from postroom.services.apitokens import ApiTokens
-from postroom.services.apppasswords import AppPasswords
-from postroom.services.auth import AuthService
-from postroom.services.clientconfig import ClientConfig
-from postroom.services.dashboard import Dashboard
-from postroom.services.health import Health
-from postroom.services.maillog_search import MailLogSearch
-from postroom.services.ownaccount import OwnAccount
-from postroom.services.twofactor import TwoFactor
-from postroom.services.websessions import WebSessions
 from postroom.web import api, auth, pages, session
 from postroom.web.autoconfig import autoconfig_routes
+from postroom.web.context import WebServices, WebSettings
 from postroom.web.guard import App, Guard, TooLarge
 from postroom.web.identity import LoginRequired
 from postroom.web.ops import ops_routes
@@ -58,37 +43,6 @@ PLAIN_PATHS = ("/.well-known/autoconfig/", "/mail/config-v1.1.xml",
                "/.well-known/acme-challenge/")
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # base64url (RFC 8555 §8.1)
-
-
-@dataclass(frozen=True, slots=True)
-class WebServices:
-    health: Health
-    metrics: Metrics
-    client_config: ClientConfig
-    admin: Admin  # every administrative operation (services/admin/), with an Actor
-    auth: AuthService  # logins: passwords, throttle, screening, the login log line
-    sessions: WebSessions  # web sessions (services/websessions.py)
-    two_factor: TwoFactor  # TOTP and recovery codes (services/twofactor.py)
-    app_passwords: AppPasswords  # a user's app passwords (services/apppasswords.py)
-    own_account: OwnAccount  # a user's own password change (services/ownaccount.py)
-    acme_challenges: ChallengeStore | None = None  # pending ACME HTTP-01 answers
-    dashboard: Dashboard | None = None  # WebAdmin's live figures (services/dashboard.py)
-    maillog: MailLogSearch | None = None  # the mail-log search (services/maillog_search.py)
-    tokens: ApiTokens | None = None  # API bearer tokens (services/apitokens.py)
-
-
-@dataclass(frozen=True, slots=True)
-class WebSettings:
-    hostname: str
-    tls: bool  # this listener speaks TLS: HSTS is sent
-    max_body: int
-    hsts_max_age: int
-    ops_networks: Sequence[Network]
-    https_port: int  # where plain HTTP redirects to (0: no HTTPS listener; use 443)
-    users_page_size: int = 50  # WebAdmin's user list: default rows per page (config_web.py)
-    users_page_max: int = 200  # ... and the most one page may show
-    operations: WebOperationsConfig | None = None  # WebAdmin's operations pages (web.operations)
-    minger: MingerConfig | None = None  # shown read-only on the gateways page
 
 
 def build(front_end: str, services: WebServices, settings: WebSettings) -> App:

@@ -51,7 +51,7 @@ from postroom.web.identity import WebUser
 from postroom.web.problems import error_response, wants_problem
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"

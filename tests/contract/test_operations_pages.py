@@ -27,7 +27,7 @@ from postroom.obs import maillog
 from postroom.obs.log import TextFormatter
 from postroom.services.dashboard import Dashboard
 from postroom.services.maillog_search import MailLogSearch
-from postroom.web.app import WebServices, WebSettings
+from postroom.web.context import WebServices, WebSettings
 from postroom.web.identity import WebUser
 from postroom.web.pages import operations_ui
 from tests.support.factory import account, message

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute
 from postroom.web.auth import login, selfservice
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:

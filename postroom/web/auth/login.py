@@ -43,7 +43,7 @@ from postroom.web.session import end_session, pending, session_token, start_sess
 from postroom.web.templating import render
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 MAX_NEXT = 2000
 MAX_USERNAME = 320  # RFC 5321 §4.5.3.1: 64 + 1 + 255, with room for a login name

@@ -30,7 +30,7 @@ from postroom.web.session import session_token
 from postroom.web.templating import render
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 
 

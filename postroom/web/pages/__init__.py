@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 from postroom.web.pages import directory_ui, operations_ui
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:

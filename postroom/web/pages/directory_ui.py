@@ -26,7 +26,7 @@ from postroom.web.pages import (
 )
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute
 from postroom.web.pages import ops_dashboard, ops_logs, ops_queue, ops_relay, ops_signing
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:

@@ -26,7 +26,7 @@ from postroom.core.errors import Kind, MailError
 from postroom.web.templating import render
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebSettings
+    from postroom.web.context import WebSettings
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 200  # a form of these pages has a handful of fields; more is not a browser

@@ -27,7 +27,7 @@ from postroom.web.identity import LoginRequired, WebUser, current_user
 from postroom.web.pages.ops_common import ops_config, page, status_of
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 WIDTH, HEIGHT, PAD = 240, 56, 4
 

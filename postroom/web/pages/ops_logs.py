@@ -32,7 +32,7 @@ from postroom.web.pages.ops_common import (
 )
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 KIND_LABELS = {"auto": "anything", "address": "address", "queue": "queue id",
                "msgid": "Message-ID"}

@@ -32,7 +32,7 @@ from postroom.web.pages.ops_common import (
 )
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 STATES = ("ready", "active", "hold", "atrn")
 SHOWN_FIELDS = ("From", "To", "Cc", "Subject", "Date", "Message-ID")

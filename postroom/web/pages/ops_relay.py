@@ -37,7 +37,7 @@ from postroom.web.pages.ops_common import (
 )
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 MAX_NAME = 253
 

@@ -35,7 +35,7 @@ from postroom.web.pages.ops_common import (
 )
 
 if TYPE_CHECKING:
-    from postroom.web.app import WebServices, WebSettings
+    from postroom.web.context import WebServices, WebSettings
 
 ALGORITHMS = ("ed25519", "rsa")
 KEY_ACTIONS = {"activate": "activated", "retire": "retired", "remove": "removed"}
