@@ -32,23 +32,25 @@ from postroom.services.admin.directory import NewAccount, UsersAdmin
 STOPPED = "the server stopped during the import"
 
 
-def parse_accounts_csv(text: str, source: str = "line") -> list[NewAccount]:
-    """Every account of a CSV text, or INVALID naming ``source:line`` of the first mistake."""
+def parse_accounts_csv(text: str, source: str = "") -> list[NewAccount]:
+    """Every account of a CSV text, or INVALID naming ``source:N`` (a file) or ``line N`` (no
+    source) of the first mistake. The CLI, the import page and the API all read CSV here."""
     items: list[NewAccount] = []
     seen: set[str] = set()
     for lineno, row in enumerate(csv.reader(text.removeprefix("\ufeff").splitlines()), 1):
+        where = f"{source}:{lineno}" if source else f"line {lineno}"
         if not row or (lineno == 1 and row[0].strip().lower() == "address"):
             continue
         if len(row) < 2:
-            raise invalid(f"{source}:{lineno}: expected address,password[,name,quota]")
+            raise invalid(f"{where}: expected address,password[,name,quota]")
         try:
             address = str(Address.parse(row[0]))
             passwords.check_password_text(row[1])
             quota = parse_size(row[3]) if len(row) > 3 and row[3].strip() else None
         except MailError as exc:
-            raise invalid(f"{source}:{lineno}: {exc.text}") from None
+            raise invalid(f"{where}: {exc.text}") from None
         if address in seen:
-            raise invalid(f"{source}:{lineno}: {address} appears twice")
+            raise invalid(f"{where}: {address} appears twice")
         seen.add(address)
         items.append(NewAccount(address, row[1], row[2].strip() if len(row) > 2 else "",
                                 quota))

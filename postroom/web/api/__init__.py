@@ -1,7 +1,8 @@
 """The JSON API, ``/api/v1`` (docs/api.md): the admin services' second face, next to the CLI.
 
 One table of endpoints (web/api/framework.py), filled by one module per area: ``directory``
-(domains, users, aliases, groups, administrators, the caller and their tokens), ``mail``
+(domains, users, aliases, groups, administrators, the caller and their tokens), ``logins``
+(second-factor reset, ending sessions, one's app passwords), ``mail``
 (folders, ACLs, the queue), ``relay`` (gateways, ATRN, MultiPOP, screening) and
 ``operations`` (DKIM, DNS, BATV, audit, status). The OpenAPI 3.1 document is built once from
 that table and served at ``/api/v1/openapi.json``.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import msgspec
 from starlette.routing import BaseRoute, Mount
 
-from postroom.web.api import directory, mail, operations, relay
+from postroom.web.api import directory, logins, mail, operations, relay
 from postroom.web.api.framework import JSON, PREFIX, Api, ApiServices, ApiSettings, Call
 from postroom.web.api.openapi import document
 
@@ -20,7 +21,7 @@ from postroom.web.api.openapi import document
 def build(services: ApiServices, settings: ApiSettings) -> Api:
     """The endpoint table with every area registered, the document's endpoint included."""
     api = Api(services, settings)
-    for area in (directory, mail, relay, operations):
+    for area in (directory, logins, mail, relay, operations):
         area.register(api)
     holder: list[bytes] = []
 

@@ -5,16 +5,14 @@ its ``cli`` calls."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 from msgspec import UNSET, UnsetType
 
 from postroom.core.address import Address, display_domain, normalize_domain
 from postroom.core.apitoken import ApiTokenRec
-from postroom.core.errors import MailError, invalid, not_found
+from postroom.core.errors import invalid, not_found
 from postroom.core.records import AccountRec, GroupRec
 from postroom.services.admin.directory import AccountInfo, DomainInfo, NewAccount
+from postroom.services.admin.imports import parse_accounts_csv
 from postroom.services.apitokens import ApiTokens
 from postroom.web.api import models as m
 from postroom.web.api.framework import Api, Call, Problem
@@ -61,27 +59,19 @@ def token_out(r: ApiTokenRec) -> m.TokenOut:
 
 
 def parse_csv(raw: bytes) -> list[NewAccount]:
-    """``address,password[,name,quota]`` lines, as ``postroom user import`` reads them; a
-    header line starting with ``address`` is skipped. Errors name the line."""
-    from postroom.directory.quota import parse_size
+    """``address,password[,name,quota]`` lines, read by the same parser as ``postroom user
+    import`` and the import page (services/admin/imports.py); a header line starting with
+    ``address`` is skipped. Errors name the line."""
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise invalid("the CSV is not UTF-8") from None
-    items: list[NewAccount] = []
-    for lineno, row in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not row or (lineno == 1 and row[0].strip().lower() == "address"):
-            continue
-        if len(row) < 2 or sum(map(len, row)) > MAX_CSV_LINE:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if len(line) > MAX_CSV_LINE:
             raise invalid(f"line {lineno}: expected address,password[,name,quota]")
-        try:
-            quota = parse_size(row[3]) if len(row) > 3 and row[3].strip() else None
-        except MailError as exc:
-            raise invalid(f"line {lineno}: {exc.text}") from None
-        items.append(NewAccount(row[0].strip(), row[1],
-                                row[2].strip() if len(row) > 2 else "", quota))
-        if len(items) > m.MAX_IMPORT:
-            raise invalid(f"more than {m.MAX_IMPORT} accounts: split the import")
+    items = parse_accounts_csv(text)
+    if len(items) > m.MAX_IMPORT:
+        raise invalid(f"more than {m.MAX_IMPORT} accounts: split the import")
     if not items:
         raise invalid("no accounts in the CSV")
     return items

@@ -37,6 +37,7 @@ from postroom.core.actor import Actor, Origin
 from postroom.core.errors import Kind, MailError
 from postroom.services.admin import Admin
 from postroom.services.apitokens import ApiTokens
+from postroom.services.apppasswords import AppPasswords
 from postroom.services.auth import AuthService
 from postroom.web.identity import WebUser, current_user
 from postroom.web.problems import error_response
@@ -67,6 +68,9 @@ class ApiServices(Protocol):
 
     @property
     def tokens(self) -> ApiTokens | None: ...
+
+    @property
+    def app_passwords(self) -> AppPasswords: ...
 
 
 class ApiSettings(Protocol):

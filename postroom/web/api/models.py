@@ -540,3 +540,29 @@ class TokenCreated(Out):
     scope: str
     created: int
     expires: int | None
+
+
+class AppPasswordIn(In):
+    name: Annotated[str, Meta(min_length=1, max_length=100)]  # the device or program
+
+
+class AppPasswordOut(Out):
+    id: int
+    name: str
+    created: int
+    last_used: int | None = None
+
+
+class AppPasswordCreated(Out):
+    password: str  # shown in this answer only
+    id: int
+    name: str
+    created: int
+
+
+class TwoFactorReset(Out):
+    had_two_factor: bool  # False: the account had none (its sessions ended anyway)
+
+
+class SessionsEnded(Out):
+    sessions: int  # how many web sessions were ended
