@@ -56,25 +56,36 @@ class Postroom:
         asyncio.run(run())
 
     def start(self) -> None:
-        args = [str(Path(sys.executable).parent / "postroom"), "serve",
-                "--data-dir", str(self.root / "data")]
-        for item in self.overrides():
-            args += ["--set", item]
-        log = (self.root / "serve.log").open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=log,
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.proc = spawn_serve(self.root, self.overrides())
         wait_port(self.imap_port, timeout=60)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.proc = None
 
     def pss_kib(self) -> int:
         return tree_pss(self.proc.pid) if self.proc is not None else 0
+
+
+def spawn_serve(root: Path, overrides: list[str]) -> subprocess.Popen[bytes]:
+    """``postroom serve`` on ``root/data`` with ``--set`` overrides, its output in
+    ``root/serve.log`` (the bench waits for its port itself)."""
+    args = [str(Path(sys.executable).parent / "postroom"), "serve",
+            "--data-dir", str(root / "data")]
+    for item in overrides:
+        args += ["--set", item]
+    log = (root / "serve.log").open("ab")
+    return subprocess.Popen(args, stdout=log, stderr=log,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def terminate(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL after 30 seconds."""
+    if proc is None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

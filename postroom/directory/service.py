@@ -434,18 +434,15 @@ class Directory:
                         f"domain {addr.domain}; create it first")
 
     async def add_alias(self, alias: str, targets: Sequence[str]) -> AliasRec:
-        address = parse_alias_address(alias)
-        if not targets:
-            raise invalid("an alias needs at least one target address")
-        clean = [str(Address.parse(t)) for t in targets]
-        if address in clean:
-            raise invalid(f"alias {address} cannot point to itself")
-        for target in clean:
-            await self.require_target(target)
-        return await self.repo.add_alias(address, clean)
+        return await self.repo.add_alias(*await self._alias(alias, targets))
 
     async def set_alias_targets(self, alias: str, targets: Sequence[str]) -> AliasRec:
         """An alias's new targets, checked as ``add_alias`` checks them."""
+        return await self.repo.set_alias_targets(*await self._alias(alias, targets))
+
+    async def _alias(self, alias: str, targets: Sequence[str]) -> tuple[str, list[str]]:
+        """The alias's address and its targets, checked: at least one, not itself, each an
+        existing local or remote address."""
         address = parse_alias_address(alias)
         if not targets:
             raise invalid("an alias needs at least one target address")
@@ -454,7 +451,7 @@ class Directory:
             raise invalid(f"alias {address} cannot point to itself")
         for target in clean:
             await self.require_target(target)
-        return await self.repo.set_alias_targets(address, clean)
+        return address, clean
 
     async def add_group(self, address: str, members: Sequence[str], display_name: str = "",
                         ) -> GroupRec:

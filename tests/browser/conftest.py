@@ -9,7 +9,6 @@ codes come from ``pyotp``, an implementation independent of the server's.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from postroom.core.actor import Actor
+from tests.support.browser import code
 from tests.support.server import RunningServer, server_config
 
 CHROMIUM = os.environ.get("POSTROOM_CHROMIUM", "/usr/bin/chromium")
@@ -61,7 +61,6 @@ class WebAdmin:
         self.browser = browser
         self.base = f"https://127.0.0.1:{server.port('webadmin')}"
         self.secrets: dict[str, str] = {}  # address -> TOTP secret, once enrolled
-        self.last_step: dict[str, int] = {}  # address -> TOTP time step last used
         self.states: dict[str, Any] = {}  # address -> a logged-in context's storage state
 
     def account(self, address: str, *, role: str | None = None) -> str:
@@ -102,15 +101,7 @@ class WebAdmin:
 
     def code(self, address: str) -> str:
         """A TOTP code for a time step not used yet (the server refuses a replayed one)."""
-        totp = pyotp.TOTP(self.secrets[address])
-        while True:  # the server accepts the steps now-1 .. now+1, each once, in order
-            now = int(time.time()) // 30
-            step = max(now, self.last_step.get(address, -1) + 1)
-            if step <= now + 1:
-                break
-            time.sleep(30 - time.time() % 30 + 0.5)
-        self.last_step[address] = step
-        return str(totp.at(step * 30))
+        return code(self.secrets[address])
 
     def login(self, page: Any, address: str, password: str = PASSWORD) -> None:
         """Log in through the pages: password, then the code step or the enrolment of a
