@@ -54,6 +54,14 @@ class Cached:
     token: ApiTokenRec
 
 
+def within(scope: str, parent: str) -> bool:
+    """Whether a token of ``scope`` is no wider than its ``parent`` token: an ``admin`` token
+    may make any scope, ``domain:X`` only ``domain:X`` or ``self``, ``self`` only ``self``."""
+    if parent == SCOPE_ADMIN:
+        return True
+    return scope == SCOPE_SELF or scope == parent
+
+
 class ApiTokens:
     def __init__(self, store: SqlStore, directory: Directory, audit: AuditLog,
                  cache_seconds: float = 2.0,
@@ -101,9 +109,11 @@ class ApiTokens:
 
     async def create(self, actor: Actor, name: str, scope: str, expires_in: int | None = None,
                      owner: str | None = None, not_after: int | None = None,
-                     ) -> tuple[str, ApiTokenRec]:
-        """A new token (shown once) and its record. ``not_after``: the expiry of the token
-        the request came with, so that a token cannot mint one that outlives it."""
+                     parent_scope: str | None = None) -> tuple[str, ApiTokenRec]:
+        """A new token (shown once) and its record. ``not_after`` and ``parent_scope``: the
+        expiry and scope of the token the request came with (None for a web session or the
+        CLI), so that a token can mint neither one that outlives it nor one wider than it
+        (a ``domain:`` token making an ``admin`` one would get the owner's every right)."""
         name = name.strip()
         if not name or len(name) > MAX_NAME or not name.isprintable():
             raise invalid(f"a token's name is 1 to {MAX_NAME} printable characters")
@@ -113,6 +123,9 @@ class ApiTokens:
             scope = "domain:" + normalize_domain(domain)
         if expires_in is not None and not 0 < expires_in <= MAX_LIFETIME:
             raise invalid(f"expires_in must be between 1 and {MAX_LIFETIME} seconds")
+        if parent_scope is not None and not within(scope, parent_scope):
+            raise MailError(Kind.NO_PERM, f"a token with scope {parent_scope} cannot make one "
+                                          f"with scope {scope}")
         account_id, address = await self._owner(actor, owner)
         await self._allowed(actor, account_id, scope)
         token = PREFIX + secrets.token_urlsafe(32)

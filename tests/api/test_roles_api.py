@@ -133,3 +133,14 @@ def test_a_bad_token_is_a_failed_login(api: Clients) -> None:
     r = api.anon.get("/api/v1/me", headers={"Authorization": "Bearer prt_wrong"})
     assert r.status == 401
     assert api_failures(api) == was + 1
+
+
+def test_a_domain_token_cannot_mint_a_wider_one(api: Clients) -> None:
+    """Review finding: a ``domain:`` token asking for an ``admin`` token would get the owner's
+    every right; it may make only its own scope or ``self``."""
+    wider = api.boss.post("/api/v1/tokens", {"name": "escalate", "scope": "admin"})
+    assert wider.status == 403
+    same = api.boss.post("/api/v1/tokens", {"name": "same", "scope": "domain:example.test"})
+    assert same.status == 201
+    mine = api.boss.post("/api/v1/tokens", {"name": "mine", "scope": "self"})
+    assert mine.status == 201

@@ -78,6 +78,21 @@ async def test_no_token_wider_than_its_maker(services: Services) -> None:
     with pytest.raises(MailError) as exc:  # only the operator names another owner
         await tokens.create(narrow, "x", "self", owner="ann@a.example")
     assert exc.value.kind is Kind.NO_PERM
+    # a domain token of an administrator of a.example and b.example: neither an admin token
+    # (the owner's every right) nor another domain's, only its own domain or self (review)
+    token, dom = await tokens.create(op, "a only", "domain:a.example", owner="boss@a.example")
+    found = await tokens.authenticate(token)
+    assert found is not None
+    scoped = Actor(found[0], API)
+    for wider in ("admin", "domain:b.example"):
+        with pytest.raises(MailError) as exc:
+            await tokens.create(scoped, "escalate", wider, parent_scope=dom.scope)
+        assert exc.value.kind is Kind.NO_PERM
+    for narrower in ("domain:a.example", "self"):
+        await tokens.create(scoped, "narrower", narrower, parent_scope=dom.scope)
+    with pytest.raises(MailError) as exc:
+        await tokens.create(narrow, "x", "domain:a.example", parent_scope="self")
+    assert exc.value.kind is Kind.NO_PERM
     for bad in ("", "x" * 101):
         with pytest.raises(MailError):
             await tokens.create(op, bad, "self", owner="ann@a.example")

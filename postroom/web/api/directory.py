@@ -332,7 +332,8 @@ def register(api: Api) -> None:  # one flat table of small handlers
         b = c.body_as(m.TokenIn)
         parent: ApiTokenRec | None = getattr(c.request.state, "api_token", None)
         token, r = await tokens().create(c.actor, b.name, b.scope, b.expires_in,
-                                         not_after=parent.expires_at if parent else None)
+                                         not_after=parent.expires_at if parent else None,
+                                         parent_scope=parent.scope if parent else None)
         return m.TokenCreated(token=token, id=r.id, owner=r.owner, name=r.name, scope=r.scope,
                               created=r.created_at, expires=r.expires_at)
 
