@@ -59,7 +59,7 @@ def within(scope: str, parent: str) -> bool:
     may make any scope, ``domain:X`` only ``domain:X`` or ``self``, ``self`` only ``self``."""
     if parent == SCOPE_ADMIN:
         return True
-    return scope == SCOPE_SELF or scope == parent
+    return scope in (SCOPE_SELF, parent)
 
 
 class ApiTokens:

@@ -190,8 +190,8 @@ def test_tokens_create_list_use_and_revoke(api: Clients) -> None:
     assert child.status == 201 and child.json["expires"] == r.json["expires"]
     forever = phone.post("/api/v1/tokens", {"name": "forever"})
     assert forever.json["expires"] == r.json["expires"]
-    # a self token cannot make an administrator's token
-    assert api.ann.post("/api/v1/tokens", {"name": "x", "scope": "admin"}).status == 403  # a self token makes only self tokens
+    # a self token cannot make an administrator's token (403: it makes only self tokens)
+    assert api.ann.post("/api/v1/tokens", {"name": "x", "scope": "admin"}).status == 403
     # global administrators see (and may revoke) anyone's; others do not see them
     assert token_id in [t["id"] for t in
                         api.root.get("/api/v1/tokens?owner=ann@example.test").json]

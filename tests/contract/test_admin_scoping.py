@@ -139,3 +139,35 @@ async def test_detail_is_show_and_spam_filter_in_one(services: Services) -> None
     assert hidden.kind is absent.kind is Kind.NOT_FOUND
     assert (await admin.users.detail(narrow, "bob@b.example"))[0].account.address == \
         "bob@b.example"
+
+
+async def test_a_domain_admin_cannot_change_an_account_with_wider_rights(
+        services: Services) -> None:
+    """Review finding: root@a.example (a global administrator) and far@a.example (who
+    administers b.example) have their mailboxes in the domain boss administers; boss may look,
+    but setting their password, resetting their second factor or removing them would hand
+    boss their rights: NO_PERM. A plain user of the domain is still boss's to manage."""
+    boss, _ = await setup(services)
+    op = Actor.operator()
+    admin = services.admin
+    await admin.users.add(op, NewAccount("root@a.example", "pw-123456789"))
+    await admin.users.add(op, NewAccount("far@a.example", "pw-123456789"))
+    await admin.roles.set(op, "root@a.example", None, True)
+    await admin.roles.set(op, "far@a.example", "b.example", True)
+    for target in ("root@a.example", "far@a.example"):
+        assert (await admin.users.show(boss, target)).account.address == target
+        for call in (admin.users.set_password(boss, target, "pw-987654321"),
+                     admin.users.update(boss, target, state="disabled"),
+                     admin.users.remove(boss, target),
+                     admin.logins.reset_two_factor(boss, target),
+                     admin.logins.end_sessions(boss, target),
+                     admin.folders.list(boss, target)):
+            assert (await failure(call)).kind is Kind.NO_PERM, target
+    await admin.users.set_password(boss, "ann@a.example", "pw-987654321")
+    await admin.logins.reset_two_factor(boss, "ann@a.example")
+    # a fellow administrator of the same domain only: no wider rights, still manageable
+    await admin.users.add(op, NewAccount("peer@a.example", "pw-123456789"))
+    await admin.roles.set(op, "peer@a.example", "a.example", True)
+    await admin.users.set_password(boss, "peer@a.example", "pw-987654321")
+    # the global administrator and the operator may
+    await admin.users.set_password(op, "root@a.example", "pw-987654321")

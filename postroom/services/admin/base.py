@@ -49,16 +49,27 @@ class AdminBase:
         return rec
 
     async def require_account(self, actor: Actor, address: str, what: str,
-                              own: bool = False) -> AccountRec:
+                              own: bool = False, change: bool = False) -> AccountRec:
         """The account, if ``actor`` administers its domain (or, with ``own``, when it is the
         actor's own account: self-service). Anyone else's is NOT_FOUND, as if it did not
-        exist; ``what`` names the operation at the call site, as for ``require_domain``."""
+        exist; ``what`` names the operation at the call site, as for ``require_domain``.
+
+        With ``change``, a domain administrator is also refused (NO_PERM) an account that holds
+        administrator rights beyond the actor's own (a global administrator, or the
+        administrator of another domain, whose mailbox happens to be in the actor's domain):
+        otherwise setting its password or resetting its second factor would hand the actor
+        those rights."""
         text = str(Address.parse(address))
         p = actor.principal
         rec = await self._store.directory.get_account(text)
         if rec is None or not (p.system or p.administers(rec.domain_id)
                                or (own and rec.id == p.account_id)):
             raise not_found(f"no account {text}")
+        if change and not (p.system or p.global_admin) and rec.id != p.account_id:
+            target = await self._directory.principal_for(rec)
+            if target.global_admin or not target.admin_domain_ids <= p.admin_domain_ids:
+                raise MailError(Kind.NO_PERM, f"{what}: {rec.address} holds administrator "
+                                f"rights beyond yours; ask a global administrator")
         return rec
 
     async def record(self, actor: Actor, action: str, target: str,

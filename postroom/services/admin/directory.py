@@ -205,7 +205,7 @@ class UsersAdmin(AdminBase):
                      quota_bytes: int | EllipsisType | None = ..., state: str | None = None,
                      ) -> AccountRec:
         """Change what is given; ``quota_bytes=None`` means unlimited, ``...`` keeps it."""
-        rec = await self.require_account(actor, address, "changing the account")
+        rec = await self.require_account(actor, address, "changing the account", change=True)
         fields: dict[str, object] = {}
         if display_name is not None:
             fields["display_name"] = display_name
@@ -228,19 +228,20 @@ class UsersAdmin(AdminBase):
 
     async def set_spam_filter(self, actor: Actor, address: str, on: bool) -> bool:
         """Opt the account in to (or out of) spam filtering; True when it changed."""
-        rec = await self.require_account(actor, address, "changing spam filtering")
+        rec = await self.require_account(actor, address, "changing spam filtering", change=True)
         changed = await self._store.spam.set_opt_out(rec.id, not on)
         await self.record(actor, "user.spam-filter", rec.address, {"on": on})
         return changed
 
     async def set_password(self, actor: Actor, address: str, password: str) -> None:
-        rec = await self.require_account(actor, address, "changing the password")
+        rec = await self.require_account(actor, address, "changing the password", change=True)
         await self._directory.set_password(rec.address, password)
         await self.record(actor, "user.passwd", rec.address)
 
     async def set_challenge_secret(self, actor: Actor, address: str,
                                    secret: str | None) -> None:
-        rec = await self.require_account(actor, address, "changing the challenge secret")
+        rec = await self.require_account(actor, address, "changing the challenge secret",
+                                         change=True)
         await self._directory.set_apop_secret(rec.address, secret)
         await self.record(actor, "user.challenge-secret", rec.address,
                           {"set": secret is not None})
@@ -255,7 +256,7 @@ class UsersAdmin(AdminBase):
                 sum(f.total_size for f in folders))
 
     async def remove(self, actor: Actor, address: str) -> None:
-        rec = await self.require_account(actor, address, "removing the account")
+        rec = await self.require_account(actor, address, "removing the account", change=True)
         await self._store.directory.remove_account(rec.address)
         await self.record(actor, "user.remove", rec.address)
 
@@ -266,7 +267,7 @@ class UsersAdmin(AdminBase):
     async def grant_send_as(self, actor: Actor, address: str, target: str,
                             grant: bool) -> bool:
         """Grant (or revoke) sending as ``target``; False when nothing changed."""
-        rec = await self.require_account(actor, address, "changing send-as grants")
+        rec = await self.require_account(actor, address, "changing send-as grants", change=True)
         form = send_as_form(target)
         changed = await self._store.directory.set_send_as(rec.id, form, grant)
         if changed:

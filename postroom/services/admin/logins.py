@@ -29,7 +29,8 @@ class LoginsAdmin(AdminBase):
         """Turn the account's second factor off (its recovery codes go too) and end its
         sessions; False when it had none (the sessions end anyway). At its next login the
         account enrols again if policy requires it."""
-        rec = await self.require_account(actor, address, "resetting two-factor authentication")
+        rec = await self.require_account(actor, address, "resetting two-factor authentication",
+                                         change=True)
         had = await self._two_factor.reset(rec.id)
         ended = await self._sessions.end_all(rec.id)
         await self.record(actor, "user.2fa.reset", rec.address,
@@ -38,7 +39,7 @@ class LoginsAdmin(AdminBase):
 
     async def end_sessions(self, actor: Actor, address: str) -> int:
         """End every web session of the account ("log out everywhere"); how many."""
-        rec = await self.require_account(actor, address, "ending the sessions")
+        rec = await self.require_account(actor, address, "ending the sessions", change=True)
         ended = await self._sessions.end_all(rec.id)
         await self.record(actor, "user.logout-everywhere", rec.address, {"sessions": ended})
         return ended

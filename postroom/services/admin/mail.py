@@ -39,7 +39,8 @@ class FoldersAdmin(AdminBase):
         if address is None:
             self.require_global(actor, "managing public folders")
             return Principal.operator(), names.PUBLIC + names.DELIMITER, "public"
-        rec = await self.require_account(actor, address, "managing the folders", own=True)
+        rec = await self.require_account(actor, address, "managing the folders",
+                                         own=True, change=True)
         p = actor.principal
         if not (p.system or p.administers(rec.domain_id)):
             # self-service: the owner acts as themself, so the access gate applies exactly

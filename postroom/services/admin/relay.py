@@ -111,7 +111,8 @@ class MultipopAdmin(AdminBase):
         self._accounts = accounts
 
     async def add(self, actor: Actor, address: str, **fields: Any) -> RemoteRec:
-        rec = await self.require_account(actor, address, "adding remote accounts", own=True)
+        rec = await self.require_account(actor, address, "adding remote accounts", own=True,
+                                         change=True)
         remote = await self._accounts.add(rec.address, **fields)
         await self.record(actor, "multipop.add", f"{rec.address}#{remote.id}",
                           _public(fields))
@@ -120,7 +121,7 @@ class MultipopAdmin(AdminBase):
     async def update(self, actor: Actor, address: str, remote_id: int,
                      **fields: Any) -> RemoteRec:
         rec = await self.require_account(actor, address, "changing remote accounts",
-                                         own=True)
+                                         own=True, change=True)
         remote = await self._accounts.update(rec.address, remote_id, **fields)
         await self.record(actor, "multipop.set", f"{rec.address}#{remote_id}",
                           _public(fields))
@@ -143,6 +144,6 @@ class MultipopAdmin(AdminBase):
 
     async def remove(self, actor: Actor, address: str, remote_id: int) -> None:
         rec = await self.require_account(actor, address, "removing remote accounts",
-                                         own=True)
+                                         own=True, change=True)
         await self._accounts.remove(rec.address, remote_id)
         await self.record(actor, "multipop.remove", f"{rec.address}#{remote_id}")
