@@ -433,3 +433,42 @@ def test_only_challenges_a_listener_answers_are_used(tmp_path: Path) -> None:
     assert manager._pick(offered) == {"type": "tls-alpn-01"}
     manager.answerable = frozenset()
     assert manager._pick(offered) is None
+
+
+def test_an_earlier_sni_callback_is_kept_and_put_back() -> None:
+    """Review finding: switching the hook off set the context's SNI callback to None, so any
+    other per-name certificate choice would silently stop after an issuance. Ours calls the
+    earlier one for every handshake that is not a challenge, and puts it back at the end."""
+    from postroom.services.acme.challenges import ChallengeStore
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    seen: list[str | None] = []
+
+    def earlier(conn: object, name: str | None, c: ssl.SSLContext) -> None:
+        seen.append(name)
+
+    ctx.sni_callback = earlier
+    store = ChallengeStore()
+    store.attach(ctx)
+    assert ctx.sni_callback is earlier  # nothing pending: untouched
+    store.add_alpn("mail.example.test", "token.thumbprint")
+    assert ctx.sni_callback is not earlier
+    assert ctx.sni_callback is not None
+    ctx.sni_callback(object(), "other.example.test", ctx)  # type: ignore[arg-type]
+    assert seen == ["other.example.test"]
+    store.remove_alpn("mail.example.test")
+    assert ctx.sni_callback is earlier
+
+
+def test_redirects_are_followed_only_to_https() -> None:
+    """Review finding: the HTTPS-only check ran before urllib, which then followed a redirect
+    to plain HTTP by itself (RFC 8555 §6.1)."""
+    import urllib.request
+
+    from postroom.services.acme.client import AcmeError, _HttpsOnlyRedirects
+    handler = _HttpsOnlyRedirects()
+    request = urllib.request.Request("https://acme.example.test/dir")
+    with pytest.raises(AcmeError):
+        handler.redirect_request(request, None, 302, "Found", {}, "http://acme.example.test/x")
+    followed = handler.redirect_request(request, None, 302, "Found", {},
+                                        "https://acme.example.test/x")
+    assert followed is not None and followed.full_url == "https://acme.example.test/x"

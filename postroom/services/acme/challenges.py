@@ -33,6 +33,7 @@ import ssl
 import tempfile
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,9 @@ class ChallengeStore:
         self._http: dict[str, str] = {}  # token -> key authorization
         self._alpn: dict[str, ssl.SSLContext] = {}  # lower-case name -> challenge context
         self._contexts: list[ssl.SSLContext] = []  # server contexts hooked for TLS-ALPN-01
+        # each hooked context's own SNI callback from before (by id), called and put back
+        self._previous: dict[int, Callable[[ssl.SSLObject, str, ssl.SSLContext],
+                                           int | None] | None] = {}
         # whether ClientHellos can be seen (CPython's SSLContext._msg_callback)
         self.sees_alpn = hasattr(ssl.SSLContext, "_msg_callback")
         self._offers: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
@@ -179,9 +183,16 @@ class ChallengeStore:
 
     def _hook(self, on: bool) -> None:
         """Watch ClientHellos and SNI on every attached context, only while a challenge is
-        pending (OpenSSL copies the message callback into each new connection)."""
+        pending (OpenSSL copies the message callback into each new connection). An SNI
+        callback the context had before is kept: ours calls it for every handshake that is
+        not a challenge, and it is put back when the last challenge goes."""
         for ctx in self._contexts:
-            ctx.sni_callback = self._sni if on else None
+            current = ctx.sni_callback
+            if on and current != self._sni:  # a bound method: compared by ==, not is
+                self._previous[id(ctx)] = current
+                ctx.sni_callback = self._sni
+            elif not on and current == self._sni:
+                ctx.sni_callback = self._previous.pop(id(ctx), None)
             if self.sees_alpn:
                 ctx._msg_callback = self._message if on else None  # type: ignore[attr-defined]
 
@@ -194,22 +205,30 @@ class ChallengeStore:
         except Exception:  # an odd message is simply not a challenge handshake
             pass
 
-    def _sni(self, conn: Any, server_name: str | None, ctx: ssl.SSLContext) -> None:
+    def _sni(self, conn: Any, server_name: str | None, ctx: ssl.SSLContext) -> int | None:
         """SNI callback of the server context: a bug here would fail every handshake, so
         it is contained (logged, and the handshake goes on with the server's certificate)."""
         try:
-            self._choose(conn, server_name)
+            if self._choose(conn, server_name):
+                return None
         except Exception:
             log.exception("TLS-ALPN-01: choosing the certificate failed")
+        previous = self._previous.get(id(ctx))
+        if previous is None or server_name is None:
+            return None
+        return previous(conn, server_name, ctx)
 
-    def _choose(self, conn: Any, server_name: str | None) -> None:
+    def _choose(self, conn: Any, server_name: str | None) -> bool:
+        """Whether this handshake is a challenge's (then it gets the challenge context)."""
         if server_name is None:
-            return
+            return False
         with self._lock:
             challenge = self._alpn.get(server_name.lower().rstrip("."))
         if challenge is None:
-            return
+            return False
         offers = self._offers.pop(conn, None) if self.sees_alpn else True
         if offers:
             conn.context = challenge  # RFC 8737 §3: the challenge certificate, acme-tls/1
             log.info("answering a TLS-ALPN-01 challenge", extra={"host": server_name})
+            return True
+        return False

@@ -116,6 +116,17 @@ class Authorization:
     challenges: list[dict[str, Any]]
 
 
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to another HTTPS URL (RFC 8555 §6.1: every ACME exchange is
+    HTTPS); urllib would otherwise follow one to plain HTTP after our scheme check."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        if not newurl.startswith("https://"):
+            raise AcmeError(f"refusing a redirect to a non-HTTPS URL: {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 @dataclass
 class AcmeClient:
     directory_url: str
@@ -137,9 +148,10 @@ class AcmeClient:
         request = urllib.request.Request(url, data=body, method=method, headers={
             "User-Agent": self.user_agent, "Accept": accept,
             **({"Content-Type": content_type} if body is not None else {})})
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=self.ssl_context), _HttpsOnlyRedirects())
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout,
-                                        context=self.ssl_context) as reply:
+            with opener.open(request, timeout=self.timeout) as reply:
                 response = Response(reply.status, dict(reply.headers.items()),
                                     reply.read(MAX_RESPONSE))
         except urllib.error.HTTPError as exc:
