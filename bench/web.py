@@ -1,5 +1,6 @@
 """The web platform's figures (docs/performance.md): memory per idle HTTP keep-alive
-connection, the WebAdmin users page over 10,000 accounts, API reads per second.
+connection and the WebAdmin users page over 10,000 accounts. API reads per second are
+``python -m bench.api``'s.
 
 ``postroom serve`` runs in its own process on loopback with only the admin listener (TLS,
 the certificate it generates), in a throwaway data directory; this process is the client.
@@ -17,11 +18,6 @@ the certificate it generates), in a throwaway data directory; this process is th
     from the server's own histogram (``postroom_http_request_duration_seconds``: request head
     to last byte), the client's round trips give the percentiles. Skipped with a message
     while the page answers 404 or the login form is not there.
-(c) **API reads per second**: ``GET /api/v1/domains`` with ``Authorization: Bearer`` from C
-    concurrent keep-alive connections for a bounded time or count. The token comes from
-    ``--token`` or ``postroom token create``; without either, the session cookie of (b) is
-    used and the result says so. Skipped with a message while the endpoint answers 404.
-
 Bounded: every part has a count and a time limit. Run:
 ``.venv/bin/python -m bench.web [--connections 1000] [--users 10000] [--skip-users]``; the
 result is printed as JSON and written to bench/results/web-<time>.json with ``--save``.
@@ -36,9 +32,6 @@ import html.parser
 import http.client
 import http.cookies
 import json
-import multiprocessing
-import os
-import re
 import resource
 import ssl
 import statistics
@@ -374,97 +367,6 @@ def users_page(server: WebServer, paths: list[str], repeat: int) -> dict[str, An
         client.close()
 
 
-# -- (c) API reads per second -----------------------------------------------------------------
-def api_token(server: WebServer) -> tuple[str | None, str]:
-    """A global-admin bearer token from ``postroom token create``, or (None, why not)."""
-    usage = server.cli("token", "create", "--help", check=False)
-    if usage.returncode != 0:
-        return None, "no `postroom token` command"
-    text = usage.stdout.decode()
-    args = ["token", "create", ADMIN]
-    if "--scope" in text:
-        args += ["--scope", "admin"]
-    if "--name" in text:
-        args += ["--name", "bench-web"]
-    if "--json" in text:
-        args.append("--json")
-    result = server.cli(*args, check=False)
-    out = result.stdout.decode()
-    if result.returncode != 0:
-        return None, f"`postroom {' '.join(args)}` failed: {result.stderr.decode()[-200:]}"
-    with contextlib.suppress(ValueError, AttributeError):
-        token = json.loads(out).get("token")
-        if isinstance(token, str) and token:
-            return token, "postroom token create"
-    found = re.findall(r"[A-Za-z0-9_\-.~+/=]{24,}", out)
-    return (found[-1], "postroom token create") if found else (None, "no token in its output")
-
-
-async def _api_worker(port: int, path: str, headers: bytes, deadline: float, limit: int,
-                      counter: list[int]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_context())
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + headers + b"\r\n"
-    try:
-        while time.perf_counter() < deadline and counter[0] + counter[1] < limit:
-            writer.write(request)
-            await writer.drain()
-            status, _ = await _read_response(reader)
-            counter[0 if status == 200 else 1] += 1
-    finally:
-        writer.close()
-
-
-def _api_load(port: int, path: str, headers: bytes, start_at: float, seconds: float,
-              limit: int, concurrency: int) -> tuple[int, int, float]:
-    """One client process: ``concurrency`` keep-alive connections from the wall-clock time
-    ``start_at`` (every process starts together, after their spawn) for ``seconds``; returns
-    (200s, others, seconds it ran)."""
-    async def run() -> tuple[int, int, float]:
-        counter = [0, 0]
-        await asyncio.sleep(max(0.0, start_at - time.time()))
-        start = time.perf_counter()
-        await asyncio.gather(*(_api_worker(port, path, headers, start + seconds, limit,
-                                           counter) for _ in range(concurrency)))
-        return counter[0], counter[1], time.perf_counter() - start
-    return asyncio.run(run())
-
-
-def api_reads(server: WebServer, token: str | None, cookies: dict[str, str], path: str,
-              procs: int, concurrency: int, seconds: float, limit: int) -> dict[str, Any]:
-    if token:
-        headers, how = f"Authorization: Bearer {token}\r\n".encode(), "bearer token"
-    elif cookies:
-        cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        headers, how = f"Cookie: {cookie}\r\n".encode(), "session cookie (no token)"
-    else:
-        return {"skipped": "API reads not measured: neither a token nor a session"}
-    client = Client(server.port)
-    try:
-        client.request("GET", "/healthz")
-        raw_headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if not token:
-            client.cookies = dict(cookies)
-        status, _, _ = client.request("GET", path, headers=raw_headers)
-    finally:
-        client.close()
-    if status == 404:
-        return {"skipped": f"GET {path} answered 404: the API is not here"}
-    if status != 200:
-        return {"skipped": f"GET {path} answered {status} with a {how}"}
-
-    start_at = time.time() + 3.0  # time for the processes to start and import
-    jobs = [(server.port, path, headers, start_at, seconds, limit // procs, concurrency)
-            for _ in range(procs)]
-    with multiprocessing.get_context("spawn").Pool(procs) as pool:
-        counts = pool.starmap(_api_load, jobs)
-    ok, bad = sum(c[0] for c in counts), sum(c[1] for c in counts)
-    took = max(c[2] for c in counts)  # they ran side by side, from the same moment
-    return {"path": path, "auth": how, "client_processes": procs,
-            "connections_per_process": concurrency, "ok": ok, "not_ok": bad,
-            "seconds": round(took, 2), "requests_per_second": round(ok / took, 1),
-            "target_per_second": 2000}
-
-
 # -- main -------------------------------------------------------------------------------------
 def raise_own_fd_limit(wanted: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -483,17 +385,9 @@ def main() -> None:
     ap.add_argument("--users-path", action="append", default=None,
                     help="page(s) timed in (b); default: " + ", ".join(USERS_PATHS))
     ap.add_argument("--repeat", type=int, default=50, help="requests per page in (b)")
-    ap.add_argument("--skip-users", action="store_true", help="only (a) and (c)")
+    ap.add_argument("--skip-users", action="store_true", help="only (a)")
     ap.add_argument("--plain", action="store_true",
                     help="only (a), without TLS (how much of a connection is TLS)")
-    ap.add_argument("--token", default=os.environ.get("POSTROOM_BENCH_TOKEN"),
-                    help="bearer token for (c) (default: made with `postroom token create`)")
-    ap.add_argument("--api-path", default="/api/v1/domains")
-    ap.add_argument("--procs", type=int, default=2, help="client processes in (c)")
-    ap.add_argument("--concurrency", type=int, default=4,
-                    help="keep-alive connections per client process in (c)")
-    ap.add_argument("--seconds", type=float, default=10.0, help="time limit of (c)")
-    ap.add_argument("--limit", type=int, default=100_000, help="request limit of (c)")
     ap.add_argument("--keep", metavar="DIR",
                     help="use DIR (kept) instead of a temporary directory; a second run with "
                          "the same DIR skips the account import")
@@ -516,29 +410,11 @@ def main() -> None:
         with running(server):
             result["idle_keepalive_memory"] = memory_per_connection(
                 server, args.connections, args.parallel, args.settle)
-            cookies: dict[str, str] = {}
             if args.skip_users:
                 result["users_page"] = {"skipped": "--skip-users"}
             else:
                 result["users_page"] = users_page(server, args.users_path or USERS_PATHS,
                                                   args.repeat)
-                probe = Client(server.port)
-                try:
-                    if login(probe) is None:
-                        cookies = dict(probe.cookies)
-                finally:
-                    probe.close()
-            token, source = (args.token, "--token") if args.token else (None, "")
-            if token is None and not args.skip_users:
-                token, source = api_token(server)
-            if args.plain:
-                result["api_reads"] = {"skipped": "--plain"}
-            else:
-                result["api_reads"] = api_reads(server, token, cookies, args.api_path,
-                                                args.procs, args.concurrency, args.seconds,
-                                                args.limit)
-            if token is None and not args.plain:
-                result["api_reads"]["token"] = source or "none"
     text = json.dumps(result, indent=2)
     print(text)
     if args.save:
