@@ -102,6 +102,12 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_header_size: Annotated[int, _d(
         "Largest request head (request line and header fields), in octets; a larger one is "
         "answered 431/400 and the connection closed."), Meta(ge=1024, le=1 << 20)] = 16384
+    form_max_field: Annotated[int, _d(
+        "Longest text field of a form posted to a WebAdmin page, in characters; a longer "
+        "one gets 413 (web/forms.py)."), Meta(ge=256, le=1 << 20)] = 4096
+    form_max_fields: Annotated[int, _d(
+        "Most fields in one form posted to a WebAdmin page; more get 413 (web/forms.py)."),
+                               Meta(ge=10, le=10000)] = 200
     # -- logging in (web/session.py, services/websessions.py, services/twofactor.py) ---------
     session_idle_timeout: Annotated[float, _d(
         "Seconds a web session may sit unused before it ends."),

@@ -181,7 +181,9 @@ def _web(ctx: FrontEndContext, sdef: ServiceDef) -> AsgiApp:
                            (https.port + c.server.port_offset) if https.enabled else 0,
                            users_page_size=c.web.users_page_size,
                            users_page_max=c.web.users_page_max,
-                           operations=c.web.operations, minger=c.minger)
+                           operations=c.web.operations, minger=c.minger,
+                           form_max_field=c.web.form_max_field,
+                           form_max_fields=c.web.form_max_fields)
     return build_web(sdef.frontend, ctx.web, settings)
 
 

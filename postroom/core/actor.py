@@ -11,6 +11,7 @@ import getpass
 import socket
 from dataclasses import dataclass
 
+from postroom.core.errors import invalid
 from postroom.core.principal import Principal
 
 
@@ -48,3 +49,13 @@ class Actor:
     def operator(cls) -> Actor:
         """The operator at this machine's terminal: every right (``Principal.operator``)."""
         return cls(Principal.operator(), Origin.cli())
+
+
+def own_account(actor: Actor, refusal: str) -> tuple[int, str]:
+    """The account (id, address) acting for itself, for the services that exist only for an
+    account's own use (web sessions, app passwords); the operator, who has no account, gets
+    INVALID with ``refusal`` (the service's own words for what needs an account)."""
+    p = actor.principal
+    if p.account_id is None or p.address is None:
+        raise invalid(refusal)
+    return p.account_id, p.address

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from postroom.core.actor import Actor
+from postroom.core.actor import Actor, own_account
 from postroom.core.errors import Kind, MailError, invalid, not_found
 from postroom.core.logins import AppPasswordRec
 from postroom.directory import passwords
@@ -23,6 +23,7 @@ from postroom.services.audit import AuditLog
 from postroom.store.repo.logins import LoginsRepo
 
 MAX_NAME = 60
+FOR_ACCOUNTS = "app passwords are for accounts"
 
 
 class AppPasswords:
@@ -34,7 +35,7 @@ class AppPasswords:
     async def create(self, actor: Actor, name: str) -> tuple[AppPasswordRec, str]:
         """A new app password named ``name`` (the device it is for); the record and the
         password, which is never shown again."""
-        account_id, address = _own(actor)
+        account_id, address = own_account(actor, FOR_ACCOUNTS)
         name = " ".join(name.split())
         if not name:
             raise invalid("give the app password a name (the device or program it is for)")
@@ -55,20 +56,14 @@ class AppPasswords:
         return rec, password
 
     async def list(self, actor: Actor) -> list[AppPasswordRec]:
-        account_id, _ = _own(actor)
+        account_id, _ = own_account(actor, FOR_ACCOUNTS)
         return await self._repo.app_passwords(account_id)
 
     async def revoke(self, actor: Actor, app_id: int) -> None:
-        account_id, address = _own(actor)
+        account_id, address = own_account(actor, FOR_ACCOUNTS)
         if not 0 < app_id < 1 << 63 or \
                 not await self._repo.remove_app_password(account_id, app_id):  # BIGINT range
             raise not_found("no such app password")
         await self._audit.record(actor.principal, actor.origin, "user.app-password.remove",
                                  address, {"id": app_id})
 
-
-def _own(actor: Actor) -> tuple[int, str]:
-    p = actor.principal
-    if p.account_id is None or p.address is None:
-        raise invalid("app passwords are for accounts")
-    return p.account_id, p.address

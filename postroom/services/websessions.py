@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from postroom.config_web import WebConfig
-from postroom.core.actor import Actor
+from postroom.core.actor import Actor, own_account
 from postroom.core.errors import invalid, not_found
 from postroom.core.logins import SessionRec, Stage
 from postroom.core.principal import Principal
@@ -130,7 +130,8 @@ class WebSessions:
 
     async def end_other(self, actor: Actor, public_id: str) -> None:
         """End one of one's own sessions by its public id (the sessions list)."""
-        account_id = _own(actor)
+        account_id, _ = own_account(
+            actor, "this is for accounts; the operator has no web sessions")
         key = await self._repo.end_public(account_id, public_id)
         if key is None:
             raise not_found("no such session")
@@ -205,8 +206,3 @@ class WebSessions:
                 self._cache.popitem(last=False)
         return resolved
 
-
-def _own(actor: Actor) -> int:
-    if actor.principal.account_id is None:
-        raise invalid("this is for accounts; the operator has no web sessions")
-    return actor.principal.account_id

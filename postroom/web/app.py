@@ -32,6 +32,7 @@ from postroom.services.acme.challenges import ChallengeStore
 from postroom.web import api, auth, pages, session
 from postroom.web.autoconfig import autoconfig_routes
 from postroom.web.context import WebServices, WebSettings
+from postroom.web.forms import FormLimits
 from postroom.web.guard import App, Guard, TooLarge
 from postroom.web.identity import LoginRequired
 from postroom.web.ops import ops_routes
@@ -53,8 +54,9 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
         routes += pages.routes(services, settings)
         routes += api.routes(services, settings)
         routes.append(static_mount())
-        return _guarded(session.wrap(_starlette(routes), services, settings, "webadmin"),
-                        settings)
+        admin = _starlette(routes)
+        admin.state.form_limits = FormLimits(settings.form_max_field, settings.form_max_fields)
+        return _guarded(session.wrap(admin, services, settings, "webadmin"), settings)
     else:
         routes += autoconfig_routes(services.client_config)
         routes.append(Route("/.well-known/acme-challenge/{token}",

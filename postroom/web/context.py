@@ -58,3 +58,5 @@ class WebSettings:
     users_page_max: int = 200  # ... and the most one page may show
     operations: WebOperationsConfig | None = None  # WebAdmin's operations pages (web.operations)
     minger: MingerConfig | None = None  # shown read-only on the gateways page
+    form_max_field: int = 4096  # web.form_max_field: longest text field of a posted form
+    form_max_fields: int = 200  # web.form_max_fields: most fields of one posted form

@@ -152,7 +152,7 @@ async def test_queue_viewer_and_actions(client: Client, sqlite_services: Service
     assert "Release" in html and 'id="entry-state">hold' in html
     assert "<dt>Subject</dt><dd>queued</dd>" in html  # the header section, not the body
     status, _, html = await client.post(f"/queue/{entry_id}/retry")
-    assert status == 400 and "held" in alert(html)
+    assert status == 422 and "held" in alert(html)
     assert (await client.post(f"/queue/{entry_id}/release"))[0] == 303
     assert (await s.queue.get(entry_id)).state == "ready"
     # delete asks first; confirmed, it is gone
@@ -195,7 +195,7 @@ async def test_gateways_atrn_and_minger(client: Client, sqlite_services: Service
     rec, _ = await sqlite_services.admin.gateways.show(Actor.operator(), "partner.example")
     assert rec.recipients == ("a@partner.example",)
     status, _, html = await client.post("/gateways", domain="example.test")
-    assert status == 400 and "one of our own domains" in alert(html)
+    assert status == 422 and "one of our own domains" in alert(html)
     status, _, html = await client.post("/gateways/partner.example/remove")
     assert status == 200 and "confirm" in html
     assert (await client.post("/gateways/partner.example/remove", confirm="yes"))[0] == 303
@@ -209,16 +209,16 @@ async def test_gateways_atrn_and_minger(client: Client, sqlite_services: Service
     assert status == 200 and "odmr.isp.example" in html and "pw-secret-1" not in html
     status, _, html = await client.post("/atrn/isp", host="odmr.isp.example", username="us",
                                         interval="5", tls="starttls")
-    assert status == 400 and "at least" in alert(html)
+    assert status == 422 and "at least" in alert(html)
     assert (await client.post("/atrn/isp", host="odmr.isp.example", username="us",
                               interval="900", tls="starttls", disabled="on"))[0] == 303
     assert not (await sqlite_services.admin.atrn.show(Actor.operator(), "isp")).enabled
     status, _, html = await client.post("/atrn", name="x", host="h", username="u",
                                         password="p", port="99999999999")
-    assert status == 400 and alert(html)
+    assert status == 422 and alert(html)
     status, _, html = await client.post("/atrn", name="x", host="h", username="u",
                                         password="p", interval="0")
-    assert status == 400 and "at least" in alert(html)  # 0 is not "the default"
+    assert status == 422 and "at least" in alert(html)  # 0 is not "the default"
     assert (await client.post("/atrn/isp/remove", confirm="yes"))[0] == 303
 
 
@@ -237,7 +237,7 @@ async def test_dkim_keys_and_dns_records(client: Client) -> None:
     status, _, html = await client.post("/dkim", domain="example.test", algorithm="ed25519")
     assert status == 409 and "already has" in alert(html)
     status, _, html = await client.post("/dkim", domain="example.test", algorithm="dsa")
-    assert status == 400
+    assert status == 422
     assert (await client.post("/dkim/example.test/rotate", algorithm="ed25519",
                               delay="60"))[0] == 303
     status, _, html = await client.post(f"/dkim/example.test/keys/{sel}/remove")
@@ -263,9 +263,9 @@ async def test_screening_block_and_unblock(client: Client) -> None:
     status, _, html = await client.get("/screening")
     assert "198.51.100.0/24" in html and "tests" in html
     status, _, html = await client.post("/screening/block", network="not-an-ip", duration="")
-    assert status == 400 and "not an IP address" in alert(html)
+    assert status == 422 and "not an IP address" in alert(html)
     assert (await client.post("/screening/block", network="192.0.2.1",
-                              duration="77"))[0] == 400
+                              duration="77"))[0] == 422
     assert (await client.post("/screening/unblock", network="198.51.100.7"))[0] == 303
     status, _, html = await client.post("/screening/unblock", network="198.51.100.7")
     assert status == 404 and "not blocked" in alert(html)
@@ -284,7 +284,7 @@ async def test_audit_log_filters_and_pages(client: Client, sqlite_services: Serv
     status, _, html = await client.get("/audit?target=d3.")
     assert "d3.example" in html and "d4.example" not in html
     status, _, html = await client.get("/audit?since=yesterday")
-    assert status == 400 and "YYYY-MM-DD" in alert(html)
+    assert status == 422 and "YYYY-MM-DD" in alert(html)
     assert (await client.get("/audit?before=abc&since=2020-01-01"))[0] == 200
 
 
@@ -308,7 +308,7 @@ async def test_mail_log_search(client: Client, tmp_path: Path) -> None:
     status, _, html = await client.get("/maillog?q=%3Cid-7%40example.net%3E")
     assert status == 200 and "Queue id 7" in html and "delivered" in html
     status, _, html = await client.get("/maillog?q=abc&kind=queue")
-    assert status == 400 and "number" in alert(html)
+    assert status == 422 and "number" in alert(html)
 
 
 def test_queue_entry_headers_survive_malformed_fields() -> None:

@@ -23,7 +23,8 @@ PAGES = ["/", "/queue", "/gateways", "/dkim", "/screening", "/audit", "/maillog"
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data = Path(tmp_path_factory.mktemp("ops-http"))
     server = RunningServer(server_config(data, extra=[
-        "web.admin.enabled=true", "web.admin.port=0", f"log.file={data / 'none.log'}"]))
+        "web.admin.enabled=true", "web.admin.port=0", f"log.file={data / 'none.log'}",
+        "web.form_max_field=1000", "web.form_max_fields=20"]))
     yield server
     server.stop()
 
@@ -91,6 +92,17 @@ def test_bad_input_is_a_4xx_never_a_500(root: WebClient) -> None:
     for page in cases:
         assert 400 <= page.status < 500, (cases.index(page), page.status, page.text[-600:])
         assert "Traceback" not in page.text
+
+
+def test_the_configured_form_limits_hold_on_every_page(root: WebClient) -> None:
+    """web.form_max_field=1000 and web.form_max_fields=20 (set for this module) bound the
+    forms of the operations and the directory pages alike (web/forms.py)."""
+    for path in ("/screening/block", "/domains"):
+        assert root.post(path, {"network": "x" * 1001, "name": "x" * 1001}).status == 413
+        many = {f"f{i}": "1" for i in range(20)}  # with the csrf field: 21
+        assert root.post(path, many).status == 413
+    assert root.post("/screening/block", {"network": "192.0.2.98",
+                                          "duration": "x" * 900}).status == 422
 
 
 def test_roles(srv: RunningServer) -> None:

@@ -14,7 +14,8 @@ For each request the table's wrapper, in this order:
    fields, wrong types, out-of-range numbers are 422, a body that is not JSON is 400, a wrong
    Content-Type is 415; nothing is parsed by hand;
 3. runs the handler, and turns a ``MailError`` into RFC 9457 problem details whose ``detail``
-   is the error's text, the same text the CLI prints (one table, ``STATUS``).
+   is the error's text, the same text the CLI prints, and whose status comes from the one
+   table the pages use as well (web/forms.py ``STATUS``).
 
 A handler never tests rights: the services decide (an object in a domain the caller does not
 administer is NOT_FOUND there, so 404 here).
@@ -34,11 +35,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from postroom.core.actor import Actor, Origin
-from postroom.core.errors import Kind, MailError
+from postroom.core.errors import MailError
 from postroom.services.admin import Admin
 from postroom.services.apitokens import ApiTokens
 from postroom.services.apppasswords import AppPasswords
 from postroom.services.auth import AuthService
+from postroom.web.forms import status_of
 from postroom.web.identity import WebUser, current_user
 from postroom.web.problems import error_response
 
@@ -47,15 +49,6 @@ PREFIX = "/api/v1"
 JSON = "application/json"
 REALM = 'Bearer realm="postroom"'
 MAX_ID = (1 << 63) - 1  # the stores' integer keys are signed 64-bit
-
-# RFC 9457 §3: how a service's error kind reads as an HTTP status
-STATUS: dict[Kind, int] = {
-    Kind.NOT_FOUND: 404, Kind.NO_PERM: 403, Kind.EXISTS: 409, Kind.INVALID: 422,
-    Kind.OVER_QUOTA: 422, Kind.LIMIT: 422, Kind.IN_USE: 409, Kind.AUTH_FAILED: 403,
-    Kind.DISABLED: 409, Kind.TEMPORARY: 503, Kind.UNAVAILABLE: 503,
-    Kind.AUTH_REQUIRED: 401, Kind.POLICY: 403,
-}
-
 
 class ApiServices(Protocol):
     """What the API needs of web/app.py's ``WebServices``: services only, never the store."""
@@ -303,7 +296,7 @@ def _wrap(api: Api, endpoint: Endpoint) -> Callable[[Request], Awaitable[Respons
         except Problem as exc:
             return problem(request, exc.status, exc.detail, exc.headers)
         except MailError as exc:
-            status = STATUS.get(exc.kind, 422)
+            status = status_of(exc)
             headers = {"WWW-Authenticate": REALM} if status == 401 else None
             return problem(request, status, exc.text, headers)
     run.__name__ = endpoint.operation_id

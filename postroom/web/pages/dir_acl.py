@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,8 +25,9 @@ from postroom.core.actor import Actor
 from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.records import AclEntry
 from postroom.core.rights import ANYONE, AUTHENTICATED
+from postroom.web.forms import Form, back, checked, read_form, text
 from postroom.web.identity import WebUser
-from postroom.web.pages.dir_common import back, checked, form_again, form_of, text, view
+from postroom.web.pages.dir_common import form_again, view
 
 KINDS = (("user", "A user"), ("group", "A group"), (ANYONE, "Anyone, even anonymous"),
          (AUTHENTICATED, "Anyone logged in"))
@@ -52,7 +52,7 @@ def editor_url(base: str, **params: str) -> str:
     return f"{base}?{urlencode({k: v for k, v in params.items() if v})}"
 
 
-def identifier_from(form: FormData) -> str:
+def identifier_from(form: Form) -> str:
     """The ACL identifier the picker names: ``user@d``, ``$group@d``, ``anyone``,
     ``authenticated``, with ``-`` in front for a negative (deny) entry."""
     kind = text(form, "kind") or "user"
@@ -72,7 +72,7 @@ def identifier_from(form: FormData) -> str:
     return ("-" if checked(form, "deny") else "") + ident
 
 
-def rights_from(form: FormData) -> str:
+def rights_from(form: Form) -> str:
     letters = presets.rights_for(text(form, "preset"), text(form, "custom"))
     if not letters:
         raise invalid("rights: choose a preset or give at least one letter")
@@ -115,7 +115,7 @@ async def show(request: Request, user: WebUser, target: AclTarget,
 
 async def change(request: Request, user: WebUser, target: AclTarget) -> Response:
     """POST: ``action`` = set (add or change an entry), delete, or apply (to subfolders)."""
-    form = await form_of(request)
+    form = await read_form(request)
     action = text(form, "action")
     values = {k: text(form, k) for k in ("kind", "who", "preset", "custom", "deny", "apply")}
     try:

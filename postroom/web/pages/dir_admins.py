@@ -9,8 +9,9 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import MailError
 from postroom.services.admin import Admin
+from postroom.web.forms import back, read_form, text
 from postroom.web.identity import WebUser
-from postroom.web.pages.dir_common import back, form_again, form_of, global_admin, pages, text, view
+from postroom.web.pages.dir_common import form_again, global_admin, pages, view
 
 GLOBAL = "*"  # the scope the services name the global role by
 
@@ -27,7 +28,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
         values = {"address": "", "scope": GLOBAL}
         if request.method == "GET":
             return view(request, "admin/admins.html", await context(user, values))
-        form = await form_of(request)
+        form = await read_form(request)
         values = {"address": text(form, "address"), "scope": text(form, "scope") or GLOBAL}
         scope = None if values["scope"] == GLOBAL else values["scope"]
         try:
@@ -41,7 +42,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
     @pages
     async def revoke(request: Request) -> Response:
         user = global_admin(request)
-        form = await form_of(request)
+        form = await read_form(request)
         address, scope = text(form, "address"), text(form, "scope")
         await admin.roles.set(user.actor, address, None if scope == GLOBAL else scope, False)
         return back("/admins", f"Role of {address} revoked.")

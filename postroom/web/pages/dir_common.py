@@ -6,8 +6,9 @@ service's ``MailError`` (docs/web.md "WebAdmin pages"):
 - NOT_FOUND → 404 (also another domain's object for a domain administrator: the services
   answer NOT_FOUND for it exactly as for a missing one), NO_PERM → 403;
 - in a form, any refusal draws the form again with the service's message next to the field it
-  is about and announced (``role="alert"``), with 422 for invalid input, 409 for a conflict
-  (exists, in use, over a limit), and 404/403 as above;
+  is about and announced (``role="alert"``), with the status of the one table every page and
+  the API use (web/forms.py ``STATUS``: 422 for invalid input, 409 for a conflict — exists, in
+  use, over a limit — and 404/403 as above);
 - success answers 303 to a page that shows what changed (post/redirect/get), with a short
   flash message in the query string (rendered escaped by base.html).
 
@@ -17,35 +18,22 @@ The role check here (``require_user``) only picks who gets a page at all (a plai
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlencode
 
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from postroom.core.errors import Kind, MailError
+from postroom.core.errors import MailError
 from postroom.directory.quota import format_size
+from postroom.web.forms import status_of, when
 from postroom.web.identity import Role, WebUser, require_user
 from postroom.web.templating import render
 
 T = TypeVar("T")
 ADMINS: tuple[Role, ...] = ("global", "domain")
 Handler = Callable[[Request], Awaitable[Response]]
-
-_STATUS = {Kind.NOT_FOUND: 404, Kind.NO_PERM: 403, Kind.INVALID: 422}
-MAX_FIELD = 4096  # octets of one form field a directory page reads (a name, an address)
-
-
-def when(ts: int | None) -> str:
-    """A Unix time as the pages show it (UTC, to the minute); "never" for None."""
-    if ts is None:
-        return "never"
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
-
 
 HELPERS: dict[str, Any] = {"size": format_size, "when": when}
 
@@ -54,11 +42,6 @@ def view(request: Request, template: str, context: Mapping[str, Any] | None = No
          status: int = 200) -> Response:
     """``render`` with the helpers directory templates use and no form errors."""
     return render(request, template, {**HELPERS, "errors": {}, **(context or {})}, status)
-
-
-def status_of(exc: MailError) -> int:
-    """The HTTP status of a refusal: 404, 403, 422, else 409 (a conflict with what exists)."""
-    return _STATUS.get(exc.kind, 409)
 
 
 def admin(request: Request) -> WebUser:
@@ -92,33 +75,6 @@ def error_page(request: Request, exc: MailError) -> Response:
     titles = {404: "Not found", 403: "Not allowed"}
     return view(request, "admin/error.html",
                   {"title": titles.get(status, "Not done"), "message": exc.text}, status)
-
-
-async def form_of(request: Request) -> FormData:
-    """The posted form (urlencoded or multipart); a field longer than ``MAX_FIELD`` is 413."""
-    form = await request.form()
-    for value in form.values():
-        if isinstance(value, str) and len(value) > MAX_FIELD:
-            raise HTTPException(413, "a form field is too long")
-    return form
-
-
-def text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def checked(form: FormData, name: str) -> bool:
-    return form.get(name) in ("on", "1", "true", "yes")
-
-
-def back(path: str, flash: str = "", **params: str) -> RedirectResponse:
-    """303 to ``path`` (a page of ours) with a flash message: post/redirect/get."""
-    query = {k: v for k, v in params.items() if v}
-    if flash:
-        query["flash"] = flash
-    joint = "&" if "?" in path else "?"
-    return RedirectResponse(path + (f"{joint}{urlencode(query)}" if query else ""), 303)
 
 
 class FieldError(MailError):

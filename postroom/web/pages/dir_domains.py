@@ -12,16 +12,8 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import MailError
 from postroom.services.admin import Admin
-from postroom.web.pages.dir_common import (
-    back,
-    form_again,
-    form_of,
-    global_admin,
-    pages,
-    path_param,
-    text,
-    view,
-)
+from postroom.web.forms import back, read_form, text
+from postroom.web.pages.dir_common import form_again, global_admin, pages, path_param, view
 
 
 def routes(admin: Admin) -> list[BaseRoute]:
@@ -34,7 +26,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
     @pages
     async def add(request: Request) -> Response:
         user = global_admin(request)
-        form = await form_of(request)
+        form = await read_form(request)
         name = text(form, "name")
         try:
             domain = await admin.domains.add(user.actor, name)

@@ -19,19 +19,12 @@ from postroom.core.actor import Actor
 from postroom.core.errors import MailError, invalid
 from postroom.services.admin import Admin
 from postroom.services.names import PUBLIC
+from postroom.web.forms import back, read_form, text
 from postroom.web.identity import WebUser, require_user
 from postroom.web.pages import dir_acl
 from postroom.web.pages.dir_acl import AclTarget, editor_url
 from postroom.web.pages.dir_common import admin as require_admin
-from postroom.web.pages.dir_common import (
-    back,
-    form_again,
-    form_of,
-    global_admin,
-    pages,
-    text,
-    view,
-)
+from postroom.web.pages.dir_common import form_again, global_admin, pages, view
 from postroom.web.pages.dir_users import user_url
 
 
@@ -88,7 +81,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
         values = {"name": "", "address": ""}
         if request.method == "GET":
             return await public_page(request, user, values)
-        form = await form_of(request)
+        form = await read_form(request)
         values = {k: text(form, k) for k in values}
         try:
             rec = await folders.create(user.actor, None, values["name"],
@@ -116,7 +109,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
         values = {"name": ""}
         if request.method == "GET":
             return await account_page(request, user, account, values)
-        form = await form_of(request)
+        form = await read_form(request)
         values = {"name": text(form, "name")}
         try:
             rec = await folders.create(user.actor, account, values["name"])
@@ -131,7 +124,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
     async def rename(request: Request) -> Response:
         user = require_admin(request)
         account = account_of(request)
-        form = await form_of(request)
+        form = await read_form(request)
         old, new = text(form, "folder"), text(form, "new")
         try:
             await folders.rename(user.actor, account, old, new)
@@ -145,7 +138,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
     async def delete(request: Request) -> Response:
         user = require_admin(request)
         account = account_of(request)
-        form = await form_of(request)
+        form = await read_form(request)
         folder = text(form, "folder")
         await folders.delete(user.actor, account, folder)
         return back(list_url(account), f"Folder {folder} deleted.")

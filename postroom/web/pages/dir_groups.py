@@ -16,9 +16,10 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import MailError, not_found
 from postroom.services.admin import Admin
+from postroom.web.forms import back, read_form, text
 from postroom.web.identity import WebUser
 from postroom.web.pages.dir_common import admin as require_admin
-from postroom.web.pages.dir_common import back, form_again, form_of, pages, path_param, text, view
+from postroom.web.pages.dir_common import form_again, pages, path_param, view
 
 _SPLIT = re.compile(r"[\s,;]+")
 
@@ -64,7 +65,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
         user = require_admin(request)
         if request.method == "GET":
             return await aliases_page(request, user, {"alias": "", "targets": ""})
-        form = await form_of(request)
+        form = await read_form(request)
         values = {"alias": text(form, "alias"), "targets": text(form, "targets")}
         try:
             rec = await admin.aliases.add(user.actor, values["alias"],
@@ -86,7 +87,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
         values = {"targets": ", ".join(rec.targets)}
         if request.method == "GET":
             return view(request, "admin/alias.html", {"alias": rec, "values": values})
-        form = await form_of(request)
+        form = await read_form(request)
         values = {"targets": text(form, "targets")}
         try:
             await admin.aliases.set_targets(user.actor, address, addresses(values["targets"]))
@@ -98,7 +99,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
     @pages
     async def alias_remove(request: Request) -> Response:
         user = require_admin(request)
-        form = await form_of(request)
+        form = await read_form(request)
         alias = text(form, "alias")
         await admin.aliases.remove(user.actor, alias)
         return back("/aliases", f"Alias {alias} removed.")
@@ -110,7 +111,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
         domain = domain_of(request)
         values = {"address": "", "display_name": "", "members": ""}
         if request.method == "POST":
-            form = await form_of(request)
+            form = await read_form(request)
             values = {k: text(form, k) for k in values}
             try:
                 rec = await admin.groups.add(user.actor, values["address"],
@@ -144,7 +145,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
     async def group_member(request: Request) -> Response:
         user = require_admin(request)
         address = path_param(request, "address")
-        form = await form_of(request)
+        form = await read_form(request)
         member = text(form, "member")
         present = text(form, "present") != "0"
         try:

@@ -18,8 +18,9 @@ from starlette.routing import BaseRoute, Route
 from postroom.core.errors import MailError, invalid
 from postroom.services.admin import Admin
 from postroom.services.admin.imports import parse_accounts_csv
+from postroom.web.forms import back
 from postroom.web.pages.dir_common import admin as require_admin
-from postroom.web.pages.dir_common import back, form_again, pages, path_param, view
+from postroom.web.pages.dir_common import form_again, pages, path_param, view
 
 REFRESH_SECONDS = 2  # how often the page reloads itself without JavaScript
 

@@ -18,9 +18,10 @@ from starlette.routing import BaseRoute, Route
 from postroom.core.errors import MailError, invalid
 from postroom.services.admin import Admin
 from postroom.services.multipop import MIN_INTERVAL, TLS_MODES
+from postroom.web.forms import back, checked, read_form, text
 from postroom.web.identity import WebUser, require_user
 from postroom.web.pages.dir_common import admin as require_admin
-from postroom.web.pages.dir_common import back, checked, form_again, form_of, pages, text, view
+from postroom.web.pages.dir_common import form_again, pages, view
 from postroom.web.pages.dir_users import user_url
 
 FIELDS = ("host", "port", "username", "tls", "interval", "folder", "delete_after_days")
@@ -77,14 +78,14 @@ def routes(admin: Admin) -> list[BaseRoute]:
                   "leave_on_server": ""}
         if request.method == "GET":
             return await page(request, who, values)
-        form = await form_of(request)
+        form = await read_form(request)
         values = {**values, **{k: text(form, k) for k in FIELDS},
                   "leave_on_server": "on" if checked(form, "leave_on_server") else ""}
         try:
             interval = _number(values["interval"], "interval")
             await multipop.add(
                 who.user.actor, who.address, host=values["host"],
-                username=values["username"], password=str(form.get("password") or ""),
+                username=values["username"], password=form.raw("password"),
                 tls=values["tls"], port=_number(values["port"], "port"),
                 leave_on_server=bool(values["leave_on_server"]),
                 delete_after_days=_number(values["delete_after_days"], "delete-after-days"),
@@ -103,7 +104,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
     @pages
     async def toggle(request: Request) -> Response:
         who = whose(request)
-        form = await form_of(request)
+        form = await read_form(request)
         on = text(form, "enabled") == "1"
         await multipop.update(who.user.actor, who.address, remote_id(text(form, "id")),
                               enabled=on)
@@ -133,10 +134,10 @@ def routes(admin: Admin) -> list[BaseRoute]:
                   "delete_after_days": str(remote.delete_after_days or "")}
         if request.method == "GET":
             return await edit_page(request, who, rid, values)
-        form = await form_of(request)
+        form = await read_form(request)
         values = {**{k: text(form, k) for k in ("interval", "folder", "delete_after_days")},
                   "leave_on_server": "on" if checked(form, "leave_on_server") else ""}
-        password = str(form.get("password") or "")
+        password = form.raw("password")
         try:
             await multipop.update(
                 who.user.actor, who.address, rid, password=password or None,
@@ -152,7 +153,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
     @pages
     async def remove(request: Request) -> Response:
         who = whose(request)
-        form = await form_of(request)
+        form = await read_form(request)
         await multipop.remove(who.user.actor, who.address, remote_id(text(form, "id")))
         return back(who.base, "Remote account removed.")
 

@@ -24,21 +24,10 @@ from postroom.directory.quota import format_size, parse_size
 from postroom.directory.service import ACCOUNT_STATES
 from postroom.services.admin import Admin
 from postroom.services.admin.directory import NewAccount
+from postroom.web.forms import back, checked, read_form, status_of, text
 from postroom.web.identity import WebUser
 from postroom.web.pages.dir_common import admin as require_admin
-from postroom.web.pages.dir_common import (
-    back,
-    checked,
-    field_for,
-    form_again,
-    form_of,
-    on_field,
-    pages,
-    path_param,
-    status_of,
-    text,
-    view,
-)
+from postroom.web.pages.dir_common import field_for, form_again, on_field, pages, path_param, view
 
 PAGE_SIZES = (25, 50, 100, 200, 500, 1000)  # the menu, cut at web.users_page_max
 
@@ -94,9 +83,9 @@ def routes(admin: Admin, page_size: int, page_max: int) -> list[BaseRoute]:
         context = {"values": values, "domains": await domains_of(user)}
         if request.method == "GET":
             return view(request, "admin/user_new.html", context)
-        form = await form_of(request)
+        form = await read_form(request)
         values.update({k: text(form, k) for k in values})
-        password = str(form.get("password") or "")
+        password = form.raw("password")
         try:
             quota = on_field("quota", parse_size, values["quota"]) if values["quota"] else None
             rec = await users.add(user.actor, NewAccount(values["address"], password,
@@ -138,7 +127,7 @@ def routes(admin: Admin, page_size: int, page_max: int) -> list[BaseRoute]:
     async def edit(request: Request) -> Response:
         user = require_admin(request)
         address = path_param(request, "address")
-        form = await form_of(request)
+        form = await read_form(request)
         values = {k: text(form, k) for k in ("display_name", "quota", "state")}
         try:
             quota: int | EllipsisType | None = (on_field("quota", parse_size, values["quota"])
@@ -157,9 +146,9 @@ def routes(admin: Admin, page_size: int, page_max: int) -> list[BaseRoute]:
     async def password(request: Request) -> Response:
         user = require_admin(request)
         address = path_param(request, "address")
-        form = await form_of(request)
+        form = await read_form(request)
         try:
-            await users.set_password(user.actor, address, str(form.get("password") or ""))
+            await users.set_password(user.actor, address, form.raw("password"))
         except MailError as exc:
             return await refused(request, user, address, exc, (), "password")
         return back(user_url(address), "Password changed.")
@@ -168,7 +157,7 @@ def routes(admin: Admin, page_size: int, page_max: int) -> list[BaseRoute]:
     async def state(request: Request) -> Response:
         user = require_admin(request)
         address = path_param(request, "address")
-        form = await form_of(request)
+        form = await read_form(request)
         wanted = "disabled" if text(form, "state") == "disabled" else "active"
         await users.update(user.actor, address, state=wanted)
         done = "disabled" if wanted == "disabled" else "enabled"
@@ -178,7 +167,7 @@ def routes(admin: Admin, page_size: int, page_max: int) -> list[BaseRoute]:
     async def send_as(request: Request) -> Response:
         user = require_admin(request)
         address = path_param(request, "address")
-        form = await form_of(request)
+        form = await read_form(request)
         target = text(form, "target")
         grant = text(form, "grant") != "0"
         try:

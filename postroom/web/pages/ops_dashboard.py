@@ -23,8 +23,9 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import MailError
 from postroom.services.dashboard import Series, Snapshot
+from postroom.web.forms import status_of
 from postroom.web.identity import LoginRequired, WebUser, current_user
-from postroom.web.pages.ops_common import ops_config, page, status_of
+from postroom.web.pages.ops_common import ops_config, page
 
 if TYPE_CHECKING:
     from postroom.web.context import WebServices, WebSettings

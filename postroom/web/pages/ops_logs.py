@@ -21,15 +21,9 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import MailError, invalid
 from postroom.services.maillog_search import KINDS, QueryKind
+from postroom.web.forms import back, read_form, status_of
 from postroom.web.identity import WebUser, require_user
-from postroom.web.pages.ops_common import (
-    done,
-    ops_config,
-    page,
-    read_form,
-    refused,
-    status_of,
-)
+from postroom.web.pages.ops_common import ops_config, page, refused
 
 if TYPE_CHECKING:
     from postroom.web.context import WebServices, WebSettings
@@ -80,7 +74,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                                         form.get("reason")[:200])
         except MailError as exc:
             return await blocks(request, user, status_of(exc), error=exc.text, form=form.values())
-        return done("/screening", f"{rec.network} blocked.")
+        return back("/screening", f"{rec.network} blocked.")
 
     async def unblock(request: Request) -> Response:
         user = require_user(request, "global")
@@ -89,7 +83,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             lifted = await screening.unblock(user.actor, form.get("network"))
         except MailError as exc:
             return await blocks(request, user, status_of(exc), error=exc.text)
-        return done("/screening", f"Unblocked: {', '.join(lifted)}.")
+        return back("/screening", f"Unblocked: {', '.join(lifted)}.")
 
     # -- audit log ----------------------------------------------------------------------------
     async def audit(request: Request) -> Response:

@@ -20,16 +20,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import MailError
+from postroom.web.forms import back, read_form
 from postroom.web.identity import require_user
-from postroom.web.pages.ops_common import (
-    Confirm,
-    confirm_page,
-    done,
-    ops_config,
-    page,
-    read_form,
-    refused,
-)
+from postroom.web.pages.ops_common import Confirm, confirm_page, ops_config, page, refused
 
 if TYPE_CHECKING:
     from postroom.web.context import WebServices, WebSettings
@@ -147,7 +140,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             return refused(request, "ops/queue_entry.html",
                            {"rec": rec, "params": {}, "headers": []}, exc)
         target = "/queue" if action == "delete" else f"/queue/{entry_id}"
-        return done(target, f"Queue entry {entry_id} {ACTIONS[action]}.")
+        return back(target, f"Queue entry {entry_id} {ACTIONS[action]}.")
 
     return [Route("/queue", listing, methods=["GET"]),
             Route("/queue/{entry}", show, methods=["GET"]),

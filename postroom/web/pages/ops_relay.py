@@ -24,17 +24,9 @@ from postroom.core.errors import MailError, invalid
 from postroom.services.atrn import MIN_INTERVAL
 from postroom.services.atrn import TLS_MODES as ATRN_TLS
 from postroom.services.gateways import UNVERIFIABLE, VERIFY_MODES
+from postroom.web.forms import Form, back, read_form, status_of
 from postroom.web.identity import WebUser, require_user
-from postroom.web.pages.ops_common import (
-    Confirm,
-    Form,
-    confirm_page,
-    done,
-    page,
-    read_form,
-    refused,
-    status_of,
-)
+from postroom.web.pages.ops_common import Confirm, confirm_page, page, refused
 
 if TYPE_CHECKING:
     from postroom.web.context import WebServices, WebSettings
@@ -102,7 +94,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         except MailError as exc:
             return await overview(request, user, status_of(exc), error=exc.text,
                                   gw_form=_keep(form, "minger_secret"))
-        return done(f"/gateways/{rec.domain}", f"Gateway {rec.domain} added.")
+        return back(f"/gateways/{rec.domain}", f"Gateway {rec.domain} added.")
 
     async def add_provider(request: Request) -> Response:
         user = require_user(request, "global")
@@ -119,7 +111,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         except MailError as exc:
             return await overview(request, user, status_of(exc), error=exc.text,
                                   atrn_form=_keep(form, "password"))
-        return done(f"/atrn/{rec.name}", f"ATRN provider {rec.name} added.")
+        return back(f"/atrn/{rec.name}", f"ATRN provider {rec.name} added.")
 
     async def gateway(request: Request, error: str = "", status: int = 200) -> Response:
         user = require_user(request, "global")
@@ -153,7 +145,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                 add_users=_lines(form.get("add_users")), drop_users=form.all("drop_user"))
         except MailError as exc:
             return await gateway(request, exc.text, status_of(exc))
-        return done(f"/gateways/{rec.domain}", f"Gateway {rec.domain} updated.")
+        return back(f"/gateways/{rec.domain}", f"Gateway {rec.domain} updated.")
 
     async def remove_gateway(request: Request) -> Response:
         user = require_user(request, "global")
@@ -171,7 +163,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         except MailError as exc:
             return await gateway(request, exc.text, status_of(exc))
         note = f"; {waiting} waiting messages go to normal MX delivery" if waiting else ""
-        return done("/gateways", f"Gateway {domain} removed{note}.")
+        return back("/gateways", f"Gateway {domain} removed{note}.")
 
     async def provider(request: Request, error: str = "", status: int = 200) -> Response:
         user = require_user(request, "global")
@@ -201,7 +193,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                 enabled=not form.checked("disabled"))
         except MailError as exc:
             return await provider(request, exc.text, status_of(exc))
-        return done(f"/atrn/{name}", f"ATRN provider {name} updated.")
+        return back(f"/atrn/{name}", f"ATRN provider {name} updated.")
 
     async def remove_provider(request: Request) -> Response:
         user = require_user(request, "global")
@@ -216,7 +208,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             await atrn.remove(user.actor, name)
         except MailError as exc:
             return await provider(request, exc.text, status_of(exc))
-        return done("/gateways", f"ATRN provider {name} removed.")
+        return back("/gateways", f"ATRN provider {name} removed.")
 
     return [Route("/gateways", listing, methods=["GET"]),
             Route("/gateways", add_gateway, methods=["POST"]),

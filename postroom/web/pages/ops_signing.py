@@ -22,17 +22,9 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import MailError, invalid
 from postroom.services.dnsrecords import zone_lines
+from postroom.web.forms import Form, back, read_form, status_of
 from postroom.web.identity import WebUser, require_user
-from postroom.web.pages.ops_common import (
-    Confirm,
-    Form,
-    confirm_page,
-    done,
-    page,
-    read_form,
-    refused,
-    status_of,
-)
+from postroom.web.pages.ops_common import Confirm, confirm_page, page, refused
 
 if TYPE_CHECKING:
     from postroom.web.context import WebServices, WebSettings
@@ -95,7 +87,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         except MailError as exc:
             return await overview(request, user, status_of(exc), exc.text)
         selectors = ", ".join(k.selector for k in made)
-        return done(f"/dkim/{made[0].domain if made else domain}",
+        return back(f"/dkim/{made[0].domain if made else domain}",
                     f"DKIM keys generated: {selectors}. Publish their records below.")
 
     async def batv_rotate(request: Request) -> Response:
@@ -105,7 +97,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             number = await signing.batv_rotate(user.actor, form.checked("drop_old"))
         except MailError as exc:
             return await overview(request, user, status_of(exc), exc.text)
-        return done("/dkim", f"BATV key {number} now signs.")
+        return back("/dkim", f"BATV key {number} now signs.")
 
     async def domain_page(request: Request, error: str = "", status: int = 200) -> Response:
         user = require_user(request, "global")
@@ -136,7 +128,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                                              _selector(form))
         except MailError as exc:
             return await domain_page(request, exc.text, status_of(exc))
-        return done(f"/dkim/{domain}", "New keys published: "
+        return back(f"/dkim/{domain}", "New keys published: "
                     f"{', '.join(k.selector for k in made)}; they sign from their activation.")
 
     async def key_action(request: Request) -> Response:
@@ -165,7 +157,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                 await signing.dkim_remove(user.actor, domain, selector)
         except MailError as exc:
             return await domain_page(request, exc.text, status_of(exc))
-        return done(f"/dkim/{domain}", f"DKIM key {selector} {KEY_ACTIONS[action]}.")
+        return back(f"/dkim/{domain}", f"DKIM key {selector} {KEY_ACTIONS[action]}.")
 
     return [Route("/dkim", listing, methods=["GET"]),
             Route("/dkim", generate, methods=["POST"]),
