@@ -10,6 +10,7 @@ import plistlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -76,8 +77,9 @@ def test_change_password(srv: RunningServer) -> None:
     assert page.status == 400 and "differ" in page.text
     page = web.post("/me/password", {"current": password, "new": "N3w-password!",
                                      "again": "N3w-password!"})
-    assert page.status == 303 and page.location.startswith("/me?flash=")
-    assert web.get("/me").status == 200  # this session stays
+    assert page.status == 303 and page.location == "/me"
+    shown = web.get("/me")  # this session stays
+    assert shown.status == 200 and "Your password is changed" in shown.text
     assert other.get("/me").status == 303  # the other one ended
     assert imap_ok(srv, address, "N3w-password!") and not imap_ok(srv, address, password)
 
@@ -179,3 +181,24 @@ def test_apple_profile(srv: RunningServer) -> None:
     assert "IncomingPassword" not in mail and "OutgoingPassword" not in mail
     assert plistlib.loads(web.get("/me/apple.mobileconfig").body)["PayloadUUID"] == \
         document["PayloadUUID"]  # the same profile, replaced on the device
+
+
+def test_flash_is_not_taken_from_the_url(srv: RunningServer) -> None:
+    """Review finding 4: ``?flash=`` put attacker text on pages of this origin."""
+    web = WebClient(srv.port("webadmin"))
+    lure = "Session expired; re-enter your password at evil.example"
+    page = web.get("/login?" + urlencode({"flash": lure}))
+    assert page.status == 200 and "evil.example" not in page.text
+    web.jar["__Host-postroom-flash"] = "UmUtZW50ZXIgYXQgZXZpbC5leGFtcGxl.bm90YW1hYw"
+    page = web.get("/login")  # a cookie this server did not seal: dropped, not shown
+    assert page.status == 200 and "evil" not in page.text and 'class="flash"' not in page.text
+    assert "__Host-postroom-flash" not in web.jar
+
+
+def test_flash_is_shown_once(srv: RunningServer) -> None:
+    web, _, _ = user(srv)
+    web.get("/me")
+    page = web.post("/logout")
+    assert page.status == 303 and page.location == "/login"
+    assert "You are logged out." in web.get("/login").text
+    assert "You are logged out." not in web.get("/login").text

@@ -3,7 +3,14 @@ password, second factor, recovery codes, app passwords, sessions, and a configur
 for Apple devices.
 
 Every change is a service call with the user's ``Actor`` (the services check that it is the
-user's own account and write the audit record); these handlers read forms and render. After a
+user's own account and write the audit record); these handlers read forms and render.
+
+The changes that would let a stolen session cookie outlast the session (turning the second
+factor off, new recovery codes, a new app password: lasting IMAP/SMTP access) first ask again
+for the current password, and for a code where the second factor is on (``reauthenticate``).
+Each guess there is treated as a login is: the auth service's throttle wait before, a failed
+login (log line, screening offence, throttle) after a wrong one, and a count on the session;
+after ``web.login_code_attempts`` wrong ones the session ends and the user logs in again. After a
 change the browser is sent on with 303 (post/redirect/get), except where a secret is shown
 once (new recovery codes, a new app password): that page is the POST's answer and is never
 stored (``Cache-Control: no-store``).
@@ -13,7 +20,6 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -24,6 +30,7 @@ from postroom.core.errors import Kind, MailError
 from postroom.directory.passwords import MAX_PASSWORD
 from postroom.services.twofactor import Enrolment
 from postroom.web.auth.login import NO_STORE, client_ip, qr_response
+from postroom.web.flash import redirect
 from postroom.web.identity import WebUser, require_user
 from postroom.web.mobileconfig import MEDIA_TYPE, profile
 from postroom.web.session import session_token
@@ -44,10 +51,6 @@ def when(stamp: int | None) -> str:
 def _text(form: FormData, name: str, most: int = 200) -> str:
     value = form.get(name)
     return value[:most] if isinstance(value, str) else ""
-
-
-def _back(path: str, flash: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?" + urlencode({"flash": flash}), 303)
 
 
 def _account_id(user: WebUser) -> int:
@@ -95,7 +98,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                 error = exc.text[:1].upper() + exc.text[1:] + "."
         if error:
             return render(request, "me_password.html", {"error": error}, status=400)
-        return _back("/me", "Your password is changed; your other sessions have ended.")
+        return redirect("/me", "Your password is changed; your other sessions have ended.")
 
     # -- second factor ---------------------------------------------------------------------
     async def twofactor_page(request: Request) -> Response:
@@ -153,7 +156,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             await two_factor.disable(user.actor, code)
         except MailError as exc:
             return await twofactor_error(request, user, exc.text)
-        return _back("/me", "Two-factor authentication is off.")
+        return redirect("/me", "Two-factor authentication is off.")
 
     async def recovery_codes(request: Request) -> Response:
         user, code = await coded(request)
@@ -192,7 +195,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             await apps.revoke(user.actor, int(request.path_params["app_id"]))
         except MailError as exc:
             return await apps_page(request, exc.text, 404)
-        return _back("/me/app-passwords", "The app password is revoked.")
+        return redirect("/me/app-passwords", "The app password is revoked.")
 
     # -- sessions --------------------------------------------------------------------------
     async def sessions_page(request: Request) -> Response:
@@ -210,7 +213,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             await sessions.end_other(user.actor, public_id)
         except MailError:
             return RedirectResponse("/me/sessions", 303)  # already gone
-        return _back("/me/sessions", "The session has ended.")
+        return redirect("/me/sessions", "The session has ended.")
 
     # -- Apple profile ---------------------------------------------------------------------
     async def mobileconfig(request: Request) -> Response:
@@ -218,7 +221,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         found = await services.client_config.for_address(user.address)
         document = profile(found, user.address) if found is not None else None
         if document is None:
-            return _back("/me", "This server offers no IMAP and SMTP with TLS to configure.")
+            return redirect("/me", "This server offers no IMAP and SMTP with TLS to configure.")
         local = user.address.split("@", 1)[0]
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in local) or "mail"
         return Response(document, media_type=MEDIA_TYPE, headers={

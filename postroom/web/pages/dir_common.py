@@ -29,6 +29,7 @@ from starlette.responses import RedirectResponse, Response
 
 from postroom.core.errors import Kind, MailError
 from postroom.directory.quota import format_size
+from postroom.web.flash import redirect
 from postroom.web.identity import Role, WebUser, require_user
 from postroom.web.templating import render
 
@@ -115,10 +116,8 @@ def checked(form: FormData, name: str) -> bool:
 def back(path: str, flash: str = "", **params: str) -> RedirectResponse:
     """303 to ``path`` (a page of ours) with a flash message: post/redirect/get."""
     query = {k: v for k, v in params.items() if v}
-    if flash:
-        query["flash"] = flash
     joint = "&" if "?" in path else "?"
-    return RedirectResponse(path + (f"{joint}{urlencode(query)}" if query else ""), 303)
+    return redirect(path + (f"{joint}{urlencode(query)}" if query else ""), flash)
 
 
 class FieldError(MailError):

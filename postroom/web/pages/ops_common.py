@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -23,6 +23,7 @@ from starlette.responses import RedirectResponse, Response
 
 from postroom.config_web import WebOperationsConfig
 from postroom.core.errors import Kind, MailError
+from postroom.web.flash import redirect
 from postroom.web.templating import render
 
 if TYPE_CHECKING:
@@ -83,8 +84,7 @@ async def read_form(request: Request) -> Form:
 
 def done(path: str, message: str) -> RedirectResponse:
     """Redirect after a successful POST, with the message to show."""
-    sep = "&" if "?" in path else "?"
-    return RedirectResponse(f"{path}{sep}{urlencode({'flash': message})}", 303)
+    return redirect(path, message)
 
 
 def page(request: Request, template: str, context: Mapping[str, Any] | None = None,
