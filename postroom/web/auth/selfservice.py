@@ -19,7 +19,8 @@ stored (``Cache-Control: no-store``).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -28,17 +29,20 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import Kind, MailError
 from postroom.directory.passwords import MAX_PASSWORD
-from postroom.services.twofactor import Enrolment
-from postroom.web.auth.login import NO_STORE, client_ip, qr_response
+from postroom.services.twofactor import Enrolment, wrong_code
+from postroom.web.auth.login import DENIED, NO_STORE, client_ip, qr_response
 from postroom.web.flash import redirect
 from postroom.web.identity import WebUser, require_user
 from postroom.web.mobileconfig import MEDIA_TYPE, profile
-from postroom.web.session import session_token
+from postroom.web.session import end_session, session_token
 from postroom.web.templating import render
 
 if TYPE_CHECKING:
     from postroom.web.context import WebServices, WebSettings
 
+T = TypeVar("T")
+WRONG_PASSWORD = "your current password is not right"
+TOO_MANY = "Too many wrong passwords or codes; log in again."
 
 
 def when(stamp: int | None) -> str:
@@ -100,6 +104,49 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             return render(request, "me_password.html", {"error": error}, status=400)
         return redirect("/me", "Your password is changed; your other sessions have ended.")
 
+    # -- proving it is still the account's owner ------------------------------------------
+    async def reauthenticated(request: Request, user: WebUser, form: FormData,
+                              action: Callable[[], Awaitable[T]],
+                              code_too: bool = False) -> T | Response:
+        """``action`` after the current password (and, with ``code_too``, a second-factor
+        code) proves that the owner is at the keyboard, not someone with a copied cookie.
+
+        Each try is a login attempt: the throttle's wait first (``auth.before``); a wrong
+        password or code (AUTH_FAILED, from here or from ``action``) is a failed login
+        (``auth.failed``: log line, screening, throttle) and one more on the session's count.
+        At ``web.login_code_attempts`` the session ends and the answer is the redirect to
+        log in again; otherwise the MailError goes to the caller to show."""
+        ip, address = client_ip(request), user.address
+        await services.auth.before(ip, address)
+        try:
+            if not await password_ok(user, _text(form, "password", MAX_PASSWORD + 1)):
+                raise MailError(Kind.AUTH_FAILED, WRONG_PASSWORD)
+            if code_too and await two_factor.verify(_account_id(user),
+                                                    _text(form, "code", 64)) is None:
+                raise wrong_code()
+            return await action()
+        except MailError as exc:
+            if exc.kind is not Kind.AUTH_FAILED:
+                raise
+            await services.auth.failed(str(request.state.realm), ip, address)
+            token = session_token(request)
+            if token is not None and \
+                    await sessions.count_attempt(token) >= sessions.code_attempts:
+                await sessions.end(token)
+                response = redirect("/login", TOO_MANY)
+                end_session(request, response)
+                return response
+            raise
+
+    async def password_ok(user: WebUser, password: str) -> bool:
+        if not password:
+            return False
+        try:
+            found = await services.auth.web_password(user.address, password)
+        except MailError:  # disabled or frozen meanwhile: no proof
+            return False
+        return found is not None and found.account_id == _account_id(user)
+
     # -- second factor ---------------------------------------------------------------------
     async def twofactor_page(request: Request) -> Response:
         user = require_user(request)
@@ -132,38 +179,47 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         form = await request.form()
         return user, _text(form, "code", 64)
 
-    async def twofactor_error(request: Request, user: WebUser, error: str) -> Response:
+    async def twofactor_error(request: Request, user: WebUser, exc: MailError) -> Response:
+        error = exc.text
         status = await two_factor.status(_account_id(user))
         policy = two_factor.policy(user.actor.principal)
         enrolment = None if status.enabled or policy == "off" else await enrolling(user)
         return render(request, "me_2fa.html", {
             "status": status, "policy": policy, "enrolment": enrolment, "error": error,
             "qr": "/me/2fa/qr.svg", "action": "/me/2fa/enrol", "next": "", "required": False},
-            status=400, headers=NO_STORE)
+            status=DENIED if exc.kind is Kind.AUTH_FAILED else 400, headers=NO_STORE)
 
     async def twofactor_enrol(request: Request) -> Response:
         user, code = await coded(request)
         try:
             codes = await two_factor.confirm(user.actor, code)
         except MailError as exc:
-            return await twofactor_error(request, user, exc.text)
+            return await twofactor_error(request, user, exc)
         return render(request, "recovery_codes.html", {"codes": codes, "continue": "/me"},
                       headers=NO_STORE)
 
     async def twofactor_disable(request: Request) -> Response:
-        user, code = await coded(request)
+        user = require_user(request)
+        form = await request.form()
         try:
-            await two_factor.disable(user.actor, code)
+            done = await reauthenticated(request, user, form, lambda: two_factor.disable(
+                user.actor, _text(form, "code", 64)))
         except MailError as exc:
-            return await twofactor_error(request, user, exc.text)
+            return await twofactor_error(request, user, exc)
+        if isinstance(done, Response):
+            return done
         return redirect("/me", "Two-factor authentication is off.")
 
     async def recovery_codes(request: Request) -> Response:
-        user, code = await coded(request)
+        user = require_user(request)
+        form = await request.form()
         try:
-            codes = await two_factor.regenerate(user.actor, code)
+            codes = await reauthenticated(request, user, form, lambda: two_factor.regenerate(
+                user.actor, _text(form, "code", 64)))
         except MailError as exc:
-            return await twofactor_error(request, user, exc.text)
+            return await twofactor_error(request, user, exc)
+        if isinstance(codes, Response):
+            return codes
         return render(request, "recovery_codes.html", {"codes": codes, "continue": "/me"},
                       headers=NO_STORE)
 
@@ -179,10 +235,16 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
     async def apps_create(request: Request) -> Response:
         user = require_user(request)
         form = await request.form()
+        enabled = await two_factor.enabled(_account_id(user))
         try:
-            rec, secret = await apps.create(user.actor, _text(form, "name", 200))
+            made = await reauthenticated(request, user, form, lambda: apps.create(
+                user.actor, _text(form, "name", 200)), code_too=enabled)
         except MailError as exc:
-            return await apps_page(request, exc.text, 400)
+            return await apps_page(request, exc.text,
+                                   DENIED if exc.kind is Kind.AUTH_FAILED else 400)
+        if isinstance(made, Response):
+            return made
+        rec, secret = made
         return render(request, "me_apps.html", {
             "apps": await apps.list(user.actor), "error": "", "created": rec,
             "password": secret, "most": apps.most, "when": when,
