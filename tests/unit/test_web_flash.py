@@ -17,7 +17,8 @@ def test_forged_or_altered_values_are_dropped() -> None:
     forged = flash.seal("x").split(".")[0]
     assert flash.unseal(f"{forged}.{mac}") == ""  # another text under this text's MAC
     assert flash.unseal(body) == ""  # no MAC
-    assert flash.unseal(f"{body}.{mac[:-1]}A") == ""
+    altered = mac[:-1] + ("E" if mac[-1] == "A" else "A")  # one MAC character changed
+    assert flash.unseal(f"{body}.{altered}") == ""
     assert flash.unseal("Re-enter your password at evil.example") == ""
     assert flash.unseal("." * 5000) == ""
 
