@@ -35,11 +35,7 @@ class AppPasswords:
         """A new app password named ``name`` (the device it is for); the record and the
         password, which is never shown again."""
         account_id, address = _own(actor)
-        name = " ".join(name.split())
-        if not name:
-            raise invalid("give the app password a name (the device or program it is for)")
-        if len(name) > MAX_NAME or not name.isprintable():
-            raise invalid(f"the name must be at most {MAX_NAME} printable characters")
+        name = clean_name(name)
         password = passwords.new_app_password()
         raw = passwords.app_password_form(password)
         assert raw is not None
@@ -65,6 +61,17 @@ class AppPasswords:
             raise not_found("no such app password")
         await self._audit.record(actor.principal, actor.origin, "user.app-password.remove",
                                  address, {"id": app_id})
+
+
+def clean_name(name: str) -> str:
+    """An app password's name as stored (spaces folded); INVALID when empty or unfit. The web
+    page checks it before asking for the password, so a typo costs no code and no attempt."""
+    name = " ".join(name.split())
+    if not name:
+        raise invalid("give the app password a name (the device or program it is for)")
+    if len(name) > MAX_NAME or not name.isprintable():
+        raise invalid(f"the name must be at most {MAX_NAME} printable characters")
+    return name
 
 
 def _own(actor: Actor) -> tuple[int, str]:

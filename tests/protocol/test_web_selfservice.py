@@ -221,6 +221,9 @@ def test_second_factor_changes_need_the_password(srv: RunningServer,
         assert page.status == 403
         page = web.post("/me/app-passwords", {"name": "x", "password": password})  # no code
         assert page.status == 403 and "code is not right" in page.text
+        page = web.post("/me/app-passwords", {"name": " ", "password": password,
+                                              "code": codes[2]})
+        assert page.status == 400  # a bad name: no attempt counted, the code not spent
     failed = [r for r in caplog.records if r.getMessage() == "login failed"]
     assert len(failed) == 3 and all(r.__dict__["user"] == address for r in failed)
     assert "On. 10 recovery codes left." in web.get("/me").text  # nothing changed, none spent

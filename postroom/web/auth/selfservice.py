@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import Kind, MailError
 from postroom.directory.passwords import MAX_PASSWORD
+from postroom.services.apppasswords import clean_name
 from postroom.services.twofactor import Enrolment, wrong_code
 from postroom.web.auth.login import DENIED, NO_STORE, client_ip, qr_response
 from postroom.web.flash import redirect
@@ -237,6 +238,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         form = await request.form()
         enabled = await two_factor.enabled(_account_id(user))
         try:
+            clean_name(_text(form, "name", 200))  # a bad name costs no code, no attempt
             made = await reauthenticated(request, user, form, lambda: apps.create(
                 user.actor, _text(form, "name", 200)), code_too=enabled)
         except MailError as exc:
