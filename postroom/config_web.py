@@ -125,8 +125,10 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "enrolment an administrator must do first) before the login starts over."),
                                   Meta(ge=30, le=3600)] = 300.0
     login_code_attempts: Annotated[int, _d(
-        "Wrong TOTP or recovery codes allowed in one login before it starts over (each also "
-        "counts as a failed login for the throttle and screening)."), Meta(ge=1, le=100)] = 5
+        "Wrong TOTP or recovery codes allowed in one login before it starts over, and wrong "
+        "passwords or codes in one session where /me asks for them again before it ends "
+        "(each also counts as a failed login for the throttle and screening)."),
+        Meta(ge=1, le=100)] = 5
     totp_admins: Annotated[Literal["required", "optional"], _d(
         "TOTP two-factor authentication for administrators (global and domain): "
         "\"required\" sends an administrator without it to enrolment right after the "

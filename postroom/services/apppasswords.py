@@ -36,11 +36,7 @@ class AppPasswords:
         """A new app password named ``name`` (the device it is for); the record and the
         password, which is never shown again."""
         account_id, address = own_account(actor, FOR_ACCOUNTS)
-        name = " ".join(name.split())
-        if not name:
-            raise invalid("give the app password a name (the device or program it is for)")
-        if len(name) > MAX_NAME or not name.isprintable():
-            raise invalid(f"the name must be at most {MAX_NAME} printable characters")
+        name = clean_name(name)
         password = passwords.new_app_password()
         raw = passwords.app_password_form(password)
         assert raw is not None
@@ -67,3 +63,13 @@ class AppPasswords:
         await self._audit.record(actor.principal, actor.origin, "user.app-password.remove",
                                  address, {"id": app_id})
 
+
+def clean_name(name: str) -> str:
+    """An app password's name as stored (spaces folded); INVALID when empty or unfit. The web
+    page checks it before asking for the password, so a typo costs no code and no attempt."""
+    name = " ".join(name.split())
+    if not name:
+        raise invalid("give the app password a name (the device or program it is for)")
+    if len(name) > MAX_NAME or not name.isprintable():
+        raise invalid(f"the name must be at most {MAX_NAME} printable characters")
+    return name

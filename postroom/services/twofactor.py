@@ -156,21 +156,24 @@ class TwoFactor:
         return None
 
     async def disable(self, actor: Actor, code: str) -> None:
-        """Turn the second factor off; needs a current code (or a recovery code)."""
+        """Turn the second factor off; needs a current code (or a recovery code). A wrong
+        code is AUTH_FAILED, so that the caller counts it as a failed login (the web page
+        also asks for the password first: web/auth/selfservice.py ``reauthenticated``)."""
         account_id, address = _account(actor.principal)
         if self.policy(actor.principal) == "required":
             raise MailError(Kind.NO_PERM, "two-factor authentication is required for this "
                                           "account and cannot be turned off")
         if await self.verify(account_id, code) is None:
-            raise invalid("that code is not right")
+            raise wrong_code()
         await self._repo.remove_totp(account_id)
         await self._audit.record(actor.principal, actor.origin, "user.2fa.disable", address)
 
     async def regenerate(self, actor: Actor, code: str) -> list[str]:
-        """New recovery codes (the old ones stop working); needs a current code."""
+        """New recovery codes (the old ones stop working); needs a current code (a wrong one
+        is AUTH_FAILED, as for ``disable``)."""
         account_id, address = _account(actor.principal)
         if await self.verify(account_id, code) is None:
-            raise invalid("that code is not right")
+            raise wrong_code()
         codes = await self._new_codes(account_id, int(self._clock()))
         await self._audit.record(actor.principal, actor.origin, "user.2fa.recovery-codes",
                                  address)
@@ -185,6 +188,12 @@ class TwoFactor:
             return self._box.open(sealed, PURPOSE)
         except SecretError:
             return None  # a replaced key file: no code matches; an administrator resets
+
+
+def wrong_code() -> MailError:
+    """A second-factor code that is not right where the account proves itself again: a
+    failed login to count, not bad input."""
+    return MailError(Kind.AUTH_FAILED, "that code is not right")
 
 
 def _account(principal: Principal) -> tuple[int, str]:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from postroom.core.errors import Kind, MailError
+from postroom.web.flash import redirect
 
 # How a service's refusal (core/errors.py) reads as an HTTP status (RFC 9110 §15.5/§15.6),
 # for pages and the API alike. Every kind has its entry (tests/unit/test_web_forms.py).
@@ -153,10 +154,9 @@ def when(ts: int | float | None) -> str:
 
 
 def back(path: str, flash: str = "", **params: str) -> RedirectResponse:
-    """303 (RFC 9110 §15.4.4) to ``path``, a page of ours, with a short message to show:
-    post/redirect/get. Empty ``params`` are left out."""
+    """303 (RFC 9110 §15.4.4) to ``path``, a page of ours, with a short message to show on
+    it (in a signed cookie, web/flash.py: never from the URL): post/redirect/get. Empty
+    ``params`` are left out."""
     query = {k: v for k, v in params.items() if v}
-    if flash:
-        query["flash"] = flash
     joint = "&" if "?" in path else "?"
-    return RedirectResponse(path + (f"{joint}{urlencode(query)}" if query else ""), 303)
+    return redirect(path + (f"{joint}{urlencode(query)}" if query else ""), flash)

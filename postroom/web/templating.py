@@ -1,7 +1,8 @@
 """Server-rendered pages: one Jinja2 environment (autoescape on) over web/templates.
 
 Every page extends ``base.html``, which draws the skip link, the navigation for the user's
-role, the main landmark and the flash message. ``render`` passes the request, the user and the
+role, the main landmark and the flash message (web/flash.py: from a signed cookie, shown once,
+never from the URL). ``render`` passes the request, the user and the
 CSRF token (every form includes ``{{ csrf_field() }}``), so no page can forget them.
 Scripts come only from /static (the CSP forbids inline script); pages work without them.
 """
@@ -19,6 +20,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from postroom.web import flash
 from postroom.web.identity import current_user
 
 HERE = Path(__file__).parent
@@ -36,10 +38,14 @@ def render(request: Request, template: str, context: Mapping[str, Any] | None = 
     def csrf_field() -> Markup:
         return Markup('<input type="hidden" name="csrf" value="{}">').format(token)
 
+    message = flash.take(request)
     values = {"request": request, "user": user, "csrf": token, "csrf_field": csrf_field,
-              "flash": request.query_params.get("flash", ""), **(context or {})}
+              "flash": message, **(context or {})}
     html = ENV.get_template(template).render(values)
-    return HTMLResponse(html, status, headers=dict(headers or {}))
+    response = HTMLResponse(html, status, headers=dict(headers or {}))
+    if flash.COOKIE in request.cookies:
+        flash.clear(response)  # shown (or forged): once only
+    return response
 
 
 def static_mount() -> Mount:

@@ -63,3 +63,31 @@ def test_two_factor_reset_and_logout_everywhere(api: Clients) -> None:
     ended = api.boss.post("/api/v1/users/ann@example.test/logout-everywhere")
     assert ended.status == 200 and ended.json == {"sessions": 0}
     assert api.root.post("/api/v1/users/ghost@example.test/logout-everywhere").status == 404
+
+
+def test_a_session_cookie_alone_makes_no_credential(api: Clients) -> None:
+    """Review finding: with only the WebAdmin session cookie (a copied one, say), a new app
+    password or API token would outlive the session and skip the second factor. The API asks
+    such a caller for the current password (a wrong one is a failed login); a bearer token is
+    itself a credential and is not asked."""
+    import json
+
+    from tests.support.web import WebClient
+    web = WebClient(api.srv.port("webadmin"))
+    web.login("ann@example.test", PASSWORD)
+    web.get("/me")  # the session's CSRF token, for the API's unsafe requests
+
+    def post(path: str, body: dict[str, str]) -> tuple[int, dict[str, object]]:
+        page = web.request("POST", path, json.dumps(body).encode(), {
+            "Content-Type": "application/json", "X-CSRF-Token": web.csrf})
+        return page.status, json.loads(page.body or b"{}")
+
+    for path in ("/api/v1/me/app-passwords", "/api/v1/tokens"):
+        status, problem = post(path, {"name": "stolen"})
+        assert status == 403 and "current password" in str(problem["detail"]), path
+        status, _ = post(path, {"name": "stolen", "password": "not-it-123456"})
+        assert status == 403, path
+        status, made = post(path, {"name": "mine", "password": PASSWORD})
+        assert status == 201, (path, made)
+    # a bearer token is not asked
+    assert api.ann.post("/api/v1/me/app-passwords", {"name": "by token"}).status == 201

@@ -84,6 +84,8 @@ def test_admin_login_with_totp_and_accessible_pages(srv: RunningServer, browser:
         check(path)
     page.goto(base + "/me/app-passwords")
     page.get_by_label("Name (the device or program)").fill("phone")
+    page.get_by_label("Your current password").fill(password)  # asked again (review 3)
+    page.get_by_label("Current code from your authenticator app").fill(code(secret))
     page.get_by_role("button", name="Create app password").click()
     assert re.fullmatch(r"[a-z2-9]{4}(-[a-z2-9]{4}){4}",
                         page.locator("#new-app-password").inner_text())

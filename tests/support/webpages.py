@@ -10,6 +10,7 @@ import re
 import secrets
 from urllib.parse import urlencode
 
+from postroom.web import flash
 from tests.support.tls import insecure_context
 from tests.support.web import WebClient
 
@@ -35,6 +36,15 @@ class Page:
     @property
     def location(self) -> str:
         return str(self.headers.get("Location") or "")
+
+    def flash(self) -> str:
+        """The message this redirect leaves for the next page (web/flash.py: a cookie sealed
+        with the server process's key, so this works for in-process servers only)."""
+        for line in self.headers.get_all("Set-Cookie") or []:
+            name, _, value = line.split(";")[0].partition("=")
+            if name == flash.COOKIE:
+                return flash.unseal(value)
+        return ""
 
     def csrf(self) -> str:
         found = _CSRF.search(self.text)

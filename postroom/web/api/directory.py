@@ -16,6 +16,7 @@ from postroom.services.admin.imports import parse_accounts_csv
 from postroom.services.apitokens import ApiTokens
 from postroom.web.api import models as m
 from postroom.web.api.framework import Api, Call, Problem
+from postroom.web.api.logins import prove_owner
 
 DOMAINS, USERS, ALIASES, GROUPS = "domains", "users", "aliases", "groups"
 ADMINS, ME, TOKENS = "administrators", "self-service", "tokens"
@@ -330,6 +331,7 @@ def register(api: Api) -> None:  # one flat table of small handlers
              cli="postroom token create", body=m.TokenIn, out=m.TokenCreated, status=201)
     async def create_token(c: Call) -> m.TokenCreated:
         b = c.body_as(m.TokenIn)
+        await prove_owner(api, c, b)
         parent: ApiTokenRec | None = getattr(c.request.state, "api_token", None)
         token, r = await tokens().create(c.actor, b.name, b.scope, b.expires_in,
                                          not_after=parent.expires_at if parent else None,

@@ -40,6 +40,7 @@ from postroom.services.admin import Admin
 from postroom.services.apitokens import ApiTokens
 from postroom.services.apppasswords import AppPasswords
 from postroom.services.auth import AuthService
+from postroom.services.twofactor import TwoFactor
 from postroom.web.forms import status_of
 from postroom.web.identity import WebUser, current_user
 from postroom.web.problems import error_response
@@ -64,6 +65,9 @@ class ApiServices(Protocol):
 
     @property
     def app_passwords(self) -> AppPasswords: ...
+
+    @property
+    def two_factor(self) -> TwoFactor: ...
 
 
 class ApiSettings(Protocol):
@@ -312,3 +316,4 @@ def path_params(path: str) -> Sequence[tuple[str, str]]:
     """(name, converter) of each path parameter."""
     return [(m.group(1), (m.group(2) or ":str")[1:])
             for m in re.finditer(r"\{(\w+)(:\w+)?\}", path)]
+

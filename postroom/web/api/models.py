@@ -515,7 +515,16 @@ class TokensQuery(In):
     owner: Name | None = None  # global administrators: another account's tokens
 
 
-class TokenIn(In):
+class Proof(In, kw_only=True):
+    """Asked of a caller authenticated by the WebAdmin session cookie (not by a bearer token)
+    before it makes a credential that outlives the session: the account's current password,
+    and a code when it has a second factor; a copied cookie alone is not enough."""
+
+    password: Secret | None = None
+    code: Annotated[str, Meta(max_length=64)] | None = None
+
+
+class TokenIn(Proof, kw_only=True):
     name: Annotated[str, Meta(min_length=1, max_length=100)]
     scope: Annotated[str, Meta(max_length=330)] = "self"
     expires_in: Seconds | None = None
@@ -542,7 +551,7 @@ class TokenCreated(Out):
     expires: int | None
 
 
-class AppPasswordIn(In):
+class AppPasswordIn(Proof, kw_only=True):
     name: Annotated[str, Meta(min_length=1, max_length=100)]  # the device or program
 
 

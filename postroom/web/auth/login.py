@@ -38,6 +38,7 @@ from postroom.core.logins import Stage
 from postroom.core.principal import Principal
 from postroom.directory.passwords import MAX_PASSWORD
 from postroom.services.websessions import Resolved
+from postroom.web.flash import redirect, set_flash
 from postroom.web.identity import current_user, role_of
 from postroom.web.session import end_session, pending, session_token, start_session
 from postroom.web.templating import render
@@ -187,18 +188,17 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             await auth.failed(realm, ip, address)
             if await sessions.count_attempt(token) >= sessions.code_attempts:
                 response = await restart(request)
-                response.headers["location"] = "/login?" + urlencode(
-                    {"flash": "Too many wrong codes; log in again."})
+                set_flash(response, "Too many wrong codes; log in again.")
                 return response
             return render(request, "login_code.html", {"next": wanted, "error": WRONG_CODE},
                           status=DENIED)
         target = safe_next(wanted, home(half.principal))
+        response = RedirectResponse(target, 303)
         if factor == "recovery":
             left = (await two_factor.status(half.principal.account_id)).recovery_left
-            target += ("&" if "?" in target else "?") + urlencode({
-                "flash": f"You used a recovery code; {left} left. Make new ones on the "
-                         "My account page if you are running out."})
-        return await finish(request, half, target)
+            set_flash(response, f"You used a recovery code; {left} left. Make new ones on the "
+                                "My account page if you are running out.")
+        return await finish(request, half, target, response)
 
     async def enrol_page(request: Request) -> Response:
         half = half_login(request, "enrol")
@@ -251,8 +251,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         token = session_token(request)
         if token is not None:
             await sessions.end(token)
-        response = RedirectResponse("/login?" + urlencode({"flash": "You are logged out."}),
-                                    303)
+        response = redirect("/login", "You are logged out.")
         end_session(request, response)
         return response
 
@@ -261,8 +260,8 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         if user is None or user.actor.principal.account_id is None:
             return RedirectResponse("/login", 303)
         ended = await sessions.end_all(user.actor.principal.account_id)
-        response = RedirectResponse("/login?" + urlencode(
-            {"flash": f"You are logged out everywhere ({ended} sessions ended)."}), 303)
+        response = redirect("/login",
+                            f"You are logged out everywhere ({ended} sessions ended).")
         end_session(request, response)
         return response
 

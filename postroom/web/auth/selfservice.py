@@ -3,7 +3,14 @@ password, second factor, recovery codes, app passwords, sessions, and a configur
 for Apple devices.
 
 Every change is a service call with the user's ``Actor`` (the services check that it is the
-user's own account and write the audit record); these handlers read forms and render. After a
+user's own account and write the audit record); these handlers read forms and render.
+
+The changes that would let a stolen session cookie outlast the session (turning the second
+factor off, new recovery codes, a new app password: lasting IMAP/SMTP access) first ask again
+for the current password, and for a code where the second factor is on (``reauthenticate``).
+Each guess there is treated as a login is: the auth service's throttle wait before, a failed
+login (log line, screening offence, throttle) after a wrong one, and a count on the session;
+after ``web.login_code_attempts`` wrong ones the session ends and the user logs in again. After a
 change the browser is sent on with 303 (post/redirect/get), except where a secret is shown
 once (new recovery codes, a new app password): that page is the POST's answer and is never
 stored (``Cache-Control: no-store``).
@@ -12,8 +19,8 @@ stored (``Cache-Control: no-store``).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
-from urllib.parse import urlencode
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -22,16 +29,21 @@ from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import Kind, MailError
 from postroom.directory.passwords import MAX_PASSWORD
-from postroom.services.twofactor import Enrolment
-from postroom.web.auth.login import NO_STORE, client_ip, qr_response
+from postroom.services.apppasswords import clean_name
+from postroom.services.twofactor import Enrolment, wrong_code
+from postroom.web.auth.login import DENIED, NO_STORE, client_ip, qr_response
+from postroom.web.flash import redirect
 from postroom.web.identity import WebUser, require_user
 from postroom.web.mobileconfig import MEDIA_TYPE, profile
-from postroom.web.session import session_token
+from postroom.web.session import end_session, session_token
 from postroom.web.templating import render
 
 if TYPE_CHECKING:
     from postroom.web.context import WebServices, WebSettings
 
+T = TypeVar("T")
+WRONG_PASSWORD = "your current password is not right"
+TOO_MANY = "Too many wrong passwords or codes; log in again."
 
 
 def when(stamp: int | None) -> str:
@@ -44,10 +56,6 @@ def when(stamp: int | None) -> str:
 def _text(form: FormData, name: str, most: int = 200) -> str:
     value = form.get(name)
     return value[:most] if isinstance(value, str) else ""
-
-
-def _back(path: str, flash: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?" + urlencode({"flash": flash}), 303)
 
 
 def _account_id(user: WebUser) -> int:
@@ -95,7 +103,50 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                 error = exc.text[:1].upper() + exc.text[1:] + "."
         if error:
             return render(request, "me_password.html", {"error": error}, status=400)
-        return _back("/me", "Your password is changed; your other sessions have ended.")
+        return redirect("/me", "Your password is changed; your other sessions have ended.")
+
+    # -- proving it is still the account's owner ------------------------------------------
+    async def reauthenticated(request: Request, user: WebUser, form: FormData,
+                              action: Callable[[], Awaitable[T]],
+                              code_too: bool = False) -> T | Response:
+        """``action`` after the current password (and, with ``code_too``, a second-factor
+        code) proves that the owner is at the keyboard, not someone with a copied cookie.
+
+        Each try is a login attempt: the throttle's wait first (``auth.before``); a wrong
+        password or code (AUTH_FAILED, from here or from ``action``) is a failed login
+        (``auth.failed``: log line, screening, throttle) and one more on the session's count.
+        At ``web.login_code_attempts`` the session ends and the answer is the redirect to
+        log in again; otherwise the MailError goes to the caller to show."""
+        ip, address = client_ip(request), user.address
+        await services.auth.before(ip, address)
+        try:
+            if not await password_ok(user, _text(form, "password", MAX_PASSWORD + 1)):
+                raise MailError(Kind.AUTH_FAILED, WRONG_PASSWORD)
+            if code_too and await two_factor.verify(_account_id(user),
+                                                    _text(form, "code", 64)) is None:
+                raise wrong_code()
+            return await action()
+        except MailError as exc:
+            if exc.kind is not Kind.AUTH_FAILED:
+                raise
+            await services.auth.failed(str(request.state.realm), ip, address)
+            token = session_token(request)
+            if token is not None and \
+                    await sessions.count_attempt(token) >= sessions.code_attempts:
+                await sessions.end(token)
+                response = redirect("/login", TOO_MANY)
+                end_session(request, response)
+                return response
+            raise
+
+    async def password_ok(user: WebUser, password: str) -> bool:
+        if not password:
+            return False
+        try:
+            found = await services.auth.web_password(user.address, password)
+        except MailError:  # disabled or frozen meanwhile: no proof
+            return False
+        return found is not None and found.account_id == _account_id(user)
 
     # -- second factor ---------------------------------------------------------------------
     async def twofactor_page(request: Request) -> Response:
@@ -129,38 +180,47 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         form = await request.form()
         return user, _text(form, "code", 64)
 
-    async def twofactor_error(request: Request, user: WebUser, error: str) -> Response:
+    async def twofactor_error(request: Request, user: WebUser, exc: MailError) -> Response:
+        error = exc.text
         status = await two_factor.status(_account_id(user))
         policy = two_factor.policy(user.actor.principal)
         enrolment = None if status.enabled or policy == "off" else await enrolling(user)
         return render(request, "me_2fa.html", {
             "status": status, "policy": policy, "enrolment": enrolment, "error": error,
             "qr": "/me/2fa/qr.svg", "action": "/me/2fa/enrol", "next": "", "required": False},
-            status=400, headers=NO_STORE)
+            status=DENIED if exc.kind is Kind.AUTH_FAILED else 400, headers=NO_STORE)
 
     async def twofactor_enrol(request: Request) -> Response:
         user, code = await coded(request)
         try:
             codes = await two_factor.confirm(user.actor, code)
         except MailError as exc:
-            return await twofactor_error(request, user, exc.text)
+            return await twofactor_error(request, user, exc)
         return render(request, "recovery_codes.html", {"codes": codes, "continue": "/me"},
                       headers=NO_STORE)
 
     async def twofactor_disable(request: Request) -> Response:
-        user, code = await coded(request)
+        user = require_user(request)
+        form = await request.form()
         try:
-            await two_factor.disable(user.actor, code)
+            done = await reauthenticated(request, user, form, lambda: two_factor.disable(
+                user.actor, _text(form, "code", 64)))
         except MailError as exc:
-            return await twofactor_error(request, user, exc.text)
-        return _back("/me", "Two-factor authentication is off.")
+            return await twofactor_error(request, user, exc)
+        if isinstance(done, Response):
+            return done
+        return redirect("/me", "Two-factor authentication is off.")
 
     async def recovery_codes(request: Request) -> Response:
-        user, code = await coded(request)
+        user = require_user(request)
+        form = await request.form()
         try:
-            codes = await two_factor.regenerate(user.actor, code)
+            codes = await reauthenticated(request, user, form, lambda: two_factor.regenerate(
+                user.actor, _text(form, "code", 64)))
         except MailError as exc:
-            return await twofactor_error(request, user, exc.text)
+            return await twofactor_error(request, user, exc)
+        if isinstance(codes, Response):
+            return codes
         return render(request, "recovery_codes.html", {"codes": codes, "continue": "/me"},
                       headers=NO_STORE)
 
@@ -176,10 +236,17 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
     async def apps_create(request: Request) -> Response:
         user = require_user(request)
         form = await request.form()
+        enabled = await two_factor.enabled(_account_id(user))
         try:
-            rec, secret = await apps.create(user.actor, _text(form, "name", 200))
+            clean_name(_text(form, "name", 200))  # a bad name costs no code, no attempt
+            made = await reauthenticated(request, user, form, lambda: apps.create(
+                user.actor, _text(form, "name", 200)), code_too=enabled)
         except MailError as exc:
-            return await apps_page(request, exc.text, 400)
+            return await apps_page(request, exc.text,
+                                   DENIED if exc.kind is Kind.AUTH_FAILED else 400)
+        if isinstance(made, Response):
+            return made
+        rec, secret = made
         return render(request, "me_apps.html", {
             "apps": await apps.list(user.actor), "error": "", "created": rec,
             "password": secret, "most": apps.most, "when": when,
@@ -192,7 +259,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             await apps.revoke(user.actor, int(request.path_params["app_id"]))
         except MailError as exc:
             return await apps_page(request, exc.text, 404)
-        return _back("/me/app-passwords", "The app password is revoked.")
+        return redirect("/me/app-passwords", "The app password is revoked.")
 
     # -- sessions --------------------------------------------------------------------------
     async def sessions_page(request: Request) -> Response:
@@ -210,7 +277,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             await sessions.end_other(user.actor, public_id)
         except MailError:
             return RedirectResponse("/me/sessions", 303)  # already gone
-        return _back("/me/sessions", "The session has ended.")
+        return redirect("/me/sessions", "The session has ended.")
 
     # -- Apple profile ---------------------------------------------------------------------
     async def mobileconfig(request: Request) -> Response:
@@ -218,7 +285,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         found = await services.client_config.for_address(user.address)
         document = profile(found, user.address) if found is not None else None
         if document is None:
-            return _back("/me", "This server offers no IMAP and SMTP with TLS to configure.")
+            return redirect("/me", "This server offers no IMAP and SMTP with TLS to configure.")
         local = user.address.split("@", 1)[0]
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in local) or "mail"
         return Response(document, media_type=MEDIA_TYPE, headers={

@@ -10,7 +10,7 @@ service's ``MailError`` (docs/web.md "WebAdmin pages"):
   the API use (web/forms.py ``STATUS``: 422 for invalid input, 409 for a conflict — exists, in
   use, over a limit — and 404/403 as above);
 - success answers 303 to a page that shows what changed (post/redirect/get), with a short
-  flash message in the query string (rendered escaped by base.html).
+  flash message in a signed cookie (web/flash.py; never in the URL).
 
 The role check here (``require_user``) only picks who gets a page at all (a plain user gets
 404 for every administrator page); the services check again on every call.

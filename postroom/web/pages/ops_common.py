@@ -3,8 +3,8 @@ the page settings (the form reader, the status table and the redirect are web/fo
 
 Every operations page follows the same pattern: ``require_user`` (the role only chooses what
 to show; the services check again), call one ``services.admin`` method with ``user.actor``,
-then either redirect (303, RFC 9110 §15.4.4) back to a page with a short message in
-``?flash=`` (shown in a ``role="status"`` paragraph by base.html), or render the form again
+then either redirect (303, RFC 9110 §15.4.4) back to a page with a short message (a signed
+cookie, web/flash.py; shown in a ``role="status"`` paragraph by base.html), or render the form again
 with the service's message in a ``role="alert"`` paragraph and a 4xx status, so a screen
 reader announces what went wrong and the values typed are kept.
 """
