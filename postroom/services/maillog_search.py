@@ -114,6 +114,7 @@ def _reverse_lines(path: Path, budget: _Budget) -> Iterator[bytes]:
         fh.seek(0, 2)
         pos = fh.tell()
         rest = b""
+        skipping = False  # inside a line too long to be ours, reading back to its start
         while pos > 0:
             size = budget.take(min(BLOCK, pos))
             if size == 0:
@@ -121,6 +122,12 @@ def _reverse_lines(path: Path, budget: _Budget) -> Iterator[bytes]:
             pos -= size
             fh.seek(pos)
             lines = (fh.read(size) + rest).split(b"\n")
+            if skipping:
+                if len(lines) == 1:  # no line start in this block either
+                    rest = b""
+                    continue
+                lines[-1] = b""  # the huge line's head: dropped, not yielded as a line
+                skipping = False
             rest = lines[0]
             for line in reversed(lines[1:]):
                 if line:
@@ -131,6 +138,7 @@ def _reverse_lines(path: Path, budget: _Budget) -> Iterator[bytes]:
                     yield line
             if len(rest) > MAX_LINE:  # one huge line: not ours; skip to its start
                 rest = b""
+                skipping = True
         if rest:
             budget.lines += 1
             yield rest
@@ -282,6 +290,9 @@ class MailLogSearch:
                 continue
             qid = entry.queue_id
             if qid is None and entry.event != "smtp reject" and entry.conn != "-":
+                if len(before_queue) >= self.max_results:  # bounded like the results
+                    truncated = True
+                    continue
                 before_queue.append(entry)  # e.g. "dkim sign": joins its message's trail
                 continue
             if qid is None:

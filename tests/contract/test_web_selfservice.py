@@ -145,3 +145,15 @@ async def test_alias_targets_replaced_in_place(services: Services) -> None:
         await admin.aliases.set_targets(pleb, "info@a.example", ["ann@a.example"])
     assert exc.value.kind in (Kind.NOT_FOUND, Kind.NO_PERM)
     assert (await admin.audit(op, limit=1))[0].action == "alias.set"
+
+
+def test_one_import_holds_at_most_max_import_accounts() -> None:
+    """Review finding: the import page had no cap on its rows (the API had one); the parser
+    the CLI, the page and the API share refuses more than MAX_IMPORT for the page and API."""
+    from postroom.services.admin.imports import MAX_IMPORT
+    text = "".join(f"u{i}@a.example,pw-123456789\n" for i in range(MAX_IMPORT + 1))
+    with pytest.raises(MailError) as exc:
+        parse_accounts_csv(text, "big.csv", MAX_IMPORT)
+    assert exc.value.kind is Kind.INVALID and "split the import" in exc.value.text
+    assert len(parse_accounts_csv(text.split("\n", 1)[1], most=MAX_IMPORT)) == MAX_IMPORT
+    assert len(parse_accounts_csv(text)) == MAX_IMPORT + 1  # the operator's CLI: no cap

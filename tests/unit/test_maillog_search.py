@@ -160,3 +160,32 @@ def test_parse_line_takes_only_mail_lines() -> None:
     assert entry is not None and entry.queue_id == 41
     assert entry.fields == {"queue_id": "41", "to": "<alice@example.com>", "where": "INBOX",
                             "reason": 'a "b"'}
+
+
+def test_a_huge_line_is_skipped_whole(tmp_path: Path) -> None:
+    """Review finding: after a line over MAX_LINE was skipped, the block before it yielded
+    that line's head as a line of its own."""
+    from postroom.services.maillog_search import MAX_LINE, _Budget, _reverse_lines
+    path = tmp_path / "mail.log"
+    path.write_bytes(b"first\n" + b"x" * (3 * MAX_LINE + 123) + b"\nlast\n")
+    got = list(_reverse_lines(path, _Budget(1 << 30, 1000)))
+    assert got == [b"last", b"first"]
+
+
+async def test_lines_before_queueing_are_bounded_like_results(log_file: Path) -> None:
+    """Review finding: matching lines without a queue id (a DKIM decision before the message
+    was queued) were all kept, up to the line budget; they are bounded by max_results."""
+    from postroom.obs.log import conn_id
+
+    token = conn_id.set("c88")
+    try:
+        for n in range(50):
+            logging.getLogger("postroom.mail").info("dkim sign", extra={
+                "from": "<flood@example.net>", "d": "-", "msgid": f"<f{n}@example.net>",
+                "decision": "skipped", "reason": "no key"})
+    finally:
+        conn_id.reset(token)
+    search = MailLogSearch(str(log_file))
+    search.max_results = 5
+    result = await search.search(OP, "flood@example.net")
+    assert result.truncated

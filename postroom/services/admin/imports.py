@@ -32,9 +32,15 @@ from postroom.services.admin.directory import NewAccount, UsersAdmin
 STOPPED = "the server stopped during the import"
 
 
-def parse_accounts_csv(text: str, source: str = "") -> list[NewAccount]:
+MAX_IMPORT = 10_000  # accounts in one import (a page's upload, an API request)
+
+
+def parse_accounts_csv(text: str, source: str = "", most: int | None = None,
+                       ) -> list[NewAccount]:
     """Every account of a CSV text, or INVALID naming ``source:N`` (a file) or ``line N`` (no
-    source) of the first mistake. The CLI, the import page and the API all read CSV here."""
+    source) of the first mistake. The CLI, the import page and the API all read CSV here;
+    the page and the API pass ``most`` (MAX_IMPORT), the operator's CLI imports any number
+    in batches."""
     items: list[NewAccount] = []
     seen: set[str] = set()
     for lineno, row in enumerate(csv.reader(text.removeprefix("\ufeff").splitlines()), 1):
@@ -54,6 +60,8 @@ def parse_accounts_csv(text: str, source: str = "") -> list[NewAccount]:
         seen.add(address)
         items.append(NewAccount(address, row[1], row[2].strip() if len(row) > 2 else "",
                                 quota))
+        if most is not None and len(items) > most:
+            raise invalid(f"more than {most} accounts: split the import")
     return items
 
 

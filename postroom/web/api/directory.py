@@ -70,7 +70,7 @@ def parse_csv(raw: bytes) -> list[NewAccount]:
     for lineno, line in enumerate(text.splitlines(), 1):
         if len(line) > MAX_CSV_LINE:
             raise invalid(f"line {lineno}: expected address,password[,name,quota]")
-    items = parse_accounts_csv(text)
+    items = parse_accounts_csv(text, most=m.MAX_IMPORT)
     if len(items) > m.MAX_IMPORT:
         raise invalid(f"more than {m.MAX_IMPORT} accounts: split the import")
     if not items:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from postroom.services.admin import imports
 from postroom.web.api.framework import In, Out
 
 T = TypeVar("T")
@@ -23,7 +24,7 @@ Octets = Annotated[int, Meta(ge=0, le=1 << 62)]
 Seconds = Annotated[int, Meta(ge=0, le=10 * 366 * 86400)]
 Port = Annotated[int, Meta(ge=1, le=65535)]
 Names = Annotated[list[Name], Meta(max_length=10_000)]
-MAX_IMPORT = 10_000  # accounts per import request, JSON or CSV
+MAX_IMPORT = imports.MAX_IMPORT  # accounts per import request, JSON or CSV
 
 
 # -- common ------------------------------------------------------------------------------------
