@@ -157,3 +157,27 @@ def test_one_import_holds_at_most_max_import_accounts() -> None:
     assert exc.value.kind is Kind.INVALID and "split the import" in exc.value.text
     assert len(parse_accounts_csv(text.split("\n", 1)[1], most=MAX_IMPORT)) == MAX_IMPORT
     assert len(parse_accounts_csv(text)) == MAX_IMPORT + 1  # the operator's CLI: no cap
+
+
+async def test_an_import_stops_when_its_role_is_revoked_and_one_per_owner(
+        services: Services) -> None:
+    """Review finding: a job kept the rights it started with, so a domain administrator whose
+    role was revoked went on adding accounts; and one administrator could hold every import
+    slot. Each batch now runs with the rights of the moment, and an owner runs one at a time."""
+    admin = services.admin
+    op = Actor.operator()
+    await admin.domains.add(op, "a.example")
+    await account(services, "boss@a.example")
+    await admin.roles.set(op, "boss@a.example", "a.example", True)
+    boss = Actor(await services.directory.principal_for(
+        await services.directory.require_account("boss@a.example")), WEB)
+    jobs = ImportJobs(admin.users, batch=1, max_running=5)
+    job = await jobs.start(boss, parse_accounts_csv(
+        "".join(f"r{i}@a.example,pw-secret-{i:04d}\n" for i in range(400))))
+    with pytest.raises(MailError) as exc:  # the same owner: one import at a time
+        await jobs.start(boss, parse_accounts_csv("z@a.example,pw-123456789\n"))
+    assert exc.value.kind is Kind.LIMIT and "still running" in exc.value.text
+    await admin.roles.set(op, "boss@a.example", "a.example", False)
+    await _wait(job, lambda: job.state != "running")
+    assert job.state == "failed" and job.done < 400
+    await jobs.close()

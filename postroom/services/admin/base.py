@@ -72,6 +72,18 @@ class AdminBase:
                                 f"rights beyond yours; ask a global administrator")
         return rec
 
+    async def as_of_now(self, actor: Actor) -> Actor:
+        """``actor`` with the roles and groups its account holds now (a long job re-checks
+        with it, so a role revoked meanwhile stops it); the operator is unchanged. NOT_FOUND
+        for an account removed meanwhile, DISABLED for one disabled."""
+        p = actor.principal
+        if p.system or p.address is None:
+            return actor
+        rec = await self._directory.require_account(p.address)
+        if rec.state != "active":
+            raise MailError(Kind.DISABLED, f"{rec.address} is no longer active")
+        return Actor(await self._directory.principal_for(rec), actor.origin)
+
     async def record(self, actor: Actor, action: str, target: str,
                      detail: Mapping[str, object] | None = None) -> None:
         await self._audit.record(actor.principal, actor.origin, action, target, detail)

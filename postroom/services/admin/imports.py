@@ -106,10 +106,14 @@ class ImportJobs:
             raise invalid("the file holds no accounts")
         for domain in sorted({i.address.rsplit("@", 1)[1] for i in items}):
             await self._users.require_domain(actor, domain, "adding accounts")
-        running = sum(1 for j in self._jobs.values() if j.state == "running")
-        if running >= self._max_running:
-            raise MailError(Kind.LIMIT, f"{running} imports are running; wait for one to end")
-        job = ImportJob(secrets.token_urlsafe(12), _owner(actor), len(items))
+        owner = _owner(actor)
+        running = [j for j in self._jobs.values() if j.state == "running"]
+        if any(j.owner == owner for j in running):
+            raise MailError(Kind.LIMIT, "your last import is still running; wait for it to end")
+        if len(running) >= self._max_running:
+            raise MailError(Kind.LIMIT, f"{len(running)} imports are running; wait for one "
+                                        "to end")
+        job = ImportJob(secrets.token_urlsafe(12), owner, len(items))
         self._jobs[job.id] = job
         task = asyncio.get_running_loop().create_task(self._run(actor, job, items))
         self._tasks.add(task)  # keep a reference: the loop holds tasks only weakly
@@ -120,7 +124,9 @@ class ImportJobs:
         try:
             for start in range(0, len(items), self._batch):
                 chunk = items[start:start + self._batch]
-                job.done += len(await self._users.add_many(actor, chunk))
+                # the rights as of each batch: a role revoked meanwhile stops the import
+                current = await self._users.as_of_now(actor)
+                job.done += len(await self._users.add_many(current, chunk))
             job.state = "done"
         except MailError as exc:
             job.state, job.error = "failed", exc.text
