@@ -438,3 +438,14 @@ def test_every_posting_form_carries_the_csrf_token(site: Site, boss: PageClient)
         assert forms or path in ("/users", "/me/sharing"), path
         for form in forms:
             assert f'name="csrf" value="{token}"' in form, (path, form[:200])
+
+
+def test_addresses_with_url_characters_are_quoted_in_links(site: Site, boss: PageClient
+                                                           ) -> None:
+    """Review finding: an address with ``#`` or ``?`` (valid in a local part, RFC 5321
+    §4.1.2) broke the links that named it unquoted."""
+    site.srv.call(site.srv.services.admin.aliases.add(OP, "a#b@example.test",
+                                                      ["boss@example.test"]))
+    page = boss.get("/aliases")
+    assert 'href="/aliases/a%23b%40example.test"' in page.text
+    assert boss.get("/aliases/a%23b%40example.test").status == 200
