@@ -53,6 +53,14 @@ def serve_cmd(args: argparse.Namespace) -> int:
             table.add_row(row.service, row.address, str(row.port), row.tls, row.note)
         console.print(table)
         console.print(f"data directory: {cfg.data_path.resolve()}   store: {cfg.store.backend}")
+        for row in server.table():
+            if row.service == "webadmin":
+                host = f"[{row.address}]" if ":" in row.address else row.address
+                scheme = "http" if row.tls == "none" else "https"
+                note = (" (administrators set up two-factor authentication at their first "
+                        "login)" if cfg.web.totp_admins == "required" else "")
+                console.print(f"WebAdmin: {scheme}://{host}:{row.port}/{note}")
+                break
         if all(h.startswith("127.") or h in ("::1", "localhost") for h in cfg.server.listen):
             console.print("Listening on loopback only (the default); set server.listen, e.g. "
                           "--set 'server.listen=[\"0.0.0.0\", \"::\"]', to accept mail from "
