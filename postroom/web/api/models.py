@@ -236,17 +236,9 @@ class QueueOut(Out):
     last_error: str
 
 
-class QueueDetail(Out):
-    id: int
-    state: str
-    sender: str
-    recipients: list[str]
-    size: int
-    destination: str
-    attempts: int
-    queued: int
-    next_attempt: int
-    last_error: str
+class QueueDetail(QueueOut, kw_only=True):
+    """One entry as ``postroom queue show`` prints it: the list's fields and more."""
+
     notice: bool
     dsn: dict[str, str]
     body: str
