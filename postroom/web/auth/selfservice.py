@@ -18,7 +18,6 @@ stored (``Cache-Control: no-store``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -33,6 +32,7 @@ from postroom.services.apppasswords import clean_name
 from postroom.services.twofactor import Enrolment, wrong_code
 from postroom.web.auth.login import DENIED, NO_STORE, client_ip, qr_response
 from postroom.web.flash import redirect
+from postroom.web.forms import when
 from postroom.web.identity import WebUser, require_user
 from postroom.web.mobileconfig import MEDIA_TYPE, profile
 from postroom.web.session import end_session, session_token
@@ -44,13 +44,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 WRONG_PASSWORD = "your current password is not right"
 TOO_MANY = "Too many wrong passwords or codes; log in again."
-
-
-def when(stamp: int | None) -> str:
-    """A Unix time as the pages show it (UTC, to the minute); "never" for None."""
-    if stamp is None:
-        return "never"
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
 
 
 def _text(form: FormData, name: str, most: int = 200) -> str:
