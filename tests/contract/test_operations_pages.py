@@ -226,6 +226,12 @@ async def test_gateways_atrn_and_minger(client: Client, sqlite_services: Service
     status, _, html = await client.post("/atrn", name="x", host="h", username="u",
                                         password="p", interval="0")
     assert status == 422 and "at least" in alert(html)  # 0 is not "the default"
+    # a password is kept as typed, spaces and all (a trimmed one would fail at the provider)
+    assert (await client.post("/atrn/isp", host="odmr.isp.example", username="us",
+                              interval="900", tls="starttls",
+                              password=" pw with spaces "))[0] == 303
+    rec = await sqlite_services.atrn.one("isp")
+    assert sqlite_services.atrn.password(rec) == " pw with spaces "
     assert (await client.post("/atrn/isp/remove", confirm="yes"))[0] == 303
 
 

@@ -87,7 +87,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             rec = await gateways.add(
                 user.actor, form.get("domain"), deliver_to=form.get("deliver_to"),
                 verify=form.get("verify", "none"), minger_host=form.get("minger_host"),
-                minger_secret=form.get("minger_secret") or None,
+                minger_secret=form.raw("minger_secret") or None,
                 unverifiable=form.get("unverifiable", "defer"),
                 recipients=_lines(form.get("recipients")),
                 atrn_users=_lines(form.get("atrn_users")))
@@ -102,7 +102,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         try:
             rec = await atrn.add(
                 user.actor, form.get("name"), host=form.get("host"),
-                username=form.get("username"), password=form.get("password"),
+                username=form.get("username"), password=form.raw("password"),
                 domains=_lines(form.get("domains")), tls=form.get("tls", "starttls"),
                 port=_number(form, "port", "port"),
                 tls_verify=not form.checked("no_verify_tls"),
@@ -130,7 +130,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         user = require_user(request, "global")
         domain = _name(request, "domain")
         form = await read_form(request)
-        secret: str | None = form.get("minger_secret") or None
+        secret: str | None = form.raw("minger_secret") or None
         if form.checked("clear_secret"):
             secret = ""
         fields: dict[str, str | None] = {
@@ -184,7 +184,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         form = await read_form(request)
         try:
             await atrn.update(
-                user.actor, name, password=form.get("password") or None,
+                user.actor, name, password=form.raw("password") or None,
                 host=form.get("host") or None, username=form.get("username") or None,
                 tls=form.get("tls") or None, port=_number(form, "port", "port"),
                 interval=_number(form, "interval", "interval"),
