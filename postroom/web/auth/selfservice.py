@@ -30,9 +30,9 @@ from postroom.core.errors import Kind, MailError
 from postroom.directory.passwords import MAX_PASSWORD
 from postroom.services.apppasswords import clean_name
 from postroom.services.twofactor import Enrolment, wrong_code
-from postroom.web.auth.login import DENIED, NO_STORE, client_ip, qr_response
+from postroom.web.auth.login import NO_STORE, client_ip, qr_response
 from postroom.web.flash import redirect
-from postroom.web.forms import when
+from postroom.web.forms import status_of, when
 from postroom.web.identity import WebUser, require_user
 from postroom.web.mobileconfig import MEDIA_TYPE, profile
 from postroom.web.session import end_session, session_token
@@ -82,9 +82,9 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         new, again = _text(form, "new", MAX_PASSWORD + 1), _text(form, "again",
                                                                    MAX_PASSWORD + 1)
         token = session_token(request) or ""
-        error = ""
+        error, status = "", 200
         if new != again:
-            error = "The new password and its repetition differ."
+            error, status = "The new password and its repetition differ.", 422
         else:
             ip, address = client_ip(request), user.address
             await services.auth.before(ip, address)
@@ -94,8 +94,9 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                 if exc.kind is Kind.AUTH_FAILED:  # a guess at the password: throttled
                     await services.auth.failed(str(request.state.realm), ip, address)
                 error = exc.text[:1].upper() + exc.text[1:] + "."
+                status = status_of(exc)
         if error:
-            return render(request, "me_password.html", {"error": error}, status=400)
+            return render(request, "me_password.html", {"error": error}, status=status)
         return redirect("/me", "Your password is changed; your other sessions have ended.")
 
     # -- proving it is still the account's owner ------------------------------------------
@@ -181,7 +182,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         return render(request, "me_2fa.html", {
             "status": status, "policy": policy, "enrolment": enrolment, "error": error,
             "qr": "/me/2fa/qr.svg", "action": "/me/2fa/enrol", "next": "", "required": False},
-            status=DENIED if exc.kind is Kind.AUTH_FAILED else 400, headers=NO_STORE)
+            status=status_of(exc), headers=NO_STORE)
 
     async def twofactor_enrol(request: Request) -> Response:
         user, code = await coded(request)
@@ -235,8 +236,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             made = await reauthenticated(request, user, form, lambda: apps.create(
                 user.actor, _text(form, "name", 200)), code_too=enabled)
         except MailError as exc:
-            return await apps_page(request, exc.text,
-                                   DENIED if exc.kind is Kind.AUTH_FAILED else 400)
+            return await apps_page(request, exc.text, status_of(exc))
         if isinstance(made, Response):
             return made
         rec, secret = made
