@@ -88,7 +88,7 @@ class WebServer:
                 "smtp.submissions.enabled=false", "imap.imap.enabled=false",
                 "imap.imaps.enabled=false", "pop3.pop3.enabled=false",
                 "pop3.pop3s.enabled=false", "odmr.enabled=false", "web.https.enabled=false",
-                "web.http.enabled=false", "web.admin.enabled=true",
+                "web.http.enabled=false", "web.alt.enabled=false", "web.admin.enabled=true",
                 f"web.admin.port={self.port}", f"web.admin.connections_per_ip={room}",
                 f"web.admin.max_connections={room}", f"limits.connections_per_ip={room}",
                 "web.keepalive_timeout=600", f"server.domain={DOMAIN}",

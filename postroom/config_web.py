@@ -14,6 +14,7 @@ import msgspec
 from msgspec import Meta
 
 from postroom.config_base import Port, ServiceConfig, Tls
+from postroom.config_webmail import WebmailConfig
 
 
 def _d(text: str) -> Meta:
@@ -28,7 +29,7 @@ class AdminHttpListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True)
 
 
 class HttpsListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
-    """The public web port: autoconfiguration now, webmail and the rest later."""
+    """The public web port: webmail and client autoconfiguration (DAV and ActiveSync later)."""
 
     port: Port = 443
     tls: Tls = "implicit"
@@ -42,11 +43,12 @@ class PlainHttpListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True)
 
 
 class AltHttpListener(ServiceConfig, kw_only=True, forbid_unknown_fields=True):
-    """MDaemon's alternative web port; off unless asked for."""
+    """MDaemon's webmail port (WorldClient's 3000), serving what 443 serves. TLS by default:
+    the session cookies are ``Secure`` and a password must not cross the network in clear."""
 
-    enabled: Annotated[bool, _d("Start this listener.")] = False
+    enabled: Annotated[bool, _d("Start this listener.")] = True
     port: Port = 3000
-    tls: Tls = "none"
+    tls: Tls = "implicit"
 
 
 class WebOperationsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -82,6 +84,7 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     http: PlainHttpListener = msgspec.field(default_factory=PlainHttpListener)
     alt: AltHttpListener = msgspec.field(default_factory=AltHttpListener)
     operations: WebOperationsConfig = msgspec.field(default_factory=WebOperationsConfig)
+    webmail: WebmailConfig = msgspec.field(default_factory=WebmailConfig)
     max_body_size: Annotated[int, _d(
         "Largest request body accepted, in octets; a larger one gets 413 before the "
         "application reads it."), Meta(ge=1024, le=1 << 31)] = 1 << 20

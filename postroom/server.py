@@ -73,6 +73,8 @@ from postroom.services.mailauth.build import settings_from
 from postroom.services.maillog_search import MailLogSearch
 from postroom.services.pipeline.checks import build_checks
 from postroom.services.pipeline.signing import DkimSigner
+from postroom.services.webmail import Webmail, build_webmail
+from postroom.services.webmail.context import WebmailContext
 from postroom.web.app import build as build_web
 from postroom.web.context import WebServices, WebSettings
 
@@ -216,6 +218,7 @@ class Server:
     # ACME (services/acme/): the pending challenges the listeners answer, and the renewer
     challenges: ChallengeStore = field(default_factory=ChallengeStore)
     acme: CertificateManager | None = None
+    webmail: Webmail | None = None  # webmail's services, when a public web listener serves it
     # root only to read the TLS key and bind; dropped for good once every listener is bound
     privileges: Privileges = field(default_factory=lambda: Privileges(None))
 
@@ -250,6 +253,7 @@ class Server:
             ctx = server_context(cert, key, c.tls.min_version)
         if c.acme.enabled:
             self.challenges.attach(ctx)  # TLS-ALPN-01 (RFC 8737) on every TLS listener
+        self.webmail = self._webmail()
         front = self.front = FrontEndContext(
             s, self.hostname, ctx, _end_point(cert),
             _networks("server.plaintext_auth_networks", c.server.plaintext_auth_networks),
@@ -259,7 +263,8 @@ class Server:
                         sessions=s.sessions, two_factor=s.two_factor,
                         app_passwords=s.app_passwords, own_account=s.own_account,
                         acme_challenges=self.challenges,
-                        dashboard=dashboard, maillog=maillog, tokens=s.tokens),
+                        dashboard=dashboard, maillog=maillog, tokens=s.tokens,
+                        webmail=self.webmail),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)
@@ -484,10 +489,22 @@ class Server:
         rows += [ListenerRow(u.label, u.host, u.port, "none (udp)", u.note) for u in self.udp]
         return rows
 
+    def _webmail(self) -> Webmail | None:
+        """Webmail's services (services/webmail/), when a public web listener serves it."""
+        c, s = self.cfg, self.services
+        if not c.web.webmail.enabled or not (c.web.https.enabled or c.web.alt.enabled):
+            return None
+        return build_webmail(WebmailContext(
+            s.store, s.gate, s.directory, s.mailboxes, s.messages, s.acl, s.submission,
+            s.senders, s.feed, s.multipop, s.learner, c.web.webmail, c.data_path,
+            self.hostname, c.limits.max_message_size))
+
     async def stop(self) -> None:
         grace = self.cfg.server.shutdown_grace
         if self.acme is not None:
             await self.acme.stop()
+        if self.webmail is not None:
+            await self.webmail.close()  # live streams end first, so listeners can drain
         await asyncio.gather(*(t.stop(grace) for t in self.tcp),
                              *(h.stop(grace) for h in self.http),
                              *(u.stop(grace) for u in self.udp))

@@ -24,6 +24,7 @@ from postroom.store.repo.queue import QueueRepo
 from postroom.store.repo.screening import GreylistRepo, ScreeningRepo
 from postroom.store.repo.signing import SigningRepo
 from postroom.store.repo.spamprefs import SpamPrefsRepo
+from postroom.store.repo.webmail import WebmailRepo
 
 log = logging.getLogger("postroom.store")
 
@@ -49,6 +50,7 @@ class SqlStore:
         self.logins = LoginsRepo(engine)  # web sessions, second factors, app passwords
         self.api_tokens = ApiTokenRepo(engine)
         self.account_views = AccountViewRepo(engine)
+        self.webmail = WebmailRepo(engine)  # webmail's per-user preferences and lists
 
     @property
     def stats(self) -> CommitStats:

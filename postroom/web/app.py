@@ -5,8 +5,9 @@ The registry (postroom/registry.py) gives every web listener a front-end name:
 - ``web-admin`` (port 1000, TLS): the operations endpoints (web/ops.py), and behind the
   session layer (web/session.py) the login and self-service pages (web/auth/), WebAdmin's
   pages (web/pages/), the JSON API under /api/v1 (web/api/) and /static;
-- ``web`` (443, and 3000 when enabled): client autoconfiguration (web/autoconfig.py);
-  webmail, DAV and ActiveSync mount here later;
+- ``web`` (443, and 3000): client autoconfiguration (web/autoconfig.py), and behind the
+  session layer of the realm "webmail" the same login pages and webmail (web/webmail/) under
+  /webmail/ (``/`` sends a browser there); DAV and ActiveSync mount here later;
 - ``web-plain`` (80): a 308 redirect to HTTPS for every path except those that must answer in
   plain HTTP: Thunderbird's autoconfig (clients try ``http://autoconfig.<domain>/`` first) and
   the ACME HTTP-01 challenge (RFC 8555 §8.3), answered from the pending challenges of the
@@ -28,11 +29,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from postroom.core.errors import MailError
 from postroom.services.acme.challenges import ChallengeStore
-from postroom.web import api, auth, pages, session
+from postroom.web import api, auth, pages, session, webmail
 from postroom.web.autoconfig import autoconfig_routes
 from postroom.web.context import WebServices, WebSettings
-from postroom.web.forms import FormLimits
+from postroom.web.forms import FormLimits, status_of
 from postroom.web.guard import App, Guard, TooLarge
 from postroom.web.identity import LoginRequired
 from postroom.web.ops import ops_routes
@@ -63,7 +65,15 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
                             _challenge_route(services.acme_challenges)))
     if front_end == "web-plain":
         return _guarded(_redirecting(routes, settings), settings)
-    return _guarded(_starlette(routes), settings)
+    plain = _starlette(routes)
+    if services.webmail is None or not services.webmail.config.enabled:
+        return _guarded(plain, settings)
+    mail = _starlette(auth.routes(services, settings) + webmail.routes(services, settings)
+                       + [static_mount()])
+    mail.state.form_limits = FormLimits(settings.form_max_field, settings.form_max_fields)
+    uploads = ((webmail.UPLOAD_PREFIX, services.webmail.config.max_upload_size + (64 << 10)),)
+    return _guarded(_by_path(session.wrap(mail, services, settings, "webmail"), plain),
+                    settings, uploads)
 
 
 def _starlette(routes: list[BaseRoute]) -> Starlette:
@@ -79,8 +89,29 @@ def _starlette(routes: list[BaseRoute]) -> Starlette:
     async def server_error(request: Request, exc: Exception) -> Response:
         return error_response(request.url.path, 500)
 
+    async def refused(request: Request, exc: Exception) -> Response:
+        """A service's refusal that no handler answered itself: its status (web/forms.py's
+        one table) and its text, which services write for users (never a traceback)."""
+        assert isinstance(exc, MailError)
+        return error_response(request.url.path, status_of(exc), exc.text)
+
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error,
+                                                        MailError: refused,
                                                         500: server_error})
+
+
+# Paths of the public listeners served behind the webmail session layer; everything else there
+# (autoconfig and Autodiscover, whose POSTs come from mail clients without cookies or CSRF
+# tokens, and the ACME challenge) is served without it.
+SESSION_PATHS = ("/webmail", "/login", "/logout", "/me", "/static/")
+
+
+def _by_path(sessioned: App, plain: App) -> App:
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        path = str(scope.get("path", "/"))
+        target = sessioned if path == "/" or path.startswith(SESSION_PATHS) else plain
+        await target(scope, receive, send)  # type: ignore[arg-type]
+    return app  # type: ignore[return-value]
 
 
 def _redirecting(routes: list[BaseRoute], settings: WebSettings) -> App:
@@ -120,6 +151,7 @@ def _challenge_route(store: ChallengeStore | None) -> Callable[[Request],
     return challenge
 
 
-def _guarded(app: App, settings: WebSettings) -> App:
+def _guarded(app: App, settings: WebSettings,
+             body_limits: tuple[tuple[str, int], ...] = ()) -> App:
     return Guard(app, tls=settings.tls, hsts_max_age=settings.hsts_max_age,
-                 max_body=settings.max_body)
+                 max_body=settings.max_body, body_limits=body_limits)

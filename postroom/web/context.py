@@ -26,6 +26,7 @@ from postroom.services.health import Health
 from postroom.services.maillog_search import MailLogSearch
 from postroom.services.ownaccount import OwnAccount
 from postroom.services.twofactor import TwoFactor
+from postroom.services.webmail import Webmail
 from postroom.services.websessions import WebSessions
 
 
@@ -44,6 +45,7 @@ class WebServices:
     dashboard: Dashboard | None = None  # WebAdmin's live figures (services/dashboard.py)
     maillog: MailLogSearch | None = None  # the mail-log search (services/maillog_search.py)
     tokens: ApiTokens | None = None  # API bearer tokens (services/apitokens.py)
+    webmail: Webmail | None = None  # webmail's services (services/webmail/); None: no webmail
 
 
 @dataclass(frozen=True, slots=True)

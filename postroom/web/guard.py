@@ -6,9 +6,14 @@ middleware, so that its 500 page gets the headers too):
 - every response carries the security headers: a Content-Security-Policy that allows no inline
   script, no plugins, no framing and no foreign form targets; ``nosniff``; no Referer; and on
   TLS listeners Strict-Transport-Security (RFC 6797 §6.1);
+- a response may ask for a stricter policy of its own with the private header
+  ``x-postroom-csp`` (removed before sending): webmail's message frames use it to forbid
+  everything but inline styles and allowed images, and to be framed by our own pages only
+  (``frame-ancestors 'self'``, so X-Frame-Options becomes SAMEORIGIN for them);
 - a request body larger than ``web.max_body_size`` is refused with 413 before the application
   reads it when Content-Length announces it, or as soon as the streamed body passes the limit
-  (chunked transfer coding);
+  (chunked transfer coding); a path under one of ``body_limits``' prefixes has that limit
+  instead (webmail's attachment uploads, which are streamed to disk);
 - an exception that escapes the application is logged once with its traceback and answered 500
   in the error format of the path (web/problems.py), or the connection is closed when the
   response had already begun.
@@ -36,6 +41,7 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CSP = ("default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; "
        "base-uri 'none'; form-action 'self'")
+OWN_CSP = b"x-postroom-csp"  # a response's own (stricter) policy; see the module docstring
 
 
 class TooLarge(HTTPException):
@@ -48,9 +54,11 @@ class TooLarge(HTTPException):
 
 
 class Guard:
-    def __init__(self, app: App, *, tls: bool, hsts_max_age: int, max_body: int) -> None:
+    def __init__(self, app: App, *, tls: bool, hsts_max_age: int, max_body: int,
+                 body_limits: tuple[tuple[str, int], ...] = ()) -> None:
         self.app = app
         self.max_body = max_body
+        self.body_limits = body_limits
         headers = [(b"content-security-policy", CSP.encode()),
                    (b"x-content-type-options", b"nosniff"),
                    (b"referrer-policy", b"no-referrer"),
@@ -67,20 +75,32 @@ class Guard:
             return
         path = str(scope.get("path", "/"))
         started = False
+        limit = next((most for prefix, most in self.body_limits if path.startswith(prefix)),
+                     self.max_body)
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                kept = [(k, v) for k, v in message.get("headers", [])
-                        if k.lower() not in self.names]
-                message["headers"] = kept + self.headers
+                own = None
+                kept = []
+                for k, v in message.get("headers", []):
+                    if k.lower() == OWN_CSP:
+                        own = v
+                    elif k.lower() not in self.names:
+                        kept.append((k, v))
+                headers = self.headers
+                if own is not None:
+                    headers = [(b"content-security-policy", own) if k ==
+                               b"content-security-policy" else (k, b"SAMEORIGIN")
+                               if k == b"x-frame-options" else (k, v) for k, v in headers]
+                message["headers"] = kept + headers
             await send(message)
 
         length = _content_length(scope)
-        if length is not None and length > self.max_body:
+        if length is not None and length > limit:
             await self._error(guarded_send, path, 413,
-                              f"the request body is larger than {self.max_body} octets")
+                              f"the request body is larger than {limit} octets")
             return
         seen = 0
 
@@ -89,8 +109,8 @@ class Guard:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise TooLarge(self.max_body)
+                if seen > limit:
+                    raise TooLarge(limit)
             return message
 
         try:
@@ -98,7 +118,7 @@ class Guard:
         except TooLarge:
             if not started:
                 await self._error(guarded_send, path, 413,
-                                  f"the request body is larger than {self.max_body} octets")
+                                  f"the request body is larger than {limit} octets")
         except Exception:
             # logged here, once; Starlette's error middleware may already have answered (its
             # handler is web/problems.py's) before re-raising

@@ -27,7 +27,11 @@ HERE = Path(__file__).parent
 ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"),
     autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-    undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    extensions=["jinja2.ext.i18n"])
+# Strings in webmail's templates are marked with _() / {% trans %} so that a catalogue can
+# translate them; English is the only language today, so the translations are the identity.
+ENV.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
 
 
 def render(request: Request, template: str, context: Mapping[str, Any] | None = None,

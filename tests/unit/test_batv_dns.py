@@ -73,7 +73,8 @@ def test_dns_advice_says_when_autoconfiguration_is_not_served() -> None:
     on = advise(config.load(None, []), "example.com", "mail.example.com", keys())
     assert any(r.name == "autoconfig.example.com" and "served here over HTTPS and HTTP"
                in r.comment for r in on.records)
-    cfg = config.load(None, ["web.https.enabled=false", "web.http.enabled=false"])
+    cfg = config.load(None, ["web.https.enabled=false", "web.http.enabled=false",
+                               "web.alt.enabled=false"])
     off = advise(cfg, "example.com", "mail.example.com", keys())
     assert any(r.name == "autoconfig.example.com" and "fall back to the SRV records"
                in r.comment for r in off.records)

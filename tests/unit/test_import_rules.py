@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("postroom.core", "postroom.__init__"),
     ("postroom.mime", "postroom.obs", "postroom.config", "postroom.config_rules",
      "postroom.config_filters", "postroom.config_base", "postroom.config_web",
-     "postroom.config_acme", "postroom.privileges"),
+     "postroom.config_webmail", "postroom.config_acme", "postroom.privileges"),
     ("postroom.store",),
     ("postroom.net",),
     ("postroom.directory", "postroom.access"),

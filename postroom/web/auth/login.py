@@ -70,8 +70,14 @@ def safe_next(value: object, default: str = "/") -> str:
     return value
 
 
-def home(principal: Principal) -> str:
-    """Where a user lands without ``next``: the dashboard, or one's own account page."""
+WEBMAIL_HOME = "/webmail/"
+
+
+def home(principal: Principal, realm: str = "webadmin") -> str:
+    """Where a user lands without ``next``: in webmail, the inbox; in WebAdmin, the dashboard,
+    or one's own account page."""
+    if realm == "webmail":
+        return WEBMAIL_HOME
     return "/" if role_of(principal) in ("global", "domain") else "/me"
 
 
@@ -95,7 +101,8 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         user = current_user(request)
         wanted = request.query_params.get("next")
         if user is not None:
-            return RedirectResponse(safe_next(wanted, home(user.actor.principal)), 303)
+            target = safe_next(wanted, home(user.actor.principal, str(request.state.realm)))
+            return RedirectResponse(target, 303)
         half = pending(request)
         if half is not None:
             return RedirectResponse(_step_url(half.stage, safe_next(wanted)), 303)
@@ -135,7 +142,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
         token, _ = await sessions.start(principal, realm, stage, ip,
                                         request.headers.get("user-agent", ""),
                                         replaces=session_token(request))
-        target = safe_next(wanted, home(principal)) if stage == "full" else \
+        target = safe_next(wanted, home(principal, realm)) if stage == "full" else \
             _step_url(stage, wanted)
         response = RedirectResponse(target, 303)
         start_session(request, response, token)
@@ -192,7 +199,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                 return response
             return render(request, "login_code.html", {"next": wanted, "error": WRONG_CODE},
                           status=DENIED)
-        target = safe_next(wanted, home(half.principal))
+        target = safe_next(wanted, home(half.principal, str(request.state.realm)))
         response = RedirectResponse(target, 303)
         if factor == "recovery":
             left = (await two_factor.status(half.principal.account_id)).recovery_left
@@ -242,7 +249,7 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
                 "enrolment": enrolment, "qr": "/login/enrol/qr.svg", "action": "/login/enrol",
                 "next": wanted, "error": exc.text, "required": True}, status=400,
                 headers=NO_STORE)
-        target = safe_next(wanted, home(half.principal))
+        target = safe_next(wanted, home(half.principal, str(request.state.realm)))
         page = render(request, "recovery_codes.html", {"codes": codes, "continue": target},
                       headers=NO_STORE)
         return await finish(request, half, target, page)

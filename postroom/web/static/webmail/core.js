@@ -1,0 +1,143 @@
+/* Postroom webmail, the core every screen loads (no inline script: the CSP forbids it).
+ *
+ * window.Postroom gives the other scripts (list.js, read.js, compose.js, live.js, ...):
+ *   Postroom.csrf()                 the session's CSRF token (from <body data-csrf>)
+ *   Postroom.send(url, body, method) fetch with the token in X-CSRF-Token; resolves to the
+ *                                   Response (same-origin credentials)
+ *   Postroom.keys.add(key, help, fn) a keyboard shortcut ("?" lists them all); keys are ignored
+ *                                   while typing in a field
+ *   Postroom.live.on(type, fn)      events from the live stream: "mail" {folder,total,unseen},
+ *                                   "folders" {}, "rights" {folder,rights}, "gone" {folder}
+ *   Postroom.live.emit(type, data)  used by live.js when an event arrives
+ *   Postroom.announce(text)         tell screen readers (the polite status region)
+ *   Postroom.refreshTree()          reload the folder tree (debounced)
+ */
+(function () {
+  "use strict";
+  var handlers = {};
+  var shortcuts = [];
+  var body = document.body;
+
+  function csrf() { return body ? (body.dataset.csrf || "") : ""; }
+
+  function send(url, data, method) {
+    var init = { method: method || "POST", credentials: "same-origin",
+                 headers: { "X-CSRF-Token": csrf() } };
+    if (data instanceof FormData || data instanceof URLSearchParams || data instanceof Blob) {
+      init.body = data;
+    } else if (data !== undefined && data !== null) {
+      init.body = JSON.stringify(data);
+      init.headers["Content-Type"] = "application/json";
+    }
+    return fetch(url, init);
+  }
+
+  function announce(text) {
+    var region = document.getElementById("wm-status");
+    if (region) { region.textContent = ""; setTimeout(function () { region.textContent = text; }, 50); }
+  }
+
+  var treeTimer = null;
+  function refreshTree() {
+    if (treeTimer) { return; }
+    treeTimer = setTimeout(function () {
+      treeTimer = null;
+      var nav = document.getElementById("folders");
+      if (!nav) { return; }
+      fetch("/webmail/tree?current=" + encodeURIComponent(body.dataset.folder || ""),
+            { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (html === null) { return; }
+          var focused = document.activeElement && nav.contains(document.activeElement)
+            ? document.activeElement.getAttribute("data-folder-id") : null;
+          nav.innerHTML = html;
+          if (focused) {
+            var again = nav.querySelector('[data-folder-id="' + focused + '"]');
+            if (again) { again.focus(); }
+          }
+          document.dispatchEvent(new CustomEvent("postroom:tree"));
+        });
+    }, 150);
+  }
+
+  var live = {
+    on: function (type, fn) { (handlers[type] = handlers[type] || []).push(fn); },
+    emit: function (type, data) {
+      (handlers[type] || []).forEach(function (fn) {
+        try { fn(data); } catch (e) { if (window.console) { console.error(e); } }
+      });
+    }
+  };
+
+  function typing(target) {
+    if (!target || !target.tagName) { return false; }
+    var tag = target.tagName.toLowerCase();
+    return tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable;
+  }
+
+  var pending = "";  // the first key of a two-key shortcut ("g i")
+  var keys = {
+    add: function (key, help, fn) { shortcuts.push({ key: key, help: help, fn: fn }); },
+    list: function () { return shortcuts.slice(); }
+  };
+
+  function showKeys() {
+    var dialog = document.getElementById("wm-keys");
+    var list = document.getElementById("wm-keys-list");
+    if (!dialog || !list) { return; }
+    list.textContent = "";
+    shortcuts.forEach(function (s) {
+      var dt = document.createElement("dt"); dt.textContent = s.key;
+      var dd = document.createElement("dd"); dd.textContent = s.help;
+      list.appendChild(dt); list.appendChild(dd);
+    });
+    if (typeof dialog.showModal === "function") { dialog.showModal(); }
+  }
+
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target)) { return; }
+    var dialog = document.getElementById("wm-keys");
+    if (dialog && dialog.open) { return; }
+    var key = pending ? pending + " " + ev.key : ev.key;
+    var found = shortcuts.filter(function (s) { return s.key === key; });
+    if (!found.length && !pending && shortcuts.some(function (s) {
+      return s.key.indexOf(ev.key + " ") === 0; })) {
+      pending = ev.key; setTimeout(function () { pending = ""; }, 1500);
+      ev.preventDefault(); return;
+    }
+    pending = "";
+    if (found.length) { ev.preventDefault(); found[0].fn(ev); }
+  });
+
+  keys.add("?", "Show these shortcuts", showKeys);
+  keys.add("/", "Search", function () { var q = document.getElementById("wm-q"); if (q) { q.focus(); } });
+  keys.add("c", "Write a new message", function () { location.assign("/webmail/compose"); });
+  keys.add("g i", "Go to the inbox", function () { location.assign("/webmail/"); });
+
+  // The folder list as a drawer on a phone screen
+  document.addEventListener("DOMContentLoaded", function () {
+    var menu = document.querySelector(".wm-menu");
+    var nav = document.getElementById("folders");
+    if (menu && nav) {
+      menu.addEventListener("click", function () {
+        var open = nav.classList.toggle("open");
+        menu.setAttribute("aria-expanded", open ? "true" : "false");
+      });
+    }
+  });
+
+  // What every screen does with live events: the tree's counts, and closing a folder the
+  // user lost (the list and reading screens add their own handlers).
+  live.on("mail", refreshTree);
+  live.on("folders", refreshTree);
+  live.on("gone", function (data) {
+    refreshTree();
+    if (data && String(data.folder) === (body.dataset.folder || "")) {
+      location.assign("/webmail/?gone=1");
+    }
+  });
+
+  window.Postroom = { csrf: csrf, send: send, keys: keys, live: live, announce: announce,
+                      refreshTree: refreshTree };
+}());

@@ -1,0 +1,1 @@
+/* The live stream (Server-Sent Events): built by the live part of issue 23. */

@@ -1,0 +1,20 @@
+"""Writing mail: compose, reply, forward, drafts, uploads, address completion.
+
+(Built by its part of issue 23; this is the contract.)"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute
+
+from postroom.services.webmail import Webmail
+
+if TYPE_CHECKING:
+    from postroom.web.context import WebServices, WebSettings
+
+UPLOAD_PREFIX = "/webmail/upload"  # attachments are posted here (the larger body limit)
+
+
+def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRoute]:
+    return []
