@@ -64,3 +64,13 @@ class WebmailConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "page falls back to reloading."), Meta(ge=1, le=1_000_000)] = 10_000
     signature_max: Annotated[int, _d(
         "Longest signature a user may set, in characters."), Meta(ge=0, le=65536)] = 4096
+
+    # -- the message list (web/webmail/lists.py) -------------------------------------------
+
+    # -- reading (web/webmail/read.py) ------------------------------------------------------
+
+    # -- writing (web/webmail/compose.py) ---------------------------------------------------
+
+    # -- folders, sharing and settings (web/webmail/manage.py, settings.py) -----------------
+
+    # -- live updates (web/webmail/live.py) -------------------------------------------------
