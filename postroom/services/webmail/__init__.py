@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from postroom.config_webmail import WebmailConfig
 from postroom.directory.service import Directory
 from postroom.services.acl import AclService
-from postroom.services.multipop import MultipopAccounts
 from postroom.services.webmail.compose import Composer
 from postroom.services.webmail.context import WebmailContext
 from postroom.services.webmail.folders import FolderTree
@@ -48,7 +47,6 @@ class Webmail:
     prefs: Preferences
     live: LiveUpdates
     acl: AclService  # sharing: the same gate and audit trail as IMAP SETACL and WebAdmin
-    multipop: MultipopAccounts  # the user's own MultiPOP accounts (settings)
     directory: Directory
 
     async def close(self) -> None:
@@ -61,4 +59,4 @@ def build_webmail(ctx: WebmailContext) -> Webmail:
     folders = FolderTree(ctx)
     return Webmail(ctx.config, folders, MailLists(ctx, folders), Reader(ctx, prefs),
                    Composer(ctx, prefs, folders), prefs, LiveUpdates(ctx, folders), ctx.acl,
-                   ctx.multipop, ctx.directory)
+                   ctx.directory)
