@@ -10,6 +10,7 @@ from typing import Any
 
 from postroom.access.ops import Op
 from postroom.core.actor import Actor
+from postroom.services.webmail import Webmail as WebmailServices
 from tests.support.webmail import Webmail
 
 _LIST = re.compile(rb'\((?P<flags>[^)]*)\) (?:"[^"]*"|NIL) (?P<name>"(?:[^"\\]|\\.)*"|\S+)')
@@ -81,3 +82,10 @@ def neutral(text: str, *ids: int) -> str:
     for number in ids:
         text = text.replace(f"#{number}", "#ID")
     return text
+
+
+def webmail_of(mail: Webmail) -> WebmailServices:
+    """The server's webmail services (what the pages call)."""
+    found = mail.server.server.webmail
+    assert found is not None
+    return found
