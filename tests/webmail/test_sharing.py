@@ -32,8 +32,9 @@ TEAM = "team@share.test"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """Administrators may log in without a second factor here (apply-to-subfolders tests)."""
-    extra = [*WEBMAIL, 'web.totp_admins="optional"']
+    """Administrators may log in without a second factor here (apply-to-subfolders tests);
+    the picker suggests two accounts at most (web.webmail.sharing_suggestions)."""
+    extra = [*WEBMAIL, 'web.totp_admins="optional"', "web.webmail.sharing_suggestions=2"]
     srv = RunningServer(server_config(Path(tmp_path_factory.mktemp("sharing")), extra=extra))
     try:
         yield srv
@@ -261,3 +262,23 @@ def test_apply_to_subfolders_for_administrators(mail: Webmail, alice: WebClient)
     # the administrator of the domain also administers alice's folder (as over IMAP)
     page = boss.get(url(mail, "Reports"))
     assert page.status == 200 and "Apply to subfolders" in page.text
+
+
+def test_the_picker_suggests_at_most_the_configured_number(mail: Webmail,
+                                                           alice: WebClient) -> None:
+    """web.webmail.sharing_suggestions=2: the first two accounts of alice's domain (herself
+    left out) and its groups; a third is not offered but can still be typed."""
+    page = alice.get(url(mail, "Reports")).text
+    datalist = page.split('<datalist id="who-list">')[1].split("</datalist>")[0]
+    assert f'value="{BOB}"' in datalist and f'value="{BOSS}"' in datalist
+    assert f'value="{CAROL}"' not in datalist and f'value="{ALICE}"' not in datalist
+    assert f'value="${TEAM}"' in datalist
+
+
+def test_rights_checklist_follows_the_stored_letters() -> None:
+    from postroom.access import presets
+    listed = presets.checklist("lrw")
+    assert [letter for letter, _, _ in listed] == list("lrswipkxtea")
+    assert [letter for letter, _, held in listed if held] == ["l", "r", "w"]
+    assert dict((letter, meaning) for letter, meaning, _ in listed)["a"] == \
+        "change who may access it"
