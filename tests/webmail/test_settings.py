@@ -10,6 +10,7 @@ import re
 import pytest
 
 from postroom.core.actor import Actor
+from postroom.services.webmail.prefs import Prefs
 from tests.support.web import WebClient
 from tests.support.webmail import PASSWORD, Webmail
 from tests.support.webmail_manage import webmail_of
@@ -52,7 +53,7 @@ def test_settings_are_saved_and_shown(mail: Webmail, alice: WebClient) -> None:
     assert (prefs.threads, prefs.rich_text, prefs.page_size) == (False, False, 0)
 
 
-async def _prefs(mail: Webmail, address: str) -> object:
+async def _prefs(mail: Webmail, address: str) -> Prefs:
     services = mail.server.services
     rec = await services.directory.require_account(address)
     return await webmail_of(mail).prefs.get(await services.directory.principal_for(rec))
@@ -91,6 +92,21 @@ def test_own_identity_is_accepted(alice: WebClient) -> None:
     assert alice.post("/webmail/settings", {**GOOD, "identity": ALICE}).status == 303
     page = alice.get("/webmail/settings").text
     assert '<option value="" selected>My own address (alice@settings.test)' in page
+
+
+def test_granted_identities_are_offered_and_accepted(mail: Webmail, alice: WebClient) -> None:
+    """An address an administrator granted (``send-as``) is offered and may be the default;
+    the rule is the one submission applies (services/senders.py)."""
+    mail.server.call(mail.server.services.admin.users.grant_send_as(
+        Actor.operator(), ALICE, "sales@settings.test", True))
+    page = alice.get("/webmail/settings").text
+    assert '<option value="sales@settings.test">' in page
+    assert alice.post("/webmail/settings", {**GOOD, "identity": "sales@settings.test"}
+                      ).status == 303
+    page = alice.get("/webmail/settings").text
+    assert '<option value="sales@settings.test" selected>' in page
+    assert alice.post("/webmail/settings", {**GOOD, "identity": "boss@settings.test"}
+                      ).status == 422
 
 
 def test_bad_requests_are_4xx(alice: WebClient) -> None:

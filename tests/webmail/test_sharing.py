@@ -133,11 +133,11 @@ def test_every_kind_of_entry_is_shown_in_words(mail: Webmail, alice: WebClient) 
         a.logout()
     assert acl[f"${TEAM}"] == "lrs" and acl["anyone"] == "lrs" and acl[f"-{CAROL}"] == "w"
     assert acl["authenticated"] == "lrswipkxteacd"
-    page = alice.get(path).text
-    assert f"group {TEAM}" in page and "anyone, even anonymous" in page
-    assert "anyone logged in" in page and "<strong>Denied:</strong> " + CAROL in page
-    assert "Full (may also share)" in page
-    assert "change who may access it" in page
+    shown = alice.get(path).text
+    assert f"group {TEAM}" in shown and "anyone, even anonymous" in shown
+    assert "anyone logged in" in shown and "<strong>Denied:</strong> " + CAROL in shown
+    assert "Full (may also share)" in shown
+    assert "change who may access it" in shown
     # carol (in the group, minus her negative entry) over IMAP
     c = mail.imap(CAROL)
     try:

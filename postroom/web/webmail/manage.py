@@ -120,6 +120,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         folder_id = _folder_field(form)
         label = text(form, "name")
         try:
+            # no ``parent`` field (the rename form): the parent stays (FolderTree.rename)
             parent: int | bool | None = False if "parent" not in form.values() \
                 else _parent_field(form)
             await folders.rename(user.actor.principal, folder_id, label, parent)
@@ -210,6 +211,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         if not view.may_apply:  # the checkbox is not offered; never half-done
             form = Form([(k, v) for k, v in form.pairs if k != "apply"])
         if text(form, "preset") == "custom" and not text(form, "custom"):
+            # the ticked rights as letters, so a form drawn again keeps them ticked
             form = Form([*form.pairs, ("custom", "".join(form.all("right")))])
         try:
             message = await dir_acl.perform(user, target(view, folder_id), form)
