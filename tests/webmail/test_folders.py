@@ -34,6 +34,7 @@ def test_the_page_lists_the_tree_with_sharing_links(mail: Webmail, alice: WebCli
         assert f">{name}</a>" in page.text
     # INBOX cannot be deleted: no link offered; Archive can
     assert f"/webmail/folders/delete?folder={inbox}" not in page.text
+    assert f'id="f-rename-{inbox}"' not in page.text  # nor renamed from here
     archive = folder_id(mail, ALICE, "Archive")
     assert f"/webmail/folders/delete?folder={archive}" in page.text
     # the settings and mail links of the frame are there

@@ -44,6 +44,9 @@ def test_alice_shares_read_only_and_bob_sees_it(mail_browser: Webmail) -> None:
             page.locator(".flash").inner_text()
         row = page.get_by_role("row", name=BOB)
         assert "Read" in row.inner_text()
+        # manage.js: ticking a right picks "Custom"
+        page.get_by_label("Change flags").check()
+        assert page.get_by_label("Custom", exact=True).is_checked()
     finally:
         context.close()
     imap = mail.imap(BOB)
