@@ -282,3 +282,28 @@ def test_rights_checklist_follows_the_stored_letters() -> None:
     assert [letter for letter, _, held in listed if held] == ["l", "r", "w"]
     assert dict((letter, meaning) for letter, meaning, _ in listed)["a"] == \
         "change who may access it"
+
+
+def test_a_public_folder_shared_with_admin_right(mail: Webmail, alice: WebClient) -> None:
+    """A public folder whose ACL gives alice ``a``: the editor, "administrators always have
+    all rights" instead of an owner, and her change reads back over IMAP."""
+    from postroom.core.actor import Actor
+    operator = Actor.operator()
+    folders = mail.server.services.admin.folders
+    mail.server.call(folders.create(operator, None, "Sales"))
+    mail.server.call(folders.set_acl(operator, None, "Sales", ALICE, "lrsa"))
+    path = url(mail, "Public Folders/Sales")
+    page = alice.get(path)
+    assert page.status == 200, page.text
+    assert "always have all rights" in page.text and "Give or change access" in page.text
+    assert alice.post(path, {"action": "set", "kind": "user", "who": CAROL,
+                             "preset": "read"}).status == 303
+    c = mail.imap(CAROL)
+    try:
+        assert myrights(c, "Public Folders/Sales") == "lrs"
+    finally:
+        c.logout()
+    assert audit(mail, "acl.set")[0].target == "public:Sales"
+    # an entry to change that is not there: the form with defaults
+    page = alice.get(f"{path}?edit=nobody%40share.test")
+    assert page.status == 200 and 'id="r-read" name="preset" value="read" checked' in page.text
