@@ -50,8 +50,9 @@ def sharing_url(folder_id: int) -> str:
 
 
 def _folder_field(form: Form, name: str = "folder") -> int:
-    """A folder id from a form field: anything that cannot be one is the same NOT_FOUND the
-    services answer for a folder the user may not see (services/webmail/folders.py)."""
+    """A folder id from a form field: anything that cannot be one is 404, as junk in the
+    path is (shell.folder_param); a plausible id is then resolved by the services, which
+    answer the same 404 for a folder the user may not see as for a missing one."""
     raw = text(form, name)
     if not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= MAX_ID:
         raise HTTPException(404)
@@ -60,8 +61,9 @@ def _folder_field(form: Form, name: str = "folder") -> int:
 
 def move_targets(row: Folder, parents: list[Folder]) -> list[Folder]:
     """Where ``row`` may be moved: folders of the same owner that take subfolders, not
-    itself nor one below it (IMAP RENAME stays in one namespace, RFC 9051 §6.3.6). The
-    services decide again; this only keeps impossible choices out of the list."""
+    itself nor one below it (MailboxService.rename keeps a folder in its namespace, and a
+    folder cannot go inside itself). The services decide again; this only keeps impossible
+    choices out of the list."""
     owner = row.name.split("/")[:2] if row.namespace == "other" else None
     return [p for p in parents if p.id != row.id and p.namespace == row.namespace
             and not p.name.startswith(row.name + "/")
@@ -113,8 +115,8 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         return back(FOLDERS, f"Folder {values['name']} created.")
 
     async def rename(request: Request) -> Response:
-        """A new name, a new parent (``parent``: an id, "" for the top), or both; ``keep``
-        (the rename-only form) keeps the parent."""
+        """A new name, a new parent (``parent``: an id, "" for the top), or both; without a
+        ``parent`` field (the rename-only form) the parent stays."""
         user = user_of(request)
         form = await read_form(request)
         folder_id = _folder_field(form)
