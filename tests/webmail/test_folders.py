@@ -80,6 +80,23 @@ def test_rename_and_move_are_seen_over_imap(mail: Webmail, alice: WebClient) -> 
         imap.logout()
 
 
+def test_the_move_page_offers_where_the_folder_may_go(mail: Webmail,
+                                                     alice: WebClient) -> None:
+    alice.post("/webmail/folders/create", {"name": "Box", "parent": ""})
+    box = folder_id(mail, ALICE, "Box")
+    alice.post("/webmail/folders/create", {"name": "Inner", "parent": str(box)})
+    inner = folder_id(mail, ALICE, "Box/Inner")
+    archive = folder_id(mail, ALICE, "Archive")
+    page = alice.get(f"/webmail/folders/move?folder={box}")
+    assert page.status == 200 and "Move the folder Box" in page.text
+    assert f'<option value="{archive}">Archive</option>' in page.text
+    assert f'<option value="{inner}"' not in page.text  # not inside itself
+    assert f'<option value="{box}"' not in page.text
+    page = alice.get(f"/webmail/folders/move?folder={inner}")
+    assert f'<option value="{box}" selected>' in page.text
+    assert f'href="/webmail/folders/move?folder={box}"' in alice.get("/webmail/folders").text
+
+
 def test_delete_asks_first_then_deletes(mail: Webmail, alice: WebClient) -> None:
     alice.post("/webmail/folders/create", {"name": "Doomed", "parent": ""})
     doomed = folder_id(mail, ALICE, "Doomed")
@@ -122,10 +139,11 @@ def test_ids_of_others_are_the_same_404_as_missing_ones(mail: Webmail,
     answers = []
     for fid in (bobs, missing):
         got = [alice.get(f"/webmail/folders/delete?folder={fid}"),
+               alice.get(f"/webmail/folders/move?folder={fid}"),
                alice.post("/webmail/folders/delete", {"folder": str(fid)}),
                alice.post("/webmail/folders/rename", {"folder": str(fid), "name": "X"}),
                alice.post("/webmail/folders/create", {"name": "X", "parent": str(fid)})]
-        assert [p.status for p in got] == [404] * 4
+        assert [p.status for p in got] == [404] * 5
         answers.append([neutral(p.text, fid) for p in got])
     assert answers[0] == answers[1]
     imap = mail.imap(BOB)
@@ -138,6 +156,7 @@ def test_ids_of_others_are_the_same_404_as_missing_ones(mail: Webmail,
 @pytest.mark.parametrize("value", ["abc", "-1", "0", "1" * 25, "99999999999999999999"])
 def test_junk_ids_are_404(alice: WebClient, value: str) -> None:
     assert alice.get(f"/webmail/folders/delete?folder={value}").status == 404
+    assert alice.get(f"/webmail/folders/move?folder={value}").status == 404
     assert alice.post("/webmail/folders/delete", {"folder": value}).status == 404
     assert alice.post("/webmail/folders/rename", {"folder": value, "name": "x"}).status == 404
     assert alice.post("/webmail/folders/create", {"name": "x", "parent": value}).status == 404
@@ -154,6 +173,8 @@ def test_bad_requests_are_4xx(mail: Webmail, alice: WebClient) -> None:
     assert 400 <= page.status < 500
     assert alice.get("/webmail/folders/create").status == 405
     assert alice.get("/webmail/folders/delete").status == 404
+    assert alice.get("/webmail/folders/move").status == 404
+    assert alice.post("/webmail/folders/move", {"folder": "1"}).status == 405
     anonymous = WebClient(mail.port)
     page = anonymous.get("/webmail/folders")
     assert page.status == 303 and page.location.startswith("/login")

@@ -95,6 +95,7 @@ def test_every_manage_page_passes_axe(mail_browser: Webmail) -> None:
         remote = mail.server.call(mail.server.services.admin.multipop.add(
             _actor(), ALICE, host="pop.example.net", username="alice", password="pw"))
         for path in ("/webmail/folders", f"/webmail/folders/delete?folder={plans}",
+                     f"/webmail/folders/move?folder={plans}",
                      f"/webmail/f/{plans}/sharing", f"/webmail/f/{plans}/sharing?edit={BOB}",
                      "/webmail/settings", "/webmail/settings/multipop",
                      f"/webmail/settings/multipop/{remote.id}", "/me"):

@@ -98,7 +98,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         return await page(request, wm, "webmail/folders.html", {
             "rows": tree, "parents": [f for f in tree if f.id is not None and f.may_create],
             "values": values or {"name": "", "parent": TOP}, "errors": errors,
-            "sharing_url": sharing_url, "move_targets": move_targets},
+            "sharing_url": sharing_url},
             status=status_of(exc) if exc is not None else 200)
 
     async def index(request: Request) -> Response:
@@ -131,6 +131,21 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
                 raise
             return await folders_page(request, None, exc, f"rename-{folder_id}")
         return back(FOLDERS, f"Folder renamed to {label}.")
+
+    async def move(request: Request) -> Response:
+        """GET: where the folder may go (``move_targets``); the form posts to ``rename``."""
+        user = user_of(request)
+        principal = user.actor.principal
+        folder_id = _folder_field(Form([("folder", request.query_params.get("folder", ""))]))
+        row = await folders.describe(principal, await folders.open(principal, folder_id,
+                                                                   Op.LIST))
+        tree = await folders.tree(principal)
+        targets = move_targets(row, [f for f in tree if f.id is not None and f.may_create])
+        parent_name = row.name.rpartition("/")[0]
+        current = next((f.id for f in tree if f.id is not None and f.name == parent_name),
+                       None)
+        return await page(request, wm, "webmail/folders_move.html", {
+            "row": row, "targets": targets, "current_parent": current})
 
     async def delete(request: Request) -> Response:
         """GET: the confirmation page; POST: delete (``x`` on the folder; INBOX and a folder
@@ -227,6 +242,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
     return [Route(FOLDERS, index, methods=["GET"]),
             Route(FOLDERS + "/create", create, methods=["POST"]),
             Route(FOLDERS + "/rename", rename, methods=["POST"]),
+            Route(FOLDERS + "/move", move, methods=["GET"]),
             Route(FOLDERS + "/delete", delete, methods=["GET", "POST"]),
             Route("/webmail/f/{fid}/sharing", sharing, methods=["GET", "POST"])]
 
