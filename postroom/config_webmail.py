@@ -72,5 +72,9 @@ class WebmailConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # -- writing (web/webmail/compose.py) ---------------------------------------------------
 
     # -- folders, sharing and settings (web/webmail/manage.py, settings.py) -----------------
+    sharing_suggestions: Annotated[int, _d(
+        "Most accounts, and most groups, of the user's own domain the sharing screen suggests "
+        "when picking whom to share with (0 = none; any address can still be typed)."),
+                                   Meta(ge=0, le=1000)] = 100
 
     # -- live updates (web/webmail/live.py) -------------------------------------------------
