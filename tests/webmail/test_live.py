@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from postroom.core.actor import Actor, Origin
+from postroom.core.principal import Principal
 from postroom.services.webmail.live import Event
 from postroom.web.webmail.live import frame
 from tests.support.server import RunningServer, server_config
@@ -183,6 +185,58 @@ def test_own_folder_changes_say_folders(mail: Webmail, users: dict[str, str]) ->
             sse.expect("folders", timeout=2)
             ok(client.delete("Pastimes"))
             sse.expect("folders", timeout=2)
+    finally:
+        sse.close()
+
+
+def test_public_folders_reach_everyone_they_are_shared_with(
+        mail: Webmail, users: dict[str, str]) -> None:
+    """A public folder shared with ``anyone`` (made by the operator, as the CLI does): every
+    user sees it appear and hears of its mail; taking ``anyone`` away makes it gone."""
+    services = mail.server.services
+    op, origin = Principal.operator(), Origin("test", "local")
+    carol = users["carol"]
+    sse = stream(mail, mail.client(carol))
+    try:
+        mail.server.call(services.mailboxes.create(op, "Public Folders/Notices"))
+        mail.server.call(services.acl.set(op, "Public Folders/Notices", "anyone", "lrs",
+                                          origin))
+        sse.expect("folders", timeout=2)
+        notices = folder_id(mail, carol, "Public Folders/Notices")
+        with mail.imap(carol) as client:
+            append_refused = client.append('"Public Folders/Notices"', "", None, MESSAGE)
+            assert append_refused[0] == "NO"  # no ``i`` for anyone
+        mail.server.call(services.acl.set(op, "Public Folders/Notices", "anyone", "lrsi",
+                                          origin))
+        event, _ = sse.expect("rights", lambda d: d["folder"] == notices, timeout=2)
+        assert event.data["rights"] == "lrsi"
+        with mail.imap(carol) as client:
+            append(client, '"Public Folders/Notices"')
+        sse.expect("mail", lambda d: d["folder"] == notices and d["total"] == 1, timeout=2)
+        mail.server.call(services.acl.delete(op, "Public Folders/Notices", "anyone", origin))
+        sse.expect("gone", lambda d: d["folder"] == notices, timeout=2)
+    finally:
+        sse.close()
+
+
+def test_joining_a_group_shows_its_folders(mail: Webmail, users: dict[str, str]) -> None:
+    """Group membership is not a change of any folder: the stream learns it when it checks
+    its session again (each heartbeat; live_heartbeat=1 here) and decides the tree anew."""
+    services = mail.server.services
+    alice, carol = users["alice"], users["carol"]
+    actor = Actor.operator()
+    mail.server.call(services.admin.groups.add(actor, "club@example.test", [alice]))
+    with mail.imap(alice) as owner:
+        ok(owner.create("Club"))
+        ok(owner.setacl("Club", "$club@example.test", "lr"))
+    club = folder_id(mail, alice, "Club")
+    sse = stream(mail, mail.client(carol))
+    try:
+        mail.server.call(services.admin.groups.member(actor, "club@example.test", carol, True))
+        sse.expect("folders", timeout=6)  # heartbeat + the session cache (2 s)
+        with mail.imap(alice) as owner:
+            append(owner, "Club")
+        sse.expect("mail", lambda d: d["folder"] == club, timeout=2)
     finally:
         sse.close()
 
