@@ -384,6 +384,25 @@ def test_logout_ends_the_stream(mail: Webmail, users: dict[str, str]) -> None:
         sse.close()
 
 
+@pytest.mark.parametrize("how", ["password", "disabled"])
+def test_a_password_change_or_a_disabled_account_ends_the_stream(mail: Webmail,
+                                                                 how: str) -> None:
+    address = mail.account(f"ending-{how}@example.test")
+    sse = stream(mail, mail.client(address))
+    services = mail.server.services
+    try:
+        if how == "password":
+            mail.server.call(services.admin.users.set_password(Actor.operator(), address,
+                                                               "Another-pass-98765"))
+        else:
+            mail.server.call(services.admin.users.update(Actor.operator(), address,
+                                                         state="disabled"))
+        events = sse.until_end(timeout=5)  # heartbeat 1 s + the session cache (2 s)
+        assert events[-1].type == "end" and events[-1].data == {"reason": "session"}
+    finally:
+        sse.close()
+
+
 def test_frame_is_one_event() -> None:
     assert frame(3, Event("mail", {"folder": 1, "total": 2, "unseen": 0})) == (
         b'id: 3\nevent: mail\ndata: {"folder":1,"total":2,"unseen":0}\n\n')

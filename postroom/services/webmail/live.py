@@ -294,27 +294,39 @@ class LiveUpdates:
 
     # -- users -------------------------------------------------------------------------------
     async def _viewer(self, principal: Principal, account_id: int) -> Viewer:
+        """The user's ``Viewer``: a new one (their tree read now) or the one their other
+        streams share (waiting until its tree is read)."""
         self._start()
-        viewer = self._viewers.get(account_id)
-        if viewer is None:
-            viewer = Viewer(principal, account_id)
-            self._viewers[account_id] = viewer
+        while True:
+            viewer = self._viewers.get(account_id)
+            if viewer is None:
+                return await self._new_viewer(principal, account_id)
             try:
-                seen = await self._snapshot(principal)
-            except BaseException as exc:
-                if self._viewers.get(account_id) is viewer:
-                    del self._viewers[account_id]
-                viewer.ready.set_exception(exc if isinstance(exc, Exception) else
-                                           MailError(Kind.TEMPORARY, "stopped"))
-                viewer.ready.exception()  # retrieved: no "never retrieved" warning
-                raise
-            for mid, one in seen.items():
-                self._set(viewer, mid, one)
-            viewer.ready.set_result(None)
-        else:
-            await asyncio.shield(viewer.ready)
+                await asyncio.shield(viewer.ready)
+            except Exception:
+                continue  # reading its tree failed (that request's error): try anew
+            if self._viewers.get(account_id) is not viewer:
+                continue  # its last stream ended meanwhile: it is gone
             if principal != viewer.principal:
                 self._reprincipal(viewer, principal)
+            return viewer
+
+    async def _new_viewer(self, principal: Principal, account_id: int) -> Viewer:
+        """A viewer for the user, with their tree as the gate lists it now."""
+        viewer = Viewer(principal, account_id)
+        self._viewers[account_id] = viewer
+        try:
+            seen = await self._snapshot(principal)
+        except BaseException as exc:
+            if self._viewers.get(account_id) is viewer:
+                del self._viewers[account_id]
+            viewer.ready.set_exception(exc if isinstance(exc, Exception) else
+                                       MailError(Kind.TEMPORARY, "stopped"))
+            viewer.ready.exception()  # retrieved: no "never retrieved" warning
+            raise
+        for mid, one in seen.items():
+            self._set(viewer, mid, one)
+        viewer.ready.set_result(None)
         return viewer
 
     def _reprincipal(self, viewer: Viewer, principal: Principal) -> None:
