@@ -99,3 +99,39 @@ def test_server_stop_ends_streams_promptly(tmp_path: Path) -> None:
     finally:
         if not stopped:
             srv.stop()
+
+
+def test_a_refused_page_falls_back_to_polling(mail_browser: Webmail) -> None:
+    """With the process at live_max_streams, a page's EventSource gets 503: live.js polls
+    the open folder's counts instead (at once, then every 60 s)."""
+    mail = mail_browser
+    readers = [SseReader(mail.port, dict(mail.client(mail.account(f"p{n}@example.test")).jar))
+               for n in range(3)]
+    context = None
+    try:
+        assert [r.status for r in readers] == [200, 200, 200]
+        wait_for(lambda: open_streams(mail.server) == 3, 5)
+        address = mail.account("refused@example.test")
+        context, page = mail.browser(address)
+        refused: list[int] = []
+        page.on("response", lambda r: refused.append(r.status)
+                if r.url.endswith("/webmail/events") or "/webmail/events?folder=" in r.url
+                else None)
+        with page.expect_request(lambda r: "/webmail/events?poll=" in r.url, timeout=5000):
+            page.goto("/webmail/tree")
+            page.evaluate("""() => {
+                document.body.dataset.folder = "1";
+                const nav = document.createElement("nav");
+                nav.id = "folders";
+                nav.append(document.getElementById("folder-tree"));
+                document.body.append(nav);
+            }""")
+            page.add_script_tag(url="/static/webmail/core.js")
+            page.add_script_tag(url="/static/webmail/live.js")
+        assert 503 in refused
+    finally:
+        if context is not None:
+            context.close()
+        for reader in readers:
+            reader.close()
+    wait_for(lambda: open_streams(mail.server) == 0, 5, "streams released")

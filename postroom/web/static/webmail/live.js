@@ -70,7 +70,8 @@
   }
 
   function startPoll() {
-    if (!pollTimer && !stopped) { pollTimer = setInterval(poll, POLL); }
+    // once at once (the page may have missed changes while refused), then every POLL ms
+    if (!pollTimer && !stopped) { pollTimer = setInterval(poll, POLL); poll(); }
   }
 
   function stopPoll() {
