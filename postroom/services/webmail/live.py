@@ -195,6 +195,7 @@ class LiveUpdates:
         self._recheck: dict[int, None] = {}  # folders whose visibility is to be decided again
         self._resync: dict[int, bool] = {}  # account id -> also send ``mail`` for every folder
         self._working = False
+        self._tree_changes = 0  # folder/ACL changes routed so far (see ``_new_viewer``)
         self._closed = False
         self._drained: asyncio.Event | None = None
 
@@ -315,6 +316,7 @@ class LiveUpdates:
         """A viewer for the user, with their tree as the gate lists it now."""
         viewer = Viewer(principal, account_id)
         self._viewers[account_id] = viewer
+        changes = self._tree_changes
         try:
             seen = await self._snapshot(principal)
         except BaseException as exc:
@@ -326,6 +328,10 @@ class LiveUpdates:
             raise
         for mid, one in seen.items():
             self._set(viewer, mid, one)
+        if self._tree_changes != changes:
+            # a folder or an ACL changed while the tree was read: the reading may predate it
+            self._resync[account_id] = False
+            self._work()
         viewer.ready.set_result(None)
         return viewer
 
@@ -424,7 +430,9 @@ class LiveUpdates:
                 seen = viewer.seen.get(mid)
                 if seen is not None and seen.readable:
                     self._mark(viewer, mid)
-        elif isinstance(change, MailboxDeleted):
+            return
+        self._tree_changes += 1
+        if isinstance(change, MailboxDeleted):
             for viewer in list(self._index.get(mid, ())):
                 self._apply(viewer, mid, None)
         elif isinstance(change, MailboxRenamed):
