@@ -78,3 +78,15 @@ class WebmailConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                                    Meta(ge=0, le=1000)] = 100
 
     # -- live updates (web/webmail/live.py) -------------------------------------------------
+    live_coalesce: Annotated[float, _d(
+        "Seconds a live-update stream waits at least between two \"mail\" events of one user, "
+        "so a burst of changes (a client moving hundreds of messages) becomes one event per "
+        "folder with the counts read when it is sent (0 = no wait)."), Meta(ge=0, le=10)] = 0.25
+    live_retry: Annotated[float, _d(
+        "Seconds a browser waits before reconnecting a live-update stream that broke (sent as "
+        "the stream's \"retry\" field; the page backs off further when reconnecting fails)."),
+                          Meta(ge=0.5, le=600)] = 3.0
+    live_poll: Annotated[float, _d(
+        "Seconds between two polls of a page whose live-update stream was refused (the "
+        "process is at live_max_streams, or the user opened more than live_max_per_user); "
+        "also the Retry-After of that refusal."), Meta(ge=5, le=3600)] = 60.0
