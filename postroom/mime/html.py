@@ -1,0 +1,279 @@
+"""HTML mail made safe to display: an allow-list sanitiser on nh3 (ammonia), and a CSS filter.
+
+Mail HTML is hostile input. Webmail shows it in a sandboxed frame (no scripts, no same origin)
+under a CSP that forbids scripts and every load but our own images; this module is the other,
+independent half of that defence (docs/webmail/read.md, "Two walls"): what it returns holds no
+script, no event handler, no plug-in, no form, no frame, no ``<base>``/``<meta>``, no SVG or
+MathML, no URL scheme but http(s)/mailto on links, and loads nothing remote unless the caller
+allowed remote images. Either wall alone keeps scripts out and remote hosts unasked.
+
+Design:
+
+- **Tags and attributes** from an allow-list (``TAGS``, ``ATTRIBUTES``); the content of
+  script-like and foreign elements (``DROP_CONTENT``) goes with them, the content of other
+  unknown tags stays as text. Links get ``target="_blank" rel="noopener noreferrer"``.
+- **Images**: ``cid:`` sources become our own URL for that inline part (``cid_url``); ``data:``
+  sources only for raster image types; ``http(s):`` sources are *blocked* unless
+  ``remote=True``: the ``src`` attribute becomes ``data-blocked-src`` so the page can count
+  them and nothing is fetched. The rewrite runs on nh3's output, which is serialised HTML with
+  every attribute value double-quoted and ``"`` escaped, so a tag can be matched exactly
+  (``_IMG_TAG``) and the text of the mail cannot fake an attribute.
+- **CSS**: ``style`` attributes and ``<style>`` elements keep only declarations of
+  ``SAFE_PROPERTIES`` whose values hold nothing that can load or run anything (``url(``,
+  ``expression(``, ``image-set(``, escapes, ``@import``, ``behavior``, ``-moz-binding``...).
+  ``<style>`` elements are taken out before sanitising, filtered rule by rule (at-rules dropped
+  but for ``@media``, whose rules are filtered the same way), and returned apart for the
+  document's head, never with a ``<`` in them (so they cannot close the element).
+
+``render_document`` wraps the result in the document the frame loads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import nh3
+
+TAGS = frozenset({
+    "a", "abbr", "acronym", "address", "article", "aside", "b", "bdi", "bdo", "big",
+    "blockquote", "br", "caption", "center", "cite", "code", "col", "colgroup", "dd", "del",
+    "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "font", "footer", "h1",
+    "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "i", "img", "ins", "kbd", "li",
+    "main", "mark", "nav", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp", "section",
+    "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td",
+    "tfoot", "th", "thead", "time", "tr", "tt", "u", "ul", "var", "wbr"})
+# Dropped with everything inside: scripts and styles (filtered apart), foreign content, frames,
+# plug-ins, forms' controls and the raw-text elements whose parsing differs between parsers.
+DROP_CONTENT = frozenset({
+    "script", "style", "title", "head", "svg", "math", "iframe", "frame", "frameset", "object",
+    "embed", "applet", "noscript", "noembed", "noframes", "xmp", "plaintext", "template",
+    "textarea", "select", "option", "button", "audio", "video", "canvas", "portal"})
+_COMMON = {"title", "dir", "lang", "align", "valign", "class", "style", "width", "height"}
+ATTRIBUTES: dict[str, set[str]] = {
+    "*": _COMMON,
+    "a": {"href", "name"},
+    "img": {"src", "alt", "border", "hspace", "vspace"},
+    "font": {"color", "face", "size"},
+    "table": {"border", "cellpadding", "cellspacing", "bgcolor", "frame", "rules", "summary"},
+    "td": {"colspan", "rowspan", "bgcolor", "nowrap", "abbr", "headers", "scope"},
+    "th": {"colspan", "rowspan", "bgcolor", "nowrap", "abbr", "headers", "scope"},
+    "tr": {"bgcolor"}, "tbody": {"bgcolor"}, "thead": {"bgcolor"}, "tfoot": {"bgcolor"},
+    "col": {"span"}, "colgroup": {"span"},
+    "ol": {"start", "type", "reversed"}, "ul": {"type"}, "li": {"value", "type"},
+    "blockquote": {"cite", "type"}, "q": {"cite"}, "del": {"cite", "datetime"},
+    "ins": {"cite", "datetime"}, "time": {"datetime"}, "hr": {"size", "noshade", "color"},
+    "div": {"bgcolor"}, "details": {"open"}, "bdo": {"dir"},
+}
+URL_SCHEMES = frozenset({"http", "https", "mailto", "cid", "data"})
+RASTER_DATA = re.compile(r"^data:image/(?:png|gif|jpeg|jpg|webp);base64,[A-Za-z0-9+/=\s]*$",
+                         re.I)
+# CSS properties that change only how text and boxes look. Not here: anything that takes an
+# image or a URL (background-image, list-style-image, border-image, cursor, content, mask...),
+# positioning (a mail could lay a fake control over the page's own), custom properties.
+SAFE_PROPERTIES = frozenset({
+    "background", "background-color", "border", "border-bottom", "border-bottom-color",
+    "border-bottom-left-radius", "border-bottom-right-radius", "border-bottom-style",
+    "border-bottom-width", "border-collapse", "border-color", "border-left",
+    "border-left-color", "border-left-style", "border-left-width", "border-radius",
+    "border-right", "border-right-color", "border-right-style", "border-right-width",
+    "border-spacing", "border-style", "border-top", "border-top-color",
+    "border-top-left-radius", "border-top-right-radius", "border-top-style",
+    "border-top-width", "border-width", "caption-side", "clear", "color", "direction",
+    "display", "empty-cells", "float", "font", "font-family", "font-size", "font-style",
+    "font-variant", "font-weight", "height", "letter-spacing", "line-height",
+    "list-style-position", "list-style-type", "margin", "margin-bottom", "margin-left",
+    "margin-right", "margin-top", "max-height", "max-width", "min-height", "min-width",
+    "mso-line-height-rule", "opacity", "overflow", "overflow-wrap", "overflow-x", "overflow-y",
+    "padding", "padding-bottom", "padding-left", "padding-right", "padding-top",
+    "table-layout", "text-align", "text-decoration", "text-decoration-color",
+    "text-decoration-line", "text-decoration-style", "text-indent", "text-overflow",
+    "text-transform", "unicode-bidi", "vertical-align", "visibility", "white-space", "width",
+    "word-break", "word-spacing", "word-wrap"})
+# Anything that loads, runs or hides a load in a value (lower-cased, comments removed).
+_BAD_VALUE = re.compile(r"url\s*\(|expression|image-set|image\s*\(|src\s*\(|element\s*\(|"
+                        r"@import|behavior|binding|javascript:|vbscript:|[\\<>{}@]|/\*")
+_SELECTOR_OK = re.compile(r"^[a-zA-Z0-9_\-\s.#*>+~:,()=\[\]\"'|^$]+$")
+_MEDIA_OK = re.compile(r"^@media[a-zA-Z0-9_\-\s:(),.]*$", re.I)
+_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
+_STYLE_ELEMENT = re.compile(r"<style\b[^>]*>(.*?)(?:</style\s*>|$)", re.S | re.I)
+# nh3's serialisation: attributes name="value" with '"' escaped inside values
+_IMG_TAG = re.compile(r'<img(?:\s+[^\s"\'>/=]+(?:="[^"]*")?)*\s*/?>')
+_BLOCKED = "x-postroom-blocked:"
+_CID = "x-postroom-cid:"
+MAX_CSS = 256 * 1024  # characters of <style> CSS kept; the rest of a bloated sheet is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class SafeHtml:
+    """A sanitised body: ``body`` (a fragment), ``css`` (filtered rules for the head) and
+    how many remote images were blocked or allowed."""
+
+    body: str
+    css: str
+    blocked: int  # remote images whose src was taken away
+    remote: int  # remote images left to load (images allowed)
+
+
+def filter_declarations(text: str) -> str:
+    """``prop: value; ...`` keeping only safe properties with safe values; "" for none."""
+    kept: list[str] = []
+    for decl in _COMMENT.sub(" ", text).split(";"):
+        name, sep, value = decl.partition(":")
+        name = name.strip().lower()
+        value = value.strip()
+        if not sep or name not in SAFE_PROPERTIES or not value:
+            continue
+        if _BAD_VALUE.search(value.lower()) or len(value) > 500:
+            continue
+        kept.append(f"{name}:{value}")
+    return ";".join(kept)
+
+
+def filter_stylesheet(css: str) -> str:
+    """A ``<style>`` element's text reduced to rules with safe selectors and declarations;
+    at-rules are dropped except ``@media``, whose rules are filtered the same way."""
+    css = _COMMENT.sub(" ", css)[:MAX_CSS]
+    out: list[str] = []
+    _rules(css, 0, out, depth=0)
+    return "\n".join(out)
+
+
+def _rules(css: str, pos: int, out: list[str], depth: int) -> int:
+    """Filter rules from ``pos`` until an unmatched ``}`` (returns the position after it)
+    or the end."""
+    n = len(css)
+    while pos < n:
+        brace = css.find("{", pos)
+        close = css.find("}", pos)
+        semi = css.find(";", pos)
+        if close != -1 and (brace == -1 or close < brace) and (semi == -1 or close < semi):
+            return close + 1  # the end of an enclosing block
+        if brace == -1:
+            return n
+        prelude = css[pos:brace].strip()
+        if prelude.startswith("@") and semi != -1 and semi < brace:  # @import x; @charset
+            pos = semi + 1
+            continue
+        if prelude.startswith("@"):
+            if depth == 0 and _MEDIA_OK.match(prelude):
+                inner: list[str] = []
+                pos = _rules(css, brace + 1, inner, depth + 1)
+                if inner:
+                    out.append(prelude + "{" + "".join(inner) + "}")
+            else:
+                pos = _skip_block(css, brace + 1)
+            continue
+        end = css.find("}", brace + 1)
+        nested = css.find("{", brace + 1)
+        if end == -1:
+            return n
+        if nested != -1 and nested < end:  # a nested block where none belongs: skip it
+            pos = _skip_block(css, brace + 1)
+            continue
+        decls = filter_declarations(css[brace + 1:end])
+        selector = " ".join(prelude.split())
+        if decls and selector and _SELECTOR_OK.match(selector) and len(selector) < 1000:
+            out.append(f"{selector}{{{decls}}}")
+        pos = end + 1
+    return n
+
+
+def _skip_block(css: str, pos: int) -> int:
+    depth = 1
+    while pos < len(css) and depth:
+        if css[pos] == "{":
+            depth += 1
+        elif css[pos] == "}":
+            depth -= 1
+        pos += 1
+    return pos
+
+
+def _make_filter(cid_url: Callable[[str], str | None], remote: bool,
+                 ) -> Callable[[str, str, str], str | None]:
+    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+        if attr == "style":
+            return filter_declarations(value) or None
+        if tag == "img" and attr == "src":
+            low = value.strip().lower()
+            if low.startswith("cid:"):
+                url = cid_url(value.strip()[4:])
+                return _CID + url if url else None
+            if low.startswith("data:"):
+                return value if RASTER_DATA.match(value.strip()) else None
+            if low.startswith(("http:", "https:")):
+                return value if remote else _BLOCKED + value
+            return None  # mailto:, a relative URL: nothing an image can be
+        if tag == "a" and attr == "href" and value.strip().lower().startswith(("cid:", "data:")):
+            return None
+        return value
+    return attribute_filter
+
+
+def _cleaner(cid_url: Callable[[str], str | None], remote: bool) -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags=set(TAGS), clean_content_tags=set(DROP_CONTENT),
+        attributes={k: set(v) for k, v in ATTRIBUTES.items()},
+        attribute_filter=_make_filter(cid_url, remote), strip_comments=True,
+        link_rel="noopener noreferrer", url_schemes=set(URL_SCHEMES),
+        set_tag_attribute_values={"a": {"target": "_blank"}}, url_relative="deny")
+
+
+def sanitise(html: str, *, cid_url: Callable[[str], str | None] = lambda cid: None,
+             remote: bool = False) -> SafeHtml:
+    """Sanitise one HTML body. ``cid_url(content_id)`` names our URL of an inline part (None:
+    the part does not exist, and the image goes); ``remote`` lets http(s) images load."""
+    sheets: list[str] = []
+
+    def take_style(match: re.Match[str]) -> str:
+        sheets.append(match.group(1))
+        return ""
+    html = _STYLE_ELEMENT.sub(take_style, html)
+    css = "\n".join(filter(None, (filter_stylesheet(s) for s in sheets)))[:MAX_CSS]
+    body = _cleaner(cid_url, remote).clean(html)
+    blocked = remote_count = 0
+
+    def fix_img(match: re.Match[str]) -> str:
+        nonlocal blocked, remote_count
+        tag = match.group(0)
+        if f' src="{_BLOCKED}' in tag:
+            blocked += 1
+            return tag.replace(f' src="{_BLOCKED}', ' data-blocked-src="', 1)
+        if f' src="{_CID}' in tag:
+            return tag.replace(f' src="{_CID}', ' src="', 1)
+        if ' src="http' in tag.lower():
+            remote_count += 1
+        return tag
+    body = _IMG_TAG.sub(fix_img, body)
+    return SafeHtml(body, css, blocked, remote_count)
+
+
+# The frame's own look: readable defaults, nothing wider than the frame.
+FRAME_CSS = ("html{color-scheme:light}body{margin:8px;font:15px/1.45 system-ui,sans-serif;"
+             "color:#1b1f24;background:#fff;overflow-wrap:anywhere}"
+             "img{max-width:100%;height:auto}img[data-blocked-src]{display:inline-block;"
+             "min-width:1em;min-height:1em;outline:1px dashed #8c959f}"
+             "pre{white-space:pre-wrap}table{max-width:100%}")
+
+
+def render_document(safe: SafeHtml, lang: str = "") -> str:
+    """The whole document the sandboxed frame loads. The mail's CSS is already filtered and
+    holds no ``<`` (``_BAD_VALUE``/``_SELECTOR_OK``), so it cannot leave its element."""
+    css = safe.css.replace("<", "")  # belt and braces: the filter already refuses '<'
+    lang_attr = f' lang="{nh3.clean_text(lang)}"' if lang else ""
+    return ("<!doctype html>\n"
+            f'<html{lang_attr}><head><meta charset="utf-8">'
+            '<meta name="referrer" content="no-referrer">'
+            f"<style>{FRAME_CSS}</style>"
+            + (f"<style>{css}</style>" if css else "")
+            + f"</head><body>{safe.body}</body></html>")
+
+
+def text_of(html: str) -> str:
+    """Plain text of an HTML body (a body too large to show as HTML): tags out, entities
+    decoded by nh3's own parser, so nothing of the markup survives."""
+    import html as html_mod
+    stripped = nh3.clean(html, tags=set(), clean_content_tags=set(DROP_CONTENT))
+    return html_mod.unescape(stripped)
