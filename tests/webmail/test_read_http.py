@@ -1,0 +1,274 @@
+"""The reading endpoints over real HTTPS: the page, the frame's document and its CSP, parts
+and downloads, cid images, raw source, the remote-images form; \\Seen on open; and bad input
+(junk ids, other users' ids, hidden folders, missing CSRF) answered 4xx with one same text."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from tests.support.web import WebClient
+from tests.support.webmail import Webmail
+from tests.support.webmail_read import append_raw, deliver_raw, inbox_id
+
+ALICE = "alice@example.test"
+BOB = "bob@example.test"
+
+LOGO = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgAAAAAgABVKJPXQAAAABJRU5ErkJggg=="
+HTML_MAIL = b"""From: =?utf-8?q?Caf=C3=A9_Owner?= <owner@remote.test>
+Subject: =?utf-8?b?SGVsbG8g8J+Riw==?= menu
+Date: Tue, 01 Dec 2026 10:00:00 +0000
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="mix"
+
+--mix
+Content-Type: multipart/related; boundary="rel"
+
+--rel
+Content-Type: multipart/alternative; boundary="alt"
+
+--alt
+Content-Type: text/plain; charset=utf-8
+
+Plain menu text.
+--alt
+Content-Type: text/html; charset=utf-8
+
+<p>Our <b>menu</b> <img src="cid:logo@x"> <img src="http://remote.invalid/track.png"></p>
+<script>alert(1)</script>
+--alt--
+--rel
+Content-Type: image/png
+Content-ID: <logo@x>
+Content-Transfer-Encoding: base64
+
+%(logo)s
+--rel--
+--mix
+Content-Type: application/pdf; name="=?utf-8?q?r=C3=A9sum=C3=A9?=.pdf"
+Content-Disposition: attachment; filename*=utf-8''r%C3%A9sum%C3%A9%0D%0AX-Evil%3A%201.pdf
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQK
+--mix
+Content-Type: text/html; name="page.html"
+Content-Disposition: attachment; filename="../../etc/page.html"
+
+<script>alert(1)</script>
+--mix--
+""".replace(b"%(logo)s", LOGO.encode())
+
+
+@pytest.fixture(scope="module")
+def alice(mail: Webmail) -> WebClient:
+    mail.account(ALICE)
+    return mail.client(ALICE)
+
+
+@pytest.fixture(scope="module")
+def html_uid(mail: Webmail, alice: WebClient) -> int:
+    return deliver_raw(mail, ALICE, HTML_MAIL)
+
+
+def url(fid: int, uid: int, tail: str = "") -> str:
+    return f"/webmail/f/{fid}/m/{uid}{tail}"
+
+
+def test_reading_page_shows_decoded_headers_and_frames_the_html(
+        alice: WebClient, html_uid: int) -> None:
+    fid = inbox_id(alice)
+    page = alice.get(url(fid, html_uid))
+    assert page.status == 200, page.text
+    assert "Hello \U0001f44b menu" in page.text
+    assert "Café Owner" in page.text and "owner@remote.test" in page.text
+    assert re.search(r'<iframe[^>]*sandbox="allow-popups allow-popups-to-escape-sandbox"',
+                     page.text)
+    assert f'src="{url(fid, html_uid, "/body")}"' in page.text
+    assert "1 remote images blocked" in page.text
+    assert "alert(1)" not in page.text
+    assert page.headers["Server-Timing"].startswith("app;dur=")
+    # the attachments: names decoded (RFC 2231), cleaned of CR/LF and path separators
+    assert "résumé X-Evil_ 1.pdf" in page.text
+    assert "etc_page.html" in page.text
+
+
+def test_frame_document_is_sanitised_with_its_own_csp(alice: WebClient, html_uid: int) -> None:
+    fid = inbox_id(alice)
+    body = alice.get(url(fid, html_uid, "/body"))
+    assert body.status == 200
+    csp = body.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp
+    assert "sandbox allow-popups allow-popups-to-escape-sandbox" in csp
+    assert "frame-ancestors 'self'" in csp and "img-src 'self' data:;" in csp
+    assert body.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert body.headers.get_all("Content-Security-Policy") == [csp]  # one policy, ours
+    assert "<script" not in body.text and "alert" not in body.text
+    assert 'data-blocked-src="http://remote.invalid/track.png"' in body.text
+    assert f'src="{url(fid, html_uid, "/cid/logo@x")}"' in body.text
+    assert body.headers["Server-Timing"].startswith("app;dur=")
+    allowed = alice.get(url(fid, html_uid, "/body?images=1"))
+    assert "img-src 'self' data: https: http:" in allowed.headers["Content-Security-Policy"]
+    assert 'src="http://remote.invalid/track.png"' in allowed.text
+
+
+def test_cid_part_is_served_as_an_image(alice: WebClient, html_uid: int) -> None:
+    fid = inbox_id(alice)
+    image = alice.get(url(fid, html_uid, "/cid/logo@x"))
+    assert image.status == 200 and image.body == base64.b64decode(LOGO)
+    assert image.headers["Content-Type"] == "image/png"
+    assert image.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in image.headers["Content-Security-Policy"]
+    assert alice.get(url(fid, html_uid, "/cid/nothing@x")).status == 404
+
+
+def test_download_has_one_safe_content_disposition(alice: WebClient, html_uid: int) -> None:
+    fid = inbox_id(alice)
+    page = alice.get(url(fid, html_uid))
+    parts = re.findall(r'href="/webmail/f/\d+/m/\d+/part/([0-9.]+)" download', page.text)
+    assert len(parts) == 2, page.text
+    pdf = alice.get(url(fid, html_uid, f"/part/{parts[0]}"))
+    assert pdf.status == 200 and pdf.body.startswith(b"%PDF-1.4")
+    dispositions = pdf.headers.get_all("Content-Disposition")
+    assert dispositions == ["attachment; filename=\"resume X-Evil_ 1.pdf\"; "
+                            "filename*=UTF-8''r%C3%A9sum%C3%A9%20X-Evil_%201.pdf"]
+    assert pdf.headers.get("X-Evil") is None
+    assert pdf.headers["Content-Type"] == "application/pdf"
+    html = alice.get(url(fid, html_uid, f"/part/{parts[1]}?inline=1"))
+    assert html.headers["Content-Type"] == "application/octet-stream"  # never text/html
+    assert html.headers["Content-Disposition"].startswith("attachment;")
+    assert "sandbox" in html.headers["Content-Security-Policy"]
+
+
+def test_pdf_preview_inline_with_a_sandbox(alice: WebClient, html_uid: int) -> None:
+    fid = inbox_id(alice)
+    page = alice.get(url(fid, html_uid))
+    part = re.findall(r'/part/([0-9.]+)\?inline=1', page.text)
+    assert part, page.text
+    preview = alice.get(url(fid, html_uid, f"/part/{part[0]}?inline=1"))
+    assert preview.headers["Content-Disposition"].startswith("inline;")
+    assert "sandbox" in preview.headers["Content-Security-Policy"]
+
+
+def test_raw_source_is_plain_text(alice: WebClient, html_uid: int) -> None:
+    fid = inbox_id(alice)
+    raw = alice.get(url(fid, html_uid, "/raw"))
+    assert raw.status == 200
+    assert raw.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert raw.headers["Content-Disposition"].startswith("inline;")
+    assert raw.headers["X-Content-Type-Options"] == "nosniff"
+    assert b"<script>alert(1)</script>" in raw.body and b"Received:" in raw.body
+
+
+def test_plain_text_alternative_on_request(alice: WebClient, html_uid: int) -> None:
+    fid = inbox_id(alice)
+    page = alice.get(url(fid, html_uid, "?text=1"))
+    assert "<iframe" not in page.text and "Plain menu text." in page.text
+
+
+def test_opening_marks_seen(mail: Webmail, alice: WebClient) -> None:
+    uid = deliver_raw(mail, ALICE, b"Subject: unseen\r\n\r\nbody\r\n")
+    imap = mail.imap(ALICE)
+    imap.select("INBOX")
+    _, before = imap.uid("FETCH", str(uid), "(FLAGS)")
+    assert b"\\Seen" not in before[0]
+    assert alice.get(url(inbox_id(alice), uid)).status == 200
+    imap.noop()
+    _, after = imap.uid("FETCH", str(uid), "(FLAGS)")
+    imap.logout()
+    assert b"\\Seen" in after[0]
+
+
+def test_format_flowed_text_is_joined(mail: Webmail, alice: WebClient) -> None:
+    raw = (b"Subject: flowed\r\nContent-Type: text/plain; charset=utf-8; format=flowed\r\n\r\n"
+           b"This is one \r\nparagraph.\r\n> quoted \r\n> more\r\n")
+    uid = deliver_raw(mail, ALICE, raw)
+    page = alice.get(url(inbox_id(alice), uid))
+    assert "This is one paragraph." in page.text
+    assert "&gt; quoted more" in page.text
+
+
+def test_remote_images_for_message_and_sender(mail: Webmail, alice: WebClient,
+                                              html_uid: int) -> None:
+    fid = inbox_id(alice)
+    alice.get(url(fid, html_uid))
+    once = alice.post(url(fid, html_uid, "/images"), {"for": "message"})
+    assert once.status == 303 and once.location == url(fid, html_uid, "?images=1")
+    page = alice.get(once.location)
+    assert "remote images blocked" not in page.text
+    assert url(fid, html_uid, "/body?images=1") in page.text
+    assert "remote images blocked" in alice.get(url(fid, html_uid)).text  # once only
+    always = alice.post(url(fid, html_uid, "/images"), {"for": "sender"})
+    assert always.status == 303
+    page = alice.get(url(fid, html_uid))
+    assert "remote images blocked" not in page.text
+    body = alice.get(url(fid, html_uid, "/body"))
+    assert 'src="http://remote.invalid/track.png"' in body.text
+    assert alice.post(url(fid, html_uid, "/images"), {"for": "everyone"}).status == 422
+
+
+def test_authentication_results_only_ours_count(mail: Webmail, alice: WebClient) -> None:
+    forged = (b"Authentication-Results: mail.example.test; dmarc=pass header.from=bank.test\r\n"
+              b"From: ceo@bank.test\r\nSubject: forged\r\n\r\nPay now.\r\n")
+    uid = append_raw(mail, ALICE, forged)  # no delivery prefix: nothing of ours
+    page = alice.get(url(inbox_id(alice), uid))
+    assert "auth-none" in page.text and "auth-pass" not in page.text
+
+
+BAD_PATHS = ["/webmail/f/0/m/1", "/webmail/f/abc/m/1", "/webmail/f/1/m/x",
+             "/webmail/f/999999/m/1", "/webmail/f/1/m/99999999999",
+             "/webmail/f/{fid}/m/999999", "/webmail/f/{fid}/m/{uid}/part/0",
+             "/webmail/f/{fid}/m/{uid}/part/1..2", "/webmail/f/{fid}/m/{uid}/part/99",
+             "/webmail/f/{fid}/m/{uid}/part/1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1"
+             ".1.1.1.1.1.1.1", "/webmail/f/{fid}/m/{uid}/cid/" + "x" * 1200,
+             "/webmail/f/{fid}/m/{uid}/part/1%0d%0aX:y"]
+
+
+def test_bad_ids_are_404(alice: WebClient, html_uid: int) -> None:
+    fid = inbox_id(alice)
+    for path in BAD_PATHS:
+        page = alice.get(path.format(fid=fid, uid=html_uid))
+        assert page.status == 404, (path, page.status, page.text)
+
+
+def test_other_users_ids_are_the_same_404(mail: Webmail, alice: WebClient,
+                                          html_uid: int) -> None:
+    mail.account(BOB)
+    bob = mail.client(BOB)
+    fid = inbox_id(alice)
+    missing = alice.get(url(fid, 999999))
+    assert missing.status == 404
+    for tail in ("", "/body", "/raw", "/part/1", "/cid/logo@x"):
+        theirs = bob.get(url(fid, html_uid, tail))
+        assert theirs.status == 404, tail
+        assert theirs.text == missing.text.replace(str(999999), str(html_uid)) or \
+            _text(theirs.text) == _text(missing.text), tail
+    never = bob.get(url(987654, 1))
+    assert _text(never.text) == _text(missing.text)
+    assert bob.get("/me").status == 200 and bob.csrf  # a page with the session's token
+    hidden = bob.post(url(fid, html_uid, "/images"), {"for": "sender"})
+    assert hidden.status == 404, hidden.text
+
+
+def _text(page: str) -> str:
+    found = re.search(r"<main.*?</main>", page, re.S)
+    return found.group(0) if found else page
+
+
+def test_images_needs_csrf_and_a_form(alice: WebClient, html_uid: int) -> None:
+    fid = inbox_id(alice)
+    assert alice.post(url(fid, html_uid, "/images"), {"for": "message"},
+                      csrf=False).status == 403
+    wrong = alice.request("POST", url(fid, html_uid, "/images"), b'{"for": "message"}',
+                          {"Content-Type": "application/json", "X-CSRF-Token": alice.csrf})
+    assert wrong.status == 415
+    assert alice.get(url(fid, html_uid, "/images")).status == 405
+
+
+def test_message_without_html_has_no_body_document(mail: Webmail, alice: WebClient) -> None:
+    uid = deliver_raw(mail, ALICE, b"Subject: plain\r\n\r\n<b>not html</b>\r\n")
+    fid = inbox_id(alice)
+    page = alice.get(url(fid, uid))
+    assert "&lt;b&gt;not html&lt;/b&gt;" in page.text and "<iframe" not in page.text
+    assert alice.get(url(fid, uid, "/body")).status == 404
