@@ -15,11 +15,11 @@ never fails on malformed input (the worst case is replacement characters):
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import unicodedata
 import urllib.parse
-
-from postroom.mime.text import decode_words
 
 # Bidi embeddings/overrides/isolates (U+202A-U+202E, U+2066-U+2069) and marks that only
 # reorder text (U+200E, U+200F, U+061C): shown nowhere, because they make text lie.
@@ -33,6 +33,36 @@ def clean_text(text: str) -> str:
     """Controls and bidi overrides out, runs of white space made one space."""
     text = _BIDI.sub("", _CONTROLS.sub(" ", text))
     return _SPACES.sub(" ", text).strip()
+
+
+# RFC 2047 §2: =?charset?encoding?encoded-text?= (RFC 2231 §5 adds *language to the charset)
+_WORD = re.compile(r"=\?([^?\s*]{1,75})(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN = re.compile(r"(?<=\?=)[ \t\r\n]+(?==\?)")
+
+
+def _decode_word(match: re.Match[str]) -> str:
+    charset, kind, payload = match.group(1), match.group(2).upper(), match.group(3)
+    try:
+        if kind == "B":  # RFC 2047 §4.1
+            data = base64.b64decode(payload + "=" * (-len(payload) % 4))
+        else:  # RFC 2047 §4.2: "_" is a space, =XX an octet
+            data = re.sub(rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]),
+                          payload.replace("_", " ").encode("ascii", "replace"))
+    except (binascii.Error, ValueError):
+        return match.group(0)
+    try:
+        return data.decode(charset, "replace")
+    except (LookupError, UnicodeError):  # an unknown charset: replacement characters
+        return data.decode("utf-8", "replace")
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words decoded one by one: a malformed word stays as written, an
+    unknown charset gives replacement characters, and neither spoils the rest of the value.
+    White space between two adjacent encoded words goes (RFC 2047 §6.2)."""
+    if "=?" not in value:
+        return value
+    return _WORD.sub(_decode_word, _BETWEEN.sub("", value))
 
 
 def display_text(raw: str | None, limit: int = MAX_VALUE) -> str:

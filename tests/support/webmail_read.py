@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tests.support.web import WebClient
 from tests.support.webmail import Webmail
@@ -77,16 +78,53 @@ def corpus(name: str, canary: str = "http://canary.invalid") -> bytes:
     return (CORPUS / name).read_bytes().replace(b"{{CANARY}}", canary.encode())
 
 
-class Canary:
-    """An HTTP server on 127.0.0.2 (another loopback address: another origin and host) that
-    answers every request with a 1x1 PNG and remembers the paths asked for."""
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and 127.0.0.2 (the browser ignores HTTPS
+    errors in these tests)."""
+    import datetime
+    import ipaddress
 
-    def __init__(self, host: str = "127.0.0.2") -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "canary.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.IPAddress(ipaddress.ip_address("127.0.0.2")),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "canary.crt", folder / "canary.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class Canary:
+    """An HTTPS server on 127.0.0.2 (another loopback address: another origin and host) that
+    answers every request with a 1x1 PNG and remembers the paths asked for, and counts every
+    TCP connection (a preconnect or a TLS handshake without a request is a leak too). HTTPS,
+    so that the browser's mixed-content rules (the webmail page is HTTPS) can neither block a
+    load our defences should have stopped nor hide one they let through."""
+
+    def __init__(self, folder: Path, host: str = "127.0.0.2") -> None:
+        import ssl
+
         self.hits: list[str] = []
+        self.connections = 0
         hits = self.hits
+        canary = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 hits.append(self.path)
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")
@@ -95,16 +133,27 @@ class Canary:
                 self.end_headers()
                 self.wfile.write(PNG)
 
-            do_POST = do_GET  # noqa: N815
+            do_POST = do_GET
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
+        cert, key = _certificate(folder)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+
+        class Server(http.server.ThreadingHTTPServer):
+            def get_request(self) -> tuple[Any, Any]:
+                conn, addr = self.socket.accept()
+                canary.connections += 1  # counted before TLS: a bare preconnect counts
+                conn.settimeout(10)
+                return tls.wrap_socket(conn, server_side=True), addr
+
         try:
-            self.httpd = http.server.ThreadingHTTPServer((host, 0), Handler)
+            self.httpd = Server((host, 0), Handler)
         except OSError:  # no 127.0.0.2 here: the same address, another port is still remote
-            self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://{self.httpd.server_address[0]}:{self.httpd.server_address[1]}"
+            self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.base = f"https://{self.httpd.server_address[0]}:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> Canary:

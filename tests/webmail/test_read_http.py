@@ -16,7 +16,8 @@ from tests.support.webmail_read import append_raw, deliver_raw, inbox_id
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
 
-LOGO = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgAAAAAgABVKJPXQAAAABJRU5ErkJggg=="
+LOGO = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgAAAAAgABVKJPXQAAAABJ"
+        "RU5ErkJggg==")
 HTML_MAIL = b"""From: =?utf-8?q?Caf=C3=A9_Owner?= <owner@remote.test>
 Subject: =?utf-8?b?SGVsbG8g8J+Riw==?= menu
 Date: Tue, 01 Dec 2026 10:00:00 +0000
