@@ -12,12 +12,13 @@ Design:
 - **Tags and attributes** from an allow-list (``TAGS``, ``ATTRIBUTES``); the content of
   script-like and foreign elements (``DROP_CONTENT``) goes with them, the content of other
   unknown tags stays as text. Links get ``target="_blank" rel="noopener noreferrer"``.
-- **Images**: ``cid:`` sources become our own URL for that inline part (``cid_url``); ``data:``
-  sources only for raster image types; ``http(s):`` sources are *blocked* unless
-  ``remote=True``: the ``src`` attribute becomes ``data-blocked-src`` so the page can count
-  them and nothing is fetched. The rewrite runs on nh3's output, which is serialised HTML with
-  every attribute value double-quoted and ``"`` escaped, so a tag can be matched exactly
-  (``_IMG_TAG``) and the text of the mail cannot fake an attribute.
+- **Images**: ``cid:`` sources become what ``cid_url`` names for that inline part (webmail
+  embeds raster parts as ``data:`` URLs, services/webmail/reader.py says why), or go;
+  ``data:`` sources written by the sender only for raster image types; ``http(s):`` sources
+  are *blocked* unless ``remote=True``: the ``src`` attribute becomes ``data-blocked-src``
+  so the page can count them and nothing is fetched. The rewrite runs on nh3's output,
+  which is serialised HTML with every attribute value double-quoted and ``"`` escaped, so
+  a tag can be matched exactly (``_IMG_TAG``) and the text of the mail cannot fake one.
 - **CSS**: ``style`` attributes and ``<style>`` elements keep only declarations of
   ``SAFE_PROPERTIES`` whose values hold nothing that can load or run anything (``url(``,
   ``expression(``, ``image-set(``, escapes, ``@import``, ``behavior``, ``-moz-binding``...).
@@ -223,8 +224,8 @@ def _cleaner(cid_url: Callable[[str], str | None], remote: bool) -> nh3.Cleaner:
 
 def sanitise(html: str, *, cid_url: Callable[[str], str | None] = lambda cid: None,
              remote: bool = False) -> SafeHtml:
-    """Sanitise one HTML body. ``cid_url(content_id)`` names our URL of an inline part (None:
-    the part does not exist, and the image goes); ``remote`` lets http(s) images load."""
+    """Sanitise one HTML body. ``cid_url(content_id)`` names the URL to show an inline part
+    with (None: there is none, and the image goes); ``remote`` lets http(s) images load."""
     sheets: list[str] = []
 
     def take_style(match: re.Match[str]) -> str:

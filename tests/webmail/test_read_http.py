@@ -107,7 +107,7 @@ def test_frame_document_is_sanitised_with_its_own_csp(alice: WebClient, html_uid
     assert body.headers.get_all("Content-Security-Policy") == [csp]  # one policy, ours
     assert "<script" not in body.text and "alert" not in body.text
     assert 'data-blocked-src="http://remote.invalid/track.png"' in body.text
-    assert f'src="{url(fid, html_uid, "/cid/logo@x")}"' in body.text
+    assert f'src="data:image/png;base64,{LOGO}"' in body.text  # embedded: see reader.py
     assert body.headers["Server-Timing"].startswith("app;dur=")
     allowed = alice.get(url(fid, html_uid, "/body?images=1"))
     assert "img-src 'self' data: https: http:" in allowed.headers["Content-Security-Policy"]

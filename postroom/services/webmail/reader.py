@@ -27,6 +27,7 @@ and the content of a (folder, UID) never changes (RFC 9051 §2.3.1.1).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.utils
 import re
@@ -69,6 +70,8 @@ SAFE_TYPES = frozenset({
     "application/vnd.oasis.opendocument.text", "message/rfc822"})
 PREVIEWS = {"image/png": "image", "image/jpeg": "image", "image/gif": "image",
             "image/webp": "image", "application/pdf": "pdf", "text/plain": "text"}
+RASTER = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+_CID_REF = re.compile(r"cid:([^\s\"'<>()]{1,998})", re.I)
 _METHOD = re.compile(r"\b(spf|dkim|dmarc|arc|auth)\s*=\s*([a-z]+)", re.I)
 _COMMENT = re.compile(r"\([^()]*\)")
 _meta = msgspec.json.Decoder(dict[str, Any])
@@ -234,19 +237,41 @@ class Reader:
         assert parts.html is not None
         raw = await self._part_bytes(rec, parts.html, whole, len(rec.prefix))
         html = to_text(decode_body(raw, parts.html.encoding), parts.html.charset)
-        base = f"/webmail/f/{folder_id}/m/{rec.uid}/cid/"
+        images = await self._inline_images(rec, parts, whole, html)
 
         def cid_url(cid: str) -> str | None:
-            cid = strip_cid(urllib.parse.unquote(cid))  # RFC 2392 §2: cid URLs are %-encoded
-            if cid not in parts.inline:
-                return None
-            return base + urllib.parse.quote(cid, safe="@.-_~!$&'()*+,;=")
+            return images.get(strip_cid(urllib.parse.unquote(cid)))  # RFC 2392 §2
         safe = sanitiser.sanitise(html, cid_url=cid_url, remote=remote)
         if self._config.read_cache:
             self._cache[key] = safe
             while len(self._cache) > self._config.read_cache:
                 self._cache.popitem(last=False)
         return safe
+
+    async def _inline_images(self, rec: MessageRec, parts: Layout, whole: bytes | None,
+                             html: str) -> dict[str, str]:
+        """``data:`` URLs of the raster inline parts the HTML names by ``cid:``, up to
+        ``read_inline_max`` octets in all. Not our /cid/ URLs: the frame is sandboxed without
+        same origin, so its requests are cross-site and carry no session cookie
+        (SameSite=Strict); embedding is also one request fewer per image. SVG and other
+        types are never embedded (an SVG is a document that can hold script)."""
+        budget = self._config.read_inline_max
+        out: dict[str, str] = {}
+        for ref in dict.fromkeys(_CID_REF.findall(html)):
+            cid = strip_cid(urllib.parse.unquote(ref))
+            leaf = parts.inline.get(cid)
+            if leaf is None or cid in out or leaf.ctype not in RASTER:
+                continue
+            if leaf.end - leaf.start > budget:
+                continue
+            budget -= leaf.end - leaf.start
+            raw = await self._part_bytes(rec, leaf, whole, len(rec.prefix))
+            if leaf.encoding == "BASE64":  # already base64: only the line breaks go
+                encoded = re.sub(rb"[^A-Za-z0-9+/=]", b"", raw).decode("ascii")
+            else:
+                encoded = base64.b64encode(decode_body(raw, leaf.encoding)).decode("ascii")
+            out[cid] = f"data:{leaf.ctype};base64,{encoded}"
+        return out
 
     async def html_document(self, principal: Principal, folder_id: int, uid: int, *,
                             images: bool = False) -> tuple[str, bool]:
