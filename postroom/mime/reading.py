@@ -44,7 +44,7 @@ def _decode_word(match: re.Match[str]) -> str:
     charset, kind, payload = match.group(1), match.group(2).upper(), match.group(3)
     try:
         if kind == "B":  # RFC 2047 §4.1
-            data = base64.b64decode(payload + "=" * (-len(payload) % 4))
+            data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
         else:  # RFC 2047 §4.2: "_" is a space, =XX an octet
             data = re.sub(rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]),
                           payload.replace("_", " ").encode("ascii", "replace"))
