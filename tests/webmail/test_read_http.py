@@ -273,3 +273,46 @@ def test_message_without_html_has_no_body_document(mail: Webmail, alice: WebClie
     page = alice.get(url(fid, uid))
     assert "&lt;b&gt;not html&lt;/b&gt;" in page.text and "<iframe" not in page.text
     assert alice.get(url(fid, uid, "/body")).status == 404
+
+
+def test_nested_message_bad_charset_and_huge_header(mail: Webmail, alice: WebClient) -> None:
+    many = ", ".join(f"user{i}@many.test" for i in range(5000))
+    raw = (f"Subject: nested\r\nCc: {many}\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+           "Content-Type: text/plain; charset=x-no-such-charset\r\n"
+           "Content-Transfer-Encoding: quoted-printable\r\n\r\nbad =FF=FE charset\r\n--b\r\n"
+           "Content-Type: message/rfc822\r\n\r\nSubject: =?utf-8?q?inner_=E2=9C=93?=\r\n"
+           "From: inner@remote.test\r\n\r\ninner body\r\n--b--\r\n").encode()
+    uid = deliver_raw(mail, ALICE, raw)
+    fid = inbox_id(alice)
+    page = alice.get(url(fid, uid))
+    assert page.status == 200
+    assert "bad \ufffd\ufffd charset" in page.text
+    assert "and 4800 more recipients" in page.text
+    assert "inner ✓.eml" in page.text
+    eml = alice.get(url(fid, uid, "/part/2"))
+    assert eml.headers["Content-Type"] == "message/rfc822"
+    assert b"inner body" in eml.body
+
+
+def test_read_only_shared_folder_reads_without_marking_seen(mail: Webmail,
+                                                            alice: WebClient) -> None:
+    mail.account(BOB)
+    uid = deliver_raw(mail, ALICE, b"Subject: shared read\r\n\r\nfor bob\r\n")
+    imap = mail.imap(ALICE)
+    assert imap.setacl("INBOX", BOB, "lr")[0] == "OK"
+    imap.logout()
+    bob = mail.client(BOB)
+    fid = inbox_id(alice)
+    page = bob.get(url(fid, uid))
+    assert page.status == 200 and "for bob" in page.text
+    assert f'action="/webmail/f/{fid}/act"' not in page.text  # no delete/move without rights
+    imap = mail.imap(ALICE)
+    imap.select("INBOX")
+    _, flags = imap.uid("FETCH", str(uid), "(FLAGS)")
+    imap.logout()
+    assert b"\\Seen" not in flags[0]
+    imap = mail.imap(ALICE)
+    assert imap.deleteacl("INBOX", BOB)[0] == "OK"  # taken away: 404 like any other
+    imap.logout()
+    assert bob.get(url(fid, uid)).status == 404
