@@ -49,12 +49,15 @@ class Watch:
     def __init__(self, context: Any, page: Any, canary: Canary) -> None:
         self.dialogs: list[str] = []
         self.requests: list[str] = []
+        self.bodies: list[int] = []  # statuses of the frame documents loaded
         self.canary = canary
         self.hits_before = len(canary.hits)
         self.connections_before = canary.connections
         page.on("dialog", self._dialog)
         # requests that got an answer (a request the CSP blocks is announced, then fails)
         context.on("requestfinished", lambda request: self.requests.append(request.url))
+        context.on("response", lambda response: self.bodies.append(response.status)
+                   if re.search(r"/m/\d+/body(\?|$)", response.url) else None)
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)
@@ -98,6 +101,7 @@ def test_hostile_mail_runs_and_loads_nothing(mail_browser: Webmail, canary: Cana
     assert response is not None and response.status == 200
     page.wait_for_load_state("load")
     if page.locator("iframe.msg-frame").count():
+        assert watch.bodies == [200], watch.bodies  # the frame did load the hostile HTML
         _poke(page)
     watch.assert_quiet(page, name)
     # the frame's document opened on its own (top level): still nothing

@@ -316,3 +316,25 @@ def test_read_only_shared_folder_reads_without_marking_seen(mail: Webmail,
     assert imap.deleteacl("INBOX", BOB)[0] == "OK"  # taken away: 404 like any other
     imap.logout()
     assert bob.get(url(fid, uid)).status == 404
+
+
+def test_large_message_reads_only_its_parts(mail: Webmail, alice: WebClient) -> None:
+    """Over 1 MiB the reader reads part by part (slices) instead of the whole message."""
+    blob = base64.b64encode(bytes(range(256)) * 8192).decode()  # 2 MiB of attachment
+    lines = "\r\n".join(blob[i:i + 76] for i in range(0, len(blob), 76))
+    raw = ("Subject: big\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b"
+           "\r\n\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Big <i>one</i></p>"
+           "<img src=cid:pic>\r\n--b\r\nContent-Type: image/png\r\nContent-ID: <pic>\r\n"
+           f"Content-Transfer-Encoding: base64\r\n\r\n{LOGO}\r\n--b\r\n"
+           "Content-Type: application/zip; name=data.zip\r\n"
+           f"Content-Transfer-Encoding: base64\r\n\r\n{lines}\r\n--b--\r\n").encode()
+    uid = deliver_raw(mail, ALICE, raw)
+    fid = inbox_id(alice)
+    page = alice.get(url(fid, uid))
+    assert page.status == 200 and "data.zip" in page.text and "2.0 MiB" in page.text
+    body = alice.get(url(fid, uid, "/body"))
+    assert "<i>one</i>" in body.text and f"data:image/png;base64,{LOGO}" in body.text
+    download = alice.get(url(fid, uid, "/part/3"))
+    assert download.body == bytes(range(256)) * 8192
+    raw_source = alice.get(url(fid, uid, "/raw"))
+    assert int(raw_source.headers["Content-Length"]) == len(raw_source.body) > 2 << 20

@@ -167,9 +167,9 @@ class Reader:
         """The message to show, marked ``\\Seen`` (where the gate allows). ``images``: the
         user asked to see this message's remote images once."""
         handle, rec = await self._open(principal, folder_id, uid)
-        root = _meta.decode(rec.meta)["body"]
-        env: list[Any] = _meta.decode(rec.meta).get("env") or [None] * 10
-        parts = layout(root)
+        meta = _meta.decode(rec.meta)
+        env: list[Any] = meta.get("env") or [None] * 10
+        parts = layout(meta["body"])
         whole = await self._messages.read_slice(rec, 0, rec.size) \
             if rec.size <= WHOLE_READ else None
         plen = len(rec.prefix)
@@ -278,14 +278,15 @@ class Reader:
         """The frame's document (the sanitised HTML body) and whether remote images may load
         in it. NOT_FOUND when the message has no HTML body to show."""
         _, rec = await self._open(principal, folder_id, uid)
-        parts = layout(_meta.decode(rec.meta)["body"])
+        meta = _meta.decode(rec.meta)
+        parts = layout(meta["body"])
         if parts.html is None or parts.html.end - parts.html.start > self._config.max_html_size:
             raise missing()
         shown = False
         if self._config.remote_images != "never":
             shown = images
             if not shown:
-                env = _meta.decode(rec.meta).get("env") or [None] * 10
+                env = meta.get("env") or [None] * 10
                 senders = _people(env[2], 1)
                 if senders and badge(rec.prefix, self._ctx.hostname).verdict != "fail":
                     shown = await self._prefs.images_allowed(principal, senders[0].address)
