@@ -28,7 +28,7 @@ from postroom.mime.reading import (
     unflow,
 )
 from postroom.mime.scanner import scan
-from postroom.services.webmail.reader import badge
+from postroom.services.webmail.reader import _when, badge
 
 
 def root_of(raw: bytes) -> dict[str, object]:
@@ -265,3 +265,14 @@ def test_badge_trusts_only_our_authserv_id() -> None:
     assert badge(failing, "mx.ours.test").verdict == "fail"
     assert badge(b"Authentication-Results: mx.ours.test; none\r\n",
                  "mx.ours.test").verdict == "none"
+
+
+# -- dates ----------------------------------------------------------------------------------------
+def test_date_in_the_users_time_zone() -> None:
+    shown, iso = _when("Tue, 01 Dec 2026 10:00:00 +0000", 0, "Europe/Paris")
+    assert shown == "Tue, 01 Dec 2026 11:00 CET" and iso == "2026-12-01T11:00:00+01:00"
+    assert _when("Tue, 01 Dec 2026 10:00:00 -0000", 0, "UTC")[0] == \
+        "Tue, 01 Dec 2026 10:00 UTC"  # RFC 5322 §3.3: -0000 is UTC of unknown zone
+    assert _when("not a date", 86400, "UTC")[0] == "Fri, 02 Jan 1970 00:00 UTC"
+    assert _when(None, 86400, "No/Such_Zone")[0] == "Fri, 02 Jan 1970 00:00 UTC"
+    assert _when("Tue, 01 Dec 99999 10:00:00 +0000", 0, "UTC")[0].startswith("Thu, 01 Jan 1970")
