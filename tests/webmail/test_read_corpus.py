@@ -130,7 +130,7 @@ def test_allowed_image_is_fetched_only_after_show(mail_browser: Webmail, canary:
     page.wait_for_load_state("load")
     watch.assert_quiet(page, "before showing images")
     bar = page.get_by_role("region", name="Remote images")
-    assert "1 remote images blocked" in bar.inner_text()
+    assert "1 remote image blocked" in bar.inner_text()
     page.get_by_role("button", name="Show for this message").click()
     page.wait_for_url(re.compile(r"\?images=1$"))
     page.wait_for_load_state("load")

@@ -74,7 +74,7 @@ def test_inline_images_past_the_budget_are_not_embedded(mail: Webmail) -> None:
     assert body.status == 200
     assert body.text.count("data:image/png;base64,") == 1  # 100 octets: one logo fits
     page = web.get(f"/webmail/f/{fid}/m/{uid}")
-    assert "1 remote images blocked" in page.text
+    assert "1 remote image blocked" in page.text
     assert "Always show from" not in page.text  # remote_images = "never"
     assert web.post(f"/webmail/f/{fid}/m/{uid}/images", {"for": "sender"}).status == 422
     shown = web.get(f"/webmail/f/{fid}/m/{uid}/body?images=1")
