@@ -338,3 +338,12 @@ def test_large_message_reads_only_its_parts(mail: Webmail, alice: WebClient) -> 
     assert download.body == bytes(range(256)) * 8192
     raw_source = alice.get(url(fid, uid, "/raw"))
     assert int(raw_source.headers["Content-Length"]) == len(raw_source.body) > 2 << 20
+
+
+def test_newer_and_older_links(mail: Webmail, alice: WebClient) -> None:
+    uids = [deliver_raw(mail, ALICE, f"Subject: n{i}\r\n\r\nx\r\n".encode()) for i in range(3)]
+    fid = inbox_id(alice)
+    middle = alice.get(url(fid, uids[1])).text
+    assert f'rel="prev" href="{url(fid, uids[2])}"' in middle
+    assert f'rel="next" href="{url(fid, uids[0])}"' in middle
+    assert 'rel="prev"' not in alice.get(url(fid, uids[2])).text  # the newest

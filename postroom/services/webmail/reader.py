@@ -55,6 +55,7 @@ from postroom.services.mailauth.results import authserv_id_of
 from postroom.services.webmail.context import WebmailContext
 from postroom.services.webmail.folders import FolderTree
 from postroom.services.webmail.prefs import Preferences
+from postroom.store.repo.webmail_read import ReadingQueries
 
 NOT_FOUND_TEXT = "This message does not exist or is not available to you."
 WHOLE_READ = 1 << 20  # a message up to this size is read in one go
@@ -128,6 +129,8 @@ class Reading:
     images_shown: bool  # remote images load (for this message or its sender)
     sender_images: bool  # the sender is on the user's list of image senders
     may_allow_sender: bool  # remote images may be allowed per sender on this server
+    newer: int | None = None  # the next UID up in the folder (arrival order), None at the end
+    older: int | None = None  # the next UID down
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,7 @@ class Reader:
         self._folders = folders or FolderTree(ctx)
         self._messages = ctx.messages
         self._config = ctx.config
+        self._queries = ReadingQueries(ctx.store.engine)
         self._cache: OrderedDict[tuple[int, int, bool], sanitiser.SafeHtml] = OrderedDict()
 
     # -- opening ------------------------------------------------------------------------------
@@ -200,12 +204,13 @@ class Reader:
             reply_to = ()
         if not rec.flags & F.SEEN:
             await self._messages.mark_read(principal, handle, [uid])
+        older, newer = await self._queries.neighbours(rec.mailbox_id, uid)
         return Reading(
             folder_id, uid, display_text(env[1]), senders, to, cc, reply_to, hidden, date, iso,
             text, cut, has_html, tuple(_attachment(a) for a in parts.attachments), auth,
             bool(rec.flags & F.SEEN) or handle.allows(Op.SET_SEEN),
             bool(rec.flags & F.FLAGGED), bool(rec.flags & F.ANSWERED), rec.size, blocked,
-            shown, sender_images, self._config.remote_images != "never")
+            shown, sender_images, self._config.remote_images != "never", newer, older)
 
     async def _text(self, rec: MessageRec, parts: Layout, whole: bytes | None,
                     plen: int) -> tuple[str | None, bool]:
