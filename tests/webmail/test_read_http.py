@@ -347,3 +347,22 @@ def test_newer_and_older_links(mail: Webmail, alice: WebClient) -> None:
     assert f'rel="prev" href="{url(fid, uids[2])}"' in middle
     assert f'rel="next" href="{url(fid, uids[0])}"' in middle
     assert 'rel="prev"' not in alice.get(url(fid, uids[2])).text  # the newest
+
+
+def test_huge_subject_and_junk_query_parameters(mail: Webmail, alice: WebClient,
+                                                html_uid: int) -> None:
+    words = " ".join(f"=?utf-8?q?w{i}=C3=A9?=" for i in range(20000))  # ~360 KB, folded
+    folded = "\r\n ".join(words[i:i + 900] for i in range(0, len(words), 900))
+    uid = append_raw(mail, ALICE, f"Subject: {folded}\r\n\r\nbody\r\n".encode())
+    fid = inbox_id(alice)
+    page = alice.get(url(fid, uid))
+    assert page.status == 200
+    title = re.search(r'<h1 id="msg-subject">(.*?)</h1>', page.text, re.S)
+    assert title is not None and len(title.group(1)) <= 4096 and "w0é" in title.group(1)
+    for query in ("?images=2", "?images=1&images=0", "?text=%00", "?inline=yes&x=" + "y" * 3000,
+                  "/body?images=%ff", "/part/1.2?inline=%0d%0a", "/raw?x=1"):
+        got = alice.get(url(fid, html_uid, query))
+        assert got.status == 200, (query, got.status)
+    for method in ("PUT", "DELETE", "PATCH"):
+        assert alice.request(method, url(fid, html_uid), b"",
+                             {"X-CSRF-Token": alice.csrf}).status == 405
