@@ -313,6 +313,11 @@ def test_read_only_shared_folder_reads_without_marking_seen(mail: Webmail,
     imap.logout()
     assert b"\\Seen" not in flags[0]
     imap = mail.imap(ALICE)
+    assert imap.setacl("INBOX", BOB, "l")[0] == "OK"  # seen in the tree, not readable
+    imap.logout()
+    assert bob.get(url(fid, uid)).status == 403
+    assert bob.get(url(fid, uid, "/raw")).status == 403
+    imap = mail.imap(ALICE)
     assert imap.deleteacl("INBOX", BOB)[0] == "OK"  # taken away: 404 like any other
     imap.logout()
     assert bob.get(url(fid, uid)).status == 404
