@@ -49,12 +49,12 @@ def test_long_text_is_cut_with_a_note(mail: Webmail) -> None:
 def test_large_html_is_shown_as_text(mail: Webmail) -> None:
     mail.account(USER)
     web = mail.client(USER)
-    html = "<p>" + "big <b>html</b> " * 400 + "</p><script>x()</script>"
-    uid = deliver_raw(mail, USER, f"Subject: big\r\nContent-Type: text/html\r\n\r\n"
-                      f"{html}\r\n".encode())
+    html = "<p>" + "big <b>html</b>=C3=A9 =\r\n" * 400 + "</p><script>x()</script>"
+    uid = deliver_raw(mail, USER, "Subject: big\r\nContent-Type: text/html; charset=utf-8\r\n"
+                      f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{html}\r\n".encode())
     fid = inbox_id(web)
     page = web.get(f"/webmail/f/{fid}/m/{uid}")
-    assert "<iframe" not in page.text and "big html big html" in page.text
+    assert "<iframe" not in page.text and "big htmlé big htmlé" in page.text  # QP undone
     assert "x()" not in page.text
     assert web.get(f"/webmail/f/{fid}/m/{uid}/body").status == 404
 

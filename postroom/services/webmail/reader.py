@@ -188,12 +188,15 @@ class Reader:
         has_html = False
         if parts.html is not None and not prefer_text and \
                 parts.html.end - parts.html.start <= self._config.max_html_size:
-            safe = await self._safe(rec, folder_id, parts, whole, shown)
+            safe = await self._safe(rec, parts, whole, shown)
             blocked, has_html = safe.blocked, True
-        elif parts.html is not None and text is None:
-            raw = await self._part_bytes(rec, parts.html, whole, plen)
-            text = sanitiser.text_of(to_text(raw, parts.html.charset))
+        elif parts.html is not None and text is None:  # too large for HTML, or asked
+            raw = await self._part_bytes(rec, parts.html, whole, plen,
+                                         encoded_max=self._config.read_text_max * 4 + 1024)
+            text = sanitiser.text_of(to_text(decode_body(raw, parts.html.encoding),
+                                             parts.html.charset))
             text, cut = _cut(text, self._config.read_text_max)
+            cut = cut or parts.html.end - parts.html.start > len(raw)
         prefs = await self._prefs.get(principal)
         date, iso = _when(env[0], rec.internal_date, prefs.timezone)
         limit = self._config.read_max_addresses
@@ -232,8 +235,8 @@ class Reader:
             return whole[plen + leaf.start:plen + end]
         return await self._messages.read_slice(rec, plen + leaf.start, plen + end)
 
-    async def _safe(self, rec: MessageRec, folder_id: int, parts: Layout,
-                    whole: bytes | None, remote: bool) -> sanitiser.SafeHtml:
+    async def _safe(self, rec: MessageRec, parts: Layout, whole: bytes | None,
+                    remote: bool) -> sanitiser.SafeHtml:
         key = (rec.mailbox_id, rec.uid, remote)
         found = self._cache.get(key)
         if found is not None:
@@ -297,7 +300,7 @@ class Reader:
                     shown = await self._prefs.images_allowed(principal, senders[0].address)
         whole = await self._messages.read_slice(rec, 0, rec.size) \
             if rec.size <= WHOLE_READ else None
-        safe = await self._safe(rec, folder_id, parts, whole, shown)
+        safe = await self._safe(rec, parts, whole, shown)
         prefs = await self._prefs.get(principal)
         return sanitiser.render_document(safe, prefs.language), shown
 
