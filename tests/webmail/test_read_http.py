@@ -190,6 +190,15 @@ def test_format_flowed_text_is_joined(mail: Webmail, alice: WebClient) -> None:
     assert "&gt; quoted more" in page.text
 
 
+def test_links_in_plain_text(mail: Webmail, alice: WebClient) -> None:
+    uid = deliver_raw(mail, ALICE, b"Subject: links\r\n\r\nGo to https://ok.test/a?b=1&c=2 "
+                      b"or javascript:alert(1) <b>now</b>\r\n")
+    page = alice.get(url(inbox_id(alice), uid))
+    assert ('<a href="https://ok.test/a?b=1&amp;c=2" target="_blank" rel="noopener '
+            'noreferrer">https://ok.test/a?b=1&amp;c=2</a>') in page.text
+    assert "javascript:alert(1) &lt;b&gt;now&lt;/b&gt;" in page.text
+
+
 def test_remote_images_for_message_and_sender(mail: Webmail, alice: WebClient,
                                               html_uid: int) -> None:
     fid = inbox_id(alice)

@@ -276,3 +276,14 @@ def test_date_in_the_users_time_zone() -> None:
     assert _when("not a date", 86400, "UTC")[0] == "Fri, 02 Jan 1970 00:00 UTC"
     assert _when(None, 86400, "No/Such_Zone")[0] == "Fri, 02 Jan 1970 00:00 UTC"
     assert _when("Tue, 01 Dec 99999 10:00:00 +0000", 0, "UTC")[0].startswith("Thu, 01 Jan 1970")
+
+
+def test_linkify_makes_only_http_links() -> None:
+    from postroom.web.webmail.read import linkify
+    pieces = linkify("See https://a.test/x?y=1&z=2. Or javascript:alert(1) and "
+                     "http://b.test/(c). Not ftp://c.test nor https://")
+    assert [p for is_url, p in pieces if is_url] == ["https://a.test/x?y=1&z=2",
+                                                     "http://b.test/(c)"]
+    assert "".join(p for _, p in pieces).startswith("See https://a.test/x?y=1&z=2. Or java")
+    assert [p for is_url, p in linkify("(see https://c.test/a), ok") if is_url] == [
+        "https://c.test/a"]

@@ -63,6 +63,35 @@ PART_CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'
             "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox")
 
 
+# http(s) URLs in plain text; trailing punctuation is the sentence's, not the URL's
+_URL = re.compile(r"\bhttps?://[^\s<>\"'`]{1,2000}", re.I)
+_TRAILING = ".,;:!?)]}'\""
+MAX_LINKS = 2000  # links made in one text; the rest stays text
+
+
+def linkify(text: str) -> list[tuple[bool, str]]:
+    """The text as (is_url, piece) pieces for the template, which escapes every piece and
+    makes an ``<a>`` of the URL ones: only http and https, so a link can never be a
+    ``javascript:`` one, and nothing of the text becomes markup."""
+    out: list[tuple[bool, str]] = []
+    pos = 0
+    for count, match in enumerate(_URL.finditer(text)):
+        if count >= MAX_LINKS:
+            break
+        url = match.group(0)
+        while url and url[-1] in _TRAILING:
+            if url[-1] == ")" and url.count("(") >= url.count(")"):
+                break  # "https://x.test/a_(b)": the parenthesis is the URL's
+            url = url[:-1]
+        if url.endswith("://") or len(url) < 10:
+            continue
+        out.append((False, text[pos:match.start()]))
+        out.append((True, url))
+        pos = match.start() + len(url)
+    out.append((False, text[pos:]))
+    return out
+
+
 def _timing(started: float) -> str:
     return f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
 
@@ -101,7 +130,8 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         context = {"m": msg, "base": base, "list_url": folder_url(fid),
                    "body_url": base + "/body" + ("?images=1" if msg.images_shown and images
                                                  else ""),
-                   "as_text": as_text, "images_param": images}
+                   "as_text": as_text,
+                   "pieces": linkify(msg.text) if msg.text is not None else []}
         response = await page(request, wm, "webmail/message.html", context, folder=fid,
                               headers={"Cache-Control": "no-store"})
         response.headers["Server-Timing"] = _timing(started)
