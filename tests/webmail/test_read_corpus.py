@@ -258,3 +258,22 @@ def test_payloads_do_run_without_protection(mail_browser: Webmail, canary: Canar
     if name != "05-css.eml":
         assert "PWNED" in page.title()
     context.close()
+
+
+def test_browser_saves_attachments_under_safe_names(mail_browser: Webmail, fid: int) -> None:
+    """What Chromium itself makes of the hostile names: a plain file name each time."""
+    uid = deliver_raw(mail_browser, ALICE, corpus("11-encoded-words.eml"))
+    context, page = mail_browser.browser(ALICE, accept_downloads=True)
+    page.goto(f"/webmail/f/{fid}/m/{uid}")
+    names = []
+    links = page.locator(".msg-attachments a[download]")
+    assert links.count() == 4
+    for i in range(links.count()):
+        with page.expect_download() as info:
+            links.nth(i).click()
+        names.append(info.value.suggested_filename)
+    context.close()
+    for name in names:
+        assert re.fullmatch(r"[^/\\\r\n\"\x00-\x1f\u202e]+", name), names
+        assert not name.startswith(".")
+    assert "invoicefdp.exe" in names
