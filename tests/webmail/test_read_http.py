@@ -380,3 +380,28 @@ def test_huge_subject_and_junk_query_parameters(mail: Webmail, alice: WebClient,
     for method in ("PUT", "DELETE", "PATCH"):
         assert alice.request(method, url(fid, html_uid), b"",
                              {"X-CSRF-Token": alice.csrf}).status == 405
+
+
+def test_large_attachments_stream_decoded(mail: Webmail, alice: WebClient) -> None:
+    """Parts over 1 MiB are decoded as they are sent: base64 in odd line lengths across the
+    read chunks, and an 8bit part as it is; both exactly the sent octets."""
+    import random
+    data = random.Random(7).randbytes(3 * 1024 * 1024 + 5)
+    encoded = base64.b64encode(data).decode()
+    lines = "\r\n".join(encoded[i:i + 61] for i in range(0, len(encoded), 61))
+    plain = "".join(f"line {i:07d} of an 8bit part é\r\n" for i in range(50_000))
+    raw = ("Subject: streams\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b"
+           "\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee\r\n--b\r\n"
+           "Content-Type: application/octet-stream; name=random.bin\r\n"
+           f"Content-Transfer-Encoding: base64\r\n\r\n{lines}\r\n--b\r\n"
+           "Content-Type: application/x-log; name=app.log\r\n"
+           f"Content-Transfer-Encoding: 8bit\r\n\r\n{plain}\r\n--b--\r\n").encode()
+    uid = deliver_raw(mail, ALICE, raw)
+    fid = inbox_id(alice)
+    random_part = alice.get(url(fid, uid, "/part/2"))
+    assert random_part.status == 200 and random_part.body == data
+    assert random_part.headers.get_all("Content-Disposition") == [
+        "attachment; filename=\"random.bin\"; filename*=UTF-8''random.bin"]
+    log = alice.get(url(fid, uid, "/part/3"))
+    assert log.body == plain.encode()  # the CRLF before "--b" belongs to the delimiter
+    assert log.headers["Content-Type"] == "application/octet-stream"

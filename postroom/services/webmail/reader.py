@@ -28,6 +28,7 @@ and the content of a (folder, UID) never changes (RFC 9051 §2.3.1.1).
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import email.utils
 import re
@@ -60,6 +61,9 @@ from postroom.store.repo.webmail_read import ReadingQueries
 NOT_FOUND_TEXT = "This message does not exist or is not available to you."
 WHOLE_READ = 1 << 20  # a message up to this size is read in one go
 RAW_CHUNK = 1 << 20
+STREAM_OVER = 1 << 20  # a part larger than this (as stored) is decoded as it is sent
+_IDENTITY = frozenset({"7BIT", "8BIT", "BINARY"})
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=]")
 # What a part may be served as (anything else is application/octet-stream): nothing a browser
 # would run as a document of our origin.
 SAFE_TYPES = frozenset({
@@ -137,8 +141,9 @@ class Reading:
 class PartData:
     filename: str
     ctype: str  # what to send as Content-Type (from SAFE_TYPES, else octet-stream)
-    data: bytes
+    data: bytes  # the decoded content; b"" when ``chunks`` carries it
     preview: str  # the kind of inline preview allowed, "" for none
+    chunks: AsyncIterator[bytes] | None = None  # a large part, decoded as it is read
 
 
 class Reader:
@@ -333,15 +338,40 @@ class Reader:
         return await self._data(rec, leaf)
 
     async def _data(self, rec: MessageRec, leaf: Leaf) -> PartData:
+        ctype = leaf.ctype if leaf.ctype in SAFE_TYPES else "application/octet-stream"
+        preview = PREVIEWS.get(leaf.ctype, "")
+        name = leaf.filename or f"part-{leaf.path}.bin"
+        identity = leaf.ctype == "message/rfc822" or leaf.encoding in _IDENTITY
+        if leaf.end - leaf.start > STREAM_OVER and preview != "text" and (
+                identity or leaf.encoding == "BASE64"):
+            return PartData(name, ctype, b"", preview,
+                            self._chunks(rec, leaf, base64_body=not identity))
         raw = await self._messages.read_slice(rec, len(rec.prefix) + leaf.start,
                                               len(rec.prefix) + leaf.end)
         data = raw if leaf.ctype == "message/rfc822" else decode_body(raw, leaf.encoding)
-        ctype = leaf.ctype if leaf.ctype in SAFE_TYPES else "application/octet-stream"
-        preview = PREVIEWS.get(leaf.ctype, "")
         if preview == "text":
             data = to_text(data, leaf.charset).encode("utf-8")
-        name = leaf.filename or f"part-{leaf.path}.bin"
         return PartData(name, ctype, data, preview)
+
+    async def _chunks(self, rec: MessageRec, leaf: Leaf, base64_body: bool,
+                      ) -> AsyncIterator[bytes]:
+        """A large part read ``RAW_CHUNK`` octets at a time and decoded on the way (base64
+        in whole 4-character groups, RFC 2045 §6.8, characters outside the alphabet
+        ignored), so a download never holds the whole attachment in memory."""
+        start, end = len(rec.prefix) + leaf.start, len(rec.prefix) + leaf.end
+        carry = b""
+        for pos in range(start, end, RAW_CHUNK):
+            raw = await self._messages.read_slice(rec, pos, min(end, pos + RAW_CHUNK))
+            if not base64_body:
+                yield raw
+                continue
+            clean = carry + _NOT_BASE64.sub(b"", raw)
+            whole = len(clean) - len(clean) % 4
+            carry = clean[whole:]
+            if whole:
+                yield _b64(clean[:whole])
+        if carry:
+            yield _b64(carry + b"=" * (-len(carry) % 4))
 
     async def raw(self, principal: Principal, folder_id: int, uid: int,
                   ) -> tuple[int, AsyncIterator[bytes]]:
@@ -369,6 +399,13 @@ class Reader:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _b64(data: bytes) -> bytes:
+    try:
+        return binascii.a2b_base64(data)
+    except binascii.Error:  # broken padding in the middle: what can be read of it
+        return base64.b64decode(data + b"===")
+
+
 def _cut(text: str, limit: int) -> tuple[str, bool]:
     return (text[:limit], True) if len(text) > limit else (text, False)
 

@@ -105,11 +105,12 @@ def _part_response(data: PartData, inline: bool) -> Response:
     media = data.ctype
     if media == "text/plain" or (inline and data.preview == "text"):
         media = "text/plain; charset=utf-8"
-    return Response(data.data, headers={
-        "Content-Type": media,
-        "Content-Disposition": content_disposition(data.filename, inline=inline),
-        "Cache-Control": "private, no-store",
-        "x-postroom-csp": PART_CSP})
+    headers = {"Content-Type": media,
+               "Content-Disposition": content_disposition(data.filename, inline=inline),
+               "Cache-Control": "private, no-store", "x-postroom-csp": PART_CSP}
+    if data.chunks is not None:  # a large part, decoded as it is sent
+        return StreamingResponse(data.chunks, headers=headers)
+    return Response(data.data, headers=headers)
 
 
 def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRoute]:
