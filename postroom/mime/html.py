@@ -98,7 +98,8 @@ _BAD_VALUE = re.compile(r"url\s*\(|expression|image-set|image\s*\(|src\s*\(|elem
 _SELECTOR_OK = re.compile(r"^[a-zA-Z0-9_\-\s.#*>+~:,()=\[\]\"'|^$]+$")
 _MEDIA_OK = re.compile(r"^@media[a-zA-Z0-9_\-\s:(),.]*$", re.I)
 _COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
-_STYLE_ELEMENT = re.compile(r"<style\b[^>]*>(.*?)(?:</style\s*>|$)", re.S | re.I)
+_STYLE_OPEN = re.compile(r"<style(?=[\s/>])", re.I)
+_STYLE_CLOSE = re.compile(r"</style", re.I)
 # nh3's serialisation: attributes name="value" with '"' escaped inside values
 _IMG_TAG = re.compile(r'<img(?:\s+[^\s"\'>/=]+(?:="[^"]*")?)*\s*/?>')
 _BLOCKED = "x-postroom-blocked:"
@@ -147,16 +148,22 @@ def _rules(css: str, pos: int, out: list[str], depth: int) -> int:
     n = len(css)
     while pos < n:
         brace = css.find("{", pos)
-        close = css.find("}", pos)
-        semi = css.find(";", pos)
-        if close != -1 and (brace == -1 or close < brace) and (semi == -1 or close < semi):
-            return close + 1  # the end of an enclosing block
+        close = css.find("}", pos, brace if brace != -1 else n)
+        if close != -1:
+            return close + 1  # the end of an enclosing block (or a stray "}")
         if brace == -1:
             return n
         prelude = css[pos:brace].strip()
-        if prelude.startswith("@") and semi != -1 and semi < brace:  # @import x; @charset
-            pos = semi + 1
-            continue
+        if ";" in prelude:
+            # Statements before the block: at-rules end at ";" (@import x; @charset "y";)
+            # and are dropped; anything else starts a rule that runs on to the "{", so the
+            # whole of it is one invalid prelude (CSS Syntax §5.4.2), and its block goes.
+            # Handled in one pass over the prelude, so many ";" cost linear time.
+            statements = prelude.split(";")
+            if any(not st.strip().startswith("@") for st in statements[:-1]):
+                pos = _skip_block(css, brace + 1)
+                continue
+            prelude = statements[-1].strip()
         if prelude.startswith("@"):
             if depth == 0 and _MEDIA_OK.match(prelude):
                 inner: list[str] = []
@@ -190,6 +197,34 @@ def _skip_block(css: str, pos: int) -> int:
             depth -= 1
         pos += 1
     return pos
+
+
+def take_styles(html: str) -> tuple[str, list[str]]:
+    """The HTML without its ``<style>`` elements, and their texts. One pass, every search
+    starting where the last ended (a regex with ``[^>]*`` after each ``<style`` is quadratic
+    on a mail of ``<style <style <style ...``). What is left still goes through nh3, so a
+    fragment this cut leaves behind is sanitised like any other markup."""
+    out: list[str] = []
+    sheets: list[str] = []
+    pos = 0
+    while True:
+        found = _STYLE_OPEN.search(html, pos)
+        if found is None:
+            break
+        gt = html.find(">", found.end())
+        if gt < 0:  # no tag end anywhere after: no style element can follow
+            break
+        out.append(html[pos:found.start()])
+        close = _STYLE_CLOSE.search(html, gt + 1)
+        if close is None:  # unclosed: the rest of the document is its text
+            sheets.append(html[gt + 1:])
+            pos = len(html)
+            break
+        sheets.append(html[gt + 1:close.start()])
+        end = html.find(">", close.end())
+        pos = len(html) if end < 0 else end + 1
+    out.append(html[pos:])
+    return "".join(out), sheets
 
 
 def _make_filter(cid_url: Callable[[str], str | None], remote: bool,
@@ -226,12 +261,7 @@ def sanitise(html: str, *, cid_url: Callable[[str], str | None] = lambda cid: No
              remote: bool = False) -> SafeHtml:
     """Sanitise one HTML body. ``cid_url(content_id)`` names the URL to show an inline part
     with (None: there is none, and the image goes); ``remote`` lets http(s) images load."""
-    sheets: list[str] = []
-
-    def take_style(match: re.Match[str]) -> str:
-        sheets.append(match.group(1))
-        return ""
-    html = _STYLE_ELEMENT.sub(take_style, html)
+    html, sheets = take_styles(html)
     css = "\n".join(filter(None, (filter_stylesheet(s) for s in sheets)))[:MAX_CSS]
     body = _cleaner(cid_url, remote).clean(html)
     blocked = remote_count = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -287,3 +288,15 @@ def test_linkify_makes_only_http_links() -> None:
     assert "".join(p for _, p in pieces).startswith("See https://a.test/x?y=1&z=2. Or java")
     assert [p for is_url, p in linkify("(see https://c.test/a), ok") if is_url] == [
         "https://c.test/a"]
+
+
+@pytest.mark.parametrize("payload", [
+    "<style " * 200_000,  # was quadratic: a [^>]* scan to the end after every "<style"
+    "<style>" + "@x;" * 80_000 + "{}</style>",  # was quadratic: a ";" search per statement
+    "<style>" + "a{b:c}" * 40_000 + "</style>", "<style>" + "@media x{" * 100_000,
+    "=?utf-8?q?" * 100_000, "<img " * 200_000, "<a href=" * 100_000])
+def test_hostile_sizes_take_linear_time(payload: str) -> None:
+    started = time.perf_counter()
+    sanitise(payload)
+    display_text(payload)
+    assert time.perf_counter() - started < 3.0  # quadratic: a minute and more
