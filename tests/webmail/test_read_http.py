@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 
 import pytest
 
@@ -405,3 +406,15 @@ def test_large_attachments_stream_decoded(mail: Webmail, alice: WebClient) -> No
     log = alice.get(url(fid, uid, "/part/3"))
     assert log.body == plain.encode()  # the CRLF before "--b" belongs to the delimiter
     assert log.headers["Content-Type"] == "application/octet-stream"
+
+
+def test_deeply_nested_html_is_shown_as_text_quickly(mail: Webmail, alice: WebClient) -> None:
+    deep = "<div>\r\n" * 200_000 + "<p>deep <b>end</b></p>"
+    uid = deliver_raw(mail, ALICE, ("Subject: deep\r\nContent-Type: text/html\r\n\r\n"
+                                    f"{deep}\r\n").encode())
+    fid = inbox_id(alice)
+    started = time.perf_counter()
+    page = alice.get(url(fid, uid))
+    assert time.perf_counter() - started < 5  # parsing it would take minutes
+    assert page.status == 200 and "<iframe" not in page.text and "deep end" in page.text
+    assert alice.get(url(fid, uid, "/body")).status == 404

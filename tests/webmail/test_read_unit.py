@@ -14,11 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from postroom.mime.html import (
+    TooComplex,
     filter_declarations,
     filter_stylesheet,
     render_document,
     sanitise,
     text_of,
+    too_complex,
 )
 from postroom.mime.layout import find, layout
 from postroom.mime.reading import (
@@ -297,6 +299,25 @@ def test_linkify_makes_only_http_links() -> None:
     "=?utf-8?q?" * 100_000, "<img " * 200_000, "<a href=" * 100_000])
 def test_hostile_sizes_take_linear_time(payload: str) -> None:
     started = time.perf_counter()
-    sanitise(payload)
+    try:
+        sanitise(payload)
+    except TooComplex:  # refused as too deep: shown as text, in linear time too
+        text_of(payload)
     display_text(payload)
     assert time.perf_counter() - started < 3.0  # quadratic: a minute and more
+
+
+def test_deep_nesting_is_refused_not_parsed() -> None:
+    """200,000 nested <div> took nh3 two minutes; the estimate refuses them at once, and
+    the body is shown as text by a one-pass tag strip."""
+    deep = "<div>" * 200_000 + "<script>x()</script>hello &amp; bye"
+    started = time.perf_counter()
+    assert too_complex(deep)
+    with pytest.raises(TooComplex):
+        sanitise(deep)
+    assert text_of(deep).strip().endswith("x()hello & bye")
+    assert time.perf_counter() - started < 3.0
+    # sloppy but ordinary markup is not refused: unclosed <p>, <li>, table cells
+    for sloppy in ("<p>x" * 30_000, "<ul>" + "<li>x" * 50_000,
+                   "<table>" + "<tr><td>a<td>b" * 30_000, "<div></div>" * 100_000):
+        assert not too_complex(sloppy)

@@ -193,9 +193,12 @@ class Reader:
         has_html = False
         if parts.html is not None and not prefer_text and \
                 parts.html.end - parts.html.start <= self._config.max_html_size:
-            safe = await self._safe(rec, parts, whole, shown)
-            blocked, has_html = safe.blocked, True
-        elif parts.html is not None and text is None:  # too large for HTML, or asked
+            try:
+                safe = await self._safe(rec, parts, whole, shown)
+                blocked, has_html = safe.blocked, True
+            except sanitiser.TooComplex:
+                pass  # shown as text below
+        if parts.html is not None and not has_html and text is None:  # too large, too deep
             raw = await self._part_bytes(rec, parts.html, whole, plen,
                                          encoded_max=self._config.read_text_max * 4 + 1024)
             text = sanitiser.text_of(to_text(decode_body(raw, parts.html.encoding),
@@ -305,7 +308,10 @@ class Reader:
                     shown = await self._prefs.images_allowed(principal, senders[0].address)
         whole = await self._messages.read_slice(rec, 0, rec.size) \
             if rec.size <= WHOLE_READ else None
-        safe = await self._safe(rec, parts, whole, shown)
+        try:
+            safe = await self._safe(rec, parts, whole, shown)
+        except sanitiser.TooComplex:
+            raise missing() from None  # the page shows it as text
         prefs = await self._prefs.get(principal)
         return sanitiser.render_document(safe, prefs.language), shown
 
