@@ -418,3 +418,18 @@ def test_deeply_nested_html_is_shown_as_text_quickly(mail: Webmail, alice: WebCl
     assert time.perf_counter() - started < 5  # parsing it would take minutes
     assert page.status == 200 and "<iframe" not in page.text and "deep end" in page.text
     assert alice.get(url(fid, uid, "/body")).status == 404
+
+
+def test_flag_unread_and_edit_draft_controls(mail: Webmail, alice: WebClient) -> None:
+    uid = deliver_raw(mail, ALICE, b"Subject: controls\r\n\r\nx\r\n")
+    fid = inbox_id(alice)
+    page = alice.get(url(fid, uid)).text
+    assert f'<input type="hidden" name="next" value="{url(fid, uid)}">' in page
+    assert 'name="action" value="flag"' in page and 'value="unread"' in page
+    assert "Edit draft" not in page
+    tree = alice.get("/webmail/tree").text
+    drafts = re.search(r'href="/webmail/f/(\d+)"[^>]*data-role="\\Drafts"', tree)
+    assert drafts, tree
+    draft_uid = append_raw(mail, ALICE, b"Subject: unfinished\r\n\r\nto be\r\n", "Drafts")
+    page = alice.get(url(int(drafts.group(1)), draft_uid)).text
+    assert f'href="/webmail/compose?draft={drafts.group(1)}:{draft_uid}"' in page
