@@ -133,6 +133,8 @@ class Reading:
     images_shown: bool  # remote images load (for this message or its sender)
     sender_images: bool  # the sender is on the user's list of image senders
     may_allow_sender: bool  # remote images may be allowed per sender on this server
+    may_flag: bool = False  # the gate lets the user set \Flagged here (Op.SET_OTHER_FLAGS)
+    may_mark: bool = False  # ... and \Seen (Op.SET_SEEN): "mark unread" does something
     newer: int | None = None  # the next UID up in the folder (arrival order), None at the end
     older: int | None = None  # the next UID down
 
@@ -221,7 +223,8 @@ class Reader:
             text, cut, has_html, tuple(_attachment(a) for a in parts.attachments), auth,
             bool(rec.flags & F.SEEN) or handle.allows(Op.SET_SEEN),
             bool(rec.flags & F.FLAGGED), bool(rec.flags & F.ANSWERED), rec.size, blocked,
-            shown, sender_images, self._config.remote_images != "never", newer, older)
+            shown, sender_images, self._config.remote_images != "never",
+            handle.allows(Op.SET_OTHER_FLAGS), handle.allows(Op.SET_SEEN), newer, older)
 
     async def _text(self, rec: MessageRec, parts: Layout, whole: bytes | None,
                     plen: int) -> tuple[str | None, bool]:
