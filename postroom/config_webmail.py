@@ -68,6 +68,21 @@ class WebmailConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # -- the message list (web/webmail/lists.py) -------------------------------------------
 
     # -- reading (web/webmail/read.py) ------------------------------------------------------
+    read_text_max: Annotated[int, _d(
+        "Most characters of a plain-text body shown on the reading page; a longer one is cut "
+        "there (with a note) and stays whole in the raw source and downloads."),
+                             Meta(ge=1024, le=1 << 28)] = 2 << 20
+    read_max_addresses: Annotated[int, _d(
+        "Most addresses of one header field (To, Cc) listed on the reading page; the page "
+        "says how many more there are."), Meta(ge=1, le=100_000)] = 200
+    read_inline_max: Annotated[int, _d(
+        "Most octets of inline (cid:) raster images embedded into one message's frame as "
+        "data: URLs (the sandboxed frame has no cookies, so it cannot fetch them from us); "
+        "images past it are not shown there and stay downloadable."),
+                               Meta(ge=0, le=1 << 28)] = 10 << 20
+    read_cache: Annotated[int, _d(
+        "Sanitised HTML bodies kept in memory per process, so that the reading page and its "
+        "frame sanitise a message once (0 = none)."), Meta(ge=0, le=10_000)] = 64
 
     # -- writing (web/webmail/compose.py) ---------------------------------------------------
 
