@@ -35,7 +35,8 @@ def dns() -> Iterator[Dns]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, dns: Dns) -> Iterator[RunningServer]:
-    extra = [*WEBMAIL, "mailauth.skip_networks=[]",
+    # an authserv-id other than the host name: the badge believes what our check wrote
+    extra = [*WEBMAIL, "mailauth.skip_networks=[]", "mailauth.authserv_id=checks.example.test",
              f'mailauth.dns_servers=["127.0.0.1:{dns.port}"]', "mailauth.spf_helo=false",
              'smtp.outbound.dns_servers=["127.0.0.1:' + str(dns.port) + '"]']
     srv = RunningServer(server_config(Path(tmp_path_factory.mktemp("auth")), extra=extra))

@@ -184,7 +184,7 @@ class Reader:
         whole = await self._messages.read_slice(rec, 0, rec.size) \
             if rec.size <= WHOLE_READ else None
         plen = len(rec.prefix)
-        auth = badge(rec.prefix, self._ctx.hostname)
+        auth = badge(rec.prefix, self._ctx.trusted_authserv_id)
         senders = _people(env[2], 20)
         sender_images = False
         if senders and auth.verdict != "fail":  # a forged From must not unlock images
@@ -307,7 +307,7 @@ class Reader:
             if not shown:
                 env = meta.get("env") or [None] * 10
                 senders = _people(env[2], 1)
-                if senders and badge(rec.prefix, self._ctx.hostname).verdict != "fail":
+                if senders and badge(rec.prefix, self._ctx.trusted_authserv_id).verdict != "fail":
                     shown = await self._prefs.images_allowed(principal, senders[0].address)
         whole = await self._messages.read_slice(rec, 0, rec.size) \
             if rec.size <= WHOLE_READ else None
