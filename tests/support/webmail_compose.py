@@ -107,8 +107,8 @@ def uid_by_subject(mail: Webmail, address: str, folder: str, subject: str) -> in
         imap = mail.imap(address)
         try:
             imap.select(f'"{folder}"')
-            typ, data = imap.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT",  # type: ignore[arg-type]
-                                 subject.encode())
+            quoted = '"' + subject.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            typ, data = imap.uid("SEARCH", "SUBJECT", quoted)
             uids = data[0].split() if typ == "OK" and data and data[0] else []
         finally:
             imap.logout()
@@ -151,3 +151,42 @@ def parse(raw: bytes) -> EmailMessage:
     parsed = email.message_from_bytes(raw, policy=policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed
+
+
+def folder_id(mail: Webmail, address: str, name: str) -> int:
+    """The store id of ``address``'s own folder ``name`` (what webmail URLs carry)."""
+    services = mail.server.services
+
+    async def find() -> int:
+        account = await services.store.directory.get_account(address)
+        assert account is not None
+        box = await services.store.mailboxes.by_name(account.id, name)
+        assert box is not None, name
+        return int(box.id)
+    return int(mail.server.call(find()))
+
+
+def received(mail: Webmail, address: str, folder: str, subject: str,
+             ) -> tuple[bytes, bytes]:
+    """(FLAGS line, bytes) of the message with ``subject`` in ``folder``, once delivered."""
+    uid = uid_by_subject(mail, address, folder, subject)
+    imap = mail.imap(address)
+    try:
+        imap.select(f'"{folder}"')
+        typ, data = imap.uid("FETCH", str(uid), "(FLAGS BODY.PEEK[])")
+    finally:
+        imap.logout()
+    item = data[0]
+    assert typ == "OK" and isinstance(item, tuple), data
+    return item[0], item[1]
+
+
+def flags_of(mail: Webmail, address: str, folder: str, uid: int) -> bytes:
+    imap = mail.imap(address)
+    try:
+        imap.select(f'"{folder}"')
+        typ, data = imap.uid("FETCH", str(uid), "(FLAGS)")
+    finally:
+        imap.logout()
+    assert typ == "OK" and isinstance(data[0], bytes), data
+    return data[0]
