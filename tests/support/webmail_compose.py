@@ -138,7 +138,7 @@ def fetch_all(mail: Webmail, address: str, folder: str, *, wait_for: int = 1,
 
 def _fetch(imap: imaplib.IMAP4) -> list[tuple[bytes, bytes]]:
     typ, data = imap.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[])")
-    out = []
+    out: list[tuple[bytes, bytes]] = []
     if typ != "OK":
         return out
     for item in data:

@@ -249,9 +249,11 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
                 return await refused(request, cid, exc, fields)
             return RedirectResponse(compose_url(cid), 303)
         name = unquote(request.headers.get("x-file-name", ""), errors="replace")
+        body = _body(request)
         try:
-            staged = await composer.upload(principal, cid, name, ctype, _body(request))
+            staged = await composer.upload(principal, cid, name, ctype, body)
         except MailError as exc:
+            await _drain(body)
             status = 413 if isinstance(exc, UploadTooLarge) else status_of(exc)
             return _json_error(status, exc.text)
         except ClientDisconnect:
@@ -290,6 +292,17 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         if chunk:
             yield chunk
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    """Read what is left of a refused upload (at most web/guard.py's limit for the path)
+    before answering: a server that answers and closes while the browser is still sending
+    makes it report a network error instead of the refusal."""
+    try:
+        async for _ in body:
+            pass
+    except (HTTPException, ClientDisconnect, RuntimeError):
+        pass
 
 
 def human(octets: int) -> str:
