@@ -89,6 +89,9 @@ def parse_people(text: str) -> list[Person]:
         if len(pairs) != 1 or not pairs[0][1]:
             raise MailError(Kind.INVALID, f"“{entry[:80]}” is not an e-mail address")
         name, address = pairs[0]
+        typed = entry[entry.rfind("<") + 1:].rstrip(">") if "<" in entry else entry
+        if len(typed.split()) != 1:  # the parser would join "a@exa mple.test" silently
+            raise MailError(Kind.INVALID, f"“{entry[:80]}” is not an e-mail address")
         check_address(address)
         if address.lower() not in seen:
             seen.add(address.lower())

@@ -32,6 +32,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,9 @@ class Staging:
         self.root = root
         self.keep_seconds = keep_seconds
         self.max_sessions = max_sessions
+        # ``sweep`` removes an account's directory once it is empty; ``create`` makes it
+        # again: the two (both in worker threads) must not interleave.
+        self._tree = threading.Lock()
 
     # -- sessions ---------------------------------------------------------------------------
     def _account_dir(self, account: int) -> Path:
@@ -120,16 +124,17 @@ class Staging:
 
     def create(self, account: int, state: State) -> str:
         """A new session holding ``state``; the oldest beyond ``max_sessions`` go."""
-        _mkdir(self.root)
-        base = self._account_dir(account)
-        _mkdir(base)
-        self._evict(base)
-        cid = secrets.token_urlsafe(18)
-        path = base / cid
-        path.mkdir(mode=DIR_MODE)
-        os.chmod(path, DIR_MODE)
-        state.created = time.time()
-        self._write_state(path, state)
+        with self._tree:
+            _mkdir(self.root)
+            base = self._account_dir(account)
+            _mkdir(base)
+            self._evict(base)
+            cid = secrets.token_urlsafe(18)
+            path = base / cid
+            path.mkdir(mode=DIR_MODE)
+            os.chmod(path, DIR_MODE)
+            state.created = time.time()
+            self._write_state(path, state)
         return cid
 
     def _evict(self, base: Path) -> None:
@@ -243,7 +248,7 @@ class Staging:
                 if stale:
                     shutil.rmtree(session, ignore_errors=True)
                     removed += 1
-            with contextlib.suppress(OSError):
+            with self._tree, contextlib.suppress(OSError):
                 account.rmdir()  # only when empty
         return removed
 
