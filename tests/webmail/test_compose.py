@@ -434,3 +434,43 @@ def _json(text: str) -> list[dict[str, str]]:
     value = json.loads(text)
     assert isinstance(value, list)
     return value
+
+
+def test_new_messages_start_with_to_and_the_signature(mail: Webmail) -> None:
+    alice = mail.account("alice@example.test")
+    services = mail.server.services
+    webmail = mail.server.server.webmail
+    assert webmail is not None
+
+    async def sign() -> None:
+        account = await services.store.directory.get_account(alice)
+        assert account is not None
+        principal = await services.directory.principal_for(account)
+        await webmail.prefs.update(principal, signature="Alice\nExample Ltd")
+    mail.server.call(sign())
+    web = mail.client(alice)
+    start(web, "to=bob%40example.test")
+    shown = fields_of(web.last)  # type: ignore[arg-type]
+    assert shown["to"] == "bob@example.test"
+    assert shown["body"] == "\n\n-- \nAlice\nExample Ltd\n"  # RFC 3676 §4.3
+    mail.server.call(webmail.prefs.update(mail.server.call(_principal(mail, alice)),
+                                          signature=""))
+
+
+def test_close_stops_the_janitor_and_it_starts_again(mail: Webmail) -> None:
+    webmail = mail.server.server.webmail
+    assert webmail is not None
+    web = mail.client(mail.account("alice@example.test"))
+    start(web)
+    assert webmail.compose._janitor is not None
+    mail.server.call(webmail.compose.close())
+    assert webmail.compose._janitor is None
+    start(web)
+    assert webmail.compose._janitor is not None and not webmail.compose._janitor.done()
+
+
+async def _principal(mail: Webmail, address: str):  # type: ignore[no-untyped-def]
+    services = mail.server.services
+    account = await services.store.directory.get_account(address)
+    assert account is not None
+    return await services.directory.principal_for(account)
