@@ -257,6 +257,19 @@ def test_too_many_recipients_is_409_and_keeps_the_form(mail: Webmail) -> None:
     assert "user5@example.test" in page.text
 
 
+def test_an_unknown_local_recipient_is_shown_on_the_form(mail: Webmail) -> None:
+    alice = mail.account("alice@example.test")
+    web = mail.client(alice)
+    cid = start(web)
+    page = post(web, f"/webmail/compose/{cid}/send", {
+        "identity": alice, "to": "nobody-here@example.test", "subject": "Lost",
+        "body": "Typed with care"})
+    assert page.status == 404, page.text
+    assert "No such user here: &lt;nobody-here@example.test&gt;" in page.text
+    assert 'role="alert"' in page.text
+    assert fields_of(page)["body"] == "Typed with care"
+
+
 def test_a_sender_not_granted_is_refused_with_403(mail: Webmail) -> None:
     alice = mail.account("alice@example.test")
     mail.account("bob@example.test")
@@ -343,6 +356,7 @@ def test_missing_csrf_is_403(mail: Webmail) -> None:
 
 def test_junk_input_is_4xx(mail: Webmail) -> None:
     alice = mail.account("alice@example.test")
+    mail.account("bob@example.test")
     web = mail.client(alice)
     cid = start(web)
     base = f"/webmail/compose/{cid}"
@@ -369,6 +383,12 @@ def test_junk_input_is_4xx(mail: Webmail) -> None:
     assert got["Bcc"] is None
     assert upload(web, "x" * 24, "a", b"a").status == 404
     cid = start(web)
+    page = web.request("POST", f"/webmail/upload/{cid}", b"--x\r\njunk", {
+        "Content-Type": "multipart/form-data; boundary=x", "X-CSRF-Token": web.csrf})
+    assert page.status in (303, 400)  # the parser may read it as an empty form
+    page = web.request("POST", f"/webmail/upload/{cid}", b"not a form", {
+        "Content-Type": "multipart/form-data", "X-CSRF-Token": web.csrf})
+    assert page.status == 400
     page = upload(web, cid, "../../etc/passwd\x01", b"root", "text/html; charset=x; junk")
     assert page.status == 201
     assert '"name":"passwd"' in page.text.replace(" ", "")

@@ -105,7 +105,7 @@ async def _read(request: Request, wm: Webmail, *, files: bool,
         data = await request.form(max_fields=MAX_FORM_FIELDS,
                                   max_files=wm.config.max_attachments,
                                   max_part_size=wm.config.max_text_size * 4 + 1024)
-    except (HTTPException, MultiPartException):
+    except (HTTPException, MultiPartException, ClientDisconnect):
         raise HTTPException(400, "the form could not be read (too many fields or files, "
                             "or malformed)") from None
     pairs: list[tuple[str, str]] = []
@@ -132,9 +132,13 @@ async def _file_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 
 async def _stage_files(wm: Webmail, principal: Principal, cid: str,
                        uploads: list[UploadFile]) -> None:
-    for upload in uploads:
-        await wm.compose.upload(principal, cid, upload.filename or "",
-                                upload.content_type or "", _file_chunks(upload))
+    try:
+        for upload in uploads:
+            await wm.compose.upload(principal, cid, upload.filename or "",
+                                    upload.content_type or "", _file_chunks(upload))
+    finally:
+        for upload in uploads:  # Starlette's spooled files: gone with the request
+            await upload.close()
 
 
 def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRoute]:
@@ -182,11 +186,14 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
     async def refused(request: Request, cid: str, exc: MailError, fields: Fields | None,
                       ) -> Response:
         status = 413 if isinstance(exc, UploadTooLarge) else status_of(exc)
-        if _wants_json(request) or exc.kind is Kind.NOT_FOUND:
-            if not _wants_json(request):
-                raise exc
+        if _wants_json(request):
             return _json_error(status, exc.text)
-        return await show(request, cid, error=exc.text, status=status, fields=fields)
+        try:  # the form again, as typed, with the refusal ("No such user here: <x>", ...)
+            return await show(request, cid, error=exc.text, status=status, fields=fields)
+        except MailError as gone:
+            if gone.kind is Kind.NOT_FOUND:  # the session itself is not (or no longer) there
+                raise gone from None
+            raise
 
     async def save(request: Request) -> Response:
         cid = _cid(request)

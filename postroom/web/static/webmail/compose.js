@@ -110,7 +110,11 @@
       return data;
     }
 
+    var sending = false;
+    var uploading = 0;
+
     function save(announce) {
+      if (sending) { return Promise.resolve(); }
       dirty = false;
       return fetch("/webmail/compose/" + cid + "/save", {
         method: "POST", credentials: "same-origin", body: formData(),
@@ -130,7 +134,6 @@
       setInterval(function () { if (dirty) { save(true); } }, every * 1000);
     }
 
-    var sending = false;
     form.addEventListener("submit", function (ev) {
       syncBody();
       var button = ev.submitter;
@@ -140,6 +143,12 @@
         return;
       }
       if (sending) { ev.preventDefault(); return; }
+      if (button && button.id === "compose-send" && uploading > 0) {
+        ev.preventDefault();
+        P.announce("Wait until the attachments have been uploaded, then send.");
+        savedLabel.textContent = "Uploading attachments…";
+        return;
+      }
       if (button && button.id === "compose-send") {
         sending = true;
         setTimeout(function () { sending = false; }, 10000);
@@ -239,8 +248,10 @@
         P.announce(label.textContent);
         return Promise.resolve();
       }
+      uploading += 1;
       return new Promise(function (resolve) {
         var xhr = new XMLHttpRequest();
+        xhr.addEventListener("loadend", function () { uploading -= 1; });
         xhr.open("POST", "/webmail/upload/" + cid);
         xhr.setRequestHeader("X-CSRF-Token", P.csrf());
         xhr.setRequestHeader("X-File-Name", encodeURIComponent(file.name));
