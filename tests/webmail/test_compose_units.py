@@ -207,3 +207,19 @@ def test_creating_and_sweeping_at_once_never_fails(tmp_path: Path) -> None:
             await asyncio.gather(asyncio.to_thread(staging.create, 1, State()),
                                  asyncio.to_thread(staging.sweep))
     asyncio.run(race())
+
+
+@pytest.mark.parametrize("raw", [
+    b"\xff\xfe\x00junk", b"", b"Subject: =?x-unknown?q?abc?=\r\nFrom: <<<@>>>\r\n\r\nbody",
+    b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822"
+    b"\r\n\r\nSubject: inner\r\n\r\n\xff\r\n--b--\r\n",
+    b"Content-Type: text/plain; charset=no-such-charset\r\n\r\n\xe9t\xe9",
+    b"Content-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!notbase64"])
+def test_broken_originals_still_give_a_reply_and_a_forward(raw: bytes) -> None:
+    original = cm.Original(raw)
+    assert isinstance(cm.quote_plain(original), str)
+    assert isinstance(cm.quote_html(original), str)
+    assert isinstance(cm.forward_plain(original), str)
+    assert isinstance(cm.forward_html(original), str)
+    assert isinstance(original.attachments(), list)
+    assert isinstance(original.subject, str) and isinstance(original.message_id, str)

@@ -361,7 +361,10 @@ class Original:
             if ctype == "message/rfc822":
                 inner = part.get_payload()
                 first = inner[0] if isinstance(inner, list) and inner else None
-                data = first.as_bytes() if isinstance(first, Message) else b""
+                try:
+                    data = first.as_bytes() if isinstance(first, Message) else b""
+                except (UnicodeError, ValueError, TypeError, LookupError):
+                    data = b""  # an inner message the library cannot write back
             else:
                 payload = part.get_payload(decode=True)
                 data = payload if isinstance(payload, bytes) else b""
