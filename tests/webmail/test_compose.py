@@ -494,3 +494,22 @@ async def _principal(mail: Webmail, address: str):  # type: ignore[no-untyped-de
     account = await services.store.directory.get_account(address)
     assert account is not None
     return await services.directory.principal_for(account)
+
+
+def test_a_shared_original_is_answered_but_flagged_only_with_the_right(mail: Webmail) -> None:
+    alice = mail.account("alice@example.test")
+    dora = mail.account("dora@example.test")
+    _deliver(mail, dora, message(dora, "Shared question", sender="carol@example.test"))
+    uid = uid_by_subject(mail, dora, "INBOX", "Shared question")
+    imap = mail.imap(dora)
+    typ, _ = imap.setacl("INBOX", alice, "lr")
+    imap.logout()
+    assert typ == "OK"
+    web = mail.client(alice)
+    cid = start(web, f"reply={folder_id(mail, dora, 'INBOX')}:{uid}")
+    shown = fields_of(web.last)  # type: ignore[arg-type]
+    assert shown["to"] == "carol@example.test"
+    shown["to"] = dora  # answer the owner instead
+    assert post(web, f"/webmail/compose/{cid}/send", shown).status == 303
+    received(mail, dora, "INBOX", "Re: Shared question")
+    assert b"\\Answered" not in flags_of(mail, dora, "INBOX", uid)  # no "w" right: unchanged
