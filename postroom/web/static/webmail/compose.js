@@ -52,7 +52,10 @@
     }
 
     document.getElementById("compose-format").hidden = false;
-    if (form.dataset.rich === "1") { setRich(true, false); }
+    if (form.dataset.rich === "1") {
+      setRich(true, false);
+      if (textarea.hasAttribute("autofocus")) { editor.focus(); }
+    }
     toggle.addEventListener("change", function () { setRich(toggle.checked, true); });
 
     function command(cmd) {
