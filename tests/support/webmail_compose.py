@@ -19,7 +19,8 @@ from tests.support.webmail import Webmail
 # Limits the compose tests run with: small, so that a test can pass them cheaply.
 COMPOSE_CONFIG = ["web.webmail.max_upload_size=65536", "web.webmail.max_attachments=3",
                   "limits.max_message_size=200000", "web.webmail.max_recipients=5",
-                  "web.webmail.max_text_size=50000", "web.webmail.completion_min_chars=2"]
+                  "web.webmail.max_text_size=50000", "web.webmail.completion_min_chars=2",
+                  "web.webmail.compose_sessions=6"]
 
 _INPUT = re.compile(r'<input id="compose-(\w+)" name="(\w+)"[^>]*?value="([^"]*)"', re.S)
 _TEXTAREA = re.compile(r'<textarea id="compose-text" name="body"[^>]*>(.*?)</textarea>', re.S)

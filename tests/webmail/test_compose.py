@@ -513,3 +513,11 @@ def test_a_shared_original_is_answered_but_flagged_only_with_the_right(mail: Web
     assert post(web, f"/webmail/compose/{cid}/send", shown).status == 303
     received(mail, dora, "INBOX", "Re: Shared question")
     assert b"\\Answered" not in flags_of(mail, dora, "INBOX", uid)  # no "w" right: unchanged
+
+
+def test_an_account_keeps_at_most_compose_sessions(mail: Webmail) -> None:
+    web = mail.client(mail.account("erin@example.test"))
+    first = start(web)
+    others = [start(web) for _ in range(6)]  # compose_sessions = 6 in COMPOSE_CONFIG
+    assert web.get(f"/webmail/compose?cid={first}").status == 404
+    assert all(web.get(f"/webmail/compose?cid={cid}").status == 200 for cid in others)
