@@ -18,10 +18,11 @@ application/json``) get ``{"error": text}`` with the same status.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
@@ -205,7 +206,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             saved = await composer.save_draft(principal, cid, fields)
         except MailError as exc:
             return await refused(request, cid, exc, fields)
-        at = time.strftime("%H:%M", time.localtime(saved.at))
+        at = await _clock(wm, principal, saved.at)
         if _wants_json(request):
             return JSONResponse({"ok": True, "saved": at, "uid": saved.uid,
                                  "folder": saved.folder_id}, headers=NO_STORE)
@@ -299,6 +300,16 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         if chunk:
             yield chunk
+
+
+async def _clock(wm: Webmail, principal: Principal, when: float) -> str:
+    """``when`` as HH:MM in the user's time zone (their setting)."""
+    prefs = await wm.prefs.get(principal)
+    try:
+        zone: tzinfo = ZoneInfo(prefs.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return datetime.fromtimestamp(when, zone).strftime("%H:%M")
 
 
 async def _drain(body: AsyncIterator[bytes]) -> None:
