@@ -521,3 +521,31 @@ def test_an_account_keeps_at_most_compose_sessions(mail: Webmail) -> None:
     others = [start(web) for _ in range(6)]  # compose_sessions = 6 in COMPOSE_CONFIG
     assert web.get(f"/webmail/compose?cid={first}").status == 404
     assert all(web.get(f"/webmail/compose?cid={cid}").status == 200 for cid in others)
+
+
+def test_rich_text_is_sanitised_before_it_leaves_and_drafts_stay_rich(mail: Webmail) -> None:
+    alice = mail.account("alice@example.test")
+    bob = mail.account("bob@example.test")
+    web = mail.client(alice)
+    cid = start(web)
+    hostile = ('<p>Hi <b>there</b><script>steal()</script><img src="https://evil.test/t.png" '
+               'onerror="steal()"><a href="javascript:steal()">click</a></p>')
+    fields = {"identity": alice, "to": bob, "subject": "Rich and safe", "body": hostile,
+              "rich": "1"}
+    assert post(web, f"/webmail/compose/{cid}/save", fields, json=True).status == 200
+    drafts = folder_id(mail, alice, "Drafts")
+    uid = uid_by_subject(mail, alice, "Drafts", "Rich and safe")
+    cid2 = start(web, f"draft={drafts}:{uid}")
+    page = web.last
+    assert page is not None and 'data-rich="1"' in page.text
+    assert "<b>there</b>" in page.text and "steal()" not in page.text
+    assert post(web, f"/webmail/compose/{cid2}/send", fields).status == 303
+    got = parse(received(mail, bob, "INBOX", "Rich and safe")[1])
+    html = got.get_body(preferencelist=("html",))
+    assert html is not None
+    content = html.get_content()
+    assert "<b>there</b>" in content
+    for bad in ("script", "steal", "onerror", "evil.test", "javascript:"):
+        assert bad not in content
+    plain = got.get_body(preferencelist=("plain",))
+    assert plain is not None and "Hi there" in plain.get_content()
