@@ -132,3 +132,37 @@ def test_the_compose_page_passes_axe(mail_browser: Webmail) -> None:
     finally:
         context.close()
     assert not failures, failures
+
+
+def test_without_javascript_attach_remove_save_and_send_work(mail_browser: Webmail,
+                                                              tmp_path: Path) -> None:
+    mail = mail_browser
+    alice = mail.account("alice@example.test")
+    bob = mail.account("bob@example.test")
+    one, two = tmp_path / "one.txt", tmp_path / "two.txt"
+    one.write_text("first file")
+    two.write_text("second file")
+    context, page = mail.browser(alice, java_script_enabled=False)
+    try:
+        page.goto("/webmail/compose")
+        assert page.locator("#compose-editor").is_hidden()  # plain text without a script
+        page.locator("#compose-to").fill(bob)
+        page.locator("#compose-subject").fill("No script needed")
+        page.locator("#compose-text").fill("Plain words.")
+        page.locator("#compose-files-input").set_input_files([str(one), str(two)])
+        page.get_by_role("button", name="Attach", exact=True).click()
+        page.locator("#compose-file-list li", has_text="two.txt").wait_for()
+        assert page.locator("#compose-subject").input_value() == "No script needed"
+        page.get_by_role("button", name="Remove one.txt").click()
+        page.wait_for_load_state()
+        assert page.locator("#compose-file-list li", has_text="one.txt").count() == 0
+        page.get_by_role("button", name="Save draft").click()
+        page.get_by_text("Draft saved at").wait_for()
+        assert len(fetch_all(mail, alice, "Drafts")) == 1
+        page.get_by_role("button", name="Send").click()
+        page.wait_for_url("**/webmail/f/**")
+    finally:
+        context.close()
+    got = parse(received(mail, bob, "INBOX", "No script needed")[1])
+    assert [a.get_filename() for a in got.iter_attachments()] == ["two.txt"]
+    assert fetch_all(mail, alice, "Drafts", wait_for=0) == []
