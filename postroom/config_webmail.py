@@ -85,6 +85,22 @@ class WebmailConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "frame sanitise a message once (0 = none)."), Meta(ge=0, le=10_000)] = 64
 
     # -- writing (web/webmail/compose.py) ---------------------------------------------------
+    max_recipients: Annotated[int, _d(
+        "Most recipients (To, Cc and Bcc together) of one message sent from webmail; more "
+        "are refused with 409 before anything is sent (SMTP accepts 100 per transaction)."),
+                              Meta(ge=1, le=10_000)] = 100
+    max_text_size: Annotated[int, _d(
+        "Longest text of a message being written, in characters; a longer one is refused "
+        "(413 from the form, 409 from the service). The form is one request, so it must also "
+        "fit web.max_body_size."), Meta(ge=1024, le=1 << 24)] = 256 * 1024
+    completion_min_chars: Annotated[int, _d(
+        "Characters typed before address completion suggests anything (shorter queries get "
+        "an empty list, so the directory cannot be listed one letter at a time)."),
+                                    Meta(ge=1, le=3)] = 2
+    compose_sessions: Annotated[int, _d(
+        "Messages one user may have open for writing at once (tabs, forgotten windows), "
+        "each with its attachments staged on disk; opening another removes the least "
+        "recently used."), Meta(ge=1, le=1000)] = 20
 
     # -- folders, sharing and settings (web/webmail/manage.py, settings.py) -----------------
     sharing_suggestions: Annotated[int, _d(
