@@ -14,6 +14,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -126,9 +127,28 @@ def _wants_json(request: Request) -> bool:
 
 
 def _problem(exc: MailError) -> Response:
+    """RFC 9457 problem details for a script's request. NOT_FOUND says nothing more than
+    the status: an id of a folder the user may not see reads like one that never existed."""
     status = status_of(exc)
-    body = {"type": "about:blank", "title": exc.text, "status": status, "detail": exc.text}
+    body: dict[str, object] = {"type": "about:blank", "title": HTTPStatus(status).phrase,
+                               "status": status}
+    if exc.kind is not Kind.NOT_FOUND:
+        body["detail"] = exc.text
     return Response(json.dumps(body), status, media_type=PROBLEM_TYPE)
+
+
+def _hidden(handler: Callable[[Request], Awaitable[Response]],
+            ) -> Callable[[Request], Awaitable[Response]]:
+    """A folder or message that is not there, or not the user's to see, is the plain 404
+    every junk id gets (shell.folder_param): the same status and the same text."""
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except MailError as exc:
+            if exc.kind is Kind.NOT_FOUND:
+                raise HTTPException(404) from None
+            raise
+    return wrapped
 
 
 def _timed(handler: Callable[[Request], Awaitable[Response]],
@@ -156,6 +176,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
                 "here": list_url(folder_id, query)}
 
     @_timed
+    @_hidden
     async def show(request: Request) -> Response:
         folder_id = folder_param(request)
         query = parse_query(request)
@@ -164,6 +185,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
                           folder=folder_id, headers={"Cache-Control": "no-store"})
 
     @_timed
+    @_hidden
     async def rows(request: Request) -> Response:
         folder_id = folder_param(request)
         query = parse_query(request)
@@ -179,6 +201,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         return await read_form(request, FormLimits(base.max_field,
                                                    wm.config.action_max + 20))
 
+    @_hidden
     async def act(request: Request) -> Response:
         folder_id = folder_param(request)
         principal = user_of(request).actor.principal
@@ -221,6 +244,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         noun = "message" if count == 1 else "messages"
         return redirect(back, f"{count} {noun} {DONE.get(action, 'changed')}.")
 
+    @_hidden
     async def empty_form(request: Request) -> Response:
         folder_id = folder_param(request)
         principal = user_of(request).actor.principal
@@ -228,6 +252,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         return await page(request, wm, "webmail/list_empty.html", {"fid": folder_id,
                           "target": folder}, folder=folder_id)
 
+    @_hidden
     async def empty(request: Request) -> Response:
         folder_id = folder_param(request)
         principal = user_of(request).actor.principal
