@@ -66,6 +66,13 @@ class WebmailConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "Longest signature a user may set, in characters."), Meta(ge=0, le=65536)] = 4096
 
     # -- the message list (web/webmail/lists.py) -------------------------------------------
+    thread_max: Annotated[int, _d(
+        "Most messages (the newest of the folder or of the search) the conversation view "
+        "threads (RFC 5256 REFERENCES); the page says when older ones were left out."),
+                          Meta(ge=100, le=100_000)] = 5000
+    action_max: Annotated[int, _d(
+        "Most messages one action on the list (mark, move, delete, ...) may name; a larger "
+        "request gets 413."), Meta(ge=10, le=10_000)] = 1000
 
     # -- reading (web/webmail/read.py) ------------------------------------------------------
     read_text_max: Annotated[int, _d(
