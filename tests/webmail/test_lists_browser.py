@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-expect = pytest.importorskip("playwright.sync_api").expect
-
 from tests.support.webmail import Webmail
 from tests.support.webmail_lists import folders, imap_uids
 
+expect = pytest.importorskip("playwright.sync_api").expect
 axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
 BAD_IMPACTS = ("serious", "critical")
 
