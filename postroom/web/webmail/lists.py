@@ -73,18 +73,19 @@ def parse_query(request: Request) -> Query:
         except ValueError:
             raise HTTPException(400, f"{name} must be a date as YYYY-MM-DD") from None
 
-    def switch(name: str) -> bool:
+    def switch(name: str) -> bool | None:
+        """1/on, 0, or None when not given."""
         raw = one(name)
         if raw not in ("", "0", "1", "on"):
             raise HTTPException(400, f"{name} must be 0 or 1")
-        return raw in ("1", "on")
+        return None if raw == "" else raw in ("1", "on")
 
     try:
         return Query(page=number("page", 1), size=number("size", 0),
                      sort=one("sort") or "date", order=one("order") or "desc",
                      thread=switch("thread"), q=one("q"), sender=one("from"), to=one("to"),
                      subject=one("subject"), body=one("body"), since=day("since"),
-                     before=day("before"), flag=one("flag"), attach=switch("attach"))
+                     before=day("before"), flag=one("flag"), attach=bool(switch("attach")))
     except MailError as exc:
         raise HTTPException(400, exc.text) from None
 
