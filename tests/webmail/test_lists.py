@@ -288,6 +288,14 @@ def test_bad_input_is_4xx(mail: Webmail, paged: str) -> None:
                        b"action=read&uid=abc&csrf=" + web.csrf.encode(),
                        {"Content-Type": "application/x-www-form-urlencoded"})
     assert junk.status == 400
+    for odd in ("%C2%B2", "1" * 25):  # "²" passes str.isdigit() but not int(); too long
+        assert act(web, inbox, "read", [], extra=[("uid", "²" if odd == "%C2%B2" else odd)]
+                   ).status == 400
+        assert act(web, inbox, "move", [uid], extra=[("target", odd.replace("%C2%B2", "²"))]
+                   ).status == 404
+        assert web.get(f"/webmail/f/{odd}").status == 404
+        assert web.get(f"/webmail/f/{odd}/rows").status == 404
+    assert web.get("/webmail/tree?current=%C2%B2").status == 200  # the tree's id too
     typed = web.request("POST", f"/webmail/f/{inbox}/act", b'{"action": "read"}',
                         {"Content-Type": "application/json", "X-CSRF-Token": web.csrf})
     assert typed.status == 415

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from postroom.web.context import WebServices, WebSettings
 
 _NUMBER = re.compile(r"[0-9]{1,9}")
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: "²".isdigit() holds, int("²") fails
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NEXT = re.compile(r"/webmail/[A-Za-z0-9/_\-.?=&%+:;,]*")
 CONFIRMED = ("delete-trash", "expunge")
@@ -210,14 +211,14 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         raw_uids = form.all("uid")
         if len(raw_uids) > wm.config.action_max:
             raise HTTPException(413, f"at most {wm.config.action_max} messages at once")
-        if any(not _NUMBER.fullmatch(u) and not u.isdigit() for u in raw_uids):
+        if any(not _DIGITS.fullmatch(u) for u in raw_uids):
             raise HTTPException(400, "uid must be a number")
-        uids = [int(u) for u in raw_uids if len(u) < 12]
+        uids = [int(u) for u in raw_uids]
         action = form.get("action")
         target: int | None = None
         if form.get("target"):
             raw = form.get("target")
-            if not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= MAX_ID:
+            if not _DIGITS.fullmatch(raw) or not 0 < int(raw) <= MAX_ID:
                 raise HTTPException(404)
             target = int(raw)
         back = _safe_next(form.get("next"), folder_url(folder_id))
