@@ -308,3 +308,15 @@ def test_bad_input_is_4xx(mail: Webmail, paged: str) -> None:
     assert there.location == f"/webmail/f/{inbox}?page=1"
     assert act(web, inbox, "read", [uid], extra=[("next", "//evil.test/x")]).location == \
         f"/webmail/f/{inbox}"
+
+
+def test_equal_dates_list_newest_first(mail: Webmail) -> None:
+    who = mail.account("ties@example.test")
+    imap = mail.imap(who)
+    for i in range(3):
+        append(imap, "INBOX", message(who, f"Same {i}", date=DAY.format(d=5)))
+    imap.logout()
+    web = mail.client(who)
+    inbox = folders(web)["INBOX"]
+    assert subjects(web.get(f"/webmail/f/{inbox}")) == ["Same 2", "Same 1", "Same 0"]
+    assert subjects(web.get(f"/webmail/f/{inbox}?order=asc")) == ["Same 0", "Same 1", "Same 2"]

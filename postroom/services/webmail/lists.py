@@ -204,7 +204,9 @@ class MailLists:
         if query.thread if query.thread is not None else prefs.threads:
             return await self._threads(principal, handle, folder, query, size, tz, matched,
                                        more)
-        criteria = [(SORTS[query.sort], query.order == "desc")]
+        # The store orders by (key, UID); "desc" reads that order backwards, so that
+        # messages with the same key (a bulk import's equal dates) come newest first too.
+        criteria = [(SORTS[query.sort], False)]
         if matched is None:
             last = handle.mailbox.uidnext - 1
             ordered = await self._messages.sorted_uids(handle, criteria, 1, last) \
@@ -214,6 +216,8 @@ class MailLists:
                 handle, criteria, min(matched), max(matched)) if u in matched]
         else:
             ordered = []
+        if query.order == "desc":
+            ordered.reverse()
         total = len(ordered)
         page, pages, start = _paging(total, query.page, size)
         wanted = ordered[start:start + size]
