@@ -320,3 +320,23 @@ def test_equal_dates_list_newest_first(mail: Webmail) -> None:
     inbox = folders(web)["INBOX"]
     assert subjects(web.get(f"/webmail/f/{inbox}")) == ["Same 2", "Same 1", "Same 0"]
     assert subjects(web.get(f"/webmail/f/{inbox}?order=asc")) == ["Same 0", "Same 1", "Same 2"]
+
+
+def test_own_seen_in_a_shared_folder(mail: Webmail) -> None:
+    owner = mail.account("sharer@example.test")
+    reader = mail.account("peeker@example.test")
+    mail.deliver(owner, subject="Team news")
+    imap = mail.imap(owner)
+    assert imap.setacl("INBOX", reader, "lrs")[0] == "OK"
+    imap.logout()
+    own = mail.client(owner)
+    inbox = folders(own)["INBOX"]
+    web = mail.client(reader)
+    uid = rows(web.get(f"/webmail/f/{inbox}"))
+    assert unread_rows(web.get(f"/webmail/f/{inbox}")) == uid
+    assert act(web, inbox, "read", uid, json=True).status == 200
+    assert unread_rows(web.get(f"/webmail/f/{inbox}")) == []
+    assert rows(web.get(f"/webmail/f/{inbox}?flag=unseen")) == []
+    assert rows(web.get(f"/webmail/f/{inbox}?flag=seen")) == uid
+    assert unread_rows(own.get(f"/webmail/f/{inbox}")) == uid  # the owner's is their own
+    assert rows(own.get(f"/webmail/f/{inbox}?flag=unseen")) == uid

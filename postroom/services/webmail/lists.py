@@ -288,7 +288,10 @@ class MailLists:
                 narrow(await self._header_search(handle, name, term))
         if query.body and found != set():
             narrow(await self._messages.text_search(handle, ("body",), query.body))
-        if (query.since or query.before or query.flag) and found != set():
+        if query.flag == "unseen" and not (query.since or query.before) and found != set():
+            # the store's fast path (the index of unseen messages), not every row's flags
+            narrow(set(await self._messages.unseen_uids(principal, handle)))
+        elif (query.since or query.before or query.flag) and found != set():
             lo = _midnight(query.since, tz) if query.since else None
             hi = _midnight(query.before, tz) if query.before else None
             test = _flag_test(query.flag)
