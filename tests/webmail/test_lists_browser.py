@@ -116,3 +116,43 @@ def test_list_pages_pass_axe(mail_browser: Webmail) -> None:
             failures[path] = bad
     context.close()
     assert not failures, failures
+
+
+def test_shortcuts_flag_read_delete_spam(mail_browser: Webmail) -> None:
+    who = mail_browser.account("keys@example.test")
+    for subject in ("Keep", "Bin", "Junk it"):
+        mail_browser.deliver(who, subject=subject)
+    ids = folders(mail_browser.client(who))
+    context, page = mail_browser.browser(who)
+    page.goto(f"/webmail/f/{ids['INBOX']}")
+    page.locator("h1").click()
+    rows = page.locator("#rows tr.msg")
+    expect(rows).to_have_count(3)
+
+    def focus(subject: str) -> None:
+        page.locator("h1").click()
+        for key in "kkkjjj":  # to the top, then down (j/k stop at the ends)
+            page.keyboard.press(key)
+            if subject in (page.evaluate("document.activeElement.textContent") or ""):
+                return
+        raise AssertionError(f"no row {subject}")
+
+    focus("Keep")
+    page.keyboard.press("s")
+    expect(page.locator("#rows tr.msg.flagged")).to_have_count(1)
+    focus("Keep")
+    page.keyboard.press("u")
+    expect(page.locator("#rows tr.msg.unread")).to_have_count(2)
+    focus("Bin")
+    page.keyboard.press("x")
+    assert page.get_by_label("Select: Bin").is_checked()
+    page.keyboard.press("#")
+    expect(rows).to_have_count(2)
+    focus("Junk it")
+    page.keyboard.press("!")
+    expect(rows).to_have_count(1)
+    imap = mail_browser.imap(who)
+    assert len(imap_uids(imap, "INBOX", "FLAGGED SEEN")) == 1
+    assert len(imap_uids(imap, "Trash")) == 1 and len(imap_uids(imap, "Junk")) == 1
+    imap.logout()
+    context.close()
