@@ -288,6 +288,14 @@ def test_bad_input_is_4xx(mail: Webmail, paged: str) -> None:
                        b"action=read&uid=abc&csrf=" + web.csrf.encode(),
                        {"Content-Type": "application/x-www-form-urlencoded"})
     assert junk.status == 400
+    for odd in ("%C2%B2", "1" * 25):  # "²" passes str.isdigit() but not int(); too long
+        assert act(web, inbox, "read", [], extra=[("uid", "²" if odd == "%C2%B2" else odd)]
+                   ).status == 400
+        assert act(web, inbox, "move", [uid], extra=[("target", odd.replace("%C2%B2", "²"))]
+                   ).status == 404
+        assert web.get(f"/webmail/f/{odd}").status == 404
+        assert web.get(f"/webmail/f/{odd}/rows").status == 404
+    assert web.get("/webmail/tree?current=%C2%B2").status == 200  # the tree's id too
     typed = web.request("POST", f"/webmail/f/{inbox}/act", b'{"action": "read"}',
                         {"Content-Type": "application/json", "X-CSRF-Token": web.csrf})
     assert typed.status == 415
@@ -300,3 +308,35 @@ def test_bad_input_is_4xx(mail: Webmail, paged: str) -> None:
     assert there.location == f"/webmail/f/{inbox}?page=1"
     assert act(web, inbox, "read", [uid], extra=[("next", "//evil.test/x")]).location == \
         f"/webmail/f/{inbox}"
+
+
+def test_equal_dates_list_newest_first(mail: Webmail) -> None:
+    who = mail.account("ties@example.test")
+    imap = mail.imap(who)
+    for i in range(3):
+        append(imap, "INBOX", message(who, f"Same {i}", date=DAY.format(d=5)))
+    imap.logout()
+    web = mail.client(who)
+    inbox = folders(web)["INBOX"]
+    assert subjects(web.get(f"/webmail/f/{inbox}")) == ["Same 2", "Same 1", "Same 0"]
+    assert subjects(web.get(f"/webmail/f/{inbox}?order=asc")) == ["Same 0", "Same 1", "Same 2"]
+
+
+def test_own_seen_in_a_shared_folder(mail: Webmail) -> None:
+    owner = mail.account("sharer@example.test")
+    reader = mail.account("peeker@example.test")
+    mail.deliver(owner, subject="Team news")
+    imap = mail.imap(owner)
+    assert imap.setacl("INBOX", reader, "lrs")[0] == "OK"
+    imap.logout()
+    own = mail.client(owner)
+    inbox = folders(own)["INBOX"]
+    web = mail.client(reader)
+    uid = rows(web.get(f"/webmail/f/{inbox}"))
+    assert unread_rows(web.get(f"/webmail/f/{inbox}")) == uid
+    assert act(web, inbox, "read", uid, json=True).status == 200
+    assert unread_rows(web.get(f"/webmail/f/{inbox}")) == []
+    assert rows(web.get(f"/webmail/f/{inbox}?flag=unseen")) == []
+    assert rows(web.get(f"/webmail/f/{inbox}?flag=seen")) == uid
+    assert unread_rows(own.get(f"/webmail/f/{inbox}")) == uid  # the owner's is their own
+    assert rows(own.get(f"/webmail/f/{inbox}?flag=unseen")) == uid

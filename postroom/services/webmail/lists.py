@@ -57,7 +57,7 @@ class Query:
     size: int = 0  # 0: the user's page size
     sort: str = "date"
     order: str = "desc"
-    thread: bool = False
+    thread: bool | None = None  # None: as the user's setting (prefs.threads)
     q: str = ""
     sender: str = ""  # ``from``
     to: str = ""
@@ -94,6 +94,9 @@ class Query:
         defaults: dict[str, object] = {"page": 1, "size": 0, "sort": "date", "order": "desc"}
         out: dict[str, str] = {}
         for key, value in values.items():
+            if key == "thread" and value is not None:
+                out[key] = "1" if value else "0"  # "0" overrides a setting of conversations
+                continue
             if value in (None, "", False) or defaults.get(key) == value:
                 continue
             out[key] = "1" if value is True else str(value)
@@ -130,6 +133,7 @@ class Listing:
     size: int
     first: int  # 1-based position of the page's first message or conversation (0: none)
     last: int
+    threads: bool = False  # conversations shown (the query's choice, else the setting)
     more: bool = False  # the search matched more than search_max_results (newest kept)
     capped: bool = False  # conversations: only the newest thread_max messages were threaded
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
@@ -190,16 +194,19 @@ class MailLists:
         handle = await self._folders.open(principal, folder_id, Op.SELECT)
         handle.require(Op.READ)
         folder = await self._folders.describe(principal, handle)
+        prefs = await self._prefs.get(principal)
         size = await self.page_size(principal, query)
-        tz = await self._zone(principal)
+        tz = _zone(prefs.timezone)
         matched: set[int] | None = None
         more = False
         if query.searching:
             matched, more = await self.search(principal, handle, query, tz)
-        if query.thread:
+        if query.thread if query.thread is not None else prefs.threads:
             return await self._threads(principal, handle, folder, query, size, tz, matched,
                                        more)
-        criteria = [(SORTS[query.sort], query.order == "desc")]
+        # The store orders by (key, UID); "desc" reads that order backwards, so that
+        # messages with the same key (a bulk import's equal dates) come newest first too.
+        criteria = [(SORTS[query.sort], False)]
         if matched is None:
             last = handle.mailbox.uidnext - 1
             ordered = await self._messages.sorted_uids(handle, criteria, 1, last) \
@@ -209,13 +216,15 @@ class MailLists:
                 handle, criteria, min(matched), max(matched)) if u in matched]
         else:
             ordered = []
+        if query.order == "desc":
+            ordered.reverse()
         total = len(ordered)
         page, pages, start = _paging(total, query.page, size)
         wanted = ordered[start:start + size]
         recs = {r.uid: r for r in await self._records(principal, handle, wanted)}
         rows = [_row(recs[u], tz) for u in wanted if u in recs]
         return Listing(folder, query, rows, total, page, pages, size,
-                       start + 1 if rows else 0, start + len(rows), more)
+                       start + 1 if rows else 0, start + len(rows), False, more)
 
     async def _threads(self, principal: Principal, handle: MailboxHandle, folder: Folder,
                        query: Query, size: int, tz: dt.tzinfo, matched: set[int] | None,
@@ -250,19 +259,12 @@ class MailLists:
                 rows.append(row)
         shown = min(size, max(total - start, 0))
         return Listing(folder, query, rows, total, page, pages, size,
-                       start + 1 if shown else 0, start + shown, more, capped)
+                       start + 1 if shown else 0, start + shown, True, more, capped)
 
     async def _records(self, principal: Principal, handle: MailboxHandle,
                        uids: Iterable[int]) -> list[MessageRec]:
         wanted = sorted(uids)
         return await self._messages.records(principal, handle, wanted) if wanted else []
-
-    async def _zone(self, principal: Principal) -> dt.tzinfo:
-        name = (await self._prefs.get(principal)).timezone
-        try:
-            return zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            return dt.UTC
 
     # -- search --------------------------------------------------------------------------
     async def search(self, principal: Principal, handle: MailboxHandle, query: Query,
@@ -286,7 +288,10 @@ class MailLists:
                 narrow(await self._header_search(handle, name, term))
         if query.body and found != set():
             narrow(await self._messages.text_search(handle, ("body",), query.body))
-        if (query.since or query.before or query.flag) and found != set():
+        if query.flag == "unseen" and not (query.since or query.before) and found != set():
+            # the store's fast path (the index of unseen messages), not every row's flags
+            narrow(set(await self._messages.unseen_uids(principal, handle)))
+        elif (query.since or query.before or query.flag) and found != set():
             lo = _midnight(query.since, tz) if query.since else None
             hi = _midnight(query.before, tz) if query.before else None
             test = _flag_test(query.flag)
@@ -445,6 +450,15 @@ class MailLists:
     def _need(handle: MailboxHandle, op: Op, what: str) -> None:
         if not handle.allows(op):
             raise MailError(Kind.NO_PERM, f"You may not {what} in this folder.")
+
+
+def _zone(name: str) -> dt.tzinfo:
+    """The user's time zone (prefs validated it when set; one gone from the system since
+    reads as UTC rather than an error page)."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
 
 
 def _paging(total: int, page: int, size: int) -> tuple[int, int, int]:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from postroom.web.context import WebServices, WebSettings
 
 _NUMBER = re.compile(r"[0-9]{1,9}")
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: "²".isdigit() holds, int("²") fails
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NEXT = re.compile(r"/webmail/[A-Za-z0-9/_\-.?=&%+:;,]*")
 CONFIRMED = ("delete-trash", "expunge")
@@ -73,18 +74,19 @@ def parse_query(request: Request) -> Query:
         except ValueError:
             raise HTTPException(400, f"{name} must be a date as YYYY-MM-DD") from None
 
-    def switch(name: str) -> bool:
+    def switch(name: str) -> bool | None:
+        """1/on, 0, or None when not given."""
         raw = one(name)
         if raw not in ("", "0", "1", "on"):
             raise HTTPException(400, f"{name} must be 0 or 1")
-        return raw in ("1", "on")
+        return None if raw == "" else raw in ("1", "on")
 
     try:
         return Query(page=number("page", 1), size=number("size", 0),
                      sort=one("sort") or "date", order=one("order") or "desc",
                      thread=switch("thread"), q=one("q"), sender=one("from"), to=one("to"),
                      subject=one("subject"), body=one("body"), since=day("since"),
-                     before=day("before"), flag=one("flag"), attach=switch("attach"))
+                     before=day("before"), flag=one("flag"), attach=bool(switch("attach")))
     except MailError as exc:
         raise HTTPException(400, exc.text) from None
 
@@ -209,14 +211,14 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         raw_uids = form.all("uid")
         if len(raw_uids) > wm.config.action_max:
             raise HTTPException(413, f"at most {wm.config.action_max} messages at once")
-        if any(not _NUMBER.fullmatch(u) and not u.isdigit() for u in raw_uids):
+        if any(not _DIGITS.fullmatch(u) for u in raw_uids):
             raise HTTPException(400, "uid must be a number")
-        uids = [int(u) for u in raw_uids if len(u) < 12]
+        uids = [int(u) for u in raw_uids]
         action = form.get("action")
         target: int | None = None
         if form.get("target"):
             raw = form.get("target")
-            if not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= MAX_ID:
+            if not _DIGITS.fullmatch(raw) or not 0 < int(raw) <= MAX_ID:
                 raise HTTPException(404)
             target = int(raw)
         back = _safe_next(form.get("next"), folder_url(folder_id))

@@ -2,7 +2,7 @@
  *
  * On top of the page, which works without it (links and form posts):
  *   - keyboard: j/k move the focus between rows, x selects, o/Enter opens, s flags, u marks
- *     read/unread, # deletes, ! marks as spam, m opens the folder picker (a <dialog>);
+ *     read/unread (Enter opens too: the focused row's link), # deletes, ! marks as spam, m opens the folder picker (a <dialog>);
  *   - "Select all"; drag-and-drop of the selected rows (or the dragged one) onto a folder of
  *     the tree ([data-folder-id] in #folders, re-bound after the tree refreshes);
  *   - actions are posted with Accept: application/json, then the rows are fetched again;
@@ -14,7 +14,7 @@
   var P = window.Postroom;
   var form = document.getElementById("list-form");
   if (!P || !form) { return; }
-  var fid = form.dataset.fid;
+  var fid = form.dataset.fid;  // (form.action would be the button named "action")
   var role = form.dataset.role || "";
   var focusUid = null;
 
@@ -85,7 +85,7 @@
     data.append("action", action);
     uids.forEach(function (u) { data.append("uid", u); });
     if (target) { data.append("target", target); }
-    return fetch(form.action, { method: "POST", credentials: "same-origin", body: data,
+    return fetch(form.getAttribute("action"), { method: "POST", credentials: "same-origin", body: data,
                                 headers: { "X-CSRF-Token": P.csrf(), "Accept": "application/json" } })
       .then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (body) {
@@ -185,10 +185,9 @@
   P.keys.add("x", "Select or unselect the message", function () {
     var row = focused(); if (row) { box(row).checked = !box(row).checked; }
   });
-  P.keys.add("o", "Open the message", function () {
-    var row = focused(); var link = row && row.querySelector("a.open"); if (link) { link.click(); }
-  });
-  P.keys.add("Enter", "Open the message", function () {
+  // Enter needs no shortcut: j/k focus the row's link, and Enter on a link opens it (a
+  // registered Enter would also swallow Enter on the toolbar's buttons).
+  P.keys.add("o", "Open the message (Enter too)", function () {
     var row = focused(); var link = row && row.querySelector("a.open"); if (link) { link.click(); }
   });
   P.keys.add("s", "Flag or unflag", function () {
