@@ -110,10 +110,7 @@ class WebmailConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "recently used."), Meta(ge=1, le=1000)] = 20
 
     # -- folders, sharing and settings (web/webmail/manage.py, settings.py) -----------------
-    sharing_suggestions: Annotated[int, _d(
-        "Most accounts, and most groups, of the user's own domain the sharing screen suggests "
-        "when picking whom to share with (0 = none; any address can still be typed)."),
-                                   Meta(ge=0, le=1000)] = 100
+    # (the sharing screen's picker suggests through address completion, completion_min_chars)
 
     # -- live updates (web/webmail/live.py) -------------------------------------------------
     live_coalesce: Annotated[float, _d(

@@ -5,6 +5,7 @@ and a folder the user may not see is the same 404 as a missing one."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,9 +33,8 @@ TEAM = "team@share.test"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """Administrators may log in without a second factor here (apply-to-subfolders tests);
-    the picker suggests two accounts at most (web.webmail.sharing_suggestions)."""
-    extra = [*WEBMAIL, 'web.totp_admins="optional"', "web.webmail.sharing_suggestions=2"]
+    """Administrators may log in without a second factor here (apply-to-subfolders tests)."""
+    extra = [*WEBMAIL, 'web.totp_admins="optional"']
     srv = RunningServer(server_config(Path(tmp_path_factory.mktemp("sharing")), extra=extra))
     try:
         yield srv
@@ -70,7 +70,7 @@ def test_share_read_only_then_read_write_then_remove(mail: Webmail, alice: WebCl
     page = alice.get(path)
     assert page.status == 200
     assert "always has all rights" in page.text and ALICE in page.text
-    assert BOB in page.text  # suggested by the picker (the same domain)
+    assert BOB not in page.text  # the picker lists nobody before anything is typed
     page = alice.post(path, {"action": "set", "kind": "user", "who": BOB, "preset": "read"})
     assert page.status == 303, page.text
     shown = alice.follow(page).text
@@ -264,15 +264,42 @@ def test_apply_to_subfolders_for_administrators(mail: Webmail, alice: WebClient)
     assert page.status == 200 and "Apply to subfolders" in page.text
 
 
-def test_the_picker_suggests_at_most_the_configured_number(mail: Webmail,
-                                                           alice: WebClient) -> None:
-    """web.webmail.sharing_suggestions=2: the first two accounts of alice's domain (herself
-    left out) and its groups; a third is not offered but can still be typed."""
-    page = alice.get(url(mail, "Reports")).text
-    datalist = page.split('<datalist id="who-list">')[1].split("</datalist>")[0]
-    assert f'value="{BOB}"' in datalist and f'value="{BOSS}"' in datalist
-    assert f'value="{CAROL}"' not in datalist and f'value="{ALICE}"' not in datalist
-    assert f'value="${TEAM}"' in datalist
+def test_the_picker_lists_nobody_and_completes_only_typed_characters(
+        mail: Webmail, alice: WebClient) -> None:
+    """Security review, finding 9: the sharing screen drew up to 100 accounts and 100 groups
+    of alice's domain into a datalist, defeating completion_min_chars. The page now names
+    nobody of the domain; the field asks the compose page's completion as alice types:
+    nothing under two characters, her own domain only, groups too."""
+    mail.account("bobby@elsewhere.test")  # another domain, never suggested
+    assert alice.post("/webmail/folders/create", {"name": "Picker", "parent": ""}).status == 303
+    path = url(mail, "Picker")
+    page = alice.get(path)
+    assert page.status == 200
+    for address in (BOB, BOSS, CAROL, TEAM):
+        assert address not in page.text
+    assert "<datalist" not in page.text and "<option" not in page.text
+    field = page.text.split('<input id="f-who"')[1].split(">")[0]
+    assert 'data-complete="who-list"' in field and 'data-min-chars="2"' in field
+    assert '<ul id="who-list" class="wm-suggestions" role="listbox"' in page.text
+
+    def complete(query: str) -> list[str]:
+        answer = alice.get(f"/webmail/addresses?q={query}")
+        assert answer.status == 200
+        return [entry["address"] for entry in json.loads(answer.text)]
+
+    assert complete("") == [] and complete("b") == []  # under completion_min_chars
+    found = complete("bo")
+    assert BOB in found and BOSS in found and CAROL not in found
+    assert "bobby@elsewhere.test" not in found and complete("elsewhere") == []
+    assert TEAM in complete("te")
+    # what the picker offers is accepted by the form: a group without its "$"
+    assert alice.post(path, {"action": "set", "kind": "group", "who": TEAM,
+                             "preset": "read"}).status == 303
+    a = mail.imap(ALICE)
+    try:
+        assert getacl(a, "Picker")[f"${TEAM}"] == "lrs"
+    finally:
+        a.logout()
 
 
 def test_rights_checklist_follows_the_stored_letters() -> None:

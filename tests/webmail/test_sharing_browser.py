@@ -1,7 +1,7 @@
 """In the browser (Debian's Chromium, Playwright from PyPI): alice shares a folder with bob as
 read-only from the sharing screen, bob's webmail tree shows it under Other Users/ and IMAP
-MYRIGHTS says exactly ``lrs``; and axe finds no serious or critical violation on the
-folders, sharing (both views) and settings pages."""
+MYRIGHTS says exactly ``lrs``; the "who" combobox completes only what is typed; and axe finds
+no serious or critical violation on the folders, sharing (both views) and settings pages."""
 
 from __future__ import annotations
 
@@ -70,6 +70,54 @@ def test_alice_shares_read_only_and_bob_sees_it(mail_browser: Webmail) -> None:
         context.close()
 
 
+def test_the_picker_completes_as_the_user_types(mail_browser: Webmail) -> None:
+    """Security review, finding 9: no list of the domain in the page; typing two characters
+    fills the combobox from /webmail/addresses (own domain only), the arrow keys and Enter
+    pick one, and the share saved is the one picked."""
+    mail = mail_browser
+    mail.account(ALICE)
+    mail.account(BOB)
+    mail.account("bobby@elsewhere.test")
+    context, page = mail.browser(ALICE)
+    try:
+        page.goto("/webmail/folders")
+        page.get_by_label("Name", exact=True).fill("Picked")
+        submit(page, "Create folder")
+        page.goto(f"/webmail/f/{folder_id(mail, ALICE, 'Picked')}/sharing")
+        assert page.locator("datalist").count() == 0
+        who = page.get_by_role("combobox", name="Address of the user or group")
+        assert who.get_attribute("aria-expanded") == "false"
+        listbox = page.get_by_role("listbox", name="Suggested addresses")
+        who.press_sequentially("b")
+        page.wait_for_timeout(400)
+        assert listbox.count() == 0  # one character: nothing asked, nothing shown
+        who.press_sequentially("o")
+        listbox.wait_for()
+        assert who.get_attribute("aria-expanded") == "true"
+        options = listbox.get_by_role("option")
+        shown = [options.nth(i).inner_text() for i in range(options.count())]
+        assert BOB in shown and not any("elsewhere" in text for text in shown)
+        who.press("ArrowDown")
+        assert who.get_attribute("aria-activedescendant") == options.nth(0).get_attribute("id")
+        while page.locator("#" + str(who.get_attribute("aria-activedescendant"))
+                           ).inner_text() != BOB:
+            who.press("ArrowDown")
+        who.press("Enter")
+        assert who.input_value() == BOB and listbox.count() == 0
+        page.get_by_label("A user", exact=True).check()
+        page.get_by_label("Read", exact=True).check()
+        submit(page, "Save access")
+        assert f"{BOB} may now" in page.locator(".flash").inner_text()
+        # Escape closes the list
+        who = page.get_by_role("combobox", name="Address of the user or group")
+        who.press_sequentially("bo")
+        listbox.wait_for()
+        who.press("Escape")
+        assert listbox.count() == 0 and who.get_attribute("aria-expanded") == "false"
+    finally:
+        context.close()
+
+
 def test_every_manage_page_passes_axe(mail_browser: Webmail) -> None:
     mail = mail_browser
     mail.account(ALICE)
@@ -111,6 +159,10 @@ def test_every_manage_page_passes_axe(mail_browser: Webmail) -> None:
         page.get_by_label("Address of the user or group").fill("ghost@browser.test")
         submit(page, "Save access")
         check("sharing (with an error)")
+        page.get_by_label("Address of the user or group").fill("")
+        page.get_by_label("Address of the user or group").press_sequentially("bo")
+        page.get_by_role("listbox", name="Suggested addresses").wait_for()
+        check("sharing (suggestions open)")
         page.goto("/webmail/settings")
         page.get_by_label("Messages per page").fill("3")
         submit(page, "Save settings")

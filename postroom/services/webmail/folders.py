@@ -71,8 +71,6 @@ class FolderTree:
         self._mailboxes = ctx.mailboxes
         self._messages = ctx.messages
         self._acl = ctx.acl
-        self._store = ctx.store
-        self._config = ctx.config
 
     async def tree(self, principal: Principal) -> list[Folder]:
         """Every mail folder the user may see, in tree order: INBOX, the special-use folders,
@@ -167,22 +165,6 @@ class FolderTree:
         entries = await self._acl.get(principal, name)
         may_apply = principal.system or principal.administers(handle.mailbox.domain_id)
         return Sharing(row, name, owner, own, entries, may_apply)
-
-    async def share_suggestions(self, principal: Principal) -> tuple[list[str], list[str]]:
-        """(accounts, groups) of the user's own domain that the sharing screen's picker
-        suggests: at most ``web.webmail.sharing_suggestions`` of each, the user left out.
-        Any address can still be typed; AclService checks it names an account or group."""
-        most = self._config.sharing_suggestions
-        if principal.domain_id is None or most == 0:
-            return [], []
-        domain = await self._store.directory.domain_by_id(principal.domain_id)
-        if domain is None:
-            return [], []
-        accounts, _ = await self._store.directory.search_accounts(
-            domain_ids=[principal.domain_id], limit=most + 1)
-        users = [a.address for a in accounts if a.address != principal.address][:most]
-        groups = [g.address for g in await self._store.directory.list_groups(domain.name)]
-        return users, groups[:most]
 
     # -- managing folders: the same names and rights as IMAP CREATE/RENAME/DELETE ------------
     async def create(self, principal: Principal, parent_id: int | None, label: str) -> int:

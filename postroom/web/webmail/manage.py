@@ -11,7 +11,10 @@ The sharing screen (``/webmail/f/{fid}/sharing``) is WebAdmin's ACL editor logic
 (web/pages/dir_acl.py: the picker, presets, custom rights, the change flow) over ``AclService``
 called with the user's own principal and origin, so a change is the same call, the same gate
 and the same audit record as IMAP SETACL/DELETEACL (RFC 4314 §3.1, §3.2). It is drawn in
-webmail's frame with one labelled checkbox per right instead of letters to type. A user
+webmail's frame with one labelled checkbox per right instead of letters to type. Whom to
+share with is typed; suggestions come only once characters are typed, from the compose page's
+address completion (``/webmail/addresses?q=``: own domain, ``completion_min_chars``), never
+as a list of the domain drawn into the page (manage.js makes the field a combobox). A user
 without ``a`` gets their own rights (RFC 4314 §3.8 MYRIGHTS) read-only, in words. "Apply to
 subfolders" is offered to administrators of the folder's domain only; the service checks it
 again on every request.
@@ -184,7 +187,10 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             delete=lambda actor, ident: acl.delete(actor.principal, name, ident, actor.origin),
             # always the service call: it refuses a non-administrator itself (NO_PERM)
             apply=lambda actor: acl.apply_to_subfolders(actor.principal, name, actor.origin),
-            suggest=lambda actor: folders.share_suggestions(actor.principal))
+            # no list drawn into the page: the picker asks address completion as the user
+            # types (GET /webmail/addresses?q=, own domain, completion_min_chars), so the
+            # screen cannot be used to list one's whole domain
+            suggest=None)
 
     async def sharing_page(request: Request, folder_id: int, view: Sharing,
                            values: dict[str, str] | None = None,
@@ -192,7 +198,8 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         user = user_of(request)
         context: dict[str, Any] = {"view": view, "row": view.folder, "errors": {},
                                    "explain": presets.explain,
-                                   "sharing_url": sharing_url(folder_id)}
+                                   "sharing_url": sharing_url(folder_id),
+                                   "min_chars": wm.config.completion_min_chars}
         status = 200
         if view.folder.may_share:
             if values is None and "edit" in request.query_params:
