@@ -24,10 +24,10 @@ import pytest
 
 from postroom.core.actor import Actor
 from postroom.obs import log as obs_log
+from tests.support.axe import serious
 from tests.support.server import RunningServer, server_config
 
 CHROMIUM = os.environ.get("POSTROOM_CHROMIUM", "/usr/bin/chromium")
-SERIOUS = ("serious", "critical")
 
 
 def _closed_port() -> int:
@@ -96,10 +96,5 @@ def browser() -> Iterator[Any]:
 
 
 def axe_problems(page: Any) -> list[str]:
-    """The serious and critical axe violations on the page, one line each."""
-    from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
-
-    results = Axe().run(page)
-    return [f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at "
-            f"{[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"] if v.get("impact") in SERIOUS]
+    """The serious and critical axe violations on the page, one line each, with its URL."""
+    return [f"{page.url}: {line}" for line in serious(page)]

@@ -15,11 +15,11 @@ import pytest
 
 from postroom.core.actor import Actor
 from postroom.services.admin.directory import NewAccount
+from tests.support.axe import serious
 from tests.support.browser import code, login
 from tests.support.server import RunningServer, server_config
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-axe_sync = pytest.importorskip("axe_playwright_python.sync_playwright")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WEB = ["web.admin.enabled=true", "web.admin.port=0", "web.session_cache_seconds=0",
@@ -41,13 +41,6 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield b
         b.close()
-
-
-def serious(page: Any) -> list[str]:
-    """axe's serious and critical violations on the page, as readable lines."""
-    results = axe_sync.Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']}" for v in results.response["violations"]
-            if v.get("impact") in ("serious", "critical")]
 
 
 def test_admin_login_with_totp_and_accessible_pages(srv: RunningServer, browser: Any) -> None:

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
+from tests.support.axe import serious
 from tests.support.webmail import Webmail
 from tests.support.webmail_manage import folder_id, myrights
 
-axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
-BAD_IMPACTS = ("serious", "critical")
 ALICE = "alice@browser.test"
 BOB = "bob@browser.test"
 
@@ -122,15 +119,11 @@ def test_every_manage_page_passes_axe(mail_browser: Webmail) -> None:
     mail = mail_browser
     mail.account(ALICE)
     mail.account(BOB)
-    axe = axe_module.Axe()
     failures: dict[str, list[str]] = {}
     context, page = mail.browser(ALICE)
 
     def check(label: str) -> None:
-        results = axe.run(page)
-        bad = [f"{v['id']} ({v['impact']}): {v['help']} — "
-               f"{[n['target'] for n in v['nodes']][:3]}"
-               for v in results.response["violations"] if v["impact"] in BAD_IMPACTS]
+        bad = serious(page)
         if bad:
             failures[label] = bad
 

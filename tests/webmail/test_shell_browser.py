@@ -4,22 +4,11 @@ drawer, nothing scrolls sideways), keyboard use (skip link first, ``?`` lists th
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
-
+from tests.support.axe import serious
 from tests.support.webmail import Webmail
 
-axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
-BAD_IMPACTS = ("serious", "critical")
 USER = "shell@example.test"
 PHONE = {"width": 390, "height": 844}
-
-
-def _violations(page: Any) -> list[str]:
-    results = axe_module.Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"] if v["impact"] in BAD_IMPACTS]
 
 
 def test_a_phone_screen_gets_a_folder_drawer(mail_browser: Webmail) -> None:
@@ -35,7 +24,7 @@ def test_a_phone_screen_gets_a_folder_drawer(mail_browser: Webmail) -> None:
         menu.click()
         assert folders.is_visible() and menu.get_attribute("aria-expanded") == "true"
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-        assert _violations(page) == []
+        assert serious(page) == []
     finally:
         context.close()
 
@@ -61,6 +50,6 @@ def test_keyboard_shortcuts_and_focus_order(mail_browser: Webmail) -> None:
         page.keyboard.press("g")
         page.keyboard.press("i")
         page.wait_for_url(inbox)
-        assert _violations(page) == []
+        assert serious(page) == []
     finally:
         context.close()
