@@ -343,3 +343,49 @@ def test_ordinary_sloppy_markup_is_still_html() -> None:
                    "<p><b>x</b> <a href=x>y</a></p>\n" * 50_000, "<span>x</span>" * 200_000,
                    "".join(f"<div><b title={n}>x</div>" for n in range(300))):
         assert not too_complex(sloppy)
+
+
+def test_linkify_takes_linear_time() -> None:
+    """Review of issue 23, finding 4: each trailing ")" rescanned the URL (2.5 s here)."""
+    from postroom.web.webmail.read import linkify
+    body = ("http://a" + ")" * 1992 + " ") * 1000  # 2 MB
+    started = time.perf_counter()
+    pieces = linkify(body)
+    assert time.perf_counter() - started < 1.0
+    assert "".join(p for _, p in pieces) == body
+    assert [p for is_url, p in linkify("(x http://a.test/b_(c))) y") if is_url] == [
+        "http://a.test/b_(c)"]
+
+
+def test_addresses_are_never_decoded() -> None:
+    """Review of issue 23, finding 7: RFC 2047 §5 (3) allows no encoded word in an
+    addr-spec; decoding one showed ``ceo@bank.com@evil.test``."""
+    from postroom.services.webmail.reader import _people
+    people = _people([["=?utf-8?q?Caf=C3=A9?=", None, "=?utf-8?q?ceo=40bank=2Ecom?=",
+                       "evil.test"]], 5)
+    assert people[0].name == "Café"
+    assert people[0].address == "=?utf-8?q?ceo=40bank=2Ecom?=@evil.test"
+    assert _people([[None, None, "a\u202eb", "x.test"]], 5)[0].address == "ab@x.test"
+
+
+def test_badge_vouches_only_for_an_aligned_pass() -> None:
+    """Review of issue 23, finding 8: the image senders' list needs a pass aligned with
+    the From domain (RFC 7489 §3.1)."""
+    def field(body: str) -> bytes:
+        return f"Authentication-Results: mx.ours.test;\r\n\t{body}\r\n".encode()
+    dmarc = badge(field("spf=pass smtp.mailfrom=b@bounce.test;\r\n\tdmarc=pass (p=none) "
+                        "header.from=bank.test"), "mx.ours.test")
+    assert dmarc.vouches_for("ceo@bank.test") and dmarc.vouches_for("x@news.bank.test")
+    assert not dmarc.vouches_for("ceo@bounce.test") and not dmarc.vouches_for("x@evilbank.test")
+    dkim = badge(field("dkim=pass header.d=bank.test header.s=s1;\r\n\tspf=fail "
+                       "smtp.mailfrom=a@spoof.test"), "mx.ours.test")
+    assert dkim.verdict == "pass" and dkim.vouches_for("ceo@bank.test")
+    assert not dkim.vouches_for("ceo@spoof.test")
+    spf = badge(field("spf=pass smtp.mailfrom=ceo@bank.test"), "mx.ours.test")
+    assert spf.vouches_for("ceo@bank.test") and not spf.vouches_for("ceo@other.test")
+    failed = badge(field("dkim=pass header.d=bank.test;\r\n\tdmarc=fail header.from=bank.test"),
+                   "mx.ours.test")
+    assert failed.verdict == "fail" and not failed.vouches_for("ceo@bank.test")
+    assert not badge(b"", "mx.ours.test").vouches_for("ceo@bank.test")  # "none"
+    unaligned = badge(field("dkim=pass header.d=evil.test"), "mx.ours.test")
+    assert unaligned.verdict == "pass" and not unaligned.vouches_for("ceo@bank.test")
