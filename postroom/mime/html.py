@@ -117,13 +117,24 @@ MAX_CSS = 256 * 1024  # characters of <style> CSS kept; the rest of a bloated sh
 # or past ``MAX_TAGS`` the body is shown as text instead.
 PARSE_BUDGET = 50_000_000
 MAX_TAGS = 500_000  # flat markup parses at about two million tags a second: a quarter second
-FREE_TAGS = 1_000  # below this many "<", even the worst case is a few million steps
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)([^<>]*)")
+# A tag runs to the first ">" outside a quoted value (§13.2.5: "<" inside a tag is part of an
+# attribute). Each alternative starts with its own characters and nothing follows the group,
+# so the match never backtracks; a quote without its pair ends the match.
+_TAG = re.compile(r"""<(/?)([A-Za-z][A-Za-z0-9]*)((?:[^>"']+|"[^"]*"|'[^']*')*)""")
+_ATTR = re.compile(r"""[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*))?""")
+# Two costs of nh3 that grow with the square of one node rather than with nesting: the
+# attributes of one tag are checked against each other (100,000 of them: 4.4 s), and a text
+# node or attribute value full of characters the serialiser escapes, "&" and no-break space
+# (400,000 "&amp;": 1.5 s). Units per attribute pair and per pair of escaped characters.
+ATTRIBUTE_COST_DIV = 8
+ESCAPE_COST_DIV = 512
 VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
                   "meta", "param", "source", "track", "wbr"})
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _CLOSED_BY = {"p": {"p"}, "li": {"li"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"},
               "td": {"td", "th"}, "th": {"td", "th"}, "tr": {"tr", "td", "th"},
-              "option": {"option"}}
+              "option": {"option"}, **{h: _HEADINGS for h in _HEADINGS}}
+SELF_CLOSING = frozenset({"a", "nobr", "p"})  # a second one closes the first
 # §13.2.4.3: formatting elements, re-opened after a stray close; markers (which bound the list
 # of them) and the elements that end "has an element in scope" (§13.2.4.2).
 FORMATTING = frozenset({"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small",
@@ -159,11 +170,14 @@ class _Model:
         self.stack: list[tuple[str, int, dict[str, int] | None]] = []
         self.where: dict[str, list[int]] = {}  # name -> stack indexes of open elements
         self.scopes: list[int] = [-1]  # indexes of scope boundaries
+        self.blocks: list[int] = [-1]  # indexes of elements other than formatting ones
         self.dangling: list[dict[str, int]] = [{}]  # per marker level: tag -> count
         self.depth = 0
         self.cost = 0
 
     def start(self, name: str, tag: str) -> None:
+        if name in SELF_CLOSING and self.where.get(name):
+            self.end(name)  # a second <a>, <nobr>, <p> closes the first
         if name not in NO_RECONSTRUCT:
             self.reconstruct()
         if name in VOID:
@@ -174,6 +188,8 @@ class _Model:
         self.where.setdefault(name, []).append(len(self.stack))
         if name in SCOPE:
             self.scopes.append(len(self.stack))
+        if name not in FORMATTING:
+            self.blocks.append(len(self.stack))
         if name in MARKERS:
             self.dangling.append({})
         self.stack.append((name, 1, {tag: 1} if name in FORMATTING else None))
@@ -184,7 +200,9 @@ class _Model:
         and is ignored otherwise (§13.2.6.4.7 "any other end tag", adoption agency)."""
         open_at = self.where.get(name)
         if open_at and open_at[-1] >= self.scopes[-1]:
-            self.pop_to(open_at[-1])
+            if name in FORMATTING and self.blocks[-1] > open_at[-1]:
+                return  # adoption agency with a furthest block: the block stays open
+            self.pop_to(open_at[-1], closed=True)
             return
         level = self.dangling[-1]
         if name in FORMATTING and level:
@@ -207,14 +225,20 @@ class _Model:
         self.depth += count
         self.dangling[-1] = {}
 
-    def pop_to(self, index: int) -> None:
+    def pop_to(self, index: int, closed: bool = False) -> None:
+        """Pop the stack down to ``index``; the element at ``index`` is ``closed`` by its own
+        end tag (so it leaves the list of formatting elements too), the others stay there."""
         while len(self.stack) > index:
             name, count, tags = self.stack.pop()
+            if closed and len(self.stack) == index:
+                tags = None
             self.depth -= count
             if name:
                 self.where[name].pop()
                 if self.scopes[-1] == len(self.stack):
                     self.scopes.pop()
+                if self.blocks[-1] == len(self.stack):
+                    self.blocks.pop()
                 if name in MARKERS:
                     self.dangling.pop()  # closing a marker clears the list back to it
             if tags:
@@ -224,27 +248,43 @@ class _Model:
                     level[tag] = min(NOAHS_ARK, level.get(tag, 0) + n)
 
 
+def _escapes(html: str, start: int, end: int) -> int:
+    return html.count("&", start, end) + html.count("\xa0", start, end)
+
+
 def too_complex(html: str, budget: int = PARSE_BUDGET) -> bool:
     """Whether parsing ``html`` may cost more than ``budget`` steps, or it has more than
     ``MAX_TAGS`` tags. The model errs high (it closes by itself only runs of <p>, <li>,
-    <td>...) but follows what makes parsing slow: unmatched end tags are ignored, as the
-    parser ignores them, and formatting elements a stray end tag closed are re-opened. Free
-    for ordinary mail: below ``FREE_TAGS`` tags nothing is counted at all."""
-    if html.count("<") <= FREE_TAGS:
-        return False
+    <td>, headings...) but follows what makes parsing slow: unmatched end tags are ignored, as
+    the parser ignores them, formatting elements a stray end tag closed are re-opened, and
+    one tag's attributes and one node's escaped characters cost their square."""
     model = _Model()
-    for seen, (close, name, rest) in enumerate(_TAG.findall(html)):
+    last = 0
+    total = _escapes(html, 0, len(html))
+    count_escapes = total * total // ESCAPE_COST_DIV > budget // 100  # else: all of them cheap
+    for seen, match in enumerate(_TAG.finditer(html)):
         if seen >= MAX_TAGS:
             return True
+        close, name, rest = match.groups()
         model.cost += model.depth
+        if count_escapes:
+            text = _escapes(html, last, match.start())
+            values = _escapes(html, match.start(3), match.end(3))
+            model.cost += (text * text + values * values) // ESCAPE_COST_DIV
+        if len(rest) > 64:  # a handful of attributes cost nothing worth counting
+            attributes = len(_ATTR.findall(rest))
+            model.cost += attributes * attributes // ATTRIBUTE_COST_DIV
+        last = match.end()
         name = name.lower()
         if close:
             model.end(name)
         else:
-            model.start(name, name + " " + " ".join(rest.split()))
+            model.start(name, name + " " + " ".join(rest.split()) if name in FORMATTING
+                        else name)
         if model.cost > budget:
             return True
-    return False
+    text = _escapes(html, last, len(html)) if count_escapes else 0
+    return model.cost + text * text // ESCAPE_COST_DIV > budget
 
 
 @dataclass(frozen=True, slots=True)

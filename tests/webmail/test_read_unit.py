@@ -327,6 +327,11 @@ def test_deep_nesting_is_refused_not_parsed() -> None:
     "<div>x</q>" * 40_000,  # an unmatched end tag is ignored by the parser: 6.4 s in nh3
     "<table>" + "".join(f"<b title={n}>x</q>" for n in range(40_000)),
     "".join(f"<div><b title={n}>x</div>" for n in range(1_000)),  # re-opened formatting
+    "<font><div>x</font>" * 21_000,  # adoption agency keeps the <div> open: 1.7 s
+    "<p " + " ".join(f"a{n}" for n in range(100_000)) + ">x",  # one tag's attributes: 4.4 s
+    "<p " + " ".join(f'a{n}=">"' for n in range(100_000)) + ">x",  # ">" quoted in values
+    "&amp;" * 400_000, '<p title="' + "&" * 400_000 + '">x',  # escaped in one node: 1.5 s
+    "\u00a0" * 400_000,
     "<br>" * 600_000])  # more tags than MAX_TAGS
 def test_markup_that_parses_slowly_is_refused(hostile: str) -> None:
     """Review of issue 23, finding 1: the estimate models end tags as the parser does
@@ -341,7 +346,12 @@ def test_ordinary_sloppy_markup_is_still_html() -> None:
     for sloppy in ("<p><b>x</p>" * 30_000, "<p><b><i><u>x</p>" * 20_000,
                    "<table><tr>" + "".join(f"<td><font title={n}>x</td>" for n in range(20_000)),
                    "<p><b>x</b> <a href=x>y</a></p>\n" * 50_000, "<span>x</span>" * 200_000,
-                   "".join(f"<div><b title={n}>x</div>" for n in range(300))):
+                   "".join(f"<div><b title={n}>x</div>" for n in range(300)),
+                   "<a href=x>y" * 50_000, "<h1>x" * 50_000, "<a><p>x</a>" * 30_000,
+                   ("<p>" + "&amp;" * 200) * 2_000,
+                   ('<table width="600"><tr><td style="color:#333">'
+                    '<a href="https://x.test/?a=1&amp;b=2">Link&nbsp;here</a> &amp; more'
+                    '<img src="https://x.test/p.png" width=1></td></tr></table>\n') * 20_000):
         assert not too_complex(sloppy)
 
 
