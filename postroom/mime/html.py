@@ -118,9 +118,11 @@ MAX_CSS = 256 * 1024  # characters of <style> CSS kept; the rest of a bloated sh
 PARSE_BUDGET = 50_000_000
 MAX_TAGS = 500_000  # flat markup parses at about two million tags a second: a quarter second
 # A tag runs to the first ">" outside a quoted value (§13.2.5: "<" inside a tag is part of an
-# attribute). Each alternative starts with its own characters and nothing follows the group,
-# so the match never backtracks; a quote without its pair ends the match.
-_TAG = re.compile(r"""<(/?)([A-Za-z][A-Za-z0-9]*)((?:[^>"']+|"[^"]*"|'[^']*')*)""")
+# attribute). A value is quoted only when the quote comes first after "=" (§13.2.5.36); a quote
+# anywhere else is a character of a name or an unquoted value, and must not make the model
+# skip real tags up to the next quote. Nothing follows the group, so the match never fails
+# and never backtracks far; a quoted value without its closing quote is read as characters.
+_TAG = re.compile(r"""<(/?)([A-Za-z][A-Za-z0-9]*)((?:[^>"'=]+|=\s*"[^"]*"|=\s*'[^']*'|[="'])*)""")
 _ATTR = re.compile(r"""[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*))?""")
 # Two costs of nh3 that grow with the square of one node rather than with nesting: the
 # attributes of one tag are checked against each other (100,000 of them: 4.4 s), and a text

@@ -331,6 +331,8 @@ def test_deep_nesting_is_refused_not_parsed() -> None:
     "<p " + " ".join(f"a{n}" for n in range(100_000)) + ">x",  # one tag's attributes: 4.4 s
     "<p " + " ".join(f'a{n}=">"' for n in range(100_000)) + ">x",  # ">" quoted in values
     "&amp;" * 400_000, '<p title="' + "&" * 400_000 + '">x',  # escaped in one node: 1.5 s
+    # a quote in an unquoted value starts no quoted value: the tags after it are real
+    "<b x=a'>" + "".join(f"<div><b title={n}>x</div>" for n in range(3_000)) + "'>",
     "\u00a0" * 400_000,
     "<br>" * 600_000])  # more tags than MAX_TAGS
 def test_markup_that_parses_slowly_is_refused(hostile: str) -> None:
