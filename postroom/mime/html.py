@@ -108,17 +108,52 @@ _CID = "x-postroom-cid:"
 MAX_CSS = 256 * 1024  # characters of <style> CSS kept; the rest of a bloated sheet is dropped
 
 
-# Deeply nested markup is quadratic to parse (the HTML tree builder checks the stack of open
-# elements on most tags: measured with nh3, 20,000 nested <div> take 0.9 s and 200,000 two
-# minutes). ``too_complex`` bounds the sum of nesting depths over all tags; past the budget
-# (about a quarter of a second of parsing) the body is shown as text instead.
+# Some markup is quadratic or worse to parse: the HTML tree builder (WHATWG HTML §13.2.6)
+# checks the stack of open elements on most tags, and re-opens every "active formatting
+# element" a stray end tag closed before each new tag or text (measured with nh3: 20,000 nested
+# <div> take 0.9 s, 200,000 two minutes; 40,000 ``<div>x</q>`` 6.4 s; 4,000
+# ``<div><b title=N>x</div>`` 4.7 s). ``too_complex`` runs a cheap model of that tree builder
+# and adds up the work it predicts; past the budget (about a quarter of a second of parsing)
+# or past ``MAX_TAGS`` the body is shown as text instead.
 PARSE_BUDGET = 50_000_000
-_TAG_START = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)")
+MAX_TAGS = 500_000  # flat markup parses at about two million tags a second: a quarter second
+# A tag runs to the first ">" outside a quoted value (§13.2.5: "<" inside a tag is part of an
+# attribute). A value is quoted only when the quote comes first after "=" (§13.2.5.36); a quote
+# anywhere else is a character of a name or an unquoted value, and must not make the model
+# skip real tags up to the next quote. Nothing follows the group, so the match never fails
+# and never backtracks far; a quoted value without its closing quote is read as characters.
+_TAG = re.compile(r"""<(/?)([A-Za-z][A-Za-z0-9]*)((?:[^>"'=]+|=\s*"[^"]*"|=\s*'[^']*'|[="'])*)""")
+_ATTR = re.compile(r"""[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*))?""")
+# Two costs of nh3 that grow with the square of one node rather than with nesting: the
+# attributes of one tag are checked against each other (100,000 of them: 4.4 s), and a text
+# node or attribute value full of characters the serialiser escapes, "&" and no-break space
+# (400,000 "&amp;": 1.5 s). Units per attribute pair and per pair of escaped characters.
+ATTRIBUTE_COST_DIV = 8
+ESCAPE_COST_DIV = 512
 VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
                   "meta", "param", "source", "track", "wbr"})
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _CLOSED_BY = {"p": {"p"}, "li": {"li"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"},
               "td": {"td", "th"}, "th": {"td", "th"}, "tr": {"tr", "td", "th"},
-              "option": {"option"}}
+              "option": {"option"}, **{h: _HEADINGS for h in _HEADINGS}}
+SELF_CLOSING = frozenset({"a", "nobr", "p"})  # a second one closes the first
+# §13.2.4.3: formatting elements, re-opened after a stray close; markers (which bound the list
+# of them) and the elements that end "has an element in scope" (§13.2.4.2).
+FORMATTING = frozenset({"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small",
+                        "strike", "strong", "tt", "u"})
+MARKERS = frozenset({"applet", "object", "marquee", "template", "td", "th", "caption"})
+SCOPE = MARKERS | {"html", "table"}
+# Start tags that do not re-open formatting elements first (§13.2.6.4.7): blocks, tables.
+NO_RECONSTRUCT = frozenset({
+    "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div",
+    "dl", "fieldset", "figcaption", "figure", "footer", "header", "hgroup", "main", "menu",
+    "nav", "ol", "p", "search", "section", "summary", "ul", "h1", "h2", "h3", "h4", "h5", "h6",
+    "pre", "listing", "form", "li", "dd", "dt", "plaintext", "table", "caption", "colgroup",
+    "col", "tbody", "thead", "tfoot", "tr", "td", "th", "hr", "html", "body", "head"})
+NOAHS_ARK = 3  # §13.2.4.3: at most three identical formatting elements are kept
+# A re-opened element is a new node of the tree (which nh3 then walks and serialises): about a
+# hundred stack steps' worth (4,000 ``<div><b title=N>x</div>`` make 8 million nodes, 4.7 s).
+NODE_COST = 100
 _ANY_TAG = re.compile(r"<[^<>]*>")  # "[^<>]": a "<" without ">" cannot make it rescan
 
 
@@ -126,33 +161,132 @@ class TooComplex(ValueError):
     """The HTML nests too deeply to parse in bounded time; show it as text."""
 
 
-def too_complex(html: str, budget: int = PARSE_BUDGET) -> bool:
-    """Whether parsing ``html`` may cost more than ``budget`` steps: the sum, over every start
-    and end tag, of the nesting depth where it stands (an estimate that errs high: of the
-    tags a parser closes by itself only a run of <p>, <li>, <td>... is closed here). Free
-    for ordinary mail: with n tags the sum is at most n²/2, so below about 10,000 tags
-    nothing is counted at all."""
-    tags = html.count("<")
-    if tags * tags // 2 <= budget:
-        return False
-    stack: list[str] = []
-    cost = 0
-    for close, name in _TAG_START.findall(html):
-        cost += len(stack)
-        if cost > budget:
-            return True
-        if close:
-            if stack:
-                stack.pop()
-            continue
-        name = name.lower()
+class _Model:
+    """The part of the HTML tree builder that costs: the stack of open elements (one entry
+    per element, or one per run of re-opened formatting elements) and the list of active
+    formatting elements that a stray end tag left closed (one dict per marker level, keyed
+    by the tag as written, at most ``NOAHS_ARK`` of each). Every step is O(1) but a merge,
+    which is charged to ``cost``; so the model itself is linear in the tags it looks at."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[str, int, dict[str, int] | None]] = []
+        self.where: dict[str, list[int]] = {}  # name -> stack indexes of open elements
+        self.scopes: list[int] = [-1]  # indexes of scope boundaries
+        self.blocks: list[int] = [-1]  # indexes of elements other than formatting ones
+        self.dangling: list[dict[str, int]] = [{}]  # per marker level: tag -> count
+        self.depth = 0
+        self.cost = 0
+
+    def start(self, name: str, tag: str) -> None:
+        if name in SELF_CLOSING and self.where.get(name):
+            self.end(name)  # a second <a>, <nobr>, <p> closes the first
+        if name not in NO_RECONSTRUCT:
+            self.reconstruct()
         if name in VOID:
-            continue
+            return
         closes = _CLOSED_BY.get(name)  # an unclosed <p>, <li>, <td>... ends at the next one
-        while closes and stack and stack[-1] in closes:
-            stack.pop()
-        stack.append(name)
-    return False
+        while closes and self.stack and self.stack[-1][0] in closes:
+            self.pop_to(len(self.stack) - 1)
+        self.where.setdefault(name, []).append(len(self.stack))
+        if name in SCOPE:
+            self.scopes.append(len(self.stack))
+        if name not in FORMATTING:
+            self.blocks.append(len(self.stack))
+        if name in MARKERS:
+            self.dangling.append({})
+        self.stack.append((name, 1, {tag: 1} if name in FORMATTING else None))
+        self.depth += 1
+
+    def end(self, name: str) -> None:
+        """An end tag closes the innermost open element of its name when it is in scope
+        and is ignored otherwise (§13.2.6.4.7 "any other end tag", adoption agency)."""
+        open_at = self.where.get(name)
+        if open_at and open_at[-1] >= self.scopes[-1]:
+            if name in FORMATTING and self.blocks[-1] > open_at[-1]:
+                return  # adoption agency with a furthest block: the block stays open
+            self.pop_to(open_at[-1], closed=True)
+            return
+        level = self.dangling[-1]
+        if name in FORMATTING and level:
+            self.cost += len(level)  # the adoption agency drops it from the list
+            for tag in level:
+                if tag.partition(" ")[0] == name:
+                    level[tag] -= 1
+                    if not level[tag]:
+                        del level[tag]
+                    return
+        self.reconstruct()  # text before an end tag re-opens what a stray close closed
+
+    def reconstruct(self) -> None:
+        level = self.dangling[-1]
+        if not level:
+            return
+        count = sum(level.values())
+        self.cost += count * (NODE_COST + self.depth)  # each one a new node, put on the stack
+        self.stack.append(("", count, level))
+        self.depth += count
+        self.dangling[-1] = {}
+
+    def pop_to(self, index: int, closed: bool = False) -> None:
+        """Pop the stack down to ``index``; the element at ``index`` is ``closed`` by its own
+        end tag (so it leaves the list of formatting elements too), the others stay there."""
+        while len(self.stack) > index:
+            name, count, tags = self.stack.pop()
+            if closed and len(self.stack) == index:
+                tags = None
+            self.depth -= count
+            if name:
+                self.where[name].pop()
+                if self.scopes[-1] == len(self.stack):
+                    self.scopes.pop()
+                if self.blocks[-1] == len(self.stack):
+                    self.blocks.pop()
+                if name in MARKERS:
+                    self.dangling.pop()  # closing a marker clears the list back to it
+            if tags:
+                level = self.dangling[-1]
+                self.cost += len(tags)
+                for tag, n in tags.items():
+                    level[tag] = min(NOAHS_ARK, level.get(tag, 0) + n)
+
+
+def _escapes(html: str, start: int, end: int) -> int:
+    return html.count("&", start, end) + html.count("\xa0", start, end)
+
+
+def too_complex(html: str, budget: int = PARSE_BUDGET) -> bool:
+    """Whether parsing ``html`` may cost more than ``budget`` steps, or it has more than
+    ``MAX_TAGS`` tags. The model errs high (it closes by itself only runs of <p>, <li>,
+    <td>, headings...) but follows what makes parsing slow: unmatched end tags are ignored, as
+    the parser ignores them, formatting elements a stray end tag closed are re-opened, and
+    one tag's attributes and one node's escaped characters cost their square."""
+    model = _Model()
+    last = 0
+    total = _escapes(html, 0, len(html))
+    count_escapes = total * total // ESCAPE_COST_DIV > budget // 100  # else: all of them cheap
+    for seen, match in enumerate(_TAG.finditer(html)):
+        if seen >= MAX_TAGS:
+            return True
+        close, name, rest = match.groups()
+        model.cost += model.depth
+        if count_escapes:
+            text = _escapes(html, last, match.start())
+            values = _escapes(html, match.start(3), match.end(3))
+            model.cost += (text * text + values * values) // ESCAPE_COST_DIV
+        if len(rest) > 64:  # a handful of attributes cost nothing worth counting
+            attributes = len(_ATTR.findall(rest))
+            model.cost += attributes * attributes // ATTRIBUTE_COST_DIV
+        last = match.end()
+        name = name.lower()
+        if close:
+            model.end(name)
+        else:
+            model.start(name, name + " " + " ".join(rest.split()) if name in FORMATTING
+                        else name)
+        if model.cost > budget:
+            return True
+    text = _escapes(html, last, len(html)) if count_escapes else 0
+    return model.cost + text * text // ESCAPE_COST_DIV > budget
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ import pytest
 from tests.support.mailhost import Dns
 from tests.support.server import RunningServer, server_config
 from tests.support.webmail import WEBMAIL, Webmail
-from tests.support.webmail_read import deliver_raw, inbox_id
+from tests.support.webmail_manage import webmail_of
+from tests.support.webmail_read import append_raw, deliver_raw, inbox_id
 
 USER = "checked@example.test"
 
@@ -62,8 +63,10 @@ def test_dmarc_pass_and_fail_badges(mail: Webmail) -> None:
     page = web.get(f"/webmail/f/{fid}/m/{bad}")
     assert "auth-fail" in page.text and "NOT verified" in page.text
     assert "Always show from" not in page.text  # no sender allowance offered on a failure
-    # even when the address is on the list, a failing message keeps its images blocked
-    assert web.post(f"/webmail/f/{fid}/m/{bad}/images", {"for": "sender"}).status == 303
+    # a failing message cannot put its sender on the list (review of issue 23, finding 8)
+    assert web.post(f"/webmail/f/{fid}/m/{bad}/images", {"for": "sender"}).status == 422
+    # and even when the address is on the list, a failing message keeps its images blocked
+    allow(mail, "ceo@bank.test")
     assert 'class="images-bar"' in web.get(f"/webmail/f/{fid}/m/{bad}").text
     assert "https:" not in web.get(f"/webmail/f/{fid}/m/{bad}/body").headers[
         "Content-Security-Policy"]
@@ -77,3 +80,38 @@ def test_a_forged_field_with_our_name_does_not_count(mail: Webmail) -> None:
                       sender="ceo@bank.test")
     page = web.get(f"/webmail/f/{inbox_id(web)}/m/{uid}")
     assert "auth-fail" in page.text and "auth-pass" not in page.text
+
+
+def allow(mail: Webmail, sender: str) -> None:
+    """Put ``sender`` on USER's image senders' list through the service."""
+    services = mail.server.services
+
+    async def run() -> None:
+        rec = await services.directory.require_account(USER)
+        await webmail_of(mail).prefs.allow_images_from(
+            await services.directory.principal_for(rec), sender)
+    mail.server.call(run())
+
+
+def test_always_show_images_only_from_a_verified_sender(mail: Webmail) -> None:
+    """Review of issue 23, finding 8: a DMARC pass for the From domain offers and honours
+    "always show images from"; the same address on an unchecked copy (IMAP APPEND, verdict
+    "none") neither offers it nor uses the saved allowance."""
+    mail.account(USER)
+    web = mail.client(USER)
+    fid = inbox_id(web)
+    good = deliver_raw(mail, USER, message("news@good.test", "verified"),
+                       sender="news@good.test")
+    page = web.get(f"/webmail/f/{fid}/m/{good}")
+    assert "Always show from news@good.test" in page.text
+    assert web.post(f"/webmail/f/{fid}/m/{good}/images", {"for": "sender"}).status == 303
+    page = web.get(f"/webmail/f/{fid}/m/{good}")
+    assert 'class="images-bar"' not in page.text
+    assert "https:" in web.get(f"/webmail/f/{fid}/m/{good}/body").headers[
+        "Content-Security-Policy"]
+    unchecked = append_raw(mail, USER, message("news@good.test", "appended"))
+    page = web.get(f"/webmail/f/{fid}/m/{unchecked}")
+    assert "auth-none" in page.text and 'class="images-bar"' in page.text
+    assert "Always show from" not in page.text
+    assert "https:" not in web.get(f"/webmail/f/{fid}/m/{unchecked}/body").headers[
+        "Content-Security-Policy"]

@@ -321,3 +321,83 @@ def test_deep_nesting_is_refused_not_parsed() -> None:
     for sloppy in ("<p>x" * 30_000, "<ul>" + "<li>x" * 50_000,
                    "<table>" + "<tr><td>a<td>b" * 30_000, "<div></div>" * 100_000):
         assert not too_complex(sloppy)
+
+
+@pytest.mark.parametrize("hostile", [
+    "<div>x</q>" * 40_000,  # an unmatched end tag is ignored by the parser: 6.4 s in nh3
+    "<table>" + "".join(f"<b title={n}>x</q>" for n in range(40_000)),
+    "".join(f"<div><b title={n}>x</div>" for n in range(1_000)),  # re-opened formatting
+    "<font><div>x</font>" * 21_000,  # adoption agency keeps the <div> open: 1.7 s
+    "<p " + " ".join(f"a{n}" for n in range(100_000)) + ">x",  # one tag's attributes: 4.4 s
+    "<p " + " ".join(f'a{n}=">"' for n in range(100_000)) + ">x",  # ">" quoted in values
+    "&amp;" * 400_000, '<p title="' + "&" * 400_000 + '">x',  # escaped in one node: 1.5 s
+    # a quote in an unquoted value starts no quoted value: the tags after it are real
+    "<b x=a'>" + "".join(f"<div><b title={n}>x</div>" for n in range(3_000)) + "'>",
+    "\u00a0" * 400_000,
+    "<br>" * 600_000])  # more tags than MAX_TAGS
+def test_markup_that_parses_slowly_is_refused(hostile: str) -> None:
+    """Review of issue 23, finding 1: the estimate models end tags as the parser does
+    (closing only an open element of the name, in scope) and formatting elements that a
+    stray end tag closed and the parser re-opens; and it caps the number of tags."""
+    started = time.perf_counter()
+    assert too_complex(hostile)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_ordinary_sloppy_markup_is_still_html() -> None:
+    for sloppy in ("<p><b>x</p>" * 30_000, "<p><b><i><u>x</p>" * 20_000,
+                   "<table><tr>" + "".join(f"<td><font title={n}>x</td>" for n in range(20_000)),
+                   "<p><b>x</b> <a href=x>y</a></p>\n" * 50_000, "<span>x</span>" * 200_000,
+                   "".join(f"<div><b title={n}>x</div>" for n in range(300)),
+                   "<a href=x>y" * 50_000, "<h1>x" * 50_000, "<a><p>x</a>" * 30_000,
+                   ("<p>" + "&amp;" * 200) * 2_000,
+                   ('<table width="600"><tr><td style="color:#333">'
+                    '<a href="https://x.test/?a=1&amp;b=2">Link&nbsp;here</a> &amp; more'
+                    '<img src="https://x.test/p.png" width=1></td></tr></table>\n') * 20_000):
+        assert not too_complex(sloppy)
+
+
+def test_linkify_takes_linear_time() -> None:
+    """Review of issue 23, finding 4: each trailing ")" rescanned the URL (2.5 s here)."""
+    from postroom.web.webmail.read import linkify
+    body = ("http://a" + ")" * 1992 + " ") * 1000  # 2 MB
+    started = time.perf_counter()
+    pieces = linkify(body)
+    assert time.perf_counter() - started < 1.0
+    assert "".join(p for _, p in pieces) == body
+    assert [p for is_url, p in linkify("(x http://a.test/b_(c))) y") if is_url] == [
+        "http://a.test/b_(c)"]
+
+
+def test_addresses_are_never_decoded() -> None:
+    """Review of issue 23, finding 7: RFC 2047 §5 (3) allows no encoded word in an
+    addr-spec; decoding one showed ``ceo@bank.com@evil.test``."""
+    from postroom.services.webmail.reader import _people
+    people = _people([["=?utf-8?q?Caf=C3=A9?=", None, "=?utf-8?q?ceo=40bank=2Ecom?=",
+                       "evil.test"]], 5)
+    assert people[0].name == "Café"
+    assert people[0].address == "=?utf-8?q?ceo=40bank=2Ecom?=@evil.test"
+    assert _people([[None, None, "a\u202eb", "x.test"]], 5)[0].address == "ab@x.test"
+
+
+def test_badge_vouches_only_for_an_aligned_pass() -> None:
+    """Review of issue 23, finding 8: the image senders' list needs a pass aligned with
+    the From domain (RFC 7489 §3.1)."""
+    def field(body: str) -> bytes:
+        return f"Authentication-Results: mx.ours.test;\r\n\t{body}\r\n".encode()
+    dmarc = badge(field("spf=pass smtp.mailfrom=b@bounce.test;\r\n\tdmarc=pass (p=none) "
+                        "header.from=bank.test"), "mx.ours.test")
+    assert dmarc.vouches_for("ceo@bank.test") and dmarc.vouches_for("x@news.bank.test")
+    assert not dmarc.vouches_for("ceo@bounce.test") and not dmarc.vouches_for("x@evilbank.test")
+    dkim = badge(field("dkim=pass header.d=bank.test header.s=s1;\r\n\tspf=fail "
+                       "smtp.mailfrom=a@spoof.test"), "mx.ours.test")
+    assert dkim.verdict == "pass" and dkim.vouches_for("ceo@bank.test")
+    assert not dkim.vouches_for("ceo@spoof.test")
+    spf = badge(field("spf=pass smtp.mailfrom=ceo@bank.test"), "mx.ours.test")
+    assert spf.vouches_for("ceo@bank.test") and not spf.vouches_for("ceo@other.test")
+    failed = badge(field("dkim=pass header.d=bank.test;\r\n\tdmarc=fail header.from=bank.test"),
+                   "mx.ours.test")
+    assert failed.verdict == "fail" and not failed.vouches_for("ceo@bank.test")
+    assert not badge(b"", "mx.ours.test").vouches_for("ceo@bank.test")  # "none"
+    unaligned = badge(field("dkim=pass header.d=evil.test"), "mx.ours.test")
+    assert unaligned.verdict == "pass" and not unaligned.vouches_for("ceo@bank.test")

@@ -19,14 +19,28 @@ message's per-delivery prefix (never in the blob a sender wrote), and their auth
 be our host name (RFC 8601 §5: any other may be forged). An appended or forwarded-in copy with
 a field of its own shows "none".
 
-Sanitised HTML is kept in a small LRU (``web.webmail.read_cache``) keyed by folder, UID and
-whether remote images load, so the page (which needs the blocked-image count) and its frame
-sanitise a message once. The key needs no user: access is checked before the cache is asked,
-and the content of a (folder, UID) never changes (RFC 9051 §2.3.1.1).
+Sanitised HTML is kept in a small LRU (``web.webmail.read_cache``), so the page (which needs
+the blocked-image count) and its frame sanitise a message once. The key is the message's
+identity: folder id, UIDVALIDITY, UID and the blob's hash (plus whether remote images load).
+A folder id alone is not enough: SQLite hands a deleted folder's id to the next one created,
+whose UID 1 is another message, maybe another user's (review of issue 23, finding 2); the blob
+hash names the very octets the entry was made from, so a reused id can never hit. The key
+needs no user: access is checked before the cache is asked.
+
+Sanitising, and taking the text out of an HTML body, cost CPU in proportion to the body (and
+worse for hostile markup, which ``mime/html.too_complex`` bounds): they run in a worker thread,
+at most ``CPU_SLOTS`` at a time, never on the event loop that serves every protocol.
+
+Remote images "always from this sender" are a trust in the From address, so they apply only
+when our own check verified that address: DMARC passed for the From domain, or DKIM or SPF
+passed for a domain aligned with it (RFC 7489 §3.1). A message that failed, or that nobody
+checked ("none": IMAP APPEND, no records), never uses the list, and cannot be used to add to
+it: for it the page offers "show for this message" only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -49,7 +63,7 @@ from postroom.core.principal import Principal
 from postroom.core.records import MessageRec
 from postroom.mime import html as sanitiser
 from postroom.mime.layout import Layout, Leaf, find, layout, strip_cid
-from postroom.mime.reading import display_text, unflow
+from postroom.mime.reading import clean_text, display_text, unflow
 from postroom.mime.scanner import parse_headers
 from postroom.mime.text import decode_body, to_text
 from postroom.services.mailauth.results import authserv_id_of
@@ -79,6 +93,8 @@ RASTER = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 _CID_REF = re.compile(r"cid:([^\s\"'<>()]{1,998})", re.I)
 _METHOD = re.compile(r"\b(spf|dkim|dmarc|arc|auth)\s*=\s*([a-z]+)", re.I)
 _COMMENT = re.compile(r"\([^()]*\)")
+_PROP = re.compile(r"\b(header\.from|header\.d|smtp\.mailfrom)\s*=\s*\"?([^\s;\"]+)", re.I)
+CPU_SLOTS = 2  # sanitisers running at once, each in a worker thread (two shared cores)
 _meta = msgspec.json.Decoder(dict[str, Any])
 
 
@@ -106,6 +122,16 @@ class Attachment:
 class AuthBadge:
     verdict: str  # "pass", "fail" or "none"
     results: tuple[str, ...]  # "dkim=pass", "spf=softfail", ... of our own field
+    # domains a passing method vouched for: DMARC's header.from, DKIM's header.d, SPF's
+    # smtp.mailfrom domain
+    domains: tuple[str, ...] = ()
+
+    def vouches_for(self, address: str) -> bool:
+        """Whether the verdict is a pass aligned with ``address``'s domain (RFC 7489 §3.1,
+        relaxed: the same domain or one of its parents)."""
+        domain = address.rpartition("@")[2].lower().rstrip(".")
+        return self.verdict == "pass" and bool(domain) and any(
+            domain == d or domain.endswith("." + d) for d in self.domains)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +160,7 @@ class Reading:
     sender_images: bool  # the sender is on the user's list of image senders
     may_allow_sender: bool  # remote images may be allowed per sender on this server
     may_flag: bool = False  # the gate lets the user set \Flagged here (Op.SET_OTHER_FLAGS)
+    sender_verified: bool = False  # a pass aligned with From: "always from sender" is offered
     may_mark: bool = False  # ... and \Seen (Op.SET_SEEN): "mark unread" does something
     newer: int | None = None  # the next UID up in the folder (arrival order), None at the end
     older: int | None = None  # the next UID down
@@ -157,7 +184,9 @@ class Reader:
         self._messages = ctx.messages
         self._config = ctx.config
         self._queries = ReadingQueries(ctx.store.engine)
-        self._cache: OrderedDict[tuple[int, int, bool], sanitiser.SafeHtml] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int, int, str, bool], sanitiser.SafeHtml] = \
+            OrderedDict()
+        self._cpu = asyncio.Semaphore(CPU_SLOTS)
 
     # -- opening ------------------------------------------------------------------------------
     async def _open(self, principal: Principal, folder_id: int, uid: int,
@@ -187,7 +216,8 @@ class Reader:
         auth = badge(rec.prefix, self._ctx.trusted_authserv_id)
         senders = _people(env[2], 20)
         sender_images = False
-        if senders and auth.verdict != "fail":  # a forged From must not unlock images
+        verified = bool(senders) and auth.vouches_for(senders[0].address)
+        if verified:  # an unchecked or forged From must not unlock images
             sender_images = await self._prefs.images_allowed(principal, senders[0].address)
         shown = (images or sender_images) and self._config.remote_images != "never"
         text, cut = await self._text(rec, parts, whole, plen)
@@ -196,15 +226,18 @@ class Reader:
         if parts.html is not None and not prefer_text and \
                 parts.html.end - parts.html.start <= self._config.max_html_size:
             try:
-                safe = await self._safe(rec, parts, whole, shown)
+                safe = await self._safe(handle, rec, parts, whole, shown)
                 blocked, has_html = safe.blocked, True
             except sanitiser.TooComplex:
                 pass  # shown as text below
         if parts.html is not None and not has_html and text is None:  # too large, too deep
             raw = await self._part_bytes(rec, parts.html, whole, plen,
                                          encoded_max=self._config.read_text_max * 4 + 1024)
-            text = sanitiser.text_of(to_text(decode_body(raw, parts.html.encoding),
-                                             parts.html.charset))
+            html_leaf = parts.html
+            async with self._cpu:
+                text = await asyncio.to_thread(
+                    lambda: sanitiser.text_of(to_text(decode_body(raw, html_leaf.encoding),
+                                                      html_leaf.charset)))
             text, cut = _cut(text, self._config.read_text_max)
             cut = cut or parts.html.end - parts.html.start > len(raw)
         prefs = await self._prefs.get(principal)
@@ -224,7 +257,8 @@ class Reader:
             bool(rec.flags & F.SEEN) or handle.allows(Op.SET_SEEN),
             bool(rec.flags & F.FLAGGED), bool(rec.flags & F.ANSWERED), rec.size, blocked,
             shown, sender_images, self._config.remote_images != "never",
-            handle.allows(Op.SET_OTHER_FLAGS), handle.allows(Op.SET_SEEN), newer, older)
+            may_flag=handle.allows(Op.SET_OTHER_FLAGS), sender_verified=verified,
+            may_mark=handle.allows(Op.SET_SEEN), newer=newer, older=older)
 
     async def _text(self, rec: MessageRec, parts: Layout, whole: bytes | None,
                     plen: int) -> tuple[str | None, bool]:
@@ -246,21 +280,26 @@ class Reader:
             return whole[plen + leaf.start:plen + end]
         return await self._messages.read_slice(rec, plen + leaf.start, plen + end)
 
-    async def _safe(self, rec: MessageRec, parts: Layout, whole: bytes | None,
-                    remote: bool) -> sanitiser.SafeHtml:
-        key = (rec.mailbox_id, rec.uid, remote)
+    async def _safe(self, handle: MailboxHandle, rec: MessageRec, parts: Layout,
+                    whole: bytes | None, remote: bool) -> sanitiser.SafeHtml:
+        key = (rec.mailbox_id, handle.mailbox.uidvalidity, rec.uid, rec.blob, remote)
         found = self._cache.get(key)
         if found is not None:
             self._cache.move_to_end(key)
             return found
-        assert parts.html is not None
-        raw = await self._part_bytes(rec, parts.html, whole, len(rec.prefix))
-        html = to_text(decode_body(raw, parts.html.encoding), parts.html.charset)
+        leaf = parts.html
+        assert leaf is not None
+        raw = await self._part_bytes(rec, leaf, whole, len(rec.prefix))
+        async with self._cpu:
+            html = await asyncio.to_thread(
+                lambda: to_text(decode_body(raw, leaf.encoding), leaf.charset))
         images = await self._inline_images(rec, parts, whole, html)
 
         def cid_url(cid: str) -> str | None:
             return images.get(strip_cid(urllib.parse.unquote(cid)))  # RFC 2392 §2
-        safe = sanitiser.sanitise(html, cid_url=cid_url, remote=remote)
+        async with self._cpu:
+            safe = await asyncio.to_thread(sanitiser.sanitise, html, cid_url=cid_url,
+                                           remote=remote)
         if self._config.read_cache:
             self._cache[key] = safe
             while len(self._cache) > self._config.read_cache:
@@ -296,7 +335,7 @@ class Reader:
                             images: bool = False) -> tuple[str, bool]:
         """The frame's document (the sanitised HTML body) and whether remote images may load
         in it. NOT_FOUND when the message has no HTML body to show."""
-        _, rec = await self._open(principal, folder_id, uid)
+        handle, rec = await self._open(principal, folder_id, uid)
         meta = _meta.decode(rec.meta)
         parts = layout(meta["body"])
         if parts.html is None or parts.html.end - parts.html.start > self._config.max_html_size:
@@ -307,12 +346,13 @@ class Reader:
             if not shown:
                 env = meta.get("env") or [None] * 10
                 senders = _people(env[2], 1)
-                if senders and badge(rec.prefix, self._ctx.trusted_authserv_id).verdict != "fail":
+                if senders and badge(rec.prefix, self._ctx.trusted_authserv_id).vouches_for(
+                        senders[0].address):
                     shown = await self._prefs.images_allowed(principal, senders[0].address)
         whole = await self._messages.read_slice(rec, 0, rec.size) \
             if rec.size <= WHOLE_READ else None
         try:
-            safe = await self._safe(rec, parts, whole, shown)
+            safe = await self._safe(handle, rec, parts, whole, shown)
         except sanitiser.TooComplex:
             raise missing() from None  # the page shows it as text
         prefs = await self._prefs.get(principal)
@@ -397,12 +437,16 @@ class Reader:
     async def allow_sender_images(self, principal: Principal, folder_id: int, uid: int,
                                   ) -> str:
         """Always show remote images from this message's sender (its From address); the
-        address. POLICY when the server never shows them, INVALID without a sender."""
+        address. POLICY when the server never shows them, INVALID without a sender or when
+        our check did not verify it (a forged or unchecked From must not add to the list)."""
         _, rec = await self._open(principal, folder_id, uid)
         env = _meta.decode(rec.meta).get("env") or [None] * 10
         senders = _people(env[2], 1)
         if not senders:
             raise MailError(Kind.INVALID, "this message has no sender to trust")
+        if not badge(rec.prefix, self._ctx.trusted_authserv_id).vouches_for(senders[0].address):
+            raise MailError(Kind.INVALID, "this message's sender is not verified: its images "
+                            "can be shown for this message only")
         await self._prefs.allow_images_from(principal, senders[0].address)
         return senders[0].address
 
@@ -420,14 +464,17 @@ def _cut(text: str, limit: int) -> tuple[str, bool]:
 
 
 def _people(addrs: list[list[str | None]] | None, limit: int) -> tuple[Person, ...]:
-    """ENVELOPE addresses (RFC 9051 §7.5.2) as people, group markers skipped, names decoded."""
+    """ENVELOPE addresses (RFC 9051 §7.5.2) as people, group markers skipped, names decoded.
+    The address itself is never decoded: RFC 2047 §5 (3) forbids encoded words in an
+    addr-spec, and decoding one would show ``=?utf-8?q?ceo=40bank.com?=@evil.test`` as
+    ``ceo@bank.com@evil.test`` (and make that the key of the image senders' list)."""
     out: list[Person] = []
     for addr in addrs or []:
         if len(out) >= limit:
             break
         if not isinstance(addr, list) or len(addr) < 4 or addr[2] is None or addr[3] is None:
             continue  # a group's start or end marker
-        address = display_text(f"{addr[2]}@{addr[3]}", 320).replace(" ", "")
+        address = clean_text(f"{addr[2]}@{addr[3]}"[:320]).replace(" ", "")
         out.append(Person(display_text(addr[0], 200), address))
     return tuple(out)
 
@@ -462,6 +509,7 @@ def badge(prefix: bytes, hostname: str) -> AuthBadge:
     fail when one failed; "none" without a field of ours."""
     ours = hostname.lower().rstrip(".")
     results: list[tuple[str, str]] = []
+    vouched: dict[str, list[str]] = {}  # method -> domains it passed for
     for name, value in parse_headers(bytes(prefix)):
         if name != "authentication-results" or \
                 authserv_id_of(value.encode()) != ours:
@@ -472,16 +520,29 @@ def badge(prefix: bytes, hostname: str) -> AuthBadge:
             if stripped == body:
                 break
             body = stripped
-        results += [(m.group(1).lower(), m.group(2).lower()) for m in _METHOD.finditer(body)]
+        for resinfo in body.split(";"):  # RFC 8601 §2.2: one method and its properties each
+            found_method = _METHOD.search(resinfo)
+            if found_method is None:
+                continue
+            method, result = found_method.group(1).lower(), found_method.group(2).lower()
+            results.append((method, result))
+            if result == "pass":
+                vouched.setdefault(method, []).extend(
+                    m.group(2).rpartition("@")[2].lower().rstrip(".")
+                    for m in _PROP.finditer(resinfo))
     found = dict(results)
     verdict = "none"
+    domains: list[str] = []
     if found.get("dmarc") in ("pass", "fail"):
         verdict = found["dmarc"]
+        domains = vouched.get("dmarc", [])
     elif "pass" in (found.get("dkim"), found.get("spf")):
         verdict = "pass"
+        domains = vouched.get("dkim", []) + vouched.get("spf", [])
     elif "fail" in (found.get("dkim"), found.get("spf"), found.get("dmarc")):
         verdict = "fail"
-    return AuthBadge(verdict, tuple(f"{k}={v}" for k, v in results))
+    return AuthBadge(verdict, tuple(f"{k}={v}" for k, v in results),
+                     tuple(d for d in domains if d))
 
 
 def _attachment(leaf: Leaf) -> Attachment:
