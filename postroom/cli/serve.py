@@ -61,6 +61,13 @@ def serve_cmd(args: argparse.Namespace) -> int:
                         "login)" if cfg.web.totp_admins == "required" else "")
                 console.print(f"WebAdmin: {scheme}://{host}:{row.port}/{note}")
                 break
+        if cfg.web.webmail.enabled:
+            for row in server.table():
+                if row.service in ("https", "http-alt"):
+                    host = f"[{row.address}]" if ":" in row.address else row.address
+                    scheme = "http" if row.tls == "none" else "https"
+                    console.print(f"Webmail: {scheme}://{host}:{row.port}/ (every account)")
+                    break
         if all(h.startswith("127.") or h in ("::1", "localhost") for h in cfg.server.listen):
             console.print("Listening on loopback only (the default); set server.listen, e.g. "
                           "--set 'server.listen=[\"0.0.0.0\", \"::\"]', to accept mail from "

@@ -64,6 +64,9 @@ def test_first_run_table_password_and_sigterm(tmp_path: Path) -> None:
     web_line = next(ln for ln in out.splitlines() if " webadmin " in ln)
     web_port = next(c for c in web_line.replace("│", " ").split() if c.isdigit())
     assert f"WebAdmin: https://127.0.0.1:{web_port}/" in out
+    mail_line = next(ln for ln in out.splitlines() if " https " in ln)
+    mail_port = next(c for c in mail_line.replace("│", " ").split() if c.isdigit())
+    assert f"Webmail: https://127.0.0.1:{mail_port}/ (every account)" in out
     password_file = data / "initial-admin-password"
     mode = stat.S_IMODE(password_file.stat().st_mode)
     assert mode == 0o600
