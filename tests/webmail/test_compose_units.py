@@ -117,6 +117,16 @@ def test_address_lists_parse_names_quotes_and_duplicates() -> None:
     assert people == [cm.Person("Doe, Jane", "jane@x.test"), cm.Person("", "bob@y.test")]
 
 
+@pytest.mark.parametrize("name", ['"attacker@evil.test,"', "attacker@evil.test,", "Doe, Jane",
+                                  'say "hi"', "Zoë Example", "plain name"])
+def test_shown_names_parse_back_to_one_person(name: str) -> None:
+    """Finding 6: a display name with a comma or quotes prefilled To with two recipients."""
+    person = cm.Person(name.strip('"') if name.startswith('"') else name, "friend@remote.test")
+    assert cm.parse_people(person.shown()) == [person]
+    many = ", ".join([person.shown(), cm.Person("", "x@y.test").shown()])
+    assert cm.parse_people(many) == [person, cm.Person("", "x@y.test")]
+
+
 def test_subjects_do_not_pile_up() -> None:
     assert cm.reply_subject("Re: RE: re[2]: Hello") == "Re: Hello"
     assert cm.reply_subject("AW: Hello") == "Re: Hello"

@@ -19,6 +19,7 @@ read as text through mime/richtext.py), the addresses a reply goes to, the threa
 
 from __future__ import annotations
 
+import email.utils
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -44,6 +45,7 @@ _RE_PREFIX = re.compile(r"^\s*((re|aw|sv|antw)(\[\d+\])?\s*:\s*)+", re.I)
 _FWD_PREFIX = re.compile(r"^\s*(fwd?|wg)\s*:", re.I)
 _MSGID = re.compile(r"<[^<>\s]+>")
 _CTYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+_NEEDS_QUOTES = re.compile(r'[()<>\[\]:;@\\,."]')
 _ATOM_LOCAL = re.compile(r"^[^\s@<>()\[\],;:\\\"\x00-\x1f\x7f]+$")
 
 
@@ -58,7 +60,16 @@ class Person:
         return Address(display_name=self.name, username=local, domain=domain)
 
     def shown(self) -> str:
-        return f"{self.name} <{self.address}>" if self.name else self.address
+        """The person as a user types it in To/Cc, parseable back to the same one person:
+        a display name with specials (a comma, quotes, ``@``, ...) is a quoted-string
+        (RFC 5322 §3.2.4, §3.4), so ``"a@evil.test," <b@x.test>`` never becomes two
+        recipients. Non-ASCII names stay readable (no RFC 2047 words, unlike formataddr)."""
+        if not self.name:
+            return self.address
+        name = " ".join(self.name.split())
+        if _NEEDS_QUOTES.search(name):
+            name = '"' + email.utils.quote(name) + '"'
+        return f"{name} <{self.address}>"
 
 
 def check_address(address: str) -> str:
