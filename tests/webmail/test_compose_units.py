@@ -233,3 +233,14 @@ def test_broken_originals_still_give_a_reply_and_a_forward(raw: bytes) -> None:
     assert isinstance(cm.forward_html(original), str)
     assert isinstance(original.attachments(), list)
     assert isinstance(original.subject, str) and isinstance(original.message_id, str)
+
+
+def test_a_big_html_original_is_quoted_as_text_not_parsed() -> None:
+    """Finding 1 (compose side): Original.html()/text() keep the reader's max_html_size, so a
+    hostile body is never handed to the sanitiser for a reply, a forward or the editor."""
+    body = "<div>x</q>" * 1000
+    raw = ("From: a@x.test\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + body).encode()
+    original = cm.Original(raw, max_html=4096)
+    assert original.html() is None
+    assert original.text().split() == ["x"] * 1000
+    assert cm.Original(raw).html() is not None  # the default limit lets ordinary mail through

@@ -213,7 +213,7 @@ class Composer:
             if exc.kind in (Kind.NOT_FOUND, Kind.NO_PERM):
                 raise MailError(Kind.NOT_FOUND, "no such message") from None
             raise
-        return handle, await asyncio.to_thread(cm.Original, raw)
+        return handle, await asyncio.to_thread(cm.Original, raw, self._config.max_html_size)
 
     async def start(self, principal: Principal, *, to: str = "",
                     reply: tuple[int, int] | None = None, reply_all: bool = False,

@@ -20,6 +20,7 @@ read as text through mime/richtext.py), the addresses a reply goes to, the threa
 from __future__ import annotations
 
 import email.utils
+import html as html_lib
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -37,8 +38,11 @@ import idna
 
 from postroom.core.errors import Kind, MailError
 from postroom.mime import richtext
+from postroom.mime.html import too_complex
 
 MAX_REFERENCES = 20  # ids kept in References: the first and the newest (RFC 5322 §3.6.4)
+MAX_HTML = 8 << 20  # default of [web.webmail] max_html_size: larger HTML is quoted as text
+_TAG = re.compile(r"<[^>]*>")
 MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3, a path without its brackets
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|fwd?|wg)(\[\d+\])?\s*:\s*)+", re.I)
 _RE_PREFIX = re.compile(r"^\s*((re|aw|sv|antw)(\[\d+\])?\s*:\s*)+", re.I)
@@ -286,8 +290,9 @@ class OriginalPart:
 class Original:
     """A stored message, read for a reply, a forward or a draft to continue."""
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, max_html: int = MAX_HTML) -> None:
         self.raw = raw
+        self.max_html = max_html
         self.msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)
 
     def header(self, name: str) -> str:
@@ -348,6 +353,8 @@ class Original:
             return ""
         content = self._content(part)
         if part.get_content_subtype() == "html":
+            if not self._affordable(content):  # finding 1: no quadratic parse, ever
+                return html_lib.unescape(_TAG.sub(" ", content))
             return richtext.html_to_text(content)
         return content.replace("\r\n", "\n")
 
@@ -356,7 +363,16 @@ class Original:
         part = self._body_part(("html",))
         if part is None:
             return None
-        return richtext.sanitize(self._content(part))
+        content = self._content(part)
+        if not self._affordable(content):  # too big or too deep: quoted as plain text
+            return None
+        return richtext.sanitize(content)
+
+    def _affordable(self, content: str) -> bool:
+        """Whether the HTML body may go through the sanitiser: within ``max_html`` (the
+        reader's max_html_size) and the parse budget of mime/html.py, the same rule the
+        reader applies, so a hostile body cannot stall a reply or a forward."""
+        return len(content) <= self.max_html and not too_complex(content)
 
     def attachments(self) -> list[OriginalPart]:
         """Every part that is not the body: what a forward carries along."""
