@@ -554,3 +554,34 @@ def test_rich_text_is_sanitised_before_it_leaves_and_drafts_stay_rich(mail: Webm
         assert bad not in content
     plain = got.get_body(preferencelist=("plain",))
     assert plain is not None and "Hi there" in plain.get_content()
+
+
+def test_sanitising_for_the_editor_and_drafts_runs_off_the_event_loop(
+        mail: Webmail, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 1 (compose side): nh3 on a big rich body stalled every protocol; the compose
+    page's editor, drafts and continuing a draft now sanitise in a worker thread."""
+    import asyncio as aio
+
+    from postroom.mime import richtext
+    on_loop: list[bool] = []
+    real = richtext.sanitize
+
+    def spy(html: str) -> str:
+        try:
+            aio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return real(html)
+
+    monkeypatch.setattr(richtext, "sanitize", spy)
+    alice = mail.account("alice@example.test")
+    web = mail.client(alice)
+    cid = start(web)
+    fields = {"identity": alice, "to": alice, "subject": "Off the loop", "body": "<p>x</p>",
+              "rich": "1"}
+    assert post(web, f"/webmail/compose/{cid}/save", fields, json=True).status == 200
+    drafts = folder_id(mail, alice, "Drafts")
+    uid = uid_by_subject(mail, alice, "Drafts", "Off the loop")
+    start(web, f"draft={drafts}:{uid}")
+    assert on_loop and not any(on_loop)

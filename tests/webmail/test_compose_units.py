@@ -117,6 +117,16 @@ def test_address_lists_parse_names_quotes_and_duplicates() -> None:
     assert people == [cm.Person("Doe, Jane", "jane@x.test"), cm.Person("", "bob@y.test")]
 
 
+@pytest.mark.parametrize("name", ['"attacker@evil.test,"', "attacker@evil.test,", "Doe, Jane",
+                                  'say "hi"', "Zoë Example", "plain name"])
+def test_shown_names_parse_back_to_one_person(name: str) -> None:
+    """Finding 6: a display name with a comma or quotes prefilled To with two recipients."""
+    person = cm.Person(name.strip('"') if name.startswith('"') else name, "friend@remote.test")
+    assert cm.parse_people(person.shown()) == [person]
+    many = ", ".join([person.shown(), cm.Person("", "x@y.test").shown()])
+    assert cm.parse_people(many) == [person, cm.Person("", "x@y.test")]
+
+
 def test_subjects_do_not_pile_up() -> None:
     assert cm.reply_subject("Re: RE: re[2]: Hello") == "Re: Hello"
     assert cm.reply_subject("AW: Hello") == "Re: Hello"
@@ -223,3 +233,14 @@ def test_broken_originals_still_give_a_reply_and_a_forward(raw: bytes) -> None:
     assert isinstance(cm.forward_html(original), str)
     assert isinstance(original.attachments(), list)
     assert isinstance(original.subject, str) and isinstance(original.message_id, str)
+
+
+def test_a_big_html_original_is_quoted_as_text_not_parsed() -> None:
+    """Finding 1 (compose side): Original.html()/text() keep the reader's max_html_size, so a
+    hostile body is never handed to the sanitiser for a reply, a forward or the editor."""
+    body = "<div>x</q>" * 1000
+    raw = ("From: a@x.test\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + body).encode()
+    original = cm.Original(raw, max_html=4096)
+    assert original.html() is None
+    assert original.text().split() == ["x"] * 1000
+    assert cm.Original(raw).html() is not None  # the default limit lets ordinary mail through

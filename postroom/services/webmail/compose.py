@@ -213,7 +213,7 @@ class Composer:
             if exc.kind in (Kind.NOT_FOUND, Kind.NO_PERM):
                 raise MailError(Kind.NOT_FOUND, "no such message") from None
             raise
-        return handle, await asyncio.to_thread(cm.Original, raw)
+        return handle, await asyncio.to_thread(cm.Original, raw, self._config.max_html_size)
 
     async def start(self, principal: Principal, *, to: str = "",
                     reply: tuple[int, int] | None = None, reply_all: bool = False,
@@ -276,10 +276,12 @@ class Composer:
         fields.cc = ", ".join(p.shown() for p in kept_cc)
         fields.subject = cm.reply_subject(original.subject)
         if fields.rich:
-            fields.body = self._with_signature("<p><br></p>" + cm.quote_html(original),
+            quoted = await asyncio.to_thread(cm.quote_html, original)  # parsing: off the loop
+            fields.body = self._with_signature("<p><br></p>" + quoted,
                                                signature, True)
         else:
-            fields.body = self._with_signature("\n\n" + cm.quote_plain(original).rstrip("\n"),
+            quoted = await asyncio.to_thread(cm.quote_plain, original)
+            fields.body = self._with_signature("\n\n" + quoted.rstrip("\n"),
                                                signature, False)
         state.in_reply_to = original.message_id
         state.references = cm.references_for(original.header("References"),
@@ -308,11 +310,12 @@ class Composer:
             fields.body = self._with_signature("", signature, fields.rich)
             return [cm.OriginalPart(name, "message/rfc822", original.raw)]
         if fields.rich:
-            fields.body = self._with_signature("<p><br></p>" + cm.forward_html(original),
+            quoted = await asyncio.to_thread(cm.forward_html, original)
+            fields.body = self._with_signature("<p><br></p>" + quoted,
                                                signature, True)
         else:
-            fields.body = self._with_signature("\n\n" + cm.forward_plain(original).rstrip(
-                "\n"), signature, False)
+            quoted = await asyncio.to_thread(cm.forward_plain, original)
+            fields.body = self._with_signature("\n\n" + quoted.rstrip("\n"), signature, False)
         return original.attachments()
 
     async def _from_draft(self, principal: Principal, ref: tuple[int, int],
@@ -328,9 +331,9 @@ class Composer:
             shown = ", ".join(p.shown() for p in original.people(name.capitalize()))
             setattr(fields, name, typed or shown)
         fields.subject = original.subject
-        rich = original.html()
+        rich = await asyncio.to_thread(original.html)  # sanitising: off the event loop
         fields.rich = rich is not None
-        fields.body = rich if rich is not None else original.text()
+        fields.body = rich if rich is not None else await asyncio.to_thread(original.text)
         state.in_reply_to = original.header("In-Reply-To")
         state.references = original.header("References")
         state.reply_to = _ref(original.header(ORIGIN_REPLY))
@@ -451,7 +454,7 @@ class Composer:
                 extra.append((ORIGIN_REPLY, f"{state.reply_to[0]}:{state.reply_to[1]}"))
             if state.forward_of:
                 extra.append((ORIGIN_FORWARD, f"{state.forward_of[0]}:{state.forward_of[1]}"))
-            text, html = self._body(fields)
+            text, html = await asyncio.to_thread(self._body, fields)
             staged = await asyncio.to_thread(self.staging.attachments, account, cid)
             out = cm.Outgoing(sender, people["to"], people["cc"], people["bcc"],
                               fields.subject, text, html, _attachments(staged),
@@ -514,7 +517,7 @@ class Composer:
             if len(everyone) > self._config.max_recipients:
                 raise MailError(Kind.LIMIT, "a message may have at most "
                                 f"{self._config.max_recipients} recipients")
-            text, html = self._body(fields)
+            text, html = await asyncio.to_thread(self._body, fields)
             staged = await asyncio.to_thread(self.staging.attachments, account, cid)
             out = cm.Outgoing(sender, to, cc, bcc, fields.subject, text, html,
                               _attachments(staged), state.in_reply_to, state.references)

@@ -19,6 +19,8 @@ read as text through mime/richtext.py), the addresses a reply goes to, the threa
 
 from __future__ import annotations
 
+import email.utils
+import html as html_lib
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -36,14 +38,18 @@ import idna
 
 from postroom.core.errors import Kind, MailError
 from postroom.mime import richtext
+from postroom.mime.html import too_complex
 
 MAX_REFERENCES = 20  # ids kept in References: the first and the newest (RFC 5322 §3.6.4)
+MAX_HTML = 8 << 20  # default of [web.webmail] max_html_size: larger HTML is quoted as text
+_TAG = re.compile(r"<[^>]*>")
 MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3, a path without its brackets
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|fwd?|wg)(\[\d+\])?\s*:\s*)+", re.I)
 _RE_PREFIX = re.compile(r"^\s*((re|aw|sv|antw)(\[\d+\])?\s*:\s*)+", re.I)
 _FWD_PREFIX = re.compile(r"^\s*(fwd?|wg)\s*:", re.I)
 _MSGID = re.compile(r"<[^<>\s]+>")
 _CTYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+_NEEDS_QUOTES = re.compile(r'[()<>\[\]:;@\\,."]')
 _ATOM_LOCAL = re.compile(r"^[^\s@<>()\[\],;:\\\"\x00-\x1f\x7f]+$")
 
 
@@ -58,7 +64,16 @@ class Person:
         return Address(display_name=self.name, username=local, domain=domain)
 
     def shown(self) -> str:
-        return f"{self.name} <{self.address}>" if self.name else self.address
+        """The person as a user types it in To/Cc, parseable back to the same one person:
+        a display name with specials (a comma, quotes, ``@``, ...) is a quoted-string
+        (RFC 5322 §3.2.4, §3.4), so ``"a@evil.test," <b@x.test>`` never becomes two
+        recipients. Non-ASCII names stay readable (no RFC 2047 words, unlike formataddr)."""
+        if not self.name:
+            return self.address
+        name = " ".join(self.name.split())
+        if _NEEDS_QUOTES.search(name):
+            name = '"' + email.utils.quote(name) + '"'
+        return f"{name} <{self.address}>"
 
 
 def check_address(address: str) -> str:
@@ -275,8 +290,9 @@ class OriginalPart:
 class Original:
     """A stored message, read for a reply, a forward or a draft to continue."""
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, max_html: int = MAX_HTML) -> None:
         self.raw = raw
+        self.max_html = max_html
         self.msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)
 
     def header(self, name: str) -> str:
@@ -337,6 +353,8 @@ class Original:
             return ""
         content = self._content(part)
         if part.get_content_subtype() == "html":
+            if not self._affordable(content):  # finding 1: no quadratic parse, ever
+                return html_lib.unescape(_TAG.sub(" ", content))
             return richtext.html_to_text(content)
         return content.replace("\r\n", "\n")
 
@@ -345,7 +363,16 @@ class Original:
         part = self._body_part(("html",))
         if part is None:
             return None
-        return richtext.sanitize(self._content(part))
+        content = self._content(part)
+        if not self._affordable(content):  # too big or too deep: quoted as plain text
+            return None
+        return richtext.sanitize(content)
+
+    def _affordable(self, content: str) -> bool:
+        """Whether the HTML body may go through the sanitiser: within ``max_html`` (the
+        reader's max_html_size) and the parse budget of mime/html.py, the same rule the
+        reader applies, so a hostile body cannot stall a reply or a forward."""
+        return len(content) <= self.max_html and not too_complex(content)
 
     def attachments(self) -> list[OriginalPart]:
         """Every part that is not the body: what a forward carries along."""

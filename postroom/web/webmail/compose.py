@@ -17,6 +17,7 @@ application/json``) get ``{"error": text}`` with the same status.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, tzinfo
@@ -151,7 +152,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         view = await composer.view(principal, cid)
         if fields is not None:
             view = dataclasses.replace(view, fields=fields)
-        editor, plain = _editor(view.fields)
+        editor, plain = await asyncio.to_thread(_editor, view.fields)  # nh3: off the loop
         sizes = {s.id: encoded_size(s.size) for s in view.attachments}
         addresses = {i.address for i in view.identities}
         titles = {"new": "New message", "reply": "Reply", "forward": "Forward"}
