@@ -108,6 +108,11 @@ class WebmailConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "Messages one user may have open for writing at once (tabs, forgotten windows), "
         "each with its attachments staged on disk; opening another removes the least "
         "recently used."), Meta(ge=1, le=1000)] = 20
+    max_staged_size: Annotated[int, _d(
+        "Most octets of attachments one user may have staged on disk at once, over all the "
+        "messages they are writing (uploads in progress count as they arrive); an upload "
+        "past it is refused with 409 and its bytes removed."),
+                               Meta(ge=1024, le=1 << 40)] = 256 << 20
 
     # -- folders, sharing and settings (web/webmail/manage.py, settings.py) -----------------
     # (the sharing screen's picker suggests through address completion, completion_min_chars)

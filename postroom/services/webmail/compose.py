@@ -137,6 +137,11 @@ class Composer:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
             weakref.WeakValueDictionary()
         self._janitor: asyncio.Task[None] | None = None
+        # octets of uploads still arriving, per account and per compose session: counted
+        # against web.webmail.max_staged_size and the message size as they arrive, so
+        # uploads running at once cannot each pass a check made before the others wrote
+        self._arriving: dict[int, int] = {}
+        self._arriving_cid: dict[tuple[int, str], int] = {}
 
     async def close(self) -> None:
         """Stop background work (the cleaner of stale uploads)."""
@@ -400,26 +405,64 @@ class Composer:
                 raise MailError(Kind.LIMIT, "a message may have at most "
                                 f"{self._config.max_attachments} attachments")
             aid, part = await asyncio.to_thread(self.staging.new_part, account, cid)
-        size = 0
+            state = await asyncio.to_thread(self.staging.load, account, cid)
+            base = self._estimate(state.fields, staged)  # the message without this upload
+            used = await asyncio.to_thread(self.staging.usage, account)
+        key = (account, cid)
+        size = counted = 0
         try:
-            with open(part, "wb") as out:
+            out = await asyncio.to_thread(open, part, "wb")
+            try:
                 async for chunk in chunks:
                     size += len(chunk)
                     if size > limit:
                         raise UploadTooLarge(limit)
-                    out.write(chunk)
+                    self._arrive(account, key, len(chunk))
+                    counted += len(chunk)
+                    self._check_room(name, base, used, account, key)
+                    await asyncio.to_thread(out.write, chunk)
+            finally:
+                await asyncio.to_thread(out.close)
             state = await asyncio.to_thread(self.staging.load, account, cid)
             staged = await asyncio.to_thread(self.staging.attachments, account, cid)
             total = self._estimate(state.fields, staged) + encoded_size(size)
             if total > self._ctx.max_message_size:
-                raise MailError(Kind.LIMIT, f"with “{name}” the message would be about "
-                                f"{_size(total)}, more than the {_size(self._ctx.max_message_size)}"
-                                " this server accepts; send large files another way")
+                raise self._too_big(name, total)
         except BaseException:
             await asyncio.to_thread(self.staging.discard_part, part)
             raise
+        finally:
+            self._arrive(account, key, -counted)
         return await asyncio.to_thread(self.staging.finish_part, account, cid, aid, name,
                                        content_type, size)
+
+    def _arrive(self, account: int, key: tuple[int, str], octets: int) -> None:
+        """Count ``octets`` more (or fewer) of uploads in progress."""
+        self._arriving[account] = self._arriving.get(account, 0) + octets
+        self._arriving_cid[key] = self._arriving_cid.get(key, 0) + octets
+        if self._arriving[account] <= 0:
+            del self._arriving[account]
+        if self._arriving_cid[key] <= 0:
+            del self._arriving_cid[key]
+
+    def _check_room(self, name: str, base: int, used: int, account: int,
+                    key: tuple[int, str]) -> None:
+        """LIMIT as soon as what is arriving no longer fits: the account's staging space
+        (``max_staged_size``, with what it had on disk when this upload began), or the
+        message (``limits.max_message_size``, with every upload to it still arriving)."""
+        most = self._config.max_staged_size
+        if used + self._arriving.get(account, 0) > most:
+            raise MailError(Kind.LIMIT, f"“{name}” does not fit: attachments being written "
+                            f"may take at most {_size(most)} in all; send or discard "
+                            "other messages first")
+        total = base + encoded_size(self._arriving_cid.get(key, 0))
+        if total > self._ctx.max_message_size:
+            raise self._too_big(name, total)
+
+    def _too_big(self, name: str, total: int) -> MailError:
+        return MailError(Kind.LIMIT, f"with “{name}” the message would be about "
+                         f"{_size(total)}, more than the {_size(self._ctx.max_message_size)}"
+                         " this server accepts; send large files another way")
 
     # -- drafts -------------------------------------------------------------------------------
     def _body(self, fields: Fields) -> tuple[str, str | None]:

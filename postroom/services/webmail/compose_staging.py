@@ -113,6 +113,23 @@ class Staging:
     def _account_dir(self, account: int) -> Path:
         return self.root / str(int(account))
 
+    def usage(self, account: int) -> int:
+        """Octets staged on disk by ``account``: every file of every session it has, but
+        the bytes of uploads still arriving (a ``.part`` without its ``.json``: the composer
+        counts those as they arrive)."""
+        base = self._account_dir(account)
+        total = 0
+        if base.is_dir():
+            for path in base.rglob("*"):
+                try:
+                    if not path.is_file() or (path.suffix == ".part" and not
+                                              path.with_suffix(".json").is_file()):
+                        continue
+                    total += path.stat().st_size
+                except OSError:  # removed meanwhile (the janitor, a discard)
+                    continue
+        return total
+
     def dir(self, account: int, cid: str) -> Path:
         """The session's directory; NOT_FOUND unless it is this account's and exists."""
         if not CID.match(cid):
