@@ -81,11 +81,12 @@ def php_quote(value: str) -> str:
 class Roundcube:
     """One private Roundcube: ``php -S 127.0.0.1:<port>`` over Debian's document root."""
 
-    def __init__(self, root: Path, imap_port: int, cache: bool = False) -> None:
+    def __init__(self, root: Path, imap_port: int, cache: bool = False,
+                 name: str = "roundcube") -> None:
         self.root = root
         self.imap_port = imap_port
         self.cache = cache
-        self.name = "roundcube+cache" if cache else "roundcube"
+        self.name = name
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 

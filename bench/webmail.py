@@ -5,8 +5,11 @@ Both sides hold the same mail (bench/data.py's large mailbox): one folder (INBOX
 message (``html_message``). Postroom gets it through its services before it starts; Dovecot as
 Maildir files, indexed by one IMAP pass before anything is timed. Roundcube is Debian's
 ``roundcube-core`` under PHP's built-in server with its own SQLite database, talking IMAP to
-that Dovecot (bench/roundcube.py); by default twice: as Debian ships it (IMAP caches off,
-"roundcube") and with its database IMAP and message caches on ("roundcube+cache").
+that Dovecot (bench/roundcube.py), in three variants by default (``VARIANTS``): as Debian
+ships it over the bench's Dovecot as bench/reference.py configures it ("roundcube"); with
+Roundcube's database IMAP and message caches on ("roundcube+cache"); and with those caches
+over a second Dovecot, on its own copy of the mail, tuned for a Maildir only Dovecot touches
+and with its authentication cache on ("roundcube+tuned").
 
 One HTTP client for every side (bench/web.py's: sequential, cookies, keep-alive where the
 server keeps the connection open — PHP's built-in server closes it after each answer, so the
@@ -164,6 +167,7 @@ def imap_uid(port: int, subject: str) -> int:
     try:
         imap.login(data.BIG, data.password(data.BIG))
         imap.select("INBOX", readonly=True)
+        imap.uid("FETCH", "1:*", "(FLAGS)")  # as bench/imap_load.py's warm-up
         status, found = imap.uid("SEARCH", "HEADER", "Subject", f'"{subject}"')
         uids = found[0].split() if status == "OK" and found and found[0] else []
         if len(uids) != 1:
@@ -543,13 +547,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=20,
                    help="timed requests per measure and round (default 20)")
     p.add_argument("--logins", type=int, default=5, help="logins per side and round (default 5)")
-    p.add_argument("--no-cache-variant", action="store_true",
-                   help="only Roundcube as Debian ships it, not also with its IMAP caches on")
+    p.add_argument("--variants", default=",".join(VARIANTS),
+                   help="Roundcube variants, comma-separated (default all): roundcube (as "
+                        "Debian ships it, over the bench's Dovecot), roundcube+cache (its IMAP "
+                        "and message caches on), roundcube+tuned (caches on, over a Dovecot "
+                        "with maildir_very_dirty_syncs and the auth cache)")
     p.add_argument("--keep", metavar="DIR",
                    help="work in DIR and keep it (default: a temporary directory, removed)")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 1 round, 5,000 messages, 5 requests, 2 logins")
     args = p.parse_args(argv)
+    args.variants = [v for v in args.variants.split(",") if v]
+    if not args.variants or not set(args.variants) <= set(VARIANTS):
+        p.error(f"--variants: one or more of {', '.join(VARIANTS)}")
     if args.quick:
         args.rounds, args.messages, args.requests, args.logins = 1, 5000, 5, 2
     if not (1 <= args.rounds <= 20 and 1 <= args.requests <= 1000 and 1 <= args.logins <= 100
@@ -558,7 +568,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def setup(root: Path, args: argparse.Namespace) -> tuple[WebmailPostroom, Dovecot]:
+# The Roundcube variants: (name, Roundcube's IMAP caches on, Dovecot tuned). "Tuned" is a
+# second Dovecot on its own copy of the same Maildir with two documented settings for this
+# set-up: ``maildir_very_dirty_syncs`` (Dovecot is the only program touching the Maildir, so it
+# need not rescan cur/ after a change: without it, after Roundcube sets \Seen, the next
+# sessions each read the 100,000-file directory again, about a second each here) and the
+# authentication cache (Roundcube logs in to IMAP on every request; Postroom has a login
+# cache of its own, login.cache_ttl).
+VARIANTS = {"roundcube": (False, False), "roundcube+cache": (True, False),
+            "roundcube+tuned": (True, True)}
+TUNED_DOVECOT = ("maildir_very_dirty_syncs = yes\n"
+                 "auth_cache_size = 10M\nauth_cache_ttl = 600 s\n")
+
+
+def setup_postroom(root: Path, args: argparse.Namespace) -> WebmailPostroom:
     started = time.monotonic()
     pr = WebmailPostroom(root / "postroom")
 
@@ -568,13 +591,20 @@ def setup(root: Path, args: argparse.Namespace) -> tuple[WebmailPostroom, Doveco
         await data.fill_account(services, data.BIG, folder_mail(args.messages))
     pr.populate(fill)
     print(f"bench: Postroom filled in {time.monotonic() - started:.1f} s", flush=True)
+    return pr
+
+
+def setup_dovecot(root: Path, args: argparse.Namespace, tuned: bool) -> Dovecot:
     started = time.monotonic()
-    dv = Dovecot(root / "dovecot")
+    dv = Dovecot(root)
+    if tuned:
+        dv.extra_config += TUNED_DOVECOT
     dv.write_config()
     dv.add_user(data.BIG, data.password(data.BIG))
     data.fill_maildir(dv.maildir(data.BIG), folder_mail(args.messages))
-    print(f"bench: Dovecot filled in {time.monotonic() - started:.1f} s", flush=True)
-    return pr, dv
+    print(f"bench: Dovecot{' (tuned)' if tuned else ''} filled in "
+          f"{time.monotonic() - started:.1f} s", flush=True)
+    return dv
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -582,7 +612,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ensure_roundcube()
     result: dict[str, Any] = {
         "bench": "webmail", "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": _machine(), "args": vars(args)}
+        "machine": _machine(), "args": vars(args),
+        "variants": {name: {"roundcube_imap_cache": VARIANTS[name][0],
+                            "dovecot_tuned": VARIANTS[name][1]} for name in args.variants},
+        "dovecot_tuning": TUNED_DOVECOT}
     with contextlib.ExitStack() as stack:
         if args.keep:
             root = Path(args.keep)
@@ -591,23 +624,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             root = Path(tempfile.mkdtemp(prefix="postroom-bench-webmail-"))
             stack.callback(shutil.rmtree, root, True)
         root.chmod(0o755)  # Dovecot's unprivileged mail processes must reach their files
-        pr, dv = setup(root, args)
-        roundcubes = [Roundcube(root / "roundcube", dv.imap_port)]
-        if not args.no_cache_variant:
-            roundcubes.append(Roundcube(root / "roundcube-cache", dv.imap_port, cache=True))
-        servers: list[WebmailPostroom | Dovecot | Roundcube] = [pr, dv, *roundcubes]
+        pr = setup_postroom(root, args)
+        dovecots: dict[bool, Dovecot] = {}
+        roundcubes: list[Roundcube] = []
+        for name in args.variants:
+            cache, tuned = VARIANTS[name]
+            if tuned not in dovecots:
+                dovecots[tuned] = setup_dovecot(
+                    root / ("dovecot-tuned" if tuned else "dovecot"), args, tuned)
+            roundcubes.append(Roundcube(root / name.replace("+", "-"),
+                                        dovecots[tuned].imap_port, cache=cache, name=name))
+        servers: list[WebmailPostroom | Dovecot | Roundcube] = [
+            pr, *dovecots.values(), *roundcubes]
         for server in servers:
             if isinstance(server, Roundcube):
                 server.write_config()
             server.start()
             stack.callback(server.stop)
         started = time.monotonic()
-        uids = {"postroom": imap_uid(pr.imap_port, HTML_SUBJECT),
-                "dovecot": imap_uid(dv.imap_port, HTML_SUBJECT)}  # also indexes the folder
+        # the UIDs (each server numbers its messages itself); also indexes every folder
+        uids = {"postroom": imap_uid(pr.imap_port, HTML_SUBJECT)}
+        for tuned, dv in dovecots.items():
+            uids[f"dovecot{tuned}"] = imap_uid(dv.imap_port, HTML_SUBJECT)
         result["warm_s"] = round(time.monotonic() - started, 1)
         result["html_message_bytes"] = len(html_message())
         sides: list[Side] = [PostroomSide(pr, uids["postroom"])]
-        sides += [RoundcubeSide(rc, dv, uids["dovecot"]) for rc in roundcubes]
+        for rc in roundcubes:
+            tuned = VARIANTS[rc.name][1]
+            sides.append(RoundcubeSide(rc, dovecots[tuned], uids[f"dovecot{tuned}"]))
         rounds: list[dict[str, Any]] = []
         result["rounds"] = rounds
         for r in range(args.rounds):
