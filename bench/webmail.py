@@ -23,9 +23,10 @@ its public listener always has). Per round and per side:
 - **first page** of the 100,001-message folder, 50 messages: Postroom's list page
   ``/webmail/f/{fid}`` (and its rows fragment ``…/rows``, the part a live refresh reloads);
   Roundcube's ``?_task=mail&_action=list&_remote=1`` request, the one its UI makes when a
-  folder is opened (page size 50 for both). Each side's default order (Roundcube: the
-  mailbox's own, no sort), then sorted by date, newest first (Postroom ``sort=date``;
-  Roundcube after one untimed ``_sort=date_DESC`` click, put back afterwards).
+  folder is opened (page size 50 for both); and as a fresh load of the folder, Roundcube's
+  mail page (its UI shell) plus that request, against Postroom's page. Each side's default
+  order (Roundcube: the mailbox's own, no sort), then sorted by date, newest first (Postroom
+  ``sort=date``; Roundcube after one untimed ``_sort=date_DESC`` click, put back afterwards).
 - **opening the HTML message**: Postroom's reading page plus its ``/body`` frame (the two
   requests a browser makes), against Roundcube's ``_action=show`` (the message opened on its
   own page) and ``_action=preview&_framed=1`` (the preview pane's frame); both inline the
@@ -366,10 +367,11 @@ class RoundcubeSide:
     def ops(self) -> list[Op]:
         def rows(answers: list[tuple[int, bytes]]) -> str | None:
             why = _all_ok(answers)
-            n = list_rows(answers[0][1])
+            n = list_rows(answers[-1][1])
             return why or (None if n == PAGE_SIZE else f"the list has {n} rows")
         show = f"/?_task=mail&_mbox=INBOX&_uid={self.uid}"
         return [Op("list", [self._list()], rows),
+                Op("load", [("GET", "/?_task=mail&_mbox=INBOX", {}), self._list()], rows),
                 Op("list_date", [self._list()], rows, before=[self._list("&_sort=date_DESC")],
                    after=[self._list("&_sort=_DESC")]),
                 Op("show", [("GET", show + "&_action=show", {})], _shows_marker),
@@ -473,6 +475,7 @@ def _measure_op(client: Client, op: Op, requests: int) -> dict[str, Any]:
 PAIRS = [("login (form + password)", "login", "login"),
          ("first page, default order", "page", "list"),
          ("first page, rows fragment", "rows", "list"),
+         ("first page, fresh load", "page", "load"),
          ("first page, by date", "page_date", "list_date"),
          ("open HTML msg: show", "read", "show"),
          ("open HTML msg: preview", "read", "preview")]
