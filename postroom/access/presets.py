@@ -54,3 +54,10 @@ def explain(stored: str) -> str:
     """An entry's rights in words, in RFC 4314 order: "see the folder, read messages"."""
     letters = Rights.parse(stored).letters
     return ", ".join(MEANINGS[ch] for ch in ALL_LETTERS if ch in letters) or "nothing"
+
+
+def checklist(stored: str) -> list[tuple[str, str, bool]]:
+    """Every right in RFC 4314 order as (letter, meaning, held by ``stored``): one labelled
+    checkbox per right on a page, so a page needs no letters arithmetic of its own."""
+    letters = Rights.parse(stored).letters
+    return [(ch, MEANINGS[ch], ch in letters) for ch in ALL_LETTERS]

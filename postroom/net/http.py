@@ -7,7 +7,8 @@ served by uvicorn's ``H11Protocol``, a production HTTP implementation, with the 
 running in this process and this event loop. A connection over a limit gets ``503`` and is
 closed, as a mail listener answers 421 or ``* BYE``. A client address that dynamic screening
 blocks (services/screening.py, ``HttpSpec.screen``) gets ``403`` with the reason and is closed
-before any request is read; the bytes it sends meanwhile wait (at most ``SCREEN_HOLD``).
+before any request is read; the bytes it sends meanwhile wait (past ``SCREEN_HOLD`` reading
+pauses until screening has answered).
 
 A connection from one of ``server.proxy_protocol_networks`` must open with a PROXY v1/v2 header
 (net/proxy.py), exactly as on the mail ports: the bytes are held back from uvicorn until the
@@ -202,6 +203,8 @@ class _LimitedH11(H11Protocol):
             transport.write(_blocked(reason))
             transport.close()
             return
+        if transport.is_reading() is False:
+            transport.resume_reading()  # paused at SCREEN_HOLD while screening ran
         if self._admit(transport, ip) and held:
             super().data_received(held)
 
@@ -228,7 +231,9 @@ class _LimitedH11(H11Protocol):
         if self.screening and self.pending is not None:
             self.pending += data
             if len(self.pending) > SCREEN_HOLD and self.raw is not None:
-                self.raw.close()
+                # Back-pressure, not a refusal: a browser posts a large upload at once on a
+                # new connection; closing here made it see a reset instead of any answer.
+                self.raw.pause_reading()
         elif self.pending is not None:
             self._proxy_data(data)
         elif self.ip is not None:

@@ -125,7 +125,9 @@ class MultipopAccounts:
     async def one(self, address: str, remote_id: int) -> RemoteRec:
         """A remote account of ``address`` by its id (NOT_FOUND for anyone else's)."""
         account = await self._directory.require_account(address)
-        rec = await self._repo.get(remote_id)
+        # an id no row can have (the column is a signed 64-bit integer) is simply not found;
+        # handed to the database it would be an overflow error, not an answer
+        rec = await self._repo.get(remote_id) if 0 < remote_id < 1 << 63 else None
         if rec is None or rec.account_id != account.id:
             raise not_found(f"{address} has no remote account {remote_id} "
                             f"(see: postroom multipop list {address})")

@@ -72,8 +72,9 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
                        + [static_mount()])
     mail.state.form_limits = FormLimits(settings.form_max_field, settings.form_max_fields)
     uploads = ((webmail.UPLOAD_PREFIX, services.webmail.config.max_upload_size + (64 << 10)),)
-    return _guarded(_by_path(session.wrap(mail, services, settings, "webmail"), plain),
-                    settings, uploads)
+    sessioned = session.wrap(mail, services, settings, "webmail",
+                             streamed=(webmail.UPLOAD_PREFIX,))
+    return _guarded(_by_path(sessioned, plain), settings, uploads)
 
 
 def _starlette(routes: list[BaseRoute]) -> Starlette:

@@ -23,7 +23,9 @@ cookies carry no Max-Age: they end with the browser, and the server ends them so
 
 CSRF: an unsafe method (anything but GET, HEAD, OPTIONS) must carry the token in the
 ``X-CSRF-Token`` header or the form field ``csrf`` (urlencoded or multipart), compared in
-constant time, else 403. This holds for every page request, and for /api/ requests that come
+constant time, else 403; under the ``streamed`` prefixes (webmail's uploads, whose bodies may
+be tens of megabytes) the header or the ``csrf`` query parameter, the body never read here.
+This holds for every page request, and for /api/ requests that come
 with a session cookie; an API request authenticated by a bearer token has no cookie and needs
 none. Cross-site unsafe requests are refused before that from the browser's own statement:
 ``Sec-Fetch-Site`` other than same-origin/none, or an ``Origin`` naming another host
@@ -109,16 +111,22 @@ def _realm(request: Request) -> str:
     return str(request.state.realm)
 
 
-def wrap(app: App, services: WebServices, settings: WebSettings, realm: str) -> App:
-    """``app`` behind the session layer of ``realm`` ("webadmin"; "webmail" later)."""
-    return SessionLayer(app, services.sessions, realm)
+def wrap(app: App, services: WebServices, settings: WebSettings, realm: str,
+         streamed: tuple[str, ...] = ()) -> App:
+    """``app`` behind the session layer of ``realm`` ("webadmin" or "webmail"). Under the
+    ``streamed`` path prefixes (webmail's uploads) the body is never read here: the CSRF token
+    must come in the ``X-CSRF-Token`` header or the ``csrf`` query parameter, so that a large
+    body is streamed by the application instead of held in memory by this layer."""
+    return SessionLayer(app, services.sessions, realm, streamed)
 
 
 class SessionLayer:
-    def __init__(self, app: App, sessions: WebSessions, realm: str) -> None:
+    def __init__(self, app: App, sessions: WebSessions, realm: str,
+                 streamed: tuple[str, ...] = ()) -> None:
         self.app = app
         self.sessions = sessions
         self.realm = realm
+        self.streamed = streamed
         self.cookie = session_cookie(realm)
         self.pre_cookie = csrf_cookie(realm)
 
@@ -165,7 +173,10 @@ class SessionLayer:
             expected = resolved.csrf if resolved is not None else sent_pre
             if refusal is None:
                 given = headers.get(CSRF_HEADER)
-                if given is None:
+                if given is None and self.streamed and path.startswith(self.streamed):
+                    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+                    given = dict(parse_qsl(query)).get(CSRF_FIELD)
+                elif given is None:
                     given, receive = await _form_token(scope, receive, headers)
                 if not expected or not given or \
                         not hmac.compare_digest(given.encode(), expected.encode()):

@@ -144,3 +144,12 @@ async def test_multipop_validation(services: Services, kwargs: dict[str, object]
                                **kwargs}
     with pytest.raises(MailError, match=words):
         await mp.add("dave@example.com", **args)  # type: ignore[arg-type]
+
+
+async def test_multipop_ids_no_row_can_have_are_not_found(services: Services) -> None:
+    """Found by webmail's bad-input sweep: an id past 64 bits reached the database (500)."""
+    await account(services, "dave@example.com")
+    for junk in (0, -1, 1 << 63, 10**23):
+        with pytest.raises(MailError) as exc:
+            await services.multipop.one("dave@example.com", junk)
+        assert exc.value.kind is Kind.NOT_FOUND

@@ -61,9 +61,12 @@ class RunningServer:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def port(self, label: str) -> int:
-        for listener in [*self.server.tcp, *self.server.http]:
-            if listener.spec.label == label:
-                return listener.port
+        for tcp in self.server.tcp:
+            if tcp.spec.label == label:
+                return tcp.port
+        for http in self.server.http:
+            if http.spec.label == label:
+                return http.port
         raise KeyError(label)
 
     def add_user(self, name: str | None = None, password: str | None = None,

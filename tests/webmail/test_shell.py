@@ -28,3 +28,28 @@ def test_pages_need_a_session(mail: Webmail) -> None:
     anonymous = WebClient(mail.port)
     page = anonymous.get("/webmail/tree")
     assert page.status == 303 and page.location.startswith("/login")
+
+
+def test_the_list_links_to_the_folder_s_sharing(mail: Webmail) -> None:
+    """The owner gets "Sharing"; someone with a read-only share gets "Your rights"."""
+    owner = mail.account("sharer@example.test")
+    reader = mail.account("reader@example.test")
+    imap = mail.imap(owner)
+    try:
+        imap.create("Shared")
+        imap.setacl("Shared", reader, "lrs")
+    finally:
+        imap.logout()
+    web = mail.client(owner)
+    inbox = web.get("/webmail/").location
+    assert ">Sharing</a>" in web.get(inbox).text
+    services = mail.server.services
+
+    async def shared_id() -> int:
+        rec = await services.directory.require_account(reader)
+        principal = await services.directory.principal_for(rec)
+        return (await services.mailboxes.open(principal, f"Other Users/{owner}/Shared")).id
+    fid = mail.server.call(shared_id())
+    page = mail.client(reader).get(f"/webmail/f/{fid}")
+    assert page.status == 200 and ">Your rights</a>" in page.text
+    assert f'href="/webmail/f/{fid}/sharing"' in page.text

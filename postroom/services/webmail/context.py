@@ -40,3 +40,10 @@ class WebmailContext:
     data_path: Path  # the server's data directory: uploads are staged under it
     hostname: str  # the server's host name (Message-IDs, Received)
     max_message_size: int  # limits.max_message_size
+    # the authserv-id our Authentication-Results fields carry (RFC 8601 §2.5;
+    # mailauth.authserv_id, else the host name): the only ones webmail believes
+    authserv_id: str = ""
+
+    @property
+    def trusted_authserv_id(self) -> str:
+        return self.authserv_id or self.hostname

@@ -6,16 +6,23 @@ Folders are named in URLs by their store id, never by name: an id survives a ren
 see is NOT_FOUND exactly like an id that never existed (specs.md §2, "Visibility"). Create,
 rename and delete go through ``MailboxService`` with the names IMAP would use, so they need the
 same rights (RFC 4314 §4: ``k`` on the parent, ``x`` on the folder).
+
+The sharing screen reads a folder through ``sharing``: the folder as the tree shows it, the
+name IMAP gives it (what ``AclService`` takes, so a change from the page is the same call, the
+same gate and the same audit record as IMAP SETACL), its ACL when the user holds ``a`` (else
+only the user's own rights, MYRIGHTS), and whether the user may "apply to subfolders", an
+administrator's action (docs/sharing.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from postroom.access.gate import MailboxHandle, mailbox_missing
 from postroom.access.ops import Op
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
+from postroom.core.records import AclEntry
 from postroom.services import names
 from postroom.services.webmail.context import WebmailContext
 
@@ -47,10 +54,25 @@ class Folder:
     may_expunge: bool = False  # remove messages for good (EXPUNGE)
 
 
+@dataclass(frozen=True, slots=True)
+class Sharing:
+    """What the sharing screen shows of one folder."""
+
+    folder: Folder  # the row as the tree shows it (rights, ``may_share``)
+    name: str  # the name IMAP gives it for this user: what AclService takes
+    owner: str | None  # the owner's address; None for a public folder
+    own: bool  # the user's own folder
+    entries: list[AclEntry] = field(default_factory=list)  # only with ``folder.may_share``
+    may_apply: bool = False  # "apply to subfolders": administrators of its domain only
+
+
 class FolderTree:
     def __init__(self, ctx: WebmailContext) -> None:
         self._mailboxes = ctx.mailboxes
         self._messages = ctx.messages
+        self._acl = ctx.acl
+        self._store = ctx.store
+        self._config = ctx.config
 
     async def tree(self, principal: Principal) -> list[Folder]:
         """Every mail folder the user may see, in tree order: INBOX, the special-use folders,
@@ -123,6 +145,44 @@ class FolderTree:
 
     async def inbox(self, principal: Principal) -> MailboxHandle:
         return await self._mailboxes.open(principal, "INBOX", Op.SELECT)
+
+    async def imap_name(self, principal: Principal, folder_id: int) -> str:
+        """The name IMAP gives ``folder_id`` for this user (NOT_FOUND exactly as ``open``)."""
+        handle = await self.open(principal, folder_id, Op.LIST)
+        return await self._mailboxes.display(principal, handle.mailbox)
+
+    # -- sharing: read here, changed through AclService by the page ---------------------------
+    async def sharing(self, principal: Principal, folder_id: int) -> Sharing:
+        """The folder for the sharing screen: NOT_FOUND like ``open`` for a folder the user
+        may not see; its ACL only with ``a`` (RFC 4314 §3.3 GETACL needs it), otherwise only
+        the user's own rights (§3.8 MYRIGHTS)."""
+        handle = await self.open(principal, folder_id, Op.MYRIGHTS)
+        name = await self._mailboxes.display(principal, handle.mailbox)
+        row = await self._row(principal, handle, name, name.split(names.DELIMITER))
+        ref = names.parse_name(name)
+        own = ref.namespace == "personal"
+        owner = principal.address if own else ref.owner_address
+        if not row.may_share:
+            return Sharing(row, name, owner, own)
+        entries = await self._acl.get(principal, name)
+        may_apply = principal.system or principal.administers(handle.mailbox.domain_id)
+        return Sharing(row, name, owner, own, entries, may_apply)
+
+    async def share_suggestions(self, principal: Principal) -> tuple[list[str], list[str]]:
+        """(accounts, groups) of the user's own domain that the sharing screen's picker
+        suggests: at most ``web.webmail.sharing_suggestions`` of each, the user left out.
+        Any address can still be typed; AclService checks it names an account or group."""
+        most = self._config.sharing_suggestions
+        if principal.domain_id is None or most == 0:
+            return [], []
+        domain = await self._store.directory.domain_by_id(principal.domain_id)
+        if domain is None:
+            return [], []
+        accounts, _ = await self._store.directory.search_accounts(
+            domain_ids=[principal.domain_id], limit=most + 1)
+        users = [a.address for a in accounts if a.address != principal.address][:most]
+        groups = [g.address for g in await self._store.directory.list_groups(domain.name)]
+        return users, groups[:most]
 
     # -- managing folders: the same names and rights as IMAP CREATE/RENAME/DELETE ------------
     async def create(self, principal: Principal, parent_id: int | None, label: str) -> int:

@@ -5,7 +5,8 @@ with defaults for anything missing, so adding a setting needs no migration; a st
 that no longer decodes (an older or hand-edited one) yields the defaults rather than an error
 page. Every value is validated here, where it is set: a time zone must be one the system's
 zoneinfo knows, a language one webmail has strings for, a signature at most
-``web.webmail.signature_max`` characters.
+``web.webmail.signature_max`` characters, a default identity an address the user may send
+as (services/senders.py, the rule submission applies).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class Preferences:
             if key not in current:
                 raise MailError(Kind.INVALID, f"no setting named {key!r}")
             current[key] = self._validate(key, value)
+        identity = str(current["identity"])
+        if "identity" in changes and identity and \
+                not await self._ctx.senders.may_use(principal, identity):
+            # the same rule as submission's (RFC 6409 §8.1), so a saved default never fails
+            raise MailError(Kind.INVALID, f"identity: you may not send as {identity}")
         prefs = Prefs(**current)
         await self._repo.set_prefs(account, msgspec.json.encode(prefs).decode())
         return prefs
@@ -102,6 +108,15 @@ class Preferences:
         if key == "identity":
             return str(value).strip().lower()
         raise MailError(Kind.INVALID, f"no setting named {key!r}")  # pragma: no cover
+
+    async def identity_choices(self, principal: Principal) -> list[str]:
+        """The From addresses the settings page offers: one's own and each single address
+        an administrator granted (a whole-domain grant, ``@domain``, is typed instead)."""
+        if principal.account_id is None:
+            return []
+        grants = await self._ctx.store.directory.send_as(principal.account_id)
+        own = [principal.address] if principal.address else []
+        return own + sorted(g for g in grants if not g.startswith("@") and g not in own)
 
     def page_size(self, prefs: Prefs) -> int:
         return prefs.page_size or self._config.page_size

@@ -73,7 +73,10 @@ def identifier_from(form: Form) -> str:
 
 
 def rights_from(form: Form) -> str:
-    letters = presets.rights_for(text(form, "preset"), text(form, "custom"))
+    """The letters a form asks for: a preset, or custom letters typed (``custom``) or
+    ticked one checkbox per right (``right``, repeated: webmail's sharing screen)."""
+    custom = text(form, "custom") or "".join(form.all("right"))
+    letters = presets.rights_for(text(form, "preset"), custom)
     if not letters:
         raise invalid("rights: choose a preset or give at least one letter")
     return letters
@@ -94,50 +97,71 @@ def rows(entries: list[AclEntry]) -> list[dict[str, Any]]:
     return out
 
 
-async def show(request: Request, user: WebUser, target: AclTarget,
-               values: dict[str, str] | None = None, exc: MailError | None = None,
-               ) -> Response:
+FIELDS = ("kind", "who", "preset", "custom", "deny", "apply")
+ERROR_FIELDS = ("who", "rights", "custom")  # which field a refusal is about (form_again)
+DEFAULTS = {"kind": "user", "who": "", "preset": "read", "custom": "", "deny": "", "apply": ""}
+
+
+async def editor_context(user: WebUser, target: AclTarget,
+                         values: dict[str, str] | None = None) -> dict[str, Any]:
+    """What an ACL editor page shows (WebAdmin's and webmail's sharing screen)."""
     users: list[str] = []
     groups: list[str] = []
     if target.suggest is not None:
         users, groups = await target.suggest(user.actor)
-    context = {"target": target, "entries": rows(await target.get(user.actor)),
-               "kinds": KINDS, "presets": presets.PRESETS, "users": users,
-               "explain": presets.explain, "meanings": presets.MEANINGS,
-               "groups": groups,
-               "values": values or {"kind": "user", "who": "", "preset": "read",
-                                    "custom": "", "deny": "", "apply": ""}}
+    return {"target": target, "entries": rows(await target.get(user.actor)),
+            "kinds": KINDS, "presets": presets.PRESETS, "users": users,
+            "explain": presets.explain, "meanings": presets.MEANINGS,
+            "groups": groups, "values": values or dict(DEFAULTS)}
+
+
+async def show(request: Request, user: WebUser, target: AclTarget,
+               values: dict[str, str] | None = None, exc: MailError | None = None,
+               ) -> Response:
+    context = await editor_context(user, target, values)
     if exc is not None:
-        return form_again(request, "admin/acl.html", context, exc,
-                          ("who", "rights", "custom"), "who")
+        return form_again(request, "admin/acl.html", context, exc, ERROR_FIELDS, "who")
     return view(request, "admin/acl.html", context)
 
 
 async def change(request: Request, user: WebUser, target: AclTarget) -> Response:
     """POST: ``action`` = set (add or change an entry), delete, or apply (to subfolders)."""
     form = await read_form(request)
-    action = text(form, "action")
-    values = {k: text(form, k) for k in ("kind", "who", "preset", "custom", "deny", "apply")}
     try:
-        if action == "delete":
-            ident = text(form, "identifier")
-            await target.delete(user.actor, ident)
-            return back(target.url, f"Entry {ident} removed.")
-        if action == "apply":
-            if target.apply is None:
-                raise invalid("apply to subfolders is for administrators")
-            count = await target.apply(user.actor)
-            return back(target.url, f"Permissions copied to {count} subfolders.")
-        ident = text(form, "identifier") if action == "change" else identifier_from(form)
-        ident, stored = await target.set(user.actor, ident, rights_from(form))
-        message = f"{ident} may now: {presets.explain(stored)}." if stored else \
-            f"Entry {ident} removed."
-        if checked(form, "apply") and target.apply is not None:
-            count = await target.apply(user.actor)
-            message += f" Copied to {count} subfolders."
+        message = await perform(user, target, form)
     except MailError as exc:
-        if action in ("delete", "apply", "change") and exc.kind in (Kind.NOT_FOUND,
-                                                                     Kind.NO_PERM):
+        if not about_the_form(form, exc):
             raise  # the folder itself: its status page (dir_common.pages)
-        return await show(request, user, target, values, exc)
+        return await show(request, user, target, {k: text(form, k) for k in FIELDS}, exc)
     return back(target.url, message)
+
+
+def about_the_form(form: Form, exc: MailError) -> bool:
+    """Whether a refusal is about what was typed (draw the form again with it), rather than
+    about the folder itself (missing or not the user's to change: its status page)."""
+    return not (text(form, "action") in ("delete", "apply", "change")
+                and exc.kind in (Kind.NOT_FOUND, Kind.NO_PERM))
+
+
+async def perform(user: WebUser, target: AclTarget, form: Form) -> str:
+    """Carry out a posted change (``action`` = change, delete, apply; anything else sets
+    the entry the picker names); the flash message saying what was done. A refusal is the
+    service's ``MailError``."""
+    action = text(form, "action")
+    if action == "delete":
+        ident = text(form, "identifier")
+        await target.delete(user.actor, ident)
+        return f"Entry {ident} removed."
+    if action == "apply":
+        if target.apply is None:
+            raise invalid("apply to subfolders is for administrators")
+        count = await target.apply(user.actor)
+        return f"Permissions copied to {count} subfolders."
+    ident = text(form, "identifier") if action == "change" else identifier_from(form)
+    ident, stored = await target.set(user.actor, ident, rights_from(form))
+    message = f"{ident} may now: {presets.explain(stored)}." if stored else \
+        f"Entry {ident} removed."
+    if checked(form, "apply") and target.apply is not None:
+        count = await target.apply(user.actor)
+        message += f" Copied to {count} subfolders."
+    return message

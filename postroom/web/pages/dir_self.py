@@ -1,7 +1,8 @@
 """MultiPOP accounts: remote POP3 mailboxes the server collects from into a user's folders.
 
-The same pages serve a user's own (``/me/multipop``, acting on their own address) and, for
-administrators, any account's they administer (``/users/ADDRESS/multipop``).
+The same pages serve a user's own (``/me/multipop``, acting on their own address), for
+administrators any account's they administer (``/users/ADDRESS/multipop``), and webmail's
+settings (``/webmail/settings/multipop``, drawn in webmail's frame: ``Face``).
 ``MultipopAdmin`` lets an account manage its own remote accounts and administrators those of
 their domains, so the page decides nothing. The remote password is sealed at rest by the
 service and never shown again.
@@ -9,7 +10,9 @@ service and never shown again.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,10 +21,10 @@ from starlette.routing import BaseRoute, Route
 from postroom.core.errors import MailError, invalid
 from postroom.services.admin import Admin
 from postroom.services.multipop import MIN_INTERVAL, TLS_MODES
-from postroom.web.forms import back, checked, read_form, text
+from postroom.web.forms import back, checked, read_form, status_of, text
 from postroom.web.identity import WebUser, require_user
+from postroom.web.pages.dir_common import HELPERS, field_for, pages, view
 from postroom.web.pages.dir_common import admin as require_admin
-from postroom.web.pages.dir_common import form_again, pages, view
 from postroom.web.pages.dir_users import user_url
 
 FIELDS = ("host", "port", "username", "tls", "interval", "folder", "delete_after_days")
@@ -55,8 +58,48 @@ def whose(request: Request) -> Whose:
     return Whose(user, user.address, "/me/multipop", True)
 
 
+Draw = Callable[[Request, str, Mapping[str, Any], int], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """How one web face shows these pages: whose accounts a request is about, how a page
+    is drawn (its frame), and the two templates (which include admin/_multipop*.html)."""
+
+    whose: Callable[[Request], Whose]
+    draw: Draw
+    index: str = "admin/multipop.html"
+    edit: str = "admin/multipop_edit.html"
+
+
+async def _draw_admin(request: Request, template: str, context: Mapping[str, Any],
+                      status: int) -> Response:
+    return view(request, template, context, status)
+
+
+ADMIN_FACE = Face(whose, _draw_admin)
+
+
 def routes(admin: Admin) -> list[BaseRoute]:
+    out: list[BaseRoute] = []
+    for base in ("/me/multipop", "/users/{address}/multipop"):
+        out += face_routes(admin, ADMIN_FACE, base)
+    return out
+
+
+def face_routes(admin: Admin, face: Face, base: str) -> list[BaseRoute]:
+    """The MultiPOP pages under ``base`` for one face."""
     multipop = admin.multipop
+    whose = face.whose
+
+    async def form_again(request: Request, template: str, context: Mapping[str, Any],
+                         exc: MailError, fields: tuple[str, ...], default: str) -> Response:
+        errors = {field_for(exc, fields, default): exc.text}
+        return await face.draw(request, template, {**HELPERS, **context, "errors": errors},
+                               status_of(exc))
+
+    async def draw(request: Request, template: str, context: Mapping[str, Any]) -> Response:
+        return await face.draw(request, template, {**HELPERS, "errors": {}, **context}, 200)
 
     async def page(request: Request, who: Whose, values: dict[str, str],
                    exc: MailError | None = None) -> Response:
@@ -64,11 +107,11 @@ def routes(admin: Admin) -> list[BaseRoute]:
                    "values": values, "tls_modes": TLS_MODES, "min_interval": MIN_INTERVAL,
                    "who": who}
         if exc is not None:
-            return form_again(request, "admin/multipop.html", context, exc,
-                              ("host", "port", "user:username", "tls", "interval",
-                               "folder", "delete-after-days:delete_after_days",
-                               "password"), "host")
-        return view(request, "admin/multipop.html", context)
+            return await form_again(request, face.index, context, exc,
+                                    ("host", "port", "user:username", "tls", "interval",
+                                     "folder", "delete-after-days:delete_after_days",
+                                     "password"), "host")
+        return await draw(request, face.index, context)
 
     @pages
     async def index(request: Request) -> Response:
@@ -116,10 +159,11 @@ def routes(admin: Admin) -> list[BaseRoute]:
         context = {"remote": remote, "values": values, "min_interval": MIN_INTERVAL,
                    "who": who}
         if exc is not None:
-            return form_again(request, "admin/multipop_edit.html", context, exc,
-                              ("interval", "folder", "delete-after-days:delete_after_days",
-                               "password"), "interval")
-        return view(request, "admin/multipop_edit.html", context)
+            return await form_again(request, face.edit, context, exc,
+                                    ("interval", "folder",
+                                     "delete-after-days:delete_after_days", "password"),
+                                    "interval")
+        return await draw(request, face.edit, context)
 
     @pages
     async def edit(request: Request) -> Response:
@@ -157,10 +201,7 @@ def routes(admin: Admin) -> list[BaseRoute]:
         await multipop.remove(who.user.actor, who.address, remote_id(text(form, "id")))
         return back(who.base, "Remote account removed.")
 
-    out: list[BaseRoute] = []
-    for base in ("/me/multipop", "/users/{address}/multipop"):
-        out += [Route(base, index, methods=["GET", "POST"]),
-                Route(base + "/enable", toggle, methods=["POST"]),
-                Route(base + "/remove", remove, methods=["POST"]),
-                Route(base + "/{rid}", edit, methods=["GET", "POST"])]  # after the verbs
-    return out
+    return [Route(base, index, methods=["GET", "POST"]),
+            Route(base + "/enable", toggle, methods=["POST"]),
+            Route(base + "/remove", remove, methods=["POST"]),
+            Route(base + "/{rid}", edit, methods=["GET", "POST"])]  # after the verbs

@@ -38,7 +38,9 @@ def user_of(request: Request) -> WebUser:
 def _id(request: Request, name: str) -> int:
     raw = request.path_params.get(name)
     value = raw if isinstance(raw, int) else None
-    if value is None and isinstance(raw, str) and raw.isdigit() and len(raw) < 20:
+    # ASCII digits only: str.isdigit() also holds for "²", which int() refuses (a 500)
+    if value is None and isinstance(raw, str) and raw.isascii() and raw.isdigit() \
+            and len(raw) < 20:
         value = int(raw)
     if value is None or not 0 < value <= MAX_ID:
         raise HTTPException(404)
@@ -105,7 +107,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         rows: list[Folder] = await wm.folders.tree(principal)
         current = request.query_params.get("current", "")
         return render(request, "webmail/tree.html", {
-            "tree": rows, "folder_id": int(current) if current.isdigit() and
+            "tree": rows, "folder_id": int(current) if current.isascii() and current.isdigit() and
             len(current) < 19 else None, "folder_url": folder_url},
             headers={"Cache-Control": "no-store"})
 

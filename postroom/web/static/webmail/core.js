@@ -131,6 +131,16 @@
   // user lost (the list and reading screens add their own handlers).
   live.on("mail", refreshTree);
   live.on("folders", refreshTree);
+  // The user's rights on the open folder changed (someone shared more, or less): the page is
+  // drawn again, so the buttons offered are the ones the gate now allows. A page that
+  // redraws itself (it sets data-own-rights on <body>) does it instead.
+  live.on("rights", function (data) {
+    if (data && String(data.folder) === (body.dataset.folder || "") &&
+        !body.hasAttribute("data-own-rights")) {
+      announce("Your access to this folder changed.");
+      setTimeout(function () { location.reload(); }, 300);
+    }
+  });
   live.on("gone", function (data) {
     refreshTree();
     if (data && String(data.folder) === (body.dataset.folder || "")) {
