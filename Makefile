@@ -14,13 +14,14 @@ DEB_TEST_PACKAGES_NORECS := spamd spamc spamassassin clamav-daemon clamav
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test bench fuzz crash-test venv test-deps lint typecheck clean help
+.PHONY: run test bench bench-deps bench-webmail fuzz crash-test venv test-deps lint typecheck clean help
 
 help:
 	@echo "make run    start Postroom on the embedded default (data in ./var)"
 	@echo "make test   install test dependencies and run the whole suite"
 	@echo "make lint   ruff + mypy only"
 	@echo "make bench  Postroom next to a private Dovecot on loopback (BENCH_ARGS=--quick for a smoke run)"
+	@echo "make bench-webmail  Postroom's webmail next to Roundcube over Dovecot (BENCH_ARGS=--quick)"
 	@echo "make crash-test  SIGKILL the server under SMTP and append load CRASH_ROUNDS times (default 10)"
 	@echo "make fuzz   fuzz every parser for FUZZ_SECONDS each (default 120); crashes saved in tests/fuzz/crashes/"
 
@@ -99,6 +100,32 @@ test: test-deps
 # (services not started), runs private instances on loopback high ports, stops them after.
 bench: venv
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The webmail bench's references (bench/webmail.py): Dovecot, and Roundcube (Debian's
+# roundcube-core with its SQLite driver) run by PHP's built-in server. No recommends (they
+# bring a web server), services denied, dbconfig-common's database set-up answered "no" (the
+# bench makes its own SQLite file); php-fpm first so that apt does not pull Apache in for
+# "php". The same list as bench/roundcube.py's PACKAGES (tests/unit/test_bench_webmail.py).
+DEB_BENCH_WEBMAIL_PACKAGES := dovecot-imapd php-fpm php-cli php-sqlite3 php-intl php-mbstring \
+  roundcube-sqlite3 roundcube-core
+bench-deps:
+	@missing=""; for p in $(DEB_BENCH_WEBMAIL_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing (no recommends; services not started)"; \
+	    echo "roundcube-core roundcube/dbconfig-install boolean false" | debconf-set-selections; \
+	    own_policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then own_policy=1; \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends $(DEB_BENCH_WEBMAIL_PACKAGES) >/dev/null; \
+	    status=$$?; [ -n "$$own_policy" ] && rm -f /usr/sbin/policy-rc.d; [ $$status = 0 ] || exit $$status; \
+	  else echo "error: not root, Debian packages missing:$$missing" >&2; exit 1; fi; \
+	fi
+
+# Postroom's webmail and Roundcube side by side (1 + 100,000 messages, 3 rounds by default)
+bench-webmail: venv bench-deps
+	$(BIN)/python -m bench.webmail $(BENCH_ARGS)
 
 # Each parser (IMAP, SMTP, POP3, Minger, MIME) fuzzed with Hypothesis for FUZZ_SECONDS each;
 # a crash is saved under tests/fuzz/crashes/ (replayed by make test) and fails the run.
