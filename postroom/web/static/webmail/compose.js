@@ -328,83 +328,21 @@
     var minChars = parseInt(form.dataset.minChars || "2", 10);
     Array.prototype.forEach.call(document.querySelectorAll(".compose-complete"), function (field) {
       var box = document.getElementById(field.id + "-list");
-      var active = -1;
-      var items = [];
-      var timer = null;
-      var serial = 0;
-      field.setAttribute("role", "combobox");
-      field.setAttribute("aria-autocomplete", "list");
-      field.setAttribute("aria-expanded", "false");
-      field.setAttribute("aria-controls", box.id);
-
-      function current() {
-        var value = field.value;
-        var at = value.lastIndexOf(",");
-        return value.slice(at + 1).trim();
-      }
-      function close() {
-        box.hidden = true; box.textContent = ""; items = []; active = -1;
-        field.setAttribute("aria-expanded", "false");
-        field.removeAttribute("aria-activedescendant");
-      }
-      function mark(i) {
-        items.forEach(function (li, j) { li.setAttribute("aria-selected", j === i ? "true" : "false"); });
-        active = i;
-        if (i >= 0) {
-          field.setAttribute("aria-activedescendant", items[i].id);
-          items[i].scrollIntoView({ block: "nearest" });
-        } else {
-          field.removeAttribute("aria-activedescendant");
+      if (!box) { return; }
+      // the piece after the last comma is completed; a pick replaces it and adds ", "
+      P.complete(field, box, {
+        minChars: minChars,
+        query: function (value) { return value.slice(value.lastIndexOf(",") + 1).trim(); },
+        entry: function (r) {
+          return r.name ? '"' + r.name.replace(/["\\]/g, "") + '" <' + r.address + ">" : r.address;
+        },
+        pick: function (entry) {
+          var value = field.value;
+          var at = value.lastIndexOf(",");
+          field.value = (at >= 0 ? value.slice(0, at + 1) + " " : "") + entry + ", ";
+          dirty = true;
         }
-      }
-      function choose(i) {
-        var entry = items[i].dataset.value;
-        var value = field.value;
-        var at = value.lastIndexOf(",");
-        field.value = (at >= 0 ? value.slice(0, at + 1) + " " : "") + entry + ", ";
-        close();
-        dirty = true;
-        field.focus();
-      }
-      function show(results) {
-        box.textContent = ""; items = []; active = -1;
-        if (!results.length) { close(); return; }
-        results.forEach(function (r, i) {
-          var li = document.createElement("li");
-          li.id = field.id + "-opt-" + i;
-          li.setAttribute("role", "option");
-          li.setAttribute("aria-selected", "false");
-          var shown = r.name ? r.name + " <" + r.address + ">" : r.address;
-          li.dataset.value = r.name ? '"' + r.name.replace(/["\\]/g, "") + '" <' + r.address + ">" : r.address;
-          li.textContent = shown;
-          li.addEventListener("mousedown", function (ev) { ev.preventDefault(); choose(i); });
-          box.appendChild(li);
-          items.push(li);
-        });
-        box.hidden = false;
-        field.setAttribute("aria-expanded", "true");
-      }
-      field.addEventListener("input", function () {
-        clearTimeout(timer);
-        var q = current();
-        if (q.length < minChars) { close(); return; }
-        timer = setTimeout(function () {
-          var mine = ++serial;
-          fetch("/webmail/addresses?q=" + encodeURIComponent(q), { credentials: "same-origin",
-                headers: { "Accept": "application/json" } })
-            .then(function (r) { return r.ok ? r.json() : []; })
-            .then(function (results) { if (mine === serial) { show(results); } })
-            .catch(close);
-        }, 150);
       });
-      field.addEventListener("keydown", function (ev) {
-        if (box.hidden) { return; }
-        if (ev.key === "ArrowDown") { ev.preventDefault(); mark((active + 1) % items.length); }
-        else if (ev.key === "ArrowUp") { ev.preventDefault(); mark(active <= 0 ? items.length - 1 : active - 1); }
-        else if (ev.key === "Enter" && active >= 0) { ev.preventDefault(); choose(active); }
-        else if (ev.key === "Escape") { ev.preventDefault(); close(); }
-      });
-      field.addEventListener("blur", function () { setTimeout(close, 100); });
     });
   }
 

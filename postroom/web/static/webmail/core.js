@@ -11,6 +11,7 @@
  *   Postroom.live.emit(type, data)  used by live.js when an event arrives
  *   Postroom.announce(text)         tell screen readers (the polite status region)
  *   Postroom.refreshTree()          reload the folder tree (debounced)
+ *   Postroom.complete(field, box, opts)  address completion as an ARIA combobox (below)
  */
 (function () {
   "use strict";
@@ -148,6 +149,79 @@
     }
   });
 
+
+  /* An address field as an ARIA 1.2 combobox, filled from /webmail/addresses?q= as the user
+   * types (the compose page's To/Cc/Bcc, the sharing screen's "who"): arrows move, Enter
+   * picks, Escape closes; an answer that comes back after newer typing is dropped.
+   *   opts.minChars     characters before anything is asked (the server says the same)
+   *   opts.query(value) what to ask for, from the field's value
+   *   opts.entry(r)     the text picking result r ({address, name}) puts in
+   *   opts.pick(text)   puts it in the field */
+  function complete(field, box, opts) {
+    var minChars = opts.minChars || 2;
+    var active = -1, items = [], timer = null, serial = 0;
+    field.setAttribute("role", "combobox");
+    field.setAttribute("aria-autocomplete", "list");
+    field.setAttribute("aria-expanded", "false");
+    field.setAttribute("aria-controls", box.id);
+    function close() {
+      serial++;
+      box.hidden = true; box.textContent = ""; items = []; active = -1;
+      field.setAttribute("aria-expanded", "false");
+      field.removeAttribute("aria-activedescendant");
+    }
+    function mark(i) {
+      items.forEach(function (li, j) { li.setAttribute("aria-selected", j === i ? "true" : "false"); });
+      active = i;
+      field.setAttribute("aria-activedescendant", items[i].id);
+      items[i].scrollIntoView({ block: "nearest" });
+    }
+    function choose(i) {
+      var entry = items[i].dataset.value;
+      close();
+      opts.pick(entry);
+      field.focus();
+    }
+    function show(results) {
+      box.textContent = ""; items = []; active = -1;
+      if (!Array.isArray(results) || !results.length) { close(); return; }
+      results.forEach(function (r, i) {
+        var li = document.createElement("li");
+        li.id = box.id + "-opt-" + i;
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", "false");
+        li.dataset.value = opts.entry(r);
+        li.textContent = r.name ? r.name + " <" + r.address + ">" : r.address;
+        li.addEventListener("mousedown", function (ev) { ev.preventDefault(); choose(i); });
+        box.appendChild(li);
+        items.push(li);
+      });
+      box.hidden = false;
+      field.setAttribute("aria-expanded", "true");
+    }
+    field.addEventListener("input", function () {
+      clearTimeout(timer);
+      var q = opts.query(field.value);
+      if (q.length < minChars) { close(); return; }
+      timer = setTimeout(function () {
+        var mine = ++serial;
+        fetch("/webmail/addresses?q=" + encodeURIComponent(q), { credentials: "same-origin",
+              headers: { "Accept": "application/json" } })
+          .then(function (r) { return r.ok ? r.json() : []; })
+          .then(function (results) { if (mine === serial) { show(results); } })
+          .catch(close);
+      }, 150);
+    });
+    field.addEventListener("keydown", function (ev) {
+      if (box.hidden || !items.length) { return; }
+      if (ev.key === "ArrowDown") { ev.preventDefault(); mark((active + 1) % items.length); }
+      else if (ev.key === "ArrowUp") { ev.preventDefault(); mark(active <= 0 ? items.length - 1 : active - 1); }
+      else if (ev.key === "Enter" && active >= 0) { ev.preventDefault(); choose(active); }
+      else if (ev.key === "Escape") { ev.preventDefault(); close(); }
+    });
+    field.addEventListener("blur", function () { setTimeout(close, 100); });
+  }
+
   window.Postroom = { csrf: csrf, send: send, keys: keys, live: live, announce: announce,
-                      refreshTree: refreshTree };
+                      refreshTree: refreshTree, complete: complete };
 }());
