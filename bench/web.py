@@ -273,8 +273,9 @@ def make_accounts(server: WebServer, count: int) -> dict[str, Any]:
             "import_accounts_per_second": round((count + 1) / took, 1)}
 
 
-class _Form(html.parser.HTMLParser):
-    """The first form of a page with a password field: its action and inputs."""
+class FormParser(html.parser.HTMLParser):
+    """Every form of a page: its action and inputs (the login helpers pick the one with a
+    password field)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -293,7 +294,7 @@ def login(client: Client) -> str | None:
     status, _, page = client.request("GET", "/login")
     if status != 200:
         return f"GET /login answered {status}"
-    parser = _Form()
+    parser = FormParser()
     parser.feed(page.decode(errors="replace"))
     forms = [f for f in parser.forms
              if any(i.get("type") == "password" for i in f["inputs"])]

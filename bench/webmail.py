@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import email.policy
-import html.parser
 import imaplib
 import itertools
 import json
@@ -75,7 +74,7 @@ from bench.postroom_server import Postroom
 from bench.reference import Dovecot, ensure_packages, free_port, wait_port
 from bench.roundcube import PAGE_SIZE, Roundcube, list_rows, request_token
 from bench.roundcube import ensure_packages as ensure_roundcube
-from bench.web import Client
+from bench.web import Client, FormParser
 from postroom.app import Services
 
 RESULTS = Path(__file__).parent / "results"
@@ -205,23 +204,10 @@ def server_timing(value: str) -> dict[str, float]:
     return out
 
 
-class _Forms(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict[str, Any]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "inputs": []})
-        elif tag == "input" and self.forms:
-            self.forms[-1]["inputs"].append(a)
-
-
 def login_form(page: str, user: str, password: str) -> tuple[str, dict[str, str]] | None:
     """The action and filled fields of the page's first form with a password field: hidden
     fields as given, the text field gets ``user``, the password field ``password``."""
-    parser = _Forms()
+    parser = FormParser()
     parser.feed(page)
     for form in parser.forms:
         if not any(i.get("type", "").lower() == "password" for i in form["inputs"]):

@@ -47,7 +47,7 @@ from bench.imap_load import Client as ImapClient
 from bench.postroom_server import spawn_serve, terminate
 from bench.reference import free_port, tree_pss, wait_port
 from bench.web import Client as WebClient
-from bench.web import _Form, client_context, raise_own_fd_limit, rss_kib
+from bench.web import FormParser, client_context, raise_own_fd_limit, rss_kib
 from postroom import config
 from postroom.app import build_services
 
@@ -124,7 +124,7 @@ def login(port: int, address: str) -> dict[str, str]:
     client = WebClient(port)
     try:
         status, _, page = client.request("GET", "/login")
-        parser = _Form()
+        parser = FormParser()
         parser.feed(page.decode(errors="replace"))
         form = next(f for f in parser.forms
                     if any(i.get("type") == "password" for i in f["inputs"]))
