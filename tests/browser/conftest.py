@@ -8,7 +8,6 @@ codes come from ``pyotp``, an implementation independent of the server's.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,9 @@ from typing import Any
 import pytest
 
 from postroom.core.actor import Actor
-from tests.support.browser import code
+from tests.support.browser import CHROMIUM, chromium, code
 from tests.support.server import RunningServer, server_config
 
-CHROMIUM = os.environ.get("POSTROOM_CHROMIUM", "/usr/bin/chromium")
 WEB = ["web.admin.port=0", "web.admin.enabled=true", "smtp.submission.enabled=true",
        "smtp.submission.port=0"]
 PASSWORD = "pw-browser-123456"
@@ -43,14 +41,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-dev-shm-usage"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 class WebAdmin:

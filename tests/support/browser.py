@@ -11,8 +11,11 @@ without waiting (the server accepts each step once, newer ones only).
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyotp
@@ -54,3 +57,23 @@ def login(page: Any, base: str, address: str, password: str, secret: str | None 
     page.wait_for_load_state()
     assert "/login" not in page.url, page.url
     return secret
+
+
+CHROMIUM = os.environ.get("POSTROOM_CHROMIUM", "/usr/bin/chromium")
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright from PyPI (``executable_path``: no browser is
+    ever downloaded), headless; closed on leaving. Callers skip first when ``CHROMIUM`` is
+    missing."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            yield browser
+        finally:
+            browser.close()
