@@ -17,6 +17,7 @@ from postroom.core.actor import Actor
 from postroom.services.admin.imports import parse_accounts_csv
 from tests.browser.conftest import PASSWORD, WebAdmin
 from tests.support.axe import serious
+from tests.support.browser import submit
 from tests.support.server import wait_for
 from tests.support.tls import insecure_context
 
@@ -26,11 +27,6 @@ def imap(web: WebAdmin, address: str) -> imaplib.IMAP4:
     client.starttls(insecure_context())
     client.login(address, PASSWORD)
     return client
-
-
-def submit(page: Any, button: str) -> None:
-    page.get_by_role("button", name=button, exact=True).click()
-    page.wait_for_load_state()
 
 
 def flash(page: Any) -> str:

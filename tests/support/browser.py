@@ -77,3 +77,9 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def submit(page: Any, button: str) -> None:
+    """Press the button named exactly ``button`` and wait for the page it loads."""
+    page.get_by_role("button", name=button, exact=True).click()
+    page.wait_for_load_state()

@@ -16,8 +16,8 @@ import smtplib
 import ssl
 import time
 from email.message import EmailMessage
-from typing import Any
 
+from tests.support.browser import submit
 from tests.support.webmail import PASSWORD, Webmail
 from tests.support.webmail_manage import folder_id, myrights
 
@@ -60,11 +60,6 @@ def wait_imap(mail: Webmail, address: str, criteria: str, folder: str = "INBOX",
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
-
-
-def submit(page: Any, button: str) -> None:
-    page.get_by_role("button", name=button, exact=True).click()
-    page.wait_for_load_state()
 
 
 def test_the_webmail_acceptance_story(mail_browser: Webmail) -> None:

@@ -8,16 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.axe import serious
+from tests.support.browser import submit
 from tests.support.webmail import Webmail
 from tests.support.webmail_manage import folder_id, myrights
 
 ALICE = "alice@browser.test"
 BOB = "bob@browser.test"
-
-
-def submit(page: Any, button: str) -> None:
-    page.get_by_role("button", name=button, exact=True).click()
-    page.wait_for_load_state()
 
 
 def test_alice_shares_read_only_and_bob_sees_it(mail_browser: Webmail) -> None:
