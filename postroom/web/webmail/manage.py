@@ -102,7 +102,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             "rows": tree, "parents": [f for f in tree if f.id is not None and f.may_create],
             "values": values or {"name": "", "parent": TOP}, "errors": errors,
             "sharing_url": sharing_url},
-            status=status_of(exc) if exc is not None else 200)
+            status=status_of(exc) if exc is not None else 200, tree=tree)
 
     async def index(request: Request) -> Response:
         return await folders_page(request)
@@ -148,7 +148,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         current = next((f.id for f in tree if f.id is not None and f.name == parent_name),
                        None)
         return await page(request, wm, "webmail/folders_move.html", {
-            "row": row, "targets": targets, "current_parent": current})
+            "row": row, "targets": targets, "current_parent": current}, tree=tree)
 
     async def delete(request: Request) -> Response:
         """GET: the confirmation page; POST: delete (``x`` on the folder; INBOX and a folder

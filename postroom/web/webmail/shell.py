@@ -70,12 +70,15 @@ def message_url(folder_id: int, uid: int) -> str:
 
 async def page(request: Request, wm: Webmail, template: str,
                context: Mapping[str, Any] | None = None, *, folder: int | None = None,
-               status: int = 200, headers: Mapping[str, str] | None = None) -> HTMLResponse:
+               status: int = 200, headers: Mapping[str, str] | None = None,
+               tree: list[Folder] | None = None) -> HTMLResponse:
     """A webmail screen: ``template`` (extending webmail/layout.html) with the folder tree,
-    the user's settings and ``folder`` (the id of the open folder, or None)."""
+    the user's settings and ``folder`` (the id of the open folder, or None). A handler that
+    read the tree itself passes it as ``tree``: reading it costs a count per folder."""
     user = user_of(request)
     principal = user.actor.principal
-    tree = await wm.folders.tree(principal)
+    if tree is None:
+        tree = await wm.folders.tree(principal)
     prefs = await wm.prefs.get(principal)
     values: dict[str, Any] = {"tree": tree, "prefs": prefs, "folder_id": folder,
                               "current": next((f for f in tree if f.id == folder), None),
