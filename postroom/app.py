@@ -37,6 +37,8 @@ from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
 from postroom.services.auth import AuthService
 from postroom.services.batv import Batv
+from postroom.services.dav import Dav, build_dav
+from postroom.services.dav.context import DavContext
 from postroom.services.delivery import DeliveryService
 from postroom.services.dkimkeys import DkimKeys
 from postroom.services.frontdoor import MailServices
@@ -133,6 +135,7 @@ class Services:
     spam_prefs: SpamPreferences | None = None
     learner: SpamLearner | None = None  # reports Junk moves to spamd (services/spamlearn.py)
     tokens: ApiTokens | None = None  # the JSON API's bearer tokens (services/apitokens.py)
+    dav: Dav | None = None  # groupware: CalDAV/CardDAV/WebDAV, import/export (services/dav/)
 
     async def close(self) -> None:
         if self.learner is not None:
@@ -200,6 +203,9 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                                keep_seconds=cfg.web.import_keep_seconds)
     front = MailServices(auth, mailboxes, messages, acl, feed, maildrops, submission, gateways,
                          screening, metrics)
+    hostname = cfg.server.hostname or default_hostname(cfg.server.domain or None)
+    dav = build_dav(DavContext(store, gate, directory, mailboxes, messages, acl, submission,
+                               feed, cfg.web.dav, hostname, cfg.limits.max_message_size))
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
                     throttle, maildrops, secrets, queue, gateways, submission, delivery,
                     multipop, atrn, admin, front, senders,
@@ -209,7 +215,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                     two_factor=two_factor, app_passwords=app_passwords,
                     own_account=OwnAccount(directory, sessions, audit), spam_prefs=spam_prefs,
                     learner=learner,
-                    tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache))
+                    tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache),
+                    dav=dav)
 
 
 def check_context(cfg: Config, store: SqlStore, senders: SenderRules,

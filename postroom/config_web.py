@@ -14,6 +14,7 @@ import msgspec
 from msgspec import Meta
 
 from postroom.config_base import Port, ServiceConfig, Tls
+from postroom.config_dav import DavConfig
 from postroom.config_webmail import WebmailConfig
 
 
@@ -85,6 +86,7 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     alt: AltHttpListener = msgspec.field(default_factory=AltHttpListener)
     operations: WebOperationsConfig = msgspec.field(default_factory=WebOperationsConfig)
     webmail: WebmailConfig = msgspec.field(default_factory=WebmailConfig)
+    dav: DavConfig = msgspec.field(default_factory=DavConfig)
     max_body_size: Annotated[int, _d(
         "Largest request body accepted, in octets; a larger one gets 413 before the "
         "application reads it."), Meta(ge=1024, le=1 << 31)] = 1 << 20

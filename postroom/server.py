@@ -264,7 +264,8 @@ class Server:
                         app_passwords=s.app_passwords, own_account=s.own_account,
                         acme_challenges=self.challenges,
                         dashboard=dashboard, maillog=maillog, tokens=s.tokens,
-                        webmail=self.webmail),
+                        webmail=self.webmail,
+                        dav=s.dav if c.web.dav.enabled else None),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)

@@ -20,7 +20,8 @@ from postroom.core.principal import Principal
 from postroom.core.records import AclEntry, MailboxRec
 from postroom.core.rights import ANYONE, AUTHENTICATED, GROUPWARE_UNUSED, Rights
 
-GROUPWARE_KINDS = frozenset({"calendar", "contacts", "tasks", "notes", "journal"})
+GROUPWARE_KINDS = frozenset({"calendar", "contacts", "tasks", "notes", "journal",
+                             "documents"})
 
 
 def identifier_matches(identifier: str, principal: Principal) -> bool:

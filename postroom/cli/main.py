@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "create":
             parser.add_argument("--type", default="mail",
                                 choices=("mail", "calendar", "contacts", "tasks", "notes",
-                                         "journal"))
+                                         "journal", "documents"))
             parser.add_argument("--folder-address", metavar="ADDRESS",
                                 help="public folders: an address that delivers into it")
         parser.set_defaults(func=_with_services(fc.folder_cmd))

@@ -32,8 +32,10 @@ from starlette.routing import BaseRoute, Route
 from postroom.core.errors import MailError
 from postroom.services.acme.challenges import ChallengeStore
 from postroom.web import api, auth, pages, session, webmail
+from postroom.web import dav as dav_area
 from postroom.web.autoconfig import autoconfig_routes
 from postroom.web.context import WebServices, WebSettings
+from postroom.web.dav import app as dav_app
 from postroom.web.forms import FormLimits, status_of
 from postroom.web.guard import App, Guard, TooLarge
 from postroom.web.identity import LoginRequired
@@ -65,16 +67,24 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
                             _challenge_route(services.acme_challenges)))
     if front_end == "web-plain":
         return _guarded(_redirecting(routes, settings), settings)
-    plain = _starlette(routes)
+    plain: App = _starlette(routes)
+    limits: tuple[tuple[str, int], ...] = ()
+    if services.dav is not None:
+        # DAV (web/dav/): HTTP Basic, no cookies, outside the webmail session layer; its
+        # bodies are bounded by its own limits (config_dav.py), checked again as they stream.
+        dav_cfg = services.dav.config
+        plain = _dav_split(dav_app.build(services, settings), plain)
+        limits += ((dav_area.DAV_PREFIX + "files/", dav_cfg.max_file_size),
+                   (dav_area.DAV_PREFIX, max(dav_cfg.max_resource_size, dav_cfg.max_xml_size)))
     if services.webmail is None or not services.webmail.config.enabled:
-        return _guarded(plain, settings)
+        return _guarded(plain, settings, limits)
     mail = _starlette(auth.routes(services, settings) + webmail.routes(services, settings)
                        + [static_mount()])
     mail.state.form_limits = FormLimits(settings.form_max_field, settings.form_max_fields)
-    uploads = ((webmail.UPLOAD_PREFIX, services.webmail.config.max_upload_size + (64 << 10)),)
+    limits += ((webmail.UPLOAD_PREFIX, services.webmail.config.max_upload_size + (64 << 10)),)
     sessioned = session.wrap(mail, services, settings, "webmail",
                              streamed=(webmail.UPLOAD_PREFIX,))
-    return _guarded(_by_path(sessioned, plain), settings, uploads)
+    return _guarded(_by_path(sessioned, plain), settings, limits)
 
 
 def _starlette(routes: list[BaseRoute]) -> Starlette:
@@ -112,6 +122,18 @@ def _by_path(sessioned: App, plain: App) -> App:
         path = str(scope.get("path", "/"))
         target = sessioned if path == "/" or path.startswith(SESSION_PATHS) else plain
         await target(scope, receive, send)  # type: ignore[arg-type]
+    return app  # type: ignore[return-value]
+
+
+def _dav_split(dav: App, rest: App) -> App:
+    """/dav/ and the well-known DAV paths (RFC 6764 §5) to the DAV application."""
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        path = str(scope.get("path", "/"))
+        if path.startswith(dav_area.DAV_PREFIX) or path == dav_area.DAV_PREFIX[:-1] \
+                or path.rstrip("/") in dav_area.WELL_KNOWN:
+            await dav(scope, receive, send)  # type: ignore[arg-type]
+        else:
+            await rest(scope, receive, send)  # type: ignore[arg-type]
     return app  # type: ignore[return-value]
 
 

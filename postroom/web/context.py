@@ -22,6 +22,7 @@ from postroom.services.apppasswords import AppPasswords
 from postroom.services.auth import AuthService
 from postroom.services.clientconfig import ClientConfig
 from postroom.services.dashboard import Dashboard
+from postroom.services.dav import Dav
 from postroom.services.health import Health
 from postroom.services.maillog_search import MailLogSearch
 from postroom.services.ownaccount import OwnAccount
@@ -46,6 +47,7 @@ class WebServices:
     maillog: MailLogSearch | None = None  # the mail-log search (services/maillog_search.py)
     tokens: ApiTokens | None = None  # API bearer tokens (services/apitokens.py)
     webmail: Webmail | None = None  # webmail's services (services/webmail/); None: no webmail
+    dav: Dav | None = None  # CalDAV/CardDAV/WebDAV's services (services/dav/); None: no DAV
 
 
 @dataclass(frozen=True, slots=True)

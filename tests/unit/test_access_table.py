@@ -94,7 +94,8 @@ def test_administrators_get_a_in_scope_only() -> None:
     assert effective_rights(ADMIN_A, mailbox(), acl).storage() == "lra"
 
 
-@pytest.mark.parametrize("kind", ["calendar", "contacts", "tasks", "notes", "journal"])
+@pytest.mark.parametrize("kind", ["calendar", "contacts", "tasks", "notes", "journal",
+                                  "documents"])
 def test_groupware_ignores_s_w_p_and_edit_needs_i_and_delete(kind: str) -> None:
     acl = [AclEntry("bob@a.example", "lrswip")]
     rights = effective_rights(BOB, mailbox(kind), acl)

@@ -27,9 +27,10 @@ CONCRETE = ("postroom.store.sqlite", "postroom.store.postgres")
 # Lowest first; a module may import modules of its own layer and of layers before it.
 LAYERS: list[tuple[str, ...]] = [
     ("postroom.core", "postroom.__init__"),
-    ("postroom.mime", "postroom.obs", "postroom.config", "postroom.config_rules",
+    ("postroom.mime", "postroom.pim", "postroom.obs", "postroom.config", "postroom.config_rules",
      "postroom.config_filters", "postroom.config_base", "postroom.config_web",
-     "postroom.config_webmail", "postroom.config_acme", "postroom.privileges"),
+     "postroom.config_webmail", "postroom.config_dav", "postroom.config_acme",
+     "postroom.privileges"),
     ("postroom.store",),
     ("postroom.net",),
     ("postroom.directory", "postroom.access"),

@@ -172,7 +172,8 @@ class RoleOut(Out):
 
 
 # -- folders and ACLs ----------------------------------------------------------------------------
-FolderKind = Literal["mail", "calendar", "contacts", "tasks", "notes", "journal"]
+FolderKind = Literal["mail", "calendar", "contacts", "tasks", "notes", "journal",
+                     "documents"]
 
 
 class FolderIn(In):
