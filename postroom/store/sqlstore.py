@@ -14,6 +14,8 @@ from postroom.store.repo import text
 from postroom.store.repo.accountview import AccountViewRepo
 from postroom.store.repo.apitokens import ApiTokenRepo
 from postroom.store.repo.audit import AuditRepo
+from postroom.store.repo.dav import DavRepo
+from postroom.store.repo.davlocks import DavLockRepo
 from postroom.store.repo.directory import DirectoryRepo
 from postroom.store.repo.gateways import GatewayRepo
 from postroom.store.repo.logins import LoginsRepo
@@ -51,6 +53,8 @@ class SqlStore:
         self.api_tokens = ApiTokenRepo(engine)
         self.account_views = AccountViewRepo(engine)
         self.webmail = WebmailRepo(engine)  # webmail's per-user preferences and lists
+        self.dav = DavRepo(engine)  # groupware items' index, dead properties (services/dav/)
+        self.dav_locks = DavLockRepo(engine)  # WebDAV locks of the file area
 
     @property
     def stats(self) -> CommitStats:
