@@ -1,21 +1,92 @@
 """Items in a collection: read, write, delete, query, sync (RFC 4918 §9, RFC 4791 §5.3.2 and
-§7, RFC 6352 §6.3.2 and §8, RFC 6578)."""
+§7, RFC 6352 §6.3.2 and §8, RFC 6578).
+
+An item is a message whose blob is exactly what the client stored (so GET returns it byte for
+byte and the ETag is the blob's hash) under a small MIME header (the prefix) that lets IMAP
+show it as a message. Every read and write asks the gate first (Op.ITEM_READ, ITEM_CREATE,
+ITEM_EDIT, ITEM_DELETE: access/ops.py), through the collection's handle.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Sequence
+
+from postroom.access.gate import MailboxHandle
+from postroom.access.ops import Op
+from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.principal import Principal
+from postroom.pim import freebusy, ical, query, vcard
 from postroom.pim.filters import CardFilter, CompFilter, TimeRange
-from postroom.pim.model import BusyPeriod
-from postroom.services.dav.collections import Collections
+from postroom.pim.model import CALDAV_NS, CARDDAV_NS, BusyPeriod, InvalidItem, ItemIndex
+from postroom.services.dav.collections import Collections, parse_token, sync_token
 from postroom.services.dav.context import DavContext
 from postroom.services.dav.model import (
     Collection,
     Item,
     ItemListener,
     ItemRef,
+    PreconditionFailed,
     PutResult,
     SyncChanges,
+    UidConflict,
 )
+from postroom.store.repo.dav import ItemIndexRow, LiveItem
+
+log = logging.getLogger("postroom.dav")
+
+NAME_HEADER = "X-Postroom-Dav-Name"
+_NAME = re.compile(r"^[^/\x00-\x1f\x7f]{1,255}$")
+CALENDAR_TYPES = ("text/calendar",)
+CARD_TYPES = ("text/vcard", "text/x-vcard", "text/directory")
+
+
+def etag_of(sha256: str) -> str:
+    """Strong ETag (RFC 7232 §2.3) of stored bytes: a quoted prefix of their hash."""
+    return f'"{sha256[:32]}"'
+
+
+def _ref(item: LiveItem) -> ItemRef:
+    return ItemRef(name=item.name, etag=item.etag, size=item.size,
+                   content_type=item.content_type, modseq=item.modseq,
+                   component=item.component, uid=item.ical_uid, summary=item.summary,
+                   start=item.start, end=item.end, recurring=item.recurring,
+                   modified=item.modified)
+
+
+def _header_text(text: str, most: int = 200) -> str:
+    """One header line's worth of client text: printable, no CR/LF (header injection)."""
+    return "".join(c if c.isprintable() else " " for c in text)[:most].strip()
+
+
+def item_prefix(index: ItemIndex, name: str, content_type: str, when: int) -> bytes:
+    """The MIME header IMAP sees above the item (RFC 2045): its type, 8bit/binary, the
+    summary as Subject, and the DAV name."""
+    binary = not index.component
+    lines = [f"Content-Type: {_header_text(content_type)}",
+             f"Content-Transfer-Encoding: {'binary' if binary else '8bit'}",
+             "MIME-Version: 1.0",
+             f"Subject: {_header_text(index.summary or name)}",
+             f"Date: {email.utils.formatdate(when)}",
+             f"{NAME_HEADER}: {_header_text(name, 255)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def family_of(coll: Collection) -> str:
+    if coll.kind == "contacts":
+        return "addressbooks"
+    if coll.kind == "documents":
+        return "files"
+    return "calendars"
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 class Items:
@@ -25,41 +96,235 @@ class Items:
         # told after every committed put and delete (scheduling: RFC 6638 implicit scheduling)
         self.listeners: list[ItemListener] = []
 
+    # -- reading -----------------------------------------------------------------------------
+    @staticmethod
+    def _readable(coll: Collection) -> MailboxHandle | None:
+        if coll.handle is not None:
+            coll.handle.require(Op.ITEM_READ)
+        return coll.handle
+
+    async def _read(self, item: LiveItem) -> bytes:
+        return await asyncio.to_thread(self._ctx.store.blobs.read, item.blob)
+
+    async def _directory(self, principal: Principal) -> list[Item]:
+        out = []
+        for name, data in await self._collections.directory_cards(principal):
+            sha = hashlib.sha256(data).hexdigest()
+            out.append(Item(ItemRef(name=name, etag=etag_of(sha), size=len(data),
+                                    content_type="text/vcard; charset=utf-8", modseq=0,
+                                    component="VCARD"), data))
+        return out
+
     async def members(self, principal: Principal, coll: Collection) -> list[ItemRef]:
-        raise NotImplementedError
+        handle = self._readable(coll)
+        if handle is None:
+            return [i.ref for i in await self._directory(principal)]
+        return [_ref(i) for i in await self._ctx.store.dav.live(handle.id)]
 
     async def get(self, principal: Principal, coll: Collection, name: str) -> Item:
-        raise NotImplementedError
+        found = (await self.get_many(principal, coll, [name])).get(name)
+        if found is None:
+            raise MailError(Kind.NOT_FOUND, f"no item {name}")
+        return found
 
     async def get_many(self, principal: Principal, coll: Collection,
                        names: list[str]) -> dict[str, Item | None]:
-        raise NotImplementedError
+        handle = self._readable(coll)
+        out: dict[str, Item | None] = dict.fromkeys(names)
+        if handle is None:
+            cards = {i.ref.name: i for i in await self._directory(principal)}
+            return {n: cards.get(n) for n in names}
+        found = await self._ctx.store.dav.by_names(handle.id, names)
+        for name, item in found.items():
+            out[name] = Item(_ref(item), await self._read(item))
+        return out
+
+    async def _items(self, rows: Sequence[LiveItem]) -> list[Item]:
+        return [Item(_ref(r), await self._read(r)) for r in rows]
+
+    # -- writing -----------------------------------------------------------------------------
+    def _index(self, coll: Collection, data: bytes, content_type: str) -> ItemIndex:
+        """Validate and index what a client stores (pim/ does the parsing): a calendar
+        object resource, a vCard, or (file area) any bytes."""
+        family = family_of(coll)
+        cfg = self._ctx.config
+        media = _media_type(content_type)
+        if family == "files":
+            if len(data) > cfg.max_file_size:
+                raise MailError(Kind.LIMIT, f"files are at most {cfg.max_file_size} octets")
+            return ItemIndex(component="", uid="", content_type=content_type or
+                             "application/octet-stream")
+        if family == "calendars":
+            if len(data) > cfg.max_resource_size:
+                raise InvalidItem((CALDAV_NS, "max-resource-size"),
+                                  f"calendar objects are at most {cfg.max_resource_size} octets")
+            if media not in CALENDAR_TYPES:
+                raise InvalidItem((CALDAV_NS, "supported-calendar-data"),
+                                  "calendar collections hold text/calendar only")
+            return ical.index_calendar(data, coll.components or ("VEVENT", "VTODO", "VJOURNAL"),
+                                       cfg.max_instances)
+        if len(data) > cfg.max_resource_size:
+            raise InvalidItem((CARDDAV_NS, "max-resource-size"),
+                              f"vCards are at most {cfg.max_resource_size} octets")
+        if media not in CARD_TYPES:
+            raise InvalidItem((CARDDAV_NS, "supported-address-data"),
+                              "address books hold text/vcard only")
+        return vcard.index_card(data)
 
     async def put(self, principal: Principal, coll: Collection, name: str, data: bytes,
                   content_type: str, *, if_match: str | None = None,
                   if_none_match: bool = False) -> PutResult:
         """Create or replace (create: Op.ITEM_CREATE; replace: Op.ITEM_EDIT). ``if_match``:
         the ETag the client holds (412 on mismatch); ``if_none_match``: only create."""
-        raise NotImplementedError
+        handle = coll.handle
+        if handle is None:
+            raise MailError(Kind.NO_PERM, "the directory is read-only")
+        if not _NAME.match(name) or name in (".", ".."):
+            raise invalid("item names are one path segment of 1 to 255 characters")
+        current = (await self._ctx.store.dav.by_names(handle.id, [name])).get(name)
+        handle.require(Op.ITEM_EDIT if current is not None else Op.ITEM_CREATE)
+        if if_none_match and current is not None:
+            raise PreconditionFailed("the item exists (If-None-Match: *)")
+        if if_match is not None and (current is None or (
+                if_match != "*" and current.etag != if_match)):
+            raise PreconditionFailed("the item's ETag is not the one given (If-Match)")
+        index = self._index(coll, data, content_type)
+        family = family_of(coll)
+        if index.uid:
+            for other in await self._ctx.store.dav.by_ical_uid(handle.id, index.uid):
+                if other.name != name:
+                    ns = CALDAV_NS if family == "calendars" else CARDDAV_NS
+                    raise UidConflict((ns, "no-uid-conflict"), other.name)
+        stored_type = content_type if family == "files" else index.content_type
+        now = int(time.time())
+        prepared = await self._ctx.messages.prepare(
+            data, ["\\Seen"], now, item_prefix(index, name, stored_type, now))
+        row = ItemIndexRow(name=name, etag=etag_of(prepared.blob.sha256),
+                           content_type=stored_type, component=index.component,
+                           ical_uid=index.uid, start=index.start, end=index.end,
+                           recurring=index.recurring, summary=index.summary[:500],
+                           search=index.text[:20000], size=len(data), modified=now)
+        try:
+            _uid, modseq, _ = await self._ctx.store.dav.write_item(
+                handle.id, prepared, row, expect_uid=current.uid if current else None,
+                create_only=if_none_match)
+        except MailError as exc:
+            if exc.kind is Kind.EXISTS:
+                raise PreconditionFailed(exc.text) from None
+            raise
+        ref = ItemRef(name=name, etag=row.etag, size=row.size, content_type=stored_type,
+                      modseq=modseq, component=row.component, uid=row.ical_uid,
+                      summary=row.summary, start=row.start, end=row.end,
+                      recurring=row.recurring, modified=now)
+        old = Item(_ref(current), await self._read(current)) if current else None
+        await self._tell(principal, coll, old, Item(ref, data))
+        return PutResult(ref, created=current is None)
 
     async def delete(self, principal: Principal, coll: Collection, name: str, *,
                      if_match: str | None = None) -> None:
-        raise NotImplementedError
+        handle = coll.handle
+        if handle is None:
+            raise MailError(Kind.NO_PERM, "the directory is read-only")
+        current = (await self._ctx.store.dav.by_names(handle.id, [name])).get(name)
+        if current is None:
+            handle.require(Op.ITEM_READ)  # a reader learns it is missing, others as usual
+            raise MailError(Kind.NOT_FOUND, f"no item {name}")
+        handle.require(Op.ITEM_DELETE)
+        if if_match is not None and if_match != "*" and current.etag != if_match:
+            raise PreconditionFailed("the item's ETag is not the one given (If-Match)")
+        old = Item(_ref(current), await self._read(current))
+        if not await self._ctx.store.dav.delete_item(handle.id, current.uid):
+            raise MailError(Kind.NOT_FOUND, f"no item {name}")
+        await self._tell(principal, coll, old, None)
 
+    async def _tell(self, principal: Principal, coll: Collection, old: Item | None,
+                    new: Item | None) -> None:
+        for listener in self.listeners:
+            try:
+                await listener.item_changed(principal, coll, old, new)
+            except Exception:  # the write is committed; a listener's trouble is only logged
+                log.exception("item listener failed")
+
+    # -- queries -----------------------------------------------------------------------------
     async def query_calendar(self, principal: Principal, coll: Collection,
                              comp_filter: CompFilter) -> list[Item]:
-        raise NotImplementedError
+        """RFC 4791 §7.8: the index narrows the candidates (component, span; recurring items
+        always), pim.query decides on each."""
+        handle = self._readable(coll)
+        if handle is None:
+            return []
+        component: str | None = None
+        span: TimeRange | None = None
+        if len(comp_filter.comp_filters) == 1:
+            inner = comp_filter.comp_filters[0]
+            if not inner.is_not_defined:
+                component = inner.name.upper()
+                span = inner.time_range
+        rows = await self._ctx.store.dav.candidates(
+            handle.id, component, span.start if span else None, span.end if span else None)
+        self._limit(len(rows))
+        out = []
+        for item in await self._items(rows):
+            if query.calendar_matches(item.data, comp_filter, self._ctx.config.max_instances):
+                out.append(item)
+        return out
 
     async def query_cards(self, principal: Principal, coll: Collection,
                           card_filter: CardFilter, limit: int | None = None) -> list[Item]:
-        raise NotImplementedError
+        handle = self._readable(coll)
+        if handle is None:
+            items = await self._directory(principal)
+        else:
+            rows = await self._ctx.store.dav.live(handle.id)
+            self._limit(len(rows))
+            items = await self._items(rows)
+        out = []
+        for item in items:
+            if query.card_matches(item.data, card_filter):
+                out.append(item)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def _limit(self, count: int) -> None:
+        if count > self._ctx.config.max_results:
+            raise MailError(Kind.LIMIT, f"more than {self._ctx.config.max_results} results")
 
     async def sync(self, principal: Principal, coll: Collection, token: str | None,
                    limit: int | None = None) -> SyncChanges:
         """RFC 6578 §3.2: all members for no token; else changes and removals since it;
         MailError INVALID with text "valid-sync-token" for a token not of this collection."""
-        raise NotImplementedError
+        handle = self._readable(coll)
+        if handle is None:
+            members = [i.ref for i in await self._directory(principal)]
+            if token and token != coll.sync_token and parse_token(token) is None:
+                raise MailError(Kind.INVALID, "valid-sync-token")
+            return SyncChanges(coll.sync_token, [] if token == coll.sync_token else members,
+                               [])
+        mailbox = await self._ctx.store.mailboxes.get(handle.id)
+        if mailbox is None:
+            raise MailError(Kind.NOT_FOUND, f"Mailbox doesn't exist: {handle.name}")
+        now_token = sync_token(mailbox)
+        if not token:
+            rows = await self._ctx.store.dav.live(handle.id)
+            self._limit(len(rows))
+            return SyncChanges(now_token, [_ref(r) for r in rows], [])
+        parsed = parse_token(token)
+        if parsed is None or parsed[0] != mailbox.uidvalidity or \
+                parsed[1] > mailbox.highestmodseq:
+            raise MailError(Kind.INVALID, "valid-sync-token")
+        changed = await self._ctx.store.dav.changed_since(handle.id, parsed[1])
+        removed = await self._ctx.store.dav.removed_since(handle.id, parsed[1])
+        self._limit(len(changed) + len(removed))
+        return SyncChanges(now_token, [_ref(r) for r in changed], removed)
 
     async def freebusy(self, principal: Principal, coll: Collection,
                        span: TimeRange) -> list[BusyPeriod]:
-        raise NotImplementedError
+        """RFC 4791 §7.10: busy time of the collection's events in ``span``. Needs read
+        (RFC 4791 §7.10 allows read-free-busy; we have no such right, so read it is)."""
+        handle = self._readable(coll)
+        if handle is None:
+            return []
+        rows = await self._ctx.store.dav.candidates(handle.id, "VEVENT", span.start, span.end)
+        self._limit(len(rows))
+        return freebusy.busy_periods([i.data for i in await self._items(rows)], span)

@@ -88,3 +88,18 @@ class ItemListener(Protocol):
 
     async def item_changed(self, principal: Principal, coll: Collection, old: Item | None,
                            new: Item | None) -> None: ...
+
+
+class PreconditionFailed(Exception):
+    """An If-Match / If-None-Match condition (RFC 7232 §3.1, §3.2) did not hold, or the
+    item changed between the check and the write: HTTP 412."""
+
+
+class UidConflict(ValueError):
+    """RFC 4791 §5.3.2.1 / RFC 6352 §6.3.2.1 no-uid-conflict: another resource of the
+    collection (``name``) already holds this UID."""
+
+    def __init__(self, precondition: tuple[str, str], name: str) -> None:
+        super().__init__(f"the UID is already used by {name}")
+        self.precondition = precondition
+        self.name = name

@@ -1,13 +1,253 @@
 """Groupware's index rows (schema version 20): dav_items, dav_props, dav_segments.
 
 Items themselves are messages (store/repo/messages.py); an item row is written in the same
-transaction as its message (``append_in``), so an item is never half stored."""
+transaction as its message (``append_in``), so an item is never half stored. An edit appends
+the new message and expunges the old one in ONE transaction (``replace_item``): a crash leaves
+either the old item or the new one, never both or none, and the expunge log records the old
+UID so that a sync-collection report (RFC 6578) sees a change, not a removal plus an addition.
+
+A row is *live* while its (mailbox_id, uid) is still in ``messages``; rows of expunged
+messages stay (they name what a sync report must call removed) until their folder goes.
+"""
 
 from __future__ import annotations
 
-from postroom.store.engine import Engine
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from postroom.core.errors import Kind, MailError
+from postroom.core.records import NewMessage
+from postroom.store.engine import Engine, Tx
+from postroom.store.repo.messages import MessageRepo
+
+_ROW = ("d.uid, d.name, d.etag, d.content_type, d.component, d.ical_uid, d.start_ts, "
+        "d.end_ts, d.recurring, d.summary, d.size, d.modified, m.modseq, m.blob, m.prefix")
+_LIVE = "dav_items d JOIN messages m ON m.mailbox_id = d.mailbox_id AND m.uid = d.uid"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemIndexRow:
+    """What is written beside an item's message (the columns of dav_items but the keys)."""
+
+    name: str
+    etag: str
+    content_type: str
+    component: str
+    ical_uid: str
+    start: int | None
+    end: int | None
+    recurring: bool
+    summary: str
+    search: str
+    size: int
+    modified: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiveItem:
+    """A live item: its index row and where its message is (UID, MODSEQ, blob, prefix)."""
+
+    uid: int
+    name: str
+    etag: str
+    content_type: str
+    component: str
+    ical_uid: str
+    start: int | None
+    end: int | None
+    recurring: bool
+    summary: str
+    size: int
+    modified: int
+    modseq: int
+    blob: str
+    prefix: bytes
+
+
+def _live(row: Sequence[object]) -> LiveItem:
+    r = list(row)
+    return LiveItem(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]),  # type: ignore
+                    str(r[5]), None if r[6] is None else int(r[6]),  # type: ignore
+                    None if r[7] is None else int(r[7]), bool(r[8]), str(r[9]),  # type: ignore
+                    int(r[10]), int(r[11]), int(r[12]), str(r[13]),  # type: ignore
+                    bytes(r[14]) if r[14] is not None else b"")  # type: ignore
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> list[Sequence[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _live_by_name(tx: Tx, mailbox_id: int, name: str) -> LiveItem | None:
+    row = tx.one(f"SELECT {_ROW} FROM {_LIVE} WHERE d.mailbox_id = ? AND d.name = ? "
+                 "ORDER BY d.uid DESC", (mailbox_id, name))
+    return _live(row) if row else None
+
+
+def _insert_row(tx: Tx, mailbox_id: int, uid: int, r: ItemIndexRow) -> None:
+    tx.execute("INSERT INTO dav_items (mailbox_id, uid, name, etag, content_type, component, "
+               "ical_uid, start_ts, end_ts, recurring, summary, search, size, modified) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               (mailbox_id, uid, r.name, r.etag, r.content_type, r.component, r.ical_uid,
+                r.start, r.end, 1 if r.recurring else 0, r.summary, r.search, r.size,
+                r.modified))
 
 
 class DavRepo:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    # -- items ---------------------------------------------------------------------------------
+    async def write_item(self, mailbox_id: int, message: NewMessage, row: ItemIndexRow, *,
+                         expect_uid: int | None, create_only: bool = False,
+                         ) -> tuple[int, int, int | None]:
+        """Store an item under ``row.name``: create it, or replace the live item of that name
+        (its message expunged in the same transaction). ``expect_uid`` is the UID the caller
+        decided about (None: it saw no item of that name); when another writer got there first
+        the transaction is refused with EXISTS (the front-end's 412), so a decision is never
+        applied to an item it was not made about. Returns (uid, modseq, replaced uid)."""
+        def fn(tx: Tx) -> tuple[int, int, int | None]:
+            current = _live_by_name(tx, mailbox_id, row.name)
+            current_uid = current.uid if current else None
+            if current_uid != expect_uid or (create_only and current is not None):
+                raise MailError(Kind.EXISTS, "the item changed meanwhile")
+            [(uid, modseq)] = MessageRepo.append_in(tx, mailbox_id, [message])
+            _insert_row(tx, mailbox_id, uid, row)
+            if current is not None:
+                MessageRepo.expunge_in(tx, mailbox_id, [current.uid], only_deleted=False)
+            return uid, modseq, current_uid
+        return await self.engine.write(fn)
+
+    async def delete_item(self, mailbox_id: int, uid: int) -> bool:
+        """Expunge the item's message (the row stays, for sync reports); False when it was
+        already gone."""
+        def fn(tx: Tx) -> bool:
+            return bool(MessageRepo.expunge_in(tx, mailbox_id, [uid], only_deleted=False))
+        return await self.engine.write(fn)
+
+    async def live(self, mailbox_id: int) -> list[LiveItem]:
+        def fn(tx: Tx) -> list[LiveItem]:
+            return [_live(r) for r in tx.all(
+                f"SELECT {_ROW} FROM {_LIVE} WHERE d.mailbox_id = ? ORDER BY d.name",
+                (mailbox_id,))]
+        return await self.engine.read(fn)
+
+    async def by_names(self, mailbox_id: int, names: Sequence[str]) -> dict[str, LiveItem]:
+        def fn(tx: Tx) -> dict[str, LiveItem]:
+            out: dict[str, LiveItem] = {}
+            for chunk in _chunks(list(names)):
+                marks = ", ".join("?" for _ in chunk)
+                for r in tx.all(f"SELECT {_ROW} FROM {_LIVE} WHERE d.mailbox_id = ? AND "
+                                f"d.name IN ({marks}) ORDER BY d.uid", (mailbox_id, *chunk)):
+                    item = _live(r)
+                    out[item.name] = item
+            return out
+        return await self.engine.read(fn)
+
+    async def by_ical_uid(self, mailbox_id: int, ical_uid: str) -> list[LiveItem]:
+        """Live items with this iCalendar/vCard UID (RFC 4791 §5.3.2.1 no-uid-conflict)."""
+        def fn(tx: Tx) -> list[LiveItem]:
+            return [_live(r) for r in tx.all(
+                f"SELECT {_ROW} FROM {_LIVE} WHERE d.mailbox_id = ? AND d.ical_uid = ?",
+                (mailbox_id, ical_uid))]
+        return await self.engine.read(fn)
+
+    async def candidates(self, mailbox_id: int, component: str | None, start: int | None,
+                         end: int | None) -> list[LiveItem]:
+        """Live items that may match a calendar-query (RFC 4791 §9.9): of ``component`` when
+        given, and whose indexed span overlaps [start, end) or which recur or have no span
+        (those the query evaluates itself)."""
+        def fn(tx: Tx) -> list[LiveItem]:
+            sql = f"SELECT {_ROW} FROM {_LIVE} WHERE d.mailbox_id = ?"
+            params: list[object] = [mailbox_id]
+            if component:
+                sql += " AND d.component = ?"
+                params.append(component)
+            if start is not None or end is not None:
+                span = []
+                if end is not None:
+                    span.append("(d.start_ts IS NULL OR d.start_ts < ?)")
+                    params.append(end)
+                if start is not None:
+                    span.append("(d.end_ts IS NULL OR d.end_ts > ? OR d.start_ts >= ?)")
+                    params.extend((start, start))
+                sql += " AND (d.recurring = 1 OR (" + " AND ".join(span) + "))"
+            return [_live(r) for r in tx.all(sql + " ORDER BY d.name", params)]
+        return await self.engine.read(fn)
+
+    async def changed_since(self, mailbox_id: int, modseq: int) -> list[LiveItem]:
+        def fn(tx: Tx) -> list[LiveItem]:
+            return [_live(r) for r in tx.all(
+                f"SELECT {_ROW} FROM {_LIVE} WHERE d.mailbox_id = ? AND m.modseq > ? "
+                "ORDER BY m.modseq, d.name", (mailbox_id, modseq))]
+        return await self.engine.read(fn)
+
+    async def removed_since(self, mailbox_id: int, modseq: int) -> list[str]:
+        """Names of items whose message was expunged after ``modseq`` and which are not live
+        under another UID now (an edit replaced them: that is a change, RFC 6578 §3.5)."""
+        def fn(tx: Tx) -> list[str]:
+            return [str(r[0]) for r in tx.all(
+                "SELECT DISTINCT d.name FROM dav_items d JOIN expunged e ON "
+                "e.mailbox_id = d.mailbox_id AND e.uid = d.uid WHERE d.mailbox_id = ? AND "
+                "e.modseq > ? AND NOT EXISTS (SELECT 1 FROM dav_items d2 JOIN messages m2 ON "
+                "m2.mailbox_id = d2.mailbox_id AND m2.uid = d2.uid WHERE d2.mailbox_id = "
+                "d.mailbox_id AND d2.name = d.name) ORDER BY d.name", (mailbox_id, modseq))]
+        return await self.engine.read(fn)
+
+    async def oldest_expunge(self, mailbox_id: int) -> int:
+        """The lowest MODSEQ the expunge log still knows for the folder (0: it knows all)."""
+        def fn(tx: Tx) -> int:
+            row = tx.one("SELECT min(modseq) FROM expunged WHERE mailbox_id = ?",
+                         (mailbox_id,))
+            return int(row[0]) if row and row[0] is not None else 0
+        return await self.engine.read(fn)
+
+    # -- collections: URL segments and properties ----------------------------------------------
+    async def segments(self, mailbox_ids: Sequence[int]) -> dict[int, str]:
+        def fn(tx: Tx) -> dict[int, str]:
+            out: dict[int, str] = {}
+            ids = [str(i) for i in mailbox_ids]
+            for chunk in _chunks(ids):
+                marks = ", ".join("?" for _ in chunk)
+                for r in tx.all(f"SELECT mailbox_id, segment FROM dav_segments WHERE "
+                                f"mailbox_id IN ({marks})", [int(c) for c in chunk]):
+                    out[int(r[0])] = str(r[1])
+            return out
+        return await self.engine.read(fn)
+
+    async def set_segment(self, mailbox_id: int, segment: str) -> None:
+        def fn(tx: Tx) -> None:
+            tx.execute("INSERT INTO dav_segments (mailbox_id, segment) VALUES (?, ?) "
+                       "ON CONFLICT (mailbox_id) DO UPDATE SET segment = excluded.segment",
+                       (mailbox_id, segment))
+        await self.engine.write(fn)
+
+    async def props(self, mailbox_ids: Sequence[int], name: str = "",
+                    ) -> dict[int, dict[str, str]]:
+        """Properties (Clark name -> stored text) of the folders (``name`` "") or of one
+        resource ``name`` in each."""
+        def fn(tx: Tx) -> dict[int, dict[str, str]]:
+            out: dict[int, dict[str, str]] = {}
+            ids = [str(i) for i in mailbox_ids]
+            for chunk in _chunks(ids):
+                marks = ", ".join("?" for _ in chunk)
+                for r in tx.all(f"SELECT mailbox_id, prop, value FROM dav_props WHERE "
+                                f"mailbox_id IN ({marks}) AND name = ?",
+                                (*[int(c) for c in chunk], name)):
+                    out.setdefault(int(r[0]), {})[str(r[1])] = str(r[2])
+            return out
+        return await self.engine.read(fn)
+
+    async def set_props(self, mailbox_id: int, changes: dict[str, str | None],
+                        name: str = "") -> None:
+        """Set (text) or remove (None) properties in one transaction (RFC 4918 §9.2:
+        PROPPATCH is all or nothing)."""
+        def fn(tx: Tx) -> None:
+            for prop, value in changes.items():
+                if value is None:
+                    tx.execute("DELETE FROM dav_props WHERE mailbox_id = ? AND name = ? AND "
+                               "prop = ?", (mailbox_id, name, prop))
+                else:
+                    tx.execute("INSERT INTO dav_props (mailbox_id, name, prop, value) VALUES "
+                               "(?, ?, ?, ?) ON CONFLICT (mailbox_id, name, prop) DO UPDATE "
+                               "SET value = excluded.value", (mailbox_id, name, prop, value))
+        await self.engine.write(fn)
