@@ -185,7 +185,8 @@ def _web(ctx: FrontEndContext, sdef: ServiceDef) -> AsgiApp:
                            users_page_max=c.web.users_page_max,
                            operations=c.web.operations, minger=c.minger,
                            form_max_field=c.web.form_max_field,
-                           form_max_fields=c.web.form_max_fields)
+                           form_max_fields=c.web.form_max_fields,
+                           plaintext_networks=ctx.plaintext)
     return build_web(sdef.frontend, ctx.web, settings)
 
 

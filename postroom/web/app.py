@@ -120,17 +120,21 @@ SESSION_PATHS = ("/webmail", "/login", "/logout", "/me", "/static/")
 def _by_path(sessioned: App, plain: App) -> App:
     async def app(scope: dict[str, object], receive: object, send: object) -> None:
         path = str(scope.get("path", "/"))
-        target = sessioned if path == "/" or path.startswith(SESSION_PATHS) else plain
+        root = path == "/" and scope.get("method") not in dav_area.ROOT_METHODS
+        target = sessioned if root or path.startswith(SESSION_PATHS) else plain
         await target(scope, receive, send)  # type: ignore[arg-type]
     return app  # type: ignore[return-value]
 
 
 def _dav_split(dav: App, rest: App) -> App:
-    """/dav/ and the well-known DAV paths (RFC 6764 §5) to the DAV application."""
+    """/dav/ and the well-known DAV paths (RFC 6764 §5) to the DAV application, and DAV's
+    methods on ``/``: a client given only the server's URL (the caldav library, iOS) sends
+    PROPFIND to ``/`` for current-user-principal (RFC 5397) and gives up on anything else."""
     async def app(scope: dict[str, object], receive: object, send: object) -> None:
         path = str(scope.get("path", "/"))
         if path.startswith(dav_area.DAV_PREFIX) or path == dav_area.DAV_PREFIX[:-1] \
-                or path.rstrip("/") in dav_area.WELL_KNOWN:
+                or path.rstrip("/") in dav_area.WELL_KNOWN \
+                or (path == "/" and scope.get("method") in dav_area.ROOT_METHODS):
             await dav(scope, receive, send)  # type: ignore[arg-type]
         else:
             await rest(scope, receive, send)  # type: ignore[arg-type]

@@ -64,3 +64,6 @@ class WebSettings:
     minger: MingerConfig | None = None  # shown read-only on the gateways page
     form_max_field: int = 4096  # web.form_max_field: longest text field of a posted form
     form_max_fields: int = 200  # web.form_max_fields: most fields of one posted form
+    # server.plaintext_auth_networks: where HTTP Basic (DAV) is accepted without TLS, as IMAP
+    # and POP3 accept a password there (the live list: a reload updates it in place)
+    plaintext_networks: Sequence[Network] = ()

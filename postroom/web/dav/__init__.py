@@ -28,3 +28,5 @@ from __future__ import annotations
 
 DAV_PREFIX = "/dav/"
 WELL_KNOWN = ("/.well-known/caldav", "/.well-known/carddav")
+# Methods on "/" that go to DAV rather than webmail (GET, HEAD and POST stay webmail's)
+ROOT_METHODS = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "OPTIONS"})
