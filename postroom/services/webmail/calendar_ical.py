@@ -1,0 +1,339 @@
+"""Webmail's event form as iCalendar (RFC 5545) and back.
+
+The webmail calendar writes the same calendar object resources a CalDAV client reads
+(RFC 4791 §4.1: one UID, one VCALENDAR), so everything here is plain iCalendar built with the
+``icalendar`` library. ``EventDraft`` is what the form edits; ``build`` turns a draft into a new
+object, ``update`` writes a draft into an existing one *keeping what the form does not know*
+(properties of other clients, overridden instances, X- properties), ``read_draft`` fills the
+form from an object, and ``set_partstat`` is an attendee's answer (RFC 5546 §3.2.3: an attendee
+changes only their own PARTSTAT; scheduling turns the saved change into the REPLY).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+import icalendar
+
+from postroom.core.errors import invalid
+
+PRODID = "-//Postroom//Webmail Calendar//EN"
+FREQS = ("daily", "weekly", "monthly", "yearly")
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+PARTSTATS = ("ACCEPTED", "TENTATIVE", "DECLINED")
+MAX_TEXT = 10_000  # characters of a description; a summary or location is at most 500
+MAX_ATTENDEES = 200
+MAX_REMINDER = 60 * 24 * 28  # minutes: four weeks before
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event as the form shows it, in the user's time zone (``zone``).
+
+    ``start``/``end``: local wall-clock times (naive); for an all-day event the first day and
+    the last day (inclusive, as people say it; iCalendar's DTEND is the day after, RFC 5545
+    §3.6.1). ``repeat``: "" or one of FREQS; ``byday``: weekdays for weekly; ``count`` or
+    ``until`` (a local date, inclusive) end it. ``reminder``: minutes before the start of a
+    DISPLAY alarm, None for none."""
+
+    summary: str
+    start: datetime
+    end: datetime
+    zone: str = "UTC"
+    all_day: bool = False
+    location: str = ""
+    description: str = ""
+    repeat: str = ""
+    interval: int = 1
+    byday: tuple[str, ...] = ()
+    count: int | None = None
+    until: date | None = None
+    reminder: int | None = None
+    attendees: tuple[str, ...] = ()
+    organizer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    address: str
+    name: str = ""
+    partstat: str = "NEEDS-ACTION"
+
+
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    """An object read for display: the draft, who organises and attends, and whether the
+    object holds things the form cannot show (overridden instances)."""
+
+    uid: str
+    draft: EventDraft
+    organizer: str
+    participants: tuple[Participant, ...] = field(default_factory=tuple)
+    overrides: int = 0
+
+
+def new_name() -> str:
+    """A resource name for a new event (RFC 4791 §5.3.2: the client chooses it)."""
+    return f"{uuid.uuid4()}.ics"
+
+
+def _addr(value: object) -> str:
+    text = str(value)
+    if text.lower().startswith("mailto:"):
+        text = text[7:]
+    return text.strip().lower()
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError, OSError):
+        return UTC
+
+
+def check(draft: EventDraft) -> None:
+    """The form's rules, each a clear INVALID (422) naming the field."""
+    if not draft.summary.strip():
+        raise invalid("title: an event needs a title")
+    if len(draft.summary) > 500 or len(draft.location) > 500:
+        raise invalid("title: the title and place are at most 500 characters")
+    if len(draft.description) > MAX_TEXT:
+        raise invalid(f"description: at most {MAX_TEXT} characters")
+    if draft.end < draft.start or (draft.end == draft.start and not draft.all_day):
+        raise invalid("end: the end must be after the start")
+    if draft.repeat and draft.repeat not in FREQS:
+        raise invalid("repeat: choose daily, weekly, monthly or yearly")
+    if not 1 <= draft.interval <= 999:
+        raise invalid("interval: between 1 and 999")
+    if any(d not in WEEKDAYS for d in draft.byday):
+        raise invalid("byday: unknown weekday")
+    if draft.count is not None and not 1 <= draft.count <= 9999:
+        raise invalid("count: between 1 and 9999 times")
+    if draft.until is not None and draft.until < draft.start.date():
+        raise invalid("until: the last day is before the first")
+    if draft.reminder is not None and not 0 <= draft.reminder <= MAX_REMINDER:
+        raise invalid(f"reminder: between 0 and {MAX_REMINDER} minutes before")
+    if len(draft.attendees) > MAX_ATTENDEES:
+        raise invalid(f"attendees: at most {MAX_ATTENDEES}")
+    for a in draft.attendees:
+        local, at, domain = a.partition("@")
+        if not at or not local or "." not in domain or any(c in a for c in " <>,;:\"\\"):
+            raise invalid(f"attendees: {a[:100]} is not an address")
+
+
+def _times(draft: EventDraft) -> tuple[date | datetime, date | datetime]:
+    if draft.all_day:
+        return draft.start.date(), draft.end.date() + timedelta(days=1)
+    tz = _zone(draft.zone)
+    start = draft.start.replace(tzinfo=tz)
+    end = draft.end.replace(tzinfo=tz)
+    if draft.zone == "UTC" or tz is UTC:
+        return start.astimezone(UTC), end.astimezone(UTC)
+    return start, end
+
+
+def _rrule(draft: EventDraft) -> dict[str, object] | None:
+    """RFC 5545 §3.3.10. UNTIL is a DATE for an all-day event, else the end of the last day
+    in UTC (it must be UTC when DTSTART has a TZID)."""
+    if not draft.repeat:
+        return None
+    rule: dict[str, object] = {"FREQ": draft.repeat.upper()}
+    if draft.interval > 1:
+        rule["INTERVAL"] = draft.interval
+    if draft.repeat == "weekly" and draft.byday:
+        rule["BYDAY"] = list(draft.byday)
+    if draft.count is not None:
+        rule["COUNT"] = draft.count
+    elif draft.until is not None:
+        if draft.all_day:
+            rule["UNTIL"] = draft.until
+        else:
+            last = datetime.combine(draft.until, time(23, 59, 59), _zone(draft.zone))
+            rule["UNTIL"] = last.astimezone(UTC)
+    return rule
+
+
+def _write(event: icalendar.Event, draft: EventDraft, sequence: int | None) -> None:
+    """Put the draft's properties into ``event``, replacing the ones the form owns."""
+    for name in ("SUMMARY", "LOCATION", "DESCRIPTION", "DTSTART", "DTEND", "DURATION",
+                 "RRULE", "ORGANIZER", "ATTENDEE", "DTSTAMP", "LAST-MODIFIED", "SEQUENCE"):
+        while name in event:
+            del event[name]
+    start, end = _times(draft)
+    now = datetime.now(UTC).replace(microsecond=0)
+    event.add("DTSTAMP", now)
+    event.add("LAST-MODIFIED", now)
+    event.add("SUMMARY", draft.summary.strip())
+    event.add("DTSTART", start)
+    event.add("DTEND", end)
+    if draft.location.strip():
+        event.add("LOCATION", draft.location.strip())
+    if draft.description.strip():
+        event.add("DESCRIPTION", draft.description.strip())
+    rule = _rrule(draft)
+    if rule is not None:
+        event.add("RRULE", rule)
+    if sequence is not None:
+        event.add("SEQUENCE", sequence)
+    if draft.attendees:
+        organizer = icalendar.vCalAddress(f"mailto:{draft.organizer}")
+        event.add("ORGANIZER", organizer)
+        for a in draft.attendees:
+            att = icalendar.vCalAddress(f"mailto:{a}")
+            att.params["ROLE"] = "REQ-PARTICIPANT"
+            att.params["PARTSTAT"] = "NEEDS-ACTION"
+            att.params["RSVP"] = "TRUE"
+            event.add("ATTENDEE", att)
+    event.subcomponents = [c for c in event.subcomponents if c.name != "VALARM"]
+    if draft.reminder is not None:
+        alarm = icalendar.Alarm()
+        alarm.add("ACTION", "DISPLAY")
+        alarm.add("DESCRIPTION", draft.summary.strip())
+        alarm.add("TRIGGER", timedelta(minutes=-draft.reminder))
+        event.add_component(alarm)
+
+
+def _finish(cal: icalendar.Calendar) -> bytes:
+    """Add the VTIMEZONEs the TZIDs need (RFC 5545 §3.6.5) and serialise."""
+    cal.add_missing_timezones()
+    return bytes(cal.to_ical())
+
+
+def build(draft: EventDraft) -> tuple[str, bytes]:
+    """A new calendar object resource: (UID, bytes)."""
+    check(draft)
+    uid = f"{uuid.uuid4()}"
+    cal = icalendar.Calendar()
+    cal.add("PRODID", PRODID)
+    cal.add("VERSION", "2.0")
+    event = icalendar.Event()
+    event.add("UID", uid)
+    _write(event, draft, None)
+    cal.add_component(event)
+    return uid, _finish(cal)
+
+
+def _parse(data: bytes) -> icalendar.Calendar:
+    try:
+        return icalendar.Calendar.from_ical(data)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise invalid(f"the stored event cannot be read: {str(exc)[:200]}") from None
+
+
+def _master(cal: icalendar.Calendar) -> icalendar.Event:
+    events = [c for c in cal.walk("VEVENT")]
+    for ev in events:
+        if "RECURRENCE-ID" not in ev:
+            return ev
+    if events:
+        return events[0]
+    raise invalid("the stored object holds no event")
+
+
+def update(data: bytes, draft: EventDraft) -> bytes:
+    """The stored object with the draft written into its master event; SEQUENCE is raised
+    (RFC 5546 §2.1.4: a change attendees must see); overrides and other properties stay."""
+    check(draft)
+    cal = _parse(data)
+    event = _master(cal)
+    try:
+        sequence = int(event.get("SEQUENCE", 0)) + 1
+    except (TypeError, ValueError):
+        sequence = 1
+    old = {_addr(a): a for a in _list(event.get("ATTENDEE"))}
+    _write(event, draft, sequence)
+    if old:  # an attendee's answer survives an edit of other fields
+        for att in _list(event.get("ATTENDEE")):
+            before = old.get(_addr(att))
+            if before is not None and "PARTSTAT" in before.params:
+                att.params["PARTSTAT"] = before.params["PARTSTAT"]
+    return _finish(cal)
+
+
+def _list(value: object) -> list[icalendar.vCalAddress]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return [value]  # type: ignore[list-item]
+
+
+def _local(value: object, tz: tzinfo) -> tuple[datetime, bool]:
+    """A DTSTART/DTEND value as naive local time, and whether it is a date (all day)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # floating time: the same wall clock everywhere
+            return value, False
+        return value.astimezone(tz).replace(tzinfo=None), False
+    if isinstance(value, date):
+        return datetime.combine(value, time()), True
+    raise invalid("the stored event has no start")
+
+
+def read_event(data: bytes, zone: str) -> EventInfo:
+    """The master event as a draft in ``zone`` (what the form shows)."""
+    cal = _parse(data)
+    event = _master(cal)
+    tz = _zone(zone)
+    dtstart = event.get("DTSTART")
+    start, all_day = _local(dtstart.dt if dtstart is not None else None, tz)
+    if "DTEND" in event:
+        end, _ = _local(event["DTEND"].dt, tz)
+    elif "DURATION" in event:
+        end = start + event["DURATION"].dt
+    else:
+        end = start + (timedelta(days=1) if all_day else timedelta(0))
+    if all_day:
+        end = max(start, end - timedelta(days=1))
+    repeat, interval, byday, count, until = "", 1, (), None, None
+    rule = event.get("RRULE")
+    if rule is not None:
+        freq = str((rule.get("FREQ") or [""])[0]).lower()
+        repeat = freq if freq in FREQS else ""
+        interval = int((rule.get("INTERVAL") or [1])[0])
+        byday = tuple(str(d) for d in rule.get("BYDAY", []) if str(d) in WEEKDAYS)
+        if rule.get("COUNT"):
+            count = int(rule["COUNT"][0])
+        elif rule.get("UNTIL"):
+            u = rule["UNTIL"][0]
+            until = u.astimezone(tz).date() if isinstance(u, datetime) and u.tzinfo else \
+                (u.date() if isinstance(u, datetime) else u)
+    reminder = None
+    for alarm in event.walk("VALARM"):
+        trig = alarm.get("TRIGGER")
+        if trig is not None and isinstance(trig.dt, timedelta) and trig.dt <= timedelta(0):
+            reminder = int(-trig.dt.total_seconds() // 60)
+            break
+    organizer = _addr(event["ORGANIZER"]) if "ORGANIZER" in event else ""
+    people = tuple(Participant(_addr(a), str(a.params.get("CN", "")),
+                               str(a.params.get("PARTSTAT", "NEEDS-ACTION")).upper())
+                   for a in _list(event.get("ATTENDEE")))
+    draft = EventDraft(
+        summary=str(event.get("SUMMARY", "")), start=start, end=end, zone=zone,
+        all_day=all_day, location=str(event.get("LOCATION", "")),
+        description=str(event.get("DESCRIPTION", "")), repeat=repeat, interval=interval,
+        byday=byday, count=count, until=until, reminder=reminder,
+        attendees=tuple(p.address for p in people if p.address != organizer),
+        organizer=organizer)
+    overrides = sum(1 for c in cal.walk("VEVENT") if "RECURRENCE-ID" in c)
+    return EventInfo(str(event.get("UID", "")), draft, organizer, people, overrides)
+
+
+def set_partstat(data: bytes, attendee: str, partstat: str) -> bytes:
+    """The object with ``attendee``'s PARTSTAT set in every component they attend (the master
+    and overrides); RSVP is answered, so it goes. INVALID if they are not invited."""
+    if partstat not in PARTSTATS:
+        raise invalid("answer: accept, tentative or decline")
+    cal = _parse(data)
+    found = False
+    for event in cal.walk("VEVENT"):
+        for att in _list(event.get("ATTENDEE")):
+            if _addr(att) == attendee.lower():
+                att.params["PARTSTAT"] = partstat
+                att.params.pop("RSVP", None)
+                found = True
+    if not found:
+        raise invalid("you are not invited to this event")
+    return bytes(cal.to_ical())
