@@ -174,6 +174,18 @@ class Collections:
         out.sort()
         return out
 
+    async def directory_people(self, principal: Principal) -> list[tuple[str, str]]:
+        """(address, display name) of the active accounts of the principal's domain: whom
+        a principal search (RFC 3744 §9.4) may find."""
+        if principal.domain_id is None:
+            return []
+        domain = await self._ctx.store.directory.domain_by_id(principal.domain_id)
+        if domain is None:
+            return []
+        return sorted((a.address, a.display_name or a.address)
+                      for a in await self._ctx.store.directory.list_accounts(domain.name)
+                      if a.state == "active")
+
     async def directory_stamp(self, domain: str) -> int:
         """A number that changes when the domain's list changes (its cards' digest)."""
         if not domain:
@@ -183,6 +195,11 @@ class Collections:
         text = "\n".join(sorted([f"{a.address}\t{a.display_name}\t{a.state}" for a in accounts]
                                 + [al.address for al in aliases]))
         return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
+
+    async def quota(self, principal: Principal) -> tuple[int, int | None]:
+        """(used octets, limit or None) of the principal's account (RFC 4331 quota
+        properties)."""
+        return await self._ctx.mailboxes.quota(principal)
 
     async def get(self, principal: Principal, family: str, segment: str) -> Collection:
         """One collection of the principal's home by URL segment; MailError NOT_FOUND (the

@@ -71,13 +71,13 @@ class _DepthLimited(TreeBuilder):
         self._limit = limit
         self._depth = 0
 
-    def start(self, tag: str, attrs: dict[str, str]) -> Element:  # type: ignore[override]
+    def start(self, tag: str, attrs: dict[str, str]) -> Element:
         self._depth += 1
         if self._depth > self._limit:
             raise BadXml(400, f"the XML body nests deeper than {self._limit} elements")
         return super().start(tag, attrs)
 
-    def end(self, tag: str) -> Element:  # type: ignore[override]
+    def end(self, tag: str) -> Element:
         self._depth -= 1
         return super().end(tag)
 

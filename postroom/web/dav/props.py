@@ -1,0 +1,611 @@
+"""Properties: PROPFIND (RFC 4918 §9.1: prop, allprop, propname; Depth 0 and 1) and
+PROPPATCH (§9.2: all or nothing, 424 Failed Dependency for the rest when one fails), over the
+resources of the layout (root, principal, homes, collections, items).
+
+Which live properties a resource has is decided here, from what the services say about it;
+what the viewer may do comes from ``access.dav.dav_privileges`` over the handle's rights (the
+translation table), never from rights letters.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from xml.etree.ElementTree import Element
+
+from starlette.responses import Response
+
+from postroom.access.dav import SUPPORTED_TREE, dav_privileges
+from postroom.core.errors import MailError
+from postroom.services.dav.collections import COMPONENTS_PROP
+from postroom.services.dav.model import Collection, ItemRef
+from postroom.web.dav import xml as X
+from postroom.web.dav.common import (
+    DavError,
+    DavRequest,
+    href,
+    multistatus,
+    quote_segment,
+)
+from postroom.web.dav.xml import APPLE, CALDAV, CARDDAV, CS, DAV, clark, elem
+
+D = "{DAV:}"
+C = "{" + CALDAV + "}"
+CARD = "{" + CARDDAV + "}"
+
+# Properties a client may set on a collection (stored in dav_props); everything else in
+# these namespaces that we compute is protected (RFC 4918 §16 cannot-modify-protected-property)
+SETTABLE = frozenset({
+    D + "displayname", C + "calendar-description", C + "calendar-timezone",
+    CARD + "addressbook-description", "{" + APPLE + "}calendar-color",
+    "{" + APPLE + "}calendar-order", C + "schedule-calendar-transp"})
+# RFC 4918 §9.1 allprop: the RFC 4918 live properties (not the expensive ones) + dead ones
+ALLPROP = (D + "resourcetype", D + "displayname", D + "getetag", D + "getcontenttype",
+           D + "getcontentlength", D + "getlastmodified", D + "creationdate")
+READ_ONLY = ("read", "read-current-user-privilege-set")
+OWNER_PRIVILEGES = ("read-current-user-privilege-set", "read", "bind", "unbind", "write-content",
+                    "write-properties", "read-acl", "write-acl", "unlock", "write", "all")
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One resource of the layout as the viewer sees it. ``kind``: root, principals,
+    principal, family, home, collection, item, box."""
+
+    kind: str
+    path: str
+    family: str = ""
+    coll: Collection | None = None
+    item: ItemRef | None = None
+
+
+# -- resolving paths ----------------------------------------------------------------------------
+
+async def resolve(req: DavRequest) -> Resource:
+    """The resource the request path names; DavError 404 when there is none (or the viewer
+    may not see it: the same answer)."""
+    t = req.target
+    if t.kind in ("root", "principals", "principal"):
+        return Resource(t.kind, req.path)
+    if t.kind == "family":
+        return Resource("family", req.path, t.family)
+    if t.kind == "home":
+        return Resource("home", req.home_href(t.family), t.family)
+    coll = await req.dav.collections.get(req.principal, t.family, t.segment)
+    if t.kind == "collection":
+        return Resource("collection", collection_href(req, t.family, coll), t.family, coll)
+    if t.kind == "item":
+        item = await req.dav.items.get(req.principal, coll, t.name)
+        return Resource("item", item_href(req, t.family, coll, item.ref.name), t.family,
+                        coll, item.ref)
+    raise DavError(404)
+
+
+def collection_href(req: DavRequest, family: str, coll: Collection) -> str:
+    return href(family, req.address, coll.segment)
+
+
+def item_href(req: DavRequest, family: str, coll: Collection, name: str) -> str:
+    return collection_href(req, family, coll) + quote_segment(name)
+
+
+async def children(req: DavRequest, res: Resource) -> list[Resource]:
+    """Depth 1 members."""
+    if res.kind == "root":
+        return [Resource("principal", req.principal_href()),
+                Resource("home", req.home_href("calendars"), "calendars"),
+                Resource("home", req.home_href("addressbooks"), "addressbooks")]
+    if res.kind == "principals":
+        return [Resource("principal", req.principal_href())]
+    if res.kind == "family":
+        return [Resource("home", req.home_href(res.family), res.family)]
+    if res.kind == "home":
+        out = [Resource("collection", collection_href(req, res.family, c), res.family, c)
+               for c in await req.dav.collections.home(req.principal, res.family)]
+        if res.family == "calendars" and req.config.scheduling:
+            out += [Resource("box", req.home_href("calendars") + "inbox/", "calendars"),
+                    Resource("box", req.home_href("calendars") + "outbox/", "calendars")]
+        return out
+    if res.kind == "collection" and res.coll is not None:
+        refs = await req.dav.items.members(req.principal, res.coll)
+        if len(refs) > req.config.max_results:
+            raise DavError(507, elem(D + "number-of-matches-within-limits"))
+        return [Resource("item", item_href(req, res.family, res.coll, r.name), res.family,
+                         res.coll, r) for r in refs]
+    return []
+
+
+# -- property values ----------------------------------------------------------------------------
+
+def _hrefs(name: str, *paths: str) -> Element:
+    return elem(name, None, *(X.href(p) for p in paths))
+
+
+def privileges_of(res: Resource) -> tuple[str, ...]:
+    """What ``DAV:current-user-privilege-set`` lists for the resource (RFC 3744 §5.4)."""
+    if res.coll is not None:
+        if res.coll.handle is None:
+            return READ_ONLY
+        return dav_privileges(res.coll.handle.rights)
+    if res.kind in ("home", "box"):
+        return OWNER_PRIVILEGES  # one's own home: the owner may do everything there
+    return READ_ONLY
+
+
+def _privilege_set(privs: tuple[str, ...]) -> Element:
+    return elem(D + "current-user-privilege-set", None,
+                *(elem(D + "privilege", None, elem(clark(DAV, p))) for p in privs))
+
+
+def _supported_privileges() -> Element:
+    def node(name: str, members: tuple[str, ...]) -> Element:
+        e = elem(D + "supported-privilege", None, elem(D + "privilege", None,
+                                                       elem(clark(DAV, name))))
+        for m in members:
+            sub = next((s for n, s in SUPPORTED_TREE if n == m), ())
+            e.append(node(m, sub))
+        return e
+    top, members = SUPPORTED_TREE[0]
+    return elem(D + "supported-privilege-set", None, node(top, members))
+
+
+def _reports(names: list[str]) -> Element:
+    return elem(D + "supported-report-set", None, *(
+        elem(D + "supported-report", None, elem(D + "report", None, elem(n))) for n in names))
+
+
+def http_date(ts: int) -> str:
+    return email.utils.formatdate(ts, usegmt=True)
+
+
+def _iso(ts: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _stored(name: str, value: str) -> Element:
+    """A dead or settable property as stored: an element when it was stored as one."""
+    if value.startswith("<"):
+        parsed = X.parse_fragment(value)
+        if parsed is not None and parsed.tag == name:
+            return parsed
+    return elem(name, value)
+
+
+Getter = Callable[[DavRequest, Resource], Awaitable[Element | None]]
+
+
+async def _resourcetype(req: DavRequest, res: Resource) -> Element | None:
+    e = elem(D + "resourcetype")
+    if res.kind == "item":
+        return e
+    e.append(elem(D + "collection"))
+    if res.kind == "principal":
+        e.append(elem(D + "principal"))
+    elif res.kind == "collection" and res.coll is not None:
+        e.append(elem(CARD + "addressbook") if res.family == "addressbooks"
+                 else elem(C + "calendar"))
+    elif res.kind == "box":
+        e.append(elem(C + ("schedule-inbox" if res.path.endswith("inbox/")
+                           else "schedule-outbox")))
+    return e
+
+
+async def _displayname(req: DavRequest, res: Resource) -> Element | None:
+    names = {"root": "Postroom", "principals": "Principals", "principal": req.address,
+             "family": res.family.capitalize(), "home": res.family.capitalize()}
+    if res.coll is not None and res.kind == "collection":
+        return elem(D + "displayname", res.coll.displayname)
+    if res.kind == "box":
+        return elem(D + "displayname", "Inbox" if res.path.endswith("inbox/") else "Outbox")
+    text = names.get(res.kind)
+    return elem(D + "displayname", text) if text else None
+
+
+async def _item_prop(req: DavRequest, res: Resource, what: str) -> Element | None:
+    item = res.item
+    if item is None:
+        return None
+    value = {"getetag": item.etag, "getcontenttype": item.content_type,
+             "getcontentlength": str(item.size),
+             "getlastmodified": http_date(item.modified),
+             "creationdate": _iso(item.modified)}[what]
+    return elem(D + what, value)
+
+
+def _item_getter(what: str) -> Getter:
+    async def get(req: DavRequest, res: Resource) -> Element | None:
+        return await _item_prop(req, res, what)
+    return get
+
+
+async def _cup(req: DavRequest, res: Resource) -> Element | None:
+    return _hrefs(D + "current-user-principal", req.principal_href())
+
+
+async def _principal_url(req: DavRequest, res: Resource) -> Element | None:
+    if res.kind != "principal":
+        return None
+    return _hrefs(D + "principal-URL", req.principal_href())
+
+
+async def _owner(req: DavRequest, res: Resource) -> Element | None:
+    if res.coll is not None:
+        owner = res.coll.owner
+        return _hrefs(D + "owner", req.principal_href(owner)) if owner else elem(D + "owner")
+    if res.kind in ("home", "principal", "box"):
+        return _hrefs(D + "owner", req.principal_href())
+    return None
+
+
+async def _pcs(req: DavRequest, res: Resource) -> Element | None:
+    return _hrefs(D + "principal-collection-set", href("principals"))
+
+
+async def _cups(req: DavRequest, res: Resource) -> Element | None:
+    return _privilege_set(privileges_of(res))
+
+
+async def _sps(req: DavRequest, res: Resource) -> Element | None:
+    return _supported_privileges()
+
+
+async def _acl(req: DavRequest, res: Resource) -> Element | None:
+    """RFC 3744 §5.5, minimal and read-only: the viewer's own privileges as one protected
+    ACE (the real sharing is managed over IMAP ACL, webmail or the admin)."""
+    privs = privileges_of(res)
+    return elem(D + "acl", None, elem(
+        D + "ace", None, elem(D + "principal", None, X.href(req.principal_href())),
+        elem(D + "grant", None, *(elem(D + "privilege", None, elem(clark(DAV, p)))
+                                   for p in privs)),
+        elem(D + "protected")))
+
+
+async def _report_set(req: DavRequest, res: Resource) -> Element | None:
+    if res.kind == "collection" and res.family == "calendars":
+        return _reports([C + "calendar-query", C + "calendar-multiget",
+                         C + "free-busy-query", D + "sync-collection"])
+    if res.kind == "collection":
+        return _reports([CARD + "addressbook-query", CARD + "addressbook-multiget",
+                         D + "sync-collection"])
+    return _reports([D + "principal-property-search", D + "principal-search-property-set",
+                     D + "expand-property"])
+
+
+async def _sync_token(req: DavRequest, res: Resource) -> Element | None:
+    if res.kind == "collection" and res.coll is not None:
+        return elem(D + "sync-token", res.coll.sync_token)
+    return None
+
+
+async def _ctag(req: DavRequest, res: Resource) -> Element | None:
+    if res.kind == "collection" and res.coll is not None:
+        return elem("{" + CS + "}getctag", res.coll.ctag)
+    return None
+
+
+def _principal_only(fn: Callable[[DavRequest], Element]) -> Getter:
+    async def get(req: DavRequest, res: Resource) -> Element | None:
+        return fn(req) if res.kind in ("principal", "root") else None
+    return get
+
+
+def _calendar_home(req: DavRequest) -> Element:
+    return _hrefs(C + "calendar-home-set", req.home_href("calendars"))
+
+
+def _addressbook_home(req: DavRequest) -> Element:
+    return _hrefs(CARD + "addressbook-home-set", req.home_href("addressbooks"))
+
+
+def _cuas(req: DavRequest) -> Element:
+    return _hrefs(C + "calendar-user-address-set", f"mailto:{req.address}",
+                  req.principal_href())
+
+
+def _inbox_url(req: DavRequest) -> Element:
+    return _hrefs(C + "schedule-inbox-URL", req.home_href("calendars") + "inbox/")
+
+
+def _outbox_url(req: DavRequest) -> Element:
+    return _hrefs(C + "schedule-outbox-URL", req.home_href("calendars") + "outbox/")
+
+
+def _cutype(req: DavRequest) -> Element:
+    return elem(C + "calendar-user-type", "INDIVIDUAL")
+
+
+def _calendar_only(fn: Callable[[DavRequest, Collection], Element | None]) -> Getter:
+    async def get(req: DavRequest, res: Resource) -> Element | None:
+        if res.kind != "collection" or res.family != "calendars" or res.coll is None:
+            return None
+        return fn(req, res.coll)
+    return get
+
+
+def _book_only(fn: Callable[[DavRequest, Collection], Element | None]) -> Getter:
+    async def get(req: DavRequest, res: Resource) -> Element | None:
+        if res.kind != "collection" or res.family != "addressbooks" or res.coll is None:
+            return None
+        return fn(req, res.coll)
+    return get
+
+
+def _components_named(req: DavRequest, coll: Collection) -> Element:
+    e = elem(C + "supported-calendar-component-set")
+    for comp in coll.components:
+        c = elem(C + "comp")
+        c.set("name", comp)
+        e.append(c)
+    return e
+
+
+def _cal_data(req: DavRequest, coll: Collection) -> Element:
+    cd = elem(C + "calendar-data")
+    cd.set("content-type", "text/calendar")
+    cd.set("version", "2.0")
+    return elem(C + "supported-calendar-data", None, cd)
+
+
+def _card_data(req: DavRequest, coll: Collection) -> Element:
+    out = elem(CARD + "supported-address-data")
+    for version in ("3.0", "4.0"):
+        ad = elem(CARD + "address-data-type")
+        ad.set("content-type", "text/vcard")
+        ad.set("version", version)
+        out.append(ad)
+    return out
+
+
+def _stored_prop(name: str) -> Getter:
+    async def get(req: DavRequest, res: Resource) -> Element | None:
+        if res.coll is None or res.kind != "collection":
+            return None
+        value = res.coll.props.get(name)
+        return _stored(name, value) if value is not None else None
+    return get
+
+
+async def _quota(req: DavRequest, res: Resource, which: str) -> Element | None:
+    """RFC 4331: the viewer's own account's quota, on their homes and own collections."""
+    own = res.kind == "home" or (res.coll is not None and res.coll.owner == req.address
+                                 and res.kind == "collection")
+    if not own:
+        return None
+    used, limit = await req.dav.collections.quota(req.principal)
+    if which == "used":
+        return elem(D + "quota-used-bytes", str(used))
+    if limit is None:
+        return None
+    return elem(D + "quota-available-bytes", str(max(limit - used, 0)))
+
+
+async def _quota_used(req: DavRequest, res: Resource) -> Element | None:
+    return await _quota(req, res, "used")
+
+
+async def _quota_available(req: DavRequest, res: Resource) -> Element | None:
+    return await _quota(req, res, "available")
+
+
+def _max_size(ns: str) -> Getter:
+    async def get(req: DavRequest, res: Resource) -> Element | None:
+        want = "calendars" if ns == CALDAV else "addressbooks"
+        if res.kind != "collection" or res.family != want:
+            return None
+        return elem(clark(ns, "max-resource-size"), str(req.config.max_resource_size))
+    return get
+
+
+LIVE: dict[str, Getter] = {
+    D + "resourcetype": _resourcetype,
+    D + "displayname": _displayname,
+    D + "getetag": _item_getter("getetag"),
+    D + "getcontenttype": _item_getter("getcontenttype"),
+    D + "getcontentlength": _item_getter("getcontentlength"),
+    D + "getlastmodified": _item_getter("getlastmodified"),
+    D + "creationdate": _item_getter("creationdate"),
+    D + "current-user-principal": _cup,
+    D + "principal-URL": _principal_url,
+    D + "owner": _owner,
+    D + "principal-collection-set": _pcs,
+    D + "current-user-privilege-set": _cups,
+    D + "supported-privilege-set": _sps,
+    D + "acl": _acl,
+    D + "supported-report-set": _report_set,
+    D + "sync-token": _sync_token,
+    D + "quota-used-bytes": _quota_used,
+    D + "quota-available-bytes": _quota_available,
+    "{" + CS + "}getctag": _ctag,
+    C + "calendar-home-set": _principal_only(_calendar_home),
+    C + "calendar-user-address-set": _principal_only(_cuas),
+    C + "schedule-inbox-URL": _principal_only(_inbox_url),
+    C + "schedule-outbox-URL": _principal_only(_outbox_url),
+    C + "calendar-user-type": _principal_only(_cutype),
+    CARD + "addressbook-home-set": _principal_only(_addressbook_home),
+    C + "supported-calendar-component-set": _calendar_only(_components_named),
+    C + "supported-calendar-data": _calendar_only(_cal_data),
+    C + "max-resource-size": _max_size(CALDAV),
+    CARD + "supported-address-data": _book_only(_card_data),
+    CARD + "max-resource-size": _max_size(CARDDAV),
+}
+# settable ones are read from what was stored
+for _name in SETTABLE:
+    if _name != D + "displayname":
+        LIVE[_name] = _stored_prop(_name)
+PROTECTED = frozenset(LIVE) - SETTABLE | {COMPONENTS_PROP}
+
+
+async def values(req: DavRequest, res: Resource, names: list[str] | None,
+                 ) -> tuple[list[Element], list[Element]]:
+    """(found, missing) property elements; ``names`` None means allprop."""
+    found: list[Element] = []
+    missing: list[Element] = []
+    wanted = list(ALLPROP) if names is None else names
+    for name in wanted:
+        getter = LIVE.get(name)
+        value = await getter(req, res) if getter is not None else None
+        if value is None and getter is None and res.coll is not None \
+                and res.kind == "collection" and name in res.coll.props:
+            value = _stored(name, res.coll.props[name])
+        if value is not None:
+            found.append(value)
+        elif names is not None:
+            missing.append(elem(name))
+    if names is None and res.coll is not None and res.kind == "collection":
+        for name, text in res.coll.props.items():
+            if name not in LIVE and name != COMPONENTS_PROP:
+                found.append(_stored(name, text))
+    return found, missing
+
+
+async def propnames(req: DavRequest, res: Resource) -> list[Element]:
+    out = []
+    for name, getter in LIVE.items():
+        if await getter(req, res) is not None:
+            out.append(elem(name))
+    if res.coll is not None and res.kind == "collection":
+        out += [elem(n) for n in res.coll.props if n not in LIVE and n != COMPONENTS_PROP]
+    return out
+
+
+# -- PROPFIND -----------------------------------------------------------------------------------
+
+def requested(body: Element | None) -> tuple[str, list[str] | None]:
+    """("prop", names) | ("allprop", None) | ("propname", None) from a PROPFIND body."""
+    if body is None:
+        return "allprop", None
+    if body.tag != D + "propfind":
+        raise DavError(400, text="PROPFIND needs a DAV:propfind body")
+    if body.find(D + "propname") is not None:
+        return "propname", None
+    prop = body.find(D + "prop")
+    if prop is not None:
+        return "prop", [c.tag for c in prop if isinstance(c.tag, str)]
+    if body.find(D + "allprop") is not None:
+        include = body.find(D + "include")
+        extra = [c.tag for c in include] if include is not None else []
+        return "allprop", (list(ALLPROP) + extra) if extra else None
+    raise DavError(400, text="PROPFIND needs prop, allprop or propname")
+
+
+async def respond(req: DavRequest, ms: X.Multistatus, res: Resource, mode: str,
+                  names: list[str] | None) -> None:
+    if mode == "propname":
+        ms.propstats(res.path, [(200, await propnames(req, res))])
+        return
+    found, missing = await values(req, res, names)
+    ms.propstats(res.path, [(200, found), (404, missing)])
+
+
+async def propfind(req: DavRequest) -> Response:
+    depth = req.depth("infinity")
+    mode, names = requested(await req.xml())
+    res = await resolve(req)
+    ms = X.Multistatus()
+    await respond(req, ms, res, mode, names)
+    if depth != "0":
+        if depth == "infinity" and res.kind in ("root", "home", "family", "principals"):
+            # RFC 4918 §9.1: a server may refuse infinite depth on large trees
+            raise DavError(403, elem(D + "propfind-finite-depth"))
+        for member in await children(req, res):
+            await respond(req, ms, member, mode, names)
+    return multistatus(ms)
+
+
+# -- PROPPATCH ----------------------------------------------------------------------------------
+
+def value_text(e: Element) -> str:
+    """How a set property is stored: its text, or the whole element when it has children."""
+    if len(e) == 0:
+        return (e.text or "").strip() if e.tag == D + "displayname" else (e.text or "")
+    return X.fragment(e)
+
+
+def changes_of(body: Element) -> list[tuple[str, str | None, Element]]:
+    """(name, value or None for remove, element) in document order (RFC 4918 §9.2)."""
+    out: list[tuple[str, str | None, Element]] = []
+    for action in body:
+        if action.tag not in (D + "set", D + "remove"):
+            continue
+        prop = action.find(D + "prop")
+        if prop is None:
+            continue
+        for p in prop:
+            out.append((p.tag, value_text(p) if action.tag == D + "set" else None, p))
+    return out
+
+
+async def proppatch(req: DavRequest) -> Response:
+    body = await req.xml()
+    if body is None or body.tag != D + "propertyupdate":
+        raise DavError(400, text="PROPPATCH needs a DAV:propertyupdate body")
+    res = await resolve(req)
+    changes = changes_of(body)
+    ms = X.Multistatus()
+    refused = [(n, e) for n, _, e in changes if n in PROTECTED or res.kind != "collection"
+               or res.coll is None or res.coll.handle is None]
+    if refused:
+        bad = {n for n, _ in refused}
+        ms.propstats(res.path, [(403, [elem(n) for n, _ in refused]),
+                                (424, [elem(n) for n, _, _ in changes if n not in bad])],
+                     description="protected or read-only properties")
+        return multistatus(ms)
+    assert res.coll is not None
+    try:
+        await req.dav.collections.set_props(req.principal, res.coll,
+                                            {n: v for n, v, _ in changes})
+    except MailError as exc:
+        status = 403 if exc.kind.name == "NO_PERM" else 404 if exc.kind.name == "NOT_FOUND" \
+            else 409
+        if status == 404:
+            raise DavError(404) from None
+        ms.propstats(res.path, [(status, [elem(n) for n, _, _ in changes])],
+                     description=exc.text)
+        return multistatus(ms)
+    ms.propstats(res.path, [(200, [elem(n) for n, _, _ in changes])])
+    return multistatus(ms)
+
+
+# -- members in REPORT answers ------------------------------------------------------------------
+
+DataRenderer = Callable[[bytes], Element]
+
+
+async def item_response(req: DavRequest, ms: X.Multistatus, family: str, coll: Collection,
+                        ref: ItemRef, data: bytes | None, names: list[str] | None,
+                        data_prop: str = "", render: DataRenderer | None = None) -> None:
+    """One member's ``response`` in a REPORT: the asked properties, with calendar-data or
+    address-data (``data_prop``) rendered from the item's bytes by ``render``."""
+    res = Resource("item", item_href(req, family, coll, ref.name), family, coll, ref)
+    wanted = [n for n in (names or []) if n != data_prop] if names is not None else None
+    found, missing = await values(req, res, wanted)
+    if data_prop and names is not None and data_prop in names and data is not None:
+        found.append(render(data) if render is not None else elem(data_prop,
+                                                                 data.decode("utf-8",
+                                                                             "replace")))
+    ms.propstats(res.path, [(200, found), (404, missing)])
+
+
+def report_props(body: Element) -> list[str] | None:
+    """The DAV:prop names a REPORT asks for (None: DAV:allprop or nothing given)."""
+    prop = body.find(D + "prop")
+    if prop is None:
+        return [D + "getetag"] if body.find(D + "allprop") is None else None
+    return [c.tag for c in prop if isinstance(c.tag, str)]
+
+
+def member_name(req: DavRequest, family: str, coll: Collection, path: str) -> str | None:
+    """The member name an href in a multiget names, None when it is not in this collection
+    (RFC 4791 §7.9: such hrefs get their own 404 response)."""
+    from urllib.parse import unquote, urlsplit
+    base = collection_href(req, family, coll)
+    p = unquote(urlsplit(path.strip()).path)
+    b = unquote(base)
+    if not p.startswith(b):
+        return None
+    name = p[len(b):]
+    if not name or "/" in name:
+        return None
+    return name

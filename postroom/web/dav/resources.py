@@ -1,0 +1,124 @@
+"""GET, HEAD, PUT and DELETE of calendar objects and vCards, and DELETE of collections
+(RFC 4918 §9.4, §9.6, §9.7; RFC 4791 §5.3.2; RFC 6352 §6.3.2).
+
+The bytes a client PUT are stored unchanged and GET returns them byte for byte, so the ETag of
+the answer to PUT (RFC 4791 §5.3.4: a strong ETag only when the stored object is the one sent)
+is always given. Conditional requests (RFC 7232 §3.1, §3.2) are decided in the service, under
+the same transaction as the write, so two clients racing with the same If-Match cannot both
+win.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from postroom.core.errors import Kind, MailError
+from postroom.web.dav import props
+from postroom.web.dav import xml as X
+from postroom.web.dav.common import DavError, DavRequest, error_response
+
+NO_STORE = {"Cache-Control": "no-cache"}
+
+
+def _etag_header(value: str | None) -> str | None:
+    """The single entity tag of If-Match / a non-"*" If-None-Match (weak ones never match a
+    strong comparison, RFC 7232 §2.3.2: they are kept as given and so fail)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if "," in value:
+        value = value.split(",", 1)[0].strip()
+    return value or None
+
+
+async def handle(req: DavRequest) -> Response:
+    t = req.target
+    if req.method in ("GET", "HEAD"):
+        return await get(req)
+    if req.method == "PUT":
+        if t.kind != "item":
+            raise DavError(405, text="PUT a member of a collection, not a collection")
+        return await put(req)
+    if req.method == "DELETE":
+        return await delete(req)
+    raise DavError(405)
+
+
+async def get(req: DavRequest) -> Response:
+    t = req.target
+    if t.kind != "item":
+        await props.resolve(req)  # 404 when it is not there
+        raise DavError(405, text="GET a member; collections are read with PROPFIND/REPORT",
+                       headers={"Allow": "OPTIONS, PROPFIND, PROPPATCH, REPORT, DELETE"})
+    coll = await req.dav.collections.get(req.principal, t.family, t.segment)
+    try:
+        item = await req.dav.items.get(req.principal, coll, t.name)
+    except MailError as exc:
+        if exc.kind is Kind.NO_PERM:
+            return error_response(403, X.need_privileges(req.path, "read"))
+        raise
+    headers = {"ETag": item.ref.etag, "Last-Modified": props.http_date(item.ref.modified),
+               **NO_STORE}
+    if (req.header("if-none-match") or "").strip() in (item.ref.etag, "*"):
+        return Response(status_code=304, headers=headers)
+    body = b"" if req.method == "HEAD" else item.data
+    headers["Content-Length"] = str(len(item.data))
+    return Response(body, status_code=200, media_type=item.ref.content_type, headers=headers)
+
+
+async def put(req: DavRequest) -> Response:
+    t = req.target
+    coll = await req.dav.collections.get(req.principal, t.family, t.segment)
+    if coll.handle is None:
+        return error_response(403, X.need_privileges(req.path, "bind"))
+    # one octet past the limit, so that the service answers with max-resource-size
+    data = await req.body(req.config.max_resource_size + 1)
+    content_type = req.header("content-type") or ""
+    if_none = (req.header("if-none-match") or "").strip()
+    if_match = _etag_header(req.header("if-match"))
+    existing = None
+    try:
+        existing = (await req.dav.items.get_many(req.principal, coll, [t.name])).get(t.name)
+    except MailError as exc:
+        if exc.kind is not Kind.NO_PERM:
+            raise
+    if if_none and if_none != "*" and existing is not None and \
+            existing.ref.etag in [v.strip() for v in if_none.split(",")]:
+        raise DavError(412, text="the item has one of the ETags given (If-None-Match)")
+    try:
+        result = await req.dav.items.put(req.principal, coll, t.name, data, content_type,
+                                         if_match=if_match, if_none_match=if_none == "*")
+    except MailError as exc:
+        if exc.kind is Kind.NO_PERM:
+            privilege = "write-content" if existing is not None else "bind"
+            return error_response(403, X.need_privileges(req.path, privilege))
+        raise
+    return Response(status_code=201 if result.created else 204,
+                    headers={"ETag": result.ref.etag, **NO_STORE})
+
+
+async def delete(req: DavRequest) -> Response:
+    t = req.target
+    if t.kind == "item":
+        coll = await req.dav.collections.get(req.principal, t.family, t.segment)
+        try:
+            await req.dav.items.delete(req.principal, coll, t.name,
+                                       if_match=_etag_header(req.header("if-match")))
+        except MailError as exc:
+            if exc.kind is Kind.NO_PERM:
+                return error_response(403, X.need_privileges(req.path, "unbind"))
+            raise
+        return Response(status_code=204)
+    if t.kind == "collection":
+        coll = await req.dav.collections.get(req.principal, t.family, t.segment)
+        if coll.handle is None:
+            return error_response(403, X.need_privileges(req.path, "unbind"))
+        try:
+            await req.dav.collections.delete(req.principal, coll)
+        except MailError as exc:
+            if exc.kind is Kind.NO_PERM:
+                parent = req.home_href(t.family)
+                return error_response(403, X.need_privileges(parent, "unbind"))
+            raise
+        return Response(status_code=204)
+    raise DavError(403, text="this resource cannot be deleted")
