@@ -27,6 +27,7 @@ from starlette.responses import Response
 
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
+from postroom.net.listener import in_networks
 from postroom.pim.model import InvalidItem
 from postroom.services.dav import Dav
 from postroom.services.dav.model import PreconditionFailed, UidConflict
@@ -154,11 +155,12 @@ class DavApp:
         header = request.headers.get("authorization")
         if header is None:
             return error_response(401, text="credentials required", headers=challenge)
-        if not self.settings.tls:
+        ip = request.client.host if request.client else ""
+        if not self.settings.tls and not in_networks(ip, self.settings.plaintext_networks):
+            # as IMAP LOGIN: passwords only inside TLS or from server.plaintext_auth_networks
             return error_response(403, text="use HTTPS: passwords are not accepted on a "
                                   "plain connection")
         auth = self.services.auth
-        ip = request.client.host if request.client else ""
         creds = _decode_basic(header)
         if creds is None:
             await auth.before(ip)
