@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -223,8 +224,10 @@ def _parse(data: bytes) -> icalendar.Calendar:
         raise invalid(f"the stored event cannot be read: {str(exc)[:200]}") from None
 
 
-def _master(cal: icalendar.Calendar) -> icalendar.Event:
-    events = [c for c in cal.walk("VEVENT")]
+def _master(cal: icalendar.Calendar) -> Any:
+    """The master VEVENT (the one without RECURRENCE-ID). Typed Any: icalendar types a
+    property as the union of every value class, which no caller can narrow usefully."""
+    events: list[Any] = list(cal.walk("VEVENT"))
     for ev in events:
         if "RECURRENCE-ID" not in ev:
             return ev
@@ -287,7 +290,8 @@ def read_event(data: bytes, zone: str) -> EventInfo:
         end = start + (timedelta(days=1) if all_day else timedelta(0))
     if all_day:
         end = max(start, end - timedelta(days=1))
-    repeat, interval, byday, count, until = "", 1, (), None, None
+    repeat, interval, count, until = "", 1, None, None
+    byday: tuple[str, ...] = ()
     rule = event.get("RRULE")
     if rule is not None:
         freq = str((rule.get("FREQ") or [""])[0]).lower()

@@ -1,0 +1,299 @@
+"""Webmail's calendar: the calendars a user sees and their events, through the DAV services.
+
+Every read and write goes through ``services.dav`` (Collections.home, Items.members/get_many/
+put/delete), so the webmail calendar passes the same gate as CalDAV (Op.ITEM_READ, ITEM_CREATE,
+ITEM_EDIT, ITEM_DELETE) and stores the same calendar object resources a CalDAV client reads
+(RFC 4791 §4.1); calendar_ical.py makes and reads them. What the pages may *offer* comes from
+the booleans of ``CalendarRef`` (computed here from the gate's handle), never from letters;
+the services refuse again whatever the page offered (a read-only calendar answers NO_PERM).
+
+Views read the index first (each item's span and whether it recurs, store: dav_items) and then
+expand only the candidates with ``pim.recurrence`` (RFC 5545 §3.3.10, overrides and EXDATEs
+applied): the view needs every instance anyway, so a second CalDAV-style filter pass would only
+repeat the work. Times are shown in the user's webmail time zone (prefs.timezone).
+
+Invitations: an event the user organises is saved with ORGANIZER and ATTENDEEs and
+services/dav/scheduling.py (an Items listener) sends the requests (RFC 6638 §3.2 implicit
+scheduling). An attendee's answer sets their PARTSTAT and saves through Items.put; scheduling
+sends the REPLY (RFC 6638 §3.2.2.3, RFC 5546 §3.2.3).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from postroom.access.gate import mailbox_missing
+from postroom.access.ops import Op
+from postroom.core.errors import Kind, MailError, invalid
+from postroom.core.principal import Principal
+from postroom.pim import recurrence
+from postroom.pim.filters import TimeRange
+from postroom.pim.model import InvalidItem
+from postroom.services.dav import Dav
+from postroom.services.dav.model import Collection, Item, PreconditionFailed
+from postroom.services.webmail.calendar_ical import (
+    EventDraft,
+    EventInfo,
+    build,
+    new_name,
+    read_event,
+    set_partstat,
+    update,
+)
+from postroom.services.webmail.prefs import Preferences
+
+COLOR_PROP = "{http://apple.com/ns/ical/}calendar-color"
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}(?:[0-9A-Fa-f]{2})?$")
+PALETTE = 8  # colour classes (calendar.css .cal-c0 ... .cal-c7) for calendars without a colour
+CALENDAR_TYPE = "text/calendar; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarRef:
+    """One calendar the user sees. ``id``: its folder id (URLs, the sharing screen);
+    ``color``: "#rrggbb" or "" (then ``shade``, a palette index, colours it)."""
+
+    id: int
+    name: str
+    owner: str | None
+    own: bool
+    color: str
+    shade: int
+    may_write: bool
+    may_delete: bool
+    may_share: bool
+    collection: Collection
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One instance of an event in a view, in the user's time zone."""
+
+    calendar: CalendarRef
+    item: str
+    summary: str
+    start: datetime
+    end: datetime
+    all_day: bool
+    recurring: bool
+    status: str = ""
+
+    def days(self) -> list[date]:
+        """The local days the instance covers (an all-day event's end is exclusive)."""
+        last = self.end - timedelta(days=1) if self.all_day else self.end - timedelta(
+            microseconds=1)
+        first = self.start.date()
+        last_day = max(first, last.date())
+        return [first + timedelta(days=i) for i in range((last_day - first).days + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One stored event for its page: ``role`` is "organizer" (may edit, when the calendar
+    allows), "attendee" (may answer), or "" (no scheduling; may edit when allowed)."""
+
+    calendar: CalendarRef
+    item: str
+    etag: str
+    info: EventInfo
+    role: str
+    my_partstat: str
+
+    @property
+    def editable(self) -> bool:
+        return self.calendar.may_write and self.role != "attendee"
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError, OSError):
+        return UTC
+
+
+def _problem(exc: Exception) -> MailError:
+    """A DAV service refusal as the error a page shows (status from its kind)."""
+    if isinstance(exc, PreconditionFailed):
+        return MailError(Kind.EXISTS, "The event was changed meanwhile (by another client or "
+                                      "tab); open it again to see the new version.")
+    if isinstance(exc, InvalidItem):
+        return invalid(f"The calendar refused the event: {exc.text}")
+    if isinstance(exc, MailError) and exc.kind is Kind.NO_PERM:
+        return MailError(Kind.NO_PERM, "This calendar is read-only for you: the change was "
+                                       "not saved.")
+    if isinstance(exc, MailError):
+        return exc
+    return invalid(str(exc)[:200])
+
+
+class WebCalendar:
+    def __init__(self, dav: Dav, prefs: Preferences) -> None:
+        self._dav = dav
+        self._prefs = prefs
+
+    async def zone(self, principal: Principal) -> str:
+        return (await self._prefs.get(principal)).timezone
+
+    async def today(self, principal: Principal) -> tuple[str, date]:
+        """The user's time zone and today's date in it (where a view opens)."""
+        zone = await self.zone(principal)
+        return zone, datetime.now(_zone(zone)).date()
+
+    async def calendars(self, principal: Principal) -> list[CalendarRef]:
+        """Every event calendar the user sees (own first, then shared, then public)."""
+        out: list[CalendarRef] = []
+        for coll in await self._dav.collections.home(principal, "calendars"):
+            if coll.handle is None or "VEVENT" not in coll.components:
+                continue
+            h = coll.handle
+            color = (coll.props.get(COLOR_PROP) or "").strip()
+            out.append(CalendarRef(
+                id=h.id, name=coll.displayname, owner=coll.owner,
+                own=coll.owner is not None and coll.owner == principal.address,
+                color=color[:7] if _COLOR.match(color) else "", shade=len(out) % PALETTE,
+                may_write=h.allows(Op.ITEM_CREATE) and h.allows(Op.ITEM_EDIT),
+                may_delete=h.allows(Op.ITEM_DELETE), may_share=h.allows(Op.ADMIN),
+                collection=coll))
+        return out
+
+    async def calendar(self, principal: Principal, cal_id: int) -> CalendarRef:
+        """One calendar by folder id; NOT_FOUND (as for a missing one) when not visible."""
+        for cal in await self.calendars(principal):
+            if cal.id == cal_id:
+                return cal
+        raise mailbox_missing(f"#{cal_id}")
+
+    async def occurrences(self, principal: Principal, cals: list[CalendarRef],
+                          first: date, last: date, zone: str) -> list[Occurrence]:
+        """Instances overlapping the local days ``first``..``last`` (inclusive) in the
+        calendars ``cals``, in start order; at most ``max_instances`` per event (web.dav)."""
+        tz = _zone(zone)
+        start = datetime.combine(first, datetime.min.time(), tz)
+        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz)
+        # all-day instances are floating dates: widen by a day each side, then keep by date
+        lo, hi = int(start.timestamp()) - 86400, int(end.timestamp()) + 86400
+        cfg = self._dav.config
+        out: list[Occurrence] = []
+        for cal in cals:
+            refs = await self._dav.items.members(principal, cal.collection)
+            wanted = [r.name for r in refs if r.component == "VEVENT"
+                      and (r.start is None or r.start < hi) and (r.end is None or r.end > lo)]
+            if len(wanted) > cfg.max_results:
+                raise MailError(Kind.LIMIT, f"{cal.name} has more than {cfg.max_results} events "
+                                            "in this range; choose a shorter view")
+            found = await self._dav.items.get_many(principal, cal.collection, wanted)
+            for name in wanted:
+                item = found.get(name)
+                if item is not None:
+                    out.extend(self._expand(cal, item, lo, hi, tz, first, last,
+                                            cfg.max_instances))
+        out.sort(key=lambda o: (not o.all_day, o.start, o.summary.lower()))
+        return out
+
+    @staticmethod
+    def _expand(cal: CalendarRef, item: Item, lo: int, hi: int, tz: tzinfo, first: date,
+                last: date, most: int) -> list[Occurrence]:
+        try:
+            found = recurrence.instances(item.data, TimeRange(lo, hi), component="VEVENT",
+                                         max_instances=most)
+        except (InvalidItem, ValueError):
+            return []  # a broken object is skipped, not a broken page
+        out = []
+        for inst in found:
+            if inst.all_day:  # floating dates: the same calendar day everywhere
+                s = datetime.fromtimestamp(inst.start, UTC).replace(tzinfo=tz)
+                e = datetime.fromtimestamp(inst.end, UTC).replace(tzinfo=tz)
+            else:
+                s = datetime.fromtimestamp(inst.start, tz)
+                e = datetime.fromtimestamp(inst.end, tz)
+            occ = Occurrence(cal, item.ref.name, inst.summary or item.ref.summary or "(no title)",
+                             s, max(e, s), inst.all_day, item.ref.recurring, inst.status)
+            days = occ.days()
+            if days[-1] >= first and days[0] <= last:
+                out.append(occ)
+        return out
+
+    # -- one event ---------------------------------------------------------------------------
+    async def event(self, principal: Principal, cal_id: int, name: str) -> EventView:
+        cal = await self.calendar(principal, cal_id)
+        try:
+            item = await self._dav.items.get(principal, cal.collection, name)
+        except MailError as exc:
+            if exc.kind is Kind.NOT_FOUND:
+                raise MailError(Kind.NOT_FOUND, "That event no longer exists.") from None
+            raise
+        info = read_event(item.data, await self.zone(principal))
+        me = (principal.address or "").lower()
+        role, mine = "", ""
+        if info.organizer and info.organizer == me:
+            role = "organizer"
+        else:
+            for p in info.participants:
+                if p.address == me:
+                    role, mine = "attendee", p.partstat
+        return EventView(cal, name, item.ref.etag, info, role, mine)
+
+    async def create(self, principal: Principal, cal_id: int, draft: EventDraft) -> str:
+        """A new event in the calendar; its resource name. Attendees make the user the
+        organiser (scheduling invites them once it is stored)."""
+        cal = await self.calendar(principal, cal_id)
+        if draft.attendees:
+            draft = _organised_by(draft, principal)
+        _uid, data = build(draft)
+        name = new_name()
+        await self._put(principal, cal, name, data, None, create=True)
+        return name
+
+    async def save(self, principal: Principal, cal_id: int, name: str, etag: str,
+                   draft: EventDraft) -> None:
+        """The edited event, only over the version the form was drawn from (If-Match: a
+        change made meanwhile by another client is not overwritten, RFC 7232 §3.1)."""
+        view = await self.event(principal, cal_id, name)
+        if view.role == "attendee":
+            raise MailError(Kind.NO_PERM, "Only the organiser can change this event; you can "
+                                          "answer the invitation.")
+        if draft.attendees:
+            draft = _organised_by(draft, principal)
+        item = await self._dav.items.get(principal, view.calendar.collection, name)
+        await self._put(principal, view.calendar, name, update(item.data, draft), etag)
+
+    async def answer(self, principal: Principal, cal_id: int, name: str, etag: str,
+                     partstat: str) -> None:
+        """An attendee's Accept / Tentative / Decline: their PARTSTAT, saved in their copy
+        (RFC 6638 §3.2.2.3: scheduling sends the REPLY to the organiser)."""
+        view = await self.event(principal, cal_id, name)
+        if view.role != "attendee":
+            raise invalid("You are not an attendee of this event.")
+        item = await self._dav.items.get(principal, view.calendar.collection, name)
+        data = set_partstat(item.data, (principal.address or "").lower(), partstat)
+        await self._put(principal, view.calendar, name, data, etag)
+
+    async def delete(self, principal: Principal, cal_id: int, name: str, etag: str) -> None:
+        cal = await self.calendar(principal, cal_id)
+        try:
+            await self._dav.items.delete(principal, cal.collection, name, if_match=etag or None)
+        except (MailError, PreconditionFailed) as exc:
+            if isinstance(exc, MailError) and exc.kind is Kind.NOT_FOUND:
+                raise
+            raise _problem(exc) from None
+
+    async def _put(self, principal: Principal, cal: CalendarRef, name: str, data: bytes,
+                   etag: str | None, *, create: bool = False) -> None:
+        try:
+            await self._dav.items.put(principal, cal.collection, name, data, CALENDAR_TYPE,
+                                      if_match=None if create else (etag or None),
+                                      if_none_match=create)
+        except (MailError, PreconditionFailed, InvalidItem, ValueError) as exc:
+            raise _problem(exc) from None
+
+
+def _organised_by(draft: EventDraft, principal: Principal) -> EventDraft:
+    """The draft with the user as ORGANIZER and without them among the attendees."""
+    me = (principal.address or "").lower()
+    if not me:
+        raise invalid("attendees: only an account with an address can invite")
+    others = tuple(dict.fromkeys(a.lower() for a in draft.attendees if a.lower() != me))
+    return replace(draft, attendees=others, organizer=me)
