@@ -1,0 +1,139 @@
+"""CalDAV with the caldav library: create, read, update, delete of events and todos,
+MKCALENDAR, time-range searches over recurring events (RFC 4791 §7.8, §9.9), and the
+byte-identical store (GET returns what PUT stored, with the same ETag)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from tests.support.dav import Dav
+
+EVENT = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//Postroom tests//EN\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20260101T000000Z\r
+DTSTART:{start}\r
+DTEND:{end}\r
+SUMMARY:{summary}\r
+{extra}END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+TODO = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//Postroom tests//EN\r
+BEGIN:VTODO\r
+UID:{uid}\r
+DTSTAMP:20260101T000000Z\r
+SUMMARY:{summary}\r
+END:VTODO\r
+END:VCALENDAR\r
+"""
+
+
+def event(uid: str, summary: str = "Meeting", start: str = "20260310T090000Z",
+          end: str = "20260310T100000Z", extra: str = "") -> str:
+    return EVENT.format(uid=uid, summary=summary, start=start, end=end, extra=extra)
+
+
+def _calendar(dav: Dav, address: str, name: str = "Calendar") -> Any:
+    principal = dav.caldav(address).principal()
+    return next(c for c in principal.calendars() if c.get_display_name() == name)
+
+
+def test_event_create_read_update_delete(dav: Dav) -> None:
+    alice = dav.account("alice@example.test")
+    cal = _calendar(dav, alice)
+    created = cal.save_event(event("crud-1@test", "First"))
+    fetched = cal.event_by_uid("crud-1@test")
+    assert "First" in fetched.data
+    fetched.icalendar_component["summary"] = "Second"
+    fetched.save()
+    again = cal.event_by_uid("crud-1@test")
+    assert "Second" in again.data and "First" not in again.data
+    assert len([e for e in cal.events() if "crud-1@test" in e.data]) == 1
+    again.delete()
+    assert not [e for e in cal.events() if "crud-1@test" in e.data]
+    del created
+
+
+def test_todo_create_and_list(dav: Dav) -> None:
+    alice = dav.account("alice@example.test")
+    tasks = _calendar(dav, alice, "Tasks")
+    tasks.save_todo(TODO.format(uid="todo-1@test", summary="Buy milk"))
+    assert any("Buy milk" in t.data for t in tasks.todos())
+    tasks.todo_by_uid("todo-1@test").delete()
+    assert not any("Buy milk" in t.data for t in tasks.todos())
+
+
+def test_get_returns_the_put_bytes_and_etag(dav: Dav) -> None:
+    alice = dav.account("alice@example.test")
+    data = event("bytes-1@test", "Exact  bytes", extra="X-ODD:  spaces kept \r\n").encode()
+    path = "/dav/calendars/alice@example.test/" + _segment(dav, alice) + "/bytes-1.ics"
+    status, headers, _ = dav.request(alice, "PUT", path, data,
+                                     {"Content-Type": "text/calendar; charset=utf-8"})
+    assert status == 201, _
+    etag = headers["etag"]
+    status, got_headers, body = dav.request(alice, "GET", path)
+    assert status == 200 and body == data
+    assert got_headers["etag"] == etag
+    assert got_headers["content-type"].startswith("text/calendar")
+    status, headers, _ = dav.request(alice, "PUT", path, data.replace(b"Exact", b"Other"),
+                                     {"Content-Type": "text/calendar", "If-Match": etag})
+    assert status == 204 and headers["etag"] != etag
+    status, _, _ = dav.request(alice, "DELETE", path)
+    assert status == 204
+    status, _, _ = dav.request(alice, "GET", path)
+    assert status == 404
+
+
+def _segment(dav: Dav, address: str, name: str = "Calendar") -> str:
+    return str(_calendar(dav, address, name).url).rstrip("/").rsplit("/", 1)[1]
+
+
+def test_make_calendar_and_delete_it(dav: Dav) -> None:
+    carol = dav.account("carol@example.test")
+    principal = dav.caldav(carol).principal()
+    made = principal.make_calendar(name="Holidays", cal_id="holidays")
+    assert str(made.url).endswith("/dav/calendars/carol%40example.test/holidays/") or \
+        str(made.url).endswith("/dav/calendars/carol@example.test/holidays/")
+    names = [c.get_display_name() for c in principal.calendars()]
+    assert "Holidays" in names
+    made.save_event(event("hol-1@test", "Party"))
+    assert len(made.events()) == 1
+    made.delete()
+    assert "Holidays" not in [c.get_display_name() for c in principal.calendars()]
+    # the folder is gone over IMAP too
+    imap = dav.imap(carol)
+    try:
+        typ, data = imap.list()
+        assert typ == "OK" and not any(b"Holidays" in line for line in data
+                                       if isinstance(line, bytes))
+    finally:
+        imap.logout()
+
+
+def test_time_range_search_expands_recurring_events(dav: Dav) -> None:
+    dave = dav.account("dave@example.test")
+    cal = _calendar(dav, dave)
+    cal.save_event(event("weekly@test", "Weekly", "20260105T090000Z", "20260105T100000Z",
+                         "RRULE:FREQ=WEEKLY;COUNT=10\r\n"))
+    cal.save_event(event("single@test", "Single", "20260401T090000Z", "20260401T100000Z"))
+    cal.save_event(event("far@test", "Far away", "20270101T090000Z", "20270101T100000Z"))
+    start = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    end = datetime(2026, 2, 15, tzinfo=timezone.utc)
+    found = cal.search(start=start, end=end, event=True, expand=True)
+    summaries = sorted(str(e.icalendar_component["summary"]) for e in found)
+    assert summaries == ["Weekly", "Weekly"]  # 2 Feb and 9 Feb
+    starts = sorted(e.icalendar_component["dtstart"].dt for e in found)
+    assert [s.day for s in starts] == [2, 9]
+    plain = cal.search(start=datetime(2026, 3, 25, tzinfo=timezone.utc),
+                       end=datetime(2026, 4, 5, tzinfo=timezone.utc), event=True)
+    assert sorted(str(e.icalendar_component["summary"]) for e in plain) == ["Single",
+                                                                          "Weekly"]
+    none = cal.search(start=datetime(2026, 6, 1, tzinfo=timezone.utc),
+                      end=datetime(2026, 7, 1, tzinfo=timezone.utc), event=True)
+    assert none == []

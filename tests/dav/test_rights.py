@@ -1,0 +1,116 @@
+"""Sharing that clients can see (issue 24): a calendar shared over IMAP SETACL appears in the
+sharee's calendar home with the privileges its rights give (access/dav.py), writes beyond
+them are 403 with DAV:need-privileges (RFC 3744 §7.1.1), and without ``l`` the calendar is
+404, byte for byte the answer for a missing one."""
+
+from __future__ import annotations
+
+import re
+
+from tests.support.dav import Dav
+
+PRIVS = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:displayname/>'
+         '<D:current-user-privilege-set/><D:owner/></D:prop></D:propfind>')
+EVENT = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n"
+         "DTSTAMP:20260101T000000Z\r\nDTSTART:20260310T090000Z\r\nDTEND:20260310T100000Z\r\n"
+         "SUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+CAL = {"Content-Type": "text/calendar; charset=utf-8"}
+
+
+def _setacl(dav: Dav, owner: str, folder: str, who: str, rights: str) -> None:
+    imap = dav.imap(owner)
+    try:
+        typ, data = imap._simple_command("SETACL", folder, who, f'"{rights}"')  # type: ignore[attr-defined]
+        assert typ == "OK", data
+    finally:
+        imap.logout()
+
+
+def _home(dav: Dav, address: str) -> bytes:
+    status, _, body = dav.request(address, "PROPFIND", f"/dav/calendars/{address}/", PRIVS,
+                                  {"Depth": "1"})
+    assert status == 207, body
+    return body
+
+
+def _shared_segment(body: bytes, owner: str) -> str | None:
+    for resp in re.findall(rb"<D:response>.*?</D:response>", body, re.S):
+        if f"Calendar ({owner})".encode() in resp:
+            href = re.search(rb"<D:href>([^<]+)</D:href>", resp)
+            assert href is not None
+            return href.group(1).decode().rstrip("/").rsplit("/", 1)[1]
+    return None
+
+
+def test_shared_calendar_read_only_then_insert_then_revoked(dav: Dav) -> None:
+    alice = dav.account("alice@example.test")
+    bob = dav.account("bob@example.test")
+    _home(dav, alice)  # makes alice's default calendars
+    own_seg = None
+    body = _home(dav, alice)
+    for resp in re.findall(rb"<D:response>.*?</D:response>", body, re.S):
+        if b"<D:displayname>Calendar</D:displayname>" in resp:
+            own_seg = re.search(rb"<D:href>([^<]+)</D:href>", resp).group(1).decode()  # type: ignore[union-attr]
+    assert own_seg is not None
+    status, _, _ = dav.request(alice, "PUT", own_seg + "alice-1.ics",
+                               EVENT.format(uid="alice-1@test", summary="Alice's"), CAL)
+    assert status == 201
+
+    _setacl(dav, alice, "Calendar", bob, "lr")
+    body = _home(dav, bob)
+    seg = _shared_segment(body, alice)
+    assert seg is not None, body
+    shared = [r for r in re.findall(rb"<D:response>.*?</D:response>", body, re.S)
+              if f"/{seg}/".encode() in r][0]
+    assert b"<D:read/>" in shared and b"<D:write-content/>" not in shared \
+        and b"<D:bind/>" not in shared
+    assert f"/dav/principals/{alice}/".encode() in shared  # owner
+    base = f"/dav/calendars/{bob}/{seg}/"
+    status, _, got = dav.request(bob, "GET", base + "alice-1.ics")
+    assert status == 200 and b"Alice's" in got
+    status, _, err = dav.request(bob, "PUT", base + "bob-1.ics",
+                                 EVENT.format(uid="bob-1@test", summary="Bob's"), CAL)
+    assert status == 403 and b"need-privileges" in err and b"<D:bind/>" in err
+
+    _setacl(dav, alice, "Calendar", bob, "lri")
+    status, _, _ = dav.request(bob, "PUT", base + "bob-1.ics",
+                               EVENT.format(uid="bob-1@test", summary="Bob's"), CAL)
+    assert status == 201
+    status, _, err = dav.request(bob, "PUT", base + "alice-1.ics",
+                                 EVENT.format(uid="alice-1@test", summary="Changed"), CAL)
+    assert status == 403 and b"need-privileges" in err
+    status, _, _ = dav.request(bob, "DELETE", base + "alice-1.ics")
+    assert status == 403
+
+    _setacl(dav, alice, "Calendar", bob, "")
+    assert _shared_segment(_home(dav, bob), alice) is None
+    gone = dav.request(bob, "PROPFIND", base, PRIVS, {"Depth": "0"})
+    missing = dav.request(bob, "PROPFIND", f"/dav/calendars/{bob}/999999/", PRIVS,
+                          {"Depth": "0"})
+    assert gone[0] == missing[0] == 404
+    assert gone[2] == missing[2]
+    g_get = dav.request(bob, "GET", base + "alice-1.ics")
+    m_get = dav.request(bob, "GET", f"/dav/calendars/{bob}/999999/alice-1.ics")
+    assert g_get[0] == m_get[0] == 404 and g_get[2] == m_get[2]
+    g_put = dav.request(bob, "PUT", base + "x.ics", EVENT.format(uid="x@t", summary="x"), CAL)
+    m_put = dav.request(bob, "PUT", f"/dav/calendars/{bob}/999999/x.ics",
+                        EVENT.format(uid="x@t", summary="x"), CAL)
+    assert g_put[0] == m_put[0] == 404 and g_put[2] == m_put[2]
+
+
+def test_directory_address_book_is_read_only(dav: Dav) -> None:
+    alice = dav.account("alice@example.test")
+    dav.account("erin@example.test")
+    status, _, body = dav.request(alice, "PROPFIND",
+                                  f"/dav/addressbooks/{alice}/directory/", PRIVS,
+                                  {"Depth": "1"})
+    assert status == 207
+    assert b"<D:read/>" in body and b"<D:bind/>" not in body
+    card = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:x-1\r\nFN:X\r\nEND:VCARD\r\n")
+    status, _, _ = dav.request(alice, "PUT", f"/dav/addressbooks/{alice}/directory/x.vcf",
+                               card, {"Content-Type": "text/vcard"})
+    assert status == 403
+    hrefs = re.findall(rb"<D:href>([^<]+\.vcf)</D:href>", body)
+    assert len(hrefs) >= 2
+    status, _, got = dav.request(alice, "GET", hrefs[0].decode())
+    assert status == 200 and b"BEGIN:VCARD" in got and b"EMAIL" in got
