@@ -37,7 +37,7 @@ def test_recurring_event_from_webmail_is_seen_by_caldav(dav_browser: Dav) -> Non
         page.get_by_label("Monday", exact=True).check()
         page.get_by_label("Wednesday", exact=True).check()
         page.get_by_label("After a number of times").check()
-        page.get_by_label("Number of times").fill("6")
+        page.get_by_label("Number of times", exact=True).fill("6")
         page.get_by_label("Reminder").select_option("15")
         submit(page, "Save event")
         assert "Event saved." in page.locator(".flash").inner_text()
