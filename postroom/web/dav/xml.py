@@ -90,16 +90,16 @@ def parse(body: bytes, max_size: int, max_depth: int) -> Element | None:
     if not body.strip():
         return None
     builder = _DepthLimited(max_depth)
-    parser = DefusedXMLParser(target=builder, forbid_dtd=True, forbid_entities=True,
-                              forbid_external=True)
     try:
+        parser = DefusedXMLParser(target=builder, forbid_dtd=True, forbid_entities=True,
+                                  forbid_external=True)
         parser.feed(body)
         root = parser.close()
     except BadXml:
         raise
     except DefusedXmlException:
         raise BadXml(400, "DTDs and entities are not accepted in DAV requests") from None
-    except (ParseError, ValueError, UnicodeError) as exc:
+    except (ParseError, ValueError, UnicodeError, LookupError) as exc:
         raise BadXml(400, f"malformed XML: {str(exc)[:200]}") from None
     if not isinstance(root, Element):
         raise BadXml(400, "malformed XML: no root element")
