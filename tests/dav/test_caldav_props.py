@@ -1,0 +1,95 @@
+"""PROPFIND and PROPPATCH on calendars (RFC 4918 §9.1, §9.2; RFC 4791 §5.2): allprop,
+propname, unknown properties as 404 propstats, PROPPATCH all-or-nothing with 424, dead
+properties kept, the Apple colour, MKCALENDAR with properties and a component set."""
+
+from __future__ import annotations
+
+import re
+
+from tests.support.dav import Dav
+
+ALL = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:" '
+       'xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:I="http://apple.com/ns/ical/" '
+       'xmlns:X="urn:example:x"><D:prop>'
+       '<D:displayname/><D:resourcetype/><C:supported-calendar-component-set/>'
+       '<C:supported-calendar-data/><C:max-resource-size/><C:calendar-description/>'
+       '<I:calendar-color/><D:supported-report-set/><D:supported-privilege-set/>'
+       '<D:sync-token/><D:owner/><D:acl/><D:quota-used-bytes/><X:unknown/>'
+       '</D:prop></D:propfind>')
+
+
+def _mkcalendar(dav: Dav, address: str, segment: str, comps: str = "VEVENT") -> str:
+    body = ('<?xml version="1.0"?><C:mkcalendar xmlns:D="DAV:" '
+            'xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:I="http://apple.com/ns/ical/">'
+            '<D:set><D:prop><D:displayname>Work</D:displayname>'
+            '<C:calendar-description>Work things</C:calendar-description>'
+            '<I:calendar-color>#FF0000FF</I:calendar-color>'
+            '<C:supported-calendar-component-set>'
+            + "".join(f'<C:comp name="{c}"/>' for c in comps.split(",")) +
+            '</C:supported-calendar-component-set></D:prop></D:set></C:mkcalendar>')
+    path = f"/dav/calendars/{address}/{segment}/"
+    status, _, out = dav.request(address, "MKCALENDAR", path, body)
+    assert status == 201, out
+    return path
+
+
+def test_mkcalendar_with_properties(dav: Dav) -> None:
+    alice = dav.account("alice@example.test")
+    path = _mkcalendar(dav, alice, "work")
+    status, _, body = dav.request(alice, "PROPFIND", path, ALL, {"Depth": "0"})
+    assert status == 207
+    assert b"<D:displayname>Work</D:displayname>" in body
+    assert b"Work things" in body and b"#FF0000FF" in body
+    assert b'<C:comp name="VEVENT"/>' in body
+    assert b"<C:calendar/>" in body and b"calendar-multiget" in body
+    assert b"sync-collection" in body and b"<C:max-resource-size>" in body
+    ok, missing = re.findall(rb"<D:propstat>.*?</D:propstat>", body, re.S)
+    assert b"404" in missing and b"unknown" in missing and b"unknown" not in ok
+    status, _, _ = dav.request(alice, "MKCALENDAR", path, "")
+    assert status == 405
+    both = _mkcalendar(dav, alice, "mixed", "VEVENT,VTODO")
+    status, _, body = dav.request(alice, "PROPFIND", both, ALL, {"Depth": "0"})
+    assert b'<C:comp name="VEVENT"/><C:comp name="VTODO"/>' in body
+    tasks = _mkcalendar(dav, alice, "chores", "VTODO")
+    status, _, body = dav.request(alice, "PROPFIND", tasks, ALL, {"Depth": "0"})
+    assert b'<C:comp name="VTODO"/>' in body and b"VEVENT" not in body
+
+
+def test_proppatch_all_or_nothing(dav: Dav) -> None:
+    bob = dav.account("bob@example.test")
+    path = _mkcalendar(dav, bob, "patchme")
+    good = ('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" '
+            'xmlns:I="http://apple.com/ns/ical/" xmlns:X="urn:example:x"><D:set><D:prop>'
+            '<D:displayname>Renamed</D:displayname><I:calendar-color>#00FF00FF</I:calendar-color>'
+            '<X:dead lang="en">kept <X:b>inner</X:b></X:dead></D:prop></D:set>'
+            '</D:propertyupdate>')
+    status, _, body = dav.request(bob, "PROPPATCH", path, good)
+    assert status == 207 and b"200 OK" in body and b"403" not in body
+    bad = ('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
+           '<D:displayname>Not applied</D:displayname><D:getetag>x</D:getetag></D:prop>'
+           '</D:set></D:propertyupdate>')
+    status, _, body = dav.request(bob, "PROPPATCH", path, bad)
+    assert status == 207 and b"403" in body and b"424" in body
+    query = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:X="urn:example:x">'
+             '<D:prop><D:displayname/><X:dead/></D:prop></D:propfind>')
+    status, _, body = dav.request(bob, "PROPFIND", path, query, {"Depth": "0"})
+    assert b"<D:displayname>Renamed</D:displayname>" in body
+    assert b"inner" in body and b'lang="en"' in body
+    remove = ('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:X="urn:example:x">'
+              '<D:remove><D:prop><X:dead/></D:prop></D:remove></D:propertyupdate>')
+    assert dav.request(bob, "PROPPATCH", path, remove)[0] == 207
+    status, _, body = dav.request(bob, "PROPFIND", path, query, {"Depth": "0"})
+    assert b"inner" not in body and b"404" in body
+
+
+def test_allprop_and_propname(dav: Dav) -> None:
+    carol = dav.account("carol@example.test")
+    home = f"/dav/calendars/{carol}/"
+    status, _, body = dav.request(carol, "PROPFIND", home, "", {"Depth": "1"})
+    assert status == 207 and b"<D:resourcetype>" in body
+    assert b"current-user-privilege-set" not in body  # not an allprop property
+    names = '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:propname/></D:propfind>'
+    status, _, body = dav.request(carol, "PROPFIND", home, names, {"Depth": "1"})
+    assert status == 207 and b"<D:current-user-privilege-set/>" in body
+    status, _, body = dav.request(carol, "PROPFIND", home, names, {"Depth": "infinity"})
+    assert status == 403 and b"propfind-finite-depth" in body
