@@ -4,7 +4,7 @@ byte-identical store (GET returns what PUT stored, with the same ETag)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.support.dav import Dav
@@ -123,17 +123,17 @@ def test_time_range_search_expands_recurring_events(dav: Dav) -> None:
                          "RRULE:FREQ=WEEKLY;COUNT=10\r\n"))
     cal.save_event(event("single@test", "Single", "20260401T090000Z", "20260401T100000Z"))
     cal.save_event(event("far@test", "Far away", "20270101T090000Z", "20270101T100000Z"))
-    start = datetime(2026, 2, 1, tzinfo=timezone.utc)
-    end = datetime(2026, 2, 15, tzinfo=timezone.utc)
+    start = datetime(2026, 2, 1, tzinfo=UTC)
+    end = datetime(2026, 2, 15, tzinfo=UTC)
     found = cal.search(start=start, end=end, event=True, expand=True)
     summaries = sorted(str(e.icalendar_component["summary"]) for e in found)
     assert summaries == ["Weekly", "Weekly"]  # 2 Feb and 9 Feb
     starts = sorted(e.icalendar_component["dtstart"].dt for e in found)
     assert [s.day for s in starts] == [2, 9]
-    plain = cal.search(start=datetime(2026, 3, 25, tzinfo=timezone.utc),
-                       end=datetime(2026, 4, 5, tzinfo=timezone.utc), event=True)
+    plain = cal.search(start=datetime(2026, 3, 25, tzinfo=UTC),
+                       end=datetime(2026, 4, 5, tzinfo=UTC), event=True)
     assert sorted(str(e.icalendar_component["summary"]) for e in plain) == ["Single",
                                                                           "Weekly"]
-    none = cal.search(start=datetime(2026, 6, 1, tzinfo=timezone.utc),
-                      end=datetime(2026, 7, 1, tzinfo=timezone.utc), event=True)
+    none = cal.search(start=datetime(2026, 6, 1, tzinfo=UTC),
+                      end=datetime(2026, 7, 1, tzinfo=UTC), event=True)
     assert none == []

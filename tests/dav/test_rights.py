@@ -60,8 +60,8 @@ def test_shared_calendar_read_only_then_insert_then_revoked(dav: Dav) -> None:
     body = _home(dav, bob)
     seg = _shared_segment(body, alice)
     assert seg is not None, body
-    shared = [r for r in re.findall(rb"<D:response>.*?</D:response>", body, re.S)
-              if f"/{seg}/".encode() in r][0]
+    shared = next(r for r in re.findall(rb"<D:response>.*?</D:response>", body, re.S)
+              if f"/{seg}/".encode() in r)
     assert b"<D:read/>" in shared and b"<D:write-content/>" not in shared \
         and b"<D:bind/>" not in shared
     assert f"/dav/principals/{alice}/".encode() in shared  # owner

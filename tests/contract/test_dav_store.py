@@ -1,0 +1,127 @@
+"""Groupware's index (store/repo/dav.py) on both backends: an item's message and its row in
+one transaction, an edit replacing the old message atomically, live rows, sync changes and
+removals from MODSEQs and the expunge log, the calendar-query prefilter, URL segments and
+properties; and the services over it (homes with their defaults, put/get/sync)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from postroom.app import Services
+from postroom.core.errors import Kind, MailError
+from postroom.services.dav.items import etag_of
+from postroom.store.repo.dav import ItemIndexRow
+from tests.support.factory import account
+
+EVENT = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n"
+         "DTSTAMP:20260101T000000Z\r\nDTSTART:20260310T090000Z\r\nDTEND:20260310T100000Z\r\n"
+         "SUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def row(name: str, uid: str, start: int | None = 100, end: int | None = 200,
+        recurring: bool = False, size: int = 10) -> ItemIndexRow:
+    return ItemIndexRow(name=name, etag='"e"', content_type="text/calendar",
+                        component="VEVENT", ical_uid=uid, start=start, end=end,
+                        recurring=recurring, summary=name, search="", size=size, modified=1)
+
+
+async def _folder(s: Services) -> int:
+    alice = await account(s, "alice@example.com")
+    mb = await s.mailboxes.create(alice, "Cal", kind="calendar")
+    return mb.id
+
+
+async def test_items_are_written_replaced_and_removed_atomically(services: Services) -> None:
+    s = services
+    mbid = await _folder(s)
+    repo = s.store.dav
+    msg = await s.messages.prepare(b"one", [], None, b"Subject: x\r\n\r\n")
+    uid1, modseq1, replaced = await repo.write_item(mbid, msg, row("a.ics", "A"),
+                                                    expect_uid=None)
+    assert replaced is None
+    await repo.write_item(mbid, msg, row("b.ics", "B"), expect_uid=None)
+    live = await repo.live(mbid)
+    assert [i.name for i in live] == ["a.ics", "b.ics"]
+    assert (await repo.by_ical_uid(mbid, "A"))[0].name == "a.ics"
+    # a decision about a stale state is refused
+    with pytest.raises(MailError) as exc:
+        await repo.write_item(mbid, msg, row("a.ics", "A"), expect_uid=None)
+    assert exc.value.kind is Kind.EXISTS
+    with pytest.raises(MailError):
+        await repo.write_item(mbid, msg, row("a.ics", "A"), expect_uid=uid1,
+                              create_only=True)
+    # edit: one transaction, the old message gone, the name live under the new UID
+    msg2 = await s.messages.prepare(b"two", [], None, b"Subject: y\r\n\r\n")
+    uid2, modseq2, replaced = await repo.write_item(mbid, msg2, row("a.ics", "A"),
+                                                    expect_uid=uid1)
+    assert replaced == uid1 and uid2 > uid1 and modseq2 > modseq1
+    assert await s.store.messages.get(mbid, uid1) is None
+    assert (await repo.by_names(mbid, ["a.ics"]))["a.ics"].uid == uid2
+    changed = await repo.changed_since(mbid, modseq1)
+    assert [i.name for i in changed] == ["b.ics", "a.ics"]
+    assert await repo.removed_since(mbid, modseq1) == []  # an edit is not a removal
+    b_uid = (await repo.by_names(mbid, ["b.ics"]))["b.ics"].uid
+    assert await repo.delete_item(mbid, b_uid)
+    assert not await repo.delete_item(mbid, b_uid)
+    assert await repo.removed_since(mbid, modseq2) == ["b.ics"]
+    assert [i.name for i in await repo.live(mbid)] == ["a.ics"]
+    mb = await s.store.mailboxes.get(mbid)
+    assert mb is not None and mb.message_count == 1
+
+
+async def test_candidates_prefilter_by_span(services: Services) -> None:
+    s = services
+    mbid = await _folder(s)
+    repo = s.store.dav
+    msg = await s.messages.prepare(b"x", [], None, b"\r\n")
+    for r in (row("early", "1", 0, 50), row("inside", "2", 100, 200),
+              row("late", "3", 500, 600), row("endless", "4", 10, None),
+              row("weekly", "5", 0, 10, recurring=True), row("zero", "6", 150, 150)):
+        await repo.write_item(mbid, msg, r, expect_uid=None)
+    names = {i.name for i in await repo.candidates(mbid, "VEVENT", 120, 300)}
+    assert names == {"inside", "endless", "weekly", "zero"}
+    assert {i.name for i in await repo.candidates(mbid, "VTODO", None, None)} == set()
+    assert len(await repo.candidates(mbid, None, None, None)) == 6
+
+
+async def test_segments_and_properties(services: Services) -> None:
+    s = services
+    mbid = await _folder(s)
+    repo = s.store.dav
+    assert await repo.segments([mbid]) == {}
+    await repo.set_segment(mbid, "work")
+    await repo.set_segment(mbid, "job")
+    assert await repo.segments([mbid]) == {mbid: "job"}
+    await repo.set_props(mbid, {"{DAV:}displayname": "Job", "{urn:x}a": "1"})
+    await repo.set_props(mbid, {"{urn:x}a": None, "{urn:x}b": "<x:b xmlns:x='urn:x'/>"})
+    assert await repo.props([mbid]) == {mbid: {"{DAV:}displayname": "Job",
+                                               "{urn:x}b": "<x:b xmlns:x='urn:x'/>"}}
+
+
+async def test_services_home_put_get_sync(services: Services) -> None:
+    s = services
+    assert s.dav is not None
+    alice = await account(s, "alice@example.com")
+    home = await s.dav.collections.home(alice, "calendars")
+    assert sorted(c.displayname for c in home) == ["Calendar", "Notes", "Tasks"]
+    again = await s.dav.collections.home(alice, "calendars")
+    assert [c.segment for c in again] == [c.segment for c in home]
+    cal = next(c for c in home if c.kind == "calendar")
+    data = EVENT.format(uid="u1", summary="One").encode()
+    put = await s.dav.items.put(alice, cal, "one.ics", data, "text/calendar")
+    assert put.created
+    item = await s.dav.items.get(alice, cal, "one.ics")
+    assert item.data == data and item.ref.etag == put.ref.etag
+    assert put.ref.etag == etag_of(hashlib.sha256(data).hexdigest())
+    first = await s.dav.items.sync(alice, cal, None)
+    assert [r.name for r in first.changed] == ["one.ics"] and first.removed == []
+    await s.dav.items.delete(alice, cal, "one.ics")
+    later = await s.dav.items.sync(alice, cal, first.token)
+    assert later.changed == [] and later.removed == ["one.ics"]
+    with pytest.raises(MailError) as exc:
+        await s.dav.items.sync(alice, cal, "http://postroom/ns/sync/1-1")
+    assert exc.value.kind is Kind.INVALID
+    books = await s.dav.collections.home(alice, "addressbooks")
+    assert [c.displayname for c in books] == ["Contacts", "Directory"]
