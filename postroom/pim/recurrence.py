@@ -103,8 +103,10 @@ def occurrences(s: Series, lo: int | None, hi: int | None, max_instances: int
         else:
             ruleset, endless = rules
             complete = not endless
+            all_day = times.is_all_day(dtstart)
             n = 0
-            for start in _safe_iter(ruleset):
+            for generated in _safe_iter(ruleset):
+                start: date = generated.date() if all_day else generated
                 n += 1
                 if n > max_instances:
                     complete = False
