@@ -137,3 +137,23 @@ def test_time_range_search_expands_recurring_events(dav: Dav) -> None:
     none = cal.search(start=datetime(2026, 6, 1, tzinfo=UTC),
                       end=datetime(2026, 7, 1, tzinfo=UTC), event=True)
     assert none == []
+
+
+def test_items_are_well_formed_messages_over_imap(dav: Dav) -> None:
+    gina = dav.account("gina@example.test")
+    data = event("imap-1@test", "Seen from IMAP").encode()
+    path = "/dav/calendars/gina@example.test/" + _segment(dav, gina) + "/imap-1.ics"
+    assert dav.request(gina, "PUT", path, data, {"Content-Type": "text/calendar"})[0] == 201
+    imap = dav.imap(gina)
+    try:
+        typ, _ = imap.select("Calendar", readonly=True)
+        assert typ == "OK"
+        typ, got = imap.fetch("1", "(ENVELOPE BODYSTRUCTURE BODY.PEEK[TEXT])")
+        assert typ == "OK"
+        head = got[0][0] if isinstance(got[0], tuple) else got[0]
+        assert isinstance(head, bytes)
+        assert b'"Seen from IMAP"' in head
+        assert b'"text" "calendar"' in head.lower()
+        assert got[0][1] == data  # type: ignore[index]
+    finally:
+        imap.logout()

@@ -10,7 +10,6 @@ ITEM_EDIT, ITEM_DELETE: access/ops.py), through the collection's handle.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import logging
 import re
@@ -36,11 +35,11 @@ from postroom.services.dav.model import (
     SyncChanges,
     UidConflict,
 )
+from postroom.services.dav.stored import item_prefix, prepare_item
 from postroom.store.repo.dav import ItemIndexRow, LiveItem
 
 log = logging.getLogger("postroom.dav")
 
-NAME_HEADER = "X-Postroom-Dav-Name"
 _NAME = re.compile(r"^[^/\x00-\x1f\x7f]{1,255}$")
 CALENDAR_TYPES = ("text/calendar",)
 CARD_TYPES = ("text/vcard", "text/x-vcard", "text/directory")
@@ -57,24 +56,6 @@ def _ref(item: LiveItem) -> ItemRef:
                    component=item.component, uid=item.ical_uid, summary=item.summary,
                    start=item.start, end=item.end, recurring=item.recurring,
                    modified=item.modified)
-
-
-def _header_text(text: str, most: int = 200) -> str:
-    """One header line's worth of client text: printable, no CR/LF (header injection)."""
-    return "".join(c if c.isprintable() else " " for c in text)[:most].strip()
-
-
-def item_prefix(index: ItemIndex, name: str, content_type: str, when: int) -> bytes:
-    """The MIME header IMAP sees above the item (RFC 2045): its type, 8bit/binary, the
-    summary as Subject, and the DAV name."""
-    binary = not index.component
-    lines = [f"Content-Type: {_header_text(content_type)}",
-             f"Content-Transfer-Encoding: {'binary' if binary else '8bit'}",
-             "MIME-Version: 1.0",
-             f"Subject: {_header_text(index.summary or name)}",
-             f"Date: {email.utils.formatdate(when)}",
-             f"{NAME_HEADER}: {_header_text(name, 255)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def family_of(coll: Collection) -> str:
@@ -197,8 +178,9 @@ class Items:
                     raise UidConflict((ns, "no-uid-conflict"), other.name)
         stored_type = content_type if family == "files" else index.content_type
         now = int(time.time())
-        prepared = await self._ctx.messages.prepare(
-            data, ["\\Seen"], now, item_prefix(index, name, stored_type, now))
+        prepared = await prepare_item(self._ctx.store, data,
+                                      item_prefix(index, name, stored_type, now), now,
+                                      self._ctx.max_message_size)
         row = ItemIndexRow(name=name, etag=etag_of(prepared.blob.sha256),
                            content_type=stored_type, component=index.component,
                            ical_uid=index.uid, start=index.start, end=index.end,
