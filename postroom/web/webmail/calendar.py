@@ -59,11 +59,16 @@ def _int(raw: str, most: int = MAX_ID) -> int:
     return int(raw)
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 2199  # views outside are junk (and would overflow date)
+
+
 def _date(raw: str, default: date) -> date:
+    """A yyyy-mm-dd from the query; anything else (or a year out of range) is ``default``."""
     try:
-        return date.fromisoformat(raw) if raw and len(raw) == 10 else default
+        found = date.fromisoformat(raw) if raw and len(raw) == 10 else default
     except ValueError:
         return default
+    return found if FIRST_YEAR <= found.year <= LAST_YEAR else default
 
 
 def _item(raw: str) -> str:
@@ -118,9 +123,14 @@ def _clock(raw: str, field: str) -> time:
 
 def _day(raw: str, field: str) -> date:
     try:
-        return date.fromisoformat(raw)
+        found = date.fromisoformat(raw) if len(raw) == 10 else None
     except ValueError:
-        raise MailError(Kind.INVALID, f"{field}: a date is written yyyy-mm-dd") from None
+        found = None
+    if found is None:
+        raise MailError(Kind.INVALID, f"{field}: a date is written yyyy-mm-dd")
+    if not FIRST_YEAR <= found.year <= LAST_YEAR:
+        raise MailError(Kind.INVALID, f"{field}: a year from {FIRST_YEAR} to {LAST_YEAR}")
+    return found
 
 
 def _number(raw: str, field: str) -> int | None:
@@ -129,6 +139,10 @@ def _number(raw: str, field: str) -> int | None:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
         raise MailError(Kind.INVALID, f"{field}: a whole number")
     return int(raw)
+
+
+def _weekday_order(day: str) -> int:
+    return WEEKDAYS.index(day) if day in WEEKDAYS else len(WEEKDAYS)
 
 
 def draft_of(form: Form, zone: str) -> EventDraft:
@@ -155,7 +169,7 @@ def draft_of(form: Form, zone: str) -> EventDraft:
         location=text(form, "location"), description=form.get("description").strip(),
         repeat=repeat if repeat in FREQS else "",
         interval=_number(text(form, "interval"), "interval") or 1,
-        byday=tuple(d for d in WEEKDAYS if d in form.all("byday")),
+        byday=tuple(sorted(dict.fromkeys(form.all("byday")), key=_weekday_order))[:8],
         count=_number(text(form, "count"), "count") if ends == "count" else None,
         until=_day(text(form, "until"), "until") if ends == "until" else None,
         reminder=reminder, attendees=people)

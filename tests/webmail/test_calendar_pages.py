@@ -1,0 +1,178 @@
+"""Webmail calendar over HTTP (a real server, WebClient): every view draws the events of the
+calendars shown; create, edit, delete through the form; stale edits are refused; a calendar
+shared read-only shows no edit controls and the server refuses edits with a clear 403; bad
+input is a clear 4xx (404 for anything that cannot be an id, 422 with the field's message),
+never a 500."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from tests.support.web import WebClient
+from tests.support.webmail import Webmail
+
+ALICE = "alice@calpages.test"
+BOB = "bob@calpages.test"
+DAY = date.today() + timedelta(days=2)
+
+
+def own_calendar(web: WebClient) -> str:
+    page = web.get("/webmail/calendar")
+    assert page.status == 200, page.text
+    found = re.search(r'id="cal-on-(\d+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def post(web: WebClient, path: str, pairs: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+    body = urlencode([("csrf", web.csrf), *pairs]).encode()
+    return web.request("POST", path, body,
+                       {"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def event_fields(cal: str, title: str, **more: str) -> list[tuple[str, str]]:
+    fields = {"calendar": cal, "title": title, "start_date": DAY.isoformat(),
+              "start_time": "10:00", "end_date": DAY.isoformat(), "end_time": "11:00",
+              "repeat": "", "ends": "never", "reminder": "", **more}
+    return list(fields.items())
+
+
+def item_of(web: WebClient, cal: str, title: str) -> tuple[str, str]:
+    """(event URL, etag) of the event titled ``title`` in the day view (etag "" when the
+    page offers no form: a read-only event)."""
+    page = web.get(f"/webmail/calendar?view=day&date={DAY.isoformat()}")
+    found = re.search(r'href="(/webmail/calendar/event\?[^"]+)"[^>]*>(?:(?!</a>).)*' +
+                      re.escape(title), page.text, re.S)
+    assert found, page.text
+    url = found.group(1).replace("&amp;", "&")
+    event = web.get(url)
+    etag = re.search(r'name="etag" value="([^"]*)"', event.text)
+    return url, etag.group(1).replace("&#34;", '"').replace("&quot;", '"') if etag else ""
+
+
+def test_create_and_every_view_shows_it(mail: Webmail) -> None:
+    mail.account(ALICE)
+    web = mail.client(ALICE)
+    cal = own_calendar(web)
+    page = post(web, "/webmail/calendar/save", event_fields(
+        cal, "Dentist", repeat="daily", ends="count", count="3", reminder="30",
+        location="Main St"))
+    assert page.status == 303, page.text
+    assert web.follow(page).status == 200
+    for view in ("day", "week", "month", "agenda"):
+        shown = web.get(f"/webmail/calendar?view={view}&date={DAY.isoformat()}")
+        assert shown.status == 200
+        assert "Dentist" in shown.text, view
+    # three instances: the agenda shows one a day
+    agenda = web.get(f"/webmail/calendar?view=agenda&date={DAY.isoformat()}")
+    assert agenda.text.count(">Dentist<") == 3
+    # hiding the calendar hides its events
+    hidden = web.get(f"/webmail/calendar?view=day&date={DAY.isoformat()}&toggles=1")
+    assert "Dentist" not in hidden.text
+    shown = web.get(f"/webmail/calendar?view=day&date={DAY.isoformat()}&toggles=1&on={cal}")
+    assert "Dentist" in shown.text
+
+
+def test_edit_delete_and_stale_etag(mail: Webmail) -> None:
+    mail.account(ALICE)
+    web = mail.client(ALICE)
+    cal = own_calendar(web)
+    assert post(web, "/webmail/calendar/save", event_fields(cal, "Lunch")).status == 303
+    url, etag = item_of(web, cal, "Lunch")
+    item = re.search(r"item=([^&]+)", url)
+    assert item
+    name = unquote(item.group(1))
+    form = [*event_fields(cal, "Long lunch"), ("cal", cal), ("item", name), ("etag", etag)]
+    assert post(web, "/webmail/calendar/save", form).status == 303
+    assert "Long lunch" in web.get(url).text
+    # the form drawn from the old version may not overwrite the new one (If-Match)
+    stale = post(web, "/webmail/calendar/save", [*event_fields(cal, "Short lunch"), ("cal", cal), ("item", name), ("etag", etag)])
+    assert stale.status == 409
+    assert "changed meanwhile" in stale.text
+    _url, etag2 = item_of(web, cal, "Long lunch")
+    gone = post(web, "/webmail/calendar/delete", [("cal", cal), ("item", name),
+                                                  ("etag", etag2)])
+    assert gone.status == 303
+    assert "Long lunch" not in web.get(f"/webmail/calendar?view=day&date={DAY}").text
+    assert web.get(url).status == 404
+
+
+def test_bad_input_is_a_clear_4xx(mail: Webmail) -> None:
+    mail.account(ALICE)
+    web = mail.client(ALICE)
+    cal = own_calendar(web)
+    cases = [
+        (event_fields(cal, ""), "needs a title"),
+        (event_fields(cal, "x", start_date="2026-13-45"), "yyyy-mm-dd"),
+        (event_fields(cal, "x", start_time="25:99"), "hh:mm"),
+        (event_fields(cal, "x", end_time="09:00"), "after the start"),
+        (event_fields(cal, "x", repeat="weekly", ends="count", count="0"), "between 1"),
+        (event_fields(cal, "x", repeat="daily", interval="abc"), "whole number"),
+        (event_fields(cal, "x", attendees="not an address"), "is not an address"),
+        (event_fields(cal, "x", reminder="99999999"), "whole number"),
+        (event_fields(cal, "x" * 600), "at most 500"),
+        (event_fields(cal, "x", start_date="0001-01-01"), "a year from"),
+        (event_fields(cal, "x", end_date="9999-12-31"), "a year from"),
+        (event_fields(cal, "x", repeat="daily", ends="until", until="2000-01-01"),
+         "before the first"),
+        (event_fields(cal, "x", repeat="weekly", byday="XX"), "unknown weekday"),
+    ]
+    for fields, message in cases:
+        page = post(web, "/webmail/calendar/save", fields)
+        assert page.status == 422, (fields, page.status)
+        assert message.lower() in page.text.lower(), message
+    for path in ("/webmail/calendar/event?cal=abc&item=x", "/webmail/calendar/event?cal=1",
+                 "/webmail/calendar/event?cal=999999&item=x.ics",
+                 "/webmail/calendar/event?cal=%C2%B2&item=x",
+                 f"/webmail/calendar/event?cal={cal}&item=missing.ics",
+                 "/webmail/calendar/new?cal=-1"):
+        assert web.get(path).status == 404, path
+    for path in ("/webmail/calendar?view=bogus&date=junk", "/webmail/calendar?date=2026-02-31",
+                 "/webmail/calendar?view=month&date=9999-12-31",
+                 "/webmail/calendar?view=month&date=0001-01-01"):
+        assert web.get(path).status == 200, path
+    # a calendar id the user may not see is the same 404 as a missing one
+    assert post(web, "/webmail/calendar/save", event_fields("999999", "x")).status == 404
+    assert post(web, "/webmail/calendar/save", event_fields(cal, "x"), ).status == 303
+    no_csrf = web.request("POST", "/webmail/calendar/save",
+                          urlencode(event_fields(cal, "y")).encode(),
+                          {"Content-Type": "application/x-www-form-urlencoded"})
+    assert no_csrf.status == 403
+
+
+def test_read_only_shared_calendar(mail: Webmail) -> None:
+    mail.account(ALICE)
+    mail.account(BOB)
+    web = mail.client(ALICE)
+    cal = own_calendar(web)
+    assert post(web, "/webmail/calendar/save", event_fields(cal, "Board meeting")).status == 303
+    imap = mail.imap(ALICE)
+    try:
+        typ, _ = imap.setacl("Calendar", BOB, "lr")
+        assert typ == "OK"
+    finally:
+        imap.logout()
+    bob = mail.client(BOB)
+    page = bob.get(f"/webmail/calendar?view=day&date={DAY.isoformat()}")
+    assert "Board meeting" in page.text
+    assert "(read-only)" in page.text
+    _url, etag = item_of(web, cal, "Board meeting")
+    url, none = item_of(bob, cal, "Board meeting")
+    assert none == ""
+    event = bob.get(url)
+    assert "This calendar is read-only for you." in event.text
+    assert "Save event" not in event.text and "Delete event" not in event.text
+    name = parse_qs(urlsplit(url).query)["item"][0]
+    refused = post(bob, "/webmail/calendar/save", [*event_fields(cal, "Hijacked"), ("cal", cal), ("item", name), ("etag", etag)])
+    assert refused.status == 403
+    assert "read-only for you" in refused.text
+    refused = post(bob, "/webmail/calendar/delete", [("cal", cal), ("item", name),
+                                                     ("etag", etag)])
+    assert refused.status == 403
+    new = post(bob, "/webmail/calendar/save", event_fields(cal, "Sneaky"))
+    assert new.status == 403
+    assert "Hijacked" not in web.get(f"/webmail/calendar?view=day&date={DAY}").text
+    # the sharing screen works for the calendar (folder-id based) and is linked from the view
+    assert f'/webmail/f/{cal}/sharing' in page.text
