@@ -88,7 +88,8 @@ def test_edit_delete_and_stale_etag(mail: Webmail) -> None:
     assert post(web, "/webmail/calendar/save", form).status == 303
     assert "Long lunch" in web.get(url).text
     # the form drawn from the old version may not overwrite the new one (If-Match)
-    stale = post(web, "/webmail/calendar/save", [*event_fields(cal, "Short lunch"), ("cal", cal), ("item", name), ("etag", etag)])
+    stale = post(web, "/webmail/calendar/save", [*event_fields(cal, "Short lunch"), ("cal", cal),
+                                                ("item", name), ("etag", etag)])
     assert stale.status == 409
     assert "changed meanwhile" in stale.text
     _url, etag2 = item_of(web, cal, "Long lunch")
@@ -165,7 +166,8 @@ def test_read_only_shared_calendar(mail: Webmail) -> None:
     assert "This calendar is read-only for you." in event.text
     assert "Save event" not in event.text and "Delete event" not in event.text
     name = parse_qs(urlsplit(url).query)["item"][0]
-    refused = post(bob, "/webmail/calendar/save", [*event_fields(cal, "Hijacked"), ("cal", cal), ("item", name), ("etag", etag)])
+    refused = post(bob, "/webmail/calendar/save", [*event_fields(cal, "Hijacked"), ("cal", cal),
+                                                  ("item", name), ("etag", etag)])
     assert refused.status == 403
     assert "read-only for you" in refused.text
     refused = post(bob, "/webmail/calendar/delete", [("cal", cal), ("item", name),
