@@ -161,3 +161,48 @@ def test_items_are_well_formed_messages_over_imap(dav: Dav) -> None:
         assert got[0][1] == data  # type: ignore[index]
     finally:
         imap.logout()
+
+
+def test_move_and_copy_between_calendars(dav: Dav) -> None:
+    hank = dav.account("hank@example.test")
+    principal = dav.caldav(hank).principal()
+    other = principal.make_calendar(name="Other", cal_id="other")
+    home = "/dav/calendars/hank@example.test/"
+    src = home + _segment(dav, hank) + "/m.ics"
+    data = event("move-1@test", "Moving")
+    assert dav.request(hank, "PUT", src, data, {"Content-Type": "text/calendar"})[0] == 201
+    dst = f"https://127.0.0.1:{dav.port}{home}other/m.ics"
+    status, headers, _ = dav.request(hank, "MOVE", src, "", {"Destination": dst})
+    assert status == 201 and headers["etag"]
+    assert dav.request(hank, "GET", src)[0] == 404
+    status, _, body = dav.request(hank, "GET", home + "other/m.ics")
+    assert status == 200 and body == data.encode()
+    # renaming inside one collection keeps the UID
+    status, _, _ = dav.request(hank, "MOVE", home + "other/m.ics", "",
+                               {"Destination": home + "other/renamed.ics"})
+    assert status == 201
+    assert len(other.events()) == 1
+    # COPY to a collection already holding the UID is refused with no-uid-conflict
+    assert dav.request(hank, "PUT", src, data, {"Content-Type": "text/calendar"})[0] == 201
+    status, _, body = dav.request(hank, "COPY", src, "",
+                                  {"Destination": home + "other/copy.ics"})
+    assert status == 403 and b"no-uid-conflict" in body
+    status, _, _ = dav.request(hank, "COPY", src, "", {"Destination": home + "other/renamed.ics",
+                                                       "Overwrite": "F"})
+    assert status == 412
+    status, _, _ = dav.request(hank, "MOVE", src, "",
+                               {"Destination": "/dav/addressbooks/hank@example.test/x/m.ics"})
+    assert status == 403
+
+
+def test_concurrent_creates_one_wins(dav: Dav) -> None:
+    import concurrent.futures
+    ivy = dav.account("ivy@example.test")
+    path = "/dav/calendars/ivy@example.test/" + _segment(dav, ivy) + "/race.ics"
+
+    def attempt(n: int) -> int:
+        return dav.request(ivy, "PUT", path, event("race@test", f"Racer {n}"),
+                           {"Content-Type": "text/calendar", "If-None-Match": "*"})[0]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        results = sorted(pool.map(attempt, range(6)))
+    assert results.count(201) == 1 and results.count(412) == 5, results

@@ -219,6 +219,45 @@ class Items:
             raise MailError(Kind.NOT_FOUND, f"no item {name}")
         await self._tell(principal, coll, old, None)
 
+    async def transfer(self, principal: Principal, source: Collection, name: str,
+                       target: Collection, target_name: str, *, overwrite: bool,
+                       move: bool) -> PutResult:
+        """COPY or MOVE of one item (RFC 4918 §9.8, §9.9), e.g. an event dragged to another
+        calendar: a put into the target (its own gate check, validation and UID rule), then
+        for MOVE the delete from the source (Op.ITEM_DELETE, checked before anything is
+        written). Two folders, so two transactions: a crash between them leaves a copy, never
+        a loss."""
+        item = await self.get(principal, source, name)
+        if move:
+            if source.handle is None:
+                raise MailError(Kind.NO_PERM, "the directory is read-only")
+            source.handle.require(Op.ITEM_DELETE)
+        same = source.segment == target.segment and source.kind == target.kind
+        if same and name == target_name:
+            raise MailError(Kind.NO_PERM, "source and destination are the same")
+        if not overwrite and target.handle is not None and \
+                (await self._ctx.store.dav.by_names(target.handle.id, [target_name])):
+            raise PreconditionFailed("the destination exists (Overwrite: F)")
+        if move and same and target.handle is not None:
+            # within one collection the UID moves with the item: free it first
+            result = await self._rename(principal, source, item, target_name)
+        else:
+            result = await self.put(principal, target, target_name, item.data,
+                                    item.ref.content_type)
+            if move:
+                await self.delete(principal, source, name)
+        return result
+
+    async def _rename(self, principal: Principal, coll: Collection, item: Item,
+                      target_name: str) -> PutResult:
+        await self.delete(principal, coll, item.ref.name)
+        try:
+            return await self.put(principal, coll, target_name, item.data,
+                                  item.ref.content_type)
+        except Exception:
+            await self.put(principal, coll, item.ref.name, item.data, item.ref.content_type)
+            raise
+
     async def _tell(self, principal: Principal, coll: Collection, old: Item | None,
                     new: Item | None) -> None:
         for listener in self.listeners:

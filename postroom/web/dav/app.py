@@ -52,7 +52,7 @@ Handler = Callable[[DavRequest], Awaitable[Response]]
 
 ALLOW_COLLECTION = "OPTIONS, GET, HEAD, DELETE, PROPFIND, PROPPATCH, REPORT"
 ALLOW_HOME = "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCALENDAR, MKCOL"
-ALLOW_ITEM = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH"
+ALLOW_ITEM = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, COPY, MOVE"
 ALLOW_OTHER = "OPTIONS, PROPFIND, PROPPATCH, REPORT"
 
 
@@ -201,7 +201,7 @@ class DavApp:
             return await self.report(req)
         if method in ("MKCALENDAR", "MKCOL"):
             return await caldav.mkcollection(req)
-        if method in ("GET", "HEAD", "PUT", "DELETE"):
+        if method in ("GET", "HEAD", "PUT", "DELETE", "COPY", "MOVE"):
             return await resources.handle(req)
         if method == "POST" and target.kind == "collection":
             raise DavError(405, headers={"Allow": allow_for(target)})

@@ -312,6 +312,13 @@ def _outbox_url(req: DavRequest) -> Element:
     return _hrefs(C + "schedule-outbox-URL", req.home_href("calendars") + "outbox/")
 
 
+def _email_set(req: DavRequest) -> Element:
+    """Apple's email-address-set (CalendarServer extension): the addresses iOS offers as
+    the organiser."""
+    return elem("{" + CS + "}email-address-set", None,
+                elem("{" + CS + "}email-address", req.address))
+
+
 def _cutype(req: DavRequest) -> Element:
     return elem(C + "calendar-user-type", "INDIVIDUAL")
 
@@ -423,6 +430,7 @@ LIVE: dict[str, Getter] = {
     C + "schedule-inbox-URL": _principal_only(_inbox_url),
     C + "schedule-outbox-URL": _principal_only(_outbox_url),
     C + "calendar-user-type": _principal_only(_cutype),
+    "{" + CS + "}email-address-set": _principal_only(_email_set),
     CARD + "addressbook-home-set": _principal_only(_addressbook_home),
     C + "supported-calendar-component-set": _calendar_only(_components_named),
     C + "supported-calendar-data": _calendar_only(_cal_data),

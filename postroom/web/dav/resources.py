@@ -10,12 +10,14 @@ win.
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 from starlette.responses import Response
 
 from postroom.core.errors import Kind, MailError
 from postroom.web.dav import props
 from postroom.web.dav import xml as X
-from postroom.web.dav.common import DavError, DavRequest, error_response
+from postroom.web.dav.common import DavError, DavRequest, error_response, parse_target
 
 NO_STORE = {"Cache-Control": "no-cache"}
 
@@ -41,6 +43,8 @@ async def handle(req: DavRequest) -> Response:
         return await put(req)
     if req.method == "DELETE":
         return await delete(req)
+    if req.method in ("COPY", "MOVE"):
+        return await transfer(req)
     raise DavError(405)
 
 
@@ -122,3 +126,36 @@ async def delete(req: DavRequest) -> Response:
             raise
         return Response(status_code=204)
     raise DavError(403, text="this resource cannot be deleted")
+
+
+async def transfer(req: DavRequest) -> Response:
+    """COPY / MOVE of a calendar object or vCard to another of the viewer's collections of
+    the same family (RFC 4918 §9.8, §9.9); collections are not copied or moved (403)."""
+    t = req.target
+    if t.kind != "item":
+        raise DavError(403, text="only calendar objects and vCards can be copied or moved")
+    destination = req.header("destination")
+    if not destination:
+        raise DavError(400, text="COPY and MOVE need a Destination header")
+    parts = urlsplit(destination.strip())
+    if parts.netloc and parts.netloc.lower() != (req.header("host") or "").lower():
+        raise DavError(502, text="the destination is on another server")
+    dest = parse_target(unquote(parts.path))
+    if dest.kind != "item" or dest.family != t.family or \
+            dest.user.lower() != req.address.lower():
+        raise DavError(403, text="the destination must be a member of one of your "
+                       "collections of the same kind")
+    overwrite = (req.header("overwrite") or "T").strip().upper() != "F"
+    source = await req.dav.collections.get(req.principal, t.family, t.segment)
+    target = await req.dav.collections.get(req.principal, dest.family, dest.segment)
+    try:
+        result = await req.dav.items.transfer(req.principal, source, t.name, target,
+                                              dest.name, overwrite=overwrite,
+                                              move=req.method == "MOVE")
+    except MailError as exc:
+        if exc.kind is Kind.NO_PERM:
+            return error_response(403, X.need_privileges(req.path, "unbind"
+                                                         if req.method == "MOVE" else "bind"))
+        raise
+    return Response(status_code=201 if result.created else 204,
+                    headers={"ETag": result.ref.etag})
