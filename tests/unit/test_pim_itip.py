@@ -1,0 +1,109 @@
+"""pim.itip: REQUEST/CANCEL/REPLY messages (RFC 5546 §3.2) and applying a reply."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import icalendar
+import pytest
+
+from postroom.pim import itip
+from postroom.pim.model import InvalidItem
+from tests.unit.test_pim_ical import BERLIN_TZ, cal, ev
+
+NOW = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
+LONG_CN = "A Very Long Common Name That Forces The Attendee Line To Fold Somewhere"
+
+EVENT = cal(BERLIN_TZ, ev(
+    "DTSTART;TZID=Europe/Berlin:20260302T090000", "DURATION:PT1H", "RRULE:FREQ=WEEKLY;COUNT=4",
+    "SUMMARY:Planning", "SEQUENCE:3", "ORGANIZER;CN=Alice:mailto:alice@example.test",
+    "ATTENDEE;PARTSTAT=ACCEPTED;ROLE=CHAIR:mailto:alice@example.test",
+    f"ATTENDEE;CN={LONG_CN};PARTSTAT=NEEDS-ACTION;RSVP=TRUE:\r\n mailto:bob@example.test",
+    "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:carol@example.test",
+    "BEGIN:VALARM", "ACTION:DISPLAY", "TRIGGER:-PT5M", "END:VALARM",
+    "X-ORGANIZER-CLIENT-STUFF:keep me"))
+
+
+def parsed(data: bytes) -> icalendar.Calendar:
+    return icalendar.Calendar.from_ical(data)
+
+
+def test_request() -> None:
+    msg = parsed(itip.request(EVENT, now=NOW))
+    assert str(msg["METHOD"]) == "REQUEST"
+    (e,) = msg.walk("VEVENT")
+    assert e["DTSTAMP"].dt == NOW and int(e["SEQUENCE"]) == 3
+    assert not msg.walk("VALARM") and msg.walk("VTIMEZONE")
+    assert len(e["ATTENDEE"]) == 3
+    with pytest.raises(InvalidItem):
+        itip.request(cal(ev("DTSTART:20260301T100000Z")))
+
+
+def test_cancel_all_and_some() -> None:
+    msg = parsed(itip.cancel(EVENT, now=NOW))
+    (e,) = msg.walk("VEVENT")
+    assert str(msg["METHOD"]) == "CANCEL" and str(e["STATUS"]) == "CANCELLED"
+    assert int(e["SEQUENCE"]) == 4 and len(e["ATTENDEE"]) == 3
+    assert "RRULE" not in e
+    (e,) = parsed(itip.cancel(EVENT, ("Carol@Example.test",), now=NOW)).walk("VEVENT")
+    assert str(e["ATTENDEE"]) == "mailto:carol@example.test"
+
+
+def test_reply_and_parse_message() -> None:
+    data = itip.reply(EVENT, "mailto:bob@example.test", "accepted", now=NOW)
+    msg = parsed(data)
+    (e,) = msg.walk("VEVENT")
+    assert str(msg["METHOD"]) == "REPLY"
+    att = e["ATTENDEE"]
+    assert str(att) == "mailto:bob@example.test"
+    assert att.params["PARTSTAT"] == "ACCEPTED" and "RSVP" not in att.params
+    assert int(e["SEQUENCE"]) == 3
+    info = itip.parse_message(data)
+    assert (info.method, info.uid, info.organizer) == ("REPLY", "u1", "alice@example.test")
+    assert [(a.address, a.partstat) for a in info.attendees] == [
+        ("bob@example.test", "ACCEPTED")]
+    with pytest.raises(InvalidItem):
+        itip.reply(EVENT, "bob@example.test", "MAYBE")
+
+
+def test_apply_reply_is_byte_stable() -> None:
+    answer = itip.reply(EVENT, "bob@example.test", "DECLINED", now=NOW)
+    updated = itip.apply_reply(EVENT, answer)
+    after = updated.decode().replace("\r\n ", "").split("\r\n")
+    changed = [line for line in after if line not in EVENT.decode().replace("\r\n ", "")
+               .split("\r\n")]
+    assert len(changed) == 1 and "PARTSTAT=DECLINED" in changed[0]
+    assert "RSVP" not in changed[0] and LONG_CN in changed[0]
+    # the bytes before and after Bob's line are exactly the organiser's
+    text, new = EVENT.decode(), updated.decode()
+    a = text.index("ATTENDEE;CN=A Very")
+    b = text.index("mailto:bob@example.test\r\n") + len("mailto:bob@example.test\r\n")
+    tail = len(text) - b
+    assert new[:a] == text[:a] and new[len(new) - tail:] == text[b:]
+    assert all(len(line.encode()) <= 75 for line in updated.decode().split("\r\n"))
+
+
+def test_apply_reply_for_one_instance_adds_override() -> None:
+    attendee_copy = cal(BERLIN_TZ, ev(
+        "RECURRENCE-ID;TZID=Europe/Berlin:20260309T090000",
+        "DTSTART;TZID=Europe/Berlin:20260309T090000", "DURATION:PT1H", "SEQUENCE:3",
+        "ORGANIZER:mailto:alice@example.test",
+        "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:carol@example.test"))
+    answer = itip.reply(attendee_copy, "carol@example.test", "TENTATIVE", now=NOW)
+    updated = parsed(itip.apply_reply(EVENT, answer))
+    evs = updated.walk("VEVENT")
+    assert len(evs) == 2
+    override = evs[1]
+    assert override["RECURRENCE-ID"].dt == datetime(2026, 3, 9, 8, tzinfo=UTC)
+    carol = next(a for a in override["ATTENDEE"] if "carol" in str(a))
+    assert carol.params["PARTSTAT"] == "TENTATIVE"
+    master_carol = next(a for a in evs[0]["ATTENDEE"] if "carol" in str(a))
+    assert master_carol.params["PARTSTAT"] == "NEEDS-ACTION"
+
+
+def test_apply_reply_rejects_foreign_and_old() -> None:
+    answer = itip.reply(EVENT, "bob@example.test", "ACCEPTED", now=NOW)
+    with pytest.raises(InvalidItem):
+        itip.apply_reply(EVENT.replace(b"UID:u1", b"UID:other"), answer)
+    with pytest.raises(InvalidItem):
+        itip.apply_reply(EVENT.replace(b"SEQUENCE:3", b"SEQUENCE:5"), answer)
