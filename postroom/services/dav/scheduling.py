@@ -1,14 +1,100 @@
-"""Scheduling (RFC 6638): invitations to local attendees land in their scheduling inbox and
-calendar, replies update the organiser's PARTSTAT; remote attendees get iMIP mail (RFC 6047)
-through the submission service, and iMIP replies arriving by mail update the organiser."""
+"""Scheduling (RFC 6638): invitations to local attendees land in their calendar, replies
+update the organiser's PARTSTAT; remote attendees get iMIP mail (RFC 6047) through the
+submission service, and iMIP arriving by mail updates the local organiser or attendee.
+
+Implicit scheduling (RFC 6638 §3.2): ``item_changed`` is told by Items after every committed
+put and delete. What it does depends on who stored the object, in their own calendar:
+
+- the ORGANIZER (RFC 6638 §3.2.1): a new object, or a change other than DTSTAMP and the
+  attendees' answers, sends a REQUEST to every attendee; attendees dropped from the list and
+  everyone on deletion get a CANCEL;
+- an ATTENDEE (§3.2.2): a change of their PARTSTAT sends a REPLY to the organiser; deleting
+  their copy of an event they had not declined sends a REPLY with DECLINED (§3.2.2.3).
+
+Where a message goes: an address that is an active local account (the Directory decides) is
+served directly: a REQUEST puts the event into the attendee's default calendar (the folder
+named web.dav.calendar_name, else their first calendar) with PARTSTAT=NEEDS-ACTION, as Cyrus
+and SOGo do, so that it "lands in the calendar"; a REPLY is applied to the organiser's copy; a
+CANCEL marks the attendee's copy STATUS:CANCELLED. Any other address (remote, or a local
+alias or group, whose members get it through delivery) gets iMIP mail from the user, through
+SubmissionService with the user as the authenticated submitter, so the same sender rules as
+for webmail apply. An unknown address of a local domain gets nothing (SCHEDULE-STATUS 3.7).
+
+The scheduling inbox (RFC 6638 §2.2) is processed at once: the server applies each message
+(the "automatic processing" of §3.2) instead of keeping it for the client, so the inbox a
+client sees is empty (web/dav/scheduling.py) and the result is in the calendars.
+
+Why writing into other users' calendars does not bypass the gate: those writes are the
+server's act (RFC 6638 §3.2), made as the system principal acting in the target's own account
+(``Principal.operator_as``). The user never names the target folder: it is chosen here from
+the attendee or organiser address written in the event, and only the target's own default
+calendar (a REQUEST) or the object with the same UID in which the target is the ORGANIZER (a
+REPLY) or the ORGANIZER is the sender (a CANCEL) can be touched. Writes made as the system
+principal are never scheduled again, which also ends every loop (and makes the CLI's imports,
+made as the operator, send no invitations).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import Callable, Sequence
+
+from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
+from postroom.core.records import AccountRec, QueueRec
+from postroom.directory.service import ToAccount, Unknown
+from postroom.pim.ical import scheduling_info
+from postroom.pim.model import InvalidItem, SchedulingInfo
+from postroom.services.dav import imip
 from postroom.services.dav.collections import Collections
 from postroom.services.dav.context import DavContext
 from postroom.services.dav.items import Items
-from postroom.services.dav.model import Collection, Item
+from postroom.services.dav.model import Collection, Item, PreconditionFailed
+from postroom.services.pipeline import Client
+from postroom.services.submission import received_header
+
+log = logging.getLogger("postroom.dav.scheduling")
+
+SCHEDULED_KINDS = frozenset({"calendar", "tasks"})  # VEVENT and VTODO (RFC 6638 §3.1)
+ICS_TYPE = "text/calendar; charset=utf-8"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+=~-]{0,190}$")
+_TRIES = 3  # concurrent answers to the same event: read, change, write If-Match, again
+
+
+def item_name(uid: str) -> str:
+    """The resource name of a copy the server creates: the UID when it is a safe path
+    segment (clients do the same), else its hash."""
+    if _SAFE_NAME.match(uid):
+        return uid + ".ics"
+    return hashlib.sha256(uid.encode()).hexdigest()[:40] + ".ics"
+
+
+def _info(item: Item | None) -> SchedulingInfo | None:
+    if item is None:
+        return None
+    try:
+        return scheduling_info(item.data)
+    except InvalidItem:
+        return None
+
+
+def _people(info: SchedulingInfo | None, me: str) -> set[str]:
+    if info is None:
+        return set()
+    return {a.address for a in info.attendees if a.address and a.address != me}
+
+
+def _partstat(item: Item | None, me: str) -> str | None:
+    if item is None:
+        return None
+    try:
+        return imip.partstat_of(item.data, me)
+    except InvalidItem:
+        return None
 
 
 class Scheduling:
@@ -17,8 +103,256 @@ class Scheduling:
         self._collections = collections
         self._items = items
 
+    # -- implicit scheduling (RFC 6638 §3.2) -----------------------------------------------------
     async def item_changed(self, principal: Principal, coll: Collection, old: Item | None,
                            new: Item | None) -> None:
         """RFC 6638 §3.2: an organiser's change is sent to the attendees, an attendee's
         PARTSTAT change to the organiser."""
+        me = (principal.address or "").lower()
+        if not self._ctx.config.scheduling or principal.system or not me \
+                or coll.handle is None or coll.kind not in SCHEDULED_KINDS \
+                or (coll.owner or "").lower() != me:
+            return
+        old_info, new_info = _info(old), _info(new)
+        info = new_info or old_info
+        if info is None or not info.organizer:
+            return
+        if info.organizer == me:
+            await self._as_organizer(principal, old, new, old_info, new_info)
+        elif me in {a.address for a in info.attendees}:
+            await self._as_attendee(principal, old, new, info)
+
+    async def _as_organizer(self, principal: Principal, old: Item | None, new: Item | None,
+                            old_info: SchedulingInfo | None,
+                            new_info: SchedulingInfo | None) -> None:
+        me = (principal.address or "").lower()
+        before, after = _people(old_info, me), _people(new_info, me)
+        if new is None or new_info is None:
+            if old is not None and before:
+                await self._send(principal, "CANCEL", imip.cancel(old.data), sorted(before),
+                                 old_info.summary if old_info else "")
+            return
+        gone = sorted(before - after)
+        if gone and old is not None:
+            await self._send(principal, "CANCEL", imip.cancel(old.data, tuple(gone)), gone,
+                             new_info.summary)
+        if not after:
+            return
+        if old is not None and imip.significant(old.data) == imip.significant(new.data):
+            return  # only answers or stamps changed: nothing to tell (RFC 5546 §2.1.4)
+        await self._send(principal, "REQUEST", imip.request(new.data), sorted(after),
+                         new_info.summary)
+
+    async def _as_attendee(self, principal: Principal, old: Item | None, new: Item | None,
+                           info: SchedulingInfo) -> None:
+        me = (principal.address or "").lower()
+        organizer = info.organizer or ""
+        if new is None:
+            # RFC 6638 §3.2.2.3: removing one's copy declines, unless it was cancelled or
+            # already declined
+            if old is None or _partstat(old, me) == "DECLINED" or b"STATUS:CANCELLED" in old.data:
+                return
+            await self._send(principal, "REPLY", imip.reply(old.data, me, "DECLINED"),
+                             [organizer], info.summary)
+            return
+        now = _partstat(new, me)
+        was = _partstat(old, me) if old is not None else "NEEDS-ACTION"
+        if now is None or now == was or now == "NEEDS-ACTION" or now not in imip.PARTSTATS:
+            return
+        await self._send(principal, "REPLY", imip.reply(new.data, me, now), [organizer],
+                         info.summary)
+
+    # -- where a message goes ----------------------------------------------------------------
+    async def _send(self, principal: Principal, method: str, message: bytes,
+                    recipients: Sequence[str], summary: str) -> None:
+        """Local accounts directly, everyone else by iMIP mail from ``principal``."""
+        sender = (principal.address or "").lower()
+        remote: list[str] = []
+        for rcpt in recipients:
+            found = await self._ctx.directory.resolve_recipient(rcpt)
+            if isinstance(found, ToAccount):
+                if found.account.state != "active":
+                    log.info("scheduling: %s is not active; %s not delivered", rcpt, method)
+                    continue
+                try:
+                    await self.deliver_local(found.account, method, message, sender)
+                except (MailError, InvalidItem) as exc:
+                    log.info("scheduling: %s to %s not applied: %s", method, rcpt, exc)
+            elif isinstance(found, Unknown) and found.local_domain:
+                # RFC 6638 §3.2.9 SCHEDULE-STATUS 3.7: invalid calendar user
+                log.info("scheduling: %s: no such local user; %s not sent", rcpt, method)
+            else:
+                remote.append(rcpt)
+        if remote:
+            await self._mail(principal, method, message, remote, summary)
+
+    async def _mail(self, principal: Principal, method: str, message: bytes,
+                    recipients: list[str], summary: str) -> None:
+        """iMIP (RFC 6047): one message to the remote recipients, submitted as the user."""
+        sender = principal.address or ""
+        text = _explain(method, sender, summary)
+        hostname = self._ctx.hostname
+        data = imip.build_mail(sender, recipients, method, message, summary, hostname, text)
+        client = Client("local", hostname, True, principal, False, "webmail")
+        received = received_header("calendar", "127.0.0.1", hostname, "HTTPS",
+                                   secrets.token_hex(6),
+                                   recipients[0] if len(recipients) == 1 else None)
+        try:
+            await self._ctx.submission.submit(client, sender, recipients, data, received)
+        except MailError as exc:
+            log.warning("scheduling: iMIP %s to %s refused: %s", method,
+                        ", ".join(recipients), exc.text)
+
+    async def deliver_local(self, account: AccountRec, method: str, message: bytes,
+                            sender: str) -> bool:
+        """Apply one iTIP message to a local account's calendar, as the server (see the
+        module's docstring). ``sender``: who sent it (the user, or a mail's From), checked
+        against the role the message claims (RFC 6047 §3.1: only the organiser requests
+        and cancels, only the attendee replies). True when something was written."""
+        info = scheduling_info(message)
+        if info is None or not info.uid:
+            return False
+        target = account.address.lower()
+        acting = Principal.operator_as(account.id, account.address, account.domain_id)
+        found = await self._find(acting, info.uid)
+        if method == "REQUEST":
+            if info.organizer != sender or target not in {a.address for a in info.attendees}:
+                return False
+            return await self._land(acting, found, message, target, info)
+        if method == "CANCEL":
+            if found is None or info.organizer != sender:
+                return False
+            coll, item = found
+            current = scheduling_info(item.data)
+            if current is None or current.organizer != sender:
+                return False
+            return await self._rewrite(acting, coll, item, imip.mark_cancelled)
+        if method == "REPLY":
+            if found is None or sender not in {a.address for a in info.attendees}:
+                return False
+            coll, item = found
+            current = scheduling_info(item.data)
+            if current is None or current.organizer != target:
+                return False  # only the organiser's own copy takes replies
+            return await self._rewrite(acting, coll, item,
+                                       lambda data: imip.apply_reply(data, message))
+        return False
+
+    async def _land(self, acting: Principal, found: tuple[Collection, Item] | None,
+                    message: bytes, attendee: str, info: SchedulingInfo) -> bool:
+        """A REQUEST into the attendee's calendar: a new copy with NEEDS-ACTION, or the
+        update of their copy keeping their answer while the revision (SEQUENCE) is the
+        same (RFC 5546 §2.1.4: a new revision asks again)."""
+        if found is not None:
+            coll, item = found
+            mine = scheduling_info(item.data)
+            keep = imip.partstat_of(item.data, attendee) \
+                if mine is not None and mine.sequence >= info.sequence else None
+            return await self._rewrite(acting, coll, item,
+                                       lambda _data: imip.attendee_copy(message, attendee, keep))
+        calendar = await self._default_calendar(acting)
+        if calendar is None:
+            log.info("scheduling: %s has no calendar; invitation not filed", attendee)
+            return False
+        data = imip.attendee_copy(message, attendee, None)
+        try:
+            await self._items.put(acting, calendar, item_name(info.uid), data, ICS_TYPE,
+                                  if_none_match=True)
+        except PreconditionFailed:
+            return False
+        return True
+
+    async def _rewrite(self, acting: Principal, coll: Collection, item: Item,
+                       change: Callable[[bytes], bytes]) -> bool:
+        """Read-change-write with If-Match, again when the item changed meanwhile."""
+        for _ in range(_TRIES):
+            data = change(item.data)
+            if data == item.data:
+                return False
+            try:
+                await self._items.put(acting, coll, item.ref.name, data, ICS_TYPE,
+                                      if_match=item.ref.etag)
+                return True
+            except PreconditionFailed:
+                try:
+                    item = await self._items.get(acting, coll, item.ref.name)
+                except MailError as exc:
+                    if exc.kind is Kind.NOT_FOUND:
+                        return False
+                    raise
+        return False
+
+    async def _own_calendars(self, acting: Principal) -> list[Collection]:
+        me = (acting.address or "").lower()
+        return [c for c in await self._collections.home(acting, "calendars")
+                if c.handle is not None and c.kind in SCHEDULED_KINDS
+                and (c.owner or "").lower() == me]
+
+    async def _default_calendar(self, acting: Principal) -> Collection | None:
+        """RFC 6638 §9.2 schedule-default-calendar-URL, in effect: the calendar named
+        web.dav.calendar_name, else the first of kind calendar."""
+        own = [c for c in await self._own_calendars(acting) if c.kind == "calendar"]
+        named = [c for c in own if c.name == self._ctx.config.calendar_name]
+        return (named or own)[0] if named or own else None
+
+    async def _find(self, acting: Principal, uid: str) -> tuple[Collection, Item] | None:
+        """The account's own copy of the object with this UID, in any of its calendars."""
+        for coll in await self._own_calendars(acting):
+            assert coll.handle is not None
+            rows = await self._ctx.store.dav.by_ical_uid(coll.handle.id, uid)
+            if rows:
+                return coll, await self._items.get(acting, coll, rows[0].name)
         return None
+
+    # -- iMIP coming in by mail (RFC 6047) -----------------------------------------------------
+    async def delivered(self, entry: QueueRec, recipients: Sequence[str]) -> None:
+        """Told by delivery after local copies of ``entry`` were committed: a text/calendar
+        part with METHOD REQUEST, REPLY or CANCEL is applied to the recipients' calendars
+        (the same rules as for local scheduling; the message's From is the sender whose
+        role is checked). Anything else is left alone: the copy in INBOX is the mail."""
+        if not self._ctx.config.scheduling or entry.size > self._ctx.max_message_size:
+            return
+        try:
+            data = await asyncio.to_thread(self._ctx.store.blobs.read, entry.blob)
+        except OSError:
+            return
+        await self.incoming(data, recipients)
+
+    async def incoming(self, data: bytes, recipients: Sequence[str]) -> int:
+        """Apply the iTIP parts of a delivered mail message; the number of changes made."""
+        most = self._ctx.config.max_resource_size
+        try:
+            parts = imip.calendar_parts(data, most)
+            sender = imip.from_address(data)
+        except (ValueError, LookupError):
+            return 0
+        done = 0
+        for part in parts:
+            try:
+                method = imip.method_of(part)
+            except InvalidItem:
+                continue
+            if method not in ("REQUEST", "REPLY", "CANCEL"):
+                continue
+            for rcpt in recipients:
+                found = await self._ctx.directory.resolve_recipient(rcpt)
+                if not isinstance(found, ToAccount) or found.account.state != "active":
+                    continue
+                try:
+                    if await self.deliver_local(found.account, method, part, sender):
+                        done += 1
+                except (MailError, InvalidItem) as exc:
+                    log.info("iMIP %s from %s for %s not applied: %s", method, sender, rcpt,
+                             exc)
+        return done
+
+
+def _explain(method: str, sender: str, summary: str) -> str:
+    """The text part of an iMIP message, for mail programs that do not read calendars."""
+    title = summary or "(no title)"
+    if method == "REQUEST":
+        return (f"{sender} invites you to: {title}\n\nThe invitation is attached as a "
+                "calendar file; open it in your calendar program to answer.\n")
+    if method == "CANCEL":
+        return f"{sender} cancelled: {title}\n"
+    return f"{sender} answered the invitation to: {title}\n"
