@@ -25,7 +25,7 @@ PRODID = "-//Postroom//Webmail Calendar//EN"
 FREQS = ("daily", "weekly", "monthly", "yearly")
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 PARTSTATS = ("ACCEPTED", "TENTATIVE", "DECLINED")
-MAX_TEXT = 10_000  # characters of a description; a summary or location is at most 500
+MAX_TEXT = 4000  # characters of a description (below web.form_max_field); a title at most 500
 MAX_ATTENDEES = 200
 MAX_REMINDER = 60 * 24 * 28  # minutes: four weeks before
 

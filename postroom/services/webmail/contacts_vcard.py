@@ -24,7 +24,7 @@ import vobject
 from postroom.core.errors import invalid
 
 MAX_FIELD = 500
-MAX_NOTE = 10_000
+MAX_NOTE = 4000  # below web.form_max_field (4096 by default), so the form says why
 MAX_VALUES = 20  # emails, phones, groups each
 
 
