@@ -1,0 +1,48 @@
+"""Acceptance (issue 24): Debian's litmus, the WebDAV conformance suite, passes every test of
+its basic, copymove, props and locks suites on the WebDAV file area over real TLS.
+
+Each suite runs in its own collection of alice's area (litmus makes ``litmus/`` under the URL
+it is given and removes it at the end). A suite passes when its summary says every test run
+passed and no line reports a FAIL; warnings are shown but do not fail (litmus uses them for
+behaviour RFC 4918 leaves open).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.support.dav import Dav
+from tests.support.webmail import PASSWORD
+
+LITMUS = shutil.which("litmus") or "/usr/bin/litmus"
+SUITES = ("basic", "copymove", "props", "locks")
+SUMMARY = re.compile(r"<- summary for `(\w+)': of (\d+) tests run: (\d+) passed, (\d+) failed")
+
+pytestmark = pytest.mark.skipif(not os.path.exists(LITMUS), reason="litmus is not installed")
+
+
+def run_litmus(dav: Dav, address: str, suite: str, folder: str) -> str:
+    status, _, _ = dav.request(address, "MKCOL", f"/dav/files/{address}/{folder}/")
+    assert status in (201, 405), status
+    url = f"{dav.base}/dav/files/{address}/{folder}/"
+    env = dict(os.environ, TESTS=suite, HOME=os.environ.get("HOME", "/tmp"))
+    done = subprocess.run([LITMUS, url, address, PASSWORD], env=env, capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_litmus_suite(dav: Dav, suite: str) -> None:
+    alice = dav.account("alice@example.test")
+    out = run_litmus(dav, alice, suite, f"lit-{suite}")
+    found = SUMMARY.search(out)
+    assert found is not None, out
+    name, run, passed, failed = found.groups()
+    assert name == suite
+    fails = [line for line in out.splitlines() if "FAIL" in line]
+    assert int(failed) == 0 and passed == run and not fails, out
