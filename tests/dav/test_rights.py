@@ -114,3 +114,23 @@ def test_directory_address_book_is_read_only(dav: Dav) -> None:
     assert len(hrefs) >= 2
     status, _, got = dav.request(alice, "GET", hrefs[0].decode())
     assert status == 200 and b"BEGIN:VCARD" in got and b"EMAIL" in got
+
+
+def test_sharee_without_a_cannot_change_properties(dav: Dav) -> None:
+    judy = dav.account("judy@example.test")
+    kim = dav.account("kim@example.test")
+    _home(dav, judy)
+    _setacl(dav, judy, "Calendar", kim, "lrite")
+    seg = _shared_segment(_home(dav, kim), judy)
+    assert seg is not None
+    patch = ('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
+             '<D:displayname>Mine now</D:displayname></D:prop></D:set></D:propertyupdate>')
+    status, _, body = dav.request(kim, "PROPPATCH", f"/dav/calendars/{kim}/{seg}/", patch)
+    assert status == 403 and b"write-properties" in body
+    body = _home(dav, kim)
+    assert f"Calendar ({judy})".encode() in body and b"Mine now" not in body
+    status, _, _ = dav.request(kim, "DELETE", f"/dav/calendars/{kim}/{seg}/")
+    assert status == 403  # no x
+    _setacl(dav, judy, "Calendar", kim, "lritea")
+    status, _, body = dav.request(kim, "PROPPATCH", f"/dav/calendars/{kim}/{seg}/", patch)
+    assert status == 207 and b"200 OK" in body

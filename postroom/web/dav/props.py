@@ -18,7 +18,7 @@ from xml.etree.ElementTree import Element
 from starlette.responses import Response
 
 from postroom.access.dav import SUPPORTED_TREE, dav_privileges
-from postroom.core.errors import MailError
+from postroom.core.errors import Kind, MailError
 from postroom.services.dav.collections import COMPONENTS_PROP
 from postroom.services.dav.model import Collection, ItemRef
 from postroom.web.dav import xml as X
@@ -565,13 +565,9 @@ async def proppatch(req: DavRequest) -> Response:
         await req.dav.collections.set_props(req.principal, res.coll,
                                             {n: v for n, v, _ in changes})
     except MailError as exc:
-        status = 403 if exc.kind.name == "NO_PERM" else 404 if exc.kind.name == "NOT_FOUND" \
-            else 409
-        if status == 404:
-            raise DavError(404) from None
-        ms.propstats(res.path, [(status, [elem(n) for n, _, _ in changes])],
-                     description=exc.text)
-        return multistatus(ms)
+        if exc.kind is Kind.NO_PERM:  # RFC 3744 §7.1.1: say which privilege was missing
+            raise DavError(403, X.need_privileges(res.path, "write-properties")) from None
+        raise
     ms.propstats(res.path, [(200, [elem(n) for n, _, _ in changes])])
     return multistatus(ms)
 
