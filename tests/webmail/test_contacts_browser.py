@@ -1,0 +1,48 @@
+"""Webmail contacts in the browser (Debian's Chromium, Playwright): create a contact through
+the form, find it by search, open compose from "Write to"; axe finds no serious or critical
+violation on the list, a card, the form (also with errors) and the global address list."""
+
+from __future__ import annotations
+
+from tests.support.axe import serious
+from tests.support.browser import submit
+from tests.support.webmail import Webmail
+
+ALICE = "alice@ctbrowser.test"
+
+
+def test_contact_form_search_write_to_and_axe(mail_browser: Webmail) -> None:
+    mail = mail_browser
+    mail.account(ALICE)
+    context, page = mail.browser(ALICE)
+    try:
+        page.goto("/webmail/contacts")
+        assert serious(page) == []
+        page.get_by_role("link", name="New contact").click()
+        page.wait_for_load_state()
+        assert serious(page) == []
+        page.get_by_label("Display name").fill("Dora Diaz")
+        page.get_by_label("Email addresses (one a line)").fill("not-an-address")
+        submit(page, "Save contact")
+        assert page.get_by_role("alert").is_visible()
+        assert serious(page) == []
+        page.get_by_label("Email addresses (one a line)").fill("dora@example.org")
+        page.get_by_label("Organisation").fill("Diaz & Co")
+        page.get_by_label("Groups (separated by commas)").fill("Clients")
+        submit(page, "Save contact")
+        assert "Contact saved." in page.locator(".flash").inner_text()
+        assert page.get_by_role("heading", name="Dora Diaz").is_visible()
+        assert serious(page) == []
+        page.goto("/webmail/contacts")
+        page.get_by_label("Search contacts").fill("diaz & co")
+        submit(page, "Find contacts")
+        found = page.locator(".ct-list").get_by_role("link", name="Dora Diaz", exact=True)
+        assert found.is_visible()
+        page.get_by_role("link", name="Write to Dora Diaz").click()
+        page.wait_for_url("**/webmail/compose**")
+        assert "dora@example.org" in page.content()
+        page.goto("/webmail/contacts?book=directory")
+        assert page.get_by_text(ALICE).first.is_visible()
+        assert serious(page) == []
+    finally:
+        context.close()
