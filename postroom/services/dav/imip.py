@@ -18,7 +18,8 @@ from __future__ import annotations
 import email.policy
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses
@@ -291,3 +292,49 @@ def from_address(data: bytes) -> str:
     msg = BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
     found = getaddresses([str(v) for v in msg.get_all("From", [])])
     return found[0][1].lower() if found else ""
+
+
+# -- free-busy requests (RFC 6638 §5) ---------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FreeBusyRequest:
+    """What a POST to the scheduling outbox asks (RFC 6638 §5.1, RFC 5546 §3.3.2)."""
+
+    uid: str
+    organizer: str
+    attendees: tuple[str, ...]
+    start: int
+    end: int
+
+
+def _scheduling_error(text: str) -> InvalidItem:
+    return InvalidItem((CALDAV_NS, "valid-scheduling-message"), text)
+
+
+def freebusy_request(data: bytes) -> FreeBusyRequest:
+    """The VFREEBUSY REQUEST of an outbox POST: METHOD:REQUEST, one VFREEBUSY with
+    ORGANIZER, ATTENDEEs, DTSTART and DTEND (RFC 5546 §3.3.2); ``InvalidItem`` else."""
+    cal = _parse(data)
+    if str(cal.get("METHOD", "")).upper() != "REQUEST":
+        raise _scheduling_error("a free-busy request has METHOD:REQUEST")
+    comps = [c for c in cal.subcomponents if c.name == "VFREEBUSY"]
+    if len(comps) != 1:
+        raise _scheduling_error("a free-busy request has exactly one VFREEBUSY")
+    fb = comps[0]
+    org = fb.get("ORGANIZER")
+    people = tuple(dict.fromkeys(address(p) for p in _attendee_props(fb)))
+    start, end = fb.get("DTSTART"), fb.get("DTEND")
+    if org is None or not people or start is None or end is None:
+        raise _scheduling_error("VFREEBUSY needs ORGANIZER, ATTENDEE, DTSTART and DTEND")
+    lo, hi = _epoch(start.dt), _epoch(end.dt)
+    if hi <= lo:
+        raise _scheduling_error("DTEND must be after DTSTART")
+    return FreeBusyRequest(str(fb.get("UID", "")), address(org), people, lo, hi)
+
+
+def _epoch(value: object) -> int:
+    if isinstance(value, datetime):
+        when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return int(when.timestamp())
+    if isinstance(value, date):
+        return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp())
+    raise _scheduling_error("DTSTART and DTEND must be dates or date-times")

@@ -42,13 +42,16 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
 from postroom.core.records import AccountRec, QueueRec
 from postroom.directory.service import ToAccount, Unknown
+from postroom.pim import freebusy
+from postroom.pim.filters import TimeRange
 from postroom.pim.ical import scheduling_info
-from postroom.pim.model import InvalidItem, SchedulingInfo
+from postroom.pim.model import BusyPeriod, InvalidItem, SchedulingInfo
 from postroom.services.dav import imip
 from postroom.services.dav.collections import Collections
 from postroom.services.dav.context import DavContext
@@ -62,6 +65,8 @@ log = logging.getLogger("postroom.dav.scheduling")
 SCHEDULED_KINDS = frozenset({"calendar", "tasks"})  # VEVENT and VTODO (RFC 6638 §3.1)
 ICS_TYPE = "text/calendar; charset=utf-8"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+=~-]{0,190}$")
+# Most attendees one free-busy POST may ask about (each costs a calendar scan)
+MAX_FREEBUSY_ATTENDEES = 100
 _TRIES = 3  # concurrent answers to the same event: read, change, write If-Match, again
 
 
@@ -95,6 +100,16 @@ def _partstat(item: Item | None, me: str) -> str | None:
         return imip.partstat_of(item.data, me)
     except InvalidItem:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class FreeBusyAnswer:
+    """One recipient's part of a schedule-response (RFC 6638 §5.1): the request status and,
+    on success, a VFREEBUSY reply."""
+
+    recipient: str
+    status: str
+    data: bytes | None
 
 
 class Scheduling:
@@ -303,6 +318,42 @@ class Scheduling:
             if rows:
                 return coll, await self._items.get(acting, coll, rows[0].name)
         return None
+
+    # -- free-busy (RFC 6638 §5) -------------------------------------------------------------
+    async def freebusy(self, principal: Principal, request: imip.FreeBusyRequest,
+                       ) -> list[FreeBusyAnswer]:
+        """Busy time of each attendee of an outbox POST (RFC 6638 §5). Only the user may
+        organise their own request (§5.1.1 organizer-allowed: MailError NO_PERM). Active
+        accounts of the user's own domain (one company; other hosted domains are strangers)
+        answer with their busy time (opaque,
+        non-cancelled events of their own calendars: when, never what), read as the
+        server: free-busy is what scheduling shares with colleagues (RFC 6638 §3.2.8); other
+        addresses get 3.7 (unknown here) or 5.3 (not served: no remote free-busy)."""
+        me = (principal.address or "").lower()
+        if not me or request.organizer != me:
+            raise MailError(Kind.NO_PERM, "the ORGANIZER must be you")
+        if len(request.attendees) > MAX_FREEBUSY_ATTENDEES:
+            raise MailError(Kind.LIMIT, f"at most {MAX_FREEBUSY_ATTENDEES} attendees")
+        span = TimeRange(request.start, request.end)
+        out: list[FreeBusyAnswer] = []
+        for who in request.attendees:
+            found = await self._ctx.directory.resolve_recipient(who)
+            if not isinstance(found, ToAccount) or found.account.state != "active" \
+                    or found.account.domain_id != principal.domain_id:
+                status = "3.7;Invalid calendar user" if isinstance(found, Unknown) \
+                    and found.local_domain else "5.3;No scheduling support for user"
+                out.append(FreeBusyAnswer(who, status, None))
+                continue
+            acc = found.account
+            acting = Principal.operator_as(acc.id, acc.address, acc.domain_id)
+            periods: list[BusyPeriod] = []
+            for coll in await self._own_calendars(acting):
+                if coll.kind == "calendar":
+                    periods += await self._items.freebusy(acting, coll, span)
+            data = freebusy.vfreebusy(freebusy.merge(periods), span, organizer=me,
+                                      attendee=who, uid=request.uid)
+            out.append(FreeBusyAnswer(who, "2.0;Success", data))
+        return out
 
     # -- iMIP coming in by mail (RFC 6047) -----------------------------------------------------
     async def delivered(self, entry: QueueRec, recipients: Sequence[str]) -> None:
