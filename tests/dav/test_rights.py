@@ -20,7 +20,7 @@ CAL = {"Content-Type": "text/calendar; charset=utf-8"}
 def _setacl(dav: Dav, owner: str, folder: str, who: str, rights: str) -> None:
     imap = dav.imap(owner)
     try:
-        typ, data = imap._simple_command("SETACL", folder, who, f'"{rights}"')  # type: ignore[attr-defined]
+        typ, data = imap._simple_command("SETACL", f"\"{folder}\"", who, f"\"{rights}\"")  # type: ignore[attr-defined]
         assert typ == "OK", data
     finally:
         imap.logout()
@@ -134,3 +134,32 @@ def test_sharee_without_a_cannot_change_properties(dav: Dav) -> None:
     _setacl(dav, judy, "Calendar", kim, "lritea")
     status, _, body = dav.request(kim, "PROPPATCH", f"/dav/calendars/{kim}/{seg}/", patch)
     assert status == 207 and b"200 OK" in body
+
+
+def test_same_segment_for_own_and_shared_and_list_only(dav: Dav) -> None:
+    lou = dav.account("lou@example.test")
+    max_ = dav.account("max@example.test")
+    mk = ('<?xml version="1.0"?><C:mkcalendar xmlns:D="DAV:" '
+          'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop><D:displayname>{name}'
+          '</D:displayname></D:prop></D:set></C:mkcalendar>')
+    assert dav.request(lou, "MKCALENDAR", f"/dav/calendars/{lou}/team/",
+                       mk.format(name="Lou team"))[0] == 201
+    assert dav.request(max_, "MKCALENDAR", f"/dav/calendars/{max_}/team/",
+                       mk.format(name="Max team"))[0] == 201
+    assert dav.request(max_, "MKCALENDAR", f"/dav/calendars/{max_}/12345/",
+                       mk.format(name="Digits"))[0] == 403
+    assert dav.request(lou, "PUT", f"/dav/calendars/{lou}/team/e.ics",
+                       EVENT.format(uid="e@t", summary="Lou's"), CAL)[0] == 201
+    _setacl(dav, lou, "Lou team", max_, "l")
+    body = _home(dav, max_)
+    shared = [r for r in re.findall(rb"<D:response>.*?</D:response>", body, re.S)
+              if b"Lou team" in r]
+    assert len(shared) == 1 and f"/dav/calendars/{max_}/team/".encode() not in shared[0]
+    href = re.search(rb"<D:href>([^<]+)</D:href>", shared[0])
+    assert href is not None
+    status, _, listing = dav.request(max_, "PROPFIND", href.group(1).decode(), PRIVS,
+                                     {"Depth": "1"})
+    assert status == 207 and b"e.ics" not in listing  # l without r: no members shown
+    status, _, own = dav.request(max_, "PROPFIND", f"/dav/calendars/{max_}/team/", PRIVS,
+                                 {"Depth": "0"})
+    assert status == 207 and b"Max team" in own

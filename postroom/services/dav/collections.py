@@ -51,7 +51,10 @@ def parse_token(token: str) -> tuple[int, int] | None:
 
 
 def valid_segment(segment: str) -> bool:
-    return bool(_SEGMENT.match(segment)) and segment.lower() not in RESERVED_SEGMENTS
+    """A name a client may give a collection: not reserved, and not all digits (those are
+    folder ids, the segments of collections that were given no name)."""
+    return bool(_SEGMENT.match(segment)) and segment.lower() not in RESERVED_SEGMENTS \
+        and not segment.isdigit()
 
 
 class Collections:
@@ -111,8 +114,12 @@ class Collections:
             mb = item.mailbox
             owner = await self._owner(principal, mb)
             p = props.get(mb.id, {})
+            # another's folder is known by its id: the segment its owner chose may be one
+            # the viewer uses for a folder of their own (URLs are per viewer)
+            own = mb.owner_id is not None and mb.owner_id == principal.account_id
+            segment = segments.get(mb.id, str(mb.id)) if own else str(mb.id)
             out.append(Collection(
-                segment=segments.get(mb.id, str(mb.id)), kind=mb.kind, name=item.name,
+                segment=segment, kind=mb.kind, name=item.name,
                 displayname=p.get(DISPLAYNAME) or self._display(principal, mb, owner),
                 owner=owner, handle=item.handle, components=_components(mb.kind, p),
                 ctag=sync_token(mb), sync_token=sync_token(mb), props=p))
@@ -225,8 +232,9 @@ class Collections:
         if kind not in FAMILY_KINDS.get(family, frozenset()):
             raise invalid(f"a {family} home holds no {kind} collections")
         if not valid_segment(segment):
-            raise invalid("collection names are letters, digits and . _ @ + = ~ -, "
-                          "and not inbox, outbox or directory")
+            raise MailError(Kind.NO_PERM, "collection names are letters, digits and "
+                            ". _ @ + = ~ -, not only digits, and not inbox, outbox or "
+                            "directory")
         existing = await self.home(principal, family)
         if any(c.segment == segment for c in existing):
             raise MailError(Kind.EXISTS, f"{segment} already exists")

@@ -109,7 +109,12 @@ async def children(req: DavRequest, res: Resource) -> list[Resource]:
                     Resource("box", req.home_href("calendars") + "outbox/", "calendars")]
         return out
     if res.kind == "collection" and res.coll is not None:
-        refs = await req.dav.items.members(req.principal, res.coll)
+        try:
+            refs = await req.dav.items.members(req.principal, res.coll)
+        except MailError as exc:
+            if exc.kind is Kind.NO_PERM:
+                return []  # listed (l) but not readable (r): a collection without members
+            raise
         if len(refs) > req.config.max_results:
             raise DavError(507, elem(D + "number-of-matches-within-limits"))
         return [Resource("item", item_href(req, res.family, res.coll, r.name), res.family,
