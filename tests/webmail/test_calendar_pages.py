@@ -178,3 +178,29 @@ def test_read_only_shared_calendar(mail: Webmail) -> None:
     assert "Hijacked" not in web.get(f"/webmail/calendar?view=day&date={DAY}").text
     # the sharing screen works for the calendar (folder-id based) and is linked from the view
     assert f'/webmail/f/{cal}/sharing' in page.text
+
+
+def test_times_follow_the_users_time_zone(mail: Webmail) -> None:
+    carol, dave = "carol@calpages.test", "dave@calpages.test"
+    mail.account(carol)
+    mail.account(dave)
+    web = mail.client(carol)
+    web.get("/webmail/settings")
+    saved = post(web, "/webmail/settings", [("density", "comfortable"),
+                                            ("timezone", "America/New_York"),
+                                            ("language", "en"), ("page_size", "50")])
+    assert saved.status == 303, saved.text
+    cal = own_calendar(web)
+    page = web.get("/webmail/calendar")
+    assert "Times in America/New_York" in page.text
+    assert post(web, "/webmail/calendar/save", event_fields(cal, "Zoned")).status == 303
+    view = web.get(f"/webmail/calendar?view=day&date={DAY.isoformat()}")
+    assert re.search(r'cal-time">10:00<', view.text), view.text
+    imap = mail.imap(carol)
+    try:
+        assert imap.setacl("Calendar", dave, "lr")[0] == "OK"
+    finally:
+        imap.logout()
+    # dave (UTC) sees the same instant on his clock: 10:00 in New York is 14:00 or 15:00 UTC
+    other = mail.client(dave).get(f"/webmail/calendar?view=day&date={DAY.isoformat()}")
+    assert re.search(r'cal-time">1[45]:00<', other.text), other.text
