@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import date, timedelta
 
+from tests.support.axe import serious
 from tests.support.browser import submit
 from tests.support.dav import Dav
 
@@ -50,6 +51,7 @@ def test_invitation_accepted_in_webmail_updates_the_organiser(dav_browser: Dav) 
         page.wait_for_load_state()
         assert page.get_by_role("heading", name="Your answer").is_visible()
         assert page.get_by_role("button", name="Save event").count() == 0
+        assert serious(page) == []
         submit(page, "Accept")
         assert "You accepted the invitation." in page.locator(".flash").inner_text()
     finally:
