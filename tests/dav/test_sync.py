@@ -111,3 +111,36 @@ def test_caldav_library_sync(dav: Dav) -> None:
     assert len(got) == 2  # lib-3 added, lib-1 deleted
     datas = [o.data for o in got if o.data]
     assert len(datas) == 1 and "Three" in datas[0]
+
+
+def test_paged_sync_with_a_limit(dav: Dav) -> None:
+    gus = dav.account("gus@example.test")
+    path = _calendar_path(dav, gus)
+    for n in range(7):
+        assert dav.request(gus, "PUT", f"{path}p{n}.ics",
+                           EVENT.format(uid=f"p{n}@t", summary=f"P{n}"), CAL)[0] == 201
+    assert dav.request(gus, "DELETE", f"{path}p0.ics")[0] == 204
+
+    def page(token: str) -> tuple[str, dict[str, bytes], bool]:
+        body = sync_body(token).replace(
+            "</D:sync-level>", "</D:sync-level><D:limit><D:nresults>3</D:nresults></D:limit>")
+        status, _, out = dav.request(gus, "REPORT", path, body, {"Depth": "1"})
+        assert status == 207, out
+        m = re.search(rb"<D:sync-token>([^<]+)</D:sync-token>", out)
+        assert m is not None
+        more = b"507" in out
+        responses = {k: v for k, v in _responses(out).items() if k}
+        return m.group(1).decode(), responses, more
+
+    token, seen, more = page("")
+    assert len(seen) == 3 and more
+    names = set(seen)
+    while more:
+        token, seen, more = page(token)
+        assert len(seen) <= 3
+        names |= {k for k, v in seen.items() if b"HTTP/1.1 404" not in v}
+        # a removal the client never saw may be reported (RFC 6578 §3.5.2): only p0
+        assert {k for k, v in seen.items() if b"HTTP/1.1 404" in v} <= {"p0.ics"}
+    assert names == {f"p{n}.ics" for n in range(1, 7)}
+    token2, seen, more = page(token)
+    assert seen == {} and not more and token2 == token

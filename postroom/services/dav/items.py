@@ -23,7 +23,12 @@ from postroom.core.principal import Principal
 from postroom.pim import freebusy, ical, query, vcard
 from postroom.pim.filters import CardFilter, CompFilter, TimeRange
 from postroom.pim.model import CALDAV_NS, CARDDAV_NS, BusyPeriod, InvalidItem, ItemIndex
-from postroom.services.dav.collections import Collections, parse_token, sync_token
+from postroom.services.dav.collections import (
+    SYNC_PREFIX,
+    Collections,
+    parse_token,
+    sync_token,
+)
 from postroom.services.dav.context import DavContext
 from postroom.services.dav.model import (
     Collection,
@@ -329,19 +334,28 @@ class Items:
         mailbox = await self._ctx.store.mailboxes.get(handle.id)
         if mailbox is None:
             raise MailError(Kind.NOT_FOUND, f"Mailbox doesn't exist: {handle.name}")
-        now_token = sync_token(mailbox)
-        if not token:
-            rows = await self._ctx.store.dav.live(handle.id)
-            self._limit(len(rows))
-            return SyncChanges(now_token, [_ref(r) for r in rows], [])
-        parsed = parse_token(token)
-        if parsed is None or parsed[0] != mailbox.uidvalidity or \
-                parsed[1] > mailbox.highestmodseq:
-            raise MailError(Kind.INVALID, "valid-sync-token")
-        changed = await self._ctx.store.dav.changed_since(handle.id, parsed[1])
-        removed = await self._ctx.store.dav.removed_since(handle.id, parsed[1])
-        self._limit(len(changed) + len(removed))
-        return SyncChanges(now_token, [_ref(r) for r in changed], removed)
+        since = 0
+        if token:
+            parsed = parse_token(token)
+            if parsed is None or parsed[0] != mailbox.uidvalidity or \
+                    parsed[1] > mailbox.highestmodseq:
+                raise MailError(Kind.INVALID, "valid-sync-token")
+            since = parsed[1]
+        changed = await self._ctx.store.dav.changed_since(handle.id, since)
+        removed = await self._ctx.store.dav.removed_since_at(handle.id, since) \
+            if token else []
+        events = sorted([(r.modseq, 0, r.name, _ref(r)) for r in changed]
+                        + [(m, 1, name, None) for name, m in removed],
+                        key=lambda e: (e[0], e[1], e[2]))
+        truncated = False
+        if limit is not None and len(events) > limit:
+            events, truncated = _page(events, limit), True
+        else:
+            self._limit(len(events))
+        token_out = sync_token(mailbox) if not truncated else \
+            f"{SYNC_PREFIX}{mailbox.uidvalidity}-{events[-1][0] if events else since}"
+        return SyncChanges(token_out, [e[3] for e in events if e[3] is not None],
+                           [e[2] for e in events if e[3] is None], truncated)
 
     async def freebusy(self, principal: Principal, coll: Collection,
                        span: TimeRange) -> list[BusyPeriod]:
@@ -353,3 +367,17 @@ class Items:
         rows = await self._ctx.store.dav.candidates(handle.id, "VEVENT", span.start, span.end)
         self._limit(len(rows))
         return freebusy.busy_periods([i.data for i in await self._items(rows)], span)
+
+
+def _page(events: list[tuple[int, int, str, ItemRef | None]], limit: int,
+          ) -> list[tuple[int, int, str, ItemRef | None]]:
+    """The first ``limit`` changes, cut where the MODSEQ changes so that the token of the
+    page (its last MODSEQ) promises exactly what was sent (RFC 6578 §3.6). One MODSEQ with
+    more changes than the limit (a mass expunge) is sent whole: it cannot be split."""
+    cut = limit
+    while cut > 0 and events[cut - 1][0] == events[cut][0]:
+        cut -= 1
+    if cut == 0:
+        first = events[0][0]
+        cut = next((i for i, e in enumerate(events) if e[0] != first), len(events))
+    return events[:cut]

@@ -193,6 +193,18 @@ class DavRepo:
                 "d.mailbox_id AND d2.name = d.name) ORDER BY d.name", (mailbox_id, modseq))]
         return await self.engine.read(fn)
 
+    async def removed_since_at(self, mailbox_id: int, modseq: int) -> list[tuple[str, int]]:
+        """As ``removed_since``, with the MODSEQ of each removal (for a paged sync)."""
+        def fn(tx: Tx) -> list[tuple[str, int]]:
+            return [(str(r[0]), int(r[1])) for r in tx.all(
+                "SELECT d.name, max(e.modseq) FROM dav_items d JOIN expunged e ON "
+                "e.mailbox_id = d.mailbox_id AND e.uid = d.uid WHERE d.mailbox_id = ? AND "
+                "e.modseq > ? AND NOT EXISTS (SELECT 1 FROM dav_items d2 JOIN messages m2 ON "
+                "m2.mailbox_id = d2.mailbox_id AND m2.uid = d2.uid WHERE d2.mailbox_id = "
+                "d.mailbox_id AND d2.name = d.name) GROUP BY d.name ORDER BY 2, d.name",
+                (mailbox_id, modseq))]
+        return await self.engine.read(fn)
+
     async def oldest_expunge(self, mailbox_id: int) -> int:
         """The lowest MODSEQ the expunge log still knows for the folder (0: it knows all)."""
         def fn(tx: Tx) -> int:

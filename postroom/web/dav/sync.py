@@ -3,7 +3,9 @@
 The service turns a token into changes (members whose message is newer) and removals (names
 whose message was expunged since and that are not live again); this module renders them:
 changed members with the asked properties, removed ones as a bare 404 response (§3.5.2), and
-the new token. A token this server did not give for this collection is 403 with
+the new token. With a DAV:limit the answer is paged (§3.6): the changes in MODSEQ order up to
+the limit, a 507 response on the request-URI saying there is more, and a token covering
+exactly that page. A token this server did not give for this collection is 403 with
 DAV:valid-sync-token (§3.2).
 """
 
@@ -45,9 +47,6 @@ async def sync_collection(req: DavRequest, body: Element) -> Response:
         if exc.kind is Kind.INVALID:
             raise DavError(403, elem(D + "valid-sync-token")) from None
         raise
-    if limit is not None and len(changes.changed) + len(changes.removed) > limit:
-        # RFC 6578 §3.6: we cannot page, so the client must ask without a limit
-        raise DavError(507, elem(D + "number-of-matches-within-limits"))
     names = props.report_props(body)
     if t.family == "calendars":
         data_prop = "{" + CALDAV + "}calendar-data"
@@ -66,5 +65,8 @@ async def sync_collection(req: DavRequest, body: Element) -> Response:
                                   item.data if item else None, names, data_prop, render)
     for name in changes.removed:
         ms.status(props.item_href(req, t.family, coll, name), 404)
+    if changes.truncated:
+        # RFC 6578 §3.6: more to come; the token covers what this page holds
+        ms.status(req.path, 507, elem(D + "number-of-matches-within-limits"))
     ms.append(elem(D + "sync-token", changes.token))
     return multistatus(ms)
