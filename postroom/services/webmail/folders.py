@@ -27,6 +27,10 @@ from postroom.services import names
 from postroom.services.webmail.context import WebmailContext
 
 MAIL_KIND = "mail"
+# The sharing screen serves groupware folders too (issue 24): calendars, address books,
+# task lists, notes and the file area share with the same ACLs as mail.
+SHARE_KINDS = frozenset({MAIL_KIND, "calendar", "tasks", "notes", "journal", "contacts",
+                         "documents"})
 ROLE_ORDER = {"": 9, "\\Drafts": 1, "\\Sent": 2, "\\Archive": 3, "\\Junk": 4, "\\Trash": 5}
 
 
@@ -64,6 +68,7 @@ class Sharing:
     own: bool  # the user's own folder
     entries: list[AclEntry] = field(default_factory=list)  # only with ``folder.may_share``
     may_apply: bool = False  # "apply to subfolders": administrators of its domain only
+    kind: str = MAIL_KIND  # the folder's kind: where "Open" leads (mail, calendar, contacts)
 
 
 class FolderTree:
@@ -118,13 +123,14 @@ class FolderTree:
                       may_delete=handle.allows(Op.DELETE), may_insert=handle.allows(Op.APPEND),
                       may_expunge=handle.allows(Op.EXPUNGE))
 
-    async def open(self, principal: Principal, folder_id: int, op: Op = Op.SELECT,
-                   ) -> MailboxHandle:
-        """The folder ``folder_id`` for ``op``: NOT_FOUND if it does not exist, is not a mail
-        folder, or the user may not see it; NO_PERM when seen but ``op`` is not allowed."""
+    async def open(self, principal: Principal, folder_id: int, op: Op = Op.SELECT, *,
+                   kinds: frozenset[str] = frozenset({MAIL_KIND})) -> MailboxHandle:
+        """The folder ``folder_id`` for ``op``: NOT_FOUND if it does not exist, is not of one
+        of ``kinds`` (mail by default), or the user may not see it; NO_PERM when seen but
+        ``op`` is not allowed."""
         label = f"#{folder_id}"
         handle = await self._mailboxes.open_id(principal, folder_id, label, Op.LIST)
-        if handle.mailbox.kind != MAIL_KIND:
+        if handle.mailbox.kind not in kinds:
             raise mailbox_missing(label)
         name = await self._mailboxes.display(principal, handle.mailbox)
         return await self._mailboxes.open(principal, name, op)
@@ -154,17 +160,17 @@ class FolderTree:
         """The folder for the sharing screen: NOT_FOUND like ``open`` for a folder the user
         may not see; its ACL only with ``a`` (RFC 4314 §3.3 GETACL needs it), otherwise only
         the user's own rights (§3.8 MYRIGHTS)."""
-        handle = await self.open(principal, folder_id, Op.MYRIGHTS)
+        handle = await self.open(principal, folder_id, Op.MYRIGHTS, kinds=SHARE_KINDS)
         name = await self._mailboxes.display(principal, handle.mailbox)
         row = await self._row(principal, handle, name, name.split(names.DELIMITER))
         ref = names.parse_name(name)
         own = ref.namespace == "personal"
         owner = principal.address if own else ref.owner_address
         if not row.may_share:
-            return Sharing(row, name, owner, own)
+            return Sharing(row, name, owner, own, kind=handle.mailbox.kind)
         entries = await self._acl.get(principal, name)
         may_apply = principal.system or principal.administers(handle.mailbox.domain_id)
-        return Sharing(row, name, owner, own, entries, may_apply)
+        return Sharing(row, name, owner, own, entries, may_apply, handle.mailbox.kind)
 
     # -- managing folders: the same names and rights as IMAP CREATE/RENAME/DELETE ------------
     async def create(self, principal: Principal, parent_id: int | None, label: str) -> int:

@@ -64,6 +64,10 @@ from postroom.services.notify import Subscription
 from postroom.services.webmail.context import WebmailContext
 from postroom.services.webmail.folders import MAIL_KIND, FolderTree
 
+# Folders whose changes open pages hear of: mail, and the calendars, task lists and address
+# books webmail's calendar and contacts show (they reload when one of theirs changes).
+LIVE_KINDS = frozenset({MAIL_KIND, "calendar", "tasks", "contacts"})
+
 log = logging.getLogger("postroom.webmail.live")
 
 CLOSE_WAIT = 3.0  # seconds ``close`` waits for the streams' responses to end
@@ -351,7 +355,7 @@ class LiveUpdates:
         """The user's tree as the gate lists it (IMAP LIST; the webmail tree)."""
         out: dict[int, Seen] = {}
         for item in await self._ctx.mailboxes.list(principal):
-            if item.mailbox.kind == MAIL_KIND:
+            if item.mailbox.kind in LIVE_KINDS:
                 one = _seen(item.handle)
                 if one is not None:
                     out[item.mailbox.id] = one
@@ -479,7 +483,7 @@ class LiveUpdates:
         if not self._viewers:
             return
         rec = await self._ctx.store.mailboxes.get(mid)
-        if rec is None or rec.kind != MAIL_KIND:
+        if rec is None or rec.kind not in LIVE_KINDS:
             for viewer in list(self._index.get(mid, ())):
                 self._apply(viewer, mid, None)
             return

@@ -12,7 +12,9 @@ the services report, as IMAP clients do with MYRIGHTS). One module per screen:
 - ``compose``   writing: compose, reply, forward, drafts, uploads, address completion;
 - ``manage``    folders (create, rename, move, delete) and the sharing screen;
 - ``settings``  the user's settings (signature, density, time zone, language, MultiPOP);
-- ``live``      the Server-Sent Events stream that keeps open pages current.
+- ``live``      the Server-Sent Events stream that keeps open pages current;
+- ``calendar``  the calendars (day, week, month, agenda; events, invitations);
+- ``contacts``  the address books (list, search, cards, groups).
 """
 
 from __future__ import annotations
@@ -21,7 +23,17 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
-from postroom.web.webmail import compose, lists, live, manage, read, settings, shell
+from postroom.web.webmail import (
+    calendar,
+    compose,
+    contacts,
+    lists,
+    live,
+    manage,
+    read,
+    settings,
+    shell,
+)
 
 if TYPE_CHECKING:
     from postroom.web.context import WebServices, WebSettings
@@ -36,4 +48,5 @@ def routes(services: WebServices, web: WebSettings) -> list[BaseRoute]:
     return [*shell.routes(wm, services, web), *lists.routes(wm, services, web),
             *read.routes(wm, services, web), *compose.routes(wm, services, web),
             *manage.routes(wm, services, web), *settings.routes(wm, services, web),
-            *live.routes(wm, services, web)]
+            *live.routes(wm, services, web), *calendar.routes(wm, services, web),
+            *contacts.routes(wm, services, web)]
