@@ -93,3 +93,17 @@ def test_allprop_and_propname(dav: Dav) -> None:
     assert status == 207 and b"<D:current-user-privilege-set/>" in body
     status, _, body = dav.request(carol, "PROPFIND", home, names, {"Depth": "infinity"})
     assert status == 403 and b"propfind-finite-depth" in body
+
+
+def test_xml_lang_on_a_dead_property_survives(dav: Dav) -> None:
+    dora = dav.account("dora@example.test")
+    path = _mkcalendar(dav, dora, "lang")
+    patch = ('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:X="urn:example:x">'
+             '<D:set><D:prop><X:title xml:lang="fr">Bonjour</X:title></D:prop></D:set>'
+             '</D:propertyupdate>')
+    assert dav.request(dora, "PROPPATCH", path, patch)[0] == 207
+    query = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:X="urn:example:x">'
+             '<D:prop><X:title/></D:prop></D:propfind>')
+    status, _, body = dav.request(dora, "PROPFIND", path, query, {"Depth": "0"})
+    assert status == 207 and b'xml:lang="fr"' in body and b"Bonjour" in body
+    assert b"XML/1998/namespace" not in body

@@ -530,8 +530,9 @@ async def propfind(req: DavRequest) -> Response:
 # -- PROPPATCH ----------------------------------------------------------------------------------
 
 def value_text(e: Element) -> str:
-    """How a set property is stored: its text, or the whole element when it has children."""
-    if len(e) == 0:
+    """How a set property is stored: its text, or the whole element when it has children or
+    attributes (xml:lang, RFC 4918 §4.3: kept with the value)."""
+    if len(e) == 0 and not e.attrib:
         return (e.text or "").strip() if e.tag == D + "displayname" else (e.text or "")
     return X.fragment(e)
 

@@ -25,6 +25,7 @@ CALDAV = "urn:ietf:params:xml:ns:caldav"
 CARDDAV = "urn:ietf:params:xml:ns:carddav"
 CS = "http://calendarserver.org/ns/"
 APPLE = "http://apple.com/ns/ical/"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
 
 PREFIXES: dict[str, str] = {DAV: "D", CALDAV: "C", CARDDAV: "CARD", CS: "CS", APPLE: "ICAL"}
 
@@ -168,9 +169,11 @@ def serialize(root: Element) -> bytes:
     """The document, UTF-8, with every namespace declared once on the root."""
     names: dict[str, str] = {}
     _collect(root, names)
-    names.pop("xml", None)
+    # the xml prefix is bound by definition and must never be declared (Namespaces in XML
+    # §3): xml:lang on a dead property stays xml:lang
+    names.pop(XML_NS, None)
     declare = "".join(f' xmlns:{p}="{_escape(ns, True)}"' for ns, p in names.items())
-    names["http://www.w3.org/XML/1998/namespace"] = "xml"
+    names[XML_NS] = "xml"
     out: list[str] = ['<?xml version="1.0" encoding="utf-8"?>\n']
     _render(root, names, out, declare)
     return "".join(out).encode()
