@@ -72,7 +72,8 @@ class Tree:
 
 
 def join(path: str, name: str) -> str:
-    return f"{path}/{name}" if path else name
+    """``path/name``, either of them possibly empty."""
+    return f"{path}/{name}" if path and name else path or name
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -174,6 +175,16 @@ class Files:
             raise MailError(Kind.LIMIT, f"more than {self._ctx.config.max_results} members")
         return out
 
+    async def subfolders(self, principal: Principal, node: Node) -> list[Node]:
+        """Every collection below ``node`` the viewer may see, at any depth (files are not
+        listed: a folder's items go with it, so DELETE needs no bound on how many)."""
+        prefix = node.handle.name + names.DELIMITER
+        return [Node(node.area, join(node.path, listed.name[len(prefix):]),
+                     self._coll(node.area, listed.handle), True,
+                     name=listed.name.rsplit(names.DELIMITER, 1)[-1])
+                for listed in await self._ctx.mailboxes.list(principal, shared=True)
+                if listed.name.startswith(prefix) and listed.mailbox.kind == "documents"]
+
     async def tree(self, principal: Principal, node: Node) -> Tree:
         """Everything under a collection (Depth infinity), bounded by max_results."""
         tree = Tree(node)
@@ -245,8 +256,7 @@ class Files:
                 await self._ctx.store.dav.set_props(node.handle.id, dict.fromkeys(props),
                                                     node.name)
             return
-        tree = await self.tree(principal, node)
-        folders = [node, *tree.folders]
+        folders = [node, *await self.subfolders(principal, node)]
         for folder in folders:
             folder.handle.require(Op.DELETE)
         for folder in sorted(folders, key=lambda n: -n.path.count("/") - len(n.path)):
