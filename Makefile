@@ -14,7 +14,7 @@ DEB_TEST_PACKAGES_NORECS := spamd spamc spamassassin clamav-daemon clamav
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test bench bench-deps bench-webmail fuzz crash-test venv test-deps lint typecheck clean help
+.PHONY: run test bench bench-deps bench-webmail bench-dav fuzz crash-test venv test-deps lint typecheck clean help
 
 help:
 	@echo "make run    start Postroom on the embedded default (data in ./var)"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint   ruff + mypy only"
 	@echo "make bench  Postroom next to a private Dovecot on loopback (BENCH_ARGS=--quick for a smoke run)"
 	@echo "make bench-webmail  Postroom's webmail next to Roundcube over Dovecot (BENCH_ARGS=--quick)"
+	@echo "make bench-dav  Postroom's CalDAV/CardDAV next to Radicale (BENCH_ARGS=--quick)"
 	@echo "make crash-test  SIGKILL the server under SMTP and append load CRASH_ROUNDS times (default 10)"
 	@echo "make fuzz   fuzz every parser for FUZZ_SECONDS each (default 120); crashes saved in tests/fuzz/crashes/"
 
@@ -126,6 +127,24 @@ bench-deps:
 # Postroom's webmail and Roundcube side by side (1 + 100,000 messages, 3 rounds by default)
 bench-webmail: venv bench-deps
 	$(BIN)/python -m bench.webmail $(BENCH_ARGS)
+
+# Postroom's CalDAV/CardDAV and Radicale (Debian's package, its service never started: the
+# bench runs its own on loopback) side by side: 10,000 events, 1,000 contacts (bench/dav.py)
+DEB_BENCH_DAV_PACKAGES := radicale
+bench-dav: venv
+	@missing=""; for p in $(DEB_BENCH_DAV_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing (no recommends; services not started)"; \
+	    own_policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then own_policy=1; \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends $(DEB_BENCH_DAV_PACKAGES) >/dev/null; \
+	    status=$$?; [ -n "$$own_policy" ] && rm -f /usr/sbin/policy-rc.d; [ $$status = 0 ] || exit $$status; \
+	  else echo "error: not root, Debian packages missing:$$missing" >&2; exit 1; fi; \
+	fi
+	$(BIN)/python -m bench.dav $(BENCH_ARGS)
 
 # Each parser (IMAP, SMTP, POP3, Minger, MIME) fuzzed with Hypothesis for FUZZ_SECONDS each;
 # a crash is saved under tests/fuzz/crashes/ (replayed by make test) and fails the run.

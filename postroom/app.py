@@ -206,6 +206,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     hostname = cfg.server.hostname or default_hostname(cfg.server.domain or None)
     dav = build_dav(DavContext(store, gate, directory, mailboxes, messages, acl, submission,
                                feed, cfg.web.dav, hostname, cfg.limits.max_message_size))
+    delivery.delivered.append(dav.scheduling.delivered)  # incoming iMIP (RFC 6047)
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
                     throttle, maildrops, secrets, queue, gateways, submission, delivery,
                     multipop, atrn, admin, front, senders,

@@ -247,6 +247,7 @@ class QueueManager:
             return None
         rec = dataclasses.replace(rec, id=entry_id)
         asyncio.get_running_loop().call_soon(self._log, rec, attempt, [], {}, now, 0)
+        self._announce(rec, attempt)
         return entry_id
 
     async def _split_local(self, entry: QueueRec, attempt: Attempt) -> Attempt:
@@ -346,6 +347,14 @@ class QueueManager:
         if notices or attempt.forwards:
             self.wake()
         self._log(entry, attempt, failed, deferred, now, wait)
+        self._announce(entry, attempt)
+
+    def _announce(self, entry: QueueRec, attempt: Attempt) -> None:
+        """Local copies were committed: tell delivery's hooks (incoming iMIP), off the
+        queue's path."""
+        local = [s.recipient for s in attempt.delivered if attempt.local_by_rcpt.get(s.recipient)]
+        if local and self.delivery.delivered:
+            self._spawn(self.delivery.announce(entry, local))
 
     def _log(self, entry: QueueRec, attempt: Attempt, failed: list[dsn.RecipientStatus],
              deferred: dict[str, str], now: int, wait: int) -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -52,6 +53,10 @@ from postroom.services.submission import domain_of, refuse_account
 from postroom.store.sqlstore import SqlStore
 
 log = logging.getLogger("postroom.delivery")
+
+# Told after the local copies of an entry were committed: (entry, recipients delivered to).
+# Scheduling (services/dav/scheduling.py) reads incoming iMIP from it (RFC 6047).
+DeliveredHook = Callable[[QueueRec, Sequence[str]], Awaitable[None]]
 
 INBOX = "INBOX"
 
@@ -78,9 +83,19 @@ class DeliveryService:
         self._gate = gate
         self._queue = queue
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="describe")
+        self.delivered: list[DeliveredHook] = []  # scheduling: incoming iMIP (RFC 6047)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+
+    async def announce(self, entry: QueueRec, recipients: Sequence[str]) -> None:
+        """Tell the hooks about copies just committed; a hook's failure is logged and never
+        undoes or delays the delivery (the message is already in the recipients' folders)."""
+        for hook in self.delivered:
+            try:
+                await hook(entry, recipients)
+            except Exception:
+                log.exception("delivery hook failed for entry %d", entry.id)
 
     async def describe(self, entry: QueueRec) -> tuple[str, tuple[str, str] | None]:
         """(MIME scan as JSON, search text) of the queued message, read in chunks."""
