@@ -44,6 +44,8 @@ from postroom.services.dav.stored import item_prefix, prepare_item
 from postroom.store.repo.dav import ItemIndexRow, LiveItem
 
 log = logging.getLogger("postroom.dav")
+# (MODSEQ, 0 change / 1 removal, name, the member or None for a removal)
+SyncEvent = tuple[int, int, str, ItemRef | None]
 
 _NAME = re.compile(r"^[^/\x00-\x1f\x7f]{1,255}$")
 CALENDAR_TYPES = ("text/calendar",)
@@ -344,7 +346,7 @@ class Items:
         changed = await self._ctx.store.dav.changed_since(handle.id, since)
         removed = await self._ctx.store.dav.removed_since_at(handle.id, since) \
             if token else []
-        events = sorted([(r.modseq, 0, r.name, _ref(r)) for r in changed]
+        events: list[SyncEvent] = sorted([(r.modseq, 0, r.name, _ref(r)) for r in changed]
                         + [(m, 1, name, None) for name, m in removed],
                         key=lambda e: (e[0], e[1], e[2]))
         truncated = False
@@ -369,8 +371,7 @@ class Items:
         return freebusy.busy_periods([i.data for i in await self._items(rows)], span)
 
 
-def _page(events: list[tuple[int, int, str, ItemRef | None]], limit: int,
-          ) -> list[tuple[int, int, str, ItemRef | None]]:
+def _page(events: list[SyncEvent], limit: int) -> list[SyncEvent]:
     """The first ``limit`` changes, cut where the MODSEQ changes so that the token of the
     page (its last MODSEQ) promises exactly what was sent (RFC 6578 §3.6). One MODSEQ with
     more changes than the limit (a mass expunge) is sent whole: it cannot be split."""
