@@ -40,6 +40,7 @@ from postroom.services.admin import Admin
 from postroom.services.apitokens import ApiTokens
 from postroom.services.apppasswords import AppPasswords
 from postroom.services.auth import AuthService
+from postroom.services.dav import Dav
 from postroom.services.twofactor import TwoFactor
 from postroom.web.forms import status_of
 from postroom.web.identity import WebUser, current_user
@@ -68,6 +69,9 @@ class ApiServices(Protocol):
 
     @property
     def two_factor(self) -> TwoFactor: ...
+
+    @property
+    def dav(self) -> Dav | None: ...
 
 
 class ApiSettings(Protocol):
@@ -153,6 +157,9 @@ class Endpoint:
     csv: bool = False  # the body may also be text/csv (handled by the handler)
     raw: str = ""  # the response is not JSON but this media type (bytes from the handler)
     location: Callable[[Any], str] | None = None  # 201: the new object's path under PREFIX
+    # media types of a raw request body the handler streams itself (call.request.stream()):
+    # whole .ics/.vcf files, never decoded as JSON nor held whole by the framework
+    upload: tuple[str, ...] = ()
 
     @property
     def operation_id(self) -> str:

@@ -71,6 +71,9 @@ def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
             if e.csv:
                 content["text/csv"] = {"schema": {"type": "string"}}
             op["requestBody"] = {"required": True, "content": content}
+        elif e.upload:
+            op["requestBody"] = {"required": True, "content": {
+                media: {"schema": {"type": "string"}} for media in e.upload}}
         if e.out is None:
             op["responses"]["204"] = {"description": "Done"}
         else:
