@@ -346,9 +346,9 @@ class Items:
         changed = await self._ctx.store.dav.changed_since(handle.id, since)
         removed = await self._ctx.store.dav.removed_since_at(handle.id, since) \
             if token else []
-        events: list[SyncEvent] = sorted([(r.modseq, 0, r.name, _ref(r)) for r in changed]
-                        + [(m, 1, name, None) for name, m in removed],
-                        key=lambda e: (e[0], e[1], e[2]))
+        events: list[SyncEvent] = [(r.modseq, 0, r.name, _ref(r)) for r in changed]
+        events += [(m, 1, name, None) for name, m in removed]
+        events.sort(key=lambda e: (e[0], e[1], e[2]))
         truncated = False
         if limit is not None and len(events) > limit:
             events, truncated = _page(events, limit), True
