@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 from urllib.parse import unquote
 
+import pytest
+
+from postroom.core.actor import Actor, Origin
 from tests.support.dav import Dav
 
 CUP = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>'
@@ -104,3 +107,30 @@ def test_principal_property_search_finds_a_colleague(dav: Dav) -> None:
     assert status == 207
     assert b"/dav/principals/bob@example.test/" in out
     assert b"alice" not in out
+
+
+def test_app_password_works_and_failures_are_logged(dav: Dav,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """Basic goes through AuthService as IMAP LOGIN: app passwords work, failures are
+    logged with protocol=dav (docs/fail2ban/)."""
+    quinn = dav.account("quinn@example.test")
+    services = dav.server.services
+
+    async def make() -> str:
+        rec = await services.store.directory.get_account(quinn)
+        assert rec is not None
+        principal = await services.directory.principal_for(rec)
+        _, password = await services.app_passwords.create(
+            Actor(principal, Origin("webmail", "127.0.0.1")), "phone")
+        return password
+    app_password = dav.server.call(make())
+    status, _, body = dav.request(quinn, "PROPFIND", "/dav/", CUP, {"Depth": "0"},
+                                  password=app_password)
+    assert status == 207 and b"/dav/principals/quinn@example.test/" in body
+    with caplog.at_level("INFO", logger="postroom.auth"):
+        status, _, _ = dav.request(quinn, "PROPFIND", "/dav/", CUP, {"Depth": "0"},
+                                   password="not-it")
+    assert status == 401
+    failed = [r for r in caplog.records if r.getMessage() == "login failed"]
+    assert failed and failed[-1].__dict__["protocol"] == "dav"
+    assert failed[-1].__dict__["user"] == quinn
