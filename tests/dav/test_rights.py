@@ -163,3 +163,21 @@ def test_same_segment_for_own_and_shared_and_list_only(dav: Dav) -> None:
     status, _, own = dav.request(max_, "PROPFIND", f"/dav/calendars/{max_}/team/", PRIVS,
                                  {"Depth": "0"})
     assert status == 207 and b"Max team" in own
+
+
+def test_public_calendar_appears_in_every_home(dav: Dav) -> None:
+    from postroom.core.principal import Principal
+    rita = dav.account("rita@example.test")
+    services = dav.server.services
+
+    async def make() -> None:
+        mb = await services.mailboxes.create(Principal.operator(), "Public Folders/Holidays",
+                                             kind="calendar")
+        await services.store.mailboxes.set_acl(mb.id, "anyone", "lr")
+    dav.server.call(make())
+    body = _home(dav, rita)
+    public = [r for r in re.findall(rb"<D:response>.*?</D:response>", body, re.S)
+              if b"Public: Holidays" in r]
+    assert len(public) == 1
+    assert b"<D:owner/>" in public[0] and b"<D:read/>" in public[0] \
+        and b"<D:bind/>" not in public[0]
