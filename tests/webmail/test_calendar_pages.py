@@ -204,3 +204,29 @@ def test_times_follow_the_users_time_zone(mail: Webmail) -> None:
     # dave (UTC) sees the same instant on his clock: 10:00 in New York is 14:00 or 15:00 UTC
     other = mail.client(dave).get(f"/webmail/calendar?view=day&date={DAY.isoformat()}")
     assert re.search(r'cal-time">1[45]:00<', other.text), other.text
+
+
+def test_delete_one_occurrence(mail: Webmail) -> None:
+    erin = "erin@calpages.test"
+    mail.account(erin)
+    web = mail.client(erin)
+    cal = own_calendar(web)
+    assert post(web, "/webmail/calendar/save", event_fields(
+        cal, "Yoga", repeat="daily", ends="count", count="3")).status == 303
+    agenda = f"/webmail/calendar?view=agenda&date={DAY.isoformat()}"
+    links = re.findall(r'href="(/webmail/calendar/event\?[^"]*at=[^"]+)"', web.get(agenda).text)
+    assert len(links) == 3
+    second = links[1].replace("&amp;", "&")
+    page = web.get(second)
+    assert "Delete only the occurrence of" in page.text
+    query = parse_qs(urlsplit(second).query)
+    etag = re.search(r'name="etag" value="([^"]*)"', page.text)
+    assert etag
+    gone = post(web, "/webmail/calendar/delete", [
+        ("cal", cal), ("item", query["item"][0]), ("etag", etag.group(1).replace("&#34;", '"')),
+        ("only", query["at"][0])])
+    assert gone.status == 303, gone.text
+    assert web.get(agenda).text.count(">Yoga<") == 2
+    junk = post(web, "/webmail/calendar/delete", [("cal", cal), ("item", query["item"][0]),
+                                                  ("only", "not-a-date")])
+    assert junk.status == 404

@@ -101,3 +101,26 @@ def test_partstat() -> None:
         set_partstat(data, "bob@example.test", "MAYBE")
     with pytest.raises(MailError):
         read_event(b"not a calendar", "UTC")
+
+
+def test_exclude_one_occurrence() -> None:
+    from postroom.services.webmail.calendar_ical import exclude, valid_rid
+
+    _uid, data = build(EventDraft(summary="Daily", start=START, end=END, zone="Europe/Berlin",
+                                  repeat="daily", count=5))
+    text = flat(exclude(data, "20260328T080000Z"))
+    # the same instant in DTSTART's zone: 09:00 CET on the 28th is 08:00Z
+    assert "EXDATE;TZID=Europe/Berlin:20260328T090000" in text
+    assert "SEQUENCE:1" in text
+    assert valid_rid("20260328") and valid_rid("20260328T080000Z")
+    assert not valid_rid("2026-03-28") and not valid_rid("x")
+    _uid, single = build(EventDraft(summary="Once", start=START, end=END))
+    with pytest.raises(MailError):
+        exclude(single, "20260327T090000Z")
+    stored = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VEVENT\r\nUID:u\r\n"
+              b"DTSTAMP:20260101T000000Z\r\nDTSTART:20260301T100000Z\r\n"
+              b"RRULE:FREQ=DAILY;COUNT=3\r\nSUMMARY:S\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\n"
+              b"UID:u\r\nDTSTAMP:20260101T000000Z\r\nRECURRENCE-ID:20260302T100000Z\r\n"
+              b"DTSTART:20260302T120000Z\r\nSUMMARY:Moved\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    text = flat(exclude(stored, "20260302T100000Z"))
+    assert "Moved" not in text and "EXDATE:20260302T100000Z" in text

@@ -38,6 +38,7 @@ from postroom.services.webmail.calendar_ical import (
     EventDraft,
     EventInfo,
     build,
+    exclude,
     new_name,
     read_event,
     set_partstat,
@@ -80,6 +81,7 @@ class Occurrence:
     all_day: bool
     recurring: bool
     status: str = ""
+    recurrence_id: str | None = None  # pim.recurrence's text of the instance (for EXDATE)
 
     def days(self) -> list[date]:
         """The local days the instance covers (an all-day event's end is exclusive)."""
@@ -210,7 +212,8 @@ class WebCalendar:
                 s = datetime.fromtimestamp(inst.start, tz)
                 e = datetime.fromtimestamp(inst.end, tz)
             occ = Occurrence(cal, item.ref.name, inst.summary or item.ref.summary or "(no title)",
-                             s, max(e, s), inst.all_day, item.ref.recurring, inst.status)
+                             s, max(e, s), inst.all_day, item.ref.recurring, inst.status,
+                             inst.recurrence_id)
             days = occ.days()
             if days[-1] >= first and days[0] <= last:
                 out.append(occ)
@@ -270,6 +273,17 @@ class WebCalendar:
         item = await self._dav.items.get(principal, view.calendar.collection, name)
         data = set_partstat(item.data, (principal.address or "").lower(), partstat)
         await self._put(principal, view.calendar, name, data, etag)
+
+    async def delete_occurrence(self, principal: Principal, cal_id: int, name: str, etag: str,
+                                rid: str) -> None:
+        """One occurrence of a series removed (EXDATE), the rest kept; as an edit, so only
+        the organiser (or anyone, without attendees) in a calendar they may write."""
+        view = await self.event(principal, cal_id, name)
+        if view.role == "attendee":
+            raise MailError(Kind.NO_PERM, "Only the organiser can change this event; you can "
+                                          "answer the invitation.")
+        item = await self._dav.items.get(principal, view.calendar.collection, name)
+        await self._put(principal, view.calendar, name, exclude(item.data, rid), etag)
 
     async def delete(self, principal: Principal, cal_id: int, name: str, etag: str) -> None:
         cal = await self.calendar(principal, cal_id)

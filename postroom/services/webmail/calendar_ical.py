@@ -11,6 +11,7 @@ changes only their own PARTSTAT; scheduling turns the saved change into the REPL
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -341,3 +342,58 @@ def set_partstat(data: bytes, attendee: str, partstat: str) -> bytes:
     if not found:
         raise invalid("you are not invited to this event")
     return bytes(cal.to_ical())
+
+
+_RID = re.compile(r"^(\d{8})(?:T(\d{6})(Z?))?$")
+
+
+def valid_rid(text: str) -> bool:
+    """A RECURRENCE-ID as pim.recurrence writes it: DATE, floating or UTC DATE-TIME."""
+    return bool(_RID.match(text))
+
+
+def _rid_value(text: str) -> date | datetime:
+    found = _RID.match(text)
+    if found is None:
+        raise invalid("occurrence: not an occurrence of this event")
+    day = datetime.strptime(found.group(1), "%Y%m%d")
+    if found.group(2) is None:
+        return day.date()
+    clock = datetime.strptime(found.group(1) + found.group(2), "%Y%m%d%H%M%S")
+    return clock.replace(tzinfo=UTC) if found.group(3) else clock
+
+
+def exclude(data: bytes, rid: str) -> bytes:
+    """The series without one occurrence (RFC 5545 §3.8.5.1 EXDATE on the master; an
+    override of that occurrence goes too); SEQUENCE is raised so attendees are told."""
+    value = _rid_value(rid)
+    cal = _parse(data)
+    event = _master(cal)
+    if "RRULE" not in event and "RDATE" not in event:
+        raise invalid("occurrence: this event does not repeat")
+    start = event["DTSTART"].dt
+    if isinstance(value, datetime) and value.tzinfo is not None and \
+            isinstance(start, datetime) and start.tzinfo is not None:
+        value = value.astimezone(start.tzinfo)  # the same instant, in DTSTART's zone
+    event.add("EXDATE", value)
+    try:
+        sequence = int(event.get("SEQUENCE", 0)) + 1
+    except (TypeError, ValueError):
+        sequence = 1
+    event.pop("SEQUENCE", None)
+    event.add("SEQUENCE", sequence)
+    parts: list[Any] = list(cal.subcomponents)
+    cal.subcomponents = [c for c in parts if not (
+        c.name == "VEVENT" and "RECURRENCE-ID" in c and _rid_text(c["RECURRENCE-ID"].dt) == rid)]
+    return bytes(cal.to_ical())
+
+
+def _rid_text(value: object) -> str:
+    """A RECURRENCE-ID value as text the way pim.recurrence writes it (UTC when zoned)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.strftime("%Y%m%dT%H%M%S")
+        return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    if isinstance(value, date):
+        return value.strftime("%Y%m%d")
+    return ""

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from postroom.core.errors import Kind, MailError
 from postroom.services.webmail import Webmail
 from postroom.services.webmail.calendar import CalendarRef, Occurrence, WebCalendar
-from postroom.services.webmail.calendar_ical import FREQS, WEEKDAYS, EventDraft
+from postroom.services.webmail.calendar_ical import FREQS, WEEKDAYS, EventDraft, valid_rid
 from postroom.web.forms import Form, back, read_form, status_of, text
 from postroom.web.webmail.shell import MAX_ID, page, user_of
 
@@ -112,6 +112,17 @@ def title_of(view: str, first: date, last: date, day: date) -> str:
     if view == "month":
         return day.strftime("%B %Y")
     return f"{first.strftime('%d %b %Y')} – {last.strftime('%d %b %Y')}"
+
+
+def _rid_label(rid: str) -> str:
+    """An occurrence's date as people read it (its RECURRENCE-ID's day; UTC for a timed one,
+    which is what the recurrence id names)."""
+    if len(rid) < 8 or not rid[:8].isdigit():
+        return ""
+    try:
+        return date(int(rid[:4]), int(rid[4:6]), int(rid[6:8])).strftime("%A %d %B %Y")
+    except ValueError:
+        return ""
 
 
 def _clock(raw: str, field: str) -> time:
@@ -272,14 +283,16 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             headers={"Cache-Control": "no-store"})
 
     async def form_page(request: Request, values: dict[str, Any], *, view: Any = None,
-                        errors: dict[str, str] | None = None, status: int = 200) -> Response:
+                        errors: dict[str, str] | None = None, status: int = 200,
+                        at: str = "") -> Response:
         principal = user_of(request).actor.principal
         all_cals = await service.calendars(principal)
         return await page(request, wm, "webmail/calendar_event.html", {
             "values": values, "errors": errors or {}, "event": view,
             "targets": [c for c in all_cals if c.may_write], "reminders": REMINDERS,
             "weekdays": list(zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)),
-            "zone": await service.zone(principal), "home": HOME},
+            "zone": await service.zone(principal), "home": HOME, "at": at,
+            "at_label": _rid_label(at)},
             status=status, headers={"Cache-Control": "no-store"})
 
     async def new(request: Request) -> Response:
@@ -294,9 +307,11 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         principal = user_of(request).actor.principal
         query = request.query_params
         cal_id, name = _int(query.get("cal", "")), _item(query.get("item", ""))
+        at = query.get("at", "")
         view = await service.event(principal, cal_id, name)
         return await form_page(request, form_values(view.info.draft, date.today(), cal_id),
-                               view=view)
+                               view=view, at=at if valid_rid(at) and view.info.draft.repeat
+                               else "")
 
     async def save(request: Request) -> Response:
         principal = user_of(request).actor.principal
@@ -324,8 +339,15 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         principal = user_of(request).actor.principal
         form = await read_form(request)
         cal_id, name = _int(text(form, "cal")), _item(text(form, "item"))
+        only = text(form, "only")
         try:
-            await service.delete(principal, cal_id, name, text(form, "etag"))
+            if only:
+                if not valid_rid(only):
+                    raise HTTPException(404)
+                await service.delete_occurrence(principal, cal_id, name, text(form, "etag"),
+                                                only)
+            else:
+                await service.delete(principal, cal_id, name, text(form, "etag"))
         except MailError as exc:
             if exc.kind is Kind.NOT_FOUND:
                 raise
@@ -333,7 +355,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             return await form_page(request, form_values(view.info.draft, date.today(), cal_id),
                                    view=view, errors={"title": exc.text},
                                    status=status_of(exc))
-        return back(HOME, "Event deleted.")
+        return back(HOME, "Occurrence deleted." if only else "Event deleted.")
 
     async def answer(request: Request) -> Response:
         principal = user_of(request).actor.principal
@@ -361,5 +383,9 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             Route(HOME + "/answer", answer, methods=["POST"])]
 
 
-def event_url(cal_id: int, name: str) -> str:
-    return f"{HOME}/event?{urlencode({'cal': cal_id, 'item': name})}"
+def event_url(cal_id: int, name: str, at: str | None = None) -> str:
+    """An event's page; ``at``: the occurrence it was opened from (a recurring one)."""
+    params: dict[str, str | int] = {"cal": cal_id, "item": name}
+    if at:
+        params["at"] = at
+    return f"{HOME}/event?{urlencode(params)}"
