@@ -4,6 +4,7 @@ authentication on /dav/, with the caldav library and raw requests."""
 from __future__ import annotations
 
 import base64
+import re
 from urllib.parse import unquote
 
 import pytest
@@ -134,3 +135,19 @@ def test_app_password_works_and_failures_are_logged(dav: Dav,
     failed = [r for r in caplog.records if r.getMessage() == "login failed"]
     assert failed and failed[-1].__dict__["protocol"] == "dav"
     assert failed[-1].__dict__["user"] == quinn
+
+
+def test_a_colleagues_principal_says_who_it_is_and_nothing_more(dav: Dav) -> None:
+    alice = dav.account("alice@example.test")
+    dav.account("bob@example.test")
+    dav.account("zed@other.test")
+    status, _, body = dav.request(alice, "PROPFIND", "/dav/principals/bob@example.test/",
+                                  HOMES, {"Depth": "0"})
+    assert status == 207
+    assert b"mailto:bob@example.test" in body and b"calendar-home-set" in body
+    ok = re.findall(rb"<D:propstat>.*?</D:propstat>", body, re.S)[0]
+    assert b"calendar-home-set" not in ok  # not shown to others
+    for who in ("zed@other.test", "nobody@example.test"):
+        status, _, _ = dav.request(alice, "PROPFIND", f"/dav/principals/{who}/", HOMES,
+                                   {"Depth": "0"})
+        assert status == 404

@@ -192,6 +192,8 @@ class DavApp:
         if target.kind == "missing":
             raise DavError(404)
         if target.user and not _own(req, target.user):
+            if target.kind == "principal" and method == "PROPFIND":
+                return await principal.other_propfind(req)
             raise DavError(404)  # another user's home: not there for you
         if method == "PROPFIND":
             return await props.propfind(req)

@@ -15,13 +15,17 @@ from starlette.responses import Response
 
 from postroom.web.dav import props
 from postroom.web.dav import xml as X
-from postroom.web.dav.common import DavRequest, href, multistatus
+from postroom.web.dav.common import DavError, DavRequest, href, multistatus
 from postroom.web.dav.xml import CALDAV, elem
 
 D = "{DAV:}"
 C = "{" + CALDAV + "}"
 SEARCHABLE = (D + "displayname", C + "calendar-user-address-set")
 MOST_MATCHES = 50
+
+
+_OTHER_NAMES = (D + "displayname", D + "principal-URL", D + "resourcetype",
+                C + "calendar-user-address-set", C + "calendar-user-type")
 
 
 def _other(address: str, display: str, names: list[str]) -> tuple[list[Element], list[Element]]:
@@ -92,4 +96,26 @@ async def expand_property(req: DavRequest, body: Element) -> Response:
     found, missing = await props.values(req, res, names)
     ms = X.Multistatus()
     ms.propstats(res.path, [(200, found), (404, missing)])
+    return multistatus(ms)
+
+
+async def other_propfind(req: DavRequest) -> Response:
+    """PROPFIND of a colleague's principal (one a principal search may return): who it is
+    (displayname, principal-URL, calendar-user-address-set), for the viewer's own domain only;
+    anyone else is 404 as a missing principal."""
+    user = req.target.user.lower()
+    people = dict(await req.dav.collections.directory_people(req.principal))
+    display = next((d for a, d in people.items() if a.lower() == user), None)
+    if display is None:
+        raise DavError(404)
+    mode, names = props.requested(await req.xml())
+    wanted = names if names is not None else [D + "displayname", D + "resourcetype",
+                                               D + "principal-URL"]
+    found, missing = _other(user, display, wanted)
+    ms = X.Multistatus()
+    if mode == "propname":
+        found, missing = _other(user, display, list(_OTHER_NAMES))
+        ms.propstats(req.path, [(200, [elem(e.tag) for e in found])])
+    else:
+        ms.propstats(req.path, [(200, found), (404, missing if names is not None else [])])
     return multistatus(ms)
