@@ -42,6 +42,7 @@ from postroom.web.dav.common import (
     error_response,
     mail_error_response,
     parse_target,
+    quote_segment,
 )
 from postroom.web.guard import App, Receive, Scope, Send
 
@@ -205,8 +206,6 @@ class DavApp:
             return await caldav.mkcollection(req)
         if method in ("GET", "HEAD", "PUT", "DELETE", "COPY", "MOVE"):
             return await resources.handle(req)
-        if method == "POST" and target.kind == "collection":
-            raise DavError(405, headers={"Allow": allow_for(target)})
         raise DavError(405, headers={"Allow": allow_for(target)})
 
     async def report(self, req: DavRequest) -> Response:
@@ -236,7 +235,7 @@ def _own(req: DavRequest, user: str) -> bool:
 
 
 def _sibling(req: DavRequest, name: str) -> str:
-    from postroom.web.dav.common import quote_segment
+    """The href of another member of the request's collection (no-uid-conflict names it)."""
     base = req.path.rsplit("/", 1)[0]
     return f"{base}/{quote_segment(name)}"
 
