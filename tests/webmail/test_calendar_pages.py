@@ -230,3 +230,23 @@ def test_delete_one_occurrence(mail: Webmail) -> None:
     junk = post(web, "/webmail/calendar/delete", [("cal", cal), ("item", query["item"][0]),
                                                   ("only", "not-a-date")])
     assert junk.status == 404
+
+
+def test_sharing_screen_serves_calendars(mail: Webmail) -> None:
+    """The sharing screen is folder-id based: alice shares her calendar from it (the same
+    AclService as IMAP SETACL) and bob then sees it read-only."""
+    frank, gina = "frank@calpages.test", "gina@calpages.test"
+    mail.account(frank)
+    mail.account(gina)
+    web = mail.client(frank)
+    cal = own_calendar(web)
+    screen = web.get(f"/webmail/f/{cal}/sharing")
+    assert screen.status == 200, screen.text
+    assert "Open the calendar" in screen.text
+    shared = post(web, f"/webmail/f/{cal}/sharing", [
+        ("action", "set"), ("kind", "user"), ("who", gina), ("preset", "read")])
+    assert shared.status == 303, shared.text
+    view = mail.client(gina).get("/webmail/calendar")
+    assert f'id="cal-on-{cal}"' in view.text and "(read-only)" in view.text
+    # someone who cannot see the folder gets the same 404 as for a missing one
+    assert mail.client(gina).get(f"/webmail/f/{int(cal) + 100000}/sharing").status == 404
