@@ -79,3 +79,27 @@ def test_phone_width(mail_browser: Webmail) -> None:
             assert page.get_by_role("link", name="Next").is_visible()
     finally:
         context.close()
+
+
+def test_live_update_when_a_caldav_client_adds_an_event(mail_browser: Webmail) -> None:
+    from tests.support.dav import Dav
+
+    mail = mail_browser
+    mail.account(ALICE)
+    context, page = mail.browser(ALICE)
+    try:
+        page.goto(f"/webmail/calendar?view=week&date={DAY.isoformat()}")
+        fid = page.locator("#cal-toggles input[type=checkbox]").first.get_attribute("value")
+        stamp = DAY.strftime("%Y%m%d")
+        ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\nBEGIN:VEVENT\r\n"
+               "UID:live-1\r\nDTSTAMP:20260101T000000Z\r\n"
+               f"DTSTART:{stamp}T120000Z\r\nDTEND:{stamp}T130000Z\r\nSUMMARY:From my phone\r\n"
+               "END:VEVENT\r\nEND:VCALENDAR\r\n")
+        page.wait_for_timeout(500)  # the stream is open
+        status, _, body = Dav(mail.server).request(
+            ALICE, "PUT", f"/dav/calendars/{ALICE}/{fid}/live-1.ics", ics,
+            {"Content-Type": "text/calendar"})
+        assert status == 201, body
+        page.locator(".cal-event", has_text="From my phone").wait_for(timeout=15000)
+    finally:
+        context.close()
