@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.dav import DAV, Dav
 from tests.support.server import RunningServer, server_config
+from tests.support.webmail import PASSWORD
 
 USER = "fran@example.test"
 BASE = f"/dav/files/{USER}"
@@ -237,3 +238,42 @@ def test_no_500_on_odd_paths(dav: Dav, user: str) -> None:
         for method in ("GET", "PUT", "MKCOL", "PROPFIND", "DELETE", "LOCK"):
             status, _, _ = dav.request(user, method, BASE + path, b"", {"Depth": "0"})
             assert 400 <= status < 500 or status in (200, 201, 204, 207), (method, path, status)
+
+
+def test_quota_is_507(dav: Dav) -> None:
+    address, _ = dav.server.add_user("quota", password=PASSWORD, quota=4000)
+    area = f"/dav/files/{address}"
+    assert dav.request(address, "PUT", f"{area}/a.bin", b"a" * 2500)[0] == 201
+    status, _, body = dav.request(address, "PUT", f"{area}/b.bin", b"b" * 2500)
+    assert status == 507 and b"quota-not-exceeded" in body
+    assert dav.request(address, "GET", f"{area}/b.bin")[0] == 404
+    status, _, body = dav.request(address, "PROPFIND", f"{area}/", '<D:propfind xmlns:D="DAV:">'
+                                  "<D:prop><D:quota-used-bytes/><D:quota-available-bytes/>"
+                                  "</D:prop></D:propfind>", {"Depth": "0"})
+    assert status == 207 and b"quota-available-bytes>" in body
+
+
+def test_collection_lock_guards_new_members(dav: Dav, user: str) -> None:
+    assert dav.request(user, "MKCOL", BASE + "/guarded/")[0] == 201
+    info = ('<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+            "<D:locktype><D:write/></D:locktype></D:lockinfo>")
+    status, head, body = dav.request(user, "LOCK", BASE + "/guarded/", info, {"Depth": "0"})
+    assert status == 200 and b"<D:depth>0</D:depth>" in body
+    token = head["lock-token"]
+    for method, path in (("PUT", "/guarded/new.txt"), ("MKCOL", "/guarded/sub/"),
+                         ("DELETE", "/guarded/"), ("MOVE", "/guarded/")):
+        status, _, _ = dav.request(user, method, BASE + path, b"", {
+            "Destination": dav.base + BASE + "/elsewhere/"})
+        assert status == 423, (method, path)
+    tagged = {"If": f"<{dav.base}{BASE}/guarded/> ({token})"}
+    assert dav.request(user, "PUT", BASE + "/guarded/new.txt", b"x", tagged)[0] == 201
+    assert dav.request(user, "PUT", BASE + "/guarded/new.txt", b"y")[0] == 204  # Depth 0
+    status, _, body = dav.request(user, "PROPFIND", BASE + "/guarded/", '<D:propfind '
+                                  'xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop>'
+                                  "</D:propfind>", {"Depth": "0"})
+    assert token[1:-1].encode() in body and b"<D:lockroot>" in body
+    assert dav.request(user, "DELETE", BASE + "/guarded/", b"", tagged)[0] == 204
+    status, _, body = dav.request(user, "PROPFIND", BASE + "/", '<D:propfind '
+                                  'xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop>'
+                                  "</D:propfind>", {"Depth": "0"})
+    assert token[1:-1].encode() not in body  # the lock went with its resource

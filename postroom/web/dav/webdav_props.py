@@ -132,21 +132,11 @@ def node_href(node: Node) -> str:
 XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 
 
-def literal_xml_attrs(e: Element) -> Element:
-    """Rename attributes of the xml namespace (xml:lang, xml:space) to their literal
-    ``xml:`` names, in place, so that the serialiser writes them as they came instead of
-    declaring the reserved namespace under another prefix (Namespaces in XML §3 forbids it)."""
-    for node in e.iter():
-        for key in [k for k in node.attrib if k.startswith(XML_NS)]:
-            node.attrib["xml:" + key[len(XML_NS):]] = node.attrib.pop(key)
-    return e
-
-
 def stored(name: str, value: str) -> Element:
     """A dead property as stored: the element the client sent."""
     parsed = X.parse_fragment(value)
     if parsed is not None and parsed.tag == name:
-        return literal_xml_attrs(parsed)
+        return parsed
     return elem(name, value)
 
 
@@ -215,7 +205,7 @@ async def proppatch(req: DavRequest, node: Node, tokens: frozenset[str]) -> Resp
                              if e.get(XML_NS + "lang") is not None), None)
                 if lang is not None:
                     p.set(XML_NS + "lang", lang)
-                text = X.fragment(literal_xml_attrs(p))
+                text = X.fragment(p)
                 if len(text.encode()) > MAX_PROPERTY:
                     raise DavError(413, text=f"a property is at most {MAX_PROPERTY} octets")
                 changes[p.tag] = text
