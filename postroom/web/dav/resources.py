@@ -18,6 +18,7 @@ from postroom.core.errors import Kind, MailError
 from postroom.web.dav import props
 from postroom.web.dav import xml as X
 from postroom.web.dav.common import DavError, DavRequest, error_response, parse_target
+from postroom.web.dav.xml import CALDAV, CARDDAV
 
 NO_STORE = {"Cache-Control": "no-cache"}
 
@@ -75,8 +76,21 @@ async def put(req: DavRequest) -> Response:
     coll = await req.dav.collections.get(req.principal, t.family, t.segment)
     if coll.handle is None:
         return error_response(403, X.need_privileges(req.path, "bind"))
-    # one octet past the limit, so that the service answers with max-resource-size
-    data = await req.body(req.config.max_resource_size + 1)
+    # RFC 4791 §5.3.2.1 / RFC 6352 §6.3.2.1: too large is 403 with max-resource-size,
+    # decided on Content-Length before reading, or as the body passes the limit
+    ns = CARDDAV if t.family == "addressbooks" else CALDAV
+    too_large = DavError(403, X.elem(X.clark(ns, "max-resource-size")),
+                         text=f"at most {req.config.max_resource_size} octets")
+    announced = req.header("content-length")
+    if announced is not None and announced.strip().isdigit() and \
+            int(announced) > req.config.max_resource_size:
+        raise too_large
+    try:
+        data = await req.body(req.config.max_resource_size)
+    except DavError as exc:
+        if exc.status == 413:
+            raise too_large from None
+        raise
     content_type = req.header("content-type") or ""
     if_none = (req.header("if-none-match") or "").strip()
     if_match = _etag_header(req.header("if-match"))
