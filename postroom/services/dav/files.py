@@ -28,6 +28,7 @@ from postroom.services.dav.context import DavContext
 from postroom.services.dav.items import Items
 from postroom.services.dav.locks import Change, Lock, Locks
 from postroom.services.dav.model import Collection, ItemRef, PutResult
+from postroom.services.mailboxes import ListedMailbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,13 +157,17 @@ class Files:
             ref = (await self._items.get(principal, coll, name)).ref
         return Node(root.area, path, coll, False, ref, name)
 
-    async def children(self, principal: Principal, node: Node) -> list[Node]:
-        """Depth 1 members of a collection the viewer may see: subfolders, then files."""
+    async def children(self, principal: Principal, node: Node,
+                       listing: Sequence[ListedMailbox] | None = None) -> list[Node]:
+        """Depth 1 members of a collection the viewer may see: subfolders, then files.
+        ``listing``: the viewer's folder list when the caller has it already (a walk)."""
         if not node.collection:
             return []
         prefix = node.handle.name + names.DELIMITER
         out: list[Node] = []
-        for listed in await self._ctx.mailboxes.list(principal, shared=True):
+        if listing is None:
+            listing = await self._ctx.mailboxes.list(principal, shared=True)
+        for listed in listing:
             rest = listed.name[len(prefix):] if listed.name.startswith(prefix) else ""
             if rest and names.DELIMITER not in rest and listed.mailbox.kind == "documents":
                 out.append(Node(node.area, join(node.path, rest),
@@ -189,9 +194,10 @@ class Files:
         """Everything under a collection (Depth infinity), bounded by max_results."""
         tree = Tree(node)
         todo = [node]
+        listing = await self._ctx.mailboxes.list(principal, shared=True)
         while todo:
             current = todo.pop(0)
-            for child in await self.children(principal, current):
+            for child in await self.children(principal, current, listing):
                 (tree.folders if child.collection else tree.files).append(child)
                 if child.collection:
                     todo.append(child)
