@@ -206,3 +206,16 @@ def test_concurrent_creates_one_wins(dav: Dav) -> None:
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         results = sorted(pool.map(attempt, range(6)))
     assert results.count(201) == 1 and results.count(412) == 5, results
+
+
+def test_concurrent_same_uid_under_two_names_one_wins(dav: Dav) -> None:
+    import concurrent.futures
+    jo = dav.account("jo@example.test")
+    base = "/dav/calendars/jo@example.test/" + _segment(dav, jo) + "/"
+
+    def attempt(n: int) -> int:
+        return dav.request(jo, "PUT", f"{base}same{n}.ics", event("same@test", f"Twin {n}"),
+                           {"Content-Type": "text/calendar"})[0]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        results = sorted(pool.map(attempt, range(6)))
+    assert results.count(201) == 1 and results.count(403) == 5, results

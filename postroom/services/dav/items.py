@@ -204,6 +204,9 @@ class Items:
         except MailError as exc:
             if exc.kind is Kind.EXISTS:
                 raise PreconditionFailed(exc.text) from None
+            if exc.kind is Kind.IN_USE:
+                ns = CALDAV_NS if family == "calendars" else CARDDAV_NS
+                raise UidConflict((ns, "no-uid-conflict"), exc.text) from None
             raise
         ref = ItemRef(name=name, etag=row.etag, size=row.size, content_type=stored_type,
                       modseq=modseq, component=row.component, uid=row.ical_uid,

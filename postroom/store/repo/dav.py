@@ -104,12 +104,21 @@ class DavRepo:
         (its message expunged in the same transaction). ``expect_uid`` is the UID the caller
         decided about (None: it saw no item of that name); when another writer got there first
         the transaction is refused with EXISTS (the front-end's 412), so a decision is never
-        applied to an item it was not made about. Returns (uid, modseq, replaced uid)."""
+        applied to an item it was not made about; another live item holding the same
+        UID is IN_USE with its name as the text. Returns (uid, modseq, replaced uid)."""
         def fn(tx: Tx) -> tuple[int, int, int | None]:
             current = _live_by_name(tx, mailbox_id, row.name)
             current_uid = current.uid if current else None
             if current_uid != expect_uid or (create_only and current is not None):
                 raise MailError(Kind.EXISTS, "the item changed meanwhile")
+            if row.ical_uid:
+                # RFC 4791 §5.3.2.1 no-uid-conflict, decided inside the write so that two
+                # clients storing one UID under two names at once cannot both succeed
+                other = tx.one(f"SELECT d.name FROM {_LIVE} WHERE d.mailbox_id = ? AND "
+                               "d.ical_uid = ? AND d.name <> ?",
+                               (mailbox_id, row.ical_uid, row.name))
+                if other is not None:
+                    raise MailError(Kind.IN_USE, str(other[0]))
             [(uid, modseq)] = MessageRepo.append_in(tx, mailbox_id, [message])
             _insert_row(tx, mailbox_id, uid, row)
             if current is not None:
