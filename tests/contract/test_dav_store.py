@@ -52,6 +52,10 @@ async def test_items_are_written_replaced_and_removed_atomically(services: Servi
     with pytest.raises(MailError):
         await repo.write_item(mbid, msg, row("a.ics", "A"), expect_uid=uid1,
                               create_only=True)
+    # the same iCalendar UID under another name is refused inside the transaction
+    with pytest.raises(MailError) as exc:
+        await repo.write_item(mbid, msg, row("c.ics", "A"), expect_uid=None)
+    assert exc.value.kind is Kind.IN_USE and exc.value.text == "a.ics"
     # edit: one transaction, the old message gone, the name live under the new UID
     msg2 = await s.messages.prepare(b"two", [], None, b"Subject: y\r\n\r\n")
     uid2, modseq2, replaced = await repo.write_item(mbid, msg2, row("a.ics", "A"),
