@@ -5,6 +5,8 @@ answered with a 4xx, never a 500."""
 
 from __future__ import annotations
 
+import base64
+import http.client
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 from tests.support.dav import DAV, Dav
 from tests.support.server import RunningServer, server_config
+from tests.support.tls import insecure_context
 from tests.support.webmail import PASSWORD
 
 USER = "fran@example.test"
@@ -277,3 +280,20 @@ def test_collection_lock_guards_new_members(dav: Dav, user: str) -> None:
                                   'xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop>'
                                   "</D:propfind>", {"Depth": "0"})
     assert token[1:-1].encode() not in body  # the lock went with its resource
+
+
+def test_type_guessed_when_none_given(dav: Dav, user: str) -> None:
+    conn = http.client.HTTPSConnection("127.0.0.1", dav.port, timeout=30,
+                                       context=insecure_context())
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    try:
+        conn.putrequest("PUT", BASE + "/notes.txt", skip_accept_encoding=True)
+        conn.putheader("Authorization", f"Basic {token}")
+        conn.putheader("Content-Length", "5")
+        conn.endheaders(b"notes")
+        assert conn.getresponse().status == 201
+    finally:
+        conn.close()
+    status, head, body = dav.request(user, "GET", BASE + "/notes.txt")
+    assert (status, body) == (200, b"notes")
+    assert head["content-type"].startswith("text/plain")

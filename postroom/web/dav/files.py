@@ -14,6 +14,7 @@ If-Match fails (§10.4, RFC 7232).
 
 from __future__ import annotations
 
+import mimetypes
 from urllib.parse import unquote, urlsplit
 
 from starlette.responses import Response
@@ -202,8 +203,10 @@ async def _put(fr: FileRequest) -> Response:
     await fr.check_if(node)
     data = await fr.req.body(most)
     im = fr.req.header("if-match")
+    # a client that names no type gets one guessed from the name (GET then serves it so)
+    media = fr.req.header("content-type") or mimetypes.guess_type(node.name)[0] or ""
     result = await fr.files.put(
-        fr.req.principal, node, data, fr.req.header("content-type") or "", fr.tokens,
+        fr.req.principal, node, data, media, fr.tokens,
         if_match=im.strip().removeprefix("W/") if im else None,
         if_none_match=(fr.req.header("if-none-match") or "").strip() == "*")
     return Response(status_code=201 if result.created else 204,
