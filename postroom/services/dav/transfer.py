@@ -51,6 +51,9 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+=~-]{0,190}$")
 _UID_LINE = re.compile(rb"^UID[;:](?:[^:\r\n]*:)?(.*)$", re.MULTILINE | re.IGNORECASE)
 _OUT_CHUNK = 64 * 1024  # export: octets gathered per hand-over to the event loop
 _IN_BATCH = 32  # import: objects split per hand-over to a worker thread
+# Items stored at once by one import: their files are written and synced side by side
+# (each put is still its own transaction, so a crash loses at most the unfinished ones)
+IMPORT_CONCURRENCY = 8
 
 
 @dataclass
@@ -174,28 +177,53 @@ class Transfer:
             objects = bundle.split_cards(counted, max_item_size=limit)
             suffix, media = ".vcf", "text/vcard; charset=utf-8"
         report = ImportReport()
-        number = 0
-        while True:
-            batch, error = await asyncio.to_thread(_take, objects, _IN_BATCH)
-            for obj in batch:
-                number += 1
-                await self._store_one(principal, coll, obj, number, suffix, media, report)
-                report.octets = counted.octets
-                if progress is not None:
-                    progress(number, counted.octets)
-            report.octets = counted.octets
-            if error is not None:
-                if number == 0:
-                    raise _refusal(error)
-                report.stopped = f"after item {number}: {error.text}"
-                return report
-            if len(batch) < _IN_BATCH:
-                return report
+        number = done = 0
+        running: dict[str, asyncio.Task[None]] = {}  # resource name -> its write
 
-    async def _store_one(self, principal: Principal, coll: Collection, obj: bytes,
-                         number: int, suffix: str, media: str, report: ImportReport) -> None:
-        uid = _uid(obj)
-        name = item_name(uid, suffix) if uid else f"import-{number}{suffix}"
+        def finished(task: asyncio.Task[None]) -> None:
+            nonlocal done
+            done += 1
+            if progress is not None and not task.cancelled():
+                progress(done, counted.octets)
+
+        try:
+            while True:
+                batch, error = await asyncio.to_thread(_take, objects, _IN_BATCH)
+                for obj in batch:
+                    number += 1
+                    uid = _uid(obj)
+                    name = item_name(uid, suffix) if uid else f"import-{number}{suffix}"
+                    earlier = running.get(name)
+                    if earlier is not None:  # the same UID again: after the first, not beside
+                        await earlier
+                    while len(running) >= IMPORT_CONCURRENCY:
+                        await asyncio.wait(list(running.values()),
+                                           return_when=asyncio.FIRST_COMPLETED)
+                        _reap(running)
+                    task = asyncio.create_task(self._store_one(
+                        principal, coll, obj, name, number, media, report))
+                    task.add_done_callback(finished)
+                    running[name] = task
+                    report.octets = counted.octets
+                if error is not None:
+                    if number == 0:
+                        raise _refusal(error)
+                    report.stopped = f"after item {number}: {error.text}"
+                    break
+                if len(batch) < _IN_BATCH:
+                    break
+            if running:
+                await asyncio.wait(list(running.values()))
+                _reap(running)
+        finally:
+            for task in running.values():
+                task.cancel()
+        report.skipped.sort()
+        report.octets = counted.octets
+        return report
+
+    async def _store_one(self, principal: Principal, coll: Collection, obj: bytes, name: str,
+                         number: int, media: str, report: ImportReport) -> None:
         for _ in range(2):
             try:
                 result = await self._items.put(principal, coll, name, obj, media)
@@ -259,6 +287,17 @@ class Transfer:
             if not chunk:
                 return
             yield chunk
+
+
+def _reap(running: dict[str, asyncio.Task[None]]) -> None:
+    """Forget finished writes; the first failure (rights, quota, the store) ends the
+    import, raised here."""
+    for name, task in list(running.items()):
+        if task.done():
+            del running[name]
+            failure = None if task.cancelled() else task.exception()
+            if failure is not None:
+                raise failure
 
 
 def _refusal(exc: InvalidItem | MailError) -> MailError:
