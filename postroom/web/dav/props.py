@@ -519,8 +519,11 @@ async def propfind(req: DavRequest) -> Response:
     ms = X.Multistatus()
     await respond(req, ms, res, mode, names)
     if depth != "0":
-        if depth == "infinity" and res.kind in ("root", "home", "family", "principals"):
-            # RFC 4918 §9.1: a server may refuse infinite depth on large trees
+        if depth == "infinity" and res.kind in ("root", "home", "family", "principals") \
+                and req.header("depth") is not None:
+            # RFC 4918 §9.1: a server may refuse infinite depth on large trees. A request
+            # with no Depth at all (infinity by default) is answered as Depth 1: clients
+            # that leave it out mean "this and its members"
             raise DavError(403, elem(D + "propfind-finite-depth"))
         for member in await children(req, res):
             await respond(req, ms, member, mode, names)
