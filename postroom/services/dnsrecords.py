@@ -122,6 +122,7 @@ def advise(cfg: Config, domain: str, hostname: str, keys: list[KeyView]) -> Advi
     if https:  # Outlook's last resort before giving up (MS-OXDSCLI §3.1.5.2)
         add(Record(f"_autodiscover._tcp.{domain}", "SRV", f"0 0 {https_port} {host}", ttl,
                    "Outlook Autodiscover over HTTPS"))
+    _groupware(cfg, out, domain, host, ttl, https, https_port)
     out.notes.append(f"{host} itself needs A/AAAA records, and each of its addresses a PTR "
                      f"record naming {host} (receivers check that the sending host's name "
                      "and address agree); they are not printed: this server does not know "
@@ -132,6 +133,31 @@ def advise(cfg: Config, domain: str, hostname: str, keys: list[KeyView]) -> Advi
     out.notes.append("TLS-RPT (RFC 8460): not offered; Postroom does not process TLS "
                      f"reports, so publish no _smtp._tls.{domain} record")
     return out
+
+
+def _groupware(cfg: Config, out: Advice, domain: str, host: str, ttl: int, https: bool,
+               https_port: int) -> None:
+    """RFC 6764 §3: where CalDAV and CardDAV clients find the service (SRV over TLS, the
+    "s" labels), and §4: the context path as a TXT record. Served only over HTTPS (Basic
+    passwords never travel in the clear), so the plain-text labels say "not offered"
+    (RFC 6764 §3 with RFC 2782's target "."), as does everything while web.dav is off."""
+    served = https and cfg.web.dav.enabled
+    for kind in ("caldav", "carddav"):
+        secure = f"_{kind}s._tcp.{domain}"
+        if served:
+            add = out.records.append
+            add(Record(secure, "SRV", f"0 1 {https_port} {host}", ttl,
+                       "RFC 6764 calendar and contacts clients (CalDAV, CardDAV) over HTTPS"))
+            add(Record(secure, "TXT", "path=/dav/", ttl,
+                       "RFC 6764 §4: the context path of the DAV service"))
+        else:
+            out.records.append(Record(secure, "SRV", "0 0 0 .", ttl,
+                                      "RFC 6764: not offered by this server"))
+        out.records.append(Record(f"_{kind}._tcp.{domain}", "SRV", "0 0 0 .", ttl,
+                                  "RFC 6764: not offered without TLS"))
+    if not served:
+        why = "web.dav.enabled is off" if https else "web.https is off"
+        out.notes.append(f"CalDAV/CardDAV: not offered while {why}")
 
 
 def zone_lines(advice: Advice) -> list[str]:
