@@ -29,6 +29,7 @@ from postroom.services.dav.items import Items
 from postroom.services.dav.locks import Change, Lock, Locks
 from postroom.services.dav.model import Collection, ItemRef, PutResult
 from postroom.services.mailboxes import ListedMailbox
+from postroom.store.repo.dav import LiveItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,12 @@ def join(path: str, name: str) -> str:
 def _split(path: str) -> tuple[str, str]:
     head, _, tail = path.rpartition("/")
     return head, tail
+
+
+def _ref(item: LiveItem) -> ItemRef:
+    """What a node shows of a file without reading it (reading asks the gate: ``read``)."""
+    return ItemRef(name=item.name, etag=item.etag, size=item.size,
+                   content_type=item.content_type, modseq=item.modseq, modified=item.modified)
 
 
 class Files:
@@ -151,11 +158,7 @@ class Files:
             return None
         coll = self._coll(area, parent)
         found = (await self._ctx.store.dav.by_names(parent.id, [name])).get(name)
-        ref = None
-        if found is not None:
-            parent.require(Op.ITEM_READ)
-            ref = (await self._items.get(principal, coll, name)).ref
-        return Node(root.area, path, coll, False, ref, name)
+        return Node(root.area, path, coll, False, _ref(found) if found else None, name)
 
     async def children(self, principal: Principal, node: Node,
                        listing: Sequence[ListedMailbox] | None = None) -> list[Node]:
