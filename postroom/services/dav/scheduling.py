@@ -30,8 +30,8 @@ server's act (RFC 6638 §3.2), made as the system principal acting in the target
 the attendee or organiser address written in the event, and only the target's own default
 calendar (a REQUEST) or the object with the same UID in which the target is the ORGANIZER (a
 REPLY) or the ORGANIZER is the sender (a CANCEL) can be touched. Writes made as the system
-principal are never scheduled again, which also ends every loop (and makes the CLI's imports,
-made as the operator, send no invitations).
+principal are never scheduled again, which also ends every loop; imports (CLI, API) set
+``QUIET`` and send nothing either.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from postroom.core.errors import Kind, MailError
@@ -62,6 +63,9 @@ from postroom.services.submission import received_header
 
 log = logging.getLogger("postroom.dav.scheduling")
 
+# Set by imports (services/dav/transfer.py): restoring or moving a calendar stores the same
+# events again and must not invite (or cancel) anybody; a task started inside sees it too
+QUIET: ContextVar[bool] = ContextVar("postroom_dav_scheduling_quiet", default=False)
 SCHEDULED_KINDS = frozenset({"calendar", "tasks"})  # VEVENT and VTODO (RFC 6638 §3.1)
 ICS_TYPE = "text/calendar; charset=utf-8"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+=~-]{0,190}$")
@@ -124,7 +128,7 @@ class Scheduling:
         """RFC 6638 §3.2: an organiser's change is sent to the attendees, an attendee's
         PARTSTAT change to the organiser."""
         me = (principal.address or "").lower()
-        if not self._ctx.config.scheduling or principal.system or not me \
+        if not self._ctx.config.scheduling or principal.system or not me or QUIET.get() \
                 or coll.handle is None or coll.kind not in SCHEDULED_KINDS \
                 or (coll.owner or "").lower() != me:
             return

@@ -20,9 +20,8 @@ Memory is bounded by one item (pim.bundle), not by the file: the file is read in
 and objects are split and stored one at a time. Export streams too: the folder's items are
 read one by one from the store and joined (pim.bundle) into one VCALENDAR or a run of vCards.
 
-Imports made by the operator's CLI (``Principal.operator_as``) never send invitations
-(services/dav/scheduling.py ignores the system principal's writes): restoring a calendar
-must not re-invite everybody in it.
+Imports never send invitations (``scheduling.QUIET`` is set while they run): restoring or
+moving a calendar must not re-invite, or cancel, everybody in it.
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ from postroom.services.dav.collections import Collections
 from postroom.services.dav.context import DavContext
 from postroom.services.dav.items import Items
 from postroom.services.dav.model import Collection, UidConflict
+from postroom.services.dav.scheduling import QUIET
 
 # (items done, octets read so far): called after every item
 Progress = Callable[[int, int], None]
@@ -125,6 +125,15 @@ class Transfer:
         self._collections = collections
         self._items = items
 
+    async def acting(self, caller: Principal, address: str) -> Principal:
+        """An administrator working in an account's calendars and address books, as the
+        operator's CLI does (every right in that account): only for accounts of a domain the
+        caller administers; anyone else gets NOT_FOUND, the answer for a missing account."""
+        account = await self._ctx.store.directory.get_account(address)
+        if account is None or not caller.administers(account.domain_id):
+            raise MailError(Kind.NOT_FOUND, f"no account {address}")
+        return Principal.operator_as(account.id, account.address, account.domain_id)
+
     async def collection(self, principal: Principal, kind: str, folder: str, *,
                          create: bool = False) -> Collection:
         """The calendar (kind "calendar") or address book ("contacts") the principal names:
@@ -161,6 +170,15 @@ class Transfer:
 
     async def _import(self, principal: Principal, coll: Collection, chunks: Iterable[bytes],
                       progress: Progress | None, kind: str) -> ImportReport:
+        quiet = QUIET.set(True)  # seen by the writes this import starts (their context)
+        try:
+            return await self._import_quietly(principal, coll, chunks, progress, kind)
+        finally:
+            QUIET.reset(quiet)
+
+    async def _import_quietly(self, principal: Principal, coll: Collection,
+                              chunks: Iterable[bytes], progress: Progress | None, kind: str,
+                              ) -> ImportReport:
         if coll.handle is None:
             raise MailError(Kind.NO_PERM, "the directory is read-only")
         if (kind == "contacts") != (coll.kind == "contacts"):
