@@ -1,11 +1,11 @@
 """``/api/v1`` import and export of whole calendars (.ics) and address books (.vcf), the API's
 face of ``postroom calendar|contacts import|export`` (services/dav/transfer.py does the work).
 
-    POST /users/{address}/calendars/{folder}   import an .ics (body text/calendar)
-    GET  /users/{address}/calendars/{folder}   export it as one VCALENDAR
-    POST /users/{address}/contacts/{folder}    import a .vcf (body text/vcard)
-    GET  /users/{address}/contacts/{folder}    export it
-    ... and the same under /me/ for the caller's own (and shared) folders.
+    POST /groupware/users/{address}/calendars/{folder}   import an .ics (body text/calendar)
+    GET  /groupware/users/{address}/calendars/{folder}   export it as one VCALENDAR
+    POST /groupware/users/{address}/contacts/{folder}    import a .vcf (body text/vcard)
+    GET  /groupware/users/{address}/contacts/{folder}    export it
+    ... and the same under /groupware/me/ for the caller's own (and shared) folders.
 
 Under /users/ an administrator of the account's domain works in the account as the CLI does;
 under /me/ the caller works as themselves, through the gate, exactly as a CalDAV/CardDAV
@@ -27,6 +27,9 @@ from postroom.services.dav.transfer import ImportReport
 from postroom.web.api.framework import Api, Call, In, Out, Problem
 
 TAG = "groupware"
+# Every path here starts with it, so that the web guard can give these uploads their own
+# body limit (web.dav.max_import_size) instead of web.max_body_size
+PREFIX = "/groupware"
 SPOOL_IN_MEMORY = 1 << 20  # octets of an upload kept in memory before the spool goes to disk
 CHUNK = 64 * 1024
 KINDS = {
@@ -133,7 +136,7 @@ def _family(api: Api, family: str, base: str, whose: str) -> None:
     name = "calendar" if family == "calendars" else "contacts"
     do_import.__name__ = f"import_{name}_{whose}"
     do_export.__name__ = f"export_{name}_{whose}"
-    path = f"{base}/{family}/{{folder:path}}"
+    path = f"{PREFIX}{base}/{family}/{{folder:path}}"
     mine = "the caller's" if whose == "own" else "the account's"
     api.add("POST", path, summary=f"Import a whole {what} into {mine} folder (each item as a "
             "client's PUT; bad items skipped and listed by number; same UID replaces)",
