@@ -56,7 +56,8 @@ class FileProps:
         if name == D + "resourcetype":
             return elem(name, None, elem(D + "collection")) if node.collection else elem(name)
         if name == D + "displayname":
-            return elem(name, node.name or node.area)
+            # the area itself shows its folder's name ("Documents"), the rest their own
+            return elem(name, node.name or node.folder.displayname)
         if name == D + "getetag":
             return elem(name, ref.etag) if ref else None
         if name == D + "getcontenttype":
