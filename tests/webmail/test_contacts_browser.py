@@ -46,3 +46,30 @@ def test_contact_form_search_write_to_and_axe(mail_browser: Webmail) -> None:
         assert serious(page) == []
     finally:
         context.close()
+
+
+def test_live_update_when_a_carddav_client_adds_a_card(mail_browser: Webmail) -> None:
+    import re
+
+    from tests.support.dav import Dav
+
+    mail = mail_browser
+    mail.account(ALICE)
+    context, page = mail.browser(ALICE)
+    try:
+        page.goto("/webmail/contacts")
+        href = page.locator(".ct-books a", has_text="Contacts").first.get_attribute("href")
+        found = re.search(r"book=(\d+)", href or "")
+        assert found
+        page.goto(f"/webmail/contacts?book={found.group(1)}")
+        page.wait_for_timeout(500)  # the stream is open
+        card = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:live-card\r\nFN:Phone Friend\r\n"
+                "EMAIL:friend@example.org\r\nEND:VCARD\r\n")
+        status, _, body = Dav(mail.server).request(
+            ALICE, "PUT", f"/dav/addressbooks/{ALICE}/{found.group(1)}/live-card.vcf", card,
+            {"Content-Type": "text/vcard"})
+        assert status == 201, body
+        page.locator(".ct-list").get_by_role("link", name="Phone Friend", exact=True).wait_for(
+            timeout=15000)
+    finally:
+        context.close()
