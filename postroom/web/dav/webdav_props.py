@@ -32,8 +32,15 @@ ALLPROP = (D + "resourcetype", D + "displayname", D + "getetag", D + "getcontent
 # computed by the server: PROPPATCH refuses them (RFC 4918 §16 cannot-modify-protected-property)
 PROTECTED = frozenset({*ALLPROP, D + "current-user-privilege-set", D + "quota-used-bytes",
                        D + "quota-available-bytes", D + "owner", D + "supported-report-set"})
+# defaults of web.dav.max_property_size and web.dav.max_dead_properties
 MAX_PROPERTY = 64 * 1024  # one dead property's stored XML, octets
 MAX_PROPERTIES = 1000  # dead properties one resource may carry
+
+
+def _limit(req: DavRequest, name: str, default: int) -> int:
+    """A [web.dav] limit; its default while config_dav.py does not have the key yet."""
+    value = getattr(req.config, name, default)
+    return value if isinstance(value, int) else default
 
 
 def http_date(ts: int) -> str:
@@ -185,6 +192,8 @@ async def proppatch(req: DavRequest, node: Node, tokens: frozenset[str]) -> Resp
     body = await req.xml()
     if body is None or body.tag != D + "propertyupdate":
         raise DavError(400, text="a PROPPATCH body is a DAV:propertyupdate")
+    most_size = _limit(req, "max_property_size", MAX_PROPERTY)
+    most_props = _limit(req, "max_dead_properties", MAX_PROPERTIES)
     changes: dict[str, str | None] = {}
     order: list[str] = []
     refused: list[str] = []
@@ -207,8 +216,8 @@ async def proppatch(req: DavRequest, node: Node, tokens: frozenset[str]) -> Resp
                 if lang is not None:
                     p.set(XML_NS + "lang", lang)
                 text = X.fragment(p)
-                if len(text.encode()) > MAX_PROPERTY:
-                    raise DavError(413, text=f"a property is at most {MAX_PROPERTY} octets")
+                if len(text.encode()) > most_size:
+                    raise DavError(413, text=f"a property is at most {most_size} octets")
                 changes[p.tag] = text
             else:
                 changes[p.tag] = None
@@ -220,8 +229,9 @@ async def proppatch(req: DavRequest, node: Node, tokens: frozenset[str]) -> Resp
             (424, [elem(n) for n in seen if n not in refused])])
         return multistatus(ms)
     current = await req.dav.files.props(req.principal, node)
-    if len(set(current) | {k for k, v in changes.items() if v is not None}) > MAX_PROPERTIES:
-        raise DavError(507, text=f"a resource carries at most {MAX_PROPERTIES} properties")
+    kept = {k for k in current if changes.get(k, "") is not None}
+    if len(kept | {k for k, v in changes.items() if v is not None}) > most_props:
+        raise DavError(507, text=f"a resource carries at most {most_props} properties")
     await req.dav.files.set_props(req.principal, node, changes, tokens)
     ms.propstats(node_href(node), [(200, [elem(n) for n in seen])])
     return multistatus(ms)
