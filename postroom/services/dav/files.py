@@ -95,6 +95,12 @@ class Files:
         self._items = Items(ctx, Collections(ctx))
         self.locks = Locks(ctx)
 
+    @property
+    def max_file_size(self) -> int:
+        """The largest file a PUT may store: web.dav.max_file_size, but no more than a
+        message may be (limits.max_message_size, less room for the MIME header above it)."""
+        return max(0, min(self._ctx.config.max_file_size, self._ctx.max_message_size - 1024))
+
     # -- resolving ---------------------------------------------------------------------------
     def _folder_name(self, principal: Principal, area: str, path: str) -> str:
         base = self._ctx.config.documents_name

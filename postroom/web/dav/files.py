@@ -197,7 +197,7 @@ async def _put(fr: FileRequest) -> Response:
     if node.collection:
         raise DavError(405, headers={"Allow": ALLOW}, text="a collection has no content")
     length = fr.req.header("content-length")
-    most = fr.req.config.max_file_size
+    most = fr.files.max_file_size
     if length is not None and length.isdigit() and int(length) > most:
         raise DavError(413, text=f"files are at most {most} octets")
     await fr.check_if(node)
