@@ -98,8 +98,8 @@ def _kw(flat: str) -> tuple[str, str]:
 def _uid_of(lines: list[tuple[str, str]]) -> str | None:
     for flat, _ in lines:
         name, _ = _kw(flat)
-        if name == "UID":
-            return flat.split(":", 1)[1].strip()
+        if name == "UID" and ":" in flat:
+            return flat.split(":", 1)[1].strip() or None
     return None
 
 
@@ -177,7 +177,7 @@ def split_calendar(chunks: Iterable[bytes], *, max_item_size: int = MAX_ITEM,
             if depth == 1:
                 kind = _kw(comp[0][0])[1]
                 if kind == "VTIMEZONE":
-                    tzid = next((f.split(":", 1)[1].strip() for f, _ in comp
+                    tzid = next((f.partition(":")[2].strip() for f, _ in comp
                                  if _kw(f)[0] == "TZID"), "")
                     if tzid and (tzid in timezones or len(timezones) < max_timezones):
                         timezones[tzid] = "".join(r for _, r in comp)
@@ -212,7 +212,7 @@ def join_calendar(objects: Iterable[bytes]) -> Iterator[bytes]:
                 depth -= 1
                 if depth == 1 and comp:
                     if _kw(comp[0][0])[1] == "VTIMEZONE":
-                        tzid = next((f.split(":", 1)[1].strip() for f, _ in comp
+                        tzid = next((f.partition(":")[2].strip() for f, _ in comp
                                      if _kw(f)[0] == "TZID"), "")
                         if tzid in written:
                             comp = []

@@ -15,7 +15,7 @@ import icalendar
 
 from postroom.pim import recurrence, times
 from postroom.pim.filters import TimeRange
-from postroom.pim.model import BusyPeriod, InvalidItem
+from postroom.pim.model import BusyPeriod
 
 # RFC 5545 §3.2.9: the stronger type wins where types overlap (not applied here: each type
 # is merged on its own, as RFC 4791 §7.10 lets a server report them side by side)
@@ -27,25 +27,30 @@ def busy_periods(objects: Iterable[bytes], span: TimeRange,
     """Busy time of the objects in ``span``: opaque, non-cancelled instances; merged.
     Objects that do not parse are skipped (one bad item must not break free-busy)."""
     raw: list[BusyPeriod] = []
-    lo, hi = span.start, span.end
     for data in objects:
         try:
-            cal = times.parse_calendar(data)
-        except InvalidItem:
+            _busy_of(times.parse_calendar(data), span, max_instances, raw)
+        except times.BAD_INPUT:
             continue
-        for inst in recurrence.instances_of(cal, span, "VEVENT", max_instances):
-            if inst.transparent or inst.status == "CANCELLED":
-                continue
-            fbtype = "BUSY-TENTATIVE" if inst.status == "TENTATIVE" else "BUSY"
-            _add(raw, inst.start, inst.end, fbtype, lo, hi)
-        for comp in cal.walk("VFREEBUSY"):
-            for prop in _as_list(comp.get("FREEBUSY")):
-                fbtype = str(getattr(prop, "params", {}).get("FBTYPE", "BUSY")).upper()
-                if fbtype == "FREE":
-                    continue
-                for start, end in _periods(prop):
-                    _add(raw, start, end, fbtype if fbtype in _FBTYPES else "BUSY", lo, hi)
     return merge(raw)
+
+
+def _busy_of(cal: icalendar.Calendar, span: TimeRange, max_instances: int,
+             raw: list[BusyPeriod]) -> None:
+    """Add the busy periods of one parsed object to ``raw``."""
+    lo, hi = span.start, span.end
+    for inst in recurrence.instances_of(cal, span, "VEVENT", max_instances):
+        if inst.transparent or inst.status == "CANCELLED":
+            continue
+        fbtype = "BUSY-TENTATIVE" if inst.status == "TENTATIVE" else "BUSY"
+        _add(raw, inst.start, inst.end, fbtype, lo, hi)
+    for comp in cal.walk("VFREEBUSY"):
+        for prop in _as_list(comp.get("FREEBUSY")):
+            fbtype = str(getattr(prop, "params", {}).get("FBTYPE", "BUSY")).upper()
+            if fbtype == "FREE":
+                continue
+            for start, end in _periods(prop):
+                _add(raw, start, end, fbtype if fbtype in _FBTYPES else "BUSY", lo, hi)
 
 
 def _as_list(v: object) -> list[object]:

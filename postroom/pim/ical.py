@@ -78,6 +78,7 @@ def check_object(cal: icalendar.Calendar, allowed: tuple[str, ...]) -> list[Comp
     return comps
 
 
+@times.guarded
 def index_calendar(data: bytes, allowed: tuple[str, ...] = ("VEVENT", "VTODO", "VJOURNAL"),
                    max_instances: int = 10_000) -> ItemIndex:
     """Check that ``data`` is one calendar object resource a CalDAV collection may hold
@@ -100,7 +101,9 @@ def index_calendar(data: bytes, allowed: tuple[str, ...] = ("VEVENT", "VTODO", "
         recurring = recurring or s.recurring
         try:
             occs, complete = recurrence.occurrences(s, None, None, max_instances)
-        except (ValueError, TypeError) as exc:
+        except InvalidItem:
+            raise
+        except times.LIB_ERRORS as exc:
             raise times.invalid_data(f"bad recurrence rule: {str(exc)[:120]}") from None
         if s.master is not None and (s.master.get("RRULE") or s.master.get("RDATE")):
             first = times.component_span(s.master)
@@ -187,6 +190,7 @@ def info_of(cal: icalendar.Calendar) -> SchedulingInfo | None:
                           summary=str(master.get("SUMMARY", "")))
 
 
+@times.guarded
 def scheduling_info(data: bytes) -> SchedulingInfo | None:
     """ORGANIZER/ATTENDEEs of the object's master component, None when not a group event."""
     return info_of(parse(data))

@@ -84,6 +84,7 @@ def _attendee_list(comp: Component) -> list[object]:
     return v if isinstance(v, list) else [v]
 
 
+@times.guarded
 def request(data: bytes, *, now: datetime | None = None) -> bytes:
     """METHOD:REQUEST for a stored organiser's object (RFC 5546 §3.2.2): every component,
     VALARMs removed (the attendee's alarms are the attendee's), DTSTAMP now."""
@@ -102,6 +103,7 @@ def request(data: bytes, *, now: datetime | None = None) -> bytes:
     return times.to_bytes(out)
 
 
+@times.guarded
 def cancel(data: bytes, attendees: tuple[str, ...] = (), *,
            now: datetime | None = None) -> bytes:
     """METHOD:CANCEL (RFC 5546 §3.2.5), for all or the listed attendees: the master (or each
@@ -124,6 +126,7 @@ def cancel(data: bytes, attendees: tuple[str, ...] = (), *,
     return times.to_bytes(out)
 
 
+@times.guarded
 def reply(data: bytes, attendee: str, partstat: str, *, now: datetime | None = None) -> bytes:
     """METHOD:REPLY from ``attendee`` with ``partstat`` (RFC 5546 §3.2.3): one component per
     master/override of the attendee's copy, carrying only that attendee."""
@@ -148,6 +151,7 @@ def reply(data: bytes, attendee: str, partstat: str, *, now: datetime | None = N
     return times.to_bytes(out)
 
 
+@times.guarded
 def parse_message(data: bytes) -> SchedulingInfo:
     """METHOD, UID, ORGANIZER, ATTENDEEs of an iTIP message (text/calendar with METHOD)."""
     cal = times.parse_calendar(data)
@@ -170,6 +174,7 @@ def _rid_key(comp: Component) -> int | None:
     return None if rid is None else times.epoch(rid)
 
 
+@times.guarded
 def apply_reply(organizer_copy: bytes, reply_data: bytes) -> bytes:
     """The organiser's object with the replying attendee's PARTSTAT set (RFC 5546 §3.2.3);
     raise ``InvalidItem`` when the reply does not belong to it (UID, older SEQUENCE)."""

@@ -81,7 +81,10 @@ def calendar_matches(data: bytes, comp_filter: CompFilter, max_instances: int = 
     ctx = _Ctx(cal, max_instances)
     if comp_filter.is_not_defined:
         return False
-    return ctx.matches(cal, comp_filter)
+    try:
+        return ctx.matches(cal, comp_filter)
+    except times.LIB_ERRORS:
+        return False
 
 
 class _Ctx:
@@ -103,7 +106,7 @@ class _Ctx:
                 try:
                     occs, _ = recurrence.occurrences(s, span.start, span.end,
                                                      self.max_instances)
-                except (ValueError, TypeError):
+                except times.LIB_ERRORS:
                     continue
                 hits.update(id(o.comp) for o in occs)
             self._hits[key] = hits
@@ -155,7 +158,7 @@ class _Ctx:
         for s in recurrence.series_of(self.cal, str(parent.name)):
             try:
                 occs, _ = recurrence.occurrences(s, lo, hi, self.max_instances)
-            except (ValueError, TypeError):
+            except times.LIB_ERRORS:
                 continue
             for o in occs:
                 if o.comp is not parent:
@@ -203,7 +206,7 @@ def prop_text(prop: object) -> str:
     if to_ical is not None:
         try:
             out = to_ical()
-        except (ValueError, TypeError, AttributeError):
+        except times.LIB_ERRORS:
             return ""
         return out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out)
     return str(prop)
@@ -259,9 +262,12 @@ def calendar_data(data: bytes, request: CalendarDataRequest) -> bytes:
     (§9.6.6), components/properties selected (§9.6.1-9.6.4). Data that does not parse is
     returned as stored."""
     try:
-        cal = times.parse_calendar(data)
-    except InvalidItem:
+        return _calendar_data(times.parse_calendar(data), request)
+    except times.BAD_INPUT:
         return data
+
+
+def _calendar_data(cal: icalendar.Calendar, request: CalendarDataRequest) -> bytes:
     if request.expand is not None:
         cal = recurrence.expand_cal(cal, request.expand, 10_000)
     elif request.limit_recurrence is not None:
@@ -353,7 +359,7 @@ def address_data(data: bytes, request: AddressDataRequest) -> bytes:
         if request.properties is None:
             return out
         card = vcard.parse(out)
-    except InvalidItem:
+    except times.BAD_INPUT:
         return data
     keep = {n.upper() for n in request.properties} | {"VERSION", "UID", "FN"}
     return vcard.serialize(vcard.Card([p for p in card.props if p.name in keep]))

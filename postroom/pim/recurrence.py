@@ -17,6 +17,7 @@ DAILY and WEEKLY rules without COUNT are fast-forwarded to the range, so a daily
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -137,7 +138,7 @@ def _safe_iter(ruleset: du.rruleset) -> Iterator[datetime]:
             yield next(it)
         except StopIteration:
             return
-        except (ValueError, OverflowError, TypeError):
+        except times.LIB_ERRORS:
             return
 
 
@@ -241,32 +242,63 @@ def _until(u: date, tz: tzinfo | None, all_day: bool) -> str:
 
 
 def _feasible(parts: dict[str, Any], start: datetime) -> bool:
-    """Whether the rule's day filters match any day within _FEASIBLE_YEARS of ``start``:
-    a cheap YEARLY search instead of dateutil's unbounded one."""
+    """Whether the rule's day filters (BYMONTH, BYMONTHDAY, BYYEARDAY, BYWEEKNO, BYDAY without
+    ordinals) match any day within _FEASIBLE_YEARS of ``start``. Checked day by day here,
+    because dateutil searches an impossible rule until the year 9999 whatever its UNTIL.
+    A superset test: ordinals and BYSETPOS may still make a feasible-looking rule empty,
+    which the bounded expansion then handles."""
     if not any(k in parts for k in _DAY_FILTERS):
         return True
-    kw: dict[str, Any] = {}
-    if "BYMONTH" in parts:
-        kw["bymonth"] = [int(x) for x in parts["BYMONTH"]]
-    if "BYMONTHDAY" in parts:
-        kw["bymonthday"] = [int(x) for x in parts["BYMONTHDAY"]]
-    if "BYYEARDAY" in parts:
-        kw["byyearday"] = [int(x) for x in parts["BYYEARDAY"]]
-    if "BYWEEKNO" in parts:
-        kw["byweekno"] = [int(x) for x in parts["BYWEEKNO"]]
+
+    def ints(key: str) -> set[int] | None:
+        return {int(x) for x in parts[key]} if key in parts else None
+
+    months, mdays, ydays, weeks = (ints("BYMONTH"), ints("BYMONTHDAY"), ints("BYYEARDAY"),
+                                   ints("BYWEEKNO"))
+    wdays = None
     if "BYDAY" in parts:
-        days = {_WEEKDAYS.get(str(d).upper()[-2:]) for d in parts["BYDAY"]}
-        kw["byweekday"] = [d for d in days if d is not None]
-    begin = start.replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+        wdays = {_WEEKDAYS.get(str(d).upper()[-2:], -1) for d in parts["BYDAY"]}
+    day = start.date()
     try:
-        until = begin.replace(year=min(9999, begin.year + _FEASIBLE_YEARS))
+        last = day.replace(year=min(9999, day.year + _FEASIBLE_YEARS))
     except ValueError:  # 29 February
-        until = begin + timedelta(days=365 * _FEASIBLE_YEARS)
-    try:
-        return du.rrule(du.YEARLY, dtstart=begin, until=until, **kw).after(
-            begin, inc=True) is not None
-    except (ValueError, OverflowError):
+        last = day + timedelta(days=365 * _FEASIBLE_YEARS)
+    one = timedelta(days=1)
+    while day <= last:
+        if months is not None and day.month not in months:
+            # jump to the first day of the next month
+            nxt = date(day.year + (day.month == 12), day.month % 12 + 1, 1) \
+                if day.year < 9999 or day.month < 12 else None
+            if nxt is None:
+                return False
+            day = nxt
+            continue
+        if _day_ok(day, mdays, ydays, weeks, wdays):
+            return True
+        if day == date.max:
+            return False
+        day += one
+    return False
+
+
+def _day_ok(day: date, mdays: set[int] | None, ydays: set[int] | None,
+            weeks: set[int] | None, wdays: set[int] | None) -> bool:
+    if wdays is not None and day.weekday() not in wdays:
         return False
+    if mdays is not None:
+        month_len = calendar.monthrange(day.year, day.month)[1]
+        if day.day not in mdays and day.day - month_len - 1 not in mdays:
+            return False
+    if ydays is not None:
+        year_len = 366 if calendar.isleap(day.year) else 365
+        yday = day.timetuple().tm_yday
+        if yday not in ydays and yday - year_len - 1 not in ydays:
+            return False
+    if weeks is not None:
+        week = day.isocalendar()[1]
+        if week not in weeks and week - 53 - 1 not in weeks and week - 52 - 1 not in weeks:
+            return False
+    return True
 
 
 def _fast_forward(freq: str, parts: dict[str, Any], start: datetime, lo: int,
@@ -321,19 +353,21 @@ def instances_of(cal: icalendar.Calendar, span: TimeRange, component: str | None
     for s in series_of(cal, component):
         try:
             occs, _ = occurrences(s, span.start, span.end, max_instances)
-        except (ValueError, TypeError):
+        except times.LIB_ERRORS:
             continue
         out.extend(_instance(o) for o in occs)
     out.sort(key=lambda i: (i.start, i.end))
     return out
 
 
+@times.guarded
 def instances(data: bytes, span: TimeRange, *, component: str | None = None,
               max_instances: int = 10_000) -> list[Instance]:
     """Instances overlapping ``span`` (RFC 4791 §9.9 overlap rules), in start order."""
     return instances_of(times.parse_calendar(data), span, component, max_instances)
 
 
+@times.guarded
 def expand(data: bytes, span: TimeRange, max_instances: int = 10_000) -> bytes:
     """RFC 4791 §9.6.5: the object with every instance in ``span`` as its own component with a
     RECURRENCE-ID, in UTC, no RRULE/RDATE/EXDATE, no VTIMEZONE."""
@@ -348,7 +382,7 @@ def expand_cal(cal: icalendar.Calendar, span: TimeRange, max_instances: int
     for s in series_of(cal):
         try:
             occs, _ = occurrences(s, span.start, span.end, max_instances)
-        except (ValueError, TypeError):
+        except times.LIB_ERRORS:
             continue
         recurring = s.recurring
         for o in occs:

@@ -13,9 +13,11 @@ it does not matter. Unknown TZIDs (no VTIMEZONE and not an IANA name) count as f
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import icalendar
 
@@ -36,6 +38,31 @@ MAX_EPOCH = 253_402_300_799
 # Deepest component nesting a calendar object may have (VCALENDAR > VEVENT > VALARM is 3;
 # VTIMEZONE > STANDARD is 3). Deeper input is rejected before anything walks it recursively.
 MAX_DEPTH = 8
+
+
+# What icalendar, dateutil and datetime raise on hostile values (year 9999 overflow, odd
+# rules, broken property objects): turned into InvalidItem or "no match", never a 500.
+LIB_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, OverflowError, KeyError,
+                                           AttributeError, IndexError, RecursionError)
+
+# The same plus our own verdict: what a "skip this item" handler catches.
+BAD_INPUT: tuple[type[Exception], ...] = (InvalidItem, *LIB_ERRORS)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """A public entry point: library errors on bad input become valid-calendar-data."""
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except InvalidItem:
+            raise
+        except LIB_ERRORS as exc:
+            raise invalid_data(f"cannot interpret the calendar data: {_short(exc)}") from None
+    return wrapper
 
 
 def invalid_data(text: str) -> InvalidItem:
