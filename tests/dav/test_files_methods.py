@@ -297,3 +297,26 @@ def test_type_guessed_when_none_given(dav: Dav, user: str) -> None:
     status, head, body = dav.request(user, "GET", BASE + "/notes.txt")
     assert (status, body) == (200, b"notes")
     assert head["content-type"].startswith("text/plain")
+
+
+def test_copy_depth_zero_and_infinity(dav: Dav, user: str) -> None:
+    here = dav.base + BASE
+    dav.request(user, "MKCOL", BASE + "/tree/")
+    dav.request(user, "MKCOL", BASE + "/tree/sub/")
+    put(dav, "/tree/sub/leaf.txt", b"leaf")
+    dav.request(user, "PROPPATCH", BASE + "/tree/", '<D:propertyupdate xmlns:D="DAV:">'
+                '<D:set><D:prop><Z:tag xmlns:Z="urn:z">t</Z:tag></D:prop></D:set>'
+                "</D:propertyupdate>")
+    status, _, _ = dav.request(user, "COPY", BASE + "/tree/", b"",
+                               {"Destination": here + "/shallow/", "Depth": "0"})
+    assert status == 201
+    status, _, body = dav.request(user, "PROPFIND", BASE + "/shallow/", ALLPROP,
+                                  {"Depth": "1"})
+    assert status == 207 and b"sub" not in body and b"urn:z" in body  # properties copied
+    status, _, _ = dav.request(user, "COPY", BASE + "/tree/", b"",
+                               {"Destination": here + "/deep/"})
+    assert status == 201
+    assert dav.request(user, "GET", BASE + "/deep/sub/leaf.txt")[2] == b"leaf"
+    status, _, _ = dav.request(user, "COPY", BASE + "/tree/", b"",
+                               {"Destination": here + "/deep/", "Depth": "1"})
+    assert status == 400

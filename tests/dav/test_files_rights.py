@@ -81,6 +81,13 @@ def test_writer_share(dav: Dav) -> None:
     assert dav.request(OWNER, "UNLOCK", f"{AREA}/from-walt.txt", b"",
                        {"Lock-Token": head["lock-token"]})[0] == 204
     assert dav.request(WRITER, "DELETE", f"{AREA}/from-walt.txt")[0] == 204
+    # MOVE between areas: a copy into the target, then a delete of the source (t, e)
+    assert dav.request(WRITER, "PUT", f"{AREA}/travel.txt", b"trip")[0] == 201
+    status, _, _ = dav.request(WRITER, "MOVE", f"{AREA}/travel.txt", b"", {
+        "Destination": f"{dav.base}/dav/files/{WRITER}/travel.txt"})
+    assert status == 201
+    assert dav.request(WRITER, "GET", f"/dav/files/{WRITER}/travel.txt")[2] == b"trip"
+    assert dav.request(OWNER, "GET", f"{AREA}/travel.txt")[0] == 404
 
 
 def test_no_lookup_right_is_404_like_missing(dav: Dav) -> None:
