@@ -31,8 +31,8 @@ from postroom.services.dav.model import Collection
 from postroom.services.dav.transfer import ImportReport
 
 CHUNK = 64 * 1024
-KINDS = {"calendar": ("calendar", ".ics", "a calendar", "iCalendar (.ics)"),
-         "contacts": ("contacts", ".vcf", "an address book", "vCard (.vcf, 3.0 or 4.0)")}
+KINDS = {"calendar": ("calendar", ".ics", "a calendar", "an iCalendar (.ics)"),
+         "contacts": ("contacts", ".vcf", "an address book", "a vCard (.vcf, 3.0 or 4.0)")}
 
 
 def _read(path: Path) -> Iterator[bytes]:
@@ -140,8 +140,8 @@ async def export_cmd(s: Services, args: argparse.Namespace) -> int:
 def add_pim_parsers(cmd: Any, leaf: Any, actions: Any, with_services: Any) -> None:
     """``calendar`` and ``contacts``, each with ``import`` and ``export``."""
     for kind, (_k, suffix, what, fmt) in KINDS.items():
-        group = actions(cmd(kind, f"Import or export {what} of an account as one {fmt} file."))
-        im = leaf(group, "import", f"import a {fmt} file into {what}", json_flag=True)
+        group = actions(cmd(kind, f"Import or export {what} of an account as {fmt} file."))
+        im = leaf(group, "import", f"import {fmt} file into {what}", json_flag=True)
         im.add_argument("address", help="the account (user@domain)")
         im.add_argument("folder", help=f"{what} by folder name, e.g. "
                         f"{'Calendar' if kind == 'calendar' else 'Contacts'}")
@@ -155,7 +155,7 @@ def add_pim_parsers(cmd: Any, leaf: Any, actions: Any, with_services: Any) -> No
             "the rest is imported. Files larger than web.dav.max_import_size are refused. "
             "No invitations are sent for imported events.")
         im.set_defaults(func=with_services(import_cmd), kind=kind)
-        ex = leaf(group, "export", f"export {what} as one {fmt} file", json_flag=True)
+        ex = leaf(group, "export", f"export {what} as {fmt} file", json_flag=True)
         ex.add_argument("address", help="the account (user@domain)")
         ex.add_argument("folder", help=f"{what} by folder name")
         ex.add_argument("file", help=f"where to write the {suffix} file ('-' for standard "
