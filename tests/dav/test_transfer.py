@@ -185,3 +185,22 @@ def test_import_size_limit_counts_the_stream() -> None:
         list(counted)
     assert over.value.kind is Kind.LIMIT and "max_import_size" in over.value.text
     assert list(_Counted(iter([b"x" * 1000]), 1000)) == [b"x" * 1000]
+
+
+def test_imports_send_no_invitations(dav: Dav) -> None:
+    """Restoring a calendar must not invite (or re-invite) its attendees."""
+    bob = dav.account("bob@transfer.test")
+    dav.account(ALICE)
+    group = (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+             f"UID:quiet-1@transfer.test\r\nDTSTAMP:20260101T000000Z\r\n"
+             f"DTSTART:20260301T100000Z\r\nDURATION:PT1H\r\nSUMMARY:Restored meeting\r\n"
+             f"ORGANIZER:mailto:{ALICE}\r\nATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:{bob}\r\n"
+             f"ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:far@away.example\r\n"
+             f"END:VEVENT\r\nEND:VCALENDAR\r\n").encode()
+    assert _import(dav, "calendar", "Calendar", iter([group])).imported == 1
+    time.sleep(1.0)
+    principal = dav.caldav(bob).principal()
+    cal = next(c for c in principal.calendars() if c.get_display_name() == "Calendar")
+    assert not [e for e in cal.events() if "quiet-1@transfer.test" in e.data]
+    queued = dav.server.call(dav.server.services.store.queue.list())
+    assert not [e for e in queued if "far@away.example" in e.recipients]
