@@ -99,8 +99,14 @@ def index_calendar(data: bytes, allowed: tuple[str, ...] = ("VEVENT", "VTODO", "
     recurring = False
     for s in series:
         recurring = recurring or s.recurring
+        # An endless series ends nowhere: expand only up to its first instance (which checks
+        # the rule) instead of enumerating max_instances for nothing.
+        hi = None
+        if s.master is not None and recurrence.endless(s.master):
+            first_start = times.component_span(s.master).start
+            hi = None if first_start is None else first_start + 1
         try:
-            occs, complete = recurrence.occurrences(s, None, None, max_instances)
+            occs, complete = recurrence.occurrences(s, None, hi, max_instances)
         except InvalidItem:
             raise
         except times.LIB_ERRORS as exc:

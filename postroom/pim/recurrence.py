@@ -87,6 +87,15 @@ def series_of(cal: icalendar.Calendar, component: str | None = None) -> list[Ser
             for (name, _), (masters, overrides) in groups.items()]
 
 
+def endless(master: Component) -> bool:
+    """Has an RRULE without COUNT and UNTIL (RFC 5545 §3.3.10: such a rule never ends)."""
+    for prop in _as_list(master.get("RRULE")):
+        keys = {str(k).upper() for k in dict(prop)}
+        if "COUNT" not in keys and "UNTIL" not in keys:
+            return True
+    return False
+
+
 def occurrences(s: Series, lo: int | None, hi: int | None, max_instances: int
                 ) -> tuple[list[Occurrence], bool]:
     """The occurrences of ``s`` overlapping [lo, hi), in start order, and whether the series
