@@ -124,3 +124,33 @@ def test_exclude_one_occurrence() -> None:
               b"DTSTART:20260302T120000Z\r\nSUMMARY:Moved\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
     text = flat(exclude(stored, "20260302T100000Z"))
     assert "Moved" not in text and "EXDATE:20260302T100000Z" in text
+
+
+def test_edit_keeps_what_the_form_cannot_show() -> None:
+    from postroom.services.webmail.calendar_ical import KEEP
+
+    stored = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VEVENT\r\nUID:u\r\n"
+              b"DTSTAMP:20260101T000000Z\r\nDTSTART:20260310T100000Z\r\n"
+              b"DTEND:20260310T110000Z\r\nSUMMARY:Club\r\n"
+              b"RRULE:FREQ=MONTHLY;BYDAY=2TU\r\n"
+              b"ORGANIZER;CN=Alice:mailto:alice@example.test\r\n"
+              b"ATTENDEE;CN=Bob;ROLE=CHAIR;PARTSTAT=ACCEPTED:mailto:bob@example.test\r\n"
+              b"BEGIN:VALARM\r\nACTION:AUDIO\r\nTRIGGER:-PT30M\r\nEND:VALARM\r\n"
+              b"BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER:-P1D\r\nSUMMARY:x\r\n"
+              b"DESCRIPTION:x\r\nATTENDEE:mailto:alice@example.test\r\nEND:VALARM\r\n"
+              b"END:VEVENT\r\nEND:VCALENDAR\r\n")
+    info = read_event(stored, "UTC")
+    assert info.draft.repeat == KEEP and info.rule_text == "FREQ=MONTHLY;BYDAY=2TU"
+    assert info.draft.reminder == 30
+    draft = info.draft
+    from dataclasses import replace
+    text = flat(update(stored, replace(draft, summary="Book club")))
+    assert "SUMMARY:Book club" in text
+    assert "RRULE:FREQ=MONTHLY;BYDAY=2TU" in text  # kept: the form cannot show it
+    assert "ACTION:AUDIO" in text and "ACTION:EMAIL" in text  # reminder unchanged: kept
+    assert "CN=Bob" in text and "ROLE=CHAIR" in text and "PARTSTAT=ACCEPTED" in text
+    assert "ORGANIZER;CN=Alice" in text
+    # choosing a repetition and a reminder in the form replaces them
+    text = flat(update(stored, replace(draft, repeat="weekly", reminder=5)))
+    assert "RRULE:FREQ=WEEKLY" in text and "BYDAY=2TU" not in text
+    assert "TRIGGER:-PT5M" in text and "ACTION:AUDIO" not in text

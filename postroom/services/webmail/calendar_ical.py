@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +24,8 @@ from postroom.core.errors import invalid
 
 PRODID = "-//Postroom//Webmail Calendar//EN"
 FREQS = ("daily", "weekly", "monthly", "yearly")
+KEEP = "keep"  # ``repeat`` of a draft whose stored RRULE the form cannot show: left as it is
+_FORM_RULE_PARTS = frozenset({"FREQ", "INTERVAL", "COUNT", "UNTIL", "WKST", "BYDAY"})
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 PARTSTATS = ("ACCEPTED", "TENTATIVE", "DECLINED")
 MAX_TEXT = 4000  # characters of a description (below web.form_max_field); a title at most 500
@@ -75,6 +77,7 @@ class EventInfo:
     organizer: str
     participants: tuple[Participant, ...] = field(default_factory=tuple)
     overrides: int = 0
+    rule_text: str = ""  # the stored RRULE when the form cannot show it (repeat == KEEP)
 
 
 def new_name() -> str:
@@ -106,7 +109,7 @@ def check(draft: EventDraft) -> None:
         raise invalid(f"description: at most {MAX_TEXT} characters")
     if draft.end < draft.start or (draft.end == draft.start and not draft.all_day):
         raise invalid("end: the end must be after the start")
-    if draft.repeat and draft.repeat not in FREQS:
+    if draft.repeat and draft.repeat not in FREQS and draft.repeat != KEEP:
         raise invalid("repeat: choose daily, weekly, monthly or yearly")
     if not 1 <= draft.interval <= 999:
         raise invalid("interval: between 1 and 999")
@@ -140,7 +143,7 @@ def _times(draft: EventDraft) -> tuple[date | datetime, date | datetime]:
 def _rrule(draft: EventDraft) -> dict[str, object] | None:
     """RFC 5545 §3.3.10. UNTIL is a DATE for an all-day event, else the end of the last day
     in UTC (it must be UTC when DTSTART has a TZID)."""
-    if not draft.repeat:
+    if not draft.repeat or draft.repeat == KEEP:
         return None
     rule: dict[str, object] = {"FREQ": draft.repeat.upper()}
     if draft.interval > 1:
@@ -158,10 +161,15 @@ def _rrule(draft: EventDraft) -> dict[str, object] | None:
     return rule
 
 
-def _write(event: icalendar.Event, draft: EventDraft, sequence: int | None) -> None:
-    """Put the draft's properties into ``event``, replacing the ones the form owns."""
-    for name in ("SUMMARY", "LOCATION", "DESCRIPTION", "DTSTART", "DTEND", "DURATION",
-                 "RRULE", "ORGANIZER", "ATTENDEE", "DTSTAMP", "LAST-MODIFIED", "SEQUENCE"):
+def _write(event: icalendar.Event, draft: EventDraft, sequence: int | None, *,
+           alarms: bool = True) -> None:
+    """Put the draft's properties into ``event``, replacing the ones the form owns (the RRULE
+    only when the form could show it, the alarms only when ``alarms``)."""
+    owned = ["SUMMARY", "LOCATION", "DESCRIPTION", "DTSTART", "DTEND", "DURATION", "ORGANIZER",
+             "ATTENDEE", "DTSTAMP", "LAST-MODIFIED", "SEQUENCE"]
+    if draft.repeat != KEEP:
+        owned.append("RRULE")
+    for name in owned:
         while name in event:
             del event[name]
     start, end = _times(draft)
@@ -189,6 +197,8 @@ def _write(event: icalendar.Event, draft: EventDraft, sequence: int | None) -> N
             att.params["PARTSTAT"] = "NEEDS-ACTION"
             att.params["RSVP"] = "TRUE"
             event.add("ATTENDEE", att)
+    if not alarms:
+        return
     event.subcomponents = [c for c in event.subcomponents if c.name != "VALARM"]
     if draft.reminder is not None:
         alarm = icalendar.Alarm()
@@ -248,13 +258,43 @@ def update(data: bytes, draft: EventDraft) -> bytes:
     except (TypeError, ValueError):
         sequence = 1
     old = {_addr(a): a for a in _list(event.get("ATTENDEE"))}
-    _write(event, draft, sequence)
-    if old:  # an attendee's answer survives an edit of other fields
-        for att in _list(event.get("ATTENDEE")):
-            before = old.get(_addr(att))
-            if before is not None and "PARTSTAT" in before.params:
-                att.params["PARTSTAT"] = before.params["PARTSTAT"]
+    old_organizer = event.get("ORGANIZER")
+    if draft.repeat == KEEP and "RRULE" not in event:
+        draft = replace(draft, repeat="")
+    _write(event, draft, sequence, alarms=draft.reminder != _reminder_of(event))
+    if old:  # an attendee still invited keeps their property: PARTSTAT, CN, ROLE, ...
+        kept = [old.get(_addr(a), a) for a in _list(event.get("ATTENDEE"))]
+        while "ATTENDEE" in event:
+            del event["ATTENDEE"]
+        for att in kept:
+            event.add("ATTENDEE", att)
+    if old_organizer is not None and "ORGANIZER" in event and \
+            _addr(old_organizer) == _addr(event["ORGANIZER"]):
+        del event["ORGANIZER"]
+        event.add("ORGANIZER", old_organizer)
     return _finish(cal)
+
+
+def _reminder_of(event: Any) -> int | None:
+    """Minutes before the start of the event's first alarm relative to its start (what the
+    form shows as the reminder), None for none."""
+    for alarm in event.walk("VALARM"):
+        trig = alarm.get("TRIGGER")
+        if trig is not None and isinstance(trig.dt, timedelta) and trig.dt <= timedelta(0) \
+                and str(trig.params.get("RELATED", "START")).upper() == "START":
+            return int(-trig.dt.total_seconds() // 60)
+    return None
+
+
+def _form_rule(rule: Any) -> bool:
+    """Whether the form can show this RRULE exactly (else it is kept as it is: ``KEEP``)."""
+    if not set(rule.keys()) <= _FORM_RULE_PARTS:
+        return False
+    freq = str((rule.get("FREQ") or [""])[0]).lower()
+    if freq not in FREQS:
+        return False
+    days = [str(d) for d in rule.get("BYDAY", [])]
+    return not days or (freq == "weekly" and all(d in WEEKDAYS for d in days))
 
 
 def _list(value: object) -> list[icalendar.vCalAddress]:
@@ -294,9 +334,13 @@ def read_event(data: bytes, zone: str) -> EventInfo:
     repeat, interval, count, until = "", 1, None, None
     byday: tuple[str, ...] = ()
     rule = event.get("RRULE")
-    if rule is not None:
+    rule_text = ""
+    if rule is not None and not _form_rule(rule):
+        repeat = KEEP
+        rule_text = rule.to_ical().decode("utf-8", "replace")[:300]
+    elif rule is not None:
         freq = str((rule.get("FREQ") or [""])[0]).lower()
-        repeat = freq if freq in FREQS else ""
+        repeat = freq
         interval = int((rule.get("INTERVAL") or [1])[0])
         byday = tuple(str(d) for d in rule.get("BYDAY", []) if str(d) in WEEKDAYS)
         if rule.get("COUNT"):
@@ -305,12 +349,7 @@ def read_event(data: bytes, zone: str) -> EventInfo:
             u = rule["UNTIL"][0]
             until = u.astimezone(tz).date() if isinstance(u, datetime) and u.tzinfo else \
                 (u.date() if isinstance(u, datetime) else u)
-    reminder = None
-    for alarm in event.walk("VALARM"):
-        trig = alarm.get("TRIGGER")
-        if trig is not None and isinstance(trig.dt, timedelta) and trig.dt <= timedelta(0):
-            reminder = int(-trig.dt.total_seconds() // 60)
-            break
+    reminder = _reminder_of(event)
     organizer = _addr(event["ORGANIZER"]) if "ORGANIZER" in event else ""
     people = tuple(Participant(_addr(a), str(a.params.get("CN", "")),
                                str(a.params.get("PARTSTAT", "NEEDS-ACTION")).upper())
@@ -323,7 +362,8 @@ def read_event(data: bytes, zone: str) -> EventInfo:
         attendees=tuple(p.address for p in people if p.address != organizer),
         organizer=organizer)
     overrides = sum(1 for c in cal.walk("VEVENT") if "RECURRENCE-ID" in c)
-    return EventInfo(str(event.get("UID", "")), draft, organizer, people, overrides)
+    return EventInfo(str(event.get("UID", "")), draft, organizer, people, overrides,
+                     rule_text)
 
 
 def set_partstat(data: bytes, attendee: str, partstat: str) -> bytes:

@@ -27,7 +27,13 @@ from starlette.routing import BaseRoute, Route
 from postroom.core.errors import Kind, MailError
 from postroom.services.webmail import Webmail
 from postroom.services.webmail.calendar import CalendarRef, Occurrence, WebCalendar
-from postroom.services.webmail.calendar_ical import FREQS, WEEKDAYS, EventDraft, valid_rid
+from postroom.services.webmail.calendar_ical import (
+    FREQS,
+    KEEP,
+    WEEKDAYS,
+    EventDraft,
+    valid_rid,
+)
 from postroom.web.forms import Form, back, read_form, status_of, text
 from postroom.web.webmail.shell import MAX_ID, page, user_of
 
@@ -178,7 +184,7 @@ def draft_of(form: Form, zone: str) -> EventDraft:
     return EventDraft(
         summary=text(form, "title"), start=start, end=end, zone=zone, all_day=all_day,
         location=text(form, "location"), description=form.get("description").strip(),
-        repeat=repeat if repeat in FREQS else "",
+        repeat=repeat if repeat in FREQS or repeat == KEEP else "",
         interval=_number(text(form, "interval"), "interval") or 1,
         byday=tuple(sorted(dict.fromkeys(form.all("byday")), key=_weekday_order))[:8],
         count=_number(text(form, "count"), "count") if ends == "count" else None,
