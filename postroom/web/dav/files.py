@@ -26,7 +26,7 @@ from postroom.web.dav import DAV_PREFIX
 from postroom.web.dav import locks as L
 from postroom.web.dav.common import DavError, DavRequest, xml_response
 from postroom.web.dav.webdav_props import file_href, http_date, node_href, propfind, proppatch
-from postroom.web.dav.xml import BadXml, elem
+from postroom.web.dav.xml import elem
 
 FILES_PREFIX = DAV_PREFIX + "files/"
 HTML_TYPE = "text/html; charset=utf-8"
@@ -105,8 +105,9 @@ async def handle(req: DavRequest) -> Response:
     try:
         return await _METHODS.get(req.method, _not_allowed)(fr)
     except Locked as exc:
-        raise L.locked_error(file_href(exc.area, exc.path, exc.path == ""),
-                             exc.conflict) from None
+        root = await fr.node(exc.area, exc.path)  # to write a collection's href with its "/"
+        raise L.locked_error(file_href(exc.area, exc.path, root is not None and
+                                       root.collection), exc.conflict) from None
 
 
 async def _not_allowed(fr: FileRequest) -> Response:
@@ -304,10 +305,7 @@ async def _proppatch(fr: FileRequest) -> Response:
 # -- locks -----------------------------------------------------------------------------------------
 
 async def _lock(fr: FileRequest) -> Response:
-    try:
-        body = await fr.req.xml()
-    except BadXml:
-        raise
+    body = await fr.req.xml()
     depth = fr.req.depth("infinity")
     if depth == "1":
         raise DavError(400, text="LOCK is Depth 0 or infinity (RFC 4918 §9.10.3)")
@@ -328,9 +326,9 @@ async def _lock(fr: FileRequest) -> Response:
                 raise DavError(412, elem("{DAV:}lock-token-matches-request-uri")) \
                     from None
             raise
-        return xml_response(L.lock_answer(lock, file_href(lock.area, lock.path,
-                                                          lock.path == ""), lock.timeout),
-                            200)
+        # the lock's root is this resource, or a collection above it (Depth infinity)
+        root = file_href(lock.area, lock.path, lock.path != fr.path or node.collection)
+        return xml_response(L.lock_answer(lock, root, lock.timeout), 200)
     info = L.parse_lockinfo(body)
     await fr.check_if(node)
     lock, created = await fr.files.lock(fr.req.principal, node, exclusive=info.exclusive,

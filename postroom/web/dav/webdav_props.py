@@ -94,8 +94,10 @@ class FileProps:
     async def discovery(self, node: Node) -> Element:
         locks = await self.req.dav.files.locks.covering(node.area, node.path)
         now = int(time.time())
-        return lockdiscovery([(lk, file_href(lk.area, lk.path, lk.path == ""),
-                               lk.expires - now) for lk in locks])
+        # a lock rooted elsewhere covers this node from a collection above (Depth infinity)
+        return lockdiscovery([(lk, file_href(lk.area, lk.path, lk.path != node.path
+                                             or node.collection), lk.expires - now)
+                              for lk in locks])
 
     async def response(self, ms: X.Multistatus, node: Node, mode: str,
                        wanted: list[str]) -> None:
