@@ -95,28 +95,72 @@ def _display(draft: ContactDraft) -> str:
 
 
 def _write(card: Any, draft: ContactDraft) -> None:
+    """The draft into ``card``. A property whose value the form did not change keeps its
+    parameters (TYPE=work, PREF, ...); N keeps its prefix and suffix; addresses after the
+    first (the form shows one) stay."""
+    before = {k: list(card.contents.get(k, [])) for k in ("n", "email", "tel", "org", "adr")}
     for key in ("fn", "n", "email", "tel", "org", "adr", "note", "categories"):
         card.contents.pop(key, None)
     card.add("fn").value = _display(draft)
-    card.add("n").value = vobject.vcard.Name(family=draft.family.strip(),
-                                             given=draft.given.strip())
-    for e in draft.emails:
-        prop = card.add("email")
-        prop.value = e
-        prop.type_param = "INTERNET"
-    for p in draft.phones:
-        card.add("tel").value = p
+    old_n = before["n"][0] if before["n"] else None
+    if old_n is not None and isinstance(old_n.value, vobject.vcard.Name):
+        old_n.value.family = draft.family.strip()
+        old_n.value.given = draft.given.strip()
+        card.contents["n"] = [old_n]
+    else:
+        card.add("n").value = vobject.vcard.Name(family=draft.family.strip(),
+                                                 given=draft.given.strip())
+    _values_into(card, "email", draft.emails, before["email"], "mailto:")
+    _values_into(card, "tel", draft.phones, before["tel"], "tel:")
     if draft.org.strip():
-        card.add("org").value = [draft.org.strip()]
+        old_org = before["org"][0] if before["org"] else None
+        if old_org is not None and _org_text(old_org.value) == draft.org.strip():
+            card.contents["org"] = [old_org]
+        else:
+            card.add("org").value = [draft.org.strip()]
     a = draft.address
-    if not a.empty():
+    rest = before["adr"][1:]
+    first = before["adr"][0] if before["adr"] else None
+    if first is not None and isinstance(first.value, vobject.vcard.Address) \
+            and _address_of(first.value) == a:
+        card.contents["adr"] = [first]
+    elif not a.empty():
         card.add("adr").value = vobject.vcard.Address(street=a.street, city=a.city,
                                                       region=a.region, code=a.code,
                                                       country=a.country)
+    if rest:
+        card.contents.setdefault("adr", []).extend(rest)
     if draft.note.strip():
         card.add("note").value = draft.note.strip()
     if draft.groups:
         card.add("categories").value = list(draft.groups)
+
+
+def _values_into(card: Any, key: str, values: tuple[str, ...], old: list[Any],
+                 scheme: str) -> None:
+    """EMAIL or TEL lines for ``values``, reusing the stored line of an unchanged value."""
+    stored = {_text(p.value).removeprefix(scheme).casefold(): p for p in old}
+    for v in values:
+        prop = stored.pop(v.casefold(), None)
+        if prop is not None:
+            card.contents.setdefault(key, []).append(prop)
+            continue
+        prop = card.add(key)
+        prop.value = v
+        if key == "email":
+            prop.type_param = "INTERNET"
+
+
+def _org_text(value: Any) -> str:
+    """ORG as one line: its units joined with " / " (RFC 6350 §6.6.4)."""
+    if isinstance(value, list):
+        return " / ".join(str(v) for v in value if v)
+    return str(value or "")
+
+
+def _address_of(a: Any) -> PostalAddress:
+    return PostalAddress(_text(a.street), _text(a.city), _text(a.region), _text(a.code),
+                         _text(a.country))
 
 
 def _serialize(card: Any) -> bytes:
@@ -167,9 +211,7 @@ def read(data: bytes) -> ContactDraft:
     adrs = _values(card, "adr")
     address = PostalAddress()
     if adrs and isinstance(adrs[0], vobject.vcard.Address):
-        a = adrs[0]
-        address = PostalAddress(_text(a.street), _text(a.city), _text(a.region), _text(a.code),
-                                _text(a.country))
+        address = _address_of(adrs[0])
     groups: list[str] = []
     for value in _values(card, "categories"):
         groups.extend(v.strip() for v in (value if isinstance(value, list) else
@@ -181,7 +223,6 @@ def read(data: bytes) -> ContactDraft:
         name=_text(fns[0]) if fns else "", given=given, family=family,
         emails=tuple(_text(v).removeprefix("mailto:") for v in _values(card, "email")),
         phones=tuple(_text(v).removeprefix("tel:") for v in _values(card, "tel")),
-        org=_text(orgs[0]).replace(", ", " / ") if orgs and isinstance(orgs[0], list)
-        and len(orgs[0]) > 1 else (_text(orgs[0]) if orgs else ""),
+        org=_org_text(orgs[0]) if orgs else "",
         address=address, note=_text(notes[0]) if notes else "",
         groups=tuple(dict.fromkeys(groups)))
