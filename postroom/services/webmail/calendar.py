@@ -258,7 +258,13 @@ class WebCalendar:
         if view.role == "attendee":
             raise MailError(Kind.NO_PERM, "Only the organiser can change this event; you can "
                                           "answer the invitation.")
-        if draft.attendees:
+        if draft.attendees and view.info.organizer and view.role != "organizer":
+            # someone with write access to a shared calendar edits the owner's meeting: the
+            # organiser stays who it was (RFC 6638 §3.2.1 schedules it as theirs)
+            boss = view.info.organizer
+            draft = replace(draft, organizer=boss,
+                            attendees=tuple(a for a in draft.attendees if a.lower() != boss))
+        elif draft.attendees:
             draft = _organised_by(draft, principal)
         item = await self._dav.items.get(principal, view.calendar.collection, name)
         await self._put(principal, view.calendar, name, update(item.data, draft), etag)
