@@ -250,3 +250,33 @@ def test_sharing_screen_serves_calendars(mail: Webmail) -> None:
     assert f'id="cal-on-{cal}"' in view.text and "(read-only)" in view.text
     # someone who cannot see the folder gets the same 404 as for a missing one
     assert mail.client(gina).get(f"/webmail/f/{int(cal) + 100000}/sharing").status == 404
+
+
+def test_sharee_editing_keeps_the_organiser(mail: Webmail) -> None:
+    from tests.support.dav import Dav
+
+    hank, ida = "hank@calpages.test", "ida@calpages.test"
+    mail.account(hank)
+    mail.account(ida)
+    web = mail.client(hank)
+    cal = own_calendar(web)
+    assert post(web, "/webmail/calendar/save", event_fields(
+        cal, "Planning", attendees="guest@elsewhere.example")).status == 303
+    imap = mail.imap(hank)
+    try:
+        assert imap.setacl("Calendar", ida, "lrite")[0] == "OK"
+    finally:
+        imap.logout()
+    ida_web = mail.client(ida)
+    url, etag = item_of(ida_web, cal, "Planning")
+    name = parse_qs(urlsplit(url).query)["item"][0]
+    saved = post(ida_web, "/webmail/calendar/save", [
+        *event_fields(cal, "Planning v2", attendees="guest@elsewhere.example"),
+        ("cal", cal), ("item", name), ("etag", etag)])
+    assert saved.status == 303, saved.text
+    status, _, body = Dav(mail.server).request(
+        hank, "GET", f"/dav/calendars/{hank}/{cal}/{name}")
+    assert status == 200
+    text = body.decode().replace("\r\n ", "")
+    assert "SUMMARY:Planning v2" in text
+    assert f"ORGANIZER:mailto:{hank}" in text and f"mailto:{ida}" not in text
