@@ -221,15 +221,22 @@ class Files:
             raise MailError(Kind.NOT_FOUND, "no such file")
         return (await self._items.get(principal, node.folder, node.name)).data
 
+    async def may_put(self, principal: Principal, node: Node, tokens: Iterable[str]) -> None:
+        """What ``put`` will check, asked before the body is read, so that a refused upload
+        is refused at once rather than after its whole body has crossed the network (the
+        client sent ``Expect: 100-continue`` for this, RFC 7231 §5.1.1)."""
+        if node.collection:
+            raise MailError(Kind.EXISTS, "a collection has no content to PUT")
+        node.handle.require(Op.ITEM_EDIT if node.ref is not None else Op.ITEM_CREATE)
+        await self.locks.require(principal, node.area, [
+            Change(node.path, membership=node.ref is None)], tokens)
+
     async def put(self, principal: Principal, node: Node, data: bytes, content_type: str,
                   tokens: Iterable[str], *, if_match: str | None = None,
                   if_none_match: bool = False) -> PutResult:
         """PUT (RFC 4918 §9.7): create (``i``) or replace (``i`` + ``t`` + ``e``) a file; a
         name that is a collection is refused (405 by the front-end: EXISTS)."""
-        if node.collection:
-            raise MailError(Kind.EXISTS, "a collection has no content to PUT")
-        await self.locks.require(principal, node.area, [
-            Change(node.path, membership=node.ref is None)], tokens)
+        await self.may_put(principal, node, tokens)
         result = await self._items.put(principal, node.folder, node.name, data,
                                        content_type or "application/octet-stream",
                                        if_match=if_match, if_none_match=if_none_match)

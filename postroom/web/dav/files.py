@@ -202,6 +202,7 @@ async def _put(fr: FileRequest) -> Response:
     if length is not None and length.isdigit() and int(length) > most:
         raise DavError(413, text=f"files are at most {most} octets")
     await fr.check_if(node)
+    await fr.files.may_put(fr.req.principal, node, fr.tokens)
     data = await fr.req.body(most)
     im = fr.req.header("if-match")
     # a client that names no type gets one guessed from the name (GET then serves it so)
