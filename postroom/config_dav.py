@@ -52,6 +52,12 @@ class DavConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     lock_timeout: Annotated[int, _d(
         "Longest WebDAV lock a client may take, in seconds (RFC 4918 §10.7 Timeout); "
         "Infinite asks get this."), Meta(ge=60, le=7 * 86400)] = 3600
+    max_property_size: Annotated[int, _d(
+        "Largest value one dead property (PROPPATCH, any namespace) may have, as XML "
+        "octets; a larger one gets 413."), Meta(ge=1024, le=16 << 20)] = 64 << 10
+    max_dead_properties: Annotated[int, _d(
+        "Most dead properties one file or folder of the file area may carry; more gets 507."),
+                                   Meta(ge=10, le=100_000)] = 1000
     calendar_name: Annotated[str, _d(
         "Name of the calendar folder every user gets on first use.")] = "Calendar"
     contacts_name: Annotated[str, _d(

@@ -31,6 +31,7 @@ from postroom.cli.context import (
 )
 from postroom.cli.multipop_cmds import add_multipop_parser
 from postroom.cli.odmr_cmds import add_odmr_parsers
+from postroom.cli.pim_cmds import add_pim_parsers
 from postroom.cli.queue_cmds import add_queue_parser
 from postroom.cli.screening_cmds import add_screening_parser
 from postroom.cli.serve import reload_cmd, serve_cmd
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_signing_parsers(cmd, leaf, actions, _with_services)
     add_acme_parser(cmd, leaf, actions)
     add_token_parser(cmd, leaf, actions, _with_services)
+    add_pim_parsers(cmd, leaf, actions, _with_services)
 
     # domain
     d = actions(cmd("domain", "Manage mail domains."))

@@ -33,6 +33,7 @@ from postroom.core.errors import MailError
 from postroom.services.acme.challenges import ChallengeStore
 from postroom.web import api, auth, pages, session, webmail
 from postroom.web import dav as dav_area
+from postroom.web.api.framework import PREFIX as API_PREFIX
 from postroom.web.autoconfig import autoconfig_routes
 from postroom.web.context import WebServices, WebSettings
 from postroom.web.dav import app as dav_app
@@ -60,7 +61,10 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
         routes.append(static_mount())
         admin = _starlette(routes)
         admin.state.form_limits = FormLimits(settings.form_max_field, settings.form_max_fields)
-        return _guarded(session.wrap(admin, services, settings, "webadmin"), settings)
+        # API imports of whole .ics/.vcf files stream under their own limit
+        imports = ((f"{API_PREFIX}/groupware/", services.dav.config.max_import_size),) \
+            if services.dav is not None else ()
+        return _guarded(session.wrap(admin, services, settings, "webadmin"), settings, imports)
     else:
         routes += autoconfig_routes(services.client_config)
         routes.append(Route("/.well-known/acme-challenge/{token}",

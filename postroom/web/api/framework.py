@@ -273,6 +273,8 @@ def decode_query(request: Request, endpoint: Endpoint) -> object:
 
 
 def encode(endpoint: Endpoint, result: object) -> Response:
+    if isinstance(result, Response):  # a raw endpoint streaming its answer (an export)
+        return result
     if endpoint.out is None:
         return Response(status_code=204)
     if endpoint.raw:
