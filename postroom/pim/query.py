@@ -4,8 +4,9 @@ returned data down as calendar-data/address-data ask (RFC 4791 §9.6, RFC 6352 �
 The store has already narrowed the candidates by the index (component, start/end), so these
 run on a handful of items per query; each parses its item once. ``card_matches`` does not
 parse a whole card: it splits only the lines whose property names the filter mentions
-(measured: ~6 µs a card for an EMAIL contains-match, i.e. 1,000 contacts in ~6 ms; a calendar
-event with a time-range ~0.3 ms, dominated by icalendar's parse).
+(measured: ~6 µs a card for an EMAIL contains-match, i.e. 1,000 contacts in ~6 ms). The usual
+calendar query (a time-range, text-matches, on a non-recurring object) goes through ``scan``
+at ~40 µs an event; the rest is parsed with icalendar (~0.5 ms an event) and expanded.
 
 Stored items that no longer parse (written by an older version) simply do not match; a query
 must not fail because of one bad item.
@@ -19,7 +20,7 @@ from datetime import date, timedelta
 
 import icalendar
 
-from postroom.pim import recurrence, times, vcard
+from postroom.pim import recurrence, scan, times, vcard
 from postroom.pim.filters import (
     AddressDataRequest,
     CalendarDataRequest,
@@ -72,6 +73,17 @@ def text_matches(value: str, tm: TextMatch) -> bool:
 
 def calendar_matches(data: bytes, comp_filter: CompFilter, max_instances: int = 10_000) -> bool:
     """Whether the calendar object matches the VCALENDAR comp-filter (RFC 4791 §9.7)."""
+    if comp_filter.name != "VCALENDAR":
+        return False
+    if scan.usable(comp_filter):
+        quick = scan.matches(data, comp_filter, text_matches)
+        if quick is not None:
+            return quick
+    return full_match(data, comp_filter, max_instances)
+
+
+def full_match(data: bytes, comp_filter: CompFilter, max_instances: int = 10_000) -> bool:
+    """``calendar_matches`` without the ``scan`` fast path (tests compare the two)."""
     if comp_filter.name != "VCALENDAR":
         return False
     try:

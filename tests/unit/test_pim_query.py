@@ -7,6 +7,8 @@ import time
 from datetime import UTC, datetime
 
 import icalendar
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from postroom.pim import query
 from postroom.pim.filters import (
@@ -184,3 +186,47 @@ def test_address_data() -> None:
 def test_supported_collation() -> None:
     assert query.supported_collation("i;octet")
     assert not query.supported_collation("i;basic")
+
+
+# --- the scan fast path gives the full path's answers, faster -----------------------------
+
+_STARTS = ["DTSTART:20260302T090000Z", "DTSTART:20260302T090000", "DTSTART;VALUE=DATE:20260302",
+           "DTSTART;TZID=Europe/Berlin:20260329T013000",
+           "DTSTART;TZID=America/New_York:20260302T230000", ""]
+_ENDS = ["", "DTEND:20260302T100000Z", "DURATION:PT1H", "DURATION:P1D", "DTEND;VALUE=DATE:20260304",
+         "DURATION:PT0S", "DTEND:20260302T080000Z"]
+_TODOS = ["DUE:20260302T120000Z", "COMPLETED:20260302T120000Z", "CREATED:20260301T000000Z",
+          "COMPLETED:20260302T120000Z\r\nCREATED:20260301T000000Z", ""]
+
+
+@settings(max_examples=400, deadline=None)
+@given(kind=st.sampled_from(["VEVENT", "VTODO", "VJOURNAL"]), start=st.sampled_from(_STARTS),
+       end=st.sampled_from(_ENDS), todo=st.sampled_from(_TODOS),
+       lo=st.one_of(st.none(), st.integers(ts(2026, 3, 1), ts(2026, 3, 5))),
+       width=st.integers(0, 3 * 86_400), text=st.sampled_from(["", "meet", "MEET", "xyz"]),
+       negate=st.booleans(), undefined=st.sampled_from(["", "LOCATION", "SUMMARY"]))
+def test_scan_agrees_with_full_path(kind: str, start: str, end: str, todo: str,
+                                    lo: int | None, width: int, text: str, negate: bool,
+                                    undefined: str) -> None:
+    lines = [x for x in (start, end if kind != "VJOURNAL" else "",
+                         todo if kind == "VTODO" else "", "SUMMARY:Team meeting\\, weekly") if x]
+    data = cal(ev(*lines, name=kind))
+    pfs: list[PropFilter] = []
+    if text:
+        pfs.append(PropFilter("SUMMARY", text_matches=(TextMatch(text, negate=negate),)))
+    if undefined:
+        pfs.append(PropFilter(undefined, is_not_defined=True))
+    span = TimeRange(lo, None if lo is None and width % 2 else (lo or ts(2026, 3, 2)) + width)
+    flt = vcal(CompFilter(kind, time_range=span, prop_filters=tuple(pfs)))
+    assert query.calendar_matches(data, flt) == query.full_match(data, flt)
+
+
+def test_scan_is_fast() -> None:
+    # a month view: the store hands over the candidates of the month; budget 50 ms for the
+    # query. Measured ~25 µs an event on the fast path, ~500 µs through icalendar.
+    data = cal(ev("DTSTART;TZID=Europe/Berlin:20260302T090000",
+                  "DTEND;TZID=Europe/Berlin:20260302T100000", "SUMMARY:Meeting"))
+    flt = vcal(CompFilter("VEVENT", time_range=rng((2026, 3, 1), (2026, 4, 1))))
+    t0 = time.perf_counter()
+    assert all(query.calendar_matches(data, flt) for _ in range(1000))
+    assert time.perf_counter() - t0 < 0.25
