@@ -180,7 +180,8 @@ class Items:
         if if_match is not None and (current is None or (
                 if_match != "*" and current.etag != if_match)):
             raise PreconditionFailed("the item's ETag is not the one given (If-Match)")
-        index = self._index(coll, data, content_type)
+        # parsing is CPU work (icalendar): off the event loop, which serves everyone
+        index = await asyncio.to_thread(self._index, coll, data, content_type)
         family = family_of(coll)
         if index.uid:
             for other in await self._ctx.store.dav.by_ical_uid(handle.id, index.uid):
@@ -298,11 +299,11 @@ class Items:
         rows = await self._ctx.store.dav.candidates(
             handle.id, component, span.start if span else None, span.end if span else None)
         self._limit(len(rows))
-        out = []
-        for item in await self._items(rows):
-            if query.calendar_matches(item.data, comp_filter, self._ctx.config.max_instances):
-                out.append(item)
-        return out
+        items = await self._items(rows)
+        most = self._ctx.config.max_instances
+        # matching parses every candidate: one worker job, off the event loop
+        return await asyncio.to_thread(
+            lambda: [i for i in items if query.calendar_matches(i.data, comp_filter, most)])
 
     async def query_cards(self, principal: Principal, coll: Collection,
                           card_filter: CardFilter, limit: int | None = None) -> list[Item]:
@@ -313,13 +314,16 @@ class Items:
             rows = await self._ctx.store.dav.live(handle.id)
             self._limit(len(rows))
             items = await self._items(rows)
-        out = []
-        for item in items:
-            if query.card_matches(item.data, card_filter):
-                out.append(item)
-                if limit is not None and len(out) >= limit:
-                    break
-        return out
+
+        def matching() -> list[Item]:
+            out = []
+            for item in items:
+                if query.card_matches(item.data, card_filter):
+                    out.append(item)
+                    if limit is not None and len(out) >= limit:
+                        break
+            return out
+        return await asyncio.to_thread(matching)
 
     def _limit(self, count: int) -> None:
         if count > self._ctx.config.max_results:
