@@ -127,3 +127,12 @@ def test_free_busy_query(dav: Dav) -> None:
     assert status == 200 and headers["content-type"].startswith("text/calendar")
     assert b"VFREEBUSY" in body and b"20260301T080000Z" in body
     assert b"20260302T140000Z" not in body  # transparent: not busy
+
+
+def test_get_of_a_collection_exports_it(dav: Dav) -> None:
+    alice = dav.account("quin@example.test")
+    path = _fill(dav, alice)
+    status, headers, body = dav.request(alice, "GET", path)
+    assert status == 200 and headers["content-type"].startswith("text/calendar")
+    assert body.startswith(b"BEGIN:VCALENDAR") and body.count(b"BEGIN:VCALENDAR") == 1
+    assert body.count(b"BEGIN:VEVENT") == 3 and b"SUMMARY:Lunch" in body

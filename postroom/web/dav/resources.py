@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 from starlette.responses import Response
 
 from postroom.core.errors import Kind, MailError
+from postroom.pim import bundle
 from postroom.web.dav import props
 from postroom.web.dav import xml as X
 from postroom.web.dav.common import DavError, DavRequest, error_response, parse_target
@@ -51,6 +52,8 @@ async def handle(req: DavRequest) -> Response:
 
 async def get(req: DavRequest) -> Response:
     t = req.target
+    if t.kind == "collection":
+        return await export(req)
     if t.kind != "item":
         await props.resolve(req)  # 404 when it is not there
         raise DavError(405, text="GET a member; collections are read with PROPFIND/REPORT",
@@ -173,3 +176,31 @@ async def transfer(req: DavRequest) -> Response:
         raise
     return Response(status_code=201 if result.created else 204,
                     headers={"ETag": result.ref.etag})
+
+
+async def export(req: DavRequest) -> Response:
+    """GET of a calendar or address book: the whole collection as one iCalendar stream
+    (each VTIMEZONE once) or one vCard file, for a client that subscribes to a feed or a
+    user who saves it (RFC 4791 leaves GET on a collection open; this is what most servers
+    answer)."""
+    t = req.target
+    coll = await req.dav.collections.get(req.principal, t.family, t.segment)
+    try:
+        refs = await req.dav.items.members(req.principal, coll)
+    except MailError as exc:
+        if exc.kind is Kind.NO_PERM:
+            return error_response(403, X.need_privileges(req.path, "read"))
+        raise
+    if len(refs) > req.config.max_results:
+        raise DavError(507, X.elem("{DAV:}number-of-matches-within-limits"))
+    found = await req.dav.items.get_many(req.principal, coll, [r.name for r in refs])
+    datas = [item.data for item in found.values() if item is not None]
+    if t.family == "addressbooks":
+        body, media = b"".join(bundle.join_cards(datas)), "text/vcard; charset=utf-8"
+    else:
+        body, media = b"".join(bundle.join_calendar(datas)), "text/calendar; charset=utf-8"
+    headers = {"ETag": f'"{coll.ctag.rsplit("/", 1)[-1]}"', **NO_STORE}
+    if req.method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        body = b""
+    return Response(body, status_code=200, media_type=media, headers=headers)
