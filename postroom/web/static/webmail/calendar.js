@@ -1,7 +1,7 @@
 /* Webmail calendar and contacts pages (progressive enhancement; the pages work without it).
  *
- * - keys: ArrowLeft/ArrowRight previous/next, t today, n new event, d/w/m/a the views
- *   (listed by "?", core.js);
+ * - keys: ArrowLeft/ArrowRight previous/next, t today, n new event, d/w/m/a the views;
+ *   on the contacts list n new contact, f find (all listed by "?", core.js);
  * - colours: a calendar's own colour (data-color="#rrggbb") set through the CSSOM (the CSP
  *   forbids inline style attributes; the palette class cal-cN is the fallback);
  * - the calendar toggles apply as soon as one is changed (the button stays for no-script);
@@ -39,6 +39,13 @@
       P.keys.add("w", "Week view", function () { go("cal-view-week"); });
       P.keys.add("m", "Month view", function () { go("cal-view-month"); });
       P.keys.add("a", "Agenda view", function () { go("cal-view-agenda"); });
+    }
+    if (document.getElementById("contacts") && P) {
+      P.keys.add("n", "New contact", function () { go("ct-new"); });
+      P.keys.add("f", "Find contacts", function () {
+        var q = document.getElementById("ct-q");
+        if (q) { q.focus(); }
+      });
     }
     var watched = document.querySelector("[data-calendars], [data-books]");
     if (watched && P) {
