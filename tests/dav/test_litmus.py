@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -28,20 +29,23 @@ SUMMARY = re.compile(r"<- summary for `(\w+)': of (\d+) tests run: (\d+) passed,
 pytestmark = pytest.mark.skipif(not os.path.exists(LITMUS), reason="litmus is not installed")
 
 
-def run_litmus(dav: Dav, address: str, suite: str, folder: str) -> str:
+def run_litmus(dav: Dav, address: str, suite: str, folder: str, workdir: Path) -> str:
+    """Run one suite; litmus writes debug.log and child.log into its working directory,
+    so it runs in ``workdir`` (a temporary one), never in the source tree."""
     status, _, _ = dav.request(address, "MKCOL", f"/dav/files/{address}/{folder}/")
     assert status in (201, 405), status
     url = f"{dav.base}/dav/files/{address}/{folder}/"
     env = dict(os.environ, TESTS=suite, HOME=os.environ.get("HOME", "/tmp"))
     done = subprocess.run([LITMUS, url, address, PASSWORD], env=env, capture_output=True,
-                          text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+                          text=True, timeout=300, stdin=subprocess.DEVNULL, check=False,
+                          cwd=workdir)
     return done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("suite", SUITES)
-def test_litmus_suite(dav: Dav, suite: str) -> None:
+def test_litmus_suite(dav: Dav, suite: str, tmp_path: Path) -> None:
     alice = dav.account("alice@example.test")
-    out = run_litmus(dav, alice, suite, f"lit-{suite}")
+    out = run_litmus(dav, alice, suite, f"lit-{suite}", tmp_path)
     found = SUMMARY.search(out)
     assert found is not None, out
     name, run, passed, failed = found.groups()

@@ -32,17 +32,6 @@ ALLPROP = (D + "resourcetype", D + "displayname", D + "getetag", D + "getcontent
 # computed by the server: PROPPATCH refuses them (RFC 4918 §16 cannot-modify-protected-property)
 PROTECTED = frozenset({*ALLPROP, D + "current-user-privilege-set", D + "quota-used-bytes",
                        D + "quota-available-bytes", D + "owner", D + "supported-report-set"})
-# defaults of web.dav.max_property_size and web.dav.max_dead_properties
-MAX_PROPERTY = 64 * 1024  # one dead property's stored XML, octets
-MAX_PROPERTIES = 1000  # dead properties one resource may carry
-
-
-def _limit(req: DavRequest, name: str, default: int) -> int:
-    """A [web.dav] limit; its default while config_dav.py does not have the key yet."""
-    value = getattr(req.config, name, default)
-    return value if isinstance(value, int) else default
-
-
 def http_date(ts: int) -> str:
     return email.utils.formatdate(ts, usegmt=True)
 
@@ -194,8 +183,8 @@ async def proppatch(req: DavRequest, node: Node, tokens: frozenset[str]) -> Resp
     body = await req.xml()
     if body is None or body.tag != D + "propertyupdate":
         raise DavError(400, text="a PROPPATCH body is a DAV:propertyupdate")
-    most_size = _limit(req, "max_property_size", MAX_PROPERTY)
-    most_props = _limit(req, "max_dead_properties", MAX_PROPERTIES)
+    most_size = req.config.max_property_size
+    most_props = req.config.max_dead_properties
     changes: dict[str, str | None] = {}
     order: list[str] = []
     refused: list[str] = []
