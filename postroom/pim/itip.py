@@ -39,6 +39,37 @@ def _bad(text: str) -> InvalidItem:
     return InvalidItem((CALDAV_NS, "valid-calendar-data"), text)
 
 
+def _wrong(text: str) -> InvalidItem:
+    """A well-formed message that does not fit (RFC 6638 §3.2.4.3 valid-scheduling-message)."""
+    return InvalidItem((CALDAV_NS, "valid-scheduling-message"), text)
+
+
+# Server-side parameters that never travel in iTIP (RFC 6638 §7.1-7.3)
+_SERVER_PARAMS = ("SCHEDULE-AGENT", "SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND")
+
+
+def _clean_address(prop: object) -> object:
+    """A copy of an ORGANIZER/ATTENDEE without the server-side scheduling parameters."""
+    params = getattr(prop, "params", None)
+    if params is None or not any(k.upper() in _SERVER_PARAMS for k in params):
+        return prop
+    new = icalendar.vCalAddress(str(prop))
+    for k, v in params.items():
+        if k.upper() not in _SERVER_PARAMS:
+            new.params[k] = v
+    return new
+
+
+def _clean_component(comp: Component) -> None:
+    for name in ("ORGANIZER", "ATTENDEE"):
+        vals = comp.get(name)
+        if vals is None:
+            continue
+        comp.pop(name)
+        for v in vals if isinstance(vals, list) else [vals]:
+            comp.add(name, _clean_address(v))
+
+
 def _comps(cal: icalendar.Calendar) -> list[Component]:
     comps = [c for c in cal.subcomponents if c.name in ("VEVENT", "VTODO", "VJOURNAL")]
     if not comps:
@@ -98,6 +129,7 @@ def request(data: bytes, *, now: datetime | None = None) -> bytes:
         for sub in c.subcomponents:
             if sub.name != "VALARM":
                 new.add_component(sub)
+        _clean_component(new)
         _stamp(new, now)
         out.add_component(new)
     return times.to_bytes(out)
@@ -121,6 +153,7 @@ def cancel(data: bytes, attendees: tuple[str, ...] = (), *,
             if not wanted or address(att) in wanted:
                 new.add("ATTENDEE", att)
         new.add("STATUS", "CANCELLED")
+        _clean_component(new)
         _stamp(new, now)
         out.add_component(new)
     return times.to_bytes(out)
@@ -142,10 +175,11 @@ def reply(data: bytes, attendee: str, partstat: str, *, now: datetime | None = N
         prop = icalendar.vCalAddress(str(found[0]) if found else f"mailto:{who}")
         if found:
             for k, v in getattr(found[0], "params", {}).items():
-                if k.upper() not in ("RSVP", "PARTSTAT"):
+                if k.upper() not in ("RSVP", "PARTSTAT", *_SERVER_PARAMS):
                     prop.params[k] = v
         prop.params["PARTSTAT"] = status
         new.add("ATTENDEE", prop)
+        _clean_component(new)
         _stamp(new, now)
         out.add_component(new)
     return times.to_bytes(out)
@@ -184,25 +218,32 @@ def apply_reply(organizer_copy: bytes, reply_data: bytes) -> bytes:
     rep_comps = _comps(rep_cal)
     uid = str(org_comps[0].get("UID", ""))
     if any(str(c.get("UID", "")) != uid for c in rep_comps):
-        raise _bad("the reply is for another UID")
+        raise _wrong("the reply is for another event (UID)")
     master = next((c for c in org_comps if c.get("RECURRENCE-ID") is None), None)
     by_rid = {_rid_key(c): c for c in org_comps}
     changes: dict[int | None, tuple[str, str]] = {}  # rid -> (attendee, partstat)
     for rc in rep_comps:
         target = by_rid.get(_rid_key(rc), master)
         if target is not None and _seq(rc) < _seq(target):
-            raise _bad(f"the reply answers SEQUENCE {_seq(rc)}, the event is at "
-                       f"{_seq(target)}")
+            raise _wrong(f"the reply answers SEQUENCE {_seq(rc)}, the event is at "
+                         f"{_seq(target)}")
         atts = _attendee_list(rc)
         if len(atts) != 1:
-            raise _bad("a REPLY carries exactly one ATTENDEE (RFC 5546 §3.2.3)")
+            raise _wrong("a REPLY carries exactly one ATTENDEE (RFC 5546 §3.2.3)")
         params = getattr(atts[0], "params", {})
         status = str(params.get("PARTSTAT", "NEEDS-ACTION")).upper()
         changes[_rid_key(rc)] = (address(atts[0]), status)
     text = times.decode(organizer_copy)
     edited, done = _edit_attendees(text, org_comps, changes)
     extra = [(rid, change) for rid, change in changes.items() if rid not in done]
-    if extra and master is not None:
+    invited = {address(a) for c in org_comps for a in _attendee_list(c)}
+    for rid, (who, _) in extra:
+        if who not in invited:
+            raise _wrong(f"{who} is not invited to this event")
+        if rid is None or master is None or rid in by_rid:
+            raise _wrong(f"{who} is not an attendee of the instance replied to")
+    if extra:
+        assert master is not None
         edited = _append_overrides(edited, master, rep_comps, extra)
     return edited.encode()
 

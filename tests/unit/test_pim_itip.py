@@ -107,3 +107,20 @@ def test_apply_reply_rejects_foreign_and_old() -> None:
         itip.apply_reply(EVENT.replace(b"UID:u1", b"UID:other"), answer)
     with pytest.raises(InvalidItem):
         itip.apply_reply(EVENT.replace(b"SEQUENCE:3", b"SEQUENCE:5"), answer)
+
+
+def test_apply_reply_from_stranger_refused() -> None:
+    answer = itip.reply(EVENT, "mallory@example.test", "ACCEPTED", now=NOW)
+    with pytest.raises(InvalidItem) as info:
+        itip.apply_reply(EVENT, answer)
+    assert info.value.precondition[1] == "valid-scheduling-message"
+
+
+def test_server_parameters_not_sent() -> None:
+    data = EVENT.replace(b"ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:carol",
+                         b"ATTENDEE;SCHEDULE-STATUS=1.2;PARTSTAT=NEEDS-ACTION:mailto:carol")
+    data = data.replace(b"ORGANIZER;CN=Alice:", b"ORGANIZER;CN=Alice;SCHEDULE-AGENT=SERVER:")
+    assert b"SCHEDULE-STATUS=1.2" in data
+    for msg in (itip.request(data, now=NOW), itip.cancel(data, now=NOW),
+                itip.reply(data, "carol@example.test", "ACCEPTED", now=NOW)):
+        assert b"SCHEDULE-" not in msg.replace(b"\r\n ", b"")
