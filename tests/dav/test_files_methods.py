@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import http.client
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -320,3 +321,15 @@ def test_copy_depth_zero_and_infinity(dav: Dav, user: str) -> None:
     status, _, _ = dav.request(user, "COPY", BASE + "/tree/", b"",
                                {"Destination": here + "/deep/", "Depth": "1"})
     assert status == 400
+
+
+def test_lock_expires(dav: Dav, user: str) -> None:
+    put(dav, "/short.txt", b"x")
+    info = ('<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+            "<D:locktype><D:write/></D:locktype></D:lockinfo>")
+    status, _, body = dav.request(user, "LOCK", BASE + "/short.txt", info,
+                                  {"Timeout": "Second-1"})
+    assert status == 200 and b"Second-1<" in body
+    assert put(dav, "/short.txt", b"y")[0] == 423
+    time.sleep(2.1)
+    assert put(dav, "/short.txt", b"y")[0] == 204  # the lock timed out (RFC 4918 §10.7)
