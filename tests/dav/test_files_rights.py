@@ -110,3 +110,18 @@ def test_no_lookup_right_is_404_like_missing(dav: Dav) -> None:
     # and a missing file in a visible area is the same answer as well
     status, _, body = dav.request(READER, "GET", f"{AREA}/absent.txt")
     assert (status, body) == (404, missing[1][2])
+
+
+def test_delete_without_read(dav: Dav) -> None:
+    """Rights are the table's, not more: ``t`` + ``e`` delete a file the viewer may not read
+    (the dead properties go with it all the same)."""
+    _setup(dav)
+    cleaner = dav.account("dean@example.test")
+    _setacl(dav, OWNER, "Documents", cleaner, "lte")
+    assert dav.request(OWNER, "PUT", f"{AREA}/junk.txt", b"junk")[0] == 201
+    dav.request(OWNER, "PROPPATCH", f"{AREA}/junk.txt",
+                '<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><x xmlns="urn:x">1</x>'
+                "</D:prop></D:set></D:propertyupdate>")
+    assert dav.request(cleaner, "GET", f"{AREA}/junk.txt")[0] == 403
+    assert dav.request(cleaner, "DELETE", f"{AREA}/junk.txt")[0] == 204
+    assert dav.request(OWNER, "GET", f"{AREA}/junk.txt")[0] == 404

@@ -272,7 +272,7 @@ class Files:
     async def _remove(self, principal: Principal, node: Node, *,
                       if_match: str | None = None) -> None:
         if not node.collection:
-            props = await self.props(principal, node)
+            props = await self._dead(node)  # deleting needs t+e, not r
             await self._items.delete(principal, node.folder, node.name, if_match=if_match)
             if props:
                 await self._ctx.store.dav.set_props(node.handle.id, dict.fromkeys(props),
@@ -387,6 +387,10 @@ class Files:
         if not node.exists:
             return {}
         node.handle.require(Op.ITEM_READ)
+        return await self._dead(node)
+
+    async def _dead(self, node: Node) -> dict[str, str]:
+        """The stored dead properties, for callers that asked the gate already."""
         name = "" if node.collection else node.name
         return (await self._ctx.store.dav.props([node.handle.id], name)).get(node.handle.id,
                                                                              {})
