@@ -58,6 +58,16 @@ def test_keyboard_toggles_and_axe(mail_browser: Webmail) -> None:
         submit(page, "Save event")
         assert page.get_by_role("alert").is_visible()
         assert serious(page) == []
+        # a recurring event opened from one occurrence: its own small form too
+        page.goto(f"/webmail/calendar/new?date={DAY.isoformat()}")
+        page.get_by_label("Title").fill("Run")
+        page.get_by_label("Repeats").select_option("daily")
+        submit(page, "Save event")
+        page.goto(f"/webmail/calendar?view=agenda&date={DAY.isoformat()}")
+        page.locator(".cal-event", has_text="Run").nth(1).click()
+        page.wait_for_load_state()
+        assert page.get_by_label("Title of this occurrence").input_value() == "Run"
+        assert serious(page) == []
         page.goto(f"/webmail/calendar?view=day&date={DAY.isoformat()}")
         page.locator(".cal-event", has_text="Holiday").click()
         page.wait_for_load_state()

@@ -280,3 +280,39 @@ def test_sharee_editing_keeps_the_organiser(mail: Webmail) -> None:
     text = body.decode().replace("\r\n ", "")
     assert "SUMMARY:Planning v2" in text
     assert f"ORGANIZER:mailto:{hank}" in text and f"mailto:{ida}" not in text
+
+
+def test_move_one_occurrence(mail: Webmail) -> None:
+    jo = "jo@calpages.test"
+    mail.account(jo)
+    web = mail.client(jo)
+    cal = own_calendar(web)
+    assert post(web, "/webmail/calendar/save", event_fields(
+        cal, "Swim", repeat="daily", ends="count", count="3")).status == 303
+    agenda = f"/webmail/calendar?view=agenda&date={DAY.isoformat()}"
+    links = re.findall(r'href="(/webmail/calendar/event\?[^"]*at=[^"]+)"', web.get(agenda).text)
+    assert len(links) == 3
+    second = links[1].replace("&amp;", "&")
+    page = web.get(second)
+    assert "Only the occurrence of" in page.text and 'name="o_title" type="text" value="Swim"' \
+        in page.text
+    query = parse_qs(urlsplit(second).query)
+    etag = re.search(r'name="etag" value="([^"]*)"', page.text)
+    assert etag
+    moved_day = (DAY + timedelta(days=1)).isoformat()
+    fields = [("cal", cal), ("item", query["item"][0]),
+              ("etag", etag.group(1).replace("&#34;", '"')), ("at", query["at"][0]),
+              ("o_title", "Swim (late)"), ("o_start_date", moved_day), ("o_start_time", "18:00"),
+              ("o_end_date", moved_day), ("o_end_time", "19:00")]
+    bad = post(web, "/webmail/calendar/occurrence", [*fields[:5], ("o_start_date", moved_day),
+                                                      ("o_start_time", "18:00"),
+                                                      ("o_end_date", moved_day),
+                                                      ("o_end_time", "17:00")])
+    assert bad.status == 422 and "after the start" in bad.text
+    done = post(web, "/webmail/calendar/occurrence", fields)
+    assert done.status == 303, done.text
+    text = web.get(agenda).text
+    assert text.count(">Swim<") == 2 and text.count(">Swim (late)<") == 1
+    assert "18:00" in text
+    assert post(web, "/webmail/calendar/occurrence", [*fields[:3], ("at", "junk")]).status \
+        == 404

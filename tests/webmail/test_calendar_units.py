@@ -154,3 +154,30 @@ def test_edit_keeps_what_the_form_cannot_show() -> None:
     text = flat(update(stored, replace(draft, repeat="weekly", reminder=5)))
     assert "RRULE:FREQ=WEEKLY" in text and "BYDAY=2TU" not in text
     assert "TRIGGER:-PT5M" in text and "ACTION:AUDIO" not in text
+
+
+def test_override_one_occurrence() -> None:
+    from postroom.services.webmail.calendar_ical import (
+        OccurrenceDraft,
+        override,
+        read_occurrence,
+    )
+
+    _uid, data = build(EventDraft(summary="Daily", start=START, end=END, zone="Europe/Berlin",
+                                  repeat="daily", count=3, reminder=5))
+    rid = "20260328T080000Z"  # the 28th, 09:00 CET
+    assert read_occurrence(data, rid, "Europe/Berlin") == OccurrenceDraft(
+        "Daily", datetime(2026, 3, 28, 9), datetime(2026, 3, 28, 10))
+    moved = override(data, rid, OccurrenceDraft("Late", datetime(2026, 3, 28, 18),
+                                                datetime(2026, 3, 28, 19)), "Europe/Berlin")
+    text = flat(moved)
+    assert "RECURRENCE-ID;TZID=Europe/Berlin:20260328T090000" in text
+    assert "SUMMARY:Late" in text and "DTSTART;TZID=Europe/Berlin:20260328T180000" in text
+    assert text.count("RRULE") == 1 and text.count("BEGIN:VALARM") == 2
+    assert read_occurrence(moved, rid, "Europe/Berlin").summary == "Late"
+    again = override(moved, rid, OccurrenceDraft("Later", datetime(2026, 3, 28, 20),
+                                                 datetime(2026, 3, 28, 21)), "Europe/Berlin")
+    assert flat(again).count("RECURRENCE-ID") == 1 and "SUMMARY:Later" in flat(again)
+    _uid, single = build(EventDraft(summary="Once", start=START, end=END))
+    with pytest.raises(MailError):
+        override(single, "20260327T090000Z", OccurrenceDraft("x", START, END), "UTC")

@@ -37,10 +37,13 @@ from postroom.services.dav.model import Collection, Item, PreconditionFailed
 from postroom.services.webmail.calendar_ical import (
     EventDraft,
     EventInfo,
+    OccurrenceDraft,
     build,
     exclude,
     new_name,
+    override,
     read_event,
+    read_occurrence,
     set_partstat,
     update,
 )
@@ -290,6 +293,26 @@ class WebCalendar:
                                           "answer the invitation.")
         item = await self._dav.items.get(principal, view.calendar.collection, name)
         await self._put(principal, view.calendar, name, exclude(item.data, rid), etag)
+
+    async def occurrence(self, principal: Principal, cal_id: int, name: str,
+                         rid: str) -> OccurrenceDraft:
+        """One occurrence of a series as its form shows it."""
+        cal = await self.calendar(principal, cal_id)
+        item = await self._dav.items.get(principal, cal.collection, name)
+        return read_occurrence(item.data, rid, await self.zone(principal))
+
+    async def edit_occurrence(self, principal: Principal, cal_id: int, name: str, etag: str,
+                              rid: str, change: OccurrenceDraft) -> None:
+        """One occurrence moved or renamed (an override, RFC 5545 §3.8.4.4); as an edit."""
+        view = await self.event(principal, cal_id, name)
+        if not view.editable:
+            if view.role == "attendee":
+                raise MailError(Kind.NO_PERM, "Only the organiser can change this event; you "
+                                              "can answer the invitation.")
+            raise _problem(MailError(Kind.NO_PERM, "read-only"))
+        item = await self._dav.items.get(principal, view.calendar.collection, name)
+        data = override(item.data, rid, change, await self.zone(principal))
+        await self._put(principal, view.calendar, name, data, etag)
 
     async def delete(self, principal: Principal, cal_id: int, name: str, etag: str) -> None:
         cal = await self.calendar(principal, cal_id)

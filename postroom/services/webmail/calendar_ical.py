@@ -11,6 +11,7 @@ changes only their own PARTSTAT; scheduling turns the saved change into the REPL
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from dataclasses import dataclass, field, replace
@@ -437,3 +438,93 @@ def _rid_text(value: object) -> str:
     if isinstance(value, date):
         return value.strftime("%Y%m%d")
     return ""
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceDraft:
+    """One occurrence of a series as its small form shows it (local, naive times)."""
+
+    summary: str
+    start: datetime
+    end: datetime
+    all_day: bool = False
+
+
+def _same_type(value: date | datetime, like: object) -> date | datetime:
+    """A RECURRENCE-ID with DTSTART's value type and zone (RFC 5545 §3.8.4.4)."""
+    if isinstance(like, datetime):
+        if not isinstance(value, datetime):
+            return datetime.combine(value, like.timetz() if like.tzinfo else like.time())
+        if like.tzinfo is not None:
+            return value.astimezone(like.tzinfo) if value.tzinfo else value.replace(
+                tzinfo=like.tzinfo)
+        return value.replace(tzinfo=None)
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _override_of(cal: icalendar.Calendar, rid: str) -> Any:
+    events: list[Any] = list(cal.walk("VEVENT"))
+    for c in events:
+        if "RECURRENCE-ID" in c and _rid_text(c["RECURRENCE-ID"].dt) == rid:
+            return c
+    return None
+
+
+def read_occurrence(data: bytes, rid: str, zone: str) -> OccurrenceDraft:
+    """One occurrence as it is now: its override when there is one, else the master's
+    title and length at the occurrence's start."""
+    cal = _parse(data)
+    tz = _zone(zone)
+    over = _override_of(cal, rid)
+    if over is not None and "DTSTART" in over:
+        start, all_day = _local(over["DTSTART"].dt, tz)
+        end = _local(over["DTEND"].dt, tz)[0] if "DTEND" in over else start
+        if all_day:
+            end = max(start, end - timedelta(days=1))
+        return OccurrenceDraft(str(over.get("SUMMARY", "")), start, end, all_day)
+    master = _master(cal)
+    info = read_event(data, zone).draft
+    first = _same_type(_rid_value(rid), master["DTSTART"].dt)
+    start, all_day = _local(first, tz)
+    return OccurrenceDraft(info.summary, start, start + (info.end - info.start), all_day)
+
+
+def override(data: bytes, rid: str, change: OccurrenceDraft, zone: str) -> bytes:
+    """The series with one occurrence changed (RFC 5545 §3.8.4.4: a VEVENT with the same UID
+    and a RECURRENCE-ID): its existing override is updated, else one is made from the master
+    (without RRULE/RDATE/EXDATE). SEQUENCE goes up on both, so attendees are told."""
+    draft = EventDraft(summary=change.summary, start=change.start, end=change.end,
+                       zone=zone, all_day=change.all_day)
+    check(draft)
+    cal = _parse(data)
+    master = _master(cal)
+    if "RRULE" not in master and "RDATE" not in master:
+        raise invalid("occurrence: this event does not repeat")
+    rid_value = _same_type(_rid_value(rid), master["DTSTART"].dt)
+    try:
+        sequence = int(master.get("SEQUENCE", 0)) + 1
+    except (TypeError, ValueError):
+        sequence = 1
+    over = _override_of(cal, rid)
+    if over is None:
+        over = icalendar.Event()
+        for key, value in master.items():
+            if key not in ("RRULE", "RDATE", "EXDATE", "DTSTART", "DTEND", "DURATION",
+                           "SEQUENCE", "RECURRENCE-ID"):
+                over.add(key, copy.deepcopy(value))
+        for sub in master.subcomponents:
+            over.add_component(copy.deepcopy(sub))
+        over.add("RECURRENCE-ID", rid_value)
+        cal.add_component(over)
+    start, end = _times(draft)
+    for key in ("SUMMARY", "DTSTART", "DTEND", "DURATION", "SEQUENCE", "DTSTAMP"):
+        while key in over:
+            del over[key]
+    over.add("SUMMARY", draft.summary.strip())
+    over.add("DTSTART", start)
+    over.add("DTEND", end)
+    over.add("DTSTAMP", datetime.now(UTC).replace(microsecond=0))
+    over.add("SEQUENCE", sequence)
+    master.pop("SEQUENCE", None)
+    master.add("SEQUENCE", sequence)
+    return _finish(cal)

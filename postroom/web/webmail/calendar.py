@@ -32,6 +32,7 @@ from postroom.services.webmail.calendar_ical import (
     KEEP,
     WEEKDAYS,
     EventDraft,
+    OccurrenceDraft,
     valid_rid,
 )
 from postroom.web.forms import Form, back, read_form, status_of, text
@@ -192,6 +193,29 @@ def draft_of(form: Form, zone: str) -> EventDraft:
         reminder=reminder, attendees=people)
 
 
+def occurrence_of(form: Form) -> OccurrenceDraft:
+    """The posted one-occurrence form (fields o_*), as draft_of reads the event form."""
+    all_day = text(form, "o_all_day") == "on"
+    start_day = _day(text(form, "o_start_date"), "start")
+    end_day = _day(text(form, "o_end_date") or text(form, "o_start_date"), "end")
+    if all_day:
+        return OccurrenceDraft(text(form, "o_title"), datetime.combine(start_day, time()),
+                               datetime.combine(end_day, time()), True)
+    start = datetime.combine(start_day, _clock(text(form, "o_start_time"), "start"))
+    end = datetime.combine(end_day, _clock(text(form, "o_end_time"), "end")) \
+        if text(form, "o_end_time") else start + timedelta(hours=1)
+    return OccurrenceDraft(text(form, "o_title"), start, end)
+
+
+def occurrence_values(occ: OccurrenceDraft | None) -> dict[str, Any] | None:
+    if occ is None:
+        return None
+    return {"o_title": occ.summary, "o_all_day": occ.all_day,
+            "o_start_date": occ.start.date().isoformat(),
+            "o_start_time": occ.start.strftime("%H:%M"),
+            "o_end_date": occ.end.date().isoformat(), "o_end_time": occ.end.strftime("%H:%M")}
+
+
 def form_values(draft: EventDraft | None, day: date, cal_id: int | None) -> dict[str, Any]:
     """What the form shows: a draft's fields, or a new event on ``day`` at 09:00."""
     if draft is None:
@@ -290,7 +314,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
 
     async def form_page(request: Request, values: dict[str, Any], *, view: Any = None,
                         errors: dict[str, str] | None = None, status: int = 200,
-                        at: str = "") -> Response:
+                        at: str = "", occurrence: dict[str, Any] | None = None) -> Response:
         principal = user_of(request).actor.principal
         all_cals = await service.calendars(principal)
         return await page(request, wm, "webmail/calendar_event.html", {
@@ -298,6 +322,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             "targets": [c for c in all_cals if c.may_write], "reminders": REMINDERS,
             "weekdays": list(zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)),
             "zone": await service.zone(principal), "home": HOME, "at": at,
+            "occ": occurrence,
             "at_label": _rid_label(at)},
             status=status, headers={"Cache-Control": "no-store"})
 
@@ -315,9 +340,11 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         cal_id, name = _int(query.get("cal", "")), _item(query.get("item", ""))
         at = query.get("at", "")
         view = await service.event(principal, cal_id, name)
+        at = at if valid_rid(at) and view.info.draft.repeat else ""
+        occ = await service.occurrence(principal, cal_id, name, at) \
+            if at and view.editable else None
         return await form_page(request, form_values(view.info.draft, date.today(), cal_id),
-                               view=view, at=at if valid_rid(at) and view.info.draft.repeat
-                               else "")
+                               view=view, at=at, occurrence=occurrence_values(occ))
 
     async def save(request: Request) -> Response:
         principal = user_of(request).actor.principal
@@ -363,6 +390,33 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
                                    status=status_of(exc))
         return back(HOME, "Occurrence deleted." if only else "Event deleted.")
 
+    async def occurrence_save(request: Request) -> Response:
+        """One occurrence of a series moved or renamed (the small form on its page)."""
+        principal = user_of(request).actor.principal
+        form = await read_form(request)
+        cal_id, name = _int(text(form, "cal")), _item(text(form, "item"))
+        at = text(form, "at")
+        if not valid_rid(at):
+            raise HTTPException(404)
+        try:
+            change = occurrence_of(form)
+            await service.edit_occurrence(principal, cal_id, name, text(form, "etag"), at,
+                                          change)
+        except MailError as exc:
+            if exc.kind is Kind.NOT_FOUND:
+                raise
+            view = await service.event(principal, cal_id, name)
+            values: dict[str, Any] = {k: form.get(k) for k in (
+                "o_title", "o_start_date", "o_start_time", "o_end_date", "o_end_time")}
+            values["o_all_day"] = text(form, "o_all_day") == "on"
+            head, sep, rest = exc.text.partition(": ")
+            return await form_page(request, form_values(view.info.draft, date.today(), cal_id),
+                                   view=view, at=at, occurrence=values,
+                                   errors={"o_title": rest if sep and head in FIELDS
+                                           else exc.text}, status=status_of(exc))
+        return back(HOME, "Occurrence changed.", view="week",
+                    date=change.start.date().isoformat())
+
     async def answer(request: Request) -> Response:
         principal = user_of(request).actor.principal
         form = await read_form(request)
@@ -386,7 +440,8 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             Route(HOME + "/event", event, methods=["GET"]),
             Route(HOME + "/save", save, methods=["POST"]),
             Route(HOME + "/delete", delete, methods=["POST"]),
-            Route(HOME + "/answer", answer, methods=["POST"])]
+            Route(HOME + "/answer", answer, methods=["POST"]),
+            Route(HOME + "/occurrence", occurrence_save, methods=["POST"])]
 
 
 def event_url(cal_id: int, name: str, at: str | None = None) -> str:
