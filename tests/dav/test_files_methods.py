@@ -333,3 +333,20 @@ def test_lock_expires(dav: Dav, user: str) -> None:
     assert put(dav, "/short.txt", b"y")[0] == 423
     time.sleep(2.1)
     assert put(dav, "/short.txt", b"y")[0] == 204  # the lock timed out (RFC 4918 §10.7)
+
+
+def test_uploaded_html_cannot_script_this_origin(dav: Dav, user: str) -> None:
+    page = b"<html><script src='/dav/files/x/evil.js'></script><p>hi</p></html>"
+    assert put(dav, "/page.html", page, **{"Content-Type": "text/html"})[0] == 201
+    status, head, body = dav.request(user, "GET", BASE + "/page.html")
+    assert (status, body) == (200, page)
+    csp = head["content-security-policy"]
+    assert csp.startswith("sandbox") and "script-src" not in csp and "default-src 'none'" in csp
+    assert head["content-disposition"] == "attachment"
+    assert head["x-content-type-options"] == "nosniff"
+    put(dav, "/inert.bin", b"\x00\x01")
+    status, head, _ = dav.request(user, "GET", BASE + "/inert.bin")
+    assert status == 200 and head["content-security-policy"].startswith("sandbox")
+    assert "content-disposition" not in head
+    status, head, _ = dav.request(user, "GET", BASE + "/")
+    assert status == 200 and head["content-security-policy"].startswith("sandbox")

@@ -30,6 +30,23 @@ from postroom.web.dav.xml import elem
 
 FILES_PREFIX = DAV_PREFIX + "files/"
 HTML_TYPE = "text/html; charset=utf-8"
+# A stored file is the uploader's content served from this origin: a shared HTML or SVG file
+# must not run script here (it could reach webmail as the viewer). The guard's private header
+# (web/guard.py) gives file answers a sandbox with no script and no same-origin access, and
+# active types are offered as downloads rather than rendered.
+FILE_CSP = ("sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; "
+            "style-src 'unsafe-inline'; frame-ancestors 'self'")
+ACTIVE_TYPES = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml",
+                          "application/xml", "text/javascript", "application/javascript",
+                          "application/x-shockwave-flash"})
+
+
+def _served(content_type: str) -> dict[str, str]:
+    """The headers every file answer carries (see FILE_CSP)."""
+    headers = {"x-postroom-csp": FILE_CSP}
+    if content_type.split(";", 1)[0].strip().lower() in ACTIVE_TYPES:
+        headers["Content-Disposition"] = "attachment"
+    return headers
 
 
 def split_path(path: str) -> tuple[str, str] | None:
@@ -128,7 +145,7 @@ async def _get(fr: FileRequest) -> Response:
     assert node.ref is not None
     ref = node.ref
     headers = {"ETag": ref.etag, "Last-Modified": http_date(ref.modified),
-               "Accept-Ranges": "bytes"}
+               "Accept-Ranges": "bytes", **_served(ref.content_type)}
     inm = fr.req.header("if-none-match")
     if inm is not None and (inm.strip() == "*" or ref.etag in _etags(inm)):
         return Response(status_code=304, headers=headers)
@@ -183,8 +200,8 @@ def _listing(node: Node, members: list[Node], head: bool) -> Response:
             f"<ul>{rows}</ul>\n").encode()
     if head:
         return Response(status_code=200, media_type=HTML_TYPE,
-                        headers={"Content-Length": str(len(body))})
-    return Response(body, media_type=HTML_TYPE)
+                        headers={"Content-Length": str(len(body)), "x-postroom-csp": FILE_CSP})
+    return Response(body, media_type=HTML_TYPE, headers={"x-postroom-csp": FILE_CSP})
 
 
 # -- writing ---------------------------------------------------------------------------------------
