@@ -167,8 +167,11 @@ def _comp_selection(e: Element, out: dict[str, tuple[str, ...] | None]) -> None:
 
 
 def renderer(req: DavRequest, request: CalendarDataRequest | None) -> props.DataRenderer:
+    most = req.config.max_instances
+
     def render(data: bytes) -> Element:
-        out = data if request is None else query.calendar_data(data, request)
+        out = data if request is None else query.calendar_data(data, request,
+                                                               max_instances=most)
         return elem(C + "calendar-data", out.decode("utf-8", "replace"))
     return render
 
