@@ -96,6 +96,16 @@ def test_shared_calendar_read_only_then_insert_then_revoked(dav: Dav) -> None:
     m_put = dav.request(bob, "PUT", f"/dav/calendars/{bob}/999999/x.ics",
                         EVENT.format(uid="x@t", summary="x"), CAL)
     assert g_put[0] == m_put[0] == 404 and g_put[2] == m_put[2]
+    sync = ('<?xml version="1.0"?><D:sync-collection xmlns:D="DAV:"><D:sync-token/>'
+            '<D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>')
+    patch = ('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
+             '<D:displayname>x</D:displayname></D:prop></D:set></D:propertyupdate>')
+    for method, suffix, body in (("REPORT", "", sync), ("PROPPATCH", "", patch),
+                                 ("DELETE", "", ""), ("DELETE", "alice-1.ics", ""),
+                                 ("GET", "", "")):
+        hidden = dav.request(bob, method, base + suffix, body)
+        absent = dav.request(bob, method, f"/dav/calendars/{bob}/999999/" + suffix, body)
+        assert hidden[0] == absent[0] == 404 and hidden[2] == absent[2], (method, suffix)
 
 
 def test_directory_address_book_is_read_only(dav: Dav) -> None:
