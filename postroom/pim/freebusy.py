@@ -29,7 +29,7 @@ def busy_periods(objects: Iterable[bytes], span: TimeRange,
     raw: list[BusyPeriod] = []
     for data in objects:
         try:
-            _busy_of(times.parse_calendar(data), span, max_instances, raw)
+            _busy_of(times.parse_shared(data), span, max_instances, raw)
         except times.BAD_INPUT:
             continue
     return merge(raw)

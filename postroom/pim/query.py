@@ -87,7 +87,7 @@ def full_match(data: bytes, comp_filter: CompFilter, max_instances: int = 10_000
     if comp_filter.name != "VCALENDAR":
         return False
     try:
-        cal = times.parse_calendar(data)
+        cal = times.parse_shared(data)
     except InvalidItem:
         return False
     ctx = _Ctx(cal, max_instances)
@@ -275,7 +275,7 @@ def calendar_data(data: bytes, request: CalendarDataRequest, *,
     web.dav.max_instances), recurrence set limited (§9.6.6), components/properties selected
     (§9.6.1-9.6.4). Data that does not parse is returned as stored."""
     try:
-        return _calendar_data(times.parse_calendar(data), request, max_instances)
+        return _calendar_data(times.parse_shared(data), request, max_instances)
     except times.BAD_INPUT:
         return data
 

@@ -373,14 +373,14 @@ def instances_of(cal: icalendar.Calendar, span: TimeRange, component: str | None
 def instances(data: bytes, span: TimeRange, *, component: str | None = None,
               max_instances: int = 10_000) -> list[Instance]:
     """Instances overlapping ``span`` (RFC 4791 §9.9 overlap rules), in start order."""
-    return instances_of(times.parse_calendar(data), span, component, max_instances)
+    return instances_of(times.parse_shared(data), span, component, max_instances)
 
 
 @times.guarded
 def expand(data: bytes, span: TimeRange, max_instances: int = 10_000) -> bytes:
     """RFC 4791 §9.6.5: the object with every instance in ``span`` as its own component with a
     RECURRENCE-ID, in UTC, no RRULE/RDATE/EXDATE, no VTIMEZONE."""
-    return times.to_bytes(expand_cal(times.parse_calendar(data), span, max_instances))
+    return times.to_bytes(expand_cal(times.parse_shared(data), span, max_instances))
 
 
 def expand_cal(cal: icalendar.Calendar, span: TimeRange, max_instances: int

@@ -117,6 +117,27 @@ def parse_calendar(data: bytes) -> icalendar.Calendar:
     return cal
 
 
+# Parsed calendars kept for read-only use (queries, free-busy, webmail views): clients poll
+# the same range again and again, and icalendar's parse is most of a query's cost. Only small
+# objects are kept, so the cache holds at most CACHE_ITEMS * CACHE_MAX_SIZE source bytes
+# (plus icalendar's overhead, roughly ten times that).
+CACHE_ITEMS = 2048
+CACHE_MAX_SIZE = 16 * 1024
+
+
+@functools.lru_cache(maxsize=CACHE_ITEMS)
+def _parse_cached(data: bytes) -> icalendar.Calendar:
+    return parse_calendar(data)
+
+
+def parse_shared(data: bytes) -> icalendar.Calendar:
+    """``parse_calendar`` through a small cache. The result is shared: callers must not
+    change it (the pim functions copy before they change anything)."""
+    if len(data) > CACHE_MAX_SIZE:
+        return parse_calendar(data)
+    return _parse_cached(data)
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).replace("\r", " ").replace("\n", " ")
     return text[:160]

@@ -230,3 +230,21 @@ def test_scan_is_fast() -> None:
     t0 = time.perf_counter()
     assert all(query.calendar_matches(data, flt) for _ in range(1000))
     assert time.perf_counter() - t0 < 0.25
+
+
+def test_shared_parse_is_not_changed_by_readers() -> None:
+    # calendar_data/expand/free-busy read the cached parse; none may change it
+    span = rng((2026, 3, 1), (2026, 4, 1))
+    before = query.calendar_data(WEEKLY, CalendarDataRequest(components={
+        "VCALENDAR": None, "VEVENT": None, "VTIMEZONE": None, "VALARM": None,
+        "STANDARD": None, "DAYLIGHT": None}))
+    for _ in range(2):
+        query.calendar_data(WEEKLY, CalendarDataRequest(expand=span))
+        query.calendar_data(WEEKLY, CalendarDataRequest(limit_recurrence=span))
+        query.calendar_data(WEEKLY, CalendarDataRequest(components={"VCALENDAR": (),
+                                                                    "VEVENT": ("UID",)}))
+    after = query.calendar_data(WEEKLY, CalendarDataRequest(components={
+        "VCALENDAR": None, "VEVENT": None, "VTIMEZONE": None, "VALARM": None,
+        "STANDARD": None, "DAYLIGHT": None}))
+    assert before == after
+    assert b"RRULE" in after and b"VALARM" in after
