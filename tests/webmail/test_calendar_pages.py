@@ -316,3 +316,27 @@ def test_move_one_occurrence(mail: Webmail) -> None:
     assert "18:00" in text
     assert post(web, "/webmail/calendar/occurrence", [*fields[:3], ("at", "junk")]).status \
         == 404
+
+
+def test_calendar_colour_set_by_a_client(mail: Webmail) -> None:
+    from tests.support.dav import Dav
+
+    kim = "kim@calpages.test"
+    mail.account(kim)
+    web = mail.client(kim)
+    cal = own_calendar(web)
+    body = ('<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" '
+            'xmlns:A="http://apple.com/ns/ical/"><D:set><D:prop>'
+            '<A:calendar-color>#AA3300FF</A:calendar-color></D:prop></D:set>'
+            '</D:propertyupdate>')
+    status, _, answer = Dav(mail.server).request(kim, "PROPPATCH",
+                                                 f"/dav/calendars/{kim}/{cal}/", body)
+    assert status == 207, answer
+    page = web.get("/webmail/calendar")
+    assert 'data-color="#AA3300"' in page.text
+    # junk in the property is never drawn (the palette colours the calendar instead)
+    status, _, _ = Dav(mail.server).request(kim, "PROPPATCH", f"/dav/calendars/{kim}/{cal}/",
+                                            body.replace("#AA3300FF", "red;x:url(y)"))
+    assert status == 207
+    page = web.get("/webmail/calendar")
+    assert 'data-color=""' in page.text and "url(y)" not in page.text
