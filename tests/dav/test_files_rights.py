@@ -125,3 +125,18 @@ def test_delete_without_read(dav: Dav) -> None:
     assert dav.request(cleaner, "GET", f"{AREA}/junk.txt")[0] == 403
     assert dav.request(cleaner, "DELETE", f"{AREA}/junk.txt")[0] == 204
     assert dav.request(OWNER, "GET", f"{AREA}/junk.txt")[0] == 404
+
+
+def test_refused_copy_leaves_the_destination(dav: Dav) -> None:
+    """All rights are checked before anything changes: someone who may delete but not
+    insert cannot destroy a file by copying onto it."""
+    _setup(dav)
+    cleaner = dav.account("dean@example.test")
+    _setacl(dav, OWNER, "Documents", cleaner, "lrte")
+    assert dav.request(OWNER, "PUT", f"{AREA}/keep.txt", b"precious")[0] in (201, 204)
+    assert dav.request(cleaner, "PUT", f"/dav/files/{cleaner}/mine.txt", b"other")[0] in (
+        201, 204)
+    status, _, _ = dav.request(cleaner, "COPY", f"/dav/files/{cleaner}/mine.txt", b"", {
+        "Destination": f"{dav.base}{AREA}/keep.txt"})
+    assert status == 403
+    assert dav.request(OWNER, "GET", f"{AREA}/keep.txt")[2] == b"precious"

@@ -301,6 +301,15 @@ class Files:
         existed = dst.exists
         if existed and not overwrite:
             raise MailError(Kind.EXISTS, "the destination exists (Overwrite: F)")
+        # every right the whole operation needs, before anything changes: a refusal half-way
+        # (after the destination was deleted) would lose data
+        src.handle.require(Op.ITEM_READ)
+        if move:
+            src.handle.require(Op.DELETE if src.collection else Op.ITEM_DELETE)
+        if existed:  # what deleting the destination needs
+            dst.handle.require(Op.DELETE if dst.collection else Op.ITEM_DELETE)
+        if not dst.collection:  # dst.handle is the folder the copy goes into
+            dst.handle.require(Op.CREATE_CHILD if src.collection else Op.ITEM_CREATE)
         changes_dst = [Change(dst.path, membership=True, subtree=True)]
         await self.locks.require(principal, dst.area, changes_dst, tokens)
         if move:
