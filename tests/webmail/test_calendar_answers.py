@@ -45,6 +45,7 @@ def test_answer_an_invitation(mail: Webmail) -> None:
     assert event.status == 200
     assert "Your answer" in event.text and "Save event" not in event.text
     assert "carol@elsewhere.example" in event.text
+    assert "/webmail/compose?to=carol%40elsewhere.example" in event.text
     etag = re.search(r'name="etag" value="([^"]*)"', event.text)
     assert etag
     tag = etag.group(1).replace("&#34;", '"')

@@ -36,6 +36,7 @@ from postroom.services.webmail.calendar_ical import (
     valid_rid,
 )
 from postroom.web.forms import Form, back, read_form, status_of, text
+from postroom.web.webmail.contacts import write_to
 from postroom.web.webmail.shell import MAX_ID, page, user_of
 
 if TYPE_CHECKING:
@@ -322,7 +323,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             "targets": [c for c in all_cals if c.may_write], "reminders": REMINDERS,
             "weekdays": list(zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)),
             "zone": await service.zone(principal), "home": HOME, "at": at,
-            "occ": occurrence,
+            "occ": occurrence, "write_all": _write_all(view, principal.address or ""),
             "at_label": _rid_label(at)},
             status=status, headers={"Cache-Control": "no-store"})
 
@@ -442,6 +443,15 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             Route(HOME + "/delete", delete, methods=["POST"]),
             Route(HOME + "/answer", answer, methods=["POST"]),
             Route(HOME + "/occurrence", occurrence_save, methods=["POST"])]
+
+
+def _write_all(view: Any, me: str) -> str:
+    """compose to everyone of the event but the user (organiser and attendees), or ""."""
+    if view is None:
+        return ""
+    people = [view.info.organizer, *(p.address for p in view.info.participants)]
+    others = [a for a in dict.fromkeys(people) if a and a != me.lower()]
+    return write_to(others) if others else ""
 
 
 def event_url(cal_id: int, name: str, at: str | None = None) -> str:
