@@ -19,6 +19,7 @@ from starlette.responses import Response
 from postroom.access.dav import dav_privileges
 from postroom.core.errors import Kind, MailError
 from postroom.services.dav.files import Node
+from postroom.services.dav.locks import Lock
 from postroom.web.dav import xml as X
 from postroom.web.dav.common import DavError, DavRequest, href, multistatus, quote_segment
 from postroom.web.dav.locks import lockdiscovery, supportedlock
@@ -45,6 +46,7 @@ class FileProps:
 
     def __init__(self, req: DavRequest) -> None:
         self.req = req
+        self._locks: dict[str, list[Lock]] = {}  # per area, read once per request
 
     async def live(self, node: Node, name: str) -> Element | None:
         """One live property's value, None when the node has no such property."""
@@ -81,7 +83,9 @@ class FileProps:
         return None
 
     async def discovery(self, node: Node) -> Element:
-        locks = await self.req.dav.files.locks.covering(node.area, node.path)
+        if node.area not in self._locks:
+            self._locks[node.area] = await self.req.dav.files.locks.active(node.area)
+        locks = [lk for lk in self._locks[node.area] if lk.covers(node.path)]
         now = int(time.time())
         # a lock rooted elsewhere covers this node from a collection above (Depth infinity)
         return lockdiscovery([(lk, file_href(lk.area, lk.path, lk.path != node.path
