@@ -87,6 +87,10 @@ def test_phone_width(mail_browser: Webmail) -> None:
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 380, (view, width)
             assert page.get_by_role("link", name="Next").is_visible()
+        for path in ("/webmail/calendar/new", "/webmail/contacts", "/webmail/contacts/new"):
+            page.goto(path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 380, (path, width)
     finally:
         context.close()
 
