@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.dav import Dav
+from tests.support import pg
+from tests.support.dav import DAV, Dav
+from tests.support.server import RunningServer, server_config
 from tests.support.webmail import PASSWORD
 
 LITMUS = shutil.which("litmus") or "/usr/bin/litmus"
@@ -55,3 +57,22 @@ def test_litmus_suite(dav: Dav, suite: str, tmp_path: Path) -> None:
     assert int(run) >= SUITES[suite], out
     assert "SKIPPED" not in out, out
     assert "WARNING" not in out, out  # none today: a new one is a regression to look at
+
+
+def test_litmus_on_postgresql(pg_admin_dsn: str, tmp_path: Path) -> None:
+    """The same four suites on a server whose store is PostgreSQL (locks, dead properties and
+    items go through the other dialect's SQL)."""
+    with pg.database(pg_admin_dsn) as dsn:
+        srv = RunningServer(server_config(tmp_path / "data", "postgresql", dsn, extra=DAV))
+        try:
+            dav = Dav(srv)
+            alice = dav.account("alice@example.test")
+            for suite, count in SUITES.items():
+                out = run_litmus(dav, alice, suite, f"pg-{suite}", tmp_path)
+                found = SUMMARY.search(out)
+                assert found is not None, out
+                _, run, passed, failed = found.groups()
+                assert int(failed) == 0 and passed == run and int(run) >= count, out
+                assert "FAIL" not in out and "WARNING" not in out, out
+        finally:
+            srv.stop()
