@@ -107,3 +107,21 @@ def test_xml_lang_on_a_dead_property_survives(dav: Dav) -> None:
     status, _, body = dav.request(dora, "PROPFIND", path, query, {"Depth": "0"})
     assert status == 207 and b'xml:lang="fr"' in body and b"Bonjour" in body
     assert b"XML/1998/namespace" not in body
+
+
+def test_imap_rename_keeps_the_url(dav: Dav) -> None:
+    eve = dav.account("eve@example.test")
+    home = f"/dav/calendars/{eve}/"
+    names = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:displayname/>'
+             '</D:prop></D:propfind>')
+    status, _, body = dav.request(eve, "PROPFIND", home, names, {"Depth": "1"})
+    before = re.findall(rb"<D:href>([^<]+)</D:href><D:propstat><D:prop><D:displayname>"
+                        rb"Calendar<", body)
+    assert status == 207 and len(before) == 1
+    imap = dav.imap(eve)
+    try:
+        assert imap.rename("Calendar", "Agenda")[0] == "OK"
+    finally:
+        imap.logout()
+    status, _, body = dav.request(eve, "PROPFIND", before[0].decode(), names, {"Depth": "0"})
+    assert status == 207 and b"<D:displayname>Agenda</D:displayname>" in body
