@@ -169,7 +169,7 @@ def test_read_only_shared_calendar(mail: Webmail) -> None:
     refused = post(bob, "/webmail/calendar/save", [*event_fields(cal, "Hijacked"), ("cal", cal),
                                                   ("item", name), ("etag", etag)])
     assert refused.status == 403
-    assert "read-only for you" in refused.text
+    assert "does not allow this change" in refused.text
     refused = post(bob, "/webmail/calendar/delete", [("cal", cal), ("item", name),
                                                      ("etag", etag)])
     assert refused.status == 403
@@ -340,3 +340,33 @@ def test_calendar_colour_set_by_a_client(mail: Webmail) -> None:
     assert status == 207
     page = web.get("/webmail/calendar")
     assert 'data-color=""' in page.text and "url(y)" not in page.text
+
+
+def test_add_only_calendar(mail: Webmail) -> None:
+    """Issue 24's seed rule: with ``lri`` but no delete rights, creating works and editing
+    (insert-new plus delete-old) is refused."""
+    lea, max_ = "lea@calpages.test", "max@calpages.test"
+    mail.account(lea)
+    mail.account(max_)
+    web = mail.client(lea)
+    cal = own_calendar(web)
+    imap = mail.imap(lea)
+    try:
+        assert imap.setacl("Calendar", max_, "lri")[0] == "OK"
+    finally:
+        imap.logout()
+    other = mail.client(max_)
+    view = other.get("/webmail/calendar")
+    assert "(add only)" in view.text and 'id="cal-new"' in view.text
+    form = other.get("/webmail/calendar/new")
+    assert f'<option value="{cal}"' in form.text
+    assert post(other, "/webmail/calendar/save", event_fields(cal, "Added by max")).status == 303
+    url, _ = item_of(other, cal, "Added by max")
+    page = other.get(url)
+    assert "You may add events to this calendar but not change them." in page.text
+    assert "Save event" not in page.text and "Delete event" not in page.text
+    _url, etag = item_of(web, cal, "Added by max")
+    name = parse_qs(urlsplit(url).query)["item"][0]
+    refused = post(other, "/webmail/calendar/save", [
+        *event_fields(cal, "Changed by max"), ("cal", cal), ("item", name), ("etag", etag)])
+    assert refused.status == 403 and "does not allow this change" in refused.text

@@ -125,7 +125,7 @@ def test_shared_read_only_book(mail: Webmail) -> None:
     refused = post(bob, "/webmail/contacts/save", {"book": book, "item": item,
                                                    "etag": etag_of(web, card),
                                                    "name": "Changed"})
-    assert refused.status == 403 and "read-only for you" in refused.text
+    assert refused.status == 403 and "does not allow this change" in refused.text
     refused = post(bob, "/webmail/contacts/delete", {"book": book, "item": item})
     assert refused.status == 403
     assert f"/webmail/f/{book}/sharing" in web.get("/webmail/contacts").text

@@ -66,10 +66,11 @@ class CalendarRef:
     own: bool
     color: str
     shade: int
-    may_write: bool
+    may_write: bool  # change events (Op.ITEM_EDIT: insert-new plus delete-old)
     may_delete: bool
     may_share: bool
     collection: Collection
+    may_create: bool = False  # add events (Op.ITEM_CREATE; ``i`` alone allows this only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +128,9 @@ def _problem(exc: Exception) -> MailError:
     if isinstance(exc, InvalidItem):
         return invalid(f"The calendar refused the event: {exc.text}")
     if isinstance(exc, MailError) and exc.kind is Kind.NO_PERM:
-        return MailError(Kind.NO_PERM, "This calendar is read-only for you: the change was "
-                                       "not saved.")
+        return MailError(Kind.NO_PERM, "Your access to this calendar does not allow this "
+                                       "change (it is read-only or add-only for you): nothing "
+                                       "was saved.")
     if isinstance(exc, MailError):
         return exc
     return invalid(str(exc)[:200])
@@ -159,9 +161,9 @@ class WebCalendar:
                 id=h.id, name=coll.displayname, owner=coll.owner,
                 own=coll.owner is not None and coll.owner == principal.address,
                 color=color[:7] if _COLOR.match(color) else "", shade=len(out) % PALETTE,
-                may_write=h.allows(Op.ITEM_CREATE) and h.allows(Op.ITEM_EDIT),
+                may_write=h.allows(Op.ITEM_EDIT),
                 may_delete=h.allows(Op.ITEM_DELETE), may_share=h.allows(Op.ADMIN),
-                collection=coll))
+                collection=coll, may_create=h.allows(Op.ITEM_CREATE)))
         return out
 
     async def calendar(self, principal: Principal, cal_id: int) -> CalendarRef:

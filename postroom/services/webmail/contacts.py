@@ -38,9 +38,10 @@ class BookRef:
     owner: str | None
     own: bool
     folder_id: int | None
-    may_write: bool
+    may_write: bool  # change cards (Op.ITEM_EDIT)
     may_delete: bool
     collection: Collection
+    may_create: bool = False  # add cards (Op.ITEM_CREATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +72,9 @@ def _problem(exc: Exception) -> MailError:
     if isinstance(exc, InvalidItem):
         return invalid(f"The address book refused the contact: {exc.text}")
     if isinstance(exc, MailError) and exc.kind is Kind.NO_PERM:
-        return MailError(Kind.NO_PERM, "This address book is read-only for you: the change "
-                                       "was not saved.")
+        return MailError(Kind.NO_PERM, "Your access to this address book does not allow this "
+                                       "change (it is read-only or add-only for you): nothing "
+                                       "was saved.")
     if isinstance(exc, MailError):
         return exc
     return invalid(str(exc)[:200])
@@ -93,8 +95,8 @@ class WebContacts:
             out.append(BookRef(
                 str(h.id), coll.displayname, coll.owner,
                 coll.owner is not None and coll.owner == principal.address, h.id,
-                h.allows(Op.ITEM_CREATE) and h.allows(Op.ITEM_EDIT), h.allows(Op.ITEM_DELETE),
-                coll))
+                h.allows(Op.ITEM_EDIT), h.allows(Op.ITEM_DELETE), coll,
+                h.allows(Op.ITEM_CREATE)))
         return out
 
     async def book(self, principal: Principal, book_id: str) -> BookRef:

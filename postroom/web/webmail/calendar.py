@@ -309,7 +309,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             "visible": {c.id for c in visible}, "link": link, "zone": zone,
             "title": title_of(view, first, last, day), "error": error,
             "prev": link(view, step(view, day, -1)), "next": link(view, step(view, day, 1)),
-            "weekdays": WEEKDAY_NAMES, "writable": any(c.may_write for c in all_cals),
+            "weekdays": WEEKDAY_NAMES, "writable": any(c.may_create for c in all_cals),
             "event_url": event_url, "views": VIEWS}, status=status,
             headers={"Cache-Control": "no-store"})
 
@@ -320,7 +320,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
         all_cals = await service.calendars(principal)
         return await page(request, wm, "webmail/calendar_event.html", {
             "values": values, "errors": errors or {}, "event": view,
-            "targets": [c for c in all_cals if c.may_write], "reminders": REMINDERS,
+            "targets": [c for c in all_cals if c.may_create], "reminders": REMINDERS,
             "weekdays": list(zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)),
             "zone": await service.zone(principal), "home": HOME, "at": at,
             "occ": occurrence, "write_all": _write_all(view, principal.address or ""),

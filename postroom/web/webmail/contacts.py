@@ -140,7 +140,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             "books": books, "chosen": chosen, "rows": rows, "q": q, "group": group,
             "groups": groups, "link": link, "card_url": card_url, "write_to": write_to,
             "group_mail": group_mail, "error": error, "watched": folder_ids,
-            "writable": [b for b in books if b.may_write]}, status=status,
+            "writable": [b for b in books if b.may_create]}, status=status,
             headers={"Cache-Control": "no-store"})
 
     async def card(request: Request) -> Response:
@@ -155,7 +155,7 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
                         book: str, errors: dict[str, str] | None = None,
                         status: int = 200) -> Response:
         principal = user_of(request).actor.principal
-        books = [b for b in await service.books(principal) if b.may_write]
+        books = [b for b in await service.books(principal) if b.may_create]
         return await page(request, wm, "webmail/contacts_edit.html", {
             "values": values, "c": contact, "book": book, "books": books,
             "errors": errors or {}, "home": HOME, "card_url": card_url},
