@@ -10,16 +10,18 @@ face of ``postroom calendar|contacts import|export`` (services/dav/transfer.py d
 Under /users/ an administrator of the account's domain works in the account as the CLI does;
 under /me/ the caller works as themselves, through the gate, exactly as a CalDAV/CardDAV
 client would. The body is streamed to a spool file (at most web.dav.max_import_size octets,
-413 beyond) and split item by item from there; it is never held whole in memory.
+413 beyond) and split item by item from there; it is never held whole in memory. An export
+streams as it is joined.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import IO
 
 import msgspec
+from starlette.responses import StreamingResponse
 
 from postroom.core.principal import Principal
 from postroom.services.dav import Dav
@@ -125,13 +127,21 @@ def _family(api: Api, family: str, base: str, whose: str) -> None:
                          skipped=[SkippedItem(item=n, reason=r) for n, r in report.skipped],
                          stopped=report.stopped)
 
-    async def do_export(c: Call) -> bytes:
+    async def do_export(c: Call) -> StreamingResponse:
         dav = _dav(api)
         principal = await principal_of(c)
         coll = await dav.transfer.collection(principal, kind, c.param("folder"))
         stream = dav.transfer.export_calendar(principal, coll) if family == "calendars" \
             else dav.transfer.export_cards(principal, coll)
-        return b"".join([chunk async for chunk in stream])
+        # the first chunk before the answer starts: a refusal (rights) is still a 4xx then
+        first = await anext(stream, b"")
+
+        async def body() -> AsyncIterator[bytes]:
+            if first:
+                yield first
+            async for chunk in stream:
+                yield chunk
+        return StreamingResponse(body(), media_type=out_type)
 
     name = "calendar" if family == "calendars" else "contacts"
     do_import.__name__ = f"import_{name}_{whose}"
