@@ -94,7 +94,10 @@ def _info(item: Item | None) -> SchedulingInfo | None:
 def _people(info: SchedulingInfo | None, me: str) -> set[str]:
     if info is None:
         return set()
-    return {a.address for a in info.attendees if a.address and a.address != me}
+    # only mail addresses can be scheduled (a urn:uuid: or http: calendar user address has no
+    # inbox we could reach: RFC 6638 §2.4.1 leaves such addresses to the server's discretion)
+    return {a.address for a in info.attendees if "@" in a.address and a.address != me
+            and ":" not in a.address}
 
 
 def _partstat(item: Item | None, me: str) -> str | None:
