@@ -178,6 +178,15 @@ def test_read_only_shared_calendar(mail: Webmail) -> None:
     assert "Hijacked" not in web.get(f"/webmail/calendar?view=day&date={DAY}").text
     # the sharing screen works for the calendar (folder-id based) and is linked from the view
     assert f'/webmail/f/{cal}/sharing' in page.text
+    # taking the share back: the calendar and its events are 404 for bob, as if missing
+    imap = mail.imap(ALICE)
+    try:
+        assert imap.deleteacl("Calendar", BOB)[0] == "OK"
+    finally:
+        imap.logout()
+    assert bob.get(url).status == 404
+    assert f'id="cal-on-{cal}"' not in bob.get("/webmail/calendar").text
+    assert post(bob, "/webmail/calendar/save", event_fields(cal, "Late")).status == 404
 
 
 def test_times_follow_the_users_time_zone(mail: Webmail) -> None:
