@@ -82,12 +82,14 @@ async def test_candidates_prefilter_by_span(services: Services) -> None:
     msg = await s.messages.prepare(b"x", [], None, b"\r\n")
     for r in (row("early", "1", 0, 50), row("inside", "2", 100, 200),
               row("late", "3", 500, 600), row("endless", "4", 10, None),
-              row("weekly", "5", 0, 10, recurring=True), row("zero", "6", 150, 150)):
+              row("weekly", "5", 0, 10, recurring=True), row("zero", "6", 150, 150),
+              row("series", "7", 0, 130, recurring=True), row("undated", "8", None, None)):
         await repo.write_item(mbid, msg, r, expect_uid=None)
     names = {i.name for i in await repo.candidates(mbid, "VEVENT", 120, 300)}
-    assert names == {"inside", "endless", "weekly", "zero"}
+    # a series is indexed over all its instances: one that ended before is no candidate
+    assert names == {"inside", "endless", "zero", "series", "undated"}
     assert {i.name for i in await repo.candidates(mbid, "VTODO", None, None)} == set()
-    assert len(await repo.candidates(mbid, None, None, None)) == 6
+    assert len(await repo.candidates(mbid, None, None, None)) == 8
 
 
 async def test_segments_and_properties(services: Services) -> None:

@@ -39,6 +39,7 @@ def test_propfind_depth0_on_root_has_current_user_principal(dav: Dav) -> None:
         assert status == 207, (path, body)
         assert b"<D:href>/dav/principals/alice@example.test/</D:href>" in body
         assert headers["content-type"].startswith("application/xml")
+        assert headers["server-timing"].startswith("app;dur=")
 
 
 def test_principal_has_the_homes(dav: Dav) -> None:

@@ -163,8 +163,10 @@ class DavRepo:
     async def candidates(self, mailbox_id: int, component: str | None, start: int | None,
                          end: int | None) -> list[LiveItem]:
         """Live items that may match a calendar-query (RFC 4791 §9.9): of ``component`` when
-        given, and whose indexed span overlaps [start, end) or which recur or have no span
-        (those the query evaluates itself)."""
+        given, and whose indexed span overlaps [start, end) or who have no (bounded) span.
+        The index spans a series over all its instances (pim.ical.index_calendar: COUNT and
+        UNTIL enumerated, moved overrides included, an endless rule has no end), so a
+        recurring item outside the range cannot match and is not a candidate."""
         def fn(tx: Tx) -> list[LiveItem]:
             sql = f"SELECT {_ROW} FROM {_LIVE} WHERE d.mailbox_id = ?"
             params: list[object] = [mailbox_id]
@@ -179,7 +181,7 @@ class DavRepo:
                 if start is not None:
                     span.append("(d.end_ts IS NULL OR d.end_ts > ? OR d.start_ts >= ?)")
                     params.extend((start, start))
-                sql += " AND (d.recurring = 1 OR (" + " AND ".join(span) + "))"
+                sql += " AND " + " AND ".join(span)
             return [_live(r) for r in tx.all(sql + " ORDER BY d.name", params)]
         return await self.engine.read(fn)
 

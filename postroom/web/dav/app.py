@@ -19,6 +19,7 @@ import base64
 import binascii
 import importlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -111,8 +112,12 @@ class DavApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        started = time.perf_counter()
         request = Request(scope, receive)
         response = await self.answer(request)
+        # the server's own time (bench/dav.py reads it as the webmail bench does)
+        response.headers["Server-Timing"] = \
+            f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         await response(scope, receive, send)
 
     async def answer(self, request: Request) -> Response:
