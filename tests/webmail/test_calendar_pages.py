@@ -132,7 +132,10 @@ def test_bad_input_is_a_clear_4xx(mail: Webmail) -> None:
         assert web.get(path).status == 404, path
     for path in ("/webmail/calendar?view=bogus&date=junk", "/webmail/calendar?date=2026-02-31",
                  "/webmail/calendar?view=month&date=9999-12-31",
-                 "/webmail/calendar?view=month&date=0001-01-01"):
+                 "/webmail/calendar?view=month&date=0001-01-01",
+                 "/webmail/calendar?view=month&date=1900-01-01",
+                 "/webmail/calendar?view=agenda&date=2199-12-31",
+                 "/webmail/calendar?view=week&date=2199-12-31&toggles=1&on=x&on=-1"):
         assert web.get(path).status == 200, path
     # a calendar id the user may not see is the same 404 as a missing one
     assert post(web, "/webmail/calendar/save", event_fields("999999", "x")).status == 404
