@@ -49,8 +49,16 @@ def test_keyboard_toggles_and_axe(mail_browser: Webmail) -> None:
         page.locator("#cal-toggles input[type=checkbox]").first.uncheck()
         page.wait_for_url("**toggles=1**")
         assert page.locator(".cal-event", has_text="Holiday").count() == 0
+        mail.account("bob@calbrowser.test")
         page.keyboard.press("n")
         page.wait_for_url("**/webmail/calendar/new**")
+        # the invite finder: address completion adds a pick to the list
+        page.get_by_label("Find someone to invite").fill("bob@calb")
+        page.get_by_role("option", name="bob@calbrowser.test").wait_for()
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Enter")
+        assert page.get_by_label("Invite (one address a line)").input_value() == \
+            "bob@calbrowser.test"
         assert serious(page) == []
         page.get_by_label("Title").fill("Backwards")
         page.locator("#f-start_time").fill("10:00")

@@ -47,6 +47,25 @@
         if (q) { q.focus(); }
       });
     }
+    var finder = document.getElementById("cal-invite-finder");
+    var find = document.getElementById("f-invite-find");
+    var box = document.getElementById("invite-list");
+    var people = document.getElementById("f-attendees");
+    if (finder && find && box && people && P) {
+      finder.hidden = false;
+      P.complete(find, box, {
+        minChars: parseInt(find.dataset.minChars || "2", 10),
+        query: function (value) { return value.trim(); },
+        entry: function (r) { return r.address; },
+        pick: function (entry) {
+          var lines = people.value.split("\n").filter(function (l) { return l.trim(); });
+          if (lines.indexOf(entry) < 0) { lines.push(entry); }
+          people.value = lines.join("\n");
+          find.value = "";
+          P.announce(entry + " added to the invitations.");
+        }
+      });
+    }
     var watched = document.querySelector("[data-calendars], [data-books]");
     if (watched && P) {
       var ids = (watched.getAttribute("data-calendars") || watched.getAttribute("data-books") || "")
