@@ -323,7 +323,8 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
             "targets": [c for c in all_cals if c.may_create], "reminders": REMINDERS,
             "weekdays": list(zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)),
             "zone": await service.zone(principal), "home": HOME, "at": at,
-            "occ": occurrence, "min_chars": wm.config.completion_min_chars, "write_all": _write_all(view, principal.address or ""),
+            "occ": occurrence, "min_chars": wm.config.completion_min_chars,
+            "write_all": _write_all(view, principal.address or ""),
             "at_label": _rid_label(at)},
             status=status, headers={"Cache-Control": "no-store"})
 
