@@ -157,3 +157,34 @@ def test_bad_input_is_a_clear_4xx(mail: Webmail) -> None:
         assert web.get(path).status == 404, path
     assert post(web, "/webmail/contacts/save", {"book": "999999", "name": "x"}).status == 404
     assert web.get("/webmail/contacts?q=" + "x" * 5000).status == 200
+
+
+def test_export_address_book_and_calendar(mail: Webmail) -> None:
+    owner = "nina@ctpages.test"
+    mail.account(owner)
+    web = mail.client(owner)
+    book = own_book(web)
+    create(web, book, name="Export Me", emails="me@example.org")
+    page = web.get(f"/webmail/contacts/export?book={book}")
+    assert page.status == 200
+    assert page.headers["Content-Type"].startswith("text/vcard")
+    assert 'filename="Contacts.vcf"' in page.headers["Content-Disposition"]
+    assert page.text.count("BEGIN:VCARD") == 1 and "FN:Export Me" in page.text
+    directory = web.get("/webmail/contacts/export?book=directory")
+    assert directory.status == 200 and owner in directory.text
+    listing = web.get("/webmail/calendar")
+    cal = re.search(r'id="cal-on-(\d+)"', listing.text)
+    assert cal and f"/webmail/calendar/export?cal={cal.group(1)}" in listing.text
+    body = urlencode({"csrf": web.csrf, "calendar": cal.group(1), "title": "Exported",
+                      "start_date": "2026-05-01", "start_time": "10:00",
+                      "end_date": "2026-05-01", "end_time": "11:00",
+                      "repeat": "weekly", "ends": "never"}).encode()
+    assert web.request("POST", "/webmail/calendar/save", body, {
+        "Content-Type": "application/x-www-form-urlencoded"}).status == 303
+    ics = web.get(f"/webmail/calendar/export?cal={cal.group(1)}")
+    assert ics.status == 200 and ics.headers["Content-Type"].startswith("text/calendar")
+    assert ics.text.startswith("BEGIN:VCALENDAR") and "SUMMARY:Exported" in ics.text
+    assert 'filename="Calendar.ics"' in ics.headers["Content-Disposition"]
+    for path in ("/webmail/contacts/export?book=999999", "/webmail/contacts/export?book=x",
+                 "/webmail/calendar/export?cal=999999", "/webmail/calendar/export"):
+        assert web.get(path).status == 404, path

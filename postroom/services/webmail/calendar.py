@@ -21,6 +21,7 @@ sends the REPLY (RFC 6638 §3.2.2.3, RFC 5546 §3.2.3).
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -223,6 +224,12 @@ class WebCalendar:
             if days[-1] >= first and days[0] <= last:
                 out.append(occ)
         return out
+
+    async def export(self, principal: Principal, cal_id: int) -> tuple[str, AsyncIterator[bytes]]:
+        """(calendar name, the calendar as one .ics in chunks): the transfer service's export,
+        the same file the CLI and API give."""
+        cal = await self.calendar(principal, cal_id)
+        return cal.name, self._dav.transfer.export_calendar(principal, cal.collection)
 
     # -- one event ---------------------------------------------------------------------------
     async def event(self, principal: Principal, cal_id: int, name: str) -> EventView:

@@ -14,6 +14,7 @@ cards (web.dav) are read per book, and more is a clear LIMIT error rather than a
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from postroom.access.gate import mailbox_missing
@@ -132,6 +133,12 @@ class WebContacts:
                 out.append(c)
         out.sort(key=lambda c: (c.label.casefold(), c.book.name))
         return out
+
+    async def export(self, principal: Principal, book_id: str,
+                     ) -> tuple[str, AsyncIterator[bytes]]:
+        """(book name, the address book as one .vcf in chunks), as the CLI and API give it."""
+        b = await self.book(principal, book_id)
+        return b.name, self._dav.transfer.export_cards(principal, b.collection)
 
     @staticmethod
     def groups(contacts: list[Contact]) -> list[str]:

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import Kind, MailError
@@ -36,7 +36,7 @@ from postroom.services.webmail.calendar_ical import (
     valid_rid,
 )
 from postroom.web.forms import Form, back, read_form, status_of, text
-from postroom.web.webmail.contacts import write_to
+from postroom.web.webmail.contacts import download_name, write_to
 from postroom.web.webmail.shell import MAX_ID, page, user_of
 
 if TYPE_CHECKING:
@@ -437,7 +437,17 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
                  "DECLINED": "declined"}
         return back(f"{event_url(cal_id, name)}", f"You {words[partstat]} the invitation.")
 
+    async def export(request: Request) -> Response:
+        """The calendar as one .ics download (one VCALENDAR, each VTIMEZONE once)."""
+        principal = user_of(request).actor.principal
+        name, chunks = await service.export(principal,
+                                            _int(request.query_params.get("cal", "")))
+        return StreamingResponse(chunks, media_type="text/calendar; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{download_name(name, "ics")}"',
+            "Cache-Control": "no-store"})
+
     return [Route(HOME, index, methods=["GET"]),
+            Route(HOME + "/export", export, methods=["GET"]),
             Route(HOME + "/new", new, methods=["GET"]),
             Route(HOME + "/event", event, methods=["GET"]),
             Route(HOME + "/save", save, methods=["POST"]),

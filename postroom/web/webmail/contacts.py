@@ -10,12 +10,13 @@ to=``); a group's "write to all" with every address of its members.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from postroom.core.errors import Kind, MailError
@@ -50,6 +51,12 @@ def _item(raw: str) -> str:
     if not raw or len(raw) > 255 or "/" in raw or any(ord(c) < 32 for c in raw):
         raise HTTPException(404)
     return raw
+
+
+def download_name(name: str, suffix: str) -> str:
+    """A file name for a download: the folder's name in safe ASCII (no quotes, no paths)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:60]
+    return f"{safe or 'export'}.{suffix}"
 
 
 def card_url(book: str, item: str) -> str:
@@ -215,7 +222,17 @@ def routes(wm: Webmail, services: WebServices, web: WebSettings) -> list[BaseRou
                                    {"name": exc.text}, status_of(exc))
         return back(f"{HOME}?{urlencode({'book': book})}", "Contact deleted.")
 
+    async def export(request: Request) -> Response:
+        """The address book as one .vcf download (RFC 6350 §3.1: cards one after another)."""
+        principal = user_of(request).actor.principal
+        name, chunks = await service.export(principal,
+                                            _book(request.query_params.get("book", "")))
+        return StreamingResponse(chunks, media_type="text/vcard; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="{download_name(name, "vcf")}"',
+            "Cache-Control": "no-store"})
+
     return [Route(HOME, index, methods=["GET"]),
+            Route(HOME + "/export", export, methods=["GET"]),
             Route(HOME + "/card", card, methods=["GET"]),
             Route(HOME + "/new", new, methods=["GET"]),
             Route(HOME + "/edit", edit, methods=["GET"]),
