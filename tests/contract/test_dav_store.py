@@ -6,6 +6,7 @@ properties; and the services over it (homes with their defaults, put/get/sync)."
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -131,3 +132,30 @@ async def test_services_home_put_get_sync(services: Services) -> None:
     assert exc.value.kind is Kind.INVALID
     books = await s.dav.collections.home(alice, "addressbooks")
     assert [c.displayname for c in books] == ["Contacts", "Directory"]
+
+
+async def test_streamed_file_put(services: Services) -> None:
+    s = services
+    assert s.dav is not None
+    alice = await account(s, "alice@example.com")
+    [docs] = await s.dav.collections.home(alice, "files")
+    chunk = b"\x00\x01binary" * 10_000
+
+    async def body(n: int) -> AsyncIterator[bytes]:
+        for _ in range(n):
+            yield chunk
+    put = await s.dav.items.put_file(alice, docs, "big.bin", body(20), "application/zip",
+                                     1 << 24)
+    assert put.created and put.ref.size == len(chunk) * 20
+    item = await s.dav.items.get(alice, docs, "big.bin")
+    assert item.data == chunk * 20 and item.ref.content_type == "application/zip"
+    assert put.ref.etag == etag_of(hashlib.sha256(chunk * 20).hexdigest())
+    with pytest.raises(MailError) as exc:
+        await s.dav.items.put_file(alice, docs, "huge.bin", body(20), "", len(chunk) * 3)
+    assert exc.value.kind is Kind.LIMIT
+    assert [r.name for r in await s.dav.items.members(alice, docs)] == ["big.bin"]
+    again = await s.dav.items.put_file(alice, docs, "big.bin", body(1), "text/plain",
+                                       1 << 24, if_match=put.ref.etag)
+    assert not again.created
+    rec = await s.store.messages.get(docs.handle.id if docs.handle else 0, 2)
+    assert rec is not None and b"Content-Transfer-Encoding: binary" in bytes(rec.prefix)

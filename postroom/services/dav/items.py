@@ -14,12 +14,14 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from postroom.access.gate import MailboxHandle
 from postroom.access.ops import Op
+from postroom.core import flags as F
 from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.principal import Principal
+from postroom.core.records import NewMessage
 from postroom.pim import freebusy, ical, query, vcard
 from postroom.pim.filters import CardFilter, CompFilter, TimeRange
 from postroom.pim.model import CALDAV_NS, CARDDAV_NS, BusyPeriod, InvalidItem, ItemIndex
@@ -40,7 +42,7 @@ from postroom.services.dav.model import (
     SyncChanges,
     UidConflict,
 )
-from postroom.services.dav.stored import item_prefix, prepare_item
+from postroom.services.dav.stored import file_meta, item_prefix, prepare_item
 from postroom.store.repo.dav import ItemIndexRow, LiveItem
 
 log = logging.getLogger("postroom.dav")
@@ -163,11 +165,11 @@ class Items:
                               "address books hold text/vcard only")
         return vcard.index_card(data)
 
-    async def put(self, principal: Principal, coll: Collection, name: str, data: bytes,
-                  content_type: str, *, if_match: str | None = None,
-                  if_none_match: bool = False) -> PutResult:
-        """Create or replace (create: Op.ITEM_CREATE; replace: Op.ITEM_EDIT). ``if_match``:
-        the ETag the client holds (412 on mismatch); ``if_none_match``: only create."""
+    async def _decide(self, coll: Collection, name: str, if_match: str | None,
+                      if_none_match: bool) -> tuple[MailboxHandle, LiveItem | None]:
+        """The gate and the conditions of a write, before anything is read or stored:
+        Op.ITEM_CREATE for a new name, Op.ITEM_EDIT for an existing one (RFC 7232 §3.1,
+        §3.2 for If-Match / If-None-Match)."""
         handle = coll.handle
         if handle is None:
             raise MailError(Kind.NO_PERM, "the directory is read-only")
@@ -180,6 +182,36 @@ class Items:
         if if_match is not None and (current is None or (
                 if_match != "*" and current.etag != if_match)):
             raise PreconditionFailed("the item's ETag is not the one given (If-Match)")
+        return handle, current
+
+    async def _commit(self, coll: Collection, handle: MailboxHandle,
+                      current: LiveItem | None, prepared: NewMessage, row: ItemIndexRow,
+                      if_none_match: bool) -> ItemRef:
+        """One transaction: the message, its row, the old one's expunge (store/repo/dav.py
+        ``write_item``); a change meanwhile is 412, a UID taken meanwhile no-uid-conflict."""
+        try:
+            _uid, modseq, _ = await self._ctx.store.dav.write_item(
+                handle.id, prepared, row, expect_uid=current.uid if current else None,
+                create_only=if_none_match)
+        except MailError as exc:
+            if exc.kind is Kind.EXISTS:
+                raise PreconditionFailed(exc.text) from None
+            if exc.kind is Kind.IN_USE:
+                ns = CALDAV_NS if family_of(coll) == "calendars" else CARDDAV_NS
+                raise UidConflict((ns, "no-uid-conflict"), exc.text) from None
+            raise
+        return ItemRef(name=row.name, etag=row.etag, size=row.size,
+                       content_type=row.content_type, modseq=modseq,
+                       component=row.component, uid=row.ical_uid, summary=row.summary,
+                       start=row.start, end=row.end, recurring=row.recurring,
+                       modified=row.modified)
+
+    async def put(self, principal: Principal, coll: Collection, name: str, data: bytes,
+                  content_type: str, *, if_match: str | None = None,
+                  if_none_match: bool = False) -> PutResult:
+        """Create or replace (create: Op.ITEM_CREATE; replace: Op.ITEM_EDIT). ``if_match``:
+        the ETag the client holds (412 on mismatch); ``if_none_match``: only create."""
+        handle, current = await self._decide(coll, name, if_match, if_none_match)
         # parsing is CPU work (icalendar): off the event loop, which serves everyone
         index = await asyncio.to_thread(self._index, coll, data, content_type)
         family = family_of(coll)
@@ -198,23 +230,50 @@ class Items:
                            ical_uid=index.uid, start=index.start, end=index.end,
                            recurring=index.recurring, summary=index.summary[:500],
                            search=index.text[:20000], size=len(data), modified=now)
-        try:
-            _uid, modseq, _ = await self._ctx.store.dav.write_item(
-                handle.id, prepared, row, expect_uid=current.uid if current else None,
-                create_only=if_none_match)
-        except MailError as exc:
-            if exc.kind is Kind.EXISTS:
-                raise PreconditionFailed(exc.text) from None
-            if exc.kind is Kind.IN_USE:
-                ns = CALDAV_NS if family == "calendars" else CARDDAV_NS
-                raise UidConflict((ns, "no-uid-conflict"), exc.text) from None
-            raise
-        ref = ItemRef(name=name, etag=row.etag, size=row.size, content_type=stored_type,
-                      modseq=modseq, component=row.component, uid=row.ical_uid,
-                      summary=row.summary, start=row.start, end=row.end,
-                      recurring=row.recurring, modified=now)
+        ref = await self._commit(coll, handle, current, prepared, row, if_none_match)
         old = Item(_ref(current), await self._read(current)) if current else None
         await self._tell(principal, coll, old, Item(ref, data))
+        return PutResult(ref, created=current is None)
+
+    async def put_file(self, principal: Principal, coll: Collection, name: str,
+                       chunks: AsyncIterator[bytes], content_type: str, most: int, *,
+                       if_match: str | None = None,
+                       if_none_match: bool = False) -> PutResult:
+        """A file-area PUT streamed to the blob store (issue 24: a large file is never held
+        in memory): the gate and the conditions first, then the body spooled as it arrives
+        (MailError LIMIT past ``most`` octets), then the one transaction of ``put``. A file
+        is not parsed, scanned for MIME structure nor text-indexed; listeners (scheduling)
+        are not told, files being no calendar objects."""
+        if family_of(coll) != "files":
+            raise invalid("only the file area takes streamed files")
+        handle, current = await self._decide(coll, name, if_match, if_none_match)
+        store = self._ctx.store
+        writer = store.blobs.writer()
+        try:
+            async for chunk in chunks:
+                if writer.size + len(chunk) > most:
+                    raise MailError(Kind.LIMIT, f"files are at most {most} octets")
+                if writer.blocks(len(chunk)):
+                    await asyncio.to_thread(writer.write, chunk)
+                else:
+                    writer.write(chunk)
+            blob = await asyncio.to_thread(writer.finish)
+        except BaseException:
+            writer.abort()
+            raise
+        now = int(time.time())
+        media = content_type or "application/octet-stream"
+        prefix = item_prefix(ItemIndex(component="", uid=""), name, media, now)
+        if blob.size + len(prefix) > self._ctx.max_message_size:
+            raise MailError(Kind.LIMIT, f"files are at most {self._ctx.max_message_size} "
+                            "octets here")
+        prepared = NewMessage(blob, prefix, file_meta(prefix, blob.size), F.SEEN, "", now,
+                              None)
+        row = ItemIndexRow(name=name, etag=etag_of(blob.sha256), content_type=media,
+                           component="", ical_uid="", start=None, end=None,
+                           recurring=False, summary="", search="", size=blob.size,
+                           modified=now)
+        ref = await self._commit(coll, handle, current, prepared, row, if_none_match)
         return PutResult(ref, created=current is None)
 
     async def delete(self, principal: Principal, coll: Collection, name: str, *,

@@ -68,6 +68,15 @@ def build_item(store: SqlStore, data: bytes, prefix: bytes, when: int) -> NewMes
     return NewMessage(blob, prefix, moved.to_json(), F.SEEN, "", when, text)
 
 
+def file_meta(prefix: bytes, size: int) -> str:
+    """The MIME scan of a file-area item without reading the file: the prefix's header and
+    one opaque body of ``size`` octets (the prefix never names a multipart type)."""
+    info = scan(prefix)
+    root = replace(_shift(info.root, len(prefix)), body_end=size, lines=0, children=[],
+                   message=None)
+    return MessageInfo(info.envelope, root, info.date, info.references).to_json()
+
+
 async def prepare_item(store: SqlStore, data: bytes, prefix: bytes, when: int,
                        max_message_size: int) -> NewMessage:
     if len(data) + len(prefix) > max_message_size:
