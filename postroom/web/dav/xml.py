@@ -139,30 +139,50 @@ def _escape(text: str, attr: bool = False) -> str:
 
 
 def _collect(root: Element, found: dict[str, str]) -> None:
+    seen: set[str] = set()
     for e in root.iter():
-        for name in (e.tag, *e.attrib):
+        for name in (e.tag, *e.attrib) if e.attrib else (e.tag,):
+            if name in seen:
+                continue
+            seen.add(name)
             ns, _ = split(name)
             if ns and ns not in found:
                 found[ns] = PREFIXES.get(ns) or f"x{len(found)}"
 
 
-def _render(e: Element, names: dict[str, str], out: list[str], declare: str) -> None:
-    ns, local = split(e.tag)
-    tag = f"{names[ns]}:{local}" if ns else local
-    attrs = "".join(
-        f' {names[split(k)[0]] + ":" if split(k)[0] else ""}{split(k)[1]}="{_escape(v, True)}"'
-        for k, v in e.attrib.items())
-    if len(e) == 0 and not e.text:
-        out.append(f"<{tag}{declare}{attrs}/>")
-    else:
-        out.append(f"<{tag}{declare}{attrs}>")
-        if e.text:
-            out.append(_escape(e.text))
-        for c in e:
-            _render(c, names, out, "")
-        out.append(f"</{tag}>")
-    if e.tail:
-        out.append(_escape(e.tail))
+class _Writer:
+    """Renders a tree with fixed prefixes; each Clark name is turned into its prefixed form
+    once per document (a multistatus repeats a handful of names thousands of times)."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self.qnames: dict[str, str] = {}
+        self.out: list[str] = []
+
+    def qname(self, clark_name: str) -> str:
+        q = self.qnames.get(clark_name)
+        if q is None:
+            ns, local = split(clark_name)
+            q = f"{self.names[ns]}:{local}" if ns else local
+            self.qnames[clark_name] = q
+        return q
+
+    def render(self, e: Element, declare: str = "") -> None:
+        out = self.out
+        tag = self.qname(e.tag)
+        attrs = "".join(f' {self.qname(k)}="{_escape(v, True)}"' for k, v in e.attrib.items()) \
+            if e.attrib else ""
+        if len(e) == 0 and not e.text:
+            out.append(f"<{tag}{declare}{attrs}/>")
+        else:
+            out.append(f"<{tag}{declare}{attrs}>")
+            if e.text:
+                out.append(_escape(e.text))
+            for c in e:
+                self.render(c)
+            out.append(f"</{tag}>")
+        if e.tail:
+            out.append(_escape(e.tail))
 
 
 def serialize(root: Element) -> bytes:
@@ -174,9 +194,10 @@ def serialize(root: Element) -> bytes:
     names.pop(XML_NS, None)
     declare = "".join(f' xmlns:{p}="{_escape(ns, True)}"' for ns, p in names.items())
     names[XML_NS] = "xml"
-    out: list[str] = ['<?xml version="1.0" encoding="utf-8"?>\n']
-    _render(root, names, out, declare)
-    return "".join(out).encode()
+    writer = _Writer(names)
+    writer.out.append('<?xml version="1.0" encoding="utf-8"?>\n')
+    writer.render(root, declare)
+    return "".join(writer.out).encode()
 
 
 def fragment(e: Element) -> str:
