@@ -133,3 +133,28 @@ def test_conditional_puts(dav: Dav) -> None:
     status, _, body = dav.request(alice, "PUT", path.replace("cond.ics", "other.ics"),
                                   data.format(s="e"), CAL)
     assert status == 403 and b"no-uid-conflict" in body and b"cond.ics" in body
+
+
+def test_no_method_path_body_combination_is_a_500(dav: Dav) -> None:
+    """Every method on every kind of path with every kind of body: answers, never 500."""
+    alice = dav.account("alice@example.test")
+    cal = _collection(dav, alice, "calendars", "Calendar")
+    book = _collection(dav, alice, "addressbooks", "Contacts")
+    paths = ["/", "/dav", "/dav/", "/dav/principals/", f"/dav/principals/{alice}/",
+             "/dav/calendars/", f"/dav/calendars/{alice}/", cal, cal + "x.ics",
+             book, book + "x.vcf", f"/dav/addressbooks/{alice}/directory/",
+             f"/dav/calendars/{alice}/inbox/", "/dav/nothing/here/", "/dav/calendars/%00/",
+             f"/dav/calendars/{alice}/{'x' * 300}/"]
+    bodies = ["", "<x/>", "<D:propfind xmlns:D='DAV:'><D:prop/></D:propfind>",
+              "<C:calendar-query xmlns:C='urn:ietf:params:xml:ns:caldav'/>",
+              "<D:sync-collection xmlns:D='DAV:'/>",
+              "<C:mkcalendar xmlns:C='urn:ietf:params:xml:ns:caldav'/>", "BEGIN:VCALENDAR"]
+    methods = ["OPTIONS", "GET", "HEAD", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "REPORT",
+               "MKCOL", "MKCALENDAR", "COPY", "MOVE", "LOCK", "UNLOCK", "POST", "ACL", "BREW"]
+    for path in paths:
+        for method in methods:
+            with_body = method in ("PUT", "PROPFIND", "PROPPATCH", "REPORT", "MKCALENDAR")
+            for body in bodies if with_body else [""]:
+                status, _, out = dav.request(alice, method, path, body,
+                                             {"Depth": "1", "Destination": cal + "y.ics"})
+                assert status < 500 or status in (501, 507), (method, path, body, out)
