@@ -219,3 +219,13 @@ def test_concurrent_same_uid_under_two_names_one_wins(dav: Dav) -> None:
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         results = sorted(pool.map(attempt, range(6)))
     assert results.count(201) == 1 and results.count(403) == 5, results
+
+
+def test_a_deleted_default_calendar_stays_deleted(dav: Dav) -> None:
+    kay = dav.account("kay@example.test")
+    principal = dav.caldav(kay).principal()
+    tasks = next(c for c in principal.calendars() if c.get_display_name() == "Tasks")
+    tasks.delete()
+    again = dav.caldav(kay).principal()
+    assert sorted(str(c.get_display_name()) for c in again.calendars()) == ["Calendar",
+                                                                           "Notes"]
