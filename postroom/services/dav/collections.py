@@ -216,13 +216,6 @@ class Collections:
                 return coll
         raise mailbox_missing(segment)
 
-    async def refresh(self, principal: Principal, coll: Collection) -> Collection:
-        """The collection as it is now (its sync token moved since it was read)."""
-        if coll.handle is None:
-            return coll
-        family = next(f for f, kinds in FAMILY_KINDS.items() if coll.kind in kinds)
-        return await self.get(principal, family, coll.segment)
-
     # -- changes -----------------------------------------------------------------------------
     async def create(self, principal: Principal, family: str, segment: str, kind: str,
                      props: dict[str, str]) -> Collection:

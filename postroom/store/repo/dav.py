@@ -195,14 +195,7 @@ class DavRepo:
     async def removed_since(self, mailbox_id: int, modseq: int) -> list[str]:
         """Names of items whose message was expunged after ``modseq`` and which are not live
         under another UID now (an edit replaced them: that is a change, RFC 6578 §3.5)."""
-        def fn(tx: Tx) -> list[str]:
-            return [str(r[0]) for r in tx.all(
-                "SELECT DISTINCT d.name FROM dav_items d JOIN expunged e ON "
-                "e.mailbox_id = d.mailbox_id AND e.uid = d.uid WHERE d.mailbox_id = ? AND "
-                "e.modseq > ? AND NOT EXISTS (SELECT 1 FROM dav_items d2 JOIN messages m2 ON "
-                "m2.mailbox_id = d2.mailbox_id AND m2.uid = d2.uid WHERE d2.mailbox_id = "
-                "d.mailbox_id AND d2.name = d.name) ORDER BY d.name", (mailbox_id, modseq))]
-        return await self.engine.read(fn)
+        return sorted(name for name, _ in await self.removed_since_at(mailbox_id, modseq))
 
     async def removed_since_at(self, mailbox_id: int, modseq: int) -> list[tuple[str, int]]:
         """As ``removed_since``, with the MODSEQ of each removal (for a paged sync)."""
@@ -214,14 +207,6 @@ class DavRepo:
                 "m2.mailbox_id = d2.mailbox_id AND m2.uid = d2.uid WHERE d2.mailbox_id = "
                 "d.mailbox_id AND d2.name = d.name) GROUP BY d.name ORDER BY 2, d.name",
                 (mailbox_id, modseq))]
-        return await self.engine.read(fn)
-
-    async def oldest_expunge(self, mailbox_id: int) -> int:
-        """The lowest MODSEQ the expunge log still knows for the folder (0: it knows all)."""
-        def fn(tx: Tx) -> int:
-            row = tx.one("SELECT min(modseq) FROM expunged WHERE mailbox_id = ?",
-                         (mailbox_id,))
-            return int(row[0]) if row and row[0] is not None else 0
         return await self.engine.read(fn)
 
     # -- collections: URL segments and properties ----------------------------------------------
