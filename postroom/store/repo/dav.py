@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from postroom.core.errors import Kind, MailError
 from postroom.core.records import NewMessage
 from postroom.store.engine import Engine, Tx
 from postroom.store.repo.messages import MessageRepo
 
+T = TypeVar("T")
 _ROW = ("d.uid, d.name, d.etag, d.content_type, d.component, d.ical_uid, d.start_ts, "
         "d.end_ts, d.recurring, d.summary, d.size, d.modified, m.modseq, m.blob, m.prefix")
 _LIVE = "dav_items d JOIN messages m ON m.mailbox_id = d.mailbox_id AND m.uid = d.uid"
@@ -64,16 +66,17 @@ class LiveItem:
     prefix: bytes
 
 
-def _live(row: Sequence[object]) -> LiveItem:
-    r = list(row)
-    return LiveItem(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]),  # type: ignore
-                    str(r[5]), None if r[6] is None else int(r[6]),  # type: ignore
-                    None if r[7] is None else int(r[7]), bool(r[8]), str(r[9]),  # type: ignore
-                    int(r[10]), int(r[11]), int(r[12]), str(r[13]),  # type: ignore
-                    bytes(r[14]) if r[14] is not None else b"")  # type: ignore
+def _opt(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
-def _chunks(items: Sequence[str], size: int = 500) -> list[Sequence[str]]:
+def _live(r: Sequence[Any]) -> LiveItem:
+    return LiveItem(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]),
+                    _opt(r[6]), _opt(r[7]), bool(r[8]), str(r[9]), int(r[10]), int(r[11]),
+                    int(r[12]), str(r[13]), bytes(r[14]) if r[14] is not None else b"")
+
+
+def _chunks(items: Sequence[T], size: int = 500) -> list[Sequence[T]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
@@ -213,11 +216,10 @@ class DavRepo:
     async def segments(self, mailbox_ids: Sequence[int]) -> dict[int, str]:
         def fn(tx: Tx) -> dict[int, str]:
             out: dict[int, str] = {}
-            ids = [str(i) for i in mailbox_ids]
-            for chunk in _chunks(ids):
+            for chunk in _chunks(list(mailbox_ids)):
                 marks = ", ".join("?" for _ in chunk)
                 for r in tx.all(f"SELECT mailbox_id, segment FROM dav_segments WHERE "
-                                f"mailbox_id IN ({marks})", [int(c) for c in chunk]):
+                                f"mailbox_id IN ({marks})", list(chunk)):
                     out[int(r[0])] = str(r[1])
             return out
         return await self.engine.read(fn)
@@ -235,12 +237,10 @@ class DavRepo:
         resource ``name`` in each."""
         def fn(tx: Tx) -> dict[int, dict[str, str]]:
             out: dict[int, dict[str, str]] = {}
-            ids = [str(i) for i in mailbox_ids]
-            for chunk in _chunks(ids):
+            for chunk in _chunks(list(mailbox_ids)):
                 marks = ", ".join("?" for _ in chunk)
                 for r in tx.all(f"SELECT mailbox_id, prop, value FROM dav_props WHERE "
-                                f"mailbox_id IN ({marks}) AND name = ?",
-                                (*[int(c) for c in chunk], name)):
+                                f"mailbox_id IN ({marks}) AND name = ?", (*chunk, name)):
                     out.setdefault(int(r[0]), {})[str(r[1])] = str(r[2])
             return out
         return await self.engine.read(fn)
