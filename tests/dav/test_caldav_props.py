@@ -125,3 +125,29 @@ def test_imap_rename_keeps_the_url(dav: Dav) -> None:
         imap.logout()
     status, _, body = dav.request(eve, "PROPFIND", before[0].decode(), names, {"Depth": "0"})
     assert status == 207 and b"<D:displayname>Agenda</D:displayname>" in body
+
+
+def test_quota_properties_and_over_quota(dav: Dav) -> None:
+    fay = dav.account("fay@example.test")
+    services = dav.server.services
+
+    async def limit() -> None:
+        await services.store.directory.update_account(fay, quota_bytes=1500)
+    dav.server.call(limit())
+    home = f"/dav/calendars/{fay}/"
+    quota = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-used-bytes/>'
+             '<D:quota-available-bytes/></D:prop></D:propfind>')
+    status, _, body = dav.request(fay, "PROPFIND", home, quota, {"Depth": "0"})
+    assert status == 207 and b"<D:quota-available-bytes>1500<" in body
+    path = _mkcalendar(dav, fay, "q")
+    event = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+             "UID:{n}@t\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260101T090000Z\r\n"
+             "SUMMARY:{n}\r\nDESCRIPTION:" + "x" * 300 + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    results = [dav.request(fay, "PUT", f"{path}{n}.ics", event.format(n=n),
+                           {"Content-Type": "text/calendar"}) for n in range(4)]
+    assert results[0][0] == 201
+    refused = [r for r in results if r[0] == 507]
+    assert refused and b"quota-not-exceeded" in refused[0][2]
+    status, _, body = dav.request(fay, "PROPFIND", home, quota, {"Depth": "0"})
+    used = int(re.search(rb"<D:quota-used-bytes>(\d+)<", body).group(1))  # type: ignore[union-attr]
+    assert 0 < used <= 1500
