@@ -158,3 +158,25 @@ def test_remote_attendee_gets_imip_mail(dav: Dav) -> None:
     assert cal.get_param("method") == "REQUEST"
     body = cal.get_content()
     assert "METHOD:REQUEST" in body and uid in body
+
+
+def test_attendee_deleting_declines_and_removed_attendee_is_cancelled(dav: Dav) -> None:
+    dav.account(ALICE)
+    dav.account(BOB)
+    carl = dav.account("carl@sched.test")
+    uid = "sched-decline-1@sched.test"
+    cal = calendar(dav, ALICE)
+    cal.save_event(invite(uid, "Standup", [BOB, carl]))
+    wait_for(lambda: copy_of(dav, BOB, uid) and copy_of(dav, carl, uid))
+
+    # bob deletes his copy: RFC 6638 §3.2.2.3, alice sees DECLINED
+    calendar(dav, BOB).event_by_uid(uid).delete()
+    wait_for(lambda: "PARTSTAT=DECLINED" in partstat_line(copy_of(dav, ALICE, uid), BOB))
+
+    # alice takes carl off the list: carl's copy is cancelled
+    mine = cal.event_by_uid(uid)
+    mine.data = "\r\n".join(line for line in unfolded(mine.data).splitlines()
+                            if not (line.startswith("ATTENDEE") and carl in line)) + "\r\n"
+    mine.save()
+    wait_for(lambda: "STATUS:CANCELLED" in copy_of(dav, carl, uid))
+    assert "STATUS:CANCELLED" not in copy_of(dav, ALICE, uid)
