@@ -208,6 +208,7 @@ def _rrule(prop: Any, start: datetime, tz: tzinfo | None, all_day: bool, lo: int
     freq = str(parts.get("FREQ", [""])[0]).upper()
     if freq not in ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"):
         raise ValueError(f"RRULE without a valid FREQ: {freq!r}")
+    _check_ranges(parts)
     kept = {k: v for k, v in parts.items() if k in _RULE_KEYS}
     text = _recur_text(kept)
     untils = parts.get("UNTIL")
@@ -221,6 +222,24 @@ def _rrule(prop: Any, start: datetime, tz: tzinfo | None, all_day: bool, lo: int
     rule = du.rrulestr(text, dtstart=start, forceset=False)
     assert isinstance(rule, du.rrule)
     return rule, endless
+
+
+# RFC 5545 §3.3.10 value ranges; dateutil loops forever on INTERVAL=0 and accepts some others
+_RANGES = {"INTERVAL": (1, 1, None), "COUNT": (1, 1, None), "BYSECOND": (0, 0, 60),
+           "BYMINUTE": (0, 0, 59), "BYHOUR": (0, 0, 23), "BYMONTHDAY": (-31, 1, 31),
+           "BYYEARDAY": (-366, 1, 366), "BYWEEKNO": (-53, 1, 53), "BYMONTH": (1, 1, 12),
+           "BYSETPOS": (-366, 1, 366)}
+
+
+def _check_ranges(parts: dict[str, Any]) -> None:
+    """``ValueError`` for a rule part outside its RFC 5545 §3.3.10 range (zero is never valid
+    for the signed ones)."""
+    for key, (lo, pos_lo, hi) in _RANGES.items():
+        for raw in parts.get(key, []):
+            v = int(raw)
+            ok = (v >= pos_lo or (lo < 0 and lo <= v <= -1)) and (hi is None or v <= hi)
+            if not ok:
+                raise ValueError(f"RRULE {key}={v} is out of range")
 
 
 def _recur_text(parts: dict[str, Any]) -> str:

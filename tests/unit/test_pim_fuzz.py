@@ -34,7 +34,8 @@ FRAGMENTS = [b"\r\n", b"\r\n ", b":", b";", b"=", b'"', b"\\", b"BEGIN:VEVENT\r\
              b"DTSTART:00010101T000000\r\n", b"DURATION:-P99999W\r\n", b"TZID=Nowhere/X",
              b"RECURRENCE-ID:20260302T090000Z\r\n", b"UID:\r\n", b"\xff", b"\x00",
              b"EXDATE:garbage\r\n", b"RRULE:FREQ=DAILY;UNTIL=1\r\n", b"COUNT=-1",
-             b"BYSETPOS=0", b"INTERVAL=0", b"VERSION:4.0\r\n", b"BEGIN:X\r\n" * 20]
+             b"BYSETPOS=0", b"INTERVAL=0", b"RRULE:FREQ=DAILY;INTERVAL=0\r\n",
+             b"VERSION:4.0\r\n", b"BEGIN:X\r\n" * 20]
 
 WIDE = TimeRange(None, None)
 MONTH = TimeRange(1_772_323_200, 1_775_001_600)  # March 2026

@@ -139,6 +139,13 @@ def test_override_moved_out_widens_span() -> None:
     (cal(ev("DTSTART:20260301T100000Z")) * 2, "valid-calendar-data"),
     (cal(ev("DTSTART:garbage")), "valid-calendar-data"),
     (cal(ev("DTSTART:20260301T100000Z", "RRULE:FREQ=NEVER")), "valid-calendar-data"),
+    # dateutil would loop forever on INTERVAL=0; out-of-range parts (RFC 5545 §3.3.10)
+    (cal(ev("DTSTART:20260301T100000Z", "RRULE:FREQ=DAILY;INTERVAL=0")), "valid-calendar-data"),
+    (cal(ev("DTSTART:20260301T100000Z", "RRULE:FREQ=DAILY;COUNT=0")), "valid-calendar-data"),
+    (cal(ev("DTSTART:20260301T100000Z", "RRULE:FREQ=MONTHLY;BYMONTHDAY=0")),
+     "valid-calendar-data"),
+    (cal(ev("DTSTART:20260301T100000Z", "RRULE:FREQ=YEARLY;BYWEEKNO=54")),
+     "valid-calendar-data"),
     (cal(ev("SUMMARY:no start")), "valid-calendar-data"),
     (cal(ev("DTSTART:20260301T100000Z", "DTEND:20260301T110000Z", "DURATION:PT1H")),
      "valid-calendar-data"),
