@@ -71,6 +71,10 @@ ICS_TYPE = "text/calendar; charset=utf-8"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+=~-]{0,190}$")
 # Most attendees one free-busy POST may ask about (each costs a calendar scan)
 MAX_FREEBUSY_ATTENDEES = 100
+# Largest delivered message looked into for iMIP, in multiples of web.dav.max_resource_size
+# (text part, calendar part and headers of an invitation stay well inside that)
+IMIP_MESSAGE_FACTOR = 4
+_CALENDAR_TYPE = re.compile(rb"text/calendar", re.IGNORECASE)
 _TRIES = 3  # concurrent answers to the same event: read, change, write If-Match, again
 
 
@@ -368,20 +372,24 @@ class Scheduling:
         part with METHOD REQUEST, REPLY or CANCEL is applied to the recipients' calendars
         (the same rules as for local scheduling; the message's From is the sender whose
         role is checked). Anything else is left alone: the copy in INBOX is the mail."""
-        if not self._ctx.config.scheduling or entry.size > self._ctx.max_message_size:
+        # an invitation is small: a message far larger than the object it may carry is not
+        # read at all (every delivery passes here, 50 MB attachments included)
+        most = IMIP_MESSAGE_FACTOR * self._ctx.config.max_resource_size
+        if not self._ctx.config.scheduling or entry.size > most:
             return
         try:
             data = await asyncio.to_thread(self._ctx.store.blobs.read, entry.blob)
         except OSError:
             return
+        if _CALENDAR_TYPE.search(data) is None:
+            return  # no text/calendar part anywhere: ordinary mail, not parsed
         await self.incoming(data, recipients)
 
     async def incoming(self, data: bytes, recipients: Sequence[str]) -> int:
         """Apply the iTIP parts of a delivered mail message; the number of changes made."""
         most = self._ctx.config.max_resource_size
         try:
-            parts = imip.calendar_parts(data, most)
-            sender = imip.from_address(data)
+            parts, sender = await asyncio.to_thread(_imip_parts, data, most)
         except (ValueError, LookupError):
             return 0
         done = 0
@@ -403,6 +411,10 @@ class Scheduling:
                     log.info("iMIP %s from %s for %s not applied: %s", method, sender, rcpt,
                              exc)
         return done
+
+
+def _imip_parts(data: bytes, most: int) -> tuple[list[bytes], str]:
+    return imip.calendar_parts(data, most), imip.from_address(data)
 
 
 def _explain(method: str, sender: str, summary: str) -> str:
