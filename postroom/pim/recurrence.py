@@ -209,6 +209,10 @@ def _rrule(prop: Any, start: datetime, tz: tzinfo | None, all_day: bool, lo: int
     if freq not in ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"):
         raise ValueError(f"RRULE without a valid FREQ: {freq!r}")
     _check_ranges(parts)
+    if freq == "SECONDLY" and ("BYMINUTE" in parts or "BYHOUR" in parts):
+        # dateutil walks such a rule second by second inside every matching day (seconds of
+        # CPU per query, minutes for some INTERVALs); no calendar client writes one.
+        raise ValueError("FREQ=SECONDLY with BYMINUTE or BYHOUR is not supported")
     kept = {k: v for k, v in parts.items() if k in _RULE_KEYS}
     text = _recur_text(kept)
     untils = parts.get("UNTIL")

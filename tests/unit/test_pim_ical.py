@@ -146,6 +146,8 @@ def test_override_moved_out_widens_span() -> None:
      "valid-calendar-data"),
     (cal(ev("DTSTART:20260301T100000Z", "RRULE:FREQ=YEARLY;BYWEEKNO=54")),
      "valid-calendar-data"),
+    (cal(ev("DTSTART:20260301T100000Z", "RRULE:FREQ=SECONDLY;INTERVAL=13;BYWEEKNO=53;"
+            "BYDAY=SU;BYHOUR=23;BYMINUTE=59;BYSECOND=59")), "valid-calendar-data"),
     (cal(ev("SUMMARY:no start")), "valid-calendar-data"),
     (cal(ev("DTSTART:20260301T100000Z", "DTEND:20260301T110000Z", "DURATION:PT1H")),
      "valid-calendar-data"),
