@@ -11,8 +11,8 @@ organiser sent wins). RANGE=THISANDFUTURE is read as a single override.
 Bounds: every expansion stops after ``max_instances`` generated starts, however far the range;
 rules that can never produce a day (BYMONTH=2;BYMONTHDAY=30) are detected before iterating,
 because dateutil would search them until the year 9999 (seconds of CPU for a SECONDLY rule).
-DAILY and WEEKLY rules without COUNT are fast-forwarded to the range, so a daily meeting since
-2010 costs the same as one since last week.
+Rules without COUNT (and BYSETPOS) of a frequency up to WEEKLY are fast-forwarded to the
+range by whole periods, so a daily meeting since 2010 costs the same as one since last week.
 """
 
 from __future__ import annotations
@@ -333,24 +333,41 @@ def _day_ok(day: date, mdays: set[int] | None, ydays: set[int] | None,
     return True
 
 
+_UNIT = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600, "DAILY": times.DAY,
+         "WEEKLY": 7 * times.DAY}
+
+
 def _fast_forward(freq: str, parts: dict[str, Any], start: datetime, lo: int,
                   master: Component) -> datetime:
-    """Move a DAILY/WEEKLY rule without COUNT to just before ``lo`` by whole periods (which
-    keeps its phase); other rules are returned as they are."""
-    if freq not in ("DAILY", "WEEKLY") or "COUNT" in parts or "BYSETPOS" in parts:
+    """Move a rule without COUNT or BYSETPOS to shortly before ``lo`` by whole periods of
+    INTERVAL x FREQ (which keeps its phase; dateutil counts periods in wall-clock time, and
+    so does the shift). MONTHLY/YEARLY rules (at most 12 periods a year) stay as they are."""
+    if freq not in _UNIT or "COUNT" in parts or "BYSETPOS" in parts:
         return start
     interval = int(parts.get("INTERVAL", [1])[0] or 1)
-    period_days = interval * (7 if freq == "WEEKLY" else 1)
+    period = interval * _UNIT[freq]
     longest = times.component_span(master)
     length = 0
     if longest.start is not None and longest.end is not None:
         length = longest.end - longest.start
-    gap = lo - length - times.epoch(start)
-    periods = gap // (period_days * times.DAY) - 1
+    target = lo - length
+    periods = (target - times.epoch(start)) // period - 1
     if periods <= 0:
         return start
+
+    def shifted(n: int) -> datetime:
+        if period % times.DAY == 0:
+            return start + timedelta(days=n * (period // times.DAY))
+        return start + timedelta(seconds=n * period)
+
     try:
-        return start + timedelta(days=periods * period_days)
+        moved = shifted(periods)
+        # the shift is wall-clock time: a DST change in between may have overshot the target
+        over = times.epoch(moved) - target
+        if over >= 0:
+            periods -= over // period + 1
+            moved = shifted(periods) if periods > 0 else start
+        return moved
     except OverflowError:
         return start
 

@@ -99,7 +99,10 @@ def test_endless_rules_are_bounded() -> None:
     t0 = time.perf_counter()
     data = cal(ev("DTSTART:20000101T000000Z", "RRULE:FREQ=SECONDLY"))
     got = starts(data, rng((2026, 1, 1), (2026, 1, 2)), max_instances=5000)
-    assert got == []  # cut off long before 2026
+    # fast-forwarded to the range, then cut at max_instances (86,400 would match)
+    assert got[0] == ts(2026, 1, 1) and 4990 <= len(got) <= 5000
+    counted = cal(ev("DTSTART:20000101T000000Z", "RRULE:FREQ=SECONDLY;COUNT=100000000"))
+    assert starts(counted, rng((2026, 1, 1), (2026, 1, 2)), max_instances=5000) == []
     impossible = cal(ev("DTSTART:20260101T000000Z",
                         "RRULE:FREQ=MINUTELY;BYYEARDAY=366;BYMONTH=1"))
     assert starts(impossible, rng((2026, 1, 1), (2030, 1, 2))) == [ts(2026, 1, 1)]
@@ -146,3 +149,18 @@ def test_expand_shifts_dtend_of_generated_instances() -> None:
     (e,) = out.walk("VEVENT")
     assert (e["DTSTART"].dt, e["DTEND"].dt) == (datetime(2026, 3, 3, 10, tzinfo=UTC),
                                                 datetime(2026, 3, 3, 11, 30, tzinfo=UTC))
+
+
+def test_sub_daily_rules_are_fast_forwarded_across_dst() -> None:
+    # every 90 minutes since 2020, Berlin time: the instances in a range after the spring
+    # change keep the wall-clock phase of DTSTART (dateutil counts in local time)
+    data = cal(BERLIN_TZ, ev("DTSTART;TZID=Europe/Berlin:20200106T000000",
+                             "RRULE:FREQ=MINUTELY;INTERVAL=90"))
+    got = recurrence.instances(data, rng((2026, 3, 30, 0), (2026, 3, 30, 4)), max_instances=50)
+    # 30 March 2026 is CEST (UTC+2); 1,500 minutes a day-and-a-bit: phase from 2020-01-06
+    assert len(got) in (2, 3) and all((i.start // 60) % 30 == 0 for i in got)
+    secondly = cal(ev("DTSTART:20200101T000000Z", "RRULE:FREQ=SECONDLY;INTERVAL=7"))
+    got = recurrence.instances(secondly, TimeRange(ts(2026, 6, 1), ts(2026, 6, 1) + 30),
+                               max_instances=1000)
+    assert [i.start - ts(2026, 6, 1) for i in got] == [
+        s for s in range(30) if (ts(2026, 6, 1) + s - ts(2020, 1, 1)) % 7 == 0]
