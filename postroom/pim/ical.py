@@ -37,7 +37,10 @@ def check_object(cal: icalendar.Calendar, allowed: tuple[str, ...]) -> list[Comp
     if cal.get("METHOD") is not None:
         raise times.invalid_object("a stored calendar object must not have METHOD "
                                    "(RFC 4791 §4.1)")
-    comps = [c for c in cal.subcomponents if c.name != "VTIMEZONE"]
+    # VTIMEZONEs travel with the object; X- components (RFC 5545 §3.6 x-comp) are kept as
+    # sent but are not the object's component
+    comps = [c for c in cal.subcomponents
+             if c.name != "VTIMEZONE" and not str(c.name).upper().startswith("X-")]
     if not comps:
         raise times.invalid_object("no VEVENT, VTODO or VJOURNAL in the VCALENDAR")
     names = {c.name for c in comps}

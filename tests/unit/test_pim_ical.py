@@ -181,6 +181,9 @@ def test_lenient_inputs() -> None:
     data = b"\xef\xbb\xbfBEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:20260301T100000Z\n" \
            b"X-ODD;VALUE=DATE:nonsense\nEND:VEVENT\nEND:VCALENDAR\n"
     assert ical.index_calendar(data).uid == "x"
+    # an X- component beside the event is kept and does not count as a second type
+    data = cal(ev("DTSTART:20260301T100000Z"), "BEGIN:X-VENDOR\r\nX-A:b\r\nEND:X-VENDOR\r\n")
+    assert ical.index_calendar(data).component == "VEVENT"
     # overrides only (an attendee invited to one instance)
     data = cal(ev("RECURRENCE-ID:20260302T100000Z", "DTSTART:20260302T110000Z"))
     assert ical.index_calendar(data).start == ts(2026, 3, 2, 11)
