@@ -2,10 +2,10 @@
 
 Two halves:
 
-- iTIP content: the METHOD a message carries, an attendee's PARTSTAT, a REPLY, a CANCEL, and
-  applying a REPLY to the organiser's copy. pim.itip owns these; until its functions exist
-  (they raise NotImplementedError), the small versions here are used, so scheduling works
-  with either. Each goes through ``icalendar`` and keeps everything it does not change.
+- iTIP content beyond pim.itip (which builds REQUEST, REPLY, CANCEL and applies a REPLY): the
+  METHOD a message carries, an attendee's PARTSTAT, the attendee's copy of an invitation, a
+  cancelled copy, what counts as a change worth a new REQUEST, and a free-busy request. Each
+  goes through ``icalendar`` and keeps everything it does not change.
 - iMIP mail: a multipart/alternative message with a text part for people and the
   text/calendar part with ``method=`` (RFC 6047 §2.4), and, for mail coming in, the
   text/calendar parts of a delivered message.
@@ -17,35 +17,24 @@ from __future__ import annotations
 
 import email.policy
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses
-from typing import Any, TypeVar
+from typing import Any
 
 import icalendar
 
-from postroom.pim import itip
 from postroom.pim.ical import address
 from postroom.pim.model import CALDAV_NS, InvalidItem
 
-T = TypeVar("T")
 TIME_COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 # Properties whose change alone does not make an organiser's edit worth a new REQUEST
 # (RFC 5546 §2.1.4: DTSTAMP is the message's time; attendees' answers are theirs)
 _VOLATILE = ("DTSTAMP", "LAST-MODIFIED", "CREATED")
 _ANSWER_PARAMS = ("PARTSTAT", "SCHEDULE-STATUS", "RSVP")
 PARTSTATS = frozenset({"NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED"})
-
-
-def _pim(fn: Callable[..., T], fallback: Callable[..., T], *args: Any) -> T:
-    """pim.itip's function when it exists, else the local one (same contract)."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        return fallback(*args)
 
 
 def _parse(data: bytes) -> icalendar.Calendar:
@@ -69,137 +58,10 @@ def _attendee_props(comp: Any) -> list[Any]:
     return list(props) if isinstance(props, list) else [props]
 
 
-def _set_attendees(comp: Any, props: list[Any]) -> None:
-    comp.pop("ATTENDEE", None)
-    for p in props:
-        comp.add("ATTENDEE", p, encode=False)
-
-
-def _now() -> Any:
-    return icalendar.vDDDTypes(datetime.now(UTC).replace(microsecond=0))
-
-
-# -- iTIP content (RFC 5546) ---------------------------------------------------------------------
-def _own_with_method(data: bytes, method: str) -> bytes:
-    cal = _parse(data)
-    cal.pop("METHOD", None)
-    cal.add("METHOD", method)
-    return bytes(cal.to_ical())
-
-
-def _own_request(data: bytes) -> bytes:
-    return _own_with_method(data, "REQUEST")
-
-
-def request(data: bytes) -> bytes:
-    """METHOD:REQUEST of the organiser's stored object (RFC 5546 §3.2.2)."""
-    return _pim(itip.request, _own_request, data)
-
-
-def _own_cancel(data: bytes, attendees: tuple[str, ...] = ()) -> bytes:
-    cal = _parse(data)
-    cal.pop("METHOD", None)
-    cal.add("METHOD", "CANCEL")
-    wanted = {a.lower() for a in attendees}
-    for comp in _components(cal):
-        comp.pop("STATUS", None)
-        comp.add("STATUS", "CANCELLED")
-        seq = _sequence(comp)
-        comp.pop("SEQUENCE", None)
-        comp.add("SEQUENCE", seq + 1)  # RFC 5546 §2.1.4: a cancellation is a new revision
-        if wanted:
-            _set_attendees(comp, [p for p in _attendee_props(comp)
-                                  if address(p) in wanted])
-    return bytes(cal.to_ical())
-
-
-def cancel(data: bytes, attendees: tuple[str, ...] = ()) -> bytes:
-    """METHOD:CANCEL (RFC 5546 §3.2.5), for all or the listed attendees."""
-    return _pim(itip.cancel, _own_cancel, data, attendees)
-
-
-def _own_reply(data: bytes, attendee: str, partstat: str) -> bytes:
-    cal = _parse(data)
-    cal.pop("METHOD", None)
-    cal.add("METHOD", "REPLY")
-    for comp in _components(cal):
-        mine = [p for p in _attendee_props(comp) if address(p) == attendee.lower()]
-        for p in mine:
-            p.params["PARTSTAT"] = partstat
-            p.params.pop("RSVP", None)
-            p.params.pop("SCHEDULE-STATUS", None)
-        # RFC 5546 §3.2.3: a REPLY names only the replying attendee
-        _set_attendees(comp, mine)
-        comp.pop("DTSTAMP", None)
-        comp.add("DTSTAMP", datetime.now(UTC).replace(microsecond=0))
-    return bytes(cal.to_ical())
-
-
-def reply(data: bytes, attendee: str, partstat: str) -> bytes:
-    """METHOD:REPLY from ``attendee`` with ``partstat`` (RFC 5546 §3.2.3)."""
-    return _pim(itip.reply, _own_reply, data, attendee, partstat)
-
-
-def _sequence(comp: Any) -> int:
-    try:
-        return int(str(comp.get("SEQUENCE", 0)))
-    except ValueError:
-        return 0
-
-
-def _rid(comp: Any) -> str:
-    rid = comp.get("RECURRENCE-ID")
-    return "" if rid is None else str(rid.to_ical().decode() if hasattr(rid, "to_ical") else rid)
-
-
-def _own_apply_reply(organizer_copy: bytes, reply_data: bytes) -> bytes:
-    cal = _parse(organizer_copy)
-    answer = _parse(reply_data)
-    mine = {(_rid(c)): c for c in _components(cal)}
-    uids = {str(c.get("UID", "")) for c in mine.values()}
-    changed = False
-    for comp in _components(answer):
-        if str(comp.get("UID", "")) not in uids:
-            raise InvalidItem((CALDAV_NS, "valid-scheduling-message"),
-                              "the reply is for another event (UID)")
-        target = mine.get(_rid(comp)) or mine.get("")
-        if target is None:
-            continue
-        if _sequence(comp) < _sequence(target):
-            raise InvalidItem((CALDAV_NS, "valid-scheduling-message"),
-                              "the reply answers an older version (SEQUENCE)")
-        for who in _attendee_props(comp):
-            partstat = str(who.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
-            for p in _attendee_props(target):
-                if address(p) == address(who):
-                    p.params["PARTSTAT"] = partstat
-                    p.params.pop("RSVP", None)
-                    p.params["SCHEDULE-STATUS"] = "2.0"  # RFC 6638 §3.2.9: delivered
-                    changed = True
-    if not changed:
-        raise InvalidItem((CALDAV_NS, "valid-scheduling-message"),
-                          "the reply's attendee is not invited to this event")
-    return bytes(cal.to_ical())
-
-
-def apply_reply(organizer_copy: bytes, reply_data: bytes) -> bytes:
-    """The organiser's object with the replying attendee's PARTSTAT set (RFC 5546 §3.2.3);
-    ``InvalidItem`` when the reply does not belong to it."""
-    return _pim(itip.apply_reply, _own_apply_reply, organizer_copy, reply_data)
-
-
+# -- iTIP content (RFC 5546): what pim.itip does not do -------------------------------------------
 def method_of(data: bytes) -> str:
     """METHOD of an iTIP message, upper-case; "" when there is none."""
     return str(_parse(data).get("METHOD", "")).upper()
-
-
-def without_method(data: bytes) -> bytes:
-    """The object as a calendar collection stores it: no METHOD (RFC 4791 §4.1)."""
-    cal = _parse(data)
-    if cal.get("METHOD") is None:
-        return data
-    cal.pop("METHOD", None)
-    return bytes(cal.to_ical())
 
 
 def partstat_of(data: bytes, attendee: str) -> str | None:

@@ -49,7 +49,7 @@ from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
 from postroom.core.records import AccountRec, QueueRec
 from postroom.directory.service import ToAccount, Unknown
-from postroom.pim import freebusy
+from postroom.pim import freebusy, itip
 from postroom.pim.filters import TimeRange
 from postroom.pim.ical import scheduling_info
 from postroom.pim.model import BusyPeriod, InvalidItem, SchedulingInfo
@@ -155,18 +155,18 @@ class Scheduling:
         before, after = _people(old_info, me), _people(new_info, me)
         if new is None or new_info is None:
             if old is not None and before:
-                await self._send(principal, "CANCEL", imip.cancel(old.data), sorted(before),
+                await self._send(principal, "CANCEL", itip.cancel(old.data), sorted(before),
                                  old_info.summary if old_info else "")
             return
         gone = sorted(before - after)
         if gone and old is not None:
-            await self._send(principal, "CANCEL", imip.cancel(old.data, tuple(gone)), gone,
+            await self._send(principal, "CANCEL", itip.cancel(old.data, tuple(gone)), gone,
                              new_info.summary)
         if not after:
             return
         if old is not None and imip.significant(old.data) == imip.significant(new.data):
             return  # only answers or stamps changed: nothing to tell (RFC 5546 §2.1.4)
-        await self._send(principal, "REQUEST", imip.request(new.data), sorted(after),
+        await self._send(principal, "REQUEST", itip.request(new.data), sorted(after),
                          new_info.summary)
 
     async def _as_attendee(self, principal: Principal, old: Item | None, new: Item | None,
@@ -178,14 +178,14 @@ class Scheduling:
             # already declined
             if old is None or _partstat(old, me) == "DECLINED" or b"STATUS:CANCELLED" in old.data:
                 return
-            await self._send(principal, "REPLY", imip.reply(old.data, me, "DECLINED"),
+            await self._send(principal, "REPLY", itip.reply(old.data, me, "DECLINED"),
                              [organizer], info.summary)
             return
         now = _partstat(new, me)
         was = _partstat(old, me) if old is not None else "NEEDS-ACTION"
         if now is None or now == was or now == "NEEDS-ACTION" or now not in imip.PARTSTATS:
             return
-        await self._send(principal, "REPLY", imip.reply(new.data, me, now), [organizer],
+        await self._send(principal, "REPLY", itip.reply(new.data, me, now), [organizer],
                          info.summary)
 
     # -- where a message goes ----------------------------------------------------------------
@@ -261,7 +261,7 @@ class Scheduling:
             if current is None or current.organizer != target:
                 return False  # only the organiser's own copy takes replies
             return await self._rewrite(acting, coll, item,
-                                       lambda data: imip.apply_reply(data, message))
+                                       lambda data: itip.apply_reply(data, message))
         return False
 
     async def _land(self, acting: Principal, found: tuple[Collection, Item] | None,
