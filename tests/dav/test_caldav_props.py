@@ -70,6 +70,7 @@ def test_proppatch_all_or_nothing(dav: Dav) -> None:
            '</D:set></D:propertyupdate>')
     status, _, body = dav.request(bob, "PROPPATCH", path, bad)
     assert status == 207 and b"403" in body and b"424" in body
+    assert b"cannot-modify-protected-property" in body
     query = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:X="urn:example:x">'
              '<D:prop><D:displayname/><X:dead/></D:prop></D:propfind>')
     status, _, body = dav.request(bob, "PROPFIND", path, query, {"Depth": "0"})

@@ -567,7 +567,8 @@ async def proppatch(req: DavRequest) -> Response:
         bad = {n for n, _ in refused}
         ms.propstats(res.path, [(403, [elem(n) for n, _ in refused]),
                                 (424, [elem(n) for n, _, _ in changes if n not in bad])],
-                     description="protected or read-only properties")
+                     description="protected or read-only properties",
+                     errors={403: elem(D + "cannot-modify-protected-property")})
         return multistatus(ms)
     assert res.coll is not None
     try:

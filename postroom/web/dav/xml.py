@@ -234,9 +234,10 @@ class Multistatus:
         self.count = 0
 
     def propstats(self, path: str, groups: Iterable[tuple[int, list[Element]]],
-                  description: str = "") -> None:
+                  description: str = "", errors: dict[int, Element] | None = None) -> None:
         """One ``response`` with a ``propstat`` per (status, properties) group; empty groups
-        are left out (RFC 4918 §14.22)."""
+        are left out (RFC 4918 §14.22). ``errors``: the precondition a group's status
+        carries (RFC 4918 §14.5, e.g. 403 cannot-modify-protected-property)."""
         resp = SubElement(self.root, "{DAV:}response")
         resp.append(href(path))
         for status, props in groups:
@@ -245,6 +246,8 @@ class Multistatus:
             ps = SubElement(resp, "{DAV:}propstat")
             SubElement(ps, "{DAV:}prop").extend(props)
             SubElement(ps, "{DAV:}status").text = status_line(status)
+            if errors and status in errors:
+                ps.append(elem("{DAV:}error", None, errors[status]))
         if description:
             SubElement(resp, "{DAV:}responsedescription").text = description
         self.count += 1
