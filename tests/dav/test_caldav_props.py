@@ -152,3 +152,16 @@ def test_quota_properties_and_over_quota(dav: Dav) -> None:
     status, _, body = dav.request(fay, "PROPFIND", home, quota, {"Depth": "0"})
     used = int(re.search(rb"<D:quota-used-bytes>(\d+)<", body).group(1))  # type: ignore[union-attr]
     assert 0 < used <= 1500
+
+
+def test_mkcalendar_with_a_bad_property_makes_nothing(dav: Dav) -> None:
+    gil = dav.account("gil@example.test")
+    body = ('<?xml version="1.0"?><C:mkcalendar xmlns:D="DAV:" '
+            'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop>'
+            '<D:displayname>Bad</D:displayname><D:getetag>x</D:getetag>'
+            '</D:prop></D:set></C:mkcalendar>')
+    path = f"/dav/calendars/{gil}/bad/"
+    status, _, out = dav.request(gil, "MKCALENDAR", path, body)
+    assert status == 403 and b"mkcalendar-response" in out
+    assert b"403 Forbidden" in out and b"424 Failed Dependency" in out
+    assert dav.request(gil, "PROPFIND", path, "", {"Depth": "0"})[0] == 404

@@ -28,7 +28,7 @@ from postroom.services.dav.collections import COMPONENTS_PROP, DISPLAYNAME
 from postroom.services.dav.model import Collection
 from postroom.web.dav import props
 from postroom.web.dav import xml as X
-from postroom.web.dav.common import DavError, DavRequest, multistatus
+from postroom.web.dav.common import DavError, DavRequest, multistatus, xml_response
 from postroom.web.dav.xml import CALDAV, CARDDAV, elem
 
 D = "{DAV:}"
@@ -287,11 +287,18 @@ async def mkcollection(req: DavRequest) -> Response:
     if req.method == "MKCALENDAR" and t.family != "calendars":
         raise DavError(403, elem(C + "calendar-collection-location-ok"))
     if bad:
-        ms = X.Multistatus()
+        # RFC 5689 §3, RFC 4791 §5.3.1: nothing is made; the answer says, per property,
+        # which ones could not be set (403) and which failed with them (424)
         bad_names = {b.tag for b in bad}
-        ms.propstats(req.path, [(403, [elem(b.tag) for b in bad]),
-                                (424, [elem(p.tag) for p in given if p.tag not in bad_names])])
-        return multistatus(ms)
+        answer = elem(D + "mkcol-response" if req.method == "MKCOL"
+                      else C + "mkcalendar-response")
+        for status, names in ((403, [b.tag for b in bad]),
+                              (424, [p.tag for p in given if p.tag not in bad_names])):
+            if names:
+                answer.append(elem(D + "propstat", None,
+                                   elem(D + "prop", None, *(elem(n) for n in names)),
+                                   elem(D + "status", X.status_line(status))))
+        return xml_response(X.serialize(answer), 403)
     if DISPLAYNAME in values:
         values[DISPLAYNAME] = values[DISPLAYNAME].strip()
     await req.dav.collections.create(req.principal, t.family, t.segment, kind, values)
