@@ -356,7 +356,7 @@ def _card_prop_matches(props: list[vcard.Prop], pf: PropFilter) -> bool:
     if not pf.text_matches and not pf.param_filters:
         return bool(props)
     for p in props:
-        value = vcard.unescape(p.value)
+        value = vcard.unescape(p.decoded())
         tests = [text_matches(value, tm) for tm in pf.text_matches]
         tests += [_param_matches(dict(p.params), f) for f in pf.param_filters]
         if (all(tests) if pf.test == "allof" else any(tests)):

@@ -9,6 +9,7 @@ needs: exactly one VCARD, a UID (RFC 6352 §5.1), well-formed content lines.
 
 from __future__ import annotations
 
+import quopri
 from dataclasses import dataclass, field
 
 from postroom.pim.model import CARDDAV_NS, InvalidItem, ItemIndex
@@ -35,7 +36,22 @@ class Prop:
 
     def text(self) -> str:
         """The value unescaped (RFC 6350 §3.4), structured parts joined by a space."""
-        return " ".join(p for p in (unescape(x) for x in split_value(self.value, ";")) if p)
+        value = self.decoded()
+        return " ".join(p for p in (unescape(x) for x in split_value(value, ";")) if p)
+
+    def decoded(self) -> str:
+        """The value as on the wire, except that a vCard 2.1 QUOTED-PRINTABLE value is decoded
+        (in its CHARSET, UTF-8 by default)."""
+        value = self.value
+        if any(e.upper() == "QUOTED-PRINTABLE" for e in self.params.get("ENCODING", [])
+               + self.params.get("TYPE", [])):
+            charset = (self.params.get("CHARSET") or ["utf-8"])[0]
+            raw = quopri.decodestring(value.encode("utf-8", "replace"))
+            try:
+                value = raw.decode(charset, "replace")
+            except LookupError:
+                value = raw.decode("utf-8", "replace")
+        return value
 
 
 def unfold(text: str) -> list[str]:
@@ -46,7 +62,25 @@ def unfold(text: str) -> list[str]:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\n " in text or "\n\t" in text:
         text = text.replace("\n ", "").replace("\n\t", "")
-    return [line for line in text.split("\n") if line.strip()]
+    lines = [line for line in text.split("\n") if line.strip()]
+    if "QUOTED-PRINTABLE" in text.upper():
+        lines = _join_soft_breaks(lines)
+    return lines
+
+
+def _join_soft_breaks(lines: list[str]) -> list[str]:
+    """vCard 2.1 (phones' exports): a QUOTED-PRINTABLE value ending in "=" goes on in the
+    next line (RFC 2045 §6.7 soft line break)."""
+    out: list[str] = []
+    joining = False
+    for line in lines:
+        if joining:
+            out[-1] = out[-1][:-1] + line
+        else:
+            out.append(line)
+        head = out[-1].split(":", 1)[0].upper()
+        joining = "QUOTED-PRINTABLE" in head and out[-1].endswith("=")
+    return out
 
 
 def _split_head(line: str) -> tuple[str, str]:

@@ -97,3 +97,12 @@ def test_convert_4_to_3_adds_n_and_maps_kind() -> None:
     assert "N:;;;;" in three and "TEL:+1-555" in three
     with pytest.raises(InvalidItem):
         vcard.convert(data, "2.1")
+
+
+def test_vcard_21_quoted_printable() -> None:
+    data = (b"BEGIN:VCARD\r\nVERSION:2.1\r\nUID:qp1\r\n"
+            b"N;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:M=C3=BCller;J=C3=\r\n=BCrgen\r\n"
+            b"FN;CHARSET=ISO-8859-1;QUOTED-PRINTABLE:J=FCrgen M=FCller\r\nEND:VCARD\r\n")
+    idx = vcard.index_card(data)
+    assert idx.summary == "Jürgen Müller"
+    assert idx.text.splitlines() == ["müller jürgen", "jürgen müller"]
