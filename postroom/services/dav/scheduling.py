@@ -20,6 +20,11 @@ alias or group, whose members get it through delivery) gets iMIP mail from the u
 SubmissionService with the user as the authenticated submitter, so the same sender rules as
 for webmail apply. An unknown address of a local domain gets nothing (SCHEDULE-STATUS 3.7).
 
+Scheduling runs inside the write that triggers it (Items awaits its listeners after the
+commit), not in a background task: when a client has its 201/204, the invitations are filed
+or their mail is queued (fsynced), so a restart right after the answer loses none of them. A
+failure is logged and never undoes the client's write.
+
 The scheduling inbox (RFC 6638 §2.2) is processed at once: the server applies each message
 (the "automatic processing" of §3.2) instead of keeping it for the client, so the inbox a
 client sees is empty (web/dav/scheduling.py) and the result is in the calendars.
