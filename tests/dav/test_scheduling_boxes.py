@@ -139,3 +139,18 @@ def test_outbox_refusals(dav: Dav) -> None:
     assert dav.request(ALICE, "GET", f"/dav/calendars/{ALICE}/inbox/x.ics")[0] == 404
     status, headers, _ = dav.request(ALICE, "PUT", f"/dav/calendars/{ALICE}/inbox/", "x")
     assert status == 405 and "PROPFIND" in headers["allow"]
+
+
+def test_free_busy_through_the_caldav_library(dav: Dav) -> None:
+    """The caldav library's own RFC 6638 free-busy request (principal → outbox POST)."""
+    from datetime import UTC, datetime
+    dav.account(ALICE)
+    dav.account(BOB)
+    calendar(dav, BOB).save_event(BUSY.replace("busy-1@", "busy-lib-1@"))
+    principal = dav.caldav(ALICE).principal()
+    answers = principal.freebusy_request(datetime(2026, 5, 12, tzinfo=UTC),
+                                         datetime(2026, 5, 13, tzinfo=UTC),
+                                         [f"mailto:{BOB}"])
+    fb = answers[f"mailto:{BOB}"]
+    text = str(fb.data).replace("\r\n ", "")
+    assert "20260512T090000Z" in text, text[:2000]
