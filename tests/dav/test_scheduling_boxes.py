@@ -154,3 +154,20 @@ def test_free_busy_through_the_caldav_library(dav: Dav) -> None:
     fb = answers[f"mailto:{BOB}"]
     text = str(fb.data).replace("\r\n ", "")
     assert "20260512T090000Z" in text, text[:2000]
+
+
+def test_the_caldav_library_finds_an_empty_inbox(dav: Dav) -> None:
+    """Clients that poll the inbox (Thunderbird does) find nothing left to process: the
+    server applied every message already."""
+    dav.account(ALICE)
+    dav.account(BOB)
+    calendar(dav, ALICE).save_event(
+        FB_REQUEST.replace("METHOD:REQUEST\r\n", "").replace("VFREEBUSY", "VEVENT")
+        .replace("ATTENDEE:mailto:nobody@boxes.test\r\n", "")
+        .format(organizer=ALICE, attendee=BOB).replace("fb-1@", "inbox-1@")
+        .replace("BEGIN:VEVENT\r\n", "BEGIN:VEVENT\r\nSUMMARY:Poll\r\n"))
+    principal = dav.caldav(BOB).principal()
+    inbox = principal.schedule_inbox()
+    assert inbox.url.path == f"/dav/calendars/{BOB}/inbox/"
+    assert list(inbox.get_items()) == []
+    assert principal.schedule_outbox().url.path == f"/dav/calendars/{BOB}/outbox/"
