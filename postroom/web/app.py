@@ -74,12 +74,15 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
     plain: App = _starlette(routes)
     limits: tuple[tuple[str, int], ...] = ()
     if services.dav is not None:
-        # DAV (web/dav/): HTTP Basic, no cookies, outside the webmail session layer; its
-        # bodies are bounded by its own limits (config_dav.py), checked again as they stream.
+        # DAV (web/dav/): HTTP Basic, no cookies, outside the webmail session layer. The
+        # DAV application bounds every body itself (config_dav.py: a declared length before
+        # reading, the stream as it arrives), so that an oversized calendar object gets its
+        # precondition (403 CALDAV:max-resource-size, RFC 4791 §5.3.2.1) rather than the
+        # guard's bare 413; the guard keeps the largest of those limits as the backstop.
         dav_cfg = services.dav.config
         plain = _dav_split(dav_app.build(services, settings), plain)
-        limits += ((dav_area.DAV_PREFIX + "files/", dav_cfg.max_file_size),
-                   (dav_area.DAV_PREFIX, max(dav_cfg.max_resource_size, dav_cfg.max_xml_size)))
+        limits += ((dav_area.DAV_PREFIX, max(dav_cfg.max_file_size, dav_cfg.max_resource_size,
+                                             dav_cfg.max_xml_size)),)
     if services.webmail is None or not services.webmail.config.enabled:
         return _guarded(plain, settings, limits)
     mail = _starlette(auth.routes(services, settings) + webmail.routes(services, settings)

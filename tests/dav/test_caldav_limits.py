@@ -114,3 +114,15 @@ def test_endless_rules_stop_at_max_instances(small: Dav) -> None:
     assert status in (207, 403, 507), body
     if status == 207:
         assert body.count(b"RECURRENCE-ID") <= 100
+
+
+def test_an_object_far_over_the_limit_gets_the_precondition_not_a_bare_413(
+        small: Dav) -> None:
+    """RFC 4791 §5.3.2.1: the DAV application, not the web guard, judges a declared length
+    (web/app.py gives /dav/ the largest DAV limit as the guard's backstop)."""
+    alice = small.account("alice@example.test")
+    href = _agenda(small, alice)
+    big = EVENT.format(uid="far-over", summary="x", extra="DESCRIPTION:" + "y" * 3_000_000
+                       + "\r\n")
+    status, _, out = small.request(alice, "PUT", href + "far-over.ics", big, CAL)
+    assert status == 403 and b"max-resource-size" in out
