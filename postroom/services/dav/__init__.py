@@ -58,5 +58,6 @@ def build_dav(ctx: DavContext) -> Dav:
     items = Items(ctx, collections)
     scheduling = Scheduling(ctx, collections, items)
     items.listeners.append(scheduling)
-    return Dav(ctx.config, collections, items, Files(ctx), Locks(ctx), scheduling,
+    locks = Locks(ctx)
+    return Dav(ctx.config, collections, items, Files(ctx, items, locks), locks, scheduling,
                Transfer(ctx, collections, items))

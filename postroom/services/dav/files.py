@@ -23,7 +23,6 @@ from postroom.access.ops import Op
 from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.principal import Principal
 from postroom.services import names
-from postroom.services.dav.collections import Collections
 from postroom.services.dav.context import DavContext
 from postroom.services.dav.items import Items
 from postroom.services.dav.locks import Change, Lock, Locks
@@ -90,10 +89,12 @@ def _ref(item: LiveItem) -> ItemRef:
 
 
 class Files:
-    def __init__(self, ctx: DavContext) -> None:
+    def __init__(self, ctx: DavContext, items: Items, locks: Locks) -> None:
+        """``items``: the one item service (its listeners hear of file writes too);
+        ``locks``: the one lock service of the file area."""
         self._ctx = ctx
-        self._items = Items(ctx, Collections(ctx))
-        self.locks = Locks(ctx)
+        self._items = items
+        self.locks = locks
 
     @property
     def max_file_size(self) -> int:
