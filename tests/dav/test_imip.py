@@ -5,6 +5,8 @@ itself is delivered to INBOX as usual."""
 
 from __future__ import annotations
 
+import smtplib
+import ssl
 import time
 from email.message import EmailMessage
 
@@ -12,6 +14,7 @@ import pytest
 
 from tests.dav.test_scheduling import calendar, copy_of, invite, partstat_line, wait_for
 from tests.support.dav import Dav
+from tests.support.webmail import PASSWORD
 
 ALICE = "alice@imip.test"
 BOB = "bob@imip.test"
@@ -88,3 +91,32 @@ def test_request_from_outside_lands_as_needs_action(dav: Dav) -> None:
     copy = wait_for(lambda: copy_of(dav, BOB, uid))
     assert "PARTSTAT=NEEDS-ACTION" in partstat_line(copy, BOB)
     assert "METHOD:" not in copy
+
+
+def _insecure() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def test_local_sender_counts_only_when_authenticated(dav: Dav) -> None:
+    """A REQUEST "from" alice that came in from outside (no AUTH) plants nothing in bob's
+    calendar; bob's own mail program answering alice by mail (submission, AUTH) is applied."""
+    dav.account(ALICE)
+    dav.account(BOB)
+    forged_uid = "imip-forged-1@imip.test"
+    forged = invite(forged_uid, "Forged", [BOB], organizer=ALICE).replace(
+        "PRODID:-//Postroom tests//EN\r\n", "PRODID:-//x//EN\r\nMETHOD:REQUEST\r\n")
+    dav.deliver(BOB, sender=ALICE, message=imip_mail(ALICE, BOB, "REQUEST", forged))
+
+    uid = "imip-submitted-1@imip.test"
+    calendar(dav, ALICE).save_event(invite(uid, "By mail", [DAVE, BOB], organizer=ALICE))
+    wait_for(lambda: copy_of(dav, BOB, uid))
+    reply = REPLY.format(uid=uid, organizer=ALICE, attendee=BOB, partstat="TENTATIVE")
+    with smtplib.SMTP("127.0.0.1", dav.server.port("submission"), timeout=20) as smtp:
+        smtp.starttls(context=_insecure())
+        smtp.login(BOB, PASSWORD)
+        smtp.sendmail(BOB, [ALICE], imip_mail(BOB, ALICE, "REPLY", reply))
+    wait_for(lambda: "PARTSTAT=TENTATIVE" in partstat_line(copy_of(dav, ALICE, uid), BOB))
+    assert copy_of(dav, BOB, forged_uid) == ""

@@ -388,14 +388,26 @@ class Scheduling:
             return
         if _CALENDAR_TYPE.search(data) is None:
             return  # no text/calendar part anywhere: ordinary mail, not parsed
-        await self.incoming(data, recipients)
+        auth = entry.param_dict().get("auth")
+        await self.incoming(data, recipients, auth if isinstance(auth, str) else None)
 
-    async def incoming(self, data: bytes, recipients: Sequence[str]) -> int:
-        """Apply the iTIP parts of a delivered mail message; the number of changes made."""
+    async def incoming(self, data: bytes, recipients: Sequence[str],
+                       authenticated: str | None = None) -> int:
+        """Apply the iTIP parts of a delivered mail message; the number of changes made.
+        ``authenticated``: the address the message was submitted as, if it was (the queue
+        entry's ``auth``). A From naming one of our own accounts counts only when that
+        account submitted it: otherwise anyone outside could plant an invitation "from" a
+        colleague (our users' own mail programs that answer by mail do authenticate)."""
         most = self._ctx.config.max_resource_size
         try:
             parts, sender = await asyncio.to_thread(_imip_parts, data, most)
         except (ValueError, LookupError):
+            return 0
+        if not parts or not sender:
+            return 0
+        if isinstance(await self._ctx.directory.resolve_recipient(sender), ToAccount) and \
+                (authenticated or "").lower() != sender:
+            log.info("iMIP from %s ignored: one of our addresses, not submitted by it", sender)
             return 0
         done = 0
         for part in parts:
