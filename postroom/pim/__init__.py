@@ -10,5 +10,7 @@ Modules: ``model`` (the values passed around), ``ical`` (parse, validate, index 
 object resource), ``recurrence`` (RRULE/RDATE/EXDATE/RECURRENCE-ID expansion in a range),
 ``vcard`` (parse, validate, index, 3.0 <-> 4.0), ``filters`` (CalDAV/CardDAV filter values),
 ``query`` (evaluate them), ``freebusy`` (VFREEBUSY from a set of objects), ``itip`` (iTIP
-REQUEST/REPLY/CANCEL, RFC 5546), ``bundle`` (split a whole .ics/.vcf into items and join them).
+REQUEST/REPLY/CANCEL, RFC 5546), ``bundle`` (split a whole .ics/.vcf into items and join them),
+``times`` (the shared parse, epoch and RFC 4791 §9.9 span rules, incl. the floating-time rule)
+and ``scan`` (the fast path of the common calendar-query). docs/dav/content.md has the rules.
 """

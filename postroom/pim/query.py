@@ -286,6 +286,8 @@ def _calendar_data(cal: icalendar.Calendar, request: CalendarDataRequest,
         cal = recurrence.expand_cal(cal, request.expand, max_instances)
     elif request.limit_recurrence is not None:
         cal = _limit_recurrence(cal, request.limit_recurrence)
+    if request.limit_freebusy is not None:
+        cal = _limit_freebusy(cal, request.limit_freebusy)
     if request.components is not None:
         selected = _select(cal, request.components)
         return b"" if selected is None else times.to_bytes(selected)
@@ -305,6 +307,37 @@ def _limit_recurrence(cal: icalendar.Calendar, span: TimeRange) -> icalendar.Cal
                 or _point_in(times.epoch(rid), span)):
             continue
         out.add_component(c)
+    return out
+
+
+def _limit_freebusy(cal: icalendar.Calendar, span: TimeRange) -> icalendar.Calendar:
+    """RFC 4791 §9.6.7: in VFREEBUSY components only the FREEBUSY periods that overlap the
+    range; other components untouched."""
+    if not any(c.name == "VFREEBUSY" for c in cal.subcomponents):
+        return cal
+    out = icalendar.Calendar()
+    for k, v in cal.items():
+        out[k] = v
+    for c in cal.subcomponents:
+        if c.name != "VFREEBUSY":
+            out.add_component(c)
+            continue
+        new = type(c)()
+        for k, v in c.items():
+            if k.upper() != "FREEBUSY":
+                new[k] = v
+        for prop in _props(c, "FREEBUSY"):
+            dt = getattr(prop, "dt", None)
+            if isinstance(dt, tuple) and len(dt) == 2 and isinstance(dt[0], date):
+                start = times.epoch(dt[0])
+                end = start + _secs(dt[1]) if isinstance(dt[1], timedelta) \
+                    else times.epoch(dt[1])
+                if not times.Span(start, max(start, end)).overlaps(span.start, span.end):
+                    continue
+            new.add("FREEBUSY", prop)
+        for sub in c.subcomponents:
+            new.add_component(sub)
+        out.add_component(new)
     return out
 
 

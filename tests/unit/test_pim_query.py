@@ -248,3 +248,14 @@ def test_shared_parse_is_not_changed_by_readers() -> None:
         "STANDARD": None, "DAYLIGHT": None}))
     assert before == after
     assert b"RRULE" in after and b"VALARM" in after
+
+
+def test_limit_freebusy_set() -> None:
+    data = cal("BEGIN:VFREEBUSY\r\nUID:fb\r\nDTSTAMP:20260101T000000Z\r\n"
+               "FREEBUSY:20260302T080000Z/PT2H,20260310T080000Z/20260310T090000Z\r\n"
+               "FREEBUSY;FBTYPE=BUSY-TENTATIVE:20260320T080000Z/PT1H\r\nEND:VFREEBUSY\r\n")
+    out = query.calendar_data(data, CalendarDataRequest(limit_freebusy=rng((2026, 3, 9),
+                                                                            (2026, 3, 21))))
+    text = out.decode().replace("\r\n ", "")
+    assert "20260302T080000Z" not in text
+    assert "20260310T080000Z" in text and "20260320T080000Z" in text
