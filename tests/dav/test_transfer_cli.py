@@ -66,5 +66,10 @@ def test_refusals_and_help(data: Path, tmp_path: Path) -> None:
     source.write_bytes(b"this is not a calendar\r\n")
     refused = run(data, "calendar", "import", USER, "Calendar", str(source))
     assert refused.returncode != 0 and "not a calendar" in (refused.stderr + refused.stdout)
+    big = tmp_path / "big.ics"
+    big.write_bytes(b"".join(ics(20)))
+    over = run(data, "calendar", "import", USER, "Calendar", str(big),
+               "--set", "web.dav.max_import_size=1024")
+    assert over.returncode != 0 and "max_import_size" in (over.stderr + over.stdout)
     no_folder = run(data, "calendar", "export", USER, "Nope", str(tmp_path / "o.ics"))
     assert no_folder.returncode != 0 and not (tmp_path / "o.ics").exists()
