@@ -343,7 +343,22 @@ def _media_to3(p: Prop) -> Prop:
     return Prop(p.name, payload, params, p.group)
 
 
+def _plain(p: Prop) -> Prop:
+    """A vCard 2.1 QUOTED-PRINTABLE property as plain UTF-8 text (3.0 and 4.0 have no QP)."""
+    kinds = [v.upper() for v in p.params.get("ENCODING", []) + p.params.get("TYPE", [])]
+    if "QUOTED-PRINTABLE" not in kinds:
+        return p
+    params = {k: v for k, v in p.params.items() if k not in ("ENCODING", "CHARSET")}
+    if "TYPE" in params:
+        params["TYPE"] = [t for t in params["TYPE"] if t.upper() != "QUOTED-PRINTABLE"]
+        if not params["TYPE"]:
+            del params["TYPE"]
+    return Prop(p.name, p.decoded().replace("\r\n", "\\n").replace("\n", "\\n"), params,
+                p.group)
+
+
 def _to4(p: Prop) -> Prop:
+    p = _plain(p)
     p = Prop(_TO4.get(p.name, p.name), p.value, dict(p.params), p.group)
     types = p.params.get("TYPE")
     if types:
@@ -361,6 +376,7 @@ def _to4(p: Prop) -> Prop:
 
 
 def _to3(p: Prop) -> Prop:
+    p = _plain(p)
     p = Prop(_TO3.get(p.name, p.name), p.value, dict(p.params), p.group)
     if "PREF" in p.params:
         del p.params["PREF"]

@@ -106,3 +106,12 @@ def test_vcard_21_quoted_printable() -> None:
     idx = vcard.index_card(data)
     assert idx.summary == "Jürgen Müller"
     assert idx.text.splitlines() == ["müller jürgen", "jürgen müller"]
+
+
+def test_convert_21_quoted_printable_to_3() -> None:
+    data = (b"BEGIN:VCARD\r\nVERSION:2.1\r\nUID:qp2\r\nFN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:"
+            b"J=C3=BCrgen\r\nNOTE;ENCODING=QUOTED-PRINTABLE:line one=0D=0Aline two\r\n"
+            b"END:VCARD\r\n")
+    out = vcard.convert(data, "3.0").decode()
+    assert "FN:Jürgen\r\n" in out and "NOTE:line one\\nline two\r\n" in out
+    assert "QUOTED-PRINTABLE" not in out and "CHARSET" not in out
