@@ -87,6 +87,25 @@ def test_put_limits_and_parents(dav: Dav, user: str) -> None:
     assert status == 404
 
 
+def test_a_streamed_body_past_the_limit_is_413_and_nothing_is_stored(dav: Dav,
+                                                                      user: str) -> None:
+    """PUT streams to the blob store (no length announced: chunked); past
+    web.dav.max_file_size it stops with 413 and the name stays unmapped."""
+    conn = http.client.HTTPSConnection("127.0.0.1", dav.port, timeout=30,
+                                       context=insecure_context())
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    conn.request("PUT", BASE + "/streamed.bin", body=iter([b"y" * 3000] * 3),
+                 headers={"Authorization": f"Basic {token}",
+                          "Content-Type": "application/octet-stream"},
+                 encode_chunked=True)
+    status = conn.getresponse().status
+    conn.close()
+    assert status == 413
+    assert dav.request(user, "GET", BASE + "/streamed.bin")[0] == 404
+    assert put(dav, "/streamed.bin", b"z" * 4000)[0] == 201  # under the limit it streams in
+    assert dav.request(user, "GET", BASE + "/streamed.bin")[2] == b"z" * 4000
+
+
 def test_mkcol_rules(dav: Dav, user: str) -> None:
     assert dav.request(user, "MKCOL", BASE + "/m1/")[0] == 201
     assert dav.request(user, "MKCOL", BASE + "/m1/")[0] == 405

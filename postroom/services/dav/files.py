@@ -15,7 +15,7 @@ the front-end found in the If header.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from postroom.access.gate import MailboxHandle, mailbox_missing
@@ -232,16 +232,18 @@ class Files:
         await self.locks.require(principal, node.area, [
             Change(node.path, membership=node.ref is None)], tokens)
 
-    async def put(self, principal: Principal, node: Node, data: bytes, content_type: str,
-                  tokens: Iterable[str], *, if_match: str | None = None,
+    async def put(self, principal: Principal, node: Node, chunks: AsyncIterator[bytes],
+                  content_type: str, tokens: Iterable[str], *, if_match: str | None = None,
                   if_none_match: bool = False) -> PutResult:
         """PUT (RFC 4918 §9.7): create (``i``) or replace (``i`` + ``t`` + ``e``) a file; a
-        name that is a collection is refused (405 by the front-end: EXISTS)."""
+        name that is a collection is refused (405 by the front-end: EXISTS). The body is
+        streamed to the blob store as it arrives (``Items.put_file``), never held whole;
+        past ``max_file_size`` it is a LIMIT and nothing is stored."""
         await self.may_put(principal, node, tokens)
-        result = await self._items.put(principal, node.folder, node.name, data,
-                                       content_type or "application/octet-stream",
-                                       if_match=if_match, if_none_match=if_none_match)
-        return result
+        return await self._items.put_file(principal, node.folder, node.name, chunks,
+                                          content_type or "application/octet-stream",
+                                          self.max_file_size, if_match=if_match,
+                                          if_none_match=if_none_match)
 
     # -- collections -------------------------------------------------------------------------
     async def mkcol(self, principal: Principal, node: Node, tokens: Iterable[str]) -> None:
@@ -378,7 +380,7 @@ class Files:
         if node.exists:
             return lock, False
         try:
-            await self.put(principal, node, b"", "application/octet-stream",
+            await self.put(principal, node, _nothing(), "application/octet-stream",
                            [*tokens, lock.token])
         except BaseException:
             await self._ctx.store.dav_locks.delete([lock.token])
@@ -427,3 +429,9 @@ def check_names(segments: Sequence[str]) -> str:
         if not seg or seg in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in seg):
             raise invalid("a path segment is empty or has control characters")
     return "/".join(segments)
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    """The body of the empty file a LOCK on an unmapped name creates (RFC 4918 §7.3)."""
+    return
+    yield b""  # pragma: no cover - makes this an async generator

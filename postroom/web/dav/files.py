@@ -220,14 +220,18 @@ async def _put(fr: FileRequest) -> Response:
         raise DavError(413, text=f"files are at most {most} octets")
     await fr.check_if(node)
     await fr.files.may_put(fr.req.principal, node, fr.tokens)
-    data = await fr.req.body(most)
     im = fr.req.header("if-match")
     # a client that names no type gets one guessed from the name (GET then serves it so)
     media = fr.req.header("content-type") or mimetypes.guess_type(node.name)[0] or ""
-    result = await fr.files.put(
-        fr.req.principal, node, data, media, fr.tokens,
-        if_match=im.strip().removeprefix("W/") if im else None,
-        if_none_match=(fr.req.header("if-none-match") or "").strip() == "*")
+    try:
+        result = await fr.files.put(
+            fr.req.principal, node, fr.req.request.stream(), media, fr.tokens,
+            if_match=im.strip().removeprefix("W/") if im else None,
+            if_none_match=(fr.req.header("if-none-match") or "").strip() == "*")
+    except MailError as exc:
+        if exc.kind is Kind.LIMIT:  # the streamed body passed max_file_size: nothing stored
+            raise DavError(413, text=exc.text) from None
+        raise
     return Response(status_code=201 if result.created else 204,
                     headers={"ETag": result.ref.etag})
 
