@@ -169,7 +169,7 @@ def _span(comp: dict[str, list[tuple[str, str]]], name: str) -> times.Span:
         if days and not start[1] and "TZID=" in raw_start[0].upper():
             raise _Unsure  # nominal days across a DST change: let the full path do it
         end = start[0] + days * times.DAY + secs
-        return times.Span(start[0], max(start[0], end))
+        return times.Span(start[0], max(start[0], end), "dur" if name == "VTODO" else "")
     if name == "VEVENT":
         if start is None:
             return times.NEVER
@@ -181,16 +181,16 @@ def _span(comp: dict[str, list[tuple[str, str]]], name: str) -> times.Span:
         due = get("DUE")
         if start is not None:
             if due is not None:
-                return times.Span(start[0], max(start[0], due[0]))
+                return times.Span(start[0], max(start[0], due[0]), "due")
             return times.Span(start[0], start[0])
         if due is not None:
-            return times.Span(due[0], due[0])
+            return times.Span(due[0], due[0], "due-only")
         completed, created = get("COMPLETED"), get("CREATED")
         if completed is not None and created is not None:
             a, b = sorted((completed[0], created[0]))
-            return times.Span(a, b)
+            return times.Span(a, b, "closed")
         if completed is not None:
-            return times.Span(completed[0], completed[0])
+            return times.Span(completed[0], completed[0], "closed")
         if created is not None:
             return times.Span(created[0], None)
         return times.Span(None, None)

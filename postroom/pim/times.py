@@ -226,16 +226,33 @@ class Span:
 
     start: int | None
     end: int | None
+    # The VTODO rows of the RFC 4791 §9.9 table compare differently at the edges:
+    # "dur" DTSTART+DURATION, "due" DTSTART+DUE, "due-only" DUE, "closed" COMPLETED/CREATED.
+    mode: str = ""
 
     def overlaps(self, lo: int | None, hi: int | None) -> bool:
         """RFC 4791 §9.9: start < range end and end > range start; a zero-length instance
-        overlaps when range start <= start < range end."""
+        overlaps when range start <= start < range end; VTODO rows as the table says."""
         s, e = self.start, self.end
+        if self.mode and s is not None and e is not None:
+            return _todo_overlaps(self.mode, s, e, lo, hi)
         if s is not None and e is not None and s == e:
             return (lo is None or lo <= s) and (hi is None or s < hi)
         if hi is not None and s is not None and s >= hi:
             return False
         return not (lo is not None and e is not None and e <= lo)
+
+
+def _todo_overlaps(mode: str, s: int, e: int, lo: int | None, hi: int | None) -> bool:
+    """The VTODO rows of RFC 4791 §9.9 (lo/hi None: that side of the range is open)."""
+    if mode == "dur":  # (start <= DTSTART+DURATION) AND ((end > DTSTART) OR (end >= D+D))
+        return (lo is None or lo <= e) and (hi is None or hi > s or hi >= e)
+    if mode == "due":  # ((start < DUE) OR (start <= DTSTART)) AND ((end > DTSTART) OR (end >= DUE))
+        return (lo is None or lo < e or lo <= s) and (hi is None or hi > s or hi >= e)
+    if mode == "due-only":  # (start < DUE) AND (end >= DUE)
+        return (lo is None or lo < s) and (hi is None or hi >= s)
+    # "closed": COMPLETED and/or CREATED, (start <= later) AND (end >= earlier)
+    return (lo is None or lo <= e) and (hi is None or hi >= s)
 
 
 NEVER = Span(MAX_EPOCH, MIN_EPOCH)  # a VJOURNAL without DTSTART: no time-range matches it
@@ -270,20 +287,20 @@ def component_span(comp: icalendar.cal.component.Component,
         if dtstart is not None:
             s = epoch(dtstart)
             if dur is not None:
-                return Span(s, max(s, add_duration(dtstart, dur)))
+                return Span(s, max(s, add_duration(dtstart, dur)), "dur")
             if due is not None:
-                return Span(s, max(s, epoch(due) + (_secs(shift) if shift else 0)))
+                return Span(s, max(s, epoch(due) + (_secs(shift) if shift else 0)), "due")
             return Span(s, s)
         if due is not None:
             d = epoch(due)
-            return Span(d, d)
+            return Span(d, d, "due-only")
         completed, created = value(comp, "COMPLETED"), value(comp, "CREATED")
         if completed is not None and created is not None:
             a, b = sorted((epoch(completed), epoch(created)))
-            return Span(a, b)
+            return Span(a, b, "closed")
         if completed is not None:
             c = epoch(completed)
-            return Span(c, c)
+            return Span(c, c, "closed")
         if created is not None:
             return Span(epoch(created), None)
         return Span(None, None)

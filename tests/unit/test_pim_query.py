@@ -259,3 +259,28 @@ def test_limit_freebusy_set() -> None:
     text = out.decode().replace("\r\n ", "")
     assert "20260302T080000Z" not in text
     assert "20260310T080000Z" in text and "20260320T080000Z" in text
+
+
+def test_vtodo_edges_rfc4791_9_9() -> None:
+    def hit(lines: tuple[str, ...], a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+        data = cal(ev(*lines, name="VTODO"))
+        flt = vcal(CompFilter("VTODO", time_range=rng(a, b)))
+        fast, full = query.calendar_matches(data, flt), query.full_match(data, flt)
+        assert fast == full
+        return full
+    due = ("DUE:20260310T000000Z",)
+    assert hit(due, (2026, 3, 9), (2026, 3, 10))  # (start < DUE) AND (end >= DUE)
+    assert not hit(due, (2026, 3, 10), (2026, 3, 11))
+    dur = ("DTSTART:20260301T000000Z", "DURATION:P1D")
+    assert hit(dur, (2026, 3, 2), (2026, 3, 3))  # start <= DTSTART+DURATION
+    assert not hit(dur, (2026, 2, 28), (2026, 3, 1))  # end > DTSTART fails, end < D+D
+    start_due = ("DTSTART:20260301T000000Z", "DUE:20260302T000000Z")
+    assert hit(start_due, (2026, 3, 1), (2026, 3, 1, 1))
+    assert not hit(start_due, (2026, 3, 2), (2026, 3, 3))
+    assert not hit(start_due, (2026, 2, 28), (2026, 3, 1))
+    done = ("COMPLETED:20260305T000000Z",)
+    assert hit(done, (2026, 3, 4), (2026, 3, 5)) and hit(done, (2026, 3, 5), (2026, 3, 6))
+    both = ("COMPLETED:20260305T000000Z", "CREATED:20260301T000000Z")
+    assert hit(both, (2026, 2, 1), (2026, 3, 1)) and not hit(both, (2026, 3, 6), (2026, 3, 7))
+    assert hit(("CREATED:20260301T000000Z",), (2030, 1, 1), (2030, 1, 2))
+    assert hit(("SUMMARY:undated",), (2030, 1, 1), (2030, 1, 2))
