@@ -31,7 +31,8 @@ _KEEP_CAL_PROPS = ("VERSION", "PRODID", "CALSCALE")
 MAX_ITEM = 10 * 1024 * 1024
 
 
-def _lines(chunks: Iterable[bytes], ns: str, what: str) -> Iterator[tuple[str, str]]:
+def _lines(chunks: Iterable[bytes], ns: str, what: str,
+           most: int = MAX_ITEM) -> Iterator[tuple[str, str]]:
     """Logical lines from a byte stream: (unfolded text, raw text with folds and CRLF)."""
     buf = b""
     pending: list[str] = []
@@ -54,7 +55,7 @@ def _lines(chunks: Iterable[bytes], ns: str, what: str) -> Iterator[tuple[str, s
     for chunk in chunks:
         buf += chunk
         if b"\n" not in chunk:  # no line ends yet: nothing to split (keeps long lines linear)
-            if len(buf) > MAX_ITEM:
+            if len(buf) > most:
                 raise InvalidItem((ns, f"valid-{what}-data"), "a line longer than the limit")
             continue
         *complete, buf = buf.split(b"\n")
@@ -142,7 +143,7 @@ def split_calendar(chunks: Iterable[bytes], *, max_item_size: int = MAX_ITEM,
         parts.append("END:VCALENDAR\r\n")
         return "".join(parts).encode()
 
-    for flat, raw in _lines(chunks, CALDAV_NS, "calendar"):
+    for flat, raw in _lines(chunks, CALDAV_NS, "calendar", max_item_size):
         name, val = _kw(flat)
         if depth == 0:
             if name == "BEGIN" and val == "VCALENDAR":
@@ -202,7 +203,7 @@ def join_calendar(objects: Iterable[bytes]) -> Iterator[bytes]:
         depth = 0
         comp: list[tuple[str, str]] = []
         out: list[str] = []
-        for flat, raw in _lines([obj], CALDAV_NS, "calendar"):
+        for flat, raw in _lines([obj], CALDAV_NS, "calendar", len(obj) + 1):
             name = _kw(flat)[0]
             if name == "BEGIN":
                 depth += 1
@@ -235,7 +236,7 @@ def split_cards(chunks: Iterable[bytes], *, max_item_size: int = MAX_ITEM) -> It
     card: list[tuple[str, str]] = []
     size = 0
     seen = False
-    for flat, raw in _lines(chunks, CARDDAV_NS, "address"):
+    for flat, raw in _lines(chunks, CARDDAV_NS, "address", max_item_size):
         name, val = _kw(flat)
         if depth == 0:
             if name == "BEGIN" and val == "VCARD":

@@ -90,3 +90,14 @@ def test_cards_split_and_join() -> None:
         list(bundle.split_cards([b"BEGIN:VCARD\r\nFN:x\r\n"]))
     with pytest.raises(InvalidItem):
         list(bundle.split_cards([b"FN:x\r\n"]))
+
+
+def test_split_bounded_by_item_size() -> None:
+    endless_line = (b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDESCRIPTION:" + b"x" * 4096
+                    for _ in range(1000))
+    with pytest.raises(InvalidItem):
+        list(bundle.split_calendar(endless_line, max_item_size=64 * 1024))
+    big = ICS.replace(b"SUMMARY:no uid", b"SUMMARY:" + b"y" * 70_000)
+    with pytest.raises(InvalidItem):
+        list(bundle.split_calendar([big], max_item_size=64 * 1024))
+    assert len(list(bundle.split_calendar([big], max_item_size=128 * 1024))) == 3
