@@ -121,8 +121,8 @@ def parse_calendar(data: bytes) -> icalendar.Calendar:
 # the same range again and again, and icalendar's parse is most of a query's cost. Only small
 # objects are kept, so the cache holds at most CACHE_ITEMS * CACHE_MAX_SIZE source bytes
 # (plus icalendar's overhead, roughly ten times that).
-CACHE_ITEMS = 2048
-CACHE_MAX_SIZE = 16 * 1024
+CACHE_ITEMS = 1024
+CACHE_MAX_SIZE = 8 * 1024
 
 
 @functools.lru_cache(maxsize=CACHE_ITEMS)
