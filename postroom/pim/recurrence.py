@@ -6,7 +6,8 @@ zone (so 09:00 stays 09:00 across DST, RFC 5545 §3.3.10), all-day series as nai
 floating series naive (UTC by the floating-time rule, see ``times``). DTSTART is always an
 instance (RFC 5545 §3.8.5.3). An override replaces the generated instance whose start equals
 its RECURRENCE-ID; an override without such an instance is still an instance (what the
-organiser sent wins). RANGE=THISANDFUTURE is read as a single override.
+organiser sent wins). An override with RANGE=THISANDFUTURE also stands for every later
+instance: its properties, and their starts moved as it moved its own.
 
 Bounds: every expansion stops after ``max_instances`` generated starts, however far the range;
 rules that can never produce a day (BYMONTH=2;BYMONTHDAY=30) are detected before iterating,
@@ -103,9 +104,14 @@ def occurrences(s: Series, lo: int | None, hi: int | None, max_instances: int
     out: list[Occurrence] = []
     complete = True
     master = s.master
+    future = _this_and_future(s)
+    # instances moved by a THISANDFUTURE override may come from outside [lo, hi)
+    widen = max((abs(shift) for _, _, shift in future), default=0) + (times.DAY if future else 0)
+    it_lo = None if lo is None else lo - widen
+    it_hi = None if hi is None else hi + widen
     if master is not None:
         dtstart = times.value(master, "DTSTART")
-        rules = _rule_set(master, dtstart, lo) if dtstart is not None else None
+        rules = _rule_set(master, dtstart, it_lo) if dtstart is not None else None
         if rules is None or dtstart is None:
             span = times.component_span(master)
             if span.overlaps(lo, hi):
@@ -122,13 +128,17 @@ def occurrences(s: Series, lo: int | None, hi: int | None, max_instances: int
                     complete = False
                     break
                 key = times.epoch(start)
-                if hi is not None and key >= hi:
+                if it_hi is not None and key >= it_hi:
                     break
                 if key in s.overrides:
                     continue
-                span = times.component_span(master, start)
+                comp, moved = master, start
+                for rid_key, ovr, shift in future:  # the latest one at or before this start
+                    if rid_key <= key:
+                        comp, moved = ovr, _shifted(start, shift)
+                span = times.component_span(comp, moved)
                 if span.overlaps(lo, hi):
-                    out.append(Occurrence(master, start, span, start))
+                    out.append(Occurrence(comp, moved, span, start))
     for comp in s.overrides.values():
         span = times.component_span(comp)
         if span.overlaps(lo, hi):
@@ -137,6 +147,29 @@ def occurrences(s: Series, lo: int | None, hi: int | None, max_instances: int
                                   span, rid))
     out.sort(key=lambda o: (o.span.start if o.span.start is not None else times.MIN_EPOCH))
     return out, complete
+
+
+def _this_and_future(s: Series) -> list[tuple[int, Component, int]]:
+    """Overrides with RECURRENCE-ID;RANGE=THISANDFUTURE (RFC 5545 §3.8.4.4), by RECURRENCE-ID:
+    (its epoch, the override, how far it moves the instances in seconds). They apply to every
+    later generated instance: its properties, its start moved by the same amount."""
+    out: list[tuple[int, Component, int]] = []
+    for key, comp in s.overrides.items():
+        prop = comp.get("RECURRENCE-ID")
+        rng = str(getattr(prop, "params", {}).get("RANGE", "")).upper()
+        start = times.value(comp, "DTSTART")
+        if rng == "THISANDFUTURE" and start is not None:
+            out.append((key, comp, times.epoch(start) - key))
+    out.sort(key=lambda t: t[0])
+    return out
+
+
+def _shifted(start: date, shift: int) -> date:
+    if not shift:
+        return start
+    if isinstance(start, datetime):
+        return start + timedelta(seconds=shift)
+    return start + timedelta(days=shift // times.DAY)
 
 
 def _safe_iter(ruleset: du.rruleset) -> Iterator[datetime]:
@@ -465,7 +498,7 @@ def _expanded(o: Occurrence, recurring: bool) -> Component:
         new.add("DTSTART", utc(o.start))
     shift = None
     own = times.value(src, "DTSTART")
-    if own is not None and src.get("RECURRENCE-ID") is None:
+    if own is not None:  # generated instances (also of a THISANDFUTURE override) move
         shift = times.epoch(o.start) - times.epoch(own)
     for name in ("DTEND", "DUE"):
         v = times.value(src, name)

@@ -164,3 +164,33 @@ def test_sub_daily_rules_are_fast_forwarded_across_dst() -> None:
                                max_instances=1000)
     assert [i.start - ts(2026, 6, 1) for i in got] == [
         s for s in range(30) if (ts(2026, 6, 1) + s - ts(2020, 1, 1)) % 7 == 0]
+
+
+def test_this_and_future_override() -> None:
+    data = cal(ev("DTSTART:20260302T090000Z", "DURATION:PT1H", "RRULE:FREQ=WEEKLY;COUNT=6",
+                  "SUMMARY:old"),
+               ev("RECURRENCE-ID;RANGE=THISANDFUTURE:20260316T090000Z",
+                  "DTSTART:20260316T140000Z", "DURATION:PT2H", "SUMMARY:new"))
+    got = recurrence.instances(data, rng((2026, 3, 1), (2026, 5, 1)))
+    assert [(i.start, i.end - i.start, i.summary) for i in got] == [
+        (ts(2026, 3, 2, 9), 3600, "old"), (ts(2026, 3, 9, 9), 3600, "old"),
+        (ts(2026, 3, 16, 14), 7200, "new"), (ts(2026, 3, 23, 14), 7200, "new"),
+        (ts(2026, 3, 30, 14), 7200, "new"), (ts(2026, 4, 6, 14), 7200, "new")]
+    assert got[3].recurrence_id == "20260323T090000Z"
+    # a range that only the moved instance reaches
+    late = recurrence.instances(data, rng((2026, 4, 6, 14), (2026, 4, 6, 15)))
+    assert [i.start for i in late] == [ts(2026, 4, 6, 14)]
+
+
+def test_expand_this_and_future() -> None:
+    data = cal(ev("DTSTART:20260302T090000Z", "DTEND:20260302T100000Z",
+                  "RRULE:FREQ=WEEKLY;COUNT=4", "SUMMARY:old"),
+               ev("RECURRENCE-ID;RANGE=THISANDFUTURE:20260309T090000Z",
+                  "DTSTART:20260309T140000Z", "DTEND:20260309T160000Z", "SUMMARY:new"))
+    out = icalendar.Calendar.from_ical(recurrence.expand(data, rng((2026, 3, 20),
+                                                                   (2026, 3, 31))))
+    (e,) = out.walk("VEVENT")
+    assert str(e["SUMMARY"]) == "new"
+    assert (e["DTSTART"].dt, e["DTEND"].dt, e["RECURRENCE-ID"].dt) == (
+        datetime(2026, 3, 23, 14, tzinfo=UTC), datetime(2026, 3, 23, 16, tzinfo=UTC),
+        datetime(2026, 3, 23, 9, tzinfo=UTC))
