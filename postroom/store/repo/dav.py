@@ -166,7 +166,9 @@ class DavRepo:
     async def candidates(self, mailbox_id: int, component: str | None, start: int | None,
                          end: int | None) -> list[LiveItem]:
         """Live items that may match a calendar-query (RFC 4791 §9.9): of ``component`` when
-        given, and whose indexed span overlaps [start, end) or who have no (bounded) span.
+        given, and whose indexed span touches [start, end] or who have no (bounded) span:
+        inclusive, a superset, so that the edge cases of §9.9 (VTODO's table, zero-length
+        events) are decided by pim.query rather than dropped here.
         The index spans a series over all its instances (pim.ical.index_calendar: COUNT and
         UNTIL enumerated, moved overrides included, an endless rule has no end), so a
         recurring item outside the range cannot match and is not a candidate."""
@@ -179,10 +181,10 @@ class DavRepo:
             if start is not None or end is not None:
                 span = []
                 if end is not None:
-                    span.append("(d.start_ts IS NULL OR d.start_ts < ?)")
+                    span.append("(d.start_ts IS NULL OR d.start_ts <= ?)")
                     params.append(end)
                 if start is not None:
-                    span.append("(d.end_ts IS NULL OR d.end_ts > ? OR d.start_ts >= ?)")
+                    span.append("(d.end_ts IS NULL OR d.end_ts >= ? OR d.start_ts >= ?)")
                     params.extend((start, start))
                 sql += " AND " + " AND ".join(span)
             return [_live(r) for r in tx.all(sql + " ORDER BY d.name", params)]
