@@ -186,19 +186,20 @@ class Items:
 
     async def _commit(self, coll: Collection, handle: MailboxHandle,
                       current: LiveItem | None, prepared: NewMessage, row: ItemIndexRow,
-                      if_none_match: bool) -> ItemRef:
+                      if_none_match: bool, renamed: LiveItem | None = None) -> ItemRef:
         """One transaction: the message, its row, the old one's expunge (store/repo/dav.py
         ``write_item``); a change meanwhile is 412, a UID taken meanwhile no-uid-conflict."""
         try:
             _uid, modseq, _ = await self._ctx.store.dav.write_item(
                 handle.id, prepared, row, expect_uid=current.uid if current else None,
-                create_only=if_none_match)
+                create_only=if_none_match, renamed_uid=renamed.uid if renamed else None)
         except MailError as exc:
             if exc.kind is Kind.EXISTS:
                 raise PreconditionFailed(exc.text) from None
             if exc.kind is Kind.IN_USE:
                 ns = CALDAV_NS if family_of(coll) == "calendars" else CARDDAV_NS
-                raise UidConflict((ns, "no-uid-conflict"), exc.text) from None
+                raise UidConflict((ns, "no-uid-conflict"), exc.text if handle.allows(
+                    Op.ITEM_READ) else "") from None
             raise
         return ItemRef(name=row.name, etag=row.etag, size=row.size,
                        content_type=row.content_type, modseq=modseq,
@@ -212,14 +213,25 @@ class Items:
         """Create or replace (create: Op.ITEM_CREATE; replace: Op.ITEM_EDIT). ``if_match``:
         the ETag the client holds (412 on mismatch); ``if_none_match``: only create."""
         handle, current = await self._decide(coll, name, if_match, if_none_match)
+        return await self._store(principal, coll, handle, current, name, data, content_type,
+                                 if_none_match)
+
+    async def _store(self, principal: Principal, coll: Collection, handle: MailboxHandle,
+                     current: LiveItem | None, name: str, data: bytes, content_type: str,
+                     if_none_match: bool, renamed: LiveItem | None = None) -> PutResult:
+        """The write the gate allowed (``_decide``): validate, index, store in one
+        transaction (replacing ``current`` and, for a move within the folder, ``renamed``)."""
         # parsing is CPU work (icalendar): off the event loop, which serves everyone
         index = await asyncio.to_thread(self._index, coll, data, content_type)
         family = family_of(coll)
         if index.uid:
             for other in await self._ctx.store.dav.by_ical_uid(handle.id, index.uid):
-                if other.name != name:
+                if other.name != name and (renamed is None or other.uid != renamed.uid):
                     ns = CALDAV_NS if family == "calendars" else CARDDAV_NS
-                    raise UidConflict((ns, "no-uid-conflict"), other.name)
+                    # the other item's name only to whom may read it (RFC 4791 §5.3.2.1
+                    # names it; an add-only sharee must not learn hidden names that way)
+                    raise UidConflict((ns, "no-uid-conflict"),
+                                      other.name if handle.allows(Op.ITEM_READ) else "")
         stored_type = content_type if family == "files" else index.content_type
         now = int(time.time())
         prepared = await prepare_item(self._ctx.store, data,
@@ -230,7 +242,8 @@ class Items:
                            ical_uid=index.uid, start=index.start, end=index.end,
                            recurring=index.recurring, summary=index.summary[:500],
                            search=index.text[:20000], size=len(data), modified=now)
-        ref = await self._commit(coll, handle, current, prepared, row, if_none_match)
+        ref = await self._commit(coll, handle, current, prepared, row, if_none_match,
+                                 renamed)
         old = Item(_ref(current), await self._read(current)) if current else None
         await self._tell(principal, coll, old, Item(ref, data))
         return PutResult(ref, created=current is None)
@@ -324,13 +337,19 @@ class Items:
 
     async def _rename(self, principal: Principal, coll: Collection, item: Item,
                       target_name: str) -> PutResult:
-        await self.delete(principal, coll, item.ref.name)
-        try:
-            return await self.put(principal, coll, target_name, item.data,
-                                  item.ref.content_type)
-        except Exception:
-            await self.put(principal, coll, item.ref.name, item.data, item.ref.content_type)
-            raise
+        """MOVE within one collection: every right checked first (the caller checked
+        ITEM_DELETE on the source; ``_decide`` ITEM_CREATE or ITEM_EDIT on the target), then
+        one transaction stores the new name and expunges the old (and an overwritten target),
+        so a refusal changes nothing and a crash loses nothing."""
+        handle, current = await self._decide(coll, target_name, None, False)
+        source = (await self._ctx.store.dav.by_names(handle.id, [item.ref.name])).get(
+            item.ref.name)
+        if source is None:
+            raise MailError(Kind.NOT_FOUND, f"no item {item.ref.name}")
+        result = await self._store(principal, coll, handle, current, target_name, item.data,
+                                   item.ref.content_type, False, renamed=source)
+        await self._tell(principal, coll, item, None)
+        return result
 
     async def _tell(self, principal: Principal, coll: Collection, old: Item | None,
                     new: Item | None) -> None:

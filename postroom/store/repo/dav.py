@@ -102,30 +102,39 @@ class DavRepo:
     # -- items ---------------------------------------------------------------------------------
     async def write_item(self, mailbox_id: int, message: NewMessage, row: ItemIndexRow, *,
                          expect_uid: int | None, create_only: bool = False,
-                         ) -> tuple[int, int, int | None]:
+                         renamed_uid: int | None = None) -> tuple[int, int, int | None]:
         """Store an item under ``row.name``: create it, or replace the live item of that name
         (its message expunged in the same transaction). ``expect_uid`` is the UID the caller
         decided about (None: it saw no item of that name); when another writer got there first
         the transaction is refused with EXISTS (the front-end's 412), so a decision is never
         applied to an item it was not made about; another live item holding the same
-        UID is IN_USE with its name as the text. Returns (uid, modseq, replaced uid)."""
+        UID is IN_USE with its name as the text. Returns (uid, modseq, replaced uid).
+
+        ``renamed_uid``: a MOVE within the folder (RFC 4918 §9.9): that live item (the
+        source, under another name) goes in the same transaction, so a move is never half
+        done and a crash leaves either the old name or the new one."""
         def fn(tx: Tx) -> tuple[int, int, int | None]:
             current = _live_by_name(tx, mailbox_id, row.name)
             current_uid = current.uid if current else None
             if current_uid != expect_uid or (create_only and current is not None):
                 raise MailError(Kind.EXISTS, "the item changed meanwhile")
+            if renamed_uid is not None and tx.one(
+                    f"SELECT d.uid FROM {_LIVE} WHERE d.mailbox_id = ? AND d.uid = ?",
+                    (mailbox_id, renamed_uid)) is None:
+                raise MailError(Kind.EXISTS, "the item changed meanwhile")
             if row.ical_uid:
                 # RFC 4791 §5.3.2.1 no-uid-conflict, decided inside the write so that two
                 # clients storing one UID under two names at once cannot both succeed
                 other = tx.one(f"SELECT d.name FROM {_LIVE} WHERE d.mailbox_id = ? AND "
-                               "d.ical_uid = ? AND d.name <> ?",
-                               (mailbox_id, row.ical_uid, row.name))
+                               "d.ical_uid = ? AND d.name <> ? AND d.uid <> ?",
+                               (mailbox_id, row.ical_uid, row.name, renamed_uid or 0))
                 if other is not None:
                     raise MailError(Kind.IN_USE, str(other[0]))
             [(uid, modseq)] = MessageRepo.append_in(tx, mailbox_id, [message])
             _insert_row(tx, mailbox_id, uid, row)
-            if current is not None:
-                MessageRepo.expunge_in(tx, mailbox_id, [current.uid], only_deleted=False)
+            gone = [u for u in (current_uid, renamed_uid) if u is not None]
+            if gone:
+                MessageRepo.expunge_in(tx, mailbox_id, gone, only_deleted=False)
             return uid, modseq, current_uid
         return await self.engine.write(fn)
 

@@ -143,8 +143,10 @@ class DavApp:
         except X.BadXml as exc:
             return error_response(exc.status, text=exc.text)
         except UidConflict as exc:
+            # the other member's href only when the service named it (the caller may read)
             return error_response(403, X.elem(X.clark(*exc.precondition), None,
-                                              X.href(_sibling(req, exc.name))))
+                                              *([X.href(_sibling(req, exc.name))]
+                                                if exc.name else [])))
         except InvalidItem as exc:
             return error_response(403, X.elem(X.clark(*exc.precondition)), text=exc.text)
         except PreconditionFailed as exc:

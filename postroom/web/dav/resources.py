@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from postroom.core.errors import Kind, MailError
-from postroom.pim import bundle
 from postroom.web.dav import props
 from postroom.web.dav import xml as X
 from postroom.web.dav.common import DavError, DavRequest, error_response, parse_target
@@ -193,14 +192,14 @@ async def export(req: DavRequest) -> Response:
         raise
     if len(refs) > req.config.max_results:
         raise DavError(507, X.elem("{DAV:}number-of-matches-within-limits"))
-    found = await req.dav.items.get_many(req.principal, coll, [r.name for r in refs])
-    datas = [item.data for item in found.values() if item is not None]
+    # streamed, each item read as it is sent (services/dav/transfer.py, as the CLI's and the
+    # API's exports): a large calendar is never held whole
     if t.family == "addressbooks":
-        body, media = b"".join(bundle.join_cards(datas)), "text/vcard; charset=utf-8"
+        media, chunks = "text/vcard; charset=utf-8", req.dav.transfer.export_cards
     else:
-        body, media = b"".join(bundle.join_calendar(datas)), "text/calendar; charset=utf-8"
+        media, chunks = "text/calendar; charset=utf-8", req.dav.transfer.export_calendar
     headers = {"ETag": f'"{coll.ctag.rsplit("/", 1)[-1]}"', **NO_STORE}
     if req.method == "HEAD":
-        headers["Content-Length"] = str(len(body))
-        body = b""
-    return Response(body, status_code=200, media_type=media, headers=headers)
+        return Response(b"", status_code=200, media_type=media, headers=headers)
+    return StreamingResponse(chunks(req.principal, coll), status_code=200, media_type=media,
+                             headers=headers)
