@@ -1,0 +1,288 @@
+"""The request sequences real clients send, replayed with curl (Debian's package) as those
+clients send them: iOS/macOS account discovery (unauthenticated PROPFIND, 401, well-known
+301, the principal and home with Apple's and CalendarServer's properties), DAVx5's
+sync-collection flow on a calendar and an address book, and Thunderbird's getctag, Depth 1
+getetag and calendar-multiget flow."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from lxml import etree
+
+from tests.support.dav import Dav
+from tests.support.webmail import PASSWORD
+
+CURL = shutil.which("curl")
+pytestmark = pytest.mark.skipif(CURL is None, reason="Debian package curl is not installed")
+
+NS = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:caldav", "R": "urn:ietf:params:xml:ns:carddav",
+      "CS": "http://calendarserver.org/ns/", "A": "http://apple.com/ns/ical/"}
+USER = "ios@example.test"
+IOS_UA = "iOS/17.4 (21E219) dataaccessd/1.0"
+DAVX5_UA = "DAVx5/4.3.13-ose (2024/02/26; dav4jvm; okhttp/4.12.0) Android/14"
+TB_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.9.0"
+
+
+def curl(method: str, url: str, body: str = "", *, user: str | None = USER,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One request with curl; (status, lower-cased headers of the last answer, body)."""
+    assert CURL is not None
+    args = [CURL, "--silent", "--show-error", "--insecure", "--include", "-X", method]
+    if user is not None:
+        args += ["--user", f"{user}:{PASSWORD}"]
+    for k, v in (headers or {}).items():
+        args += ["-H", f"{k}: {v}"]
+    if body:
+        args += ["-H", "Content-Type: text/xml; charset=utf-8", "--data-binary", body]
+    done = subprocess.run([*args, url], capture_output=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    head, _, rest = done.stdout.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    return status, hdrs, rest
+
+
+def xml(body: bytes) -> etree._Element:
+    return etree.fromstring(body)
+
+
+def responses(body: bytes) -> dict[str, etree._Element]:
+    return {r.findtext("D:href", namespaces=NS): r for r in xml(body).findall("D:response", NS)}
+
+
+def ok_prop(resp: etree._Element, path: str) -> etree._Element | None:
+    for ps in resp.findall("D:propstat", NS):
+        if "200" in (ps.findtext("D:status", namespaces=NS) or ""):
+            found = ps.find(f"D:prop/{path}", NS)
+            if found is not None:
+                return found
+    return None
+
+
+def test_ios_discovery(dav: Dav) -> None:
+    dav.account(USER)
+    base = dav.base
+    # 1. dataaccessd probes the bare server without credentials, expects a challenge.
+    status, hdrs, _ = curl("PROPFIND", f"{base}/", '<?xml version="1.0" encoding="UTF-8"?>'
+                           '<A:propfind xmlns:A="DAV:"><A:prop><A:current-user-principal/>'
+                           '<A:principal-URL/><A:resourcetype/></A:prop></A:propfind>',
+                           user=None, headers={"Depth": "0", "User-Agent": IOS_UA})
+    assert status == 401 and hdrs["www-authenticate"].startswith("Basic realm=")
+    # 2. The well-known URLs redirect without credentials (RFC 6764 §5).
+    for kind in ("caldav", "carddav"):
+        status, hdrs, _ = curl("PROPFIND", f"{base}/.well-known/{kind}", user=None,
+                               headers={"Depth": "0", "User-Agent": IOS_UA})
+        assert status == 301 and hdrs["location"].endswith("/dav/"), hdrs
+    # 3. With credentials: current-user-principal from the redirect's target.
+    status, _, body = curl("PROPFIND", f"{base}/dav/", '<?xml version="1.0" encoding="UTF-8"?>'
+                           '<A:propfind xmlns:A="DAV:"><A:prop><A:current-user-principal/>'
+                           '<A:principal-URL/><A:resourcetype/></A:prop></A:propfind>',
+                           headers={"Depth": "0", "User-Agent": IOS_UA})
+    assert status == 207
+    (resp,) = responses(body).values()
+    principal = ok_prop(resp, "D:current-user-principal/D:href")
+    assert principal is not None and principal.text == f"/dav/principals/{USER}/"
+    # 4. The principal with the properties iOS asks for; unknown ones are 404 in a propstat.
+    status, _, body = curl("PROPFIND", f"{base}{principal.text}", (
+        '<?xml version="1.0" encoding="UTF-8"?><A:propfind xmlns:A="DAV:" '
+        'xmlns:B="urn:ietf:params:xml:ns:caldav" xmlns:C="http://calendarserver.org/ns/">'
+        '<A:prop><B:calendar-home-set/><B:calendar-user-address-set/>'
+        '<A:current-user-principal/><A:displayname/><C:dropbox-home-URL/>'
+        '<C:email-address-set/><C:notification-URL/><A:principal-collection-set/>'
+        '<A:principal-URL/><A:resource-id/><B:schedule-inbox-URL/><B:schedule-outbox-URL/>'
+        '<A:supported-report-set/></A:prop></A:propfind>'),
+        headers={"Depth": "0", "User-Agent": IOS_UA})
+    assert status == 207
+    (resp,) = responses(body).values()
+    home = ok_prop(resp, "C:calendar-home-set/D:href")
+    assert home is not None and home.text == f"/dav/calendars/{USER}/"
+    addresses = [h.text for h in resp.iterfind(".//C:calendar-user-address-set/D:href", NS)]
+    assert f"mailto:{USER}" in addresses
+    assert ok_prop(resp, "C:schedule-outbox-URL/D:href") is not None
+    # 5. The home, Depth 1, with Apple's collection properties (what Calendar.app lists).
+    status, _, body = curl("PROPFIND", f"{base}{home.text}", (
+        '<?xml version="1.0" encoding="UTF-8"?><A:propfind xmlns:A="DAV:" '
+        'xmlns:B="urn:ietf:params:xml:ns:caldav" xmlns:C="http://calendarserver.org/ns/" '
+        'xmlns:E="http://apple.com/ns/ical/"><A:prop><A:add-member/><C:allowed-sharing-modes/>'
+        '<E:autoprovisioned/><E:calendar-color/><B:calendar-description/><E:calendar-order/>'
+        '<B:calendar-timezone/><A:current-user-privilege-set/><C:getctag/><A:displayname/>'
+        '<A:owner/><A:quota-available-bytes/><A:quota-used-bytes/><A:resource-id/>'
+        '<A:resourcetype/><B:schedule-calendar-transp/><B:supported-calendar-component-set/>'
+        '<A:supported-report-set/><A:sync-token/></A:prop></A:propfind>'),
+        headers={"Depth": "1", "User-Agent": IOS_UA})
+    assert status == 207, body
+    calendars = {href: r for href, r in responses(body).items()
+                 if r.find(".//D:resourcetype/C:calendar", NS) is not None}
+    assert calendars, body
+    for href, r in calendars.items():
+        assert ok_prop(r, "CS:getctag") is not None, href
+        assert ok_prop(r, "D:sync-token") is not None, href
+        assert ok_prop(r, "D:current-user-privilege-set/D:privilege/D:write-content") \
+            is not None or ok_prop(r, "D:current-user-privilege-set/D:privilege/D:all") \
+            is not None or ok_prop(r, "D:current-user-privilege-set/D:privilege/D:write") \
+            is not None, href
+    # 6. Calendar.app sets a colour and an order with PROPPATCH, and reads them back.
+    target = next(iter(calendars))
+    status, _, body = curl("PROPPATCH", f"{base}{target}", (
+        '<?xml version="1.0" encoding="UTF-8"?><A:propertyupdate xmlns:A="DAV:" '
+        'xmlns:E="http://apple.com/ns/ical/"><A:set><A:prop>'
+        '<E:calendar-color symbolic-color="custom">#1BADF8FF</E:calendar-color>'
+        '<E:calendar-order>3</E:calendar-order></A:prop></A:set></A:propertyupdate>'),
+        headers={"User-Agent": IOS_UA})
+    assert status == 207 and b"200 OK" in body and b"424" not in body, body
+    status, _, body = curl("PROPFIND", f"{base}{target}", (
+        '<A:propfind xmlns:A="DAV:" xmlns:E="http://apple.com/ns/ical/"><A:prop>'
+        '<E:calendar-color/><E:calendar-order/></A:prop></A:propfind>'),
+        headers={"Depth": "0", "User-Agent": IOS_UA})
+    (resp,) = responses(body).values()
+    color = ok_prop(resp, "A:calendar-color")
+    order = ok_prop(resp, "A:calendar-order")
+    assert color is not None and color.text == "#1BADF8FF", body
+    assert order is not None and order.text == "3", body
+
+
+EVENT = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//interop//EN\r\nBEGIN:VEVENT\r\n"
+         "UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20261210T100000Z\r\n"
+         "DTEND:20261210T110000Z\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+CARD = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:{uid}\r\nFN:{name}\r\nEND:VCARD\r\n"
+SYNC = ('<?xml version="1.0" encoding="UTF-8"?><sync-collection xmlns="DAV:" '
+        'xmlns:CARD="urn:ietf:params:xml:ns:carddav"><sync-token>{token}</sync-token>'
+        '<sync-level>1</sync-level><prop><getetag/><CARD:address-data/></prop>'
+        '</sync-collection>')
+
+
+def home_member(user: str, home: str, name: str) -> str:
+    status, _, body = curl("PROPFIND", home, '<propfind xmlns="DAV:"><prop><displayname/>'
+                           '</prop></propfind>', user=user, headers={"Depth": "1"})
+    assert status == 207
+    for href, r in responses(body).items():
+        if r.findtext(".//D:displayname", namespaces=NS) == name:
+            return href
+    raise AssertionError(f"{name} not in {body!r}")
+
+
+def put(dav: Dav, user: str, url: str, data: str, ctype: str,
+        headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
+    status, hdrs, _ = dav.request(user, "PUT", url, data, {"Content-Type": ctype,
+                                                           **(headers or {})})
+    return status, hdrs
+
+
+def test_davx5_sync_collection(dav: Dav) -> None:
+    user = "droid@example.test"
+    dav.account(user)
+    book = home_member(user, f"{dav.base}/dav/addressbooks/{user}/", "Contacts")
+    url = f"{dav.base}{book}"
+    h = {"Depth": "1", "User-Agent": DAVX5_UA}
+    # Initial sync: empty token, with address-data (DAVx5 asks for the cards in the report).
+    status, _, body = curl("REPORT", url, SYNC.format(token=""), user=user,
+                           headers={**h, "Depth": "0"})
+    assert status == 207, body
+    token = xml(body).findtext("D:sync-token", namespaces=NS)
+    assert token
+    # DAVx5 creates with If-None-Match: *, edits with If-Match (the ETag it holds).
+    status, hdrs = put(dav, user, f"{book}a.vcf", CARD.format(uid="a", name="Ann"),
+                       "text/vcard; charset=utf-8", {"If-None-Match": "*"})
+    assert status == 201 and hdrs.get("etag"), hdrs
+    etag_a = hdrs["etag"]
+    assert put(dav, user, f"{book}b.vcf", CARD.format(uid="b", name="Ben"),
+               "text/vcard; charset=utf-8", {"If-None-Match": "*"})[0] == 201
+    assert put(dav, user, f"{book}a.vcf", CARD.format(uid="a", name="Dup"),
+               "text/vcard; charset=utf-8", {"If-None-Match": "*"})[0] == 412
+    status, _, body = curl("REPORT", url, SYNC.format(token=token), user=user,
+                           headers={**h, "Depth": "0"})
+    assert status == 207, body
+    got = responses(body)
+    assert set(got) == {f"{book}a.vcf", f"{book}b.vcf"}, body
+    assert ok_prop(got[f"{book}a.vcf"], "D:getetag").text == etag_a  # type: ignore[union-attr]
+    assert b"FN:Ann" in body
+    token = xml(body).findtext("D:sync-token", namespaces=NS)
+    # Edit with If-Match, a stale If-Match is refused, deletion with If-Match.
+    status, hdrs = put(dav, user, f"{book}a.vcf", CARD.format(uid="a", name="Anna"),
+                       "text/vcard; charset=utf-8", {"If-Match": etag_a})
+    assert status == 204, status
+    assert put(dav, user, f"{book}a.vcf", CARD.format(uid="a", name="Old"),
+               "text/vcard; charset=utf-8", {"If-Match": etag_a})[0] == 412
+    status, _, body = curl("REPORT", url, SYNC.format(token=token), user=user,
+                           headers={**h, "Depth": "0"})
+    etag_b = ok_prop(responses(body)[f"{book}a.vcf"], "D:getetag")
+    assert etag_b is not None and etag_b.text == hdrs["etag"], body
+    assert set(responses(body)) == {f"{book}a.vcf"}, body
+    token = xml(body).findtext("D:sync-token", namespaces=NS)
+    assert dav.request(user, "DELETE", f"{book}b.vcf")[0] == 204
+    status, _, body = curl("REPORT", url, SYNC.format(token=token), user=user,
+                           headers={**h, "Depth": "0"})
+    (gone,) = responses(body).items()
+    assert gone[0] == f"{book}b.vcf" and "404" in (gone[1].findtext("D:status",
+                                                                    namespaces=NS) or "")
+    # Nothing changed: the same token comes back with no members.
+    token2 = xml(body).findtext("D:sync-token", namespaces=NS)
+    status, _, body = curl("REPORT", url, SYNC.format(token=token2), user=user,
+                           headers={**h, "Depth": "0"})
+    assert status == 207 and not responses(body), body
+    # A token the server never issued: 403 valid-sync-token, DAVx5 then restarts from empty.
+    status, _, body = curl("REPORT", url, SYNC.format(token="http://bogus/1"), user=user,
+                           headers={**h, "Depth": "0"})
+    assert status == 403 and b"valid-sync-token" in body, body
+
+
+def test_thunderbird_ctag_etag_multiget(dav: Dav) -> None:
+    user = "bird@example.test"
+    dav.account(user)
+    cal = home_member(user, f"{dav.base}/dav/calendars/{user}/", "Calendar")
+    url = f"{dav.base}{cal}"
+    h = {"User-Agent": TB_UA}
+    ctag_q = ('<?xml version="1.0" encoding="UTF-8"?><D:propfind xmlns:D="DAV:" '
+              'xmlns:CS="http://calendarserver.org/ns/"><D:prop><CS:getctag/></D:prop>'
+              '</D:propfind>')
+
+    def ctag() -> str:
+        status, _, body = curl("PROPFIND", url, ctag_q, user=user, headers={**h, "Depth": "0"})
+        assert status == 207, body
+        (resp,) = responses(body).values()
+        found = ok_prop(resp, "CS:getctag")
+        assert found is not None and found.text, body
+        return found.text
+
+    first = ctag()
+    for n in range(3):
+        assert put(dav, user, f"{cal}tb-{n}.ics", EVENT.format(uid=f"tb-{n}", summary=f"E{n}"),
+                   "text/calendar; charset=utf-8", {"If-None-Match": "*"})[0] == 201
+    second = ctag()
+    assert second != first
+    assert ctag() == second  # stable while nothing changes
+    # Depth 1 getetag (Thunderbird's "what changed" listing), with resourcetype.
+    status, _, body = curl("PROPFIND", url, '<?xml version="1.0" encoding="UTF-8"?>'
+                           '<D:propfind xmlns:D="DAV:"><D:prop><D:getcontenttype/>'
+                           '<D:resourcetype/><D:getetag/></D:prop></D:propfind>', user=user,
+                           headers={**h, "Depth": "1"})
+    assert status == 207
+    etags = {href: ok_prop(r, "D:getetag") for href, r in responses(body).items()
+             if href != cal}
+    assert set(etags) == {f"{cal}tb-{n}.ics" for n in range(3)}, body
+    # calendar-multiget of those, plus one that does not exist (404 in its response).
+    hrefs = "".join(f"<D:href>{href}</D:href>" for href in etags)
+    status, _, body = curl("REPORT", url, (
+        '<?xml version="1.0" encoding="UTF-8"?><C:calendar-multiget xmlns:D="DAV:" '
+        'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/>'
+        f'</D:prop>{hrefs}<D:href>{cal}missing.ics</D:href></C:calendar-multiget>'),
+        user=user, headers={**h, "Depth": "1"})
+    assert status == 207, body
+    got = responses(body)
+    for href, etag in etags.items():
+        assert etag is not None
+        assert ok_prop(got[href], "D:getetag").text == etag.text  # type: ignore[union-attr]
+        data = ok_prop(got[href], "C:calendar-data")
+        assert data is not None and "BEGIN:VCALENDAR" in (data.text or "")
+    missing = got[f"{cal}missing.ics"]
+    assert "404" in (missing.findtext("D:status", namespaces=NS) or ""), body
+    # Thunderbird deletes with If-Match; the ctag moves again.
+    some = next(iter(etags))
+    tag = etags[some]
+    assert tag is not None
+    assert dav.request(user, "DELETE", some, headers={"If-Match": tag.text or ""})[0] == 204
+    assert ctag() != second
