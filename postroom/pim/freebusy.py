@@ -22,24 +22,25 @@ from postroom.pim.model import BusyPeriod
 _FBTYPES = ("BUSY", "BUSY-UNAVAILABLE", "BUSY-TENTATIVE")
 
 
-def busy_periods(objects: Iterable[bytes], span: TimeRange,
-                 max_instances: int = 10_000) -> list[BusyPeriod]:
+def busy_periods(objects: Iterable[bytes], span: TimeRange, max_instances: int = 10_000,
+                 budget: recurrence.Budget | None = None) -> list[BusyPeriod]:
     """Busy time of the objects in ``span``: opaque, non-cancelled instances; merged.
-    Objects that do not parse are skipped (one bad item must not break free-busy)."""
+    Objects that do not parse are skipped (one bad item must not break free-busy); every
+    instance is spent from ``budget`` (``recurrence.OverBudget`` past it)."""
     raw: list[BusyPeriod] = []
     for data in objects:
         try:
-            _busy_of(times.parse_shared(data), span, max_instances, raw)
+            _busy_of(times.parse_shared(data), span, max_instances, raw, budget)
         except times.BAD_INPUT:
             continue
     return merge(raw)
 
 
 def _busy_of(cal: icalendar.Calendar, span: TimeRange, max_instances: int,
-             raw: list[BusyPeriod]) -> None:
+             raw: list[BusyPeriod], budget: recurrence.Budget | None = None) -> None:
     """Add the busy periods of one parsed object to ``raw``."""
     lo, hi = span.start, span.end
-    for inst in recurrence.instances_of(cal, span, "VEVENT", max_instances):
+    for inst in recurrence.instances_of(cal, span, "VEVENT", max_instances, budget):
         if inst.transparent or inst.status == "CANCELLED":
             continue
         fbtype = "BUSY-TENTATIVE" if inst.status == "TENTATIVE" else "BUSY"

@@ -270,20 +270,22 @@ def _param_matches(params: Mapping[str, object], f: ParamFilter) -> bool:
 # --- calendar-data (RFC 4791 §9.6) -------------------------------------------------------
 
 def calendar_data(data: bytes, request: CalendarDataRequest, *,
-                  max_instances: int = 10_000) -> bytes:
+                  max_instances: int = 10_000,
+                  budget: recurrence.Budget | None = None) -> bytes:
     """The object as calendar-data asks: expanded (§9.6.5, at most ``max_instances``, pass
-    web.dav.max_instances), recurrence set limited (§9.6.6), components/properties selected
-    (§9.6.1-9.6.4). Data that does not parse is returned as stored."""
+    web.dav.max_instances; every instance spent from the request's ``budget``, which raises
+    ``recurrence.OverBudget``), recurrence set limited (§9.6.6), components/properties
+    selected (§9.6.1-9.6.4). Data that does not parse is returned as stored."""
     try:
-        return _calendar_data(times.parse_shared(data), request, max_instances)
+        return _calendar_data(times.parse_shared(data), request, max_instances, budget)
     except times.BAD_INPUT:
         return data
 
 
 def _calendar_data(cal: icalendar.Calendar, request: CalendarDataRequest,
-                   max_instances: int) -> bytes:
+                   max_instances: int, budget: recurrence.Budget | None) -> bytes:
     if request.expand is not None:
-        cal = recurrence.expand_cal(cal, request.expand, max_instances)
+        cal = recurrence.expand_cal(cal, request.expand, max_instances, budget)
     elif request.limit_recurrence is not None:
         cal = _limit_recurrence(cal, request.limit_recurrence)
     if request.limit_freebusy is not None:

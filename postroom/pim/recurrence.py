@@ -42,6 +42,33 @@ _WEEKDAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
 _FEASIBLE_YEARS = 30
 
 
+class OverBudget(Exception):
+    """A request's total of expanded instances (or of answer octets) went past its budget:
+    the caller answers with a limit (507 number-of-matches-within-limits, a page message),
+    never with a partial item. Not one of ``times.LIB_ERRORS``: no item handler swallows it."""
+
+
+class Budget:
+    """What one request may still spend, over all its items: ``instances`` (occurrences
+    expanded into an answer or a view, web.dav.max_request_instances) and ``octets`` (of
+    rendered data, web.dav.max_response_size). ``max_instances`` bounds one series; this
+    bounds the request, so N items (or N hrefs) cost at most the budget, not N times the
+    per-item cap. Used by one worker job at a time (not thread-safe, needs not be)."""
+
+    __slots__ = ("instances", "octets")
+
+    def __init__(self, instances: int, octets: int) -> None:
+        self.instances = instances
+        self.octets = octets
+
+    def spend(self, instances: int = 0, octets: int = 0) -> None:
+        self.instances -= instances
+        self.octets -= octets
+        if self.instances < 0 or self.octets < 0:
+            raise OverBudget(f"more than the request's limit of instances or octets "
+                             f"({self.instances} instances, {self.octets} octets left)")
+
+
 @dataclass(frozen=True, slots=True)
 class Occurrence:
     """One instance with the component it comes from (the master or an override)."""
@@ -97,10 +124,11 @@ def endless(master: Component) -> bool:
     return False
 
 
-def occurrences(s: Series, lo: int | None, hi: int | None, max_instances: int
-                ) -> tuple[list[Occurrence], bool]:
+def occurrences(s: Series, lo: int | None, hi: int | None, max_instances: int,
+                budget: Budget | None = None) -> tuple[list[Occurrence], bool]:
     """The occurrences of ``s`` overlapping [lo, hi), in start order, and whether the series
-    was enumerated completely (False: endless or cut at ``max_instances``)."""
+    was enumerated completely (False: endless or cut at ``max_instances``). Every occurrence
+    found is spent from ``budget`` (OverBudget as soon as it is exhausted)."""
     out: list[Occurrence] = []
     complete = True
     master = s.master
@@ -138,10 +166,14 @@ def occurrences(s: Series, lo: int | None, hi: int | None, max_instances: int
                         comp, moved = ovr, _shifted(start, shift)
                 span = times.component_span(comp, moved)
                 if span.overlaps(lo, hi):
+                    if budget is not None:
+                        budget.spend(1)
                     out.append(Occurrence(comp, moved, span, start))
     for comp in s.overrides.values():
         span = times.component_span(comp)
         if span.overlaps(lo, hi):
+            if budget is not None:
+                budget.spend(1)
             rid = times.value(comp, "RECURRENCE-ID")
             out.append(Occurrence(comp, times.value(comp, "DTSTART") or rid or date(1970, 1, 1),
                                   span, rid))
@@ -429,12 +461,12 @@ def _instance(o: Occurrence) -> Instance:
 
 
 def instances_of(cal: icalendar.Calendar, span: TimeRange, component: str | None,
-                 max_instances: int) -> list[Instance]:
+                 max_instances: int, budget: Budget | None = None) -> list[Instance]:
     """``instances`` on a parsed calendar (callers that parsed already use this)."""
     out: list[Instance] = []
     for s in series_of(cal, component):
         try:
-            occs, _ = occurrences(s, span.start, span.end, max_instances)
+            occs, _ = occurrences(s, span.start, span.end, max_instances, budget)
         except times.LIB_ERRORS:
             continue
         out.extend(_instance(o) for o in occs)
@@ -444,9 +476,9 @@ def instances_of(cal: icalendar.Calendar, span: TimeRange, component: str | None
 
 @times.guarded
 def instances(data: bytes, span: TimeRange, *, component: str | None = None,
-              max_instances: int = 10_000) -> list[Instance]:
+              max_instances: int = 10_000, budget: Budget | None = None) -> list[Instance]:
     """Instances overlapping ``span`` (RFC 4791 §9.9 overlap rules), in start order."""
-    return instances_of(times.parse_shared(data), span, component, max_instances)
+    return instances_of(times.parse_shared(data), span, component, max_instances, budget)
 
 
 @times.guarded
@@ -456,14 +488,14 @@ def expand(data: bytes, span: TimeRange, max_instances: int = 10_000) -> bytes:
     return times.to_bytes(expand_cal(times.parse_shared(data), span, max_instances))
 
 
-def expand_cal(cal: icalendar.Calendar, span: TimeRange, max_instances: int
-               ) -> icalendar.Calendar:
+def expand_cal(cal: icalendar.Calendar, span: TimeRange, max_instances: int,
+               budget: Budget | None = None) -> icalendar.Calendar:
     out = icalendar.Calendar()
     for k, v in cal.items():
         out[k] = v
     for s in series_of(cal):
         try:
-            occs, _ = occurrences(s, span.start, span.end, max_instances)
+            occs, _ = occurrences(s, span.start, span.end, max_instances, budget)
         except times.LIB_ERRORS:
             continue
         recurring = s.recurring

@@ -22,7 +22,7 @@ from postroom.core import flags as F
 from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.principal import Principal
 from postroom.core.records import NewMessage
-from postroom.pim import freebusy, ical, query, vcard
+from postroom.pim import freebusy, ical, query, recurrence, vcard
 from postroom.pim.filters import CardFilter, CompFilter, TimeRange
 from postroom.pim.model import CALDAV_NS, CARDDAV_NS, BusyPeriod, InvalidItem, ItemIndex
 from postroom.services.dav.collections import (
@@ -453,7 +453,22 @@ class Items:
             return []
         rows = await self._ctx.store.dav.candidates(handle.id, "VEVENT", span.start, span.end)
         self._limit(len(rows))
-        return freebusy.busy_periods([i.data for i in await self._items(rows)], span)
+        items = await self._items(rows)
+        cfg = self._ctx.config
+        most = getattr(cfg, "max_request_instances", 100_000)
+        # every candidate is parsed and expanded: one worker job, off the event loop, and at
+        # most web.dav.max_request_instances instances over all of them (one endless series
+        # costs max_instances; a hundred of them must not cost a hundred times that)
+        spend = recurrence.Budget(most, 1 << 62)
+
+        def busy() -> list[BusyPeriod]:
+            return freebusy.busy_periods([i.data for i in items], span, cfg.max_instances,
+                                         spend)
+        try:
+            return await asyncio.to_thread(busy)
+        except recurrence.OverBudget:
+            raise MailError(Kind.LIMIT, f"more than {most} busy instances in the range; "
+                                        "ask for a shorter one") from None
 
 
 def _page(events: list[SyncEvent], limit: int) -> list[SyncEvent]:

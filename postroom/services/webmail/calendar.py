@@ -20,6 +20,7 @@ sends the REPLY (RFC 6638 §3.2.2.3, RFC 5546 §3.2.3).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -54,6 +55,7 @@ COLOR_PROP = "{http://apple.com/ns/ical/}calendar-color"
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}(?:[0-9A-Fa-f]{2})?$")
 PALETTE = 8  # colour classes (calendar.css .cal-c0 ... .cal-c7) for calendars without a colour
 CALENDAR_TYPE = "text/calendar; charset=utf-8"
+MAX_VIEW_INSTANCES = 5000  # web.dav.max_view_instances until config_dav.py has the key
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +179,16 @@ class WebCalendar:
     async def occurrences(self, principal: Principal, cals: list[CalendarRef],
                           first: date, last: date, zone: str) -> list[Occurrence]:
         """Instances overlapping the local days ``first``..``last`` (inclusive) in the
-        calendars ``cals``, in start order; at most ``max_instances`` per event (web.dav)."""
+        calendars ``cals``, in start order; at most ``max_instances`` per event and
+        ``max_view_instances`` in all (web.dav; more is MailError LIMIT, which the page shows
+        with a shorter-view hint)."""
         tz = _zone(zone)
         start = datetime.combine(first, datetime.min.time(), tz)
         end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz)
         # all-day instances are floating dates: widen by a day each side, then keep by date
         lo, hi = int(start.timestamp()) - 86400, int(end.timestamp()) + 86400
         cfg = self._dav.config
-        out: list[Occurrence] = []
+        todo: list[tuple[CalendarRef, Item]] = []
         for cal in cals:
             refs = await self._dav.items.members(principal, cal.collection)
             wanted = [r.name for r in refs if r.component == "VEVENT"
@@ -193,20 +197,33 @@ class WebCalendar:
                 raise MailError(Kind.LIMIT, f"{cal.name} has more than {cfg.max_results} events "
                                             "in this range; choose a shorter view")
             found = await self._dav.items.get_many(principal, cal.collection, wanted)
-            for name in wanted:
-                item = found.get(name)
-                if item is not None:
-                    out.extend(self._expand(cal, item, lo, hi, tz, first, last,
-                                            cfg.max_instances))
-        out.sort(key=lambda o: (not o.all_day, o.start, o.summary.lower()))
-        return out
+            todo += [(cal, item) for name in wanted if (item := found.get(name)) is not None]
+        most = getattr(cfg, "max_view_instances", MAX_VIEW_INSTANCES)
+        spend = recurrence.Budget(most, 1 << 62)
+
+        def expand_all() -> list[Occurrence]:
+            out: list[Occurrence] = []
+            for cal, item in todo:
+                out.extend(self._expand(cal, item, lo, hi, tz, first, last, cfg.max_instances,
+                                        spend))
+            out.sort(key=lambda o: (not o.all_day, o.start, o.summary.lower()))
+            return out
+        try:
+            # parsing and expanding every event of the view: one worker job, never on the
+            # event loop that serves every protocol; at most web.dav.max_view_instances
+            # occurrences over all events (a page, not megabytes of HTML)
+            return await asyncio.to_thread(expand_all)
+        except recurrence.OverBudget:
+            raise MailError(Kind.LIMIT, f"This view has more than {most} occurrences; choose "
+                                        "a shorter view") from None
 
     @staticmethod
     def _expand(cal: CalendarRef, item: Item, lo: int, hi: int, tz: tzinfo, first: date,
-                last: date, most: int) -> list[Occurrence]:
+                last: date, most: int, spend: recurrence.Budget | None = None
+                ) -> list[Occurrence]:
         try:
             found = recurrence.instances(item.data, TimeRange(lo, hi), component="VEVENT",
-                                         max_instances=most)
+                                         max_instances=most, budget=spend)
         except (InvalidItem, ValueError):
             return []  # a broken object is skipped, not a broken page
         out = []

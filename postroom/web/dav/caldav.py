@@ -8,12 +8,14 @@ pre-filtering and the matching are the service's (services/dav/items.py) and pim
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import re
 from xml.etree.ElementTree import Element
 
 from starlette.responses import Response
 
+from postroom.core.errors import Kind, MailError
 from postroom.pim import query
 from postroom.pim.filters import (
     CalendarDataRequest,
@@ -24,11 +26,12 @@ from postroom.pim.filters import (
     TimeRange,
 )
 from postroom.pim.freebusy import vfreebusy
+from postroom.pim.recurrence import Budget
 from postroom.services.dav.collections import COMPONENTS_PROP, DISPLAYNAME
 from postroom.services.dav.model import Collection
 from postroom.web.dav import props
 from postroom.web.dav import xml as X
-from postroom.web.dav.common import DavError, DavRequest, multistatus, xml_response
+from postroom.web.dav.common import DavError, DavRequest, xml_response
 from postroom.web.dav.xml import CALDAV, CARDDAV, elem
 
 D = "{DAV:}"
@@ -166,12 +169,17 @@ def _comp_selection(e: Element, out: dict[str, tuple[str, ...] | None]) -> None:
             out.setdefault(comp, None)
 
 
-def renderer(req: DavRequest, request: CalendarDataRequest | None) -> props.DataRenderer:
+def renderer(req: DavRequest, request: CalendarDataRequest | None,
+             spend: Budget | None = None) -> props.DataRenderer:
+    """calendar-data as ``request`` asks, each instance an expansion makes spent from the
+    request's budget (``spend``; a fresh one when not given): N items, or N hrefs, cost the
+    request at most web.dav.max_request_instances, not N x web.dav.max_instances."""
     most = req.config.max_instances
+    total = spend if spend is not None else props.budget(req)
 
     def render(data: bytes) -> Element:
-        out = data if request is None else query.calendar_data(data, request,
-                                                               max_instances=most)
+        out = data if request is None else query.calendar_data(
+            data, request, max_instances=most, budget=total)
         return elem(C + "calendar-data", out.decode("utf-8", "replace"))
     return render
 
@@ -188,40 +196,49 @@ async def calendar_query(req: DavRequest, body: Element) -> Response:
     coll = await _calendar(req)
     flt = calendar_filter(body)
     names = props.report_props(body)
-    render = renderer(req, data_request(names, body))
-    ms = X.Multistatus()
+    spend = props.budget(req)
+    report = props.Report(req, "calendars", coll, names, C + "calendar-data",
+                          renderer(req, data_request(names, body), spend), spend)
     for item in await req.dav.items.query_calendar(req.principal, coll, flt):
-        await props.item_response(req, ms, "calendars", coll, item.ref, item.data, names,
-                                  C + "calendar-data", render)
-    return multistatus(ms)
+        await report.add(item.ref, item.data)
+    return await report.response()
 
 
 async def calendar_multiget(req: DavRequest, body: Element) -> Response:
     coll = await _calendar(req)
+    spend = props.budget(req)
     return await multiget(req, body, coll, "calendars", C + "calendar-data",
-                          renderer(req, data_request(props.report_props(body), body)))
+                          renderer(req, data_request(props.report_props(body), body), spend),
+                          spend)
 
 
 async def multiget(req: DavRequest, body: Element, coll: Collection, family: str,
-                   data_prop: str, render: props.DataRenderer) -> Response:
-    """RFC 4791 §7.9 / RFC 6352 §8.7: the named members, 404 for the others."""
+                   data_prop: str, render: props.DataRenderer,
+                   spend: Budget | None = None) -> Response:
+    """RFC 4791 §7.9 / RFC 6352 §8.7: the named members, 404 for the others. Hrefs are
+    keyed by the member they resolve to: ``a.ics``, ``a.ics?1`` and ``./a.ics`` name one
+    member, answered once (otherwise one stored item, named many times over, would be
+    rendered as often as the client likes)."""
     hrefs = [X.text_of(h) for h in body.findall(D + "href")]
     if len(hrefs) > req.config.max_multiget:
         raise DavError(403, elem(D + "number-of-matches-within-limits"),
                        text=f"at most {req.config.max_multiget} hrefs per multiget")
     names = props.report_props(body)
-    wanted = {h: props.member_name(req, family, coll, h) for h in hrefs}
+    wanted: dict[str, tuple[str, str | None]] = {}  # member (or href): (first href, name)
+    for h in hrefs:
+        name = props.member_name(req, family, coll, h)
+        wanted.setdefault("/" + name if name else h, (h, name))
     found = await req.dav.items.get_many(req.principal, coll,
-                                         sorted({n for n in wanted.values() if n}))
-    ms = X.Multistatus()
-    for h, name in wanted.items():
+                                         sorted({n for _, n in wanted.values() if n}))
+    report = props.Report(req, family, coll, names, data_prop, render,
+                          spend if spend is not None else props.budget(req))
+    for h, name in wanted.values():
         item = found.get(name) if name else None
         if item is None:
-            ms.status(h, 404)
+            report.status(h, 404)
             continue
-        await props.item_response(req, ms, family, coll, item.ref, item.data, names,
-                                  data_prop, render)
-    return multistatus(ms)
+        await report.add(item.ref, item.data)
+    return await report.response()
 
 
 async def free_busy_query(req: DavRequest, body: Element) -> Response:
@@ -230,9 +247,15 @@ async def free_busy_query(req: DavRequest, body: Element) -> Response:
     span = time_range(body.find(C + "time-range"))
     if span is None:
         raise DavError(400, text="free-busy-query needs a time-range")
-    periods = await req.dav.items.freebusy(req.principal, coll, span)
-    return Response(vfreebusy(periods, span), status_code=200,
-                    media_type="text/calendar; charset=utf-8")
+    try:
+        periods = await req.dav.items.freebusy(req.principal, coll, span)
+    except MailError as exc:
+        if exc.kind is Kind.LIMIT:  # past max_results or web.dav.max_request_instances
+            raise DavError(507, props.within_limits(), text=exc.text) from None
+        raise
+    # the VFREEBUSY of up to max_request_instances periods: built off the event loop too
+    data = await asyncio.to_thread(vfreebusy, periods, span)
+    return Response(data, status_code=200, media_type="text/calendar; charset=utf-8")
 
 
 # -- MKCALENDAR and extended MKCOL --------------------------------------------------------------

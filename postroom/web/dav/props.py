@@ -9,6 +9,7 @@ translation table), never from rights letters.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from starlette.responses import Response
 
 from postroom.access.dav import SUPPORTED_TREE, dav_privileges
 from postroom.core.errors import Kind, MailError
+from postroom.pim.recurrence import Budget, OverBudget
 from postroom.services.dav.collections import COMPONENTS_PROP
 from postroom.services.dav.model import Collection, ItemRef
 from postroom.web.dav import xml as X
@@ -28,6 +30,7 @@ from postroom.web.dav.common import (
     href,
     multistatus,
     quote_segment,
+    xml_response,
 )
 from postroom.web.dav.xml import APPLE, CALDAV, CARDDAV, CS, DAV, clark, elem
 
@@ -586,20 +589,119 @@ async def proppatch(req: DavRequest) -> Response:
 
 DataRenderer = Callable[[bytes], Element]
 
+# Defaults of the request budget while config_dav.py has no key for it (see docs/dav.md)
+MAX_REQUEST_INSTANCES = 100_000
+MAX_RESPONSE_SIZE = 64 << 20
+
+
+def budget(req: DavRequest) -> Budget:
+    """A fresh budget for one request: web.dav.max_request_instances expanded instances and
+    web.dav.max_response_size octets of calendar-data/address-data, over all its items."""
+    cfg = req.config
+    return Budget(getattr(cfg, "max_request_instances", MAX_REQUEST_INSTANCES),
+                  getattr(cfg, "max_response_size", MAX_RESPONSE_SIZE))
+
+
+def within_limits() -> Element:
+    """RFC 5323 §5.17 / RFC 6578 §3.6: the answer was cut at a server limit."""
+    return elem(D + "number-of-matches-within-limits")
+
+
+def _data_element(data_prop: str, data: bytes, render: DataRenderer | None,
+                  spend: Budget | None) -> Element:
+    e = render(data) if render is not None else elem(data_prop, data.decode("utf-8", "replace"))
+    if spend is not None:
+        spend.spend(octets=len(e.text or ""))
+    return e
+
 
 async def item_response(req: DavRequest, ms: X.Multistatus, family: str, coll: Collection,
                         ref: ItemRef, data: bytes | None, names: list[str] | None,
                         data_prop: str = "", render: DataRenderer | None = None) -> None:
-    """One member's ``response`` in a REPORT: the asked properties, with calendar-data or
-    address-data (``data_prop``) rendered from the item's bytes by ``render``."""
+    """One member's ``response`` in a REPORT, rendered here and now (sync-collection). The
+    calendar and address book reports use ``Report``, which renders off the event loop.
+    A renderer past its request budget makes the whole answer a 507."""
     res = Resource("item", item_href(req, family, coll, ref.name), family, coll, ref)
     wanted = [n for n in (names or []) if n != data_prop] if names is not None else None
     found, missing = await values(req, res, wanted)
     if data_prop and names is not None and data_prop in names and data is not None:
-        found.append(render(data) if render is not None else elem(data_prop,
-                                                                 data.decode("utf-8",
-                                                                             "replace")))
+        try:
+            found.append(_data_element(data_prop, data, render, None))
+        except OverBudget:
+            raise DavError(507, within_limits()) from None
     ms.propstats(res.path, [(200, found), (404, missing)])
+
+
+@dataclass(slots=True)
+class _Member:
+    path: str
+    found: list[Element]
+    missing: list[Element]
+    data: bytes | None  # to render into data_prop; None: not asked or not there
+
+
+@dataclass(slots=True)
+class _Status:
+    path: str
+    status: int
+
+
+class Report:
+    """The responses of one calendar or address book REPORT. The cheap properties (etag,
+    length, ...) are gathered on the event loop as members are added; the expensive part, the
+    calendar-data/address-data (recurrence expansion, component selection, vCard conversion)
+    and the serialisation of the whole answer, runs as ONE worker job in ``response``: the
+    loop that serves every protocol never waits for it, and a report of thousands of items
+    pays one thread hop, not one per item.
+
+    The job spends from the request's ``Budget`` (instances inside the renderer, octets of
+    every data element here). Past it the answer stops before the member that overflowed (no
+    member is ever half there) and ends with a 507 response for the request-URI carrying
+    DAV:number-of-matches-within-limits (RFC 5323 §5.17, as RFC 6578 §3.6 does for sync)."""
+
+    def __init__(self, req: DavRequest, family: str, coll: Collection, names: list[str] | None,
+                 data_prop: str, render: DataRenderer | None, spend: Budget) -> None:
+        self._req = req
+        self._family = family
+        self._coll = coll
+        self._names = names
+        self._data_prop = data_prop
+        self._render = render
+        self._budget = spend
+        self._wants_data = names is not None and data_prop in names
+        self._entries: list[_Member | _Status] = []
+
+    async def add(self, ref: ItemRef, data: bytes | None) -> None:
+        names = self._names
+        res = Resource("item", item_href(self._req, self._family, self._coll, ref.name),
+                       self._family, self._coll, ref)
+        wanted = [n for n in names if n != self._data_prop] if names is not None else None
+        found, missing = await values(self._req, res, wanted)
+        self._entries.append(_Member(res.path, found, missing,
+                                     data if self._wants_data else None))
+
+    def status(self, path: str, status: int) -> None:
+        self._entries.append(_Status(path, status))
+
+    async def response(self) -> Response:
+        return xml_response(await asyncio.to_thread(self._build), 207)
+
+    def _build(self) -> bytes:
+        """The whole answer, in the worker thread."""
+        ms = X.Multistatus()
+        try:
+            for entry in self._entries:
+                if isinstance(entry, _Status):
+                    ms.status(entry.path, entry.status)
+                    continue
+                found = entry.found
+                if entry.data is not None:
+                    found = [*found, _data_element(self._data_prop, entry.data, self._render,
+                                                   self._budget)]
+                ms.propstats(entry.path, [(200, found), (404, entry.missing)])
+        except OverBudget:
+            ms.status(self._req.path, 507, within_limits())
+        return ms.to_bytes()
 
 
 def report_props(body: Element) -> list[str] | None:
