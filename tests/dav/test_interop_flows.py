@@ -286,3 +286,106 @@ def test_thunderbird_ctag_etag_multiget(dav: Dav) -> None:
     assert tag is not None
     assert dav.request(user, "DELETE", some, headers={"If-Match": tag.text or ""})[0] == 204
     assert ctag() != second
+
+
+def test_macos_mkcalendar_with_apple_properties(dav: Dav) -> None:
+    """Calendar.app's MKCALENDAR: a UUID segment, timezone, order, colour, transparency, a
+    component set and an emoji display name, all kept and read back."""
+    user = "mac@example.test"
+    dav.account(user)
+    href = f"/dav/calendars/{user}/8A1C0E5B-9D1F-4C65-A1D2-3F4E5D6C7B8A/"
+    tz = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//macOS 14.4//EN\r\n"
+          "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000"
+          "\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nTZOFFSETFROM:+0200\r\n"
+          "TZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nEND:VCALENDAR\r\n")
+    status, _, body = curl("MKCALENDAR", f"{dav.base}{href}", (
+        '<?xml version="1.0" encoding="UTF-8"?><B:mkcalendar '
+        'xmlns:B="urn:ietf:params:xml:ns:caldav"><A:set xmlns:A="DAV:"><A:prop>'
+        f'<B:calendar-timezone><![CDATA[{tz}]]></B:calendar-timezone>'
+        '<D:calendar-order xmlns:D="http://apple.com/ns/ical/">2</D:calendar-order>'
+        '<B:supported-calendar-component-set><B:comp name="VEVENT"/>'
+        '</B:supported-calendar-component-set><D:calendar-color '
+        'xmlns:D="http://apple.com/ns/ical/" symbolic-color="custom">#63DA38FF'
+        '</D:calendar-color><A:displayname>Holidays \U0001f384</A:displayname>'
+        '<B:schedule-calendar-transp><B:opaque/></B:schedule-calendar-transp></A:prop>'
+        '</A:set></B:mkcalendar>'), user=user,
+        headers={"User-Agent": "macOS/14.4 (23E214) CalendarAgent/988"})
+    assert status == 201, body
+    status, _, body = curl("PROPFIND", f"{dav.base}{href}", (
+        '<A:propfind xmlns:A="DAV:" xmlns:E="http://apple.com/ns/ical/" '
+        'xmlns:B="urn:ietf:params:xml:ns:caldav"><A:prop><A:displayname/><E:calendar-color/>'
+        '<E:calendar-order/><B:supported-calendar-component-set/><B:calendar-timezone/>'
+        '</A:prop></A:propfind>'), user=user, headers={"Depth": "0"})
+    assert status == 207
+    (resp,) = responses(body).values()
+    assert ok_prop(resp, "D:displayname").text == "Holidays \U0001f384"  # type: ignore[union-attr]
+    assert ok_prop(resp, "A:calendar-color").text == "#63DA38FF"  # type: ignore[union-attr]
+    assert ok_prop(resp, "A:calendar-order").text == "2"  # type: ignore[union-attr]
+    comps = resp.findall(".//C:supported-calendar-component-set/C:comp", NS)
+    assert [c.get("name") for c in comps] == ["VEVENT"]
+    assert "Europe/Berlin" in (ok_prop(resp, "C:calendar-timezone").text or "")  # type: ignore[union-attr]
+    # Contacts.app's principal query: the address book home.
+    status, _, body = curl("PROPFIND", f"{dav.base}/dav/principals/{user}/", (
+        '<A:propfind xmlns:A="DAV:" xmlns:R="urn:ietf:params:xml:ns:carddav" '
+        'xmlns:CS="http://calendarserver.org/ns/"><A:prop><R:addressbook-home-set/>'
+        '<CS:me-card/><R:directory-gateway/></A:prop></A:propfind>'), user=user,
+        headers={"Depth": "0"})
+    (resp,) = responses(body).values()
+    assert ok_prop(resp, "R:addressbook-home-set/D:href").text == \
+        f"/dav/addressbooks/{user}/"  # type: ignore[union-attr]
+
+
+def _item(dav: Dav, user: str, uid: str, extra: str = "") -> tuple[str, str]:
+    cal = home_member(user, f"{dav.base}/dav/calendars/{user}/", "Calendar")
+    body = EVENT.format(uid=uid, summary="cond").replace("END:VEVENT", f"{extra}END:VEVENT")
+    status, hdrs = put(dav, user, f"{cal}{uid}.ics", body, "text/calendar")
+    assert status == 201
+    return f"{cal}{uid}.ics", hdrs["etag"]
+
+
+def test_conditional_requests_plain(dav: Dav) -> None:
+    """What clients rely on today: If-None-Match with the ETag held gives 304 on GET, a stale
+    If-Match 412 on PUT and DELETE."""
+    user = "cond@example.test"
+    dav.account(user)
+    href, etag = _item(dav, user, "c1")
+    status, _, _ = curl("GET", f"{dav.base}{href}", user=user, headers={"If-None-Match": etag})
+    assert status == 304
+    assert dav.request(user, "DELETE", href, headers={"If-Match": '"stale"'})[0] == 412
+    assert dav.request(user, "DELETE", href, headers={"If-Match": etag})[0] == 204
+
+
+@pytest.mark.xfail(strict=True, reason="requests.md INTEROP → CORE: If-Match/If-None-Match "
+                   "lists and weak comparison (RFC 7232 §3.1, §3.2)")
+def test_conditional_requests_lists_and_weak(dav: Dav) -> None:
+    """RFC 7232: If-Match is true when ANY listed tag matches (§3.1); If-None-Match compares
+    weakly (§3.2), so W/"x" matches "x" and a GET gets 304."""
+    user = "cond2@example.test"
+    dav.account(user)
+    href, etag = _item(dav, user, "c2")
+    status, _, _ = curl("GET", f"{dav.base}{href}", user=user,
+                        headers={"If-None-Match": f"W/{etag}"})
+    assert status == 304
+    status, _, _ = curl("GET", f"{dav.base}{href}", user=user,
+                        headers={"If-None-Match": f'"other", {etag}'})
+    assert status == 304
+    assert dav.request(user, "DELETE", href, headers={"If-Match": f'"other", {etag}'})[0] == 204
+
+
+@pytest.mark.xfail(strict=True, reason="requests.md INTEROP → SCHED: calendar-auto-schedule "
+                   "is advertised but Schedule-Tag / If-Schedule-Tag-Match are not implemented")
+def test_schedule_tag(dav: Dav) -> None:
+    """RFC 6638 §3.2.10 / §8.2-8.3: a scheduling object resource has a Schedule-Tag (header on
+    PUT/GET, C:schedule-tag property); If-Schedule-Tag-Match with another tag is 412. iOS and
+    macOS send it when an attendee changes their participation."""
+    user = "sched@example.test"
+    dav.account(user)
+    dav.account("other@example.test")
+    href, _ = _item(dav, user, "s1", f"ORGANIZER:mailto:{user}\r\n"
+                    f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:{user}\r\n"
+                    "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:other@example.test\r\n")
+    status, hdrs, _ = curl("GET", f"{dav.base}{href}", user=user)
+    assert status == 200 and hdrs.get("schedule-tag"), hdrs
+    body = EVENT.format(uid="s1", summary="changed")
+    assert put(dav, user, href, body, "text/calendar",
+               {"If-Schedule-Tag-Match": '"not-the-tag"'})[0] == 412
