@@ -209,9 +209,17 @@ def _rid_key(comp: Component) -> int | None:
 
 
 @times.guarded
-def apply_reply(organizer_copy: bytes, reply_data: bytes) -> bytes:
+def apply_reply(organizer_copy: bytes, reply_data: bytes, *,
+                attendee: str | None = None) -> bytes:
     """The organiser's object with the replying attendee's PARTSTAT set (RFC 5546 §3.2.3);
-    raise ``InvalidItem`` when the reply does not belong to it (UID, older SEQUENCE)."""
+    raise ``InvalidItem`` when the reply does not belong to it (UID, older SEQUENCE).
+
+    ``attendee``: who sent the reply (the user, or a mail's From). RFC 5546 §3.2.3: a REPLY
+    speaks for one attendee only, so every component must carry exactly one ATTENDEE and, when
+    ``attendee`` is given, that ATTENDEE must be the sender; otherwise the whole reply is
+    refused (the caller checked the sender against the master only, and a second component
+    could otherwise answer for somebody else). One component per RECURRENCE-ID: a repeated
+    one is refused (the later would silently override the earlier)."""
     org_cal = times.parse_calendar(organizer_copy)
     rep_cal = times.parse_calendar(reply_data)
     org_comps = _comps(org_cal)
@@ -222,7 +230,10 @@ def apply_reply(organizer_copy: bytes, reply_data: bytes) -> bytes:
     master = next((c for c in org_comps if c.get("RECURRENCE-ID") is None), None)
     by_rid = {_rid_key(c): c for c in org_comps}
     changes: dict[int | None, tuple[str, str]] = {}  # rid -> (attendee, partstat)
+    sender = address(attendee) if attendee is not None else None
     for rc in rep_comps:
+        if _rid_key(rc) in changes:
+            raise _wrong("a REPLY answers each instance once (repeated RECURRENCE-ID)")
         target = by_rid.get(_rid_key(rc), master)
         if target is not None and _seq(rc) < _seq(target):
             raise _wrong(f"the reply answers SEQUENCE {_seq(rc)}, the event is at "
@@ -230,6 +241,8 @@ def apply_reply(organizer_copy: bytes, reply_data: bytes) -> bytes:
         atts = _attendee_list(rc)
         if len(atts) != 1:
             raise _wrong("a REPLY carries exactly one ATTENDEE (RFC 5546 §3.2.3)")
+        if sender is not None and address(atts[0]) != sender:
+            raise _wrong("a REPLY may only answer for its sender (RFC 5546 §3.2.3)")
         params = getattr(atts[0], "params", {})
         status = str(params.get("PARTSTAT", "NEEDS-ACTION")).upper()
         changes[_rid_key(rc)] = (address(atts[0]), status)

@@ -124,3 +124,46 @@ def test_server_parameters_not_sent() -> None:
     for msg in (itip.request(data, now=NOW), itip.cancel(data, now=NOW),
                 itip.reply(data, "carol@example.test", "ACCEPTED", now=NOW)):
         assert b"SCHEDULE-" not in msg.replace(b"\r\n ", b"")
+
+
+def _second_component(reply: bytes, who: str, partstat: str, rid: str = "") -> bytes:
+    """``reply`` with its VEVENT repeated, the copy answering for ``who`` (and, with ``rid``,
+    for that instance)."""
+    text = reply.decode().replace("\r\n ", "")
+    start, end = text.index("BEGIN:VEVENT"), text.index("END:VEVENT") + len("END:VEVENT\r\n")
+    lines = []
+    for line in text[start:end].split("\r\n"):
+        if line.startswith("ATTENDEE"):
+            line = f"ATTENDEE;PARTSTAT={partstat}:mailto:{who}"
+        lines.append(line)
+        if rid and line.startswith("UID:"):
+            lines.append(f"RECURRENCE-ID;TZID=Europe/Berlin:{rid}")
+    return (text[:end] + "\r\n".join(lines) + text[end:]).encode()
+
+
+def test_apply_reply_every_component_speaks_for_the_sender() -> None:
+    """Review fix: bob's reply whose second VEVENT answers for carol is refused as a whole
+    when the caller says bob sent it; without the sender only the shape is checked."""
+    answer = itip.reply(EVENT, "bob@example.test", "ACCEPTED", now=NOW)
+    assert itip.apply_reply(EVENT, answer, attendee="mailto:Bob@example.test") != EVENT
+    spoofed = _second_component(answer, "carol@example.test", "DECLINED", rid="20260309T090000")
+    with pytest.raises(InvalidItem) as info:
+        itip.apply_reply(EVENT, spoofed, attendee="bob@example.test")
+    assert info.value.precondition[1] == "valid-scheduling-message"
+    with pytest.raises(InvalidItem):  # the sender not named at all
+        itip.apply_reply(EVENT, answer, attendee="carol@example.test")
+    two = answer.replace(b"ATTENDEE;", b"ATTENDEE;PARTSTAT=ACCEPTED:mailto:carol@example.test"
+                         b"\r\nATTENDEE;", 1)
+    with pytest.raises(InvalidItem):  # two ATTENDEEs in one component
+        itip.apply_reply(EVENT, two, attendee="bob@example.test")
+
+
+def test_apply_reply_repeated_instance_refused() -> None:
+    """Review fix: two components for the same RECURRENCE-ID (here both the master): the
+    later one silently overrode the earlier; now the reply is refused."""
+    answer = itip.reply(EVENT, "bob@example.test", "ACCEPTED", now=NOW)
+    twice = _second_component(answer, "bob@example.test", "DECLINED")
+    with pytest.raises(InvalidItem):
+        itip.apply_reply(EVENT, twice, attendee="bob@example.test")
+    with pytest.raises(InvalidItem):
+        itip.apply_reply(EVENT, twice)
