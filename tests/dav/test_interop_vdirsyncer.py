@@ -51,9 +51,9 @@ def collections(dav: Dav, home: str) -> dict[str, str]:
     return found
 
 
-def server_items(dav: Dav, coll: str) -> dict[str, bytes]:
+def server_items(dav: Dav, coll: str, user: str = USER) -> dict[str, bytes]:
     """href -> body of every member of ``coll`` (PROPFIND Depth 1, then GET each)."""
-    status, _, body = dav.request(USER, "PROPFIND", coll,
+    status, _, body = dav.request(user, "PROPFIND", coll,
                                   '<propfind xmlns="DAV:"><prop><getetag/></prop></propfind>',
                                   {"Depth": "1"})
     assert status == 207
@@ -62,7 +62,7 @@ def server_items(dav: Dav, coll: str) -> dict[str, bytes]:
         path = href.decode()
         if path.rstrip("/") == coll.rstrip("/"):
             continue
-        status, _, data = dav.request(USER, "GET", path)
+        status, _, data = dav.request(user, "GET", path)
         assert status == 200, path
         out[path] = data
     return out
@@ -150,3 +150,33 @@ def test_metadata_both_ways(dav: Dav, tmp_path: Path) -> None:
         '<A:calendar-color/></prop></propfind>', {"Depth": "0"})
     assert status == 207
     assert b">Work</" in body and b"#ff8800" in body, body
+
+
+def test_collections_created_from_the_client(dav: Dav, tmp_path: Path) -> None:
+    """``collections = ["from a", "from b"]``: a local calendar and address book are created
+    on the server by vdirsyncer (extended MKCOL, RFC 5689) and filled; items whose UIDs are not
+    safe in a URL (space, slash, '?', '#', '&', '<', non-ASCII) get a generated href and come
+    back unchanged."""
+    user = "vince@example.test"
+    dav.account(user)
+    vd = Vdirsyncer(tmp_path, dav.port, user, collections='["from a", "from b"]')
+    (vd.cal / "trip").mkdir()
+    (vd.card / "friends").mkdir()
+    weird_ev = "we ird+uid/ä@x?y#z"
+    weird_card = "c&d<e>%20"
+    (vd.cal / "trip" / "w.ics").write_text(event(weird_ev, "Weird"))
+    (vd.card / "friends" / "w.vcf").write_text(card(weird_card, "Weird Card"))
+    vd.run("discover")
+    vd.run("sync")
+    cal = f"/dav/calendars/{user}/trip/"
+    book = f"/dav/addressbooks/{user}/friends/"
+    status, _, body = dav.request(user, "PROPFIND", cal, '<propfind xmlns="DAV:"><prop>'
+                                  '<resourcetype/></prop></propfind>', {"Depth": "0"})
+    assert status == 207 and b"calendar" in body, body
+    status, _, body = dav.request(user, "PROPFIND", book, '<propfind xmlns="DAV:"><prop>'
+                                  '<resourcetype/></prop></propfind>', {"Depth": "0"})
+    assert status == 207 and b"addressbook" in body, body
+    assert uids(list(server_items(dav, cal, user).values())) == {weird_ev}
+    assert uids(list(server_items(dav, book, user).values())) == {weird_card}
+    again = vd.run("sync")
+    assert "Copying" not in again and "Updating" not in again, again

@@ -33,7 +33,8 @@ class Vdirsyncer:
     """A vdirsyncer set-up: pairs ``cal`` and ``card`` between ``root``/cal, ``root``/card
     and the server's calendar and address book homes, discovered from the bare URL."""
 
-    def __init__(self, root: Path, port: int, user: str, password: str = PASSWORD) -> None:
+    def __init__(self, root: Path, port: int, user: str, password: str = PASSWORD,
+                 collections: str = '["from b"]') -> None:
         assert VDIRSYNCER is not None
         self.root = root
         self.cal = root / "cal"
@@ -46,13 +47,13 @@ class Vdirsyncer:
         self.config = root / "config"
         self.config.write_text(
             f'[general]\nstatus_path = "{root / "status"}/"\n\n'
-            '[pair cal]\na = "cal_local"\nb = "cal_remote"\ncollections = ["from b"]\n'
+            f'[pair cal]\na = "cal_local"\nb = "cal_remote"\ncollections = {collections}\n'
             'metadata = ["color", "displayname"]\nconflict_resolution = "b wins"\n\n'
             f'[storage cal_local]\ntype = "filesystem"\npath = "{self.cal}/"\n'
             'fileext = ".ics"\n\n'
             f'[storage cal_remote]\ntype = "caldav"\n{remote}\n'
-            '[pair card]\na = "card_local"\nb = "card_remote"\ncollections = ["from b"]\n'
-            'conflict_resolution = "b wins"\n\n'
+            '[pair card]\na = "card_local"\nb = "card_remote"\n'
+            f'collections = {collections}\nconflict_resolution = "b wins"\n\n'
             f'[storage card_local]\ntype = "filesystem"\npath = "{self.card}/"\n'
             'fileext = ".vcf"\n\n'
             f'[storage card_remote]\ntype = "carddav"\n{remote}')
