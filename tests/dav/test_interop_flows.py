@@ -389,3 +389,36 @@ def test_schedule_tag(dav: Dav) -> None:
     body = EVENT.format(uid="s1", summary="changed")
     assert put(dav, user, href, body, "text/calendar",
                {"If-Schedule-Tag-Match": '"not-the-tag"'})[0] == 412
+
+
+def test_davx5_paged_initial_sync(dav: Dav) -> None:
+    """An initial sync in pages (DAV:limit, RFC 6578 §3.6): each page's token continues where
+    it stopped; together the pages list every member exactly once, with calendar-data."""
+    user = "pager@example.test"
+    dav.account(user)
+    cal = home_member(user, f"{dav.base}/dav/calendars/{user}/", "Calendar")
+    names = {f"{cal}pg-{n}.ics" for n in range(7)}
+    for n in range(7):
+        assert put(dav, user, f"{cal}pg-{n}.ics", EVENT.format(uid=f"pg-{n}", summary=f"P{n}"),
+                   "text/calendar")[0] == 201
+    seen: list[str] = []
+    token = ""
+    for _ in range(10):
+        status, _, body = curl("REPORT", f"{dav.base}{cal}", (
+            '<?xml version="1.0" encoding="UTF-8"?><sync-collection xmlns="DAV:" '
+            'xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            f'<sync-token>{token}</sync-token><sync-level>1</sync-level>'
+            '<limit><nresults>3</nresults></limit><prop><getetag/><C:calendar-data/></prop>'
+            '</sync-collection>'), user=user, headers={"Depth": "0", "User-Agent": DAVX5_UA})
+        assert status == 207, body
+        got = responses(body)
+        more = got.pop(cal, None)
+        for href, r in got.items():
+            data = ok_prop(r, "C:calendar-data")
+            assert data is not None and "BEGIN:VEVENT" in (data.text or ""), body
+            seen.append(href)
+        token = xml(body).findtext("D:sync-token", namespaces=NS) or ""
+        if more is None:
+            break
+        assert "507" in (more.findtext("D:status", namespaces=NS) or ""), body
+    assert sorted(seen) == sorted(names)
