@@ -36,9 +36,9 @@ def card(uid: str, name: str) -> str:
             f"EMAIL:{uid}@example.org\r\nEND:VCARD\r\n")
 
 
-def collections(dav: Dav, home: str) -> dict[str, str]:
+def collections(dav: Dav, home: str, user: str = USER) -> dict[str, str]:
     """displayname -> collection path, from a Depth 1 PROPFIND on ``home``."""
-    status, _, body = dav.request(USER, "PROPFIND", home,
+    status, _, body = dav.request(user, "PROPFIND", home,
                                   '<propfind xmlns="DAV:"><prop><displayname/></prop></propfind>',
                                   {"Depth": "1"})
     assert status == 207
@@ -180,3 +180,40 @@ def test_collections_created_from_the_client(dav: Dav, tmp_path: Path) -> None:
     assert uids(list(server_items(dav, book, user).values())) == {weird_card}
     again = vd.run("sync")
     assert "Copying" not in again and "Updating" not in again, again
+
+
+def test_imap_changes_reach_the_sync_client(dav: Dav, tmp_path: Path) -> None:
+    """An event expunged over IMAP is reported deleted by sync and vdirsyncer removes the
+    local file; one deleted locally is gone over IMAP too."""
+    user = "ivy@example.test"
+    dav.account(user)
+    calendar = collections(dav, f"/dav/calendars/{user}/", user)["Calendar"]
+    for uid in ("keep", "by-imap", "by-client"):
+        assert dav.request(user, "PUT", f"{calendar}{uid}.ics", event(uid, f"S {uid}"),
+                           {"Content-Type": "text/calendar"})[0] == 201
+    vd = Vdirsyncer(tmp_path, dav.port, user)
+    vd.run("discover")
+    vd.run("sync")
+    local = vd.cal / calendar.rstrip("/").rsplit("/", 1)[1]
+    assert uids(list(local_items(local).values())) == {"keep", "by-imap", "by-client"}
+    imap = dav.imap(user)
+    try:
+        assert imap.select("Calendar")[0] == "OK"
+        typ, data = imap.search(None, "SUBJECT", '"S by-imap"')
+        assert typ == "OK" and data[0], data
+        imap.store(data[0].decode().split()[0], "+FLAGS", "\\Deleted")
+        imap.expunge()
+    finally:
+        imap.logout()
+    for p in local.iterdir():
+        if b"UID:by-client" in p.read_bytes():
+            p.unlink()
+    vd.run("sync")
+    assert uids(list(local_items(local).values())) == {"keep"}
+    assert uids(list(server_items(dav, calendar, user).values())) == {"keep"}
+    imap = dav.imap(user)
+    try:
+        typ, data = imap.select("Calendar", readonly=True)
+        assert typ == "OK" and data[0] == b"1", data
+    finally:
+        imap.logout()
