@@ -9,7 +9,7 @@ import email.policy
 import pytest
 
 from postroom.pim.model import InvalidItem
-from postroom.services.dav import imip
+from postroom.services.dav import imip, scheduling
 from postroom.services.dav.scheduling import item_name
 
 EVENT = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
@@ -90,3 +90,35 @@ def test_item_names() -> None:
     assert item_name("u1@x.test") == "u1@x.test.ics"
     odd = item_name("a uid/with spaces")
     assert odd.endswith(".ics") and "/" not in odd and " " not in odd
+
+
+PRIVATE = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+           b"UID:u1@x.test\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260410T090000Z\r\n"
+           b"SUMMARY:Dentist\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def test_only_the_organiser_changes_a_copy() -> None:
+    """Review fix (RFC 5546 §2.1): a REQUEST or CANCEL changes the recipient's copy only when
+    that copy is a scheduling object organised by the sender; the recipient's own organiser
+    copy and an outdated revision are refused."""
+    request = EVENT.replace(b"VERSION:2.0", b"VERSION:2.0\r\nMETHOD:REQUEST").replace(
+        b"SUMMARY:Plan", b"SUMMARY:Plan (moved)")
+    bob = imip.attendee_copy(EVENT, "bob@x.test", "ACCEPTED")
+    updated = scheduling._updated(bob, request, "bob@x.test", "alice@x.test", 0)
+    assert b"Plan (moved)" in updated and imip.partstat_of(updated, "bob@x.test") == "ACCEPTED"
+    asked_again = scheduling._updated(bob, request, "bob@x.test", "alice@x.test", 1)
+    assert imip.partstat_of(asked_again, "bob@x.test") == "NEEDS-ACTION"
+    assert b"STATUS:CANCELLED" in scheduling._cancelled(bob, "alice@x.test", "bob@x.test")
+    refused = [
+        lambda: scheduling._updated(bob, request, "bob@x.test", "mallory@x.test", 9),
+        lambda: scheduling._updated(PRIVATE, request, "bob@x.test", "alice@x.test", 0),
+        lambda: scheduling._updated(EVENT, request, "alice@x.test", "alice@x.test", 0),
+        lambda: scheduling._updated(bob.replace(b"UID:", b"SEQUENCE:2\r\nUID:"), request,
+                                    "bob@x.test", "alice@x.test", 1),
+        lambda: scheduling._cancelled(bob, "mallory@x.test", "bob@x.test"),
+        lambda: scheduling._cancelled(PRIVATE, "alice@x.test", "bob@x.test"),
+        lambda: scheduling._replied(bob, request, "alice@x.test", "bob@x.test"),
+    ]
+    for attempt in refused:
+        with pytest.raises(scheduling.Refused):
+            attempt()

@@ -33,8 +33,11 @@ Why writing into other users' calendars does not bypass the gate: those writes a
 server's act (RFC 6638 §3.2), made as the system principal acting in the target's own account
 (``Principal.operator_as``). The user never names the target folder: it is chosen here from
 the attendee or organiser address written in the event, and only the target's own default
-calendar (a REQUEST) or the object with the same UID in which the target is the ORGANIZER (a
-REPLY) or the ORGANIZER is the sender (a CANCEL) can be touched. Writes made as the system
+calendar (a new invitation, never over an existing resource) or the object with the same UID
+in which the target is the ORGANIZER (a REPLY) or the ORGANIZER is the sender (a REQUEST's
+update, a CANCEL) can be touched: RFC 5546 §2.1, the organiser owns the event. Anything else
+with that UID (a private event, another organiser's meeting, the target's own organiser copy)
+is left alone and the refusal logged. Writes made as the system
 principal are never scheduled again, which also ends every loop; imports (CLI, API) set
 ``QUIET`` and send nothing either.
 """
@@ -92,12 +95,7 @@ def item_name(uid: str) -> str:
 
 
 def _info(item: Item | None) -> SchedulingInfo | None:
-    if item is None:
-        return None
-    try:
-        return scheduling_info(item.data)
-    except InvalidItem:
-        return None
+    return None if item is None else _info_of(item.data)
 
 
 def _people(info: SchedulingInfo | None, me: str) -> set[str]:
@@ -144,7 +142,7 @@ class Scheduling:
                 or coll.handle is None or coll.kind not in SCHEDULED_KINDS \
                 or (coll.owner or "").lower() != me:
             return
-        old_info, new_info = _info(old), _info(new)
+        old_info, new_info = await asyncio.to_thread(lambda: (_info(old), _info(new)))
         info = new_info or old_info
         if info is None or not info.organizer:
             return
@@ -235,69 +233,92 @@ class Scheduling:
                         ", ".join(recipients), exc.text)
 
     async def deliver_local(self, account: AccountRec, method: str, message: bytes,
-                            sender: str) -> bool:
+                            sender: str, *, from_outside: bool = False) -> bool:
         """Apply one iTIP message to a local account's calendar, as the server (see the
         module's docstring). ``sender``: who sent it (the user, or a mail's From), checked
         against the role the message claims (RFC 6047 §3.1: only the organiser requests
-        and cancels, only the attendee replies). True when something was written."""
-        info = scheduling_info(message)
+        and cancels, only the attendee replies) and against the copy it would change (RFC
+        6638 §3.2, RFC 5546 §2.1: the organiser owns the event, so only a scheduling object
+        the sender organises is updated or cancelled, never another object with the same UID,
+        and never the recipient's own organiser copy). ``from_outside``: it came by mail
+        from a sender who is not one of our accounts (web.dav.remote_invitations decides
+        whether such a REQUEST may file a new event). True when something was written."""
+        # iTIP parsing is CPU work on objects up to max_resource_size: off the event loop,
+        # as PUT parsing is
+        info = await asyncio.to_thread(scheduling_info, message)
         if info is None or not info.uid:
             return False
         target = account.address.lower()
         acting = Principal.operator_as(account.id, account.address, account.domain_id)
-        found = await self._find(acting, info.uid)
         if method == "REQUEST":
             if info.organizer != sender or target not in {a.address for a in info.attendees}:
                 return False
-            return await self._land(acting, found, message, target, info)
+            found = await self._find(acting, info.uid)
+            if found is None and from_outside and not self._remote_invitations():
+                log.info("scheduling: invitation from %s for %s left in INBOX "
+                         "(web.dav.remote_invitations is off)", sender, target)
+                return False
+            return await self._land(acting, found, message, target, sender, info)
         if method == "CANCEL":
-            if found is None or info.organizer != sender:
+            if info.organizer != sender:
                 return False
-            coll, item = found
-            current = scheduling_info(item.data)
-            if current is None or current.organizer != sender:
+            found = await self._find(acting, info.uid)
+            if found is None:
                 return False
-            return await self._rewrite(acting, coll, item, imip.mark_cancelled)
+            return await self._rewrite(acting, *found, method, sender,
+                                       lambda data: _cancelled(data, sender, target))
         if method == "REPLY":
-            if found is None or sender not in {a.address for a in info.attendees}:
+            if sender not in {a.address for a in info.attendees}:
                 return False
-            coll, item = found
-            current = scheduling_info(item.data)
-            if current is None or current.organizer != target:
-                return False  # only the organiser's own copy takes replies
-            return await self._rewrite(acting, coll, item,
-                                       lambda data: itip.apply_reply(data, message))
+            found = await self._find(acting, info.uid)
+            if found is None:
+                return False
+            return await self._rewrite(acting, *found, method, sender,
+                                       lambda data: _replied(data, message, sender, target))
         return False
 
+    def _remote_invitations(self) -> bool:
+        # web.dav.remote_invitations (asked for in requests.md): read with a default until
+        # the key exists in config_dav.py
+        return bool(getattr(self._ctx.config, "remote_invitations", True))
+
     async def _land(self, acting: Principal, found: tuple[Collection, Item] | None,
-                    message: bytes, attendee: str, info: SchedulingInfo) -> bool:
+                    message: bytes, attendee: str, sender: str, info: SchedulingInfo) -> bool:
         """A REQUEST into the attendee's calendar: a new copy with NEEDS-ACTION, or the
-        update of their copy keeping their answer while the revision (SEQUENCE) is the
-        same (RFC 5546 §2.1.4: a new revision asks again)."""
+        update of their copy (only one the sender organises: ``_updated``) keeping their
+        answer while the revision (SEQUENCE) is the same (RFC 5546 §2.1.4: a new revision
+        asks again)."""
         if found is not None:
-            coll, item = found
-            mine = scheduling_info(item.data)
-            keep = imip.partstat_of(item.data, attendee) \
-                if mine is not None and mine.sequence >= info.sequence else None
-            return await self._rewrite(acting, coll, item,
-                                       lambda _data: imip.attendee_copy(message, attendee, keep))
+            return await self._rewrite(
+                acting, *found, "REQUEST", sender,
+                lambda data: _updated(data, message, attendee, sender, info.sequence))
         calendar = await self._default_calendar(acting)
         if calendar is None:
             log.info("scheduling: %s has no calendar; invitation not filed", attendee)
             return False
-        data = imip.attendee_copy(message, attendee, None)
+        data = await asyncio.to_thread(imip.attendee_copy, message, attendee, None)
         try:
+            # If-None-Match: never over an existing resource of that name, whatever it is
             await self._items.put(acting, calendar, item_name(info.uid), data, ICS_TYPE,
                                   if_none_match=True)
         except PreconditionFailed:
             return False
         return True
 
-    async def _rewrite(self, acting: Principal, coll: Collection, item: Item,
-                       change: Callable[[bytes], bytes]) -> bool:
-        """Read-change-write with If-Match, again when the item changed meanwhile."""
+    async def _rewrite(self, acting: Principal, coll: Collection, item: Item, method: str,
+                       sender: str, change: Callable[[bytes], bytes]) -> bool:
+        """Read-change-write with If-Match, again when the item changed meanwhile. ``change``
+        runs in a worker thread (it parses) and is given the current data each time, so its
+        ownership check (``Refused``) holds for exactly what is overwritten."""
         for _ in range(_TRIES):
-            data = change(item.data)
+            try:
+                data = await asyncio.to_thread(change, item.data)
+            except Refused as exc:
+                # RFC 6638 §3.2.9 would answer 3.8 (no authority) on the sender's copy; that
+                # status is not written back (see docs/dav/scheduling.md), only logged
+                log.warning("scheduling: %s from %s for %s/%s refused: %s", method, sender,
+                            acting.address, item.ref.name, exc)
+                return False
             if data == item.data:
                 return False
             try:
@@ -405,14 +426,14 @@ class Scheduling:
             return 0
         if not parts or not sender:
             return 0
-        if isinstance(await self._ctx.directory.resolve_recipient(sender), ToAccount) and \
-                (authenticated or "").lower() != sender:
+        ours = isinstance(await self._ctx.directory.resolve_recipient(sender), ToAccount)
+        if ours and (authenticated or "").lower() != sender:
             log.info("iMIP from %s ignored: one of our addresses, not submitted by it", sender)
             return 0
         done = 0
         for part in parts:
             try:
-                method = imip.method_of(part)
+                method = await asyncio.to_thread(imip.method_of, part)
             except InvalidItem:
                 continue
             if method not in ("REQUEST", "REPLY", "CANCEL"):
@@ -422,12 +443,65 @@ class Scheduling:
                 if not isinstance(found, ToAccount) or found.account.state != "active":
                     continue
                 try:
-                    if await self.deliver_local(found.account, method, part, sender):
+                    if await self.deliver_local(found.account, method, part, sender,
+                                                from_outside=not ours):
                         done += 1
                 except (MailError, InvalidItem) as exc:
                     log.info("iMIP %s from %s for %s not applied: %s", method, sender, rcpt,
                              exc)
         return done
+
+
+class Refused(Exception):
+    """An iTIP message that may not change the copy it names (RFC 6638 §3.2.9 3.8)."""
+
+
+def _organised_by(current: bytes, sender: str, recipient: str) -> SchedulingInfo:
+    """The recipient's copy's scheduling info when ``sender`` organises it (RFC 5546 §2.1:
+    only the organiser changes an event); ``Refused`` for any other object with that UID (a
+    private event, someone else's invitation) and for the recipient's own organiser copy."""
+    mine = _info_of(current)
+    if mine is None or not mine.organizer:
+        raise Refused("the existing object with this UID is not a scheduling object")
+    if mine.organizer == recipient:
+        raise Refused("the recipient organises this event")
+    if mine.organizer != sender:
+        raise Refused(f"the existing copy is organised by {mine.organizer}, not the sender")
+    return mine
+
+
+def _updated(current: bytes, message: bytes, attendee: str, sender: str,
+             sequence: int) -> bytes:
+    """The attendee's copy after the organiser's REQUEST: their answer kept while the
+    revision is the same; an older revision is refused (RFC 5546 §2.1.5)."""
+    mine = _organised_by(current, sender, attendee)
+    if sequence < mine.sequence:
+        raise Refused(f"SEQUENCE {sequence} is older than the copy's {mine.sequence}")
+    keep = imip.partstat_of(current, attendee) if sequence == mine.sequence else None
+    return imip.attendee_copy(message, attendee, keep)
+
+
+def _cancelled(current: bytes, sender: str, attendee: str) -> bytes:
+    """The attendee's copy after the organiser's CANCEL (RFC 5546 §3.2.5)."""
+    _organised_by(current, sender, attendee)
+    return imip.mark_cancelled(current)
+
+
+def _replied(current: bytes, message: bytes, sender: str, organizer: str) -> bytes:
+    """The organiser's copy after ``sender``'s REPLY: only the recipient's own organiser
+    copy takes replies, and every component of the reply must speak for the sender alone
+    (``itip.apply_reply``)."""
+    mine = _info_of(current)
+    if mine is None or mine.organizer != organizer:
+        raise Refused("only the organiser's own copy takes replies")
+    return itip.apply_reply(current, message, attendee=sender)
+
+
+def _info_of(data: bytes) -> SchedulingInfo | None:
+    try:
+        return scheduling_info(data)
+    except InvalidItem:
+        return None
 
 
 def _imip_parts(data: bytes, most: int) -> tuple[list[bytes], str]:
