@@ -246,7 +246,7 @@ def test_thunderbird_ctag_etag_multiget(dav: Dav) -> None:
         (resp,) = responses(body).values()
         found = ok_prop(resp, "CS:getctag")
         assert found is not None and found.text, body
-        return found.text
+        return str(found.text)
 
     first = ctag()
     for n in range(3):
@@ -331,8 +331,8 @@ def test_macos_mkcalendar_with_apple_properties(dav: Dav) -> None:
         '<CS:me-card/><R:directory-gateway/></A:prop></A:propfind>'), user=user,
         headers={"Depth": "0"})
     (resp,) = responses(body).values()
-    assert ok_prop(resp, "R:addressbook-home-set/D:href").text == \
-        f"/dav/addressbooks/{user}/"  # type: ignore[union-attr]
+    books = ok_prop(resp, "R:addressbook-home-set/D:href")
+    assert books is not None and books.text == f"/dav/addressbooks/{user}/", body
 
 
 def _item(dav: Dav, user: str, uid: str, extra: str = "") -> tuple[str, str]:
