@@ -46,6 +46,18 @@ class DavConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_instances: Annotated[int, _d(
         "Most instances one recurring event is expanded to in a query or an expand "
         "request (an endless RRULE stops there)."), Meta(ge=100, le=1_000_000)] = 10_000
+    max_request_instances: Annotated[int, _d(
+        "Most recurrence instances one request expands over all its items together "
+        "(calendar-data expand, free-busy); past it a REPORT is cut with 507 "
+        "DAV:number-of-matches-within-limits (RFC 5323 §5.17)."),
+                                     Meta(ge=100, le=10_000_000)] = 100_000
+    max_response_size: Annotated[int, _d(
+        "Largest calendar-data/address-data one REPORT answer carries, in octets; past it "
+        "the answer is cut with 507 DAV:number-of-matches-within-limits."),
+                                 Meta(ge=64 << 10, le=1 << 30)] = 64 << 20
+    max_view_instances: Annotated[int, _d(
+        "Most event occurrences one webmail calendar view shows; more is a message asking "
+        "for a shorter view."), Meta(ge=100, le=1_000_000)] = 5000
     max_import_size: Annotated[int, _d(
         "Largest .ics or .vcf file one import (CLI, API, webmail) takes, in octets."),
                                Meta(ge=1024, le=1 << 32)] = 256 << 20
@@ -74,3 +86,8 @@ class DavConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     scheduling: Annotated[bool, _d(
         "Deliver invitations to local attendees' scheduling inboxes and send them to remote "
         "attendees as iMIP mail (RFC 6638, RFC 6047).")] = True
+    remote_invitations: Annotated[bool, _d(
+        "File invitations (iMIP REQUEST) mailed from outside into the attendee's default "
+        "calendar as NEEDS-ACTION; false leaves them in INBOX as mail only. Updates and "
+        "cancellations of an event already in the calendar, by its own organiser, and "
+        "invitations between local users apply either way.")] = True
