@@ -422,3 +422,38 @@ def test_davx5_paged_initial_sync(dav: Dav) -> None:
             break
         assert "507" in (more.findtext("D:status", namespaces=NS) or ""), body
     assert sorted(seen) == sorted(names)
+
+
+def test_directory_sync_sees_new_colleagues(dav: Dav) -> None:
+    """The global address list is read-only (only read privileges) and syncs like any
+    address book: a colleague added later appears in the changes since the last token, and
+    the ctag moves (DAVx5 and Thunderbird then fetch the new card)."""
+    user = "dir1@dirtest.test"
+    dav.account(user)
+    url = f"{dav.base}/dav/addressbooks/{user}/directory/"
+    status, _, body = curl("PROPFIND", url, '<D:propfind xmlns:D="DAV:" '
+                           'xmlns:CS="http://calendarserver.org/ns/"><D:prop>'
+                           '<D:current-user-privilege-set/><CS:getctag/></D:prop></D:propfind>',
+                           user=user, headers={"Depth": "0"})
+    assert status == 207
+    (resp,) = responses(body).values()
+    privs = {p.tag for p in resp.iterfind(".//D:current-user-privilege-set/D:privilege/*", NS)}
+    assert "{DAV:}read" in privs and not privs & {"{DAV:}bind", "{DAV:}write",
+                                                   "{DAV:}write-content", "{DAV:}all"}, privs
+    ctag = ok_prop(resp, "CS:getctag")
+    assert ctag is not None
+    status, _, body = curl("REPORT", url, SYNC.format(token=""), user=user,
+                           headers={"Depth": "0", "User-Agent": DAVX5_UA})
+    assert status == 207 and b"dir1@dirtest.test" in body, body
+    token = xml(body).findtext("D:sync-token", namespaces=NS)
+    dav.account("dir2@dirtest.test")
+    status, _, body = curl("REPORT", url, SYNC.format(token=token), user=user,
+                           headers={"Depth": "0", "User-Agent": DAVX5_UA})
+    assert status == 207, body
+    assert b"dir2@dirtest.test" in body, body
+    status, _, after = curl("PROPFIND", url, '<D:propfind xmlns:D="DAV:" '
+                            'xmlns:CS="http://calendarserver.org/ns/"><D:prop><CS:getctag/>'
+                            '</D:prop></D:propfind>', user=user, headers={"Depth": "0"})
+    (resp,) = responses(after).values()
+    moved = ok_prop(resp, "CS:getctag")
+    assert moved is not None and moved.text != ctag.text
