@@ -217,3 +217,25 @@ def test_imap_changes_reach_the_sync_client(dav: Dav, tmp_path: Path) -> None:
         assert typ == "OK" and data[0] == b"1", data
     finally:
         imap.logout()
+
+
+def test_conflict_resolved_by_the_server_copy(dav: Dav, tmp_path: Path) -> None:
+    """Both sides change the same event between syncs: vdirsyncer sees the conflict from the
+    ETag it holds and, configured "b wins", keeps the server's copy on both sides."""
+    user = "connie@example.test"
+    dav.account(user)
+    calendar = collections(dav, f"/dav/calendars/{user}/", user)["Calendar"]
+    href = f"{calendar}both.ics"
+    assert dav.request(user, "PUT", href, event("both", "Original"),
+                       {"Content-Type": "text/calendar"})[0] == 201
+    vd = Vdirsyncer(tmp_path, dav.port, user)
+    vd.run("discover")
+    vd.run("sync")
+    local = vd.cal / calendar.rstrip("/").rsplit("/", 1)[1]
+    (path,) = [p for p in local.iterdir() if p.suffix == ".ics"]
+    path.write_text(event("both", "Changed locally"))
+    assert dav.request(user, "PUT", href, event("both", "Changed on the server"),
+                       {"Content-Type": "text/calendar"})[0] == 204
+    vd.run("sync")
+    assert b"SUMMARY:Changed on the server" in path.read_bytes()
+    assert b"SUMMARY:Changed on the server" in dav.request(user, "GET", href)[2]
