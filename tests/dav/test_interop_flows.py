@@ -355,8 +355,6 @@ def test_conditional_requests_plain(dav: Dav) -> None:
     assert dav.request(user, "DELETE", href, headers={"If-Match": etag})[0] == 204
 
 
-@pytest.mark.xfail(strict=True, reason="requests.md INTEROP → CORE: If-Match/If-None-Match "
-                   "lists and weak comparison (RFC 7232 §3.1, §3.2)")
 def test_conditional_requests_lists_and_weak(dav: Dav) -> None:
     """RFC 7232: If-Match is true when ANY listed tag matches (§3.1); If-None-Match compares
     weakly (§3.2), so W/"x" matches "x" and a GET gets 304."""
@@ -372,8 +370,6 @@ def test_conditional_requests_lists_and_weak(dav: Dav) -> None:
     assert dav.request(user, "DELETE", href, headers={"If-Match": f'"other", {etag}'})[0] == 204
 
 
-@pytest.mark.xfail(strict=True, reason="requests.md INTEROP → SCHED: calendar-auto-schedule "
-                   "is advertised but Schedule-Tag / If-Schedule-Tag-Match are not implemented")
 def test_schedule_tag(dav: Dav) -> None:
     """RFC 6638 §3.2.10 / §8.2-8.3: a scheduling object resource has a Schedule-Tag (header on
     PUT/GET, C:schedule-tag property); If-Schedule-Tag-Match with another tag is 412. iOS and

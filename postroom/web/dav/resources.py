@@ -10,11 +10,13 @@ win.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote, urlsplit
 
 from starlette.responses import Response, StreamingResponse
 
 from postroom.core.errors import Kind, MailError
+from postroom.services.dav.model import Collection
 from postroom.web.dav import props
 from postroom.web.dav import xml as X
 from postroom.web.dav.common import DavError, DavRequest, error_response, parse_target
@@ -23,15 +25,53 @@ from postroom.web.dav.xml import CALDAV, CARDDAV
 NO_STORE = {"Cache-Control": "no-cache"}
 
 
-def _etag_header(value: str | None) -> str | None:
-    """The single entity tag of If-Match / a non-"*" If-None-Match (weak ones never match a
-    strong comparison, RFC 7232 §2.3.2: they are kept as given and so fail)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if "," in value:
-        value = value.split(",", 1)[0].strip()
-    return value or None
+_TAG = re.compile(r'\s*(\*|(?:W/)?"[^"]*")\s*(?:,|$)')
+# RFC 6638 §3.1: a calendar object with an ORGANIZER is a scheduling object resource
+_ORGANIZER = re.compile(rb"(?im)^ORGANIZER[;:]")
+
+
+def _etags(value: str | None) -> list[str]:
+    """The entity tags of an If-Match / If-None-Match list (RFC 7232 §3.1, §3.2), as given
+    ("*", strong '"x"', weak 'W/"x"'); a malformed list yields what parsed before the fault."""
+    out: list[str] = []
+    pos = 0
+    text = (value or "").strip()
+    while pos < len(text):
+        m = _TAG.match(text, pos)
+        if m is None:
+            break
+        out.append(m.group(1))
+        pos = m.end()
+    return out
+
+
+def _if_match(value: str | None, current: str | None) -> str | None:
+    """What the service compares If-Match with: the listed tag equal to the item's current
+    ETag when there is one (RFC 7232 §3.1: true when ANY matches, by the strong comparison,
+    so a weak tag never does), else the first (which then fails, as it must); None when the
+    header is absent."""
+    tags = _etags(value)
+    if value is not None and not tags:
+        return value.strip() or None
+    if "*" in tags:
+        return "*"
+    if current is not None and current in tags:
+        return current
+    return tags[0] if tags else None
+
+
+def _weak_match(value: str | None, etag: str) -> bool:
+    """If-None-Match (RFC 7232 §3.2): the weak comparison, W/ ignored on both sides."""
+    tags = _etags(value)
+    return "*" in tags or etag.removeprefix("W/") in (t.removeprefix("W/") for t in tags)
+
+
+def _schedule_tag(data: bytes, etag: str) -> dict[str, str]:
+    """RFC 6638 §3.2.10: a scheduling object resource carries a Schedule-Tag. Ours is its
+    ETag: it changes with every stored change, also the server's merge of an attendee's
+    reply, so a client holding an older tag gets 412 and refetches rather than overwriting
+    a newer version (the conservative reading of §3.2.10; no silent loss)."""
+    return {"Schedule-Tag": etag} if _ORGANIZER.search(data) else {}
 
 
 async def handle(req: DavRequest) -> Response:
@@ -65,8 +105,8 @@ async def get(req: DavRequest) -> Response:
             return error_response(403, X.need_privileges(req.path, "read"))
         raise
     headers = {"ETag": item.ref.etag, "Last-Modified": props.http_date(item.ref.modified),
-               **NO_STORE}
-    if (req.header("if-none-match") or "").strip() in (item.ref.etag, "*"):
+               **_schedule_tag(item.data, item.ref.etag), **NO_STORE}
+    if _weak_match(req.header("if-none-match"), item.ref.etag):
         return Response(status_code=304, headers=headers)
     body = b"" if req.method == "HEAD" else item.data
     headers["Content-Length"] = str(len(item.data))
@@ -94,27 +134,37 @@ async def put(req: DavRequest) -> Response:
             raise too_large from None
         raise
     content_type = req.header("content-type") or ""
-    if_none = (req.header("if-none-match") or "").strip()
-    if_match = _etag_header(req.header("if-match"))
+    if_none = _etags(req.header("if-none-match"))
     existing = None
     try:
         existing = (await req.dav.items.get_many(req.principal, coll, [t.name])).get(t.name)
     except MailError as exc:
         if exc.kind is not Kind.NO_PERM:
             raise
-    if if_none and if_none != "*" and existing is not None and \
-            existing.ref.etag in [v.strip() for v in if_none.split(",")]:
+    if_match = _if_match(req.header("if-match"),
+                         existing.ref.etag if existing is not None else None)
+    if if_none and "*" not in if_none and existing is not None and \
+            _weak_match(req.header("if-none-match"), existing.ref.etag):
         raise DavError(412, text="the item has one of the ETags given (If-None-Match)")
+    schedule = req.header("if-schedule-tag-match")
+    if schedule is not None:
+        # RFC 6638 §8.3: the stored scheduling object's Schedule-Tag must be the one given
+        held = _schedule_tag(existing.data, existing.ref.etag) if existing is not None else {}
+        if held.get("Schedule-Tag") != schedule.strip():
+            raise DavError(412, text="the Schedule-Tag is not the one given "
+                           "(If-Schedule-Tag-Match)")
+        if_match = existing.ref.etag if existing is not None else if_match
     try:
         result = await req.dav.items.put(req.principal, coll, t.name, data, content_type,
-                                         if_match=if_match, if_none_match=if_none == "*")
+                                         if_match=if_match, if_none_match="*" in if_none)
     except MailError as exc:
         if exc.kind is Kind.NO_PERM:
             privilege = "write-content" if existing is not None else "bind"
             return error_response(403, X.need_privileges(req.path, privilege))
         raise
     return Response(status_code=201 if result.created else 204,
-                    headers={"ETag": result.ref.etag, **NO_STORE})
+                    headers={"ETag": result.ref.etag, **_schedule_tag(data, result.ref.etag),
+                             **NO_STORE})
 
 
 async def delete(req: DavRequest) -> Response:
@@ -123,7 +173,7 @@ async def delete(req: DavRequest) -> Response:
         coll = await req.dav.collections.get(req.principal, t.family, t.segment)
         try:
             await req.dav.items.delete(req.principal, coll, t.name,
-                                       if_match=_etag_header(req.header("if-match")))
+                                       if_match=await _delete_match(req, coll, t.name))
         except MailError as exc:
             if exc.kind is Kind.NO_PERM:
                 return error_response(403, X.need_privileges(req.path, "unbind"))
@@ -203,3 +253,18 @@ async def export(req: DavRequest) -> Response:
         return Response(b"", status_code=200, media_type=media, headers=headers)
     return StreamingResponse(chunks(req.principal, coll), status_code=200, media_type=media,
                              headers=headers)
+
+
+async def _delete_match(req: DavRequest, coll: Collection, name: str) -> str | None:
+    """If-Match of a DELETE as the service compares it: with a list, the tag equal to the
+    item's ETag when the caller may read it (else the first, as for PUT)."""
+    header = req.header("if-match")
+    if header is None or len(_etags(header)) < 2:
+        return _if_match(header, None)
+    try:
+        current = (await req.dav.items.get_many(req.principal, coll, [name])).get(name)
+    except MailError as exc:
+        if exc.kind is not Kind.NO_PERM:
+            raise
+        current = None
+    return _if_match(header, current.ref.etag if current is not None else None)
