@@ -158,19 +158,21 @@ class Scheduling:
         before, after = _people(old_info, me), _people(new_info, me)
         if new is None or new_info is None:
             if old is not None and before:
-                await self._send(principal, "CANCEL", itip.cancel(old.data), sorted(before),
-                                 old_info.summary if old_info else "")
+                await self._send(principal, "CANCEL",
+                                 await asyncio.to_thread(itip.cancel, old.data),
+                                 sorted(before), old_info.summary if old_info else "")
             return
         gone = sorted(before - after)
         if gone and old is not None:
-            await self._send(principal, "CANCEL", itip.cancel(old.data, tuple(gone)), gone,
-                             new_info.summary)
+            await self._send(principal, "CANCEL",
+                             await asyncio.to_thread(itip.cancel, old.data, tuple(gone)),
+                             gone, new_info.summary)
         if not after:
             return
-        if old is not None and imip.significant(old.data) == imip.significant(new.data):
+        if old is not None and await asyncio.to_thread(_same, old.data, new.data):
             return  # only answers or stamps changed: nothing to tell (RFC 5546 §2.1.4)
-        await self._send(principal, "REQUEST", itip.request(new.data), sorted(after),
-                         new_info.summary)
+        await self._send(principal, "REQUEST", await asyncio.to_thread(itip.request, new.data),
+                         sorted(after), new_info.summary)
 
     async def _as_attendee(self, principal: Principal, old: Item | None, new: Item | None,
                            info: SchedulingInfo) -> None:
@@ -181,15 +183,17 @@ class Scheduling:
             # already declined
             if old is None or _partstat(old, me) == "DECLINED" or b"STATUS:CANCELLED" in old.data:
                 return
-            await self._send(principal, "REPLY", itip.reply(old.data, me, "DECLINED"),
+            await self._send(principal, "REPLY",
+                             await asyncio.to_thread(itip.reply, old.data, me, "DECLINED"),
                              [organizer], info.summary)
             return
-        now = _partstat(new, me)
-        was = _partstat(old, me) if old is not None else "NEEDS-ACTION"
+        now, was = await asyncio.to_thread(
+            lambda: (_partstat(new, me),
+                     _partstat(old, me) if old is not None else "NEEDS-ACTION"))
         if now is None or now == was or now == "NEEDS-ACTION" or now not in imip.PARTSTATS:
             return
-        await self._send(principal, "REPLY", itip.reply(new.data, me, now), [organizer],
-                         info.summary)
+        await self._send(principal, "REPLY", await asyncio.to_thread(itip.reply, new.data, me, now),
+                         [organizer], info.summary)
 
     # -- where a message goes ----------------------------------------------------------------
     async def _send(self, principal: Principal, method: str, message: bytes,
@@ -450,6 +454,11 @@ class Scheduling:
                     log.info("iMIP %s from %s for %s not applied: %s", method, sender, rcpt,
                              exc)
         return done
+
+
+def _same(old: bytes, new: bytes) -> bool:
+    """No change worth a new REQUEST between two versions (``imip.significant``)."""
+    return imip.significant(old) == imip.significant(new)
 
 
 class Refused(Exception):
