@@ -455,7 +455,7 @@ class Items:
         self._limit(len(rows))
         items = await self._items(rows)
         cfg = self._ctx.config
-        most = getattr(cfg, "max_request_instances", 100_000)
+        most = cfg.max_request_instances
         # every candidate is parsed and expanded: one worker job, off the event loop, and at
         # most web.dav.max_request_instances instances over all of them (one endless series
         # costs max_instances; a hundred of them must not cost a hundred times that)

@@ -55,7 +55,6 @@ COLOR_PROP = "{http://apple.com/ns/ical/}calendar-color"
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}(?:[0-9A-Fa-f]{2})?$")
 PALETTE = 8  # colour classes (calendar.css .cal-c0 ... .cal-c7) for calendars without a colour
 CALENDAR_TYPE = "text/calendar; charset=utf-8"
-MAX_VIEW_INSTANCES = 5000  # web.dav.max_view_instances until config_dav.py has the key
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +197,7 @@ class WebCalendar:
                                             "in this range; choose a shorter view")
             found = await self._dav.items.get_many(principal, cal.collection, wanted)
             todo += [(cal, item) for name in wanted if (item := found.get(name)) is not None]
-        most = getattr(cfg, "max_view_instances", MAX_VIEW_INSTANCES)
+        most = cfg.max_view_instances
         spend = recurrence.Budget(most, 1 << 62)
 
         def expand_all() -> list[Occurrence]:

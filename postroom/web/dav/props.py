@@ -589,17 +589,10 @@ async def proppatch(req: DavRequest) -> Response:
 
 DataRenderer = Callable[[bytes], Element]
 
-# Defaults of the request budget while config_dav.py has no key for it (see docs/dav.md)
-MAX_REQUEST_INSTANCES = 100_000
-MAX_RESPONSE_SIZE = 64 << 20
-
-
 def budget(req: DavRequest) -> Budget:
     """A fresh budget for one request: web.dav.max_request_instances expanded instances and
     web.dav.max_response_size octets of calendar-data/address-data, over all its items."""
-    cfg = req.config
-    return Budget(getattr(cfg, "max_request_instances", MAX_REQUEST_INSTANCES),
-                  getattr(cfg, "max_response_size", MAX_RESPONSE_SIZE))
+    return Budget(req.config.max_request_instances, req.config.max_response_size)
 
 
 def within_limits() -> Element:
