@@ -40,6 +40,9 @@ QUERY = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
 FREEBUSY = ('<?xml version="1.0"?><C:free-busy-query xmlns:C="urn:ietf:params:xml:ns:caldav">'
             '<C:time-range start="20260101T000000Z" end="20270101T000000Z"/>'
             '</C:free-busy-query>')
+SYNC = ('<?xml version="1.0"?><D:sync-collection xmlns:D="DAV:" '
+        'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:sync-token/><D:sync-level>1</D:sync-level>'
+        '<D:prop><D:getetag/>{data}</D:prop></D:sync-collection>')
 EXPAND = ('<C:calendar-data><C:expand start="20260101T000000Z" end="20270101T000000Z"/>'
           '</C:calendar-data>')
 WITHIN = b"number-of-matches-within-limits"
@@ -158,6 +161,19 @@ def test_query_expansion_stops_at_the_request_budget(small: Dav) -> None:
     assert status == 207 and out.count(b"<C:calendar-data") == 3 and WITHIN not in out
 
 
+def test_sync_expansion_past_the_request_budget_is_507(small: Dav) -> None:
+    """sync-collection's token promises every change up to it: all or a 507, never cut."""
+    alice = "budget-sync@example.test"
+    cal = _fresh_calendar(small, alice, "budgetsync")
+    _daily_series(small, alice, cal, 2, 70)
+    status, _, out = small.request(alice, "REPORT", cal, SYNC.format(data=EXPAND))
+    assert status == 207 and out.count(b"BEGIN:VEVENT") == 140 and b"sync-token" in out
+    _put(small, alice, cal + "d2.ics",
+         SERIES.format(uid="d2", rule="FREQ=DAILY;COUNT=70", summary="series 2"))
+    status, _, out = small.request(alice, "REPORT", cal, SYNC.format(data=EXPAND))
+    assert status == 507 and WITHIN in out and b"VEVENT" not in out
+
+
 def test_free_busy_stops_at_the_request_budget(small: Dav) -> None:
     alice = "budget-fb@example.test"
     cal = _fresh_calendar(small, alice, "budgetfb")
@@ -210,7 +226,8 @@ def _noop_latency_during(dav: Dav, address: str, run: Callable[[], int]) -> tupl
     return max(waits), status[0]
 
 
-@pytest.mark.parametrize("report", ["calendar-multiget", "calendar-query", "free-busy-query"])
+@pytest.mark.parametrize("report", ["calendar-multiget", "calendar-query", "free-busy-query",
+                                    "sync-collection"])
 def test_heavy_reports_run_off_the_event_loop(dav: Dav, report: str) -> None:
     alice = f"loop-{report}@example.test"
     cal = _fresh_calendar(dav, alice, "loop")
@@ -220,7 +237,8 @@ def test_heavy_reports_run_off_the_event_loop(dav: Dav, report: str) -> None:
              SERIES.format(uid=f"m{i}", rule="FREQ=MINUTELY", summary=f"minutely {i}"))
     body = {"calendar-multiget": MULTIGET.format(
                 data=EXPAND, hrefs=f"<D:href>{cal}m0.ics</D:href><D:href>{cal}m1.ics</D:href>"),
-            "calendar-query": QUERY.format(data=EXPAND), "free-busy-query": FREEBUSY}[report]
+            "calendar-query": QUERY.format(data=EXPAND), "free-busy-query": FREEBUSY,
+            "sync-collection": SYNC.format(data=EXPAND)}[report]
     started = time.perf_counter()
     waited, status = _noop_latency_during(
         dav, alice, lambda: dav.request(alice, "REPORT", cal, body, {"Depth": "1"})[0])

@@ -611,15 +611,17 @@ def _data_element(data_prop: str, data: bytes, render: DataRenderer | None,
 async def item_response(req: DavRequest, ms: X.Multistatus, family: str, coll: Collection,
                         ref: ItemRef, data: bytes | None, names: list[str] | None,
                         data_prop: str = "", render: DataRenderer | None = None) -> None:
-    """One member's ``response`` in a REPORT, rendered here and now (sync-collection). The
-    calendar and address book reports use ``Report``, which renders off the event loop.
-    A renderer past its request budget makes the whole answer a 507."""
+    """One member's ``response`` in a REPORT, for callers that build the multistatus
+    themselves (sync-collection, addressbook-query; ``Report`` is the one-job way). The data
+    is still rendered in a worker thread (an expansion never runs on the event loop); a
+    renderer past its request budget makes the whole answer a 507."""
     res = Resource("item", item_href(req, family, coll, ref.name), family, coll, ref)
     wanted = [n for n in (names or []) if n != data_prop] if names is not None else None
     found, missing = await values(req, res, wanted)
     if data_prop and names is not None and data_prop in names and data is not None:
         try:
-            found.append(_data_element(data_prop, data, render, None))
+            found.append(await asyncio.to_thread(_data_element, data_prop, data, render,
+                                                 None))
         except OverBudget:
             raise DavError(507, within_limits()) from None
     ms.propstats(res.path, [(200, found), (404, missing)])
@@ -637,6 +639,7 @@ class _Member:
 class _Status:
     path: str
     status: int
+    conditions: tuple[Element, ...] = ()
 
 
 class Report:
@@ -650,10 +653,13 @@ class Report:
     The job spends from the request's ``Budget`` (instances inside the renderer, octets of
     every data element here). Past it the answer stops before the member that overflowed (no
     member is ever half there) and ends with a 507 response for the request-URI carrying
-    DAV:number-of-matches-within-limits (RFC 5323 §5.17, as RFC 6578 §3.6 does for sync)."""
+    DAV:number-of-matches-within-limits (RFC 5323 §5.17, as RFC 6578 §3.6 does for sync).
+    ``whole``: the answer is all or nothing (sync-collection, whose token promises every
+    change up to it): past the budget the request gets a 507 with that element instead."""
 
     def __init__(self, req: DavRequest, family: str, coll: Collection, names: list[str] | None,
-                 data_prop: str, render: DataRenderer | None, spend: Budget) -> None:
+                 data_prop: str, render: DataRenderer | None, spend: Budget,
+                 *, whole: bool = False) -> None:
         self._req = req
         self._family = family
         self._coll = coll
@@ -662,7 +668,9 @@ class Report:
         self._render = render
         self._budget = spend
         self._wants_data = names is not None and data_prop in names
+        self._whole = whole
         self._entries: list[_Member | _Status] = []
+        self._tail: list[Element] = []
 
     async def add(self, ref: ItemRef, data: bytes | None) -> None:
         names = self._names
@@ -673,19 +681,26 @@ class Report:
         self._entries.append(_Member(res.path, found, missing,
                                      data if self._wants_data else None))
 
-    def status(self, path: str, status: int) -> None:
-        self._entries.append(_Status(path, status))
+    def status(self, path: str, status: int, *conditions: Element) -> None:
+        self._entries.append(_Status(path, status, conditions))
+
+    def append(self, e: Element) -> None:
+        """An element after the responses (sync-collection's DAV:sync-token)."""
+        self._tail.append(e)
 
     async def response(self) -> Response:
-        return xml_response(await asyncio.to_thread(self._build), 207)
+        body = await asyncio.to_thread(self._build)
+        if body is None:
+            raise DavError(507, within_limits())
+        return xml_response(body, 207)
 
-    def _build(self) -> bytes:
-        """The whole answer, in the worker thread."""
+    def _build(self) -> bytes | None:
+        """The whole answer, in the worker thread; None when ``whole`` and over budget."""
         ms = X.Multistatus()
         try:
             for entry in self._entries:
                 if isinstance(entry, _Status):
-                    ms.status(entry.path, entry.status)
+                    ms.status(entry.path, entry.status, *entry.conditions)
                     continue
                 found = entry.found
                 if entry.data is not None:
@@ -693,7 +708,11 @@ class Report:
                                                    self._budget)]
                 ms.propstats(entry.path, [(200, found), (404, entry.missing)])
         except OverBudget:
+            if self._whole:
+                return None
             ms.status(self._req.path, 507, within_limits())
+        for e in self._tail:
+            ms.append(e)
         return ms.to_bytes()
 
 
