@@ -224,10 +224,11 @@ async def multiget(req: DavRequest, body: Element, coll: Collection, family: str
         raise DavError(403, elem(D + "number-of-matches-within-limits"),
                        text=f"at most {req.config.max_multiget} hrefs per multiget")
     names = props.report_props(body)
-    wanted: dict[str, tuple[str, str | None]] = {}  # member (or href): (first href, name)
+    # keyed by the member (or, for an href outside the collection, the href itself)
+    wanted: dict[tuple[bool, str], tuple[str, str | None]] = {}
     for h in hrefs:
         name = props.member_name(req, family, coll, h)
-        wanted.setdefault("/" + name if name else h, (h, name))
+        wanted.setdefault((True, name) if name else (False, h), (h, name))
     found = await req.dav.items.get_many(req.principal, coll,
                                          sorted({n for _, n in wanted.values() if n}))
     report = props.Report(req, family, coll, names, data_prop, render,
