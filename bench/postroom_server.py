@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench.reference import free_port, tree_pss, wait_port
+from bench.reference import free_port, terminate, tree_pss, wait_port
 from postroom import config
 from postroom.app import Services, build_services
 
@@ -79,13 +78,3 @@ def spawn_serve(root: Path, overrides: list[str]) -> subprocess.Popen[bytes]:
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
-def terminate(proc: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM, then SIGKILL after 30 seconds."""
-    if proc is None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()

@@ -20,7 +20,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from bench.reference import free_port, tree_pss, wait_port
+from bench.reference import free_port, terminate, tree_pss, wait_port
 
 PACKAGES = ["radicale"]  # the Makefile's DEB_BENCH_DAV_PACKAGES (a unit test checks)
 BINARY = "/usr/bin/radicale"
@@ -84,14 +84,7 @@ class Radicale:
         wait_port(self.port, timeout=60)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.proc = None
 
     def pss_kib(self) -> int:

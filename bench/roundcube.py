@@ -31,7 +31,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.reference import POLICY, free_port, tree_pss, wait_port
+from bench.reference import POLICY, free_port, terminate, tree_pss, wait_port
 
 # Debian packages (the Makefile's bench-deps target installs the same list; a unit test
 # checks). php-fpm comes first so that apt satisfies ``php``'s "libapache2-mod-php | php-fpm |
@@ -141,14 +141,7 @@ class Roundcube:
         wait_port(self.port)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.proc = None
 
     def pss_kib(self) -> int:

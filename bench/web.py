@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.postroom_server import spawn_serve, terminate
-from bench.reference import free_port, tree_pss, wait_port
+from bench.postroom_server import spawn_serve
+from bench.reference import free_port, terminate, tree_pss, wait_port
 
 POSTROOM = str(Path(sys.executable).parent / "postroom")
 DOMAIN = "bench.test"

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import data
-from bench.postroom_server import Postroom, spawn_serve, terminate
-from bench.reference import free_port, wait_port
+from bench.postroom_server import Postroom, spawn_serve
+from bench.reference import free_port, terminate, wait_port
 from bench.web import Client
 
 TARGET_MS = 150.0

@@ -44,8 +44,8 @@ from typing import Any
 from argon2 import PasswordHasher
 
 from bench.imap_load import Client as ImapClient
-from bench.postroom_server import spawn_serve, terminate
-from bench.reference import free_port, tree_pss, wait_port
+from bench.postroom_server import spawn_serve
+from bench.reference import free_port, terminate, tree_pss, wait_port
 from bench.web import Client as WebClient
 from bench.web import FormParser, client_context, raise_own_fd_limit, rss_kib
 from postroom import config

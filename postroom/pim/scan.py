@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from postroom.pim import times
 from postroom.pim.filters import CompFilter, PropFilter, TextMatch
+from postroom.pim.vcard import unescape
 
 # Properties whose value is TEXT (RFC 5545 §3.8.1), compared unescaped like the full path.
 _TEXT = frozenset({"SUMMARY", "LOCATION", "DESCRIPTION", "COMMENT", "UID", "STATUS", "CLASS",
@@ -60,22 +61,6 @@ def _usable_prop(pf: PropFilter) -> bool:
     if pf.time_range is not None or pf.param_filters:
         return False
     return pf.is_not_defined or pf.name in _TEXT
-
-
-def _unescape(text: str) -> str:
-    if "\\" not in text:
-        return text
-    out: list[str] = []
-    esc = False
-    for ch in text:
-        if esc:
-            out.append("\n" if ch in "nN" else ch)
-            esc = False
-        elif ch == "\\":
-            esc = True
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def _components(text: str, name: str) -> list[dict[str, list[tuple[str, str]]]]:
@@ -228,7 +213,7 @@ def matches(data: bytes, f: CompFilter,
                 if values:
                     return False
                 continue
-            if not any(all(text_matches(_unescape(v), tm) for tm in pf.text_matches)
+            if not any(all(text_matches(unescape(v), tm) for tm in pf.text_matches)
                        for _, v in values):
                 return False
         return True
