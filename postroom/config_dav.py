@@ -86,6 +86,10 @@ class DavConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     scheduling: Annotated[bool, _d(
         "Deliver invitations to local attendees' scheduling inboxes and send them to remote "
         "attendees as iMIP mail (RFC 6638, RFC 6047).")] = True
+    max_inbox_messages: Annotated[int, _d(
+        "Most scheduling messages a user's scheduling inbox keeps (RFC 6638 §2.2); the "
+        "oldest go first. Each is also applied to the calendar when it arrives."),
+                                  Meta(ge=10, le=100_000)] = 1000
     remote_invitations: Annotated[bool, _d(
         "File invitations (iMIP REQUEST) mailed from outside into the attendee's default "
         "calendar as NEEDS-ACTION; false leaves them in INBOX as mail only. Updates and "
