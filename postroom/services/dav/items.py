@@ -22,7 +22,7 @@ from postroom.core import flags as F
 from postroom.core.errors import Kind, MailError, invalid
 from postroom.core.principal import Principal
 from postroom.core.records import NewMessage
-from postroom.pim import freebusy, ical, query, recurrence, vcard
+from postroom.pim import freebusy, ical, query, recurrence, times, vcard
 from postroom.pim.filters import CardFilter, CompFilter, TimeRange
 from postroom.pim.model import CALDAV_NS, CARDDAV_NS, BusyPeriod, InvalidItem, ItemIndex
 from postroom.services.dav.collections import (
@@ -361,9 +361,17 @@ class Items:
 
     # -- queries -----------------------------------------------------------------------------
     async def query_calendar(self, principal: Principal, coll: Collection,
-                             comp_filter: CompFilter) -> list[Item]:
-        """RFC 4791 §7.8: the index narrows the candidates (component, span; recurring items
-        always), pim.query decides on each."""
+                             comp_filter: CompFilter, *, with_data: bool = True,
+                             ) -> list[Item]:
+        """RFC 4791 §7.8: the index narrows the candidates (component, span), pim.query
+        decides on each, in the index's order (by name).
+
+        The commonest query, VEVENTs overlapping a range and nothing else (a client's month
+        or week), is decided by the index alone for a single, non-recurring event: its
+        indexed span is the event's one instance (pim.ical.index_calendar), and
+        ``times.Span.overlaps`` is the very §9.9 test pim.query applies. Such items are then
+        neither read nor parsed, and with ``with_data`` False (the client asked for no
+        calendar-data) they come back with empty data."""
         handle = self._readable(coll)
         if handle is None:
             return []
@@ -377,11 +385,25 @@ class Items:
         rows = await self._ctx.store.dav.candidates(
             handle.id, component, span.start if span else None, span.end if span else None)
         self._limit(len(rows))
-        items = await self._items(rows)
+        plain = _plain_range(comp_filter)
+        decided = {r.uid for r in rows if plain is not None and _index_decides(r)}
+        hits = {r.uid for r in rows if r.uid in decided and plain is not None
+                and times.Span(r.start, r.end).overlaps(plain.start, plain.end)}
+        rest = [r for r in rows if r.uid not in decided]
+        items = await self._items(rest)
         most = self._ctx.config.max_instances
-        # matching parses every candidate: one worker job, off the event loop
-        return await asyncio.to_thread(
-            lambda: [i for i in items if query.calendar_matches(i.data, comp_filter, most)])
+        # matching parses every other candidate: one worker job, off the event loop
+        matched = await asyncio.to_thread(
+            lambda: {i.ref.name for i in items
+                     if query.calendar_matches(i.data, comp_filter, most)})
+        chosen = [r for r in rows if r.uid in hits or (r.uid not in decided
+                                                        and r.name in matched)]
+        by_name = {i.ref.name: i for i in items}
+        if with_data:
+            read = await self._items([r for r in chosen if r.uid in hits])
+            by_name.update({i.ref.name: i for i in read})
+            return [by_name[r.name] for r in chosen]
+        return [Item(_ref(r), b"") if r.uid in hits else by_name[r.name] for r in chosen]
 
     async def query_cards(self, principal: Principal, coll: Collection,
                           card_filter: CardFilter, limit: int | None = None) -> list[Item]:
@@ -482,3 +504,23 @@ def _page(events: list[SyncEvent], limit: int) -> list[SyncEvent]:
         first = events[0][0]
         cut = next((i for i, e in enumerate(events) if e[0] != first), len(events))
     return events[:cut]
+
+
+def _plain_range(comp_filter: CompFilter) -> TimeRange | None:
+    """The range of a filter that asks only for VEVENTs overlapping it (RFC 4791 §9.7.1:
+    VCALENDAR > VEVENT > time-range, no property or nested filter), else None."""
+    if comp_filter.prop_filters or comp_filter.time_range is not None \
+            or comp_filter.is_not_defined or len(comp_filter.comp_filters) != 1:
+        return None
+    inner = comp_filter.comp_filters[0]
+    if inner.name.upper() != "VEVENT" or inner.is_not_defined or inner.prop_filters \
+            or inner.comp_filters or inner.time_range is None:
+        return None
+    return inner.time_range
+
+
+def _index_decides(row: LiveItem) -> bool:
+    """A single non-recurring VEVENT with a bounded span (an object with RECURRENCE-ID
+    overrides is indexed as recurring: its span would be a union)."""
+    return row.component == "VEVENT" and not row.recurring and row.start is not None \
+        and row.end is not None
