@@ -32,6 +32,10 @@ DEFAULT_COMPONENTS: dict[str, tuple[str, ...]] = {
     "calendar": ("VEVENT",), "tasks": ("VTODO",), "notes": ("VJOURNAL",),
     "journal": ("VJOURNAL",)}
 COMPONENTS_PROP = "{urn:ietf:params:xml:ns:caldav}supported-calendar-component-set"
+# Marks the hidden folder that holds a user's scheduling inbox (RFC 6638 §2.2; written by
+# services/dav/scheduling.py only): left out of homes, so no client or webmail lists it as
+# a calendar, and no PROPPATCH may set or remove it
+INBOX_PROP = "{http://postroom/ns/}scheduling-inbox"
 
 
 def sync_token(mailbox: MailboxRec) -> str:
@@ -96,10 +100,13 @@ class Collections:
                     raise
         await store.set_setting(key, "1")
 
-    async def home(self, principal: Principal, family: str) -> list[Collection]:
+    async def home(self, principal: Principal, family: str, *,
+                   scheduling_inbox: bool = False) -> list[Collection]:
         """Every collection of ``family`` ("calendars", "addressbooks") the principal may see:
         own (the defaults created on first use), shared with them, public; plus the global
-        address list in "addressbooks". Sorted own first, then by name."""
+        address list in "addressbooks". Sorted own first, then by name. The folder of a
+        scheduling inbox (INBOX_PROP) is never among them; ``scheduling_inbox`` asks for it
+        alone instead (its own folder only, as segment "inbox", virtual "inbox")."""
         kinds = FAMILY_KINDS.get(family)
         if kinds is None:
             raise mailbox_missing(family)
@@ -114,6 +121,16 @@ class Collections:
             mb = item.mailbox
             owner = await self._owner(principal, mb)
             p = props.get(mb.id, {})
+            if (INBOX_PROP in p) != scheduling_inbox:
+                continue
+            if scheduling_inbox:
+                if mb.owner_id is None or mb.owner_id != principal.account_id:
+                    continue
+                out.append(Collection(
+                    segment="inbox", kind=mb.kind, name=item.name, displayname="Inbox",
+                    owner=owner, handle=item.handle, components=("VEVENT", "VTODO"),
+                    ctag=sync_token(mb), sync_token=sync_token(mb), virtual="inbox"))
+                continue
             # another's folder is known by its id: the segment its owner chose may be one
             # the viewer uses for a folder of their own (URLs are per viewer)
             own = mb.owner_id is not None and mb.owner_id == principal.account_id
@@ -126,7 +143,7 @@ class Collections:
         out.sort(key=lambda c: (c.owner != principal.address, c.owner is None,
                                 c.displayname.lower()))
         if family == "addressbooks" and self._ctx.config.directory_address_book \
-                and principal.domain_id is not None:
+                and principal.domain_id is not None and not scheduling_inbox:
             out.append(await self._directory(principal))
         return out
 
@@ -261,6 +278,8 @@ class Collections:
         write-properties (access/dav.py: the ``a`` right; the owner holds it always)."""
         if collection.handle is None:
             raise MailError(Kind.NO_PERM, "the directory is read-only")
+        if INBOX_PROP in changes:
+            raise MailError(Kind.NO_PERM, "the scheduling inbox mark is the server's")
         handle = await self._ctx.mailboxes.open_id(principal, collection.handle.id,
                                                    collection.handle.name, Op.ADMIN)
         await self._ctx.store.dav.set_props(handle.id, changes)

@@ -25,9 +25,18 @@ commit), not in a background task: when a client has its 201/204, the invitation
 or their mail is queued (fsynced), so a restart right after the answer loses none of them. A
 failure is logged and never undoes the client's write.
 
-The scheduling inbox (RFC 6638 §2.2) is processed at once: the server applies each message
-(the "automatic processing" of §3.2) instead of keeping it for the client, so the inbox a
-client sees is empty (web/dav/scheduling.py) and the result is in the calendars.
+The scheduling inbox (RFC 6638 §2.2, §4): the server applies each message at once (the
+"automatic processing" of §3.2, so the result is in the calendars whether or not a client
+ever looks), and ALSO keeps a copy of every message it accepted for a local user (a REQUEST
+or CANCEL to an attendee, a REPLY to an organiser; from local scheduling and from iMIP) as a
+scheduling message resource in that user's inbox, METHOD and all, so that clients which read
+the inbox (Apple Calendar, Thunderbird) see it and acknowledge it by DELETE. The inbox is a
+folder of kind calendar owned by the user (so the gate shows it to the user and the
+administrators only), created on the first delivery, marked with collections.INBOX_PROP and
+therefore left out of every calendar home (DAV, webmail); IMAP LIST does show it. It keeps
+at most web.dav.max_inbox_messages messages, the oldest dropped first. Messages are stored
+here, not through Items.put: RFC 4791 §4.1 forbids METHOD in a calendar object resource, and
+an inbox holds several messages of one UID (a REQUEST, then its CANCEL).
 
 Why writing into other users' calendars does not bypass the gate: those writes are the
 server's act (RFC 6638 §3.2), made as the system principal acting in the target's own account
@@ -49,25 +58,29 @@ import hashlib
 import logging
 import re
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from postroom.access.ops import Op
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
 from postroom.core.records import AccountRec, QueueRec
 from postroom.directory.service import ToAccount, Unknown
 from postroom.pim import freebusy, itip
 from postroom.pim.filters import TimeRange
-from postroom.pim.ical import scheduling_info
-from postroom.pim.model import BusyPeriod, InvalidItem, SchedulingInfo
+from postroom.pim.ical import index_calendar, scheduling_info
+from postroom.pim.model import BusyPeriod, InvalidItem, ItemIndex, SchedulingInfo
 from postroom.services.dav import imip
-from postroom.services.dav.collections import Collections
+from postroom.services.dav.collections import INBOX_PROP, Collections
 from postroom.services.dav.context import DavContext
-from postroom.services.dav.items import Items
-from postroom.services.dav.model import Collection, Item, PreconditionFailed
+from postroom.services.dav.items import Items, etag_of
+from postroom.services.dav.model import Collection, Item, ItemRef, PreconditionFailed
+from postroom.services.dav.stored import item_prefix, prepare_item
 from postroom.services.pipeline import Client
 from postroom.services.submission import received_header
+from postroom.store.repo.dav import ItemIndexRow
 
 log = logging.getLogger("postroom.dav.scheduling")
 
@@ -83,6 +96,12 @@ MAX_FREEBUSY_ATTENDEES = 100
 # (text part, calendar part and headers of an invitation stay well inside that)
 IMIP_MESSAGE_FACTOR = 4
 _CALENDAR_TYPE = re.compile(rb"text/calendar", re.IGNORECASE)
+# The folder that holds a user's scheduling inbox: found by INBOX_PROP, never by this name,
+# which is only what IMAP shows (a user folder of that name gets a number added)
+INBOX_FOLDER = "Scheduling Inbox"
+_METHOD_LINE = re.compile(rb"^METHOD:[^\r\n]*\r?\n", re.MULTILINE | re.IGNORECASE)
+_FIRST_COMPONENT = re.compile(rb"^BEGIN:(VEVENT|VTODO|VJOURNAL|VFREEBUSY)\s*$",
+                              re.MULTILINE | re.IGNORECASE)
 _TRIES = 3  # concurrent answers to the same event: read, change, write If-Match, again
 
 
@@ -131,6 +150,8 @@ class Scheduling:
         self._ctx = ctx
         self._collections = collections
         self._items = items
+        # one creation of an account's inbox folder at a time (two deliveries at once)
+        self._inbox_locks: dict[int, asyncio.Lock] = {}
 
     # -- implicit scheduling (RFC 6638 §3.2) -----------------------------------------------------
     async def item_changed(self, principal: Principal, coll: Collection, old: Item | None,
@@ -138,8 +159,10 @@ class Scheduling:
         """RFC 6638 §3.2: an organiser's change is sent to the attendees, an attendee's
         PARTSTAT change to the organiser."""
         me = (principal.address or "").lower()
+        # a scheduling inbox's messages are no calendar objects: storing or deleting one (the
+        # client's acknowledgement, RFC 6638 §4) schedules nothing
         if not self._ctx.config.scheduling or principal.system or not me or QUIET.get() \
-                or coll.handle is None or coll.kind not in SCHEDULED_KINDS \
+                or coll.virtual or coll.handle is None or coll.kind not in SCHEDULED_KINDS \
                 or (coll.owner or "").lower() != me:
             return
         old_info, new_info = await asyncio.to_thread(lambda: (_info(old), _info(new)))
@@ -262,24 +285,116 @@ class Scheduling:
                 log.info("scheduling: invitation from %s for %s left in INBOX "
                          "(web.dav.remote_invitations is off)", sender, target)
                 return False
-            return await self._land(acting, found, message, target, sender, info)
+            done = await self._land(acting, found, message, target, sender, info)
+            await self._keep(acting, method, message)
+            return done
         if method == "CANCEL":
             if info.organizer != sender:
                 return False
             found = await self._find(acting, info.uid)
-            if found is None:
-                return False
-            return await self._rewrite(acting, *found, method, sender,
-                                       lambda data: _cancelled(data, sender, target))
+            done = found is not None and await self._rewrite(
+                acting, *found, method, sender, lambda data: _cancelled(data, sender, target))
+            if found is not None or target in {a.address for a in info.attendees}:
+                await self._keep(acting, method, message)
+            return done
         if method == "REPLY":
             if sender not in {a.address for a in info.attendees}:
                 return False
             found = await self._find(acting, info.uid)
             if found is None:
                 return False
-            return await self._rewrite(acting, *found, method, sender,
+            done = await self._rewrite(acting, *found, method, sender,
                                        lambda data: _replied(data, message, sender, target))
+            await self._keep(acting, method, message)
+            return done
         return False
+
+    # -- the scheduling inbox (RFC 6638 §2.2, §4) ----------------------------------------------
+    async def inbox(self, principal: Principal) -> Collection | None:
+        """The principal's own scheduling inbox as a collection (segment "inbox", virtual
+        "inbox"), None while nothing was ever delivered to them."""
+        found = await self._collections.home(principal, "calendars", scheduling_inbox=True)
+        return found[0] if found else None
+
+    def max_inbox_messages(self) -> int:
+        return max(1, self._ctx.config.max_inbox_messages)  # web.dav.max_inbox_messages
+
+    async def _inbox_for(self, acting: Principal) -> Collection:
+        """The account's inbox, its folder created on the first delivery (owned by the
+        account; marked INBOX_PROP, the name being only a label IMAP shows)."""
+        found = await self.inbox(acting)
+        if found is not None:
+            return found
+        if acting.account_id is None:
+            raise MailError(Kind.NO_PERM, "only accounts have a scheduling inbox")
+        lock = self._inbox_locks.setdefault(acting.account_id, asyncio.Lock())
+        async with lock:
+            found = await self.inbox(acting)  # made while we waited
+            if found is not None:
+                return found
+            taken = {mb.name for mb in await self._ctx.store.mailboxes.list_owned(
+                acting.account_id)}
+            name, n = INBOX_FOLDER, 2
+            while name in taken:
+                name, n = f"{INBOX_FOLDER} {n}", n + 1
+            created = await self._ctx.mailboxes.create(acting, name, kind="calendar")
+            await self._ctx.store.dav.set_props(created.id, {INBOX_PROP: "1"})
+            found = await self.inbox(acting)
+            if found is None:
+                raise MailError(Kind.NOT_FOUND, "the scheduling inbox could not be made")
+            return found
+
+    async def _keep(self, acting: Principal, method: str, message: bytes) -> None:
+        """``file_message``, its failure only logged: the copy in the inbox is for clients
+        that read it; the calendar was already changed."""
+        try:
+            await self.file_message(acting, method, message)
+        except (MailError, InvalidItem, OSError) as exc:
+            log.warning("scheduling: %s for %s not kept in the scheduling inbox: %s", method,
+                        acting.address, exc)
+
+    async def file_message(self, acting: Principal, method: str, message: bytes) -> ItemRef:
+        """Store one iTIP message as a scheduling message resource (RFC 6638 §4) in the
+        account's inbox, as the server: METHOD kept (GET returns exactly the message), no
+        UID index (several messages share one), the content type saying the method (RFC 6047
+        §2.4 ``method`` parameter). Then the oldest beyond web.dav.max_inbox_messages go."""
+        if len(message) > self._ctx.config.max_resource_size:
+            raise MailError(Kind.LIMIT, "the message is larger than web.dav.max_resource_size")
+        inbox = await self._inbox_for(acting)
+        handle = inbox.handle
+        assert handle is not None  # a folder, never virtual-only
+        handle.require(Op.ITEM_CREATE)
+        index = await asyncio.to_thread(_message_index, message, self._ctx.config.max_instances)
+        now = time.time()
+        # names sort by arrival: milliseconds, then a random part against collisions
+        name = f"{int(now * 1000):013d}-{secrets.token_hex(6)}.ics"
+        ctype = f"text/calendar; charset=utf-8; method={method}"
+        stamp = int(now)
+        prepared = await prepare_item(self._ctx.store, message,
+                                      item_prefix(index, name, ctype, stamp), stamp,
+                                      self._ctx.max_message_size)
+        row = ItemIndexRow(name=name, etag=etag_of(prepared.blob.sha256), content_type=ctype,
+                           component=index.component, ical_uid="", start=index.start,
+                           end=index.end, recurring=index.recurring,
+                           summary=index.summary[:500], search=index.text[:20000],
+                           size=len(message), modified=stamp)
+        _uid, modseq, _ = await self._ctx.store.dav.write_item(
+            handle.id, prepared, row, expect_uid=None, create_only=True)
+        await self._trim(handle.id)
+        return ItemRef(name=name, etag=row.etag, size=row.size, content_type=ctype,
+                       modseq=modseq, component=row.component, summary=row.summary,
+                       start=row.start, end=row.end, recurring=row.recurring, modified=stamp)
+
+    async def _trim(self, folder: int) -> None:
+        """The bound of the inbox: the oldest messages (lowest MODSEQ) beyond
+        web.dav.max_inbox_messages are expunged, so a flood of invitations costs at most
+        that many; sync-collection reports them removed like any deletion."""
+        rows = await self._ctx.store.dav.live(folder)
+        extra = len(rows) - self.max_inbox_messages()
+        if extra <= 0:
+            return
+        for row in sorted(rows, key=lambda r: (r.modseq, r.name))[:extra]:
+            await self._ctx.store.dav.delete_item(folder, row.uid)
 
     def _remote_invitations(self) -> bool:
         # web.dav.remote_invitations (asked for in requests.md): read with a default until
@@ -454,6 +569,20 @@ class Scheduling:
                     log.info("iMIP %s from %s for %s not applied: %s", method, sender, rcpt,
                              exc)
         return done
+
+
+def _message_index(message: bytes, most: int) -> ItemIndex:
+    """The index of a scheduling message (component, span, text: calendar-query and the
+    webmail work on it as on any calendar object): indexed as the object it carries, METHOD
+    left out for the check only (RFC 4791 §4.1 refuses it in stored objects); a message
+    that is no valid object (a REPLY without DTSTART) keeps only its component."""
+    try:
+        index = index_calendar(_METHOD_LINE.sub(b"", message),
+                               ("VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY"), most)
+    except (InvalidItem, ValueError):
+        found = _FIRST_COMPONENT.search(message)
+        return ItemIndex(component=found.group(1).decode().upper() if found else "", uid="")
+    return replace(index, uid="")
 
 
 def _same(old: bytes, new: bytes) -> bool:
