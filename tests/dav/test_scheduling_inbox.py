@@ -78,8 +78,8 @@ def test_invitation_and_answer_land_in_the_inboxes(dav: Dav) -> None:
     dav.account(ALICE)
     dav.account(BOB)
     uid = "inbox-flow-1@inbox.test"
-    before: dict[str, int] = {}
-    assert before == {}
+    empty_token, before = sync(dav, BOB)  # no folder yet: a fixed token, nothing listed
+    assert empty_token and before == {}
     calendar(dav, ALICE).save_event(invite(uid, "Inbox planning", [BOB], organizer=ALICE))
 
     # unchanged: the event is in bob's calendar, NEEDS-ACTION
@@ -97,6 +97,7 @@ def test_invitation_and_answer_land_in_the_inboxes(dav: Dav) -> None:
 
     token, listed = sync(dav, BOB)
     assert listed == {href: 200}
+    assert sync(dav, BOB, empty_token)[1] == {href: 200}  # the early token: everything
 
     # bob accepts: alice's event says so, and her inbox has the REPLY
     ev = calendar(dav, BOB).event_by_uid(uid)
@@ -118,6 +119,12 @@ def test_invitation_and_answer_land_in_the_inboxes(dav: Dav) -> None:
     # deleting the message sent nothing: alice's copy still says ACCEPTED, no new REPLY
     assert "PARTSTAT=ACCEPTED" in partstat_line(copy_of(dav, ALICE, uid), BOB)
     assert len(messages(dav, ALICE)) == 1
+
+    # alice cancels: bob's copy says so, and the CANCEL is in his inbox
+    calendar(dav, ALICE).event_by_uid(uid).delete()
+    wait_for(lambda: "STATUS:CANCELLED" in copy_of(dav, BOB, uid))
+    [(cancel_href, cancel_type)] = wait_for(lambda: messages(dav, BOB)).items()
+    assert "method=CANCEL" in cancel_type and "METHOD:CANCEL" in get(dav, BOB, cancel_href)
 
 
 def test_reports_read_the_inbox(dav: Dav) -> None:
@@ -174,6 +181,13 @@ def test_inbox_refusals_and_privacy(dav: Dav) -> None:
     names = [c.get_display_name() for c in dav.caldav(BOB).principal().calendars()]
     assert "Inbox" not in names and "Scheduling Inbox" not in names
     assert dav.request(BOB, "GET", href)[0] == 200  # and the owner still reads it
+    # the folder's mark is the server's: no client may set it to hide (or fake) an inbox
+    mark = ('<d:propertyupdate xmlns:d="DAV:" xmlns:p="http://postroom/ns/"><d:set><d:prop>'
+            '<p:scheduling-inbox>1</p:scheduling-inbox></d:prop></d:set></d:propertyupdate>')
+    cal_path = str(calendar(dav, BOB).url.path)
+    status, _, _ = dav.request(BOB, "PROPPATCH", cal_path, mark)
+    assert status in (207, 403)
+    assert any(str(c.url.path) == cal_path for c in dav.caldav(BOB).principal().calendars())
 
 
 @pytest.fixture(scope="module")
