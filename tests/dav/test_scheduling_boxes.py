@@ -156,9 +156,9 @@ def test_free_busy_through_the_caldav_library(dav: Dav) -> None:
     assert "20260512T090000Z" in text, text[:2000]
 
 
-def test_the_caldav_library_finds_an_empty_inbox(dav: Dav) -> None:
-    """Clients that poll the inbox (Thunderbird does) find nothing left to process: the
-    server applied every message already."""
+def test_the_caldav_library_finds_the_invitation_in_the_inbox(dav: Dav) -> None:
+    """Clients that poll the inbox (Thunderbird does) find the invitation there, METHOD and
+    all (RFC 6638 §2.2); the server applied it to the calendar already."""
     dav.account(ALICE)
     dav.account(BOB)
     calendar(dav, ALICE).save_event(
@@ -169,5 +169,6 @@ def test_the_caldav_library_finds_an_empty_inbox(dav: Dav) -> None:
     principal = dav.caldav(BOB).principal()
     inbox = principal.schedule_inbox()
     assert inbox.url.path == f"/dav/calendars/{BOB}/inbox/"
-    assert list(inbox.get_items()) == []
+    items = list(inbox.get_items())
+    assert len(items) == 1 and "METHOD:REQUEST" in str(items[0].data)
     assert principal.schedule_outbox().url.path == f"/dav/calendars/{BOB}/outbox/"
