@@ -16,12 +16,12 @@ BASE = 1_780_000_000  # 2026-05-28
 
 def _stamp(epoch: int) -> str:
     import datetime as dt
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _date(epoch: int) -> str:
     import datetime as dt
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y%m%d")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y%m%d")
 
 
 shapes = st.sampled_from(["dtend", "zero", "duration", "allday", "allday-span", "floating"])
