@@ -159,3 +159,30 @@ async def test_streamed_file_put(services: Services) -> None:
     assert not again.created
     rec = await s.store.messages.get(docs.handle.id if docs.handle else 0, 2)
     assert rec is not None and b"Content-Transfer-Encoding: binary" in bytes(rec.prefix)
+
+
+async def test_search_narrowing_is_literal_and_keeps_cut_texts(services: Services) -> None:
+    """``live_containing`` (a contact search narrowed in SQL): the needle is a literal
+    substring (``%``, ``_`` and ``\\`` are no wildcards), and an item whose search text was
+    cut at the indexed length is always a candidate."""
+    s = services
+    mbid = await _folder(s)
+    repo = s.store.dav
+    msg = await s.messages.prepare(b"one", [], None, b"Subject: x\r\n\r\n")
+    texts = {"a": "ann smith", "b": "ann_smith", "c": "50% off", "d": "back\\slash",
+             "e": "x" * 40, "f": "bob"}
+    for name, text in texts.items():
+        r = row(name, name)
+        await repo.write_item(mbid, msg, ItemIndexRow(
+            name=r.name, etag=r.etag, content_type=r.content_type, component=r.component,
+            ical_uid=r.ical_uid, start=r.start, end=r.end, recurring=r.recurring,
+            summary=r.summary, search=text, size=r.size, modified=r.modified),
+            expect_uid=None)
+
+    async def names(needle: str) -> set[str]:
+        return {i.name for i in await repo.live_containing(mbid, needle, 40)}
+    assert await names("ann smith") == {"a", "e"}  # "e" was cut at 40: always a candidate
+    assert await names("ann_smith") == {"b", "e"}
+    assert await names("50%") == {"c", "e"}
+    assert await names("back\\slash") == {"d", "e"}
+    assert await names("nobody") == {"e"}

@@ -241,7 +241,7 @@ class Items:
                            content_type=stored_type, component=index.component,
                            ical_uid=index.uid, start=index.start, end=index.end,
                            recurring=index.recurring, summary=index.summary[:500],
-                           search=index.text[:20000], size=len(data), modified=now)
+                           search=index.text[:SEARCH_MAX], size=len(data), modified=now)
         ref = await self._commit(coll, handle, current, prepared, row, if_none_match,
                                  renamed)
         old = Item(_ref(current), await self._read(current)) if current else None
@@ -411,7 +411,9 @@ class Items:
         if handle is None:
             items = await self._directory(principal)
         else:
-            rows = await self._ctx.store.dav.live(handle.id)
+            needle = _indexed_needle(card_filter)
+            rows = await (self._ctx.store.dav.live(handle.id) if needle is None else
+                          self._ctx.store.dav.live_containing(handle.id, needle, SEARCH_MAX))
             self._limit(len(rows))
             items = await self._items(rows)
 
@@ -524,3 +526,31 @@ def _index_decides(row: LiveItem) -> bool:
     overrides is indexed as recurring: its span would be a union)."""
     return row.component == "VEVENT" and not row.recurring and row.start is not None \
         and row.end is not None
+
+
+# The index keeps this much of an item's search text (pim's ItemIndex.text)
+SEARCH_MAX = 20_000
+# Properties whose values pim.vcard indexes whole, one per line, lower-cased, whitespace runs
+# made single spaces (pim/vcard.py ``_TEXT_PROPS``; N and ORG are structured, left out)
+_INDEXED_CARD_PROPS = frozenset({"FN", "EMAIL", "NICKNAME"})
+
+
+def _indexed_needle(card_filter: CardFilter) -> str | None:
+    """The text an addressbook-query may be narrowed by in SQL (a contact search: one
+    text-match on FN, EMAIL or NICKNAME), lower-cased; None when the index cannot narrow it
+    without losing a match. Only a positive match of an ASCII needle in the ASCII or octet
+    collation, without leading, trailing or repeated white space: then every card that
+    matches (any match type) has the needle in its lower-cased indexed text, so the SQL
+    candidates are a superset and pim.query.card_matches still decides (RFC 6352 §10.5.4)."""
+    if len(card_filter.prop_filters) != 1:
+        return None
+    pf = card_filter.prop_filters[0]
+    if pf.name.upper() not in _INDEXED_CARD_PROPS or pf.is_not_defined or pf.param_filters \
+            or pf.time_range is not None or len(pf.text_matches) != 1:
+        return None
+    tm = pf.text_matches[0]
+    text = tm.text
+    if tm.negate or tm.collation not in ("i;ascii-casemap", "i;octet") or not text \
+            or not text.isascii() or " ".join(text.split()) != text:
+        return None
+    return text.lower()

@@ -152,6 +152,21 @@ class DavRepo:
                 (mailbox_id,))]
         return await self.engine.read(fn)
 
+    async def live_containing(self, mailbox_id: int, needle: str,
+                              indexed: int) -> list[LiveItem]:
+        """Live items whose lower-cased search text contains ``needle`` (already lower-cased),
+        and every item whose search text was cut at ``indexed`` characters (it may hold the
+        needle past the cut): a superset the caller's own match decides on."""
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace(
+            "_", "\\_") + "%"
+
+        def fn(tx: Tx) -> list[LiveItem]:
+            return [_live(r) for r in tx.all(
+                f"SELECT {_ROW} FROM {_LIVE} WHERE d.mailbox_id = ? AND "
+                "(d.search LIKE ? ESCAPE '\\' OR length(d.search) >= ?) ORDER BY d.name",
+                (mailbox_id, pattern, indexed))]
+        return await self.engine.read(fn)
+
     async def by_names(self, mailbox_id: int, names: Sequence[str]) -> dict[str, LiveItem]:
         def fn(tx: Tx) -> dict[str, LiveItem]:
             out: dict[str, LiveItem] = {}
