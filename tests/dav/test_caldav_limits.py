@@ -6,7 +6,6 @@ default folders."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,17 +35,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dav]:
 
 
 def _agenda(dav: Dav, address: str) -> str:
-    body = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:displayname/>'
-            '</D:prop></D:propfind>')
-    status, _, out = dav.request(address, "PROPFIND", f"/dav/calendars/{address}/", body,
-                                 {"Depth": "1"})
-    assert status == 207
-    for resp in re.findall(rb"<D:response>.*?</D:response>", out, re.S):
-        if b"<D:displayname>Agenda</D:displayname>" in resp:
-            m = re.search(rb"<D:href>([^<]+)</D:href>", resp)
-            assert m is not None
-            return m.group(1).decode()
-    raise AssertionError(out)
+    return dav.collection_href(address, "Agenda")
 
 
 def test_default_names_come_from_the_config(small: Dav) -> None:

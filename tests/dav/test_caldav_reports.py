@@ -16,17 +16,7 @@ CAL = {"Content-Type": "text/calendar; charset=utf-8"}
 
 
 def _path(dav: Dav, address: str) -> str:
-    body = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:displayname/>'
-            '</D:prop></D:propfind>')
-    status, _, out = dav.request(address, "PROPFIND", f"/dav/calendars/{address}/", body,
-                                 {"Depth": "1"})
-    assert status == 207
-    for resp in re.findall(rb"<D:response>.*?</D:response>", out, re.S):
-        if b"<D:displayname>Calendar</D:displayname>" in resp:
-            m = re.search(rb"<D:href>([^<]+)</D:href>", resp)
-            assert m is not None
-            return m.group(1).decode()
-    raise AssertionError(out)
+    return dav.collection_href(address)
 
 
 def _fill(dav: Dav, address: str) -> str:

@@ -61,17 +61,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dav]:
 
 
 def _calendar(dav: Dav, address: str) -> str:
-    body = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:displayname/>'
-            '</D:prop></D:propfind>')
-    status, _, out = dav.request(address, "PROPFIND", f"/dav/calendars/{address}/", body,
-                                 {"Depth": "1"})
-    assert status == 207
-    for resp in re.findall(rb"<D:response>.*?</D:response>", out, re.S):
-        if b"<D:displayname>Calendar</D:displayname>" in resp:
-            m = re.search(rb"<D:href>([^<]+)</D:href>", resp)
-            assert m is not None
-            return m.group(1).decode()
-    raise AssertionError(out)
+    return dav.collection_href(address)
 
 
 def _fresh_calendar(dav: Dav, address: str, name: str) -> str:

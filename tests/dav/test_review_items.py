@@ -8,20 +8,12 @@
 
 from __future__ import annotations
 
-import re
-
 from tests.dav.test_rights import CAL, EVENT, _home, _setacl, _shared_segment
 from tests.support.dav import Dav
 
 
 def _own_calendar(dav: Dav, address: str) -> str:
-    body = _home(dav, address)
-    for resp in re.findall(rb"<D:response>.*?</D:response>", body, re.S):
-        if b"<D:displayname>Calendar</D:displayname>" in resp:
-            m = re.search(rb"<D:href>([^<]+)</D:href>", resp)
-            assert m is not None
-            return m.group(1).decode()
-    raise AssertionError(body)
+    return dav.collection_href(address)
 
 
 def test_a_refused_move_within_a_collection_changes_nothing(dav: Dav) -> None:

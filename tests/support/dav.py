@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import re
 import ssl
 from typing import Any
 
@@ -28,6 +29,23 @@ class Dav(Webmail):
         import caldav
         return caldav.DAVClient(url=self.base + path, username=address, password=password,
                                 ssl_verify_cert=False)
+
+    def collection_href(self, address: str, displayname: str = "Calendar",
+                        family: str = "calendars") -> str:
+        """The href of ``address``'s collection shown as ``displayname`` in their home
+        (Depth 1 PROPFIND, as a client finds it)."""
+        body = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:displayname/>'
+                '</D:prop></D:propfind>')
+        status, _, out = self.request(address, "PROPFIND", f"/dav/{family}/{address}/", body,
+                                      {"Depth": "1"})
+        assert status == 207, out
+        want = f"<D:displayname>{displayname}</D:displayname>".encode()
+        for resp in re.findall(rb"<D:response>.*?</D:response>", out, re.S):
+            if want in resp:
+                m = re.search(rb"<D:href>([^<]+)</D:href>", resp)
+                assert m is not None
+                return m.group(1).decode()
+        raise AssertionError(out)
 
     def request(self, address: str | None, method: str, path: str, body: bytes | str = b"",
                 headers: dict[str, str] | None = None, password: str = PASSWORD,

@@ -124,13 +124,20 @@ def _zone(name: str) -> tzinfo:
 
 def _problem(exc: Exception) -> MailError:
     """A DAV service refusal as the error a page shows (status from its kind)."""
+    return refusal(exc, "event", "calendar")
+
+
+def refusal(exc: Exception, item: str, folder: str) -> MailError:
+    """A DAV service refusal as the error a calendar or contacts page shows (status from its
+    kind), naming the ``item`` ("event", "contact") and the ``folder`` ("calendar", "address
+    book")."""
     if isinstance(exc, PreconditionFailed):
-        return MailError(Kind.EXISTS, "The event was changed meanwhile (by another client or "
-                                      "tab); open it again to see the new version.")
+        return MailError(Kind.EXISTS, f"The {item} was changed meanwhile (by another client "
+                                      "or tab); open it again to see the new version.")
     if isinstance(exc, InvalidItem):
-        return invalid(f"The calendar refused the event: {exc.text}")
+        return invalid(f"The {folder} refused the {item}: {exc.text}")
     if isinstance(exc, MailError) and exc.kind is Kind.NO_PERM:
-        return MailError(Kind.NO_PERM, "Your access to this calendar does not allow this "
+        return MailError(Kind.NO_PERM, f"Your access to this {folder} does not allow this "
                                        "change (it is read-only or add-only for you): nothing "
                                        "was saved.")
     if isinstance(exc, MailError):

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 from postroom.access.gate import mailbox_missing
 from postroom.access.ops import Op
-from postroom.core.errors import Kind, MailError, invalid
+from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
 from postroom.pim.model import InvalidItem
 from postroom.services.dav import Dav
 from postroom.services.dav.model import Collection, PreconditionFailed
+from postroom.services.webmail.calendar import refusal
 from postroom.services.webmail.contacts_vcard import ContactDraft, build, new_name, read, update
 
 DIRECTORY = "directory"  # the book id of the global address list (it has no folder)
@@ -67,18 +68,7 @@ class Contact:
 
 
 def _problem(exc: Exception) -> MailError:
-    if isinstance(exc, PreconditionFailed):
-        return MailError(Kind.EXISTS, "The contact was changed meanwhile (by another client "
-                                      "or tab); open it again to see the new version.")
-    if isinstance(exc, InvalidItem):
-        return invalid(f"The address book refused the contact: {exc.text}")
-    if isinstance(exc, MailError) and exc.kind is Kind.NO_PERM:
-        return MailError(Kind.NO_PERM, "Your access to this address book does not allow this "
-                                       "change (it is read-only or add-only for you): nothing "
-                                       "was saved.")
-    if isinstance(exc, MailError):
-        return exc
-    return invalid(str(exc)[:200])
+    return refusal(exc, "contact", "address book")
 
 
 class WebContacts:
