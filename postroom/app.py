@@ -41,6 +41,8 @@ from postroom.services.dav import Dav, build_dav
 from postroom.services.dav.context import DavContext
 from postroom.services.delivery import DeliveryService
 from postroom.services.dkimkeys import DkimKeys
+from postroom.services.eas import Eas, build_eas
+from postroom.services.eas.context import EasContext
 from postroom.services.frontdoor import MailServices
 from postroom.services.gateways import Gateways
 from postroom.services.indexer import TextIndexer
@@ -136,6 +138,7 @@ class Services:
     learner: SpamLearner | None = None  # reports Junk moves to spamd (services/spamlearn.py)
     tokens: ApiTokens | None = None  # the JSON API's bearer tokens (services/apitokens.py)
     dav: Dav | None = None  # groupware: CalDAV/CardDAV/WebDAV, import/export (services/dav/)
+    eas: Eas | None = None  # Exchange ActiveSync (services/eas/)
 
     async def close(self) -> None:
         if self.learner is not None:
@@ -207,6 +210,9 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     dav = build_dav(DavContext(store, gate, directory, mailboxes, messages, acl, submission,
                                feed, cfg.web.dav, hostname, cfg.limits.max_message_size))
     delivery.delivered.append(dav.scheduling.delivered)  # incoming iMIP (RFC 6047)
+    eas = build_eas(EasContext(store, gate, directory, mailboxes, messages, acl, submission,
+                               feed, dav, audit, cfg.web.eas, hostname,
+                               cfg.limits.max_message_size))
     return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
                     throttle, maildrops, secrets, queue, gateways, submission, delivery,
                     multipop, atrn, admin, front, senders,
@@ -217,7 +223,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                     own_account=OwnAccount(directory, sessions, audit), spam_prefs=spam_prefs,
                     learner=learner,
                     tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache),
-                    dav=dav)
+                    dav=dav, eas=eas)
 
 
 def check_context(cfg: Config, store: SqlStore, senders: SenderRules,

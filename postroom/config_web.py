@@ -15,6 +15,7 @@ from msgspec import Meta
 
 from postroom.config_base import Port, ServiceConfig, Tls
 from postroom.config_dav import DavConfig
+from postroom.config_eas import EasConfig
 from postroom.config_webmail import WebmailConfig
 
 
@@ -87,6 +88,7 @@ class WebConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     operations: WebOperationsConfig = msgspec.field(default_factory=WebOperationsConfig)
     webmail: WebmailConfig = msgspec.field(default_factory=WebmailConfig)
     dav: DavConfig = msgspec.field(default_factory=DavConfig)
+    eas: EasConfig = msgspec.field(default_factory=EasConfig)
     max_body_size: Annotated[int, _d(
         "Largest request body accepted, in octets; a larger one gets 413 before the "
         "application reads it."), Meta(ge=1024, le=1 << 31)] = 1 << 20

@@ -266,7 +266,8 @@ class Server:
                         acme_challenges=self.challenges,
                         dashboard=dashboard, maillog=maillog, tokens=s.tokens,
                         webmail=self.webmail,
-                        dav=s.dav if c.web.dav.enabled else None),
+                        dav=s.dav if c.web.dav.enabled else None,
+                        eas=s.eas if c.web.eas.enabled else None),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)

@@ -37,6 +37,8 @@ from postroom.web.api.framework import PREFIX as API_PREFIX
 from postroom.web.autoconfig import autoconfig_routes
 from postroom.web.context import WebServices, WebSettings
 from postroom.web.dav import app as dav_app
+from postroom.web.eas import PATH as EAS_PATH
+from postroom.web.eas import app as eas_app
 from postroom.web.forms import FormLimits, status_of
 from postroom.web.guard import App, Guard, TooLarge
 from postroom.web.identity import LoginRequired
@@ -83,6 +85,14 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
         plain = _dav_split(dav_app.build(services, settings), plain)
         limits += ((dav_area.DAV_PREFIX, max(dav_cfg.max_file_size, dav_cfg.max_resource_size,
                                              dav_cfg.max_xml_size)),)
+    if services.eas is not None:
+        # ActiveSync (web/eas/): HTTP Basic, no cookies, outside the webmail session layer;
+        # the application bounds its bodies itself (a Status in WBXML, not a bare 413), the
+        # guard keeps the largest of its limits as the backstop
+        eas_cfg = services.eas.config
+        plain = _eas_split(eas_app.build(services, settings), plain)
+        most = max(eas_cfg.max_request_size, services.eas.max_message_size + (64 << 10))
+        limits += ((EAS_PATH, most), (EAS_PATH.lower(), most))
     if services.webmail is None or not services.webmail.config.enabled:
         return _guarded(plain, settings, limits)
     mail = _starlette(auth.routes(services, settings) + webmail.routes(services, settings)
@@ -143,6 +153,20 @@ def _dav_split(dav: App, rest: App) -> App:
                 or path.rstrip("/") in dav_area.WELL_KNOWN \
                 or (path == "/" and scope.get("method") in dav_area.ROOT_METHODS):
             await dav(scope, receive, send)  # type: ignore[arg-type]
+        else:
+            await rest(scope, receive, send)  # type: ignore[arg-type]
+    return app  # type: ignore[return-value]
+
+
+def _eas_split(eas: App, rest: App) -> App:
+    """/Microsoft-Server-ActiveSync to the ActiveSync application, whatever its letter case
+    (devices differ; MS-ASHTTP §2.2.1.1 names it, IIS never cared)."""
+    lowered = EAS_PATH.lower()
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        path = str(scope.get("path", "/")).rstrip("/").lower()
+        if path == lowered:
+            await eas(scope, receive, send)  # type: ignore[arg-type]
         else:
             await rest(scope, receive, send)  # type: ignore[arg-type]
     return app  # type: ignore[return-value]

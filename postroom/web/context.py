@@ -23,6 +23,7 @@ from postroom.services.auth import AuthService
 from postroom.services.clientconfig import ClientConfig
 from postroom.services.dashboard import Dashboard
 from postroom.services.dav import Dav
+from postroom.services.eas import Eas
 from postroom.services.health import Health
 from postroom.services.maillog_search import MailLogSearch
 from postroom.services.ownaccount import OwnAccount
@@ -48,6 +49,7 @@ class WebServices:
     tokens: ApiTokens | None = None  # API bearer tokens (services/apitokens.py)
     webmail: Webmail | None = None  # webmail's services (services/webmail/); None: no webmail
     dav: Dav | None = None  # CalDAV/CardDAV/WebDAV's services (services/dav/); None: no DAV
+    eas: Eas | None = None  # ActiveSync's services (services/eas/); None: no ActiveSync
 
 
 @dataclass(frozen=True, slots=True)
