@@ -15,7 +15,7 @@ some clients (older iOS, Evolution) mis-handle prefixes redeclared on every elem
 from __future__ import annotations
 
 from collections.abc import Iterable
-from xml.etree.ElementTree import Element, ParseError, SubElement, TreeBuilder
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
@@ -131,6 +131,9 @@ def href(path: str) -> Element:
 
 
 def _escape(text: str, attr: bool = False) -> str:
+    if not attr and "&" not in text and "<" not in text and ">" not in text \
+            and "\r" not in text:
+        return text  # the common case (hrefs, ETags, status lines): nothing to replace
     out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     out = out.replace("\r", "&#13;")
     if attr:
@@ -138,24 +141,19 @@ def _escape(text: str, attr: bool = False) -> str:
     return out
 
 
-def _collect(root: Element, found: dict[str, str]) -> None:
-    seen: set[str] = set()
-    for e in root.iter():
-        for name in (e.tag, *e.attrib) if e.attrib else (e.tag,):
-            if name in seen:
-                continue
-            seen.add(name)
-            ns, _ = split(name)
-            if ns and ns not in found:
-                found[ns] = PREFIXES.get(ns) or f"x{len(found)}"
-
-
 class _Writer:
-    """Renders a tree with fixed prefixes; each Clark name is turned into its prefixed form
-    once per document (a multistatus repeats a handful of names thousands of times)."""
+    """Renders elements with fixed prefixes into a list of strings.
 
-    def __init__(self, names: dict[str, str]) -> None:
-        self.names = names
+    A namespace gets its prefix when it is first met, in document order: its fixed one
+    (PREFIXES) or ``x<n>``, n the number of namespaces met before it. The declarations are
+    written last, on the root (``document``), so a multistatus can be written response by
+    response without first walking a whole tree to collect them. Each Clark name is turned
+    into its prefixed form once per document (a multistatus repeats a handful of names
+    thousands of times). The xml prefix is bound by definition and never declared
+    (Namespaces in XML §3): xml:lang on a dead property stays xml:lang."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
         self.qnames: dict[str, str] = {}
         self.out: list[str] = []
 
@@ -163,19 +161,30 @@ class _Writer:
         q = self.qnames.get(clark_name)
         if q is None:
             ns, local = split(clark_name)
-            q = f"{self.names[ns]}:{local}" if ns else local
+            if ns:
+                prefix = self.names.get(ns)
+                if prefix is None:
+                    prefix = "xml" if ns == XML_NS else PREFIXES.get(ns) or f"x{len(self.names)}"
+                    self.names[ns] = prefix
+                q = f"{prefix}:{local}"
+            else:
+                q = local
             self.qnames[clark_name] = q
         return q
 
-    def render(self, e: Element, declare: str = "") -> None:
+    def attributes(self, e: Element) -> str:
+        if not e.attrib:
+            return ""
+        return "".join(f' {self.qname(k)}="{_escape(v, True)}"' for k, v in e.attrib.items())
+
+    def render(self, e: Element) -> None:
         out = self.out
         tag = self.qname(e.tag)
-        attrs = "".join(f' {self.qname(k)}="{_escape(v, True)}"' for k, v in e.attrib.items()) \
-            if e.attrib else ""
+        attrs = self.attributes(e)
         if len(e) == 0 and not e.text:
-            out.append(f"<{tag}{declare}{attrs}/>")
+            out.append(f"<{tag}{attrs}/>")
         else:
-            out.append(f"<{tag}{declare}{attrs}>")
+            out.append(f"<{tag}{attrs}>")
             if e.text:
                 out.append(_escape(e.text))
             for c in e:
@@ -184,20 +193,29 @@ class _Writer:
         if e.tail:
             out.append(_escape(e.tail))
 
+    def document(self, root: str, attrs: str = "") -> bytes:
+        """The XML declaration and the root element ``root`` (a Clark name, its prefix taken
+        first) with ``attrs`` (from ``attributes``), every namespace met declared, and what
+        was rendered so far inside it."""
+        tag = self.qname(root)
+        declare = "".join(f' xmlns:{p}="{_escape(ns, True)}"'
+                          for ns, p in self.names.items() if ns != XML_NS)
+        head = f'<?xml version="1.0" encoding="utf-8"?>\n<{tag}{declare}{attrs}'
+        if not self.out:
+            return f"{head}/>".encode()
+        return "".join([head, ">", *self.out, f"</{tag}>"]).encode()
+
 
 def serialize(root: Element) -> bytes:
     """The document, UTF-8, with every namespace declared once on the root."""
-    names: dict[str, str] = {}
-    _collect(root, names)
-    # the xml prefix is bound by definition and must never be declared (Namespaces in XML
-    # §3): xml:lang on a dead property stays xml:lang
-    names.pop(XML_NS, None)
-    declare = "".join(f' xmlns:{p}="{_escape(ns, True)}"' for ns, p in names.items())
-    names[XML_NS] = "xml"
-    writer = _Writer(names)
-    writer.out.append('<?xml version="1.0" encoding="utf-8"?>\n')
-    writer.render(root, declare)
-    return "".join(writer.out).encode()
+    writer = _Writer()
+    writer.qname(root.tag)
+    attrs = writer.attributes(root)
+    if root.text:
+        writer.out.append(_escape(root.text))
+    for c in root:
+        writer.render(c)
+    return writer.document(root.tag, attrs)
 
 
 def fragment(e: Element) -> str:
@@ -227,10 +245,17 @@ def need_privileges(path: str, privilege: str) -> Element:
 
 
 class Multistatus:
-    """An RFC 4918 §13 multistatus answer, built response by response."""
+    """An RFC 4918 §13 multistatus answer, written response by response.
+
+    Each response is rendered when it is added (the DAV:response, href, propstat and status
+    wrappers as text, the properties through ``_Writer``), not kept as a tree to be walked
+    again at the end: a report of thousands of members was spending most of its time
+    building and re-walking ElementTree nodes for the same few wrapper elements. The output
+    is the one ``serialize`` gives for the equivalent tree (tests/unit/test_dav_xml.py)."""
 
     def __init__(self) -> None:
-        self.root = Element("{DAV:}multistatus")
+        self._writer = _Writer()
+        self._writer.qname(MULTISTATUS)  # DAV: is the first namespace, "D" its prefix
         self.count = 0
 
     def propstats(self, path: str, groups: Iterable[tuple[int, list[Element]]],
@@ -238,32 +263,53 @@ class Multistatus:
         """One ``response`` with a ``propstat`` per (status, properties) group; empty groups
         are left out (RFC 4918 §14.22). ``errors``: the precondition a group's status
         carries (RFC 4918 §14.5, e.g. 403 cannot-modify-protected-property)."""
-        resp = SubElement(self.root, "{DAV:}response")
-        resp.append(href(path))
+        w = self._writer
+        out = w.out
+        out.append(_RESPONSE)
+        out.append(_href_text(path))
         for status, props in groups:
             if not props:
                 continue
-            ps = SubElement(resp, "{DAV:}propstat")
-            SubElement(ps, "{DAV:}prop").extend(props)
-            SubElement(ps, "{DAV:}status").text = status_line(status)
+            out.append("<D:propstat><D:prop>")
+            for prop in props:
+                w.render(prop)
+            out.append(_STATUS_IN_PROPSTAT.get(status) or
+                       f"</D:prop><D:status>{_escape(status_line(status))}</D:status>")
             if errors and status in errors:
-                ps.append(elem("{DAV:}error", None, errors[status]))
+                w.render(elem("{DAV:}error", None, errors[status]))
+            out.append("</D:propstat>")
         if description:
-            SubElement(resp, "{DAV:}responsedescription").text = description
+            out.append(f"<D:responsedescription>{_escape(description)}"
+                       "</D:responsedescription>")
+        out.append("</D:response>")
         self.count += 1
 
     def status(self, path: str, status: int, *conditions: Element) -> None:
         """One ``response`` with a bare status (a missing member, a removal in a sync
         report: RFC 6578 §3.5.2), and the error element when there is a precondition."""
-        resp = SubElement(self.root, "{DAV:}response")
-        resp.append(href(path))
-        SubElement(resp, "{DAV:}status").text = status_line(status)
+        out = self._writer.out
+        out.append(_RESPONSE)
+        out.append(_href_text(path))
+        out.append(f"<D:status>{_escape(status_line(status))}</D:status>")
         if conditions:
-            resp.append(elem("{DAV:}error", None, *conditions))
+            self._writer.render(elem("{DAV:}error", None, *conditions))
+        out.append("</D:response>")
         self.count += 1
 
     def append(self, e: Element) -> None:
-        self.root.append(e)
+        self._writer.render(e)
 
     def to_bytes(self) -> bytes:
-        return serialize(self.root)
+        return self._writer.document(MULTISTATUS)
+
+
+MULTISTATUS = "{DAV:}multistatus"
+_RESPONSE = "<D:response>"
+# "</D:prop><D:status>HTTP/1.1 200 OK</D:status>" and the like, made once
+_STATUS_IN_PROPSTAT = {code: f"</D:prop><D:status>{status_line(code)}</D:status>"
+                       for code in REASONS}
+
+
+def _href_text(path: str) -> str:
+    """A DAV:href element as text (what rendering ``href(path)`` gives)."""
+    return f"<D:href>{_escape(path)}</D:href>" if path else "<D:href/>"
