@@ -121,6 +121,8 @@ class DavRequest:
         self.path = request.url.path
         self.target = parse_target(self.path)
         self._body: bytes | None = None
+        # (family, segment) -> the collection's href (props.collection_href)
+        self.hrefs: dict[tuple[str, str], str] = {}
 
     @property
     def address(self) -> str:
