@@ -539,9 +539,10 @@ def _indexed_needle(card_filter: CardFilter) -> str | None:
     """The text an addressbook-query may be narrowed by in SQL (a contact search: one
     text-match on FN, EMAIL or NICKNAME), lower-cased; None when the index cannot narrow it
     without losing a match. Only a positive match of an ASCII needle in the ASCII or octet
-    collation, without leading, trailing or repeated white space: then every card that
-    matches (any match type) has the needle in its lower-cased indexed text, so the SQL
-    candidates are a superset and pim.query.card_matches still decides (RFC 6352 §10.5.4)."""
+    collation, without leading, trailing or repeated white space and without ";": then
+    every card that matches (any match type) has the needle in its lower-cased indexed
+    text, so the SQL candidates are a superset and pim.query.card_matches still decides
+    (RFC 6352 §10.5.4)."""
     if len(card_filter.prop_filters) != 1:
         return None
     pf = card_filter.prop_filters[0]
@@ -551,6 +552,8 @@ def _indexed_needle(card_filter: CardFilter) -> str | None:
     tm = pf.text_matches[0]
     text = tm.text
     if tm.negate or tm.collation not in ("i;ascii-casemap", "i;octet") or not text \
-            or not text.isascii() or " ".join(text.split()) != text:
+            or not text.isascii() or " ".join(text.split()) != text or ";" in text:
+        # ";": the index joins a value's ";"-separated parts with a space (pim.vcard
+        # Prop.text), the match sees the value with its semicolons
         return None
     return text.lower()
