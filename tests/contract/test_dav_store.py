@@ -186,3 +186,30 @@ async def test_search_narrowing_is_literal_and_keeps_cut_texts(services: Service
     assert await names("50%") == {"c", "e"}
     assert await names("back\\slash") == {"d", "e"}
     assert await names("nobody") == {"e"}
+
+
+async def test_search_narrowing_keeps_non_ascii_texts_when_asked(services: Services) -> None:
+    """``live_containing(..., non_ascii=True)`` (a search in i;unicode-casemap, whose fold
+    may turn "ß" into "ss"): every text with a character outside ASCII is a candidate as
+    well, on both backends; ASCII texts still only by the needle."""
+    s = services
+    mbid = await _folder(s)
+    repo = s.store.dav
+    msg = await s.messages.prepare(b"one", [], None, b"Subject: x\r\n\r\n")
+    texts = {"a": "ann smith", "b": "straße", "c": "bob", "d": "\uff46\uff4f\uff4f",
+             "e": "zoë", "f": "tab\there", "g": "del\x7fete"}
+    for name, text in texts.items():
+        r = row(name, name)
+        await repo.write_item(mbid, msg, ItemIndexRow(
+            name=r.name, etag=r.etag, content_type=r.content_type, component=r.component,
+            ical_uid=r.ical_uid, start=r.start, end=r.end, recurring=r.recurring,
+            summary=r.summary, search=text, size=r.size, modified=r.modified),
+            expect_uid=None)
+
+    async def names(needle: str, non_ascii: bool) -> set[str]:
+        return {i.name for i in await repo.live_containing(mbid, needle, 1000,
+                                                           non_ascii=non_ascii)}
+    assert await names("ss", False) == set()
+    assert await names("ss", True) == {"b", "d", "e"}
+    assert await names("ann", True) == {"a", "b", "d", "e"}
+    assert await names("here", True) == {"b", "d", "e", "f"}

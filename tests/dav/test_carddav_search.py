@@ -14,7 +14,9 @@ from tests.support.dav import Dav
 
 CARDS = {"c1": "Ann Smith", "c2": "ANN SMITH", "c3": "Ann  Smith", "c4": "Ann_Smith",
          "c5": "50% Ann", "c6": "Änn Smith", "c7": "Bob Jones",
-         "c8": "Ann " + "x" * 25_000 + " Smith"}
+         "c8": "Ann " + "x" * 25_000 + " Smith", "c9": "José Straße",
+         "c0": "\ufb01nn \uff22\uff52\uff4f\uff57\uff4e"}  # "ﬁnn Ｂｒｏｗｎ"
+UNICODE = "i;unicode-casemap"
 
 
 def _query(text: str, match: str = "contains", negate: str = "no",
@@ -50,11 +52,19 @@ def _found(dav: Dav, book: tuple[str, str], body: str) -> set[str]:
     (_query("smith", "ends-with"), {"c1", "c2", "c3", "c4", "c6", "c8"}),
     (_query("ann", "starts-with"), {"c1", "c2", "c3", "c4", "c8"}),
     (_query("Ann Smith", collation="i;octet"), {"c1"}),
-    (_query("ann smith", negate="yes"), {"c3", "c4", "c5", "c6", "c7", "c8"}),
+    (_query("ann smith", negate="yes"), {"c3", "c4", "c5", "c6", "c7", "c8", "c9", "c0"}),
     (_query("Ann  Smith"), {"c3"}),  # repeated white space: not narrowed, still found
     (_query("Änn"), {"c6"}),  # non-ASCII: not narrowed (ascii-casemap leaves Ä as it is)
     (_query("xxxx smith"), {"c8"}),  # past the indexed length
     (_query("c5@x.test", prop="EMAIL"), {"c5"}),
+    # i;unicode-casemap (RFC 5051, what CardDAV clients send): narrowed too, and the
+    # non-ASCII names whose fold holds the ASCII text are still found
+    (_query("ann smith", collation=UNICODE), {"c1", "c2"}),
+    (_query("smith", "ends-with", collation=UNICODE), {"c1", "c2", "c3", "c4", "c6", "c8"}),
+    (_query("STRASSE", collation=UNICODE), {"c9"}),
+    (_query("jose", "starts-with", collation=UNICODE), {"c9"}),
+    (_query("finn brown", "equals", collation=UNICODE), {"c0"}),
+    (_query("Ann_Smith", collation=UNICODE), {"c4"}),
 ])
 def test_search_finds_every_matching_card(dav: Dav, book: tuple[str, str], body: str,
                                           want: set[str]) -> None:

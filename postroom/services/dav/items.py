@@ -411,9 +411,10 @@ class Items:
         if handle is None:
             items = await self._directory(principal)
         else:
-            needle = _indexed_needle(card_filter)
-            rows = await (self._ctx.store.dav.live(handle.id) if needle is None else
-                          self._ctx.store.dav.live_containing(handle.id, needle, SEARCH_MAX))
+            narrow = _indexed_needle(card_filter)
+            rows = await (self._ctx.store.dav.live(handle.id) if narrow is None else
+                          self._ctx.store.dav.live_containing(
+                              handle.id, narrow[0], SEARCH_MAX, non_ascii=narrow[1]))
             self._limit(len(rows))
             items = await self._items(rows)
 
@@ -535,14 +536,21 @@ SEARCH_MAX = 20_000
 _INDEXED_CARD_PROPS = frozenset({"FN", "EMAIL", "NICKNAME"})
 
 
-def _indexed_needle(card_filter: CardFilter) -> str | None:
+def _indexed_needle(card_filter: CardFilter) -> tuple[str, bool] | None:
     """The text an addressbook-query may be narrowed by in SQL (a contact search: one
-    text-match on FN, EMAIL or NICKNAME), lower-cased; None when the index cannot narrow it
-    without losing a match. Only a positive match of an ASCII needle in the ASCII or octet
-    collation, without leading, trailing or repeated white space and without ";": then
-    every card that matches (any match type) has the needle in its lower-cased indexed
-    text, so the SQL candidates are a superset and pim.query.card_matches still decides
-    (RFC 6352 §10.5.4)."""
+    text-match on FN, EMAIL or NICKNAME), lower-cased, and whether the cards whose indexed
+    text is not all ASCII must be kept as well; None when the index cannot narrow it without
+    losing a match. Only a positive match of an ASCII needle without leading, trailing or
+    repeated white space, and without ";": then every card that matches (any match type)
+    has the needle in its lower-cased indexed text, so the SQL candidates are a superset
+    and pim.query.card_matches still decides (RFC 6352 §10.5.4).
+
+    In the ASCII and octet collations a matching card's text holds the needle's ASCII
+    letters themselves. In i;unicode-casemap (RFC 5051: NFKD, then casefold; the collation
+    CardDAV clients send) a non-ASCII text may fold into them ("Straße" holds "strasse",
+    "José" holds "jose"); a text whose lower-cased form (the index's) is ASCII folds to that
+    very form. So there the indexed texts with a non-ASCII character are all candidates, and
+    the others only when they hold the needle (tests/unit/test_dav_card_narrowing.py)."""
     if len(card_filter.prop_filters) != 1:
         return None
     pf = card_filter.prop_filters[0]
@@ -551,9 +559,13 @@ def _indexed_needle(card_filter: CardFilter) -> str | None:
         return None
     tm = pf.text_matches[0]
     text = tm.text
-    if tm.negate or tm.collation not in ("i;ascii-casemap", "i;octet") or not text \
-            or not text.isascii() or " ".join(text.split()) != text or ";" in text:
+    if tm.negate or not text or not text.isascii() or " ".join(text.split()) != text \
+            or ";" in text:
         # ";": the index joins a value's ";"-separated parts with a space (pim.vcard
         # Prop.text), the match sees the value with its semicolons
         return None
-    return text.lower()
+    if tm.collation in ("i;ascii-casemap", "i;octet"):
+        return text.lower(), False
+    if tm.collation == "i;unicode-casemap":
+        return text.lower(), True
+    return None

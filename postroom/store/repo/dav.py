@@ -25,6 +25,7 @@ T = TypeVar("T")
 _ROW = ("d.uid, d.name, d.etag, d.content_type, d.component, d.ical_uid, d.start_ts, "
         "d.end_ts, d.recurring, d.summary, d.size, d.modified, m.modseq, m.blob, m.prefix")
 _LIVE = "dav_items d JOIN messages m ON m.mailbox_id = d.mailbox_id AND m.uid = d.uid"
+_ASCII_RANGE = "\x01-\x7f"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,19 +153,31 @@ class DavRepo:
                 (mailbox_id,))]
         return await self.engine.read(fn)
 
-    async def live_containing(self, mailbox_id: int, needle: str,
-                              indexed: int) -> list[LiveItem]:
+    async def live_containing(self, mailbox_id: int, needle: str, indexed: int, *,
+                              non_ascii: bool = False) -> list[LiveItem]:
         """Live items whose lower-cased search text contains ``needle`` (already lower-cased),
         and every item whose search text was cut at ``indexed`` characters (it may hold the
-        needle past the cut): a superset the caller's own match decides on."""
+        needle past the cut): a superset the caller's own match decides on. ``non_ascii``:
+        also every item whose search text has a character outside ASCII (a Unicode fold,
+        NFKD and casefold, may turn "ß" or "é" into the needle's letters where lower-casing
+        does not)."""
         pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace(
             "_", "\\_") + "%"
 
         def fn(tx: Tx) -> list[LiveItem]:
-            return [_live(r) for r in tx.all(
-                f"SELECT {_ROW} FROM {_LIVE} WHERE d.mailbox_id = ? AND "
-                "(d.search LIKE ? ESCAPE '\\' OR length(d.search) >= ?) ORDER BY d.name",
-                (mailbox_id, pattern, indexed))]
+            sql = (f"SELECT {_ROW} FROM {_LIVE} WHERE d.mailbox_id = ? AND "
+                   "(d.search LIKE ? ESCAPE '\\' OR length(d.search) >= ?")
+            params: list[object] = [mailbox_id, pattern, indexed]
+            if non_ascii:
+                # a character outside U+0001..U+007F: GLOB's class on SQLite, a regular
+                # expression on PostgreSQL (the characters themselves, no escapes to read)
+                if tx.dialect == "sqlite":
+                    sql += " OR d.search GLOB ?"
+                    params.append(f"*[^{_ASCII_RANGE}]*")
+                else:
+                    sql += " OR d.search ~ ?"
+                    params.append(f"[^{_ASCII_RANGE}]")
+            return [_live(r) for r in tx.all(sql + ") ORDER BY d.name", params)]
         return await self.engine.read(fn)
 
     async def by_names(self, mailbox_id: int, names: Sequence[str]) -> dict[str, LiveItem]:
