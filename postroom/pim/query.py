@@ -76,7 +76,7 @@ def calendar_matches(data: bytes, comp_filter: CompFilter, max_instances: int = 
     if comp_filter.name != "VCALENDAR":
         return False
     if scan.usable(comp_filter):
-        quick = scan.matches(data, comp_filter, text_matches)
+        quick = scan.matches(data, comp_filter, text_matches, max_instances)
         if quick is not None:
             return quick
     return full_match(data, comp_filter, max_instances)

@@ -1,13 +1,20 @@
-"""A fast path for the common calendar-query: one non-recurring component, a time-range and
-text-matches on plain TEXT properties. Evaluated on the content lines directly, without
-icalendar, whose parse costs ~0.4 ms for a small event — too much for a month view over
-hundreds of candidates (the bench wants a one-month query over 10,000 events in 50 ms).
+"""A fast path for the common calendar-query: one component, a time-range and text-matches
+on plain TEXT properties. Evaluated on the content lines directly, without icalendar, whose
+parse costs ~0.4 ms for a small event — too much for a month view over hundreds of
+candidates (the bench wants a one-month query over 10,000 events in 50 ms).
 
-Anything outside that common case (RRULE/RDATE/RECURRENCE-ID, several components of the
-type, a TZID that is not an IANA name, nested comp-filters, param-filters, property
-time-ranges, non-TEXT properties in a text-match) answers None, and ``query`` takes the full
-path. The answers are the same as the full path's (tests/unit/test_pim_query.py compares
-them); times follow the same rules (``times``: floating and DATE as UTC, RFC 4791 §9.9).
+The component may recur by the simplest rule (``_simple_rule``): one RRULE of FREQ=DAILY or
+WEEKLY with INTERVAL and COUNT or UNTIL and nothing else, on a VEVENT whose DTSTART is UTC,
+floating or a DATE. Its instances are then DTSTART + k x INTERVAL days or weeks, each as long
+as the first (in UTC there is no wall clock to follow), and whether one overlaps the range is
+arithmetic (~15 µs where icalendar and dateutil take ~120 µs for a weekly series of 8).
+
+Anything outside that (other rules, RDATE/EXDATE/RECURRENCE-ID, a recurring TZID, several
+components of the type, a TZID that is not an IANA name, nested comp-filters, param-filters,
+property time-ranges, non-TEXT properties in a text-match) answers None, and ``query``
+takes the full path. The answers are the same as the full path's (tests/unit/
+test_pim_query.py and test_pim_scan_rrule.py compare them); times follow the same rules
+(``times``: floating and DATE as UTC, RFC 4791 §9.9).
 """
 
 from __future__ import annotations
@@ -184,11 +191,85 @@ def _span(comp: dict[str, list[tuple[str, str]]], name: str) -> times.Span:
     return times.Span(start[0], start[0] + times.DAY if start[1] else start[0])
 
 
+# The rule parts the fast path reads (RFC 5545 §3.3.10); any other part sends the object to
+# the full path. Days per period of the frequencies it expands.
+_RULE_PARTS = frozenset({"FREQ", "INTERVAL", "COUNT", "UNTIL"})
+_PERIOD_DAYS = {"DAILY": 1, "WEEKLY": 7}
+
+
+def _simple_rule(comp: dict[str, list[tuple[str, str]]], name: str, start: tuple[str, str],
+                 max_instances: int) -> tuple[int, int]:
+    """(seconds between instances, number of instances) of a VEVENT recurring by one plain
+    DAILY or WEEKLY RRULE from a UTC, floating or DATE DTSTART; _Unsure for anything else.
+
+    The count is the full path's (pim.recurrence.occurrences): COUNT instances, the first
+    max_instances of them at most; with UNTIL every start at or before it (a DATE UNTIL on a
+    DATE-TIME series takes that whole day, a DATE-TIME UNTIL on a DATE series its UTC day),
+    DTSTART itself always, and more than max_instances is left to the full path."""
+    if name != "VEVENT" or any(k in comp for k in _RECURRING if k != "RRULE") \
+            or len(comp["RRULE"]) != 1 or max_instances < 1:
+        raise _Unsure
+    params, value = comp["RRULE"][0]
+    if params or "TZID=" in start[0].upper():
+        raise _Unsure  # a zone's wall clock (DST) is the full path's
+    parts: dict[str, str] = {}
+    for item in value.strip().split(";"):
+        key, eq, val = item.partition("=")
+        if not eq or key not in _RULE_PARTS or key in parts:
+            raise _Unsure
+        parts[key] = val
+    days = _PERIOD_DAYS.get(parts.get("FREQ", ""))
+    interval = parts.get("INTERVAL", "1")
+    if days is None or not interval.isdigit() or int(interval) < 1 or len(interval) > 6 \
+            or ("COUNT" in parts) == ("UNTIL" in parts):
+        raise _Unsure  # endless rules (fast-forwarded by the full path) included
+    step = int(interval) * days * times.DAY
+    first, all_day = _when(*start)
+    if "COUNT" in parts:
+        count = parts["COUNT"]
+        if not count.isdigit() or int(count) < 1 or len(count) > 9:
+            raise _Unsure
+        n = min(int(count), max_instances)
+    else:
+        until, until_date = _when("", parts["UNTIL"])
+        if all_day:
+            until -= until % times.DAY  # the UTC day of a DATE-TIME UNTIL
+        elif until_date:
+            until += times.DAY - 1  # through 23:59:59 of a DATE UNTIL
+        n = 1 if until < first else (until - first) // step + 1
+        if n > max_instances:
+            raise _Unsure
+    if first + (n + 1) * step + times.DAY * 400 > times.MAX_EPOCH:
+        raise _Unsure  # near the year 9999 dateutil stops early: the full path's answer
+    return step, n
+
+
+def _instance_overlaps(span: times.Span, step: int, n: int, lo: int | None,
+                       hi: int | None) -> bool:
+    """Whether one of the ``n`` instances ``span`` shifted by k x ``step`` overlaps [lo, hi)
+    (``Span.overlaps``, RFC 4791 §9.9). Instances only move later with k, so the first one
+    not wholly before ``lo`` is the only one to test against ``hi``."""
+    s0, e0 = span.start, span.end
+    if s0 is None or e0 is None or span.mode:
+        raise _Unsure
+
+    def at(k: int) -> times.Span:
+        return times.Span(s0 + k * step, e0 + k * step)
+    k = 0 if lo is None else max(0, (lo - e0) // step)
+    while k < n and not at(k).overlaps(lo, None):
+        k += 1
+    while k > 0 and at(k - 1).overlaps(lo, None):
+        k -= 1
+    return k < n and at(k).overlaps(lo, hi)
+
+
 def matches(data: bytes, f: CompFilter,
-            text_matches: Callable[[str, TextMatch], bool]) -> bool | None:
+            text_matches: Callable[[str, TextMatch], bool],
+            max_instances: int = 10_000) -> bool | None:
     """The answer of ``query.calendar_matches`` for a ``usable`` filter, or None when this
     object needs the full path. ``text_matches`` is query.text_matches (passed in to keep
-    one implementation of collations)."""
+    one implementation of collations); ``max_instances`` the expansion limit the full path
+    would apply."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -201,11 +282,19 @@ def matches(data: bytes, f: CompFilter,
         if not comps:
             return False
         comp = comps[0]
+        rule: tuple[int, int] | None = None
         if any(k in comp for k in _RECURRING):
-            return None
+            start = _one(comp, "DTSTART")
+            if "RRULE" not in comp or start is None or cf.time_range is None:
+                return None
+            rule = _simple_rule(comp, cf.name, start, max_instances)
         if cf.time_range is not None:
             tr = cf.time_range
-            if not _span(comp, cf.name).overlaps(tr.start, tr.end):
+            span = _span(comp, cf.name)
+            if rule is None:
+                if not span.overlaps(tr.start, tr.end):
+                    return False
+            elif not _instance_overlaps(span, *rule, tr.start, tr.end):
                 return False
         for pf in cf.prop_filters:
             values = comp.get(pf.name, [])
