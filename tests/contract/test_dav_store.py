@@ -213,3 +213,29 @@ async def test_search_narrowing_keeps_non_ascii_texts_when_asked(services: Servi
     assert await names("ss", True) == {"b", "d", "e"}
     assert await names("ann", True) == {"a", "b", "d", "e"}
     assert await names("here", True) == {"b", "d", "e", "f"}
+
+
+async def test_finding_an_address_book_does_not_list_the_domain(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every CardDAV request finds its collection (``Collections.get``); only a request for
+    the global address list lists the domain's accounts (a large domain made every address
+    book request pay for it)."""
+    s = services
+    assert s.dav is not None
+    alice = await account(s, "alice@example.com")
+    books = await s.dav.collections.home(alice, "addressbooks")
+    contacts = next(c for c in books if c.virtual != "directory")
+    calls: list[str] = []
+    listing = s.store.directory.list_accounts
+
+    async def counted(domain: str) -> object:
+        calls.append(domain)
+        return await listing(domain)
+    monkeypatch.setattr(s.store.directory, "list_accounts", counted)
+    found = await s.dav.collections.get(alice, "addressbooks", contacts.segment)
+    assert found.segment == contacts.segment and calls == []
+    gal = await s.dav.collections.get(alice, "addressbooks", "directory")
+    assert gal.virtual == "directory" and calls
+    with pytest.raises(MailError) as exc:
+        await s.dav.collections.get(alice, "addressbooks", "nothing-here")
+    assert exc.value.kind is Kind.NOT_FOUND

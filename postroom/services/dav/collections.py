@@ -101,12 +101,14 @@ class Collections:
         await store.set_setting(key, "1")
 
     async def home(self, principal: Principal, family: str, *,
-                   scheduling_inbox: bool = False) -> list[Collection]:
+                   scheduling_inbox: bool = False, directory: bool = True,
+                   ) -> list[Collection]:
         """Every collection of ``family`` ("calendars", "addressbooks") the principal may see:
         own (the defaults created on first use), shared with them, public; plus the global
-        address list in "addressbooks". Sorted own first, then by name. The folder of a
-        scheduling inbox (INBOX_PROP) is never among them; ``scheduling_inbox`` asks for it
-        alone instead (its own folder only, as segment "inbox", virtual "inbox")."""
+        address list in "addressbooks" (``directory`` False leaves it out: it lists every
+        account of the domain). Sorted own first, then by name. The folder of a scheduling
+        inbox (INBOX_PROP) is never among them; ``scheduling_inbox`` asks for it alone
+        instead (its own folder only, as segment "inbox", virtual "inbox")."""
         kinds = FAMILY_KINDS.get(family)
         if kinds is None:
             raise mailbox_missing(family)
@@ -143,7 +145,7 @@ class Collections:
         out.sort(key=lambda c: (c.owner != principal.address, c.owner is None,
                                 c.displayname.lower()))
         if family == "addressbooks" and self._ctx.config.directory_address_book \
-                and principal.domain_id is not None and not scheduling_inbox:
+                and principal.domain_id is not None and not scheduling_inbox and directory:
             out.append(await self._directory(principal))
         return out
 
@@ -227,8 +229,10 @@ class Collections:
 
     async def get(self, principal: Principal, family: str, segment: str) -> Collection:
         """One collection of the principal's home by URL segment; MailError NOT_FOUND (the
-        gate's own error) when missing or invisible."""
-        for coll in await self.home(principal, family):
+        gate's own error) when missing or invisible. The global address list is made only
+        when it is the one asked for (no folder has its reserved segment): every request to
+        an address book would otherwise list and hash the domain's accounts."""
+        for coll in await self.home(principal, family, directory=segment == "directory"):
             if coll.segment == segment:
                 return coll
         raise mailbox_missing(segment)
