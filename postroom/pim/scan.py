@@ -12,9 +12,9 @@ arithmetic (~15 µs where icalendar and dateutil take ~120 µs for a weekly seri
 Anything outside that (other rules, RDATE/EXDATE/RECURRENCE-ID, a recurring TZID, several
 components of the type, a TZID that is not an IANA name, nested comp-filters, param-filters,
 property time-ranges, non-TEXT properties in a text-match) answers None, and ``query``
-takes the full path. The answers are the same as the full path's (tests/unit/
-test_pim_query.py and test_pim_scan_rrule.py compare them); times follow the same rules
-(``times``: floating and DATE as UTC, RFC 4791 §9.9).
+takes the full path. The answers are the same as the full path's (tests/unit/test_pim_query.py
+and tests/unit/test_pim_scan_rrule.py compare them); times follow the same rules (``times``:
+floating and DATE as UTC, RFC 4791 §9.9).
 """
 
 from __future__ import annotations
