@@ -15,8 +15,6 @@ whatever the reason, so a hidden folder and a missing one look alike), a content
 
 from __future__ import annotations
 
-import base64
-import binascii
 import importlib
 import logging
 import time
@@ -26,12 +24,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from postroom.core.errors import Kind, MailError
+from postroom.core.errors import MailError
 from postroom.core.principal import Principal
-from postroom.net.listener import in_networks
 from postroom.pim.model import InvalidItem
 from postroom.services.dav import Dav
 from postroom.services.dav.model import PreconditionFailed, UidConflict
+from postroom.web.basicauth import Refusal, authenticate
 from postroom.web.context import WebServices, WebSettings
 from postroom.web.dav import WELL_KNOWN, caldav, carddav, principal, props, resources, sync
 from postroom.web.dav import xml as X
@@ -69,21 +67,6 @@ def allow_for(target: Target) -> str:
     if target.kind in ("files", "box"):
         return ALLOW_COLLECTION + ", PUT, MKCOL, COPY, MOVE, LOCK, UNLOCK, POST"
     return ALLOW_OTHER
-
-
-def _decode_basic(value: str) -> tuple[str, str] | None:
-    """(user, password) of a Basic Authorization header (RFC 7617 §2), UTF-8."""
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "basic" or not token or len(token) > 4096:
-        return None
-    try:
-        raw = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    user, sep, password = raw.partition(":")
-    if not sep or not user or len(user) > 320 or len(password) > 1024:
-        return None
-    return user, password
 
 
 def _delegate(module: str, *extra: Any) -> Handler:
@@ -158,34 +141,13 @@ class DavApp:
             return error_response(501, text="not implemented yet")
 
     async def authenticate(self, request: Request) -> Principal | Response:
-        """HTTP Basic through AuthService (IMAP's rules); a Response when refused."""
-        challenge = {"WWW-Authenticate": REALM}
-        header = request.headers.get("authorization")
-        if header is None:
-            return error_response(401, text="credentials required", headers=challenge)
-        ip = request.client.host if request.client else ""
-        if not self.settings.tls and not in_networks(ip, self.settings.plaintext_networks):
-            # as IMAP LOGIN: passwords only inside TLS or from server.plaintext_auth_networks
-            return error_response(403, text="use HTTPS: passwords are not accepted on a "
-                                  "plain connection")
-        auth = self.services.auth
-        creds = _decode_basic(header)
-        if creds is None:
-            await auth.before(ip)
-            await auth.failed("dav", ip, "")
-            return error_response(401, text="malformed credentials", headers=challenge)
-        user, password = creds
-        await auth.before(ip, user)
-        try:
-            found = await auth.password(user, password)
-        except MailError as exc:
-            if exc.kind is Kind.DISABLED:
-                return error_response(403, text="account disabled")
-            raise
-        if found is None:
-            await auth.failed("dav", ip, user)
-            return error_response(401, text="authentication failed", headers=challenge)
-        auth.succeeded("dav", ip, found)
+        """HTTP Basic through AuthService (IMAP's rules, web/basicauth.py); a Response when
+        refused."""
+        found = await authenticate(request, self.services.auth, self.settings, "dav")
+        if isinstance(found, Refusal):
+            return error_response(found.status, text=found.text,
+                                  headers={"WWW-Authenticate": REALM} if found.challenge
+                                  else None)
         return found
 
     async def dispatch(self, req: DavRequest) -> Response:
