@@ -1,0 +1,223 @@
+"""Ping (web/eas/ping.py over services/eas/push.py) on a real server: a message delivered
+over SMTP wakes a Ping on the Inbox within 2 s (acceptance), the heartbeat expires, an empty
+Ping reuses the device's last parameters, every bound gives its status (3, 4, 5, 6, 7), a new
+Ping of the device ends the old one, a change between two Pings answers the next at once, and
+a watched folder whose sharing changes asks for a FolderSync.
+
+The handler is called on the server's loop with the command context app.py would build (the
+HTTP layer, WBXML and device admission are tested by their own parts): the services, the
+store, the change feed and SMTP delivery are the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from postroom.core.principal import Principal
+from postroom.protocols.eas.element import E, Element
+from postroom.protocols.eas.request import CommandLine
+from postroom.services.eas import Eas
+from postroom.services.eas.model import Device
+from postroom.web.eas import ping
+from postroom.web.eas.common import CommandContext
+from tests.support.dav import DAV, Dav
+from tests.support.server import RunningServer, server_config
+
+_names = itertools.count(1)
+NS = "Ping"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = RunningServer(server_config(
+        Path(tmp_path_factory.mktemp("eas-ping")),
+        extra=[*DAV, "web.eas.require_provisioning=false", "web.eas.min_heartbeat=1",
+               "web.eas.max_heartbeat=600", "web.eas.max_ping_folders=3",
+               "web.eas.max_pings_per_user=2"]))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def dav(srv: RunningServer) -> Dav:
+    return Dav(srv)
+
+
+def eas_of(srv: RunningServer) -> Eas:
+    eas = srv.services.eas
+    assert eas is not None
+    return eas
+
+
+def principal(srv: RunningServer, address: str) -> Principal:
+    async def find() -> Principal:
+        rec = await srv.services.store.directory.get_account(address)
+        assert rec is not None
+        return await srv.services.directory.principal_for(rec)
+    return srv.call(find())
+
+
+def folder_ids(srv: RunningServer, address: str) -> dict[str, str]:
+    refs = srv.call(eas_of(srv).folders.hierarchy(principal(srv, address)))
+    return {r.name: r.server_id for r in refs}
+
+
+def start(srv: RunningServer, address: str, body: Element | None,
+          device: str = "phone1") -> Future[Any]:
+    """A Ping of ``address``'s device, running on the server's loop."""
+    who = principal(srv, address)
+    ctx = CommandContext(
+        request=cast(Any, None), line=CommandLine("Ping", address, device, "iPhone"),
+        version="14.1", principal=who, device=Device(0, who.account_id or 0, address, device,
+                                                     "iPhone"),
+        eas=eas_of(srv), services=cast(Any, None), settings=cast(Any, None), raw=b"")
+    return asyncio.run_coroutine_threadsafe(ping.handle(ctx, body), srv.loop)
+
+
+def run(srv: RunningServer, address: str, body: Element | None, device: str = "phone1",
+        timeout: float = 10) -> Element:
+    answer = start(srv, address, body, device).result(timeout)
+    assert isinstance(answer, Element)
+    return answer
+
+
+def request(heartbeat: int | str | None, *folders: tuple[str, str]) -> Element:
+    root = E(NS, "Ping")
+    if heartbeat is not None:
+        root.add(NS, "HeartbeatInterval", heartbeat)
+    if folders:
+        listed = root.add(NS, "Folders")
+        for server_id, cls in folders:
+            listed.append(E(NS, "Folder", E(NS, "Id", text=server_id),
+                            E(NS, "Class", text=cls)))
+    return root
+
+
+def status(answer: Element) -> int:
+    return int(answer.value("Status") or 0)
+
+
+def changed(answer: Element) -> list[str]:
+    listed = answer.find("Folders")
+    return [f.text or "" for f in listed.findall("Folder")] if listed else []
+
+
+def waiting(srv: RunningServer, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while eas_of(srv).push.waiting() != count:
+        assert time.monotonic() < deadline, "the Ping never started waiting"
+        time.sleep(0.02)
+
+
+def test_a_delivered_message_wakes_a_ping_on_the_inbox_within_2_s(
+        srv: RunningServer, dav: Dav) -> None:
+    me = dav.account(f"push{next(_names)}@example.test")
+    ids = folder_ids(srv, me)
+    inbox = ids["INBOX"]
+    pending = start(srv, me, request(300, (inbox, "Email"), (ids["Calendar"], "Calendar")))
+    waiting(srv, 1)
+    sent = time.monotonic()
+    dav.deliver(me, subject="wake up")
+    answer = pending.result(10)
+    elapsed = time.monotonic() - sent
+    assert status(answer) == 2 and changed(answer) == [inbox]
+    assert elapsed < 2.0, f"the Ping answered {elapsed:.2f} s after the delivery began"
+
+
+def test_the_heartbeat_expires_and_an_empty_ping_reuses_the_parameters(
+        srv: RunningServer, dav: Dav) -> None:
+    me = dav.account(f"beat{next(_names)}@example.test")
+    assert status(run(srv, me, None)) == 3  # nothing cached yet
+    assert status(run(srv, me, E(NS, "Ping"))) == 3
+    inbox = folder_ids(srv, me)["INBOX"]
+    started = time.monotonic()
+    assert status(run(srv, me, request(1, (inbox, "Email")))) == 1
+    assert 0.9 < time.monotonic() - started < 5
+    started = time.monotonic()
+    assert status(run(srv, me, None)) == 1  # the same folders, the same heartbeat
+    assert 0.9 < time.monotonic() - started < 5
+    assert status(run(srv, me, request(1))) == 1  # folders from the cache
+    assert status(run(srv, me, None, device="other")) == 3  # per device
+
+
+def test_bounds_and_bad_input_get_their_statuses(srv: RunningServer, dav: Dav) -> None:
+    me = dav.account(f"bounds{next(_names)}@example.test")
+    ids = folder_ids(srv, me)
+    inbox = (ids["INBOX"], "Email")
+    low = run(srv, me, request(0, inbox))
+    assert status(low) == 5 and low.value("HeartbeatInterval") == "1"
+    high = run(srv, me, request(601, inbox))
+    assert status(high) == 5 and high.value("HeartbeatInterval") == "600"
+    many = run(srv, me, request(1, *[(ids[n], "Email") for n in
+                                     ("INBOX", "Sent", "Drafts", "Trash")]))
+    assert status(many) == 6 and many.value("MaxFolders") == "3"
+    assert status(run(srv, me, request("soon", inbox))) == 4
+    assert status(run(srv, me, request(1, ("", "Email")))) == 4
+    assert status(run(srv, me, request(1, ("x" * 65, "Email")))) == 4
+    assert status(run(srv, me, E("AirSync", "Sync"))) == 4
+    assert status(run(srv, me, request(1, ("999999999", "Email")))) == 7
+    assert status(run(srv, me, request(1, ("not-an-id", "Email")))) == 7
+    # none of the refused Pings was cached
+    assert status(run(srv, me, None)) == 3
+
+
+def test_a_folder_of_another_user_is_missing_and_losing_l_asks_for_a_folder_sync(
+        srv: RunningServer, dav: Dav) -> None:
+    alice = dav.account(f"owner{next(_names)}@example.test")
+    bob = dav.account(f"reader{next(_names)}@example.test")
+    alice_inbox = folder_ids(srv, alice)["INBOX"]
+    assert status(run(srv, bob, request(1, (alice_inbox, "Email")))) == 7
+    imap = dav.imap(alice)
+    try:
+        assert imap.create("Shared")[0] == "OK"
+        assert imap._simple_command("SETACL", "Shared", bob, "lr")[0] == "OK"
+        shared = folder_ids(srv, bob)[f"Other Users/{alice}/Shared"]
+        pending = start(srv, bob, request(300, (shared, "Email")))
+        waiting(srv, 1)
+        assert imap._simple_command("DELETEACL", "Shared", bob)[0] == "OK"
+        assert status(pending.result(10)) == 7
+        assert status(run(srv, bob, None)) == 7  # still gone
+    finally:
+        imap.logout()
+
+
+def test_a_new_ping_of_the_device_ends_the_old_one_and_users_are_bounded(
+        srv: RunningServer, dav: Dav) -> None:
+    me = dav.account(f"again{next(_names)}@example.test")
+    inbox = (folder_ids(srv, me)["INBOX"], "Email")
+    first = start(srv, me, request(300, inbox))
+    waiting(srv, 1)
+    second = start(srv, me, request(300, inbox))
+    assert status(first.result(5)) == 1
+    waiting(srv, 1)
+    third = start(srv, me, request(300, inbox), device="tablet")
+    waiting(srv, 2)
+    refused = start(srv, me, request(300, inbox), device="laptop").result(5)
+    assert not isinstance(refused, Element)
+    assert refused.status_code == 503 and refused.headers["retry-after"]
+    dav.deliver(me, subject="for both")
+    assert status(second.result(10)) == 2 and status(third.result(10)) == 2
+
+
+def test_a_change_between_two_pings_answers_the_next_at_once(
+        srv: RunningServer, dav: Dav) -> None:
+    me = dav.account(f"between{next(_names)}@example.test")
+    inbox = folder_ids(srv, me)["INBOX"]
+    assert status(run(srv, me, request(1, (inbox, "Email")))) == 1
+    dav.deliver(me, subject="while you were syncing")
+    started = time.monotonic()
+    answer = run(srv, me, request(300, (inbox, "Email")))
+    assert status(answer) == 2 and changed(answer) == [inbox]
+    assert time.monotonic() - started < 2
+    # and it is not reported twice
+    assert status(run(srv, me, request(1, (inbox, "Email")))) == 1
