@@ -1,0 +1,258 @@
+"""FolderCreate, FolderUpdate, FolderDelete on a real server: the service decisions
+(services/eas/folders.py: kinds by type, names, parents, default folders, rights through the
+gate, subfolders) and the commands with their SyncKeys (web/eas/folders.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from postroom.core.principal import Principal
+from postroom.protocols.eas.element import E, Element
+from postroom.protocols.eas.request import CommandLine
+from postroom.services.eas import Eas
+from postroom.services.eas.folders import FolderRefused, Refusal
+from postroom.services.eas.model import Device, FolderRef
+from postroom.web.eas import folders as commands
+from postroom.web.eas.common import CommandContext
+from tests.support.dav import DAV, Dav
+from tests.support.server import RunningServer, server_config
+
+_names = itertools.count(1)
+NS = "FolderHierarchy"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("eas-fcmd")),
+                                         extra=[*DAV, "web.eas.require_provisioning=false"]))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def dav(srv: RunningServer) -> Dav:
+    return Dav(srv)
+
+
+def eas_of(srv: RunningServer) -> Eas:
+    eas = srv.services.eas
+    assert eas is not None
+    return eas
+
+
+def principal(srv: RunningServer, address: str) -> Principal:
+    async def find() -> Principal:
+        rec = await srv.services.store.directory.get_account(address)
+        assert rec is not None
+        return await srv.services.directory.principal_for(rec)
+    return srv.call(find())
+
+
+def folders(srv: RunningServer, address: str) -> dict[str, FolderRef]:
+    return {r.name: r for r in srv.call(eas_of(srv).folders.hierarchy(
+        principal(srv, address)))}
+
+
+def refused(srv: RunningServer, coro: Any) -> Refusal:
+    with pytest.raises(FolderRefused) as info:
+        srv.call(coro)
+    return info.value.refusal
+
+
+def test_create_makes_the_kind_of_its_type_under_its_parent(srv: RunningServer,
+                                                            dav: Dav) -> None:
+    me = dav.account(f"maker{next(_names)}@example.test")
+    who = principal(srv, me)
+    service = eas_of(srv).folders
+    top = srv.call(service.create(who, "0", "Receipts", 12))
+    assert top.eas_type == 12 and top.parent_id == "0" and top.kind == "mail"
+    child = srv.call(service.create(who, top.server_id, "2026", 1))
+    assert child.parent_id == top.server_id and child.name == "Receipts/2026"
+    cal = srv.call(service.create(who, "0", "Holidays", 13))
+    assert cal.kind == "calendar" and cal.eas_type == 13 and cal.item_class == "Calendar"
+    assert srv.call(service.create(who, "0", "Friends", 14)).kind == "contacts"
+    assert srv.call(service.create(who, "0", "Chores", 15)).kind == "tasks"
+    # IMAP sees what the phone made
+    imap = dav.imap(me)
+    try:
+        listing = b"".join(imap.list()[1] or [])
+        assert b"Receipts/2026" in listing
+    finally:
+        imap.logout()
+    assert refused(srv, service.create(who, "0", "Receipts", 12)) is Refusal.EXISTS
+    assert refused(srv, service.create(who, "0", "inbox", 12)) is Refusal.EXISTS
+    assert refused(srv, service.create(who, "999999999", "X", 12)) is Refusal.PARENT_MISSING
+    assert refused(srv, service.create(who, "0", "a/b", 12)) is Refusal.INVALID
+    assert refused(srv, service.create(who, "0", "  ", 12)) is Refusal.INVALID
+    assert refused(srv, service.create(who, "0", "x" * 201, 12)) is Refusal.INVALID
+    assert refused(srv, service.create(who, "0", "Inbox2", 2)) is Refusal.INVALID
+    assert refused(srv, service.create(who, "0", "Notes", 17)) is Refusal.INVALID
+
+
+def test_rights_decide_in_shared_folders(srv: RunningServer, dav: Dav) -> None:
+    alice = dav.account(f"sharer{next(_names)}@example.test")
+    bob = dav.account(f"guest{next(_names)}@example.test")
+    imap = dav.imap(alice)
+    try:
+        assert imap.create("Team")[0] == "OK"
+        assert imap.create("Secret")[0] == "OK"
+        assert imap._simple_command("SETACL", "Team", bob, "lr")[0] == "OK"
+        who = principal(srv, bob)
+        service = eas_of(srv).folders
+        team = folders(srv, bob)[f"Other Users/{alice}/Team"]
+        assert refused(srv, service.create(who, team.server_id, "Sub", 12)) is Refusal.DENIED
+        assert refused(srv, service.delete(who, team.server_id)) is Refusal.DENIED
+        assert refused(srv, service.update(who, team.server_id, "0", "Renamed")) \
+            is Refusal.DENIED
+        secret = folders(srv, alice)["Secret"]
+        # a folder bob cannot see is missing, whatever he asks of it
+        assert refused(srv, service.create(who, secret.server_id, "Sub", 12)) \
+            is Refusal.PARENT_MISSING
+        assert refused(srv, service.delete(who, secret.server_id)) is Refusal.MISSING
+        assert refused(srv, service.update(who, secret.server_id, "0", "Mine")) \
+            is Refusal.MISSING
+        assert imap._simple_command("SETACL", "Team", bob, "lrkx")[0] == "OK"
+        sub = srv.call(service.create(who, team.server_id, "Sub", 12))
+        assert sub.name == f"Other Users/{alice}/Team/Sub" and sub.parent_id == team.server_id
+        renamed = srv.call(service.update(who, sub.server_id, team.server_id, "Sub2"))
+        assert renamed.name == f"Other Users/{alice}/Team/Sub2"
+        # the root of a shared folder is its owner's namespace, where only alice makes
+        # top-level folders: refused, never moved into bob's own folders
+        assert refused(srv, service.update(who, sub.server_id, "0", "Moved")) \
+            is Refusal.DENIED
+    finally:
+        imap.logout()
+
+
+def test_update_renames_and_moves_but_not_default_folders(srv: RunningServer,
+                                                          dav: Dav) -> None:
+    me = dav.account(f"mover{next(_names)}@example.test")
+    who = principal(srv, me)
+    service = eas_of(srv).folders
+    a = srv.call(service.create(who, "0", "A", 12))
+    b = srv.call(service.create(who, "0", "B", 12))
+    renamed = srv.call(service.update(who, a.server_id, "0", "A2"))
+    assert renamed.server_id == a.server_id and renamed.name == "A2"
+    moved = srv.call(service.update(who, a.server_id, b.server_id, "A3"))
+    assert moved.name == "B/A3" and moved.parent_id == b.server_id
+    assert refused(srv, service.update(who, b.server_id, a.server_id, "B")) is Refusal.INVALID
+    assert refused(srv, service.update(who, a.server_id, "999999999", "X")) \
+        is Refusal.PARENT_MISSING
+    mine = folders(srv, me)
+    for name in ("INBOX", "Sent", "Calendar", "Contacts"):
+        assert refused(srv, service.update(who, mine[name].server_id, "0", "Other")) \
+            is Refusal.SPECIAL
+    c = srv.call(service.create(who, "0", "C", 12))
+    assert refused(srv, service.update(who, c.server_id, "0", "B")) is Refusal.EXISTS
+
+
+def test_delete_takes_subfolders_but_not_default_folders(srv: RunningServer,
+                                                         dav: Dav) -> None:
+    me = dav.account(f"deleter{next(_names)}@example.test")
+    who = principal(srv, me)
+    service = eas_of(srv).folders
+    top = srv.call(service.create(who, "0", "Old", 12))
+    mid = srv.call(service.create(who, top.server_id, "Mid", 12))
+    low = srv.call(service.create(who, mid.server_id, "Low", 13))
+    gone = srv.call(service.delete(who, top.server_id))
+    assert set(gone) == {top.server_id, mid.server_id, low.server_id}
+    assert not any(n.startswith("Old") for n in folders(srv, me))
+    assert refused(srv, service.delete(who, top.server_id)) is Refusal.MISSING
+    for name in ("INBOX", "Trash", "Drafts", "Tasks"):
+        assert refused(srv, service.delete(who, folders(srv, me)[name].server_id)) \
+            is Refusal.SPECIAL
+
+
+# -- the commands, with their SyncKeys -----------------------------------------------------------
+def command(srv: RunningServer, address: str, body: Element | None, name: str,
+            device: str = "phone1") -> Element:
+    who = principal(srv, address)
+    ctx = CommandContext(
+        request=cast(Any, None), line=CommandLine(name, address, device, "Android"),
+        version="14.1", principal=who,
+        device=Device(0, who.account_id or 0, address, device, "Android"),
+        eas=eas_of(srv), services=cast(Any, None), settings=cast(Any, None), raw=b"")
+    answer = asyncio.run_coroutine_threadsafe(commands.handle(ctx, body), srv.loop).result(30)
+    assert isinstance(answer, Element)
+    return answer
+
+
+def states_ready(srv: RunningServer) -> bool:
+    """The durable sync states (part 2 of issue 25) are there to keep hierarchy keys."""
+    async def probe() -> bool:
+        try:
+            await eas_of(srv).states.current(Device(0, 0, "", "probe", "probe"), "hierarchy")
+        except NotImplementedError:
+            return False
+        return True
+    return srv.call(probe())
+
+
+def sync(srv: RunningServer, address: str, key: str, device: str = "phone1") -> Element:
+    return command(srv, address, E(NS, "FolderSync", E(NS, "SyncKey", text=key)), "FolderSync",
+                   device)
+
+
+def test_folder_commands_carry_the_hierarchy_key(srv: RunningServer, dav: Dav) -> None:
+    if not states_ready(srv):
+        pytest.skip("sync states (services/eas/states.py) are not implemented yet")
+    me = dav.account(f"keys{next(_names)}@example.test")
+    first = sync(srv, me, "0")
+    key = first.value("SyncKey")
+    assert first.value("Status") == "1" and key == "1"
+    created = command(srv, me, E(NS, "FolderCreate", E(NS, "SyncKey", text=key),
+                                 E(NS, "ParentId", text="0"),
+                                 E(NS, "DisplayName", text="Phone made"),
+                                 E(NS, "Type", text="12")), "FolderCreate")
+    assert created.value("Status") == "1" and created.value("SyncKey") == "2"
+    server_id = created.value("ServerId")
+    assert server_id
+    # the device knows of it: no Add at the next FolderSync
+    again = sync(srv, me, "2")
+    assert again.value("SyncKey") == "2"
+    assert again.path("Changes", "Count").text == "0"  # type: ignore[union-attr]
+    stale = command(srv, me, E(NS, "FolderCreate", E(NS, "SyncKey", text="1"),
+                               E(NS, "ParentId", text="0"), E(NS, "DisplayName", text="X"),
+                               E(NS, "Type", text="12")), "FolderCreate")
+    assert stale.value("Status") == "9"
+    exists = command(srv, me, E(NS, "FolderCreate", E(NS, "SyncKey", text="2"),
+                                E(NS, "ParentId", text="0"),
+                                E(NS, "DisplayName", text="Phone made"),
+                                E(NS, "Type", text="12")), "FolderCreate")
+    assert exists.value("Status") == "2"
+    updated = command(srv, me, E(NS, "FolderUpdate", E(NS, "SyncKey", text="2"),
+                                 E(NS, "ServerId", text=server_id),
+                                 E(NS, "ParentId", text="0"),
+                                 E(NS, "DisplayName", text="Renamed")), "FolderUpdate")
+    assert updated.value("Status") == "1" and updated.value("SyncKey") == "3"
+    inbox = [f for f in sync(srv, me, "0", "other").path("Changes").children  # type: ignore
+             if f.name == "Add" and f.value("Type") == "2"][0].value("ServerId")
+    special = command(srv, me, E(NS, "FolderDelete", E(NS, "SyncKey", text="3"),
+                                 E(NS, "ServerId", text=inbox or "")), "FolderDelete")
+    assert special.value("Status") == "3"
+    missing = command(srv, me, E(NS, "FolderDelete", E(NS, "SyncKey", text="3"),
+                                 E(NS, "ServerId", text="999999999")), "FolderDelete")
+    assert missing.value("Status") == "4"
+    deleted = command(srv, me, E(NS, "FolderDelete", E(NS, "SyncKey", text="3"),
+                                 E(NS, "ServerId", text=server_id)), "FolderDelete")
+    assert deleted.value("Status") == "1" and deleted.value("SyncKey") == "4"
+    assert sync(srv, me, "4").path("Changes", "Count").text == "0"  # type: ignore[union-attr]
+
+
+def test_malformed_folder_commands(srv: RunningServer, dav: Dav) -> None:
+    me = dav.account(f"bad{next(_names)}@example.test")
+    assert command(srv, me, None, "FolderSync").value("Status") == "10"
+    assert command(srv, me, E(NS, "FolderSync"), "FolderSync").value("Status") == "10"
+    assert command(srv, me, E("AirSync", "Sync"), "FolderSync").value("Status") == "10"
+    for key in ("abc", "-1", "1" * 20, ""):
+        answer = command(srv, me, E(NS, "FolderCreate", E(NS, "SyncKey", text=key)),
+                         "FolderCreate")
+        assert answer.value("Status") == "9", key
