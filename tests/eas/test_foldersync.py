@@ -5,15 +5,20 @@ FolderSync keys (0 → everything, deltas, the same answer for a repeated key, S
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from postroom.core.principal import Principal
-from postroom.services.eas.model import FolderRef
+from postroom.protocols.eas.element import E, Element
+from postroom.protocols.eas.request import CommandLine
+from postroom.services.eas.model import Device, FolderRef
+from postroom.web.eas import folders as commands
+from postroom.web.eas.common import CommandContext
 from tests.support.dav import DAV, Dav
 from tests.support.server import RunningServer, server_config
 
@@ -123,5 +128,123 @@ def test_a_shared_folder_needs_l_and_r_and_losing_either_removes_it(
         assert resolve(srv, bob, sub.server_id) is None
         assert resolve(srv, bob, "999999999") is None
         assert resolve(srv, bob, "not-a-number") is None
+    finally:
+        imap.logout()
+
+
+# -- FolderSync (web/eas/folders.py), with the durable hierarchy states -------------------------
+NS = "FolderHierarchy"
+
+
+def folder_sync(srv: RunningServer, address: str, key: str | None,
+                device: str = "phone1") -> Element:
+    """FolderSync as app.py would dispatch it (the HTTP and WBXML layers are part 1's)."""
+    eas = srv.services.eas
+    assert eas is not None
+    who = principal(srv, address)
+    ctx = CommandContext(
+        request=cast(Any, None), line=CommandLine("FolderSync", address, device, "iPhone"),
+        version="16.1", principal=who,
+        device=Device(0, who.account_id or 0, address, device, "iPhone"),
+        eas=eas, services=cast(Any, None), settings=cast(Any, None), raw=b"")
+    body = E(NS, "FolderSync") if key is None else E(NS, "FolderSync",
+                                                    E(NS, "SyncKey", text=key))
+    answer = asyncio.run_coroutine_threadsafe(commands.handle(ctx, body), srv.loop).result(30)
+    assert isinstance(answer, Element)
+    return answer
+
+
+def changes(answer: Element) -> dict[str, list[tuple[str, ...]]]:
+    """The Changes of a FolderSync answer, by kind: (ServerId, ParentId, DisplayName, Type)."""
+    out: dict[str, list[tuple[str, ...]]] = {"Add": [], "Update": [], "Delete": []}
+    listed = answer.find("Changes")
+    assert listed is not None
+    count = int(listed.value("Count") or "-1")
+    for child in listed.children:
+        if child.name in out:
+            out[child.name].append(tuple(child.value(n) or "" for n in (
+                "ServerId", "ParentId", "DisplayName", "Type") if child.has(n)))
+    assert count == sum(len(v) for v in out.values())
+    return out
+
+
+def states_ready(srv: RunningServer) -> bool:
+    """The durable sync states (part 2 of issue 25) are there to keep hierarchy keys."""
+    eas = srv.services.eas
+    assert eas is not None
+
+    async def probe() -> bool:
+        try:
+            await eas.states.current(Device(0, 0, "", "probe", "probe"), "hierarchy")
+        except NotImplementedError:
+            return False
+        return True
+    return srv.call(probe())
+
+
+@pytest.fixture
+def states(srv: RunningServer) -> None:
+    if not states_ready(srv):
+        pytest.skip("sync states (services/eas/states.py) are not implemented yet")
+
+
+@pytest.mark.usefixtures("states")
+def test_folder_sync_gives_everything_then_changes(srv: RunningServer, dav: Dav) -> None:
+    me = user(dav, "fsync")
+    first = folder_sync(srv, me, "0")
+    assert first.value("Status") == "1" and first.value("SyncKey") == "1"
+    everything = changes(first)
+    assert not everything["Update"] and not everything["Delete"]
+    by_name = {display: (sid, parent, int(kind)) for sid, parent, display, kind
+               in everything["Add"]}
+    assert by_name["Inbox"][2] == 2 and by_name["Calendar"][2] == 8
+    assert len(by_name) == 9
+    # nothing changed: the same key, nothing written
+    same = folder_sync(srv, me, "1")
+    assert same.value("SyncKey") == "1" and changes(same)["Add"] == []
+    imap = dav.imap(me)
+    try:
+        assert imap.create("Fresh")[0] == "OK"
+        assert imap.rename("Archive", "Archived")[0] == "OK"
+        assert imap.delete("Junk")[0] == "OK"
+    finally:
+        imap.logout()
+    delta = folder_sync(srv, me, "1")
+    assert delta.value("SyncKey") == "2"
+    found = changes(delta)
+    assert [a[2] for a in found["Add"]] == ["Fresh"]
+    assert found["Update"] == [(by_name["Archive"][0], "0", "Archived", "12")]
+    assert found["Delete"] == [(by_name["Junk"][0],)]
+    # the device lost that answer and asks again with its old key: the same answer
+    retried = folder_sync(srv, me, "1")
+    assert retried.value("SyncKey") == "2" and changes(retried) == found
+    assert changes(folder_sync(srv, me, "2"))["Add"] == []
+    # a key never handed out, a malformed one, none at all
+    assert folder_sync(srv, me, "7").value("Status") == "9"
+    assert folder_sync(srv, me, "x").value("Status") == "9"
+    assert folder_sync(srv, me, None).value("Status") == "10"
+    # another device of the same user has its own keys
+    assert folder_sync(srv, me, "2", device="tablet").value("Status") == "9"
+
+
+@pytest.mark.usefixtures("states")
+def test_losing_l_removes_the_folder_at_the_next_folder_sync(srv: RunningServer,
+                                                            dav: Dav) -> None:
+    alice, bob = user(dav, "lender"), user(dav, "borrower")
+    imap = dav.imap(alice)
+    try:
+        assert imap.create("Board")[0] == "OK"
+        assert imap._simple_command("SETACL", "Board", bob, "lrs")[0] == "OK"
+        first = changes(folder_sync(srv, bob, "0"))
+        board = next(a for a in first["Add"] if a[2] == f"Board ({alice})")
+        assert board[1] == "0" and board[3] == "12"
+        assert imap._simple_command("SETACL", "Board", bob, "r")[0] == "OK"  # l taken away
+        later = folder_sync(srv, bob, "1")
+        assert later.value("SyncKey") == "2"
+        assert changes(later) == {"Add": [], "Update": [], "Delete": [(board[0],)]}
+        # given back: added again, same ServerId
+        assert imap._simple_command("SETACL", "Board", bob, "lr")[0] == "OK"
+        back = changes(folder_sync(srv, bob, "2"))
+        assert [a[0] for a in back["Add"]] == [board[0]]
     finally:
         imap.logout()
