@@ -509,6 +509,8 @@ class Server:
             await self.acme.stop()
         if self.webmail is not None:
             await self.webmail.close()  # live streams end first, so listeners can drain
+        if self.services.eas is not None:
+            await self.services.eas.close()  # waiting Pings answer now, not at a heartbeat
         await asyncio.gather(*(t.stop(grace) for t in self.tcp),
                              *(h.stop(grace) for h in self.http),
                              *(u.stop(grace) for u in self.udp))
