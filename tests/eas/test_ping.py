@@ -167,6 +167,11 @@ def test_bounds_and_bad_input_get_their_statuses(srv: RunningServer, dav: Dav) -
     assert status(run(srv, me, E("AirSync", "Sync"))) == 4
     assert status(run(srv, me, request(1, ("999999999", "Email")))) == 7
     assert status(run(srv, me, request(1, ("not-an-id", "Email")))) == 7
+    # a folder FolderSync does not offer (the DAV notes list) is not watched either
+    notes = srv.call(srv.services.store.mailboxes.list_owned(principal(srv, me).account_id))
+    note_ids = [str(mb.id) for mb in notes if mb.kind == "notes"]
+    assert note_ids
+    assert status(run(srv, me, request(1, (note_ids[0], "Notes")))) == 7
     # none of the refused Pings was cached
     assert status(run(srv, me, None)) == 3
 

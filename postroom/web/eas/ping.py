@@ -78,8 +78,12 @@ async def handle(ctx: CommandContext, body: Element | None) -> Element | Respons
     ids = [int(sid) for sid, _ in folders if sid.isascii() and sid.isdigit() and len(sid) < 19]
     if len(ids) != len(folders):
         return _answer(PingStatus.FOLDER_SYNC_NEEDED)
-    handles = await push.handles(ctx.principal, ids)
-    if len(handles) != len(set(ids)):
+    # the folders FolderSync offers, no others (services/eas/folders.py): one listing
+    wanted = set(ids)
+    handles = {e.item.mailbox.id: e.item.handle
+               for e in await ctx.eas.folders.listed(ctx.principal)
+               if e.item.mailbox.id in wanted}
+    if len(handles) != len(wanted):
         return _answer(PingStatus.FOLDER_SYNC_NEEDED)
     params = push.remember(ctx.principal, ctx.device, heartbeat, folders)
     # changes since the device's last Ping ended (it was syncing meanwhile): answer now
