@@ -263,3 +263,48 @@ def test_malformed_folder_commands(srv: RunningServer, dav: Dav) -> None:
         answer = command(srv, me, E(NS, "FolderCreate", E(NS, "SyncKey", text=key)),
                          "FolderCreate")
         assert answer.value("Status") == "9", key
+
+
+# -- as a phone does it, over HTTPS and WBXML (the PyPI client pyactivesync, EAS 16.1) ---------
+def http_ready() -> bool:
+    """The request line and WBXML codec (part 1 of issue 25) are there."""
+    from postroom.protocols.eas import request as request_line
+    from postroom.protocols.eas import wbxml
+    try:
+        request_line.parse("Cmd=FolderSync&User=u&DeviceId=probe&DeviceType=probe")
+        wbxml.encode(E(NS, "FolderSync"))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def test_a_phone_creates_renames_and_deletes_folders(srv: RunningServer, dav: Dav) -> None:
+    if not http_ready() or not states_ready(srv):
+        pytest.skip("the request line, WBXML codec or sync states are not implemented yet")
+    pyactivesync = pytest.importorskip("pyactivesync")
+    from tests.support.webmail import PASSWORD
+    me = dav.account(f"phone{next(_names)}@example.test")
+    client = pyactivesync.Client(f"127.0.0.1:{srv.port('https')}", me, PASSWORD,
+                                 device_id="FolderPhone1", device_type="Phone",
+                                 verify_ssl=False, timeout=30)
+    client._provisioned = True  # this server is run with require_provisioning=false
+    try:
+        listed = {f.name: f for f in client.list_folders()}
+        assert int(listed["Inbox"].type) == 2 and int(listed["Calendar"].type) == 8
+        made = client.create_folder("From the phone")
+        sub = client.create_folder("Inside", parent_id=made.id)
+        client.update_folder(made.id, "Renamed on the phone")
+        imap = dav.imap(me)
+        try:
+            listing = b"".join(line for line in imap.list()[1] if isinstance(line, bytes))
+            assert b"Renamed on the phone/Inside" in listing
+        finally:
+            imap.logout()
+        client.delete_folder(made.id)
+        names = {f.id for f in client.list_folders()}
+        assert made.id not in names and sub.id not in names
+        with pytest.raises(pyactivesync.StatusError) as refused:
+            client.delete_folder(listed["Inbox"].id)
+        assert refused.value.code == "3"  # a default folder
+    finally:
+        client.close()

@@ -226,3 +226,54 @@ def test_a_change_between_two_pings_answers_the_next_at_once(
     assert time.monotonic() - started < 2
     # and it is not reported twice
     assert status(run(srv, me, request(1, (inbox, "Email")))) == 1
+
+
+# -- as a phone does it, over HTTPS and WBXML (the PyPI client pyactivesync, EAS 16.1) ---------
+def http_ready() -> bool:
+    """The request line and WBXML codec (part 1 of issue 25) are there."""
+    from postroom.protocols.eas import request as request_line
+    from postroom.protocols.eas import wbxml
+    try:
+        request_line.parse("Cmd=Ping&User=u&DeviceId=probe&DeviceType=probe")
+        wbxml.encode(E(NS, "Ping"))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def phone(srv: RunningServer, address: str, device: str) -> Any:
+    pyactivesync = pytest.importorskip("pyactivesync")
+    from tests.support.webmail import PASSWORD
+    client = pyactivesync.Client(f"127.0.0.1:{srv.port('https')}", address, PASSWORD,
+                                 device_id=device, device_type="Phone", verify_ssl=False,
+                                 timeout=30)
+    client._provisioned = True  # this server is run with require_provisioning=false
+    return client
+
+
+def test_a_phone_ping_over_https_is_woken_by_smtp_within_2_s(srv: RunningServer,
+                                                              dav: Dav) -> None:
+    if not http_ready():
+        pytest.skip("the request line and WBXML codec are not implemented yet")
+    me = dav.account(f"phone{next(_names)}@example.test")
+    client = phone(srv, me, "PingPhone1")
+    try:
+        inbox = next(f.id for f in client.list_folders() if int(f.type) == 2)
+        assert client.ping(inbox, heartbeat=1).status == "1"
+        box: dict[str, Any] = {}
+
+        def wait() -> None:
+            box["result"] = client.ping(inbox, heartbeat=300, timeout=60)
+        import threading
+        thread = threading.Thread(target=wait)
+        thread.start()
+        waiting(srv, 1)
+        sent = time.monotonic()
+        dav.deliver(me, subject="to the phone")
+        thread.join(10)
+        elapsed = time.monotonic() - sent
+        result = box["result"]
+        assert result.status == "2" and result.changed_folder_ids == [inbox]
+        assert elapsed < 2.0, f"the Ping answered {elapsed:.2f} s after the delivery began"
+    finally:
+        client.close()
