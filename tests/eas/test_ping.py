@@ -248,6 +248,8 @@ def phone(srv: RunningServer, address: str, device: str) -> Any:
                                  device_id=device, device_type="Phone", verify_ssl=False,
                                  timeout=30)
     client._provisioned = True  # this server is run with require_provisioning=false
+    # a CA bundle named in the environment (REQUESTS_CA_BUNDLE) would override verify=False
+    client._transport.session.trust_env = False
     return client
 
 
