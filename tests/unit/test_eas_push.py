@@ -140,3 +140,17 @@ def test_memory_per_waiting_device() -> None:
     per_device = asyncio.run(run())
     print(f"\nmemory per waiting device: {per_device:.0f} octets")
     assert per_device < 30_000
+
+
+def test_a_sync_moves_the_mark_the_next_ping_compares_with() -> None:
+    p, _ = push()
+    me = device()
+    params = p.remember(OWNER, me, 60, (("1", "Email"),))
+    params.seen[1] = 5
+    p.synced(OWNER, me, 1, 9)
+    p.synced(OWNER, me, 1, 7)  # never backwards
+    p.synced(OWNER, me, 2, 9)  # a folder the Ping does not watch: nothing to remember
+    assert p.params(OWNER, me) is params and params.seen == {1: 9}
+    p.forget(OWNER, me)
+    assert p.params(OWNER, me) is None
+    p.synced(OWNER, me, 1, 10)  # no Ping cached: nothing happens

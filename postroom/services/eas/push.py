@@ -107,6 +107,14 @@ class Push:
         self._params[key] = params
         return params
 
+    def synced(self, principal: Principal, device: Device, mailbox_id: int,
+               modseq: int) -> None:
+        """A Sync gave the device a folder's changes up to ``modseq`` (part 4 calls it): the
+        next Ping is not woken at once for changes the device already has."""
+        params = self._params.get(self.key(principal, device))
+        if params is not None and mailbox_id in params.seen:
+            params.seen[mailbox_id] = max(params.seen[mailbox_id], modseq)
+
     async def handles(self, principal: Principal, mailbox_ids: Iterable[int],
                       ) -> dict[int, MailboxHandle]:
         """The gate's handles of the offered folders among ``mailbox_ids`` (one listing): a
