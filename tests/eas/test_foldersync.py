@@ -248,3 +248,36 @@ def test_losing_l_removes_the_folder_at_the_next_folder_sync(srv: RunningServer,
         assert [a[0] for a in back["Add"]] == [board[0]]
     finally:
         imap.logout()
+
+
+@pytest.mark.usefixtures("states")
+def test_two_folder_syncs_of_one_device_at_once_get_the_same_answer(
+        srv: RunningServer, dav: Dav) -> None:
+    me = user(dav, "twice")
+    assert folder_sync(srv, me, "0").value("SyncKey") == "1"
+    imap = dav.imap(me)
+    try:
+        assert imap.create("Concurrent")[0] == "OK"
+    finally:
+        imap.logout()
+    eas = srv.services.eas
+    assert eas is not None
+    who = principal(srv, me)
+
+    async def both() -> list[Element | None]:
+        def ctx() -> CommandContext:
+            return CommandContext(
+                request=cast(Any, None),
+                line=CommandLine("FolderSync", me, "phone1", "iPhone"), version="16.1",
+                principal=who, device=Device(0, who.account_id or 0, me, "phone1", "iPhone"),
+                eas=eas, services=cast(Any, None), settings=cast(Any, None), raw=b"")
+        body = E(NS, "FolderSync", E(NS, "SyncKey", text="1"))
+        answers = await asyncio.gather(commands.handle(ctx(), body),
+                                       commands.handle(ctx(), body))
+        return [a if isinstance(a, Element) else None for a in answers]
+
+    first, second = srv.call(both())
+    assert first is not None and second is not None
+    assert first.value("SyncKey") == second.value("SyncKey") == "2"
+    assert changes(first) == changes(second)
+    assert [a[2] for a in changes(first)["Add"]] == ["Concurrent"]
