@@ -79,6 +79,14 @@ def _not_typed(*types: str) -> Callable[[Prop], bool]:
     return match
 
 
+_ADDRESS_SLOTS = tuple(
+    Slot(f"{prefix}Address{part}", NS, "ADR", match, 0, index, kind)
+    for prefix, match, kind in (("Home", _tel("HOME"), "HOME"),
+                                ("Business", _tel("WORK"), "WORK"),
+                                ("Other", _not_typed("HOME", "WORK"), "OTHER"))
+    for part, index in (("Street", 2), ("City", 3), ("State", 4), ("PostalCode", 5),
+                        ("Country", 6))
+)
 SLOTS: tuple[Slot, ...] = (
     Slot("Email1Address", NS, "EMAIL", _any, 0),
     Slot("Email2Address", NS, "EMAIL", _any, 1),
@@ -106,12 +114,7 @@ SLOTS: tuple[Slot, ...] = (
     Slot("IMAddress2", NS2, "IMPP", _any, 1),
     Slot("IMAddress3", NS2, "IMPP", _any, 2),
     Slot("FileAs", NS, "FN", _any),
-) + tuple(
-    Slot(f"{prefix}Address{part}", NS, "ADR", match, 0, index, kind)
-    for prefix, match, kind in (("Home", _tel("HOME"), "HOME"), ("Business", _tel("WORK"), "WORK"),
-                                ("Other", _not_typed("HOME", "WORK"), "OTHER"))
-    for part, index in (("Street", 2), ("City", 3), ("State", 4), ("PostalCode", 5),
-                        ("Country", 6))
+    *_ADDRESS_SLOTS,
 )
 
 

@@ -87,9 +87,8 @@ def _common(comp: Component, app: Element, zone: tzinfo | None, options: SyncOpt
         all_day = not isinstance(value, datetime)
         end = _end_of(comp, value)
         app.add(NS, "AllDayEvent", 1 if all_day else 0)
-        if not exception or True:
-            app.add(NS, "StartTime", dates.compact(dates.as_utc(value, zone)))
-            app.add(NS, "EndTime", dates.compact(dates.as_utc(end, zone)))
+        app.add(NS, "StartTime", dates.compact(dates.as_utc(value, zone)))
+        app.add(NS, "EndTime", dates.compact(dates.as_utc(end, zone)))
     if comp.get("SUMMARY") is not None:
         app.add(NS, "Subject", str(comp.get("SUMMARY")))
     location = comp.get("LOCATION")
@@ -236,7 +235,10 @@ def _set(comp: Component, name: str, value: Any, **params: str) -> None:
     comp.pop(name, None)
     if value is None:
         return
-    comp.add(name, value, parameters=params or None)
+    if params:
+        comp.add(name, value, parameters=params)
+    else:
+        comp.add(name, value)
 
 
 def _set_time(comp: Component, name: str, value: date | datetime, tzid: str | None) -> None:
@@ -262,7 +264,7 @@ def _apply(comp: Component, app: Element, zone: tzinfo, tzid: str | None,
         if end is None or end < start:
             end = start + timedelta(days=1) if all_day else start
         if all_day and end == start:
-            end = start + timedelta(days=1)  # type: ignore[operator]
+            end = start + timedelta(days=1)
         _set_time(comp, "DTEND", end, None if all_day else tzid)
     if app.has("Subject"):
         _set(comp, "SUMMARY", app.value("Subject") or "")
