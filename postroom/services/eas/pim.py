@@ -107,3 +107,36 @@ class PimItems:
                 if ref.uid == uid:
                     return coll, await self._ctx.dav.items.get(principal, coll, ref.name)
         return None
+
+    async def get(self, principal: Principal, coll: Collection, name: str) -> Item:
+        return await self._ctx.dav.items.get(principal, coll, name)
+
+    async def file_invitation(self, principal: Principal,
+                              data: bytes) -> tuple[Collection, Item] | None:
+        """An invitation the user answers that is in no calendar yet (an iMIP mail that
+        scheduling did not file): stored in their default calendar (Op.ITEM_CREATE)."""
+        me = (principal.address or "").lower()
+        own = [c for c in await self._ctx.dav.collections.home(principal, "calendars")
+               if c.handle is not None and c.kind == "calendar"
+               and (c.owner or "").lower() == me]
+        if not own:
+            return None
+        named = [c for c in own if c.name == self._ctx.dav.config.calendar_name]
+        coll = (named or own)[0]
+        name = f"{uuid.uuid4()}.ics"
+        result = await self._ctx.dav.items.put(principal, coll, name, data,
+                                               CONTENT_TYPES["calendars"], if_none_match=True)
+        return coll, Item(result.ref, data)
+
+    async def answer(self, principal: Principal, coll: Collection, item: Item,
+                     data: bytes, *, remove: bool) -> ItemRef:
+        """The user's answer to a meeting: their copy rewritten (Op.ITEM_EDIT), which makes
+        implicit scheduling (services/dav/scheduling.py) send the REPLY; ``remove`` then
+        deletes the copy (a decline; scheduling sends nothing more for a declined copy)."""
+        result = await self._ctx.dav.items.put(principal, coll, item.ref.name, data,
+                                               CONTENT_TYPES["calendars"],
+                                               if_match=item.ref.etag)
+        if remove:
+            await self._ctx.dav.items.delete(principal, coll, item.ref.name,
+                                             if_match=result.ref.etag)
+        return result.ref

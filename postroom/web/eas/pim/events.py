@@ -429,3 +429,32 @@ def _merge_exceptions(cal: icalendar.Calendar, master: Component,
             master.add("EXDATE", rid.astimezone(UTC))
         else:
             master.add("EXDATE", rid)
+
+
+def answer(data: bytes, me: str, partstat: str) -> bytes | None:
+    """The attendee's copy with ``me``'s PARTSTAT set in every component that lists them
+    (MeetingResponse); None when ``me`` is not an attendee."""
+    cal = icalendar.Calendar.from_ical(data)
+    found = False
+    for comp in cal.walk("VEVENT"):
+        raw = comp.get("ATTENDEE")
+        for att in raw if isinstance(raw, list) else [raw] if raw is not None else []:
+            if _addr(att).lower() == me.lower():
+                att.params["PARTSTAT"] = partstat
+                att.params.pop("RSVP", None)
+                found = True
+    return cal.to_ical() if found else None
+
+
+def invitation_object(data: bytes) -> tuple[str, bytes] | None:
+    """(UID, a storable object) from an iMIP REQUEST (RFC 6047): METHOD removed, as a
+    stored calendar object must not have it (RFC 4791 §4.1); None when it holds no event."""
+    cal = icalendar.Calendar.from_ical(data)
+    master, overrides = _events(cal)
+    first = master or (overrides[0] if overrides else None)
+    if first is None or not first.get("UID"):
+        return None
+    if str(cal.get("METHOD", "REQUEST")).upper() not in ("REQUEST", "PUBLISH"):
+        return None
+    cal.pop("METHOD", None)
+    return str(first.get("UID")), cal.to_ical()
