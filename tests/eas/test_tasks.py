@@ -1,0 +1,86 @@
+"""Tasks items over ActiveSync on a real server (web/eas/tasks.py): a device's task is a
+VTODO CalDAV serves; FilterType 8 sends incomplete tasks only, and completing one on the
+device is a VTODO with STATUS:COMPLETED."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postroom.protocols.eas.element import E
+from postroom.web.eas import tasks
+from postroom.web.eas.classes import SyncOptions
+from tests.eas.pim_helpers import app, context, folder, kinds, run, sync_all, user
+from tests.support.dav import DAV, Dav
+from tests.support.server import RunningServer, server_config
+
+T = "Tasks"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("eas-tasks")),
+                                         extra=[*DAV, "web.eas.require_provisioning=false"]))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def dav(srv: RunningServer) -> Dav:
+    return Dav(srv)
+
+
+def todo_list(dav: Dav, me: str) -> Any:
+    return next(c for c in dav.caldav(me).principal().calendars()
+                if c.get_display_name() == "Tasks")
+
+
+def todo(uid: str, summary: str, done: bool = False) -> str:
+    status = "STATUS:COMPLETED\r\nCOMPLETED:20260101T000000Z\r\n" if done else ""
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VTODO\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:{summary}\r\n{status}"
+            "END:VTODO\r\nEND:VCALENDAR\r\n")
+
+
+def test_a_device_task_is_a_vtodo_and_completing_it_is_seen_by_caldav(
+        srv: RunningServer, dav: Dav) -> None:
+    me = user(dav, "tasks")
+    ctx = context(srv, me)
+    where = folder(srv, me, "Tasks")
+    state: dict[str, Any] = {}
+    new = app(E(T, "Subject", text="Buy milk"),
+              E(T, "UtcDueDate", text="2030-12-10T17:00:00.000Z"),
+              E(T, "DueDate", text="2030-12-10T17:00:00.000Z"), E(T, "Importance", text="2"))
+    status, sid = run(srv, tasks.add(ctx, where, new, state))
+    assert status == 1 and sid is not None
+    listed = todo_list(dav, me).todos()
+    assert [str(t.icalendar_component.get("SUMMARY")) for t in listed] == ["Buy milk"]
+    assert run(srv, tasks.change(ctx, where, sid, app(E(T, "Complete", text="1")),
+                                 state)) == 1
+    listed = todo_list(dav, me).todos(include_completed=True)
+    assert str(listed[0].icalendar_component.get("STATUS")) == "COMPLETED"
+
+
+def test_filter_8_sends_incomplete_tasks_only(srv: RunningServer, dav: Dav) -> None:
+    me = user(dav, "incomplete")
+    remote = todo_list(dav, me)
+    remote.save_todo(todo("open@test", "Open"))
+    remote.save_todo(todo("done@test", "Done", done=True))
+    ctx = context(srv, me)
+    where = folder(srv, me, "Tasks")
+    state: dict[str, Any] = {}
+    batch = sync_all(srv, tasks, ctx, where, state, SyncOptions(filter_type=8))
+    assert [ch.data.value("Subject") for ch in batch.changes if ch.data is not None] == ["Open"]
+    every = sync_all(srv, tasks, ctx, where, {}, SyncOptions(filter_type=0))
+    assert len(every.changes) == 2
+    # completing the open one over CalDAV: it leaves the device's filtered view
+    item = remote.todo_by_uid("open@test")
+    item.data = todo("open@test", "Open", done=True)
+    item.save()
+    assert [k for k, _ in kinds(sync_all(srv, tasks, ctx, where, state,
+                                         SyncOptions(filter_type=8)))] == ["SoftDelete"]
