@@ -1,0 +1,128 @@
+"""MeetingResponse on a real server (web/eas/meeting.py): a local organiser's invitation is
+filed in the attendee's calendar by implicit scheduling; the attendee accepts from the phone
+(16.x: RequestId is the calendar item) and the organiser's copy shows the answer (the REPLY
+went through services/dav/scheduling.py); a decline removes the attendee's copy; bad
+requests are Status 2."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postroom.protocols.eas.element import E, Element
+from postroom.web.eas import calendar, meeting
+from tests.eas.pim_helpers import context, folder, run, sync_all, user
+from tests.support.dav import DAV, Dav
+from tests.support.server import RunningServer, server_config
+
+M = "MeetingResponse"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("eas-meeting")),
+                                         extra=[*DAV, "web.eas.require_provisioning=false"]))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def dav(srv: RunningServer) -> Dav:
+    return Dav(srv)
+
+
+def caldav_calendar(dav: Dav, address: str) -> Any:
+    return next(c for c in dav.caldav(address).principal().calendars()
+                if c.get_display_name() == "Calendar")
+
+
+def invite(dav: Dav, organizer: str, attendee: str, uid: str) -> None:
+    caldav_calendar(dav, organizer).save_event(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20300310T090000Z\r\n"
+        "DTEND:20300310T100000Z\r\nSUMMARY:Planning\r\n"
+        f"ORGANIZER:mailto:{organizer}\r\n"
+        f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:{organizer}\r\n"
+        f"ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{attendee}\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def respond(srv: RunningServer, address: str, answer: int, collection: str,
+            request_id: str) -> Element:
+    body = E(M, "MeetingResponse", E(M, "Request", E(M, "UserResponse", text=answer),
+                                      E(M, "CollectionId", text=collection),
+                                      E(M, "RequestId", text=request_id)))
+    out = run(srv, meeting.handle(context(srv, address, "16.1", "MeetingResponse"), body))
+    assert isinstance(out, Element)
+    return out
+
+
+def partstat(dav: Dav, organizer: str, uid: str, attendee: str) -> str:
+    data = caldav_calendar(dav, organizer).event_by_uid(uid).icalendar_component
+    for att in data.get("ATTENDEE"):
+        if str(att).lower() == f"mailto:{attendee}":
+            return str(att.params.get("PARTSTAT"))
+    raise AssertionError(attendee)
+
+
+def wait_for(check: Any, timeout: float = 10) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end
+        time.sleep(0.1)
+
+
+def test_accept_from_the_phone_reaches_a_local_organiser(srv: RunningServer, dav: Dav) -> None:
+    alice, bob = user(dav, "org"), user(dav, "att")
+    invite(dav, alice, bob, "meet-1@test")
+    ctx = context(srv, bob, "16.1")
+    cal = folder(srv, bob, "Calendar")
+    state: dict[str, Any] = {}
+    batch = sync_all(srv, calendar, ctx, cal, state)
+    assert len(batch.changes) == 1
+    item = batch.changes[0]
+    assert item.data is not None and item.data.value("MeetingStatus") == "3"
+    assert item.data.value("ResponseType") == "5"
+    out = respond(srv, bob, 1, cal.server_id, item.server_id)
+    result = out.find("Result")
+    assert result is not None and result.value("Status") == "1"
+    assert result.value("RequestId") == item.server_id
+    assert result.value("CalendarId") == item.server_id
+    wait_for(lambda: partstat(dav, alice, "meet-1@test", bob) == "ACCEPTED")
+    again = sync_all(srv, calendar, ctx, cal, state)
+    changed = again.changes[0].data
+    assert changed is not None and changed.value("ResponseType") == "3"
+
+
+def test_decline_removes_the_copy_and_tells_the_organiser(srv: RunningServer,
+                                                          dav: Dav) -> None:
+    alice, bob = user(dav, "org"), user(dav, "att")
+    invite(dav, alice, bob, "meet-2@test")
+    ctx = context(srv, bob, "16.1")
+    cal = folder(srv, bob, "Calendar")
+    state: dict[str, Any] = {}
+    sid = sync_all(srv, calendar, ctx, cal, state).changes[0].server_id
+    result = respond(srv, bob, 3, cal.server_id, sid).find("Result")
+    assert result is not None and result.value("Status") == "1"
+    assert result.find("CalendarId") is None
+    wait_for(lambda: partstat(dav, alice, "meet-2@test", bob) == "DECLINED")
+    assert [ch.kind for ch in sync_all(srv, calendar, ctx, cal, state).changes] == ["Delete"]
+
+
+def test_bad_requests_are_status_2(srv: RunningServer, dav: Dav) -> None:
+    bob = user(dav, "bad")
+    cal = folder(srv, bob, "Calendar")
+    for answer, collection, request_id in ((1, cal.server_id, f"{cal.server_id}:missing"),
+                                           (9, cal.server_id, f"{cal.server_id}:x"),
+                                           (1, "999999", "999999:x")):
+        result = respond(srv, bob, answer, collection, request_id).find("Result")
+        assert result is not None and result.value("Status") == "2"
+    empty = run(srv, meeting.handle(context(srv, bob, "16.1", "MeetingResponse"),
+                                    E(M, "MeetingResponse")))
+    assert isinstance(empty, Element) and empty.value("Status") == "2"
