@@ -212,3 +212,24 @@ def test_the_window_bounds_a_batch_and_says_more(srv: RunningServer, dav: Dav) -
     assert run(srv, calendar.change(ctx, cal, f"{cal.server_id}:nope", app(), state)) == 8
     assert run(srv, calendar.delete(ctx, cal, sid, state, to_trash=True)) == 1
     assert remote.events() and len(remote.events()) == 4
+
+
+def test_malformed_device_events_are_status_6_and_store_nothing(
+        srv: RunningServer, dav: Dav) -> None:
+    me = user(dav, "bad")
+    ctx = context(srv, me)
+    cal = folder(srv, me, "Calendar")
+    state: dict[str, Any] = {}
+    for bad in (app(c("Subject", "no start")),
+                app(c("StartTime", "yesterday"), c("Subject", "garbage time")),
+                app(c("StartTime", "20300101T090000Z"),
+                    c("Recurrence", None, c("Type", 9))),
+                app(c("Timezone", "not base64 at all!"), c("StartTime", "20301301T090000Z"))):
+        assert run(srv, calendar.add(ctx, cal, bad, state)) == (6, None)
+    assert caldav_calendar(dav, me).events() == []
+    assert state.get("items", {}) == {}
+    # lenient where a phone is sloppy: a weekly rule without days repeats on the start's day
+    sloppy = app(c("Timezone", "not base64 at all!"), c("StartTime", "20300101T090000Z"),
+                 c("Recurrence", None, c("Type", 1), c("DayOfWeek", "many")))
+    status, _sid = run(srv, calendar.add(ctx, cal, sloppy, state))
+    assert status == 1

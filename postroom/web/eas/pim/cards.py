@@ -25,7 +25,8 @@ from postroom.web.eas.pim import body
 NS = "Contacts"
 NS2 = "Contacts2"
 # MS-ASCNTC §2.2.2.54 Picture: a device may send up to 48 KB; a larger stored photo is not
-# sent (it would not be shown) and a larger received one is refused as a bad item
+# sent (it would not be shown) and a larger received one is refused as a bad item. The
+# default of web.eas.max_picture_size when the configuration has none.
 PICTURE_MAX = 48 * 1024
 
 
@@ -140,7 +141,8 @@ def _date_out(text: str) -> str | None:
     return f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}T00:00:00.000Z"
 
 
-def to_app(data: bytes, options: SyncOptions | None = None) -> Element:
+def to_app(data: bytes, options: SyncOptions | None = None,
+           picture_max: int = PICTURE_MAX) -> Element:
     """The ApplicationData of a stored vCard (MS-ASCNTC §2.2.2)."""
     card = vcard.parse(data)
     app = Element("AirSync", "ApplicationData")
@@ -167,7 +169,7 @@ def to_app(data: bytes, options: SyncOptions | None = None) -> Element:
     note = card.get("NOTE")
     app.append(body.element(vcard.unescape(note.decoded()) if note else "", options))
     photo = _photo(card)
-    if photo is not None and len(photo) <= PICTURE_MAX:
+    if photo is not None and len(photo) <= picture_max:
         app.add(NS, "Picture", base64.b64encode(photo).decode())
     return app
 
@@ -248,7 +250,7 @@ def _replace(card: Card, name: str, value: str | None) -> None:
         old.params.pop("VALUE", None)
 
 
-def merge(existing: bytes | None, app: Element) -> bytes:
+def merge(existing: bytes | None, app: Element, picture_max: int = PICTURE_MAX) -> bytes:
     """The stored vCard after a phone's Add (``existing`` None: a new vCard 3.0) or Change."""
     if existing is not None:
         card = vcard.parse(existing)
@@ -274,7 +276,7 @@ def merge(existing: bytes | None, app: Element) -> bytes:
         _replace(card, "NOTE", vcard.escape(text) if text else None)
     picture = app.find("Picture", NS)
     if picture is not None:
-        _set_photo(card, picture.text or "", v4)
+        _set_photo(card, picture.text or "", v4, picture_max)
     fn = card.get("FN")
     renamed = not app.has("FileAs") and any(
         app.find(f, NS) is not None for f in ("FirstName", "MiddleName", "LastName"))
@@ -286,7 +288,7 @@ def merge(existing: bytes | None, app: Element) -> bytes:
     return vcard.serialize(card)
 
 
-def _set_photo(card: Card, text: str, v4: bool) -> None:
+def _set_photo(card: Card, text: str, v4: bool, picture_max: int) -> None:
     for old in card.all("PHOTO"):
         card.props.remove(old)
     if not text.strip():
@@ -295,8 +297,8 @@ def _set_photo(card: Card, text: str, v4: bool) -> None:
         raw = base64.b64decode(text.strip(), validate=False)
     except (binascii.Error, ValueError):
         raise BadItem("the Picture is not base64") from None
-    if len(raw) > PICTURE_MAX:
-        raise BadItem(f"pictures are at most {PICTURE_MAX} octets")
+    if len(raw) > picture_max:
+        raise BadItem(f"pictures are at most {picture_max} octets")
     encoded = base64.b64encode(raw).decode()
     if v4:
         card.props.append(Prop("PHOTO", f"data:image/jpeg;base64,{encoded}"))

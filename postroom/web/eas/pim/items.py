@@ -56,6 +56,19 @@ class Mapper:
     completed: Callable[[bytes], bool] | None = None
 
 
+class BadItem(ValueError):
+    """ApplicationData the mapping could not turn into a stored object (Status 6)."""
+
+
+def _merged(mapper: Mapper, data: bytes | None, app: Element, ctx: CommandContext) -> bytes:
+    """``mapper.merge`` with every failure of a malformed item made a BadItem: what a phone
+    sends must be a status, never a server error."""
+    try:
+        return mapper.merge(data, app, ctx)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise BadItem(str(exc)) from exc
+
+
 def _items(state: dict[str, Any]) -> dict[str, str]:
     items = state.get("items")
     return dict(items) if isinstance(items, dict) else {}
@@ -158,7 +171,7 @@ async def add(mapper: Mapper, ctx: CommandContext, folder: FolderRef, data: Elem
               state: dict[str, Any]) -> tuple[int, str | None]:
     try:
         coll = await ctx.eas.pim.collection(ctx.principal, folder)
-        stored = await asyncio.to_thread(mapper.merge, None, data, ctx)
+        stored = await asyncio.to_thread(_merged, mapper, None, data, ctx)
         sid, ref = await ctx.eas.pim.create(ctx.principal, folder, coll, stored)
     except (MailError, InvalidItem, UidConflict, PreconditionFailed, ValueError) as exc:
         status = _refused(exc)
@@ -189,7 +202,7 @@ async def change(mapper: Mapper, ctx: CommandContext, folder: FolderRef, server_
         item = (await ctx.eas.pim.get_many(ctx.principal, coll, [ref.name])).get(ref.name)
         if item is None:
             return NOT_FOUND
-        stored = await asyncio.to_thread(mapper.merge, item.data, data, ctx)
+        stored = await asyncio.to_thread(_merged, mapper, item.data, data, ctx)
         if stored != item.data:
             ref = await ctx.eas.pim.replace(ctx.principal, folder, coll, item.ref, stored)
     except (MailError, InvalidItem, UidConflict, PreconditionFailed, ValueError) as exc:
