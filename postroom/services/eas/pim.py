@@ -33,16 +33,25 @@ CONTENT_TYPES = {"calendars": "text/calendar; charset=utf-8",
 _EXTENSIONS = {"calendars": ".ics", "addressbooks": ".vcf"}
 
 
-def short_id(name: str) -> str:
-    """The item part of a ServerId for a DAV resource name."""
-    stem = name.rsplit(".", 1)[0] if name.lower().endswith((".ics", ".vcf")) else name
-    if _PLAIN.match(stem) and not stem.startswith("h-"):
-        return stem
+def short_id(name: str, extension: str) -> str:
+    """The item part of a ServerId for a DAV resource name: the name without the family's
+    extension (".ics", ".vcf") when it is short and plain, so that the name is known from
+    the id without a listing; any other name (no such extension, long, unusual characters,
+    or a stem that looks like a hash) is ``h-`` and a hash of it. One name, one id; two
+    names never share one."""
+    if name.endswith(extension):
+        stem = name[:-len(extension)]
+        if _PLAIN.match(stem) and not stem.startswith("h-"):
+            return stem
     return "h-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
 
 
+def extension_of(kind: str) -> str:
+    return _EXTENSIONS.get(_FAMILY.get(kind, ""), ".ics")
+
+
 def server_id(folder: FolderRef, name: str) -> str:
-    return f"{folder.server_id}:{short_id(name)}"
+    return f"{folder.server_id}:{short_id(name, extension_of(folder.kind))}"
 
 
 class PimItems:
@@ -67,6 +76,23 @@ class PimItems:
         coll = await self.collection(principal, folder)
         refs = await self._ctx.dav.items.members(principal, coll)
         return coll, {server_id(folder, r.name): r for r in refs}
+
+    async def find(self, principal: Principal, folder: FolderRef,
+                   item_id: str) -> tuple[Collection, Item | None]:
+        """One item by ServerId: straight by its name when the id says it, else through the
+        listing (a hashed id); None when missing."""
+        prefix, _, short = item_id.partition(":")
+        if prefix != folder.server_id or not short:
+            return await self.collection(principal, folder), None
+        if not short.startswith("h-"):
+            coll = await self.collection(principal, folder)
+            name = short + extension_of(folder.kind)
+            return coll, (await self.get_many(principal, coll, [name])).get(name)
+        coll, refs = await self.listing(principal, folder)
+        ref = refs.get(item_id)
+        if ref is None:
+            return coll, None
+        return coll, (await self.get_many(principal, coll, [ref.name])).get(ref.name)
 
     async def get_many(self, principal: Principal, coll: Collection,
                        names: list[str]) -> dict[str, Item | None]:

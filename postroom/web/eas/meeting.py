@@ -26,7 +26,7 @@ from postroom.core.errors import MailError
 from postroom.pim.model import InvalidItem
 from postroom.protocols.eas.element import E, Element
 from postroom.services.dav.model import Collection, Item, PreconditionFailed, UidConflict
-from postroom.services.eas.pim import short_id
+from postroom.services.eas.pim import extension_of, short_id
 from postroom.web.eas.common import CommandContext
 from postroom.web.eas.pim import events
 
@@ -76,11 +76,10 @@ async def _respond(ctx: CommandContext, request: Element) -> tuple[int, str | No
     pim = ctx.eas.pim
     found: tuple[Collection, Item] | None = None
     if folder.item_class == "Calendar":
-        coll, refs = await pim.listing(ctx.principal, folder)
-        ref = refs.get(request_id)
-        if ref is None:
+        coll, got = await pim.find(ctx.principal, folder, request_id)
+        if got is None:
             return INVALID, None
-        found = coll, await pim.get(ctx.principal, coll, ref.name)
+        found = coll, got
     elif folder.item_class == "Email":
         mail = await _mail(ctx, folder_id, request_id)
         invitation = await asyncio.to_thread(_invitation, mail) if mail else None
@@ -99,7 +98,7 @@ async def _respond(ctx: CommandContext, request: Element) -> tuple[int, str | No
     await pim.answer(ctx.principal, coll, item, updated, remove=declined)
     if declined or coll.handle is None:
         return SUCCESS, None
-    return SUCCESS, f"{coll.handle.id}:{short_id(item.ref.name)}"
+    return SUCCESS, f"{coll.handle.id}:{short_id(item.ref.name, extension_of(coll.kind))}"
 
 
 async def _mail(ctx: CommandContext, folder_id: str, request_id: str) -> bytes | None:

@@ -31,7 +31,7 @@ from typing import Any
 from postroom.core.errors import Kind, MailError
 from postroom.pim.model import InvalidItem
 from postroom.protocols.eas.element import Element
-from postroom.services.dav.model import ItemRef, PreconditionFailed, UidConflict
+from postroom.services.dav.model import Item, ItemRef, PreconditionFailed, UidConflict
 from postroom.services.eas.model import FolderRef
 from postroom.web.eas.classes import ChangeBatch, ServerChange, SyncOptions
 from postroom.web.eas.common import CommandContext
@@ -187,21 +187,18 @@ async def add(mapper: Mapper, ctx: CommandContext, folder: FolderRef, data: Elem
 
 
 async def _resolve(ctx: CommandContext, folder: FolderRef,
-                   server_id: str) -> tuple[Any, ItemRef | None]:
-    coll, refs = await ctx.eas.pim.listing(ctx.principal, folder)
-    return coll, refs.get(server_id)
+                   server_id: str) -> tuple[Any, Item | None]:
+    return await ctx.eas.pim.find(ctx.principal, folder, server_id)
 
 
 async def change(mapper: Mapper, ctx: CommandContext, folder: FolderRef, server_id: str,
                  data: Element, state: dict[str, Any]) -> int:
     items = _items(state)
     try:
-        coll, ref = await _resolve(ctx, folder, server_id)
-        if ref is None:
-            return NOT_FOUND
-        item = (await ctx.eas.pim.get_many(ctx.principal, coll, [ref.name])).get(ref.name)
+        coll, item = await _resolve(ctx, folder, server_id)
         if item is None:
             return NOT_FOUND
+        ref = item.ref
         stored = await asyncio.to_thread(_merged, mapper, item.data, data, ctx)
         if stored != item.data:
             ref = await ctx.eas.pim.replace(ctx.principal, folder, coll, item.ref, stored)
@@ -227,12 +224,12 @@ async def delete(mapper: Mapper, ctx: CommandContext, folder: FolderRef, server_
     """DeletesAsMoves does not apply: DAV items have no Deleted Items folder."""
     items = _items(state)
     try:
-        coll, ref = await _resolve(ctx, folder, server_id)
-        if ref is None:
+        coll, item = await _resolve(ctx, folder, server_id)
+        if item is None:
             items.pop(server_id, None)
             state["items"] = items
             return NOT_FOUND
-        await ctx.eas.pim.delete(ctx.principal, coll, ref)
+        await ctx.eas.pim.delete(ctx.principal, coll, item.ref)
     except (MailError, PreconditionFailed) as exc:
         status = _refused(exc)
         if status is None:
@@ -250,10 +247,7 @@ async def delete(mapper: Mapper, ctx: CommandContext, folder: FolderRef, server_
 async def fetch(mapper: Mapper, ctx: CommandContext, folder: FolderRef, server_id: str,
                 options: SyncOptions) -> Element | int:
     try:
-        coll, ref = await _resolve(ctx, folder, server_id)
-        if ref is None:
-            return NOT_FOUND
-        item = (await ctx.eas.pim.get_many(ctx.principal, coll, [ref.name])).get(ref.name)
+        _coll, item = await _resolve(ctx, folder, server_id)
     except MailError as exc:
         if exc.kind in (Kind.NOT_FOUND, Kind.NO_PERM):
             return NOT_FOUND
