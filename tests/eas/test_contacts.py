@@ -1,7 +1,8 @@
 """Contacts items over ActiveSync on a real server (web/eas/contacts.py): a CardDAV card
 reaches the device; the device's edit is what CardDAV then serves, with the new value and
-the old unmapped properties kept, in the vCard version it was stored as; a device's new
-contact is a vCard CardDAV serves; a delete goes both ways."""
+the old unmapped properties kept, in the vCard version it was stored as (a field the device
+leaves out of its Change is cleared, as the device cleared it); a device's new contact is a
+vCard CardDAV serves; a delete goes both ways."""
 
 from __future__ import annotations
 
@@ -58,7 +59,10 @@ def test_a_device_edit_is_served_by_carddav_with_unmapped_properties_kept(
     change = batch.changes[0]
     assert change.server_id == f"{where.server_id}:ann"
     assert change.data is not None and change.data.value("MobilePhoneNumber") == "+1 555"
-    edit = app(E("Contacts", "MobilePhoneNumber", text="+1 777"),
+    # a Change carries the whole item (MS-ASCMD §2.2.3.24): what the device has, edited
+    edit = app(*[child for child in change.data.children
+                 if child.name != "MobilePhoneNumber"],
+               E("Contacts", "MobilePhoneNumber", text="+1 777"),
                E("Contacts", "JobTitle", text="Chief"))
     assert run(srv, contacts.change(ctx, where, change.server_id, edit, state)) == 1
     status, _, body = dav.request(me, "GET", href)
@@ -71,6 +75,11 @@ def test_a_device_edit_is_served_by_carddav_with_unmapped_properties_kept(
     assert "UID:ann-1" in text and "EMAIL:ann@x.test" in text
     # the device's own edit is not echoed back; the ServerId is stable across the edit
     assert kinds(sync_all(srv, contacts, ctx, where, state)) == []
+    # a field the device leaves out of a Change was cleared on it; unmapped ones stay
+    without_email = app(*[child for child in edit.children if child.name != "Email1Address"])
+    assert run(srv, contacts.change(ctx, where, change.server_id, without_email, state)) == 1
+    text = dav.request(me, "GET", href)[2].decode()
+    assert "EMAIL" not in text and "X-PHONETIC-NOTE:keep me" in text and "+1 777" in text
 
 
 def test_a_device_contact_is_a_carddav_card_and_deletes_go_both_ways(

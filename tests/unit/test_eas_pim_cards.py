@@ -52,20 +52,53 @@ def test_a_vcard_3_goes_to_the_phone() -> None:
     assert cats is not None and [x.text for x in cats.children] == ["Friends", "Work"]
 
 
+def edited(received: Element, **changes: str) -> Element:
+    """What a phone sends back: the item as it received it, with some fields changed (a
+    Change carries the whole item, MS-ASCMD §2.2.3.24)."""
+    out = E("AirSync", "ApplicationData")
+    for child in received.children:
+        if child.name not in changes:
+            out.append(child)
+    for name, text in changes.items():
+        if text:
+            out.add("Contacts2" if name == "NickName" else "Contacts", name, text)
+    return out
+
+
 def test_a_phone_edit_changes_its_slots_and_keeps_the_rest() -> None:
-    data = cards.merge(CARD3, app(E("Contacts", "MobilePhoneNumber", text="+1 777"),
-                                  E("Contacts", "JobTitle", text="Boss"),
-                                  E("Contacts2", "NickName", text="annie")))
+    data = cards.merge(CARD3, edited(cards.to_app(CARD3), MobilePhoneNumber="+1 777",
+                                     JobTitle="Boss", NickName="annie"))
     card = vcard.parse(data)
     assert card.version == "3.0"
     tels = [(p.params.get("TYPE"), p.value) for p in card.all("TEL")]
-    assert (["CELL"], "+1 777") in tels and (["HOME"], "+1 666") in tels
+    assert tels == [(["CELL"], "+1 777"), (["HOME"], "+1 666"), (["WORK", "FAX"], "+1 999")]
     assert value(card, "X-CUSTOM") == "keep me"
     url = card.get("URL")
     assert url is not None and url.group == "item1"
     assert value(card, "TITLE") == "Boss" and value(card, "NICKNAME") == "annie"
-    assert value(card, "FN") == "Ann Old"  # names not sent: FN kept
-    assert value(card, "UID") == "u1"
+    assert value(card, "FN") == "Ann Old"  # names not changed: FN kept
+    assert value(card, "UID") == "u1" and value(card, "BDAY") == "1980-05-01"
+    assert [p.value for p in card.all("EMAIL")] == ["ann@x.test", "ann@work.test"]
+    assert value(card, "NOTE") == "line one\\nline two"
+    assert value(card, "CATEGORIES") == "Friends,Work"
+    assert value(card, "ADR") == ";;1 Road;Town;ST;12345;Land"
+
+
+def test_a_field_the_phone_left_out_was_cleared_and_unmapped_ones_stay() -> None:
+    received = cards.to_app(CARD3)
+    data = cards.merge(CARD3, edited(received, HomePhoneNumber="", Email1Address="",
+                                     Birthday="", BusinessAddressCity=""))
+    card = vcard.parse(data)
+    assert [p.value for p in card.all("TEL")] == ["+1 555", "+1 999"]
+    # the first EMAIL cleared, the second moves up (not cleared with it)
+    assert [p.value for p in card.all("EMAIL")] == ["ann@work.test"]
+    assert card.get("BDAY") is None
+    assert value(card, "ADR") == ";;1 Road;;ST;12345;Land"
+    assert value(card, "X-CUSTOM") == "keep me"
+    # Contacts2 fields are left alone by a device that sends none of them
+    with_nick = cards.merge(CARD3, edited(received, NickName="annie"))
+    kept = cards.merge(with_nick, edited(received))
+    assert value(vcard.parse(kept), "NICKNAME") == "annie"
 
 
 def test_a_rename_updates_fn_and_n() -> None:

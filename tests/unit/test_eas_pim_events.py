@@ -106,7 +106,8 @@ END:VCALENDAR\r
 
 
 def test_a_phone_edit_keeps_x_properties_alarms_and_attendees() -> None:
-    data = events.merge(STORED, app(c("Subject", "New title")), "me@example.test")
+    data = events.merge(STORED, app(c("Subject", "New title"), c("Location", "Room 1")),
+                        "me@example.test")
     m = master(data)
     assert str(m.get("SUMMARY")) == "New title"
     assert str(m.get("X-CUSTOM-THING")) == "keep me"
@@ -114,6 +115,12 @@ def test_a_phone_edit_keeps_x_properties_alarms_and_attendees() -> None:
     assert len(list(m.walk("VALARM"))) == 2
     assert str(m.get("UID")) == "keep-1"
     assert len(m.get("ATTENDEE")) == 2
+
+
+def test_a_location_the_phone_left_out_of_a_change_was_cleared() -> None:
+    m = master(events.merge(STORED, app(c("Subject", "Old title")), "me@example.test"))
+    assert m.get("LOCATION") is None and str(m.get("X-CUSTOM-THING")) == "keep me"
+    assert len(list(m.walk("VALARM"))) == 2
 
 
 def test_a_reminder_change_edits_the_first_alarm_only() -> None:

@@ -189,12 +189,15 @@ def _photo(card: Card) -> bytes | None:
         return None
 
 
-def _set_slot(card: Card, slot: Slot, value: str, v4: bool) -> None:
-    p = _find(card, slot)
+def _set_slot(card: Card, slot: Slot, value: str, v4: bool, p: Prop | None,
+              gone: list[Prop]) -> Prop | None:
+    """Write one slot into ``p`` (its property as found before any change, so that clearing
+    Email1 does not make the second EMAIL the first); returns the property now holding it
+    (a new one for a slot that had none). Emptied properties are collected in ``gone``."""
     if slot.part is not None:
         if p is None:
             if not value:
-                return
+                return None
             size = {"N": 5, "ORG": 2, "ADR": 7}[slot.prop]
             p = Prop(slot.prop, ";" * (size - 1),
                      {"TYPE": [_type_text(slot.new_type, v4)]} if slot.new_type else {})
@@ -205,24 +208,24 @@ def _set_slot(card: Card, slot: Slot, value: str, v4: bool) -> None:
         parts[slot.part] = vcard.escape(value)
         p.value = ";".join(parts)
         p.params.pop("ENCODING", None)
-        if slot.prop != "N" and not any(x for x in parts):
-            card.props.remove(p)
-        return
+        return p
     if slot.prop == "IMPP" and value and ":" not in value:
         value = f"xmpp:{value}"
     escaped = value if slot.prop in ("URL", "IMPP") else vcard.escape(value)
     if p is None:
-        if value:
-            card.props.append(Prop(slot.prop, escaped,
-                                   {"TYPE": [_type_text(slot.new_type, v4)]}
-                                   if slot.new_type else {}))
-        return
+        if not value:
+            return None
+        p = Prop(slot.prop, escaped,
+                 {"TYPE": [_type_text(slot.new_type, v4)]} if slot.new_type else {})
+        card.props.append(p)
+        return p
     if not value:
         if slot.prop != "FN":
-            card.props.remove(p)
-        return
+            gone.append(p)
+        return p
     p.value = escaped
     p.params.pop("ENCODING", None)
+    return p
 
 
 def _type_text(types: str, v4: bool) -> str:
@@ -258,17 +261,42 @@ def merge(existing: bytes | None, app: Element, picture_max: int = PICTURE_MAX) 
         card = Card([Prop("VERSION", "3.0"), Prop("PRODID", "-//Postroom//ActiveSync//EN"),
                      Prop("UID", str(uuid.uuid4()))])
     v4 = card.version == "4.0"
-    for slot in SLOTS:
+    # MS-ASCMD §2.2.3.24 Change: the device sends the item whole, so a Contacts field it
+    # leaves out was cleared on the device (the way a phone deletes a number). Contacts2
+    # fields only for a device that sends any (one that knows the code page), and Picture
+    # and Body only when sent (devices ghost them). Unmapped properties are never touched.
+    replace = existing is not None
+    knows2 = any(child.ns == NS2 for child in app.children)
+    bound = [_find(card, slot) for slot in SLOTS]  # before any change: indexes hold still
+    gone: list[Prop] = []
+    for i, slot in enumerate(SLOTS):
         child = app.find(slot.field, slot.ns)
-        if child is not None:
-            _set_slot(card, slot, child.text or "", v4)
+        if child is None and (not replace or slot.field == "FileAs"
+                              or (slot.ns == NS2 and not knows2)):
+            continue
+        held = _set_slot(card, slot, child.text or "" if child is not None else "", v4,
+                         bound[i], gone)
+        if held is not None and bound[i] is None:
+            # the components of one new N/ORG/ADR share the property just made
+            for j, other in enumerate(SLOTS):
+                if other.prop == slot.prop and other.match is slot.match \
+                        and other.nth == slot.nth and bound[j] is None:
+                    bound[j] = held
+    for p in card.props[:]:
+        if p.name in ("ORG", "ADR") and not any(vcard.split_value(p.decoded(), ";")):
+            gone.append(p)
+    card.props = [p for p in card.props if not any(p is g for g in gone)]
     for field, name in (("Birthday", "BDAY"), ("Anniversary",
                                                "ANNIVERSARY" if v4 else "X-ANNIVERSARY")):
         child = app.find(field, NS)
         if child is not None:
             _replace(card, name, _date_in(child.text or "", v4))
+        elif replace:
+            _replace(card, name, None)
     cats = app.find("Categories", NS)
-    if cats is not None:
+    if cats is None and replace:
+        _replace(card, "CATEGORIES", None)
+    elif cats is not None:
         names = [vcard.escape(c.text or "") for c in cats.findall("Category") if c.text]
         _replace(card, "CATEGORIES", ",".join(names) if names else None)
     text = body.text_of(app)

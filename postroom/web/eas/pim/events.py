@@ -252,8 +252,12 @@ def _set_time(comp: Component, name: str, value: date | datetime, tzid: str | No
 
 
 def _apply(comp: Component, app: Element, zone: tzinfo, tzid: str | None,
-           default_all_day: bool) -> None:
-    """The fields an event and an exception share, from the phone onto ``comp``."""
+           default_all_day: bool, replace: bool = False) -> None:
+    """The fields an event and an exception share, from the phone onto ``comp``.
+    ``replace`` (a Change of the event itself): a Change carries the whole item (MS-ASCMD
+    §2.2.3.24), so a Location or Categories the device leaves out was cleared on it; the
+    body, reminder and attendees are kept when not sent (devices ghost bodies, and an
+    alarm or attendee list the device cannot show must survive its edit)."""
     all_day_text = app.value("AllDayEvent")
     all_day = all_day_text == "1" if all_day_text not in (None, "") else default_all_day
     start = _local(app.value("StartTime"), zone, all_day)
@@ -273,6 +277,8 @@ def _apply(comp: Component, app: Element, zone: tzinfo, tzid: str | None,
         _set(comp, "LOCATION", loc.value("DisplayName") or None)
     elif app.find("Location", NS) is not None:
         _set(comp, "LOCATION", app.value("Location") or None)
+    elif replace:
+        comp.pop("LOCATION", None)
     text = body.text_of(app)
     if text is not None:
         _set(comp, "DESCRIPTION", text or None)
@@ -286,8 +292,9 @@ def _apply(comp: Component, app: Element, zone: tzinfo, tzid: str | None,
     if reminder not in (None, "") and reminder.isdigit():
         _set_reminder(comp, int(reminder))
     cats = app.find("Categories", NS)
-    if cats is not None:
+    if cats is not None or replace:
         comp.pop("CATEGORIES", None)
+    if cats is not None:
         names = [c.text or "" for c in cats.findall("Category")]
         if names:
             comp.add("CATEGORIES", names)
@@ -332,7 +339,7 @@ def merge(existing: bytes | None, app: Element, me: str) -> bytes:
         tzid, zone = old_tzid, old_zone or UTC
     default_all_day = master.get("DTSTART") is not None and \
         not isinstance(master.get("DTSTART").dt, datetime)
-    _apply(master, app, zone, tzid, default_all_day)
+    _apply(master, app, zone, tzid, default_all_day, replace=existing is not None)
     if master.get("DTSTART") is None:
         raise BadItem("an event needs a StartTime")
     _set(master, "DTSTAMP", datetime.now(UTC).replace(microsecond=0))

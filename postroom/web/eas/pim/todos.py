@@ -137,10 +137,15 @@ def merge(existing: bytes | None, app: Element) -> bytes:
     text = body.text_of(app)
     if text is not None:
         _set(todo, "DESCRIPTION", text or None)
+    # a Change carries the whole item (MS-ASCMD §2.2.3.24): a due date or categories the
+    # device leaves out were cleared on it (a start date only goes with a recurrence)
+    replace = existing is not None
     for utc, local, prop in (("UtcStartDate", "StartDate", "DTSTART"),
                              ("UtcDueDate", "DueDate", "DUE")):
         if app.has(utc) or app.has(local):
             _set(todo, prop, _when(app, utc, local, todo.get(prop)))
+        elif replace and prop == "DUE":
+            todo.pop("DUE", None)
     complete = app.value("Complete")
     if complete == "1":
         _set(todo, "STATUS", "COMPLETED")
@@ -161,8 +166,9 @@ def merge(existing: bytes | None, app: Element) -> bytes:
     if sens and sens.isdigit():
         _set(todo, "CLASS", _CLASS_IN.get(int(sens), "PUBLIC"))
     cats = app.find("Categories", NS)
-    if cats is not None:
+    if cats is not None or replace:
         todo.pop("CATEGORIES", None)
+    if cats is not None:
         names = [c.text or "" for c in cats.findall("Category") if c.text]
         if names:
             todo.add("CATEGORIES", names)
