@@ -77,7 +77,7 @@ def primed(client: Any, folder: str) -> Any:
 
 def test_a_phone_contact_is_a_carddav_card_and_its_edit_keeps_unmapped_properties(
         phone: tuple[Any, str], dav: Dav) -> None:
-    from pyactivesync.models import Contact, ContactChange
+    from pyactivesync.models import Contact, ContactChange  # type: ignore[import-untyped]
     client, me = phone
     contacts = folder_id(client, "Contacts")
     key = primed(client, contacts).sync_key
