@@ -233,3 +233,25 @@ def test_malformed_device_events_are_status_6_and_store_nothing(
                  c("Recurrence", None, c("Type", 1), c("DayOfWeek", "many")))
     status, _sid = run(srv, calendar.add(ctx, cal, sloppy, state))
     assert status == 1
+
+
+def test_a_16x_delete_of_one_occurrence_is_an_exdate(srv: RunningServer, dav: Dav) -> None:
+    me = user(dav, "instance")
+    ctx = context(srv, me, "16.1")
+    cal = folder(srv, me, "Calendar")
+    state: dict[str, Any] = {}
+    series = app(c("StartTime", "20301202T090000Z"), c("EndTime", "20301202T093000Z"),
+                 c("Subject", "Daily"), c("Recurrence", None, c("Type", 0),
+                                           c("Occurrences", 3)))
+    status, sid = run(srv, calendar.add(ctx, cal, series, state))
+    assert status == 1 and sid is not None
+    assert run(srv, calendar.delete_instance(ctx, cal, sid, "20301203T090000Z", state)) == 1
+    data = caldav_calendar(dav, me).events()[0].data
+    data = data if isinstance(data, str) else data.decode()
+    assert "EXDATE:20301203T090000Z" in data and "RRULE:FREQ=DAILY;COUNT=3" in data
+    assert run(srv, calendar.delete_instance(ctx, cal, sid, "not a date", state)) == 6
+    single = app(c("StartTime", "20301202T090000Z"), c("Subject", "Once"))
+    _status, once = run(srv, calendar.add(ctx, cal, single, state))
+    assert once is not None
+    assert run(srv, calendar.delete_instance(ctx, cal, once, "20301202T090000Z", state)) == 6
+    assert kinds(sync_all(srv, calendar, ctx, cal, state)) == []

@@ -9,7 +9,7 @@ from postroom.protocols.eas.element import Element
 from postroom.services.eas.model import FolderRef
 from postroom.web.eas.classes import ChangeBatch, SyncOptions
 from postroom.web.eas.common import CommandContext
-from postroom.web.eas.pim import events, items
+from postroom.web.eas.pim import dates, events, items
 
 
 def _render(data: bytes, ctx: CommandContext, options: SyncOptions | None) -> Element:
@@ -51,3 +51,19 @@ async def delete(ctx: CommandContext, folder: FolderRef, server_id: str,
 async def fetch(ctx: CommandContext, folder: FolderRef, server_id: str,
                 options: SyncOptions) -> Element | int:
     return await items.fetch(MAPPER, ctx, folder, server_id, options)
+
+
+async def delete_instance(ctx: CommandContext, folder: FolderRef, server_id: str,
+                          instance_id: str, state: dict[str, Any]) -> int:
+    """A 16.x Sync Delete of one occurrence (AirSyncBase:InstanceId, MS-ASCMD §2.2.3.88.1):
+    an EXDATE, written as a Change of the series (Op.ITEM_EDIT). Statuses as ``change``;
+    6 for an InstanceId that is no date or an event that is no series."""
+    when = dates.parse(instance_id)
+    if when is None:
+        return items.CONVERSION
+
+    def without(data: bytes | None, app: Element, ctx: CommandContext) -> bytes:
+        assert data is not None
+        return events.exclude(data, when)
+    return await items.change(items.Mapper(_render, without), ctx, folder, server_id,
+                              Element("AirSync", "ApplicationData"), state)

@@ -465,3 +465,28 @@ def invitation_object(data: bytes) -> tuple[str, bytes] | None:
         return None
     cal.pop("METHOD", None)
     return str(first.get("UID")), cal.to_ical()
+
+
+def exclude(data: bytes, instance: datetime) -> bytes:
+    """The series without the occurrence that starts (originally) at ``instance`` (UTC):
+    an EXDATE in the master's zone, and its override, if any, removed (a 16.x Sync Delete
+    with AirSyncBase:InstanceId, MS-ASCMD §2.2.3.88.1). BadItem when the object has no
+    series."""
+    cal = icalendar.Calendar.from_ical(data)
+    master, overrides = _events(cal)
+    if master is None or master.get("RRULE") is None:
+        raise BadItem("only an occurrence of a recurring event can be deleted alone")
+    tzid, zone = _zone_of(master)
+    zone = zone or UTC
+    start = master.get("DTSTART").dt
+    for comp in overrides:
+        if dates.as_utc(comp.get("RECURRENCE-ID").dt, zone) == instance:
+            cal.subcomponents.remove(comp)
+    if not isinstance(start, datetime):
+        master.add("EXDATE", instance.astimezone(zone).date())
+    elif tzid and tzid != "UTC":
+        master.add("EXDATE", instance.astimezone(zone).replace(tzinfo=None),
+                   parameters={"TZID": tzid})
+    else:
+        master.add("EXDATE", instance.astimezone(UTC))
+    return cal.to_ical()  # type: ignore[no-any-return]
