@@ -6,7 +6,7 @@ send Adds, Changes, Deletes and SoftDeletes up to the window, and apply the devi
 commands through services/eas/pim.py (the gate decides there).
 
 State (JSON, kept by services/eas/states.py under each SyncKey): ``{"items": {ServerId:
-ETag}}``. A change the device made is recorded with the new ETag so it is not echoed back;
+ETag}, "modseq": the highest MODSEQ of the items sent, once nothing more is pending}``. A change the device made is recorded with the new ETag so it is not echoed back;
 a change the gate refused is recorded with an empty ETag (a Change refused: the server's
 version is re-sent as a Change) or dropped (a Delete refused: the item is re-sent as an Add).
 
@@ -144,6 +144,10 @@ async def changes(mapper: Mapper, ctx: CommandContext, folder: FolderRef,
         have[sid] = ref.etag
         batch.changes.append(ServerChange(kind, sid, data))  # type: ignore[arg-type]
     batch.state = {**state, "items": have}
+    if not more and current:
+        # the highest MODSEQ the device now has (Sync tells push.synced, so that the next
+        # Ping is not woken by changes the device already got)
+        batch.state["modseq"] = max(r.modseq for r in current.values())
     return batch
 
 
