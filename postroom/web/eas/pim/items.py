@@ -6,9 +6,10 @@ send Adds, Changes, Deletes and SoftDeletes up to the window, and apply the devi
 commands through services/eas/pim.py (the gate decides there).
 
 State (JSON, kept by services/eas/states.py under each SyncKey): ``{"items": {ServerId:
-ETag}, "modseq": the highest MODSEQ of the items sent, once nothing more is pending}``. A change the device made is recorded with the new ETag so it is not echoed back;
-a change the gate refused is recorded with an empty ETag (a Change refused: the server's
-version is re-sent as a Change) or dropped (a Delete refused: the item is re-sent as an Add).
+ETag}, "modseq": the highest MODSEQ of the items sent, once nothing more is pending}``.
+A change the device made is recorded with the new ETag so it is not echoed back; a change
+the gate refused is recorded with an empty ETag (a Change refused: the server's version is
+re-sent as a Change) or dropped (a Delete refused: the item is re-sent as an Add).
 
 Statuses of a client's command (MS-ASCMD §2.2.3.177.17 Sync Status): 1 success; 6 "error in
 client/server conversion" for an item that cannot be stored (malformed, too large, or an Add
