@@ -217,3 +217,44 @@ def test_weekly_round_trip(mask: int, interval: int, count: int) -> None:
     got = {p.name: p.text for p in parts}
     assert got["DayOfWeek"] == str(mask) and got["Occurrences"] == str(count)
     assert got.get("Interval", "1") == str(interval)
+
+
+OUTLOOK = b"""BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//Microsoft Corporation//Outlook 16.0 MIMEDIR//EN\r
+BEGIN:VTIMEZONE\r
+TZID:W. Europe Standard Time\r
+BEGIN:STANDARD\r
+DTSTART:16011028T030000\r
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r
+TZOFFSETFROM:+0200\r
+TZOFFSETTO:+0100\r
+END:STANDARD\r
+BEGIN:DAYLIGHT\r
+DTSTART:16010325T020000\r
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r
+TZOFFSETFROM:+0100\r
+TZOFFSETTO:+0200\r
+END:DAYLIGHT\r
+END:VTIMEZONE\r
+BEGIN:VEVENT\r
+UID:outlook-1\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;TZID=W. Europe Standard Time:20300701T100000\r
+DTEND;TZID=W. Europe Standard Time:20300701T110000\r
+RRULE:FREQ=WEEKLY\r
+SUMMARY:Outlook's\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_a_windows_tzid_with_its_vtimezone_gets_the_zones_rules() -> None:
+    out = events.to_app(OUTLOOK, "me@example.test")
+    assert out.value("StartTime") == "20300701T080000Z"
+    blob = dates.decode_blob(out.value("Timezone"))
+    assert blob is not None
+    name, _zone = dates.zone_of_blob(blob, datetime.now(UTC).year)
+    assert name is not None  # the same rules as an IANA zone (Europe/Berlin or a twin)
+    berlin = dates.decode_blob(dates.timezone_blob("Europe/Berlin"))
+    assert berlin is not None and blob[:4] == berlin[:4] and blob[68:80] == berlin[68:80]

@@ -124,6 +124,12 @@ def _blob_for(key: str, year: int) -> bytes:
     zone = zone_for(key)
     if zone is None:
         return blob_for_offset(0)
+    return blob_for_zone(zone, key, year)
+
+
+def blob_for_zone(zone: tzinfo, key: str, year: int) -> bytes:
+    """The blob of any tzinfo (an IANA zone, or one a stored VTIMEZONE defines under a name
+    zoneinfo does not know, e.g. Outlook's "W. Europe Standard Time")."""
     changes = _transitions(zone, year)
     if len(changes) < 2:
         return blob_for_offset(_utc_offset(zone, datetime(year, 7, 1, tzinfo=UTC)), key)
@@ -152,9 +158,13 @@ def zone_for(key: str) -> tzinfo | None:
         return None
 
 
-def timezone_blob(key: str | None, year: int | None = None) -> str:
-    """The base64 Timezone element for a TZID (UTC when none or unknown)."""
+def timezone_blob(key: str | None, year: int | None = None,
+                  zone: tzinfo | None = None) -> str:
+    """The base64 Timezone element for a TZID; for a TZID zoneinfo does not know, the rules
+    of ``zone`` (the stored VTIMEZONE's); UTC when neither."""
     year = year or datetime.now(UTC).year
+    if key and zone is not None and zone_for(key) is None:
+        return base64.b64encode(blob_for_zone(zone, key, year)).decode()
     return base64.b64encode(_blob_for(key or "UTC", year)).decode()
 
 

@@ -145,7 +145,7 @@ def to_app(data: bytes, me: str, options: SyncOptions | None = None,
         master = overrides[0] if overrides else icalendar.Event()
     tzid, zone = _zone_of(master)
     if not _v16(version) or tzid:
-        app.add(NS, "Timezone", dates.timezone_blob(tzid))
+        app.add(NS, "Timezone", dates.timezone_blob(tzid, zone=zone))
     _common(master, app, zone, options, version, exception=False)
     uid = str(master.get("UID", ""))
     if uid:
