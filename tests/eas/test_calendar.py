@@ -255,3 +255,18 @@ def test_a_16x_delete_of_one_occurrence_is_an_exdate(srv: RunningServer, dav: Da
     assert once is not None
     assert run(srv, calendar.delete_instance(ctx, cal, once, "20301202T090000Z", state)) == 6
     assert kinds(sync_all(srv, calendar, ctx, cal, state)) == []
+
+
+def test_a_device_event_is_shown_in_webmail(srv: RunningServer, dav: Dav) -> None:
+    from datetime import date, timedelta
+    me = user(dav, "web")
+    ctx = context(srv, me)
+    cal = folder(srv, me, "Calendar")
+    day = date.today() + timedelta(days=2)
+    stamp = day.strftime("%Y%m%d")
+    status, _sid = run(srv, calendar.add(ctx, cal, app(
+        c("StartTime", f"{stamp}T100000Z"), c("EndTime", f"{stamp}T110000Z"),
+        c("Subject", "Booked on the phone")), {}))
+    assert status == 1
+    page = dav.client(me).get(f"/webmail/calendar?view=agenda&date={day.isoformat()}")
+    assert page.status == 200 and "Booked on the phone" in page.text
