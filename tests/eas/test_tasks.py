@@ -84,3 +84,23 @@ def test_filter_8_sends_incomplete_tasks_only(srv: RunningServer, dav: Dav) -> N
     item.save()
     assert [k for k, _ in kinds(sync_all(srv, tasks, ctx, where, state,
                                          SyncOptions(filter_type=8)))] == ["SoftDelete"]
+
+
+def test_a_task_completed_on_the_device_leaves_the_incomplete_view(
+        srv: RunningServer, dav: Dav) -> None:
+    me = user(dav, "complete")
+    todo_list(dav, me).save_todo(todo("mine@test", "Mine"))
+    ctx = context(srv, me)
+    where = folder(srv, me, "Tasks")
+    state: dict[str, Any] = {}
+    incomplete = SyncOptions(filter_type=8)
+    (kind, sid), = kinds(sync_all(srv, tasks, ctx, where, state, incomplete))
+    assert kind == "Add"
+    # an unchanged list is judged from the state: nothing to send, nothing to read
+    assert kinds(sync_all(srv, tasks, ctx, where, state, incomplete)) == []
+    assert state["open"] and not state.get("done")
+    assert run(srv, tasks.change(ctx, where, sid, app(E(T, "Subject", text="Mine"),
+                                                       E(T, "Complete", text="1")),
+                                 state)) == 1
+    assert kinds(sync_all(srv, tasks, ctx, where, state, incomplete)) == [("SoftDelete", sid)]
+    assert state["done"]

@@ -82,20 +82,35 @@ def _passes(ref: ItemRef, options: SyncOptions, now: float) -> bool:
     return ref.end >= now - span
 
 
+def _etags(state: dict[str, Any], key: str) -> set[str]:
+    raw = state.get(key)
+    return {e for e in raw if isinstance(e, str)} if isinstance(raw, list) else set()
+
+
 async def _current(ctx: CommandContext, folder: FolderRef, mapper: Mapper,
-                   options: SyncOptions) -> tuple[Any, dict[str, ItemRef], set[str]]:
-    """(collection, the items the filter lets through, every item's ServerId)."""
+                   options: SyncOptions, state: dict[str, Any],
+                   ) -> tuple[Any, dict[str, ItemRef], set[str], dict[str, list[str]]]:
+    """(collection, the items the filter lets through, every item's ServerId, the judged
+    versions to keep in the state). FilterType 8 reads only tasks whose version (ETag) it
+    has not judged yet: ``state["done"]`` and ``state["open"]`` hold the judged ones, so an
+    unchanged list costs no reads."""
     coll, refs = await ctx.eas.pim.listing(ctx.principal, folder)
     now = time.time()
     passing = {sid: r for sid, r in refs.items() if _passes(r, options, now)}
+    judged: dict[str, list[str]] = {}
     if options.filter_type == INCOMPLETE_TASKS and mapper.completed is not None and passing:
-        names = [r.name for r in passing.values()]
-        got = await ctx.eas.pim.get_many(ctx.principal, coll, names)
+        done, open_ = _etags(state, "done"), _etags(state, "open")
+        unknown = [r for r in passing.values() if r.etag not in done and r.etag not in open_]
+        got = await ctx.eas.pim.get_many(ctx.principal, coll, [r.name for r in unknown])
         check = mapper.completed
-        done = await asyncio.to_thread(
-            lambda: {n for n, i in got.items() if i is not None and check(i.data)})
-        passing = {sid: r for sid, r in passing.items() if r.name not in done}
-    return coll, passing, set(refs)
+        read = await asyncio.to_thread(
+            lambda: {i.ref.etag: check(i.data) for i in got.values() if i is not None})
+        live = {r.etag for r in passing.values()}
+        done = (done & live) | {e for e, complete in read.items() if complete}
+        open_ = (open_ & live) | {e for e, complete in read.items() if not complete}
+        passing = {sid: r for sid, r in passing.items() if r.etag not in done}
+        judged = {"done": sorted(done), "open": sorted(open_)}
+    return coll, passing, set(refs), judged
 
 
 def _plan(have: dict[str, str], current: dict[str, ItemRef],
@@ -117,7 +132,7 @@ def _plan(have: dict[str, str], current: dict[str, ItemRef],
 
 async def changes(mapper: Mapper, ctx: CommandContext, folder: FolderRef,
                   state: dict[str, Any], options: SyncOptions, window: int) -> ChangeBatch:
-    coll, current, every = await _current(ctx, folder, mapper, options)
+    coll, current, every, judged = await _current(ctx, folder, mapper, options, state)
     have = _items(state)
     plan = _plan(have, current, every)
     chosen, more = plan[:max(window, 1)], len(plan) > max(window, 1)
@@ -144,7 +159,10 @@ async def changes(mapper: Mapper, ctx: CommandContext, folder: FolderRef,
             continue
         have[sid] = ref.etag
         batch.changes.append(ServerChange(kind, sid, data))  # type: ignore[arg-type]
-    batch.state = {**state, "items": have}
+    batch.state = {key: value for key, value in state.items()
+                   if key not in ("done", "open")}
+    batch.state["items"] = have
+    batch.state.update(judged)
     if not more and current:
         # the highest MODSEQ the device now has (Sync tells push.synced, so that the next
         # Ping is not woken by changes the device already got)
@@ -154,7 +172,7 @@ async def changes(mapper: Mapper, ctx: CommandContext, folder: FolderRef,
 
 async def estimate(mapper: Mapper, ctx: CommandContext, folder: FolderRef,
                    state: dict[str, Any], options: SyncOptions) -> int:
-    _coll, current, every = await _current(ctx, folder, mapper, options)
+    _coll, current, every, _judged = await _current(ctx, folder, mapper, options, state)
     return len(_plan(_items(state), current, every))
 
 
