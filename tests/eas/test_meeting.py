@@ -126,3 +126,30 @@ def test_bad_requests_are_status_2(srv: RunningServer, dav: Dav) -> None:
     empty = run(srv, meeting.handle(context(srv, bob, "16.1", "MeetingResponse"),
                                     E(M, "MeetingResponse")))
     assert isinstance(empty, Element) and empty.value("Status") == "2"
+
+
+def test_a_meeting_the_phone_organises_invites_a_local_attendee(srv: RunningServer,
+                                                               dav: Dav) -> None:
+    alice, bob = user(dav, "org"), user(dav, "att")
+    ctx = context(srv, alice)
+    cal = folder(srv, alice, "Calendar")
+    c = "Calendar"
+    status, sid = run(srv, calendar.add(ctx, cal, E(
+        "AirSync", "ApplicationData", E(c, "StartTime", text="20300401T090000Z"),
+        E(c, "EndTime", text="20300401T100000Z"), E(c, "Subject", text="Phone meeting"),
+        E(c, "UID", text="phone-meet@test"),
+        E(c, "Attendees", E(c, "Attendee", E(c, "Email", text=bob), E(c, "Name", text="Bob"),
+                            E(c, "AttendeeType", text=1)))), {}))
+    assert status == 1 and sid is not None
+    stored = caldav_calendar(dav, alice).event_by_uid("phone-meet@test").icalendar_component
+    assert str(stored.get("ORGANIZER")).lower() == f"mailto:{alice}"
+
+    def invited() -> bool:
+        try:
+            caldav_calendar(dav, bob).event_by_uid("phone-meet@test")
+        except Exception:
+            return False
+        return True
+    wait_for(invited)
+    bobs = caldav_calendar(dav, bob).event_by_uid("phone-meet@test").icalendar_component
+    assert str(bobs.get("SUMMARY")) == "Phone meeting"
