@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from postroom.pim import vcard
 from postroom.protocols.eas.element import E, Element
@@ -160,3 +162,26 @@ def test_a_task_edit_keeps_unmapped_properties() -> None:
               b"END:VALARM\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
     data = todos.merge(stored, app(E("Tasks", "Subject", text="New")))
     assert b"X-KEEP:yes" in data and b"TRIGGER:-PT5M" in data and b"SUMMARY:New" in data
+
+
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"),
+                                       blacklist_characters="\r\n"),
+                min_size=1, max_size=40).map(str.strip).filter(bool)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_TEXT, _TEXT, _TEXT, _TEXT, _TEXT)
+def test_contact_fields_round_trip(first: str, last: str, company: str, city: str,
+                                   note: str) -> None:
+    sent = app(E("Contacts", "FirstName", text=first), E("Contacts", "LastName", text=last),
+               E("Contacts", "CompanyName", text=company),
+               E("Contacts", "HomeAddressCity", text=city),
+               E("AirSyncBase", "Body", E("AirSyncBase", "Type", text="1"),
+                 E("AirSyncBase", "Data", text=note)))
+    data = cards.merge(None, sent)
+    vcard.index_card(data)
+    got = fields(cards.to_app(data))
+    assert (got["FirstName"], got["LastName"], got["CompanyName"], got["HomeAddressCity"]) \
+        == (first, last, company, city)
+    body = cards.to_app(data).find("Body", "AirSyncBase")
+    assert body is not None and body.value("Data") == note
