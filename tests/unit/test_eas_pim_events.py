@@ -197,6 +197,14 @@ def test_recurrence_types(rule: dict[str, list[object]], elements: dict[str, str
                             start, C) == parts
 
 
+def test_a_daily_rule_on_weekdays_is_weekly() -> None:
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    parts = recur.from_rrule({"FREQ": ["DAILY"], "BYDAY": ["MO", "TU", "WE", "TH", "FR"]},
+                             start, C)
+    assert parts is not None and {p.name: p.text for p in parts} == \
+        {"Type": "1", "DayOfWeek": "62"}
+
+
 def test_rules_eas_cannot_say_are_not_sent() -> None:
     start = datetime(2026, 1, 5, 9, tzinfo=UTC)
     assert recur.from_rrule({"FREQ": ["HOURLY"]}, start, C) is None

@@ -101,7 +101,9 @@ def from_rrule(rule: dict[str, Any], start: date | datetime, ns: str) -> list[El
     monthday = _first(get("BYMONTHDAY"))
     if freq == "DAILY" and not byday:
         out.append(Element(ns, "Type", text="0"))
-    elif freq == "WEEKLY":
+    elif freq == "WEEKLY" or (freq == "DAILY" and byday and nth is None
+                              and int(_first(get("INTERVAL")) or 1) == 1):
+        # a daily rule narrowed to weekdays is a weekly one on those days
         out.append(Element(ns, "Type", text="1"))
         out.append(Element(ns, "DayOfWeek", text=str(mask or 1 << ((start.weekday() + 1) % 7))))
     elif freq == "MONTHLY" and byday and nth is not None:
