@@ -270,3 +270,18 @@ def test_a_device_event_is_shown_in_webmail(srv: RunningServer, dav: Dav) -> Non
     assert status == 1
     page = dav.client(me).get(f"/webmail/calendar?view=agenda&date={day.isoformat()}")
     assert page.status == 200 and "Booked on the phone" in page.text
+
+
+def test_a_device_re_adding_an_item_it_has_gets_that_item_not_a_duplicate(
+        srv: RunningServer, dav: Dav) -> None:
+    me = user(dav, "readd")
+    ctx = context(srv, me)
+    cal = folder(srv, me, "Calendar")
+    caldav_calendar(dav, me).save_event(event("again@test", "Original"))
+    state: dict[str, Any] = {}
+    (_kind, sid), = kinds(sync_all(srv, calendar, ctx, cal, state))
+    again = app(c("UID", "again@test"), c("StartTime", "20300310T090000Z"),
+                c("EndTime", "20300310T100000Z"), c("Subject", "Re-sent"))
+    assert run(srv, calendar.add(ctx, cal, again, {})) == (1, sid)
+    listed = caldav_calendar(dav, me).events()
+    assert [str(e.icalendar_component.get("SUMMARY")) for e in listed] == ["Re-sent"]

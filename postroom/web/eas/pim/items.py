@@ -34,6 +34,7 @@ from postroom.pim.model import InvalidItem
 from postroom.protocols.eas.element import Element
 from postroom.services.dav.model import Item, ItemRef, PreconditionFailed, UidConflict
 from postroom.services.eas.model import FolderRef
+from postroom.services.eas.pim import server_id
 from postroom.web.eas.classes import ChangeBatch, ServerChange, SyncOptions
 from postroom.web.eas.common import CommandContext
 
@@ -195,7 +196,15 @@ async def add(mapper: Mapper, ctx: CommandContext, folder: FolderRef, data: Elem
     try:
         coll = await ctx.eas.pim.collection(ctx.principal, folder)
         stored = await asyncio.to_thread(_merged, mapper, None, data, ctx)
-        sid, ref = await ctx.eas.pim.create(ctx.principal, folder, coll, stored)
+        try:
+            sid, ref = await ctx.eas.pim.create(ctx.principal, folder, coll, stored)
+        except UidConflict as exc:
+            if not exc.name:
+                raise
+            # the device adds an item the folder already has (its UID): a device re-sending
+            # its items after a reset. The Add becomes a change of that item, so that no
+            # duplicate is refused or made; it needs the edit rights like any change.
+            sid, ref = await _readd(mapper, ctx, folder, coll, exc.name, data)
     except (MailError, InvalidItem, UidConflict, PreconditionFailed, ValueError) as exc:
         status = _refused(exc)
         if status is None:
@@ -207,6 +216,16 @@ async def add(mapper: Mapper, ctx: CommandContext, folder: FolderRef, data: Elem
     items[sid] = ref.etag
     state["items"] = items
     return OK, sid
+
+
+async def _readd(mapper: Mapper, ctx: CommandContext, folder: FolderRef, coll: Any,
+                 name: str, data: Element) -> tuple[str, ItemRef]:
+    current = await ctx.eas.pim.get(ctx.principal, coll, name)
+    stored = await asyncio.to_thread(_merged, mapper, current.data, data, ctx)
+    ref = current.ref
+    if stored != current.data:
+        ref = await ctx.eas.pim.replace(ctx.principal, folder, coll, current.ref, stored)
+    return server_id(folder, name), ref
 
 
 async def _resolve(ctx: CommandContext, folder: FolderRef,
