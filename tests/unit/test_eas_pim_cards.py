@@ -120,6 +120,14 @@ def test_a_vcard_4_is_written_back_as_4() -> None:
     assert fields(cards.to_app(CARD4))["Anniversary"] == "2010-06-12T00:00:00.000Z"
 
 
+@pytest.mark.parametrize(("sent", "stored"), [
+    ("1980-05-01T00:00:00.000Z", "1980-05-01"), ("1980-04-30T22:00:00.000Z", "1980-05-01"),
+    ("1980-05-01T05:00:00.000Z", "1980-05-01"), ("19800501T000000Z", "1980-05-01")])
+def test_a_birthday_from_east_of_utc_keeps_its_day(sent: str, stored: str) -> None:
+    card = vcard.parse(cards.merge(CARD3, app(E("Contacts", "Birthday", text=sent))))
+    assert value(card, "BDAY") == stored
+
+
 def test_a_new_contact_is_a_valid_vcard_3() -> None:
     data = cards.merge(None, app(E("Contacts", "FirstName", text="Cy"),
                                  E("Contacts", "Email1Address", text="cy@x.test")))

@@ -15,12 +15,13 @@ import binascii
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from postroom.pim import vcard
 from postroom.pim.vcard import Card, Prop
 from postroom.protocols.eas.element import Element
 from postroom.web.eas.classes import SyncOptions
-from postroom.web.eas.pim import body
+from postroom.web.eas.pim import body, dates
 
 NS = "Contacts"
 NS2 = "Contacts2"
@@ -233,10 +234,14 @@ def _type_text(types: str, v4: bool) -> str:
 
 
 def _date_in(text: str, v4: bool) -> str | None:
-    digits = text.strip().split("T")[0].replace("-", "")
-    if len(digits) != 8 or not digits.isdigit():
+    """A device's Birthday/Anniversary as a vCard date. Devices east of UTC send the local
+    midnight in UTC, i.e. the evening before (``1980-04-30T22:00:00.000Z`` for 1 May): a
+    time from noon on is the next day's date."""
+    moment = dates.parse(text)
+    if moment is None:
         return None
-    return digits if v4 else f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}"
+    day = moment.date() + timedelta(days=1) if moment.hour >= 12 else moment.date()
+    return day.strftime("%Y%m%d" if v4 else "%Y-%m-%d")
 
 
 def _replace(card: Card, name: str, value: str | None) -> None:
