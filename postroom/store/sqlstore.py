@@ -16,6 +16,7 @@ from postroom.store.repo.apitokens import ApiTokenRepo
 from postroom.store.repo.audit import AuditRepo
 from postroom.store.repo.dav import DavRepo
 from postroom.store.repo.davlocks import DavLockRepo
+from postroom.store.repo.eas import EasRepo
 from postroom.store.repo.directory import DirectoryRepo
 from postroom.store.repo.gateways import GatewayRepo
 from postroom.store.repo.logins import LoginsRepo
@@ -55,6 +56,7 @@ class SqlStore:
         self.webmail = WebmailRepo(engine)  # webmail's per-user preferences and lists
         self.dav = DavRepo(engine)  # groupware items' index, dead properties (services/dav/)
         self.dav_locks = DavLockRepo(engine)  # WebDAV locks of the file area
+        self.eas = EasRepo(engine)  # ActiveSync devices and sync states
 
     @property
     def stats(self) -> CommitStats:
