@@ -29,6 +29,7 @@ from postroom.cli.context import (
     open_services,
     run_async,
 )
+from postroom.cli.device_cmds import add_device_parser
 from postroom.cli.multipop_cmds import add_multipop_parser
 from postroom.cli.odmr_cmds import add_odmr_parsers
 from postroom.cli.pim_cmds import add_pim_parsers
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_acme_parser(cmd, leaf, actions)
     add_token_parser(cmd, leaf, actions, _with_services)
     add_pim_parsers(cmd, leaf, actions, _with_services)
+    add_device_parser(cmd, leaf, actions, _with_services)
 
     # domain
     d = actions(cmd("domain", "Manage mail domains."))

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from postroom.core.actor import Actor, Origin
+from postroom.core.errors import MailError, not_found
 from postroom.core.principal import Principal
 from postroom.services.eas.context import EasContext
 from postroom.services.eas.model import (
@@ -175,7 +176,28 @@ class Devices:
         row = await self._repo.device_by_id(device.id)
         return row is not None and row.wipe == WipeState.ACCOUNT_REQUESTED.value
 
-    # -- administration (authorised by the caller; audited here) ---------------------------
+    # -- administration (authorised and audited here) ---------------------------------------
+
+    async def owned_by(self, actor: Actor, address: str) -> list[Device]:
+        """The devices of ``address``, for its owner, an administrator of its domain or a
+        global administrator; for anyone else the account does not exist (NOT_FOUND, as a
+        missing one)."""
+        try:
+            rec = await self._ctx.directory.require_account(address)
+        except MailError:
+            raise not_found(f"no account {address}") from None
+        who = actor.principal
+        if not (who.system or who.administers(rec.domain_id) or who.account_id == rec.id):
+            raise not_found(f"no account {address}")
+        return await self.list(rec.id)
+
+    async def manageable(self, actor: Actor, address: str, device_id: str) -> Device:
+        """One device that ``actor`` may wipe, block, allow or forget (``owned_by``'s rule)."""
+        for device in await self.owned_by(actor, address):
+            if device.device_id == device_id:
+                return device
+        raise not_found(f"{address} has no device {device_id}")
+
 
     async def list(self, account_id: int | None = None,
                    domain_id: int | None = None) -> list[Device]:
