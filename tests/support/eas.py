@@ -1,0 +1,106 @@
+"""A raw ActiveSync client for tests: one command per call, over HTTPS with Basic auth.
+
+pyactivesync (PyPI) drives the flows a phone runs; this client is for what it cannot do —
+protocol 14.1, malformed input, statuses, the wipe dance — and encodes with the server's
+own codec (checked separately against libwbxml2 and pyactivesync's reader).
+
+    client = EasClient(srv, "alice@example.test", device="Phone1", version="14.1")
+    client.provision()                       # both phases; the policy key is kept
+    status, headers, root = client.send("FolderSync", E("FolderHierarchy", "FolderSync",
+                                         E("FolderHierarchy", "SyncKey", text="0")))
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import ssl
+from typing import Any
+from urllib.parse import urlencode
+
+from postroom.protocols.eas import wbxml
+from postroom.protocols.eas.element import E, Element
+from tests.support.server import RunningServer
+from tests.support.webmail import PASSWORD
+
+PATH = "/Microsoft-Server-ActiveSync"
+POLICY_TYPE = "MS-EAS-Provisioning-WBXML"
+
+
+def _insecure() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class EasClient:
+    def __init__(self, srv: RunningServer, address: str, password: str = PASSWORD, *,
+                 device: str = "TestPhone1", device_type: str = "TestPhone",
+                 version: str = "14.1") -> None:
+        self.port = srv.port("https")
+        self.address = address
+        self.password = password
+        self.device = device
+        self.device_type = device_type
+        self.version = version
+        self.policy_key: str | None = None
+
+    def post(self, command: str, body: bytes, *, params: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None, query: str | None = None,
+             timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+        """One raw POST; (status, headers lower-cased, body)."""
+        q = query if query is not None else urlencode(
+            {"Cmd": command, "User": self.address, "DeviceId": self.device,
+             "DeviceType": self.device_type, **(params or {})})
+        auth = base64.b64encode(f"{self.address}:{self.password}".encode()).decode()
+        h = {"Authorization": f"Basic {auth}", "MS-ASProtocolVersion": self.version,
+             "Content-Type": "application/vnd.ms-sync.wbxml", "User-Agent": "postroom-tests"}
+        if self.policy_key:
+            h["X-MS-PolicyKey"] = self.policy_key
+        h.update(headers or {})
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=_insecure(),
+                                           timeout=timeout)
+        try:
+            conn.request("POST", f"{PATH}?{q}", body=body, headers=h)
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def send(self, command: str, root: Element | None, **kw: Any,
+             ) -> tuple[int, dict[str, str], Element | None]:
+        status, headers, data = self.post(command, wbxml.encode(root) if root else b"", **kw)
+        tree = wbxml.decode(data) if data[:1] == b"\x03" else None
+        return status, headers, tree
+
+    def provision(self) -> str:
+        """Both phases of MS-ASPROV; keeps and returns the final policy key."""
+        ns = "Provision"
+        first = E(ns, "Provision", E(ns, "Policies", E(ns, "Policy", E(
+            ns, "PolicyType", text=POLICY_TYPE))))
+        _, _, root = self.send("Provision", first)
+        assert root is not None and root.value("Status") == "1", root
+        policy = root.path("Policies", "Policy")
+        assert policy is not None
+        temporary = policy.value("PolicyKey")
+        assert temporary
+        ack = E(ns, "Provision", E(ns, "Policies", E(ns, "Policy", E(
+            ns, "PolicyType", text=POLICY_TYPE), E(ns, "PolicyKey", text=temporary),
+            E(ns, "Status", text=1))))
+        self.policy_key = temporary
+        _, _, root = self.send("Provision", ack)
+        assert root is not None
+        policy = root.path("Policies", "Policy")
+        assert policy is not None and policy.value("Status") == "1", root
+        final = policy.value("PolicyKey")
+        assert final
+        self.policy_key = final
+        return final
+
+    def folder_sync(self, key: str = "0") -> Element:
+        ns = "FolderHierarchy"
+        status, _, root = self.send("FolderSync", E(ns, "FolderSync",
+                                                    E(ns, "SyncKey", text=key)))
+        assert status == 200 and root is not None, status
+        return root
