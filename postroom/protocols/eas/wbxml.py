@@ -1,7 +1,8 @@
 """WBXML 1.3 as ActiveSync uses it (MS-ASWBXML §2.1.1): bytes ↔ Element.
 
 The subset ActiveSync needs, and nothing more: the header ``03 01 6A 00`` (version 1.3,
-public id 1 "unknown", charset 106 UTF-8, an empty string table), SWITCH_PAGE, END, STR_I
+public id 1 "unknown", charset 106 UTF-8, an empty string table; a string table holding only
+the public identifier, as libwbxml writes it, is skipped), SWITCH_PAGE, END, STR_I
 (NUL-terminated UTF-8 text), OPAQUE (``C3`` + mb_u_int32 length + octets) and tags whose bit
 0x40 says "has content". Attributes (bit 0x80), entities, string-table references, literals
 and extension tokens are never used by ActiveSync and are refused.
@@ -70,8 +71,8 @@ def _header(buf: bytes) -> int:
         raise WbxmlError(f"unsupported WBXML version 0x{buf[0]:02x}")
     pos = 1
     public_id, pos = _mb_u_int32(buf, pos)
-    if public_id == 0:  # a string-table reference: needs a string table we do not allow
-        raise WbxmlError("public identifier by string table is not supported")
+    if public_id == 0:  # the identifier is a string in the string table (libwbxml writes
+        _, pos = _mb_u_int32(buf, pos)  # the ActiveSync FPI so): its index, not needed
     charset, pos = _mb_u_int32(buf, pos)
     if charset not in (0, 106):  # 0: unknown, taken as UTF-8; 106: UTF-8
         raise WbxmlError(f"unsupported charset (MIBenum {charset}); ActiveSync is UTF-8")
