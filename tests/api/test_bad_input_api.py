@@ -109,7 +109,8 @@ JUNK: list[tuple[bytes, str]] = [
 FILL = {"address": "ann@example.test", "domain": "example.test", "folder": "INBOX",
         "id": "1", "name": "provider.example", "group": "g@example.test",
         "member": "ann@example.test", "target": "x@example.test", "alias": "a@example.test",
-        "selector": "sel", "scope": "global", "network": "192.0.2.9"}
+        "selector": "sel", "scope": "global", "network": "192.0.2.9",
+        "device": "Phone1"}
 
 
 def test_every_operation_with_a_body_refuses_junk(api: Clients) -> None:

@@ -17,7 +17,7 @@ API_ONLY = {"me", "openapi", "list_folders_own", "create_folder_own", "rename_fo
             "delete_folder_own", "get_acl_own", "set_acl_own", "delete_acl_own",
             "list_remotes_own", "add_remote_own", "show_remote_own",
             "set_remote_own", "remove_remote_own", "list_app_passwords",
-            "create_app_password", "revoke_app_password"}
+            "create_app_password", "revoke_app_password", "my_devices", "wipe_my_device"}
 
 
 def operations(api: Clients) -> list[tuple[str, str, dict[str, object]]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import msgspec
 from starlette.routing import BaseRoute, Mount
 
-from postroom.web.api import directory, logins, mail, operations, pim, relay
+from postroom.web.api import devices, directory, logins, mail, operations, pim, relay
 from postroom.web.api.framework import JSON, PREFIX, Api, ApiServices, ApiSettings, Call
 from postroom.web.api.openapi import document
 
@@ -21,7 +21,7 @@ from postroom.web.api.openapi import document
 def build(services: ApiServices, settings: ApiSettings) -> Api:
     """The endpoint table with every area registered, the document's endpoint included."""
     api = Api(services, settings)
-    for area in (directory, logins, mail, relay, operations, pim):
+    for area in (directory, logins, mail, relay, operations, pim, devices):
         area.register(api)
     holder: list[bytes] = []
 
