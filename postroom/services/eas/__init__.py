@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from postroom.config_eas import EasConfig
+from postroom.core.principal import Principal
 from postroom.services.eas.compose import Compose
 from postroom.services.eas.context import EasContext
 from postroom.services.eas.devices import Devices
@@ -63,6 +64,11 @@ class Eas:
 def build_eas(ctx: EasContext) -> Eas:
     states = SyncStates(ctx)
     folders = Folders(ctx)
-    return Eas(ctx.config, Devices(ctx, states), states, folders, MailItems(ctx, folders),
-               PimItems(ctx, folders), Push(ctx), Compose(ctx), Search(ctx),
+    devices = Devices(ctx, states)
+    push = Push(ctx)
+    # a forgotten device's cached Ping parameters go with it (an empty Ping then gets 3)
+    devices.on_forget.append(lambda device: push.forget(
+        Principal(device.account_id, device.address, None), device))
+    return Eas(ctx.config, devices, states, folders, MailItems(ctx, folders),
+               PimItems(ctx, folders), push, Compose(ctx), Search(ctx),
                ctx.max_message_size)

@@ -14,6 +14,7 @@ restart does not make every phone provision again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -64,6 +65,8 @@ class Devices:
         self._repo = ctx.store.eas
         self._states = states
         self.on_forget: list[Any] = []  # callbacks(device) when a device is forgotten
+        self._swept = 0.0  # when idle devices were last forgotten (``_sweep``)
+        self._sweeping: asyncio.Task[int] | None = None
 
     # -- every request ---------------------------------------------------------------------
 
@@ -77,6 +80,7 @@ class Devices:
             return Admission(Verdict.BLOCKED, None)
         now = int(time.time())
         cfg = self._ctx.config
+        self._sweep(now)
         row = await self._repo.device(principal.account_id, device_id)
         if row is None:
             row = await self._repo.register(principal.account_id, device_id, device_type,
@@ -119,6 +123,15 @@ class Devices:
         if policy_key != str(device.policy_key):
             return Admission(Verdict.INVALID_POLICY_KEY, device)
         return Admission(Verdict.OK, device)
+
+    def _sweep(self, now: int) -> None:
+        """Once a day, in the background of a request: forget devices idle longer than
+        ``keep_sync_states`` days, so that abandoned phones do not keep state forever (no
+        scheduler of its own: a server nobody syncs with has nothing to forget)."""
+        if now - self._swept < 86400 or (self._sweeping and not self._sweeping.done()):
+            return
+        self._swept = now
+        self._sweeping = asyncio.get_running_loop().create_task(self.forget_idle())
 
     async def synced(self, device: Device) -> None:
         """A Sync or Ping succeeded (the device list's "last sync"), at most once a minute."""
