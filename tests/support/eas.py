@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from postroom.protocols.eas import wbxml
 from postroom.protocols.eas.element import E, Element
+from tests.support.dav import Dav
 from tests.support.server import RunningServer
 from tests.support.webmail import PASSWORD
 
@@ -32,6 +33,18 @@ def _insecure() -> ssl.SSLContext:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+class Eas(Dav):
+    """Webmail's and DAV's helpers (account(), deliver(), imap(), caldav()) for EAS tests,
+    plus a raw client per account."""
+
+    def eas_client(self, address: str, *, provision: bool = True, **kw: Any) -> EasClient:
+        self.account(address)
+        client = EasClient(self.server, address, **kw)
+        if provision:
+            client.provision()
+        return client
 
 
 class EasClient:
@@ -67,6 +80,30 @@ class EasClient:
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
         finally:
             conn.close()
+
+    def http(self, method: str, target: str, body: bytes = b"", *,
+             headers: dict[str, str] | None = None, auth: bool = True,
+             timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+        """Any request to any target (OPTIONS, GET, a hand-made query): for transport tests.
+        ``auth=False`` sends no Authorization header."""
+        h = {"User-Agent": "postroom-tests"}
+        if auth:
+            token = base64.b64encode(f"{self.address}:{self.password}".encode()).decode()
+            h["Authorization"] = f"Basic {token}"
+        h.update(headers or {})
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=_insecure(),
+                                           timeout=timeout)
+        try:
+            conn.request(method, target, body=body, headers=h)
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def options(self, *, auth: bool = True) -> tuple[int, dict[str, str]]:
+        """MS-ASHTTP §2.2.4: the versions and commands the server offers."""
+        status, headers, _ = self.http("OPTIONS", PATH, auth=auth)
+        return status, headers
 
     def send(self, command: str, root: Element | None, **kw: Any,
              ) -> tuple[int, dict[str, str], Element | None]:
