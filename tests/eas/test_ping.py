@@ -229,18 +229,6 @@ def test_a_change_between_two_pings_answers_the_next_at_once(
 
 
 # -- as a phone does it, over HTTPS and WBXML (the PyPI client pyactivesync, EAS 16.1) ---------
-def http_ready() -> bool:
-    """The request line and WBXML codec (part 1 of issue 25) are there."""
-    from postroom.protocols.eas import request as request_line
-    from postroom.protocols.eas import wbxml
-    try:
-        request_line.parse("Cmd=Ping&User=u&DeviceId=probe&DeviceType=probe")
-        wbxml.encode(E(NS, "Ping"))
-    except NotImplementedError:
-        return False
-    return True
-
-
 def phone(srv: RunningServer, address: str, device: str) -> Any:
     pyactivesync = pytest.importorskip("pyactivesync")
     from tests.support.webmail import PASSWORD
@@ -255,8 +243,6 @@ def phone(srv: RunningServer, address: str, device: str) -> Any:
 
 def test_a_phone_ping_over_https_is_woken_by_smtp_within_2_s(srv: RunningServer,
                                                               dav: Dav) -> None:
-    if not http_ready():
-        pytest.skip("the request line and WBXML codec are not implemented yet")
     me = dav.account(f"phone{next(_names)}@example.test")
     client = phone(srv, me, "PingPhone1")
     try:
