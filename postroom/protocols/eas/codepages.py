@@ -247,8 +247,10 @@ PAGES: dict[int, tuple[str, dict[int, str]]] = {
         0x09: 'Query', 0x0A: 'Status', 0x0B: 'FreeText', 0x0C: 'Options', 0x0D: 'Range',
         0x0E: 'DeepTraversal', 0x11: 'Response', 0x12: 'Result', 0x13: 'Properties',
         0x14: 'Preview', 0x15: 'HasAttachments', 0x16: 'Total', 0x17: 'DisplayCc',
-        0x18: 'DisplayBcc', 0x19: 'GalSearchCriterion',
-    }),}
+        0x18: 'DisplayBcc', 0x19: 'GalSearchCriterion', 0x20: 'MaxPictures',
+        0x21: 'MaxSize', 0x22: 'Picture',
+    }),
+}
 
 # Names that encode to another name's token (see the module docstring)
 ALIASES: dict[tuple[str, str], str] = {
