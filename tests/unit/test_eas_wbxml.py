@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,29 @@ def test_pyactivesync_reads_what_we_write() -> None:
     nodes = reader.WBXMLReader(wbxml.encode(SYNC)).parse()
     assert reader.text_of(reader.find(nodes, "AirSync.CollectionId")) == "42"
     assert reader.text_of(reader.find(nodes, "AirSyncBase.TruncationSize")) == "5120"
+
+
+def test_split_content_is_joined_and_mixing_refused() -> None:
+    # <Sync><SyncKey>"ab" "c"</SyncKey></Sync>, then the same with OPAQUE pieces
+    text = wbxml.HEADER + b"\x45\x4b\x03ab\x00\x03c\x00\x01\x01"
+    assert wbxml.decode(text).value("SyncKey") == "abc"
+    blob = wbxml.HEADER + b"\x45\x4b\xc3\x02ab\xc3\x01c\x01\x01"
+    key = wbxml.decode(blob).find("SyncKey")
+    assert key is not None and key.data == b"abc"
+    for mixed in (wbxml.HEADER + b"\x45\x4b\x03a\x00\xc3\x01b\x01\x01",
+                  wbxml.HEADER + b"\x45\x03a\x00\x4b\x01\x01",
+                  wbxml.HEADER + b"\x45\x0b\x03a\x00\x01"):
+        with pytest.raises(wbxml.WbxmlError, match="mixes"):
+            wbxml.decode(mixed)
+
+
+def test_many_small_pieces_decode_in_linear_time() -> None:
+    # 4 MB of 3-octet pieces (the default web.eas.max_request_size): joined once, not
+    # piece by piece (which is quadratic: minutes instead of well under a second)
+    count = (4 << 20) // 3
+    for piece in (b"\x03a\x00", b"\xc3\x01a"):
+        body = wbxml.HEADER + b"\x45\x4b" + piece * count + b"\x01\x01"
+        started = time.perf_counter()
+        key = wbxml.decode(body).find("SyncKey")
+        assert key is not None and len(key.text or key.data or b"") == count
+        assert time.perf_counter() - started < 10

@@ -11,7 +11,9 @@ Decoding is bounded — the nesting depth, the 5-octet limit of an mb_u_int32, a
 length that runs past the end, an unknown page or token, truncated input, anything after
 the root — and every failure is a ``WbxmlError``, never another exception (the hypothesis
 test in tests/unit/test_eas_wbxml.py feeds arbitrary bytes). It runs in linear time: one
-pass over the input, text and opaque data sliced once.
+pass over the input, text and opaque data sliced once; an element's content split into many
+STR_I/OPAQUE pieces is collected and joined once at its END (joining as they come would be
+quadratic: a 4 MB body of 3-octet pieces is over a million of them).
 """
 
 from __future__ import annotations
@@ -88,6 +90,9 @@ def decode(body: bytes, *, max_depth: int = 32) -> Element:
     pos = _header(buf)
     page = 0
     stack: list[Element] = []
+    # the text and opaque pieces of each open element, parallel to ``stack``
+    texts: list[list[str]] = []
+    datas: list[list[bytes]] = []
     root: Element | None = None
     size = len(buf)
     while pos < size:
@@ -105,6 +110,11 @@ def decode(body: bytes, *, max_depth: int = 32) -> Element:
             if not stack:
                 raise WbxmlError("END without an open element")
             done = stack.pop()
+            pieces, blobs = texts.pop(), datas.pop()
+            if pieces:
+                done.text = "".join(pieces)
+            elif blobs:
+                done.data = b"".join(blobs)
             if not stack:
                 root = done
                 break
@@ -119,7 +129,8 @@ def decode(body: bytes, *, max_depth: int = 32) -> Element:
                 text = buf[pos:end].decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise WbxmlError(f"inline string is not UTF-8 ({exc.reason})") from None
-            _content(stack[-1], text=text)
+            _content(stack[-1], datas[-1], "text")
+            texts[-1].append(text)
             pos = end + 1
             continue
         if token == OPAQUE:
@@ -128,7 +139,8 @@ def decode(body: bytes, *, max_depth: int = 32) -> Element:
                 raise WbxmlError("opaque data runs past the end")
             if not stack:
                 raise WbxmlError("opaque data outside the root element")
-            _content(stack[-1], data=buf[pos:pos + length])
+            _content(stack[-1], texts[-1], "opaque data")
+            datas[-1].append(buf[pos:pos + length])
             pos += length
             continue
         if token in (ENTITY, LITERAL) or token & 0x3F < 0x05:
@@ -142,7 +154,7 @@ def decode(body: bytes, *, max_depth: int = 32) -> Element:
         element = Element(PAGES[page][0], name)
         if stack:
             parent = stack[-1]
-            if parent.text is not None or parent.data is not None:
+            if texts[-1] or datas[-1]:
                 raise WbxmlError(f"{parent.name} mixes text and elements")
             parent.children.append(element)
         elif root is not None:
@@ -151,6 +163,8 @@ def decode(body: bytes, *, max_depth: int = 32) -> Element:
             if len(stack) >= max_depth:
                 raise WbxmlError(f"nested deeper than {max_depth} elements")
             stack.append(element)
+            texts.append([])
+            datas.append([])
         elif not stack:
             root = element
             break
@@ -163,19 +177,14 @@ def decode(body: bytes, *, max_depth: int = 32) -> Element:
     return root
 
 
-def _content(element: Element, *, text: str | None = None, data: bytes | None = None) -> None:
-    """Text or opaque data into an element; several pieces of one kind are joined (a
-    writer may split a string), mixing them with child elements is refused."""
+def _content(element: Element, other: list[str] | list[bytes], kind: str) -> None:
+    """Checks that a piece of ``kind`` content may go into ``element``: several pieces of
+    one kind are joined (a writer may split a string); mixing text with opaque data, or
+    either with child elements, is refused."""
     if element.children:
-        raise WbxmlError(f"{element.name} mixes elements and text")
-    if text is not None:
-        if element.data is not None:
-            raise WbxmlError(f"{element.name} mixes text and opaque data")
-        element.text = text if element.text is None else element.text + text
-    if data is not None:
-        if element.text is not None:
-            raise WbxmlError(f"{element.name} mixes text and opaque data")
-        element.data = data if element.data is None else element.data + data
+        raise WbxmlError(f"{element.name} mixes elements and {kind}")
+    if other:
+        raise WbxmlError(f"{element.name} mixes text and opaque data")
 
 
 def encode(root: Element) -> bytes:
