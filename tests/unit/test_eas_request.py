@@ -107,3 +107,12 @@ def test_any_text_is_a_line_or_a_request_line_error(query: str) -> None:
 def test_any_base64_is_a_line_or_a_request_line_error(raw: bytes) -> None:
     with contextlib.suppress(RequestLineError):
         parse(base64.b64encode(raw).decode())
+
+
+def test_the_base64_form_in_lower_case_percent_encoding_or_without_padding() -> None:
+    query = b64(141, 18, b"Dev1\xfb", b"", b"iPad")  # a device id whose base64 has + or /
+    for variant in (query.replace("+", "%2b").replace("/", "%2f").replace("=", "%3d"),
+                    query.rstrip("=")):
+        line = parse(variant)
+        assert (line.command, line.device_id, line.device_type) == ("Ping", "44657631FB",
+                                                                    "iPad")

@@ -18,7 +18,7 @@ import binascii
 import re
 import struct
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 
 class RequestLineError(ValueError):
@@ -95,9 +95,11 @@ def _plain(query: str) -> CommandLine:
 
 
 def _base64(query: str) -> CommandLine:
+    # percent-encoding in either letter case (%2B, %2f…); some clients drop the padding
+    text = unquote(query)
+    text += "=" * (-len(text.rstrip("=")) % 4) if not text.endswith("=") else ""
     try:
-        raw = base64.b64decode(query.replace("%2B", "+").replace("%2F", "/")
-                               .replace("%3D", "=").replace("%3d", "="), validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise RequestLineError("the query is neither Cmd=… nor valid base64") from None
     reader = _Reader(raw)
