@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 from postroom.protocols.eas import wbxml
 from postroom.protocols.eas.codepages import PAGE_NUMBERS, TOKENS
 from postroom.protocols.eas.element import Element
+from tests.unit.test_eas_wbxml import trees
 from tests.unit.test_eas_wbxml_codepages import LIBWBXML_PAGE_NAME, _same_name
 
 GOLDEN = Path(__file__).resolve().parents[1] / "eas" / "golden"
@@ -162,5 +164,13 @@ def _py_matches(reader: Any, ours: Element, node: Any) -> bool:
 def test_golden_through_pyactivesync(path: Path) -> None:
     reader = pytest.importorskip("pyactivesync._wbxml")
     tree = golden(path)
+    nodes = reader.WBXMLReader(wbxml.encode(tree)).parse()
+    assert len(nodes) == 1 and _py_matches(reader, tree, nodes[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(trees())
+def test_pyactivesync_reads_any_tree_we_write(tree: Element) -> None:
+    reader = pytest.importorskip("pyactivesync._wbxml")
     nodes = reader.WBXMLReader(wbxml.encode(tree)).parse()
     assert len(nodes) == 1 and _py_matches(reader, tree, nodes[0])
