@@ -153,3 +153,24 @@ def test_a_meeting_the_phone_organises_invites_a_local_attendee(srv: RunningServ
     wait_for(invited)
     bobs = caldav_calendar(dav, bob).event_by_uid("phone-meet@test").icalendar_component
     assert str(bobs.get("SUMMARY")) == "Phone meeting"
+
+
+def test_meeting_response_over_https_and_wbxml(srv: RunningServer, dav: Dav) -> None:
+    from tests.support.eas import EasClient
+    alice, bob = user(dav, "org"), user(dav, "att")
+    invite(dav, alice, bob, "meet-wire@test")
+    cal = folder(srv, bob, "Calendar")
+    sid = sync_all(srv, calendar, context(srv, bob), cal, {}).changes[0].server_id
+    phone = EasClient(srv, bob, version="14.1")
+    body = E(M, "MeetingResponse", E(M, "Request", E(M, "UserResponse", text=2),
+                                      E(M, "CollectionId", text=cal.server_id),
+                                      E(M, "RequestId", text=sid)))
+    status, _, root = phone.send("MeetingResponse", body)
+    assert status == 200 and root is not None
+    result = root.find("Result")
+    assert result is not None and result.value("Status") == "1"
+    assert result.value("CalendarId") == sid
+    wait_for(lambda: partstat(dav, alice, "meet-wire@test", bob) == "TENTATIVE")
+    # a malformed request is Status 2 over the wire too
+    status, _, root = phone.send("MeetingResponse", E(M, "MeetingResponse"))
+    assert status == 200 and root is not None and root.value("Status") == "2"
