@@ -23,6 +23,7 @@ from postroom.protocols.eas.element import Element
 LIBWBXML_SPELLING: dict[tuple[str, str], str] = {
     ("Contacts", "AssistantPhoneNumber"): "AssistantTelephoneNumber",
     ("Email", "Att0Id"): "AttOId",
+    ("Email", "Status"): "FlagStatus",
     ("Calendar", "CompressedRTF"): "Compressed_RTF",
     ("Provision", "RequireStorageCardEncryption"): "DeviceEncryptionEnabled",  # the 12.0 name
     ("Settings", "RightsManagementInformation"): "ihsManagementInformation",  # its typo
@@ -95,7 +96,8 @@ def test_pages_are_numbered_as_the_spec() -> None:
     # MS-ASWBXML §2.1.2.1 spot checks, most of them newer than libwbxml2's tables
     ("Find", "Find", 0x05), ("Find", "GalSearchCriterion", 0x19), ("Find", "Picture", 0x22),
     ("Provision", "AccountOnlyRemoteWipe", 0x3B), ("AirSyncBase", "InstanceId", 0x2D),
-    ("Email2", "Send", 0x17), ("Calendar", "ClientUid", 0x3C), ("AirSync", "Sync", 0x05),
+    ("Email2", "Send", 0x17), ("Email", "Status", 0x3B), ("Email", "FlagStatus", 0x3B),
+    ("Calendar", "ClientUid", 0x3C), ("AirSync", "Sync", 0x05),
     ("ItemOperations", "MoveAlways", 0x19), ("ComposeMail", "Forwardees", 0x15),
 ])
 def test_spec_tokens(page: str, name: str, token: int) -> None:

@@ -9,7 +9,8 @@ tests/unit/test_eas_codepages.py.
 
 Where the spec gives one token two names over the versions (Provision 0x10,
 DeviceEncryptionEnabled in 12.0 and RequireStorageCardEncryption later), the table decodes
-to the later name and ``ALIASES`` lets a command encode either.
+to the later name and ``ALIASES`` lets a command encode either; the same for a name other
+implementations use (Email 0x3B, the Flag's ``Status``, is libwbxml2's ``FlagStatus``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ PAGES: dict[int, tuple[str, dict[int, str]]] = {
         0x2D: 'DayOfWeek', 0x2E: 'DayOfMonth', 0x2F: 'WeekOfMonth', 0x30: 'MonthOfYear',
         0x31: 'StartTime', 0x32: 'Sensitivity', 0x33: 'TimeZone', 0x34: 'GlobalObjId',
         0x35: 'ThreadTopic', 0x36: 'MIMEData', 0x37: 'MIMETruncated', 0x38: 'MIMESize',
-        0x39: 'InternetCPID', 0x3A: 'Flag', 0x3B: 'FlagStatus', 0x3C: 'ContentClass',
+        0x39: 'InternetCPID', 0x3A: 'Flag', 0x3B: 'Status', 0x3C: 'ContentClass',
         0x3D: 'FlagType', 0x3E: 'CompleteTime', 0x3F: 'DisallowNewTimeProposal',
     }),
     0x03: ('AirNotify', {
@@ -255,6 +256,8 @@ PAGES: dict[int, tuple[str, dict[int, str]]] = {
 # Names that encode to another name's token (see the module docstring)
 ALIASES: dict[tuple[str, str], str] = {
     ("Provision", "DeviceEncryptionEnabled"): "RequireStorageCardEncryption",
+    # the Flag's Status (MS-ASEMAIL §2.2.2.74), which libwbxml2 and others call FlagStatus
+    ("Email", "FlagStatus"): "Status",
 }
 
 PAGE_NUMBERS: dict[str, int] = {name: number for number, (name, _) in PAGES.items()}
