@@ -178,3 +178,13 @@ def test_random_bodies_never_make_a_500(phone: EasClient) -> None:
         status, _, data = phone.post(rng.choice(["FolderSync", "Sync", "Ping", "Settings"]),
                                      body, timeout=20)
         assert status in {200, 400}, (status, body, data)
+
+
+def test_the_client_helpers_list_folders_and_ping(phone: EasClient) -> None:
+    folders = phone.folders()
+    assert folders["2"] and phone.folder_key != "0"
+    inbox = phone.folder_id("2")
+    # a Ping with a heartbeat below the server's minimum is Status 5 with the bound
+    status, root = phone.ping([(inbox, "Email")], heartbeat=1)
+    assert status == 200 and root is not None and root.value("Status") == "5"
+    assert root.value("HeartbeatInterval") == "60"

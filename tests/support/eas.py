@@ -58,6 +58,7 @@ class EasClient:
         self.device_type = device_type
         self.version = version
         self.policy_key: str | None = None
+        self.folder_key = "0"  # the FolderSync key of the last folders()
 
     def post(self, command: str, body: bytes, *, params: dict[str, str] | None = None,
              headers: dict[str, str] | None = None, query: str | None = None,
@@ -141,3 +142,61 @@ class EasClient:
                                                     E(ns, "SyncKey", text=key)))
         assert status == 200 and root is not None, status
         return root
+
+    def folders(self) -> dict[str, list[tuple[str, str]]]:
+        """A FolderSync from key 0: {Type: [(ServerId, DisplayName), …]}, and the key kept
+        in ``self.folder_key`` (MS-ASCMD §2.2.3.186.3 folder types: "2" Inbox, "8"
+        Calendar, "9" Contacts, "7" Tasks, "12" a user mail folder…)."""
+        root = self.folder_sync("0")
+        assert root.value("Status") == "1", root
+        self.folder_key = root.value("SyncKey") or "0"
+        out: dict[str, list[tuple[str, str]]] = {}
+        changes = root.find("Changes")
+        for add in changes.findall("Add") if changes is not None else []:
+            out.setdefault(add.value("Type") or "", []).append(
+                (add.value("ServerId") or "", add.value("DisplayName") or ""))
+        return out
+
+    def folder_id(self, kind: str = "2") -> str:
+        """The ServerId of the first folder of a type ("2" Inbox by default)."""
+        return self.folders()[kind][0][0]
+
+    def sync(self, collection_id: str, key: str = "0", *, options: list[Element] | None = None,
+             commands: list[Element] | None = None, window: int | None = None,
+             get_changes: bool | None = None, extra: list[Element] | None = None,
+             **kw: Any) -> tuple[int, Element | None]:
+        """One Sync of one collection (MS-ASCMD §2.2.1.21); (HTTP status, root or None for
+        an empty answer). ``options``: children of AirSync:Options; ``commands``: Add/Change/
+        Delete/Fetch elements; ``extra``: more children of Sync (Wait, HeartbeatInterval…)."""
+        ns = "AirSync"
+        collection = E(ns, "Collection", E(ns, "SyncKey", text=key),
+                       E(ns, "CollectionId", text=collection_id))
+        if get_changes is not None:
+            collection.children.append(E(ns, "GetChanges", text=int(get_changes)))
+        if window is not None:
+            collection.children.append(E(ns, "WindowSize", text=window))
+        if options:
+            collection.children.append(E(ns, "Options", *options))
+        if commands:
+            collection.children.append(E(ns, "Commands", *commands))
+        root = E(ns, "Sync", E(ns, "Collections", collection), *(extra or []))
+        status, _, tree = self.send("Sync", root, **kw)
+        return status, tree
+
+    def ping(self, folders: list[tuple[str, str]] | None, heartbeat: int | None = None,
+             **kw: Any) -> tuple[int, Element | None]:
+        """A Ping (MS-ASCMD §2.2.1.13) watching (Id, Class) folders; an empty Ping (no body)
+        when ``folders`` is None and no heartbeat is given."""
+        ns = "Ping"
+        if folders is None and heartbeat is None:
+            status, _, tree = self.send("Ping", None, **kw)
+            return status, tree
+        root = E(ns, "Ping")
+        if heartbeat is not None:
+            root.children.append(E(ns, "HeartbeatInterval", text=heartbeat))
+        if folders is not None:
+            root.children.append(E(ns, "Folders", *(
+                E(ns, "Folder", E(ns, "Id", text=fid), E(ns, "Class", text=cls))
+                for fid, cls in folders)))
+        status, _, tree = self.send("Ping", root, **kw)
+        return status, tree
