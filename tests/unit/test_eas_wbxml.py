@@ -172,3 +172,10 @@ def test_many_small_pieces_decode_in_linear_time() -> None:
         key = wbxml.decode(body).find("SyncKey")
         assert key is not None and len(key.text or key.data or b"") == count
         assert time.perf_counter() - started < 10
+
+
+def test_text_a_string_cannot_carry_is_sent_as_replacement_characters() -> None:
+    # a subject from stored mail with a NUL or a lone surrogate must not fail the Sync
+    for text, sent in (("a\x00b", "a\ufffdb"), ("x\udcffy", "x\ufffdy"), ("ok é", "ok é")):
+        tree = E("Email", "Subject", text=text)
+        assert wbxml.decode(wbxml.encode(tree)).text == sent

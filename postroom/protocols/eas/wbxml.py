@@ -189,7 +189,8 @@ def _content(element: Element, other: list[str] | list[bytes], kind: str) -> Non
 
 def encode(root: Element) -> bytes:
     """The WBXML of ``root``. A name not in its page is a programming error (ValueError:
-    the commands build only known elements); text containing NUL is refused the same way."""
+    the commands build only known elements); a NUL or a lone surrogate in text is sent as
+    U+FFFD (STR_I cannot carry it, and the text usually comes from stored mail)."""
     out = bytearray(HEADER)
     page = 0
     # an explicit stack instead of recursion: (element, next child index)
@@ -217,9 +218,15 @@ def encode(root: Element) -> bytes:
                 _write_mb_u_int32(len(element.data), out)
                 out += element.data
             elif element.text is not None:
-                raw = element.text.encode("utf-8")
+                # text from stored mail may hold what STR_I cannot carry: a NUL (it ends
+                # the string) or a lone surrogate (not UTF-8); both become U+FFFD rather
+                # than an error, which would fail every Sync of that folder for good
+                try:
+                    raw = element.text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raw = _printable_utf8(element.text)
                 if b"\x00" in raw:
-                    raise ValueError(f"{element.name}: text holds a NUL character")
+                    raw = _printable_utf8(element.text)
                 out.append(STR_I)
                 out += raw
                 out.append(0)
@@ -230,3 +237,9 @@ def encode(root: Element) -> bytes:
         else:
             out.append(END)
     return bytes(out)
+
+
+def _printable_utf8(text: str) -> bytes:
+    """``text`` as UTF-8 with each NUL and lone surrogate replaced by U+FFFD."""
+    return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch
+                   for ch in text).encode("utf-8")
