@@ -5,7 +5,7 @@ Tag names are the spec's element names, as the commands use them in ``Element.na
 namespace, so a name only has to be unique within its page. Token numbers are MS-ASWBXML's;
 they are checked against Debian's libwbxml2 (an independent implementation, which spells a
 few names its own way: ``Attendee_Email``, ``Recurrence_Type``…) in
-tests/unit/test_eas_codepages.py.
+tests/unit/test_eas_wbxml_codepages.py.
 
 Where the spec gives one token two names over the versions (Provision 0x10,
 DeviceEncryptionEnabled in 12.0 and RequireStorageCardEncryption later), the table decodes
