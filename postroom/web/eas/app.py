@@ -168,6 +168,10 @@ class EasApp:
                 if ctx.at_least("14.0") else _plain(501, f"{ctx.command} is not offered")
         try:
             result = await handle(ctx, body)
+            if isinstance(result, Element):
+                # encoded here, inside the guard: a command that built an element its code
+                # page lacks is a server error (Status 110), never an HTTP 500
+                return _wbxml(result)
         except MailError as exc:
             common = Common.SERVER_ERROR_RETRY_LATER if exc.kind in (
                 Kind.TEMPORARY, Kind.UNAVAILABLE) else Common.SERVER_ERROR
@@ -186,9 +190,7 @@ class EasApp:
             return _wbxml(status_element(ctx.command, int(Common.SERVER_ERROR)))
         if isinstance(result, Response):
             return result
-        if result is None:
-            return Response(status_code=200, headers={"Content-Length": "0"})
-        return _wbxml(result)
+        return Response(status_code=200, headers={"Content-Length": "0"})  # None: no body
 
 
 class _TooLarge(Exception):
