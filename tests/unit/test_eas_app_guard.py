@@ -30,7 +30,8 @@ def test_an_unencodable_answer_is_status_110(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(common.MODULES, "Settings", "fake_bad_answer")
     app = eas_app.EasApp.__new__(eas_app.EasApp)
     ctx = CommandContext(cast(Any, None), CommandLine("Settings", "u", "D1", "T"), "14.1",
-                         Principal(1, "u@example.test", 1), Device(1, 1, "u@example.test", "D1", "T"),
+                         Principal(1, "u@example.test", 1),
+                         Device(1, 1, "u@example.test", "D1", "T"),
                          cast(Any, None), cast(Any, None), cast(Any, None), b"")
     response = asyncio.run(app.dispatch(ctx, None))
     assert response.status_code == 200
