@@ -14,7 +14,7 @@ DEB_TEST_PACKAGES_NORECS := spamd spamc spamassassin clamav-daemon clamav
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test bench bench-deps bench-webmail bench-dav fuzz crash-test venv test-deps lint typecheck clean help
+.PHONY: run test bench bench-deps bench-webmail bench-dav bench-eas fuzz crash-test venv test-deps lint typecheck clean help
 
 help:
 	@echo "make run    start Postroom on the embedded default (data in ./var)"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench  Postroom next to a private Dovecot on loopback (BENCH_ARGS=--quick for a smoke run)"
 	@echo "make bench-webmail  Postroom's webmail next to Roundcube over Dovecot (BENCH_ARGS=--quick)"
 	@echo "make bench-dav  Postroom's CalDAV/CardDAV next to Radicale (BENCH_ARGS=--quick)"
+	@echo "make bench-eas  ActiveSync: 1,000 devices in Ping, memory and push latency (BENCH_ARGS=--quick)"
 	@echo "make crash-test  SIGKILL the server under SMTP and append load CRASH_ROUNDS times (default 10)"
 	@echo "make fuzz   fuzz every parser for FUZZ_SECONDS each (default 120); crashes saved in tests/fuzz/crashes/"
 
@@ -145,6 +146,10 @@ bench-dav: venv
 	  else echo "error: not root, Debian packages missing:$$missing" >&2; exit 1; fi; \
 	fi
 	$(BIN)/python -m bench.dav $(BENCH_ARGS)
+
+# ActiveSync push at scale: 1,000 devices in Ping on one process (memory, push latency)
+bench-eas: venv
+	$(BIN)/python -m bench.eas $(BENCH_ARGS)
 
 # Each parser (IMAP, SMTP, POP3, Minger, MIME) fuzzed with Hypothesis for FUZZ_SECONDS each;
 # a crash is saved under tests/fuzz/crashes/ (replayed by make test) and fails the run.
