@@ -1,0 +1,336 @@
+"""The Email item class (MS-ASEMAIL, MS-ASAIRS): a stored message as AirSync
+ApplicationData, and a device's changes to it (read, flag, delete).
+
+ServerIds are ``<mailbox id>:<uid>``. The state of a collection (classes.py) is
+``{"v": UIDVALIDITY, "have": {uid: bits}}`` — every message the device holds with what it
+knows of its flags (1 read, 2 flagged) — so a change is a difference of two maps: a UID gone
+is a Delete, a UID new is an Add (newest first, as phones show them), a UID whose bits moved
+is a Change. A message that falls out of the FilterType window is a SoftDelete (MS-ASCMD
+§2.2.3.162). A changed UIDVALIDITY empties the device's copy (deletes) and starts over.
+
+Bodies follow the device's BodyPreference: Type 1 (plain text), 2 (HTML) or 4 (the whole
+MIME, when MIMESupport allows it), each bounded by its TruncationSize with Truncated and
+EstimatedDataSize; attachments are listed with a FileReference ItemOperations can fetch.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses
+from typing import Any
+
+from postroom.protocols.eas.element import E, Element
+from postroom.services.eas.mail import flag_bits
+from postroom.services.eas.model import FolderRef
+from postroom.web.eas.classes import ChangeBatch, ServerChange, SyncOptions
+from postroom.web.eas.common import CommandContext
+
+NS = "Email"
+BASE = "AirSyncBase"
+# FilterType → days back (MS-ASCMD §2.2.3.70.2); 0 = everything
+FILTER_DAYS = {1: 1, 2: 3, 3: 7, 4: 14, 5: 31, 6: 92, 7: 183}
+_PARSER = BytesParser(policy=email.policy.default)
+
+
+def server_id(folder: FolderRef, uid: int) -> str:
+    return f"{folder.mailbox_id}:{uid}"
+
+
+def uid_of(folder: FolderRef, sid: str) -> int | None:
+    box, _, uid = sid.partition(":")
+    if box != str(folder.mailbox_id) or not uid.isdigit() or len(uid) > 12:
+        return None
+    return int(uid)
+
+
+async def _window(ctx: CommandContext, folder: FolderRef, options: SyncOptions,
+                  ) -> tuple[Any, dict[int, int], set[int], int]:
+    """(handle, {uid: bits} of the messages in the filter window, UIDs outside it, the
+    highest MODSEQ among the folder's messages)."""
+    mail = ctx.eas.mail
+    handle = await mail.open(ctx.principal, folder)
+    rows = await mail.view(ctx.principal, handle)
+    current = {r.uid: flag_bits(r.flags) for r in rows}
+    outside: set[int] = set()
+    days = FILTER_DAYS.get(options.filter_type)
+    if days and current:
+        cutoff = time.time() - days * 86400
+        for rec in await mail.records(ctx.principal, handle, list(current)):
+            if rec.internal_date < cutoff:
+                outside.add(rec.uid)
+        for uid in outside:
+            current.pop(uid, None)
+    return handle, current, outside, max((r.modseq for r in rows), default=0)
+
+
+async def changes(ctx: CommandContext, folder: FolderRef, state: dict[str, Any],
+                  options: SyncOptions, window: int) -> ChangeBatch:
+    handle, current, outside, modseq = await _window(ctx, folder, options)
+    have: dict[str, int] = dict(state.get("have", {}))
+    validity = handle.mailbox.uidvalidity
+    out: list[ServerChange] = []
+    if state.get("v") not in (None, validity):
+        out += [ServerChange("Delete", server_id(folder, int(u))) for u in have]
+        have = {}
+    for key in sorted(have, key=int):
+        if len(out) >= window:
+            break
+        uid = int(key)
+        if uid not in current:
+            out.append(ServerChange("SoftDelete" if uid in outside else "Delete",
+                                    server_id(folder, uid)))
+            del have[key]
+        elif current[uid] != have[key]:
+            out.append(ServerChange("Change", server_id(folder, uid),
+                                    _flags_data(current[uid])))
+            have[key] = current[uid]
+    fresh = sorted((u for u in current if str(u) not in have), reverse=True)
+    room = max(0, window - len(out))
+    for uid in fresh[:room]:
+        data = await _application_data(ctx, handle, folder, uid, current[uid], options)
+        if data is None:
+            continue  # expunged meanwhile: the next Sync does not see it either
+        out.append(ServerChange("Add", server_id(folder, uid), data))
+        have[str(uid)] = current[uid]
+    more = len(fresh) > room or any(
+        (int(k) not in current) or current[int(k)] != v for k, v in have.items())
+    return ChangeBatch(out, more, {"v": validity, "have": have,
+                                   "modseq": 0 if more else modseq})
+
+
+async def estimate(ctx: CommandContext, folder: FolderRef, state: dict[str, Any],
+                   options: SyncOptions) -> int:
+    handle, current, _, _ = await _window(ctx, folder, options)
+    have: dict[str, int] = state.get("have", {})
+    if state.get("v") not in (None, handle.mailbox.uidvalidity):
+        return len(have) + len(current)
+    gone = sum(1 for k in have if int(k) not in current)
+    moved = sum(1 for k, v in have.items() if int(k) in current and current[int(k)] != v)
+    return gone + moved + sum(1 for u in current if str(u) not in have)
+
+
+async def add(ctx: CommandContext, folder: FolderRef, data: Element,
+              state: dict[str, Any]) -> tuple[int, str | None]:
+    """Mail is not created by Sync (drafts by 16.1 clients are not offered): Status 6."""
+    return 6, None
+
+
+async def change(ctx: CommandContext, folder: FolderRef, sid: str, data: Element,
+                 state: dict[str, Any]) -> int:
+    uid = uid_of(folder, sid)
+    if uid is None:
+        return 8
+    mail = ctx.eas.mail
+    handle = await mail.open(ctx.principal, folder)
+    rows = {r.uid: r for r in await mail.view(ctx.principal, handle)}
+    if uid not in rows:
+        return 8
+    read = data.value("Read")
+    flag = data.find("Flag", NS)
+    flagged: bool | None = None
+    if flag is not None:
+        # MS-ASEMAIL §2.2.2.74: an empty Flag clears it; Status 2 flagged, 1 complete
+        flagged = flag.value("Status") == "2"
+    ok = await mail.set_flags(ctx.principal, handle, uid,
+                              read=None if read is None else read == "1", flagged=flagged)
+    if not ok:
+        # refused (a read-only shared folder): the server's version goes back to the device
+        # at its next Sync, as a Change (MS-ASCMD §3.1.5.3 server wins)
+        state.setdefault("have", {})[str(uid)] = -1
+        return 6
+    after = {r.uid: r for r in await mail.view(ctx.principal, handle)}
+    if uid in after:
+        state.setdefault("have", {})[str(uid)] = flag_bits(after[uid].flags)
+    return 1
+
+
+async def delete(ctx: CommandContext, folder: FolderRef, sid: str, state: dict[str, Any],
+                 *, to_trash: bool) -> int:
+    uid = uid_of(folder, sid)
+    if uid is None:
+        return 8
+    mail = ctx.eas.mail
+    handle = await mail.open(ctx.principal, folder)
+    if uid not in {r.uid for r in await mail.view(ctx.principal, handle)}:
+        state.get("have", {}).pop(str(uid), None)
+        return 1  # already gone: what the device wanted
+    if not await mail.delete(ctx.principal, handle, uid, to_trash=to_trash):
+        return 6
+    state.get("have", {}).pop(str(uid), None)
+    return 1
+
+
+async def fetch(ctx: CommandContext, folder: FolderRef, sid: str,
+                options: SyncOptions) -> Element | int:
+    uid = uid_of(folder, sid)
+    if uid is None:
+        return 8
+    mail = ctx.eas.mail
+    handle = await mail.open(ctx.principal, folder)
+    rows = {r.uid: r for r in await mail.view(ctx.principal, handle)}
+    if uid not in rows:
+        return 8
+    data = await _application_data(ctx, handle, folder, uid, flag_bits(rows[uid].flags),
+                                   options, whole=True)
+    return data if data is not None else 8
+
+
+def _flags_data(bits: int) -> Element:
+    app = E("AirSync", "ApplicationData")
+    app.add(NS, "Read", 1 if bits & 1 else 0)
+    app.append(_flag(bits))
+    return app
+
+
+def _flag(bits: int) -> Element:
+    flag = E(NS, "Flag")
+    if bits & 2:
+        flag.add(NS, "Status", 2)
+        flag.add(NS, "FlagType", "Follow up")
+    return flag
+
+
+async def _application_data(ctx: CommandContext, handle: Any, folder: FolderRef, uid: int,
+                            bits: int, options: SyncOptions, *, whole: bool = False,
+                            ) -> Element | None:
+    mail = ctx.eas.mail
+    recs = await mail.records(ctx.principal, handle, [uid])
+    if not recs:
+        return None
+    rec = recs[0]
+    raw = await mail.content(handle, uid)
+    return render(raw, rec.internal_date, bits, options, folder, uid, whole=whole)
+
+
+def render(raw: bytes, internal_date: int, bits: int, options: SyncOptions,
+           folder: FolderRef, uid: int, *, whole: bool = False) -> Element:
+    """One message's ApplicationData (MS-ASEMAIL §2.2.2): headers decoded, the body in the
+    preferred type, the attachments listed (also used by Search's results)."""
+    msg = _PARSER.parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    app = E("AirSync", "ApplicationData")
+    to = _header(msg, "To")
+    if to:
+        app.add(NS, "To", to)
+    cc = _header(msg, "Cc")
+    if cc:
+        app.add(NS, "Cc", cc)
+    sender = _header(msg, "From")
+    if sender:
+        app.add(NS, "From", sender)
+    subject = _header(msg, "Subject")
+    app.add(NS, "Subject", subject)
+    reply_to = _header(msg, "Reply-To")
+    if reply_to:
+        app.add(NS, "ReplyTo", reply_to)
+    app.add(NS, "DateReceived", datetime.fromtimestamp(internal_date, UTC)
+            .strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    app.add(NS, "DisplayTo", "; ".join(name or addr for name, addr in getaddresses(
+        [to])) if to else "")
+    app.add(NS, "ThreadTopic", subject)
+    app.add(NS, "Importance", _importance(msg))
+    app.add(NS, "Read", 1 if bits & 1 else 0)
+    html = _part(msg, "html")
+    text = _part(msg, "plain")
+    app.append(_body(raw, text, html, options, whole))
+    attachments = _attachments(msg, folder, uid)
+    if attachments is not None:
+        app.append(attachments)
+    app.add(NS, "MessageClass", "IPM.Note")
+    app.add(NS, "InternetCPID", 65001)
+    app.append(_flag(bits))
+    app.add(NS, "ContentClass", "urn:content-classes:message")
+    app.add(BASE, "NativeBodyType", 2 if html is not None and text is None else 1)
+    return app
+
+
+def _header(msg: EmailMessage, name: str) -> str:
+    try:
+        value = msg.get(name)
+    except Exception:  # a malformed header must not fail the whole Sync
+        return ""
+    return str(value).replace("\x00", "")[:4096] if value is not None else ""
+
+
+def _importance(msg: EmailMessage) -> int:
+    value = _header(msg, "Importance").lower() or _header(msg, "X-Priority")[:1]
+    if value in ("high", "1", "2"):
+        return 2
+    if value in ("low", "4", "5"):
+        return 0
+    return 1
+
+
+def _part(msg: EmailMessage, subtype: str) -> str | None:
+    try:
+        part = msg.get_body(preferencelist=(subtype,))
+        if part is None:
+            return None
+        content = part.get_content()
+    except Exception:  # undecodable charset or transfer encoding: shown as absent
+        return None
+    return content if isinstance(content, str) else None
+
+
+def _body(raw: bytes, text: str | None, html: str | None, options: SyncOptions,
+          whole: bool) -> Element:
+    """AirSyncBase:Body (MS-ASAIRS §2.2.2.9) in the first preferred type we can give."""
+    prefs = options.body_preferences or ()
+    chosen: tuple[int, bytes] | None = None
+    limit: int | None = None
+    for pref in prefs:
+        if pref.type == 4 and options.mime_support in (1, 2):
+            chosen, limit = (4, raw), pref.truncation_size
+        elif pref.type == 2 and html is not None:
+            chosen, limit = (2, html.encode("utf-8")), pref.truncation_size
+        elif pref.type == 1 and (text is not None or html is not None):
+            plain = text if text is not None else _text_of_html(html or "")
+            chosen, limit = (1, plain.encode("utf-8")), pref.truncation_size
+        if chosen is not None:
+            break
+    if chosen is None:
+        plain = text if text is not None else _text_of_html(html or "")
+        chosen = (1, plain.encode("utf-8"))
+        limit = options.truncation if options.truncation and not whole else None
+    kind, data = chosen
+    body = E(BASE, "Body", E(BASE, "Type", text=kind),
+             E(BASE, "EstimatedDataSize", text=len(data)))
+    if limit is not None and not whole and len(data) > limit:
+        body.add(BASE, "Truncated", 1)
+        data = data[:limit]
+    body.add(BASE, "Data", data.decode("utf-8", "ignore"))
+    return body
+
+
+def _text_of_html(html: str) -> str:
+    from postroom.web.eas.pim.body import text_of
+    return text_of(E("AirSync", "ApplicationData", E(BASE, "Body", E(BASE, "Type", text=2),
+                                                      E(BASE, "Data", text=html)))) or ""
+
+
+def _attachments(msg: EmailMessage, folder: FolderRef, uid: int) -> Element | None:
+    out = E(BASE, "Attachments")
+    try:
+        parts = list(msg.iter_attachments())
+    except Exception:
+        return None
+    for index, part in enumerate(parts):
+        name = part.get_filename() or f"attachment-{index + 1}"
+        try:
+            size = len(part.get_payload(decode=True) or b"")
+        except Exception:
+            size = 0
+        att = out.add(BASE, "Attachment")
+        att.add(BASE, "DisplayName", name[:255])
+        att.add(BASE, "FileReference", f"{folder.mailbox_id}:{uid}:{index}")
+        att.add(BASE, "Method", 1)
+        att.add(BASE, "EstimatedDataSize", size)
+        cid = part.get("Content-ID")
+        if cid:
+            att.add(BASE, "ContentId", str(cid).strip("<>")[:255])
+            att.add(BASE, "IsInline", 1 if part.get_content_disposition() == "inline" else 0)
+    return out if out.children else None
