@@ -16,8 +16,8 @@ from postroom.store.repo.apitokens import ApiTokenRepo
 from postroom.store.repo.audit import AuditRepo
 from postroom.store.repo.dav import DavRepo
 from postroom.store.repo.davlocks import DavLockRepo
-from postroom.store.repo.eas import EasRepo
 from postroom.store.repo.directory import DirectoryRepo
+from postroom.store.repo.eas import EasRepo
 from postroom.store.repo.gateways import GatewayRepo
 from postroom.store.repo.logins import LoginsRepo
 from postroom.store.repo.mailboxes import MailboxRepo
