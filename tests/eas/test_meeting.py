@@ -174,3 +174,39 @@ def test_meeting_response_over_https_and_wbxml(srv: RunningServer, dav: Dav) -> 
     # a malformed request is Status 2 over the wire too
     status, _, root = phone.send("MeetingResponse", E(M, "MeetingResponse"))
     assert status == 200 and root is not None and root.value("Status") == "2"
+
+
+def test_accepting_a_request_mail_in_the_inbox(srv: RunningServer, dav: Dav) -> None:
+    import base64
+
+    from tests.unit.test_eas_pim_meeting import ICS, MAIL
+    bob = user(dav, "inbox")
+    # the invitation is base64 in the mail: made for this attendee, then encoded
+    encoded = base64.encodebytes(ICS.encode()).decode().replace("\n", "\r\n").encode()
+    mine_ics = base64.encodebytes(ICS.replace("me@example.test", bob).encode()).decode()
+    message = MAIL.replace(b"me@example.test", bob.encode()).replace(
+        encoded, mine_ics.replace("\n", "\r\n").encode())
+    dav.deliver(bob, sender="boss@remote.test", message=message)
+    eas = context(srv, bob).eas
+    inbox = folder(srv, bob, "INBOX")
+    who = context(srv, bob).principal
+
+    def uids() -> list[int]:
+        async def view() -> list[int]:
+            handle = await eas.mail.open(who, inbox)
+            return [row.uid for row in await eas.mail.view(who, handle)]
+        return run(srv, view())
+    wait_for(lambda: bool(uids()))
+    request_id = f"{inbox.server_id}:{uids()[-1]}"
+    result = respond(srv, bob, 1, inbox.server_id, request_id).find("Result")
+    assert result is not None and result.value("Status") == "1", result
+    calendar_id = result.value("CalendarId")
+    assert calendar_id is not None and calendar_id.startswith(folder(srv, bob, "Calendar")
+                                                              .server_id + ":")
+    mine = caldav_calendar(dav, bob).event_by_uid("inv-1@remote.test").icalendar_component
+    assert any(str(a).lower() == f"mailto:{bob}" and a.params.get("PARTSTAT") == "ACCEPTED"
+               for a in mine.get("ATTENDEE") if isinstance(mine.get("ATTENDEE"), list)) or \
+        str(mine.get("ATTENDEE").params.get("PARTSTAT")) == "ACCEPTED"
+    # a mail that is no invitation, or a uid that is not there: Status 2
+    assert respond(srv, bob, 1, inbox.server_id, f"{inbox.server_id}:999999").find(
+        "Result").value("Status") == "2"  # type: ignore[union-attr]

@@ -22,10 +22,11 @@ import email.policy
 import logging
 from email.message import Message
 
-from postroom.core.errors import MailError
+from postroom.core.errors import Kind, MailError
 from postroom.pim.model import InvalidItem
 from postroom.protocols.eas.element import E, Element
 from postroom.services.dav.model import Collection, Item, PreconditionFailed, UidConflict
+from postroom.services.eas.model import FolderRef
 from postroom.services.eas.pim import extension_of, short_id
 from postroom.web.eas.common import CommandContext
 from postroom.web.eas.pim import events
@@ -81,7 +82,7 @@ async def _respond(ctx: CommandContext, request: Element) -> tuple[int, str | No
             return INVALID, None
         found = coll, got
     elif folder.item_class == "Email":
-        mail = await _mail(ctx, folder_id, request_id)
+        mail = await _mail(ctx, folder, request_id)
         invitation = await asyncio.to_thread(_invitation, mail) if mail else None
         if invitation is None:
             return INVALID, None
@@ -101,14 +102,19 @@ async def _respond(ctx: CommandContext, request: Element) -> tuple[int, str | No
     return SUCCESS, f"{coll.handle.id}:{short_id(item.ref.name, extension_of(coll.kind))}"
 
 
-async def _mail(ctx: CommandContext, folder_id: str, request_id: str) -> bytes | None:
-    """The meeting request mail's bytes, through the mail item service (part of Sync's
-    services: services/eas/mail.py ``raw``); None when unavailable or missing."""
-    raw = getattr(ctx.eas.mail, "raw", None)
-    if raw is None:
+async def _mail(ctx: CommandContext, folder: FolderRef, request_id: str) -> bytes | None:
+    """The meeting request mail's bytes (RequestId ``<mailbox id>:<uid>``, as Sync names
+    mail), read through the mail item service with the read right; None when missing."""
+    prefix, _, uid = request_id.partition(":")
+    if prefix != folder.server_id or not uid.isdigit():
         return None
-    data = await raw(ctx.principal, folder_id, request_id)
-    return data if isinstance(data, bytes) else None
+    handle = await ctx.eas.mail.open(ctx.principal, folder)
+    try:
+        return await ctx.eas.mail.content(handle, int(uid))
+    except MailError as exc:
+        if exc.kind is Kind.NOT_FOUND:
+            return None
+        raise
 
 
 def _invitation(mail: bytes) -> tuple[str, bytes] | None:
