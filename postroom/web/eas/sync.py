@@ -244,7 +244,13 @@ async def _client_commands(ctx: CommandContext, ref: FolderRef, item_class: Any,
                 item.add(NS, "ServerId", sid)
                 item.add(NS, "Status", code)
         elif command.name in ("Delete", "SoftDelete"):
-            code = await item_class.delete(ctx, ref, sid, data, to_trash=deletes_as_moves)
+            instance = command.value("InstanceId")
+            if instance and ref.item_class == "Calendar":
+                # 16.x: one occurrence of a series (MS-ASCMD §2.2.3.88.1), an EXDATE
+                from postroom.web.eas import calendar
+                code = await calendar.delete_instance(ctx, ref, sid, instance, data)
+            else:
+                code = await item_class.delete(ctx, ref, sid, data, to_trash=deletes_as_moves)
             if code != 1:
                 item = responses.add(NS, "Delete")
                 item.add(NS, "ServerId", sid)
