@@ -90,6 +90,9 @@ class EasConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "Identical Sync requests in a row (same keys, nothing changed) after which the "
         "device is told to wait (Status 16 / a longer heartbeat): protects against looping "
         "clients."), Meta(ge=2, le=1000)] = 10
+    max_picture_size: Annotated[int, _d(
+        "Largest contact picture sent to or accepted from a device, in octets (larger "
+        "pictures are left out, as MS-ASCNTC allows)."), Meta(ge=0, le=1 << 20)] = 49152
     keep_sync_states: Annotated[int, _d(
         "Days a device that never returns keeps its sync state before it is forgotten "
         "(it then resyncs from scratch)."), Meta(ge=1, le=3650)] = 180
