@@ -70,5 +70,5 @@ def build_eas(ctx: EasContext) -> Eas:
     devices.on_forget.append(lambda device: push.forget(
         Principal(device.account_id, device.address, None), device))
     return Eas(ctx.config, devices, states, folders, MailItems(ctx, folders),
-               PimItems(ctx, folders), push, Compose(ctx), Search(ctx),
+               PimItems(ctx, folders), push, Compose(ctx, folders), Search(ctx),
                ctx.max_message_size)
