@@ -269,3 +269,22 @@ def test_a_restart_does_not_force_a_resync(tmp_path: Path) -> None:
         assert commands is not None and [c.name for c in commands.children] == ["Add"]
     finally:
         second.stop()
+
+
+def test_a_device_repeating_one_key_is_sent_back_to_zero(srv: RunningServer,
+                                                          dav: Dav) -> None:
+    """Loop protection (web.eas.loop_threshold, 10 by default): a device that keeps asking
+    with the same key (a retry is fine, a loop is not) is reset to key 0 instead of being
+    served the same answer forever."""
+    me = _user(dav)
+    _fill(srv, me, 2)
+    client = EasClient(srv, me, device="Loop1", version="14.1")
+    client.provision()
+    inbox = client.folder_id("2")
+    client.sync(inbox, "0")
+    statuses = []
+    for _ in range(srv.cfg.web.eas.loop_threshold):
+        _, root = client.sync(inbox, "1")
+        assert root is not None
+        statuses.append(root.path("Collections", "Collection").value("Status"))  # type: ignore[union-attr]
+    assert statuses[:-1] == ["1"] * (len(statuses) - 1) and statuses[-1] == "3"

@@ -43,6 +43,8 @@ NS = "AirSync"
 DEFAULT_WINDOW = 100  # MS-ASCMD §2.2.3.199: 100 when the device names none
 _LAST: OrderedDict[tuple[int, str], Element] = OrderedDict()  # the last Sync per device
 _LAST_MOST = 20_000  # devices whose last request is remembered (least recently used go)
+# loop protection: (account, device, collection) -> (key, how often that key came in a row)
+_REPEATS: OrderedDict[tuple[int, str, str], tuple[int, int]] = OrderedDict()
 
 
 async def handle(ctx: CommandContext, body: Element | None) -> Element:
@@ -175,6 +177,15 @@ async def _collection(ctx: CommandContext, col: Element, ref: FolderRef | None,
     state = await states.load(ctx.device, cid, key) if key is not None else None
     if state is None or key is None:
         return status(3, "0")
+    if _looping(ctx, cid, key):
+        # the device keeps repeating one key (it cannot store what that answer holds):
+        # after web.eas.loop_threshold repeats it is sent back to key 0, a full resync,
+        # instead of being served the same window forever (the loop Z-Push guards against)
+        log.warning("eas: %s device %s repeated SyncKey %s of collection %s %d times; "
+                    "resetting it", ctx.principal.address, ctx.device.device_id, key, cid,
+                    ctx.eas.config.loop_threshold)
+        await states.reset(ctx.device, cid)
+        return status(3, "0")
     options = parse_options(col.find("Options"))
     data: dict[str, Any] = dict(state.data)
     responses = E(NS, "Responses")
@@ -264,6 +275,21 @@ async def _client_commands(ctx: CommandContext, ref: FolderRef, item_class: Any,
                 item.append(found)
             else:
                 item.add(NS, "Status", found)
+
+
+def _looping(ctx: CommandContext, collection: str, key: int) -> bool:
+    """Whether this is the ``loop_threshold``-th request in a row with the same key."""
+    slot = (ctx.principal.account_id or 0, ctx.device.device_id, collection)
+    last, count = _REPEATS.get(slot, (-1, 0))
+    count = count + 1 if last == key else 1
+    _REPEATS[slot] = (key, count)
+    _REPEATS.move_to_end(slot)
+    while len(_REPEATS) > _LAST_MOST:
+        _REPEATS.popitem(last=False)
+    if count >= ctx.eas.config.loop_threshold:
+        del _REPEATS[slot]
+        return True
+    return False
 
 
 def parse_options(options: Element | None) -> SyncOptions:
