@@ -68,7 +68,12 @@ def build(front_end: str, services: WebServices, settings: WebSettings) -> App:
             if services.dav is not None else ()
         return _guarded(session.wrap(admin, services, settings, "webadmin"), settings, imports)
     else:
-        routes += autoconfig_routes(services.client_config)
+        eas_url = ""
+        if services.eas is not None and front_end == "web":
+            port = settings.https_port
+            eas_url = f"https://{settings.hostname}{'' if port in (0, 443) else f':{port}'}" \
+                + EAS_PATH
+        routes += autoconfig_routes(services.client_config, eas_url)
         routes.append(Route("/.well-known/acme-challenge/{token}",
                             _challenge_route(services.acme_challenges)))
     if front_end == "web-plain":

@@ -24,7 +24,7 @@ import re
 from xml.etree import ElementTree as ET
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from postroom.services.clientconfig import ClientConfig, ClientSettings, Endpoint
@@ -34,6 +34,8 @@ XML = "application/xml; charset=utf-8"
 AD_REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
 AD_RESPONSE_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 AD_OUTLOOK_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+# Exchange ActiveSync's Autodiscover (MS-ASCMD §2.2.1.1 / MS-OXDSCLI): phones ask for this
+AD_MOBILESYNC_NS = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"
 
 # Thunderbird's socketType values for our TLS modes
 _SOCKET = {"implicit": "SSL", "starttls": "STARTTLS"}
@@ -131,13 +133,44 @@ def requested_address(body: bytes) -> str | None:
     except ET.ParseError:
         return None
     node = root.find(f"{{{AD_REQUEST_NS}}}Request/{{{AD_REQUEST_NS}}}EMailAddress")
-    if node is None:  # clients that leave the namespace out
-        node = root.find("Request/EMailAddress")
+    if node is None:  # clients that leave the namespace out, and the mobilesync schema
+        node = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "EMailAddress"),
+                    None)
     text = (node.text or "").strip() if node is not None else ""
     return text or None
 
 
-def autoconfig_routes(config: ClientConfig) -> list[Route]:
+def wants_mobilesync(body: bytes) -> bool:
+    """Whether the request asks for the mobilesync response (an ActiveSync device): its
+    AcceptableResponseSchema names it. Called only on a body ``requested_address`` read."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return False
+    return any(e.tag.rsplit("}", 1)[-1] == "AcceptableResponseSchema"
+               and (e.text or "").strip() == AD_MOBILESYNC_NS for e in root.iter())
+
+
+def mobilesync_xml(address: str, display_name: str, url: str) -> bytes:
+    """The mobilesync response: the user, and one Server of Type MobileSync with the
+    ActiveSync URL (MS-OXDSCLI, the mobilesync schema; specs.md §8.4)."""
+    root = ET.Element("Autodiscover", xmlns=AD_RESPONSE_NS)
+    response = ET.SubElement(root, "Response", xmlns=AD_MOBILESYNC_NS)
+    ET.SubElement(response, "Culture").text = "en:us"
+    user = ET.SubElement(response, "User")
+    ET.SubElement(user, "DisplayName").text = display_name or address
+    ET.SubElement(user, "EMailAddress").text = address
+    server = ET.SubElement(ET.SubElement(ET.SubElement(response, "Action"), "Settings"),
+                           "Server")
+    ET.SubElement(server, "Type").text = "MobileSync"
+    ET.SubElement(server, "Url").text = url
+    ET.SubElement(server, "Name").text = url
+    return _document(root)
+
+
+def autoconfig_routes(config: ClientConfig, activesync_url: str = "") -> list[Route]:
+    """``activesync_url``: where ActiveSync answers (empty: not served, so Autodiscover
+    does not offer it)."""
     async def thunderbird(request: Request) -> Response:
         address = request.query_params.get("emailaddress", "")
         if not address:  # autoconfig.<domain>/mail/config-v1.1.xml: the host names it
@@ -154,13 +187,29 @@ def autoconfig_routes(config: ClientConfig) -> list[Route]:
             return error_response(request.url.path, 400,
                                   "expected an Autodiscover request with an EMailAddress")
         settings = await config.for_address(address)
-        if settings is None or "@" not in address or not settings.servers:
+        if settings is None or "@" not in address:
+            return error_response(request.url.path, 404)
+        if wants_mobilesync(await request.body()):
+            if not activesync_url:
+                return error_response(request.url.path, 404)
+            return Response(mobilesync_xml(address, "", activesync_url), media_type=XML)
+        if not settings.servers:
             return error_response(request.url.path, 404)
         return Response(autodiscover_xml(settings, address), media_type=XML)
+
+    async def autodiscover_json(request: Request) -> Response:
+        """New Outlook's JSON Autodiscover (``?Protocol=ActiveSync``): the URL only."""
+        protocol = request.query_params.get("Protocol", "").lower()
+        if protocol != "activesync" or not activesync_url:
+            return error_response(request.url.path, 404)
+        return JSONResponse({"Protocol": "ActiveSync", "Url": activesync_url})
 
     paths = ["/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml",
              "/AutoDiscover/AutoDiscover.xml"]
     return [Route("/.well-known/autoconfig/mail/config-v1.1.xml", thunderbird,
                   methods=["GET", "HEAD"]),
             Route("/mail/config-v1.1.xml", thunderbird, methods=["GET", "HEAD"]),
-            *(Route(p, autodiscover, methods=["POST"]) for p in paths)]
+            *(Route(p, autodiscover, methods=["POST"]) for p in paths),
+            Route("/autodiscover/autodiscover.json", autodiscover_json, methods=["GET"]),
+            Route("/autodiscover/autodiscover.json/v1.0/{address}", autodiscover_json,
+                  methods=["GET"])]
