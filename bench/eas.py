@@ -9,8 +9,9 @@ each holding one Ping on its Inbox with a long heartbeat, as phones do all day. 
 - **push latency**: one message per user delivered over SMTP, one after another; for every
   device, the time from the SMTP server's 250 reply for its user's message to the Ping's
   answer (Status 2) arriving at the device: p50, p99, max;
-- **initial sync** (when ``--messages`` > 0 and Sync is there): a new device syncing a folder
-  of that many messages in windows of ``--window``: the number of requests and the total time.
+- **initial sync** (``--messages``, 10,000): a new device syncing an Inbox of that many
+  messages from key 0 in windows of ``--window`` (512, the server's bound), plain-text bodies
+  truncated at 500 octets as phones ask: the number of requests and the total time.
 
 One asyncio client process; raw HTTP/1.1 over TLS, one connection per device (as phones
 have), WBXML with Postroom's codec. Bounded: every wait has a timeout, every loop a count.
@@ -213,38 +214,107 @@ async def ping_bench(pr: EasPostroom, users: list[str], devices: int) -> dict[st
             if after_250 else {}}
 
 
-def setup(root: Path, users: int) -> tuple[EasPostroom, list[str]]:
+SYNCER = f"syncer@{DOMAIN}"
+
+
+def setup(root: Path, users: int, messages: int) -> tuple[EasPostroom, list[str]]:
     pr = EasPostroom(root / "postroom")
     names = [f"u{i}@{DOMAIN}" for i in range(users)]
 
     async def fill(services: Services) -> None:
+        from postroom.core.principal import Principal
         if not await services.store.directory.list_domains():
             await services.directory.add_domain(DOMAIN)
         for name in names:
             rec = await services.directory.add_account(name, PASSWORD)
             await services.mailboxes.ensure_defaults(rec.id, rec.domain_id)
+        if messages:
+            rec = await services.directory.add_account(SYNCER, PASSWORD)
+            await services.mailboxes.ensure_defaults(rec.id, rec.domain_id)
+            who = Principal.operator_as(rec.id, rec.address, rec.domain_id)
+            batch = []
+            for i in range(messages):
+                raw = (f"From: sender{i % 97}@example.net\r\nTo: {SYNCER}\r\nSubject: "
+                       f"message {i}\r\nMessage-ID: <m{i}@bench.test>\r\n\r\nLine one of "
+                       f"message {i}.\r\nLine two.\r\n").encode()
+                batch.append((raw, (), None))
+                if len(batch) == 500:
+                    await services.messages.append(who, "INBOX", batch)
+                    batch = []
+            if batch:
+                await services.messages.append(who, "INBOX", batch)
+    started = time.monotonic()
     pr.populate(fill)
+    print(f"bench: Postroom filled in {time.monotonic() - started:.1f} s", flush=True)
     return pr, names
+
+
+async def initial_sync(pr: EasPostroom, window: int) -> dict[str, Any]:
+    """A new device syncing the 10,000-message Inbox from key 0, window by window."""
+    phone = Phone(SYNCER, "InitialSync1")
+    port = pr.web_port
+    _, root = await _request(phone, port, "FolderSync", E(
+        "FolderHierarchy", "FolderSync", E("FolderHierarchy", "SyncKey", text="0")), 60)
+    inbox = _inbox(root)
+
+    def sync(key: str) -> Element:
+        ns = "AirSync"
+        return E(ns, "Sync", E(ns, "Collections", E(
+            ns, "Collection", E(ns, "SyncKey", text=key), E(ns, "CollectionId", text=inbox),
+            E(ns, "WindowSize", text=window), E(ns, "Options", E(
+                "AirSyncBase", "BodyPreference", E("AirSyncBase", "Type", text=1),
+                E("AirSyncBase", "TruncationSize", text=500))))))
+    started = time.monotonic()
+    _, root = await _request(phone, port, "Sync", sync("0"), 60)
+    assert root is not None
+    key = root.path("Collections", "Collection").value("SyncKey") or ""  # type: ignore[union-attr]
+    items = requests = 0
+    times: list[float] = []
+    while requests < 10_000:
+        t0 = time.monotonic()
+        _, root = await _request(phone, port, "Sync", sync(key), 300)
+        times.append(time.monotonic() - t0)
+        requests += 1
+        assert root is not None
+        col = root.path("Collections", "Collection")
+        assert col is not None and col.value("Status") == "1", root
+        key = col.value("SyncKey") or key
+        commands = col.find("Commands")
+        items += len(commands.children) if commands is not None else 0
+        if not col.has("MoreAvailable"):
+            break
+    total = time.monotonic() - started
+    if phone.writer is not None:
+        phone.writer.close()
+    return {"messages": items, "window": window, "requests": requests,
+            "seconds": round(total, 2), "items_per_s": round(items / total, 1),
+            "request_p50_ms": round(_pct(times, 0.5) * 1000, 1),
+            "request_max_ms": round(max(times) * 1000, 1)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--devices", type=int, default=10, help="devices per user")
-    parser.add_argument("--quick", action="store_true", help="10 users x 5 devices")
+    parser.add_argument("--messages", type=int, default=10_000,
+                        help="messages in the folder a new device syncs (0: skip)")
+    parser.add_argument("--window", type=int, default=512, help="Sync WindowSize")
+    parser.add_argument("--quick", action="store_true",
+                        help="10 users x 5 devices, 1,000 messages")
     args = parser.parse_args()
     if args.quick:
-        args.users, args.devices = 10, 5
+        args.users, args.devices, args.messages = 10, 5, 1000
     import tempfile
     with tempfile.TemporaryDirectory(prefix="bench-eas-") as tmp:
-        pr, users = setup(Path(tmp), args.users)
+        pr, users = setup(Path(tmp), args.users, args.messages)
         pr.start()
         try:
+            synced = asyncio.run(initial_sync(pr, args.window)) if args.messages else {}
             result = asyncio.run(ping_bench(pr, users, args.devices))
         finally:
             pr.stop()
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    report = {"when": stamp, "ping": result}
+    report = {"when": stamp, "ping": result, "initial_sync": synced}
     out = CHECKOUT / "bench" / "results" / f"eas-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
