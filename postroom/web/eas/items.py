@@ -20,6 +20,8 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
+from starlette.responses import Response
+
 from postroom.core.errors import MailError
 from postroom.protocols.eas.element import E, Element
 from postroom.services.eas.mail import flag_bits
@@ -32,11 +34,13 @@ MOVE = "Move"
 IO = "ItemOperations"
 
 
-async def handle(ctx: CommandContext, body: Element | None) -> Element:
+async def handle(ctx: CommandContext, body: Element | None) -> Element | Response:
     if ctx.command == "MoveItems":
         return await move_items(ctx, body)
     if ctx.command == "ItemOperations":
         return await item_operations(ctx, body)
+    if ctx.command == "GetAttachment":
+        return await get_attachment(ctx)
     return E(IO, "ItemOperations", E(IO, "Status", text=2))
 
 
@@ -148,37 +152,54 @@ async def _fetch(ctx: CommandContext, op: Element) -> Element:
     return out
 
 
-async def _attachment(ctx: CommandContext, out: Element, reference: str) -> Element:
+async def get_attachment(ctx: CommandContext) -> Response:
+    """GetAttachment (12.x, MS-ASCMD §2.2.1.7): the AttachmentName query parameter is the
+    FileReference the Email class gave; the answer is the attachment's bytes as they are, with
+    its content type. The spec's failure is an HTTP error: 404 for a reference that names
+    nothing this user may read (missing and hidden alike), never a 500."""
+    found = await _attachment_bytes(ctx, ctx.line.params.get("AttachmentName", ""))
+    if found is None:
+        return Response(status_code=404)
+    content_type, data = found
+    return Response(data, media_type=content_type)
+
+
+async def _attachment_bytes(ctx: CommandContext, reference: str) -> tuple[str, bytes] | None:
+    """(content type, decoded bytes) of the attachment "<mailbox>:<uid>:<index>", or None
+    when the reference is malformed, the folder is not visible or the part is missing."""
     parts = reference.split(":")
     if len(parts) != 3 or not all(p.isdigit() and len(p) <= 12 for p in parts):
-        out.add(IO, "Status", 15)  # attachment or attachment id is invalid
-        return out
+        return None
     box, uid, index = (int(p) for p in parts)
     ref = await ctx.eas.folders.resolve(ctx.principal, str(box))
     if ref is None or ref.item_class != "Email":
-        out.add(IO, "Status", 15)
-        return out
+        return None
     mail = ctx.eas.mail
     try:
         handle = await mail.open(ctx.principal, ref)
         if uid not in {r.uid for r in await mail.view(ctx.principal, handle)}:
-            out.add(IO, "Status", 15)
-            return out
+            return None
         raw = await mail.content(handle, uid)
     except MailError:
-        out.add(IO, "Status", 15)
-        return out
+        return None
     msg = BytesParser(policy=email.policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
     attachments = list(msg.iter_attachments())
     if index >= len(attachments):
-        out.add(IO, "Status", 15)
-        return out
+        return None
     part = attachments[index]
-    data = part.get_payload(decode=True) or b""
+    return part.get_content_type(), bytes(part.get_payload(decode=True) or b"")
+
+
+async def _attachment(ctx: CommandContext, out: Element, reference: str) -> Element:
+    found = await _attachment_bytes(ctx, reference)
+    if found is None:
+        out.add(IO, "Status", 15)  # attachment or attachment id is invalid
+        return out
+    content_type, data = found
     out.add(IO, "Status", 1)
     out.add("AirSyncBase", "FileReference", reference)
     props = out.add(IO, "Properties")
-    props.add("AirSyncBase", "ContentType", part.get_content_type())
-    props.add(IO, "Data", base64.b64encode(bytes(data)).decode("ascii"))
+    props.add("AirSyncBase", "ContentType", content_type)
+    props.add(IO, "Data", base64.b64encode(data).decode("ascii"))
     return out
