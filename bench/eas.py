@@ -80,6 +80,7 @@ class Phone:
     device: str
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
+    sent: float = 0.0  # when its last request was written
 
 
 def _ssl() -> ssl.SSLContext:
@@ -104,6 +105,7 @@ async def _request(phone: Phone, port: int, command: str, body: Element,
             f"Content-Length: {len(data)}\r\n\r\n").encode()
     phone.writer.write(head + data)
     await phone.writer.drain()
+    phone.sent = time.monotonic()
     status_line = await asyncio.wait_for(phone.reader.readline(), timeout)
     status = int(status_line.split()[1])
     length = 0
@@ -169,7 +171,13 @@ async def ping_bench(pr: EasPostroom, users: list[str], devices: int) -> dict[st
     started = time.monotonic()
     waits = {id(p): asyncio.ensure_future(_request(p, port, "Ping", _ping(inbox[p.user], 3000),
                                                    600)) for p in phones}
-    await asyncio.sleep(max(5.0, len(phones) / 100))
+    # every Ping written (1,000 TLS handshakes take a while on two cores), then a moment for
+    # the server to reach the wait of the last ones; a Ping sent after the delivery would
+    # wait for the next change instead and be counted as unanswered
+    deadline = time.monotonic() + 300
+    while any(p.sent < started for p in phones) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(5.0)
     settled = time.monotonic() - started
     during = pr.pss_kib()
     early = [w for w in waits.values() if w.done()]
