@@ -68,8 +68,9 @@ def sync_all(srv: RunningServer, module: Any, ctx: CommandContext, where: Folder
              state: dict[str, Any], options: SyncOptions | None = None,
              window: int = 100) -> ChangeBatch:
     """The server's changes since ``state``; ``state`` is replaced by the one after them."""
-    batch = cast(ChangeBatch, run(srv, module.changes(ctx, where, state,
-                                                      options or SyncOptions(), window)))
+    item_class = getattr(module, "ITEM_CLASS", module)  # a PIM class module holds it
+    batch = cast(ChangeBatch, run(srv, item_class.changes(ctx, where, state,
+                                                          options or SyncOptions(), window)))
     state.clear()
     state.update(batch.state)
     return batch

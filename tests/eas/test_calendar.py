@@ -22,6 +22,8 @@ from tests.eas.pim_helpers import app, context, folder, kinds, run, sync_all, us
 from tests.support.dav import DAV, Dav
 from tests.support.server import RunningServer, server_config
 
+CAL = calendar.ITEM_CLASS  # the item class as Sync calls it
+
 C = "Calendar"
 
 
@@ -72,7 +74,7 @@ def test_a_device_event_with_recurrence_and_exceptions_is_read_by_caldav(
             c("StartTime", "20301204T130000Z"), c("EndTime", "20301204T133000Z"),
             c("Subject", "Standup (late)"))))
     state: dict[str, Any] = {}
-    status, sid = run(srv, calendar.add(ctx, cal, phone_event, state))
+    status, sid = run(srv, CAL.add(ctx, cal, phone_event, state))
     assert status == 1 and sid is not None and sid.startswith(f"{cal.server_id}:")
     assert len(sid) <= 64 and state["items"][sid]
     fetched = caldav_calendar(dav, me).event_by_uid("phone-standup-1")
@@ -119,7 +121,7 @@ def test_a_device_edit_keeps_the_x_property_and_alarm_it_did_not_send(
     caldav_calendar(dav, me).save_event(event("edit-1@test", "Before", extra=extra))
     state: dict[str, Any] = {}
     (sid, _), = [(ch.server_id, ch) for ch in sync_all(srv, calendar, ctx, cal, state).changes]
-    status = run(srv, calendar.change(ctx, cal, sid, app(c("Subject", "After")), state))
+    status = run(srv, CAL.change(ctx, cal, sid, app(c("Subject", "After")), state))
     assert status == 1
     data = caldav_calendar(dav, me).event_by_uid("edit-1@test").data
     data = data if isinstance(data, str) else data.decode()
@@ -151,23 +153,23 @@ def test_a_read_only_calendar_refuses_device_changes_and_resends_the_server_vers
     (sid, _kind), = [(ch.server_id, ch.kind) for ch in
                      sync_all(srv, calendar, ctx, cal, state).changes]
     # Change refused: Status 7 (conflict, the server wins) and its version goes back
-    assert run(srv, calendar.change(ctx, cal, sid, app(c("Subject", "Bob's")), state)) == 7
+    assert run(srv, CAL.change(ctx, cal, sid, app(c("Subject", "Bob's")), state)) == 7
     assert kinds(sync_all(srv, calendar, ctx, cal, state)) == [("Change", sid)]
     # Delete refused: Status 7, and the item comes back as an Add
-    assert run(srv, calendar.delete(ctx, cal, sid, state, to_trash=False)) == 7
+    assert run(srv, CAL.delete(ctx, cal, sid, state, to_trash=False)) == 7
     assert kinds(sync_all(srv, calendar, ctx, cal, state)) == [("Add", sid)]
     # Add refused: Status 6, nothing stored
     new = app(c("StartTime", "20300101T090000Z"), c("EndTime", "20300101T100000Z"),
               c("Subject", "Sneaky"))
-    assert run(srv, calendar.add(ctx, cal, new, state)) == (6, None)
+    assert run(srv, CAL.add(ctx, cal, new, state)) == (6, None)
     summaries = [str(e.icalendar_component.get("SUMMARY"))
                  for e in caldav_calendar(dav, alice).events()]
     assert summaries == ["Alice's"]
     # with i: the Add works, a Change is still refused (an edit needs the delete rights)
     share(dav, alice, "Calendar", bob, "lri")
-    status, added = run(srv, calendar.add(ctx, cal, new, state))
+    status, added = run(srv, CAL.add(ctx, cal, new, state))
     assert status == 1 and added is not None
-    assert run(srv, calendar.change(ctx, cal, sid, app(c("Subject", "Bob's")), state)) == 7
+    assert run(srv, CAL.change(ctx, cal, sid, app(c("Subject", "Bob's")), state)) == 7
     assert sorted(str(e.icalendar_component.get("SUMMARY"))
                   for e in caldav_calendar(dav, alice).events()) == ["Alice's", "Sneaky"]
 
@@ -199,18 +201,18 @@ def test_the_window_bounds_a_batch_and_says_more(srv: RunningServer, dav: Dav) -
     for n in range(5):
         remote.save_event(event(f"w{n}@test", f"E{n}"))
     state: dict[str, Any] = {}
-    assert run(srv, calendar.estimate(ctx, cal, state, SyncOptions())) == 5
+    assert run(srv, CAL.estimate(ctx, cal, state, SyncOptions())) == 5
     first = sync_all(srv, calendar, ctx, cal, state, window=3)
     assert len(first.changes) == 3 and first.more
     second = sync_all(srv, calendar, ctx, cal, state, window=3)
     assert len(second.changes) == 2 and not second.more
-    assert run(srv, calendar.estimate(ctx, cal, state, SyncOptions())) == 0
+    assert run(srv, CAL.estimate(ctx, cal, state, SyncOptions())) == 0
     sid = first.changes[0].server_id
-    fetched = run(srv, calendar.fetch(ctx, cal, sid, SyncOptions()))
+    fetched = run(srv, CAL.fetch(ctx, cal, sid, SyncOptions()))
     assert not isinstance(fetched, int) and (fetched.value("Subject") or "").startswith("E")
-    assert run(srv, calendar.fetch(ctx, cal, f"{cal.server_id}:nope", SyncOptions())) == 8
-    assert run(srv, calendar.change(ctx, cal, f"{cal.server_id}:nope", app(), state)) == 8
-    assert run(srv, calendar.delete(ctx, cal, sid, state, to_trash=True)) == 1
+    assert run(srv, CAL.fetch(ctx, cal, f"{cal.server_id}:nope", SyncOptions())) == 8
+    assert run(srv, CAL.change(ctx, cal, f"{cal.server_id}:nope", app(), state)) == 8
+    assert run(srv, CAL.delete(ctx, cal, sid, state, to_trash=True)) == 1
     assert remote.events() and len(remote.events()) == 4
 
 
@@ -225,13 +227,13 @@ def test_malformed_device_events_are_status_6_and_store_nothing(
                 app(c("StartTime", "20300101T090000Z"),
                     c("Recurrence", None, c("Type", 9))),
                 app(c("Timezone", "not base64 at all!"), c("StartTime", "20301301T090000Z"))):
-        assert run(srv, calendar.add(ctx, cal, bad, state)) == (6, None)
+        assert run(srv, CAL.add(ctx, cal, bad, state)) == (6, None)
     assert caldav_calendar(dav, me).events() == []
     assert state.get("items", {}) == {}
     # lenient where a phone is sloppy: a weekly rule without days repeats on the start's day
     sloppy = app(c("Timezone", "not base64 at all!"), c("StartTime", "20300101T090000Z"),
                  c("Recurrence", None, c("Type", 1), c("DayOfWeek", "many")))
-    status, _sid = run(srv, calendar.add(ctx, cal, sloppy, state))
+    status, _sid = run(srv, CAL.add(ctx, cal, sloppy, state))
     assert status == 1
 
 
@@ -243,7 +245,7 @@ def test_a_16x_delete_of_one_occurrence_is_an_exdate(srv: RunningServer, dav: Da
     series = app(c("StartTime", "20301202T090000Z"), c("EndTime", "20301202T093000Z"),
                  c("Subject", "Daily"), c("Recurrence", None, c("Type", 0),
                                            c("Occurrences", 3)))
-    status, sid = run(srv, calendar.add(ctx, cal, series, state))
+    status, sid = run(srv, CAL.add(ctx, cal, series, state))
     assert status == 1 and sid is not None
     assert run(srv, calendar.delete_instance(ctx, cal, sid, "20301203T090000Z", state)) == 1
     data = caldav_calendar(dav, me).events()[0].data
@@ -251,7 +253,7 @@ def test_a_16x_delete_of_one_occurrence_is_an_exdate(srv: RunningServer, dav: Da
     assert "EXDATE:20301203T090000Z" in data and "RRULE:FREQ=DAILY;COUNT=3" in data
     assert run(srv, calendar.delete_instance(ctx, cal, sid, "not a date", state)) == 6
     single = app(c("StartTime", "20301202T090000Z"), c("Subject", "Once"))
-    _status, once = run(srv, calendar.add(ctx, cal, single, state))
+    _status, once = run(srv, CAL.add(ctx, cal, single, state))
     assert once is not None
     assert run(srv, calendar.delete_instance(ctx, cal, once, "20301202T090000Z", state)) == 6
     assert kinds(sync_all(srv, calendar, ctx, cal, state)) == []
@@ -264,7 +266,7 @@ def test_a_device_event_is_shown_in_webmail(srv: RunningServer, dav: Dav) -> Non
     cal = folder(srv, me, "Calendar")
     day = date.today() + timedelta(days=2)
     stamp = day.strftime("%Y%m%d")
-    status, _sid = run(srv, calendar.add(ctx, cal, app(
+    status, _sid = run(srv, CAL.add(ctx, cal, app(
         c("StartTime", f"{stamp}T100000Z"), c("EndTime", f"{stamp}T110000Z"),
         c("Subject", "Booked on the phone")), {}))
     assert status == 1
@@ -282,6 +284,6 @@ def test_a_device_re_adding_an_item_it_has_gets_that_item_not_a_duplicate(
     (_kind, sid), = kinds(sync_all(srv, calendar, ctx, cal, state))
     again = app(c("UID", "again@test"), c("StartTime", "20300310T090000Z"),
                 c("EndTime", "20300310T100000Z"), c("Subject", "Re-sent"))
-    assert run(srv, calendar.add(ctx, cal, again, {})) == (1, sid)
+    assert run(srv, CAL.add(ctx, cal, again, {})) == (1, sid)
     listed = caldav_calendar(dav, me).events()
     assert [str(e.icalendar_component.get("SUMMARY")) for e in listed] == ["Re-sent"]

@@ -18,6 +18,8 @@ from tests.eas.pim_helpers import app, context, folder, kinds, run, sync_all, us
 from tests.support.dav import DAV, Dav
 from tests.support.server import RunningServer, server_config
 
+CARDS = contacts.ITEM_CLASS  # the item class as Sync calls it
+
 CARD = ("BEGIN:VCARD\r\nVERSION:{version}\r\nUID:{uid}\r\nFN:Ann Old\r\nN:Old;Ann;;;\r\n"
         "EMAIL:ann@x.test\r\nTEL;TYPE={cell}:+1 555\r\nX-PHONETIC-NOTE:keep me\r\n"
         "item1.X-ABLABEL:_$!<Friend>!$_\r\nEND:VCARD\r\n")
@@ -64,7 +66,7 @@ def test_a_device_edit_is_served_by_carddav_with_unmapped_properties_kept(
                  if child.name != "MobilePhoneNumber"],
                E("Contacts", "MobilePhoneNumber", text="+1 777"),
                E("Contacts", "JobTitle", text="Chief"))
-    assert run(srv, contacts.change(ctx, where, change.server_id, edit, state)) == 1
+    assert run(srv, CARDS.change(ctx, where, change.server_id, edit, state)) == 1
     status, _, body = dav.request(me, "GET", href)
     assert status == 200
     text = body.decode()
@@ -77,7 +79,7 @@ def test_a_device_edit_is_served_by_carddav_with_unmapped_properties_kept(
     assert kinds(sync_all(srv, contacts, ctx, where, state)) == []
     # a field the device leaves out of a Change was cleared on it; unmapped ones stay
     without_email = app(*[child for child in edit.children if child.name != "Email1Address"])
-    assert run(srv, contacts.change(ctx, where, change.server_id, without_email, state)) == 1
+    assert run(srv, CARDS.change(ctx, where, change.server_id, without_email, state)) == 1
     text = dav.request(me, "GET", href)[2].decode()
     assert "EMAIL" not in text and "X-PHONETIC-NOTE:keep me" in text and "+1 777" in text
 
@@ -90,7 +92,7 @@ def test_a_device_contact_is_a_carddav_card_and_deletes_go_both_ways(
     state: dict[str, Any] = {}
     new = app(E("Contacts", "FirstName", text="Cy"), E("Contacts", "LastName", text="Press"),
               E("Contacts", "Email1Address", text="cy@x.test"))
-    status, sid = run(srv, contacts.add(ctx, where, new, state))
+    status, sid = run(srv, CARDS.add(ctx, where, new, state))
     assert status == 1 and sid is not None
     status, _, body = dav.request(me, "PROPFIND", book(dav, me), "", {"Depth": "1"})
     assert status == 207
@@ -98,7 +100,7 @@ def test_a_device_contact_is_a_carddav_card_and_deletes_go_both_ways(
     assert name.encode() in body
     status, _, card = dav.request(me, "GET", book(dav, me) + name)
     assert status == 200 and b"FN:Cy Press" in card and b"EMAIL:cy@x.test" in card
-    assert run(srv, contacts.delete(ctx, where, sid, state, to_trash=True)) == 1
+    assert run(srv, CARDS.delete(ctx, where, sid, state, to_trash=True)) == 1
     assert dav.request(me, "GET", book(dav, me) + name)[0] == 404
     # a card deleted over CardDAV is a Delete for the device
     href = book(dav, me) + "gone.vcf"

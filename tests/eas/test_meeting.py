@@ -19,6 +19,8 @@ from tests.eas.pim_helpers import context, folder, run, sync_all, user
 from tests.support.dav import DAV, Dav
 from tests.support.server import RunningServer, server_config
 
+CAL = calendar.ITEM_CLASS  # the item class as Sync calls it
+
 M = "MeetingResponse"
 
 
@@ -134,7 +136,7 @@ def test_a_meeting_the_phone_organises_invites_a_local_attendee(srv: RunningServ
     ctx = context(srv, alice)
     cal = folder(srv, alice, "Calendar")
     c = "Calendar"
-    status, sid = run(srv, calendar.add(ctx, cal, E(
+    status, sid = run(srv, CAL.add(ctx, cal, E(
         "AirSync", "ApplicationData", E(c, "StartTime", text="20300401T090000Z"),
         E(c, "EndTime", text="20300401T100000Z"), E(c, "Subject", text="Phone meeting"),
         E(c, "UID", text="phone-meet@test"),

@@ -17,6 +17,8 @@ from tests.eas.pim_helpers import app, context, folder, kinds, run, sync_all, us
 from tests.support.dav import DAV, Dav
 from tests.support.server import RunningServer, server_config
 
+TODO = tasks.ITEM_CLASS  # the item class as Sync calls it
+
 T = "Tasks"
 
 
@@ -56,11 +58,11 @@ def test_a_device_task_is_a_vtodo_and_completing_it_is_seen_by_caldav(
     new = app(E(T, "Subject", text="Buy milk"),
               E(T, "UtcDueDate", text="2030-12-10T17:00:00.000Z"),
               E(T, "DueDate", text="2030-12-10T17:00:00.000Z"), E(T, "Importance", text="2"))
-    status, sid = run(srv, tasks.add(ctx, where, new, state))
+    status, sid = run(srv, TODO.add(ctx, where, new, state))
     assert status == 1 and sid is not None
     listed = todo_list(dav, me).todos()
     assert [str(t.icalendar_component.get("SUMMARY")) for t in listed] == ["Buy milk"]
-    assert run(srv, tasks.change(ctx, where, sid, app(E(T, "Complete", text="1")),
+    assert run(srv, TODO.change(ctx, where, sid, app(E(T, "Complete", text="1")),
                                  state)) == 1
     listed = todo_list(dav, me).todos(include_completed=True)
     assert str(listed[0].icalendar_component.get("STATUS")) == "COMPLETED"
@@ -99,7 +101,7 @@ def test_a_task_completed_on_the_device_leaves_the_incomplete_view(
     # an unchanged list is judged from the state: nothing to send, nothing to read
     assert kinds(sync_all(srv, tasks, ctx, where, state, incomplete)) == []
     assert state["open"] and not state.get("done")
-    assert run(srv, tasks.change(ctx, where, sid, app(E(T, "Subject", text="Mine"),
+    assert run(srv, TODO.change(ctx, where, sid, app(E(T, "Subject", text="Mine"),
                                                        E(T, "Complete", text="1")),
                                  state)) == 1
     assert kinds(sync_all(srv, tasks, ctx, where, state, incomplete)) == [("SoftDelete", sid)]

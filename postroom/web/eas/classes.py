@@ -113,4 +113,6 @@ def class_for(item_class: str) -> ItemClass | None:
         mod = importlib.import_module(f"postroom.web.eas.{module}")
     except ImportError:
         return None
-    return mod if hasattr(mod, "changes") else None
+    # a module is the class itself (email.py), or holds it as ITEM_CLASS (the PIM classes)
+    found: Any = getattr(mod, "ITEM_CLASS", mod)
+    return found if hasattr(found, "changes") else None

@@ -300,3 +300,36 @@ async def fetch(mapper: Mapper, ctx: CommandContext, folder: FolderRef, server_i
         return await asyncio.to_thread(mapper.render, item.data, ctx, options)
     except (ValueError, KeyError, IndexError):
         return CONVERSION
+
+
+class PimClass:
+    """One PIM item class (classes.ItemClass) over a Mapper: what web/eas/calendar.py,
+    contacts.py and tasks.py each expose as ``ITEM_CLASS``, so that the Sync logic above is
+    written once and each class module holds only its mapping."""
+
+    def __init__(self, mapper: Mapper) -> None:
+        self.mapper = mapper
+
+    async def changes(self, ctx: CommandContext, folder: FolderRef, state: dict[str, Any],
+                      options: SyncOptions, window: int) -> ChangeBatch:
+        return await changes(self.mapper, ctx, folder, state, options, window)
+
+    async def estimate(self, ctx: CommandContext, folder: FolderRef, state: dict[str, Any],
+                       options: SyncOptions) -> int:
+        return await estimate(self.mapper, ctx, folder, state, options)
+
+    async def add(self, ctx: CommandContext, folder: FolderRef, data: Element,
+                  state: dict[str, Any]) -> tuple[int, str | None]:
+        return await add(self.mapper, ctx, folder, data, state)
+
+    async def change(self, ctx: CommandContext, folder: FolderRef, server_id: str,
+                     data: Element, state: dict[str, Any]) -> int:
+        return await change(self.mapper, ctx, folder, server_id, data, state)
+
+    async def delete(self, ctx: CommandContext, folder: FolderRef, server_id: str,
+                     state: dict[str, Any], *, to_trash: bool) -> int:
+        return await delete(self.mapper, ctx, folder, server_id, state, to_trash=to_trash)
+
+    async def fetch(self, ctx: CommandContext, folder: FolderRef, server_id: str,
+                    options: SyncOptions) -> Element | int:
+        return await fetch(self.mapper, ctx, folder, server_id, options)
