@@ -39,13 +39,10 @@ import contextlib
 import http.client
 import json
 import math
-import os
 import platform
 import re
 import ssl
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -53,9 +50,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.postroom_server import Postroom
+from bench.postroom_server import WebPostroom
 from bench.radicale import PACKAGES, Radicale
-from bench.reference import ensure_packages, free_port, wait_port
+from bench.reference import ensure_packages
 from postroom.app import Services
 
 RESULTS = Path(__file__).parent / "results"
@@ -138,28 +135,10 @@ def ics_stream(count: int) -> Iterator[bytes]:
 
 
 # -- the sides -----------------------------------------------------------------------------------
-class DavPostroom(Postroom):
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.web_port = free_port()
-
+class DavPostroom(WebPostroom):
     def overrides(self) -> list[str]:
-        return [*super().overrides(), "web.https.enabled=true",
-                f"web.https.port={self.web_port}", "web.https.tls=implicit",
-                "web.http.enabled=false", "web.alt.enabled=false", "web.admin.enabled=false",
-                "web.keepalive_timeout=600", "web.dav.max_results=1000000"]
-
-    def start(self) -> None:
-        """``python -m postroom serve`` from this checkout (the installed ``postroom`` script
-        may belong to another one), then wait for the web port."""
-        args = [sys.executable, "-m", "postroom", "serve", "--data-dir",
-                str(self.root / "data")]
-        for item in self.overrides():
-            args += ["--set", item]
-        log = (self.root / "serve.log").open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=CHECKOUT,
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        wait_port(self.web_port, timeout=60)
+        return [*super().overrides(), "web.keepalive_timeout=600",
+                "web.dav.max_results=1000000"]
 
 
 @dataclass

@@ -26,20 +26,16 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import smtplib
 import ssl
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from bench.postroom_server import Postroom
-from bench.reference import free_port, wait_port
+from bench.postroom_server import WebPostroom
 from postroom.app import Services
 from postroom.protocols.eas import wbxml
 from postroom.protocols.eas.element import E, Element
@@ -50,28 +46,11 @@ PASSWORD = "Bench-pass-1234"
 PATH = "/Microsoft-Server-ActiveSync"
 
 
-class EasPostroom(Postroom):
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.web_port = free_port()
-
+class EasPostroom(WebPostroom):
     def overrides(self) -> list[str]:
-        return [*super().overrides(), "web.https.enabled=true",
-                f"web.https.port={self.web_port}", "web.https.tls=implicit",
-                "web.http.enabled=false", "web.alt.enabled=false", "web.admin.enabled=false",
-                "web.keepalive_timeout=3600", "web.eas.require_provisioning=false",
-                "web.eas.max_heartbeat=3540", "limits.max_connections=20000",
-                "limits.auth_failures_per_ip=100000"]
-
-    def start(self) -> None:
-        args = [sys.executable, "-m", "postroom", "serve", "--data-dir",
-                str(self.root / "data")]
-        for item in self.overrides():
-            args += ["--set", item]
-        log = (self.root / "serve.log").open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=CHECKOUT,
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        wait_port(self.web_port, timeout=60)
+        return [*super().overrides(), "web.keepalive_timeout=3600",
+                "web.eas.require_provisioning=false", "web.eas.max_heartbeat=3540",
+                "limits.max_connections=20000", "limits.auth_failures_per_ip=100000"]
 
 
 @dataclass

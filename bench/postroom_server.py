@@ -18,6 +18,8 @@ from bench.reference import free_port, terminate, tree_pss, wait_port
 from postroom import config
 from postroom.app import Services, build_services
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+
 
 class Postroom:
     name = "postroom"
@@ -78,3 +80,28 @@ def spawn_serve(root: Path, overrides: list[str]) -> subprocess.Popen[bytes]:
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
+
+
+class WebPostroom(Postroom):
+    """Postroom with its public HTTPS listener on a high port (the DAV and ActiveSync
+    benches), started from this checkout: ``python -m postroom serve`` rather than the
+    installed ``postroom`` script, which may belong to another checkout."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.web_port = free_port()
+
+    def overrides(self) -> list[str]:
+        return [*super().overrides(), "web.https.enabled=true",
+                f"web.https.port={self.web_port}", "web.https.tls=implicit",
+                "web.http.enabled=false", "web.alt.enabled=false", "web.admin.enabled=false"]
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "postroom", "serve", "--data-dir",
+                str(self.root / "data")]
+        for item in self.overrides():
+            args += ["--set", item]
+        log = (self.root / "serve.log").open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=CHECKOUT,
+                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        wait_port(self.web_port, timeout=60)
