@@ -213,6 +213,10 @@ def _pages(web: WebAdmin) -> list[str]:
             parse_accounts_csv("axe1@example.test,pw-123456789\n"))
         remote = await services.admin.multipop.add(op, "boss@example.test", host="pop.example.net",
                                                    username="boss", password="remote-pw")
+        assert services.eas is not None  # a phone, for the devices page's table
+        await services.eas.devices.admit(await services.directory.principal_for(
+            await services.directory.require_account("boss@example.test")), "AxePhone",
+            "iPhone", "FolderSync", "16.1", None, "Apple-iPhone/2001")
         return job.id, remote.id
     job, remote = web.server.call(objects())
     return ["/domains", "/domains/example.test", "/domains/example.test/remove", "/users",
@@ -223,7 +227,7 @@ def _pages(web: WebAdmin) -> list[str]:
             "/folders?account=boss@example.test", "/folders/acl?folder=Axe",
             "/folders/acl?account=boss@example.test&folder=INBOX", "/me/sharing",
             "/me/sharing/acl?folder=INBOX", "/me/multipop", f"/me/multipop/{remote}",
-            "/users/boss@example.test/multipop"]
+            "/users/boss@example.test/multipop", "/users/boss@example.test/devices"]
 
 
 def test_every_page_passes_axe(web: WebAdmin) -> None:

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 
 from postroom.web.pages import (
     dir_admins,
+    dir_devices,
     dir_domains,
     dir_folders,
     dir_groups,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
     admin = services.admin
     return [*dir_domains.routes(admin), *dir_import.routes(admin),
+            *dir_devices.routes(services.eas),
             *dir_users.routes(admin, settings.users_page_size, settings.users_page_max),
             *dir_groups.routes(admin),
             *dir_admins.routes(admin), *dir_folders.routes(admin), *dir_self.routes(admin)]
