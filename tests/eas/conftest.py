@@ -55,3 +55,15 @@ def client_for(eas_server: RunningServer, eas: Eas) -> Callable[..., EasClient]:
             client.provision()
         return client
     return make
+
+
+@pytest.fixture(scope="module")
+def srv(eas_server: RunningServer) -> RunningServer:
+    """The module's server under the short name the command tests use."""
+    return eas_server
+
+
+@pytest.fixture(scope="module")
+def dav(eas: Eas) -> Eas:
+    """Webmail's and DAV's helpers (account(), deliver(), imap(), caldav()) on it."""
+    return eas

@@ -7,8 +7,6 @@ version; FilterType windows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import icalendar
@@ -19,8 +17,8 @@ from postroom.web.eas import calendar
 from postroom.web.eas.classes import SyncOptions
 from postroom.web.eas.pim import dates
 from tests.eas.pim_helpers import app, context, folder, kinds, run, sync_all, user
-from tests.support.dav import DAV, Dav
-from tests.support.server import RunningServer, server_config
+from tests.support.dav import Dav
+from tests.support.server import RunningServer
 
 CAL = calendar.ITEM_CLASS  # the item class as Sync calls it
 
@@ -28,18 +26,9 @@ C = "Calendar"
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("eas-cal")),
-                                         extra=[*DAV, "web.eas.require_provisioning=false"]))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def dav(srv: RunningServer) -> Dav:
-    return Dav(srv)
+def eas_extra() -> list[str]:
+    """This module's limits for the shared ActiveSync server (tests/eas/conftest.py)."""
+    return ["web.eas.require_provisioning=false"]
 
 
 def caldav_calendar(dav: Dav, address: str, name: str = "Calendar") -> Any:

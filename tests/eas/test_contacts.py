@@ -6,8 +6,6 @@ vCard CardDAV serves; a delete goes both ways."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +13,8 @@ import pytest
 from postroom.protocols.eas.element import E
 from postroom.web.eas import contacts
 from tests.eas.pim_helpers import app, context, folder, kinds, run, sync_all, user
-from tests.support.dav import DAV, Dav
-from tests.support.server import RunningServer, server_config
+from tests.support.dav import Dav
+from tests.support.server import RunningServer
 
 CARDS = contacts.ITEM_CLASS  # the item class as Sync calls it
 
@@ -26,18 +24,9 @@ CARD = ("BEGIN:VCARD\r\nVERSION:{version}\r\nUID:{uid}\r\nFN:Ann Old\r\nN:Old;An
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("eas-cards")),
-                                         extra=[*DAV, "web.eas.require_provisioning=false"]))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def dav(srv: RunningServer) -> Dav:
-    return Dav(srv)
+def eas_extra() -> list[str]:
+    """This module's limits for the shared ActiveSync server (tests/eas/conftest.py)."""
+    return ["web.eas.require_provisioning=false"]
 
 
 def book(dav: Dav, me: str) -> str:

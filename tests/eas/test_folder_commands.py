@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -20,26 +18,17 @@ from postroom.services.eas.folders import FolderRefused, Refusal
 from postroom.services.eas.model import Device, FolderRef
 from postroom.web.eas import folders as commands
 from postroom.web.eas.common import CommandContext
-from tests.support.dav import DAV, Dav
-from tests.support.server import RunningServer, server_config
+from tests.support.dav import Dav
+from tests.support.server import RunningServer
 
 _names = itertools.count(1)
 NS = "FolderHierarchy"
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("eas-fcmd")),
-                                         extra=[*DAV, "web.eas.require_provisioning=false"]))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def dav(srv: RunningServer) -> Dav:
-    return Dav(srv)
+def eas_extra() -> list[str]:
+    """This module's limits for the shared ActiveSync server (tests/eas/conftest.py)."""
+    return ["web.eas.require_provisioning=false"]
 
 
 def eas_of(srv: RunningServer) -> Eas:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -19,25 +17,16 @@ from postroom.protocols.eas.request import CommandLine
 from postroom.services.eas.model import Device, FolderRef
 from postroom.web.eas import folders as commands
 from postroom.web.eas.common import CommandContext
-from tests.support.dav import DAV, Dav
-from tests.support.server import RunningServer, server_config
+from tests.support.dav import Dav
+from tests.support.server import RunningServer
 
 _names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("eas-folders")),
-                                         extra=[*DAV, "web.eas.require_provisioning=false"]))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def dav(srv: RunningServer) -> Dav:
-    return Dav(srv)
+def eas_extra() -> list[str]:
+    """This module's limits for the shared ActiveSync server (tests/eas/conftest.py)."""
+    return ["web.eas.require_provisioning=false"]
 
 
 def user(dav: Dav, name: str) -> str:

@@ -4,25 +4,19 @@ form, a missing part, another user's folder) is a 404, never a 500."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
-from tests.support.dav import DAV, Dav
+from tests.support.dav import Dav
 from tests.support.eas import EasClient
-from tests.support.server import RunningServer, server_config
+from tests.support.server import RunningServer
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("eas-items")),
-                                         extra=[*DAV]))
-    try:
-        yield server
-    finally:
-        server.stop()
+def eas_extra() -> list[str]:
+    """This module's limits for the shared ActiveSync server (tests/eas/conftest.py)."""
+    return []
 
 
 def _put(srv: RunningServer, address: str) -> None:

@@ -7,8 +7,6 @@ requests are Status 2."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +14,8 @@ import pytest
 from postroom.protocols.eas.element import E, Element
 from postroom.web.eas import calendar, meeting
 from tests.eas.pim_helpers import context, folder, run, sync_all, user
-from tests.support.dav import DAV, Dav
-from tests.support.server import RunningServer, server_config
+from tests.support.dav import Dav
+from tests.support.server import RunningServer
 
 CAL = calendar.ITEM_CLASS  # the item class as Sync calls it
 
@@ -25,18 +23,9 @@ M = "MeetingResponse"
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("eas-meeting")),
-                                         extra=[*DAV, "web.eas.require_provisioning=false"]))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def dav(srv: RunningServer) -> Dav:
-    return Dav(srv)
+def eas_extra() -> list[str]:
+    """This module's limits for the shared ActiveSync server (tests/eas/conftest.py)."""
+    return ["web.eas.require_provisioning=false"]
 
 
 def caldav_calendar(dav: Dav, address: str) -> Any:

@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -28,29 +26,19 @@ from postroom.services.eas import Eas
 from postroom.services.eas.model import Device
 from postroom.web.eas import ping
 from postroom.web.eas.common import CommandContext
-from tests.support.dav import DAV, Dav
-from tests.support.server import RunningServer, server_config
+from tests.support.dav import Dav
+from tests.support.server import RunningServer
 
 _names = itertools.count(1)
 NS = "Ping"
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = RunningServer(server_config(
-        Path(tmp_path_factory.mktemp("eas-ping")),
-        extra=[*DAV, "web.eas.require_provisioning=false", "web.eas.min_heartbeat=1",
-               "web.eas.max_heartbeat=600", "web.eas.max_ping_folders=3",
-               "web.eas.max_pings_per_user=2"]))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def dav(srv: RunningServer) -> Dav:
-    return Dav(srv)
+def eas_extra() -> list[str]:
+    """This module's limits for the shared ActiveSync server (tests/eas/conftest.py)."""
+    return ["web.eas.require_provisioning=false", "web.eas.min_heartbeat=1",
+            "web.eas.max_heartbeat=600", "web.eas.max_ping_folders=3",
+            "web.eas.max_pings_per_user=2"]
 
 
 def eas_of(srv: RunningServer) -> Eas:

@@ -7,34 +7,23 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from postroom.protocols.eas.element import E
-from tests.support.dav import DAV, Dav
+from tests.support.dav import Dav
 from tests.support.eas import EasClient
-from tests.support.server import RunningServer, run_cli, server_config
+from tests.support.server import RunningServer, run_cli
 from tests.support.webmail import PASSWORD
 
 _names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("eas-prov")),
-                                         extra=[*DAV, "web.eas.max_devices_per_user=3"]))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def dav(srv: RunningServer) -> Dav:
-    return Dav(srv)
+def eas_extra() -> list[str]:
+    """This module's limits for the shared ActiveSync server (tests/eas/conftest.py)."""
+    return ["web.eas.max_devices_per_user=3"]
 
 
 def _user(dav: Dav) -> str:

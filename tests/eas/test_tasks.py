@@ -4,8 +4,6 @@ device is a VTODO with STATUS:COMPLETED."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +12,8 @@ from postroom.protocols.eas.element import E
 from postroom.web.eas import tasks
 from postroom.web.eas.classes import SyncOptions
 from tests.eas.pim_helpers import app, context, folder, kinds, run, sync_all, user
-from tests.support.dav import DAV, Dav
-from tests.support.server import RunningServer, server_config
+from tests.support.dav import Dav
+from tests.support.server import RunningServer
 
 TODO = tasks.ITEM_CLASS  # the item class as Sync calls it
 
@@ -23,18 +21,9 @@ T = "Tasks"
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = RunningServer(server_config(Path(tmp_path_factory.mktemp("eas-tasks")),
-                                         extra=[*DAV, "web.eas.require_provisioning=false"]))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def dav(srv: RunningServer) -> Dav:
-    return Dav(srv)
+def eas_extra() -> list[str]:
+    """This module's limits for the shared ActiveSync server (tests/eas/conftest.py)."""
+    return ["web.eas.require_provisioning=false"]
 
 
 def todo_list(dav: Dav, me: str) -> Any:
