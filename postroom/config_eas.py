@@ -63,6 +63,18 @@ class EasConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "limits.max_message_size instead)."), Meta(ge=4096, le=64 << 20)] = 4 << 20
     max_wbxml_depth: Annotated[int, _d(
         "Deepest element nesting a WBXML request may have."), Meta(ge=8, le=256)] = 32
+    max_wbxml_elements: Annotated[int, _d(
+        "Most elements (and text or opaque pieces) a WBXML request may hold: bounds the "
+        "memory one request can take (Status 102 beyond)."), Meta(ge=1000, le=10_000_000)] \
+        = 100_000
+    max_operations: Annotated[int, _d(
+        "Most operations one request may carry: Sync commands per collection, "
+        "ItemOperations fetches, MoveItems moves, GetItemEstimate collections, Settings "
+        "sections (the request is refused with the command's protocol-error status beyond)."),
+                              Meta(ge=1, le=10_000)] = 200
+    max_recipients: Annotated[int, _d(
+        "Most recipients one SendMail, SmartReply or SmartForward may name (To, Cc and Bcc "
+        "together), as SMTP submission and webmail bound it."), Meta(ge=1, le=10_000)] = 100
     max_window_size: Annotated[int, _d(
         "Most items one Sync response carries per collection (a client asking for more gets "
         "this many and MoreAvailable)."), Meta(ge=1, le=2000)] = 512

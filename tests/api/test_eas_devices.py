@@ -52,3 +52,19 @@ def test_a_user_sees_and_wipes_only_their_own(api: Clients) -> None:
     assert api.boss.get(other).status == api.boss.get(missing).status == 404
     assert api.ann.get(other).status == 404
     assert api.root.get(other).status == 200
+
+
+def test_the_owner_cannot_undo_an_administrators_block_or_wipe(api: Clients) -> None:
+    """Security review, finding 4: the owner's own token allowed a blocked device again and
+    forgot one with a pending wipe (which removed the wipe)."""
+    _register(api, "ann@example.test", "AnnStolen1")
+    base = f"/api/v1/users/{q('ann@example.test')}/devices/AnnStolen1"
+    assert api.root.post(f"{base}/block").status == 200
+    assert api.ann.post(f"{base}/allow").status == 404
+    assert api.ann.delete(base).status == 404
+    assert api.root.post(f"{base}/wipe", {}).json["wipe"] == "requested"
+    assert api.ann.delete(base).status == 404
+    assert api.ann.post("/api/v1/me/devices/AnnStolen1/wipe", {}).status == 200  # allowed
+    [row] = [d for d in api.root.get(f"/api/v1/users/{q('ann@example.test')}/devices").json
+             if d["device"] == "AnnStolen1"]
+    assert row["blocked"] is True and row["wipe"] == "requested"

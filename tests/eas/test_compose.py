@@ -149,3 +149,15 @@ def test_the_sender_rules_of_submission_hold(client_for: Any, eas: Eas) -> None:
                E(NS, "Mime", data=b"From: " + me.encode() + b"\r\nSubject: x\r\n\r\nno one\r\n"))
     answer = client.send("SendMail", nobody)[2]
     assert answer is not None and answer.value("Status") == "119"
+
+
+def test_recipients_are_bounded_as_in_smtp_submission(eas_server: RunningServer,
+                                                       client_for: Any, eas: Eas) -> None:
+    """Security review, finding 5: SendMail took any number of recipients."""
+    me, _you = _pair(eas)
+    client: EasClient = client_for(me, device="Many1")
+    most = eas_server.cfg.web.eas.max_recipients
+    crowd = ", ".join(f"r{i}@remote.test" for i in range(most + 1))
+    answer = client.send("SendMail", E(NS, "SendMail", E(NS, "ClientId", text="m-1"),
+                                       E(NS, "Mime", data=_mime(me, crowd, "Hi all", "x"))))[2]
+    assert answer is not None and answer.value("Status") == "120"

@@ -124,3 +124,30 @@ def test_block_allow_and_the_device_bound(srv: RunningServer, dav: Dav) -> None:
     assert phones[3].folder_sync().value("Status") == "142"  # room again: now provision
     out = run_cli(srv, "device", "wipe", me, "NoSuchPhone", ok=False)
     assert "no device" in out
+
+
+def test_a_wiped_device_stays_out_and_an_unsent_wipe_cannot_be_acknowledged(
+        srv: RunningServer, dav: Dav) -> None:
+    """Security review, finding 3: acknowledging a wipe was a way back in with the old
+    policy key; and a device could acknowledge a wipe it was never sent."""
+    me = _user(dav)
+    client = EasClient(srv, me, device="Sly1")
+    key = client.provision()
+    run_cli(srv, "device", "wipe", me, "Sly1")
+    ns = "Provision"
+    ack = E(ns, "Provision", E(ns, "RemoteWipe", E(ns, "Status", text=1)))
+    _, _, root = client.send("Provision", ack)  # not sent yet: answered with the wipe
+    assert root is not None and root.has("RemoteWipe")
+    [row] = _devices(srv, me)
+    assert row["wipe"] == "sent"
+    client.send("Provision", ack)
+    [row] = _devices(srv, me)
+    assert row["wipe"] == "done"
+    client.policy_key = key  # the old key opens nothing any more
+    assert client.folder_sync().value("Status") == "129"
+    _, _, root = client.send("Provision", E(ns, "Provision", E(ns, "Policies", E(
+        ns, "Policy", E(ns, "PolicyType", text="MS-EAS-Provisioning-WBXML")))))
+    assert root is not None and root.value("Status") == "129"
+    run_cli(srv, "device", "forget", me, "Sly1")  # only an administrator lets it back
+    client.provision()
+    assert client.folder_sync().value("Status") == "1"

@@ -101,3 +101,23 @@ def test_settings_device_information_user_information_and_oof(eas_server: Runnin
     refused = client.send("Settings", E(ns, "Settings", E(ns, "Oof", E(
         ns, "Set", E(ns, "OofState", text=1)))))[2]
     assert refused is not None and refused.path("Oof").value("Status") == "7"  # type: ignore[union-attr]
+
+
+def test_odd_ids_and_long_search_texts_are_the_devices_mistake(eas_server: RunningServer,
+                                                               eas: Eas) -> None:
+    """Security review, finding 6: a 20-digit RequestId and a 100 kB FreeText were server
+    errors (110) from the store; they are the device's mistakes (Status 2)."""
+    me = eas.account(f"odd{next(_names)}@example.test")
+    client = EasClient(eas_server, me, device="Odd1", version="14.1")
+    client.provision()
+    inbox = client.folder_id("2")
+    m = "MeetingResponse"
+    _, _, root = client.send(m, E(m, m, E(m, "Request", E(m, "UserResponse", text=1),
+                                          E(m, "CollectionId", text=inbox),
+                                          E(m, "RequestId", text=f"{inbox}:" + "9" * 20))))
+    assert root is not None and root.path("Result").value("Status") == "2"  # type: ignore[union-attr]
+    ns = "Search"
+    _, _, root = client.send("Search", E(ns, "Search", E(ns, "Store", E(
+        ns, "Name", text="Mailbox"), E(ns, "Query", E(ns, "And", E(
+            "AirSync", "Class", text="Email"), E(ns, "FreeText", text="x" * 100_000))))))
+    assert root is not None and root.path("Response", "Store").value("Status") == "2"  # type: ignore[union-attr]

@@ -188,3 +188,19 @@ def test_the_client_helpers_list_folders_and_ping(phone: EasClient) -> None:
     status, root = phone.ping([(inbox, "Email")], heartbeat=1)
     assert status == 200 and root is not None and root.value("Status") == "5"
     assert root.value("HeartbeatInterval") == "60"
+
+
+def test_operations_per_request_are_bounded(client_for: Callable[..., EasClient]) -> None:
+    """Security review, finding 2: one small ItemOperations could fetch one attachment
+    thousands of times into one answer; every command's operations are bounded."""
+    client = client_for("bounded@example.test", device="Bound1")
+    io = "ItemOperations"
+    fetch = E(io, "Fetch", E(io, "Store", text="Mailbox"),
+              E("AirSyncBase", "FileReference", text="1:1:0"))
+    body = E(io, "ItemOperations", *[fetch] * 201)
+    _, _, root = client.send("ItemOperations", body)
+    assert root is not None and root.value("Status") == "2"
+    ns = "Settings"
+    _, _, root = client.send("Settings", E(ns, "Settings", *[
+        E(ns, "DeviceInformation", E(ns, "Set", E(ns, "Model", text="x")))] * 201))
+    assert root is not None and root.value("Status") == "2"

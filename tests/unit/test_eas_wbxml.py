@@ -169,9 +169,13 @@ def test_many_small_pieces_decode_in_linear_time() -> None:
     for piece in (b"\x03a\x00", b"\xc3\x01a"):
         body = wbxml.HEADER + b"\x45\x4b" + piece * count + b"\x01\x01"
         started = time.perf_counter()
-        key = wbxml.decode(body).find("SyncKey")
+        # the element bound (web.eas.max_wbxml_elements, 100,000 by default) refuses this
+        # many pieces; raised here so the joining itself is what is timed
+        key = wbxml.decode(body, max_elements=count + 10).find("SyncKey")
         assert key is not None and len(key.text or key.data or b"") == count
         assert time.perf_counter() - started < 10
+        with pytest.raises(wbxml.WbxmlError, match="elements"):
+            wbxml.decode(body)
 
 
 def test_text_a_string_cannot_carry_is_sent_as_replacement_characters() -> None:
@@ -179,3 +183,15 @@ def test_text_a_string_cannot_carry_is_sent_as_replacement_characters() -> None:
     for text, sent in (("a\x00b", "a\ufffdb"), ("x\udcffy", "x\ufffdy"), ("ok é", "ok é")):
         tree = E("Email", "Subject", text=text)
         assert wbxml.decode(wbxml.encode(tree)).text == sent
+
+
+def test_the_number_of_elements_is_bounded() -> None:
+    """One octet per empty tag would cost ~130 octets of objects each: a 4 MB body of them
+    was half a gigabyte and seconds of the event loop (security review, finding 1)."""
+    many = wbxml.HEADER + b"\x45" + b"\x0b" * 5000 + b"\x01"  # <Sync> + 5,000 <SyncKey/>
+    with pytest.raises(wbxml.WbxmlError, match="more than 1000 elements"):
+        wbxml.decode(many, max_elements=1000)
+    pieces = wbxml.HEADER + b"\x45\x4b" + b"\x03a\x00" * 2000 + b"\x01\x01"
+    with pytest.raises(wbxml.WbxmlError, match="more than 1000 elements"):
+        wbxml.decode(pieces, max_elements=1000)
+    assert len(wbxml.decode(many, max_elements=10_000).children) == 5000

@@ -84,8 +84,11 @@ def _header(buf: bytes) -> int:
     return pos + table  # a string table is skipped: nothing may reference it
 
 
-def decode(body: bytes, *, max_depth: int = 32) -> Element:
-    """The document in ``body``; WbxmlError for anything malformed or beyond ``max_depth``."""
+def decode(body: bytes, *, max_depth: int = 32, max_elements: int = 100_000) -> Element:
+    """The document in ``body``; WbxmlError for anything malformed, nested deeper than
+    ``max_depth`` or holding more than ``max_elements`` elements and content pieces (one
+    octet per tag would otherwise cost ~130 octets of objects each: a 4 MB body of empty
+    tags was half a gigabyte)."""
     buf = bytes(body)
     pos = _header(buf)
     page = 0
@@ -95,6 +98,7 @@ def decode(body: bytes, *, max_depth: int = 32) -> Element:
     datas: list[list[bytes]] = []
     root: Element | None = None
     size = len(buf)
+    made = 0  # elements and content pieces so far (``max_elements``)
     while pos < size:
         token = buf[pos]
         pos += 1
@@ -130,6 +134,9 @@ def decode(body: bytes, *, max_depth: int = 32) -> Element:
             except UnicodeDecodeError as exc:
                 raise WbxmlError(f"inline string is not UTF-8 ({exc.reason})") from None
             _content(stack[-1], datas[-1], "text")
+            made += 1
+            if made > max_elements:
+                raise WbxmlError(f"more than {max_elements} elements")
             texts[-1].append(text)
             pos = end + 1
             continue
@@ -140,6 +147,9 @@ def decode(body: bytes, *, max_depth: int = 32) -> Element:
             if not stack:
                 raise WbxmlError("opaque data outside the root element")
             _content(stack[-1], texts[-1], "opaque data")
+            made += 1
+            if made > max_elements:
+                raise WbxmlError(f"more than {max_elements} elements")
             datas[-1].append(buf[pos:pos + length])
             pos += length
             continue
@@ -151,6 +161,9 @@ def decode(body: bytes, *, max_depth: int = 32) -> Element:
         if name is None:
             raise WbxmlError(f"unknown token 0x{token & 0x3F:02x} in code page "
                              f"{PAGES[page][0]}")
+        made += 1
+        if made > max_elements:
+            raise WbxmlError(f"more than {max_elements} elements")
         element = Element(PAGES[page][0], name)
         if stack:
             parent = stack[-1]

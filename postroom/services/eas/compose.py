@@ -91,6 +91,9 @@ class Compose:
             [str(v) for name in ("To", "Cc", "Bcc") for v in msg.get_all(name, [])]) if addr]
         if not recipients:
             raise MailError(Kind.INVALID, "the message names no recipient")
+        most = self._ctx.config.max_recipients
+        if len({r.lower() for r in recipients}) > most:
+            raise MailError(Kind.LIMIT, f"a message may have at most {most} recipients")
         if "Message-ID" not in msg:
             msg["Message-ID"] = make_msgid(domain=self._ctx.hostname)
         if "Date" not in msg:

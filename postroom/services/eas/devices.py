@@ -105,7 +105,10 @@ class Devices:
                 await self._repo.update(row.id, **changes)
                 row = await self._repo.device_by_id(row.id) or row
         device = device_of(row)
-        if device.blocked:
+        if device.blocked or device.wipe is WipeState.DONE:
+            # a device that acknowledged a wipe stays shut out until an administrator forgets
+            # it (it comes back as a new device that must provision): acknowledging must not
+            # be a way back in with the old policy key
             return Admission(Verdict.BLOCKED, device)
         if device.wipe in _PENDING_WIPES:
             if device.wipe is WipeState.ACCOUNT_REQUESTED and \
@@ -174,7 +177,8 @@ class Devices:
         await self._repo.update(device.id, wipe=WipeState.SENT.value)
 
     async def wiped(self, device: Device, status: str) -> None:
-        """The device acknowledged the wipe (Status 1: done; 2: it failed)."""
+        """The device acknowledged the wipe it was sent (Status 1: done; 2: it failed).
+        Called only in the SENT state (web/eas/provision.py)."""
         await self._repo.update(device.id, wipe=WipeState.DONE.value if status == "1"
                                 else WipeState.SENT.value)
         log.warning("eas: device %s of %s acknowledged the remote wipe (status %s)",
@@ -191,6 +195,12 @@ class Devices:
 
     # -- administration (authorised and audited here) ---------------------------------------
 
+    async def _domain_of(self, address: str) -> int | None:
+        try:
+            return (await self._ctx.directory.require_account(address)).domain_id
+        except MailError:
+            return None
+
     async def owned_by(self, actor: Actor, address: str) -> list[Device]:
         """The devices of ``address``, for its owner, an administrator of its domain or a
         global administrator; for anyone else the account does not exist (NOT_FOUND, as a
@@ -204,9 +214,18 @@ class Devices:
             raise not_found(f"no account {address}")
         return await self.list(rec.id)
 
-    async def manageable(self, actor: Actor, address: str, device_id: str) -> Device:
-        """One device that ``actor`` may wipe, block, allow or forget (``owned_by``'s rule)."""
-        for device in await self.owned_by(actor, address):
+    async def manageable(self, actor: Actor, address: str, device_id: str, *,
+                         owner_may: bool = False) -> Device:
+        """One device ``actor`` may act on: an administrator of the owner's domain (or a
+        global one) always; the owner only where ``owner_may`` (wiping a lost phone) — never
+        blocking, allowing or forgetting, which would undo an administrator's block or
+        wipe. Anyone else: NOT_FOUND, as for a missing account."""
+        devices = await self.owned_by(actor, address)
+        who = actor.principal
+        if not owner_may and not who.system and not (
+                devices and who.administers(await self._domain_of(address))):
+            raise not_found(f"{address} has no device {device_id}")
+        for device in devices:
             if device.device_id == device_id:
                 return device
         raise not_found(f"{address} has no device {device_id}")
@@ -223,7 +242,9 @@ class Devices:
     async def wipe(self, device: Device, actor: Actor, *, account_only: bool = False) -> None:
         """Ask the device to wipe itself (or only this account, 16.1) at its next request."""
         state = WipeState.ACCOUNT_REQUESTED if account_only else WipeState.REQUESTED
-        await self._repo.update(device.id, wipe=state.value)
+        # the policy key goes too: nothing but Provision (which delivers the wipe) works now
+        await self._repo.update(device.id, wipe=state.value, policy_key=0, pending_key=0,
+                                policy_state=PolicyState.NONE.value)
         await self._ctx.audit.record(actor.principal, actor.origin, "eas.wipe", device.address,
                                      {"device": device.device_id,
                                       "account_only": account_only})

@@ -68,10 +68,12 @@ def register(api: Api) -> None:
              cli="postroom device wipe", body=WipeIn, out=DeviceOut)
     async def wipe_device(c: Call) -> DeviceOut:
         devices = _eas(api).devices
-        device = await devices.manageable(c.actor, c.param("address"), c.param("device"))
+        device = await devices.manageable(c.actor, c.param("address"), c.param("device"),
+                                          owner_may=True)
         body = c.body if isinstance(c.body, WipeIn) else WipeIn()
         await devices.wipe(device, c.actor, account_only=body.account_only)
-        return _out(await devices.manageable(c.actor, c.param("address"), c.param("device")))
+        return _out(await devices.manageable(c.actor, c.param("address"), c.param("device"),
+                                             owner_may=True))
 
     for action in ("block", "allow"):
         async def flip(c: Call, blocked: bool = action == "block") -> DeviceOut:
@@ -103,10 +105,11 @@ def register(api: Api) -> None:
              "devices (a lost phone) at its next request", tag=ME, body=WipeIn, out=DeviceOut)
     async def wipe_my_device(c: Call) -> DeviceOut:
         devices = _eas(api).devices
-        device = await devices.manageable(c.actor, _me(c), c.param("device"))
+        device = await devices.manageable(c.actor, _me(c), c.param("device"), owner_may=True)
         body = c.body if isinstance(c.body, WipeIn) else WipeIn()
         await devices.wipe(device, c.actor, account_only=body.account_only)
-        return _out(await devices.manageable(c.actor, _me(c), c.param("device")))
+        return _out(next(d for d in await devices.owned_by(c.actor, _me(c))
+                         if d.device_id == device.device_id))
 
 
 def _me(c: Call) -> str:

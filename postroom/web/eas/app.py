@@ -22,6 +22,7 @@ Status 110/111 in the command's root element, logged with the device.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import time
@@ -44,6 +45,7 @@ from postroom.web.guard import App, Receive, Scope, Send
 log = logging.getLogger("postroom.eas")
 
 WBXML_TYPE = "application/vnd.ms-sync.wbxml"
+_INLINE_DECODE = 64 << 10  # bodies larger than this are decoded in a worker thread
 REALM = 'Basic realm="Postroom ActiveSync", charset="UTF-8"'
 _COMMANDS_OFFERED = ("Sync", "SendMail", "SmartForward", "SmartReply", "GetAttachment",
                      "FolderSync", "FolderCreate", "FolderDelete", "FolderUpdate",
@@ -143,8 +145,17 @@ class EasApp:
         body: Element | None = None
         if raw and (request.headers.get("content-type", "").startswith(WBXML_TYPE)
                     or raw[:1] == b"\x03"):
+            cfg = self.eas.config
             try:
-                body = wbxml.decode(raw, max_depth=self.eas.config.max_wbxml_depth)
+                if len(raw) > _INLINE_DECODE:
+                    # a large body is decoded in a worker thread: the event loop (every other
+                    # connection of the server) never waits for one request's parsing
+                    body = await asyncio.to_thread(
+                        wbxml.decode, raw, max_depth=cfg.max_wbxml_depth,
+                        max_elements=cfg.max_wbxml_elements)
+                else:
+                    body = wbxml.decode(raw, max_depth=cfg.max_wbxml_depth,
+                                        max_elements=cfg.max_wbxml_elements)
             except wbxml.WbxmlError as exc:
                 log.info("eas: %s from %s device %s: bad WBXML: %s", line.command,
                          principal.address, line.device_id, exc)

@@ -71,6 +71,8 @@ async def handle(ctx: CommandContext, body: Element | None) -> Element | Respons
         return _refused(ctx, Common.MESSAGE_PREVIOUSLY_SENT, "this message was sent already")
     except MailError as exc:
         status = _STATUS.get(exc.kind, Common.MAIL_SUBMISSION_FAILED)
+        if exc.kind is Kind.LIMIT and "recipients" in exc.text:
+            status = Common.MAIL_SUBMISSION_FAILED
         if exc.kind is Kind.INVALID and "recipient" in exc.text:
             status = Common.MESSAGE_HAS_NO_RECIPIENT
         return _refused(ctx, status, exc.text)

@@ -42,9 +42,18 @@ def server_id(folder: FolderRef, uid: int) -> str:
 
 def uid_of(folder: FolderRef, sid: str) -> int | None:
     box, _, uid = sid.partition(":")
-    if box != str(folder.mailbox_id) or not uid.isdigit() or len(uid) > 12:
+    if box != str(folder.mailbox_id):
         return None
-    return int(uid)
+    return parse_uid(uid)
+
+
+def parse_uid(text: str) -> int | None:
+    """An IMAP UID written in ASCII digits (RFC 9051 §2.3.1.1: 1 to 2^32-1); None for
+    anything else — other scripts' digits, signs, or numbers the store cannot hold."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 0 < value < 1 << 32 else None
 
 
 async def _window(ctx: CommandContext, folder: FolderRef, options: SyncOptions,

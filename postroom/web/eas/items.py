@@ -50,6 +50,9 @@ async def move_items(ctx: CommandContext, body: Element | None) -> Element:
         answer.append(E(MOVE, "Response", E(MOVE, "Status", text=5)))
         return answer
     moves = body.findall("Move")
+    if len(moves) > ctx.eas.config.max_operations:
+        answer.append(E(MOVE, "Response", E(MOVE, "Status", text=5)))
+        return answer
     refs = await ctx.eas.folders.resolve_many(ctx.principal, [
         i for m in moves for i in (m.value("SrcFldId") or "", m.value("DstFldId") or "")])
     for move in moves:
@@ -114,21 +117,27 @@ async def item_operations(ctx: CommandContext, body: Element | None) -> Element:
     if body is None or body.name != "ItemOperations":
         answer.add(IO, "Status", 2)
         return answer
+    if len(body.children) > ctx.eas.config.max_operations:
+        answer.add(IO, "Status", 2)  # protocol error: more operations than allowed
+        return answer
     answer.add(IO, "Status", 1)
     response = answer.add(IO, "Response")
+    # one answer carries at most limits.max_message_size octets of attachments: a request
+    # naming one large attachment many times must not build a response of gigabytes
+    budget = [ctx.eas.max_message_size]
     for op in body.children:
         if op.name == "Fetch":
-            response.append(await _fetch(ctx, op))
+            response.append(await _fetch(ctx, op, budget))
         else:
             response.append(E(IO, op.name, E(IO, "Status", text=2)))
     return answer
 
 
-async def _fetch(ctx: CommandContext, op: Element) -> Element:
+async def _fetch(ctx: CommandContext, op: Element, budget: list[int]) -> Element:
     out = E(IO, "Fetch")
     reference = op.value("FileReference")
     if reference is not None:
-        return await _attachment(ctx, out, reference)
+        return await _attachment(ctx, out, reference, budget)
     cid = op.value("CollectionId") or ""
     sid = op.value("ServerId") or ""
     ref = await ctx.eas.folders.resolve(ctx.principal, cid) if cid else None
@@ -168,7 +177,7 @@ async def _attachment_bytes(ctx: CommandContext, reference: str) -> tuple[str, b
     """(content type, decoded bytes) of the attachment "<mailbox>:<uid>:<index>", or None
     when the reference is malformed, the folder is not visible or the part is missing."""
     parts = reference.split(":")
-    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 12 for p in parts):
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 12 for p in parts):
         return None
     box, uid, index = (int(p) for p in parts)
     ref = await ctx.eas.folders.resolve(ctx.principal, str(box))
@@ -191,12 +200,17 @@ async def _attachment_bytes(ctx: CommandContext, reference: str) -> tuple[str, b
     return part.get_content_type(), bytes(part.get_payload(decode=True) or b"")
 
 
-async def _attachment(ctx: CommandContext, out: Element, reference: str) -> Element:
+async def _attachment(ctx: CommandContext, out: Element, reference: str,
+                      budget: list[int]) -> Element:
     found = await _attachment_bytes(ctx, reference)
     if found is None:
         out.add(IO, "Status", 15)  # attachment or attachment id is invalid
         return out
     content_type, data = found
+    if len(data) > budget[0]:
+        out.add(IO, "Status", 11)  # MS-ASCMD §2.2.3.177.8: the data is too large
+        return out
+    budget[0] -= len(data)
     out.add(IO, "Status", 1)
     out.add("AirSyncBase", "FileReference", reference)
     props = out.add(IO, "Properties")

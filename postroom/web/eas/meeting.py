@@ -29,6 +29,7 @@ from postroom.services.dav.model import Collection, Item, PreconditionFailed, Ui
 from postroom.services.eas.model import FolderRef
 from postroom.services.eas.pim import extension_of, short_id
 from postroom.web.eas.common import CommandContext
+from postroom.web.eas.email import parse_uid
 from postroom.web.eas.pim import events
 
 NS = "MeetingResponse"
@@ -105,12 +106,13 @@ async def _respond(ctx: CommandContext, request: Element) -> tuple[int, str | No
 async def _mail(ctx: CommandContext, folder: FolderRef, request_id: str) -> bytes | None:
     """The meeting request mail's bytes (RequestId ``<mailbox id>:<uid>``, as Sync names
     mail), read through the mail item service with the read right; None when missing."""
-    prefix, _, uid = request_id.partition(":")
-    if prefix != folder.server_id or not uid.isdigit():
+    prefix, _, text = request_id.partition(":")
+    uid = parse_uid(text)
+    if prefix != folder.server_id or uid is None:
         return None
     handle = await ctx.eas.mail.open(ctx.principal, folder)
     try:
-        return await ctx.eas.mail.content(handle, int(uid))
+        return await ctx.eas.mail.content(handle, uid)
     except MailError as exc:
         if exc.kind is Kind.NOT_FOUND:
             return None

@@ -38,7 +38,8 @@ async def handle(ctx: CommandContext, body: Element | None) -> Element:
         await devices.set_information(ctx.device, fields)
     wipe_ack = body.find("RemoteWipe") or body.find("AccountOnlyRemoteWipe")
     if ctx.device.wipe in (WipeState.REQUESTED, WipeState.ACCOUNT_REQUESTED, WipeState.SENT):
-        if wipe_ack is not None:
+        if wipe_ack is not None and ctx.device.wipe is WipeState.SENT:
+            # only a device that was sent the wipe can acknowledge it
             await devices.wiped(ctx.device, wipe_ack.value("Status", "1") or "1")
             answer.add(NS, "Status", 1)
             return answer

@@ -23,6 +23,7 @@ from postroom.web.eas.sync import parse_options
 NS = "Search"
 GAL = "GAL"
 RR = "ResolveRecipients"
+MAX_FREE_TEXT = 256  # characters of one FreeText: a search term, not a document
 
 
 async def handle(ctx: CommandContext, body: Element | None) -> Element:
@@ -64,8 +65,8 @@ async def handle(ctx: CommandContext, body: Element | None) -> Element:
 
 def _range(text: str | None, most: int) -> tuple[int, int]:
     lo, _, hi = (text or "0-99").partition("-")
-    a = int(lo) if lo.isdigit() and len(lo) < 7 else 0
-    b = int(hi) if hi.isdigit() and len(hi) < 7 else a + 99
+    a = int(lo) if lo.isascii() and lo.isdigit() and len(lo) < 7 else 0
+    b = int(hi) if hi.isascii() and hi.isdigit() and len(hi) < 7 else a + 99
     return a, min(max(a, b), a + most - 1)
 
 
@@ -80,8 +81,8 @@ async def _mailbox(ctx: CommandContext, answer: Element, out: Element, query: El
                    options: Element | None, lo: int, hi: int) -> Element:
     conditions = query.find("And") if query is not None else None
     text = (conditions or query or E(NS, "Query")).value("FreeText")
-    if conditions is None or not text or not text.strip():
-        out.add(NS, "Status", 2)  # a mailbox search needs And with FreeText
+    if conditions is None or not text or not text.strip() or len(text) > MAX_FREE_TEXT:
+        out.add(NS, "Status", 2)  # a mailbox search needs And with FreeText, and a short one
         return answer
     wanted = conditions.value("CollectionId")
     folders = [f for f in await ctx.eas.folders.hierarchy(ctx.principal)

@@ -27,6 +27,9 @@ async def handle(ctx: CommandContext, body: Element | None) -> Element:
     if body is None or body.name != "Settings":
         answer.add(NS, "Status", 2)
         return answer
+    if len(body.children) > ctx.eas.config.max_operations:
+        answer.add(NS, "Status", 2)
+        return answer
     answer.add(NS, "Status", 1)
     for section in body.children:
         out = answer.add(NS, section.name) if section.ns == NS else None

@@ -58,7 +58,7 @@ async def handle(ctx: CommandContext, body: Element | None) -> Element:
         body = cached
     elif body.name != "Sync":
         return E(NS, "Sync", E(NS, "Status", text=4))
-    _LAST[key] = body
+    _LAST[key] = _summary(body)  # what an empty request repeats: never the device's data
     _LAST.move_to_end(key)
     while len(_LAST) > _LAST_MOST:
         _LAST.popitem(last=False)
@@ -95,6 +95,19 @@ async def handle(ctx: CommandContext, body: Element | None) -> Element:
     return answer
 
 
+def _summary(body: Element) -> Element:
+    """The request without its Commands: an empty Sync repeats the collections, keys and
+    options (MS-ASCMD §2.2.1.21.1.1), never the device's changes, and a device cannot park a
+    large body in the server's memory."""
+    out = Element(body.ns, body.name, [c for c in body.children if c.name != "Collections"])
+    cols = body.find("Collections")
+    if cols is not None:
+        out.children.append(Element(cols.ns, cols.name, [
+            Element(c.ns, c.name, [x for x in c.children if x.name != "Commands"])
+            for c in cols.findall("Collection")]))
+    return out
+
+
 def _wait_seconds(body: Element) -> int | None:
     if body.has("Wait"):
         minutes = _int(body.value("Wait"), -1)
@@ -105,7 +118,8 @@ def _wait_seconds(body: Element) -> int | None:
 
 
 def _int(text: str | None, default: int | None) -> int | None:
-    if text is None or not text.strip().isdigit() or len(text.strip()) > 9:
+    if text is None or not (text.strip().isascii() and text.strip().isdigit()) \
+            or len(text.strip()) > 9:
         return default
     return int(text.strip())
 
@@ -201,6 +215,8 @@ async def _collection(ctx: CommandContext, col: Element, ref: FolderRef | None,
         if changes_wanted and window > 0:
             batch = await item_class.changes(ctx, ref, data, options, window)
             data = batch.state
+    except _TooMany:
+        return status(4)  # more client commands than web.eas.max_operations
     except MailError as exc:
         if exc.kind is Kind.NOT_FOUND:
             return status(8)
@@ -236,6 +252,8 @@ async def _client_commands(ctx: CommandContext, ref: FolderRef, item_class: Any,
                            options: SyncOptions, deletes_as_moves: bool) -> None:
     if commands is None:
         return
+    if len(commands.children) > ctx.eas.config.max_operations:
+        raise _TooMany
     for command in commands.children:
         sid = command.value("ServerId") or ""
         app = command.find("ApplicationData")
@@ -292,6 +310,10 @@ def _looping(ctx: CommandContext, collection: str, key: int) -> bool:
     return False
 
 
+class _TooMany(Exception):
+    """A collection's Commands hold more than ``web.eas.max_operations`` operations."""
+
+
 def parse_options(options: Element | None) -> SyncOptions:
     """AirSync:Options (MS-ASCMD §2.2.3.125.6), with the defaults of classes.SyncOptions."""
     if options is None:
@@ -321,6 +343,9 @@ async def estimate(ctx: CommandContext, body: Element | None) -> Element:
         answer.add(ns, "Status", 2)
         return answer
     requested = cols.findall("Collection")
+    if len(requested) > ctx.eas.config.max_sync_collections:
+        answer.add(ns, "Status", 2)
+        return answer
     refs = await ctx.eas.folders.resolve_many(
         ctx.principal, [c.value("CollectionId") or "" for c in requested])
     for col in requested:
