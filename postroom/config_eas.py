@@ -70,8 +70,9 @@ class EasConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_operations: Annotated[int, _d(
         "Most operations one request may carry: Sync commands per collection, "
         "ItemOperations fetches, MoveItems moves, GetItemEstimate collections, Settings "
-        "sections (the request is refused with the command's protocol-error status beyond)."),
-                              Meta(ge=1, le=10_000)] = 200
+        "sections (the request is refused with the command's protocol-error status beyond; "
+        "as large as a Sync window by default, so marking a window read is one request)."),
+                              Meta(ge=1, le=10_000)] = 512
     max_recipients: Annotated[int, _d(
         "Most recipients one SendMail, SmartReply or SmartForward may name (To, Cc and Bcc "
         "together), as SMTP submission and webmail bound it."), Meta(ge=1, le=10_000)] = 100

@@ -17,6 +17,7 @@ import pytest
 from postroom.protocols.eas import wbxml
 from postroom.protocols.eas.element import E
 from tests.support.eas import PATH, EasClient
+from tests.support.server import RunningServer
 
 MAX_REQUEST = 8192
 FOLDER_SYNC = E("FolderHierarchy", "FolderSync", E("FolderHierarchy", "SyncKey", text="0"))
@@ -190,17 +191,19 @@ def test_the_client_helpers_list_folders_and_ping(phone: EasClient) -> None:
     assert root.value("HeartbeatInterval") == "60"
 
 
-def test_operations_per_request_are_bounded(client_for: Callable[..., EasClient]) -> None:
+def test_operations_per_request_are_bounded(eas_server: RunningServer,
+                                            client_for: Callable[..., EasClient]) -> None:
     """Security review, finding 2: one small ItemOperations could fetch one attachment
     thousands of times into one answer; every command's operations are bounded."""
     client = client_for("bounded@example.test", device="Bound1")
+    over = eas_server.cfg.web.eas.max_operations + 1
     io = "ItemOperations"
     fetch = E(io, "Fetch", E(io, "Store", text="Mailbox"),
               E("AirSyncBase", "FileReference", text="1:1:0"))
-    body = E(io, "ItemOperations", *[fetch] * 201)
+    body = E(io, "ItemOperations", *[fetch] * over)
     _, _, root = client.send("ItemOperations", body)
     assert root is not None and root.value("Status") == "2"
     ns = "Settings"
     _, _, root = client.send("Settings", E(ns, "Settings", *[
-        E(ns, "DeviceInformation", E(ns, "Set", E(ns, "Model", text="x")))] * 201))
+        E(ns, "DeviceInformation", E(ns, "Set", E(ns, "Model", text="x")))] * over))
     assert root is not None and root.value("Status") == "2"
