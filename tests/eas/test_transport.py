@@ -25,7 +25,8 @@ FOLDER_SYNC = E("FolderHierarchy", "FolderSync", E("FolderHierarchy", "SyncKey",
 
 @pytest.fixture(scope="module")
 def eas_extra() -> list[str]:
-    return [f"web.eas.max_request_size={MAX_REQUEST}", "web.eas.max_wbxml_depth=16"]
+    return [f"web.eas.max_request_size={MAX_REQUEST}", "web.eas.max_wbxml_depth=16",
+            "web.eas.max_operations=20"]
 
 
 @pytest.fixture(scope="module")
