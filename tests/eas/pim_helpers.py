@@ -9,14 +9,13 @@ import itertools
 from collections.abc import Coroutine
 from typing import Any, TypeVar, cast
 
-from postroom.core.principal import Principal
 from postroom.protocols.eas.element import E, Element
 from postroom.protocols.eas.request import CommandLine
-from postroom.services.eas import Eas
 from postroom.services.eas.model import Device, FolderRef
 from postroom.web.eas.classes import ChangeBatch, SyncOptions
 from postroom.web.eas.common import CommandContext
 from tests.support.dav import Dav
+from tests.support.eas import eas_of, principal
 from tests.support.server import RunningServer
 
 T = TypeVar("T")
@@ -27,18 +26,6 @@ def user(dav: Dav, name: str) -> str:
     return dav.account(f"{name}{next(_names)}@example.test")
 
 
-def eas_of(srv: RunningServer) -> Eas:
-    eas = srv.services.eas
-    assert eas is not None
-    return eas
-
-
-def principal(srv: RunningServer, address: str) -> Principal:
-    async def find() -> Principal:
-        rec = await srv.services.store.directory.get_account(address)
-        assert rec is not None
-        return await srv.services.directory.principal_for(rec)
-    return srv.call(find())
 
 
 def context(srv: RunningServer, address: str, version: str = "14.1",

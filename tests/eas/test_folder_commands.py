@@ -13,12 +13,12 @@ import pytest
 from postroom.core.principal import Principal
 from postroom.protocols.eas.element import E, Element
 from postroom.protocols.eas.request import CommandLine
-from postroom.services.eas import Eas
 from postroom.services.eas.folders import FolderRefused, Refusal
 from postroom.services.eas.model import Device, FolderRef
 from postroom.web.eas import folders as commands
 from postroom.web.eas.common import CommandContext
 from tests.support.dav import Dav
+from tests.support.eas import eas_of, principal
 from tests.support.server import RunningServer
 
 _names = itertools.count(1)
@@ -31,18 +31,6 @@ def eas_extra() -> list[str]:
     return ["web.eas.require_provisioning=false"]
 
 
-def eas_of(srv: RunningServer) -> Eas:
-    eas = srv.services.eas
-    assert eas is not None
-    return eas
-
-
-def principal(srv: RunningServer, address: str) -> Principal:
-    async def find() -> Principal:
-        rec = await srv.services.store.directory.get_account(address)
-        assert rec is not None
-        return await srv.services.directory.principal_for(rec)
-    return srv.call(find())
 
 
 def folders(srv: RunningServer, address: str) -> dict[str, FolderRef]:

@@ -18,6 +18,7 @@ from postroom.services.eas.model import Device, FolderRef
 from postroom.web.eas import folders as commands
 from postroom.web.eas.common import CommandContext
 from tests.support.dav import Dav
+from tests.support.eas import principal
 from tests.support.server import RunningServer
 
 _names = itertools.count(1)
@@ -32,13 +33,6 @@ def eas_extra() -> list[str]:
 def user(dav: Dav, name: str) -> str:
     return dav.account(f"{name}{next(_names)}@example.test")
 
-
-def principal(srv: RunningServer, address: str) -> Principal:
-    async def find() -> Principal:
-        rec = await srv.services.store.directory.get_account(address)
-        assert rec is not None
-        return await srv.services.directory.principal_for(rec)
-    return srv.call(find())
 
 
 def hierarchy(srv: RunningServer, address: str) -> dict[str, FolderRef]:

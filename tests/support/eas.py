@@ -18,8 +18,10 @@ import ssl
 from typing import Any
 from urllib.parse import urlencode
 
+from postroom.core.principal import Principal
 from postroom.protocols.eas import wbxml
 from postroom.protocols.eas.element import E, Element
+from postroom.services.eas import Eas as EasServices
 from tests.support.dav import Dav
 from tests.support.server import RunningServer
 from tests.support.webmail import PASSWORD
@@ -200,3 +202,19 @@ class EasClient:
                 for fid, cls in folders)))
         status, _, tree = self.send("Ping", root, **kw)
         return status, tree
+
+
+def eas_of(srv: RunningServer) -> EasServices:
+    """The server's ActiveSync services (the command tests call them as the app does)."""
+    eas = srv.services.eas
+    assert eas is not None
+    return eas
+
+
+def principal(srv: RunningServer, address: str) -> Principal:
+    """The principal of an account, as a login would make it."""
+    async def find() -> Principal:
+        rec = await srv.services.store.directory.get_account(address)
+        assert rec is not None
+        return await srv.services.directory.principal_for(rec)
+    return srv.call(find())
