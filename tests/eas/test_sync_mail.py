@@ -288,3 +288,33 @@ def test_a_device_repeating_one_key_is_sent_back_to_zero(srv: RunningServer,
         assert root is not None
         statuses.append(root.path("Collections", "Collection").value("Status"))  # type: ignore[union-attr]
     assert statuses[:-1] == ["1"] * (len(statuses) - 1) and statuses[-1] == "3"
+
+
+def test_deletes_from_the_phone_go_to_deleted_items_or_away(srv: RunningServer,
+                                                            dav: Dav) -> None:
+    """A device's Delete moves mail to Deleted Items (DeletesAsMoves, the default) or removes
+    it (DeletesAsMoves 0); many deletes in one Sync are one request's work."""
+    me = _user(dav)
+    _fill(srv, me, 5)
+    phone = _phone(srv, me, "Del1")
+    try:
+        inbox = _inbox(phone)
+        key, added, _ = _drain(phone, inbox, phone.sync_folder(inbox).sync_key)
+        ids = sorted(a.server_id for a in added)
+        result = phone.apply_email_changes(inbox, key, [
+            pyactivesync.EmailChange(sid, delete=True) for sid in ids[:3]])
+        assert set(result.statuses.values()) == {"1"}
+        phone.apply_email_changes(inbox, result.sync_key, [
+            pyactivesync.EmailChange(ids[3], delete=True)], deletes_as_moves=False)
+    finally:
+        phone.close()
+    imap = dav.imap(me)
+    try:
+        imap.select("INBOX")
+        _, data = imap.uid("SEARCH", "ALL")
+        assert len(data[0].split()) == 1
+        imap.select("Trash")
+        _, data = imap.uid("SEARCH", "ALL")
+        assert len(data[0].split()) == 3
+    finally:
+        imap.logout()

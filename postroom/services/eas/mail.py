@@ -71,10 +71,10 @@ class MailItems:
         return None
 
     async def delete(self, principal: Principal, handle: MailboxHandle, uid: int, *,
-                     to_trash: bool) -> bool:
-        """A device's Delete: to Deleted Items (unless this is it, or ``to_trash`` is off),
-        else flagged ``\\Deleted`` and expunged. False when the rights refuse it."""
-        trash = await self.trash(principal) if to_trash else None
+                     trash: FolderRef | None) -> bool:
+        """A device's Delete: moved to ``trash`` (the user's Deleted Items, ``trash()``;
+        None when the device asked for no move), unless this is it; else flagged
+        ``\\Deleted`` and expunged. False when the rights refuse it."""
         if trash is not None and trash.mailbox_id != handle.mailbox.id:
             if not handle.allows(Op.MOVE_FROM):
                 return False

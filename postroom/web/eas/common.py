@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 
@@ -147,6 +148,8 @@ class CommandContext:
     services: WebServices
     settings: WebSettings
     raw: bytes  # the body as received (a ≤ 12.1 SendMail's MIME; empty when none)
+    # what one request looks up once for many operations (folder handles, the Trash)
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def command(self) -> str:

@@ -134,9 +134,8 @@ async def change(ctx: CommandContext, folder: FolderRef, sid: str, data: Element
     if uid is None:
         return 8
     mail = ctx.eas.mail
-    handle = await mail.open(ctx.principal, folder)
-    rows = {r.uid: r for r in await mail.view(ctx.principal, handle)}
-    if uid not in rows:
+    handle = await _handle(ctx, folder)
+    if await _bits(ctx, handle, uid) is None:
         return 8
     read = data.value("Read")
     flag = data.find("Flag", NS)
@@ -151,9 +150,9 @@ async def change(ctx: CommandContext, folder: FolderRef, sid: str, data: Element
         # at its next Sync, as a Change (MS-ASCMD §3.1.5.3 server wins)
         state.setdefault("have", {})[str(uid)] = -1
         return 6
-    after = {r.uid: r for r in await mail.view(ctx.principal, handle)}
-    if uid in after:
-        state.setdefault("have", {})[str(uid)] = flag_bits(after[uid].flags)
+    bits = await _bits(ctx, handle, uid)
+    if bits is not None:
+        state.setdefault("have", {})[str(uid)] = bits
     return 1
 
 
@@ -163,11 +162,14 @@ async def delete(ctx: CommandContext, folder: FolderRef, sid: str, state: dict[s
     if uid is None:
         return 8
     mail = ctx.eas.mail
-    handle = await mail.open(ctx.principal, folder)
-    if uid not in {r.uid for r in await mail.view(ctx.principal, handle)}:
+    handle = await _handle(ctx, folder)
+    if await _bits(ctx, handle, uid) is None:
         state.get("have", {}).pop(str(uid), None)
         return 1  # already gone: what the device wanted
-    if not await mail.delete(ctx.principal, handle, uid, to_trash=to_trash):
+    if "trash" not in ctx.cache:  # once per request, not once per deleted message
+        ctx.cache["trash"] = await mail.trash(ctx.principal)
+    if not await mail.delete(ctx.principal, handle, uid,
+                             trash=ctx.cache["trash"] if to_trash else None):
         return 6
     state.get("have", {}).pop(str(uid), None)
     return 1
@@ -178,14 +180,28 @@ async def fetch(ctx: CommandContext, folder: FolderRef, sid: str,
     uid = uid_of(folder, sid)
     if uid is None:
         return 8
-    mail = ctx.eas.mail
-    handle = await mail.open(ctx.principal, folder)
-    rows = {r.uid: r for r in await mail.view(ctx.principal, handle)}
-    if uid not in rows:
+    handle = await _handle(ctx, folder)
+    bits = await _bits(ctx, handle, uid)
+    if bits is None:
         return 8
-    data = await _application_data(ctx, handle, folder, uid, flag_bits(rows[uid].flags),
-                                   options, whole=True)
+    data = await _application_data(ctx, handle, folder, uid, bits, options, whole=True)
     return data if data is not None else 8
+
+
+async def _handle(ctx: CommandContext, folder: FolderRef) -> Any:
+    """The folder's gate handle, opened once per request: a Sync carrying hundreds of
+    changes to one folder opens it once (the rights are those of the request's start)."""
+    key = f"handle:{folder.mailbox_id}"
+    if key not in ctx.cache:
+        ctx.cache[key] = await ctx.eas.mail.open(ctx.principal, folder)
+    return ctx.cache[key]
+
+
+async def _bits(ctx: CommandContext, handle: Any, uid: int) -> int | None:
+    """One message's read/flagged bits as the device sees them; None when it is not there
+    (one row read, not the folder's whole flag list per device change)."""
+    recs = await ctx.eas.mail.records(ctx.principal, handle, [uid])
+    return flag_bits(recs[0].flags) if recs and recs[0].uid == uid else None
 
 
 def _flags_data(bits: int) -> Element:
