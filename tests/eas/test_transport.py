@@ -208,3 +208,27 @@ def test_operations_per_request_are_bounded(eas_server: RunningServer,
     _, _, root = client.send("Settings", E(ns, "Settings", *[
         E(ns, "DeviceInformation", E(ns, "Set", E(ns, "Model", text="x")))] * over))
     assert root is not None and root.value("Status") == "2"
+
+
+def test_well_formed_nonsense_to_every_command_is_never_a_server_error(
+        phone: EasClient) -> None:
+    """Every command, given WBXML that decodes but means nothing (its root empty, another
+    command's root, its root full of elements from the wrong places): the command's own
+    status, never HTTP 500 and never Status 110 (a server error is for the server's faults)."""
+    from postroom.protocols.eas.codepages import PAGES
+    from postroom.web.eas.common import MODULES, ROOTS
+    rng = random.Random(2025)
+    for command, (ns, root_name) in ROOTS.items():
+        tags = list(PAGES[next(n for n, (name, _) in PAGES.items() if name == ns)][1].values())
+        junk = E(ns, root_name, *[
+            E(ns, rng.choice(tags), E(ns, rng.choice(tags), text=rng.choice(["", "0", "x" * 40,
+                                                                             "1:1", "-1"])))
+            for _ in range(6)])
+        for body in (E(ns, root_name), E("Ping", "Ping"), junk):
+            status, _, data = phone.post(command, wbxml.encode(body), timeout=20)
+            assert status == 200, (command, body, status, data)
+            if data[:1] == b"\x03":
+                answer = wbxml.decode(data)
+                codes = {e.text for e in answer.iter() if e.name == "Status"}
+                assert "110" not in codes, (command, body, data)
+    assert set(MODULES) >= set(ROOTS)
