@@ -20,6 +20,7 @@ from postroom import config_rules
 from postroom.config_acme import AcmeConfig
 from postroom.config_base import Port, ServiceConfig, Tls
 from postroom.config_filters import ClamavConfig, SpamdConfig
+from postroom.config_sieve import SieveConfig
 from postroom.config_web import WebConfig
 
 
@@ -583,6 +584,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     web: WebConfig = msgspec.field(default_factory=WebConfig)
     acme: AcmeConfig = msgspec.field(default_factory=AcmeConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
+    sieve: SieveConfig = msgspec.field(default_factory=SieveConfig)
 
     @property
     def data_path(self) -> Path:

@@ -1,0 +1,317 @@
+"""Binding: a parsed script checked against the registry and turned into calls to run.
+
+RFC 5228 §3.2: capabilities must be required before use, ``require`` comes before any other
+command; §2.6.2: tagged arguments come before positional ones, in any order; §2.7: at most one
+match type, one comparator, one address part. Everything knowable before run time is checked
+here, so that a script stored through ManageSieve, the API, the CLI or webmail is refused with
+its line and column rather than failing at delivery (RFC 5804 §2.6: PUTSCRIPT validates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from postroom.sieve import ast
+from postroom.sieve.errors import SieveSyntaxError
+from postroom.sieve.limits import Limits
+from postroom.sieve.registry import (
+    ADDRESS_PART,
+    COMPARATOR,
+    MATCH,
+    AddressPartDef,
+    ArgKind,
+    CommandDef,
+    ComparatorDef,
+    Extension,
+    MatchTypeDef,
+    TagSpec,
+    TestDef,
+    extensions,
+)
+
+TagValue = bool | int | str | list[str]
+ArgValue = int | str | list[str]
+RELATIONS = ("gt", "ge", "lt", "le", "eq", "ne")  # RFC 5231 §5
+CONTROL = ("require", "if", "elsif", "else")
+
+
+@dataclass(slots=True)
+class Call:
+    """One bound command or test. String values are as written: variables (RFC 5229) are
+    expanded at run time by ``Runtime.expand``. ``tags`` holds the tags that are neither
+    match type, comparator nor address part: True for a flag-like tag, else its value."""
+
+    name: str
+    pos: ast.Pos
+    definition: CommandDef | TestDef
+    tags: dict[str, TagValue] = field(default_factory=dict)
+    args: list[ArgValue] = field(default_factory=list)
+    tests: list[Call] = field(default_factory=list)
+    block: list[Call] | None = None
+    match: str = "is"
+    relation: str | None = None  # the operator of :value/:count
+    comparator: str = "i;ascii-casemap"
+    address_part: str = "all"
+    # what validate hooks computed once (a compiled regex, a parsed date format, …)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def string(self, index: int) -> str:
+        value = self.args[index]
+        assert isinstance(value, str)
+        return value
+
+    def strings(self, index: int) -> list[str]:
+        value = self.args[index]
+        return [value] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+
+    def number(self, index: int) -> int:
+        value = self.args[index]
+        assert isinstance(value, int)
+        return value
+
+
+@dataclass(slots=True)
+class BoundScript:
+    """A script ready to run: its calls, the capabilities it required, its size."""
+
+    commands: list[Call]
+    required: frozenset[str]
+    size: int
+    name: str = ""
+
+
+@dataclass(slots=True)
+class BindContext:
+    """What validate hooks see while a script is being bound."""
+
+    required: set[str]
+    limits: Limits
+    registry: dict[str, Extension]
+    name: str = ""
+
+    def error(self, message: str, pos: ast.Pos) -> SieveSyntaxError:
+        return SieveSyntaxError(message, pos.line, pos.column)
+
+    def has(self, capability: str) -> bool:
+        return capability in self.required
+
+
+def bind(script: ast.Script, *, limits: Limits, enabled: Collection[str] | None = None,
+         name: str = "") -> BoundScript:
+    """Check ``script`` and return it bound. ``enabled`` restricts the capabilities a script
+    may require (configuration can turn extensions off); None allows every registered one.
+    Raises SieveSyntaxError naming the line and column of the first problem."""
+    registry = extensions()
+    ctx = BindContext(required={""}, limits=limits, registry=registry, name=name)
+    commands = script.commands
+    index = 0
+    while index < len(commands) and commands[index].name == "require":
+        _require(commands[index], ctx, enabled)
+        index += 1
+    bound = _block(commands[index:], ctx, depth=1)
+    return BoundScript(bound, frozenset(ctx.required - {""}), script.size, name)
+
+
+def _require(cmd: ast.Command, ctx: BindContext, enabled: Collection[str] | None) -> None:
+    if cmd.tests or cmd.block is not None or len(cmd.args) != 1 \
+            or not isinstance(cmd.args[0], ast.Strings):
+        raise ctx.error("require takes one string list of capabilities", cmd.pos)
+    for capability in cmd.args[0].values:
+        ext = ctx.registry.get(capability)
+        # enabled=None: every advertised capability; a test-only one (not advertised) only
+        # when the caller names it
+        usable = ext is not None and capability != "" and (
+            (ext.advertised and (enabled is None or capability in enabled))
+            or (not ext.advertised and enabled is not None and capability in enabled))
+        if ext is None or not usable:
+            raise ctx.error(f"unsupported capability {capability!r}", cmd.args[0].pos)
+        ctx.required.add(capability)
+        ctx.required.update(ext.implies)
+
+
+def _block(commands: list[ast.Command], ctx: BindContext, depth: int) -> list[Call]:
+    if depth > ctx.limits.max_nesting:
+        pos = commands[0].pos if commands else ast.Pos(0, 0)
+        raise ctx.error(f"blocks nested deeper than {ctx.limits.max_nesting}", pos)
+    out: list[Call] = []
+    previous = ""
+    for cmd in commands:
+        if cmd.name == "require":
+            raise ctx.error("require must come before any other command", cmd.pos)
+        if cmd.name in ("elsif", "else") and previous not in ("if", "elsif"):
+            raise ctx.error(f"{cmd.name} without a preceding if", cmd.pos)
+        out.append(_command(cmd, ctx, depth))
+        previous = cmd.name
+    return out
+
+
+def _find(name: str, kind: str, pos: ast.Pos, ctx: BindContext) -> CommandDef | TestDef:
+    owner: str | None = None
+    for cap, ext in ctx.registry.items():
+        defs: Collection[CommandDef | TestDef] = ext.commands if kind == "command" else ext.tests
+        for d in defs:
+            if d.name == name:
+                if cap in ctx.required:
+                    return d
+                owner = cap
+    if owner is not None:
+        raise ctx.error(f"{kind} {name!r} needs require {owner!r}", pos)
+    raise ctx.error(f"unknown {kind} {name!r}", pos)
+
+
+def _command(cmd: ast.Command, ctx: BindContext, depth: int) -> Call:
+    definition = _find(cmd.name, "command", cmd.pos, ctx)
+    assert isinstance(definition, CommandDef)
+    call = _arguments(cmd.name, cmd.args, definition, cmd.pos, ctx)
+    call.tests = _tests(cmd.name, cmd.tests, cmd.test_list, definition, cmd.pos, ctx, depth)
+    sig = definition.signature
+    if sig.block and cmd.block is None:
+        raise ctx.error(f"{cmd.name} needs a block {{ … }}", cmd.pos)
+    if not sig.block and cmd.block is not None:
+        raise ctx.error(f"{cmd.name} takes no block; end it with ';'", cmd.pos)
+    if cmd.block is not None:
+        call.block = _block(cmd.block, ctx, depth + 1)
+    if definition.validate is not None:
+        definition.validate(call, ctx)
+    return call
+
+
+def _test(test: ast.Test, ctx: BindContext, depth: int) -> Call:
+    if depth > ctx.limits.max_nesting:
+        raise ctx.error(f"tests nested deeper than {ctx.limits.max_nesting}", test.pos)
+    definition = _find(test.name, "test", test.pos, ctx)
+    assert isinstance(definition, TestDef)
+    call = _arguments(test.name, test.args, definition, test.pos, ctx)
+    call.tests = _tests(test.name, test.tests, test.test_list, definition, test.pos, ctx,
+                        depth)
+    if definition.validate is not None:
+        definition.validate(call, ctx)
+    return call
+
+
+def _tests(name: str, tests: list[ast.Test], as_list: bool, definition: CommandDef | TestDef,
+           pos: ast.Pos, ctx: BindContext, depth: int) -> list[Call]:
+    want = definition.signature.tests
+    if want == "none" and tests:
+        raise ctx.error(f"{name} takes no test", tests[0].pos)
+    if want == "one" and (len(tests) != 1 or as_list):
+        raise ctx.error(f"{name} needs exactly one test", pos)
+    if want == "list" and (not as_list or not tests):
+        raise ctx.error(f"{name} needs a test list ( … )", pos)
+    return [_test(t, ctx, depth + 1) for t in tests]
+
+
+def _offered(name: str, definition: CommandDef | TestDef,
+             ctx: BindContext) -> dict[str, tuple[TagSpec, object | None]]:
+    """Every tag ``name`` accepts with what the script required: its own, those other
+    extensions add, and the shared groups' members."""
+    sig = definition.signature
+    offered: dict[str, tuple[TagSpec, object | None]] = {t.name: (t, None) for t in sig.tags}
+    for cap in ctx.required:
+        ext = ctx.registry[cap]
+        for spec in ext.extra_tags.get(name, ()):
+            offered[spec.name] = (spec, None)
+        if sig.match:
+            for m in ext.match_types:
+                kind = ArgKind.STRING if m.takes_value else None
+                offered[m.name] = (TagSpec(m.name, kind, MATCH), m)
+        if sig.address_part:
+            for a in ext.address_parts:
+                offered[a.name] = (TagSpec(a.name, None, ADDRESS_PART), a)
+    if sig.comparator:
+        offered["comparator"] = (TagSpec("comparator", ArgKind.STRING, COMPARATOR), None)
+    return offered
+
+
+def _value(arg: ast.Argument, kind: ArgKind, what: str, ctx: BindContext) -> ArgValue:
+    if kind is ArgKind.NUMBER:
+        if not isinstance(arg, ast.Number):
+            raise ctx.error(f"{what}: expected a number", arg.pos)
+        return arg.value
+    if not isinstance(arg, ast.Strings):
+        raise ctx.error(f"{what}: expected a {kind.value}", arg.pos)
+    if kind is ArgKind.STRING:
+        if arg.is_list:
+            raise ctx.error(f"{what}: expected a single string, not a list", arg.pos)
+        return arg.values[0]
+    return list(arg.values)
+
+
+def _arguments(name: str, args: list[ast.Argument], definition: CommandDef | TestDef,
+               pos: ast.Pos, ctx: BindContext) -> Call:
+    call = Call(name, pos, definition)
+    offered = _offered(name, definition, ctx)
+    groups: dict[str, str] = {}
+    i = 0
+    while i < len(args) and isinstance(args[i], ast.Tag):
+        tag = args[i]
+        assert isinstance(tag, ast.Tag)
+        entry = offered.get(tag.name)
+        if entry is None:
+            raise ctx.error(f"{name} does not take :{tag.name}", tag.pos)
+        spec, member = entry
+        if spec.capability and spec.capability not in ctx.required:
+            raise ctx.error(f":{tag.name} needs require {spec.capability!r}", tag.pos)
+        if spec.group is not None:
+            if spec.group in groups:
+                raise ctx.error(f"only one {spec.group} allowed (:{groups[spec.group]} and "
+                                f":{tag.name})", tag.pos)
+            groups[spec.group] = tag.name
+        elif tag.name in call.tags:
+            raise ctx.error(f":{tag.name} given twice", tag.pos)
+        value: TagValue = True
+        if spec.value is not None:
+            if i + 1 >= len(args):
+                raise ctx.error(f":{tag.name} needs a {spec.value.value} after it", tag.pos)
+            value = _value(args[i + 1], spec.value, f":{tag.name}", ctx)
+            i += 1
+        i += 1
+        if spec.group == MATCH:
+            assert isinstance(member, MatchTypeDef)
+            call.match = member.name
+            if member.takes_value:
+                assert isinstance(value, str)
+                if value.lower() not in RELATIONS:
+                    raise ctx.error(f"unknown relational operator {value!r}", tag.pos)
+                call.relation = value.lower()
+        elif spec.group == ADDRESS_PART:
+            assert isinstance(member, AddressPartDef)
+            call.address_part = member.name
+        elif spec.group == COMPARATOR:
+            assert isinstance(value, str)
+            call.comparator = _comparator(value, tag.pos, ctx).name
+        else:
+            call.tags[tag.name] = value
+    positional = args[i:]
+    sig = definition.signature
+    for arg in positional:
+        if isinstance(arg, ast.Tag):
+            raise ctx.error(f":{arg.name} must come before the other arguments of {name}",
+                            arg.pos)
+    least = len(sig.positional) - sig.optional
+    if not least <= len(positional) <= len(sig.positional):
+        count = str(len(sig.positional)) if not sig.optional else \
+            f"{least} to {len(sig.positional)}"
+        raise ctx.error(f"{name} takes {count} argument(s), not {len(positional)}", pos)
+    for n, (arg, kind) in enumerate(zip(positional, sig.positional, strict=False)):
+        call.args.append(_value(arg, kind, f"{name} argument {n + 1}", ctx))
+    if call.match in ("contains", "matches") and \
+            not _comparator(call.comparator, pos, ctx).substring:
+        raise ctx.error(f"comparator {call.comparator!r} cannot do :{call.match}", pos)
+    return call
+
+
+def _comparator(name: str, pos: ast.Pos, ctx: BindContext) -> ComparatorDef:
+    wanted = name.lower()
+    for cap, ext in ctx.registry.items():
+        for comp in ext.comparators:
+            if comp.name == wanted:
+                needed = comp.capability
+                if needed and needed not in ctx.required:
+                    raise ctx.error(f"comparator {name!r} needs require {needed!r}", pos)
+                if cap not in ctx.required:
+                    raise ctx.error(f"comparator {name!r} needs require {cap!r}", pos)
+                return comp
+    raise ctx.error(f"unknown comparator {name!r}", pos)

@@ -1,0 +1,196 @@
+"""The base language (RFC 5228): control commands, keep/discard/redirect, the base tests,
+match types ``:is``/``:contains``/``:matches``, comparators ``i;octet``/``i;ascii-casemap``
+and address parts ``:all``/``:localpart``/``:domain``. Registered as the extension "",
+which every script has without a require."""
+
+from __future__ import annotations
+
+import functools
+from email.utils import getaddresses
+
+from postroom.sieve import interp
+from postroom.sieve.actions import Discard, Keep, Redirect
+from postroom.sieve.bind import BindContext, Call
+from postroom.sieve.errors import SieveRuntimeError
+from postroom.sieve.match import match_values
+from postroom.sieve.registry import (
+    AddressPartDef,
+    AddressPartFn,
+    ArgKind,
+    CommandDef,
+    ComparatorDef,
+    Extension,
+    MatchTypeDef,
+    Signature,
+    TagSpec,
+    TestDef,
+    extensions,
+    register,
+)
+from postroom.sieve.runtime import Runtime, Stop
+
+S, SL, N = ArgKind.STRING, ArgKind.STRINGS, ArgKind.NUMBER
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """(local part, domain) split at the last "@"; no "@": all local part, no domain."""
+    at = address.rfind("@")
+    return (address, "") if at < 0 else (address[:at], address[at + 1:])
+
+
+def header_addresses(rt: Runtime, names: list[str]) -> list[str]:
+    """Every address in the named header fields (groups opened, display names dropped:
+    RFC 5228 §5.1), in field order."""
+    out: list[str] = []
+    for name in names:
+        for value in rt.message.header(name):
+            for _display, addr in getaddresses([value]):
+                if addr:
+                    out.append(addr)
+    return out
+
+
+def address_part(rt: Runtime, call: Call, addresses: list[str]) -> list[str]:
+    """The call's address part of each address; addresses without that part are left out
+    (RFC 5233 §4: no detail, no match)."""
+    part = _address_parts()[call.address_part]
+    out: list[str] = []
+    for address in addresses:
+        local, domain = split_address(address)
+        value = part(local, domain)
+        if value is not None:
+            out.append(value)
+    return out
+
+
+@functools.cache
+def _address_parts() -> dict[str, AddressPartFn]:
+    return {a.name: a.part for ext in extensions().values() for a in ext.address_parts}
+
+
+async def _keep(rt: Runtime, call: Call) -> None:
+    flags = call.tags.get("flags")
+    chosen: tuple[str, ...] | None = None
+    if isinstance(flags, list):
+        chosen = tuple(f for v in rt.expand_all(flags) for f in v.split())
+    elif rt.uses_flags:
+        chosen = tuple(rt.flags)
+    rt.add_action(Keep(chosen), call)
+    rt.cancel_implicit_keep()
+
+
+async def _discard(rt: Runtime, call: Call) -> None:
+    rt.add_action(Discard(), call)
+    rt.cancel_implicit_keep()
+
+
+async def _redirect(rt: Runtime, call: Call) -> None:
+    address = rt.expand(call.string(0)).strip()
+    local, domain = split_address(address)
+    if not local or not domain or any(c in address for c in " \t\r\n<>,"):
+        raise SieveRuntimeError(f"redirect to an invalid address {address!r}",
+                                call.pos.line, call.pos.column)
+    copy = bool(call.tags.get("copy"))
+    rt.add_action(Redirect(address, copy), call)
+    if not copy:
+        rt.cancel_implicit_keep()
+
+
+def _check_redirect(call: Call, ctx: BindContext) -> None:
+    address = call.string(0)
+    if "${" in address and ctx.has("variables"):
+        return
+    local, domain = split_address(address.strip())
+    if not local or not domain or any(c in address for c in " \t\r\n<>,"):
+        raise ctx.error(f"redirect to an invalid address {address!r}", call.pos)
+
+
+async def _stop(rt: Runtime, call: Call) -> None:
+    raise Stop
+
+
+async def _true(rt: Runtime, call: Call) -> bool:
+    return True
+
+
+async def _false(rt: Runtime, call: Call) -> bool:
+    return False
+
+
+async def _not(rt: Runtime, call: Call) -> bool:
+    return not await interp.test(rt, call.tests[0])
+
+
+async def _allof(rt: Runtime, call: Call) -> bool:
+    for t in call.tests:
+        if not await interp.test(rt, t):
+            return False
+    return True
+
+
+async def _anyof(rt: Runtime, call: Call) -> bool:
+    for t in call.tests:
+        if await interp.test(rt, t):
+            return True
+    return False
+
+
+async def _header(rt: Runtime, call: Call) -> bool:
+    values = [v for name in rt.expand_all(call.strings(0)) for v in rt.message.header(name)]
+    return match_values(rt, call, values, call.strings(1))
+
+
+async def _address(rt: Runtime, call: Call) -> bool:
+    addresses = header_addresses(rt, rt.expand_all(call.strings(0)))
+    return match_values(rt, call, address_part(rt, call, addresses), call.strings(1))
+
+
+async def _exists(rt: Runtime, call: Call) -> bool:
+    return all(rt.message.raw_header(name) for name in rt.expand_all(call.strings(0)))
+
+
+async def _size(rt: Runtime, call: Call) -> bool:
+    limit = call.number(0)
+    return rt.message.size > limit if "over" in call.tags else rt.message.size < limit
+
+
+def _check_size(call: Call, ctx: BindContext) -> None:
+    if ("over" in call.tags) == ("under" in call.tags):
+        raise ctx.error("size needs exactly one of :over and :under", call.pos)
+
+
+_MATCH = Signature(positional=(SL, SL), match=True, comparator=True)
+_ADDRESS = Signature(positional=(SL, SL), match=True, comparator=True, address_part=True)
+
+BASE = register(Extension(
+    "",
+    commands=(
+        CommandDef("if", Signature(tests="one", block=True), None),
+        CommandDef("elsif", Signature(tests="one", block=True), None),
+        CommandDef("else", Signature(block=True), None),
+        CommandDef("stop", Signature(), _stop),
+        CommandDef("keep", Signature(), _keep, action=True),
+        CommandDef("discard", Signature(), _discard, action=True),
+        CommandDef("redirect", Signature(positional=(S,)), _redirect, _check_redirect,
+                   action=True),
+    ),
+    tests=(
+        TestDef("true", Signature(), _true),
+        TestDef("false", Signature(), _false),
+        TestDef("not", Signature(tests="one"), _not),
+        TestDef("allof", Signature(tests="list"), _allof),
+        TestDef("anyof", Signature(tests="list"), _anyof),
+        TestDef("header", _MATCH, _header),
+        TestDef("address", _ADDRESS, _address),
+        TestDef("exists", Signature(positional=(SL,)), _exists),
+        TestDef("size", Signature(positional=(N,), tags=(TagSpec("over"), TagSpec("under"))),
+                _size, _check_size),
+    ),
+    match_types=(MatchTypeDef("is"), MatchTypeDef("contains"), MatchTypeDef("matches")),
+    comparators=(ComparatorDef("i;octet"), ComparatorDef("i;ascii-casemap")),
+    address_parts=(
+        AddressPartDef("all", lambda local, domain: f"{local}@{domain}" if domain else local),
+        AddressPartDef("localpart", lambda local, domain: local),
+        AddressPartDef("domain", lambda local, domain: domain),
+    ),
+))
