@@ -9,7 +9,8 @@ its line and column rather than failing at delivery (RFC 5804 §2.6: PUTSCRIPT v
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import difflib
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,8 +64,12 @@ class Call:
         return value
 
     def strings(self, index: int) -> list[str]:
+        """A string-list argument: the bound list itself (do not change it; keeping the
+        same object lets match.py reuse what it folded from it)."""
         value = self.args[index]
-        return [value] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+        if isinstance(value, list):
+            return value
+        return [value] if isinstance(value, str) else [str(value)]
 
     def number(self, index: int) -> int:
         value = self.args[index]
@@ -155,10 +160,22 @@ def _find(name: str, kind: str, pos: ast.Pos, ctx: BindContext) -> CommandDef | 
             if d.name == name:
                 if cap in ctx.required:
                     return d
-                owner = cap
-    if owner is not None:
+                if owner is None or ext.advertised:
+                    owner = cap
+    if owner is not None and ctx.registry[owner].advertised:
         raise ctx.error(f"{kind} {name!r} needs require {owner!r}", pos)
-    raise ctx.error(f"unknown {kind} {name!r}", pos)
+    other = "test" if kind == "command" else "command"
+    for ext in ctx.registry.values():
+        defs = ext.tests if kind == "command" else ext.commands
+        if ext.advertised and any(d.name == name for d in defs):
+            hint = "put it after if/elsif/not/allof/anyof" if kind == "command" else \
+                "it cannot be used as a test"
+            raise ctx.error(f"{name!r} is a {other}, not a {kind} ({hint})", pos)
+    known = sorted({d.name for ext in ctx.registry.values() if ext.advertised
+                    for d in (ext.commands if kind == "command" else ext.tests)})
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ctx.error(f"unknown {kind} {name!r}{hint}", pos)
 
 
 def _command(cmd: ast.Command, ctx: BindContext, depth: int) -> Call:
@@ -225,18 +242,41 @@ def _offered(name: str, definition: CommandDef | TestDef,
     return offered
 
 
+# Capabilities that rewrite string literals when a script requires them (RFC 5228 §2.4.2.4
+# "encoded-character"): each string argument passes through the filters of the required ones.
+LiteralFilter = Callable[[str, ast.Pos, "BindContext"], str]
+LITERAL_FILTERS: dict[str, LiteralFilter] = {}
+
+
+def _strings(arg: ast.Strings, ctx: BindContext) -> tuple[str, ...]:
+    values = arg.values
+    for cap, fn in LITERAL_FILTERS.items():
+        if cap in ctx.required:
+            values = tuple(fn(v, arg.pos, ctx) for v in values)
+    return values
+
+
+def _describe(arg: ast.Argument) -> str:
+    if isinstance(arg, ast.Number):
+        return f"a number ({arg.value})"
+    if isinstance(arg, ast.Tag):
+        return f"the tag :{arg.name}"
+    return "a string list" if arg.is_list else "a string"
+
+
 def _value(arg: ast.Argument, kind: ArgKind, what: str, ctx: BindContext) -> ArgValue:
     if kind is ArgKind.NUMBER:
         if not isinstance(arg, ast.Number):
-            raise ctx.error(f"{what}: expected a number", arg.pos)
+            raise ctx.error(f"{what}: expected a number, found {_describe(arg)}", arg.pos)
         return arg.value
     if not isinstance(arg, ast.Strings):
-        raise ctx.error(f"{what}: expected a {kind.value}", arg.pos)
+        raise ctx.error(f"{what}: expected a {kind.value}, found {_describe(arg)}", arg.pos)
     if kind is ArgKind.STRING:
         if arg.is_list:
-            raise ctx.error(f"{what}: expected a single string, not a list", arg.pos)
-        return arg.values[0]
-    return list(arg.values)
+            raise ctx.error(f"{what}: expected a single string, found a string list",
+                            arg.pos)
+        return _strings(arg, ctx)[0]
+    return list(_strings(arg, ctx))
 
 
 def _arguments(name: str, args: list[ast.Argument], definition: CommandDef | TestDef,
@@ -250,7 +290,7 @@ def _arguments(name: str, args: list[ast.Argument], definition: CommandDef | Tes
         assert isinstance(tag, ast.Tag)
         entry = offered.get(tag.name)
         if entry is None:
-            raise ctx.error(f"{name} does not take :{tag.name}", tag.pos)
+            raise _unknown_tag(name, tag, definition, offered, ctx)
         spec, member = entry
         if spec.capability and spec.capability not in ctx.required:
             raise ctx.error(f":{tag.name} needs require {spec.capability!r}", tag.pos)
@@ -294,13 +334,41 @@ def _arguments(name: str, args: list[ast.Argument], definition: CommandDef | Tes
     if not least <= len(positional) <= len(sig.positional):
         count = str(len(sig.positional)) if not sig.optional else \
             f"{least} to {len(sig.positional)}"
-        raise ctx.error(f"{name} takes {count} argument(s), not {len(positional)}", pos)
+        names = f" ({', '.join(sig.names)})" if sig.names else ""
+        given = len(positional)
+        raise ctx.error(f"{_kind(definition)} {name} takes {count} positional argument(s)"
+                        f"{names}, but {given} {'was' if given == 1 else 'were'} given", pos)
     for n, (arg, kind) in enumerate(zip(positional, sig.positional, strict=False)):
-        call.args.append(_value(arg, kind, f"{name} argument {n + 1}", ctx))
+        label = f" ({sig.names[n]})" if n < len(sig.names) else ""
+        call.args.append(_value(arg, kind, f"{name} argument {n + 1}{label}", ctx))
     if call.match in ("contains", "matches") and \
             not _comparator(call.comparator, pos, ctx).substring:
         raise ctx.error(f"comparator {call.comparator!r} cannot do :{call.match}", pos)
     return call
+
+
+def _kind(definition: CommandDef | TestDef) -> str:
+    return "command" if isinstance(definition, CommandDef) else "test"
+
+
+def _unknown_tag(name: str, tag: ast.Tag, definition: CommandDef | TestDef,
+                 offered: dict[str, tuple[TagSpec, object | None]],
+                 ctx: BindContext) -> SieveSyntaxError:
+    """The error for a tag ``name`` does not take: which capability would bring it, or what
+    it does take."""
+    sig = definition.signature
+    for cap, ext in ctx.registry.items():
+        if not ext.advertised:
+            continue
+        brings = any(spec.name == tag.name for spec in ext.extra_tags.get(name, ()))
+        brings = brings or (sig.match and any(m.name == tag.name for m in ext.match_types))
+        brings = brings or (sig.address_part
+                            and any(a.name == tag.name for a in ext.address_parts))
+        if brings:
+            return ctx.error(f":{tag.name} on {name} needs require {cap!r}", tag.pos)
+    takes = ", ".join(f":{t}" for t in sorted(offered))
+    return ctx.error(f"unknown tagged argument :{tag.name} for the {name} {_kind(definition)}"
+                     + (f" (it takes {takes})" if takes else " (it takes none)"), tag.pos)
 
 
 def _comparator(name: str, pos: ast.Pos, ctx: BindContext) -> ComparatorDef:

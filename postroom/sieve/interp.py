@@ -14,8 +14,8 @@ from postroom.sieve.actions import Keep
 from postroom.sieve.bind import BoundScript, Call
 from postroom.sieve.errors import SieveRuntimeError
 from postroom.sieve.limits import Limits
-from postroom.sieve.registry import TestDef
 from postroom.sieve.message import Message
+from postroom.sieve.registry import TestDef
 from postroom.sieve.runtime import Environment, Result, Return, Runtime, Stop
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from email.errors import HeaderParseError
-from email.header import decode_header, make_header
+
+from postroom.mime.reading import decode_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +29,9 @@ class Envelope:
 
 
 def decode(value: str) -> str:
-    """Unfolded ``value`` with encoded-words decoded; a value that does not decode stays as
-    written (a broken encoded-word is compared as text rather than refused)."""
-    if "=?" not in value:
-        return value
-    try:
-        return str(make_header(decode_header(value)))
-    except (HeaderParseError, LookupError, UnicodeError, ValueError):
-        return value
+    """Unfolded ``value`` with encoded-words decoded (RFC 2047); a malformed word stays as
+    written and spoils nothing else (postroom.mime.reading.decode_words)."""
+    return decode_words(value) if "=?" in value else value
 
 
 def unfold(value: str) -> str:
@@ -78,7 +73,11 @@ BodyLoader = Callable[[], Awaitable[bytes]]
 
 class Message:
     """One message under filtering. ``size`` is the whole message's size in octets
-    (RFC 5228 §5.9); ``body`` loads the complete message (header and body) when asked."""
+    (RFC 5228 §5.9); ``body`` loads the complete message (header and body) when asked.
+
+    Header lookups go through an index by lower-case name, built on first use. Code that
+    changes ``fields`` (editheader) sets ``edited = True`` afterwards, which also drops the
+    index."""
 
     def __init__(self, header_block: bytes, *, size: int, envelope: Envelope,
                  body: BodyLoader | None = None) -> None:
@@ -87,17 +86,45 @@ class Message:
         self.envelope = envelope
         self._body = body
         self._loaded: bytes | None = None
-        self.edited = False
+        self._edited = False
+        self._raw: dict[str, list[str]] | None = None
+        self._decoded: dict[str, list[str]] = {}
+
+    @property
+    def edited(self) -> bool:
+        """Whether ``fields`` changed since the message was received."""
+        return self._edited
+
+    @edited.setter
+    def edited(self, value: bool) -> None:
+        self._edited = value
+        self._raw = None
+        self._decoded = {}
+
+    def _index(self) -> dict[str, list[str]]:
+        index = self._raw
+        if index is None:
+            index = {}
+            for name, value in self.fields:
+                index.setdefault(name.lower(), []).append(value)
+            self._raw = index
+        return index
 
     def header(self, name: str) -> list[str]:
-        """Decoded values of every field called ``name`` (case-insensitive), in order."""
+        """Decoded values of every field called ``name`` (case-insensitive), in order. The
+        list is shared: do not change it."""
         wanted = name.lower()
-        return [decode(v) for n, v in self.fields if n.lower() == wanted]
+        got = self._decoded.get(wanted)
+        if got is None:
+            raw = self._index().get(wanted, _NONE)
+            got = [decode(v) for v in raw] if raw else _NONE
+            self._decoded[wanted] = got
+        return got
 
     def raw_header(self, name: str) -> list[str]:
-        """Values as written (unfolded), for tests that must see encoded-words."""
-        wanted = name.lower()
-        return [v for n, v in self.fields if n.lower() == wanted]
+        """Values as written (unfolded), for tests that must see encoded-words and for
+        address parsing. The list is shared: do not change it."""
+        return self._index().get(name.lower(), _NONE)
 
     async def full(self) -> bytes:
         """The whole message as delivered so far (header block as received, then the body),
@@ -111,3 +138,6 @@ class Message:
         the empty line."""
         out = [f"{n}: {v}\r\n" for n, v in self.fields]
         return ("".join(out) + "\r\n").encode("utf-8")
+
+
+_NONE: list[str] = []

@@ -69,6 +69,8 @@ class Signature:
 
     positional: tuple[ArgKind, ...] = ()
     optional: int = 0
+    # what each positional is, for error messages ("header names", "key list")
+    names: tuple[str, ...] = ()
     tags: tuple[TagSpec, ...] = ()
     tests: str = "none"
     block: bool = False

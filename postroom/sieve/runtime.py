@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from postroom.sieve.actions import Action, Discard, FileInto, Keep, Redirect
+from postroom.sieve.actions import Action, Discard, FileInto, Keep, Redirect, Reject, Vacation
 from postroom.sieve.errors import SieveLimitExceeded, SieveRuntimeError
 from postroom.sieve.limits import Limits
 from postroom.sieve.message import Message
@@ -132,6 +132,10 @@ class Runtime:
         return self.expander(self, text)
 
     def expand_all(self, values: list[str]) -> list[str]:
+        """Each of ``values`` expanded; ``values`` itself when nothing needs expanding (so
+        callers may cache what they derive from a bound list)."""
+        if self.expander is None or not any("${" in v for v in values):
+            return values
         return [self.expand(v) for v in values]
 
     def set_variable(self, name: str, value: str, call: Call) -> None:
@@ -152,6 +156,8 @@ class Runtime:
         """Record ``action``; identical fileinto/redirect/keep are done once (RFC 5228
         §2.10.3); counts against ``max_actions`` and ``max_redirects``."""
         actions = self.result.actions
+        if actions:
+            _check_conflicts(action, actions, call)
         if isinstance(action, Redirect):
             if any(isinstance(a, Redirect) and a.address.lower() == action.address.lower()
                    for a in actions):
@@ -183,6 +189,34 @@ class Runtime:
 
     def log(self, note: str) -> None:
         self.result.log.append(note)
+
+
+_DELIVERING = (Keep, FileInto, Redirect, Vacation)
+
+
+def _check_conflicts(action: Action, actions: list[Action], call: Call) -> None:
+    """RFC 5429 §2.4: one reject per run; reject with vacation is an error, and with keep,
+    fileinto or redirect "NOT RECOMMENDED" — refused here, so a message is either delivered
+    or refused, never both (RFC 5321's principle the RFC recalls). A run-time error: the
+    implicit keep applies (RFC 5228 §2.10.6)."""
+    if isinstance(action, Reject):
+        for a in actions:
+            if isinstance(a, Reject | _DELIVERING):
+                raise SieveRuntimeError(
+                    f"{_name(action)} cannot be combined with {_name(a)} in one run "
+                    "(RFC 5429 §2.4)", call.pos.line, call.pos.column)
+    elif isinstance(action, _DELIVERING):
+        for a in actions:
+            if isinstance(a, Reject):
+                raise SieveRuntimeError(
+                    f"{_name(action)} cannot be combined with {_name(a)} in one run "
+                    "(RFC 5429 §2.4)", call.pos.line, call.pos.column)
+
+
+def _name(action: Action) -> str:
+    if isinstance(action, Reject):
+        return "ereject" if action.extended else "reject"
+    return type(action).__name__.lower()
 
 
 def _union(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...] | None:

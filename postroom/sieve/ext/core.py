@@ -6,10 +6,10 @@ which every script has without a require."""
 from __future__ import annotations
 
 import functools
-from email.utils import getaddresses
 
 from postroom.sieve import interp
 from postroom.sieve.actions import Discard, Keep, Redirect
+from postroom.sieve.address import Address, parse_addresses
 from postroom.sieve.bind import BindContext, Call
 from postroom.sieve.errors import SieveRuntimeError
 from postroom.sieve.match import match_values
@@ -39,20 +39,39 @@ def split_address(address: str) -> tuple[str, str]:
 
 
 def header_addresses(rt: Runtime, names: list[str]) -> list[str]:
-    """Every address in the named header fields (groups opened, display names dropped:
-    RFC 5228 §5.1), in field order."""
-    out: list[str] = []
+    """Every valid address in the named header fields as ``local@domain`` (groups opened,
+    display names and comments dropped: RFC 5228 §5.1), in field order."""
+    return [a.all for a in parsed_addresses(rt, names) if a.valid]
+
+
+def parsed_addresses(rt: Runtime, names: list[str], call: Call | None = None) -> list[Address]:
+    """Every address in the named header fields, invalid ones included (``:all`` compares
+    their text: RFC 5228 §2.7.4). With ``call``, its ``:index``/``:last`` (RFC 5260 §6)
+    pick among the fields of each name first."""
+    out: list[Address] = []
     for name in names:
-        for value in rt.message.header(name):
-            for _display, addr in getaddresses([value]):
-                if addr:
-                    out.append(addr)
+        values = rt.message.raw_header(name)
+        if call is not None and "index" in call.tags:
+            values = pick_field(call, values)
+        for value in values:
+            out.extend(parse_addresses(value))
     return out
 
 
+def pick_field(call: Call, values: list[str]) -> list[str]:
+    """RFC 5260 §6 ``:index N`` (``:last`` counts from the end): the one field chosen among
+    those of a name, or none when there are fewer."""
+    index = call.tags.get("index")
+    if not isinstance(index, int):
+        return values
+    if index < 1 or index > len(values):
+        return []
+    return [values[-index] if call.tags.get("last") else values[index - 1]]
+
+
 def address_part(rt: Runtime, call: Call, addresses: list[str]) -> list[str]:
-    """The call's address part of each address; addresses without that part are left out
-    (RFC 5233 §4: no detail, no match)."""
+    """The call's address part of each address (given as strings); addresses without that
+    part are left out (RFC 5233 §4: no detail, no match)."""
     part = _address_parts()[call.address_part]
     out: list[str] = []
     for address in addresses:
@@ -60,6 +79,22 @@ def address_part(rt: Runtime, call: Call, addresses: list[str]) -> list[str]:
         value = part(local, domain)
         if value is not None:
             out.append(value)
+    return out
+
+
+def parts_of(call: Call, addresses: list[Address]) -> list[str]:
+    """The call's address part of each parsed address: ``:all`` of an invalid address is
+    its text; every other part of it is missing (RFC 5228 §2.7.4)."""
+    name = call.address_part
+    if name == "all":
+        return [a.all for a in addresses]
+    part = _address_parts()[name]
+    out: list[str] = []
+    for a in addresses:
+        if a.local is not None and a.domain is not None:
+            value = part(a.local, a.domain)
+            if value is not None:
+                out.append(value)
     return out
 
 
@@ -136,17 +171,31 @@ async def _anyof(rt: Runtime, call: Call) -> bool:
 
 
 async def _header(rt: Runtime, call: Call) -> bool:
-    values = [v for name in rt.expand_all(call.strings(0)) for v in rt.message.header(name)]
+    names = rt.expand_all(call.strings(0))
+    message = rt.message
+    if len(names) == 1 and "index" not in call.tags:
+        values = message.header(names[0])
+    else:
+        values = []
+        for name in names:
+            found = message.header(name)
+            values.extend(pick_field(call, found) if "index" in call.tags else found)
+    if not values:
+        # RFC 5228 §5.7: a header that is not there matches no key, not even ""; :count
+        # (RFC 5231 §4.2) still counts zero
+        return call.match == "count" and match_values(rt, call, values, call.strings(1))
     return match_values(rt, call, values, call.strings(1))
 
 
 async def _address(rt: Runtime, call: Call) -> bool:
-    addresses = header_addresses(rt, rt.expand_all(call.strings(0)))
-    return match_values(rt, call, address_part(rt, call, addresses), call.strings(1))
+    addresses = parsed_addresses(rt, rt.expand_all(call.strings(0)), call)
+    return match_values(rt, call, parts_of(call, addresses), call.strings(1))
 
 
 async def _exists(rt: Runtime, call: Call) -> bool:
-    return all(rt.message.raw_header(name) for name in rt.expand_all(call.strings(0)))
+    # RFC 5228 §5.5: true only if every named header exists
+    message = rt.message
+    return all(message.raw_header(name) for name in rt.expand_all(call.strings(0)))
 
 
 async def _size(rt: Runtime, call: Call) -> bool:
@@ -159,8 +208,10 @@ def _check_size(call: Call, ctx: BindContext) -> None:
         raise ctx.error("size needs exactly one of :over and :under", call.pos)
 
 
-_MATCH = Signature(positional=(SL, SL), match=True, comparator=True)
-_ADDRESS = Signature(positional=(SL, SL), match=True, comparator=True, address_part=True)
+_MATCH = Signature(positional=(SL, SL), match=True, comparator=True,
+                   names=("header names", "key list"))
+_ADDRESS = Signature(positional=(SL, SL), match=True, comparator=True, address_part=True,
+                     names=("header list", "key list"))
 
 BASE = register(Extension(
     "",
@@ -171,7 +222,8 @@ BASE = register(Extension(
         CommandDef("stop", Signature(), _stop),
         CommandDef("keep", Signature(), _keep, action=True),
         CommandDef("discard", Signature(), _discard, action=True),
-        CommandDef("redirect", Signature(positional=(S,)), _redirect, _check_redirect,
+        CommandDef("redirect", Signature(positional=(S,), names=("address",)), _redirect,
+                   _check_redirect,
                    action=True),
     ),
     tests=(
@@ -182,8 +234,9 @@ BASE = register(Extension(
         TestDef("anyof", Signature(tests="list"), _anyof),
         TestDef("header", _MATCH, _header),
         TestDef("address", _ADDRESS, _address),
-        TestDef("exists", Signature(positional=(SL,)), _exists),
-        TestDef("size", Signature(positional=(N,), tags=(TagSpec("over"), TagSpec("under"))),
+        TestDef("exists", Signature(positional=(SL,), names=("header names",)), _exists),
+        TestDef("size", Signature(positional=(N,), tags=(TagSpec("over"), TagSpec("under")),
+                                  names=("limit",)),
                 _size, _check_size),
     ),
     match_types=(MatchTypeDef("is"), MatchTypeDef("contains"), MatchTypeDef("matches")),
