@@ -11,7 +11,7 @@ import logging
 import os
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from postroom.access.gate import AccessGate
 from postroom.config import Config, ConfigError
@@ -58,6 +58,7 @@ from postroom.services.pipeline.signing import DkimSigner
 from postroom.services.queue import QueueService
 from postroom.services.screening import Screening
 from postroom.services.senders import SenderRules
+from postroom.services.sieve.scripts import SieveScripts
 from postroom.services.spamlearn import SpamLearner
 from postroom.services.spamprefs import SpamPreferences
 from postroom.services.submission import SubmissionService
@@ -139,6 +140,8 @@ class Services:
     tokens: ApiTokens | None = None  # the JSON API's bearer tokens (services/apitokens.py)
     dav: Dav | None = None  # groupware: CalDAV/CardDAV/WebDAV, import/export (services/dav/)
     eas: Eas | None = None  # Exchange ActiveSync (services/eas/)
+    # stored Sieve scripts (services/sieve/scripts.py): ManageSieve, the CLI, the API, webmail
+    sieve_scripts: SieveScripts = field(init=False)
 
     async def close(self) -> None:
         if self.learner is not None:
@@ -213,17 +216,21 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     eas = build_eas(EasContext(store, gate, directory, mailboxes, messages, acl, submission,
                                feed, dav, audit, cfg.web.eas, hostname,
                                cfg.limits.max_message_size))
-    return Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
-                    throttle, maildrops, secrets, queue, gateways, submission, delivery,
-                    multipop, atrn, admin, front, senders,
-                    TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
-                                cfg.store.index_backlog, cfg.store.index_batch_bytes), screening,
-                    dkim_keys=dkim_keys, batv=batv, metrics=metrics, sessions=sessions,
-                    two_factor=two_factor, app_passwords=app_passwords,
-                    own_account=OwnAccount(directory, sessions, audit), spam_prefs=spam_prefs,
-                    learner=learner,
-                    tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache),
-                    dav=dav, eas=eas)
+    sieve_scripts = SieveScripts(store, cfg.sieve, audit, mailboxes)
+    services = Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
+                        throttle, maildrops, secrets, queue, gateways, submission, delivery,
+                        multipop, atrn, admin, front, senders,
+                        TextIndexer(store, cfg.store.index_delay, cfg.store.index_batch,
+                                    cfg.store.index_backlog, cfg.store.index_batch_bytes),
+                        screening,
+                        dkim_keys=dkim_keys, batv=batv, metrics=metrics, sessions=sessions,
+                        two_factor=two_factor, app_passwords=app_passwords,
+                        own_account=OwnAccount(directory, sessions, audit), spam_prefs=spam_prefs,
+                        learner=learner,
+                        tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache),
+                        dav=dav, eas=eas)
+    services.sieve_scripts = sieve_scripts
+    return services
 
 
 def check_context(cfg: Config, store: SqlStore, senders: SenderRules,

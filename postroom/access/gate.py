@@ -178,6 +178,14 @@ class AccessGate:
     @staticmethod
     def _judge(mailbox: MailboxRec, rights: Rights, name: str, op: Op | None) -> MailboxHandle:
         handle = MailboxHandle(mailbox, rights, name, token=_GATE_TOKEN)
+        if op in (Op.FILE_INSERT, Op.FILE_POST):
+            # A Sieve fileinto (RFC 5228 §4.1) and mailboxexists (RFC 5490 §3.1): a folder
+            # the script's owner may not file into does not exist for the script, whatever
+            # else the owner may do with it, so neither the run nor its log tells the two
+            # apart.
+            if not handle.allows(op):
+                raise mailbox_missing(name)
+            return handle
         if op in (Op.POST, Op.DELIVER):
             # Posting goes to a published address, and delivery to a recipient the directory
             # resolved, not to a name found by browsing: a refusal reveals nothing the

@@ -23,7 +23,11 @@ class Op(enum.Enum):
     SET_OTHER_FLAGS = "set-other-flags"
     APPEND = "append"  # APPEND, COPY/MOVE target
     POST = "post"  # deliver to the folder's address (SMTP), not IMAP
-    DELIVER = "deliver"  # file an incoming message into a recipient's folder (delivery, Sieve)
+    DELIVER = "deliver"  # file an incoming message into a recipient's folder (delivery)
+    # A Sieve fileinto into a folder of the script's owner's choosing (docs/sieve.md): the
+    # right configured as ``sieve.fileinto_right``, insert or post.
+    FILE_INSERT = "file-insert"
+    FILE_POST = "file-post"
     CREATE_CHILD = "create-child"  # CREATE under it; new parent in RENAME
     DELETE = "delete"  # DELETE the mailbox; old name in RENAME
     RENAME_FROM = "rename-from"
@@ -74,6 +78,8 @@ OP_RIGHTS: dict[Op, Need] = {
     # The recipient's own folders: the owner holds every right. Someone else's folder (a
     # filing rule into a shared folder): posting or inserting, either will do.
     Op.DELIVER: Need(any_of=frozenset("ip")),
+    Op.FILE_INSERT: _all("i"),
+    Op.FILE_POST: _all("p"),
     Op.CREATE_CHILD: _all("k"),
     Op.DELETE: _all("x"),
     Op.RENAME_FROM: _all("x"),

@@ -25,6 +25,7 @@ from postroom.store.repo.messages import MessageQueries, MessageRepo
 from postroom.store.repo.multipop import MultipopRepo
 from postroom.store.repo.queue import QueueRepo
 from postroom.store.repo.screening import GreylistRepo, ScreeningRepo
+from postroom.store.repo.sieve import SieveRepo
 from postroom.store.repo.signing import SigningRepo
 from postroom.store.repo.spamprefs import SpamPrefsRepo
 from postroom.store.repo.webmail import WebmailRepo
@@ -57,6 +58,7 @@ class SqlStore:
         self.dav = DavRepo(engine)  # groupware items' index, dead properties (services/dav/)
         self.dav_locks = DavLockRepo(engine)  # WebDAV locks of the file area
         self.eas = EasRepo(engine)  # ActiveSync devices and sync states
+        self.sieve = SieveRepo(engine)  # Sieve scripts and memory (services/sieve/)
 
     @property
     def stats(self) -> CommitStats:

@@ -28,7 +28,7 @@ EXPECTED: dict[Op, str] = {
     Op.MOVE_FROM: "rte", Op.SET_SEEN: "s", Op.SET_DELETED: "t", Op.SET_OTHER_FLAGS: "w",
     Op.APPEND: "i", Op.POST: "p", Op.CREATE_CHILD: "k", Op.DELETE: "x", Op.RENAME_FROM: "x",
     Op.EXPUNGE: "e", Op.ADMIN: "a", Op.ITEM_READ: "r", Op.ITEM_CREATE: "i",
-    Op.ITEM_DELETE: "te", Op.ITEM_EDIT: "ite",
+    Op.ITEM_DELETE: "te", Op.ITEM_EDIT: "ite", Op.FILE_INSERT: "i", Op.FILE_POST: "p",
 }
 
 
