@@ -233,6 +233,18 @@ class NewEntry:
     next_attempt: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MemoryRow:
+    """One thing Sieve remembers for an account until ``expires`` (unix seconds): a vacation
+    reply sent, a message the duplicate test saw, a redirect done (services/sieve/memory.py).
+    ``key_hash`` hashes what is remembered; rows are written with the delivery's settlement."""
+
+    account_id: int
+    kind: str  # "vacation" | "duplicate" | "redirect"
+    key_hash: str
+    expires: int
+
+
 Target = TypeVar("Target")
 
 
@@ -251,9 +263,12 @@ class Settlement(Generic[Target]):
     state: str = "ready"  # "active" while a split attempt is still going on
     local: Sequence[tuple[Target, NewMessage]] = ()
     notices: Sequence[NewEntry] = ()
-    # Copies forwarded to remote alias and group members (services/forwarding.py): new
-    # remote entries, committed with the local copies they go with.
+    # Copies forwarded to remote alias and group members (services/forwarding.py), copies a
+    # Sieve script redirected and its vacation replies: new entries, committed with the
+    # local copies they go with.
     forwards: Sequence[NewEntry] = ()
+    # What Sieve remembers from this delivery (services/sieve/memory.py), committed with it.
+    memory: Sequence[MemoryRow] = ()
 
 
 @dataclass(frozen=True, slots=True)
