@@ -21,6 +21,7 @@ is committed before it returns, and only then may a door report success.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -51,7 +52,10 @@ from postroom.services.pipeline import (
 )
 from postroom.services.queue import MessageWriter, QueueService
 from postroom.services.screening import Offences
+from postroom.services.sieve.srs import SenderRewriting, SrsError
 from postroom.store.sqlstore import SqlStore
+
+srs_log = logging.getLogger("postroom.mail")
 
 SUBMISSION_CHANNELS = frozenset({"submission", "webmail", "eas"})
 
@@ -102,6 +106,10 @@ class SubmissionService:
         # Bounce address tag validation (services/batv.py): strips prvs= tags from our
         # addresses and refuses bounces without a valid one while batv.enabled is on.
         self.batv: Batv | None = None
+        # The Sender Rewriting Scheme of redirected mail (services/sieve/srs.py): mail to an
+        # SRS address of ours goes back to the sender it encodes; a forged or expired one is
+        # refused.
+        self.srs: SenderRewriting | None = None
 
     async def primary_domain(self) -> str:
         domains = await self._store.directory.list_domains()
@@ -128,7 +136,8 @@ class SubmissionService:
         if self.batv is not None:
             address = await self.batv.recipient(message, address)
         try:
-            route = await self.route(message.client, address)
+            route = await self._srs_route(message, address) or \
+                await self.route(message.client, address)
         except MailError as exc:
             # Address harvesting is counted for strangers only: an authenticated user or a
             # trusted relay (a backup MX, a front filter) mistyping addresses must never get
@@ -149,7 +158,26 @@ class SubmissionService:
                 message.remote.add(route.address)
         return route
 
-    async def route(self, client: Client, address: str) -> Route:
+    async def _srs_route(self, message: Message, address: str) -> Route | None:
+        """An SRS address of ours (services/sieve/srs.py): mail to it (a bounce of a copy a
+        Sieve script redirected, or a reply to its return path) is passed on to the address
+        it encodes, from anyone: that is what the signature vouches for. None for any other
+        address. A forged, altered or expired one: 550 5.7.1, logged."""
+        if self.srs is None:
+            return None
+        try:
+            target = await self.srs.bounce_target(address)
+        except SrsError as exc:
+            _srs_log(message, address, "refused", str(exc))
+            raise MailError(Kind.NO_PERM, f"Invalid SRS address <{address}>: {exc}") from None
+        if target is None:
+            return None
+        _srs_log(message, address, "accepted", f"returned to <{target}>")
+        return await self.route(message.client, target, relay=True)
+
+    async def route(self, client: Client, address: str, relay: bool = False) -> Route:
+        """Where ``address`` goes, or why not. ``relay``: another domain's address is
+        taken from anyone (mail to an SRS address, going back to its sender)."""
         res = await self._directory.resolve_recipient(address)
         if isinstance(res, Unknown):
             if res.local_domain:
@@ -158,6 +186,8 @@ class SubmissionService:
             if gateway is not None:  # someone else's domain we accept mail for
                 await self._gateways.check_recipient(gateway, address)
                 return Route(address, True, f" (held for {gateway.domain})")
+            if relay:
+                return Route(address, True, " (returned by SRS)")
             if client.principal is None and not client.trusted:
                 raise MailError(Kind.NO_PERM, "Relaying denied: authenticate first")
             return Route(address, True, " (relayed)")
@@ -273,6 +303,12 @@ class SubmissionService:
         await self.check_content(message)
         blob = await self._queue.put_bytes(data)
         return await self.accept(message, blob, received, {})
+
+
+def _srs_log(message: Message, address: str, decision: str, reason: str) -> None:
+    srs_log.info("srs", extra={"client": message.client.address,
+                               "from": f"<{message.sender}>", "to": f"<{address}>",
+                               "decision": decision, "reason": reason})
 
 
 def received_header(helo: str, peer: str, hostname: str, protocol: str, queue_hint: str,

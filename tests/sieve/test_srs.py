@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from postroom.app import Services
+from postroom.core.errors import Kind, MailError
+from postroom.services.pipeline import Client
 from postroom.services.sieve.srs import (
     DAY,
     SECRET_FILE,
@@ -137,3 +139,36 @@ async def test_service_rewrites_foreign_senders_only(sqlite_services: Services) 
     s.cfg.sieve.srs_secret = "a new secret"
     with pytest.raises(SrsError):
         await srs.bounce_target(rewritten)
+
+
+async def test_rcpt_of_an_srs_address_goes_back_to_the_sender(
+        sqlite_services: Services) -> None:
+    """At RCPT (services/submission.py): mail from anyone to a valid SRS address of ours is
+    relayed to the address it encodes; a forged or expired one is refused with 550 5.7.1
+    (Kind.NO_PERM) and counted as nothing else."""
+    s = sqlite_services
+    await account(s, "alice@a.example")
+    srs = SenderRewriting(s.directory, s.cfg.sieve, s.cfg.data_path)
+    s.submission.srs = srs
+    address = await srs.return_path("dave@b.example", "a.example")
+    bounce = await s.submission.start(Client("192.0.2.1"), "")
+    route = await s.submission.add_recipient(bounce, address)
+    assert (route.address, route.remote) == ("dave@b.example", True)
+    assert bounce.recipients == ["dave@b.example"] and bounce.remote == {"dave@b.example"}
+    reply = await s.submission.start(Client("192.0.2.1"), "auto@c.example")
+    assert (await s.submission.add_recipient(reply, address.lower())).address == \
+        "dave@b.example"  # a reply to the return path, case changed on the way
+    # an address of ours whose SRS0 encodes one of our own users goes to the mailbox
+    own = Srs(srs.scheme().secret, 21).forward("alice@a.example", "a.example")
+    assert (await s.submission.add_recipient(bounce, own)).remote is False
+    for bad in (address.replace("=dave@", "=eve@"),
+                Srs(srs.scheme().secret, 21).forward("dave@b.example", "a.example",
+                                                     NOW)):  # years old
+        with pytest.raises(MailError) as exc:
+            await s.submission.add_recipient(bounce, bad)
+        assert exc.value.kind is Kind.NO_PERM and "Invalid SRS address" in exc.value.text
+    # without SRS wired (or for another domain's SRS form) nothing changes: relaying denied
+    s.submission.srs = None
+    with pytest.raises(MailError) as exc:
+        await s.submission.add_recipient(bounce, address)
+    assert exc.value.kind is Kind.NOT_FOUND
