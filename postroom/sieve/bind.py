@@ -116,6 +116,10 @@ def bind(script: ast.Script, *, limits: Limits, enabled: Collection[str] | None 
         _require(commands[index], ctx, enabled)
         index += 1
     bound = _block(commands[index:], ctx, depth=1)
+    for cap in sorted(ctx.required):
+        hook = FINISH.get(cap)
+        if hook is not None:
+            hook(bound, ctx)
     return BoundScript(bound, frozenset(ctx.required - {""}), script.size, name)
 
 
@@ -242,6 +246,12 @@ def _offered(name: str, definition: CommandDef | TestDef,
     return offered
 
 
+# Checks that need the whole bound script, run after binding for each required capability
+# that registered one (regex compiles every constant :regex key, variables checks namespaces,
+# index refuses :last without :index); they raise ``ctx.error``.
+FinishHook = Callable[[list[Call], "BindContext"], None]
+FINISH: dict[str, FinishHook] = {}
+
 # Capabilities that rewrite string literals when a script requires them (RFC 5228 §2.4.2.4
 # "encoded-character"): each string argument passes through the filters of the required ones.
 LiteralFilter = Callable[[str, ast.Pos, "BindContext"], str]
@@ -341,7 +351,8 @@ def _arguments(name: str, args: list[ast.Argument], definition: CommandDef | Tes
     for n, (arg, kind) in enumerate(zip(positional, sig.positional, strict=False)):
         label = f" ({sig.names[n]})" if n < len(sig.names) else ""
         call.args.append(_value(arg, kind, f"{name} argument {n + 1}{label}", ctx))
-    if call.match in ("contains", "matches") and \
+    # every match type but :is, :value and :count works on substrings (RFC 4790 §4.2)
+    if call.match not in ("is", "value", "count") and \
             not _comparator(call.comparator, pos, ctx).substring:
         raise ctx.error(f"comparator {call.comparator!r} cannot do :{call.match}", pos)
     return call

@@ -163,7 +163,7 @@ MATCHERS: dict[str, Matcher] = {"is": _is, "contains": _contains, "matches": _ma
 def match_values(rt: Runtime, call: Call, values: list[str], keys: list[str]) -> bool:
     """Whether any of ``values`` matches any of ``keys`` under the call's match type and
     comparator. ``keys`` are expanded (variables) here; values are data, never expanded."""
-    if len(values) > rt.limits.max_match_values:
+    if len(values) > rt.limits.max_match_values and call.match != "count":
         values = values[:rt.limits.max_match_values]
     if rt.expander is not None:
         keys = rt.expand_all(keys)

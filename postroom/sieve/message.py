@@ -89,6 +89,9 @@ class Message:
         self._edited = False
         self._raw: dict[str, list[str]] | None = None
         self._decoded: dict[str, list[str]] = {}
+        # what extensions derive from the message once for every script run over it (the
+        # body extension's MIME structure)
+        self.cache: dict[str, object] = {}
 
     @property
     def edited(self) -> bool:

@@ -54,6 +54,11 @@ class Environment(Protocol):
         """The recipient's own addresses (vacation's implicit :addresses: RFC 5230 §4.5)."""
         ...
 
+    def environment(self, item: str) -> str | None:
+        """RFC 5183 §4.1 items the world knows (domain, host, remote-host, remote-ip, …);
+        None when unknown."""
+        ...
+
 
 class Stop(Exception):
     """``stop`` (RFC 5228 §3.3): end the whole run, includes included."""
@@ -138,12 +143,27 @@ class Runtime:
             return values
         return [self.expand(v) for v in values]
 
+    def get_variable(self, name: str) -> str:
+        """A variable's value ("" when unset: RFC 5229 §3), global ones included."""
+        key = name.lower()
+        if key.startswith("global."):  # RFC 6609 §3.4.2 namespace
+            return self.global_variables.get(key[7:], "")
+        if key in self.global_names:
+            return self.global_variables.get(key, "")
+        return self.variables.get(key, "")
+
     def set_variable(self, name: str, value: str, call: Call) -> None:
         key = name.lower()
-        if len(value.encode("utf-8")) > self.limits.max_variable_size:
-            value = value.encode("utf-8")[:self.limits.max_variable_size].decode(
-                "utf-8", "ignore")  # RFC 5229 §3: values MAY be truncated
-        target = self.global_variables if key in self.global_names else self.variables
+        limit = self.limits.max_variable_size
+        if len(value) * 4 > limit:
+            octets = value.encode("utf-8", "surrogateescape")
+            if len(octets) > limit:  # RFC 5229 §3: values MAY be truncated
+                value = octets[:limit].decode("utf-8", "ignore")
+        if key.startswith("global."):  # RFC 6609 §3.4.2 namespace
+            key = key[7:]
+            target = self.global_variables
+        else:
+            target = self.global_variables if key in self.global_names else self.variables
         if key not in target and \
                 len(self.variables) + len(self.global_variables) >= self.limits.max_variables:
             raise SieveLimitExceeded("max_variables",
@@ -176,7 +196,7 @@ class Runtime:
             for n, a in enumerate(actions):
                 if type(a) is type(action):
                     if isinstance(a, Keep) and isinstance(action, Keep):
-                        actions[n] = Keep(_union(a.flags, action.flags))
+                        actions[n] = Keep(_last(a.flags, action.flags))
                     return
         if len(actions) >= self.limits.max_actions:
             raise SieveLimitExceeded("max_actions",
@@ -191,7 +211,7 @@ class Runtime:
         self.result.log.append(note)
 
 
-_DELIVERING = (Keep, FileInto, Redirect, Vacation)
+_DELIVERING = Keep | FileInto | Redirect | Vacation
 
 
 def _check_conflicts(action: Action, actions: list[Action], call: Call) -> None:
@@ -219,17 +239,13 @@ def _name(action: Action) -> str:
     return type(action).__name__.lower()
 
 
-def _union(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    seen = {f.lower() for f in a}
-    return a + tuple(f for f in b if f.lower() not in seen)
+def _last(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """RFC 5232 §3: when duplicate keeps or fileintos are merged, the last flag list wins."""
+    return a if b is None else b
 
 
 def _merged(a: FileInto, b: FileInto) -> FileInto:
-    return FileInto(a.mailbox, _union(a.flags, b.flags), a.copy and b.copy,
+    return FileInto(a.mailbox, _last(a.flags, b.flags), a.copy and b.copy,
                     a.create or b.create, a.special_use or b.special_use)
 
 

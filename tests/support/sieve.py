@@ -45,10 +45,14 @@ def split_message(text: str | bytes) -> tuple[bytes, bytes]:
 
 def make_message(text: str | bytes, *, sender: str = SENDER, recipient: str = RECIPIENT,
                  original_recipient: str = "", auth: str = "") -> Message:
-    """A Message as the delivery service builds it: the header block now, the whole message
-    through the lazy loader, ``size`` the whole message's octets (CRLF line ends)."""
-    header, body = split_message(text)
-    whole = header + body
+    """A Message as the delivery service builds it: the header block now (ending in the
+    empty line), the whole message as given through the lazy loader, ``size`` its octets
+    (CRLF line ends)."""
+    header, _body = split_message(text)
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    if b"\r\n" not in raw:
+        raw = raw.replace(b"\n", b"\r\n")
+    whole = raw  # as given: a message may end in its header, with no empty line
 
     async def load() -> bytes:
         return whole
@@ -75,6 +79,7 @@ class DictEnvironment:
     pending: set[str] = field(default_factory=set)
     clock: datetime = field(default_factory=lambda: datetime(2026, 12, 4, 12, 0, tzinfo=UTC))
     addresses: tuple[str, ...] = (RECIPIENT,)
+    environment_items: dict[str, str] = field(default_factory=dict)  # RFC 5183 items
     enabled: Collection[str] | None = None
     limits: Limits = DEFAULT
     # what the run asked, for tests that check the calls themselves
@@ -114,6 +119,9 @@ class DictEnvironment:
     def user_addresses(self) -> tuple[str, ...]:
         return self.addresses
 
+    def environment(self, item: str) -> str | None:
+        return self.environment_items.get(item)
+
 
 async def run_script(source: str | bytes | BoundScript, message: str | bytes | Message, *,
                      env: DictEnvironment | None = None, limits: Limits | None = None,
@@ -134,7 +142,8 @@ async def run_script(source: str | bytes | BoundScript, message: str | bytes | M
 
 def describe(action: Action) -> str:
     """One action as a short line: ``keep``, ``fileinto Junk``, ``redirect a@b :copy``,
-    ``reject reason…``, ``discard``, ``vacation``; flags as ``:flags \\Seen $Label``."""
+    ``reject reason…`` (a multi-line reason with LF line ends, no final one), ``discard``,
+    ``vacation``; flags as ``:flags \\Seen $Label``."""
     flags: tuple[str, ...] | None = None
     if isinstance(action, Keep):
         text, flags = "keep", action.flags
@@ -147,7 +156,8 @@ def describe(action: Action) -> str:
     elif isinstance(action, Redirect):
         text = f"redirect {action.address}" + (" :copy" if action.copy else "")
     elif isinstance(action, Reject):
-        text = ("ereject " if action.extended else "reject ") + action.reason
+        reason = action.reason.replace("\r\n", "\n").rstrip("\n")
+        text = ("ereject " if action.extended else "reject ") + reason
     elif isinstance(action, Discard):
         text = "discard"
     elif isinstance(action, Vacation):

@@ -1,4 +1,17 @@
 """The Sieve extensions, one module per concern; importing this package registers them all
-(postroom/sieve/registry.py). A module added here must be imported below."""
+(postroom/sieve/registry.py). A module added here must be imported below (one name a line,
+sorted; core registers the base language whatever the order)."""
 
-from postroom.sieve.ext import core  # noqa: F401
+from postroom.sieve.ext import (  # noqa: F401
+    body,
+    comparators,
+    copy,
+    core,
+    encoded_character,
+    envelope,
+    fileinto,
+    imap4flags,
+    reject,
+    relational,
+    subaddress,
+)

@@ -103,14 +103,50 @@ def _address_parts() -> dict[str, AddressPartFn]:
     return {a.name: a.part for ext in extensions().values() for a in ext.address_parts}
 
 
-async def _keep(rt: Runtime, call: Call) -> None:
+# IMAP (RFC 9051 §9) flags a message may be given: the settable system flags, and keywords
+# (atoms: no atom-specials, ASCII only). RFC 5232 §2: anything else is ignored.
+SYSTEM_FLAGS = {f.lower(): f for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen",
+                                       "\\Draft")}
+_ATOM_SPECIALS = frozenset('(){ %*"\\]')
+
+
+def flag_list(values: list[str]) -> list[str]:
+    """RFC 5232 §2: each string is a space-separated list of flags; empty strings and
+    invalid flags are ignored, system flags get their canonical case, duplicates (compared
+    case-insensitively, as IMAP does) go."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for value in values:
+        for flag in value.split():
+            low = flag.lower()
+            if low in seen:
+                continue
+            if flag.startswith("\\"):
+                canonical = SYSTEM_FLAGS.get(low)
+                if canonical is None:
+                    continue  # \Recent and unknown system flags (RFC 5232 §2)
+                flag = canonical
+            elif not flag.isascii() or any(c in _ATOM_SPECIALS or ord(c) < 0x20
+                                           or ord(c) == 0x7F for c in flag):
+                continue
+            seen.add(low)
+            out.append(flag)
+    return out
+
+
+def action_flags(rt: Runtime, call: Call) -> tuple[str, ...] | None:
+    """The flags a keep or fileinto files with (RFC 5232 §5): its ``:flags``, else the
+    internal variable's value at this point when the script uses imap4flags, else None."""
     flags = call.tags.get("flags")
-    chosen: tuple[str, ...] | None = None
     if isinstance(flags, list):
-        chosen = tuple(f for v in rt.expand_all(flags) for f in v.split())
-    elif rt.uses_flags:
-        chosen = tuple(rt.flags)
-    rt.add_action(Keep(chosen), call)
+        return tuple(flag_list(rt.expand_all(flags)))
+    if rt.uses_flags:
+        return tuple(rt.flags)
+    return None
+
+
+async def _keep(rt: Runtime, call: Call) -> None:
+    rt.add_action(Keep(action_flags(rt, call)), call)
     rt.cancel_implicit_keep()
 
 
@@ -189,7 +225,10 @@ async def _header(rt: Runtime, call: Call) -> bool:
 
 async def _address(rt: Runtime, call: Call) -> bool:
     addresses = parsed_addresses(rt, rt.expand_all(call.strings(0)), call)
-    return match_values(rt, call, parts_of(call, addresses), call.strings(1))
+    values = parts_of(call, addresses)
+    if call.match == "count":  # RFC 5231 §4.2: mailboxes, not an empty field
+        values = [v for v in values if v]
+    return match_values(rt, call, values, call.strings(1))
 
 
 async def _exists(rt: Runtime, call: Call) -> bool:
