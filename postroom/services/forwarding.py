@@ -10,9 +10,11 @@ twice.
 
 A forwarded copy:
 - keeps the original envelope sender (a null sender stays null), so a failure notice for a
-  remote member goes to the original sender, as for relayed mail. There is no SRS (Sender
-  Rewriting Scheme) yet: a receiver that checks SPF of the original sender against our
-  address may refuse it; ARC is there to help such receivers (docs/operations.md);
+  remote member goes to the original sender, as for relayed mail. Alias members get no SRS
+  (Sender Rewriting Scheme): a receiver that checks SPF of the original sender against our
+  address may refuse it; ARC is there to help such receivers (docs/operations.md). A copy a
+  user's Sieve script redirects is made here too, with an SRS reverse path and a loop
+  marker (services/sieve/redirect.py);
 - carries the DSN parameters of the recipient that reached it (RFC 3461 §4): its NOTIFY, and
   its ORCPT, or the alias's address as ORCPT when none was given, so a notice names the
   address the sender used;
@@ -88,10 +90,15 @@ class Forwarding:
         self.queue = queue
         self.sealer = sealer
 
-    async def entries(self, entry: QueueRec, rcpt: str, members: Sequence[str],
-                      ) -> list[NewEntry]:
+    async def entries(self, entry: QueueRec, rcpt: str, members: Sequence[str], *,
+                      sender: str | None = None, trace: bytes = b"",
+                      on_behalf: str | None = None) -> list[NewEntry]:
         """One remote entry per domain among ``members``, for the alias recipient ``rcpt``
-        of ``entry``; nothing is written here (the caller commits them)."""
+        of ``entry``; nothing is written here (the caller commits them).
+
+        For a Sieve redirect (services/sieve/redirect.py): ``sender`` replaces the reverse
+        path (the SRS address), ``trace`` goes above the original prefix (its loop marker)
+        and ``on_behalf`` is the address whose domain seals (the redirecting user's)."""
         params = entry.param_dict()
         own: dict[str, object] = {k: params[k] for k in KEPT_PARAMS if k in params}
         own["remote"] = True
@@ -100,7 +107,7 @@ class Forwarding:
         orcpt = params.get("orcpt")
         given = orcpt.get(rcpt) if isinstance(orcpt, dict) else None
         original = str(given) if given else f"rfc822;{xtext(rcpt)}"
-        seal = await self._seal(entry, rcpt)
+        seal = await self._seal(entry, on_behalf or rcpt)
         by_domain: dict[str, list[str]] = {}
         for member in members:
             by_domain.setdefault(domain_of(member), []).append(member)
@@ -110,8 +117,8 @@ class Forwarding:
             if isinstance(notify, dict) and rcpt in notify:
                 mine["notify"] = dict.fromkeys(group, notify[rcpt])
             mine["orcpt"] = dict.fromkeys(group, original)
-            out.append(NewEntry(entry.sender, group,
-                                _blob(entry), seal + bytes(entry.prefix), mine))
+            out.append(NewEntry(entry.sender if sender is None else sender, group,
+                                _blob(entry), seal + trace + bytes(entry.prefix), mine))
         return out
 
     async def _seal(self, entry: QueueRec, rcpt: str) -> bytes:
