@@ -150,6 +150,8 @@ class Services:
         await self.admin.imports.close()  # running web imports stop (each batch is atomic)
         self.messages.close()
         self.delivery.close()
+        if self.eas is not None:
+            self.eas.stop_workers()
         self.directory.close()
         await self.store.close()
 

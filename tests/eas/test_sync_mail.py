@@ -318,3 +318,53 @@ def test_deletes_from_the_phone_go_to_deleted_items_or_away(srv: RunningServer,
         assert len(data[0].split()) == 3
     finally:
         imap.logout()
+
+
+def test_a_window_rendered_in_batches_keeps_each_message_its_own(srv: RunningServer,
+                                                                 dav: Dav) -> None:
+    """A window is rendered a batch at a time in the mail service's threads (at most
+    BATCH_MESSAGES messages or BATCH_OCTETS octets per batch, a larger message alone): every
+    Add still carries its own message, in order, newest first, and a message larger than a
+    batch is there too, truncated as asked."""
+    from postroom.services.eas.mail import BATCH_MESSAGES, BATCH_OCTETS
+    me = _user(dav)
+    count = 2 * BATCH_MESSAGES + 5
+    _fill(srv, me, count)
+    big = EmailMessage()
+    big["From"] = "a@example.net"
+    big["To"] = me
+    big["Subject"] = "the big one"
+    big.set_content("x" * (BATCH_OCTETS + 1000))
+
+    async def put() -> None:
+        rec = await srv.services.store.directory.get_account(me)
+        assert rec is not None
+        who = await srv.services.directory.principal_for(rec)
+        await srv.services.messages.append(who, "INBOX", [(big.as_bytes(), (), None)])
+    srv.call(put(), timeout=120)
+    _fill(srv, me, 3)  # three more after it: the big one sits between two batches
+    client = EasClient(srv, me, device="Batch1", version="14.1")
+    client.provision()
+    inbox = client.folder_id("2")
+    client.sync(inbox, "0")
+    options = [E("AirSyncBase", "BodyPreference", E("AirSyncBase", "Type", text=1),
+                 E("AirSyncBase", "TruncationSize", text=100))]
+    _, root = client.sync(inbox, "1", window=512, options=options)
+    assert root is not None
+    commands = root.path("Collections", "Collection", "Commands")
+    assert commands is not None
+    adds = commands.findall("Add")
+    assert len(adds) == count + 4
+    uids = [int((a.value("ServerId") or "").partition(":")[2]) for a in adds]
+    assert uids == sorted(uids, reverse=True)
+    subjects = [a.path("ApplicationData").value("Subject") for a in adds]  # type: ignore[union-attr]
+    assert subjects == [f"note {i}" for i in (2, 1, 0)] + ["the big one"] + \
+        [f"note {i}" for i in range(count - 1, -1, -1)]
+    for add in adds:
+        body = add.path("ApplicationData", "Body")
+        assert body is not None
+        subject = add.path("ApplicationData").value("Subject")  # type: ignore[union-attr]
+        if subject == "the big one":
+            assert body.value("Truncated") == "1" and len(body.value("Data") or "") == 100
+        else:
+            assert body.value("Data") == f"Body of {subject}.\r\n"

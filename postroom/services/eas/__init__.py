@@ -60,6 +60,11 @@ class Eas:
     async def close(self) -> None:
         await self.push.close()
 
+    def stop_workers(self) -> None:
+        """The mail service's render threads; last, when no request is left (app.py's
+        Services.close), since ``close`` runs while listeners still drain theirs."""
+        self.mail.close()
+
 
 def build_eas(ctx: EasContext) -> Eas:
     states = SyncStates(ctx)

@@ -11,20 +11,19 @@ is a Change. A message that falls out of the FilterType window is a SoftDelete (
 Bodies follow the device's BodyPreference: Type 1 (plain text), 2 (HTML) or 4 (the whole
 MIME, when MIMESupport allows it), each bounded by its TruncationSize with Truncated and
 EstimatedDataSize; attachments are listed with a FileReference ItemOperations can fetch.
+What is shown is the mail service's decision (services/eas/mailview.py, worked out in its
+threads, a window in a few batches); this module writes it as elements.
 """
 
 from __future__ import annotations
 
-import email.policy
 import time
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.utils import getaddresses
 from typing import Any
 
 from postroom.protocols.eas.element import E, Element
 from postroom.services.eas.mail import flag_bits
+from postroom.services.eas.mailview import BodyWanted, MailView
 from postroom.services.eas.model import FolderRef
 from postroom.web.eas.classes import ChangeBatch, ServerChange, SyncOptions
 from postroom.web.eas.common import CommandContext
@@ -33,7 +32,6 @@ NS = "Email"
 BASE = "AirSyncBase"
 # FilterType → days back (MS-ASCMD §2.2.3.70.2); 0 = everything
 FILTER_DAYS = {1: 1, 2: 3, 3: 7, 4: 14, 5: 31, 6: 92, 7: 183}
-_PARSER = BytesParser(policy=email.policy.default)
 
 
 def server_id(folder: FolderRef, uid: int) -> str:
@@ -99,11 +97,14 @@ async def changes(ctx: CommandContext, folder: FolderRef, state: dict[str, Any],
             have[key] = current[uid]
     fresh = sorted((u for u in current if str(u) not in have), reverse=True)
     room = max(0, window - len(out))
+    views = await ctx.eas.mail.views(ctx.principal, handle,
+                                     [(uid, current[uid]) for uid in fresh[:room]],
+                                     body_wanted(options))
     for uid in fresh[:room]:
-        data = await _application_data(ctx, handle, folder, uid, current[uid], options)
-        if data is None:
+        found = views.get(uid)
+        if found is None:
             continue  # expunged meanwhile: the next Sync does not see it either
-        out.append(ServerChange("Add", server_id(folder, uid), data))
+        out.append(ServerChange("Add", server_id(folder, uid), render(found, folder)))
         have[str(uid)] = current[uid]
     more = len(fresh) > room or any(
         (int(k) not in current) or current[int(k)] != v for k, v in have.items())
@@ -184,8 +185,9 @@ async def fetch(ctx: CommandContext, folder: FolderRef, sid: str,
     bits = await _bits(ctx, handle, uid)
     if bits is None:
         return 8
-    data = await _application_data(ctx, handle, folder, uid, bits, options, whole=True)
-    return data if data is not None else 8
+    views = await ctx.eas.mail.views(ctx.principal, handle, [(uid, bits)],
+                                     body_wanted(options), whole=True)
+    return render(views[uid], folder) if uid in views else 8
 
 
 async def _handle(ctx: CommandContext, folder: FolderRef) -> Any:
@@ -219,143 +221,52 @@ def _flag(bits: int) -> Element:
     return flag
 
 
-async def _application_data(ctx: CommandContext, handle: Any, folder: FolderRef, uid: int,
-                            bits: int, options: SyncOptions, *, whole: bool = False,
-                            ) -> Element | None:
-    mail = ctx.eas.mail
-    recs = await mail.records(ctx.principal, handle, [uid])
-    if not recs:
-        return None
-    rec = recs[0]
-    raw = await mail.content(handle, uid)
-    return render(raw, rec.internal_date, bits, options, folder, uid, whole=whole)
+def body_wanted(options: SyncOptions) -> BodyWanted:
+    """The device's body options as the mail service takes them."""
+    return BodyWanted(tuple((p.type, p.truncation_size) for p in options.body_preferences or ()),
+                      options.mime_support, options.truncation)
 
 
-def render(raw: bytes, internal_date: int, bits: int, options: SyncOptions,
-           folder: FolderRef, uid: int, *, whole: bool = False) -> Element:
-    """One message's ApplicationData (MS-ASEMAIL §2.2.2): headers decoded, the body in the
-    preferred type, the attachments listed (also used by Search's results)."""
-    msg = _PARSER.parsebytes(raw)
-    assert isinstance(msg, EmailMessage)
+def render(mail: MailView, folder: FolderRef) -> Element:
+    """One message's ApplicationData (MS-ASEMAIL §2.2.2) from what the mail service decided
+    the device is shown (services/eas/mailview.py), in the order of MS-ASEMAIL's schema."""
     app = E("AirSync", "ApplicationData")
-    to = _header(msg, "To")
-    if to:
-        app.add(NS, "To", to)
-    cc = _header(msg, "Cc")
-    if cc:
-        app.add(NS, "Cc", cc)
-    sender = _header(msg, "From")
-    if sender:
-        app.add(NS, "From", sender)
-    subject = _header(msg, "Subject")
-    app.add(NS, "Subject", subject)
-    reply_to = _header(msg, "Reply-To")
-    if reply_to:
-        app.add(NS, "ReplyTo", reply_to)
-    app.add(NS, "DateReceived", datetime.fromtimestamp(internal_date, UTC)
+    if mail.to:
+        app.add(NS, "To", mail.to)
+    if mail.cc:
+        app.add(NS, "Cc", mail.cc)
+    if mail.sender:
+        app.add(NS, "From", mail.sender)
+    app.add(NS, "Subject", mail.subject)
+    if mail.reply_to:
+        app.add(NS, "ReplyTo", mail.reply_to)
+    app.add(NS, "DateReceived", datetime.fromtimestamp(mail.internal_date, UTC)
             .strftime("%Y-%m-%dT%H:%M:%S.000Z"))
-    app.add(NS, "DisplayTo", "; ".join(name or addr for name, addr in getaddresses(
-        [to])) if to else "")
-    app.add(NS, "ThreadTopic", subject)
-    app.add(NS, "Importance", _importance(msg))
-    app.add(NS, "Read", 1 if bits & 1 else 0)
-    html = _part(msg, "html")
-    text = _part(msg, "plain")
-    app.append(_body(raw, text, html, options, whole))
-    attachments = _attachments(msg, folder, uid)
-    if attachments is not None:
-        app.append(attachments)
+    app.add(NS, "DisplayTo", mail.display_to)
+    app.add(NS, "ThreadTopic", mail.subject)
+    app.add(NS, "Importance", mail.importance)
+    app.add(NS, "Read", 1 if mail.bits & 1 else 0)
+    body = mail.body
+    out = app.add(BASE, "Body")
+    out.add(BASE, "Type", body.type)
+    out.add(BASE, "EstimatedDataSize", body.estimated_size)
+    if body.truncated:
+        out.add(BASE, "Truncated", 1)
+    out.add(BASE, "Data", body.data)
+    if mail.attachments:
+        attachments = app.add(BASE, "Attachments")
+        for part in mail.attachments:
+            att = attachments.add(BASE, "Attachment")
+            att.add(BASE, "DisplayName", part.name)
+            att.add(BASE, "FileReference", f"{folder.mailbox_id}:{mail.uid}:{part.index}")
+            att.add(BASE, "Method", 1)
+            att.add(BASE, "EstimatedDataSize", part.size)
+            if part.content_id is not None:
+                att.add(BASE, "ContentId", part.content_id)
+                att.add(BASE, "IsInline", 1 if part.inline else 0)
     app.add(NS, "MessageClass", "IPM.Note")
     app.add(NS, "InternetCPID", 65001)
-    app.append(_flag(bits))
+    app.append(_flag(mail.bits))
     app.add(NS, "ContentClass", "urn:content-classes:message")
-    app.add(BASE, "NativeBodyType", 2 if html is not None and text is None else 1)
+    app.add(BASE, "NativeBodyType", mail.native_body_type)
     return app
-
-
-def _header(msg: EmailMessage, name: str) -> str:
-    try:
-        value = msg.get(name)
-    except Exception:  # a malformed header must not fail the whole Sync
-        return ""
-    return str(value).replace("\x00", "")[:4096] if value is not None else ""
-
-
-def _importance(msg: EmailMessage) -> int:
-    value = _header(msg, "Importance").lower() or _header(msg, "X-Priority")[:1]
-    if value in ("high", "1", "2"):
-        return 2
-    if value in ("low", "4", "5"):
-        return 0
-    return 1
-
-
-def _part(msg: EmailMessage, subtype: str) -> str | None:
-    try:
-        part = msg.get_body(preferencelist=(subtype,))
-        if part is None:
-            return None
-        content = part.get_content()
-    except Exception:  # undecodable charset or transfer encoding: shown as absent
-        return None
-    return content if isinstance(content, str) else None
-
-
-def _body(raw: bytes, text: str | None, html: str | None, options: SyncOptions,
-          whole: bool) -> Element:
-    """AirSyncBase:Body (MS-ASAIRS §2.2.2.9) in the first preferred type we can give."""
-    prefs = options.body_preferences or ()
-    chosen: tuple[int, bytes] | None = None
-    limit: int | None = None
-    for pref in prefs:
-        if pref.type == 4 and options.mime_support in (1, 2):
-            chosen, limit = (4, raw), pref.truncation_size
-        elif pref.type == 2 and html is not None:
-            chosen, limit = (2, html.encode("utf-8")), pref.truncation_size
-        elif pref.type == 1 and (text is not None or html is not None):
-            plain = text if text is not None else _text_of_html(html or "")
-            chosen, limit = (1, plain.encode("utf-8")), pref.truncation_size
-        if chosen is not None:
-            break
-    if chosen is None:
-        plain = text if text is not None else _text_of_html(html or "")
-        chosen = (1, plain.encode("utf-8"))
-        limit = options.truncation if options.truncation and not whole else None
-    kind, data = chosen
-    body = E(BASE, "Body", E(BASE, "Type", text=kind),
-             E(BASE, "EstimatedDataSize", text=len(data)))
-    if limit is not None and not whole and len(data) > limit:
-        body.add(BASE, "Truncated", 1)
-        data = data[:limit]
-    body.add(BASE, "Data", data.decode("utf-8", "ignore"))
-    return body
-
-
-def _text_of_html(html: str) -> str:
-    from postroom.web.eas.pim.body import text_of
-    return text_of(E("AirSync", "ApplicationData", E(BASE, "Body", E(BASE, "Type", text=2),
-                                                      E(BASE, "Data", text=html)))) or ""
-
-
-def _attachments(msg: EmailMessage, folder: FolderRef, uid: int) -> Element | None:
-    out = E(BASE, "Attachments")
-    try:
-        parts = list(msg.iter_attachments())
-    except Exception:
-        return None
-    for index, part in enumerate(parts):
-        name = part.get_filename() or f"attachment-{index + 1}"
-        try:
-            size = len(part.get_payload(decode=True) or b"")
-        except Exception:
-            size = 0
-        att = out.add(BASE, "Attachment")
-        att.add(BASE, "DisplayName", name[:255])
-        att.add(BASE, "FileReference", f"{folder.mailbox_id}:{uid}:{index}")
-        att.add(BASE, "Method", 1)
-        att.add(BASE, "EstimatedDataSize", size)
-        cid = part.get("Content-ID")
-        if cid:
-            att.add(BASE, "ContentId", str(cid).strip("<>")[:255])
-            att.add(BASE, "IsInline", 1 if part.get_content_disposition() == "inline" else 0)
-    return out if out.children else None

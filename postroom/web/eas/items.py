@@ -15,9 +15,6 @@ Move are not offered (Status 2 "protocol error" for the operation, documented).
 from __future__ import annotations
 
 import base64
-import email.policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from typing import Any
 
 from starlette.responses import Response
@@ -186,18 +183,9 @@ async def _attachment_bytes(ctx: CommandContext, reference: str) -> tuple[str, b
     mail = ctx.eas.mail
     try:
         handle = await mail.open(ctx.principal, ref)
-        if uid not in {r.uid for r in await mail.view(ctx.principal, handle)}:
-            return None
-        raw = await mail.content(handle, uid)
+        return await mail.attachment(handle, uid, index)  # parsed in the service's threads
     except MailError:
         return None
-    msg = BytesParser(policy=email.policy.default).parsebytes(raw)
-    assert isinstance(msg, EmailMessage)
-    attachments = list(msg.iter_attachments())
-    if index >= len(attachments):
-        return None
-    part = attachments[index]
-    return part.get_content_type(), bytes(part.get_payload(decode=True) or b"")
 
 
 async def _attachment(ctx: CommandContext, out: Element, reference: str,
