@@ -43,6 +43,7 @@ REGISTRY: tuple[ServiceDef, ...] = (
     ServiceDef("pop3", "pop3.pop3", "pop3"),
     ServiceDef("pop3s", "pop3.pop3s", "pop3"),
     ServiceDef("odmr", "odmr", "odmr"),
+    ServiceDef("managesieve", "sieve.managesieve", "managesieve", note="Sieve scripts"),
     # The HTTP half (docs/web.md): one application per listener, its routes chosen by the
     # front-end: "web-admin" adds /metrics, /healthz and /readyz; "web-plain" redirects to
     # HTTPS except the paths that must answer in plain HTTP.

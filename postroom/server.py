@@ -54,6 +54,8 @@ from postroom.obs import log as obs_log
 from postroom.privileges import PrivilegeError, Privileges, prepare_data_dir
 from postroom.protocols.imap.server import ImapService
 from postroom.protocols.imap.session import ImapSettings
+from postroom.protocols.managesieve.server import ManageSieveService
+from postroom.protocols.managesieve.session import ManageSieveSettings
 from postroom.protocols.minger import LOOPBACK as MINGER_LOOPBACK
 from postroom.protocols.minger import MingerServer, MingerSettings
 from postroom.protocols.pop3.server import Pop3Service
@@ -142,6 +144,19 @@ def _pop3(ctx: FrontEndContext, sdef: ServiceDef, tls: ssl.SSLContext | None) ->
         channel_binding=ctx.channel_binding, apop=c.pop3.apop))
 
 
+def _managesieve(ctx: FrontEndContext, sdef: ServiceDef, tls: ssl.SSLContext | None,
+                 ) -> Service:
+    """ManageSieve (RFC 5804): the user's scripts through services/sieve/scripts.py, with
+    IMAP's limits and password rules."""
+    c = ctx.services.cfg
+    return ManageSieveService(sdef.label, ctx.services.front, ctx.services.sieve_scripts,
+                              ManageSieveSettings(
+                                  ctx.hostname, max_line=c.limits.max_line_length,
+                                  idle_timeout=c.limits.idle_timeout,
+                                  plaintext_networks=ctx.plaintext, tls_context=tls,
+                                  channel_binding=ctx.channel_binding))
+
+
 def _smtp_settings(ctx: FrontEndContext, mode: str, tls: ssl.SSLContext | None,
                    ) -> SmtpSettings:
     c = ctx.services.cfg
@@ -167,7 +182,7 @@ def _odmr(ctx: FrontEndContext, sdef: ServiceDef, tls: ssl.SSLContext | None) ->
 FrontEnd = Callable[[FrontEndContext, ServiceDef, "ssl.SSLContext | None"], Service]
 FRONTENDS: dict[str, FrontEnd] = {
     "smtp-mx": _smtp("mx"), "smtp-submission": _smtp("submission"), "imap": _imap,
-    "pop3": _pop3, "odmr": _odmr,
+    "pop3": _pop3, "odmr": _odmr, "managesieve": _managesieve,
 }
 # HTTP front-ends (registry kind "asgi"): each makes the ASGI application its listener serves.
 AppFactory = Callable[[FrontEndContext, ServiceDef], AsgiApp]

@@ -19,7 +19,7 @@ PORTS_ZERO = ["--set", "smtp.mx.port=0", "--set", "smtp.submission.port=0",
               "--set", "pop3.pop3s.port=0", "--set", "odmr.port=0",
               "--set", "minger.enabled=true", "--set", "minger.port=0",
               "--set", "web.admin.port=0", "--set", "web.https.port=0",
-              "--set", "web.http.port=0"]
+              "--set", "web.http.port=0", "--set", "sieve.managesieve.port=0"]
 
 
 def start(data: Path, *extra: str) -> subprocess.Popen[str]:
@@ -57,7 +57,7 @@ def test_first_run_table_password_and_sigterm(tmp_path: Path) -> None:
         proc.kill()
         raise
     for service in ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s",
-                    "odmr", "minger"):
+                    "odmr", "managesieve", "minger"):
         assert f" {service} " in out
     assert "postmaster@example.org" in out
     # where to go next: WebAdmin's address, with the port the table shows

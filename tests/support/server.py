@@ -32,7 +32,7 @@ def server_config(data_dir: Path, backend: str = "sqlite", dsn: str = "",
                  "smtp.submission.enabled=false", "smtp.submissions.enabled=false",
                  "pop3.pop3.enabled=false", "pop3.pop3s.enabled=false", "odmr.enabled=false",
                  "web.admin.enabled=false", "web.https.enabled=false", "web.http.enabled=false",
-                 "web.alt.enabled=false",
+                 "web.alt.enabled=false", "sieve.managesieve.port=0",
                  "imap.imap.port=0", "imap.imaps.port=0", "server.domain=example.test",
                  "server.hostname=mail.example.test", f"store.dsn={dsn}", *(extra or [])]
     cfg = config.load(None, overrides)

@@ -51,7 +51,8 @@ async def putscript(s: Session, cmd: Command) -> Reply:
     expect(cmd, 2)
     name = text_of(cmd.args[0], "script name")
     source = string_of(cmd.args[1], "script")
-    return _warned(await s.scripts.put(s.actor(), name, source), "Script stored")
+    warnings = await s.scripts.put(s.actor(), name, source, origin=s.origin())
+    return _warned(warnings, "Script stored")
 
 
 @command("CHECKSCRIPT", AUTHED)
@@ -76,7 +77,7 @@ async def setactive(s: Session, cmd: Command) -> Reply:
     """RFC 5804 §2.8: make one script active; the empty name leaves none active."""
     expect(cmd, 1)
     name = text_of(cmd.args[0], "script name")
-    await s.scripts.activate(s.actor(), name)
+    await s.scripts.activate(s.actor(), name, origin=s.origin())
     return ok("Script activated" if name else "No script is active now")
 
 
@@ -95,7 +96,8 @@ async def getscript(s: Session, cmd: Command) -> Reply:
 async def deletescript(s: Session, cmd: Command) -> Reply:
     """RFC 5804 §2.10: the active script cannot be deleted (``NO (ACTIVE)``)."""
     expect(cmd, 1)
-    await s.scripts.delete(s.actor(), text_of(cmd.args[0], "script name"))
+    await s.scripts.delete(s.actor(), text_of(cmd.args[0], "script name"),
+                           origin=s.origin())
     return ok("Script deleted")
 
 
@@ -105,5 +107,5 @@ async def renamescript(s: Session, cmd: Command) -> Reply:
     expect(cmd, 2)
     old = text_of(cmd.args[0], "script name")
     new = text_of(cmd.args[1], "new script name")
-    await s.scripts.rename(s.actor(), old, new)
+    await s.scripts.rename(s.actor(), old, new, origin=s.origin())
     return ok("Script renamed")

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from postroom import __version__
+from postroom.core.actor import Origin
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
 from postroom.net.connection import (
@@ -107,15 +108,19 @@ class Scripts(Protocol):
 
     async def check(self, actor: Principal, source: str | bytes) -> Sequence[str]: ...
 
-    async def put(self, actor: Principal, name: str, source: str | bytes) -> Sequence[str]: ...
+    async def put(self, actor: Principal, name: str, source: str | bytes, *,
+                  origin: Origin | None = None) -> Sequence[str]: ...
 
     async def have_space(self, actor: Principal, name: str, size: int) -> None: ...
 
-    async def activate(self, actor: Principal, name: str) -> None: ...
+    async def activate(self, actor: Principal, name: str, *,
+                       origin: Origin | None = None) -> None: ...
 
-    async def delete(self, actor: Principal, name: str) -> None: ...
+    async def delete(self, actor: Principal, name: str, *,
+                     origin: Origin | None = None) -> None: ...
 
-    async def rename(self, actor: Principal, old: str, new: str) -> None: ...
+    async def rename(self, actor: Principal, old: str, new: str, *,
+                     origin: Origin | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +403,10 @@ class Session:
     def actor(self) -> Principal:
         assert self.principal is not None
         return self.principal
+
+    def origin(self) -> Origin:
+        """Where changes come from, for the audit log: this protocol and the client."""
+        return Origin(PROTOCOL, self.conn.peer[0])
 
 
 def command(name: str, states: frozenset[State]) -> Callable[[Handler], Handler]:
