@@ -22,7 +22,14 @@ from collections.abc import Callable, Sequence
 from typing import BinaryIO, Protocol
 
 from postroom.access.gate import MailboxHandle
-from postroom.core.records import BlobRef, NewEntry, NewMessage, QueueRec, Settlement
+from postroom.core.records import (
+    BlobRef,
+    MemoryRow,
+    NewEntry,
+    NewMessage,
+    QueueRec,
+    Settlement,
+)
 from postroom.store.sqlstore import SqlStore
 
 
@@ -120,18 +127,20 @@ class QueueService:
             remaining=s.remaining, next_attempt=s.next_attempt, error=s.error,
             params=s.params, count_attempt=s.count_attempt, state=s.state,
             local=[(handle.id, message) for handle, message in s.local],
-            notices=s.notices, forwards=s.forwards))
+            notices=s.notices, forwards=s.forwards, memory=s.memory))
 
     async def deliver_now(self, entry: NewEntry,
                           local: Sequence[tuple[MailboxHandle, NewMessage]],
-                          forwards: Sequence[NewEntry] = ()) -> int:
+                          forwards: Sequence[NewEntry] = (),
+                          memory: Sequence[MemoryRow] = ()) -> int:
         """Accept ``entry`` and append its local copies in one transaction (its recipients
         are all local and every copy was placed through the gate), with the ``forwards``
         (copies for remote members of its aliases and groups) queued in it too; returns its
-        queue id. The queue's listeners are woken only when forwards were queued: otherwise
-        nothing is left for them."""
+        queue id; Sieve's ``memory`` of the delivery is recorded in it as well. The queue's
+        listeners are woken only when forwards were queued: otherwise nothing is left for
+        them."""
         entry_id, _ = await self._repo.deliver_now(
-            entry, [(handle.id, message) for handle, message in local], forwards)
+            entry, [(handle.id, message) for handle, message in local], forwards, memory)
         if forwards:
             self.announce()
         return entry_id

@@ -23,9 +23,10 @@ import time
 from collections.abc import Sequence
 
 from postroom.core.errors import not_found
-from postroom.core.records import BlobRef, NewEntry, NewMessage, QueueRec, Settlement
+from postroom.core.records import BlobRef, MemoryRow, NewEntry, NewMessage, QueueRec, Settlement
 from postroom.store.engine import Engine, Row, Tx
 from postroom.store.repo.messages import MessageRepo, _ref_blobs
+from postroom.store.repo.sieve import remember_in
 
 _COLS = ("id, sender, recipients, blob, prefix, size, params, state, attempts, next_attempt, "
          "last_error, created_at, hold_domain")
@@ -131,11 +132,13 @@ class QueueRepo:
         await self.settle(entry_id, Settlement[int](remaining, next_attempt, error))
 
     async def settle(self, entry_id: int, outcome: Settlement[int]) -> list[tuple[int, int]]:
-        """Append the local copies, queue the notices and settle the entry in one
+        """Append the local copies, queue the notices (and the forwarded, redirected and
+        replied copies), record Sieve's memory of the delivery and settle the entry in one
         transaction (DESIGN.md §5 step 6). Returns (mailbox id, uid) per local copy."""
         def fn(tx: Tx) -> list[tuple[int, int]]:
             for new in (*outcome.notices, *outcome.forwards):
                 self._insert(tx, new)
+            remember_in(tx, outcome.memory)  # Sieve's memory of this delivery
             out = []
             for mailbox_id, message in outcome.local:  # may fail (quota): all is undone
                 uid, _ = MessageRepo.append_in(tx, mailbox_id, [message])[0]
@@ -146,7 +149,8 @@ class QueueRepo:
 
     async def deliver_now(self, entry: NewEntry,
                           local: Sequence[tuple[int, NewMessage]],
-                          forwards: Sequence[NewEntry] = ()) -> tuple[int, list[
+                          forwards: Sequence[NewEntry] = (),
+                          memory: Sequence[MemoryRow] = ()) -> tuple[int, list[
                               tuple[int, int]]]:
         """Accept and deliver in one transaction: mail whose recipients are all local and
         whose copies the delivery service has already placed. The entry is inserted (so it
@@ -154,11 +158,13 @@ class QueueRepo:
         copies appended, the entry dropped. One commit instead of three (enqueue, claim,
         settle), and the same all-or-nothing: a crash before the commit leaves nothing, after
         it everything. ``forwards`` (copies for remote members of an alias or group) are
-        queued in the same transaction. Returns (queue id, [(mailbox id, uid)])."""
+        queued in the same transaction, and so is Sieve's ``memory`` of the delivery.
+        Returns (queue id, [(mailbox id, uid)])."""
         def fn(tx: Tx) -> tuple[int, list[tuple[int, int]]]:
             entry_id = self._insert(tx, entry)
             for new in forwards:
                 self._insert(tx, new)
+            remember_in(tx, memory)
             out = []
             for mailbox_id, message in local:
                 uid, _ = MessageRepo.append_in(tx, mailbox_id, [message])[0]
