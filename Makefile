@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
-DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d fail2ban opendkim-tools iproute2 chromium pebble litmus vdirsyncer cadaver curl libwbxml2-utils
+DEB_TEST_PACKAGES := isync swaks fetchmail dovecot-imapd dovecot-pop3d fail2ban opendkim-tools iproute2 chromium pebble litmus vdirsyncer cadaver curl libwbxml2-utils sieve-connect
 # The content filters' daemons (spamd, clamd), run by the suite itself on loopback; without
 # recommends, which would bring cron jobs and signature downloaders the suite must not use.
 DEB_TEST_PACKAGES_NORECS := spamd spamc spamassassin clamav-daemon clamav
