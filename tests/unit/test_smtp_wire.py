@@ -58,6 +58,21 @@ def test_paths() -> None:
         assert exc.value.code == code, arg
 
 
+def test_srs_and_batv_local_parts_may_pass_64_octets() -> None:
+    """RFC 5321 §4.5.3.1: an SRS or BATV return path of a long address is still a path (up
+    to its 256 octets); any other local part stays within 64."""
+    srs = "SRS0=HHHH=TT=subsidiary.example-corporation.example=firstname.lastname"
+    assert len(srs) > 64
+    assert parse_path(f"TO:<{srs}@a.example>", "TO").address == f"{srs}@a.example"
+    tagged = f"prvs=1234abcdef={srs}"
+    assert parse_path(f"FROM:<{tagged}@a.example>", "FROM").address == f"{tagged}@a.example"
+    assert parse_path(f"TO:<srs1=hh=x=={srs[4:]}@a.example>", "TO").address
+    for bad in ("x" * 65, "SRS2=" + "x" * 60, "SRS0" + "x" * 61):
+        with pytest.raises(SmtpSyntaxError) as exc:
+            parse_path(f"TO:<{bad}@a.example>", "TO")
+        assert exc.value.code == 501
+
+
 def test_xtext() -> None:
     assert xtext_decode("rfc822;a+2Bb@c.example") == "rfc822;a+b@c.example"
     with pytest.raises(SmtpSyntaxError):

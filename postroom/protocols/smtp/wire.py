@@ -18,6 +18,11 @@ from postroom.core.smtp import Code
 MAX_COMMAND_LINE = 4096  # RFC 5321 §4.5.3.1.4 says 512; extensions (AUTH ir, DSN) need more
 MAX_PATH = 256  # RFC 5321 §4.5.3.1.3
 MAX_LOCAL = 64  # §4.5.3.1.1
+# Return paths that forwarders rewrite (SRS0=/SRS1=, services/sieve/srs.py; BATV prvs=,
+# services/batv.py) encode a whole address in the local part and often pass 64 octets;
+# §4.5.3.1 asks servers to accept longer objects where they can, so these may use the
+# path's whole length.
+_REWRITTEN = re.compile(r"^(?:prvs=[0-9]{4}[0-9a-f]{6}=)?SRS[01][=+-]", re.IGNORECASE)
 MAX_DOMAIN = 255  # §4.5.3.1.2
 
 
@@ -102,7 +107,7 @@ def parse_mailbox(text: str, utf8: bool) -> str:
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain:
         raise SmtpSyntaxError("Address must be local-part@domain", smtp.ADDRESS_SYNTAX)
-    if len(local.encode()) > MAX_LOCAL:
+    if len(local.encode()) > MAX_LOCAL and not _REWRITTEN.match(local):
         raise SmtpSyntaxError("Local part too long", smtp.ADDRESS_SYNTAX)
     if not local.isascii() and not utf8:
         raise SmtpSyntaxError("UTF-8 address needs SMTPUTF8", smtp.UTF8_ADDRESS)
