@@ -161,3 +161,34 @@ def test_recipients_are_bounded_as_in_smtp_submission(eas_server: RunningServer,
     answer = client.send("SendMail", E(NS, "SendMail", E(NS, "ClientId", text="m-1"),
                                        E(NS, "Mime", data=_mime(me, crowd, "Hi all", "x"))))[2]
     assert answer is not None and answer.value("Status") == "120"
+
+
+def test_a_12_1_device_sends_raw_mime_with_query_parameters(client_for: Any,
+                                                            eas: Eas) -> None:
+    """ActiveSync 12.x sends SendMail as the message itself, Content-Type message/rfc822,
+    with SaveInSent in the query (MS-ASHTTP §2.2.1.1.1.1), not a WBXML ComposeMail: the
+    recipient reads it over IMAP, the Sent copy is kept only with SaveInSent=T, success is
+    an empty 200 and a refusal HTTP 500 with the reason (MS-ASHTTP §3.2.5.1: 12.x has no
+    Status to read)."""
+    me, you = _pair(eas)
+    old: EasClient = client_for(me, device="Old121", version="12.1")
+    rfc822 = {"Content-Type": "message/rfc822"}
+    status, _, body = old.post("SendMail", _mime(me, you, "From a 12.1 phone", "Raw MIME."),
+                               params={"SaveInSent": "T"}, headers=rfc822)
+    assert (status, body) == (200, b"")
+    [got] = _messages(eas, you, "INBOX")
+    assert got["Subject"] == "From a 12.1 phone" and "Raw MIME." in got.get_content()
+    [sent] = _messages(eas, me, "Sent")
+    assert sent["Subject"] == "From a 12.1 phone"
+    status, _, body = old.post("SendMail", _mime(me, you, "No copy kept", "Second."),
+                               params={"SaveInSent": "F"}, headers=rfc822)
+    assert (status, body) == (200, b"")
+    assert [m["Subject"] for m in _messages(eas, you, "INBOX", want=2)] == \
+        ["From a 12.1 phone", "No copy kept"]
+    assert [m["Subject"] for m in _messages(eas, me, "Sent", timeout=0)] == \
+        ["From a 12.1 phone"]
+    # a forged From: the submission's sender rules refuse it, and 12.x hears a 500
+    status, headers, body = old.post("SendMail", _mime(you, me, "Forged", "Not from me."),
+                                     params={"SaveInSent": "T"}, headers=rfc822)
+    assert status == 500 and headers["content-type"].startswith("text/plain") and body
+    assert [m["Subject"] for m in _messages(eas, me, "INBOX", timeout=0)] == []
