@@ -36,6 +36,7 @@ from postroom.cli.pim_cmds import add_pim_parsers
 from postroom.cli.queue_cmds import add_queue_parser
 from postroom.cli.screening_cmds import add_screening_parser
 from postroom.cli.serve import reload_cmd, serve_cmd
+from postroom.cli.sieve_cmds import add_sieve_parser
 from postroom.cli.signing_cmds import add_signing_parsers
 from postroom.cli.status_cmds import add_status_parser
 from postroom.cli.token_cmds import add_token_parser
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_parser(cmd, leaf, actions, _with_services)
     add_pim_parsers(cmd, leaf, actions, _with_services)
     add_device_parser(cmd, leaf, actions, _with_services)
+    add_sieve_parser(cmd, leaf, actions, _with_services)
 
     # domain
     d = actions(cmd("domain", "Manage mail domains."))
