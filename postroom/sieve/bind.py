@@ -216,7 +216,11 @@ def _tests(name: str, tests: list[ast.Test], as_list: bool, definition: CommandD
            pos: ast.Pos, ctx: BindContext, depth: int) -> list[Call]:
     want = definition.signature.tests
     if want == "none" and tests:
-        raise ctx.error(f"{name} takes no test", tests[0].pos)
+        hint = ""
+        if any(d.name == tests[0].name for ext in ctx.registry.values()
+               for d in ext.commands):
+            hint = f" (is a ';' missing before {tests[0].name}?)"
+        raise ctx.error(f"{name} takes no test{hint}", tests[0].pos)
     if want == "one" and (len(tests) != 1 or as_list):
         raise ctx.error(f"{name} needs exactly one test", pos)
     if want == "list" and (not as_list or not tests):

@@ -112,47 +112,117 @@ def _contains(rt: Runtime, call: Call, comp: Comparator, values: list[str],
     return False
 
 
+class Glob:
+    """A ``:matches`` pattern (RFC 5228 §2.7.1: ``*`` any sequence, ``?`` one character,
+    ``\\`` escapes the next), matched without backtracking.
+
+    The pattern is cut at its stars into segments without stars; the first must match at the
+    start, the last at the end, and each one between at its leftmost place after the one
+    before (for star-separated segments of fixed length the leftmost placement finds a match
+    whenever there is one). That is at most one search per segment, linear in the value, so
+    a pattern such as ``*a*a*a*a*b`` over a megabyte body costs what a few searches cost —
+    a backtracking regular expression would never finish. The leftmost placement is also
+    what RFC 5229 §3.2 asks of the match variables: "the wildcards match as little as
+    possible"."""
+
+    __slots__ = ("segments", "stars")
+
+    def __init__(self, pattern: str) -> None:
+        # segments: (text with "?" as a placeholder, offsets of its "?"s, its regex or None)
+        pieces: list[list[str | None]] = [[]]  # None = "?"
+        i = 0
+        n = len(pattern)
+        while i < n:
+            c = pattern[i]
+            if c == "\\":
+                if i + 1 < n:
+                    pieces[-1].append(pattern[i + 1])
+                i += 2
+                continue
+            if c == "*":
+                pieces.append([])
+            elif c == "?":
+                pieces[-1].append(None)
+            else:
+                pieces[-1].append(c)
+            i += 1
+        self.stars = len(pieces) - 1
+        self.segments: list[tuple[str, tuple[int, ...], re.Pattern[str] | None]] = []
+        for piece in pieces:
+            holes = tuple(k for k, c in enumerate(piece) if c is None)
+            text = "".join("?" if c is None else c for c in piece)
+            regex = re.compile("".join("." if c is None else re.escape(c) for c in piece),
+                               re.DOTALL) if holes else None
+            self.segments.append((text, holes, regex))
+
+    def match(self, value: str) -> list[tuple[int, int]] | None:
+        """The spans of the wildcards, in order, if ``value`` matches; else None."""
+        segments = self.segments
+        if not self.stars:
+            text, holes, regex = segments[0]
+            if len(value) != len(text):
+                return None
+            if regex is None:
+                return [] if value == text else None
+            if regex.fullmatch(value) is None:
+                return None
+            return [(k, k + 1) for k in holes]
+        spans: list[tuple[int, int]] = []
+        # first segment: at the start
+        text, holes, regex = segments[0]
+        if not _at(value, 0, text, regex):
+            return None
+        spans.extend((k, k + 1) for k in holes)
+        pos = len(text)
+        # last segment: at the end, after the first
+        last_text, last_holes, last_regex = segments[-1]
+        end = len(value) - len(last_text)
+        if end < pos or not _at(value, end, last_text, last_regex):
+            return None
+        # the ones between: leftmost, in order
+        for text, holes, regex in segments[1:-1]:
+            if regex is None:
+                found = value.find(text, pos, end)
+            else:
+                m = regex.search(value, pos, end)
+                found = -1 if m is None else m.start()
+            if found < 0:
+                return None
+            spans.append((pos, found))  # the star before this segment
+            spans.extend((found + k, found + k + 1) for k in holes)
+            pos = found + len(text)
+        spans.append((pos, end))  # the last star
+        spans.extend((end + k, end + k + 1) for k in last_holes)
+        return spans
+
+
+def _at(value: str, pos: int, text: str, regex: re.Pattern[str] | None) -> bool:
+    if regex is None:
+        return value.startswith(text, pos)
+    return regex.match(value, pos, pos + len(text)) is not None
+
+
 @functools.lru_cache(maxsize=1024)
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """RFC 5228 §2.7.1: ``*`` any sequence, ``?`` one character, ``\\`` escapes the next.
-    Each wildcard is a group matching as little as possible (RFC 5229 §3.2)."""
-    out: list[str] = []
-    i = 0
-    n = len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "\\":
-            if i + 1 < n:
-                out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if c == "*":
-            out.append("(.*?)")
-        elif c == "?":
-            out.append("(.)")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
+def glob(pattern: str) -> Glob:
+    """The compiled ``:matches`` pattern (cached: scripts repeat their patterns)."""
+    return Glob(pattern)
 
 
 def _matches(rt: Runtime, call: Call, comp: Comparator, values: list[str],
              keys: list[str]) -> bool:
     fold = comp.fold
     assert fold is not None
-    patterns = _folded_keys(call, comp, keys, lambda k: glob_regex(fold(k)), "_matches")
-    for regex in patterns:
+    patterns = _folded_keys(call, comp, keys, lambda k: glob(fold(k)), "_matches")
+    for pattern in patterns:
         for value in values:
             folded = fold(value)
-            found = regex.fullmatch(folded)
-            if found is not None:
+            spans = pattern.match(folded)
+            if spans is not None:
                 if rt.expander is not None:
                     # the captured text as written: folding kept every position unless
                     # it changed the length (then the folded text is all we have)
                     source = value if len(folded) == len(value) else folded
-                    rt.match_variables = [source] + [
-                        source[found.start(g):found.end(g)]
-                        for g in range(1, regex.groups + 1)]
+                    rt.match_variables = [source] + [source[a:b] for a, b in spans]
                 return True
     return False
 
