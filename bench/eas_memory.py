@@ -178,7 +178,19 @@ class ProbedPostroom(EasPostroom):
         time.sleep(0.2)  # the write is not atomic; the report is small
         report: dict[str, Any] = json.loads(target.read_text())
         report["pss_kib"] = self.pss_kib()
+        report["uss_kib"] = self.uss_kib()
         return report
+
+    def uss_kib(self) -> int:
+        """Private memory (USS): unlike PSS, not moved by other processes that start or stop
+        mapping the same libraries while the bench runs (pytest, the client)."""
+        if self.proc is None:
+            return 0
+        total = 0
+        for line in Path(f"/proc/{self.proc.pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+        return total
 
 
 async def _open(port: int, tls: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -242,6 +254,7 @@ async def run_scenario(pr: ProbedPostroom, users: list[str], devices: int,
         "waiting": during["waits"],
         "pss_before_kib": before["pss_kib"], "pss_during_kib": during["pss_kib"],
         "pss_kib_per_connection": round((during["pss_kib"] - before["pss_kib"]) / n, 2),
+        "uss_kib_per_connection": round((during["uss_kib"] - before["uss_kib"]) / n, 2),
         # free C-heap pages still resident (glibc keeps them for reuse): an upper bound of
         # what heap fragmentation adds, for the whole process, not per connection only
         "pss_released_by_malloc_trim_kib": during["pss_kib"] - trimmed["pss_kib"],
