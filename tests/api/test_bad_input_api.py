@@ -110,7 +110,7 @@ FILL = {"address": "ann@example.test", "domain": "example.test", "folder": "INBO
         "id": "1", "name": "provider.example", "group": "g@example.test",
         "member": "ann@example.test", "target": "x@example.test", "alias": "a@example.test",
         "selector": "sel", "scope": "global", "network": "192.0.2.9",
-        "device": "Phone1"}
+        "device": "Phone1", "phase": "before"}
 
 
 def test_every_operation_with_a_body_refuses_junk(api: Clients) -> None:

@@ -4,7 +4,8 @@ One table of endpoints (web/api/framework.py), filled by one module per area: ``
 (domains, users, aliases, groups, administrators, the caller and their tokens), ``logins``
 (second-factor reset, ending sessions, one's app passwords), ``mail``
 (folders, ACLs, the queue), ``relay`` (gateways, ATRN, MultiPOP, screening) and
-``operations`` (DKIM, DNS, BATV, audit, status). The OpenAPI 3.1 document is built once from
+``operations`` (DKIM, DNS, BATV, audit, status), ``sieve`` (users' and administrators' Sieve
+scripts). The OpenAPI 3.1 document is built once from
 that table and served at ``/api/v1/openapi.json``.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import msgspec
 from starlette.routing import BaseRoute, Mount
 
-from postroom.web.api import devices, directory, logins, mail, operations, pim, relay
+from postroom.web.api import devices, directory, logins, mail, operations, pim, relay, sieve
 from postroom.web.api.framework import JSON, PREFIX, Api, ApiServices, ApiSettings, Call
 from postroom.web.api.openapi import document
 
@@ -21,7 +22,7 @@ from postroom.web.api.openapi import document
 def build(services: ApiServices, settings: ApiSettings) -> Api:
     """The endpoint table with every area registered, the document's endpoint included."""
     api = Api(services, settings)
-    for area in (directory, logins, mail, relay, operations, pim, devices):
+    for area in (directory, logins, mail, relay, operations, pim, devices, sieve):
         area.register(api)
     holder: list[bytes] = []
 
