@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from postroom.access.gate import MailboxHandle
-from postroom.core.records import NewEntry, NewMessage, QueueRec
+from postroom.core.records import MemoryRow, NewEntry, NewMessage, QueueRec
 from postroom.mta.dsn import RecipientStatus
 
 
@@ -26,6 +26,9 @@ class Attempt:
     # copies forwarded to remote members of an alias or group, by the recipient that reached
     # them (services/forwarding.py): queued with the local copies, in one transaction
     forwards_by_rcpt: dict[str, list[NewEntry]] = field(default_factory=dict)
+    # what the recipient's Sieve scripts leave to remember (services/sieve/memory.py):
+    # committed with its copies; its redirected copies and vacation replies are forwards
+    memory_by_rcpt: dict[str, list[MemoryRow]] = field(default_factory=dict)
     state: str = "ready"
 
     @property
@@ -35,6 +38,10 @@ class Attempt:
     @property
     def forwards(self) -> list[NewEntry]:
         return [e for entries in self.forwards_by_rcpt.values() for e in entries]
+
+    @property
+    def memory(self) -> list[MemoryRow]:
+        return [m for rows in self.memory_by_rcpt.values() for m in rows]
 
 
 Conclude = Callable[[QueueRec, Attempt], Awaitable[None]]

@@ -50,6 +50,7 @@ from postroom.services.delivery import DeliveryService
 from postroom.services.forwarding import Forwarding
 from postroom.services.gateways import Gateways
 from postroom.services.queue import QueueService
+from postroom.services.sieve.sending import SieveSending
 from postroom.services.submission import SubmissionService
 
 log = logging.getLogger("postroom.queue")
@@ -89,6 +90,9 @@ class QueueManager:
         # Forwarded copies for remote alias and group members; the server gives it an ARC
         # sealer (services/mailauth/arc.py), without one they go unsealed.
         self.forwarding = Forwarding(queue)
+        # What users' Sieve scripts send: redirected copies with SRS, vacation replies
+        # (services/sieve/sending.py), set by the server; without it they are dropped (logged).
+        self.sieve: SieveSending | None = None
 
     async def start(self) -> None:
         returned = await self.queue.reset_active()
@@ -238,7 +242,8 @@ class QueueManager:
                 wants(entry.params, s.recipient, "SUCCESS") for s in attempt.delivered):
             return None
         try:
-            entry_id = await self.queue.deliver_now(entry, attempt.local, attempt.forwards)
+            entry_id = await self.queue.deliver_now(entry, attempt.local, attempt.forwards,
+                                                    attempt.memory)
         except MailError as exc:
             # The transaction was refused and rolled back (a mailbox filled up or went away
             # meanwhile): the queue plans again and reports what it finds. Any other error
@@ -266,7 +271,8 @@ class QueueManager:
                 await self.queue.settle(entry.id, Settlement[MailboxHandle](
                     remaining=remaining, count_attempt=False,
                     local=attempt.local_by_rcpt.get(st.recipient, []), state="active",
-                    forwards=attempt.forwards_by_rcpt.get(st.recipient, [])))
+                    forwards=attempt.forwards_by_rcpt.get(st.recipient, []),
+                    memory=attempt.memory_by_rcpt.get(st.recipient, [])))
             except MailError as exc:
                 if exc.kind not in TEMPORARY_KINDS:
                     raise
@@ -278,6 +284,8 @@ class QueueManager:
             done.local_by_rcpt[last.recipient] = attempt.local_by_rcpt[last.recipient]
         if last.recipient in attempt.forwards_by_rcpt:
             done.forwards_by_rcpt[last.recipient] = attempt.forwards_by_rcpt[last.recipient]
+        if last.recipient in attempt.memory_by_rcpt:
+            done.memory_by_rcpt[last.recipient] = attempt.memory_by_rcpt[last.recipient]
         return done
 
     # -- the end of every attempt -------------------------------------------------------------
@@ -326,7 +334,8 @@ class QueueManager:
         error = "; ".join(dict.fromkeys(deferred.values()))[:500]
         outcome = Settlement[MailboxHandle](
             remaining=list(deferred), next_attempt=next_attempt, error=error, params=params,
-            local=attempt.local, notices=notices, state=state, forwards=attempt.forwards)
+            local=attempt.local, notices=notices, state=state, forwards=attempt.forwards,
+            memory=attempt.memory)
         try:
             await self.queue.settle(entry.id, outcome)
         except MailError as exc:
@@ -341,6 +350,7 @@ class QueueManager:
             await self.conclude(entry, Attempt(
                 delivered=[s for s in attempt.delivered if s.recipient != rcpt],
                 failed=attempt.failed, deferred={**attempt.deferred, rcpt: exc.text},
+                memory_by_rcpt={r: m for r, m in attempt.memory_by_rcpt.items() if r != rcpt},
                 forwards_by_rcpt={r: f for r, f in attempt.forwards_by_rcpt.items()
                                   if r != rcpt}))
             return
@@ -372,7 +382,11 @@ class QueueManager:
                 maillog.outcome("sent", entry.id, st.recipient, st.remote_mta,
                                 st.diagnostic or st.status, st.action, delay)
         for rcpt, forwards in attempt.forwards_by_rcpt.items():
-            members = ", ".join(f"<{m}>" for new in forwards for m in new.recipients)
+            # a vacation reply is no forward: its own "sieve vacation" line tells of it
+            members = ", ".join(f"<{m}>" for new in forwards if not new.params.get("auto_reply")
+                                for m in new.recipients)
+            if not members:
+                continue
             self.metrics.outcome("forwarded")
             maillog.outcome("forwarded", entry.id, rcpt, "-", smtp.DELIVERED.enhanced or "",
                             f"queued for {members}", delay)
@@ -390,11 +404,14 @@ class QueueManager:
                       retry_until: int | None = None) -> list[NewEntry]:
         """A DSN for ``statuses``, written to the blob store (fsynced), as queue entries
         from ``<>`` to the sender, to be committed with the attempt's outcome."""
-        where = await self.directory.resolve_recipient(entry.sender)
+        # A redirected copy that failed has an SRS return path: the notice goes to the sender
+        # it encodes (services/sieve/sending.py), as if it had come back through SMTP.
+        to = entry.sender if self.sieve is None else await self.sieve.notice_to(entry.sender)
+        where = await self.directory.resolve_recipient(to)
         if isinstance(where, Unknown) and where.local_domain:
             # Our own domain, no such address: nobody to tell (sending it would only come
             # back to us and be refused).
-            log.info("notice dropped", extra={"queue_id": entry.id, "to": entry.sender,
+            log.info("notice dropped", extra={"queue_id": entry.id, "to": to,
                                               "reason": "no such local address"})
             return []
         domain = await self.submission.primary_domain()
@@ -409,7 +426,7 @@ class QueueManager:
         def build() -> bytes:
             with contextlib.closing(self.queue.open(entry)) as original:
                 return dsn.build(reporting_mta=self.hostname, postmaster=f"postmaster@{domain}",
-                                 to=entry.sender, statuses=statuses, original=original,
+                                 to=to, statuses=statuses, original=original,
                                  original_size=entry.size, arrival=entry.created_at,
                                  envid=str(params.get("envid", "")), ret=ret,
                                  retry_until=retry_until)
@@ -420,9 +437,9 @@ class QueueManager:
         if isinstance(where, Unknown):
             notice["remote"] = True
         log.info("notice", extra={"queue_id": entry.id, "action": statuses[0].action,
-                                  "to": entry.sender})
+                                  "to": to})
         prefix = await self.sign_notice(data) if self.sign_notice is not None else b""
-        out = NewEntry("", [entry.sender], blob, prefix, notice)
+        out = NewEntry("", [to], blob, prefix, notice)
         if isinstance(where, Unknown):
             await self.submission.mark_gateway(out)  # a sender in a gateway domain
         return [out]
