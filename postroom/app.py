@@ -59,6 +59,7 @@ from postroom.services.queue import QueueService
 from postroom.services.screening import Screening
 from postroom.services.senders import SenderRules
 from postroom.services.sieve.scripts import SieveScripts
+from postroom.services.sieve.sending import SieveMail
 from postroom.services.spamlearn import SpamLearner
 from postroom.services.spamprefs import SpamPreferences
 from postroom.services.submission import SubmissionService
@@ -142,6 +143,8 @@ class Services:
     eas: Eas | None = None  # Exchange ActiveSync (services/eas/)
     # stored Sieve scripts (services/sieve/scripts.py): ManageSieve, the CLI, the API, webmail
     sieve_scripts: SieveScripts = field(init=False)
+    # what Sieve sends and remembers: SRS, vacation replies (services/sieve/sending.py)
+    sieve_mail: SieveMail = field(init=False)
 
     async def close(self) -> None:
         if self.learner is not None:
@@ -196,6 +199,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                                    cfg.limits.max_message_size, cfg.limits.max_header_size)
     submission.screening = screening
     submission.batv = batv
+    # SRS for redirects and at RCPT, vacation replies, the memory (services/sieve/sending.py)
+    sieve_mail = SieveMail(store, cfg.sieve, cfg.data_path, directory, queue, submission)
     delivery = DeliveryService(store, directory, gate, queue, workers=cfg.store.io_workers)
     multipop = MultipopAccounts(store, directory, queue, secrets)
     atrn = AtrnProviders(store, secrets)
@@ -232,6 +237,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                         tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache),
                         dav=dav, eas=eas)
     services.sieve_scripts = sieve_scripts
+    services.sieve_mail = sieve_mail
     return services
 
 

@@ -262,6 +262,9 @@ class Server:
         # ARC-seal copies forwarded to remote alias and group members with the DKIM keys
         self.queue.forwarding.sealer = ArcSealer(
             DkimSealingKeys(s.dkim_keys), settings_from(c, self.hostname).authserv_id)
+        # users' Sieve redirects (SRS, sealed like forwarded copies) and vacation replies (DKIM)
+        self.queue.sieve = s.sieve_mail.sending(self.queue.forwarding)
+        s.sieve_mail.vacations.sign = self.queue.sign_notice
         self._build_checks()
         s.indexer.start()
         cert, key = self._certificate()
@@ -669,6 +672,10 @@ async def _run(cfg: Config, on_ready: Callable[[Server, str | None], None],
                     log.info("blob garbage collected", extra={"removed": removed})
             except Exception:
                 log.exception("blob garbage collection failed")
+            try:  # what Sieve remembered and no longer needs (services/sieve/memory.py)
+                await services.sieve_mail.memory.expire()
+            except Exception:
+                log.exception("expiring Sieve's memory failed")
 
     gc_task = loop.create_task(gc_loop())
     await stop.wait()
