@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from postroom.core import minger
 from postroom.mime.stream import describe_stream
 from postroom.protocols.imap import wire as imap
+from postroom.protocols.managesieve import wire as managesieve
 from postroom.protocols.pop3 import wire as pop3
 from postroom.protocols.smtp import wire as smtp
 from postroom.services.messages import describe
@@ -128,6 +129,29 @@ MIME = _mix([b"Content-Type: multipart/mixed; boundary=\"b\"\r\n", b"\r\n", b"--
              b"Content-Transfer-Encoding: quoted-printable\r\n", b"=C3=A9", b"\n"],
             max_size=2000)
 
+def managesieve_target(data: bytes) -> None:
+    """RFC 5804 §4: a command with quoted strings and literals, then each argument read as
+    the commands read them; what goes back out must parse as the string it was."""
+    managesieve.literal_at_end(data)
+    managesieve.command_name(data)
+    try:
+        cmd = managesieve.parse_command(data)
+    except managesieve.WireError:
+        return
+    for arg in cmd.args:
+        for convert in (managesieve.text_of, managesieve.string_of, managesieve.number):
+            with contextlib.suppress(managesieve.WireError):
+                convert(arg, "x")
+        if isinstance(arg, bytes):
+            assert managesieve.parse_args(managesieve.string_out(arg) + b"\r\n") == [arg]
+    managesieve.response("NO", data.decode("utf-8", "replace"), b"QUOTA/MAXSIZE")
+
+
+MANAGESIEVE = _mix([b"PUTSCRIPT ", b"AUTHENTICATE ", b"HAVESPACE ", b"NOOP", b"\"", b"\\",
+                    b"\\\"", b"{5+}\r\n", b"{0}\r\n", b"{99999999999999999999+}\r\n",
+                    b"12", b" ", b"\r\n", b"\n", b"\x00", b"\xc3\xa9", b"ACTIVE"])
+
 TARGETS: dict[str, tuple[Callable[[bytes], None], st.SearchStrategy[bytes]]] = {
     "imap": (imap_target, IMAP), "smtp": (smtp_target, SMTP), "pop3": (pop3_target, POP3),
-    "minger": (minger_target, MINGER), "mime": (mime_target, MIME)}
+    "minger": (minger_target, MINGER), "mime": (mime_target, MIME),
+    "managesieve": (managesieve_target, MANAGESIEVE)}
