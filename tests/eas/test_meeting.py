@@ -201,3 +201,69 @@ def test_accepting_a_request_mail_in_the_inbox(srv: RunningServer, dav: Dav) -> 
     # a mail that is no invitation, or a uid that is not there: Status 2
     assert respond(srv, bob, 1, inbox.server_id, f"{inbox.server_id}:999999").find(
         "Result").value("Status") == "2"  # type: ignore[union-attr]
+
+
+def _request_mail(bob: str, uid: str) -> bytes:
+    """An iMIP REQUEST from a remote organiser to ``bob`` (RFC 6047), the invitation base64."""
+    import base64
+
+    from tests.unit.test_eas_pim_meeting import ICS, MAIL
+    encoded = base64.encodebytes(ICS.encode()).decode().replace("\n", "\r\n").encode()
+    mine = ICS.replace("me@example.test", bob).replace("inv-1@remote.test", uid)
+    return MAIL.replace(b"me@example.test", bob.encode()).replace(
+        encoded, base64.encodebytes(mine.encode()).decode().replace("\n", "\r\n").encode())
+
+
+def test_an_answer_racing_the_delivery_hook_that_files_the_invitation(srv: RunningServer,
+                                                                       dav: Dav) -> None:
+    """The change feed tells a phone of a new mail when it is committed; scheduling files its
+    invitation in the calendar only after that (services/delivery.py ``announce``). A phone
+    answering at once raced the filing: both wrote a copy of the same UID and one of them
+    failed (MeetingResponse Status 3, or the hook's copy was lost). Run side by side on the
+    server's loop, the second to write starting a few steps later each time: every answer
+    succeeds and one copy is left, accepted."""
+    import asyncio
+
+    from postroom.core.principal import Principal
+    bob = user(dav, "race")
+    inbox = folder(srv, bob, "INBOX")
+    cal = folder(srv, bob, "Calendar")
+    eas = context(srv, bob).eas
+    who = context(srv, bob).principal
+    scheduling = srv.services.dav.scheduling  # type: ignore[union-attr]
+
+    async def later(steps: int, coro: Any) -> Any:
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        return await coro
+
+    for n in range(24):
+        uid = f"race-{n}@remote.test"
+        mail = _request_mail(bob, uid)
+
+        async def put(data: bytes = mail) -> int:
+            operator = Principal.operator_as(who.account_id, bob, who.domain_id)
+            result = await srv.services.messages.append(operator, "INBOX", [(data, (), None)])
+            return result.uids[0]
+        uid_in_inbox = run(srv, put())
+        body = E(M, "MeetingResponse", E(M, "Request", E(M, "UserResponse", text=1),
+                                          E(M, "CollectionId", text=inbox.server_id),
+                                          E(M, "RequestId",
+                                            text=f"{inbox.server_id}:{uid_in_inbox}")))
+        hook = scheduling.incoming(mail, [bob])
+        answer = meeting.handle(context(srv, bob, "16.1", "MeetingResponse"), body)
+        first, second = (hook, answer) if n % 2 else (answer, hook)
+
+        async def both(a: Any = first, b: Any = second, steps: int = n // 2) -> Any:
+            return await asyncio.gather(a, later(steps, b))
+        outcome = run(srv, both())
+        out = outcome[1] if n % 2 else outcome[0]
+        result = out.find("Result")
+        assert result is not None and result.value("Status") == "1", (n, result)
+
+        async def copies(uid: str = uid) -> list[bytes]:
+            coll, refs = await eas.pim.listing(who, cal)
+            items = await eas.pim.get_many(who, coll, [r.name for r in refs.values()])
+            return [i.data for i in items.values() if i is not None and uid.encode() in i.data]
+        [copy] = run(srv, copies())
+        assert b"PARTSTAT=ACCEPTED" in copy, n

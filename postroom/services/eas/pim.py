@@ -15,13 +15,16 @@ across edits made by any protocol.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
-from postroom.services.dav.model import Collection, Item, ItemRef
+from postroom.services.dav.model import Collection, Item, ItemRef, PreconditionFailed, UidConflict
+from postroom.services.dav.scheduling import item_name
 from postroom.services.eas.context import EasContext
 from postroom.services.eas.folders import Folders
 from postroom.services.eas.model import FolderRef
@@ -31,6 +34,7 @@ _FAMILY = {"calendar": "calendars", "tasks": "calendars", "contacts": "addressbo
 CONTENT_TYPES = {"calendars": "text/calendar; charset=utf-8",
                  "addressbooks": "text/vcard; charset=utf-8"}
 _EXTENSIONS = {"calendars": ".ics", "addressbooks": ".vcf"}
+ANSWER_TRIES = 3  # a meeting answer racing scheduling's writes to the same copy: again
 
 
 def short_id(name: str, extension: str) -> str:
@@ -137,10 +141,34 @@ class PimItems:
     async def get(self, principal: Principal, coll: Collection, name: str) -> Item:
         return await self._ctx.dav.items.get(principal, coll, name)
 
-    async def file_invitation(self, principal: Principal,
+    async def invitation(self, principal: Principal, uid: str,
+                         data: bytes) -> tuple[Collection, Item] | None:
+        """The user's copy of the invitation ``uid`` (MeetingResponse on an iMIP mail): the
+        one in their calendars, else ``data`` filed now (``file_invitation``).
+
+        Scheduling files the invitation of a delivered iMIP mail itself
+        (services/dav/scheduling.py ``delivered``), but only after the mail is committed
+        (services/delivery.py ``announce``), and the commit is what wakes the phone's Ping:
+        a phone may answer before the copy is there. Both then file the same object under
+        the same name (``item_name``), If-None-Match: whichever writes second is refused
+        and this one reads the other's copy instead; never two copies, never a failure.
+        None when the user has no calendar."""
+        for _ in range(ANSWER_TRIES):
+            found = await self.find_uid(principal, uid)
+            if found is not None:
+                return found
+            try:
+                return await self.file_invitation(principal, uid, data)
+            except (PreconditionFailed, UidConflict):
+                continue  # scheduling filed it meanwhile: read that copy
+        return await self.find_uid(principal, uid)
+
+    async def file_invitation(self, principal: Principal, uid: str,
                               data: bytes) -> tuple[Collection, Item] | None:
         """An invitation the user answers that is in no calendar yet (an iMIP mail that
-        scheduling did not file): stored in their default calendar (Op.ITEM_CREATE)."""
+        scheduling did not file, or not yet): stored in their default calendar
+        (Op.ITEM_CREATE) under the name scheduling gives it, If-None-Match. None when the
+        user has no calendar; PreconditionFailed or UidConflict when a copy appeared."""
         me = (principal.address or "").lower()
         own = [c for c in await self._ctx.dav.collections.home(principal, "calendars")
                if c.handle is not None and c.kind == "calendar"
@@ -149,20 +177,34 @@ class PimItems:
             return None
         named = [c for c in own if c.name == self._ctx.dav.config.calendar_name]
         coll = (named or own)[0]
-        name = f"{uuid.uuid4()}.ics"
-        result = await self._ctx.dav.items.put(principal, coll, name, data,
+        result = await self._ctx.dav.items.put(principal, coll, item_name(uid), data,
                                                CONTENT_TYPES["calendars"], if_none_match=True)
         return coll, Item(result.ref, data)
 
     async def answer(self, principal: Principal, coll: Collection, item: Item,
-                     data: bytes, *, remove: bool) -> ItemRef:
-        """The user's answer to a meeting: their copy rewritten (Op.ITEM_EDIT), which makes
-        implicit scheduling (services/dav/scheduling.py) send the REPLY; ``remove`` then
-        deletes the copy (a decline; scheduling sends nothing more for a declined copy)."""
-        result = await self._ctx.dav.items.put(principal, coll, item.ref.name, data,
-                                               CONTENT_TYPES["calendars"],
-                                               if_match=item.ref.etag)
-        if remove:
-            await self._ctx.dav.items.delete(principal, coll, item.ref.name,
-                                             if_match=result.ref.etag)
-        return result.ref
+                     change: Callable[[bytes], bytes | None], *,
+                     remove: bool) -> ItemRef | None:
+        """The user's answer to a meeting: their copy rewritten by ``change`` (run in a
+        thread: it parses), which makes implicit scheduling (services/dav/scheduling.py)
+        send the REPLY; ``remove`` then deletes the copy (a decline; scheduling sends
+        nothing more for a declined copy). Written If-Match: when the copy changed
+        meanwhile (scheduling filing an update of the invitation), read again and
+        ``change`` applied to what is there now, ``ANSWER_TRIES`` times at most. None when
+        ``change`` gives None (the user is no attendee)."""
+        for attempt in range(ANSWER_TRIES):
+            data = await asyncio.to_thread(change, item.data)
+            if data is None:
+                return None
+            try:
+                result = await self._ctx.dav.items.put(principal, coll, item.ref.name, data,
+                                                       CONTENT_TYPES["calendars"],
+                                                       if_match=item.ref.etag)
+                if remove:
+                    await self._ctx.dav.items.delete(principal, coll, item.ref.name,
+                                                     if_match=result.ref.etag)
+                return result.ref
+            except PreconditionFailed:
+                if attempt + 1 == ANSWER_TRIES:
+                    raise
+                item = await self.get(principal, coll, item.ref.name)
+        raise AssertionError("unreachable")

@@ -88,16 +88,17 @@ async def _respond(ctx: CommandContext, request: Element) -> tuple[int, str | No
         if invitation is None:
             return INVALID, None
         uid, stored = invitation
-        found = await pim.find_uid(ctx.principal, uid) or \
-            await pim.file_invitation(ctx.principal, stored)
+        # scheduling may be filing the same invitation right now (the mail's delivery
+        # hook): the service settles who files it (services/eas/pim.py ``invitation``)
+        found = await pim.invitation(ctx.principal, uid, stored)
     if found is None:
         return INVALID, None
     coll, item = found
-    updated = await asyncio.to_thread(events.answer, item.data, me, partstat)
-    if updated is None:
-        return INVALID, None
     declined = partstat == "DECLINED"
-    await pim.answer(ctx.principal, coll, item, updated, remove=declined)
+    written = await pim.answer(ctx.principal, coll, item,
+                               lambda data: events.answer(data, me, partstat), remove=declined)
+    if written is None:
+        return INVALID, None  # not an attendee
     if declined or coll.handle is None:
         return SUCCESS, None
     return SUCCESS, f"{coll.handle.id}:{short_id(item.ref.name, extension_of(coll.kind))}"
