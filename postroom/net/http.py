@@ -195,6 +195,10 @@ class _LimitedH11(H11Protocol):
             log.exception("screening failed; the connection is served")
             reason = None
         held, self.pending, self.screening = bytes(self.pending or b""), None, False
+        # the task is kept only while it runs (the loop holds weak references to tasks); a
+        # done task kept for the connection's life cost every idle connection its object,
+        # its coroutine and its context
+        self.screen_task = None
         if transport.is_closing():
             return
         if reason is not None:

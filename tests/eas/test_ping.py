@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import pytest
 
+from postroom.protocols.eas import wbxml
 from postroom.protocols.eas.element import E, Element
 from postroom.protocols.eas.request import CommandLine
 from postroom.services.eas.model import Device
@@ -240,3 +241,61 @@ def test_a_phone_ping_over_https_is_woken_by_smtp_within_2_s(srv: RunningServer,
         assert elapsed < 2.0, f"the Ping answered {elapsed:.2f} s after the delivery began"
     finally:
         client.close()
+
+
+# -- what a waiting Ping keeps (issue 25: server memory per waiting device) ----------------
+def _live(srv: RunningServer, *names: str) -> dict[str, int]:
+    """Objects of those class names alive in the server (after a collection), counted on its
+    loop so that no request is half-way through meanwhile."""
+    import gc
+
+    async def count() -> dict[str, int]:
+        gc.collect()
+        found = dict.fromkeys(names, 0)
+        for obj in gc.get_objects():
+            name = type(obj).__name__
+            if name in found:
+                found[name] += 1
+        return found
+    return cast(dict[str, int], srv.call(count()))
+
+
+def test_a_waiting_ping_over_https_keeps_neither_its_request_nor_its_body(
+        srv: RunningServer, dav: Dav) -> None:
+    """The app awaits the wait after the command's frames returned (web/eas/longpoll.py): the
+    request object, the command context and the decoded body are gone while it waits, and
+    the Ping still answers the change and then the next heartbeat."""
+    from tests.support.eas import EasClient
+    me = dav.account(f"lean{next(_names)}@example.test")
+    client = EasClient(srv, me, device="LeanPhone1")
+    inbox = folder_ids(srv, me)["INBOX"]
+    # encoded here: the test's own tree would be counted (the server runs in this process)
+    body = wbxml.encode(request(300, (inbox, "Email")))
+    names = ("CommandContext", "Element", "Request", "PingWait")
+    idle = _live(srv, *names)
+    box: dict[str, Any] = {}
+
+    def wait() -> None:
+        box["answer"] = client.post("Ping", body, timeout=60)
+    import threading
+    thread = threading.Thread(target=wait)
+    thread.start()
+    try:
+        waiting(srv, 1)
+        during = _live(srv, *names)
+        assert during["PingWait"] == idle["PingWait"] + 1
+        assert during["CommandContext"] == idle["CommandContext"], during
+        assert during["Request"] == idle["Request"], during
+        assert during["Element"] == idle["Element"], during
+        dav.deliver(me, subject="lean")
+    finally:
+        thread.join(15)
+    http_status, headers, data = box["answer"]
+    answer = wbxml.decode(data)
+    assert http_status == 200
+    assert status(answer) == 2 and changed(answer) == [inbox]
+    assert headers["ms-server-activesync"]
+    assert eas_of(srv).push.waiting() == 0
+    http_status, _, answer = client.send("Ping", request(1, (inbox, "Email")))
+    assert http_status == 200 and answer is not None and status(answer) == 1
+    assert _live(srv, "PingWait")["PingWait"] == idle["PingWait"]

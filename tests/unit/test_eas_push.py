@@ -154,3 +154,31 @@ def test_a_sync_moves_the_mark_the_next_ping_compares_with() -> None:
     p.forget(OWNER, me)
     assert p.params(OWNER, me) is None
     p.synced(OWNER, me, 1, 10)  # no Ping cached: nothing happens
+
+
+def test_a_begun_wait_keeps_a_change_until_finished_and_close_releases_it() -> None:
+    """``begin`` subscribes at once (a change before ``finish`` is not lost), keeps no handle,
+    and ``close`` of a wait that is never finished (its request failed) releases the device's
+    slot, the subscription and the timer, as often as it is called."""
+    async def run() -> None:
+        p, feed = push(max_pings_per_user=1)
+        began = p.begin(OWNER, device(), await handles(1, 2), 30)
+        assert p.waiting() == 1 and feed.subscribers() == 1
+        assert not any(isinstance(ref, MailboxHandle) for ref in gc.get_referents(began))
+        feed.publish([MessageAdded(2, 5, 17)])
+        result = await asyncio.wait_for(p.finish(began), 1)
+        assert result.changed == (2,) and result.modseqs == {2: 17}
+        assert p.waiting() == 0 and feed.subscribers() == 0
+        dropped = p.begin(OWNER, device("other"), await handles(1), 30)
+        with pytest.raises(TooManyWaits):  # the user's one slot is taken
+            p.begin(OWNER, device("third"), await handles(1), 30)
+        dropped.close()
+        dropped.close()
+        assert p.waiting() == 0 and feed.subscribers() == 0
+        assert dropped.timer is None
+        again = p.begin(OWNER, device("third"), await handles(1), 0.01)  # the slot is free
+        assert (await asyncio.wait_for(p.finish(again), 1)).expired
+        # nothing to wait on: an expired answer at once, nothing registered
+        assert (await p.finish(p.begin(OWNER, device(), [], 30))).expired
+        assert p.waiting() == 0
+    asyncio.run(run())

@@ -37,6 +37,7 @@ from postroom.core.changes import (
 from postroom.core.principal import Principal
 from postroom.services.eas.context import EasContext
 from postroom.services.eas.model import Device
+from postroom.services.notify import Subscription
 
 DeviceKey = tuple[int, str]  # (account id, DeviceId): a device id is unique per user
 
@@ -79,6 +80,29 @@ class _Wait:
             self.reason = reason
         if not self.future.done():
             self.future.set_result(None)
+
+
+class Waiting:
+    """A wait ``Push.begin`` started and ``Push.finish`` completes: the device's key, its
+    ``_Wait``, the subscription and the heartbeat's timer (all None when there was nothing to
+    wait on). ``close`` releases them and may be called more than once, so that a wait begun
+    but never finished (its request failed in between) is not left registered."""
+
+    __slots__ = ("key", "push", "sub", "timer", "wait")
+
+    def __init__(self, push: Push, key: DeviceKey, wait: _Wait | None,
+                 sub: Subscription | None, timer: asyncio.TimerHandle | None) -> None:
+        self.push, self.key, self.wait, self.sub, self.timer = push, key, wait, sub, timer
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.sub is not None:
+            self.sub.close()
+            self.sub = None
+        if self.wait is not None:
+            self.push._release(self.key, self.wait)
 
 
 class Push:
@@ -136,6 +160,15 @@ class Push:
     async def wait_handles(self, principal: Principal, device: Device,
                            handles: list[MailboxHandle], seconds: float) -> WaitResult:
         """Wait on folders already opened through the gate (Ping opens them to check them)."""
+        return await self.finish(self.begin(principal, device, handles, seconds))
+
+    def begin(self, principal: Principal, device: Device, handles: list[MailboxHandle],
+              seconds: float) -> Waiting:
+        """Start a wait on folders opened through the gate, without waiting yet: the device's
+        older wait ends, the per-user bound is checked (TooManyWaits), the folders are
+        subscribed to and the heartbeat's timer runs. ``finish`` waits; until then a change
+        is kept by the subscription, so nothing falls between the two. The handles are not
+        kept (the subscription has their ids): a Ping's long wait holds only this object."""
         key = self.key(principal, device)
         account = key[0]
         old = self._waits.get(key)
@@ -146,14 +179,22 @@ class Push:
             raise TooManyWaits(f"at most {self._ctx.config.max_pings_per_user} devices of "
                                "one user may wait at once")
         if self._closed or not handles:
-            return WaitResult((), False, self._closed)
+            return Waiting(self, key, None, None, None)
         loop = asyncio.get_running_loop()
         wait = _Wait(account, loop.create_future())
         self._waits[key] = wait
         self._per_user[account] = self._per_user.get(account, 0) + 1
-        watched = {h.id for h in handles}
         sub = self._ctx.feed.subscribe(handles)
         timer = loop.call_later(max(0.0, seconds), wait.end)
+        return Waiting(self, key, wait, sub, timer)
+
+    async def finish(self, waiting: Waiting) -> WaitResult:
+        """Wait until a change in the folders ``begin`` subscribed to, the heartbeat, a newer
+        wait of the device or shutdown; then release the subscription and the timer."""
+        wait, sub = waiting.wait, waiting.sub
+        if wait is None or sub is None:
+            return WaitResult((), False, self._closed)
+        loop = asyncio.get_running_loop()
         changed: dict[int, int] = {}
         hierarchy = False
         try:
@@ -162,9 +203,10 @@ class Push:
                 await wait.future
                 sub.disarm()
                 if sub.overflowed:
-                    changed.update({mid: changed.get(mid, 0) for mid in sorted(watched)})
+                    changed.update({mid: changed.get(mid, 0)
+                                    for mid in sorted(sub.mailbox_ids or ())})
                 for change in sub.pending():
-                    kind = _classify(change, account)
+                    kind = _classify(change, wait.account)
                     if kind == "hierarchy":
                         hierarchy = True
                     elif isinstance(change, MessageAdded | MessagesExpunged | FlagsChanged) \
@@ -175,9 +217,7 @@ class Push:
                     break
                 wait.future = loop.create_future()  # only others' private \Seen: wait on
         finally:
-            timer.cancel()
-            sub.close()
-            self._release(key, wait)
+            waiting.close()
         return WaitResult(tuple(changed), hierarchy, wait.reason in ("superseded", "closed"),
                           changed)
 

@@ -14,7 +14,10 @@ A request (MS-ASHTTP §2.2.1) is answered in this order, each step able to refus
 6. the body, bounded (``web.eas.max_request_size``; a 12.x SendMail's MIME by the message
    limit), decoded from WBXML with a depth bound: malformed → the common status 102/103;
 7. the command's module (common.MODULES) answers an Element (encoded to WBXML here), a
-   ready Response, or nothing (an empty 200).
+   ready Response, or nothing (an empty 200); a command that waits (Ping) answers a
+   ``LongPoll`` (web/eas/longpoll.py) from its ``begin``, which is awaited here only after
+   ``answer`` and ``dispatch`` have returned, so that the request's body, tree and context
+   are not kept for the whole heartbeat on every waiting phone.
 
 Nothing a device sends makes a 500: a refusal a command did not answer itself becomes
 Status 110/111 in the command's root element, logged with the device.
@@ -40,6 +43,7 @@ from postroom.services.eas.model import Verdict
 from postroom.web.basicauth import Refusal, authenticate
 from postroom.web.context import WebServices, WebSettings
 from postroom.web.eas.common import MIME_BODIES, MODULES, CommandContext, Common, status_element
+from postroom.web.eas.longpoll import LongPoll
 from postroom.web.guard import App, Receive, Scope, Send
 
 log = logging.getLogger("postroom.eas")
@@ -79,11 +83,13 @@ class EasApp:
         if scope["type"] != "http":
             return
         started = time.perf_counter()
-        request = Request(scope, receive)
         try:
-            response = await self.answer(request)
+            # the request object is made in the call: this frame keeps nothing of it while a
+            # long poll waits
+            answer = await self.answer(Request(scope, receive))
         except ClientDisconnect:
             return
+        response = await _long_poll(answer) if isinstance(answer, LongPoll) else answer
         response.headers["MS-Server-ActiveSync"] = self.versions[-1]
         response.headers["Server-Timing"] = \
             f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
@@ -97,7 +103,7 @@ class EasApp:
             "MS-ASProtocolCommands": ",".join(_COMMANDS_OFFERED),
             "Content-Length": "0"})
 
-    async def answer(self, request: Request) -> Response:
+    async def answer(self, request: Request) -> Response | LongPoll:
         method = request.method.upper()
         if method == "OPTIONS":
             auth = await authenticate(request, self.services.auth, self.settings, "eas")
@@ -165,7 +171,8 @@ class EasApp:
                              self.services, self.settings, raw)
         return await self.dispatch(ctx, body)
 
-    async def dispatch(self, ctx: CommandContext, body: Element | None) -> Response:
+    async def dispatch(self, ctx: CommandContext, body: Element | None,
+                       ) -> Response | LongPoll:
         module = MODULES.get(ctx.command)
         handle: Any = None
         if module is not None:
@@ -173,7 +180,8 @@ class EasApp:
                 mod = importlib.import_module(f"postroom.web.eas.{module}")
             except ImportError:
                 mod = None
-            handle = getattr(mod, "handle", None)
+            # a command that may wait offers ``begin`` (its answer may be a LongPoll)
+            handle = getattr(mod, "begin", None) or getattr(mod, "handle", None)
         if handle is None:
             return _wbxml(status_element(ctx.command, int(Common.COMMAND_NOT_SUPPORTED))) \
                 if ctx.at_least("14.0") else _plain(501, f"{ctx.command} is not offered")
@@ -183,25 +191,45 @@ class EasApp:
                 # encoded here, inside the guard: a command that built an element its code
                 # page lacks is a server error (Status 110), never an HTTP 500
                 return _wbxml(result)
-        except MailError as exc:
-            common = Common.SERVER_ERROR_RETRY_LATER if exc.kind in (
-                Kind.TEMPORARY, Kind.UNAVAILABLE) else Common.SERVER_ERROR
-            if exc.kind is Kind.OVER_QUOTA:
-                common = Common.MAILBOX_QUOTA_EXCEEDED
-            log.warning("eas: %s for %s device %s refused: %s", ctx.command,
-                        ctx.principal.address, ctx.device.device_id, exc.text)
-            return _wbxml(status_element(ctx.command, int(common)))
-        except NotImplementedError:
-            log.warning("eas: %s is not implemented yet", ctx.command, exc_info=True)
-            return _wbxml(status_element(ctx.command, int(Common.COMMAND_NOT_SUPPORTED)))
-        except Exception:
-            # the promise is "never a 500": log it with the device, answer a server error
-            log.exception("eas: %s for %s device %s failed", ctx.command,
-                          ctx.principal.address, ctx.device.device_id)
-            return _wbxml(status_element(ctx.command, int(Common.SERVER_ERROR)))
+        except Exception as exc:
+            return _failure(exc, ctx.command, ctx.principal.address or "",
+                            ctx.device.device_id)
+        if isinstance(result, LongPoll):
+            result.who = (ctx.command, ctx.principal.address or "", ctx.device.device_id)
+            return result
         if isinstance(result, Response):
             return result
         return Response(status_code=200, headers={"Content-Length": "0"})  # None: no body
+
+
+async def _long_poll(poll: LongPoll) -> Response:
+    """Wait for a command's long poll (its frames are gone) and answer as ``dispatch``
+    would: its element in WBXML, or a failure's status, never a 500."""
+    try:
+        return _wbxml(await poll.run())
+    except Exception as exc:
+        return _failure(exc, *poll.who)
+    finally:
+        poll.close()
+
+
+def _failure(exc: Exception, command: str, address: str, device_id: str) -> Response:
+    """A command that failed: a refusal's common status (a temporary one asks the device to
+    retry later), anything else a server error (Status 110), logged with the device."""
+    if isinstance(exc, MailError):
+        common = Common.SERVER_ERROR_RETRY_LATER if exc.kind in (
+            Kind.TEMPORARY, Kind.UNAVAILABLE) else Common.SERVER_ERROR
+        if exc.kind is Kind.OVER_QUOTA:
+            common = Common.MAILBOX_QUOTA_EXCEEDED
+        log.warning("eas: %s for %s device %s refused: %s", command, address, device_id,
+                    exc.text)
+        return _wbxml(status_element(command, int(common)))
+    if isinstance(exc, NotImplementedError):
+        log.warning("eas: %s is not implemented yet", command, exc_info=exc)
+        return _wbxml(status_element(command, int(Common.COMMAND_NOT_SUPPORTED)))
+    # the promise is "never a 500": log it with the device, answer a server error
+    log.error("eas: %s for %s device %s failed", command, address, device_id, exc_info=exc)
+    return _wbxml(status_element(command, int(Common.SERVER_ERROR)))
 
 
 class _TooLarge(Exception):

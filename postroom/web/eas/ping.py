@@ -10,6 +10,13 @@ missing or no longer offered (lost ``l`` or ``r``: the device must FolderSync; t
 for both), also when a watched folder is deleted, renamed or re-shared during the wait.
 A user holding ``max_pings_per_user`` waits already gets HTTP 503 with Retry-After
 (MS-ASHTTP §3.2.5.1), so that devices of one user do not evict each other in a loop.
+
+A Ping is a long poll (every phone holds one all day), so what it keeps during the wait is the
+server's memory per device (issue 25, docs/eas/bench.md). ``begin`` checks the request and
+starts the wait, and returns a ``PingWait``: app.py awaits it only after the command's frames
+have returned, so the request's body, its decoded tree, the request object and the command
+context are freed while the device waits; the ``PingWait`` holds the device's cached
+parameters and the push service's small ``Waiting`` alone.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ import enum
 from starlette.responses import Response
 
 from postroom.protocols.eas.element import E, Element
-from postroom.services.eas.push import TooManyWaits
+from postroom.services.eas.push import PingParams, Push, TooManyWaits, Waiting
 from postroom.web.eas.common import CommandContext
+from postroom.web.eas.longpoll import LongPoll
 
 NS = "Ping"
 MAX_ID = 64  # MS-ASCMD §2.2.3.84.1 Id: at most 64 characters
@@ -42,7 +50,45 @@ def _answer(status: PingStatus, *extra: Element) -> Element:
     return E(NS, "Ping", E(NS, "Status", text=int(status)), *extra)
 
 
+class PingWait(LongPoll):
+    """The rest of a Ping once its wait has begun: wait, note the MODSEQs seen, answer."""
+
+    __slots__ = ("params", "push", "waiting")
+
+    def __init__(self, push: Push, params: PingParams, waiting: Waiting) -> None:
+        super().__init__()
+        self.push, self.params, self.waiting = push, params, waiting
+
+    async def run(self) -> Element:
+        result = await self.push.finish(self.waiting)
+        seen = self.params.seen
+        for mid, modseq in result.modseqs.items():
+            seen[mid] = max(seen.get(mid, 0), modseq)
+        if result.hierarchy:
+            return _answer(PingStatus.FOLDER_SYNC_NEEDED)
+        if result.changed:
+            return _changed(list(result.changed))
+        return _answer(PingStatus.EXPIRED)
+
+    def close(self) -> None:
+        self.waiting.close()
+
+
 async def handle(ctx: CommandContext, body: Element | None) -> Element | Response:
+    """The whole Ping: ``begin``, then the wait (for callers that hold no frames of their
+    own worth freeing; app.py calls ``begin`` and awaits the wait itself)."""
+    answer = await begin(ctx, body)
+    if not isinstance(answer, PingWait):
+        return answer
+    try:
+        return await answer.run()
+    finally:
+        answer.close()
+
+
+async def begin(ctx: CommandContext, body: Element | None) -> Element | Response | PingWait:
+    """Check the request and start its wait: an answer at once (a status, changes already
+    there, 503), or the ``PingWait`` to await."""
     cfg = ctx.eas.config
     push = ctx.eas.push
     cached = push.params(ctx.principal, ctx.device)
@@ -94,18 +140,11 @@ async def handle(ctx: CommandContext, body: Element | None) -> Element | Respons
     if early:
         return _changed(early)
     try:
-        result = await push.wait_handles(ctx.principal, ctx.device, list(handles.values()),
-                                         heartbeat)
+        waiting = push.begin(ctx.principal, ctx.device, list(handles.values()), heartbeat)
     except TooManyWaits as exc:
         return Response(str(exc) + "\n", status_code=503, media_type="text/plain",
                         headers={"Retry-After": str(RETRY_AFTER)})
-    for mid, modseq in result.modseqs.items():
-        params.seen[mid] = max(params.seen.get(mid, 0), modseq)
-    if result.hierarchy:
-        return _answer(PingStatus.FOLDER_SYNC_NEEDED)
-    if result.changed:
-        return _changed(list(result.changed))
-    return _answer(PingStatus.EXPIRED)
+    return PingWait(push, params, waiting)
 
 
 def _changed(mailbox_ids: list[int]) -> Element:
