@@ -108,7 +108,7 @@ def _tokens(text: str) -> list[_Token] | None:
     return out
 
 
-def _quote_local(local: str) -> str:
+def quote_local(local: str) -> str:
     """The local part in its SMTP form: as is when a dot-atom, else quoted (RFC 5321
     §4.1.2), so ``"Sirius"@x`` compares as ``Sirius@x``."""
     if _DOT_ATOM.fullmatch(local):
@@ -126,11 +126,11 @@ def _addr_spec(toks: list[_Token]) -> tuple[str, str] | None:
     if local is None:
         return None
     if len(domain_toks) == 1 and domain_toks[0][0] == "d":
-        return _quote_local(local), domain_toks[0][1]
+        return quote_local(local), domain_toks[0][1]
     domain = _dotted(domain_toks, words=("a",))
     if domain is None:
         return None
-    return _quote_local(local), domain
+    return quote_local(local), domain
 
 
 def _dotted(toks: list[_Token], words: tuple[str, ...]) -> str | None:
@@ -227,3 +227,17 @@ def parse_addresses(value: str) -> list[Address]:
     if mailbox is not None:
         out.append(mailbox)
     return out
+
+
+def sieve_address(text: str) -> str | None:
+    """An outbound address (redirect, vacation :from…) as RFC 5228 §2.4.2.3 allows it,
+    ``addr-spec`` or ``phrase "<" addr-spec ">"`` (no group, no route, one address,
+    blanks tolerated as RFC 5322's obsolete syntax does), as ``local@domain``; None when
+    ``text`` is not one."""
+    toks = _tokens(text)
+    if toks is None or any(t[0] in (",", ";", ":") for t in toks):
+        return None
+    mailbox = _mailbox(toks, text)
+    if mailbox is None or mailbox.local is None or mailbox.domain is None:
+        return None
+    return mailbox.all

@@ -135,8 +135,8 @@ class Glob:
         while i < n:
             c = pattern[i]
             if c == "\\":
-                if i + 1 < n:
-                    pieces[-1].append(pattern[i + 1])
+                # escapes the next character; a backslash that ends the pattern is itself
+                pieces[-1].append(pattern[i + 1] if i + 1 < n else "\\")
                 i += 2
                 continue
             if c == "*":

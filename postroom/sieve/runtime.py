@@ -174,7 +174,9 @@ class Runtime:
     # -- actions --------------------------------------------------------------------------
     def add_action(self, action: Action, call: Call) -> None:
         """Record ``action``; identical fileinto/redirect/keep are done once (RFC 5228
-        §2.10.3); counts against ``max_actions`` and ``max_redirects``."""
+        §2.10.3), keep and fileinto "INBOX" being the same delivery (§4.3: "a keep command
+        is equivalent to a fileinto "INBOX""); counts against ``max_actions`` and
+        ``max_redirects``."""
         actions = self.result.actions
         if actions:
             _check_conflicts(action, actions, call)
@@ -185,12 +187,18 @@ class Runtime:
             self.redirects += 1
             if self.redirects > self.limits.max_redirects:
                 raise SieveLimitExceeded("max_redirects",
-                                         f"more than {self.limits.max_redirects} redirects",
+                                         "number of redirect actions exceeds policy limit "
+                                         f"(max_redirects: {self.limits.max_redirects})",
                                          call.pos.line, call.pos.column)
         elif isinstance(action, FileInto):
+            inbox = action.mailbox.upper() == "INBOX"
+            key = mailbox_key(action.mailbox)
             for n, a in enumerate(actions):
-                if isinstance(a, FileInto) and a.mailbox == action.mailbox:
+                if isinstance(a, FileInto) and mailbox_key(a.mailbox) == key:
                     actions[n] = _merged(a, action)
+                    return
+                if inbox and isinstance(a, Keep):  # keep is fileinto "INBOX" (§4.3)
+                    actions[n] = Keep(_last(a.flags, action.flags))
                     return
         elif isinstance(action, Keep | Discard):
             for n, a in enumerate(actions):
@@ -198,9 +206,15 @@ class Runtime:
                     if isinstance(a, Keep) and isinstance(action, Keep):
                         actions[n] = Keep(_last(a.flags, action.flags))
                     return
+                if isinstance(action, Keep) and isinstance(a, FileInto) and \
+                        a.mailbox.upper() == "INBOX":
+                    actions[n] = FileInto(a.mailbox, _last(a.flags, action.flags), False,
+                                          a.create, a.special_use)
+                    return
         if len(actions) >= self.limits.max_actions:
             raise SieveLimitExceeded("max_actions",
-                                     f"more than {self.limits.max_actions} actions",
+                                     "total number of actions exceeds policy limit "
+                                     f"(max_actions: {self.limits.max_actions})",
                                      call.pos.line, call.pos.column)
         actions.append(action)
 
@@ -209,6 +223,11 @@ class Runtime:
 
     def log(self, note: str) -> None:
         self.result.log.append(note)
+
+
+def mailbox_key(name: str) -> str:
+    """A mailbox name as duplicates are found: INBOX in any case is INBOX (RFC 9051 §5.1)."""
+    return "INBOX" if name.upper() == "INBOX" else name
 
 
 _DELIVERING = Keep | FileInto | Redirect | Vacation

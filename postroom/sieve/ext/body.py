@@ -143,10 +143,14 @@ def _walk(body: _Body, part: Part, types: list[str], out: list[str], depth: int)
         for child in part.children:
             _walk(body, child, types, out, depth + 1)
     elif part.message is not None:
-        if selected:
+        if selected:  # the nested header, without the empty line that ends it
             inner = part.message
-            out.append(body.data[inner.header_start:inner.body_start].decode("utf-8",
-                                                                           "replace"))
+            header = body.data[inner.header_start:inner.body_start]
+            if header.endswith(b"\r\n\r\n"):
+                header = header[:-2]
+            elif header.endswith(b"\n\n"):
+                header = header[:-1]
+            out.append(header.decode("utf-8", "replace"))
         _walk(body, part.message, types, out, depth + 1)
     elif selected:
         text = _content(body, part, html_to_text=False)

@@ -9,7 +9,7 @@ import functools
 
 from postroom.sieve import interp
 from postroom.sieve.actions import Discard, Keep, Redirect
-from postroom.sieve.address import Address, parse_addresses
+from postroom.sieve.address import Address, parse_addresses, sieve_address
 from postroom.sieve.bind import BindContext, Call
 from postroom.sieve.errors import SieveRuntimeError
 from postroom.sieve.match import match_values
@@ -156,10 +156,10 @@ async def _discard(rt: Runtime, call: Call) -> None:
 
 
 async def _redirect(rt: Runtime, call: Call) -> None:
-    address = rt.expand(call.string(0)).strip()
-    local, domain = split_address(address)
-    if not local or not domain or any(c in address for c in " \t\r\n<>,"):
-        raise SieveRuntimeError(f"redirect to an invalid address {address!r}",
+    written = rt.expand(call.string(0))
+    address = sieve_address(written)
+    if address is None:
+        raise SieveRuntimeError(f"redirect to an invalid address {written!r}",
                                 call.pos.line, call.pos.column)
     copy = bool(call.tags.get("copy"))
     rt.add_action(Redirect(address, copy), call)
@@ -168,11 +168,11 @@ async def _redirect(rt: Runtime, call: Call) -> None:
 
 
 def _check_redirect(call: Call, ctx: BindContext) -> None:
+    # RFC 5228 §2.4.2.3: it is an error to use an address that is not a sieve-address
     address = call.string(0)
     if "${" in address and ctx.has("variables"):
         return
-    local, domain = split_address(address.strip())
-    if not local or not domain or any(c in address for c in " \t\r\n<>,"):
+    if sieve_address(address) is None:
         raise ctx.error(f"redirect to an invalid address {address!r}", call.pos)
 
 

@@ -22,13 +22,13 @@ def mailbox_problem(name: str) -> str | None:
     """Why ``name`` cannot be a mailbox name, or None: empty, too long, not UTF-8 (octets
     from encoded-character), or holding control characters."""
     if not name:
-        return "an empty mailbox name"
+        return "invalid folder name (empty)"
     if len(name) > MAX_MAILBOX:
-        return f"a mailbox name longer than {MAX_MAILBOX} characters"
+        return f"invalid folder name (longer than {MAX_MAILBOX} characters)"
     if any("\udc80" <= c <= "\udcff" for c in name):
-        return f"a mailbox name that is not UTF-8 ({name!r})"
+        return f"invalid folder name {name!r} (not UTF-8)"
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        return f"a mailbox name with a control character ({name!r})"
+        return f"invalid folder name {name!r} (a control character)"
     return None
 
 
@@ -36,7 +36,7 @@ async def _fileinto(rt: Runtime, call: Call) -> None:
     mailbox = rt.expand(call.string(0))
     problem = mailbox_problem(mailbox)
     if problem is not None:
-        raise SieveRuntimeError(f"fileinto {problem}", call.pos.line, call.pos.column)
+        raise SieveRuntimeError(f"fileinto: {problem}", call.pos.line, call.pos.column)
     copy = bool(call.tags.get("copy"))
     rt.add_action(FileInto(mailbox, action_flags(rt, call), copy,
                            bool(call.tags.get("create"))), call)
@@ -50,7 +50,7 @@ def _check(call: Call, ctx: BindContext) -> None:
         return
     problem = mailbox_problem(mailbox)
     if problem is not None:
-        raise ctx.error(f"fileinto {problem}", call.pos)
+        raise ctx.error(f"fileinto: {problem}", call.pos)
 
 
 register(Extension(
