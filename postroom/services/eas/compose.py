@@ -20,6 +20,7 @@ phone that resends after a lost answer does not send the message twice.
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import logging
 import secrets
@@ -71,9 +72,9 @@ class Compose:
             raise AlreadySent(client_id)
         if len(mime) > self._ctx.max_message_size:
             raise MailError(Kind.LIMIT, "the message is larger than this server accepts")
-        msg: Message = _PARSER.parsebytes(mime)
-        if msg.defects and not msg.keys():
-            raise MailError(Kind.INVALID, "the MIME message could not be read")
+        # MIME parsing and writing is CPU work on up to limits.max_message_size octets: in a
+        # worker thread, never on the event loop every other connection shares
+        msg = await asyncio.to_thread(_parse, mime)
         source: bytes | None = None
         handle = None
         if original is not None:
@@ -83,28 +84,9 @@ class Compose:
             if uid not in {r.uid for r in await self._ctx.messages.view(principal, handle)}:
                 raise MailError(Kind.NOT_FOUND, "the original message is not there")
             source = await self._ctx.messages.content(handle, uid)
-            if not replace_mime:
-                msg = _with_original(msg, source, mode)
-            if mode == "reply":
-                _thread(msg, source)
-        recipients = [addr for _, addr in getaddresses(
-            [str(v) for name in ("To", "Cc", "Bcc") for v in msg.get_all(name, [])]) if addr]
-        if not recipients:
-            raise MailError(Kind.INVALID, "the message names no recipient")
-        most = self._ctx.config.max_recipients
-        if len({r.lower() for r in recipients}) > most:
-            raise MailError(Kind.LIMIT, f"a message may have at most {most} recipients")
-        if "Message-ID" not in msg:
-            msg["Message-ID"] = make_msgid(domain=self._ctx.hostname)
-        if "Date" not in msg:
-            msg["Date"] = format_datetime(datetime.now(UTC))
-        if "From" not in msg:
-            msg["From"] = principal.address
-        senders = [a for _, a in getaddresses([str(msg.get("From", ""))]) if a]
-        sender = senders[0] if senders else principal.address
-        sent_copy = msg.as_bytes(policy=email.policy.SMTP)
-        del msg["Bcc"]
-        data = msg.as_bytes(policy=email.policy.SMTP)
+        recipients, sender, sent_copy, data = await asyncio.to_thread(
+            _outgoing, msg, source, mode, replace_mime, principal.address,
+            self._ctx.hostname, self._ctx.config.max_recipients)
         client = Client(peer or "local", "eas", True, principal, False, "eas")
         received = received_header("activesync", peer or "127.0.0.1", self._ctx.hostname,
                                    "HTTPS", secrets.token_hex(6),
@@ -139,6 +121,43 @@ class Compose:
         except MailError as exc:
             log.warning("eas: sent, but no copy kept in Sent for %s: %s", principal.address,
                         exc.text)
+
+
+def _parse(mime: bytes) -> Message:
+    msg: Message = _PARSER.parsebytes(mime)
+    if msg.defects and not msg.keys():
+        raise MailError(Kind.INVALID, "the MIME message could not be read")
+    return msg
+
+
+def _outgoing(msg: Message, source: bytes | None, mode: str, replace_mime: bool, me: str,
+              hostname: str, most: int) -> tuple[list[str], str, bytes, bytes]:
+    """(recipients, envelope sender, the Sent copy, what is transmitted) of the device's
+    message: the original added (``source``, unless ReplaceMime) and threaded for a reply,
+    Message-ID, Date and From added when missing, Bcc kept only in the Sent copy. MailError
+    for no recipient or more than ``most``."""
+    if source is not None:
+        if not replace_mime:
+            msg = _with_original(msg, source, mode)
+        if mode == "reply":
+            _thread(msg, source)
+    recipients = [addr for _, addr in getaddresses(
+        [str(v) for name in ("To", "Cc", "Bcc") for v in msg.get_all(name, [])]) if addr]
+    if not recipients:
+        raise MailError(Kind.INVALID, "the message names no recipient")
+    if len({r.lower() for r in recipients}) > most:
+        raise MailError(Kind.LIMIT, f"a message may have at most {most} recipients")
+    if "Message-ID" not in msg:
+        msg["Message-ID"] = make_msgid(domain=hostname)
+    if "Date" not in msg:
+        msg["Date"] = format_datetime(datetime.now(UTC))
+    if "From" not in msg:
+        msg["From"] = me
+    senders = [a for _, a in getaddresses([str(msg.get("From", ""))]) if a]
+    sender = senders[0] if senders else me
+    sent_copy = msg.as_bytes(policy=email.policy.SMTP)
+    del msg["Bcc"]
+    return recipients, sender, sent_copy, msg.as_bytes(policy=email.policy.SMTP)
 
 
 def _thread(msg: Message, source: bytes) -> None:
