@@ -14,4 +14,5 @@ from postroom.sieve.ext import (  # noqa: F401
     reject,
     relational,
     subaddress,
+    variables,
 )
