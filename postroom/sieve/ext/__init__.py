@@ -11,6 +11,7 @@ from postroom.sieve.ext import (  # noqa: F401
     envelope,
     fileinto,
     imap4flags,
+    regex,
     reject,
     relational,
     subaddress,
