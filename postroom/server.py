@@ -285,7 +285,8 @@ class Server:
                         dashboard=dashboard, maillog=maillog, tokens=s.tokens,
                         webmail=self.webmail,
                         dav=s.dav if c.web.dav.enabled else None,
-                        eas=s.eas if c.web.eas.enabled else None),
+                        eas=s.eas if c.web.eas.enabled else None,
+                        sieve_scripts=s.sieve_scripts if c.sieve.enabled else None),
             _networks("web.metrics_networks", c.web.metrics_networks))
         proxies = self.proxies = _networks("server.proxy_protocol_networks",
                                            c.server.proxy_protocol_networks)

@@ -27,6 +27,7 @@ from postroom.services.eas import Eas
 from postroom.services.health import Health
 from postroom.services.maillog_search import MailLogSearch
 from postroom.services.ownaccount import OwnAccount
+from postroom.services.sieve.scripts import SieveScripts
 from postroom.services.twofactor import TwoFactor
 from postroom.services.webmail import Webmail
 from postroom.services.websessions import WebSessions
@@ -50,6 +51,7 @@ class WebServices:
     webmail: Webmail | None = None  # webmail's services (services/webmail/); None: no webmail
     dav: Dav | None = None  # CalDAV/CardDAV/WebDAV's services (services/dav/); None: no DAV
     eas: Eas | None = None  # ActiveSync's services (services/eas/); None: no ActiveSync
+    sieve_scripts: SieveScripts | None = None  # Sieve scripts (services/sieve/); None: no Sieve
 
 
 @dataclass(frozen=True, slots=True)
