@@ -65,7 +65,11 @@ class Vacation:
     addresses: tuple[str, ...] = ()
     mime: bool = False
     handle: str = ""
-    seconds: int = 7 * 86400
+    # the minimum time between two replies to one sender (:days × 86400 or :seconds);
+    # None when the script named none: the site's ``[sieve.vacation] default_seconds``.
+    # The service clamps it to the site's min_seconds/max_seconds (RFC 5230 §4.1,
+    # RFC 6131 §2).
+    seconds: int | None = None
 
 
 Action = Keep | FileInto | Redirect | Reject | Discard | Vacation

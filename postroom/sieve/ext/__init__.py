@@ -16,5 +16,6 @@ from postroom.sieve.ext import (  # noqa: F401
     reject,
     relational,
     subaddress,
+    vacation,
     variables,
 )
