@@ -12,6 +12,7 @@ from postroom.sieve.ext import (  # noqa: F401
     envelope,
     fileinto,
     imap4flags,
+    mailbox,
     regex,
     reject,
     relational,
