@@ -153,7 +153,7 @@ async def test_seconds_and_last() -> None:
     await deliver('require "duplicate"; if duplicate { discard; }', env)
     asked = [args for name, args in env.calls if name == "duplicate"]
     assert asked == [(tracking_value("", "<1234@example.net>"), 3600, True),
-                     (tracking_value("", "<1234@example.net>"), 0, False)]  # 0: site default
+                     (tracking_value("", "<1234@example.net>"), -1, False)]  # the default
 
 
 async def test_header_and_uniqueid_exclude_each_other() -> None:

@@ -5,9 +5,9 @@ decoded and trimmed, or the ``:uniqueid`` string as given; a missing field makes
 false and tracks nothing. ``:handle`` (§3.2) keeps separate lists: the tracking value handed
 to ``Environment.duplicate`` is the handle, a NUL, then the unique ID (a NUL cannot be in a
 script's strings), so "no handle" is the empty handle. ``:seconds 0`` is false without
-tracking (§3.3); when ``:seconds`` is omitted the environment is passed 0 and uses the site
-default (``[sieve] duplicate_default_seconds``) and clamps larger values to the site maximum
-silently, as §3.3 requires.
+tracking (§3.3); when ``:seconds`` is omitted the environment is passed -1 and uses the
+site default (``[sieve] duplicate_default_seconds``); it clamps larger values to the site
+maximum silently, as §3.3 requires (services/sieve/memory.py).
 
 The environment answers from what earlier deliveries committed, never from this run (§3: a
 run's own IDs MUST NOT count), and records only when the delivery completes. Within a run,
@@ -23,6 +23,7 @@ from postroom.sieve.registry import ArgKind, Extension, Signature, TagSpec, Test
 from postroom.sieve.runtime import Runtime
 
 S, N = ArgKind.STRING, ArgKind.NUMBER
+NO_SECONDS = -1  # what the environment is given when the script names no :seconds
 _FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 §3.6.8 ftext
 
 
@@ -33,8 +34,8 @@ def tracking_value(handle: str, unique_id: str) -> str:
 async def _duplicate(rt: Runtime, call: Call) -> bool:
     seconds_tag = call.tags.get("seconds")
     seconds = seconds_tag if isinstance(seconds_tag, int) and \
-        not isinstance(seconds_tag, bool) else 0
-    if "seconds" in call.tags and seconds == 0:
+        not isinstance(seconds_tag, bool) else NO_SECONDS
+    if seconds == 0:
         return False  # §3.3: ":seconds 0" is false unconditionally
     unique = call.tags.get("uniqueid")
     if isinstance(unique, str):
