@@ -13,6 +13,7 @@ from postroom.sieve.ext import (  # noqa: F401
     envelope,
     fileinto,
     imap4flags,
+    include,
     mailbox,
     regex,
     reject,
