@@ -11,6 +11,7 @@ from postroom.sieve.ext import (  # noqa: F401
     editheader,
     encoded_character,
     envelope,
+    environment,
     fileinto,
     imap4flags,
     include,
