@@ -7,6 +7,7 @@ from postroom.sieve.ext import (  # noqa: F401
     comparators,
     copy,
     core,
+    date,
     duplicate,
     editheader,
     encoded_character,
