@@ -168,6 +168,8 @@ class SubmissionService:
         try:
             target = await self.srs.bounce_target(address)
         except SrsError as exc:
+            if not isinstance(await self._directory.resolve_recipient(address), Unknown):
+                return None  # a real address that merely looks like SRS ("srs0-team@")
             _srs_log(message, address, "refused", str(exc))
             raise MailError(Kind.NO_PERM, f"Invalid SRS address <{address}>: {exc}") from None
         if target is None:

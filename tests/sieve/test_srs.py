@@ -172,3 +172,12 @@ async def test_rcpt_of_an_srs_address_goes_back_to_the_sender(
     with pytest.raises(MailError) as exc:
         await s.submission.add_recipient(bounce, address)
     assert exc.value.kind is Kind.NOT_FOUND
+
+
+async def test_an_account_that_looks_like_srs_is_an_account(sqlite_services: Services) -> None:
+    s = sqlite_services
+    await account(s, "srs0-team@a.example")
+    s.submission.srs = SenderRewriting(s.directory, s.cfg.sieve, s.cfg.data_path)
+    m = await s.submission.start(Client("192.0.2.1"), "dave@b.example")
+    route = await s.submission.add_recipient(m, "srs0-team@a.example")
+    assert (route.address, route.remote) == ("srs0-team@a.example", False)

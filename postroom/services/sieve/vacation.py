@@ -17,6 +17,7 @@ No reply (each decision is logged with its reason, as "sieve vacation"):
 - to the user's own mail;
 - to mail on which none of the user's addresses, nor one named in ``:addresses``, is in
   To, Cc, Bcc or their Resent- forms (RFC 5230 §4.5): the user was a blind or list recipient;
+- to mail the pipeline quarantined as junk (its sender is likely forged: backscatter);
 - to a sender already answered for the same handle within the period (RFC 5230 §4.2): the
   period is ``:days``/``:seconds`` clamped to ``[sieve.vacation] min_seconds..max_seconds``,
   ``default_seconds`` when the script names none.
@@ -236,6 +237,10 @@ class Vacations:
         when = int(time.time()) if now is None else now
         sender = order.message.envelope.sender
         reason = refusal(order)
+        if reason is None and entry.param_dict().get("quarantine"):
+            # judged junk at acceptance: its sender is likely forged, and answering would
+            # be backscatter
+            reason = "the message was quarantined as junk"
         if reason is not None:
             self._log(entry, order, "not sent", reason)
             return None
@@ -246,7 +251,7 @@ class Vacations:
         data = build_reply(order, when)
         blob = await self.queue.put_bytes(data)
         prefix = await self.sign(data) if self.sign is not None else b""
-        params: dict[str, object] = {"auto_reply": True, "auth": order.user}
+        params: dict[str, object] = {"auto_reply": True}
         new = NewEntry("", [sender], blob, prefix, params)
         if not await self.directory.is_local_domain(domain_of(sender)):
             params["remote"] = True
