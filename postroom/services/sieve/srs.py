@@ -4,9 +4,9 @@ Why: a redirected copy leaves our servers with its original envelope sender's do
 receiver checking SPF (RFC 7208) for that domain against our address refuses it. With SRS the
 copy's reverse path is an address of ours that encodes the original one; bounces come back to
 us, we check the signature and pass them on to the original sender. The scheme is the "guarded"
-one of Shevek's SRS paper, in the form libsrs2 and postsrsd write, so an address looks and
-verifies as theirs do (interoperating with them needs the same secret, which is not the
-point; the format is what receivers and administrators recognise):
+one of Shevek's SRS paper and his Mail::SRS, in the form libsrs2 and postsrsd write too, so
+an address looks as theirs do (only we verify our own addresses, so the hash need not match
+theirs bit for bit: libsrs2's base64 table famously swaps "m" and "n"):
 
 - ``SRS0=HHHH=TT=domain=local@ours`` for a sender ``local@domain``: TT is the day (days since
   1970 modulo 1024) in two base32 digits, HHHH the first four base64 characters of an
