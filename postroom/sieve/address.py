@@ -187,8 +187,34 @@ def _end(tok: _Token, text: str) -> int:
     return start + len(value)
 
 
+_ATOMS = r"[^\s()<>\[\]:;@\\,.\"]+(?:\.[^\s()<>\[\]:;@\\,.\"]+)*"
+# the usual forms, "Name <local@domain>" and "local@domain", read without tokenising
+_SIMPLE = re.compile(rf"\s*(?:[^<>@]*?\s*<\s*({_ATOMS})\s*@\s*({_ATOMS})\s*>|"
+                     rf"({_ATOMS})@({_ATOMS}))\s*")
+_NEEDS_PARSER = re.compile(r'["(:;\\\[]')
+
+
+def _simple(value: str) -> list[Address] | None:
+    """The addresses of a value without quotes, comments, groups or literals, or None
+    (then the full parser reads it)."""
+    out: list[Address] = []
+    for piece in value.split(","):
+        found = _SIMPLE.fullmatch(piece)
+        if found is None:
+            return None
+        if found.group(1) is not None:
+            out.append(Address(found.group(1), found.group(2), piece.strip()))
+        else:
+            out.append(Address(found.group(3), found.group(4), piece.strip()))
+    return out
+
+
 def parse_addresses(value: str) -> list[Address]:
     """The addresses of one header field value (raw, unfolded), groups opened, in order."""
+    if value and _NEEDS_PARSER.search(value) is None:
+        simple = _simple(value)
+        if simple is not None:
+            return simple
     toks = _tokens(value)
     if toks is None:
         return [Address(None, None, value.strip())]

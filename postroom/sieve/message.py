@@ -10,10 +10,12 @@ is read as UTF-8 (RFC 6532). Editing (``addheader``/``deleteheader``: RFC 5293) 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from postroom.mime.reading import decode_words
+from postroom.sieve.address import Address, parse_addresses
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,32 +41,30 @@ def unfold(value: str) -> str:
     return value.replace("\r\n", "").replace("\n", "").strip(" \t")
 
 
+_LOGICAL_LINE = re.compile(r"\r?\n(?![ \t])")  # a line break not followed by a fold
+_BREAK = re.compile(r"\r?\n")
+_END = re.compile(r"\r?\n\r?\n")
+
+
 def parse_fields(block: bytes) -> list[tuple[str, str]]:
     """(name, unfolded raw value) of each field of a header block, in order. A line that is
     neither a field nor a continuation is skipped (RFC 5322 is what senders should write, not
     what they do)."""
     text = block.decode("utf-8", "replace")
+    end = _END.search(text)
+    if end is not None:
+        text = text[:end.start()]
+    elif text.startswith(("\r\n", "\n")):
+        return []
     fields: list[tuple[str, str]] = []
-    name: str | None = None
-    parts: list[str] = []
-    for line in text.split("\n"):
-        line = line.rstrip("\r")
-        if not line:
-            break
-        if line[0] in " \t":
-            if name is not None:
-                parts.append(line)
-            continue
-        if name is not None:
-            fields.append((name, unfold("\r\n".join(parts))))
+    for line in _LOGICAL_LINE.split(text):
         colon = line.find(":")
-        if colon <= 0:
-            name = None
+        if colon <= 0 or line[0] in " \t" or "\n" in line[:colon]:
             continue
-        name = line[:colon].rstrip(" \t")
-        parts = [line[colon + 1:]]
-    if name is not None:
-        fields.append((name, unfold("\r\n".join(parts))))
+        value = line[colon + 1:]
+        if "\n" in value:
+            value = _BREAK.sub("", value)
+        fields.append((line[:colon].rstrip(" \t"), value.strip(" \t\r")))
     return fields
 
 
@@ -89,6 +89,7 @@ class Message:
         self._edited = False
         self._raw: dict[str, list[str]] | None = None
         self._decoded: dict[str, list[str]] = {}
+        self._addresses: dict[str, list[Address]] = {}
         # what extensions derive from the message once for every script run over it (the
         # body extension's MIME structure)
         self.cache: dict[str, object] = {}
@@ -103,6 +104,7 @@ class Message:
         self._edited = value
         self._raw = None
         self._decoded = {}
+        self._addresses = {}
 
     def _index(self) -> dict[str, list[str]]:
         index = self._raw
@@ -128,6 +130,16 @@ class Message:
         """Values as written (unfolded), for tests that must see encoded-words and for
         address parsing. The list is shared: do not change it."""
         return self._index().get(name.lower(), _NONE)
+
+    def addresses(self, name: str) -> list[Address]:
+        """The addresses of every field called ``name`` (RFC 5228 §5.1: groups opened,
+        invalid ones kept as text), parsed once. The list is shared: do not change it."""
+        wanted = name.lower()
+        got = self._addresses.get(wanted)
+        if got is None:
+            got = [a for value in self.raw_header(wanted) for a in parse_addresses(value)]
+            self._addresses[wanted] = got
+        return got
 
     async def full(self) -> bytes:
         """The whole message as delivered so far (header block as received, then the body),

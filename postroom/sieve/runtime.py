@@ -187,8 +187,9 @@ class Runtime:
             self.redirects += 1
             if self.redirects > self.limits.max_redirects:
                 raise SieveLimitExceeded("max_redirects",
-                                         "number of redirect actions exceeds policy limit "
-                                         f"(max_redirects: {self.limits.max_redirects})",
+                                         f"more than {self.limits.max_redirects} redirects "
+                                         "(number of redirect actions exceeds policy limit "
+                                         "max_redirects)",
                                          call.pos.line, call.pos.column)
         elif isinstance(action, FileInto):
             inbox = action.mailbox.upper() == "INBOX"
@@ -213,8 +214,8 @@ class Runtime:
                     return
         if len(actions) >= self.limits.max_actions:
             raise SieveLimitExceeded("max_actions",
-                                     "total number of actions exceeds policy limit "
-                                     f"(max_actions: {self.limits.max_actions})",
+                                     f"more than {self.limits.max_actions} actions (total "
+                                     "number of actions exceeds policy limit max_actions)",
                                      call.pos.line, call.pos.column)
         actions.append(action)
 

@@ -94,7 +94,8 @@ def _error(source: str, enabled: list[str] | None = None) -> str:
     # values known when the script is stored
     ('redirect "not an address";', "line 1, column 1: redirect to an invalid address "
                                    "'not an address'"),
-    ('require "fileinto";\nfileinto "";', "line 2, column 1: fileinto: invalid folder name (empty)"),
+    ('require "fileinto";\nfileinto "";',
+     "line 2, column 1: fileinto: invalid folder name (empty)"),
     ('require "envelope";\nif envelope "frob" "x" { }', "line 2, column 4: unknown envelope "
                                                         "part 'frob' (known: from, to, auth)"),
     ('require ["encoded-character", "fileinto"];\nfileinto "${unicode:D800}";',

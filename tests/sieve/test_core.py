@@ -83,8 +83,8 @@ async def test_duplicate_actions_are_done_once() -> None:
 async def test_too_many_actions_is_an_error_and_the_message_is_kept() -> None:
     source = 'require "fileinto";\n' + "".join(f'fileinto "f{i}";' for i in range(5))
     result = await run_script(source, MESSAGE, limits=Limits(max_actions=3))
-    assert summary(result) == ["implicit keep", "error: total number of actions exceeds policy limit "
-                               "(max_actions: 3)"]
+    assert summary(result) == ["implicit keep", "error: more than 3 actions (total number of "
+                               "actions exceeds policy limit max_actions)"]
     assert isinstance(result.error, SieveLimitExceeded)
     assert result.error.limit == "max_actions"
     assert (result.error.line, result.error.column) == (2, 43)
@@ -93,8 +93,8 @@ async def test_too_many_actions_is_an_error_and_the_message_is_kept() -> None:
 async def test_too_many_redirects() -> None:
     source = "".join(f'redirect "r{i}@example.net";\n' for i in range(3))
     result = await run_script(source, MESSAGE, limits=Limits(max_redirects=2))
-    assert summary(result) == ["implicit keep", "error: number of redirect actions exceeds policy "
-                               "limit (max_redirects: 2)"]
+    assert summary(result) == ["implicit keep", "error: more than 2 redirects (number of "
+                               "redirect actions exceeds policy limit max_redirects)"]
     assert result.error is not None and result.error.line == 3
 
 

@@ -47,13 +47,16 @@ def header_addresses(rt: Runtime, names: list[str]) -> list[str]:
 def parsed_addresses(rt: Runtime, names: list[str], call: Call | None = None) -> list[Address]:
     """Every address in the named header fields, invalid ones included (``:all`` compares
     their text: RFC 5228 §2.7.4). With ``call``, its ``:index``/``:last`` (RFC 5260 §6)
-    pick among the fields of each name first."""
+    pick among the fields of each name first. The list may be the message's own: do not
+    change it."""
+    message = rt.message
+    if call is None or "index" not in call.tags:
+        if len(names) == 1:
+            return message.addresses(names[0])
+        return [a for name in names for a in message.addresses(name)]
     out: list[Address] = []
     for name in names:
-        values = rt.message.raw_header(name)
-        if call is not None and "index" in call.tags:
-            values = pick_field(call, values)
-        for value in values:
+        for value in pick_field(call, message.raw_header(name)):
             out.extend(parse_addresses(value))
     return out
 
