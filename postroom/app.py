@@ -58,6 +58,8 @@ from postroom.services.pipeline.signing import DkimSigner
 from postroom.services.queue import QueueService
 from postroom.services.screening import Screening
 from postroom.services.senders import SenderRules
+from postroom.services.sieve.filter import SieveFilter
+from postroom.services.sieve.memory import SieveMemory
 from postroom.services.sieve.scripts import SieveScripts
 from postroom.services.sieve.sending import SieveMail
 from postroom.services.spamlearn import SpamLearner
@@ -224,6 +226,10 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                                feed, dav, audit, cfg.web.eas, hostname,
                                cfg.limits.max_message_size))
     sieve_scripts = SieveScripts(store, cfg.sieve, audit, mailboxes)
+    # users' and administrators' scripts run at delivery (services/sieve/filter.py)
+    delivery.sieve = SieveFilter(store, cfg.sieve, sieve_scripts, mailboxes, directory,
+                                 hostname)
+    delivery.sieve.memory = SieveMemory(store, cfg.sieve)  # the duplicate test (RFC 7352)
     services = Services(cfg, store, feed, directory, gate, audit, auth, mailboxes, messages, acl,
                         throttle, maildrops, secrets, queue, gateways, submission, delivery,
                         multipop, atrn, admin, front, senders,

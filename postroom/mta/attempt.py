@@ -30,6 +30,12 @@ class Attempt:
     # committed with its copies; its redirected copies and vacation replies are forwards
     memory_by_rcpt: dict[str, list[MemoryRow]] = field(default_factory=dict)
     state: str = "ready"
+    # the mail log's words per recipient: what its Sieve scripts did (services/sieve/)
+    notes: dict[str, str] = field(default_factory=dict)
+    # members of an alias or group whose Sieve script refused the message (RFC 5429 §2.1),
+    # by the recipient that reached them: a failure notice names each (the recipient as a
+    # whole was delivered)
+    refusals_by_rcpt: dict[str, list[RecipientStatus]] = field(default_factory=dict)
 
     @property
     def local(self) -> list[tuple[MailboxHandle, NewMessage]]:
@@ -42,6 +48,10 @@ class Attempt:
     @property
     def memory(self) -> list[MemoryRow]:
         return [m for rows in self.memory_by_rcpt.values() for m in rows]
+
+    @property
+    def refusals(self) -> list[RecipientStatus]:
+        return [s for statuses in self.refusals_by_rcpt.values() for s in statuses]
 
 
 Conclude = Callable[[QueueRec, Attempt], Awaitable[None]]

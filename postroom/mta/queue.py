@@ -47,7 +47,7 @@ from postroom.net.dns import Router, make_resolver
 from postroom.obs import maillog
 from postroom.obs.metrics import Metrics
 from postroom.services.delivery import DeliveryService
-from postroom.services.forwarding import Forwarding
+from postroom.services.forwarding import Forwarding, xtext
 from postroom.services.gateways import Gateways
 from postroom.services.queue import QueueService
 from postroom.services.sieve.sending import SieveSending
@@ -183,8 +183,15 @@ class QueueManager:
         """The delivery service's plan for ``entry``, as an attempt: each recipient delivered
         (its copies to be written by ``conclude``), unknown (5.1.1), or refused for now."""
         plan = await self.delivery.plan(entry)
-        orcpt = per_recipient(entry.param_dict(), "orcpt")
-        attempt = Attempt()
+        params = entry.param_dict()
+        orcpt = per_recipient(params, "orcpt")
+        attempt = Attempt(notes=dict(plan.notes))
+        for rcpt, refusals in plan.rejects.items():
+            # RFC 5429 §2.1: the sender learns of the refusal, as a failure of that member
+            if wants(params, rcpt, "FAILURE"):
+                attempt.refusals_by_rcpt[rcpt] = [dsn.status(
+                    member, "failed", smtp.NOT_AUTHORISED, reason,
+                    orcpt.get(rcpt) or f"rfc822;{xtext(rcpt)}") for member, reason in refusals]
         for rcpt in entry.recipients:
             if rcpt in plan.unknown:
                 attempt.failed.append(dsn.status(
@@ -238,7 +245,7 @@ class QueueManager:
             # (retry, notice) applies, rather than the sender losing the reply.
             log.exception("delivery at acceptance could not plan; queueing instead")
             return None
-        if attempt.failed or attempt.deferred or any(
+        if attempt.failed or attempt.deferred or attempt.refusals or any(
                 wants(entry.params, s.recipient, "SUCCESS") for s in attempt.delivered):
             return None
         try:
@@ -260,7 +267,7 @@ class QueueManager:
         recipient, each in its own transaction that takes it off the entry, and defer only
         those that fail. The last recipient is left to the final ``conclude``, so no step
         ever empties the entry early: a crash between steps redelivers nothing."""
-        done = Attempt(failed=list(attempt.failed))
+        done = Attempt(failed=list(attempt.failed), notes=attempt.notes)
         *first, last = attempt.delivered
         for i, st in enumerate(first):
             # Still open after this step: the later recipients, those deferred so far, and
@@ -279,11 +286,15 @@ class QueueManager:
                 done.deferred[st.recipient] = exc.text
                 continue
             done.delivered.append(st)
+            if st.recipient in attempt.refusals_by_rcpt:
+                done.refusals_by_rcpt[st.recipient] = attempt.refusals_by_rcpt[st.recipient]
         done.delivered.append(last)
         if last.recipient in attempt.local_by_rcpt:
             done.local_by_rcpt[last.recipient] = attempt.local_by_rcpt[last.recipient]
         if last.recipient in attempt.forwards_by_rcpt:
             done.forwards_by_rcpt[last.recipient] = attempt.forwards_by_rcpt[last.recipient]
+        if last.recipient in attempt.refusals_by_rcpt:
+            done.refusals_by_rcpt[last.recipient] = attempt.refusals_by_rcpt[last.recipient]
         if last.recipient in attempt.memory_by_rcpt:
             done.memory_by_rcpt[last.recipient] = attempt.memory_by_rcpt[last.recipient]
         return done
@@ -314,6 +325,8 @@ class QueueManager:
                     [s for s in attempt.delivered if s.action == "relayed"]):
                 if statuses:
                     notices += await self._notice(entry, params, statuses)
+            if attempt.refusals:  # members refused by their Sieve scripts
+                notices += await self._notice(entry, params, attempt.refusals)
             late = now - entry.created_at >= self.cfg.delay_warning > 0
             if deferred and late and not params.get("warned"):
                 delayed = [dsn.RecipientStatus(r, "delayed", smtp.QUEUE_EXPIRED.enhanced or "",
@@ -352,6 +365,9 @@ class QueueManager:
                 failed=attempt.failed, deferred={**attempt.deferred, rcpt: exc.text},
                 memory_by_rcpt={r: m for r, m in attempt.memory_by_rcpt.items() if r != rcpt},
                 forwards_by_rcpt={r: f for r, f in attempt.forwards_by_rcpt.items()
+                                  if r != rcpt},
+                notes=attempt.notes,
+                refusals_by_rcpt={r: f for r, f in attempt.refusals_by_rcpt.items()
                                   if r != rcpt}))
             return
         if notices or attempt.forwards:
@@ -373,10 +389,11 @@ class QueueManager:
         for st in attempt.delivered:
             if st.action == "delivered":
                 copies = attempt.local_by_rcpt.get(st.recipient, [])
-                where = copies[0][0].name if len(copies) == 1 else f"{len(copies)} mailboxes"
+                where = copies[0][0].name if len(copies) == 1 else \
+                    f"{len(copies)} mailboxes" if copies else "-"
                 self.metrics.outcome("delivered")
                 maillog.outcome("delivered", entry.id, st.recipient, where, st.status,
-                                delay=delay)
+                                attempt.notes.get(st.recipient, ""), delay)
             elif st.action != "expanded":
                 self.metrics.outcome("sent")
                 maillog.outcome("sent", entry.id, st.recipient, st.remote_mta,
@@ -392,8 +409,13 @@ class QueueManager:
                             f"queued for {members}", delay)
         for st in failed:
             self.metrics.outcome("bounced")
+            note = attempt.notes.get(st.recipient)
             maillog.outcome("bounced", entry.id, st.recipient, st.remote_mta, st.status,
-                            st.diagnostic, delay)
+                            f"{note}: {st.diagnostic}" if note else st.diagnostic, delay)
+        for st in attempt.refusals:
+            self.metrics.outcome("bounced")
+            maillog.outcome("bounced", entry.id, st.recipient, "-", st.status,
+                            f"sieve: reject: {st.diagnostic}", delay)
         for rcpt, reason in deferred.items():
             self.metrics.outcome("deferred")
             maillog.outcome("deferred", entry.id, rcpt, "-", smtp.DEFERRED.enhanced or "",

@@ -11,10 +11,11 @@ from postroom.app import Services
 from postroom.core.actor import Actor, Origin
 from postroom.core.errors import Kind, MailError
 from postroom.core.principal import Principal
+from postroom.core.records import MemoryRow
 from postroom.services.admin.directory import NewAccount
 from postroom.sieve.errors import SieveSyntaxError
 from postroom.store.engine import Tx
-from postroom.store.repo.sieve import MemoryRow, remember_in
+from postroom.store.repo.sieve import remember_in
 
 SCRIPT = 'require "fileinto";\r\nif header :contains "subject" "x" { fileinto "Lists"; }\r\n'
 

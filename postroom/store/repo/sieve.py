@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from postroom.core.errors import Kind, MailError, not_found
+from postroom.core.records import MemoryRow
 from postroom.store.engine import Engine, Row, Tx
 
 USER = "user"
@@ -61,14 +62,6 @@ class ChainRow:
     hash: str
     content: str
     updated: int
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryRow:
-    account_id: int
-    kind: str  # "vacation" | "duplicate" (services/sieve/memory.py)
-    key_hash: str
-    expires: int
 
 
 def _row(r: Row) -> ScriptRow:
