@@ -7,7 +7,9 @@ This runner takes the path of a Pigeonhole checkout, runs the files of ``FILES``
 per file, how many ``test`` blocks passed and failed::
 
     .venv/bin/python -m bench.sieve_conformance PATH/TO/pigeonhole [--only core,body] [-v]
-        [--markdown docs/sieve/conformance.md]
+
+The table it prints is Markdown; docs/sieve/conformance.md holds the last one with the
+reasons of the failures.
 
 Nothing of Pigeonhole is copied here (its files are LGPL; they are read from the checkout).
 Each part adds its extensions' files to ``FILES`` under the capability they test. Files
@@ -56,7 +58,10 @@ FILES: dict[str, list[str]] = {
     # what the delivery does with redirected mail and rejections (envelope sender of a
     # redirect, its added header fields, loop detection, the rejection message): the
     # delivery service's part (services/sieve/), not the language's; run for information
-    "delivery": ["execute/smtp.svtest", "extensions/reject/smtp.svtest"],
+    "delivery": ["execute/smtp.svtest", "extensions/reject/smtp.svtest",
+                 # the vacation reply itself (whom to answer, its fields): services/sieve/
+                 "extensions/vacation/message.svtest", "extensions/vacation/reply.svtest",
+                 "extensions/vacation/smtp.svtest", "extensions/vacation/utf-8.svtest"],
     "comparator-i;unicode-casemap": ["comparators/i-unicode-casemap.svtest"],
     "encoded-character": ["extensions/encoded-character.svtest"],
     "envelope": ["extensions/envelope.svtest"],
@@ -80,6 +85,39 @@ FILES: dict[str, list[str]] = {
         "extensions/subaddress/basic.svtest", "extensions/subaddress/config.svtest",
         "extensions/subaddress/rfc.svtest",
     ],
+    "variables": [
+        "extensions/variables/basic.svtest", "extensions/variables/errors.svtest",
+        "extensions/variables/limits.svtest", "extensions/variables/match.svtest",
+        "extensions/variables/modifiers.svtest", "extensions/variables/quoting.svtest",
+        "extensions/variables/regex.svtest", "extensions/variables/string.svtest",
+    ],
+    "regex": [
+        "extensions/regex/basic.svtest", "extensions/regex/errors.svtest",
+        "extensions/regex/match-values.svtest",
+    ],
+    "date": [
+        "extensions/date/basic.svtest", "extensions/date/date-parts.svtest",
+        "extensions/date/zones.svtest",
+    ],
+    "index": ["extensions/index/basic.svtest", "extensions/index/errors.svtest"],
+    "mailbox": ["extensions/mailbox/errors.svtest", "extensions/mailbox/execute.svtest"],
+    "mboxmetadata": ["extensions/metadata/errors.svtest", "extensions/metadata/execute.svtest"],
+    "include": [
+        "extensions/include/errors.svtest", "extensions/include/execute.svtest",
+        "extensions/include/once.svtest", "extensions/include/optional.svtest",
+        "extensions/include/rfc.svtest", "extensions/include/twice.svtest",
+        "extensions/include/variables.svtest",
+    ],
+    "duplicate": ["extensions/duplicate/errors.svtest", "extensions/duplicate/execute.svtest"],
+    "editheader": [
+        "extensions/editheader/addheader.svtest", "extensions/editheader/alternating.svtest",
+        "extensions/editheader/deleteheader.svtest", "extensions/editheader/errors.svtest",
+        "extensions/editheader/execute.svtest", "extensions/editheader/protected.svtest",
+        "extensions/editheader/utf8.svtest",
+    ],
+    "vacation": ["extensions/vacation/errors.svtest", "extensions/vacation/execute.svtest"],
+    "environment": ["extensions/environment/basic.svtest",
+                    "extensions/environment/rfc.svtest"],
     # needs "mime"/"foreverypart" (RFC 5703), which Postroom does not implement
     "mime": ["execute/errors-cpu-limit.svtest"],
     "multiscript": ["multiscript/basic.svtest", "multiscript/conflicts.svtest"],
