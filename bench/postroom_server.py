@@ -39,7 +39,10 @@ class Postroom:
                 f"imap.imap.port={self.imap_port}", f"pop3.pop3.port={self.pop3_port}",
                 "server.domain=bench.test", "server.hostname=mail.bench.test",
                 'server.plaintext_auth_networks=["127.0.0.1/32"]',
-                "limits.connections_per_ip=20000", "log.level=warning"]
+                "limits.connections_per_ip=20000", "log.level=warning",
+                # no fixed port 4190: two Postrooms on one host (a bench beside a test
+                # server) would fight over it
+                "sieve.managesieve.enabled=false"]
 
     def populate(self, fill: Callable[[Services], Awaitable[None]]) -> None:
         cfg = config.load(None, self.overrides())

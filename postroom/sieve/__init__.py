@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+# registers every extension (registry.py); before anything binds or lists capabilities
+import postroom.sieve.ext  # noqa: F401
 from postroom.sieve.bind import BoundScript
 from postroom.sieve.bind import bind as _bind
 from postroom.sieve.limits import DEFAULT, Limits

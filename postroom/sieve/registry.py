@@ -21,11 +21,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from postroom.sieve.bind import BindContext, Call
-    from postroom.sieve.runtime import Runtime
 
 
 class ArgKind(enum.Enum):
@@ -79,9 +74,13 @@ class Signature:
     address_part: bool = False
 
 
-CommandHandler = Callable[["Runtime", "Call"], Awaitable[None]]
-TestHandler = Callable[["Runtime", "Call"], Awaitable[bool]]
-Validator = Callable[["Call", "BindContext"], None]
+# Handlers are called as handler(rt: Runtime, call: Call) and validators as
+# validate(call: Call, ctx: BindContext). They are typed loosely here on purpose: naming
+# Runtime and Call would make this module import runtime.py and bind.py, which import it
+# (an import cycle, which tests/unit/test_import_rules.py forbids even under TYPE_CHECKING).
+CommandHandler = Callable[..., Awaitable[None]]
+TestHandler = Callable[..., Awaitable[bool]]
+Validator = Callable[..., None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +170,9 @@ def register(ext: Extension) -> Extension:
 
 
 def extensions() -> dict[str, Extension]:
-    """Every registered extension by capability name (importing postroom.sieve.ext first)."""
-    import postroom.sieve.ext  # noqa: F401  (registers the extensions)
+    """Every registered extension by capability name. Importing the ``postroom.sieve``
+    package registers them all (its __init__ imports postroom.sieve.ext), so no module here
+    imports the extensions (they import this one: no import cycle)."""
     return _REGISTRY
 
 

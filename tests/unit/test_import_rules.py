@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("postroom.mime", "postroom.pim", "postroom.obs", "postroom.config", "postroom.config_rules",
      "postroom.config_filters", "postroom.config_base", "postroom.config_web",
      "postroom.config_webmail", "postroom.config_dav", "postroom.config_eas",
-     "postroom.config_acme",
+     "postroom.config_acme", "postroom.config_sieve", "postroom.sieve",
      "postroom.privileges"),
     ("postroom.store",),
     ("postroom.net",),
