@@ -224,3 +224,11 @@ async def test_a_pathological_regex_is_bounded_by_the_cpu_budget() -> None:
     assert result.error.limit == "max_cpu_ms"
     assert result.error.line == 2
     assert result.implicit_keep and not result.actions
+
+
+async def test_more_than_nine_subexpressions_are_kept() -> None:
+    found, _ = await vars_after(
+        'require ["regex", "variables"];\n'
+        'if string :regex "abcdefghijkl" "(.)(.)(.)(.)(.)(.)(.)(.)(.)(.)(.)" '
+        '{ set "v" "${9}${10}${11}${12}"; }')
+    assert found["v"] == "ijk"

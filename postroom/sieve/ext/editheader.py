@@ -1,7 +1,8 @@
 """The "editheader" extension (RFC 5293): ``addheader`` and ``deleteheader``.
 
 Edits change ``Message.fields`` at once, so every later test and action of the run (and of
-the scripts it includes: RFC 6609 §3.5) sees the current header (RFC 5293 §7), and set
+the scripts it includes: RFC 6609 §3.5) sees the current header (RFC 5293 §7), and
+``Message.size`` (the ``size`` test measures the message that will be stored), and set
 ``Message.edited`` so that the delivery service stores and forwards the edited header block.
 (§7 also wants the ORIGINAL header for the implicit keep after an error and for
 disposition notices; the service has it, since it built the Message from it.)
@@ -48,7 +49,7 @@ def _variable(text: str, ctx: BindContext) -> bool:
 
 def name_problem(name: str) -> str | None:
     if not FIELD_NAME.fullmatch(name):
-        return f"invalid header field name {name!r}"
+        return f"header field name {name!r} is invalid"
     return None
 
 
@@ -57,7 +58,7 @@ def encode_value(name: str, value: str) -> str:
     non-ASCII text. ValueError if it cannot be a field value or is too long."""
     if "\x00" in value:
         raise ValueError(f"the value of {name} holds a NUL character")
-    value = _BREAKS.sub(" ", value)
+    value = _BREAKS.sub(" ", value).strip(" \t")
     if not value.isascii():
         # fold-free: encoded-words separated by a space decode as one text (RFC 2047 §6.2)
         value = Header(value, "utf-8", maxlinelen=10_000).encode().replace("\n", "")
@@ -94,6 +95,7 @@ async def _addheader(rt: Runtime, call: Call) -> None:
         fields.append((name, value))
     else:
         fields.insert(0, (name, value))
+    rt.message.size += _octets(name, value)
     rt.message.edited = True
 
 
@@ -118,8 +120,14 @@ async def _deleteheader(rt: Runtime, call: Call) -> None:
     if not positions:
         return
     doomed = set(positions)
+    rt.message.size -= sum(_octets(*fields[p]) for p in doomed)
     rt.message.fields[:] = [f for n, f in enumerate(fields) if n not in doomed]
     rt.message.edited = True
+
+
+def _octets(name: str, value: str) -> int:
+    """What a field adds to the message as the delivery writes it (Message.header_block)."""
+    return len(f"{name}: {value}\r\n".encode())
 
 
 def _check_name(call: Call, ctx: BindContext) -> None:

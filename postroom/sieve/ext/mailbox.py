@@ -11,7 +11,7 @@ learns nothing about a folder its owner may not see.
 
 from __future__ import annotations
 
-from postroom.sieve.bind import BindContext, Call
+from postroom.sieve.bind import Call
 from postroom.sieve.match import match_values
 from postroom.sieve.registry import ArgKind, Extension, Signature, TagSpec, TestDef, register
 from postroom.sieve.runtime import Runtime
@@ -32,22 +32,10 @@ def annotation_problem(name: str) -> str | None:
     return None
 
 
-def _variable(text: str, ctx: BindContext) -> bool:
-    return "${" in text and ctx.has("variables")
-
-
-def _check_names(call: Call, ctx: BindContext, index: int) -> None:
-    arg = call.args[index]
-    names = [arg] if isinstance(arg, str) else arg
-    assert isinstance(names, list)
-    for name in names:
-        if not _variable(name, ctx) and (problem := annotation_problem(name)) is not None:
-            raise ctx.error(f"{call.name}: {problem} ({name!r})", call.pos)
-
-
 async def _annotation(rt: Runtime, call: Call, mailbox: str | None, name: str) -> str | None:
-    """The value, or None when it is missing or the name is not valid (a name built at run
-    time is checked here: such a test is false)."""
+    """The value, or None when it is missing or the name is not valid: such a test is
+    false, not an error (RFC 5490 makes no name an error; Pigeonhole answers false too), and
+    the log says why."""
     problem = annotation_problem(name)
     if problem is not None:
         rt.log(f"line {call.pos.line}: {call.name}: {problem} ({name!r})")
@@ -98,9 +86,8 @@ MBOXMETADATA = register(Extension(
     "mboxmetadata",
     tests=(
         TestDef("metadata", Signature(positional=(S, S, SL), match=True, comparator=True),
-                _metadata, lambda call, ctx: _check_names(call, ctx, 1)),
-        TestDef("metadataexists", Signature(positional=(S, SL)), _metadataexists,
-                lambda call, ctx: _check_names(call, ctx, 1)),
+                _metadata),
+        TestDef("metadataexists", Signature(positional=(S, SL)), _metadataexists),
     ),
 ))
 
@@ -108,8 +95,8 @@ SERVERMETADATA = register(Extension(
     "servermetadata",
     tests=(
         TestDef("servermetadata", Signature(positional=(S, SL), match=True, comparator=True),
-                _servermetadata, lambda call, ctx: _check_names(call, ctx, 0)),
-        TestDef("servermetadataexists", Signature(positional=(SL,)), _servermetadataexists,
-                lambda call, ctx: _check_names(call, ctx, 0)),
+                _servermetadata),
+        TestDef("servermetadataexists", Signature(positional=(SL,)),
+                _servermetadataexists),
     ),
 ))

@@ -262,8 +262,10 @@ def _regex(rt: Runtime, call: Call, comp: Comparator, values: list[str],
             if found is not None:
                 if rt.expander is not None:
                     # draft-ietf-sieve-regex-01: ${0} the match, ${1}… the subexpressions
+                    # (all of them, as :matches keeps every wildcard: RFC 5229 §3.2 asks
+                    # for at least ${9})
                     rt.match_variables = [found.group(0)] + [
-                        g or "" for g in found.groups()[:9]]
+                        g or "" for g in found.groups()]
                 return True
     return False
 

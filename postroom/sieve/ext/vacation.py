@@ -74,10 +74,9 @@ def _seconds(call: Call) -> int | None:
 
 
 async def _vacation(rt: Runtime, call: Call) -> None:
-    if rt.state.get("vacation"):
+    if any(isinstance(a, Vacation) for a in rt.result.actions):
         raise SieveRuntimeError("vacation can be used only once per run (RFC 5230 §4.7)",
                                 call.pos.line, call.pos.column)
-    rt.state["vacation"] = True
     subject = call.tags.get("subject")
     from_ = call.tags.get("from")
     addresses = call.tags.get("addresses")
