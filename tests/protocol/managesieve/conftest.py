@@ -2,7 +2,8 @@
 test session, and a raw line client for the protocol's edge cases (RFC 5804).
 
 Small limits so that the edges are cheap to reach: 1 KiB command lines, 4 KiB scripts, three
-scripts per account, 8 s of silence before the server hangs up."""
+scripts per account, 8 s of silence before the server hangs up. SMTP is on too, so that a
+script stored over ManageSieve can be seen at work."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ MAX_SCRIPTS = 3
 IDLE = 8
 EXTRA = ["limits.auth_failures_per_ip=1000", f"limits.max_line_length={MAX_LINE}",
          f"sieve.max_script_size={MAX_SCRIPT}", f"sieve.max_scripts={MAX_SCRIPTS}",
-         f"limits.idle_timeout={IDLE}"]
+         f"limits.idle_timeout={IDLE}",
+         # SMTP in, so that a script stored here can be seen filtering a delivery
+         "smtp.mx.enabled=true", "smtp.mx.port=0", 'smtp.outbound.dns_servers=["127.0.0.1:9"]']
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,10 @@ anchor here), against a real server on loopback (RFC 5804)."""
 
 from __future__ import annotations
 
+import imaplib
 import os
 import shutil
+import smtplib
 import subprocess
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from sievelib.managesieve import Client
 
 from tests.protocol.managesieve.conftest import MAX_SCRIPTS, cert_file
 from tests.protocol.managesieve.test_session import FILTER, MALFORMED
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, wait_for
+from tests.support.tls import insecure_context
 
 HOSTNAME = "mail.example.test"  # a name the server's certificate carries
 
@@ -56,6 +59,33 @@ def test_sievelib_whole_cycle(sieve_server: RunningServer, user: tuple[str, str]
     assert c.deletescript("sorting")
     assert c.listscripts() == (None, ["spare"])
     c.logout()
+
+
+def folder_subjects(srv: RunningServer, user: tuple[str, str], name: str) -> list[bytes]:
+    with imaplib.IMAP4_SSL("127.0.0.1", srv.port("imaps"),
+                           ssl_context=insecure_context()) as imap:
+        imap.login(*user)
+        imap.select(name, readonly=True)
+        _, data = imap.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        return [item[1].strip() for item in data if isinstance(item, tuple)]
+
+
+def test_a_script_stored_over_managesieve_filters_delivery(
+        sieve_server: RunningServer, user: tuple[str, str], trusted: Path) -> None:
+    """End to end: sievelib stores and activates a filter, SMTP delivers two messages, IMAP
+    finds the list mail in Junk and the other in INBOX."""
+    c = sievelib_client(sieve_server, user)
+    assert c.putscript("lists", FILTER) and c.setactive("lists")
+    c.logout()
+    with smtplib.SMTP("127.0.0.1", sieve_server.port("smtp")) as s:
+        for subject in ("[list] weekly digest", "hello"):
+            s.sendmail("someone@example.net", [user[0]],
+                       f"From: <someone@example.net>\r\nTo: <{user[0]}>\r\n"
+                       f"Subject: {subject}\r\n\r\nBody\r\n".encode())
+    wait_for(lambda: folder_subjects(sieve_server, user, "Junk") and
+             folder_subjects(sieve_server, user, "INBOX"), what="both delivered")
+    assert folder_subjects(sieve_server, user, "Junk") == [b"Subject: [list] weekly digest"]
+    assert folder_subjects(sieve_server, user, "INBOX") == [b"Subject: hello"]
 
 
 def test_sievelib_malformed_script_names_the_line(sieve_server: RunningServer,
