@@ -120,3 +120,25 @@ def test_local_sender_counts_only_when_authenticated(dav: Dav) -> None:
         smtp.sendmail(BOB, [ALICE], imip_mail(BOB, ALICE, "REPLY", reply))
     wait_for(lambda: "PARTSTAT=TENTATIVE" in partstat_line(copy_of(dav, ALICE, uid), BOB))
     assert copy_of(dav, BOB, forged_uid) == ""
+
+
+def test_request_for_a_uid_filed_under_another_name_reaches_the_other_attendees(
+        dav: Dav) -> None:
+    """Bob's own client already filed the invitation's UID under a name of its own: the
+    server finds that copy by UID (one UID per calendar, RFC 4791 §5.3.2.1) instead of
+    writing a second one, and Carol, the next recipient of the same mail, gets hers."""
+    carol = "carol@imip.test"
+    dav.account(BOB)
+    dav.account(carol)
+    uid = "imip-conflict-1@remote.example"
+    plain = invite(uid, "Partner call", [BOB, carol], organizer=DAVE)
+    href = dav.collection_href(BOB)
+    status, _, body = dav.request(BOB, "PUT", href + "filed-by-my-phone.ics", plain,
+                                  {"Content-Type": "text/calendar; charset=utf-8"})
+    assert status == 201, body
+    request = plain.replace("PRODID:-//Postroom tests//EN\r\n",
+                            "PRODID:-//Remote//EN\r\nMETHOD:REQUEST\r\n")
+    with smtplib.SMTP("127.0.0.1", dav.server.port("smtp"), timeout=20) as smtp:
+        smtp.sendmail(DAVE, [BOB, carol], imip_mail(DAVE, BOB, "REQUEST", request))
+    copy = wait_for(lambda: copy_of(dav, carol, uid))
+    assert "PARTSTAT=NEEDS-ACTION" in partstat_line(copy, carol)

@@ -76,7 +76,13 @@ from postroom.services.dav import imip
 from postroom.services.dav.collections import INBOX_PROP, Collections
 from postroom.services.dav.context import DavContext
 from postroom.services.dav.items import Items, etag_of
-from postroom.services.dav.model import Collection, Item, ItemRef, PreconditionFailed
+from postroom.services.dav.model import (
+    Collection,
+    Item,
+    ItemRef,
+    PreconditionFailed,
+    UidConflict,
+)
 from postroom.services.dav.stored import item_prefix, prepare_item
 from postroom.services.pipeline import Client
 from postroom.services.submission import received_header
@@ -565,7 +571,10 @@ class Scheduling:
                     if await self.deliver_local(found.account, method, part, sender,
                                                 from_outside=not ours):
                         done += 1
-                except (MailError, InvalidItem) as exc:
+                except (MailError, InvalidItem, UidConflict, PreconditionFailed) as exc:
+                    # a client writing the same UID at the same moment (UidConflict on
+                    # create, PreconditionFailed on the last rewrite try) costs this
+                    # recipient the server's copy, not the other recipients theirs
                     log.info("iMIP %s from %s for %s not applied: %s", method, sender, rcpt,
                              exc)
         return done
