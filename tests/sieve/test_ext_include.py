@@ -221,9 +221,23 @@ async def test_include_limits() -> None:
 
 
 async def test_global_after_set_is_an_error() -> None:
+    with pytest.raises(SieveSyntaxError) as caught:
+        compile_script('require ["include", "variables"];\n'
+                       'set "frutsels" "frop";\nglobal "Frutsels";')
+    assert "already set" in caught.value.message
+    assert (caught.value.line, caught.value.column) == (3, 1)
+    # a duplicate declaration, or one after other commands, is not an error
+    compile_script('require ["include", "variables"];\nglobal "frml";\nglobal "frml";\n'
+                   'keep;\nglobal "friep";')
+
+
+async def test_a_global_of_an_included_script_is_not_the_includers_local() -> None:
+    env = DictEnvironment(scripts={("personal", "lib"): (
+        'require ["include", "variables"];\nglobal "a";\nset "a" "x";')})
+    # the including script set "a" locally: lib's global "a" is another variable, fine
     result: Result = await run_script('require ["include", "variables"];\n'
-                                      'set "a" "1";\nglobal "a";', MESSAGE)
-    assert result.error is not None and "already set" in result.error.message
+                                      'set "a" "1";\ninclude "lib";', MESSAGE, env=env)
+    assert result.error is None
 
 
 @pytest.mark.parametrize(("source", "why"), [

@@ -18,15 +18,16 @@ included script ends everything; ``return`` (§3.3) ends only that script, and i
 script acts as ``stop``.
 
 ``global`` (§3.4.1) needs both "include" and "variables"; its names are plain identifiers;
-declaring one the script already ``set`` is an error (§3.4.1, checked at run time).
+declaring one the script already ``set`` is an error (§3.4.1): refused when stored if the
+``set`` comes first in the text, and at run time.
 """
 
 from __future__ import annotations
 
-from postroom.sieve import interp
+from postroom.sieve import bind, interp
 from postroom.sieve.bind import BindContext, BoundScript, Call
 from postroom.sieve.errors import SieveLimitExceeded, SieveRuntimeError, SieveSyntaxError
-from postroom.sieve.ext.variables import _IDENT_RE, expand, references
+from postroom.sieve.ext.variables import _IDENT_RE, expand, references, walk
 from postroom.sieve.registry import ArgKind, CommandDef, Extension, Signature, TagSpec, register
 from postroom.sieve.runtime import Return, Runtime
 
@@ -66,6 +67,21 @@ def _check_global(call: Call, ctx: BindContext) -> None:
         if not _IDENT_RE.fullmatch(name):
             raise ctx.error(f"global: {name!r} is not a variable name (no match variables, "
                             "no namespaces: RFC 6609 §3.4.1)", call.pos)
+
+
+def _finish(calls: list[Call], ctx: BindContext) -> None:
+    """RFC 6609 §3.4.1: a ``global`` naming a variable the script ``set`` before it (in the
+    order it is written) is an error, refused when the script is stored (the check at run
+    time stays for what only happens then)."""
+    set_before: set[str] = set()
+    for call in walk(calls):
+        if call.name == "set" and call.args and isinstance(call.args[0], str):
+            set_before.add(call.args[0].lower())
+        elif call.name == "global":
+            for name in call.strings(0):
+                if name.lower() in set_before:
+                    raise ctx.error(f"global: {name!r} was already set in this script "
+                                    "(RFC 6609 §3.4.1)", call.pos)
 
 
 def _setup_for(rt: Runtime, script: BoundScript) -> None:
@@ -161,3 +177,5 @@ INCLUDE = register(Extension(
         CommandDef("global", Signature(positional=(SL,)), _global, _check_global),
     ),
 ))
+
+bind.FINISH["include"] = _finish
