@@ -3,10 +3,15 @@ refused with line, column and a message that says what is wrong and what would b
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from postroom.sieve import compile_script
 from postroom.sieve.errors import SieveSyntaxError
+from tests.support.sieve import run_script
 
 
 def _error(source: str, enabled: list[str] | None = None) -> str:
@@ -149,3 +154,33 @@ def test_encoded_character_decodes_string_literals() -> None:
 def test_without_encoded_character_strings_stay() -> None:
     script = compile_script('require "fileinto"; fileinto "${hex:40}";')
     assert script.commands[0].args[0] == "${hex:40}"
+
+
+# -- robustness: compiling anything raises nothing but SieveSyntaxError ----------------------
+
+_WORDS = st.sampled_from([
+    "require", '"fileinto"', '["body", "variables", "imap4flags", "relational"]',
+    '"comparator-i;ascii-numeric"', '"envelope"', "if", "elsif", "else", "keep", "stop",
+    "discard", "fileinto", "redirect", "reject", "setflag", "hasflag", "header", "address",
+    "envelope", "body", "exists", "size", "not", "anyof", "allof", "true", "false", "set",
+    "string", ":is", ":contains", ":matches", ":value", ":count", '"gt"', ":comparator",
+    '"i;octet"', '"i;ascii-numeric"', ":all", ":domain", ":localpart", ":user", ":over",
+    ":under", ":copy", ":flags", ":content", ":raw", ":text", '"text/plain"', '"a@b.c"',
+    '"x"', '"${1}"', '""', '["a", "b"]', "10", "1K", "(", ")", ",", ";", "{", "}"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_WORDS, max_size=40).map(" ".join))
+def test_compiling_random_scripts_raises_only_syntax_errors(source: str) -> None:
+    try:
+        script = compile_script(source)
+    except SieveSyntaxError as exc:
+        assert exc.line >= 1 and exc.column >= 1 and exc.message
+        return
+    # what compiles runs without raising: errors end in Result.error
+    result = asyncio.run(run_script(script, _MESSAGE))
+    assert result.implicit_keep or result.actions
+
+
+_MESSAGE = ("From: a@b.c\nTo: x+y@b.c\nSubject: x\nContent-Type: multipart/mixed; "
+            "boundary=b\n\n--b\nContent-Type: text/plain\n\nhi\n--b--\n")
