@@ -134,6 +134,11 @@ async def test_non_ascii_values_are_encoded_and_read_back() -> None:
                         'if header :is "comment" "${comment}" { addheader "X-Ok" "1"; }')
     raw = msg.raw_header("Comment")[0]
     assert raw.isascii() and "=?utf-8?" in raw
+    long = "ü" * 100
+    longer, _ = await edit(f'require "editheader";\naddheader "X-Long" "{long}";')
+    words = longer.raw_header("X-Long")[0].split(" ")
+    assert len(words) > 1 and all(len(w) <= 75 for w in words)  # RFC 2047 §2
+    assert longer.header("X-Long") == [long]
     assert msg.header("Comment") == [comment]
     assert msg.header("X-Ok") == ["1"]
 
@@ -161,7 +166,7 @@ async def test_size_follows_the_edits() -> None:
     ('addheader "X field" "Frop";', "is invalid"),
     ('deleteheader "X-field:";', "is invalid"),
     ('deleteheader :last "X-field";', ":last needs :index"),
-    ('addheader "X-big" "' + "A" * 3000 + '";', "longer than"),
+    ('addheader "X-big" "' + "A" * 995 + '";', "longer than 998"),
 ])
 async def test_errors_at_bind_time(command: str, why: str) -> None:
     with pytest.raises(SieveSyntaxError) as caught:

@@ -11,7 +11,7 @@ Rules: a field name must be an RFC 5322 field-name (§4, §5), checked when the 
 stored when it is constant and at run time otherwise (an error then). A value may not hold
 NUL; line breaks in it become spaces (the value is one unstructured field); non-ASCII text
 is written as RFC 2047 encoded-words (§4: "encode the field … to be compliant"); an encoded
-field longer than ``MAX_FIELD`` octets is an error (§4 allows a limit of at least 998).
+field longer than ``MAX_FIELD`` (998) octets is an error (§4 allows that limit).
 "Received" and "Auto-Submitted" are never deleted (§6 MUST NOT; the attempt is silently
 ignored). Each executed addheader/deleteheader counts against ``max_header_edits``.
 """
@@ -39,7 +39,9 @@ S, SL, N = ArgKind.STRING, ArgKind.STRINGS, ArgKind.NUMBER
 
 FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 §3.6.8: printable US-ASCII but ":"
 PROTECTED_DELETE = frozenset(("received", "auto-submitted"))  # RFC 5293 §6
-MAX_FIELD = 2048  # octets of "name: value" once encoded (§4: at least 998)
+# octets of "name: value" once encoded: §4 allows a limit of at least 998, and the delivery
+# writes each field on one line (Message.header_block), which RFC 5322 §2.1.1 bounds at 998
+MAX_FIELD = 998
 _BREAKS = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t]*")
 
 
@@ -60,8 +62,9 @@ def encode_value(name: str, value: str) -> str:
         raise ValueError(f"the value of {name} holds a NUL character")
     value = _BREAKS.sub(" ", value).strip(" \t")
     if not value.isascii():
-        # fold-free: encoded-words separated by a space decode as one text (RFC 2047 §6.2)
-        value = Header(value, "utf-8", maxlinelen=10_000).encode().replace("\n", "")
+        # encoded-words of at most 75 characters (RFC 2047 §2) on one line: separated by a
+        # space they decode as one text (§6.2)
+        value = Header(value, "utf-8", maxlinelen=75).encode().replace("\n", "")
     if len(name) + 2 + len(value.encode("utf-8")) > MAX_FIELD:
         raise ValueError(f"the {name} field would be longer than {MAX_FIELD} octets")
     return value
