@@ -60,6 +60,9 @@ class Environment(Protocol):
         ...
 
 
+CPU_CHECK_EVERY = 64  # steps between two looks at the CPU clock
+
+
 class Stop(Exception):
     """``stop`` (RFC 5228 §3.3): end the whole run, includes included."""
 
@@ -110,18 +113,27 @@ class Runtime:
         # installed by the variables extension when the script requires it (RFC 5229)
         self.expander: ExpandFn | None = None
         self._cpu_deadline = time.process_time() + limits.max_cpu_ms / 1000.0
+        # the step count at which ``check`` runs next (the interpreter counts steps inline
+        # and calls it only then: the budget costs one comparison per step)
+        self.check_at = min(CPU_CHECK_EVERY, limits.max_steps + 1)
 
     # -- budget ---------------------------------------------------------------------------
     def step(self, call: Call) -> None:
         """Count one evaluation; stop the run past ``max_steps`` or its CPU time."""
         self.steps += 1
+        if self.steps >= self.check_at:
+            self.check(call)
+
+    def check(self, call: Call) -> None:
+        """The budget, checked every CPU_CHECK_EVERY steps and at ``max_steps``."""
         if self.steps > self.limits.max_steps:
             raise SieveLimitExceeded("max_steps", f"more than {self.limits.max_steps} steps",
                                      call.pos.line, call.pos.column)
-        if self.steps % 64 == 0 and time.process_time() > self._cpu_deadline:
+        if time.process_time() > self._cpu_deadline:
             raise SieveLimitExceeded("max_cpu_ms",
                                      f"more than {self.limits.max_cpu_ms} ms of CPU time",
                                      call.pos.line, call.pos.column)
+        self.check_at = min(self.steps + CPU_CHECK_EVERY, self.limits.max_steps + 1)
 
     def cpu_left(self) -> float:
         """Seconds of CPU budget left (for regex timeouts and the like)."""
