@@ -10,6 +10,7 @@ is read as UTF-8 (RFC 6532). Editing (``addheader``/``deleteheader``: RFC 5293) 
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -46,11 +47,22 @@ _BREAK = re.compile(r"\r?\n")
 _END = re.compile(r"\r?\n\r?\n")
 
 
+def _latin1(error: UnicodeError) -> tuple[str, int]:
+    """Octets that are not UTF-8 read as ISO-8859-1 (RFC 5228 §2.7.2: implementations MUST
+    be able to convert ISO-8859-1; raw 8-bit header text is UTF-8 (RFC 6532) or, in old
+    mail, mostly Latin-1)."""
+    assert isinstance(error, UnicodeDecodeError)
+    return error.object[error.start:error.end].decode("latin-1"), error.end
+
+
+codecs.register_error("postroom-sieve-latin1", _latin1)
+
+
 def parse_fields(block: bytes) -> list[tuple[str, str]]:
     """(name, unfolded raw value) of each field of a header block, in order. A line that is
     neither a field nor a continuation is skipped (RFC 5322 is what senders should write, not
     what they do)."""
-    text = block.decode("utf-8", "replace")
+    text = block.decode("utf-8", "postroom-sieve-latin1")
     end = _END.search(text)
     if end is not None:
         text = text[:end.start()]

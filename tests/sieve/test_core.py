@@ -33,11 +33,11 @@ Hello world.
 """
 
 
-async def run(source: str, message: str = MESSAGE, **kw: object) -> list[str]:
+async def run(source: str, message: str | bytes = MESSAGE, **kw: object) -> list[str]:
     return summary(await run_script(source, message, **kw))  # type: ignore[arg-type]
 
 
-async def holds(test: str, message: str = MESSAGE, require: str = "") -> bool:
+async def holds(test: str, message: str | bytes = MESSAGE, require: str = "") -> bool:
     head = f"require [{require}];\n" if require else ""
     result = await run(f"{head}if {test} {{ discard; }}", message)
     return result == ["discard"]
@@ -297,3 +297,14 @@ async def test_matching_looks_at_a_bounded_number_of_values() -> None:
 def test_glob_spans(pattern: str, value: str, captures: list[str] | None) -> None:
     spans = glob(pattern).match(value)
     assert (None if spans is None else [value[a:b] for a, b in spans]) == captures
+
+
+async def test_raw_latin1_header_text_is_read_as_latin1() -> None:
+    # RFC 5228 §2.7.2: ISO-8859-1 must be convertible; 8-bit header text that is not UTF-8
+    message = "From: a@example.com\nSubject: caf\xe9\n\nx\n".encode("latin-1")
+    assert await holds('header :is "subject" "café"', message)
+
+
+async def test_the_builtin_comparators_may_be_required() -> None:
+    assert await holds('header :is :comparator "i;octet" "x-multi" "one"',
+                       require='"comparator-i;octet", "comparator-i;ascii-casemap"')
