@@ -190,6 +190,18 @@ async def fetch(ctx: CommandContext, folder: FolderRef, sid: str,
     return render(views[uid], folder) if uid in views else 8
 
 
+async def fetch_many(ctx: CommandContext, folder: FolderRef, uids: list[int],
+                     options: SyncOptions) -> dict[int, Element]:
+    """Whole ApplicationData of several messages of one folder (Search's results), by UID,
+    rendered in batches as a Sync window is; UIDs no longer there are left out."""
+    handle = await _handle(ctx, folder)
+    recs = await ctx.eas.mail.records(ctx.principal, handle, uids)
+    views = await ctx.eas.mail.views(ctx.principal, handle,
+                                     [(r.uid, flag_bits(r.flags)) for r in recs],
+                                     body_wanted(options), whole=True)
+    return {uid: render(found, folder) for uid, found in views.items()}
+
+
 async def _handle(ctx: CommandContext, folder: FolderRef) -> Any:
     """The folder's gate handle, opened once per request: a Sync carrying hundreds of
     changes to one folder opens it once (the rights are those of the request's start)."""

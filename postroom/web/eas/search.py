@@ -16,6 +16,7 @@ MaxAmbiguousRecipients, 4 not resolved. Certificates and availability are not of
 from __future__ import annotations
 
 from postroom.protocols.eas.element import E, Element
+from postroom.services.eas.model import FolderRef
 from postroom.web.eas import email as email_class
 from postroom.web.eas.common import CommandContext
 from postroom.web.eas.sync import parse_options
@@ -92,11 +93,19 @@ async def _mailbox(ctx: CommandContext, answer: Element, out: Element, query: El
     sync_options = parse_options(options)
     out.add(NS, "Status", 1)
     shown = 0
-    for folder, uid in hits[lo:hi + 1]:
-        data = await email_class.fetch(ctx, folder, email_class.server_id(folder, uid),
-                                       sync_options)
-        if not isinstance(data, Element):
-            continue
+    page = hits[lo:hi + 1]
+    # rendered per folder in batches by the mail service, not one worker job per result
+    by_folder: dict[str, tuple[FolderRef, list[int]]] = {}
+    for folder, uid in page:
+        by_folder.setdefault(folder.server_id, (folder, []))[1].append(uid)
+    rendered: dict[tuple[str, int], Element] = {}
+    for folder, uids in by_folder.values():
+        found = await email_class.fetch_many(ctx, folder, uids, sync_options)
+        rendered.update(((folder.server_id, uid), data) for uid, data in found.items())
+    for folder, uid in page:
+        data = rendered.get((folder.server_id, uid))
+        if data is None:
+            continue  # expunged since the index found it
         result = out.add(NS, "Result")
         result.add("AirSync", "Class", "Email")
         result.add(NS, "LongId", email_class.server_id(folder, uid))
