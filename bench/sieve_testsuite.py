@@ -324,7 +324,8 @@ async def _test_script_compile(rt: Runtime, call: Call) -> bool:
         suite.script = compile_script(path.read_bytes(), limits=suite.run_limits(),
                                       enabled=suite.env.enabled, name=path.stem)
     except SieveSyntaxError as exc:
-        suite.errors = [exc.message]
+        # every error binding found, then the closing one Pigeonhole's log has
+        suite.errors = [e.message for e in exc.errors] + ["script compilation failed"]
         suite.script = None
         return False
     except OSError as exc:

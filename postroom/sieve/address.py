@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 # atoms, RFC 5322 §3.2.3 atext plus anything 8-bit (RFC 6532 §3.2)
 _ATOM = re.compile(r"[^\s()<>\[\]:;@\\,.\"]+")
-_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
-                       r"(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+)*")
+# atext and dots, dots anywhere (the lenient dot-atom local parts take: see _local)
+_DOTTED_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\u0080-\U0010ffff]+")
 _SPACE = re.compile(r"[ \t\r\n]+")
 
 
@@ -109,9 +109,9 @@ def _tokens(text: str) -> list[_Token] | None:
 
 
 def quote_local(local: str) -> str:
-    """The local part in its SMTP form: as is when a dot-atom, else quoted (RFC 5321
-    §4.1.2), so ``"Sirius"@x`` compares as ``Sirius@x``."""
-    if _DOT_ATOM.fullmatch(local):
+    """The local part in its SMTP form: as is when made of atom characters and dots, else
+    quoted (RFC 5321 §4.1.2), so ``"Sirius"@x`` compares as ``Sirius@x``."""
+    if _DOTTED_ATEXT.fullmatch(local):
         return local
     return '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -122,7 +122,7 @@ def _addr_spec(toks: list[_Token]) -> tuple[str, str] | None:
     if len(at) != 1:
         return None
     local_toks, domain_toks = toks[:at[0]], toks[at[0] + 1:]
-    local = _dotted(local_toks, words=("a", "q"))
+    local = _local(local_toks)
     if local is None:
         return None
     if len(domain_toks) == 1 and domain_toks[0][0] == "d":
@@ -131,6 +131,25 @@ def _addr_spec(toks: list[_Token]) -> tuple[str, str] | None:
     if domain is None:
         return None
     return quote_local(local), domain
+
+
+def _local(toks: list[_Token]) -> str | None:
+    """A local part: words (atoms, quoted strings) and dots, leniently — dots may start,
+    end or repeat (".japanese..x"), as some mobile carriers' addresses have them and other
+    servers accept; two words without a dot between them are refused."""
+    if not toks:
+        return None
+    parts: list[str] = []
+    previous = "."
+    for kind, value, _ in toks:
+        if kind == ".":
+            parts.append(".")
+        elif kind in ("a", "q") and previous == ".":
+            parts.append(value)
+        else:
+            return None
+        previous = "." if kind == "." else "w"
+    return "".join(parts)
 
 
 def _dotted(toks: list[_Token], words: tuple[str, ...]) -> str | None:

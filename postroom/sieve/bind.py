@@ -35,6 +35,7 @@ from postroom.sieve.registry import (
 TagValue = bool | int | str | list[str]
 ArgValue = int | str | list[str]
 RELATIONS = ("gt", "ge", "lt", "le", "eq", "ne")  # RFC 5231 §5
+MAX_ERRORS = 50  # errors one binding reports before it gives up
 CONTROL = ("require", "if", "elsif", "else")
 
 
@@ -95,9 +96,18 @@ class BindContext:
     limits: Limits
     registry: dict[str, Extension]
     name: str = ""
+    errors: list[SieveSyntaxError] = field(default_factory=list)
 
     def error(self, message: str, pos: ast.Pos) -> SieveSyntaxError:
         return SieveSyntaxError(message, pos.line, pos.column)
+
+    def failed(self, exc: SieveSyntaxError) -> None:
+        """Record a command's error and go on with the next command (at most MAX_ERRORS)."""
+        self.errors.append(exc)
+        if len(self.errors) >= MAX_ERRORS:
+            first = self.errors[0]
+            first.errors = self.errors
+            raise first
 
     def has(self, capability: str) -> bool:
         return capability in self.required
@@ -113,13 +123,22 @@ def bind(script: ast.Script, *, limits: Limits, enabled: Collection[str] | None 
     commands = script.commands
     index = 0
     while index < len(commands) and commands[index].name == "require":
-        _require(commands[index], ctx, enabled)
+        try:
+            _require(commands[index], ctx, enabled)
+        except SieveSyntaxError as exc:
+            ctx.failed(exc)
         index += 1
     bound = _block(commands[index:], ctx, depth=1)
-    for cap in sorted(ctx.required):
-        hook = FINISH.get(cap)
-        if hook is not None:
-            hook(bound, ctx)
+    if not ctx.errors:
+        for cap in sorted(ctx.required):
+            hook = FINISH.get(cap)
+            if hook is not None:
+                hook(bound, ctx)
+    if ctx.errors:
+        ctx.errors.sort(key=lambda e: (e.line, e.column))
+        first = ctx.errors[0]
+        first.errors = ctx.errors
+        raise first
     return BoundScript(bound, frozenset(ctx.required - {""}), script.size, name)
 
 
@@ -147,11 +166,16 @@ def _block(commands: list[ast.Command], ctx: BindContext, depth: int) -> list[Ca
     out: list[Call] = []
     previous = ""
     for cmd in commands:
-        if cmd.name == "require":
-            raise ctx.error("require must come before any other command", cmd.pos)
-        if cmd.name in ("elsif", "else") and previous not in ("if", "elsif"):
-            raise ctx.error(f"{cmd.name} without a preceding if", cmd.pos)
-        out.append(_command(cmd, ctx, depth))
+        try:
+            if cmd.name == "require":
+                raise ctx.error("require must come before any other command", cmd.pos)
+            if cmd.name in ("elsif", "else") and previous not in ("if", "elsif"):
+                raise ctx.error(f"{cmd.name} without a preceding if", cmd.pos)
+            out.append(_command(cmd, ctx, depth))
+        except SieveSyntaxError as exc:
+            if exc.errors[0] is not exc or len(exc.errors) > 1:
+                raise  # MAX_ERRORS reached below
+            ctx.failed(exc)
         previous = cmd.name
     return out
 
@@ -183,10 +207,16 @@ def _find(name: str, kind: str, pos: ast.Pos, ctx: BindContext) -> CommandDef | 
 
 
 def _command(cmd: ast.Command, ctx: BindContext, depth: int) -> Call:
-    definition = _find(cmd.name, "command", cmd.pos, ctx)
-    assert isinstance(definition, CommandDef)
-    call = _arguments(cmd.name, cmd.args, definition, cmd.pos, ctx)
-    call.tests = _tests(cmd.name, cmd.tests, cmd.test_list, definition, cmd.pos, ctx, depth)
+    try:
+        definition = _find(cmd.name, "command", cmd.pos, ctx)
+        assert isinstance(definition, CommandDef)
+        call = _arguments(cmd.name, cmd.args, definition, cmd.pos, ctx)
+        call.tests = _tests(cmd.name, cmd.tests, cmd.test_list, definition, cmd.pos, ctx,
+                            depth)
+    except SieveSyntaxError:
+        if cmd.block is not None:  # what is in the block gets its own errors reported
+            _block(cmd.block, ctx, depth + 1)
+        raise
     sig = definition.signature
     if sig.block and cmd.block is None:
         raise ctx.error(f"{cmd.name} needs a block {{ … }}", cmd.pos)
@@ -219,7 +249,8 @@ def _tests(name: str, tests: list[ast.Test], as_list: bool, definition: CommandD
         hint = ""
         if any(d.name == tests[0].name for ext in ctx.registry.values()
                for d in ext.commands):
-            hint = f" (is a ';' missing before {tests[0].name}?)"
+            raise ctx.error(f"missing semicolon after the {name} command, before "
+                            f"{tests[0].name} (which reads as its test)", tests[0].pos)
         raise ctx.error(f"{name} takes no test{hint}", tests[0].pos)
     if want == "one" and (len(tests) != 1 or as_list):
         raise ctx.error(f"{name} needs exactly one test", pos)
@@ -278,17 +309,26 @@ def _describe(arg: ast.Argument) -> str:
     return "a string list" if arg.is_list else "a string"
 
 
+_EXPECTED = {ArgKind.STRING: "a string", ArgKind.STRINGS: "a string list",
+             ArgKind.NUMBER: "a number"}
+
+
 def _value(arg: ast.Argument, kind: ArgKind, what: str, ctx: BindContext) -> ArgValue:
+    """The value of ``arg`` if it is of ``kind``; else the error "<what> expects a string
+    list, but a number (45) was found" (``what`` names the argument: "the header test …
+    as argument 1 (header names)")."""
+    def wrong() -> SieveSyntaxError:
+        subject, _, where = what.partition("|")
+        place = f" {where}" if where else ""
+        return ctx.error(f"{subject} expects {_EXPECTED[kind]}{place}, but {_describe(arg)} "
+                         "was found", arg.pos)
     if kind is ArgKind.NUMBER:
         if not isinstance(arg, ast.Number):
-            raise ctx.error(f"{what}: expected a number, found {_describe(arg)}", arg.pos)
+            raise wrong()
         return arg.value
-    if not isinstance(arg, ast.Strings):
-        raise ctx.error(f"{what}: expected a {kind.value}, found {_describe(arg)}", arg.pos)
+    if not isinstance(arg, ast.Strings) or (kind is ArgKind.STRING and arg.is_list):
+        raise wrong()
     if kind is ArgKind.STRING:
-        if arg.is_list:
-            raise ctx.error(f"{what}: expected a single string, found a string list",
-                            arg.pos)
         return _strings(arg, ctx)[0]
     return list(_strings(arg, ctx))
 
@@ -318,8 +358,9 @@ def _arguments(name: str, args: list[ast.Argument], definition: CommandDef | Tes
         value: TagValue = True
         if spec.value is not None:
             if i + 1 >= len(args):
-                raise ctx.error(f":{tag.name} needs a {spec.value.value} after it", tag.pos)
-            value = _value(args[i + 1], spec.value, f":{tag.name}", ctx)
+                raise ctx.error(f"the :{tag.name} tag of {name} needs "
+                                f"{_EXPECTED[spec.value]} after it", tag.pos)
+            value = _value(args[i + 1], spec.value, f"the :{tag.name} tag of {name}", ctx)
             i += 1
         i += 1
         if spec.group == MATCH:
@@ -342,6 +383,8 @@ def _arguments(name: str, args: list[ast.Argument], definition: CommandDef | Tes
     sig = definition.signature
     for arg in positional:
         if isinstance(arg, ast.Tag):
+            if arg.name not in offered:
+                raise _unknown_tag(name, arg, definition, offered, ctx)
             raise ctx.error(f":{arg.name} must come before the other arguments of {name}",
                             arg.pos)
     least = len(sig.positional) - sig.optional
@@ -350,11 +393,13 @@ def _arguments(name: str, args: list[ast.Argument], definition: CommandDef | Tes
             f"{least} to {len(sig.positional)}"
         names = f" ({', '.join(sig.names)})" if sig.names else ""
         given = len(positional)
-        raise ctx.error(f"{_kind(definition)} {name} takes {count} positional argument(s)"
-                        f"{names}, but {given} {'was' if given == 1 else 'were'} given", pos)
+        raise ctx.error(f"the {name} {_kind(definition)} requires {count} positional "
+                        f"argument(s){names}, but {given} {'was' if given == 1 else 'were'} "
+                        "given", pos)
     for n, (arg, kind) in enumerate(zip(positional, sig.positional, strict=False)):
         label = f" ({sig.names[n]})" if n < len(sig.names) else ""
-        call.args.append(_value(arg, kind, f"{name} argument {n + 1}{label}", ctx))
+        call.args.append(_value(arg, kind, f"the {name} {_kind(definition)}|as argument "
+                                           f"{n + 1}{label}", ctx))
     # every match type but :is, :value and :count works on substrings (RFC 4790 §4.2)
     if call.match not in ("is", "value", "count") and \
             not _comparator(call.comparator, pos, ctx).substring:
@@ -382,7 +427,8 @@ def _unknown_tag(name: str, tag: ast.Tag, definition: CommandDef | TestDef,
         if brings:
             return ctx.error(f":{tag.name} on {name} needs require {cap!r}", tag.pos)
     takes = ", ".join(f":{t}" for t in sorted(offered))
-    return ctx.error(f"unknown tagged argument :{tag.name} for the {name} {_kind(definition)}"
+    return ctx.error(f"unknown tagged argument ':{tag.name}' for the {name} "
+                     f"{_kind(definition)}"
                      + (f" (it takes {takes})" if takes else " (it takes none)"), tag.pos)
 
 

@@ -24,6 +24,9 @@ class SieveSyntaxError(SieveError):
         self.message = message
         self.line = line
         self.column = column
+        # every problem found, this one first: binding goes on after a command in error so
+        # that an editor can show them all (the parser stops at its first)
+        self.errors: list[SieveSyntaxError] = [self]
 
     def __str__(self) -> str:
         return f"line {self.line}, column {self.column}: {self.message}"

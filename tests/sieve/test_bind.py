@@ -26,7 +26,8 @@ def _error(source: str, enabled: list[str] | None = None) -> str:
                         "if/elsif/not/allof/anyof)"),
     ("if keep { }", "line 1, column 4: 'keep' is a command, not a test (it cannot be used as "
                     "a test)"),
-    ("keep\nstop;", "line 2, column 1: keep takes no test (is a ';' missing before stop?)"),
+    ("keep\nstop;", "line 2, column 1: missing semicolon after the keep command, before "
+                    "stop (which reads as its test)"),
     ('filenito "x";', "line 1, column 1: unknown command 'filenito' (did you mean "
                       "'fileinto'?)"),
     ('require "fileinto";\nfilenito "x";', "line 2, column 1: unknown command 'filenito' "
@@ -52,26 +53,27 @@ def _error(source: str, enabled: list[str] | None = None) -> str:
     ("if not (true) { }", "line 1, column 4: not needs exactly one test"),
     ("if true true { }", "line 1, column 9: true takes no test"),
     # arguments
-    ('if header :is "a" { }', "line 1, column 4: test header takes 2 positional argument(s) "
-                              "(header names, key list), but 1 was given"),
-    ('if header { }', "line 1, column 4: test header takes 2 positional argument(s) (header "
-                      "names, key list), but 0 were given"),
-    ('if header "a" "b" "c" { }', "line 1, column 4: test header takes 2 positional "
+    ('if header :is "a" { }', "line 1, column 4: the header test requires 2 positional "
+                              "argument(s) (header names, key list), but 1 was given"),
+    ('if header { }', "line 1, column 4: the header test requires 2 positional argument(s) "
+                      "(header names, key list), but 0 were given"),
+    ('if header "a" "b" "c" { }', "line 1, column 4: the header test requires 2 positional "
                                   "argument(s) (header names, key list), but 3 were given"),
-    ('if header 1 "b" { }', "line 1, column 11: header argument 1 (header names): expected a "
-                            "string-list, found a number (1)"),
-    ('redirect ["a@b.c", "d@e.f"];', "line 1, column 10: redirect argument 1 (address): "
-                                     "expected a single string, found a string list"),
-    ('if size "10" { }', "line 1, column 9: size argument 1 (limit): expected a number, "
-                         "found a string"),
+    ('if header 1 "b" { }', "line 1, column 11: the header test expects a string list as "
+                            "argument 1 (header names), but a number (1) was found"),
+    ('redirect ["a@b.c", "d@e.f"];', "line 1, column 10: the redirect command expects a "
+                                     "string as argument 1 (address), but a string list was "
+                                     "found"),
+    ('if size "10" { }', "line 1, column 9: the size test expects a number as argument 1 "
+                         "(limit), but a string was found"),
     ('if size :over :under 20 { }', "line 1, column 4: size needs exactly one of :over "
                                     "and :under"),
     ('if size 10 { }', "line 1, column 4: size needs exactly one of :over and :under"),
     ('if header "a" :is "b" { }', "line 1, column 15: :is must come before the other "
                                   "arguments of header"),
     # tags
-    ('if header :all "a" "b" { }', "line 1, column 11: unknown tagged argument :all for the "
-                                   "header test (it takes :comparator, :contains, :is, "
+    ('if header :all "a" "b" { }', "line 1, column 11: unknown tagged argument ':all' for "
+                                   "the header test (it takes :comparator, :contains, :is, "
                                    ":matches)"),
     ('if header :is :contains "a" "b" { }', "line 1, column 15: only one match-type allowed "
                                             "(:is and :contains)"),
@@ -84,7 +86,8 @@ def _error(source: str, enabled: list[str] | None = None) -> str:
     ('if header :comparator "i;ascii-numeric" "a" "b" { }',
      "line 1, column 11: comparator 'i;ascii-numeric' needs require "
      "'comparator-i;ascii-numeric'"),
-    ('if header :comparator { }', "line 1, column 11: :comparator needs a string after it"),
+    ('if header :comparator { }', "line 1, column 11: the :comparator tag of header needs a "
+                                  "string after it"),
     ('if header :regex "a" "b" { }', "line 1, column 11: :regex on header needs require "
                                      "'regex'"),
     ('if address :user "a" "b" { }', "line 1, column 12: :user on address needs require "
@@ -184,3 +187,30 @@ def test_compiling_random_scripts_raises_only_syntax_errors(source: str) -> None
 
 _MESSAGE = ("From: a@b.c\nTo: x+y@b.c\nSubject: x\nContent-Type: multipart/mixed; "
             "boundary=b\n\n--b\nContent-Type: text/plain\n\nhi\n--b--\n")
+
+
+def test_binding_reports_every_command_in_error() -> None:
+    source = ('require ["fileinto", "frobnicate"];\n'
+              'keep :frob;\n'
+              'if header 1 "x" { stop; }\n'
+              'if true { fileinto ""; discard; keep 3; }\n'
+              'keep;\n')
+    with pytest.raises(SieveSyntaxError) as caught:
+        compile_script(source)
+    assert [str(e) for e in caught.value.errors] == [
+        "line 1, column 9: unsupported capability 'frobnicate'",
+        "line 2, column 6: unknown tagged argument ':frob' for the keep command (it takes "
+        "none)",
+        "line 3, column 11: the header test expects a string list as argument 1 (header "
+        "names), but a number (1) was found",
+        "line 4, column 11: fileinto: invalid folder name (empty)",
+        "line 4, column 33: the keep command requires 0 positional argument(s), but 1 was "
+        "given",
+    ]
+    assert caught.value is caught.value.errors[0]
+
+
+def test_binding_gives_up_after_fifty_errors() -> None:
+    with pytest.raises(SieveSyntaxError) as caught:
+        compile_script("frob;\n" * 80)
+    assert len(caught.value.errors) == 50
