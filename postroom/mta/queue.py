@@ -46,7 +46,7 @@ from postroom.mta.outbound import Outbound
 from postroom.net.dns import Router, make_resolver
 from postroom.obs import maillog
 from postroom.obs.metrics import Metrics
-from postroom.services.delivery import DeliveryService
+from postroom.services.delivery import DeliveryService, Plan
 from postroom.services.forwarding import Forwarding, xtext
 from postroom.services.gateways import Gateways
 from postroom.services.queue import QueueService
@@ -206,12 +206,13 @@ class QueueManager:
                         rcpt, "failed", smtp.reply_for(Stage.RECIPIENT, exc.kind), exc.text,
                         orcpt.get(rcpt, "")))
             else:
+                await self._sieve_mail(entry, rcpt, plan, attempt)
                 members = plan.forwards.get(rcpt, [])
                 if members:
                     forwards = await self.forwarding.entries(entry, rcpt, members)
                     for new in forwards:
                         await self.submission.mark_gateway(new)
-                    attempt.forwards_by_rcpt[rcpt] = forwards
+                    attempt.forwards_by_rcpt.setdefault(rcpt, []).extend(forwards)
                 if plan.targets[rcpt] or not members:
                     attempt.local_by_rcpt[rcpt] = plan.targets[rcpt]
                     attempt.delivered.append(dsn.status(rcpt, "delivered", smtp.DELIVERED,
@@ -220,6 +221,25 @@ class QueueManager:
                     attempt.delivered.append(dsn.status(rcpt, "expanded", smtp.DELIVERED,
                                                         orcpt=orcpt.get(rcpt, "")))
         return attempt
+
+    async def _sieve_mail(self, entry: QueueRec, rcpt: str, plan: Plan,
+                          attempt: Attempt) -> None:
+        """What the Sieve scripts of the accounts ``rcpt`` reached send and remember: their
+        redirected copies and vacation replies (services/sieve/sending.py) ride with the
+        forwards, their memory rows with the copies, all committed in one settlement."""
+        memory = list(plan.memory.get(rcpt, []))
+        redirects, replies = plan.redirects.get(rcpt, []), plan.replies.get(rcpt, [])
+        if redirects or replies:
+            if self.sieve is None:
+                log.warning("queue: entry %d: Sieve redirects and replies for %s dropped "
+                            "(no Sieve sending on this queue manager)", entry.id, rcpt)
+            else:
+                sent = await self.sieve.for_recipient(entry, rcpt, redirects, replies)
+                if sent.entries:
+                    attempt.forwards_by_rcpt[rcpt] = sent.entries
+                memory += sent.memory
+        if memory:
+            attempt.memory_by_rcpt[rcpt] = memory
 
     async def deliver_at_acceptance(self, entry: NewEntry) -> int | None:
         """Deliver a just-accepted entry whose recipients are all local in the transaction
