@@ -13,8 +13,10 @@ other connection of the server shared with it. The window's records are read in 
 then the messages go in batches (``BATCH_MESSAGES`` messages or ``BATCH_OCTETS`` octets,
 whichever comes first; a larger message alone): a batch's octets in one job of the message
 service's pool, its rendering in one job here. A batch's octets are the most one request
-holds at a time. The pool is small on purpose: parsing is pure Python and holds the GIL, so
-more threads would not render faster, only hold more batches in memory.
+holds at a time, and at most twice as many batches as threads are read at once across all
+requests (the rest wait before reading). The pool is small on purpose: parsing is pure
+Python and holds the GIL, so more threads would not render faster, only hold more batches in
+memory.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class MailItems:
         self._ctx = ctx
         self._folders = folders
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eas-render")
+        # batches read and waiting or rendering, across every request: what many devices'
+        # initial syncs at once hold in memory is bounded by this, not by their number
+        self._slots = asyncio.Semaphore(2 * workers)
 
     def close(self) -> None:
         """Stop the render threads (at shutdown, after the listeners have drained)."""
@@ -97,12 +102,12 @@ class MailItems:
     async def _render(self, handle: MailboxHandle, batch: list[MessageRec],
                       bits: dict[int, int], body: BodyWanted, whole: bool,
                       ) -> dict[int, MailView]:
-        raws = await self._octets(handle, batch)
-
-        present = [(raw, rec.uid, rec.internal_date, bits[rec.uid])
-                   for rec, raw in zip(batch, raws, strict=True) if raw is not None]
-        done = await asyncio.get_running_loop().run_in_executor(self._pool, views, present,
-                                                                body, whole)
+        async with self._slots:
+            raws = await self._octets(handle, batch)
+            present = [(raw, rec.uid, rec.internal_date, bits[rec.uid])
+                       for rec, raw in zip(batch, raws, strict=True) if raw is not None]
+            done = await asyncio.get_running_loop().run_in_executor(self._pool, views, present,
+                                                                    body, whole)
         return {v.uid: v for v in done}
 
     async def _octets(self, handle: MailboxHandle, batch: list[MessageRec],
