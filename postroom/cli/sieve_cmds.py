@@ -39,14 +39,15 @@ def read_source(path: str) -> bytes:
 
 def show_error(exc: SieveSyntaxError, source: bytes, label: str) -> None:
     """``error: LABEL: line L, column C: message`` and the line itself with a caret, the way
-    compilers point at a mistake."""
-    print(f"error: {label}: {exc}", file=sys.stderr)
+    compilers point at a mistake; for every error the compiler found, first one first."""
     lines = source.decode("utf-8", "replace").splitlines()
-    if 1 <= exc.line <= len(lines):
-        text = lines[exc.line - 1].expandtabs(1)
-        number = str(exc.line)
-        print(f"  {number} | {text}", file=sys.stderr)
-        print(f"  {' ' * len(number)} | {' ' * max(exc.column - 1, 0)}^", file=sys.stderr)
+    for err in exc.errors:
+        print(f"error: {label}: {err}", file=sys.stderr)
+        if 1 <= err.line <= len(lines):
+            text = lines[err.line - 1].expandtabs(1)
+            number = str(err.line)
+            print(f"  {number} | {text}", file=sys.stderr)
+            print(f"  {' ' * len(number)} | {' ' * max(err.column - 1, 0)}^", file=sys.stderr)
 
 
 def _warn(warnings: list[str], label: str) -> None:

@@ -56,6 +56,11 @@ def test_a_bad_script_is_422_with_line_and_column(api: Clients) -> None:
         assert problem["detail"].startswith("line 3, column 3: unknown command 'fileinot'")
         assert (problem["line"], problem["column"]) == (3, 3)
     assert api.root.get(f"{base}/scripts/bad").status == 404  # nothing stored
+    two = api.root.post(f"{base}/check", {"source": 'require "fileinto";\nfileinot "a";\n'
+                                                    'keap;\n'})
+    assert two.status == 422 and [(e["line"], e["column"]) for e in two.json["errors"]] == \
+        [(2, 1), (3, 1)]
+    assert "keap" in two.json["errors"][1]["message"]
     # other refusals: a bad name, too large, not JSON as expected
     tabbed = q("tab\there")
     assert api.root.put(f"{base}/scripts/{tabbed}", {"source": "keep;"}).status == 422

@@ -72,6 +72,10 @@ def test_bad_script_shows_line_column_and_caret(srv: RunningServer, tmp_path: Pa
     assert postroom(srv, "list", "--user", user, "--json")[1].strip() == "[]"
     code, _, err = postroom(srv, "check", stdin=BAD)
     assert code == 1 and "<stdin>: line 3, column 3" in err
+    code, _, err = postroom(srv, "check", stdin='require "fileinto";\nfileinot "a";\nkeap;\n')
+    assert code == 1
+    assert "<stdin>: line 2, column 1" in err and "<stdin>: line 3, column 1" in err
+    assert "  3 | keap;\n    | ^" in err
     code, out, _ = postroom(srv, "check", stdin="keep;\n")
     assert code == 0 and out == "<stdin>: valid\n"
     # valid but probably not meant: a warning, and the script is stored

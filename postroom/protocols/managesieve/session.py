@@ -388,7 +388,9 @@ class Session:
             return no(str(exc))
         except SieveSyntaxError as exc:
             self.out.clear()
-            return no(str(exc))  # "line 3, column 5: ..." (postroom/sieve/errors.py)
+            # "line 3, column 5: ..." (postroom/sieve/errors.py), every error found, on one
+            # line (clipped): clients show the NO's text as it is
+            return no("; ".join(str(e) for e in exc.errors))
         except MailError as exc:
             self.out.clear()
             return no(exc.text, ERRORS.get(exc.kind, b""))

@@ -14,7 +14,8 @@ services/sieve/scripts.py decides who may: the owner, an administrator of the ow
 domain, a global administrator; for anyone else the account has no scripts to show (404).
 A script that does not compile is a 422 problem whose ``detail`` names the line and column
 ("line 3, column 5: …") and which carries them as the members ``line`` and ``column``
-(RFC 9457 §3.2 extension members), so an editor can put the cursor there.
+(RFC 9457 §3.2 extension members), so an editor can put the cursor there, and every error
+found as ``errors`` (``[{line, column, message}]``).
 
 Script names may hold any character RFC 5804 §1.6 allows, ``/`` included: the name is the
 rest of the path (percent-encoded as needed), which is why the actions on one script
@@ -99,10 +100,13 @@ def _scripts(api: Api) -> SieveScripts:
 
 
 def bad_script(c: Call, exc: SieveSyntaxError) -> Response:
-    """422 problem details with the error's line and column as extension members."""
+    """422 problem details with the (first) error's line and column as extension members,
+    and every error the compiler found in ``errors`` (an editor marks them all)."""
     status = HTTPStatus.UNPROCESSABLE_ENTITY
     body = {"type": "about:blank", "title": status.phrase, "status": int(status),
-            "detail": str(exc), "line": exc.line, "column": exc.column}
+            "detail": str(exc), "line": exc.line, "column": exc.column,
+            "errors": [{"line": e.line, "column": e.column, "message": e.message}
+                       for e in exc.errors]}
     return Response(json.dumps(body), int(status), media_type=PROBLEM_TYPE)
 
 

@@ -253,6 +253,12 @@ def test_malformed_script_is_refused_with_its_line(client: RawSieve) -> None:
     assert client.putscript("latin", b'# caf\xe9\r\nkeep;\r\n').startswith(b'NO "line 1')
 
 
+def test_every_error_is_named(client: RawSieve) -> None:
+    line = client.putscript("two", 'require "fileinto";\r\nfileinot "a";\r\nkeap;\r\n')
+    assert line.startswith(b'NO "line 2, column 1: unknown command \'fileinot\'')
+    assert b"; line 3, column 1: unknown command 'keap'" in line
+
+
 def test_warnings_come_in_the_ok(client: RawSieve) -> None:
     line = client.putscript("typo", 'require "fileinto";\r\nfileinto "No such folder";\r\n')
     assert line.startswith(b'OK (WARNINGS) "line 2'), line
