@@ -308,3 +308,11 @@ async def test_raw_latin1_header_text_is_read_as_latin1() -> None:
 async def test_the_builtin_comparators_may_be_required() -> None:
     assert await holds('header :is :comparator "i;octet" "x-multi" "one"',
                        require='"comparator-i;octet", "comparator-i;ascii-casemap"')
+
+
+async def test_address_of_a_field_that_holds_no_address() -> None:
+    # RFC 5228 §5.1: the address test is restricted to fields that contain addresses
+    message = "Subject: hello\nX-Contact: Some One <one@example.com>\nTo: nonsense\n\nx\n"
+    assert not await holds('address :all :is "subject" "hello"', message)
+    assert await holds('address :all :is "x-contact" "one@example.com"', message)
+    assert await holds('address :all :is "to" "nonsense"', message)  # an address field

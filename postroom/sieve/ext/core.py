@@ -226,8 +226,30 @@ async def _header(rt: Runtime, call: Call) -> bool:
     return match_values(rt, call, values, call.strings(1))
 
 
+# RFC 5228 §5.1: "Implementations MUST restrict the address test to headers that contain
+# addresses, but MUST include at least From, To, Cc, Bcc, Sender, Resent-From, and
+# Resent-To, and it SHOULD include any other header that utilizes an address-list". These,
+# and names ending like them (X-Original-To, Resent-Cc, …), are address headers; in any
+# other field only what parses as an address counts (a Subject's text is never one).
+ADDRESS_HEADERS = frozenset({
+    "from", "to", "cc", "bcc", "sender", "reply-to", "return-path", "for-approval",
+    "for-handling", "for-comment", "x-admin", "return-receipt-requested",
+    "registered-mail-reply-requested-by", "x-beenthere", "disposition-notification-to"})
+_ADDRESS_SUFFIXES = ("-to", "-from", "-cc", "-bcc", "-sender")
+
+
+def is_address_header(name: str) -> bool:
+    low = name.lower()
+    return low in ADDRESS_HEADERS or low.endswith(_ADDRESS_SUFFIXES)
+
+
 async def _address(rt: Runtime, call: Call) -> bool:
-    addresses = parsed_addresses(rt, rt.expand_all(call.strings(0)), call)
+    names = rt.expand_all(call.strings(0))
+    addresses = parsed_addresses(rt, names, call)
+    if not all(is_address_header(n) for n in names):
+        addresses = [a for name in names
+                     for a in parsed_addresses(rt, [name], call)
+                     if a.valid or is_address_header(name)]
     values = parts_of(call, addresses)
     if call.match == "count":  # RFC 5231 §4.2: mailboxes, not an empty field
         values = [v for v in values if v]
