@@ -154,7 +154,11 @@ class ProbedPostroom(EasPostroom):
         self.tls, self.trace, self.reports = tls, trace, 0
 
     def overrides(self) -> list[str]:
-        return [*super().overrides(), f"web.https.tls={'implicit' if self.tls else 'none'}"]
+        extra = [f"web.https.tls={'implicit' if self.tls else 'none'}"]
+        from postroom.config_sieve import SieveConfig
+        if "managesieve" in SieveConfig.__struct_fields__:  # its fixed port may be taken
+            extra.append("sieve.managesieve.enabled=false")
+        return [*super().overrides(), *extra]
 
     def start(self) -> None:
         args = [sys.executable, "-m", "bench.eas_memory", "serve-probe", "serve",
@@ -166,7 +170,11 @@ class ProbedPostroom(EasPostroom):
             env["BENCH_TRACE"] = "1"
         log = (self.root / "serve.log").open("ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=CHECKOUT, env=env)
-        wait_port(self.web_port, timeout=60)
+        try:  # tracemalloc makes the start slow
+            wait_port(self.web_port, timeout=300 if self.trace else 60)
+        except TimeoutError:
+            print((self.root / "serve.log").read_text()[-3000:], file=sys.stderr)
+            raise
 
     def probe(self, trim: bool = False) -> dict[str, Any]:
         self.reports += 1
@@ -238,7 +246,7 @@ async def run_scenario(pr: ProbedPostroom, users: list[str], devices: int,
     await asyncio.sleep(5.0)
     during = await asyncio.to_thread(pr.probe)
     deadline = time.monotonic() + 600  # tracemalloc slows the server: wait for every Ping
-    while waits and during["waits"] < n + 1 and time.monotonic() < deadline:
+    while waits and during["waits"] < n and time.monotonic() < deadline:
         await asyncio.sleep(10)
         during = await asyncio.to_thread(pr.probe)
     trimmed = await asyncio.to_thread(pr.probe, True)
