@@ -37,7 +37,7 @@ OFF = ["smtp.mx.enabled=false", "smtp.submission.enabled=false",
        "smtp.submissions.enabled=false", "pop3.pop3.enabled=false", "pop3.pop3s.enabled=false",
        "imap.imap.enabled=false", "imap.imaps.enabled=false", "odmr.enabled=false",
        "web.https.enabled=false", "web.http.enabled=false", "web.alt.enabled=false",
-       "minger.enabled=false",
+       "minger.enabled=false", "sieve.managesieve.enabled=false",
        "server.listen=[\"127.0.0.1\"]"]
 
 

@@ -44,6 +44,7 @@ class Serve:
                      "smtp.submissions.enabled=false", "imap.imap.enabled=false",
                      "imap.imaps.enabled=false", "pop3.pop3.enabled=false",
                      "pop3.pop3s.enabled=false", "multipop.enabled=false",
+                     "sieve.managesieve.enabled=false",
                      "log.level=warning", "server.hostname=mail.bench.test",
                      "smtp.outbound.dns_servers=[\"127.0.0.1:9\"]", *extra]
         self.proc: subprocess.Popen[bytes] | None = None

@@ -51,7 +51,8 @@ def test_reload_without_dropping_connections(tmp_path: Path) -> None:
     base = ("[imap.imap]\nport = 0\n[imap.imaps]\nport = 0\n[smtp.mx]\nport = 0\n"
             "[smtp.submission]\nport = 0\n[smtp.submissions]\nport = 0\n[pop3.pop3]\nport = 0\n"
             "[pop3.pop3s]\nport = 0\n[odmr]\nport = 0\n[web.admin]\nport = 0\n"
-            "[web.https]\nport = 0\n[web.http]\nport = 0\n[web.alt]\nport = 0\n")
+            "[web.https]\nport = 0\n[web.http]\nport = 0\n[web.alt]\nport = 0\n"
+            "[sieve.managesieve]\nport = 0\n")
     conf.write_text(base + f'[tls]\ncert = "{first}"\nkey = "{first_key}"\n')
     proc = serve(data, conf, log)
     try:

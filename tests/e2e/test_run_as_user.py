@@ -28,7 +28,7 @@ USER = "nobody"
 PORTS = ("[imap.imap]\nport = 0\n[imap.imaps]\nport = 0\n[smtp.submission]\nport = 0\n"
          "[smtp.submissions]\nport = 0\n[pop3.pop3]\nport = 0\n[pop3.pop3s]\nport = 0\n"
          "[odmr]\nport = 0\n[web.admin]\nport = 0\n[web.https]\nport = 0\n"
-         "[web.http]\nport = 0\n[web.alt]\nport = 0\n")
+         "[web.http]\nport = 0\n[web.alt]\nport = 0\n[sieve.managesieve]\nport = 0\n")
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -107,7 +107,7 @@ class Instance:
                      "--set", "pop3.pop3.enabled=false", "--set", "pop3.pop3s.enabled=false",
                      "--set", "odmr.enabled=false", "--set", "web.admin.enabled=false",
                      "--set", "web.https.enabled=false", "--set", "web.http.enabled=false",
-                     "--set", "web.alt.enabled=false",
+                     "--set", "web.alt.enabled=false", "--set", "sieve.managesieve.port=0",
                      "--set", f'smtp.outbound.dns_servers=["127.0.0.1:{dns_port}"]',
                      "--set", f"smtp.outbound.port={smtp_port}",
                      "--set", "smtp.outbound.retry_schedule=[2]",
