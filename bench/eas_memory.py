@@ -17,13 +17,15 @@ The probe is a thread started in the server process by running it through this m
 (``python -m bench.eas_memory serve-probe <postroom serve args>``): it answers a request file
 in the data directory with a JSON report. Bench tooling only: nothing in ``postroom/``.
 
-    .venv/bin/python -m bench.eas_memory [--devices 1000] [--trace] [tls-ping tls-idle ...]
+    .venv/bin/python -m bench.eas_memory [--devices 10] [--trace] [tls-ping tls-idle ...]
+    .venv/bin/python -m bench.eas_memory openssl   # OpenSSL's share alone, no server
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import gc
 import json
@@ -285,9 +287,58 @@ async def run_scenario(pr: ProbedPostroom, users: list[str], devices: int,
     return result
 
 
+def openssl_floor(count: int = 2000) -> dict[str, float]:
+    """OpenSSL's share of one server-side TLS connection, apart from any server: ``count``
+    handshakes over memory BIOs with Postroom's server context (the self-signed P-256
+    certificate ``postroom serve`` makes), a request and an answer through each, the client
+    sides freed; glibc's heap in use before and after, per connection. The fresh SSL object,
+    and what the handshake leaves (keys, the session, the BIOs' grown buffers) after it."""
+    from postroom.net.tls import ensure_self_signed, server_context
+    with tempfile.TemporaryDirectory(prefix="bench-eas-tls-") as tmp:
+        cert, key = ensure_self_signed(Path(tmp), "localhost")
+        server = server_context(cert, key)
+    client = _ssl()
+
+    def heap() -> int:
+        gc.collect()
+        info = _mallinfo()
+        return info["in_use"] + info["mmapped"]
+    start = heap()
+    bios = [(ssl.MemoryBIO(), ssl.MemoryBIO()) for _ in range(count)]
+    objects = [server.wrap_bio(i, o, server_side=True) for i, o in bios]
+    fresh = heap()
+    version = ""
+    for conn, (s_in, s_out) in zip(objects, bios, strict=True):
+        c_in, c_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        peer = client.wrap_bio(c_in, c_out, server_hostname="localhost")
+        for _ in range(10):  # a handshake takes two or three flights
+            for side in (peer, conn):
+                with contextlib.suppress(ssl.SSLWantReadError):
+                    side.do_handshake()
+            s_in.write(c_out.read())
+            c_in.write(s_out.read())
+            if conn.version() is not None and peer.version() is not None:
+                break
+        peer.write(b"x" * 400)  # a Ping's request, and its answer
+        s_in.write(c_out.read())
+        conn.read(64 << 10)
+        conn.write(b"y" * 200)
+        c_in.write(s_out.read())
+        peer.read(64 << 10)
+        version = f"{conn.version()} {(conn.cipher() or ('',))[0]}"
+        del peer, c_in, c_out
+    done = heap()
+    return {"connections": count, "tls": version,  # type: ignore[dict-item]
+            "kib_ssl_object_fresh": round((fresh - start) / 1024 / count, 2),
+            "kib_after_handshake_and_request": round((done - start) / 1024 / count, 2)}
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "serve-probe":
         raise SystemExit(serve_probe(sys.argv[2:]))
+    if len(sys.argv) > 1 and sys.argv[1] == "openssl":
+        print(json.dumps(openssl_floor(), indent=1))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenarios", nargs="*", default=list(SCENARIOS))
     parser.add_argument("--users", type=int, default=100)
