@@ -181,3 +181,24 @@ async def test_an_account_that_looks_like_srs_is_an_account(sqlite_services: Ser
     m = await s.submission.start(Client("192.0.2.1"), "dave@b.example")
     route = await s.submission.add_recipient(m, "srs0-team@a.example")
     assert (route.address, route.remote) == ("srs0-team@a.example", False)
+
+
+async def test_with_batv_the_srs_return_path_is_tagged_and_its_bounce_accepted(
+        sqlite_services: Services) -> None:
+    """BATV on (services/batv.py): the SRS return path, an address of ours, leaves tagged
+    (prvs=…=SRS0=…); the bounce to it passes both checks and goes to the original sender.
+    Untagged, the bounce is refused by BATV, as for any address of ours."""
+    s = sqlite_services
+    await account(s, "alice@a.example")
+    s.cfg.batv.enabled = True
+    srs = SenderRewriting(s.directory, s.cfg.sieve, s.cfg.data_path)
+    s.submission.srs = srs
+    rewritten = await srs.return_path("dave@b.example", "a.example")
+    on_the_wire = await s.batv.return_path(rewritten)
+    assert on_the_wire.startswith("prvs=") and on_the_wire.endswith("=" + rewritten)
+    bounce = await s.submission.start(Client("192.0.2.1"), "")
+    route = await s.submission.add_recipient(bounce, on_the_wire)
+    assert (route.address, route.remote) == ("dave@b.example", True)
+    with pytest.raises(MailError) as exc:
+        await s.submission.add_recipient(bounce, rewritten)
+    assert exc.value.kind is Kind.NO_PERM and "BATV" in exc.value.text
