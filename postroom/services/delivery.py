@@ -177,7 +177,7 @@ class DeliveryService:
         junk = bool(params.get("quarantine"))
         submitter = await self._submitter(params)
         sieve = self.sieve if self.sieve is not None and self.sieve.enabled else None
-        filing = _Filing(self, entry, params, prefix + head, body_start, message)
+        filing: _Filing | None = None  # made for the first account with scripts
         plan = Plan()
         seen: set[int] = set()
         seen_remote: set[str] = set()
@@ -209,6 +209,8 @@ class DeliveryService:
                 if not rows:
                     copies.append((handle, message))
                     continue
+                if filing is None:
+                    filing = _Filing(self, entry, params, prefix + head, body_start, message)
                 outcome = await filing.run(sieve, rcpt, account, rows, handle)
                 outcomes.append(outcome)
                 new = await filing.copy(outcome)
@@ -374,7 +376,7 @@ class _Filing:
         self.header = header  # Return-Path, our prefix, the message's header block
         self.body_start = body_start  # in the blob
         self.message = message
-        self.now = datetime.now().astimezone()
+        self._now: datetime | None = None  # one instant for every run of this delivery
         self._body: bytes | None = None
         self._edited: dict[bytes, NewMessage] = {}
 
@@ -393,7 +395,9 @@ class _Filing:
                        body=self._load)
         who = Recipient(account, rcpt, Principal(account.id, account.address,
                                                  account.domain_id))
-        return await sieve.run(who, rows, default, view, self.now)
+        if self._now is None:
+            self._now = datetime.now().astimezone()
+        return await sieve.run(who, rows, default, view, self._now)
 
     async def _load(self) -> bytes:
         if self._body is None:

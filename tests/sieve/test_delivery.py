@@ -343,3 +343,16 @@ def test_a_script_changed_takes_effect_at_the_next_delivery(srv: RunningServer) 
     srv.call(srv.services.sieve_scripts.activate(principal(srv, who[0]), ""))
     send(srv, [who[0]], "no script")
     assert subjects(srv, who) == ["kept", "no script"]
+
+
+def test_switched_off_scripts_do_not_run(tmp_path: Path) -> None:
+    server = RunningServer(server_config(tmp_path, extra=[
+        "smtp.mx.enabled=true", "smtp.mx.port=0", "sieve.enabled=false"]))
+    try:
+        who = user(server, "discard;\n")
+        send(server, [who[0]], "still delivered")
+        assert subjects(server, who) == ["still delivered"]
+        assert server.call(server.services.sieve_scripts.active(
+            principal(server, who[0]))) == "main"  # stored scripts are kept
+    finally:
+        server.stop()
