@@ -413,7 +413,8 @@ class _Filing:
     async def copy(self, outcome: SieveOutcome) -> NewMessage:
         """The message to file for ``outcome``: the queued one, or, after header edits, a
         new blob with the edited header block (one per distinct edit)."""
-        if not outcome.message.edited or not outcome.copies:
+        if not outcome.message.edited or not outcome.copies or outcome.error:
+            # RFC 5293 §7: a run that failed keeps the message with its original header
             return self.message
         if len(self.header) - len(self.message.prefix) < self.body_start:
             log.warning("sieve: header edits not kept (the header section is too large)",

@@ -155,6 +155,13 @@ async def test_who_may_manage_whose_scripts(services: Services) -> None:
             missing.value.text.replace(owner.replace("@", "nobody@"), "")
         assert await _kind(scripts.put(who, "x", "keep;", owner=owner)) is Kind.NOT_FOUND
     assert await _kind(scripts.list(p["bob"], "not an address")) is Kind.NOT_FOUND
+    # check names the owner's folders (ann has no Lists; the operator has no folders at all)
+    assert await scripts.check(p["boss"], SCRIPT, owner="ann@a.example") != []
+    assert await scripts.check(Principal.operator(), SCRIPT) == []
+    await services.mailboxes.create(p["ann"], "Lists")
+    assert await scripts.check(p["boss"], SCRIPT, owner="ann@a.example") == []
+    assert await _kind(scripts.check(p["bob"], SCRIPT, owner="ann@a.example")) is \
+        Kind.NOT_FOUND
     # one's own address is one's own
     assert [i.name for i in await scripts.list(p["bob"], "bob@b.example")] == []
     # the operator has no account of its own

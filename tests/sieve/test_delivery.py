@@ -356,3 +356,13 @@ def test_switched_off_scripts_do_not_run(tmp_path: Path) -> None:
             principal(server, who[0]))) == "main"  # stored scripts are kept
     finally:
         server.stop()
+
+
+def test_a_failed_run_keeps_the_original_header(srv: RunningServer) -> None:
+    """RFC 5293 §7: edits made before a run fails are not kept."""
+    who = user(srv, 'require ["editheader", "fileinto", "copy"];\n'
+                    'addheader "X-Edited" "yes";\n' + "".join(
+                        f'fileinto :copy "Nowhere{n}";\n' for n in range(8)))
+    send(srv, [who[0]], "failing after an edit")
+    [(_, raw)] = folder(srv, who)
+    assert b"X-Edited" not in raw

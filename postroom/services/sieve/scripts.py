@@ -189,11 +189,16 @@ class SieveScripts:
                 return info.name
         return None
 
-    async def check(self, actor: Principal, source: str | bytes) -> builtins.list[str]:
+    async def check(self, actor: Principal, source: str | bytes,
+                    owner: str | None = None) -> builtins.list[str]:
         """Compile ``source`` (RFC 5804 §2.12 CHECKSCRIPT); raises SieveSyntaxError; returns
-        warnings about the actor's own folders."""
+        warnings about the owner's folders (``owner=None``: the actor's; the operator, who
+        has none, gets no warnings)."""
         bound = self.compile(source)
-        return await self._warnings(actor, bound)
+        if owner is None:
+            return await self._warnings(actor, bound)
+        account = await self._account(actor, owner)
+        return await self._warnings(await self._principal(actor, account), bound)
 
     async def put(self, actor: Principal, name: str, source: str | bytes,
                   owner: str | None = None, *, origin: Origin | None = None) -> builtins.list[str]:
