@@ -366,3 +366,12 @@ def test_a_failed_run_keeps_the_original_header(srv: RunningServer) -> None:
     send(srv, [who[0]], "failing after an edit")
     [(_, raw)] = folder(srv, who)
     assert b"X-Edited" not in raw
+
+
+def test_duplicate_remembers_what_was_delivered(srv: RunningServer) -> None:
+    """RFC 7352 through the environment's memory, committed with the delivery."""
+    who = user(srv, 'require "duplicate";\nif duplicate { discard; stop; }\n')
+    send(srv, [who[0]], "same message")
+    send(srv, [who[0]], "same message")  # the same Message-ID
+    send(srv, [who[0]], "another one")
+    assert subjects(srv, who) == ["same message", "another one"]
