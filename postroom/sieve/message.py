@@ -58,26 +58,60 @@ def _latin1(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error("postroom-sieve-latin1", _latin1)
 
 
-def parse_fields(block: bytes) -> list[tuple[str, str]]:
-    """(name, unfolded raw value) of each field of a header block, in order. A line that is
-    neither a field nor a continuation is skipped (RFC 5322 is what senders should write, not
-    what they do)."""
+def _parse(block: bytes) -> list[tuple[tuple[str, str], bytes]]:
+    """Each field of a header block as ((name, unfolded value), its octets as received,
+    folds and all), in order. A line that is neither a field nor a continuation is skipped
+    (RFC 5322 is what senders should write, not what they do)."""
     text = block.decode("utf-8", "postroom-sieve-latin1")
     end = _END.search(text)
     if end is not None:
         text = text[:end.start()]
+        raw_end = _RAW_END.search(block)
+        block = block[:raw_end.start()] if raw_end is not None else block
     elif text.startswith(("\r\n", "\n")):
         return []
-    fields: list[tuple[str, str]] = []
-    for line in _LOGICAL_LINE.split(text):
+    # the line breaks are ASCII, so the text and the octets split into the same pieces
+    raw_lines = _RAW_LOGICAL_LINE.split(block)
+    fields: list[tuple[tuple[str, str], bytes]] = []
+    for n, line in enumerate(_LOGICAL_LINE.split(text)):
         colon = line.find(":")
         if colon <= 0 or line[0] in " \t" or "\n" in line[:colon]:
             continue
         value = line[colon + 1:]
         if "\n" in value:
             value = _BREAK.sub("", value)
-        fields.append((line[:colon].rstrip(" \t"), value.strip(" \t\r")))
+        raw = raw_lines[n] if n < len(raw_lines) else b""
+        fields.append(((line[:colon].rstrip(" \t"), value.strip(" \t\r")),
+                       _RAW_BREAK.sub(b"\r\n", raw.rstrip(b"\r"))))
     return fields
+
+
+def parse_fields(block: bytes) -> list[tuple[str, str]]:
+    """(name, unfolded raw value) of each field of a header block, in order."""
+    return [field for field, _raw in _parse(block)]
+
+
+_RAW_LOGICAL_LINE = re.compile(rb"\r?\n(?![ \t])")
+_RAW_BREAK = re.compile(rb"\r?\n")
+_RAW_END = re.compile(rb"\r?\n\r?\n")
+
+
+def fold(name: str, value: str, width: int = 78) -> str:
+    """``name: value`` folded at blanks so that lines stay within ``width`` characters
+    where the value allows it (RFC 5322 §2.2.3; §2.1.1's 78), CRLF between lines."""
+    line = f"{name}: {value}"
+    if len(line) <= width:
+        return line
+    out: list[str] = []
+    current = f"{name}:"
+    for word in value.split(" "):
+        if current and len(current) + 1 + len(word) > width and current.strip() != f"{name}:":
+            out.append(current)
+            current = " " + word
+        else:
+            current = f"{current} {word}"
+    out.append(current)
+    return "\r\n".join(out)
 
 
 BodyLoader = Callable[[], Awaitable[bytes]]
@@ -93,7 +127,13 @@ class Message:
 
     def __init__(self, header_block: bytes, *, size: int, envelope: Envelope,
                  body: BodyLoader | None = None) -> None:
-        self.fields = parse_fields(header_block)
+        parsed = _parse(header_block)
+        self.fields = [field for field, _raw in parsed]
+        # each field as received, by the identity of its (name, value) tuple: written back
+        # unchanged (folds, spacing, encodings) when the header is rewritten after edits, so
+        # that DKIM signatures and long lines survive what a script did not touch
+        self._received: dict[int, tuple[tuple[str, str], bytes]] = {
+            id(field): (field, raw) for field, raw in parsed}
         self.size = size
         self.envelope = envelope
         self._body = body
@@ -162,9 +202,16 @@ class Message:
 
     def header_block(self) -> bytes:
         """The current header fields written out (after edits), CRLF line ends, ending in
-        the empty line."""
-        out = [f"{n}: {v}\r\n" for n, v in self.fields]
-        return ("".join(out) + "\r\n").encode("utf-8")
+        the empty line: a field as received is written as it came (octet for octet), one
+        added by a script folded at blanks (RFC 5322 §2.2.3)."""
+        out: list[bytes] = []
+        for field in self.fields:
+            kept = self._received.get(id(field))
+            if kept is not None and kept[0] is field and kept[1]:
+                out.append(kept[1] + b"\r\n")
+            else:
+                out.append(fold(*field).encode("utf-8") + b"\r\n")
+        return b"".join(out) + b"\r\n"
 
 
 _NONE: list[str] = []
