@@ -12,6 +12,7 @@ the services report, as IMAP clients do with MYRIGHTS). One module per screen:
 - ``compose``   writing: compose, reply, forward, drafts, uploads, address completion;
 - ``manage``    folders (create, rename, move, delete) and the sharing screen;
 - ``settings``  the user's settings (signature, density, time zone, language, MultiPOP);
+- ``filters``   Sieve: the rules form, out of office, and the user's scripts as text;
 - ``live``      the Server-Sent Events stream that keeps open pages current;
 - ``calendar``  the calendars (day, week, month, agenda; events, invitations);
 - ``contacts``  the address books (list, search, cards, groups).
@@ -27,6 +28,7 @@ from postroom.web.webmail import (
     calendar,
     compose,
     contacts,
+    filters,
     lists,
     live,
     manage,
@@ -49,4 +51,4 @@ def routes(services: WebServices, web: WebSettings) -> list[BaseRoute]:
             *read.routes(wm, services, web), *compose.routes(wm, services, web),
             *manage.routes(wm, services, web), *settings.routes(wm, services, web),
             *live.routes(wm, services, web), *calendar.routes(wm, services, web),
-            *contacts.routes(wm, services, web)]
+            *contacts.routes(wm, services, web), *filters.routes(wm, services, web)]
