@@ -23,7 +23,7 @@ help:
 	@echo "make bench  Postroom next to a private Dovecot on loopback (BENCH_ARGS=--quick for a smoke run)"
 	@echo "make bench-webmail  Postroom's webmail next to Roundcube over Dovecot (BENCH_ARGS=--quick)"
 	@echo "make bench-dav  Postroom's CalDAV/CardDAV next to Radicale (BENCH_ARGS=--quick)"
-	@echo "make bench-eas  ActiveSync: 1,000 devices in Ping, memory and push latency (BENCH_ARGS=--quick)"
+	@echo "make bench-eas  ActiveSync: 1,000 devices in Ping, push latency, initial sync; next to SOGo (BENCH_ARGS=--quick)"
 	@echo "make crash-test  SIGKILL the server under SMTP and append load CRASH_ROUNDS times (default 10)"
 	@echo "make fuzz   fuzz every parser for FUZZ_SECONDS each (default 120); crashes saved in tests/fuzz/crashes/"
 
@@ -147,8 +147,25 @@ bench-dav: venv
 	fi
 	$(BIN)/python -m bench.dav $(BENCH_ARGS)
 
-# ActiveSync push at scale: 1,000 devices in Ping on one process (memory, push latency)
+# ActiveSync push at scale: 1,000 devices in Ping on one process (memory, push latency), and
+# the initial sync of 10,000 messages, next to SOGo's ActiveSync over Dovecot (bench/eas.py,
+# bench/sogo.py: private sogod, memcached, Dovecot and PostgreSQL cluster on loopback; the
+# machine's PostgreSQL 15 binaries are used, its cluster is not). Debian's packages, no
+# recommends, services denied; the same list as bench/sogo.py's PACKAGES.
+DEB_BENCH_EAS_PACKAGES := sogo sogo-activesync memcached dovecot-imapd dovecot-lmtpd postgresql-15
 bench-eas: venv
+	@missing=""; for p in $(DEB_BENCH_EAS_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing (no recommends; services not started)"; \
+	    own_policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then own_policy=1; \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends $(DEB_BENCH_EAS_PACKAGES) >/dev/null; \
+	    status=$$?; [ -n "$$own_policy" ] && rm -f /usr/sbin/policy-rc.d; [ $$status = 0 ] || exit $$status; \
+	  else echo "error: not root, Debian packages missing:$$missing" >&2; exit 1; fi; \
+	fi
 	$(BIN)/python -m bench.eas $(BENCH_ARGS)
 
 # Each parser (IMAP, SMTP, POP3, Minger, MIME) fuzzed with Hypothesis for FUZZ_SECONDS each;
