@@ -433,8 +433,8 @@ def run_sogo(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         sogo.add_user(SYNCER, PASSWORD)
         sogo.deliver_maildir(SYNCER, (message(i) for i in range(args.messages)))
     with raised_kernel_limit("/proc/sys/fs/inotify/max_user_instances", 4 * devices + 256):
-        sogo.start()
-        try:
+        try:  # a part that fails to come up is stopped with the others
+            sogo.start()
             if args.messages:
                 sogo.index(SYNCER)
             target = Target("sogo", sogo.port, SOGO_PATH, False, False,
