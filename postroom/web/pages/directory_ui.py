@@ -2,8 +2,9 @@
 
 Each area is its own module: domains, users (and the CSV import), aliases and groups,
 administrators, folders with the ACL editor (public folders, an account's folders, and a
-user's own ``/me/sharing``), and a user's MultiPOP accounts. Every page calls the admin
-services with ``user.actor`` (web/pages/dir_common.py says how refusals become statuses).
+user's own ``/me/sharing``), a user's MultiPOP accounts, and administrators' Sieve scripts.
+Every page calls the admin services with ``user.actor`` (web/pages/dir_common.py says how
+refusals become statuses).
 
 Order matters where paths overlap: ``/users/import`` and ``/users/new`` come before
 ``/users/{address}``.
@@ -23,6 +24,7 @@ from postroom.web.pages import (
     dir_groups,
     dir_import,
     dir_self,
+    dir_sieve,
     dir_users,
 )
 
@@ -36,4 +38,5 @@ def routes(services: WebServices, settings: WebSettings) -> list[BaseRoute]:
             *dir_devices.routes(services.eas),
             *dir_users.routes(admin, settings.users_page_size, settings.users_page_max),
             *dir_groups.routes(admin),
-            *dir_admins.routes(admin), *dir_folders.routes(admin), *dir_self.routes(admin)]
+            *dir_admins.routes(admin), *dir_folders.routes(admin), *dir_self.routes(admin),
+            *dir_sieve.routes(admin, services.sieve_scripts)]

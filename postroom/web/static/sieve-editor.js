@@ -1,6 +1,7 @@
-// The Sieve script editor (webmail/filters_script.html): choosing an error of a refused
-// script puts the cursor in the textarea on that line and column. Without it the links
-// still lead to the textarea.
+// Sieve script editors (webmail's filters_script.html, WebAdmin's admin/sieve_scope.html):
+// choosing an error of a refused script (a link with data-line and data-column whose href
+// names the textarea) puts the cursor on that line and column. Without it the links still
+// lead to the textarea.
 "use strict";
 (function () {
   function place(area, line, column) {
@@ -14,9 +15,9 @@
     area.scrollTop = Math.max(0, (line - 3) * height);
   }
   document.addEventListener("DOMContentLoaded", function () {
-    var area = document.getElementById("f-source");
-    if (!area) { return; }
-    document.querySelectorAll("a.wm-goto").forEach(function (link) {
+    document.querySelectorAll("a[data-line][href^='#']").forEach(function (link) {
+      var area = document.getElementById(link.getAttribute("href").slice(1));
+      if (!area || area.tagName !== "TEXTAREA") { return; }
       link.addEventListener("click", function (event) {
         event.preventDefault();
         place(area, parseInt(link.dataset.line, 10) || 1, parseInt(link.dataset.column, 10) || 1);
