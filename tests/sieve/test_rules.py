@@ -227,6 +227,9 @@ async def test_an_html_vacation_is_a_mime_part() -> None:
     action = next(a for a in result.actions if isinstance(a, VacationAction))
     assert action.mime and "Content-Type: text/html; charset=utf-8" in action.reason
     assert "quoted-printable" in action.reason
+    assert is_pristine(text, rules(vacation=vac)) and "\r" not in text
+    crlf = Vacation(True, text="<p>a</p>\r\n<p>b</p>", html=True)
+    assert is_pristine(to_sieve(rules(vacation=crlf)), rules(vacation=crlf))
 
 
 async def test_vacation_comes_before_rules_that_stop_or_discard() -> None:

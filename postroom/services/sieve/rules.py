@@ -355,12 +355,13 @@ def _vacation(vac: Vacation) -> list[str]:
 def _html_entity(html: str) -> str:
     """A MIME entity for an HTML reply (RFC 5230 §4.7 ``:mime``): quoted-printable when the
     text is not plain ASCII, so the reply stays 7-bit."""
-    data = html.replace("\r\n", "\n").encode("utf-8")
-    head = "Content-Type: text/html; charset=utf-8\r\n"
+    text = html.replace("\r\n", "\n")
+    data = text.encode("utf-8")
+    head = "Content-Type: text/html; charset=utf-8\n"  # LF: a quoted string's line ends
     if data.isascii() and all(len(line) <= 998 for line in data.split(b"\n")):
-        return head + "Content-Transfer-Encoding: 7bit\r\n\r\n" + html
-    body = quopri.encodestring(data).decode("ascii").replace("\n", "\r\n")
-    return head + "Content-Transfer-Encoding: quoted-printable\r\n\r\n" + body
+        return head + "Content-Transfer-Encoding: 7bit\n\n" + text  # are CRLF when run
+    body = quopri.encodestring(data).decode("ascii")
+    return head + "Content-Transfer-Encoding: quoted-printable\n\n" + body
 
 
 def to_sieve(rules: Rules) -> str:
@@ -398,7 +399,10 @@ def to_sieve(rules: Rules) -> str:
             "# before the form replaces them."]
     if need:
         head.append(f"require {_strings(sorted(need))};")
-    return "\n".join([*head, "", *body]).rstrip("\n") + "\n"
+    text = "\n".join([*head, "", *body]).rstrip("\n") + "\n"
+    # one line end throughout (RFC 5228 §2.4.2 reads any in a quoted string as CRLF), so
+    # that a stored copy compares equal whatever the text fields held
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 # -- reading back ------------------------------------------------------------------------------

@@ -4,9 +4,9 @@
   MobileOperator): kept on the device (services/eas/devices.py), shown by
   ``postroom device list``, the API and WebAdmin;
 - UserInformation Get: the user's address (and, for 14.1 and later, the Accounts form);
-- Oof Get: the auto-reply is off (OofState 0) — out-of-office replies come with Sieve
-  vacation (issue 26); until then Oof Set is refused with Status 7 ("denied by policy"), so
-  the phone tells its user instead of pretending it worked;
+- Oof Get and Set: the out-of-office reply is the vacation of the user's rules
+  (services/sieve/rules.py: Sieve vacation, RFC 5230, in the script webmail's filters page
+  writes), so a phone, webmail and a ManageSieve client see one setting (web/eas/oof.py);
 - DevicePassword Set: acknowledged (Status 1) and not stored — the server never holds a
   device's unlock code;
 - RightsManagementInformation Get: no templates (IRM is not offered).
@@ -17,6 +17,7 @@ Any other section: Status 2 (protocol error) for that section, the rest answered
 from __future__ import annotations
 
 from postroom.protocols.eas.element import E, Element
+from postroom.web.eas import oof
 from postroom.web.eas.common import CommandContext
 
 NS = "Settings"
@@ -53,11 +54,7 @@ async def handle(ctx: CommandContext, body: Element | None) -> Element:
             else:
                 got.add(NS, "EmailAddresses").add(NS, "SmtpAddress", address)
         elif section.name == "Oof":
-            if section.has("Set"):
-                out.add(NS, "Status", 7)
-            else:
-                out.add(NS, "Status", 1)
-                out.add(NS, "Get").add(NS, "OofState", 0)
+            await oof.answer(ctx, section, out)
         elif section.name == "DevicePassword":
             out.add(NS, "Status", 1)
         elif section.name == "RightsManagementInformation":
