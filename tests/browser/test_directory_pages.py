@@ -227,7 +227,8 @@ def _pages(web: WebAdmin) -> list[str]:
             "/folders?account=boss@example.test", "/folders/acl?folder=Axe",
             "/folders/acl?account=boss@example.test&folder=INBOX", "/me/sharing",
             "/me/sharing/acl?folder=INBOX", "/me/multipop", f"/me/multipop/{remote}",
-            "/users/boss@example.test/multipop", "/users/boss@example.test/devices"]
+            "/users/boss@example.test/multipop", "/users/boss@example.test/devices",
+            "/sieve", "/sieve/global", "/sieve/example.test"]
 
 
 def test_every_page_passes_axe(web: WebAdmin) -> None:
