@@ -209,7 +209,7 @@ async def _open(port: int, tls: bool) -> tuple[asyncio.StreamReader, asyncio.Str
 
 
 async def run_scenario(pr: ProbedPostroom, users: list[str], devices: int,
-                       scenario: str) -> dict[str, Any]:
+                       scenario: str, burst: bool = False) -> dict[str, Any]:
     tls = scenario.startswith("tls")
     port = pr.web_port
     phones = [Phone(u, f"M{n}x{d}") for n, u in enumerate(users) for d in range(devices)]
@@ -230,9 +230,11 @@ async def run_scenario(pr: ProbedPostroom, users: list[str], devices: int,
     await asyncio.sleep(2)
     before = await asyncio.to_thread(pr.probe)
     started = time.monotonic()
-    sem = asyncio.Semaphore(50)  # handshakes in bounded batches: two cores serve both ends
-
     n = len(phones)
+    # handshakes 50 at a time (phones arriving over a while), or all at once (--burst: as
+    # bench/eas.py does, as after a restart): the heap's high-water mark differs
+    sem = asyncio.Semaphore(n if burst else 50)
+
 
     async def connect(p: Phone) -> None:
         async with sem:
@@ -260,7 +262,7 @@ async def run_scenario(pr: ProbedPostroom, users: list[str], devices: int,
             p.writer.close()
     mb, md = before["mallinfo"], during["mallinfo"]
     result: dict[str, Any] = {
-        "scenario": scenario, "connections": n, "answered_early": early,
+        "scenario": scenario, "connections": n, "burst": burst, "answered_early": early,
         "waiting": during["waits"],
         "pss_before_kib": before["pss_kib"], "pss_during_kib": during["pss_kib"],
         "pss_kib_per_connection": round((during["pss_kib"] - before["pss_kib"]) / n, 2),
@@ -343,6 +345,8 @@ def main() -> None:
     parser.add_argument("scenarios", nargs="*", default=list(SCENARIOS))
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--devices", type=int, default=10, help="devices per user")
+    parser.add_argument("--burst", action="store_true",
+                        help="every connection at once (default: 50 handshakes at a time)")
     parser.add_argument("--trace", action="store_true",
                         help="tracemalloc in the server (its own cost inflates PSS)")
     args = parser.parse_args()
@@ -354,7 +358,8 @@ def main() -> None:
             pr = ProbedPostroom(base.root, scenario.startswith("tls"), args.trace)
             pr.start()
             try:
-                result = asyncio.run(run_scenario(pr, users, args.devices, scenario))
+                result = asyncio.run(run_scenario(pr, users, args.devices, scenario,
+                                                  args.burst))
             finally:
                 pr.stop()
         print(json.dumps({k: v for k, v in result.items() if not k.startswith("top_")},
