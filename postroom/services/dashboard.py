@@ -39,7 +39,8 @@ SECONDS = 60
 # How the charts group listeners: by the protocol their front-end speaks (postroom/registry.py
 # names each listener's front-end); a listener of an unknown front-end is drawn on its own
 PROTOCOLS = {"smtp-mx": "SMTP", "smtp-submission": "SMTP", "imap": "IMAP", "pop3": "POP3",
-             "odmr": "ODMR", "managesieve": "ManageSieve", "web-admin": "HTTP", "web": "HTTP", "web-plain": "HTTP"}
+             "odmr": "ODMR", "managesieve": "ManageSieve", "web-admin": "HTTP", "web": "HTTP",
+             "web-plain": "HTTP"}
 # Series the dashboard draws: name -> (metrics event, label or "" for every label)
 DELIVERED = ("delivered", "sent")
 REFUSED = ("bounced",)
