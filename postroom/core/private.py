@@ -39,6 +39,36 @@ def touch(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
 
 
+def create_once(path: Path, content: bytes) -> bytes:
+    """The content of ``path``, created 0600 with ``content`` (written, fsynced, then
+    linked into place, the directory fsynced) if it does not exist yet. Processes that race
+    (the server and a CLI command making the same key) agree: whoever links first wins and
+    the others read that file."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    make_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+    with create(tmp) as fh:
+        fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path.read_bytes()
+
+
 def looser_than_private(root: Path, limit: int = 20) -> list[str]:
     """Paths under ``root`` that group or others may read, write or enter: the directory,
     its direct children, the TLS and blob folders and the blob folders' first two levels

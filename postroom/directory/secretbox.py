@@ -14,7 +14,6 @@ column into another does not open.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 from pathlib import Path
 
@@ -61,29 +60,7 @@ class SecretBox:
 def _read_or_create(path: Path) -> bytes:
     """Read the key; create it atomically if missing (the server and a CLI command may race:
     whoever links first wins and the other reads that one)."""
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
-        private.make_dir(path.parent)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(os.urandom(32))
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        key = path.read_bytes()
+    key = private.create_once(path, os.urandom(32))
     if len(key) != 32:
         raise SecretError(f"{path} is not a 32-byte key")
     return key

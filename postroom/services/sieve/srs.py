@@ -33,9 +33,7 @@ in ``<data_dir>/srs.secret`` (mode 0600), like the data directory's other keys.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hmac
-import os
 import re
 import secrets
 import time
@@ -172,24 +170,8 @@ def load_secret(configured: str, data_path: Path) -> bytes:
     if configured:
         return configured.encode("utf-8")
     path = data_path / SECRET_FILE
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    private.make_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
-    with private.create(tmp) as fh:
-        fh.write(secrets.token_urlsafe(32).encode("ascii") + b"\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return path.read_bytes().strip()
+    return private.create_once(
+        path, secrets.token_urlsafe(32).encode("ascii") + b"\n").strip()
 
 
 class SenderRewriting:
