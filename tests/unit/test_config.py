@@ -27,7 +27,7 @@ def test_example_lists_every_key_and_loads_back(tmp_path: Path) -> None:
     assert set(data) == {"server", "store", "login", "tls", "limits", "smtp", "imap", "pop3",
                          "multipop", "odmr", "minger", "pipeline", "greylisting", "dnsbl",
                          "screening", "dkim", "batv", "dns", "log", "mailauth", "web",
-                         "acme"}
+                         "acme", "sieve"}
     assert "# Start this listener." in text
 
 
