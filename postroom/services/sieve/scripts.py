@@ -125,16 +125,7 @@ class SieveScripts:
         """The compiled script, from the cache when this content was compiled before;
         raises SieveSyntaxError (or LIMIT for a script over ``max_script_size``)."""
         text = self._text(source)
-        key = (script_hash(text), name)
-        bound = self._cache.get(key)
-        if bound is not None:
-            self._cache.move_to_end(key)
-            return bound
-        bound = compile_script(text, limits=self.limits, enabled=self._enabled, name=name)
-        self._cache[key] = bound
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return bound
+        return self.compile_stored(text, script_hash(text), name)
 
     def compile_stored(self, text: str, hash_: str, name: str) -> BoundScript:
         """As ``compile`` for a stored script whose hash is known (delivery's hot path:
