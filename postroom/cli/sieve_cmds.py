@@ -65,7 +65,7 @@ async def sieve_cmd(s: Services, args: argparse.Namespace) -> int:
     if action == "check":
         source = read_source(args.file)
         try:
-            _warn(list(await scripts.check(ACTOR, source)), _label(args.file))
+            _warn(list(await scripts.check(ACTOR, source, args.user)), _label(args.file))
         except SieveSyntaxError as exc:
             show_error(exc, source, _label(args.file))
             return 1
@@ -186,6 +186,9 @@ def add_sieve_parser(cmd: Any, leaf: Any, actions: Any, with_services: Any) -> N
                           "then warnings; exit 1 when it does not compile")
     ck.add_argument("file", nargs="?", default="-",
                     help="the script file; '-' or nothing reads standard input")
+    ck.add_argument("--user", metavar="ADDRESS",
+                    help="warn about this account's folders (a fileinto to a folder it "
+                         "does not have); without it only errors are reported")
     for name in ("list", "get", "put", "activate", "deactivate", "delete", "rename", "check"):
         g.choices[name].set_defaults(func=with_services(sieve_cmd))
 

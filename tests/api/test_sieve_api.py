@@ -43,6 +43,11 @@ def test_an_administrator_manages_a_users_scripts(api: Clients) -> None:
     assert api.boss.get(f"{base}/scripts").json == []
     checked = api.boss.post(f"{base}/check", {"source": "keep;\n"})
     assert checked.status == 200 and checked.json == {"warnings": []}
+    # warnings are about the account's folders, not the administrator's
+    checked = api.boss.post(f"{base}/check", {"source": 'require "fileinto";\n'
+                                                        'fileinto "Junk";\nfileinto "Nope";\n'})
+    assert checked.status == 200
+    assert [w.split(":")[0] for w in checked.json["warnings"]] == ["line 3"]
 
 
 def test_a_bad_script_is_422_with_line_and_column(api: Clients) -> None:

@@ -78,6 +78,9 @@ def test_bad_script_shows_line_column_and_caret(srv: RunningServer, tmp_path: Pa
     assert "  3 | keap;\n    | ^" in err
     code, out, _ = postroom(srv, "check", stdin="keep;\n")
     assert code == 0 and out == "<stdin>: valid\n"
+    code, out, err = postroom(srv, "check", "--user", user,
+                              stdin='require "fileinto";\nfileinto "Nope";\n')
+    assert code == 0 and "warning: <stdin>: line 2: fileinto 'Nope'" in err
     # valid but probably not meant: a warning, and the script is stored
     code, _, err = postroom(srv, "put", "--user", user, "typo",
                             stdin='require "fileinto";\nfileinto "Nope";\n')

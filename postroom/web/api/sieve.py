@@ -190,7 +190,8 @@ def _register_user(api: Api, prefix: str, tag: str, owner: object, suffix: str,
 
     async def check_script(c: Call) -> CheckOut | Response:
         try:
-            warnings = await _scripts(api).check(c.actor.principal, c.body_as(CheckIn).source)
+            warnings = await _scripts(api).check(c.actor.principal, c.body_as(CheckIn).source,
+                                                 owner(c))
         except SieveSyntaxError as exc:
             return bad_script(c, exc)
         return CheckOut(warnings=list(warnings))
@@ -212,8 +213,7 @@ def _register_user(api: Api, prefix: str, tag: str, owner: object, suffix: str,
             ("POST", prefix + "/check", check_script, "Compile a Sieve script without storing "
              "it", "check", {"body": CheckIn, "out": CheckOut})):
         fn.__name__ = f"{fn.__name__}{suffix}"
-        user = cli_user if cli != "check" else ""
-        api.add(method, path, summary=summary, tag=tag, cli=f"postroom sieve {cli}{user}",
+        api.add(method, path, summary=summary, tag=tag, cli=f"postroom sieve {cli}{cli_user}",
                 **kw)(fn)
 
 
