@@ -20,6 +20,7 @@ from postroom import config_rules
 from postroom.config_acme import AcmeConfig
 from postroom.config_base import Port, ServiceConfig, Tls
 from postroom.config_filters import ClamavConfig, SpamdConfig
+from postroom.config_cluster import BlobsConfig, ClusterConfig
 from postroom.config_sieve import SieveConfig
 from postroom.config_web import WebConfig
 
@@ -585,6 +586,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     acme: AcmeConfig = msgspec.field(default_factory=AcmeConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     sieve: SieveConfig = msgspec.field(default_factory=SieveConfig)
+    cluster: ClusterConfig = msgspec.field(default_factory=ClusterConfig)
+    blobs: BlobsConfig = msgspec.field(default_factory=BlobsConfig)
 
     @property
     def data_path(self) -> Path:

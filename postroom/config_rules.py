@@ -136,6 +136,7 @@ def rules(cfg: Any) -> list[str]:
             except ValueError:
                 out.append(f"{key}: {item!r} is not an IP address (e.g. '0.0.0.0', '::', "
                            "'127.0.0.1')")
+    out += _cluster_rules(cfg)
     if "dnsbl" in checks and not cfg.dnsbl.zones:
         out.append("pipeline.checks: 'dnsbl' needs at least one zone in dnsbl.zones, e.g. "
                    "[{zone = \"zen.spamhaus.org\", weight = 10}]")
@@ -214,4 +215,24 @@ def environment(cfg: Any) -> list[str]:
                 out.append(f"{key}: {problem}")
     if cfg.acme.enabled and cfg.acme.ca_file and not os.access(cfg.acme.ca_file, os.R_OK):
         out.append(f"acme.ca_file: cannot read {cfg.acme.ca_file}")
+    return out
+
+
+def _cluster_rules(cfg: Any) -> list[str]:
+    """Cluster mode and shared blobs need PostgreSQL (docs/cluster.md)."""
+    out: list[str] = []
+    pg = cfg.store.backend == "postgresql"
+    if cfg.cluster.enabled and not pg:
+        out.append('cluster.enabled: needs store.backend = "postgresql" (every node of a '
+                   "cluster shares one PostgreSQL database)")
+    if cfg.blobs.backend == "postgresql" and not pg:
+        out.append('blobs.backend: "postgresql" keeps blobs in the store\'s database; set '
+                   'store.backend = "postgresql" too, or use "files"')
+    if cfg.blobs.backend == "s3":
+        s3 = cfg.blobs.s3
+        missing = [k for k in ("endpoint", "bucket", "access_key", "secret_key_file")
+                   if not getattr(s3, k)]
+        if missing:
+            out.append("blobs.s3: " + ", ".join(missing) + " required when blobs.backend = "
+                       '"s3"')
     return out
