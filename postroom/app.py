@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from postroom.access.gate import AccessGate
 from postroom.config import Config, ConfigError
@@ -99,7 +100,8 @@ def open_store(cfg: Config, migrate_to: int | None = None) -> SqlStore:
                               group_commit_max=cfg.store.group_commit_max,
                               readers=cfg.store.pool_size)
     migrate(engine, migrate_to)
-    return SqlStore(engine, FileBlobStore(data_dir / "blobs"))
+    blob_root = Path(cfg.blobs.path) if cfg.blobs.path else data_dir / "blobs"
+    return SqlStore(engine, FileBlobStore(blob_root))
 
 
 @dataclass
