@@ -27,7 +27,7 @@ def test_example_lists_every_key_and_loads_back(tmp_path: Path) -> None:
     assert set(data) == {"server", "store", "login", "tls", "limits", "smtp", "imap", "pop3",
                          "multipop", "odmr", "minger", "pipeline", "greylisting", "dnsbl",
                          "screening", "dkim", "batv", "dns", "log", "mailauth", "web",
-                         "acme", "sieve"}
+                         "acme", "sieve", "cluster", "blobs"}
     assert "# Start this listener." in text
 
 
@@ -130,3 +130,16 @@ def test_filter_sections_are_checked() -> None:
         config.load(None, ['dnsbl.zones=[{zone = "not a zone"}]'])
     with pytest.raises(config.ConfigError, match=r"greylisting\.exempt_networks"):
         config.load(None, ['greylisting.exempt_networks=["nonsense"]'])
+
+
+def test_cluster_and_shared_blobs_need_postgresql() -> None:
+    with pytest.raises(config.ConfigError) as err:
+        config.load(None, ["cluster.enabled=true", 'blobs.backend="postgresql"'])
+    text = str(err.value)
+    assert "cluster.enabled: needs store.backend" in text
+    assert 'blobs.backend: "postgresql" keeps blobs' in text
+    with pytest.raises(config.ConfigError, match="blobs.s3: endpoint, bucket"):
+        config.load(None, ['blobs.backend="s3"'])
+    cfg = config.load(None, ['store.backend="postgresql"', 'store.dsn="postgresql://x@h/d"',
+                             "cluster.enabled=true", 'blobs.backend="postgresql"'])
+    assert cfg.cluster.enabled and cfg.cluster.lease_seconds == 60
