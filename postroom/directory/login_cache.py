@@ -73,6 +73,10 @@ class LoginCache:
     def enabled(self) -> bool:
         return self.ttl > 0 and self.size > 0
 
+    def digest(self, address: str, stored: str, password: str) -> bytes:
+        """What identifies one check (keyed, so it reveals nothing outside this process)."""
+        return self._digest(address, stored, password)
+
     def _digest(self, address: str, stored: str, password: str) -> bytes:
         mac = hmac.new(self._key, digestmod=hashlib.sha256)
         for part in (address, stored, password):

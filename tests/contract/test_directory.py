@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from postroom.app import Services
@@ -65,6 +67,26 @@ async def test_remembered_login_never_outlives_the_password(services: Services) 
     await services.store.directory.update_account("alice@example.com", **creds)
     assert await d.authenticate("alice@example.com", "second secret") is None
     assert await d.authenticate("alice@example.com", "third secret") is not None
+
+
+async def test_identical_logins_at_once_share_one_check(services: Services) -> None:
+    """A burst of logins with the same password (phones reconnecting together) runs argon2id
+    once, not once per login; different passwords are each checked, and a wrong one fails
+    for every caller."""
+    d = services.directory
+    await account(services, "bob@example.com", "right secret")
+    d.login_cache.forget("bob@example.com")
+    before = d.verifications
+    results = await asyncio.gather(*(d.authenticate("bob@example.com", "right secret")
+                                     for _ in range(10)))
+    assert all(p is not None for p in results)
+    assert d.verifications - before == 1
+    before = d.verifications
+    wrong = await asyncio.gather(*(d.authenticate("bob@example.com", f"guess {i % 3}")
+                                   for i in range(9)))
+    assert wrong == [None] * 9
+    assert d.verifications - before == 3  # one check per distinct guess in flight together
+    assert not d._in_flight  # nothing left behind
 
 
 async def test_resolution_order(services: Services) -> None:
