@@ -16,6 +16,7 @@ from pathlib import Path
 
 from postroom.access.gate import AccessGate
 from postroom.config import Config, ConfigError
+from postroom.config_cluster import node_name
 from postroom.core import private
 from postroom.core.address import normalize_domain
 from postroom.directory.login_cache import LoginCache
@@ -72,6 +73,7 @@ from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import Engine
 from postroom.store.migrations import migrate
 from postroom.store.postgres.engine import PostgresEngine
+from postroom.store.postgres.feed import FeedRelay
 from postroom.store.sqlite.engine import SqliteEngine
 from postroom.store.sqlstore import SqlStore
 
@@ -145,12 +147,15 @@ class Services:
     tokens: ApiTokens | None = None  # the JSON API's bearer tokens (services/apitokens.py)
     dav: Dav | None = None  # groupware: CalDAV/CardDAV/WebDAV, import/export (services/dav/)
     eas: Eas | None = None  # Exchange ActiveSync (services/eas/)
+    relay: FeedRelay | None = None  # cluster mode: other nodes' changes (store/postgres/feed.py)
     # stored Sieve scripts (services/sieve/scripts.py): ManageSieve, the CLI, the API, webmail
     sieve_scripts: SieveScripts = field(init=False)
     # what Sieve sends and remembers: SRS, vacation replies (services/sieve/sending.py)
     sieve_mail: SieveMail = field(init=False)
 
     async def close(self) -> None:
+        if self.relay is not None:
+            await self.relay.close()
         if self.learner is not None:
             await self.learner.close()
         await self.screening.close()
@@ -163,10 +168,25 @@ class Services:
         await self.store.close()
 
 
+def cluster_feed(cfg: Config, store: SqlStore, feed: ChangeFeed) -> FeedRelay | None:
+    """Cluster mode: this process's commits go out by NOTIFY, and a relay (started by the
+    server, not by CLI commands) brings the other nodes' into ``feed`` (docs/cluster.md).
+    The sender is the node's name and the process id, so that a CLI command run on a node
+    is heard by that node's server like any other writer."""
+    engine = store.engine
+    if not cfg.cluster.enabled or not isinstance(engine, PostgresEngine):
+        return None
+    sender = f"{node_name(cfg.cluster)}/{os.getpid()}"
+    engine.notify_as(sender)
+    return FeedRelay(cfg.store.dsn, sender, feed.publish, feed.resync_all,
+                     heartbeat=cfg.cluster.heartbeat_seconds, timeout=cfg.cluster.feed_timeout)
+
+
 def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     store = store or open_store(cfg)
     feed = ChangeFeed()
     store.add_commit_listener(feed.publish)
+    relay = cluster_feed(cfg, store, feed)
     secrets = SecretBox(cfg.data_path / KEY_FILE)
     directory = Directory(store, hash_workers=cfg.login.hash_workers, secrets=secrets,
                           login_domain=cfg.server.login_domain,
@@ -243,7 +263,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                         own_account=OwnAccount(directory, sessions, audit), spam_prefs=spam_prefs,
                         learner=learner,
                         tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache),
-                        dav=dav, eas=eas)
+                        dav=dav, eas=eas, relay=relay)
     services.sieve_scripts = sieve_scripts
     services.sieve_mail = sieve_mail
     return services

@@ -266,6 +266,8 @@ class Server:
         self.queue.sieve = s.sieve_mail.sending(self.queue.forwarding)
         s.sieve_mail.vacations.sign = self.queue.sign_notice
         self._build_checks()
+        if s.relay is not None:  # cluster mode: other nodes' changes (docs/cluster.md)
+            await s.relay.start()
         s.indexer.start()
         cert, key = self._certificate()
         with self.privileges.raised():  # a key in /etc/ssl/private may be root's alone

@@ -108,6 +108,18 @@ class ChangeFeed:
         """Live subscriptions (each selected IMAP session holds one)."""
         return len(self._everything) + len({s for v in self._by_mailbox.values() for s in v})
 
+    def resync_all(self) -> None:
+        """Tell every subscriber that changes may have been missed (the cluster's feed
+        connection was lost and reopened): each resynchronises from the store, as after an
+        overflow. Woken at once, so a session in IDLE catches up without waiting for a
+        command."""
+        subs = set(self._everything)
+        for by in self._by_mailbox.values():
+            subs.update(by)
+        for sub in subs:
+            sub.overflowed = True
+            sub._wake()
+
     def publish(self, changes: list[Change]) -> None:
         # push() only appends and schedules wake-ups, so the sets cannot change underneath.
         for change in changes:

@@ -422,6 +422,8 @@ class Session:
         sel = self.selected
         assert sel is not None and self.principal is not None
         await self.refresh_rights()
+        if sel.resync:
+            await self.catch_up(sel)
         if expunge_ok and sel.pending_expunge:
             self.send_expunged(sorted(sel.pending_expunge))
         if sel.added:
@@ -441,6 +443,28 @@ class Session:
                 if seq is not None:
                     self.send(self.flags_fetch(seq, row.uid, row.flags, row.keywords,
                                                row.modseq))
+
+    async def catch_up(self, sel: Selected) -> None:
+        """Changes this session may have missed, read from the store by MODSEQ (RFC 7162
+        §3.1: every change raises the mailbox's MODSEQ): expunges since the view's highest
+        MODSEQ become pending EXPUNGEs, flag changes pending FETCHes, new UIDs are found by
+        ``added``. The mailbox's MODSEQ is read first, so a change committed meanwhile is
+        told twice at worst, never missed."""
+        sel.resync = False
+        assert self.principal is not None
+        rec = await self.services.messages.refresh(sel.handle)
+        base = sel.highestmodseq
+        if rec.highestmodseq <= base:
+            return
+        for uid in await self.services.messages.expunged_since(sel.handle, base):
+            if sel.seq_of(uid) is not None:
+                sel.pending_expunge.add(uid)
+        if sel.uids:
+            rows = await self.services.messages.flags(self.principal, sel.handle, sel.uids,
+                                                      since_modseq=base)
+            sel.pending_flags.update(r.uid for r in rows if r.uid not in sel.pending_expunge)
+        sel.highestmodseq = rec.highestmodseq
+        sel.added = True
 
     async def take_recent(self, sel: Selected, fresh: list[int], mark: int | None = None,
                           ) -> None:

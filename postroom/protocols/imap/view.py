@@ -72,6 +72,7 @@ class Selected:
     pending_expunge: set[int] = field(default_factory=set)
     pending_flags: set[int] = field(default_factory=set)
     added: bool = False
+    resync: bool = False  # changes may have been missed: read them from the store
     acl_changed: bool = False
     examined: bool = False  # EXAMINE: read-only whatever the rights
     viewer: int | None = None  # the session's account (whose private \Seen changes matter)
@@ -105,7 +106,11 @@ class Selected:
     def drain(self) -> None:
         """Move events from the feed into the pending sets."""
         if self.sub.overflowed:
-            self.added = True  # a full resync: the session re-reads UIDs and flags
+            # Changes were missed (a slow session, or the cluster's feed connection was
+            # lost): the session reads what changed since its MODSEQ (Session.catch_up)
+            self.added = True
+            self.resync = True
+            self.acl_changed = True
             self.sub.overflowed = False
         for change in self.sub.pending():
             self.apply(change)

@@ -5,6 +5,16 @@ The same synchronous repository functions as on SQLite run here inside ``conn.tr
 own group commit of concurrent transactions in the WAL writer, so there is no batching here.
 Serialisation failures and deadlocks are retried a few times, which UID allocation can hit
 when many sessions append to one mailbox at once.
+
+Losing the database (a restart, a failover, a partition): a pooled connection found broken is
+replaced on next use. A transaction that failed on a broken connection *before* COMMIT was
+sent is run again on a fresh one (nothing of it was committed); one that failed while
+committing may or may not have been committed, so it is never replayed: the caller gets a
+temporary ``MailError`` (SMTP answers 451, IMAP ``NO [UNAVAILABLE]``), as it does when the
+database stays unreachable. TCP keepalives bound a silent partition to about ten seconds.
+
+In cluster mode (``notify_as``) a write transaction's change events also go out with NOTIFY
+inside the transaction, just before COMMIT (store/postgres/feed.py).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from postroom.core.changes import Change
+from postroom.core.errors import Kind, MailError
 from postroom.store.engine import (
     CommitListener,
     CommitStats,
@@ -30,6 +41,7 @@ from postroom.store.engine import (
     TxLatency,
     publish,
 )
+from postroom.store.postgres.feed import CHANNEL, KEEPALIVE, NOTIFY_SQL, encode
 
 _SQL_CACHE: dict[str, str] = {}
 
@@ -68,6 +80,12 @@ class PgTx:
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
 
+def _unreachable(exc: Exception) -> MailError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return MailError(Kind.TEMPORARY, f"the database is unreachable ({first}); try again "
+                     "shortly")
+
+
 class PostgresEngine:
     dialect = "postgresql"
 
@@ -81,28 +99,49 @@ class PostgresEngine:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="pg")
         self._closed = False
+        self._sender: str | None = None  # cluster mode: this node's name in NOTIFY payloads
+        self._channel = CHANNEL
         # Fail early, with the server's own words, when the DSN is wrong.
         psycopg.connect(dsn, connect_timeout=10).close()
+
+    def notify_as(self, sender: str, channel: str = CHANNEL) -> None:
+        """Send every committed change to the other nodes too (cluster mode)."""
+        self._sender = sender
+        self._channel = channel
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
 
     def _conn(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+        if conn is None or conn.closed or conn.broken:
+            if conn is not None:
+                with self._lock:
+                    if conn in self._conns:
+                        self._conns.remove(conn)
+                conn.close()
+            conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10, **KEEPALIVE)
             self._local.conn = conn
             with self._lock:
                 self._conns.append(conn)
         return conn
 
     def _run(self, fn: TxFn[T], write: bool) -> tuple[T, list[Change]]:
+        lost = 0
         for attempt in range(8):
-            conn = self._conn()
+            committing = False
+            try:
+                conn = self._conn()
+            except psycopg.OperationalError as exc:
+                raise _unreachable(exc) from exc
             tx = PgTx(conn)
             try:
                 with conn.transaction():
                     result = fn(tx)
+                    if self._sender is not None and tx.events:
+                        conn.execute(NOTIFY_SQL, (self._channel,
+                                                  encode(self._sender, tx.events)))
+                    committing = True  # leaving the block sends COMMIT
                 if write:
                     with self._lock:
                         self.stats.record(1)
@@ -111,10 +150,16 @@ class PostgresEngine:
                 if attempt == 7:
                     raise
                 time.sleep(0.005 * (attempt + 1))
-            except psycopg.OperationalError:
-                if conn.closed and attempt < 2:
-                    continue
-                raise
+            except psycopg.OperationalError as exc:
+                if not (conn.closed or conn.broken):
+                    raise  # an error of the statement itself, not of the connection
+                if committing and write:
+                    # The COMMIT may have reached the server: replaying could do it twice.
+                    raise MailError(Kind.TEMPORARY, "the database connection was lost "
+                                    "while committing; try again") from exc
+                lost += 1
+                if lost > 2:
+                    raise _unreachable(exc) from exc
         raise AssertionError("unreachable")
 
     async def write(self, fn: TxFn[T]) -> T:
