@@ -205,6 +205,8 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     acl = AclService(store, gate, mailboxes, audit)
     maildrops = MaildropService(store, mailboxes, messages)
     queue = QueueService(store)
+    if cfg.cluster.enabled:  # claims are leases other nodes take over (store/repo/queue.py)
+        store.queue.use_leases(node_name(cfg.cluster), cfg.cluster.lease_seconds)
     gateways = Gateways(store, directory, queue, cfg, secrets)
     senders = SenderRules(store, directory)
     spam_prefs = SpamPreferences(store, directory)

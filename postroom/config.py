@@ -19,8 +19,8 @@ from msgspec import Meta
 from postroom import config_rules
 from postroom.config_acme import AcmeConfig
 from postroom.config_base import Port, ServiceConfig, Tls
-from postroom.config_filters import ClamavConfig, SpamdConfig
 from postroom.config_cluster import BlobsConfig, ClusterConfig
+from postroom.config_filters import ClamavConfig, SpamdConfig
 from postroom.config_sieve import SieveConfig
 from postroom.config_web import WebConfig
 

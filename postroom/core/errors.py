@@ -51,3 +51,9 @@ def not_found(what: str) -> MailError:
 
 def invalid(what: str) -> MailError:
     return MailError(Kind.INVALID, what)
+
+
+class LeaseLost(Exception):
+    """A claim this process made (a queue entry) is held by another claim now: its lease ran
+    out while the work was still going on, and another node (or a later claim) took it over.
+    The write-back that found out was rolled back whole; the work is dropped, not retried."""

@@ -37,7 +37,7 @@ from postroom.config import Config
 from postroom.core import smtp
 from postroom.core.aio import cancel
 from postroom.core.envelope import Stage
-from postroom.core.errors import Kind, MailError
+from postroom.core.errors import Kind, LeaseLost, MailError
 from postroom.core.records import NewEntry, QueueRec, Settlement
 from postroom.directory.service import Directory, Unknown
 from postroom.mta import dsn
@@ -78,6 +78,7 @@ class QueueManager:
         self.gateways = gateways
         self.poll = poll
         self._wake = asyncio.Event()
+        self._renewer: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._local = asyncio.Semaphore(LOCAL_CONCURRENCY)
         self._inflight: set[asyncio.Task[None]] = set()
@@ -99,14 +100,30 @@ class QueueManager:
         if returned:
             log.info("queue: %d entries interrupted by a restart are due again", returned)
         self._task = asyncio.create_task(self._run(), name="queue-manager")
+        if self.queue.lease_seconds:
+            self._renewer = asyncio.create_task(self._renew(), name="queue-leases")
+
+    async def _renew(self) -> None:
+        """Cluster mode: keep the leases of the entries this node works on (a third of the
+        lease apart, so one late renewal does not lose them)."""
+        while True:
+            await asyncio.sleep(self.queue.lease_seconds / 3)
+            try:
+                lost = await self.queue.renew()
+            except Exception:
+                log.exception("queue: cannot renew leases")
+                continue
+            if lost:
+                log.warning("queue: %d entries were taken over by other nodes while this "
+                            "node worked on them", lost)
 
     def wake(self) -> None:
         """New mail was queued: look now instead of at the next poll."""
         self._wake.set()
 
     async def stop(self) -> None:
-        await cancel(self._task)
-        self._task = None
+        await cancel(self._task, self._renewer)
+        self._task = self._renewer = None
         await self.outbound.stop()
         await cancel(*self._inflight)
 
@@ -148,11 +165,14 @@ class QueueManager:
         async with self._local:
             try:
                 await self.conclude(entry, await self.local_attempt(entry))
+            except LeaseLost as exc:
+                log.warning("queue: %s; this node's attempt is dropped", exc)
             except Exception:
                 log.exception("queue: delivery of entry %d failed", entry.id)
-                await self.queue.defer(entry.id, entry.recipients,
-                                       int(time.time()) + RETRY_INTERNAL,
-                                       "internal error, logged")
+                with contextlib.suppress(LeaseLost):
+                    await self.queue.defer(entry.id, entry.recipients,
+                                           int(time.time()) + RETRY_INTERNAL,
+                                           "internal error, logged")
 
     async def _held(self, entry: QueueRec) -> bool:
         try:
@@ -322,7 +342,16 @@ class QueueManager:
     # -- the end of every attempt -------------------------------------------------------------
     async def conclude(self, entry: QueueRec, attempt: Attempt) -> None:
         """Settle ``entry`` after an attempt: local copies, notices, retry or removal, in one
-        transaction."""
+        transaction. When the entry's lease was lost meanwhile (cluster mode: this node
+        stalled and another took the entry over) nothing is written and the attempt ends
+        here; the new owner delivers it (a remote peer may then get it twice, which RFC 5321
+        §6.1 accepts, as after a crash)."""
+        try:
+            await self._conclude(entry, attempt)
+        except LeaseLost as exc:
+            log.warning("queue: %s; this node's attempt is dropped", exc)
+
+    async def _conclude(self, entry: QueueRec, attempt: Attempt) -> None:
         params = entry.param_dict()
         orcpt = per_recipient(params, "orcpt")
         now = int(time.time())
@@ -377,7 +406,7 @@ class QueueManager:
             if len(attempt.local_by_rcpt) > 1:
                 log.warning("queue: entry %d: %s; delivering recipient by recipient",
                             entry.id, exc.text)
-                await self.conclude(entry, await self._split_local(entry, attempt))
+                await self._conclude(entry, await self._split_local(entry, attempt))
                 return
             (rcpt,) = attempt.local_by_rcpt  # one local recipient left, and it cannot take it
             await self.conclude(entry, Attempt(

@@ -120,6 +120,15 @@ class QueueService:
     async def release(self, entries: Sequence[QueueRec]) -> None:
         await self._repo.release(entries)
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claim lasts unrenewed (0: for ever, one node)."""
+        return self._repo.lease_seconds
+
+    async def renew(self) -> int:
+        """Extend this node's claims; how many turned out to be taken over."""
+        return await self._repo.renew()
+
     async def settle(self, entry_id: int, s: Settlement[MailboxHandle],
                      ) -> list[tuple[int, int]]:
         """Local copies, notices and the entry's new state in one transaction."""

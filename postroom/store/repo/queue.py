@@ -13,16 +13,29 @@ mid-delivery means the delivery is retried.
 forwarded copies (remote members of aliases and groups) queued, the entry dropped or rewritten
 with the recipients still to do. A crash therefore either
 finishes all of it or none of it, and the retry after restart never duplicates.
+
+Leases (cluster mode, docs/cluster.md "The queue"): a claim marks its rows ``active`` with an
+``owner`` token (``node/pid/claim number``) and ``lease_until``. On PostgreSQL the claim reads
+with ``FOR UPDATE SKIP LOCKED``, so nodes claiming together never take the same row and never
+wait for each other. The node renews the leases of what it still works on (``renew``); a row
+whose lease ran out (its node died or stalled) is put back to ``ready`` (``atrn`` for held
+gateway mail) by the next claim of any node, and claimed again. Every write-back of a claim
+this process made is fenced: it names the owner token, and when the row is no longer ours the
+whole settling transaction is rolled back with ``LeaseLost``, so a late node never writes a
+copy, a notice or a forwarded entry twice. Outside cluster mode a lease never runs out and a
+restart returns every ``active`` row, as before.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import math
+import os
 import time
 from collections.abc import Sequence
 
-from postroom.core.errors import not_found
+from postroom.core.errors import LeaseLost, not_found
 from postroom.core.records import BlobRef, MemoryRow, NewEntry, NewMessage, QueueRec, Settlement
 from postroom.store.engine import Engine, Row, Tx
 from postroom.store.repo.messages import MessageRepo, _ref_blobs
@@ -30,6 +43,15 @@ from postroom.store.repo.sieve import remember_in
 
 _COLS = ("id, sender, recipients, blob, prefix, size, params, state, attempts, next_attempt, "
          "last_error, created_at, hold_domain")
+FOREVER = 1 << 62  # lease_until outside cluster mode: never runs out
+# Back to where an interrupted claim came from: held gateway mail waits for ATRN again.
+_RETURN_STATE = ("CASE WHEN hold_domain IN (SELECT domain FROM gateways WHERE deliver_to = '') "
+                 "THEN 'atrn' ELSE 'ready' END")
+
+
+def _until(seconds: float) -> int:
+    """The lease's end in whole seconds, rounded up: never shorter than asked."""
+    return math.ceil(time.time() + seconds)
 
 
 def _rec(row: Row) -> QueueRec:
@@ -41,6 +63,74 @@ def _rec(row: Row) -> QueueRec:
 class QueueRepo:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.node = ""  # this node's name ('' outside cluster mode)
+        self.lease_seconds = 0.0  # 0: leases never run out (one node)
+        self._prefix = f"/{os.getpid()}/"
+        self._claim_no = 0
+        self._claims: dict[int, str] = {}  # entry id → owner token of our live claims
+
+    def use_leases(self, node: str, seconds: float) -> None:
+        """Cluster mode: claims are leases of ``seconds`` held in the name of ``node``."""
+        self.node = node
+        self.lease_seconds = seconds
+        self._prefix = f"{node}/{os.getpid()}/"
+
+    def _token(self) -> tuple[str, int]:
+        self._claim_no += 1
+        until = _until(self.lease_seconds) if self.lease_seconds else FOREVER
+        return f"{self._prefix}{self._claim_no}", until
+
+    def held(self) -> dict[int, str]:
+        """Our live claims: entry id → owner token."""
+        return dict(self._claims)
+
+    def _claim_rows(self, tx: Tx, rows: builtins.list[Row]) -> builtins.list[QueueRec]:
+        if not rows:
+            return []
+        owner, until = self._token()
+        ids = [int(r[0]) for r in rows]
+        marks = ", ".join("?" for _ in ids)
+        tx.execute(f"UPDATE queue SET state = 'active', owner = ?, lease_until = ? "
+                   f"WHERE id IN ({marks})", (owner, until, *ids))
+        for i in ids:
+            self._claims[i] = owner
+        return [_rec(r) for r in rows]
+
+    @staticmethod
+    def _reap(tx: Tx, now: int) -> int:
+        """Claims whose lease ran out (their node died or stalled) become due again."""
+        return tx.execute(f"UPDATE queue SET state = {_RETURN_STATE}, owner = '', "
+                          "lease_until = 0, next_attempt = ? "
+                          "WHERE state = 'active' AND lease_until <= ?", (now, now))
+
+    async def renew(self) -> int:
+        """Extend the leases of our live claims; forget those that are no longer ours (taken
+        over after a stall: their write-back will raise LeaseLost). Returns how many were
+        lost."""
+        claims = dict(self._claims)
+        if not claims or not self.lease_seconds:
+            return 0
+
+        def fn(tx: Tx) -> set[int]:
+            until = _until(self.lease_seconds)
+            ids = list(claims)
+            lost: set[int] = set()
+            for i in range(0, len(ids), 500):
+                part = ids[i:i + 500]
+                marks = ", ".join("?" for _ in part)
+                rows = tx.all(f"SELECT id, owner FROM queue WHERE id IN ({marks})", part)
+                ours = [int(r[0]) for r in rows if r[1] == claims[int(r[0])]]
+                lost.update(set(part) - set(ours))
+                if ours:
+                    om = ", ".join("?" for _ in ours)
+                    tx.execute(f"UPDATE queue SET lease_until = ? WHERE id IN ({om})",
+                               (until, *ours))
+            return lost
+        lost = await self.engine.write(fn)
+        for i in lost:
+            if self._claims.get(i) == claims[i]:
+                del self._claims[i]
+        return len(lost)
 
     async def enqueue(self, sender: str, recipients: Sequence[str], blob: BlobRef,
                       prefix: bytes, params: dict[str, object] | None = None) -> int:
@@ -70,12 +160,16 @@ class QueueRepo:
         """Entries in ``state`` whose ``next_attempt`` has come, claimed (``active``):
         ``ready`` ones for delivery, ``atrn`` (held) ones for their review."""
         def fn(tx: Tx) -> list[QueueRec]:
+            now = int(time.time())
+            if self.lease_seconds and state == "ready":
+                self._reap(tx, now)
+            # PostgreSQL: rows another node is claiming right now are skipped, not waited
+            # for (SELECT … FOR UPDATE SKIP LOCKED); SQLite has one writer anyway.
+            lock = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgresql" else ""
             rows = tx.all(f"SELECT {_COLS} FROM queue WHERE state = ? AND "
-                          "next_attempt <= ? ORDER BY next_attempt, id LIMIT ?",
-                          (state, int(time.time()), limit))
-            for r in rows:
-                tx.execute("UPDATE queue SET state = 'active' WHERE id = ?", (r[0],))
-            return [_rec(r) for r in rows]
+                          f"next_attempt <= ? ORDER BY next_attempt, id LIMIT ?{lock}",
+                          (state, now, limit))
+            return self._claim_rows(tx, rows)
         return await self.engine.write(fn)
 
     async def claim_held(self, domains: Sequence[str]) -> list[QueueRec]:
@@ -85,11 +179,10 @@ class QueueRepo:
             return []
         def fn(tx: Tx) -> list[QueueRec]:
             marks = ", ".join("?" for _ in domains)
+            lock = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgresql" else ""
             rows = tx.all(f"SELECT {_COLS} FROM queue WHERE hold_domain IN ({marks}) "
-                          "AND state IN ('ready', 'atrn') ORDER BY id", tuple(domains))
-            for r in rows:
-                tx.execute("UPDATE queue SET state = 'active' WHERE id = ?", (r[0],))
-            return [_rec(r) for r in rows]
+                          f"AND state IN ('ready', 'atrn') ORDER BY id{lock}", tuple(domains))
+            return self._claim_rows(tx, rows)
         return await self.engine.write(fn)
 
     async def count_held(self, domain: str) -> tuple[int, int]:
@@ -105,9 +198,17 @@ class QueueRepo:
         their state and schedule as before the claim, no attempt counted."""
         def fn(tx: Tx) -> None:
             for e in entries:
-                tx.execute("UPDATE queue SET state = ? WHERE id = ? AND state = 'active'",
-                           (e.state, e.id))
+                owner = self._claims.get(e.id)
+                if owner is None:
+                    tx.execute("UPDATE queue SET state = ?, owner = '', lease_until = 0 "
+                               "WHERE id = ? AND state = 'active'", (e.state, e.id))
+                else:  # only if still ours
+                    tx.execute("UPDATE queue SET state = ?, owner = '', lease_until = 0 "
+                               "WHERE id = ? AND state = 'active' AND owner = ?",
+                               (e.state, e.id, owner))
         await self.engine.write(fn)
+        for e in entries:
+            self._claims.pop(e.id, None)
 
     async def release_domain(self, domain: str) -> int:
         """A gateway was removed: its held entries become ordinary remote mail."""
@@ -118,12 +219,16 @@ class QueueRepo:
         return await self.engine.write(fn)
 
     async def reset_active(self) -> int:
+        """At start: claims of this node's earlier lives are due again (held gateway mail
+        waits for ATRN again). Outside cluster mode that is every ``active`` row; in a
+        cluster only this node's (and unowned ones), never a live node's."""
         def fn(tx: Tx) -> int:
-            # Held gateway mail goes back to waiting for ATRN, everything else is due again.
-            return tx.execute(
-                "UPDATE queue SET state = CASE WHEN hold_domain IN (SELECT domain FROM "
-                "gateways WHERE deliver_to = '') THEN 'atrn' ELSE 'ready' END "
-                "WHERE state = 'active'")
+            sets = f"UPDATE queue SET state = {_RETURN_STATE}, owner = '', lease_until = 0 "
+            if not self.node:
+                return tx.execute(sets + "WHERE state = 'active'")
+            mine = f"{self.node}/"
+            return tx.execute(sets + "WHERE state = 'active' AND (owner = '' OR "
+                              "substr(owner, 1, ?) = ?)", (len(mine), mine))
         return await self.engine.write(fn)
 
     async def finish(self, entry_id: int, remaining: Sequence[str] = (),
@@ -143,9 +248,17 @@ class QueueRepo:
             for mailbox_id, message in outcome.local:  # may fail (quota): all is undone
                 uid, _ = MessageRepo.append_in(tx, mailbox_id, [message])[0]
                 out.append((mailbox_id, uid))
-            self._settle(tx, entry_id, outcome)
+            self._settle(tx, entry_id, outcome, owner)
             return out
-        return await self.engine.write(fn)
+        owner = self._claims.get(entry_id)
+        try:
+            out = await self.engine.write(fn)
+        except LeaseLost:
+            self._claims.pop(entry_id, None)
+            raise
+        if owner is not None and (outcome.state != "active" or not outcome.remaining):
+            self._claims.pop(entry_id, None)  # the claim ends with this settlement
+        return out
 
     async def deliver_now(self, entry: NewEntry,
                           local: Sequence[tuple[int, NewMessage]],
@@ -174,9 +287,15 @@ class QueueRepo:
         return await self.engine.write(fn)
 
     @staticmethod
-    def _settle(tx: Tx, entry_id: int, o: Settlement[int]) -> None:
+    def _settle(tx: Tx, entry_id: int, o: Settlement[int], owner: str | None = None) -> None:
+        """``owner``: the claim this settles; when the row is no longer held by it, raise
+        LeaseLost, which rolls the whole transaction back (docstring, "Leases")."""
+        fence, fence_args = ("", ()) if owner is None else (" AND owner = ?", (owner,))
         if not o.remaining:
-            row = tx.one("DELETE FROM queue WHERE id = ? RETURNING blob", (entry_id,))
+            row = tx.one(f"DELETE FROM queue WHERE id = ?{fence} RETURNING blob",
+                         (entry_id, *fence_args))
+            if row is None and owner is not None:
+                raise LeaseLost(f"queue entry {entry_id} was taken over by another claim")
             if row:
                 tx.execute("UPDATE blobs SET refcount = refcount - 1, zero_since = "
                            "CASE WHEN refcount <= 1 THEN ? ELSE zero_since END "
@@ -192,7 +311,12 @@ class QueueRepo:
         if o.params is not None:
             sets += ", params = ?"
             args.append(json.dumps(o.params))
-        tx.execute(f"UPDATE queue SET {sets} WHERE id = ?", (*args, entry_id))
+        if o.state != "active":
+            sets += ", owner = '', lease_until = 0"
+        changed = tx.execute(f"UPDATE queue SET {sets} WHERE id = ?{fence}",
+                             (*args, entry_id, *fence_args))
+        if not changed and owner is not None:
+            raise LeaseLost(f"queue entry {entry_id} was taken over by another claim")
 
     async def delete(self, entry_id: int) -> None:
         """An administrator drops an entry (no notice to anyone)."""
