@@ -19,6 +19,7 @@ from postroom.config import Config, ConfigError
 from postroom.config_cluster import node_name
 from postroom.core import private
 from postroom.core.address import normalize_domain
+from postroom.core.locks import LocalLocks, Locks
 from postroom.directory.login_cache import LoginCache
 from postroom.directory.secretbox import KEY_FILE, SecretBox
 from postroom.directory.service import Directory
@@ -74,6 +75,7 @@ from postroom.store.engine import Engine
 from postroom.store.migrations import migrate
 from postroom.store.postgres.engine import PostgresEngine
 from postroom.store.postgres.feed import FeedRelay
+from postroom.store.postgres.locks import PgLocks
 from postroom.store.sqlite.engine import SqliteEngine
 from postroom.store.sqlstore import SqlStore
 
@@ -148,6 +150,8 @@ class Services:
     dav: Dav | None = None  # groupware: CalDAV/CardDAV/WebDAV, import/export (services/dav/)
     eas: Eas | None = None  # Exchange ActiveSync (services/eas/)
     relay: FeedRelay | None = None  # cluster mode: other nodes' changes (store/postgres/feed.py)
+    # one job at a time across the cluster, slots per destination (core/locks.py)
+    locks: Locks = field(default_factory=LocalLocks)
     # stored Sieve scripts (services/sieve/scripts.py): ManageSieve, the CLI, the API, webmail
     sieve_scripts: SieveScripts = field(init=False)
     # what Sieve sends and remembers: SRS, vacation replies (services/sieve/sending.py)
@@ -156,6 +160,7 @@ class Services:
     async def close(self) -> None:
         if self.relay is not None:
             await self.relay.close()
+        await self.locks.close()
         if self.learner is not None:
             await self.learner.close()
         await self.screening.close()
@@ -180,6 +185,13 @@ def cluster_feed(cfg: Config, store: SqlStore, feed: ChangeFeed) -> FeedRelay | 
     engine.notify_as(sender)
     return FeedRelay(cfg.store.dsn, sender, feed.publish, feed.resync_all,
                      heartbeat=cfg.cluster.heartbeat_seconds, timeout=cfg.cluster.feed_timeout)
+
+
+def cluster_locks(cfg: Config) -> Locks:
+    """PostgreSQL advisory locks in cluster mode, in-process ones otherwise."""
+    if cfg.cluster.enabled and cfg.store.backend == "postgresql":
+        return PgLocks(cfg.store.dsn, node_name(cfg.cluster), cfg.cluster.feed_timeout)
+    return LocalLocks(node_name(cfg.cluster))
 
 
 def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
@@ -265,7 +277,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                         own_account=OwnAccount(directory, sessions, audit), spam_prefs=spam_prefs,
                         learner=learner,
                         tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache),
-                        dav=dav, eas=eas, relay=relay)
+                        dav=dav, eas=eas, relay=relay, locks=cluster_locks(cfg))
     services.sieve_scripts = sieve_scripts
     services.sieve_mail = sieve_mail
     return services

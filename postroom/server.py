@@ -33,6 +33,7 @@ from postroom.app import (
 )
 from postroom.config import Config, ConfigError, check_environment
 from postroom.core import private
+from postroom.core.locks import singleton
 from postroom.directory.sasl import server_end_point
 from postroom.lifecycle import DataDirInUse, DataDirLock
 from postroom.mta.atrn import AtrnScheduler
@@ -258,6 +259,8 @@ class Server:
         if c.smtp.deliver_at_acceptance:
             s.submission.direct = self.queue.deliver_at_acceptance
         self.queue.outbound.return_path = s.batv.return_path  # BATV (services/batv.py)
+        if c.cluster.enabled:  # per_destination counts every node's connections
+            self.queue.outbound.locks = s.locks
         self.queue.sign_notice = DkimSigner(s.dkim_keys).sign_notice  # DKIM on our DSNs
         # ARC-seal copies forwarded to remote alias and group members with the DKIM keys
         self.queue.forwarding.sealer = ArcSealer(
@@ -357,7 +360,7 @@ class Server:
             self.collector = Collector(build_multipop(s, self.hostname))
             await self.collector.start()
         if c.odmr.collect:
-            self.atrn = AtrnScheduler(build_atrn(s, self.hostname))
+            self.atrn = AtrnScheduler(build_atrn(s, self.hostname), s.locks)
             await self.atrn.start()
         if c.acme.enabled:
             await self._start_acme()
@@ -605,6 +608,21 @@ def tune_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+async def housekeeping(services: Services) -> None:
+    """The periodic clean-up: blobs no row needs any more, what Sieve no longer needs to
+    remember. Runs on one node of a cluster at a time (``gc_loop``)."""
+    try:
+        removed = await services.store.collect_garbage()
+        if removed:
+            log.info("blob garbage collected", extra={"removed": removed})
+    except Exception:
+        log.exception("blob garbage collection failed")
+    try:  # what Sieve remembered and no longer needs (services/sieve/memory.py)
+        await services.sieve_mail.memory.expire()
+    except Exception:
+        log.exception("expiring Sieve's memory failed")
+
+
 async def run_server(cfg: Config, *, on_ready: Callable[[Server, str | None], None],
                      stop: asyncio.Event | None = None,
                      reload_config: Callable[[], Config] | None = None,
@@ -669,16 +687,12 @@ async def _run(cfg: Config, on_ready: Callable[[Server, str | None], None],
     async def gc_loop() -> None:
         while True:
             await asyncio.sleep(GC_INTERVAL)
-            try:
-                removed = await services.store.collect_garbage()
-                if removed:
-                    log.info("blob garbage collected", extra={"removed": removed})
+            try:  # one node of a cluster at a time (core/locks.py)
+                async with singleton(services.locks, "housekeeping") as mine:
+                    if mine:
+                        await housekeeping(services)
             except Exception:
-                log.exception("blob garbage collection failed")
-            try:  # what Sieve remembered and no longer needs (services/sieve/memory.py)
-                await services.sieve_mail.memory.expire()
-            except Exception:
-                log.exception("expiring Sieve's memory failed")
+                log.exception("housekeeping: cannot take its lock")
 
     gc_task = loop.create_task(gc_loop())
     await stop.wait()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from postroom.config import OdmrConfig
 from postroom.core.aio import cancel
+from postroom.core.locks import LocalLocks, Locks, singleton
 from postroom.core.records import ProviderRec
 from postroom.directory.secretbox import SecretError
 from postroom.services.atrn import AtrnProviders
@@ -102,8 +103,10 @@ class AtrnScheduler:
     """In the server: every ``odmr.check_every`` seconds, run the providers that are due,
     one at a time (a customer has few providers; one connection each is plenty)."""
 
-    def __init__(self, atrn: Atrn) -> None:
+    def __init__(self, atrn: Atrn, locks: Locks | None = None) -> None:
         self.atrn = atrn
+        # one node at a time runs a provider (cluster mode; core/locks.py)
+        self.locks = locks or LocalLocks()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -121,5 +124,10 @@ class AtrnScheduler:
                 log.exception("atrn: cannot read providers")
                 due = []
             for rec in due:
-                await self.atrn.run(rec)
+                try:
+                    async with singleton(self.locks, f"atrn:{rec.name}") as mine:
+                        if mine:
+                            await self.atrn.run(rec)
+                except Exception:
+                    log.exception("atrn: run of provider %s failed", rec.name)
             await asyncio.sleep(self.atrn.cfg.check_every)

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from postroom.config import OutboundConfig
 from postroom.core import smtp
 from postroom.core.aio import cancel
+from postroom.core.locks import Locks, slot
 from postroom.core.records import QueueRec
 from postroom.mta import dsn
 from postroom.mta.attempt import Attempt, Conclude, per_recipient, wants
@@ -32,6 +33,8 @@ from postroom.services.queue import QueueService
 from postroom.services.submission import domain_of
 
 log = logging.getLogger("postroom.outbound")
+
+SLOT_WAIT = 1.0  # seconds before asking again when other nodes use every slot of a domain
 
 
 class Outbound:
@@ -51,6 +54,9 @@ class Outbound:
         # return paths while batv.enabled is on); the queue keeps the real one, so notices
         # made here still reach the sender. None: sent as queued.
         self.return_path: Callable[[str], Awaitable[str]] | None = None
+        # Cluster mode: the cluster's locks, so that per_destination counts every node's
+        # connections (set by the server); None: this process's own count is the limit.
+        self.locks: Locks | None = None
 
     def submit(self, entry: QueueRec) -> None:
         domain = domain_of(entry.recipients[0]) if entry.recipients else ""
@@ -72,7 +78,17 @@ class Outbound:
         try:
             while line:
                 async with self.connections:
-                    await self._connection(domain, line)
+                    if self.locks is None:
+                        await self._connection(domain, line)
+                        continue
+                    # Cluster mode: per_destination holds across all nodes, each connection
+                    # holding one of the domain's cluster-wide slots (core/locks.py).
+                    async with slot(self.locks, f"dest:{domain}",
+                                    self.cfg.per_destination) as got:
+                        if got is not None:
+                            await self._connection(domain, line)
+                            continue
+                await asyncio.sleep(SLOT_WAIT)  # every slot in use on other nodes
         finally:
             self.workers[domain] -= 1
             if not self.workers[domain]:
