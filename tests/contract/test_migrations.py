@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 from postroom.app import build_services, open_store
@@ -9,6 +12,8 @@ from postroom.config import Config
 from postroom.directory.passwords import make_credentials
 from postroom.store import migrations
 from postroom.store.engine import Tx
+from postroom.store.postgres.engine import PostgresEngine
+from tests.support import pg
 
 
 async def test_upgrade_from_version_1_keeps_data(backend_config: Config) -> None:
@@ -61,3 +66,42 @@ async def test_newer_database_is_refused(backend_config: Config) -> None:
     with pytest.raises(migrations.SchemaTooNew):
         migrations.migrate(store.engine)
     await store.close()
+
+
+async def test_additive_newer_schema_runs_breaking_is_refused(backend_config: Config) -> None:
+    """Rolling upgrades: an older node starts beside additive migrations it does not know,
+    never beside a breaking (or unnoted) one (store/migrations.py)."""
+    store = open_store(backend_config)
+
+    def newer(version: int, breaking: int | None) -> None:
+        def fn(tx: Tx) -> None:
+            tx.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, 0)",
+                       (version,))
+            if breaking is not None:
+                tx.execute("INSERT INTO schema_notes (version, breaking) VALUES (?, ?)",
+                           (version, breaking))
+        store.engine.run_sync(fn)
+    newer(9001, 0)
+    assert migrations.migrate(store.engine) == []  # additive: this older node may run
+    newer(9002, 1)
+    with pytest.raises(migrations.SchemaTooNew, match="9002 is not additive"):
+        migrations.migrate(store.engine)
+    await store.close()
+
+
+def test_breaking_mark_is_read_from_the_script() -> None:
+    assert migrations.BREAKING.search("-- Version 40\n-- breaking: drops queue.old\nDROP …")
+    assert not migrations.BREAKING.search("-- Version 41: nothing breaking here\n")
+
+
+async def test_nodes_starting_together_migrate_once(pg_admin_dsn: str, tmp_path: Path) -> None:
+    with pg.database(pg_admin_dsn) as dsn:
+        engines = [PostgresEngine(dsn) for _ in range(3)]
+        try:
+            results = await asyncio.gather(*(asyncio.to_thread(migrations.migrate, e)
+                                             for e in engines))
+            applied = sorted(v for r in results for v in r)
+            assert applied == [n for n, _ in migrations.available("postgresql")]
+        finally:
+            for e in engines:
+                e.close_sync()
