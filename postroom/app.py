@@ -40,6 +40,7 @@ from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
 from postroom.services.auth import AuthService
 from postroom.services.batv import Batv
+from postroom.services.cluster import ClusterView
 from postroom.services.dav import Dav, build_dav
 from postroom.services.dav.context import DavContext
 from postroom.services.delivery import DeliveryService
@@ -152,6 +153,7 @@ class Services:
     relay: FeedRelay | None = None  # cluster mode: other nodes' changes (store/postgres/feed.py)
     # one job at a time across the cluster, slots per destination (core/locks.py)
     locks: Locks = field(default_factory=LocalLocks)
+    cluster: ClusterView = field(init=False)  # nodes and their leases (services/cluster.py)
     # stored Sieve scripts (services/sieve/scripts.py): ManageSieve, the CLI, the API, webmail
     sieve_scripts: SieveScripts = field(init=False)
     # what Sieve sends and remembers: SRS, vacation replies (services/sieve/sending.py)
@@ -279,6 +281,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                         tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache),
                         dav=dav, eas=eas, relay=relay, locks=cluster_locks(cfg))
     services.sieve_scripts = sieve_scripts
+    services.cluster = ClusterView(store, cfg.cluster, cfg.cluster.enabled, audit)
     services.sieve_mail = sieve_mail
     return services
 

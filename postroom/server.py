@@ -35,6 +35,7 @@ from postroom.config import Config, ConfigError, check_environment
 from postroom.core import private
 from postroom.core.locks import singleton
 from postroom.directory.sasl import server_end_point
+from postroom.directory.secretbox import KEY_FILE
 from postroom.lifecycle import DataDirInUse, DataDirLock
 from postroom.mta.atrn import AtrnScheduler
 from postroom.mta.multipop import Collector
@@ -68,6 +69,7 @@ from postroom.services.acme.challenges import ChallengeStore
 from postroom.services.acme.files import AcmeFiles
 from postroom.services.acme.manager import CertificateManager
 from postroom.services.clientconfig import ClientConfig, Endpoint
+from postroom.services.cluster import ClusterNodes, JoinRefused
 from postroom.services.dashboard import Dashboard
 from postroom.services.forwarding import DkimSealingKeys
 from postroom.services.health import Health
@@ -232,6 +234,7 @@ class Server:
     queue: QueueManager | None = None
     collector: Collector | None = None
     atrn: AtrnScheduler | None = None
+    nodes: ClusterNodes | None = None  # cluster mode: this node's row and heartbeat
     # ACME (services/acme/): the pending challenges the listeners answer, and the renewer
     challenges: ChallengeStore = field(default_factory=ChallengeStore)
     acme: CertificateManager | None = None
@@ -269,6 +272,16 @@ class Server:
         self.queue.sieve = s.sieve_mail.sending(self.queue.forwarding)
         s.sieve_mail.vacations.sign = self.queue.sign_notice
         self._build_checks()
+        if c.cluster.enabled:  # docs/cluster.md: refuse a duplicate name or another key
+            relay = s.relay
+            s.secrets.ensure()
+            self.nodes = ClusterNodes(s.store, c.cluster, c.data_path / KEY_FILE,
+                                      lag=lambda: relay.lag_ms if relay else None)
+            try:
+                await self.nodes.join()
+            except JoinRefused as exc:
+                raise StartupError(str(exc)) from None
+            self.nodes.start()
         if s.relay is not None:  # cluster mode: other nodes' changes (docs/cluster.md)
             await s.relay.start()
         s.indexer.start()
@@ -546,6 +559,8 @@ class Server:
             self.services.submission.direct = None
             await self.queue.stop()
             await self.services.indexer.stop()
+        if self.nodes is not None:
+            await self.nodes.leave()
         await self.services.close()
 
 

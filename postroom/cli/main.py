@@ -22,6 +22,7 @@ from postroom.cli import service_cmds as sc
 from postroom.cli import transfer as tc
 from postroom.cli.acme_cmds import add_acme_parser
 from postroom.cli.audit_cmds import add_audit_parser
+from postroom.cli.cluster_cmds import add_cluster_parser
 from postroom.cli.context import (
     UsageError,
     add_common,
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pim_parsers(cmd, leaf, actions, _with_services)
     add_device_parser(cmd, leaf, actions, _with_services)
     add_sieve_parser(cmd, leaf, actions, _with_services)
+    add_cluster_parser(cmd, leaf, actions, _with_services)
 
     # domain
     d = actions(cmd("domain", "Manage mail domains."))

@@ -40,6 +40,11 @@ class SecretBox:
             self._key = _read_or_create(self.key_path)
         return self._key
 
+    def ensure(self) -> None:
+        """Make the key now if there is none yet (a cluster node compares it with the
+        others' at start, services/cluster.py)."""
+        self._load()
+
     def seal(self, plaintext: str, purpose: str) -> str:
         nonce = os.urandom(12)
         data = AESGCM(self._load()).encrypt(nonce, plaintext.encode("utf-8"), purpose.encode())

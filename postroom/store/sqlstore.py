@@ -14,6 +14,7 @@ from postroom.store.repo import text
 from postroom.store.repo.accountview import AccountViewRepo
 from postroom.store.repo.apitokens import ApiTokenRepo
 from postroom.store.repo.audit import AuditRepo
+from postroom.store.repo.cluster import ClusterRepo
 from postroom.store.repo.dav import DavRepo
 from postroom.store.repo.davlocks import DavLockRepo
 from postroom.store.repo.directory import DirectoryRepo
@@ -59,6 +60,7 @@ class SqlStore:
         self.dav_locks = DavLockRepo(engine)  # WebDAV locks of the file area
         self.eas = EasRepo(engine)  # ActiveSync devices and sync states
         self.sieve = SieveRepo(engine)  # Sieve scripts and memory (services/sieve/)
+        self.cluster = ClusterRepo(engine)  # the nodes of a cluster (services/cluster.py)
 
     @property
     def stats(self) -> CommitStats:
