@@ -56,7 +56,14 @@ VECTORS := .cache/vectors
 # and PostgreSQL's server
 # binaries when no server answers on 127.0.0.1:5432 (the suite then runs a private cluster).
 # Installed only when missing and only as root; otherwise the run says what is missing.
+# A real S3-compatible server for the object-store blob tests: moto's server from PyPI, in a
+# venv of its own (its Flask and pydantic pins stay out of the project's).
+S3_VENV := .cache/s3-venv
+MOTO := moto[server]==5.2.6
+
 test-deps: venv
+	@[ -x $(S3_VENV)/bin/moto_server ] || { python3 -m venv $(S3_VENV) && \
+	  $(S3_VENV)/bin/python -m pip install -q '$(MOTO)'; } || echo "note: moto not installed"
 	@[ -f $(VECTORS)/pyspf-2.0.14.tar.gz ] || $(BIN)/python -m pip download -q --no-deps \
 	  --no-binary :all: pyspf==2.0.14 -d $(VECTORS) || echo "note: pyspf sdist not fetched"
 	@missing=""; \
@@ -93,10 +100,13 @@ lint: venv
 	$(BIN)/ruff check postroom tests bench
 	$(BIN)/mypy
 
+# Two workers by default (CI has two cores); TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
+
 test: test-deps
 	$(BIN)/ruff check postroom tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist worksteal
 
 # Side-by-side benchmarks (bench/run.py): installs Dovecot from Debian's packages when missing
 # (services not started), runs private instances on loopback high ports, stops them after.

@@ -74,9 +74,13 @@ from postroom.services.websessions import WebSessions
 from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import Engine
 from postroom.store.migrations import migrate
+from postroom.store.postgres.blobs import PgBlobStore
 from postroom.store.postgres.engine import PostgresEngine
 from postroom.store.postgres.feed import FeedRelay
 from postroom.store.postgres.locks import PgLocks
+from postroom.store.s3.blobs import S3BlobStore
+from postroom.store.s3.client import S3Client
+from postroom.store.spool import BlobStore
 from postroom.store.sqlite.engine import SqliteEngine
 from postroom.store.sqlstore import SqlStore
 
@@ -105,8 +109,30 @@ def open_store(cfg: Config, migrate_to: int | None = None) -> SqlStore:
                               group_commit_max=cfg.store.group_commit_max,
                               readers=cfg.store.pool_size)
     migrate(engine, migrate_to)
-    blob_root = Path(cfg.blobs.path) if cfg.blobs.path else data_dir / "blobs"
-    return SqlStore(engine, FileBlobStore(blob_root))
+    return SqlStore(engine, open_blobs(cfg, engine))
+
+
+def open_blobs(cfg: Config, engine: Engine) -> BlobStore:
+    """The blob backend ``[blobs]`` names (docs/cluster.md "Blobs")."""
+    b = cfg.blobs
+    staging = cfg.data_path / "tmp"
+    if b.backend == "postgresql":
+        if not isinstance(engine, PostgresEngine):
+            raise ConfigError('blobs.backend: "postgresql" needs store.backend = "postgresql"')
+        return PgBlobStore(engine, staging, b.chunk_size)
+    if b.backend == "s3":
+        try:
+            secret = Path(b.s3.secret_key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"blobs.s3.secret_key_file: cannot read {b.s3.secret_key_file}: "
+                              f"{exc.strerror}") from None
+        try:
+            client = S3Client(b.s3.endpoint, b.s3.region, b.s3.bucket, b.s3.access_key, secret,
+                              b.s3.timeout, b.s3.ca_file)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return S3BlobStore(client, staging, b.s3.prefix)
+    return FileBlobStore(Path(b.path) if b.path else cfg.data_path / "blobs")
 
 
 @dataclass

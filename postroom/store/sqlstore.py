@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import time
 
-from postroom.store.blobs import FileBlobStore
 from postroom.store.engine import CommitListener, CommitStats, Engine, Tx
 from postroom.store.repo import text
 from postroom.store.repo.accountview import AccountViewRepo
@@ -30,6 +29,7 @@ from postroom.store.repo.sieve import SieveRepo
 from postroom.store.repo.signing import SigningRepo
 from postroom.store.repo.spamprefs import SpamPrefsRepo
 from postroom.store.repo.webmail import WebmailRepo
+from postroom.store.spool import BlobStore
 
 log = logging.getLogger("postroom.store")
 
@@ -37,7 +37,7 @@ BLOB_GRACE_SECONDS = 3600.0
 
 
 class SqlStore:
-    def __init__(self, engine: Engine, blobs: FileBlobStore) -> None:
+    def __init__(self, engine: Engine, blobs: BlobStore) -> None:
         self.engine = engine
         self.blobs = blobs
         self.directory = DirectoryRepo(engine)

@@ -1,8 +1,8 @@
 """Several ``postroom serve`` nodes on one PostgreSQL database: the cluster tests' set-up.
 
 Each node has its own data directory (its lock, its TLS certificate, its log) and shares with
-the others what a real cluster shares: the database (``store.dsn``), the blobs (one directory
-given as ``blobs.path`` to all, or ``blobs.backend`` set by the test) and the secret key (the
+the others what a real cluster shares: the database (``store.dsn``), the blobs (in the
+database, ``blobs.backend = "postgresql"``, unless the test chooses) and the secret key (the
 same ``secret.key`` copied into every data directory before the first start, as an
 administrator would). Every listener is on 127.0.0.1 and a port the kernel chose; the ports are
 read from the table ``serve`` prints.
@@ -152,7 +152,10 @@ class Cluster:
         self.key = secrets.token_bytes(32)
         self.proxies: dict[int, TcpProxy] = {}
         self.nodes: list[Node] = []
-        shared = ["--set", f"blobs.path={self.blobs}", *extra]
+        # Blobs in the database by default, as a cluster without shared storage keeps them;
+        # ``extra`` may choose another backend.
+        shared = ["--set", "blobs.backend=postgresql", "--set", f"blobs.path={self.blobs}",
+                  *extra]
         for i in range(size):
             proxy = None
             if i in proxied:

@@ -138,7 +138,7 @@ def test_cluster_and_shared_blobs_need_postgresql() -> None:
     text = str(err.value)
     assert "cluster.enabled: needs store.backend" in text
     assert 'blobs.backend: "postgresql" keeps blobs' in text
-    with pytest.raises(config.ConfigError, match="blobs.s3: endpoint, bucket"):
+    with pytest.raises(config.ConfigError, match=r"blobs\.s3: endpoint, bucket"):
         config.load(None, ['blobs.backend="s3"'])
     cfg = config.load(None, ['store.backend="postgresql"', 'store.dsn="postgresql://x@h/d"',
                              "cluster.enabled=true", 'blobs.backend="postgresql"'])

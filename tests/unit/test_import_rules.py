@@ -22,7 +22,7 @@ from postroom.core.records import MailboxRec
 from postroom.core.rights import Rights
 
 ROOT = Path(__file__).resolve().parents[2] / "postroom"
-CONCRETE = ("postroom.store.sqlite", "postroom.store.postgres")
+CONCRETE = ("postroom.store.sqlite", "postroom.store.postgres", "postroom.store.s3")
 
 # Lowest first; a module may import modules of its own layer and of layers before it.
 LAYERS: list[tuple[str, ...]] = [

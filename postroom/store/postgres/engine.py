@@ -181,6 +181,11 @@ class PostgresEngine:
             self.latency.read.observe(time.perf_counter() - start)
         return result
 
+    def read_sync(self, fn: TxFn[T]) -> T:
+        """A read from a thread that has no event loop (the blob reader's worker threads)."""
+        result, _ = self._run(fn, False)
+        return result
+
     def run_sync(self, fn: TxFn[T]) -> T:
         result, events = self._run(fn, True)
         self._publish(events)

@@ -1,0 +1,120 @@
+"""Blobs as objects of an S3-compatible store: ``<prefix><first two hex>/<sha256>``.
+
+``store_file`` PUTs the object signed over its SHA-256 (its name) and returns once the store
+answered 200: S3 and the stores modelled on it acknowledge a PUT only after the object is
+durably stored, so the 250 that follows is as honest as with files. Storing content that is
+there already PUTs it again: that refreshes the object's Last-Modified, which garbage
+collection reads as the files backend reads a file's mtime (a blob being re-used is never
+removed under its new reference), and costs one upload of a message that is rarely stored
+twice.
+
+Reads are ranged GETs of ``READ_AHEAD`` octets, behind a seekable reader, so a partial FETCH
+reads only what it needs and a large attachment is never held whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from postroom.core import private
+from postroom.core.records import BlobRef
+from postroom.store.s3.client import S3Client, S3Error
+from postroom.store.spool import SpoolWriter, clean_tmp, spool_stream
+
+READ_AHEAD = 1 << 20
+
+
+class S3BlobStore:
+    def __init__(self, client: S3Client, tmp: Path, prefix: str = "") -> None:
+        self.client = client
+        self.tmp = tmp
+        self.prefix = prefix
+        private.make_dir(tmp)
+
+    def key(self, sha256: str) -> str:
+        return f"{self.prefix}{sha256[:2]}/{sha256}"
+
+    def store_file(self, sha256: str, fh: BinaryIO, size: int) -> None:
+        self.client.put(self.key(sha256), fh, size, sha256)
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        sha = hashlib.sha256(data).hexdigest()
+        self.store_file(sha, io.BytesIO(data), len(data))
+        return BlobRef(sha, len(data))
+
+    def put_stream(self, chunks: Iterator[bytes]) -> BlobRef:
+        return spool_stream(self, chunks)
+
+    def writer(self) -> SpoolWriter:
+        return SpoolWriter(self)
+
+    def open(self, sha256: str) -> BinaryIO:
+        head = self.client.head(self.key(sha256))
+        if head is None:
+            raise FileNotFoundError(f"blob {sha256} is not in the object store")
+        return io.BufferedReader(_RangeReader(self.client, self.key(sha256), head.size),
+                                 READ_AHEAD)
+
+    def read(self, sha256: str) -> bytes:
+        try:
+            return self.client.get(self.key(sha256))
+        except S3Error as exc:
+            if exc.status == 404:
+                raise FileNotFoundError(f"blob {sha256} is not in the object store") from None
+            raise
+
+    def exists(self, sha256: str) -> bool:
+        return self.client.head(self.key(sha256)) is not None
+
+    def remove_if_old(self, sha256: str, grace: float) -> bool:
+        head = self.client.head(self.key(sha256))
+        if head is None or time.time() - head.last_modified < grace:
+            return False
+        self.client.delete(self.key(sha256))
+        return True
+
+    def all_names(self) -> Iterator[str]:
+        for key in self.client.keys(self.prefix):
+            name = key.rsplit("/", 1)[-1]
+            if len(name) == 64:
+                yield name
+
+    def clean_tmp(self, grace: float) -> int:
+        return clean_tmp(self.tmp, grace)
+
+
+class _RangeReader(io.RawIOBase):
+    def __init__(self, client: S3Client, key: str, size: int) -> None:
+        self.client = client
+        self.key = key
+        self.size = size
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.pos >= self.size or not len(buffer):
+            return 0
+        end = min(self.size, self.pos + len(buffer)) - 1
+        data = self.client.get(self.key, self.pos, end)
+        n = len(data)
+        buffer[:n] = data
+        self.pos += n
+        return n

@@ -1,0 +1,2 @@
+-- Version 25: nothing on SQLite. PostgreSQL gets the blob_chunks table of blobs.backend =
+-- "postgresql" (cluster mode, docs/cluster.md); an embedded server keeps its blobs as files.
