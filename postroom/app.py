@@ -76,7 +76,7 @@ from postroom.store.engine import Engine
 from postroom.store.migrations import migrate
 from postroom.store.postgres.blobs import PgBlobStore
 from postroom.store.postgres.engine import PostgresEngine
-from postroom.store.postgres.feed import FeedRelay
+from postroom.store.postgres.feed import FeedRelay, PgBroadcast
 from postroom.store.postgres.locks import PgLocks
 from postroom.store.s3.blobs import S3BlobStore
 from postroom.store.s3.client import S3Client
@@ -212,7 +212,8 @@ def cluster_feed(cfg: Config, store: SqlStore, feed: ChangeFeed) -> FeedRelay | 
     sender = f"{node_name(cfg.cluster)}/{os.getpid()}"
     engine.notify_as(sender)
     return FeedRelay(cfg.store.dsn, sender, feed.publish, feed.resync_all,
-                     heartbeat=cfg.cluster.heartbeat_seconds, timeout=cfg.cluster.feed_timeout)
+                     heartbeat=cfg.cluster.heartbeat_seconds, timeout=cfg.cluster.feed_timeout,
+                     events=PgBroadcast(engine, sender))
 
 
 def cluster_locks(cfg: Config) -> Locks:
@@ -244,6 +245,11 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                               max_message_size=cfg.limits.max_message_size)
     acl = AclService(store, gate, mailboxes, audit)
     maildrops = MaildropService(store, mailboxes, messages)
+    locks = cluster_locks(cfg)
+    if relay is not None and relay.events is not None:  # cluster mode (docs/cluster.md)
+        throttle.share(relay.events)  # failed logins counted across nodes
+        screening.share(relay.events)  # offences and blocks too
+        maildrops.locks = locks  # one POP3 session per maildrop on the whole cluster
     queue = QueueService(store)
     if cfg.cluster.enabled:  # claims are leases other nodes take over (store/repo/queue.py)
         store.queue.use_leases(node_name(cfg.cluster), cfg.cluster.lease_seconds)
@@ -305,7 +311,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                         own_account=OwnAccount(directory, sessions, audit), spam_prefs=spam_prefs,
                         learner=learner,
                         tokens=ApiTokens(store, directory, audit, cfg.web.api_token_cache),
-                        dav=dav, eas=eas, relay=relay, locks=cluster_locks(cfg))
+                        dav=dav, eas=eas, relay=relay, locks=locks)
     services.sieve_scripts = sieve_scripts
     services.cluster = ClusterView(store, cfg.cluster, cfg.cluster.enabled, audit)
     services.sieve_mail = sieve_mail

@@ -16,6 +16,8 @@ import ipaddress
 import time
 from collections import deque
 
+from postroom.core.broadcast import Broadcast
+
 MAX_DELAY = 15.0
 MAX_KEYS = 100_000
 FAILURE_PAUSE = 0.2  # every failed attempt is answered no sooner than this
@@ -26,6 +28,14 @@ class AuthThrottle:
         self.threshold = threshold
         self.window = window
         self._failures: dict[str, deque[float]] = {}
+        self._broadcast: Broadcast | None = None
+
+    def share(self, broadcast: Broadcast) -> None:
+        """Cluster mode: count every node's failures (core/broadcast.py); each node tells
+        the others of its own, so a guesser spread over the nodes is slowed as by one."""
+        self._broadcast = broadcast
+        broadcast.subscribe("auth-fail", lambda f: self._record(f[0], f[1] or None))
+        broadcast.subscribe("auth-ok", lambda f: self._clear(f[0], f[1] or None))
 
     def _recent(self, key: str, now: float) -> int:
         q = self._failures.get(key)
@@ -49,6 +59,11 @@ class AuthThrottle:
         return float(min(MAX_DELAY, 0.5 * (2 ** min(over, 8))))
 
     def failure(self, ip: str, account: str | None = None) -> None:
+        self._record(ip, account)
+        if self._broadcast is not None:
+            self._broadcast.send("auth-fail", [ip, account or ""])
+
+    def _record(self, ip: str, account: str | None) -> None:
         now = time.monotonic()
         if len(self._failures) > MAX_KEYS:
             for key in list(self._failures)[: MAX_KEYS // 10]:
@@ -71,6 +86,15 @@ class AuthThrottle:
         await asyncio.sleep(max(self.delay(ip, account), FAILURE_PAUSE))
 
     def success(self, ip: str, account: str | None = None) -> None:
+        # told to the other nodes only when there was something to forget: a login that
+        # follows no failure costs no message
+        had = "ip:" + ip in self._failures or bool(
+            account and _account_key(account, ip) in self._failures)
+        self._clear(ip, account)
+        if had and self._broadcast is not None:
+            self._broadcast.send("auth-ok", [ip, account or ""])
+
+    def _clear(self, ip: str, account: str | None) -> None:
         self._failures.pop("ip:" + ip, None)
         if account:
             self._failures.pop(_account_key(account, ip), None)

@@ -18,11 +18,13 @@ Protocol-neutral like every service: the POP3 front-end does the wire, this does
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from postroom.access.gate import MailboxHandle
 from postroom.access.ops import Op
 from postroom.core.errors import Kind, MailError
+from postroom.core.locks import Locks
 from postroom.core.principal import Principal
 from postroom.core.records import ContentRef
 from postroom.services.mailboxes import MailboxService
@@ -51,6 +53,10 @@ class MaildropService:
         self._mailboxes = mailboxes
         self._messages = messages
         self._locked: set[int] = set()
+        # Cluster mode: the lock holds across nodes too (core/locks.py; it ends with the
+        # node), so a maildrop is one session's on the whole cluster (RFC 1939 §8).
+        self.locks: Locks | None = None
+        self._unlocking: set[asyncio.Task[None]] = set()
 
     async def open(self, principal: Principal) -> Maildrop:
         """Lock and list the principal's INBOX; ``IN_USE`` when another session holds it."""
@@ -60,14 +66,25 @@ class MaildropService:
             raise MailError(Kind.IN_USE, "Mailbox is in use by another POP3 session")
         self._locked.add(mailbox.id)
         try:
+            if self.locks is not None and not await self.locks.try_lock(_name(mailbox.id)):
+                raise MailError(Kind.IN_USE, "Mailbox is in use by another POP3 session")
             listing = await self._store.queries.sizes(mailbox.id)
         except BaseException:
-            self._locked.discard(mailbox.id)
+            self._release(mailbox.id)
             raise
         return Maildrop(handle, mailbox.uidvalidity, listing)
 
     def close(self, drop: Maildrop) -> None:
-        self._locked.discard(drop.handle.mailbox.id)
+        self._release(drop.handle.mailbox.id)
+
+    def _release(self, mailbox_id: int) -> None:
+        if mailbox_id not in self._locked:
+            return
+        self._locked.discard(mailbox_id)
+        if self.locks is not None:
+            task = asyncio.get_running_loop().create_task(self.locks.unlock(_name(mailbox_id)))
+            self._unlocking.add(task)
+            task.add_done_callback(self._unlocking.discard)
 
     async def content(self, drop: Maildrop, number: int) -> ContentRef:
         """Where message ``number`` is; NOT_FOUND once another session expunged it. Only the
@@ -90,3 +107,7 @@ class MaildropService:
         if not remove and not seen:
             return 0, 0
         return await self._store.messages.pop3_update(drop.handle.mailbox.id, seen, remove)
+
+
+def _name(mailbox_id: int) -> str:
+    return f"maildrop:{mailbox_id}"

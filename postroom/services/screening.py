@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from postroom.config import ScreeningConfig
+from postroom.core.broadcast import Broadcast
 from postroom.core.errors import invalid
 from postroom.core.screening import BlockRec
 from postroom.store.repo.screening import ScreeningRepo
@@ -95,6 +96,7 @@ class Screening:
         self._exempt_key: tuple[str, ...] = ()
         self._exempt: list[IpNetwork] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._broadcast: Broadcast | None = None
 
     # -- at connect ---------------------------------------------------------------------------
     async def reason(self, ip: str) -> str | None:
@@ -174,10 +176,26 @@ class Screening:
         return {"auth": self.cfg.auth_failures, "bad-commands": self.cfg.bad_sessions,
                 "unknown-recipient": self.cfg.unknown_recipients}.get(kind, 0)
 
+    def share(self, broadcast: Broadcast) -> None:
+        """Cluster mode (core/broadcast.py): every node counts the offences all nodes saw,
+        and a block made anywhere is in force everywhere at once (not only at the next
+        ``screening.refresh``)."""
+        self._broadcast = broadcast
+        broadcast.subscribe("offence", lambda f: self._count(f[0], f[1], f[2]))
+        broadcast.subscribe("blocks", lambda _f: self._stale())
+
+    def _stale(self) -> None:
+        self._loaded_at = None  # the next connection reloads the blocks
+
     def note(self, ip: str, kind: str, protocol: str = "") -> None:
         """One offence of ``kind`` by ``ip``; blocks its network when the count in the window
         reaches the threshold. Never waits: the block is in force at once in this process
         and written to the store in the background."""
+        if self._broadcast is not None and self.cfg.enabled and self.threshold(kind) > 0:
+            self._broadcast.send("offence", [ip, kind, protocol])
+        self._count(ip, kind, protocol)
+
+    def _count(self, ip: str, kind: str, protocol: str) -> None:
         limit = self.threshold(kind)
         addr = parse_ip(ip)
         if not self.cfg.enabled or limit <= 0 or addr is None or self.exempt(addr):
@@ -212,6 +230,12 @@ class Screening:
         except Exception:
             log.exception("screening: cannot store the block of %s (in force here only)",
                           rec.network)
+            return
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._broadcast is not None:
+            self._broadcast.send("blocks", [])
 
     def _forget(self, network: str) -> None:
         for kind in OFFENCES:
@@ -232,6 +256,7 @@ class Screening:
                        reason, source)
         await self._repo.block(rec)
         self._set_blocks({**self._blocks, rec.network: rec})
+        self._changed()
         return rec
 
     async def unblock(self, text: str) -> list[str]:
@@ -250,6 +275,8 @@ class Screening:
             blocks.pop(network, None)
             self._forget(network)
         self._set_blocks(blocks)
+        if lifted:
+            self._changed()
         return lifted
 
     async def close(self) -> None:

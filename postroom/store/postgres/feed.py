@@ -167,6 +167,60 @@ def decode(payload: str) -> tuple[str, list[Change]]:
 NOTIFY_SQL = "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p"
 
 
+EVENTS = "postroom_events"  # core/broadcast.py's messages between nodes
+
+
+class PgBroadcast:
+    """core/broadcast.py over NOTIFY: sent through the engine's pool (fire and forget),
+    received by the node's ``FeedRelay`` on the ``EVENTS`` channel."""
+
+    def __init__(self, engine: Any, sender: str, channel: str = EVENTS) -> None:
+        self.engine = engine
+        self.sender = sender
+        self.channel = channel
+        self.handlers: dict[str, list[Callable[[list[str]], None]]] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+        self.sent = self.received = 0
+
+    def send(self, topic: str, fields: list[str]) -> None:
+        payload = json.dumps([self.sender, topic, [f[:500] for f in fields]],
+                             separators=(",", ":"), ensure_ascii=False)
+        try:
+            task = asyncio.get_running_loop().create_task(self._send(payload))
+        except RuntimeError:
+            return  # no loop (a CLI tool): nothing to tell
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, payload: str) -> None:
+        try:
+            await self.engine.write(lambda tx: tx.execute("SELECT pg_notify(?, ?)",
+                                                          (self.channel, payload)))
+            self.sent += 1
+        except Exception as exc:  # a looser limit for a while, never a failed login
+            log.debug("cluster event not sent: %s", exc)
+
+    def subscribe(self, topic: str, handler: Callable[[list[str]], None]) -> None:
+        self.handlers.setdefault(topic, []).append(handler)
+
+    def deliver(self, payload: str) -> None:
+        """A message from the channel (the relay calls this on the loop)."""
+        try:
+            sender, topic, fields = json.loads(payload)
+            if sender == self.sender:
+                return
+            values = [str(f) for f in fields]
+        except (ValueError, TypeError):
+            log.error("malformed cluster event: %.200s", payload)
+            return
+        self.received += 1
+        for handler in self.handlers.get(str(topic), ()):
+            try:
+                handler(values)
+            except Exception:
+                log.exception("cluster event handler failed (%s)", topic)
+
+
 class FeedRelay:
     """Other nodes' changes into this node's feed (see the module docstring).
 
@@ -175,12 +229,13 @@ class FeedRelay:
 
     def __init__(self, dsn: str, node: str, publish: Callable[[list[Change]], None],
                  resync: Callable[[], None], *, heartbeat: float = 2.0, timeout: float = 6.0,
-                 channel: str = CHANNEL) -> None:
+                 channel: str = CHANNEL, events: PgBroadcast | None = None) -> None:
         self.dsn = dsn
         self.node = node
         self.channel = channel
         self._publish = publish
         self._resync = resync
+        self.events = events
         self.heartbeat = heartbeat
         self.timeout = timeout
         self.lag_ms: float | None = None  # the last heartbeat's round trip
@@ -213,6 +268,9 @@ class FeedRelay:
                     self.dsn, autocommit=True, connect_timeout=max(2, int(self.timeout)),
                     **KEEPALIVE), self.timeout)
                 await asyncio.wait_for(conn.execute(f'LISTEN "{self.channel}"'), self.timeout)
+                if self.events is not None:
+                    await asyncio.wait_for(conn.execute(f'LISTEN "{self.events.channel}"'),
+                                           self.timeout)
                 self.connected = True
                 self._ready.set()
                 if not first:
@@ -245,6 +303,9 @@ class FeedRelay:
         seq = 0
         while True:
             async for note in conn.notifies(timeout=self.heartbeat):
+                if self.events is not None and note.channel == self.events.channel:
+                    self.events.deliver(note.payload)
+                    continue
                 if note.channel != self.channel:
                     continue
                 if note.payload.startswith(HEARTBEAT + " "):
