@@ -14,7 +14,7 @@ DEB_TEST_PACKAGES_NORECS := spamd spamc spamassassin clamav-daemon clamav
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: run test bench bench-deps bench-webmail bench-dav bench-eas fuzz crash-test venv test-deps lint typecheck clean help
+.PHONY: run test bench bench-deps bench-webmail bench-dav bench-eas bench-cluster fuzz crash-test venv test-deps lint typecheck clean help
 
 help:
 	@echo "make run    start Postroom on the embedded default (data in ./var)"
@@ -163,6 +163,10 @@ bench-dav: venv
 # machine's PostgreSQL 15 binaries are used, its cluster is not). Debian's packages, no
 # recommends, services denied; the same list as bench/sogo.py's PACKAGES.
 DEB_BENCH_EAS_PACKAGES := sogo sogo-activesync memcached dovecot-imapd dovecot-lmtpd postgresql-15
+# Cluster mode: one node against two on one PostgreSQL (bench/cluster.py, about 5 minutes).
+bench-cluster: venv
+	$(BIN)/python -m bench.cluster $(BENCH_ARGS)
+
 bench-eas: venv
 	@missing=""; for p in $(DEB_BENCH_EAS_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
