@@ -21,7 +21,6 @@ window between the two).
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import secrets
 import threading
@@ -32,6 +31,7 @@ from typing import BinaryIO
 
 from postroom.core import private
 from postroom.core.records import BlobRef
+from postroom.store.spool import SpoolWriter, spool_stream
 
 
 def _fsync_dir(path: Path) -> None:
@@ -42,7 +42,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-SMALL = 256 * 1024  # a streamed message up to this size is kept in memory until ``finish``
 _FANOUT = [f"{i:02x}" for i in range(256)]
 
 
@@ -85,33 +84,30 @@ class FileBlobStore:
 
     def put_stream(self, chunks: Iterator[bytes]) -> BlobRef:
         """Store a message arriving in pieces without holding it whole in memory."""
-        digest = hashlib.sha256()
-        size = 0
-        tmp = self.tmp / f"stream.{secrets.token_hex(8)}"
-        try:
-            with private.create(tmp) as fh:
-                for chunk in chunks:
-                    digest.update(chunk)
-                    size += len(chunk)
-                    fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            sha = digest.hexdigest()
-            final = self.path(sha)
-            if self._reuse(final):
-                tmp.unlink()
-                return BlobRef(sha, size)
-            self._install(tmp, final)
-            return BlobRef(sha, size)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        return spool_stream(self, chunks)
 
-    def writer(self) -> BlobWriter:
-        """A blob written piece by piece as it arrives (SMTP DATA): ``write`` each chunk,
-        then ``finish`` (fsync and install) or ``abort``. Making one does no I/O; ``write``
-        blocks only once ``blocks`` says so, ``finish`` always: worker thread."""
-        return BlobWriter(self)
+    def writer(self) -> SpoolWriter:
+        """A blob written piece by piece as it arrives (SMTP DATA; store/spool.py): a big
+        one spills into ``tmp`` and is renamed into place at ``finish``."""
+        return SpoolWriter(self)
+
+    def store_file(self, sha256: str, fh: BinaryIO, size: int) -> None:
+        self._put_known(fh.read(), sha256)
+
+    def install(self, path: Path, sha256: str, size: int) -> None:
+        """A spooled blob (in ``tmp``): fsynced, then renamed into place (or dropped when
+        the same content is there already)."""
+        try:
+            with open(path, "rb+") as fh:
+                os.fsync(fh.fileno())
+            final = self.path(sha256)
+            if self._reuse(final):
+                path.unlink()
+            else:
+                self._install(path, final)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
 
     def _reuse(self, final: Path) -> bool:
         """Same content already stored (in either layout): refresh its mtime so ``collect``
@@ -195,73 +191,3 @@ class FileBlobStore:
             except FileNotFoundError:
                 pass
         return removed
-
-
-class BlobWriter:
-    """See ``FileBlobStore.writer``. The first ``SMALL`` octets stay in memory, so most
-    messages touch the disk once, at ``finish``, and the session that streams them needs no
-    worker thread per chunk; a bigger message spills to a temp file as it arrives."""
-
-    def __init__(self, store: FileBlobStore) -> None:
-        self.store = store
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self.buf: bytearray | None = bytearray()
-        self.tmp = store.tmp / f"incoming.{secrets.token_hex(8)}"
-        self.fh: BinaryIO | None = None  # once spilled; closed by finish/abort
-
-    def blocks(self, more: int) -> bool:
-        """Whether writing ``more`` octets touches the disk (then use a worker thread)."""
-        return self.buf is None or len(self.buf) + more > SMALL
-
-    def write(self, chunk: bytes) -> None:
-        self.digest.update(chunk)
-        self.size += len(chunk)
-        if self.buf is not None:
-            if len(self.buf) + len(chunk) <= SMALL:
-                self.buf += chunk
-                return
-            self.fh = private.create(self.tmp)
-            self.fh.write(self.buf)
-            self.buf = None
-        assert self.fh is not None
-        self.fh.write(chunk)
-
-    def content(self) -> BinaryIO:
-        """What has been written so far, as a stream read from the start: for content checks
-        that run before ``finish`` (DKIM, spamd, clamd). Held in memory → a ``BytesIO``
-        over a copy; spilled → the temp file flushed and opened again (blocking: call it in a
-        worker thread when ``blocks(0)`` says the message spilled)."""
-        if self.buf is not None:
-            return io.BytesIO(bytes(self.buf))
-        assert self.fh is not None
-        self.fh.flush()
-        return open(self.tmp, "rb")
-
-    def finish(self) -> BlobRef:
-        sha = self.digest.hexdigest()
-        if self.buf is not None:
-            data, self.buf = self.buf, None
-            self.store._put_known(data, sha)
-            return BlobRef(sha, self.size)
-        assert self.fh is not None
-        try:
-            self.fh.flush()
-            os.fsync(self.fh.fileno())
-            self.fh.close()
-            final = self.store.path(sha)
-            if self.store._reuse(final):
-                self.tmp.unlink()
-            else:
-                self.store._install(self.tmp, final)
-            return BlobRef(sha, self.size)
-        except BaseException:
-            self.abort()
-            raise
-
-    def abort(self) -> None:
-        self.buf = None
-        if self.fh is not None:
-            if not self.fh.closed:
-                self.fh.close()
-            self.tmp.unlink(missing_ok=True)

@@ -63,7 +63,7 @@ class BlobStore(Protocol):
 
 
 class Backend(Protocol):
-    """What a remote backend implements for ``SpoolWriter`` and ``spool_stream``."""
+    """What a backend implements for ``SpoolWriter`` and ``spool_stream``."""
 
     tmp: Path
 
@@ -71,9 +71,24 @@ class Backend(Protocol):
         """Store the blob read from ``fh`` (``size`` octets) durably, or refresh it when it
         is already there."""
 
+    def install(self, path: Path, sha256: str, size: int) -> None:
+        """Store the blob spooled at ``path`` (flushed, not yet fsynced); ``path`` is the
+        backend's to consume (the files backend renames it into place)."""
+
+
+def install_by_copy(backend: Backend, path: Path, sha256: str, size: int) -> None:
+    """``install`` of a backend that keeps blobs elsewhere: read the spooled file back."""
+    with open(path, "rb") as fh:
+        backend.store_file(sha256, fh, size)
+
 
 class SpoolWriter:
-    """``writer()`` of a remote backend (the files backend's BlobWriter contract)."""
+    """A blob written piece by piece as it arrives (SMTP DATA): ``write`` each chunk, then
+    ``finish`` (durable when it returns) or ``abort``. The first ``SMALL`` octets stay in
+    memory, so most messages reach the backend in one piece at ``finish`` and the session
+    that streams them needs no worker thread per chunk; a bigger one spills to a temporary
+    file as it arrives. Making one does no I/O; ``write`` blocks only once ``blocks`` says
+    so, ``finish`` always: worker thread."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -115,8 +130,8 @@ class SpoolWriter:
                 return BlobRef(sha, self.size)
             assert self.fh is not None
             self.fh.flush()
-            with open(self.tmp, "rb") as fh:
-                self.backend.store_file(sha, fh, self.size)
+            self.fh.close()
+            self.backend.install(self.tmp, sha, self.size)
             return BlobRef(sha, self.size)
         finally:
             self.abort()
@@ -152,3 +167,38 @@ def clean_tmp(tmp: Path, grace: float) -> int:
         except FileNotFoundError:
             pass
     return removed
+
+
+class SeekableReader(io.RawIOBase):
+    """A blob read in pieces from a backend, seekable (RawIOBase under a BufferedReader):
+    a subclass says how to read ``n`` octets at ``pos``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.pos = 0
+
+    def read_at(self, pos: int, n: int) -> bytes:
+        raise NotImplementedError
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.pos >= self.size or not len(buffer):
+            return 0
+        data = self.read_at(self.pos, min(len(buffer), self.size - self.pos))
+        n = len(data)
+        buffer[:n] = data
+        self.pos += n
+        return n

@@ -7,7 +7,8 @@ import os
 import stat
 from pathlib import Path
 
-from postroom.store.blobs import SMALL, FileBlobStore
+from postroom.store.blobs import FileBlobStore
+from postroom.store.spool import SMALL
 
 
 def _sha(data: bytes) -> str:

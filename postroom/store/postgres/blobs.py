@@ -26,7 +26,13 @@ from postroom.core import private
 from postroom.core.records import BlobRef
 from postroom.store.engine import Tx
 from postroom.store.postgres.engine import PostgresEngine
-from postroom.store.spool import SpoolWriter, clean_tmp, spool_stream
+from postroom.store.spool import (
+    SeekableReader,
+    SpoolWriter,
+    clean_tmp,
+    install_by_copy,
+    spool_stream,
+)
 
 
 class PgBlobStore:
@@ -55,6 +61,9 @@ class PgBlobStore:
                 if not data:
                     break
         self.engine.run_sync(fn)
+
+    def install(self, path: Path, sha256: str, size: int) -> None:
+        install_by_copy(self, path, sha256, size)
 
     def put_bytes(self, data: bytes) -> BlobRef:
         sha = hashlib.sha256(data).hexdigest()
@@ -106,49 +115,26 @@ class PgBlobStore:
         return clean_tmp(self.tmp, grace)
 
 
-class _ChunkReader(io.RawIOBase):
-    """A blob read chunk by chunk, seekable (RawIOBase under a BufferedReader)."""
+class _ChunkReader(SeekableReader):
+    """A blob read chunk by chunk (one row at a time, the one holding ``pos``)."""
 
     def __init__(self, engine: PostgresEngine, sha256: str) -> None:
+        super().__init__(engine.read_sync(lambda tx: _size(tx, sha256)))
         self.engine = engine
         self.sha256 = sha256
-        self.pos = 0
         self._chunk = b""
         self._chunk_start = 0
-        self.size = engine.read_sync(lambda tx: _size(tx, sha256))
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self.pos >= self.size:
-            return 0
-        inside = self._chunk_start <= self.pos < self._chunk_start + len(self._chunk)
-        if not inside:
+    def read_at(self, pos: int, n: int) -> bytes:
+        if not self._chunk_start <= pos < self._chunk_start + len(self._chunk):
             row = self.engine.read_sync(lambda tx: tx.one(
                 "SELECT start, data FROM blob_chunks WHERE sha256 = ? AND start <= ? "
-                "ORDER BY start DESC LIMIT 1", (self.sha256, self.pos)))
+                "ORDER BY start DESC LIMIT 1", (self.sha256, pos)))
             if row is None:
-                return 0
+                return b""
             self._chunk_start, self._chunk = int(row[0]), bytes(row[1])
-        at = self.pos - self._chunk_start
-        n = min(len(buffer), len(self._chunk) - at)
-        if n <= 0:
-            return 0
-        buffer[:n] = self._chunk[at:at + n]
-        self.pos += n
-        return n
+        at = pos - self._chunk_start
+        return self._chunk[at:at + n]
 
 
 def _size(tx: Tx, sha256: str) -> int:

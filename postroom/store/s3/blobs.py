@@ -24,7 +24,13 @@ from typing import BinaryIO
 from postroom.core import private
 from postroom.core.records import BlobRef
 from postroom.store.s3.client import S3Client, S3Error
-from postroom.store.spool import SpoolWriter, clean_tmp, spool_stream
+from postroom.store.spool import (
+    SeekableReader,
+    SpoolWriter,
+    clean_tmp,
+    install_by_copy,
+    spool_stream,
+)
 
 READ_AHEAD = 1 << 20
 
@@ -41,6 +47,9 @@ class S3BlobStore:
 
     def store_file(self, sha256: str, fh: BinaryIO, size: int) -> None:
         self.client.put(self.key(sha256), fh, size, sha256)
+
+    def install(self, path: Path, sha256: str, size: int) -> None:
+        install_by_copy(self, path, sha256, size)
 
     def put_bytes(self, data: bytes) -> BlobRef:
         sha = hashlib.sha256(data).hexdigest()
@@ -88,33 +97,13 @@ class S3BlobStore:
         return clean_tmp(self.tmp, grace)
 
 
-class _RangeReader(io.RawIOBase):
+class _RangeReader(SeekableReader):
+    """Ranged GETs, as much as the buffer above asks for (``READ_AHEAD``)."""
+
     def __init__(self, client: S3Client, key: str, size: int) -> None:
+        super().__init__(size)
         self.client = client
         self.key = key
-        self.size = size
-        self.pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self.pos >= self.size or not len(buffer):
-            return 0
-        end = min(self.size, self.pos + len(buffer)) - 1
-        data = self.client.get(self.key, self.pos, end)
-        n = len(data)
-        buffer[:n] = data
-        self.pos += n
-        return n
+    def read_at(self, pos: int, n: int) -> bytes:
+        return self.client.get(self.key, pos, pos + n - 1)
