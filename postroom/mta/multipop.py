@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from postroom.config import MultipopConfig
 from postroom.core.aio import cancel
 from postroom.core.errors import MailError
+from postroom.core.processes import alive
 from postroom.core.records import NewEntry, RemoteRec, SeenRec
 from postroom.directory.secretbox import SecretError
 from postroom.mta.pop3client import Pop3Client, Pop3ClientError
@@ -237,7 +238,7 @@ class Collector:
             # Our own name on a lease at start-up is a previous process with the same PID
             # (containers restart as PID 1): it is dead too.
             if owner == self.owner or (owner_host == host and pid.isdigit()
-                                       and not _alive(int(pid))):
+                                       and not alive(int(pid))):
                 log.info("multipop: freeing remote account %d from dead collector %s",
                          remote_id, owner)
                 await self.multipop.accounts.drop_lease(remote_id, owner)
@@ -264,13 +265,3 @@ class Collector:
             log.exception("multipop: run of remote account %d failed", remote.id)  # expires
             return RunResult(error="internal error")
         return result
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -35,6 +35,7 @@ from postroom.config_cluster import ClusterConfig, node_name
 from postroom.core.actor import Actor
 from postroom.core.aio import cancel
 from postroom.core.errors import not_found
+from postroom.core.processes import alive
 from postroom.services.audit import AuditLog
 from postroom.store.migrations import latest
 from postroom.store.repo.cluster import NodeRow
@@ -56,16 +57,6 @@ def key_id(key_file: Path) -> str:
     except FileNotFoundError:
         return ""
     return hmac.new(key, KEY_LABEL, hashlib.sha256).hexdigest()[:16]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -115,7 +106,7 @@ class ClusterNodes:
             if not live:
                 continue
             if row.name == self.name and row.pid != self.pid:
-                if row.address == self.host and not _alive(row.pid):
+                if row.address == self.host and not alive(row.pid):
                     continue  # this host's earlier process under the name: dead
                 wait = int(row.heartbeat + self.cfg.lease_seconds - now) + 1
                 raise JoinRefused(

@@ -19,13 +19,11 @@ import re
 import secrets
 import signal
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tests.support import cli
+from tests.support.mailhost import spawn_serve, wait_ready
 from tests.support.pg import database, server
 from tests.support.tcpproxy import TcpProxy
 
@@ -76,38 +74,11 @@ class Node:
         return self.proc.pid
 
     def start(self) -> None:
-        env = {**os.environ, "COLUMNS": "200"}
-        env.pop("POSTROOM_CONFIG", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "postroom", "serve", "--data-dir", str(self.data),
-             "--domain", DOMAIN, *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.proc = spawn_serve(self.data, DOMAIN, self.args)
 
     def wait_ready(self, timeout: float = 90) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        out = ""
-        while "Stop with" not in out:
-            assert time.monotonic() < deadline, f"{self.name} did not start: {out}"
-            line = self.proc.stdout.readline()
-            if not line:
-                err = self.proc.stderr.read() if self.proc.stderr else ""
-                raise AssertionError(f"{self.name} exited: {err}\n{out}")
-            out += line
-        self.output = out
-        self.ports = {}
-        for m in re.finditer(r"^\s*(\S+)\W+127\.0\.0\.1\W+(\d+)", out, re.MULTILINE):
-            self.ports[m.group(1)] = int(m.group(2))
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        proc = self.proc
-        if proc is None or proc.stdout is None or proc.stderr is None:
-            return
-        err = proc.stderr
-        threading.Thread(target=lambda: [None for _ in err], daemon=True).start()
-        for _ in proc.stdout:
-            pass
+        assert self.proc is not None
+        self.output, self.ports = wait_ready(self.proc, "127.0.0.1", timeout, self.name)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the process (SIGKILL: at once, as a crash)."""

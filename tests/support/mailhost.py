@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import dnslib
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
@@ -88,6 +89,42 @@ def free_port(hosts: tuple[str, ...]) -> int:
     raise RuntimeError("no common free port")
 
 
+def spawn_serve(data: Path, domain: str, args: Sequence[str]) -> subprocess.Popen[str]:
+    """``postroom serve`` on ``data`` for ``domain``, its output piped (see ``wait_ready``)."""
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("POSTROOM_CONFIG", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "postroom", "serve", "--data-dir", str(data),
+         "--domain", domain, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_ready(proc: subprocess.Popen[str], address: str, timeout: float,
+               who: str) -> tuple[str, dict[str, int]]:
+    """Read ``serve``'s output until its table is printed: (the output, label → port of each
+    listener on ``address``). Raises AssertionError with the server's words if it exits. The
+    pipes are read on from then on, so the server never blocks on a full one."""
+    assert proc.stdout is not None and proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    out = ""
+    while "Stop with" not in out:
+        assert time.monotonic() < deadline, f"{who} did not start: {out}"
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"{who} exited: {proc.stderr.read()}\n{out}")
+        out += line
+    ports = {m.group(1): int(m.group(2)) for m in re.finditer(
+        r"^\s*(\S+)\W+" + re.escape(address) + r"\W+(\d+)", out, re.MULTILINE)}
+    for pipe in (proc.stdout, proc.stderr):
+        threading.Thread(target=_drain, args=(pipe,), daemon=True).start()
+    return out, ports
+
+
+def _drain(pipe: IO[str]) -> None:
+    for _ in pipe:
+        pass
+
+
 class Instance:
     """``postroom serve`` for ``domain`` on ``address``; SMTP MX on ``smtp_port``."""
 
@@ -117,34 +154,8 @@ class Instance:
         self.output = ""
 
     def start(self) -> None:
-        env = {**os.environ, "COLUMNS": "200"}
-        env.pop("POSTROOM_CONFIG", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "postroom", "serve", "--data-dir", str(self.data),
-             "--domain", self.domain, *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        deadline = time.monotonic() + 60
-        out = ""
-        assert self.proc.stdout is not None
-        while "Stop with" not in out:
-            assert time.monotonic() < deadline, out
-            line = self.proc.stdout.readline()
-            if not line:
-                raise AssertionError(f"server exited: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-            out += line
-        self.output = out
-        for m in re.finditer(r"^\s*(\S+)\W+" + re.escape(self.address) + r"\W+(\d+)", out,
-                             re.MULTILINE):
-            self.ports[m.group(1)] = int(m.group(2))
-        # Keep reading the pipes so the server never blocks on a full one.
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        proc = self.proc
-        if proc is None or proc.stdout is None:
-            return
-        for _ in proc.stdout:
-            pass
+        self.proc = spawn_serve(self.data, self.domain, self.args)
+        self.output, self.ports = wait_ready(self.proc, self.address, 60, "server")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
