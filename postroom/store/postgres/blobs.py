@@ -60,7 +60,7 @@ class PgBlobStore:
                 start += len(data)
                 if not data:
                     break
-        self.engine.run_sync(fn)
+        self.engine.write_sync(fn)
 
     def install(self, path: Path, sha256: str, size: int) -> None:
         install_by_copy(self, path, sha256, size)
@@ -104,7 +104,7 @@ class PgBlobStore:
                 "blobs WHERE sha256 = ? AND refcount > 0) AND (SELECT created FROM "
                 "blob_chunks WHERE sha256 = ? AND seq = 0) <= ?",
                 (sha256, sha256, sha256, cutoff)))
-        return self.engine.run_sync(fn)
+        return self.engine.write_sync(fn)
 
     def all_names(self) -> Iterator[str]:
         names = self.engine.read_sync(lambda tx: [str(r[0]) for r in tx.all(

@@ -20,6 +20,7 @@ inside the transaction, just before COMMIT (store/postgres/feed.py).
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -80,6 +81,15 @@ class PgTx:
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
 
+class _Lost(Exception):
+    """The connection broke during an attempt; ``committing``: COMMIT may have been sent."""
+
+    def __init__(self, cause: psycopg.OperationalError, committing: bool) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.committing = committing
+
+
 def _unreachable(exc: Exception) -> MailError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return MailError(Kind.TEMPORARY, f"the database is unreachable ({first}); try again "
@@ -99,6 +109,10 @@ class PostgresEngine:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="pg")
         self._closed = False
+        # connections lent to threads outside the pool (``_borrow``), at most pool_size
+        self._spare: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
+        self._spare_max = pool_size
+        self._lent = 0
         self._sender: str | None = None  # cluster mode: this node's name in NOTIFY payloads
         self._channel = CHANNEL
         # Fail early, with the server's own words, when the DSN is wrong.
@@ -126,41 +140,86 @@ class PostgresEngine:
                 self._conns.append(conn)
         return conn
 
-    def _run(self, fn: TxFn[T], write: bool) -> tuple[T, list[Change]]:
+    def _borrow(self) -> psycopg.Connection[Any]:
+        """A connection for a thread outside the engine's pool (the blob store's readers and
+        writers run in the mail service's many worker threads): at most ``pool_size`` of
+        them exist, so a node's connections stay bounded whatever calls it."""
+        try:
+            conn = self._spare.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                grow = self._lent < self._spare_max
+                if grow:
+                    self._lent += 1
+            if grow:
+                try:
+                    return psycopg.connect(self.dsn, autocommit=True, connect_timeout=10,
+                                           **KEEPALIVE)
+                except BaseException:
+                    with self._lock:
+                        self._lent -= 1
+                    raise
+            conn = self._spare.get(timeout=60)
+        if conn.closed or conn.broken:
+            conn.close()
+            with self._lock:
+                self._lent -= 1
+            return self._borrow()
+        return conn
+
+    def _give_back(self, conn: psycopg.Connection[Any]) -> None:
+        if conn.closed or conn.broken or self._closed:
+            conn.close()
+            with self._lock:
+                self._lent -= 1
+        else:
+            self._spare.put(conn)
+
+    def _run(self, fn: TxFn[T], write: bool, lent: bool = False) -> tuple[T, list[Change]]:
         lost = 0
         for attempt in range(8):
-            committing = False
             try:
-                conn = self._conn()
-            except psycopg.OperationalError as exc:
+                conn = self._borrow() if lent else self._conn()
+            except (psycopg.OperationalError, queue.Empty) as exc:
                 raise _unreachable(exc) from exc
-            tx = PgTx(conn)
             try:
-                with conn.transaction():
-                    result = fn(tx)
-                    if self._sender is not None and tx.events:
-                        conn.execute(NOTIFY_SQL, (self._channel,
-                                                  encode(self._sender, tx.events)))
-                    committing = True  # leaving the block sends COMMIT
-                if write:
-                    with self._lock:
-                        self.stats.record(1)
-                return result, tx.events
+                return self._attempt(fn, write, conn)
             except _RETRYABLE:
                 if attempt == 7:
                     raise
                 time.sleep(0.005 * (attempt + 1))
-            except psycopg.OperationalError as exc:
-                if not (conn.closed or conn.broken):
-                    raise  # an error of the statement itself, not of the connection
-                if committing and write:
+            except _Lost as broken:
+                if broken.committing and write:
                     # The COMMIT may have reached the server: replaying could do it twice.
                     raise MailError(Kind.TEMPORARY, "the database connection was lost "
-                                    "while committing; try again") from exc
+                                    "while committing; try again") from broken.cause
                 lost += 1
                 if lost > 2:
-                    raise _unreachable(exc) from exc
+                    raise _unreachable(broken.cause) from broken.cause
+            finally:
+                if lent:
+                    self._give_back(conn)
         raise AssertionError("unreachable")
+
+    def _attempt(self, fn: TxFn[T], write: bool,
+                 conn: psycopg.Connection[Any]) -> tuple[T, list[Change]]:
+        committing = False
+        tx = PgTx(conn)
+        try:
+            with conn.transaction():
+                result = fn(tx)
+                if self._sender is not None and tx.events:
+                    conn.execute(NOTIFY_SQL, (self._channel,
+                                              encode(self._sender, tx.events)))
+                committing = True  # leaving the block sends COMMIT
+            if write:
+                with self._lock:
+                    self.stats.record(1)
+            return result, tx.events
+        except psycopg.OperationalError as exc:
+            if not (conn.closed or conn.broken):
+                raise  # an error of the statement itself, not of the connection
+            raise _Lost(exc, committing) from exc
 
     async def write(self, fn: TxFn[T]) -> T:
         loop = asyncio.get_running_loop()
@@ -182,8 +241,14 @@ class PostgresEngine:
         return result
 
     def read_sync(self, fn: TxFn[T]) -> T:
-        """A read from a thread that has no event loop (the blob reader's worker threads)."""
-        result, _ = self._run(fn, False)
+        """A read from a worker thread outside the engine's pool (the blob store's), on a
+        lent connection (``_borrow``)."""
+        result, _ = self._run(fn, False, lent=True)
+        return result
+
+    def write_sync(self, fn: TxFn[T]) -> T:
+        """A write from such a thread (the blob store's); no change events."""
+        result, _ = self._run(fn, True, lent=True)
         return result
 
     def run_sync(self, fn: TxFn[T]) -> T:
@@ -205,3 +270,8 @@ class PostgresEngine:
         with self._lock:
             for conn in self._conns:
                 conn.close()
+        while True:
+            try:
+                self._spare.get_nowait().close()
+            except queue.Empty:
+                break
