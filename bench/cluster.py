@@ -60,6 +60,8 @@ class Node(Postroom):
         self.proc = spawn_serve(self.root, self.overrides())
         wait_port(self.imap_port, timeout=90)
         wait_port(self.smtp_port, timeout=30)
+        if self.proc.poll() is not None:  # someone else holds the ports
+            raise RuntimeError(f"node {self.name} exited at start (see {self.root}/serve.log)")
 
     def cpu(self) -> float:
         return _cpu(self.proc.pid) if self.proc is not None else 0.0
@@ -195,9 +197,10 @@ def main() -> None:
             nodes[0].start()
             for rnd in range(args.rounds):
                 for count in ((1, 2) if rnd % 2 == 0 else (2, 1)):
-                    if count == 2:
+                    running = nodes[1].proc is not None and nodes[1].proc.poll() is None
+                    if count == 2 and not running:
                         nodes[1].start()
-                    else:
+                    elif count == 1 and running:
                         nodes[1].stop()
                     live = nodes[:count]
                     smtp = asyncio.run(smtp_round(live, dsn, users, args.messages, args.size,
