@@ -314,6 +314,7 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
                         dav=dav, eas=eas, relay=relay, locks=locks)
     services.sieve_scripts = sieve_scripts
     services.cluster = ClusterView(store, cfg.cluster, cfg.cluster.enabled, audit)
+    admin.cluster = services.cluster  # GET /api/v1/cluster
     services.sieve_mail = sieve_mail
     return services
 

@@ -65,3 +65,14 @@ def test_status(api: Clients) -> None:
     assert r.status == 200 and r.json["version"]
     assert {d["name"] for d in r.json["daemons"]} == {"spamd", "clamd"}
     assert api.ann.get("/api/v1/status").status == 403
+
+
+def test_cluster_status(api: Clients) -> None:
+    """GET /api/v1/cluster is 'postroom cluster status' (services/cluster.py); a server not
+    in cluster mode says so and lists no node."""
+    r = api.root.get("/api/v1/cluster")
+    assert r.status == 200, r.json
+    assert r.json["enabled"] is False and r.json["nodes"] == [] and r.json["problems"] == []
+    assert r.json["schema_version"] >= 25
+    assert api.ann.get("/api/v1/cluster").status == 403
+    assert api.boss.get("/api/v1/cluster").status == 403

@@ -33,6 +33,7 @@ from postroom.services.admin.screening import ScreeningAdmin
 from postroom.services.admin.signing import SigningAdmin
 from postroom.services.atrn import AtrnProviders
 from postroom.services.audit import AuditLog
+from postroom.services.cluster import ClusterStatus, ClusterView
 from postroom.services.filterstatus import DaemonStatus, filter_status
 from postroom.services.gateways import Gateways
 from postroom.services.mailboxes import MailboxService
@@ -65,6 +66,13 @@ class Admin:
         self.imports = ImportJobs(self.users)  # bulk imports in the background (web pages)
         self._audit = audit
         self._cfg = cfg
+        self.cluster: ClusterView | None = None  # the nodes (services/cluster.py), set by app
+
+    async def cluster_status(self, actor: Actor) -> ClusterStatus:
+        """What ``postroom cluster status`` shows: for global administrators."""
+        DomainsAdmin.require_global(actor, "the cluster's status")
+        assert self.cluster is not None
+        return await self.cluster.status()
 
     async def note(self, actor: Actor, action: str, target: str,
                    detail: Mapping[str, object] | None = None) -> None:

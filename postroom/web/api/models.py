@@ -494,6 +494,27 @@ class StatusOut(Out):
     daemons: list[DaemonOut]
 
 
+class NodeOut(Out):
+    name: str
+    state: str  # up, down, stopped
+    version: str
+    schema_version: int
+    address: str
+    pid: int
+    heartbeat_age: float
+    lag_ms: float | None
+    queue_claims: int
+    locks: int
+
+
+class ClusterOut(Out):
+    enabled: bool
+    schema_version: int
+    nodes: list[NodeOut]
+    multipop_leases: int
+    problems: list[str]
+
+
 class MeOut(Out):
     address: str
     name: str

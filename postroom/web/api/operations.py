@@ -109,6 +109,19 @@ def register(api: Api) -> None:
         return [m.AuditOut(id=r.id, at=r.at, actor=r.actor, origin=r.origin, action=r.action,
                            target=r.target, detail=r.detail) for r in recs]
 
+    @api.add("GET", "/cluster", summary="The nodes of a cluster: state, versions, feed lag, "
+             "queue claims, locks, and what needs attention", tag=STATUS,
+             cli="postroom cluster status", out=m.ClusterOut)
+    async def cluster(c: Call) -> m.ClusterOut:
+        st = await admin.cluster_status(c.actor)
+        return m.ClusterOut(
+            enabled=st.enabled, schema_version=st.schema_version,
+            multipop_leases=st.multipop_leases, problems=st.problems,
+            nodes=[m.NodeOut(name=n.name, state=n.state, version=n.version,
+                             schema_version=n.schema_version, address=n.address, pid=n.pid,
+                             heartbeat_age=n.heartbeat_age, lag_ms=n.lag_ms,
+                             queue_claims=n.queue_claims, locks=n.locks) for n in st.nodes])
+
     @api.add("GET", "/status", summary="Version, pipeline checks, and whether spamd and "
              "clamd answer", tag=STATUS, cli="postroom status", out=m.StatusOut)
     async def status(c: Call) -> m.StatusOut:
