@@ -214,10 +214,15 @@ class Directory:
         flight = self.login_cache.digest(key, stored, password)
         running = self._in_flight.get(flight)
         if running is None:
-            running = asyncio.ensure_future(self._argon2(stored, password))
+            running = asyncio.ensure_future(self._remembered(key, stored, password))
             self._in_flight[flight] = running
             running.add_done_callback(lambda _f: self._in_flight.pop(flight, None))
-        ok = await asyncio.shield(running)  # one caller cancelled does not cancel the rest
+        return await asyncio.shield(running)  # one caller cancelled does not cancel the rest
+
+    async def _remembered(self, key: str, stored: str, password: str) -> bool:
+        """One flight: the check, and a success remembered before the flight ends, so a
+        login arriving just after it finds the login cache and not a new check."""
+        ok = await self._argon2(stored, password)
         if ok:
             self.login_cache.remember(key, stored, password)
         return ok
