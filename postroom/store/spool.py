@@ -76,10 +76,32 @@ class Backend(Protocol):
         backend's to consume (the files backend renames it into place)."""
 
 
-def install_by_copy(backend: Backend, path: Path, sha256: str, size: int) -> None:
-    """``install`` of a backend that keeps blobs elsewhere: read the spooled file back."""
-    with open(path, "rb") as fh:
-        backend.store_file(sha256, fh, size)
+class RemoteBlobs:
+    """What the backends that keep blobs off this machine share: everything is stored through
+    their ``store_file``, from memory or read back from a spooled file."""
+
+    tmp: Path
+
+    def store_file(self, sha256: str, fh: BinaryIO, size: int) -> None:
+        raise NotImplementedError
+
+    def install(self, path: Path, sha256: str, size: int) -> None:
+        with open(path, "rb") as fh:
+            self.store_file(sha256, fh, size)
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        sha = hashlib.sha256(data).hexdigest()
+        self.store_file(sha, io.BytesIO(data), len(data))
+        return BlobRef(sha, len(data))
+
+    def put_stream(self, chunks: Iterator[bytes]) -> BlobRef:
+        return spool_stream(self, chunks)
+
+    def writer(self) -> SpoolWriter:
+        return SpoolWriter(self)
+
+    def clean_tmp(self, grace: float) -> int:
+        return clean_tmp(self.tmp, grace)
 
 
 class SpoolWriter:

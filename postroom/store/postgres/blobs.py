@@ -15,7 +15,6 @@ the chunks it needs. Fit for small and medium sites; a big one puts blobs in an 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import time
 from collections.abc import Iterator
@@ -23,19 +22,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from postroom.core import private
-from postroom.core.records import BlobRef
 from postroom.store.engine import Tx
 from postroom.store.postgres.engine import PostgresEngine
-from postroom.store.spool import (
-    SeekableReader,
-    SpoolWriter,
-    clean_tmp,
-    install_by_copy,
-    spool_stream,
-)
+from postroom.store.spool import RemoteBlobs, SeekableReader
 
 
-class PgBlobStore:
+class PgBlobStore(RemoteBlobs):
     def __init__(self, engine: PostgresEngine, tmp: Path, chunk_size: int = 1 << 20) -> None:
         self.engine = engine
         self.tmp = tmp
@@ -61,20 +53,6 @@ class PgBlobStore:
                 if not data:
                     break
         self.engine.write_sync(fn)
-
-    def install(self, path: Path, sha256: str, size: int) -> None:
-        install_by_copy(self, path, sha256, size)
-
-    def put_bytes(self, data: bytes) -> BlobRef:
-        sha = hashlib.sha256(data).hexdigest()
-        self.store_file(sha, io.BytesIO(data), len(data))
-        return BlobRef(sha, len(data))
-
-    def put_stream(self, chunks: Iterator[bytes]) -> BlobRef:
-        return spool_stream(self, chunks)
-
-    def writer(self) -> SpoolWriter:
-        return SpoolWriter(self)
 
     def open(self, sha256: str) -> BinaryIO:
         if not self.exists(sha256):
@@ -111,8 +89,6 @@ class PgBlobStore:
             "SELECT sha256 FROM blob_chunks WHERE seq = 0")])
         yield from names
 
-    def clean_tmp(self, grace: float) -> int:
-        return clean_tmp(self.tmp, grace)
 
 
 class _ChunkReader(SeekableReader):

@@ -14,7 +14,6 @@ reads only what it needs and a large attachment is never held whole.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import time
 from collections.abc import Iterator
@@ -22,20 +21,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from postroom.core import private
-from postroom.core.records import BlobRef
 from postroom.store.s3.client import S3Client, S3Error
-from postroom.store.spool import (
-    SeekableReader,
-    SpoolWriter,
-    clean_tmp,
-    install_by_copy,
-    spool_stream,
-)
+from postroom.store.spool import RemoteBlobs, SeekableReader
 
 READ_AHEAD = 1 << 20
 
 
-class S3BlobStore:
+class S3BlobStore(RemoteBlobs):
     def __init__(self, client: S3Client, tmp: Path, prefix: str = "") -> None:
         self.client = client
         self.tmp = tmp
@@ -47,20 +39,6 @@ class S3BlobStore:
 
     def store_file(self, sha256: str, fh: BinaryIO, size: int) -> None:
         self.client.put(self.key(sha256), fh, size, sha256)
-
-    def install(self, path: Path, sha256: str, size: int) -> None:
-        install_by_copy(self, path, sha256, size)
-
-    def put_bytes(self, data: bytes) -> BlobRef:
-        sha = hashlib.sha256(data).hexdigest()
-        self.store_file(sha, io.BytesIO(data), len(data))
-        return BlobRef(sha, len(data))
-
-    def put_stream(self, chunks: Iterator[bytes]) -> BlobRef:
-        return spool_stream(self, chunks)
-
-    def writer(self) -> SpoolWriter:
-        return SpoolWriter(self)
 
     def open(self, sha256: str) -> BinaryIO:
         head = self.client.head(self.key(sha256))
@@ -93,8 +71,6 @@ class S3BlobStore:
             if len(name) == 64:
                 yield name
 
-    def clean_tmp(self, grace: float) -> int:
-        return clean_tmp(self.tmp, grace)
 
 
 class _RangeReader(SeekableReader):
