@@ -46,14 +46,17 @@ from postroom.mime import richtext
 from postroom.services.pipeline import Client
 from postroom.services.submission import received_header
 from postroom.services.webmail import compose_mime as cm
+from postroom.services.webmail.compose_shared import SharedStaging
 from postroom.services.webmail.compose_staging import Fields, Staged, Staging, State
 from postroom.services.webmail.context import WebmailContext
 from postroom.services.webmail.folders import FolderTree
 from postroom.services.webmail.prefs import Preferences
+from postroom.store.repo.compose import ComposeRepo
 
 log = logging.getLogger("postroom.webmail.compose")
 
 UPLOAD_DIR = "webmail-uploads"
+UPLOAD_CACHE_DIR = "webmail-uploads-cache"  # cluster mode: this node's copies only
 SIG_SEPARATOR = "-- "  # RFC 3676 §4.3
 DRAFT_FLAGS = ("\\Draft", "\\Seen")
 ORIGIN_REPLY = "X-Postroom-Reply"  # a draft's own fields: which original it answers
@@ -134,6 +137,11 @@ class Composer:
         self._config = ctx.config
         self.staging = Staging(ctx.data_path / UPLOAD_DIR, ctx.config.upload_keep_seconds,
                                ctx.config.compose_sessions)
+        if ctx.shared_compose:  # a cluster: every node sees every compose session
+            self.staging = SharedStaging(ctx.data_path / UPLOAD_CACHE_DIR,
+                                         ctx.config.upload_keep_seconds,
+                                         ctx.config.compose_sessions,
+                                         ComposeRepo(ctx.store.engine))
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
             weakref.WeakValueDictionary()
         self._janitor: asyncio.Task[None] | None = None
@@ -400,7 +408,7 @@ class Composer:
         limit = self._config.max_upload_size
         async with self._lock(account, cid):
             staged = await asyncio.to_thread(self.staging.attachments, account, cid)
-            pending = len(list(self.staging.dir(account, cid).glob("*.part")))
+            pending = await asyncio.to_thread(self.staging.pending, account, cid)
             if max(len(staged), pending) >= self._config.max_attachments:
                 raise MailError(Kind.LIMIT, "a message may have at most "
                                 f"{self._config.max_attachments} attachments")
@@ -546,51 +554,61 @@ class Composer:
         account = _account(principal)
         self._check_text(fields)
         async with self._lock(account, cid):
-            state = await asyncio.to_thread(self.staging.load, account, cid)
-            state.fields = fields
-            await asyncio.to_thread(self.staging.save, account, cid, state)
-            sender = await self._sender(principal, fields)
-            to, cc, bcc = (cm.parse_people(fields.to), cm.parse_people(fields.cc),
-                           cm.parse_people(fields.bcc))
-            everyone: dict[str, cm.Person] = {}
-            for person in (*to, *cc, *bcc):
-                everyone.setdefault(person.address.lower(), person)
-            if not everyone:
-                raise MailError(Kind.INVALID, "add at least one recipient")
-            if len(everyone) > self._config.max_recipients:
-                raise MailError(Kind.LIMIT, "a message may have at most "
-                                f"{self._config.max_recipients} recipients")
-            text, html = await asyncio.to_thread(self._body, fields)
-            staged = await asyncio.to_thread(self.staging.attachments, account, cid)
-            out = cm.Outgoing(sender, to, cc, bcc, fields.subject, text, html,
-                              _attachments(staged), state.in_reply_to, state.references)
-            ident = (f"<{secrets.token_hex(16)}@{self._ctx.hostname}>",
-                     format_datetime(datetime.now(UTC)))
-            sent_copy, data = await asyncio.to_thread(_both, out, self._ctx.hostname, ident)
-            limit = self._ctx.max_message_size
-            if len(data) > limit:
-                raise MailError(Kind.LIMIT, f"the message is {_size(len(data))}, more than "
-                                f"the {_size(limit)} this server accepts: remove an "
-                                "attachment or send large files another way")
-            client = Client(peer or "local", "webmail", True, principal, False, "webmail")
-            received = received_header("webmail", peer or "127.0.0.1", self._ctx.hostname,
-                                       "HTTPS", secrets.token_hex(6),
-                                       next(iter(everyone)) if len(everyone) == 1 else None)
-            await self._ctx.submission.submit(client, sender.address,
-                                              [p.address for p in everyone.values()], data,
-                                              received)
-            # Accepted and queued: from here on nothing may report failure for the message.
-            warning = await self._file_sent(principal, sent_copy)
-            if state.draft is not None:
-                await self._remove_draft(principal, state.draft)
-            await self._prefs.remember_recipients(
-                principal, [(p.address, p.name) for p in everyone.values()])
-            if state.reply_to:
-                await self._flag(principal, state.reply_to, "\\Answered")
-            if state.forward_of:
-                await self._flag(principal, state.forward_of, "$Forwarded")
-            await asyncio.to_thread(self.staging.remove, account, cid)
-            return SendResult(len(everyone), warning)
+            # a cluster: the same session sent through two nodes at once goes once
+            await asyncio.to_thread(self.staging.claim_send, account, cid)
+            try:
+                return await self._send(principal, account, cid, fields, peer)
+            except BaseException:
+                await asyncio.to_thread(self.staging.release_send, account, cid)
+                raise
+
+    async def _send(self, principal: Principal, account: int, cid: str, fields: Fields,
+                    peer: str) -> SendResult:
+        state = await asyncio.to_thread(self.staging.load, account, cid)
+        state.fields = fields
+        await asyncio.to_thread(self.staging.save, account, cid, state)
+        sender = await self._sender(principal, fields)
+        to, cc, bcc = (cm.parse_people(fields.to), cm.parse_people(fields.cc),
+                       cm.parse_people(fields.bcc))
+        everyone: dict[str, cm.Person] = {}
+        for person in (*to, *cc, *bcc):
+            everyone.setdefault(person.address.lower(), person)
+        if not everyone:
+            raise MailError(Kind.INVALID, "add at least one recipient")
+        if len(everyone) > self._config.max_recipients:
+            raise MailError(Kind.LIMIT, "a message may have at most "
+                            f"{self._config.max_recipients} recipients")
+        text, html = await asyncio.to_thread(self._body, fields)
+        staged = await asyncio.to_thread(self.staging.attachments, account, cid)
+        out = cm.Outgoing(sender, to, cc, bcc, fields.subject, text, html,
+                          _attachments(staged), state.in_reply_to, state.references)
+        ident = (f"<{secrets.token_hex(16)}@{self._ctx.hostname}>",
+                 format_datetime(datetime.now(UTC)))
+        sent_copy, data = await asyncio.to_thread(_both, out, self._ctx.hostname, ident)
+        limit = self._ctx.max_message_size
+        if len(data) > limit:
+            raise MailError(Kind.LIMIT, f"the message is {_size(len(data))}, more than "
+                            f"the {_size(limit)} this server accepts: remove an "
+                            "attachment or send large files another way")
+        client = Client(peer or "local", "webmail", True, principal, False, "webmail")
+        received = received_header("webmail", peer or "127.0.0.1", self._ctx.hostname,
+                                   "HTTPS", secrets.token_hex(6),
+                                   next(iter(everyone)) if len(everyone) == 1 else None)
+        await self._ctx.submission.submit(client, sender.address,
+                                          [p.address for p in everyone.values()], data,
+                                          received)
+        # Accepted and queued: from here on nothing may report failure for the message.
+        warning = await self._file_sent(principal, sent_copy)
+        if state.draft is not None:
+            await self._remove_draft(principal, state.draft)
+        await self._prefs.remember_recipients(
+            principal, [(p.address, p.name) for p in everyone.values()])
+        if state.reply_to:
+            await self._flag(principal, state.reply_to, "\\Answered")
+        if state.forward_of:
+            await self._flag(principal, state.forward_of, "$Forwarded")
+        await asyncio.to_thread(self.staging.remove, account, cid)
+        return SendResult(len(everyone), warning)
 
     async def _file_sent(self, principal: Principal, data: bytes) -> str:
         sent = await self._folders.by_role(principal, "\\Sent")

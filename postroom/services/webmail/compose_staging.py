@@ -247,6 +247,20 @@ class Staging:
         """An upload that failed half-way: its bytes go."""
         part.unlink(missing_ok=True)
 
+    def pending(self, account: int, cid: str) -> int:
+        """Attachments of the session, complete or still arriving (their ``.part`` files)."""
+        return len(list(self.dir(account, cid).glob("*.part")))
+
+    # -- sending ----------------------------------------------------------------------------
+    def claim_send(self, account: int, cid: str) -> None:
+        """Before a send: nothing to fence in one process (the composer's per-session lock
+        serialises sends, and a sent session is gone). compose_shared.py fences across
+        nodes."""
+        self.dir(account, cid)
+
+    def release_send(self, account: int, cid: str) -> None:
+        """A send that failed: the session may be sent again."""
+
     # -- the janitor ------------------------------------------------------------------------
     def sweep(self, now: float | None = None) -> int:
         """Remove every session untouched for ``keep_seconds``; returns how many went."""

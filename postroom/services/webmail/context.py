@@ -43,6 +43,9 @@ class WebmailContext:
     # the authserv-id our Authentication-Results fields carry (RFC 8601 §2.5;
     # mailauth.authserv_id, else the host name): the only ones webmail believes
     authserv_id: str = ""
+    # cluster.enabled: compose sessions live in the database, so that any node serves any
+    # request (services/webmail/compose_shared.py); otherwise files under data_path
+    shared_compose: bool = False
 
     @property
     def trusted_authserv_id(self) -> str:
