@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest_asyncio
 from postroom.app import Services, open_store
 from postroom.config import Config
 from postroom.core.errors import Kind, MailError
+from postroom.services.eas.compose import AlreadySent, Compose
 from postroom.services.webmail.compose_shared import SharedStaging
 from postroom.services.webmail.compose_staging import Fields, State
 from postroom.store.repo.compose import CHUNK, ComposeRepo
@@ -211,3 +213,26 @@ async def test_eas_client_ids(services: Services, other_store: SqlStore) -> None
     results = await asyncio.gather(*(repo.claim_client_id(alice, "dev9", "race", 20_000, 3600)
                                      for repo in [one, two] * 4))
     assert sorted(results) == [False] * 7 + [True]
+
+
+async def test_an_activesync_resend_reaching_another_node_is_not_sent_twice(
+        services: Services, other_store: SqlStore) -> None:
+    """SendMail's ClientId (Status 118) holds across nodes: node B refuses the retry of a
+    message node A sent; a send that was refused gives its ClientId back."""
+    assert services.eas is not None
+    await _account(services, "alice")
+    rec = await services.directory.require_account("alice@example.com")
+    alice = await services.directory.principal_for(rec)
+    base = services.eas.compose._ctx
+    node_a = Compose(replace(base, shared=True), services.eas.folders)
+    node_b = Compose(replace(base, store=other_store, shared=True), services.eas.folders)
+    mime = (b"From: alice@example.com\r\nTo: alice@example.com\r\nSubject: once\r\n"
+            b"Message-ID: <once@example.com>\r\n\r\nbody\r\n")
+    await node_a.send(alice, "phone", mime, client_id="c-1", save_in_sent=False)
+    with pytest.raises(AlreadySent):
+        await node_b.send(alice, "phone", mime, client_id="c-1", save_in_sent=False)
+    forged = mime.replace(b"From: alice@", b"From: mallory@")
+    with pytest.raises(MailError):
+        await node_a.send(alice, "phone", forged, client_id="c-2", save_in_sent=False)
+    await node_b.send(alice, "phone", mime, client_id="c-2", save_in_sent=False)  # given back
+    assert await services.store.queue.count() == 2  # c-1 once, c-2 once

@@ -15,7 +15,10 @@ are set for replies (RFC 5322 §3.6.4); the original is marked ``\\Answered`` or
 ``$Forwarded`` where the user may.
 
 A ClientId already used by the same device within an hour is refused (Status 118), so a
-phone that resends after a lost answer does not send the message twice.
+phone that resends after a lost answer does not send the message twice. In cluster mode the
+resend may reach another node: the ClientId is then also claimed in the database
+(store/repo/compose.py ``eas_sent``) before the message is submitted, and given back if it
+was not accepted.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from postroom.services.eas.folders import Folders
 from postroom.services.eas.model import FolderRef
 from postroom.services.pipeline import Client
 from postroom.services.submission import received_header
+from postroom.store.repo.compose import ComposeRepo
 
 log = logging.getLogger("postroom.eas")
 _PARSER = BytesParser(policy=email.policy.SMTP)
@@ -56,6 +60,9 @@ class Compose:
         self._ctx = ctx
         self._folders = folders
         self._seen: OrderedDict[tuple[int, str, str], float] = OrderedDict()
+        # cluster mode: ClientIds claimed in the database too (migration 0026)
+        self._shared = ComposeRepo(ctx.store.engine) if ctx.shared else None
+        self._swept = -_SEEN_WINDOW
 
     async def send(self, principal: Principal, device_id: str, mime: bytes, *,
                    client_id: str = "", save_in_sent: bool = True, peer: str = "",
@@ -70,28 +77,47 @@ class Compose:
         now = time.monotonic()
         if client_id and now - self._seen.get(key, -_SEEN_WINDOW) < _SEEN_WINDOW:
             raise AlreadySent(client_id)
-        if len(mime) > self._ctx.max_message_size:
-            raise MailError(Kind.LIMIT, "the message is larger than this server accepts")
-        # MIME parsing and writing is CPU work on up to limits.max_message_size octets: in a
-        # worker thread, never on the event loop every other connection shares
-        msg = await asyncio.to_thread(_parse, mime)
-        source: bytes | None = None
-        handle = None
-        if original is not None:
-            folder, uid = original
-            handle = await self._ctx.mailboxes.open_id(principal, folder.mailbox_id,
-                                                       folder.name, Op.READ)
-            if uid not in {r.uid for r in await self._ctx.messages.view(principal, handle)}:
-                raise MailError(Kind.NOT_FOUND, "the original message is not there")
-            source = await self._ctx.messages.content(handle, uid)
-        recipients, sender, sent_copy, data = await asyncio.to_thread(
-            _outgoing, msg, source, mode, replace_mime, principal.address,
-            self._ctx.hostname, self._ctx.config.max_recipients)
-        client = Client(peer or "local", "eas", True, principal, False, "eas")
-        received = received_header("activesync", peer or "127.0.0.1", self._ctx.hostname,
-                                   "HTTPS", secrets.token_hex(6),
-                                   recipients[0] if len(recipients) == 1 else None)
-        await self._ctx.submission.submit(client, sender, recipients, data, received)
+        claimed = False
+        if client_id and self._shared is not None:
+            # a cluster: the device's retry may reach another node, so the ClientId is
+            # claimed in the database before sending (of two nodes, one wins) and given back
+            # when the message was not accepted
+            wall = int(time.time())
+            if now - self._swept >= _SEEN_WINDOW / 4:  # the table keeps only the last hour
+                self._swept = now
+                await self._shared.sweep_client_ids(wall - int(_SEEN_WINDOW))
+            if not await self._shared.claim_client_id(principal.account_id, device_id,
+                                                      client_id, wall, int(_SEEN_WINDOW)):
+                raise AlreadySent(client_id)
+            claimed = True
+        try:
+            if len(mime) > self._ctx.max_message_size:
+                raise MailError(Kind.LIMIT, "the message is larger than this server accepts")
+            # MIME parsing and writing is CPU work on up to limits.max_message_size octets: in a
+            # worker thread, never on the event loop every other connection shares
+            msg = await asyncio.to_thread(_parse, mime)
+            source: bytes | None = None
+            handle = None
+            if original is not None:
+                folder, uid = original
+                handle = await self._ctx.mailboxes.open_id(principal, folder.mailbox_id,
+                                                           folder.name, Op.READ)
+                if uid not in {r.uid for r in await self._ctx.messages.view(principal, handle)}:
+                    raise MailError(Kind.NOT_FOUND, "the original message is not there")
+                source = await self._ctx.messages.content(handle, uid)
+            recipients, sender, sent_copy, data = await asyncio.to_thread(
+                _outgoing, msg, source, mode, replace_mime, principal.address,
+                self._ctx.hostname, self._ctx.config.max_recipients)
+            client = Client(peer or "local", "eas", True, principal, False, "eas")
+            received = received_header("activesync", peer or "127.0.0.1", self._ctx.hostname,
+                                       "HTTPS", secrets.token_hex(6),
+                                       recipients[0] if len(recipients) == 1 else None)
+            await self._ctx.submission.submit(client, sender, recipients, data, received)
+        except BaseException:
+            if claimed and self._shared is not None:
+                await self._shared.unclaim_client_id(principal.account_id, device_id,
+                                                     client_id)
+            raise
         # accepted and queued: nothing below may report the message as not sent
         if client_id:
             self._seen[key] = now

@@ -33,3 +33,6 @@ class EasContext:
     config: EasConfig
     hostname: str
     max_message_size: int
+    # cluster.enabled: what must hold across nodes is kept in the database (a device's retry
+    # may reach another node: SendMail ClientIds, services/eas/compose.py)
+    shared: bool = False
