@@ -9,7 +9,8 @@ Bounds (``[web.eas]``): a device holds at most one wait (a new Ping or Sync wait
 the old one, which answers as an expired heartbeat, MS-ASCMD §2.2.3.177.10 Status 1); a user
 at most ``max_pings_per_user`` at once (beyond, ``wait`` raises ``TooManyWaits``: the
 front-end answers 503 with Retry-After, so that devices of one user cannot evict each other
-in a loop). ``close`` (server shutdown) ends every wait at once.
+in a loop). ``close`` (server shutdown) ends every wait at once. In cluster mode (``share``)
+a new wait tells the other nodes, which end the device's older wait there too.
 
 Ping's parameters are kept per device in memory (MS-ASCMD §3.1.5.8: the server caches the
 folders and the heartbeat, an empty Ping reuses them), with the highest MODSEQ of each watched
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 
 from postroom.access.eas import offered
 from postroom.access.gate import MailboxHandle
+from postroom.core.broadcast import Broadcast
 from postroom.core.changes import (
     AclChanged,
     Change,
@@ -112,6 +114,23 @@ class Push:
         self._per_user: dict[int, int] = {}
         self._params: dict[DeviceKey, PingParams] = {}
         self._closed = False
+        self._broadcast: Broadcast | None = None
+
+    def share(self, broadcast: Broadcast) -> None:
+        """Cluster mode (core/broadcast.py): a device's new wait on any node ends its old
+        wait on this one, so a device holds one wait on the whole cluster (the per-user bound
+        stays per node: each node counts the waits it holds)."""
+        self._broadcast = broadcast
+        broadcast.subscribe("eas-wait", self._superseded)
+
+    def _superseded(self, fields: list[str]) -> None:
+        if len(fields) != 2 or not fields[0].isdigit():
+            return
+        key = (int(fields[0]), fields[1])
+        old = self._waits.get(key)
+        if old is not None:
+            old.end("superseded")
+            self._release(key, old)
 
     # -- Ping's cached parameters ------------------------------------------------------------
     @staticmethod
@@ -183,6 +202,8 @@ class Push:
         loop = asyncio.get_running_loop()
         wait = _Wait(account, loop.create_future())
         self._waits[key] = wait
+        if self._broadcast is not None:  # fire and forget: one NOTIFY per wait
+            self._broadcast.send("eas-wait", [str(account), key[1]])
         self._per_user[account] = self._per_user.get(account, 0) + 1
         sub = self._ctx.feed.subscribe(handles)
         timer = loop.call_later(max(0.0, seconds), wait.end)

@@ -132,6 +132,15 @@ async def begin(ctx: CommandContext, body: Element | None) -> Element | Response
     if len(handles) != len(wanted):
         return _answer(PingStatus.FOLDER_SYNC_NEEDED)
     params = push.remember(ctx.principal, ctx.device, heartbeat, folders)
+    # A folder this process has no mark for (the device's last Sync went to another node of
+    # a cluster, or came before a restart): what the device has is its durable sync state's
+    # MODSEQ, so a change made since then still answers at once instead of being missed.
+    for mid in ids:
+        if mid not in params.seen:
+            state = await ctx.eas.states.current(ctx.device, str(mid))
+            modseq = state.data.get("modseq") if state is not None else None
+            if isinstance(modseq, int) and modseq > 0:
+                params.seen[mid] = modseq
     # changes since the device's last Ping ended (it was syncing meanwhile): answer now
     early = [mid for mid in ids if mid in params.seen
              and handles[mid].mailbox.highestmodseq > params.seen[mid]]
