@@ -294,7 +294,9 @@ def build_services(cfg: Config, store: SqlStore | None = None) -> Services:
     delivery.delivered.append(dav.scheduling.delivered)  # incoming iMIP (RFC 6047)
     eas = build_eas(EasContext(store, gate, directory, mailboxes, messages, acl, submission,
                                feed, dav, audit, cfg.web.eas, hostname,
-                               cfg.limits.max_message_size))
+                               cfg.limits.max_message_size, shared=cfg.cluster.enabled))
+    if relay is not None and relay.events is not None:
+        eas.push.share(relay.events)  # one Ping wait per device on the whole cluster
     sieve_scripts = SieveScripts(store, cfg.sieve, audit, mailboxes)
     # users' and administrators' scripts run at delivery (services/sieve/filter.py)
     delivery.sieve = SieveFilter(store, cfg.sieve, sieve_scripts, mailboxes, directory,

@@ -538,7 +538,8 @@ class Server:
             s.store, s.gate, s.directory, s.mailboxes, s.messages, s.acl, s.submission,
             s.senders, s.feed, s.multipop, s.learner, c.web.webmail, c.data_path,
             self.hostname, c.limits.max_message_size,
-            authserv_id=settings_from(c, self.hostname).authserv_id), dav=s.dav)
+            authserv_id=settings_from(c, self.hostname).authserv_id,
+            shared_compose=c.cluster.enabled), dav=s.dav)
 
     async def stop(self) -> None:
         grace = self.cfg.server.shutdown_grace
